@@ -1,0 +1,1 @@
+//! causeway-client (to be written).

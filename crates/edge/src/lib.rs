@@ -1,0 +1,1 @@
+//! causeway-edge (to be written).

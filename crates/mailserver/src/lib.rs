@@ -1,0 +1,1 @@
+//! causeway-mailserver (to be written).

@@ -1,0 +1,1 @@
+//! causeway-pop3 (to be written).

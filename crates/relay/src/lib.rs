@@ -1,0 +1,1 @@
+//! causeway-relay (to be written).

@@ -1,0 +1,1 @@
+//! Seeded fault simulation (to be written).
