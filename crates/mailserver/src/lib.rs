@@ -1,1 +1,34 @@
-//! causeway-mailserver (to be written).
+//! An instrumented model POP3 mail server, for simulation, tests and the demo.
+//!
+//! Causeway's end-to-end claims ("no mail lost, none fetched twice, a dropped
+//! line never deletes anything") are about what happens on the *real* mail
+//! server. This crate is that server as a model: it speaks RFC 1939 like
+//! Dovecot (texts, snapshot semantics, commit only at QUIT, optional
+//! exclusive locks that go stale after a drop), runs over the
+//! [`causeway_net::Env`] seam so it works inside turmoil and on loopback
+//! alike, and records in a shared [`MailStore`] exactly what happened to every
+//! message, session and lock, so tests can check invariants instead of
+//! guessing from the outside.
+//!
+//! - [`MailStore`]: maildrops, delivery, and the instrumentation.
+//! - [`ServerConfig`]: lock policy, seen-on-drop, idle timeout, faults.
+//! - [`serve`]: the accept loop; [`SessionCore`]: one session, sans IO.
+//! - [`generate`]: realistic made-up mail.
+
+mod config;
+pub mod generate;
+mod lock;
+mod record;
+mod server;
+mod session;
+mod store;
+mod uidl;
+
+pub use config::{Faults, LockPolicy, ServerConfig};
+pub use record::{
+    EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
+};
+pub use server::{run_session, serve};
+pub use session::{Reply, SessionCore};
+pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError};
+pub use uidl::{Uidl, UidlFormat};

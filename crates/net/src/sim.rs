@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::rng::derive_seed;
-use crate::{Env, EnvRng, Instant, Listener};
+use crate::{Env, EnvRng, Listener};
 
 /// The wall clock a simulation starts at: 2026-01-01T00:00:00Z. Fixed, so
 /// timestamps in traces are the same on every replay.
@@ -20,7 +20,6 @@ const SIM_EPOCH_UNIX_MILLIS: u64 = 1_767_225_600_000;
 #[derive(Clone, Debug)]
 pub struct SimEnv {
     rng: EnvRng,
-    start: Instant,
 }
 
 impl SimEnv {
@@ -31,7 +30,6 @@ impl SimEnv {
                 seed,
                 &[host.as_bytes(), &incarnation.to_le_bytes()],
             )),
-            start: Instant::now(),
         }
     }
 }
@@ -62,8 +60,12 @@ impl Env for SimEnv {
         Ok(SimListener(turmoil::net::TcpListener::bind(addr).await?))
     }
 
+    /// Measured from the start of the whole simulation, not of this host's
+    /// incarnation: a host restarted late in a run must see the same wall
+    /// clock as everyone else (lock timestamps compare across restarts).
     fn unix_millis(&self) -> u64 {
-        SIM_EPOCH_UNIX_MILLIS + (Instant::now() - self.start).as_millis() as u64
+        let elapsed = turmoil::sim_elapsed().unwrap_or_default();
+        SIM_EPOCH_UNIX_MILLIS + elapsed.as_millis() as u64
     }
 
     fn rng(&self) -> &EnvRng {

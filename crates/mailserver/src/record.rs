@@ -1,0 +1,138 @@
+//! What the store remembers about messages, sessions and locks, as plain
+//! values the test harness can hold on to.
+//!
+//! The harness checks invariants such as "a message the client saw deleted
+//! was deleted by the session that said DELE, and only at its QUIT". To check
+//! that it needs to know *who* did what: every record names the session that
+//! caused a change. Records are snapshots (cloned out of the store), so a test
+//! can compare before and after without holding the store's lock.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Uidl;
+
+/// Names one POP3 session, unique for the life of a [`crate::MailStore`]
+/// (across server restarts too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// Everything known about one delivered message. Messages are never removed
+/// from the record: a deleted message keeps its record with `deleted_by` set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub user: String,
+    pub uidl: Uidl,
+    /// The per-mailbox UID the UIDL was made from.
+    pub uid: u32,
+    /// SHA-256 of the exact bytes a RETR returns, lowercase hex.
+    pub sha256: String,
+    /// Octets as sent: the size `LIST` and `STAT` report.
+    pub size: usize,
+    /// Store-wide delivery order, starting at 1.
+    pub delivery_seq: u64,
+    /// Wall-clock delivery time (env `unix_millis`), if the deliverer gave one.
+    pub delivered_at_ms: Option<u64>,
+    /// The session whose UPDATE (or abrupt close, if so configured) set the
+    /// seen flag.
+    pub seen_by: Option<SessionId>,
+    /// The session whose UPDATE removed the message.
+    pub deleted_by: Option<SessionId>,
+}
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EndKind {
+    /// The client said QUIT and got its answer.
+    Quit,
+    /// The connection ended without QUIT: EOF, a socket error, or a fault the
+    /// server injected.
+    Abrupt,
+    /// The client was silent for the idle timeout; the server hung up.
+    IdleTimeout,
+    /// The server went away under the session (task dropped, host crashed).
+    ServerShutdown,
+}
+
+impl fmt::Display for EndKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndKind::Quit => "quit",
+            EndKind::Abrupt => "abrupt",
+            EndKind::IdleTimeout => "idle-timeout",
+            EndKind::ServerShutdown => "server-shutdown",
+        })
+    }
+}
+
+/// A fault the server injected into a session (see [`crate::Faults`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// The server sat on a reply for this long.
+    Stall(Duration),
+    /// The server hung up after sending `sent` of the `of` octets of a reply.
+    DropMidResponse { sent: usize, of: usize },
+}
+
+/// How and when a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub kind: EndKind,
+    pub at_ms: u64,
+}
+
+/// One POP3 connection, from greeting to end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub peer: SocketAddr,
+    /// The user it logged in as (`None` if it never did).
+    pub user: Option<String>,
+    pub started_ms: u64,
+    /// `None` while the session is live.
+    pub end: Option<SessionEnd>,
+    /// The commands it ran, in order, with passwords redacted. Bounded: see
+    /// `commands_dropped`.
+    pub commands: Vec<String>,
+    /// Commands not kept because the log was full.
+    pub commands_dropped: u64,
+    pub faults: Vec<InjectedFault>,
+    /// Messages it deleted at its UPDATE.
+    pub deleted: Vec<Uidl>,
+    /// Messages whose seen flag it committed.
+    pub marked_seen: Vec<Uidl>,
+}
+
+impl SessionRecord {
+    pub fn end_kind(&self) -> Option<EndKind> {
+        self.end.map(|e| e.kind)
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.end.is_none()
+    }
+}
+
+/// A maildrop lock, as `MailStore::locks_held` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub user: String,
+    pub session: SessionId,
+    pub acquired_ms: u64,
+    /// Set once the holder ended abruptly: the lock is stale and is broken
+    /// at this time.
+    pub stale_until_ms: Option<u64>,
+}
+
+impl LockInfo {
+    pub fn is_stale(&self) -> bool {
+        self.stale_until_ms.is_some()
+    }
+}

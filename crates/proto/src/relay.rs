@@ -1,0 +1,66 @@
+//! Edge <-> relay.
+//!
+//! The relay sits beside the mail server and is a remote POP3 client for the
+//! edge: it opens exactly one server session per link, runs the POP3 commands
+//! the edge sends, and returns the replies over the encrypted, compressed
+//! channel. It keeps no mailbox state: the replica and every decision about
+//! read marks and deletes stay with the edge. If the link to the edge dies the
+//! relay ends its server session with QUIT. That is always safe, because the
+//! edge only ever sends a server commands whose effect it wants committed
+//! (DELE of acknowledged deletes, RETR of delivered messages; bodies are
+//! fetched with TOP, which never marks read).
+//!
+//! ```text
+//! edge                                   relay
+//!   Open{version, server spec}   --->              (uncompressed: credentials)
+//!                                <---  Opened{greeting} | Refused{error}
+//!   Command{id, line}            --->
+//!                                <---  Reply{id, status line, body}
+//!   Quit                         --->
+//!                                <---  QuitDone{result}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::user::ServerSpec;
+use crate::{Message, OpError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EdgeToRelay {
+    Open { version: u16, server: ServerSpec },
+    /// One POP3 command line, without CRLF. The relay parses it and refuses
+    /// anything but transaction-state commands (no USER/PASS/STLS smuggling).
+    Command { id: u64, line: Vec<u8> },
+    Ping { nonce: u64 },
+    Quit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayToEdge {
+    Opened { greeting: Vec<u8> },
+    Refused { error: OpError },
+    /// The server's status line (without CRLF) and, for a multi-line `+OK`,
+    /// the un-stuffed body.
+    Reply {
+        id: u64,
+        status: Vec<u8>,
+        body: Option<Vec<u8>>,
+    },
+    /// The relay could not run command `id` (link to the server lost, ...).
+    Failed { id: u64, error: OpError },
+    Pong { nonce: u64 },
+    /// Answer to `Quit`: the server's reply to QUIT, or why it failed.
+    QuitDone { result: Result<Vec<u8>, OpError> },
+}
+
+impl Message for EdgeToRelay {
+    fn carries_credentials(&self) -> bool {
+        matches!(self, EdgeToRelay::Open { .. })
+    }
+}
+
+impl Message for RelayToEdge {
+    fn carries_credentials(&self) -> bool {
+        false
+    }
+}

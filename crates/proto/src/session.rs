@@ -1,0 +1,113 @@
+//! Client proxy <-> edge.
+//!
+//! ```text
+//! client proxy                         edge
+//!   Hello{version, user info}   --->                 (uncompressed: credentials)
+//!                               <---  Welcome{session id, listing per server}
+//!                                     | Refused{reason}
+//!   Request{id, server, op}     --->
+//!                               <---  Response{id, result}
+//!   Delivered{id}               --->  (the body reached the mail client whole:
+//!                                      only now may the edge mark it read)
+//!   Ping{n}                     --->
+//!                               <---  Pong{n}
+//!   Quit                        --->
+//!                               <---  Bye{outcome per server}
+//! ```
+//!
+//! The listing in `Welcome` is the replica's list: the client proxy answers
+//! STAT, LIST and UIDL from it without a round trip on the line. DELE is
+//! answered `+OK` to the mail client only after the edge's `Response` arrives:
+//! from then on the edge owns the delete and completes it on the server even if
+//! the line dies the next instant.
+
+use serde::{Deserialize, Serialize};
+
+use crate::user::UserInfo;
+use crate::{Message, OpError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientToEdge {
+    /// First message of a session.
+    Hello { version: u16, user: UserInfo },
+    /// A mail-client request for one server, by that server's name.
+    Request { id: u64, server: String, op: Op },
+    /// The response to request `id` was delivered completely to the mail client.
+    Delivered { id: u64 },
+    /// Keeps an idle line observable: the edge treats a silent line as cut.
+    Ping { nonce: u64 },
+    /// The mail client sent QUIT: commit and end the session.
+    Quit,
+}
+
+/// What the mail client asked of one server's mailbox. Messages are named by
+/// UIDL, never by number: numbers belong to one server session, and the edge
+/// may be on its second.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Retr { uidl: String },
+    Top { uidl: String, lines: u32 },
+    Dele { uidl: String },
+    /// Undo this session's deletes on this server.
+    Rset,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EdgeToClient {
+    Welcome {
+        session: String,
+        servers: Vec<ServerListing>,
+    },
+    /// The session was not opened; the reason is fit to show the user.
+    Refused { reason: String },
+    Response { id: u64, result: Result<Reply, OpError> },
+    Pong { nonce: u64 },
+    /// Answer to `Quit`: whether each server's work was committed.
+    Bye { servers: Vec<ServerOutcome> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerListing {
+    pub name: String,
+    pub state: ListingState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListingState {
+    Ready { messages: Vec<ListEntry> },
+    /// The edge could not open this server (refused login, locked, down...).
+    Unavailable { error: OpError },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub uidl: String,
+    /// Octets as the server reports them in LIST.
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// RETR / TOP: the message (or its head), un-stuffed, CRLF line ends.
+    Body(Vec<u8>),
+    /// DELE / RSET: done (in the replica; the server follows).
+    Done,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerOutcome {
+    pub name: String,
+    pub result: Result<(), OpError>,
+}
+
+impl Message for ClientToEdge {
+    fn carries_credentials(&self) -> bool {
+        matches!(self, ClientToEdge::Hello { .. })
+    }
+}
+
+impl Message for EdgeToClient {
+    fn carries_credentials(&self) -> bool {
+        false
+    }
+}
