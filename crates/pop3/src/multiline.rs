@@ -1,0 +1,329 @@
+//! Multi-line bodies (RFC 1939 §3): dot-stuffing and the terminating "."
+//! line.
+//!
+//! On the wire a body is a sequence of CRLF-terminated lines; a line that
+//! starts with "." gets another "." in front, and the body ends with a line
+//! holding only ".". Bodies are bytes: 8-bit data, NULs and lone CRs pass
+//! through untouched.
+//!
+//! # What round-trips
+//!
+//! [`encode_body`] followed by [`BodyDecoder`] gives back `normalise(body)`,
+//! where `normalise` (a) writes every LF not preceded by CR as CRLF and
+//! (b) appends CRLF to a non-empty body whose last byte is not LF. So a
+//! body whose lines all end in CRLF (or the empty body) round-trips byte for
+//! byte; a lone-LF body comes back with CRLF line ends. This is the same
+//! normalisation a real POP3 server applies to a maildir message stored with
+//! LF line ends. [`normalise`] is public so callers and tests can state it.
+//!
+//! The decoder is liberal: a lone LF ends a line (and comes out as CRLF), so
+//! "\n.\n" terminates too. It is incremental: feed it any chunking of the
+//! input and it reports how much it consumed, stopping right after the
+//! terminator so the bytes that follow (the next pipelined reply) stay with
+//! the caller. It never holds more than `max` output bytes.
+
+/// Dot-stuff `body` and append the terminating ".\r\n" (see the module
+/// docs for the normalisation of lone LF and a missing final newline).
+pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
+    out.reserve(body.len() + body.len() / 64 + 5);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in body {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !body.is_empty() && !at_line_start {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
+/// What [`encode_body`] + [`BodyDecoder`] give back for `body`: lone LF
+/// written as CRLF, and a CRLF appended if a non-empty body does not end
+/// with LF.
+pub fn normalise(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 2);
+    let mut prev = 0u8;
+    for &b in body {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    if !body.is_empty() && prev != b'\n' {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// How far a [`BodyDecoder::feed`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes consumed (all of them unless `done`).
+    pub consumed: usize,
+    /// The terminating "." line has been seen (and consumed).
+    pub done: bool,
+}
+
+/// The body is larger than the cap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("multi-line reply larger than the limit of {max} bytes")]
+    TooLarge { max: usize },
+    #[error("data fed after the end of the multi-line reply")]
+    AfterEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line.
+    LineStart,
+    /// A "." at line start, not yet known whether stuffed or terminator.
+    Dot,
+    /// ".\r" at line start.
+    DotCr,
+    /// Inside a line.
+    Mid,
+    /// Inside a line after a CR that may start a CRLF.
+    MidCr,
+    /// The terminator has been seen.
+    Done,
+}
+
+/// Incremental un-stuffing decoder with a size cap.
+#[derive(Debug)]
+pub struct BodyDecoder {
+    out: Vec<u8>,
+    max: usize,
+    state: State,
+}
+
+impl BodyDecoder {
+    /// A decoder that fails once the decoded body would exceed `max` bytes.
+    pub fn new(max: usize) -> Self {
+        BodyDecoder {
+            out: Vec::new(),
+            max,
+            state: State::LineStart,
+        }
+    }
+
+    /// Feeds input; returns how much was consumed and whether the
+    /// terminator was seen. Errors as soon as the body exceeds the cap.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Progress, BodyError> {
+        if self.state == State::Done {
+            return if input.is_empty() {
+                Ok(Progress {
+                    consumed: 0,
+                    done: true,
+                })
+            } else {
+                Err(BodyError::AfterEnd)
+            };
+        }
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            i += 1;
+            match self.state {
+                State::LineStart | State::Mid => {
+                    if self.state == State::LineStart && b == b'.' {
+                        self.state = State::Dot;
+                        continue;
+                    }
+                    // Fast path: copy the run up to the next CR or LF.
+                    let run_end = input[i - 1..]
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .map_or(input.len(), |p| i - 1 + p);
+                    if run_end > i - 1 {
+                        self.push(&input[i - 1..run_end])?;
+                        i = run_end;
+                        self.state = State::Mid;
+                        continue;
+                    }
+                    self.line_byte(b)?;
+                }
+                State::Dot => match b {
+                    b'\r' => self.state = State::DotCr,
+                    b'\n' => {
+                        self.state = State::Done;
+                        return Ok(Progress {
+                            consumed: i,
+                            done: true,
+                        });
+                    }
+                    _ => {
+                        self.state = State::Mid;
+                        self.line_byte(b)?;
+                    }
+                },
+                State::DotCr => match b {
+                    b'\n' => {
+                        self.state = State::Done;
+                        return Ok(Progress {
+                            consumed: i,
+                            done: true,
+                        });
+                    }
+                    _ => {
+                        // ".\r" + something: a stuffed line holding a CR.
+                        self.state = State::MidCr;
+                        self.line_byte_after_cr(b)?;
+                    }
+                },
+                State::MidCr => self.line_byte_after_cr(b)?,
+                State::Done => unreachable!("returned when the terminator was seen"),
+            }
+        }
+        Ok(Progress {
+            consumed: input.len(),
+            done: false,
+        })
+    }
+
+    /// Whether the terminator has been seen.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Bytes decoded so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether nothing has been decoded yet.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// The decoded body: un-stuffed, CRLF line ends, without the "." line.
+    pub fn into_body(self) -> Vec<u8> {
+        self.out
+    }
+
+    /// A byte inside a line (state Mid), not after a pending CR.
+    fn line_byte(&mut self, b: u8) -> Result<(), BodyError> {
+        match b {
+            b'\r' => self.state = State::MidCr,
+            b'\n' => {
+                self.push(b"\r\n")?;
+                self.state = State::LineStart;
+            }
+            _ => {
+                self.push(&[b])?;
+                self.state = State::Mid;
+            }
+        }
+        Ok(())
+    }
+
+    /// A byte after a pending CR (state MidCr).
+    fn line_byte_after_cr(&mut self, b: u8) -> Result<(), BodyError> {
+        match b {
+            b'\n' => {
+                self.push(b"\r\n")?;
+                self.state = State::LineStart;
+            }
+            b'\r' => self.push(b"\r")?,
+            _ => {
+                self.push(&[b'\r', b])?;
+                self.state = State::Mid;
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), BodyError> {
+        if self.out.len() + bytes.len() > self.max {
+            return Err(BodyError::TooLarge { max: self.max });
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_body(body, &mut out);
+        out
+    }
+
+    fn decode(wire: &[u8]) -> (Vec<u8>, Progress) {
+        let mut d = BodyDecoder::new(1 << 20);
+        let p = d.feed(wire).unwrap();
+        (d.into_body(), p)
+    }
+
+    #[test]
+    fn stuffs_and_terminates() {
+        assert_eq!(encode(b""), b".\r\n");
+        assert_eq!(
+            encode(b"a\r\n.b\r\n..\r\n.\r\n"),
+            b"a\r\n..b\r\n...\r\n..\r\n.\r\n"
+        );
+        assert_eq!(encode(b".x\n\ny"), b"..x\r\n\r\ny\r\n.\r\n");
+    }
+
+    #[test]
+    fn unstuffs_and_stops_at_terminator() {
+        let (body, p) = decode(b"a\r\n..b\r\n...\r\n..\r\n.\r\n+OK next\r\n");
+        assert_eq!(body, b"a\r\n.b\r\n..\r\n.\r\n");
+        assert_eq!(
+            p,
+            Progress {
+                consumed: 20,
+                done: true
+            }
+        );
+    }
+
+    #[test]
+    fn tolerates_lone_lf() {
+        let (body, p) = decode(b"a\n.b\n\n.\n");
+        assert_eq!(body, b"a\r\nb\r\n\r\n");
+        assert!(p.done);
+    }
+
+    #[test]
+    fn keeps_lone_cr_and_8bit() {
+        let body = b"\xff\x00\rx\r\r\n.\r\r\n";
+        let (got, p) = decode(&encode(body));
+        assert!(p.done);
+        assert_eq!(got, body);
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let body = b"From: a\r\n.\r\n..\r\n.x\r\n\r\nend\r\n";
+        let wire = encode(body);
+        let mut d = BodyDecoder::new(100);
+        for (i, b) in wire.iter().enumerate() {
+            let p = d.feed(std::slice::from_ref(b)).unwrap();
+            assert_eq!(p.done, i == wire.len() - 1);
+            assert_eq!(p.consumed, 1);
+        }
+        assert_eq!(d.into_body(), body);
+    }
+
+    #[test]
+    fn cap_is_enforced() {
+        let mut d = BodyDecoder::new(10);
+        assert!(!d.feed(b"0123456789").unwrap().done);
+        assert_eq!(d.feed(b"\r\n"), Err(BodyError::TooLarge { max: 10 }));
+        let mut d = BodyDecoder::new(12);
+        assert!(d.feed(b"0123456789\r\n.\r\n").unwrap().done);
+    }
+}
