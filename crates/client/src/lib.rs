@@ -1,1 +1,91 @@
-//! causeway-client (to be written).
+//! The client proxy: a POP3 server on the user's own machine that carries
+//! the mail client's session across a bad line to the edge.
+//!
+//! The mail client (fetchmail, Thunderbird, python `poplib`) stays unchanged:
+//! it logs in to this proxy with a local user name and password, sees one
+//! unified mailbox of all configured servers, and reads and deletes mail as
+//! usual. Behind it, the proxy opens one Noise XK channel to the edge per
+//! session, hands over the user information once, answers STAT/LIST/UIDL
+//! from the edge's listing, and forwards RETR/TOP/DELE/RSET by server name
+//! and UIDL.
+//!
+//! What it promises the mail client, whatever the line does:
+//! - a DELE is `+OK` only once the edge owns it (and will commit it);
+//! - a message is marked read only after its whole body was written to the
+//!   mail client (`Delivered` is sent after the write);
+//! - a lost line is reported as an error on the current or next command,
+//!   never as success, and nothing more is done on the mail client's behalf.
+//!
+//! Layout: `front` (the POP3 state machine) and `mailbox` (the unified
+//! mailbox) are sans-IO; `session` drives one mail client's connection,
+//! `link` the channel to the edge, and [`run_client`] accepts connections.
+//! Sockets, time and randomness come from [`causeway_net::Env`] only, so the
+//! proxy runs unchanged inside a turmoil simulation.
+
+mod config;
+mod front;
+mod link;
+mod login;
+mod mailbox;
+mod replies;
+mod session;
+
+use std::io;
+use std::sync::Arc;
+
+use causeway_net::{Env, Listener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use config::{ClientConfig, Timeouts};
+
+/// Accepts mail clients on `listener` and serves each in its own task, until
+/// `shutdown` becomes true; then stops accepting, ends idle sessions (their
+/// edge sessions are closed with a reason) and waits for the others to
+/// finish their current command.
+pub async fn run_client<E: Env>(
+    env: E,
+    mut listener: E::Listener,
+    config: Arc<ClientConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    config.validate().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid client configuration: {e}"),
+        )
+    })?;
+    tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown_requested(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let span = tracing::info_span!("mail client", %peer);
+                    let serve = session::serve(env.clone(), stream, config.clone(), shutdown.clone());
+                    sessions.spawn(serve.instrument(span));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, do not spin.
+                    tracing::warn!(error = %e, "accepting a mail client failed");
+                    env.sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tracing::info!(sessions = sessions.len(), "client proxy shutting down");
+    while sessions.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Resolves once `shutdown` is true. A dropped sender never requests
+/// shutdown (it would otherwise wake the caller in a loop).
+pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

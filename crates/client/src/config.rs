@@ -1,0 +1,209 @@
+//! What a client proxy needs to know: who may use it, where the edge is and
+//! how to recognise it, the user information it hands the edge, and how long
+//! each wait may take.
+//!
+//! A plain struct; reading it from TOML is the binary's business.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use causeway_proto::Secret;
+use causeway_proto::user::{ServerSpec, UserInfo};
+use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Where the mail client connects: a loopback address, `127.0.0.1:1110`.
+    pub listen: String,
+    /// The user name the mail client must present (local; never sent on).
+    pub user: String,
+    /// The password the mail client must present (local; never sent on).
+    pub password: Secret,
+    /// The edge's address, `host:port`.
+    pub edge: String,
+    /// The edge's static key, pinned: the handshake fails unless the peer
+    /// proves it holds the private half.
+    pub edge_key: PublicKey,
+    /// This proxy's own static key pair (its public half is on the edge's
+    /// allow list).
+    pub keypair: Keypair,
+    /// Optional pre-shared key mixed into the handshake (XKpsk3).
+    pub psk: Option<Psk>,
+    /// The user information: the mail servers, in the order the unified
+    /// mailbox numbers them.
+    pub servers: Vec<ServerSpec>,
+    /// Channel settings; its `handshake_timeout` bounds the Noise handshake.
+    pub channel: ChannelConfig,
+    pub timeouts: Timeouts,
+}
+
+/// How long each wait may take. Every wait on the network has one.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// Opening the TCP connection to the edge.
+    pub edge_connect: Duration,
+    /// From `Hello` to `Welcome`: the edge logs in to every server and lists
+    /// it first.
+    pub welcome: Duration,
+    /// One request and its answer (also a `Ping` and its `Pong`, and any send).
+    pub request: Duration,
+    /// Added to a request's timeout (and to writing its reply to the mail
+    /// client) per MiB of the body it may carry.
+    pub per_mib: Duration,
+    /// How often to ping the edge while the mail client is idle.
+    pub ping_interval: Duration,
+    /// From `Quit` to `Bye`: the edge commits every server's work first.
+    pub quit: Duration,
+    /// How long a mail client may stay silent before it is disconnected
+    /// (RFC 1939 asks for at least ten minutes).
+    pub client_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            edge_connect: Duration::from_secs(20),
+            welcome: Duration::from_secs(120),
+            request: Duration::from_secs(60),
+            // About 70 kbit/s: a poor mobile or dial-up line still gets its mail.
+            per_mib: Duration::from_secs(120),
+            ping_interval: Duration::from_secs(30),
+            quit: Duration::from_secs(120),
+            client_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Timeouts {
+    /// `base`, plus the body allowance for `bytes` (whole MiB, rounded up).
+    pub fn with_body(&self, base: Duration, bytes: u64) -> Duration {
+        let mib = bytes.div_ceil(1 << 20);
+        base.saturating_add(
+            self.per_mib
+                .saturating_mul(u32::try_from(mib).unwrap_or(u32::MAX)),
+        )
+    }
+}
+
+impl ClientConfig {
+    /// The user information handed to the edge in `Hello`.
+    pub fn user_info(&self) -> UserInfo {
+        UserInfo {
+            servers: self.servers.clone(),
+        }
+    }
+
+    /// Checks what would otherwise fail later and less clearly; the error
+    /// names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.listen.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => {}
+            Ok(a) => {
+                return Err(format!(
+                    "listen address {a} is not a loopback address: other machines could use this proxy's mail servers"
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "listen address {:?} is not an IP address and port",
+                    self.listen
+                ));
+            }
+        }
+        if self.user.is_empty() || self.user.bytes().any(|b| b <= b' ') {
+            return Err(
+                "the local user name must be non-empty, without spaces or control characters"
+                    .into(),
+            );
+        }
+        if self.password.is_empty() {
+            return Err("the local password must not be empty".into());
+        }
+        if self.edge.is_empty() {
+            return Err("the edge address is empty".into());
+        }
+        self.user_info().validate()?;
+        let t = &self.timeouts;
+        let zero = [
+            ("edge_connect", t.edge_connect),
+            ("welcome", t.welcome),
+            ("request", t.request),
+            ("ping_interval", t.ping_interval),
+            ("quit", t.quit),
+            ("client_idle", t.client_idle),
+        ]
+        .into_iter()
+        .find(|(_, d)| d.is_zero());
+        if let Some((name, _)) = zero {
+            return Err(format!("timeout {name} is zero"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use causeway_net::EnvRng;
+    use causeway_proto::user::{Protocol, Route, TlsMode};
+
+    pub fn config() -> ClientConfig {
+        let rng = EnvRng::from_seed([7; 32]);
+        ClientConfig {
+            listen: "127.0.0.1:1110".into(),
+            user: "me".into(),
+            password: Secret::new(b"local pw".to_vec()),
+            edge: "edge.example:7000".into(),
+            edge_key: Keypair::generate(&rng).public,
+            keypair: Keypair::generate(&rng),
+            psk: None,
+            servers: vec![ServerSpec {
+                name: "HOST1".into(),
+                protocol: Protocol::Pop3,
+                host: "mail.example".into(),
+                port: 110,
+                tls: TlsMode::None,
+                user: "alice".into(),
+                password: Secret::new(b"server pw".to_vec()),
+                route: Route::Direct,
+            }],
+            channel: ChannelConfig::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    #[test]
+    fn a_good_config_passes_and_problems_are_named() {
+        assert_eq!(config().validate(), Ok(()));
+        let mut c = config();
+        c.listen = "0.0.0.0:110".into();
+        assert!(c.validate().unwrap_err().contains("loopback"));
+        let mut c = config();
+        c.password = Secret::default();
+        assert!(c.validate().unwrap_err().contains("local password"));
+        let mut c = config();
+        c.servers.clear();
+        assert!(c.validate().unwrap_err().contains("no mail server"));
+        let mut c = config();
+        c.timeouts.ping_interval = Duration::ZERO;
+        assert!(c.validate().unwrap_err().contains("ping_interval"));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let shown = format!("{:?}", config());
+        assert!(
+            !shown.contains("local pw") && !shown.contains("server pw"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn body_allowance_rounds_up_per_mib() {
+        let t = Timeouts::default();
+        let base = Duration::from_secs(1);
+        assert_eq!(t.with_body(base, 0), base);
+        assert_eq!(t.with_body(base, 1), base + t.per_mib);
+        assert_eq!(t.with_body(base, (1 << 20) + 1), base + t.per_mib * 2);
+    }
+}

@@ -1,0 +1,431 @@
+//! The POP3 server the mail client talks to, as a state machine.
+//!
+//! Command in, [`Action`] out; no sockets, no clock. The driver
+//! ([`crate::session`]) performs the action (write a reply, open the edge
+//! session, ask the edge, quit) and feeds the outcome back. Keeping the
+//! decisions here means every POP3 rule (which state allows what, what is
+//! answered locally, when a DELE may be acknowledged, when a body counts as
+//! delivered) is tested without a network.
+//!
+//! The rules that matter for mail safety:
+//! - STAT/LIST/UIDL come from the [`Mailbox`] snapshot: no round trip.
+//! - A DELE is answered `+OK` only after the edge answered `Done`; from then
+//!   on the edge owns it.
+//! - A RETR body is handed to the driver as [`Action::Deliver`]: the driver
+//!   sends `Delivered` only once the whole reply is written. TOP is never
+//!   delivered (it does not mark a message read on a POP3 server either).
+
+use causeway_pop3::server::{write_listing, write_multiline, write_status};
+use causeway_pop3::{Command, CommandError, RespCode, StatusLine};
+use causeway_proto::OpError;
+use causeway_proto::session::{Op, Reply, ServerListing, ServerOutcome};
+
+use crate::login::LocalLogin;
+use crate::mailbox::{Entry, Mailbox, Missing};
+use crate::replies;
+
+/// After this many wrong passwords the connection is closed.
+const MAX_FAILED_LOGINS: u32 = 3;
+
+/// What CAPA announces. PIPELINING holds because commands are read from a
+/// buffer and answered strictly in order, one at a time.
+const CAPABILITIES: &[&str] = &[
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "PIPELINING",
+    "USER",
+    "IMPLEMENTATION Causeway",
+];
+
+/// What the driver must do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes to the mail client.
+    Reply(Vec<u8>),
+    /// Write these bytes (if any), then end: close the mail client's
+    /// connection and the edge session.
+    Close(Vec<u8>),
+    /// The local login is right: open the edge session, then call
+    /// [`Front::opened`].
+    Open,
+    /// Send these requests to the edge one after the other, then call
+    /// [`Front::answered`] with `then` and the results in the same order.
+    Ask {
+        requests: Vec<Request>,
+        then: Pending,
+    },
+    /// Write this RETR reply; only if all of it was written, tell the edge
+    /// `Delivered` for the request that fetched it.
+    Deliver(Vec<u8>),
+    /// Send `Quit`, wait for `Bye`, then call [`Front::bye`].
+    Quit,
+}
+
+/// One request for the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub server: String,
+    pub op: Op,
+    /// Octets the answer may carry (for the body allowance of its timeout).
+    pub expect: u64,
+}
+
+/// What to do with the edge's answers; opaque to the driver.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pending(Then);
+
+#[derive(Debug, PartialEq, Eq)]
+enum Then {
+    Retr { server: String, size: u64 },
+    Top { server: String },
+    Dele { server: String, n: u32 },
+    Rset { servers: Vec<String> },
+}
+
+enum State {
+    Authorization { user: Option<Vec<u8>> },
+    Transaction(Mailbox),
+}
+
+pub struct Front {
+    login: LocalLogin,
+    /// Configured server names, in order: the mailbox's numbering order.
+    names: Vec<String>,
+    state: State,
+    failed_logins: u32,
+}
+
+fn reply(s: StatusLine) -> Action {
+    Action::Reply(status(&s))
+}
+
+fn status(s: &StatusLine) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_status(&mut out, s);
+    out
+}
+
+fn ok(text: impl Into<Vec<u8>>) -> Action {
+    reply(StatusLine::ok(text))
+}
+
+impl Front {
+    pub fn new(login: LocalLogin, names: Vec<String>) -> Self {
+        Front {
+            login,
+            names,
+            state: State::Authorization { user: None },
+            failed_logins: 0,
+        }
+    }
+
+    /// The greeting, sent when the mail client connects.
+    pub fn greeting() -> Vec<u8> {
+        status(&StatusLine::ok("Causeway ready."))
+    }
+
+    /// True once the edge session is open (so the driver keeps it alive).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.state, State::Transaction(_))
+    }
+
+    /// The mail client sent a command line.
+    pub fn command(&mut self, cmd: Result<Command, CommandError>) -> Action {
+        let cmd = match cmd {
+            Ok(c) => c,
+            Err(e) => return reply(StatusLine::err(None, e.to_string())),
+        };
+        if let Command::Capa = cmd {
+            let caps: Vec<Vec<u8>> = CAPABILITIES.iter().map(|c| c.as_bytes().to_vec()).collect();
+            let mut out = Vec::new();
+            write_listing(&mut out, &StatusLine::ok("Capability list follows"), &caps);
+            return Action::Reply(out);
+        }
+        match &mut self.state {
+            State::Authorization { user } => match cmd {
+                Command::User(name) => {
+                    *user = Some(name);
+                    ok("")
+                }
+                Command::Pass(password) => {
+                    let name = user.take();
+                    self.pass(name, &password)
+                }
+                Command::Quit => Action::Close(status(&StatusLine::ok("Logging out."))),
+                Command::Apop { .. } => reply(StatusLine::err(
+                    None,
+                    "APOP is not supported; use USER and PASS.",
+                )),
+                Command::Stls => reply(StatusLine::err(
+                    None,
+                    "STLS is not supported: this proxy serves only its own machine.",
+                )),
+                _ => reply(StatusLine::err(None, "Unknown command.")),
+            },
+            State::Transaction(mailbox) => transaction(mailbox, cmd),
+        }
+    }
+
+    /// PASS, after `USER name` (if any); the name is used up either way.
+    fn pass(&mut self, name: Option<Vec<u8>>, password: &[u8]) -> Action {
+        let Some(name) = name else {
+            return reply(StatusLine::err(None, "No username given."));
+        };
+        if self.login.accepts(&name, password) {
+            return Action::Open;
+        }
+        self.failed_logins += 1;
+        tracing::warn!(
+            attempt = self.failed_logins,
+            "the mail client presented a wrong local user name or password"
+        );
+        let refused = status(&StatusLine::err(
+            Some(RespCode::Auth),
+            "Authentication failed.",
+        ));
+        if self.failed_logins >= MAX_FAILED_LOGINS {
+            Action::Close(refused)
+        } else {
+            Action::Reply(refused)
+        }
+    }
+
+    /// The edge session was opened (its listings) or not (why).
+    pub fn opened(&mut self, result: Result<Vec<ServerListing>, OpError>) -> Action {
+        let listings = match result {
+            Ok(l) => l,
+            Err(e) => {
+                return Action::Close(status(&replies::err(
+                    e.code.map(replies::resp_code),
+                    e.text,
+                )));
+            }
+        };
+        let (mailbox, unavailable) = Mailbox::build(&self.names, &listings);
+        let errors: Vec<(String, OpError)> = unavailable
+            .into_iter()
+            .map(|u| (u.server, u.error))
+            .collect();
+        if mailbox.has_no_server() {
+            return Action::Close(status(&replies::servers_err("", &errors)));
+        }
+        for (server, error) in &errors {
+            tracing::warn!(server, %error, "server unavailable; continuing with the others");
+        }
+        self.state = State::Transaction(mailbox);
+        ok("Logged in.")
+    }
+
+    /// The edge answered the requests of an [`Action::Ask`], in order.
+    pub fn answered(&mut self, then: Pending, answers: Vec<Result<Reply, OpError>>) -> Action {
+        let State::Transaction(mailbox) = &mut self.state else {
+            unreachable!("requests are only asked in TRANSACTION")
+        };
+        let mut answers = answers.into_iter();
+        match then.0 {
+            Then::Retr { server, size } => match body(answers.next(), &server, "RETR") {
+                Ok(b) => {
+                    let mut out = Vec::new();
+                    write_multiline(&mut out, &StatusLine::ok(format!("{size} octets")), &b);
+                    Action::Deliver(out)
+                }
+                Err(e) => reply(e),
+            },
+            Then::Top { server } => match body(answers.next(), &server, "TOP") {
+                Ok(b) => {
+                    let mut out = Vec::new();
+                    write_multiline(&mut out, &StatusLine::ok(""), &b);
+                    Action::Reply(out)
+                }
+                Err(e) => reply(e),
+            },
+            Then::Dele { server, n } => match answers.next() {
+                Some(Ok(Reply::Done)) => {
+                    mailbox.mark_deleted(n);
+                    ok("Marked to be deleted.")
+                }
+                other => reply(replies::server_err(&server, &failure(other, "DELE"))),
+            },
+            Then::Rset { servers } => {
+                let mut errors = Vec::new();
+                for server in servers {
+                    match answers.next() {
+                        Some(Ok(Reply::Done)) => mailbox.undelete(&server),
+                        other => {
+                            let e = failure(other, "RSET");
+                            errors.push((server, e));
+                        }
+                    }
+                }
+                if errors.is_empty() {
+                    ok("")
+                } else {
+                    reply(replies::servers_err("RSET failed for", &errors))
+                }
+            }
+        }
+    }
+
+    /// The edge's `Bye`: whether each server's work was committed.
+    pub fn bye(&mut self, outcomes: &[ServerOutcome]) -> Action {
+        let errors: Vec<(String, OpError)> = outcomes
+            .iter()
+            .filter_map(|o| o.result.clone().err().map(|e| (o.name.clone(), e)))
+            .collect();
+        let deleted = match &self.state {
+            State::Transaction(mb) => mb.deleted_count(),
+            State::Authorization { .. } => 0,
+        };
+        let line = if !errors.is_empty() {
+            replies::servers_err("Some work was not committed:", &errors)
+        } else if deleted > 0 {
+            StatusLine::ok("Logging out, messages deleted.")
+        } else {
+            StatusLine::ok("Logging out.")
+        };
+        Action::Close(status(&line))
+    }
+
+    /// The reply to the current or next command once the line to the edge
+    /// is lost; the driver then closes the connection.
+    pub fn line_cut(reason: &str) -> Vec<u8> {
+        status(&replies::line_cut(reason))
+    }
+}
+
+fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
+    match cmd {
+        Command::Stat => {
+            let (n, octets) = mailbox.stat();
+            ok(format!("{n} {octets}"))
+        }
+        Command::List(None) => listing(
+            mailbox,
+            format!("{} messages:", mailbox.stat().0),
+            |_, e| e.size.to_string(),
+        ),
+        Command::List(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.size))),
+        Command::Uidl(None) => listing(mailbox, String::new(), |mb, e| mb.shown_uidl(e)),
+        Command::Uidl(Some(n)) => {
+            with_message(mailbox, n, |e| ok(format!("{n} {}", mailbox.shown_uidl(e))))
+        }
+        Command::Retr(n) => ask_one(mailbox, n, |e, server| {
+            (
+                Op::Retr {
+                    uidl: e.uidl.clone(),
+                },
+                Then::Retr {
+                    server,
+                    size: e.size,
+                },
+            )
+        }),
+        Command::Top { msg, lines } => ask_one(mailbox, msg, |e, server| {
+            (
+                Op::Top {
+                    uidl: e.uidl.clone(),
+                    lines,
+                },
+                Then::Top { server },
+            )
+        }),
+        Command::Dele(n) => ask_one(mailbox, n, |e, server| {
+            (
+                Op::Dele {
+                    uidl: e.uidl.clone(),
+                },
+                Then::Dele { server, n },
+            )
+        }),
+        Command::Rset => {
+            let servers = mailbox.servers_with_deletes();
+            if servers.is_empty() {
+                return ok("");
+            }
+            let requests = servers
+                .iter()
+                .map(|s| Request {
+                    server: s.clone(),
+                    op: Op::Rset,
+                    expect: 0,
+                })
+                .collect();
+            Action::Ask {
+                requests,
+                then: Pending(Then::Rset { servers }),
+            }
+        }
+        Command::Noop => ok(""),
+        Command::Quit => Action::Quit,
+        other => reply(StatusLine::err(
+            None,
+            format!("Unknown command: {}", other.keyword()),
+        )),
+    }
+}
+
+/// `f(message n)`, or the Dovecot-like error for a number that names none.
+fn with_message(mailbox: &Mailbox, n: u32, f: impl FnOnce(&Entry) -> Action) -> Action {
+    match mailbox.get(n) {
+        Ok(e) => f(e),
+        Err(Missing::NoSuch) => reply(StatusLine::err(None, format!("There's no message {n}."))),
+        Err(Missing::Deleted) => reply(StatusLine::err(None, "Message is deleted.")),
+    }
+}
+
+/// One request about message `n` to its server.
+fn ask_one(mailbox: &Mailbox, n: u32, make: impl FnOnce(&Entry, String) -> (Op, Then)) -> Action {
+    with_message(mailbox, n, |e| {
+        let server = mailbox.server_name(e).to_owned();
+        let (op, then) = make(e, server.clone());
+        Action::Ask {
+            requests: vec![Request {
+                server,
+                op,
+                expect: e.size,
+            }],
+            then: Pending(then),
+        }
+    })
+}
+
+/// A multi-line LIST/UIDL answer: "n value" per message not deleted.
+fn listing(mailbox: &Mailbox, head: String, value: impl Fn(&Mailbox, &Entry) -> String) -> Action {
+    let lines: Vec<Vec<u8>> = mailbox
+        .live()
+        .map(|(n, e)| format!("{n} {}", value(mailbox, e)).into_bytes())
+        .collect();
+    let mut out = Vec::new();
+    write_listing(&mut out, &StatusLine::ok(head), &lines);
+    Action::Reply(out)
+}
+
+/// The body of a RETR/TOP answer, or the line to send instead.
+fn body(
+    answer: Option<Result<Reply, OpError>>,
+    server: &str,
+    what: &str,
+) -> Result<Vec<u8>, StatusLine> {
+    match answer {
+        Some(Ok(Reply::Body(b))) => Ok(b),
+        other => Err(replies::server_err(server, &failure(other, what))),
+    }
+}
+
+/// Why an answer is not the one wanted: the edge's error, or a bug on the
+/// edge (the wrong kind of reply, or none), reported as a temporary failure.
+fn failure(answer: Option<Result<Reply, OpError>>, what: &str) -> OpError {
+    let how = match answer {
+        Some(Err(e)) => return e,
+        Some(Ok(_)) => "with the wrong kind of reply",
+        None => "without a reply",
+    };
+    OpError::new(
+        Some(causeway_proto::ErrCode::SysTemp),
+        format!("Causeway internal error: the edge answered {what} {how}"),
+    )
+}
+
+#[cfg(test)]
+mod tests;

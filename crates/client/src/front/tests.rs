@@ -1,0 +1,300 @@
+//! The front, driven by hand: every reply the mail client would see.
+
+use super::*;
+use crate::mailbox::tests::ready;
+use causeway_proto::session::ListingState;
+use causeway_proto::{ErrCode, Secret};
+
+fn front() -> Front {
+    let login = LocalLogin {
+        user: "me".into(),
+        password: Secret::new(b"local pw".to_vec()),
+    };
+    Front::new(login, vec!["HOST1".into(), "HOST2".into()])
+}
+
+fn cmd(f: &mut Front, line: &str) -> Action {
+    f.command(Command::parse(line.as_bytes()))
+}
+
+fn text(a: &Action) -> String {
+    match a {
+        Action::Reply(b) | Action::Close(b) | Action::Deliver(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        other => panic!("expected bytes, got {other:?}"),
+    }
+}
+
+/// A front in TRANSACTION with HOST1 = [a (10), b (20)], HOST2 = [c (5)].
+fn logged_in() -> Front {
+    let mut f = front();
+    cmd(&mut f, "USER me");
+    assert_eq!(cmd(&mut f, "PASS local pw"), Action::Open);
+    let listings = vec![
+        ready("HOST1", &[("a", 10), ("b", 20)]),
+        ready("HOST2", &[("c", 5)]),
+    ];
+    assert_eq!(text(&f.opened(Ok(listings))), "+OK Logged in.\r\n");
+    assert!(f.in_transaction());
+    f
+}
+
+fn ask(a: Action) -> (Vec<Request>, Pending) {
+    match a {
+        Action::Ask { requests, then } => (requests, then),
+        other => panic!("expected a request to the edge, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_local_login_is_refused_and_the_third_closes() {
+    let mut f = front();
+    assert_eq!(Front::greeting(), b"+OK Causeway ready.\r\n");
+    assert_eq!(text(&cmd(&mut f, "PASS x")), "-ERR No username given.\r\n");
+    assert_eq!(text(&cmd(&mut f, "STAT")), "-ERR Unknown command.\r\n");
+    for _ in 0..2 {
+        assert_eq!(text(&cmd(&mut f, "USER me")), "+OK\r\n");
+        let a = cmd(&mut f, "PASS wrong");
+        assert!(matches!(a, Action::Reply(_)));
+        assert_eq!(text(&a), "-ERR [AUTH] Authentication failed.\r\n");
+    }
+    cmd(&mut f, "USER someone");
+    assert!(matches!(cmd(&mut f, "PASS local pw"), Action::Close(_)));
+}
+
+#[test]
+fn capa_and_quit_before_login() {
+    let mut f = front();
+    let capa = text(&cmd(&mut f, "CAPA"));
+    for c in ["TOP", "UIDL", "RESP-CODES", "USER", "PIPELINING"] {
+        assert!(capa.contains(&format!("\r\n{c}\r\n")), "{capa}");
+    }
+    assert!(capa.ends_with("\r\n.\r\n"));
+    assert_eq!(
+        cmd(&mut f, "QUIT"),
+        Action::Close(b"+OK Logging out.\r\n".to_vec())
+    );
+}
+
+#[test]
+fn stat_list_uidl_are_answered_locally() {
+    let mut f = logged_in();
+    assert_eq!(text(&cmd(&mut f, "STAT")), "+OK 3 35\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "LIST")),
+        "+OK 3 messages:\r\n1 10\r\n2 20\r\n3 5\r\n.\r\n"
+    );
+    assert_eq!(text(&cmd(&mut f, "LIST 3")), "+OK 3 5\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "UIDL")),
+        "+OK\r\n1 HOST1:a\r\n2 HOST1:b\r\n3 HOST2:c\r\n.\r\n"
+    );
+    assert_eq!(text(&cmd(&mut f, "UIDL 2")), "+OK 2 HOST1:b\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "LIST 4")),
+        "-ERR There's no message 4.\r\n"
+    );
+    assert_eq!(
+        text(&cmd(&mut f, "RETR 0")),
+        "-ERR There's no message 0.\r\n"
+    );
+    assert_eq!(text(&cmd(&mut f, "NOOP")), "+OK\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "USER me")),
+        "-ERR Unknown command: USER\r\n"
+    );
+    assert_eq!(
+        text(&cmd(&mut f, "RETR x")),
+        "-ERR Invalid message number: x\r\n"
+    );
+}
+
+#[test]
+fn retr_asks_by_uidl_and_delivers_a_stuffed_body() {
+    let mut f = logged_in();
+    let (requests, then) = ask(cmd(&mut f, "RETR 3"));
+    assert_eq!(
+        requests,
+        [Request {
+            server: "HOST2".into(),
+            op: Op::Retr { uidl: "c".into() },
+            expect: 5
+        }]
+    );
+    let a = f.answered(
+        then,
+        vec![Ok(Reply::Body(b"S: x\r\n\r\n.dot\r\n".to_vec()))],
+    );
+    assert_eq!(
+        a,
+        Action::Deliver(b"+OK 5 octets\r\nS: x\r\n\r\n..dot\r\n.\r\n".to_vec())
+    );
+}
+
+#[test]
+fn top_is_replied_never_delivered() {
+    let mut f = logged_in();
+    let (requests, then) = ask(cmd(&mut f, "TOP 2 0"));
+    assert_eq!(
+        requests[0].op,
+        Op::Top {
+            uidl: "b".into(),
+            lines: 0
+        }
+    );
+    let a = f.answered(then, vec![Ok(Reply::Body(b"S: x\r\n\r\n".to_vec()))]);
+    assert_eq!(a, Action::Reply(b"+OK\r\nS: x\r\n\r\n.\r\n".to_vec()));
+}
+
+#[test]
+fn edge_errors_name_the_server_and_keep_the_code() {
+    let mut f = logged_in();
+    let (_, then) = ask(cmd(&mut f, "RETR 1"));
+    let a = f.answered(
+        then,
+        vec![Err(OpError::new(
+            Some(ErrCode::SysTemp),
+            "server went away",
+        ))],
+    );
+    assert_eq!(text(&a), "-ERR [SYS/TEMP] HOST1: server went away\r\n");
+    let (_, then) = ask(cmd(&mut f, "RETR 1"));
+    let a = f.answered(then, vec![Ok(Reply::Done)]);
+    assert!(
+        text(&a).starts_with("-ERR [SYS/TEMP] HOST1: Causeway internal error"),
+        "{}",
+        text(&a)
+    );
+}
+
+#[test]
+fn dele_is_acknowledged_only_after_the_edge_and_then_hidden() {
+    let mut f = logged_in();
+    let (requests, then) = ask(cmd(&mut f, "DELE 2"));
+    assert_eq!(requests[0].op, Op::Dele { uidl: "b".into() });
+    // Refused by the edge: not deleted.
+    let a = f.answered(then, vec![Err(OpError::new(None, "no"))]);
+    assert_eq!(text(&a), "-ERR HOST1: no\r\n");
+    assert_eq!(text(&cmd(&mut f, "STAT")), "+OK 3 35\r\n");
+    let (_, then) = ask(cmd(&mut f, "DELE 2"));
+    assert_eq!(
+        text(&f.answered(then, vec![Ok(Reply::Done)])),
+        "+OK Marked to be deleted.\r\n"
+    );
+    assert_eq!(text(&cmd(&mut f, "STAT")), "+OK 2 15\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "LIST")),
+        "+OK 2 messages:\r\n1 10\r\n3 5\r\n.\r\n"
+    );
+    assert_eq!(text(&cmd(&mut f, "RETR 2")), "-ERR Message is deleted.\r\n");
+    assert_eq!(text(&cmd(&mut f, "DELE 2")), "-ERR Message is deleted.\r\n");
+}
+
+#[test]
+fn rset_asks_each_server_with_deletes_and_undeletes() {
+    let mut f = logged_in();
+    assert_eq!(
+        text(&cmd(&mut f, "RSET")),
+        "+OK\r\n",
+        "nothing deleted: no round trip"
+    );
+    for n in ["1", "3"] {
+        let (_, then) = ask(cmd(&mut f, &format!("DELE {n}")));
+        f.answered(then, vec![Ok(Reply::Done)]);
+    }
+    let (requests, then) = ask(cmd(&mut f, "RSET"));
+    let servers: Vec<_> = requests
+        .iter()
+        .map(|r| (r.server.as_str(), &r.op))
+        .collect();
+    assert_eq!(servers, [("HOST1", &Op::Rset), ("HOST2", &Op::Rset)]);
+    let a = f.answered(
+        then,
+        vec![
+            Ok(Reply::Done),
+            Err(OpError::new(Some(ErrCode::SysTemp), "down")),
+        ],
+    );
+    assert_eq!(text(&a), "-ERR [SYS/TEMP] RSET failed for HOST2: down\r\n");
+    assert_eq!(
+        text(&cmd(&mut f, "STAT")),
+        "+OK 2 30\r\n",
+        "HOST1's delete undone, HOST2's kept"
+    );
+}
+
+#[test]
+fn quit_reports_what_was_committed() {
+    let mut f = logged_in();
+    assert_eq!(cmd(&mut f, "QUIT"), Action::Quit);
+    let ok = |name: &str| ServerOutcome {
+        name: name.into(),
+        result: Ok(()),
+    };
+    assert_eq!(
+        text(&f.bye(&[ok("HOST1"), ok("HOST2")])),
+        "+OK Logging out.\r\n"
+    );
+    let (_, then) = ask(cmd(&mut f, "DELE 1"));
+    f.answered(then, vec![Ok(Reply::Done)]);
+    assert_eq!(
+        text(&f.bye(&[ok("HOST1")])),
+        "+OK Logging out, messages deleted.\r\n"
+    );
+    let failed = ServerOutcome {
+        name: "HOST2".into(),
+        result: Err(OpError::new(Some(ErrCode::InUse), "locked")),
+    };
+    assert_eq!(
+        text(&f.bye(&[ok("HOST1"), failed])),
+        "-ERR [IN-USE] Some work was not committed: HOST2: locked\r\n"
+    );
+}
+
+#[test]
+fn unavailable_servers_are_skipped_unless_all_are() {
+    let down = |name: &str, code, why: &str| ServerListing {
+        name: name.into(),
+        state: ListingState::Unavailable {
+            error: OpError::new(Some(code), why),
+        },
+    };
+    let mut f = front();
+    cmd(&mut f, "USER me");
+    cmd(&mut f, "PASS local pw");
+    let a = f.opened(Ok(vec![
+        down("HOST1", ErrCode::InUse, "locked"),
+        down("HOST2", ErrCode::Auth, "bad login"),
+    ]));
+    assert_eq!(
+        text(&a),
+        "-ERR [IN-USE] HOST1: locked; HOST2: [SYS/PERM] bad login\r\n"
+    );
+    assert!(matches!(a, Action::Close(_)));
+
+    let mut f = front();
+    cmd(&mut f, "USER me");
+    cmd(&mut f, "PASS local pw");
+    let a = f.opened(Ok(vec![
+        ready("HOST1", &[("a", 1)]),
+        down("HOST2", ErrCode::InUse, "locked"),
+    ]));
+    assert_eq!(text(&a), "+OK Logged in.\r\n");
+    assert_eq!(text(&cmd(&mut f, "UIDL")), "+OK\r\n1 HOST1:a\r\n.\r\n");
+}
+
+#[test]
+fn an_edge_that_cannot_be_reached_closes_with_its_reason() {
+    let mut f = front();
+    cmd(&mut f, "USER me");
+    cmd(&mut f, "PASS local pw");
+    let a = f.opened(Err(OpError::new(
+        Some(ErrCode::SysTemp),
+        "Could not reach the edge: refused",
+    )));
+    assert_eq!(
+        a,
+        Action::Close(b"-ERR [SYS/TEMP] Could not reach the edge: refused\r\n".to_vec())
+    );
+}

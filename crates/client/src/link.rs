@@ -1,0 +1,283 @@
+//! The line to the edge: one secure channel per mail-client session.
+//!
+//! This is the only place that waits on the edge, and every wait has a
+//! timeout. Anything unexpected on the line (a timeout, EOF, a close frame,
+//! a message out of turn) is a [`LineCut`]: the session is over, and the
+//! driver tells the mail client so. A channel that ends without `Bye` is
+//! never taken for success.
+//!
+//! Requests go one at a time: the mail client's commands are answered in
+//! order anyway, and one request in flight keeps "which answer is this" and
+//! "what did the edge acknowledge before the cut" trivial.
+
+use std::fmt;
+use std::time::Duration;
+
+use causeway_net::Env;
+use causeway_proto::session::{ClientToEdge, EdgeToClient, Reply, ServerListing, ServerOutcome};
+use causeway_proto::{ErrCode, Message, OpError, PROTOCOL_VERSION};
+use causeway_wire::{Compress, Received, SecureChannel, WireError, connect_xk};
+
+use crate::config::ClientConfig;
+use crate::front::Request;
+
+/// The line to the edge is gone (or cannot be trusted any more), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineCut(pub String);
+
+impl fmt::Display for LineCut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<WireError> for LineCut {
+    fn from(e: WireError) -> Self {
+        LineCut(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for LineCut {
+    fn from(e: std::io::Error) -> Self {
+        LineCut(e.to_string())
+    }
+}
+
+/// An open session with the edge.
+pub struct EdgeLink<E: Env> {
+    env: E,
+    channel: SecureChannel<E::Stream>,
+    /// Next request id / ping nonce.
+    next: u64,
+    request_timeout: Duration,
+    /// Requests and pings sent, for the session's log line.
+    pub round_trips: u64,
+}
+
+/// Sends `msg`, uncompressed if it carries credentials, under a timeout.
+async fn send<E: Env>(
+    env: &E,
+    channel: &mut SecureChannel<E::Stream>,
+    msg: &ClientToEdge,
+    within: Duration,
+) -> Result<(), LineCut> {
+    let c = if msg.carries_credentials() {
+        Compress::Never
+    } else {
+        Compress::Yes
+    };
+    env.timeout(within, "sending to the edge", channel.send(msg, c))
+        .await??;
+    Ok(())
+}
+
+/// Receives the next message under a timeout; a close frame is a cut.
+async fn recv<E: Env>(
+    env: &E,
+    channel: &mut SecureChannel<E::Stream>,
+    within: Duration,
+    what: &'static str,
+) -> Result<EdgeToClient, LineCut> {
+    match env.timeout(within, what, channel.recv()).await?? {
+        Received::Msg(m) => Ok(m),
+        Received::Closed { reason } => {
+            Err(LineCut(format!("the edge ended the session: {reason}")))
+        }
+    }
+}
+
+fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
+    let kind = match got {
+        EdgeToClient::Welcome { .. } => "Welcome",
+        EdgeToClient::Refused { .. } => "Refused",
+        EdgeToClient::Response { .. } => "Response",
+        EdgeToClient::Pong { .. } => "Pong",
+        EdgeToClient::Bye { .. } => "Bye",
+    };
+    LineCut(format!("the edge sent {kind} while we waited for {what}"))
+}
+
+fn temporary(text: String) -> OpError {
+    OpError::new(Some(ErrCode::SysTemp), text)
+}
+
+impl<E: Env> EdgeLink<E> {
+    /// Connects, runs the handshake, hands over the user information and
+    /// waits for the listings. The error is fit to show the mail client.
+    pub async fn open(
+        env: &E,
+        config: &ClientConfig,
+    ) -> Result<(Self, Vec<ServerListing>), OpError> {
+        let t = &config.timeouts;
+        let stream = env
+            .timeout(
+                t.edge_connect,
+                "the connection to the edge",
+                env.connect(&config.edge),
+            )
+            .await
+            .and_then(|r| r)
+            .map_err(|e| temporary(format!("Could not reach the edge at {}: {e}", config.edge)))?;
+        let mut channel = connect_xk(
+            env,
+            stream,
+            &config.keypair,
+            &config.edge_key,
+            config.psk.as_ref(),
+            &config.channel,
+        )
+        .await
+        .map_err(|e| temporary(format!("The secure handshake with the edge failed: {e}")))?;
+        let hello = ClientToEdge::Hello {
+            version: PROTOCOL_VERSION,
+            user: config.user_info(),
+        };
+        let not_opened = |e: LineCut| temporary(format!("The edge did not open the session: {e}"));
+        send(env, &mut channel, &hello, t.request)
+            .await
+            .map_err(not_opened)?;
+        let listings = match recv(env, &mut channel, t.welcome, "the edge's Welcome").await {
+            Ok(EdgeToClient::Welcome { session, servers }) => {
+                tracing::info!(session, servers = servers.len(), "edge session opened");
+                servers
+            }
+            Ok(EdgeToClient::Refused { reason }) => {
+                return Err(OpError::new(
+                    None,
+                    format!("The edge refused the session: {reason}"),
+                ));
+            }
+            Ok(other) => return Err(not_opened(out_of_turn("Welcome", &other))),
+            Err(e) => return Err(not_opened(e)),
+        };
+        let link = EdgeLink {
+            env: env.clone(),
+            channel,
+            next: 1,
+            request_timeout: t.request,
+            round_trips: 1,
+        };
+        Ok((link, listings))
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.round_trips += 1;
+        id
+    }
+
+    /// Sends one request and waits for its answer, allowing `per_mib` for
+    /// each MiB the answer may carry. Returns the request id with the answer.
+    pub async fn ask(
+        &mut self,
+        r: &Request,
+        within: Duration,
+    ) -> Result<(u64, Result<Reply, OpError>), LineCut> {
+        let id = self.next_id();
+        let msg = ClientToEdge::Request {
+            id,
+            server: r.server.clone(),
+            op: r.op.clone(),
+        };
+        send(&self.env, &mut self.channel, &msg, self.request_timeout).await?;
+        match recv(&self.env, &mut self.channel, within, "the edge's answer").await? {
+            EdgeToClient::Response { id: got, result } if got == id => Ok((id, result)),
+            other => Err(out_of_turn("an answer", &other)),
+        }
+    }
+
+    /// Tells the edge the answer to `id` reached the mail client whole.
+    pub async fn delivered(&mut self, id: u64) -> Result<(), LineCut> {
+        send(
+            &self.env,
+            &mut self.channel,
+            &ClientToEdge::Delivered { id },
+            self.request_timeout,
+        )
+        .await
+    }
+
+    /// One `Ping`/`Pong`: proves the line still carries traffic both ways.
+    pub async fn ping(&mut self) -> Result<(), LineCut> {
+        let nonce = self.next_id();
+        send(
+            &self.env,
+            &mut self.channel,
+            &ClientToEdge::Ping { nonce },
+            self.request_timeout,
+        )
+        .await?;
+        match recv(
+            &self.env,
+            &mut self.channel,
+            self.request_timeout,
+            "the edge's Pong",
+        )
+        .await?
+        {
+            EdgeToClient::Pong { nonce: got } if got == nonce => Ok(()),
+            other => Err(out_of_turn("Pong", &other)),
+        }
+    }
+
+    /// Waits for anything from the edge while nothing is expected (the mail
+    /// client is idle): EOF, a close frame or a stray message all end the
+    /// session. No timeout of its own: silence is what pings are for.
+    /// Cancel-safe, so it can race the mail client's next command.
+    pub async fn unsolicited(&mut self) -> LineCut {
+        match self.channel.recv::<EdgeToClient>().await {
+            Ok(Received::Msg(m)) => out_of_turn("the mail client's next command", &m),
+            Ok(Received::Closed { reason }) => {
+                LineCut(format!("the edge ended the session: {reason}"))
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// `Quit`, then `Bye` with each server's outcome; then closes the channel.
+    pub async fn quit(mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
+        self.round_trips += 1;
+        send(
+            &self.env,
+            &mut self.channel,
+            &ClientToEdge::Quit,
+            self.request_timeout,
+        )
+        .await?;
+        let outcomes = match recv(&self.env, &mut self.channel, within, "the edge's Bye").await? {
+            EdgeToClient::Bye { servers } => servers,
+            other => return Err(out_of_turn("Bye", &other)),
+        };
+        tracing::info!(
+            round_trips = self.round_trips,
+            "edge session ended with Bye"
+        );
+        self.close("session finished").await;
+        Ok(outcomes)
+    }
+
+    /// Ends the session without `Quit`, telling the edge why. The edge still
+    /// completes what it acknowledged (deletes); nothing else is committed.
+    pub async fn abandon(self, reason: &str) {
+        tracing::info!(
+            round_trips = self.round_trips,
+            reason,
+            "leaving the edge session without QUIT"
+        );
+        self.close(reason).await;
+    }
+
+    async fn close(self, reason: &str) {
+        let within = self.request_timeout;
+        match self
+            .env
+            .timeout(within, "closing the channel", self.channel.close(reason))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "closing the edge channel failed"),
+            Err(e) => tracing::debug!(error = %e, "closing the edge channel timed out"),
+        }
+    }
+}

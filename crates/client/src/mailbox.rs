@@ -1,0 +1,261 @@
+//! The unified mailbox: every Ready server's messages as one POP3 maildrop.
+//!
+//! The edge's `Welcome` carries each server's listing (UIDL and size). The
+//! mail client sees them numbered together in configuration order, with each
+//! UIDL prefixed by its server's name (`HOST1:abc`), so UIDLs stay unique
+//! across servers and a UIDL-keeping client (fetchmail, Thunderbird) never
+//! confuses two servers' messages. STAT, LIST and UIDL are answered from here
+//! without a round trip on the line; RETR, TOP and DELE are turned into
+//! requests naming the server and the server's own UIDL, never a number.
+//!
+//! Like a POP3 server, the mailbox is a snapshot taken at login: mail that
+//! arrives later is not shown, and a deleted message keeps its number (other
+//! messages are never renumbered) but is hidden from STAT/LIST/UIDL.
+//!
+//! Pure data, no I/O.
+
+use causeway_proto::OpError;
+use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+
+/// One message as the mail client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Index of its server in [`Mailbox::servers`].
+    pub server: usize,
+    /// The server's own UIDL (what the edge understands).
+    pub uidl: String,
+    /// Octets, as the server reported them in LIST.
+    pub size: u64,
+    pub deleted: bool,
+}
+
+/// Why a message number does not name a message the mail client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    NoSuch,
+    Deleted,
+}
+
+/// A server the mailbox could not include, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    pub server: String,
+    pub error: OpError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    servers: Vec<String>,
+    messages: Vec<Entry>,
+}
+
+impl Mailbox {
+    /// Builds the mailbox from the edge's listings, in the order of `names`
+    /// (the configuration). A configured server without a listing counts as
+    /// unavailable. Returns the mailbox (possibly without any server, when
+    /// none was Ready) and the servers left out.
+    pub fn build(names: &[String], listings: &[ServerListing]) -> (Mailbox, Vec<Unavailable>) {
+        let mut mailbox = Mailbox {
+            servers: Vec::new(),
+            messages: Vec::new(),
+        };
+        let mut unavailable = Vec::new();
+        for name in names {
+            match listings.iter().find(|l| &l.name == name).map(|l| &l.state) {
+                Some(ListingState::Ready { messages }) => mailbox.add(name, messages),
+                Some(ListingState::Unavailable { error }) => unavailable.push(Unavailable {
+                    server: name.clone(),
+                    error: error.clone(),
+                }),
+                None => unavailable.push(Unavailable {
+                    server: name.clone(),
+                    error: OpError::new(
+                        Some(causeway_proto::ErrCode::SysTemp),
+                        "the edge sent no listing for this server",
+                    ),
+                }),
+            }
+        }
+        (mailbox, unavailable)
+    }
+
+    fn add(&mut self, name: &str, messages: &[ListEntry]) {
+        let server = self.servers.len();
+        self.servers.push(name.to_owned());
+        self.messages.extend(messages.iter().map(|m| Entry {
+            server,
+            uidl: m.uidl.clone(),
+            size: m.size,
+            deleted: false,
+        }));
+    }
+
+    /// True if no server made it into the mailbox.
+    pub fn has_no_server(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Message `n` (1-based), if it exists and is not deleted.
+    pub fn get(&self, n: u32) -> Result<&Entry, Missing> {
+        let e = (n as usize)
+            .checked_sub(1)
+            .and_then(|i| self.messages.get(i))
+            .ok_or(Missing::NoSuch)?;
+        if e.deleted {
+            Err(Missing::Deleted)
+        } else {
+            Ok(e)
+        }
+    }
+
+    /// The server's name for an entry.
+    pub fn server_name(&self, e: &Entry) -> &str {
+        &self.servers[e.server]
+    }
+
+    /// The UIDL the mail client sees: `NAME:uidl`.
+    pub fn shown_uidl(&self, e: &Entry) -> String {
+        format!("{}:{}", self.servers[e.server], e.uidl)
+    }
+
+    /// (number, entry) of every message not deleted.
+    pub fn live(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        (1u32..).zip(&self.messages).filter(|(_, e)| !e.deleted)
+    }
+
+    /// STAT: count and total octets of the messages not deleted.
+    pub fn stat(&self) -> (usize, u64) {
+        self.live()
+            .fold((0, 0), |(n, octets), (_, e)| (n + 1, octets + e.size))
+    }
+
+    /// Marks message `n` deleted (after the edge acknowledged it).
+    pub fn mark_deleted(&mut self, n: u32) {
+        if let Some(e) = (n as usize)
+            .checked_sub(1)
+            .and_then(|i| self.messages.get_mut(i))
+        {
+            e.deleted = true;
+        }
+    }
+
+    /// Number of messages marked deleted.
+    pub fn deleted_count(&self) -> usize {
+        self.messages.iter().filter(|e| e.deleted).count()
+    }
+
+    /// Names of the servers with at least one deleted message, in order.
+    pub fn servers_with_deletes(&self) -> Vec<String> {
+        (0..self.servers.len())
+            .filter(|&s| self.messages.iter().any(|e| e.server == s && e.deleted))
+            .map(|s| self.servers[s].clone())
+            .collect()
+    }
+
+    /// Undoes the deletes on one server (after the edge's RSET for it).
+    pub fn undelete(&mut self, server: &str) {
+        let Some(s) = self.servers.iter().position(|n| n == server) else {
+            return;
+        };
+        for e in self.messages.iter_mut().filter(|e| e.server == s) {
+            e.deleted = false;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use causeway_proto::ErrCode;
+
+    pub(crate) fn ready(name: &str, msgs: &[(&str, u64)]) -> ServerListing {
+        ServerListing {
+            name: name.into(),
+            state: ListingState::Ready {
+                messages: msgs
+                    .iter()
+                    .map(|(u, s)| ListEntry {
+                        uidl: (*u).into(),
+                        size: *s,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn numbers_servers_together_in_configuration_order() {
+        // The edge's order differs from the configuration's: configuration wins.
+        let listings = [
+            ready("B", &[("x", 5)]),
+            ready("A", &[("a1", 10), ("a2", 20)]),
+        ];
+        let (mb, unavailable) = Mailbox::build(&names(&["A", "B"]), &listings);
+        assert!(unavailable.is_empty());
+        let shown: Vec<_> = mb
+            .live()
+            .map(|(n, e)| (n, mb.shown_uidl(e), e.size))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, "A:a1".into(), 10),
+                (2, "A:a2".into(), 20),
+                (3, "B:x".into(), 5)
+            ]
+        );
+        assert_eq!(mb.stat(), (3, 35));
+        assert_eq!(mb.server_name(mb.get(3).unwrap()), "B");
+    }
+
+    #[test]
+    fn unavailable_and_missing_servers_are_left_out_with_a_reason() {
+        let down = ServerListing {
+            name: "B".into(),
+            state: ListingState::Unavailable {
+                error: OpError::new(Some(ErrCode::InUse), "locked"),
+            },
+        };
+        let (mb, unavailable) =
+            Mailbox::build(&names(&["A", "B", "C"]), &[ready("A", &[("a", 1)]), down]);
+        let shown: Vec<_> = mb.live().map(|(_, e)| mb.shown_uidl(e)).collect();
+        assert_eq!(shown, ["A:a"]);
+        let who: Vec<_> = unavailable
+            .iter()
+            .map(|u| (u.server.as_str(), u.error.code))
+            .collect();
+        assert_eq!(
+            who,
+            [("B", Some(ErrCode::InUse)), ("C", Some(ErrCode::SysTemp))]
+        );
+        let (none, _) = Mailbox::build(&names(&["C"]), &[]);
+        assert!(none.has_no_server());
+    }
+
+    #[test]
+    fn deleted_messages_keep_their_number_and_disappear_from_listings() {
+        let (mut mb, _) = Mailbox::build(
+            &names(&["A", "B"]),
+            &[
+                ready("A", &[("a1", 10), ("a2", 20)]),
+                ready("B", &[("b1", 5)]),
+            ],
+        );
+        assert_eq!(mb.get(0), Err(Missing::NoSuch));
+        assert_eq!(mb.get(4), Err(Missing::NoSuch));
+        mb.mark_deleted(2);
+        assert_eq!(mb.get(2), Err(Missing::Deleted));
+        assert_eq!(mb.stat(), (2, 15));
+        assert_eq!(mb.live().map(|(n, _)| n).collect::<Vec<_>>(), [1, 3]);
+        mb.mark_deleted(3);
+        assert_eq!(mb.servers_with_deletes(), ["A", "B"]);
+        assert_eq!(mb.deleted_count(), 2);
+        mb.undelete("A");
+        assert_eq!(mb.servers_with_deletes(), ["B"]);
+        assert_eq!(mb.get(2).unwrap().uidl, "a2");
+    }
+}

@@ -1,0 +1,299 @@
+//! One mail client's connection: the thin async loop around [`Front`].
+//!
+//! It reads command lines, hands them to the front, and performs the
+//! actions the front returns: writing to the mail client, opening the edge
+//! session, asking the edge, quitting. It also keeps the idle line honest:
+//! while the mail client says nothing, it watches the channel (EOF or a close
+//! from the edge) and pings the edge every `ping_interval` (a silent line),
+//! so a lost line is noticed before the next command, which then gets the
+//! line-cut error even if the front could have answered it locally.
+//!
+//! Every wait has a timeout: writes to the mail client (with the per-MiB
+//! allowance for bodies), the mail client's silence (`client_idle`), and all
+//! waits on the edge (in [`crate::link`]).
+
+use std::sync::Arc;
+
+use causeway_net::{Env, Instant};
+use causeway_pop3::{Command, CommandError, ServerCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::config::ClientConfig;
+use crate::front::{Action, Front};
+use crate::link::{EdgeLink, LineCut};
+use crate::login::LocalLogin;
+use crate::shutdown_requested;
+
+enum Link<E: Env> {
+    /// Not logged in yet, or the session has ended.
+    None,
+    Open(Box<EdgeLink<E>>),
+    /// The line was lost while the mail client was idle (or just after a
+    /// reply was written): its next command gets the error.
+    Cut(LineCut),
+}
+
+/// Why the loop stopped waiting for a command.
+enum End {
+    /// The mail client closed the connection (or it failed).
+    Gone(String),
+    Idle,
+    Shutdown,
+}
+
+struct Session<E: Env> {
+    env: E,
+    config: Arc<ClientConfig>,
+    mail: E::Stream,
+    codec: ServerCodec,
+    front: Front,
+    link: Link<E>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Serves one mail client until it quits, goes away, or the line is cut.
+pub(crate) async fn serve<E: Env>(
+    env: E,
+    mail: E::Stream,
+    config: Arc<ClientConfig>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let login = LocalLogin {
+        user: config.user.clone(),
+        password: config.password.clone(),
+    };
+    let names = config.servers.iter().map(|s| s.name.clone()).collect();
+    let mut s = Session {
+        env,
+        config,
+        mail,
+        codec: ServerCodec::new(),
+        front: Front::new(login, names),
+        link: Link::None,
+        shutdown,
+    };
+    if s.write(&Front::greeting()).await.is_err() {
+        return;
+    }
+    loop {
+        let cmd = match s.next_command().await {
+            Ok(cmd) => cmd,
+            Err(end) => return s.end(end).await,
+        };
+        if let Link::Cut(cut) = &s.link {
+            let reply = Front::line_cut(&cut.0);
+            let _ = s.write(&reply).await;
+            return;
+        }
+        let action = s.front.command(cmd);
+        if !s.perform(action).await {
+            return;
+        }
+    }
+}
+
+impl<E: Env> Session<E> {
+    /// Writes to the mail client and flushes, with the body allowance.
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let t = &self.config.timeouts;
+        let within = t.with_body(t.request, bytes.len() as u64);
+        let mail = &mut self.mail;
+        self.env
+            .timeout(within, "the mail client to take our reply", async {
+                mail.write_all(bytes).await?;
+                mail.flush().await
+            })
+            .await?
+    }
+
+    /// The next command line; meanwhile pings the edge when due.
+    async fn next_command(&mut self) -> Result<Result<Command, CommandError>, End> {
+        let t = self.config.timeouts.clone();
+        let idle_until = self.env.now() + t.client_idle;
+        let mut ping_at = self.env.now() + t.ping_interval;
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(cmd) = self.codec.next_command() {
+                return Ok(cmd);
+            }
+            let pinging = matches!(self.link, Link::Open(_));
+            tokio::select! {
+                // A cut that already happened must win over a command that
+                // arrived with it: that command gets the error.
+                biased;
+                cut = unsolicited(&mut self.link) => {
+                    tracing::warn!(reason = %cut, "line to the edge lost while the mail client was idle");
+                    self.link = Link::Cut(cut);
+                }
+                r = self.mail.read(&mut buf) => match r {
+                    Ok(0) => return Err(End::Gone("the mail client closed the connection".into())),
+                    Ok(n) => self.codec.feed(&buf[..n]),
+                    Err(e) => return Err(End::Gone(format!("reading from the mail client failed: {e}"))),
+                },
+                _ = self.env.sleep(left(&self.env, ping_at)), if pinging => {
+                    self.ping().await;
+                    ping_at = self.env.now() + t.ping_interval;
+                }
+                _ = self.env.sleep(left(&self.env, idle_until)) => return Err(End::Idle),
+                _ = shutdown_requested(&mut self.shutdown) => return Err(End::Shutdown),
+            }
+        }
+    }
+
+    async fn ping(&mut self) {
+        if let Link::Open(link) = &mut self.link {
+            if let Err(cut) = link.ping().await {
+                tracing::warn!(reason = %cut, "line to the edge lost while the mail client was idle");
+                self.link = Link::Cut(cut);
+            }
+        }
+    }
+
+    fn link(&mut self) -> Result<&mut EdgeLink<E>, LineCut> {
+        match &mut self.link {
+            Link::Open(link) => Ok(link),
+            Link::Cut(cut) => Err(cut.clone()),
+            Link::None => Err(LineCut("no session with the edge is open".into())),
+        }
+    }
+
+    /// Performs `action` and what follows from it. False: the session is over.
+    async fn perform(&mut self, mut action: Action) -> bool {
+        let t = self.config.timeouts.clone();
+        // The request whose body a following `Deliver` writes.
+        let mut last_id = None;
+        loop {
+            action = match action {
+                Action::Reply(bytes) => {
+                    return match self.write(&bytes).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            self.gone(&format!("writing to the mail client failed: {e}"))
+                                .await
+                        }
+                    };
+                }
+                Action::Close(bytes) => {
+                    let _ = self.write(&bytes).await;
+                    self.abandon("the mail client's session ended without a mailbox")
+                        .await;
+                    return false;
+                }
+                Action::Open => match EdgeLink::open(&self.env, &self.config).await {
+                    Ok((link, listings)) => {
+                        self.link = Link::Open(Box::new(link));
+                        self.front.opened(Ok(listings))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not open a session with the edge");
+                        self.front.opened(Err(e))
+                    }
+                },
+                Action::Ask { requests, then } => {
+                    let mut answers = Vec::with_capacity(requests.len());
+                    for r in &requests {
+                        let asked = match self.link() {
+                            Ok(link) => link.ask(r, t.with_body(t.request, r.expect)).await,
+                            Err(cut) => Err(cut),
+                        };
+                        match asked {
+                            Ok((id, answer)) => {
+                                last_id = Some(id);
+                                answers.push(answer);
+                            }
+                            Err(cut) => return self.cut(cut).await,
+                        }
+                    }
+                    self.front.answered(then, answers)
+                }
+                Action::Deliver(bytes) => {
+                    if let Err(e) = self.write(&bytes).await {
+                        return self
+                            .gone(&format!(
+                                "the mail client did not take the whole message: {e}"
+                            ))
+                            .await;
+                    }
+                    let delivered = match (self.link(), last_id) {
+                        (Ok(link), Some(id)) => link.delivered(id).await,
+                        (Err(cut), _) => Err(cut),
+                        (Ok(_), None) => {
+                            Err(LineCut("internal error: a body without its request".into()))
+                        }
+                    };
+                    if let Err(cut) = delivered {
+                        // The reply is out; the next command hears of the cut.
+                        tracing::warn!(reason = %cut, "line to the edge lost after a message was delivered");
+                        self.link = Link::Cut(cut);
+                    }
+                    return true;
+                }
+                Action::Quit => {
+                    let quitted = match std::mem::replace(&mut self.link, Link::None) {
+                        Link::Open(link) => link.quit(t.quit).await,
+                        Link::Cut(cut) => Err(cut),
+                        Link::None => Err(LineCut("no session with the edge is open".into())),
+                    };
+                    match quitted {
+                        Ok(outcomes) => self.front.bye(&outcomes),
+                        Err(cut) => return self.cut(cut).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The line was lost during a command: it gets the error, and we end.
+    async fn cut(&mut self, cut: LineCut) -> bool {
+        tracing::warn!(reason = %cut, "line to the edge lost during a command");
+        self.link = Link::None;
+        let reply = Front::line_cut(&cut.0);
+        let _ = self.write(&reply).await;
+        false
+    }
+
+    /// The mail client went away mid-command.
+    async fn gone(&mut self, why: &str) -> bool {
+        tracing::info!(why, "mail client gone");
+        self.abandon(why).await;
+        false
+    }
+
+    async fn end(mut self, end: End) {
+        match end {
+            End::Gone(why) => {
+                if self.front.in_transaction() {
+                    tracing::info!(why, "mail client left without QUIT");
+                }
+                self.abandon(&format!("{why} without QUIT")).await;
+            }
+            End::Idle => {
+                let _ = self.write(b"-ERR Disconnected for inactivity.\r\n").await;
+                self.abandon("the mail client was idle too long").await;
+            }
+            End::Shutdown => self.abandon("the client proxy is shutting down").await,
+        }
+    }
+
+    /// Ends the edge session without `Quit`, if one is open.
+    async fn abandon(&mut self, reason: &str) {
+        if let Link::Open(link) = std::mem::replace(&mut self.link, Link::None) {
+            link.abandon(reason).await;
+        }
+    }
+}
+
+/// What the edge sends while the mail client is idle (never returns if no
+/// session is open).
+async fn unsolicited<E: Env>(link: &mut Link<E>) -> LineCut {
+    match link {
+        Link::Open(l) => l.unsolicited().await,
+        Link::None | Link::Cut(_) => std::future::pending().await,
+    }
+}
+
+/// Time left until `at` (zero if past).
+fn left<E: Env>(env: &E, at: Instant) -> std::time::Duration {
+    at.saturating_duration_since(env.now())
+}

@@ -1,0 +1,451 @@
+//! The client proxy against a scripted edge, over loopback: the driver's
+//! ordering rules (Delivered after the write, DELE acknowledged after Done),
+//! idle pings, and what a cut line or a vanished mail client looks like on
+//! each side. The real edge is exercised by the end-to-end tests in `tests/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_client::{ClientConfig, Timeouts, run_client};
+use causeway_net::{Env, Listener, TokioEnv};
+use causeway_proto::Secret;
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, ListEntry, ListingState, Op, Reply, ServerListing, ServerOutcome,
+};
+use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
+use causeway_wire::{ChannelConfig, Compress, Keypair, Received, SecureChannel, accept_xk};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+type Stream = <TokioEnv as Env>::Stream;
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Rig {
+    env: TokioEnv,
+    proxy: String,
+    edge: <TokioEnv as Env>::Listener,
+    edge_keys: Keypair,
+    client_key: causeway_wire::PublicKey,
+    _stop: watch::Sender<bool>,
+}
+
+fn spec(name: &str) -> ServerSpec {
+    ServerSpec {
+        name: name.into(),
+        protocol: Protocol::Pop3,
+        host: "127.0.0.1".into(),
+        port: 110,
+        tls: TlsMode::None,
+        user: "alice".into(),
+        password: Secret::new(b"server pw".to_vec()),
+        route: Route::Direct,
+    }
+}
+
+async fn rig(timeouts: Timeouts) -> Rig {
+    let env = TokioEnv::new();
+    let edge = env.bind("127.0.0.1:0").await.unwrap();
+    let proxy = env.bind("127.0.0.1:0").await.unwrap();
+    let edge_keys = Keypair::generate(env.rng());
+    let keypair = Keypair::generate(env.rng());
+    let client_key = keypair.public;
+    let config = ClientConfig {
+        listen: proxy.local_addr().unwrap().to_string(),
+        user: "me".into(),
+        password: Secret::new(b"local pw".to_vec()),
+        edge: edge.local_addr().unwrap().to_string(),
+        edge_key: edge_keys.public,
+        keypair,
+        psk: None,
+        servers: vec![spec("HOST1"), spec("HOST2")],
+        channel: ChannelConfig::default(),
+        timeouts,
+    };
+    let (stop, rx) = watch::channel(false);
+    let addr = proxy.local_addr().unwrap().to_string();
+    tokio::spawn(run_client(env.clone(), proxy, Arc::new(config), rx));
+    Rig {
+        env,
+        proxy: addr,
+        edge,
+        edge_keys,
+        client_key,
+        _stop: stop,
+    }
+}
+
+impl Rig {
+    /// Accepts the proxy's channel and its Hello.
+    async fn accept(&mut self) -> SecureChannel<Stream> {
+        let (stream, _) = self
+            .env
+            .timeout(WAIT, "the proxy to connect", self.edge.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let key = self.client_key;
+        let mut ch = accept_xk(
+            &self.env,
+            stream,
+            &self.edge_keys,
+            |k| *k == key,
+            None,
+            &ChannelConfig::default(),
+        )
+        .await
+        .unwrap();
+        match recv(&mut ch).await {
+            ClientToEdge::Hello { version, user } => {
+                assert_eq!(version, causeway_proto::PROTOCOL_VERSION);
+                let names: Vec<_> = user.servers.iter().map(|s| s.name.as_str()).collect();
+                assert_eq!(names, ["HOST1", "HOST2"]);
+            }
+            other => panic!("expected Hello, got {other:?}"),
+        }
+        ch
+    }
+
+    async fn mail_client(&self) -> Pop {
+        let s = self.env.connect(&self.proxy).await.unwrap();
+        let mut p = Pop { s, buf: Vec::new() };
+        assert_eq!(p.line().await, "+OK Causeway ready.");
+        p
+    }
+}
+
+async fn recv(ch: &mut SecureChannel<Stream>) -> ClientToEdge {
+    match tokio::time::timeout(WAIT, ch.recv())
+        .await
+        .expect("the proxy to say something")
+        .unwrap()
+    {
+        Received::Msg(m) => m,
+        Received::Closed { reason } => panic!("closed: {reason}"),
+    }
+}
+
+async fn send(ch: &mut SecureChannel<Stream>, m: EdgeToClient) {
+    ch.send(&m, Compress::Yes).await.unwrap();
+}
+
+async fn welcome(ch: &mut SecureChannel<Stream>) {
+    let ready = |name: &str, msgs: &[(&str, u64)]| ServerListing {
+        name: name.into(),
+        state: ListingState::Ready {
+            messages: msgs
+                .iter()
+                .map(|(u, s)| ListEntry {
+                    uidl: (*u).into(),
+                    size: *s,
+                })
+                .collect(),
+        },
+    };
+    let servers = vec![
+        ready("HOST1", &[("a", 10), ("b", 20)]),
+        ready("HOST2", &[("c", 5)]),
+    ];
+    send(
+        ch,
+        EdgeToClient::Welcome {
+            session: "s1".into(),
+            servers,
+        },
+    )
+    .await;
+}
+
+/// A minimal POP3 client reading raw lines.
+struct Pop {
+    s: Stream,
+    buf: Vec<u8>,
+}
+
+impl Pop {
+    async fn line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..i + 2).take(i).collect();
+                return String::from_utf8(line).unwrap();
+            }
+            let mut b = [0u8; 4096];
+            let n = tokio::time::timeout(WAIT, self.s.read(&mut b))
+                .await
+                .expect("a reply")
+                .unwrap();
+            assert!(
+                n > 0,
+                "connection closed; had {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&b[..n]);
+        }
+    }
+
+    async fn cmd(&mut self, c: &str) -> String {
+        self.s
+            .write_all(format!("{c}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.line().await
+    }
+
+    /// Lines up to the terminating ".", joined with CRLF.
+    async fn body(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let l = self.line().await;
+            if l == "." {
+                return out;
+            }
+            out.push_str(&l);
+            out.push_str("\r\n");
+        }
+    }
+
+    async fn login(&mut self) {
+        assert_eq!(self.cmd("USER me").await, "+OK");
+        self.s.write_all(b"PASS local pw\r\n").await.unwrap();
+    }
+
+    async fn closed(&mut self) {
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(WAIT, self.s.read(&mut b))
+            .await
+            .expect("the proxy to close")
+            .unwrap_or(0);
+        assert_eq!(
+            n,
+            0,
+            "expected EOF, got {:?}",
+            String::from_utf8_lossy(&b[..n])
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_session_reads_deletes_and_quits_in_order() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    assert_eq!(pop.cmd("STAT").await, "+OK 3 35");
+    assert_eq!(pop.cmd("UIDL").await, "+OK");
+    assert_eq!(pop.body().await, "1 HOST1:a\r\n2 HOST1:b\r\n3 HOST2:c\r\n");
+
+    pop.s.write_all(b"RETR 2\r\n").await.unwrap();
+    let ClientToEdge::Request { id, server, op } = recv(&mut edge).await else {
+        panic!("expected a request")
+    };
+    assert_eq!(
+        (server.as_str(), op),
+        ("HOST1", Op::Retr { uidl: "b".into() })
+    );
+    send(
+        &mut edge,
+        EdgeToClient::Response {
+            id,
+            result: Ok(Reply::Body(b"Subject: b\r\n\r\n.hi\r\n".to_vec())),
+        },
+    )
+    .await;
+    assert_eq!(pop.line().await, "+OK 20 octets");
+    assert_eq!(pop.body().await, "Subject: b\r\n\r\n..hi\r\n");
+    assert_eq!(recv(&mut edge).await, ClientToEdge::Delivered { id });
+
+    pop.s.write_all(b"TOP 3 0\r\n").await.unwrap();
+    let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
+        panic!("expected a request")
+    };
+    assert_eq!(
+        op,
+        Op::Top {
+            uidl: "c".into(),
+            lines: 0
+        }
+    );
+    send(
+        &mut edge,
+        EdgeToClient::Response {
+            id,
+            result: Ok(Reply::Body(b"Subject: c\r\n\r\n".to_vec())),
+        },
+    )
+    .await;
+    assert_eq!(pop.line().await, "+OK");
+    pop.body().await;
+
+    // TOP is never acknowledged: the next thing the edge hears is the DELE.
+    pop.s.write_all(b"DELE 1\r\n").await.unwrap();
+    let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
+        panic!("expected DELE, not Delivered")
+    };
+    assert_eq!(op, Op::Dele { uidl: "a".into() });
+    send(
+        &mut edge,
+        EdgeToClient::Response {
+            id,
+            result: Ok(Reply::Done),
+        },
+    )
+    .await;
+    assert_eq!(pop.line().await, "+OK Marked to be deleted.");
+    assert_eq!(pop.cmd("STAT").await, "+OK 2 25");
+
+    pop.s.write_all(b"QUIT\r\n").await.unwrap();
+    assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
+    let ok = |n: &str| ServerOutcome {
+        name: n.into(),
+        result: Ok(()),
+    };
+    send(
+        &mut edge,
+        EdgeToClient::Bye {
+            servers: vec![ok("HOST1"), ok("HOST2")],
+        },
+    )
+    .await;
+    assert_eq!(pop.line().await, "+OK Logging out, messages deleted.");
+    pop.closed().await;
+    let closed = tokio::time::timeout(WAIT, edge.recv::<ClientToEdge>())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(closed, Received::Closed { .. }), "{closed:?}");
+}
+
+#[tokio::test]
+async fn an_idle_line_is_pinged_and_a_silent_edge_is_a_cut() {
+    let timeouts = Timeouts {
+        ping_interval: Duration::from_millis(50),
+        request: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let mut rig = rig(timeouts).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    let ClientToEdge::Ping { nonce } = recv(&mut edge).await else {
+        panic!("expected a ping")
+    };
+    send(&mut edge, EdgeToClient::Pong { nonce }).await;
+    // The next ping goes unanswered: the line counts as cut, and the mail
+    // client hears of it at its next command.
+    assert!(matches!(recv(&mut edge).await, ClientToEdge::Ping { .. }));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let reply = pop.cmd("STAT").await;
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP] Line to the edge was lost;"),
+        "{reply}"
+    );
+    assert!(reply.contains("Pong"), "{reply}");
+    pop.closed().await;
+}
+
+#[tokio::test]
+async fn eof_from_the_edge_during_retr_is_a_cut_never_success() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    pop.s.write_all(b"RETR 1\r\n").await.unwrap();
+    assert!(matches!(
+        recv(&mut edge).await,
+        ClientToEdge::Request { .. }
+    ));
+    drop(edge);
+    let reply = pop.line().await;
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP] Line to the edge was lost;"),
+        "{reply}"
+    );
+    assert!(reply.contains("without a close frame"), "{reply}");
+    pop.closed().await;
+}
+
+#[tokio::test]
+async fn a_mail_client_leaving_without_quit_closes_the_channel_with_a_reason() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    drop(pop);
+    match tokio::time::timeout(WAIT, edge.recv::<ClientToEdge>())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Received::Closed { reason } => assert!(reason.contains("without QUIT"), "{reason}"),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_local_password_never_reaches_the_edge() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    assert_eq!(pop.cmd("USER me").await, "+OK");
+    assert_eq!(
+        pop.cmd("PASS guess").await,
+        "-ERR [AUTH] Authentication failed."
+    );
+    let connected = rig
+        .env
+        .timeout(
+            Duration::from_millis(300),
+            "a connection",
+            rig.edge.accept(),
+        )
+        .await;
+    assert!(
+        connected.is_err(),
+        "the proxy contacted the edge after a wrong password"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_session_shows_the_edges_reason() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    send(
+        &mut edge,
+        EdgeToClient::Refused {
+            reason: "too many sessions".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        pop.line().await,
+        "-ERR The edge refused the session: too many sessions"
+    );
+    pop.closed().await;
+}
+
+#[tokio::test]
+async fn a_line_lost_between_commands_fails_even_a_local_command() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    drop(edge);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // NOOP needs no edge, but the session it belongs to is gone.
+    let reply = pop.cmd("NOOP").await;
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP] Line to the edge was lost;"),
+        "{reply}"
+    );
+    pop.closed().await;
+}
