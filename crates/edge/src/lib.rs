@@ -1,1 +1,59 @@
-//! causeway-edge (to be written).
+//! The edge: serves client proxies over the bad line, and owns every piece of
+//! work it acknowledged until a mail server has committed it.
+//!
+//! A client session gets a replica of its mailboxes (lists up front, bodies
+//! on demand) so the mail client's STAT/LIST/UIDL need no round trip, and one
+//! worker per mail server, reached directly or through a relay. Bodies are
+//! fetched with `TOP n 100000000`, which never marks a message read; `RETR`
+//! (the read mark) goes to the server only after the client proxy says the
+//! body was delivered; `DELE` is acknowledged at once and then owed. However
+//! the session ends, every worker commits what is owed and QUITs (see
+//! `docs/architecture.md`).
+//!
+//! - [`config`](EdgeConfig), [`state`](EdgeState): what the caller gives and reads.
+//! - `session`: one client session's life.
+//! - `replica`: lists, deletes and the body cache (sans-IO).
+//! - `ledger`: work owed to one server, by UIDL (sans-IO).
+//! - `worker`: the task that owns one server connection.
+//! - `upstream`: direct or via relay, behind one interface.
+
+mod config;
+mod ledger;
+mod replica;
+mod session;
+mod state;
+mod upstream;
+mod worker;
+
+use std::io;
+use std::sync::Arc;
+
+use causeway_net::Env;
+use causeway_relay::common::accept_until_shutdown;
+use tokio::sync::watch;
+
+pub use config::{EdgeConfig, EdgeTimeouts, RelayRef};
+pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
+
+/// Serves client proxies on `listener` until `shutdown` turns true; then
+/// stops accepting, ends every session as on a line cut (owed work is
+/// committed, servers are QUIT) and returns once all have ended.
+pub async fn run_edge<E: Env>(
+    env: E,
+    listener: E::Listener,
+    config: Arc<EdgeConfig>,
+    state: EdgeState,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let sessions_shutdown = shutdown.clone();
+    accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+        let session = session::Session {
+            env: env.clone(),
+            config: config.clone(),
+            state: state.clone(),
+            shutdown: sessions_shutdown.clone(),
+        };
+        session.serve(stream, peer)
+    })
+    .await
+}

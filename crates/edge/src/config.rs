@@ -1,0 +1,97 @@
+//! The edge's settings, as a plain struct (the binary parses TOML into it).
+
+use std::time::Duration;
+
+use causeway_relay::server::ServerTimeouts;
+use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
+
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    pub keypair: Keypair,
+    /// Client proxies allowed in (their static keys, learned in XK).
+    pub allowed_clients: Vec<PublicKey>,
+    /// Mixed into the client handshake when set; clients need the same.
+    pub psk: Option<Psk>,
+    /// `host:port` of the mail servers this edge may reach directly. Nothing
+    /// else: the edge is not an open proxy.
+    pub allowed_servers: Vec<String>,
+    /// Relays a user's server may be routed through, by name.
+    pub relays: Vec<RelayRef>,
+    /// Client sessions at once; more are refused.
+    pub max_sessions: usize,
+    /// Body cache per session, in bytes (the lists are never evicted).
+    pub replica_cache_bytes: usize,
+    /// For both the client channel and relay links.
+    pub channel: ChannelConfig,
+    pub timeouts: EdgeTimeouts,
+    /// Largest message fetched from a server.
+    pub max_message: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayRef {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    pub public_key: PublicKey,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EdgeTimeouts {
+    /// For the client's `Hello` after the handshake, for each send, and for
+    /// the relay's `Opened`. (The handshake itself: `channel.handshake_timeout`.)
+    pub hello: Duration,
+    /// No frame from the client (Ping included) for this long: the line is
+    /// cut.
+    pub client_idle: Duration,
+    /// Connecting to and talking with mail servers (direct).
+    pub server: ServerTimeouts,
+    /// One reply through a relay (the relay's own server wait included).
+    pub relay_reply: Duration,
+    /// How long acknowledged work is retried after the session ended before
+    /// the edge gives up (loudly).
+    pub completion_deadline: Duration,
+    /// An idle server session gets a NOOP this often (keep it below the
+    /// server's and the relay's idle timeouts).
+    pub noop_interval: Duration,
+    /// First wait before retrying a server; doubles up to `retry_max`.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for EdgeTimeouts {
+    fn default() -> Self {
+        Self {
+            hello: Duration::from_secs(30),
+            client_idle: Duration::from_secs(90),
+            server: ServerTimeouts::default(),
+            relay_reply: Duration::from_secs(180),
+            completion_deadline: Duration::from_secs(15 * 60),
+            noop_interval: Duration::from_secs(60),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Defaults for everything but the identity; allow lists empty.
+    pub fn new(keypair: Keypair) -> Self {
+        Self {
+            keypair,
+            allowed_clients: Vec::new(),
+            psk: None,
+            allowed_servers: Vec::new(),
+            relays: Vec::new(),
+            max_sessions: 1024,
+            replica_cache_bytes: 32 << 20,
+            channel: ChannelConfig::default(),
+            timeouts: EdgeTimeouts::default(),
+            max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
+        }
+    }
+
+    pub(crate) fn relay(&self, name: &str) -> Option<&RelayRef> {
+        self.relays.iter().find(|r| r.name == name)
+    }
+}

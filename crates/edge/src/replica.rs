@@ -1,0 +1,396 @@
+//! The session's replica of the user's mailboxes: one list per server, plus a
+//! capped cache of the bodies fetched so far.
+//!
+//! The list is what the client proxy answers STAT, LIST and UIDL from, so it is
+//! fetched whole at session start and never evicted. Bodies come on demand and
+//! are kept only to answer a repeated RETR or a TOP without another trip to the
+//! server; they are evicted least-recently-used by bytes, so one session can
+//! never hold more than `cache_bytes` of mail. A body larger than the whole cap
+//! is served but not kept.
+//!
+//! Deletes and RSET act here first (the client gets its answer at once); the
+//! server follows through the worker. The replica dies with the session, and
+//! holds a [`crate::state::Gauge`] ticket so "no replica outlives its session"
+//! is a counter the tests can read.
+//!
+//! Pure data: no sockets, no clock.
+
+use std::collections::BTreeMap;
+
+use causeway_proto::OpError;
+use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+
+use crate::state::Ticket;
+
+/// One message as the client proxy sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    size: u64,
+    deleted: bool,
+}
+
+/// A server's list, in server order, indexed by UIDL.
+#[derive(Debug, Default)]
+struct ServerList {
+    order: Vec<String>,
+    entries: BTreeMap<String, Entry>,
+}
+
+/// What a server looked like when the session opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    Ready(Vec<ListEntry>),
+    Unavailable(OpError),
+}
+
+pub struct Replica {
+    /// In the order the user information named the servers.
+    servers: Vec<(String, Result<ServerList, OpError>)>,
+    cache: BodyCache,
+    _live: Ticket,
+}
+
+impl Replica {
+    /// A replica of `servers` (name, what opening it gave), with a body cache
+    /// of at most `cache_bytes`.
+    pub fn new(servers: Vec<(String, Opened)>, cache_bytes: usize, live: Ticket) -> Self {
+        let servers = servers
+            .into_iter()
+            .map(|(name, opened)| {
+                let list = match opened {
+                    Opened::Ready(entries) => {
+                        let mut l = ServerList::default();
+                        for e in entries {
+                            // A server listing one UIDL twice is broken; the
+                            // first entry wins, the second is not shown.
+                            if !l.entries.contains_key(&e.uidl) {
+                                l.order.push(e.uidl.clone());
+                                l.entries.insert(
+                                    e.uidl,
+                                    Entry {
+                                        size: e.size,
+                                        deleted: false,
+                                    },
+                                );
+                            }
+                        }
+                        Ok(l)
+                    }
+                    Opened::Unavailable(e) => Err(e),
+                };
+                (name, list)
+            })
+            .collect();
+        Self {
+            servers,
+            cache: BodyCache::new(cache_bytes),
+            _live: live,
+        }
+    }
+
+    /// The listing for `Welcome`: every message, deleted or not (nothing is
+    /// deleted yet when it is sent).
+    pub fn listing(&self) -> Vec<ServerListing> {
+        self.servers
+            .iter()
+            .map(|(name, list)| ServerListing {
+                name: name.clone(),
+                state: match list {
+                    Ok(l) => ListingState::Ready {
+                        messages: l
+                            .order
+                            .iter()
+                            .map(|u| ListEntry {
+                                uidl: u.clone(),
+                                size: l.entries[u].size,
+                            })
+                            .collect(),
+                    },
+                    Err(e) => ListingState::Unavailable { error: e.clone() },
+                },
+            })
+            .collect()
+    }
+
+    fn list(&self, server: &str) -> Result<&ServerList, OpError> {
+        let slot = self.servers.iter().find(|(n, _)| n == server);
+        usable(server, slot.map(|(_, l)| l.as_ref()))
+    }
+
+    fn list_mut(&mut self, server: &str) -> Result<&mut ServerList, OpError> {
+        let slot = self.servers.iter_mut().find(|(n, _)| n == server);
+        usable(server, slot.map(|(_, l)| l.as_mut().map_err(|e| &*e)))
+    }
+
+    /// Checks that `uidl` is a live message of `server` (the errors read like
+    /// Dovecot's, since the mail client shows them as the server's).
+    pub fn check(&self, server: &str, uidl: &str) -> Result<(), OpError> {
+        match self.list(server)?.entries.get(uidl) {
+            None => Err(OpError::new(None, format!("There's no message {uidl}."))),
+            Some(e) if e.deleted => Err(OpError::new(None, "Message is deleted.")),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Marks `uidl` deleted (the server follows at its QUIT).
+    pub fn delete(&mut self, server: &str, uidl: &str) -> Result<(), OpError> {
+        self.check(server, uidl)?;
+        if let Some(e) = self.list_mut(server)?.entries.get_mut(uidl) {
+            e.deleted = true;
+        }
+        Ok(())
+    }
+
+    /// Undoes this session's deletes on `server`.
+    pub fn rset(&mut self, server: &str) -> Result<(), OpError> {
+        for e in self.list_mut(server)?.entries.values_mut() {
+            e.deleted = false;
+        }
+        Ok(())
+    }
+
+    /// The cached body of a live message, if it is cached.
+    pub fn body(&mut self, server: &str, uidl: &str) -> Option<&[u8]> {
+        self.check(server, uidl).ok()?;
+        self.cache.get(server, uidl)
+    }
+
+    /// Keeps a fetched body (if it fits the cap at all).
+    pub fn store_body(&mut self, server: &str, uidl: &str, body: Vec<u8>) {
+        self.cache.put(server, uidl, body);
+    }
+
+    /// Bytes of body currently cached.
+    #[cfg(test)]
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.used
+    }
+}
+
+/// The list of a server, or why the client cannot use it.
+fn usable<L>(server: &str, slot: Option<Result<L, &OpError>>) -> Result<L, OpError> {
+    match slot {
+        None => Err(OpError::new(
+            None,
+            format!("There is no server named {server} in this session."),
+        )),
+        Some(Err(e)) => Err(OpError::new(
+            e.code,
+            format!("Server {server} is unavailable: {}", e.text),
+        )),
+        Some(Ok(l)) => Ok(l),
+    }
+}
+
+/// The headers, the blank line, and the first `lines` body lines of `message`
+/// (CRLF line ends), as a server answers `TOP n lines`.
+pub fn head(message: &[u8], lines: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut in_body = false;
+    let mut body_lines = 0u32;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if in_body {
+            if body_lines >= lines {
+                break;
+            }
+            body_lines += 1;
+        } else if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// Bodies by (server, UIDL), least recently used evicted first.
+struct BodyCache {
+    cap: usize,
+    used: usize,
+    tick: u64,
+    bodies: BTreeMap<(String, String), (u64, Vec<u8>)>,
+    /// tick of last use -> key; the first entry is the eviction candidate.
+    by_use: BTreeMap<u64, (String, String)>,
+}
+
+impl BodyCache {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            used: 0,
+            tick: 0,
+            bodies: BTreeMap::new(),
+            by_use: BTreeMap::new(),
+        }
+    }
+
+    fn get(&mut self, server: &str, uidl: &str) -> Option<&[u8]> {
+        let key = (server.to_owned(), uidl.to_owned());
+        let (old, _) = self.bodies.get(&key)?;
+        let old = *old;
+        self.tick += 1;
+        self.by_use.remove(&old);
+        self.by_use.insert(self.tick, key.clone());
+        let entry = self.bodies.get_mut(&key)?;
+        entry.0 = self.tick;
+        Some(&entry.1)
+    }
+
+    fn put(&mut self, server: &str, uidl: &str, body: Vec<u8>) {
+        if body.len() > self.cap {
+            return;
+        }
+        let key = (server.to_owned(), uidl.to_owned());
+        self.remove(&key);
+        while self.used + body.len() > self.cap {
+            let Some((_, victim)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((_, b)) = self.bodies.remove(&victim) {
+                self.used -= b.len();
+            }
+        }
+        self.tick += 1;
+        self.used += body.len();
+        self.by_use.insert(self.tick, key.clone());
+        self.bodies.insert(key, (self.tick, body));
+    }
+
+    fn remove(&mut self, key: &(String, String)) {
+        if let Some((t, b)) = self.bodies.remove(key) {
+            self.by_use.remove(&t);
+            self.used -= b.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::EdgeState;
+
+    fn entries(n: usize) -> Vec<ListEntry> {
+        (1..=n)
+            .map(|i| ListEntry {
+                uidl: format!("u{i}"),
+                size: 100 * i as u64,
+            })
+            .collect()
+    }
+
+    fn replica(state: &EdgeState, cap: usize) -> Replica {
+        Replica::new(
+            vec![
+                ("A".into(), Opened::Ready(entries(3))),
+                (
+                    "B".into(),
+                    Opened::Unavailable(OpError::new(
+                        Some(causeway_proto::ErrCode::InUse),
+                        "locked",
+                    )),
+                ),
+            ],
+            cap,
+            state.replica_ticket(),
+        )
+    }
+
+    #[test]
+    fn listing_keeps_server_order_and_errors() {
+        let st = EdgeState::new();
+        let r = replica(&st, 1000);
+        let l = r.listing();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].name, "A");
+        assert_eq!(
+            l[0].state,
+            ListingState::Ready {
+                messages: entries(3)
+            }
+        );
+        match &l[1].state {
+            ListingState::Unavailable { error } => assert_eq!(error.to_string(), "[IN-USE] locked"),
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn delete_rset_and_dovecot_errors() {
+        let st = EdgeState::new();
+        let mut r = replica(&st, 1000);
+        r.delete("A", "u2").unwrap();
+        assert_eq!(r.delete("A", "u2").unwrap_err().text, "Message is deleted.");
+        assert_eq!(r.check("A", "u2").unwrap_err().text, "Message is deleted.");
+        assert!(
+            r.check("A", "nope")
+                .unwrap_err()
+                .text
+                .contains("no message nope")
+        );
+        assert!(
+            r.check("C", "u1")
+                .unwrap_err()
+                .text
+                .contains("no server named C")
+        );
+        let e = r.check("B", "u1").unwrap_err();
+        assert_eq!(e.code, Some(causeway_proto::ErrCode::InUse));
+        assert!(e.text.contains("unavailable"), "{e}");
+        r.rset("A").unwrap();
+        r.check("A", "u2").unwrap();
+    }
+
+    #[test]
+    fn cache_evicts_least_recently_used_bodies_never_the_list() {
+        let st = EdgeState::new();
+        let mut r = replica(&st, 250);
+        r.store_body("A", "u1", vec![1; 100]);
+        r.store_body("A", "u2", vec![2; 100]);
+        assert!(r.body("A", "u1").is_some()); // u1 is now the most recent
+        r.store_body("A", "u3", vec![3; 100]); // evicts u2
+        assert!(r.body("A", "u2").is_none());
+        assert_eq!(r.body("A", "u1").unwrap()[0], 1);
+        assert_eq!(r.body("A", "u3").unwrap()[0], 3);
+        assert_eq!(r.cached_bytes(), 200);
+        // Too big for the whole cap: not kept, nothing evicted for it.
+        r.store_body("A", "u2", vec![2; 251]);
+        assert!(r.body("A", "u2").is_none());
+        assert_eq!(r.cached_bytes(), 200);
+        // Storing the same body again replaces it, no double counting.
+        r.store_body("A", "u3", vec![4; 50]);
+        assert_eq!(r.cached_bytes(), 150);
+        // The list survived every eviction.
+        assert_eq!(
+            r.listing()[0].state,
+            ListingState::Ready {
+                messages: entries(3)
+            }
+        );
+        // A deleted message's body is not served.
+        r.delete("A", "u1").unwrap();
+        assert!(r.body("A", "u1").is_none());
+    }
+
+    #[test]
+    fn top_from_a_cached_body() {
+        let m = b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        assert_eq!(head(m, 0), b"From: a\r\nSubject: s\r\n\r\n");
+        assert_eq!(head(m, 2), b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\n");
+        assert_eq!(head(m, 100), m);
+        // No blank line: it is all headers.
+        assert_eq!(head(b"X: y\r\n", 3), b"X: y\r\n");
+        // A body that starts with the blank line has no headers.
+        assert_eq!(head(b"\r\nbody\r\nmore\r\n", 1), b"\r\nbody\r\n");
+    }
+
+    #[test]
+    fn live_replicas_are_counted_until_dropped() {
+        let st = EdgeState::new();
+        let r1 = replica(&st, 10);
+        let r2 = replica(&st, 10);
+        assert_eq!(st.live_replicas(), 2);
+        drop(r1);
+        assert_eq!(st.live_replicas(), 1);
+        drop(r2);
+        assert_eq!(st.live_replicas(), 0);
+    }
+}

@@ -1,0 +1,379 @@
+//! One client session, from handshake to the last server's QUIT.
+//!
+//! ```text
+//!  handshake ──refused──▶ (end: key not allowed / edge full)
+//!     │
+//!  Hello ──bad version / invalid / server not allowed──▶ Refused{reason}
+//!     │
+//!  open every server at once (workers) ──▶ Welcome{lists; failed ones Unavailable}
+//!     │
+//!  serve: Request / Delivered / Ping  (replica first; workers behind)
+//!     │
+//!     ├─ Quit ─────────────▶ finish workers ─▶ Bye{outcome per server} ─▶ close
+//!     └─ cut / silent / shutdown ─▶ finish workers (no Bye)
+//!                                    (replica dropped before finishing)
+//! ```
+//!
+//! Requests are served one at a time, in order, as a POP3 client sends them.
+//! A `Dele` is queued to its worker *before* `Done` goes out, so from the
+//! moment the client can know of it the delete is owed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use causeway_net::{Env, Stream};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, Op, Reply, ServerOutcome};
+use causeway_proto::user::{Route, UserInfo};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_relay::common::{LinkEnd, close, recv, send, shutdown_requested};
+use causeway_wire::{SecureChannel, accept_xk};
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+use crate::config::EdgeConfig;
+use crate::ledger::Owed;
+use crate::replica::{Opened, Replica, head};
+use crate::state::{EdgeState, SessionEnd};
+use crate::worker::{Job, Worker, WorkerEnd, WorkerHandle};
+
+/// `TOP n` with this many lines returns the whole message without marking
+/// it read (100,000,000 lines exceeds any message under the size cap).
+const WHOLE_MESSAGE: u32 = 100_000_000;
+
+pub(crate) struct Session<E: Env> {
+    pub env: E,
+    pub config: Arc<EdgeConfig>,
+    pub state: EdgeState,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How the serving phase ended.
+enum Ending {
+    Quit,
+    Cut(String),
+    Shutdown,
+}
+
+/// The open servers, in the order the user information names them.
+type Workers = Vec<(String, WorkerHandle)>;
+
+impl<E: Env> Session<E> {
+    pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
+        let cfg = self.config.clone();
+        let allowed = |k: &causeway_wire::PublicKey| cfg.allowed_clients.contains(k);
+        let accepted = accept_xk(
+            &self.env,
+            stream,
+            &cfg.keypair,
+            allowed,
+            cfg.psk.as_ref(),
+            &cfg.channel,
+        )
+        .await;
+        let mut channel = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(%peer, error = %e,
+                    "refused a client: if it should be served, add its public key to allowed_clients \
+                     (and give it the same pre-shared key, if one is set)");
+                return;
+            }
+        };
+        let id = format!("{:016x}", self.env.rng().next_u64());
+        self.state.session_started(&id);
+        let Some(_live) = self.state.session_ticket(cfg.max_sessions) else {
+            let reason = "The edge is serving as many sessions as it may; try again in a minute.";
+            warn!(session = %id, max = cfg.max_sessions, "refused a session: max_sessions reached");
+            self.refuse(channel, reason).await;
+            self.state
+                .session_ended(&id, SessionEnd::Refused(reason.into()), Vec::new());
+            return;
+        };
+        info!(session = %id, %peer, client = %channel.peer(), "client session started");
+        let (end, abandoned) = self.run(&mut channel, &id).await;
+        info!(session = %id, end = ?end, "client session ended");
+        self.state.session_ended(&id, end, abandoned);
+    }
+
+    async fn run<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+        id: &str,
+    ) -> (SessionEnd, Vec<String>) {
+        let t = self.config.timeouts;
+        let user = match recv(&self.env, channel, t.hello, "the client's Hello").await {
+            Ok(ClientToEdge::Hello { version, user }) => match self.check_hello(version, &user) {
+                Ok(()) => user,
+                Err(reason) => {
+                    info!(session = %id, %reason, "refused the session");
+                    let _ = self.refuse_in_place(channel, &reason).await;
+                    return (SessionEnd::Refused(reason), Vec::new());
+                }
+            },
+            Ok(_) => {
+                let reason = "A session starts with Hello.".to_owned();
+                let _ = self.refuse_in_place(channel, &reason).await;
+                return (SessionEnd::Refused(reason), Vec::new());
+            }
+            Err(e) => return (SessionEnd::LineCut(e.to_string()), Vec::new()),
+        };
+
+        let mut workers: Workers = Vec::new();
+        let mut opening = Vec::new();
+        for spec in user.servers {
+            let name = spec.name.clone();
+            let w = Worker::new(
+                self.env.clone(),
+                self.config.clone(),
+                self.state.clone(),
+                id.to_owned(),
+                spec,
+            );
+            let (opened, handle) = w.spawn();
+            opening.push((name.clone(), opened));
+            workers.push((name, handle));
+        }
+        let mut lists = Vec::new();
+        for (name, opened) in opening {
+            let opened = opened
+                .await
+                .unwrap_or_else(|_| Opened::Unavailable(internal()));
+            lists.push((name, opened));
+        }
+        let replica = Replica::new(
+            lists,
+            self.config.replica_cache_bytes,
+            self.state.replica_ticket(),
+        );
+        let welcome = EdgeToClient::Welcome {
+            session: id.to_owned(),
+            servers: replica.listing(),
+        };
+        let ending = match send(&self.env, channel, &welcome, t.hello).await {
+            Ok(()) => self.requests(channel, replica, &workers).await,
+            Err(e) => Ending::Cut(e.to_string()),
+        };
+
+        let (outcomes, abandoned) = finish(workers).await;
+        let end = match ending {
+            Ending::Quit => {
+                let bye = EdgeToClient::Bye { servers: outcomes };
+                if send(&self.env, channel, &bye, t.hello).await.is_ok() {
+                    SessionEnd::Quit
+                } else {
+                    SessionEnd::LineCut("the line was cut before Bye".into())
+                }
+            }
+            Ending::Cut(reason) => SessionEnd::LineCut(reason),
+            Ending::Shutdown => SessionEnd::Shutdown,
+        };
+        (end, abandoned)
+    }
+
+    fn check_hello(&self, version: u16, user: &UserInfo) -> Result<(), String> {
+        if version != PROTOCOL_VERSION {
+            return Err(format!(
+                "The client proxy speaks protocol version {version}, this edge {PROTOCOL_VERSION}; \
+                 upgrade the older one."
+            ));
+        }
+        user.validate()?;
+        for s in &user.servers {
+            match &s.route {
+                Route::Direct if !self.config.allowed_servers.contains(&s.address()) => {
+                    return Err(format!(
+                        "Server {}: {} is not a server this edge may reach; ask the edge's \
+                         operator to allow it, or route it through a relay.",
+                        s.name,
+                        s.address()
+                    ));
+                }
+                Route::Relay(r) if self.config.relay(r).is_none() => {
+                    return Err(format!(
+                        "Server {}: this edge knows no relay named {r:?}.",
+                        s.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves requests until Quit, a cut line, or shutdown. Takes the replica
+    /// so that it is dropped as soon as serving ends.
+    async fn requests<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+        mut replica: Replica,
+        workers: &Workers,
+    ) -> Ending {
+        let t = self.config.timeouts;
+        // Bodies sent and not yet acknowledged: request id -> (server, uidl).
+        let mut sent: BTreeMap<u64, (String, String)> = BTreeMap::new();
+        loop {
+            let next = tokio::select! {
+                r = recv(&self.env, channel, t.client_idle, "the client's next request") => r,
+                _ = shutdown_requested(&mut self.shutdown) => return Ending::Shutdown,
+            };
+            let reply = match next {
+                Ok(ClientToEdge::Request { id, server, op }) => {
+                    let retr = matches!(op, Op::Retr { .. });
+                    let uidl = op_uidl(&op);
+                    let result = request(&mut replica, workers, &server, op).await;
+                    if let (true, Ok(_), Some(uidl)) = (retr, &result, uidl) {
+                        sent.insert(id, (server, uidl));
+                    }
+                    EdgeToClient::Response { id, result }
+                }
+                Ok(ClientToEdge::Delivered { id }) => {
+                    if let Some((server, uidl)) = sent.remove(&id) {
+                        let _ = job(
+                            workers,
+                            &server,
+                            Job::Owe {
+                                uidl,
+                                owed: Owed::Read,
+                            },
+                        );
+                    }
+                    continue;
+                }
+                Ok(ClientToEdge::Ping { nonce }) => EdgeToClient::Pong { nonce },
+                Ok(ClientToEdge::Quit) => return Ending::Quit,
+                Ok(ClientToEdge::Hello { .. }) => {
+                    return Ending::Cut("the client sent a second Hello".into());
+                }
+                Err(LinkEnd::Closed(reason)) => {
+                    return Ending::Cut(format!(
+                        "the client closed the channel without Quit: {reason}"
+                    ));
+                }
+                Err(e) => return Ending::Cut(e.to_string()),
+            };
+            if let Err(e) = send(&self.env, channel, &reply, t.hello).await {
+                return Ending::Cut(e.to_string());
+            }
+        }
+    }
+
+    async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, reason: &str) {
+        if self.refuse_in_place(&mut channel, reason).await.is_ok() {
+            close(&self.env, channel, "refused", self.config.timeouts.hello).await;
+        }
+    }
+
+    async fn refuse_in_place<S: Stream>(
+        &self,
+        channel: &mut SecureChannel<S>,
+        reason: &str,
+    ) -> Result<(), LinkEnd> {
+        let msg = EdgeToClient::Refused {
+            reason: reason.to_owned(),
+        };
+        send(&self.env, channel, &msg, self.config.timeouts.hello).await
+    }
+}
+
+fn op_uidl(op: &Op) -> Option<String> {
+    match op {
+        Op::Retr { uidl } | Op::Top { uidl, .. } | Op::Dele { uidl } => Some(uidl.clone()),
+        Op::Rset => None,
+    }
+}
+
+/// One request: the replica answers what it can, the worker the rest.
+async fn request(
+    replica: &mut Replica,
+    workers: &Workers,
+    server: &str,
+    op: Op,
+) -> Result<Reply, OpError> {
+    match op {
+        Op::Retr { uidl } => {
+            replica.check(server, &uidl)?;
+            if let Some(body) = replica.body(server, &uidl) {
+                return Ok(Reply::Body(body.to_vec()));
+            }
+            let body = fetch(workers, server, &uidl, WHOLE_MESSAGE).await?;
+            replica.store_body(server, &uidl, body.clone());
+            Ok(Reply::Body(body))
+        }
+        Op::Top { uidl, lines } => {
+            replica.check(server, &uidl)?;
+            if let Some(body) = replica.body(server, &uidl) {
+                return Ok(Reply::Body(head(body, lines)));
+            }
+            fetch(workers, server, &uidl, lines).await.map(Reply::Body)
+        }
+        Op::Dele { uidl } => {
+            replica.check(server, &uidl)?;
+            job(
+                workers,
+                server,
+                Job::Owe {
+                    uidl: uidl.clone(),
+                    owed: Owed::Delete,
+                },
+            )?;
+            replica.delete(server, &uidl)?;
+            Ok(Reply::Done)
+        }
+        Op::Rset => {
+            replica.rset(server)?;
+            job(workers, server, Job::Rset)?;
+            Ok(Reply::Done)
+        }
+    }
+}
+
+async fn fetch(
+    workers: &Workers,
+    server: &str,
+    uidl: &str,
+    lines: u32,
+) -> Result<Vec<u8>, OpError> {
+    let (reply, answer) = oneshot::channel();
+    let uidl = uidl.to_owned();
+    job(workers, server, Job::Fetch { uidl, lines, reply })?;
+    answer.await.unwrap_or_else(|_| Err(internal()))
+}
+
+fn job(workers: &Workers, server: &str, job: Job) -> Result<(), OpError> {
+    let (_, w) = workers
+        .iter()
+        .find(|(n, _)| n == server)
+        .ok_or_else(internal)?;
+    w.jobs.send(job).map_err(|_| internal())
+}
+
+/// Ends every worker (they finish concurrently) and collects the outcomes.
+async fn finish(workers: Workers) -> (Vec<ServerOutcome>, Vec<String>) {
+    let mut tasks = Vec::new();
+    for (name, handle) in workers {
+        drop(handle.jobs);
+        tasks.push((name, handle.task));
+    }
+    let mut outcomes = Vec::new();
+    let mut abandoned = Vec::new();
+    for (name, task) in tasks {
+        let end = task.await.unwrap_or_else(|_| WorkerEnd {
+            result: Err(internal()),
+            abandoned: vec![format!("{name}: unknown (the worker failed)")],
+        });
+        abandoned.extend(end.abandoned);
+        outcomes.push(ServerOutcome {
+            name,
+            result: end.result,
+        });
+    }
+    (outcomes, abandoned)
+}
+
+fn internal() -> OpError {
+    OpError::new(
+        Some(ErrCode::SysTemp),
+        "internal error in the edge (see its log); try again",
+    )
+}

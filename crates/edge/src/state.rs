@@ -1,0 +1,124 @@
+//! What the edge exposes to whoever runs it: counts that tests and the fault
+//! simulation check invariants against ("no replica outlives its session", "no
+//! acknowledged work is left pending once every session ended"), and a short
+//! record of how each session ended.
+//!
+//! Counts are kept by [`Ticket`]s that decrement on drop, so a task that dies
+//! on any path (error, panic, cancellation) still gives its count back.
+
+use std::sync::{Arc, Mutex};
+
+use causeway_relay::common::Count;
+pub(crate) use causeway_relay::common::Ticket;
+
+/// Session records kept (the oldest ended ones are forgotten first), so a
+/// long-running edge does not grow without bound.
+pub const MAX_RECORDS: usize = 1024;
+
+/// Shared, cheap to clone; created by the caller of [`crate::run_edge`].
+#[derive(Clone, Default)]
+pub struct EdgeState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    live_sessions: Count,
+    live_replicas: Count,
+    pending_work: Count,
+    sessions: Mutex<Vec<SessionRecord>>,
+}
+
+/// How one client session went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    /// `None` while the session runs.
+    pub end: Option<SessionEnd>,
+    /// Acknowledged work the edge gave up on (server name, UIDL, what).
+    pub abandoned: Vec<String>,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client said `Quit` and got `Bye`.
+    Quit,
+    /// The line was cut (error, EOF without close, or silence); the reason.
+    LineCut(String),
+    /// The edge was shut down.
+    Shutdown,
+    /// The session was refused before `Welcome`; the reason sent.
+    Refused(String),
+}
+
+impl EdgeState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Client sessions running now (handshake done, not yet ended).
+    pub fn live_sessions(&self) -> usize {
+        self.inner.live_sessions.get()
+    }
+
+    /// Replicas alive now; 0 whenever no session runs.
+    pub fn live_replicas(&self) -> usize {
+        self.inner.live_replicas.get()
+    }
+
+    /// Acknowledged deletes and read marks not yet committed by a server's
+    /// QUIT (nor given up on).
+    pub fn pending_work(&self) -> usize {
+        self.inner.pending_work.get()
+    }
+
+    /// The latest sessions (at most [`MAX_RECORDS`]), in start order.
+    pub fn sessions(&self) -> Vec<SessionRecord> {
+        self.records().clone()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, Vec<SessionRecord>> {
+        // Records are appended or edited in one step: still consistent after a
+        // panic elsewhere.
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A session ticket, unless `max` sessions already run.
+    pub(crate) fn session_ticket(&self, max: usize) -> Option<Ticket> {
+        self.inner.live_sessions.ticket_within(max)
+    }
+
+    pub(crate) fn replica_ticket(&self) -> Ticket {
+        self.inner.live_replicas.ticket()
+    }
+
+    pub(crate) fn work_ticket(&self) -> Ticket {
+        self.inner.pending_work.ticket()
+    }
+
+    pub(crate) fn session_started(&self, id: &str) {
+        let mut records = self.records();
+        if records.len() >= MAX_RECORDS {
+            // Forget the oldest ended session; running ones are always kept.
+            if let Some(i) = records.iter().position(|r| r.end.is_some()) {
+                records.remove(i);
+            }
+        }
+        records.push(SessionRecord {
+            id: id.to_owned(),
+            end: None,
+            abandoned: Vec::new(),
+        });
+    }
+
+    pub(crate) fn session_ended(&self, id: &str, end: SessionEnd, abandoned: Vec<String>) {
+        if let Some(r) = self.records().iter_mut().rev().find(|r| r.id == id) {
+            r.end = Some(end);
+            r.abandoned = abandoned;
+        }
+    }
+}

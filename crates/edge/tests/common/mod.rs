@@ -1,0 +1,399 @@
+//! A small world in turmoil: model mail servers `mail` and `mail2`, a relay,
+//! the edge, and a test client that speaks `causeway_proto::session` over the
+//! wire channel directly (standing in for the client proxy).
+//!
+//! The edge runs over [`TapEnv`], which copies every byte of its connections
+//! to the relay into a [`TapLog`], so tests can check what crossed that link.
+
+#![allow(dead_code)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
+use causeway_mailserver::{MailStore, ServerConfig, serve};
+use causeway_net::tap::{TapLog, Tapped};
+use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, ListingState, Op, Reply, ServerListing, ServerOutcome,
+};
+use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
+use causeway_proto::{OpError, PROTOCOL_VERSION, Secret};
+use causeway_relay::{RelayConfig, RelayState, run_relay};
+use causeway_wire::{
+    ChannelConfig, Compress, Keypair, Received, SecureChannel, WireError, connect_xk,
+};
+use tokio::sync::watch;
+
+pub const SEED: u64 = 7;
+pub const ALICE_PW: &str = "alice-secret-pw-7731";
+pub const BOB_PW: &str = "bob-secret-pw-4409";
+
+/// An `Env` whose streams to `relay:*` are tapped.
+#[derive(Clone)]
+pub struct TapEnv {
+    inner: SimEnv,
+    relay_log: TapLog,
+}
+
+pub struct TapListener(<SimEnv as Env>::Listener);
+
+type SimStream = <SimEnv as Env>::Stream;
+
+impl Listener for TapListener {
+    type Stream = Tapped<SimStream>;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (s, peer) = self.0.accept().await?;
+        Ok((Tapped::new(s, TapLog::new()), peer))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Env for TapEnv {
+    type Stream = Tapped<SimStream>;
+    type Listener = TapListener;
+
+    async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
+        let s = self.inner.connect(addr).await?;
+        let log = if addr.starts_with("relay:") {
+            self.relay_log.clone()
+        } else {
+            TapLog::new()
+        };
+        Ok(Tapped::new(s, log))
+    }
+
+    async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
+        Ok(TapListener(self.inner.bind(addr).await?))
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn unix_millis(&self) -> u64 {
+        self.inner.unix_millis()
+    }
+
+    fn rng(&self) -> &EnvRng {
+        self.inner.rng()
+    }
+}
+
+pub struct Keys {
+    pub edge: Keypair,
+    pub relay: Keypair,
+    pub client: Keypair,
+}
+
+pub fn keys() -> Keys {
+    let rng = EnvRng::from_seed(derive_seed(SEED, &[b"keys"]));
+    Keys {
+        edge: Keypair::generate(&rng),
+        relay: Keypair::generate(&rng),
+        client: Keypair::generate(&rng),
+    }
+}
+
+/// alice/ALICE_PW and bob/BOB_PW, with `n` messages each.
+pub fn store(label: &str, n: usize) -> MailStore {
+    let rng = EnvRng::from_seed(derive_seed(SEED, &[label.as_bytes()]));
+    let s = MailStore::with_rng(&rng);
+    s.add_user("alice", ALICE_PW);
+    s.add_user("bob", BOB_PW);
+    for user in ["alice", "bob"] {
+        for i in 0..n {
+            s.deliver(
+                user,
+                causeway_mailserver::generate::message(&rng, i as u64, 2000),
+            )
+            .unwrap();
+        }
+    }
+    s
+}
+
+pub fn edge_config(k: &Keys) -> EdgeConfig {
+    let mut c = EdgeConfig::new(k.edge.clone());
+    c.allowed_clients = vec![k.client.public];
+    c.allowed_servers = vec!["mail:110".into(), "mail2:110".into()];
+    c.relays = vec![RelayRef {
+        name: "R1".into(),
+        address: "relay:4000".into(),
+        public_key: k.relay.public,
+    }];
+    c.replica_cache_bytes = 1 << 20;
+    c.timeouts.client_idle = Duration::from_secs(20);
+    c.timeouts.noop_interval = Duration::from_secs(10);
+    c.timeouts.server.command = Duration::from_secs(5);
+    c.timeouts.server.connect = Duration::from_secs(5);
+    c.timeouts.relay_reply = Duration::from_secs(15);
+    c.timeouts.completion_deadline = Duration::from_secs(300);
+    c
+}
+
+pub fn relay_config(k: &Keys) -> RelayConfig {
+    let mut c = RelayConfig::new(k.relay.clone());
+    // The edge's key second: the relay must try every allowed key.
+    let other = Keypair::generate(&EnvRng::from_seed([9; 32]));
+    c.allowed_edges = vec![other.public, k.edge.public];
+    c.allowed_servers = vec!["mail:110".into(), "mail2:110".into()];
+    c.timeouts.link_idle = Duration::from_secs(30);
+    c.timeouts.server.command = Duration::from_secs(5);
+    c
+}
+
+pub struct World {
+    pub sim: turmoil::Sim<'static>,
+    pub keys: Keys,
+    pub mail: MailStore,
+    pub mail2: MailStore,
+    pub edge: EdgeState,
+    pub relay: RelayState,
+    pub relay_tap: TapLog,
+    pub shutdown_edge: Arc<watch::Sender<bool>>,
+}
+
+pub fn world(mail_config: ServerConfig) -> World {
+    world_with(mail_config, |_| {})
+}
+
+pub fn world_with(mail_config: ServerConfig, tweak: impl FnOnce(&mut EdgeConfig)) -> World {
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(3600))
+        .tick_duration(Duration::from_millis(10))
+        .rng_seed(SEED)
+        .build();
+    let keys = keys();
+    let mail = store("mail", 3);
+    let mail2 = store("mail2", 2);
+    for (host, store) in [("mail", mail.clone()), ("mail2", mail2.clone())] {
+        let config = mail_config.clone();
+        sim.host(host, move || {
+            let store = store.clone();
+            let config = config.clone();
+            async move {
+                let env = SimEnv::new(SEED, host, 0);
+                let l = env.bind("0.0.0.0:110").await?;
+                serve(env, l, store, config).await?;
+                Ok(())
+            }
+        });
+    }
+    let relay = RelayState::new();
+    let rc = Arc::new(relay_config(&keys));
+    let rs = relay.clone();
+    sim.host("relay", move || {
+        let (rc, rs) = (rc.clone(), rs.clone());
+        async move {
+            let env = SimEnv::new(SEED, "relay", 0);
+            let l = env.bind("0.0.0.0:4000").await?;
+            let (_keep, rx) = watch::channel(false);
+            run_relay(env, l, rc, rs, rx).await?;
+            Ok(())
+        }
+    });
+    let edge = EdgeState::new();
+    let mut ec = edge_config(&keys);
+    tweak(&mut ec);
+    let ec = Arc::new(ec);
+    let relay_tap = TapLog::new();
+    let (shutdown_edge, shutdown_rx) = watch::channel(false);
+    let (es, tap) = (edge.clone(), relay_tap.clone());
+    sim.host("edge", move || {
+        let (ec, es, tap, rx) = (ec.clone(), es.clone(), tap.clone(), shutdown_rx.clone());
+        async move {
+            let env = TapEnv {
+                inner: SimEnv::new(SEED, "edge", 0),
+                relay_log: tap,
+            };
+            let l = env.bind("0.0.0.0:5000").await?;
+            run_edge(env, l, ec, es, rx).await?;
+            Ok(())
+        }
+    });
+    World {
+        sim,
+        keys,
+        mail,
+        mail2,
+        edge,
+        relay,
+        relay_tap,
+        shutdown_edge: Arc::new(shutdown_edge),
+    }
+}
+
+pub fn spec(name: &str, host: &str, user: &str, pw: &str, route: Route) -> ServerSpec {
+    ServerSpec {
+        name: name.into(),
+        protocol: Protocol::Pop3,
+        host: host.into(),
+        port: 110,
+        tls: TlsMode::None,
+        user: user.into(),
+        password: Secret::new(pw.as_bytes().to_vec()),
+        route,
+    }
+}
+
+pub fn alice_direct() -> ServerSpec {
+    spec("HOST1", "mail", "alice", ALICE_PW, Route::Direct)
+}
+
+pub fn alice_via_relay() -> ServerSpec {
+    spec(
+        "HOST1",
+        "mail",
+        "alice",
+        ALICE_PW,
+        Route::Relay("R1".into()),
+    )
+}
+
+/// The test's stand-in for the client proxy.
+pub struct Client {
+    pub env: SimEnv,
+    ch: SecureChannel<SimStream>,
+    next_id: u64,
+}
+
+impl Client {
+    pub async fn connect(key: &Keypair, edge: &Keypair) -> Result<Client, WireError> {
+        let env = SimEnv::new(SEED, "client", 0);
+        let s = env.connect("edge:5000").await?;
+        let ch = connect_xk(&env, s, key, &edge.public, None, &ChannelConfig::default()).await?;
+        Ok(Client {
+            env,
+            ch,
+            next_id: 1,
+        })
+    }
+
+    pub async fn recv(&mut self) -> Result<EdgeToClient, String> {
+        match self
+            .env
+            .timeout(Duration::from_secs(120), "the edge", self.ch.recv())
+            .await
+        {
+            Err(e) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(Received::Closed { reason })) => Err(format!("closed: {reason}")),
+            Ok(Ok(Received::Msg(m))) => Ok(m),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientToEdge) {
+        let c = if matches!(msg, ClientToEdge::Hello { .. }) {
+            Compress::Never
+        } else {
+            Compress::Yes
+        };
+        self.ch.send(msg, c).await.unwrap();
+    }
+
+    pub async fn hello(&mut self, servers: Vec<ServerSpec>) -> Result<EdgeToClient, String> {
+        let user = UserInfo { servers };
+        self.send(&ClientToEdge::Hello {
+            version: PROTOCOL_VERSION,
+            user,
+        })
+        .await;
+        self.recv().await
+    }
+
+    /// Hello, expecting Welcome; returns the listings.
+    pub async fn welcome(&mut self, servers: Vec<ServerSpec>) -> Vec<ServerListing> {
+        match self.hello(servers).await {
+            Ok(EdgeToClient::Welcome { servers, .. }) => servers,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    /// Sends a request; returns its id and the edge's answer.
+    pub async fn request(&mut self, server: &str, op: Op) -> (u64, Result<Reply, OpError>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientToEdge::Request {
+            id,
+            server: server.into(),
+            op,
+        })
+        .await;
+        loop {
+            match self.recv().await {
+                Ok(EdgeToClient::Response { id: got, result }) if got == id => return (id, result),
+                Ok(EdgeToClient::Pong { .. }) => {}
+                other => panic!("expected Response {id}, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn retr(&mut self, server: &str, uidl: &str) -> (u64, Vec<u8>) {
+        match self.request(server, Op::Retr { uidl: uidl.into() }).await {
+            (id, Ok(Reply::Body(b))) => (id, b),
+            other => panic!("RETR {uidl}: {other:?}"),
+        }
+    }
+
+    pub async fn dele(&mut self, server: &str, uidl: &str) {
+        let r = self.request(server, Op::Dele { uidl: uidl.into() }).await;
+        assert_eq!(r.1, Ok(Reply::Done), "DELE {uidl}");
+    }
+
+    pub async fn ping(&mut self, nonce: u64) {
+        self.send(&ClientToEdge::Ping { nonce }).await;
+        match self.recv().await {
+            Ok(EdgeToClient::Pong { nonce: got }) if got == nonce => {}
+            other => panic!("expected Pong {nonce}, got {other:?}"),
+        }
+    }
+
+    pub async fn delivered(&mut self, id: u64) {
+        self.send(&ClientToEdge::Delivered { id }).await;
+    }
+
+    pub async fn quit(&mut self) -> Vec<ServerOutcome> {
+        self.send(&ClientToEdge::Quit).await;
+        match self.recv().await {
+            Ok(EdgeToClient::Bye { servers }) => servers,
+            other => panic!("expected Bye, got {other:?}"),
+        }
+    }
+}
+
+pub fn uidls(listing: &ServerListing) -> Vec<String> {
+    match &listing.state {
+        ListingState::Ready { messages } => messages.iter().map(|m| m.uidl.clone()).collect(),
+        ListingState::Unavailable { error } => panic!("{} unavailable: {error}", listing.name),
+    }
+}
+
+/// Waits (in simulated time) until `cond` holds, at most `max`.
+pub async fn wait_until(env: &SimEnv, max: Duration, what: &str, cond: impl Fn() -> bool) {
+    let start = env.now();
+    while !cond() {
+        assert!(env.now() - start < max, "waited {max:?} for {what}");
+        env.sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every server session in `store` ended with QUIT, and no lock is held.
+pub fn all_quit_no_locks(store: &MailStore, now_ms: u64) {
+    for s in store.sessions() {
+        assert_eq!(
+            s.end_kind(),
+            Some(causeway_mailserver::EndKind::Quit),
+            "session {} did not end with QUIT\n{}",
+            s.id,
+            store.report()
+        );
+    }
+    assert!(store.locks_held(now_ms).is_empty(), "{}", store.report());
+}

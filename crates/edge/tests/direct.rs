@@ -1,0 +1,460 @@
+//! The edge talking to mail servers directly: listing, read marks only after
+//! `Delivered`, deletes that survive a cut line, UIDL re-resolution, refusals.
+
+mod common;
+
+use std::time::Duration;
+
+use causeway_mailserver::{LockPolicy, ServerConfig};
+use causeway_net::{Env, SimEnv};
+use causeway_pop3::Timeouts;
+use causeway_pop3::client::Pop3Client;
+use causeway_proto::ErrCode;
+use causeway_proto::session::{EdgeToClient, ListingState, Op, Reply};
+use causeway_proto::user::{Route, TlsMode};
+use causeway_wire::Keypair;
+use common::*;
+
+fn exclusive() -> ServerConfig {
+    ServerConfig {
+        lock: LockPolicy::Exclusive {
+            stale_after_abrupt: Duration::from_secs(600),
+        },
+        ..ServerConfig::default()
+    }
+}
+
+#[test]
+fn listing_matches_the_server() {
+    let mut w = world(ServerConfig::default());
+    let (k, mail, edge) = (w.keys.client.clone(), w.mail.clone(), w.edge.clone());
+    let ek = w.keys.edge.clone();
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let l = c.welcome(vec![alice_direct()]).await;
+        assert_eq!(l.len(), 1);
+        let ListingState::Ready { messages } = &l[0].state else {
+            panic!("{l:?}")
+        };
+        let want: Vec<_> = mail
+            .messages("alice")
+            .into_iter()
+            .map(|m| (m.uidl.as_str().to_owned(), m.size as u64))
+            .collect();
+        let got: Vec<_> = messages.iter().map(|m| (m.uidl.clone(), m.size)).collect();
+        assert_eq!(got, want);
+        assert_eq!(edge.live_replicas(), 1);
+        let bye = c.quit().await;
+        assert_eq!(bye[0].result, Ok(()));
+        wait_until(&c.env, Duration::from_secs(10), "session end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        assert_eq!(edge.live_replicas(), 0);
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn retr_then_delivered_marks_seen_only_that_message() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let (id, body) = c.retr("HOST1", &u[0]).await;
+        assert_eq!(body, mail.body("alice", &u[0]).unwrap());
+        // A second RETR is served from the replica, identical.
+        assert_eq!(c.retr("HOST1", &u[0]).await.1, body);
+        // TOP from the cached body: headers, blank line, one body line.
+        let (_, top) = c
+            .request(
+                "HOST1",
+                Op::Top {
+                    uidl: u[0].clone(),
+                    lines: 1,
+                },
+            )
+            .await;
+        let Ok(Reply::Body(top)) = top else {
+            panic!("{top:?}")
+        };
+        assert!(body.starts_with(&top) && top.len() < body.len());
+        // TOP of an uncached message goes to the server, and never marks.
+        let (_, top2) = c
+            .request(
+                "HOST1",
+                Op::Top {
+                    uidl: u[1].clone(),
+                    lines: 0,
+                },
+            )
+            .await;
+        assert!(matches!(top2, Ok(Reply::Body(_))), "{top2:?}");
+        c.delivered(id).await;
+        let bye = c.quit().await;
+        assert_eq!(bye[0].result, Ok(()));
+        assert!(mail.is_seen("alice", &u[0]), "{}", mail.report());
+        assert!(!mail.is_seen("alice", &u[1]));
+        assert!(!mail.is_seen("alice", &u[2]));
+        wait_until(&c.env, Duration::from_secs(10), "session end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        assert_eq!(edge.pending_work(), 0);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn retr_without_delivered_then_cut_leaves_it_unread() {
+    let mut w = world(exclusive());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let _ = c.retr("HOST1", &u[0]).await;
+        // The line goes silent: no Delivered, no Quit.
+        turmoil::partition("client", "edge");
+        wait_until(
+            &c.env,
+            Duration::from_secs(60),
+            "the edge to see the cut",
+            || edge.live_sessions() == 0,
+        )
+        .await;
+        assert!(mail.is_present("alice", &u[0]));
+        assert!(!mail.is_seen("alice", &u[0]), "{}", mail.report());
+        assert_eq!(edge.live_replicas(), 0);
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        let rec = &edge.sessions()[0];
+        assert!(
+            matches!(&rec.end, Some(causeway_edge::SessionEnd::LineCut(r)) if r.contains("ms")),
+            "{rec:?}"
+        );
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn acknowledged_delete_survives_the_client_vanishing() {
+    let mut w = world(exclusive());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        c.dele("HOST1", &u[1]).await;
+        let env = c.env.clone();
+        drop(c); // the line dies the instant the ack arrived
+        wait_until(
+            &env,
+            Duration::from_secs(60),
+            "the delete to commit",
+            || !mail.is_present("alice", &u[1]) && edge.live_sessions() == 0,
+        )
+        .await;
+        assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
+        assert_eq!(edge.live_replicas(), 0);
+        assert_eq!(edge.pending_work(), 0);
+        all_quit_no_locks(&mail, env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn dele_and_rset_answer_like_dovecot() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        c.dele("HOST1", &u[0]).await;
+        let (_, again) = c.request("HOST1", Op::Dele { uidl: u[0].clone() }).await;
+        assert_eq!(again.unwrap_err().text, "Message is deleted.");
+        let (_, retr) = c.request("HOST1", Op::Retr { uidl: u[0].clone() }).await;
+        assert_eq!(retr.unwrap_err().text, "Message is deleted.");
+        let (_, rset) = c.request("HOST1", Op::Rset).await;
+        assert_eq!(rset, Ok(Reply::Done));
+        c.dele("HOST1", &u[2]).await;
+        assert_eq!(c.quit().await[0].result, Ok(()));
+        assert!(
+            mail.is_present("alice", &u[0]),
+            "RSET undid it\n{}",
+            mail.report()
+        );
+        assert!(!mail.is_present("alice", &u[2]));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// Logs in as alice from the test host, deletes message 1, QUITs: numbers in
+/// every later server session shift down by one.
+async fn delete_first_message_elsewhere(env: &SimEnv) {
+    let s = env.connect("mail:110").await.unwrap();
+    let (mut p, _) = Pop3Client::start(env.clone(), s, Timeouts::default(), 1 << 20)
+        .await
+        .unwrap();
+    p.login(b"alice", ALICE_PW.as_bytes()).await.unwrap();
+    p.dele(1).await.unwrap();
+    assert!(p.quit().await.unwrap().is_ok());
+}
+
+#[test]
+fn new_mail_and_shifted_numbers_never_move_a_delete() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        // New mail arrives during the session, and the edge's server session
+        // is lost, so the delete must be redone in a new one where someone
+        // else has deleted message 1 meanwhile.
+        let fresh = mail
+            .deliver("alice", "Subject: new\r\n\r\nnew mail\r\n")
+            .unwrap();
+        turmoil::partition("edge", "mail");
+        c.dele("HOST1", &u[2]).await; // number 3 now; number 2 after the shift
+        delete_first_message_elsewhere(&c.env).await;
+        c.env.sleep(Duration::from_secs(8)).await; // the edge's DELE times out
+        turmoil::repair("edge", "mail");
+        let bye = c.quit().await;
+        assert_eq!(bye[0].result, Ok(()), "{}", mail.report());
+        assert!(!mail.is_present("alice", &u[2]), "{}", mail.report());
+        assert!(mail.is_present("alice", &u[1]), "{}", mail.report());
+        assert!(
+            mail.is_present("alice", fresh.as_str()),
+            "{}",
+            mail.report()
+        );
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn server_not_on_the_allow_list_is_refused_by_name() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, edge) = (w.keys.client.clone(), w.keys.edge.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let evil = spec("EVIL", "evil", "alice", ALICE_PW, Route::Direct);
+        match c.hello(vec![alice_direct(), evil]).await {
+            Ok(EdgeToClient::Refused { reason }) => {
+                assert!(
+                    reason.contains("EVIL") && reason.contains("evil:110"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut c = Client::connect(&k, &ek).await?;
+        let unknown = spec(
+            "X",
+            "mail",
+            "alice",
+            ALICE_PW,
+            Route::Relay("nowhere".into()),
+        );
+        match c.hello(vec![unknown]).await {
+            Ok(EdgeToClient::Refused { reason }) => assert!(reason.contains("nowhere"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        wait_until(&c.env, Duration::from_secs(10), "sessions to end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        assert_eq!(edge.live_replicas(), 0);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn unknown_client_key_is_refused() {
+    let mut w = world(ServerConfig::default());
+    let (ek, edge) = (w.keys.edge.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        let stranger = Keypair::generate(&causeway_net::EnvRng::from_seed([42; 32]));
+        let mut c = Client::connect(&stranger, &ek).await?;
+        let r = c.hello(vec![alice_direct()]).await;
+        // The edge closes with its reason; the reset of the dropped socket
+        // may overtake it. Either way no session exists.
+        let e = r.unwrap_err();
+        assert!(e.contains("allow list") || e.contains("reset"), "{e}");
+        assert!(edge.sessions().is_empty());
+        assert_eq!(edge.live_sessions(), 0);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_locked_server_is_unavailable_while_another_works() {
+    let mut w = world(exclusive());
+    let (k, ek, mail2) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail2.clone());
+    w.sim.client("client", async move {
+        let env = SimEnv::new(SEED, "holder", 0);
+        let s = env.connect("mail:110").await?;
+        let (mut holder, _) =
+            Pop3Client::start(env.clone(), s, Timeouts::default(), 1 << 20).await?;
+        holder.login(b"alice", ALICE_PW.as_bytes()).await?;
+
+        let mut c = Client::connect(&k, &ek).await?;
+        let mut tls = spec("TLS", "mail2", "alice", ALICE_PW, Route::Direct);
+        tls.tls = TlsMode::Implicit;
+        let bob = spec("HOST2", "mail2", "bob", BOB_PW, Route::Direct);
+        let l = c.welcome(vec![alice_direct(), bob, tls]).await;
+        match &l[0].state {
+            ListingState::Unavailable { error } => {
+                assert_eq!(error.code, Some(ErrCode::InUse), "{error}")
+            }
+            s => panic!("{s:?}"),
+        }
+        match &l[2].state {
+            ListingState::Unavailable { error } => {
+                assert!(
+                    error.text.contains("TLS to mail servers is not built yet"),
+                    "{error}"
+                )
+            }
+            s => panic!("{s:?}"),
+        }
+        let u = uidls(&l[1]);
+        let (id, body) = c.retr("HOST2", &u[0]).await;
+        assert_eq!(body, mail2.body("bob", &u[0]).unwrap());
+        c.delivered(id).await;
+        let (_, locked) = c.request("HOST1", Op::Retr { uidl: "x".into() }).await;
+        assert_eq!(locked.unwrap_err().code, Some(ErrCode::InUse));
+        let bye = c.quit().await;
+        assert_eq!(bye[1].result, Ok(()));
+        assert!(mail2.is_seen("bob", &u[0]));
+        assert!(holder.quit().await?.is_ok());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn shutdown_finishes_acknowledged_work() {
+    let mut w = world(exclusive());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    let stop = w.shutdown_edge.clone();
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        c.dele("HOST1", &u[0]).await;
+        stop.send_replace(true);
+        wait_until(&c.env, Duration::from_secs(60), "shutdown", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        assert!(!mail.is_present("alice", &u[0]));
+        assert_eq!(
+            edge.sessions()[0].end,
+            Some(causeway_edge::SessionEnd::Shutdown)
+        );
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn noop_keeps_an_idle_server_session_alive() {
+    // The server hangs up after 15 s of silence; the edge NOOPs every 10 s.
+    let cfg = ServerConfig {
+        idle_timeout: Duration::from_secs(15),
+        ..ServerConfig::default()
+    };
+    let mut w = world(cfg);
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        for n in 0..12 {
+            c.ping(n).await;
+            c.env.sleep(Duration::from_secs(5)).await;
+        }
+        let (id, _) = c.retr("HOST1", &u[0]).await;
+        c.delivered(id).await;
+        assert_eq!(c.quit().await[0].result, Ok(()));
+        assert_eq!(mail.sessions().len(), 1, "{}", mail.report());
+        assert!(
+            mail.sessions()[0]
+                .commands
+                .iter()
+                .filter(|c| *c == "NOOP")
+                .count()
+                >= 5
+        );
+        assert!(mail.is_seen("alice", &u[0]));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn unreachable_server_is_given_up_loudly_at_the_deadline() {
+    let mut w = world_with(ServerConfig::default(), |c| {
+        c.timeouts.completion_deadline = Duration::from_secs(60);
+    });
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        turmoil::partition("edge", "mail");
+        c.dele("HOST1", &u[0]).await;
+        assert_eq!(edge.pending_work(), 1);
+        let env = c.env.clone();
+        drop(c);
+        wait_until(
+            &env,
+            Duration::from_secs(180),
+            "the edge to give up",
+            || edge.live_sessions() == 0,
+        )
+        .await;
+        let rec = &edge.sessions()[0];
+        assert_eq!(
+            rec.abandoned,
+            vec![format!("HOST1: delete of {}", u[0])],
+            "{rec:?}"
+        );
+        assert_eq!((edge.pending_work(), edge.live_replicas()), (0, 0));
+        assert!(mail.is_present("alice", &u[0]));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}

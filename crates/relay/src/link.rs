@@ -1,0 +1,283 @@
+//! One edge link: handshake, `Open`, one server session, commands, QUIT.
+//!
+//! The relay holds no mailbox state, so its only duty beyond forwarding is
+//! ending the server session with QUIT however the link ends: the edge sends
+//! a server only commands whose effect it wants committed, so QUIT is always
+//! right, and leaving the session to die abruptly would leave a stale lock on
+//! servers that keep one.
+//!
+//! Only transaction-state commands pass (STAT LIST UIDL RETR TOP DELE NOOP
+//! RSET), parsed and re-encoded, never forwarded as raw bytes: an edge cannot
+//! smuggle USER/PASS/STLS/QUIT through us.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use causeway_net::{Env, Stream};
+use causeway_pop3::{Command, StatusLine};
+use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
+use causeway_proto::user::ServerSpec;
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_wire::SecureChannel;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::RelayState;
+use crate::accept::accept_any_kk;
+use crate::common::{LinkEnd, close, recv, send, shutdown_requested};
+use crate::config::RelayConfig;
+use crate::server::ServerSession;
+
+pub(crate) struct Link<E: Env> {
+    pub env: E,
+    pub config: Arc<RelayConfig>,
+    pub state: RelayState,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// What ended the command loop.
+enum Next {
+    Msg(EdgeToRelay),
+    Lost(LinkEnd),
+    Shutdown,
+}
+
+impl<E: Env> Link<E> {
+    pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
+        let cfg = self.config.clone();
+        let accepted = accept_any_kk(
+            &self.env,
+            stream,
+            &cfg.keypair,
+            &cfg.allowed_edges,
+            &cfg.channel,
+        )
+        .await;
+        let mut channel = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(%peer, error = %e,
+                    "refused an edge link: if this edge should be served, add its public key \
+                     to allowed_edges and check that it pins this relay's key");
+                return;
+            }
+        };
+        let link = format!("{:08x}", self.env.rng().next_u32());
+        let t = cfg.timeouts;
+        let (version, server) = match recv(&self.env, &mut channel, t.open, "the edge's Open").await
+        {
+            Ok(EdgeToRelay::Open { version, server }) => (version, server),
+            Ok(_) => {
+                warn!(%link, %peer, "the edge sent a command before Open; closing the link");
+                close(&self.env, channel, "a link starts with Open", t.open).await;
+                return;
+            }
+            Err(e) => {
+                info!(%link, %peer, error = %e, "edge link ended before Open");
+                return;
+            }
+        };
+        let Some(_link_ticket) = self.state.links.ticket_within(cfg.max_links) else {
+            let error = OpError::new(
+                Some(ErrCode::SysTemp),
+                format!(
+                    "the relay already serves its maximum of {} links; try again later",
+                    cfg.max_links
+                ),
+            );
+            warn!(%link, %peer, "refused a link: max_links reached; raise it if this happens often");
+            return self.refuse(channel, error).await;
+        };
+        if let Err(error) = check_open(&cfg, version, &server) {
+            warn!(%link, %peer, server = %server.name, error = %error, "refused an Open");
+            return self.refuse(channel, error).await;
+        }
+        let (session, greeting) = match ServerSession::open(
+            &self.env,
+            &server,
+            t.server,
+            cfg.max_message,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(error) => {
+                info!(%link, server = %server.name, error = %error, "mail server refused the session");
+                return self.refuse(channel, error).await;
+            }
+        };
+        let _server_ticket = self.state.server_sessions.ticket();
+        let opened = RelayToEdge::Opened {
+            greeting: status_bytes(&greeting),
+        };
+        if let Err(e) = send(&self.env, &mut channel, &opened, t.open).await {
+            info!(%link, server = %server.name, error = %e, "edge link lost right after Open; ending the server session with QUIT");
+            return quit_server(session, &link, &server.name).await;
+        }
+        info!(%link, %peer, server = %server.name, "server session open for the edge");
+        self.commands(channel, session, &link, &server.name).await;
+    }
+
+    async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
+        let t = self.config.timeouts.open;
+        if send(&self.env, &mut channel, &RelayToEdge::Refused { error }, t)
+            .await
+            .is_ok()
+        {
+            close(&self.env, channel, "refused", t).await;
+        }
+    }
+
+    async fn commands<S: Stream>(
+        &mut self,
+        mut channel: SecureChannel<S>,
+        mut session: ServerSession<E>,
+        link: &str,
+        server: &str,
+    ) {
+        let t = self.config.timeouts;
+        loop {
+            let next = tokio::select! {
+                r = recv(&self.env, &mut channel, t.link_idle, "the edge's next command") => match r {
+                    Ok(m) => Next::Msg(m),
+                    Err(e) => Next::Lost(e),
+                },
+                _ = shutdown_requested(&mut self.shutdown) => Next::Shutdown,
+            };
+            let reply = match next {
+                Next::Msg(EdgeToRelay::Command { id, line }) => match transaction_command(&line) {
+                    Err(status) => RelayToEdge::Reply {
+                        id,
+                        status,
+                        body: None,
+                    },
+                    Ok(cmd) => match session.execute(&cmd).await {
+                        Ok(r) => RelayToEdge::Reply {
+                            id,
+                            status: status_bytes(&r.status),
+                            body: r.body,
+                        },
+                        Err(error) => {
+                            warn!(%link, %server, error = %error, "lost the mail server; telling the edge, which will reconnect");
+                            let failed = RelayToEdge::Failed { id, error };
+                            if send(&self.env, &mut channel, &failed, t.open).await.is_ok() {
+                                close(&self.env, channel, "server connection lost", t.open).await;
+                            }
+                            return;
+                        }
+                    },
+                },
+                Next::Msg(EdgeToRelay::Ping { nonce }) => RelayToEdge::Pong { nonce },
+                Next::Msg(EdgeToRelay::Quit) => {
+                    let result = session.quit().await.map(|s| status_bytes(&s));
+                    let done = RelayToEdge::QuitDone { result };
+                    if send(&self.env, &mut channel, &done, t.open).await.is_ok() {
+                        close(&self.env, channel, "done", t.open).await;
+                    }
+                    info!(%link, %server, "edge ended the server session");
+                    return;
+                }
+                Next::Msg(EdgeToRelay::Open { .. }) => {
+                    warn!(%link, %server, "the edge sent a second Open; ending the link");
+                    close(&self.env, channel, "one Open per link", t.open).await;
+                    return quit_server(session, link, server).await;
+                }
+                Next::Lost(e) => {
+                    info!(%link, %server, error = %e, "edge link lost; ending the server session with QUIT");
+                    return quit_server(session, link, server).await;
+                }
+                Next::Shutdown => {
+                    close(&self.env, channel, "the relay is shutting down", t.open).await;
+                    return quit_server(session, link, server).await;
+                }
+            };
+            if let Err(e) = send(&self.env, &mut channel, &reply, t.open).await {
+                info!(%link, %server, error = %e, "edge link lost while answering; ending the server session with QUIT");
+                return quit_server(session, link, server).await;
+            }
+        }
+    }
+}
+
+/// What must hold before the relay opens a server session for an edge.
+fn check_open(cfg: &RelayConfig, version: u16, server: &ServerSpec) -> Result<(), OpError> {
+    let perm = |text: String| OpError::new(Some(ErrCode::SysPerm), text);
+    if version != PROTOCOL_VERSION {
+        return Err(perm(format!(
+            "the edge speaks protocol version {version}, this relay {PROTOCOL_VERSION}; upgrade the older one"
+        )));
+    }
+    server.validate().map_err(perm)?;
+    let address = server.address();
+    if !cfg.allowed_servers.contains(&address) {
+        return Err(perm(format!(
+            "mail server {} ({address}) is not on this relay's allow list",
+            server.name
+        )));
+    }
+    Ok(())
+}
+
+/// The command on `line`, if it is one the relay runs; else the `-ERR` status
+/// to answer with.
+fn transaction_command(line: &[u8]) -> Result<Command, Vec<u8>> {
+    let refused = |text: String| status_bytes(&StatusLine::err(None, text));
+    match Command::parse(line) {
+        Ok(
+            c @ (Command::Stat
+            | Command::List(_)
+            | Command::Uidl(_)
+            | Command::Retr(_)
+            | Command::Top { .. }
+            | Command::Dele(_)
+            | Command::Noop
+            | Command::Rset),
+        ) => Ok(c),
+        Ok(c) => Err(refused(format!(
+            "{} is not allowed through the relay",
+            c.keyword()
+        ))),
+        Err(e) => Err(refused(e.to_string())),
+    }
+}
+
+/// A status line as sent in the catalogue: without its CRLF.
+pub fn status_bytes(s: &StatusLine) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.encode(&mut out);
+    out.truncate(out.len().saturating_sub(2));
+    out
+}
+
+async fn quit_server<E: Env>(session: ServerSession<E>, link: &str, server: &str) {
+    match session.quit().await {
+        Ok(s) if s.is_ok() => info!(%link, %server, "server session ended with QUIT"),
+        Ok(s) => {
+            warn!(%link, %server, reply = %s, "the server refused QUIT; its changes may not be committed")
+        }
+        Err(e) => {
+            warn!(%link, %server, error = %e, "could not QUIT the server session (connection lost)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transaction_commands_pass() {
+        for ok in [
+            "STAT", "LIST", "UIDL 3", "RETR 1", "TOP 1 0", "DELE 2", "NOOP", "RSET",
+        ] {
+            assert!(transaction_command(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in ["USER x", "PASS y", "APOP a b", "STLS", "QUIT", "CAPA"] {
+            let status = transaction_command(bad.as_bytes()).unwrap_err();
+            let s = String::from_utf8(status).unwrap();
+            assert!(s.starts_with("-ERR ") && s.contains("not allowed"), "{s}");
+        }
+        let s = transaction_command(b"RETR x").unwrap_err();
+        assert_eq!(s, b"-ERR Invalid message number: x");
+    }
+}
