@@ -1,0 +1,295 @@
+//! The async driver: moves the bytes [`Sealer`] and [`Opener`] produce and
+//! consume over a stream. All the rules live in `seal.rs`; this file only
+//! reads, writes, flushes, and keeps a half that failed mid-write from being
+//! used again.
+//!
+//! `recv` has no timeout of its own: an idle session may legitimately wait
+//! for hours. Callers that want one wrap it in `Env::timeout`. `recv` is
+//! cancel-safe (a partly read record stays buffered for the next call), so a
+//! timeout around it loses nothing. `send` is not: a send cancelled half-way
+//! leaves half a record on the line, and the writer answers `Broken` from
+//! then on.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+
+use causeway_net::Stream;
+
+use crate::codec;
+use crate::counters::Counters;
+use crate::error::WireError;
+use crate::keys::PublicKey;
+use crate::record::RecordBuf;
+use crate::seal::{Compress, Opened, Opener, Sealer};
+
+/// What `recv` got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received<T> {
+    Msg(T),
+    /// The peer closed its direction with this reason; it will send nothing
+    /// more. Further `recv` calls return this again.
+    Closed {
+        reason: String,
+    },
+}
+
+/// An established, authenticated channel to `peer()`.
+pub struct SecureChannel<S> {
+    stream: S,
+    outbound: Outbound,
+    inbound: Inbound,
+    peer: PublicKey,
+    counters: Counters,
+}
+
+/// The receiving half of a split channel.
+pub struct ChannelReader<S> {
+    stream: ReadHalf<S>,
+    inbound: Inbound,
+    peer: PublicKey,
+    counters: Counters,
+}
+
+/// The sending half of a split channel.
+pub struct ChannelWriter<S> {
+    stream: WriteHalf<S>,
+    outbound: Outbound,
+    peer: PublicKey,
+    counters: Counters,
+}
+
+impl<S: Stream> SecureChannel<S> {
+    pub(crate) fn new(
+        stream: S,
+        sealer: Sealer,
+        opener: Opener,
+        peer: PublicKey,
+        counters: Counters,
+    ) -> Self {
+        Self {
+            stream,
+            outbound: Outbound::new(sealer),
+            inbound: Inbound::new(opener),
+            peer,
+            counters,
+        }
+    }
+
+    /// Sends one message and flushes. Anything carrying a secret goes with
+    /// `Compress::Never`.
+    pub async fn send<T: Serialize + ?Sized>(
+        &mut self,
+        msg: &T,
+        c: Compress,
+    ) -> Result<(), WireError> {
+        self.outbound.send(&mut self.stream, msg, c).await
+    }
+
+    /// Waits for the next message (no timeout: see the module docs).
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Received<T>, WireError> {
+        self.inbound.recv(&mut self.stream).await
+    }
+
+    /// Sends a close frame with `reason` (cut to 256 bytes) and shuts the
+    /// stream down for writing.
+    pub async fn close(mut self, reason: &str) -> Result<(), WireError> {
+        self.outbound.close(&mut self.stream, reason).await
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    /// The peer's static key, as proven in the handshake.
+    pub fn peer(&self) -> &PublicKey {
+        &self.peer
+    }
+
+    /// Splits into halves that a reader task and a writer task can own.
+    pub fn split(self) -> (ChannelReader<S>, ChannelWriter<S>) {
+        let (r, w) = tokio::io::split(self.stream);
+        (
+            ChannelReader {
+                stream: r,
+                inbound: self.inbound,
+                peer: self.peer,
+                counters: self.counters.clone(),
+            },
+            ChannelWriter {
+                stream: w,
+                outbound: self.outbound,
+                peer: self.peer,
+                counters: self.counters,
+            },
+        )
+    }
+}
+
+impl<S: Stream> ChannelReader<S> {
+    /// Waits for the next message (no timeout: see the module docs).
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Received<T>, WireError> {
+        self.inbound.recv(&mut self.stream).await
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    pub fn peer(&self) -> &PublicKey {
+        &self.peer
+    }
+}
+
+impl<S: Stream> ChannelWriter<S> {
+    /// Sends one message and flushes.
+    pub async fn send<T: Serialize + ?Sized>(
+        &mut self,
+        msg: &T,
+        c: Compress,
+    ) -> Result<(), WireError> {
+        self.outbound.send(&mut self.stream, msg, c).await
+    }
+
+    /// Sends a close frame and shuts the stream down for writing.
+    pub async fn close(mut self, reason: &str) -> Result<(), WireError> {
+        self.outbound.close(&mut self.stream, reason).await
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    pub fn peer(&self) -> &PublicKey {
+        &self.peer
+    }
+}
+
+/// Keep a send buffer this large between sends; drop larger ones so one big
+/// message does not pin its memory for the life of the connection.
+const KEEP_BUF: usize = 1 << 20;
+
+struct Outbound {
+    sealer: Sealer,
+    buf: Vec<u8>,
+    /// Set while a write is in flight (and left set if it fails or is
+    /// cancelled): the peer may hold half a record, so nothing may follow.
+    broken: bool,
+}
+
+impl Outbound {
+    fn new(sealer: Sealer) -> Self {
+        Self {
+            sealer,
+            buf: Vec::new(),
+            broken: false,
+        }
+    }
+
+    async fn send<W, T>(&mut self, w: &mut W, msg: &T, c: Compress) -> Result<(), WireError>
+    where
+        W: AsyncWrite + Unpin,
+        T: Serialize + ?Sized,
+    {
+        if self.broken {
+            return Err(WireError::Broken);
+        }
+        let plain = codec::encode(msg)?;
+        self.buf.clear();
+        if let Err(e) = self.sealer.seal_message(&plain, c, &mut self.buf) {
+            // Refusing an oversize message changes nothing; anything else
+            // may have used nonces or fed the compressor.
+            self.broken = !matches!(e, WireError::FrameTooLarge { .. });
+            return Err(e);
+        }
+        self.write_out(w).await
+    }
+
+    async fn close<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        reason: &str,
+    ) -> Result<(), WireError> {
+        if self.broken {
+            return Err(WireError::Broken);
+        }
+        self.buf.clear();
+        self.broken = true;
+        self.sealer.seal_close(reason, &mut self.buf)?;
+        self.write_out(w).await?;
+        w.shutdown().await?;
+        Ok(())
+    }
+
+    async fn write_out<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
+        self.broken = true;
+        w.write_all(&self.buf).await?;
+        w.flush().await?;
+        self.broken = false;
+        if self.buf.capacity() > KEEP_BUF {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+struct Inbound {
+    opener: Opener,
+    records: RecordBuf,
+}
+
+impl Inbound {
+    fn new(opener: Opener) -> Self {
+        Self {
+            opener,
+            records: RecordBuf::new(),
+        }
+    }
+
+    async fn recv<R, T>(&mut self, r: &mut R) -> Result<Received<T>, WireError>
+    where
+        R: AsyncRead + Unpin,
+        T: DeserializeOwned,
+    {
+        loop {
+            if let Some(reason) = self.opener.closed() {
+                return Ok(Received::Closed {
+                    reason: reason.to_string(),
+                });
+            }
+            self.opener.check_usable()?;
+            let record = match read_record(r, &mut self.records).await {
+                Ok(record) => record,
+                Err(e) => {
+                    let frames = self.opener.frames();
+                    return Err(self.opener.fail(WireError::from_read(e, frames)));
+                }
+            };
+            match self.opener.open_record(record)? {
+                None => continue,
+                Some(Opened::Message(plain)) => {
+                    return self.opener.decode(&plain).map(Received::Msg);
+                }
+                Some(Opened::Close(reason)) => return Ok(Received::Closed { reason }),
+            }
+        }
+    }
+}
+
+/// Reads until `rb` holds one whole record and returns its body. Cancel-safe:
+/// bytes read so far stay in `rb`. EOF, even between records, is an
+/// `UnexpectedEof` error: a stream may only end after a close frame, and
+/// nobody reads past that.
+pub(crate) async fn read_record<'b, R: AsyncRead + Unpin>(
+    r: &mut R,
+    rb: &'b mut RecordBuf,
+) -> std::io::Result<&'b [u8]> {
+    while !rb.is_complete() {
+        let n = r.read(rb.unfilled()).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        rb.advance(n);
+    }
+    Ok(rb.take())
+}

@@ -1,0 +1,63 @@
+//! Per-channel settings, and the limits that bound what a peer can make us do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::WireError;
+
+/// Default cap on one application message (serialized, before compression).
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+/// The largest `max_frame` a configuration may ask for. Every frame is held
+/// in memory whole (twice, while it is being decompressed), so this is a
+/// memory bound per connection.
+pub const MAX_FRAME_CEILING: usize = 256 << 20;
+
+/// The strongest zstd level accepted. Levels 20-22 ("ultra") need windows of
+/// 32-128 MiB on both sides; 19 needs 8 MiB, which is also the largest window
+/// our decoder accepts (see `compress.rs`).
+pub const MAX_ZSTD_LEVEL: i32 = 19;
+
+#[derive(Clone, Debug)]
+pub struct ChannelConfig {
+    /// Largest application message accepted or sent, in serialized bytes.
+    pub max_frame: usize,
+    /// zstd level for frames sent with `Compress::Yes` (negative = faster).
+    pub zstd_level: i32,
+    /// zstd dictionary; both peers must use the same one.
+    pub dictionary: Option<Arc<Vec<u8>>>,
+    /// How long the whole Noise handshake may take.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: DEFAULT_MAX_FRAME,
+            zstd_level: 3,
+            dictionary: None,
+            // Generous: the lines this runs over can be slow, lossy satellite
+            // or radio links where three small messages may take seconds.
+            handshake_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ChannelConfig {
+    pub(crate) fn validate(&self) -> Result<(), WireError> {
+        if self.max_frame == 0 || self.max_frame > MAX_FRAME_CEILING {
+            return Err(WireError::Config(format!(
+                "max_frame is {} bytes; it must be between 1 and {MAX_FRAME_CEILING}",
+                self.max_frame
+            )));
+        }
+        let min = zstd::zstd_safe::min_c_level();
+        if !(min..=MAX_ZSTD_LEVEL).contains(&self.zstd_level) {
+            return Err(WireError::Config(format!(
+                "zstd_level is {}; it must be between {min} and {MAX_ZSTD_LEVEL}",
+                self.zstd_level
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! One direction of an established channel, without any I/O: [`Sealer`]
+//! turns messages into records, [`Opener`] turns records back into messages.
+//!
+//! Each owns its direction's cipher (key and nonce counter, from Noise's
+//! split) and its direction's compression context, which is what lets a
+//! reader task and a writer task run without sharing any lock. Both take
+//! bytes and give bytes, so every rule about hostile input (authentication,
+//! ordering, size caps, decompression bombs, malformed frames) is tested here
+//! without sockets.
+//!
+//! Size rules. A message is refused at the sender if its serialized form
+//! exceeds `max_frame`. At the receiver, pieces of a body are appended only
+//! while the total stays within `max_frame` (or zstd's worst-case expansion
+//! of it, `compress_bound(max_frame)`, for the compressed bytes); a
+//! compressed body may not decompress past `max_frame`. So a peer can make us
+//! hold at most about twice `max_frame` per direction, whatever it declares.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use snow::StatelessTransportState;
+
+use crate::codec;
+use crate::compress::{Compressor, Decompressor};
+use crate::config::ChannelConfig;
+use crate::counters::{Counters, Dir};
+use crate::error::WireError;
+use crate::frame::{Frame, MAX_CHUNK, MAX_CLOSE_REASON, cap_reason};
+use crate::record::{self, HEADER_LEN, MAX_RECORD, TAG_LEN};
+
+/// The keys Noise's split produced. Shared by the two halves of a channel,
+/// but each half only ever touches its own direction's key and keeps its own
+/// nonce, so there is no lock and no shared mutable state.
+pub(crate) type Transport = Arc<StatelessTransportState>;
+
+/// Whether a message goes through the compression context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compress {
+    /// Compress with this direction's streaming zstd context: mail, listings.
+    Yes,
+    /// Never compress, never enter the context: anything carrying a secret
+    /// (passwords, tokens), so its length cannot leak through compression.
+    Never,
+}
+
+pub(crate) struct Sealer {
+    transport: Transport,
+    nonce: u64,
+    compressor: Compressor,
+    max_frame: usize,
+    counters: Counters,
+}
+
+impl Sealer {
+    pub(crate) fn new(
+        transport: Transport,
+        cfg: &ChannelConfig,
+        counters: Counters,
+    ) -> Result<Self, WireError> {
+        Ok(Self {
+            transport,
+            nonce: 0,
+            compressor: Compressor::new(cfg)?,
+            max_frame: cfg.max_frame,
+            counters,
+        })
+    }
+
+    /// Appends to `out` the records carrying one message (`plain` is its
+    /// serialized form). `FrameTooLarge` is returned before any state
+    /// changes; after any other error this sealer must not be used again.
+    pub(crate) fn seal_message(
+        &mut self,
+        plain: &[u8],
+        c: Compress,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        if plain.len() > self.max_frame {
+            return Err(WireError::FrameTooLarge {
+                size: plain.len(),
+                limit: self.max_frame,
+            });
+        }
+        let compressed;
+        let body = match c {
+            Compress::Yes => {
+                compressed = self.compressor.compress(plain)?;
+                &compressed[..]
+            }
+            Compress::Never => plain,
+        };
+        self.counters.add_frame(Dir::Sent, plain.len(), body.len());
+        let pieces = body.len().div_ceil(MAX_CHUNK).max(1);
+        for i in 0..pieces {
+            let piece =
+                &body[(i * MAX_CHUNK).min(body.len())..((i + 1) * MAX_CHUNK).min(body.len())];
+            let frame = if i + 1 < pieces {
+                Frame::More(piece)
+            } else {
+                Frame::Last {
+                    compressed: c == Compress::Yes,
+                    body: piece,
+                }
+            };
+            self.seal_frame(&frame, out)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the close record; `reason` is cut to 256 bytes.
+    pub(crate) fn seal_close(&mut self, reason: &str, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.seal_frame(
+            &Frame::Close {
+                reason: cap_reason(reason),
+            },
+            out,
+        )
+    }
+
+    fn seal_frame(&mut self, frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.seal_plaintext(&codec::encode(frame)?, out)
+    }
+
+    pub(crate) fn seal_plaintext(
+        &mut self,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let start = out.len();
+        let len = plaintext.len() + TAG_LEN;
+        if len > MAX_RECORD {
+            return Err(WireError::Crypto(format!(
+                "a {len}-byte record exceeds the Noise maximum"
+            )));
+        }
+        out.resize(start + HEADER_LEN + len, 0);
+        out[start..start + HEADER_LEN].copy_from_slice(&record::header(len));
+        self.transport
+            .write_message(self.nonce, plaintext, &mut out[start + HEADER_LEN..])
+            .map_err(|e| WireError::Crypto(e.to_string()))?;
+        self.nonce += 1;
+        self.counters.add_wire(Dir::Sent, HEADER_LEN + len);
+        Ok(())
+    }
+}
+
+/// What a record completed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// A whole message, serialized (decode it with [`Opener::decode`]).
+    Message(Vec<u8>),
+    /// The peer closed its direction.
+    Close(String),
+}
+
+pub(crate) struct Opener {
+    transport: Transport,
+    nonce: u64,
+    decompressor: Decompressor,
+    max_frame: usize,
+    /// Cap on a body's carried (possibly compressed) bytes.
+    max_carried: usize,
+    counters: Counters,
+    /// Pieces of the body being reassembled.
+    partial: Vec<u8>,
+    plaintext: Box<[u8]>,
+    frames: u64,
+    closed: Option<String>,
+    failed: bool,
+}
+
+impl Opener {
+    pub(crate) fn new(
+        transport: Transport,
+        cfg: &ChannelConfig,
+        counters: Counters,
+    ) -> Result<Self, WireError> {
+        Ok(Self {
+            transport,
+            nonce: 0,
+            decompressor: Decompressor::new(cfg)?,
+            max_frame: cfg.max_frame,
+            max_carried: zstd::zstd_safe::compress_bound(cfg.max_frame),
+            counters,
+            partial: Vec::new(),
+            plaintext: vec![0u8; MAX_RECORD].into_boxed_slice(),
+            frames: 0,
+            closed: None,
+            failed: false,
+        })
+    }
+
+    /// Messages received so far.
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The peer's close reason, once its close frame arrived.
+    pub(crate) fn closed(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// Fails with `Broken` if an earlier error ended this direction.
+    pub(crate) fn check_usable(&self) -> Result<(), WireError> {
+        if self.failed {
+            Err(WireError::Broken)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records `e` as the end of this direction, and returns it.
+    pub(crate) fn fail(&mut self, e: WireError) -> WireError {
+        self.failed = true;
+        e
+    }
+
+    /// Authenticates and decodes one record body. Any error ends this
+    /// direction: the nonce sequence or the compression context could
+    /// otherwise be out of step with the peer's.
+    pub(crate) fn open_record(&mut self, record: &[u8]) -> Result<Option<Opened>, WireError> {
+        self.check_usable()?;
+        let r = self.open_inner(record);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn open_inner(&mut self, record: &[u8]) -> Result<Option<Opened>, WireError> {
+        if self.closed.is_some() {
+            return Err(WireError::Protocol(
+                "a record arrived after the peer's close frame",
+            ));
+        }
+        self.counters
+            .add_wire(Dir::Received, HEADER_LEN + record.len());
+        let n = self
+            .transport
+            .read_message(self.nonce, record, &mut self.plaintext)
+            .map_err(|e| match e {
+                snow::Error::Decrypt => WireError::Decrypt,
+                other => WireError::Crypto(other.to_string()),
+            })?;
+        self.nonce += 1;
+        match codec::decode_frame(&self.plaintext[..n])? {
+            Frame::More(piece) => {
+                append_capped(&mut self.partial, piece, self.max_carried)?;
+                Ok(None)
+            }
+            Frame::Last { compressed, body } => {
+                let cap = if compressed {
+                    self.max_carried
+                } else {
+                    self.max_frame
+                };
+                append_capped(&mut self.partial, body, cap)?;
+                let carried = std::mem::take(&mut self.partial);
+                let carried_len = carried.len();
+                let plain = if compressed {
+                    self.decompressor.decompress(&carried, self.max_frame)?
+                } else {
+                    carried
+                };
+                self.counters
+                    .add_frame(Dir::Received, plain.len(), carried_len);
+                self.frames += 1;
+                Ok(Some(Opened::Message(plain)))
+            }
+            Frame::Close { reason } => {
+                if !self.partial.is_empty() {
+                    return Err(WireError::Protocol(
+                        "the peer closed in the middle of a message",
+                    ));
+                }
+                if reason.len() > MAX_CLOSE_REASON {
+                    return Err(WireError::Decode(format!(
+                        "a close reason of {} bytes exceeds {MAX_CLOSE_REASON}",
+                        reason.len()
+                    )));
+                }
+                self.closed = Some(reason.to_string());
+                Ok(Some(Opened::Close(reason.to_string())))
+            }
+        }
+    }
+
+    /// Decodes a message `open_record` returned; an error ends this direction.
+    pub(crate) fn decode<T: DeserializeOwned>(&mut self, plain: &[u8]) -> Result<T, WireError> {
+        codec::decode_message(plain, self.max_frame).map_err(|e| self.fail(e))
+    }
+}
+
+/// Appends `piece` unless that would take `buf` past `cap`; never reserves
+/// more than the piece itself.
+fn append_capped(buf: &mut Vec<u8>, piece: &[u8], cap: usize) -> Result<(), WireError> {
+    let size = buf.len() + piece.len();
+    if size > cap {
+        return Err(WireError::FrameTooLarge { size, limit: cap });
+    }
+    buf.extend_from_slice(piece);
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "seal_tests.rs"]
+mod tests;
