@@ -27,30 +27,53 @@ use crate::{Message, OpError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EdgeToRelay {
-    Open { version: u16, server: ServerSpec },
+    Open {
+        version: u16,
+        server: ServerSpec,
+    },
     /// One POP3 command line, without CRLF. The relay parses it and refuses
     /// anything but transaction-state commands (no USER/PASS/STLS smuggling).
-    Command { id: u64, line: Vec<u8> },
-    Ping { nonce: u64 },
+    Command {
+        id: u64,
+        #[serde(with = "serde_bytes")]
+        line: Vec<u8>,
+    },
+    Ping {
+        nonce: u64,
+    },
     Quit,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayToEdge {
-    Opened { greeting: Vec<u8> },
-    Refused { error: OpError },
+    Opened {
+        #[serde(with = "serde_bytes")]
+        greeting: Vec<u8>,
+    },
+    Refused {
+        error: OpError,
+    },
     /// The server's status line (without CRLF) and, for a multi-line `+OK`,
     /// the un-stuffed body.
     Reply {
         id: u64,
+        #[serde(with = "serde_bytes")]
         status: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         body: Option<Vec<u8>>,
     },
     /// The relay could not run command `id` (link to the server lost, ...).
-    Failed { id: u64, error: OpError },
-    Pong { nonce: u64 },
+    Failed {
+        id: u64,
+        error: OpError,
+    },
+    Pong {
+        nonce: u64,
+    },
     /// Answer to `Quit`: the server's reply to QUIT, or why it failed.
-    QuitDone { result: Result<Vec<u8>, OpError> },
+    QuitDone {
+        result: Result<Vec<u8>, OpError>,
+    },
 }
 
 impl Message for EdgeToRelay {

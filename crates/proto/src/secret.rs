@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(Vec<u8>);
+pub struct Secret(#[serde(with = "serde_bytes")] Vec<u8>);
 
 impl Secret {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {

@@ -45,9 +45,16 @@ pub enum ClientToEdge {
 /// may be on its second.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Retr { uidl: String },
-    Top { uidl: String, lines: u32 },
-    Dele { uidl: String },
+    Retr {
+        uidl: String,
+    },
+    Top {
+        uidl: String,
+        lines: u32,
+    },
+    Dele {
+        uidl: String,
+    },
     /// Undo this session's deletes on this server.
     Rset,
 }
@@ -59,11 +66,20 @@ pub enum EdgeToClient {
         servers: Vec<ServerListing>,
     },
     /// The session was not opened; the reason is fit to show the user.
-    Refused { reason: String },
-    Response { id: u64, result: Result<Reply, OpError> },
-    Pong { nonce: u64 },
+    Refused {
+        reason: String,
+    },
+    Response {
+        id: u64,
+        result: Result<Reply, OpError>,
+    },
+    Pong {
+        nonce: u64,
+    },
     /// Answer to `Quit`: whether each server's work was committed.
-    Bye { servers: Vec<ServerOutcome> },
+    Bye {
+        servers: Vec<ServerOutcome>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,9 +90,13 @@ pub struct ServerListing {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ListingState {
-    Ready { messages: Vec<ListEntry> },
+    Ready {
+        messages: Vec<ListEntry>,
+    },
     /// The edge could not open this server (refused login, locked, down...).
-    Unavailable { error: OpError },
+    Unavailable {
+        error: OpError,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +109,7 @@ pub struct ListEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// RETR / TOP: the message (or its head), un-stuffed, CRLF line ends.
-    Body(Vec<u8>),
+    Body(#[serde(with = "serde_bytes")] Vec<u8>),
     /// DELE / RSET: done (in the replica; the server follows).
     Done,
 }

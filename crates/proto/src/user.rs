@@ -84,19 +84,28 @@ impl ServerSpec {
         let n = &self.name;
         if n.is_empty()
             || n.len() > 32
-            || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(format!(
                 "server name {n:?} must be 1 to 32 characters of A-Z, a-z, 0-9, '-' or '_'"
             ));
         }
         if self.host.is_empty() || self.host.len() > 253 || self.host.bytes().any(|b| b <= b' ') {
-            return Err(format!("server {n}: host {:?} is not a host name or address", self.host));
+            return Err(format!(
+                "server {n}: host {:?} is not a host name or address",
+                self.host
+            ));
         }
         if self.port == 0 {
             return Err(format!("server {n}: port 0 is not a port"));
         }
-        let line_safe = |v: &[u8]| !v.is_empty() && v.len() <= 255 && !v.iter().any(|b| *b == b'\r' || *b == b'\n' || *b == 0);
+        let line_safe = |v: &[u8]| {
+            !v.is_empty()
+                && v.len() <= 255
+                && !v.iter().any(|b| *b == b'\r' || *b == b'\n' || *b == 0)
+        };
         if !line_safe(self.user.as_bytes()) || self.user.contains(' ') {
             return Err(format!(
                 "server {n}: the user name must be 1 to 255 bytes without spaces, CR, LF or NUL"
@@ -156,7 +165,12 @@ pub(crate) mod tests {
             servers: vec![spec("A"), spec("A")],
         };
         assert!(dup.validate().unwrap_err().contains("used twice"));
-        assert!(UserInfo { servers: vec![] }.validate().unwrap_err().contains("no mail server"));
+        assert!(
+            UserInfo { servers: vec![] }
+                .validate()
+                .unwrap_err()
+                .contains("no mail server")
+        );
         let mut s = spec("bad name");
         assert!(s.validate().unwrap_err().contains("server name"));
         s = spec("H");

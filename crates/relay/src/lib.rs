@@ -10,10 +10,8 @@
 //!
 //! - [`server`]: one logged-in POP3 session; shared with the edge's direct path.
 //! - [`common`]: counts, deadline-bounded channel I/O, shutdown; shared too.
-//! - `accept`: KK with several allowed edge keys.
 //! - `link`: one link's life.
 
-mod accept;
 pub mod common;
 mod config;
 mod link;

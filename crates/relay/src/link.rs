@@ -18,12 +18,12 @@ use causeway_pop3::{Command, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
-use causeway_wire::SecureChannel;
+use causeway_wire::{SecureChannel, accept_kk_any};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::RelayState;
-use crate::accept::accept_any_kk;
+
 use crate::common::{LinkEnd, close, recv, send, shutdown_requested};
 use crate::config::RelayConfig;
 use crate::server::ServerSession;
@@ -45,7 +45,7 @@ enum Next {
 impl<E: Env> Link<E> {
     pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
         let cfg = self.config.clone();
-        let accepted = accept_any_kk(
+        let accepted = accept_kk_any(
             &self.env,
             stream,
             &cfg.keypair,

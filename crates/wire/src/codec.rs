@@ -20,7 +20,7 @@ use crate::error::WireError;
 /// larger than this.
 const FRAME_LIMIT: usize = 1 << 16;
 
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
     bincode::serde::encode_to_vec(value, standard()).map_err(|e| WireError::Encode(e.to_string()))
 }
 
@@ -35,10 +35,7 @@ pub(crate) fn decode_frame<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T,
 /// smallest of 1, 16, 64 or 256 MiB that is at least `max_frame`: a legitimate
 /// message can need more memory decoded than encoded, and a hostile one can
 /// never make us reserve more than that budget.
-pub(crate) fn decode_message<T: DeserializeOwned>(
-    bytes: &[u8],
-    max_frame: usize,
-) -> Result<T, WireError> {
+pub fn decode_message<T: DeserializeOwned>(bytes: &[u8], max_frame: usize) -> Result<T, WireError> {
     if max_frame <= 1 << 20 {
         decode_with(bytes, standard().with_limit::<{ 1 << 20 }>())
     } else if max_frame <= 16 << 20 {

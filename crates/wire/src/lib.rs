@@ -27,7 +27,7 @@
 //! `docs/protocol.md` describes the bytes on the line.
 
 mod channel;
-mod codec;
+pub mod codec;
 mod compress;
 mod config;
 mod counters;

@@ -1,0 +1,242 @@
+//! Every message of the catalogue survives the wire encoding unchanged, and
+//! the encoding's limits hold for our types: arbitrary bytes never decode
+//! into more than the limit allows, and never panic.
+
+use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, ListEntry, ListingState, Op, Reply, ServerListing, ServerOutcome,
+};
+use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
+use causeway_proto::{ErrCode, Message, OpError, PROTOCOL_VERSION, Secret};
+use causeway_wire::codec::{decode_message, encode};
+use proptest::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const LIMIT: usize = 1 << 20;
+
+fn text() -> impl Strategy<Value = String> {
+    "[ -~]{0,40}"
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..2048)
+}
+
+fn err_code() -> impl Strategy<Value = Option<ErrCode>> {
+    prop::option::of(prop_oneof![
+        Just(ErrCode::InUse),
+        Just(ErrCode::LoginDelay),
+        Just(ErrCode::Auth),
+        Just(ErrCode::SysTemp),
+        Just(ErrCode::SysPerm),
+    ])
+}
+
+fn op_error() -> impl Strategy<Value = OpError> {
+    (err_code(), text()).prop_map(|(code, text)| OpError { code, text })
+}
+
+fn server_spec() -> impl Strategy<Value = ServerSpec> {
+    (
+        text(),
+        text(),
+        any::<u16>(),
+        prop_oneof![
+            Just(TlsMode::None),
+            Just(TlsMode::Implicit),
+            Just(TlsMode::Starttls)
+        ],
+        text(),
+        bytes(),
+        prop::option::of(text()),
+    )
+        .prop_map(|(name, host, port, tls, user, pw, relay)| ServerSpec {
+            name,
+            protocol: Protocol::Pop3,
+            host,
+            port,
+            tls,
+            user,
+            password: Secret::new(pw),
+            route: relay.map_or(Route::Direct, Route::Relay),
+        })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        text().prop_map(|uidl| Op::Retr { uidl }),
+        (text(), any::<u32>()).prop_map(|(uidl, lines)| Op::Top { uidl, lines }),
+        text().prop_map(|uidl| Op::Dele { uidl }),
+        Just(Op::Rset),
+    ]
+}
+
+fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
+    prop_oneof![
+        (any::<u16>(), prop::collection::vec(server_spec(), 0..4)).prop_map(
+            |(version, servers)| {
+                ClientToEdge::Hello {
+                    version,
+                    user: UserInfo { servers },
+                }
+            }
+        ),
+        (any::<u64>(), text(), op()).prop_map(|(id, server, op)| ClientToEdge::Request {
+            id,
+            server,
+            op
+        }),
+        any::<u64>().prop_map(|id| ClientToEdge::Delivered { id }),
+        any::<u64>().prop_map(|nonce| ClientToEdge::Ping { nonce }),
+        Just(ClientToEdge::Quit),
+    ]
+}
+
+fn listing() -> impl Strategy<Value = ServerListing> {
+    let state = prop_oneof![
+        prop::collection::vec((text(), any::<u64>()), 0..8).prop_map(|m| ListingState::Ready {
+            messages: m
+                .into_iter()
+                .map(|(uidl, size)| ListEntry { uidl, size })
+                .collect()
+        }),
+        op_error().prop_map(|error| ListingState::Unavailable { error }),
+    ];
+    (text(), state).prop_map(|(name, state)| ServerListing { name, state })
+}
+
+fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
+    let reply = prop_oneof![bytes().prop_map(Reply::Body), Just(Reply::Done)];
+    prop_oneof![
+        (text(), prop::collection::vec(listing(), 0..4))
+            .prop_map(|(session, servers)| EdgeToClient::Welcome { session, servers }),
+        text().prop_map(|reason| EdgeToClient::Refused { reason }),
+        (
+            any::<u64>(),
+            prop_oneof![reply.prop_map(Ok), op_error().prop_map(Err)]
+        )
+            .prop_map(|(id, result)| EdgeToClient::Response { id, result }),
+        any::<u64>().prop_map(|nonce| EdgeToClient::Pong { nonce }),
+        prop::collection::vec(
+            (text(), prop::option::of(op_error())).prop_map(|(name, e)| ServerOutcome {
+                name,
+                result: e.map_or(Ok(()), Err)
+            }),
+            0..4
+        )
+        .prop_map(|servers| EdgeToClient::Bye { servers }),
+    ]
+}
+
+fn edge_to_relay() -> impl Strategy<Value = EdgeToRelay> {
+    prop_oneof![
+        (any::<u16>(), server_spec())
+            .prop_map(|(version, server)| EdgeToRelay::Open { version, server }),
+        (any::<u64>(), bytes()).prop_map(|(id, line)| EdgeToRelay::Command { id, line }),
+        any::<u64>().prop_map(|nonce| EdgeToRelay::Ping { nonce }),
+        Just(EdgeToRelay::Quit),
+    ]
+}
+
+fn relay_to_edge() -> impl Strategy<Value = RelayToEdge> {
+    prop_oneof![
+        bytes().prop_map(|greeting| RelayToEdge::Opened { greeting }),
+        op_error().prop_map(|error| RelayToEdge::Refused { error }),
+        (any::<u64>(), bytes(), prop::option::of(bytes()))
+            .prop_map(|(id, status, body)| RelayToEdge::Reply { id, status, body }),
+        (any::<u64>(), op_error()).prop_map(|(id, error)| RelayToEdge::Failed { id, error }),
+        any::<u64>().prop_map(|nonce| RelayToEdge::Pong { nonce }),
+        prop_oneof![bytes().prop_map(Ok), op_error().prop_map(Err)]
+            .prop_map(|result| RelayToEdge::QuitDone { result }),
+    ]
+}
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(m: &T) {
+    let bytes = encode(m).unwrap();
+    let back: T = decode_message(&bytes, LIMIT).unwrap();
+    assert_eq!(&back, m);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn client_to_edge_round_trips(m in client_to_edge()) { round_trip(&m) }
+
+    #[test]
+    fn edge_to_client_round_trips(m in edge_to_client()) { round_trip(&m) }
+
+    #[test]
+    fn edge_to_relay_round_trips(m in edge_to_relay()) { round_trip(&m) }
+
+    #[test]
+    fn relay_to_edge_round_trips(m in relay_to_edge()) { round_trip(&m) }
+
+    /// Garbage never panics, and whatever decodes re-encodes to the same bytes.
+    #[test]
+    fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(m) = decode_message::<ClientToEdge>(&b, LIMIT) { prop_assert_eq!(encode(&m).unwrap(), b.clone()); }
+        let _ = decode_message::<EdgeToClient>(&b, LIMIT);
+        let _ = decode_message::<EdgeToRelay>(&b, LIMIT);
+        let _ = decode_message::<RelayToEdge>(&b, LIMIT);
+    }
+}
+
+#[test]
+fn a_hostile_length_prefix_cannot_allocate_past_the_limit() {
+    // Response{id: 1, Ok(Body(<claims 2^40 bytes>))}: variant indexes, then a
+    // varint length of 2^40 with no bytes behind it.
+    let mut b = encode(&EdgeToClient::Response {
+        id: 1,
+        result: Ok(Reply::Body(Vec::new())),
+    })
+    .unwrap();
+    b.pop(); // the empty body's length (0)
+    b.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 1, 0, 0]); // u64 varint 2^40
+    let err = decode_message::<EdgeToClient>(&b, LIMIT).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than this channel accepts")
+            || err.to_string().contains("decode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn only_the_credential_messages_say_so() {
+    let hello = ClientToEdge::Hello {
+        version: PROTOCOL_VERSION,
+        user: UserInfo { servers: vec![] },
+    };
+    assert!(hello.carries_credentials());
+    assert!(!ClientToEdge::Quit.carries_credentials());
+    assert!(!ClientToEdge::Delivered { id: 1 }.carries_credentials());
+    let open = EdgeToRelay::Open {
+        version: PROTOCOL_VERSION,
+        server: ServerSpec {
+            name: "H".into(),
+            protocol: Protocol::Pop3,
+            host: "h".into(),
+            port: 110,
+            tls: TlsMode::None,
+            user: "u".into(),
+            password: Secret::new(b"p".to_vec()),
+            route: Route::Direct,
+        },
+    };
+    assert!(open.carries_credentials());
+    assert!(!EdgeToRelay::Quit.carries_credentials());
+    assert!(!EdgeToClient::Pong { nonce: 1 }.carries_credentials());
+    assert!(!RelayToEdge::Pong { nonce: 1 }.carries_credentials());
+}
+
+#[test]
+fn bodies_are_encoded_as_bytes_not_as_a_sequence() {
+    // serde_bytes: a 1000-byte body costs its length prefix plus 1000 bytes.
+    let m = EdgeToClient::Response {
+        id: 1,
+        result: Ok(Reply::Body(vec![0xff; 1000])),
+    };
+    let n = encode(&m).unwrap().len();
+    assert!(n <= 1000 + 8, "{n}");
+}
