@@ -5,6 +5,8 @@ use std::time::Duration;
 use causeway_relay::server::ServerTimeouts;
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
+use crate::journal::JournalConfig;
+
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
     pub keypair: Keypair,
@@ -26,6 +28,12 @@ pub struct EdgeConfig {
     pub timeouts: EdgeTimeouts,
     /// Largest message fetched from a server.
     pub max_message: usize,
+    /// The crash journal: where acknowledged work is kept until a server
+    /// commits it, so that it survives a crash of the edge (see
+    /// `docs/architecture.md`, "Crash safety"). `None` (the default) keeps
+    /// it in memory only, which a crash loses: fine for tests, not for
+    /// production, which must configure one (e.g. [`JournalConfig::redb`]).
+    pub journal: Option<JournalConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +96,7 @@ impl EdgeConfig {
             channel: ChannelConfig::default(),
             timeouts: EdgeTimeouts::default(),
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
+            journal: None,
         }
     }
 

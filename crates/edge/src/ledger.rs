@@ -34,6 +34,8 @@ pub enum Owed {
 struct Item {
     /// Sent in the current server session (and answered).
     issued: bool,
+    /// Its crash-journal entries (more than one if it was owed twice).
+    entries: Vec<u64>,
     _ticket: Ticket,
 }
 
@@ -77,15 +79,24 @@ impl Ledger {
         self.numbers.get(uidl).copied()
     }
 
-    /// Records work acknowledged to the client. Owing the same thing twice is
-    /// owing it once.
-    pub fn owe(&mut self, uidl: &str, owed: Owed, ticket: impl FnOnce() -> Ticket) {
-        self.owed
+    /// Records work acknowledged to the client, with its crash-journal entry
+    /// if there is a journal. Owing the same thing twice is owing it once.
+    pub fn owe(
+        &mut self,
+        uidl: &str,
+        owed: Owed,
+        entry: Option<u64>,
+        ticket: impl FnOnce() -> Ticket,
+    ) {
+        let item = self
+            .owed
             .entry((uidl.to_owned(), owed))
             .or_insert_with(|| Item {
                 issued: false,
+                entries: Vec::new(),
                 _ticket: ticket(),
             });
+        item.entries.extend(entry);
     }
 
     /// The next owed item not yet sent in this server session.
@@ -111,7 +122,8 @@ impl Ledger {
     }
 
     /// The client undid its deletes; the server's `RSET` also undid this
-    /// session's read marks, which must be sent again.
+    /// session's read marks, which must be sent again. (The session erased
+    /// the deletes' journal entries before answering the client.)
     pub fn rset(&mut self) {
         self.owed.retain(|(_, owed), _| *owed == Owed::Read);
         for item in self.owed.values_mut() {
@@ -120,9 +132,25 @@ impl Ledger {
     }
 
     /// `QUIT` answered `+OK`: everything sent in this session is committed.
-    pub fn committed(&mut self) {
-        self.owed.retain(|_, i| !i.issued);
+    /// Returns the journal entries of what was committed, to erase.
+    pub fn committed(&mut self) -> Vec<u64> {
+        let mut done = Vec::new();
+        self.owed.retain(|_, i| {
+            if i.issued {
+                done.append(&mut i.entries);
+            }
+            !i.issued
+        });
         self.numbers.clear();
+        done
+    }
+
+    /// The journal entries of everything still owed.
+    pub fn entries(&self) -> Vec<u64> {
+        self.owed
+            .values()
+            .flat_map(|i| i.entries.iter().copied())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,7 +200,7 @@ mod tests {
         let st = EdgeState::new();
         let mut l = Ledger::default();
         l.new_session(listing(&["a", "b", "c"]));
-        l.owe("c", Owed::Delete, || st.work_ticket());
+        l.owe("c", Owed::Delete, None, || st.work_ticket());
         assert_eq!(bring_up_to_date(&mut l), vec![Some(Command::Dele(3))]);
         // The server session dies before QUIT; meanwhile someone deleted "a"
         // and new mail arrived: "c" is now number 2, number 3 is new mail.
@@ -191,9 +219,9 @@ mod tests {
         let st = EdgeState::new();
         let mut l = Ledger::default();
         l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, || st.work_ticket());
-        l.owe("a", Owed::Delete, || st.work_ticket());
-        l.owe("b", Owed::Read, || st.work_ticket());
+        l.owe("a", Owed::Delete, None, || st.work_ticket());
+        l.owe("a", Owed::Delete, None, || st.work_ticket());
+        l.owe("b", Owed::Read, None, || st.work_ticket());
         assert_eq!(st.pending_work(), 2, "owing twice is owing once");
         bring_up_to_date(&mut l);
         // QUIT was committed by the server but its answer was lost: the next
@@ -209,9 +237,9 @@ mod tests {
         let st = EdgeState::new();
         let mut l = Ledger::default();
         l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, || st.work_ticket());
-        l.owe("a", Owed::Read, || st.work_ticket());
-        l.owe("b", Owed::Read, || st.work_ticket());
+        l.owe("a", Owed::Delete, None, || st.work_ticket());
+        l.owe("a", Owed::Read, None, || st.work_ticket());
+        l.owe("b", Owed::Read, None, || st.work_ticket());
         assert_eq!(
             bring_up_to_date(&mut l),
             vec![
@@ -234,9 +262,9 @@ mod tests {
         let st = EdgeState::new();
         let mut l = Ledger::default();
         l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, || st.work_ticket());
+        l.owe("a", Owed::Delete, None, || st.work_ticket());
         bring_up_to_date(&mut l);
-        l.owe("b", Owed::Delete, || st.work_ticket());
+        l.owe("b", Owed::Delete, None, || st.work_ticket());
         l.committed();
         assert_eq!(l.outstanding(), vec!["delete of b"]);
         assert_eq!(st.pending_work(), 1);
@@ -246,5 +274,24 @@ mod tests {
             0,
             "a dropped ledger gives its count back"
         );
+    }
+
+    #[test]
+    fn journal_entries_follow_what_is_committed() {
+        let st = EdgeState::new();
+        let mut l = Ledger::default();
+        l.new_session(listing(&["a", "b"]));
+        l.owe("a", Owed::Delete, Some(1), || st.work_ticket());
+        l.owe("a", Owed::Delete, Some(2), || st.work_ticket()); // owed twice
+        l.owe("a", Owed::Read, Some(3), || st.work_ticket());
+        bring_up_to_date(&mut l);
+        l.owe("b", Owed::Delete, Some(4), || st.work_ticket());
+        let mut all = l.entries();
+        all.sort();
+        assert_eq!(all, vec![1, 2, 3, 4]);
+        let mut done = l.committed();
+        done.sort();
+        assert_eq!(done, vec![1, 2, 3], "only what the QUIT committed");
+        assert_eq!(l.entries(), vec![4]);
     }
 }

@@ -16,9 +16,14 @@
 //! - `ledger`: work owed to one server, by UIDL (sans-IO).
 //! - `worker`: the task that owns one server connection.
 //! - `upstream`: direct or via relay, behind one interface.
+//! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
+//!   [`RedbStore`] in production, [`SimDisk`] in simulation).
+//! - `replay`: finishing journaled work on start.
 
 mod config;
+pub mod journal;
 mod ledger;
+mod replay;
 mod replica;
 mod session;
 mod state;
@@ -33,11 +38,17 @@ use causeway_relay::common::accept_until_shutdown;
 use tokio::sync::watch;
 
 pub use config::{EdgeConfig, EdgeTimeouts, RelayRef};
+pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
 pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
 
 /// Serves client proxies on `listener` until `shutdown` turns true; then
 /// stops accepting, ends every session as on a line cut (owed work is
 /// committed, servers are QUIT) and returns once all have ended.
+///
+/// With a journal (`config.journal`) it first reads it and starts finishing
+/// the work a previous life of the edge left (in the background: clients are
+/// served meanwhile; [`EdgeState::replay_finished`] tells when it is done).
+/// A journal that cannot be read at all is an error: the edge does not start.
 pub async fn run_edge<E: Env>(
     env: E,
     listener: E::Listener,
@@ -45,15 +56,37 @@ pub async fn run_edge<E: Env>(
     state: EdgeState,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let journal = config
+        .journal
+        .as_ref()
+        .map(|j| journal::Journal::new(j, env.rng().clone(), state.clone()));
+    let mut replays = tokio::task::JoinSet::new();
+    if let Some(j) = &journal {
+        let groups = j.load().await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read the journal ({}): {e}", j.describe()),
+            )
+        })?;
+        replay::start(&env, &config, &state, groups, &mut replays);
+    } else {
+        tracing::warn!(
+            "the edge runs without a journal: acknowledged deletes are lost if it crashes"
+        );
+    }
+    state.replay_loaded();
     let sessions_shutdown = shutdown.clone();
-    accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+    let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let session = session::Session {
             env: env.clone(),
             config: config.clone(),
             state: state.clone(),
             shutdown: sessions_shutdown.clone(),
+            journal: journal.clone(),
         };
         session.serve(stream, peer)
     })
-    .await
+    .await;
+    while replays.join_next().await.is_some() {}
+    served
 }

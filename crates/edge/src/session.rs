@@ -15,8 +15,10 @@
 //! ```
 //!
 //! Requests are served one at a time, in order, as a POP3 client sends them.
-//! A `Dele` is queued to its worker *before* `Done` goes out, so from the
-//! moment the client can know of it the delete is owed.
+//! A `Dele` is recorded durably in the crash journal (when there is one) and
+//! queued to its worker *before* `Done` goes out, so from the moment the
+//! client can know of it the delete is owed, even across a crash of the edge.
+//! A delete the journal could not record is refused, not acknowledged.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::config::EdgeConfig;
+use crate::journal::Journal;
 use crate::ledger::Owed;
 use crate::replica::{Opened, Replica, head};
 use crate::state::{EdgeState, SessionEnd};
@@ -46,6 +49,7 @@ pub(crate) struct Session<E: Env> {
     pub config: Arc<EdgeConfig>,
     pub state: EdgeState,
     pub shutdown: watch::Receiver<bool>,
+    pub journal: Option<Journal>,
 }
 
 /// How the serving phase ended.
@@ -123,12 +127,14 @@ impl<E: Env> Session<E> {
         let mut opening = Vec::new();
         for spec in user.servers {
             let name = spec.name.clone();
+            let group = self.journal.as_ref().map(|j| j.group(id, &spec));
             let w = Worker::new(
                 self.env.clone(),
                 self.config.clone(),
                 self.state.clone(),
                 id.to_owned(),
                 spec,
+                group,
             );
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));
@@ -229,14 +235,11 @@ impl<E: Env> Session<E> {
                 }
                 Ok(ClientToEdge::Delivered { id }) => {
                     if let Some((server, uidl)) = sent.remove(&id) {
-                        let _ = job(
-                            workers,
-                            &server,
-                            Job::Owe {
-                                uidl,
-                                owed: Owed::Read,
-                            },
-                        );
+                        // A read mark the journal cannot keep is not made:
+                        // the message stays unread, which is benign.
+                        if let Err(e) = owe(workers, &server, &uidl, Owed::Read).await {
+                            warn!(%server, %uidl, error = %e, "read mark not made");
+                        }
                     }
                     continue;
                 }
@@ -309,23 +312,61 @@ async fn request(
         }
         Op::Dele { uidl } => {
             replica.check(server, &uidl)?;
-            job(
-                workers,
-                server,
-                Job::Owe {
-                    uidl: uidl.clone(),
-                    owed: Owed::Delete,
-                },
-            )?;
+            owe(workers, server, &uidl, Owed::Delete).await?;
             replica.delete(server, &uidl)?;
             Ok(Reply::Done)
         }
         Op::Rset => {
+            let group = workers
+                .iter()
+                .find(|(n, _)| n == server)
+                .and_then(|(_, w)| w.group.as_ref());
+            if let Some(g) = group {
+                // Erased durably first: a crash must not bring back deletes
+                // the client was told are undone.
+                g.erase_kind(Owed::Delete).await.map_err(|e| {
+                    warn!(%server, error = %e, "journal: could not record an RSET");
+                    not_durable("the edge could not record the RSET durably; the deletes stand")
+                })?;
+            }
             replica.rset(server)?;
             job(workers, server, Job::Rset)?;
             Ok(Reply::Done)
         }
     }
+}
+
+/// Makes `owed` on `uidl` owed to `server`'s worker: durable in the journal
+/// first (when there is one), then queued. On `Err` nothing is owed.
+async fn owe(workers: &Workers, server: &str, uidl: &str, owed: Owed) -> Result<(), OpError> {
+    let w = worker(workers, server)?;
+    let entry = match &w.group {
+        Some(g) => Some(g.record(uidl, owed).await.map_err(|e| {
+            warn!(%server, %uidl, error = %e, "journal: could not record acknowledged work");
+            not_durable(match owed {
+                Owed::Delete => "the edge could not record the delete durably; nothing was deleted",
+                Owed::Read => "the edge could not record the read mark durably",
+            })
+        })?),
+        None => None,
+    };
+    let job = Job::Owe {
+        uidl: uidl.to_owned(),
+        owed,
+        entry,
+    };
+    if w.jobs.send(job).is_err() {
+        // The worker is gone (it failed): take the record back, best effort.
+        if let (Some(g), Some(e)) = (&w.group, entry) {
+            let _ = g.erase(&[e]).await;
+        }
+        return Err(internal());
+    }
+    Ok(())
+}
+
+fn not_durable(text: &str) -> OpError {
+    OpError::new(Some(ErrCode::SysTemp), text)
 }
 
 async fn fetch(
@@ -340,12 +381,19 @@ async fn fetch(
     answer.await.unwrap_or_else(|_| Err(internal()))
 }
 
-fn job(workers: &Workers, server: &str, job: Job) -> Result<(), OpError> {
-    let (_, w) = workers
+fn worker<'a>(workers: &'a Workers, server: &str) -> Result<&'a WorkerHandle, OpError> {
+    workers
         .iter()
         .find(|(n, _)| n == server)
-        .ok_or_else(internal)?;
-    w.jobs.send(job).map_err(|_| internal())
+        .map(|(_, w)| w)
+        .ok_or_else(internal)
+}
+
+fn job(workers: &Workers, server: &str, job: Job) -> Result<(), OpError> {
+    worker(workers, server)?
+        .jobs
+        .send(job)
+        .map_err(|_| internal())
 }
 
 /// Ends every worker (they finish concurrently) and collects the outcomes.

@@ -6,6 +6,7 @@
 //! Counts are kept by [`Ticket`]s that decrement on drop, so a task that dies
 //! on any path (error, panic, cancellation) still gives its count back.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use causeway_relay::common::Count;
@@ -27,6 +28,12 @@ struct Inner {
     live_replicas: Count,
     pending_work: Count,
     sessions: Mutex<Vec<SessionRecord>>,
+    journal_entries: AtomicUsize,
+    journal_failures: AtomicUsize,
+    journal_unreadable: AtomicUsize,
+    replaying: Count,
+    replay_loaded: AtomicBool,
+    replay_abandoned: Mutex<Vec<String>>,
 }
 
 /// How one client session went.
@@ -73,6 +80,46 @@ impl EdgeState {
         self.inner.pending_work.get()
     }
 
+    /// Owed items recorded in the crash journal and not yet erased, as this
+    /// life of the edge knows them (found at start plus recorded minus
+    /// erased). 0 without a journal.
+    pub fn journal_entries(&self) -> usize {
+        self.inner.journal_entries.load(Ordering::SeqCst)
+    }
+
+    /// Journal commits that failed (each refused an acknowledgement, or left
+    /// an entry that the next start will redo).
+    pub fn journal_failures(&self) -> usize {
+        self.inner.journal_failures.load(Ordering::SeqCst)
+    }
+
+    /// Journal entries found at start that could not be read (wrong key or
+    /// damage); they are left in place, and their work is not done.
+    pub fn journal_unreadable_entries(&self) -> usize {
+        self.inner.journal_unreadable.load(Ordering::SeqCst)
+    }
+
+    /// Groups of journaled work (one server of one earlier session) being
+    /// replayed now.
+    pub fn replaying(&self) -> usize {
+        self.inner.replaying.get()
+    }
+
+    /// True once the journal was read at start and every group found in it
+    /// has been committed or given up on (at once when there is no journal).
+    pub fn replay_finished(&self) -> bool {
+        self.inner.replay_loaded.load(Ordering::SeqCst) && self.replaying() == 0
+    }
+
+    /// Journaled work that the replay gave up on ("HOST1: delete of <uidl>").
+    pub fn replay_abandoned(&self) -> Vec<String> {
+        self.inner
+            .replay_abandoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The latest sessions (at most [`MAX_RECORDS`]), in start order.
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.records().clone()
@@ -98,6 +145,43 @@ impl EdgeState {
 
     pub(crate) fn work_ticket(&self) -> Ticket {
         self.inner.pending_work.ticket()
+    }
+
+    pub(crate) fn journal_entries_add(&self, n: usize) {
+        self.inner.journal_entries.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn journal_entries_sub(&self, n: usize) {
+        let _ = self
+            .inner
+            .journal_entries
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+
+    pub(crate) fn journal_failed(&self) {
+        self.inner.journal_failures.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn journal_unreadable(&self) {
+        self.inner.journal_unreadable.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn replay_ticket(&self) -> Ticket {
+        self.inner.replaying.ticket()
+    }
+
+    pub(crate) fn replay_loaded(&self) {
+        self.inner.replay_loaded.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn replay_gave_up(&self, what: Vec<String>) {
+        self.inner
+            .replay_abandoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(what);
     }
 
     pub(crate) fn session_started(&self, id: &str) {

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::config::EdgeConfig;
+use crate::journal::Group;
 use crate::ledger::{Ledger, Owed};
 use crate::replica::Opened;
 use crate::state::EdgeState;
@@ -43,7 +44,12 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Result<Vec<u8>, OpError>>,
     },
     /// Work acknowledged to the client; owed until a QUIT commits it.
-    Owe { uidl: String, owed: Owed },
+    /// `entry`: its crash-journal entry, already durable (with a journal).
+    Owe {
+        uidl: String,
+        owed: Owed,
+        entry: Option<u64>,
+    },
     /// The client undid its deletes on this server.
     Rset,
 }
@@ -58,6 +64,8 @@ pub(crate) struct WorkerEnd {
 pub(crate) struct WorkerHandle {
     pub jobs: mpsc::UnboundedSender<Job>,
     pub task: JoinHandle<WorkerEnd>,
+    /// Where the session records what it acknowledges (with a journal).
+    pub group: Option<Group>,
 }
 
 pub(crate) struct Worker<E: Env> {
@@ -69,6 +77,8 @@ pub(crate) struct Worker<E: Env> {
     upstream: Option<Upstream<E>>,
     ledger: Ledger,
     last_used: Instant,
+    /// The crash journal's entries for this worker's work, if any.
+    group: Option<Group>,
 }
 
 impl<E: Env> Worker<E> {
@@ -78,6 +88,7 @@ impl<E: Env> Worker<E> {
         state: EdgeState,
         session: String,
         spec: ServerSpec,
+        group: Option<Group>,
     ) -> Self {
         let last_used = env.now();
         Self {
@@ -89,7 +100,28 @@ impl<E: Env> Worker<E> {
             upstream: None,
             ledger: Ledger::default(),
             last_used,
+            group,
         }
+    }
+
+    /// A worker for work found in the crash journal at start: no client,
+    /// a ledger filled from the journal; run it with [`Worker::finish`].
+    pub(crate) fn restored(
+        env: E,
+        config: Arc<EdgeConfig>,
+        state: EdgeState,
+        session: String,
+        spec: ServerSpec,
+        group: Group,
+        ops: &[(u64, String, Owed)],
+    ) -> Self {
+        let mut w = Self::new(env, config, state, session, spec, Some(group));
+        for (entry, uidl, owed) in ops {
+            let state = &w.state;
+            w.ledger
+                .owe(uidl, *owed, Some(*entry), || state.work_ticket());
+        }
+        w
     }
 
     /// Starts the worker: it opens the server and answers on the returned
@@ -98,8 +130,9 @@ impl<E: Env> Worker<E> {
     pub(crate) fn spawn(self) -> (oneshot::Receiver<Opened>, WorkerHandle) {
         let (opened_tx, opened_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        let group = self.group.clone();
         let task = tokio::spawn(self.run(opened_tx, jobs_rx));
-        (opened_rx, WorkerHandle { jobs, task })
+        (opened_rx, WorkerHandle { jobs, task, group })
     }
 
     async fn run(
@@ -195,9 +228,9 @@ impl<E: Env> Worker<E> {
                 let r = self.fetch(&uidl, lines).await;
                 let _ = reply.send(r);
             }
-            Job::Owe { uidl, owed } => {
+            Job::Owe { uidl, owed, entry } => {
                 let state = &self.state;
-                self.ledger.owe(&uidl, owed, || state.work_ticket());
+                self.ledger.owe(&uidl, owed, entry, || state.work_ticket());
                 if self.upstream.is_some() {
                     let _ = self.catch_up().await;
                 }
@@ -284,8 +317,9 @@ impl<E: Env> Worker<E> {
         r
     }
 
-    /// The session is over: commit what is owed, or QUIT.
-    async fn finish(mut self) -> WorkerEnd {
+    /// The session is over (or this is journaled work from before a
+    /// restart): commit what is owed, or QUIT.
+    pub(crate) async fn finish(mut self) -> WorkerEnd {
         if self.ledger.is_empty() {
             self.close_upstream().await;
             return WorkerEnd {
@@ -309,7 +343,7 @@ impl<E: Env> Worker<E> {
             };
             let permanent = matches!(e.code, Some(ErrCode::Auth | ErrCode::SysPerm));
             if permanent || self.env.now() + pause > deadline {
-                return self.give_up(e);
+                return self.give_up(e).await;
             }
             info!(session = %self.session, server = %self.spec.name, error = %e,
                 retry_in_ms = pause.as_millis() as u64, "owed work not committed yet; retrying");
@@ -331,7 +365,8 @@ impl<E: Env> Worker<E> {
         let quit = up.quit().await;
         match quit {
             Ok(s) if s.is_ok() => {
-                self.ledger.committed();
+                let done = self.ledger.committed();
+                self.erase(done).await;
                 Ok(())
             }
             Ok(s) => {
@@ -345,7 +380,31 @@ impl<E: Env> Worker<E> {
         }
     }
 
-    fn give_up(self, e: OpError) -> WorkerEnd {
+    /// Erases committed (or abandoned) work from the crash journal. If that
+    /// fails the entries stay, and the next start redoes them: harmless, as
+    /// the redo is idempotent.
+    fn erase(&self, entries: Vec<u64>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        // Owns what it needs: `&self` (a live connection inside) is not Sync.
+        let group = self.group.clone();
+        let (session, server) = (self.session.clone(), self.spec.name.clone());
+        async move {
+            let Some(g) = group else { return };
+            if entries.is_empty() {
+                return;
+            }
+            if let Err(e) = g.erase(&entries).await {
+                error!(%session, %server, error = %e,
+                entries = entries.len(),
+                "could not erase committed work from the journal; the next start of the edge \
+                 will redo it (harmlessly) and erase it then");
+            }
+        }
+    }
+
+    pub(crate) async fn give_up(self, e: OpError) -> WorkerEnd {
+        // Given up loudly: the journal does not keep it (nor the credentials)
+        // for ever; the operator has the log line below.
+        self.erase(self.ledger.entries()).await;
         let outstanding = self.ledger.outstanding();
         error!(session = %self.session, server = %self.spec.name, error = %e,
             uncommitted = ?outstanding,

@@ -9,10 +9,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
+use causeway_edge::{
+    EdgeConfig, EdgeState, JournalConfig, JournalKey, RelayRef, SimDisk, run_edge,
+};
 use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
@@ -154,14 +157,53 @@ pub struct World {
     pub keys: Keys,
     pub mail: MailStore,
     pub mail2: MailStore,
+    /// The first incarnation's state.
     pub edge: EdgeState,
+    /// Every incarnation's state (a crashed edge restarts with a new one).
+    pub edges: Edges,
     pub relay: RelayState,
     pub relay_tap: TapLog,
     pub shutdown_edge: Arc<watch::Sender<bool>>,
+    /// The configuration the edge's next incarnation starts with.
+    pub edge_config: Arc<Mutex<Arc<EdgeConfig>>>,
 }
 
 pub fn world(mail_config: ServerConfig) -> World {
     world_with(mail_config, |_| {})
+}
+
+/// The states of the edge's incarnations, oldest first.
+#[derive(Clone, Default)]
+pub struct Edges(Arc<Mutex<Vec<EdgeState>>>);
+
+impl Edges {
+    /// The running (or last) incarnation's state.
+    pub fn latest(&self) -> EdgeState {
+        self.0.lock().unwrap().last().cloned().unwrap()
+    }
+
+    /// How many times the edge has started.
+    pub fn started(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+pub const JOURNAL_KEY: [u8; 32] = [5; 32];
+
+/// A world whose edge keeps its journal on `disk` (which outlives crashes).
+pub fn world_journaled(
+    mail_config: ServerConfig,
+    disk: &SimDisk,
+    tweak: impl FnOnce(&mut EdgeConfig),
+) -> World {
+    let disk = disk.clone();
+    world_with(mail_config, move |c| {
+        c.journal = Some(JournalConfig::new(
+            disk,
+            JournalKey::from_bytes(JOURNAL_KEY),
+        ));
+        tweak(c);
+    })
 }
 
 pub fn world_with(mail_config: ServerConfig, tweak: impl FnOnce(&mut EdgeConfig)) -> World {
@@ -202,15 +244,27 @@ pub fn world_with(mail_config: ServerConfig, tweak: impl FnOnce(&mut EdgeConfig)
     let edge = EdgeState::new();
     let mut ec = edge_config(&keys);
     tweak(&mut ec);
-    let ec = Arc::new(ec);
+    let ec = Arc::new(Mutex::new(Arc::new(ec)));
+    let edge_config = ec.clone();
     let relay_tap = TapLog::new();
     let (shutdown_edge, shutdown_rx) = watch::channel(false);
-    let (es, tap) = (edge.clone(), relay_tap.clone());
+    let edges = Edges::default();
+    let (es, tap) = (edges.clone(), relay_tap.clone());
+    let incarnation = Arc::new(AtomicU32::new(0));
+    let first = edge.clone();
     sim.host("edge", move || {
-        let (ec, es, tap, rx) = (ec.clone(), es.clone(), tap.clone(), shutdown_rx.clone());
+        let n = incarnation.fetch_add(1, Ordering::SeqCst);
+        let state = if n == 0 {
+            first.clone()
+        } else {
+            EdgeState::new()
+        };
+        es.0.lock().unwrap().push(state.clone());
+        let ec = ec.lock().unwrap().clone();
+        let (es, tap, rx) = (state, tap.clone(), shutdown_rx.clone());
         async move {
             let env = TapEnv {
-                inner: SimEnv::new(SEED, "edge", 0),
+                inner: SimEnv::new(SEED, "edge", n),
                 relay_log: tap,
             };
             let l = env.bind("0.0.0.0:5000").await?;
@@ -224,9 +278,11 @@ pub fn world_with(mail_config: ServerConfig, tweak: impl FnOnce(&mut EdgeConfig)
         mail,
         mail2,
         edge,
+        edges,
         relay,
         relay_tap,
         shutdown_edge: Arc::new(shutdown_edge),
+        edge_config,
     }
 }
 
@@ -335,6 +391,30 @@ impl Client {
         }
     }
 
+    /// Sends a request; the edge's answer, or how the channel failed (the
+    /// edge crashed before answering).
+    pub async fn try_request(
+        &mut self,
+        server: &str,
+        op: Op,
+    ) -> Result<Result<Reply, OpError>, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientToEdge::Request {
+            id,
+            server: server.into(),
+            op,
+        })
+        .await;
+        loop {
+            match self.recv().await? {
+                EdgeToClient::Response { id: got, result } if got == id => return Ok(result),
+                EdgeToClient::Pong { .. } => {}
+                other => return Err(format!("expected Response {id}, got {other:?}")),
+            }
+        }
+    }
+
     pub async fn retr(&mut self, server: &str, uidl: &str) -> (u64, Vec<u8>) {
         match self.request(server, Op::Retr { uidl: uidl.into() }).await {
             (id, Ok(Reply::Body(b))) => (id, b),
@@ -395,5 +475,85 @@ pub fn all_quit_no_locks(store: &MailStore, now_ms: u64) {
             store.report()
         );
     }
+    assert!(store.locks_held(now_ms).is_empty(), "{}", store.report());
+}
+
+/// Runs the simulation until `trigger` holds (checked between steps), then
+/// crashes the edge host, loses its disk's unsynced writes, keeps it down for
+/// `down` (simulated), restarts it (a new incarnation, same disk) and runs
+/// the simulation to its end. Returns the simulated time of the crash.
+pub fn run_with_crash(
+    w: &mut World,
+    disk: &SimDisk,
+    trigger: impl Fn() -> bool,
+    down: Duration,
+) -> Duration {
+    run_with_crash_then(w, disk, trigger, down, || {})
+}
+
+/// [`run_with_crash`], calling `while_down` before the restart.
+pub fn run_with_crash_then(
+    w: &mut World,
+    disk: &SimDisk,
+    trigger: impl Fn() -> bool,
+    down: Duration,
+    while_down: impl FnOnce(),
+) -> Duration {
+    loop {
+        if trigger() {
+            break;
+        }
+        let done = w.sim.step().unwrap();
+        assert!(
+            !done,
+            "the simulation ended before the crash point was reached"
+        );
+    }
+    let at = w.sim.elapsed();
+    w.sim.crash("edge");
+    let lost = disk.crash();
+    println!("edge crashed at {at:?}; {lost} unsynced commit(s) lost");
+    while w.sim.elapsed() < at + down {
+        assert!(
+            !w.sim.step().unwrap(),
+            "the clients finished while the edge was down"
+        );
+    }
+    while_down();
+    w.sim.bounce("edge");
+    while !w.sim.step().unwrap() {}
+    at
+}
+
+/// Every server session in `store` that logged in ended, with QUIT except
+/// at most the `abrupt_allowed` cut by the edge's crash; and no lock is held
+/// now. (Logins refused with `[IN-USE]` while a cut session's lock was stale
+/// are closed without QUIT: they hold nothing.)
+pub fn quit_or_crash_cut_no_locks(store: &MailStore, abrupt_allowed: usize, now_ms: u64) {
+    let mut abrupt = 0;
+    for s in store.sessions() {
+        if s.user.is_none() {
+            assert!(s.end.is_some(), "{}", store.report());
+            continue;
+        }
+        match s.end_kind() {
+            Some(causeway_mailserver::EndKind::Quit) => {}
+            // Cut by the crash: the FIN arrived (abrupt), or was lost in a
+            // partition and the server timed the silent session out.
+            Some(
+                causeway_mailserver::EndKind::Abrupt | causeway_mailserver::EndKind::IdleTimeout,
+            ) => abrupt += 1,
+            other => panic!(
+                "session {} ended {other:?}, not QUIT nor cut by the crash\n{}",
+                s.id,
+                store.report()
+            ),
+        }
+    }
+    assert!(
+        abrupt <= abrupt_allowed,
+        "{abrupt} abrupt sessions (at most {abrupt_allowed} cut by the crash)\n{}",
+        store.report()
+    );
     assert!(store.locks_held(now_ms).is_empty(), "{}", store.report());
 }

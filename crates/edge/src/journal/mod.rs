@@ -1,0 +1,726 @@
+//! The crash journal: acknowledged work the edge still owes a mail server,
+//! kept on disk so that it survives the edge's own crash.
+//!
+//! What is journaled, and when:
+//!
+//! - an acknowledged **delete**: recorded and synced *before* the client gets
+//!   `Done` for its `DELE`. If the journal cannot make it durable the client
+//!   gets an error instead and nothing is owed;
+//! - a **read mark** after a delivered body: recorded before the worker is
+//!   told (if that fails the mark is simply not made: the message stays
+//!   unread, which is benign);
+//! - an **RSET** erases the session's delete records before `Done`.
+//!
+//! Entries are erased once the server confirmed the work *and* its session
+//! answered `QUIT` with `+OK` (or when the edge gives up on the work, loudly).
+//!
+//! On start [`crate::run_edge`] replays whatever is left (see `replay`).
+//!
+//! Layout: one group per (client session, server), with a header holding the
+//! server's [`ServerSpec`] (credentials included) and one entry per owed
+//! item. Keys are opaque (`g/<group>`, `o/<group>/<seq>`); every value is
+//! sealed with ChaCha20-Poly1305 under the configured key, a fresh random
+//! nonce from the environment, and the entry's key as associated data (so
+//! a value cannot be moved to another key). Nothing in the store is readable
+//! without the key: not the password, not the user name, not a UIDL.
+//!
+//! Storage goes through the [`JournalStore`] seam: [`RedbStore`] in
+//! production, [`SimDisk`] in simulation and tests.
+
+mod redb_store;
+mod sim_disk;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use causeway_net::EnvRng;
+use causeway_proto::user::ServerSpec;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use serde::{Deserialize, Serialize};
+use tracing::{error, warn};
+
+pub use redb_store::RedbStore;
+pub use sim_disk::{CommitFault, SimDisk};
+
+use crate::ledger::Owed;
+use crate::state::EdgeState;
+
+/// What a store hands back: boxed, so that stores can sit behind `dyn`.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'static>>;
+
+/// One change in a [`JournalStore::commit`] batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Deleting a key that is not there is not an error.
+    Delete {
+        key: Vec<u8>,
+    },
+}
+
+/// Where the journal lives: a small key/value store with atomic, durable
+/// batches.
+pub trait JournalStore: Send + Sync + 'static {
+    /// Applies every write of `batch`, all or nothing. When the future
+    /// answers `Ok` the batch is durable: it survives a crash of the process
+    /// (and, for a real disk, of the machine). An `Err` means none of it may
+    /// be relied on.
+    fn commit(&self, batch: Vec<Write>) -> StoreFuture<()>;
+
+    /// Every durable entry, in key order.
+    fn scan(&self) -> StoreFuture<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// For logs: what and where the store is ("redb at /var/lib/...").
+    fn describe(&self) -> String;
+}
+
+/// The 32-byte key that seals journal entries at rest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JournalKey([u8; 32]);
+
+impl JournalKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key derived from the edge's static private key (SHA-256 with a
+    /// domain label), so an operator has no second secret to keep: whoever
+    /// can read the journal's key can impersonate the edge anyway.
+    pub fn derive_from(private: &causeway_wire::PrivateKey) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"causeway edge journal key v1\0");
+        h.update(private.as_bytes());
+        Self(h.finalize().into())
+    }
+}
+
+impl fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JournalKey(<redacted>)")
+    }
+}
+
+/// `EdgeConfig::journal`: where the journal is and how it is sealed.
+#[derive(Clone)]
+pub struct JournalConfig {
+    pub store: Arc<dyn JournalStore>,
+    pub key: JournalKey,
+}
+
+impl JournalConfig {
+    pub fn new(store: impl JournalStore, key: JournalKey) -> Self {
+        Self {
+            store: Arc::new(store),
+            key,
+        }
+    }
+
+    /// The production journal: a redb file at `path` (created if missing).
+    pub fn redb(path: impl AsRef<Path>, key: JournalKey) -> io::Result<Self> {
+        Ok(Self::new(RedbStore::open(path)?, key))
+    }
+}
+
+impl fmt::Debug for JournalConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalConfig")
+            .field("store", &self.store.describe())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// Entries of a store that hold acknowledged work (one per delete or read
+/// mark, headers not counted), for tests and the simulation. Counts keys
+/// only: needs no key and decrypts nothing.
+pub fn owed_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    entries
+        .iter()
+        .filter(|(k, _)| matches!(parse_key(k), Some(EntryKey::Op(..))))
+        .count()
+}
+
+// ---------------------------------------------------------------------------
+// Records and keys.
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    version: u8,
+    /// The client session the work was acknowledged in, for the log.
+    session: String,
+    /// Where and how to log in, credentials included.
+    spec: ServerSpec,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OpRecord {
+    version: u8,
+    uidl: String,
+    /// 0: read mark, 1: delete.
+    kind: u8,
+}
+
+fn kind_of(owed: Owed) -> u8 {
+    match owed {
+        Owed::Read => 0,
+        Owed::Delete => 1,
+    }
+}
+
+fn owed_of(kind: u8) -> Option<Owed> {
+    match kind {
+        0 => Some(Owed::Read),
+        1 => Some(Owed::Delete),
+        _ => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum EntryKey {
+    Header(u64),
+    Op(u64, u64),
+}
+
+fn header_key(group: u64) -> Vec<u8> {
+    format!("g/{group:016x}").into_bytes()
+}
+
+fn op_key(group: u64, seq: u64) -> Vec<u8> {
+    format!("o/{group:016x}/{seq:016x}").into_bytes()
+}
+
+fn parse_key(k: &[u8]) -> Option<EntryKey> {
+    let s = std::str::from_utf8(k).ok()?;
+    let hex = |x: &str| (x.len() == 16).then(|| u64::from_str_radix(x, 16).ok())?;
+    if let Some(g) = s.strip_prefix("g/") {
+        return hex(g).map(EntryKey::Header);
+    }
+    let rest = s.strip_prefix("o/")?;
+    let (g, seq) = rest.split_once('/')?;
+    Some(EntryKey::Op(hex(g)?, hex(seq)?))
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(v, bincode::config::standard())
+        .expect("journal records always encode")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// The journal as the edge uses it.
+
+/// The journal of one running edge: store, cipher, random source, counts.
+#[derive(Clone)]
+pub(crate) struct Journal {
+    store: Arc<dyn JournalStore>,
+    cipher: Arc<ChaCha20Poly1305>,
+    rng: EnvRng,
+    state: EdgeState,
+}
+
+/// A group found on disk at start: the work of one (session, server) that
+/// the previous life of the edge did not finish.
+pub(crate) struct Restored {
+    pub group: Group,
+    pub session: String,
+    pub spec: ServerSpec,
+    pub ops: Vec<(u64, String, Owed)>,
+}
+
+impl Journal {
+    pub(crate) fn new(config: &JournalConfig, rng: EnvRng, state: EdgeState) -> Self {
+        Self {
+            store: config.store.clone(),
+            cipher: Arc::new(ChaCha20Poly1305::new(Key::from_slice(&config.key.0))),
+            rng,
+            state,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    fn seal(&self, key: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: key,
+                },
+            )
+            .expect("ChaCha20-Poly1305 encrypts any journal-sized message");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    fn open(&self, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+        if sealed.len() < NONCE_LEN {
+            return Err("the entry is too short".into());
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: key })
+            .map_err(|_| {
+                "the entry does not open with the configured journal key (a different key, \
+                 or a damaged entry)"
+                    .to_owned()
+            })
+    }
+
+    /// A new, empty group for the work a session will owe `spec`'s server.
+    /// Nothing is written until the first item is recorded.
+    pub(crate) fn group(&self, session: &str, spec: &ServerSpec) -> Group {
+        Group::new(self.clone(), self.rng.next_u64(), session, spec, false)
+    }
+
+    /// Reads the journal left by the previous life of the edge. Entries that
+    /// do not open with the key are left alone (and reported); a header with
+    /// no work, or work with no header, is erased.
+    pub(crate) async fn load(&self) -> io::Result<Vec<Restored>> {
+        let entries = self.store.scan().await?;
+        let mut headers: BTreeMap<u64, Header> = BTreeMap::new();
+        let mut ops: BTreeMap<u64, Vec<(u64, String, Owed)>> = BTreeMap::new();
+        let mut junk = Vec::new();
+        for (k, v) in entries {
+            let Some(parsed) = parse_key(&k) else {
+                warn!(key = %String::from_utf8_lossy(&k), "journal: ignoring an entry that is not ours");
+                continue;
+            };
+            let plain = match self.open(&k, &v) {
+                Ok(p) => p,
+                Err(e) => {
+                    error!(key = %String::from_utf8_lossy(&k), error = %e,
+                        "journal: CANNOT READ an entry; it is left in place. If the journal key \
+                         was changed, put the old one back, start the edge once so it finishes \
+                         the work, then change the key");
+                    self.state.journal_unreadable();
+                    continue;
+                }
+            };
+            match parsed {
+                EntryKey::Header(g) => match decode::<Header>(&plain) {
+                    Ok(h) if h.version == VERSION => {
+                        headers.insert(g, h);
+                    }
+                    Ok(h) => {
+                        error!(
+                            group = g,
+                            version = h.version,
+                            "journal: header of an unknown version; left in place"
+                        );
+                        self.state.journal_unreadable();
+                    }
+                    Err(e) => {
+                        error!(group = g, error = %e, "journal: header does not decode; left in place");
+                        self.state.journal_unreadable();
+                    }
+                },
+                EntryKey::Op(g, seq) => {
+                    match decode::<OpRecord>(&plain)
+                        .ok()
+                        .filter(|r| r.version == VERSION)
+                        .and_then(|r| owed_of(r.kind).map(|o| (r.uidl, o)))
+                    {
+                        Some((uidl, owed)) => ops.entry(g).or_default().push((seq, uidl, owed)),
+                        None => {
+                            error!(
+                                group = g,
+                                seq, "journal: entry does not decode; left in place"
+                            );
+                            self.state.journal_unreadable();
+                        }
+                    }
+                }
+            }
+        }
+        let mut restored = Vec::new();
+        for (g, h) in headers {
+            match ops.remove(&g) {
+                Some(items) => {
+                    let group = Group::new(self.clone(), g, &h.session, &h.spec, true);
+                    group.adopt(&items);
+                    restored.push(Restored {
+                        group,
+                        session: h.session,
+                        spec: h.spec,
+                        ops: items,
+                    });
+                }
+                None => junk.push(Write::Delete { key: header_key(g) }),
+            }
+        }
+        for (g, items) in ops {
+            warn!(
+                group = g,
+                entries = items.len(),
+                "journal: work without its server header (cannot be done); erasing it"
+            );
+            for (seq, _, _) in items {
+                junk.push(Write::Delete {
+                    key: op_key(g, seq),
+                });
+            }
+        }
+        if !junk.is_empty() {
+            self.store.commit(junk).await?;
+        }
+        Ok(restored)
+    }
+}
+
+/// The journal entries of one (session, server): the server's header
+/// (credentials) while any work is recorded, and one entry per owed item.
+/// Shared by the session (which records) and the worker (which erases).
+#[derive(Clone)]
+pub(crate) struct Group {
+    inner: Arc<GroupInner>,
+}
+
+struct GroupInner {
+    journal: Journal,
+    id: u64,
+    session: String,
+    spec: ServerSpec,
+    /// Held across each store commit, so the header is written and erased in
+    /// step with the entries that need it.
+    live: tokio::sync::Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    header_durable: bool,
+    next_seq: u64,
+    entries: BTreeMap<u64, Owed>,
+}
+
+impl Group {
+    fn new(journal: Journal, id: u64, session: &str, spec: &ServerSpec, durable: bool) -> Self {
+        Self {
+            inner: Arc::new(GroupInner {
+                journal,
+                id,
+                session: session.to_owned(),
+                spec: spec.clone(),
+                live: tokio::sync::Mutex::new(Live {
+                    header_durable: durable,
+                    ..Live::default()
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Entries found on disk at start.
+    fn adopt(&self, items: &[(u64, String, Owed)]) {
+        let mut live = self
+            .inner
+            .live
+            .try_lock()
+            .expect("a restored group is not shared yet");
+        for (seq, _, owed) in items {
+            live.entries.insert(*seq, *owed);
+            live.next_seq = live.next_seq.max(seq + 1);
+        }
+        self.inner.journal.state.journal_entries_add(items.len());
+    }
+
+    /// Records `owed` on `uidl` durably (with the header, the first time);
+    /// returns the entry's number, for [`Group::erase`].
+    pub(crate) async fn record(&self, uidl: &str, owed: Owed) -> io::Result<u64> {
+        let g = &self.inner;
+        let j = &g.journal;
+        let mut live = g.live.lock().await;
+        let seq = live.next_seq;
+        let mut batch = Vec::new();
+        if !live.header_durable {
+            let key = header_key(g.id);
+            let h = Header {
+                version: VERSION,
+                session: g.session.clone(),
+                spec: g.spec.clone(),
+            };
+            let value = j.seal(&key, &encode(&h));
+            batch.push(Write::Put { key, value });
+        }
+        let key = op_key(g.id, seq);
+        let rec = OpRecord {
+            version: VERSION,
+            uidl: uidl.to_owned(),
+            kind: kind_of(owed),
+        };
+        let value = j.seal(&key, &encode(&rec));
+        batch.push(Write::Put { key, value });
+        if let Err(e) = j.store.commit(batch).await {
+            j.state.journal_failed();
+            return Err(e);
+        }
+        live.next_seq = seq + 1;
+        live.header_durable = true;
+        live.entries.insert(seq, owed);
+        j.state.journal_entries_add(1);
+        Ok(seq)
+    }
+
+    /// Erases the given entries (done, or given up on); with the last one,
+    /// the header and so the credentials.
+    pub(crate) async fn erase(&self, seqs: &[u64]) -> io::Result<()> {
+        let mut live = self.inner.live.lock().await;
+        self.erase_locked(&mut live, seqs.to_vec()).await
+    }
+
+    /// Erases every entry of this kind (RSET undoes the deletes).
+    pub(crate) async fn erase_kind(&self, owed: Owed) -> io::Result<()> {
+        let mut live = self.inner.live.lock().await;
+        let seqs = live
+            .entries
+            .iter()
+            .filter(|(_, o)| **o == owed)
+            .map(|(s, _)| *s)
+            .collect();
+        self.erase_locked(&mut live, seqs).await
+    }
+
+    async fn erase_locked(&self, live: &mut Live, seqs: Vec<u64>) -> io::Result<()> {
+        let g = &self.inner;
+        let seqs: Vec<u64> = seqs
+            .into_iter()
+            .filter(|s| live.entries.contains_key(s))
+            .collect();
+        let last = seqs.len() == live.entries.len();
+        if seqs.is_empty() && !(last && live.header_durable) {
+            return Ok(());
+        }
+        let mut batch: Vec<Write> = seqs
+            .iter()
+            .map(|s| Write::Delete {
+                key: op_key(g.id, *s),
+            })
+            .collect();
+        if last && live.header_durable {
+            batch.push(Write::Delete {
+                key: header_key(g.id),
+            });
+        }
+        if let Err(e) = g.journal.store.commit(batch).await {
+            g.journal.state.journal_failed();
+            return Err(e);
+        }
+        for s in &seqs {
+            live.entries.remove(s);
+        }
+        if last {
+            live.header_durable = false;
+        }
+        g.journal.state.journal_entries_sub(seqs.len());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use causeway_proto::Secret;
+    use causeway_proto::user::{Protocol, Route, TlsMode};
+
+    fn spec() -> ServerSpec {
+        ServerSpec {
+            name: "HOST1".into(),
+            protocol: Protocol::Pop3,
+            host: "mail".into(),
+            port: 110,
+            tls: TlsMode::None,
+            user: "alice".into(),
+            password: Secret::new(b"pw-in-the-journal".to_vec()),
+            route: Route::Direct,
+        }
+    }
+
+    fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
+        Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone())
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        assert_eq!(parse_key(&header_key(7)), Some(EntryKey::Header(7)));
+        assert_eq!(parse_key(&op_key(7, 9)), Some(EntryKey::Op(7, 9)));
+        assert_eq!(parse_key(b"o/7/9"), None);
+        assert_eq!(parse_key(b"x"), None);
+    }
+
+    #[test]
+    fn record_load_erase() {
+        block_on(async {
+            let disk = SimDisk::new();
+            let st = EdgeState::new();
+            let j = journal(&disk, 1, &st);
+            let g = j.group("s1", &spec());
+            let a = g.record("uidl-a", Owed::Delete).await.unwrap();
+            let b = g.record("uidl-b", Owed::Read).await.unwrap();
+            assert_eq!(disk.len(), 3, "header + two entries");
+            assert_eq!(owed_entries(&disk.durable()), 2);
+            assert_eq!(st.journal_entries(), 2);
+            assert!(!disk.contains(b"pw-in-the-journal"));
+            assert!(!disk.contains(b"alice") && !disk.contains(b"uidl-a"));
+
+            // A new life of the edge finds both, with the spec.
+            let st2 = EdgeState::new();
+            let j2 = journal(&disk, 1, &st2);
+            let r = j2.load().await.unwrap();
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].spec, spec());
+            assert_eq!(r[0].session, "s1");
+            assert_eq!(
+                r[0].ops,
+                vec![
+                    (a, "uidl-a".to_owned(), Owed::Delete),
+                    (b, "uidl-b".to_owned(), Owed::Read)
+                ]
+            );
+            assert_eq!(st2.journal_entries(), 2);
+
+            g.erase(&[a]).await.unwrap();
+            assert_eq!(disk.len(), 2);
+            g.erase(&[b]).await.unwrap();
+            assert_eq!(disk.len(), 0, "the header goes with the last entry");
+            assert_eq!(st.journal_entries(), 0);
+            // Recording again writes the header again.
+            g.record("uidl-c", Owed::Delete).await.unwrap();
+            assert_eq!(disk.len(), 2);
+            g.erase_kind(Owed::Delete).await.unwrap();
+            assert_eq!(disk.len(), 0);
+        });
+    }
+
+    #[test]
+    fn a_failed_commit_records_nothing() {
+        block_on(async {
+            let disk = SimDisk::new();
+            let st = EdgeState::new();
+            let j = journal(&disk, 1, &st);
+            let g = j.group("s1", &spec());
+            disk.fail_next_commits(1);
+            assert!(g.record("u", Owed::Delete).await.is_err());
+            assert_eq!(disk.len(), 0);
+            assert_eq!((st.journal_entries(), st.journal_failures()), (0, 1));
+            // The header is still owed to the next record.
+            g.record("u", Owed::Delete).await.unwrap();
+            assert_eq!(disk.len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_wrong_key_or_a_moved_value_does_not_open() {
+        block_on(async {
+            let disk = SimDisk::new();
+            let st = EdgeState::new();
+            journal(&disk, 1, &st)
+                .group("s1", &spec())
+                .record("u", Owed::Delete)
+                .await
+                .unwrap();
+            let st2 = EdgeState::new();
+            let r = journal(&disk, 2, &st2).load().await.unwrap();
+            assert!(r.is_empty());
+            assert_eq!(st2.journal_unreadable_entries(), 2);
+            assert_eq!(disk.len(), 2, "unreadable entries are left in place");
+
+            // Swap the two values: the associated data (the key) catches it.
+            let d = disk.durable();
+            let swapped = SimDisk::new();
+            let batch = vec![
+                Write::Put {
+                    key: d[0].0.clone(),
+                    value: d[1].1.clone(),
+                },
+                Write::Put {
+                    key: d[1].0.clone(),
+                    value: d[0].1.clone(),
+                },
+            ];
+            swapped.commit(batch).await.unwrap();
+            let st3 = EdgeState::new();
+            assert!(journal(&swapped, 1, &st3).load().await.unwrap().is_empty());
+            assert_eq!(st3.journal_unreadable_entries(), 2);
+        });
+    }
+
+    #[test]
+    fn leftovers_are_cleaned_up() {
+        block_on(async {
+            let disk = SimDisk::new();
+            let st = EdgeState::new();
+            let j = journal(&disk, 1, &st);
+            let g = j.group("s1", &spec());
+            g.record("u", Owed::Delete).await.unwrap();
+            // Lose the entry but keep the header, and add an orphan entry.
+            let d = disk.durable();
+            let (hk, ok) = (d[0].0.clone(), d[1].0.clone());
+            assert!(hk.starts_with(b"g/") && ok.starts_with(b"o/"));
+            disk.commit(vec![
+                Write::Delete { key: ok },
+                Write::Put {
+                    key: op_key(99, 0),
+                    value: j.seal(
+                        &op_key(99, 0),
+                        &encode(&OpRecord {
+                            version: VERSION,
+                            uidl: "x".into(),
+                            kind: 1,
+                        }),
+                    ),
+                },
+            ])
+            .await
+            .unwrap();
+            let r = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
+            assert!(r.is_empty());
+            assert_eq!(disk.len(), 0);
+        });
+    }
+
+    #[test]
+    fn derived_key_depends_on_the_private_key() {
+        let a = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([1; 32]));
+        let b = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([2; 32]));
+        assert_ne!(a, b);
+        assert_ne!(a.0, [1; 32]);
+        assert_eq!(format!("{a:?}"), "JournalKey(<redacted>)");
+    }
+}

@@ -1,0 +1,93 @@
+//! Replay on start: the work a previous life of the edge acknowledged and did
+//! not see committed, read from the crash journal and finished.
+//!
+//! Each group (one server of one earlier client session) gets a worker with
+//! no client and a ledger filled from the journal; it runs the same commit
+//! logic as at the end of a session (log in directly or through the relay
+//! named in the stored server spec, re-resolve every UIDL, redo, QUIT, retry
+//! with growing pauses until the completion deadline). A message already
+//! gone needs nothing, so the redo is idempotent. Once QUIT answered `+OK` the
+//! group's entries, credentials included, are erased. New clients are
+//! served meanwhile.
+
+use std::sync::Arc;
+
+use causeway_net::Env;
+use causeway_proto::user::Route;
+use causeway_proto::{ErrCode, OpError};
+use tokio::task::JoinSet;
+use tracing::{error, info};
+
+use crate::config::EdgeConfig;
+use crate::journal::Restored;
+use crate::state::EdgeState;
+use crate::worker::Worker;
+
+/// Starts one task per restored group; each holds a replay ticket from
+/// before this returns, so `EdgeState::replay_finished` is exact.
+pub(crate) fn start<E: Env>(
+    env: &E,
+    config: &Arc<EdgeConfig>,
+    state: &EdgeState,
+    groups: Vec<Restored>,
+    tasks: &mut JoinSet<()>,
+) {
+    if groups.is_empty() {
+        return;
+    }
+    let items: usize = groups.iter().map(|g| g.ops.len()).sum();
+    info!(
+        groups = groups.len(),
+        items, "journal: finishing work acknowledged before the last stop"
+    );
+    for r in groups {
+        let ticket = state.replay_ticket();
+        let session = format!("{}/replay-{:016x}", r.session, r.group.id());
+        let worker = Worker::restored(
+            env.clone(),
+            config.clone(),
+            state.clone(),
+            session.clone(),
+            r.spec.clone(),
+            r.group,
+            &r.ops,
+        );
+        let refusal = still_allowed(config, &r.spec);
+        let state = state.clone();
+        let server = r.spec.name.clone();
+        tasks.spawn(async move {
+            let _ticket = ticket;
+            let end = match refusal {
+                Some(e) => worker.give_up(e).await,
+                None => worker.finish().await,
+            };
+            match end.result {
+                Ok(()) => info!(%session, %server, "journal: replayed work committed and erased"),
+                Err(e) => {
+                    error!(%session, %server, error = %e, abandoned = ?end.abandoned,
+                        "journal: GAVE UP on replayed work");
+                    state.replay_gave_up(end.abandoned);
+                }
+            }
+        });
+    }
+}
+
+/// The route may have been taken off the edge's configuration since the
+/// work was acknowledged: the edge is still not an open proxy.
+fn still_allowed(config: &EdgeConfig, spec: &causeway_proto::user::ServerSpec) -> Option<OpError> {
+    match &spec.route {
+        Route::Direct if !config.allowed_servers.contains(&spec.address()) => Some(OpError::new(
+            Some(ErrCode::SysPerm),
+            format!(
+                "{} is no longer on this edge's allowed_servers",
+                spec.address()
+            ),
+        )),
+        Route::Relay(r) if config.relay(r).is_none() => Some(OpError::new(
+            Some(ErrCode::SysPerm),
+            format!("this edge no longer knows relay {r:?}"),
+        )),
+        _ => None,
+    }
+}
