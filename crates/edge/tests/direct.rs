@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use causeway_mailserver::{LockPolicy, ServerConfig};
+use causeway_mailserver::{EndKind, LockPolicy, ServerConfig};
 use causeway_net::{Env, SimEnv};
 use causeway_pop3::Timeouts;
 use causeway_pop3::client::Pop3Client;
@@ -313,7 +313,12 @@ fn unknown_client_key_is_refused() {
 #[test]
 fn a_locked_server_is_unavailable_while_another_works() {
     let mut w = world(exclusive());
-    let (k, ek, mail2) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail2.clone());
+    let (k, ek, mail, mail2) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.mail2.clone(),
+    );
     w.sim.client("client", async move {
         let env = SimEnv::new(SEED, "holder", 0);
         let s = env.connect("mail:110").await?;
@@ -351,6 +356,17 @@ fn a_locked_server_is_unavailable_while_another_works() {
         assert_eq!(bye[1].result, Ok(()));
         assert!(mail2.is_seen("bob", &u[0]));
         assert!(holder.quit().await?.is_ok());
+        // The edge's refused logins still ended with QUIT, in AUTHORIZATION
+        // state: no server session of ours ends abruptly, refused or not.
+        let refused: Vec<_> = mail
+            .sessions()
+            .into_iter()
+            .filter(|r| r.user.is_none() && r.commands.iter().any(|c| c.starts_with("PASS")))
+            .collect();
+        assert!(!refused.is_empty(), "{mail}");
+        for r in refused {
+            assert_eq!(r.end.as_ref().map(|e| e.kind), Some(EndKind::Quit), "{r:?}");
+        }
         Ok(())
     });
     w.sim.run().unwrap();

@@ -119,10 +119,18 @@ impl<E: Env> ServerSession<E> {
         let (mut client, greeting) = Pop3Client::start(env.clone(), stream, pop3, max_message)
             .await
             .map_err(|e| failure(spec, e))?;
-        client
+        if let Err(e) = client
             .login(spec.user.as_bytes(), spec.password.expose())
             .await
-            .map_err(|e| failure(spec, e))?;
+        {
+            if matches!(e, ClientError::Refused(_)) {
+                // The server refused the login ([IN-USE], [AUTH]...) but is
+                // still talking to us: end in AUTHORIZATION state with QUIT,
+                // so servers that count or log sessions see a clean end.
+                let _ = client.quit().await;
+            }
+            return Err(failure(spec, e));
+        }
         let session = Self {
             client,
             spec_name: spec.name.clone(),
