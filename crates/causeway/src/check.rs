@@ -1,0 +1,144 @@
+//! `causeway check-config FILE...`: every problem of every file, with line
+//! numbers; given several files, whether they fit together.
+
+use std::path::PathBuf;
+
+use causeway_proto::user::Route;
+
+use crate::config::{self, Settings};
+
+/// Checks `files`, printing a verdict per file on stdout and problems on
+/// stderr; the exit code (0: all valid and consistent).
+pub fn check(files: &[PathBuf]) -> i32 {
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match config::load(f) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({}; public key {})",
+                    f.display(),
+                    s.role(),
+                    public_key(&s)
+                );
+                loaded.push((f.clone(), s));
+            }
+            Err(p) => {
+                eprintln!("{p}");
+                eprintln!("{}: {} problem(s)", f.display(), p.list.len());
+                bad = true;
+            }
+        }
+    }
+    let mismatches = cross_check(&loaded);
+    for m in &mismatches {
+        eprintln!("{m}");
+    }
+    if bad || !mismatches.is_empty() { 1 } else { 0 }
+}
+
+fn public_key(s: &Settings) -> String {
+    match s {
+        Settings::Edge(e) => e.config.keypair.public.to_string(),
+        Settings::Relay(r) => r.config.keypair.public.to_string(),
+        Settings::Client(c) => c.config.keypair.public.to_string(),
+    }
+}
+
+/// What does not fit between the files given together: a client and its
+/// edge, an edge and its relays.
+pub fn cross_check(loaded: &[(PathBuf, Settings)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let edges: Vec<_> = loaded
+        .iter()
+        .filter_map(|(p, s)| match s {
+            Settings::Edge(e) => Some((p, e)),
+            _ => None,
+        })
+        .collect();
+    let relays: Vec<_> = loaded
+        .iter()
+        .filter_map(|(p, s)| match s {
+            Settings::Relay(r) => Some((p, r)),
+            _ => None,
+        })
+        .collect();
+    for (cp, s) in loaded {
+        let Settings::Client(c) = s else { continue };
+        let c = &c.config;
+        let cp = cp.display();
+        for (ep, e) in &edges {
+            let ep = ep.display();
+            let e = &e.config;
+            if c.edge_key != e.keypair.public {
+                out.push(format!(
+                    "{cp}: edge_public_key is not the key of {ep} ({})",
+                    e.keypair.public
+                ));
+                continue;
+            }
+            if !e.allowed_clients.contains(&c.keypair.public) {
+                out.push(format!(
+                    "{ep}: allowed_clients lacks the client key of {cp} ({})",
+                    c.keypair.public
+                ));
+            }
+            if c.psk.is_some() != e.psk.is_some() || (c.psk.is_some() && c.psk != e.psk) {
+                out.push(format!("{cp} and {ep} do not have the same psk"));
+            }
+            for srv in &c.servers {
+                match &srv.route {
+                    Route::Direct => {
+                        if !e.allowed_servers.contains(&srv.address()) {
+                            out.push(format!(
+                                "{cp}: server {:?} ({}) is reached directly, but {ep}'s allowed_servers does not list it",
+                                srv.name,
+                                srv.address()
+                            ));
+                        }
+                    }
+                    Route::Relay(name) => match e.relays.iter().find(|r| &r.name == name) {
+                        None => out.push(format!(
+                            "{cp}: server {:?} names relay {name:?}, which {ep} does not define (its relays: {})",
+                            srv.name,
+                            e.relays.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                        )),
+                        Some(r) => {
+                            for (rp, rs) in &relays {
+                                if rs.config.keypair.public != r.public_key {
+                                    continue;
+                                }
+                                if !rs.config.allowed_servers.contains(&srv.address()) {
+                                    out.push(format!(
+                                        "{cp}: server {:?} ({}) goes through relay {name:?}, but {}'s allowed_servers does not list it",
+                                        srv.name,
+                                        srv.address(),
+                                        rp.display()
+                                    ));
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        }
+    }
+    for (ep, e) in &edges {
+        for r in &e.config.relays {
+            for (rp, rs) in &relays {
+                if rs.config.keypair.public == r.public_key
+                    && !rs.config.allowed_edges.contains(&e.config.keypair.public)
+                {
+                    out.push(format!(
+                        "{}: allowed_edges lacks the key of {} ({}), which uses it as relay {:?}",
+                        rp.display(),
+                        ep.display(),
+                        e.config.keypair.public,
+                        r.name
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,279 @@
+//! What the mail client said and was told, recorded on the client proxy's
+//! listening side, and read back as POP3 at the end of the demo: which
+//! messages it fully received, which deletes it was told succeeded.
+//!
+//! The proxy runs over [`FrontEnv`], a [`TokioEnv`] whose accepted streams
+//! copy their bytes into a [`Conversation`]; its outgoing connections (to the
+//! edge) are not recorded.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use causeway_net::{Env, EnvRng, Listener, TokioEnv};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes kept per direction and connection; a longer conversation is read
+/// as far as it was kept.
+const CAP: usize = 64 << 20;
+
+#[derive(Default, Debug)]
+pub struct Conversation {
+    /// Mail client -> proxy.
+    pub commands: Vec<u8>,
+    /// Proxy -> mail client.
+    pub replies: Vec<u8>,
+}
+
+pub type Book = Arc<Mutex<Vec<Arc<Mutex<Conversation>>>>>;
+
+#[derive(Clone)]
+pub struct FrontEnv {
+    pub inner: TokioEnv,
+    pub book: Book,
+}
+
+pub struct FrontListener {
+    inner: <TokioEnv as Env>::Listener,
+    book: Book,
+}
+
+pub struct Recorded<S> {
+    inner: S,
+    conv: Option<Arc<Mutex<Conversation>>>,
+}
+
+impl Listener for FrontListener {
+    type Stream = Recorded<<TokioEnv as Env>::Stream>;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (s, peer) = self.inner.accept().await?;
+        let conv = Arc::new(Mutex::new(Conversation::default()));
+        self.book
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conv.clone());
+        Ok((
+            Recorded {
+                inner: s,
+                conv: Some(conv),
+            },
+            peer,
+        ))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl Env for FrontEnv {
+    type Stream = Recorded<<TokioEnv as Env>::Stream>;
+    type Listener = FrontListener;
+
+    async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
+        Ok(Recorded {
+            inner: self.inner.connect(addr).await?,
+            conv: None,
+        })
+    }
+
+    async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
+        Ok(FrontListener {
+            inner: self.inner.bind(addr).await?,
+            book: self.book.clone(),
+        })
+    }
+
+    fn unix_millis(&self) -> u64 {
+        self.inner.unix_millis()
+    }
+
+    fn rng(&self) -> &EnvRng {
+        self.inner.rng()
+    }
+}
+
+fn keep(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let room = CAP.saturating_sub(buf.len());
+    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(c)) = (&r, &self.conv) {
+            keep(
+                &mut c.lock().unwrap_or_else(|e| e.into_inner()).commands,
+                &buf.filled()[before..],
+            );
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(c)) = (&r, &self.conv) {
+            keep(
+                &mut c.lock().unwrap_or_else(|e| e.into_inner()).replies,
+                &buf[..*n],
+            );
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What one mail client session achieved, as the mail client saw it.
+#[derive(Default, Debug)]
+pub struct Outcome {
+    /// SHA-256 (hex) of every message body fully received (RETR).
+    pub received: Vec<String>,
+    /// Deletes answered `+OK` and not undone by an `RSET`: the proxy's UIDL
+    /// when the session listed UIDLs, else `None`.
+    pub deleted: Vec<Option<String>>,
+    /// Whether the session ended with `QUIT` answered `+OK`.
+    pub quit: bool,
+}
+
+/// Reads one recorded conversation as POP3 (commands and replies strictly
+/// alternate; mail clients do not pipeline without CAPA's PIPELINING).
+pub fn outcome(conv: &Conversation) -> Outcome {
+    let mut out = Outcome::default();
+    let mut uidls: BTreeMap<String, String> = BTreeMap::new();
+    let mut pending_deletes: Vec<Option<String>> = Vec::new();
+    let mut replies = Lines::new(&conv.replies);
+    // Greeting.
+    if replies.next().is_none() {
+        return out;
+    }
+    for cmd in Lines::new(&conv.commands) {
+        let cmd = String::from_utf8_lossy(cmd);
+        let mut words = cmd.split_whitespace();
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let args: Vec<&str> = words.collect();
+        let Some(status) = replies.next() else { break };
+        if !status.starts_with(b"+OK") {
+            if status.starts_with(b"+ ") {
+                // A SASL continuation: we cannot follow the exchange.
+                break;
+            }
+            continue;
+        }
+        let multi = matches!(verb.as_str(), "RETR" | "TOP" | "CAPA")
+            || (matches!(verb.as_str(), "LIST" | "UIDL") && args.is_empty());
+        let mut body: Vec<u8> = Vec::new();
+        let mut complete = !multi;
+        if multi {
+            for line in replies.by_ref() {
+                if line == b"." {
+                    complete = true;
+                    break;
+                }
+                let line = line
+                    .strip_prefix(b".")
+                    .filter(|_| line.starts_with(b".."))
+                    .unwrap_or(line);
+                if verb == "UIDL" {
+                    let text = String::from_utf8_lossy(line);
+                    if let Some((n, u)) = text.split_once(' ') {
+                        uidls.insert(n.to_owned(), u.trim().to_owned());
+                    }
+                } else if verb == "RETR" {
+                    body.extend_from_slice(line);
+                    body.extend_from_slice(b"\r\n");
+                }
+            }
+            if !complete {
+                break;
+            }
+        }
+        match verb.as_str() {
+            "RETR" if complete => out.received.push(hex(&Sha256::digest(&body))),
+            "DELE" => {
+                let n = args.first().copied().unwrap_or("");
+                pending_deletes.push(uidls.get(n).cloned());
+            }
+            "RSET" => pending_deletes.clear(),
+            "QUIT" => out.quit = true,
+            _ => {}
+        }
+    }
+    out.deleted = pending_deletes;
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// CRLF- (or LF-) terminated lines, without their ends; an unterminated
+/// tail is not a line.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let i = self.rest.iter().position(|b| *b == b'\n')?;
+        let line = &self.rest[..i];
+        self.rest = &self.rest[i + 1..];
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_conversation() {
+        let conv = Conversation {
+            commands: b"USER a\r\nPASS b\r\nUIDL\r\nRETR 1\r\nDELE 2\r\nRETR 2\r\nQUIT\r\n".to_vec(),
+            replies: b"+OK hi\r\n+OK\r\n+OK\r\n+OK\r\n1 H:a\r\n2 H:b\r\n.\r\n+OK\r\nx\r\n..y\r\n.\r\n+OK\r\n-ERR gone\r\n+OK bye\r\n"
+                .to_vec(),
+        };
+        let o = outcome(&conv);
+        assert_eq!(o.received, vec![hex(&Sha256::digest(b"x\r\n.y\r\n"))]);
+        assert_eq!(o.deleted, vec![Some("H:b".to_owned())]);
+        assert!(o.quit);
+    }
+
+    #[test]
+    fn a_cut_body_is_not_received() {
+        let conv = Conversation {
+            commands: b"USER a\r\nPASS b\r\nRETR 1\r\n".to_vec(),
+            replies: b"+OK hi\r\n+OK\r\n+OK\r\n+OK\r\nhalf a bo".to_vec(),
+        };
+        assert!(outcome(&conv).received.is_empty());
+    }
+}

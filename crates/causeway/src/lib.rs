@@ -1,0 +1,11 @@
+//! The one Causeway binary, as a library so its tests can reach the pieces:
+//! configuration files ([`config`]), `check-config` ([`check`]), keys
+//! ([`keys`]), logging ([`logging`]), running a node as a service with
+//! graceful shutdown ([`run`]) and the embedded demo ([`demo`]).
+
+pub mod check;
+pub mod config;
+pub mod demo;
+pub mod keys;
+pub mod logging;
+pub mod run;

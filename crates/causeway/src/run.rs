@@ -1,0 +1,227 @@
+//! Running a node as a service: bind, serve, and shut down gracefully on
+//! SIGTERM or SIGINT.
+//!
+//! On the first signal the node's `watch` shutdown channel is flipped: it
+//! stops accepting, finishes acknowledged work and QUITs its mail server
+//! sessions. The process exits 0 once the node returned, or non-zero after
+//! `shutdown_deadline` (or on a second signal), logging what it abandoned.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_client::run_client;
+use causeway_edge::{EdgeState, JournalConfig, JournalKey, run_edge};
+use causeway_net::{Env, Listener, TokioEnv};
+use causeway_relay::{RelayState, run_relay};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{ClientSettings, EdgeSettings, RelaySettings, Settings};
+
+/// Exit codes.
+pub const EXIT_OK: i32 = 0;
+/// The node stopped on its own with an error (e.g. cannot bind).
+pub const EXIT_FAILED: i32 = 1;
+/// The shutdown deadline passed (or a second signal came) with work unfinished.
+pub const EXIT_ABANDONED: i32 = 3;
+
+/// SIGTERM and SIGINT, as one stream.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Builds the runtime and runs the configured node until it is stopped;
+/// the process exit code.
+pub fn run(settings: Settings) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return EXIT_FAILED;
+        }
+    };
+    let code = rt.block_on(async move {
+        let env = TokioEnv::new();
+        let r = match settings {
+            Settings::Edge(s) => edge(env, s).await,
+            Settings::Relay(s) => relay(env, s).await,
+            Settings::Client(s) => client(env, s).await,
+        };
+        r.unwrap_or_else(|e| {
+            error!(error = %e, "cannot start");
+            EXIT_FAILED
+        })
+    });
+    // Tasks still running past the deadline are dropped here, not awaited.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn bind(env: &TokioEnv, addr: &str) -> io::Result<<TokioEnv as Env>::Listener> {
+    env.bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
+    let signals = Signals::new()?;
+    let listener = bind(&env, &s.listen).await?;
+    info!(role = "edge", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
+        allowed_clients = s.config.allowed_clients.len(), relays = s.config.relays.len(),
+        "listening");
+    let mut config = s.config;
+    if let Some(path) = &s.journal {
+        let key = JournalKey::derive_from(&config.keypair.private);
+        let journal = JournalConfig::redb(path, key).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open the journal {}: {e}", path.display()),
+            )
+        })?;
+        info!(journal = %path.display(), "crash journal open");
+        config.journal = Some(journal);
+    }
+    let state = EdgeState::new();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(run_edge(
+        env.clone(),
+        listener,
+        Arc::new(config),
+        state.clone(),
+        rx,
+    ));
+    let pending = move || {
+        let abandoned: Vec<String> = state
+            .sessions()
+            .into_iter()
+            .filter(|r| r.end.is_none())
+            .map(|r| r.id)
+            .collect();
+        format!(
+            "{} client session(s) still running ({}), {} acknowledged delete(s)/read mark(s) not committed by a mail server \
+             (deletes stay on the server; messages stay unread)",
+            state.live_sessions(),
+            abandoned.join(", "),
+            state.pending_work(),
+        )
+    };
+    Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
+}
+
+async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {
+    let signals = Signals::new()?;
+    let listener = bind(&env, &s.listen).await?;
+    info!(role = "relay", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
+        allowed_edges = s.config.allowed_edges.len(), "listening");
+    let state = RelayState::new();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(run_relay(
+        env.clone(),
+        listener,
+        Arc::new(s.config),
+        state.clone(),
+        rx,
+    ));
+    let pending = move || {
+        format!(
+            "{} edge link(s) and {} mail server session(s) still open (ended without QUIT)",
+            state.live_links(),
+            state.live_server_sessions()
+        )
+    };
+    Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
+}
+
+async fn client(env: TokioEnv, s: ClientSettings) -> io::Result<i32> {
+    let signals = Signals::new()?;
+    let listener = bind(&env, &s.config.listen).await?;
+    info!(role = "client", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
+        edge = %s.config.edge, "listening");
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(run_client(env.clone(), listener, Arc::new(s.config), rx));
+    let pending = || {
+        "mail client session(s) still running; their edge sessions end as on a cut line".to_owned()
+    };
+    Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
+}
+
+/// Waits for the node to end or for a signal; on a signal, asks the node to
+/// stop and waits at most `deadline`. The exit code.
+pub async fn supervise<E: Env>(
+    env: &E,
+    mut signals: Signals,
+    mut task: JoinHandle<io::Result<()>>,
+    stop: watch::Sender<bool>,
+    deadline: Duration,
+    pending: impl Fn() -> String,
+) -> i32 {
+    tokio::select! {
+        r = &mut task => return ended(r, false),
+        sig = signals.recv() => {
+            info!(signal = sig, deadline_ms = deadline.as_millis() as u64,
+                "shutting down: accepting no more connections, finishing sessions in progress \
+                 (a second signal exits at once)");
+        }
+    }
+    let _ = stop.send(true);
+    let expired = env.sleep(deadline);
+    tokio::select! {
+        r = &mut task => ended(r, true),
+        _ = expired => {
+            error!(abandoned = %pending(), deadline_ms = deadline.as_millis() as u64,
+                "shutdown deadline passed; exiting with work unfinished");
+            task.abort();
+            EXIT_ABANDONED
+        }
+        sig = signals.recv() => {
+            error!(signal = sig, abandoned = %pending(), "second signal; exiting at once with work unfinished");
+            task.abort();
+            EXIT_ABANDONED
+        }
+    }
+}
+
+fn ended(r: Result<io::Result<()>, tokio::task::JoinError>, asked: bool) -> i32 {
+    match r {
+        Ok(Ok(())) if asked => {
+            info!("shut down cleanly");
+            EXIT_OK
+        }
+        Ok(Ok(())) => {
+            warn!("the node stopped on its own");
+            EXIT_FAILED
+        }
+        Ok(Err(e)) => {
+            error!(error = %e, "the node failed");
+            EXIT_FAILED
+        }
+        Err(e) => {
+            error!(error = %e, "the node's task panicked");
+            EXIT_FAILED
+        }
+    }
+}
