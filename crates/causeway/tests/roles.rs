@@ -302,8 +302,6 @@ async fn three_processes_carry_mail_and_log_no_secret() {
     }
     // Trace level really was on (the POP3 driver traces each command).
     assert!(c.edge.output().contains("TRACE"), "{}", c.edge.output());
-    // Trace level really was on (the POP3 driver traces each command).
-    assert!(c.edge.output().contains("TRACE"), "{}", c.edge.output());
     // The session ids the edge gave out are on the client's and edge's lines.
     let edge_out = c.edge.output();
     let id = edge_out
@@ -319,6 +317,13 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         c.client.output().contains(&id),
         "client log lacks session {id}"
     );
+    // Not only where the session opens: every later line about it too.
+    let client_out = c.client.output();
+    let bye = client_out
+        .lines()
+        .find(|l| l.contains("edge session ended with Bye"))
+        .unwrap_or_else(|| panic!("no Bye line:\n{client_out}"));
+    assert!(bye.contains(&id), "the Bye line lacks session {id}: {bye}");
 }
 
 const DELETE_AND_WAIT: &str = r#"

@@ -63,7 +63,9 @@ pub async fn run_client<E: Env>(
             _ = shutdown_requested(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let span = tracing::info_span!("mail client", %peer);
+                    // `session` is filled in when the edge names the session, so every
+                    // later line about this mail client carries the edge's session id.
+                    let span = tracing::info_span!("mail client", %peer, session = tracing::field::Empty);
                     let serve = session::serve(env.clone(), stream, config.clone(), shutdown.clone());
                     sessions.spawn(serve.instrument(span));
                 }

@@ -138,7 +138,8 @@ impl<E: Env> EdgeLink<E> {
             .map_err(not_opened)?;
         let listings = match recv(env, &mut channel, t.welcome, "the edge's Welcome").await {
             Ok(EdgeToClient::Welcome { session, servers }) => {
-                tracing::info!(session, servers = servers.len(), "edge session opened");
+                tracing::Span::current().record("session", session.as_str());
+                tracing::info!(servers = servers.len(), "edge session opened");
                 servers
             }
             Ok(EdgeToClient::Refused { reason }) => {
