@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use causeway_relay::ServerTls;
 use causeway_relay::server::ServerTimeouts;
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
@@ -34,6 +35,12 @@ pub struct EdgeConfig {
     /// it in memory only, which a crash loses: fine for tests, not for
     /// production, which must configure one (e.g. [`JournalConfig::redb`]).
     pub journal: Option<JournalConfig>,
+    /// TLS to mail servers reached directly (through a relay, the relay's
+    /// own setting applies): the system trust store, plus `ca_file` if set.
+    /// The default loads the system store on first use; a binary should set
+    /// `ServerTls::load(&TlsSettings { ca_file })?` at startup, so a bad
+    /// `ca_file` or an empty store stops it with a clear error.
+    pub tls: ServerTls,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +104,7 @@ impl EdgeConfig {
             timeouts: EdgeTimeouts::default(),
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
             journal: None,
+            tls: ServerTls::default(),
         }
     }
 

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use causeway_net::Env;
 use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
-use causeway_proto::user::{Route, ServerSpec, TlsMode};
+use causeway_proto::user::{Route, ServerSpec};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_relay::common::{LinkEnd, close, recv, send};
-use causeway_relay::server::{ServerSession, tls_unavailable};
+use causeway_relay::server::ServerSession;
 use causeway_wire::{SecureChannel, WireError, connect_kk};
 
 use crate::config::{EdgeConfig, RelayRef};
@@ -35,13 +35,11 @@ impl<E: Env> Upstream<E> {
         config: &Arc<EdgeConfig>,
         spec: &ServerSpec,
     ) -> Result<Self, OpError> {
-        if spec.tls != TlsMode::None {
-            return Err(tls_unavailable());
-        }
         match &spec.route {
             Route::Direct => {
                 let t = config.timeouts.server;
-                let (s, _greeting) = ServerSession::open(env, spec, t, config.max_message).await?;
+                let (s, _greeting) =
+                    ServerSession::open(env, spec, &config.tls, t, config.max_message).await?;
                 Ok(Upstream::Direct(s))
             }
             Route::Relay(name) => {

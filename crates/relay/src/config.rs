@@ -5,6 +5,7 @@ use std::time::Duration;
 use causeway_wire::{ChannelConfig, Keypair, PublicKey};
 
 use crate::server::ServerTimeouts;
+use crate::tls::ServerTls;
 
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
@@ -22,6 +23,11 @@ pub struct RelayConfig {
     /// Largest message fetched from a server. Keep it below the channel's
     /// `max_frame`: a body travels to the edge in one frame.
     pub max_message: usize,
+    /// TLS to mail servers: the system trust store, plus `ca_file` if set.
+    /// The default loads the system store on first use; a binary should set
+    /// `ServerTls::load(&TlsSettings { ca_file })?` at startup, so a bad
+    /// `ca_file` or an empty store stops it with a clear error.
+    pub tls: ServerTls,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +61,7 @@ impl RelayConfig {
             timeouts: RelayTimeouts::default(),
             max_links: 256,
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
+            tls: ServerTls::default(),
         }
     }
 }

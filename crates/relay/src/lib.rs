@@ -9,6 +9,7 @@
 //! for why that is always safe).
 //!
 //! - [`server`]: one logged-in POP3 session; shared with the edge's direct path.
+//! - [`tls`]: TLS to mail servers (trust store, plain-or-TLS stream, errors).
 //! - [`common`]: counts, deadline-bounded channel I/O, shutdown; shared too.
 //! - `link`: one link's life.
 
@@ -16,6 +17,7 @@ pub mod common;
 mod config;
 mod link;
 pub mod server;
+pub mod tls;
 
 use std::io;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use tokio::sync::watch;
 
 pub use config::{RelayConfig, RelayTimeouts};
 pub use link::status_bytes;
+pub use tls::{ServerTls, TlsSettings};
 
 use crate::common::Count;
 

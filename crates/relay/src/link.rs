@@ -95,6 +95,7 @@ impl<E: Env> Link<E> {
         let (session, greeting) = match ServerSession::open(
             &self.env,
             &server,
+            &cfg.tls,
             t.server,
             cfg.max_message,
         )

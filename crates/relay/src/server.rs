@@ -4,9 +4,10 @@
 //! Both the relay (for each edge link) and the edge (for servers it reaches
 //! directly) need exactly this, so it lives here once and the edge uses it.
 //! What it adds to [`Pop3Client`] is the policy both share: a bounded connect,
-//! refusing TLS modes we cannot do yet, and turning every failure into an
-//! [`OpError`] that carries the server's RFC 2449 code, so the mail client can
-//! tell "locked, try later" from "wrong password".
+//! TLS as the server's [`TlsMode`] says (implicit, or a strict STLS; see
+//! [`crate::tls`] and `docs/protocol.md`, "TLS to mail servers"), and turning
+//! every failure into an [`OpError`] that carries the server's RFC 2449 code,
+//! so the mail client can tell "locked, try later" from "wrong password".
 //!
 //! [`ServerSession::execute`] returns `Ok` for any reply the server gave,
 //! `-ERR` included; `Err` means the connection itself failed and the session
@@ -14,10 +15,15 @@
 
 use std::time::Duration;
 
-use causeway_net::Env;
+use causeway_net::{Env, Stream};
+use causeway_pop3::client::CLIENT_MAX_RESPONSE_LINE;
 use causeway_pop3::{ClientError, Command, Pop3Client, RespCode, Response, StatusLine, Timeouts};
 use causeway_proto::user::{ServerSpec, TlsMode};
 use causeway_proto::{ErrCode, OpError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+
+use crate::tls::{ServerStream, ServerTls, handshake_error, server_name};
 
 /// How long each step of talking to a mail server may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +43,6 @@ impl Default for ServerTimeouts {
             per_mib: Duration::from_secs(30),
         }
     }
-}
-
-/// The error every TLS mode but `None` meets until TLS comes with the binaries.
-pub fn tls_unavailable() -> OpError {
-    OpError::new(
-        Some(ErrCode::SysPerm),
-        "TLS to mail servers is not built yet",
-    )
 }
 
 /// The RFC 2449 code of a POP3 status line, as the catalogue knows it.
@@ -76,24 +74,35 @@ fn failure(spec: &ServerSpec, e: ClientError) -> OpError {
 }
 
 pub struct ServerSession<E: Env> {
-    client: Pop3Client<E, E::Stream>,
+    client: Pop3Client<E, ServerStream<E::Stream>>,
     spec_name: String,
     address: String,
 }
 
 impl<E: Env> ServerSession<E> {
-    /// Connects to `spec`'s server and logs in. Returns the session and the
-    /// server's greeting.
+    /// Connects to `spec`'s server (TLS as `spec.tls` says, certificates
+    /// checked with `tls`) and logs in. Returns the session and the server's
+    /// greeting.
+    ///
+    /// USER and PASS are only ever sent over TLS unless `spec.tls` is
+    /// [`TlsMode::None`]: with `Starttls`, a server that will not start TLS
+    /// is refused, never talked to in the clear.
     pub async fn open(
         env: &E,
         spec: &ServerSpec,
+        tls: &ServerTls,
         timeouts: ServerTimeouts,
         max_message: usize,
     ) -> Result<(Self, StatusLine), OpError> {
-        if spec.tls != TlsMode::None {
-            return Err(tls_unavailable());
-        }
         let address = spec.address();
+        // Everything that can be refused without the network comes first.
+        let tls_setup = match spec.tls {
+            TlsMode::None => None,
+            TlsMode::Implicit | TlsMode::Starttls => Some((
+                TlsConnector::from(tls.client_config()?),
+                server_name(&spec.host)?,
+            )),
+        };
         let stream = env
             .timeout(
                 timeouts.connect,
@@ -116,6 +125,31 @@ impl<E: Env> ServerSession<E> {
             command: timeouts.command,
             per_mib: timeouts.per_mib,
         };
+        let stream = match tls_setup {
+            None => ServerStream::plain(stream),
+            Some((connector, name)) => {
+                let (stream, replay) = if spec.tls == TlsMode::Starttls {
+                    starttls_preamble(env, spec, &address, stream, timeouts.command).await?
+                } else {
+                    (stream, Vec::new())
+                };
+                let tls = env
+                    .timeout(
+                        timeouts.connect,
+                        "the TLS handshake with the mail server",
+                        connector.connect(name, stream),
+                    )
+                    .await
+                    .and_then(|r| r)
+                    .map_err(|e| {
+                        let after_stls = spec.tls == TlsMode::Starttls;
+                        handshake_error(&spec.name, &spec.host, &address, after_stls, e)
+                    })?;
+                tracing::debug!(server = %spec.name, tls = ?spec.tls, "TLS established with the mail server");
+                ServerStream::tls(tls, replay)
+            }
+        };
+        debug_assert_eq!(stream.is_tls(), spec.tls != TlsMode::None);
         let (mut client, greeting) = Pop3Client::start(env.clone(), stream, pop3, max_message)
             .await
             .map_err(|e| failure(spec, e))?;
@@ -168,4 +202,163 @@ fn self_lost(name: &str, address: &str, e: ClientError) -> OpError {
         Some(ErrCode::SysTemp),
         format!("lost the connection to mail server {name} ({address}): {e}"),
     )
+}
+
+/// The clear-text part of STLS (RFC 2595): the greeting, `STLS`, its `+OK`.
+/// Returns the stream, ready for the TLS handshake, and the greeting line
+/// (with its CRLF) to replay to the POP3 client once TLS is up.
+///
+/// Strict: a byte received beyond the greeting line, or beyond the `+OK`
+/// to STLS, is refused. Bytes a man in the middle slips in before TLS
+/// would otherwise be read as replies to commands sent under TLS (the
+/// STARTTLS injection class of CVE-2011-0411).
+async fn starttls_preamble<E: Env>(
+    env: &E,
+    spec: &ServerSpec,
+    address: &str,
+    mut stream: E::Stream,
+    within: Duration,
+) -> Result<(E::Stream, Vec<u8>), OpError> {
+    let server = &spec.name;
+    let (greeting_line, extra) = read_status_line(
+        env,
+        &mut stream,
+        within,
+        "the POP3 greeting",
+        server,
+        address,
+    )
+    .await?;
+    let greeting = parse_status(&greeting_line, server, address)?;
+    if !greeting.is_ok() {
+        return Err(refusal(&greeting));
+    }
+    if extra > 0 {
+        return Err(injected(
+            server,
+            address,
+            extra,
+            "its greeting, before STLS was sent",
+        ));
+    }
+    env.timeout(within, "sending STLS", async {
+        stream.write_all(b"STLS\r\n").await?;
+        stream.flush().await
+    })
+    .await
+    .and_then(|r| r)
+    .map_err(|e| {
+        OpError::new(
+            Some(ErrCode::SysTemp),
+            format!("lost the connection to mail server {server} ({address}) sending STLS: {e}"),
+        )
+    })?;
+    let (reply_line, extra) = read_status_line(
+        env,
+        &mut stream,
+        within,
+        "the reply to STLS",
+        server,
+        address,
+    )
+    .await?;
+    let reply = parse_status(&reply_line, server, address)?;
+    if !reply.is_ok() {
+        let code = match err_code(reply.code.as_ref()) {
+            Some(ErrCode::SysTemp) => ErrCode::SysTemp,
+            _ => ErrCode::SysPerm,
+        };
+        return Err(OpError::new(
+            Some(code),
+            format!(
+                "mail server {server} ({address}) refused STLS ({}); with tls = \"starttls\" \
+                 Causeway never falls back to plain text, so the password was not sent. \
+                 If the server offers POP3S, use tls = \"implicit\" (usually port 995)",
+                reply.text_lossy()
+            ),
+        ));
+    }
+    if extra > 0 {
+        return Err(injected(
+            server,
+            address,
+            extra,
+            "its +OK to STLS, before TLS began",
+        ));
+    }
+    Ok((stream, greeting_line))
+}
+
+/// The refusal for bytes that arrived where the protocol has none.
+fn injected(server: &str, address: &str, n: usize, after: &str) -> OpError {
+    OpError::new(
+        Some(ErrCode::SysPerm),
+        format!(
+            "mail server {server} ({address}) sent {n} unexpected byte(s) after {after}: \
+             refused, as this is how a STARTTLS command injection attack (CVE-2011-0411 class) \
+             smuggles clear text into the TLS session; the password was not sent"
+        ),
+    )
+}
+
+fn parse_status(line: &[u8], server: &str, address: &str) -> Result<StatusLine, OpError> {
+    let bare = line
+        .strip_suffix(b"\n")
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .unwrap_or(line);
+    StatusLine::parse(bare).map_err(|e| {
+        OpError::new(
+            Some(ErrCode::SysTemp),
+            format!("mail server {server} ({address}) sent a bad POP3 status line: {e}"),
+        )
+    })
+}
+
+/// Reads one line (through its LF) within `within`. Returns the line and
+/// how many bytes came after it in the same reads: a server must send
+/// nothing more until we speak, so any is suspect.
+async fn read_status_line<S: Stream, E: Env>(
+    env: &E,
+    stream: &mut S,
+    within: Duration,
+    what: &'static str,
+    server: &str,
+    address: &str,
+) -> Result<(Vec<u8>, usize), OpError> {
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+                let extra = buf.len() - (i + 1);
+                buf.truncate(i + 1);
+                return Ok((buf, extra));
+            }
+            if buf.len() > CLIENT_MAX_RESPONSE_LINE {
+                return Err(format!(
+                    "a line longer than {CLIENT_MAX_RESPONSE_LINE} bytes while waiting for {what}"
+                ));
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) => {
+                    return Err(format!(
+                        "the connection was closed while waiting for {what}"
+                    ));
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("{e} while waiting for {what}")),
+            }
+        }
+    };
+    match env.timeout(within, what, read).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(text)) => Err(OpError::new(
+            Some(ErrCode::SysTemp),
+            format!("mail server {server} ({address}): {text}"),
+        )),
+        Err(e) => Err(OpError::new(
+            Some(ErrCode::SysTemp),
+            format!("mail server {server} ({address}): {e}"),
+        )),
+    }
 }
