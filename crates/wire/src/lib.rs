@@ -31,6 +31,7 @@ pub mod codec;
 mod compress;
 mod config;
 mod counters;
+pub mod dictionary;
 mod entropy;
 mod error;
 mod establish;

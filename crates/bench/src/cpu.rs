@@ -1,0 +1,158 @@
+//! Figure 4: CPU per megabyte of mail in the edge, the relay and the client
+//! proxy, against a plain TCP forward of the same bytes, in the same run.
+//!
+//! Each component runs on its own thread ([`crate::nodes::Node`]), so its
+//! CPU time is read with `getrusage(RUSAGE_THREAD)` on that thread before and
+//! after. The mail client downloads the mailbox (STAT, RETR all, QUIT) as
+//! many times as it takes to carry `--cpu-mb` megabytes: once through
+//! proxy -> edge -> relay -> server, once through the plain forward.
+
+use std::time::{Duration, Instant};
+
+use causeway_net::TokioEnv;
+
+use crate::mail::{self, Messages};
+use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client};
+use crate::{Figure, Options, sys};
+
+async fn passes(
+    env: &TokioEnv,
+    addr: &str,
+    causeway: bool,
+    n: usize,
+    count: u32,
+) -> Result<(), String> {
+    let e = |e: causeway_pop3::ClientError| e.to_string();
+    for _ in 0..n {
+        let mut c = mail_client(env, addr, causeway).await?;
+        let (have, _) = c.stat().await.map_err(e)?;
+        if have != count {
+            return Err(format!("STAT says {have} messages, expected {count}"));
+        }
+        for i in 1..=count {
+            c.retr(i).await.map_err(e)?;
+        }
+        c.quit().await.map_err(e)?;
+    }
+    Ok(())
+}
+
+struct Cpu {
+    edge: Duration,
+    relay: Duration,
+    proxy: Duration,
+    line: Duration,
+    forward: Duration,
+    server: Duration,
+    process: Duration,
+}
+
+async fn cpu(chain: &Chain) -> Cpu {
+    Cpu {
+        edge: chain.edge_node.cpu().await,
+        relay: chain.relay_node.cpu().await,
+        proxy: chain.proxy_node.cpu().await,
+        line: chain.line_node.cpu().await,
+        forward: chain.forward_node.cpu().await,
+        server: chain.server_node.cpu().await,
+        process: sys::process_cpu(),
+    }
+}
+
+fn since(a: &Cpu, b: &Cpu) -> Cpu {
+    Cpu {
+        edge: b.edge - a.edge,
+        relay: b.relay - a.relay,
+        proxy: b.proxy - a.proxy,
+        line: b.line - a.line,
+        forward: b.forward - a.forward,
+        server: b.server - a.server,
+        process: b.process - a.process,
+    }
+}
+
+pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>, String> {
+    let chain = Chain::start(ChainSpec {
+        via_relay: true,
+        ..ChainSpec::default()
+    })
+    .await;
+    for m in messages {
+        chain.store.deliver(USER, m).map_err(|e| e.to_string())?;
+        chain
+            .store
+            .deliver(DIRECT_USER, m)
+            .map_err(|e| e.to_string())?;
+    }
+    let per_pass = mail::total(messages) as f64;
+    let n = ((opts.cpu_mb * 1e6 / per_pass).ceil() as usize).max(1);
+    let count = messages.len() as u32;
+    let mb = per_pass * n as f64 / 1e6;
+
+    let c0 = cpu(&chain).await;
+    let t = Instant::now();
+    passes(&chain.env, &chain.proxy, true, n, count).await?;
+    chain.settle().await?;
+    let cw_wall = t.elapsed().as_secs_f64();
+    let c1 = cpu(&chain).await;
+    let t = Instant::now();
+    passes(&chain.env, &chain.forward.addr(), false, n, count).await?;
+    chain.settle().await?;
+    let fw_wall = t.elapsed().as_secs_f64();
+    let c2 = cpu(&chain).await;
+    let (cw, fw) = (since(&c0, &c1), since(&c1, &c2));
+
+    let per = |d: Duration| mb / d.as_secs_f64().max(1e-6);
+    let base = format!("{mb:.1} MB of mail in {n} downloads of {count} messages");
+    Ok(vec![
+        Figure::new(
+            "cpu_edge",
+            "MB/CPU-s",
+            per(cw.edge),
+            vec![("plain_forward", per(fw.forward))],
+        )
+        .note(format!(
+            "{base}; edge {:.2} CPU-s, plain forward {:.3} CPU-s",
+            cw.edge.as_secs_f64(),
+            fw.forward.as_secs_f64()
+        )),
+        Figure::new(
+            "cpu_relay",
+            "MB/CPU-s",
+            per(cw.relay),
+            vec![("plain_forward", per(fw.forward))],
+        )
+        .note(format!("relay {:.2} CPU-s", cw.relay.as_secs_f64())),
+        Figure::new(
+            "cpu_proxy",
+            "MB/CPU-s",
+            per(cw.proxy),
+            vec![("plain_forward", per(fw.forward))],
+        )
+        .note(format!(
+            "client proxy {:.2} CPU-s (the user's machine)",
+            cw.proxy.as_secs_f64()
+        )),
+        Figure::new(
+            "cpu_process",
+            "MB/CPU-s",
+            per(cw.process),
+            vec![("direct_via_forward", per(fw.process))],
+        )
+        .note(format!(
+            "whole process (getrusage): {:.2} vs {:.2} CPU-s, mail server {:.2} vs {:.2}, line forwarder {:.2}",
+            cw.process.as_secs_f64(),
+            fw.process.as_secs_f64(),
+            cw.server.as_secs_f64(),
+            fw.server.as_secs_f64(),
+            cw.line.as_secs_f64()
+        )),
+        Figure::new(
+            "throughput_wall",
+            "MB/s",
+            mb / cw_wall,
+            vec![("direct_via_forward", mb / fw_wall)],
+        )
+        .note("one mail client at a time, loopback, 2 shared cores"),
+    ])
+}

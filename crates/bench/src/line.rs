@@ -1,0 +1,374 @@
+//! Figures 1-3: what downloading a mailbox costs on the client's line.
+//!
+//! The mail client's session is `USER`/`PASS`, `STAT`, `UIDL`, `RETR` of
+//! every message, `DELE` of every message, `QUIT`. Through Causeway, the bytes
+//! counted are everything the line between client proxy and edge carries
+//! (Noise handshake, records, frames, compressed messages, close frames);
+//! direct, everything between the mail client and the server. The direct
+//! transcript is also compressed whole, one stream per direction, with
+//! deflate and zstd: what an ideal compressing tunnel (`ssh -C`, without its
+//! own handshake and packet overhead) would carry.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use causeway_net::TokioEnv;
+use causeway_wire::ChannelConfig;
+use tokio::net::TcpStream;
+
+use crate::mail::{self, Messages};
+use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client, mail_client_on};
+use crate::record::{Recorder, Transcript};
+use crate::{Figure, Options, progress};
+
+/// What one session cost on its line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineCost {
+    pub up: u64,
+    pub down: u64,
+    /// Request/response turns the client waited for (the TCP handshake not
+    /// included).
+    pub turns: u64,
+}
+
+impl LineCost {
+    pub fn bytes(&self) -> u64 {
+        self.up + self.down
+    }
+}
+
+/// Line profiles for figure 3: (name, bits per second, round-trip time in s).
+pub const PROFILES: &[(&str, f64, f64)] = &[
+    ("gprs", 40e3, 0.600),
+    ("3g", 1e6, 0.150),
+    ("satellite", 10e6, 0.700),
+];
+
+/// Modelled time for a session: one round trip for the TCP handshake, one per
+/// turn, and every byte at the line's rate (one direction at a time, no slow
+/// start, no TCP/IP headers).
+pub fn model_seconds(bytes: u64, turns: u64, bps: f64, rtt: f64) -> f64 {
+    (turns + 1) as f64 * rtt + bytes as f64 * 8.0 / bps
+}
+
+/// The dictionary for the dictionary figures: trained on `train.lst` (or
+/// `--train-list`) for a corpus, on other generated mail otherwise. `None`
+/// (with a note on stderr) if a corpus has no training list.
+pub fn dictionary(opts: &Options) -> Result<Option<Arc<Vec<u8>>>, String> {
+    let samples = match &opts.corpus {
+        Some(dir) => {
+            let list = opts.train_list.clone().or_else(|| {
+                let l = opts.list.as_ref()?.with_file_name("train.lst");
+                l.exists().then_some(l)
+            });
+            let Some(list) = list else {
+                progress("no training list (--train-list): dictionary figures skipped");
+                return Ok(None);
+            };
+            mail::load(dir, Some(&list))?
+        }
+        // A different seed: never train on the mail that is measured.
+        None => mail::generated(2, 2000, opts.message_size),
+    };
+    let t = Instant::now();
+    let dict = causeway_wire::dictionary::train(&samples, opts.dict_size)
+        .map_err(|e| format!("training the dictionary: {e}"))?;
+    progress(&format!(
+        "dictionary: {} bytes from {} samples in {:.1} s",
+        dict.len(),
+        samples.len(),
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(Some(Arc::new(dict)))
+}
+
+/// Downloads `messages` through Causeway once; checks every body and that
+/// the deletes were committed.
+pub async fn causeway_session(chain: &Chain, messages: &Messages) -> Result<LineCost, String> {
+    for m in messages {
+        chain.store.deliver(USER, m).map_err(|e| e.to_string())?;
+    }
+    let (u0, d0, t0) = (
+        chain.line.bytes(causeway_tests::Dir::Up),
+        chain.line.bytes(causeway_tests::Dir::Down),
+        chain.line.round_trips(),
+    );
+    let c = mail_client(&chain.env, &chain.proxy, true).await?;
+    download(c, messages).await?;
+    let turns = chain.line.round_trips() - t0;
+    chain.settle().await?;
+    if !chain.store.present_uidls(USER).is_empty() {
+        return Err("the deletes through Causeway were not committed".into());
+    }
+    Ok(LineCost {
+        up: chain.line.bytes(causeway_tests::Dir::Up) - u0,
+        down: chain.line.bytes(causeway_tests::Dir::Down) - d0,
+        turns,
+    })
+}
+
+/// The same download spoken directly to the server (through the plain
+/// forward, which counts turns); returns its transcript too.
+pub async fn direct_session(
+    chain: &Chain,
+    messages: &Messages,
+) -> Result<(LineCost, Transcript), String> {
+    for m in messages {
+        chain
+            .store
+            .deliver(DIRECT_USER, m)
+            .map_err(|e| e.to_string())?;
+    }
+    let (u0, d0, t0) = (
+        chain.forward.bytes(causeway_tests::Dir::Up),
+        chain.forward.bytes(causeway_tests::Dir::Down),
+        chain.forward.round_trips(),
+    );
+    let stream = TcpStream::connect(chain.forward.addr())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (stream, log) = Recorder::new(stream);
+    let c = mail_client_on(&chain.env, stream, false).await?;
+    download(c, messages).await?;
+    // The forwarder counts a turn when traffic turns from client->server to
+    // server->client; the greeting, which the client waits for after
+    // connecting, has nothing before it. It costs a round trip all the same.
+    let turns = chain.forward.round_trips() - t0 + 1;
+    chain.settle().await?;
+    if !chain.store.present_uidls(DIRECT_USER).is_empty() {
+        return Err("the direct deletes were not committed".into());
+    }
+    let cost = LineCost {
+        up: chain.forward.bytes(causeway_tests::Dir::Up) - u0,
+        down: chain.forward.bytes(causeway_tests::Dir::Down) - d0,
+        turns,
+    };
+    let transcript = std::mem::take(&mut *log.lock().unwrap());
+    Ok((cost, transcript))
+}
+
+/// STAT, UIDL, RETR all, DELE all, QUIT; every body checked.
+async fn download<S: causeway_net::Stream>(
+    mut c: causeway_pop3::Pop3Client<TokioEnv, S>,
+    messages: &Messages,
+) -> Result<(), String> {
+    let e = |e: causeway_pop3::ClientError| e.to_string();
+    let (n, _) = c.stat().await.map_err(e)?;
+    if n as usize != messages.len() {
+        return Err(format!(
+            "STAT says {n} messages, {} delivered",
+            messages.len()
+        ));
+    }
+    c.uidl().await.map_err(e)?;
+    for (i, m) in messages.iter().enumerate() {
+        let body = c.retr(i as u32 + 1).await.map_err(e)?;
+        if body != *m {
+            return Err(format!("message {} came back altered", i + 1));
+        }
+    }
+    for i in 0..messages.len() {
+        c.dele(i as u32 + 1).await.map_err(e)?;
+    }
+    let bye = c.quit().await.map_err(e)?;
+    if !bye.is_ok() {
+        return Err(format!("QUIT refused: {bye}"));
+    }
+    Ok(())
+}
+
+fn deflate(data: &[u8]) -> u64 {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(data).unwrap();
+    z.finish().unwrap().len() as u64
+}
+
+/// Messages through one zstd context flushed after each, as the channel
+/// compresses them (without its framing, encryption and protocol): with or
+/// without a dictionary, and with the window left to zstd or forced.
+fn zstd_flushed(messages: &Messages, dict: Option<&[u8]>, window_log: Option<u32>) -> u64 {
+    use zstd::stream::raw::{CParameter, Encoder, InBuffer, Operation, OutBuffer};
+    let mut enc = match dict {
+        Some(d) => Encoder::with_dictionary(3, d).unwrap(),
+        None => Encoder::new(3).unwrap(),
+    };
+    if let Some(w) = window_log {
+        enc.set_parameter(CParameter::WindowLog(w)).unwrap();
+    }
+    let mut scratch = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    for m in messages {
+        let mut input = InBuffer::around(m);
+        while input.pos() < m.len() {
+            let mut o = OutBuffer::around(&mut scratch[..]);
+            enc.run(&mut input, &mut o).unwrap();
+            total += o.pos() as u64;
+        }
+        loop {
+            let mut o = OutBuffer::around(&mut scratch[..]);
+            let left = enc.flush(&mut o).unwrap();
+            total += o.pos() as u64;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    total
+}
+
+fn zstd_stream(data: &[u8]) -> u64 {
+    zstd::stream::encode_all(data, 3).unwrap().len() as u64
+}
+
+pub async fn figures(
+    opts: &Options,
+    messages: &Messages,
+    dictionary: Option<Arc<Vec<u8>>>,
+) -> Result<Vec<Figure>, String> {
+    let chain = Chain::start(ChainSpec::default()).await;
+    let cw = causeway_session(&chain, messages).await?;
+    let (direct, transcript) = direct_session(&chain, messages).await?;
+    drop(chain);
+    let with_dict = match &dictionary {
+        Some(d) => {
+            let spec = ChainSpec {
+                channel: ChannelConfig {
+                    dictionary: Some(d.clone()),
+                    ..ChannelConfig::default()
+                },
+                ..ChainSpec::default()
+            };
+            let chain = Chain::start(spec).await;
+            Some(causeway_session(&chain, messages).await?)
+        }
+        None => None,
+    };
+
+    let mail_bytes = mail::total(messages);
+    let deflated = deflate(&transcript.up) + deflate(&transcript.down);
+    let zstded = zstd_stream(&transcript.up) + zstd_stream(&transcript.down);
+    let n = messages.len();
+    let mut out = Vec::new();
+
+    if opts.wants(1) {
+        out.push(
+            Figure::new(
+                "line_bytes",
+                "bytes",
+                cw.bytes() as f64,
+                vec![
+                    ("direct", direct.bytes() as f64),
+                    ("direct+deflate", deflated as f64),
+                    ("direct+zstd3", zstded as f64),
+                ],
+            )
+            .note(format!(
+                "{n} messages, {mail_bytes} mail bytes; causeway up {} down {}; direct up {} down {}",
+                cw.up, cw.down, direct.up, direct.down
+            )),
+        );
+        if let (Some(d), Some(dict)) = (&with_dict, &dictionary) {
+            out.push(
+                Figure::new(
+                    "line_bytes_dict",
+                    "bytes",
+                    d.bytes() as f64,
+                    vec![
+                        ("direct", direct.bytes() as f64),
+                        ("causeway_no_dict", cw.bytes() as f64),
+                        ("direct+zstd3", zstded as f64),
+                    ],
+                )
+                .note(format!(
+                    "dictionary {} bytes pinned on both ends",
+                    dict.len()
+                )),
+            );
+        }
+        // The shared README's figures: mail bytes over compressed bytes.
+        let per_message: u64 = messages
+            .iter()
+            .map(|m| zstd::bulk::compress(m, 3).unwrap().len() as u64)
+            .sum();
+        let concat: Vec<u8> = messages.concat();
+        let one_stream = zstd_stream(&concat);
+        let mut alts = vec![
+            ("zstd3_one_stream", mail_bytes as f64 / one_stream as f64),
+            ("zstd3_per_message", mail_bytes as f64 / per_message as f64),
+        ];
+        if let Some(dict) = &dictionary {
+            let mut c = zstd::bulk::Compressor::with_dictionary(3, dict).unwrap();
+            let with: u64 = messages
+                .iter()
+                .map(|m| c.compress(m).unwrap().len() as u64)
+                .sum();
+            alts.push(("zstd3_dict_per_message", mail_bytes as f64 / with as f64));
+        }
+        let x = |bytes: u64| mail_bytes as f64 / bytes as f64;
+        alts.push((
+            "zstd3_flushed_per_message",
+            x(zstd_flushed(messages, None, None)),
+        ));
+        if let Some(d) = &with_dict {
+            alts.push(("causeway_dict", x(d.bytes())));
+        }
+        if let Some(dict) = &dictionary {
+            alts.push((
+                "zstd3_dict_flushed",
+                x(zstd_flushed(messages, Some(dict), None)),
+            ));
+            alts.push((
+                "zstd3_dict_flushed_window2m",
+                x(zstd_flushed(messages, Some(dict), Some(21))),
+            ));
+        }
+        out.push(
+            Figure::new(
+                "mail_shrink",
+                "x smaller",
+                mail_bytes as f64 / cw.bytes() as f64,
+                alts,
+            )
+            .note("mail bytes (CRLF, as RETR carries them) / bytes carried; causeway counts its whole session; flushed = one context, flushed after each message, as the channel does"),
+        );
+    }
+    if opts.wants(2) {
+        let mut alts = vec![("direct", direct.turns as f64)];
+        if let Some(d) = &with_dict {
+            alts.push(("causeway_dict", d.turns as f64));
+        }
+        out.push(
+            Figure::new("round_trips", "turns", cw.turns as f64, alts).note(format!(
+                "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = 2n+3 (Noise XK, Hello/Welcome, n RETR, n DELE, QUIT); TCP handshake not counted"
+            )),
+        );
+    }
+    if opts.wants(3) {
+        for (name, bps, rtt) in PROFILES {
+            let t = |bytes: u64, turns: u64| model_seconds(bytes, turns, *bps, *rtt);
+            let mut alts = vec![
+                ("direct", t(direct.bytes(), direct.turns)),
+                ("direct+zstd3", t(zstded, direct.turns)),
+            ];
+            if let Some(d) = &with_dict {
+                alts.push(("causeway_dict", t(d.bytes(), d.turns)));
+            }
+            out.push(
+                Figure::new(
+                    &format!("time_{name}"),
+                    "s (model)",
+                    t(cw.bytes(), cw.turns),
+                    alts,
+                )
+                .note(format!(
+                    "{} kbit/s, {} ms RTT: (turns+1) x RTT + bytes x 8 / rate",
+                    bps / 1e3,
+                    rtt * 1e3
+                )),
+            );
+        }
+    }
+    Ok(out)
+}

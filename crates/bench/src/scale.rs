@@ -1,0 +1,553 @@
+//! Figure 5: how much memory the edge needs per session, and how many
+//! sessions it holds at once.
+//!
+//! The edge runs in a child process (this binary again, `__edge-child`), so
+//! its resident memory (`VmRSS`) is its own. The mail clients and their
+//! client proxy run in further children (`__load-child`, a few thousand
+//! sessions each, so that no process but the edge needs many file
+//! descriptors); the mail server stays in this process, where its live
+//! sessions are counted. The alternative is a plain TCP forward in a child
+//! process (`__forward-child`) carrying direct POP3 sessions to the same
+//! server.
+//!
+//! Steps: one warm-up session; then `sessions` mail clients log in through
+//! their proxy and ask STAT (each edge session is then open, with its server
+//! session and listing): memory per idle session. Then `active` of them
+//! fetch every message (bodies in the edge's cache, both zstd contexts
+//! used): memory per active session. Then all QUIT; every failure counts as
+//! an error.
+
+use std::io::{BufRead, BufReader, Lines, StdinLock, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use causeway_client::{ClientConfig, run_client};
+use causeway_edge::{EdgeConfig, EdgeState, run_edge};
+use causeway_net::{Env, Listener, TokioEnv};
+use causeway_pop3::Pop3Client;
+use causeway_proto::Secret;
+use causeway_wire::{ChannelConfig, Keypair, PrivateKey, PublicKey};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::mail;
+use crate::nodes::{
+    DIRECT_USER, LOCAL_PASSWORD, LOCAL_USER, Server, USER, client_timeouts, mail_client,
+    server_spec,
+};
+use crate::{Figure, Options, progress, sys};
+
+/// Messages in each mailbox, and their size hint.
+const MAILBOX: (usize, usize) = (10, 4096);
+/// Logins in flight at once, per load process.
+const PARALLEL: usize = 64;
+/// Sessions per load process (three sockets each through Causeway).
+const PER_LOAD: usize = 4000;
+
+/// A node in a child process; it exits when its stdin closes.
+struct ChildNode {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// The first line it printed: the address it listens on.
+    addr: String,
+}
+
+impl ChildNode {
+    fn start(exe: &std::path::Path, mode: &str, config: &[String]) -> Result<ChildNode, String> {
+        let mut child = Command::new(exe)
+            .arg(mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {} {mode}: {e}", exe.display()))?;
+        let mut stdin = child.stdin.take().unwrap();
+        for line in config {
+            writeln!(stdin, "{line}").map_err(|e| e.to_string())?;
+        }
+        stdin.flush().map_err(|e| e.to_string())?;
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut addr = String::new();
+        stdout.read_line(&mut addr).map_err(|e| e.to_string())?;
+        let addr = addr.trim().to_string();
+        if addr.is_empty() {
+            return Err(format!("{mode} did not start"));
+        }
+        Ok(ChildNode {
+            child,
+            stdin,
+            stdout,
+            addr,
+        })
+    }
+
+    fn send(&mut self, command: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{command}").map_err(|e| e.to_string())?;
+        self.stdin.flush().map_err(|e| e.to_string())
+    }
+
+    /// The reply to the last command: `(succeeded, failed)`.
+    fn reply(&mut self) -> Result<(usize, usize), String> {
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let mut f = line.split_whitespace().map(str::parse::<usize>);
+        match (f.next(), f.next()) {
+            (Some(Ok(ok)), Some(Ok(err))) => Ok((ok, err)),
+            _ => Err(format!("a load process answered {line:?}")),
+        }
+    }
+
+    fn rss(&self) -> u64 {
+        sys::rss_bytes(self.child.id()).unwrap_or(0)
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Entry point of the child processes (`__edge-child`, `__forward-child`,
+/// `__load-child`): reads its configuration from stdin, prints the address
+/// it listens on (or `ready`), then serves (and, for a load process, obeys
+/// commands on stdin) until stdin closes.
+pub fn child_main(mode: &str) -> Result<(), String> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let env = TokioEnv::new();
+    let addr = match mode {
+        "__edge-child" => {
+            let key: PrivateKey = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
+            let client: PublicKey = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
+            let server = next(&mut lines)?;
+            let max: usize = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
+            let mut ec = EdgeConfig::new(Keypair::from_private(key));
+            ec.allowed_clients = vec![client];
+            ec.allowed_servers = vec![server];
+            ec.max_sessions = max;
+            rt.block_on(async {
+                let l = env.bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+                let addr = l.local_addr().unwrap().to_string();
+                let (stop, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let _keep = stop;
+                    let _ = run_edge(env, l, Arc::new(ec), EdgeState::new(), rx).await;
+                });
+                Ok::<_, String>(addr)
+            })?
+        }
+        "__forward-child" => {
+            let target = next(&mut lines)?;
+            rt.block_on(async {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = l.local_addr().unwrap().to_string();
+                tokio::spawn(async move {
+                    while let Ok((mut down, _)) = l.accept().await {
+                        let target = target.clone();
+                        tokio::spawn(async move {
+                            if let Ok(mut up) = TcpStream::connect(&target).await {
+                                let _ = (down.set_nodelay(true), up.set_nodelay(true));
+                                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                            }
+                        });
+                    }
+                });
+                Ok::<_, String>(addr)
+            })?
+        }
+        "__load-child" => return load_main(&rt, env, &mut lines),
+        other => return Err(format!("unknown child mode {other}")),
+    };
+    println!("{addr}");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    // Serve until the parent goes away (stdin reaches its end).
+    while next(&mut lines).is_ok() {}
+    drop(rt);
+    Ok(())
+}
+
+fn next(lines: &mut Lines<StdinLock<'_>>) -> Result<String, String> {
+    lines
+        .next()
+        .ok_or("stdin ended")?
+        .map_err(|e| e.to_string())
+}
+
+/// A load process: mail clients, and through Causeway their client proxy.
+/// Configuration: `causeway EDGE_ADDR EDGE_PUBLIC CLIENT_PRIVATE SERVER_ADDR`
+/// or `direct ADDR`, one per line. Commands: `open N`, `fetch N` (the first
+/// N sessions RETR every message), `quit`; each answered `OK FAILED`.
+fn load_main(
+    rt: &tokio::runtime::Runtime,
+    env: TokioEnv,
+    lines: &mut Lines<StdinLock<'_>>,
+) -> Result<(), String> {
+    let causeway = next(lines)? == "causeway";
+    let addr = if causeway {
+        let edge = next(lines)?;
+        let edge_key: PublicKey = next(lines)?.parse().map_err(|e| format!("{e}"))?;
+        let key: PrivateKey = next(lines)?.parse().map_err(|e| format!("{e}"))?;
+        let server = next(lines)?;
+        let e = env.clone();
+        rt.block_on(async move {
+            let l = e.bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let listen = l.local_addr().unwrap().to_string();
+            let config = ClientConfig {
+                listen: listen.clone(),
+                user: LOCAL_USER.into(),
+                password: Secret::new(LOCAL_PASSWORD.as_bytes().to_vec()),
+                edge,
+                edge_key,
+                keypair: Keypair::from_private(key),
+                psk: None,
+                servers: vec![server_spec(&server, false)],
+                channel: ChannelConfig::default(),
+                timeouts: client_timeouts(),
+            };
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _keep = stop;
+                let _ = run_client(e, l, Arc::new(config), rx).await;
+            });
+            Ok::<_, String>(listen)
+        })?
+    } else {
+        next(lines)?
+    };
+    println!("ready");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut clients: Vec<Client> = Vec::new();
+    while let Ok(cmd) = next(lines) {
+        let mut words = cmd.split_whitespace();
+        let verb = words.next().unwrap_or("");
+        let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+        let (ok, failed) = rt.block_on(async {
+            match verb {
+                "open" => {
+                    let (opened, failed) = open(&env, &addr, causeway, n).await;
+                    let ok = opened.len();
+                    clients.extend(opened);
+                    (ok, failed)
+                }
+                "fetch" => {
+                    let rest = clients.split_off(n.min(clients.len()));
+                    let (busy, failed) = each(std::mem::take(&mut clients), fetch_all).await;
+                    let ok = busy.len();
+                    clients = busy;
+                    clients.extend(rest);
+                    (ok, failed)
+                }
+                "quit" => {
+                    let all = std::mem::take(&mut clients);
+                    let n = all.len();
+                    let (_, failed) = each(all, quit).await;
+                    (n - failed, failed)
+                }
+                _ => (0, 1),
+            }
+        });
+        println!("{ok} {failed}");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+type Client = Pop3Client<TokioEnv, TcpStream>;
+
+/// Opens `n` sessions (login + STAT), `PARALLEL` at a time. Returns the
+/// clients that made it and the number of failures.
+async fn open(env: &TokioEnv, addr: &str, causeway: bool, n: usize) -> (Vec<Client>, usize) {
+    let gate = Arc::new(Semaphore::new(PARALLEL));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (env, addr, gate) = (env.clone(), addr.to_string(), gate.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            let mut c = mail_client(&env, &addr, causeway).await?;
+            c.stat().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(c)
+        });
+    }
+    let (mut ok, mut errors) = (Vec::new(), 0);
+    let mut first_error = None;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(c)) => ok.push(c),
+            Ok(Err(e)) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        progress(&format!("{errors} sessions failed to open; first: {e}"));
+    }
+    (ok, errors)
+}
+
+/// Runs `work` on every client, `PARALLEL` at a time; hands back the ones
+/// that succeeded and the number of failures.
+async fn each<F, Fut>(clients: Vec<Client>, work: F) -> (Vec<Client>, usize)
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Client>, String>> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(PARALLEL));
+    let mut set = JoinSet::new();
+    for c in clients {
+        let gate = gate.clone();
+        let fut = work(c);
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            fut.await
+        });
+    }
+    let (mut ok, mut errors) = (Vec::new(), 0);
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(Some(c))) => ok.push(c),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                if errors == 0 {
+                    progress(&format!("a session failed: {e}"));
+                }
+                errors += 1;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (ok, errors)
+}
+
+async fn fetch_all(mut c: Client) -> Result<Option<Client>, String> {
+    for i in 1..=MAILBOX.0 as u32 {
+        c.retr(i).await.map_err(|e| e.to_string())?;
+    }
+    Ok(Some(c))
+}
+
+async fn quit(c: Client) -> Result<Option<Client>, String> {
+    c.quit().await.map_err(|e| e.to_string())?;
+    Ok(None)
+}
+
+/// What one side of figure 5 measured.
+struct Held {
+    idle_per_session: f64,
+    active_per_session: f64,
+    held: usize,
+    errors: usize,
+    open_rate: f64,
+    peak_rss: u64,
+}
+
+/// Sends `command` to every load process and sums their answers.
+fn all(
+    loads: &mut [ChildNode],
+    command: impl Fn(usize) -> String,
+) -> Result<(usize, usize), String> {
+    for (i, l) in loads.iter_mut().enumerate() {
+        l.send(&command(i))?;
+    }
+    let (mut ok, mut failed) = (0, 0);
+    for l in loads.iter_mut() {
+        let (o, f) = l.reply()?;
+        ok += o;
+        failed += f;
+    }
+    Ok((ok, failed))
+}
+
+/// Shares `n` out over the load processes.
+fn share(n: usize, parts: usize, i: usize) -> usize {
+    n / parts + usize::from(i < n % parts)
+}
+
+/// Runs the steps against `node` (the edge or the plain forward), with the
+/// mail clients in load processes configured by `config`.
+fn hold(
+    server: &Server,
+    node: &ChildNode,
+    opts: &Options,
+    causeway: bool,
+    config: &[String],
+) -> Result<Held, String> {
+    let (n, active) = (opts.sessions, opts.active.min(opts.sessions));
+    let user = if causeway { USER } else { DIRECT_USER };
+    let live = || {
+        server
+            .store
+            .live_sessions()
+            .iter()
+            .filter(|s| s.user.as_deref() == Some(user))
+            .count()
+    };
+    let settle = || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline && live() > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let parts = n.div_ceil(PER_LOAD).max(1);
+    let mut loads = (0..parts)
+        .map(|_| ChildNode::start(&opts.exe, "__load-child", config))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Warm-up: one whole session, so one-time allocations are not counted.
+    let mut errors = 0;
+    for cmd in ["open 1", "fetch 1", "quit"] {
+        errors += all(&mut loads[..1], |_| cmd.to_string())?.1;
+    }
+    settle();
+    std::thread::sleep(Duration::from_millis(200));
+    let rss0 = node.rss();
+
+    let t = Instant::now();
+    let (opened, failed) = all(&mut loads, |i| format!("open {}", share(n, parts, i)))?;
+    let open_rate = opened as f64 / t.elapsed().as_secs_f64();
+    errors += failed;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss1 = node.rss();
+    let held = live().min(opened);
+
+    let (fetched, failed) = all(&mut loads, |i| format!("fetch {}", share(active, parts, i)))?;
+    errors += failed;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss2 = node.rss();
+
+    errors += all(&mut loads, |_| "quit".to_string())?.1;
+    settle();
+    progress(&format!(
+        "{}: RSS {} -> {} (idle) -> {} (active) MB; {opened} opened, {fetched} fetched, {errors} errors",
+        if causeway { "edge" } else { "plain forward" },
+        rss0 >> 20,
+        rss1 >> 20,
+        rss2 >> 20
+    ));
+    let idle = rss1.saturating_sub(rss0) as f64 / opened.max(1) as f64;
+    Ok(Held {
+        idle_per_session: idle,
+        active_per_session: idle + rss2.saturating_sub(rss1) as f64 / fetched.max(1) as f64,
+        held,
+        errors,
+        open_rate,
+        peak_rss: rss1.max(rss2),
+    })
+}
+
+pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
+    let n = opts.sessions;
+    // The edge needs two sockets per session (client, server); the hard
+    // limit may be below that, and only root with CAP_SYS_RESOURCE can
+    // raise it.
+    let limit = sys::raise_fd_limit((n as u64) * 2 + 1024);
+    if limit < (n as u64) * 2 + 64 {
+        progress(&format!(
+            "open-file limit is {limit}: the edge cannot hold {n} sessions (2 sockets each)"
+        ));
+    }
+    let env = TokioEnv::new();
+    let edge_keys = Keypair::generate(env.rng());
+    let client_keys = Keypair::generate(env.rng());
+    let server = Server::start().await;
+    for m in mail::generated(3, MAILBOX.0, MAILBOX.1) {
+        server.store.deliver(USER, &m).map_err(|e| e.to_string())?;
+        server
+            .store
+            .deliver(DIRECT_USER, &m)
+            .map_err(|e| e.to_string())?;
+    }
+
+    let edge = ChildNode::start(
+        &opts.exe,
+        "__edge-child",
+        &[
+            edge_keys.private.expose_base64(),
+            client_keys.public.to_string(),
+            server.addr.clone(),
+            (n + 16).to_string(),
+        ],
+    )?;
+    let config = [
+        "causeway".to_string(),
+        edge.addr.clone(),
+        edge_keys.public.to_string(),
+        client_keys.private.expose_base64(),
+        server.addr.clone(),
+    ];
+    let cw = tokio::task::block_in_place(|| hold(&server, &edge, opts, true, &config))?;
+    drop(edge);
+
+    let fwd = ChildNode::start(
+        &opts.exe,
+        "__forward-child",
+        std::slice::from_ref(&server.addr),
+    )?;
+    let config = ["direct".to_string(), fwd.addr.clone()];
+    let fw = tokio::task::block_in_place(|| hold(&server, &fwd, opts, false, &config))?;
+    drop(fwd);
+
+    let active = opts.active.min(n);
+    Ok(vec![
+        Figure::new(
+            "mem_idle_session",
+            "bytes/session",
+            cw.idle_per_session,
+            vec![("plain_forward", fw.idle_per_session)],
+        )
+        .note(format!(
+            "edge process RSS growth / sessions, {n} sessions logged in (STAT): server session and listing open"
+        )),
+        Figure::new(
+            "mem_active_session",
+            "bytes/session",
+            cw.active_per_session,
+            vec![("plain_forward", fw.active_per_session)],
+        )
+        .note(format!(
+            "{active} sessions after RETR of {} messages of ~{} B (body cache, both zstd contexts used)",
+            MAILBOX.0, MAILBOX.1
+        )),
+        Figure::new(
+            "sessions_held",
+            "sessions",
+            cw.held as f64,
+            vec![
+                ("target", n as f64),
+                ("errors", cw.errors as f64),
+                ("plain_forward_held", fw.held as f64),
+                ("plain_forward_errors", fw.errors as f64),
+            ],
+        )
+        .note(format!(
+            "held = live server sessions behind logged-in mail clients; edge peak RSS {} MB; open-file limit {limit}",
+            cw.peak_rss >> 20
+        )),
+        Figure::new(
+            "session_open_rate",
+            "sessions/s",
+            cw.open_rate,
+            vec![("plain_forward", fw.open_rate)],
+        )
+        .note(format!(
+            "login + STAT, {PARALLEL} at a time per load process (Noise XK, Hello, server login and listing on the edge)"
+        )),
+    ])
+}

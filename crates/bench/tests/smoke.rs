@@ -1,0 +1,98 @@
+//! Every figure on a tiny generated mailbox, in the debug profile: the
+//! benchmark runs end to end and its numbers are sane. (The figures
+//! themselves are for the release build; see docs/performance.md.)
+
+use std::path::PathBuf;
+
+use causeway_bench::{Figure, Options, run};
+
+const MESSAGES: usize = 6;
+const SESSIONS: usize = 20;
+
+fn get<'a>(figures: &'a [Figure], name: &str) -> &'a Figure {
+    figures
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no figure {name} in {figures:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_runs_on_a_tiny_mailbox() {
+    let mut opts = Options::new(PathBuf::from(env!("CARGO_BIN_EXE_causeway-bench")));
+    opts.messages = MESSAGES;
+    opts.message_size = 2000;
+    opts.dict_size = 4096;
+    opts.cpu_mb = 0.05;
+    opts.sessions = SESSIONS;
+    opts.active = 5;
+    opts.iterations = 20;
+    let figures = run(&opts).await.expect("the benchmark runs");
+
+    for f in &figures {
+        assert!(
+            f.causeway.is_finite() && f.causeway >= 0.0,
+            "{}: {}",
+            f.name,
+            f.causeway
+        );
+        for (n, v) in &f.alternatives {
+            assert!(v.is_finite() && *v >= 0.0, "{} / {n}: {v}", f.name);
+        }
+        let json = f.to_json();
+        assert!(
+            json.starts_with(&format!("{{\"name\":\"{}\"", f.name)) && json.contains("\"ratio\":"),
+            "{json}"
+        );
+    }
+
+    // 1: Causeway compresses; the dictionary is pinned and used.
+    let bytes = get(&figures, "line_bytes");
+    assert!(bytes.causeway > 0.0);
+    let ratio = bytes.ratio.unwrap();
+    assert!(ratio > 0.0 && ratio < 1.5, "bytes ratio {ratio}");
+    assert!(get(&figures, "line_bytes_dict").causeway > 0.0);
+    assert!(get(&figures, "mail_shrink").causeway > 1.0);
+
+    // 2: direct POP3 is 2n+6 turns (greeting, USER, PASS, STAT, UIDL, 2n,
+    // QUIT); Causeway answers USER, PASS, STAT and UIDL locally and pays one
+    // for the Noise handshake and one for Hello/Welcome: 2n+3.
+    let n = MESSAGES as f64;
+    let turns = get(&figures, "round_trips");
+    assert_eq!(turns.alternative("direct"), Some(2.0 * n + 6.0));
+    assert!(
+        (2.0 * n + 3.0..=2.0 * n + 4.0).contains(&turns.causeway),
+        "{turns:?}"
+    );
+
+    // 3: times follow from 1 and 2.
+    for p in ["time_gprs", "time_3g", "time_satellite"] {
+        let f = get(&figures, p);
+        assert!(f.causeway > 0.0 && f.alternative("direct").unwrap() > 0.0);
+    }
+
+    // 4: CPU was used and measured on every node.
+    for c in [
+        "cpu_edge",
+        "cpu_relay",
+        "cpu_proxy",
+        "cpu_process",
+        "throughput_wall",
+    ] {
+        let f = get(&figures, c);
+        assert!(f.causeway > 0.0 && f.alternatives[0].1 > 0.0, "{f:?}");
+    }
+
+    // 5: every session held, none failed, on both paths.
+    let held = get(&figures, "sessions_held");
+    assert_eq!(held.causeway, SESSIONS as f64, "{held:?}");
+    assert_eq!(held.alternative("errors"), Some(0.0), "{held:?}");
+    assert_eq!(held.alternative("plain_forward_errors"), Some(0.0));
+    assert!(get(&figures, "mem_idle_session").causeway > 0.0);
+    assert!(get(&figures, "session_open_rate").causeway > 0.0);
+
+    // 6: latencies measured.
+    for l in ["latency_stat_p50", "latency_retr4k_p99"] {
+        let f = get(&figures, l);
+        assert!(f.causeway > 0.0 && f.alternative("direct").unwrap() > 0.0);
+    }
+}
