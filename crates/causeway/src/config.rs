@@ -16,14 +16,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_client::{ClientConfig, Timeouts};
 use causeway_edge::{EdgeConfig, RelayRef};
 use causeway_proto::Secret;
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
-use causeway_relay::RelayConfig;
 use causeway_relay::server::ServerTimeouts;
+use causeway_relay::{RelayConfig, ServerTls, TlsSettings};
 use causeway_wire::{
     ChannelConfig, Keypair, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, PrivateKey, Psk, PublicKey,
 };
@@ -145,6 +146,7 @@ struct ChannelFile {
     max_frame: Option<Spanned<i64>>,
     zstd_level: Option<Spanned<i64>>,
     handshake_timeout: Option<Spanned<String>>,
+    dictionary: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +168,7 @@ struct EdgeFile {
     #[serde(default)]
     relay: Vec<RelayEntry>,
     journal: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
     max_sessions: Option<Spanned<i64>>,
     replica_cache_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
@@ -212,6 +215,7 @@ struct RelayFile {
     allowed_edges: Vec<Spanned<String>>,
     #[serde(default)]
     allowed_servers: Vec<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
     max_links: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
@@ -628,12 +632,57 @@ impl Cx<'_> {
                 i64::from(MAX_ZSTD_LEVEL),
                 "channel.zstd_level",
             ) as i32,
-            dictionary: None,
+            dictionary: self.dictionary(&c.dictionary),
             handshake_timeout: self.duration(
                 &c.handshake_timeout,
                 d.handshake_timeout,
                 "channel.handshake_timeout",
             ),
+        }
+    }
+
+    /// A zstd dictionary (from `causeway train-dictionary`). Both ends of a
+    /// channel must pin the same file: a mismatch fails every frame.
+    fn dictionary(&mut self, v: &Option<Spanned<String>>) -> Option<Arc<Vec<u8>>> {
+        let v = v.as_ref()?;
+        let path = self.base.join(v.get_ref());
+        match std::fs::read(&path) {
+            Ok(bytes) if !bytes.is_empty() => Some(Arc::new(bytes)),
+            Ok(_) => {
+                self.at(
+                    v.span(),
+                    format!("channel.dictionary {} is empty", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                self.at(
+                    v.span(),
+                    format!("channel.dictionary {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The trust store for TLS to mail servers: the system's, plus `ca_file`.
+    /// With `ca_file` the store is built now, so a bad file is a startup
+    /// error with its line; without it the system store is read at the first
+    /// TLS connection (a machine without CA certificates can still run a
+    /// node whose servers are all plain or behind a relay).
+    fn server_tls(&mut self, v: &Option<Spanned<String>>) -> ServerTls {
+        let Some(v) = v else {
+            return ServerTls::default();
+        };
+        let settings = TlsSettings {
+            ca_file: Some(self.base.join(v.get_ref())),
+        };
+        match ServerTls::load(&settings) {
+            Ok(tls) => tls,
+            Err(e) => {
+                self.at(v.span(), format!("ca_file: {e}"));
+                ServerTls::default()
+            }
         }
     }
 
@@ -699,6 +748,7 @@ impl Cx<'_> {
         config.psk = psk;
         config.allowed_servers = allowed_servers;
         config.relays = relays;
+        config.tls = self.server_tls(&f.ca_file);
         config.max_sessions = self.count(
             &f.max_sessions,
             config.max_sessions,
@@ -818,6 +868,7 @@ impl Cx<'_> {
         let d = config.timeouts;
         config.allowed_edges = allowed_edges;
         config.allowed_servers = allowed_servers;
+        config.tls = self.server_tls(&f.ca_file);
         config.max_links = self.count(&f.max_links, config.max_links, 1, 1 << 20, "max_links");
         config.channel = self.channel(&f.channel);
         config.max_message = self.count(
@@ -1104,6 +1155,32 @@ mod tests {
     fn missing_role_is_explained() {
         let e = parse("listen = \"1.2.3.4:5\"\n", Path::new(".")).unwrap_err();
         assert!(e[0].message.contains("role"), "{e:?}");
+    }
+
+    #[test]
+    fn dictionary_and_ca_file_are_loaded_or_reported_with_their_line() {
+        let dir = std::env::temp_dir().join(format!("cw-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mail.dict"), b"a dictionary").unwrap();
+        let ok = format!(
+            "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\n[channel]\ndictionary = \"mail.dict\"\n"
+        );
+        let Settings::Relay(r) = parse(&ok, &dir).unwrap() else {
+            panic!("not a relay")
+        };
+        assert_eq!(
+            r.config.channel.dictionary.as_deref().map(Vec::as_slice),
+            Some(&b"a dictionary"[..])
+        );
+        let bad = format!(
+            "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\nca_file = \"missing.pem\"\n[channel]\ndictionary = \"missing.dict\"\n"
+        );
+        let e = parse(&bad, &dir).unwrap_err();
+        let lines: Vec<_> = e.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![Some(6), Some(8)], "{e:#?}");
+        assert!(e[0].message.contains("ca_file"), "{e:#?}");
+        assert!(e[1].message.contains("channel.dictionary"), "{e:#?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The one Causeway binary, as a library so its tests can reach the pieces:
-//! configuration files ([`config`]), `check-config` ([`check`]), keys
+//! configuration files ([`config`]), `check-config` ([`check`]), mail
+//! samples for dictionaries and benchmarks ([`corpus`]), keys
 //! ([`keys`]), logging ([`logging`]), running a node as a service with
 //! graceful shutdown ([`run`]) and the embedded demo ([`demo`]).
 
 pub mod check;
 pub mod config;
+pub mod corpus;
 pub mod demo;
 pub mod keys;
 pub mod logging;
