@@ -7,6 +7,7 @@
 //! exempt from the seam lint: it never runs under turmoil.
 
 pub mod forwarder;
+pub mod interop;
 pub mod python;
 pub mod rig;
 

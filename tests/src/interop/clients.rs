@@ -1,0 +1,236 @@
+//! Real mail clients, each with its state in its own temporary directory
+//! (HOME and FETCHMAILHOME point there; nothing is written to `~`).
+//!
+//! * `curl pop3://` (one command per invocation),
+//! * `fetchmail` (rcfile mode 600, `sslproto ''` so it does not try STLS,
+//!   delivering through an MDA into files),
+//! * `getmail6` (SimplePOP3Retriever into a Maildir). As root it refuses
+//!   to deliver unless the destination names a `user`, and then delivers in
+//!   a forked child whose end it may miss (a SIGCHLD race in getmail: under
+//!   load it fails "waiting child pid N timed out" after 60 s). So as root
+//!   getmail itself runs as `nobody` (`setpriv`), with no `user` line.
+//!
+//! python `poplib` is [`crate::python`].
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use super::chain::{LOCAL_PASSWORD, LOCAL_USER};
+use super::{TempDir, body_digest};
+
+/// How long one client run may take.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a client run printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        )
+    }
+}
+
+async fn run(cmd: &mut Command) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{cmd:?} did not finish in {CLIENT_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `curl -sS pop3://PROXY/PATH -u me:pw EXTRA...`.
+pub async fn curl(proxy: &str, path: &str, extra: &[&str]) -> Run {
+    run(Command::new("curl")
+        .args(["-sS", "--max-time", "60"])
+        .arg(format!("pop3://{proxy}/{path}"))
+        .arg("-u")
+        .arg(format!("{LOCAL_USER}:{LOCAL_PASSWORD}"))
+        .args(extra))
+    .await
+}
+
+/// Body digests ([`body_digest`]) of every file under `dir`, recursively.
+pub fn delivered(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(delivered(&p));
+        } else {
+            out.push(body_digest(&std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+/// A fetchmail with its own home, id file and MDA output directory, kept
+/// across runs (so its UIDL memory is too).
+pub struct Fetchmail {
+    dir: TempDir,
+}
+
+/// How fetchmail is told to poll.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchmailOpts {
+    /// `keep`: leave the mail on the server (else it DELEs what it fetched).
+    pub keep: bool,
+    /// `uidl`: remember UIDLs and fetch only new messages.
+    pub uidl: bool,
+    /// `fetchall`: fetch old (already seen) messages too.
+    pub fetchall: bool,
+}
+
+impl Fetchmail {
+    pub fn new() -> Fetchmail {
+        let dir = TempDir::new("fetchmail");
+        std::fs::create_dir_all(dir.path("out")).unwrap();
+        Fetchmail { dir }
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.dir.path("out")
+    }
+
+    /// The rcfile for `proxy` (written mode 600, as fetchmail demands).
+    pub fn rcfile(&self, proxy: &str, o: FetchmailOpts) -> PathBuf {
+        let (host, port) = proxy.rsplit_once(':').unwrap();
+        let rc = format!(
+            "set no syslog\nset no bouncemail\n\
+             poll {host} protocol POP3 port {port} timeout 60 {uidl}\n\
+             \x20 user \"{LOCAL_USER}\" password \"{LOCAL_PASSWORD}\" is \"{LOCAL_USER}\" here\n\
+             \x20 sslproto '' {keep} {fetchall}\n\
+             \x20 mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n",
+            uidl = if o.uidl { "uidl" } else { "" },
+            keep = if o.keep { "keep" } else { "nokeep" },
+            fetchall = if o.fetchall { "fetchall" } else { "" },
+            out = self.out_dir().display(),
+        );
+        let p = self.dir.path("fetchmailrc");
+        std::fs::write(&p, rc).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    /// One `fetchmail -f RCFILE` run (exit 0: mail fetched, 1: no mail).
+    pub async fn run(&self, proxy: &str, o: FetchmailOpts) -> Run {
+        let rc = self.rcfile(proxy, o);
+        run(Command::new("fetchmail")
+            .arg("-f")
+            .arg(&rc)
+            .arg("-v")
+            // As root, fetchmail's lock is /var/run/fetchmail.pid whatever
+            // FETCHMAILHOME says: give each instance its own.
+            .arg("--pidfile")
+            .arg(self.dir.path("fetchmail.pid"))
+            .arg("--idfile")
+            .arg(self.dir.path("fetchids"))
+            .env("HOME", &self.dir.0)
+            .env("FETCHMAILHOME", &self.dir.0))
+        .await
+    }
+
+    pub fn delivered(&self) -> Vec<String> {
+        delivered(&self.out_dir())
+    }
+}
+
+impl Default for Fetchmail {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A getmail6 with its own getmail directory (its UIDL memory, `oldmail-*`)
+/// and Maildir destination, kept across runs.
+pub struct Getmail {
+    dir: TempDir,
+}
+
+impl Getmail {
+    pub fn new() -> Getmail {
+        let dir = TempDir::new("getmail");
+        for d in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(dir.path("maildir").join(d)).unwrap();
+        }
+        if is_root() {
+            // getmail runs as nobody (see the module's notes).
+            let _ = std::process::Command::new("chown")
+                .args(["-R", "nobody"])
+                .arg(&dir.0)
+                .status();
+        }
+        Getmail { dir }
+    }
+
+    /// One `getmail --getmaildir DIR --rcfile getmailrc` run.
+    pub async fn run(&self, proxy: &str, delete: bool) -> Run {
+        let (host, port) = proxy.rsplit_once(':').unwrap();
+        let rc = format!(
+            "[retriever]\ntype = SimplePOP3Retriever\nserver = {host}\nport = {port}\n\
+             username = {LOCAL_USER}\npassword = {LOCAL_PASSWORD}\ntimeout = 60\n\n\
+             [destination]\ntype = Maildir\npath = {}/\n\n\
+             [options]\nread_all = false\ndelete = {delete}\nverbose = 2\n",
+            self.dir.path("maildir").display(),
+        );
+        std::fs::write(self.dir.path("getmailrc"), rc).unwrap();
+        let mut cmd = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "getmail",
+            ]);
+            c
+        } else {
+            Command::new("getmail")
+        };
+        run(cmd
+            .arg(format!("--getmaildir={}", self.dir.0.display()))
+            .arg("--rcfile=getmailrc")
+            .env("HOME", &self.dir.0))
+        .await
+    }
+
+    pub fn delivered(&self) -> Vec<String> {
+        delivered(&self.dir.path("maildir"))
+    }
+}
+
+impl Default for Getmail {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}

@@ -1,0 +1,237 @@
+//! Interop harness: the chain against software we did not write. A
+//! throw-away Dovecot per test (the project's own scripts in
+//! `tests/dovecot/`), our nodes in between (the real `causeway` binary, or
+//! in-process), real mail clients in front (python `poplib`, `curl`,
+//! `fetchmail`, `getmail6`), and Dovecot's own view (a separate IMAP
+//! connection with EXAMINE, and Dovecot's log) as the judge.
+//!
+//! Missing software: a developer's machine gets a message saying what to
+//! install and the test skips; under CI (`CI=true`) it is a failure.
+
+pub mod chain;
+pub mod clients;
+pub mod dovecot;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use chain::{Chain, Nodes, Route};
+pub use dovecot::{Dovecot, Format, Mailbox, Message, PopSession};
+
+/// What the whole interop suite needs, as Debian packages.
+pub const APT_PACKAGES: &str =
+    "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 curl python3";
+
+/// True if `program args` runs successfully. If not: panics under CI
+/// (`CI=true`); otherwise prints what to install and returns false, and
+/// the caller skips.
+pub fn require(program: &str, args: &[&str], package: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let msg = format!(
+            "the interop tests need `{program}`: install it with \
+             `apt-get install -y {package}` (all of them: `apt-get install -y {APT_PACKAGES}`)"
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: missing software is a failure)");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    ok
+}
+
+/// Dovecot (with its POP3 and IMAP servers) and python3, which the rig's
+/// scripts and the IMAP judge need.
+pub fn have_dovecot() -> bool {
+    let dovecot = std::env::var("DOVECOT_BIN").unwrap_or_else(|_| "/usr/sbin/dovecot".into());
+    require(
+        "python3",
+        &["-c", "import imaplib, poplib, hashlib"],
+        "python3",
+    ) && require(&dovecot, &["--version"], "dovecot-core")
+        && require("test", &["-x", "/usr/lib/dovecot/pop3"], "dovecot-pop3d")
+        && require("test", &["-x", "/usr/lib/dovecot/imap"], "dovecot-imapd")
+}
+
+/// `tests/dovecot/`, where the rig's scripts are.
+pub fn scripts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dovecot")
+}
+
+/// A fresh directory under the system temp dir (world-searchable, as
+/// Dovecot's unprivileged processes must reach it when run as root),
+/// removed when dropped unless `KEEP_INTEROP_DIRS=1`.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "causeway-interop-{tag}-{}-{}-{nanos:x}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var("KEEP_INTEROP_DIRS").is_ok_and(|v| v == "1") {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The hash a delivered copy is matched by: the body (after the first
+/// blank line), with CRLF turned into LF and trailing line ends dropped, so
+/// that a client adding headers or changing line ends still matches.
+pub fn body_digest(message: &[u8]) -> String {
+    let text: Vec<u8> = {
+        let mut v = Vec::with_capacity(message.len());
+        let mut i = 0;
+        while i < message.len() {
+            if message[i] == b'\r' && message.get(i + 1) == Some(&b'\n') {
+                i += 1;
+                continue;
+            }
+            v.push(message[i]);
+            i += 1;
+        }
+        v
+    };
+    let body = match text.windows(2).position(|w| w == b"\n\n") {
+        Some(p) => &text[p + 2..],
+        None => &text[..],
+    };
+    let mut end = body.len();
+    while end > 0 && body[end - 1] == b'\n' {
+        end -= 1;
+    }
+    sha256(&body[..end])
+}
+
+/// How long [`settle`] waits for Dovecot to reach the expected state.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until every POP3 session that logged in to Dovecot after `mark`
+/// has ended, the in-process nodes (if any) are quiet, and `check` accepts
+/// the user's mailbox as Dovecot holds it; then checks once more a moment
+/// later (nothing may change after that). Returns the mailbox; panics with
+/// the last complaint, the sessions and the nodes' output after [`SETTLE`].
+pub async fn settle(
+    dc: &Dovecot,
+    chain: &Chain,
+    user: &str,
+    mark: usize,
+    check: impl Fn(&Mailbox) -> Result<(), String>,
+) -> Mailbox {
+    let deadline = std::time::Instant::now() + SETTLE;
+    let mut complaint = String::new();
+    let mut stable = 0;
+    loop {
+        let open: Vec<_> = dc
+            .pop3_sessions(mark)
+            .into_iter()
+            .filter(|s| s.end.is_none())
+            .collect();
+        if !open.is_empty() {
+            complaint = format!("POP3 sessions still open on Dovecot: {open:?}");
+            stable = 0;
+        } else if !chain.quiet() {
+            complaint = "the in-process nodes are still busy".into();
+            stable = 0;
+        } else {
+            // (Only now: with mbox an open session's read lock would make
+            // EXAMINE wait.)
+            let mb = dc.mailbox(user).await;
+            match check(&mb) {
+                Ok(()) if stable == 1 => return mb,
+                Ok(()) => stable += 1,
+                Err(e) => {
+                    complaint = format!("{e}\nDovecot holds:\n{mb}");
+                    stable = 0;
+                }
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let log = dc.log();
+            let pop3: Vec<&str> = log
+                .get(mark..)
+                .unwrap_or("")
+                .lines()
+                .filter(|l| l.contains("pop3"))
+                .collect();
+            panic!(
+                "not settled after {SETTLE:?}: {complaint}\nPOP3 sessions: {:#?}\n\
+                 Dovecot's log (pop3 lines):\n{}\nnodes:\n{}",
+                dc.pop3_sessions(mark),
+                pop3.join("\n"),
+                chain.output()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Every POP3 session that logged in to Dovecot after `mark` ended with
+/// `Disconnected: Logged out` (QUIT), none with `Connection closed` or
+/// anything else. Returns how many there were.
+pub fn assert_clean_ends(dc: &Dovecot, mark: usize, what: &str) -> usize {
+    let sessions = dc.pop3_sessions(mark);
+    for s in &sessions {
+        assert_eq!(
+            s.end.as_deref(),
+            Some("Logged out"),
+            "{what}: a Dovecot POP3 session did not end with QUIT: {s:?}\nall: {sessions:#?}"
+        );
+    }
+    sessions.len()
+}
+
+/// A new POP3 session of `user` logs in to Dovecot at once (a leaked
+/// session would hold mbox's `pop3_lock_session` lock: ~10 s, `[IN-USE]`).
+pub async fn assert_next_login_at_once(dc: &Dovecot, user: &str, what: &str) {
+    match dc.probe_login(user).await {
+        Ok(t) => assert!(
+            t < std::time::Duration::from_secs(3),
+            "{what}: the next login took {t:?}"
+        ),
+        Err(e) => panic!("{what}: the next login failed {e}"),
+    }
+}

@@ -1,0 +1,341 @@
+//! Real mail clients through the whole chain to a real Dovecot, judged on
+//! Dovecot itself: its mailbox over a separate IMAP connection (EXAMINE,
+//! matched by content hash) and its log (every POP3 session ended by QUIT).
+//!
+//! Every client runs against Dovecot maildir and Dovecot mbox with
+//! `pop3_lock_session = yes`, with the edge reaching Dovecot directly and
+//! through the relay. See docs/interop.md.
+
+use std::collections::BTreeSet;
+
+use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER, SERVER_NAME};
+use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
+use causeway_tests::interop::dovecot::{PASSWORD, USER};
+use causeway_tests::interop::{
+    Chain, Dovecot, Format, Mailbox, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
+    have_dovecot, require, settle,
+};
+use causeway_tests::python;
+
+/// A fresh Dovecot with `n` messages for alice, the chain in front, and
+/// the mailbox as delivered. None (skip) when software is missing.
+async fn rig(
+    format: Format,
+    route: Route,
+    n: usize,
+    bytes: usize,
+) -> Option<(Dovecot, Chain, Mailbox)> {
+    if !have_dovecot() {
+        return None;
+    }
+    let dc = Dovecot::start(format).await;
+    dc.deliver(USER, n, bytes).await;
+    let before = dc.mailbox(USER).await;
+    assert_eq!(before.messages.len(), n, "{before}");
+    let chain = Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await;
+    Some((dc, chain, before))
+}
+
+fn login() -> String {
+    format!("p.user(\"{LOCAL_USER}\")\nout(\"pass\", text(p.pass_(\"{LOCAL_PASSWORD}\")))\n")
+}
+
+/// python poplib: STAT, LIST, UIDL, RETR of all but the last, TOP of the
+/// last, DELE 2, QUIT.
+async fn poplib(format: Format, route: Route) {
+    const N: usize = 5;
+    let Some((dc, chain, before)) = rig(format, route, N, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let script = format!(
+        "{}out(\"stat\", \"%d %d\" % p.stat())\n\
+         out(\"list\", \",\".join(text(l) for l in p.list()[1]))\n\
+         out(\"uidl\", \",\".join(text(l) for l in p.uidl()[1]))\n\
+         for n in range(1, {N}):\n    out(\"retr %d\" % n, digest(p.retr(n)[1]))\n\
+         out(\"top\", digest(p.top({N}, 0)[1]))\n\
+         out(\"dele\", text(p.dele(2)))\n\
+         out(\"quit\", text(p.quit()))\n",
+        login()
+    );
+    let out = python::run(&chain.proxy, &script).await;
+    let total: usize = before.messages.iter().map(|m| m.size).sum();
+    assert_eq!(out.get("stat"), format!("{N} {total}"));
+    let list: Vec<String> = before
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} {}", i + 1, m.size))
+        .collect();
+    assert_eq!(
+        out.get("list"),
+        list.join(","),
+        "sizes as Dovecot counts them"
+    );
+    let uidl: Vec<String> = before
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} {SERVER_NAME}:{}", i + 1, before.uidl(m)))
+        .collect();
+    assert_eq!(out.get("uidl"), uidl.join(","), "Dovecot's UIDLs, prefixed");
+    for (i, m) in before.messages[..N - 1].iter().enumerate() {
+        assert_eq!(
+            out.get(&format!("retr {}", i + 1)),
+            format!("{} {}", m.sha256, m.size),
+            "RETR {} is Dovecot's message byte for byte",
+            i + 1
+        );
+    }
+    assert_eq!(out.get("dele"), "+OK Marked to be deleted.");
+    assert!(out.get("quit").starts_with("+OK"), "{out:?}");
+
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.get(&msgs[1].sha256).is_some() {
+            return Err("message 2 not deleted".into());
+        }
+        for (i, m) in msgs.iter().enumerate().filter(|(i, _)| *i != 1) {
+            let now = mb.get(&m.sha256).ok_or(format!("message {} lost", i + 1))?;
+            // RETR marks read (committed at the edge's QUIT); TOP never does.
+            if now.seen() != (i < N - 1) {
+                return Err(format!("message {}: flags {:?}", i + 1, now.flags));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let sessions = assert_clean_ends(&dc, mark, "poplib");
+    assert!(sessions >= 1);
+    assert_next_login_at_once(&dc, USER, "poplib").await;
+}
+
+/// curl: LIST, UIDL, RETR 1, TOP 2 0, DELE 3, one connection each.
+async fn curl(format: Format, route: Route) {
+    if !require("curl", &["--version"], "curl") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(format, route, 3, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let p = &chain.proxy;
+    let list = clients::curl(p, "", &[]).await;
+    assert_eq!(list.code, 0, "{}", list.text());
+    let want: String = before
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} {}\r\n", i + 1, m.size))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&list.stdout), want);
+    let uidl = clients::curl(p, "", &["-X", "UIDL"]).await;
+    assert!(
+        String::from_utf8_lossy(&uidl.stdout).contains(&format!(
+            "2 {SERVER_NAME}:{}",
+            before.uidl(&before.messages[1])
+        )),
+        "{}",
+        uidl.text()
+    );
+    let retr = clients::curl(p, "1", &[]).await;
+    assert_eq!(retr.code, 0, "{}", retr.text());
+    assert_eq!(
+        causeway_tests::interop::sha256(&retr.stdout),
+        before.messages[0].sha256,
+        "curl's RETR 1 is Dovecot's message byte for byte"
+    );
+    let top = clients::curl(p, "", &["-X", "TOP 2 0"]).await;
+    assert_eq!(top.code, 0, "{}", top.text());
+    assert!(String::from_utf8_lossy(&top.stdout).contains("Subject: Interop 2 "));
+    let dele = clients::curl(p, "3", &["-X", "DELE", "-I"]).await;
+    assert_eq!(dele.code, 0, "{}", dele.text());
+
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        let m1 = mb.get(&msgs[0].sha256).ok_or("message 1 lost")?;
+        let m2 = mb.get(&msgs[1].sha256).ok_or("message 2 lost")?;
+        if !m1.seen() || m2.seen() {
+            return Err(format!("flags 1 {:?} 2 {:?}", m1.flags, m2.flags));
+        }
+        if mb.get(&msgs[2].sha256).is_some() {
+            return Err("message 3 not deleted".into());
+        }
+        Ok(())
+    })
+    .await;
+    let sessions = assert_clean_ends(&dc, mark, "curl");
+    assert!(sessions >= 5, "one server session per curl: {sessions}");
+    assert_next_login_at_once(&dc, USER, "curl").await;
+}
+
+fn digests(mb: &Mailbox) -> BTreeSet<String> {
+    mb.messages.iter().map(|m| m.body_sha256.clone()).collect()
+}
+
+/// fetchmail with `keep` and `uidl` (twice: the second run finds nothing
+/// new), again after new mail, then without `keep` (`fetchall`): it
+/// fetches everything and the deletes are committed on Dovecot.
+///
+/// With `keep`, fetchmail reads with `TOP n 99999999`, not RETR, so that
+/// the server does not mark the mail read; through the chain it stays
+/// unread on Dovecot too.
+async fn fetchmail(format: Format, route: Route) {
+    if !require("fetchmail", &["--version"], "fetchmail") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(format, route, 4, 5000).await else {
+        return;
+    };
+    let fm = Fetchmail::new();
+    let keep = FetchmailOpts {
+        keep: true,
+        uidl: true,
+        fetchall: false,
+    };
+    let mark = dc.log_mark();
+    let r = fm.run(&chain.proxy, keep).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains("POP3> TOP 1 99999999"), "{}", r.text());
+    let got: BTreeSet<String> = fm.delivered().into_iter().collect();
+    assert_eq!(
+        got,
+        digests(&before),
+        "fetchmail delivered every message intact"
+    );
+    let all = digests(&before);
+    settle(&dc, &chain, USER, mark, |mb| {
+        if digests(mb) != all || mb.messages.iter().any(|m| m.seen()) {
+            return Err("keep: all present and unread (fetchmail used TOP) expected".into());
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "fetchmail keep");
+
+    let r = fm.run(&chain.proxy, keep).await;
+    assert_eq!(
+        r.code,
+        1,
+        "second run: no new mail (UIDLs remembered)\n{}",
+        r.text()
+    );
+    assert_eq!(fm.delivered().len(), 4);
+
+    dc.deliver(USER, 2, 5000).await;
+    let with_new = dc.mailbox(USER).await;
+    let r = fm.run(&chain.proxy, keep).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(fm.delivered().len(), 6, "only the 2 new ones\n{}", r.text());
+
+    let mark = dc.log_mark();
+    let flush = FetchmailOpts {
+        keep: false,
+        uidl: true,
+        fetchall: true,
+    };
+    let r = fm.run(&chain.proxy, flush).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got: BTreeSet<String> = fm.delivered().into_iter().collect();
+    assert_eq!(got, digests(&with_new));
+    assert_eq!(fm.delivered().len(), 12, "fetchall fetched all 6 again");
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.messages.is_empty() {
+            Ok(())
+        } else {
+            Err("fetchmail without keep: everything deleted expected".into())
+        }
+    })
+    .await;
+    assert_clean_ends(&dc, 0, "fetchmail");
+    assert_next_login_at_once(&dc, USER, "fetchmail").await;
+}
+
+/// getmail6 (read_all = false: UIDL-tracked), keeping mail, then again
+/// (nothing new), then with new mail and `delete = true`: getmail then
+/// deletes the messages it had already seen too (`not retrieved (seen),
+/// deleted`), so the mailbox ends empty.
+async fn getmail(format: Format, route: Route) {
+    if !require("getmail", &["--version"], "getmail6") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(format, route, 4, 5000).await else {
+        return;
+    };
+    let gm = Getmail::new();
+    let mark = dc.log_mark();
+    let r = gm.run(&chain.proxy, false).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got: BTreeSet<String> = gm.delivered().into_iter().collect();
+    assert_eq!(
+        got,
+        digests(&before),
+        "getmail delivered every message intact\n{}",
+        r.text()
+    );
+    let all = digests(&before);
+    settle(&dc, &chain, USER, mark, |mb| {
+        if digests(mb) != all || mb.messages.iter().any(|m| !m.seen()) {
+            return Err("kept: all present and read expected".into());
+        }
+        Ok(())
+    })
+    .await;
+
+    let r = gm.run(&chain.proxy, false).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(gm.delivered().len(), 4, "nothing new\n{}", r.text());
+
+    dc.deliver(USER, 2, 5000).await;
+    let with_new = dc.mailbox(USER).await;
+    let mark = dc.log_mark();
+    let r = gm.run(&chain.proxy, true).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(gm.delivered().len(), 6, "the 2 new ones\n{}", r.text());
+    let got: BTreeSet<String> = gm.delivered().into_iter().collect();
+    assert_eq!(got, digests(&with_new));
+    assert!(
+        r.text().contains("not retrieved (seen), deleted"),
+        "{}",
+        r.text()
+    );
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.messages.is_empty() {
+            Ok(())
+        } else {
+            Err("getmail delete = true: everything deleted expected".into())
+        }
+    })
+    .await;
+    assert_clean_ends(&dc, 0, "getmail");
+    assert_next_login_at_once(&dc, USER, "getmail").await;
+}
+
+macro_rules! matrix {
+    ($client:ident) => {
+        mod $client {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn maildir_direct() {
+                super::$client(Format::Maildir, Route::Direct).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn maildir_relay() {
+                super::$client(Format::Maildir, Route::Relay).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mbox_locked_direct() {
+                super::$client(Format::MboxLocked, Route::Direct).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mbox_locked_relay() {
+                super::$client(Format::MboxLocked, Route::Relay).await
+            }
+        }
+    };
+}
+
+matrix!(poplib);
+matrix!(curl);
+matrix!(fetchmail);
+matrix!(getmail);
