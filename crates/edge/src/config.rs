@@ -41,6 +41,9 @@ pub struct EdgeConfig {
     /// `ServerTls::load(&TlsSettings { ca_file })?` at startup, so a bad
     /// `ca_file` or an empty store stops it with a clear error.
     pub tls: ServerTls,
+    /// A deliberately broken behaviour, for the simulation's bug hunts only.
+    #[cfg(feature = "broken-variants")]
+    pub broken: Option<crate::broken::Broken>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,10 +108,21 @@ impl EdgeConfig {
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
             journal: None,
             tls: ServerTls::default(),
+            #[cfg(feature = "broken-variants")]
+            broken: None,
         }
     }
 
     pub(crate) fn relay(&self, name: &str) -> Option<&RelayRef> {
         self.relays.iter().find(|r| r.name == name)
+    }
+}
+
+impl EdgeConfig {
+    /// Whether the simulation asked for broken variant `b` (always false in
+    /// a build without the `broken-variants` feature).
+    #[cfg(feature = "broken-variants")]
+    pub(crate) fn is_broken(&self, b: crate::broken::Broken) -> bool {
+        self.broken == Some(b)
     }
 }

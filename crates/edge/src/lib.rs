@@ -20,6 +20,8 @@
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
 
+#[cfg(feature = "broken-variants")]
+pub mod broken;
 mod config;
 pub mod journal;
 mod ledger;

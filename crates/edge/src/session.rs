@@ -161,6 +161,8 @@ impl<E: Env> Session<E> {
             Err(e) => Ending::Cut(e.to_string()),
         };
 
+        #[cfg(feature = "broken-variants")]
+        let workers = self.break_on_cut(&ending, workers);
         let (outcomes, abandoned) = finish(workers).await;
         let end = match ending {
             Ending::Quit => {
@@ -175,6 +177,26 @@ impl<E: Env> Session<E> {
             Ending::Shutdown => SessionEnd::Shutdown,
         };
         (end, abandoned)
+    }
+
+    /// The broken variants that act when the line is cut.
+    #[cfg(feature = "broken-variants")]
+    fn break_on_cut(&self, ending: &Ending, workers: Workers) -> Workers {
+        use crate::broken::Broken;
+        if !matches!(ending, Ending::Cut(_)) {
+            return workers;
+        }
+        if self.config.is_broken(Broken::NoQuitAfterCut) {
+            for (_, w) in &workers {
+                w.task.abort();
+            }
+        }
+        if self.config.is_broken(Broken::DropAckedDeleteOnCut) {
+            for (_, w) in &workers {
+                let _ = w.jobs.send(Job::Rset);
+            }
+        }
+        workers
     }
 
     fn check_hello(&self, version: u16, user: &UserInfo) -> Result<(), String> {
@@ -229,6 +251,13 @@ impl<E: Env> Session<E> {
                     let uidl = op_uidl(&op);
                     let result = request(&mut replica, workers, &server, op).await;
                     if let (true, Ok(_), Some(uidl)) = (retr, &result, uidl) {
+                        #[cfg(feature = "broken-variants")]
+                        if self
+                            .config
+                            .is_broken(crate::broken::Broken::MarkReadBeforeDelivered)
+                        {
+                            let _ = owe(workers, &server, &uidl, Owed::Read).await;
+                        }
                         sent.insert(id, (server, uidl));
                     }
                     EdgeToClient::Response { id, result }

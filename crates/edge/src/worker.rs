@@ -79,6 +79,9 @@ pub(crate) struct Worker<E: Env> {
     last_used: Instant,
     /// The crash journal's entries for this worker's work, if any.
     group: Option<Group>,
+    /// The first server session's numbering (broken variant only).
+    #[cfg(feature = "broken-variants")]
+    first_listing: Option<Vec<(u32, String)>>,
 }
 
 impl<E: Env> Worker<E> {
@@ -101,6 +104,8 @@ impl<E: Env> Worker<E> {
             ledger: Ledger::default(),
             last_used,
             group,
+            #[cfg(feature = "broken-variants")]
+            first_listing: None,
         }
     }
 
@@ -193,6 +198,8 @@ impl<E: Env> Worker<E> {
         };
         match listing {
             Ok(l) => {
+                #[cfg(feature = "broken-variants")]
+                let l = self.stale_numbers(l);
                 self.ledger.new_session(l.clone());
                 Ok(l)
             }
@@ -201,6 +208,18 @@ impl<E: Env> Worker<E> {
                 Err(e)
             }
         }
+    }
+
+    /// Broken variant: every server session is numbered like the first.
+    #[cfg(feature = "broken-variants")]
+    fn stale_numbers(&mut self, listing: Vec<(u32, String)>) -> Vec<(u32, String)> {
+        if !self
+            .config
+            .is_broken(crate::broken::Broken::StaleMessageNumbers)
+        {
+            return listing;
+        }
+        self.first_listing.get_or_insert(listing).clone()
     }
 
     async fn serve(&mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {

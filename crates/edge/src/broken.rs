@@ -1,0 +1,64 @@
+//! Deliberately broken edges, for proving that the fault simulation catches
+//! real bugs (issue 5: "evidence that the simulation finds real bugs").
+//!
+//! Compiled only with the `broken-variants` feature, which nothing but the
+//! simulation's bug-hunting runs enables (`cargo run -p causeway-sim
+//! --features broken-variants -- --broken NAME`); the shipped edge has no
+//! such code path. Each variant is a bug a reasonable implementation could
+//! have, and each breaks one of the promises in `docs/architecture.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Mark a message read when its body is sent, not when the client proxy
+    /// says it was delivered: a cut mid-transfer leaves it marked read.
+    MarkReadBeforeDelivered,
+    /// After a line cut, drop the server sessions without QUIT (and with
+    /// them the owed work): locks left, deletes lost.
+    NoQuitAfterCut,
+    /// Resolve owed work by the message numbers of the first server session,
+    /// never re-resolving UIDLs in a new one: a delete can hit another message.
+    StaleMessageNumbers,
+    /// After a line cut, forget deletes already acknowledged to the client.
+    DropAckedDeleteOnCut,
+}
+
+impl Broken {
+    pub const ALL: [Broken; 4] = [
+        Broken::MarkReadBeforeDelivered,
+        Broken::NoQuitAfterCut,
+        Broken::StaleMessageNumbers,
+        Broken::DropAckedDeleteOnCut,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Broken::MarkReadBeforeDelivered => "mark-read-before-delivered",
+            Broken::NoQuitAfterCut => "no-quit-after-cut",
+            Broken::StaleMessageNumbers => "stale-message-numbers",
+            Broken::DropAckedDeleteOnCut => "drop-acked-delete-on-cut",
+        }
+    }
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Broken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Broken::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Broken::ALL.iter().map(|b| b.name()).collect();
+                format!("no broken variant {s:?}; one of: {}", names.join(", "))
+            })
+    }
+}
