@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use causeway_mailserver::{EndKind, MailStore, generate};
 use causeway_net::{Env, TokioEnv};
@@ -427,4 +428,105 @@ async fn keygen_writes_0600_and_never_overwrites() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), public);
+}
+
+/// kill -9 of the edge right after a delete was acknowledged: nothing of the
+/// edge's memory survives, only its journal file. A new edge process on the
+/// same configuration replays it and the delete is committed, with QUIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
+    if !have("python3", "python3").await {
+        return;
+    }
+    let env = TokioEnv::new();
+    let mut c = chain(&env, 2).await;
+    let (host, port) = c.proxy.rsplit_once(':').unwrap();
+    let mut py = Proc::spawn(
+        "python",
+        "python3",
+        &[
+            "-c",
+            DELETE_AND_WAIT,
+            host,
+            port,
+            LOCAL_USER,
+            LOCAL_PASSWORD,
+        ],
+        &[],
+    );
+    let out = py.wait_for(&env, "deleted +OK").await;
+    let uidl = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deleted +OK"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    let (h, id) = store_uidl(&uidl);
+    let store = if h == "HOST1" { &c.direct } else { &c.relayed };
+
+    c.edge.signal("KILL");
+    let code = c.edge.exit_code(&env).await;
+    assert_eq!(code, -1, "killed by a signal, no exit code");
+    // The edge's server session died with it: POP3 commits nothing then.
+    env.sleep(Duration::from_millis(300)).await;
+    assert!(
+        store.is_present(SERVER_USER, id),
+        "a server session cut without QUIT committed nothing:\n{}",
+        store.report()
+    );
+    let journal = c._dir.0.join("edge.journal");
+    let on_disk = std::fs::read(&journal).expect("the journal file survives");
+    for secret in [DIRECT_PASSWORD, RELAYED_PASSWORD] {
+        assert!(
+            !on_disk
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "the journal holds a password in clear"
+        );
+    }
+
+    // A new edge process on the same configuration (and journal).
+    let edge_cfg = c._dir.0.join("edge.toml");
+    let mut again = Proc::causeway(
+        "edge (restarted)",
+        &["edge", "--config", edge_cfg.to_str().unwrap()],
+        &[("RUST_LOG", "debug")],
+    );
+    again.listening(&env).await;
+    let deadline = env.now() + Duration::from_secs(30);
+    while store.is_present(SERVER_USER, id) {
+        assert!(
+            env.now() < deadline,
+            "the restarted edge did not commit the delete:\n{}\n{}",
+            store.report(),
+            again.output()
+        );
+        env.sleep(Duration::from_millis(50)).await;
+    }
+    // The killed edge's session ended abruptly (nothing committed); the
+    // replaying one, which committed the delete, ended with QUIT.
+    let sessions: Vec<_> = store
+        .sessions()
+        .into_iter()
+        .filter(|s| s.commands.iter().any(|c| c.starts_with("DELE")))
+        .collect();
+    assert_eq!(sessions.len(), 2, "{}", store.report());
+    assert_eq!(sessions[0].end_kind(), Some(EndKind::Abrupt));
+    assert_eq!(
+        sessions[1].end_kind(),
+        Some(EndKind::Quit),
+        "{}",
+        store.report()
+    );
+    assert!(store.live_sessions().is_empty(), "{}", store.report());
+
+    py.write_line("").await;
+    let _ = py.exit_code(&env).await;
+    again.signal("TERM");
+    assert_eq!(again.exit_code(&env).await, 0, "{}", again.output());
+    for p in [&c.client, &c.relay] {
+        p.signal("TERM");
+    }
 }
