@@ -1,0 +1,144 @@
+//! "Sometimes" assertions: situations a sweep must reach at least once.
+//!
+//! An invariant that held in ten thousand seeds says little if no seed ever
+//! cut the line during a RETR. Each run records which of these situations it
+//! reached; the sweep counts seeds per situation and shows the zeros.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cov {
+    CutDuringRetr,
+    CutAfterDeleAck,
+    RelayCrashPendingDelete,
+    EdgeCrash,
+    EdgeCrashWithJournal,
+    EdgeCrashPendingWork,
+    JournalCommitFailed,
+    JournalReplayAtEnd,
+    RelayCrash,
+    ProxyCrash,
+    LineCut,
+    LineHold,
+    RelayLinkCut,
+    NewMailDuringSession,
+    StaleLockMet,
+    LockInUse,
+    ServerRestart,
+    ServerStall,
+    ServerDropMidReply,
+    MuaGaveUp,
+    MuaGaveUpMidRetr,
+    BigMessage,
+    TwoPlusServers,
+    ViaRelay,
+    DeleteCommitted,
+    SeenCommitted,
+}
+
+impl Cov {
+    pub const ALL: &'static [Cov] = &[
+        Cov::CutDuringRetr,
+        Cov::CutAfterDeleAck,
+        Cov::RelayCrashPendingDelete,
+        Cov::EdgeCrash,
+        Cov::EdgeCrashWithJournal,
+        Cov::EdgeCrashPendingWork,
+        Cov::JournalCommitFailed,
+        Cov::JournalReplayAtEnd,
+        Cov::RelayCrash,
+        Cov::ProxyCrash,
+        Cov::LineCut,
+        Cov::LineHold,
+        Cov::RelayLinkCut,
+        Cov::NewMailDuringSession,
+        Cov::StaleLockMet,
+        Cov::LockInUse,
+        Cov::ServerRestart,
+        Cov::ServerStall,
+        Cov::ServerDropMidReply,
+        Cov::MuaGaveUp,
+        Cov::MuaGaveUpMidRetr,
+        Cov::BigMessage,
+        Cov::TwoPlusServers,
+        Cov::ViaRelay,
+        Cov::DeleteCommitted,
+        Cov::SeenCommitted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cov::CutDuringRetr => "cut during RETR",
+            Cov::CutAfterDeleAck => "cut right after a DELE ack",
+            Cov::RelayCrashPendingDelete => "relay crash with a pending delete",
+            Cov::EdgeCrash => "edge crash",
+            Cov::EdgeCrashWithJournal => "edge crash with a journal",
+            Cov::EdgeCrashPendingWork => "edge crash with pending work",
+            Cov::JournalCommitFailed => "journal commit failed",
+            Cov::JournalReplayAtEnd => "journal replayed by a final restart",
+            Cov::RelayCrash => "relay crash",
+            Cov::ProxyCrash => "client proxy crash",
+            Cov::LineCut => "line cut",
+            Cov::LineHold => "line hold/burst",
+            Cov::RelayLinkCut => "edge<->relay cut",
+            Cov::NewMailDuringSession => "new mail during a session",
+            Cov::StaleLockMet => "stale lock met",
+            Cov::LockInUse => "lock in use met",
+            Cov::ServerRestart => "server restart",
+            Cov::ServerStall => "server stalled",
+            Cov::ServerDropMidReply => "server dropped mid-reply",
+            Cov::MuaGaveUp => "mua gave up mid-session",
+            Cov::MuaGaveUpMidRetr => "mua gave up mid-RETR",
+            Cov::BigMessage => "message > 1 MB",
+            Cov::TwoPlusServers => "two+ servers",
+            Cov::ViaRelay => "via relay",
+            Cov::DeleteCommitted => "delete committed",
+            Cov::SeenCommitted => "read mark committed",
+        }
+    }
+}
+
+/// Seeds per situation over a sweep.
+#[derive(Clone, Debug, Default)]
+pub struct CoverageCounts {
+    pub counts: BTreeMap<Cov, u64>,
+}
+
+impl CoverageCounts {
+    pub fn add<'a>(&mut self, reached: impl IntoIterator<Item = &'a Cov>) {
+        for c in reached {
+            *self.counts.entry(*c).or_default() += 1;
+        }
+    }
+
+    pub fn get(&self, c: Cov) -> u64 {
+        self.counts.get(&c).copied().unwrap_or(0)
+    }
+
+    pub fn missing(&self) -> Vec<Cov> {
+        Cov::ALL
+            .iter()
+            .copied()
+            .filter(|c| self.get(*c) == 0)
+            .collect()
+    }
+
+    pub fn merge(&mut self, other: &CoverageCounts) {
+        for (c, n) in &other.counts {
+            *self.counts.entry(*c).or_default() += n;
+        }
+    }
+}
+
+impl fmt::Display for CoverageCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "coverage (seeds reaching each situation):")?;
+        for c in Cov::ALL {
+            let n = self.get(*c);
+            let flag = if n == 0 { "   <-- NEVER REACHED" } else { "" };
+            writeln!(f, "  {:<36} {n:>7}{flag}", c.name())?;
+        }
+        Ok(())
+    }
+}
