@@ -24,7 +24,10 @@ const USAGE: &str = "usage: causeway-sim (--seeds N | --seeds A..B | --seed S) [
   --focus F            turn each seed's swarm towards one fault class: line, relay,
                        edge-crash, servers, proxy-and-mua, big-messages
   --baseline-direct    the mail client talks plain POP3 straight to mail1 over the bad
-                       line, without Causeway: shows what the checks catch without it";
+                       line, without Causeway: shows what the checks catch without it
+  --broken NAME        (built with --features broken-variants) a deliberately broken edge:
+                       mark-read-before-delivered, no-quit-after-cut,
+                       stale-message-numbers, drop-acked-delete-on-cut";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +67,14 @@ fn main() -> ExitCode {
             "--check-determinism" => det = true,
             "--quiet" => quiet = true,
             "--baseline-direct" => variant = Variant::DirectPop3,
+            #[cfg(feature = "broken-variants")]
+            "--broken" => {
+                let v = val("--broken");
+                variant = Variant::BrokenEdge(v.parse().unwrap_or_else(|e| {
+                    eprintln!("{e}\n{USAGE}");
+                    std::process::exit(2)
+                }));
+            }
             "--focus" => {
                 let v = val("--focus");
                 focus = Some(Focus::parse(&v).unwrap_or_else(|| {

@@ -158,8 +158,15 @@ pub fn add_edge(
     keys: &Keys,
     states: &NodeStates,
     disk: Option<&SimDisk>,
+    variant: crate::run::Variant,
 ) {
     let mut config = EdgeConfig::new(keys.edge.clone());
+    #[cfg(feature = "broken-variants")]
+    {
+        config.broken = variant.broken_edge();
+    }
+    #[cfg(not(feature = "broken-variants"))]
+    let _ = variant;
     config.journal =
         disk.map(|d| JournalConfig::new(d.clone(), JournalKey::derive_from(&keys.edge.private)));
     config.allowed_clients = vec![keys.client.public];

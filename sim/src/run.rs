@@ -68,6 +68,41 @@ pub enum Variant {
     /// does without Causeway. Used to show that the checks catch what plain
     /// POP3 gets wrong (an acknowledged DELE lost with the line).
     DirectPop3,
+    /// Causeway with a deliberately broken edge (`--features
+    /// broken-variants`): proves the simulation catches that bug.
+    #[cfg(feature = "broken-variants")]
+    BrokenEdge(causeway_edge::broken::Broken),
+}
+
+impl Variant {
+    /// The command-line words that select this variant, for replay commands
+    /// and a sweep's worker processes.
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Variant::Causeway => Vec::new(),
+            Variant::DirectPop3 => vec!["--baseline-direct".into()],
+            #[cfg(feature = "broken-variants")]
+            Variant::BrokenEdge(b) => vec!["--broken".into(), b.name().into()],
+        }
+    }
+
+    /// The cargo features a replay of this variant must be built with.
+    fn features(self) -> &'static str {
+        match self {
+            #[cfg(feature = "broken-variants")]
+            Variant::BrokenEdge(_) => " --features broken-variants",
+            _ => "",
+        }
+    }
+
+    /// The broken behaviour the edge must have in this run, if any.
+    #[cfg(feature = "broken-variants")]
+    pub fn broken_edge(self) -> Option<causeway_edge::broken::Broken> {
+        match self {
+            Variant::BrokenEdge(b) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -162,13 +197,15 @@ impl Outcome {
         let focus = self
             .focus
             .map_or(String::new(), |f| format!(" --focus {}", f.name()));
-        let variant = if self.variant == Variant::DirectPop3 {
-            " --baseline-direct"
-        } else {
-            ""
-        };
+        let variant: String = self
+            .variant
+            .args()
+            .iter()
+            .map(|a| format!(" {a}"))
+            .collect();
         format!(
-            "cargo run --release -p causeway-sim -- --seed {}{focus}{variant} --trace",
+            "cargo run --release -p causeway-sim{} -- --seed {}{focus}{variant} --trace",
+            self.variant.features(),
             self.seed
         )
     }
@@ -346,8 +383,8 @@ struct Harness {
 impl Harness {
     fn new(seed: u64, params: Params, rng: EnvRng, variant: Variant) -> Harness {
         let line = match variant {
-            Variant::Causeway => ("proxy", "edge"),
             Variant::DirectPop3 => ("mua", "mail1"),
+            _ => ("proxy", "edge"),
         };
         let max = params.fault_phase + params.quiet_phase + Duration::from_secs(7200);
         let mut sim = turmoil::Builder::new()
@@ -412,7 +449,15 @@ impl Harness {
             d.set_sync_latency(params.journal_sync);
             d
         });
-        nodes::add_edge(&mut sim, seed, &params, &keys, &nodes, disk.as_ref());
+        nodes::add_edge(
+            &mut sim,
+            seed,
+            &params,
+            &keys,
+            &nodes,
+            disk.as_ref(),
+            variant,
+        );
         let specs = servers
             .iter()
             .zip(&params.servers)
@@ -429,17 +474,17 @@ impl Harness {
         );
         let mua = MuaLog::default();
         let (user, password, proxy, direct) = match variant {
-            Variant::Causeway => (
-                mua_user,
-                mua_password.clone(),
-                "proxy:1110".to_owned(),
-                None,
-            ),
             Variant::DirectPop3 => (
                 servers[0].user.clone(),
                 servers[0].password.clone(),
                 format!("{}:110", servers[0].host),
                 Some(servers[0].host.clone()),
+            ),
+            _ => (
+                mua_user,
+                mua_password.clone(),
+                "proxy:1110".to_owned(),
+                None,
             ),
         };
         let m = Mua {

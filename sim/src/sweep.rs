@@ -188,9 +188,7 @@ pub fn sweep(opts: &SweepOptions) -> SweepResult {
             if !opts.print_failures {
                 cmd.arg("--quiet");
             }
-            if opts.variant == Variant::DirectPop3 {
-                cmd.arg("--baseline-direct");
-            }
+            cmd.args(opts.variant.args());
             if let Some(f) = opts.focus {
                 cmd.arg("--focus").arg(f.name());
             }
