@@ -24,7 +24,11 @@ fn check(seed: u64, broken: Broken, invariant: u8) {
         bad.report()
     );
     let good = run_seed(seed, &RunOptions::default());
-    assert!(!good.failed(), "the real edge fails seed {seed}:\n{}", good.report());
+    assert!(
+        !good.failed(),
+        "the real edge fails seed {seed}:\n{}",
+        good.report()
+    );
 }
 
 #[test]
