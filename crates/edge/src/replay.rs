@@ -62,7 +62,11 @@ pub(crate) fn start<E: Env>(
                 None => worker.finish().await,
             };
             match end.result {
-                Ok(()) => info!(%session, %server, "journal: replayed work committed and erased"),
+                // Erasing the entries is logged on its own if it fails (they are
+                // then redone, harmlessly, at the next start).
+                Ok(()) => {
+                    info!(%session, %server, "journal: replayed work committed on the server")
+                }
                 Err(e) => {
                     error!(%session, %server, error = %e, abandoned = ?end.abandoned,
                         "journal: GAVE UP on replayed work");
