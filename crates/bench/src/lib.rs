@@ -22,7 +22,6 @@ pub mod latency;
 pub mod line;
 pub mod mail;
 pub mod nodes;
-pub mod record;
 pub mod scale;
 pub mod sys;
 

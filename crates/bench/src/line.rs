@@ -19,8 +19,8 @@ use tokio::net::TcpStream;
 
 use crate::mail::{self, Messages};
 use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client, mail_client_on};
-use crate::record::{Recorder, Transcript};
 use crate::{Figure, Options, progress};
+use causeway_net::tap::{TapLog, Tapped};
 
 /// What one session cost on its line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -108,6 +108,14 @@ pub async fn causeway_session(chain: &Chain, messages: &Messages) -> Result<Line
     })
 }
 
+/// What a direct session sent each way: `up` written by the mail client,
+/// `down` read by it (compressed whole afterwards, for the alternatives).
+#[derive(Default, Debug)]
+pub struct Transcript {
+    pub up: Vec<u8>,
+    pub down: Vec<u8>,
+}
+
 /// The same download spoken directly to the server (through the plain
 /// forward, which counts turns); returns its transcript too.
 pub async fn direct_session(
@@ -129,7 +137,8 @@ pub async fn direct_session(
         .await
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
-    let (stream, log) = Recorder::new(stream);
+    let log = TapLog::new();
+    let stream = Tapped::new(stream, log.clone());
     let c = mail_client_on(&chain.env, stream, false).await?;
     download(c, messages).await?;
     // The forwarder counts a turn when traffic turns from client->server to
@@ -145,7 +154,10 @@ pub async fn direct_session(
         down: chain.forward.bytes(causeway_tests::Dir::Down) - d0,
         turns,
     };
-    let transcript = std::mem::take(&mut *log.lock().unwrap());
+    let transcript = Transcript {
+        up: log.written_bytes(),
+        down: log.read_bytes(),
+    };
     Ok((cost, transcript))
 }
 

@@ -327,7 +327,7 @@ fn summary(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|c| record::outcome(&c.lock().unwrap_or_else(|e| e.into_inner())))
+        .map(|log| record::outcome(&record::Conversation::from_tap(log)))
         .collect();
     let received: BTreeSet<&str> = conversations
         .iter()

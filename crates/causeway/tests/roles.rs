@@ -341,13 +341,9 @@ except Exception as e:
     print("quit failed", e, flush=True)
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_commits_an_acknowledged_delete_and_quits() {
-    if !have("python3", "python3").await {
-        return;
-    }
-    let env = TokioEnv::new();
-    let mut c = chain(&env, 2).await;
+/// A python mail client that deletes message 1, gets `+OK`, and waits on
+/// its stdin before QUIT; with the proxy's UIDL of the deleted message.
+async fn delete_and_wait(env: &TokioEnv, c: &Chain) -> (Proc, String) {
     let (host, port) = c.proxy.rsplit_once(':').unwrap();
     let mut py = Proc::spawn(
         "python",
@@ -362,7 +358,7 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
         ],
         &[],
     );
-    let out = py.wait_for(&env, "deleted +OK").await;
+    let out = py.wait_for(env, "deleted +OK").await;
     let uidl = out
         .lines()
         .find_map(|l| l.strip_prefix("deleted +OK"))
@@ -371,6 +367,17 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
         .last()
         .unwrap()
         .to_owned();
+    (py, uidl)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_an_acknowledged_delete_and_quits() {
+    if !have("python3", "python3").await {
+        return;
+    }
+    let env = TokioEnv::new();
+    let mut c = chain(&env, 2).await;
+    let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
     let store = if h == "HOST1" { &c.direct } else { &c.relayed };
     assert!(
@@ -440,29 +447,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     }
     let env = TokioEnv::new();
     let mut c = chain(&env, 2).await;
-    let (host, port) = c.proxy.rsplit_once(':').unwrap();
-    let mut py = Proc::spawn(
-        "python",
-        "python3",
-        &[
-            "-c",
-            DELETE_AND_WAIT,
-            host,
-            port,
-            LOCAL_USER,
-            LOCAL_PASSWORD,
-        ],
-        &[],
-    );
-    let out = py.wait_for(&env, "deleted +OK").await;
-    let uidl = out
-        .lines()
-        .find_map(|l| l.strip_prefix("deleted +OK"))
-        .unwrap()
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_owned();
+    let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
     let store = if h == "HOST1" { &c.direct } else { &c.relayed };
 

@@ -73,15 +73,24 @@ impl TapLog {
     }
 }
 
-/// `S`, with every byte copied into a [`TapLog`].
+/// `S`, with every byte copied into a [`TapLog`] (or, [`Tapped::untapped`],
+/// passed through as is: for an `Env` that taps only some of its streams).
 pub struct Tapped<S> {
     inner: S,
-    log: TapLog,
+    log: Option<TapLog>,
 }
 
 impl<S> Tapped<S> {
     pub fn new(inner: S, log: TapLog) -> Self {
-        Self { inner, log }
+        Self {
+            inner,
+            log: Some(log),
+        }
+    }
+
+    /// The same stream type, recording nothing.
+    pub fn untapped(inner: S) -> Self {
+        Self { inner, log: None }
     }
 }
 
@@ -93,9 +102,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tapped<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &r {
-            let new = buf.filled()[before..].to_vec();
-            self.log.push(false, &new);
+        if let (Poll::Ready(Ok(())), Some(log)) = (&r, &self.log) {
+            log.push(false, &buf.filled()[before..]);
         }
         r
     }
@@ -108,8 +116,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tapped<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            self.log.push(true, &buf[..*n]);
+        if let (Poll::Ready(Ok(n)), Some(log)) = (&r, &self.log) {
+            log.push(true, &buf[..*n]);
         }
         r
     }

@@ -3,23 +3,17 @@
 //! messages it fully received, which deletes it was told succeeded.
 //!
 //! The proxy runs over [`FrontEnv`], a [`TokioEnv`] whose accepted streams
-//! copy their bytes into a [`Conversation`]; its outgoing connections (to the
-//! edge) are not recorded.
+//! are tapped (`causeway_net::tap`); its outgoing connections (to the edge)
+//! are not recorded.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
+use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// Bytes kept per direction and connection; a longer conversation is read
-/// as far as it was kept.
-const CAP: usize = 64 << 20;
 
 #[derive(Default, Debug)]
 pub struct Conversation {
@@ -29,7 +23,18 @@ pub struct Conversation {
     pub replies: Vec<u8>,
 }
 
-pub type Book = Arc<Mutex<Vec<Arc<Mutex<Conversation>>>>>;
+/// Every accepted connection's tap, in order.
+pub type Book = Arc<Mutex<Vec<TapLog>>>;
+
+impl Conversation {
+    /// What a tapped mail-client connection carried.
+    pub fn from_tap(log: &TapLog) -> Self {
+        Self {
+            commands: log.read_bytes(),
+            replies: log.written_bytes(),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct FrontEnv {
@@ -42,28 +47,17 @@ pub struct FrontListener {
     book: Book,
 }
 
-pub struct Recorded<S> {
-    inner: S,
-    conv: Option<Arc<Mutex<Conversation>>>,
-}
-
 impl Listener for FrontListener {
-    type Stream = Recorded<<TokioEnv as Env>::Stream>;
+    type Stream = Tapped<<TokioEnv as Env>::Stream>;
 
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (s, peer) = self.inner.accept().await?;
-        let conv = Arc::new(Mutex::new(Conversation::default()));
+        let log = TapLog::new();
         self.book
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(conv.clone());
-        Ok((
-            Recorded {
-                inner: s,
-                conv: Some(conv),
-            },
-            peer,
-        ))
+            .push(log.clone());
+        Ok((Tapped::new(s, log), peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -72,14 +66,11 @@ impl Listener for FrontListener {
 }
 
 impl Env for FrontEnv {
-    type Stream = Recorded<<TokioEnv as Env>::Stream>;
+    type Stream = Tapped<<TokioEnv as Env>::Stream>;
     type Listener = FrontListener;
 
     async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
-        Ok(Recorded {
-            inner: self.inner.connect(addr).await?,
-            conv: None,
-        })
+        Ok(Tapped::untapped(self.inner.connect(addr).await?))
     }
 
     async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
@@ -95,54 +86,6 @@ impl Env for FrontEnv {
 
     fn rng(&self) -> &EnvRng {
         self.inner.rng()
-    }
-}
-
-fn keep(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let room = CAP.saturating_sub(buf.len());
-    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(c)) = (&r, &self.conv) {
-            keep(
-                &mut c.lock().unwrap_or_else(|e| e.into_inner()).commands,
-                &buf.filled()[before..],
-            );
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let (Poll::Ready(Ok(n)), Some(c)) = (&r, &self.conv) {
-            keep(
-                &mut c.lock().unwrap_or_else(|e| e.into_inner()).replies,
-                &buf[..*n],
-            );
-        }
-        r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
