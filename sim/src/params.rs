@@ -95,10 +95,6 @@ pub struct Params {
     pub quiet_phase: Duration,
     /// The edge's completion deadline for owed work.
     pub completion_deadline: Duration,
-    /// The edge keeps a crash journal (on a simulated disk that survives
-    /// its crashes). Without one, a seed that crashes the edge is exempt
-    /// from invariant 4.
-    pub edge_journal: bool,
     /// Simulated fsync time of the journal's disk.
     pub journal_sync: Duration,
     /// Set when a [`Focus`] turned the swarm.
@@ -205,14 +201,12 @@ impl Params {
         // 167 s deadline ran out against exactly that, and the edge gave up,
         // as designed). Production's default is 15 minutes.
         let completion_deadline = Duration::from_secs(rng.range(600, 901));
-        let edge_journal = rng.chance(0.75);
+        // Every edge keeps a crash journal (on a simulated disk that survives
+        // its crashes): acknowledged deletes must survive edge crashes, with
+        // no exemption.
         let journal_sync = ms(rng, 0, 50);
         let mut faults = faults;
-        faults.journal_fail = if edge_journal {
-            rate(rng, 0.25, 0.002, 0.02)
-        } else {
-            0.0
-        };
+        faults.journal_fail = rate(rng, 0.25, 0.002, 0.02);
         Params {
             seed,
             servers,
@@ -229,7 +223,6 @@ impl Params {
             // idle timeouts that notice a dead peer.
             quiet_phase: completion_deadline + MAX_STALE + Duration::from_secs(120),
             completion_deadline,
-            edge_journal,
             journal_sync,
             focus: None,
         }
@@ -274,11 +267,10 @@ impl fmt::Display for Params {
         writeln!(f, "  mua {:?}", self.mua)?;
         write!(
             f,
-            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} edge_journal {} (sync {:?}) focus {:?}",
+            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} focus {:?}",
             self.fault_phase,
             self.quiet_phase,
             self.completion_deadline,
-            self.edge_journal,
             self.journal_sync,
             self.focus
         )

@@ -167,8 +167,6 @@ pub struct Outcome {
     /// The tracing output, with [`TraceMode::Capture`].
     pub trace: Option<Vec<u8>>,
     pub sim_ms: u64,
-    /// The edge crashed and had no journal: invariant 4 was not checked.
-    pub edge_crashed: bool,
     pub variant: Variant,
     pub focus: Option<Focus>,
 }
@@ -309,7 +307,6 @@ fn run_catching(seed: u64, (variant, focus): (Variant, Option<Focus>)) -> Outcom
                 log: vec![],
                 trace: None,
                 sim_ms: trace::now_ms(),
-                edge_crashed: false,
                 variant,
                 focus,
             }
@@ -369,7 +366,6 @@ struct Harness {
     crash_cut: BTreeSet<(usize, SessionId)>,
     restarted: BTreeSet<usize>,
     stale_seen: Vec<StaleSeen>,
-    edge_crashed: bool,
     seen_activity: u64,
     ips: BTreeMap<String, IpAddr>,
     /// The bad line's two ends: (`proxy`, `edge`), or (`mua`, `mail1`) in
@@ -444,11 +440,11 @@ impl Harness {
             });
         }
         nodes::add_relay(&mut sim, seed, &params, &keys, &nodes, &relay_taps);
-        let disk = params.edge_journal.then(|| {
+        let disk = {
             let d = SimDisk::new();
             d.set_sync_latency(params.journal_sync);
-            d
-        });
+            Some(d)
+        };
         nodes::add_edge(
             &mut sim,
             seed,
@@ -545,7 +541,6 @@ impl Harness {
             crash_cut: BTreeSet::new(),
             restarted: BTreeSet::new(),
             stale_seen: Vec::new(),
-            edge_crashed: false,
             seen_activity: 0,
             ips,
             line,
@@ -726,7 +721,6 @@ impl Harness {
         }
         if roll(self, f.edge_crash) && !self.active(&Undo::BounceEdge) {
             self.coverage.insert(Cov::EdgeCrash);
-            self.edge_crashed = true;
             self.note_crash_cut("edge");
             let pending = self.nodes.edge_pending_work();
             if pending > 0 {
@@ -943,7 +937,6 @@ impl Harness {
             log,
             trace: None,
             sim_ms: self.now_ms(),
-            edge_crashed: self.edge_crashed && self.disk.is_none(),
             variant: self.variant,
             focus: self.params.focus,
         }
@@ -1314,18 +1307,11 @@ impl Harness {
                         });
                     }
                 } else if acked.contains(&key) {
-                    if self.edge_crashed && self.disk.is_none() {
-                        self.notes.push(format!(
-                            "{}:{} DELE acknowledged but not committed (exempt from invariant 4: the edge crashed and has no journal yet)",
-                            key.0, key.1
-                        ));
-                    } else {
-                        self.violations.push(Violation {
-                            invariant: 4,
-                            key: Some(key.clone()),
-                            message: "DELE was answered +OK to the mail client but the message is still on the server after the quiet phase".into(),
-                        });
-                    }
+                    self.violations.push(Violation {
+                        invariant: 4,
+                        key: Some(key.clone()),
+                        message: "DELE was answered +OK to the mail client but the message is still on the server after the quiet phase".into(),
+                    });
                 }
                 if let Some(by) = m.seen_by {
                     self.coverage.insert(Cov::SeenCommitted);

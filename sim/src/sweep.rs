@@ -32,8 +32,6 @@ pub struct SweepResult {
     pub seeds: u64,
     pub failures: Vec<Failure>,
     pub coverage: CoverageCounts,
-    /// Seeds that crashed the edge (exempt from invariant 4).
-    pub edge_crash_seeds: u64,
     pub simulated_ms: u64,
     pub wall_secs: f64,
 }
@@ -125,10 +123,9 @@ fn result_line(o: &Outcome) -> String {
         })
         .collect();
     let mut line = format!(
-        "@result {} {} {} {} {}",
+        "@result {} {} {} {}",
         o.seed,
         u8::from(o.failed()),
-        u8::from(o.edge_crashed),
         o.sim_ms,
         if cov.is_empty() {
             "-".to_owned()
@@ -218,16 +215,13 @@ pub fn sweep(opts: &SweepOptions) -> SweepResult {
             None => (line.clone(), None),
         };
         let f: Vec<&str> = head.split(' ').collect();
-        if f.len() < 6 {
+        if f.len() < 5 {
             continue;
         }
         let seed: u64 = f[1].parse().unwrap_or(0);
         result.seeds += 1;
-        if f[3] == "1" {
-            result.edge_crash_seeds += 1;
-        }
-        result.simulated_ms += f[4].parse::<u64>().unwrap_or(0);
-        let reached: Vec<Cov> = f[5]
+        result.simulated_ms += f[3].parse::<u64>().unwrap_or(0);
+        let reached: Vec<Cov> = f[4]
             .split(',')
             .filter_map(|i| i.parse::<usize>().ok())
             .filter_map(|i| Cov::ALL.get(i).copied())

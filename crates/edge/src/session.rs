@@ -162,7 +162,7 @@ impl<E: Env> Session<E> {
         };
 
         #[cfg(feature = "broken-variants")]
-        let workers = self.break_on_cut(&ending, workers);
+        let workers = self.break_on_cut(&ending, workers).await;
         let (outcomes, abandoned) = finish(workers).await;
         let end = match ending {
             Ending::Quit => {
@@ -181,7 +181,7 @@ impl<E: Env> Session<E> {
 
     /// The broken variants that act when the line is cut.
     #[cfg(feature = "broken-variants")]
-    fn break_on_cut(&self, ending: &Ending, workers: Workers) -> Workers {
+    async fn break_on_cut(&self, ending: &Ending, workers: Workers) -> Workers {
         use crate::broken::Broken;
         if !matches!(ending, Ending::Cut(_)) {
             return workers;
@@ -192,7 +192,12 @@ impl<E: Env> Session<E> {
             }
         }
         if self.config.is_broken(Broken::DropAckedDeleteOnCut) {
+            // Forgotten everywhere, journal included, as a real forgetful
+            // edge would (else a restart's replay would hide the bug).
             for (_, w) in &workers {
+                if let Some(g) = &w.group {
+                    let _ = g.erase_kind(Owed::Delete).await;
+                }
                 let _ = w.jobs.send(Job::Rset);
             }
         }
