@@ -1011,11 +1011,25 @@ impl Harness {
                 break;
             }
         }
-        // Let the replay's server sessions end.
-        let until = self.now_ms() + 60_000;
-        while self.now_ms() < until {
+        // Let the replay's server sessions end, by the quiet phase's own
+        // rule (nothing live for a whole minute), not a fixed wait: a server
+        // stalled mid-session (an injected fault) notices a connection the
+        // replay gave up on only when its stall ends (seed 446: 95 s).
+        let start = self.now_ms();
+        let mut settled_since: Option<u64> = None;
+        while self.now_ms() - start < 1_200_000 {
             if !self.step() {
                 return;
+            }
+            let now = self.now_ms();
+            if now % 1000 == 0 {
+                if self.settled() {
+                    if now - *settled_since.get_or_insert(now) >= SETTLED_FOR {
+                        break;
+                    }
+                } else {
+                    settled_since = None;
+                }
             }
         }
         self.log_event(format!(
