@@ -138,16 +138,18 @@ async fn send<E: Env>(
         return Ok(());
     }
     let faults = &config.faults;
-    if let Some(d) = reply_delay(env, faults) {
+    let inject = core.faults_enabled();
+    if let Some(d) = reply_delay(env, faults).filter(|_| inject) {
         env.sleep(d).await;
     }
-    if faults.stall_probability > 0.0 && env.rng().chance(faults.stall_probability) {
+    if inject && faults.stall_probability > 0.0 && env.rng().chance(faults.stall_probability) {
         core.record_fault(InjectedFault::Stall(faults.stall_for));
         env.sleep(faults.stall_for).await;
     }
     let mut out = bytes;
     let mut drop_after = false;
-    if faults.drop_mid_response_probability > 0.0
+    if inject
+        && faults.drop_mid_response_probability > 0.0
         && bytes.len() > 1
         && env.rng().chance(faults.drop_mid_response_probability)
     {

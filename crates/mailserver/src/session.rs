@@ -97,6 +97,11 @@ impl Maildrop {
 
 impl SessionCore {
     /// Starts a session from `peer` (recorded in the store).
+    /// Whether the configured faults are to be injected now.
+    pub(crate) fn faults_enabled(&self) -> bool {
+        self.store.faults_enabled()
+    }
+
     pub fn new(store: MailStore, config: Arc<ServerConfig>, peer: SocketAddr, now_ms: u64) -> Self {
         let id = store.begin_session(peer, now_ms);
         Self {

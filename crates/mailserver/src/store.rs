@@ -48,6 +48,9 @@ struct Inner {
     sessions: BTreeMap<SessionId, SessionRecord>,
     locks: LockTable,
     next_session: u64,
+    /// Configured faults are injected only while this is true: a test
+    /// harness turns them off for its quiet phase.
+    faults_enabled: bool,
     next_delivery: u64,
     /// The latest time any caller has told us about: our best guess at "now"
     /// when a session is torn down with nobody around to read a clock.
@@ -115,10 +118,22 @@ impl MailStore {
                 sessions: BTreeMap::new(),
                 locks: LockTable::default(),
                 next_session: 1,
+                faults_enabled: true,
                 next_delivery: 1,
                 last_seen_ms: 0,
             })),
         }
+    }
+
+    /// Turns the server's configured faults (delays, stalls, drops) on or
+    /// off for every session from now on, e.g. off for a simulation's quiet
+    /// phase, so that "quiet" means the servers too. On by default.
+    pub fn set_faults_enabled(&self, on: bool) {
+        self.lock().faults_enabled = on;
+    }
+
+    pub fn faults_enabled(&self) -> bool {
+        self.lock().faults_enabled
     }
 
     /// Spells UIDLs of every mailbox this way (set it before delivering).

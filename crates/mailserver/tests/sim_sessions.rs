@@ -337,3 +337,40 @@ fn slow_replies_and_stalls_are_drawn_and_recorded() {
         st.report()
     );
 }
+
+#[test]
+fn faults_switched_off_are_not_injected() {
+    let st = store(17);
+    let rng = EnvRng::from_seed([17; 32]);
+    for i in 0..3 {
+        st.deliver("alice", generate::message(&rng, i, 20_000))
+            .unwrap();
+    }
+    let config = ServerConfig {
+        faults: Faults {
+            drop_mid_response_probability: 1.0,
+            stall_probability: 1.0,
+            ..Faults::default()
+        },
+        ..ServerConfig::default()
+    };
+    assert!(st.faults_enabled(), "on by default");
+    st.set_faults_enabled(false);
+    let mut sim = sim_with_server(17, &st, config);
+    sim.client("c", async move {
+        let env = client_env(17, "c");
+        let (mut c, _) = Conn::open(&env, MAIL).await?;
+        c.login("alice", "secret").await?;
+        for n in 1..=3 {
+            let (st, _) = c.multi(&format!("RETR {n}")).await?;
+            assert!(st.ends_with(" octets"), "{st}");
+        }
+        assert_eq!(c.cmd("QUIT").await?, "+OK Logging out.");
+        Ok(())
+    });
+    sim.run().unwrap();
+    let r = st.report();
+    let s = &st.sessions()[0];
+    assert!(s.faults.is_empty(), "{r}");
+    assert_eq!(s.end_kind(), Some(EndKind::Quit), "{r}");
+}
