@@ -157,7 +157,7 @@ pub fn add_edge(
     params: &Params,
     keys: &Keys,
     states: &NodeStates,
-    disk: Option<&SimDisk>,
+    disk: &SimDisk,
     variant: crate::run::Variant,
 ) {
     let mut config = EdgeConfig::new(keys.edge.clone());
@@ -167,8 +167,10 @@ pub fn add_edge(
     }
     #[cfg(not(feature = "broken-variants"))]
     let _ = variant;
-    config.journal =
-        disk.map(|d| JournalConfig::new(d.clone(), JournalKey::derive_from(&keys.edge.private)));
+    config.journal = Some(JournalConfig::new(
+        disk.clone(),
+        JournalKey::derive_from(&keys.edge.private),
+    ));
     config.allowed_clients = vec![keys.client.public];
     config.allowed_servers = server_addrs(params);
     config.relays = vec![RelayRef {

@@ -232,7 +232,16 @@ impl Outcome {
 pub fn run_seed(seed: u64, opts: &RunOptions) -> Outcome {
     let v = (opts.variant, opts.focus);
     match opts.trace {
-        TraceMode::Off => run_catching(seed, v),
+        // A subscriber that takes nothing, installed all the same: while
+        // only one `Dispatch` exists in the process, tracing-core caches a
+        // callsite's interest from whichever thread reaches it first, so a
+        // subscriber-less run beside a capturing one (parallel tests) would
+        // silence that callsite for the capture too (tokio-rs/tracing#3611).
+        TraceMode::Off => {
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                run_catching(seed, v)
+            })
+        }
         TraceMode::Stderr => {
             tracing::subscriber::with_default(trace::stderr_subscriber(), || run_catching(seed, v))
         }
@@ -372,8 +381,8 @@ struct Harness {
     /// the plain-POP3 baseline.
     line: (&'static str, &'static str),
     variant: Variant,
-    /// The edge journal's disk, when this seed has one.
-    disk: Option<SimDisk>,
+    /// The edge journal's disk (every seed's edge has one).
+    disk: SimDisk,
 }
 
 impl Harness {
@@ -440,20 +449,9 @@ impl Harness {
             });
         }
         nodes::add_relay(&mut sim, seed, &params, &keys, &nodes, &relay_taps);
-        let disk = {
-            let d = SimDisk::new();
-            d.set_sync_latency(params.journal_sync);
-            Some(d)
-        };
-        nodes::add_edge(
-            &mut sim,
-            seed,
-            &params,
-            &keys,
-            &nodes,
-            disk.as_ref(),
-            variant,
-        );
+        let disk = SimDisk::new();
+        disk.set_sync_latency(params.journal_sync);
+        nodes::add_edge(&mut sim, seed, &params, &keys, &nodes, &disk, variant);
         let specs = servers
             .iter()
             .zip(&params.servers)
@@ -727,23 +725,18 @@ impl Harness {
                 self.coverage.insert(Cov::EdgeCrashPendingWork);
             }
             self.sim.crash("edge");
-            let lost = match &self.disk {
-                Some(d) => {
-                    self.coverage.insert(Cov::EdgeCrashWithJournal);
-                    format!(", journal lost {} unsynced commits", d.crash())
-                }
-                None => ", no journal".to_owned(),
-            };
-            self.log_event(format!("crash edge (pending work {pending}{lost})"));
+            self.coverage.insert(Cov::EdgeCrashWithJournal);
+            let lost = self.disk.crash();
+            self.log_event(format!(
+                "crash edge (pending work {pending}, journal lost {lost} unsynced commits)"
+            ));
             self.schedule(Undo::BounceEdge);
         }
         if roll(self, f.journal_fail) {
-            if let Some(d) = &self.disk {
-                let n = self.rng.range(1, 4) as usize;
-                d.fail_next_commits(n);
-                self.coverage.insert(Cov::JournalCommitFailed);
-                self.log_event(format!("the journal's next {n} commits will fail"));
-            }
+            let n = self.rng.range(1, 4) as usize;
+            self.disk.fail_next_commits(n);
+            self.coverage.insert(Cov::JournalCommitFailed);
+            self.log_event(format!("the journal's next {n} commits will fail"));
         }
         if roll(self, f.server_restart) {
             let i = self.rng.range(0, self.servers.len() as u64) as usize;
@@ -955,7 +948,7 @@ impl Harness {
             e.live_sessions() == 0
                 && e.live_replicas() == 0
                 && e.pending_work() == 0
-                && (self.disk.is_none() || e.replay_finished())
+                && e.replay_finished()
         });
         let relay = self
             .nodes
@@ -971,9 +964,7 @@ impl Harness {
         for (_, u) in active {
             self.undo(&u);
         }
-        if let Some(d) = &self.disk {
-            d.clear_faults();
-        }
+        self.disk.clear_faults();
         // Quiet means the mail servers too: no more stalls, drops or delays
         // (seed 1538: with them on, every stall timed the edge out into a
         // 120 s stale lock, until its completion deadline ran out).
@@ -991,9 +982,7 @@ impl Harness {
     /// its next start. So if entries remain, restart the edge once more and
     /// let its replay finish them; invariant 6 then wants the journal empty.
     fn settle_journal(&mut self) {
-        let Some(d) = self.disk.clone() else {
-            return;
-        };
+        let d = self.disk.clone();
         if d.owed_entries() == 0 {
             return;
         }
@@ -1145,17 +1134,16 @@ impl Harness {
                 }
             }
         }
-        if let Some(d) = &self.disk {
-            if d.owed_entries() != 0 {
-                self.violations.push(Violation {
-                    invariant: 6,
-                    key: None,
-                    message: format!(
-                        "the edge journal still holds {} owed entries after the quiet phase ({d:?})",
-                        d.owed_entries()
-                    ),
-                });
-            }
+        let d = &self.disk;
+        if d.owed_entries() != 0 {
+            self.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "the edge journal still holds {} owed entries after the quiet phase ({d:?})",
+                    d.owed_entries()
+                ),
+            });
         }
         if let Some(st) = edges.last() {
             let abandoned = st.replay_abandoned();
@@ -1386,15 +1374,13 @@ impl Harness {
                     .filter(|e| !e.accepted)
                     .map(|e| (format!("bad line ({})", e.label), e.log)),
             );
-        if let Some(d) = &self.disk {
-            for (what, n) in &needles {
-                if d.contains(n) {
-                    self.violations.push(Violation {
-                        invariant: 7,
-                        key: None,
-                        message: format!("{what} seen in plaintext at rest in the edge journal"),
-                    });
-                }
+        for (what, n) in &needles {
+            if self.disk.contains(n) {
+                self.violations.push(Violation {
+                    invariant: 7,
+                    key: None,
+                    message: format!("{what} seen in plaintext at rest in the edge journal"),
+                });
             }
         }
         for (link, log) in links {
@@ -1419,6 +1405,14 @@ impl Harness {
         }
         if mid > 0 {
             self.coverage.insert(Cov::MuaGaveUpMidRetr);
+        }
+        if self
+            .nodes
+            .edges()
+            .iter()
+            .any(|e| e.superseded_sessions() > 0)
+        {
+            self.coverage.insert(Cov::LostSessionEnded);
         }
         for (i, s) in self.servers.iter().enumerate() {
             for r in s.store.sessions() {

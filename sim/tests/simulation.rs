@@ -57,7 +57,11 @@ fn check(seeds: std::ops::Range<u64>, focus: Option<Focus>, must: &[Cov]) {
 
 #[test]
 fn swarm_a() {
-    check(0..50, None, &[Cov::LineCut, Cov::DeleteCommitted]);
+    check(
+        0..50,
+        None,
+        &[Cov::LineCut, Cov::DeleteCommitted, Cov::LostSessionEnded],
+    );
 }
 
 #[test]

@@ -18,7 +18,9 @@
 //!
 //! Layout: `front` (the POP3 state machine) and `mailbox` (the unified
 //! mailbox) are sans-IO; `session` drives one mail client's connection,
-//! `link` the channel to the edge, and [`run_client`] accepts connections.
+//! `link` the channel to the edge, `lost` remembers the edge sessions a cut
+//! took (the next one asks the edge to end them), and [`run_client`] accepts
+//! connections.
 //! Sockets, time and randomness come from [`causeway_net::Env`] only, so the
 //! proxy runs unchanged inside a turmoil simulation.
 
@@ -26,6 +28,7 @@ mod config;
 mod front;
 mod link;
 mod login;
+mod lost;
 mod mailbox;
 mod replies;
 mod session;
@@ -58,6 +61,7 @@ pub async fn run_client<E: Env>(
     })?;
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
     let mut sessions = JoinSet::new();
+    let lost = lost::LostSessions::default();
     loop {
         tokio::select! {
             _ = shutdown_requested(&mut shutdown) => break,
@@ -66,7 +70,7 @@ pub async fn run_client<E: Env>(
                     // `session` is filled in when the edge names the session, so every
                     // later line about this mail client carries the edge's session id.
                     let span = tracing::info_span!("mail client", %peer, session = tracing::field::Empty);
-                    let serve = session::serve(env.clone(), stream, config.clone(), shutdown.clone());
+                    let serve = session::serve(env.clone(), stream, config.clone(), lost.clone(), shutdown.clone());
                     sessions.spawn(serve.instrument(span));
                 }
                 Err(e) => {

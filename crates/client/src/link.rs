@@ -20,6 +20,7 @@ use causeway_wire::{Compress, Received, SecureChannel, WireError, connect_xk};
 
 use crate::config::ClientConfig;
 use crate::front::Request;
+use crate::lost::{Guard, LostSessions};
 
 /// The line to the edge is gone (or cannot be trusted any more), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct EdgeLink<E: Env> {
     request_timeout: Duration,
     /// Requests and pings sent, for the session's log line.
     pub round_trips: u64,
+    /// Names this session as lost unless it ends with `Bye`.
+    lost: Guard,
 }
 
 /// Sends `msg`, uncompressed if it carries credentials, under a timeout.
@@ -104,9 +107,11 @@ fn temporary(text: String) -> OpError {
 impl<E: Env> EdgeLink<E> {
     /// Connects, runs the handshake, hands over the user information and
     /// waits for the listings. The error is fit to show the mail client.
+    /// The sessions in `lost` are named in the `Hello`, for the edge to end.
     pub async fn open(
         env: &E,
         config: &ClientConfig,
+        lost: &LostSessions,
     ) -> Result<(Self, Vec<ServerListing>), OpError> {
         let t = &config.timeouts;
         let stream = env
@@ -128,28 +133,38 @@ impl<E: Env> EdgeLink<E> {
         )
         .await
         .map_err(|e| temporary(format!("The secure handshake with the edge failed: {e}")))?;
+        let supersedes = lost.take();
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
             user: config.user_info(),
+            supersedes: supersedes.clone(),
         };
         let not_opened = |e: LineCut| temporary(format!("The edge did not open the session: {e}"));
-        send(env, &mut channel, &hello, t.request)
-            .await
-            .map_err(not_opened)?;
-        let listings = match recv(env, &mut channel, t.welcome, "the edge's Welcome").await {
+        let welcome = match send(env, &mut channel, &hello, t.request).await {
+            Ok(()) => recv(env, &mut channel, t.welcome, "the edge's Welcome").await,
+            Err(e) => Err(e),
+        };
+        let (session, listings) = match welcome {
             Ok(EdgeToClient::Welcome { session, servers }) => {
                 tracing::Span::current().record("session", session.as_str());
-                tracing::info!(servers = servers.len(), "edge session opened");
-                servers
+                tracing::info!(
+                    servers = servers.len(),
+                    superseded = supersedes.len(),
+                    "edge session opened"
+                );
+                (session, servers)
             }
-            Ok(EdgeToClient::Refused { reason }) => {
-                return Err(OpError::new(
-                    None,
-                    format!("The edge refused the session: {reason}"),
-                ));
+            refused_or_cut => {
+                // The edge may not have acted on them: name them again next time.
+                lost.restore(supersedes);
+                return Err(match refused_or_cut {
+                    Ok(EdgeToClient::Refused { reason }) => {
+                        OpError::new(None, format!("The edge refused the session: {reason}"))
+                    }
+                    Ok(other) => not_opened(out_of_turn("Welcome", &other)),
+                    Err(e) => not_opened(e),
+                });
             }
-            Ok(other) => return Err(not_opened(out_of_turn("Welcome", &other))),
-            Err(e) => return Err(not_opened(e)),
         };
         let link = EdgeLink {
             env: env.clone(),
@@ -157,6 +172,7 @@ impl<E: Env> EdgeLink<E> {
             next: 1,
             request_timeout: t.request,
             round_trips: 1,
+            lost: lost.guard(session),
         };
         Ok((link, listings))
     }
@@ -250,6 +266,7 @@ impl<E: Env> EdgeLink<E> {
             EdgeToClient::Bye { servers } => servers,
             other => return Err(out_of_turn("Bye", &other)),
         };
+        self.lost.ended_with_bye();
         tracing::info!(
             round_trips = self.round_trips,
             "edge session ended with Bye"

@@ -23,6 +23,7 @@ use crate::config::ClientConfig;
 use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut};
 use crate::login::LocalLogin;
+use crate::lost::LostSessions;
 use crate::shutdown_requested;
 
 enum Link<E: Env> {
@@ -49,6 +50,7 @@ struct Session<E: Env> {
     codec: ServerCodec,
     front: Front,
     link: Link<E>,
+    lost: LostSessions,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -57,6 +59,7 @@ pub(crate) async fn serve<E: Env>(
     env: E,
     mail: E::Stream,
     config: Arc<ClientConfig>,
+    lost: LostSessions,
     shutdown: watch::Receiver<bool>,
 ) {
     let login = LocalLogin {
@@ -71,6 +74,7 @@ pub(crate) async fn serve<E: Env>(
         codec: ServerCodec::new(),
         front: Front::new(login, names),
         link: Link::None,
+        lost,
         shutdown,
     };
     if s.write(&Front::greeting()).await.is_err() {
@@ -180,7 +184,7 @@ impl<E: Env> Session<E> {
                         .await;
                     return false;
                 }
-                Action::Open => match EdgeLink::open(&self.env, &self.config).await {
+                Action::Open => match EdgeLink::open(&self.env, &self.config, &self.lost).await {
                     Ok((link, listings)) => {
                         self.link = Link::Open(Box::new(link));
                         self.front.opened(Ok(listings))

@@ -26,6 +26,8 @@ struct Rig {
     edge: <TokioEnv as Env>::Listener,
     edge_keys: Keypair,
     client_key: causeway_wire::PublicKey,
+    /// What the latest `Hello` named as lost sessions.
+    supersedes: Vec<String>,
     _stop: watch::Sender<bool>,
 }
 
@@ -70,6 +72,7 @@ async fn rig(timeouts: Timeouts) -> Rig {
         edge,
         edge_keys,
         client_key,
+        supersedes: Vec::new(),
         _stop: stop,
     }
 }
@@ -95,8 +98,13 @@ impl Rig {
         .await
         .unwrap();
         match recv(&mut ch).await {
-            ClientToEdge::Hello { version, user } => {
+            ClientToEdge::Hello {
+                version,
+                user,
+                supersedes,
+            } => {
                 assert_eq!(version, causeway_proto::PROTOCOL_VERSION);
+                self.supersedes = supersedes;
                 let names: Vec<_> = user.servers.iter().map(|s| s.name.as_str()).collect();
                 assert_eq!(names, ["HOST1", "HOST2"]);
             }
@@ -129,6 +137,10 @@ async fn send(ch: &mut SecureChannel<Stream>, m: EdgeToClient) {
 }
 
 async fn welcome(ch: &mut SecureChannel<Stream>) {
+    welcome_as(ch, "s1").await
+}
+
+async fn welcome_as(ch: &mut SecureChannel<Stream>, session: &str) {
     let ready = |name: &str, msgs: &[(&str, u64)]| ServerListing {
         name: name.into(),
         state: ListingState::Ready {
@@ -148,7 +160,7 @@ async fn welcome(ch: &mut SecureChannel<Stream>) {
     send(
         ch,
         EdgeToClient::Welcome {
-            session: "s1".into(),
+            session: session.into(),
             servers,
         },
     )
@@ -448,4 +460,51 @@ async fn a_line_lost_between_commands_fails_even_a_local_command() {
         "{reply}"
     );
     pop.closed().await;
+}
+
+#[tokio::test]
+async fn the_next_session_names_the_ones_a_cut_took_and_not_one_that_quit() {
+    let mut rig = rig(Timeouts::default()).await;
+    // s1: the line is cut during a RETR.
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    assert!(rig.supersedes.is_empty());
+    welcome_as(&mut edge, "s1").await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    pop.s.write_all(b"RETR 1\r\n").await.unwrap();
+    recv(&mut edge).await;
+    drop(edge);
+    assert!(pop.line().await.starts_with("-ERR [SYS/TEMP]"));
+    pop.closed().await;
+
+    // s2 names s1 but is refused: s1 must be named again.
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    assert_eq!(rig.supersedes, ["s1"]);
+    let reason = "busy".to_owned();
+    send(&mut edge, EdgeToClient::Refused { reason }).await;
+    assert!(pop.line().await.starts_with("-ERR"));
+    drop(edge);
+    drop(pop);
+
+    // s3 names s1 again and ends with Bye.
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    assert_eq!(rig.supersedes, ["s1"]);
+    welcome_as(&mut edge, "s3").await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+    pop.s.write_all(b"QUIT\r\n").await.unwrap();
+    assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
+    send(&mut edge, EdgeToClient::Bye { servers: vec![] }).await;
+    assert!(pop.line().await.starts_with("+OK"));
+    pop.closed().await;
+
+    // s4: s1 was handed to the edge in s3's Hello, and s3 ended properly.
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let _edge = rig.accept().await;
+    assert!(rig.supersedes.is_empty(), "{:?}", rig.supersedes);
 }

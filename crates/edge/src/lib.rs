@@ -19,6 +19,7 @@
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
+//! - `supersede`: ending a session whose client came back after a cut.
 
 #[cfg(feature = "broken-variants")]
 pub mod broken;
@@ -29,6 +30,7 @@ mod replay;
 mod replica;
 mod session;
 mod state;
+mod supersede;
 mod upstream;
 mod worker;
 
@@ -78,6 +80,7 @@ pub async fn run_edge<E: Env>(
     }
     state.replay_loaded();
     let sessions_shutdown = shutdown.clone();
+    let registry = supersede::Registry::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let session = session::Session {
             env: env.clone(),
@@ -85,6 +88,7 @@ pub async fn run_edge<E: Env>(
             state: state.clone(),
             shutdown: sessions_shutdown.clone(),
             journal: journal.clone(),
+            registry: registry.clone(),
         };
         session.serve(stream, peer)
     })

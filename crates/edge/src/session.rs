@@ -5,12 +5,14 @@
 //!     │
 //!  Hello ──bad version / invalid / server not allowed──▶ Refused{reason}
 //!     │
+//!  end the sessions Hello says this client lost; wait for them (bounded)
+//!     │
 //!  open every server at once (workers) ──▶ Welcome{lists; failed ones Unavailable}
 //!     │
 //!  serve: Request / Delivered / Ping  (replica first; workers behind)
 //!     │
 //!     ├─ Quit ─────────────▶ finish workers ─▶ Bye{outcome per server} ─▶ close
-//!     └─ cut / silent / shutdown ─▶ finish workers (no Bye)
+//!     └─ cut / silent / shutdown / superseded ─▶ finish workers (no Bye)
 //!                                    (replica dropped before finishing)
 //! ```
 //!
@@ -38,7 +40,12 @@ use crate::journal::Journal;
 use crate::ledger::Owed;
 use crate::replica::{Opened, Replica, head};
 use crate::state::{EdgeState, SessionEnd};
+use crate::supersede::{Registration, Registry};
 use crate::worker::{Job, Worker, WorkerEnd, WorkerHandle};
+
+/// Sessions one `Hello` may name as lost; a client proxy names its latest
+/// few, so more is a broken or hostile peer.
+pub(crate) const MAX_SUPERSEDES: usize = 16;
 
 /// `TOP n` with this many lines returns the whole message without marking
 /// it read (100,000,000 lines exceeds any message under the size cap).
@@ -50,6 +57,7 @@ pub(crate) struct Session<E: Env> {
     pub state: EdgeState,
     pub shutdown: watch::Receiver<bool>,
     pub journal: Option<Journal>,
+    pub registry: Registry,
 }
 
 /// How the serving phase ended.
@@ -57,6 +65,8 @@ enum Ending {
     Quit,
     Cut(String),
     Shutdown,
+    /// A newer session of the same client ended this one (its line was cut).
+    Superseded,
 }
 
 /// The open servers, in the order the user information names them.
@@ -95,7 +105,8 @@ impl<E: Env> Session<E> {
             return;
         };
         info!(session = %id, %peer, client = %channel.peer(), "client session started");
-        let (end, abandoned) = self.run(&mut channel, &id).await;
+        let client = *channel.peer();
+        let (end, abandoned) = self.run(&mut channel, &id, client).await;
         info!(session = %id, end = ?end, "client session ended");
         self.state.session_ended(&id, end, abandoned);
     }
@@ -104,11 +115,17 @@ impl<E: Env> Session<E> {
         &mut self,
         channel: &mut SecureChannel<S>,
         id: &str,
+        client: causeway_wire::PublicKey,
     ) -> (SessionEnd, Vec<String>) {
         let t = self.config.timeouts;
-        let user = match recv(&self.env, channel, t.hello, "the client's Hello").await {
-            Ok(ClientToEdge::Hello { version, user }) => match self.check_hello(version, &user) {
-                Ok(()) => user,
+        let hello = recv(&self.env, channel, t.hello, "the client's Hello").await;
+        let (user, lost) = match hello {
+            Ok(ClientToEdge::Hello {
+                version,
+                user,
+                supersedes,
+            }) => match self.check_hello(version, &user, &supersedes) {
+                Ok(()) => (user, supersedes),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let _ = self.refuse_in_place(channel, &reason).await;
@@ -122,6 +139,14 @@ impl<E: Env> Session<E> {
             }
             Err(e) => return (SessionEnd::LineCut(e.to_string()), Vec::new()),
         };
+        let mut registration = self.registry.register(id, client);
+        if !lost.is_empty() {
+            let ended = self
+                .registry
+                .supersede(&self.env, id, &client, &lost, t.hello)
+                .await;
+            self.state.superseded(ended);
+        }
 
         let mut workers: Workers = Vec::new();
         let mut opening = Vec::new();
@@ -157,7 +182,10 @@ impl<E: Env> Session<E> {
             servers: replica.listing(),
         };
         let ending = match send(&self.env, channel, &welcome, t.hello).await {
-            Ok(()) => self.requests(channel, replica, &workers).await,
+            Ok(()) => {
+                self.requests(channel, replica, &workers, &mut registration)
+                    .await
+            }
             Err(e) => Ending::Cut(e.to_string()),
         };
 
@@ -175,7 +203,10 @@ impl<E: Env> Session<E> {
             }
             Ending::Cut(reason) => SessionEnd::LineCut(reason),
             Ending::Shutdown => SessionEnd::Shutdown,
+            Ending::Superseded => SessionEnd::Superseded,
         };
+        // Only now, with every server finished, may a newer session open them.
+        drop(registration);
         (end, abandoned)
     }
 
@@ -204,11 +235,22 @@ impl<E: Env> Session<E> {
         workers
     }
 
-    fn check_hello(&self, version: u16, user: &UserInfo) -> Result<(), String> {
+    fn check_hello(
+        &self,
+        version: u16,
+        user: &UserInfo,
+        supersedes: &[String],
+    ) -> Result<(), String> {
         if version != PROTOCOL_VERSION {
             return Err(format!(
                 "The client proxy speaks protocol version {version}, this edge {PROTOCOL_VERSION}; \
                  upgrade the older one."
+            ));
+        }
+        if supersedes.len() > MAX_SUPERSEDES {
+            return Err(format!(
+                "Hello names {} lost sessions; at most {MAX_SUPERSEDES} are accepted.",
+                supersedes.len()
             ));
         }
         user.validate()?;
@@ -241,6 +283,7 @@ impl<E: Env> Session<E> {
         channel: &mut SecureChannel<S>,
         mut replica: Replica,
         workers: &Workers,
+        registration: &mut Registration,
     ) -> Ending {
         let t = self.config.timeouts;
         // Bodies sent and not yet acknowledged: request id -> (server, uidl).
@@ -249,6 +292,7 @@ impl<E: Env> Session<E> {
             let next = tokio::select! {
                 r = recv(&self.env, channel, t.client_idle, "the client's next request") => r,
                 _ = shutdown_requested(&mut self.shutdown) => return Ending::Shutdown,
+                _ = superseded(registration) => return Ending::Superseded,
             };
             let reply = match next {
                 Ok(ClientToEdge::Request { id, server, op }) => {
@@ -310,6 +354,13 @@ impl<E: Env> Session<E> {
             reason: reason.to_owned(),
         };
         send(&self.env, channel, &msg, self.config.timeouts.hello).await
+    }
+}
+
+/// Resolves once a newer session of the same client asked this one to end.
+async fn superseded(registration: &mut Registration) {
+    if registration.end.wait_for(|end| *end).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

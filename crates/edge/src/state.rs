@@ -34,6 +34,7 @@ struct Inner {
     replaying: Count,
     replay_loaded: AtomicBool,
     replay_abandoned: Mutex<Vec<String>>,
+    superseded: AtomicUsize,
 }
 
 /// How one client session went.
@@ -57,6 +58,9 @@ pub enum SessionEnd {
     Shutdown,
     /// The session was refused before `Welcome`; the reason sent.
     Refused(String),
+    /// Its line had been cut, and the client's next session ended it (see
+    /// `Hello::supersedes`).
+    Superseded,
 }
 
 impl EdgeState {
@@ -120,6 +124,12 @@ impl EdgeState {
             .clone()
     }
 
+    /// Sessions ended early because their client, back after a cut, named
+    /// them lost (instead of lingering until `client_idle`).
+    pub fn superseded_sessions(&self) -> usize {
+        self.inner.superseded.load(Ordering::SeqCst)
+    }
+
     /// The latest sessions (at most [`MAX_RECORDS`]), in start order.
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.records().clone()
@@ -158,6 +168,10 @@ impl EdgeState {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                 Some(v.saturating_sub(n))
             });
+    }
+
+    pub(crate) fn superseded(&self, n: usize) {
+        self.inner.superseded.fetch_add(n, Ordering::SeqCst);
     }
 
     pub(crate) fn journal_failed(&self) {

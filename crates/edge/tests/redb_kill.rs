@@ -143,6 +143,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
             user: UserInfo {
                 servers: vec![spec],
             },
+            supersedes: Vec::new(),
         };
         ch.send(&hello, Compress::Never).await.unwrap();
         match ch.recv().await.unwrap() {

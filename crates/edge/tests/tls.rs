@@ -141,6 +141,7 @@ impl Client {
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
             user: UserInfo { servers },
+            supersedes: Vec::new(),
         };
         self.ch.send(&hello, Compress::Never).await.unwrap();
         match self.recv().await {

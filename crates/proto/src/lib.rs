@@ -31,7 +31,7 @@ pub use secret::Secret;
 
 /// Bumped on any incompatible change of these messages; sent in the first
 /// message of each link and checked by the receiver.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Longest UIDL we accept from a server (RFC 1939 says 70; we allow some slack
 /// for servers that exceed it, but never an unbounded string).

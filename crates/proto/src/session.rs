@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! client proxy                         edge
-//!   Hello{version, user info}   --->                 (uncompressed: credentials)
+//!   Hello{version, user info,   --->                 (uncompressed: credentials)
+//!         sessions it lost}
 //!                               <---  Welcome{session id, listing per server}
 //!                                     | Refused{reason}
 //!   Request{id, server, op}     --->
@@ -28,8 +29,15 @@ use crate::{Message, OpError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientToEdge {
-    /// First message of a session.
-    Hello { version: u16, user: UserInfo },
+    /// First message of a session. `supersedes` names earlier sessions of
+    /// this client proxy whose line was lost: the edge ends them (committing
+    /// what they owe, QUITting their servers) before it opens the servers
+    /// again, so their maildrop locks do not turn this session away.
+    Hello {
+        version: u16,
+        user: UserInfo,
+        supersedes: Vec<String>,
+    },
     /// A mail-client request for one server, by that server's name.
     Request { id: u64, server: String, op: Op },
     /// The response to request `id` was delivered completely to the mail client.

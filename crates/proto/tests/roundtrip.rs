@@ -74,14 +74,18 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
     prop_oneof![
-        (any::<u16>(), prop::collection::vec(server_spec(), 0..4)).prop_map(
-            |(version, servers)| {
+        (
+            any::<u16>(),
+            prop::collection::vec(server_spec(), 0..4),
+            prop::collection::vec(text(), 0..3)
+        )
+            .prop_map(|(version, servers, supersedes)| {
                 ClientToEdge::Hello {
                     version,
                     user: UserInfo { servers },
+                    supersedes,
                 }
-            }
-        ),
+            }),
         (any::<u64>(), text(), op()).prop_map(|(id, server, op)| ClientToEdge::Request {
             id,
             server,
@@ -207,6 +211,7 @@ fn only_the_credential_messages_say_so() {
     let hello = ClientToEdge::Hello {
         version: PROTOCOL_VERSION,
         user: UserInfo { servers: vec![] },
+        supersedes: vec![],
     };
     assert!(hello.carries_credentials());
     assert!(!ClientToEdge::Quit.carries_credentials());

@@ -355,10 +355,20 @@ impl Client {
     }
 
     pub async fn hello(&mut self, servers: Vec<ServerSpec>) -> Result<EdgeToClient, String> {
+        self.hello_superseding(servers, Vec::new()).await
+    }
+
+    /// Hello naming earlier sessions this client lost.
+    pub async fn hello_superseding(
+        &mut self,
+        servers: Vec<ServerSpec>,
+        supersedes: Vec<String>,
+    ) -> Result<EdgeToClient, String> {
         let user = UserInfo { servers };
         self.send(&ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
             user,
+            supersedes,
         })
         .await;
         self.recv().await

@@ -1,0 +1,127 @@
+//! A client back after a cut names the session it lost, and the edge ends
+//! it (committing what it owed, QUITting its servers) before opening the
+//! servers again, so an exclusive maildrop lock does not turn the user away
+//! for the edge's whole `client_idle`.
+
+mod common;
+
+use std::time::Duration;
+
+use causeway_edge::SessionEnd;
+use causeway_mailserver::{LockPolicy, ServerConfig};
+use causeway_net::Env;
+use causeway_proto::ErrCode;
+use causeway_proto::session::{EdgeToClient, ListingState, ServerListing};
+use causeway_proto::user::ServerSpec;
+use common::*;
+
+fn exclusive() -> ServerConfig {
+    ServerConfig {
+        lock: LockPolicy::Exclusive {
+            stale_after_abrupt: Duration::from_secs(600),
+        },
+        ..ServerConfig::default()
+    }
+}
+
+async fn open(c: &mut Client, spec: ServerSpec, lost: Vec<String>) -> (String, ServerListing) {
+    match c.hello_superseding(vec![spec], lost).await {
+        Ok(EdgeToClient::Welcome {
+            session,
+            mut servers,
+        }) => (session, servers.remove(0)),
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+}
+
+/// Session A deletes one message and receives another (no `Delivered`);
+/// then its line goes dead without the edge noticing. The client comes back
+/// five seconds later. Returns the listing its second session got, with
+/// the UIDLs of the deleted and the received message.
+fn come_back_after_a_cut(
+    spec: fn() -> ServerSpec,
+    name_the_lost_session: bool,
+    check: impl FnOnce(&World, ServerListing, [String; 2]) + 'static,
+) {
+    let mut w = world(exclusive());
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    let (mail, edge) = (w.mail.clone(), w.edge.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let (lost, listing) = open(&mut a, spec(), Vec::new()).await;
+        let u = uidls(&listing);
+        a.dele("HOST1", &u[1]).await;
+        let _ = a.retr("HOST1", &u[0]).await;
+        turmoil::partition("client", "edge");
+        a.env.sleep(Duration::from_secs(5)).await;
+        turmoil::repair("client", "edge");
+        let cut_at = a.env.now();
+
+        let mut b = Client::connect(&k, &ek).await?;
+        let named = if name_the_lost_session {
+            vec![lost]
+        } else {
+            Vec::new()
+        };
+        let (_, listing) = open(&mut b, spec(), named).await;
+        let waited = b.env.now() - cut_at;
+        assert!(waited < Duration::from_secs(30), "opened after {waited:?}");
+        if matches!(listing.state, ListingState::Ready { .. }) {
+            b.quit().await;
+        }
+        wait_until(&b.env, Duration::from_secs(300), "sessions to end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        assert!(!mail.is_present("alice", &u[1]), "{}", mail.report());
+        assert!(!mail.is_seen("alice", &u[0]), "{}", mail.report());
+        tx.send((listing, [u[1].clone(), u[0].clone()])).unwrap();
+        Ok(())
+    });
+    w.sim.run().unwrap();
+    let (listing, uidls) = rx.recv().unwrap();
+    check(&w, listing, uidls);
+}
+
+fn superseded(spec: fn() -> ServerSpec) {
+    come_back_after_a_cut(spec, true, |w, listing, [deleted, received]| {
+        let now = uidls(&listing);
+        assert!(
+            !now.contains(&deleted),
+            "the lost session's delete came first"
+        );
+        assert!(now.contains(&received));
+        assert_eq!(w.edge.superseded_sessions(), 1);
+        let ends: Vec<_> = w.edge.sessions().into_iter().map(|r| r.end).collect();
+        assert_eq!(ends, [Some(SessionEnd::Superseded), Some(SessionEnd::Quit)]);
+        all_quit_no_locks(&w.mail, u64::MAX / 2);
+    });
+}
+
+#[test]
+fn a_session_named_lost_is_ended_and_the_mailbox_opens_at_once_direct() {
+    superseded(alice_direct);
+}
+
+#[test]
+fn a_session_named_lost_is_ended_and_the_mailbox_opens_at_once_via_relay() {
+    superseded(alice_via_relay);
+}
+
+/// Without the name, the old session holds the lock until `client_idle`:
+/// what the mechanism is for.
+#[test]
+fn without_naming_it_the_lost_session_keeps_the_mailbox_locked() {
+    come_back_after_a_cut(alice_direct, false, |w, listing, _| {
+        match listing.state {
+            ListingState::Unavailable { error } => {
+                assert_eq!(error.code, Some(ErrCode::InUse), "{error}")
+            }
+            s => panic!("{s:?}"),
+        }
+        assert_eq!(w.edge.superseded_sessions(), 0);
+        let ends: Vec<_> = w.edge.sessions().into_iter().map(|r| r.end).collect();
+        assert!(matches!(ends[0], Some(SessionEnd::LineCut(_))), "{ends:?}");
+    });
+}
