@@ -97,11 +97,16 @@ impl fmt::Display for Role {
 #[derive(Debug)]
 pub struct EdgeSettings {
     pub listen: String,
-    /// The crash journal's file (opened at start, not when checking).
+    /// The crash journal's file (opened at start, not when checking);
+    /// `None` only when the file says `journal = "memory"`.
     pub journal: Option<PathBuf>,
     pub shutdown_deadline: Duration,
     pub config: EdgeConfig,
 }
+
+/// `journal = "memory"`: no crash journal, said explicitly (tests, demos).
+const NO_JOURNAL: &str = "memory";
+const EXAMPLE_JOURNAL: &str = "/var/lib/causeway-edge/journal.redb";
 
 #[derive(Debug)]
 pub struct RelaySettings {
@@ -815,7 +820,19 @@ impl Cx<'_> {
                 self.nowhere("timeouts.retry_max is shorter than timeouts.retry_min");
             }
         }
-        let journal = f.journal.as_ref().map(|j| {
+        let journal = match &f.journal {
+            None => {
+                self.nowhere(format!(
+                    "journal: missing. Give the crash journal's file, e.g. journal = \"{EXAMPLE_JOURNAL}\": \
+                     without one, deletes the edge acknowledged are lost if it crashes. \
+                     To run without one anyway (a test), write journal = \"{NO_JOURNAL}\""
+                ));
+                None
+            }
+            Some(j) if j.get_ref() == NO_JOURNAL => None,
+            Some(j) => Some(j),
+        };
+        let journal = journal.map(|j| {
             let path = self.base.join(j.get_ref());
             match path.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => self.at(
@@ -1192,6 +1209,27 @@ mod tests {
         let lines: Vec<_> = e.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(4), Some(5), Some(6), Some(7)], "{e:#?}");
         assert!(e[1].message.contains("allowd_servers"), "{e:#?}");
+    }
+
+    #[test]
+    fn an_edge_needs_a_journal_or_says_it_runs_without() {
+        let edge = |journal: &str| {
+            format!(
+                "role = \"edge\"\nlisten = \"0.0.0.0:7000\"\nprivate_key = \"{KEY}\"\nallowed_clients = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\n{journal}"
+            )
+        };
+        let tmp = std::env::temp_dir();
+        let e = parse(&edge(""), Path::new(".")).unwrap_err();
+        assert!(e[0].message.starts_with("journal: missing"), "{e:#?}");
+        let Settings::Edge(s) = parse(&edge("journal = \"memory\"\n"), Path::new(".")).unwrap()
+        else {
+            panic!("not an edge")
+        };
+        assert_eq!(s.journal, None);
+        let Settings::Edge(s) = parse(&edge("journal = \"edge.redb\"\n"), &tmp).unwrap() else {
+            panic!("not an edge")
+        };
+        assert_eq!(s.journal, Some(tmp.join("edge.redb")));
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn check_config_reports_an_unknown_key_and_a_bad_key_with_their_lines() {
          private_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n\
          allowed_clients = [\"not-a-key\"]\n\
          allowed_servers = [\"mail.example.org:110\"]\n\
-         max_sesions = 10\n",
+         max_sesions = 10\n\
+         journal = \"memory\"\n",
     );
     let out = std::process::Command::new(common::BIN)
         .arg("check-config")

@@ -261,9 +261,10 @@ impl Chain {
             format!(
                 "role = \"edge\"\nlisten = \"127.0.0.1:0\"\nprivate_key_file = \"{}\"\n\
                  allowed_clients = [\"{client_pub}\"]\nallowed_servers = [\"{pop3}\"]\n\
-                 shutdown_deadline = \"10s\"\n\n[timeouts]\nretry_min = \"100ms\"\nretry_max = \"1s\"\n\n\
+                 journal = \"{}\"\nshutdown_deadline = \"10s\"\n\n[timeouts]\nretry_min = \"100ms\"\nretry_max = \"1s\"\n\n\
                  [[relay]]\nname = \"R1\"\naddress = \"{}\"\npublic_key = \"{relay_pub}\"\n",
                 edge_key.display(),
+                dir.path("edge.journal").display(),
                 relay_line.addr()
             ),
         );
