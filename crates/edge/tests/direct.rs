@@ -5,24 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use causeway_mailserver::{EndKind, LockPolicy, ServerConfig};
+use causeway_mailserver::{EndKind, ServerConfig};
 use causeway_net::{Env, SimEnv};
 use causeway_pop3::Timeouts;
 use causeway_pop3::client::Pop3Client;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{EdgeToClient, ListingState, Op, Reply};
-use causeway_proto::user::Route;
+use causeway_proto::user::{Route, ServerSpec};
 use causeway_wire::Keypair;
 use common::*;
-
-fn exclusive() -> ServerConfig {
-    ServerConfig {
-        lock: LockPolicy::Exclusive {
-            stale_after_abrupt: Duration::from_secs(600),
-        },
-        ..ServerConfig::default()
-    }
-}
 
 #[test]
 fn listing_matches_the_server() {
@@ -153,6 +144,15 @@ fn retr_without_delivered_then_cut_leaves_it_unread() {
 
 #[test]
 fn acknowledged_delete_survives_the_client_vanishing() {
+    delete_survives_the_client_vanishing(alice_direct);
+}
+
+#[test]
+fn acknowledged_delete_via_relay_survives_the_client_vanishing() {
+    delete_survives_the_client_vanishing(alice_via_relay);
+}
+
+fn delete_survives_the_client_vanishing(spec: fn() -> ServerSpec) {
     let mut w = world(exclusive());
     let (k, ek, mail, edge) = (
         w.keys.client.clone(),
@@ -162,7 +162,7 @@ fn acknowledged_delete_survives_the_client_vanishing() {
     );
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
-        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let u = uidls(&c.welcome(vec![spec()]).await[0]);
         c.dele("HOST1", &u[1]).await;
         let env = c.env.clone();
         drop(c); // the line dies the instant the ack arrived

@@ -8,21 +8,11 @@ mod common;
 use std::time::Duration;
 
 use causeway_edge::SessionEnd;
-use causeway_mailserver::{LockPolicy, ServerConfig};
 use causeway_net::Env;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{EdgeToClient, ListingState, ServerListing};
 use causeway_proto::user::ServerSpec;
 use common::*;
-
-fn exclusive() -> ServerConfig {
-    ServerConfig {
-        lock: LockPolicy::Exclusive {
-            stale_after_abrupt: Duration::from_secs(600),
-        },
-        ..ServerConfig::default()
-    }
-}
 
 async fn open(c: &mut Client, spec: ServerSpec, lost: Vec<String>) -> (String, ServerListing) {
     match c.hello_superseding(vec![spec], lost).await {

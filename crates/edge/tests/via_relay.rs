@@ -6,19 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use causeway_mailserver::{LockPolicy, ServerConfig};
+use causeway_mailserver::ServerConfig;
 use causeway_net::Env;
 use causeway_proto::user::Route;
 use common::*;
-
-fn exclusive() -> ServerConfig {
-    ServerConfig {
-        lock: LockPolicy::Exclusive {
-            stale_after_abrupt: Duration::from_secs(600),
-        },
-        ..ServerConfig::default()
-    }
-}
 
 #[test]
 fn through_the_relay_with_nothing_in_the_clear() {
@@ -79,35 +70,6 @@ fn through_the_relay_with_nothing_in_the_clear() {
             "edge->relay {sent} bytes, relay->edge {received} bytes, body {} bytes",
             body.len()
         );
-        Ok(())
-    });
-    w.sim.run().unwrap();
-}
-
-#[test]
-fn delete_via_relay_survives_the_client_vanishing() {
-    let mut w = world(exclusive());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
-    w.sim.client("client", async move {
-        let mut c = Client::connect(&k, &ek).await?;
-        let u = uidls(&c.welcome(vec![alice_via_relay()]).await[0]);
-        c.dele("HOST1", &u[0]).await;
-        let env = c.env.clone();
-        drop(c);
-        wait_until(
-            &env,
-            Duration::from_secs(60),
-            "the delete to commit",
-            || !mail.is_present("alice", &u[0]) && edge.live_sessions() == 0,
-        )
-        .await;
-        assert_eq!((edge.live_replicas(), edge.pending_work()), (0, 0));
-        all_quit_no_locks(&mail, env.unix_millis());
         Ok(())
     });
     w.sim.run().unwrap();

@@ -168,6 +168,17 @@ pub struct World {
     pub edge_config: Arc<Mutex<Arc<EdgeConfig>>>,
 }
 
+/// One session per maildrop, as most POP3 servers do; a session that ends
+/// without QUIT keeps its lock for 10 minutes, so a leaked one shows.
+pub fn exclusive() -> ServerConfig {
+    ServerConfig {
+        lock: causeway_mailserver::LockPolicy::Exclusive {
+            stale_after_abrupt: Duration::from_secs(600),
+        },
+        ..ServerConfig::default()
+    }
+}
+
 pub fn world(mail_config: ServerConfig) -> World {
     world_with(mail_config, |_| {})
 }
