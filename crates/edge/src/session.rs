@@ -105,8 +105,7 @@ impl<E: Env> Session<E> {
             return;
         };
         info!(session = %id, %peer, client = %channel.peer(), "client session started");
-        let client = *channel.peer();
-        let (end, abandoned) = self.run(&mut channel, &id, client).await;
+        let (end, abandoned) = self.run(&mut channel, &id).await;
         info!(session = %id, end = ?end, "client session ended");
         self.state.session_ended(&id, end, abandoned);
     }
@@ -115,9 +114,9 @@ impl<E: Env> Session<E> {
         &mut self,
         channel: &mut SecureChannel<S>,
         id: &str,
-        client: causeway_wire::PublicKey,
     ) -> (SessionEnd, Vec<String>) {
         let t = self.config.timeouts;
+        let client = *channel.peer();
         let hello = recv(&self.env, channel, t.hello, "the client's Hello").await;
         let (user, lost) = match hello {
             Ok(ClientToEdge::Hello {

@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use causeway_net::Stream;
 
@@ -39,22 +39,6 @@ pub struct SecureChannel<S> {
     stream: S,
     outbound: Outbound,
     inbound: Inbound,
-    peer: PublicKey,
-    counters: Counters,
-}
-
-/// The receiving half of a split channel.
-pub struct ChannelReader<S> {
-    stream: ReadHalf<S>,
-    inbound: Inbound,
-    peer: PublicKey,
-    counters: Counters,
-}
-
-/// The sending half of a split channel.
-pub struct ChannelWriter<S> {
-    stream: WriteHalf<S>,
-    outbound: Outbound,
     peer: PublicKey,
     counters: Counters,
 }
@@ -102,64 +86,6 @@ impl<S: Stream> SecureChannel<S> {
     }
 
     /// The peer's static key, as proven in the handshake.
-    pub fn peer(&self) -> &PublicKey {
-        &self.peer
-    }
-
-    /// Splits into halves that a reader task and a writer task can own.
-    pub fn split(self) -> (ChannelReader<S>, ChannelWriter<S>) {
-        let (r, w) = tokio::io::split(self.stream);
-        (
-            ChannelReader {
-                stream: r,
-                inbound: self.inbound,
-                peer: self.peer,
-                counters: self.counters.clone(),
-            },
-            ChannelWriter {
-                stream: w,
-                outbound: self.outbound,
-                peer: self.peer,
-                counters: self.counters,
-            },
-        )
-    }
-}
-
-impl<S: Stream> ChannelReader<S> {
-    /// Waits for the next message (no timeout: see the module docs).
-    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Received<T>, WireError> {
-        self.inbound.recv(&mut self.stream).await
-    }
-
-    pub fn counters(&self) -> Counters {
-        self.counters.clone()
-    }
-
-    pub fn peer(&self) -> &PublicKey {
-        &self.peer
-    }
-}
-
-impl<S: Stream> ChannelWriter<S> {
-    /// Sends one message and flushes.
-    pub async fn send<T: Serialize + ?Sized>(
-        &mut self,
-        msg: &T,
-        c: Compress,
-    ) -> Result<(), WireError> {
-        self.outbound.send(&mut self.stream, msg, c).await
-    }
-
-    /// Sends a close frame and shuts the stream down for writing.
-    pub async fn close(mut self, reason: &str) -> Result<(), WireError> {
-        self.outbound.close(&mut self.stream, reason).await
-    }
-
-    pub fn counters(&self) -> Counters {
-        self.counters.clone()
-    }
-
     pub fn peer(&self) -> &PublicKey {
         &self.peer
     }

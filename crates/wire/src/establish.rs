@@ -82,7 +82,8 @@ pub async fn connect_kk<E: Env, S: Stream>(
     within_timeout(env, cfg, establish(stream, hs, cfg, Counters::default())).await
 }
 
-/// Relay side of KK: `peer` is the edge's pinned key.
+/// Relay side of KK: `peer` is the edge's pinned key ([`accept_kk_any`]
+/// with one key; a stranger gets `KkMismatch`).
 pub async fn accept_kk<E: Env, S: Stream>(
     env: &E,
     stream: S,
@@ -90,9 +91,7 @@ pub async fn accept_kk<E: Env, S: Stream>(
     peer: &PublicKey,
     cfg: &ChannelConfig,
 ) -> Result<SecureChannel<S>, WireError> {
-    cfg.validate()?;
-    let hs = Handshake::kk(env.rng(), local, peer, false)?;
-    within_timeout(env, cfg, establish(stream, hs, cfg, Counters::default())).await
+    accept_kk_any(env, stream, local, std::slice::from_ref(peer), cfg).await
 }
 
 /// Relay side of KK when several edges may connect: `allowed` are their

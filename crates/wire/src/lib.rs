@@ -41,7 +41,7 @@ mod keys;
 pub mod record;
 mod seal;
 
-pub use channel::{ChannelReader, ChannelWriter, Received, SecureChannel};
+pub use channel::{Received, SecureChannel};
 pub use config::{ChannelConfig, DEFAULT_MAX_FRAME, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL};
 pub use counters::{Counters, DirectionCounts};
 pub use error::WireError;
