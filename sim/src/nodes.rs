@@ -14,8 +14,8 @@ use causeway_edge::{
 use causeway_net::{Env, EnvRng, SimEnv};
 use causeway_proto::Secret;
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
-use causeway_relay::server::ServerTimeouts;
 use causeway_relay::{RelayConfig, RelayState, RelayTimeouts, run_relay};
+use causeway_upstream::ServerTimeouts;
 use causeway_wire::{ChannelConfig, Keypair};
 use tokio::sync::watch;
 

@@ -1,11 +1,13 @@
 //! Shared harness of the end-to-end tests: the whole system on loopback
 //! sockets ([`rig`]), a line that can be cut at an exact byte
-//! ([`forwarder`]), and python's `poplib` as the unchanged mail client
-//! ([`python`]).
+//! ([`forwarder`]), python's `poplib` as the unchanged mail client
+//! ([`python`]), and a small turmoil world of edge, relay and model servers
+//! driven by a scripted client ([`edge_world`]).
 //!
-//! Everything here uses real tokio sockets and processes, so this crate is
-//! exempt from the seam lint: it never runs under turmoil.
+//! This crate is exempt from the seam lint: its own code never runs inside
+//! the nodes (the turmoil world builds its hosts from the nodes' public API).
 
+pub mod edge_world;
 pub mod forwarder;
 pub mod interop;
 pub mod python;

@@ -23,8 +23,8 @@ use causeway_client::{ClientConfig, Timeouts};
 use causeway_edge::{EdgeConfig, RelayRef};
 use causeway_proto::Secret;
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
-use causeway_relay::server::ServerTimeouts;
-use causeway_relay::{RelayConfig, ServerTls, TlsSettings};
+use causeway_relay::RelayConfig;
+use causeway_upstream::{ServerTimeouts, ServerTls, TlsSettings};
 use causeway_wire::{
     ChannelConfig, Keypair, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, PrivateKey, Psk, PublicKey,
 };

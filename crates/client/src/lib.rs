@@ -36,9 +36,8 @@ mod session;
 use std::io;
 use std::sync::Arc;
 
-use causeway_net::{Env, Listener};
+use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use config::{ClientConfig, Timeouts};
@@ -49,9 +48,9 @@ pub use config::{ClientConfig, Timeouts};
 /// finish their current command.
 pub async fn run_client<E: Env>(
     env: E,
-    mut listener: E::Listener,
+    listener: E::Listener,
     config: Arc<ClientConfig>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     config.validate().map_err(|e| {
         io::Error::new(
@@ -60,38 +59,20 @@ pub async fn run_client<E: Env>(
         )
     })?;
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
-    let mut sessions = JoinSet::new();
     let lost = lost::LostSessions::default();
-    loop {
-        tokio::select! {
-            _ = shutdown_requested(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // `session` is filled in when the edge names the session, so every
-                    // later line about this mail client carries the edge's session id.
-                    let span = tracing::info_span!("mail client", %peer, session = tracing::field::Empty);
-                    let serve = session::serve(env.clone(), stream, config.clone(), lost.clone(), shutdown.clone());
-                    sessions.spawn(serve.instrument(span));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, do not spin.
-                    tracing::warn!(error = %e, "accepting a mail client failed");
-                    env.sleep(std::time::Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-        }
-    }
-    drop(listener);
-    tracing::info!(sessions = sessions.len(), "client proxy shutting down");
-    while sessions.join_next().await.is_some() {}
-    Ok(())
-}
-
-/// Resolves once `shutdown` is true. A dropped sender never requests
-/// shutdown (it would otherwise wake the caller in a loop).
-pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    let sessions_shutdown = shutdown.clone();
+    accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+        // `session` is filled in when the edge names the session, so every
+        // later line about this mail client carries the edge's session id.
+        let span = tracing::info_span!("mail client", %peer, session = tracing::field::Empty);
+        let serve = session::serve(
+            env.clone(),
+            stream,
+            config.clone(),
+            lost.clone(),
+            sessions_shutdown.clone(),
+        );
+        serve.instrument(span)
+    })
+    .await
 }

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use causeway_net::Env;
 use causeway_proto::session::{ClientToEdge, EdgeToClient, Reply, ServerListing, ServerOutcome};
-use causeway_proto::{ErrCode, Message, OpError, PROTOCOL_VERSION};
-use causeway_wire::{Compress, Received, SecureChannel, WireError, connect_xk};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_wire::link::{self, LinkEnd};
+use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
 use crate::config::ClientConfig;
 use crate::front::Request;
@@ -57,21 +58,23 @@ pub struct EdgeLink<E: Env> {
     lost: Guard,
 }
 
-/// Sends `msg`, uncompressed if it carries credentials, under a timeout.
+impl From<LinkEnd> for LineCut {
+    fn from(e: LinkEnd) -> Self {
+        match e {
+            LinkEnd::Closed(reason) => LineCut(format!("the edge ended the session: {reason}")),
+            other => LineCut(other.to_string()),
+        }
+    }
+}
+
+/// Sends `msg` under a timeout (credentials uncompressed: see `wire::link`).
 async fn send<E: Env>(
     env: &E,
     channel: &mut SecureChannel<E::Stream>,
     msg: &ClientToEdge,
     within: Duration,
 ) -> Result<(), LineCut> {
-    let c = if msg.carries_credentials() {
-        Compress::Never
-    } else {
-        Compress::Yes
-    };
-    env.timeout(within, "sending to the edge", channel.send(msg, c))
-        .await??;
-    Ok(())
+    Ok(link::send(env, channel, msg, within).await?)
 }
 
 /// Receives the next message under a timeout; a close frame is a cut.
@@ -81,12 +84,7 @@ async fn recv<E: Env>(
     within: Duration,
     what: &'static str,
 ) -> Result<EdgeToClient, LineCut> {
-    match env.timeout(within, what, channel.recv()).await?? {
-        Received::Msg(m) => Ok(m),
-        Received::Closed { reason } => {
-            Err(LineCut(format!("the edge ended the session: {reason}")))
-        }
-    }
+    Ok(link::recv(env, channel, within, what).await?)
 }
 
 fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use causeway_net::{Env, Instant};
+use causeway_net::{Env, Instant, shutdown_requested};
 use causeway_pop3::{Command, CommandError, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -24,7 +24,6 @@ use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut};
 use crate::login::LocalLogin;
 use crate::lost::LostSessions;
-use crate::shutdown_requested;
 
 enum Link<E: Env> {
     /// Not logged in yet, or the session has ended.

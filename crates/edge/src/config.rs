@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use causeway_relay::ServerTls;
-use causeway_relay::server::ServerTimeouts;
+use causeway_upstream::{RelayAccess, RelayRef, Routes, ServerTimeouts, ServerTls};
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
 use crate::journal::JournalConfig;
@@ -44,14 +43,6 @@ pub struct EdgeConfig {
     /// A deliberately broken behaviour, for the simulation's bug hunts only.
     #[cfg(feature = "broken-variants")]
     pub broken: Option<crate::broken::Broken>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayRef {
-    pub name: String,
-    /// `host:port`.
-    pub address: String,
-    pub public_key: PublicKey,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +106,24 @@ impl EdgeConfig {
 
     pub(crate) fn relay(&self, name: &str) -> Option<&RelayRef> {
         self.relays.iter().find(|r| r.name == name)
+    }
+
+    /// How this edge reaches mail servers, directly or through its relays.
+    pub(crate) fn routes(&self) -> Routes<'_> {
+        let t = &self.timeouts;
+        Routes {
+            tls: &self.tls,
+            timeouts: t.server,
+            max_message: self.max_message,
+            relays: &self.relays,
+            relay_access: RelayAccess {
+                keypair: &self.keypair,
+                channel: &self.channel,
+                connect: t.server.connect,
+                open: t.hello,
+                reply: t.relay_reply,
+            },
+        }
     }
 }
 

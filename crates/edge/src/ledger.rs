@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use causeway_pop3::Command;
+use causeway_upstream::Numbering;
 
 use crate::state::Ticket;
 
@@ -51,8 +52,8 @@ pub struct Step {
 
 #[derive(Default)]
 pub struct Ledger {
-    /// UIDL -> message number, for the current server session only.
-    numbers: BTreeMap<String, u32>,
+    /// The current server session's numbering (empty between sessions).
+    numbers: Numbering,
     owed: BTreeMap<(String, Owed), Item>,
 }
 
@@ -60,15 +61,15 @@ impl Ledger {
     /// A new server session began; `listing` is its `UIDL` answer. Numbers
     /// from earlier sessions are forgotten and every owed item must be sent
     /// again.
-    pub fn new_session(&mut self, listing: impl IntoIterator<Item = (u32, String)>) {
+    pub fn new_session(&mut self, numbers: Numbering) {
         self.session_lost();
-        self.numbers = listing.into_iter().map(|(n, u)| (u, n)).collect();
+        self.numbers = numbers;
     }
 
     /// The server session is gone: numbers mean nothing any more, and nothing
     /// sent in it was committed.
     pub fn session_lost(&mut self) {
-        self.numbers.clear();
+        self.numbers = Numbering::default();
         for item in self.owed.values_mut() {
             item.issued = false;
         }
@@ -76,7 +77,7 @@ impl Ledger {
 
     /// The message number of `uidl` in the current server session.
     pub fn number(&self, uidl: &str) -> Option<u32> {
-        self.numbers.get(uidl).copied()
+        self.numbers.number(uidl)
     }
 
     /// Records work acknowledged to the client, with its crash-journal entry
@@ -141,7 +142,7 @@ impl Ledger {
             }
             !i.issued
         });
-        self.numbers.clear();
+        self.numbers = Numbering::default();
         done
     }
 
@@ -177,12 +178,13 @@ mod tests {
     use super::*;
     use crate::state::EdgeState;
 
-    fn listing(uidls: &[&str]) -> Vec<(u32, String)> {
-        uidls
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (i as u32 + 1, u.to_string()))
-            .collect()
+    fn listing(uidls: &[&str]) -> Numbering {
+        Numbering::new(
+            uidls
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (i as u32 + 1, u.to_string())),
+        )
     }
 
     /// Runs every step as a server would, returning the commands sent.

@@ -14,8 +14,8 @@
 //! - `session`: one client session's life.
 //! - `replica`: lists, deletes and the body cache (sans-IO).
 //! - `ledger`: work owed to one server, by UIDL (sans-IO).
-//! - `worker`: the task that owns one server connection.
-//! - `upstream`: direct or via relay, behind one interface.
+//! - `worker`: the task that owns one server connection (opened, direct or
+//!   through a relay, by `causeway_upstream`).
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
@@ -31,17 +31,16 @@ mod replica;
 mod session;
 mod state;
 mod supersede;
-mod upstream;
 mod worker;
 
 use std::io;
 use std::sync::Arc;
 
-use causeway_net::Env;
-use causeway_relay::common::accept_until_shutdown;
+use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
 
-pub use config::{EdgeConfig, EdgeTimeouts, RelayRef};
+pub use causeway_upstream::RelayRef;
+pub use config::{EdgeConfig, EdgeTimeouts};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
 pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
 

@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use causeway_net::{Env, Stream};
+use causeway_net::{Env, Stream, shutdown_requested};
 use causeway_proto::session::{ClientToEdge, EdgeToClient, Op, Reply, ServerOutcome};
 use causeway_proto::user::{Route, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
-use causeway_relay::common::{LinkEnd, close, recv, send, shutdown_requested};
+use causeway_wire::link::{LinkEnd, close, recv, send};
 use causeway_wire::{SecureChannel, accept_xk};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};

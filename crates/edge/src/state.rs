@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use causeway_relay::common::Count;
-pub(crate) use causeway_relay::common::Ticket;
+use causeway_net::Count;
+pub(crate) use causeway_net::Ticket;
 
 /// Session records kept (the oldest ended ones are forgotten first), so a
 /// long-running edge does not grow without bound.

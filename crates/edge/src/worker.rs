@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
@@ -23,7 +22,9 @@ use causeway_pop3::{Command, Response};
 use causeway_proto::session::ListEntry;
 use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError};
-use causeway_relay::server::refusal;
+use causeway_upstream::pop3::refusal;
+use causeway_upstream::retry::{Backoff, is_permanent};
+use causeway_upstream::{Numbering, Upstream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -33,7 +34,6 @@ use crate::journal::Group;
 use crate::ledger::{Ledger, Owed};
 use crate::replica::Opened;
 use crate::state::EdgeState;
-use crate::upstream::Upstream;
 
 /// What the session asks of a worker.
 pub(crate) enum Job {
@@ -188,7 +188,8 @@ impl<E: Env> Worker<E> {
 
     /// Opens a server session and learns its UIDL -> number map.
     async fn connect(&mut self) -> Result<Vec<(u32, String)>, OpError> {
-        self.upstream = Some(Upstream::open(&self.env, &self.config, &self.spec).await?);
+        let routes = self.config.routes();
+        self.upstream = Some(Upstream::open(&self.env, &routes, &self.spec).await?);
         let listing = match self.exec(&Command::Uidl(None)).await? {
             Response {
                 status,
@@ -200,7 +201,7 @@ impl<E: Env> Worker<E> {
             Ok(l) => {
                 #[cfg(feature = "broken-variants")]
                 let l = self.stale_numbers(l);
-                self.ledger.new_session(l.clone());
+                self.ledger.new_session(Numbering::new(l.iter().cloned()));
                 Ok(l)
             }
             Err(e) => {
@@ -348,7 +349,7 @@ impl<E: Env> Worker<E> {
         }
         let t = self.config.timeouts;
         let deadline = self.env.now() + t.completion_deadline;
-        let mut pause = t.retry_min;
+        let mut backoff = Backoff::new(t.retry_min, t.retry_max);
         loop {
             let e = match self.commit().await {
                 Ok(()) => {
@@ -360,15 +361,13 @@ impl<E: Env> Worker<E> {
                 }
                 Err(e) => e,
             };
-            let permanent = matches!(e.code, Some(ErrCode::Auth | ErrCode::SysPerm));
-            if permanent || self.env.now() + pause > deadline {
+            if is_permanent(&e) || self.env.now() + backoff.peek() > deadline {
                 return self.give_up(e).await;
             }
+            let pause = backoff.pause(self.env.rng());
             info!(session = %self.session, server = %self.spec.name, error = %e,
                 retry_in_ms = pause.as_millis() as u64, "owed work not committed yet; retrying");
-            let jitter = self.env.rng().range(0, pause.as_millis() as u64 / 4 + 1);
-            self.env.sleep(pause + Duration::from_millis(jitter)).await;
-            pause = (pause * 2).min(t.retry_max);
+            self.env.sleep(pause).await;
         }
     }
 

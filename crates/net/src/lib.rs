@@ -14,11 +14,17 @@
 //!   from the simulation seed and the host's name, so that the same seed gives
 //!   the same run byte for byte.
 //!
+//! Beside the seam, the plumbing every node runs on it: [`count`] (live
+//! counts that give themselves back) and [`serve`] (the accept loop and the
+//! shutdown signal).
+//!
 //! A lint test (`tests/seam_lint.rs`) fails the build if code outside this crate
 //! reaches for `tokio::net`, `Instant::now`, `SystemTime::now`, OS randomness,
 //! OS threads or `HashMap` in code that runs in simulation.
 
+pub mod count;
 mod rng;
+pub mod serve;
 mod sim;
 pub mod tap;
 mod tokio_env;
@@ -30,7 +36,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use count::{Count, Ticket};
 pub use rng::{EnvRng, derive_seed};
+pub use serve::{accept_until_shutdown, shutdown_requested};
 pub use sim::SimEnv;
 pub use tokio::time::Instant;
 pub use tokio_env::TokioEnv;

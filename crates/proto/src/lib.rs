@@ -18,9 +18,10 @@
 //! line cut without changing the shape of these messages.
 //!
 //! **The credential rule.** Messages that carry passwords say so through
-//! [`Message::carries_credentials`]; senders must send those uncompressed and
-//! outside the compression context, so that no compression side channel ever
-//! mixes a password with attacker-influenced mail content.
+//! [`causeway_wire::Message::carries_credentials`]; `causeway_wire::link::send`
+//! then sends them uncompressed and outside the compression context, so that
+//! no compression side channel ever mixes a password with
+//! attacker-influenced mail content.
 
 pub mod relay;
 mod secret;
@@ -36,13 +37,6 @@ pub const PROTOCOL_VERSION: u16 = 2;
 /// Longest UIDL we accept from a server (RFC 1939 says 70; we allow some slack
 /// for servers that exceed it, but never an unbounded string).
 pub const MAX_UIDL_LEN: usize = 256;
-
-/// What every catalogue message can tell its sender.
-pub trait Message {
-    /// True if this message contains a password or other credential: it must
-    /// be sent uncompressed and never through a shared compression context.
-    fn carries_credentials(&self) -> bool;
-}
 
 /// An error a mail server (or our own node on its behalf) reported, with the
 /// RFC 2449 response code when there was one, so the mail client can tell

@@ -23,7 +23,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::user::ServerSpec;
-use crate::{Message, OpError};
+use causeway_wire::Message;
+
+use crate::OpError;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EdgeToRelay {

@@ -25,7 +25,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::user::UserInfo;
-use crate::{Message, OpError};
+use causeway_wire::Message;
+
+use crate::OpError;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientToEdge {

@@ -7,7 +7,8 @@ use causeway_proto::session::{
     ClientToEdge, EdgeToClient, ListEntry, ListingState, Op, Reply, ServerListing, ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
-use causeway_proto::{ErrCode, Message, OpError, PROTOCOL_VERSION, Secret};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
+use causeway_wire::Message;
 use causeway_wire::codec::{decode_message, encode};
 use proptest::prelude::*;
 use serde::Serialize;

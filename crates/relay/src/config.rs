@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
+use causeway_upstream::{ServerTimeouts, ServerTls};
 use causeway_wire::{ChannelConfig, Keypair, PublicKey};
-
-use crate::server::ServerTimeouts;
-use crate::tls::ServerTls;
 
 #[derive(Clone, Debug)]
 pub struct RelayConfig {

@@ -8,28 +8,23 @@
 //! ends, the server session ends with QUIT (see [`causeway_proto::relay`]
 //! for why that is always safe).
 //!
-//! - [`server`]: one logged-in POP3 session; shared with the edge's direct path.
-//! - [`tls`]: TLS to mail servers (trust store, plain-or-TLS stream, errors).
-//! - [`common`]: counts, deadline-bounded channel I/O, shutdown; shared too.
-//! - `link`: one link's life.
+//! Owns: accepting edge links, checking each `Open` against its allow list,
+//! and the life of one link (`link`). The server session itself, TLS
+//! included, is `causeway_upstream`'s, shared with the edge's direct path.
+//!
+//! Must not depend on: the edge or the client proxy.
 
-pub mod common;
 mod config;
 mod link;
-pub mod server;
-pub mod tls;
 
 use std::io;
 use std::sync::Arc;
 
-use causeway_net::Env;
+use causeway_net::{Count, Env};
 use tokio::sync::watch;
 
 pub use config::{RelayConfig, RelayTimeouts};
 pub use link::status_bytes;
-pub use tls::{ServerTls, TlsSettings};
-
-use crate::common::Count;
 
 /// Live counts, for tests and operators. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -64,7 +59,7 @@ pub async fn run_relay<E: Env>(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let links_shutdown = shutdown.clone();
-    common::accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+    causeway_net::accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let link = link::Link {
             env: env.clone(),
             config: config.clone(),

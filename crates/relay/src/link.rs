@@ -13,20 +13,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use causeway_net::{Env, Stream};
+use causeway_net::{Env, Stream, shutdown_requested};
 use causeway_pop3::{Command, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_upstream::ServerSession;
+use causeway_wire::link::{LinkEnd, close, recv, send};
 use causeway_wire::{SecureChannel, accept_kk_any};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::RelayState;
-
-use crate::common::{LinkEnd, close, recv, send, shutdown_requested};
 use crate::config::RelayConfig;
-use crate::server::ServerSession;
 
 pub(crate) struct Link<E: Env> {
     pub env: E,

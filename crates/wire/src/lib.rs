@@ -19,6 +19,9 @@
 //! - `channel` + `establish`: the thin async driver and the public entry
 //!   points [`connect_xk`], [`accept_xk`], [`connect_kk`], [`accept_kk`],
 //!   [`accept_kk_any`].
+//! - [`link`]: deadline-bounded `send`/`recv`/`close` over a channel, and the
+//!   [`Message`] trait through which a message says it carries a credential
+//!   (and so is never compressed).
 //!
 //! The channel is generic over the application's message type: any
 //! `Serialize`/`DeserializeOwned` type; the catalogue lives with the node
@@ -38,6 +41,7 @@ mod establish;
 mod frame;
 mod handshake;
 mod keys;
+pub mod link;
 pub mod record;
 mod seal;
 
@@ -48,4 +52,5 @@ pub use error::WireError;
 pub use establish::{accept_kk, accept_kk_any, accept_xk, connect_kk, connect_xk};
 pub use frame::{MAX_CHUNK, MAX_CLOSE_REASON};
 pub use keys::{KEY_LEN, KeyParseError, Keypair, PrivateKey, Psk, PublicKey};
+pub use link::{LinkEnd, Message};
 pub use seal::Compress;

@@ -1,8 +1,6 @@
 //! The edge talking to mail servers directly: listing, read marks only after
 //! `Delivered`, deletes that survive a cut line, UIDL re-resolution, refusals.
 
-mod common;
-
 use std::time::Duration;
 
 use causeway_mailserver::{EndKind, ServerConfig};
@@ -12,8 +10,8 @@ use causeway_pop3::client::Pop3Client;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{EdgeToClient, ListingState, Op, Reply};
 use causeway_proto::user::{Route, ServerSpec};
+use causeway_tests::edge_world::*;
 use causeway_wire::Keypair;
-use common::*;
 
 #[test]
 fn listing_matches_the_server() {

@@ -2,12 +2,12 @@
 //! then commands, then QUIT.
 //!
 //! Both the relay (for each edge link) and the edge (for servers it reaches
-//! directly) need exactly this, so it lives here once and the edge uses it.
-//! What it adds to [`Pop3Client`] is the policy both share: a bounded connect,
-//! TLS as the server's [`TlsMode`] says (implicit, or a strict STLS; see
-//! [`crate::tls`] and `docs/protocol.md`, "TLS to mail servers"), and turning
-//! every failure into an [`OpError`] that carries the server's RFC 2449 code,
-//! so the mail client can tell "locked, try later" from "wrong password".
+//! directly) need exactly this. What it adds to [`Pop3Client`] is the policy
+//! both share: a bounded connect, TLS as the server's [`TlsMode`] says
+//! (implicit, or a strict STLS; see [`crate::tls`] and `docs/protocol.md`,
+//! "TLS to mail servers"), and turning every failure into an [`OpError`]
+//! that carries the server's RFC 2449 code, so the mail client can tell
+//! "locked, try later" from "wrong password".
 //!
 //! [`ServerSession::execute`] returns `Ok` for any reply the server gave,
 //! `-ERR` included; `Err` means the connection itself failed and the session

@@ -2,14 +2,12 @@
 //! direct, nothing readable on the edge <-> relay link, and a partitioned
 //! link that loses no acknowledged delete and leaves no lock behind.
 
-mod common;
-
 use std::time::Duration;
 
 use causeway_mailserver::ServerConfig;
 use causeway_net::Env;
 use causeway_proto::user::Route;
-use common::*;
+use causeway_tests::edge_world::*;
 
 #[test]
 fn through_the_relay_with_nothing_in_the_clear() {

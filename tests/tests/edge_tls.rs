@@ -3,7 +3,7 @@
 //! turmoil simulation, rustls draws OS randomness). The TLS fixtures (test
 //! CA, POP3S terminator, STLS front) are shared with the relay's tests.
 
-#[path = "../../relay/tests/tls_support/mod.rs"]
+#[path = "../../crates/upstream/tests/tls_support/mod.rs"]
 mod tls_support;
 
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use causeway_net::{Env, EnvRng, Listener, TokioEnv, derive_seed};
 use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, ServerListing};
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
-use causeway_relay::{RelayConfig, RelayState, ServerTls, run_relay};
+use causeway_relay::{RelayConfig, RelayState, run_relay};
+use causeway_upstream::ServerTls;
 use causeway_wire::{ChannelConfig, Compress, Keypair, Received, SecureChannel, connect_xk};
 use tls_support::*;
 use tokio::sync::watch;

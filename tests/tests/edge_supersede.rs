@@ -3,8 +3,6 @@
 //! servers again, so an exclusive maildrop lock does not turn the user away
 //! for the edge's whole `client_idle`.
 
-mod common;
-
 use std::time::Duration;
 
 use causeway_edge::SessionEnd;
@@ -12,7 +10,7 @@ use causeway_net::Env;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{EdgeToClient, ListingState, ServerListing};
 use causeway_proto::user::ServerSpec;
-use common::*;
+use causeway_tests::edge_world::*;
 
 async fn open(c: &mut Client, spec: ServerSpec, lost: Vec<String>) -> (String, ServerListing) {
     match c.hello_superseding(vec![spec], lost).await {

@@ -12,7 +12,7 @@
 //!   refuse STLS or inject bytes after its `+OK`, and logs every clear-text
 //!   line it receives.
 //!
-//! Shared by `crates/relay/tests/tls.rs` and `crates/edge/tests/tls.rs`.
+//! Shared by `crates/upstream/tests/tls.rs` and `tests/tests/edge_tls.rs`.
 
 #![allow(dead_code)]
 
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::{Env, Listener, TokioEnv};
-use causeway_relay::{ServerTls, TlsSettings};
+use causeway_upstream::{ServerTls, TlsSettings};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
     date_time_ymd,

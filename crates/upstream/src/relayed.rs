@@ -1,98 +1,67 @@
-//! The two ways to reach a mail server, behind one interface, so the worker's
-//! logic (re-resolution, redo, QUIT) is written once:
+//! A mail server reached through a relay: a Noise KK link on which the relay
+//! runs the POP3 server session ([`crate::pop3::ServerSession`]) for us.
 //!
-//! - direct: a POP3 session of our own ([`ServerSession`], shared with the
-//!   relay);
-//! - through a relay: a Noise KK link on which the relay runs that same
-//!   POP3 session for us.
-//!
-//! Either way `execute` answers `Ok` for any server reply (`-ERR` included)
-//! and `Err` when the path to the server failed; the session is then over and
-//! the worker opens a new one.
+//! The relay parses every command line again and runs only transaction
+//! commands, so this side only ever sends what the caller asked; replies come
+//! back as the server's status line and un-stuffed body. A link that fails
+//! (cut, silent past its deadline, or a message out of turn) ends the server
+//! session: the caller opens a new one.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use causeway_net::Env;
 use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
-use causeway_proto::user::{Route, ServerSpec};
+use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
-use causeway_relay::common::{LinkEnd, close, recv, send};
-use causeway_relay::server::ServerSession;
-use causeway_wire::{SecureChannel, WireError, connect_kk};
+use causeway_wire::link::{LinkEnd, close, recv, send};
+use causeway_wire::{ChannelConfig, Keypair, PublicKey, SecureChannel, WireError, connect_kk};
 
-use crate::config::{EdgeConfig, RelayRef};
-
-pub(crate) enum Upstream<E: Env> {
-    Direct(ServerSession<E>),
-    Relay(RelayLink<E>),
+/// A relay this node may route servers through, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayRef {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    pub public_key: PublicKey,
 }
 
-impl<E: Env> Upstream<E> {
-    /// Opens a logged-in server session along `spec`'s route.
-    pub(crate) async fn open(
-        env: &E,
-        config: &Arc<EdgeConfig>,
-        spec: &ServerSpec,
-    ) -> Result<Self, OpError> {
-        match &spec.route {
-            Route::Direct => {
-                let t = config.timeouts.server;
-                let (s, _greeting) =
-                    ServerSession::open(env, spec, &config.tls, t, config.max_message).await?;
-                Ok(Upstream::Direct(s))
-            }
-            Route::Relay(name) => {
-                let relay = config.relay(name).ok_or_else(|| {
-                    OpError::new(
-                        Some(ErrCode::SysPerm),
-                        format!("this edge knows no relay named {name:?}"),
-                    )
-                })?;
-                RelayLink::open(env, config, relay, spec)
-                    .await
-                    .map(Upstream::Relay)
-            }
-        }
-    }
-
-    pub(crate) async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
-        match self {
-            Upstream::Direct(s) => s.execute(cmd).await,
-            Upstream::Relay(r) => r.execute(cmd).await,
-        }
-    }
-
-    /// `QUIT`; the server's answer (`-ERR`: it did not commit).
-    pub(crate) async fn quit(self) -> Result<StatusLine, OpError> {
-        match self {
-            Upstream::Direct(s) => s.quit().await,
-            Upstream::Relay(r) => r.quit().await,
-        }
-    }
+/// What opening a link to a relay takes from the node that opens it.
+#[derive(Clone, Copy, Debug)]
+pub struct RelayAccess<'a> {
+    /// Our own static key (the relay pins it).
+    pub keypair: &'a Keypair,
+    pub channel: &'a ChannelConfig,
+    /// TCP connect.
+    pub connect: Duration,
+    /// Each send, and the relay's `Opened`.
+    pub open: Duration,
+    /// One reply through the relay (the relay's own server wait included).
+    pub reply: Duration,
 }
 
-pub(crate) struct RelayLink<E: Env> {
+/// A link to a relay, with one server session open behind it.
+pub struct RelayLink<E: Env> {
     env: E,
-    config: Arc<EdgeConfig>,
     channel: SecureChannel<E::Stream>,
     relay: String,
+    open: Duration,
+    reply: Duration,
     next_id: u64,
 }
 
 impl<E: Env> RelayLink<E> {
-    async fn open(
+    pub(crate) async fn open(
         env: &E,
-        config: &Arc<EdgeConfig>,
+        access: &RelayAccess<'_>,
         relay: &RelayRef,
         spec: &ServerSpec,
     ) -> Result<Self, OpError> {
-        let t = config.timeouts;
         let name = &relay.name;
         let temp = |text: String| OpError::new(Some(ErrCode::SysTemp), text);
         let stream = env
             .timeout(
-                t.server.connect,
+                access.connect,
                 "the TCP connection to the relay",
                 env.connect(&relay.address),
             )
@@ -107,24 +76,25 @@ impl<E: Env> RelayLink<E> {
         let channel = connect_kk(
             env,
             stream,
-            &config.keypair,
+            access.keypair,
             &relay.public_key,
-            &config.channel,
+            access.channel,
         )
         .await
         .map_err(|e| handshake_error(name, e))?;
         let mut link = Self {
             env: env.clone(),
-            config: config.clone(),
             channel,
             relay: name.clone(),
+            open: access.open,
+            reply: access.reply,
             next_id: 1,
         };
         let open = EdgeToRelay::Open {
             version: PROTOCOL_VERSION,
             server: spec.clone(),
         };
-        send(&link.env, &mut link.channel, &open, t.hello)
+        send(&link.env, &mut link.channel, &open, link.open)
             .await
             .map_err(|e| link.lost(e))?;
         match link.recv().await? {
@@ -135,27 +105,26 @@ impl<E: Env> RelayLink<E> {
     }
 
     async fn recv(&mut self) -> Result<RelayToEdge, OpError> {
-        let t = self.config.timeouts.relay_reply;
-        recv(&self.env, &mut self.channel, t, "the relay's reply")
-            .await
-            .map_err(|e| self.lost(e))
+        recv(
+            &self.env,
+            &mut self.channel,
+            self.reply,
+            "the relay's reply",
+        )
+        .await
+        .map_err(|e| self.lost(e))
     }
 
-    async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
+    pub(crate) async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = Vec::new();
         cmd.encode(&mut line);
         line.truncate(line.len().saturating_sub(2));
         let msg = EdgeToRelay::Command { id, line };
-        send(
-            &self.env,
-            &mut self.channel,
-            &msg,
-            self.config.timeouts.hello,
-        )
-        .await
-        .map_err(|e| self.lost(e))?;
+        send(&self.env, &mut self.channel, &msg, self.open)
+            .await
+            .map_err(|e| self.lost(e))?;
         loop {
             match self.recv().await? {
                 RelayToEdge::Reply {
@@ -183,21 +152,15 @@ impl<E: Env> RelayLink<E> {
         }
     }
 
-    async fn quit(mut self) -> Result<StatusLine, OpError> {
-        send(
-            &self.env,
-            &mut self.channel,
-            &EdgeToRelay::Quit,
-            self.config.timeouts.hello,
-        )
-        .await
-        .map_err(|e| self.lost(e))?;
+    pub(crate) async fn quit(mut self) -> Result<StatusLine, OpError> {
+        send(&self.env, &mut self.channel, &EdgeToRelay::Quit, self.open)
+            .await
+            .map_err(|e| self.lost(e))?;
         let result = match self.recv().await? {
             RelayToEdge::QuitDone { result } => result,
             other => return Err(self.confused(&other)),
         };
-        let t = self.config.timeouts.hello;
-        close(&self.env, self.channel, "done", t).await;
+        close(&self.env, self.channel, "done", self.open).await;
         let status = result?;
         StatusLine::parse(&status).map_err(|e| {
             OpError::new(

@@ -17,8 +17,8 @@ use causeway_net::TokioEnv;
 use causeway_pop3::{Command, StatusLine};
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
 use causeway_proto::{ErrCode, OpError, Secret};
-use causeway_relay::server::{ServerSession, ServerTimeouts};
-use causeway_relay::{ServerTls, TlsSettings};
+use causeway_upstream::{ServerSession, ServerTimeouts};
+use causeway_upstream::{ServerTls, TlsSettings};
 use tls_support::*;
 
 fn spec(host: &str, port: u16, tls: TlsMode) -> ServerSpec {

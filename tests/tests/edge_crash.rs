@@ -5,8 +5,6 @@
 //! empty (credentials included), and every server session ended with QUIT,
 //! or abruptly for the one the crash cut, whose lock the server then lets go.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,7 +15,7 @@ use causeway_net::Env;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{ClientToEdge, ListingState, Op, Reply};
 use causeway_proto::user::Route;
-use common::*;
+use causeway_tests::edge_world::*;
 
 /// One session per maildrop; a session cut without QUIT keeps its lock 30 s;
 /// one that just goes silent (the crash's FIN lost in a partition) is timed
