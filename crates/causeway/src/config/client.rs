@@ -1,0 +1,251 @@
+//! The client proxy's file (`role = "client"`): the loopback listener and
+//! local login, the edge and its key, and the user information (one
+//! `[[server]]` per mail server, credentials included).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use causeway_client::{ClientConfig, Timeouts};
+use causeway_proto::Secret;
+use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::common::{ChannelFile, Cx};
+
+#[derive(Debug)]
+pub struct ClientSettings {
+    pub shutdown_deadline: Duration,
+    pub config: ClientConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClientFile {
+    #[allow(dead_code)]
+    role: String,
+    listen: Spanned<String>,
+    user: Spanned<String>,
+    password: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    edge: Spanned<String>,
+    edge_public_key: Spanned<String>,
+    private_key: Option<Spanned<String>>,
+    private_key_file: Option<Spanned<String>>,
+    private_key_env: Option<Spanned<String>>,
+    psk: Option<Spanned<String>>,
+    psk_file: Option<Spanned<String>>,
+    psk_env: Option<Spanned<String>>,
+    shutdown_deadline: Option<Spanned<String>>,
+    #[serde(default)]
+    server: Vec<ServerEntry>,
+    #[serde(default)]
+    channel: ChannelFile,
+    #[serde(default)]
+    timeouts: ClientTimeoutsFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerEntry {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    tls: Option<Spanned<String>>,
+    user: Spanned<String>,
+    password: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    relay: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientTimeoutsFile {
+    edge_connect: Option<Spanned<String>>,
+    welcome: Option<Spanned<String>>,
+    request: Option<Spanned<String>>,
+    per_mib: Option<Spanned<String>>,
+    ping_interval: Option<Spanned<String>>,
+    quit: Option<Spanned<String>>,
+    client_idle: Option<Spanned<String>>,
+}
+
+impl Cx<'_> {
+    pub(super) fn client(&mut self, f: ClientFile) -> Option<ClientSettings> {
+        let listen = f.listen.get_ref().trim().to_owned();
+        match listen.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => {}
+            Ok(_) => self.at(
+                f.listen.span(),
+                format!("listen {listen:?} is not a loopback address: other machines could read this user's mail through it"),
+            ),
+            Err(_) => self.at(
+                f.listen.span(),
+                format!("listen {listen:?} is not an IP address and port (e.g. \"127.0.0.1:1110\")"),
+            ),
+        }
+        let user = f.user.get_ref().clone();
+        if user.is_empty() || user.bytes().any(|b| b <= b' ') {
+            self.at(
+                f.user.span(),
+                "user must be non-empty, without spaces or control characters",
+            );
+        }
+        let password = self.secret(
+            "password",
+            &f.password,
+            &f.password_file,
+            &f.password_env,
+            true,
+        );
+        if password.as_ref().is_some_and(|p| p.get_ref().is_empty()) {
+            self.at(password.as_ref().unwrap().span(), "password is empty");
+        }
+        let edge = self.address(&f.edge, "edge");
+        let edge_key = self.public_key(&f.edge_public_key, "edge_public_key");
+        let keypair = self.keypair(&f.private_key, &f.private_key_file, &f.private_key_env);
+        let psk = self.psk(&f.psk, &f.psk_file, &f.psk_env);
+        let mut servers = Vec::new();
+        if f.server.is_empty() {
+            self.nowhere("no [[server]]: list at least one mail server");
+        }
+        for s in &f.server {
+            if let Some(spec) = self.server(s) {
+                if servers.iter().any(|o: &ServerSpec| o.name == spec.name) {
+                    self.at(
+                        s.name.span(),
+                        format!("server name {:?} is used twice", spec.name),
+                    );
+                }
+                servers.push(spec);
+            }
+        }
+        if self.problems.is_empty() && !servers.is_empty() {
+            if let Err(e) = (UserInfo {
+                servers: servers.clone(),
+            })
+            .validate()
+            {
+                self.nowhere(e);
+            }
+        }
+        let t = &f.timeouts;
+        let d = Timeouts::default();
+        let timeouts = Timeouts {
+            edge_connect: self.duration(&t.edge_connect, d.edge_connect, "timeouts.edge_connect"),
+            welcome: self.duration(&t.welcome, d.welcome, "timeouts.welcome"),
+            request: self.duration(&t.request, d.request, "timeouts.request"),
+            per_mib: self.duration(&t.per_mib, d.per_mib, "timeouts.per_mib"),
+            ping_interval: self.duration(
+                &t.ping_interval,
+                d.ping_interval,
+                "timeouts.ping_interval",
+            ),
+            quit: self.duration(&t.quit, d.quit, "timeouts.quit"),
+            client_idle: self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle"),
+        };
+        let channel = self.channel(&f.channel);
+        let shutdown_deadline = self.shutdown_deadline(&f.shutdown_deadline);
+        let config = ClientConfig {
+            listen,
+            user,
+            password: Secret::new(password?.into_inner()),
+            edge,
+            edge_key: edge_key?,
+            keypair: keypair?,
+            psk,
+            servers,
+            channel,
+            timeouts,
+        };
+        if self.problems.is_empty() {
+            if let Err(e) = config.validate() {
+                self.nowhere(e);
+            }
+        }
+        Some(ClientSettings {
+            shutdown_deadline,
+            config,
+        })
+    }
+
+    fn server(&mut self, s: &ServerEntry) -> Option<ServerSpec> {
+        self.owner = format!("server {:?}: ", s.name.get_ref());
+        let password = self.secret(
+            "password",
+            &s.password,
+            &s.password_file,
+            &s.password_env,
+            true,
+        );
+        self.owner.clear();
+        let port = match &s.port {
+            None => 110,
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(0) | Err(_) => {
+                    self.at(
+                        p.span(),
+                        format!(
+                            "server {:?}: port {} is not a port (1 to 65535)",
+                            s.name.get_ref(),
+                            p.get_ref()
+                        ),
+                    );
+                    110
+                }
+                Ok(p) => p,
+            },
+        };
+        let tls = match s.tls.as_ref().map(|t| t.get_ref().as_str()) {
+            None | Some("none") => TlsMode::None,
+            Some("implicit") => TlsMode::Implicit,
+            Some("starttls") => TlsMode::Starttls,
+            Some(other) => {
+                let span = s.tls.as_ref().unwrap().span();
+                self.at(
+                    span,
+                    format!("tls {other:?}: it must be \"none\", \"implicit\" or \"starttls\""),
+                );
+                TlsMode::None
+            }
+        };
+        let route = match &s.relay {
+            None => Route::Direct,
+            Some(r) => Route::Relay(r.get_ref().clone()),
+        };
+        let spec = ServerSpec {
+            name: s.name.get_ref().clone(),
+            protocol: Protocol::Pop3,
+            host: s.host.get_ref().clone(),
+            port,
+            tls,
+            user: s.user.get_ref().clone(),
+            password: Secret::new(password?.into_inner()),
+            route,
+        };
+        if let Err(e) = spec.validate() {
+            // Point at the field the message is about, where we can tell.
+            let span = if e.contains("host") {
+                s.host.span()
+            } else if e.contains("user name") {
+                s.user.span()
+            } else if e.contains("relay name") {
+                s.relay.as_ref().map_or(s.name.span(), |r| r.span())
+            } else if e.contains("password") {
+                s.password
+                    .as_ref()
+                    .or(s.password_file.as_ref())
+                    .or(s.password_env.as_ref())
+                    .map_or(s.name.span(), |p| p.span())
+            } else if e.contains("port") {
+                s.port.as_ref().map_or(s.name.span(), |p| p.span())
+            } else {
+                s.name.span()
+            };
+            self.at(span, e);
+        }
+        Some(spec)
+    }
+}

@@ -1,0 +1,136 @@
+//! The configuration files end to end: text in, settings or problems (with
+//! their lines) out.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert!(parse_duration("10").is_err());
+    assert!(parse_duration("s").is_err());
+    assert!(parse_duration("5 min").is_err());
+}
+
+#[test]
+fn missing_role_is_explained() {
+    let e = parse("listen = \"1.2.3.4:5\"\n", Path::new(".")).unwrap_err();
+    assert!(e[0].message.contains("role"), "{e:?}");
+}
+
+#[test]
+fn dictionary_and_ca_file_are_loaded_or_reported_with_their_line() {
+    let dir = std::env::temp_dir().join(format!("cw-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mail.dict"), b"a dictionary").unwrap();
+    let ok = format!(
+        "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\n[channel]\ndictionary = \"mail.dict\"\n"
+    );
+    let Settings::Relay(r) = parse(&ok, &dir).unwrap() else {
+        panic!("not a relay")
+    };
+    assert_eq!(
+        r.config.channel.dictionary.as_deref().map(Vec::as_slice),
+        Some(&b"a dictionary"[..])
+    );
+    let bad = format!(
+        "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\nca_file = \"missing.pem\"\n[channel]\ndictionary = \"missing.dict\"\n"
+    );
+    let e = parse(&bad, &dir).unwrap_err();
+    let lines: Vec<_> = e.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![Some(6), Some(8)], "{e:#?}");
+    assert!(e[0].message.contains("ca_file"), "{e:#?}");
+    assert!(e[1].message.contains("channel.dictionary"), "{e:#?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_unknown_key_and_bad_key_has_its_line() {
+    let text = format!(
+        "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"nope\"]\nallowd_servers = [\"a:1\"]\nallowed_servers = [\"mail:0\"]\ncolour = 1\n"
+    );
+    let e = parse(&text, Path::new(".")).unwrap_err();
+    let lines: Vec<_> = e.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![Some(4), Some(5), Some(6), Some(7)], "{e:#?}");
+    assert!(e[1].message.contains("allowd_servers"), "{e:#?}");
+}
+
+#[test]
+fn an_edge_needs_a_journal_or_says_it_runs_without() {
+    let edge = |journal: &str| {
+        format!(
+            "role = \"edge\"\nlisten = \"0.0.0.0:7000\"\nprivate_key = \"{KEY}\"\nallowed_clients = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\n{journal}"
+        )
+    };
+    let tmp = std::env::temp_dir();
+    let e = parse(&edge(""), Path::new(".")).unwrap_err();
+    assert!(e[0].message.starts_with("journal: missing"), "{e:#?}");
+    let Settings::Edge(s) = parse(&edge("journal = \"memory\"\n"), Path::new(".")).unwrap() else {
+        panic!("not an edge")
+    };
+    assert_eq!(s.journal, None);
+    let Settings::Edge(s) = parse(&edge("journal = \"edge.redb\"\n"), &tmp).unwrap() else {
+        panic!("not an edge")
+    };
+    assert_eq!(s.journal, Some(tmp.join("edge.redb")));
+}
+
+#[test]
+fn secrets_come_from_exactly_one_source() {
+    let text = format!(
+        "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nprivate_key_env = \"X\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"m:110\"]\n"
+    );
+    let e = parse(&text, Path::new(".")).unwrap_err();
+    assert_eq!(e[0].line, Some(4), "{e:#?}");
+    assert!(e[0].message.contains("more than once"));
+}
+
+#[test]
+fn server_problems_point_at_their_lines_and_never_show_passwords() {
+    let text = format!(
+        r#"role = "client"
+listen = "127.0.0.1:1110"
+user = "me"
+password = "local-pw"
+edge = "edge.example:7000"
+edge_public_key = "{KEY}"
+private_key = "{KEY}"
+
+[[server]]
+name = "A"
+host = "mail.example"
+port = 0
+user = "alice"
+password = "pw-one"
+
+[[server]]
+name = "A"
+host = "mail.example"
+user = "alice"
+password = "pw-two"
+relay = "R1"
+"#
+    );
+    let e = parse(&text, Path::new(".")).unwrap_err();
+    let shown = format!("{e:?}");
+    assert!(
+        !shown.contains("pw-one") && !shown.contains("local-pw"),
+        "{shown}"
+    );
+    assert!(
+        e.iter()
+            .any(|p| p.line == Some(12) && p.message.contains("port")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|p| p.line == Some(17) && p.message.contains("twice")),
+        "{e:#?}"
+    );
+}
