@@ -6,16 +6,37 @@
 //! deliverer drops new mail into the stores, and invariants are checked as the
 //! run goes and after a quiet phase. Every failure prints a one-line replay.
 //! See `docs/simulation.md`.
+//!
+//! Layers, each depending only on those above it:
+//!
+//! - [`swarm`]: the parameters one seed draws (servers, fault rates, the mail
+//!   user's habits, sizes, latencies).
+//! - [`workload`]: the mail user, and its own record of what it saw.
+//! - [`world`]: building the world: hosts, nodes, servers, keys, the line.
+//! - [`faults`]: the fault schedule as the run goes, and what it cut.
+//! - [`oracle`]: the invariants, judged from the servers' and the user's
+//!   records.
+//! - [`report`]: a run's outcome, its failure report and replay command.
+//! - [`run`]: the run loop (fault phase, quiet phase, verdict).
+//! - [`sweep`]: many seeds over worker processes.
+//! - [`coverage`], [`trace`], [`tap_env`]: situations reached, simulated
+//!   timestamps in traces, tapped links.
 
 pub mod coverage;
-pub mod mua;
-pub mod nodes;
-pub mod params;
+pub mod faults;
+pub mod oracle;
+pub mod report;
 pub mod run;
+pub mod swarm;
 pub mod sweep;
 pub mod tap_env;
 pub mod trace;
+pub mod workload;
+pub mod world;
 
 pub use coverage::{Cov, CoverageCounts};
-pub use params::Params;
-pub use run::{Outcome, RunOptions, TraceMode, Violation, run_seed};
+pub use oracle::Violation;
+pub use report::{Outcome, RunOptions, TraceMode};
+pub use run::run_seed;
+pub use swarm::{Focus, Params};
+pub use world::Variant;

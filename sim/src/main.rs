@@ -9,9 +9,8 @@
 
 use std::process::ExitCode;
 
-use causeway_sim::params::Focus;
-use causeway_sim::run::{RunOptions, TraceMode, Variant, run_seed};
 use causeway_sim::sweep::{SweepOptions, run_checked, sweep, work};
+use causeway_sim::{Focus, RunOptions, TraceMode, Variant, run_seed};
 
 const USAGE: &str = "usage: causeway-sim (--seeds N | --seeds A..B | --seed S) [--trace] [--check-determinism] [--jobs J] [--quiet]
   --seeds N            sweep seeds 0..N (A..B: seeds A to B-1)

@@ -7,8 +7,11 @@ use std::io::{BufRead, Write};
 use std::sync::mpsc;
 
 use crate::coverage::{Cov, CoverageCounts};
-use crate::params::Focus;
-use crate::run::{Outcome, RunOptions, TraceMode, Variant, Violation, run_seed};
+use crate::oracle::Violation;
+use crate::report::{Outcome, RunOptions, TraceMode};
+use crate::run::run_seed;
+use crate::swarm::Focus;
+use crate::world::Variant;
 
 #[derive(Clone, Debug)]
 pub struct SweepOptions {

@@ -8,8 +8,7 @@
 #![cfg(feature = "broken-variants")]
 
 use causeway_edge::broken::Broken;
-use causeway_sim::params::Focus;
-use causeway_sim::run::{RunOptions, Variant, run_seed};
+use causeway_sim::{Focus, RunOptions, Variant, run_seed};
 
 fn check(seed: u64, focus: Option<Focus>, broken: Broken, invariant: u8) {
     let bad = run_seed(

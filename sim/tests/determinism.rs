@@ -4,9 +4,8 @@
 //! spawning tasks on a parallel test thread would shift the numbers a crash's
 //! teardown order depends on (see `run::align_task_ids`).
 
-use causeway_sim::params::Focus;
-use causeway_sim::run::Variant;
 use causeway_sim::sweep::run_checked;
+use causeway_sim::{Focus, Variant};
 
 /// Needs `--cfg tokio_unstable` (set by the workspace's `.cargo/config.toml`):
 /// the nodes' `tokio::select!` picks among ready branches with tokio's own

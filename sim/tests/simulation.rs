@@ -7,8 +7,7 @@
 //! command that replays it with full tracing.
 
 use causeway_sim::coverage::{Cov, CoverageCounts};
-use causeway_sim::params::Focus;
-use causeway_sim::run::{Outcome, RunOptions, TraceMode, Variant, run_seed};
+use causeway_sim::{Focus, Outcome, RunOptions, TraceMode, Variant, run_seed};
 
 fn run_set(
     seeds: std::ops::Range<u64>,

@@ -19,7 +19,7 @@ use causeway_upstream::ServerTimeouts;
 use causeway_wire::{ChannelConfig, Keypair};
 use tokio::sync::watch;
 
-use crate::params::Params;
+use crate::swarm::Params;
 use crate::tap_env::{TappedEnv, Taps};
 
 /// `SimEnv::unix_millis` at simulated time zero (2026-01-01T00:00:00Z).
@@ -158,7 +158,7 @@ pub fn add_edge(
     keys: &Keys,
     states: &NodeStates,
     disk: &SimDisk,
-    variant: crate::run::Variant,
+    variant: crate::world::Variant,
 ) {
     let mut config = EdgeConfig::new(keys.edge.clone());
     #[cfg(feature = "broken-variants")]

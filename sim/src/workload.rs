@@ -17,7 +17,7 @@ use causeway_mailserver::MailStore;
 use causeway_net::{Env, SimEnv};
 use causeway_pop3::{ClientError, Pop3Client, Timeouts};
 
-use crate::params::MuaParams;
+use crate::swarm::MuaParams;
 
 /// (server host, server UIDL).
 pub type MsgKey = (String, String);

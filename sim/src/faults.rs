@@ -1,0 +1,304 @@
+//! The faults of one seed, as the run goes: rolled once per simulated
+//! second from the seed's swarm (cuts, holds, crashes, restarts, journal
+//! failures), reactive ones that answer what the mail client just did (a cut
+//! during a RETR, right after a DELE `+OK`), new mail at drawn moments, and
+//! each fault undone after a drawn outage. Also what the harness saw of the
+//! faults' effects (sessions cut by our own crashes, stale locks), which the
+//! oracle needs to tell a fault's consequence from a bug.
+
+use std::collections::BTreeSet;
+
+use causeway_mailserver::SessionId;
+
+use crate::coverage::Cov;
+use crate::workload::Activity;
+use crate::world::World;
+
+/// A fault in force, and what undoes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Undo {
+    RepairLine,
+    ReleaseLine,
+    BounceProxy,
+    RepairRelayLink,
+    BounceRelay,
+    BounceEdge,
+    BounceServer(usize),
+}
+
+/// A stale lock the harness saw: (server index, holder, first seen, until).
+pub struct StaleSeen {
+    pub server: usize,
+    pub holder: SessionId,
+    pub from_ms: u64,
+    pub until_ms: u64,
+}
+
+pub struct Faults {
+    /// Faults in force, with the time each is undone.
+    active: Vec<(u64, Undo)>,
+    /// When new mail arrives (simulated ms), earliest first.
+    deliveries: Vec<u64>,
+    /// The mail client's activity counter last reacted to.
+    seen_activity: u64,
+    /// Server sessions cut by a crash of our own edge or relay: (server, id).
+    pub crash_cut: BTreeSet<(usize, SessionId)>,
+    /// Servers the harness restarted.
+    pub restarted: BTreeSet<usize>,
+    pub stale_seen: Vec<StaleSeen>,
+}
+
+impl Faults {
+    /// Draws when new mail will arrive during the fault phase.
+    pub fn new(w: &World) -> Faults {
+        let fault_ms = w.params.fault_phase.as_millis() as u64;
+        let mut deliveries: Vec<u64> = (0..w.params.deliveries)
+            .map(|_| w.rng.range(1_000, fault_ms))
+            .collect();
+        deliveries.sort_unstable();
+        Faults {
+            active: Vec::new(),
+            deliveries,
+            seen_activity: 0,
+            crash_cut: BTreeSet::new(),
+            restarted: BTreeSet::new(),
+            stale_seen: Vec::new(),
+        }
+    }
+
+    /// Undoes the faults whose outage is over.
+    pub fn undo_due(&mut self, w: &mut World, now: u64) {
+        let mut due = Vec::new();
+        self.active.retain(|(at, u)| {
+            if *at <= now {
+                due.push(u.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for u in due {
+            Self::undo(w, &u);
+        }
+    }
+
+    /// One tick of the fault phase: react to the mail client, deliver mail
+    /// that is due, and once a second roll every fault class.
+    pub fn fault_phase_tick(&mut self, w: &mut World, now: u64) {
+        self.react(w);
+        while self.deliveries.first().is_some_and(|t| *t <= now) {
+            self.deliveries.remove(0);
+            let i = w.rng.range(0, w.servers.len() as u64) as usize;
+            w.deliver(i);
+        }
+        if now % 1000 == 0 {
+            self.roll_faults(w);
+        }
+    }
+
+    /// The quiet phase begins: every fault in force is undone at once.
+    pub fn undo_all(&mut self, w: &mut World) {
+        for (_, u) in std::mem::take(&mut self.active) {
+            Self::undo(w, &u);
+        }
+    }
+
+    fn outage(&self, w: &World) -> u64 {
+        let f = &w.params.faults;
+        w.rng.range(
+            f.outage_min.as_millis() as u64,
+            f.outage_max.as_millis() as u64 + 1,
+        )
+    }
+
+    fn active(&self, u: &Undo) -> bool {
+        self.active.iter().any(|(_, a)| a == u)
+    }
+
+    fn line_faulted(&self) -> bool {
+        self.active(&Undo::RepairLine) || self.active(&Undo::ReleaseLine)
+    }
+
+    fn schedule(&mut self, w: &mut World, undo: Undo) {
+        let at = w.now_ms() + self.outage(w);
+        self.active.push((at, undo));
+    }
+
+    fn undo(w: &mut World, u: &Undo) {
+        match u {
+            Undo::RepairLine => w.sim.repair(w.line.0, w.line.1),
+            Undo::ReleaseLine => w.sim.release(w.line.0, w.line.1),
+            Undo::BounceProxy => w.sim.bounce("proxy"),
+            Undo::RepairRelayLink => w.sim.repair("edge", "relay"),
+            Undo::BounceRelay => w.sim.bounce("relay"),
+            Undo::BounceEdge => w.sim.bounce("edge"),
+            Undo::BounceServer(i) => {
+                let h = w.servers[*i].host.clone();
+                w.sim.bounce(h.as_str());
+            }
+        }
+        w.log_event(format!("undo {u:?}"));
+    }
+
+    /// Marks the live server sessions of `host`'s node as cut by its crash.
+    fn note_crash_cut(&mut self, w: &mut World, host: &str) {
+        let ip = w.ips[host];
+        for (i, s) in w.servers.iter().enumerate() {
+            for r in s.store.live_sessions() {
+                if r.peer.ip() == ip {
+                    self.crash_cut.insert((i, r.id));
+                }
+            }
+        }
+    }
+
+    fn cut_line(&mut self, w: &mut World, why: &str) {
+        if self.line_faulted() {
+            return;
+        }
+        match w.mua.with(|m| m.activity.clone()) {
+            Some(Activity::Retr(_)) => {
+                w.coverage.insert(Cov::CutDuringRetr);
+            }
+            Some(Activity::DeleAcked(_)) => {
+                w.coverage.insert(Cov::CutAfterDeleAck);
+            }
+            _ => {}
+        }
+        w.coverage.insert(Cov::LineCut);
+        w.sim.partition(w.line.0, w.line.1);
+        w.log_event(format!("cut the line ({why})"));
+        self.schedule(w, Undo::RepairLine);
+    }
+
+    fn crash_relay(&mut self, w: &mut World, why: &str) {
+        if self.active(&Undo::BounceRelay) {
+            return;
+        }
+        w.coverage.insert(Cov::RelayCrash);
+        let pending = w.nodes.edge_pending_work();
+        if pending > 0 && w.params.via_relay() {
+            w.coverage.insert(Cov::RelayCrashPendingDelete);
+        }
+        self.note_crash_cut(w, "relay");
+        w.sim.crash("relay");
+        w.log_event(format!("crash relay ({why}; edge pending work {pending})"));
+        self.schedule(w, Undo::BounceRelay);
+    }
+
+    /// Rolls each fault class once (called once per simulated second).
+    fn roll_faults(&mut self, w: &mut World) {
+        let f = w.params.faults.clone();
+        let roll = |w: &World, p: f64| p > 0.0 && w.rng.chance(p);
+        if roll(w, f.line_cut) {
+            self.cut_line(w, "scheduled");
+        }
+        if roll(w, f.line_hold) && !self.line_faulted() {
+            w.coverage.insert(Cov::LineHold);
+            w.sim.hold(w.line.0, w.line.1);
+            w.log_event("hold the line".into());
+            self.schedule(w, Undo::ReleaseLine);
+        }
+        if roll(w, f.proxy_crash) && !self.active(&Undo::BounceProxy) {
+            w.coverage.insert(Cov::ProxyCrash);
+            w.sim.crash("proxy");
+            w.log_event("crash proxy".into());
+            self.schedule(w, Undo::BounceProxy);
+        }
+        if roll(w, f.relay_link_cut) && w.params.via_relay() && !self.active(&Undo::RepairRelayLink)
+        {
+            w.coverage.insert(Cov::RelayLinkCut);
+            w.sim.partition("edge", "relay");
+            w.log_event("cut edge<->relay".into());
+            self.schedule(w, Undo::RepairRelayLink);
+        }
+        if roll(w, f.relay_crash) && w.params.via_relay() {
+            self.crash_relay(w, "scheduled");
+        }
+        if roll(w, f.edge_crash) && !self.active(&Undo::BounceEdge) {
+            w.coverage.insert(Cov::EdgeCrash);
+            self.note_crash_cut(w, "edge");
+            let pending = w.nodes.edge_pending_work();
+            if pending > 0 {
+                w.coverage.insert(Cov::EdgeCrashPendingWork);
+            }
+            w.sim.crash("edge");
+            w.coverage.insert(Cov::EdgeCrashWithJournal);
+            let lost = w.disk.crash();
+            w.log_event(format!(
+                "crash edge (pending work {pending}, journal lost {lost} unsynced commits)"
+            ));
+            self.schedule(w, Undo::BounceEdge);
+        }
+        if roll(w, f.journal_fail) {
+            let n = w.rng.range(1, 4) as usize;
+            w.disk.fail_next_commits(n);
+            w.coverage.insert(Cov::JournalCommitFailed);
+            w.log_event(format!("the journal's next {n} commits will fail"));
+        }
+        if roll(w, f.server_restart) {
+            let i = w.rng.range(0, w.servers.len() as u64) as usize;
+            if !self.active(&Undo::BounceServer(i)) {
+                w.coverage.insert(Cov::ServerRestart);
+                self.restarted.insert(i);
+                let h = w.servers[i].host.clone();
+                w.sim.crash(h.as_str());
+                w.log_event(format!("crash {h}"));
+                self.schedule(w, Undo::BounceServer(i));
+            }
+        }
+    }
+
+    /// Faults that answer what the mail client just did.
+    fn react(&mut self, w: &mut World) {
+        let (seq, act) = w.mua.with(|m| (m.activity_seq, m.activity.clone()));
+        if seq == self.seen_activity {
+            return;
+        }
+        self.seen_activity = seq;
+        let f = w.params.faults.clone();
+        match act {
+            Some(Activity::Retr(k))
+                if f.cut_during_retr > 0.0 && w.rng.chance(f.cut_during_retr) =>
+            {
+                self.cut_line(w, &format!("during RETR of {}:{}", k.0, k.1));
+            }
+            Some(Activity::DeleAcked(k)) => {
+                if f.cut_after_dele_ack > 0.0 && w.rng.chance(f.cut_after_dele_ack) {
+                    self.cut_line(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
+                }
+                let relayed = w.params.server(&k.0).is_some_and(|s| s.via_relay);
+                if relayed
+                    && f.relay_crash_after_dele > 0.0
+                    && w.rng.chance(f.relay_crash_after_dele)
+                {
+                    self.crash_relay(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Once a second: what the stores show now (stale locks).
+    pub fn observe(&mut self, w: &World) {
+        let now_unix = w.unix_now();
+        for (i, s) in w.servers.iter().enumerate() {
+            for l in s.store.locks_held(now_unix) {
+                if let Some(until) = l.stale_until_ms {
+                    if !self
+                        .stale_seen
+                        .iter()
+                        .any(|x| x.server == i && x.holder == l.session)
+                    {
+                        self.stale_seen.push(StaleSeen {
+                            server: i,
+                            holder: l.session,
+                            from_ms: now_unix,
+                            until_ms: until,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

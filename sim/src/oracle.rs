@@ -1,0 +1,495 @@
+//! The oracle: what must hold, judged from the model servers' own records
+//! and the mail user's own record, never from the nodes' counters alone
+//! (those are checked too, as a second opinion: a node that says it is idle
+//! must be).
+//!
+//! Invariants, numbered as in `docs/simulation.md`: 1 no message lost, 2
+//! bodies byte-identical (checked by the workload as each body arrives), 3
+//! read only if received whole, 4 acknowledged DELE committed, 5 no lock
+//! left and every server session QUIT, 6 no replica, session or owed work
+//! outlives its session, 7 no plaintext on our links or at rest.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use causeway_mailserver::EndKind;
+use causeway_net::{Env, SimEnv};
+use causeway_pop3::{Pop3Client, Timeouts};
+
+use crate::coverage::Cov;
+use crate::faults::Faults;
+use crate::swarm::MAX_STALE;
+use crate::tap_env::find;
+use crate::trace;
+use crate::workload::MsgKey;
+use crate::world::World;
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// 1-7 as in `docs/simulation.md`; 0 for the harness's own liveness and
+    /// panics.
+    pub invariant: u8,
+    /// The message involved: (server, UIDL).
+    pub key: Option<MsgKey>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invariant {} ({})",
+            self.invariant,
+            invariant_name(self.invariant)
+        )?;
+        if let Some((s, u)) = &self.key {
+            write!(f, " server {s} uidl {u}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+pub fn invariant_name(n: u8) -> &'static str {
+    match n {
+        0 => "the run itself: liveness, panics",
+        1 => "no message lost",
+        2 => "bodies byte-identical",
+        3 => "read only if received whole",
+        4 => "acknowledged DELE committed",
+        5 => "no lock left, sessions QUIT",
+        6 => "no replica outlives its session",
+        7 => "no plaintext on our links",
+        _ => "?",
+    }
+}
+
+/// What the oracle found: violations, and remarks for the person reading a
+/// failure (exemptions applied, work given up on).
+#[derive(Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub notes: Vec<String>,
+}
+
+/// One server's fresh-session check: (host, outcome).
+type CheckResult = (String, Result<(), String>);
+
+/// Invariants 5 and 6: nothing left running, no lock held, sessions QUIT.
+pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
+    let now_unix = w.unix_now();
+    for (i, s) in w.servers.iter().enumerate() {
+        for l in s.store.locks_held(now_unix) {
+            v.violations.push(Violation {
+                invariant: 5,
+                key: None,
+                message: format!(
+                    "{}: lock on {} still held after the quiet phase by {} (acquired {}, stale until {:?})",
+                    s.host, l.user, l.session, l.acquired_ms, l.stale_until_ms
+                ),
+            });
+        }
+        for r in s.store.sessions() {
+            let exempt_crash = faults.crash_cut.contains(&(i, r.id));
+            let exempt_fault = !r.faults.is_empty();
+            let exempt_restart =
+                r.end_kind() == Some(EndKind::ServerShutdown) && faults.restarted.contains(&i);
+            match r.end_kind() {
+                None => v.violations.push(Violation {
+                    invariant: 5,
+                    key: None,
+                    message: format!(
+                        "{}: session {} from {} still live after the quiet phase; commands: {}",
+                        s.host,
+                        r.id,
+                        r.peer,
+                        r.commands.join("; ")
+                    ),
+                }),
+                Some(EndKind::Quit) => {}
+                Some(kind) if exempt_crash || exempt_fault || exempt_restart => {
+                    let why = if exempt_crash {
+                        "cut by a crash of our node"
+                    } else if exempt_fault {
+                        "server-injected fault"
+                    } else {
+                        "server restart"
+                    };
+                    v.notes.push(format!(
+                        "{}: session {} ended {kind} (exempt: {why})",
+                        s.host, r.id
+                    ));
+                }
+                Some(kind) => v.violations.push(Violation {
+                    invariant: 5,
+                    key: None,
+                    message: format!(
+                        "{}: session {} from {} ({}) ended {kind}, not with QUIT; commands: {}",
+                        s.host,
+                        r.id,
+                        r.peer,
+                        w.host_of(r.peer.ip()),
+                        r.commands.join("; ")
+                    ),
+                }),
+            }
+        }
+    }
+    let edges = w.nodes.edges();
+    let last = edges.len().saturating_sub(1);
+    for (inc, st) in edges.iter().enumerate() {
+        if st.live_replicas() != 0 || st.live_sessions() != 0 {
+            v.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "edge incarnation {inc}: {} replicas and {} sessions alive after every session ended",
+                    st.live_replicas(),
+                    st.live_sessions()
+                ),
+            });
+        }
+        if st.pending_work() != 0 {
+            v.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "edge incarnation {inc}: {} pieces of acknowledged work still pending after the quiet phase",
+                    st.pending_work()
+                ),
+            });
+        }
+        for rec in st.sessions() {
+            if !rec.abandoned.is_empty() {
+                v.notes.push(format!(
+                    "edge incarnation {inc}: session {} gave up on {:?}",
+                    rec.id, rec.abandoned
+                ));
+            }
+            // A crashed incarnation's records stop where it died.
+            if rec.end.is_none() && inc == last {
+                v.violations.push(Violation {
+                    invariant: 6,
+                    key: None,
+                    message: format!("edge incarnation {inc}: session {} never ended", rec.id),
+                });
+            }
+        }
+    }
+    let d = &w.disk;
+    if d.owed_entries() != 0 {
+        v.violations.push(Violation {
+            invariant: 6,
+            key: None,
+            message: format!(
+                "the edge journal still holds {} owed entries after the quiet phase ({d:?})",
+                d.owed_entries()
+            ),
+        });
+    }
+    if let Some(st) = edges.last() {
+        let abandoned = st.replay_abandoned();
+        if !abandoned.is_empty() {
+            v.notes
+                .push(format!("edge replay gave up on {abandoned:?}"));
+        }
+        if st.journal_unreadable_entries() != 0 {
+            v.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "the edge found {} unreadable journal entries",
+                    st.journal_unreadable_entries()
+                ),
+            });
+        }
+    }
+    for (inc, st) in w.nodes.relays().iter().enumerate() {
+        if st.live_links() != 0 || st.live_server_sessions() != 0 {
+            v.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "relay incarnation {inc}: {} links and {} server sessions alive after the quiet phase",
+                    st.live_links(),
+                    st.live_server_sessions()
+                ),
+            });
+        }
+    }
+}
+
+/// Invariant 5, second half: a fresh plain POP3 session logs in to every
+/// server and QUITs.
+pub fn check_fresh_sessions(w: &mut World, v: &mut Verdict) {
+    let results: Arc<Mutex<Vec<CheckResult>>> = Arc::default();
+    let out = results.clone();
+    let creds: Vec<(String, String, String)> = w
+        .servers
+        .iter()
+        .map(|s| (s.host.clone(), s.user.clone(), s.password.clone()))
+        .collect();
+    let seed = w.seed;
+    w.sim.client("checker", async move {
+        let env = SimEnv::new(seed, "checker", 0);
+        for (host, user, pw) in creds {
+            // Up to five tries: the server's own injected faults (stalls,
+            // drops) may still hit one; a stale lock or a wedged server
+            // fails them all.
+            let mut errors = Vec::new();
+            for _ in 0..5 {
+                let r: Result<(), String> = async {
+                    let stream = env
+                        .timeout(
+                            Duration::from_secs(30),
+                            "connect",
+                            env.connect(&format!("{host}:110")),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                    let timeouts = Timeouts {
+                        greeting: Duration::from_secs(300),
+                        command: Duration::from_secs(300),
+                        per_mib: Duration::from_secs(60),
+                    };
+                    let (mut c, _) = Pop3Client::start(env.clone(), stream, timeouts, 64 << 20)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    c.login(user.as_bytes(), pw.as_bytes())
+                        .await
+                        .map_err(|e| format!("login: {e}"))?;
+                    c.quit().await.map_err(|e| format!("QUIT: {e}"))?;
+                    Ok(())
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        errors.clear();
+                        break;
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        // A drop the server injected into this very try
+                        // leaves a stale lock: outwait it.
+                        env.sleep(MAX_STALE + Duration::from_secs(10)).await;
+                    }
+                }
+            }
+            let r = if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join(" / "))
+            };
+            out.lock().unwrap().push((host, r));
+        }
+        Ok(())
+    });
+    let start = w.now_ms();
+    loop {
+        match w.sim.step() {
+            Ok(true) => break,
+            Ok(false) if w.now_ms() - start < 3_600_000 => {}
+            Ok(false) => {
+                v.violations.push(Violation {
+                    invariant: 5,
+                    key: None,
+                    message: "the final plain POP3 check did not finish in an hour".into(),
+                });
+                return;
+            }
+            Err(e) => {
+                v.violations.push(Violation {
+                    invariant: 0,
+                    key: None,
+                    message: format!("simulation error in the final check: {e}"),
+                });
+                return;
+            }
+        }
+        trace::set_now_ms(w.now_ms());
+    }
+    for (host, r) in results.lock().unwrap().iter() {
+        if let Err(e) = r {
+            v.violations.push(Violation {
+                invariant: 5,
+                key: None,
+                message: format!("{host}: a fresh session after the quiet phase failed: {e}"),
+            });
+        }
+    }
+}
+
+/// Invariants 1, 3 and 4, per message.
+pub fn check_messages(w: &mut World, v: &mut Verdict) {
+    let (asked, acked, retrieved, abandoned) = w.mua.with(|m| {
+        (
+            m.dele_asked.clone(),
+            m.dele_acked.clone(),
+            m.retrieved.clone(),
+            m.retr_abandoned.clone(),
+        )
+    });
+    for s in &w.servers {
+        for m in s.store.messages(&s.user) {
+            let key: MsgKey = (s.host.clone(), m.uidl.as_str().to_owned());
+            if let Some(by) = m.deleted_by {
+                w.coverage.insert(Cov::DeleteCommitted);
+                if !asked.contains(&key) {
+                    let cmds = s
+                        .store
+                        .session(by)
+                        .map(|r| r.commands.join("; "))
+                        .unwrap_or_default();
+                    v.violations.push(Violation {
+                        invariant: 1,
+                        key: Some(key.clone()),
+                        message: format!(
+                            "deleted by session {by} but the mail client never asked; that session's commands: {cmds}"
+                        ),
+                    });
+                }
+            } else if acked.contains(&key) {
+                v.violations.push(Violation {
+                    invariant: 4,
+                    key: Some(key.clone()),
+                    message: "DELE was answered +OK to the mail client but the message is still on the server after the quiet phase".into(),
+                });
+            }
+            if let Some(by) = m.seen_by {
+                w.coverage.insert(Cov::SeenCommitted);
+                if !retrieved.contains_key(&key) {
+                    if abandoned.contains(&key) {
+                        v.notes.push(format!(
+                            "{}:{} marked read though the mail client abandoned its RETR mid-body (exempt: the body was written to the mail client's socket)",
+                            key.0, key.1
+                        ));
+                    } else {
+                        v.violations.push(Violation {
+                            invariant: 3,
+                            key: Some(key.clone()),
+                            message: format!(
+                                "marked read by session {by} but the mail client never received it whole"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Invariant 7: no password or mail body in the clear on the edge <->
+/// relay link (the relay's accepted streams) or on the bad line (the
+/// proxy's connections to the edge).
+pub fn check_taps(w: &World, v: &mut Verdict) {
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for s in &w.servers {
+        needles.push((
+            format!("{}'s password", s.host),
+            s.password.clone().into_bytes(),
+        ));
+        for m in s.store.messages(&s.user) {
+            let body = s.store.body(&s.user, m.uidl.as_str()).unwrap_or_default();
+            for n in body_needles(&body) {
+                needles.push((format!("body of {}:{}", s.host, m.uidl), n));
+            }
+        }
+    }
+    let links = w
+        .relay_taps
+        .entries()
+        .into_iter()
+        .filter(|e| e.accepted)
+        .map(|e| (format!("edge<->relay ({})", e.label), e.log))
+        .chain(
+            w.line_taps
+                .entries()
+                .into_iter()
+                .filter(|e| !e.accepted)
+                .map(|e| (format!("bad line ({})", e.label), e.log)),
+        );
+    for (what, n) in &needles {
+        if w.disk.contains(n) {
+            v.violations.push(Violation {
+                invariant: 7,
+                key: None,
+                message: format!("{what} seen in plaintext at rest in the edge journal"),
+            });
+        }
+    }
+    for (link, log) in links {
+        for hay in [log.read_bytes(), log.written_bytes()] {
+            for (what, n) in &needles {
+                if find(&hay, n) {
+                    v.violations.push(Violation {
+                        invariant: 7,
+                        key: None,
+                        message: format!("{what} seen in plaintext on {link}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+pub fn finish_coverage(w: &mut World, faults: &Faults) {
+    let (gave_up, mid) = w.mua.with(|m| (m.gave_up, m.gave_up_mid_retr));
+    if gave_up > 0 {
+        w.coverage.insert(Cov::MuaGaveUp);
+    }
+    if mid > 0 {
+        w.coverage.insert(Cov::MuaGaveUpMidRetr);
+    }
+    if w.nodes.edges().iter().any(|e| e.superseded_sessions() > 0) {
+        w.coverage.insert(Cov::LostSessionEnded);
+    }
+    for (i, s) in w.servers.iter().enumerate() {
+        for r in s.store.sessions() {
+            for f in &r.faults {
+                match f {
+                    causeway_mailserver::InjectedFault::Stall(_) => {
+                        w.coverage.insert(Cov::ServerStall);
+                    }
+                    causeway_mailserver::InjectedFault::DropMidResponse { .. } => {
+                        w.coverage.insert(Cov::ServerDropMidReply);
+                    }
+                }
+            }
+            let refused = r.user.is_none() && r.commands.iter().any(|c| c.starts_with("PASS"));
+            if refused {
+                w.coverage.insert(Cov::LockInUse);
+                if faults.stale_seen.iter().any(|x| {
+                    x.server == i
+                        && x.holder != r.id
+                        && r.started_ms + 1_000 >= x.from_ms
+                        && r.started_ms <= x.until_ms
+                }) {
+                    w.coverage.insert(Cov::StaleLockMet);
+                }
+            }
+        }
+    }
+}
+
+/// Strings that occur in `body` and nowhere else: its Message-ID line and
+/// a slice from its middle.
+fn body_needles(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if let Some(p) = find_pos(body, b"Message-ID: ") {
+        let end = body[p..]
+            .iter()
+            .position(|b| *b == b'\r')
+            .map_or(body.len(), |e| p + e);
+        out.push(body[p..end].to_vec());
+    }
+    if body.len() >= 200 {
+        let mid = body.len() / 2;
+        out.push(body[mid..mid + 48].to_vec());
+    }
+    out
+}
+
+fn find_pos(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

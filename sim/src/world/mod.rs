@@ -1,0 +1,353 @@
+//! Building the world of one seed: the turmoil simulation, the model mail
+//! servers (whose stores survive crashes, like a disk), the real relay, edge
+//! and client proxy as hosts, the mail user, the bad line's latency, and the
+//! shared record of what the run did (the harness log and coverage).
+//!
+//! Hosts: `mail1..3`, `relay`, `edge`, `proxy` (the client proxy), and the
+//! clients `mua` (the workload) and, at the very end, `checker`.
+
+pub mod nodes;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use causeway_edge::SimDisk;
+use causeway_mailserver::{MailStore, ServerConfig, generate};
+use causeway_net::{Env, EnvRng, SimEnv};
+
+use crate::coverage::Cov;
+use crate::swarm::Params;
+use crate::tap_env::Taps;
+use crate::trace;
+use crate::workload::{Mua, MuaLog, StoreRef, fmt_ms};
+use nodes::{Keys, NodeStates};
+
+/// turmoil's tick: the resolution of simulated time.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// What the mail client talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// The client proxy, and through it the edge (the system under test).
+    #[default]
+    Causeway,
+    /// The first mail server directly, over the bad line, as a mail client
+    /// does without Causeway. Used to show that the checks catch what plain
+    /// POP3 gets wrong (an acknowledged DELE lost with the line).
+    DirectPop3,
+    /// Causeway with a deliberately broken edge (`--features
+    /// broken-variants`): proves the simulation catches that bug.
+    #[cfg(feature = "broken-variants")]
+    BrokenEdge(causeway_edge::broken::Broken),
+}
+
+impl Variant {
+    /// The command-line words that select this variant, for replay commands
+    /// and a sweep's worker processes.
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Variant::Causeway => Vec::new(),
+            Variant::DirectPop3 => vec!["--baseline-direct".into()],
+            #[cfg(feature = "broken-variants")]
+            Variant::BrokenEdge(b) => vec!["--broken".into(), b.name().into()],
+        }
+    }
+
+    /// The cargo features a replay of this variant must be built with.
+    pub fn features(self) -> &'static str {
+        match self {
+            #[cfg(feature = "broken-variants")]
+            Variant::BrokenEdge(_) => " --features broken-variants",
+            _ => "",
+        }
+    }
+
+    /// The broken behaviour the edge must have in this run, if any.
+    #[cfg(feature = "broken-variants")]
+    pub fn broken_edge(self) -> Option<causeway_edge::broken::Broken> {
+        match self {
+            Variant::BrokenEdge(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// One model mail server and its account.
+pub struct Server {
+    pub host: String,
+    pub user: String,
+    pub password: String,
+    pub store: MailStore,
+}
+
+pub struct World {
+    pub seed: u64,
+    pub params: Params,
+    /// The harness's own random stream (faults, deliveries).
+    pub rng: EnvRng,
+    /// The stream message contents are drawn from.
+    msg_rng: EnvRng,
+    pub sim: turmoil::Sim<'static>,
+    pub servers: Vec<Server>,
+    pub mua: MuaLog,
+    pub nodes: NodeStates,
+    pub relay_taps: Taps,
+    pub line_taps: Taps,
+    pub ips: BTreeMap<String, IpAddr>,
+    /// The bad line's two ends: (`proxy`, `edge`), or (`mua`, `mail1`) in
+    /// the plain-POP3 baseline.
+    pub line: (&'static str, &'static str),
+    pub variant: Variant,
+    /// The edge journal's disk (every seed's edge has one).
+    pub disk: SimDisk,
+    /// What happened, for the report: the harness's events and the
+    /// situations reached.
+    log: Rc<RefCell<Vec<String>>>,
+    pub coverage: BTreeSet<Cov>,
+    delivered: u64,
+}
+
+impl World {
+    /// Builds every host of the seed's world; nothing has run yet.
+    pub fn build(seed: u64, params: Params, rng: EnvRng, variant: Variant) -> World {
+        let line = match variant {
+            Variant::DirectPop3 => ("mua", "mail1"),
+            _ => ("proxy", "edge"),
+        };
+        let max = params.fault_phase + params.quiet_phase + Duration::from_secs(7200);
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(max)
+            .tick_duration(TICK)
+            .rng_seed(seed)
+            .min_message_latency(Duration::ZERO)
+            .max_message_latency(params.latency_max)
+            .build();
+        let keys = Keys::generate(&rng);
+        let msg_rng = rng.fork();
+        let servers: Vec<Server> = params
+            .servers
+            .iter()
+            .map(|sp| {
+                let store = MailStore::with_rng(&rng);
+                store.add_user(&sp.user, &sp.password);
+                Server {
+                    host: sp.host.clone(),
+                    user: sp.user.clone(),
+                    password: sp.password.clone(),
+                    store,
+                }
+            })
+            .collect();
+        let relay_taps = Taps::new();
+        let line_taps = Taps::new();
+        let nodes = NodeStates::default();
+        let mua_user = "me".to_owned();
+        let mua_password = format!("local-{:016x}", rng.next_u64());
+        for (i, s) in servers.iter().enumerate() {
+            let sp = &params.servers[i];
+            let config = ServerConfig {
+                hostname: format!("{}.causeway.test", s.host),
+                lock: sp.lock,
+                seen_on_abrupt_close: sp.seen_on_abrupt_close,
+                idle_timeout: nodes::SERVER_IDLE,
+                faults: sp.faults.clone(),
+                ..ServerConfig::default()
+            };
+            let store = s.store.clone();
+            let host = s.host.clone();
+            let inc = Arc::new(AtomicU32::new(0));
+            sim.host(s.host.as_str(), move || {
+                let store = store.clone();
+                let config = config.clone();
+                let host = host.clone();
+                let n = inc.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let env = SimEnv::new(seed, &host, n);
+                    let l = env.bind("0.0.0.0:110").await?;
+                    if let Err(e) = causeway_mailserver::serve(env, l, store, config).await {
+                        tracing::error!(target: "sim::harness", error = %e, "mail server stopped");
+                    }
+                    Ok(())
+                }
+            });
+        }
+        nodes::add_relay(&mut sim, seed, &params, &keys, &nodes, &relay_taps);
+        let disk = SimDisk::new();
+        disk.set_sync_latency(params.journal_sync);
+        nodes::add_edge(&mut sim, seed, &params, &keys, &nodes, &disk, variant);
+        let specs = servers
+            .iter()
+            .zip(&params.servers)
+            .map(|(s, sp)| nodes::server_spec(&s.host, &s.user, &s.password, sp.via_relay))
+            .collect();
+        nodes::add_proxy(
+            &mut sim,
+            seed,
+            &keys,
+            specs,
+            &mua_user,
+            &mua_password,
+            &line_taps,
+        );
+        let mua = MuaLog::default();
+        let (user, password, proxy, direct) = match variant {
+            Variant::DirectPop3 => (
+                servers[0].user.clone(),
+                servers[0].password.clone(),
+                format!("{}:110", servers[0].host),
+                Some(servers[0].host.clone()),
+            ),
+            _ => (
+                mua_user,
+                mua_password.clone(),
+                "proxy:1110".to_owned(),
+                None,
+            ),
+        };
+        let m = Mua {
+            env: SimEnv::new(seed, "mua", 0),
+            params: params.mua.clone(),
+            user,
+            password,
+            proxy,
+            direct,
+            stores: servers
+                .iter()
+                .map(|s| StoreRef {
+                    host: s.host.clone(),
+                    user: s.user.clone(),
+                    store: s.store.clone(),
+                })
+                .collect(),
+            log: mua.clone(),
+            stop_after: params.fault_phase,
+        };
+        sim.client("mua", async move {
+            // Let the servers, edge and proxy bind first.
+            m.env.sleep(Duration::from_millis(500)).await;
+            m.run().await
+        });
+        // The bad line is slower than the rest.
+        sim.set_link_max_message_latency(line.0, line.1, params.line_latency_max);
+        if params.faults.line_flaky > 0.0 {
+            sim.set_link_fail_rate(line.0, line.1, params.faults.line_flaky);
+        }
+        let mut ips = BTreeMap::new();
+        for h in ["edge", "relay", "proxy", "mua"] {
+            ips.insert(h.to_owned(), sim.lookup(h));
+        }
+        World {
+            seed,
+            params,
+            rng,
+            msg_rng,
+            sim,
+            servers,
+            mua,
+            nodes,
+            relay_taps,
+            line_taps,
+            ips,
+            line,
+            variant,
+            disk,
+            log: Rc::new(RefCell::new(Vec::new())),
+            coverage: BTreeSet::new(),
+            delivered: 0,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.sim.elapsed().as_millis() as u64
+    }
+
+    pub fn log_event(&self, text: String) {
+        let at = self.now_ms();
+        tracing::info!(target: "sim::harness", "{text}");
+        self.log
+            .borrow_mut()
+            .push(format!("{:>9} harness: {text}", fmt_ms(at)));
+    }
+
+    /// The harness log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    /// Delivers one new message to server `i` (drawn size and content).
+    pub fn deliver(&mut self, i: usize) {
+        self.delivered += 1;
+        let big = self.params.big_chance > 0.0 && self.msg_rng.chance(self.params.big_chance);
+        let hint = if big {
+            self.params.big_size
+        } else {
+            self.params.size_hint
+        };
+        let body = generate::message(&self.msg_rng, self.delivered, hint);
+        if body.len() > 1 << 20 {
+            self.coverage.insert(Cov::BigMessage);
+        }
+        let s = &self.servers[i];
+        let uidl = s.store.deliver(&s.user, &body).expect("user exists");
+        let during = self.mua.with(|m| m.in_session);
+        if during && self.now_ms() > 0 {
+            self.coverage.insert(Cov::NewMailDuringSession);
+        }
+        self.log_event(format!(
+            "delivered {}:{} ({} octets){}",
+            s.host,
+            uidl,
+            body.len(),
+            if during { " during a session" } else { "" }
+        ));
+    }
+
+    /// The wall clock the simulated hosts see (`SimEnv::unix_millis`).
+    pub fn unix_now(&self) -> u64 {
+        nodes::SIM_EPOCH_UNIX_MILLIS + self.now_ms()
+    }
+
+    /// The host name behind a simulated address.
+    pub fn host_of(&self, ip: IpAddr) -> String {
+        self.ips
+            .iter()
+            .find(|(_, a)| **a == ip)
+            .map_or_else(|| ip.to_string(), |(h, _)| h.clone())
+    }
+
+    /// One turmoil step, keeping the trace's clock in step; `Err` with the
+    /// simulation's own error.
+    pub fn step(&mut self) -> Result<(), String> {
+        self.sim.step().map_err(|e| e.to_string())?;
+        trace::set_now_ms(self.now_ms());
+        Ok(())
+    }
+
+    /// Nothing live anywhere: no server session or lock, no edge session,
+    /// replica, owed work or replay, no relay link. (Journal entries whose
+    /// erase failed wait for the edge's next start: `settle_journal`.)
+    pub fn settled(&self) -> bool {
+        let now_unix = self.unix_now();
+        let stores = self
+            .servers
+            .iter()
+            .all(|s| s.store.live_sessions().is_empty() && s.store.locks_held(now_unix).is_empty());
+        let edge = self.nodes.edges().last().is_none_or(|e| {
+            e.live_sessions() == 0
+                && e.live_replicas() == 0
+                && e.pending_work() == 0
+                && e.replay_finished()
+        });
+        let relay = self
+            .nodes
+            .relays()
+            .last()
+            .is_none_or(|r| r.live_links() == 0 && r.live_server_sessions() == 0);
+        stores && edge && relay
+    }
+}
