@@ -10,6 +10,7 @@
 pub mod edge_world;
 pub mod forwarder;
 pub mod interop;
+pub mod process;
 pub mod python;
 pub mod rig;
 

@@ -13,18 +13,15 @@
 //! conversation went: every server session ended with QUIT, no maildrop lock
 //! is held, no replica, session or pending work is left on the edge.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, Timeouts, run_client};
-use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
+use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
+use causeway_client::Timeouts;
+use causeway_edge::EdgeState;
 use causeway_mailserver::{EndKind, LockPolicy, MailStore, ServerConfig, generate, serve};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
-use causeway_proto::Secret;
-use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
-use causeway_relay::{RelayConfig, RelayState, run_relay};
-use causeway_wire::Keypair;
-use tokio::sync::watch;
+use causeway_proto::user::TlsMode;
+use causeway_relay::RelayState;
 use tokio::task::JoinHandle;
 
 use crate::forwarder::Forwarder;
@@ -35,7 +32,6 @@ pub const PASSWORD: &str = "alice-server-secret";
 /// What the mail client presents to the client proxy.
 pub const LOCAL_USER: &str = "me";
 pub const LOCAL_PASSWORD: &str = "local-secret";
-const RELAY_NAME: &str = "R1";
 
 /// How long [`Rig::settle`] waits for the edge and servers to finish.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -83,29 +79,36 @@ pub struct Rig {
     pub line: Forwarder,
     /// Where the mail client connects.
     pub proxy: String,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    nodes: InProcess<TokioEnv>,
+    servers: Vec<JoinHandle<()>>,
+    _chain: chain::Chain,
 }
 
-async fn bind(env: &TokioEnv) -> (<TokioEnv as Env>::Listener, String) {
-    let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
-    let a = l.local_addr().unwrap().to_string();
-    (l, a)
+/// A cuttable forwarder on the client's line.
+#[derive(Default)]
+struct CuttableLine(Option<Forwarder>);
+
+impl Hops for CuttableLine {
+    async fn line(&mut self, edge: String) -> String {
+        let f = Forwarder::start(edge).await;
+        let addr = f.addr();
+        self.0 = Some(f);
+        addr
+    }
 }
 
 impl Rig {
     pub async fn start(spec: RigSpec) -> Rig {
         let env = TokioEnv::new();
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-
+        let mut servers = Vec::new();
         let mut hosts = Vec::new();
         for (name, via_relay) in &spec.servers {
             let store = MailStore::with_rng(env.rng());
             store.add_user(USER, PASSWORD);
-            let (l, addr) = bind(&env).await;
+            let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
+            let addr = l.local_addr().unwrap().to_string();
             let (e, c, s) = (env.clone(), spec.server_config.clone(), store.clone());
-            tasks.push(tokio::spawn(async move {
+            servers.push(tokio::spawn(async move {
                 let _ = serve(e, l, s, c).await;
             }));
             hosts.push(MailHost {
@@ -115,75 +118,40 @@ impl Rig {
                 via_relay: *via_relay,
             });
         }
-
-        let edge_keys = Keypair::generate(env.rng());
-        let relay_keys = Keypair::generate(env.rng());
-        let client_keys = Keypair::generate(env.rng());
-
-        let relay = RelayState::new();
-        let (relay_l, relay_addr) = bind(&env).await;
-        let mut rc = RelayConfig::new(relay_keys.clone());
-        rc.allowed_edges = vec![edge_keys.public];
-        rc.allowed_servers = hosts
-            .iter()
-            .filter(|h| h.via_relay)
-            .map(|h| h.addr.clone())
-            .collect();
-        let (e, st, rx) = (env.clone(), relay.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            let _ = run_relay(e, relay_l, Arc::new(rc), st, rx).await;
-        }));
-
-        let edge = EdgeState::new();
-        let (edge_l, edge_addr) = bind(&env).await;
-        let mut ec = EdgeConfig::new(edge_keys.clone());
-        ec.allowed_clients = vec![client_keys.public];
-        ec.allowed_servers = hosts
-            .iter()
-            .filter(|h| !h.via_relay)
-            .map(|h| h.addr.clone())
-            .collect();
-        ec.relays = vec![RelayRef {
-            name: RELAY_NAME.into(),
-            address: relay_addr,
-            public_key: relay_keys.public,
-        }];
-        let (e, st, rx) = (env.clone(), edge.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            let _ = run_edge(e, edge_l, Arc::new(ec), st, rx).await;
-        }));
-
-        let line = Forwarder::start(edge_addr).await;
-
-        let (proxy_l, proxy) = bind(&env).await;
-        let config = ClientConfig {
-            listen: proxy.clone(),
-            user: LOCAL_USER.into(),
-            password: Secret::new(LOCAL_PASSWORD.as_bytes().to_vec()),
-            edge: line.addr(),
-            edge_key: edge_keys.public,
-            keypair: client_keys,
-            psk: None,
-            servers: hosts.iter().map(server_spec).collect(),
-            channel: Default::default(),
-            timeouts: spec.client_timeouts,
+        let chain_spec = ChainSpec {
+            servers: hosts
+                .iter()
+                .map(|h| MailServer {
+                    name: h.name.clone(),
+                    address: h.addr.clone(),
+                    user: USER.into(),
+                    password: PASSWORD.into(),
+                    tls: TlsMode::None,
+                    via_relay: h.via_relay,
+                })
+                .collect(),
+            local_user: LOCAL_USER.into(),
+            local_password: LOCAL_PASSWORD.into(),
+            client_timeouts: spec.client_timeouts,
+            journal: false,
+            ..ChainSpec::default()
         };
-        let (e, rx) = (env.clone(), stop_rx);
-        tasks.push(tokio::spawn(async move {
-            run_client(e, proxy_l, Arc::new(config), rx)
-                .await
-                .expect("the client proxy runs");
-        }));
-
+        let mut nodes = InProcess::new(env.clone());
+        let mut line = CuttableLine::default();
+        let built = chain_spec
+            .start(env.rng(), &mut nodes, &mut line)
+            .await
+            .expect("the chain starts");
         Rig {
             env,
             hosts,
-            edge,
-            relay,
-            line,
-            proxy,
-            stop,
-            tasks,
+            edge: nodes.edge.clone(),
+            relay: nodes.relay.clone(),
+            line: line.0.expect("the client's line"),
+            proxy: built.proxy.clone(),
+            nodes,
+            servers,
+            _chain: built,
         }
     }
 
@@ -278,28 +246,10 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        for t in &self.tasks {
+        self.nodes.shutdown();
+        for t in &self.servers {
             t.abort();
         }
-    }
-}
-
-fn server_spec(h: &MailHost) -> ServerSpec {
-    let (host, port) = h.addr.rsplit_once(':').unwrap();
-    ServerSpec {
-        name: h.name.clone(),
-        protocol: Protocol::Pop3,
-        host: host.into(),
-        port: port.parse().unwrap(),
-        tls: TlsMode::None,
-        user: USER.into(),
-        password: Secret::new(PASSWORD.as_bytes().to_vec()),
-        route: if h.via_relay {
-            Route::Relay(RELAY_NAME.into())
-        } else {
-            Route::Direct
-        },
     }
 }
 

@@ -191,7 +191,7 @@ async fn sweep(format: Format, line: Line, flow: Flow) {
     let chain = Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await;
     let fwd = match line {
         Line::ClientEdge => &chain.line,
-        Line::EdgeRelay => &chain.relay_line,
+        Line::EdgeRelay => chain.relay_line(),
     };
     let (down0, up0) = (fwd.bytes(Dir::Down), fwd.bytes(Dir::Up));
     point(&dc, &chain, fwd, flow, None).await;
@@ -330,7 +330,7 @@ async fn reconnect_at_once(format: Format, route: Route) {
     let chain = Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await;
     let fwd = match route {
         Route::Direct => &chain.line,
-        Route::Relay => &chain.relay_line,
+        Route::Relay => chain.relay_line(),
     };
     let mark = dc.log_mark();
     fwd.cut_after(Dir::Down, (SIZE * 3 / 2) as u64);

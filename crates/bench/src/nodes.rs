@@ -14,22 +14,23 @@
 //! direct path it is also the "plain TCP forward" baseline.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, Timeouts, run_client};
-use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
+use causeway::chain::{self, Hops, InProcess, MailServer, NodeTask, Spawn};
+use causeway::config::Role;
+use causeway_client::Timeouts;
+use causeway_edge::EdgeState;
 use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::client::{Pop3Client, Timeouts as PopTimeouts};
-use causeway_proto::Secret;
-use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
-use causeway_relay::{RelayConfig, RelayState, run_relay};
+use causeway_proto::user::TlsMode;
+use causeway_relay::RelayState;
 use causeway_tests::Forwarder;
-use causeway_wire::{ChannelConfig, Keypair};
+use causeway_wire::ChannelConfig;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::sys;
 
@@ -41,12 +42,11 @@ pub const PASSWORD: &str = "server-secret";
 /// What the mail client presents to the client proxy.
 pub const LOCAL_USER: &str = "me";
 pub const LOCAL_PASSWORD: &str = "local-secret";
-const RELAY_NAME: &str = "R1";
 const SERVER_NAME: &str = "HOST1";
 
 /// A current-thread runtime on its own OS thread.
 pub struct Node {
-    handle: Handle,
+    pub handle: Handle,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -131,7 +131,8 @@ pub struct Chain {
     pub line_node: Node,
     pub proxy_node: Node,
     pub forward_node: Node,
-    stop: watch::Sender<bool>,
+    nodes: InProcess<TokioEnv, TokioEnv, Places>,
+    _chain: chain::Chain,
 }
 
 async fn bind(env: &TokioEnv) -> (<TokioEnv as Env>::Listener, String) {
@@ -140,22 +141,15 @@ async fn bind(env: &TokioEnv) -> (<TokioEnv as Env>::Listener, String) {
     (l, a)
 }
 
-/// The server spec the proxy hands the edge.
-pub fn server_spec(addr: &str, via_relay: bool) -> ServerSpec {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    ServerSpec {
+/// The model server as the chain's user information names it.
+pub fn mail_server(addr: &str, via_relay: bool) -> MailServer {
+    MailServer {
         name: SERVER_NAME.into(),
-        protocol: Protocol::Pop3,
-        host: host.into(),
-        port: port.parse().unwrap(),
-        tls: TlsMode::None,
+        address: addr.into(),
         user: USER.into(),
-        password: Secret::new(PASSWORD.as_bytes().to_vec()),
-        route: if via_relay {
-            Route::Relay(RELAY_NAME.into())
-        } else {
-            Route::Direct
-        },
+        password: PASSWORD.into(),
+        tls: TlsMode::None,
+        via_relay,
     }
 }
 
@@ -217,85 +211,41 @@ impl Chain {
             addr: server_addr,
             node: server_node,
         } = server;
-        let (stop, stop_rx) = watch::channel(false);
 
         let forward_node = Node::start("plain forward");
         let target = server_addr.clone();
         let forward = forward_node.run(Forwarder::start(target)).await;
 
-        let edge_keys = Keypair::generate(env.rng());
-        let client_keys = Keypair::generate(env.rng());
-        let relay_keys = Keypair::generate(env.rng());
-
-        let relay = RelayState::new();
         let relay_node = Node::start("relay");
-        let mut rc = RelayConfig::new(relay_keys.clone());
-        rc.allowed_edges = vec![edge_keys.public];
-        rc.allowed_servers = vec![server_addr.clone()];
-        rc.channel = spec.channel.clone();
-        let (e, st, rx) = (env.clone(), relay.clone(), stop_rx.clone());
-        let relay_addr = relay_node
-            .run(async move {
-                let (l, addr) = bind(&e).await;
-                tokio::spawn(async move {
-                    let _ = run_relay(e, l, Arc::new(rc), st, rx).await;
-                });
-                addr
-            })
-            .await;
-
-        let edge = EdgeState::new();
         let edge_node = Node::start("edge");
-        let mut ec = EdgeConfig::new(edge_keys.clone());
-        ec.allowed_clients = vec![client_keys.public];
-        ec.allowed_servers = vec![server_addr.clone()];
-        ec.relays = vec![RelayRef {
-            name: RELAY_NAME.into(),
-            address: relay_addr,
-            public_key: relay_keys.public,
-        }];
-        ec.channel = spec.channel.clone();
-        let (e, st, rx) = (env.clone(), edge.clone(), stop_rx.clone());
-        let edge_addr = edge_node
-            .run(async move {
-                let (l, addr) = bind(&e).await;
-                tokio::spawn(async move {
-                    let _ = run_edge(e, l, Arc::new(ec), st, rx).await;
-                });
-                addr
-            })
-            .await;
-
-        let line_node = Node::start("line");
-        let line = line_node.run(Forwarder::start(edge_addr)).await;
-
         let proxy_node = Node::start("client proxy");
-        let config = ClientConfig {
-            listen: "127.0.0.1:0".into(),
-            user: LOCAL_USER.into(),
-            password: Secret::new(LOCAL_PASSWORD.as_bytes().to_vec()),
-            edge: line.addr(),
-            edge_key: edge_keys.public,
-            keypair: client_keys,
-            psk: None,
-            servers: vec![server_spec(&server_addr, spec.via_relay)],
+        let line_node = Node::start("line");
+        let chain_spec = chain::ChainSpec {
+            servers: vec![mail_server(&server_addr, spec.via_relay)],
+            local_user: LOCAL_USER.into(),
+            local_password: LOCAL_PASSWORD.into(),
             channel: spec.channel.clone(),
-            timeouts: client_timeouts(),
+            client_timeouts: client_timeouts(),
+            journal: false,
+            ..chain::ChainSpec::default()
         };
-        let e = env.clone();
-        let proxy = proxy_node
-            .run(async move {
-                let (l, addr) = bind(&e).await;
-                let mut config = config;
-                config.listen = addr.clone();
-                tokio::spawn(async move {
-                    run_client(e, l, Arc::new(config), stop_rx)
-                        .await
-                        .expect("the client proxy runs");
-                });
-                addr
-            })
-            .await;
+        let places = Places {
+            relay: relay_node.handle.clone(),
+            edge: edge_node.handle.clone(),
+            client: proxy_node.handle.clone(),
+        };
+        let mut nodes = InProcess::with(env.clone(), env.clone(), places);
+        let mut hops = LineOn {
+            node: &line_node,
+            line: None,
+        };
+        let built = chain_spec
+            .start(env.rng(), &mut nodes, &mut hops)
+            .await
+            .expect("the benchmark chain starts");
+        let line = hops.line.expect("the client's line");
+        let (edge, relay) = (nodes.edge.clone(), nodes.relay.clone());
+        let proxy = built.proxy.clone();
 
         Chain {
             env,
@@ -312,7 +262,8 @@ impl Chain {
             line_node,
             proxy_node,
             forward_node,
-            stop,
+            nodes,
+            _chain: built,
         }
     }
 
@@ -340,7 +291,39 @@ impl Chain {
 
 impl Drop for Chain {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.nodes.shutdown();
+    }
+}
+
+/// Each node's task on its own thread's runtime.
+struct Places {
+    relay: Handle,
+    edge: Handle,
+    client: Handle,
+}
+
+impl Spawn for Places {
+    fn spawn(&self, role: Role, task: NodeTask) -> JoinHandle<()> {
+        match role {
+            Role::Relay => self.relay.spawn(task),
+            Role::Edge => self.edge.spawn(task),
+            Role::Client => self.client.spawn(task),
+        }
+    }
+}
+
+/// The client's line: a counting forwarder on its own node.
+struct LineOn<'a> {
+    node: &'a Node,
+    line: Option<Forwarder>,
+}
+
+impl Hops for LineOn<'_> {
+    async fn line(&mut self, edge: String) -> String {
+        let f = self.node.run(Forwarder::start(edge)).await;
+        let addr = f.addr();
+        self.line = Some(f);
+        addr
     }
 }
 

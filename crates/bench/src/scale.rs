@@ -22,12 +22,14 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_client::{ClientConfig, run_client};
-use causeway_edge::{EdgeConfig, EdgeState, run_edge};
+use std::path::Path;
+
+use causeway::chain::{ChainSpec, Keys, Secrets, TempDir, files};
+use causeway::config::Settings;
+use causeway_client::run_client;
+use causeway_edge::{EdgeState, run_edge};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::Pop3Client;
-use causeway_proto::Secret;
-use causeway_wire::{ChannelConfig, Keypair, PrivateKey, PublicKey};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -35,7 +37,7 @@ use tokio::task::JoinSet;
 use crate::mail;
 use crate::nodes::{
     DIRECT_USER, LOCAL_PASSWORD, LOCAL_USER, Server, USER, client_timeouts, mail_client,
-    server_spec,
+    mail_server,
 };
 use crate::{Figure, Options, progress, sys};
 
@@ -128,21 +130,21 @@ pub fn child_main(mode: &str) -> Result<(), String> {
     let env = TokioEnv::new();
     let addr = match mode {
         "__edge-child" => {
-            let key: PrivateKey = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
-            let client: PublicKey = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
-            let server = next(&mut lines)?;
-            let max: usize = next(&mut lines)?.parse().map_err(|e| format!("{e}"))?;
-            let mut ec = EdgeConfig::new(Keypair::from_private(key));
-            ec.allowed_clients = vec![client];
-            ec.allowed_servers = vec![server];
-            ec.max_sessions = max;
+            let file = next(&mut lines)?;
+            let Settings::Edge(settings) =
+                causeway::config::load(Path::new(&file)).map_err(|e| e.to_string())?
+            else {
+                return Err(format!("{file} does not configure an edge"));
+            };
+            let listen = settings.listen.clone();
+            let config = causeway::run::edge_config(settings).map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let l = env.bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+                let l = env.bind(&listen).await.map_err(|e| e.to_string())?;
                 let addr = l.local_addr().unwrap().to_string();
                 let (stop, rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     let _keep = stop;
-                    let _ = run_edge(env, l, Arc::new(ec), EdgeState::new(), rx).await;
+                    let _ = run_edge(env, l, Arc::new(config), EdgeState::new(), rx).await;
                 });
                 Ok::<_, String>(addr)
             })?
@@ -187,9 +189,9 @@ fn next(lines: &mut Lines<StdinLock<'_>>) -> Result<String, String> {
 }
 
 /// A load process: mail clients, and through Causeway their client proxy.
-/// Configuration: `causeway EDGE_ADDR EDGE_PUBLIC CLIENT_PRIVATE SERVER_ADDR`
-/// or `direct ADDR`, one per line. Commands: `open N`, `fetch N` (the first
-/// N sessions RETR every message), `quit`; each answered `OK FAILED`.
+/// Configuration: `causeway CLIENT_FILE` (the chain's client proxy file) or
+/// `direct ADDR`, one per line. Commands: `open N`, `fetch N` (the first N
+/// sessions RETR every message), `quit`; each answered `OK FAILED`.
 fn load_main(
     rt: &tokio::runtime::Runtime,
     env: TokioEnv,
@@ -197,30 +199,23 @@ fn load_main(
 ) -> Result<(), String> {
     let causeway = next(lines)? == "causeway";
     let addr = if causeway {
-        let edge = next(lines)?;
-        let edge_key: PublicKey = next(lines)?.parse().map_err(|e| format!("{e}"))?;
-        let key: PrivateKey = next(lines)?.parse().map_err(|e| format!("{e}"))?;
-        let server = next(lines)?;
+        let file = next(lines)?;
+        let Settings::Client(settings) =
+            causeway::config::load(Path::new(&file)).map_err(|e| e.to_string())?
+        else {
+            return Err(format!("{file} does not configure a client proxy"));
+        };
         let e = env.clone();
         rt.block_on(async move {
-            let l = e.bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let l = e
+                .bind(&settings.config.listen)
+                .await
+                .map_err(|e| e.to_string())?;
             let listen = l.local_addr().unwrap().to_string();
-            let config = ClientConfig {
-                listen: listen.clone(),
-                user: LOCAL_USER.into(),
-                password: Secret::new(LOCAL_PASSWORD.as_bytes().to_vec()),
-                edge,
-                edge_key,
-                keypair: Keypair::from_private(key),
-                psk: None,
-                servers: vec![server_spec(&server, false)],
-                channel: ChannelConfig::default(),
-                timeouts: client_timeouts(),
-            };
             let (stop, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 let _keep = stop;
-                let _ = run_client(e, l, Arc::new(config), rx).await;
+                let _ = run_client(e, l, Arc::new(settings.config), rx).await;
             });
             Ok::<_, String>(listen)
         })?
@@ -464,8 +459,6 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
         ));
     }
     let env = TokioEnv::new();
-    let edge_keys = Keypair::generate(env.rng());
-    let client_keys = Keypair::generate(env.rng());
     let server = Server::start().await;
     for m in mail::generated(3, MAILBOX.0, MAILBOX.1) {
         server.store.deliver(USER, &m).map_err(|e| e.to_string())?;
@@ -475,23 +468,28 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
             .map_err(|e| e.to_string())?;
     }
 
-    let edge = ChildNode::start(
-        &opts.exe,
-        "__edge-child",
-        &[
-            edge_keys.private.expose_base64(),
-            client_keys.public.to_string(),
-            server.addr.clone(),
-            (n + 16).to_string(),
-        ],
-    )?;
-    let config = [
-        "causeway".to_string(),
-        edge.addr.clone(),
-        edge_keys.public.to_string(),
-        client_keys.private.expose_base64(),
-        server.addr.clone(),
-    ];
+    // The edge and the client proxies from the chain's own files: one edge,
+    // and a client proxy in each load process.
+    let spec = ChainSpec {
+        servers: vec![mail_server(&server.addr, false)],
+        local_user: LOCAL_USER.into(),
+        local_password: LOCAL_PASSWORD.into(),
+        client_timeouts: client_timeouts(),
+        edge_max_sessions: n + 16,
+        journal: false,
+        ..ChainSpec::default()
+    };
+    let keys = Keys::generate(env.rng());
+    let dir = TempDir::new(env.rng(), "bench-scale").map_err(|e| e.to_string())?;
+    let path = |p: std::path::PathBuf| p.display().to_string();
+    let edge_file = files::edge(&spec, &keys, None, Secrets::Files(&dir))
+        .and_then(|t| dir.write("edge.toml", &t))
+        .map_err(|e| e.to_string())?;
+    let edge = ChildNode::start(&opts.exe, "__edge-child", &[path(edge_file)])?;
+    let client_file = files::client(&spec, &keys, &edge.addr, Secrets::Files(&dir))
+        .and_then(|t| dir.write("client.toml", &t))
+        .map_err(|e| e.to_string())?;
+    let config = ["causeway".to_string(), path(client_file)];
     let cw = tokio::task::block_in_place(|| hold(&server, &edge, opts, true, &config))?;
     drop(edge);
 

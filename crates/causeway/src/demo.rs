@@ -20,15 +20,12 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, Timeouts, run_client};
-use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
+use causeway_edge::EdgeState;
 use causeway_mailserver::{EndKind, MailStore, ServerConfig, generate, serve};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
-use causeway_proto::Secret;
-use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
-use causeway_relay::{RelayConfig, RelayState, run_relay};
-use causeway_wire::Keypair;
-use tokio::sync::watch;
+use causeway_proto::user::TlsMode;
+
+use crate::chain::{ChainSpec, Hops, InProcess, MailServer, TokioSpawn};
 
 use crate::run::{EXIT_ABANDONED, EXIT_FAILED, EXIT_OK, Signals};
 
@@ -38,7 +35,6 @@ pub const DEMO_PASSWORD: &str = "causeway";
 /// The mailbox on the model servers (behind the proxy; the mail client
 /// never sees these credentials).
 const SERVER_USER: &str = "alice";
-const RELAY_NAME: &str = "R1";
 /// How long Ctrl-C waits for sessions to end cleanly.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -86,7 +82,6 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
     let env = TokioEnv::new();
     let started = env.now();
     let mut signals = Signals::new()?;
-    let (stop, stop_rx) = watch::channel(false);
 
     // Two model mail servers: HOST1 beside the relay, HOST2 reached directly.
     let sizes = [
@@ -121,98 +116,53 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
         });
     }
 
-    let edge_keys = Keypair::generate(env.rng());
-    let relay_keys = Keypair::generate(env.rng());
-    let client_keys = Keypair::generate(env.rng());
-
-    // The relay, beside HOST1.
-    let relay_l = env.bind("127.0.0.1:0").await?;
-    let relay_addr = relay_l.local_addr()?.to_string();
-    let mut rc = RelayConfig::new(relay_keys.clone());
-    rc.allowed_edges = vec![edge_keys.public];
-    rc.allowed_servers = hosts
-        .iter()
-        .filter(|h| h.via_relay)
-        .map(|h| h.addr.clone())
-        .collect();
-    let relay_state = RelayState::new();
-    let relay = tokio::spawn(run_relay(
-        env.clone(),
-        relay_l,
-        Arc::new(rc),
-        relay_state.clone(),
-        stop_rx.clone(),
-    ));
-
-    // The edge.
-    let edge_l = env.bind("127.0.0.1:0").await?;
-    let edge_addr = edge_l.local_addr()?.to_string();
-    let mut ec = EdgeConfig::new(edge_keys.clone());
-    ec.allowed_clients = vec![client_keys.public];
-    ec.allowed_servers = hosts
-        .iter()
-        .filter(|h| !h.via_relay)
-        .map(|h| h.addr.clone())
-        .collect();
-    ec.relays = vec![RelayRef {
-        name: RELAY_NAME.into(),
-        address: relay_addr.clone(),
-        public_key: relay_keys.public,
-    }];
-    let edge_state = EdgeState::new();
-    let edge = tokio::spawn(run_edge(
-        env.clone(),
-        edge_l,
-        Arc::new(ec),
-        edge_state.clone(),
-        stop_rx.clone(),
-    ));
-
-    // The line: straight, or through the cutter.
-    let cutter = if o.cut_line {
-        Some(line::Cutter::start(env.clone(), edge_addr.clone()).await?)
-    } else {
-        None
-    };
-    let line_addr = cutter
-        .as_ref()
-        .map_or(edge_addr.clone(), |c| c.addr.clone());
-
-    // The client proxy, recording what the mail client sees.
+    // The client proxy runs on an env that records what the mail client
+    // sees; with --cut-line its line to the edge goes through the cutter.
     let front = record::FrontEnv {
         inner: env.clone(),
         book: Arc::new(Mutex::new(Vec::new())),
     };
-    let proxy_l = match front.bind(&format!("127.0.0.1:{}", o.pop3_port)).await {
-        Ok(l) => l,
-        Err(e) => {
+    let spec = ChainSpec {
+        servers: hosts
+            .iter()
+            .map(|h| MailServer {
+                name: h.name.into(),
+                address: h.addr.clone(),
+                user: SERVER_USER.into(),
+                password: h.password.clone(),
+                tls: TlsMode::None,
+                via_relay: h.via_relay,
+            })
+            .collect(),
+        local_user: DEMO_USER.into(),
+        local_password: DEMO_PASSWORD.into(),
+        client_listen: format!("127.0.0.1:{}", o.pop3_port),
+        journal: false,
+        ..ChainSpec::default()
+    };
+    let mut nodes = InProcess::with(env.clone(), front.clone(), TokioSpawn);
+    let mut line = Line {
+        env: env.clone(),
+        cut: o.cut_line,
+        cutter: None,
+    };
+    let chain = match spec.start(env.rng(), &mut nodes, &mut line).await {
+        Ok(c) => c,
+        Err(e) if e.to_string().contains("cannot listen on 127.0.0.1") => {
             eprintln!(
-                "causeway demo: cannot listen on 127.0.0.1:{}: {e}\n\
-                 (another demo running? choose another port with --pop3-port, or 0 for any)",
-                o.pop3_port
+                "causeway demo: {e}\n\
+                 (another demo running? choose another port with --pop3-port, or 0 for any)"
             );
             return Ok(EXIT_FAILED);
         }
+        Err(e) => return Err(e),
     };
-    let proxy_addr = proxy_l.local_addr()?;
-    let config = ClientConfig {
-        listen: proxy_addr.to_string(),
-        user: DEMO_USER.into(),
-        password: Secret::new(DEMO_PASSWORD.as_bytes().to_vec()),
-        edge: line_addr.clone(),
-        edge_key: edge_keys.public,
-        keypair: client_keys,
-        psk: None,
-        servers: hosts.iter().map(spec).collect(),
-        channel: Default::default(),
-        timeouts: Timeouts::default(),
-    };
-    let client = tokio::spawn(run_client(
-        front.clone(),
-        proxy_l,
-        Arc::new(config),
-        stop_rx.clone(),
-    ));
+    let cutter = line.cutter;
+    let (relay_addr, edge_addr) = (chain.relay.clone().unwrap_or_default(), chain.edge.clone());
+    let proxy_addr: std::net::SocketAddr = chain
+        .proxy
+        .parse()
+        .map_err(|e| io::Error::other(format!("the client proxy's address: {e}")))?;
 
     let ready_ms = env.now().duration_since(started).as_millis();
     let port = proxy_addr.port();
@@ -248,21 +198,22 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
 
     let ended_early = tokio::select! {
         sig = signals.recv() => { println!("\n{sig}: shutting down (every mail server session ends with QUIT)..."); false }
-        _ = wait_any(&env, &client, &edge, &relay) => true,
+        _ = stopped(&env, &nodes) => true,
     };
-    let _ = stop.send(true);
+    nodes.shutdown();
     let drained = env
-        .timeout(SHUTDOWN_DEADLINE, "the demo's nodes to shut down", async {
-            let _ = client.await;
-            let _ = edge.await;
-            let _ = relay.await;
-        })
+        .timeout(
+            SHUTDOWN_DEADLINE,
+            "the demo's nodes to shut down",
+            nodes.finished(),
+        )
         .await;
     // Let the servers record the QUITs that were just answered.
     env.sleep(Duration::from_millis(100)).await;
     for s in &servers {
         s.abort();
     }
+    let edge_state = nodes.edge.clone();
 
     let cuts = cutter.as_ref().map(|c| c.cuts()).unwrap_or_default();
     let ok = summary(&hosts, &front.book, cuts, &edge_state, &env);
@@ -281,36 +232,37 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
 
-async fn wait_any<T>(
-    env: &TokioEnv,
-    a: &tokio::task::JoinHandle<T>,
-    b: &tokio::task::JoinHandle<T>,
-    c: &tokio::task::JoinHandle<T>,
-) {
-    // Polled, not awaited: the handles are awaited again at shutdown.
-    loop {
-        if a.is_finished() || b.is_finished() || c.is_finished() {
-            return;
-        }
+/// Resolves once some node stopped on its own.
+async fn stopped<E: Env, C: Env>(env: &TokioEnv, nodes: &InProcess<E, C>) {
+    // Polled, not awaited: the tasks are awaited at shutdown.
+    while !nodes.any_stopped() {
         env.sleep(Duration::from_millis(200)).await;
     }
 }
 
-fn spec(h: &Host) -> ServerSpec {
-    let (host, port) = h.addr.rsplit_once(':').expect("host:port");
-    ServerSpec {
-        name: h.name.into(),
-        protocol: Protocol::Pop3,
-        host: host.into(),
-        port: port.parse().expect("a port"),
-        tls: TlsMode::None,
-        user: SERVER_USER.into(),
-        password: Secret::new(h.password.as_bytes().to_vec()),
-        route: if h.via_relay {
-            Route::Relay(RELAY_NAME.into())
-        } else {
-            Route::Direct
-        },
+/// The line between client proxy and edge: straight, or through the cutter.
+struct Line {
+    env: TokioEnv,
+    cut: bool,
+    cutter: Option<line::Cutter>,
+}
+
+impl Hops for Line {
+    async fn line(&mut self, edge: String) -> String {
+        if !self.cut {
+            return edge;
+        }
+        match line::Cutter::start(self.env.clone(), edge.clone()).await {
+            Ok(c) => {
+                let addr = c.addr.clone();
+                self.cutter = Some(c);
+                addr
+            }
+            Err(e) => {
+                eprintln!("causeway demo: cannot start the line cutter ({e}); the line is not cut");
+                edge
+            }
+        }
     }
 }
 

@@ -12,6 +12,13 @@ use causeway_wire::{Keypair, PrivateKey, PublicKey};
 pub fn generate(path: &Path) -> Result<PublicKey, String> {
     let env = TokioEnv::new();
     let keys = Keypair::generate(env.rng());
+    write_private(path, &keys)?;
+    Ok(keys.public)
+}
+
+/// Writes `keys`' private half (base64, one line) to a new file at `path`,
+/// mode 0600, never over an existing file.
+pub fn write_private(path: &Path, keys: &Keypair) -> Result<(), String> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -30,8 +37,7 @@ pub fn generate(path: &Path) -> Result<PublicKey, String> {
     let line = format!("{}\n", keys.private.expose_base64());
     file.write_all(line.as_bytes())
         .and_then(|_| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(keys.public)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The public key of the private key stored in `path`.

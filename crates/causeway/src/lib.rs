@@ -1,9 +1,11 @@
 //! The one Causeway binary, as a library so its tests can reach the pieces:
+//! assembling a chain of nodes ([`chain`]),
 //! configuration files ([`config`]), `check-config` ([`check`]), mail
 //! samples for dictionaries and benchmarks ([`corpus`]), keys
 //! ([`keys`]), logging ([`logging`]), running a node as a service with
 //! graceful shutdown ([`run`]) and the embedded demo ([`demo`]).
 
+pub mod chain;
 pub mod check;
 pub mod config;
 pub mod corpus;

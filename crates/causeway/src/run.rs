@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_client::run_client;
-use causeway_edge::{EdgeState, JournalConfig, JournalKey, run_edge};
+use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, JournalKey, run_edge};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_relay::{RelayState, run_relay};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -87,12 +87,8 @@ async fn bind(env: &TokioEnv, addr: &str) -> io::Result<<TokioEnv as Env>::Liste
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
-    let signals = Signals::new()?;
-    let listener = bind(&env, &s.listen).await?;
-    info!(role = "edge", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
-        allowed_clients = s.config.allowed_clients.len(), relays = s.config.relays.len(),
-        "listening");
+/// The edge's configuration, with its crash journal open.
+pub fn edge_config(s: EdgeSettings) -> io::Result<EdgeConfig> {
     let mut config = s.config;
     if let Some(path) = &s.journal {
         let key = JournalKey::derive_from(&config.keypair.private);
@@ -105,6 +101,17 @@ async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
         info!(journal = %path.display(), "crash journal open");
         config.journal = Some(journal);
     }
+    Ok(config)
+}
+
+async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
+    let signals = Signals::new()?;
+    let listener = bind(&env, &s.listen).await?;
+    info!(role = "edge", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
+        allowed_clients = s.config.allowed_clients.len(), relays = s.config.relays.len(),
+        "listening");
+    let shutdown_deadline = s.shutdown_deadline;
+    let config = edge_config(s)?;
     let state = EdgeState::new();
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(run_edge(
@@ -129,7 +136,7 @@ async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
             state.pending_work(),
         )
     };
-    Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
+    Ok(supervise(&env, signals, task, stop, shutdown_deadline, pending).await)
 }
 
 async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {

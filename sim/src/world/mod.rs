@@ -25,7 +25,8 @@ use crate::swarm::Params;
 use crate::tap_env::Taps;
 use crate::trace;
 use crate::workload::{Mua, MuaLog, StoreRef, fmt_ms};
-use nodes::{Keys, NodeStates};
+use causeway::chain::Keys;
+use nodes::NodeStates;
 
 /// turmoil's tick: the resolution of simulated time.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -176,24 +177,14 @@ impl World {
                 }
             });
         }
-        nodes::add_relay(&mut sim, seed, &params, &keys, &nodes, &relay_taps);
+        let spec = nodes::chain_spec(&params, &mua_user, &mua_password);
+        if spec.needs_relay() {
+            nodes::add_relay(&mut sim, seed, &spec, &keys, &nodes, &relay_taps);
+        }
         let disk = SimDisk::new();
         disk.set_sync_latency(params.journal_sync);
-        nodes::add_edge(&mut sim, seed, &params, &keys, &nodes, &disk, variant);
-        let specs = servers
-            .iter()
-            .zip(&params.servers)
-            .map(|(s, sp)| nodes::server_spec(&s.host, &s.user, &s.password, sp.via_relay))
-            .collect();
-        nodes::add_proxy(
-            &mut sim,
-            seed,
-            &keys,
-            specs,
-            &mua_user,
-            &mua_password,
-            &line_taps,
-        );
+        nodes::add_edge(&mut sim, seed, &spec, &keys, &nodes, &disk, variant);
+        nodes::add_proxy(&mut sim, seed, &spec, &keys, &line_taps);
         let mua = MuaLog::default();
         let (user, password, proxy, direct) = match variant {
             Variant::DirectPop3 => (
@@ -239,7 +230,9 @@ impl World {
         }
         let mut ips = BTreeMap::new();
         for h in ["edge", "relay", "proxy", "mua"] {
-            ips.insert(h.to_owned(), sim.lookup(h));
+            if h != "relay" || spec.needs_relay() {
+                ips.insert(h.to_owned(), sim.lookup(h));
+            }
         }
         World {
             seed,

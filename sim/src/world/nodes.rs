@@ -7,16 +7,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, run_client};
-use causeway_edge::{
-    EdgeConfig, EdgeState, EdgeTimeouts, JournalConfig, JournalKey, RelayRef, SimDisk, run_edge,
-};
-use causeway_net::{Env, EnvRng, SimEnv};
-use causeway_proto::Secret;
-use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
-use causeway_relay::{RelayConfig, RelayState, RelayTimeouts, run_relay};
+use std::io;
+use std::path::Path;
+
+use causeway::chain::{ChainSpec, Keys, MailServer, Secrets, files};
+use causeway::config::{self, Settings};
+use causeway_client::run_client;
+use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, JournalKey, SimDisk, run_edge};
+use causeway_net::{Env, SimEnv};
+use causeway_proto::user::TlsMode;
+use causeway_relay::{RelayState, RelayTimeouts, run_relay};
 use causeway_upstream::ServerTimeouts;
-use causeway_wire::{ChannelConfig, Keypair};
 use tokio::sync::watch;
 
 use crate::swarm::Params;
@@ -33,24 +34,6 @@ pub const SERVER_IDLE: Duration = Duration::from_secs(120);
 
 pub const EDGE_ADDR: &str = "edge:7000";
 pub const RELAY_ADDR: &str = "relay:7001";
-pub const RELAY_NAME: &str = "relay";
-
-/// Static keys: configuration, the same in every incarnation.
-pub struct Keys {
-    pub edge: Keypair,
-    pub relay: Keypair,
-    pub client: Keypair,
-}
-
-impl Keys {
-    pub fn generate(rng: &EnvRng) -> Keys {
-        Keys {
-            edge: Keypair::generate(rng),
-            relay: Keypair::generate(rng),
-            client: Keypair::generate(rng),
-        }
-    }
-}
 
 /// The state handles of every incarnation of the edge and the relay.
 #[derive(Clone, Default)]
@@ -78,57 +61,76 @@ impl NodeStates {
     }
 }
 
-fn server_timeouts() -> ServerTimeouts {
-    ServerTimeouts {
+/// The chain of this world, as `causeway::chain` writes its files: the
+/// same configuration path as production, with the simulation's timeouts
+/// (nested so that a dead peer is noticed before the next layer gives up:
+/// edge NOOP every 15 s < relay link idle 45 s < server idle 120 s).
+pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> ChainSpec {
+    let server = ServerTimeouts {
         connect: Duration::from_secs(10),
         command: Duration::from_secs(30),
         per_mib: Duration::from_secs(30),
-    }
-}
-
-pub fn server_spec(host: &str, user: &str, password: &str, via_relay: bool) -> ServerSpec {
-    ServerSpec {
-        name: host.to_owned(),
-        protocol: Protocol::Pop3,
-        host: host.to_owned(),
-        port: 110,
-        tls: TlsMode::None,
-        user: user.to_owned(),
-        password: Secret::new(password.as_bytes().to_vec()),
-        route: if via_relay {
-            Route::Relay(RELAY_NAME.to_owned())
-        } else {
-            Route::Direct
+    };
+    ChainSpec {
+        servers: params
+            .servers
+            .iter()
+            .map(|s| MailServer {
+                name: s.host.clone(),
+                address: format!("{}:110", s.host),
+                user: s.user.clone(),
+                password: s.password.clone(),
+                tls: TlsMode::None,
+                via_relay: s.via_relay,
+            })
+            .collect(),
+        local_user: local_user.to_owned(),
+        local_password: local_password.to_owned(),
+        // What the configuration says (validated as loopback); the
+        // simulation binds the listener on all addresses so the `mua` host
+        // can reach it.
+        client_listen: "127.0.0.1:1110".into(),
+        edge_listen: "0.0.0.0:7000".into(),
+        relay_listen: "0.0.0.0:7001".into(),
+        relay_timeouts: RelayTimeouts {
+            open: Duration::from_secs(30),
+            link_idle: Duration::from_secs(45),
+            server,
         },
+        edge_timeouts: EdgeTimeouts {
+            hello: Duration::from_secs(30),
+            client_idle: Duration::from_secs(90),
+            server,
+            relay_reply: Duration::from_secs(90),
+            completion_deadline: params.completion_deadline,
+            noop_interval: Duration::from_secs(15),
+            retry_min: Duration::from_millis(500),
+            retry_max: Duration::from_secs(10),
+        },
+        // The journal is the simulated disk, set after parsing.
+        journal: false,
+        ..ChainSpec::default()
     }
 }
 
-fn server_addrs(params: &Params) -> Vec<String> {
-    params
-        .servers
-        .iter()
-        .map(|s| format!("{}:110", s.host))
-        .collect()
+/// Parses a file the chain wrote, as the binary would.
+fn parse(text: io::Result<String>) -> Settings {
+    let text = text.expect("the chain's files render without a disk");
+    config::parse(&text, Path::new(".")).expect("the chain's files parse")
 }
 
 pub fn add_relay(
     sim: &mut turmoil::Sim<'static>,
     seed: u64,
-    params: &Params,
+    spec: &ChainSpec,
     keys: &Keys,
     states: &NodeStates,
     taps: &Taps,
 ) {
-    let mut config = RelayConfig::new(keys.relay.clone());
-    config.allowed_edges = vec![keys.edge.public];
-    config.allowed_servers = server_addrs(params);
-    config.channel = ChannelConfig::default();
-    config.timeouts = RelayTimeouts {
-        open: Duration::from_secs(30),
-        link_idle: Duration::from_secs(45),
-        server: server_timeouts(),
+    let Settings::Relay(settings) = parse(files::relay(spec, keys, Secrets::Inline)) else {
+        unreachable!("a relay file configures a relay")
     };
-    let config = Arc::new(config);
+    let config = Arc::new(settings.config);
     let states = states.relays.clone();
     let taps = taps.clone();
     let inc = Arc::new(AtomicU32::new(0));
@@ -154,13 +156,17 @@ pub fn add_relay(
 pub fn add_edge(
     sim: &mut turmoil::Sim<'static>,
     seed: u64,
-    params: &Params,
+    spec: &ChainSpec,
     keys: &Keys,
     states: &NodeStates,
     disk: &SimDisk,
     variant: crate::world::Variant,
 ) {
-    let mut config = EdgeConfig::new(keys.edge.clone());
+    let text = files::edge(spec, keys, Some(RELAY_ADDR), Secrets::Inline);
+    let Settings::Edge(settings) = parse(text) else {
+        unreachable!("an edge file configures an edge")
+    };
+    let mut config = settings.config;
     #[cfg(feature = "broken-variants")]
     {
         config.broken = variant.broken_edge();
@@ -171,23 +177,6 @@ pub fn add_edge(
         disk.clone(),
         JournalKey::derive_from(&keys.edge.private),
     ));
-    config.allowed_clients = vec![keys.client.public];
-    config.allowed_servers = server_addrs(params);
-    config.relays = vec![RelayRef {
-        name: RELAY_NAME.to_owned(),
-        address: RELAY_ADDR.to_owned(),
-        public_key: keys.relay.public,
-    }];
-    config.timeouts = EdgeTimeouts {
-        hello: Duration::from_secs(30),
-        client_idle: Duration::from_secs(90),
-        server: server_timeouts(),
-        relay_reply: Duration::from_secs(90),
-        completion_deadline: params.completion_deadline,
-        noop_interval: Duration::from_secs(15),
-        retry_min: Duration::from_millis(500),
-        retry_max: Duration::from_secs(10),
-    };
     let config = Arc::new(config);
     let states = states.edges.clone();
     let inc = Arc::new(AtomicU32::new(0));
@@ -212,26 +201,15 @@ pub fn add_edge(
 pub fn add_proxy(
     sim: &mut turmoil::Sim<'static>,
     seed: u64,
+    spec: &ChainSpec,
     keys: &Keys,
-    servers: Vec<ServerSpec>,
-    user: &str,
-    password: &str,
     taps: &Taps,
 ) {
-    let config = Arc::new(ClientConfig {
-        // What the config says (validated as loopback); the simulation binds
-        // the listener on all addresses so the `mua` host can reach it.
-        listen: "127.0.0.1:1110".into(),
-        user: user.to_owned(),
-        password: Secret::new(password.as_bytes().to_vec()),
-        edge: EDGE_ADDR.to_owned(),
-        edge_key: keys.edge.public,
-        keypair: keys.client.clone(),
-        psk: None,
-        servers,
-        channel: ChannelConfig::default(),
-        timeouts: causeway_client::Timeouts::default(),
-    });
+    let Settings::Client(settings) = parse(files::client(spec, keys, EDGE_ADDR, Secrets::Inline))
+    else {
+        unreachable!("a client file configures a client proxy")
+    };
+    let config = Arc::new(settings.config);
     let taps = taps.clone();
     let inc = Arc::new(AtomicU32::new(0));
     sim.host("proxy", move || {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use super::chain::{LOCAL_PASSWORD, LOCAL_USER};
-use super::{TempDir, body_digest};
+use super::{TempDir, body_digest, temp_dir};
 
 /// How long one client run may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -107,13 +107,13 @@ pub struct FetchmailOpts {
 
 impl Fetchmail {
     pub fn new() -> Fetchmail {
-        let dir = TempDir::new("fetchmail");
-        std::fs::create_dir_all(dir.path("out")).unwrap();
+        let dir = temp_dir("fetchmail");
+        std::fs::create_dir_all(dir.join("out")).unwrap();
         Fetchmail { dir }
     }
 
     pub fn out_dir(&self) -> PathBuf {
-        self.dir.path("out")
+        self.dir.join("out")
     }
 
     /// The rcfile for `proxy` (written mode 600, as fetchmail demands).
@@ -130,7 +130,7 @@ impl Fetchmail {
             fetchall = if o.fetchall { "fetchall" } else { "" },
             out = self.out_dir().display(),
         );
-        let p = self.dir.path("fetchmailrc");
+        let p = self.dir.join("fetchmailrc");
         std::fs::write(&p, rc).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         p
@@ -146,11 +146,11 @@ impl Fetchmail {
             // As root, fetchmail's lock is /var/run/fetchmail.pid whatever
             // FETCHMAILHOME says: give each instance its own.
             .arg("--pidfile")
-            .arg(self.dir.path("fetchmail.pid"))
+            .arg(self.dir.join("fetchmail.pid"))
             .arg("--idfile")
-            .arg(self.dir.path("fetchids"))
-            .env("HOME", &self.dir.0)
-            .env("FETCHMAILHOME", &self.dir.0))
+            .arg(self.dir.join("fetchids"))
+            .env("HOME", self.dir.path())
+            .env("FETCHMAILHOME", self.dir.path()))
         .await
     }
 
@@ -173,15 +173,15 @@ pub struct Getmail {
 
 impl Getmail {
     pub fn new() -> Getmail {
-        let dir = TempDir::new("getmail");
+        let dir = temp_dir("getmail");
         for d in ["new", "cur", "tmp"] {
-            std::fs::create_dir_all(dir.path("maildir").join(d)).unwrap();
+            std::fs::create_dir_all(dir.join("maildir").join(d)).unwrap();
         }
         if is_root() {
             // getmail runs as nobody (see the module's notes).
             let _ = std::process::Command::new("chown")
                 .args(["-R", "nobody"])
-                .arg(&dir.0)
+                .arg(dir.path())
                 .status();
         }
         Getmail { dir }
@@ -195,9 +195,9 @@ impl Getmail {
              username = {LOCAL_USER}\npassword = {LOCAL_PASSWORD}\ntimeout = 60\n\n\
              [destination]\ntype = Maildir\npath = {}/\n\n\
              [options]\nread_all = false\ndelete = {delete}\nverbose = 2\n",
-            self.dir.path("maildir").display(),
+            self.dir.join("maildir").display(),
         );
-        std::fs::write(self.dir.path("getmailrc"), rc).unwrap();
+        std::fs::write(self.dir.join("getmailrc"), rc).unwrap();
         let mut cmd = if is_root() {
             let mut c = Command::new("setpriv");
             c.args([
@@ -211,14 +211,14 @@ impl Getmail {
             Command::new("getmail")
         };
         run(cmd
-            .arg(format!("--getmaildir={}", self.dir.0.display()))
+            .arg(format!("--getmaildir={}", self.dir.path().display()))
             .arg("--rcfile=getmailrc")
-            .env("HOME", &self.dir.0))
+            .env("HOME", self.dir.path()))
         .await
     }
 
     pub fn delivered(&self) -> Vec<String> {
-        delivered(&self.dir.path("maildir"))
+        delivered(&self.dir.join("maildir"))
     }
 }
 

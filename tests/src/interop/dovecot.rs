@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::{TempDir, free_port, scripts_dir};
+use super::{TempDir, free_port, scripts_dir, temp_dir};
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "secret";
@@ -167,12 +167,12 @@ impl Dovecot {
     /// Starts a fresh Dovecot (users alice/secret and bob/secret) on free
     /// loopback ports; stopped (SIGKILL) and deleted when dropped.
     pub async fn start(format: Format) -> Dovecot {
-        let dir = TempDir::new("dovecot");
+        let dir = temp_dir("dovecot");
         let mut last = String::new();
         for _ in 0..5 {
             let (pop3_port, imap_port) = (free_port(), free_port());
             let mut cmd = Command::new(scripts_dir().join("start-dovecot.sh"));
-            cmd.arg(dir.path("rig"))
+            cmd.arg(dir.join("rig"))
                 .arg(pop3_port.to_string())
                 .arg(imap_port.to_string())
                 .env(
@@ -199,7 +199,7 @@ impl Dovecot {
                     pop3_port,
                     imap_port,
                     judge: tokio::sync::Mutex::new(Judge::start(
-                        &dir.path("rig"),
+                        &dir.join("rig"),
                         imap_port,
                         pop3_port,
                     )),
@@ -209,7 +209,7 @@ impl Dovecot {
             // Another test may have taken a port in between: try others.
             last = String::from_utf8_lossy(&out.stderr).into_owned();
             let _ = Command::new(scripts_dir().join("stop-dovecot.sh"))
-                .arg(dir.path("rig"))
+                .arg(dir.join("rig"))
                 .env("STOP_FAST", "1")
                 .output()
                 .await;
@@ -222,7 +222,7 @@ impl Dovecot {
     }
 
     pub fn base(&self) -> std::path::PathBuf {
-        self.dir.path("rig")
+        self.dir.join("rig")
     }
 
     /// Puts `n` generated messages of about `bytes` octets into `user`'s

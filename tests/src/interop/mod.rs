@@ -14,7 +14,6 @@ pub mod dovecot;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use chain::{Chain, Nodes, Route};
 pub use dovecot::{Dovecot, Format, Mailbox, Message, PopSession};
@@ -65,42 +64,13 @@ pub fn scripts_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dovecot")
 }
 
-/// A fresh directory under the system temp dir (world-searchable, as
-/// Dovecot's unprivileged processes must reach it when run as root),
-/// removed when dropped unless `KEEP_INTEROP_DIRS=1`.
-pub struct TempDir(pub PathBuf);
+pub use causeway::chain::TempDir;
 
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "causeway-interop-{tag}-{}-{}-{nanos:x}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(p)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var("KEEP_INTEROP_DIRS").is_ok_and(|v| v == "1") {
-            eprintln!("kept {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+/// A fresh directory for one test's files (see [`TempDir`]; kept with
+/// `CAUSEWAY_KEEP_DIRS=1`).
+pub fn temp_dir(tag: &str) -> TempDir {
+    use causeway_net::Env;
+    TempDir::new(causeway_net::TokioEnv::new().rng(), tag).expect("create a temporary directory")
 }
 
 /// A loopback port that was free a moment ago.

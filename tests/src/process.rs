@@ -1,39 +1,32 @@
-//! What the binary's tests share: the real `causeway` binary as a child
-//! process whose output is collected (and which is killed if the test
-//! fails), keys made by `causeway keygen`, a model mail server in the test
-//! process, and python's `poplib` / `curl` as unchanged mail clients.
-//!
-//! (This directory is under the seam lint: time and sockets come from
-//! `TokioEnv`.)
-
-#![allow(dead_code)]
+//! Child processes in tests: the `causeway` binary in each role (or python,
+//! curl...), their output kept for failure reports, killed when dropped.
+//! [`Processes`] is the chain builder's launcher for real processes.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use causeway_mailserver::{MailStore, ServerConfig, serve};
-use causeway_net::{Env, Listener, TokioEnv};
+use causeway::chain::Launcher;
+use causeway::config::Role;
+use causeway_net::{Env, TokioEnv};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_causeway");
 
 /// How long to wait for a child to say something or to exit.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// A running `causeway` (or other) process; killed when dropped.
+/// A running process; killed when dropped.
 pub struct Proc {
     pub name: String,
     child: Child,
-    pub stdin: Option<ChildStdin>,
+    stdin: Option<ChildStdin>,
     /// stdout and stderr, interleaved by line as read.
     output: Arc<Mutex<String>>,
 }
 
 impl Proc {
-    pub fn spawn(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Proc {
+    pub fn spawn(name: &str, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(Stdio::piped())
@@ -45,19 +38,14 @@ impl Proc {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
         let output = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for (stream, tag) in [
-            (
-                Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                "out",
-            ),
-            (Box::new(err), "err"),
-        ] {
+        let streams: [Box<dyn tokio::io::AsyncRead + Unpin + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for stream in streams {
             let o = output.clone();
-            let _ = tag;
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
@@ -76,8 +64,9 @@ impl Proc {
         }
     }
 
+    /// The `causeway` binary with `args`.
     pub fn causeway(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Proc {
-        Proc::spawn(name, BIN, args, envs)
+        Proc::spawn(name, &causeway_bin(), args, envs)
     }
 
     pub fn output(&self) -> String {
@@ -104,12 +93,11 @@ impl Proc {
                     self.output()
                 );
             }
-            if env.now() > deadline {
-                panic!(
-                    "{} printed no {needle:?} within {WAIT:?}; output:\n{out}",
-                    self.name
-                );
-            }
+            assert!(
+                env.now() < deadline,
+                "{} printed no {needle:?} within {WAIT:?}; output:\n{out}",
+                self.name
+            );
             env.sleep(Duration::from_millis(20)).await;
         }
     }
@@ -121,6 +109,7 @@ impl Proc {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix("address="))
             .unwrap_or_else(|| panic!("no address= in {line:?}"))
+            .trim_matches('"')
             .to_owned()
     }
 
@@ -132,7 +121,7 @@ impl Proc {
         assert!(status.success(), "kill -{sig} failed");
     }
 
-    /// Waits for the process to exit; its exit code.
+    /// Waits for the process to exit; its exit code (-1 for a signal).
     pub async fn exit_code(&mut self, env: &TokioEnv) -> i32 {
         let status = env
             .timeout(WAIT, "the process to exit", self.child.wait())
@@ -154,10 +143,45 @@ impl Proc {
     }
 }
 
-/// Runs `causeway keygen` into `dir/name.key`; the public key.
+/// The `causeway` binary: `CAUSEWAY_BIN`, or `causeway` in the target
+/// directory this test binary was built into (`cargo test --workspace`
+/// builds it); built with `cargo build -p causeway` if missing.
+pub fn causeway_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CAUSEWAY_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/debug/deps/test-HASH -> target/debug/causeway
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("the test binary is in target/PROFILE/deps")
+        .join("causeway");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        eprintln!(
+            "{} is missing: running `cargo build -p causeway`",
+            bin.display()
+        );
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "causeway"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build -p causeway");
+        assert!(status.success(), "cargo build -p causeway failed");
+        assert!(
+            bin.exists(),
+            "{} still missing after the build",
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// Runs `causeway keygen` into `dir/name.key`; the key file and public key.
 pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(format!("{name}.key"));
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(causeway_bin())
         .args(["keygen", "--private-key"])
         .arg(&path)
         .output()
@@ -172,66 +196,56 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, public)
 }
 
-/// A fresh directory under the system temp dir, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(env: &TokioEnv, tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "causeway-{tag}-{}-{:x}",
-            std::process::id(),
-            env.rng().next_u64()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
+/// The chain builder's launcher for `causeway ROLE --config FILE` processes.
+pub struct Processes {
+    env: TokioEnv,
+    /// Environment for every node (e.g. `RUST_LOG`).
+    envs: Vec<(String, String)>,
+    pub procs: Vec<(Role, Proc)>,
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A model mail server on loopback in the test process.
-pub async fn mail_server(env: &TokioEnv, user: &str, password: &str) -> (MailStore, String) {
-    let store = MailStore::with_rng(env.rng());
-    store.add_user(user, password);
-    let l = env.bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    tokio::spawn(serve(
-        env.clone(),
-        l,
-        store.clone(),
-        ServerConfig::default(),
-    ));
-    (store, addr)
-}
-
-/// True if `program --version` runs. If not: panics under CI (`CI=true`),
-/// otherwise says what to install and returns false (the test skips).
-pub async fn have(program: &str, package: &str) -> bool {
-    let ok = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let msg = format!(
-            "{program} is needed by this test; install it (e.g. `apt-get install {package}`)"
-        );
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
+impl Processes {
+    pub fn new(envs: &[(&str, &str)]) -> Processes {
+        Processes {
+            env: TokioEnv::new(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            procs: Vec::new(),
         }
-        eprintln!("SKIPPED: {msg}");
     }
-    ok
+
+    /// The process in `role`.
+    pub fn get(&mut self, role: Role) -> &mut Proc {
+        self.procs
+            .iter_mut()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| panic!("no {role} process"))
+    }
+
+    /// Every node's output, for failure reports.
+    pub fn output(&self) -> String {
+        self.procs
+            .iter()
+            .map(|(_, p)| format!("---- {} ----\n{}", p.name, p.output()))
+            .collect()
+    }
+}
+
+impl Launcher for Processes {
+    async fn start(&mut self, role: Role, file: &Path) -> std::io::Result<String> {
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let role_arg = role.to_string();
+        let file = file.display().to_string();
+        let mut p = Proc::causeway(&role_arg, &[&role_arg, "--config", &file], &envs);
+        let addr = p.listening(&self.env).await;
+        self.procs.push((role, p));
+        Ok(addr)
+    }
 }

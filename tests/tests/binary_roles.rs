@@ -2,14 +2,15 @@
 //! model mail servers in the test process and python's `poplib` as the mail
 //! client.
 
-mod common;
-
-use std::path::Path;
 use std::time::Duration;
 
-use causeway_mailserver::{EndKind, MailStore, generate};
-use causeway_net::{Env, TokioEnv};
-use common::{Proc, TempDir, have, keygen, mail_server};
+use causeway::chain::{self, ChainSpec, Direct, MailServer};
+use causeway::config::Role;
+use causeway_mailserver::{EndKind, MailStore, ServerConfig, generate, serve};
+use causeway_net::{Env, Listener, TokioEnv};
+use causeway_proto::user::TlsMode;
+use causeway_tests::interop::{require, temp_dir};
+use causeway_tests::process::{Proc, Processes, causeway_bin, keygen};
 
 const LOCAL_USER: &str = "me";
 const LOCAL_PASSWORD: &str = "Local-Pa55word-q7Zr";
@@ -19,57 +20,46 @@ const RELAYED_PASSWORD: &str = "Relayed-Serv3r-Pw-9mWt";
 /// A phrase in one message body: must never appear in a log.
 const BODY_MARKER: &str = "Zebra-Quartz-Harbour-Body-Marker-1187";
 
+/// Two model mail servers in the test process (HOST1 direct, HOST2 through
+/// the relay) and the three nodes as `causeway` processes at trace level,
+/// assembled by `causeway::chain`.
 struct Chain {
-    _dir: TempDir,
-    relay: Proc,
-    edge: Proc,
-    client: Proc,
+    nodes: Processes,
     proxy: String,
     direct: MailStore,
     relayed: MailStore,
     private_keys: Vec<String>,
+    built: chain::Chain,
 }
 
-fn write_edge(
-    dir: &Path,
-    key: &Path,
-    client_pub: &str,
-    direct: &str,
-    relay: Option<(&str, &str)>,
-) -> String {
-    let mut t = format!(
-        r#"role = "edge"
-listen = "127.0.0.1:0"
-private_key_file = "{}"
-journal = "{}"
-allowed_clients = ["{client_pub}"]
-allowed_servers = ["{direct}"]
-shutdown_deadline = "20s"
-
-[timeouts]
-retry_min = "100ms"
-retry_max = "1s"
-"#,
-        key.display(),
-        dir.join("edge.journal").display()
-    );
-    if let Some((addr, pk)) = relay {
-        t.push_str(&format!(
-            "\n[[relay]]\nname = \"R1\"\naddress = \"{addr}\"\npublic_key = \"{pk}\"\n"
-        ));
+impl Chain {
+    fn edge(&mut self) -> &mut Proc {
+        self.nodes.get(Role::Edge)
     }
-    let p = dir.join("edge.toml");
-    std::fs::write(&p, t).unwrap();
-    p.display().to_string()
+
+    fn client(&mut self) -> &mut Proc {
+        self.nodes.get(Role::Client)
+    }
 }
 
-/// Starts relay, edge and client proxy processes (RUST_LOG=trace) over two
-/// model servers: one direct, one through the relay. With `relayed` false,
-/// only the direct server and no relay process... (always started).
+/// A model mail server on loopback in the test process.
+async fn mail_server(env: &TokioEnv, password: &str) -> (MailStore, String) {
+    let store = MailStore::with_rng(env.rng());
+    store.add_user(SERVER_USER, password);
+    let l = env.bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(serve(
+        env.clone(),
+        l,
+        store.clone(),
+        ServerConfig::default(),
+    ));
+    (store, addr)
+}
+
 async fn chain(env: &TokioEnv, messages: usize) -> Chain {
-    let dir = TempDir::new(env, "roles");
-    let (direct, direct_addr) = mail_server(env, SERVER_USER, DIRECT_PASSWORD).await;
-    let (relayed, relayed_addr) = mail_server(env, SERVER_USER, RELAYED_PASSWORD).await;
+    let (direct, direct_addr) = mail_server(env, DIRECT_PASSWORD).await;
+    let (relayed, relayed_addr) = mail_server(env, RELAYED_PASSWORD).await;
     for (store, base) in [(&direct, 0u64), (&relayed, 100)] {
         for i in 0..messages as u64 {
             store
@@ -80,96 +70,46 @@ async fn chain(env: &TokioEnv, messages: usize) -> Chain {
     let marked =
         format!("From: a@b.example\r\nSubject: marker\r\n\r\nThe body says {BODY_MARKER}.\r\n");
     relayed.deliver(SERVER_USER, marked).unwrap();
-
-    let (edge_key, edge_pub) = keygen(&dir.0, "edge");
-    let (relay_key, relay_pub) = keygen(&dir.0, "relay");
-    let (client_key, client_pub) = keygen(&dir.0, "client");
-    let private_keys = [&edge_key, &relay_key, &client_key]
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap().trim().to_owned())
-        .collect();
-    let trace = [("RUST_LOG", "trace")];
-
-    let relay_cfg = dir.write(
-        "relay.toml",
-        &format!(
-            r#"role = "relay"
-listen = "127.0.0.1:0"
-private_key_file = "relay.key"
-allowed_edges = ["{edge_pub}"]
-allowed_servers = ["{relayed_addr}"]
-shutdown_deadline = "20s"
-"#
-        ),
-    );
-    let mut relay = Proc::causeway(
-        "relay",
-        &["relay", "--config", relay_cfg.to_str().unwrap()],
-        &trace,
-    );
-    let relay_addr = relay.listening(env).await;
-
-    let edge_cfg = write_edge(
-        &dir.0,
-        &edge_key,
-        &client_pub,
-        &direct_addr,
-        Some((&relay_addr, &relay_pub)),
-    );
-    let mut edge = Proc::causeway("edge", &["edge", "--config", &edge_cfg], &trace);
-    let edge_addr = edge.listening(env).await;
-
-    let (dh, dp) = direct_addr.rsplit_once(':').unwrap();
-    let (rh, rp) = relayed_addr.rsplit_once(':').unwrap();
-    dir.write("direct.password", &format!("{DIRECT_PASSWORD}\n"));
-    let client_cfg = dir.write(
-        "client.toml",
-        &format!(
-            r#"role = "client"
-listen = "127.0.0.1:0"
-user = "{LOCAL_USER}"
-password_env = "TEST_LOCAL_PASSWORD"
-edge = "{edge_addr}"
-edge_public_key = "{edge_pub}"
-private_key_file = "{}"
-shutdown_deadline = "20s"
-
-[[server]]
-name = "HOST1"
-host = "{dh}"
-port = {dp}
-user = "{SERVER_USER}"
-password_file = "direct.password"
-
-[[server]]
-name = "HOST2"
-host = "{rh}"
-port = {rp}
-user = "{SERVER_USER}"
-password = "{RELAYED_PASSWORD}"
-relay = "R1"
-"#,
-            client_key.display()
-        ),
-    );
-    let mut client = Proc::causeway(
-        "client",
-        &["client", "--config", client_cfg.to_str().unwrap()],
-        &[
-            ("RUST_LOG", "trace"),
-            ("TEST_LOCAL_PASSWORD", LOCAL_PASSWORD),
+    let server = |name: &str, address: String, password: &str, via_relay| MailServer {
+        name: name.into(),
+        address,
+        user: SERVER_USER.into(),
+        password: password.into(),
+        tls: TlsMode::None,
+        via_relay,
+    };
+    let mut spec = ChainSpec {
+        servers: vec![
+            server("HOST1", direct_addr, DIRECT_PASSWORD, false),
+            server("HOST2", relayed_addr, RELAYED_PASSWORD, true),
         ],
-    );
-    let proxy = client.listening(env).await;
+        local_user: LOCAL_USER.into(),
+        local_password: LOCAL_PASSWORD.into(),
+        ..ChainSpec::default()
+    };
+    spec.edge_timeouts.retry_min = Duration::from_millis(100);
+    spec.edge_timeouts.retry_max = Duration::from_secs(1);
+    let mut nodes = Processes::new(&[("RUST_LOG", "trace")]);
+    let built = spec
+        .start(env.rng(), &mut nodes, &mut Direct)
+        .await
+        .expect("the chain starts");
+    let private_keys = ["edge", "relay", "client"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(built.dir.join(&format!("{n}.key")))
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect();
     Chain {
-        _dir: dir,
-        relay,
-        edge,
-        client,
-        proxy,
+        nodes,
+        proxy: built.proxy.clone(),
         direct,
         relayed,
         private_keys,
+        built,
     }
 }
 
@@ -199,7 +139,7 @@ fn store_uidl(proxy_uidl: &str) -> (&str, &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_carry_mail_and_log_no_secret() {
-    if !have("python3", "python3").await {
+    if !require("python3", &["--version"], "python3") {
         return;
     }
     let env = TokioEnv::new();
@@ -208,7 +148,7 @@ async fn three_processes_carry_mail_and_log_no_secret() {
     let (host, port) = c.proxy.rsplit_once(':').unwrap();
     let mut py = Proc::spawn(
         "python",
-        "python3",
+        std::path::Path::new("python3"),
         &[
             "-c",
             READ_ALL,
@@ -246,10 +186,11 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         .unwrap_or_else(|| panic!("no dele +OK: {out}"));
 
     // Stop the nodes the way an operator does.
-    for p in [&c.client, &c.edge, &c.relay] {
-        p.signal("TERM");
+    for role in [Role::Client, Role::Edge, Role::Relay] {
+        c.nodes.get(role).signal("TERM");
     }
-    for p in [&mut c.client, &mut c.edge, &mut c.relay] {
+    for role in [Role::Client, Role::Edge, Role::Relay] {
+        let p = c.nodes.get(role);
         let code = p.exit_code(&env).await;
         assert_eq!(code, 0, "{} exited {code}:\n{}", p.name, p.output());
     }
@@ -259,7 +200,11 @@ async fn three_processes_carry_mail_and_log_no_secret() {
     let (dhost, duidl) = store_uidl(&deleted);
     for u in &uidls {
         let (h, id) = store_uidl(u);
-        let store = if h == "HOST1" { &c.direct } else { &c.relayed };
+        let store = if h == "HOST1" {
+            c.direct.clone()
+        } else {
+            c.relayed.clone()
+        };
         if (h, id) == (dhost, duidl) {
             assert!(
                 !store.is_present(SERVER_USER, id),
@@ -290,7 +235,8 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         RELAYED_PASSWORD,
         BODY_MARKER,
     ];
-    for p in [&c.relay, &c.edge, &c.client] {
+    for role in [Role::Relay, Role::Edge, Role::Client] {
+        let p = c.nodes.get(role);
         let out = p.output();
         assert!(out.lines().count() >= 5, "{} logged little:\n{out}", p.name);
         for s in secrets
@@ -302,9 +248,9 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         }
     }
     // Trace level really was on (the POP3 driver traces each command).
-    assert!(c.edge.output().contains("TRACE"), "{}", c.edge.output());
+    assert!(c.edge().output().contains("TRACE"), "{}", c.edge().output());
     // The session ids the edge gave out are on the client's and edge's lines.
-    let edge_out = c.edge.output();
+    let edge_out = c.edge().output();
     let id = edge_out
         .lines()
         .find(|l| l.contains("client session started"))
@@ -315,11 +261,11 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         .expect("the edge logs its session ids")
         .to_owned();
     assert!(
-        c.client.output().contains(&id),
+        c.client().output().contains(&id),
         "client log lacks session {id}"
     );
     // Not only where the session opens: every later line about it too.
-    let client_out = c.client.output();
+    let client_out = c.client().output();
     let bye = client_out
         .lines()
         .find(|l| l.contains("edge session ended with Bye"))
@@ -347,7 +293,7 @@ async fn delete_and_wait(env: &TokioEnv, c: &Chain) -> (Proc, String) {
     let (host, port) = c.proxy.rsplit_once(':').unwrap();
     let mut py = Proc::spawn(
         "python",
-        "python3",
+        std::path::Path::new("python3"),
         &[
             "-c",
             DELETE_AND_WAIT,
@@ -372,23 +318,27 @@ async fn delete_and_wait(env: &TokioEnv, c: &Chain) -> (Proc, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_commits_an_acknowledged_delete_and_quits() {
-    if !have("python3", "python3").await {
+    if !require("python3", &["--version"], "python3") {
         return;
     }
     let env = TokioEnv::new();
     let mut c = chain(&env, 2).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
-    let store = if h == "HOST1" { &c.direct } else { &c.relayed };
+    let store = if h == "HOST1" {
+        c.direct.clone()
+    } else {
+        c.relayed.clone()
+    };
     assert!(
         store.is_present(SERVER_USER, id),
         "not committed before QUIT"
     );
 
     // The mail client has +OK for DELE and has not said QUIT: stop the edge.
-    c.edge.signal("TERM");
-    let code = c.edge.exit_code(&env).await;
-    assert_eq!(code, 0, "edge exit code; output:\n{}", c.edge.output());
+    c.edge().signal("TERM");
+    let code = c.edge().exit_code(&env).await;
+    assert_eq!(code, 0, "edge exit code; output:\n{}", c.edge().output());
     assert!(
         !store.is_present(SERVER_USER, id),
         "the acknowledged delete was committed:\n{}",
@@ -404,9 +354,9 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
         assert_eq!(s.end_kind(), Some(EndKind::Quit), "{}", store.report());
     }
     assert!(
-        c.edge.output().contains("shut down cleanly"),
+        c.edge().output().contains("shut down cleanly"),
         "{}",
-        c.edge.output()
+        c.edge().output()
     );
     py.write_line("").await;
     let _ = py.exit_code(&env).await;
@@ -415,13 +365,12 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keygen_writes_0600_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt;
-    let env = TokioEnv::new();
-    let dir = TempDir::new(&env, "keygen");
-    let (path, public) = keygen(&dir.0, "k");
+    let dir = temp_dir("keygen");
+    let (path, public) = keygen(dir.path(), "k");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let before = std::fs::read(&path).unwrap();
-    let again = std::process::Command::new(common::BIN)
+    let again = std::process::Command::new(causeway_bin())
         .args(["keygen", "--private-key"])
         .arg(&path)
         .output()
@@ -429,7 +378,7 @@ async fn keygen_writes_0600_and_never_overwrites() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(&path).unwrap(), before);
-    let shown = std::process::Command::new(common::BIN)
+    let shown = std::process::Command::new(causeway_bin())
         .args(["public-key", "--private-key"])
         .arg(&path)
         .output()
@@ -442,17 +391,21 @@ async fn keygen_writes_0600_and_never_overwrites() {
 /// same configuration replays it and the delete is committed, with QUIT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
-    if !have("python3", "python3").await {
+    if !require("python3", &["--version"], "python3") {
         return;
     }
     let env = TokioEnv::new();
     let mut c = chain(&env, 2).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
-    let store = if h == "HOST1" { &c.direct } else { &c.relayed };
+    let store = if h == "HOST1" {
+        c.direct.clone()
+    } else {
+        c.relayed.clone()
+    };
 
-    c.edge.signal("KILL");
-    let code = c.edge.exit_code(&env).await;
+    c.edge().signal("KILL");
+    let code = c.edge().exit_code(&env).await;
     assert_eq!(code, -1, "killed by a signal, no exit code");
     // The edge's server session died with it: POP3 commits nothing then.
     env.sleep(Duration::from_millis(300)).await;
@@ -461,7 +414,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
         "a server session cut without QUIT committed nothing:\n{}",
         store.report()
     );
-    let journal = c._dir.0.join("edge.journal");
+    let journal = c.built.dir.join("edge.journal");
     let on_disk = std::fs::read(&journal).expect("the journal file survives");
     for secret in [DIRECT_PASSWORD, RELAYED_PASSWORD] {
         assert!(
@@ -473,7 +426,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     }
 
     // A new edge process on the same configuration (and journal).
-    let edge_cfg = c._dir.0.join("edge.toml");
+    let edge_cfg = c.built.dir.join("edge.toml");
     let mut again = Proc::causeway(
         "edge (restarted)",
         &["edge", "--config", edge_cfg.to_str().unwrap()],
@@ -511,7 +464,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     let _ = py.exit_code(&env).await;
     again.signal("TERM");
     assert_eq!(again.exit_code(&env).await, 0, "{}", again.output());
-    for p in [&c.client, &c.relay] {
-        p.signal("TERM");
+    for role in [Role::Client, Role::Relay] {
+        c.nodes.get(role).signal("TERM");
     }
 }

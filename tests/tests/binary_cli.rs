@@ -1,16 +1,15 @@
 //! The demo, `check-config` and the example configuration files.
 
-mod common;
-
 use std::path::Path;
 
 use causeway::config::{Settings, parse};
 use causeway_net::TokioEnv;
-use common::{Proc, TempDir, have};
+use causeway_tests::interop::{require, temp_dir};
+use causeway_tests::process::{Proc, causeway_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_prints_a_curl_line_serves_mail_and_stops_on_sigint() {
-    if !have("curl", "curl").await {
+    if !require("curl", &["--version"], "curl") {
         return;
     }
     let env = TokioEnv::new();
@@ -72,19 +71,20 @@ async fn demo_prints_a_curl_line_serves_mail_and_stops_on_sigint() {
 
 #[test]
 fn check_config_reports_an_unknown_key_and_a_bad_key_with_their_lines() {
-    let env = TokioEnv::new();
-    let dir = TempDir::new(&env, "check");
-    let file = dir.write(
-        "edge.toml",
-        "role = \"edge\"\n\
+    let dir = temp_dir("check");
+    let file = dir
+        .write(
+            "edge.toml",
+            "role = \"edge\"\n\
          listen = \"0.0.0.0:7000\"\n\
          private_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n\
          allowed_clients = [\"not-a-key\"]\n\
          allowed_servers = [\"mail.example.org:110\"]\n\
          max_sesions = 10\n\
          journal = \"memory\"\n",
-    );
-    let out = std::process::Command::new(common::BIN)
+        )
+        .unwrap();
+    let out = std::process::Command::new(causeway_bin())
         .arg("check-config")
         .arg(&file)
         .output()
@@ -106,8 +106,8 @@ fn check_config_reports_an_unknown_key_and_a_bad_key_with_their_lines() {
         "relay.toml",
         "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key_env = \"CW_TEST_KEY\"\n\
          allowed_edges = [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\nallowed_servers = [\"127.0.0.1:110\"]\n",
-    );
-    let out = std::process::Command::new(common::BIN)
+    ).unwrap();
+    let out = std::process::Command::new(causeway_bin())
         .arg("check-config")
         .arg(&ok)
         .env(
@@ -127,25 +127,24 @@ fn check_config_reports_an_unknown_key_and_a_bad_key_with_their_lines() {
 /// Each documented example parses, once its secrets exist.
 #[test]
 fn the_examples_parse() {
-    let env = TokioEnv::new();
-    let dir = TempDir::new(&env, "examples");
+    let dir = temp_dir("examples");
     let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     for f in ["edge.key", "relay.key", "client.key"] {
-        dir.write(f, &format!("{key}\n"));
+        dir.write(f, &format!("{key}\n")).unwrap();
     }
-    dir.write("host1.password", "secret\n");
+    dir.write("host1.password", "secret\n").unwrap();
     // SAFETY: set before any thread of this test reads the environment.
     unsafe {
         std::env::set_var("CAUSEWAY_LOCAL_PASSWORD", "local");
         std::env::set_var("CAUSEWAY_WORK_PASSWORD", "work");
     }
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
     for (name, role) in [("edge", "edge"), ("relay", "relay"), ("client", "client")] {
         let text = std::fs::read_to_string(examples.join(format!("{name}.toml"))).unwrap();
         let text = text
             .replace("/etc/causeway/", "")
             .replace("/var/lib/causeway-edge/", "");
-        let s = parse(&text, &dir.0).unwrap_or_else(|e| panic!("{name}.toml: {e:#?}"));
+        let s = parse(&text, dir.path()).unwrap_or_else(|e| panic!("{name}.toml: {e:#?}"));
         assert_eq!(s.role().to_string(), role);
         if let Settings::Client(c) = &s {
             assert_eq!(c.config.servers.len(), 2);

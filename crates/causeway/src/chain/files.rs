@@ -1,0 +1,220 @@
+//! Each node's configuration file, as an operator would write it: TOML with
+//! every setting the chain chooses spelled out, private keys in files of
+//! mode 0600 beside it (or inline, for a chain that never touches a disk:
+//! the simulation), a dictionary in a file both ends name.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use causeway_proto::user::TlsMode;
+use causeway_wire::{ChannelConfig, Keypair};
+
+use super::{ChainSpec, Keys, RELAY_NAME, TempDir};
+
+/// A TOML string literal (quoted and escaped).
+fn s(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// A duration the way the configuration reads them (`"250ms"`).
+fn d(t: Duration) -> String {
+    s(&format!("{}ms", t.as_millis()))
+}
+
+/// A TOML list of strings.
+fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let items: Vec<String> = items.into_iter().map(s).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Where a node's private key and the chain's dictionary go.
+#[derive(Clone, Copy)]
+pub enum Secrets<'a> {
+    /// In files of this directory (mode 0600 for keys).
+    Files(&'a TempDir),
+    /// In the configuration text itself (no dictionary possible).
+    Inline,
+}
+
+/// The `private_key...` line: a file (written once per directory) or inline.
+fn private_key(secrets: Secrets<'_>, name: &str, keys: &Keypair) -> io::Result<String> {
+    match secrets {
+        Secrets::Inline => Ok(format!(
+            "private_key = {}",
+            s(&keys.private.expose_base64())
+        )),
+        Secrets::Files(dir) => {
+            let p = dir.join(&format!("{name}.key"));
+            if !p.exists() {
+                crate::keys::write_private(&p, keys).map_err(io::Error::other)?;
+            }
+            Ok(format!("private_key_file = {}", path(&p)))
+        }
+    }
+}
+
+fn path(p: &Path) -> String {
+    s(&p.display().to_string())
+}
+
+fn channel(out: &mut String, c: &ChannelConfig, secrets: Secrets<'_>) -> io::Result<()> {
+    let _ = writeln!(out, "\n[channel]");
+    let _ = writeln!(out, "max_frame = {}", c.max_frame);
+    let _ = writeln!(out, "zstd_level = {}", c.zstd_level);
+    let _ = writeln!(out, "handshake_timeout = {}", d(c.handshake_timeout));
+    if let Some(dict) = &c.dictionary {
+        let Secrets::Files(dir) = secrets else {
+            return Err(io::Error::other("a dictionary needs the chain's directory"));
+        };
+        let p = dir.join("channel.dict");
+        if !p.exists() {
+            std::fs::write(&p, dict.as_slice())?;
+        }
+        let _ = writeln!(out, "dictionary = {}", path(&p));
+    }
+    Ok(())
+}
+
+/// The relay's file: it lets the edge in and reaches the relayed servers.
+pub fn relay(spec: &ChainSpec, keys: &Keys, secrets: Secrets<'_>) -> io::Result<String> {
+    let t = &spec.relay_timeouts;
+    let mut out = String::new();
+    let _ = writeln!(out, "role = \"relay\"");
+    let _ = writeln!(out, "listen = {}", s(&spec.relay_listen));
+    let _ = writeln!(out, "{}", private_key(secrets, "relay", &keys.relay)?);
+    let _ = writeln!(
+        out,
+        "allowed_edges = {}",
+        list([keys.edge.public.to_string().as_str()])
+    );
+    let relayed = spec.servers.iter().filter(|m| m.via_relay);
+    let _ = writeln!(
+        out,
+        "allowed_servers = {}",
+        list(relayed.map(|m| m.address.as_str()))
+    );
+    let _ = writeln!(out, "shutdown_deadline = {}", d(spec.shutdown_deadline));
+    channel(&mut out, &spec.channel, secrets)?;
+    let _ = writeln!(out, "\n[timeouts]");
+    let _ = writeln!(out, "open = {}", d(t.open));
+    let _ = writeln!(out, "link_idle = {}", d(t.link_idle));
+    let _ = writeln!(out, "server_connect = {}", d(t.server.connect));
+    let _ = writeln!(out, "server_command = {}", d(t.server.command));
+    let _ = writeln!(out, "server_per_mib = {}", d(t.server.per_mib));
+    Ok(out)
+}
+
+/// The edge's file: it lets the client proxy in, reaches the direct servers
+/// itself and the others through the relay at `relay` (when there is one).
+pub fn edge(
+    spec: &ChainSpec,
+    keys: &Keys,
+    relay: Option<&str>,
+    secrets: Secrets<'_>,
+) -> io::Result<String> {
+    let t = &spec.edge_timeouts;
+    let mut out = String::new();
+    let _ = writeln!(out, "role = \"edge\"");
+    let _ = writeln!(out, "listen = {}", s(&spec.edge_listen));
+    let _ = writeln!(out, "{}", private_key(secrets, "edge", &keys.edge)?);
+    let _ = writeln!(
+        out,
+        "allowed_clients = {}",
+        list([keys.client.public.to_string().as_str()])
+    );
+    let direct = spec.servers.iter().filter(|m| !m.via_relay);
+    let _ = writeln!(
+        out,
+        "allowed_servers = {}",
+        list(direct.map(|m| m.address.as_str()))
+    );
+    let journal = match secrets {
+        Secrets::Files(dir) if spec.journal => path(&dir.join("edge.journal")),
+        Secrets::Inline if spec.journal => {
+            return Err(io::Error::other("a journal needs the chain's directory"));
+        }
+        _ => s("memory"),
+    };
+    let _ = writeln!(out, "journal = {journal}");
+    let _ = writeln!(out, "max_sessions = {}", spec.edge_max_sessions);
+    let _ = writeln!(out, "shutdown_deadline = {}", d(spec.shutdown_deadline));
+    channel(&mut out, &spec.channel, secrets)?;
+    let _ = writeln!(out, "\n[timeouts]");
+    let _ = writeln!(out, "hello = {}", d(t.hello));
+    let _ = writeln!(out, "client_idle = {}", d(t.client_idle));
+    let _ = writeln!(out, "server_connect = {}", d(t.server.connect));
+    let _ = writeln!(out, "server_command = {}", d(t.server.command));
+    let _ = writeln!(out, "server_per_mib = {}", d(t.server.per_mib));
+    let _ = writeln!(out, "relay_reply = {}", d(t.relay_reply));
+    let _ = writeln!(out, "completion_deadline = {}", d(t.completion_deadline));
+    let _ = writeln!(out, "noop_interval = {}", d(t.noop_interval));
+    let _ = writeln!(out, "retry_min = {}", d(t.retry_min));
+    let _ = writeln!(out, "retry_max = {}", d(t.retry_max));
+    if let Some(address) = relay {
+        let _ = writeln!(out, "\n[[relay]]");
+        let _ = writeln!(out, "name = {}", s(RELAY_NAME));
+        let _ = writeln!(out, "address = {}", s(address));
+        let _ = writeln!(out, "public_key = {}", s(&keys.relay.public.to_string()));
+    }
+    Ok(out)
+}
+
+/// The client proxy's file: the local login, the edge at `edge`, and the
+/// user information (every server, credentials and route).
+pub fn client(
+    spec: &ChainSpec,
+    keys: &Keys,
+    edge: &str,
+    secrets: Secrets<'_>,
+) -> io::Result<String> {
+    let t = &spec.client_timeouts;
+    let mut out = String::new();
+    let _ = writeln!(out, "role = \"client\"");
+    let _ = writeln!(out, "listen = {}", s(&spec.client_listen));
+    let _ = writeln!(out, "user = {}", s(&spec.local_user));
+    let _ = writeln!(out, "password = {}", s(&spec.local_password));
+    let _ = writeln!(out, "edge = {}", s(edge));
+    let _ = writeln!(
+        out,
+        "edge_public_key = {}",
+        s(&keys.edge.public.to_string())
+    );
+    let _ = writeln!(out, "{}", private_key(secrets, "client", &keys.client)?);
+    let _ = writeln!(out, "shutdown_deadline = {}", d(spec.shutdown_deadline));
+    channel(&mut out, &spec.channel, secrets)?;
+    let _ = writeln!(out, "\n[timeouts]");
+    let _ = writeln!(out, "edge_connect = {}", d(t.edge_connect));
+    let _ = writeln!(out, "welcome = {}", d(t.welcome));
+    let _ = writeln!(out, "request = {}", d(t.request));
+    let _ = writeln!(out, "per_mib = {}", d(t.per_mib));
+    let _ = writeln!(out, "ping_interval = {}", d(t.ping_interval));
+    let _ = writeln!(out, "quit = {}", d(t.quit));
+    let _ = writeln!(out, "client_idle = {}", d(t.client_idle));
+    for m in &spec.servers {
+        let (host, port) = m.address.rsplit_once(':').ok_or_else(|| {
+            io::Error::other(format!(
+                "server {}: {:?} is not host:port",
+                m.name, m.address
+            ))
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let _ = writeln!(out, "\n[[server]]");
+        let _ = writeln!(out, "name = {}", s(&m.name));
+        let _ = writeln!(out, "host = {}", s(host));
+        let _ = writeln!(out, "port = {port}");
+        let tls = match m.tls {
+            TlsMode::None => "none",
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+        };
+        let _ = writeln!(out, "tls = {}", s(tls));
+        let _ = writeln!(out, "user = {}", s(&m.user));
+        let _ = writeln!(out, "password = {}", s(&m.password));
+        if m.via_relay {
+            let _ = writeln!(out, "relay = {}", s(RELAY_NAME));
+        }
+    }
+    Ok(out)
+}
