@@ -23,6 +23,10 @@
 //! connections.
 //! Sockets, time and randomness come from [`causeway_net::Env`] only, so the
 //! proxy runs unchanged inside a turmoil simulation.
+//!
+//! Owns: the mail client's side of everything (local login, the unified
+//! mailbox, when a RETR counts as delivered, what the mail client is told).
+//! Depends on net, wire, proto and pop3; never on the edge or the relay.
 
 mod config;
 mod front;

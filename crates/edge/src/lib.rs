@@ -20,6 +20,11 @@
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
 //! - `supersede`: ending a session whose client came back after a cut.
+//!
+//! Owns: client sessions, replicas, owed work and its journal, replay.
+//! Depends on net, wire, proto, pop3 and `causeway-upstream` (which reaches
+//! the mail servers, directly or through a relay); never on the relay or the
+//! client proxy crates.
 
 #[cfg(feature = "broken-variants")]
 pub mod broken;

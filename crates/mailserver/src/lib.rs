@@ -14,6 +14,10 @@
 //! - [`ServerConfig`]: lock policy, seen-on-drop, idle timeout, faults.
 //! - [`serve`]: the accept loop; [`SessionCore`]: one session, sans IO.
 //! - [`generate`]: realistic made-up mail.
+//!
+//! Owns: the model server and its record. Depends only on `causeway-net`
+//! and `causeway-pop3`; no node depends on it (only tests, the simulation,
+//! the demo and the benchmarks do).
 
 mod config;
 pub mod generate;

@@ -21,6 +21,10 @@
 //! A lint test (`tests/seam_lint.rs`) fails the build if code outside this crate
 //! reaches for `tokio::net`, `Instant::now`, `SystemTime::now`, OS randomness,
 //! OS threads or `HashMap` in code that runs in simulation.
+//!
+//! Owns: the `Env` seam and what every node runs on it (counts, the accept
+//! loop). Must not depend on any other Causeway crate: everything else sits
+//! on top of it.
 
 pub mod count;
 mod rng;

@@ -21,6 +21,10 @@
 //!
 //! Secrets never reach logs: the `Debug` of a `PASS` or `APOP` command
 //! redacts the password and the digest.
+//!
+//! Owns: the POP3 grammar and its limits, on both sides. Must not depend on
+//! anything above `causeway-net` (no channel, no catalogue, no node): it is
+//! a protocol library.
 
 pub mod client;
 pub mod command;

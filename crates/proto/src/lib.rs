@@ -17,6 +17,10 @@
 //! a later protocol version can pipeline requests and resume a session after a
 //! line cut without changing the shape of these messages.
 //!
+//! Owns: the messages and the user information, with their validation.
+//! Depends on `causeway-wire` only for the [`causeway_wire::Message`] trait;
+//! never on a node.
+//!
 //! **The credential rule.** Messages that carry passwords say so through
 //! [`causeway_wire::Message::carries_credentials`]; `causeway_wire::link::send`
 //! then sends them uncompressed and outside the compression context, so that

@@ -28,6 +28,10 @@
 //! protocol. Randomness (static and ephemeral keys) comes from
 //! `causeway_net::Env::rng`, so simulated runs replay byte for byte.
 //! `docs/protocol.md` describes the bytes on the line.
+//!
+//! Owns: records, handshakes, sealing, compression, frames and their limits.
+//! Depends only on `causeway-net`; knows nothing about mail (the catalogue
+//! is `causeway-proto`'s), so it can be fuzzed and reasoned about alone.
 
 mod channel;
 pub mod codec;
