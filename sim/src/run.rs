@@ -226,9 +226,11 @@ impl Harness {
                 break;
             }
         }
+        if ok {
+            self.settle_journal();
+        }
         let (w, v) = (&mut self.world, &mut self.verdict);
         if ok {
-            Self::settle_journal(w, v);
             oracle::check_settled(w, &self.faults, v);
             oracle::check_fresh_sessions(w, v);
         }
@@ -284,28 +286,24 @@ impl Harness {
     /// failed (an injected disk fault): the edge redoes them, harmlessly, at
     /// its next start. So if entries remain, restart the edge once more and
     /// let its replay finish them; invariant 6 then wants the journal empty.
-    fn settle_journal(w: &mut World, v: &mut Verdict) {
-        let d = w.disk.clone();
+    fn settle_journal(&mut self) {
+        let d = self.world.disk.clone();
         if d.owed_entries() == 0 {
             return;
         }
-        w.coverage.insert(Cov::JournalReplayAtEnd);
-        w.log_event(format!(
+        self.world.coverage.insert(Cov::JournalReplayAtEnd);
+        self.world.log_event(format!(
             "journal holds {} owed entries after the quiet phase: restarting the edge to replay them",
             d.owed_entries()
         ));
-        w.sim.bounce("edge");
-        let start = w.now_ms();
-        while w.now_ms() - start < 1_200_000 {
-            if let Err(e) = w.step() {
-                v.violations.push(Violation {
-                    invariant: 0,
-                    key: None,
-                    message: format!("simulation error: {e}"),
-                });
+        self.world.sim.bounce("edge");
+        let start = self.world.now_ms();
+        while self.world.now_ms() - start < 1_200_000 {
+            if !self.step() {
                 return;
             }
-            let done = w
+            let done = self
+                .world
                 .nodes
                 .edges()
                 .last()
@@ -318,20 +316,15 @@ impl Harness {
         // rule (nothing live for a whole minute), not a fixed wait: a server
         // stalled mid-session (an injected fault) notices a connection the
         // replay gave up on only when its stall ends (seed 446: 95 s).
-        let start = w.now_ms();
+        let start = self.world.now_ms();
         let mut settled_since: Option<u64> = None;
-        while w.now_ms() - start < 1_200_000 {
-            if let Err(e) = w.step() {
-                v.violations.push(Violation {
-                    invariant: 0,
-                    key: None,
-                    message: format!("simulation error: {e}"),
-                });
+        while self.world.now_ms() - start < 1_200_000 {
+            if !self.step() {
                 return;
             }
-            let now = w.now_ms();
+            let now = self.world.now_ms();
             if now % 1000 == 0 {
-                if w.settled() {
+                if self.world.settled() {
                     if now - *settled_since.get_or_insert(now) >= SETTLED_FOR {
                         break;
                     }
@@ -340,7 +333,7 @@ impl Harness {
                 }
             }
         }
-        w.log_event(format!(
+        self.world.log_event(format!(
             "after the replay the journal holds {} owed entries",
             d.owed_entries()
         ));

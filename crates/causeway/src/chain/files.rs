@@ -218,3 +218,126 @@ pub fn client(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use causeway_net::EnvRng;
+    use causeway_proto::user::Route;
+
+    use super::*;
+    use crate::chain::MailServer;
+    use crate::config::{self, Settings};
+
+    fn spec() -> ChainSpec {
+        let mut spec = ChainSpec {
+            servers: vec![
+                MailServer {
+                    name: "DIRECT".into(),
+                    address: "mail.example:995".into(),
+                    user: "alice".into(),
+                    password: "p\"w with \\ quote".into(),
+                    tls: TlsMode::Implicit,
+                    via_relay: false,
+                },
+                MailServer {
+                    name: "BEHIND".into(),
+                    address: "[2001:db8::1]:110".into(),
+                    user: "bob".into(),
+                    password: "pw2".into(),
+                    tls: TlsMode::None,
+                    via_relay: true,
+                },
+            ],
+            edge_max_sessions: 77,
+            ..ChainSpec::default()
+        };
+        spec.edge_timeouts.retry_min = Duration::from_millis(250);
+        spec.client_timeouts.welcome = Duration::from_secs(7);
+        spec.relay_timeouts.link_idle = Duration::from_secs(33);
+        spec
+    }
+
+    fn parse(text: io::Result<String>) -> Settings {
+        config::parse(&text.unwrap(), Path::new(".")).unwrap_or_else(|e| panic!("{e:#?}"))
+    }
+
+    #[test]
+    fn the_files_parse_into_the_chain_that_was_asked_for() {
+        let spec = ChainSpec {
+            journal: false,
+            ..spec()
+        };
+        let keys = Keys::generate(&EnvRng::from_seed([5; 32]));
+        let Settings::Relay(r) = parse(relay(&spec, &keys, Secrets::Inline)) else {
+            panic!("not a relay")
+        };
+        assert_eq!(r.config.keypair.public, keys.relay.public);
+        assert_eq!(r.config.allowed_edges, vec![keys.edge.public]);
+        assert_eq!(r.config.allowed_servers, vec!["[2001:db8::1]:110"]);
+        assert_eq!(r.config.timeouts, spec.relay_timeouts);
+
+        let edge_text = edge(&spec, &keys, Some("relay.example:7001"), Secrets::Inline);
+        let Settings::Edge(e) = parse(edge_text) else {
+            panic!("not an edge")
+        };
+        assert_eq!(e.journal, None, "no disk, no journal");
+        assert_eq!(e.config.allowed_clients, vec![keys.client.public]);
+        assert_eq!(e.config.allowed_servers, vec!["mail.example:995"]);
+        assert_eq!(e.config.max_sessions, 77);
+        assert_eq!(e.config.timeouts, spec.edge_timeouts);
+        let relay = &e.config.relays[0];
+        assert_eq!(
+            (
+                relay.name.as_str(),
+                relay.address.as_str(),
+                relay.public_key
+            ),
+            (RELAY_NAME, "relay.example:7001", keys.relay.public)
+        );
+
+        let Settings::Client(c) = parse(client(&spec, &keys, "edge.example:7000", Secrets::Inline))
+        else {
+            panic!("not a client")
+        };
+        let c = c.config;
+        assert_eq!(c.edge_key, keys.edge.public);
+        assert_eq!(c.keypair.public, keys.client.public);
+        assert_eq!(c.timeouts.welcome, Duration::from_secs(7));
+        assert_eq!(c.servers[0].password.expose(), b"p\"w with \\ quote");
+        assert_eq!(c.servers[0].tls, TlsMode::Implicit);
+        assert_eq!(c.servers[1].host, "2001:db8::1");
+        assert_eq!(c.servers[1].route, Route::Relay(RELAY_NAME.into()));
+    }
+
+    #[test]
+    fn with_a_directory_keys_journal_and_dictionary_are_files() {
+        let rng = EnvRng::from_seed([6; 32]);
+        let dir = TempDir::new(&rng, "chain-files").unwrap();
+        let mut spec = spec();
+        spec.channel.dictionary = Some(Arc::new(b"a shared dictionary".to_vec()));
+        let keys = Keys::generate(&rng);
+        let text = edge(&spec, &keys, None, Secrets::Files(&dir)).unwrap();
+        assert!(!text.contains(&keys.edge.private.expose_base64()));
+        let Settings::Edge(e) = config::parse(&text, dir.path()).unwrap() else {
+            panic!("not an edge")
+        };
+        assert_eq!(e.journal, Some(dir.join("edge.journal")));
+        assert_eq!(e.config.keypair.public, keys.edge.public);
+        assert_eq!(
+            e.config.channel.dictionary.as_deref(),
+            Some(&b"a shared dictionary".to_vec())
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("edge.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Without a directory there is nowhere to put them.
+        assert!(edge(&spec, &keys, None, Secrets::Inline).is_err());
+    }
+}

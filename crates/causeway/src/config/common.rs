@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_upstream::{ServerTls, TlsSettings};
+use causeway_upstream::{ServerTimeouts, ServerTls, TlsSettings};
 use causeway_wire::{
     ChannelConfig, Keypair, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, PrivateKey, Psk, PublicKey,
 };
@@ -400,6 +400,57 @@ impl Cx<'_> {
                 ServerTls::default()
             }
         }
+    }
+
+    /// `timeouts.server_connect`, `server_command`, `server_per_mib`: the
+    /// edge's and the relay's waits on a mail server.
+    pub(super) fn server_timeouts(
+        &mut self,
+        connect: &Option<Spanned<String>>,
+        command: &Option<Spanned<String>>,
+        per_mib: &Option<Spanned<String>>,
+        d: ServerTimeouts,
+    ) -> ServerTimeouts {
+        ServerTimeouts {
+            connect: self.duration(connect, d.connect, "timeouts.server_connect"),
+            command: self.duration(command, d.command, "timeouts.server_command"),
+            per_mib: self.duration(per_mib, d.per_mib, "timeouts.server_per_mib"),
+        }
+    }
+
+    /// An allow list of public keys; `empty` is reported when it is empty.
+    pub(super) fn allowed_keys(
+        &mut self,
+        list: &[Spanned<String>],
+        what: &str,
+        empty: &str,
+    ) -> Vec<PublicKey> {
+        if list.is_empty() {
+            self.nowhere(empty);
+        }
+        list.iter()
+            .filter_map(|k| self.public_key(k, what))
+            .collect()
+    }
+
+    /// `allowed_servers`: the `host:port`s a node may reach.
+    pub(super) fn allowed_servers(&mut self, list: &[Spanned<String>]) -> Vec<String> {
+        list.iter()
+            .map(|a| self.address(a, "allowed_servers entry"))
+            .collect()
+    }
+
+    /// `max_message`: below the channel's frame (a body crosses in one).
+    pub(super) fn max_message(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        default: usize,
+        channel: &ChannelConfig,
+    ) -> usize {
+        let fits = default
+            .min(channel.max_frame.saturating_sub(1 << 20))
+            .max(1);
+        self.count(v, fits, 1, channel.max_frame as i64, "max_message")
     }
 
     pub(super) fn shutdown_deadline(&mut self, v: &Option<Spanned<String>>) -> Duration {

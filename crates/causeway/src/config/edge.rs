@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use causeway_edge::{EdgeConfig, RelayRef};
-use causeway_upstream::ServerTimeouts;
-use causeway_wire::PublicKey;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -85,19 +83,12 @@ impl Cx<'_> {
         let listen = self.listen(&f.listen);
         let keypair = self.keypair(&f.private_key, &f.private_key_file, &f.private_key_env);
         let psk = self.psk(&f.psk, &f.psk_file, &f.psk_env);
-        let allowed_clients: Vec<PublicKey> = f
-            .allowed_clients
-            .iter()
-            .filter_map(|k| self.public_key(k, "allowed_clients"))
-            .collect();
-        if f.allowed_clients.is_empty() {
-            self.nowhere("allowed_clients is empty: no client proxy could connect; add each client's public key (`causeway keygen` prints it)");
-        }
-        let allowed_servers: Vec<String> = f
-            .allowed_servers
-            .iter()
-            .map(|a| self.address(a, "allowed_servers entry"))
-            .collect();
+        let allowed_clients = self.allowed_keys(
+            &f.allowed_clients,
+            "allowed_clients",
+            "allowed_clients is empty: no client proxy could connect; add each client's public key (`causeway keygen` prints it)",
+        );
+        let allowed_servers = self.allowed_servers(&f.allowed_servers);
         let mut relays: Vec<RelayRef> = Vec::new();
         for r in &f.relay {
             let name = r.name.get_ref().trim().to_owned();
@@ -144,36 +135,16 @@ impl Cx<'_> {
             "replica_cache_bytes",
         );
         config.channel = self.channel(&f.channel);
-        config.max_message = self.count(
-            &f.max_message,
-            config
-                .max_message
-                .min(config.channel.max_frame.saturating_sub(1 << 20))
-                .max(1),
-            1,
-            config.channel.max_frame as i64,
-            "max_message",
-        );
+        config.max_message = self.max_message(&f.max_message, config.max_message, &config.channel);
         config.timeouts.hello = self.duration(&t.hello, d.hello, "timeouts.hello");
         config.timeouts.client_idle =
             self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle");
-        config.timeouts.server = ServerTimeouts {
-            connect: self.duration(
-                &t.server_connect,
-                d.server.connect,
-                "timeouts.server_connect",
-            ),
-            command: self.duration(
-                &t.server_command,
-                d.server.command,
-                "timeouts.server_command",
-            ),
-            per_mib: self.duration(
-                &t.server_per_mib,
-                d.server.per_mib,
-                "timeouts.server_per_mib",
-            ),
-        };
+        config.timeouts.server = self.server_timeouts(
+            &t.server_connect,
+            &t.server_command,
+            &t.server_per_mib,
+            d.server,
+        );
         config.timeouts.relay_reply =
             self.duration(&t.relay_reply, d.relay_reply, "timeouts.relay_reply");
         config.timeouts.completion_deadline = self.duration(

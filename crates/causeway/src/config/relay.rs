@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use causeway_relay::RelayConfig;
-use causeway_upstream::ServerTimeouts;
-use causeway_wire::PublicKey;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -55,21 +53,12 @@ impl Cx<'_> {
     pub(super) fn relay(&mut self, f: RelayFile) -> Option<RelaySettings> {
         let listen = self.listen(&f.listen);
         let keypair = self.keypair(&f.private_key, &f.private_key_file, &f.private_key_env);
-        let allowed_edges: Vec<PublicKey> = f
-            .allowed_edges
-            .iter()
-            .filter_map(|k| self.public_key(k, "allowed_edges"))
-            .collect();
-        if f.allowed_edges.is_empty() {
-            self.nowhere(
-                "allowed_edges is empty: no edge could connect; add each edge's public key",
-            );
-        }
-        let allowed_servers: Vec<String> = f
-            .allowed_servers
-            .iter()
-            .map(|a| self.address(a, "allowed_servers entry"))
-            .collect();
+        let allowed_edges = self.allowed_keys(
+            &f.allowed_edges,
+            "allowed_edges",
+            "allowed_edges is empty: no edge could connect; add each edge's public key",
+        );
+        let allowed_servers = self.allowed_servers(&f.allowed_servers);
         if allowed_servers.is_empty() {
             self.nowhere("allowed_servers is empty: this relay could reach no mail server");
         }
@@ -81,35 +70,15 @@ impl Cx<'_> {
         config.tls = self.server_tls(&f.ca_file);
         config.max_links = self.count(&f.max_links, config.max_links, 1, 1 << 20, "max_links");
         config.channel = self.channel(&f.channel);
-        config.max_message = self.count(
-            &f.max_message,
-            config
-                .max_message
-                .min(config.channel.max_frame.saturating_sub(1 << 20))
-                .max(1),
-            1,
-            config.channel.max_frame as i64,
-            "max_message",
-        );
+        config.max_message = self.max_message(&f.max_message, config.max_message, &config.channel);
         config.timeouts.open = self.duration(&t.open, d.open, "timeouts.open");
         config.timeouts.link_idle = self.duration(&t.link_idle, d.link_idle, "timeouts.link_idle");
-        config.timeouts.server = ServerTimeouts {
-            connect: self.duration(
-                &t.server_connect,
-                d.server.connect,
-                "timeouts.server_connect",
-            ),
-            command: self.duration(
-                &t.server_command,
-                d.server.command,
-                "timeouts.server_command",
-            ),
-            per_mib: self.duration(
-                &t.server_per_mib,
-                d.server.per_mib,
-                "timeouts.server_per_mib",
-            ),
-        };
+        config.timeouts.server = self.server_timeouts(
+            &t.server_connect,
+            &t.server_command,
+            &t.server_per_mib,
+            d.server,
+        );
         Some(RelaySettings {
             listen,
             shutdown_deadline: self.shutdown_deadline(&f.shutdown_deadline),
