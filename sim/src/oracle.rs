@@ -188,11 +188,6 @@ pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
         });
     }
     if let Some(st) = edges.last() {
-        let abandoned = st.replay_abandoned();
-        if !abandoned.is_empty() {
-            v.notes
-                .push(format!("edge replay gave up on {abandoned:?}"));
-        }
         if st.journal_unreadable_entries() != 0 {
             v.violations.push(Violation {
                 invariant: 6,

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,7 +21,7 @@ use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListingState, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing, ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{OpError, PROTOCOL_VERSION, Secret};
@@ -329,6 +330,8 @@ pub struct Client {
     pub env: SimEnv,
     ch: SecureChannel<SimStream>,
     next_id: u64,
+    /// The sizes the last Welcome listed: (server, UIDL) -> octets.
+    sizes: BTreeMap<(String, String), u64>,
 }
 
 impl Client {
@@ -340,6 +343,7 @@ impl Client {
             env,
             ch,
             next_id: 1,
+            sizes: BTreeMap::new(),
         })
     }
 
@@ -382,7 +386,29 @@ impl Client {
             supersedes,
         })
         .await;
-        self.recv().await
+        let answer = self.recv().await;
+        if let Ok(EdgeToClient::Welcome { servers, .. }) = &answer {
+            for l in servers {
+                if let ListingState::Ready { messages } = &l.state {
+                    for m in messages {
+                        self.sizes.insert((l.name.clone(), m.uidl.clone()), m.size);
+                    }
+                }
+            }
+        }
+        answer
+    }
+
+    /// A message as the last Welcome listed it (size 0 if it did not).
+    pub fn msg(&self, server: &str, uidl: &str) -> MessageId {
+        MessageId {
+            uidl: uidl.into(),
+            size: self
+                .sizes
+                .get(&(server.to_owned(), uidl.to_owned()))
+                .copied()
+                .unwrap_or(0),
+        }
     }
 
     /// Hello, expecting Welcome; returns the listings.
@@ -437,14 +463,16 @@ impl Client {
     }
 
     pub async fn retr(&mut self, server: &str, uidl: &str) -> (u64, Vec<u8>) {
-        match self.request(server, Op::Retr { uidl: uidl.into() }).await {
+        let msg = self.msg(server, uidl);
+        match self.request(server, Op::Retr { msg }).await {
             (id, Ok(Reply::Body(b))) => (id, b),
             other => panic!("RETR {uidl}: {other:?}"),
         }
     }
 
     pub async fn dele(&mut self, server: &str, uidl: &str) {
-        let r = self.request(server, Op::Dele { uidl: uidl.into() }).await;
+        let msg = self.msg(server, uidl);
+        let r = self.request(server, Op::Dele { msg }).await;
         assert_eq!(r.1, Ok(Reply::Done), "DELE {uidl}");
     }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv, derive_seed};
-use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, ServerListing};
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing,
+};
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
 use causeway_relay::{RelayConfig, RelayState, run_relay};
@@ -170,12 +172,12 @@ impl Client {
     }
 
     /// RETR (delivered), then DELE of another message; QUIT; each `+OK`.
-    async fn read_one_delete_one(&mut self, server: &str, uidls: &[String]) -> Vec<u8> {
+    async fn read_one_delete_one(&mut self, server: &str, uidls: &[MessageId]) -> Vec<u8> {
         let (id, r) = self
             .request(
                 server,
                 Op::Retr {
-                    uidl: uidls[0].clone(),
+                    msg: uidls[0].clone(),
                 },
             )
             .await;
@@ -190,7 +192,7 @@ impl Client {
             .request(
                 server,
                 Op::Dele {
-                    uidl: uidls[1].clone(),
+                    msg: uidls[1].clone(),
                 },
             )
             .await;
@@ -210,9 +212,15 @@ impl Client {
     }
 }
 
-fn ready(l: &ServerListing) -> Vec<String> {
+fn ready(l: &ServerListing) -> Vec<MessageId> {
     match &l.state {
-        ListingState::Ready { messages } => messages.iter().map(|m| m.uidl.clone()).collect(),
+        ListingState::Ready { messages } => messages
+            .iter()
+            .map(|m| MessageId {
+                uidl: m.uidl.clone(),
+                size: m.size,
+            })
+            .collect(),
         ListingState::Unavailable { error } => panic!("{} unavailable: {error}", l.name),
     }
 }
@@ -226,9 +234,13 @@ fn unavailable(l: &ServerListing) -> OpError {
 
 /// The store's work was committed: the first message read, the second gone,
 /// every session ended with QUIT.
-fn committed(store: &causeway_mailserver::MailStore, uidls: &[String]) {
-    assert!(store.is_seen(USER, &uidls[0]), "{}", store.report());
-    assert!(!store.is_present(USER, &uidls[1]), "{}", store.report());
+fn committed(store: &causeway_mailserver::MailStore, uidls: &[MessageId]) {
+    assert!(store.is_seen(USER, &uidls[0].uidl), "{}", store.report());
+    assert!(
+        !store.is_present(USER, &uidls[1].uidl),
+        "{}",
+        store.report()
+    );
     for s in store.sessions() {
         assert_eq!(
             s.end_kind(),
@@ -270,9 +282,9 @@ async fn direct_implicit_and_starttls_end_to_end_and_a_bad_certificate_is_unavai
         "{e}"
     );
     let body = c.read_one_delete_one("POP3S", &u1).await;
-    assert_eq!(body, s1.body(USER, &u1[0]).unwrap());
+    assert_eq!(body, s1.body(USER, &u1[0].uidl).unwrap());
     let body = c.read_one_delete_one("STLS", &u2).await;
-    assert_eq!(body, s2.body(USER, &u2[0]).unwrap());
+    assert_eq!(body, s2.body(USER, &u2[0].uidl).unwrap());
     // A certificate failure is permanent: the edge does not keep retrying
     // it, and QUIT comes back at once.
     let bye = c.quit().await;
@@ -326,9 +338,9 @@ async fn through_the_relay_with_the_relays_trust_store() {
         "{e}"
     );
     let body = c.read_one_delete_one("POP3S", &u1).await;
-    assert_eq!(body, s1.body(USER, &u1[0]).unwrap());
+    assert_eq!(body, s1.body(USER, &u1[0].uidl).unwrap());
     let body = c.read_one_delete_one("STLS", &u2).await;
-    assert_eq!(body, s2.body(USER, &u2[0]).unwrap());
+    assert_eq!(body, s2.body(USER, &u2[0].uidl).unwrap());
     let bye = c.quit().await;
     assert_eq!(bye[0].result, Ok(()), "{bye:?}");
     assert_eq!(bye[1].result, Ok(()), "{bye:?}");

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use causeway_proto::user::Route;
+use causeway_proto::user::{Route, TlsMode};
 
 use crate::config::{self, Settings};
 
@@ -21,6 +21,9 @@ pub fn check(files: &[PathBuf]) -> i32 {
                     s.role(),
                     public_key(&s)
                 );
+                for w in warnings(&s) {
+                    eprintln!("{}: warning: {w}", f.display());
+                }
                 loaded.push((f.clone(), s));
             }
             Err(p) => {
@@ -35,6 +38,35 @@ pub fn check(files: &[PathBuf]) -> i32 {
         eprintln!("{m}");
     }
     if bad || !mismatches.is_empty() { 1 } else { 0 }
+}
+
+/// What is valid but deserves a second look: a password sent in clear text
+/// to a server that is not on this machine.
+pub fn warnings(s: &Settings) -> Vec<String> {
+    let Settings::Client(c) = s else {
+        return Vec::new();
+    };
+    c.config
+        .servers
+        .iter()
+        .filter(|m| m.tls == TlsMode::None && !is_loopback(&m.host))
+        .map(|m| {
+            format!(
+                "server {:?}: tls = \"none\" sends the password to {} in clear text; unless the \
+                 path to it is trusted (a relay beside the server), use \"starttls\" or \"implicit\"",
+                m.name,
+                m.address()
+            )
+        })
+        .collect()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 fn public_key(s: &Settings) -> String {

@@ -46,6 +46,11 @@ pub enum Action {
     /// Write these bytes (if any), then end: close the mail client's
     /// connection and the edge session.
     Close(Vec<u8>),
+    /// Close the mail client's connection without a word (the reason is for
+    /// the log): what every mail client takes for a connection failure,
+    /// where a `-ERR` to PASS would count as a failed login (see
+    /// [`Front::opened`]).
+    Hangup(String),
     /// The local login is right: open the edge session, then call
     /// [`Front::opened`].
     Open,
@@ -192,9 +197,20 @@ impl Front {
     }
 
     /// The edge session was opened (its listings) or not (why).
+    ///
+    /// A mail client reads any `-ERR` to PASS as a failed login, except
+    /// `[IN-USE]` (measured: fetchmail counts an authentication failure and
+    /// mails the user "password invalid" for `[SYS/TEMP]` and `[SYS/PERM]`;
+    /// curl says "access denied"). So a failure that is temporary (the edge or
+    /// every server unreachable for now) hangs up instead, which fetchmail,
+    /// getmail6, curl and python's poplib all report as a connection error;
+    /// a lock is `[IN-USE]`; and only what the user must fix (a server that
+    /// refuses our stored password, an edge that refuses us) is `-ERR
+    /// [SYS/PERM]`, naming the server.
     pub fn opened(&mut self, result: Result<Vec<ServerListing>, OpError>) -> Action {
         let listings = match result {
             Ok(l) => l,
+            Err(e) if is_temporary(&e) => return Action::Hangup(e.to_string()),
             Err(e) => {
                 return Action::Close(status(&replies::err(
                     e.code.map(replies::resp_code),
@@ -208,6 +224,10 @@ impl Front {
             .map(|u| (u.server, u.error))
             .collect();
         if mailbox.has_no_server() {
+            if errors.iter().all(|(_, e)| is_temporary(e)) {
+                let all: Vec<String> = errors.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+                return Action::Hangup(all.join("; "));
+            }
             return Action::Close(status(&replies::servers_err("", &errors)));
         }
         for (server, error) in &errors {
@@ -294,49 +314,47 @@ impl Front {
     }
 }
 
+/// A failure a retry may fix and that no mail client should count as a
+/// failed login (a busy lock has a code of its own, `[IN-USE]`).
+fn is_temporary(e: &OpError) -> bool {
+    matches!(
+        e.code,
+        None | Some(causeway_proto::ErrCode::SysTemp) | Some(causeway_proto::ErrCode::LoginDelay)
+    )
+}
+
 fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
     match cmd {
         Command::Stat => {
             let (n, octets) = mailbox.stat();
             ok(format!("{n} {octets}"))
         }
-        Command::List(None) => listing(
-            mailbox,
-            format!("{} messages:", mailbox.stat().0),
-            |_, e| e.size.to_string(),
-        ),
-        Command::List(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.size))),
-        Command::Uidl(None) => listing(mailbox, String::new(), |mb, e| mb.shown_uidl(e)),
-        Command::Uidl(Some(n)) => {
-            with_message(mailbox, n, |e| ok(format!("{n} {}", mailbox.shown_uidl(e))))
-        }
+        Command::List(None) => listing(mailbox, format!("{} messages:", mailbox.stat().0), |e| {
+            e.size().to_string()
+        }),
+        Command::List(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.size()))),
+        Command::Uidl(None) => listing(mailbox, String::new(), |e| e.shown.clone()),
+        Command::Uidl(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.shown))),
         Command::Retr(n) => ask_one(mailbox, n, |e, server| {
             (
-                Op::Retr {
-                    uidl: e.uidl.clone(),
-                },
+                Op::Retr { msg: e.id.clone() },
                 Then::Retr {
                     server,
-                    size: e.size,
+                    size: e.size(),
                 },
             )
         }),
         Command::Top { msg, lines } => ask_one(mailbox, msg, |e, server| {
             (
                 Op::Top {
-                    uidl: e.uidl.clone(),
+                    msg: e.id.clone(),
                     lines,
                 },
                 Then::Top { server },
             )
         }),
         Command::Dele(n) => ask_one(mailbox, n, |e, server| {
-            (
-                Op::Dele {
-                    uidl: e.uidl.clone(),
-                },
-                Then::Dele { server, n },
-            )
+            (Op::Dele { msg: e.id.clone() }, Then::Dele { server, n })
         }),
         Command::Rset => {
             let servers = mailbox.servers_with_deletes();
@@ -383,7 +401,7 @@ fn ask_one(mailbox: &Mailbox, n: u32, make: impl FnOnce(&Entry, String) -> (Op, 
             requests: vec![Request {
                 server,
                 op,
-                expect: e.size,
+                expect: e.size(),
             }],
             then: Pending(then),
         }
@@ -391,10 +409,10 @@ fn ask_one(mailbox: &Mailbox, n: u32, make: impl FnOnce(&Entry, String) -> (Op, 
 }
 
 /// A multi-line LIST/UIDL answer: "n value" per message not deleted.
-fn listing(mailbox: &Mailbox, head: String, value: impl Fn(&Mailbox, &Entry) -> String) -> Action {
+fn listing(mailbox: &Mailbox, head: String, value: impl Fn(&Entry) -> String) -> Action {
     let lines: Vec<Vec<u8>> = mailbox
         .live()
-        .map(|(n, e)| format!("{n} {}", value(mailbox, e)).into_bytes())
+        .map(|(n, e)| format!("{n} {}", value(e)).into_bytes())
         .collect();
     let mut out = Vec::new();
     write_listing(&mut out, &StatusLine::ok(head), &lines);

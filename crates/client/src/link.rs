@@ -58,10 +58,13 @@ pub struct EdgeLink<E: Env> {
     lost: Guard,
 }
 
+/// How a [`LineCut`] from a close frame begins.
+const CLOSED_BY_EDGE: &str = "the edge ended the session: ";
+
 impl From<LinkEnd> for LineCut {
     fn from(e: LinkEnd) -> Self {
         match e {
-            LinkEnd::Closed(reason) => LineCut(format!("the edge ended the session: {reason}")),
+            LinkEnd::Closed(reason) => LineCut(format!("{CLOSED_BY_EDGE}{reason}")),
             other => LineCut(other.to_string()),
         }
     }
@@ -98,19 +101,24 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
     LineCut(format!("the edge sent {kind} while we waited for {what}"))
 }
 
-fn temporary(text: String) -> OpError {
-    OpError::new(Some(ErrCode::SysTemp), text)
+/// A channel to the edge, handshake done, no session yet.
+pub type Reached<E> = SecureChannel<<E as Env>::Stream>;
+
+/// Why no session could be opened.
+#[derive(Debug)]
+pub enum NotOpened {
+    /// The edge could not be reached, or the line failed: temporary, and
+    /// the mail client is not told anything it could take for a failed login.
+    Unreachable(String),
+    /// The edge answered, and refused (or every server failed): the error.
+    Refused(OpError),
 }
 
 impl<E: Env> EdgeLink<E> {
-    /// Connects, runs the handshake, hands over the user information and
-    /// waits for the listings. The error is fit to show the mail client.
-    /// The sessions in `lost` are named in the `Hello`, for the edge to end.
-    pub async fn open(
-        env: &E,
-        config: &ClientConfig,
-        lost: &LostSessions,
-    ) -> Result<(Self, Vec<ServerListing>), OpError> {
+    /// Connects and runs the handshake; nothing is said yet. The client
+    /// proxy does this before it greets the mail client, so that an edge out
+    /// of reach shows as a connection failure, never as a refused password.
+    pub async fn reach(env: &E, config: &ClientConfig) -> Result<Reached<E>, String> {
         let t = &config.timeouts;
         let stream = env
             .timeout(
@@ -120,8 +128,8 @@ impl<E: Env> EdgeLink<E> {
             )
             .await
             .and_then(|r| r)
-            .map_err(|e| temporary(format!("Could not reach the edge at {}: {e}", config.edge)))?;
-        let mut channel = connect_xk(
+            .map_err(|e| format!("could not reach the edge at {}: {e}", config.edge))?;
+        connect_xk(
             env,
             stream,
             &config.keypair,
@@ -130,14 +138,25 @@ impl<E: Env> EdgeLink<E> {
             &config.channel,
         )
         .await
-        .map_err(|e| temporary(format!("The secure handshake with the edge failed: {e}")))?;
+        .map_err(|e| format!("the secure handshake with the edge failed: {e}"))
+    }
+
+    /// Hands over the user information on a reached channel and waits for
+    /// the listings. The sessions in `lost` are named in the `Hello`, for the
+    /// edge to end.
+    pub async fn open(
+        env: &E,
+        config: &ClientConfig,
+        lost: &LostSessions,
+        mut channel: Reached<E>,
+    ) -> Result<(Self, Vec<ServerListing>), NotOpened> {
+        let t = &config.timeouts;
         let supersedes = lost.take();
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
             user: config.user_info(),
             supersedes: supersedes.clone(),
         };
-        let not_opened = |e: LineCut| temporary(format!("The edge did not open the session: {e}"));
         let welcome = match send(env, &mut channel, &hello, t.request).await {
             Ok(()) => recv(env, &mut channel, t.welcome, "the edge's Welcome").await,
             Err(e) => Err(e),
@@ -156,11 +175,23 @@ impl<E: Env> EdgeLink<E> {
                 // The edge may not have acted on them: name them again next time.
                 lost.restore(supersedes);
                 return Err(match refused_or_cut {
-                    Ok(EdgeToClient::Refused { reason }) => {
-                        OpError::new(None, format!("The edge refused the session: {reason}"))
+                    Ok(EdgeToClient::Refused { error }) => NotOpened::Refused(OpError::new(
+                        error.code,
+                        format!("The edge refused the session: {}", error.text),
+                    )),
+                    // A close before any answer: the edge refused our key
+                    // once the handshake proved it (only that closes a
+                    // channel unread); the configuration must change.
+                    Err(LineCut(reason)) if reason.starts_with(CLOSED_BY_EDGE) => {
+                        NotOpened::Refused(OpError::new(
+                            Some(ErrCode::SysPerm),
+                            format!("The edge refused this client proxy: {reason}"),
+                        ))
                     }
-                    Ok(other) => not_opened(out_of_turn("Welcome", &other)),
-                    Err(e) => not_opened(e),
+                    Ok(other) => NotOpened::Unreachable(out_of_turn("Welcome", &other).0),
+                    Err(e) => {
+                        NotOpened::Unreachable(format!("the edge did not open the session: {e}"))
+                    }
                 });
             }
         };
@@ -243,9 +274,7 @@ impl<E: Env> EdgeLink<E> {
     pub async fn unsolicited(&mut self) -> LineCut {
         match self.channel.recv::<EdgeToClient>().await {
             Ok(Received::Msg(m)) => out_of_turn("the mail client's next command", &m),
-            Ok(Received::Closed { reason }) => {
-                LineCut(format!("the edge ended the session: {reason}"))
-            }
+            Ok(Received::Closed { reason }) => LineCut(format!("{CLOSED_BY_EDGE}{reason}")),
             Err(e) => e.into(),
         }
     }

@@ -1,12 +1,13 @@
 //! The unified mailbox: every Ready server's messages as one POP3 maildrop.
 //!
 //! The edge's `Welcome` carries each server's listing (UIDL and size). The
-//! mail client sees them numbered together in configuration order, with each
-//! UIDL prefixed by its server's name (`HOST1:abc`), so UIDLs stay unique
-//! across servers and a UIDL-keeping client (fetchmail, Thunderbird) never
-//! confuses two servers' messages. STAT, LIST and UIDL are answered from here
-//! without a round trip on the line; RETR, TOP and DELE are turned into
-//! requests naming the server and the server's own UIDL, never a number.
+//! mail client sees them numbered together in configuration order, each with
+//! a UIDL of its own ([`shown_uidl`]): the server's UIDL prefixed by the
+//! server's name (`HOST1:abc`), so UIDLs stay unique across servers and a
+//! UIDL-keeping client (fetchmail, Thunderbird) never confuses two servers'
+//! messages. STAT, LIST and UIDL are answered from here without a round trip
+//! on the line; RETR, TOP and DELE are turned into requests naming the server
+//! and the message's own UIDL and size, never a number.
 //!
 //! Like a POP3 server, the mailbox is a snapshot taken at login: mail that
 //! arrives later is not shown, and a deleted message keeps its number (other
@@ -14,19 +15,83 @@
 //!
 //! Pure data, no I/O.
 
+use std::collections::BTreeMap;
+
 use causeway_proto::OpError;
-use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerListing};
+use sha2::{Digest, Sha256};
+
+/// The longest UIDL a mail client is shown (RFC 1939 §7: 1 to 70
+/// characters); strict clients refuse longer ones.
+pub const MAX_SHOWN_UIDL: usize = 70;
 
 /// One message as the mail client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Index of its server in [`Mailbox::servers`].
     pub server: usize,
-    /// The server's own UIDL (what the edge understands).
-    pub uidl: String,
-    /// Octets, as the server reported them in LIST.
-    pub size: u64,
+    /// The server's own UIDL and the size it reported in LIST (what the
+    /// edge understands).
+    pub id: MessageId,
+    /// The UIDL the mail client is shown.
+    pub shown: String,
     pub deleted: bool,
+}
+
+impl Entry {
+    pub fn size(&self) -> u64 {
+        self.id.size
+    }
+}
+
+/// The UIDL the mail client is shown for a message of server `server`: at
+/// most [`MAX_SHOWN_UIDL`] printable characters, unique across servers, and
+/// the same in every session.
+///
+/// `NAME:uidl` when that fits. A UIDL the server lists more than once (a
+/// broken migration) gets its size as a second key, `NAME:uidl/size`, and a
+/// UIDL listed twice with the same size too gets its place among them,
+/// `NAME:uidl/size/k` (the edge refuses to touch those anyway). Whatever does
+/// not fit, or could be mistaken for the digest form, is shown as
+/// `NAME:#` and 32 hex digits of the SHA-256 of that key.
+pub fn shown_uidl(server: &str, key: &str) -> String {
+    let natural = format!("{server}:{key}");
+    if natural.len() <= MAX_SHOWN_UIDL && !key.starts_with('#') {
+        return natural;
+    }
+    let digest = hex32(&Sha256::digest(key.as_bytes()));
+    format!("{server}:#{digest}")
+}
+
+fn hex32(bytes: &[u8]) -> String {
+    bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key each message of one server's listing is shown by (see
+/// [`shown_uidl`]), in listing order.
+pub fn shown_keys(messages: &[ListEntry]) -> Vec<String> {
+    let mut per_uidl: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_id: BTreeMap<(&str, u64), usize> = BTreeMap::new();
+    for m in messages {
+        *per_uidl.entry(&m.uidl).or_default() += 1;
+        *per_id.entry((&m.uidl, m.size)).or_default() += 1;
+    }
+    let mut seen: BTreeMap<(&str, u64), usize> = BTreeMap::new();
+    messages
+        .iter()
+        .map(|m| {
+            if per_uidl[m.uidl.as_str()] == 1 {
+                return m.uidl.clone();
+            }
+            let k = seen.entry((&m.uidl, m.size)).or_default();
+            *k += 1;
+            if per_id[&(m.uidl.as_str(), m.size)] == 1 {
+                format!("{}/{}", m.uidl, m.size)
+            } else {
+                format!("{}/{}/{k}", m.uidl, m.size)
+            }
+        })
+        .collect()
 }
 
 /// Why a message number does not name a message the mail client may use.
@@ -82,12 +147,17 @@ impl Mailbox {
     fn add(&mut self, name: &str, messages: &[ListEntry]) {
         let server = self.servers.len();
         self.servers.push(name.to_owned());
-        self.messages.extend(messages.iter().map(|m| Entry {
-            server,
-            uidl: m.uidl.clone(),
-            size: m.size,
-            deleted: false,
-        }));
+        let keys = shown_keys(messages);
+        self.messages
+            .extend(messages.iter().zip(keys).map(|(m, key)| Entry {
+                server,
+                id: MessageId {
+                    uidl: m.uidl.clone(),
+                    size: m.size,
+                },
+                shown: shown_uidl(name, &key),
+                deleted: false,
+            }));
     }
 
     /// True if no server made it into the mailbox.
@@ -113,11 +183,6 @@ impl Mailbox {
         &self.servers[e.server]
     }
 
-    /// The UIDL the mail client sees: `NAME:uidl`.
-    pub fn shown_uidl(&self, e: &Entry) -> String {
-        format!("{}:{}", self.servers[e.server], e.uidl)
-    }
-
     /// (number, entry) of every message not deleted.
     pub fn live(&self) -> impl Iterator<Item = (u32, &Entry)> {
         (1u32..).zip(&self.messages).filter(|(_, e)| !e.deleted)
@@ -126,7 +191,7 @@ impl Mailbox {
     /// STAT: count and total octets of the messages not deleted.
     pub fn stat(&self) -> (usize, u64) {
         self.live()
-            .fold((0, 0), |(n, octets), (_, e)| (n + 1, octets + e.size))
+            .fold((0, 0), |(n, octets), (_, e)| (n + 1, octets + e.size()))
     }
 
     /// Marks message `n` deleted (after the edge acknowledged it).
@@ -198,7 +263,7 @@ pub(crate) mod tests {
         assert!(unavailable.is_empty());
         let shown: Vec<_> = mb
             .live()
-            .map(|(n, e)| (n, mb.shown_uidl(e), e.size))
+            .map(|(n, e)| (n, e.shown.clone(), e.size()))
             .collect();
         assert_eq!(
             shown,
@@ -222,7 +287,7 @@ pub(crate) mod tests {
         };
         let (mb, unavailable) =
             Mailbox::build(&names(&["A", "B", "C"]), &[ready("A", &[("a", 1)]), down]);
-        let shown: Vec<_> = mb.live().map(|(_, e)| mb.shown_uidl(e)).collect();
+        let shown: Vec<_> = mb.live().map(|(_, e)| e.shown.clone()).collect();
         assert_eq!(shown, ["A:a"]);
         let who: Vec<_> = unavailable
             .iter()
@@ -256,6 +321,45 @@ pub(crate) mod tests {
         assert_eq!(mb.deleted_count(), 2);
         mb.undelete("A");
         assert_eq!(mb.servers_with_deletes(), ["B"]);
-        assert_eq!(mb.get(2).unwrap().uidl, "a2");
+        assert_eq!(mb.get(2).unwrap().id.uidl, "a2");
+    }
+
+    #[test]
+    fn shown_uidls_fit_70_characters_and_stay_unique_and_stable() {
+        let long = "L".repeat(200);
+        let listing = ready(
+            "HOST1",
+            &[
+                ("plain", 5),
+                (long.as_str(), 10),
+                ("dup", 20),
+                ("dup", 30),
+                ("twin", 7),
+                ("twin", 7),
+                ("#looks-like-a-digest", 1),
+            ],
+        );
+        let (mb, _) = Mailbox::build(&names(&["HOST1"]), std::slice::from_ref(&listing));
+        let shown: Vec<String> = mb.live().map(|(_, e)| e.shown.clone()).collect();
+        assert_eq!(shown[0], "HOST1:plain");
+        assert!(shown[1].starts_with("HOST1:#") && shown[1].len() == 6 + 1 + 32);
+        assert_eq!(shown[2], "HOST1:dup/20");
+        assert_eq!(shown[3], "HOST1:dup/30");
+        assert_eq!(shown[4], "HOST1:twin/7/1");
+        assert_eq!(shown[5], "HOST1:twin/7/2");
+        assert!(shown[6].starts_with("HOST1:#") && !shown[6].contains("looks"));
+        for s in &shown {
+            assert!(s.len() <= MAX_SHOWN_UIDL, "{s}");
+            assert!(s.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{s}");
+        }
+        let unique: std::collections::BTreeSet<_> = shown.iter().collect();
+        assert_eq!(unique.len(), shown.len());
+        // The same listing next session: the same UIDLs.
+        let (again, _) = Mailbox::build(&names(&["HOST1"]), &[listing]);
+        let again: Vec<String> = again.live().map(|(_, e)| e.shown.clone()).collect();
+        assert_eq!(again, shown);
+        // The longest server name still leaves room.
+        let name = "N".repeat(32);
+        assert!(shown_uidl(&name, &long).len() <= MAX_SHOWN_UIDL);
     }
 }

@@ -1,12 +1,22 @@
 //! One mail client's connection: the thin async loop around [`Front`].
 //!
-//! It reads command lines, hands them to the front, and performs the
-//! actions the front returns: writing to the mail client, opening the edge
-//! session, asking the edge, quitting. It also keeps the idle line honest:
-//! while the mail client says nothing, it watches the channel (EOF or a close
-//! from the edge) and pings the edge every `ping_interval` (a silent line),
-//! so a lost line is noticed before the next command, which then gets the
-//! line-cut error even if the front could have answered it locally.
+//! It reaches the edge (connection and handshake) before it greets the mail
+//! client: if the edge is out of reach the mail client is hung up on without
+//! a greeting, which every mail client reports as a connection failure (a
+//! `-ERR` greeting or a `-ERR` to PASS would count as a failed login; see
+//! `docs/interop.md`). Then it reads command lines, hands them to the front,
+//! and performs the actions the front returns: writing to the mail client,
+//! opening the edge session, asking the edge, quitting. It also keeps the
+//! idle line honest: while the mail client says nothing, it watches the
+//! channel (EOF or a close from the edge) and pings the edge every
+//! `ping_interval` (a silent line), so a lost line is noticed before the
+//! next command, which then gets the line-cut error even if the front could
+//! have answered it locally.
+//!
+//! A RETR reply counts as delivered (and the edge may mark the message read)
+//! only once it was written and flushed *and* the mail client sent its next
+//! command after that: proof that it took the whole reply. A mail client
+//! that hangs up instead leaves the message unread, the safe direction.
 //!
 //! Every wait has a timeout: writes to the mail client (with the per-MiB
 //! allowance for bodies), the mail client's silence (`client_idle`), and all
@@ -16,18 +26,21 @@ use std::sync::Arc;
 
 use causeway_net::{Env, Instant, shutdown_requested};
 use causeway_pop3::{Command, CommandError, ServerCodec};
+use causeway_proto::{ErrCode, OpError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::config::ClientConfig;
 use crate::front::{Action, Front};
-use crate::link::{EdgeLink, LineCut};
+use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
 use crate::login::LocalLogin;
 use crate::lost::LostSessions;
 
 enum Link<E: Env> {
-    /// Not logged in yet, or the session has ended.
+    /// No channel: the session has ended.
     None,
+    /// Reached before the greeting; opened at PASS.
+    Reached(Box<Reached<E>>),
     Open(Box<EdgeLink<E>>),
     /// The line was lost while the mail client was idle (or just after a
     /// reply was written): its next command gets the error.
@@ -51,6 +64,9 @@ struct Session<E: Env> {
     link: Link<E>,
     lost: LostSessions,
     shutdown: watch::Receiver<bool>,
+    /// RETR replies written and flushed whose request ids await the mail
+    /// client's next command, the proof that it took them whole.
+    unconfirmed: Vec<u64>,
 }
 
 /// Serves one mail client until it quits, goes away, or the line is cut.
@@ -66,17 +82,29 @@ pub(crate) async fn serve<E: Env>(
         password: config.password.clone(),
     };
     let names = config.servers.iter().map(|s| s.name.clone()).collect();
+    let reached = match EdgeLink::reach(&env, &config).await {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(reason = %why,
+                "the edge is out of reach: hanging up on the mail client without a greeting, \
+                 which it reports as a connection failure and retries later");
+            return;
+        }
+    };
     let mut s = Session {
         env,
         config,
         mail,
         codec: ServerCodec::new(),
         front: Front::new(login, names),
-        link: Link::None,
+        link: Link::Reached(Box::new(reached)),
         lost,
         shutdown,
+        unconfirmed: Vec::new(),
     };
     if s.write(&Front::greeting()).await.is_err() {
+        s.abandon("the mail client went away before the greeting")
+            .await;
         return;
     }
     loop {
@@ -131,7 +159,10 @@ impl<E: Env> Session<E> {
                 }
                 r = self.mail.read(&mut buf) => match r {
                     Ok(0) => return Err(End::Gone("the mail client closed the connection".into())),
-                    Ok(n) => self.codec.feed(&buf[..n]),
+                    Ok(n) => {
+                        self.codec.feed(&buf[..n]);
+                        self.confirm().await;
+                    }
                     Err(e) => return Err(End::Gone(format!("reading from the mail client failed: {e}"))),
                 },
                 _ = self.env.sleep(left(&self.env, ping_at)), if pinging => {
@@ -140,6 +171,20 @@ impl<E: Env> Session<E> {
                 }
                 _ = self.env.sleep(left(&self.env, idle_until)) => return Err(End::Idle),
                 _ = shutdown_requested(&mut self.shutdown) => return Err(End::Shutdown),
+            }
+        }
+    }
+
+    /// The mail client sent something after the replies in `unconfirmed`
+    /// were flushed: it took them whole; tell the edge.
+    async fn confirm(&mut self) {
+        for id in std::mem::take(&mut self.unconfirmed) {
+            if let Link::Open(link) = &mut self.link {
+                if let Err(cut) = link.delivered(id).await {
+                    // The next command hears of the cut.
+                    tracing::warn!(reason = %cut, "line to the edge lost while confirming a delivery");
+                    self.link = Link::Cut(cut);
+                }
             }
         }
     }
@@ -157,7 +202,9 @@ impl<E: Env> Session<E> {
         match &mut self.link {
             Link::Open(link) => Ok(link),
             Link::Cut(cut) => Err(cut.clone()),
-            Link::None => Err(LineCut("no session with the edge is open".into())),
+            Link::None | Link::Reached(_) => {
+                Err(LineCut("no session with the edge is open".into()))
+            }
         }
     }
 
@@ -183,7 +230,7 @@ impl<E: Env> Session<E> {
                         .await;
                     return false;
                 }
-                Action::Open => match EdgeLink::open(&self.env, &self.config, &self.lost).await {
+                Action::Open => match self.open().await {
                     Ok((link, listings)) => {
                         self.link = Link::Open(Box::new(link));
                         self.front.opened(Ok(listings))
@@ -193,6 +240,13 @@ impl<E: Env> Session<E> {
                         self.front.opened(Err(e))
                     }
                 },
+                Action::Hangup(why) => {
+                    tracing::warn!(reason = %why,
+                        "hanging up on the mail client without a reply: it reports a connection \
+                         failure and tries again later (a -ERR here would count as a wrong password)");
+                    self.abandon("the session could not be opened").await;
+                    return false;
+                }
                 Action::Ask { requests, then } => {
                     let mut answers = Vec::with_capacity(requests.len());
                     for r in &requests {
@@ -218,25 +272,18 @@ impl<E: Env> Session<E> {
                             ))
                             .await;
                     }
-                    let delivered = match (self.link(), last_id) {
-                        (Ok(link), Some(id)) => link.delivered(id).await,
-                        (Err(cut), _) => Err(cut),
-                        (Ok(_), None) => {
-                            Err(LineCut("internal error: a body without its request".into()))
-                        }
-                    };
-                    if let Err(cut) = delivered {
-                        // The reply is out; the next command hears of the cut.
-                        tracing::warn!(reason = %cut, "line to the edge lost after a message was delivered");
-                        self.link = Link::Cut(cut);
-                    }
+                    // Delivered once the mail client's next command shows it
+                    // took the reply (see the module docs).
+                    self.unconfirmed.extend(last_id);
                     return true;
                 }
                 Action::Quit => {
                     let quitted = match std::mem::replace(&mut self.link, Link::None) {
                         Link::Open(link) => link.quit(t.quit).await,
                         Link::Cut(cut) => Err(cut),
-                        Link::None => Err(LineCut("no session with the edge is open".into())),
+                        Link::None | Link::Reached(_) => {
+                            Err(LineCut("no session with the edge is open".into()))
+                        }
                     };
                     match quitted {
                         Ok(outcomes) => self.front.bye(&outcomes),
@@ -279,10 +326,49 @@ impl<E: Env> Session<E> {
         }
     }
 
-    /// Ends the edge session without `Quit`, if one is open.
+    /// Opens the edge session on the channel reached before the greeting,
+    /// or on a fresh one if the edge dropped that meanwhile (it waits only so
+    /// long for a `Hello`).
+    async fn open(
+        &mut self,
+    ) -> Result<(EdgeLink<E>, Vec<causeway_proto::session::ServerListing>), OpError> {
+        let early = match std::mem::replace(&mut self.link, Link::None) {
+            Link::Reached(c) => Some(*c),
+            _ => None,
+        };
+        if let Some(c) = early {
+            match EdgeLink::open(&self.env, &self.config, &self.lost, c).await {
+                Ok(opened) => return Ok(opened),
+                Err(NotOpened::Refused(e)) => return Err(e),
+                Err(NotOpened::Unreachable(why)) => {
+                    tracing::info!(reason = %why, "the channel reached before the greeting is gone; reaching the edge again");
+                }
+            }
+        }
+        let temporary = |why: String| OpError::new(Some(ErrCode::SysTemp), why);
+        let c = EdgeLink::reach(&self.env, &self.config)
+            .await
+            .map_err(temporary)?;
+        match EdgeLink::open(&self.env, &self.config, &self.lost, c).await {
+            Ok(opened) => Ok(opened),
+            Err(NotOpened::Refused(e)) => Err(e),
+            Err(NotOpened::Unreachable(why)) => Err(temporary(why)),
+        }
+    }
+
+    /// Ends the edge session without `Quit`, if one is open (a channel
+    /// reached but never used is closed too).
     async fn abandon(&mut self, reason: &str) {
-        if let Link::Open(link) = std::mem::replace(&mut self.link, Link::None) {
-            link.abandon(reason).await;
+        match std::mem::replace(&mut self.link, Link::None) {
+            Link::Open(link) => link.abandon(reason).await,
+            Link::Reached(c) => {
+                let within = self.config.timeouts.request;
+                let _ = self
+                    .env
+                    .timeout(within, "closing the channel", c.close(reason))
+                    .await;
+            }
+            Link::None | Link::Cut(_) => {}
         }
     }
 }
@@ -292,7 +378,7 @@ impl<E: Env> Session<E> {
 async fn unsolicited<E: Env>(link: &mut Link<E>) -> LineCut {
     match link {
         Link::Open(l) => l.unsolicited().await,
-        Link::None | Link::Cut(_) => std::future::pending().await,
+        Link::None | Link::Reached(_) | Link::Cut(_) => std::future::pending().await,
     }
 }
 

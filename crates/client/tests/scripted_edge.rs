@@ -1,7 +1,9 @@
 //! The client proxy against a scripted edge, over loopback: the driver's
-//! ordering rules (Delivered after the write, DELE acknowledged after Done),
-//! idle pings, and what a cut line or a vanished mail client looks like on
-//! each side. The real edge is exercised by the end-to-end tests in `tests/`.
+//! ordering rules (the edge reached before the greeting, Delivered after the
+//! mail client's next command, DELE acknowledged after Done), idle pings,
+//! and what a cut line, an edge out of reach or a vanished mail client looks
+//! like on each side. The real edge is exercised by the end-to-end tests in
+//! `tests/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,8 @@ use causeway_client::{ClientConfig, Timeouts, run_client};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_proto::Secret;
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListEntry, ListingState, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
+    ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
 use causeway_wire::{ChannelConfig, Compress, Keypair, Received, SecureChannel, accept_xk};
@@ -28,6 +31,8 @@ struct Rig {
     client_key: causeway_wire::PublicKey,
     /// What the latest `Hello` named as lost sessions.
     supersedes: Vec<String>,
+    /// The channel the proxy opened before greeting the latest mail client.
+    pending: Option<SecureChannel<Stream>>,
     _stop: watch::Sender<bool>,
 }
 
@@ -73,13 +78,21 @@ async fn rig(timeouts: Timeouts) -> Rig {
         edge_keys,
         client_key,
         supersedes: Vec::new(),
+        pending: None,
         _stop: stop,
     }
 }
 
+fn msg(uidl: &str, size: u64) -> MessageId {
+    MessageId {
+        uidl: uidl.into(),
+        size,
+    }
+}
+
 impl Rig {
-    /// Accepts the proxy's channel and its Hello.
-    async fn accept(&mut self) -> SecureChannel<Stream> {
+    /// The handshake of the proxy's next channel.
+    async fn handshake(&mut self) -> SecureChannel<Stream> {
         let (stream, _) = self
             .env
             .timeout(WAIT, "the proxy to connect", self.edge.accept())
@@ -87,7 +100,7 @@ impl Rig {
             .unwrap()
             .unwrap();
         let key = self.client_key;
-        let mut ch = accept_xk(
+        accept_xk(
             &self.env,
             stream,
             &self.edge_keys,
@@ -96,7 +109,15 @@ impl Rig {
             &ChannelConfig::default(),
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The Hello on the channel reached before the greeting.
+    async fn accept(&mut self) -> SecureChannel<Stream> {
+        let mut ch = self
+            .pending
+            .take()
+            .expect("a channel reached before the greeting");
         match recv(&mut ch).await {
             ClientToEdge::Hello {
                 version,
@@ -113,10 +134,16 @@ impl Rig {
         ch
     }
 
-    async fn mail_client(&self) -> Pop {
-        let s = self.env.connect(&self.proxy).await.unwrap();
-        let mut p = Pop { s, buf: Vec::new() };
+    /// A mail client; the proxy reaches the edge before it greets it.
+    async fn mail_client(&mut self) -> Pop {
+        let (env, proxy) = (self.env.clone(), self.proxy.clone());
+        let connect = async move {
+            let s = env.connect(&proxy).await.unwrap();
+            Pop { s, buf: Vec::new() }
+        };
+        let (mut p, ch) = tokio::join!(connect, self.handshake());
         assert_eq!(p.line().await, "+OK Causeway ready.");
+        self.pending = Some(ch);
         p
     }
 }
@@ -253,7 +280,7 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     };
     assert_eq!(
         (server.as_str(), op),
-        ("HOST1", Op::Retr { uidl: "b".into() })
+        ("HOST1", Op::Retr { msg: msg("b", 20) })
     );
     send(
         &mut edge,
@@ -265,6 +292,8 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     .await;
     assert_eq!(pop.line().await, "+OK 20 octets");
     assert_eq!(pop.body().await, "Subject: b\r\n\r\n..hi\r\n");
+    // Delivered only once the mail client's next command shows it took it.
+    assert_eq!(pop.cmd("NOOP").await, "+OK");
     assert_eq!(recv(&mut edge).await, ClientToEdge::Delivered { id });
 
     pop.s.write_all(b"TOP 3 0\r\n").await.unwrap();
@@ -274,7 +303,7 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     assert_eq!(
         op,
         Op::Top {
-            uidl: "c".into(),
+            msg: msg("c", 5),
             lines: 0
         }
     );
@@ -294,7 +323,7 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
         panic!("expected DELE, not Delivered")
     };
-    assert_eq!(op, Op::Dele { uidl: "a".into() });
+    assert_eq!(op, Op::Dele { msg: msg("a", 10) });
     send(
         &mut edge,
         EdgeToClient::Response {
@@ -404,22 +433,45 @@ async fn a_mail_client_leaving_without_quit_closes_the_channel_with_a_reason() {
 async fn a_wrong_local_password_never_reaches_the_edge() {
     let mut rig = rig(Timeouts::default()).await;
     let mut pop = rig.mail_client().await;
-    assert_eq!(pop.cmd("USER me").await, "+OK");
+    for _ in 0..3 {
+        assert_eq!(pop.cmd("USER me").await, "+OK");
+        assert_eq!(
+            pop.cmd("PASS guess").await,
+            "-ERR [AUTH] Authentication failed."
+        );
+    }
+    pop.closed().await;
+    // The channel reached before the greeting never carried the user
+    // information: it is closed with a reason, Hello unsent.
+    let mut ch = rig.pending.take().unwrap();
+    let closed = tokio::time::timeout(WAIT, ch.recv::<ClientToEdge>())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(closed, Received::Closed { .. }), "{closed:?}");
+}
+
+#[tokio::test]
+async fn an_edge_out_of_reach_is_a_hangup_never_a_refused_password() {
+    let mut rig = rig(Timeouts::default()).await;
+    // Nobody accepts on the edge's port any more.
+    let edge_addr = rig.edge.local_addr().unwrap();
+    drop(std::mem::replace(
+        &mut rig.edge,
+        rig.env.bind("127.0.0.1:0").await.unwrap(),
+    ));
+    let _ = edge_addr;
+    let mut s = rig.env.connect(&rig.proxy).await.unwrap();
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+        .await
+        .expect("the proxy hangs up")
+        .unwrap();
     assert_eq!(
-        pop.cmd("PASS guess").await,
-        "-ERR [AUTH] Authentication failed."
-    );
-    let connected = rig
-        .env
-        .timeout(
-            Duration::from_millis(300),
-            "a connection",
-            rig.edge.accept(),
-        )
-        .await;
-    assert!(
-        connected.is_err(),
-        "the proxy contacted the edge after a wrong password"
+        n,
+        0,
+        "no greeting, no -ERR: {:?}",
+        String::from_utf8_lossy(&buf)
     );
 }
 
@@ -432,14 +484,33 @@ async fn a_refused_session_shows_the_edges_reason() {
     send(
         &mut edge,
         EdgeToClient::Refused {
-            reason: "too many sessions".into(),
+            error: causeway_proto::OpError::new(
+                Some(causeway_proto::ErrCode::SysPerm),
+                "server EVIL is not allowed",
+            ),
         },
     )
     .await;
     assert_eq!(
         pop.line().await,
-        "-ERR The edge refused the session: too many sessions"
+        "-ERR [SYS/PERM] The edge refused the session: server EVIL is not allowed"
     );
+    pop.closed().await;
+    // A full edge (try again later) is a hangup: no -ERR to PASS, which a
+    // mail client would count as a wrong password.
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    send(
+        &mut edge,
+        EdgeToClient::Refused {
+            error: causeway_proto::OpError::new(
+                Some(causeway_proto::ErrCode::SysTemp),
+                "too many sessions",
+            ),
+        },
+    )
+    .await;
     pop.closed().await;
 }
 
@@ -483,8 +554,8 @@ async fn the_next_session_names_the_ones_a_cut_took_and_not_one_that_quit() {
     pop.login().await;
     let mut edge = rig.accept().await;
     assert_eq!(rig.supersedes, ["s1"]);
-    let reason = "busy".to_owned();
-    send(&mut edge, EdgeToClient::Refused { reason }).await;
+    let error = causeway_proto::OpError::new(Some(causeway_proto::ErrCode::SysPerm), "no");
+    send(&mut edge, EdgeToClient::Refused { error }).await;
     assert!(pop.line().await.starts_with("-ERR"));
     drop(edge);
     drop(pop);

@@ -1,11 +1,12 @@
 //! Deliberately broken edges, for proving that the fault simulation catches
-//! real bugs (issue 5: "evidence that the simulation finds real bugs").
+//! real bugs: each variant is a bug a reasonable implementation could have,
+//! and each breaks one of the promises in `docs/architecture.md`.
 //!
-//! Compiled only with the `broken-variants` feature, which nothing but the
-//! simulation's bug-hunting runs enables (`cargo run -p causeway-sim
-//! --features broken-variants -- --broken NAME`); the shipped edge has no
-//! such code path. Each variant is a bug a reasonable implementation could
-//! have, and each breaks one of the promises in `docs/architecture.md`.
+//! A variant acts only when the edge was built with the `broken-variants`
+//! feature, which nothing but the simulation's bug hunts enables
+//! (`cargo run -p causeway-sim --features broken-variants -- --broken NAME`);
+//! in any other build [`crate::EdgeConfig::broken`] is constant `false` and
+//! the broken paths are compiled out.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,14 +24,31 @@ pub enum Broken {
     StaleMessageNumbers,
     /// After a line cut, forget deletes already acknowledged to the client.
     DropAckedDeleteOnCut,
+    /// Forget owed work when the server session drops (instead of redoing
+    /// it in the next one).
+    ForgetOwedOnSessionLoss,
+    /// Do not queue acknowledged work while no server session is open.
+    DropOwedWhileDisconnected,
+    /// Keep the deletes the mail client undid with RSET.
+    KeepDeletesAfterRset,
+    /// Acknowledge deletes without writing them to the crash journal.
+    NoJournalEntry,
+    /// Give up (and erase) owed work when the maildrop is locked by
+    /// another session, as the edge once did at its completion deadline.
+    EraseOwedWhenLocked,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 4] = [
+    pub const ALL: [Broken; 9] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
         Broken::DropAckedDeleteOnCut,
+        Broken::ForgetOwedOnSessionLoss,
+        Broken::DropOwedWhileDisconnected,
+        Broken::KeepDeletesAfterRset,
+        Broken::NoJournalEntry,
+        Broken::EraseOwedWhenLocked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +57,11 @@ impl Broken {
             Broken::NoQuitAfterCut => "no-quit-after-cut",
             Broken::StaleMessageNumbers => "stale-message-numbers",
             Broken::DropAckedDeleteOnCut => "drop-acked-delete-on-cut",
+            Broken::ForgetOwedOnSessionLoss => "forget-owed-on-session-loss",
+            Broken::DropOwedWhileDisconnected => "drop-owed-while-disconnected",
+            Broken::KeepDeletesAfterRset => "keep-deletes-after-rset",
+            Broken::NoJournalEntry => "no-journal-entry",
+            Broken::EraseOwedWhenLocked => "erase-owed-when-locked",
         }
     }
 }

@@ -3,13 +3,19 @@
 //!
 //! Once the edge has acknowledged a delete (or a delivery, which calls for a
 //! read mark) it owes that work to the server until a `QUIT` answers `+OK`.
-//! Server sessions can die before that, so the work is kept by UIDL, never by
-//! message number: numbers belong to one server session, and mail delivered or
-//! deleted by someone else between two sessions shifts them. On every new
-//! server session the worker rebuilds the UIDL -> number map from `UIDL` and
-//! re-issues everything owed; a message that is gone by then needs nothing
-//! more (deleted is deleted; a read mark on a vanished message is moot), which
+//! Server sessions can die before that, so the work is kept by UIDL (and
+//! size: see [`causeway_upstream::pop3::Numbering`] for duplicate UIDLs),
+//! never by message number: numbers belong to one server session, and mail
+//! delivered or deleted by someone else between two sessions shifts them. On
+//! every new server session the worker rebuilds the numbering and re-issues
+//! everything owed; a message that is gone by then needs nothing more
+//! (deleted is deleted; a read mark on a vanished message is moot), which
 //! makes the redo idempotent.
+//!
+//! Work can change hands: a worker that cannot reach the server while
+//! another worker of the same maildrop holds it hands its items over
+//! (`crate::maildrop`), and the adopter keeps them apart from its own
+//! session's: the mail client's RSET undoes only its own session's work.
 //!
 //! Pure data; the worker drives it. Each owed item holds a
 //! [`crate::state::Ticket`], so the edge's "pending work" count is exact on
@@ -18,49 +24,66 @@
 use std::collections::BTreeMap;
 
 use causeway_pop3::Command;
-use causeway_upstream::Numbering;
+use causeway_upstream::{Numbering, Resolved};
 
+use crate::journal::Entry;
+pub use crate::owed::{Owed, Target, what};
 use crate::state::Ticket;
 
-/// Work acknowledged to the client and owed to the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Owed {
-    /// `RETR n`: the body reached the mail client; mark it read. Ordered
-    /// before `Delete` so a message both read and deleted is RETR'd first.
-    Read,
-    /// `DELE n`.
-    Delete,
-}
-
-struct Item {
+/// One owed piece of work, as it moves between ledgers.
+pub struct Item {
     /// Sent in the current server session (and answered).
     issued: bool,
     /// Its crash-journal entries (more than one if it was owed twice).
-    entries: Vec<u64>,
+    entries: Vec<Entry>,
+    /// Taken over from another worker: this session's RSET leaves it be.
+    adopted: bool,
     _ticket: Ticket,
+}
+
+impl Item {
+    /// Its journal entries (the item is gone).
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+}
+
+/// Work handed from one worker to another of the same maildrop.
+pub struct Handover {
+    pub target: Target,
+    pub owed: Owed,
+    pub item: Item,
 }
 
 /// One step of bringing a fresh server session up to date.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Step {
-    pub uidl: String,
+    pub target: Target,
     pub owed: Owed,
-    /// What to send; `None` when the message is no longer on the server and
-    /// nothing needs sending.
-    pub command: Option<Command>,
+    pub action: Action,
+}
+
+/// What a step needs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Send(Command),
+    /// The message is no longer on the server: nothing to send.
+    Gone,
+    /// Several messages share its UIDL and size: it cannot be named safely,
+    /// so the work can never be done.
+    Ambiguous,
 }
 
 #[derive(Default)]
 pub struct Ledger {
     /// The current server session's numbering (empty between sessions).
     numbers: Numbering,
-    owed: BTreeMap<(String, Owed), Item>,
+    owed: BTreeMap<(Target, Owed), Item>,
 }
 
 impl Ledger {
-    /// A new server session began; `listing` is its `UIDL` answer. Numbers
-    /// from earlier sessions are forgotten and every owed item must be sent
-    /// again.
+    /// A new server session began, numbered by `numbers`. Numbers from
+    /// earlier sessions are forgotten and every owed item must be sent again.
     pub fn new_session(&mut self, numbers: Numbering) {
         self.session_lost();
         self.numbers = numbers;
@@ -75,58 +98,119 @@ impl Ledger {
         }
     }
 
-    /// The message number of `uidl` in the current server session.
-    pub fn number(&self, uidl: &str) -> Option<u32> {
-        self.numbers.number(uidl)
+    /// Where `target` is in the current server session.
+    pub fn resolve(&self, target: &Target) -> Resolved {
+        self.numbers.resolve(&target.uidl, target.size)
     }
 
     /// Records work acknowledged to the client, with its crash-journal entry
     /// if there is a journal. Owing the same thing twice is owing it once.
     pub fn owe(
         &mut self,
-        uidl: &str,
+        target: Target,
         owed: Owed,
-        entry: Option<u64>,
+        entry: Option<Entry>,
         ticket: impl FnOnce() -> Ticket,
     ) {
-        let item = self
-            .owed
-            .entry((uidl.to_owned(), owed))
-            .or_insert_with(|| Item {
-                issued: false,
-                entries: Vec::new(),
-                _ticket: ticket(),
-            });
+        let item = self.owed.entry((target, owed)).or_insert_with(|| Item {
+            issued: false,
+            entries: Vec::new(),
+            adopted: false,
+            _ticket: ticket(),
+        });
         item.entries.extend(entry);
+    }
+
+    /// Takes over work another worker could not do. It is sent again in
+    /// this server session (nothing another session sent counts here).
+    pub fn adopt(&mut self, items: Vec<Handover>) {
+        for Handover {
+            target,
+            owed,
+            mut item,
+        } in items
+        {
+            item.issued = false;
+            item.adopted = true;
+            match self.owed.get_mut(&(target.clone(), owed)) {
+                Some(mine) => {
+                    mine.issued = false;
+                    mine.adopted = true;
+                    mine.entries.append(&mut item.entries);
+                }
+                None => {
+                    self.owed.insert((target, owed), item);
+                }
+            }
+        }
+    }
+
+    /// Work that was to be handed over and found no taker: back, as it was.
+    pub fn adopt_back(&mut self, items: Vec<Handover>) {
+        for h in items {
+            self.owed.insert((h.target, h.owed), h.item);
+        }
+    }
+
+    /// Everything owed, to hand to another worker of the same maildrop.
+    pub fn hand_over(&mut self) -> Vec<Handover> {
+        std::mem::take(&mut self.owed)
+            .into_iter()
+            .map(|((target, owed), item)| Handover { target, owed, item })
+            .collect()
+    }
+
+    /// The targets owed a delete (the adopter hides them from its listing).
+    pub fn deletes(&self) -> impl Iterator<Item = &Target> {
+        self.owed
+            .keys()
+            .filter(|(_, o)| *o == Owed::Delete)
+            .map(|(t, _)| t)
     }
 
     /// The next owed item not yet sent in this server session.
     pub fn next_step(&self) -> Option<Step> {
-        let ((uidl, owed), _) = self.owed.iter().find(|(_, i)| !i.issued)?;
-        let command = self.number(uidl).map(|n| match owed {
-            Owed::Read => Command::Retr(n),
-            Owed::Delete => Command::Dele(n),
-        });
+        let ((target, owed), _) = self.owed.iter().find(|(_, i)| !i.issued)?;
+        let action = match self.resolve(target) {
+            Resolved::Number(n) => Action::Send(match owed {
+                Owed::Read => Command::Retr(n),
+                Owed::Delete => Command::Dele(n),
+            }),
+            Resolved::Gone => Action::Gone,
+            Resolved::Ambiguous => Action::Ambiguous,
+        };
         Some(Step {
-            uidl: uidl.clone(),
+            target: target.clone(),
             owed: *owed,
-            command,
+            action,
         })
     }
 
     /// The server answered the step's command (either way: `-ERR` to `DELE`
     /// means it is deleted already), or there was nothing to send.
-    pub fn done(&mut self, uidl: &str, owed: Owed) {
-        if let Some(i) = self.owed.get_mut(&(uidl.to_owned(), owed)) {
+    pub fn done(&mut self, target: &Target, owed: Owed) {
+        if let Some(i) = self.owed.get_mut(&(target.clone(), owed)) {
             i.issued = true;
         }
     }
 
-    /// The client undid its deletes; the server's `RSET` also undid this
-    /// session's read marks, which must be sent again. (The session erased
-    /// the deletes' journal entries before answering the client.)
+    /// Work that can never be done (an ambiguous message): dropped; its
+    /// journal entries, to erase.
+    pub fn impossible(&mut self, target: &Target, owed: Owed) -> Vec<Entry> {
+        self.owed
+            .remove(&(target.clone(), owed))
+            .map(|i| i.entries)
+            .unwrap_or_default()
+    }
+
+    /// The mail client undid this session's work on this server: its
+    /// deletes, and its read marks too (a server's RSET undoes both, so the
+    /// server ends as it would had the mail client spoken to it directly).
+    /// Adopted work, acknowledged in another session, stays owed, and must
+    /// be sent again: the server's RSET undid it as well. (The session erased
+    /// its own journal entries before answering the client.)
     pub fn rset(&mut self) {
-        self.owed.retain(|(_, owed), _| *owed == Owed::Read);
+        self.owed.retain(|_, item| item.adopted);
         for item in self.owed.values_mut() {
             item.issued = false;
         }
@@ -134,7 +218,7 @@ impl Ledger {
 
     /// `QUIT` answered `+OK`: everything sent in this session is committed.
     /// Returns the journal entries of what was committed, to erase.
-    pub fn committed(&mut self) -> Vec<u64> {
+    pub fn committed(&mut self) -> Vec<Entry> {
         let mut done = Vec::new();
         self.owed.retain(|_, i| {
             if i.issued {
@@ -146,154 +230,18 @@ impl Ledger {
         done
     }
 
-    /// The journal entries of everything still owed.
-    pub fn entries(&self) -> Vec<u64> {
-        self.owed
-            .values()
-            .flat_map(|i| i.entries.iter().copied())
-            .collect()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.owed.is_empty()
     }
 
-    /// Everything still owed, for the operator ("DELE 0000001a6b0b34ac").
+    /// Everything still owed, for the operator ("delete of 0000001a6b0b34ac").
     pub fn outstanding(&self) -> Vec<String> {
         self.owed
             .keys()
-            .map(|(uidl, owed)| {
-                let what = match owed {
-                    Owed::Read => "read mark",
-                    Owed::Delete => "delete",
-                };
-                format!("{what} of {uidl}")
-            })
+            .map(|(t, owed)| format!("{} of {}", what(*owed), t.uidl))
             .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::EdgeState;
-
-    fn listing(uidls: &[&str]) -> Numbering {
-        Numbering::new(
-            uidls
-                .iter()
-                .enumerate()
-                .map(|(i, u)| (i as u32 + 1, u.to_string())),
-        )
-    }
-
-    /// Runs every step as a server would, returning the commands sent.
-    fn bring_up_to_date(l: &mut Ledger) -> Vec<Option<Command>> {
-        let mut sent = Vec::new();
-        while let Some(s) = l.next_step() {
-            sent.push(s.command.clone());
-            l.done(&s.uidl, s.owed);
-        }
-        sent
-    }
-
-    #[test]
-    fn a_delete_follows_its_uidl_into_a_shifted_session() {
-        let st = EdgeState::new();
-        let mut l = Ledger::default();
-        l.new_session(listing(&["a", "b", "c"]));
-        l.owe("c", Owed::Delete, None, || st.work_ticket());
-        assert_eq!(bring_up_to_date(&mut l), vec![Some(Command::Dele(3))]);
-        // The server session dies before QUIT; meanwhile someone deleted "a"
-        // and new mail arrived: "c" is now number 2, number 3 is new mail.
-        l.session_lost();
-        assert_eq!(l.number("c"), None, "numbers never cross sessions");
-        l.new_session(listing(&["b", "c", "new"]));
-        assert_eq!(bring_up_to_date(&mut l), vec![Some(Command::Dele(2))]);
-        assert_eq!(st.pending_work(), 1);
-        l.committed();
-        assert!(l.is_empty());
-        assert_eq!(st.pending_work(), 0);
-    }
-
-    #[test]
-    fn redo_is_idempotent_when_the_message_is_gone() {
-        let st = EdgeState::new();
-        let mut l = Ledger::default();
-        l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, None, || st.work_ticket());
-        l.owe("a", Owed::Delete, None, || st.work_ticket());
-        l.owe("b", Owed::Read, None, || st.work_ticket());
-        assert_eq!(st.pending_work(), 2, "owing twice is owing once");
-        bring_up_to_date(&mut l);
-        // QUIT was committed by the server but its answer was lost: the next
-        // session no longer lists "a".
-        l.new_session(listing(&["b"]));
-        assert_eq!(bring_up_to_date(&mut l), vec![None, Some(Command::Retr(1))]);
-        l.committed();
-        assert_eq!(st.pending_work(), 0);
-    }
-
-    #[test]
-    fn read_before_delete_and_rset_keeps_read_marks() {
-        let st = EdgeState::new();
-        let mut l = Ledger::default();
-        l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, None, || st.work_ticket());
-        l.owe("a", Owed::Read, None, || st.work_ticket());
-        l.owe("b", Owed::Read, None, || st.work_ticket());
-        assert_eq!(
-            bring_up_to_date(&mut l),
-            vec![
-                Some(Command::Retr(1)),
-                Some(Command::Dele(1)),
-                Some(Command::Retr(2))
-            ]
-        );
-        l.rset();
-        assert_eq!(st.pending_work(), 2);
-        assert_eq!(
-            bring_up_to_date(&mut l),
-            vec![Some(Command::Retr(1)), Some(Command::Retr(2))]
-        );
-        assert_eq!(l.outstanding(), vec!["read mark of a", "read mark of b"]);
-    }
-
-    #[test]
-    fn only_what_was_sent_is_committed() {
-        let st = EdgeState::new();
-        let mut l = Ledger::default();
-        l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, None, || st.work_ticket());
-        bring_up_to_date(&mut l);
-        l.owe("b", Owed::Delete, None, || st.work_ticket());
-        l.committed();
-        assert_eq!(l.outstanding(), vec!["delete of b"]);
-        assert_eq!(st.pending_work(), 1);
-        drop(l);
-        assert_eq!(
-            st.pending_work(),
-            0,
-            "a dropped ledger gives its count back"
-        );
-    }
-
-    #[test]
-    fn journal_entries_follow_what_is_committed() {
-        let st = EdgeState::new();
-        let mut l = Ledger::default();
-        l.new_session(listing(&["a", "b"]));
-        l.owe("a", Owed::Delete, Some(1), || st.work_ticket());
-        l.owe("a", Owed::Delete, Some(2), || st.work_ticket()); // owed twice
-        l.owe("a", Owed::Read, Some(3), || st.work_ticket());
-        bring_up_to_date(&mut l);
-        l.owe("b", Owed::Delete, Some(4), || st.work_ticket());
-        let mut all = l.entries();
-        all.sort();
-        assert_eq!(all, vec![1, 2, 3, 4]);
-        let mut done = l.committed();
-        done.sort();
-        assert_eq!(done, vec![1, 2, 3], "only what the QUIT committed");
-        assert_eq!(l.entries(), vec![4]);
-    }
-}
+mod tests;

@@ -13,9 +13,12 @@
 //! - [`config`](EdgeConfig), [`state`](EdgeState): what the caller gives and reads.
 //! - `session`: one client session's life.
 //! - `replica`: lists, deletes and the body cache (sans-IO).
+//! - `owed`: what can be owed (a read mark, a delete) and to which message.
 //! - `ledger`: work owed to one server, by UIDL (sans-IO).
 //! - `worker`: the task that owns one server connection (opened, direct or
-//!   through a relay, by `causeway_upstream`).
+//!   through a relay, by `causeway_upstream`), and its `finish`.
+//! - `maildrop`: owed work follows the maildrop: a worker locked out hands it
+//!   to the one that holds the lock.
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
@@ -26,11 +29,12 @@
 //! the mail servers, directly or through a relay); never on the relay or the
 //! client proxy crates.
 
-#[cfg(feature = "broken-variants")]
 pub mod broken;
 mod config;
 pub mod journal;
 mod ledger;
+mod maildrop;
+mod owed;
 mod replay;
 mod replica;
 mod session;
@@ -68,6 +72,14 @@ pub async fn run_edge<E: Env>(
         .journal
         .as_ref()
         .map(|j| journal::Journal::new(j, env.rng().clone(), state.clone()));
+    let maildrops = maildrop::Maildrops::default();
+    let shared = worker::Shared {
+        env: env.clone(),
+        config: config.clone(),
+        state: state.clone(),
+        maildrops: maildrops.clone(),
+        shutdown: shutdown.clone(),
+    };
     let mut replays = tokio::task::JoinSet::new();
     if let Some(j) = &journal {
         let groups = j.load().await.map_err(|e| {
@@ -76,7 +88,7 @@ pub async fn run_edge<E: Env>(
                 format!("cannot read the journal ({}): {e}", j.describe()),
             )
         })?;
-        replay::start(&env, &config, &state, groups, &mut replays);
+        replay::start(&shared, groups, &mut replays);
     } else {
         tracing::warn!(
             "the edge runs without a journal: acknowledged deletes are lost if it crashes"
@@ -93,6 +105,7 @@ pub async fn run_edge<E: Env>(
             shutdown: sessions_shutdown.clone(),
             journal: journal.clone(),
             registry: registry.clone(),
+            maildrops: maildrops.clone(),
         };
         session.serve(stream, peer)
     })

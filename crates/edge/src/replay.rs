@@ -5,12 +5,12 @@
 //! no client and a ledger filled from the journal; it runs the same commit
 //! logic as at the end of a session (log in directly or through the relay
 //! named in the stored server spec, re-resolve every UIDL, redo, QUIT, retry
-//! with growing pauses until the completion deadline). A message already
-//! gone needs nothing, so the redo is idempotent. Once QUIT answered `+OK` the
-//! group's entries, credentials included, are erased. New clients are
-//! served meanwhile.
-
-use std::sync::Arc;
+//! with growing pauses, or hand the work to a session that holds the same
+//! maildrop). A message already gone needs nothing, so the redo is
+//! idempotent. Once QUIT answered `+OK` the group's entries, credentials
+//! included, are erased. New clients are served meanwhile. A route the
+//! edge's configuration no longer allows parks the work (it stays in the
+//! journal, listed by `causeway owed`).
 
 use causeway_net::Env;
 use causeway_proto::user::Route;
@@ -20,18 +20,12 @@ use tracing::{error, info};
 
 use crate::config::EdgeConfig;
 use crate::journal::Restored;
-use crate::state::EdgeState;
-use crate::worker::Worker;
+use crate::worker::{Shared, Worker};
 
 /// Starts one task per restored group; each holds a replay ticket from
 /// before this returns, so `EdgeState::replay_finished` is exact.
-pub(crate) fn start<E: Env>(
-    env: &E,
-    config: &Arc<EdgeConfig>,
-    state: &EdgeState,
-    groups: Vec<Restored>,
-    tasks: &mut JoinSet<()>,
-) {
+pub(crate) fn start<E: Env>(shared: &Shared<E>, groups: Vec<Restored>, tasks: &mut JoinSet<()>) {
+    let (config, state) = (&shared.config, &shared.state);
     if groups.is_empty() {
         return;
     }
@@ -44,21 +38,18 @@ pub(crate) fn start<E: Env>(
         let ticket = state.replay_ticket();
         let session = format!("{}/replay-{:016x}", r.session, r.group.id());
         let worker = Worker::restored(
-            env.clone(),
-            config.clone(),
-            state.clone(),
+            shared.clone(),
             session.clone(),
             r.spec.clone(),
             r.group,
             &r.ops,
         );
         let refusal = still_allowed(config, &r.spec);
-        let state = state.clone();
         let server = r.spec.name.clone();
         tasks.spawn(async move {
             let _ticket = ticket;
             let end = match refusal {
-                Some(e) => worker.give_up(e).await,
+                Some(e) => worker.park(e),
                 None => worker.finish().await,
             };
             match end.result {
@@ -68,9 +59,8 @@ pub(crate) fn start<E: Env>(
                     info!(%session, %server, "journal: replayed work committed on the server")
                 }
                 Err(e) => {
-                    error!(%session, %server, error = %e, abandoned = ?end.abandoned,
-                        "journal: GAVE UP on replayed work");
-                    state.replay_gave_up(end.abandoned);
+                    error!(%session, %server, error = %e,
+                        "journal: replayed work not committed; it stays in the journal");
                 }
             }
         });

@@ -8,32 +8,39 @@
 //! never hold more than `cache_bytes` of mail. A body larger than the whole cap
 //! is served but not kept.
 //!
+//! Messages are named by UIDL and size (see
+//! `causeway_upstream::pop3::Numbering`): two messages a broken server lists
+//! with the same UIDL *and* size are both shown, but the replica refuses to
+//! fetch, delete or mark either.
+//!
 //! Deletes and RSET act here first (the client gets its answer at once); the
 //! server follows through the worker. The replica dies with the session, and
-//! holds a [`crate::state::Gauge`] ticket so "no replica outlives its session"
-//! is a counter the tests can read.
+//! holds a [`crate::state::Ticket`] so "no replica outlives its session" is a
+//! counter the tests can read.
 //!
 //! Pure data: no sockets, no clock.
 
 use std::collections::BTreeMap;
 
-use causeway_proto::OpError;
-use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerListing};
+use causeway_proto::{ErrCode, OpError};
 
 use crate::state::Ticket;
 
 /// One message as the client proxy sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
-    size: u64,
+    /// How many messages the server listed with this UIDL and size: more
+    /// than one, and none of them may be touched.
+    count: usize,
     deleted: bool,
 }
 
-/// A server's list, in server order, indexed by UIDL.
+/// A server's list, in server order, indexed by UIDL and size.
 #[derive(Debug, Default)]
 struct ServerList {
-    order: Vec<String>,
-    entries: BTreeMap<String, Entry>,
+    order: Vec<MessageId>,
+    entries: BTreeMap<MessageId, Entry>,
 }
 
 /// What a server looked like when the session opened.
@@ -61,18 +68,18 @@ impl Replica {
                     Opened::Ready(entries) => {
                         let mut l = ServerList::default();
                         for e in entries {
-                            // A server listing one UIDL twice is broken; the
-                            // first entry wins, the second is not shown.
-                            if !l.entries.contains_key(&e.uidl) {
-                                l.order.push(e.uidl.clone());
-                                l.entries.insert(
-                                    e.uidl,
-                                    Entry {
-                                        size: e.size,
-                                        deleted: false,
-                                    },
-                                );
-                            }
+                            let id = MessageId {
+                                uidl: e.uidl,
+                                size: e.size,
+                            };
+                            l.order.push(id.clone());
+                            l.entries
+                                .entry(id)
+                                .or_insert(Entry {
+                                    count: 0,
+                                    deleted: false,
+                                })
+                                .count += 1;
                         }
                         Ok(l)
                     }
@@ -100,9 +107,9 @@ impl Replica {
                         messages: l
                             .order
                             .iter()
-                            .map(|u| ListEntry {
-                                uidl: u.clone(),
-                                size: l.entries[u].size,
+                            .map(|id| ListEntry {
+                                uidl: id.uidl.clone(),
+                                size: id.size,
                             })
                             .collect(),
                     },
@@ -122,20 +129,32 @@ impl Replica {
         usable(server, slot.map(|(_, l)| l.as_mut().map_err(|e| &*e)))
     }
 
-    /// Checks that `uidl` is a live message of `server` (the errors read like
-    /// Dovecot's, since the mail client shows them as the server's).
-    pub fn check(&self, server: &str, uidl: &str) -> Result<(), OpError> {
-        match self.list(server)?.entries.get(uidl) {
-            None => Err(OpError::new(None, format!("There's no message {uidl}."))),
+    /// Checks that `msg` is a live message of `server` that may be touched
+    /// (the errors read like Dovecot's, since the mail client shows them as
+    /// the server's).
+    pub fn check(&self, server: &str, msg: &MessageId) -> Result<(), OpError> {
+        match self.list(server)?.entries.get(msg) {
+            None => Err(OpError::new(
+                None,
+                format!("There's no message {}.", msg.uidl),
+            )),
             Some(e) if e.deleted => Err(OpError::new(None, "Message is deleted.")),
+            Some(e) if e.count > 1 => Err(OpError::new(
+                Some(ErrCode::SysPerm),
+                format!(
+                    "Server {server} lists more than one message as {} of {} octets; Causeway \
+                     will not fetch, delete or mark them until the server's UIDLs are fixed.",
+                    msg.uidl, msg.size
+                ),
+            )),
             Some(_) => Ok(()),
         }
     }
 
-    /// Marks `uidl` deleted (the server follows at its QUIT).
-    pub fn delete(&mut self, server: &str, uidl: &str) -> Result<(), OpError> {
-        self.check(server, uidl)?;
-        if let Some(e) = self.list_mut(server)?.entries.get_mut(uidl) {
+    /// Marks `msg` deleted (the server follows at its QUIT).
+    pub fn delete(&mut self, server: &str, msg: &MessageId) -> Result<(), OpError> {
+        self.check(server, msg)?;
+        if let Some(e) = self.list_mut(server)?.entries.get_mut(msg) {
             e.deleted = true;
         }
         Ok(())
@@ -150,14 +169,14 @@ impl Replica {
     }
 
     /// The cached body of a live message, if it is cached.
-    pub fn body(&mut self, server: &str, uidl: &str) -> Option<&[u8]> {
-        self.check(server, uidl).ok()?;
-        self.cache.get(server, uidl)
+    pub fn body(&mut self, server: &str, msg: &MessageId) -> Option<&[u8]> {
+        self.check(server, msg).ok()?;
+        self.cache.get(server, msg)
     }
 
     /// Keeps a fetched body (if it fits the cap at all).
-    pub fn store_body(&mut self, server: &str, uidl: &str, body: Vec<u8>) {
-        self.cache.put(server, uidl, body);
+    pub fn store_body(&mut self, server: &str, msg: &MessageId, body: Vec<u8>) {
+        self.cache.put(server, msg, body);
     }
 
     /// Bytes of body currently cached.
@@ -207,9 +226,9 @@ struct BodyCache {
     cap: usize,
     used: usize,
     tick: u64,
-    bodies: BTreeMap<(String, String), (u64, Vec<u8>)>,
+    bodies: BTreeMap<(String, MessageId), (u64, Vec<u8>)>,
     /// tick of last use -> key; the first entry is the eviction candidate.
-    by_use: BTreeMap<u64, (String, String)>,
+    by_use: BTreeMap<u64, (String, MessageId)>,
 }
 
 impl BodyCache {
@@ -223,8 +242,8 @@ impl BodyCache {
         }
     }
 
-    fn get(&mut self, server: &str, uidl: &str) -> Option<&[u8]> {
-        let key = (server.to_owned(), uidl.to_owned());
+    fn get(&mut self, server: &str, msg: &MessageId) -> Option<&[u8]> {
+        let key = (server.to_owned(), msg.clone());
         let (old, _) = self.bodies.get(&key)?;
         let old = *old;
         self.tick += 1;
@@ -235,11 +254,11 @@ impl BodyCache {
         Some(&entry.1)
     }
 
-    fn put(&mut self, server: &str, uidl: &str, body: Vec<u8>) {
+    fn put(&mut self, server: &str, msg: &MessageId, body: Vec<u8>) {
         if body.len() > self.cap {
             return;
         }
-        let key = (server.to_owned(), uidl.to_owned());
+        let key = (server.to_owned(), msg.clone());
         self.remove(&key);
         while self.used + body.len() > self.cap {
             let Some((_, victim)) = self.by_use.pop_first() else {
@@ -255,7 +274,7 @@ impl BodyCache {
         self.bodies.insert(key, (self.tick, body));
     }
 
-    fn remove(&mut self, key: &(String, String)) {
+    fn remove(&mut self, key: &(String, MessageId)) {
         if let Some((t, b)) = self.bodies.remove(key) {
             self.by_use.remove(&t);
             self.used -= b.len();
@@ -267,6 +286,15 @@ impl BodyCache {
 mod tests {
     use super::*;
     use crate::state::EdgeState;
+
+    /// The id of `u<i>` in [`entries`].
+    fn m(uidl: &str) -> MessageId {
+        let i: u64 = uidl[1..].parse().unwrap_or(1);
+        MessageId {
+            uidl: uidl.into(),
+            size: 100 * i,
+        }
+    }
 
     fn entries(n: usize) -> Vec<ListEntry> {
         (1..=n)
@@ -317,46 +345,52 @@ mod tests {
     fn delete_rset_and_dovecot_errors() {
         let st = EdgeState::new();
         let mut r = replica(&st, 1000);
-        r.delete("A", "u2").unwrap();
-        assert_eq!(r.delete("A", "u2").unwrap_err().text, "Message is deleted.");
-        assert_eq!(r.check("A", "u2").unwrap_err().text, "Message is deleted.");
+        r.delete("A", &m("u2")).unwrap();
+        assert_eq!(
+            r.delete("A", &m("u2")).unwrap_err().text,
+            "Message is deleted."
+        );
+        assert_eq!(
+            r.check("A", &m("u2")).unwrap_err().text,
+            "Message is deleted."
+        );
         assert!(
-            r.check("A", "nope")
+            r.check("A", &m("nope"))
                 .unwrap_err()
                 .text
                 .contains("no message nope")
         );
         assert!(
-            r.check("C", "u1")
+            r.check("C", &m("u1"))
                 .unwrap_err()
                 .text
                 .contains("no server named C")
         );
-        let e = r.check("B", "u1").unwrap_err();
+        let e = r.check("B", &m("u1")).unwrap_err();
         assert_eq!(e.code, Some(causeway_proto::ErrCode::InUse));
         assert!(e.text.contains("unavailable"), "{e}");
         r.rset("A").unwrap();
-        r.check("A", "u2").unwrap();
+        r.check("A", &m("u2")).unwrap();
     }
 
     #[test]
     fn cache_evicts_least_recently_used_bodies_never_the_list() {
         let st = EdgeState::new();
         let mut r = replica(&st, 250);
-        r.store_body("A", "u1", vec![1; 100]);
-        r.store_body("A", "u2", vec![2; 100]);
-        assert!(r.body("A", "u1").is_some()); // u1 is now the most recent
-        r.store_body("A", "u3", vec![3; 100]); // evicts u2
-        assert!(r.body("A", "u2").is_none());
-        assert_eq!(r.body("A", "u1").unwrap()[0], 1);
-        assert_eq!(r.body("A", "u3").unwrap()[0], 3);
+        r.store_body("A", &m("u1"), vec![1; 100]);
+        r.store_body("A", &m("u2"), vec![2; 100]);
+        assert!(r.body("A", &m("u1")).is_some()); // u1 is now the most recent
+        r.store_body("A", &m("u3"), vec![3; 100]); // evicts u2
+        assert!(r.body("A", &m("u2")).is_none());
+        assert_eq!(r.body("A", &m("u1")).unwrap()[0], 1);
+        assert_eq!(r.body("A", &m("u3")).unwrap()[0], 3);
         assert_eq!(r.cached_bytes(), 200);
         // Too big for the whole cap: not kept, nothing evicted for it.
-        r.store_body("A", "u2", vec![2; 251]);
-        assert!(r.body("A", "u2").is_none());
+        r.store_body("A", &m("u2"), vec![2; 251]);
+        assert!(r.body("A", &m("u2")).is_none());
         assert_eq!(r.cached_bytes(), 200);
         // Storing the same body again replaces it, no double counting.
-        r.store_body("A", "u3", vec![4; 50]);
+        r.store_body("A", &m("u3"), vec![4; 50]);
         assert_eq!(r.cached_bytes(), 150);
         // The list survived every eviction.
         assert_eq!(
@@ -366,8 +400,8 @@ mod tests {
             }
         );
         // A deleted message's body is not served.
-        r.delete("A", "u1").unwrap();
-        assert!(r.body("A", "u1").is_none());
+        r.delete("A", &m("u1")).unwrap();
+        assert!(r.body("A", &m("u1")).is_none());
     }
 
     #[test]
@@ -392,5 +426,42 @@ mod tests {
         assert_eq!(st.live_replicas(), 1);
         drop(r2);
         assert_eq!(st.live_replicas(), 0);
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+    use crate::state::EdgeState;
+
+    #[test]
+    fn a_duplicate_uidl_is_told_apart_by_size_or_refused() {
+        let st = EdgeState::new();
+        let list = [("dup", 10), ("dup", 20), ("twin", 5), ("twin", 5)]
+            .iter()
+            .map(|(u, s)| ListEntry {
+                uidl: (*u).into(),
+                size: *s,
+            })
+            .collect();
+        let mut r = Replica::new(
+            vec![("A".into(), Opened::Ready(list))],
+            1000,
+            st.replica_ticket(),
+        );
+        let id = |u: &str, size| MessageId {
+            uidl: u.into(),
+            size,
+        };
+        r.delete("A", &id("dup", 20)).unwrap();
+        r.check("A", &id("dup", 10)).unwrap();
+        let e = r.check("A", &id("twin", 5)).unwrap_err();
+        assert!(e.text.contains("more than one message"), "{e}");
+        assert!(r.delete("A", &id("twin", 5)).is_err());
+        // Every message is still listed.
+        match &r.listing()[0].state {
+            ListingState::Ready { messages } => assert_eq!(messages.len(), 4),
+            s => panic!("{s:?}"),
+        }
     }
 }

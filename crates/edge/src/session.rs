@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use causeway_net::{Env, Stream, shutdown_requested};
-use causeway_proto::session::{ClientToEdge, EdgeToClient, Op, Reply, ServerOutcome};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerOutcome};
 use causeway_proto::user::{Route, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{LinkEnd, close, recv, send};
@@ -35,13 +35,15 @@ use causeway_wire::{SecureChannel, accept_xk};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
+use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::Journal;
-use crate::ledger::Owed;
+use crate::ledger::{Owed, Target};
+use crate::maildrop::Maildrops;
 use crate::replica::{Opened, Replica, head};
 use crate::state::{EdgeState, SessionEnd};
 use crate::supersede::{Registration, Registry};
-use crate::worker::{Job, Worker, WorkerEnd, WorkerHandle};
+use crate::worker::{Job, Shared, Worker, WorkerEnd, WorkerHandle};
 
 /// Sessions one `Hello` may name as lost; a client proxy names its latest
 /// few, so more is a broken or hostile peer.
@@ -58,6 +60,7 @@ pub(crate) struct Session<E: Env> {
     pub shutdown: watch::Receiver<bool>,
     pub journal: Option<Journal>,
     pub registry: Registry,
+    pub maildrops: Maildrops,
 }
 
 /// How the serving phase ended.
@@ -88,9 +91,7 @@ impl<E: Env> Session<E> {
         let mut channel = match accepted {
             Ok(c) => c,
             Err(e) => {
-                warn!(%peer, error = %e,
-                    "refused a client: if it should be served, add its public key to allowed_clients \
-                     (and give it the same pre-shared key, if one is set)");
+                causeway_wire::link::log_refused_handshake("client proxy", peer, &e);
                 return;
             }
         };
@@ -99,7 +100,8 @@ impl<E: Env> Session<E> {
         let Some(_live) = self.state.session_ticket(cfg.max_sessions) else {
             let reason = "The edge is serving as many sessions as it may; try again in a minute.";
             warn!(session = %id, max = cfg.max_sessions, "refused a session: max_sessions reached");
-            self.refuse(channel, reason).await;
+            self.refuse(channel, OpError::new(Some(ErrCode::SysTemp), reason))
+                .await;
             self.state
                 .session_ended(&id, SessionEnd::Refused(reason.into()), Vec::new());
             return;
@@ -127,13 +129,15 @@ impl<E: Env> Session<E> {
                 Ok(()) => (user, supersedes),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
-                    let _ = self.refuse_in_place(channel, &reason).await;
+                    let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
+                    let _ = self.refuse_in_place(channel, error).await;
                     return (SessionEnd::Refused(reason), Vec::new());
                 }
             },
             Ok(_) => {
                 let reason = "A session starts with Hello.".to_owned();
-                let _ = self.refuse_in_place(channel, &reason).await;
+                let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
+                let _ = self.refuse_in_place(channel, error).await;
                 return (SessionEnd::Refused(reason), Vec::new());
             }
             Err(e) => return (SessionEnd::LineCut(e.to_string()), Vec::new()),
@@ -152,14 +156,14 @@ impl<E: Env> Session<E> {
         for spec in user.servers {
             let name = spec.name.clone();
             let group = self.journal.as_ref().map(|j| j.group(id, &spec));
-            let w = Worker::new(
-                self.env.clone(),
-                self.config.clone(),
-                self.state.clone(),
-                id.to_owned(),
-                spec,
-                group,
-            );
+            let shared = Shared {
+                env: self.env.clone(),
+                config: self.config.clone(),
+                state: self.state.clone(),
+                maildrops: self.maildrops.clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            let w = Worker::new(shared, id.to_owned(), spec, group);
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));
             workers.push((name, handle));
@@ -188,7 +192,6 @@ impl<E: Env> Session<E> {
             Err(e) => Ending::Cut(e.to_string()),
         };
 
-        #[cfg(feature = "broken-variants")]
         let workers = self.break_on_cut(&ending, workers).await;
         let (outcomes, abandoned) = finish(workers).await;
         let end = match ending {
@@ -209,24 +212,23 @@ impl<E: Env> Session<E> {
         (end, abandoned)
     }
 
-    /// The broken variants that act when the line is cut.
-    #[cfg(feature = "broken-variants")]
+    /// The broken variants that act when the line is cut (none in a
+    /// shipped build).
     async fn break_on_cut(&self, ending: &Ending, workers: Workers) -> Workers {
-        use crate::broken::Broken;
         if !matches!(ending, Ending::Cut(_)) {
             return workers;
         }
-        if self.config.is_broken(Broken::NoQuitAfterCut) {
+        if self.config.broken(Broken::NoQuitAfterCut) {
             for (_, w) in &workers {
                 w.task.abort();
             }
         }
-        if self.config.is_broken(Broken::DropAckedDeleteOnCut) {
+        if self.config.broken(Broken::DropAckedDeleteOnCut) {
             // Forgotten everywhere, journal included, as a real forgetful
             // edge would (else a restart's replay would hide the bug).
             for (_, w) in &workers {
                 if let Some(g) = &w.group {
-                    let _ = g.erase_kind(Owed::Delete).await;
+                    let _ = g.erase_all().await;
                 }
                 let _ = w.jobs.send(Job::Rset);
             }
@@ -285,8 +287,8 @@ impl<E: Env> Session<E> {
         registration: &mut Registration,
     ) -> Ending {
         let t = self.config.timeouts;
-        // Bodies sent and not yet acknowledged: request id -> (server, uidl).
-        let mut sent: BTreeMap<u64, (String, String)> = BTreeMap::new();
+        // Bodies sent and not yet acknowledged: request id -> (server, message).
+        let mut sent: BTreeMap<u64, (String, MessageId)> = BTreeMap::new();
         loop {
             let next = tokio::select! {
                 r = recv(&self.env, channel, t.client_idle, "the client's next request") => r,
@@ -295,27 +297,26 @@ impl<E: Env> Session<E> {
             };
             let reply = match next {
                 Ok(ClientToEdge::Request { id, server, op }) => {
-                    let retr = matches!(op, Op::Retr { .. });
-                    let uidl = op_uidl(&op);
-                    let result = request(&mut replica, workers, &server, op).await;
-                    if let (true, Ok(_), Some(uidl)) = (retr, &result, uidl) {
-                        #[cfg(feature = "broken-variants")]
-                        if self
-                            .config
-                            .is_broken(crate::broken::Broken::MarkReadBeforeDelivered)
-                        {
-                            let _ = owe(workers, &server, &uidl, Owed::Read).await;
+                    let retr = match &op {
+                        Op::Retr { msg } => Some(msg.clone()),
+                        _ => None,
+                    };
+                    let result = request(&self.config, &mut replica, workers, &server, op).await;
+                    if let (Some(msg), Ok(_)) = (retr, &result) {
+                        if self.config.broken(Broken::MarkReadBeforeDelivered) {
+                            let _ = owe(&self.config, workers, &server, &msg, Owed::Read).await;
                         }
-                        sent.insert(id, (server, uidl));
+                        sent.insert(id, (server, msg));
                     }
                     EdgeToClient::Response { id, result }
                 }
                 Ok(ClientToEdge::Delivered { id }) => {
-                    if let Some((server, uidl)) = sent.remove(&id) {
+                    if let Some((server, msg)) = sent.remove(&id) {
                         // A read mark the journal cannot keep is not made:
                         // the message stays unread, which is benign.
-                        if let Err(e) = owe(workers, &server, &uidl, Owed::Read).await {
-                            warn!(%server, %uidl, error = %e, "read mark not made");
+                        if let Err(e) = owe(&self.config, workers, &server, &msg, Owed::Read).await
+                        {
+                            warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
                         }
                     }
                     continue;
@@ -338,8 +339,8 @@ impl<E: Env> Session<E> {
         }
     }
 
-    async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, reason: &str) {
-        if self.refuse_in_place(&mut channel, reason).await.is_ok() {
+    async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
+        if self.refuse_in_place(&mut channel, error).await.is_ok() {
             close(&self.env, channel, "refused", self.config.timeouts.hello).await;
         }
     }
@@ -347,11 +348,9 @@ impl<E: Env> Session<E> {
     async fn refuse_in_place<S: Stream>(
         &self,
         channel: &mut SecureChannel<S>,
-        reason: &str,
+        error: OpError,
     ) -> Result<(), LinkEnd> {
-        let msg = EdgeToClient::Refused {
-            reason: reason.to_owned(),
-        };
+        let msg = EdgeToClient::Refused { error };
         send(&self.env, channel, &msg, self.config.timeouts.hello).await
     }
 }
@@ -363,52 +362,47 @@ async fn superseded(registration: &mut Registration) {
     }
 }
 
-fn op_uidl(op: &Op) -> Option<String> {
-    match op {
-        Op::Retr { uidl } | Op::Top { uidl, .. } | Op::Dele { uidl } => Some(uidl.clone()),
-        Op::Rset => None,
-    }
-}
-
 /// One request: the replica answers what it can, the worker the rest.
 async fn request(
+    config: &EdgeConfig,
     replica: &mut Replica,
     workers: &Workers,
     server: &str,
     op: Op,
 ) -> Result<Reply, OpError> {
     match op {
-        Op::Retr { uidl } => {
-            replica.check(server, &uidl)?;
-            if let Some(body) = replica.body(server, &uidl) {
+        Op::Retr { msg } => {
+            replica.check(server, &msg)?;
+            if let Some(body) = replica.body(server, &msg) {
                 return Ok(Reply::Body(body.to_vec()));
             }
-            let body = fetch(workers, server, &uidl, WHOLE_MESSAGE).await?;
-            replica.store_body(server, &uidl, body.clone());
+            let body = fetch(workers, server, &msg, WHOLE_MESSAGE).await?;
+            replica.store_body(server, &msg, body.clone());
             Ok(Reply::Body(body))
         }
-        Op::Top { uidl, lines } => {
-            replica.check(server, &uidl)?;
-            if let Some(body) = replica.body(server, &uidl) {
+        Op::Top { msg, lines } => {
+            replica.check(server, &msg)?;
+            if let Some(body) = replica.body(server, &msg) {
                 return Ok(Reply::Body(head(body, lines)));
             }
-            fetch(workers, server, &uidl, lines).await.map(Reply::Body)
+            fetch(workers, server, &msg, lines).await.map(Reply::Body)
         }
-        Op::Dele { uidl } => {
-            replica.check(server, &uidl)?;
-            owe(workers, server, &uidl, Owed::Delete).await?;
-            replica.delete(server, &uidl)?;
+        Op::Dele { msg } => {
+            replica.check(server, &msg)?;
+            owe(config, workers, server, &msg, Owed::Delete).await?;
+            replica.delete(server, &msg)?;
             Ok(Reply::Done)
         }
         Op::Rset => {
-            let group = workers
-                .iter()
-                .find(|(n, _)| n == server)
-                .and_then(|(_, w)| w.group.as_ref());
-            if let Some(g) = group {
-                // Erased durably first: a crash must not bring back deletes
-                // the client was told are undone.
-                g.erase_kind(Owed::Delete).await.map_err(|e| {
+            let w = worker(workers, server)?;
+            if config.broken(Broken::KeepDeletesAfterRset) {
+                replica.rset(server)?;
+                return Ok(Reply::Done);
+            }
+            if let Some(g) = &w.group {
+                // Erased durably first: a crash must not bring back work
+                // the client was told is undone.
+                g.erase_all().await.map_err(|e| {
                     warn!(%server, error = %e, "journal: could not record an RSET");
                     not_durable("the edge could not record the RSET durably; the deletes stand")
                 })?;
@@ -420,13 +414,24 @@ async fn request(
     }
 }
 
-/// Makes `owed` on `uidl` owed to `server`'s worker: durable in the journal
+/// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
 /// first (when there is one), then queued. On `Err` nothing is owed.
-async fn owe(workers: &Workers, server: &str, uidl: &str, owed: Owed) -> Result<(), OpError> {
+async fn owe(
+    config: &EdgeConfig,
+    workers: &Workers,
+    server: &str,
+    msg: &MessageId,
+    owed: Owed,
+) -> Result<(), OpError> {
     let w = worker(workers, server)?;
-    let entry = match &w.group {
-        Some(g) => Some(g.record(uidl, owed).await.map_err(|e| {
-            warn!(%server, %uidl, error = %e, "journal: could not record acknowledged work");
+    let target = Target::new(&msg.uidl, msg.size);
+    let journaled = w
+        .group
+        .as_ref()
+        .filter(|_| !config.broken(Broken::NoJournalEntry));
+    let entry = match journaled {
+        Some(g) => Some(g.record(&target, owed).await.map_err(|e| {
+            warn!(%server, uidl = %msg.uidl, error = %e, "journal: could not record acknowledged work");
             not_durable(match owed {
                 Owed::Delete => "the edge could not record the delete durably; nothing was deleted",
                 Owed::Read => "the edge could not record the read mark durably",
@@ -435,14 +440,14 @@ async fn owe(workers: &Workers, server: &str, uidl: &str, owed: Owed) -> Result<
         None => None,
     };
     let job = Job::Owe {
-        uidl: uidl.to_owned(),
+        target,
         owed,
-        entry,
+        entry: entry.clone(),
     };
     if w.jobs.send(job).is_err() {
         // The worker is gone (it failed): take the record back, best effort.
-        if let (Some(g), Some(e)) = (&w.group, entry) {
-            let _ = g.erase(&[e]).await;
+        if let Some(e) = entry {
+            let _ = crate::journal::erase(vec![e]).await;
         }
         return Err(internal());
     }
@@ -456,12 +461,20 @@ fn not_durable(text: &str) -> OpError {
 async fn fetch(
     workers: &Workers,
     server: &str,
-    uidl: &str,
+    msg: &MessageId,
     lines: u32,
 ) -> Result<Vec<u8>, OpError> {
     let (reply, answer) = oneshot::channel();
-    let uidl = uidl.to_owned();
-    job(workers, server, Job::Fetch { uidl, lines, reply })?;
+    let target = Target::new(&msg.uidl, msg.size);
+    job(
+        workers,
+        server,
+        Job::Fetch {
+            target,
+            lines,
+            reply,
+        },
+    )?;
     answer.await.unwrap_or_else(|_| Err(internal()))
 }
 

@@ -33,7 +33,7 @@ struct Inner {
     journal_unreadable: AtomicUsize,
     replaying: Count,
     replay_loaded: AtomicBool,
-    replay_abandoned: Mutex<Vec<String>>,
+    adopted: AtomicUsize,
     superseded: AtomicUsize,
 }
 
@@ -43,7 +43,8 @@ pub struct SessionRecord {
     pub id: String,
     /// `None` while the session runs.
     pub end: Option<SessionEnd>,
-    /// Acknowledged work the edge gave up on (server name, UIDL, what).
+    /// Acknowledged work that could never be done (server name, UIDL,
+    /// what): a message that a duplicate UIDL made impossible to name.
     pub abandoned: Vec<String>,
 }
 
@@ -115,13 +116,10 @@ impl EdgeState {
         self.inner.replay_loaded.load(Ordering::SeqCst) && self.replaying() == 0
     }
 
-    /// Journaled work that the replay gave up on ("HOST1: delete of <uidl>").
-    pub fn replay_abandoned(&self) -> Vec<String> {
-        self.inner
-            .replay_abandoned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Owed items one worker took over from another of the same maildrop
+    /// (whose lock it held), since this edge started.
+    pub fn adopted_items(&self) -> usize {
+        self.inner.adopted.load(Ordering::SeqCst)
     }
 
     /// Sessions ended early because their client, back after a cut, named
@@ -190,12 +188,8 @@ impl EdgeState {
         self.inner.replay_loaded.store(true, Ordering::SeqCst);
     }
 
-    pub(crate) fn replay_gave_up(&self, what: Vec<String>) {
-        self.inner
-            .replay_abandoned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(what);
+    pub(crate) fn adopted(&self, n: usize) {
+        self.inner.adopted.fetch_add(n, Ordering::SeqCst);
     }
 
     pub(crate) fn session_started(&self, id: &str) {

@@ -41,10 +41,12 @@ pub struct MessageRecord {
     /// Wall-clock delivery time (env `unix_millis`), if the deliverer gave one.
     pub delivered_at_ms: Option<u64>,
     /// The session whose UPDATE (or abrupt close, if so configured) set the
-    /// seen flag.
+    /// seen flag, and when (env `unix_millis`).
     pub seen_by: Option<SessionId>,
-    /// The session whose UPDATE removed the message.
+    pub seen_at_ms: Option<u64>,
+    /// The session whose UPDATE removed the message, and when.
     pub deleted_by: Option<SessionId>,
+    pub deleted_at_ms: Option<u64>,
 }
 
 /// How a session ended.

@@ -174,7 +174,22 @@ impl MailStore {
     /// and a missing final CRLF is added: the stored bytes are exactly what a
     /// RETR returns, and their length is the size LIST reports.
     pub fn deliver(&self, user: &str, body: impl AsRef<[u8]>) -> Result<Uidl, StoreError> {
-        self.deliver_inner(user, body.as_ref(), None)
+        self.deliver_inner(user, body.as_ref(), None, None)
+    }
+
+    /// [`MailStore::deliver`] with a UIDL the caller chooses: a long one, or
+    /// one another message already has (servers after a broken migration do
+    /// list duplicates). Returns the message's UID, which stays unique.
+    pub fn deliver_with_uidl(
+        &self,
+        user: &str,
+        body: impl AsRef<[u8]>,
+        uidl: &str,
+        at_ms: Option<u64>,
+    ) -> Result<u32, StoreError> {
+        self.deliver_inner(user, body.as_ref(), at_ms, Some(Uidl::from(uidl)))?;
+        let g = self.lock();
+        Ok(g.mailboxes[user].next_uid - 1)
     }
 
     /// [`MailStore::deliver`], recording the delivery's wall-clock time.
@@ -184,7 +199,7 @@ impl MailStore {
         body: impl AsRef<[u8]>,
         at_ms: u64,
     ) -> Result<Uidl, StoreError> {
-        self.deliver_inner(user, body.as_ref(), Some(at_ms))
+        self.deliver_inner(user, body.as_ref(), Some(at_ms), None)
     }
 
     fn deliver_inner(
@@ -192,6 +207,7 @@ impl MailStore {
         user: &str,
         body: &[u8],
         at_ms: Option<u64>,
+        uidl: Option<Uidl>,
     ) -> Result<Uidl, StoreError> {
         // The same normalisation the POP3 codec applies when it sends a body,
         // so the stored bytes are exactly what a client's RETR gets back.
@@ -207,7 +223,7 @@ impl MailStore {
             .ok_or_else(|| StoreError::UnknownUser(user.to_owned()))?;
         let uid = mb.next_uid;
         mb.next_uid += 1;
-        let uidl = g.uidl_format.format(uid, mb.uidvalidity);
+        let uidl = uidl.unwrap_or_else(|| g.uidl_format.format(uid, mb.uidvalidity));
         let seq = g.next_delivery;
         g.next_delivery += 1;
         let record = MessageRecord {
@@ -219,7 +235,9 @@ impl MailStore {
             delivery_seq: seq,
             delivered_at_ms: at_ms,
             seen_by: None,
+            seen_at_ms: None,
             deleted_by: None,
+            deleted_at_ms: None,
         };
         mb.messages.insert(
             uid,
@@ -239,7 +257,24 @@ impl MailStore {
             .find(|s| s.record.uidl == uidl)
     }
 
-    /// The record of a message ever delivered to `user`, deleted or not.
+    /// The record of `user`'s message with this UID, deleted or not.
+    pub fn message_by_uid(&self, user: &str, uid: u32) -> Option<MessageRecord> {
+        let g = self.lock();
+        g.mailboxes
+            .get(user)?
+            .messages
+            .get(&uid)
+            .map(|s| s.record.clone())
+    }
+
+    /// The bytes RETR returns for `user`'s message with this UID.
+    pub fn body_by_uid_copy(&self, user: &str, uid: u32) -> Option<Vec<u8>> {
+        self.body_by_uid(user, uid).map(|b| b.to_vec())
+    }
+
+    /// The record of the first message ever delivered to `user` with this
+    /// UIDL, deleted or not (with duplicate UIDLs, see
+    /// [`MailStore::message_by_uid`]).
     pub fn message(&self, user: &str, uidl: &str) -> Option<MessageRecord> {
         Self::find(&self.lock(), user, uidl).map(|s| s.record.clone())
     }
@@ -445,6 +480,7 @@ impl MailStore {
                 if let Some(m) = mb.messages.get_mut(uid) {
                     if m.record.seen_by.is_none() {
                         m.record.seen_by = Some(id);
+                        m.record.seen_at_ms = Some(now_ms);
                         sess.marked_seen.push(m.record.uidl.clone());
                     }
                 }
@@ -453,6 +489,7 @@ impl MailStore {
                 if let Some(m) = mb.messages.get_mut(uid) {
                     if m.record.deleted_by.is_none() {
                         m.record.deleted_by = Some(id);
+                        m.record.deleted_at_ms = Some(now_ms);
                         sess.deleted.push(m.record.uidl.clone());
                     }
                 }

@@ -36,11 +36,7 @@ pub use secret::Secret;
 
 /// Bumped on any incompatible change of these messages; sent in the first
 /// message of each link and checked by the receiver.
-pub const PROTOCOL_VERSION: u16 = 2;
-
-/// Longest UIDL we accept from a server (RFC 1939 says 70; we allow some slack
-/// for servers that exceed it, but never an unbounded string).
-pub const MAX_UIDL_LEN: usize = 256;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// An error a mail server (or our own node on its behalf) reported, with the
 /// RFC 2449 response code when there was one, so the mail client can tell

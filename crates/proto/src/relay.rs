@@ -4,11 +4,12 @@
 //! edge: it opens exactly one server session per link, runs the POP3 commands
 //! the edge sends, and returns the replies over the encrypted, compressed
 //! channel. It keeps no mailbox state: the replica and every decision about
-//! read marks and deletes stay with the edge. If the link to the edge dies the
-//! relay ends its server session with QUIT. That is always safe, because the
-//! edge only ever sends a server commands whose effect it wants committed
-//! (DELE of acknowledged deletes, RETR of delivered messages; bodies are
-//! fetched with TOP, which never marks read).
+//! read marks and deletes stay with the edge. Only the edge's `Quit` commits:
+//! if the link ends any other way, the relay sends the server RSET, then QUIT,
+//! so the server commits nothing (as when a direct connection drops), its
+//! lock is released, and the edge redoes its owed work in a new session. A
+//! link lost between a DELE and the RSET that undid it must never commit the
+//! delete.
 //!
 //! ```text
 //! edge                                   relay

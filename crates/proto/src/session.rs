@@ -5,7 +5,7 @@
 //!   Hello{version, user info,   --->                 (uncompressed: credentials)
 //!         sessions it lost}
 //!                               <---  Welcome{session id, listing per server}
-//!                                     | Refused{reason}
+//!                                     | Refused{error}
 //!   Request{id, server, op}     --->
 //!                               <---  Response{id, result}
 //!   Delivered{id}               --->  (the body reached the mail client whole:
@@ -51,22 +51,31 @@ pub enum ClientToEdge {
 }
 
 /// What the mail client asked of one server's mailbox. Messages are named by
-/// UIDL, never by number: numbers belong to one server session, and the edge
-/// may be on its second.
+/// UIDL and size, never by number: numbers belong to one server session, and
+/// the edge may be on its second.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Retr {
-        uidl: String,
+        msg: MessageId,
     },
     Top {
-        uidl: String,
+        msg: MessageId,
         lines: u32,
     },
     Dele {
-        uidl: String,
+        msg: MessageId,
     },
-    /// Undo this session's deletes on this server.
+    /// Undo this session's deletes (and read marks) on this server.
     Rset,
+}
+
+/// Which message: its server's UIDL, and its size as the listing gave it.
+/// The size is the second key that tells apart messages a broken server
+/// lists under one UIDL (see `causeway_upstream::pop3::Numbering`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageId {
+    pub uidl: String,
+    pub size: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,9 +84,11 @@ pub enum EdgeToClient {
         session: String,
         servers: Vec<ServerListing>,
     },
-    /// The session was not opened; the reason is fit to show the user.
+    /// The session was not opened; the error is fit to show the user, and
+    /// its code says whether trying again later can help (`[SYS/TEMP]`: the
+    /// edge is full) or not (`[SYS/PERM]`: the configuration must change).
     Refused {
-        reason: String,
+        error: OpError,
     },
     Response {
         id: u64,

@@ -4,7 +4,8 @@
 
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListEntry, ListingState, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
+    ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -64,11 +65,15 @@ fn server_spec() -> impl Strategy<Value = ServerSpec> {
         })
 }
 
+fn msg() -> impl Strategy<Value = MessageId> {
+    (text(), any::<u64>()).prop_map(|(uidl, size)| MessageId { uidl, size })
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        text().prop_map(|uidl| Op::Retr { uidl }),
-        (text(), any::<u32>()).prop_map(|(uidl, lines)| Op::Top { uidl, lines }),
-        text().prop_map(|uidl| Op::Dele { uidl }),
+        msg().prop_map(|msg| Op::Retr { msg }),
+        (msg(), any::<u32>()).prop_map(|(msg, lines)| Op::Top { msg, lines }),
+        msg().prop_map(|msg| Op::Dele { msg }),
         Just(Op::Rset),
     ]
 }
@@ -116,7 +121,7 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
     prop_oneof![
         (text(), prop::collection::vec(listing(), 0..4))
             .prop_map(|(session, servers)| EdgeToClient::Welcome { session, servers }),
-        text().prop_map(|reason| EdgeToClient::Refused { reason }),
+        op_error().prop_map(|error| EdgeToClient::Refused { error }),
         (
             any::<u64>(),
             prop_oneof![reply.prop_map(Ok), op_error().prop_map(Err)]

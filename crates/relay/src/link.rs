@@ -1,10 +1,15 @@
 //! One edge link: handshake, `Open`, one server session, commands, QUIT.
 //!
 //! The relay holds no mailbox state, so its only duty beyond forwarding is
-//! ending the server session with QUIT however the link ends: the edge sends
-//! a server only commands whose effect it wants committed, so QUIT is always
-//! right, and leaving the session to die abruptly would leave a stale lock on
-//! servers that keep one.
+//! ending the server session with QUIT however the link ends (leaving it to
+//! die abruptly would leave a stale lock on servers that keep one). What that
+//! QUIT commits is the edge's call alone: only the edge's own `Quit` commits
+//! (QUIT right away); a link that ends any other way (lost, shut down,
+//! broken) gets RSET first, so the server commits nothing, exactly as when a
+//! direct server connection drops. The edge still owns its acknowledged work
+//! and redoes it in a new session; and a delete the mail client undid with
+//! RSET, whose RSET the lost link never carried, is not committed behind its
+//! back.
 //!
 //! Only transaction-state commands pass (STAT LIST UIDL RETR TOP DELE NOOP
 //! RSET), parsed and re-encoded, never forwarded as raw bytes: an edge cannot
@@ -55,9 +60,7 @@ impl<E: Env> Link<E> {
         let mut channel = match accepted {
             Ok(c) => c,
             Err(e) => {
-                warn!(%peer, error = %e,
-                    "refused an edge link: if this edge should be served, add its public key \
-                     to allowed_edges and check that it pins this relay's key");
+                causeway_wire::link::log_refused_handshake("edge", peer, &e);
                 return;
             }
         };
@@ -111,8 +114,8 @@ impl<E: Env> Link<E> {
             greeting: status_bytes(&greeting),
         };
         if let Err(e) = send(&self.env, &mut channel, &opened, t.open).await {
-            info!(%link, server = %server.name, error = %e, "edge link lost right after Open; ending the server session with QUIT");
-            return quit_server(session, &link, &server.name).await;
+            info!(%link, server = %server.name, error = %e, "edge link lost right after Open; ending the server session (RSET, QUIT)");
+            return end_uncommitted(session, &link, &server.name).await;
         }
         info!(%link, %peer, server = %server.name, "server session open for the edge");
         self.commands(channel, session, &link, &server.name).await;
@@ -180,20 +183,23 @@ impl<E: Env> Link<E> {
                 Next::Msg(EdgeToRelay::Open { .. }) => {
                     warn!(%link, %server, "the edge sent a second Open; ending the link");
                     close(&self.env, channel, "one Open per link", t.open).await;
-                    return quit_server(session, link, server).await;
+                    return end_uncommitted(session, link, server).await;
                 }
                 Next::Lost(e) => {
-                    info!(%link, %server, error = %e, "edge link lost; ending the server session with QUIT");
-                    return quit_server(session, link, server).await;
+                    info!(%link, %server, error = %e,
+                        "edge link lost; ending the server session uncommitted (RSET, QUIT): the \
+                         edge redoes what it owes");
+                    return end_uncommitted(session, link, server).await;
                 }
                 Next::Shutdown => {
                     close(&self.env, channel, "the relay is shutting down", t.open).await;
-                    return quit_server(session, link, server).await;
+                    return end_uncommitted(session, link, server).await;
                 }
             };
             if let Err(e) = send(&self.env, &mut channel, &reply, t.open).await {
-                info!(%link, %server, error = %e, "edge link lost while answering; ending the server session with QUIT");
-                return quit_server(session, link, server).await;
+                info!(%link, %server, error = %e,
+                    "edge link lost while answering; ending the server session uncommitted (RSET, QUIT)");
+                return end_uncommitted(session, link, server).await;
             }
         }
     }
@@ -247,6 +253,27 @@ pub fn status_bytes(s: &StatusLine) -> Vec<u8> {
     s.encode(&mut out);
     out.truncate(out.len().saturating_sub(2));
     out
+}
+
+/// Ends a server session the edge did not ask to commit: RSET undoes this
+/// session's deletes and read marks, then QUIT releases the lock.
+async fn end_uncommitted<E: Env>(mut session: ServerSession<E>, link: &str, server: &str) {
+    match session.execute(&Command::Rset).await {
+        Ok(r) if r.status.is_ok() => {}
+        Ok(r) => {
+            // Without a confirmed RSET, a QUIT could commit what the edge
+            // never confirmed: end abruptly instead (the server commits
+            // nothing; a lock it keeps goes stale).
+            warn!(%link, %server, reply = %r.status,
+                "the server refused RSET; dropping its session without QUIT so nothing is committed");
+            return;
+        }
+        Err(e) => {
+            warn!(%link, %server, error = %e, "could not RSET the server session (connection lost)");
+            return;
+        }
+    }
+    quit_server(session, link, server).await
 }
 
 async fn quit_server<E: Env>(session: ServerSession<E>, link: &str, server: &str) {

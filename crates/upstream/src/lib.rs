@@ -29,7 +29,7 @@ use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::user::{Route, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 
-pub use pop3::{Numbering, ServerSession, ServerTimeouts};
+pub use pop3::{Numbering, Resolved, ServerSession, ServerTimeouts};
 pub use relayed::{RelayAccess, RelayLink, RelayRef};
 pub use retry::Backoff;
 pub use tls::{ServerTls, TlsSettings};

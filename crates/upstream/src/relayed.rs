@@ -199,11 +199,10 @@ impl<E: Env> RelayLink<E> {
 /// A failed KK handshake: a cut or slow line is worth retrying; a key that
 /// does not match is a configuration problem no retry will fix.
 fn handshake_error(relay: &str, e: WireError) -> OpError {
-    let code = match e {
-        WireError::Io(_) | WireError::Truncated { .. } | WireError::HandshakeTimeout { .. } => {
-            ErrCode::SysTemp
-        }
-        _ => ErrCode::SysPerm,
+    let code = if e.is_line_failure() {
+        ErrCode::SysTemp
+    } else {
+        ErrCode::SysPerm
     };
     OpError::new(
         Some(code),

@@ -1,10 +1,13 @@
 //! Everything that can go wrong on a channel, worded for the person who has to
 //! act on it.
 //!
-//! Each variant says what was refused and why. The split matters to callers:
-//! handshake errors (`PeerNotAllowed`, `PeerUnproven`, `NotForUs`,
-//! `PskMismatch`...) are configuration problems worth a loud log line and no
-//! retry; `Truncated` and `Io` are the line dropping, worth a reconnect;
+//! Each variant says what was refused and why. The split matters to callers,
+//! and [`WireError::is_line_failure`] draws it: the line dropping (`Io`,
+//! `Truncated`, `HandshakeCut`, `HandshakeTimeout`) is temporary and worth
+//! a reconnect, and is never blamed on keys, because a cut line and a peer
+//! that silently refused us look the same from here; configuration problems
+//! a completed (or half) handshake proves (`PeerNotAllowed`, `PeerUnproven`,
+//! `NotForUs`, `PskMismatch`...) deserve a loud log line and no retry;
 //! `Decrypt`, `Decode` and the size limits mean the peer (or someone on the
 //! path) sent bytes we will not trust, and the connection is over.
 
@@ -30,13 +33,14 @@ pub enum WireError {
     PeerUnproven { pinned: PublicKey },
 
     #[error(
-        "the peer closed the connection during the handshake ({waiting_for}) \
-         before proving possession of the pinned key {pinned}: it holds another \
-         key, or it refused ours"
+        "the connection ended during the secure handshake (at {waiting_for}): the \
+         line was cut, or the peer did not accept us{}",
+        pinned_note(pinned)
     )]
-    HandshakeAborted {
+    HandshakeCut {
         waiting_for: &'static str,
-        pinned: PublicKey,
+        /// The key we pinned for the peer, when we are the initiator.
+        pinned: Option<PublicKey>,
     },
 
     #[error(
@@ -114,15 +118,37 @@ fn truncated_message(frames_received: u64) -> String {
     let base = "the peer's stream ended without a close frame (the connection was cut)";
     if frames_received == 0 {
         format!(
-            "{base} before any frame arrived: if this happened right after the \
-             handshake, the peer probably refused our key or pre-shared key"
+            "{base} before any frame arrived (if it keeps happening right after the \
+             handshake, the peer may be refusing our pre-shared key)"
         )
     } else {
         format!("{base} after {frames_received} frames")
     }
 }
 
+fn pinned_note(pinned: &Option<PublicKey>) -> String {
+    match pinned {
+        Some(k) => format!(
+            " (if it keeps happening, check that the peer holds the key pinned for it, {k}, \
+             and accepts ours)"
+        ),
+        None => String::new(),
+    }
+}
+
 impl WireError {
+    /// True if the line failed (cut, silent, reset), which a retry may fix:
+    /// never a proof that a key or a setting is wrong.
+    pub fn is_line_failure(&self) -> bool {
+        matches!(
+            self,
+            WireError::Io(_)
+                | WireError::Truncated { .. }
+                | WireError::HandshakeCut { .. }
+                | WireError::HandshakeTimeout { .. }
+        )
+    }
+
     /// Maps an i/o error while reading: an early EOF is a cut connection.
     pub(crate) fn from_read(e: io::Error, frames_received: u64) -> Self {
         if e.kind() == io::ErrorKind::UnexpectedEof {

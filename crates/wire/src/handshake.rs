@@ -216,17 +216,13 @@ impl Handshake {
         }
     }
 
-    /// The error for the peer hanging up while we wait for its message.
+    /// The error for the peer hanging up while we wait for its message: a
+    /// cut line, as far as anyone can tell (a peer that refuses us without a
+    /// word looks the same).
     pub(crate) fn eof_error(&self) -> WireError {
-        match self.pinned {
-            Some(pinned) if self.state.is_initiator() => WireError::HandshakeAborted {
-                waiting_for: self.stage(),
-                pinned,
-            },
-            _ => WireError::Handshake {
-                stage: self.stage(),
-                detail: "the peer closed the connection".into(),
-            },
+        WireError::HandshakeCut {
+            waiting_for: self.stage(),
+            pinned: self.pinned.filter(|_| self.state.is_initiator()),
         }
     }
 

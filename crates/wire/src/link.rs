@@ -111,3 +111,21 @@ pub async fn close<E: Env, S: Stream>(
         tracing::debug!(error = %e, "closing the channel failed; the peer will see a cut");
     }
 }
+
+/// The log line for a handshake a node accepted and that did not complete,
+/// worded by what it proves: a cut line is not a key problem.
+pub fn log_refused_handshake(role: &str, peer: std::net::SocketAddr, e: &WireError) {
+    match e {
+        WireError::PeerNotAllowed { .. } => tracing::warn!(%peer, error = %e,
+            "refused a {role}: if it should be served, add its public key to the allow list"),
+        WireError::PskMismatch => tracing::warn!(%peer, error = %e,
+            "refused a {role}: its pre-shared key differs from ours"),
+        WireError::NotForUs { .. }
+        | WireError::KkMismatch { .. }
+        | WireError::NoPinnedPeerMatched { .. } => tracing::warn!(%peer, error = %e,
+            "refused a {role} that pinned another key for this node (or is not a key we know)"),
+        e if e.is_line_failure() => tracing::info!(%peer, error = %e,
+            "a {role}'s handshake did not complete: the line was cut or the peer gave up"),
+        e => tracing::warn!(%peer, error = %e, "refused a {role}: its handshake was malformed"),
+    }
+}

@@ -13,6 +13,10 @@ use toml::Spanned;
 
 use super::common::{ChannelFile, Cx};
 
+/// POP3 and POP3S, the defaults when a `[[server]]` names no port.
+const POP3_PORT: u16 = 110;
+const POP3S_PORT: u16 = 995;
+
 #[derive(Debug)]
 pub struct ClientSettings {
     pub shutdown_deadline: Duration,
@@ -181,8 +185,26 @@ impl Cx<'_> {
             true,
         );
         self.owner.clear();
+        // TLS unless the file says `tls = "none"`: POP3S when the port is
+        // 995 (or the mode says so), else STLS, refusing a server that does
+        // not offer it (no silent downgrade).
+        let explicit_tls = match s.tls.as_ref().map(|t| t.get_ref().as_str()) {
+            None => None,
+            Some("none") => Some(TlsMode::None),
+            Some("implicit") => Some(TlsMode::Implicit),
+            Some("starttls") => Some(TlsMode::Starttls),
+            Some(other) => {
+                let span = s.tls.as_ref().unwrap().span();
+                self.at(
+                    span,
+                    format!("tls {other:?}: it must be \"none\", \"implicit\" or \"starttls\""),
+                );
+                Some(TlsMode::Starttls)
+            }
+        };
         let port = match &s.port {
-            None => 110,
+            None if explicit_tls == Some(TlsMode::Implicit) => POP3S_PORT,
+            None => POP3_PORT,
             Some(p) => match u16::try_from(*p.get_ref()) {
                 Ok(0) | Err(_) => {
                     self.at(
@@ -193,24 +215,16 @@ impl Cx<'_> {
                             p.get_ref()
                         ),
                     );
-                    110
+                    POP3_PORT
                 }
                 Ok(p) => p,
             },
         };
-        let tls = match s.tls.as_ref().map(|t| t.get_ref().as_str()) {
-            None | Some("none") => TlsMode::None,
-            Some("implicit") => TlsMode::Implicit,
-            Some("starttls") => TlsMode::Starttls,
-            Some(other) => {
-                let span = s.tls.as_ref().unwrap().span();
-                self.at(
-                    span,
-                    format!("tls {other:?}: it must be \"none\", \"implicit\" or \"starttls\""),
-                );
-                TlsMode::None
-            }
-        };
+        let tls = explicit_tls.unwrap_or(if port == POP3S_PORT {
+            TlsMode::Implicit
+        } else {
+            TlsMode::Starttls
+        });
         let route = match &s.relay {
             None => Route::Direct,
             Some(r) => Route::Relay(r.get_ref().clone()),

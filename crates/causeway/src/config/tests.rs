@@ -134,3 +134,36 @@ relay = "R1"
         "{e:#?}"
     );
 }
+
+#[test]
+fn a_server_gets_tls_unless_the_file_says_none() {
+    let client = |server: &str| {
+        format!(
+            "role = \"client\"\nlisten = \"127.0.0.1:1110\"\nuser = \"me\"\npassword = \"pw\"\n\
+             edge = \"edge.example:7000\"\nedge_public_key = \"{KEY}\"\nprivate_key = \"{KEY}\"\n\
+             [[server]]\nname = \"A\"\nhost = \"mail.example.org\"\nuser = \"alice\"\npassword = \"p\"\n{server}"
+        )
+    };
+    let server = |extra: &str| match parse(&client(extra), Path::new(".")).unwrap() {
+        Settings::Client(c) => {
+            let s = &c.config.servers[0];
+            (s.tls, s.port)
+        }
+        _ => panic!("not a client"),
+    };
+    use causeway_proto::user::TlsMode;
+    assert_eq!(server(""), (TlsMode::Starttls, 110));
+    assert_eq!(server("port = 995\n"), (TlsMode::Implicit, 995));
+    assert_eq!(server("tls = \"implicit\"\n"), (TlsMode::Implicit, 995));
+    assert_eq!(server("port = 1110\n"), (TlsMode::Starttls, 1110));
+    assert_eq!(server("tls = \"none\"\n"), (TlsMode::None, 110));
+    // Clear text to a remote host is allowed but warned about.
+    let s = parse(&client("tls = \"none\"\n"), Path::new(".")).unwrap();
+    let w = crate::check::warnings(&s);
+    assert!(
+        w[0].contains("clear text") && w[0].contains("mail.example.org:110"),
+        "{w:?}"
+    );
+    let local = client("tls = \"none\"\n").replace("mail.example.org", "127.0.0.1");
+    assert!(crate::check::warnings(&parse(&local, Path::new(".")).unwrap()).is_empty());
+}

@@ -48,7 +48,7 @@ use tracing::{error, warn};
 pub use redb_store::RedbStore;
 pub use sim_disk::{CommitFault, SimDisk};
 
-use crate::ledger::Owed;
+use crate::owed::{Owed, Target};
 use crate::state::EdgeState;
 
 /// What a store hands back: boxed, so that stores can sit behind `dyn`.
@@ -153,7 +153,9 @@ pub fn owed_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
 // ---------------------------------------------------------------------------
 // Records and keys.
 
+/// Headers are at version 1; entries at 2 (1 had no size: still read).
 const VERSION: u8 = 1;
+const OP_VERSION: u8 = 2;
 const NONCE_LEN: usize = 12;
 
 #[derive(Serialize, Deserialize)]
@@ -171,6 +173,28 @@ struct OpRecord {
     uidl: String,
     /// 0: read mark, 1: delete.
     kind: u8,
+    /// The message's size (version 2 on), its second key.
+    size: Option<u64>,
+}
+
+/// Version 1 of [`OpRecord`], before sizes were recorded.
+#[derive(Serialize, Deserialize)]
+struct OpRecordV1 {
+    version: u8,
+    uidl: String,
+    kind: u8,
+}
+
+/// An entry's content, whichever version wrote it.
+fn decode_op(plain: &[u8]) -> Option<(Target, Owed)> {
+    let (uidl, kind, size) = match decode::<OpRecord>(plain) {
+        Ok(r) if r.version == OP_VERSION => (r.uidl, r.kind, r.size),
+        _ => match decode::<OpRecordV1>(plain) {
+            Ok(r) if r.version == 1 => (r.uidl, r.kind, None),
+            _ => return None,
+        },
+    };
+    Some((Target { uidl, size }, owed_of(kind)?))
 }
 
 fn kind_of(owed: Owed) -> u8 {
@@ -242,7 +266,60 @@ pub(crate) struct Restored {
     pub group: Group,
     pub session: String,
     pub spec: ServerSpec,
-    pub ops: Vec<(u64, String, Owed)>,
+    pub ops: Vec<(u64, Target, Owed)>,
+}
+
+/// One journal entry: its group (whose header holds the credentials) and
+/// its number in it. Work can change hands between workers, so each item
+/// carries its entries wherever it goes, and whoever commits the work
+/// erases them.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    group: Group,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}/{}", self.group.id(), self.seq)
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.group.id(), self.seq) == (other.group.id(), other.seq)
+    }
+}
+
+impl Eq for Entry {}
+
+impl Entry {
+    pub(crate) fn new(group: &Group, seq: u64) -> Self {
+        Self {
+            group: group.clone(),
+            seq,
+        }
+    }
+}
+
+/// Erases `entries` (work committed, or that can never be done), group by
+/// group; each group's header goes with its last entry.
+pub(crate) async fn erase(entries: Vec<Entry>) -> io::Result<()> {
+    let mut by_group: BTreeMap<u64, (Group, Vec<u64>)> = BTreeMap::new();
+    for e in entries {
+        by_group
+            .entry(e.group.id())
+            .or_insert_with(|| (e.group.clone(), Vec::new()))
+            .1
+            .push(e.seq);
+    }
+    let mut result = Ok(());
+    for (_, (group, seqs)) in by_group {
+        if let Err(e) = group.erase(&seqs).await {
+            result = Err(e);
+        }
+    }
+    result
 }
 
 impl Journal {
@@ -304,7 +381,7 @@ impl Journal {
     pub(crate) async fn load(&self) -> io::Result<Vec<Restored>> {
         let entries = self.store.scan().await?;
         let mut headers: BTreeMap<u64, Header> = BTreeMap::new();
-        let mut ops: BTreeMap<u64, Vec<(u64, String, Owed)>> = BTreeMap::new();
+        let mut ops: BTreeMap<u64, Vec<(u64, Target, Owed)>> = BTreeMap::new();
         let mut junk = Vec::new();
         for (k, v) in entries {
             let Some(parsed) = parse_key(&k) else {
@@ -340,22 +417,16 @@ impl Journal {
                         self.state.journal_unreadable();
                     }
                 },
-                EntryKey::Op(g, seq) => {
-                    match decode::<OpRecord>(&plain)
-                        .ok()
-                        .filter(|r| r.version == VERSION)
-                        .and_then(|r| owed_of(r.kind).map(|o| (r.uidl, o)))
-                    {
-                        Some((uidl, owed)) => ops.entry(g).or_default().push((seq, uidl, owed)),
-                        None => {
-                            error!(
-                                group = g,
-                                seq, "journal: entry does not decode; left in place"
-                            );
-                            self.state.journal_unreadable();
-                        }
+                EntryKey::Op(g, seq) => match decode_op(&plain) {
+                    Some((target, owed)) => ops.entry(g).or_default().push((seq, target, owed)),
+                    None => {
+                        error!(
+                            group = g,
+                            seq, "journal: entry does not decode; left in place"
+                        );
+                        self.state.journal_unreadable();
                     }
-                }
+                },
             }
         }
         let mut restored = Vec::new();
@@ -439,7 +510,7 @@ impl Group {
     }
 
     /// Entries found on disk at start.
-    fn adopt(&self, items: &[(u64, String, Owed)]) {
+    fn adopt(&self, items: &[(u64, Target, Owed)]) {
         let mut live = self
             .inner
             .live
@@ -452,9 +523,9 @@ impl Group {
         self.inner.journal.state.journal_entries_add(items.len());
     }
 
-    /// Records `owed` on `uidl` durably (with the header, the first time);
-    /// returns the entry's number, for [`Group::erase`].
-    pub(crate) async fn record(&self, uidl: &str, owed: Owed) -> io::Result<u64> {
+    /// Records `owed` on `target` durably (with the header, the first
+    /// time); returns the entry, to erase once the work is committed.
+    pub(crate) async fn record(&self, target: &Target, owed: Owed) -> io::Result<Entry> {
         let g = &self.inner;
         let j = &g.journal;
         let mut live = g.live.lock().await;
@@ -472,9 +543,10 @@ impl Group {
         }
         let key = op_key(g.id, seq);
         let rec = OpRecord {
-            version: VERSION,
-            uidl: uidl.to_owned(),
+            version: OP_VERSION,
+            uidl: target.uidl.clone(),
             kind: kind_of(owed),
+            size: target.size,
         };
         let value = j.seal(&key, &encode(&rec));
         batch.push(Write::Put { key, value });
@@ -486,7 +558,7 @@ impl Group {
         live.header_durable = true;
         live.entries.insert(seq, owed);
         j.state.journal_entries_add(1);
-        Ok(seq)
+        Ok(Entry::new(self, seq))
     }
 
     /// Erases the given entries (done, or given up on); with the last one,
@@ -496,15 +568,11 @@ impl Group {
         self.erase_locked(&mut live, seqs.to_vec()).await
     }
 
-    /// Erases every entry of this kind (RSET undoes the deletes).
-    pub(crate) async fn erase_kind(&self, owed: Owed) -> io::Result<()> {
+    /// Erases every entry of the group (the mail client's RSET undoes the
+    /// session's work on this server).
+    pub(crate) async fn erase_all(&self) -> io::Result<()> {
         let mut live = self.inner.live.lock().await;
-        let seqs = live
-            .entries
-            .iter()
-            .filter(|(_, o)| **o == owed)
-            .map(|(s, _)| *s)
-            .collect();
+        let seqs = live.entries.keys().copied().collect();
         self.erase_locked(&mut live, seqs).await
     }
 
@@ -545,182 +613,4 @@ impl Group {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use causeway_proto::Secret;
-    use causeway_proto::user::{Protocol, Route, TlsMode};
-
-    fn spec() -> ServerSpec {
-        ServerSpec {
-            name: "HOST1".into(),
-            protocol: Protocol::Pop3,
-            host: "mail".into(),
-            port: 110,
-            tls: TlsMode::None,
-            user: "alice".into(),
-            password: Secret::new(b"pw-in-the-journal".to_vec()),
-            route: Route::Direct,
-        }
-    }
-
-    fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
-        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
-        Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone())
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
-    #[test]
-    fn keys_round_trip() {
-        assert_eq!(parse_key(&header_key(7)), Some(EntryKey::Header(7)));
-        assert_eq!(parse_key(&op_key(7, 9)), Some(EntryKey::Op(7, 9)));
-        assert_eq!(parse_key(b"o/7/9"), None);
-        assert_eq!(parse_key(b"x"), None);
-    }
-
-    #[test]
-    fn record_load_erase() {
-        block_on(async {
-            let disk = SimDisk::new();
-            let st = EdgeState::new();
-            let j = journal(&disk, 1, &st);
-            let g = j.group("s1", &spec());
-            let a = g.record("uidl-a", Owed::Delete).await.unwrap();
-            let b = g.record("uidl-b", Owed::Read).await.unwrap();
-            assert_eq!(disk.len(), 3, "header + two entries");
-            assert_eq!(owed_entries(&disk.durable()), 2);
-            assert_eq!(st.journal_entries(), 2);
-            assert!(!disk.contains(b"pw-in-the-journal"));
-            assert!(!disk.contains(b"alice") && !disk.contains(b"uidl-a"));
-
-            // A new life of the edge finds both, with the spec.
-            let st2 = EdgeState::new();
-            let j2 = journal(&disk, 1, &st2);
-            let r = j2.load().await.unwrap();
-            assert_eq!(r.len(), 1);
-            assert_eq!(r[0].spec, spec());
-            assert_eq!(r[0].session, "s1");
-            assert_eq!(
-                r[0].ops,
-                vec![
-                    (a, "uidl-a".to_owned(), Owed::Delete),
-                    (b, "uidl-b".to_owned(), Owed::Read)
-                ]
-            );
-            assert_eq!(st2.journal_entries(), 2);
-
-            g.erase(&[a]).await.unwrap();
-            assert_eq!(disk.len(), 2);
-            g.erase(&[b]).await.unwrap();
-            assert_eq!(disk.len(), 0, "the header goes with the last entry");
-            assert_eq!(st.journal_entries(), 0);
-            // Recording again writes the header again.
-            g.record("uidl-c", Owed::Delete).await.unwrap();
-            assert_eq!(disk.len(), 2);
-            g.erase_kind(Owed::Delete).await.unwrap();
-            assert_eq!(disk.len(), 0);
-        });
-    }
-
-    #[test]
-    fn a_failed_commit_records_nothing() {
-        block_on(async {
-            let disk = SimDisk::new();
-            let st = EdgeState::new();
-            let j = journal(&disk, 1, &st);
-            let g = j.group("s1", &spec());
-            disk.fail_next_commits(1);
-            assert!(g.record("u", Owed::Delete).await.is_err());
-            assert_eq!(disk.len(), 0);
-            assert_eq!((st.journal_entries(), st.journal_failures()), (0, 1));
-            // The header is still owed to the next record.
-            g.record("u", Owed::Delete).await.unwrap();
-            assert_eq!(disk.len(), 2);
-        });
-    }
-
-    #[test]
-    fn a_wrong_key_or_a_moved_value_does_not_open() {
-        block_on(async {
-            let disk = SimDisk::new();
-            let st = EdgeState::new();
-            journal(&disk, 1, &st)
-                .group("s1", &spec())
-                .record("u", Owed::Delete)
-                .await
-                .unwrap();
-            let st2 = EdgeState::new();
-            let r = journal(&disk, 2, &st2).load().await.unwrap();
-            assert!(r.is_empty());
-            assert_eq!(st2.journal_unreadable_entries(), 2);
-            assert_eq!(disk.len(), 2, "unreadable entries are left in place");
-
-            // Swap the two values: the associated data (the key) catches it.
-            let d = disk.durable();
-            let swapped = SimDisk::new();
-            let batch = vec![
-                Write::Put {
-                    key: d[0].0.clone(),
-                    value: d[1].1.clone(),
-                },
-                Write::Put {
-                    key: d[1].0.clone(),
-                    value: d[0].1.clone(),
-                },
-            ];
-            swapped.commit(batch).await.unwrap();
-            let st3 = EdgeState::new();
-            assert!(journal(&swapped, 1, &st3).load().await.unwrap().is_empty());
-            assert_eq!(st3.journal_unreadable_entries(), 2);
-        });
-    }
-
-    #[test]
-    fn leftovers_are_cleaned_up() {
-        block_on(async {
-            let disk = SimDisk::new();
-            let st = EdgeState::new();
-            let j = journal(&disk, 1, &st);
-            let g = j.group("s1", &spec());
-            g.record("u", Owed::Delete).await.unwrap();
-            // Lose the entry but keep the header, and add an orphan entry.
-            let d = disk.durable();
-            let (hk, ok) = (d[0].0.clone(), d[1].0.clone());
-            assert!(hk.starts_with(b"g/") && ok.starts_with(b"o/"));
-            disk.commit(vec![
-                Write::Delete { key: ok },
-                Write::Put {
-                    key: op_key(99, 0),
-                    value: j.seal(
-                        &op_key(99, 0),
-                        &encode(&OpRecord {
-                            version: VERSION,
-                            uidl: "x".into(),
-                            kind: 1,
-                        }),
-                    ),
-                },
-            ])
-            .await
-            .unwrap();
-            let r = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
-            assert!(r.is_empty());
-            assert_eq!(disk.len(), 0);
-        });
-    }
-
-    #[test]
-    fn derived_key_depends_on_the_private_key() {
-        let a = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([1; 32]));
-        let b = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([2; 32]));
-        assert_ne!(a, b);
-        assert_ne!(a.0, [1; 32]);
-        assert_eq!(format!("{a:?}"), "JournalKey(<redacted>)");
-    }
-}
+mod tests;

@@ -3,11 +3,17 @@
 //!
 //! RFC 1939 lets a scan listing carry extra information after the size
 //! ("More advanced implementations may include other information"), so we
-//! ignore anything after the second field. A unique-id listing's id must be
-//! 1 to 70 characters in 0x21..=0x7E (RFC 1939 §7); anything else is a
+//! ignore anything after the second field. A unique-id must be printable
+//! (0x21..=0x7E, RFC 1939 §7); RFC 1939 caps it at 70 characters, but real
+//! servers send longer ones, and refusing them would make a whole mailbox
+//! unavailable, so up to [`MAX_SERVER_UIDL`] are accepted. Anything else is a
 //! protocol error rather than a silently mangled key.
 
 use super::ClientError;
+
+/// The longest unique-id accepted from a server. RFC 1939 says 70; servers
+/// with longer ones exist, so we allow more, but never an unbounded string.
+pub const MAX_SERVER_UIDL: usize = 256;
 
 fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| b == b' ' || b == b'\t')
@@ -52,9 +58,12 @@ pub fn parse_uidl_line(line: &[u8]) -> Result<(u32, String), ClientError> {
     let mut f = fields(line);
     let n = num(f.next(), "message number", line)?;
     let uid = f.next().unwrap_or_default();
-    if uid.is_empty() || uid.len() > 70 || !uid.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    if uid.is_empty()
+        || uid.len() > MAX_SERVER_UIDL
+        || !uid.iter().all(|b| (0x21..=0x7e).contains(b))
+    {
         return Err(ClientError::Protocol(format!(
-            "bad unique-id in \"{}\" (must be 1 to 70 printable characters)",
+            "bad unique-id in \"{}\" (must be 1 to {MAX_SERVER_UIDL} printable characters)",
             crate::text::quote(line)
         )));
     }
@@ -92,7 +101,13 @@ mod tests {
             vec![(2, "000000026b0b3d01".to_string())]
         );
         assert!(parse_uidl_listing(b"1\r\n").is_err());
-        assert!(parse_uidl_listing(&[b"1 ".to_vec(), vec![b'a'; 71]].concat()).is_err());
+        // Longer than RFC 1939's 70 (real servers send them), up to the cap.
+        let long = parse_uidl_listing(&[b"1 ".to_vec(), vec![b'a'; 200]].concat()).unwrap();
+        assert_eq!(long[0].1.len(), 200);
+        assert!(
+            parse_uidl_listing(&[b"1 ".to_vec(), vec![b'a'; MAX_SERVER_UIDL + 1]].concat())
+                .is_err()
+        );
         assert!(parse_scan_listing(b"x 1\r\n").is_err());
         assert!(parse_scan_listing(b"-1 1\r\n").is_err());
         assert_eq!(parse_stat(b"2 1076").unwrap(), (2, 1076));

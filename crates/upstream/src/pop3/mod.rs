@@ -4,5 +4,5 @@
 mod numbering;
 mod session;
 
-pub use numbering::Numbering;
+pub use numbering::{Numbering, Resolved};
 pub use session::{ServerSession, ServerTimeouts, err_code, refusal};

@@ -1,0 +1,238 @@
+//! The journal against a simulated disk: what is written, read back,
+//! erased, and what cannot be read.
+
+use super::*;
+use causeway_proto::Secret;
+use causeway_proto::user::{Protocol, Route, TlsMode};
+
+fn spec() -> ServerSpec {
+    ServerSpec {
+        name: "HOST1".into(),
+        protocol: Protocol::Pop3,
+        host: "mail".into(),
+        port: 110,
+        tls: TlsMode::None,
+        user: "alice".into(),
+        password: Secret::new(b"pw-in-the-journal".to_vec()),
+        route: Route::Direct,
+    }
+}
+
+fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
+    let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
+    Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone())
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn keys_round_trip() {
+    assert_eq!(parse_key(&header_key(7)), Some(EntryKey::Header(7)));
+    assert_eq!(parse_key(&op_key(7, 9)), Some(EntryKey::Op(7, 9)));
+    assert_eq!(parse_key(b"o/7/9"), None);
+    assert_eq!(parse_key(b"x"), None);
+}
+
+#[test]
+fn record_load_erase() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        let (ta, tb) = (Target::new("uidl-a", 10), Target::new("uidl-b", 20));
+        let a = g.record(&ta, Owed::Delete).await.unwrap();
+        let b = g.record(&tb, Owed::Read).await.unwrap();
+        assert_eq!(disk.len(), 3, "header + two entries");
+        assert_eq!(owed_entries(&disk.durable()), 2);
+        assert_eq!(st.journal_entries(), 2);
+        assert!(!disk.contains(b"pw-in-the-journal"));
+        assert!(!disk.contains(b"alice") && !disk.contains(b"uidl-a"));
+
+        // A new life of the edge finds both, with the spec.
+        let st2 = EdgeState::new();
+        let j2 = journal(&disk, 1, &st2);
+        let r = j2.load().await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].spec, spec());
+        assert_eq!(r[0].session, "s1");
+        assert_eq!(
+            r[0].ops,
+            vec![
+                (a.seq, ta.clone(), Owed::Delete),
+                (b.seq, tb.clone(), Owed::Read)
+            ]
+        );
+        assert_eq!(st2.journal_entries(), 2);
+
+        g.erase(&[a.seq]).await.unwrap();
+        assert_eq!(disk.len(), 2);
+        g.erase(&[b.seq]).await.unwrap();
+        assert_eq!(disk.len(), 0, "the header goes with the last entry");
+        assert_eq!(st.journal_entries(), 0);
+        // Recording again writes the header again.
+        g.record(&Target::new("uidl-c", 1), Owed::Delete)
+            .await
+            .unwrap();
+        assert_eq!(disk.len(), 2);
+        g.erase_all().await.unwrap();
+        assert_eq!(disk.len(), 0);
+    });
+}
+
+#[test]
+fn a_failed_commit_records_nothing() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        disk.fail_next_commits(1);
+        assert!(g.record(&Target::new("u", 1), Owed::Delete).await.is_err());
+        assert_eq!(disk.len(), 0);
+        assert_eq!((st.journal_entries(), st.journal_failures()), (0, 1));
+        // The header is still owed to the next record.
+        g.record(&Target::new("u", 1), Owed::Delete).await.unwrap();
+        assert_eq!(disk.len(), 2);
+    });
+}
+
+#[test]
+fn a_wrong_key_or_a_moved_value_does_not_open() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        journal(&disk, 1, &st)
+            .group("s1", &spec())
+            .record(&Target::new("u", 1), Owed::Delete)
+            .await
+            .unwrap();
+        let st2 = EdgeState::new();
+        let r = journal(&disk, 2, &st2).load().await.unwrap();
+        assert!(r.is_empty());
+        assert_eq!(st2.journal_unreadable_entries(), 2);
+        assert_eq!(disk.len(), 2, "unreadable entries are left in place");
+
+        // Swap the two values: the associated data (the key) catches it.
+        let d = disk.durable();
+        let swapped = SimDisk::new();
+        let batch = vec![
+            Write::Put {
+                key: d[0].0.clone(),
+                value: d[1].1.clone(),
+            },
+            Write::Put {
+                key: d[1].0.clone(),
+                value: d[0].1.clone(),
+            },
+        ];
+        swapped.commit(batch).await.unwrap();
+        let st3 = EdgeState::new();
+        assert!(journal(&swapped, 1, &st3).load().await.unwrap().is_empty());
+        assert_eq!(st3.journal_unreadable_entries(), 2);
+    });
+}
+
+#[test]
+fn leftovers_are_cleaned_up() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        g.record(&Target::new("u", 1), Owed::Delete).await.unwrap();
+        // Lose the entry but keep the header, and add an orphan entry.
+        let d = disk.durable();
+        let (hk, ok) = (d[0].0.clone(), d[1].0.clone());
+        assert!(hk.starts_with(b"g/") && ok.starts_with(b"o/"));
+        disk.commit(vec![
+            Write::Delete { key: ok },
+            Write::Put {
+                key: op_key(99, 0),
+                value: j.seal(
+                    &op_key(99, 0),
+                    &encode(&OpRecord {
+                        version: OP_VERSION,
+                        uidl: "x".into(),
+                        kind: 1,
+                        size: Some(1),
+                    }),
+                ),
+            },
+        ])
+        .await
+        .unwrap();
+        let r = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
+        assert!(r.is_empty());
+        assert_eq!(disk.len(), 0);
+    });
+}
+
+#[test]
+fn derived_key_depends_on_the_private_key() {
+    let a = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([1; 32]));
+    let b = JournalKey::derive_from(&causeway_wire::PrivateKey::from_bytes([2; 32]));
+    assert_ne!(a, b);
+    assert_ne!(a.0, [1; 32]);
+    assert_eq!(format!("{a:?}"), "JournalKey(<redacted>)");
+}
+
+#[test]
+fn entries_of_the_first_version_still_read_without_a_size() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        // A header, and an entry as version 1 wrote it.
+        g.record(&Target::new("new", 5), Owed::Read).await.unwrap();
+        let key = op_key(g.id(), 7);
+        let old = OpRecordV1 {
+            version: 1,
+            uidl: "old".into(),
+            kind: 1,
+        };
+        disk.commit(vec![Write::Put {
+            value: j.seal(&key, &encode(&old)),
+            key,
+        }])
+        .await
+        .unwrap();
+        let r = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
+        let ops: Vec<_> = r[0].ops.iter().map(|(_, t, o)| (t.clone(), *o)).collect();
+        assert_eq!(
+            ops,
+            vec![
+                (Target::new("new", 5), Owed::Read),
+                (
+                    Target {
+                        uidl: "old".into(),
+                        size: None
+                    },
+                    Owed::Delete
+                )
+            ]
+        );
+    });
+}
+
+#[test]
+fn erase_takes_entries_of_several_groups() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let (g1, g2) = (j.group("s1", &spec()), j.group("s2", &spec()));
+        let a = g1.record(&Target::new("a", 1), Owed::Delete).await.unwrap();
+        let b = g2.record(&Target::new("b", 1), Owed::Delete).await.unwrap();
+        assert_eq!(disk.len(), 4);
+        erase(vec![a, b]).await.unwrap();
+        assert_eq!(disk.len(), 0, "entries and both headers");
+    });
+}

@@ -1,0 +1,181 @@
+use std::collections::BTreeMap;
+
+use causeway_pop3::Command;
+
+use super::*;
+use crate::state::EdgeState;
+
+fn listing(uidls: &[&str]) -> Numbering {
+    Numbering::new(
+        uidls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (i as u32 + 1, u.to_string())),
+        &BTreeMap::new(),
+    )
+}
+
+fn t(uidl: &str) -> Target {
+    Target::new(uidl, 100)
+}
+
+/// Runs every step as a server would, returning what was sent.
+fn bring_up_to_date(l: &mut Ledger) -> Vec<Action> {
+    let mut sent = Vec::new();
+    while let Some(s) = l.next_step() {
+        l.done(&s.target, s.owed);
+        sent.push(s.action);
+    }
+    sent
+}
+
+#[test]
+fn a_delete_follows_its_uidl_into_a_shifted_session() {
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b", "c"]));
+    l.owe(t("c"), Owed::Delete, None, || st.work_ticket());
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(3))]
+    );
+    // The server session dies before QUIT; meanwhile someone deleted "a"
+    // and new mail arrived: "c" is now number 2, number 3 is new mail.
+    l.session_lost();
+    assert_eq!(
+        l.resolve(&t("c")),
+        Resolved::Gone,
+        "numbers never cross sessions"
+    );
+    l.new_session(listing(&["b", "c", "new"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(2))]
+    );
+    assert_eq!(st.pending_work(), 1);
+    l.committed();
+    assert!(l.is_empty());
+    assert_eq!(st.pending_work(), 0);
+}
+
+#[test]
+fn redo_is_idempotent_when_the_message_is_gone() {
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b"]));
+    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("b"), Owed::Read, None, || st.work_ticket());
+    assert_eq!(st.pending_work(), 2, "owing twice is owing once");
+    bring_up_to_date(&mut l);
+    // QUIT was committed by the server but its answer was lost: the next
+    // session no longer lists "a".
+    l.new_session(listing(&["b"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Retr(1))]
+    );
+    l.committed();
+    assert_eq!(st.pending_work(), 0);
+}
+
+#[test]
+fn read_before_delete_and_rset_undoes_this_sessions_work_only() {
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b", "c"]));
+    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("a"), Owed::Read, None, || st.work_ticket());
+    l.owe(t("b"), Owed::Read, None, || st.work_ticket());
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![
+            Action::Send(Command::Retr(1)),
+            Action::Send(Command::Dele(1)),
+            Action::Send(Command::Retr(2))
+        ]
+    );
+    // Another session's delete of "c", adopted.
+    let mut other = Ledger::default();
+    other.owe(t("c"), Owed::Delete, None, || st.work_ticket());
+    l.adopt(other.hand_over());
+    bring_up_to_date(&mut l);
+    l.rset();
+    assert_eq!(st.pending_work(), 1, "only the adopted delete is left");
+    assert_eq!(l.outstanding(), vec!["delete of c"]);
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(3))],
+        "the server's RSET undid it too: sent again"
+    );
+}
+
+#[test]
+fn only_what_was_sent_is_committed() {
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b"]));
+    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    bring_up_to_date(&mut l);
+    l.owe(t("b"), Owed::Delete, None, || st.work_ticket());
+    l.committed();
+    assert_eq!(l.outstanding(), vec!["delete of b"]);
+    assert_eq!(st.pending_work(), 1);
+    drop(l);
+    assert_eq!(
+        st.pending_work(),
+        0,
+        "a dropped ledger gives its count back"
+    );
+}
+
+#[test]
+fn handed_over_work_keeps_its_count_and_is_sent_again() {
+    let st = EdgeState::new();
+    let mut old = Ledger::default();
+    old.new_session(listing(&["a"]));
+    old.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    bring_up_to_date(&mut old);
+    let items = old.hand_over();
+    assert!(old.is_empty());
+    assert_eq!(
+        st.pending_work(),
+        1,
+        "in flight between workers, still owed"
+    );
+    let mut new = Ledger::default();
+    new.new_session(listing(&["x", "a"]));
+    new.adopt(items);
+    assert_eq!(new.deletes().cloned().collect::<Vec<_>>(), vec![t("a")]);
+    assert_eq!(
+        bring_up_to_date(&mut new),
+        vec![Action::Send(Command::Dele(2))]
+    );
+    new.committed();
+    assert_eq!(st.pending_work(), 0);
+}
+
+#[test]
+fn an_ambiguous_message_is_never_touched() {
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    let sizes = BTreeMap::from([(1, 100), (2, 100), (3, 50)]);
+    l.new_session(Numbering::new(
+        [
+            (1, "d".to_owned()),
+            (2, "d".to_owned()),
+            (3, "d".to_owned()),
+        ],
+        &sizes,
+    ));
+    l.owe(t("d"), Owed::Delete, None, || st.work_ticket());
+    l.owe(Target::new("d", 50), Owed::Delete, None, || {
+        st.work_ticket()
+    });
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(3)), Action::Ambiguous]
+    );
+    assert!(l.impossible(&t("d"), Owed::Delete).is_empty());
+    assert_eq!(l.outstanding(), vec!["delete of d"]);
+}

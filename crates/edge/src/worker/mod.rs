@@ -1,0 +1,479 @@
+//! One task per mail server in a session: it owns the server connection and
+//! the [`Ledger`] of work owed to that server, and is fed by the session
+//! through a channel.
+//!
+//! The worker outlives the client's line on purpose. When the session ends
+//! (Quit, a cut line, shutdown) the session closes the job channel and the
+//! worker finishes (`finish`): it makes sure a server session has seen every
+//! owed command and QUITs it, opening new server sessions as needed, by
+//! UIDL each time, until a QUIT commits the work. Acknowledged work is never
+//! dropped because a lock was busy or time passed: it goes to a worker that
+//! holds the maildrop (`crate::maildrop`), or is retried, or waits in the
+//! journal.
+//!
+//! While the session runs the worker keeps an idle server session alive
+//! with NOOP, adopts work other workers hand over for the same maildrop, and
+//! retries a lost server session at the same pace when work is owed.
+
+mod finish;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use causeway_net::{Env, Instant};
+use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
+use causeway_pop3::{Command, Response};
+use causeway_proto::session::ListEntry;
+use causeway_proto::user::ServerSpec;
+use causeway_proto::{ErrCode, OpError};
+use causeway_upstream::pop3::refusal;
+use causeway_upstream::{Numbering, Resolved, Upstream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::broken::Broken;
+use crate::config::EdgeConfig;
+use crate::journal::{Entry, Group};
+use crate::ledger::{Action, Handover, Ledger, Owed, Target, what};
+use crate::maildrop::{Adopter, MaildropKey, Maildrops};
+use crate::replica::Opened;
+use crate::state::EdgeState;
+
+/// What the session asks of a worker.
+pub(crate) enum Job {
+    /// `TOP n lines` (the whole message with a huge `lines`): never marks read.
+    Fetch {
+        target: Target,
+        lines: u32,
+        reply: oneshot::Sender<Result<Vec<u8>, OpError>>,
+    },
+    /// Work acknowledged to the client; owed until a QUIT commits it.
+    /// `entry`: its crash-journal entry, already durable (with a journal).
+    Owe {
+        target: Target,
+        owed: Owed,
+        entry: Option<Entry>,
+    },
+    /// The client undid its work on this server (its journal entries are
+    /// already erased).
+    Rset,
+}
+
+/// How a worker ended: whether its work was committed (or handed to
+/// another worker), and what could never be done ("delete of <uidl>").
+pub(crate) struct WorkerEnd {
+    pub result: Result<(), OpError>,
+    pub abandoned: Vec<String>,
+}
+
+pub(crate) struct WorkerHandle {
+    pub jobs: mpsc::UnboundedSender<Job>,
+    pub task: JoinHandle<WorkerEnd>,
+    /// Where the session records what it acknowledges (with a journal).
+    pub group: Option<Group>,
+}
+
+/// What every worker of one edge shares.
+#[derive(Clone)]
+pub(crate) struct Shared<E: Env> {
+    pub env: E,
+    pub config: Arc<EdgeConfig>,
+    pub state: EdgeState,
+    pub maildrops: Maildrops,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub(crate) struct Worker<E: Env> {
+    shared: Shared<E>,
+    session: String,
+    spec: ServerSpec,
+    key: MaildropKey,
+    upstream: Option<Upstream<E>>,
+    ledger: Ledger,
+    last_used: Instant,
+    /// The crash journal's group for this session's work, if any.
+    group: Option<Group>,
+    /// Held while this worker takes work for its maildrop.
+    adopter: Option<Adopter>,
+    /// What could never be done ("delete of <uidl>"), for the session record.
+    abandoned: Vec<String>,
+    /// The first server session's numbering (a broken variant's only).
+    first_listing: Option<Vec<(u32, String)>>,
+}
+
+impl<E: Env> Worker<E> {
+    pub(crate) fn new(
+        shared: Shared<E>,
+        session: String,
+        spec: ServerSpec,
+        group: Option<Group>,
+    ) -> Self {
+        let last_used = shared.env.now();
+        let key = MaildropKey::of(&spec);
+        Self {
+            shared,
+            session,
+            spec,
+            key,
+            upstream: None,
+            ledger: Ledger::default(),
+            last_used,
+            group,
+            adopter: None,
+            abandoned: Vec::new(),
+            first_listing: None,
+        }
+    }
+
+    /// A worker for work found in the crash journal at start: no client,
+    /// a ledger filled from the journal; run it with [`Worker::finish`].
+    pub(crate) fn restored(
+        shared: Shared<E>,
+        session: String,
+        spec: ServerSpec,
+        group: Group,
+        ops: &[(u64, Target, Owed)],
+    ) -> Self {
+        let mut w = Self::new(shared, session, spec, Some(group.clone()));
+        for (seq, target, owed) in ops {
+            let state = &w.shared.state;
+            let entry = Some(Entry::new(&group, *seq));
+            w.ledger
+                .owe(target.clone(), *owed, entry, || state.work_ticket());
+        }
+        w
+    }
+
+    fn config(&self) -> &EdgeConfig {
+        &self.shared.config
+    }
+
+    /// Starts the worker: it opens the server and answers on the returned
+    /// receiver with the list (or why the server is unavailable), then serves
+    /// jobs until the job channel closes, then finishes.
+    pub(crate) fn spawn(self) -> (oneshot::Receiver<Opened>, WorkerHandle) {
+        let (opened_tx, opened_rx) = oneshot::channel();
+        let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        let group = self.group.clone();
+        let task = tokio::spawn(self.run(opened_tx, jobs_rx));
+        (opened_rx, WorkerHandle { jobs, task, group })
+    }
+
+    async fn run(
+        mut self,
+        opened: oneshot::Sender<Opened>,
+        jobs: mpsc::UnboundedReceiver<Job>,
+    ) -> WorkerEnd {
+        match self.open_listing().await {
+            Ok(list) => {
+                let _ = opened.send(Opened::Ready(list));
+            }
+            Err(e) => {
+                info!(session = %self.session, server = %self.spec.name, error = %e,
+                    "mail server unavailable for this session");
+                let _ = opened.send(Opened::Unavailable(e.clone()));
+                self.close_upstream().await;
+                return WorkerEnd {
+                    result: Err(e),
+                    abandoned: Vec::new(),
+                };
+            }
+        }
+        // Work adopted at open goes out at once.
+        let _ = self.catch_up().await;
+        self.serve(jobs).await;
+        self.finish().await
+    }
+
+    /// Opens the first server session, takes the maildrop's backlog, and
+    /// lists it (UIDL + LIST), leaving out what the backlog deletes.
+    async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
+        let uidls = self.connect().await?;
+        let sizes = self.sizes().await?;
+        let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
+        self.adopter = Some(adopter);
+        self.adopt(backlog);
+        let hidden: Vec<Target> = self.ledger.deletes().cloned().collect();
+        Ok(uidls
+            .into_iter()
+            .map(|(n, uidl)| ListEntry {
+                size: sizes.get(&n).copied().unwrap_or(0),
+                uidl,
+            })
+            .filter(|e| !hidden.contains(&Target::new(&e.uidl, e.size)))
+            .collect())
+    }
+
+    /// `LIST`: every message's size, by number.
+    async fn sizes(&mut self) -> Result<BTreeMap<u32, u64>, OpError> {
+        match self.exec(&Command::List(None)).await? {
+            Response {
+                status,
+                body: Some(body),
+            } if status.is_ok() => Ok(parse_scan_listing(&body)
+                .map_err(|e| self.protocol(e))?
+                .into_iter()
+                .collect()),
+            r => Err(refusal(&r.status)),
+        }
+    }
+
+    /// Opens a server session and learns how to name its messages (UIDL,
+    /// and LIST too when some UIDL is listed twice).
+    async fn connect(&mut self) -> Result<Vec<(u32, String)>, OpError> {
+        let routes = self.config().routes();
+        self.upstream = Some(Upstream::open(&self.shared.env, &routes, &self.spec).await?);
+        let listing = match self.exec(&Command::Uidl(None)).await? {
+            Response {
+                status,
+                body: Some(body),
+            } if status.is_ok() => parse_uidl_listing(&body).map_err(|e| self.protocol(e)),
+            r => Err(refusal(&r.status)),
+        };
+        let listing = match listing {
+            Ok(l) => l,
+            Err(e) => {
+                self.close_upstream().await;
+                return Err(e);
+            }
+        };
+        let sizes = if Numbering::needs_sizes(&listing) {
+            self.sizes().await?
+        } else {
+            BTreeMap::new()
+        };
+        let numbered = if self.config().broken(Broken::StaleMessageNumbers) {
+            self.first_listing.get_or_insert(listing.clone()).clone()
+        } else {
+            listing.clone()
+        };
+        self.ledger.new_session(Numbering::new(numbered, &sizes));
+        Ok(listing)
+    }
+
+    async fn serve(&mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        loop {
+            let due = self.last_used + self.shared.config.timeouts.noop_interval;
+            let idle = due.saturating_duration_since(self.shared.env.now());
+            let sleep = self.shared.env.sleep(idle);
+            let adopter = &mut self.adopter;
+            let handed = async move {
+                match adopter {
+                    Some(a) => a.handed.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            enum Next {
+                Job(Job),
+                Ended,
+                Idle,
+                Handed,
+            }
+            let next = tokio::select! {
+                job = jobs.recv() => job.map_or(Next::Ended, Next::Job),
+                _ = sleep => Next::Idle,
+                true = handed => Next::Handed,
+            };
+            match next {
+                Next::Job(job) => self.handle(job).await,
+                Next::Ended => return,
+                Next::Idle => self.keep_alive().await,
+                Next::Handed => {
+                    let items = self.adopter.as_ref().map(Adopter::take).unwrap_or_default();
+                    self.adopt(items);
+                    if self.upstream.is_some() {
+                        let _ = self.catch_up().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes over work another worker of this maildrop could not do.
+    fn adopt(&mut self, items: Vec<Handover>) {
+        if items.is_empty() {
+            return;
+        }
+        info!(session = %self.session, server = %self.spec.name, items = items.len(),
+            "took over owed work for this maildrop from another session");
+        self.shared.state.adopted(items.len());
+        self.ledger.adopt(items);
+    }
+
+    async fn handle(&mut self, job: Job) {
+        match job {
+            Job::Fetch {
+                target,
+                lines,
+                reply,
+            } => {
+                let r = self.fetch(&target, lines).await;
+                let _ = reply.send(r);
+            }
+            Job::Owe {
+                target,
+                owed,
+                entry,
+            } => {
+                if self.upstream.is_none()
+                    && self.config().broken(Broken::DropOwedWhileDisconnected)
+                {
+                    return;
+                }
+                let state = &self.shared.state;
+                self.ledger.owe(target, owed, entry, || state.work_ticket());
+                if self.upstream.is_some() {
+                    let _ = self.catch_up().await;
+                }
+            }
+            Job::Rset => {
+                self.ledger.rset();
+                if self.upstream.is_some() && self.exec(&Command::Rset).await.is_ok() {
+                    let _ = self.catch_up().await;
+                }
+            }
+        }
+    }
+
+    async fn keep_alive(&mut self) {
+        if self.upstream.is_some() {
+            let _ = self.exec(&Command::Noop).await;
+        } else if !self.ledger.is_empty() {
+            match self.connect().await {
+                Ok(_) => {
+                    let _ = self.catch_up().await;
+                }
+                Err(e) => {
+                    info!(session = %self.session, server = %self.spec.name, error = %e,
+                        "reconnecting for owed work failed; trying again later");
+                }
+            }
+        }
+        self.last_used = self.shared.env.now();
+    }
+
+    async fn fetch(&mut self, target: &Target, lines: u32) -> Result<Vec<u8>, OpError> {
+        if self.upstream.is_none() {
+            self.connect().await?;
+        }
+        self.catch_up().await?;
+        let n = match self.ledger.resolve(target) {
+            Resolved::Number(n) => n,
+            Resolved::Gone => {
+                return Err(OpError::new(
+                    None,
+                    format!(
+                        "Message {} is no longer on server {}.",
+                        target.uidl, self.spec.name
+                    ),
+                ));
+            }
+            Resolved::Ambiguous => return Err(self.ambiguous(target)),
+        };
+        match self.exec(&Command::Top { msg: n, lines }).await? {
+            Response {
+                status,
+                body: Some(body),
+            } if status.is_ok() => Ok(body),
+            r => Err(refusal(&r.status)),
+        }
+    }
+
+    /// The refusal for a message whose UIDL (and size) another message shares.
+    fn ambiguous(&self, target: &Target) -> OpError {
+        warn!(session = %self.session, server = %self.spec.name, uidl = %target.uidl,
+            "the server lists several messages with this UIDL and size; Causeway will not \
+             touch them (ask the server's operator to fix its UIDLs)");
+        OpError::new(
+            Some(ErrCode::SysPerm),
+            format!(
+                "Server {} lists more than one message as {}; Causeway will not fetch, delete \
+                 or mark it until the server's UIDLs are fixed.",
+                self.spec.name, target.uidl
+            ),
+        )
+    }
+
+    /// Sends every owed command the current server session has not seen.
+    async fn catch_up(&mut self) -> Result<(), OpError> {
+        while let Some(step) = self.ledger.next_step() {
+            match &step.action {
+                Action::Send(cmd) => {
+                    let r = self.exec(cmd).await?;
+                    if !r.status.is_ok() {
+                        info!(session = %self.session, server = %self.spec.name, uidl = %step.target.uidl,
+                            reply = %r.status, command = cmd.keyword(),
+                            "server refused owed work; counting it done (the message is gone or already marked)");
+                    }
+                }
+                Action::Gone => {}
+                Action::Ambiguous => {
+                    let _ = self.ambiguous(&step.target);
+                    error!(session = %self.session, server = %self.spec.name, uidl = %step.target.uidl,
+                        work = what(step.owed),
+                        "acknowledged work CANNOT BE DONE: the message can no longer be told apart \
+                         from another with the same UIDL and size; dropped");
+                    self.abandoned
+                        .push(format!("{} of {}", what(step.owed), step.target.uidl));
+                    let entries = self.ledger.impossible(&step.target, step.owed);
+                    self.erase(entries).await;
+                    continue;
+                }
+            }
+            self.ledger.done(&step.target, step.owed);
+        }
+        Ok(())
+    }
+
+    /// Runs `cmd`; a failed connection ends the server session (its numbers
+    /// and uncommitted commands with it).
+    async fn exec(&mut self, cmd: &Command) -> Result<Response, OpError> {
+        let Some(up) = self.upstream.as_mut() else {
+            return Err(OpError::new(
+                Some(ErrCode::SysTemp),
+                format!("no session with server {}", self.spec.name),
+            ));
+        };
+        self.last_used = self.shared.env.now();
+        let r = up.execute(cmd).await;
+        if let Err(e) = &r {
+            self.upstream = None;
+            if !self.config().broken(Broken::ForgetOwedOnSessionLoss) {
+                self.ledger.session_lost();
+            } else {
+                self.ledger = Ledger::default();
+            }
+            warn!(session = %self.session, server = %self.spec.name, error = %e,
+                "lost the server session; owed work will be redone in a new one");
+        }
+        r
+    }
+
+    /// Ends the server session with QUIT, or notes that it is already gone.
+    async fn close_upstream(&mut self) {
+        let (session, server) = (&self.session, &self.spec.name);
+        match self.upstream.take() {
+            Some(up) => match up.quit().await {
+                Ok(s) if s.is_ok() => debug!(%session, %server, "server session ended with QUIT"),
+                Ok(s) => warn!(%session, %server, reply = %s, "the server refused QUIT"),
+                Err(e) => {
+                    warn!(%session, %server, error = %e, "QUIT failed; the server session ended abruptly")
+                }
+            },
+            None => {
+                debug!(%session, %server, "server session already gone (ended abruptly); nothing owed")
+            }
+        }
+    }
+
+    fn protocol(&self, e: causeway_pop3::ClientError) -> OpError {
+        OpError::new(
+            Some(ErrCode::SysTemp),
+            format!(
+                "server {} sent a listing we cannot read: {e}",
+                self.spec.name
+            ),
+        )
+    }
+}
