@@ -16,7 +16,6 @@ pub enum Cov {
     EdgeCrashWithJournal,
     EdgeCrashPendingWork,
     JournalCommitFailed,
-    JournalReplayAtEnd,
     RelayCrash,
     ProxyCrash,
     LineCut,
@@ -36,6 +35,16 @@ pub enum Cov {
     ViaRelay,
     DeleteCommitted,
     SeenCommitted,
+    RsetAcked,
+    RelayCutAfterRset,
+    OwedWorkAdopted,
+    DuplicateUidl,
+    LongUidl,
+    Pipelined,
+    LongSession,
+    TwoClients,
+    TopAsked,
+    CleanSession,
 }
 
 impl Cov {
@@ -47,7 +56,6 @@ impl Cov {
         Cov::EdgeCrashWithJournal,
         Cov::EdgeCrashPendingWork,
         Cov::JournalCommitFailed,
-        Cov::JournalReplayAtEnd,
         Cov::RelayCrash,
         Cov::ProxyCrash,
         Cov::LineCut,
@@ -67,6 +75,16 @@ impl Cov {
         Cov::ViaRelay,
         Cov::DeleteCommitted,
         Cov::SeenCommitted,
+        Cov::RsetAcked,
+        Cov::RelayCutAfterRset,
+        Cov::OwedWorkAdopted,
+        Cov::DuplicateUidl,
+        Cov::LongUidl,
+        Cov::Pipelined,
+        Cov::LongSession,
+        Cov::TwoClients,
+        Cov::TopAsked,
+        Cov::CleanSession,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,7 +96,6 @@ impl Cov {
             Cov::EdgeCrashWithJournal => "edge crash with a journal",
             Cov::EdgeCrashPendingWork => "edge crash with pending work",
             Cov::JournalCommitFailed => "journal commit failed",
-            Cov::JournalReplayAtEnd => "journal replayed by a final restart",
             Cov::RelayCrash => "relay crash",
             Cov::ProxyCrash => "client proxy crash",
             Cov::LineCut => "line cut",
@@ -98,6 +115,16 @@ impl Cov {
             Cov::ViaRelay => "via relay",
             Cov::DeleteCommitted => "delete committed",
             Cov::SeenCommitted => "read mark committed",
+            Cov::RsetAcked => "RSET acknowledged",
+            Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
+            Cov::OwedWorkAdopted => "owed work adopted by another session",
+            Cov::DuplicateUidl => "duplicate UIDL on a server",
+            Cov::LongUidl => "UIDL over 70 characters",
+            Cov::Pipelined => "pipelined commands",
+            Cov::LongSession => "long browsing session",
+            Cov::TwoClients => "two mail clients at once",
+            Cov::TopAsked => "TOP asked",
+            Cov::CleanSession => "session that met no fault",
         }
     }
 }

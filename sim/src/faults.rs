@@ -21,6 +21,7 @@ enum Undo {
     ReleaseLine,
     BounceProxy,
     RepairRelayLink,
+    ReleaseRelayLink,
     BounceRelay,
     BounceEdge,
     BounceServer(usize),
@@ -46,6 +47,15 @@ pub struct Faults {
     /// Servers the harness restarted.
     pub restarted: BTreeSet<usize>,
     pub stale_seen: Vec<StaleSeen>,
+    /// When a fault was in force (or its effects could be): (from, until),
+    /// simulated ms. A mail session outside all of them met no fault.
+    pub windows: Vec<(u64, u64)>,
+    /// Between two edge crashes (simulated ms) in which a journal commit
+    /// failed: a read mark the edge could not journal is made from memory
+    /// only, so the crash may lose it (the message stays unread: benign).
+    pub memory_only_reads: Vec<(u64, u64)>,
+    /// The last edge crash: (simulated ms, journal commits failed by then).
+    last_edge_crash: (u64, u64),
 }
 
 impl Faults {
@@ -63,6 +73,14 @@ impl Faults {
             crash_cut: BTreeSet::new(),
             restarted: BTreeSet::new(),
             stale_seen: Vec::new(),
+            memory_only_reads: Vec::new(),
+            last_edge_crash: (0, 0),
+            windows: if w.params.faults.line_flaky > 0.0 {
+                // Random losses on the line, the whole fault phase.
+                vec![(0, fault_ms)]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -120,8 +138,10 @@ impl Faults {
     }
 
     fn schedule(&mut self, w: &mut World, undo: Undo) {
-        let at = w.now_ms() + self.outage(w);
+        let now = w.now_ms();
+        let at = now + self.outage(w);
         self.active.push((at, undo));
+        self.windows.push((now, at));
     }
 
     fn undo(w: &mut World, u: &Undo) {
@@ -130,6 +150,7 @@ impl Faults {
             Undo::ReleaseLine => w.sim.release(w.line.0, w.line.1),
             Undo::BounceProxy => w.sim.bounce("proxy"),
             Undo::RepairRelayLink => w.sim.repair("edge", "relay"),
+            Undo::ReleaseRelayLink => w.sim.release("edge", "relay"),
             Undo::BounceRelay => w.sim.bounce("relay"),
             Undo::BounceEdge => w.sim.bounce("edge"),
             Undo::BounceServer(i) => {
@@ -186,6 +207,31 @@ impl Faults {
         self.schedule(w, Undo::BounceRelay);
     }
 
+    fn crash_edge(&mut self, w: &mut World, why: &str) {
+        if self.active(&Undo::BounceEdge) {
+            return;
+        }
+        w.coverage.insert(Cov::EdgeCrash);
+        self.note_crash_cut(w, "edge");
+        let pending = w.nodes.edge_pending_work();
+        if pending > 0 {
+            w.coverage.insert(Cov::EdgeCrashPendingWork);
+        }
+        w.sim.crash("edge");
+        let (_, failed, _) = w.disk.counts();
+        let (since, failed_before) = self.last_edge_crash;
+        if failed > failed_before {
+            self.memory_only_reads.push((since, w.now_ms()));
+        }
+        self.last_edge_crash = (w.now_ms(), failed);
+        w.coverage.insert(Cov::EdgeCrashWithJournal);
+        let lost = w.disk.crash();
+        w.log_event(format!(
+            "crash edge ({why}; pending work {pending}, journal lost {lost} unsynced commits)"
+        ));
+        self.schedule(w, Undo::BounceEdge);
+    }
+
     /// Rolls each fault class once (called once per simulated second).
     fn roll_faults(&mut self, w: &mut World) {
         let f = w.params.faults.clone();
@@ -205,7 +251,10 @@ impl Faults {
             w.log_event("crash proxy".into());
             self.schedule(w, Undo::BounceProxy);
         }
-        if roll(w, f.relay_link_cut) && w.params.via_relay() && !self.active(&Undo::RepairRelayLink)
+        if roll(w, f.relay_link_cut)
+            && w.params.via_relay()
+            && !self.active(&Undo::RepairRelayLink)
+            && !self.active(&Undo::ReleaseRelayLink)
         {
             w.coverage.insert(Cov::RelayLinkCut);
             w.sim.partition("edge", "relay");
@@ -215,24 +264,15 @@ impl Faults {
         if roll(w, f.relay_crash) && w.params.via_relay() {
             self.crash_relay(w, "scheduled");
         }
-        if roll(w, f.edge_crash) && !self.active(&Undo::BounceEdge) {
-            w.coverage.insert(Cov::EdgeCrash);
-            self.note_crash_cut(w, "edge");
-            let pending = w.nodes.edge_pending_work();
-            if pending > 0 {
-                w.coverage.insert(Cov::EdgeCrashPendingWork);
-            }
-            w.sim.crash("edge");
-            w.coverage.insert(Cov::EdgeCrashWithJournal);
-            let lost = w.disk.crash();
-            w.log_event(format!(
-                "crash edge (pending work {pending}, journal lost {lost} unsynced commits)"
-            ));
-            self.schedule(w, Undo::BounceEdge);
+        if roll(w, f.edge_crash) {
+            self.crash_edge(w, "scheduled");
         }
         if roll(w, f.journal_fail) {
             let n = w.rng.range(1, 4) as usize;
             w.disk.fail_next_commits(n);
+            // The failing commits may come at any later moment.
+            let fault_end = w.params.fault_phase.as_millis() as u64;
+            self.windows.push((w.now_ms(), fault_end));
             w.coverage.insert(Cov::JournalCommitFailed);
             w.log_event(format!("the journal's next {n} commits will fail"));
         }
@@ -273,6 +313,55 @@ impl Faults {
                     && w.rng.chance(f.relay_crash_after_dele)
                 {
                     self.crash_relay(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
+                }
+                if f.edge_crash_after_dele > 0.0 && w.rng.chance(f.edge_crash_after_dele) {
+                    self.crash_edge(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
+                }
+            }
+            Some(Activity::RsetSent(hosts)) => {
+                // An RSET undoing deletes on a relayed server: hold what the
+                // edge sends the relay from now on, so that the RSET it
+                // forwards can be lost with the link below.
+                let relayed = hosts
+                    .iter()
+                    .any(|h| w.params.server(h).is_some_and(|s| s.via_relay));
+                if relayed
+                    && f.relay_cut_at_rset > 0.0
+                    && w.rng.chance(f.relay_cut_at_rset)
+                    && !self.active(&Undo::RepairRelayLink)
+                    && !self.active(&Undo::ReleaseRelayLink)
+                {
+                    w.sim.hold("edge", "relay");
+                    w.log_event("hold edge<->relay while RSET is on its way".into());
+                    self.schedule(w, Undo::ReleaseRelayLink);
+                }
+            }
+            Some(Activity::RsetAcked) => {
+                w.coverage.insert(Cov::RsetAcked);
+                // The RSET's +OK reached the mail client: cut the relay link
+                // (dropping an RSET held on it) or crash the relay now,
+                // before the server may have seen the RSET.
+                if !w.params.via_relay() {
+                    return;
+                }
+                if self.active(&Undo::ReleaseRelayLink) {
+                    self.active.retain(|(_, u)| *u != Undo::ReleaseRelayLink);
+                    w.coverage.insert(Cov::RelayCutAfterRset);
+                    w.sim.partition("edge", "relay");
+                    w.log_event(
+                        "cut edge<->relay, dropping what it held, right after RSET +OK".into(),
+                    );
+                    self.schedule(w, Undo::RepairRelayLink);
+                } else if f.relay_crash_after_dele > 0.0 {
+                    if !w.rng.chance(0.5) {
+                        w.coverage.insert(Cov::RelayCutAfterRset);
+                        self.crash_relay(w, "right after RSET +OK");
+                    } else if !self.active(&Undo::RepairRelayLink) {
+                        w.coverage.insert(Cov::RelayCutAfterRset);
+                        w.sim.partition("edge", "relay");
+                        w.log_event("cut edge<->relay right after RSET +OK".into());
+                        self.schedule(w, Undo::RepairRelayLink);
+                    }
                 }
             }
             _ => {}

@@ -24,9 +24,8 @@ const USAGE: &str = "usage: causeway-sim (--seeds N | --seeds A..B | --seed S) [
                        edge-crash, servers, proxy-and-mua, big-messages
   --baseline-direct    the mail client talks plain POP3 straight to mail1 over the bad
                        line, without Causeway: shows what the checks catch without it
-  --broken NAME        (built with --features broken-variants) a deliberately broken edge:
-                       mark-read-before-delivered, no-quit-after-cut,
-                       stale-message-numbers, drop-acked-delete-on-cut";
+  --broken NAME        (built with --features broken-variants) a deliberately broken node;
+                       `--broken list` names them all";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,10 +68,17 @@ fn main() -> ExitCode {
             #[cfg(feature = "broken-variants")]
             "--broken" => {
                 let v = val("--broken");
-                variant = Variant::BrokenEdge(v.parse().unwrap_or_else(|e| {
-                    eprintln!("{e}\n{USAGE}");
-                    std::process::exit(2)
-                }));
+                if v == "list" {
+                    for b in causeway_sim::world::Broken::all() {
+                        println!("{}", b.name());
+                    }
+                    return ExitCode::SUCCESS;
+                }
+                variant =
+                    Variant::Broken(causeway_sim::world::Broken::parse(&v).unwrap_or_else(|e| {
+                        eprintln!("{e}\n{USAGE}");
+                        std::process::exit(2)
+                    }));
             }
             "--focus" => {
                 let v = val("--focus");

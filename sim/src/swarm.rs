@@ -27,6 +27,10 @@ pub struct ServerParams {
     pub via_relay: bool,
     /// Messages in the mailbox before the run starts.
     pub initial_messages: u32,
+    /// Some messages arrive with a UIDL another message already has, or
+    /// with one longer than RFC 1939's 70 characters (broken migrations and
+    /// odd servers exist).
+    pub odd_uidls: bool,
 }
 
 /// How often (per simulated second, while the fault phase lasts) each fault
@@ -51,6 +55,12 @@ pub struct FaultRates {
     pub cut_during_retr: f64,
     pub cut_after_dele_ack: f64,
     pub relay_crash_after_dele: f64,
+    /// Crash the edge right after a DELE was acknowledged (work owed).
+    pub edge_crash_after_dele: f64,
+    /// When an RSET undoes deletes on a relayed server: hold the edge's
+    /// link to the relay as it goes, and cut it once the RSET is answered
+    /// (the RSET never reaches the server).
+    pub relay_cut_at_rset: f64,
     /// Make the edge journal's next commit fail (the edge must then refuse
     /// to acknowledge); only with a journal.
     pub journal_fail: f64,
@@ -58,10 +68,23 @@ pub struct FaultRates {
     pub outage_max: Duration,
 }
 
-/// What the mail client (the workload) does.
+/// How a mail client reads (see `workload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    FetchmailKeep,
+    FetchmailDelete,
+    GetmailDelete,
+    Browse,
+}
+
+/// What the mail clients (the workload) do.
 #[derive(Clone, Debug)]
 pub struct MuaParams {
-    /// Sessions it tries over the fault phase.
+    /// Mail clients polling the same mailbox at once (their sessions
+    /// overlap, and compete for the servers' locks).
+    pub clients: u32,
+    pub mode: Mode,
+    /// Sessions each tries over the fault phase.
     pub sessions: u32,
     pub pause_min: Duration,
     pub pause_max: Duration,
@@ -73,6 +96,12 @@ pub struct MuaParams {
     pub give_up_chance: f64,
     /// Per RETR: give up while the body is arriving.
     pub give_up_mid_retr_chance: f64,
+    /// Per session: RSET before QUIT (after its DELEs).
+    pub rset_chance: f64,
+    /// Per message read: a TOP, LIST n, UIDL n, NOOP or STAT too.
+    pub extra_chance: f64,
+    /// Per RETR or DELE: several commands in one write.
+    pub pipeline_chance: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +126,9 @@ pub struct Params {
     pub completion_deadline: Duration,
     /// Simulated fsync time of the journal's disk.
     pub journal_sync: Duration,
+    /// The channels' zstd level (`[channel] zstd_level`): the default 3,
+    /// or the fast levels an operator picks for a fast line or a slow CPU.
+    pub zstd_level: i32,
     /// Set when a [`Focus`] turned the swarm.
     pub focus: Option<Focus>,
 }
@@ -160,6 +192,7 @@ impl Params {
                     faults,
                     via_relay: rng.chance(0.4),
                     initial_messages: rng.range(0, 8) as u32,
+                    odd_uidls: rng.chance(0.15),
                 }
             })
             .collect();
@@ -177,11 +210,21 @@ impl Params {
             cut_during_retr: rate(rng, 0.4, 0.05, 0.5),
             cut_after_dele_ack: rate(rng, 0.4, 0.05, 0.5),
             relay_crash_after_dele: rate(rng, 0.3, 0.05, 0.5),
+            edge_crash_after_dele: rate(rng, 0.2, 0.02, 0.2),
+            relay_cut_at_rset: rate(rng, 0.5, 0.5, 1.0),
             journal_fail: 0.0,
             outage_min,
             outage_max: outage_min + ms(rng, 0, 90_000),
         };
+        let mode = match rng.range(0, 10) {
+            0..=2 => Mode::FetchmailDelete,
+            3..=4 => Mode::FetchmailKeep,
+            5..=7 => Mode::GetmailDelete,
+            _ => Mode::Browse,
+        };
         let mua = MuaParams {
+            clients: if rng.chance(0.3) { 2 } else { 1 },
+            mode,
             sessions: rng.range(2, 40) as u32,
             pause_min: ms(rng, 100, 5_000),
             pause_max: ms(rng, 5_000, 40_000),
@@ -192,7 +235,10 @@ impl Params {
             },
             dele_chance: rate(rng, 0.85, 0.1, 1.0),
             give_up_chance: rate(rng, 0.4, 0.005, 0.1),
-            give_up_mid_retr_chance: rate(rng, 0.2, 0.02, 0.2),
+            give_up_mid_retr_chance: rate(rng, 0.3, 0.02, 0.2),
+            rset_chance: rate(rng, 0.4, 0.1, 0.6),
+            extra_chance: rate(rng, 0.5, 0.05, 0.5),
+            pipeline_chance: rate(rng, 0.4, 0.1, 0.7),
         };
         // Long enough for the worst the servers do on their own: a stall
         // (up to 120 s) that outlasts the edge's 30 s command timeout, so the
@@ -213,17 +259,18 @@ impl Params {
             deliveries: rng.range(0, 12) as u32,
             size_hint: rng.range(300, 20_000) as usize,
             big_chance: if big { rate(rng, 1.0, 0.1, 0.5) } else { 0.0 },
-            big_size: rng.range(1_200_000, 4_000_000) as usize,
+            big_size: rng.range(1_100_000, 2_500_000) as usize,
             latency_max: ms(rng, 1, 20),
             line_latency_max: ms(rng, 5, 800),
             faults,
             mua,
-            fault_phase: Duration::from_secs(rng.range(120, 600)),
+            fault_phase: Duration::from_secs(rng.range(120, 480)),
             // Longer than any stale lock, the edge's retry deadline and the
             // idle timeouts that notice a dead peer.
             quiet_phase: completion_deadline + MAX_STALE + Duration::from_secs(120),
             completion_deadline,
             journal_sync,
+            zstd_level: [3, 1, 1, -3][rng.range(0, 4) as usize],
             focus: None,
         }
     }
@@ -243,13 +290,14 @@ impl fmt::Display for Params {
         for s in &self.servers {
             writeln!(
                 f,
-                "  {} user {} lock {:?} seen_on_abrupt_close {} via_relay {} initial {} faults {:?}",
+                "  {} user {} lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
                 s.host,
                 s.user,
                 s.lock,
                 s.seen_on_abrupt_close,
                 s.via_relay,
                 s.initial_messages,
+                s.odd_uidls,
                 s.faults
             )?;
         }
@@ -267,11 +315,12 @@ impl fmt::Display for Params {
         writeln!(f, "  mua {:?}", self.mua)?;
         write!(
             f,
-            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} focus {:?}",
+            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} zstd level {} focus {:?}",
             self.fault_phase,
             self.quiet_phase,
             self.completion_deadline,
             self.journal_sync,
+            self.zstd_level,
             self.focus
         )
     }
@@ -340,10 +389,12 @@ impl Focus {
                 f.relay_crash = f.relay_crash.max(0.005);
                 f.relay_link_cut = f.relay_link_cut.max(0.01);
                 f.relay_crash_after_dele = f.relay_crash_after_dele.max(0.4);
+                f.relay_cut_at_rset = f.relay_cut_at_rset.max(0.7);
                 p.mua.dele_chance = p.mua.dele_chance.max(0.5);
             }
             Focus::EdgeCrash => {
                 f.edge_crash = f.edge_crash.max(0.006);
+                f.edge_crash_after_dele = f.edge_crash_after_dele.max(0.2);
                 p.mua.dele_chance = p.mua.dele_chance.max(0.5);
             }
             Focus::Servers => {
@@ -363,6 +414,8 @@ impl Focus {
                 f.proxy_crash = f.proxy_crash.max(0.01);
                 p.mua.give_up_chance = p.mua.give_up_chance.max(0.05);
                 p.mua.give_up_mid_retr_chance = p.mua.give_up_mid_retr_chance.max(0.1);
+                p.mua.rset_chance = p.mua.rset_chance.max(0.3);
+                p.mua.clients = 2;
             }
             Focus::BigMessages => {
                 p.big_chance = p.big_chance.max(0.4);

@@ -59,13 +59,33 @@ fn swarm_a() {
     check(
         0..50,
         None,
-        &[Cov::LineCut, Cov::DeleteCommitted, Cov::LostSessionEnded],
+        &[
+            Cov::LineCut,
+            Cov::DeleteCommitted,
+            Cov::LostSessionEnded,
+            Cov::RsetAcked,
+            Cov::RelayCutAfterRset,
+            Cov::DuplicateUidl,
+            Cov::LongUidl,
+            Cov::TwoClients,
+            Cov::CleanSession,
+        ],
     );
 }
 
 #[test]
 fn swarm_b() {
-    check(50..100, None, &[Cov::LineCut, Cov::SeenCommitted]);
+    check(
+        50..100,
+        None,
+        &[
+            Cov::LineCut,
+            Cov::SeenCommitted,
+            Cov::Pipelined,
+            Cov::LongSession,
+            Cov::TopAsked,
+        ],
+    );
 }
 
 #[test]
@@ -93,6 +113,7 @@ fn relay_crashes_and_link_cuts() {
             Cov::RelayCrash,
             Cov::RelayLinkCut,
             Cov::RelayCrashPendingDelete,
+            Cov::OwedWorkAdopted,
         ],
     );
 }
@@ -113,6 +134,7 @@ fn server_locks_restarts_stalls_drops() {
             Cov::LockInUse,
             Cov::ServerStall,
             Cov::ServerDropMidReply,
+            Cov::OwedWorkAdopted,
         ],
     );
 }

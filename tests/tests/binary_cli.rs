@@ -152,3 +152,63 @@ fn the_examples_parse() {
         }
     }
 }
+
+/// `causeway owed` opens the journal an edge's file names, with the key
+/// derived from its private key, and says what is owed; it refuses a file
+/// that is not an edge's.
+#[test]
+fn owed_lists_an_edge_journal_and_refuses_other_roles() {
+    let dir = temp_dir("owed");
+    dir.write("edge.key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+        .unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    let text = std::fs::read_to_string(examples.join("edge.toml"))
+        .unwrap()
+        .replace("/etc/causeway/", "")
+        .replace("/var/lib/causeway-edge/", "");
+    dir.write("edge.toml", &text).unwrap();
+    let run = |file: &str| {
+        std::process::Command::new(causeway_bin())
+            .args(["owed", "--config"])
+            .arg(dir.path().join(file))
+            .output()
+            .unwrap()
+    };
+    let out = run("edge.toml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing owed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(dir.path().join("journal.redb").exists());
+    // Dropping something that is not there drops nothing and fails.
+    let out = std::process::Command::new(causeway_bin())
+        .args(["owed", "--drop", "0000000000000001", "--config"])
+        .arg(dir.path().join("edge.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no owed work named"));
+
+    let relay = std::fs::read_to_string(examples.join("relay.toml"))
+        .unwrap()
+        .replace("/etc/causeway/", "");
+    dir.write(
+        "relay.key",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .unwrap();
+    dir.write("relay.toml", &relay).unwrap();
+    let out = run("relay.toml");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an edge"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

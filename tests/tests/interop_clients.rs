@@ -339,3 +339,41 @@ matrix!(poplib);
 matrix!(curl);
 matrix!(fetchmail);
 matrix!(getmail);
+
+/// fetchmail against a client proxy whose edge is out of reach: a connection
+/// failure (status 2, SOCKET) every time, never an authentication failure
+/// (status 3, which fetchmail counts and, polling as a daemon, reports to
+/// the user as "password invalid"). See docs/interop.md, "When the edge or
+/// a server cannot be reached".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetchmail_against_an_unreachable_edge_sees_a_socket_error_not_a_bad_password() {
+    if !require("fetchmail", &["--version"], "fetchmail") {
+        return;
+    }
+    // The mail server is never contacted: the edge is gone before any login.
+    let mut chain = Chain::start(
+        Nodes::Processes,
+        Route::Direct,
+        "127.0.0.1:9",
+        USER,
+        PASSWORD,
+    )
+    .await;
+    chain.kill_edge().await;
+    let fm = Fetchmail::new();
+    let keep = FetchmailOpts {
+        keep: true,
+        uidl: true,
+        fetchall: false,
+    };
+    for attempt in 1..=3 {
+        let r = fm.run(&chain.proxy, keep).await;
+        let text = r.text();
+        assert_eq!(r.code, 2, "attempt {attempt}: SOCKET expected\n{text}");
+        assert!(
+            !text.contains("Authorization failure") && !text.contains("AUTHFAIL"),
+            "attempt {attempt}: fetchmail took it for a bad password\n{text}"
+        );
+        assert!(!text.contains("PASS"), "no password was asked for\n{text}");
+    }
+}

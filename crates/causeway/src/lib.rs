@@ -17,4 +17,5 @@ pub mod corpus;
 pub mod demo;
 pub mod keys;
 pub mod logging;
+pub mod owed;
 pub mod run;

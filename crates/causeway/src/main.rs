@@ -100,6 +100,24 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the acknowledged work an edge's crash journal still owes mail
+    /// servers (deletes, read marks), and drop entries that can never be
+    /// done. Run it as the edge's user, with the edge stopped.
+    #[command(
+        after_help = "Examples:\n  causeway owed --config /etc/causeway/edge.toml\n  \
+        causeway owed --config /etc/causeway/edge.toml --drop 3f2a9c0d11e4b870/0000000000000002\n\n\
+        The edge redoes owed work by itself, across sessions and restarts, and never drops it;\n\
+        drop an entry (ID from the listing) or a whole group only when it can never be done,\n\
+        e.g. the account was closed. Exit status 1 if the journal cannot be opened."
+    )]
+    Owed {
+        /// The edge's TOML file (role = "edge").
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Drop this entry (`GROUP/SEQ`) or group (`GROUP`); may be repeated.
+        #[arg(long)]
+        drop: Vec<String>,
+    },
     /// Train a zstd dictionary on a sample of your own mail, to pin in every
     /// node's `[channel] dictionary` (client, edge and relay alike).
     #[command(
@@ -171,6 +189,7 @@ fn main() -> ExitCode {
             }
         },
         Command::CheckConfig { files } => causeway::check::check(&files),
+        Command::Owed { config, drop } => causeway::owed::run(&config, &drop),
         Command::TrainDictionary {
             dir,
             list,

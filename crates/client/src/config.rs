@@ -35,6 +35,9 @@ pub struct ClientConfig {
     /// Channel settings; its `handshake_timeout` bounds the Noise handshake.
     pub channel: ChannelConfig,
     pub timeouts: Timeouts,
+    /// A deliberately broken behaviour, for the simulation's bug hunts only.
+    #[cfg(feature = "broken-variants")]
+    pub broken: Option<crate::broken::Broken>,
 }
 
 /// How long each wait may take. Every wait on the network has one.
@@ -86,6 +89,21 @@ impl Timeouts {
 }
 
 impl ClientConfig {
+    /// Whether the simulation asked for broken variant `b`: always false in
+    /// a build without the `broken-variants` feature.
+    #[inline]
+    pub(crate) fn broken(&self, b: crate::broken::Broken) -> bool {
+        #[cfg(feature = "broken-variants")]
+        {
+            self.broken == Some(b)
+        }
+        #[cfg(not(feature = "broken-variants"))]
+        {
+            let _ = b;
+            false
+        }
+    }
+
     /// The user information handed to the edge in `Hello`.
     pub fn user_info(&self) -> UserInfo {
         UserInfo {
@@ -169,6 +187,8 @@ pub(crate) mod tests {
             }],
             channel: ChannelConfig::default(),
             timeouts: Timeouts::default(),
+            #[cfg(feature = "broken-variants")]
+            broken: None,
         }
     }
 

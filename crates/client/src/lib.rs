@@ -28,6 +28,7 @@
 //! mailbox, when a RETR counts as delivered, what the mail client is told).
 //! Depends on net, wire, proto and pop3; never on the edge or the relay.
 
+pub mod broken;
 mod config;
 mod front;
 mod link;
@@ -45,6 +46,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 pub use config::{ClientConfig, Timeouts};
+pub use mailbox::{MAX_SHOWN_UIDL, shown_keys, shown_uidl};
 
 /// Accepts mail clients on `listener` and serves each in its own task, until
 /// `shutdown` becomes true; then stops accepting, ends idle sessions (their

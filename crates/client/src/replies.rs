@@ -73,8 +73,8 @@ pub fn line_cut(reason: &str) -> StatusLine {
     err(
         Some(RespCode::SysTemp),
         format!(
-            "Line to the edge was lost; messages you were told were deleted will \
-             still be deleted, nothing else changed: {reason}"
+            "Line to the edge was lost; deletes you were told succeeded will still \
+             be done, and a command left unanswered may or may not have been: {reason}"
         ),
     )
 }

@@ -30,6 +30,7 @@ use causeway_proto::{ErrCode, OpError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::broken::Broken;
 use crate::config::ClientConfig;
 use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
@@ -186,6 +187,11 @@ impl<E: Env> Session<E> {
                     self.link = Link::Cut(cut);
                 }
             }
+            if self.config.broken(Broken::BreakAfterDelivery) {
+                self.abandon("a broken proxy ends its session after each delivery")
+                    .await;
+                self.link = Link::Cut(LineCut("broken variant".into()));
+            }
         }
     }
 
@@ -265,6 +271,10 @@ impl<E: Env> Session<E> {
                     self.front.answered(then, answers)
                 }
                 Action::Deliver(bytes) => {
+                    if self.config.broken(Broken::ReadMarkBeforeWrite) {
+                        self.unconfirmed.extend(last_id.take());
+                        self.confirm().await;
+                    }
                     if let Err(e) = self.write(&bytes).await {
                         return self
                             .gone(&format!(

@@ -67,6 +67,8 @@ async fn rig(timeouts: Timeouts) -> Rig {
         servers: vec![spec("HOST1"), spec("HOST2")],
         channel: ChannelConfig::default(),
         timeouts,
+        #[cfg(feature = "broken-variants")]
+        broken: None,
     };
     let (stop, rx) = watch::channel(false);
     let addr = proxy.local_addr().unwrap().to_string();

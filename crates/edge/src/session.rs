@@ -430,13 +430,26 @@ async fn owe(
         .as_ref()
         .filter(|_| !config.broken(Broken::NoJournalEntry));
     let entry = match journaled {
-        Some(g) => Some(g.record(&target, owed).await.map_err(|e| {
-            warn!(%server, uidl = %msg.uidl, error = %e, "journal: could not record acknowledged work");
-            not_durable(match owed {
-                Owed::Delete => "the edge could not record the delete durably; nothing was deleted",
-                Owed::Read => "the edge could not record the read mark durably",
-            })
-        })?),
+        Some(g) => match g.record(&target, owed).await {
+            Ok(entry) => Some(entry),
+            // A delete is refused rather than acknowledged without a record
+            // (the mail client will ask again).
+            Err(e) if owed == Owed::Delete => {
+                warn!(%server, uidl = %msg.uidl, error = %e,
+                    "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
+                return Err(not_durable(
+                    "the edge could not record the delete durably; nothing was deleted",
+                ));
+            }
+            // A read mark has no reply to refuse: make it anyway, from
+            // memory; only an edge crash before it is done would lose it
+            // (the message then stays unread, which is benign).
+            Err(e) => {
+                warn!(%server, uidl = %msg.uidl, error = %e,
+                    "journal: could not record a read mark; making it from memory only (check the journal's disk)");
+                None
+            }
+        },
         None => None,
     };
     let job = Job::Owe {

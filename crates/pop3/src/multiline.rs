@@ -26,21 +26,28 @@
 /// docs for the normalisation of lone LF and a missing final newline).
 pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
     out.reserve(body.len() + body.len() / 64 + 5);
-    let mut at_line_start = true;
-    let mut prev = 0u8;
-    for &b in body {
-        if at_line_start && b == b'.' {
+    // Line by line (memchr finds each LF), copying whole lines: this runs
+    // for every body the proxy and the model server send.
+    let mut rest = body;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
             out.push(b'.');
         }
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+        match memchr::memchr(b'\n', rest) {
+            Some(p) => {
+                out.extend_from_slice(&rest[..p]);
+                if p == 0 || rest[p - 1] != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+                rest = &rest[p + 1..];
+            }
+            None => {
+                out.extend_from_slice(rest);
+                out.extend_from_slice(b"\r\n");
+                rest = &[];
+            }
         }
-        out.push(b);
-        at_line_start = b == b'\n';
-        prev = b;
-    }
-    if !body.is_empty() && !at_line_start {
-        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b".\r\n");
 }
@@ -140,9 +147,7 @@ impl BodyDecoder {
                         continue;
                     }
                     // Fast path: copy the run up to the next CR or LF.
-                    let run_end = input[i - 1..]
-                        .iter()
-                        .position(|&c| c == b'\r' || c == b'\n')
+                    let run_end = memchr::memchr2(b'\r', b'\n', &input[i - 1..])
                         .map_or(input.len(), |p| i - 1 + p);
                     if run_end > i - 1 {
                         self.push(&input[i - 1..run_end])?;
@@ -254,6 +259,41 @@ impl BodyDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-at-a-time definition [`encode_body`] must match.
+    fn encode_reference(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at_line_start = true;
+        let mut prev = 0u8;
+        for &b in body {
+            if at_line_start && b == b'.' {
+                out.push(b'.');
+            }
+            if b == b'\n' && prev != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(b);
+            at_line_start = b == b'\n';
+            prev = b;
+        }
+        if !body.is_empty() && !at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn encode_matches_the_bytewise_definition(
+            body in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300)
+        ) {
+            let mut out = Vec::new();
+            encode_body(&body, &mut out);
+            prop_assert_eq!(out, encode_reference(&body));
+        }
+    }
 
     fn encode(body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

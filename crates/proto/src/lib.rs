@@ -27,6 +27,7 @@
 //! no compression side channel ever mixes a password with
 //! attacker-influenced mail content.
 
+pub mod fuzzing;
 pub mod relay;
 mod secret;
 pub mod session;

@@ -187,9 +187,22 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(m) = decode_message::<ClientToEdge>(&b, LIMIT) { prop_assert_eq!(encode(&m).unwrap(), b.clone()); }
-        let _ = decode_message::<EdgeToClient>(&b, LIMIT);
-        let _ = decode_message::<EdgeToRelay>(&b, LIMIT);
-        let _ = decode_message::<RelayToEdge>(&b, LIMIT);
+        causeway_proto::fuzzing::messages(&b);
+    }
+
+    /// The fuzz target's body on encoded messages with bytes flipped, which
+    /// reach far deeper than random bytes do.
+    #[test]
+    fn damaged_messages_never_panic(
+        m in client_to_edge(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut b = encode(&m).unwrap();
+        for (at, x) in flips {
+            let i = at.index(b.len());
+            b[i] ^= x;
+        }
+        causeway_proto::fuzzing::messages(&b);
     }
 }
 

@@ -26,6 +26,9 @@ pub struct RelayConfig {
     /// `ServerTls::load(&TlsSettings { ca_file })?` at startup, so a bad
     /// `ca_file` or an empty store stops it with a clear error.
     pub tls: ServerTls,
+    /// A deliberately broken behaviour, for the simulation's bug hunts only.
+    #[cfg(feature = "broken-variants")]
+    pub broken: Option<crate::broken::Broken>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +63,23 @@ impl RelayConfig {
             max_links: 256,
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
             tls: ServerTls::default(),
+            #[cfg(feature = "broken-variants")]
+            broken: None,
+        }
+    }
+
+    /// Whether the simulation asked for broken variant `b`: always false in
+    /// a build without the `broken-variants` feature.
+    #[inline]
+    pub(crate) fn broken(&self, b: crate::broken::Broken) -> bool {
+        #[cfg(feature = "broken-variants")]
+        {
+            self.broken == Some(b)
+        }
+        #[cfg(not(feature = "broken-variants"))]
+        {
+            let _ = b;
+            false
         }
     }
 }

@@ -14,6 +14,7 @@
 //!
 //! Must not depend on: the edge or the client proxy.
 
+pub mod broken;
 mod config;
 mod link;
 

@@ -115,7 +115,7 @@ impl<E: Env> Link<E> {
         };
         if let Err(e) = send(&self.env, &mut channel, &opened, t.open).await {
             info!(%link, server = %server.name, error = %e, "edge link lost right after Open; ending the server session (RSET, QUIT)");
-            return end_uncommitted(session, &link, &server.name).await;
+            return end_uncommitted(&self.config, session, &link, &server.name).await;
         }
         info!(%link, %peer, server = %server.name, "server session open for the edge");
         self.commands(channel, session, &link, &server.name).await;
@@ -183,23 +183,23 @@ impl<E: Env> Link<E> {
                 Next::Msg(EdgeToRelay::Open { .. }) => {
                     warn!(%link, %server, "the edge sent a second Open; ending the link");
                     close(&self.env, channel, "one Open per link", t.open).await;
-                    return end_uncommitted(session, link, server).await;
+                    return end_uncommitted(&self.config, session, link, server).await;
                 }
                 Next::Lost(e) => {
                     info!(%link, %server, error = %e,
                         "edge link lost; ending the server session uncommitted (RSET, QUIT): the \
                          edge redoes what it owes");
-                    return end_uncommitted(session, link, server).await;
+                    return end_uncommitted(&self.config, session, link, server).await;
                 }
                 Next::Shutdown => {
                     close(&self.env, channel, "the relay is shutting down", t.open).await;
-                    return end_uncommitted(session, link, server).await;
+                    return end_uncommitted(&self.config, session, link, server).await;
                 }
             };
             if let Err(e) = send(&self.env, &mut channel, &reply, t.open).await {
                 info!(%link, %server, error = %e,
                     "edge link lost while answering; ending the server session uncommitted (RSET, QUIT)");
-                return end_uncommitted(session, link, server).await;
+                return end_uncommitted(&self.config, session, link, server).await;
             }
         }
     }
@@ -257,7 +257,15 @@ pub fn status_bytes(s: &StatusLine) -> Vec<u8> {
 
 /// Ends a server session the edge did not ask to commit: RSET undoes this
 /// session's deletes and read marks, then QUIT releases the lock.
-async fn end_uncommitted<E: Env>(mut session: ServerSession<E>, link: &str, server: &str) {
+async fn end_uncommitted<E: Env>(
+    config: &RelayConfig,
+    mut session: ServerSession<E>,
+    link: &str,
+    server: &str,
+) {
+    if config.broken(crate::broken::Broken::CommitOnLinkLoss) {
+        return quit_server(session, link, server).await;
+    }
     match session.execute(&Command::Rset).await {
         Ok(r) if r.status.is_ok() => {}
         Ok(r) => {

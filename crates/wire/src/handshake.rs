@@ -245,8 +245,7 @@ impl Handshake {
 }
 
 /// Runs a handshake between two in-memory state machines: what the sans-IO
-/// tests build their channels on.
-#[cfg(test)]
+/// tests and fuzz targets build their channels on.
 pub(crate) fn run_in_memory(
     mut initiator: Handshake,
     mut responder: Handshake,

@@ -43,6 +43,7 @@ mod entropy;
 mod error;
 mod establish;
 mod frame;
+pub mod fuzzing;
 mod handshake;
 mod keys;
 pub mod link;

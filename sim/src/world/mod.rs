@@ -25,11 +25,40 @@ use crate::swarm::Params;
 use crate::tap_env::Taps;
 use crate::trace;
 use crate::workload::{Mua, MuaLog, StoreRef, fmt_ms};
+
+/// Runs every future to its end, one after another in polling order (no
+/// extra tasks: the simulation stays one task per host).
+async fn futures_join_all<F: std::future::Future>(
+    fs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
 use causeway::chain::Keys;
 use nodes::NodeStates;
 
 /// turmoil's tick: the resolution of simulated time.
-pub const TICK: Duration = Duration::from_millis(10);
+pub const TICK: Duration = Duration::from_millis(100);
 
 /// What the mail client talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -41,10 +70,59 @@ pub enum Variant {
     /// does without Causeway. Used to show that the checks catch what plain
     /// POP3 gets wrong (an acknowledged DELE lost with the line).
     DirectPop3,
-    /// Causeway with a deliberately broken edge (`--features
+    /// Causeway with a deliberately broken node (`--features
     /// broken-variants`): proves the simulation catches that bug.
     #[cfg(feature = "broken-variants")]
-    BrokenEdge(causeway_edge::broken::Broken),
+    Broken(Broken),
+}
+
+/// A deliberately broken node, by the name `--broken` takes.
+#[cfg(feature = "broken-variants")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    Edge(causeway_edge::broken::Broken),
+    Client(causeway_client::broken::Broken),
+    Relay(causeway_relay::broken::Broken),
+}
+
+#[cfg(feature = "broken-variants")]
+impl Broken {
+    /// Every broken variant of every node.
+    pub fn all() -> Vec<Broken> {
+        let mut all: Vec<Broken> = causeway_edge::broken::Broken::ALL
+            .into_iter()
+            .map(Broken::Edge)
+            .collect();
+        all.extend(
+            causeway_client::broken::Broken::ALL
+                .into_iter()
+                .map(Broken::Client),
+        );
+        all.extend(
+            causeway_relay::broken::Broken::ALL
+                .into_iter()
+                .map(Broken::Relay),
+        );
+        all
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Broken::Edge(b) => b.name(),
+            Broken::Client(b) => b.name(),
+            Broken::Relay(b) => b.name(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Broken, String> {
+        Broken::all()
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Broken::all().iter().map(|b| b.name()).collect();
+                format!("no broken variant {s:?}; one of: {}", names.join(", "))
+            })
+    }
 }
 
 impl Variant {
@@ -55,7 +133,7 @@ impl Variant {
             Variant::Causeway => Vec::new(),
             Variant::DirectPop3 => vec!["--baseline-direct".into()],
             #[cfg(feature = "broken-variants")]
-            Variant::BrokenEdge(b) => vec!["--broken".into(), b.name().into()],
+            Variant::Broken(b) => vec!["--broken".into(), b.name().into()],
         }
     }
 
@@ -63,7 +141,7 @@ impl Variant {
     pub fn features(self) -> &'static str {
         match self {
             #[cfg(feature = "broken-variants")]
-            Variant::BrokenEdge(_) => " --features broken-variants",
+            Variant::Broken(_) => " --features broken-variants",
             _ => "",
         }
     }
@@ -72,7 +150,25 @@ impl Variant {
     #[cfg(feature = "broken-variants")]
     pub fn broken_edge(self) -> Option<causeway_edge::broken::Broken> {
         match self {
-            Variant::BrokenEdge(b) => Some(b),
+            Variant::Broken(Broken::Edge(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The broken behaviour the client proxy must have in this run, if any.
+    #[cfg(feature = "broken-variants")]
+    pub fn broken_client(self) -> Option<causeway_client::broken::Broken> {
+        match self {
+            Variant::Broken(Broken::Client(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The broken behaviour the relay must have in this run, if any.
+    #[cfg(feature = "broken-variants")]
+    pub fn broken_relay(self) -> Option<causeway_relay::broken::Broken> {
+        match self {
+            Variant::Broken(Broken::Relay(b)) => Some(b),
             _ => None,
         }
     }
@@ -179,12 +275,12 @@ impl World {
         }
         let spec = nodes::chain_spec(&params, &mua_user, &mua_password);
         if spec.needs_relay() {
-            nodes::add_relay(&mut sim, seed, &spec, &keys, &nodes, &relay_taps);
+            nodes::add_relay(&mut sim, seed, &spec, &keys, &nodes, &relay_taps, variant);
         }
         let disk = SimDisk::new();
         disk.set_sync_latency(params.journal_sync);
         nodes::add_edge(&mut sim, seed, &spec, &keys, &nodes, &disk, variant);
-        nodes::add_proxy(&mut sim, seed, &spec, &keys, &line_taps);
+        nodes::add_proxy(&mut sim, seed, &spec, &keys, &line_taps, variant);
         let mua = MuaLog::default();
         let (user, password, proxy, direct) = match variant {
             Variant::DirectPop3 => (
@@ -200,28 +296,43 @@ impl World {
                 None,
             ),
         };
-        let m = Mua {
-            env: SimEnv::new(seed, "mua", 0),
-            params: params.mua.clone(),
-            user,
-            password,
-            proxy,
-            direct,
-            stores: servers
-                .iter()
-                .map(|s| StoreRef {
-                    host: s.host.clone(),
-                    user: s.user.clone(),
-                    store: s.store.clone(),
-                })
-                .collect(),
-            log: mua.clone(),
-            stop_after: params.fault_phase,
-        };
+        let stores: Vec<StoreRef> = servers
+            .iter()
+            .map(|s| StoreRef {
+                host: s.host.clone(),
+                user: s.user.clone(),
+                store: s.store.clone(),
+            })
+            .collect();
+        let clients = params.mua.clients;
+        mua.with(|m| m.clients = clients);
+        let muas: Vec<Mua> = (0..clients)
+            .map(|i| Mua {
+                env: SimEnv::new(seed, "mua", i),
+                client: i as u8,
+                params: params.mua.clone(),
+                user: user.clone(),
+                password: password.clone(),
+                proxy: proxy.clone(),
+                direct: direct.clone(),
+                stores: stores.clone(),
+                log: mua.clone(),
+                stop_after: params.fault_phase,
+            })
+            .collect();
         sim.client("mua", async move {
-            // Let the servers, edge and proxy bind first.
-            m.env.sleep(Duration::from_millis(500)).await;
-            m.run().await
+            let runs = muas.into_iter().enumerate().map(|(i, m)| async move {
+                // Let the servers, edge and proxy bind first; a second
+                // client starts a little later, and overlaps.
+                m.env
+                    .sleep(Duration::from_millis(500 + 1_500 * i as u64))
+                    .await;
+                m.run().await
+            });
+            for r in futures_join_all(runs).await {
+                r?;
+            }
+            Ok(())
         });
         // The bad line is slower than the rest.
         sim.set_link_max_message_latency(line.0, line.1, params.line_latency_max);
@@ -275,6 +386,7 @@ impl World {
     /// Delivers one new message to server `i` (drawn size and content).
     pub fn deliver(&mut self, i: usize) {
         self.delivered += 1;
+        let odd = self.params.servers[i].odd_uidls && self.msg_rng.chance(0.3);
         let big = self.params.big_chance > 0.0 && self.msg_rng.chance(self.params.big_chance);
         let hint = if big {
             self.params.big_size
@@ -286,8 +398,26 @@ impl World {
             self.coverage.insert(Cov::BigMessage);
         }
         let s = &self.servers[i];
-        let uidl = s.store.deliver(&s.user, &body).expect("user exists");
-        let during = self.mua.with(|m| m.in_session);
+        let uidl = if odd {
+            // A long UIDL, or one an earlier message already has.
+            let earlier = s.store.messages(&s.user);
+            let uidl = if !earlier.is_empty() && self.msg_rng.chance(0.5) {
+                let pick = self.msg_rng.range(0, earlier.len() as u64) as usize;
+                self.coverage.insert(Cov::DuplicateUidl);
+                earlier[pick].uidl.as_str().to_owned()
+            } else {
+                self.coverage.insert(Cov::LongUidl);
+                format!("{}-{:0>120}", self.delivered, self.msg_rng.next_u64())
+            };
+            let at = Some(self.unix_now());
+            s.store
+                .deliver_with_uidl(&s.user, &body, &uidl, at)
+                .expect("user exists");
+            causeway_mailserver::Uidl::from(uidl)
+        } else {
+            s.store.deliver(&s.user, &body).expect("user exists")
+        };
+        let during = self.mua.with(|m| m.in_session > 0);
         if during && self.now_ms() > 0 {
             self.coverage.insert(Cov::NewMailDuringSession);
         }
@@ -323,7 +453,7 @@ impl World {
 
     /// Nothing live anywhere: no server session or lock, no edge session,
     /// replica, owed work or replay, no relay link. (Journal entries whose
-    /// erase failed wait for the edge's next start: `settle_journal`.)
+    /// erase failed are erased again by the worker that holds them.)
     pub fn settled(&self) -> bool {
         let now_unix = self.unix_now();
         let stores = self

@@ -18,6 +18,7 @@ use causeway_net::{Env, SimEnv};
 use causeway_proto::user::TlsMode;
 use causeway_relay::{RelayState, RelayTimeouts, run_relay};
 use causeway_upstream::ServerTimeouts;
+use causeway_wire::ChannelConfig;
 use tokio::sync::watch;
 
 use crate::swarm::Params;
@@ -107,6 +108,10 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
             retry_min: Duration::from_millis(500),
             retry_max: Duration::from_secs(10),
         },
+        channel: ChannelConfig {
+            zstd_level: params.zstd_level,
+            ..ChannelConfig::default()
+        },
         // The journal is the simulated disk, set after parsing.
         journal: false,
         ..ChainSpec::default()
@@ -126,11 +131,20 @@ pub fn add_relay(
     keys: &Keys,
     states: &NodeStates,
     taps: &Taps,
+    variant: crate::world::Variant,
 ) {
     let Settings::Relay(settings) = parse(files::relay(spec, keys, Secrets::Inline)) else {
         unreachable!("a relay file configures a relay")
     };
-    let config = Arc::new(settings.config);
+    #[allow(unused_mut)]
+    let mut config = settings.config;
+    #[cfg(feature = "broken-variants")]
+    {
+        config.broken = variant.broken_relay();
+    }
+    #[cfg(not(feature = "broken-variants"))]
+    let _ = variant;
+    let config = Arc::new(config);
     let states = states.relays.clone();
     let taps = taps.clone();
     let inc = Arc::new(AtomicU32::new(0));
@@ -204,12 +218,21 @@ pub fn add_proxy(
     spec: &ChainSpec,
     keys: &Keys,
     taps: &Taps,
+    variant: crate::world::Variant,
 ) {
     let Settings::Client(settings) = parse(files::client(spec, keys, EDGE_ADDR, Secrets::Inline))
     else {
         unreachable!("a client file configures a client proxy")
     };
-    let config = Arc::new(settings.config);
+    #[allow(unused_mut)]
+    let mut config = settings.config;
+    #[cfg(feature = "broken-variants")]
+    {
+        config.broken = variant.broken_client();
+    }
+    #[cfg(not(feature = "broken-variants"))]
+    let _ = variant;
+    let config = Arc::new(config);
     let taps = taps.clone();
     let inc = Arc::new(AtomicU32::new(0));
     sim.host("proxy", move || {

@@ -154,6 +154,19 @@ impl Chain {
             .expect("the relay line exists on Route::Relay only")
     }
 
+    /// Kills the edge process (`kill -9`): the edge is now out of reach.
+    /// Real processes only.
+    pub async fn kill_edge(&mut self) {
+        match &mut self.launched {
+            Launched::Procs(p) => {
+                let edge = p.get(causeway::config::Role::Edge);
+                edge.signal("KILL");
+                edge.exit_code(&TokioEnv::new()).await;
+            }
+            Launched::InProc(_) => panic!("kill_edge needs Nodes::Processes"),
+        }
+    }
+
     /// False while the in-process edge or relay still has sessions or owed
     /// work; always true for processes (their state is judged on Dovecot).
     pub fn quiet(&self) -> bool {

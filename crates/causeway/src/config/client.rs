@@ -163,6 +163,8 @@ impl Cx<'_> {
             servers,
             channel,
             timeouts,
+            #[cfg(feature = "broken-variants")]
+            broken: None,
         };
         if self.problems.is_empty() {
             if let Err(e) = config.validate() {

@@ -19,6 +19,7 @@
 mod client;
 mod common;
 mod edge;
+pub mod fuzzing;
 mod relay;
 #[cfg(test)]
 mod tests;

@@ -167,3 +167,27 @@ fn a_server_gets_tls_unless_the_file_says_none() {
     let local = client("tls = \"none\"\n").replace("mail.example.org", "127.0.0.1");
     assert!(crate::check::warnings(&parse(&local, Path::new(".")).unwrap()).is_empty());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// The fuzz target's body on a real client file with bytes changed,
+    /// which reaches far deeper than random text does.
+    #[test]
+    fn damaged_files_never_panic(
+        edits in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..6),
+    ) {
+        let mut text = format!(
+            "role = \"client\"\nlisten = \"127.0.0.1:1110\"\nuser = \"me\"\npassword = \"pw\"\n\
+             edge = \"edge.example:7000\"\nedge_public_key = \"{KEY}\"\nprivate_key = \"{KEY}\"\n\
+             [[server]]\nname = \"A\"\nhost = \"mail.example\"\nport = 995\nuser = \"a\"\n\
+             password = \"b\"\ntls = \"none\"\n[channel]\nzstd_level = 3\n"
+        )
+        .into_bytes();
+        for (at, b) in edits {
+            let i = at % text.len();
+            text[i] = b;
+        }
+        crate::config::fuzzing::parse(&text);
+    }
+}

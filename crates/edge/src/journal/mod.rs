@@ -27,6 +27,7 @@
 //! Storage goes through the [`JournalStore`] seam: [`RedbStore`] in
 //! production, [`SimDisk`] in simulation and tests.
 
+pub mod inspect;
 mod redb_store;
 mod sim_disk;
 
@@ -242,8 +243,16 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
         .expect("journal records always encode")
 }
 
+/// What decoding one journal record may allocate: a header holds one
+/// server's spec (names and a password), an entry one UIDL, each far below
+/// this. A record is authenticated before it is decoded, so only our own
+/// writes get here; the cap keeps a damaged disk from asking for gigabytes
+/// all the same.
+const RECORD_DECODE_LIMIT: usize = 1 << 16;
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+    let config = bincode::config::standard().with_limit::<RECORD_DECODE_LIMIT>();
+    bincode::serde::decode_from_slice(bytes, config)
         .map(|(v, _)| v)
         .map_err(|e| e.to_string())
 }

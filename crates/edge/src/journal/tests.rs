@@ -236,3 +236,77 @@ fn erase_takes_entries_of_several_groups() {
         assert_eq!(disk.len(), 0, "entries and both headers");
     });
 }
+
+#[test]
+fn an_operator_lists_owed_work_and_drops_it_by_name() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g1 = j.group("s1", &spec());
+        g1.record(&Target::new("uidl-a", 10), Owed::Delete)
+            .await
+            .unwrap();
+        g1.record(&Target::new("uidl-b", 20), Owed::Read)
+            .await
+            .unwrap();
+        let g2 = j.group("s2", &spec());
+        g2.record(&Target::new("uidl-c", 30), Owed::Delete)
+            .await
+            .unwrap();
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]));
+
+        let l = inspect::list(&cfg).await.unwrap();
+        assert_eq!(l.unreadable, 0);
+        assert_eq!(l.groups.len(), 2);
+        let first = l.groups.iter().find(|g| g.session == "s1").unwrap();
+        assert_eq!(
+            (
+                first.server.as_str(),
+                first.address.as_str(),
+                first.user.as_str()
+            ),
+            ("HOST1", "mail:110", "alice")
+        );
+        let whats: Vec<(&str, &str, Option<u64>)> = first
+            .items
+            .iter()
+            .map(|i| (i.what, i.uidl.as_str(), i.size))
+            .collect();
+        assert_eq!(
+            whats,
+            vec![
+                ("delete", "uidl-a", Some(10)),
+                ("read mark", "uidl-b", Some(20))
+            ]
+        );
+
+        // One entry by name: its group keeps its header for the other.
+        let one = first.items[0].id.clone();
+        let dropped = inspect::drop_work(&cfg, &[one]).await.unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(owed_entries(&disk.durable()), 2);
+        // A whole group by name: entries and header go.
+        let second = l
+            .groups
+            .iter()
+            .find(|g| g.session == "s2")
+            .unwrap()
+            .id
+            .clone();
+        inspect::drop_work(&cfg, &[second]).await.unwrap();
+        assert_eq!(owed_entries(&disk.durable()), 1);
+        assert_eq!(disk.len(), 2, "one header, one entry left");
+        // A name that matches nothing drops nothing.
+        let e = inspect::drop_work(&cfg, &["0000000000000000".into()])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(disk.len(), 2);
+        // Another key reads nothing and says so.
+        let other = JournalConfig::new(disk.clone(), JournalKey::from_bytes([2; 32]));
+        let l = inspect::list(&other).await.unwrap();
+        assert!(l.groups.is_empty());
+        assert_eq!(l.unreadable, 2);
+    });
+}

@@ -5,13 +5,15 @@ use causeway_pop3::Command;
 use super::*;
 use crate::state::EdgeState;
 
+/// A session listing `uidls`, each message of the size [`t`] gives.
 fn listing(uidls: &[&str]) -> Numbering {
+    let sizes = (1..=uidls.len() as u32).map(|n| (n, 100)).collect();
     Numbering::new(
         uidls
             .iter()
             .enumerate()
             .map(|(i, u)| (i as u32 + 1, u.to_string())),
-        &BTreeMap::new(),
+        &sizes,
     )
 }
 

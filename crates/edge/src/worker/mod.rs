@@ -99,7 +99,7 @@ pub(crate) struct Worker<E: Env> {
     /// What could never be done ("delete of <uidl>"), for the session record.
     abandoned: Vec<String>,
     /// The first server session's numbering (a broken variant's only).
-    first_listing: Option<Vec<(u32, String)>>,
+    first_listing: Option<Numbering>,
 }
 
 impl<E: Env> Worker<E> {
@@ -189,8 +189,7 @@ impl<E: Env> Worker<E> {
     /// Opens the first server session, takes the maildrop's backlog, and
     /// lists it (UIDL + LIST), leaving out what the backlog deletes.
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
-        let uidls = self.connect().await?;
-        let sizes = self.sizes().await?;
+        let (uidls, sizes) = self.connect().await?;
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
         self.adopt(backlog);
@@ -219,9 +218,10 @@ impl<E: Env> Worker<E> {
         }
     }
 
-    /// Opens a server session and learns how to name its messages (UIDL,
-    /// and LIST too when some UIDL is listed twice).
-    async fn connect(&mut self) -> Result<Vec<(u32, String)>, OpError> {
+    /// Opens a server session and learns how to name its messages: UIDL and
+    /// LIST, since work is matched by UIDL *and* size (a UIDL may be listed
+    /// twice, or reused for another message after the first was deleted).
+    async fn connect(&mut self) -> Result<(Vec<(u32, String)>, BTreeMap<u32, u64>), OpError> {
         let routes = self.config().routes();
         self.upstream = Some(Upstream::open(&self.shared.env, &routes, &self.spec).await?);
         let listing = match self.exec(&Command::Uidl(None)).await? {
@@ -238,18 +238,13 @@ impl<E: Env> Worker<E> {
                 return Err(e);
             }
         };
-        let sizes = if Numbering::needs_sizes(&listing) {
-            self.sizes().await?
-        } else {
-            BTreeMap::new()
-        };
-        let numbered = if self.config().broken(Broken::StaleMessageNumbers) {
-            self.first_listing.get_or_insert(listing.clone()).clone()
-        } else {
-            listing.clone()
-        };
-        self.ledger.new_session(Numbering::new(numbered, &sizes));
-        Ok(listing)
+        let sizes = self.sizes().await?;
+        let mut numbering = Numbering::new(listing.clone(), &sizes);
+        if self.config().broken(Broken::StaleMessageNumbers) {
+            numbering = self.first_listing.get_or_insert(numbering).clone();
+        }
+        self.ledger.new_session(numbering);
+        Ok((listing, sizes))
     }
 
     async fn serve(&mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {

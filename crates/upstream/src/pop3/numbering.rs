@@ -7,12 +7,14 @@
 //! from its own `UIDL` answer before any command names a number.
 //!
 //! **Duplicate UIDLs.** A UIDL is meant to be unique in a maildrop, but
-//! servers after a broken migration list one UIDL twice. The one rule,
-//! everywhere in Causeway: a message is named by its UIDL *and* its size (as
-//! `LIST` gives it); when the UIDL is unique the size is not needed, when it
-//! is not, the size tells the messages apart, and when even the size does
-//! not, the message is [`Resolved::Ambiguous`] and nothing is ever done to
-//! it (no fetch, no delete, no read mark).
+//! servers after a broken migration list one UIDL twice, and some reuse a
+//! UIDL once its message is gone. The one rule, everywhere in Causeway: a
+//! message is named by its UIDL *and* its size (as `LIST` gives it). A
+//! message listed with the UIDL but another size is another message
+//! ([`Resolved::Gone`] for this work: deleting it would delete mail the user
+//! never deleted); when even the size does not tell two messages apart, the
+//! message is [`Resolved::Ambiguous`] and nothing is ever done to it (no
+//! fetch, no delete, no read mark).
 
 use std::collections::BTreeMap;
 
@@ -26,17 +28,15 @@ pub enum Resolved {
     Ambiguous,
 }
 
-/// UIDL -> message numbers (and sizes, when the UIDL is not unique), for the
-/// current server session only.
+/// UIDL -> message numbers and sizes, for the current server session only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Numbering {
     by_uidl: BTreeMap<String, Vec<(u32, Option<u64>)>>,
 }
 
 impl Numbering {
-    /// The numbering of a session whose `UIDL` answered `uidls`; `sizes` is
-    /// its `LIST` answer, needed only when some UIDL is listed twice (see
-    /// [`Numbering::needs_sizes`]).
+    /// The numbering of a session whose `UIDL` answered `uidls` and whose
+    /// `LIST` answered `sizes`.
     pub fn new(uidls: impl IntoIterator<Item = (u32, String)>, sizes: &BTreeMap<u32, u64>) -> Self {
         let mut by_uidl: BTreeMap<String, Vec<(u32, Option<u64>)>> = BTreeMap::new();
         for (n, u) in uidls {
@@ -48,13 +48,6 @@ impl Numbering {
         Self { by_uidl }
     }
 
-    /// True if some UIDL appears twice in `uidls`: then the sizes are needed
-    /// to tell its messages apart.
-    pub fn needs_sizes(uidls: &[(u32, String)]) -> bool {
-        let mut seen = std::collections::BTreeSet::new();
-        uidls.iter().any(|(_, u)| !seen.insert(u.as_str()))
-    }
-
     /// The number of the message with this UIDL and size in this session.
     /// `size` is `None` where it is not known (work journaled by an older
     /// edge): then only a unique UIDL resolves.
@@ -62,11 +55,11 @@ impl Numbering {
         let Some(all) = self.by_uidl.get(uidl) else {
             return Resolved::Gone;
         };
-        if let [(n, _)] = all.as_slice() {
-            return Resolved::Number(*n);
-        }
         let Some(size) = size else {
-            return Resolved::Ambiguous;
+            return match all.as_slice() {
+                [(n, _)] => Resolved::Number(*n),
+                _ => Resolved::Ambiguous,
+            };
         };
         let mut same = all.iter().filter(|(_, s)| *s == Some(size));
         match (same.next(), same.next()) {
@@ -91,20 +84,31 @@ mod tests {
 
     #[test]
     fn numbers_come_from_this_sessions_listing_only() {
-        let first = Numbering::new(listing(&["a", "b"]), &BTreeMap::new());
+        let first = Numbering::new(listing(&["a", "b"]), &BTreeMap::from([(1, 1), (2, 10)]));
         assert_eq!(first.resolve("b", Some(10)), Resolved::Number(2));
         // Next session: "a" was deleted elsewhere, "b" is now number 1.
-        let second = Numbering::new(listing(&["b", "new"]), &BTreeMap::new());
+        let second = Numbering::new(listing(&["b", "new"]), &BTreeMap::from([(1, 10), (2, 7)]));
+        assert_eq!(second.resolve("b", Some(10)), Resolved::Number(1));
         assert_eq!(second.resolve("b", None), Resolved::Number(1));
         assert_eq!(second.resolve("a", Some(1)), Resolved::Gone);
         assert_eq!(Numbering::default().resolve("b", None), Resolved::Gone);
     }
 
     #[test]
+    fn a_uidl_listed_with_another_size_is_another_message() {
+        // Three messages shared UIDL "dup"; two were deleted (sizes 300 and
+        // 400) and the session that did it lost QUIT's answer. The next
+        // session lists "dup" once, at size 100: the owed deletes are done,
+        // not aimed at the survivor.
+        let n = Numbering::new(listing(&["x", "dup"]), &BTreeMap::from([(1, 5), (2, 100)]));
+        assert_eq!(n.resolve("dup", Some(300)), Resolved::Gone);
+        assert_eq!(n.resolve("dup", Some(400)), Resolved::Gone);
+        assert_eq!(n.resolve("dup", Some(100)), Resolved::Number(2));
+    }
+
+    #[test]
     fn a_duplicate_uidl_is_told_apart_by_size_or_left_alone() {
         let uidls = listing(&["dup", "x", "dup", "dup"]);
-        assert!(Numbering::needs_sizes(&uidls));
-        assert!(!Numbering::needs_sizes(&listing(&["a", "b"])));
         let sizes = BTreeMap::from([(1, 100), (2, 5), (3, 200), (4, 200)]);
         let n = Numbering::new(uidls, &sizes);
         assert_eq!(n.resolve("dup", Some(100)), Resolved::Number(1));

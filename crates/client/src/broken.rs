@@ -1,0 +1,37 @@
+//! Deliberately broken client proxies, for proving that the fault
+//! simulation catches real bugs on the client side too: each variant is a
+//! bug a reasonable implementation could have.
+//!
+//! They act only in a build with the `broken-variants` feature, which only
+//! the simulation's bug hunts enable; elsewhere
+//! [`crate::ClientConfig::broken`] is constant `false` and the broken paths
+//! are compiled out.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Tell the edge a body was delivered before writing it to the mail
+    /// client: a mail client that gives up mid-body leaves it marked read.
+    ReadMarkBeforeWrite,
+    /// End the edge session after every delivered message: each next
+    /// command fails, although nothing went wrong.
+    BreakAfterDelivery,
+}
+
+impl Broken {
+    pub const ALL: [Broken; 2] = [Broken::ReadMarkBeforeWrite, Broken::BreakAfterDelivery];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Broken::ReadMarkBeforeWrite => "read-mark-before-write",
+            Broken::BreakAfterDelivery => "break-after-delivery",
+        }
+    }
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,4 @@
+//! Fuzz target: see `causeway_wire::fuzzing::handshake` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| causeway_wire::fuzzing::handshake(data));

@@ -1,0 +1,256 @@
+//! The mail user's own record: what it was told, by whom and when. The
+//! oracle judges the system from this and from the model servers' records,
+//! never from the nodes' counters.
+//!
+//! Deletes are counted as the mail user saw them. Within one session: a DELE
+//! answered `+OK` is *acknowledged*; an RSET answered `+OK` undoes the
+//! session's deletes so far; an RSET whose answer never came may or may not
+//! have happened. When the session ends (however it ends):
+//!
+//! - `must_delete`: acknowledged and not undone: the server must end without
+//!   the message;
+//! - `may_delete`: sent and not undone by an acknowledged RSET: the server
+//!   may end without it (a DELE whose `+OK` was lost, or one followed by an
+//!   unanswered RSET);
+//! - anything else deleted on a server is a violation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// A message: (server host, the store's UID), whatever its UIDL.
+pub type MsgKey = (String, u32);
+
+/// What the mail user is doing now, for reactive faults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Activity {
+    Idle,
+    InSession,
+    /// A RETR was sent and its body has not arrived whole.
+    Retr(MsgKey),
+    /// A DELE was just answered `+OK`.
+    DeleAcked(MsgKey),
+    /// An RSET is on its way (not answered yet), undoing acknowledged
+    /// deletes on these servers.
+    RsetSent(Vec<String>),
+    /// An RSET was just answered `+OK`.
+    RsetAcked,
+}
+
+/// How a session ended, as the mail user saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// QUIT answered `+OK`.
+    Quit,
+    /// The mail user hung up on purpose.
+    GaveUp,
+    /// Something failed: what.
+    Broken(String),
+}
+
+/// One session of one mail client.
+#[derive(Clone, Debug)]
+pub struct SessionLog {
+    pub client: u8,
+    pub number: u32,
+    /// Simulated ms.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub ended: Ended,
+    /// Commands answered `-ERR` (and why), other than those the mail user
+    /// expected to fail.
+    pub refused: Vec<String>,
+    pub commands: u32,
+}
+
+#[derive(Default)]
+pub struct MuaInner {
+    pub activity: Option<Activity>,
+    /// Bumped on every activity change, so the harness reacts once per change.
+    pub activity_seq: u64,
+    /// Mail clients in a session now.
+    pub in_session: u32,
+    /// Mail clients that are done.
+    pub finished: u32,
+    pub clients: u32,
+    /// When each message was first received whole (env unix ms).
+    pub received: BTreeMap<MsgKey, u64>,
+    pub must_delete: BTreeSet<MsgKey>,
+    pub may_delete: BTreeSet<MsgKey>,
+    /// Messages received whole whose delivery the edge must have heard of
+    /// (see [`Reads`]) and whose read mark no RSET undid.
+    pub must_read: BTreeSet<MsgKey>,
+    pub sessions: Vec<SessionLog>,
+    pub gave_up: u32,
+    pub gave_up_mid_retr: u32,
+    pub rsets_acked: u32,
+    pub deletes_undone: u32,
+    pub pipelined: u32,
+    pub long_sessions: u32,
+    pub tops: u32,
+    /// Problems seen as they happened: (invariant, message, text).
+    pub violations: Vec<(u8, Option<MsgKey>, String)>,
+    pub events: Vec<String>,
+}
+
+impl MuaInner {
+    pub fn all_done(&self) -> bool {
+        self.clients > 0 && self.finished == self.clients
+    }
+}
+
+/// Shared between the mail clients and the harness.
+#[derive(Clone, Default)]
+pub struct MuaLog(Arc<Mutex<MuaInner>>);
+
+impl MuaLog {
+    pub fn with<T>(&self, f: impl FnOnce(&mut MuaInner) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set(&self, a: Activity) {
+        self.with(|m| {
+            m.activity = Some(a);
+            m.activity_seq += 1;
+        });
+    }
+
+    pub fn event(&self, at_ms: u64, text: String) {
+        tracing::info!(target: "sim::mua", "{text}");
+        self.with(|m| m.events.push(format!("{:>9} mua: {text}", fmt_ms(at_ms))));
+    }
+
+    pub fn violation(&self, invariant: u8, key: Option<MsgKey>, text: String) {
+        self.with(|m| m.violations.push((invariant, key, text)));
+    }
+}
+
+pub fn fmt_ms(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// One session's deletes, until it ends.
+#[derive(Default)]
+pub struct Deletes {
+    /// (message, answered +OK), in order.
+    pending: Vec<(MsgKey, bool)>,
+    /// Deletes an RSET on its way may undo: if its answer never comes, the
+    /// server may end with them done or undone.
+    undoing: Vec<(MsgKey, bool)>,
+}
+
+impl Deletes {
+    pub fn sent(&mut self, key: &MsgKey) {
+        self.pending.push((key.clone(), false));
+    }
+
+    pub fn acked(&mut self, key: &MsgKey) {
+        if let Some(p) = self.pending.iter_mut().rev().find(|(k, _)| k == key) {
+            p.1 = true;
+        }
+    }
+
+    /// The servers holding this session's acknowledged deletes.
+    pub fn acked_on(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, acked)| *acked)
+            .map(|(k, _)| k.0.clone())
+            .collect();
+        hosts.dedup();
+        hosts
+    }
+
+    /// An RSET was sent: until it is answered, what it undoes is uncertain.
+    pub fn rset_sent(&mut self) {
+        self.undoing.append(&mut self.pending);
+    }
+
+    /// The RSET was refused: the deletes stand.
+    pub fn rset_refused(&mut self) {
+        let mut undoing = std::mem::take(&mut self.undoing);
+        undoing.append(&mut self.pending);
+        self.pending = undoing;
+    }
+
+    /// The RSET was answered `+OK`: everything before it is undone. How many.
+    pub fn reset(&mut self) -> usize {
+        std::mem::take(&mut self.undoing).len()
+    }
+
+    /// The session ended (any way): what the servers must and may do.
+    pub fn settle(self, log: &MuaLog) {
+        log.with(|m| {
+            for (k, acked) in self.pending {
+                if acked {
+                    m.must_delete.insert(k.clone());
+                }
+                m.may_delete.insert(k);
+            }
+            // An RSET whose answer never came: either outcome is right.
+            for (k, _) in self.undoing {
+                m.may_delete.insert(k);
+            }
+        });
+    }
+}
+
+/// One session's reads, until it ends. A message received whole is owed a
+/// read mark once a later command of the session got its `+OK` from the
+/// edge: the client proxy tells the edge a body was delivered as soon as
+/// the mail client sends anything after it, ahead of that command.
+#[derive(Default)]
+pub struct Reads {
+    /// Received whole, delivery not yet known to the edge.
+    received: Vec<MsgKey>,
+    /// Received whole, and a later command answered by the edge.
+    confirmed: Vec<MsgKey>,
+    /// Reads an RSET on its way may undo: (received, confirmed).
+    undoing: Option<(Vec<MsgKey>, Vec<MsgKey>)>,
+}
+
+impl Reads {
+    pub fn received(&mut self, key: MsgKey) {
+        self.received.push(key);
+    }
+
+    /// A command the client proxy must carry to the edge is about to be
+    /// sent: the token to hand [`Reads::proved`] when it is answered `+OK`.
+    pub fn sending(&self) -> usize {
+        self.received.len()
+    }
+
+    /// The command sent at `token` was answered `+OK` (by the edge).
+    pub fn proved(&mut self, token: usize) {
+        let n = token.min(self.received.len());
+        self.confirmed.extend(self.received.drain(..n));
+    }
+
+    /// An RSET was sent: until it is answered, its effect on the
+    /// session's read marks is uncertain (they are owed no more).
+    pub fn rset_sent(&mut self) {
+        let received = std::mem::take(&mut self.received);
+        let confirmed = std::mem::take(&mut self.confirmed);
+        self.undoing = Some((received, confirmed));
+    }
+
+    /// The RSET was refused: the read marks stand.
+    pub fn rset_refused(&mut self) {
+        if let Some((mut received, mut confirmed)) = self.undoing.take() {
+            received.append(&mut self.received);
+            confirmed.append(&mut self.confirmed);
+            self.received = received;
+            self.confirmed = confirmed;
+        }
+    }
+
+    /// The RSET was answered `+OK`: the session's read marks are undone.
+    pub fn reset(&mut self) {
+        self.undoing = None;
+    }
+
+    /// The session ended (any way): the read marks the servers must make.
+    pub fn settle(self, log: &MuaLog) {
+        log.with(|m| m.must_read.extend(self.confirmed));
+    }
+}
