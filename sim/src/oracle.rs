@@ -249,7 +249,6 @@ pub fn check_fresh_sessions(w: &mut World, v: &mut Verdict) {
                     let timeouts = Timeouts {
                         greeting: Duration::from_secs(300),
                         command: Duration::from_secs(300),
-                        per_mib: Duration::from_secs(60),
                     };
                     let (mut c, _) = Pop3Client::start(env.clone(), stream, timeouts, 64 << 20)
                         .await

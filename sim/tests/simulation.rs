@@ -126,7 +126,7 @@ fn edge_crashes() {
 #[test]
 fn server_locks_restarts_stalls_drops() {
     check(
-        5000..5030,
+        5000..5060,
         Some(Focus::Servers),
         &[
             Cov::ServerRestart,

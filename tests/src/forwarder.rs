@@ -45,9 +45,23 @@ pub struct Forwarder {
     cuts: watch::Sender<u64>,
 }
 
+/// A slow line: each direction carries `bytes_per_sec`, and every byte
+/// arrives `delay` after it was sent (a serialising queue, as on a real
+/// radio or satellite link).
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub bytes_per_sec: u64,
+    pub delay: std::time::Duration,
+}
+
 impl Forwarder {
     /// Listens on a fresh loopback port and forwards each connection to `target`.
     pub async fn start(target: String) -> Forwarder {
+        Self::start_paced(target, None).await
+    }
+
+    /// As [`Forwarder::start`], over a slow line when `pace` says so.
+    pub async fn start_paced(target: String, pace: Option<Pace>) -> Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the forwarder");
@@ -64,8 +78,8 @@ impl Forwarder {
                 let _ = (down.set_nodelay(true), up.set_nodelay(true));
                 let (dr, dw) = down.into_split();
                 let (ur, uw) = up.into_split();
-                tokio::spawn(pump(dr, uw, Dir::Up, s.clone(), c.clone()));
-                tokio::spawn(pump(ur, dw, Dir::Down, s.clone(), c.clone()));
+                tokio::spawn(pump(dr, uw, Dir::Up, s.clone(), c.clone(), pace));
+                tokio::spawn(pump(ur, dw, Dir::Down, s.clone(), c.clone(), pace));
             }
         });
         Forwarder { addr, shared, cuts }
@@ -107,21 +121,41 @@ impl Forwarder {
 
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    to: tokio::net::tcp::OwnedWriteHalf,
     dir: Dir,
     shared: Arc<Shared>,
     cuts: watch::Sender<u64>,
+    pace: Option<Pace>,
 ) {
     let mut cut = cuts.subscribe();
     cut.mark_unchanged();
-    let mut buf = vec![0u8; 16 << 10];
+    // On a slow line, bytes go through a queue that releases each chunk
+    // once the line has carried it and its delay has passed.
+    let (paced, mut to) = match pace {
+        None => (None, Some(to)),
+        Some(p) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(deliver_paced(rx, to, cuts.subscribe()));
+            (Some((p, tx)), None)
+        }
+    };
+    let mut line_free = tokio::time::Instant::now();
+    let mut buf = vec![0u8; if pace.is_some() { 1 << 10 } else { 16 << 10 }];
     loop {
         let n = tokio::select! {
             _ = cut.changed() => return,
             r = from.read(&mut buf) => match r {
                 Ok(0) | Err(_) => {
                     // A clean end on one side is passed on as such.
-                    let _ = to.shutdown().await;
+                    match (&mut to, &paced) {
+                        (Some(to), _) => {
+                            let _ = to.shutdown().await;
+                        }
+                        (None, Some((_, tx))) => {
+                            let _ = tx.send((tokio::time::Instant::now(), None));
+                        }
+                        _ => {}
+                    }
                     return;
                 }
                 Ok(n) => n,
@@ -138,14 +172,58 @@ async fn pump(
         if dir == Dir::Down && previous == Some(Dir::Up) {
             shared.round_trips.fetch_add(1, Ordering::SeqCst);
         }
-        if to.write_all(&buf[..send]).await.is_err() {
-            return;
+        match (&mut to, &paced) {
+            (Some(to), _) => {
+                if to.write_all(&buf[..send]).await.is_err() {
+                    return;
+                }
+            }
+            (None, Some((p, tx))) => {
+                let carried = std::time::Duration::from_nanos(
+                    send as u64 * 1_000_000_000 / p.bytes_per_sec.max(1),
+                );
+                line_free = line_free.max(tokio::time::Instant::now()) + carried;
+                if tx
+                    .send((line_free + p.delay, Some(buf[..send].to_vec())))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            _ => return,
         }
         shared.bytes[dir as usize].fetch_add(send as u64, Ordering::SeqCst);
         if limit.is_some_and(|l| send as u64 >= l) {
             *shared.trigger.lock().unwrap() = None;
             cuts.send_modify(|n| *n += 1);
             return;
+        }
+    }
+}
+
+/// The far end of a slow line: writes each chunk when it is due; `None`
+/// passes on a clean end.
+async fn deliver_paced(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(tokio::time::Instant, Option<Vec<u8>>)>,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut cut: watch::Receiver<u64>,
+) {
+    cut.mark_unchanged();
+    while let Some((due, chunk)) = rx.recv().await {
+        tokio::select! {
+            _ = cut.changed() => return,
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        match chunk {
+            Some(bytes) => {
+                if to.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                let _ = to.shutdown().await;
+                return;
+            }
         }
     }
 }

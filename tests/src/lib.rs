@@ -14,6 +14,6 @@ pub mod process;
 pub mod python;
 pub mod rig;
 
-pub use forwarder::{Dir, Forwarder};
+pub use forwarder::{Dir, Forwarder, Pace};
 pub use python::{Py, PyOut};
 pub use rig::{LOCAL_PASSWORD, LOCAL_USER, MailHost, Rig, RigSpec};

@@ -24,7 +24,7 @@ use causeway_proto::user::TlsMode;
 use causeway_relay::RelayState;
 use tokio::task::JoinHandle;
 
-use crate::forwarder::Forwarder;
+use crate::forwarder::{Forwarder, Pace};
 
 /// The mailbox user on every model server, and its password.
 pub const USER: &str = "alice";
@@ -51,6 +51,9 @@ pub struct RigSpec {
     pub servers: Vec<(&'static str, bool)>,
     pub server_config: ServerConfig,
     pub client_timeouts: Timeouts,
+    pub edge_timeouts: causeway_edge::EdgeTimeouts,
+    /// A slow client line (rate and delay) instead of a fast one.
+    pub line_pace: Option<Pace>,
 }
 
 impl Default for RigSpec {
@@ -66,6 +69,8 @@ impl Default for RigSpec {
                 ..ServerConfig::default()
             },
             client_timeouts: Timeouts::default(),
+            edge_timeouts: causeway_edge::EdgeTimeouts::default(),
+            line_pace: None,
         }
     }
 }
@@ -84,13 +89,12 @@ pub struct Rig {
     _chain: chain::Chain,
 }
 
-/// A cuttable forwarder on the client's line.
-#[derive(Default)]
-struct CuttableLine(Option<Forwarder>);
+/// A cuttable forwarder on the client's line, slow when paced.
+struct CuttableLine(Option<Forwarder>, Option<Pace>);
 
 impl Hops for CuttableLine {
     async fn line(&mut self, edge: String) -> String {
-        let f = Forwarder::start(edge).await;
+        let f = Forwarder::start_paced(edge, self.1).await;
         let addr = f.addr();
         self.0 = Some(f);
         addr
@@ -133,11 +137,12 @@ impl Rig {
             local_user: LOCAL_USER.into(),
             local_password: LOCAL_PASSWORD.into(),
             client_timeouts: spec.client_timeouts,
+            edge_timeouts: spec.edge_timeouts,
             journal: false,
             ..ChainSpec::default()
         };
         let mut nodes = InProcess::new(env.clone());
-        let mut line = CuttableLine::default();
+        let mut line = CuttableLine(None, spec.line_pace);
         let built = chain_spec
             .start(env.rng(), &mut nodes, &mut line)
             .await

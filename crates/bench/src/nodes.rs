@@ -332,7 +332,6 @@ pub fn pop_timeouts() -> PopTimeouts {
     PopTimeouts {
         greeting: Duration::from_secs(600),
         command: Duration::from_secs(600),
-        per_mib: Duration::from_secs(60),
     }
 }
 

@@ -48,11 +48,10 @@ pub struct Timeouts {
     /// From `Hello` to `Welcome`: the edge logs in to every server and lists
     /// it first.
     pub welcome: Duration,
-    /// One request and its answer (also a `Ping` and its `Pong`, and any send).
+    /// The longest silence while waiting for an answer from the edge (a
+    /// body of any size may take as long as it keeps arriving), and for
+    /// each send; also for each piece of a reply written to the mail client.
     pub request: Duration,
-    /// Added to a request's timeout (and to writing its reply to the mail
-    /// client) per MiB of the body it may carry.
-    pub per_mib: Duration,
     /// How often to ping the edge while the mail client is idle.
     pub ping_interval: Duration,
     /// From `Quit` to `Bye`: the edge commits every server's work first.
@@ -68,23 +67,10 @@ impl Default for Timeouts {
             edge_connect: Duration::from_secs(20),
             welcome: Duration::from_secs(120),
             request: Duration::from_secs(60),
-            // About 70 kbit/s: a poor mobile or dial-up line still gets its mail.
-            per_mib: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
             quit: Duration::from_secs(120),
             client_idle: Duration::from_secs(600),
         }
-    }
-}
-
-impl Timeouts {
-    /// `base`, plus the body allowance for `bytes` (whole MiB, rounded up).
-    pub fn with_body(&self, base: Duration, bytes: u64) -> Duration {
-        let mib = bytes.div_ceil(1 << 20);
-        base.saturating_add(
-            self.per_mib
-                .saturating_mul(u32::try_from(mib).unwrap_or(u32::MAX)),
-        )
     }
 }
 
@@ -216,14 +202,5 @@ pub(crate) mod tests {
             !shown.contains("local pw") && !shown.contains("server pw"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn body_allowance_rounds_up_per_mib() {
-        let t = Timeouts::default();
-        let base = Duration::from_secs(1);
-        assert_eq!(t.with_body(base, 0), base);
-        assert_eq!(t.with_body(base, 1), base + t.per_mib);
-        assert_eq!(t.with_body(base, (1 << 20) + 1), base + t.per_mib * 2);
     }
 }

@@ -52,6 +52,11 @@ pub struct EdgeLink<E: Env> {
     /// Next request id / ping nonce.
     next: u64,
     request_timeout: Duration,
+    /// How often to ping the edge while waiting on a long answer.
+    ping_interval: Duration,
+    /// Nonces of keepalive pings whose `Pong` has not come back yet: they
+    /// arrive after the answer they were sent during, and are skipped.
+    pongs_due: Vec<u64>,
     /// Requests and pings sent, for the session's log line.
     pub round_trips: u64,
     /// Names this session as lost unless it ends with `Bye`.
@@ -200,6 +205,8 @@ impl<E: Env> EdgeLink<E> {
             channel,
             next: 1,
             request_timeout: t.request,
+            ping_interval: t.ping_interval,
+            pongs_due: Vec::new(),
             round_trips: 1,
             lost: lost.guard(session),
         };
@@ -213,13 +220,10 @@ impl<E: Env> EdgeLink<E> {
         id
     }
 
-    /// Sends one request and waits for its answer, allowing `per_mib` for
-    /// each MiB the answer may carry. Returns the request id with the answer.
-    pub async fn ask(
-        &mut self,
-        r: &Request,
-        within: Duration,
-    ) -> Result<(u64, Result<Reply, OpError>), LineCut> {
+    /// Sends one request and waits for its answer, however long it takes
+    /// to arrive while it keeps arriving. Returns the request id with the
+    /// answer.
+    pub async fn ask(&mut self, r: &Request) -> Result<(u64, Result<Reply, OpError>), LineCut> {
         let id = self.next_id();
         let msg = ClientToEdge::Request {
             id,
@@ -227,7 +231,10 @@ impl<E: Env> EdgeLink<E> {
             op: r.op.clone(),
         };
         send(&self.env, &mut self.channel, &msg, self.request_timeout).await?;
-        match recv(&self.env, &mut self.channel, within, "the edge's answer").await? {
+        match self
+            .next_answer("the edge's answer", self.request_timeout, true)
+            .await?
+        {
             EdgeToClient::Response { id: got, result } if got == id => Ok((id, result)),
             other => Err(out_of_turn("an answer", &other)),
         }
@@ -254,13 +261,9 @@ impl<E: Env> EdgeLink<E> {
             self.request_timeout,
         )
         .await?;
-        match recv(
-            &self.env,
-            &mut self.channel,
-            self.request_timeout,
-            "the edge's Pong",
-        )
-        .await?
+        match self
+            .next_answer("the edge's Pong", self.request_timeout, false)
+            .await?
         {
             EdgeToClient::Pong { nonce: got } if got == nonce => Ok(()),
             other => Err(out_of_turn("Pong", &other)),
@@ -272,11 +275,79 @@ impl<E: Env> EdgeLink<E> {
     /// session. No timeout of its own: silence is what pings are for.
     /// Cancel-safe, so it can race the mail client's next command.
     pub async fn unsolicited(&mut self) -> LineCut {
-        match self.channel.recv::<EdgeToClient>().await {
-            Ok(Received::Msg(m)) => out_of_turn("the mail client's next command", &m),
-            Ok(Received::Closed { reason }) => LineCut(format!("{CLOSED_BY_EDGE}{reason}")),
-            Err(e) => e.into(),
+        loop {
+            match self.channel.recv::<EdgeToClient>().await {
+                Ok(Received::Msg(EdgeToClient::Pong { nonce })) if self.pong_was_due(nonce) => {}
+                Ok(Received::Msg(m)) => return out_of_turn("the mail client's next command", &m),
+                Ok(Received::Closed { reason }) => {
+                    return LineCut(format!("{CLOSED_BY_EDGE}{reason}"));
+                }
+                Err(e) => return e.into(),
+            }
         }
+    }
+
+    /// The next message from the edge that is not the `Pong` to a
+    /// keepalive; fails once nothing at all arrived for `within`. With `keepalive`, it pings the edge every `ping_interval`
+    /// while it waits: while a body crosses a slow line the edge hears
+    /// nothing else from us, and would otherwise take the line for dead.
+    async fn next_answer(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+        keepalive: bool,
+    ) -> Result<EdgeToClient, LineCut> {
+        let counters = self.channel.counters();
+        let step = if keepalive {
+            self.ping_interval.min(within)
+        } else {
+            within
+        };
+        let mut seen = counters.moved_in();
+        let mut silent = Duration::ZERO;
+        loop {
+            let got = self
+                .env
+                .timeout(step, what, self.channel.recv::<EdgeToClient>())
+                .await;
+            match got {
+                Ok(Ok(Received::Msg(EdgeToClient::Pong { nonce }))) if self.pong_was_due(nonce) => {
+                }
+                Ok(Ok(Received::Msg(m))) => return Ok(m),
+                Ok(Ok(Received::Closed { reason })) => {
+                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => {
+                    let now = counters.moved_in();
+                    if now == seen {
+                        silent += step;
+                        if silent >= within {
+                            return Err(LinkEnd::Silent {
+                                what,
+                                after: within,
+                            }
+                            .into());
+                        }
+                    } else {
+                        (seen, silent) = (now, Duration::ZERO);
+                    }
+                    if keepalive {
+                        let nonce = self.next;
+                        self.next += 1;
+                        let ping = ClientToEdge::Ping { nonce };
+                        send(&self.env, &mut self.channel, &ping, within).await?;
+                        self.pongs_due.push(nonce);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pong_was_due(&mut self, nonce: u64) -> bool {
+        let due = self.pongs_due.contains(&nonce);
+        self.pongs_due.retain(|&n| n != nonce);
+        due
     }
 
     /// `Quit`, then `Bye` with each server's outcome; then closes the channel.
@@ -289,7 +360,9 @@ impl<E: Env> EdgeLink<E> {
             self.request_timeout,
         )
         .await?;
-        let outcomes = match recv(&self.env, &mut self.channel, within, "the edge's Bye").await? {
+        // No keepalive after Quit: the edge reads nothing more, and unread
+        // bytes would turn its close into a reset that could lose the Bye.
+        let outcomes = match self.next_answer("the edge's Bye", within, false).await? {
             EdgeToClient::Bye { servers } => servers,
             other => return Err(out_of_turn("Bye", &other)),
         };

@@ -18,9 +18,10 @@
 //! command after that: proof that it took the whole reply. A mail client
 //! that hangs up instead leaves the message unread, the safe direction.
 //!
-//! Every wait has a timeout: writes to the mail client (with the per-MiB
-//! allowance for bodies), the mail client's silence (`client_idle`), and all
-//! waits on the edge (in [`crate::link`]).
+//! Every wait has a timeout, and each is on silence, never on size: writes
+//! to the mail client (a piece at a time), the mail client's silence
+//! (`client_idle`), and all waits on the edge (in [`crate::link`], which
+//! also pings the edge while a long answer arrives).
 
 use std::sync::Arc;
 
@@ -126,17 +127,20 @@ pub(crate) async fn serve<E: Env>(
 }
 
 impl<E: Env> Session<E> {
-    /// Writes to the mail client and flushes, with the body allowance.
+    /// Writes to the mail client and flushes, a piece at a time: a mail
+    /// client that stops reading for `request` is given up on, one that
+    /// reads slowly is not.
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let t = &self.config.timeouts;
-        let within = t.with_body(t.request, bytes.len() as u64);
+        const PIECE: usize = 64 << 10;
+        let within = self.config.timeouts.request;
+        let what = "the mail client to take our reply";
         let mail = &mut self.mail;
-        self.env
-            .timeout(within, "the mail client to take our reply", async {
-                mail.write_all(bytes).await?;
-                mail.flush().await
-            })
-            .await?
+        for piece in bytes.chunks(PIECE) {
+            self.env
+                .timeout(within, what, mail.write_all(piece))
+                .await??;
+        }
+        self.env.timeout(within, what, mail.flush()).await?
     }
 
     /// The next command line; meanwhile pings the edge when due.
@@ -257,7 +261,7 @@ impl<E: Env> Session<E> {
                     let mut answers = Vec::with_capacity(requests.len());
                     for r in &requests {
                         let asked = match self.link() {
-                            Ok(link) => link.ask(r, t.with_body(t.request, r.expect)).await,
+                            Ok(link) => link.ask(r).await,
                             Err(cut) => Err(cut),
                         };
                         match asked {

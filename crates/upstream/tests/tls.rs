@@ -38,7 +38,6 @@ fn timeouts() -> ServerTimeouts {
     ServerTimeouts {
         connect: Duration::from_secs(5),
         command: Duration::from_secs(5),
-        per_mib: Duration::from_secs(5),
     }
 }
 

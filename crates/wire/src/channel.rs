@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use causeway_net::Stream;
 
 use crate::codec;
-use crate::counters::Counters;
+use crate::counters::{Counters, Dir};
 use crate::error::WireError;
 use crate::keys::PublicKey;
 use crate::record::RecordBuf;
@@ -53,8 +53,8 @@ impl<S: Stream> SecureChannel<S> {
     ) -> Self {
         Self {
             stream,
-            outbound: Outbound::new(sealer),
-            inbound: Inbound::new(opener),
+            outbound: Outbound::new(sealer, counters.clone()),
+            inbound: Inbound::new(opener, counters.clone()),
             peer,
             counters,
         }
@@ -95,8 +95,13 @@ impl<S: Stream> SecureChannel<S> {
 /// message does not pin its memory for the life of the connection.
 const KEEP_BUF: usize = 1 << 20;
 
+/// Bytes handed to the socket per write, so that progress is seen while a
+/// large message drains through a slow line.
+const WRITE_PIECE: usize = 16 << 10;
+
 struct Outbound {
     sealer: Sealer,
+    counters: Counters,
     buf: Vec<u8>,
     /// Set while a write is in flight (and left set if it fails or is
     /// cancelled): the peer may hold half a record, so nothing may follow.
@@ -104,9 +109,10 @@ struct Outbound {
 }
 
 impl Outbound {
-    fn new(sealer: Sealer) -> Self {
+    fn new(sealer: Sealer, counters: Counters) -> Self {
         Self {
             sealer,
+            counters,
             buf: Vec::new(),
             broken: false,
         }
@@ -149,7 +155,16 @@ impl Outbound {
 
     async fn write_out<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
         self.broken = true;
-        w.write_all(&self.buf).await?;
+        let mut at = 0;
+        while at < self.buf.len() {
+            let end = (at + WRITE_PIECE).min(self.buf.len());
+            let n = w.write(&self.buf[at..end]).await?;
+            if n == 0 {
+                return Err(WireError::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            at += n;
+            self.counters.add_moved(Dir::Sent, n);
+        }
         w.flush().await?;
         self.broken = false;
         if self.buf.capacity() > KEEP_BUF {
@@ -162,13 +177,15 @@ impl Outbound {
 struct Inbound {
     opener: Opener,
     records: RecordBuf,
+    counters: Counters,
 }
 
 impl Inbound {
-    fn new(opener: Opener) -> Self {
+    fn new(opener: Opener, counters: Counters) -> Self {
         Self {
             opener,
             records: RecordBuf::new(),
+            counters,
         }
     }
 
@@ -184,7 +201,7 @@ impl Inbound {
                 });
             }
             self.opener.check_usable()?;
-            let record = match read_record(r, &mut self.records).await {
+            let record = match read_record(r, &mut self.records, &self.counters).await {
                 Ok(record) => record,
                 Err(e) => {
                     let frames = self.opener.frames();
@@ -209,6 +226,7 @@ impl Inbound {
 pub(crate) async fn read_record<'b, R: AsyncRead + Unpin>(
     r: &mut R,
     rb: &'b mut RecordBuf,
+    counters: &Counters,
 ) -> std::io::Result<&'b [u8]> {
     while !rb.is_complete() {
         let n = r.read(rb.unfilled()).await?;
@@ -216,6 +234,7 @@ pub(crate) async fn read_record<'b, R: AsyncRead + Unpin>(
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         rb.advance(n);
+        counters.add_moved(Dir::Received, n);
     }
     Ok(rb.take())
 }

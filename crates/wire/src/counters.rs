@@ -5,6 +5,11 @@
 //! carried: zstd output for `Compress::Yes` frames, the plain bytes for
 //! `Compress::Never` ones) and `wire` (everything written to or read from the
 //! socket: handshake messages, record headers, frame encoding, tags).
+//!
+//! Apart from those, [`Counters::moved_in`] and [`Counters::moved_out`]
+//! count bytes as they actually move through the socket, a read or a write
+//! at a time: the progress that the deadlines in `link` watch, so that a message of any size may take as long
+//! as it needs while it keeps moving.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     inner: Arc<[Stage; 2]>,
+    moved: Arc<[AtomicU64; 2]>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +64,21 @@ impl Counters {
         let s = &self.inner[d as usize];
         s.plain.fetch_add(plain as u64, Ordering::Relaxed);
         s.compressed.fetch_add(compressed as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes written to the socket so far, counted as each write completes
+    /// (unlike `wire`, which counts whole records).
+    pub fn moved_out(&self) -> u64 {
+        self.moved[Dir::Sent as usize].load(Ordering::Relaxed)
+    }
+
+    /// Bytes read from the socket so far, counted as each read completes.
+    pub fn moved_in(&self) -> u64 {
+        self.moved[Dir::Received as usize].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_moved(&self, d: Dir, n: usize) {
+        self.moved[d as usize].fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn add_wire(&self, d: Dir, n: usize) {

@@ -114,7 +114,7 @@ pub async fn accept_kk_any<E: Env, S: Stream>(
     within_timeout(env, cfg, async move {
         let counters = Counters::default();
         let mut rb = RecordBuf::new();
-        let first = match read_record(&mut stream, &mut rb).await {
+        let first = match read_record(&mut stream, &mut rb, &counters).await {
             Ok(msg) => msg,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(WireError::Handshake {
@@ -175,7 +175,7 @@ async fn establish<S: Stream>(
             stream.flush().await?;
             counters.add_wire(Dir::Sent, record.len());
         } else {
-            let msg = match read_record(&mut stream, &mut rb).await {
+            let msg = match read_record(&mut stream, &mut rb, &counters).await {
                 Ok(msg) => msg,
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Err(hs.eof_error());

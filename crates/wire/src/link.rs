@@ -3,7 +3,13 @@
 //!
 //! A node must never wait for ever on a peer that went away (a dead mobile
 //! line often looks like silence, not like an error), so each helper here
-//! takes a bound and turns its expiry into [`LinkEnd::Silent`]. And a
+//! takes a bound and turns its expiry into [`LinkEnd::Silent`]. The bound is
+//! on **silence, never on size**: it is how long no byte may move through
+//! the socket in the direction waited on ([`crate::Counters::moved_in`],
+//! [`crate::Counters::moved_out`]) while the helper waits, so a
+//! 20 MB body crossing a 40 kbit/s line in an hour is fine as long as it
+//! keeps moving, and a line that stops is noticed within the bound whatever
+//! was being sent. And a
 //! message that carries a credential must never enter a compression context
 //! shared with mail (CRIME/BREACH): [`send`] asks the message itself
 //! ([`Message::carries_credentials`]) and sends such messages
@@ -50,26 +56,26 @@ impl fmt::Display for LinkEnd {
     }
 }
 
-/// Receives one message within `within`.
+/// Receives one message; fails once nothing at all arrived for `within`
+/// (a message still arriving, however slowly, is progress).
 pub async fn recv<E: Env, S: Stream, T: DeserializeOwned + Send>(
     env: &E,
     channel: &mut SecureChannel<S>,
     within: Duration,
     what: &'static str,
 ) -> Result<T, LinkEnd> {
-    match env.timeout(within, what, channel.recv::<T>()).await {
-        Err(_) => Err(LinkEnd::Silent {
-            what,
-            after: within,
-        }),
-        Ok(Err(e)) => Err(LinkEnd::Failed(e)),
-        Ok(Ok(Received::Closed { reason })) => Err(LinkEnd::Closed(reason)),
-        Ok(Ok(Received::Msg(m))) => Ok(m),
+    let counters = channel.counters();
+    let progress = || counters.moved_in();
+    match while_moving(env, progress, within, what, channel.recv::<T>()).await? {
+        Err(e) => Err(LinkEnd::Failed(e)),
+        Ok(Received::Closed { reason }) => Err(LinkEnd::Closed(reason)),
+        Ok(Received::Msg(m)) => Ok(m),
     }
 }
 
-/// Sends one message within `within`; messages that carry credentials go
-/// uncompressed, outside the compression context.
+/// Sends one message; fails once no byte of it could be written for
+/// `within`. Messages that carry credentials go uncompressed, outside the
+/// compression context.
 pub async fn send<E: Env, S: Stream, T: Serialize + Message + Sync>(
     env: &E,
     channel: &mut SecureChannel<S>,
@@ -81,19 +87,44 @@ pub async fn send<E: Env, S: Stream, T: Serialize + Message + Sync>(
     } else {
         Compress::Yes
     };
-    match env
-        .timeout(
-            within,
-            "sending on the channel",
-            channel.send(msg, compress),
-        )
-        .await
-    {
-        Err(_) => Err(LinkEnd::Silent {
-            what: "sending on the channel",
-            after: within,
-        }),
-        Ok(r) => r.map_err(LinkEnd::Failed),
+    let counters = channel.counters();
+    while_moving(
+        env,
+        || counters.moved_out(),
+        within,
+        "sending on the channel",
+        channel.send(msg, compress),
+    )
+    .await?
+    .map_err(LinkEnd::Failed)
+}
+
+/// Runs `fut` for as long as bytes keep moving: each time `within` passes,
+/// it goes on if `progress` (bytes moved in the direction waited on) grew
+/// meanwhile, and gives up if it did not.
+async fn while_moving<E: Env, F: Future + Send>(
+    env: &E,
+    progress: impl Fn() -> u64,
+    within: Duration,
+    what: &'static str,
+    fut: F,
+) -> Result<F::Output, LinkEnd> {
+    let mut fut = std::pin::pin!(fut);
+    let mut seen = progress();
+    loop {
+        match env.timeout(within, what, fut.as_mut()).await {
+            Ok(out) => return Ok(out),
+            Err(_) => {
+                let now = progress();
+                if now == seen {
+                    return Err(LinkEnd::Silent {
+                        what,
+                        after: within,
+                    });
+                }
+                seen = now;
+            }
+        }
     }
 }
 

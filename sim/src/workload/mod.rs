@@ -171,7 +171,6 @@ impl Mua {
         let timeouts = Timeouts {
             greeting: Duration::from_secs(60),
             command: Duration::from_secs(300),
-            per_mib: Duration::from_secs(120),
         };
         let c = match Pop3Client::start(self.env.clone(), stream, timeouts, 64 << 20).await {
             Ok((c, _)) => c,

@@ -70,7 +70,6 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
     let server = ServerTimeouts {
         connect: Duration::from_secs(10),
         command: Duration::from_secs(30),
-        per_mib: Duration::from_secs(30),
     };
     ChainSpec {
         servers: params

@@ -102,7 +102,6 @@ pub fn relay(spec: &ChainSpec, keys: &Keys, secrets: Secrets<'_>) -> io::Result<
     let _ = writeln!(out, "link_idle = {}", d(t.link_idle));
     let _ = writeln!(out, "server_connect = {}", d(t.server.connect));
     let _ = writeln!(out, "server_command = {}", d(t.server.command));
-    let _ = writeln!(out, "server_per_mib = {}", d(t.server.per_mib));
     Ok(out)
 }
 
@@ -146,7 +145,6 @@ pub fn edge(
     let _ = writeln!(out, "client_idle = {}", d(t.client_idle));
     let _ = writeln!(out, "server_connect = {}", d(t.server.connect));
     let _ = writeln!(out, "server_command = {}", d(t.server.command));
-    let _ = writeln!(out, "server_per_mib = {}", d(t.server.per_mib));
     let _ = writeln!(out, "relay_reply = {}", d(t.relay_reply));
     let _ = writeln!(out, "completion_deadline = {}", d(t.completion_deadline));
     let _ = writeln!(out, "noop_interval = {}", d(t.noop_interval));
@@ -188,7 +186,6 @@ pub fn client(
     let _ = writeln!(out, "edge_connect = {}", d(t.edge_connect));
     let _ = writeln!(out, "welcome = {}", d(t.welcome));
     let _ = writeln!(out, "request = {}", d(t.request));
-    let _ = writeln!(out, "per_mib = {}", d(t.per_mib));
     let _ = writeln!(out, "ping_interval = {}", d(t.ping_interval));
     let _ = writeln!(out, "quit = {}", d(t.quit));
     let _ = writeln!(out, "client_idle = {}", d(t.client_idle));

@@ -70,7 +70,6 @@ struct ClientTimeoutsFile {
     edge_connect: Option<Spanned<String>>,
     welcome: Option<Spanned<String>>,
     request: Option<Spanned<String>>,
-    per_mib: Option<Spanned<String>>,
     ping_interval: Option<Spanned<String>>,
     quit: Option<Spanned<String>>,
     client_idle: Option<Spanned<String>>,
@@ -141,7 +140,6 @@ impl Cx<'_> {
             edge_connect: self.duration(&t.edge_connect, d.edge_connect, "timeouts.edge_connect"),
             welcome: self.duration(&t.welcome, d.welcome, "timeouts.welcome"),
             request: self.duration(&t.request, d.request, "timeouts.request"),
-            per_mib: self.duration(&t.per_mib, d.per_mib, "timeouts.per_mib"),
             ping_interval: self.duration(
                 &t.ping_interval,
                 d.ping_interval,

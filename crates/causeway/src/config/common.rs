@@ -402,19 +402,17 @@ impl Cx<'_> {
         }
     }
 
-    /// `timeouts.server_connect`, `server_command`, `server_per_mib`: the
-    /// edge's and the relay's waits on a mail server.
+    /// `timeouts.server_connect`, `server_command`: the edge's and the
+    /// relay's waits on a mail server.
     pub(super) fn server_timeouts(
         &mut self,
         connect: &Option<Spanned<String>>,
         command: &Option<Spanned<String>>,
-        per_mib: &Option<Spanned<String>>,
         d: ServerTimeouts,
     ) -> ServerTimeouts {
         ServerTimeouts {
             connect: self.duration(connect, d.connect, "timeouts.server_connect"),
             command: self.duration(command, d.command, "timeouts.server_command"),
-            per_mib: self.duration(per_mib, d.per_mib, "timeouts.server_per_mib"),
         }
     }
 

@@ -70,7 +70,6 @@ struct EdgeTimeoutsFile {
     client_idle: Option<Spanned<String>>,
     server_connect: Option<Spanned<String>>,
     server_command: Option<Spanned<String>>,
-    server_per_mib: Option<Spanned<String>>,
     relay_reply: Option<Spanned<String>>,
     completion_deadline: Option<Spanned<String>>,
     noop_interval: Option<Spanned<String>>,
@@ -139,12 +138,8 @@ impl Cx<'_> {
         config.timeouts.hello = self.duration(&t.hello, d.hello, "timeouts.hello");
         config.timeouts.client_idle =
             self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle");
-        config.timeouts.server = self.server_timeouts(
-            &t.server_connect,
-            &t.server_command,
-            &t.server_per_mib,
-            d.server,
-        );
+        config.timeouts.server =
+            self.server_timeouts(&t.server_connect, &t.server_command, d.server);
         config.timeouts.relay_reply =
             self.duration(&t.relay_reply, d.relay_reply, "timeouts.relay_reply");
         config.timeouts.completion_deadline = self.duration(

@@ -46,7 +46,6 @@ struct RelayTimeoutsFile {
     link_idle: Option<Spanned<String>>,
     server_connect: Option<Spanned<String>>,
     server_command: Option<Spanned<String>>,
-    server_per_mib: Option<Spanned<String>>,
 }
 
 impl Cx<'_> {
@@ -73,12 +72,8 @@ impl Cx<'_> {
         config.max_message = self.max_message(&f.max_message, config.max_message, &config.channel);
         config.timeouts.open = self.duration(&t.open, d.open, "timeouts.open");
         config.timeouts.link_idle = self.duration(&t.link_idle, d.link_idle, "timeouts.link_idle");
-        config.timeouts.server = self.server_timeouts(
-            &t.server_connect,
-            &t.server_command,
-            &t.server_per_mib,
-            d.server,
-        );
+        config.timeouts.server =
+            self.server_timeouts(&t.server_connect, &t.server_command, d.server);
         Some(RelaySettings {
             listen,
             shutdown_deadline: self.shutdown_deadline(&f.shutdown_deadline),

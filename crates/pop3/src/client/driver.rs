@@ -2,11 +2,12 @@
 //!
 //! Every read and write goes through [`Env::timeout`], so a server that
 //! stops talking (or a line that silently drops packets) turns into a
-//! [`ClientError::Timeout`] naming the wait, never a hang. The budget for one
-//! response is `command` plus `per_mib` for every MiB received so far: a big
-//! message that keeps flowing is given time, a server trickling a byte a
-//! second is not. End of stream before a complete response is always an
-//! error ([`ClientError::Eof`]), never a short success.
+//! [`ClientError::Timeout`] naming the wait, never a hang. The bound is on
+//! silence, never on size: a reply fails once no byte of it arrived for
+//! `command`, so a body of any size is given the time it needs while it
+//! keeps flowing (the size itself is capped by the codec's `max_message`).
+//! End of stream before a complete response is always an error
+//! ([`ClientError::Eof`]), never a short success.
 //!
 //! After any error the connection's state is unknown (half a reply may be in
 //! flight), so the client refuses further commands with
@@ -27,10 +28,9 @@ use crate::response::StatusLine;
 pub struct Timeouts {
     /// For the greeting after connecting.
     pub greeting: Duration,
-    /// For sending a command, and for a complete reply to it.
+    /// For sending a command, and for each stretch of its reply: the reply
+    /// fails once nothing arrived for this long.
     pub command: Duration,
-    /// Extra allowance per MiB received, for big bodies.
-    pub per_mib: Duration,
 }
 
 impl Default for Timeouts {
@@ -38,13 +38,11 @@ impl Default for Timeouts {
         Timeouts {
             greeting: Duration::from_secs(30),
             command: Duration::from_secs(60),
-            per_mib: Duration::from_secs(30),
         }
     }
 }
 
 const READ_CHUNK: usize = 16 * 1024;
-const MIB: u64 = 1 << 20;
 
 /// Thin async POP3 client over any stream.
 pub struct Pop3Client<E: Env, S> {
@@ -136,7 +134,7 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
 
     /// Sends all `cmds` in one write, then reads their replies in order
     /// (RFC 2449 PIPELINING; only use it if `CAPA` listed `PIPELINING`).
-    /// Each reply gets its own `command` + `per_mib` budget. `-ERR` replies
+    /// Each reply gets its own `command` bound on silence. `-ERR` replies
     /// come back as responses, like [`Pop3Client::execute`].
     pub async fn pipeline(&mut self, cmds: &[Command]) -> Result<Vec<Response>, ClientError> {
         if self.broken {
@@ -179,43 +177,28 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         r
     }
 
-    /// Reads until the codec has a complete response, within `base` plus
-    /// `per_mib` for each MiB received.
+    /// Reads until the codec has a complete response; fails once nothing
+    /// arrived for `base`.
     async fn read_response(
         &mut self,
         what: &'static str,
         base: Duration,
     ) -> Result<Response, ClientError> {
-        let start = self.env.now();
-        let mut received: u64 = 0;
         loop {
             if let Some(r) = self.codec.next_response() {
                 return Ok(r);
             }
-            let allowance = base + self.timeouts.per_mib.mul_f64(received as f64 / MIB as f64);
-            let elapsed = self.env.now().saturating_duration_since(start);
-            let Some(left) = allowance.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
-                return Err(ClientError::Timeout {
-                    what,
-                    after: allowance,
-                });
-            };
             let stream = &mut self.stream;
             let buf = &mut self.read_buf;
-            let timed = self.env.timeout(left, what, stream.read(buf)).await;
-            let n = match timed {
+            let n = match self.env.timeout(base, what, stream.read(buf)).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(ClientError::Timeout {
-                        what,
-                        after: allowance,
-                    });
+                    return Err(ClientError::Timeout { what, after: base });
                 }
-                other => flatten(other, what, left)?,
+                other => flatten(other, what, base)?,
             };
             if n == 0 {
                 return Err(ClientError::Eof { during: what });
             }
-            received += n as u64;
             self.codec.feed(&self.read_buf[..n])?;
         }
     }

@@ -30,9 +30,9 @@ use crate::tls::{ServerStream, ServerTls, handshake_error, server_name};
 pub struct ServerTimeouts {
     /// TCP connect.
     pub connect: Duration,
-    /// Greeting, and each command's reply (plus `per_mib` of body received).
+    /// Greeting, and each command's reply: the longest silence allowed
+    /// (a body of any size may take as long as it keeps arriving).
     pub command: Duration,
-    pub per_mib: Duration,
 }
 
 impl Default for ServerTimeouts {
@@ -40,7 +40,6 @@ impl Default for ServerTimeouts {
         Self {
             connect: Duration::from_secs(20),
             command: Duration::from_secs(60),
-            per_mib: Duration::from_secs(30),
         }
     }
 }
@@ -123,7 +122,6 @@ impl<E: Env> ServerSession<E> {
         let pop3 = Timeouts {
             greeting: timeouts.command,
             command: timeouts.command,
-            per_mib: timeouts.per_mib,
         };
         let stream = match tls_setup {
             None => ServerStream::plain(stream),
