@@ -44,6 +44,7 @@ pub enum Cov {
     LongSession,
     TwoClients,
     TopAsked,
+    StreamedAheadUnread,
     CleanSession,
 }
 
@@ -84,6 +85,7 @@ impl Cov {
         Cov::LongSession,
         Cov::TwoClients,
         Cov::TopAsked,
+        Cov::StreamedAheadUnread,
         Cov::CleanSession,
     ];
 
@@ -124,6 +126,7 @@ impl Cov {
             Cov::LongSession => "long browsing session",
             Cov::TwoClients => "two mail clients at once",
             Cov::TopAsked => "TOP asked",
+            Cov::StreamedAheadUnread => "body streamed ahead, never delivered",
             Cov::CleanSession => "session that met no fault",
         }
     }

@@ -544,6 +544,13 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
     if w.nodes.edges().iter().any(|e| e.adopted_items() > 0) {
         w.coverage.insert(Cov::OwedWorkAdopted);
     }
+    if w.nodes
+        .edges()
+        .iter()
+        .any(|e| e.streamed_ahead_unread() > 0)
+    {
+        w.coverage.insert(Cov::StreamedAheadUnread);
+    }
     if w.nodes.edges().iter().any(|e| e.superseded_sessions() > 0) {
         w.coverage.insert(Cov::LostSessionEnded);
     }

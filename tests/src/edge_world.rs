@@ -332,7 +332,13 @@ pub struct Client {
     next_id: u64,
     /// The sizes the last Welcome listed: (server, UIDL) -> octets.
     sizes: BTreeMap<(String, String), u64>,
+    /// Bodies streamed so far, by (server, UIDL), and their byte count.
+    bodies: BTreeMap<(String, String), Vec<u8>>,
+    received: u64,
 }
+
+/// A body the test client received, to report as delivered.
+pub type Delivery = (String, MessageId);
 
 impl Client {
     pub async fn connect(key: &Keypair, edge: &Keypair) -> Result<Client, WireError> {
@@ -344,10 +350,39 @@ impl Client {
             ch,
             next_id: 1,
             sizes: BTreeMap::new(),
+            bodies: BTreeMap::new(),
+            received: 0,
         })
     }
 
+    /// The next message that is not a body chunk; chunks are gathered
+    /// (and acknowledged with `Window`) on the way.
     pub async fn recv(&mut self) -> Result<EdgeToClient, String> {
+        loop {
+            match self.recv_any().await? {
+                EdgeToClient::Chunk {
+                    server,
+                    msg,
+                    offset,
+                    data,
+                    ..
+                } => {
+                    let body = self.bodies.entry((server, msg.uidl)).or_default();
+                    if offset == 0 {
+                        body.clear();
+                    }
+                    assert_eq!(body.len() as u64, offset, "chunks arrive in order");
+                    body.extend_from_slice(&data);
+                    self.received += data.len() as u64;
+                    let received = self.received;
+                    self.send(&ClientToEdge::Window { received }).await;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    async fn recv_any(&mut self) -> Result<EdgeToClient, String> {
         match self
             .env
             .timeout(Duration::from_secs(120), "the edge", self.ch.recv())
@@ -462,10 +497,14 @@ impl Client {
         }
     }
 
-    pub async fn retr(&mut self, server: &str, uidl: &str) -> (u64, Vec<u8>) {
+    pub async fn retr(&mut self, server: &str, uidl: &str) -> (Delivery, Vec<u8>) {
         let msg = self.msg(server, uidl);
-        match self.request(server, Op::Retr { msg }).await {
-            (id, Ok(Reply::Body(b))) => (id, b),
+        match self.request(server, Op::Retr { msg: msg.clone() }).await {
+            (_, Ok(Reply::Streamed { total })) => {
+                let body = self.bodies[&(server.to_owned(), uidl.to_owned())].clone();
+                assert_eq!(body.len() as u64, total, "RETR {uidl}: the whole body came");
+                ((server.to_owned(), msg), body)
+            }
             other => panic!("RETR {uidl}: {other:?}"),
         }
     }
@@ -484,8 +523,12 @@ impl Client {
         }
     }
 
-    pub async fn delivered(&mut self, id: u64) {
-        self.send(&ClientToEdge::Delivered { id }).await;
+    pub async fn delivered(&mut self, (server, msg): Delivery) {
+        self.send(&ClientToEdge::Delivered {
+            server,
+            msgs: vec![msg],
+        })
+        .await;
     }
 
     pub async fn quit(&mut self) -> Vec<ServerOutcome> {

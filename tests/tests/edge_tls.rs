@@ -104,6 +104,9 @@ struct Client {
     env: TokioEnv,
     ch: SecureChannel<<TokioEnv as Env>::Stream>,
     next_id: u64,
+    /// The body being streamed, and the body bytes received.
+    body: Vec<u8>,
+    received: u64,
 }
 
 impl Client {
@@ -124,6 +127,8 @@ impl Client {
             env,
             ch,
             next_id: 1,
+            body: Vec::new(),
+            received: 0,
         }
     }
 
@@ -166,6 +171,17 @@ impl Client {
             match self.recv().await {
                 EdgeToClient::Response { id: got, result } if got == id => return (id, result),
                 EdgeToClient::Pong { .. } => {}
+                EdgeToClient::Chunk { offset, data, .. } => {
+                    if offset == 0 {
+                        self.body.clear();
+                    }
+                    self.body.extend_from_slice(&data);
+                    self.received += data.len() as u64;
+                    let credit = ClientToEdge::Window {
+                        received: self.received,
+                    };
+                    self.ch.send(&credit, Compress::Yes).await.unwrap();
+                }
                 other => panic!("expected Response {id}, got {other:?}"),
             }
         }
@@ -173,7 +189,7 @@ impl Client {
 
     /// RETR (delivered), then DELE of another message; QUIT; each `+OK`.
     async fn read_one_delete_one(&mut self, server: &str, uidls: &[MessageId]) -> Vec<u8> {
-        let (id, r) = self
+        let (_, r) = self
             .request(
                 server,
                 Op::Retr {
@@ -181,13 +197,16 @@ impl Client {
                 },
             )
             .await;
-        let Ok(Reply::Body(body)) = r else {
+        let Ok(Reply::Streamed { total }) = r else {
             panic!("RETR on {server}: {r:?}")
         };
-        self.ch
-            .send(&ClientToEdge::Delivered { id }, Compress::Yes)
-            .await
-            .unwrap();
+        let body = std::mem::take(&mut self.body);
+        assert_eq!(body.len() as u64, total, "RETR on {server}: the whole body");
+        let delivered = ClientToEdge::Delivered {
+            server: server.into(),
+            msgs: vec![uidls[0].clone()],
+        };
+        self.ch.send(&delivered, Compress::Yes).await.unwrap();
         let (_, r) = self
             .request(
                 server,

@@ -335,8 +335,11 @@ async fn reconnect_at_once(format: Format, route: Route) {
     let mark = dc.log_mark();
     fwd.cut_after(Dir::Down, (SIZE * 3 / 2) as u64);
     let first = python::run(&chain.proxy, &script(Flow::Retr)).await;
+    // Through a relay, the cut may meet a body the edge fetches ahead of
+    // demand: its worker opens the server session again and fetches it
+    // again, and the mail client sees nothing (better than an error).
     assert!(
-        first.has("retr 2.err") || first.has("retr 1.err"),
+        first.has("retr 2.err") || first.has("retr 1.err") || matches!(route, Route::Relay),
         "{first:?}"
     );
     let t = Instant::now();

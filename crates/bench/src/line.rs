@@ -353,7 +353,7 @@ pub async fn figures(
         }
         out.push(
             Figure::new("round_trips", "turns", cw.turns as f64, alts).note(format!(
-                "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = 2n+3 (Noise XK, Hello/Welcome, n RETR, n DELE, QUIT); TCP handshake not counted"
+                "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = Noise XK, Hello/Welcome, n DELE, QUIT, plus a turn for each RETR that overtook the body stream and for direction changes the stream's Window credits make (no wait); TCP handshake not counted"
             )),
         );
     }

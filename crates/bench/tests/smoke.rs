@@ -54,13 +54,16 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
     assert!(get(&figures, "mail_shrink").causeway > 1.0);
 
     // 2: direct POP3 is 2n+6 turns (greeting, USER, PASS, STAT, UIDL, 2n,
-    // QUIT); Causeway answers USER, PASS, STAT and UIDL locally and pays one
-    // for the Noise handshake and one for Hello/Welcome: 2n+3.
+    // QUIT); Causeway answers USER, PASS, STAT and UIDL locally, and RETR
+    // from the bodies streamed ahead, and pays one for the Noise handshake,
+    // one for Hello/Welcome, one per DELE and one for QUIT: n+3, plus one
+    // for each RETR that overtook the stream (on loopback the mail client
+    // can be quicker than the stream).
     let n = MESSAGES as f64;
     let turns = get(&figures, "round_trips");
     assert_eq!(turns.alternative("direct"), Some(2.0 * n + 6.0));
     assert!(
-        (2.0 * n + 3.0..=2.0 * n + 4.0).contains(&turns.causeway),
+        (n + 3.0..=2.0 * n + 4.0).contains(&turns.causeway),
         "{turns:?}"
     );
 

@@ -35,9 +35,40 @@ pub struct ClientConfig {
     /// Channel settings; its `handshake_timeout` bounds the Noise handshake.
     pub channel: ChannelConfig,
     pub timeouts: Timeouts,
+    /// Which bodies cross the line before the mail client asks.
+    pub prefetch: Prefetch,
     /// A deliberately broken behaviour, for the simulation's bug hunts only.
     #[cfg(feature = "broken-variants")]
     pub broken: Option<crate::broken::Broken>,
+}
+
+/// Bodies streamed ahead of demand (`crate::prefetch`), and what the proxy
+/// keeps between sessions (`crate::mirror`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefetch {
+    /// Off: every body crosses the line when the mail client asks for it.
+    pub enabled: bool,
+    /// Bytes wanted ahead of demand and not yet delivered, at most.
+    pub budget: u64,
+    /// Larger bodies wait for the mail client's RETR.
+    pub max_message: u64,
+    /// Bytes of bodies kept between sessions (delivered ones, and those
+    /// prefetched or half received when a session ended), shared by all.
+    pub keep: u64,
+    /// The longest body accepted from the edge.
+    pub max_body: u64,
+}
+
+impl Default for Prefetch {
+    fn default() -> Self {
+        Prefetch {
+            enabled: true,
+            budget: 32 << 20,
+            max_message: 4 << 20,
+            keep: 64 << 20,
+            max_body: causeway_pop3::DEFAULT_MAX_MESSAGE as u64,
+        }
+    }
 }
 
 /// How long each wait may take. Every wait on the network has one.
@@ -173,6 +204,7 @@ pub(crate) mod tests {
             }],
             channel: ChannelConfig::default(),
             timeouts: Timeouts::default(),
+            prefetch: Prefetch::default(),
             #[cfg(feature = "broken-variants")]
             broken: None,
         }

@@ -16,8 +16,10 @@
 //! - a lost line is reported as an error on the current or next command,
 //!   never as success, and nothing more is done on the mail client's behalf.
 //!
-//! Layout: `front` (the POP3 state machine) and `mailbox` (the unified
-//! mailbox) are sans-IO; `session` drives one mail client's connection,
+//! Layout: `front` (the POP3 state machine), `mailbox` (the unified
+//! mailbox), `mirror` (bodies streamed from the edge, and those kept between
+//! sessions) and `prefetch` (which bodies to want ahead of demand) are
+//! sans-IO; `session` drives one mail client's connection,
 //! `link` the channel to the edge, `lost` remembers the edge sessions a cut
 //! took (the next one asks the edge to end them), and [`run_client`] accepts
 //! connections.
@@ -35,6 +37,8 @@ mod link;
 mod login;
 mod lost;
 mod mailbox;
+mod mirror;
+mod prefetch;
 mod replies;
 mod session;
 
@@ -45,7 +49,7 @@ use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-pub use config::{ClientConfig, Timeouts};
+pub use config::{ClientConfig, Prefetch, Timeouts};
 pub use mailbox::{MAX_SHOWN_UIDL, shown_keys, shown_uidl};
 
 /// Accepts mail clients on `listener` and serves each in its own task, until
@@ -66,6 +70,7 @@ pub async fn run_client<E: Env>(
     })?;
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
     let lost = lost::LostSessions::default();
+    let kept = mirror::Kept::default();
     let sessions_shutdown = shutdown.clone();
     accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         // `session` is filled in when the edge names the session, so every
@@ -76,6 +81,7 @@ pub async fn run_client<E: Env>(
             stream,
             config.clone(),
             lost.clone(),
+            kept.clone(),
             sessions_shutdown.clone(),
         );
         serve.instrument(span)

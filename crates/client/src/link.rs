@@ -8,20 +8,39 @@
 //!
 //! Requests go one at a time: the mail client's commands are answered in
 //! order anyway, and one request in flight keeps "which answer is this" and
-//! "what did the edge acknowledge before the cut" trivial.
+//! "what did the edge acknowledge before the cut" trivial. Around them the
+//! line carries what needs no answer: the body stream into the [`Mirror`]
+//! (with `Window` credits back), `Want`s from the prefetch [`Planner`], and
+//! batched `Delivered` read marks. A RETR or TOP whose body the mirror holds
+//! is answered without the line.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use causeway_net::Env;
-use causeway_proto::session::{ClientToEdge, EdgeToClient, Reply, ServerListing, ServerOutcome};
+use causeway_pop3::multiline::head;
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing, ServerOutcome,
+};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{self, LinkEnd};
 use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Prefetch};
 use crate::front::Request;
 use crate::lost::{Guard, LostSessions};
+use crate::mirror::{Kept, Key, Mirror};
+use crate::prefetch::Planner;
+
+/// The client proxy acknowledges body bytes with `Window` every this many
+/// (a quarter of the edge's smallest window, so the stream never stalls on
+/// a credit, and few enough that credits cost under 0.5% of the stream).
+const CREDIT_EVERY: u64 = 16 << 10;
+
+/// Read marks sent in one `Delivered` batch at most; a full batch goes at
+/// once, a partial one with the next message or when the mail client pauses.
+pub const MARKS_BATCH: usize = 64;
 
 /// The line to the edge is gone (or cannot be trusted any more), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +80,30 @@ pub struct EdgeLink<E: Env> {
     pub round_trips: u64,
     /// Names this session as lost unless it ends with `Bye`.
     lost: Guard,
+    bodies: Bodies,
+    planner: Planner,
+    /// Body bytes acknowledged with `Window`.
+    credited: u64,
+    /// Read marks not yet sent, per server.
+    marks: BTreeMap<String, Vec<MessageId>>,
+    /// After `Quit` nothing more is sent (see [`EdgeLink::quit`]).
+    quitting: bool,
+}
+
+/// The session's mirror, given to the proxy's [`Kept`] bodies when the
+/// session ends however it ends.
+struct Bodies {
+    mirror: Mirror,
+    kept: Kept,
+    policy: Prefetch,
+}
+
+impl Drop for Bodies {
+    fn drop(&mut self) {
+        for (key, body) in self.mirror.drain() {
+            self.kept.put(key, body, self.policy.keep);
+        }
+    }
 }
 
 /// How a [`LineCut`] from a close frame begins.
@@ -101,6 +144,7 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Refused { .. } => "Refused",
         EdgeToClient::Response { .. } => "Response",
         EdgeToClient::Pong { .. } => "Pong",
+        EdgeToClient::Chunk { .. } => "Chunk",
         EdgeToClient::Bye { .. } => "Bye",
     };
     LineCut(format!("the edge sent {kind} while we waited for {what}"))
@@ -153,6 +197,7 @@ impl<E: Env> EdgeLink<E> {
         env: &E,
         config: &ClientConfig,
         lost: &LostSessions,
+        kept: &Kept,
         mut channel: Reached<E>,
     ) -> Result<(Self, Vec<ServerListing>), NotOpened> {
         let t = &config.timeouts;
@@ -200,7 +245,15 @@ impl<E: Env> EdgeLink<E> {
                 });
             }
         };
-        let link = EdgeLink {
+        let mut mirror = Mirror::default();
+        for key in listed(&listings) {
+            if let Some(body) = kept.take(&key) {
+                mirror.insert(key, body);
+            }
+        }
+        let order: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+        let planner = Planner::new(&config.prefetch, &order, &listings, kept, &mirror);
+        let mut link = EdgeLink {
             env: env.clone(),
             channel,
             next: 1,
@@ -209,8 +262,29 @@ impl<E: Env> EdgeLink<E> {
             pongs_due: Vec::new(),
             round_trips: 1,
             lost: lost.guard(session),
+            bodies: Bodies {
+                mirror,
+                kept: kept.clone(),
+                policy: config.prefetch.clone(),
+            },
+            planner,
+            credited: 0,
+            marks: BTreeMap::new(),
+            quitting: false,
         };
+        if let Err(cut) = link.want_more().await {
+            return Err(NotOpened::Unreachable(cut.0));
+        }
         Ok((link, listings))
+    }
+
+    /// Sends the `Want`s the prefetch plan allows now (no answer awaited).
+    async fn want_more(&mut self) -> Result<(), LineCut> {
+        for (server, bodies) in self.planner.next(&self.bodies.mirror) {
+            let want = ClientToEdge::Want { server, bodies };
+            send(&self.env, &mut self.channel, &want, self.request_timeout).await?;
+        }
+        Ok(())
     }
 
     fn next_id(&mut self) -> u64 {
@@ -220,10 +294,26 @@ impl<E: Env> EdgeLink<E> {
         id
     }
 
-    /// Sends one request and waits for its answer, however long it takes
-    /// to arrive while it keeps arriving. Returns the request id with the
-    /// answer.
-    pub async fn ask(&mut self, r: &Request) -> Result<(u64, Result<Reply, OpError>), LineCut> {
+    /// The answer to one request: from the mirror when it holds the body
+    /// (no turn on the line), else from the edge, however long it takes to
+    /// arrive while it keeps arriving.
+    pub async fn ask(&mut self, r: &Request) -> Result<Result<Reply, OpError>, LineCut> {
+        if let Some(local) = self.held_answer(r) {
+            return Ok(Ok(local));
+        }
+        // A body already on its way is waited for, not asked for: the
+        // edge streams it to its end anyway, and a request would cost a
+        // turn on the line.
+        if let Op::Retr { msg } | Op::Top { msg, .. } = &r.op {
+            let key = (r.server.clone(), msg.clone());
+            if self.bodies.mirror.arriving(&key) {
+                self.wait_for_body(&key).await?;
+                if let Some(local) = self.held_answer(r) {
+                    return Ok(Ok(local));
+                }
+            }
+        }
+        self.send_marks().await?;
         let id = self.next_id();
         let msg = ClientToEdge::Request {
             id,
@@ -231,28 +321,88 @@ impl<E: Env> EdgeLink<E> {
             op: r.op.clone(),
         };
         send(&self.env, &mut self.channel, &msg, self.request_timeout).await?;
-        match self
+        let result = match self
             .next_answer("the edge's answer", self.request_timeout, true)
             .await?
         {
-            EdgeToClient::Response { id: got, result } if got == id => Ok((id, result)),
-            other => Err(out_of_turn("an answer", &other)),
+            EdgeToClient::Response { id: got, result } if got == id => result,
+            other => return Err(out_of_turn("an answer", &other)),
+        };
+        match (result, &r.op) {
+            (Ok(Reply::Streamed { total }), Op::Retr { msg }) => {
+                let key = (r.server.clone(), msg.clone());
+                match self.bodies.mirror.complete(&key) {
+                    Some(b) if b.len() as u64 == total => Ok(Ok(Reply::Body(b.to_vec()))),
+                    _ => Err(LineCut(format!(
+                        "the edge said the body of {} was sent, and it did not arrive whole",
+                        msg.uidl
+                    ))),
+                }
+            }
+            (result, _) => Ok(result),
         }
     }
 
-    /// Tells the edge the answer to `id` reached the mail client whole.
-    pub async fn delivered(&mut self, id: u64) -> Result<(), LineCut> {
-        send(
-            &self.env,
-            &mut self.channel,
-            &ClientToEdge::Delivered { id },
-            self.request_timeout,
-        )
-        .await
+    /// A RETR or TOP answered from a body held whole: in the mirror, or
+    /// kept since it was delivered.
+    fn held_answer(&self, r: &Request) -> Option<Reply> {
+        let (msg, lines) = match &r.op {
+            Op::Retr { msg } => (msg, None),
+            Op::Top { msg, lines } => (msg, Some(*lines)),
+            Op::Dele { .. } | Op::Rset => return None,
+        };
+        let key = (r.server.clone(), msg.clone());
+        let kept;
+        let body = match self.bodies.mirror.complete(&key) {
+            Some(b) => b,
+            None => {
+                kept = self.bodies.kept.complete(&key)?;
+                &kept
+            }
+        };
+        Some(Reply::Body(match lines {
+            None => body.to_vec(),
+            Some(n) => head(body, n),
+        }))
+    }
+
+    /// The body of `key` reached the mail client whole: its read mark
+    /// joins the batch, the body leaves the mirror for the kept ones, and
+    /// the prefetch plan may go on.
+    pub async fn delivered(&mut self, key: Key) -> Result<(), LineCut> {
+        self.bodies.kept.delivered(&key);
+        self.planner.done(&key);
+        if let Some(body) = self.bodies.mirror.take(&key) {
+            self.bodies
+                .kept
+                .put(key.clone(), body, self.bodies.policy.keep);
+        }
+        let (server, msg) = key;
+        self.marks.entry(server).or_default().push(msg);
+        if self.marks.values().map(Vec::len).sum::<usize>() >= MARKS_BATCH {
+            self.send_marks().await?;
+        }
+        self.want_more().await
+    }
+
+    /// True while read marks wait to be sent.
+    pub fn marks_pending(&self) -> bool {
+        !self.marks.is_empty()
+    }
+
+    /// Sends the waiting read marks (no answer: a batch lost in a cut
+    /// leaves its messages unread).
+    pub async fn send_marks(&mut self) -> Result<(), LineCut> {
+        for (server, msgs) in std::mem::take(&mut self.marks) {
+            let batch = ClientToEdge::Delivered { server, msgs };
+            send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
+        }
+        Ok(())
     }
 
     /// One `Ping`/`Pong`: proves the line still carries traffic both ways.
     pub async fn ping(&mut self) -> Result<(), LineCut> {
+        self.send_marks().await?;
         let nonce = self.next_id();
         send(
             &self.env,
@@ -270,20 +420,54 @@ impl<E: Env> EdgeLink<E> {
         }
     }
 
-    /// Waits for anything from the edge while nothing is expected (the mail
-    /// client is idle): EOF, a close frame or a stray message all end the
-    /// session. No timeout of its own: silence is what pings are for.
-    /// Cancel-safe, so it can race the mail client's next command.
-    pub async fn unsolicited(&mut self) -> LineCut {
-        loop {
-            match self.channel.recv::<EdgeToClient>().await {
-                Ok(Received::Msg(EdgeToClient::Pong { nonce })) if self.pong_was_due(nonce) => {}
-                Ok(Received::Msg(m)) => return out_of_turn("the mail client's next command", &m),
-                Ok(Received::Closed { reason }) => {
-                    return LineCut(format!("{CLOSED_BY_EDGE}{reason}"));
+    /// The next message from the edge, whatever it is: EOF or a close frame
+    /// is a cut. No timeout of its own (silence is what pings are for), and
+    /// cancel-safe, so it can race the mail client's next command; hand
+    /// what it returns to [`EdgeLink::unsolicited`].
+    pub async fn next_message(&mut self) -> Result<EdgeToClient, LineCut> {
+        match self.channel.recv::<EdgeToClient>().await {
+            Ok(Received::Msg(m)) => Ok(m),
+            Ok(Received::Closed { reason }) => Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A message that came while the mail client was idle: a body chunk or
+    /// a due `Pong` is taken in; anything else ends the session.
+    pub async fn unsolicited(&mut self, m: EdgeToClient) -> Result<(), LineCut> {
+        match self.absorb(m).await? {
+            None => Ok(()),
+            Some(m) => Err(out_of_turn("the mail client's next command", &m)),
+        }
+    }
+
+    /// Takes in what needs no answer: a body chunk (acknowledged with
+    /// `Window` every [`CREDIT_EVERY`] bytes) or the
+    /// `Pong` to a keepalive. Returns anything else.
+    async fn absorb(&mut self, m: EdgeToClient) -> Result<Option<EdgeToClient>, LineCut> {
+        match m {
+            EdgeToClient::Chunk {
+                server,
+                msg,
+                offset,
+                total,
+                data,
+            } => {
+                let max = self.bodies.policy.max_body;
+                self.bodies
+                    .mirror
+                    .chunk((server, msg), offset, total, &data, max)
+                    .map_err(|e| LineCut(format!("the edge broke the body stream: {e}")))?;
+                let received = self.bodies.mirror.received;
+                if !self.quitting && received - self.credited >= CREDIT_EVERY {
+                    let credit = ClientToEdge::Window { received };
+                    send(&self.env, &mut self.channel, &credit, self.request_timeout).await?;
+                    self.credited = received;
                 }
-                Err(e) => return e.into(),
+                Ok(None)
             }
+            EdgeToClient::Pong { nonce } if self.pong_was_due(nonce) => Ok(None),
+            other => Ok(Some(other)),
         }
     }
 
@@ -297,13 +481,48 @@ impl<E: Env> EdgeLink<E> {
         within: Duration,
         keepalive: bool,
     ) -> Result<EdgeToClient, LineCut> {
+        match self.wait(what, within, keepalive, None).await? {
+            Some(m) => Ok(m),
+            None => unreachable!("no body to wait for"),
+        }
+    }
+
+    /// Waits until `key`'s body is in the mirror whole, taking in the
+    /// stream (and pinging) meanwhile; any other message is out of turn.
+    async fn wait_for_body(&mut self, key: &Key) -> Result<(), LineCut> {
+        let within = self.request_timeout;
+        match self
+            .wait("the rest of a body", within, true, Some(key))
+            .await?
+        {
+            None => Ok(()),
+            Some(m) => Err(out_of_turn("the rest of a body", &m)),
+        }
+    }
+
+    /// The loop of [`Self::next_answer`] and [`Self::wait_for_body`]:
+    /// returns the next message not absorbed, or `None` once `body` (if
+    /// any) is whole.
+    async fn wait(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+        keepalive: bool,
+        body: Option<&Key>,
+    ) -> Result<Option<EdgeToClient>, LineCut> {
         let counters = self.channel.counters();
         let step = if keepalive {
             self.ping_interval.min(within)
         } else {
             within
         };
-        let mut seen = counters.moved_in();
+        // Waiting for a body, progress is body bytes (of any body: another
+        // may go first); a `Pong` alone does not make a stalled stream live.
+        let progress = |link: &Self| match body {
+            Some(_) => link.bodies.mirror.received,
+            None => counters.moved_in(),
+        };
+        let mut seen = progress(self);
         let mut silent = Duration::ZERO;
         loop {
             let got = self
@@ -311,15 +530,20 @@ impl<E: Env> EdgeLink<E> {
                 .timeout(step, what, self.channel.recv::<EdgeToClient>())
                 .await;
             match got {
-                Ok(Ok(Received::Msg(EdgeToClient::Pong { nonce }))) if self.pong_was_due(nonce) => {
+                Ok(Ok(Received::Msg(m))) => {
+                    if let Some(m) = self.absorb(m).await? {
+                        return Ok(Some(m));
+                    }
+                    if body.is_some_and(|k| !self.bodies.mirror.arriving(k)) {
+                        return Ok(None);
+                    }
                 }
-                Ok(Ok(Received::Msg(m))) => return Ok(m),
                 Ok(Ok(Received::Closed { reason })) => {
                     return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => {
-                    let now = counters.moved_in();
+                    let now = progress(self);
                     if now == seen {
                         silent += step;
                         if silent >= within {
@@ -352,6 +576,7 @@ impl<E: Env> EdgeLink<E> {
 
     /// `Quit`, then `Bye` with each server's outcome; then closes the channel.
     pub async fn quit(mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
+        self.send_marks().await?;
         self.round_trips += 1;
         send(
             &self.env,
@@ -360,8 +585,10 @@ impl<E: Env> EdgeLink<E> {
             self.request_timeout,
         )
         .await?;
-        // No keepalive after Quit: the edge reads nothing more, and unread
-        // bytes would turn its close into a reset that could lose the Bye.
+        // Nothing after Quit (no keepalive, no Window): the edge reads
+        // nothing more, and unread bytes would turn its close into a reset
+        // that could lose the Bye.
+        self.quitting = true;
         let outcomes = match self.next_answer("the edge's Bye", within, false).await? {
             EdgeToClient::Bye { servers } => servers,
             other => return Err(out_of_turn("Bye", &other)),
@@ -398,4 +625,21 @@ impl<E: Env> EdgeLink<E> {
             Err(e) => tracing::debug!(error = %e, "closing the edge channel timed out"),
         }
     }
+}
+
+/// Every message the listings name, as mirror keys.
+fn listed(listings: &[ServerListing]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for l in listings {
+        if let ListingState::Ready { messages } = &l.state {
+            for m in messages {
+                let msg = MessageId {
+                    uidl: m.uidl.clone(),
+                    size: m.size,
+                };
+                keys.push((l.name.clone(), msg));
+            }
+        }
+    }
+    keys
 }

@@ -37,6 +37,7 @@ use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
 use crate::login::LocalLogin;
 use crate::lost::LostSessions;
+use crate::mirror::{Kept, Key};
 
 enum Link<E: Env> {
     /// No channel: the session has ended.
@@ -65,11 +66,16 @@ struct Session<E: Env> {
     front: Front,
     link: Link<E>,
     lost: LostSessions,
+    kept: Kept,
     shutdown: watch::Receiver<bool>,
-    /// RETR replies written and flushed whose request ids await the mail
+    /// RETR replies written and flushed whose bodies await the mail
     /// client's next command, the proof that it took them whole.
-    unconfirmed: Vec<u64>,
+    unconfirmed: Vec<Key>,
 }
+
+/// How long a partial batch of read marks waits for company while the mail
+/// client is quiet.
+const MARKS_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one mail client until it quits, goes away, or the line is cut.
 pub(crate) async fn serve<E: Env>(
@@ -77,6 +83,7 @@ pub(crate) async fn serve<E: Env>(
     mail: E::Stream,
     config: Arc<ClientConfig>,
     lost: LostSessions,
+    kept: Kept,
     shutdown: watch::Receiver<bool>,
 ) {
     let login = LocalLogin {
@@ -101,6 +108,7 @@ pub(crate) async fn serve<E: Env>(
         front: Front::new(login, names),
         link: Link::Reached(Box::new(reached)),
         lost,
+        kept,
         shutdown,
         unconfirmed: Vec::new(),
     };
@@ -143,24 +151,42 @@ impl<E: Env> Session<E> {
         self.env.timeout(within, what, mail.flush()).await?
     }
 
-    /// The next command line; meanwhile pings the edge when due.
+    /// The next command line; meanwhile takes in the body stream, pings the
+    /// edge when due and sends read marks that waited long enough.
     async fn next_command(&mut self) -> Result<Result<Command, CommandError>, End> {
         let t = self.config.timeouts.clone();
         let idle_until = self.env.now() + t.client_idle;
         let mut ping_at = self.env.now() + t.ping_interval;
+        let mut marks_at = None;
         let mut buf = [0u8; 4096];
         loop {
             if let Some(cmd) = self.codec.next_command() {
                 return Ok(cmd);
             }
             let pinging = matches!(self.link, Link::Open(_));
+            let marking = match &self.link {
+                Link::Open(l) if l.marks_pending() => {
+                    *marks_at.get_or_insert(self.env.now() + MARKS_DELAY)
+                }
+                _ => {
+                    marks_at = None;
+                    idle_until
+                }
+            };
             tokio::select! {
                 // A cut that already happened must win over a command that
                 // arrived with it: that command gets the error.
                 biased;
-                cut = unsolicited(&mut self.link) => {
-                    tracing::warn!(reason = %cut, "line to the edge lost while the mail client was idle");
-                    self.link = Link::Cut(cut);
+                m = next_message(&mut self.link) => {
+                    let taken = match (m, &mut self.link) {
+                        (Ok(m), Link::Open(link)) => link.unsolicited(m).await,
+                        (Ok(_), _) => Ok(()),
+                        (Err(cut), _) => Err(cut),
+                    };
+                    if let Err(cut) = taken {
+                        tracing::warn!(reason = %cut, "line to the edge lost while the mail client was idle");
+                        self.link = Link::Cut(cut);
+                    }
                 }
                 r = self.mail.read(&mut buf) => match r {
                     Ok(0) => return Err(End::Gone("the mail client closed the connection".into())),
@@ -174,6 +200,15 @@ impl<E: Env> Session<E> {
                     self.ping().await;
                     ping_at = self.env.now() + t.ping_interval;
                 }
+                _ = self.env.sleep(left(&self.env, marking)), if marks_at.is_some() => {
+                    marks_at = None;
+                    if let Link::Open(link) = &mut self.link {
+                        if let Err(cut) = link.send_marks().await {
+                            tracing::warn!(reason = %cut, "line to the edge lost while sending read marks");
+                            self.link = Link::Cut(cut);
+                        }
+                    }
+                }
                 _ = self.env.sleep(left(&self.env, idle_until)) => return Err(End::Idle),
                 _ = shutdown_requested(&mut self.shutdown) => return Err(End::Shutdown),
             }
@@ -181,11 +216,11 @@ impl<E: Env> Session<E> {
     }
 
     /// The mail client sent something after the replies in `unconfirmed`
-    /// were flushed: it took them whole; tell the edge.
+    /// were flushed: it took them whole; their read marks may go.
     async fn confirm(&mut self) {
-        for id in std::mem::take(&mut self.unconfirmed) {
+        for key in std::mem::take(&mut self.unconfirmed) {
             if let Link::Open(link) = &mut self.link {
-                if let Err(cut) = link.delivered(id).await {
+                if let Err(cut) = link.delivered(key).await {
                     // The next command hears of the cut.
                     tracing::warn!(reason = %cut, "line to the edge lost while confirming a delivery");
                     self.link = Link::Cut(cut);
@@ -221,8 +256,8 @@ impl<E: Env> Session<E> {
     /// Performs `action` and what follows from it. False: the session is over.
     async fn perform(&mut self, mut action: Action) -> bool {
         let t = self.config.timeouts.clone();
-        // The request whose body a following `Deliver` writes.
-        let mut last_id = None;
+        // The body a following `Deliver` writes.
+        let mut last_key = None;
         loop {
             action = match action {
                 Action::Reply(bytes) => {
@@ -265,8 +300,10 @@ impl<E: Env> Session<E> {
                             Err(cut) => Err(cut),
                         };
                         match asked {
-                            Ok((id, answer)) => {
-                                last_id = Some(id);
+                            Ok(answer) => {
+                                if let causeway_proto::session::Op::Retr { msg } = &r.op {
+                                    last_key = Some((r.server.clone(), msg.clone()));
+                                }
                                 answers.push(answer);
                             }
                             Err(cut) => return self.cut(cut).await,
@@ -276,7 +313,7 @@ impl<E: Env> Session<E> {
                 }
                 Action::Deliver(bytes) => {
                     if self.config.broken(Broken::ReadMarkBeforeWrite) {
-                        self.unconfirmed.extend(last_id.take());
+                        self.unconfirmed.extend(last_key.take());
                         self.confirm().await;
                     }
                     if let Err(e) = self.write(&bytes).await {
@@ -288,7 +325,7 @@ impl<E: Env> Session<E> {
                     }
                     // Delivered once the mail client's next command shows it
                     // took the reply (see the module docs).
-                    self.unconfirmed.extend(last_id);
+                    self.unconfirmed.extend(last_key);
                     return true;
                 }
                 Action::Quit => {
@@ -351,7 +388,7 @@ impl<E: Env> Session<E> {
             _ => None,
         };
         if let Some(c) = early {
-            match EdgeLink::open(&self.env, &self.config, &self.lost, c).await {
+            match EdgeLink::open(&self.env, &self.config, &self.lost, &self.kept, c).await {
                 Ok(opened) => return Ok(opened),
                 Err(NotOpened::Refused(e)) => return Err(e),
                 Err(NotOpened::Unreachable(why)) => {
@@ -363,7 +400,7 @@ impl<E: Env> Session<E> {
         let c = EdgeLink::reach(&self.env, &self.config)
             .await
             .map_err(temporary)?;
-        match EdgeLink::open(&self.env, &self.config, &self.lost, c).await {
+        match EdgeLink::open(&self.env, &self.config, &self.lost, &self.kept, c).await {
             Ok(opened) => Ok(opened),
             Err(NotOpened::Refused(e)) => Err(e),
             Err(NotOpened::Unreachable(why)) => Err(temporary(why)),
@@ -387,11 +424,12 @@ impl<E: Env> Session<E> {
     }
 }
 
-/// What the edge sends while the mail client is idle (never returns if no
-/// session is open).
-async fn unsolicited<E: Env>(link: &mut Link<E>) -> LineCut {
+/// The next message from the edge (never resolves if no session is open).
+async fn next_message<E: Env>(
+    link: &mut Link<E>,
+) -> Result<causeway_proto::session::EdgeToClient, LineCut> {
     match link {
-        Link::Open(l) => l.unsolicited().await,
+        Link::Open(l) => l.next_message().await,
         Link::None | Link::Reached(_) | Link::Cut(_) => std::future::pending().await,
     }
 }

@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, Timeouts, run_client};
+use causeway_client::{ClientConfig, Prefetch, Timeouts, run_client};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_proto::Secret;
 use causeway_proto::session::{
     ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
-    ServerOutcome,
+    ServerOutcome, Wanted,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
 use causeway_wire::{ChannelConfig, Compress, Keypair, Received, SecureChannel, accept_xk};
@@ -49,7 +49,16 @@ fn spec(name: &str) -> ServerSpec {
     }
 }
 
+/// A proxy without prefetch: every body is asked for.
 async fn rig(timeouts: Timeouts) -> Rig {
+    let off = Prefetch {
+        enabled: false,
+        ..Prefetch::default()
+    };
+    rig_with(timeouts, off).await
+}
+
+async fn rig_with(timeouts: Timeouts, prefetch: Prefetch) -> Rig {
     let env = TokioEnv::new();
     let edge = env.bind("127.0.0.1:0").await.unwrap();
     let proxy = env.bind("127.0.0.1:0").await.unwrap();
@@ -67,6 +76,7 @@ async fn rig(timeouts: Timeouts) -> Rig {
         servers: vec![spec("HOST1"), spec("HOST2")],
         channel: ChannelConfig::default(),
         timeouts,
+        prefetch,
         #[cfg(feature = "broken-variants")]
         broken: None,
     };
@@ -136,6 +146,17 @@ impl Rig {
         ch
     }
 
+    /// A mail client logged in, and the edge side of its session (Welcome
+    /// sent).
+    async fn logged_in(&mut self) -> (Pop, SecureChannel<Stream>) {
+        let mut pop = self.mail_client().await;
+        pop.login().await;
+        let mut edge = self.accept().await;
+        welcome(&mut edge).await;
+        assert_eq!(pop.line().await, "+OK Logged in.");
+        (pop, edge)
+    }
+
     /// A mail client; the proxy reaches the edge before it greets it.
     async fn mail_client(&mut self) -> Pop {
         let (env, proxy) = (self.env.clone(), self.proxy.clone());
@@ -163,6 +184,28 @@ async fn recv(ch: &mut SecureChannel<Stream>) -> ClientToEdge {
 
 async fn send(ch: &mut SecureChannel<Stream>, m: EdgeToClient) {
     ch.send(&m, Compress::Yes).await.unwrap();
+}
+
+/// Streams `body` of `uidl` in chunks of `piece` bytes.
+async fn stream(
+    ch: &mut SecureChannel<Stream>,
+    server: &str,
+    id: MessageId,
+    body: &[u8],
+    piece: usize,
+) {
+    let mut offset = 0;
+    for part in body.chunks(piece) {
+        let chunk = EdgeToClient::Chunk {
+            server: server.into(),
+            msg: id.clone(),
+            offset: offset as u64,
+            total: body.len() as u64,
+            data: part.to_vec(),
+        };
+        send(ch, chunk).await;
+        offset += part.len();
+    }
 }
 
 async fn welcome(ch: &mut SecureChannel<Stream>) {
@@ -267,11 +310,7 @@ impl Pop {
 #[tokio::test]
 async fn a_session_reads_deletes_and_quits_in_order() {
     let mut rig = rig(Timeouts::default()).await;
-    let mut pop = rig.mail_client().await;
-    pop.login().await;
-    let mut edge = rig.accept().await;
-    welcome(&mut edge).await;
-    assert_eq!(pop.line().await, "+OK Logged in.");
+    let (mut pop, mut edge) = rig.logged_in().await;
     assert_eq!(pop.cmd("STAT").await, "+OK 3 35");
     assert_eq!(pop.cmd("UIDL").await, "+OK");
     assert_eq!(pop.body().await, "1 HOST1:a\r\n2 HOST1:b\r\n3 HOST2:c\r\n");
@@ -284,11 +323,13 @@ async fn a_session_reads_deletes_and_quits_in_order() {
         (server.as_str(), op),
         ("HOST1", Op::Retr { msg: msg("b", 20) })
     );
+    let body = b"Subject: b\r\n\r\n.hi\r\n";
+    stream(&mut edge, "HOST1", msg("b", 20), body, 7).await;
     send(
         &mut edge,
         EdgeToClient::Response {
             id,
-            result: Ok(Reply::Body(b"Subject: b\r\n\r\n.hi\r\n".to_vec())),
+            result: Ok(Reply::Streamed { total: 19 }),
         },
     )
     .await;
@@ -296,7 +337,13 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     assert_eq!(pop.body().await, "Subject: b\r\n\r\n..hi\r\n");
     // Delivered only once the mail client's next command shows it took it.
     assert_eq!(pop.cmd("NOOP").await, "+OK");
-    assert_eq!(recv(&mut edge).await, ClientToEdge::Delivered { id });
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Delivered {
+            server: "HOST1".into(),
+            msgs: vec![msg("b", 20)]
+        }
+    );
 
     pop.s.write_all(b"TOP 3 0\r\n").await.unwrap();
     let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
@@ -360,6 +407,157 @@ async fn a_session_reads_deletes_and_quits_in_order() {
 }
 
 #[tokio::test]
+async fn prefetched_bodies_are_answered_locally_and_marked_read_only_once_delivered() {
+    let prefetch = Prefetch {
+        enabled: true,
+        budget: 100,
+        max_message: 15,
+        ..Prefetch::default()
+    };
+    let mut rig = rig_with(Timeouts::default(), prefetch).await;
+    let (mut pop, mut edge) = rig.logged_in().await;
+    // Listing order, per server; "b" (20 octets) is over max_message.
+    let want = |server: &str, m: MessageId| ClientToEdge::Want {
+        server: server.into(),
+        bodies: vec![Wanted { msg: m, from: 0 }],
+    };
+    assert_eq!(recv(&mut edge).await, want("HOST1", msg("a", 10)));
+    assert_eq!(recv(&mut edge).await, want("HOST2", msg("c", 5)));
+    stream(&mut edge, "HOST1", msg("a", 10), b"A: 1\r\n\r\nx\r\n", 4).await;
+    stream(&mut edge, "HOST2", msg("c", 5), b"C: 3\r\n\r\n", 100).await;
+
+    // RETR 1 and TOP 3 come from the mirror: nothing on the line.
+    assert_eq!(pop.cmd("RETR 1").await, "+OK 10 octets");
+    assert_eq!(pop.body().await, "A: 1\r\n\r\nx\r\n");
+    assert_eq!(pop.cmd("TOP 3 0").await, "+OK");
+    assert_eq!(pop.body().await, "C: 3\r\n\r\n");
+    // RETR 2 is asked for; its read mark batch of "a" goes first.
+    pop.s.write_all(b"RETR 2\r\n").await.unwrap();
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Delivered {
+            server: "HOST1".into(),
+            msgs: vec![msg("a", 10)]
+        }
+    );
+    let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
+        panic!("expected RETR 2")
+    };
+    assert_eq!(op, Op::Retr { msg: msg("b", 20) });
+    stream(&mut edge, "HOST1", msg("b", 20), b"B: 2\r\n\r\n", 100).await;
+    let streamed = EdgeToClient::Response {
+        id,
+        result: Ok(Reply::Streamed { total: 8 }),
+    };
+    send(&mut edge, streamed).await;
+    assert_eq!(pop.line().await, "+OK 20 octets");
+    pop.body().await;
+    // QUIT: the mark for "b" goes before Quit; "c" was only prefetched
+    // (and its head shown), never delivered: no mark.
+    pop.s.write_all(b"QUIT\r\n").await.unwrap();
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Delivered {
+            server: "HOST1".into(),
+            msgs: vec![msg("b", 20)]
+        }
+    );
+    assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
+}
+
+#[tokio::test]
+async fn a_retr_of_a_body_on_its_way_waits_for_it_without_a_request() {
+    let prefetch = Prefetch {
+        budget: 10,
+        ..Prefetch::default()
+    };
+    let mut rig = rig_with(Timeouts::default(), prefetch).await;
+    let (mut pop, mut edge) = rig.logged_in().await;
+    assert!(matches!(recv(&mut edge).await, ClientToEdge::Want { .. }));
+    let body = b"A: 1\r\n\r\nx\r\n";
+    let part = |offset: usize, data: &[u8]| EdgeToClient::Chunk {
+        server: "HOST1".into(),
+        msg: msg("a", 10),
+        offset: offset as u64,
+        total: body.len() as u64,
+        data: data.to_vec(),
+    };
+    send(&mut edge, part(0, &body[..4])).await;
+    pop.s.write_all(b"RETR 1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&mut edge, part(4, &body[4..])).await;
+    assert_eq!(pop.line().await, "+OK 10 octets");
+    assert_eq!(pop.body().await, "A: 1\r\n\r\nx\r\n");
+    // No request went out: the next thing the edge hears is the mark,
+    // sent ahead of Quit.
+    pop.s.write_all(b"QUIT\r\n").await.unwrap();
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Delivered {
+            server: "HOST1".into(),
+            msgs: vec![msg("a", 10)]
+        }
+    );
+    assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
+}
+
+#[tokio::test]
+async fn body_bytes_are_acknowledged_every_16_kib() {
+    let mut rig = rig(Timeouts::default()).await;
+    let (mut pop, mut edge) = rig.logged_in().await;
+    pop.s.write_all(b"RETR 1\r\n").await.unwrap();
+    let ClientToEdge::Request { id, .. } = recv(&mut edge).await else {
+        panic!("expected RETR 1")
+    };
+    let body = vec![b'x'; 40_000];
+    stream(&mut edge, "HOST1", msg("a", 10), &body, 8192).await;
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Window { received: 16384 }
+    );
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Window { received: 32768 }
+    );
+    let streamed = EdgeToClient::Response {
+        id,
+        result: Ok(Reply::Streamed { total: 40_000 }),
+    };
+    send(&mut edge, streamed).await;
+    assert_eq!(pop.line().await, "+OK 10 octets");
+}
+
+#[tokio::test]
+async fn a_body_that_breaks_the_stream_is_a_cut() {
+    let mut rig = rig(Timeouts::default()).await;
+    let (mut pop, mut edge) = rig.logged_in().await;
+    pop.s.write_all(b"RETR 1\r\n").await.unwrap();
+    let ClientToEdge::Request { id, .. } = recv(&mut edge).await else {
+        panic!("expected RETR 1")
+    };
+    // Bytes 4.. of a body whose first bytes never came; then "Streamed".
+    let gap = EdgeToClient::Chunk {
+        server: "HOST1".into(),
+        msg: msg("a", 10),
+        offset: 4,
+        total: 10,
+        data: b"xxxxxx".to_vec(),
+    };
+    send(&mut edge, gap).await;
+    let streamed = EdgeToClient::Response {
+        id,
+        result: Ok(Reply::Streamed { total: 10 }),
+    };
+    send(&mut edge, streamed).await;
+    let reply = pop.line().await;
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP] Line to the edge was lost;"),
+        "{reply}"
+    );
+    assert!(reply.contains("broke the body stream"), "{reply}");
+}
+
+#[tokio::test]
 async fn an_idle_line_is_pinged_and_a_silent_edge_is_a_cut() {
     let timeouts = Timeouts {
         ping_interval: Duration::from_millis(50),
@@ -367,11 +565,7 @@ async fn an_idle_line_is_pinged_and_a_silent_edge_is_a_cut() {
         ..Timeouts::default()
     };
     let mut rig = rig(timeouts).await;
-    let mut pop = rig.mail_client().await;
-    pop.login().await;
-    let mut edge = rig.accept().await;
-    welcome(&mut edge).await;
-    assert_eq!(pop.line().await, "+OK Logged in.");
+    let (mut pop, mut edge) = rig.logged_in().await;
     let ClientToEdge::Ping { nonce } = recv(&mut edge).await else {
         panic!("expected a ping")
     };
@@ -392,11 +586,7 @@ async fn an_idle_line_is_pinged_and_a_silent_edge_is_a_cut() {
 #[tokio::test]
 async fn eof_from_the_edge_during_retr_is_a_cut_never_success() {
     let mut rig = rig(Timeouts::default()).await;
-    let mut pop = rig.mail_client().await;
-    pop.login().await;
-    let mut edge = rig.accept().await;
-    welcome(&mut edge).await;
-    assert_eq!(pop.line().await, "+OK Logged in.");
+    let (mut pop, mut edge) = rig.logged_in().await;
     pop.s.write_all(b"RETR 1\r\n").await.unwrap();
     assert!(matches!(
         recv(&mut edge).await,
@@ -415,11 +605,7 @@ async fn eof_from_the_edge_during_retr_is_a_cut_never_success() {
 #[tokio::test]
 async fn a_mail_client_leaving_without_quit_closes_the_channel_with_a_reason() {
     let mut rig = rig(Timeouts::default()).await;
-    let mut pop = rig.mail_client().await;
-    pop.login().await;
-    let mut edge = rig.accept().await;
-    welcome(&mut edge).await;
-    assert_eq!(pop.line().await, "+OK Logged in.");
+    let (mut pop, mut edge) = rig.logged_in().await;
     drop(pop);
     match tokio::time::timeout(WAIT, edge.recv::<ClientToEdge>())
         .await
@@ -519,11 +705,7 @@ async fn a_refused_session_shows_the_edges_reason() {
 #[tokio::test]
 async fn a_line_lost_between_commands_fails_even_a_local_command() {
     let mut rig = rig(Timeouts::default()).await;
-    let mut pop = rig.mail_client().await;
-    pop.login().await;
-    let mut edge = rig.accept().await;
-    welcome(&mut edge).await;
-    assert_eq!(pop.line().await, "+OK Logged in.");
+    let (mut pop, mut edge) = rig.logged_in().await;
     drop(edge);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // NOOP needs no edge, but the session it belongs to is gone.

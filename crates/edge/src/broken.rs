@@ -36,10 +36,13 @@ pub enum Broken {
     /// Give up (and erase) owed work when the maildrop is locked by
     /// another session, as the edge once did at its completion deadline.
     EraseOwedWhenLocked,
+    /// Mark a body read once it was streamed ahead of demand, as if
+    /// reaching the client proxy were reaching the mail client.
+    MarkPrefetchedRead,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 9] = [
+    pub const ALL: [Broken; 10] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -49,6 +52,7 @@ impl Broken {
         Broken::KeepDeletesAfterRset,
         Broken::NoJournalEntry,
         Broken::EraseOwedWhenLocked,
+        Broken::MarkPrefetchedRead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +66,7 @@ impl Broken {
             Broken::KeepDeletesAfterRset => "keep-deletes-after-rset",
             Broken::NoJournalEntry => "no-journal-entry",
             Broken::EraseOwedWhenLocked => "erase-owed-when-locked",
+            Broken::MarkPrefetchedRead => "mark-prefetched-read",
         }
     }
 }

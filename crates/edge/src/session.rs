@@ -16,42 +16,34 @@
 //!                                    (replica dropped before finishing)
 //! ```
 //!
-//! Requests are served one at a time, in order, as a POP3 client sends them.
-//! A `Dele` is recorded durably in the crash journal (when there is one) and
-//! queued to its worker *before* `Done` goes out, so from the moment the
-//! client can know of it the delete is owed, even across a crash of the edge.
-//! A delete the journal could not record is refused, not acknowledged.
+//! The serving phase, with its rules for requests, prefetch and durable
+//! deletes, is [`crate::serving`].
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use causeway_net::{Env, Stream, shutdown_requested};
-use causeway_proto::session::{ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerOutcome};
+use causeway_net::{Env, Stream};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, ServerOutcome};
 use causeway_proto::user::{Route, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{LinkEnd, close, recv, send};
 use causeway_wire::{SecureChannel, accept_xk};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::Journal;
-use crate::ledger::{Owed, Target};
 use crate::maildrop::Maildrops;
-use crate::replica::{Opened, Replica, head};
+use crate::replica::{Opened, Replica};
+use crate::serving::{Ending, Serving, Workers, internal};
 use crate::state::{EdgeState, SessionEnd};
-use crate::supersede::{Registration, Registry};
-use crate::worker::{Job, Shared, Worker, WorkerEnd, WorkerHandle};
+use crate::supersede::Registry;
+use crate::worker::{Job, Shared, Worker, WorkerEnd};
 
 /// Sessions one `Hello` may name as lost; a client proxy names its latest
 /// few, so more is a broken or hostile peer.
 pub(crate) const MAX_SUPERSEDES: usize = 16;
-
-/// `TOP n` with this many lines returns the whole message without marking
-/// it read (100,000,000 lines exceeds any message under the size cap).
-const WHOLE_MESSAGE: u32 = 100_000_000;
 
 pub(crate) struct Session<E: Env> {
     pub env: E,
@@ -62,18 +54,6 @@ pub(crate) struct Session<E: Env> {
     pub registry: Registry,
     pub maildrops: Maildrops,
 }
-
-/// How the serving phase ended.
-enum Ending {
-    Quit,
-    Cut(String),
-    Shutdown,
-    /// A newer session of the same client ended this one (its line was cut).
-    Superseded,
-}
-
-/// The open servers, in the order the user information names them.
-type Workers = Vec<(String, WorkerHandle)>;
 
 impl<E: Env> Session<E> {
     pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
@@ -186,7 +166,9 @@ impl<E: Env> Session<E> {
         };
         let ending = match send(&self.env, channel, &welcome, t.hello).await {
             Ok(()) => {
-                self.requests(channel, replica, &workers, &mut registration)
+                let serving = Serving::new(self.env.clone(), &self.config, replica, &workers);
+                serving
+                    .run(channel, &mut self.shutdown, &mut registration, &self.state)
                     .await
             }
             Err(e) => Ending::Cut(e.to_string()),
@@ -277,68 +259,6 @@ impl<E: Env> Session<E> {
         Ok(())
     }
 
-    /// Serves requests until Quit, a cut line, or shutdown. Takes the replica
-    /// so that it is dropped as soon as serving ends.
-    async fn requests<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-        mut replica: Replica,
-        workers: &Workers,
-        registration: &mut Registration,
-    ) -> Ending {
-        let t = self.config.timeouts;
-        // Bodies sent and not yet acknowledged: request id -> (server, message).
-        let mut sent: BTreeMap<u64, (String, MessageId)> = BTreeMap::new();
-        loop {
-            let next = tokio::select! {
-                r = recv(&self.env, channel, t.client_idle, "the client's next request") => r,
-                _ = shutdown_requested(&mut self.shutdown) => return Ending::Shutdown,
-                _ = superseded(registration) => return Ending::Superseded,
-            };
-            let reply = match next {
-                Ok(ClientToEdge::Request { id, server, op }) => {
-                    let retr = match &op {
-                        Op::Retr { msg } => Some(msg.clone()),
-                        _ => None,
-                    };
-                    let result = request(&self.config, &mut replica, workers, &server, op).await;
-                    if let (Some(msg), Ok(_)) = (retr, &result) {
-                        if self.config.broken(Broken::MarkReadBeforeDelivered) {
-                            let _ = owe(&self.config, workers, &server, &msg, Owed::Read).await;
-                        }
-                        sent.insert(id, (server, msg));
-                    }
-                    EdgeToClient::Response { id, result }
-                }
-                Ok(ClientToEdge::Delivered { id }) => {
-                    if let Some((server, msg)) = sent.remove(&id) {
-                        // A read mark the journal cannot keep is not made:
-                        // the message stays unread, which is benign.
-                        if let Err(e) = owe(&self.config, workers, &server, &msg, Owed::Read).await
-                        {
-                            warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
-                        }
-                    }
-                    continue;
-                }
-                Ok(ClientToEdge::Ping { nonce }) => EdgeToClient::Pong { nonce },
-                Ok(ClientToEdge::Quit) => return Ending::Quit,
-                Ok(ClientToEdge::Hello { .. }) => {
-                    return Ending::Cut("the client sent a second Hello".into());
-                }
-                Err(LinkEnd::Closed(reason)) => {
-                    return Ending::Cut(format!(
-                        "the client closed the channel without Quit: {reason}"
-                    ));
-                }
-                Err(e) => return Ending::Cut(e.to_string()),
-            };
-            if let Err(e) = send(&self.env, channel, &reply, t.hello).await {
-                return Ending::Cut(e.to_string());
-            }
-        }
-    }
-
     async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
         if self.refuse_in_place(&mut channel, error).await.is_ok() {
             close(&self.env, channel, "refused", self.config.timeouts.hello).await;
@@ -353,157 +273,6 @@ impl<E: Env> Session<E> {
         let msg = EdgeToClient::Refused { error };
         send(&self.env, channel, &msg, self.config.timeouts.hello).await
     }
-}
-
-/// Resolves once a newer session of the same client asked this one to end.
-async fn superseded(registration: &mut Registration) {
-    if registration.end.wait_for(|end| *end).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// One request: the replica answers what it can, the worker the rest.
-async fn request(
-    config: &EdgeConfig,
-    replica: &mut Replica,
-    workers: &Workers,
-    server: &str,
-    op: Op,
-) -> Result<Reply, OpError> {
-    match op {
-        Op::Retr { msg } => {
-            replica.check(server, &msg)?;
-            if let Some(body) = replica.body(server, &msg) {
-                return Ok(Reply::Body(body.to_vec()));
-            }
-            let body = fetch(workers, server, &msg, WHOLE_MESSAGE).await?;
-            replica.store_body(server, &msg, body.clone());
-            Ok(Reply::Body(body))
-        }
-        Op::Top { msg, lines } => {
-            replica.check(server, &msg)?;
-            if let Some(body) = replica.body(server, &msg) {
-                return Ok(Reply::Body(head(body, lines)));
-            }
-            fetch(workers, server, &msg, lines).await.map(Reply::Body)
-        }
-        Op::Dele { msg } => {
-            replica.check(server, &msg)?;
-            owe(config, workers, server, &msg, Owed::Delete).await?;
-            replica.delete(server, &msg)?;
-            Ok(Reply::Done)
-        }
-        Op::Rset => {
-            let w = worker(workers, server)?;
-            if config.broken(Broken::KeepDeletesAfterRset) {
-                replica.rset(server)?;
-                return Ok(Reply::Done);
-            }
-            if let Some(g) = &w.group {
-                // Erased durably first: a crash must not bring back work
-                // the client was told is undone.
-                g.erase_all().await.map_err(|e| {
-                    warn!(%server, error = %e, "journal: could not record an RSET");
-                    not_durable("the edge could not record the RSET durably; the deletes stand")
-                })?;
-            }
-            replica.rset(server)?;
-            job(workers, server, Job::Rset)?;
-            Ok(Reply::Done)
-        }
-    }
-}
-
-/// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
-/// first (when there is one), then queued. On `Err` nothing is owed.
-async fn owe(
-    config: &EdgeConfig,
-    workers: &Workers,
-    server: &str,
-    msg: &MessageId,
-    owed: Owed,
-) -> Result<(), OpError> {
-    let w = worker(workers, server)?;
-    let target = Target::new(&msg.uidl, msg.size);
-    let journaled = w
-        .group
-        .as_ref()
-        .filter(|_| !config.broken(Broken::NoJournalEntry));
-    let entry = match journaled {
-        Some(g) => match g.record(&target, owed).await {
-            Ok(entry) => Some(entry),
-            // A delete is refused rather than acknowledged without a record
-            // (the mail client will ask again).
-            Err(e) if owed == Owed::Delete => {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
-                return Err(not_durable(
-                    "the edge could not record the delete durably; nothing was deleted",
-                ));
-            }
-            // A read mark has no reply to refuse: make it anyway, from
-            // memory; only an edge crash before it is done would lose it
-            // (the message then stays unread, which is benign).
-            Err(e) => {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "journal: could not record a read mark; making it from memory only (check the journal's disk)");
-                None
-            }
-        },
-        None => None,
-    };
-    let job = Job::Owe {
-        target,
-        owed,
-        entry: entry.clone(),
-    };
-    if w.jobs.send(job).is_err() {
-        // The worker is gone (it failed): take the record back, best effort.
-        if let Some(e) = entry {
-            let _ = crate::journal::erase(vec![e]).await;
-        }
-        return Err(internal());
-    }
-    Ok(())
-}
-
-fn not_durable(text: &str) -> OpError {
-    OpError::new(Some(ErrCode::SysTemp), text)
-}
-
-async fn fetch(
-    workers: &Workers,
-    server: &str,
-    msg: &MessageId,
-    lines: u32,
-) -> Result<Vec<u8>, OpError> {
-    let (reply, answer) = oneshot::channel();
-    let target = Target::new(&msg.uidl, msg.size);
-    job(
-        workers,
-        server,
-        Job::Fetch {
-            target,
-            lines,
-            reply,
-        },
-    )?;
-    answer.await.unwrap_or_else(|_| Err(internal()))
-}
-
-fn worker<'a>(workers: &'a Workers, server: &str) -> Result<&'a WorkerHandle, OpError> {
-    workers
-        .iter()
-        .find(|(n, _)| n == server)
-        .map(|(_, w)| w)
-        .ok_or_else(internal)
-}
-
-fn job(workers: &Workers, server: &str, job: Job) -> Result<(), OpError> {
-    worker(workers, server)?
-        .jobs
-        .send(job)
-        .map_err(|_| internal())
 }
 
 /// Ends every worker (they finish concurrently) and collects the outcomes.
@@ -527,11 +296,4 @@ async fn finish(workers: Workers) -> (Vec<ServerOutcome>, Vec<String>) {
         });
     }
     (outcomes, abandoned)
-}
-
-fn internal() -> OpError {
-    OpError::new(
-        Some(ErrCode::SysTemp),
-        "internal error in the edge (see its log); try again",
-    )
 }

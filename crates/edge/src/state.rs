@@ -34,6 +34,7 @@ struct Inner {
     replaying: Count,
     replay_loaded: AtomicBool,
     adopted: AtomicUsize,
+    streamed_ahead_unread: AtomicUsize,
     superseded: AtomicUsize,
 }
 
@@ -122,6 +123,13 @@ impl EdgeState {
         self.inner.adopted.load(Ordering::SeqCst)
     }
 
+    /// Bodies streamed to a client proxy ahead of demand that its session
+    /// ended without reporting delivered (so never marked read), since this
+    /// edge started.
+    pub fn streamed_ahead_unread(&self) -> usize {
+        self.inner.streamed_ahead_unread.load(Ordering::SeqCst)
+    }
+
     /// Sessions ended early because their client, back after a cut, named
     /// them lost (instead of lingering until `client_idle`).
     pub fn superseded_sessions(&self) -> usize {
@@ -190,6 +198,12 @@ impl EdgeState {
 
     pub(crate) fn adopted(&self, n: usize) {
         self.inner.adopted.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn streamed_ahead(&self, unread: usize) {
+        self.inner
+            .streamed_ahead_unread
+            .fetch_add(unread, Ordering::SeqCst);
     }
 
     pub(crate) fn session_started(&self, id: &str) {

@@ -256,6 +256,26 @@ impl BodyDecoder {
     }
 }
 
+/// The headers, the blank line, and the first `lines` body lines of `message`
+/// (CRLF line ends), as a server answers `TOP n lines`.
+pub fn head(message: &[u8], lines: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut in_body = false;
+    let mut body_lines = 0u32;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if in_body {
+            if body_lines >= lines {
+                break;
+            }
+            body_lines += 1;
+        } else if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +325,18 @@ mod tests {
         let mut d = BodyDecoder::new(1 << 20);
         let p = d.feed(wire).unwrap();
         (d.into_body(), p)
+    }
+
+    #[test]
+    fn top_from_a_cached_body() {
+        let m = b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        assert_eq!(head(m, 0), b"From: a\r\nSubject: s\r\n\r\n");
+        assert_eq!(head(m, 2), b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\n");
+        assert_eq!(head(m, 100), m);
+        // No blank line: it is all headers.
+        assert_eq!(head(b"X: y\r\n", 3), b"X: y\r\n");
+        // A body that starts with the blank line has no headers.
+        assert_eq!(head(b"\r\nbody\r\nmore\r\n", 1), b"\r\nbody\r\n");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
     ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
-    ServerOutcome,
+    ServerOutcome, Wanted,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -97,7 +97,17 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
             server,
             op
         }),
-        any::<u64>().prop_map(|id| ClientToEdge::Delivered { id }),
+        (text(), prop::collection::vec(msg(), 0..4))
+            .prop_map(|(server, msgs)| ClientToEdge::Delivered { server, msgs }),
+        (
+            text(),
+            prop::collection::vec(
+                (msg(), any::<u64>()).prop_map(|(msg, from)| Wanted { msg, from }),
+                0..4
+            )
+        )
+            .prop_map(|(server, bodies)| ClientToEdge::Want { server, bodies }),
+        any::<u64>().prop_map(|received| ClientToEdge::Window { received }),
         any::<u64>().prop_map(|nonce| ClientToEdge::Ping { nonce }),
         Just(ClientToEdge::Quit),
     ]
@@ -117,7 +127,11 @@ fn listing() -> impl Strategy<Value = ServerListing> {
 }
 
 fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
-    let reply = prop_oneof![bytes().prop_map(Reply::Body), Just(Reply::Done)];
+    let reply = prop_oneof![
+        bytes().prop_map(Reply::Body),
+        any::<u64>().prop_map(|total| Reply::Streamed { total }),
+        Just(Reply::Done)
+    ];
     prop_oneof![
         (text(), prop::collection::vec(listing(), 0..4))
             .prop_map(|(session, servers)| EdgeToClient::Welcome { session, servers }),
@@ -128,6 +142,15 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
         )
             .prop_map(|(id, result)| EdgeToClient::Response { id, result }),
         any::<u64>().prop_map(|nonce| EdgeToClient::Pong { nonce }),
+        (text(), msg(), any::<u64>(), any::<u64>(), bytes()).prop_map(
+            |(server, msg, offset, total, data)| EdgeToClient::Chunk {
+                server,
+                msg,
+                offset,
+                total,
+                data
+            }
+        ),
         prop::collection::vec(
             (text(), prop::option::of(op_error())).prop_map(|(name, e)| ServerOutcome {
                 name,
@@ -234,7 +257,13 @@ fn only_the_credential_messages_say_so() {
     };
     assert!(hello.carries_credentials());
     assert!(!ClientToEdge::Quit.carries_credentials());
-    assert!(!ClientToEdge::Delivered { id: 1 }.carries_credentials());
+    assert!(
+        !ClientToEdge::Delivered {
+            server: "a".into(),
+            msgs: vec![]
+        }
+        .carries_credentials()
+    );
     let open = EdgeToRelay::Open {
         version: PROTOCOL_VERSION,
         server: ServerSpec {

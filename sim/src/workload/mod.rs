@@ -342,7 +342,11 @@ impl Session<'_> {
             .await
             .map_err(|e| Stop::Broken(format!("pipelined {what}: {e}")))?;
         self.session_went_on();
-        if rs.iter().any(|r| r.status.is_ok()) {
+        if rs
+            .iter()
+            .zip(cmds)
+            .any(|(r, c)| r.status.is_ok() && carried_to_edge(c))
+        {
             self.reads.proved(token);
         }
         Ok(rs)
@@ -473,7 +477,6 @@ impl Session<'_> {
         } else if mua.chance(mua.params.give_up_mid_retr_chance) {
             let patience = Duration::from_millis(mua.env.rng().range(1, 3_000));
             self.commands += 1;
-            let token = self.reads.sending();
             match mua
                 .env
                 .timeout(
@@ -486,9 +489,6 @@ impl Session<'_> {
                 Ok(r) => {
                     let r = r.map_err(|e| Stop::Broken(format!("RETR: {e}")))?;
                     self.session_went_on();
-                    if r.status.is_ok() {
-                        self.reads.proved(token);
-                    }
                     vec![r]
                 }
                 Err(_) => {
@@ -660,11 +660,11 @@ impl Session<'_> {
 
 /// Commands the client proxy cannot answer without the edge (so their
 /// `+OK` proves the edge heard everything the proxy sent before them).
+/// Commands whose `+OK` only the edge can give: the client proxy sends its
+/// waiting read marks ahead of them. (RETR and TOP are answered from the
+/// proxy's mirror when it holds the body, so they prove nothing.)
 fn carried_to_edge(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Retr(_) | Command::Top { .. } | Command::Dele(_) | Command::Quit
-    )
+    matches!(cmd, Command::Dele(_) | Command::Quit)
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> String {

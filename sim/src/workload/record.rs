@@ -196,9 +196,10 @@ impl Deletes {
 }
 
 /// One session's reads, until it ends. A message received whole is owed a
-/// read mark once a later command of the session got its `+OK` from the
-/// edge: the client proxy tells the edge a body was delivered as soon as
-/// the mail client sends anything after it, ahead of that command.
+/// read mark once a later command of the session got a `+OK` only the edge
+/// can give (DELE, QUIT): the client proxy batches read marks, and sends
+/// the waiting batch ahead of any command it carries to the edge. A batch
+/// lost in a cut before that leaves its messages unread, which is allowed.
 #[derive(Default)]
 pub struct Reads {
     /// Received whole, delivery not yet known to the edge.

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, Timeouts};
+use causeway_client::{ClientConfig, Prefetch, Timeouts};
 use causeway_proto::Secret;
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use serde::Deserialize;
@@ -48,6 +48,18 @@ pub(super) struct ClientFile {
     channel: ChannelFile,
     #[serde(default)]
     timeouts: ClientTimeoutsFile,
+    #[serde(default)]
+    prefetch: PrefetchFile,
+}
+
+/// `[prefetch]`: bodies streamed before the mail client asks (bytes).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PrefetchFile {
+    enabled: Option<bool>,
+    budget: Option<Spanned<i64>>,
+    max_message: Option<Spanned<i64>>,
+    keep: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +161,7 @@ impl Cx<'_> {
             client_idle: self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle"),
         };
         let channel = self.channel(&f.channel);
+        let prefetch = self.prefetch(&f.prefetch);
         let shutdown_deadline = self.shutdown_deadline(&f.shutdown_deadline);
         let config = ClientConfig {
             listen,
@@ -161,6 +174,7 @@ impl Cx<'_> {
             servers,
             channel,
             timeouts,
+            prefetch,
             #[cfg(feature = "broken-variants")]
             broken: None,
         };
@@ -173,6 +187,21 @@ impl Cx<'_> {
             shutdown_deadline,
             config,
         })
+    }
+
+    fn prefetch(&mut self, p: &PrefetchFile) -> Prefetch {
+        let d = Prefetch::default();
+        let gib = 1i64 << 30;
+        let bytes = |cx: &mut Self, v: &Option<Spanned<i64>>, default: u64, what: &str| {
+            cx.count(v, default as usize, 0, 16 * gib, what) as u64
+        };
+        Prefetch {
+            enabled: p.enabled.unwrap_or(d.enabled),
+            budget: bytes(self, &p.budget, d.budget, "prefetch.budget"),
+            max_message: bytes(self, &p.max_message, d.max_message, "prefetch.max_message"),
+            keep: bytes(self, &p.keep, d.keep, "prefetch.keep"),
+            max_body: d.max_body,
+        }
     }
 
     fn server(&mut self, s: &ServerEntry) -> Option<ServerSpec> {

@@ -135,15 +135,17 @@ relay = "R1"
     );
 }
 
+/// A client file with one server, `extra` at its end.
+fn client(extra: &str) -> String {
+    format!(
+        "role = \"client\"\nlisten = \"127.0.0.1:1110\"\nuser = \"me\"\npassword = \"pw\"\n\
+         edge = \"edge.example:7000\"\nedge_public_key = \"{KEY}\"\nprivate_key = \"{KEY}\"\n\
+         [[server]]\nname = \"A\"\nhost = \"mail.example.org\"\nuser = \"alice\"\npassword = \"p\"\n{extra}"
+    )
+}
+
 #[test]
 fn a_server_gets_tls_unless_the_file_says_none() {
-    let client = |server: &str| {
-        format!(
-            "role = \"client\"\nlisten = \"127.0.0.1:1110\"\nuser = \"me\"\npassword = \"pw\"\n\
-             edge = \"edge.example:7000\"\nedge_public_key = \"{KEY}\"\nprivate_key = \"{KEY}\"\n\
-             [[server]]\nname = \"A\"\nhost = \"mail.example.org\"\nuser = \"alice\"\npassword = \"p\"\n{server}"
-        )
-    };
     let server = |extra: &str| match parse(&client(extra), Path::new(".")).unwrap() {
         Settings::Client(c) => {
             let s = &c.config.servers[0];
@@ -166,6 +168,24 @@ fn a_server_gets_tls_unless_the_file_says_none() {
     );
     let local = client("tls = \"none\"\n").replace("mail.example.org", "127.0.0.1");
     assert!(crate::check::warnings(&parse(&local, Path::new(".")).unwrap()).is_empty());
+}
+
+#[test]
+fn prefetch_has_defaults_and_can_be_turned_off() {
+    let prefetch = |extra: &str| match parse(&client(extra), Path::new(".")).unwrap() {
+        Settings::Client(c) => c.config.prefetch,
+        _ => panic!("not a client"),
+    };
+    assert_eq!(prefetch(""), causeway_client::Prefetch::default());
+    let p = prefetch("[prefetch]\nenabled = false\nbudget = 1000\nmax_message = 10\nkeep = 0\n");
+    assert!(!p.enabled);
+    assert_eq!((p.budget, p.max_message, p.keep), (1000, 10, 0));
+    let e = parse(&client("[prefetch]\nbudget = -1\n"), Path::new(".")).unwrap_err();
+    assert!(
+        e.iter()
+            .any(|p| p.line == Some(14) && p.message.contains("prefetch.budget")),
+        "{e:#?}"
+    );
 }
 
 proptest::proptest! {

@@ -1,0 +1,210 @@
+//! Which bodies to ask the edge for ahead of demand, and how many at once.
+//!
+//! Every mail client we measured reads in listing order, so the plan is the
+//! unified listing in order, minus what would be wasted:
+//! - messages this mail client already received in an earlier session (a
+//!   keep-mode client never asks for them again);
+//! - bodies the proxy already holds whole;
+//! - bodies over `max_message` (they wait for an explicit RETR: one large
+//!   attachment should not hold the line for mail the user wants first).
+//!
+//! A half-held body is wanted from the byte reached. What is wanted and not
+//! yet delivered is bounded by `budget`: each delivery frees its share, and
+//! the plan goes on. Sans-IO: the session sends what [`Planner::next`] says.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use causeway_proto::session::{ListingState, MessageId, ServerListing, Wanted};
+
+use crate::config::Prefetch;
+use crate::mirror::{Kept, Key, Mirror};
+
+pub(crate) struct Planner {
+    queue: VecDeque<Key>,
+    budget: u64,
+    /// Bytes wanted and not yet delivered (by listing size).
+    outstanding: BTreeMap<Key, u64>,
+}
+
+impl Planner {
+    /// The plan for a session's listings (`order`: server names in the
+    /// unified mailbox's order).
+    pub fn new(
+        policy: &Prefetch,
+        order: &[String],
+        listings: &[ServerListing],
+        kept: &Kept,
+        mirror: &Mirror,
+    ) -> Self {
+        let mut queue = VecDeque::new();
+        if policy.enabled {
+            for name in order {
+                let Some(ServerListing {
+                    state: ListingState::Ready { messages },
+                    ..
+                }) = listings.iter().find(|l| &l.name == name)
+                else {
+                    continue;
+                };
+                for m in messages {
+                    let key = (
+                        name.clone(),
+                        MessageId {
+                            uidl: m.uidl.clone(),
+                            size: m.size,
+                        },
+                    );
+                    if m.size <= policy.max_message
+                        && !kept.was_delivered(&key)
+                        && mirror.complete(&key).is_none()
+                    {
+                        queue.push_back(key);
+                    }
+                }
+            }
+        }
+        Planner {
+            queue,
+            budget: policy.budget,
+            outstanding: BTreeMap::new(),
+        }
+    }
+
+    /// The next bodies to want, per server in the order of their first
+    /// body, within the budget.
+    pub fn next(&mut self, mirror: &Mirror) -> Vec<(String, Vec<Wanted>)> {
+        let mut out: Vec<(String, Vec<Wanted>)> = Vec::new();
+        let mut used: u64 = self.outstanding.values().sum();
+        while let Some(key) = self.queue.front() {
+            let from = mirror.held(key);
+            let cost = key.1.size.saturating_sub(from);
+            if used + cost > self.budget {
+                break;
+            }
+            let key = self.queue.pop_front().expect("front exists");
+            used += cost;
+            self.outstanding.insert(key.clone(), cost);
+            let wanted = Wanted {
+                msg: key.1.clone(),
+                from,
+            };
+            match out.iter_mut().find(|(s, _)| *s == key.0) {
+                Some((_, list)) => list.push(wanted),
+                None => out.push((key.0, vec![wanted])),
+            }
+        }
+        out
+    }
+
+    /// `key` was delivered (or is no longer wanted): its share is free.
+    pub fn done(&mut self, key: &Key) {
+        self.outstanding.remove(key);
+        self.queue.retain(|k| k != key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use causeway_proto::session::ListEntry;
+
+    use super::*;
+
+    fn listing(name: &str, sizes: &[(&str, u64)]) -> ServerListing {
+        ServerListing {
+            name: name.into(),
+            state: ListingState::Ready {
+                messages: sizes
+                    .iter()
+                    .map(|(u, s)| ListEntry {
+                        uidl: (*u).into(),
+                        size: *s,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn key(s: &str, u: &str, size: u64) -> Key {
+        (
+            s.into(),
+            MessageId {
+                uidl: u.into(),
+                size,
+            },
+        )
+    }
+
+    fn policy(budget: u64, max_message: u64) -> Prefetch {
+        Prefetch {
+            enabled: true,
+            budget,
+            max_message,
+            ..Prefetch::default()
+        }
+    }
+
+    fn names(plan: &[(String, Vec<Wanted>)]) -> Vec<(String, Vec<String>)> {
+        plan.iter()
+            .map(|(s, w)| (s.clone(), w.iter().map(|w| w.msg.uidl.clone()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn listing_order_within_the_budget_and_deliveries_free_it() {
+        let order = ["A".to_owned(), "B".to_owned()];
+        let lists = [
+            listing("B", &[("b1", 10)]),
+            listing("A", &[("a1", 10), ("big", 1000), ("a2", 10)]),
+        ];
+        let (kept, mirror) = (Kept::default(), Mirror::default());
+        let mut p = Planner::new(&policy(25, 100), &order, &lists, &kept, &mirror);
+        let first = p.next(&mirror);
+        assert_eq!(
+            names(&first),
+            [("A".to_owned(), vec!["a1".to_owned(), "a2".to_owned()])]
+        );
+        assert!(p.next(&mirror).is_empty(), "budget used up");
+        p.done(&key("A", "a1", 10));
+        assert_eq!(
+            names(&p.next(&mirror)),
+            [("B".to_owned(), vec!["b1".to_owned()])]
+        );
+    }
+
+    #[test]
+    fn what_was_delivered_or_is_held_is_skipped_and_a_half_body_continues() {
+        let order = ["A".to_owned()];
+        let lists = [listing(
+            "A",
+            &[("seen", 5), ("held", 5), ("half", 8), ("new", 5)],
+        )];
+        let kept = Kept::default();
+        kept.delivered(&key("A", "seen", 5));
+        let mut mirror = Mirror::default();
+        mirror
+            .chunk(key("A", "held", 5), 0, 5, b"12345", 99)
+            .unwrap();
+        mirror.chunk(key("A", "half", 8), 0, 8, b"123", 99).unwrap();
+        let mut p = Planner::new(&policy(100, 100), &order, &lists, &kept, &mirror);
+        let plan = p.next(&mirror);
+        let wanted: Vec<(String, u64)> = plan[0]
+            .1
+            .iter()
+            .map(|w| (w.msg.uidl.clone(), w.from))
+            .collect();
+        assert_eq!(wanted, [("half".to_owned(), 3), ("new".to_owned(), 0)]);
+    }
+
+    #[test]
+    fn prefetch_off_wants_nothing() {
+        let order = ["A".to_owned()];
+        let lists = [listing("A", &[("a", 5)])];
+        let off = Prefetch {
+            enabled: false,
+            ..Prefetch::default()
+        };
+        let mirror = Mirror::default();
+        let mut p = Planner::new(&off, &order, &lists, &Kept::default(), &mirror);
+        assert!(p.next(&mirror).is_empty());
+    }
+}

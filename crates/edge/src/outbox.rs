@@ -1,0 +1,242 @@
+//! The bodies on their way to the client proxy, as a sans-IO scheduler.
+//!
+//! A body does not go out as one message: on a 40 kbit/s line a 1 MB body
+//! takes minutes, and nothing else (an answer the mail client waits for, a
+//! `Pong`) could pass it. The outbox cuts bodies into `Chunk`s of at most
+//! [`CHUNK`] bytes and hands the session one chunk at a time, so the session
+//! can send anything else between two chunks.
+//!
+//! Two rules bound what the stream costs:
+//! - **Order**: bodies go out in the order they were queued (the listing
+//!   order, which is the order mail clients read), except that a body the
+//!   mail client asked for jumps to the front, where it continues from the
+//!   byte it had reached (the client proxy holds the bytes before it).
+//! - **Window**: at most a window of body bytes is unacknowledged by the
+//!   client proxy's `Window`. Without it the stream would fill every buffer
+//!   on the way (kernel, forwarders, the line itself) and an urgent answer
+//!   would wait behind all of them. The window adapts ([`Pacer`]) to about
+//!   twice the bytes the line delivers per round trip, so a slow line holds
+//!   little in flight and a long fat one (satellite) is kept full.
+//!
+//! Memory: the session queues a body here only while [`Outbox::unsent`] is
+//! under its fetch-ahead bound, so the outbox holds a bounded number of bodies.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_net::Instant;
+use causeway_proto::session::{CHUNK, EdgeToClient, MessageId};
+
+/// A body's identity: its server's name and the message.
+pub(crate) type Key = (String, MessageId);
+
+/// The smallest window, in body bytes: enough for a slow line to stay busy
+/// while the first round trips are measured (8 chunks).
+pub(crate) const MIN_WINDOW: u64 = 64 << 10;
+
+/// The largest window: a 10 Mbit/s satellite line with 700 ms of round trip
+/// carries about 0.9 MB per round trip, which compressed mail makes about
+/// 3.5 MB of body bytes; twice that is in flight at most.
+pub(crate) const MAX_WINDOW: u64 = 8 << 20;
+
+struct Queued {
+    key: Key,
+    body: Arc<Vec<u8>>,
+    /// The next byte to send.
+    offset: usize,
+    /// Requests answered once the last chunk is out.
+    waiters: Vec<u64>,
+}
+
+/// One chunk to send and, when it is a body's last, the requests it answers.
+pub(crate) struct Next {
+    pub chunk: EdgeToClient,
+    pub finished: Option<(Key, u64, Vec<u64>)>,
+}
+
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queue: VecDeque<Queued>,
+    /// Body bytes queued and not yet sent.
+    unsent: usize,
+    /// Body bytes sent in this session, and acknowledged by `Window`.
+    sent: u64,
+    acked: u64,
+    pacer: Pacer,
+}
+
+impl Outbox {
+    /// Queues `body` from byte `from` on (from the start if `from` is past
+    /// its end). `urgent` puts it first. A body already queued is not queued
+    /// twice: it gains the waiters, and moves first if urgent.
+    pub fn push(
+        &mut self,
+        key: Key,
+        body: Arc<Vec<u8>>,
+        from: u64,
+        urgent: bool,
+        waiters: Vec<u64>,
+    ) {
+        if self.promote(&key, urgent, waiters.clone()) {
+            return;
+        }
+        let offset = usize::try_from(from)
+            .ok()
+            .filter(|&f| f <= body.len())
+            .unwrap_or(0);
+        self.unsent += body.len() - offset;
+        let q = Queued {
+            key,
+            body,
+            offset,
+            waiters,
+        };
+        if urgent {
+            self.queue.push_front(q);
+        } else {
+            self.queue.push_back(q);
+        }
+    }
+
+    /// If `key` is queued: adds `waiters` and, if `urgent`, moves it first.
+    pub fn promote(&mut self, key: &Key, urgent: bool, waiters: Vec<u64>) -> bool {
+        let Some(i) = self.queue.iter().position(|q| &q.key == key) else {
+            return false;
+        };
+        self.queue[i].waiters.extend(waiters);
+        if urgent && i > 0 {
+            let q = self.queue.remove(i).expect("index found above");
+            self.queue.push_front(q);
+        }
+        true
+    }
+
+    pub fn contains(&self, key: &Key) -> bool {
+        self.queue.iter().any(|q| &q.key == key)
+    }
+
+    /// Body bytes queued and not yet sent.
+    pub fn unsent(&self) -> usize {
+        self.unsent
+    }
+
+    /// True when a chunk may go out now (something queued, window open).
+    pub fn ready(&self) -> bool {
+        !self.queue.is_empty() && self.sent - self.acked < self.pacer.window()
+    }
+
+    /// The next chunk, if [`Outbox::ready`].
+    pub fn next_chunk(&mut self, now: Instant) -> Option<Next> {
+        if !self.ready() {
+            return None;
+        }
+        let q = self.queue.front_mut()?;
+        let end = (q.offset + CHUNK).min(q.body.len());
+        let data = q.body[q.offset..end].to_vec();
+        let offset = q.offset as u64;
+        let total = q.body.len() as u64;
+        q.offset = end;
+        let n = data.len();
+        let chunk = EdgeToClient::Chunk {
+            server: q.key.0.clone(),
+            msg: q.key.1.clone(),
+            offset,
+            total,
+            data,
+        };
+        let finished = if end == q.body.len() {
+            let q = self.queue.pop_front().expect("front exists");
+            Some((q.key, total, q.waiters))
+        } else {
+            None
+        };
+        self.unsent -= n;
+        self.sent += n as u64;
+        self.pacer.sent(self.sent, now);
+        Some(Next { chunk, finished })
+    }
+
+    /// The client proxy's `Window`: it has received `received` body bytes.
+    /// More than was sent, or less than it said before, is a broken peer.
+    pub fn window(&mut self, received: u64, now: Instant) -> Result<(), String> {
+        if received > self.sent || received < self.acked {
+            return Err(format!(
+                "the client acknowledged {received} body bytes; {} were sent, {} acknowledged before",
+                self.sent, self.acked
+            ));
+        }
+        self.acked = received;
+        self.pacer.acked(received, now);
+        Ok(())
+    }
+}
+
+/// How many rate samples the window's rate estimate keeps (the highest
+/// wins, as in BBR: a sample taken while the stream had little to send
+/// understates the line).
+const RATE_SAMPLES: usize = 8;
+
+/// The adaptive window: twice the delivery rate times the shortest round
+/// trip seen, between [`MIN_WINDOW`] and [`MAX_WINDOW`]. Both are measured
+/// from `Window` acknowledgements, in the session's clock (so it runs the
+/// same in simulation).
+#[derive(Default)]
+pub(crate) struct Pacer {
+    /// (byte count at the end of a chunk, when it was sent), oldest first.
+    in_flight: VecDeque<(u64, Instant)>,
+    min_rtt: Option<Duration>,
+    last_ack: Option<(u64, Instant)>,
+    /// Delivery rates, body bytes per second, newest last.
+    rates: VecDeque<f64>,
+}
+
+impl Pacer {
+    pub fn window(&self) -> u64 {
+        let (Some(rtt), Some(rate)) = (self.min_rtt, self.rates.iter().copied().reduce(f64::max))
+        else {
+            return MIN_WINDOW;
+        };
+        let w = 2.0 * rate * rtt.as_secs_f64();
+        (w as u64).clamp(MIN_WINDOW, MAX_WINDOW)
+    }
+
+    fn sent(&mut self, end: u64, now: Instant) {
+        self.in_flight.push_back((end, now));
+    }
+
+    fn acked(&mut self, received: u64, now: Instant) {
+        let mut newest = None;
+        while let Some(&(end, at)) = self.in_flight.front() {
+            if end > received {
+                break;
+            }
+            newest = Some(at);
+            self.in_flight.pop_front();
+        }
+        if let Some(at) = newest {
+            let rtt = now.saturating_duration_since(at);
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        // A rate sample spans at least half a round trip: acknowledgements
+        // arrive in bursts, and one burst measured alone says nothing.
+        let span = self.min_rtt.unwrap_or_default() / 2;
+        match self.last_ack {
+            None => self.last_ack = Some((received, now)),
+            Some((bytes, at)) => {
+                let dt = now.saturating_duration_since(at);
+                if dt > span && !dt.is_zero() {
+                    let rate = (received - bytes) as f64 / dt.as_secs_f64();
+                    self.rates.push_back(rate);
+                    if self.rates.len() > RATE_SAMPLES {
+                        self.rates.pop_front();
+                    }
+                    self.last_ack = Some((received, now));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,550 @@
+//! The serving phase of a client session: one loop that reads the client
+//! proxy's messages, streams bodies, and hears back from the workers, all
+//! at once.
+//!
+//! ```text
+//!            ┌──────── recv: Request / Want / Window / Delivered / Ping / Quit
+//!  select ───┼──────── a worker fetched a body (or a head)
+//!            └──────── the outbox may send a chunk (window open)
+//! ```
+//!
+//! Nothing in the loop waits for the line except the one message it is
+//! sending, so an answer, a `Pong` or the next chunk is never held behind a
+//! body crossing a slow line: bodies go as [`crate::outbox`] chunks, and an
+//! answer is sent between two of them.
+//!
+//! **Prefetch.** The client proxy names in `Want` the bodies it wants ahead
+//! of demand. Per server one fetch is in flight at a time, and a new one
+//! starts only while the outbox holds less than [`FETCH_AHEAD`] unsent bytes:
+//! the edge reads from the server as fast as the line drains, no faster, and
+//! a slow server does not hold back another's bodies. A prefetched body is
+//! fetched with `TOP n <huge>` like every other: nothing marks it read but the
+//! client proxy's `Delivered`, which it sends only once the mail client took
+//! the whole message.
+//!
+//! **Requests** are served in order, one at a time, as a POP3 client sends
+//! them. A `Retr` makes its body jump the stream's queue (or continue first
+//! where it was) and is answered `Streamed` once the last chunk went out. A
+//! `Dele` is recorded durably in the crash journal (when there is one) and
+//! queued to its worker *before* `Done` goes out, so from the moment the
+//! client can know of it the delete is owed, even across a crash of the
+//! edge. A delete the journal could not record is refused, not acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use causeway_net::{Env, Stream, shutdown_requested};
+use causeway_pop3::multiline::head;
+use causeway_proto::session::{
+    ClientToEdge, EdgeToClient, MAX_WANTED, MessageId, Op, Reply, Wanted,
+};
+use causeway_proto::{ErrCode, OpError};
+use causeway_wire::SecureChannel;
+use causeway_wire::link::{LinkEnd, recv, send};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+use crate::broken::Broken;
+use crate::config::EdgeConfig;
+use crate::ledger::{Owed, Target};
+use crate::outbox::{Key, Outbox};
+use crate::replica::Replica;
+use crate::state::EdgeState;
+use crate::supersede::Registration;
+use crate::worker::{Job, WorkerHandle};
+
+/// `TOP n` with this many lines returns the whole message without marking
+/// it read (100,000,000 lines exceeds any message under the size cap).
+const WHOLE_MESSAGE: u32 = 100_000_000;
+
+/// Prefetch starts another server fetch only while the outbox holds fewer
+/// unsent body bytes than this: enough to keep a fast line busy while the
+/// next body is read from its server, and a bound on what a session holds.
+pub(crate) const FETCH_AHEAD: usize = 4 << 20;
+
+/// The open servers, in the order the user information names them.
+pub(crate) type Workers = Vec<(String, WorkerHandle)>;
+
+/// How the serving phase ended.
+pub(crate) enum Ending {
+    Quit,
+    Cut(String),
+    Shutdown,
+    /// A newer session of the same client ended this one (its line was cut).
+    Superseded,
+}
+
+/// Why a body or head was fetched.
+enum Purpose {
+    /// A whole body, for the stream (prefetch or a `Retr` waiting on it).
+    Body,
+    /// A `Top` request's head.
+    Top { id: u64 },
+}
+
+/// A worker's answer to a fetch, tagged with what asked for it.
+struct Fetched {
+    key: Key,
+    purpose: Purpose,
+    result: Result<Vec<u8>, OpError>,
+}
+
+pub(crate) struct Serving<'a, E: Env> {
+    pub env: E,
+    pub config: &'a EdgeConfig,
+    pub replica: Replica,
+    pub workers: &'a Workers,
+    outbox: Outbox,
+    /// Bodies the client proxy wants ahead of demand, per server, in order.
+    wanted: BTreeMap<String, VecDeque<Wanted>>,
+    /// Whole bodies being fetched, with the `Retr` requests waiting on them.
+    fetching: BTreeMap<Key, Vec<u64>>,
+    /// Servers with a whole-body fetch in flight.
+    busy: BTreeSet<String>,
+    /// Requests not yet started (the client sends one at a time; more wait).
+    queued: VecDeque<(u64, String, Op)>,
+    /// The request being served, if it waits on a fetch or the stream.
+    current: Option<u64>,
+    /// Bodies streamed whole without a request, not (yet) reported
+    /// delivered: counted at the end (they stay unread).
+    ahead: BTreeSet<Key>,
+    fetched_tx: mpsc::UnboundedSender<Fetched>,
+    fetched_rx: mpsc::UnboundedReceiver<Fetched>,
+}
+
+impl<'a, E: Env> Serving<'a, E> {
+    pub fn new(env: E, config: &'a EdgeConfig, replica: Replica, workers: &'a Workers) -> Self {
+        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+        Self {
+            env,
+            config,
+            replica,
+            workers,
+            outbox: Outbox::default(),
+            wanted: BTreeMap::new(),
+            fetching: BTreeMap::new(),
+            busy: BTreeSet::new(),
+            queued: VecDeque::new(),
+            current: None,
+            ahead: BTreeSet::new(),
+            fetched_tx,
+            fetched_rx,
+        }
+    }
+
+    /// Serves until Quit, a cut line, shutdown or a newer session. Consumes
+    /// `self` so that the replica is dropped as soon as serving ends.
+    pub async fn run<S: Stream>(
+        mut self,
+        channel: &mut SecureChannel<S>,
+        shutdown: &mut watch::Receiver<bool>,
+        registration: &mut Registration,
+        state: &EdgeState,
+    ) -> Ending {
+        let ending = self.serve(channel, shutdown, registration).await;
+        state.streamed_ahead(self.ahead.len());
+        ending
+    }
+
+    async fn serve<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+        shutdown: &mut watch::Receiver<bool>,
+        registration: &mut Registration,
+    ) -> Ending {
+        let t = self.config.timeouts;
+        loop {
+            self.start_fetches();
+            if let Err(e) = self.start_requests(channel).await {
+                return Ending::Cut(e.to_string());
+            }
+            let sendable = self.outbox.ready();
+            let next = tokio::select! {
+                biased;
+                _ = shutdown_requested(shutdown) => return Ending::Shutdown,
+                _ = superseded(registration) => return Ending::Superseded,
+                r = recv(&self.env, channel, t.client_idle, "the client's next message") => r,
+                Some(f) = self.fetched_rx.recv() => {
+                    if let Err(e) = self.fetched(channel, f).await {
+                        return Ending::Cut(e.to_string());
+                    }
+                    continue;
+                }
+                _ = std::future::ready(()), if sendable => {
+                    if let Err(e) = self.send_chunk(channel).await {
+                        return Ending::Cut(e.to_string());
+                    }
+                    continue;
+                }
+            };
+            let reply = match next {
+                Ok(ClientToEdge::Request { id, server, op }) => {
+                    self.queued.push_back((id, server, op));
+                    continue;
+                }
+                Ok(ClientToEdge::Want { server, bodies }) => {
+                    self.want(server, bodies);
+                    continue;
+                }
+                Ok(ClientToEdge::Window { received }) => {
+                    if let Err(e) = self.outbox.window(received, self.env.now()) {
+                        return Ending::Cut(e);
+                    }
+                    continue;
+                }
+                Ok(ClientToEdge::Delivered { server, msgs }) => {
+                    self.delivered(&server, &msgs).await;
+                    continue;
+                }
+                Ok(ClientToEdge::Ping { nonce }) => EdgeToClient::Pong { nonce },
+                Ok(ClientToEdge::Quit) => return Ending::Quit,
+                Ok(ClientToEdge::Hello { .. }) => {
+                    return Ending::Cut("the client sent a second Hello".into());
+                }
+                Err(LinkEnd::Closed(reason)) => {
+                    return Ending::Cut(format!(
+                        "the client closed the channel without Quit: {reason}"
+                    ));
+                }
+                Err(e) => return Ending::Cut(e.to_string()),
+            };
+            if let Err(e) = send(&self.env, channel, &reply, t.hello).await {
+                return Ending::Cut(e.to_string());
+            }
+        }
+    }
+
+    fn want(&mut self, server: String, bodies: Vec<Wanted>) {
+        if self.worker(&server).is_err() {
+            warn!(%server, "the client wants bodies of a server it did not open; ignored");
+            return;
+        }
+        let list = self.wanted.entry(server).or_default();
+        let room = MAX_WANTED.saturating_sub(list.len());
+        list.extend(bodies.into_iter().take(room));
+    }
+
+    /// Starts a prefetch fetch on every server that has none in flight,
+    /// while the outbox is under its fetch-ahead bound. Bodies the replica
+    /// already holds are queued without a fetch.
+    fn start_fetches(&mut self) {
+        let servers: Vec<String> = self.wanted.keys().cloned().collect();
+        for server in servers {
+            while !self.busy.contains(&server) && self.outbox.unsent() < FETCH_AHEAD {
+                let Some(w) = self.wanted.get_mut(&server).and_then(|l| l.pop_front()) else {
+                    break;
+                };
+                let key = (server.clone(), w.msg.clone());
+                if self.replica.check(&server, &w.msg).is_err()
+                    || self.outbox.contains(&key)
+                    || self.fetching.contains_key(&key)
+                {
+                    continue;
+                }
+                if let Some(body) = self.replica.body(&server, &w.msg) {
+                    let body = Arc::new(body.to_vec());
+                    self.outbox.push(key, body, w.from, false, Vec::new());
+                    continue;
+                }
+                self.fetch_body(key, Vec::new());
+            }
+        }
+    }
+
+    fn fetch_body(&mut self, key: Key, waiters: Vec<u64>) {
+        self.busy.insert(key.0.clone());
+        self.fetching.insert(key.clone(), waiters);
+        self.spawn_fetch(key, WHOLE_MESSAGE, Purpose::Body);
+    }
+
+    /// Asks the worker for `lines` of `key` (the whole body with
+    /// [`WHOLE_MESSAGE`]); the answer comes back through `fetched_rx`.
+    fn spawn_fetch(&self, key: Key, lines: u32, purpose: Purpose) {
+        let (reply, answer) = oneshot::channel();
+        let target = Target::new(&key.1.uidl, key.1.size);
+        let sent = self.worker(&key.0).and_then(|w| {
+            w.jobs
+                .send(Job::Fetch {
+                    target,
+                    lines,
+                    reply,
+                })
+                .map_err(|_| internal())
+        });
+        let back = self.fetched_tx.clone();
+        tokio::spawn(async move {
+            let result = match sent {
+                Ok(()) => answer.await.unwrap_or_else(|_| Err(internal())),
+                Err(e) => Err(e),
+            };
+            let _ = back.send(Fetched {
+                key,
+                purpose,
+                result,
+            });
+        });
+    }
+
+    /// A worker answered a fetch.
+    async fn fetched<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+        f: Fetched,
+    ) -> Result<(), LinkEnd> {
+        let Fetched {
+            key,
+            purpose,
+            result,
+        } = f;
+        match purpose {
+            Purpose::Top { id } => {
+                self.current = None;
+                self.respond(channel, id, result.map(Reply::Body)).await
+            }
+            Purpose::Body => {
+                self.busy.remove(&key.0);
+                let waiters = self.fetching.remove(&key).unwrap_or_default();
+                match result {
+                    Ok(body) => {
+                        self.replica.store_body(&key.0, &key.1, body.clone());
+                        let urgent = !waiters.is_empty();
+                        self.outbox.push(key, Arc::new(body), 0, urgent, waiters);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        if waiters.is_empty() {
+                            debug!(server = %key.0, uidl = %key.1.uidl, error = %e,
+                                "a body wanted ahead of demand could not be fetched; it waits for a request");
+                        }
+                        for id in waiters {
+                            self.current = None;
+                            self.respond(channel, id, Err(e.clone())).await?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the next chunk; a body's last chunk answers its `Retr`s.
+    async fn send_chunk<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+    ) -> Result<(), LinkEnd> {
+        let Some(next) = self.outbox.next_chunk(self.env.now()) else {
+            return Ok(());
+        };
+        send(&self.env, channel, &next.chunk, self.config.timeouts.hello).await?;
+        if let Some((key, total, waiters)) = next.finished {
+            if waiters.is_empty() {
+                if self.config.broken(Broken::MarkPrefetchedRead) {
+                    let _ = owe(self.config, self.workers, &key.0, &key.1, Owed::Read).await;
+                }
+                self.ahead.insert(key);
+            }
+            for id in waiters {
+                self.current = None;
+                self.respond(channel, id, Ok(Reply::Streamed { total }))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn respond<S: Stream>(
+        &self,
+        channel: &mut SecureChannel<S>,
+        id: u64,
+        result: Result<Reply, OpError>,
+    ) -> Result<(), LinkEnd> {
+        let msg = EdgeToClient::Response { id, result };
+        send(&self.env, channel, &msg, self.config.timeouts.hello).await
+    }
+
+    /// Starts queued requests while none is in progress. Those answered at
+    /// once are answered here; a `Retr` or `Top` that waits becomes current.
+    async fn start_requests<S: Stream>(
+        &mut self,
+        channel: &mut SecureChannel<S>,
+    ) -> Result<(), LinkEnd> {
+        while self.current.is_none() {
+            let Some((id, server, op)) = self.queued.pop_front() else {
+                return Ok(());
+            };
+            if let Some(result) = self.request(id, &server, op).await {
+                self.respond(channel, id, result).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One request: answered now (`Some`), or later by the stream or a
+    /// fetch (`None`, and it is current).
+    async fn request(&mut self, id: u64, server: &str, op: Op) -> Option<Result<Reply, OpError>> {
+        match op {
+            Op::Retr { msg } => {
+                if let Err(e) = self.replica.check(server, &msg) {
+                    return Some(Err(e));
+                }
+                if self.config.broken(Broken::MarkReadBeforeDelivered) {
+                    let _ = owe(self.config, self.workers, server, &msg, Owed::Read).await;
+                }
+                self.current = Some(id);
+                let key = (server.to_owned(), msg);
+                if self.outbox.promote(&key, true, vec![id]) {
+                    return None;
+                }
+                if let Some(waiters) = self.fetching.get_mut(&key) {
+                    waiters.push(id);
+                    return None;
+                }
+                if let Some(body) = self.replica.body(server, &key.1) {
+                    let body = Arc::new(body.to_vec());
+                    self.outbox.push(key, body, 0, true, vec![id]);
+                    return None;
+                }
+                self.fetch_body(key, vec![id]);
+                None
+            }
+            Op::Top { msg, lines } => {
+                if let Err(e) = self.replica.check(server, &msg) {
+                    return Some(Err(e));
+                }
+                if let Some(body) = self.replica.body(server, &msg) {
+                    return Some(Ok(Reply::Body(head(body, lines))));
+                }
+                self.current = Some(id);
+                self.spawn_fetch((server.to_owned(), msg), lines, Purpose::Top { id });
+                None
+            }
+            Op::Dele { msg } => Some(self.dele(server, &msg).await),
+            Op::Rset => Some(self.rset(server).await),
+        }
+    }
+
+    async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
+        self.replica.check(server, msg)?;
+        owe(self.config, self.workers, server, msg, Owed::Delete).await?;
+        self.replica.delete(server, msg)?;
+        Ok(Reply::Done)
+    }
+
+    async fn rset(&mut self, server: &str) -> Result<Reply, OpError> {
+        let w = self.worker(server)?;
+        if self.config.broken(Broken::KeepDeletesAfterRset) {
+            self.replica.rset(server)?;
+            return Ok(Reply::Done);
+        }
+        if let Some(g) = &w.group {
+            // Erased durably first: a crash must not bring back work
+            // the client was told is undone.
+            g.erase_all().await.map_err(|e| {
+                warn!(%server, error = %e, "journal: could not record an RSET");
+                not_durable("the edge could not record the RSET durably; the deletes stand")
+            })?;
+        }
+        self.replica.rset(server)?;
+        w.jobs.send(Job::Rset).map_err(|_| internal())?;
+        Ok(Reply::Done)
+    }
+
+    /// The mail client took these bodies whole: mark them read.
+    async fn delivered(&mut self, server: &str, msgs: &[MessageId]) {
+        for msg in msgs {
+            self.ahead.remove(&(server.to_owned(), msg.clone()));
+            if let Err(e) = self.replica.check(server, msg) {
+                warn!(%server, uidl = %msg.uidl, error = %e, "a delivery names a message the session cannot mark; ignored");
+                continue;
+            }
+            // A read mark the journal cannot keep is not made: the message
+            // stays unread, which is benign.
+            if let Err(e) = owe(self.config, self.workers, server, msg, Owed::Read).await {
+                warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
+            }
+        }
+    }
+
+    fn worker(&self, server: &str) -> Result<&'a WorkerHandle, OpError> {
+        worker(self.workers, server)
+    }
+}
+
+/// Resolves once a newer session of the same client asked this one to end.
+async fn superseded(registration: &mut Registration) {
+    if registration.end.wait_for(|end| *end).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
+/// first (when there is one), then queued. On `Err` nothing is owed.
+async fn owe(
+    config: &EdgeConfig,
+    workers: &Workers,
+    server: &str,
+    msg: &MessageId,
+    owed: Owed,
+) -> Result<(), OpError> {
+    let w = worker(workers, server)?;
+    let target = Target::new(&msg.uidl, msg.size);
+    let journaled = w
+        .group
+        .as_ref()
+        .filter(|_| !config.broken(Broken::NoJournalEntry));
+    let entry = match journaled {
+        Some(g) => match g.record(&target, owed).await {
+            Ok(entry) => Some(entry),
+            // A delete is refused rather than acknowledged without a record
+            // (the mail client will ask again).
+            Err(e) if owed == Owed::Delete => {
+                warn!(%server, uidl = %msg.uidl, error = %e,
+                    "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
+                return Err(not_durable(
+                    "the edge could not record the delete durably; nothing was deleted",
+                ));
+            }
+            // A read mark has no reply to refuse: make it anyway, from
+            // memory; only an edge crash before it is done would lose it
+            // (the message then stays unread, which is benign).
+            Err(e) => {
+                warn!(%server, uidl = %msg.uidl, error = %e,
+                    "journal: could not record a read mark; making it from memory only (check the journal's disk)");
+                None
+            }
+        },
+        None => None,
+    };
+    let job = Job::Owe {
+        target,
+        owed,
+        entry: entry.clone(),
+    };
+    if w.jobs.send(job).is_err() {
+        // The worker is gone (it failed): take the record back, best effort.
+        if let Some(e) = entry {
+            let _ = crate::journal::erase(vec![e]).await;
+        }
+        return Err(internal());
+    }
+    Ok(())
+}
+
+fn not_durable(text: &str) -> OpError {
+    OpError::new(Some(ErrCode::SysTemp), text)
+}
+
+fn worker<'w>(workers: &'w Workers, server: &str) -> Result<&'w WorkerHandle, OpError> {
+    workers
+        .iter()
+        .find(|(n, _)| n == server)
+        .map(|(_, w)| w)
+        .ok_or_else(internal)
+}
+
+pub(crate) fn internal() -> OpError {
+    OpError::new(
+        Some(ErrCode::SysTemp),
+        "internal error in the edge (see its log); try again",
+    )
+}
