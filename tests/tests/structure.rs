@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// a lower layer.
 const LAYERS: &[(&str, u8)] = &[
     ("causeway-net", 0),
+    ("causeway-cache", 0),
     ("causeway-wire", 1),
     ("causeway-pop3", 1),
     ("causeway-proto", 2),

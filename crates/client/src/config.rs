@@ -106,21 +106,6 @@ impl Default for Timeouts {
 }
 
 impl ClientConfig {
-    /// Whether the simulation asked for broken variant `b`: always false in
-    /// a build without the `broken-variants` feature.
-    #[inline]
-    pub(crate) fn broken(&self, b: crate::broken::Broken) -> bool {
-        #[cfg(feature = "broken-variants")]
-        {
-            self.broken == Some(b)
-        }
-        #[cfg(not(feature = "broken-variants"))]
-        {
-            let _ = b;
-            false
-        }
-    }
-
     /// The user information handed to the edge in `Hello`.
     pub fn user_info(&self) -> UserInfo {
         UserInfo {
@@ -175,6 +160,8 @@ impl ClientConfig {
         Ok(())
     }
 }
+
+causeway_net::broken_switch!(ClientConfig, crate::broken::Broken);
 
 #[cfg(test)]
 pub(crate) mod tests {

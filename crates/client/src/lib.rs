@@ -70,7 +70,7 @@ pub async fn run_client<E: Env>(
     })?;
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
     let lost = lost::LostSessions::default();
-    let kept = mirror::Kept::default();
+    let kept = mirror::Kept::new(config.prefetch.keep);
     let sessions_shutdown = shutdown.clone();
     accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         // `session` is filled in when the edge names the session, so every

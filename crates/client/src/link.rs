@@ -21,16 +21,16 @@ use std::time::Duration;
 use causeway_net::Env;
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerListing, ServerOutcome,
 };
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{self, LinkEnd};
 use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
-use crate::config::{ClientConfig, Prefetch};
+use crate::config::ClientConfig;
 use crate::front::Request;
 use crate::lost::{Guard, LostSessions};
-use crate::mirror::{Kept, Key, Mirror};
+use crate::mirror::{Kept, Key, Mirror, listed};
 use crate::prefetch::Planner;
 
 /// The client proxy acknowledges body bytes with `Window` every this many
@@ -95,13 +95,14 @@ pub struct EdgeLink<E: Env> {
 struct Bodies {
     mirror: Mirror,
     kept: Kept,
-    policy: Prefetch,
+    /// The longest body accepted from the edge.
+    max_body: u64,
 }
 
 impl Drop for Bodies {
     fn drop(&mut self) {
         for (key, body) in self.mirror.drain() {
-            self.kept.put(key, body, self.policy.keep);
+            self.kept.put(key, body);
         }
     }
 }
@@ -245,13 +246,13 @@ impl<E: Env> EdgeLink<E> {
                 });
             }
         };
+        let order: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
         let mut mirror = Mirror::default();
-        for key in listed(&listings) {
+        for key in listed(&order, &listings) {
             if let Some(body) = kept.take(&key) {
                 mirror.insert(key, body);
             }
         }
-        let order: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
         let planner = Planner::new(&config.prefetch, &order, &listings, kept, &mirror);
         let mut link = EdgeLink {
             env: env.clone(),
@@ -265,7 +266,7 @@ impl<E: Env> EdgeLink<E> {
             bodies: Bodies {
                 mirror,
                 kept: kept.clone(),
-                policy: config.prefetch.clone(),
+                max_body: config.prefetch.max_body,
             },
             planner,
             credited: 0,
@@ -373,9 +374,7 @@ impl<E: Env> EdgeLink<E> {
         self.bodies.kept.delivered(&key);
         self.planner.done(&key);
         if let Some(body) = self.bodies.mirror.take(&key) {
-            self.bodies
-                .kept
-                .put(key.clone(), body, self.bodies.policy.keep);
+            self.bodies.kept.put(key.clone(), body);
         }
         let (server, msg) = key;
         self.marks.entry(server).or_default().push(msg);
@@ -453,7 +452,7 @@ impl<E: Env> EdgeLink<E> {
                 total,
                 data,
             } => {
-                let max = self.bodies.policy.max_body;
+                let max = self.bodies.max_body;
                 self.bodies
                     .mirror
                     .chunk((server, msg), offset, total, &data, max)
@@ -625,21 +624,4 @@ impl<E: Env> EdgeLink<E> {
             Err(e) => tracing::debug!(error = %e, "closing the edge channel timed out"),
         }
     }
-}
-
-/// Every message the listings name, as mirror keys.
-fn listed(listings: &[ServerListing]) -> Vec<Key> {
-    let mut keys = Vec::new();
-    for l in listings {
-        if let ListingState::Ready { messages } = &l.state {
-            for m in messages {
-                let msg = MessageId {
-                    uidl: m.uidl.clone(),
-                    size: m.size,
-                };
-                keys.push((l.name.clone(), msg));
-            }
-        }
-    }
-    keys
 }

@@ -22,10 +22,31 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use causeway_proto::session::MessageId;
+use causeway_cache::{ByteLru, Weighed};
+use causeway_proto::session::{ListingState, MessageId, ServerListing};
 
 /// A body's identity: its server's name and the message.
 pub(crate) type Key = (String, MessageId);
+
+/// Every message the listings name, as keys, in the unified mailbox's
+/// order (`order`: server names in configuration order).
+pub(crate) fn listed(order: &[String], listings: &[ServerListing]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for name in order {
+        for l in listings.iter().filter(|l| &l.name == name) {
+            if let ListingState::Ready { messages } = &l.state {
+                keys.extend(messages.iter().map(|m| {
+                    let msg = MessageId {
+                        uidl: m.uidl.clone(),
+                        size: m.size,
+                    };
+                    (name.clone(), msg)
+                }));
+            }
+        }
+    }
+    keys
+}
 
 /// The most delivered messages remembered (about 100 bytes each).
 const MAX_DELIVERED: usize = 100_000;
@@ -127,59 +148,56 @@ impl Mirror {
     }
 }
 
+impl Weighed for Body {
+    fn bytes(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// What the proxy keeps between sessions; cheap to clone (shared).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Kept {
     inner: Arc<Mutex<KeptInner>>,
 }
 
-#[derive(Default)]
 struct KeptInner {
-    used: u64,
-    tick: u64,
-    bodies: BTreeMap<Key, (u64, Body)>,
-    /// tick of last use -> key; the first is evicted first.
-    by_use: BTreeMap<u64, Key>,
+    bodies: ByteLru<Key, Body>,
     delivered: BTreeSet<Key>,
     delivered_order: VecDeque<Key>,
 }
 
 impl Kept {
+    /// Keeps at most `cap` bytes of bodies.
+    pub fn new(cap: u64) -> Self {
+        let inner = KeptInner {
+            bodies: ByteLru::new(usize::try_from(cap).unwrap_or(usize::MAX)),
+            delivered: BTreeSet::new(),
+            delivered_order: VecDeque::new(),
+        };
+        Kept {
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, KeptInner> {
         // Each change is one step: consistent after a panic elsewhere.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `body` (within `cap` bytes in all, oldest use evicted first).
-    pub fn put(&self, key: Key, body: Body, cap: u64) {
-        let mut k = self.lock();
-        k.remove(&key);
-        let size = body.data.len() as u64;
-        if size == 0 || size > cap {
-            return;
-        }
-        while k.used + size > cap {
-            let Some((_, oldest)) = k.by_use.pop_first() else {
-                break;
-            };
-            k.remove(&oldest);
-        }
-        k.tick += 1;
-        let tick = k.tick;
-        k.used += size;
-        k.by_use.insert(tick, key.clone());
-        k.bodies.insert(key, (tick, body));
+    /// Keeps `body` (least recently used evicted beyond the cap).
+    pub fn put(&self, key: Key, body: Body) {
+        self.lock().bodies.put(key, body);
     }
 
     /// Takes `key`'s body out (the session's mirror holds it from now on).
     pub fn take(&self, key: &Key) -> Option<Body> {
-        self.lock().remove(key)
+        self.lock().bodies.take(key)
     }
 
     /// A copy of `key`'s body if it is kept whole (it stays kept).
     pub fn complete(&self, key: &Key) -> Option<Vec<u8>> {
         let k = self.lock();
-        let (_, body) = k.bodies.get(key)?;
+        let body = k.bodies.peek(key)?;
         body.is_complete().then(|| body.data.clone())
     }
 
@@ -197,15 +215,6 @@ impl Kept {
                 k.delivered.remove(&old);
             }
         }
-    }
-}
-
-impl KeptInner {
-    fn remove(&mut self, key: &Key) -> Option<Body> {
-        let (tick, body) = self.bodies.remove(key)?;
-        self.by_use.remove(&tick);
-        self.used -= body.data.len() as u64;
-        Some(body)
     }
 }
 
@@ -264,26 +273,26 @@ mod tests {
 
     #[test]
     fn kept_bodies_are_bounded_and_the_oldest_go_first() {
-        let k = Kept::default();
+        let k = Kept::new(100);
         let body = |n: usize| Body {
             data: vec![1; n],
             total: n as u64,
         };
-        k.put(key("a"), body(40), 100);
-        k.put(key("b"), body(40), 100);
-        k.put(key("c"), body(40), 100);
+        k.put(key("a"), body(40));
+        k.put(key("b"), body(40));
+        k.put(key("c"), body(40));
         assert!(k.take(&key("a")).is_none(), "evicted");
         assert_eq!(k.complete(&key("b")), Some(vec![1; 40]));
         assert_eq!(k.take(&key("b")), Some(body(40)));
         assert!(k.take(&key("b")).is_none(), "taken");
-        k.put(key("d"), body(101), 100);
+        k.put(key("d"), body(101));
         assert!(k.take(&key("d")).is_none(), "larger than the whole");
-        assert_eq!(k.lock().used, 40);
+        assert_eq!(k.lock().bodies.used(), 40);
     }
 
     #[test]
     fn delivered_messages_are_remembered() {
-        let k = Kept::default();
+        let k = Kept::new(0);
         assert!(!k.was_delivered(&key("a")));
         k.delivered(&key("a"));
         k.delivered(&key("a"));

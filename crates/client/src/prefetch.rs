@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use causeway_proto::session::{ListingState, MessageId, ServerListing, Wanted};
+use causeway_proto::session::{ServerListing, Wanted};
 
 use crate::config::Prefetch;
-use crate::mirror::{Kept, Key, Mirror};
+use crate::mirror::{Kept, Key, Mirror, listed};
 
 pub(crate) struct Planner {
     queue: VecDeque<Key>,
@@ -36,33 +36,18 @@ impl Planner {
         kept: &Kept,
         mirror: &Mirror,
     ) -> Self {
-        let mut queue = VecDeque::new();
-        if policy.enabled {
-            for name in order {
-                let Some(ServerListing {
-                    state: ListingState::Ready { messages },
-                    ..
-                }) = listings.iter().find(|l| &l.name == name)
-                else {
-                    continue;
-                };
-                for m in messages {
-                    let key = (
-                        name.clone(),
-                        MessageId {
-                            uidl: m.uidl.clone(),
-                            size: m.size,
-                        },
-                    );
-                    if m.size <= policy.max_message
-                        && !kept.was_delivered(&key)
-                        && mirror.complete(&key).is_none()
-                    {
-                        queue.push_back(key);
-                    }
-                }
-            }
-        }
+        let queue = if policy.enabled {
+            listed(order, listings)
+                .into_iter()
+                .filter(|key| {
+                    key.1.size <= policy.max_message
+                        && !kept.was_delivered(key)
+                        && mirror.complete(key).is_none()
+                })
+                .collect()
+        } else {
+            VecDeque::new()
+        };
         Planner {
             queue,
             budget: policy.budget,
@@ -105,7 +90,7 @@ impl Planner {
 
 #[cfg(test)]
 mod tests {
-    use causeway_proto::session::ListEntry;
+    use causeway_proto::session::{ListEntry, ListingState, MessageId};
 
     use super::*;
 
@@ -156,7 +141,7 @@ mod tests {
             listing("B", &[("b1", 10)]),
             listing("A", &[("a1", 10), ("big", 1000), ("a2", 10)]),
         ];
-        let (kept, mirror) = (Kept::default(), Mirror::default());
+        let (kept, mirror) = (Kept::new(0), Mirror::default());
         let mut p = Planner::new(&policy(25, 100), &order, &lists, &kept, &mirror);
         let first = p.next(&mirror);
         assert_eq!(
@@ -178,7 +163,7 @@ mod tests {
             "A",
             &[("seen", 5), ("held", 5), ("half", 8), ("new", 5)],
         )];
-        let kept = Kept::default();
+        let kept = Kept::new(0);
         kept.delivered(&key("A", "seen", 5));
         let mut mirror = Mirror::default();
         mirror
@@ -204,7 +189,7 @@ mod tests {
             ..Prefetch::default()
         };
         let mirror = Mirror::default();
-        let mut p = Planner::new(&off, &order, &lists, &Kept::default(), &mirror);
+        let mut p = Planner::new(&off, &order, &lists, &Kept::new(0), &mirror);
         assert!(p.next(&mirror).is_empty());
     }
 }

@@ -605,7 +605,7 @@ async fn eof_from_the_edge_during_retr_is_a_cut_never_success() {
 #[tokio::test]
 async fn a_mail_client_leaving_without_quit_closes_the_channel_with_a_reason() {
     let mut rig = rig(Timeouts::default()).await;
-    let (mut pop, mut edge) = rig.logged_in().await;
+    let (pop, mut edge) = rig.logged_in().await;
     drop(pop);
     match tokio::time::timeout(WAIT, edge.recv::<ClientToEdge>())
         .await
@@ -705,7 +705,7 @@ async fn a_refused_session_shows_the_edges_reason() {
 #[tokio::test]
 async fn a_line_lost_between_commands_fails_even_a_local_command() {
     let mut rig = rig(Timeouts::default()).await;
-    let (mut pop, mut edge) = rig.logged_in().await;
+    let (mut pop, edge) = rig.logged_in().await;
     drop(edge);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // NOOP needs no edge, but the session it belongs to is gone.

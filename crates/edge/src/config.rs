@@ -127,19 +127,4 @@ impl EdgeConfig {
     }
 }
 
-impl EdgeConfig {
-    /// Whether the simulation asked for broken variant `b`: always false in
-    /// a build without the `broken-variants` feature.
-    #[inline]
-    pub(crate) fn broken(&self, b: crate::broken::Broken) -> bool {
-        #[cfg(feature = "broken-variants")]
-        {
-            self.broken == Some(b)
-        }
-        #[cfg(not(feature = "broken-variants"))]
-        {
-            let _ = b;
-            false
-        }
-    }
-}
+causeway_net::broken_switch!(EdgeConfig, crate::broken::Broken);

@@ -33,12 +33,12 @@ pub(crate) type Key = (String, MessageId);
 
 /// The smallest window, in body bytes: enough for a slow line to stay busy
 /// while the first round trips are measured (8 chunks).
-pub(crate) const MIN_WINDOW: u64 = 64 << 10;
+const MIN_WINDOW: u64 = 64 << 10;
 
 /// The largest window: a 10 Mbit/s satellite line with 700 ms of round trip
 /// carries about 0.9 MB per round trip, which compressed mail makes about
 /// 3.5 MB of body bytes; twice that is in flight at most.
-pub(crate) const MAX_WINDOW: u64 = 8 << 20;
+const MAX_WINDOW: u64 = 8 << 20;
 
 struct Queued {
     key: Key,
@@ -78,7 +78,9 @@ impl Outbox {
         urgent: bool,
         waiters: Vec<u64>,
     ) {
-        if self.promote(&key, urgent, waiters.clone()) {
+        if let Some(i) = self.position(&key) {
+            self.queue[i].waiters.extend(waiters);
+            self.move_first(i, urgent);
             return;
         }
         let offset = usize::try_from(from)
@@ -101,19 +103,28 @@ impl Outbox {
 
     /// If `key` is queued: adds `waiters` and, if `urgent`, moves it first.
     pub fn promote(&mut self, key: &Key, urgent: bool, waiters: Vec<u64>) -> bool {
-        let Some(i) = self.queue.iter().position(|q| &q.key == key) else {
+        let Some(i) = self.position(key) else {
             return false;
         };
         self.queue[i].waiters.extend(waiters);
-        if urgent && i > 0 {
-            let q = self.queue.remove(i).expect("index found above");
-            self.queue.push_front(q);
-        }
+        self.move_first(i, urgent);
         true
     }
 
     pub fn contains(&self, key: &Key) -> bool {
-        self.queue.iter().any(|q| &q.key == key)
+        self.position(key).is_some()
+    }
+
+    fn position(&self, key: &Key) -> Option<usize> {
+        self.queue.iter().position(|q| &q.key == key)
+    }
+
+    /// Moves entry `i` first if `urgent`.
+    fn move_first(&mut self, i: usize, urgent: bool) {
+        if urgent && i > 0 {
+            let q = self.queue.remove(i).expect("index in the queue");
+            self.queue.push_front(q);
+        }
     }
 
     /// Body bytes queued and not yet sent.

@@ -21,7 +21,9 @@
 //! Pure data: no sockets, no clock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use causeway_cache::ByteLru;
 use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerListing};
 use causeway_proto::{ErrCode, OpError};
 
@@ -53,7 +55,8 @@ pub enum Opened {
 pub struct Replica {
     /// In the order the user information named the servers.
     servers: Vec<(String, Result<ServerList, OpError>)>,
-    cache: BodyCache,
+    /// Bodies by (server, message), shared with the stream's outbox.
+    cache: ByteLru<(String, MessageId), Arc<Vec<u8>>>,
     _live: Ticket,
 }
 
@@ -90,7 +93,7 @@ impl Replica {
             .collect();
         Self {
             servers,
-            cache: BodyCache::new(cache_bytes),
+            cache: ByteLru::new(cache_bytes),
             _live: live,
         }
     }
@@ -169,20 +172,20 @@ impl Replica {
     }
 
     /// The cached body of a live message, if it is cached.
-    pub fn body(&mut self, server: &str, msg: &MessageId) -> Option<&[u8]> {
+    pub fn body(&mut self, server: &str, msg: &MessageId) -> Option<Arc<Vec<u8>>> {
         self.check(server, msg).ok()?;
-        self.cache.get(server, msg)
+        self.cache.get(&(server.to_owned(), msg.clone())).cloned()
     }
 
     /// Keeps a fetched body (if it fits the cap at all).
-    pub fn store_body(&mut self, server: &str, msg: &MessageId, body: Vec<u8>) {
-        self.cache.put(server, msg, body);
+    pub fn store_body(&mut self, server: &str, msg: &MessageId, body: Arc<Vec<u8>>) {
+        self.cache.put((server.to_owned(), msg.clone()), body);
     }
 
     /// Bytes of body currently cached.
     #[cfg(test)]
     pub fn cached_bytes(&self) -> usize {
-        self.cache.used
+        self.cache.used()
     }
 }
 
@@ -198,67 +201,6 @@ fn usable<L>(server: &str, slot: Option<Result<L, &OpError>>) -> Result<L, OpErr
             format!("Server {server} is unavailable: {}", e.text),
         )),
         Some(Ok(l)) => Ok(l),
-    }
-}
-
-/// Bodies by (server, UIDL), least recently used evicted first.
-struct BodyCache {
-    cap: usize,
-    used: usize,
-    tick: u64,
-    bodies: BTreeMap<(String, MessageId), (u64, Vec<u8>)>,
-    /// tick of last use -> key; the first entry is the eviction candidate.
-    by_use: BTreeMap<u64, (String, MessageId)>,
-}
-
-impl BodyCache {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            used: 0,
-            tick: 0,
-            bodies: BTreeMap::new(),
-            by_use: BTreeMap::new(),
-        }
-    }
-
-    fn get(&mut self, server: &str, msg: &MessageId) -> Option<&[u8]> {
-        let key = (server.to_owned(), msg.clone());
-        let (old, _) = self.bodies.get(&key)?;
-        let old = *old;
-        self.tick += 1;
-        self.by_use.remove(&old);
-        self.by_use.insert(self.tick, key.clone());
-        let entry = self.bodies.get_mut(&key)?;
-        entry.0 = self.tick;
-        Some(&entry.1)
-    }
-
-    fn put(&mut self, server: &str, msg: &MessageId, body: Vec<u8>) {
-        if body.len() > self.cap {
-            return;
-        }
-        let key = (server.to_owned(), msg.clone());
-        self.remove(&key);
-        while self.used + body.len() > self.cap {
-            let Some((_, victim)) = self.by_use.pop_first() else {
-                break;
-            };
-            if let Some((_, b)) = self.bodies.remove(&victim) {
-                self.used -= b.len();
-            }
-        }
-        self.tick += 1;
-        self.used += body.len();
-        self.by_use.insert(self.tick, key.clone());
-        self.bodies.insert(key, (self.tick, body));
-    }
-
-    fn remove(&mut self, key: &(String, MessageId)) {
-        if let Some((t, b)) = self.bodies.remove(key) {
-            self.by_use.remove(&t);
-            self.used -= b.len();
-        }
     }
 }
 
@@ -357,20 +299,20 @@ mod tests {
     fn cache_evicts_least_recently_used_bodies_never_the_list() {
         let st = EdgeState::new();
         let mut r = replica(&st, 250);
-        r.store_body("A", &m("u1"), vec![1; 100]);
-        r.store_body("A", &m("u2"), vec![2; 100]);
+        r.store_body("A", &m("u1"), Arc::new(vec![1; 100]));
+        r.store_body("A", &m("u2"), Arc::new(vec![2; 100]));
         assert!(r.body("A", &m("u1")).is_some()); // u1 is now the most recent
-        r.store_body("A", &m("u3"), vec![3; 100]); // evicts u2
+        r.store_body("A", &m("u3"), Arc::new(vec![3; 100])); // evicts u2
         assert!(r.body("A", &m("u2")).is_none());
         assert_eq!(r.body("A", &m("u1")).unwrap()[0], 1);
         assert_eq!(r.body("A", &m("u3")).unwrap()[0], 3);
         assert_eq!(r.cached_bytes(), 200);
         // Too big for the whole cap: not kept, nothing evicted for it.
-        r.store_body("A", &m("u2"), vec![2; 251]);
+        r.store_body("A", &m("u2"), Arc::new(vec![2; 251]));
         assert!(r.body("A", &m("u2")).is_none());
         assert_eq!(r.cached_bytes(), 200);
         // Storing the same body again replaces it, no double counting.
-        r.store_body("A", &m("u3"), vec![4; 50]);
+        r.store_body("A", &m("u3"), Arc::new(vec![4; 50]));
         assert_eq!(r.cached_bytes(), 150);
         // The list survived every eviction.
         assert_eq!(

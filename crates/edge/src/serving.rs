@@ -60,7 +60,7 @@ const WHOLE_MESSAGE: u32 = 100_000_000;
 /// Prefetch starts another server fetch only while the outbox holds fewer
 /// unsent body bytes than this: enough to keep a fast line busy while the
 /// next body is read from its server, and a bound on what a session holds.
-pub(crate) const FETCH_AHEAD: usize = 4 << 20;
+const FETCH_AHEAD: usize = 4 << 20;
 
 /// The open servers, in the order the user information names them.
 pub(crate) type Workers = Vec<(String, WorkerHandle)>;
@@ -97,10 +97,9 @@ pub(crate) struct Serving<'a, E: Env> {
     outbox: Outbox,
     /// Bodies the client proxy wants ahead of demand, per server, in order.
     wanted: BTreeMap<String, VecDeque<Wanted>>,
-    /// Whole bodies being fetched, with the `Retr` requests waiting on them.
+    /// Whole bodies being fetched (one per server at most), with the
+    /// `Retr` requests waiting on them.
     fetching: BTreeMap<Key, Vec<u64>>,
-    /// Servers with a whole-body fetch in flight.
-    busy: BTreeSet<String>,
     /// Requests not yet started (the client sends one at a time; more wait).
     queued: VecDeque<(u64, String, Op)>,
     /// The request being served, if it waits on a fetch or the stream.
@@ -123,7 +122,6 @@ impl<'a, E: Env> Serving<'a, E> {
             outbox: Outbox::default(),
             wanted: BTreeMap::new(),
             fetching: BTreeMap::new(),
-            busy: BTreeSet::new(),
             queued: VecDeque::new(),
             current: None,
             ahead: BTreeSet::new(),
@@ -230,7 +228,7 @@ impl<'a, E: Env> Serving<'a, E> {
     fn start_fetches(&mut self) {
         let servers: Vec<String> = self.wanted.keys().cloned().collect();
         for server in servers {
-            while !self.busy.contains(&server) && self.outbox.unsent() < FETCH_AHEAD {
+            while !self.fetching_from(&server) && self.outbox.unsent() < FETCH_AHEAD {
                 let Some(w) = self.wanted.get_mut(&server).and_then(|l| l.pop_front()) else {
                     break;
                 };
@@ -242,7 +240,6 @@ impl<'a, E: Env> Serving<'a, E> {
                     continue;
                 }
                 if let Some(body) = self.replica.body(&server, &w.msg) {
-                    let body = Arc::new(body.to_vec());
                     self.outbox.push(key, body, w.from, false, Vec::new());
                     continue;
                 }
@@ -251,8 +248,12 @@ impl<'a, E: Env> Serving<'a, E> {
         }
     }
 
+    /// True while a whole body of `server` is being fetched.
+    fn fetching_from(&self, server: &str) -> bool {
+        self.fetching.keys().any(|(s, _)| s == server)
+    }
+
     fn fetch_body(&mut self, key: Key, waiters: Vec<u64>) {
-        self.busy.insert(key.0.clone());
         self.fetching.insert(key.clone(), waiters);
         self.spawn_fetch(key, WHOLE_MESSAGE, Purpose::Body);
     }
@@ -302,13 +303,13 @@ impl<'a, E: Env> Serving<'a, E> {
                 self.respond(channel, id, result.map(Reply::Body)).await
             }
             Purpose::Body => {
-                self.busy.remove(&key.0);
                 let waiters = self.fetching.remove(&key).unwrap_or_default();
                 match result {
                     Ok(body) => {
+                        let body = Arc::new(body);
                         self.replica.store_body(&key.0, &key.1, body.clone());
                         let urgent = !waiters.is_empty();
-                        self.outbox.push(key, Arc::new(body), 0, urgent, waiters);
+                        self.outbox.push(key, body, 0, urgent, waiters);
                         Ok(())
                     }
                     Err(e) => {
@@ -400,7 +401,6 @@ impl<'a, E: Env> Serving<'a, E> {
                     return None;
                 }
                 if let Some(body) = self.replica.body(server, &key.1) {
-                    let body = Arc::new(body.to_vec());
                     self.outbox.push(key, body, 0, true, vec![id]);
                     return None;
                 }
@@ -412,7 +412,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     return Some(Err(e));
                 }
                 if let Some(body) = self.replica.body(server, &msg) {
-                    return Some(Ok(Reply::Body(head(body, lines))));
+                    return Some(Ok(Reply::Body(head(&body, lines))));
                 }
                 self.current = Some(id);
                 self.spawn_fetch((server.to_owned(), msg), lines, Purpose::Top { id });

@@ -26,6 +26,7 @@
 //! loop). Must not depend on any other Causeway crate: everything else sits
 //! on top of it.
 
+mod broken;
 pub mod count;
 mod rng;
 pub mod serve;

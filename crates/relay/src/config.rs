@@ -67,19 +67,6 @@ impl RelayConfig {
             broken: None,
         }
     }
-
-    /// Whether the simulation asked for broken variant `b`: always false in
-    /// a build without the `broken-variants` feature.
-    #[inline]
-    pub(crate) fn broken(&self, b: crate::broken::Broken) -> bool {
-        #[cfg(feature = "broken-variants")]
-        {
-            self.broken == Some(b)
-        }
-        #[cfg(not(feature = "broken-variants"))]
-        {
-            let _ = b;
-            false
-        }
-    }
 }
+
+causeway_net::broken_switch!(RelayConfig, crate::broken::Broken);
