@@ -14,7 +14,7 @@
 //! answer is sent between two of them.
 //!
 //! **Prefetch.** The client proxy names in `Want` the bodies it wants ahead
-//! of demand. Per server one fetch is in flight at a time, and a new one
+//! of demand. Per server one prefetch is in flight at a time, and a new one
 //! starts only while the outbox holds less than [`FETCH_AHEAD`] unsent bytes:
 //! the edge reads from the server as fast as the line drains, no faster, and
 //! a slow server does not hold back another's bodies. A prefetched body is
@@ -97,9 +97,13 @@ pub(crate) struct Serving<'a, E: Env> {
     outbox: Outbox,
     /// Bodies the client proxy wants ahead of demand, per server, in order.
     wanted: BTreeMap<String, VecDeque<Wanted>>,
-    /// Whole bodies being fetched (one per server at most), with the
-    /// `Retr` requests waiting on them.
+    /// Whole bodies being fetched, with the `Retr` requests waiting on them.
     fetching: BTreeMap<Key, Vec<u64>>,
+    /// Servers whose latest whole-body fetch has not answered yet: no
+    /// prefetch starts there meanwhile. (Not the servers of `fetching`: a
+    /// `Retr` may add a fetch beside a prefetch, and the prefetch's answer
+    /// lets the next one start while the `Retr`'s is still due.)
+    busy: BTreeSet<String>,
     /// Requests not yet started (the client sends one at a time; more wait).
     queued: VecDeque<(u64, String, Op)>,
     /// The request being served, if it waits on a fetch or the stream.
@@ -122,6 +126,7 @@ impl<'a, E: Env> Serving<'a, E> {
             outbox: Outbox::default(),
             wanted: BTreeMap::new(),
             fetching: BTreeMap::new(),
+            busy: BTreeSet::new(),
             queued: VecDeque::new(),
             current: None,
             ahead: BTreeSet::new(),
@@ -228,7 +233,7 @@ impl<'a, E: Env> Serving<'a, E> {
     fn start_fetches(&mut self) {
         let servers: Vec<String> = self.wanted.keys().cloned().collect();
         for server in servers {
-            while !self.fetching_from(&server) && self.outbox.unsent() < FETCH_AHEAD {
+            while !self.busy.contains(&server) && self.outbox.unsent() < FETCH_AHEAD {
                 let Some(w) = self.wanted.get_mut(&server).and_then(|l| l.pop_front()) else {
                     break;
                 };
@@ -248,12 +253,8 @@ impl<'a, E: Env> Serving<'a, E> {
         }
     }
 
-    /// True while a whole body of `server` is being fetched.
-    fn fetching_from(&self, server: &str) -> bool {
-        self.fetching.keys().any(|(s, _)| s == server)
-    }
-
     fn fetch_body(&mut self, key: Key, waiters: Vec<u64>) {
+        self.busy.insert(key.0.clone());
         self.fetching.insert(key.clone(), waiters);
         self.spawn_fetch(key, WHOLE_MESSAGE, Purpose::Body);
     }
@@ -303,6 +304,7 @@ impl<'a, E: Env> Serving<'a, E> {
                 self.respond(channel, id, result.map(Reply::Body)).await
             }
             Purpose::Body => {
+                self.busy.remove(&key.0);
                 let waiters = self.fetching.remove(&key).unwrap_or_default();
                 match result {
                     Ok(body) => {
