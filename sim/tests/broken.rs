@@ -22,7 +22,7 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 /// (variant, seed, the invariant it must break there)
 const PINNED: &[(&str, u64, u8)] = &[
     ("mark-read-before-delivered", 17, 3),
-    ("no-quit-after-cut", 0, 5),
+    ("no-quit-after-cut", 2, 5),
     ("stale-message-numbers", 63, 4),
     ("drop-acked-delete-on-cut", 4, 4),
     ("forget-owed-on-session-loss", 13, 6),

@@ -334,6 +334,8 @@ pub struct Client {
     sizes: BTreeMap<(String, String), u64>,
     /// Bodies streamed so far, by (server, UIDL), and their byte count.
     bodies: BTreeMap<(String, String), Vec<u8>>,
+    /// How many times each body's stream started (a chunk at offset 0).
+    starts: BTreeMap<(String, String), u32>,
     received: u64,
 }
 
@@ -351,6 +353,7 @@ impl Client {
             next_id: 1,
             sizes: BTreeMap::new(),
             bodies: BTreeMap::new(),
+            starts: BTreeMap::new(),
             received: 0,
         })
     }
@@ -367,7 +370,11 @@ impl Client {
                     data,
                     ..
                 } => {
-                    let body = self.bodies.entry((server, msg.uidl)).or_default();
+                    let key = (server, msg.uidl);
+                    if offset == 0 {
+                        *self.starts.entry(key.clone()).or_default() += 1;
+                    }
+                    let body = self.bodies.entry(key).or_default();
                     if offset == 0 {
                         body.clear();
                     }
@@ -495,6 +502,12 @@ impl Client {
                 other => return Err(format!("expected Response {id}, got {other:?}")),
             }
         }
+    }
+
+    /// How many times the edge started streaming `uidl`'s body.
+    pub fn streams_of(&self, server: &str, uidl: &str) -> u32 {
+        let key = (server.to_owned(), uidl.to_owned());
+        self.starts.get(&key).copied().unwrap_or(0)
     }
 
     pub async fn retr(&mut self, server: &str, uidl: &str) -> (Delivery, Vec<u8>) {

@@ -8,7 +8,7 @@ use causeway_net::{Env, SimEnv};
 use causeway_pop3::Timeouts;
 use causeway_pop3::client::Pop3Client;
 use causeway_proto::ErrCode;
-use causeway_proto::session::{EdgeToClient, ListingState, Op, Reply};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, Wanted};
 use causeway_proto::user::{Route, ServerSpec};
 use causeway_tests::edge_world::*;
 use causeway_wire::Keypair;
@@ -41,6 +41,35 @@ fn listing_matches_the_server() {
         .await;
         assert_eq!(edge.live_replicas(), 0);
         all_quit_no_locks(&mail, c.env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_body_sent_once_is_not_streamed_again_when_its_want_comes_up() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        // The mail client asks for u0 before the prefetch reaches it.
+        c.retr("HOST1", &u[0]).await;
+        let wanted = |i: usize| Wanted {
+            msg: c.msg("HOST1", &u[i]),
+            from: 0,
+        };
+        let want = ClientToEdge::Want {
+            server: "HOST1".into(),
+            bodies: vec![wanted(0), wanted(1)],
+        };
+        c.send(&want).await;
+        // u1 is streamed ahead; u0, sent already, is not sent again.
+        c.retr("HOST1", &u[1]).await;
+        c.ping(1).await;
+        assert_eq!(c.streams_of("HOST1", &u[0]), 1);
+        assert_eq!(c.streams_of("HOST1", &u[1]), 1);
+        assert_eq!(c.quit().await.len(), 1);
         Ok(())
     });
     w.sim.run().unwrap();

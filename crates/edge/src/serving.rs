@@ -108,6 +108,9 @@ pub(crate) struct Serving<'a, E: Env> {
     queued: VecDeque<(u64, String, Op)>,
     /// The request being served, if it waits on a fetch or the stream.
     current: Option<u64>,
+    /// Bodies streamed whole in this session: never streamed again unasked
+    /// (the client proxy holds them, or chose to drop them).
+    sent: BTreeSet<Key>,
     /// Bodies streamed whole without a request, not (yet) reported
     /// delivered: counted at the end (they stay unread).
     ahead: BTreeSet<Key>,
@@ -129,6 +132,7 @@ impl<'a, E: Env> Serving<'a, E> {
             busy: BTreeSet::new(),
             queued: VecDeque::new(),
             current: None,
+            sent: BTreeSet::new(),
             ahead: BTreeSet::new(),
             fetched_tx,
             fetched_rx,
@@ -239,6 +243,7 @@ impl<'a, E: Env> Serving<'a, E> {
                 };
                 let key = (server.clone(), w.msg.clone());
                 if self.replica.check(&server, &w.msg).is_err()
+                    || self.sent.contains(&key)
                     || self.outbox.contains(&key)
                     || self.fetching.contains_key(&key)
                 {
@@ -340,6 +345,7 @@ impl<'a, E: Env> Serving<'a, E> {
         };
         send(&self.env, channel, &next.chunk, self.config.timeouts.hello).await?;
         if let Some((key, total, waiters)) = next.finished {
+            self.sent.insert(key.clone());
             if waiters.is_empty() {
                 if self.config.broken(Broken::MarkPrefetchedRead) {
                     let _ = owe(self.config, self.workers, &key.0, &key.1, Owed::Read).await;
