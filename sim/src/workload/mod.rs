@@ -569,6 +569,10 @@ impl Session<'_> {
 
     async fn rset(&mut self) -> Result<(), Stop> {
         let mua = self.mua;
+        // An earlier RSET whose -ERR left its work uncertain is not resolved
+        // by this one's answer: this RSET covers that work too (its +OK
+        // undoes it all, its -ERR leaves it all uncertain).
+        self.rset_unknown = false;
         mua.log.set(Activity::RsetSent(self.deletes.acked_on()));
         self.deletes.rset_sent();
         self.reads.rset_sent();
