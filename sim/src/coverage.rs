@@ -11,6 +11,7 @@ use std::fmt;
 pub enum Cov {
     CutDuringRetr,
     CutAfterDeleAck,
+    CutAfterRsetAck,
     RelayCrashPendingDelete,
     EdgeCrash,
     EdgeCrashWithJournal,
@@ -45,6 +46,7 @@ pub enum Cov {
     TwoClients,
     TopAsked,
     StreamedAheadUnread,
+    ProxyCrashWithDeletes,
     CleanSession,
 }
 
@@ -52,6 +54,7 @@ impl Cov {
     pub const ALL: &'static [Cov] = &[
         Cov::CutDuringRetr,
         Cov::CutAfterDeleAck,
+        Cov::CutAfterRsetAck,
         Cov::RelayCrashPendingDelete,
         Cov::EdgeCrash,
         Cov::EdgeCrashWithJournal,
@@ -86,6 +89,7 @@ impl Cov {
         Cov::TwoClients,
         Cov::TopAsked,
         Cov::StreamedAheadUnread,
+        Cov::ProxyCrashWithDeletes,
         Cov::CleanSession,
     ];
 
@@ -93,6 +97,7 @@ impl Cov {
         match self {
             Cov::CutDuringRetr => "cut during RETR",
             Cov::CutAfterDeleAck => "cut right after a DELE ack",
+            Cov::CutAfterRsetAck => "cut right after an RSET ack",
             Cov::RelayCrashPendingDelete => "relay crash with a pending delete",
             Cov::EdgeCrash => "edge crash",
             Cov::EdgeCrashWithJournal => "edge crash with a journal",
@@ -127,6 +132,7 @@ impl Cov {
             Cov::TwoClients => "two mail clients at once",
             Cov::TopAsked => "TOP asked",
             Cov::StreamedAheadUnread => "body streamed ahead, never delivered",
+            Cov::ProxyCrashWithDeletes => "proxy crash with deletes in its journal",
             Cov::CleanSession => "session that met no fault",
         }
     }

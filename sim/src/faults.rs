@@ -247,6 +247,16 @@ impl Faults {
         }
         if roll(w, f.proxy_crash) && !self.active(&Undo::BounceProxy) {
             w.coverage.insert(Cov::ProxyCrash);
+            if let Some(d) = &w.proxy_disk {
+                let lost = d.crash();
+                if !d.is_empty() {
+                    w.coverage.insert(Cov::ProxyCrashWithDeletes);
+                }
+                w.log_event(format!(
+                    "proxy delete journal: {} entries, {lost} unsynced commits lost",
+                    d.len()
+                ));
+            }
             w.sim.crash("proxy");
             w.log_event("crash proxy".into());
             self.schedule(w, Undo::BounceProxy);
@@ -270,11 +280,14 @@ impl Faults {
         if roll(w, f.journal_fail) {
             let n = w.rng.range(1, 4) as usize;
             w.disk.fail_next_commits(n);
+            if let Some(d) = &w.proxy_disk {
+                d.fail_next_commits(n);
+            }
             // The failing commits may come at any later moment.
             let fault_end = w.params.fault_phase.as_millis() as u64;
             self.windows.push((w.now_ms(), fault_end));
             w.coverage.insert(Cov::JournalCommitFailed);
-            w.log_event(format!("the journal's next {n} commits will fail"));
+            w.log_event(format!("the journals' next {n} commits will fail"));
         }
         if roll(w, f.server_restart) {
             let i = w.rng.range(0, w.servers.len() as u64) as usize;
@@ -338,6 +351,12 @@ impl Faults {
             }
             Some(Activity::RsetAcked) => {
                 w.coverage.insert(Cov::RsetAcked);
+                // The line cut at once: what the proxy kept of the undone
+                // deletes would be carried into a later session.
+                if f.cut_after_dele_ack > 0.0 && w.rng.chance(f.cut_after_dele_ack) {
+                    w.coverage.insert(Cov::CutAfterRsetAck);
+                    self.cut_line(w, "right after RSET +OK");
+                }
                 // The RSET's +OK reached the mail client: cut the relay link
                 // (dropping an RSET held on it) or crash the relay now,
                 // before the server may have seen the RSET.

@@ -180,15 +180,27 @@ pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
         }
     }
     let d = &w.disk;
-    if d.owed_entries() != 0 {
+    if causeway_edge::journal::owed_entries(&d.durable()) != 0 {
         v.violations.push(Violation {
             invariant: 6,
             key: None,
             message: format!(
                 "the edge journal still holds {} owed entries after the quiet phase ({d:?})",
-                d.owed_entries()
+                causeway_edge::journal::owed_entries(&d.durable())
             ),
         });
+    }
+    if let Some(d) = &w.proxy_disk {
+        if !d.is_empty() {
+            v.violations.push(Violation {
+                invariant: 6,
+                key: None,
+                message: format!(
+                    "the client proxy's delete journal still holds {} entries after the quiet phase ({d:?})",
+                    d.len()
+                ),
+            });
+        }
     }
     if let Some(st) = edges.last() {
         if st.journal_unreadable_entries() != 0 {
@@ -496,6 +508,28 @@ pub fn check_taps(w: &World, v: &mut Verdict) {
                 key: None,
                 message: format!("{what} seen in plaintext at rest in the edge journal"),
             });
+        }
+    }
+    // The proxy's delete journal holds UIDLs, sealed like the rest.
+    if let Some(d) = &w.proxy_disk {
+        let uidls = w.servers.iter().flat_map(|s| {
+            s.store.messages(&s.user).into_iter().map(move |m| {
+                (
+                    format!("UIDL {}:{}", s.host, m.uidl),
+                    m.uidl.as_str().as_bytes().to_vec(),
+                )
+            })
+        });
+        for (what, n) in needles.iter().cloned().chain(uidls) {
+            if d.contains(&n) {
+                v.violations.push(Violation {
+                    invariant: 7,
+                    key: None,
+                    message: format!(
+                        "{what} seen in plaintext at rest in the client proxy's delete journal"
+                    ),
+                });
+            }
         }
     }
     // One pass over each link's bytes for all needles at once.

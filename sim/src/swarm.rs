@@ -129,6 +129,10 @@ pub struct Params {
     /// The channels' zstd level (`[channel] zstd_level`): the default 3,
     /// or the fast levels an operator picks for a fast line or a slow CPU.
     pub zstd_level: i32,
+    /// The client proxy keeps a delete journal (on a simulated disk that
+    /// survives its crashes) and answers DELE itself; without one it asks
+    /// the edge for every DELE.
+    pub proxy_journal: bool,
     /// Set when a [`Focus`] turned the swarm.
     pub focus: Option<Focus>,
 }
@@ -271,6 +275,7 @@ impl Params {
             completion_deadline,
             journal_sync,
             zstd_level: [3, 1, 1, -3][rng.range(0, 4) as usize],
+            proxy_journal: rng.range(0, 5) != 0,
             focus: None,
         }
     }
@@ -315,12 +320,13 @@ impl fmt::Display for Params {
         writeln!(f, "  mua {:?}", self.mua)?;
         write!(
             f,
-            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} zstd level {} focus {:?}",
+            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} zstd level {} proxy journal {} focus {:?}",
             self.fault_phase,
             self.quiet_phase,
             self.completion_deadline,
             self.journal_sync,
             self.zstd_level,
+            self.proxy_journal,
             self.focus
         )
     }

@@ -21,7 +21,8 @@ use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, DeleteOp, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing,
+    ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{OpError, PROTOCOL_VERSION, Secret};
@@ -421,11 +422,30 @@ impl Client {
         servers: Vec<ServerSpec>,
         supersedes: Vec<String>,
     ) -> Result<EdgeToClient, String> {
+        self.hello_with(servers, supersedes, Vec::new()).await
+    }
+
+    /// Hello carrying deletes acknowledged in an earlier session.
+    pub async fn hello_carrying(
+        &mut self,
+        servers: Vec<ServerSpec>,
+        carried: Vec<DeleteOp>,
+    ) -> Result<EdgeToClient, String> {
+        self.hello_with(servers, Vec::new(), carried).await
+    }
+
+    async fn hello_with(
+        &mut self,
+        servers: Vec<ServerSpec>,
+        supersedes: Vec<String>,
+        carried: Vec<DeleteOp>,
+    ) -> Result<EdgeToClient, String> {
         let user = UserInfo { servers };
         self.send(&ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
             user,
             supersedes,
+            carried,
         })
         .await;
         let answer = self.recv().await;

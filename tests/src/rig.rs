@@ -180,18 +180,22 @@ impl Rig {
                 .iter()
                 .map(|h| h.store.live_sessions().len())
                 .sum();
-            if edge_busy + relay_busy + servers_busy == 0 {
+            // Deletes the client proxy acknowledged and the edge has not
+            // confirmed are work still to do (a cut's are carried later).
+            let proxy_busy = self.nodes.client.deletes_pending() as usize;
+            if edge_busy + relay_busy + servers_busy + proxy_busy == 0 {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
                 panic!(
                     "not settled after {SETTLE:?}: edge sessions {} replicas {} pending {}; relay links {} \
-                     server sessions {}; stores:\n{}",
+                     server sessions {}; client proxy deletes pending {}; stores:\n{}",
                     self.edge.live_sessions(),
                     self.edge.live_replicas(),
                     self.edge.pending_work(),
                     self.relay.live_links(),
                     self.relay.live_server_sessions(),
+                    self.nodes.client.deletes_pending(),
                     self.report()
                 );
             }
@@ -240,6 +244,12 @@ impl Rig {
     }
 
     /// Every store's state, for assertion messages.
+    /// Round trips on the line the client proxy waited for
+    /// (`ClientState::line_waits`).
+    pub fn line_waits(&self) -> u64 {
+        self.nodes.client.line_waits()
+    }
+
     pub fn report(&self) -> String {
         self.hosts
             .iter()

@@ -57,7 +57,10 @@ async fn mail_server(env: &TokioEnv, password: &str) -> (MailStore, String) {
     (store, addr)
 }
 
-async fn chain(env: &TokioEnv, messages: usize) -> Chain {
+/// The chain of three processes; `client_journal`: the client proxy keeps
+/// a delete journal (else every DELE waits for the edge, whose own journal
+/// is what a test of the edge's crash safety wants to see).
+async fn chain(env: &TokioEnv, messages: usize, client_journal: bool) -> Chain {
     let (direct, direct_addr) = mail_server(env, DIRECT_PASSWORD).await;
     let (relayed, relayed_addr) = mail_server(env, RELAYED_PASSWORD).await;
     for (store, base) in [(&direct, 0u64), (&relayed, 100)] {
@@ -85,6 +88,7 @@ async fn chain(env: &TokioEnv, messages: usize) -> Chain {
         ],
         local_user: LOCAL_USER.into(),
         local_password: LOCAL_PASSWORD.into(),
+        client_journal,
         ..ChainSpec::default()
     };
     spec.edge_timeouts.retry_min = Duration::from_millis(100);
@@ -143,7 +147,7 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         return;
     }
     let env = TokioEnv::new();
-    let mut c = chain(&env, 3).await;
+    let mut c = chain(&env, 3, true).await;
 
     let (host, port) = c.proxy.rsplit_once(':').unwrap();
     let mut py = Proc::spawn(
@@ -322,7 +326,7 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
         return;
     }
     let env = TokioEnv::new();
-    let mut c = chain(&env, 2).await;
+    let mut c = chain(&env, 2, false).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
     let store = if h == "HOST1" {
@@ -395,7 +399,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
         return;
     }
     let env = TokioEnv::new();
-    let mut c = chain(&env, 2).await;
+    let mut c = chain(&env, 2, false).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (h, id) = store_uidl(&uidl);
     let store = if h == "HOST1" {
@@ -465,6 +469,72 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     again.signal("TERM");
     assert_eq!(again.exit_code(&env).await, 0, "{}", again.output());
     for role in [Role::Client, Role::Relay] {
+        c.nodes.get(role).signal("TERM");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_client_proxy_after_an_acknowledged_delete_then_restart_commits_it() {
+    if !require("python3", &["--version"], "python3") {
+        return;
+    }
+    let env = TokioEnv::new();
+    let mut c = chain(&env, 2, true).await;
+    let (mut py, uidl) = delete_and_wait(&env, &c).await;
+    let (h, id) = store_uidl(&uidl);
+    let store = if h == "HOST1" {
+        c.direct.clone()
+    } else {
+        c.relayed.clone()
+    };
+    // The proxy answered DELE from its journal; it dies before QUIT, most
+    // likely before its batch left (it waits a second for company).
+    c.client().signal("KILL");
+    assert_eq!(c.client().exit_code(&env).await, -1);
+    let client_cfg = c.built.dir.join("client.toml");
+    let mut again = Proc::causeway(
+        "client proxy (restarted)",
+        &["client", "--config", client_cfg.to_str().unwrap()],
+        &[("RUST_LOG", "debug")],
+    );
+    again.listening(&env).await;
+    // No mail client comes back: the proxy carries the delete itself (or
+    // the edge, if the batch had left, commits it when the line dies).
+    let deadline = env.now() + Duration::from_secs(60);
+    while store.is_present(SERVER_USER, id) {
+        assert!(
+            env.now() < deadline,
+            "the acknowledged delete was not committed:\n{}\n{}",
+            store.report(),
+            again.output()
+        );
+        env.sleep(Duration::from_millis(50)).await;
+    }
+    // Only that message; every server session ended with QUIT.
+    let left =
+        c.direct.present_uidls(SERVER_USER).len() + c.relayed.present_uidls(SERVER_USER).len();
+    assert_eq!(
+        left,
+        2 + 3 - 1,
+        "{}\n{}",
+        c.direct.report(),
+        c.relayed.report()
+    );
+    let deadline = env.now() + Duration::from_secs(30);
+    while !(c.direct.live_sessions().is_empty() && c.relayed.live_sessions().is_empty()) {
+        assert!(env.now() < deadline, "a server session is still open");
+        env.sleep(Duration::from_millis(50)).await;
+    }
+    for s in c.direct.sessions().into_iter().chain(c.relayed.sessions()) {
+        if s.commands.iter().any(|c| c.starts_with("DELE")) {
+            assert_eq!(s.end_kind(), Some(EndKind::Quit), "{s:?}");
+        }
+    }
+    py.write_line("").await;
+    let _ = py.exit_code(&env).await;
+    again.signal("TERM");
+    assert_eq!(again.exit_code(&env).await, 0, "{}", again.output());
+    for role in [Role::Edge, Role::Relay] {
         c.nodes.get(role).signal("TERM");
     }
 }

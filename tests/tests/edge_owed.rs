@@ -142,7 +142,11 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
         );
         assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
         assert!(listed.contains(&u[0]));
-        assert_eq!(d.owed_entries(), 0, "the journal still holds the work");
+        assert_eq!(
+            causeway_edge::journal::owed_entries(&d.durable()),
+            0,
+            "the journal still holds the work"
+        );
         Ok(())
     });
     w.sim.run().unwrap();

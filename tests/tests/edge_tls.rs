@@ -150,6 +150,7 @@ impl Client {
             version: PROTOCOL_VERSION,
             user: UserInfo { servers },
             supersedes: Vec::new(),
+            carried: Vec::new(),
         };
         self.ch.send(&hello, Compress::Never).await.unwrap();
         match self.recv().await {

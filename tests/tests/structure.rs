@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("causeway-wire", 1),
     ("causeway-pop3", 1),
     ("causeway-proto", 2),
+    ("causeway-store", 2),
     ("causeway-mailserver", 2),
     ("causeway-upstream", 3),
     ("causeway-client", 4),

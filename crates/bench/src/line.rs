@@ -28,8 +28,16 @@ pub struct LineCost {
     pub up: u64,
     pub down: u64,
     /// Request/response turns the client waited for (the TCP handshake not
-    /// included).
+    /// included). Direct: counted by the forward (traffic turning from
+    /// client->server to server->client, each one a wait for POP3's
+    /// lock-step). Causeway: counted by the client proxy, which knows when
+    /// it waits (handshake, Hello, each request, ping and Quit); the body
+    /// stream's window credits turn the traffic without anyone waiting.
     pub turns: u64,
+    /// Times the traffic changed direction on the line.
+    pub direction_changes: u64,
+    /// Wall time of the mail client's session (connect to QUIT's answer).
+    pub seconds: f64,
 }
 
 impl LineCost {
@@ -89,14 +97,18 @@ pub async fn causeway_session(chain: &Chain, messages: &Messages) -> Result<Line
     for m in messages {
         chain.store.deliver(USER, m).map_err(|e| e.to_string())?;
     }
-    let (u0, d0, t0) = (
+    let (u0, d0, t0, w0) = (
         chain.line.bytes(causeway_tests::Dir::Up),
         chain.line.bytes(causeway_tests::Dir::Down),
         chain.line.round_trips(),
+        chain.client.line_waits(),
     );
+    let started = Instant::now();
     let c = mail_client(&chain.env, &chain.proxy, true).await?;
     download(c, messages).await?;
-    let turns = chain.line.round_trips() - t0;
+    let seconds = started.elapsed().as_secs_f64();
+    let direction_changes = chain.line.round_trips() - t0;
+    let turns = chain.client.line_waits() - w0;
     chain.settle().await?;
     if !chain.store.present_uidls(USER).is_empty() {
         return Err("the deletes through Causeway were not committed".into());
@@ -105,6 +117,8 @@ pub async fn causeway_session(chain: &Chain, messages: &Messages) -> Result<Line
         up: chain.line.bytes(causeway_tests::Dir::Up) - u0,
         down: chain.line.bytes(causeway_tests::Dir::Down) - d0,
         turns,
+        direction_changes,
+        seconds,
     })
 }
 
@@ -133,6 +147,7 @@ pub async fn direct_session(
         chain.forward.bytes(causeway_tests::Dir::Down),
         chain.forward.round_trips(),
     );
+    let started = Instant::now();
     let stream = TcpStream::connect(chain.forward.addr())
         .await
         .map_err(|e| e.to_string())?;
@@ -141,6 +156,7 @@ pub async fn direct_session(
     let stream = Tapped::new(stream, log.clone());
     let c = mail_client_on(&chain.env, stream, false).await?;
     download(c, messages).await?;
+    let seconds = started.elapsed().as_secs_f64();
     // The forwarder counts a turn when traffic turns from client->server to
     // server->client; the greeting, which the client waits for after
     // connecting, has nothing before it. It costs a round trip all the same.
@@ -153,6 +169,8 @@ pub async fn direct_session(
         up: chain.forward.bytes(causeway_tests::Dir::Up) - u0,
         down: chain.forward.bytes(causeway_tests::Dir::Down) - d0,
         turns,
+        direction_changes: turns,
+        seconds,
     };
     let transcript = Transcript {
         up: log.written_bytes(),
@@ -353,7 +371,8 @@ pub async fn figures(
         }
         out.push(
             Figure::new("round_trips", "turns", cw.turns as f64, alts).note(format!(
-                "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = Noise XK, Hello/Welcome, n DELE, QUIT, plus a turn for each RETR that overtook the body stream and for direction changes the stream's Window credits make (no wait); TCP handshake not counted"
+                "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = waits of the client proxy: Noise XK, Hello/Welcome, QUIT, plus a request for each body the stream did not bring (DELE goes in batches from the proxy's journal); its traffic changed direction {} times (window credits, batches: no wait); TCP handshake not counted",
+                cw.direction_changes
             )),
         );
     }
@@ -381,6 +400,59 @@ pub async fn figures(
                 )),
             );
         }
+        out.push(measured(messages).await?);
     }
     Ok(out)
+}
+
+/// Messages carried through the line emulator for the measured figure.
+const MEASURED_SLICE: usize = 100;
+
+/// The line the measured figure emulates: 3G (1 Mbit/s, 150 ms round trip).
+const MEASURED_LINE: (&str, u64, u64) = ("3g", 125_000, 75);
+
+/// The first [`MEASURED_SLICE`] messages through Causeway and direct POP3,
+/// each line a serialising queue at the profile's rate with its delay each
+/// way (`causeway_tests::Pace`); wall time of each mail client's session,
+/// beside what the model of figure 3 predicts for the same bytes and turns.
+async fn measured(messages: &Messages) -> Result<Figure, String> {
+    let (name, rate, delay_ms) = MEASURED_LINE;
+    let slice: Messages = messages.iter().take(MEASURED_SLICE).cloned().collect();
+    let pace = causeway_tests::Pace {
+        bytes_per_sec: rate,
+        delay: std::time::Duration::from_millis(delay_ms),
+    };
+    progress(&format!(
+        "figure 3: {} messages through a {name} line emulator",
+        slice.len()
+    ));
+    let chain = Chain::start(ChainSpec {
+        pace: Some(pace),
+        ..ChainSpec::default()
+    })
+    .await;
+    let cw = causeway_session(&chain, &slice).await?;
+    let (direct, _) = direct_session(&chain, &slice).await?;
+    let (bps, rtt) = (rate as f64 * 8.0, 2.0 * delay_ms as f64 / 1e3);
+    Ok(Figure::new(
+        &format!("time_measured_{name}"),
+        "s",
+        cw.seconds,
+        vec![
+            ("direct", direct.seconds),
+            ("causeway_model", model_seconds(cw.bytes(), cw.turns, bps, rtt)),
+            ("direct_model", model_seconds(direct.bytes(), direct.turns, bps, rtt)),
+        ],
+    )
+    .note(format!(
+        "{} messages ({} bytes) through a line emulator: {} kbit/s each way, {} ms round trip, a serialising queue; wall time from connect to QUIT's answer; causeway {} bytes {} waits, direct {} bytes {} turns",
+        slice.len(),
+        mail::total(&slice),
+        bps / 1e3,
+        2 * delay_ms,
+        cw.bytes(),
+        cw.turns,
+        direct.bytes(),
+        direct.turns
+    )))
 }

@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use causeway::chain::{self, Hops, InProcess, MailServer, NodeTask, Spawn};
 use causeway::config::Role;
-use causeway_client::Timeouts;
+use causeway_client::{ClientState, Timeouts};
 use causeway_edge::EdgeState;
 use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::client::{Pop3Client, Timeouts as PopTimeouts};
 use causeway_proto::user::TlsMode;
 use causeway_relay::RelayState;
-use causeway_tests::Forwarder;
+use causeway_tests::{Forwarder, Pace};
 use causeway_wire::ChannelConfig;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
@@ -111,6 +111,10 @@ pub struct ChainSpec {
     pub via_relay: bool,
     /// Both ends' channel settings (dictionary, level).
     pub channel: ChannelConfig,
+    /// Both lines (the client's, and the direct path's) emulate a slow
+    /// line: each direction a serialising queue at this rate, with this
+    /// one-way delay.
+    pub pace: Option<Pace>,
 }
 
 pub struct Chain {
@@ -131,6 +135,8 @@ pub struct Chain {
     pub line_node: Node,
     pub proxy_node: Node,
     pub forward_node: Node,
+    /// The client proxy's counts (its waits on the line).
+    pub client: ClientState,
     nodes: InProcess<TokioEnv, TokioEnv, Places>,
     _chain: chain::Chain,
 }
@@ -214,7 +220,9 @@ impl Chain {
 
         let forward_node = Node::start("plain forward");
         let target = server_addr.clone();
-        let forward = forward_node.run(Forwarder::start(target)).await;
+        let forward = forward_node
+            .run(Forwarder::start_paced(target, spec.pace))
+            .await;
 
         let relay_node = Node::start("relay");
         let edge_node = Node::start("edge");
@@ -238,13 +246,18 @@ impl Chain {
         let mut hops = LineOn {
             node: &line_node,
             line: None,
+            pace: spec.pace,
         };
         let built = chain_spec
             .start(env.rng(), &mut nodes, &mut hops)
             .await
             .expect("the benchmark chain starts");
         let line = hops.line.expect("the client's line");
-        let (edge, relay) = (nodes.edge.clone(), nodes.relay.clone());
+        let (edge, relay, client) = (
+            nodes.edge.clone(),
+            nodes.relay.clone(),
+            nodes.client.clone(),
+        );
         let proxy = built.proxy.clone();
 
         Chain {
@@ -262,6 +275,7 @@ impl Chain {
             line_node,
             proxy_node,
             forward_node,
+            client,
             nodes,
             _chain: built,
         }
@@ -316,11 +330,12 @@ impl Spawn for Places {
 struct LineOn<'a> {
     node: &'a Node,
     line: Option<Forwarder>,
+    pace: Option<Pace>,
 }
 
 impl Hops for LineOn<'_> {
     async fn line(&mut self, edge: String) -> String {
-        let f = self.node.run(Forwarder::start(edge)).await;
+        let f = self.node.run(Forwarder::start_paced(edge, self.pace)).await;
         let addr = f.addr();
         self.line = Some(f);
         addr

@@ -54,21 +54,19 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
     assert!(get(&figures, "mail_shrink").causeway > 1.0);
 
     // 2: direct POP3 is 2n+6 turns (greeting, USER, PASS, STAT, UIDL, 2n,
-    // QUIT); Causeway answers USER, PASS, STAT and UIDL locally, and RETR
-    // from the bodies streamed ahead, and pays one for the Noise handshake,
-    // one for Hello/Welcome, one per DELE and one for QUIT: n+3, plus one
-    // for each RETR that overtook the stream (on loopback the mail client
-    // can be quicker than the stream).
+    // QUIT). The client proxy answers USER, PASS, STAT and UIDL locally,
+    // RETR from the bodies streamed ahead (waiting for the stream, not for a
+    // turn) and DELE from its delete journal; it waits for the Noise
+    // handshake, Hello/Welcome and QUIT: 3, plus a request for a body the
+    // stream did not bring within its quiet time (never on loopback, but
+    // allowed for a loaded machine).
     let n = MESSAGES as f64;
     let turns = get(&figures, "round_trips");
     assert_eq!(turns.alternative("direct"), Some(2.0 * n + 6.0));
-    assert!(
-        (n + 3.0..=2.0 * n + 4.0).contains(&turns.causeway),
-        "{turns:?}"
-    );
+    assert!((3.0..=n + 3.0).contains(&turns.causeway), "{turns:?}");
 
-    // 3: times follow from 1 and 2.
-    for p in ["time_gprs", "time_3g", "time_satellite"] {
+    // 3: times follow from 1 and 2; the line emulator measured both paths.
+    for p in ["time_gprs", "time_3g", "time_satellite", "time_measured_3g"] {
         let f = get(&figures, p);
         assert!(f.causeway > 0.0 && f.alternative("direct").unwrap() > 0.0);
     }

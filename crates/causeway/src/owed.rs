@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
+use causeway_edge::JournalConfig;
 use causeway_edge::journal::inspect::{self, OwedListing};
-use causeway_edge::{JournalConfig, JournalKey};
 
 use crate::config::{self, Settings};
 
@@ -43,7 +43,7 @@ fn owed(path: &Path, drop: &[String]) -> Result<(), String> {
             path.display()
         ));
     };
-    let key = JournalKey::derive_from(&settings.config.keypair.private);
+    let key = causeway_edge::journal::edge_key(&settings.config.keypair.private);
     let journal = JournalConfig::redb(file, key).map_err(|e| {
         format!(
             "cannot open the journal {}: {e} (stop the edge first: it holds the file while it runs)",

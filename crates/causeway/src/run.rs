@@ -10,8 +10,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_client::run_client;
-use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, JournalKey, run_edge};
+use causeway_client::{ClientConfig, run_client};
+use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_relay::{RelayState, run_relay};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -90,18 +90,28 @@ async fn bind(env: &TokioEnv, addr: &str) -> io::Result<<TokioEnv as Env>::Liste
 /// The edge's configuration, with its crash journal open.
 pub fn edge_config(s: EdgeSettings) -> io::Result<EdgeConfig> {
     let mut config = s.config;
-    if let Some(path) = &s.journal {
-        let key = JournalKey::derive_from(&config.keypair.private);
-        let journal = JournalConfig::redb(path, key).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot open the journal {}: {e}", path.display()),
-            )
-        })?;
-        info!(journal = %path.display(), "crash journal open");
-        config.journal = Some(journal);
-    }
+    let key = causeway_edge::journal::edge_key(&config.keypair.private);
+    config.journal = open_journal(s.journal.as_deref(), key, "crash journal")?;
     Ok(config)
+}
+
+/// The journal file at `path`, if there is one, sealed with `key`.
+fn open_journal(
+    path: Option<&std::path::Path>,
+    key: causeway_store::JournalKey,
+    what: &str,
+) -> io::Result<Option<JournalConfig>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let journal = JournalConfig::redb(path, key).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open the {what} {}: {e}", path.display()),
+        )
+    })?;
+    info!(journal = %path.display(), "{what} open");
+    Ok(Some(journal))
 }
 
 async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
@@ -163,17 +173,27 @@ async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {
     Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
 }
 
+/// The client proxy's configuration, with its delete journal open.
+pub fn client_config(s: ClientSettings) -> io::Result<ClientConfig> {
+    let mut config = s.config;
+    let key = causeway_client::journal_key(&config.keypair.private);
+    config.journal = open_journal(s.journal.as_deref(), key, "delete journal")?;
+    Ok(config)
+}
+
 async fn client(env: TokioEnv, s: ClientSettings) -> io::Result<i32> {
     let signals = Signals::new()?;
-    let listener = bind(&env, &s.config.listen).await?;
-    info!(role = "client", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
-        edge = %s.config.edge, "listening");
+    let shutdown_deadline = s.shutdown_deadline;
+    let config = client_config(s)?;
+    let listener = bind(&env, &config.listen).await?;
+    info!(role = "client", address = %listener.local_addr()?, public_key = %config.keypair.public,
+        edge = %config.edge, "listening");
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(run_client(env.clone(), listener, Arc::new(s.config), rx));
+    let task = tokio::spawn(run_client(env.clone(), listener, Arc::new(config), rx));
     let pending = || {
         "mail client session(s) still running; their edge sessions end as on a cut line".to_owned()
     };
-    Ok(supervise(&env, signals, task, stop, s.shutdown_deadline, pending).await)
+    Ok(supervise(&env, signals, task, stop, shutdown_deadline, pending).await)
 }
 
 /// Waits for the node to end or for a signal; on a signal, asks the node to

@@ -17,15 +17,24 @@ pub enum Broken {
     /// End the edge session after every delivered message: each next
     /// command fails, although nothing went wrong.
     BreakAfterDelivery,
+    /// Answer DELE `+OK` with the delete held in memory only, not in the
+    /// delete journal: a cut before its batch went, or a crash of the
+    /// proxy, loses a delete the mail client was told of.
+    DeleNotJournaled,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 2] = [Broken::ReadMarkBeforeWrite, Broken::BreakAfterDelivery];
+    pub const ALL: [Broken; 3] = [
+        Broken::ReadMarkBeforeWrite,
+        Broken::BreakAfterDelivery,
+        Broken::DeleNotJournaled,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Broken::ReadMarkBeforeWrite => "read-mark-before-write",
             Broken::BreakAfterDelivery => "break-after-delivery",
+            Broken::DeleNotJournaled => "dele-not-journaled",
         }
     }
 }

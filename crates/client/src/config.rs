@@ -37,6 +37,10 @@ pub struct ClientConfig {
     pub timeouts: Timeouts,
     /// Which bodies cross the line before the mail client asks.
     pub prefetch: Prefetch,
+    /// The delete journal (`crate::deletes`): with it the proxy answers DELE
+    /// itself, once the journal holds it durably; without, every DELE waits
+    /// for the edge (a turn on the line each).
+    pub journal: Option<causeway_store::JournalConfig>,
     /// A deliberately broken behaviour, for the simulation's bug hunts only.
     #[cfg(feature = "broken-variants")]
     pub broken: Option<crate::broken::Broken>,
@@ -192,6 +196,7 @@ pub(crate) mod tests {
             channel: ChannelConfig::default(),
             timeouts: Timeouts::default(),
             prefetch: Prefetch::default(),
+            journal: None,
             #[cfg(feature = "broken-variants")]
             broken: None,
         }

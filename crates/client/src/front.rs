@@ -9,8 +9,10 @@
 //!
 //! The rules that matter for mail safety:
 //! - STAT/LIST/UIDL come from the [`Mailbox`] snapshot: no round trip.
-//! - A DELE is answered `+OK` only after the edge answered `Done`; from then
-//!   on the edge owns it.
+//! - A DELE is answered `+OK` only after the edge answered `Done`, or the
+//!   proxy's delete journal holds it (the driver decides; see
+//!   `crate::deletes`); from then on it is owed. A message its server lists
+//!   twice under one UIDL and size is never deleted.
 //! - A RETR body is handed to the driver as [`Action::Deliver`]: the driver
 //!   sends `Delivered` only once the whole reply is written. TOP is never
 //!   delivered (it does not mark a message read on a POP3 server either).
@@ -353,9 +355,23 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
                 Then::Top { server },
             )
         }),
-        Command::Dele(n) => ask_one(mailbox, n, |e, server| {
-            (Op::Dele { msg: e.id.clone() }, Then::Dele { server, n })
-        }),
+        Command::Dele(n) => match mailbox.get(n) {
+            // Refused here: a proxy with a delete journal acknowledges DELE
+            // without asking the edge, which would refuse it.
+            Ok(e) if mailbox.ambiguous(e) => reply(StatusLine::err(
+                Some(RespCode::SysPerm),
+                format!(
+                    "Server {} lists more than one message as {} of {} octets; Causeway will \
+                     not delete them until the server's UIDLs are fixed.",
+                    mailbox.server_name(e),
+                    e.id.uidl,
+                    e.size()
+                ),
+            )),
+            _ => ask_one(mailbox, n, |e, server| {
+                (Op::Dele { msg: e.id.clone() }, Then::Dele { server, n })
+            }),
+        },
         Command::Rset => {
             let servers = mailbox.servers_with_deletes();
             if servers.is_empty() {

@@ -10,7 +10,9 @@
 //! and UIDL.
 //!
 //! What it promises the mail client, whatever the line does:
-//! - a DELE is `+OK` only once the edge owns it (and will commit it);
+//! - a DELE is `+OK` only once it is durable: in the proxy's delete journal
+//!   (`deletes`, carried to the edge in batches, and by `carrier` when no
+//!   mail client comes back), or without one, once the edge owns it;
 //! - a message is marked read only after its whole body was written to the
 //!   mail client (`Delivered` is sent after the write);
 //! - a lost line is reported as an error on the current or next command,
@@ -31,7 +33,9 @@
 //! Depends on net, wire, proto and pop3; never on the edge or the relay.
 
 pub mod broken;
+mod carrier;
 mod config;
+mod deletes;
 mod front;
 mod link;
 mod login;
@@ -41,6 +45,7 @@ mod mirror;
 mod prefetch;
 mod replies;
 mod session;
+mod shared;
 
 use std::io;
 use std::sync::Arc;
@@ -49,7 +54,15 @@ use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
 pub use config::{ClientConfig, Prefetch, Timeouts};
+pub use shared::ClientState;
+
+/// The delete journal's key, derived from the proxy's static private key
+/// (see [`causeway_store::JournalKey::derive_from`]).
+pub fn journal_key(private: &causeway_wire::PrivateKey) -> causeway_store::JournalKey {
+    causeway_store::JournalKey::derive_from("causeway client proxy delete journal key v1", private)
+}
 pub use mailbox::{MAX_SHOWN_UIDL, shown_keys, shown_uidl};
 
 /// Accepts mail clients on `listener` and serves each in its own task, until
@@ -62,15 +75,51 @@ pub async fn run_client<E: Env>(
     config: Arc<ClientConfig>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    run_client_counted(env, listener, config, ClientState::new(), shutdown).await
+}
+
+/// [`run_client`], counting in `state`.
+pub async fn run_client_counted<E: Env>(
+    env: E,
+    listener: E::Listener,
+    config: Arc<ClientConfig>,
+    state: ClientState,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
     config.validate().map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("invalid client configuration: {e}"),
         )
     })?;
+    let deletes = match &config.journal {
+        Some(j) => {
+            let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+            let journal = deletes::DeleteJournal::load(j, env.rng().clone(), &names, state.clone())
+                .await
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "cannot read the delete journal ({}): {e}",
+                        j.store.describe()
+                    ))
+                })?;
+            Some(journal)
+        }
+        None => {
+            tracing::info!(
+                "no delete journal configured: every DELE waits for the edge (one turn on the line)"
+            );
+            None
+        }
+    };
+    let shared = shared::Shared::new(state, mirror::Kept::new(config.prefetch.keep), deletes);
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
-    let lost = lost::LostSessions::default();
-    let kept = mirror::Kept::new(config.prefetch.keep);
+    tokio::spawn(carrier::carry(
+        env.clone(),
+        config.clone(),
+        shared.clone(),
+        shutdown.clone(),
+    ));
     let sessions_shutdown = shutdown.clone();
     accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         // `session` is filled in when the edge names the session, so every
@@ -80,8 +129,7 @@ pub async fn run_client<E: Env>(
             env.clone(),
             stream,
             config.clone(),
-            lost.clone(),
-            kept.clone(),
+            shared.clone(),
             sessions_shutdown.clone(),
         );
         serve.instrument(span)

@@ -10,9 +10,11 @@
 //! order anyway, and one request in flight keeps "which answer is this" and
 //! "what did the edge acknowledge before the cut" trivial. Around them the
 //! line carries what needs no answer: the body stream into the [`Mirror`]
-//! (with `Window` credits back), `Want`s from the prefetch [`Planner`], and
-//! batched `Delivered` read marks. A RETR or TOP whose body the mirror holds
-//! is answered without the line.
+//! (with `Window` credits back), `Want`s from the prefetch [`Planner`],
+//! batched `Delivered` read marks, and batched `Deletes` with the edge's
+//! `Held` back. A RETR or TOP whose body the mirror holds is answered
+//! without the line, and so is a DELE when the proxy has a delete journal
+//! ([`crate::deletes`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,16 +29,27 @@ use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{self, LinkEnd};
 use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
+use crate::broken::Broken;
 use crate::config::ClientConfig;
+use crate::config::Prefetch;
+use crate::deletes::SessionDeletes;
 use crate::front::Request;
-use crate::lost::{Guard, LostSessions};
+use crate::lost::Guard;
 use crate::mirror::{Kept, Key, Mirror, listed};
 use crate::prefetch::Planner;
+use crate::shared::{ClientState, Shared};
 
 /// The client proxy acknowledges body bytes with `Window` every this many
 /// (a quarter of the edge's smallest window, so the stream never stalls on
 /// a credit, and few enough that credits cost under 0.5% of the stream).
 const CREDIT_EVERY: u64 = 16 << 10;
+
+/// A body the stream will bring is waited for, not asked for, while the
+/// stream keeps bringing something: a request would cost a turn on the line
+/// for a body that is on its way anyway. After this long with no chunk of
+/// any body (the edge may have failed to fetch it, or the window is
+/// spent), the body is asked for.
+const STREAM_QUIET: Duration = Duration::from_secs(2);
 
 /// Read marks sent in one `Delivered` batch at most; a full batch goes at
 /// once, a partial one with the next message or when the mail client pauses.
@@ -78,6 +91,7 @@ pub struct EdgeLink<E: Env> {
     pongs_due: Vec<u64>,
     /// Requests and pings sent, for the session's log line.
     pub round_trips: u64,
+    state: ClientState,
     /// Names this session as lost unless it ends with `Bye`.
     lost: Guard,
     bodies: Bodies,
@@ -86,6 +100,10 @@ pub struct EdgeLink<E: Env> {
     credited: u64,
     /// Read marks not yet sent, per server.
     marks: BTreeMap<String, Vec<MessageId>>,
+    /// With a delete journal: the session's deletes (DELE answered here).
+    deletes: Option<SessionDeletes>,
+    /// The broken variant `DeleNotJournaled` (never set in a shipped build).
+    dele_not_journaled: bool,
     /// After `Quit` nothing more is sent (see [`EdgeLink::quit`]).
     quitting: bool,
 }
@@ -146,6 +164,7 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Response { .. } => "Response",
         EdgeToClient::Pong { .. } => "Pong",
         EdgeToClient::Chunk { .. } => "Chunk",
+        EdgeToClient::Held { .. } => "Held",
         EdgeToClient::Bye { .. } => "Bye",
     };
     LineCut(format!("the edge sent {kind} while we waited for {what}"))
@@ -193,21 +212,40 @@ impl<E: Env> EdgeLink<E> {
 
     /// Hands over the user information on a reached channel and waits for
     /// the listings. The sessions in `lost` are named in the `Hello`, for the
-    /// edge to end.
+    /// edge to end, and so are the deletes the journal has left to carry.
+    /// With `only`, the session is for carrying deletes: it opens just those
+    /// servers and wants no bodies.
     pub async fn open(
         env: &E,
         config: &ClientConfig,
-        lost: &LostSessions,
-        kept: &Kept,
+        shared: &Shared,
+        only: Option<&[String]>,
         mut channel: Reached<E>,
     ) -> Result<(Self, Vec<ServerListing>), NotOpened> {
         let t = &config.timeouts;
-        let supersedes = lost.take();
+        let supersedes = shared.lost.take();
+        let mut user = config.user_info();
+        if let Some(only) = only {
+            user.servers.retain(|s| only.contains(&s.name));
+        }
+        let names: Vec<String> = user.servers.iter().map(|s| s.name.clone()).collect();
+        let carried = match &shared.deletes {
+            Some(j) => j.take_carried(&names),
+            None => Vec::new(),
+        };
+        // Owned by this session from here on; released (for a later one to
+        // carry) if the session does not open.
+        let deletes = shared
+            .deletes
+            .clone()
+            .map(|j| SessionDeletes::new(j, &carried));
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
-            user: config.user_info(),
+            user,
             supersedes: supersedes.clone(),
+            carried,
         };
+        let (lost, kept) = (&shared.lost, &shared.kept);
         let welcome = match send(env, &mut channel, &hello, t.request).await {
             Ok(()) => recv(env, &mut channel, t.welcome, "the edge's Welcome").await,
             Err(e) => Err(e),
@@ -246,6 +284,8 @@ impl<E: Env> EdgeLink<E> {
                 });
             }
         };
+        // The handshake and Hello/Welcome: two waits.
+        shared.state.waited(2);
         let order: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
         let mut mirror = Mirror::default();
         for key in listed(&order, &listings) {
@@ -253,7 +293,14 @@ impl<E: Env> EdgeLink<E> {
                 mirror.insert(key, body);
             }
         }
-        let planner = Planner::new(&config.prefetch, &order, &listings, kept, &mirror);
+        let prefetch = match only {
+            Some(_) => Prefetch {
+                enabled: false,
+                ..config.prefetch.clone()
+            },
+            None => config.prefetch.clone(),
+        };
+        let planner = Planner::new(&prefetch, &order, &listings, kept, &mirror);
         let mut link = EdgeLink {
             env: env.clone(),
             channel,
@@ -262,6 +309,7 @@ impl<E: Env> EdgeLink<E> {
             ping_interval: t.ping_interval,
             pongs_due: Vec::new(),
             round_trips: 1,
+            state: shared.state.clone(),
             lost: lost.guard(session),
             bodies: Bodies {
                 mirror,
@@ -271,6 +319,8 @@ impl<E: Env> EdgeLink<E> {
             planner,
             credited: 0,
             marks: BTreeMap::new(),
+            deletes,
+            dele_not_journaled: config.broken(Broken::DeleNotJournaled),
             quitting: false,
         };
         if let Err(cut) = link.want_more().await {
@@ -292,6 +342,7 @@ impl<E: Env> EdgeLink<E> {
         let id = self.next;
         self.next += 1;
         self.round_trips += 1;
+        self.state.waited(1);
         id
     }
 
@@ -302,11 +353,22 @@ impl<E: Env> EdgeLink<E> {
         if let Some(local) = self.held_answer(r) {
             return Ok(Ok(local));
         }
+        if let (Op::Dele { msg }, true) = (&r.op, self.deletes.is_some()) {
+            return self.delete_here(&r.server, msg).await;
+        }
         // A body already on its way is waited for, not asked for: the
         // edge streams it to its end anyway, and a request would cost a
-        // turn on the line.
+        // turn on the line. So is a RETR's body the stream will bring,
+        // while the stream flows (a TOP does not wait for a whole body).
         if let Op::Retr { msg } | Op::Top { msg, .. } = &r.op {
             let key = (r.server.clone(), msg.clone());
+            let retr = matches!(r.op, Op::Retr { .. });
+            if retr && !self.bodies.mirror.arriving(&key) && self.planner.is_wanted(&key) {
+                self.wait_for_start(&key).await?;
+                if let Some(local) = self.held_answer(r) {
+                    return Ok(Ok(local));
+                }
+            }
             if self.bodies.mirror.arriving(&key) {
                 self.wait_for_body(&key).await?;
                 if let Some(local) = self.held_answer(r) {
@@ -314,7 +376,7 @@ impl<E: Env> EdgeLink<E> {
                 }
             }
         }
-        self.send_marks().await?;
+        self.send_batched().await?;
         let id = self.next_id();
         let msg = ClientToEdge::Request {
             id,
@@ -340,8 +402,46 @@ impl<E: Env> EdgeLink<E> {
                     ))),
                 }
             }
+            (Ok(Reply::Done), Op::Rset) => {
+                let undone = match &mut self.deletes {
+                    Some(d) => d.undone(&r.server).await,
+                    None => Ok(()),
+                };
+                Ok(undone.map(|()| Reply::Done).map_err(|()| {
+                    OpError::new(
+                        Some(ErrCode::SysTemp),
+                        "the client proxy could not record the RSET durably; the deletes stand",
+                    )
+                }))
+            }
             (result, _) => Ok(result),
         }
+    }
+
+    /// DELE answered here: `+OK` once the delete journal holds it durably
+    /// (it reaches the edge in the next batch); `-ERR` if it cannot.
+    async fn delete_here(
+        &mut self,
+        server: &str,
+        msg: &MessageId,
+    ) -> Result<Result<Reply, OpError>, LineCut> {
+        let Some(deletes) = &mut self.deletes else {
+            unreachable!("only with a delete journal")
+        };
+        if self.dele_not_journaled {
+            deletes.record_in_memory(server, msg);
+        } else if let Err(e) = deletes.record(server, msg).await {
+            tracing::warn!(%server, error = %e,
+                "delete journal: could not record a delete; refusing it (check the proxy's disk)");
+            return Ok(Err(OpError::new(
+                Some(ErrCode::SysTemp),
+                "the client proxy could not record the delete durably; nothing was deleted",
+            )));
+        }
+        if deletes.unsent() >= MARKS_BATCH {
+            self.send_batched().await?;
+        }
+        Ok(Ok(Reply::Done))
     }
 
     /// A RETR or TOP answered from a body held whole: in the mirror, or
@@ -379,29 +479,35 @@ impl<E: Env> EdgeLink<E> {
         let (server, msg) = key;
         self.marks.entry(server).or_default().push(msg);
         if self.marks.values().map(Vec::len).sum::<usize>() >= MARKS_BATCH {
-            self.send_marks().await?;
+            self.send_batched().await?;
         }
         self.want_more().await
     }
 
-    /// True while read marks wait to be sent.
-    pub fn marks_pending(&self) -> bool {
-        !self.marks.is_empty()
+    /// True while read marks or deletes wait to be sent.
+    pub fn batched_pending(&self) -> bool {
+        !self.marks.is_empty() || self.deletes.as_ref().is_some_and(|d| d.unsent() > 0)
     }
 
-    /// Sends the waiting read marks (no answer: a batch lost in a cut
-    /// leaves its messages unread).
-    pub async fn send_marks(&mut self) -> Result<(), LineCut> {
+    /// Sends the waiting read marks, then the waiting deletes (no answer
+    /// awaited: a mark lost in a cut leaves its message unread; a delete
+    /// stays in the journal until the edge's `Held` comes back).
+    pub async fn send_batched(&mut self) -> Result<(), LineCut> {
         for (server, msgs) in std::mem::take(&mut self.marks) {
             let batch = ClientToEdge::Delivered { server, msgs };
             send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
         }
-        Ok(())
+        let ops = match &mut self.deletes {
+            Some(d) if d.unsent() > 0 => d.take_unsent(),
+            _ => return Ok(()),
+        };
+        let batch = ClientToEdge::Deletes { ops };
+        send(&self.env, &mut self.channel, &batch, self.request_timeout).await
     }
 
     /// One `Ping`/`Pong`: proves the line still carries traffic both ways.
     pub async fn ping(&mut self) -> Result<(), LineCut> {
-        self.send_marks().await?;
+        self.send_batched().await?;
         let nonce = self.next_id();
         send(
             &self.env,
@@ -466,6 +572,12 @@ impl<E: Env> EdgeLink<E> {
                 Ok(None)
             }
             EdgeToClient::Pong { nonce } if self.pong_was_due(nonce) => Ok(None),
+            EdgeToClient::Held { seqs } => {
+                if let Some(d) = &mut self.deletes {
+                    d.held(&seqs).await;
+                }
+                Ok(None)
+            }
             other => Ok(Some(other)),
         }
     }
@@ -496,6 +608,37 @@ impl<E: Env> EdgeLink<E> {
         {
             None => Ok(()),
             Some(m) => Err(out_of_turn("the rest of a body", &m)),
+        }
+    }
+
+    /// Takes in the stream until `key`'s body starts (or is whole), or
+    /// until no chunk came for [`STREAM_QUIET`].
+    async fn wait_for_start(&mut self, key: &Key) -> Result<(), LineCut> {
+        loop {
+            let got = self
+                .env
+                .timeout(
+                    STREAM_QUIET,
+                    "the body stream",
+                    self.channel.recv::<EdgeToClient>(),
+                )
+                .await;
+            match got {
+                Ok(Ok(Received::Msg(m))) => {
+                    if let Some(m) = self.absorb(m).await? {
+                        return Err(out_of_turn("the body stream", &m));
+                    }
+                    let m = &self.bodies.mirror;
+                    if m.arriving(key) || m.complete(key).is_some() {
+                        return Ok(());
+                    }
+                }
+                Ok(Ok(Received::Closed { reason })) => {
+                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Ok(()),
+            }
         }
     }
 
@@ -575,8 +718,9 @@ impl<E: Env> EdgeLink<E> {
 
     /// `Quit`, then `Bye` with each server's outcome; then closes the channel.
     pub async fn quit(mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
-        self.send_marks().await?;
+        self.send_batched().await?;
         self.round_trips += 1;
+        self.state.waited(1);
         send(
             &self.env,
             &mut self.channel,
@@ -593,6 +737,11 @@ impl<E: Env> EdgeLink<E> {
             other => return Err(out_of_turn("Bye", &other)),
         };
         self.lost.ended_with_bye();
+        if let Some(d) = &mut self.deletes {
+            for o in outcomes.iter().filter(|o| o.result.is_ok()) {
+                d.committed(&o.name).await;
+            }
+        }
         tracing::info!(
             round_trips = self.round_trips,
             "edge session ended with Bye"

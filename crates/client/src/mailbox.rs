@@ -183,6 +183,16 @@ impl Mailbox {
         &self.servers[e.server]
     }
 
+    /// True if its server lists another message under the same UIDL and
+    /// size: no command can name it safely (the edge refuses them too).
+    pub fn ambiguous(&self, e: &Entry) -> bool {
+        self.messages
+            .iter()
+            .filter(|o| o.server == e.server && o.id == e.id)
+            .count()
+            > 1
+    }
+
     /// (number, entry) of every message not deleted.
     pub fn live(&self) -> impl Iterator<Item = (u32, &Entry)> {
         (1u32..).zip(&self.messages).filter(|(_, e)| !e.deleted)

@@ -82,6 +82,12 @@ impl Planner {
     }
 
     /// `key` was delivered (or is no longer wanted): its share is free.
+    /// True if `key` was wanted and is not delivered yet: the stream will
+    /// bring it, in its turn.
+    pub fn is_wanted(&self, key: &Key) -> bool {
+        self.outstanding.contains_key(key)
+    }
+
     pub fn done(&mut self, key: &Key) {
         self.outstanding.remove(key);
         self.queue.retain(|k| k != key);

@@ -36,8 +36,8 @@ use crate::config::ClientConfig;
 use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
 use crate::login::LocalLogin;
-use crate::lost::LostSessions;
-use crate::mirror::{Kept, Key};
+use crate::mirror::Key;
+use crate::shared::{Serving, Shared};
 
 enum Link<E: Env> {
     /// No channel: the session has ended.
@@ -65,16 +65,16 @@ struct Session<E: Env> {
     codec: ServerCodec,
     front: Front,
     link: Link<E>,
-    lost: LostSessions,
-    kept: Kept,
+    shared: Shared,
+    _serving: Serving,
     shutdown: watch::Receiver<bool>,
     /// RETR replies written and flushed whose bodies await the mail
     /// client's next command, the proof that it took them whole.
     unconfirmed: Vec<Key>,
 }
 
-/// How long a partial batch of read marks waits for company while the mail
-/// client is quiet.
+/// How long a partial batch of read marks and deletes waits for company
+/// while the mail client is quiet.
 const MARKS_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one mail client until it quits, goes away, or the line is cut.
@@ -82,10 +82,10 @@ pub(crate) async fn serve<E: Env>(
     env: E,
     mail: E::Stream,
     config: Arc<ClientConfig>,
-    lost: LostSessions,
-    kept: Kept,
+    shared: Shared,
     shutdown: watch::Receiver<bool>,
 ) {
+    let serving = shared.serving();
     let login = LocalLogin {
         user: config.user.clone(),
         password: config.password.clone(),
@@ -107,8 +107,8 @@ pub(crate) async fn serve<E: Env>(
         codec: ServerCodec::new(),
         front: Front::new(login, names),
         link: Link::Reached(Box::new(reached)),
-        lost,
-        kept,
+        shared,
+        _serving: serving,
         shutdown,
         unconfirmed: Vec::new(),
     };
@@ -165,7 +165,7 @@ impl<E: Env> Session<E> {
             }
             let pinging = matches!(self.link, Link::Open(_));
             let marking = match &self.link {
-                Link::Open(l) if l.marks_pending() => {
+                Link::Open(l) if l.batched_pending() => {
                     *marks_at.get_or_insert(self.env.now() + MARKS_DELAY)
                 }
                 _ => {
@@ -203,8 +203,8 @@ impl<E: Env> Session<E> {
                 _ = self.env.sleep(left(&self.env, marking)), if marks_at.is_some() => {
                     marks_at = None;
                     if let Link::Open(link) = &mut self.link {
-                        if let Err(cut) = link.send_marks().await {
-                            tracing::warn!(reason = %cut, "line to the edge lost while sending read marks");
+                        if let Err(cut) = link.send_batched().await {
+                            tracing::warn!(reason = %cut, "line to the edge lost while sending read marks and deletes");
                             self.link = Link::Cut(cut);
                         }
                     }
@@ -315,6 +315,9 @@ impl<E: Env> Session<E> {
                     if self.config.broken(Broken::ReadMarkBeforeWrite) {
                         self.unconfirmed.extend(last_key.take());
                         self.confirm().await;
+                        if let Link::Open(link) = &mut self.link {
+                            let _ = link.send_batched().await;
+                        }
                     }
                     if let Err(e) = self.write(&bytes).await {
                         return self
@@ -388,7 +391,7 @@ impl<E: Env> Session<E> {
             _ => None,
         };
         if let Some(c) = early {
-            match EdgeLink::open(&self.env, &self.config, &self.lost, &self.kept, c).await {
+            match EdgeLink::open(&self.env, &self.config, &self.shared, None, c).await {
                 Ok(opened) => return Ok(opened),
                 Err(NotOpened::Refused(e)) => return Err(e),
                 Err(NotOpened::Unreachable(why)) => {
@@ -400,7 +403,7 @@ impl<E: Env> Session<E> {
         let c = EdgeLink::reach(&self.env, &self.config)
             .await
             .map_err(temporary)?;
-        match EdgeLink::open(&self.env, &self.config, &self.lost, &self.kept, c).await {
+        match EdgeLink::open(&self.env, &self.config, &self.shared, None, c).await {
             Ok(opened) => Ok(opened),
             Err(NotOpened::Refused(e)) => Err(e),
             Err(NotOpened::Unreachable(why)) => Err(temporary(why)),

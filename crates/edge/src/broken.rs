@@ -39,10 +39,13 @@ pub enum Broken {
     /// Mark a body read once it was streamed ahead of demand, as if
     /// reaching the client proxy were reaching the mail client.
     MarkPrefetchedRead,
+    /// Owe the deletes a client proxy carried from an earlier session as
+    /// this session's own, so that this session's RSET undoes them too.
+    CarriedUndoneByRset,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 10] = [
+    pub const ALL: [Broken; 11] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -53,6 +56,7 @@ impl Broken {
         Broken::NoJournalEntry,
         Broken::EraseOwedWhenLocked,
         Broken::MarkPrefetchedRead,
+        Broken::CarriedUndoneByRset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Broken {
             Broken::NoJournalEntry => "no-journal-entry",
             Broken::EraseOwedWhenLocked => "erase-owed-when-locked",
             Broken::MarkPrefetchedRead => "mark-prefetched-read",
+            Broken::CarriedUndoneByRset => "carried-undone-by-rset",
         }
     }
 }

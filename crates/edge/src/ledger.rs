@@ -121,6 +121,23 @@ impl Ledger {
         item.entries.extend(entry);
     }
 
+    /// Records work acknowledged in an earlier session (a delete the client
+    /// proxy carried over): owed like the session's own, but this session's
+    /// RSET leaves it be.
+    pub fn owe_earlier(
+        &mut self,
+        target: Target,
+        owed: Owed,
+        entry: Option<Entry>,
+        ticket: impl FnOnce() -> Ticket,
+    ) {
+        let key = (target, owed);
+        self.owe(key.0.clone(), owed, entry, ticket);
+        if let Some(item) = self.owed.get_mut(&key) {
+            item.adopted = true;
+        }
+    }
+
     /// Takes over work another worker could not do. It is sent again in
     /// this server session (nothing another session sent counts here).
     pub fn adopt(&mut self, items: Vec<Handover>) {

@@ -3,7 +3,7 @@
 //! at once.
 //!
 //! ```text
-//!            ┌──────── recv: Request / Want / Window / Delivered / Ping / Quit
+//!            ┌──────── recv: Request / Want / Window / Deletes / Delivered / Ping / Quit
 //!  select ───┼──────── a worker fetched a body (or a head)
 //!            └──────── the outbox may send a chunk (window open)
 //! ```
@@ -29,6 +29,12 @@
 //! queued to its worker *before* `Done` goes out, so from the moment the
 //! client can know of it the delete is owed, even across a crash of the
 //! edge. A delete the journal could not record is refused, not acknowledged.
+//!
+//! **Batched deletes** (`Deletes`) were acknowledged by the client proxy
+//! from its own journal; each is owed here the same way, and `Held` names
+//! those the journal recorded, which the client proxy may then forget. One
+//! the journal could not record is still done (from memory), and the client
+//! proxy keeps it until the session's `Bye` says its server committed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -36,7 +42,7 @@ use std::sync::Arc;
 use causeway_net::{Env, Stream, shutdown_requested};
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, MAX_WANTED, MessageId, Op, Reply, Wanted,
+    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_WANTED, MessageId, Op, Reply, Wanted,
 };
 use causeway_proto::{ErrCode, OpError};
 use causeway_wire::SecureChannel;
@@ -46,7 +52,7 @@ use tracing::{debug, warn};
 
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
-use crate::ledger::{Owed, Target};
+use crate::ledger::{Owed, Target, what};
 use crate::outbox::{Key, Outbox};
 use crate::replica::Replica;
 use crate::state::EdgeState;
@@ -199,6 +205,19 @@ impl<'a, E: Env> Serving<'a, E> {
                     }
                     continue;
                 }
+                Ok(ClientToEdge::Deletes { ops }) => {
+                    if ops.len() > MAX_DELETES {
+                        return Ending::Cut(format!(
+                            "the client sent {} deletes in one batch; at most {MAX_DELETES} are accepted",
+                            ops.len()
+                        ));
+                    }
+                    let seqs = self.deletes(ops).await;
+                    if seqs.is_empty() {
+                        continue;
+                    }
+                    EdgeToClient::Held { seqs }
+                }
                 Ok(ClientToEdge::Delivered { server, msgs }) => {
                     self.delivered(&server, &msgs).await;
                     continue;
@@ -348,7 +367,7 @@ impl<'a, E: Env> Serving<'a, E> {
             self.sent.insert(key.clone());
             if waiters.is_empty() {
                 if self.config.broken(Broken::MarkPrefetchedRead) {
-                    let _ = owe(self.config, self.workers, &key.0, &key.1, Owed::Read).await;
+                    let _ = owe(self.config, self.workers, &key.0, &key.1, Owed::Read, false).await;
                 }
                 self.ahead.insert(key);
             }
@@ -397,7 +416,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     return Some(Err(e));
                 }
                 if self.config.broken(Broken::MarkReadBeforeDelivered) {
-                    let _ = owe(self.config, self.workers, server, &msg, Owed::Read).await;
+                    let _ = owe(self.config, self.workers, server, &msg, Owed::Read, false).await;
                 }
                 self.current = Some(id);
                 let key = (server.to_owned(), msg);
@@ -433,9 +452,37 @@ impl<'a, E: Env> Serving<'a, E> {
 
     async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
         self.replica.check(server, msg)?;
-        owe(self.config, self.workers, server, msg, Owed::Delete).await?;
+        owe(self.config, self.workers, server, msg, Owed::Delete, true).await?;
         self.replica.delete(server, msg)?;
         Ok(Reply::Done)
+    }
+
+    /// Deletes the client proxy already acknowledged from its own journal:
+    /// each is owed (durably when the journal takes it); returns the
+    /// sequence numbers now durable here, which the client proxy may erase.
+    /// One the edge cannot take stays in the client proxy's journal, which
+    /// carries it into a later session.
+    async fn deletes(&mut self, ops: Vec<DeleteOp>) -> Vec<u64> {
+        let mut held = Vec::new();
+        for op in ops {
+            let (server, msg) = (&op.server, &op.msg);
+            if let Err(e) = self.replica.check(server, msg) {
+                warn!(%server, uidl = %msg.uidl, error = %e,
+                    "a batched delete names a message this session cannot delete; the client proxy keeps it");
+                continue;
+            }
+            match owe(self.config, self.workers, server, msg, Owed::Delete, false).await {
+                Ok(durable) => {
+                    let _ = self.replica.delete(server, msg);
+                    if durable || self.config.broken(Broken::NoJournalEntry) {
+                        held.push(op.seq);
+                    }
+                }
+                Err(e) => warn!(%server, uidl = %msg.uidl, error = %e,
+                    "a batched delete could not be taken; the client proxy keeps it"),
+            }
+        }
+        held
     }
 
     async fn rset(&mut self, server: &str) -> Result<Reply, OpError> {
@@ -467,7 +514,7 @@ impl<'a, E: Env> Serving<'a, E> {
             }
             // A read mark the journal cannot keep is not made: the message
             // stays unread, which is benign.
-            if let Err(e) = owe(self.config, self.workers, server, msg, Owed::Read).await {
+            if let Err(e) = owe(self.config, self.workers, server, msg, Owed::Read, false).await {
                 warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
             }
         }
@@ -486,14 +533,17 @@ async fn superseded(registration: &mut Registration) {
 }
 
 /// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
-/// first (when there is one), then queued. On `Err` nothing is owed.
+/// first (when there is one), then queued. With `durable_or_refused`, work
+/// the journal cannot record is refused (`Err`: nothing is owed); without,
+/// it is owed from memory. `Ok(true)`: the journal holds it.
 async fn owe(
     config: &EdgeConfig,
     workers: &Workers,
     server: &str,
     msg: &MessageId,
     owed: Owed,
-) -> Result<(), OpError> {
+    durable_or_refused: bool,
+) -> Result<bool, OpError> {
     let w = worker(workers, server)?;
     let target = Target::new(&msg.uidl, msg.size);
     let journaled = w
@@ -503,26 +553,28 @@ async fn owe(
     let entry = match journaled {
         Some(g) => match g.record(&target, owed).await {
             Ok(entry) => Some(entry),
-            // A delete is refused rather than acknowledged without a record
-            // (the mail client will ask again).
-            Err(e) if owed == Owed::Delete => {
+            // A delete asked for is refused rather than acknowledged without
+            // a record (the mail client will ask again).
+            Err(e) if durable_or_refused => {
                 warn!(%server, uidl = %msg.uidl, error = %e,
                     "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
                 return Err(not_durable(
                     "the edge could not record the delete durably; nothing was deleted",
                 ));
             }
-            // A read mark has no reply to refuse: make it anyway, from
-            // memory; only an edge crash before it is done would lose it
-            // (the message then stays unread, which is benign).
+            // A read mark has no reply to refuse: made anyway, from memory;
+            // only an edge crash before it is done would lose it (the
+            // message then stays unread, which is benign). A batched delete
+            // stays in the client proxy's journal meanwhile.
             Err(e) => {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "journal: could not record a read mark; making it from memory only (check the journal's disk)");
+                warn!(%server, uidl = %msg.uidl, error = %e, what = what(owed),
+                    "journal: could not record owed work; doing it from memory only (check the journal's disk)");
                 None
             }
         },
         None => None,
     };
+    let durable = entry.is_some();
     let job = Job::Owe {
         target,
         owed,
@@ -535,7 +587,7 @@ async fn owe(
         }
         return Err(internal());
     }
-    Ok(())
+    Ok(durable)
 }
 
 fn not_durable(text: &str) -> OpError {

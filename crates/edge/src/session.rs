@@ -7,7 +7,10 @@
 //!     │
 //!  end the sessions Hello says this client lost; wait for them (bounded)
 //!     │
+//!  record the deletes Hello carries (owed from the start)
+//!     │
 //!  open every server at once (workers) ──▶ Welcome{lists; failed ones Unavailable}
+//!                                          Held{carried deletes now durable}
 //!     │
 //!  serve: Request / Delivered / Ping  (replica first; workers behind)
 //!     │
@@ -23,8 +26,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use causeway_net::{Env, Stream};
-use causeway_proto::session::{ClientToEdge, EdgeToClient, ServerOutcome};
-use causeway_proto::user::{Route, UserInfo};
+use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, ServerOutcome};
+use causeway_proto::user::{Route, ServerSpec, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{LinkEnd, close, recv, send};
 use causeway_wire::{SecureChannel, accept_xk};
@@ -33,7 +36,8 @@ use tracing::{info, warn};
 
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
-use crate::journal::Journal;
+use crate::journal::{Entry, Journal};
+use crate::ledger::{Owed, Target};
 use crate::maildrop::Maildrops;
 use crate::replica::{Opened, Replica};
 use crate::serving::{Ending, Serving, Workers, internal};
@@ -100,13 +104,14 @@ impl<E: Env> Session<E> {
         let t = self.config.timeouts;
         let client = *channel.peer();
         let hello = recv(&self.env, channel, t.hello, "the client's Hello").await;
-        let (user, lost) = match hello {
+        let (user, lost, carried) = match hello {
             Ok(ClientToEdge::Hello {
                 version,
                 user,
                 supersedes,
-            }) => match self.check_hello(version, &user, &supersedes) {
-                Ok(()) => (user, supersedes),
+                carried,
+            }) => match self.check_hello(version, &user, &supersedes, &carried) {
+                Ok(()) => (user, supersedes, carried),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
@@ -133,6 +138,7 @@ impl<E: Env> Session<E> {
 
         let mut workers: Workers = Vec::new();
         let mut opening = Vec::new();
+        let mut held = Vec::new();
         for spec in user.servers {
             let name = spec.name.clone();
             let group = self.journal.as_ref().map(|j| j.group(id, &spec));
@@ -143,7 +149,10 @@ impl<E: Env> Session<E> {
                 maildrops: self.maildrops.clone(),
                 shutdown: self.shutdown.clone(),
             };
-            let w = Worker::new(shared, id.to_owned(), spec, group);
+            let mine: Vec<&DeleteOp> = carried.iter().filter(|d| d.server == name).collect();
+            let deletes = self.carry(id, &spec, &mine, &mut held).await;
+            let mut w = Worker::new(shared, id.to_owned(), spec, group);
+            w.carry(deletes);
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));
             workers.push((name, handle));
@@ -164,7 +173,12 @@ impl<E: Env> Session<E> {
             session: id.to_owned(),
             servers: replica.listing(),
         };
-        let ending = match send(&self.env, channel, &welcome, t.hello).await {
+        let mut greeted = send(&self.env, channel, &welcome, t.hello).await;
+        if greeted.is_ok() && !held.is_empty() {
+            let msg = EdgeToClient::Held { seqs: held };
+            greeted = send(&self.env, channel, &msg, t.hello).await;
+        }
+        let ending = match greeted {
             Ok(()) => {
                 let serving = Serving::new(self.env.clone(), &self.config, replica, &workers);
                 serving
@@ -192,6 +206,48 @@ impl<E: Env> Session<E> {
         // Only now, with every server finished, may a newer session open them.
         drop(registration);
         (end, abandoned)
+    }
+
+    /// Records the deletes the client proxy carried for `spec`'s server in
+    /// a journal group of their own (this session's RSET erases only its
+    /// own group), adding to `held` the ones now durable here.
+    async fn carry(
+        &self,
+        id: &str,
+        spec: &ServerSpec,
+        carried: &[&DeleteOp],
+        held: &mut Vec<u64>,
+    ) -> Vec<(Target, Option<Entry>)> {
+        if carried.is_empty() {
+            return Vec::new();
+        }
+        info!(session = %id, server = %spec.name, deletes = carried.len(),
+            "the client proxy carried deletes acknowledged in an earlier session; they are owed from now on");
+        let group = self
+            .journal
+            .as_ref()
+            .filter(|_| !self.config.broken(Broken::NoJournalEntry))
+            .map(|j| j.group(id, spec));
+        let mut deletes = Vec::new();
+        for d in carried {
+            let target = Target::new(&d.msg.uidl, d.msg.size);
+            let entry = match &group {
+                Some(g) => match g.record(&target, Owed::Delete).await {
+                    Ok(entry) => Some(entry),
+                    Err(e) => {
+                        warn!(session = %id, server = %spec.name, error = %e,
+                            "journal: could not record a carried delete; the client proxy keeps it (check the journal's disk)");
+                        None
+                    }
+                },
+                None => None,
+            };
+            if entry.is_some() || self.config.broken(Broken::NoJournalEntry) {
+                held.push(d.seq);
+            }
+            deletes.push((target, entry));
+        }
+        deletes
     }
 
     /// The broken variants that act when the line is cut (none in a
@@ -223,6 +279,7 @@ impl<E: Env> Session<E> {
         version: u16,
         user: &UserInfo,
         supersedes: &[String],
+        carried: &[DeleteOp],
     ) -> Result<(), String> {
         if version != PROTOCOL_VERSION {
             return Err(format!(
@@ -236,7 +293,21 @@ impl<E: Env> Session<E> {
                 supersedes.len()
             ));
         }
+        if carried.len() > MAX_DELETES {
+            return Err(format!(
+                "Hello carries {} deletes; at most {MAX_DELETES} are accepted.",
+                carried.len()
+            ));
+        }
         user.validate()?;
+        for d in carried {
+            if !user.servers.iter().any(|s| s.name == d.server) {
+                return Err(format!(
+                    "Hello carries a delete for server {:?}, which it does not name.",
+                    d.server
+                ));
+            }
+        }
         for s in &user.servers {
             match &s.route {
                 Route::Direct if !self.config.allowed_servers.contains(&s.address()) => {

@@ -144,6 +144,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
                 servers: vec![spec],
             },
             supersedes: Vec::new(),
+            carried: Vec::new(),
         };
         ch.send(&hello, Compress::Never).await.unwrap();
         let size = match ch.recv().await.unwrap() {

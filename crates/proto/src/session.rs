@@ -3,14 +3,19 @@
 //! ```text
 //! client proxy                         edge
 //!   Hello{version, user info,   --->                 (uncompressed: credentials)
-//!         sessions it lost}
+//!         sessions it lost,
+//!         deletes it carries}
 //!                               <---  Welcome{session id, listing per server}
 //!                                     | Refused{error}
+//!                               <---  Held{seqs}   (carried deletes now durable)
 //!   Want{server, bodies}        --->  (no answer: the bodies stream, below)
 //!                               <---  Chunk{server, msg, offset, total, data}...
 //!   Window{received}            --->  (flow control: body bytes received)
 //!   Request{id, server, op}     --->
 //!                               <---  Response{id, result}
+//!   Deletes{ops}                --->  (deletes the client proxy acknowledged
+//!                                      from its own journal; batched)
+//!                               <---  Held{seqs}   (now durable at the edge)
 //!   Delivered{server, msgs}     --->  (those bodies reached the mail client
 //!                                      whole: only now may the edge mark them
 //!                                      read; no answer)
@@ -27,9 +32,21 @@
 //! with every other answer, as fast as the client proxy's `Window` allows; a
 //! `RETR` of a body the client proxy holds costs no turn on the line. A `Retr`
 //! request makes its body jump the queue, and is answered `Streamed` once its
-//! last chunk went out. DELE is answered `+OK` to the mail client only after
-//! the edge's `Response` arrives: from then on the edge owns the delete and
-//! completes it on the server even if the line dies the next instant.
+//! last chunk went out.
+//!
+//! **Deletes** cost no turn. A client proxy with a delete journal answers
+//! the mail client's DELE `+OK` once its own journal holds it durably, and
+//! sends it to the edge in a `Deletes` batch (ahead of the next request,
+//! ping or Quit, or after a short wait). The edge records each durably in its
+//! own journal and says so in `Held`; only then does the client proxy erase
+//! its entry. A delete whose batch a cut or a crash kept from the edge, or
+//! that the edge could not record, is carried in the next `Hello` and owed
+//! from the start of that session (RSET there does not undo it: it was
+//! acknowledged in an earlier one). Every op has a sequence number unique
+//! in the client proxy's journal; applying one twice is harmless (a delete
+//! by UIDL of a message already gone is done), so a resent op is applied
+//! once in effect. A client proxy without a journal asks with `Request{Dele}`
+//! and answers `+OK` after the edge's `Response`: one turn per DELE.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +65,13 @@ pub enum ClientToEdge {
         version: u16,
         user: UserInfo,
         supersedes: Vec<String>,
+        /// Deletes acknowledged to a mail client in an earlier session that
+        /// the edge has not said it holds (at most [`MAX_DELETES`]).
+        carried: Vec<DeleteOp>,
     },
+    /// Deletes acknowledged to the mail client from the client proxy's
+    /// journal (at most [`MAX_DELETES`]); answered by `Held`.
+    Deletes { ops: Vec<DeleteOp> },
     /// A mail-client request for one server, by that server's name.
     Request { id: u64, server: String, op: Op },
     /// Bodies to stream ahead of demand, in the order the mail client will
@@ -89,6 +112,18 @@ pub enum Op {
     /// Undo this session's deletes (and read marks) on this server.
     Rset,
 }
+
+/// One delete the client proxy acknowledged: its number in the client
+/// proxy's journal, and which message of which server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteOp {
+    pub seq: u64,
+    pub server: String,
+    pub msg: MessageId,
+}
+
+/// The most deletes one `Deletes` or `Hello` may carry.
+pub const MAX_DELETES: usize = 100_000;
 
 /// A body wanted ahead of demand, from byte `from` on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +177,13 @@ pub enum EdgeToClient {
         total: u64,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
+    },
+    /// The edge's journal now holds these deletes (by `DeleteOp::seq`): the
+    /// client proxy may erase them from its own. A delete the edge took but
+    /// could not record durably is not listed; it stays in the client
+    /// proxy's journal until the session's `Bye` says its server committed.
+    Held {
+        seqs: Vec<u64>,
     },
     /// Answer to `Quit`: whether each server's work was committed.
     Bye {

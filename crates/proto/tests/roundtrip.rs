@@ -4,8 +4,8 @@
 
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
-    ServerOutcome, Wanted,
+    ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply,
+    ServerListing, ServerOutcome, Wanted,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -83,15 +83,18 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
         (
             any::<u16>(),
             prop::collection::vec(server_spec(), 0..4),
-            prop::collection::vec(text(), 0..3)
+            prop::collection::vec(text(), 0..3),
+            prop::collection::vec(delete_op(), 0..3)
         )
-            .prop_map(|(version, servers, supersedes)| {
+            .prop_map(|(version, servers, supersedes, carried)| {
                 ClientToEdge::Hello {
                     version,
                     user: UserInfo { servers },
                     supersedes,
+                    carried,
                 }
             }),
+        prop::collection::vec(delete_op(), 0..4).prop_map(|ops| ClientToEdge::Deletes { ops }),
         (any::<u64>(), text(), op()).prop_map(|(id, server, op)| ClientToEdge::Request {
             id,
             server,
@@ -111,6 +114,10 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
         any::<u64>().prop_map(|nonce| ClientToEdge::Ping { nonce }),
         Just(ClientToEdge::Quit),
     ]
+}
+
+fn delete_op() -> impl Strategy<Value = DeleteOp> {
+    (any::<u64>(), text(), msg()).prop_map(|(seq, server, msg)| DeleteOp { seq, server, msg })
 }
 
 fn listing() -> impl Strategy<Value = ServerListing> {
@@ -142,6 +149,7 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
         )
             .prop_map(|(id, result)| EdgeToClient::Response { id, result }),
         any::<u64>().prop_map(|nonce| EdgeToClient::Pong { nonce }),
+        prop::collection::vec(any::<u64>(), 0..4).prop_map(|seqs| EdgeToClient::Held { seqs }),
         (text(), msg(), any::<u64>(), any::<u64>(), bytes()).prop_map(
             |(server, msg, offset, total, data)| EdgeToClient::Chunk {
                 server,
@@ -254,6 +262,7 @@ fn only_the_credential_messages_say_so() {
         version: PROTOCOL_VERSION,
         user: UserInfo { servers: vec![] },
         supersedes: vec![],
+        carried: vec![],
     };
     assert!(hello.carries_credentials());
     assert!(!ClientToEdge::Quit.carries_credentials());

@@ -55,6 +55,9 @@ pub struct Mua {
     /// Talking straight to this server (the plain-POP3 baseline): UIDLs
     /// carry no server prefix.
     pub direct: Option<String>,
+    /// The proxy asks the edge for every DELE (it has no delete journal):
+    /// a DELE's `+OK` proves the edge heard what the proxy sent before it.
+    pub dele_by_edge: bool,
 }
 
 fn sim_ms() -> u64 {
@@ -325,13 +328,25 @@ impl Session<'_> {
             .await
             .map_err(|e| Stop::Broken(format!("{}: {e}", cmd.keyword())))?;
         self.session_went_on();
-        if r.status.is_ok() && carried_to_edge(cmd) {
+        if r.status.is_ok() && self.carried_to_edge(cmd) {
             self.reads.proved(token);
         }
         Ok(r)
     }
 
-    /// Pipelined commands (all of a kind [`carried_to_edge`]).
+    /// Commands whose `+OK` only the edge can give: the client proxy sends
+    /// its waiting read marks ahead of them. (RETR and TOP are answered from
+    /// the proxy's mirror when it holds the body, and DELE from its delete
+    /// journal when it has one, so those prove nothing.)
+    fn carried_to_edge(&self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Quit => true,
+            Command::Dele(_) => self.mua.dele_by_edge,
+            _ => false,
+        }
+    }
+
+    /// Pipelined commands (all of a kind [`Self::carried_to_edge`]).
     async fn pipeline(&mut self, cmds: &[Command], what: &str) -> Result<Vec<Response>, Stop> {
         self.mua.log.with(|m| m.pipelined += 1);
         self.commands += cmds.len() as u32;
@@ -345,7 +360,7 @@ impl Session<'_> {
         if rs
             .iter()
             .zip(cmds)
-            .any(|(r, c)| r.status.is_ok() && carried_to_edge(c))
+            .any(|(r, c)| r.status.is_ok() && self.carried_to_edge(c))
         {
             self.reads.proved(token);
         }
@@ -660,15 +675,6 @@ impl Session<'_> {
         }
         Ok(())
     }
-}
-
-/// Commands the client proxy cannot answer without the edge (so their
-/// `+OK` proves the edge heard everything the proxy sent before them).
-/// Commands whose `+OK` only the edge can give: the client proxy sends its
-/// waiting read marks ahead of them. (RETR and TOP are answered from the
-/// proxy's mirror when it holds the body, so they prove nothing.)
-fn carried_to_edge(cmd: &Command) -> bool {
-    matches!(cmd, Command::Dele(_) | Command::Quit)
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> String {

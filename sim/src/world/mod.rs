@@ -202,6 +202,8 @@ pub struct World {
     pub variant: Variant,
     /// The edge journal's disk (every seed's edge has one).
     pub disk: SimDisk,
+    /// The client proxy's delete journal's disk, if it has one.
+    pub proxy_disk: Option<SimDisk>,
     /// What happened, for the report: the harness's events and the
     /// situations reached.
     log: Rc<RefCell<Vec<String>>>,
@@ -280,7 +282,20 @@ impl World {
         let disk = SimDisk::new();
         disk.set_sync_latency(params.journal_sync);
         nodes::add_edge(&mut sim, seed, &spec, &keys, &nodes, &disk, variant);
-        nodes::add_proxy(&mut sim, seed, &spec, &keys, &line_taps, variant);
+        let proxy_disk = params.proxy_journal.then(|| {
+            let d = SimDisk::new();
+            d.set_sync_latency(params.journal_sync);
+            d
+        });
+        nodes::add_proxy(
+            &mut sim,
+            seed,
+            &spec,
+            &keys,
+            &line_taps,
+            proxy_disk.as_ref(),
+            variant,
+        );
         let mua = MuaLog::default();
         let (user, password, proxy, direct) = match variant {
             Variant::DirectPop3 => (
@@ -318,6 +333,7 @@ impl World {
                 stores: stores.clone(),
                 log: mua.clone(),
                 stop_after: params.fault_phase,
+                dele_by_edge: !params.proxy_journal,
             })
             .collect();
         sim.client("mua", async move {
@@ -360,6 +376,7 @@ impl World {
             line,
             variant,
             disk,
+            proxy_disk,
             log: Rc::new(RefCell::new(Vec::new())),
             coverage: BTreeSet::new(),
             delivered: 0,
@@ -452,8 +469,9 @@ impl World {
     }
 
     /// Nothing live anywhere: no server session or lock, no edge session,
-    /// replica, owed work or replay, no relay link. (Journal entries whose
-    /// erase failed are erased again by the worker that holds them.)
+    /// replica, owed work or replay, no relay link, no delete left in the
+    /// client proxy's journal. (Edge journal entries whose erase failed are
+    /// erased again by the worker that holds them.)
     pub fn settled(&self) -> bool {
         let now_unix = self.unix_now();
         let stores = self
@@ -471,6 +489,7 @@ impl World {
             .relays()
             .last()
             .is_none_or(|r| r.live_links() == 0 && r.live_server_sessions() == 0);
-        stores && edge && relay
+        let proxy = self.proxy_disk.as_ref().is_none_or(|d| d.is_empty());
+        stores && edge && relay && proxy
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use causeway::chain::{ChainSpec, Keys, MailServer, Secrets, files};
 use causeway::config::{self, Settings};
 use causeway_client::run_client;
-use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, JournalKey, SimDisk, run_edge};
+use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, SimDisk, run_edge};
 use causeway_net::{Env, SimEnv};
 use causeway_proto::user::TlsMode;
 use causeway_relay::{RelayState, RelayTimeouts, run_relay};
@@ -188,7 +188,7 @@ pub fn add_edge(
     let _ = variant;
     config.journal = Some(JournalConfig::new(
         disk.clone(),
-        JournalKey::derive_from(&keys.edge.private),
+        causeway_edge::journal::edge_key(&keys.edge.private),
     ));
     let config = Arc::new(config);
     let states = states.edges.clone();
@@ -217,6 +217,7 @@ pub fn add_proxy(
     spec: &ChainSpec,
     keys: &Keys,
     taps: &Taps,
+    disk: Option<&SimDisk>,
     variant: crate::world::Variant,
 ) {
     let Settings::Client(settings) = parse(files::client(spec, keys, EDGE_ADDR, Secrets::Inline))
@@ -231,6 +232,12 @@ pub fn add_proxy(
     }
     #[cfg(not(feature = "broken-variants"))]
     let _ = variant;
+    config.journal = disk.map(|d| {
+        JournalConfig::new(
+            d.clone(),
+            causeway_client::journal_key(&keys.client.private),
+        )
+    });
     let config = Arc::new(config);
     let taps = taps.clone();
     let inc = Arc::new(AtomicU32::new(0));

@@ -180,6 +180,11 @@ pub fn client(
         s(&keys.edge.public.to_string())
     );
     let _ = writeln!(out, "{}", private_key(secrets, "client", &keys.client)?);
+    if let Secrets::Files(dir) = secrets {
+        if spec.client_journal {
+            let _ = writeln!(out, "journal = {}", path(&dir.join("client.journal")));
+        }
+    }
     let _ = writeln!(out, "shutdown_deadline = {}", d(spec.shutdown_deadline));
     channel(&mut out, &spec.channel, secrets)?;
     let _ = writeln!(out, "\n[timeouts]");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use causeway_client::run_client;
+use causeway_client::{ClientState, run_client_counted};
 use causeway_edge::{EdgeState, run_edge};
 use causeway_net::{Env, Listener};
 use causeway_relay::{RelayState, run_relay};
@@ -42,9 +42,11 @@ pub struct InProcess<E: Env, C: Env = E, S: Spawn = TokioSpawn> {
     client_env: C,
     spawn: S,
     stop: watch::Sender<bool>,
-    /// The edge's and relay's live counts, for settling and checks.
+    /// The edge's and relay's live counts, for settling and checks, and
+    /// the client proxy's.
     pub edge: EdgeState,
     pub relay: RelayState,
+    pub client: ClientState,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -63,6 +65,7 @@ impl<E: Env, C: Env, S: Spawn> InProcess<E, C, S> {
             spawn,
             stop: watch::channel(false).0,
             edge: EdgeState::new(),
+            client: ClientState::new(),
             relay: RelayState::new(),
             tasks: Vec::new(),
         }
@@ -156,9 +159,10 @@ impl<E: Env, C: Env, S: Spawn> Launcher for InProcess<E, C, S> {
             }
             Settings::Client(s) => {
                 let listen = s.config.listen.clone();
-                let config = Arc::new(s.config);
+                let config = Arc::new(crate::run::client_config(s)?);
+                let state = self.client.clone();
                 node(self.client_env.clone(), listen, bound, move |env, l| {
-                    run_client(env, l, config, stop)
+                    run_client_counted(env, l, config, state, stop)
                 })
             }
         };

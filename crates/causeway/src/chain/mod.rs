@@ -94,6 +94,10 @@ pub struct ChainSpec {
     /// The edge keeps its crash journal in a file of the chain's directory;
     /// `false` runs it without one (`journal = "memory"`).
     pub journal: bool,
+    /// The client proxy keeps its delete journal in a file of the chain's
+    /// directory (DELE answered by the proxy); `false`: it asks the edge for
+    /// every DELE.
+    pub client_journal: bool,
     pub shutdown_deadline: Duration,
 }
 
@@ -112,6 +116,7 @@ impl Default for ChainSpec {
             client_timeouts: ClientTimeouts::default(),
             edge_max_sessions: 1024,
             journal: true,
+            client_journal: true,
             shutdown_deadline: Duration::from_secs(20),
         }
     }

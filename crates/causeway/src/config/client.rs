@@ -3,6 +3,7 @@
 //! `[[server]]` per mail server, credentials included).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use causeway_client::{ClientConfig, Prefetch, Timeouts};
@@ -19,6 +20,9 @@ const POP3S_PORT: u16 = 995;
 
 #[derive(Debug)]
 pub struct ClientSettings {
+    /// The delete journal's file (opened at start, not when checking).
+    /// Without one the proxy asks the edge for every DELE.
+    pub journal: Option<PathBuf>,
     pub shutdown_deadline: Duration,
     pub config: ClientConfig,
 }
@@ -42,6 +46,7 @@ pub(super) struct ClientFile {
     psk_file: Option<Spanned<String>>,
     psk_env: Option<Spanned<String>>,
     shutdown_deadline: Option<Spanned<String>>,
+    journal: Option<Spanned<String>>,
     #[serde(default)]
     server: Vec<ServerEntry>,
     #[serde(default)]
@@ -175,15 +180,18 @@ impl Cx<'_> {
             channel,
             timeouts,
             prefetch,
+            journal: None,
             #[cfg(feature = "broken-variants")]
             broken: None,
         };
+        let journal = f.journal.as_ref().map(|j| self.journal_file(j));
         if self.problems.is_empty() {
             if let Err(e) = config.validate() {
                 self.nowhere(e);
             }
         }
         Some(ClientSettings {
+            journal,
             shutdown_deadline,
             config,
         })

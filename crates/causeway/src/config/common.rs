@@ -93,6 +93,29 @@ impl<'a> Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// A journal's file, relative to the configuration's directory: its
+    /// directory must exist, and it must not be a directory itself (the
+    /// file is created at start when missing).
+    pub(super) fn journal_file(&mut self, j: &Spanned<String>) -> PathBuf {
+        let path = self.base.join(j.get_ref());
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => self.at(
+                j.span(),
+                format!(
+                    "journal {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ),
+            ),
+            _ if path.is_dir() => self.at(
+                j.span(),
+                format!("journal {} is a directory; give a file", path.display()),
+            ),
+            _ => {}
+        }
+        path
+    }
+
     pub(super) fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text.as_bytes()[..end]

@@ -173,25 +173,7 @@ impl Cx<'_> {
             Some(j) if j.get_ref() == NO_JOURNAL => None,
             Some(j) => Some(j),
         };
-        let journal = journal.map(|j| {
-            let path = self.base.join(j.get_ref());
-            match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => self.at(
-                    j.span(),
-                    format!(
-                        "journal {}: the directory {} does not exist",
-                        path.display(),
-                        dir.display()
-                    ),
-                ),
-                _ if path.is_dir() => self.at(
-                    j.span(),
-                    format!("journal {} is a directory; give a file", path.display()),
-                ),
-                _ => {}
-            }
-            path
-        });
+        let journal = journal.map(|j| self.journal_file(j));
         Some(EdgeSettings {
             listen,
             journal,

@@ -28,117 +28,28 @@
 //! production, [`SimDisk`] in simulation and tests.
 
 pub mod inspect;
-mod redb_store;
-mod sim_disk;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use causeway_net::EnvRng;
 use causeway_proto::user::ServerSpec;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+pub use causeway_store::{
+    CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk, StoreFuture, Write,
+};
+use causeway_store::{Sealer, decode, encode};
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
-
-pub use redb_store::RedbStore;
-pub use sim_disk::{CommitFault, SimDisk};
 
 use crate::owed::{Owed, Target};
 use crate::state::EdgeState;
 
-/// What a store hands back: boxed, so that stores can sit behind `dyn`.
-pub type StoreFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'static>>;
-
-/// One change in a [`JournalStore::commit`] batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Write {
-    Put {
-        key: Vec<u8>,
-        value: Vec<u8>,
-    },
-    /// Deleting a key that is not there is not an error.
-    Delete {
-        key: Vec<u8>,
-    },
-}
-
-/// Where the journal lives: a small key/value store with atomic, durable
-/// batches.
-pub trait JournalStore: Send + Sync + 'static {
-    /// Applies every write of `batch`, all or nothing. When the future
-    /// answers `Ok` the batch is durable: it survives a crash of the process
-    /// (and, for a real disk, of the machine). An `Err` means none of it may
-    /// be relied on.
-    fn commit(&self, batch: Vec<Write>) -> StoreFuture<()>;
-
-    /// Every durable entry, in key order.
-    fn scan(&self) -> StoreFuture<Vec<(Vec<u8>, Vec<u8>)>>;
-
-    /// For logs: what and where the store is ("redb at /var/lib/...").
-    fn describe(&self) -> String;
-}
-
-/// The 32-byte key that seals journal entries at rest.
-#[derive(Clone, PartialEq, Eq)]
-pub struct JournalKey([u8; 32]);
-
-impl JournalKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A key derived from the edge's static private key (SHA-256 with a
-    /// domain label), so an operator has no second secret to keep: whoever
-    /// can read the journal's key can impersonate the edge anyway.
-    pub fn derive_from(private: &causeway_wire::PrivateKey) -> Self {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"causeway edge journal key v1\0");
-        h.update(private.as_bytes());
-        Self(h.finalize().into())
-    }
-}
-
-impl fmt::Debug for JournalKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JournalKey(<redacted>)")
-    }
-}
-
-/// `EdgeConfig::journal`: where the journal is and how it is sealed.
-#[derive(Clone)]
-pub struct JournalConfig {
-    pub store: Arc<dyn JournalStore>,
-    pub key: JournalKey,
-}
-
-impl JournalConfig {
-    pub fn new(store: impl JournalStore, key: JournalKey) -> Self {
-        Self {
-            store: Arc::new(store),
-            key,
-        }
-    }
-
-    /// The production journal: a redb file at `path` (created if missing).
-    pub fn redb(path: impl AsRef<Path>, key: JournalKey) -> io::Result<Self> {
-        Ok(Self::new(RedbStore::open(path)?, key))
-    }
-}
-
-impl fmt::Debug for JournalConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JournalConfig")
-            .field("store", &self.store.describe())
-            .field("key", &self.key)
-            .finish()
-    }
+/// The edge's journal key, derived from its static private key (see
+/// [`JournalKey::derive_from`]).
+pub fn edge_key(private: &causeway_wire::PrivateKey) -> JournalKey {
+    JournalKey::derive_from("causeway edge journal key v1", private)
 }
 
 /// Entries of a store that hold acknowledged work (one per delete or read
@@ -157,7 +68,6 @@ pub fn owed_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
 /// Headers are at version 1; entries at 2 (1 had no size: still read).
 const VERSION: u8 = 1;
 const OP_VERSION: u8 = 2;
-const NONCE_LEN: usize = 12;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -238,25 +148,6 @@ fn parse_key(k: &[u8]) -> Option<EntryKey> {
     Some(EntryKey::Op(hex(g)?, hex(seq)?))
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(v, bincode::config::standard())
-        .expect("journal records always encode")
-}
-
-/// What decoding one journal record may allocate: a header holds one
-/// server's spec (names and a password), an entry one UIDL, each far below
-/// this. A record is authenticated before it is decoded, so only our own
-/// writes get here; the cap keeps a damaged disk from asking for gigabytes
-/// all the same.
-const RECORD_DECODE_LIMIT: usize = 1 << 16;
-
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    let config = bincode::config::standard().with_limit::<RECORD_DECODE_LIMIT>();
-    bincode::serde::decode_from_slice(bytes, config)
-        .map(|(v, _)| v)
-        .map_err(|e| e.to_string())
-}
-
 // ---------------------------------------------------------------------------
 // The journal as the edge uses it.
 
@@ -264,8 +155,7 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
 #[derive(Clone)]
 pub(crate) struct Journal {
     store: Arc<dyn JournalStore>,
-    cipher: Arc<ChaCha20Poly1305>,
-    rng: EnvRng,
+    sealer: Sealer,
     state: EdgeState,
 }
 
@@ -335,8 +225,7 @@ impl Journal {
     pub(crate) fn new(config: &JournalConfig, rng: EnvRng, state: EdgeState) -> Self {
         Self {
             store: config.store.clone(),
-            cipher: Arc::new(ChaCha20Poly1305::new(Key::from_slice(&config.key.0))),
-            rng,
+            sealer: config.sealer(rng),
             state,
         }
     }
@@ -346,42 +235,17 @@ impl Journal {
     }
 
     fn seal(&self, key: &[u8], plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: key,
-                },
-            )
-            .expect("ChaCha20-Poly1305 encrypts any journal-sized message");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        self.sealer.seal(key, plain)
     }
 
     fn open(&self, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
-        if sealed.len() < NONCE_LEN {
-            return Err("the entry is too short".into());
-        }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: key })
-            .map_err(|_| {
-                "the entry does not open with the configured journal key (a different key, \
-                 or a damaged entry)"
-                    .to_owned()
-            })
+        self.sealer.open(key, sealed)
     }
 
     /// A new, empty group for the work a session will owe `spec`'s server.
     /// Nothing is written until the first item is recorded.
     pub(crate) fn group(&self, session: &str, spec: &ServerSpec) -> Group {
-        Group::new(self.clone(), self.rng.next_u64(), session, spec, false)
+        Group::new(self.clone(), self.sealer.next_u64(), session, spec, false)
     }
 
     /// Reads the journal left by the previous life of the edge. Entries that

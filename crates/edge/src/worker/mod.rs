@@ -145,6 +145,22 @@ impl<E: Env> Worker<E> {
         w
     }
 
+    /// Deletes acknowledged to the mail client in an earlier session, which
+    /// the client proxy carried into this one: owed from the start (and
+    /// left out of the listing), never undone by this session's RSET.
+    pub(crate) fn carry(&mut self, deletes: Vec<(Target, Option<Entry>)>) {
+        let own = self.config().broken(Broken::CarriedUndoneByRset);
+        for (target, entry) in deletes {
+            let state = &self.shared.state;
+            let ticket = || state.work_ticket();
+            if own {
+                self.ledger.owe(target, Owed::Delete, entry, ticket);
+            } else {
+                self.ledger.owe_earlier(target, Owed::Delete, entry, ticket);
+            }
+        }
+    }
+
     fn config(&self) -> &EdgeConfig {
         &self.shared.config
     }
@@ -173,10 +189,19 @@ impl<E: Env> Worker<E> {
                 info!(session = %self.session, server = %self.spec.name, error = %e,
                     "mail server unavailable for this session");
                 let _ = opened.send(Opened::Unavailable(e.clone()));
-                self.close_upstream().await;
+                if self.ledger.is_empty() {
+                    self.close_upstream().await;
+                    return WorkerEnd {
+                        result: Err(e),
+                        abandoned: Vec::new(),
+                    };
+                }
+                // Carried deletes are owed all the same: done as soon as
+                // the server lets us (or handed to whoever holds it).
+                let end = self.finish().await;
                 return WorkerEnd {
                     result: Err(e),
-                    abandoned: Vec::new(),
+                    abandoned: end.abandoned,
                 };
             }
         }

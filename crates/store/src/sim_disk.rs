@@ -21,7 +21,7 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{JournalStore, StoreFuture, Write};
+use crate::{JournalStore, StoreFuture, Write};
 
 /// How the next commits misbehave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,12 +149,6 @@ impl SimDisk {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Durable entries that hold owed work (deletes, read marks): 0 means the
-    /// edge owes nothing that a crash could lose.
-    pub fn owed_entries(&self) -> usize {
-        super::owed_entries(&self.durable())
     }
 
     /// Every durable entry, in key order.

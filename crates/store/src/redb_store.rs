@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 
-use super::{JournalStore, StoreFuture, Write};
+use crate::{JournalStore, StoreFuture, Write};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal_v1");
 

@@ -1,0 +1,381 @@
+//! The client proxy's delete journal: deletes it acknowledged to a mail
+//! client on its own, kept on disk until the edge says its journal holds
+//! them.
+//!
+//! A POP3 mail client waits for `+OK` after every DELE. Asking the edge each
+//! time costs a turn on the line per message (1,549 turns for a mailbox the
+//! body stream downloads in a handful), so a proxy with a journal answers
+//! DELE itself, and the promise "a delete acknowledged to the mail client is
+//! carried out even if the line dies the next instant" moves here:
+//!
+//! - the entry is **durable before `+OK`** (one store commit, `fsync` with
+//!   redb); if the journal cannot take it, the mail client gets `-ERR` and
+//!   nothing is owed;
+//! - it reaches the edge in a `Deletes` batch, and is erased only when the
+//!   edge says `Held` (its own journal has it), or when the session's `Bye`
+//!   says the server committed, or when the mail client's RSET was answered
+//!   `+OK` by the edge (the user undid it);
+//! - an entry no live session owns (its session was cut, or the proxy
+//!   restarted) is **carried** in the next `Hello`, by the next mail client's
+//!   session or by the proxy itself when it is idle (`crate::carrier`).
+//!
+//! Sessions mark the entries they own as live, so two mail clients at once
+//! never carry the same entry, and an entry is carried again only after the
+//! session that had it is gone. Applying a delete twice is harmless (by
+//! UIDL and size; a message already gone needs nothing), so an entry whose
+//! `Held` a cut lost is simply sent again.
+//!
+//! Layout: one key per entry, `d/<seq>` (16 hex digits); the value (server
+//! name, UIDL, size) sealed under the journal key with the key as
+//! associated data ([`causeway_store::Sealer`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use causeway_net::EnvRng;
+use causeway_proto::session::{DeleteOp, MessageId};
+use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::shared::ClientState;
+
+const VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u8,
+    server: String,
+    uidl: String,
+    size: u64,
+}
+
+fn entry_key(seq: u64) -> Vec<u8> {
+    format!("d/{seq:016x}").into_bytes()
+}
+
+fn parse_key(k: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(k).ok()?.strip_prefix("d/")?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
+/// The proxy's delete journal, shared by its sessions.
+#[derive(Clone)]
+pub(crate) struct DeleteJournal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn JournalStore>,
+    /// Where the number of entries is shown.
+    state: ClientState,
+    sealer: Sealer,
+    book: Mutex<Book>,
+    /// Woken when entries are left for carrying (a session ended).
+    left: Notify,
+}
+
+#[derive(Default)]
+struct Book {
+    next_seq: u64,
+    entries: BTreeMap<u64, DeleteOp>,
+    /// Entries a live session owns.
+    live: BTreeSet<u64>,
+}
+
+impl DeleteJournal {
+    /// Reads what an earlier life of the proxy left. Entries for servers no
+    /// longer configured cannot be carried (the edge would not know where
+    /// to log in): they stay on disk, with an error line naming them.
+    pub(crate) async fn load(
+        config: &JournalConfig,
+        rng: EnvRng,
+        servers: &[String],
+        state: ClientState,
+    ) -> io::Result<Self> {
+        let sealer = config.sealer(rng);
+        let mut book = Book::default();
+        for (k, v) in config.store.scan().await? {
+            let Some(seq) = parse_key(&k) else {
+                tracing::warn!(key = %String::from_utf8_lossy(&k), "delete journal: ignoring an entry that is not ours");
+                continue;
+            };
+            book.next_seq = book.next_seq.max(seq + 1);
+            let record = sealer
+                .open(&k, &v)
+                .and_then(|plain| decode::<Record>(&plain));
+            match record {
+                Ok(r) if r.version == VERSION && servers.contains(&r.server) => {
+                    let msg = MessageId {
+                        uidl: r.uidl,
+                        size: r.size,
+                    };
+                    let op = DeleteOp {
+                        seq,
+                        server: r.server,
+                        msg,
+                    };
+                    book.entries.insert(seq, op);
+                }
+                Ok(r) if r.version == VERSION => tracing::error!(seq, server = %r.server,
+                    "delete journal: an acknowledged delete for a server no longer configured; \
+                     left on disk. Put the server back in the configuration to carry it out"),
+                Ok(r) => tracing::error!(
+                    seq,
+                    version = r.version,
+                    "delete journal: an entry of an unknown version; left on disk"
+                ),
+                Err(e) => tracing::error!(seq, error = %e,
+                    "delete journal: CANNOT READ an entry; left on disk (was the key changed?)"),
+            }
+        }
+        if !book.entries.is_empty() {
+            tracing::info!(
+                deletes = book.entries.len(),
+                "delete journal: acknowledged deletes from before a restart; they go to the edge"
+            );
+        }
+        state.set_deletes_pending(book.entries.len());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store: config.store.clone(),
+                state,
+                sealer,
+                book: Mutex::new(book),
+                left: Notify::new(),
+            }),
+        })
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        // Each change is one step: consistent after a panic elsewhere.
+        self.inner.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a delete durably, owned by the calling session; `Err`: it
+    /// was not recorded, and must not be acknowledged.
+    pub(crate) async fn record(&self, server: &str, msg: &MessageId) -> io::Result<DeleteOp> {
+        let seq = {
+            let mut book = self.book();
+            let seq = book.next_seq;
+            book.next_seq += 1;
+            seq
+        };
+        let key = entry_key(seq);
+        let record = Record {
+            version: VERSION,
+            server: server.to_owned(),
+            uidl: msg.uidl.clone(),
+            size: msg.size,
+        };
+        let value = self.inner.sealer.seal(&key, &encode(&record));
+        self.inner
+            .store
+            .commit(vec![Write::Put { key, value }])
+            .await?;
+        let op = DeleteOp {
+            seq,
+            server: server.to_owned(),
+            msg: msg.clone(),
+        };
+        let mut book = self.book();
+        book.entries.insert(seq, op.clone());
+        book.live.insert(seq);
+        self.inner.state.set_deletes_pending(book.entries.len());
+        Ok(op)
+    }
+
+    /// Erases entries the edge holds or the server committed (or the user
+    /// undid); `false` if the disk refused (they are still there, and still
+    /// owned by the caller).
+    pub(crate) async fn erase(&self, seqs: &[u64]) -> bool {
+        let batch: Vec<Write> = seqs
+            .iter()
+            .map(|s| Write::Delete { key: entry_key(*s) })
+            .collect();
+        if batch.is_empty() {
+            return true;
+        }
+        if let Err(e) = self.inner.store.commit(batch).await {
+            tracing::warn!(error = %e, entries = seqs.len(), "delete journal: could not erase entries");
+            return false;
+        }
+        let mut book = self.book();
+        for s in seqs {
+            book.entries.remove(s);
+            book.live.remove(s);
+        }
+        self.inner.state.set_deletes_pending(book.entries.len());
+        true
+    }
+
+    /// Entries no live session owns, for `servers`; the caller's session
+    /// owns them from now on.
+    pub(crate) fn take_carried(&self, servers: &[String]) -> Vec<DeleteOp> {
+        let mut book = self.book();
+        let Book { entries, live, .. } = &mut *book;
+        let carried: Vec<DeleteOp> = entries
+            .values()
+            .filter(|op| !live.contains(&op.seq) && servers.contains(&op.server))
+            .cloned()
+            .collect();
+        live.extend(carried.iter().map(|op| op.seq));
+        carried
+    }
+
+    /// A session that owned these entries ended: what is left of them is
+    /// carried by a later one.
+    pub(crate) fn release(&self, seqs: impl IntoIterator<Item = u64>) {
+        let left = {
+            let mut book = self.book();
+            for s in seqs {
+                book.live.remove(&s);
+            }
+            book.entries.len() > book.live.len()
+        };
+        if left {
+            self.inner.left.notify_one();
+        }
+    }
+
+    /// Servers with entries no live session owns, in name order.
+    pub(crate) fn carriable_servers(&self) -> Vec<String> {
+        let book = self.book();
+        let servers: BTreeSet<&String> = book
+            .entries
+            .values()
+            .filter(|op| !book.live.contains(&op.seq))
+            .map(|op| &op.server)
+            .collect();
+        servers.into_iter().cloned().collect()
+    }
+
+    /// Resolves when a session leaves entries for carrying.
+    pub(crate) async fn entries_left(&self) {
+        self.inner.left.notified().await;
+    }
+}
+
+/// One session's share of the journal: the entries it recorded or carried,
+/// the ones not yet sent, and which were carried (an RSET leaves those).
+/// Dropped with the session, it releases what is left for carrying.
+pub(crate) struct SessionDeletes {
+    journal: DeleteJournal,
+    unsent: Vec<DeleteOp>,
+    owned: BTreeMap<u64, DeleteOp>,
+    carried: BTreeSet<u64>,
+}
+
+impl SessionDeletes {
+    /// A session's share, owning `carried` (from [`DeleteJournal::take_carried`]).
+    pub(crate) fn new(journal: DeleteJournal, carried: &[DeleteOp]) -> Self {
+        Self {
+            journal,
+            unsent: Vec::new(),
+            owned: carried.iter().map(|op| (op.seq, op.clone())).collect(),
+            carried: carried.iter().map(|op| op.seq).collect(),
+        }
+    }
+
+    /// Records a delete the mail client asked for; `Err`: not acknowledged.
+    pub(crate) async fn record(&mut self, server: &str, msg: &MessageId) -> io::Result<()> {
+        let op = self.journal.record(server, msg).await?;
+        self.owned.insert(op.seq, op.clone());
+        self.unsent.push(op);
+        Ok(())
+    }
+
+    /// A broken proxy's DELE: acknowledged, queued, never written down
+    /// (`Broken::DeleNotJournaled`; no shipped build calls this).
+    pub(crate) fn record_in_memory(&mut self, server: &str, msg: &MessageId) {
+        let seq = {
+            let mut book = self.journal.book();
+            book.next_seq += 1;
+            book.next_seq - 1
+        };
+        let op = DeleteOp {
+            seq,
+            server: server.to_owned(),
+            msg: msg.clone(),
+        };
+        self.owned.insert(seq, op.clone());
+        self.unsent.push(op);
+    }
+
+    pub(crate) fn unsent(&self) -> usize {
+        self.unsent.len()
+    }
+
+    /// The batch to send now.
+    pub(crate) fn take_unsent(&mut self) -> Vec<DeleteOp> {
+        std::mem::take(&mut self.unsent)
+    }
+
+    /// The edge's journal holds these. If the disk refuses the erase they
+    /// stay owned: the `Bye` or the session's end deals with them.
+    pub(crate) async fn held(&mut self, seqs: &[u64]) {
+        let mine: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|s| self.owned.contains_key(s))
+            .collect();
+        if self.journal.erase(&mine).await {
+            for s in &mine {
+                self.owned.remove(s);
+            }
+        }
+    }
+
+    /// The mail client's RSET on `server` was done by the edge: this
+    /// session's deletes there are undone (carried ones stand). `Err`: the
+    /// journal could not forget them, so they stand after all; they are
+    /// sent to the edge again, and the mail client is told the RSET failed.
+    pub(crate) async fn undone(&mut self, server: &str) -> Result<(), ()> {
+        let seqs = self.which(|op, carried| op.server == server && !carried);
+        if self.journal.erase(&seqs).await {
+            for s in &seqs {
+                self.owned.remove(s);
+            }
+            self.unsent.retain(|op| !seqs.contains(&op.seq));
+            return Ok(());
+        }
+        tracing::warn!(%server, "delete journal: could not record an RSET; the deletes stand");
+        self.unsent.retain(|op| op.server != server);
+        self.unsent
+            .extend(seqs.iter().filter_map(|s| self.owned.get(s)).cloned());
+        Err(())
+    }
+
+    /// `server` committed the session's work (its `Bye` outcome was `+OK`).
+    /// Entries the disk would not erase are left for carrying (applying
+    /// them again is harmless).
+    pub(crate) async fn committed(&mut self, server: &str) {
+        let seqs = self.which(|op, _| op.server == server);
+        for s in &seqs {
+            self.owned.remove(s);
+        }
+        if !self.journal.erase(&seqs).await {
+            self.journal.release(seqs);
+        }
+    }
+
+    /// Owned entries matching `f(op, carried)`.
+    fn which(&self, f: impl Fn(&DeleteOp, bool) -> bool) -> Vec<u64> {
+        self.owned
+            .values()
+            .filter(|op| f(op, self.carried.contains(&op.seq)))
+            .map(|op| op.seq)
+            .collect()
+    }
+}
+
+impl Drop for SessionDeletes {
+    fn drop(&mut self) {
+        self.journal
+            .release(std::mem::take(&mut self.owned).into_keys());
+    }
+}
+
+#[cfg(test)]
+mod tests;

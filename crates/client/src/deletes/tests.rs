@@ -1,0 +1,168 @@
+use causeway_net::EnvRng;
+use causeway_store::{JournalConfig, JournalKey, SimDisk};
+
+use super::*;
+use crate::shared::ClientState;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn msg(uidl: &str) -> MessageId {
+    MessageId {
+        uidl: uidl.into(),
+        size: 10,
+    }
+}
+
+fn servers() -> Vec<String> {
+    vec!["A".into(), "B".into()]
+}
+
+async fn journal(disk: &SimDisk, key: u8) -> DeleteJournal {
+    let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
+    DeleteJournal::load(
+        &cfg,
+        EnvRng::from_seed([1; 32]),
+        &servers(),
+        ClientState::new(),
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn an_entry_lives_until_held_and_survives_a_restart_sealed() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1")).await.unwrap();
+        s.record("B", &msg("u2")).await.unwrap();
+        assert_eq!(disk.len(), 2);
+        for (_, v) in disk.durable() {
+            assert!(!v.windows(2).any(|w| w == b"u1" || w == b"u2"), "sealed");
+        }
+        let sent = s.take_unsent();
+        assert_eq!(sent.len(), 2);
+        // Owned by a live session: nobody else carries them.
+        assert!(j.take_carried(&servers()).is_empty());
+        s.held(&[sent[0].seq]).await;
+        assert_eq!(disk.len(), 1);
+        drop(s);
+        // After a restart (a new process reads the disk), what is left is
+        // carried, once.
+        let j2 = journal(&disk, 1).await;
+        let carried = j2.take_carried(&servers());
+        assert_eq!(carried.len(), 1);
+        assert_eq!(
+            (carried[0].server.as_str(), carried[0].msg.uidl.as_str()),
+            ("B", "u2")
+        );
+        assert!(j2.take_carried(&servers()).is_empty());
+        // New entries never reuse a number.
+        let mut s2 = SessionDeletes::new(j2.clone(), &carried);
+        s2.record("A", &msg("u3")).await.unwrap();
+        assert!(s2.take_unsent()[0].seq > carried[0].seq);
+    });
+}
+
+#[test]
+fn rset_undoes_the_sessions_own_deletes_but_not_carried_ones() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        {
+            let mut earlier = SessionDeletes::new(j.clone(), &[]);
+            earlier.record("A", &msg("old")).await.unwrap();
+        }
+        let carried = j.take_carried(&servers());
+        let mut s = SessionDeletes::new(j.clone(), &carried);
+        s.record("A", &msg("new")).await.unwrap();
+        s.record("B", &msg("other")).await.unwrap();
+        s.undone("A").await.unwrap();
+        let left: Vec<String> = disk
+            .durable()
+            .iter()
+            .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+            .collect();
+        assert_eq!(left.len(), 2, "the carried delete and B's stay: {left:?}");
+        assert_eq!(s.take_unsent().len(), 1, "only B's is still to send");
+        s.committed("A").await;
+        s.committed("B").await;
+        assert_eq!(disk.len(), 0);
+    });
+}
+
+#[test]
+fn a_delete_the_disk_refuses_is_not_recorded_and_a_session_that_ends_leaves_its_entries() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        disk.fail_next_commits(1);
+        assert!(s.record("A", &msg("u1")).await.is_err());
+        assert_eq!((disk.len(), s.unsent()), (0, 0));
+        s.record("A", &msg("u2")).await.unwrap();
+        assert_eq!(j.carriable_servers(), Vec::<String>::new());
+        drop(s);
+        assert_eq!(j.carriable_servers(), vec!["A".to_string()]);
+        // The carrier is woken.
+        tokio::time::timeout(std::time::Duration::from_secs(1), j.entries_left())
+            .await
+            .expect("woken");
+    });
+}
+
+#[test]
+fn entries_that_do_not_open_or_name_an_unknown_server_stay_on_disk_uncarried() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1")).await.unwrap();
+        drop(s);
+        let other_key = journal(&disk, 2).await;
+        assert!(other_key.take_carried(&servers()).is_empty());
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]));
+        let only_b = DeleteJournal::load(
+            &cfg,
+            EnvRng::from_seed([1; 32]),
+            &["B".into()],
+            ClientState::new(),
+        )
+        .await
+        .unwrap();
+        assert!(only_b.take_carried(&servers()).is_empty());
+        assert_eq!(disk.len(), 1, "left for an operator");
+    });
+}
+
+#[test]
+fn an_erase_the_disk_refuses_keeps_the_entry_owned_or_leaves_it_for_carrying() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1")).await.unwrap();
+        let sent = s.take_unsent();
+        // Held, but the erase fails: still this session's, never carried
+        // while it lives (its RSET must still be able to undo it).
+        disk.fail_next_commits(1);
+        s.held(&[sent[0].seq]).await;
+        assert!(j.take_carried(&servers()).is_empty());
+        // An RSET whose erase fails: the delete stands and goes again.
+        disk.fail_next_commits(1);
+        assert!(s.undone("A").await.is_err());
+        assert_eq!(s.take_unsent().len(), 1);
+        // A commit whose erase fails leaves it for carrying.
+        disk.fail_next_commits(1);
+        s.committed("A").await;
+        assert_eq!(disk.len(), 1);
+        assert_eq!(j.take_carried(&servers()).len(), 1);
+    });
+}

@@ -1,0 +1,129 @@
+//! The edge's side of deletes the client proxy acknowledged from its own
+//! journal: a `Deletes` batch is owed like a `Dele` request and answered
+//! `Held` for what the edge's journal recorded (nothing, without a
+//! journal); deletes carried in `Hello` are owed from the start, left out
+//! of the listing, and not undone by the new session's RSET.
+
+use causeway_edge::SimDisk;
+use causeway_mailserver::ServerConfig;
+use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, ListingState, Op, Reply};
+use causeway_tests::edge_world::*;
+
+fn op(c: &Client, seq: u64, uidl: &str) -> DeleteOp {
+    DeleteOp {
+        seq,
+        server: "HOST1".into(),
+        msg: c.msg("HOST1", uidl),
+    }
+}
+
+#[test]
+fn a_batch_is_held_once_journaled_and_done_at_quit() {
+    let disk = SimDisk::new();
+    let mut w = world_journaled(ServerConfig::default(), &disk, |_| {});
+    let (k, ek, mail, d) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        disk.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let ops = vec![op(&c, 7, &u[0]), op(&c, 8, &u[1])];
+        c.send(&ClientToEdge::Deletes { ops }).await;
+        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![7, 8] });
+        assert_eq!(causeway_edge::journal::owed_entries(&d.durable()), 2);
+        // The replica knows: a RETR of a deleted message is refused.
+        let (_, r) = c
+            .request(
+                "HOST1",
+                Op::Retr {
+                    msg: c.msg("HOST1", &u[0]),
+                },
+            )
+            .await;
+        assert!(r.is_err(), "{r:?}");
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        assert!(!mail.is_present("alice", &u[0]) && !mail.is_present("alice", &u[1]));
+        assert!(mail.is_present("alice", &u[2]));
+        assert_eq!(causeway_edge::journal::owed_entries(&d.durable()), 0);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn without_a_journal_nothing_is_held_and_the_deletes_are_still_done() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let ops = vec![op(&c, 1, &u[0])];
+        c.send(&ClientToEdge::Deletes { ops }).await;
+        // The next thing the edge says is the Pong: no Held.
+        c.ping(5).await;
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        assert!(!mail.is_present("alice", &u[0]));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn carried_deletes_are_owed_from_the_start_and_rset_leaves_them() {
+    let disk = SimDisk::new();
+    let mut w = world_journaled(ServerConfig::default(), &disk, |_| {});
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut first = Client::connect(&k, &ek).await?;
+        let u = uidls(&first.welcome(vec![alice_direct()]).await[0]);
+        let carried = vec![op(&first, 3, &u[0])];
+        first.quit().await;
+
+        let mut c = Client::connect(&k, &ek).await?;
+        let Ok(EdgeToClient::Welcome { servers, .. }) =
+            c.hello_carrying(vec![alice_direct()], carried).await
+        else {
+            panic!("expected Welcome")
+        };
+        let ListingState::Ready { messages } = &servers[0].state else {
+            panic!("{servers:?}")
+        };
+        assert!(
+            messages.iter().all(|m| m.uidl != u[0]),
+            "hidden from the listing"
+        );
+        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![3] });
+        c.dele("HOST1", &u[1]).await;
+        let (_, r) = c.request("HOST1", Op::Rset).await;
+        assert_eq!(r, Ok(Reply::Done));
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        assert!(!mail.is_present("alice", &u[0]), "carried: done");
+        assert!(mail.is_present("alice", &u[1]), "undone by RSET");
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_hello_carrying_a_delete_for_a_server_it_does_not_name_is_refused() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let stray = DeleteOp {
+            seq: 1,
+            server: "ELSEWHERE".into(),
+            msg: c.msg("ELSEWHERE", "x"),
+        };
+        let answer = c.hello_carrying(vec![alice_direct()], vec![stray]).await;
+        let Ok(EdgeToClient::Refused { error }) = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(error.text.contains("ELSEWHERE"), "{error}");
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
