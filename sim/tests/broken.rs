@@ -30,7 +30,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("keep-deletes-after-rset", 4, 1),
     ("no-journal-entry", 44, 4),
     ("erase-owed-when-locked", 44, 4),
-    ("read-mark-before-write", 17, 3),
+    ("read-mark-before-write", 46, 3),
     ("break-after-delivery", 0, 8),
     ("relay-commits-on-link-loss", 103, 1),
     ("mark-prefetched-read", 2, 3),

@@ -50,6 +50,9 @@ enum Link<E: Env> {
     Cut(LineCut),
 }
 
+/// The mail client hung up while the proxy waited for the edge.
+struct Gone;
+
 /// Why the loop stopped waiting for a command.
 enum End {
     /// The mail client closed the connection (or it failed).
@@ -295,9 +298,13 @@ impl<E: Env> Session<E> {
                 Action::Ask { requests, then } => {
                     let mut answers = Vec::with_capacity(requests.len());
                     for r in &requests {
-                        let asked = match self.link() {
-                            Ok(link) => link.ask(r).await,
-                            Err(cut) => Err(cut),
+                        let asked = match self.ask_watching(r).await {
+                            Ok(asked) => asked,
+                            Err(Gone) => {
+                                return self
+                                    .gone("the mail client closed the connection mid-command")
+                                    .await;
+                            }
                         };
                         match asked {
                             Ok(answer) => {
@@ -344,6 +351,36 @@ impl<E: Env> Session<E> {
                         Err(cut) => return self.cut(cut).await,
                     }
                 }
+            }
+        }
+    }
+
+    /// Asks the edge while watching the mail client: one that hangs up
+    /// meanwhile (a mail client giving up on a slow RETR) ends the wait at
+    /// once, so the session's server locks are freed now and not when the
+    /// body has crossed the line; what it sends meanwhile (pipelined
+    /// commands) is kept for later.
+    async fn ask_watching(
+        &mut self,
+        r: &crate::front::Request,
+    ) -> Result<Result<Result<causeway_proto::session::Reply, OpError>, LineCut>, Gone> {
+        if let Err(cut) = self.link() {
+            return Ok(Err(cut));
+        }
+        let Link::Open(link) = &mut self.link else {
+            unreachable!("link() found it open")
+        };
+        let (mail, codec) = (&mut self.mail, &mut self.codec);
+        let ask = link.ask(r);
+        tokio::pin!(ask);
+        let mut buf = [0u8; 4096];
+        loop {
+            tokio::select! {
+                asked = &mut ask => return Ok(asked),
+                read = mail.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return Err(Gone),
+                    Ok(n) => codec.feed(&buf[..n]),
+                },
             }
         }
     }
