@@ -32,10 +32,10 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("erase-owed-when-locked", 44, 4),
     ("read-mark-before-write", 46, 3),
     ("break-after-delivery", 0, 8),
-    ("relay-commits-on-link-loss", 103, 1),
+    ("relay-commits-on-link-loss", 435, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 6, 4),
-    ("carried-undone-by-rset", 83, 6),
+    ("carried-undone-by-rset", 128, 6),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

@@ -83,6 +83,9 @@ async fn carry_once<E: Env>(
     shared: &Shared,
     servers: &[String],
 ) -> Result<(), String> {
+    // A mail client that connects meanwhile waits for this session to end
+    // (its QUIT frees the maildrop locks) before its own Hello.
+    let _carrying = shared.carrying.lock().await;
     let reached = EdgeLink::reach(env, config).await?;
     let (link, _) = EdgeLink::open(env, config, shared, Some(servers), reached)
         .await
@@ -90,6 +93,7 @@ async fn carry_once<E: Env>(
             NotOpened::Unreachable(why) => why,
             NotOpened::Refused(e) => e.to_string(),
         })?;
+
     let outcomes = link.quit(config.timeouts.quit).await.map_err(|c| c.0)?;
     let failed: Vec<String> = outcomes
         .iter()

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use causeway_net::Env;
+use causeway_net::{Env, Instant};
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
     ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerListing, ServerOutcome,
@@ -106,6 +106,8 @@ pub struct EdgeLink<E: Env> {
     dele_not_journaled: bool,
     /// After `Quit` nothing more is sent (see [`EdgeLink::quit`]).
     quitting: bool,
+    /// Bytes sent on the channel as last seen, and since when.
+    sent: (u64, Instant),
 }
 
 /// The session's mirror, given to the proxy's [`Kept`] bodies when the
@@ -223,6 +225,13 @@ impl<E: Env> EdgeLink<E> {
         mut channel: Reached<E>,
     ) -> Result<(Self, Vec<ServerListing>), NotOpened> {
         let t = &config.timeouts;
+        // A session of the proxy's own carrying deletes holds the servers'
+        // maildrop locks until its Bye: a mail client's session waits for
+        // it rather than meet `[IN-USE]` (the carrier holds this while it
+        // runs; it is short: log in, list, QUIT).
+        if only.is_none() {
+            drop(shared.carrying.lock().await);
+        }
         let supersedes = shared.lost.take();
         let mut user = config.user_info();
         if let Some(only) = only {
@@ -322,11 +331,21 @@ impl<E: Env> EdgeLink<E> {
             deletes,
             dele_not_journaled: config.broken(Broken::DeleNotJournaled),
             quitting: false,
+            sent: (0, env.now()),
         };
         if let Err(cut) = link.want_more().await {
             return Err(NotOpened::Unreachable(cut.0));
         }
         Ok((link, listings))
+    }
+
+    /// Since when nothing was sent to the edge (as of `now`).
+    pub fn quiet_since(&mut self, now: Instant) -> Instant {
+        let out = self.channel.counters().moved_out();
+        if out != self.sent.0 {
+            self.sent = (out, now);
+        }
+        self.sent.1
     }
 
     /// Sends the `Want`s the prefetch plan allows now (no answer awaited).

@@ -159,7 +159,6 @@ impl<E: Env> Session<E> {
     async fn next_command(&mut self) -> Result<Result<Command, CommandError>, End> {
         let t = self.config.timeouts.clone();
         let idle_until = self.env.now() + t.client_idle;
-        let mut ping_at = self.env.now() + t.ping_interval;
         let mut marks_at = None;
         let mut buf = [0u8; 4096];
         loop {
@@ -167,6 +166,15 @@ impl<E: Env> Session<E> {
                 return Ok(cmd);
             }
             let pinging = matches!(self.link, Link::Open(_));
+            // Due once we have sent the edge nothing for a ping interval,
+            // however busy the mail client is: commands answered here (the
+            // mirror, the delete journal) say nothing to the edge, which
+            // takes a silent line for a cut.
+            let now = self.env.now();
+            let ping_at = match &mut self.link {
+                Link::Open(l) => l.quiet_since(now) + t.ping_interval,
+                _ => now + t.ping_interval,
+            };
             let marking = match &self.link {
                 Link::Open(l) if l.batched_pending() => {
                     *marks_at.get_or_insert(self.env.now() + MARKS_DELAY)
@@ -201,7 +209,6 @@ impl<E: Env> Session<E> {
                 },
                 _ = self.env.sleep(left(&self.env, ping_at)), if pinging => {
                     self.ping().await;
-                    ping_at = self.env.now() + t.ping_interval;
                 }
                 _ = self.env.sleep(left(&self.env, marking)), if marks_at.is_some() => {
                     marks_at = None;

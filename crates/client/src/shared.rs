@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub kept: Kept,
     /// With a journal, DELE is answered by the proxy (see `crate::deletes`).
     pub deletes: Option<DeleteJournal>,
+    /// Held while the proxy's own session carries deletes (`crate::carrier`).
+    pub carrying: Arc<tokio::sync::Mutex<()>>,
     serving: Arc<AtomicUsize>,
 }
 
@@ -69,6 +71,7 @@ impl Shared {
             lost: LostSessions::default(),
             kept,
             deletes,
+            carrying: Arc::new(tokio::sync::Mutex::new(())),
             serving: Arc::new(AtomicUsize::new(0)),
         }
     }
