@@ -39,7 +39,7 @@ use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode}
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::shared::ClientState;
+use crate::state::ClientState;
 
 const VERSION: u8 = 1;
 

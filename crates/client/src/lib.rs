@@ -46,6 +46,7 @@ mod prefetch;
 mod replies;
 mod session;
 mod shared;
+mod state;
 
 use std::io;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ use tracing::Instrument;
 
 pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
 pub use config::{ClientConfig, Prefetch, Timeouts};
-pub use shared::ClientState;
+pub use state::ClientState;
 
 /// The delete journal's key, derived from the proxy's static private key
 /// (see [`causeway_store::JournalKey::derive_from`]).

@@ -37,7 +37,8 @@ use crate::front::Request;
 use crate::lost::Guard;
 use crate::mirror::{Kept, Key, Mirror, listed};
 use crate::prefetch::Planner;
-use crate::shared::{ClientState, Shared};
+use crate::shared::Shared;
+use crate::state::ClientState;
 
 /// The client proxy acknowledges body bytes with `Window` every this many
 /// (a quarter of the edge's smallest window, so the stream never stalls on

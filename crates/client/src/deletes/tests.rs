@@ -2,7 +2,7 @@ use causeway_net::EnvRng;
 use causeway_store::{JournalConfig, JournalKey, SimDisk};
 
 use super::*;
-use crate::shared::ClientState;
+use crate::state::ClientState;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
