@@ -141,6 +141,20 @@ fn store_uidl(proxy_uidl: &str) -> (&str, &str) {
     proxy_uidl.split_once(':').expect("HOST:uidl")
 }
 
+impl Chain {
+    /// The store holding the message the proxy names `proxy_uidl`, and
+    /// its UIDL there.
+    fn store_of<'u>(&self, proxy_uidl: &'u str) -> (MailStore, &'u str) {
+        let (h, id) = store_uidl(proxy_uidl);
+        let store = if h == "HOST1" {
+            self.direct.clone()
+        } else {
+            self.relayed.clone()
+        };
+        (store, id)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_carry_mail_and_log_no_secret() {
     if !require("python3", &["--version"], "python3") {
@@ -328,12 +342,7 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
     let env = TokioEnv::new();
     let mut c = chain(&env, 2, false).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
-    let (h, id) = store_uidl(&uidl);
-    let store = if h == "HOST1" {
-        c.direct.clone()
-    } else {
-        c.relayed.clone()
-    };
+    let (store, id) = c.store_of(&uidl);
     assert!(
         store.is_present(SERVER_USER, id),
         "not committed before QUIT"
@@ -401,12 +410,7 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     let env = TokioEnv::new();
     let mut c = chain(&env, 2, false).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
-    let (h, id) = store_uidl(&uidl);
-    let store = if h == "HOST1" {
-        c.direct.clone()
-    } else {
-        c.relayed.clone()
-    };
+    let (store, id) = c.store_of(&uidl);
 
     c.edge().signal("KILL");
     let code = c.edge().exit_code(&env).await;
@@ -481,12 +485,7 @@ async fn kill_9_of_the_client_proxy_after_an_acknowledged_delete_then_restart_co
     let env = TokioEnv::new();
     let mut c = chain(&env, 2, true).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
-    let (h, id) = store_uidl(&uidl);
-    let store = if h == "HOST1" {
-        c.direct.clone()
-    } else {
-        c.relayed.clone()
-    };
+    let (store, id) = c.store_of(&uidl);
     // The proxy answered DELE from its journal; it dies before QUIT, most
     // likely before its batch left (it waits a second for company).
     c.client().signal("KILL");
