@@ -525,6 +525,12 @@ impl Client {
     }
 
     /// How many times the edge started streaming `uidl`'s body.
+    /// True while the edge's compression frame is open (this end holds its
+    /// window).
+    pub fn edge_compressing(&self) -> bool {
+        self.ch.decompressing()
+    }
+
     pub fn streams_of(&self, server: &str, uidl: &str) -> u32 {
         let key = (server.to_owned(), uidl.to_owned());
         self.starts.get(&key).copied().unwrap_or(0)

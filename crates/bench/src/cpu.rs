@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use causeway_net::TokioEnv;
 
+use causeway_wire::ChannelConfig;
+
 use crate::mail::{self, Messages};
 use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client};
 use crate::{Figure, Options, sys};
@@ -71,6 +73,28 @@ fn since(a: &Cpu, b: &Cpu) -> Cpu {
     }
 }
 
+/// The edge's CPU for `n` downloads with every frame at zstd `level`
+/// (both the fast and the bulk level), through a chain of its own.
+async fn edge_cpu_at(level: i32, messages: &Messages, n: usize) -> Result<Duration, String> {
+    let chain = Chain::start(ChainSpec {
+        via_relay: true,
+        channel: ChannelConfig {
+            zstd_level: level,
+            bulk_level: level,
+            ..ChannelConfig::default()
+        },
+        ..ChainSpec::default()
+    })
+    .await;
+    for m in messages {
+        chain.store.deliver(USER, m).map_err(|e| e.to_string())?;
+    }
+    let before = chain.edge_node.cpu().await;
+    passes(&chain.env, &chain.proxy, true, n, messages.len() as u32).await?;
+    chain.settle().await?;
+    Ok(chain.edge_node.cpu().await - before)
+}
+
 pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>, String> {
     let chain = Chain::start(ChainSpec {
         via_relay: true,
@@ -102,9 +126,31 @@ pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>,
     let c2 = cpu(&chain).await;
     let (cw, fw) = (since(&c0, &c1), since(&c1, &c2));
 
+    drop(chain);
     let per = |d: Duration| mb / d.as_secs_f64().max(1e-6);
     let base = format!("{mb:.1} MB of mail in {n} downloads of {count} messages");
+    let mut levels = Vec::new();
+    for level in [3, 9] {
+        levels.push((level, edge_cpu_at(level, messages, n).await?));
+    }
+    let level_note = levels
+        .iter()
+        .map(|(l, d)| format!("level {l}: {:.2} CPU-s", d.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(vec![
+        Figure::new(
+            "cpu_edge_level9",
+            "MB/CPU-s",
+            per(levels[1].1),
+            vec![
+                ("level3", per(levels[0].1)),
+                ("plain_forward", per(fw.forward)),
+            ],
+        )
+        .note(format!(
+            "{base}, every frame at one level (what a slow line's stream uses: bulk_level 9; a fast line's: zstd_level 3); {level_note}"
+        )),
         Figure::new(
             "cpu_edge",
             "MB/CPU-s",

@@ -295,10 +295,11 @@ pub async fn figures(
                 ],
             )
             .note(format!(
-                "{n} messages, {mail_bytes} mail bytes; causeway up {} down {}; direct up {} down {}",
+                "{n} messages, {mail_bytes} mail bytes, on loopback (the line keeps up: level 3); causeway up {} down {}; direct up {} down {}",
                 cw.up, cw.down, direct.up, direct.down
             )),
         );
+        out.push(slow_line_bytes(messages, &direct, &cw).await?);
         if let (Some(d), Some(dict)) = (&with_dict, &dictionary) {
             out.push(
                 Figure::new(
@@ -411,6 +412,54 @@ const MEASURED_SLICE: usize = 100;
 /// The line the measured figure emulates: 3G (1 Mbit/s, 150 ms round trip).
 const MEASURED_LINE: (&str, u64, u64) = ("3g", 125_000, 75);
 
+fn measured_pace() -> causeway_tests::Pace {
+    let (_, rate, delay_ms) = MEASURED_LINE;
+    causeway_tests::Pace {
+        bytes_per_sec: rate,
+        delay: std::time::Duration::from_millis(delay_ms),
+    }
+}
+
+/// The whole mailbox through Causeway over the line emulator: on a line
+/// slower than its compressor the edge streams at the bulk level, which a
+/// loopback run (where the line keeps up) never chooses.
+async fn slow_line_bytes(
+    messages: &Messages,
+    direct: &LineCost,
+    loopback: &LineCost,
+) -> Result<Figure, String> {
+    let (name, rate, delay_ms) = MEASURED_LINE;
+    progress(&format!(
+        "figure 1: {} messages through Causeway on a {name} line emulator",
+        messages.len()
+    ));
+    let chain = Chain::start(ChainSpec {
+        pace: Some(measured_pace()),
+        ..ChainSpec::default()
+    })
+    .await;
+    let cw = causeway_session(&chain, messages).await?;
+    Ok(Figure::new(
+        &format!("line_bytes_{name}"),
+        "bytes",
+        cw.bytes() as f64,
+        vec![
+            ("direct", direct.bytes() as f64),
+            ("causeway_loopback", loopback.bytes() as f64),
+        ],
+    )
+    .note(format!(
+        "the same session through a line emulator ({} kbit/s each way, {} ms round trip): up {} down {}, {} waits, {:.1} s wall (direct's model: {:.0} s)",
+        rate * 8 / 1000,
+        2 * delay_ms,
+        cw.up,
+        cw.down,
+        cw.turns,
+        cw.seconds,
+        model_seconds(direct.bytes(), direct.turns, rate as f64 * 8.0, 2.0 * delay_ms as f64 / 1e3)
+    )))
+}
+
 /// The first [`MEASURED_SLICE`] messages through Causeway and direct POP3,
 /// each line a serialising queue at the profile's rate with its delay each
 /// way (`causeway_tests::Pace`); wall time of each mail client's session,
@@ -418,16 +467,12 @@ const MEASURED_LINE: (&str, u64, u64) = ("3g", 125_000, 75);
 async fn measured(messages: &Messages) -> Result<Figure, String> {
     let (name, rate, delay_ms) = MEASURED_LINE;
     let slice: Messages = messages.iter().take(MEASURED_SLICE).cloned().collect();
-    let pace = causeway_tests::Pace {
-        bytes_per_sec: rate,
-        delay: std::time::Duration::from_millis(delay_ms),
-    };
     progress(&format!(
         "figure 3: {} messages through a {name} line emulator",
         slice.len()
     ));
     let chain = Chain::start(ChainSpec {
-        pace: Some(pace),
+        pace: Some(measured_pace()),
         ..ChainSpec::default()
     })
     .await;

@@ -26,7 +26,7 @@ use causeway_proto::session::{
     ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerListing, ServerOutcome,
 };
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
-use causeway_wire::link::{self, LinkEnd};
+use causeway_wire::link::{self, LinkEnd, rest};
 use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
 use crate::broken::Broken;
@@ -40,10 +40,13 @@ use crate::prefetch::Planner;
 use crate::shared::Shared;
 use crate::state::ClientState;
 
-/// The client proxy acknowledges body bytes with `Window` every this many
-/// (a quarter of the edge's smallest window, so the stream never stalls on
-/// a credit, and few enough that credits cost under 0.5% of the stream).
-const CREDIT_EVERY: u64 = 16 << 10;
+/// The client proxy acknowledges body bytes with `Window` every this many:
+/// half the edge's smallest window, so the stream never stalls on a credit
+/// (the other half, 1.6 s of GPRS, covers the round trip), and few enough
+/// that credits cost about 0.2% of the stream. Each credit lets the edge send
+/// this much as one compressed unit, so it is also what a flush of the
+/// edge's compressor is amortised over on a slow line.
+const CREDIT_EVERY: u64 = 32 << 10;
 
 /// A body the stream will bring is waited for, not asked for, while the
 /// stream keeps bringing something: a request would cost a turn on the line
@@ -526,8 +529,11 @@ impl<E: Env> EdgeLink<E> {
     }
 
     /// One `Ping`/`Pong`: proves the line still carries traffic both ways.
+    /// Sent after a quiet spell, so the compression frame ends first: the
+    /// contexts on both ends are freed while nothing flows.
     pub async fn ping(&mut self) -> Result<(), LineCut> {
         self.send_batched().await?;
+        rest(&self.env, &mut self.channel, self.request_timeout).await?;
         let nonce = self.next_id();
         send(
             &self.env,

@@ -203,26 +203,26 @@ async fn a_retr_of_a_body_on_its_way_waits_for_it_without_a_request() {
 }
 
 #[tokio::test]
-async fn body_bytes_are_acknowledged_every_16_kib() {
+async fn body_bytes_are_acknowledged_every_32_kib() {
     let mut rig = rig(Timeouts::default()).await;
     let (mut pop, mut edge) = rig.logged_in().await;
     pop.s.write_all(b"RETR 1\r\n").await.unwrap();
     let ClientToEdge::Request { id, .. } = recv(&mut edge).await else {
         panic!("expected RETR 1")
     };
-    let body = vec![b'x'; 40_000];
+    let body = vec![b'x'; 70_000];
     stream(&mut edge, "HOST1", msg("a", 10), &body, 8192).await;
-    assert_eq!(
-        recv(&mut edge).await,
-        ClientToEdge::Window { received: 16384 }
-    );
     assert_eq!(
         recv(&mut edge).await,
         ClientToEdge::Window { received: 32768 }
     );
+    assert_eq!(
+        recv(&mut edge).await,
+        ClientToEdge::Window { received: 65536 }
+    );
     let streamed = EdgeToClient::Response {
         id,
-        result: Ok(Reply::Streamed { total: 40_000 }),
+        result: Ok(Reply::Streamed { total: 70_000 }),
     };
     send(&mut edge, streamed).await;
     assert_eq!(pop.line().await, "+OK 10 octets");

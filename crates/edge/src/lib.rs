@@ -30,6 +30,7 @@
 //! client proxy crates.
 
 pub mod broken;
+mod compression;
 mod config;
 pub mod journal;
 mod ledger;

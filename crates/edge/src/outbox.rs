@@ -132,6 +132,31 @@ impl Outbox {
         self.unsent
     }
 
+    /// Body bytes that could go out now: queued and within the window.
+    pub fn sendable(&self) -> u64 {
+        let room = self.pacer.window().saturating_sub(self.sent - self.acked);
+        room.min(self.unsent as u64)
+    }
+
+    /// True when a queued body answers a request the mail client waits on.
+    pub fn awaited(&self) -> bool {
+        self.queue.iter().any(|q| !q.waiters.is_empty())
+    }
+
+    /// True when no body is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The line's delivery rate in body bytes per second, once measured
+    /// over [`RATE_SAMPLES`] / 2 samples (the first ones, taken while the
+    /// stream starts, say little).
+    pub fn rate(&self) -> Option<f64> {
+        (self.pacer.rates.len() >= RATE_SAMPLES / 2)
+            .then(|| self.pacer.rate())
+            .flatten()
+    }
+
     /// True when a chunk may go out now (something queued, window open).
     pub fn ready(&self) -> bool {
         !self.queue.is_empty() && self.sent - self.acked < self.pacer.window()
@@ -203,9 +228,13 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
+    /// The highest recent delivery rate, body bytes per second.
+    fn rate(&self) -> Option<f64> {
+        self.rates.iter().copied().reduce(f64::max)
+    }
+
     pub fn window(&self) -> u64 {
-        let (Some(rtt), Some(rate)) = (self.min_rtt, self.rates.iter().copied().reduce(f64::max))
-        else {
+        let (Some(rtt), Some(rate)) = (self.min_rtt, self.rate()) else {
             return MIN_WINDOW;
         };
         let w = 2.0 * rate * rtt.as_secs_f64();

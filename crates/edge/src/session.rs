@@ -180,7 +180,13 @@ impl<E: Env> Session<E> {
         }
         let ending = match greeted {
             Ok(()) => {
-                let serving = Serving::new(self.env.clone(), &self.config, replica, &workers);
+                let serving = Serving::new(
+                    self.env.clone(),
+                    &self.config,
+                    &self.state,
+                    replica,
+                    &workers,
+                );
                 serving
                     .run(channel, &mut self.shutdown, &mut registration, &self.state)
                     .await

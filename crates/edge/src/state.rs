@@ -36,6 +36,7 @@ struct Inner {
     adopted: AtomicUsize,
     streamed_ahead_unread: AtomicUsize,
     superseded: AtomicUsize,
+    bulk_contexts: Count,
 }
 
 /// How one client session went.
@@ -71,6 +72,17 @@ impl EdgeState {
     }
 
     /// Client sessions running now (handshake done, not yet ended).
+    /// A place for one session's bulk-level compression context, if fewer
+    /// than `limit` are in use (see `compression.rs`).
+    pub(crate) fn bulk_context(&self, limit: usize) -> Option<Ticket> {
+        self.inner.bulk_contexts.ticket_within(limit)
+    }
+
+    /// Sessions streaming at the bulk level now.
+    pub fn bulk_contexts(&self) -> usize {
+        self.inner.bulk_contexts.get()
+    }
+
     pub fn live_sessions(&self) -> usize {
         self.inner.live_sessions.get()
     }

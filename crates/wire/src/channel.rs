@@ -70,6 +70,41 @@ impl<S: Stream> SecureChannel<S> {
         self.outbound.send(&mut self.stream, msg, c).await
     }
 
+    /// Adds one message to what the next [`SecureChannel::flush`] sends:
+    /// messages queued together are compressed as one unit, so a stream of
+    /// small messages costs one flush of the compressor, not one each.
+    /// `Compress::Never` messages stay out of the unit (and its context).
+    pub fn queue<T: Serialize + ?Sized>(&mut self, msg: &T, c: Compress) -> Result<(), WireError> {
+        self.outbound.queue(msg, c)
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> Result<(), WireError> {
+        self.outbound.flush(&mut self.stream).await
+    }
+
+    /// Sends everything queued, ends the compression frame and frees the
+    /// context on both sides: for a sender that goes idle.
+    pub async fn rest(&mut self) -> Result<(), WireError> {
+        self.outbound.rest(&mut self.stream).await
+    }
+
+    /// The zstd level of the next compression frame; an open frame at
+    /// another level ends with the next unit (see `compress.rs`).
+    pub fn set_level(&mut self, level: i32) {
+        self.outbound.sealer.set_level(level);
+    }
+
+    /// The level of the open compression frame, or `None` while resting.
+    pub fn compressing(&self) -> Option<i32> {
+        self.outbound.sealer.compressing()
+    }
+
+    /// True while the peer's compression frame is open here.
+    pub fn decompressing(&self) -> bool {
+        self.inbound.opener.decompressing()
+    }
+
     /// Waits for the next message (no timeout: see the module docs).
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Received<T>, WireError> {
         self.inbound.recv(&mut self.stream).await
@@ -123,15 +158,41 @@ impl Outbound {
         W: AsyncWrite + Unpin,
         T: Serialize + ?Sized,
     {
+        self.queue(msg, c)?;
+        self.flush(w).await
+    }
+
+    fn queue<T: Serialize + ?Sized>(&mut self, msg: &T, c: Compress) -> Result<(), WireError> {
         if self.broken {
             return Err(WireError::Broken);
         }
         let plain = codec::encode(msg)?;
-        self.buf.clear();
-        if let Err(e) = self.sealer.seal_message(&plain, c, &mut self.buf) {
+        if let Err(e) = self.sealer.queue_message(&plain, c, &mut self.buf) {
             // Refusing an oversize message changes nothing; anything else
             // may have used nonces or fed the compressor.
             self.broken = !matches!(e, WireError::FrameTooLarge { .. });
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
+        if self.broken {
+            return Err(WireError::Broken);
+        }
+        if let Err(e) = self.sealer.flush(&mut self.buf) {
+            self.broken = true;
+            return Err(e);
+        }
+        self.write_out(w).await
+    }
+
+    async fn rest<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
+        if self.broken {
+            return Err(WireError::Broken);
+        }
+        if let Err(e) = self.sealer.rest(&mut self.buf) {
+            self.broken = true;
             return Err(e);
         }
         self.write_out(w).await
@@ -145,7 +206,6 @@ impl Outbound {
         if self.broken {
             return Err(WireError::Broken);
         }
-        self.buf.clear();
         self.broken = true;
         self.sealer.seal_close(reason, &mut self.buf)?;
         self.write_out(w).await?;
@@ -167,6 +227,7 @@ impl Outbound {
         }
         w.flush().await?;
         self.broken = false;
+        self.buf.clear();
         if self.buf.capacity() > KEEP_BUF {
             self.buf = Vec::new();
         }
@@ -195,6 +256,9 @@ impl Inbound {
         T: DeserializeOwned,
     {
         loop {
+            if let Some(plain) = self.opener.next_queued() {
+                return self.opener.decode(&plain).map(Received::Msg);
+            }
             if let Some(reason) = self.opener.closed() {
                 return Ok(Received::Closed {
                     reason: reason.to_string(),

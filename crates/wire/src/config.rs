@@ -22,8 +22,13 @@ pub const MAX_ZSTD_LEVEL: i32 = 19;
 pub struct ChannelConfig {
     /// Largest application message accepted or sent, in serialized bytes.
     pub max_frame: usize,
-    /// zstd level for frames sent with `Compress::Yes` (negative = faster).
+    /// zstd level for messages sent with `Compress::Yes` (negative =
+    /// faster), while the line keeps up with the sender.
     pub zstd_level: i32,
+    /// zstd level for a bulk stream on a line slower than the compressor
+    /// (chosen by the sender: the edge's body stream, see
+    /// `SecureChannel::set_level`). Level 9 and up use a 4 MiB window.
+    pub bulk_level: i32,
     /// zstd dictionary; both peers must use the same one.
     pub dictionary: Option<Arc<Vec<u8>>>,
     /// How long the whole Noise handshake may take.
@@ -35,6 +40,7 @@ impl Default for ChannelConfig {
         Self {
             max_frame: DEFAULT_MAX_FRAME,
             zstd_level: 3,
+            bulk_level: 9,
             dictionary: None,
             // Generous: the lines this runs over can be slow, lossy satellite
             // or radio links where three small messages may take seconds.
@@ -52,11 +58,15 @@ impl ChannelConfig {
             )));
         }
         let min = zstd::zstd_safe::min_c_level();
-        if !(min..=MAX_ZSTD_LEVEL).contains(&self.zstd_level) {
-            return Err(WireError::Config(format!(
-                "zstd_level is {}; it must be between {min} and {MAX_ZSTD_LEVEL}",
-                self.zstd_level
-            )));
+        for (name, level) in [
+            ("zstd_level", self.zstd_level),
+            ("bulk_level", self.bulk_level),
+        ] {
+            if !(min..=MAX_ZSTD_LEVEL).contains(&level) {
+                return Err(WireError::Config(format!(
+                    "{name} is {level}; it must be between {min} and {MAX_ZSTD_LEVEL}"
+                )));
+            }
         }
         Ok(())
     }

@@ -187,7 +187,7 @@ async fn establish<S: Stream>(
         }
     }
     let (transport, peer) = hs.finish()?;
-    let sealer = Sealer::new(transport.clone(), cfg, counters.clone())?;
-    let opener = Opener::new(transport, cfg, counters.clone())?;
+    let sealer = Sealer::new(transport.clone(), cfg, counters.clone());
+    let opener = Opener::new(transport, cfg, counters.clone());
     Ok(SecureChannel::new(stream, sealer, opener, peer, counters))
 }

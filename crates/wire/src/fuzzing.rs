@@ -109,8 +109,8 @@ fn channel_pair() -> (Sealer, Opener) {
         ..ChannelConfig::default()
     };
     (
-        Sealer::new(ta, &cfg, Counters::default()).expect("default config is valid"),
-        Opener::new(tb, &cfg, Counters::default()).expect("default config is valid"),
+        Sealer::new(ta, &cfg, Counters::default()),
+        Opener::new(tb, &cfg, Counters::default()),
     )
 }
 
@@ -133,10 +133,13 @@ fn open_stream(
         if buf.is_complete()
             && let Some(o) = opener.open_record(buf.take())?
         {
-            if let Opened::Message(m) = &o {
-                assert!(m.len() <= FUZZ_MAX_FRAME, "a message past the frame cap");
-            }
             got.push(o);
+            got.extend(std::iter::from_fn(|| opener.next_queued()).map(Opened::Message));
+        }
+    }
+    for o in &got {
+        if let Opened::Message(m) = o {
+            assert!(m.len() <= FUZZ_MAX_FRAME, "a message past the frame cap");
         }
     }
     Ok(got)
@@ -194,12 +197,25 @@ pub fn message_stream(data: &[u8]) {
         } else {
             Compress::Never
         };
-        match sealer.seal_message(&body, c, &mut wire) {
+        // How the sender batches: flush at once, queue behind the next
+        // one, end the compression frame, or change the level first.
+        let how = piece.get(1).copied().unwrap_or(0);
+        if how % 4 == 3 {
+            sealer.set_level([1, 3, 9][usize::from(how / 4) % 3]);
+        }
+        match sealer.queue_message(&body, c, &mut wire) {
             Ok(()) => sent.push(Opened::Message(body)),
             Err(WireError::FrameTooLarge { .. }) => assert!(body.len() > FUZZ_MAX_FRAME),
             Err(e) => panic!("sealing a message failed: {e}"),
         }
+        let step = match how % 4 {
+            0 => sealer.flush(&mut wire),
+            2 => sealer.rest(&mut wire),
+            _ => Ok(()),
+        };
+        step.expect("flushing honest messages works");
     }
+    sealer.flush(&mut wire).expect("the last unit seals");
     sealer.seal_close("done", &mut wire).expect("close seals");
     sent.push(Opened::Close("done".into()));
     let mut cuts = data.iter().rev().map(|&b| usize::from(b) * 31 + 1);

@@ -82,18 +82,56 @@ pub async fn send<E: Env, S: Stream, T: Serialize + Message + Sync>(
     msg: &T,
     within: Duration,
 ) -> Result<(), LinkEnd> {
+    queue(channel, msg)?;
+    flush(env, channel, within).await
+}
+
+/// Adds one message to what the next [`flush`] sends (one compressed unit
+/// for all of them); credentials stay out of the unit and its context.
+pub fn queue<S: Stream, T: Serialize + Message>(
+    channel: &mut SecureChannel<S>,
+    msg: &T,
+) -> Result<(), LinkEnd> {
     let compress = if msg.carries_credentials() {
         Compress::Never
     } else {
         Compress::Yes
     };
+    channel.queue(msg, compress).map_err(LinkEnd::Failed)
+}
+
+/// Sends what was queued; fails once no byte could be written for `within`.
+pub async fn flush<E: Env, S: Stream>(
+    env: &E,
+    channel: &mut SecureChannel<S>,
+    within: Duration,
+) -> Result<(), LinkEnd> {
     let counters = channel.counters();
     while_moving(
         env,
         || counters.moved_out(),
         within,
         "sending on the channel",
-        channel.send(msg, compress),
+        channel.flush(),
+    )
+    .await?
+    .map_err(LinkEnd::Failed)
+}
+
+/// Sends what was queued and ends the compression frame, freeing the
+/// contexts on both ends (see [`SecureChannel::rest`]).
+pub async fn rest<E: Env, S: Stream>(
+    env: &E,
+    channel: &mut SecureChannel<S>,
+    within: Duration,
+) -> Result<(), LinkEnd> {
+    let counters = channel.counters();
+    while_moving(
+        env,
+        || counters.moved_out(),
+        within,
+        "sending on the channel",
+        channel.rest(),
     )
     .await?
     .map_err(LinkEnd::Failed)

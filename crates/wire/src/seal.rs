@@ -15,6 +15,7 @@
 //! compressed body may not decompress past `max_frame`. So a peer can make us
 //! hold at most about twice `max_frame` per direction, whatever it declares.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -49,27 +50,46 @@ pub(crate) struct Sealer {
     compressor: Compressor,
     max_frame: usize,
     counters: Counters,
+    /// The unit being collected: `Compress::Yes` messages, each as a
+    /// LEB128 length and its bytes, compressed together at the next flush.
+    unit: Vec<u8>,
+    /// The serialized bytes in `unit`, without the length prefixes.
+    unit_plain: usize,
 }
 
 impl Sealer {
-    pub(crate) fn new(
-        transport: Transport,
-        cfg: &ChannelConfig,
-        counters: Counters,
-    ) -> Result<Self, WireError> {
-        Ok(Self {
+    pub(crate) fn new(transport: Transport, cfg: &ChannelConfig, counters: Counters) -> Self {
+        Self {
             transport,
             nonce: 0,
-            compressor: Compressor::new(cfg)?,
+            compressor: Compressor::new(cfg),
             max_frame: cfg.max_frame,
             counters,
-        })
+            unit: Vec::new(),
+            unit_plain: 0,
+        }
     }
 
     /// Appends to `out` the records carrying one message (`plain` is its
-    /// serialized form). `FrameTooLarge` is returned before any state
-    /// changes; after any other error this sealer must not be used again.
+    /// serialized form), with any messages queued before it (the tests'
+    /// shorthand for queue and flush). `FrameTooLarge`
+    /// is returned before any state changes; after any other error this
+    /// sealer must not be used again.
+    #[cfg(test)]
     pub(crate) fn seal_message(
+        &mut self,
+        plain: &[u8],
+        c: Compress,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        self.queue_message(plain, c, out)?;
+        self.flush(out)
+    }
+
+    /// Adds one message to the unit being collected (`Compress::Yes`), or
+    /// seals it alone after the unit (`Compress::Never`: it stays out of the
+    /// compression context). Records go to `out` when a unit fills up.
+    pub(crate) fn queue_message(
         &mut self,
         plain: &[u8],
         c: Compress,
@@ -81,15 +101,79 @@ impl Sealer {
                 limit: self.max_frame,
             });
         }
-        let compressed;
-        let body = match c {
+        match c {
             Compress::Yes => {
-                compressed = self.compressor.compress(plain)?;
-                &compressed[..]
+                if self.unit.len() + MAX_PREFIX + plain.len() > unit_cap(self.max_frame) {
+                    self.flush(out)?;
+                }
+                put_prefix(&mut self.unit, plain.len());
+                self.unit.extend_from_slice(plain);
+                self.unit_plain += plain.len();
+                Ok(())
             }
-            Compress::Never => plain,
+            Compress::Never => {
+                self.flush(out)?;
+                self.counters.add_frame(Dir::Sent, plain.len(), plain.len());
+                self.seal_body(plain, false, out)
+            }
+        }
+    }
+
+    /// Compresses and seals the unit collected so far, if any.
+    pub(crate) fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        if self.unit.is_empty() {
+            return Ok(());
+        }
+        let unit = std::mem::take(&mut self.unit);
+        let plain = std::mem::take(&mut self.unit_plain);
+        let prefix = unit.len() - plain;
+        let r = if self.compressor.open_level().is_none() && prefix == 1 && plain <= SMALL {
+            // One small message while resting: a fresh context would make
+            // it larger, and opening one costs memory on both ends (this is
+            // what keeps an idle session's pings context-free).
+            self.counters.add_frame(Dir::Sent, plain, plain);
+            self.seal_body(&unit[1..], false, out)
+        } else {
+            let body = self.compressor.compress(&unit)?;
+            self.counters.add_frame(Dir::Sent, plain, body.len());
+            self.seal_body(&body, true, out)
         };
-        self.counters.add_frame(Dir::Sent, plain.len(), body.len());
+        if unit.capacity() <= KEEP_UNIT {
+            self.unit = unit;
+            self.unit.clear();
+        }
+        r
+    }
+
+    /// Seals what is queued, then ends the compression frame and frees its
+    /// context (the peer frees its own when the frame's end arrives).
+    pub(crate) fn rest(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.flush(out)?;
+        let end = self.compressor.finish()?;
+        if end.is_empty() {
+            return Ok(());
+        }
+        self.counters.add_frame(Dir::Sent, 0, end.len());
+        self.seal_body(&end, true, out)
+    }
+
+    /// The zstd level of the next compression frame (see `compress.rs`).
+    pub(crate) fn set_level(&mut self, level: i32) {
+        self.compressor.set_level(level);
+    }
+
+    /// The level of the open compression frame, if one is open.
+    pub(crate) fn compressing(&self) -> Option<i32> {
+        self.compressor.open_level()
+    }
+
+    /// Cuts a frame body into records.
+    fn seal_body(
+        &mut self,
+        body: &[u8],
+        compressed: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
         let pieces = body.len().div_ceil(MAX_CHUNK).max(1);
         for i in 0..pieces {
             let piece =
@@ -98,7 +182,7 @@ impl Sealer {
                 Frame::More(piece)
             } else {
                 Frame::Last {
-                    compressed: c == Compress::Yes,
+                    compressed,
                     body: piece,
                 }
             };
@@ -107,8 +191,10 @@ impl Sealer {
         Ok(())
     }
 
-    /// Appends the close record; `reason` is cut to 256 bytes.
+    /// Appends what is queued, then the close record; `reason` is cut to
+    /// 256 bytes.
     pub(crate) fn seal_close(&mut self, reason: &str, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.flush(out)?;
         self.seal_frame(
             &Frame::Close {
                 reason: cap_reason(reason),
@@ -163,6 +249,8 @@ pub(crate) struct Opener {
     counters: Counters,
     /// Pieces of the body being reassembled.
     partial: Vec<u8>,
+    /// Messages of the last unit not yet returned, in order.
+    queued: VecDeque<Vec<u8>>,
     plaintext: Box<[u8]>,
     frames: u64,
     closed: Option<String>,
@@ -170,24 +258,21 @@ pub(crate) struct Opener {
 }
 
 impl Opener {
-    pub(crate) fn new(
-        transport: Transport,
-        cfg: &ChannelConfig,
-        counters: Counters,
-    ) -> Result<Self, WireError> {
-        Ok(Self {
+    pub(crate) fn new(transport: Transport, cfg: &ChannelConfig, counters: Counters) -> Self {
+        Self {
             transport,
             nonce: 0,
-            decompressor: Decompressor::new(cfg)?,
+            decompressor: Decompressor::new(cfg),
             max_frame: cfg.max_frame,
-            max_carried: zstd::zstd_safe::compress_bound(cfg.max_frame),
+            max_carried: zstd::zstd_safe::compress_bound(unit_cap(cfg.max_frame)) + END_SLACK,
             counters,
             partial: Vec::new(),
+            queued: VecDeque::new(),
             plaintext: vec![0u8; MAX_RECORD].into_boxed_slice(),
             frames: 0,
             closed: None,
             failed: false,
-        })
+        }
     }
 
     /// Messages received so far.
@@ -256,16 +341,20 @@ impl Opener {
                 };
                 append_capped(&mut self.partial, body, cap)?;
                 let carried = std::mem::take(&mut self.partial);
-                let carried_len = carried.len();
-                let plain = if compressed {
-                    self.decompressor.decompress(&carried, self.max_frame)?
-                } else {
-                    carried
-                };
-                self.counters
-                    .add_frame(Dir::Received, plain.len(), carried_len);
-                self.frames += 1;
-                Ok(Some(Opened::Message(plain)))
+                if !compressed {
+                    self.counters
+                        .add_frame(Dir::Received, carried.len(), carried.len());
+                    self.frames += 1;
+                    return Ok(Some(Opened::Message(carried)));
+                }
+                let unit = self
+                    .decompressor
+                    .decompress(&carried, unit_cap(self.max_frame))?;
+                let messages = split_unit(&unit, self.max_frame)?;
+                let plain: usize = messages.iter().map(Vec::len).sum();
+                self.counters.add_frame(Dir::Received, plain, carried.len());
+                self.queued.extend(messages);
+                Ok(self.next_queued().map(Opened::Message))
             }
             Frame::Close { reason } => {
                 if !self.partial.is_empty() {
@@ -285,10 +374,87 @@ impl Opener {
         }
     }
 
+    /// The next message of the last unit, if `open_record` left any: read
+    /// these before the next record.
+    pub(crate) fn next_queued(&mut self) -> Option<Vec<u8>> {
+        let m = self.queued.pop_front()?;
+        self.frames += 1;
+        Some(m)
+    }
+
+    /// True while the peer's compression frame is open (its window held).
+    pub(crate) fn decompressing(&self) -> bool {
+        self.decompressor.is_open()
+    }
+
     /// Decodes a message `open_record` returned; an error ends this direction.
     pub(crate) fn decode<T: DeserializeOwned>(&mut self, plain: &[u8]) -> Result<T, WireError> {
         codec::decode_message(plain, self.max_frame).map_err(|e| self.fail(e))
     }
+}
+
+/// Longest LEB128 length prefix of a message in a unit.
+const MAX_PREFIX: usize = 10;
+
+/// Bytes the end of a compression frame may add to a unit (a level change
+/// ends the open frame in front of the next unit).
+const END_SLACK: usize = 64;
+
+/// A lone message up to this size goes uncompressed while no compression
+/// frame is open.
+const SMALL: usize = 96;
+
+/// Keep a unit buffer this large between flushes; drop larger ones.
+const KEEP_UNIT: usize = 1 << 20;
+
+/// Most bytes a unit's plaintext may hold: one message of `max_frame` with
+/// its prefix always fits.
+fn unit_cap(max_frame: usize) -> usize {
+    max_frame + MAX_PREFIX
+}
+
+fn put_prefix(unit: &mut Vec<u8>, mut len: usize) {
+    while len >= 0x80 {
+        unit.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    unit.push(len as u8);
+}
+
+/// Splits a unit's plaintext into its messages; a length past `max_frame`
+/// or past the unit's end is a protocol error.
+fn split_unit(unit: &[u8], max_frame: usize) -> Result<Vec<Vec<u8>>, WireError> {
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while at < unit.len() {
+        let mut len: usize = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&b) = unit.get(at) else {
+                return Err(WireError::Protocol("a unit ends inside a length prefix"));
+            };
+            at += 1;
+            if shift >= 7 * MAX_PREFIX as u32 {
+                return Err(WireError::Protocol("a unit has an overlong length prefix"));
+            }
+            len |= usize::from(b & 0x7f)
+                .checked_shl(shift)
+                .unwrap_or(usize::MAX);
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        if len > max_frame || len > unit.len() - at {
+            return Err(WireError::FrameTooLarge {
+                size: len,
+                limit: max_frame.min(unit.len() - at),
+            });
+        }
+        messages.push(unit[at..at + len].to_vec());
+        at += len;
+    }
+    Ok(messages)
 }
 
 /// Appends `piece` unless that would take `buf` past `cap`; never reserves

@@ -18,8 +18,8 @@ fn pair_with(send_cfg: &ChannelConfig, recv_cfg: &ChannelConfig) -> (Sealer, Ope
     )
     .unwrap();
     (
-        Sealer::new(t_edge, send_cfg, Counters::default()).unwrap(),
-        Opener::new(t_relay, recv_cfg, Counters::default()).unwrap(),
+        Sealer::new(t_edge, send_cfg, Counters::default()),
+        Opener::new(t_relay, recv_cfg, Counters::default()),
     )
 }
 
@@ -50,6 +50,7 @@ fn open_all(o: &mut Opener, recs: &[Vec<u8>]) -> Result<Vec<Opened>, WireError> 
     for r in recs {
         if let Some(x) = o.open_record(r)? {
             got.push(x);
+            got.extend(std::iter::from_fn(|| o.next_queued()).map(Opened::Message));
         }
     }
     Ok(got)
@@ -140,6 +141,89 @@ fn sender_refuses_an_oversize_message_without_spending_state() {
 }
 
 #[test]
+fn queued_messages_share_one_unit_and_arrive_in_order() {
+    let (mut s, mut o) = pair();
+    let mut out = Vec::new();
+    s.queue_message(b"chunk one", Compress::Yes, &mut out)
+        .unwrap();
+    s.queue_message(b"chunk two", Compress::Yes, &mut out)
+        .unwrap();
+    assert!(out.is_empty(), "nothing is sealed before the flush");
+    // A credential goes alone and uncompressed, after what was queued.
+    s.queue_message(b"secret", Compress::Never, &mut out)
+        .unwrap();
+    s.queue_message(b"chunk three", Compress::Yes, &mut out)
+        .unwrap();
+    s.flush(&mut out).unwrap();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 3, "one unit, the credential, one unit");
+    let got = open_all(&mut o, &recs).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            msg(b"chunk one"),
+            msg(b"chunk two"),
+            msg(b"secret"),
+            msg(b"chunk three")
+        ]
+    );
+}
+
+#[test]
+fn a_rest_ends_the_frame_on_both_sides() {
+    let (mut s, mut o) = pair();
+    let mut out = Vec::new();
+    s.queue_message(b"listing", Compress::Yes, &mut out)
+        .unwrap();
+    s.rest(&mut out).unwrap();
+    assert_eq!(s.compressing(), None);
+    let got = open_all(&mut o, &records(&out)).unwrap();
+    assert_eq!(got, vec![msg(b"listing")]);
+    assert!(!o.decompressing(), "the receiver freed its window");
+    // Resting with nothing open sends nothing.
+    let mut idle = Vec::new();
+    s.rest(&mut idle).unwrap();
+    assert!(idle.is_empty());
+}
+
+#[test]
+fn a_unit_whose_prefix_lies_is_refused() {
+    let (mut s, mut o) = pair();
+    // A unit claiming a 200-byte message with 3 bytes behind it.
+    let mut comp = Compressor::new(&ChannelConfig::default());
+    let body = comp.compress(&[0xc8, 0x01, 1, 2, 3]).unwrap();
+    let mut out = Vec::new();
+    s.seal_frame(
+        &Frame::Last {
+            compressed: true,
+            body: &body,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let e = open_all(&mut o, &records(&out)).unwrap_err();
+    assert!(
+        matches!(e, WireError::FrameTooLarge { size: 200, .. }),
+        "{e}"
+    );
+    // And one that ends inside its prefix.
+    let (mut s, mut o) = pair();
+    let mut comp = Compressor::new(&ChannelConfig::default());
+    let body = comp.compress(&[0x80]).unwrap();
+    let mut out = Vec::new();
+    s.seal_frame(
+        &Frame::Last {
+            compressed: true,
+            body: &body,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let e = open_all(&mut o, &records(&out)).unwrap_err();
+    assert!(matches!(e, WireError::Protocol(_)), "{e}");
+}
+
+#[test]
 fn receiver_refuses_a_multi_record_frame_past_its_cap_as_it_grows() {
     let big = ChannelConfig::default();
     let small = ChannelConfig {
@@ -152,7 +236,7 @@ fn receiver_refuses_a_multi_record_frame_past_its_cap_as_it_grows() {
     let e = open_all(&mut o, &recs).unwrap_err();
     assert!(
         matches!(e, WireError::FrameTooLarge { size, limit }
-        if limit == zstd::zstd_safe::compress_bound(100_000) && size <= 2 * MAX_CHUNK),
+        if limit == o.max_carried && size <= 2 * MAX_CHUNK),
         "{e}"
     );
     // It stopped at the second piece: nothing past the cap was buffered.
@@ -161,7 +245,7 @@ fn receiver_refuses_a_multi_record_frame_past_its_cap_as_it_grows() {
 
 fn limit_capacity(max_frame: usize) -> usize {
     // Vec growth may round up to the next power of two past the cap.
-    zstd::zstd_safe::compress_bound(max_frame).next_power_of_two()
+    (zstd::zstd_safe::compress_bound(unit_cap(max_frame)) + END_SLACK).next_power_of_two()
 }
 
 #[test]
@@ -196,7 +280,7 @@ fn a_decompression_bomb_is_refused() {
     assert_eq!(recs.len(), 1, "32 MiB of zeros should fit one record");
     let e = open_all(&mut o, &recs).unwrap_err();
     assert!(
-        matches!(e, WireError::DecompressedTooLarge { limit } if limit == 1 << 20),
+        matches!(e, WireError::DecompressedTooLarge { limit } if limit == unit_cap(1 << 20)),
         "{e}"
     );
 }

@@ -63,6 +63,7 @@ fn channel(out: &mut String, c: &ChannelConfig, secrets: Secrets<'_>) -> io::Res
     let _ = writeln!(out, "\n[channel]");
     let _ = writeln!(out, "max_frame = {}", c.max_frame);
     let _ = writeln!(out, "zstd_level = {}", c.zstd_level);
+    let _ = writeln!(out, "bulk_level = {}", c.bulk_level);
     let _ = writeln!(out, "handshake_timeout = {}", d(c.handshake_timeout));
     if let Some(dict) = &c.dictionary {
         let Secrets::Files(dir) = secrets else {

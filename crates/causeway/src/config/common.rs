@@ -66,6 +66,7 @@ impl std::error::Error for Problems {}
 pub(super) struct ChannelFile {
     max_frame: Option<Spanned<i64>>,
     zstd_level: Option<Spanned<i64>>,
+    bulk_level: Option<Spanned<i64>>,
     handshake_timeout: Option<Spanned<String>>,
     dictionary: Option<Spanned<String>>,
 }
@@ -370,6 +371,13 @@ impl Cx<'_> {
                 -131_072,
                 i64::from(MAX_ZSTD_LEVEL),
                 "channel.zstd_level",
+            ) as i32,
+            bulk_level: self.int(
+                &c.bulk_level,
+                i64::from(d.bulk_level),
+                -131_072,
+                i64::from(MAX_ZSTD_LEVEL),
+                "channel.bulk_level",
             ) as i32,
             dictionary: self.dictionary(&c.dictionary),
             handshake_timeout: self.duration(

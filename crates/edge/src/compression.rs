@@ -1,0 +1,148 @@
+//! How hard the edge compresses what it sends the client proxy, and when it
+//! lets go of the compression context.
+//!
+//! The level follows the line, as `zstd --adapt` does: while the client
+//! proxy takes body bytes more slowly than [`BULK_BELOW`] (GPRS, 3G,
+//! satellite, a shared uplink), the line is the bottleneck and every byte
+//! saved is time saved, so the stream uses `bulk_level` (9: about 55 MB of
+//! mail per CPU-second, a 4 MiB window); on a line that keeps up (a LAN,
+//! loopback) it stays at `zstd_level` (3, about 200 MB per CPU-second). The
+//! rate is the outbox's own measurement from `Window` acknowledgements, so
+//! the choice is the same in simulation. Single-threaded zstd changes level
+//! only at a new frame, which loses the history once, so the choice has
+//! hysteresis: down to the fast level only above twice the threshold.
+//!
+//! A context at level 9 is about 15 MB (level 3: 3.7 MB), so it is held only
+//! while it is used:
+//! - a bulk-level frame ends (`rest`) as soon as the stream drained (nothing
+//!   queued, fetched or wanted), which frees the context here and the window
+//!   at the client proxy; the next burst opens a new one;
+//! - any frame ends once the session sent nothing for [`REST_AFTER`];
+//! - at most [`MAX_BULK_CONTEXTS`] sessions of the edge stream at the bulk
+//!   level at once (about 1 GB); the others stream at the fast level until
+//!   a place frees up.
+
+use std::time::Duration;
+
+use causeway_net::{Instant, Stream};
+
+use crate::state::{EdgeState, Ticket};
+use causeway_wire::{ChannelConfig, SecureChannel};
+
+/// Below this delivery rate (body bytes per second) the body stream uses
+/// the bulk level: level 9 compresses mail about seven times faster, so the
+/// CPU stays well ahead of such a line.
+pub(crate) const BULK_BELOW: f64 = 8e6;
+
+/// A session that sent nothing for this long frees its compression context.
+pub(crate) const REST_AFTER: Duration = Duration::from_secs(2);
+
+/// Sessions that may hold a bulk-level context at once, edge-wide.
+pub(crate) const MAX_BULK_CONTEXTS: usize = 64;
+
+pub(crate) struct Compression {
+    state: EdgeState,
+    /// This session's place among the bulk contexts, while it holds one.
+    place: Option<Ticket>,
+    bulk: bool,
+    /// Bytes moved out at the last look, and since when they have not grown.
+    idle: (u64, Instant),
+}
+
+impl Compression {
+    pub fn new(state: EdgeState, now: Instant) -> Self {
+        Self {
+            state,
+            place: None,
+            // Until the line is measured it is taken to be slow: that is
+            // what Causeway is for, and a fast line pays only some CPU for
+            // its first few hundred kilobytes.
+            bulk: true,
+            idle: (0, now),
+        }
+    }
+
+    /// True while the body stream uses the bulk level (a slow line).
+    pub fn bulk(&self) -> bool {
+        self.bulk
+    }
+
+    /// Before a burst of body chunks: sets the level the line's measured
+    /// delivery rate calls for.
+    pub fn before_burst<S: Stream>(
+        &mut self,
+        cfg: &ChannelConfig,
+        rate: Option<f64>,
+        channel: &mut SecureChannel<S>,
+    ) {
+        self.bulk = bulk_after(self.bulk, rate);
+        if !self.bulk {
+            self.place = None;
+        } else if self.place.is_none() {
+            self.place = self.state.bulk_context(MAX_BULK_CONTEXTS);
+        }
+        channel.set_level(if self.place.is_some() {
+            cfg.bulk_level
+        } else {
+            cfg.zstd_level
+        });
+    }
+
+    /// At each turn of the serving loop: true when the channel holds a
+    /// context it should let go of: a bulk one once the stream `drained`,
+    /// any once nothing was sent for [`REST_AFTER`] while no body is
+    /// `queued`. Resting also returns to the fast level for what follows.
+    pub fn should_rest<S: Stream>(
+        &mut self,
+        cfg: &ChannelConfig,
+        channel: &mut SecureChannel<S>,
+        now: Instant,
+        queued: bool,
+        drained: bool,
+    ) -> bool {
+        let moved = channel.counters().moved_out();
+        let quiet = if moved != self.idle.0 || queued {
+            self.idle = (moved, now);
+            false
+        } else {
+            now.saturating_duration_since(self.idle.1) >= REST_AFTER
+        };
+        let bulk_done = drained && self.place.is_some();
+        if channel.compressing().is_none() || !(quiet || bulk_done) {
+            return false;
+        }
+        self.place = None;
+        channel.set_level(cfg.zstd_level);
+        true
+    }
+}
+
+/// Whether the stream uses the bulk level, given the last choice and the
+/// measured rate: below [`BULK_BELOW`] yes, above twice it no, in between
+/// (or unmeasured) as before.
+fn bulk_after(bulk: bool, rate: Option<f64>) -> bool {
+    match rate {
+        Some(r) if r < BULK_BELOW => true,
+        Some(r) if r > 2.0 * BULK_BELOW => false,
+        _ => bulk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_level_follows_the_line_with_hysteresis() {
+        // GPRS, 3G, satellite: bulk.
+        for rate in [20e3, 600e3, 5e6] {
+            assert!(bulk_after(false, Some(rate)), "{rate}");
+        }
+        // A LAN or loopback: fast.
+        assert!(!bulk_after(true, Some(100e6)));
+        // Between the thresholds, or before a measurement, it stays.
+        assert!(bulk_after(true, Some(12e6)));
+        assert!(!bulk_after(false, Some(12e6)));
+        assert!(bulk_after(true, None) && !bulk_after(false, None));
+    }
+}
