@@ -23,19 +23,19 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 const PINNED: &[(&str, u64, u8)] = &[
     ("mark-read-before-delivered", 6, 3),
     ("no-quit-after-cut", 2, 5),
-    ("stale-message-numbers", 63, 1),
+    ("stale-message-numbers", 96, 1),
     ("drop-acked-delete-on-cut", 31, 4),
     ("forget-owed-on-session-loss", 1, 6),
     ("drop-owed-while-disconnected", 2, 6),
     ("keep-deletes-after-rset", 4, 1),
-    ("no-journal-entry", 44, 4),
+    ("no-journal-entry", 106, 4),
     ("erase-owed-when-locked", 44, 4),
     ("read-mark-before-write", 46, 3),
     ("break-after-delivery", 0, 8),
-    ("relay-commits-on-link-loss", 435, 1),
+    ("relay-commits-on-link-loss", 8, 1),
     ("mark-prefetched-read", 2, 3),
-    ("dele-not-journaled", 6, 4),
-    ("carried-undone-by-rset", 128, 6),
+    ("dele-not-journaled", 2, 4),
+    ("carried-undone-by-rset", 209, 6),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
