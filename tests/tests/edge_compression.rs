@@ -1,13 +1,13 @@
 //! The edge holds a compression context only while it sends: a bulk-level
-//! frame ends as soon as the body stream drained, any frame after a quiet
-//! spell; either end frees the context at the edge and the window at the
+//! frame ends as soon as the stream of wanted bodies drained, any frame
+//! after a quiet spell; either end frees the context at the edge and the window at the
 //! client proxy, and the next message that needs one opens a new frame.
 
 use std::time::Duration;
 
 use causeway_mailserver::ServerConfig;
 use causeway_net::Env;
-use causeway_proto::session::{Op, Reply};
+use causeway_proto::session::{ClientToEdge, Op, Reply, Wanted};
 use causeway_tests::edge_world::*;
 
 #[test]
@@ -17,8 +17,17 @@ fn contexts_are_held_only_while_data_flows() {
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
-        // A line not measured yet is taken to be slow: the body goes at the
-        // bulk level, and that frame ends once the stream drained.
+        // A line not measured yet is taken to be slow: a wanted body goes
+        // at the bulk level, and that frame ends once the stream drained.
+        let bodies = vec![Wanted {
+            msg: c.msg("HOST1", &u[0]),
+            from: 0,
+        }];
+        c.send(&ClientToEdge::Want {
+            server: "HOST1".into(),
+            bodies,
+        })
+        .await;
         let (d, _) = c.retr("HOST1", &u[0]).await;
         c.delivered(d).await;
         c.ping(1).await;
@@ -47,6 +56,27 @@ fn contexts_are_held_only_while_data_flows() {
         let (d, body) = c.retr("HOST1", &u[1]).await;
         assert!(!body.is_empty());
         c.delivered(d).await;
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn bodies_sent_only_as_answers_keep_their_frame() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        // No `Want` (prefetch off): each body is an answer, and a frame per
+        // body would lose the history between them.
+        for uidl in &u[..2] {
+            let (d, _) = c.retr("HOST1", uidl).await;
+            c.delivered(d).await;
+            c.ping(1).await;
+            assert!(c.edge_compressing(), "the frame outlived {uidl}'s answer");
+        }
         assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
         Ok(())
     });

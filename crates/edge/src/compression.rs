@@ -14,9 +14,11 @@
 //!
 //! A context at level 9 is about 15 MB (level 3: 3.7 MB), so it is held only
 //! while it is used:
-//! - a bulk-level frame ends (`rest`) as soon as the stream drained (nothing
-//!   queued, fetched or wanted), which frees the context here and the window
-//!   at the client proxy; the next burst opens a new one;
+//! - a bulk-level frame ends (`rest`) as soon as the stream of wanted
+//!   bodies drained (nothing queued, fetched or wanted), which frees the
+//!   context here and the window at the client proxy; the next burst opens
+//!   a new one (bodies sent one by one as answers keep their frame: a new
+//!   one per body would lose the history between them);
 //! - any frame ends once the session sent nothing for [`REST_AFTER`];
 //! - at most [`MAX_BULK_CONTEXTS`] sessions of the edge stream at the bulk
 //!   level at once (about 1 GB); the others stream at the fast level until

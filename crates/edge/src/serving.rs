@@ -286,9 +286,13 @@ impl<'a, E: Env> Serving<'a, E> {
         &mut self,
         channel: &mut SecureChannel<S>,
     ) -> Result<(), LinkEnd> {
+        // Drained: a stream of wanted bodies (not one answer after another,
+        // where a new frame per body would lose the history) has ended.
         let queued = !self.outbox.is_empty();
-        let drained =
-            !queued && self.fetching.is_empty() && self.wanted.values().all(VecDeque::is_empty);
+        let drained = !queued
+            && self.fetching.is_empty()
+            && !self.wanted.is_empty()
+            && self.wanted.values().all(VecDeque::is_empty);
         let now = self.env.now();
         if self
             .compression
