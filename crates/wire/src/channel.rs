@@ -177,21 +177,23 @@ impl Outbound {
     }
 
     async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
-        if self.broken {
-            return Err(WireError::Broken);
-        }
-        if let Err(e) = self.sealer.flush(&mut self.buf) {
-            self.broken = true;
-            return Err(e);
-        }
-        self.write_out(w).await
+        self.seal_and_write(w, Sealer::flush).await
     }
 
     async fn rest<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
+        self.seal_and_write(w, Sealer::rest).await
+    }
+
+    /// Seals what `seal` adds to the buffer, then writes it all out.
+    async fn seal_and_write<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        seal: fn(&mut Sealer, &mut Vec<u8>) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
         if self.broken {
             return Err(WireError::Broken);
         }
-        if let Err(e) = self.sealer.rest(&mut self.buf) {
+        if let Err(e) = seal(&mut self.sealer, &mut self.buf) {
             self.broken = true;
             return Err(e);
         }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::channel::{Received, SecureChannel};
+use crate::counters::Counters;
 use crate::error::WireError;
 use crate::seal::Compress;
 
@@ -107,15 +108,7 @@ pub async fn flush<E: Env, S: Stream>(
     within: Duration,
 ) -> Result<(), LinkEnd> {
     let counters = channel.counters();
-    while_moving(
-        env,
-        || counters.moved_out(),
-        within,
-        "sending on the channel",
-        channel.flush(),
-    )
-    .await?
-    .map_err(LinkEnd::Failed)
+    sending(env, &counters, within, channel.flush()).await
 }
 
 /// Sends what was queued and ends the compression frame, freeing the
@@ -126,12 +119,22 @@ pub async fn rest<E: Env, S: Stream>(
     within: Duration,
 ) -> Result<(), LinkEnd> {
     let counters = channel.counters();
+    sending(env, &counters, within, channel.rest()).await
+}
+
+/// Runs a send for as long as bytes keep leaving.
+async fn sending<E: Env, F: Future<Output = Result<(), WireError>> + Send>(
+    env: &E,
+    counters: &Counters,
+    within: Duration,
+    fut: F,
+) -> Result<(), LinkEnd> {
     while_moving(
         env,
         || counters.moved_out(),
         within,
         "sending on the channel",
-        channel.rest(),
+        fut,
     )
     .await?
     .map_err(LinkEnd::Failed)
