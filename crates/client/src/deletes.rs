@@ -330,7 +330,8 @@ impl SessionDeletes {
     /// The mail client's RSET on `server` was done by the edge: this
     /// session's deletes there are undone (carried ones stand). `Err`: the
     /// journal could not forget them, so they stand after all; they are
-    /// sent to the edge again, and the mail client is told the RSET failed.
+    /// sent to the edge again, and the mail client is told the RSET failed
+    /// (and its session ends: the edge did undo the session's read marks).
     pub(crate) async fn undone(&mut self, server: &str) -> Result<(), ()> {
         let seqs = self.which(|op, carried| op.server == server && !carried);
         if self.journal.erase(&seqs).await {

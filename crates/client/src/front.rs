@@ -270,21 +270,39 @@ impl Front {
                 other => reply(replies::server_err(&server, &failure(other, "DELE"))),
             },
             Then::Rset { servers } => {
+                let mut undone = Vec::new();
                 let mut errors = Vec::new();
                 for server in servers {
                     match answers.next() {
-                        Some(Ok(Reply::Done)) => mailbox.undelete(&server),
-                        other => {
-                            let e = failure(other, "RSET");
-                            errors.push((server, e));
-                        }
+                        Some(Ok(Reply::Done)) => undone.push(server),
+                        other => errors.push((server, failure(other, "RSET"))),
                     }
                 }
                 if errors.is_empty() {
-                    ok("")
-                } else {
-                    reply(replies::servers_err("RSET failed for", &errors))
+                    for server in &undone {
+                        mailbox.undelete(server);
+                    }
+                    return ok("");
                 }
+                // A failed RSET ends the session. POP3 has no answer for
+                // "undone on some servers, not on others", and even on one
+                // server the edge may have undone more than the proxy could
+                // record (its read marks, when the proxy's own journal then
+                // failed). An -ERR that let the session go on would tell the
+                // mail client that every delete and read still stands, which
+                // may be false; closing tells it the truth: it does not know,
+                // and its next session lists the mailbox as it is.
+                let mut line = replies::servers_err("RSET failed for", &errors);
+                let others = if undone.is_empty() {
+                    String::new()
+                } else {
+                    format!("; undone on {}", undone.join(", "))
+                };
+                line.text.extend_from_slice(
+                    format!("{others}; ending the session, reconnect to see the mailbox as it is")
+                        .as_bytes(),
+                );
+                Action::Close(status(&line))
             }
         }
     }

@@ -281,7 +281,7 @@ impl<E: Env> Session<E> {
                 }
                 Action::Close(bytes) => {
                     let _ = self.write(&bytes).await;
-                    self.abandon("the mail client's session ended without a mailbox")
+                    self.abandon("the session ended with an error to the mail client")
                         .await;
                     return false;
                 }

@@ -223,12 +223,25 @@ fn rset_asks_each_server_with_deletes_and_undeletes() {
             Err(OpError::new(Some(ErrCode::SysTemp), "down")),
         ],
     );
-    assert_eq!(text(&a), "-ERR [SYS/TEMP] RSET failed for HOST2: down\r\n");
+    assert!(matches!(a, Action::Close(_)), "a failed RSET ends the session");
     assert_eq!(
-        text(&cmd(&mut f, "STAT")),
-        "+OK 2 30\r\n",
-        "HOST1's delete undone, HOST2's kept"
+        text(&a),
+        "-ERR [SYS/TEMP] RSET failed for HOST2: down; undone on HOST1; ending the session, \
+         reconnect to see the mailbox as it is\r\n"
     );
+}
+
+#[test]
+fn rset_undeletes_only_when_every_server_undid() {
+    let mut f = logged_in();
+    for n in ["1", "3"] {
+        let (_, then) = ask(cmd(&mut f, &format!("DELE {n}")));
+        f.answered(then, vec![Ok(Reply::Done)]);
+    }
+    let (_, then) = ask(cmd(&mut f, "RSET"));
+    let a = f.answered(then, vec![Ok(Reply::Done), Ok(Reply::Done)]);
+    assert_eq!(text(&a), "+OK\r\n");
+    assert_eq!(text(&cmd(&mut f, "STAT")), "+OK 3 35\r\n", "both deletes undone");
 }
 
 #[test]
