@@ -47,6 +47,7 @@ pub enum Cov {
     TopAsked,
     StreamedAheadUnread,
     ProxyCrashWithDeletes,
+    SlowLine,
     CleanSession,
 }
 
@@ -90,6 +91,7 @@ impl Cov {
         Cov::TopAsked,
         Cov::StreamedAheadUnread,
         Cov::ProxyCrashWithDeletes,
+        Cov::SlowLine,
         Cov::CleanSession,
     ];
 
@@ -133,6 +135,7 @@ impl Cov {
             Cov::TopAsked => "TOP asked",
             Cov::StreamedAheadUnread => "body streamed ahead, never delivered",
             Cov::ProxyCrashWithDeletes => "proxy crash with deletes in its journal",
+            Cov::SlowLine => "session that met no fault on a slow line",
             Cov::CleanSession => "session that met no fault",
         }
     }

@@ -19,11 +19,12 @@
 //! - [`report`]: a run's outcome, its failure report and replay command.
 //! - [`run`]: the run loop (fault phase, quiet phase, verdict).
 //! - [`sweep`]: many seeds over worker processes.
-//! - [`coverage`], [`trace`], [`tap_env`]: situations reached, simulated
-//!   timestamps in traces, tapped links.
+//! - [`coverage`], [`trace`], [`tap_env`], [`line`]: situations reached,
+//!   simulated timestamps in traces, tapped links, a line's bit rate.
 
 pub mod coverage;
 pub mod faults;
+pub mod line;
 pub mod oracle;
 pub mod report;
 pub mod run;

@@ -458,6 +458,9 @@ pub fn check_liveness(w: &mut World, faults: &Faults, v: &mut Verdict) {
             continue;
         }
         w.coverage.insert(Cov::CleanSession);
+        if w.params.line_rate.is_some_and(|r| r.is_slow()) {
+            w.coverage.insert(Cov::SlowLine);
+        }
         if s.ended != Ended::Quit || !s.refused.is_empty() {
             v.violations.push(Violation {
                 invariant: 8,

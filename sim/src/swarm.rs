@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use causeway_mailserver::{Faults, LockPolicy};
-use causeway_net::EnvRng;
+use causeway_net::{EnvRng, derive_seed};
 
 /// One model mail server.
 #[derive(Clone, Debug)]
@@ -68,6 +68,41 @@ pub struct FaultRates {
     pub outage_max: Duration,
 }
 
+/// The bad line's rate, bytes per second each way (see [`crate::line`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRate {
+    /// Edge to client proxy.
+    pub down: u64,
+    /// Client proxy to edge.
+    pub up: u64,
+}
+
+/// At most this fast (bytes/s downwards), a line counts as slow.
+pub const SLOW_LINE: u64 = 64_000;
+
+impl LineRate {
+    /// The seed's line: as fast as turmoil for most seeds, else from GPRS
+    /// (5 kB/s) to a fast LAN, with the upward direction up to four times
+    /// slower. Drawn from a stream of its own, so that the other parameters
+    /// of every seed stay what they were before lines had a rate.
+    fn draw(seed: u64) -> Option<LineRate> {
+        let rng = EnvRng::from_seed(derive_seed(seed, &[b"line rate"]));
+        let down = match rng.range(0, 20) {
+            0..=10 => return None,
+            11..=12 => rng.range(4_000, 8_000),
+            13..=15 => rng.range(8_000, SLOW_LINE),
+            16..=18 => rng.range(SLOW_LINE, 1_000_000),
+            _ => rng.range(1_000_000, 12_000_000),
+        };
+        let up = down * rng.range(25, 101) / 100;
+        Some(LineRate { down, up })
+    }
+
+    pub fn is_slow(self) -> bool {
+        self.down <= SLOW_LINE
+    }
+}
+
 /// How a mail client reads (see `workload`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -118,6 +153,8 @@ pub struct Params {
     /// Latency on every link and, larger, on the bad line.
     pub latency_max: Duration,
     pub line_latency_max: Duration,
+    /// The bad line's rate (`None`: as fast as turmoil delivers).
+    pub line_rate: Option<LineRate>,
     pub faults: FaultRates,
     pub mua: MuaParams,
     pub fault_phase: Duration,
@@ -266,6 +303,7 @@ impl Params {
             big_size: rng.range(1_100_000, 2_500_000) as usize,
             latency_max: ms(rng, 1, 20),
             line_latency_max: ms(rng, 5, 800),
+            line_rate: LineRate::draw(seed),
             faults,
             mua,
             fault_phase: Duration::from_secs(rng.range(120, 480)),
@@ -313,8 +351,8 @@ impl fmt::Display for Params {
         )?;
         writeln!(
             f,
-            "  latency_max {:?} line_latency_max {:?}",
-            self.latency_max, self.line_latency_max
+            "  latency_max {:?} line_latency_max {:?} line_rate {:?}",
+            self.latency_max, self.line_latency_max, self.line_rate
         )?;
         writeln!(f, "  faults {:?}", self.faults)?;
         writeln!(f, "  mua {:?}", self.mua)?;
@@ -350,6 +388,10 @@ pub enum Focus {
     ProxyAndMua,
     /// Messages of a few MB.
     BigMessages,
+    /// A GPRS line (4 to 8 kB/s) carrying messages of a few MB, and no
+    /// fault of the line: every session must simply work, however long its
+    /// transfers take.
+    SlowLine,
 }
 
 impl Focus {
@@ -360,6 +402,7 @@ impl Focus {
         Focus::Servers,
         Focus::ProxyAndMua,
         Focus::BigMessages,
+        Focus::SlowLine,
     ];
 
     pub fn name(self) -> &'static str {
@@ -370,6 +413,7 @@ impl Focus {
             Focus::Servers => "servers",
             Focus::ProxyAndMua => "proxy-and-mua",
             Focus::BigMessages => "big-messages",
+            Focus::SlowLine => "slow-line",
         }
     }
 
@@ -427,6 +471,24 @@ impl Focus {
                 p.big_chance = p.big_chance.max(0.4);
                 for s in &mut p.servers {
                     s.initial_messages = s.initial_messages.clamp(1, 3);
+                }
+            }
+            Focus::SlowLine => {
+                let down = 4_000 + p.seed % 4_000;
+                p.line_rate = Some(LineRate {
+                    down,
+                    up: down / 2,
+                });
+                p.big_chance = p.big_chance.max(0.3);
+                // No fault at all: the slow line is the whole test.
+                *f = FaultRates {
+                    outage_min: f.outage_min,
+                    outage_max: f.outage_max,
+                    ..FaultRates::default()
+                };
+                for s in &mut p.servers {
+                    s.initial_messages = s.initial_messages.clamp(1, 3);
+                    s.faults = Faults::default();
                 }
             }
         }

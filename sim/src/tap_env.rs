@@ -15,6 +15,9 @@ use std::time::Duration;
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener};
 
+use crate::line::Paced;
+use crate::swarm::LineRate;
+
 /// One tapped connection: how it was made, and its bytes.
 #[derive(Clone)]
 pub struct TapEntry {
@@ -53,15 +56,18 @@ impl Taps {
     }
 }
 
+/// `E`, its streams tapped; those it connects go through a line of `line`'s
+/// rate (the client proxy's connections to the edge: the bad line).
 #[derive(Clone)]
 pub struct TappedEnv<E> {
     inner: E,
     taps: Taps,
+    line: Option<LineRate>,
 }
 
 impl<E: Env> TappedEnv<E> {
-    pub fn new(inner: E, taps: Taps) -> Self {
-        Self { inner, taps }
+    pub fn new(inner: E, taps: Taps, line: Option<LineRate>) -> Self {
+        Self { inner, taps, line }
     }
 }
 
@@ -71,12 +77,12 @@ pub struct TappedListener<L> {
 }
 
 impl<L: Listener> Listener for TappedListener<L> {
-    type Stream = Tapped<L::Stream>;
+    type Stream = Tapped<Paced<L::Stream>>;
 
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (s, peer) = self.inner.accept().await?;
         let log = self.taps.add(format!("accept {peer}"), true);
-        Ok((Tapped::new(s, log), peer))
+        Ok((Tapped::new(Paced::new(s, None), log), peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -85,13 +91,13 @@ impl<L: Listener> Listener for TappedListener<L> {
 }
 
 impl<E: Env> Env for TappedEnv<E> {
-    type Stream = Tapped<E::Stream>;
+    type Stream = Tapped<Paced<E::Stream>>;
     type Listener = TappedListener<E::Listener>;
 
     async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
         let s = self.inner.connect(addr).await?;
         let log = self.taps.add(format!("connect {addr}"), false);
-        Ok(Tapped::new(s, log))
+        Ok(Tapped::new(Paced::new(s, self.line), log))
     }
 
     async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {

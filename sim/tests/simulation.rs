@@ -149,6 +149,15 @@ fn proxy_crashes_and_a_mail_client_that_gives_up() {
 }
 
 #[test]
+fn slow_lines_carry_big_messages() {
+    check(
+        8000..8006,
+        Some(Focus::SlowLine),
+        &[Cov::SlowLine, Cov::BigMessage, Cov::CleanSession],
+    );
+}
+
+#[test]
 fn big_messages() {
     check(7000..7006, Some(Focus::BigMessages), &[Cov::BigMessage]);
 }

@@ -17,6 +17,7 @@
 //!   sends `Delivered` only once the whole reply is written. TOP is never
 //!   delivered (it does not mark a message read on a POP3 server either).
 
+use causeway_pop3::multiline::encode_body;
 use causeway_pop3::server::{write_listing, write_multiline, write_status};
 use causeway_pop3::{Command, CommandError, RespCode, StatusLine};
 use causeway_proto::OpError;
@@ -105,6 +106,11 @@ pub struct Front {
 
 fn reply(s: StatusLine) -> Action {
     Action::Reply(status(&s))
+}
+
+/// RETR's `+OK` line (the body follows).
+fn retr_head(size: u64) -> Vec<u8> {
+    status(&StatusLine::ok(format!("{size} octets")))
 }
 
 fn status(s: &StatusLine) -> Vec<u8> {
@@ -239,6 +245,16 @@ impl Front {
         ok("Logged in.")
     }
 
+    /// The status line of a RETR reply whose body may be written as it
+    /// arrives (see [`crate::tee`]): what [`Front::answered`] would put
+    /// before the whole body. `None` for any other request.
+    pub fn retr_status(&self, then: &Pending) -> Option<Vec<u8>> {
+        match &then.0 {
+            Then::Retr { size, .. } => Some(retr_head(*size)),
+            _ => None,
+        }
+    }
+
     /// The edge answered the requests of an [`Action::Ask`], in order.
     pub fn answered(&mut self, then: Pending, answers: Vec<Result<Reply, OpError>>) -> Action {
         let State::Transaction(mailbox) = &mut self.state else {
@@ -248,8 +264,8 @@ impl Front {
         match then.0 {
             Then::Retr { server, size } => match body(answers.next(), &server, "RETR") {
                 Ok(b) => {
-                    let mut out = Vec::new();
-                    write_multiline(&mut out, &StatusLine::ok(format!("{size} octets")), &b);
+                    let mut out = retr_head(size);
+                    encode_body(&b, &mut out);
                     Action::Deliver(out)
                 }
                 Err(e) => reply(e),

@@ -47,6 +47,7 @@ mod replies;
 mod session;
 mod shared;
 mod state;
+mod tee;
 
 use std::io;
 use std::sync::Arc;

@@ -39,6 +39,7 @@ use crate::mirror::{Kept, Key, Mirror, listed};
 use crate::prefetch::Planner;
 use crate::shared::Shared;
 use crate::state::ClientState;
+use crate::tee::BodyTee;
 
 /// The client proxy acknowledges body bytes with `Window` every this many:
 /// half the edge's smallest window, so the stream never stalls on a credit
@@ -112,6 +113,8 @@ pub struct EdgeLink<E: Env> {
     quitting: bool,
     /// Bytes sent on the channel as last seen, and since when.
     sent: (u64, Instant),
+    /// The body the mail client is waiting for, passed on as it arrives.
+    tee: Option<BodyTee>,
 }
 
 /// The session's mirror, given to the proxy's [`Kept`] bodies when the
@@ -334,6 +337,7 @@ impl<E: Env> EdgeLink<E> {
             marks: BTreeMap::new(),
             deletes,
             dele_not_journaled: config.broken(Broken::DeleNotJournaled),
+            tee: None,
             quitting: false,
             sent: (0, env.now()),
         };
@@ -367,6 +371,25 @@ impl<E: Env> EdgeLink<E> {
         self.round_trips += 1;
         self.state.waited(1);
         id
+    }
+
+    /// From now on, passes the body of `key` on as it arrives (see
+    /// [`crate::tee`]), starting with the part already here, until
+    /// [`EdgeLink::untee`].
+    pub fn tee(&mut self, key: Key) -> BodyTee {
+        let mirror = &self.bodies.mirror;
+        let held = if mirror.complete(&key).is_some() {
+            &[][..]
+        } else {
+            mirror.so_far(&key)
+        };
+        let tee = BodyTee::new(key, held);
+        self.tee = Some(tee.clone());
+        tee
+    }
+
+    pub fn untee(&mut self) {
+        self.tee = None;
     }
 
     /// The answer to one request: from the mirror when it holds the body
@@ -585,10 +608,15 @@ impl<E: Env> EdgeLink<E> {
                 data,
             } => {
                 let max = self.bodies.max_body;
+                let key = (server, msg);
+                let tee = self.tee.as_ref().filter(|t| t.key() == &key).cloned();
                 self.bodies
                     .mirror
-                    .chunk((server, msg), offset, total, &data, max)
+                    .chunk(key, offset, total, &data, max)
                     .map_err(|e| LineCut(format!("the edge broke the body stream: {e}")))?;
+                if let Some(tee) = tee {
+                    tee.offer(offset, &data);
+                }
                 let received = self.bodies.mirror.received;
                 if !self.quitting && received - self.credited >= CREDIT_EVERY {
                     let credit = ClientToEdge::Window { received };

@@ -130,7 +130,12 @@ impl Mirror {
 
     /// Bytes of `key` held (complete or not).
     pub fn held(&self, key: &Key) -> u64 {
-        self.bodies.get(key).map_or(0, |b| b.data.len() as u64)
+        self.so_far(key).len() as u64
+    }
+
+    /// What is held of `key`, from its first byte (complete or not).
+    pub fn so_far(&self, key: &Key) -> &[u8] {
+        self.bodies.get(key).map_or(&[], |b| b.data.as_slice())
     }
 
     pub fn take(&mut self, key: &Key) -> Option<Body> {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use causeway_net::{Env, Instant, shutdown_requested};
 use causeway_pop3::{Command, CommandError, ServerCodec};
+use causeway_proto::session::Op;
 use causeway_proto::{ErrCode, OpError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -38,6 +39,9 @@ use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
 use crate::login::LocalLogin;
 use crate::mirror::Key;
 use crate::shared::{Serving, Shared};
+
+mod retr;
+use retr::Passed;
 
 enum Link<E: Env> {
     /// No channel: the session has ended.
@@ -142,16 +146,7 @@ impl<E: Env> Session<E> {
     /// client that stops reading for `request` is given up on, one that
     /// reads slowly is not.
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        const PIECE: usize = 64 << 10;
-        let within = self.config.timeouts.request;
-        let what = "the mail client to take our reply";
-        let mail = &mut self.mail;
-        for piece in bytes.chunks(PIECE) {
-            self.env
-                .timeout(within, what, mail.write_all(piece))
-                .await??;
-        }
-        self.env.timeout(within, what, mail.flush()).await?
+        write_to(&self.env, &mut self.mail, self.config.timeouts.request, bytes).await
     }
 
     /// The next command line; meanwhile takes in the body stream, pings the
@@ -305,7 +300,24 @@ impl<E: Env> Session<E> {
                 Action::Ask { requests, then } => {
                     let mut answers = Vec::with_capacity(requests.len());
                     for r in &requests {
-                        let asked = match self.ask_watching(r).await {
+                        let asked = match (&r.op, self.front.retr_status(&then)) {
+                            (Op::Retr { msg }, Some(head)) => {
+                                let key = (r.server.clone(), msg.clone());
+                                match self.retr_passing(r, key.clone(), head).await {
+                                    Ok(Passed::Unwritten(asked)) => Ok(asked),
+                                    Ok(Passed::Written) => {
+                                        // Delivered once the mail client's
+                                        // next command shows it took it.
+                                        self.unconfirmed.push(key);
+                                        return true;
+                                    }
+                                    Ok(Passed::BrokeOff) => return false,
+                                    Err(Gone) => Err(Gone),
+                                }
+                            }
+                            _ => self.ask_watching(r).await,
+                        };
+                        let asked = match asked {
                             Ok(asked) => asked,
                             Err(Gone) => {
                                 return self
@@ -315,7 +327,7 @@ impl<E: Env> Session<E> {
                         };
                         match asked {
                             Ok(answer) => {
-                                if let causeway_proto::session::Op::Retr { msg } = &r.op {
+                                if let Op::Retr { msg } = &r.op {
                                     last_key = Some((r.server.clone(), msg.clone()));
                                 }
                                 answers.push(answer);
@@ -469,6 +481,22 @@ impl<E: Env> Session<E> {
             Link::None | Link::Cut(_) => {}
         }
     }
+}
+
+/// Writes `bytes` to the mail client and flushes, each 64 KiB piece
+/// within `within` (a deadline on progress, not on size).
+async fn write_to<E: Env>(
+    env: &E,
+    mail: &mut E::Stream,
+    within: std::time::Duration,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    const PIECE: usize = 64 << 10;
+    let what = "the mail client to take our reply";
+    for piece in bytes.chunks(PIECE) {
+        env.timeout(within, what, mail.write_all(piece)).await??;
+    }
+    env.timeout(within, what, mail.flush()).await?
 }
 
 /// The next message from the edge (never resolves if no session is open).

@@ -26,30 +26,68 @@
 /// docs for the normalisation of lone LF and a missing final newline).
 pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
     out.reserve(body.len() + body.len() / 64 + 5);
-    // Line by line (memchr finds each LF), copying whole lines: this runs
-    // for every body the proxy and the model server send.
-    let mut rest = body;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
-            out.push(b'.');
+    let mut e = BodyEncoder::default();
+    e.feed(body, out);
+    e.finish(out);
+}
+
+/// [`encode_body`] for a body that arrives in pieces: feeding any split of
+/// a body, then [`BodyEncoder::finish`], writes exactly what `encode_body`
+/// writes for the whole. It keeps two facts between pieces: whether the
+/// next byte starts a line, and the last byte (a CR split from its LF).
+#[derive(Debug, Clone)]
+pub struct BodyEncoder {
+    line_start: bool,
+    last: Option<u8>,
+}
+
+impl Default for BodyEncoder {
+    fn default() -> Self {
+        BodyEncoder {
+            line_start: true,
+            last: None,
         }
-        match memchr::memchr(b'\n', rest) {
-            Some(p) => {
-                out.extend_from_slice(&rest[..p]);
-                if p == 0 || rest[p - 1] != b'\r' {
-                    out.push(b'\r');
-                }
-                out.push(b'\n');
-                rest = &rest[p + 1..];
+    }
+}
+
+impl BodyEncoder {
+    /// Dot-stuffs the next piece of the body onto `out`.
+    pub fn feed(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        // Line by line (memchr finds each LF), copying whole lines: this runs
+        // for every body the proxy and the model server send.
+        let mut rest = piece;
+        while !rest.is_empty() {
+            if std::mem::take(&mut self.line_start) && rest[0] == b'.' {
+                out.push(b'.');
             }
-            None => {
-                out.extend_from_slice(rest);
-                out.extend_from_slice(b"\r\n");
-                rest = &[];
+            match memchr::memchr(b'\n', rest) {
+                Some(p) => {
+                    out.extend_from_slice(&rest[..p]);
+                    let before = if p == 0 { self.last } else { Some(rest[p - 1]) };
+                    if before != Some(b'\r') {
+                        out.push(b'\r');
+                    }
+                    out.push(b'\n');
+                    self.last = Some(b'\n');
+                    self.line_start = true;
+                    rest = &rest[p + 1..];
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    self.last = rest.last().copied();
+                    rest = &[];
+                }
             }
         }
     }
-    out.extend_from_slice(b".\r\n");
+
+    /// Ends the last line if the body did not, and writes the terminator.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if !self.line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
 }
 
 /// What [`encode_body`] + [`BodyDecoder`] give back for `body`: lone LF
@@ -311,6 +349,24 @@ mod tests {
         ) {
             let mut out = Vec::new();
             encode_body(&body, &mut out);
+            prop_assert_eq!(out, encode_reference(&body));
+        }
+
+        #[test]
+        fn encoding_in_pieces_matches_the_whole(
+            body in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut e = BodyEncoder::default();
+            let mut out = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([body.len()]) {
+                e.feed(&body[from..c], &mut out);
+                from = c;
+            }
+            e.finish(&mut out);
             prop_assert_eq!(out, encode_reference(&body));
         }
     }

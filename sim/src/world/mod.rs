@@ -289,7 +289,7 @@ impl World {
         });
         nodes::add_proxy(
             &mut sim,
-            seed,
+            &params,
             &spec,
             &keys,
             &line_taps,

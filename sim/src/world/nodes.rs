@@ -154,7 +154,7 @@ pub fn add_relay(
         let n = inc.fetch_add(1, Ordering::SeqCst);
         let taps = taps.clone();
         async move {
-            let env = TappedEnv::new(SimEnv::new(seed, "relay", n), taps);
+            let env = TappedEnv::new(SimEnv::new(seed, "relay", n), taps, None);
             let l = env.bind("0.0.0.0:7001").await?;
             let (_tx, rx) = watch::channel(false);
             if let Err(e) = run_relay(env, l, config, state, rx).await {
@@ -213,7 +213,7 @@ pub fn add_edge(
 
 pub fn add_proxy(
     sim: &mut turmoil::Sim<'static>,
-    seed: u64,
+    params: &Params,
     spec: &ChainSpec,
     keys: &Keys,
     taps: &Taps,
@@ -240,13 +240,14 @@ pub fn add_proxy(
     });
     let config = Arc::new(config);
     let taps = taps.clone();
+    let (seed, line) = (params.seed, params.line_rate);
     let inc = Arc::new(AtomicU32::new(0));
     sim.host("proxy", move || {
         let config = config.clone();
         let n = inc.fetch_add(1, Ordering::SeqCst);
         let taps = taps.clone();
         async move {
-            let env = TappedEnv::new(SimEnv::new(seed, "proxy", n), taps);
+            let env = TappedEnv::new(SimEnv::new(seed, "proxy", n), taps, line);
             let l = env.bind("0.0.0.0:1110").await?;
             let (_tx, rx) = watch::channel(false);
             if let Err(e) = run_client(env, l, config, rx).await {
