@@ -388,8 +388,8 @@ pub enum Focus {
     ProxyAndMua,
     /// Messages of a few MB.
     BigMessages,
-    /// A GPRS line (4 to 8 kB/s) carrying messages of a few MB, and no
-    /// fault of the line: every session must simply work, however long its
+    /// A GPRS line (4 to 8 kB/s) carrying messages of 2.2 to 5 MB, and no
+    /// fault at all: every session must simply work, however long its
     /// transfers take.
     SlowLine,
 }
@@ -480,6 +480,9 @@ impl Focus {
                     up: down / 2,
                 });
                 p.big_chance = p.big_chance.max(0.3);
+                // Several MB: minutes on this line, past a mail client's
+                // own timeout for a silent server.
+                p.big_size *= 2;
                 // No fault at all: the slow line is the whole test.
                 *f = FaultRates {
                     outage_min: f.outage_min,

@@ -169,10 +169,6 @@ async fn curl(format: Format, route: Route) {
     assert_next_login_at_once(&dc, USER, "curl").await;
 }
 
-fn digests(mb: &Mailbox) -> BTreeSet<String> {
-    mb.messages.iter().map(|m| m.body_sha256.clone()).collect()
-}
-
 /// fetchmail with `keep` and `uidl` (twice: the second run finds nothing
 /// new), again after new mail, then without `keep` (`fetchall`): it
 /// fetches everything and the deletes are committed on Dovecot.
@@ -200,12 +196,12 @@ async fn fetchmail(format: Format, route: Route) {
     let got: BTreeSet<String> = fm.delivered().into_iter().collect();
     assert_eq!(
         got,
-        digests(&before),
+        before.body_digests(),
         "fetchmail delivered every message intact"
     );
-    let all = digests(&before);
+    let all = before.body_digests();
     settle(&dc, &chain, USER, mark, |mb| {
-        if digests(mb) != all || mb.messages.iter().any(|m| m.seen()) {
+        if mb.body_digests() != all || mb.messages.iter().any(|m| m.seen()) {
             return Err("keep: all present and unread (fetchmail used TOP) expected".into());
         }
         Ok(())
@@ -237,7 +233,7 @@ async fn fetchmail(format: Format, route: Route) {
     let r = fm.run(&chain.proxy, flush).await;
     assert_eq!(r.code, 0, "{}", r.text());
     let got: BTreeSet<String> = fm.delivered().into_iter().collect();
-    assert_eq!(got, digests(&with_new));
+    assert_eq!(got, with_new.body_digests());
     assert_eq!(fm.delivered().len(), 12, "fetchall fetched all 6 again");
     settle(&dc, &chain, USER, mark, |mb| {
         if mb.messages.is_empty() {
@@ -269,13 +265,13 @@ async fn getmail(format: Format, route: Route) {
     let got: BTreeSet<String> = gm.delivered().into_iter().collect();
     assert_eq!(
         got,
-        digests(&before),
+        before.body_digests(),
         "getmail delivered every message intact\n{}",
         r.text()
     );
-    let all = digests(&before);
+    let all = before.body_digests();
     settle(&dc, &chain, USER, mark, |mb| {
-        if digests(mb) != all || mb.messages.iter().any(|m| !m.seen()) {
+        if mb.body_digests() != all || mb.messages.iter().any(|m| !m.seen()) {
             return Err("kept: all present and read expected".into());
         }
         Ok(())
@@ -293,7 +289,7 @@ async fn getmail(format: Format, route: Route) {
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(gm.delivered().len(), 6, "the 2 new ones\n{}", r.text());
     let got: BTreeSet<String> = gm.delivered().into_iter().collect();
-    assert_eq!(got, digests(&with_new));
+    assert_eq!(got, with_new.body_digests());
     assert!(
         r.text().contains("not retrieved (seen), deleted"),
         "{}",

@@ -70,6 +70,16 @@ pub enum Action {
     Quit,
 }
 
+/// How to write a reply whose body arrives piece by piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passing {
+    /// The status line.
+    pub head: Vec<u8>,
+    /// A RETR: the body, once written whole, awaits the mail client's next
+    /// command to count as delivered.
+    pub delivers: bool,
+}
+
 /// One request for the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -86,7 +96,9 @@ pub struct Pending(Then);
 #[derive(Debug, PartialEq, Eq)]
 enum Then {
     Retr { server: String, size: u64 },
-    Top { server: String },
+    /// `whole`: the line count covers the whole message, which is then
+    /// asked for as a body stream (see [`Front::passing`]).
+    Top { server: String, whole: bool },
     Dele { server: String, n: u32 },
     Rset { servers: Vec<String> },
 }
@@ -245,12 +257,21 @@ impl Front {
         ok("Logged in.")
     }
 
-    /// The status line of a RETR reply whose body may be written as it
-    /// arrives (see [`crate::tee`]): what [`Front::answered`] would put
-    /// before the whole body. `None` for any other request.
-    pub fn retr_status(&self, then: &Pending) -> Option<Vec<u8>> {
+    /// For a reply whose body may be written on as it arrives (see
+    /// [`crate::tee`]): the status line [`Front::answered`] would put
+    /// before the whole body, and whether the body counts as delivered
+    /// (RETR) or not (a TOP of the whole message). `None` for any other
+    /// request.
+    pub fn passing(&self, then: &Pending) -> Option<Passing> {
         match &then.0 {
-            Then::Retr { size, .. } => Some(retr_head(*size)),
+            Then::Retr { size, .. } => Some(Passing {
+                head: retr_head(*size),
+                delivers: true,
+            }),
+            Then::Top { whole: true, .. } => Some(Passing {
+                head: status(&StatusLine::ok("")),
+                delivers: false,
+            }),
             _ => None,
         }
     }
@@ -270,7 +291,7 @@ impl Front {
                 }
                 Err(e) => reply(e),
             },
-            Then::Top { server } => match body(answers.next(), &server, "TOP") {
+            Then::Top { server, .. } => match body(answers.next(), &server, "TOP") {
                 Ok(b) => {
                     let mut out = Vec::new();
                     write_multiline(&mut out, &StatusLine::ok(""), &b);
@@ -380,14 +401,18 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
                 },
             )
         }),
+        // A TOP whose line count is at least the message's size in octets
+        // asks for all of it (fetchmail reads with `TOP n 99999999`): that
+        // is the whole body, which then streams like a RETR's and is
+        // written on as it arrives. It is still a TOP: never reported
+        // delivered, never marked read.
         Command::Top { msg, lines } => ask_one(mailbox, msg, |e, server| {
-            (
-                Op::Top {
-                    msg: e.id.clone(),
-                    lines,
-                },
-                Then::Top { server },
-            )
+            let msg = e.id.clone();
+            if u64::from(lines) >= e.size() {
+                (Op::Retr { msg }, Then::Top { server, whole: true })
+            } else {
+                (Op::Top { msg, lines }, Then::Top { server, whole: false })
+            }
         }),
         Command::Dele(n) => match mailbox.get(n) {
             // Refused here: a proxy with a delete journal acknowledges DELE

@@ -40,8 +40,8 @@ use crate::login::LocalLogin;
 use crate::mirror::Key;
 use crate::shared::{Serving, Shared};
 
-mod retr;
-use retr::Passed;
+mod passing;
+use passing::Passed;
 
 enum Link<E: Env> {
     /// No channel: the session has ended.
@@ -300,15 +300,19 @@ impl<E: Env> Session<E> {
                 Action::Ask { requests, then } => {
                     let mut answers = Vec::with_capacity(requests.len());
                     for r in &requests {
-                        let asked = match (&r.op, self.front.retr_status(&then)) {
-                            (Op::Retr { msg }, Some(head)) => {
+                        let asked = match (&r.op, self.front.passing(&then)) {
+                            (Op::Retr { msg }, Some(passing)) => {
                                 let key = (r.server.clone(), msg.clone());
-                                match self.retr_passing(r, key.clone(), head).await {
+                                let delivers = passing.delivers;
+                                match self.ask_passing_on(r, key.clone(), passing).await {
                                     Ok(Passed::Unwritten(asked)) => Ok(asked),
                                     Ok(Passed::Written) => {
-                                        // Delivered once the mail client's
-                                        // next command shows it took it.
-                                        self.unconfirmed.push(key);
+                                        // A RETR's body is delivered once
+                                        // the mail client's next command
+                                        // shows it took it.
+                                        if delivers {
+                                            self.unconfirmed.push(key);
+                                        }
                                         return true;
                                     }
                                     Ok(Passed::BrokeOff) => return false,

@@ -18,7 +18,7 @@ use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
 use causeway_net::{Env, TokioEnv};
 use causeway_proto::user::TlsMode;
 
-use crate::forwarder::Forwarder;
+use crate::forwarder::{Forwarder, Pace};
 use crate::process::Processes;
 
 /// What the mail client presents to the client proxy.
@@ -54,11 +54,13 @@ impl Nodes {
     }
 }
 
-/// Cuttable forwarders on both lines.
+/// Cuttable forwarders on both lines; the client's line paced when
+/// `pace` says so.
 #[derive(Default)]
 pub struct Lines {
     pub line: Option<Forwarder>,
     pub relay_line: Option<Forwarder>,
+    pub pace: Option<Pace>,
 }
 
 impl Hops for Lines {
@@ -70,7 +72,7 @@ impl Hops for Lines {
     }
 
     async fn line(&mut self, edge: String) -> String {
-        let f = Forwarder::start(edge).await;
+        let f = Forwarder::start_paced(edge, self.pace).await;
         let addr = f.addr();
         self.line = Some(f);
         addr
@@ -104,6 +106,18 @@ impl Chain {
         user: &str,
         password: &str,
     ) -> Chain {
+        Self::start_paced(nodes, route, pop3, user, password, None).await
+    }
+
+    /// [`Chain::start`], with the client's line paced (rate and delay).
+    pub async fn start_paced(
+        nodes: Nodes,
+        route: Route,
+        pop3: &str,
+        user: &str,
+        password: &str,
+        pace: Option<Pace>,
+    ) -> Chain {
         let env = TokioEnv::new();
         let mut spec = ChainSpec {
             servers: vec![MailServer {
@@ -122,7 +136,10 @@ impl Chain {
         // Short retry waits: after a cut the edge redoes owed work quickly.
         spec.edge_timeouts.retry_min = Duration::from_millis(100);
         spec.edge_timeouts.retry_max = Duration::from_secs(1);
-        let mut lines = Lines::default();
+        let mut lines = Lines {
+            pace,
+            ..Lines::default()
+        };
         let (launched, built) = match nodes {
             Nodes::Processes => {
                 let mut procs = Processes::new(&[("RUST_LOG", "info")]);

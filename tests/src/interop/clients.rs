@@ -22,8 +22,11 @@ use tokio::process::Command;
 use super::chain::{LOCAL_PASSWORD, LOCAL_USER};
 use super::{TempDir, body_digest, temp_dir};
 
-/// How long one client run may take.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one client run may take before the test calls it hung: a guard
+/// for the test, not a deadline of the system's (the clients keep their own
+/// timeouts on silence). Long enough for the slow-line test, whose one
+/// message takes about five minutes to cross.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// What a client run printed, and how it ended.
 #[derive(Debug)]

@@ -63,6 +63,12 @@ impl Mailbox {
         self.messages.iter().find(|m| m.sha256 == sha256)
     }
 
+    /// The body hashes of every message (what a mail client's copies are
+    /// compared with: [`super::body_digest`]).
+    pub fn body_digests(&self) -> std::collections::BTreeSet<String> {
+        self.messages.iter().map(|m| m.body_sha256.clone()).collect()
+    }
+
     /// Dovecot's POP3 UIDL of a message (`%08Xu%08Xv`, lowercase hex).
     pub fn uidl(&self, m: &Message) -> String {
         format!("{:08x}{:08x}", m.uid, self.uidvalidity)

@@ -155,6 +155,25 @@ fn top_is_replied_never_delivered() {
 }
 
 #[test]
+fn a_top_of_the_whole_message_streams_its_body_and_is_still_never_delivered() {
+    let mut f = logged_in();
+    let (requests, then) = ask(cmd(&mut f, "TOP 2 99999999"));
+    assert_eq!(requests[0].op, Op::Retr { msg: id("b", 20) });
+    let passing = f.passing(&then).expect("written on as it arrives");
+    assert_eq!((passing.head.as_slice(), passing.delivers), (&b"+OK\r\n"[..], false));
+    let a = f.answered(then, vec![Ok(Reply::Body(b"S: x\r\n\r\nbody\r\n".to_vec()))]);
+    assert_eq!(
+        a,
+        Action::Reply(b"+OK\r\nS: x\r\n\r\nbody\r\n.\r\n".to_vec())
+    );
+    let (_, then) = ask(cmd(&mut f, "TOP 2 19"));
+    assert_eq!(f.passing(&then), None, "fewer lines than octets: a plain TOP");
+    let (_, then) = ask(cmd(&mut f, "RETR 2"));
+    let passing = f.passing(&then).expect("a RETR passes");
+    assert_eq!((passing.head.as_slice(), passing.delivers), (&b"+OK 20 octets\r\n"[..], true));
+}
+
+#[test]
 fn edge_errors_name_the_server_and_keep_the_code() {
     let mut f = logged_in();
     let (_, then) = ask(cmd(&mut f, "RETR 1"));

@@ -1,5 +1,5 @@
-//! RETR with the body written to the mail client as it arrives (see
-//! [`crate::tee`] for why).
+//! A RETR (or a TOP of the whole message) with the body written to the
+//! mail client as it arrives (see [`crate::tee`] for why).
 //!
 //! The `+OK` goes out with the first piece of the body, not before: until
 //! then the edge may still answer `-ERR` (the message is gone, the server
@@ -16,11 +16,11 @@ use tokio::io::AsyncReadExt;
 
 use super::{Gone, Link, Session, write_to};
 use crate::broken::Broken;
-use crate::front::Request;
+use crate::front::{Passing, Request};
 use crate::link::LineCut;
 use crate::mirror::Key;
 
-/// How a RETR that may pass its body on went.
+/// How a reply that may pass its body on went.
 pub(super) enum Passed {
     /// Nothing was written: the answer, for the front to reply with.
     Unwritten(Result<Result<Reply, OpError>, LineCut>),
@@ -32,14 +32,14 @@ pub(super) enum Passed {
 }
 
 impl<E: Env> Session<E> {
-    /// Asks the edge for `r` (a RETR of `key`) while watching the mail
-    /// client, as `ask_watching` does, and writes `head` and the body on as
-    /// it arrives.
-    pub(super) async fn retr_passing(
+    /// Asks the edge for `r` (the body of `key`) while watching the mail
+    /// client, as `ask_watching` does, and writes the status line and the
+    /// body on as it arrives.
+    pub(super) async fn ask_passing_on(
         &mut self,
         r: &Request,
         key: Key,
-        head: Vec<u8>,
+        passing: Passing,
     ) -> Result<Passed, Gone> {
         if let Err(cut) = self.link() {
             return Ok(Passed::Unwritten(Err(cut)));
@@ -68,7 +68,7 @@ impl<E: Env> Session<E> {
                         }
                         let mut out = Vec::new();
                         let e = encoder.get_or_insert_with(|| {
-                            out.extend_from_slice(&head);
+                            out.extend_from_slice(&passing.head);
                             BodyEncoder::default()
                         });
                         e.feed(&piece, &mut out);
@@ -102,13 +102,13 @@ impl<E: Env> Session<E> {
                     }
                 };
                 tracing::warn!(server = %key.0, uidl = %key.1.uidl, written = fed, why,
-                    "a RETR reply broke off after its +OK; closing the mail client's connection \
+                    "a reply broke off after its +OK; closing the mail client's connection \
                      (it keeps the message unread and asks again next time)");
-                self.abandon("a RETR reply broke off").await;
+                self.abandon("a reply broke off after its +OK").await;
                 return Ok(Passed::BrokeOff);
             }
         };
-        if self.config.broken(Broken::ReadMarkBeforeWrite) {
+        if passing.delivers && self.config.broken(Broken::ReadMarkBeforeWrite) {
             self.unconfirmed.push(key.clone());
             self.confirm().await;
         }
