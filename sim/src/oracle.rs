@@ -600,6 +600,9 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
                     causeway_mailserver::InjectedFault::Stall(_) => {
                         w.coverage.insert(Cov::ServerStall);
                     }
+                    causeway_mailserver::InjectedFault::QuitRefused => {
+                        w.coverage.insert(Cov::ServerRefusedQuit);
+                    }
                     causeway_mailserver::InjectedFault::DropMidResponse { .. } => {
                         w.coverage.insert(Cov::ServerDropMidReply);
                     }

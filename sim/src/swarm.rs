@@ -190,6 +190,18 @@ fn rate(rng: &EnvRng, on: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// A fifth of the servers fail some QUITs' UPDATE state (`-ERR`, nothing
+/// committed), as RFC 1939 allows: an edge that took that answer for a
+/// commit would forget deletes it owes. Drawn from a stream of its own, so
+/// that the other parameters of every seed stay what they were.
+fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"quit refusal"]));
+    for s in &mut servers {
+        s.faults.quit_refusal_probability = rate(&rng, 0.2, 0.05, 0.4);
+    }
+    servers
+}
+
 impl Params {
     /// Draws a world from the harness rng.
     pub fn draw(seed: u64, rng: &EnvRng) -> Params {
@@ -237,6 +249,7 @@ impl Params {
                 }
             })
             .collect();
+        let servers = refuse_some_quits(seed, servers);
         let big = rng.chance(0.08);
         let outage_min = ms(rng, 200, 5_000);
         let faults = FaultRates {

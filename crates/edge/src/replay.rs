@@ -85,3 +85,46 @@ fn still_allowed(config: &EdgeConfig, spec: &causeway_proto::user::ServerSpec) -
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use causeway_net::EnvRng;
+    use causeway_proto::Secret;
+    use causeway_proto::user::{Protocol, ServerSpec, TlsMode};
+    use causeway_upstream::RelayRef;
+    use causeway_wire::Keypair;
+
+    use super::*;
+
+    fn spec(route: Route) -> ServerSpec {
+        ServerSpec {
+            name: "HOST1".into(),
+            protocol: Protocol::Pop3,
+            host: "mail.example".into(),
+            port: 995,
+            tls: TlsMode::Implicit,
+            user: "user".into(),
+            password: Secret::new("pw"),
+            route,
+        }
+    }
+
+    #[test]
+    fn a_route_taken_off_the_configuration_parks_the_replayed_work() {
+        let rng = EnvRng::from_seed([7; 32]);
+        let mut config = EdgeConfig::new(Keypair::generate(&rng));
+        let direct = spec(Route::Direct);
+        let relayed = spec(Route::Relay("R1".into()));
+        let refused = |c: &EdgeConfig, s: &ServerSpec| still_allowed(c, s).map(|e| e.code);
+        assert_eq!(refused(&config, &direct), Some(Some(ErrCode::SysPerm)));
+        assert_eq!(refused(&config, &relayed), Some(Some(ErrCode::SysPerm)));
+        config.allowed_servers.push(direct.address());
+        config.relays.push(RelayRef {
+            name: "R1".into(),
+            address: "relay.example:7001".into(),
+            public_key: Keypair::generate(&rng).public,
+        });
+        assert_eq!(refused(&config, &direct), None);
+        assert_eq!(refused(&config, &relayed), None);
+    }
+}

@@ -30,6 +30,10 @@ pub struct Faults {
     /// Chance per reply that the server sends only part of it and hangs up
     /// (e.g. halfway through a RETR body).
     pub drop_mid_response_probability: f64,
+    /// Chance per QUIT in the TRANSACTION state that the server fails its
+    /// UPDATE state (RFC 1939: "-ERR some deleted messages not removed"):
+    /// it answers `-ERR`, commits nothing and closes.
+    pub quit_refusal_probability: f64,
 }
 
 impl Default for Faults {
@@ -40,6 +44,7 @@ impl Default for Faults {
             stall_probability: 0.0,
             stall_for: Duration::from_secs(300),
             drop_mid_response_probability: 0.0,
+            quit_refusal_probability: 0.0,
         }
     }
 }

@@ -81,6 +81,8 @@ pub enum InjectedFault {
     Stall(Duration),
     /// The server hung up after sending `sent` of the `of` octets of a reply.
     DropMidResponse { sent: usize, of: usize },
+    /// The server answered QUIT with `-ERR` and committed nothing.
+    QuitRefused,
 }
 
 /// How and when a session ended.

@@ -90,7 +90,15 @@ async fn drive<E: Env>(
     let mut buf = vec![0u8; 4096];
     loop {
         while let Some(input) = codec.next_command() {
-            let reply = core.handle(input, env.unix_millis());
+            let refuse = core.is_update(&input)
+                && core.faults_enabled()
+                && config.faults.quit_refusal_probability > 0.0
+                && env.rng().chance(config.faults.quit_refusal_probability);
+            let reply = if refuse {
+                core.refuse_quit(env.unix_millis())
+            } else {
+                core.handle(input, env.unix_millis())
+            };
             if !reply.delay.is_zero() {
                 env.sleep(reply.delay).await;
             }

@@ -133,6 +133,26 @@ impl SessionCore {
         self.store.record_fault(self.id, fault);
     }
 
+    /// True if `input` is a QUIT that would enter the UPDATE state.
+    pub(crate) fn is_update(&self, input: &Result<Command, CommandError>) -> bool {
+        !self.ended
+            && matches!(self.state, State::Transaction(_))
+            && matches!(input, Ok(Command::Quit))
+    }
+
+    /// The injected failure of the UPDATE state: `-ERR`, nothing committed
+    /// (neither deletes nor read marks), and the session ends as the client
+    /// asked, with its lock released.
+    pub(crate) fn refuse_quit(&mut self, now_ms: u64) -> Reply {
+        self.store.log_command(self.id, "QUIT".into());
+        self.record_fault(InjectedFault::QuitRefused);
+        self.end_with(EndKind::Quit, now_ms, false);
+        status(
+            StatusLine::err(None, "Some deleted messages not removed."),
+            true,
+        )
+    }
+
     /// Answers one parsed command (or the codec's error for a bad line).
     /// After the session ended every input gets an empty reply that closes.
     pub fn handle(&mut self, input: Result<Command, CommandError>, now_ms: u64) -> Reply {
@@ -241,6 +261,12 @@ impl SessionCore {
     /// Ends the session (no-op if it already ended): commits what `kind`
     /// allows and releases or stales the lock.
     pub fn end(&mut self, kind: EndKind, now_ms: u64) {
+        self.end_with(kind, now_ms, true);
+    }
+
+    /// [`SessionCore::end`]; without `update`, the UPDATE state failed and
+    /// nothing is committed.
+    fn end_with(&mut self, kind: EndKind, now_ms: u64, update: bool) {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
@@ -250,10 +276,10 @@ impl SessionCore {
             let seen_too = kind == EndKind::Quit
                 || (self.config.seen_on_abrupt_close
                     && matches!(kind, EndKind::Abrupt | EndKind::IdleTimeout));
-            if seen_too {
+            if seen_too && update {
                 commit.seen = md.marked(&md.seen);
             }
-            if kind == EndKind::Quit {
+            if kind == EndKind::Quit && update {
                 commit.delete = md.marked(&md.deleted);
             }
             if let LockPolicy::Exclusive { stale_after_abrupt } = self.config.lock {

@@ -137,6 +137,32 @@ fn retr_marks_seen_top_does_not_and_only_quit_commits() {
 }
 
 #[test]
+fn a_refused_quit_commits_nothing_and_releases_the_lock() {
+    let s = store();
+    let u1 = s.deliver("alice", "a\r\n").unwrap();
+    let config = ServerConfig {
+        lock: LockPolicy::Exclusive {
+            stale_after_abrupt: Duration::from_secs(600),
+        },
+        ..ServerConfig::default()
+    };
+    let mut c = logged_in(&s, config);
+    say(&mut c, "RETR 1");
+    say(&mut c, "DELE 1");
+    assert!(c.is_update(&Ok(Command::Quit)));
+    let r = c.refuse_quit(1_000);
+    assert!(r.close);
+    assert_eq!(r.bytes, b"-ERR Some deleted messages not removed.\r\n");
+    assert!(s.is_present("alice", u1.as_str()), "nothing deleted");
+    assert!(!s.is_seen("alice", u1.as_str()), "nothing marked");
+    assert!(s.locks_held(1_000).is_empty(), "the lock is released");
+    let rec = s.session(c.id()).unwrap();
+    assert_eq!(rec.end_kind(), Some(EndKind::Quit));
+    assert_eq!(rec.faults, vec![InjectedFault::QuitRefused]);
+    assert!(!c.is_update(&Ok(Command::Quit)), "the session is over");
+}
+
+#[test]
 fn rset_undoes_deletions_and_seen_marks() {
     let s = store();
     let u1 = s.deliver("alice", "a\r\n").unwrap();
