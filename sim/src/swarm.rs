@@ -488,10 +488,7 @@ impl Focus {
             }
             Focus::SlowLine => {
                 let down = 4_000 + p.seed % 4_000;
-                p.line_rate = Some(LineRate {
-                    down,
-                    up: down / 2,
-                });
+                p.line_rate = Some(LineRate { down, up: down / 2 });
                 p.big_chance = p.big_chance.max(0.3);
                 // Several MB: minutes on this line, past a mail client's
                 // own timeout for a silent server.

@@ -95,12 +95,23 @@ pub struct Pending(Then);
 
 #[derive(Debug, PartialEq, Eq)]
 enum Then {
-    Retr { server: String, size: u64 },
+    Retr {
+        server: String,
+        size: u64,
+    },
     /// `whole`: the line count covers the whole message, which is then
     /// asked for as a body stream (see [`Front::passing`]).
-    Top { server: String, whole: bool },
-    Dele { server: String, n: u32 },
-    Rset { servers: Vec<String> },
+    Top {
+        server: String,
+        whole: bool,
+    },
+    Dele {
+        server: String,
+        n: u32,
+    },
+    Rset {
+        servers: Vec<String>,
+    },
 }
 
 enum State {
@@ -409,9 +420,21 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
         Command::Top { msg, lines } => ask_one(mailbox, msg, |e, server| {
             let msg = e.id.clone();
             if u64::from(lines) >= e.size() {
-                (Op::Retr { msg }, Then::Top { server, whole: true })
+                (
+                    Op::Retr { msg },
+                    Then::Top {
+                        server,
+                        whole: true,
+                    },
+                )
             } else {
-                (Op::Top { msg, lines }, Then::Top { server, whole: false })
+                (
+                    Op::Top { msg, lines },
+                    Then::Top {
+                        server,
+                        whole: false,
+                    },
+                )
             }
         }),
         Command::Dele(n) => match mailbox.get(n) {

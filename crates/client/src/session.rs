@@ -146,7 +146,13 @@ impl<E: Env> Session<E> {
     /// client that stops reading for `request` is given up on, one that
     /// reads slowly is not.
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        write_to(&self.env, &mut self.mail, self.config.timeouts.request, bytes).await
+        write_to(
+            &self.env,
+            &mut self.mail,
+            self.config.timeouts.request,
+            bytes,
+        )
+        .await
     }
 
     /// The next command line; meanwhile takes in the body stream, pings the

@@ -66,7 +66,10 @@ impl Mailbox {
     /// The body hashes of every message (what a mail client's copies are
     /// compared with: [`super::body_digest`]).
     pub fn body_digests(&self) -> std::collections::BTreeSet<String> {
-        self.messages.iter().map(|m| m.body_sha256.clone()).collect()
+        self.messages
+            .iter()
+            .map(|m| m.body_sha256.clone())
+            .collect()
     }
 
     /// Dovecot's POP3 UIDL of a message (`%08Xu%08Xv`, lowercase hex).

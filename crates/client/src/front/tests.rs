@@ -160,17 +160,30 @@ fn a_top_of_the_whole_message_streams_its_body_and_is_still_never_delivered() {
     let (requests, then) = ask(cmd(&mut f, "TOP 2 99999999"));
     assert_eq!(requests[0].op, Op::Retr { msg: id("b", 20) });
     let passing = f.passing(&then).expect("written on as it arrives");
-    assert_eq!((passing.head.as_slice(), passing.delivers), (&b"+OK\r\n"[..], false));
-    let a = f.answered(then, vec![Ok(Reply::Body(b"S: x\r\n\r\nbody\r\n".to_vec()))]);
+    assert_eq!(
+        (passing.head.as_slice(), passing.delivers),
+        (&b"+OK\r\n"[..], false)
+    );
+    let a = f.answered(
+        then,
+        vec![Ok(Reply::Body(b"S: x\r\n\r\nbody\r\n".to_vec()))],
+    );
     assert_eq!(
         a,
         Action::Reply(b"+OK\r\nS: x\r\n\r\nbody\r\n.\r\n".to_vec())
     );
     let (_, then) = ask(cmd(&mut f, "TOP 2 19"));
-    assert_eq!(f.passing(&then), None, "fewer lines than octets: a plain TOP");
+    assert_eq!(
+        f.passing(&then),
+        None,
+        "fewer lines than octets: a plain TOP"
+    );
     let (_, then) = ask(cmd(&mut f, "RETR 2"));
     let passing = f.passing(&then).expect("a RETR passes");
-    assert_eq!((passing.head.as_slice(), passing.delivers), (&b"+OK 20 octets\r\n"[..], true));
+    assert_eq!(
+        (passing.head.as_slice(), passing.delivers),
+        (&b"+OK 20 octets\r\n"[..], true)
+    );
 }
 
 #[test]
@@ -242,7 +255,10 @@ fn rset_asks_each_server_with_deletes_and_undeletes() {
             Err(OpError::new(Some(ErrCode::SysTemp), "down")),
         ],
     );
-    assert!(matches!(a, Action::Close(_)), "a failed RSET ends the session");
+    assert!(
+        matches!(a, Action::Close(_)),
+        "a failed RSET ends the session"
+    );
     assert_eq!(
         text(&a),
         "-ERR [SYS/TEMP] RSET failed for HOST2: down; undone on HOST1; ending the session, \
@@ -260,7 +276,11 @@ fn rset_undeletes_only_when_every_server_undid() {
     let (_, then) = ask(cmd(&mut f, "RSET"));
     let a = f.answered(then, vec![Ok(Reply::Done), Ok(Reply::Done)]);
     assert_eq!(text(&a), "+OK\r\n");
-    assert_eq!(text(&cmd(&mut f, "STAT")), "+OK 3 35\r\n", "both deletes undone");
+    assert_eq!(
+        text(&cmd(&mut f, "STAT")),
+        "+OK 3 35\r\n",
+        "both deletes undone"
+    );
 }
 
 #[test]
