@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 use crate::swarm::LineRate;
 
@@ -57,7 +57,8 @@ impl Queue {
     fn sent(&mut self, n: usize) {
         let nanos = (n as u128 * 1_000_000_000) / u128::from(self.bytes_per_sec);
         let d = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
-        self.wait = Some(Box::pin(tokio::time::sleep_until(Instant::now() + d)));
+        // turmoil's clock: tokio's timers run on simulated time.
+        self.wait = Some(Box::pin(tokio::time::sleep(d)));
     }
 }
 
