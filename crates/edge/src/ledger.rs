@@ -38,6 +38,11 @@ pub struct Item {
     entries: Vec<Entry>,
     /// Taken over from another worker: this session's RSET leaves it be.
     adopted: bool,
+    /// The first server session (by [`Ledger`]'s count) whose listing proves
+    /// the message gone when it is not in it. Work adopted mid-session may
+    /// name a message that arrived after this session's listing was taken
+    /// (a server session is a snapshot), so only a later session can tell.
+    sure_from: u64,
     _ticket: Ticket,
 }
 
@@ -78,6 +83,8 @@ pub enum Action {
 pub struct Ledger {
     /// The current server session's numbering (empty between sessions).
     numbers: Numbering,
+    /// Server sessions begun so far.
+    sessions: u64,
     owed: BTreeMap<(Target, Owed), Item>,
 }
 
@@ -87,6 +94,7 @@ impl Ledger {
     pub fn new_session(&mut self, numbers: Numbering) {
         self.session_lost();
         self.numbers = numbers;
+        self.sessions += 1;
     }
 
     /// The server session is gone: numbers mean nothing any more, and nothing
@@ -112,10 +120,12 @@ impl Ledger {
         entry: Option<Entry>,
         ticket: impl FnOnce() -> Ticket,
     ) {
+        let sure_from = self.sessions;
         let item = self.owed.entry((target, owed)).or_insert_with(|| Item {
             issued: false,
             entries: Vec::new(),
             adopted: false,
+            sure_from,
             _ticket: ticket(),
         });
         item.entries.extend(entry);
@@ -139,8 +149,12 @@ impl Ledger {
     }
 
     /// Takes over work another worker could not do. It is sent again in
-    /// this server session (nothing another session sent counts here).
+    /// this server session (nothing another session sent counts here); a
+    /// message this session's listing lacks may be newer than the listing,
+    /// so it is looked for again in the next session before it counts as
+    /// gone.
     pub fn adopt(&mut self, items: Vec<Handover>) {
+        let sure_from = self.sessions + 1;
         for Handover {
             target,
             owed,
@@ -149,10 +163,12 @@ impl Ledger {
         {
             item.issued = false;
             item.adopted = true;
+            item.sure_from = item.sure_from.max(sure_from);
             match self.owed.get_mut(&(target.clone(), owed)) {
                 Some(mine) => {
                     mine.issued = false;
                     mine.adopted = true;
+                    mine.sure_from = mine.sure_from.max(sure_from);
                     mine.entries.append(&mut item.entries);
                 }
                 None => {
@@ -185,22 +201,29 @@ impl Ledger {
             .map(|(t, _)| t)
     }
 
-    /// The next owed item not yet sent in this server session.
+    /// The next owed item not yet sent in this server session. An item
+    /// this session cannot prove gone (see `Item::sure_from`) waits for
+    /// the next session: [`Ledger::committed`] keeps it.
     pub fn next_step(&self) -> Option<Step> {
-        let ((target, owed), _) = self.owed.iter().find(|(_, i)| !i.issued)?;
-        let action = match self.resolve(target) {
-            Resolved::Number(n) => Action::Send(match owed {
-                Owed::Read => Command::Retr(n),
-                Owed::Delete => Command::Dele(n),
-            }),
-            Resolved::Gone => Action::Gone,
-            Resolved::Ambiguous => Action::Ambiguous,
-        };
-        Some(Step {
-            target: target.clone(),
-            owed: *owed,
-            action,
-        })
+        self.owed
+            .iter()
+            .filter(|(_, i)| !i.issued)
+            .find_map(|((target, owed), item)| {
+                let action = match self.resolve(target) {
+                    Resolved::Number(n) => Action::Send(match owed {
+                        Owed::Read => Command::Retr(n),
+                        Owed::Delete => Command::Dele(n),
+                    }),
+                    Resolved::Gone if self.sessions < item.sure_from => return None,
+                    Resolved::Gone => Action::Gone,
+                    Resolved::Ambiguous => Action::Ambiguous,
+                };
+                Some(Step {
+                    target: target.clone(),
+                    owed: *owed,
+                    action,
+                })
+            })
     }
 
     /// The server answered the step's command (either way: `-ERR` to `DELE`

@@ -181,3 +181,33 @@ fn an_ambiguous_message_is_never_touched() {
     assert!(l.impossible(&t("d"), Owed::Delete).is_empty());
     assert_eq!(l.outstanding(), vec!["delete of d"]);
 }
+
+#[test]
+fn adopted_work_missing_from_the_adopters_listing_waits_for_a_fresh_listing() {
+    // The adopter's server session began before "new" arrived (a session
+    // is a snapshot): not being listed there proves nothing (seed
+    // 869921513: the delete was counted done, and erased, with the message
+    // still on the server).
+    let st = EdgeState::new();
+    let mut adopter = Ledger::default();
+    adopter.new_session(listing(&["old"]));
+    let mut other = Ledger::default();
+    other.owe(t("new"), Owed::Delete, None, || st.work_ticket());
+    adopter.adopt(other.hand_over());
+    assert_eq!(bring_up_to_date(&mut adopter), vec![]);
+    assert!(adopter.committed().is_empty());
+    assert!(!adopter.is_empty(), "still owed after the adopter's QUIT");
+    adopter.new_session(listing(&["old", "new"]));
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![Action::Send(Command::Dele(2))]
+    );
+    adopter.committed();
+    assert!(adopter.is_empty());
+    // Gone from a listing taken after the adoption: gone indeed.
+    let mut other = Ledger::default();
+    other.owe(t("gone"), Owed::Delete, None, || st.work_ticket());
+    adopter.adopt(other.hand_over());
+    adopter.new_session(listing(&["old"]));
+    assert_eq!(bring_up_to_date(&mut adopter), vec![Action::Gone]);
+}

@@ -45,10 +45,13 @@ impl<E: Env> Worker<E> {
         let mut overdue = false;
         loop {
             let e = match self.commit().await {
-                Ok(()) => {
+                Ok(()) if self.ledger.is_empty() => {
                     info!(session = %self.session, server = %self.spec.name, "owed work committed");
                     return self.ended(Ok(()));
                 }
+                // Adopted work the session could not prove gone: a fresh
+                // server session (a fresh listing) looks again.
+                Ok(()) => continue,
                 Err(e) => e,
             };
             if self.config().broken(Broken::EraseOwedWhenLocked)
