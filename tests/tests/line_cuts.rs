@@ -48,8 +48,11 @@ async fn a_cut_during_a_retr_body_leaves_the_message_unread() {
     let out = python::run(&rig.proxy, &script).await;
 
     assert_eq!(out.get("pass"), "+OK Logged in.");
+    // The body is written on as it arrives (crates/client/src/tee.rs): a
+    // cut inside it leaves the mail client a truncated reply and a closed
+    // connection; before its first piece, the line-lost error.
     let err = out.get("retr.err");
-    assert!(err.starts_with(LINE_LOST), "{err}");
+    assert!(err.starts_with(LINE_LOST) || err == "-ERR EOF", "{err}");
     assert!(
         out.has("noop.err"),
         "the connection is closed after a cut: {out:?}"
