@@ -32,7 +32,7 @@ pub struct Violation {
     /// 1-7 as in `docs/simulation.md`; 0 for the harness's own liveness and
     /// panics.
     pub invariant: u8,
-    /// The message involved: (server, UIDL).
+    /// The message involved: (server, the store's UID).
     pub key: Option<MsgKey>,
     pub message: String,
 }
@@ -46,7 +46,7 @@ impl std::fmt::Display for Violation {
             invariant_name(self.invariant)
         )?;
         if let Some((s, u)) = &self.key {
-            write!(f, " server {s} uidl {u}")?;
+            write!(f, " server {s} message uid {u}")?;
         }
         write!(f, ": {}", self.message)
     }

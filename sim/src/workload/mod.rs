@@ -238,14 +238,13 @@ impl Mua {
                 size: m.size as u64,
             })
             .collect();
-        let present: Vec<u32> = all
-            .iter()
-            .filter(|m| m.deleted_by.is_none())
-            .map(|m| m.uid)
-            .collect();
-        for (key, uid) in shown_keys(&listing).iter().zip(&present) {
-            if shown_uidl(host, key) == shown {
-                return Some((host.to_owned(), *uid));
+        let present = all.iter().filter(|m| m.deleted_by.is_none());
+        for (key, m) in shown_keys(&listing).iter().zip(present) {
+            // The name alone is not enough: a listing taken while a
+            // duplicate was still there (or hidden as owed work) names
+            // another message of this UIDL the same way.
+            if shown_uidl(host, key) == shown && m.size as u64 == size {
+                return Some((host.to_owned(), m.uid));
             }
         }
         // The maildrop changed since the proxy's listing (a duplicate
@@ -268,7 +267,7 @@ impl Mua {
 
     /// Invariant 2, at once: the bytes match the server's (whole, or the
     /// head TOP asked for).
-    fn check_body(&self, key: &MsgKey, body: &[u8], whole: bool) {
+    fn check_body(&self, key: &MsgKey, shown: &str, body: &[u8], whole: bool) {
         let s = self
             .stores
             .iter()
@@ -290,8 +289,9 @@ impl Mua {
             let msg = match held {
                 None => "the mail client received a body for a message no server has".to_owned(),
                 Some(h) => format!(
-                    "{} differs from the server's: received {} octets, server holds {}{}",
+                    "{} of {shown} (at {}) differs from the server's: received {} octets, server holds {}{}",
                     if whole { "body" } else { "TOP's head" },
+                    fmt_ms(sim_ms()),
                     body.len(),
                     h.len(),
                     first_difference(&h, body)
@@ -520,7 +520,7 @@ impl Session<'_> {
             let key = l.key.clone().expect("wanted messages have keys");
             match (r.status.is_ok(), r.body) {
                 (true, Some(body)) => {
-                    mua.check_body(&key, &body, true);
+                    mua.check_body(&key, &l.shown, &body, true);
                     self.reads.received(key);
                     done.push(l.clone());
                 }
@@ -630,7 +630,7 @@ impl Session<'_> {
                     if let Some(r) = self.ok(&Command::Top { msg: l.n, lines }, "TOP").await? {
                         mua.log.with(|m| m.tops += 1);
                         let key = l.key.clone().expect("checked");
-                        mua.check_body(&key, &r.body.unwrap_or_default(), false);
+                        mua.check_body(&key, &l.shown, &r.body.unwrap_or_default(), false);
                     }
                 }
                 (1, Some(l)) => {
