@@ -21,8 +21,8 @@ use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
 use causeway_proto::session::{
-    ClientToEdge, DeleteOp, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing,
-    ServerOutcome,
+    ClientToEdge, DeleteOp, EdgeToClient, ListingState, MessageId, Op, PlacedDelete, Places, Reply,
+    ServerListing, ServerOutcome,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{OpError, PROTOCOL_VERSION, Secret};
@@ -333,6 +333,8 @@ pub struct Client {
     next_id: u64,
     /// The sizes the last Welcome listed: (server, UIDL) -> octets.
     sizes: BTreeMap<(String, String), u64>,
+    /// The places of the last Welcome's listings.
+    places: Places,
     /// Bodies streamed so far, by (server, UIDL), and their byte count.
     bodies: BTreeMap<(String, String), Vec<u8>>,
     /// How many times each body's stream started (a chunk at offset 0).
@@ -353,6 +355,7 @@ impl Client {
             ch,
             next_id: 1,
             sizes: BTreeMap::new(),
+            places: Places::default(),
             bodies: BTreeMap::new(),
             starts: BTreeMap::new(),
             received: 0,
@@ -366,12 +369,19 @@ impl Client {
             match self.recv_any().await? {
                 EdgeToClient::Chunk {
                     server,
-                    msg,
+                    at,
                     offset,
+                    lf,
                     data,
                     ..
                 } => {
-                    let key = (server, msg.uidl);
+                    let data = if lf {
+                        causeway_proto::line_ends::from_lf(&data)
+                    } else {
+                        data
+                    };
+                    let msg = self.places.id(&server, at).expect("a listed place");
+                    let key = (server, msg.uidl.clone());
                     if offset == 0 {
                         *self.starts.entry(key.clone()).or_default() += 1;
                     }
@@ -450,6 +460,7 @@ impl Client {
         .await;
         let answer = self.recv().await;
         if let Ok(EdgeToClient::Welcome { servers, .. }) = &answer {
+            self.places = Places::new(servers);
             for l in servers {
                 if let ListingState::Ready { messages } = &l.state {
                     for m in messages {
@@ -471,6 +482,20 @@ impl Client {
                 .copied()
                 .unwrap_or(0),
         }
+    }
+
+    /// Deletes as `Deletes` names them: by their place in the listing.
+    pub fn placed(&self, ops: Vec<DeleteOp>) -> Vec<PlacedDelete> {
+        ops.into_iter()
+            .map(|op| PlacedDelete {
+                at: self
+                    .places
+                    .place(&op.server, &op.msg)
+                    .expect("a listed message"),
+                seq: op.seq,
+                server: op.server,
+            })
+            .collect()
     }
 
     /// Hello, expecting Welcome; returns the listings.
@@ -563,11 +588,8 @@ impl Client {
     }
 
     pub async fn delivered(&mut self, (server, msg): Delivery) {
-        self.send(&ClientToEdge::Delivered {
-            server,
-            msgs: vec![msg],
-        })
-        .await;
+        let at = vec![self.places.place(&server, &msg).expect("a listed message")];
+        self.send(&ClientToEdge::Delivered { server, at }).await;
     }
 
     pub async fn quit(&mut self) -> Vec<ServerOutcome> {

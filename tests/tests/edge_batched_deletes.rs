@@ -31,6 +31,7 @@ fn a_batch_is_held_once_journaled_and_done_at_quit() {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
         let ops = vec![op(&c, 7, &u[0]), op(&c, 8, &u[1])];
+        let ops = c.placed(ops);
         c.send(&ClientToEdge::Deletes { ops }).await;
         assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![7, 8] });
         assert_eq!(causeway_edge::journal::owed_entries(&d.durable()), 2);
@@ -61,6 +62,7 @@ fn without_a_journal_nothing_is_held_and_the_deletes_are_still_done() {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
         let ops = vec![op(&c, 1, &u[0])];
+        let ops = c.placed(ops);
         c.send(&ClientToEdge::Deletes { ops }).await;
         // The next thing the edge says is the Pong: no Held.
         c.ping(5).await;

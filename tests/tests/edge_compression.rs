@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use causeway_mailserver::ServerConfig;
 use causeway_net::Env;
-use causeway_proto::session::{ClientToEdge, Op, Reply, Wanted};
+use causeway_proto::session::{ClientToEdge, Op, Reply, WantedAt};
 use causeway_tests::edge_world::*;
 
 #[test]
@@ -19,10 +19,8 @@ fn contexts_are_held_only_while_data_flows() {
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
         // A line not measured yet is taken to be slow: a wanted body goes
         // at the bulk level, and that frame ends once the stream drained.
-        let bodies = vec![Wanted {
-            msg: c.msg("HOST1", &u[0]),
-            from: 0,
-        }];
+        // `u` is the listing in order: u[0] is at place 0.
+        let bodies = vec![WantedAt { at: 0, from: 0 }];
         c.send(&ClientToEdge::Want {
             server: "HOST1".into(),
             bodies,

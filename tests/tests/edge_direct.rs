@@ -8,7 +8,7 @@ use causeway_net::{Env, SimEnv};
 use causeway_pop3::Timeouts;
 use causeway_pop3::client::Pop3Client;
 use causeway_proto::ErrCode;
-use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, Wanted};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, WantedAt};
 use causeway_proto::user::{Route, ServerSpec};
 use causeway_tests::edge_world::*;
 use causeway_wire::Keypair;
@@ -55,8 +55,9 @@ fn a_body_sent_once_is_not_streamed_again_when_its_want_comes_up() {
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
         // The mail client asks for u0 before the prefetch reaches it.
         c.retr("HOST1", &u[0]).await;
-        let wanted = |i: usize| Wanted {
-            msg: c.msg("HOST1", &u[i]),
+        // The listing's places: u[i] is at place i.
+        let wanted = |i: usize| WantedAt {
+            at: i as u32,
             from: 0,
         };
         let want = ClientToEdge::Want {
@@ -530,6 +531,37 @@ fn unreachable_server_is_retried_past_the_deadline_until_it_commits() {
         let rec = &edge.sessions()[0];
         assert!(rec.abandoned.is_empty(), "{rec:?}");
         assert_eq!((edge.pending_work(), edge.live_replicas()), (0, 0));
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_place_outside_the_listing_ends_the_session_and_its_server_sessions() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let past = u.len() as u32;
+        c.send(&ClientToEdge::Want {
+            server: "HOST1".into(),
+            bodies: vec![WantedAt { at: past, from: 0 }],
+        })
+        .await;
+        let answer = c.recv().await;
+        assert!(answer.is_err(), "a broken client proxy: {answer:?}");
+        wait_until(&c.env, Duration::from_secs(30), "session end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        assert_eq!(edge.live_replicas(), 0);
+        all_quit_no_locks(&mail, c.env.unix_millis());
         Ok(())
     });
     w.sim.run().unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use causeway_edge::{EdgeConfig, EdgeState, RelayRef, run_edge};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv, derive_seed};
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, ListingState, MessageId, Op, Reply, ServerListing,
+    ClientToEdge, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply, ServerListing,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -172,7 +172,14 @@ impl Client {
             match self.recv().await {
                 EdgeToClient::Response { id: got, result } if got == id => return (id, result),
                 EdgeToClient::Pong { .. } => {}
-                EdgeToClient::Chunk { offset, data, .. } => {
+                EdgeToClient::Chunk {
+                    offset, lf, data, ..
+                } => {
+                    let data = if lf {
+                        causeway_proto::line_ends::from_lf(&data)
+                    } else {
+                        data
+                    };
                     if offset == 0 {
                         self.body.clear();
                     }
@@ -205,7 +212,8 @@ impl Client {
         assert_eq!(body.len() as u64, total, "RETR on {server}: the whole body");
         let delivered = ClientToEdge::Delivered {
             server: server.into(),
-            msgs: vec![uidls[0].clone()],
+            // `uidls` is the listing, in order: the first is at place 0.
+            at: vec![0],
         };
         self.ch.send(&delivered, Compress::Yes).await.unwrap();
         let (_, r) = self
@@ -234,13 +242,7 @@ impl Client {
 
 fn ready(l: &ServerListing) -> Vec<MessageId> {
     match &l.state {
-        ListingState::Ready { messages } => messages
-            .iter()
-            .map(|m| MessageId {
-                uidl: m.uidl.clone(),
-                size: m.size,
-            })
-            .collect(),
+        ListingState::Ready { messages } => messages.iter().map(ListEntry::id).collect(),
         ListingState::Unavailable { error } => panic!("{} unavailable: {error}", l.name),
     }
 }

@@ -23,9 +23,10 @@ use std::time::Duration;
 use causeway_net::{Env, Instant};
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, MessageId, Op, Reply, ServerListing, ServerOutcome,
+    ClientToEdge, EdgeToClient, MessageId, Op, PlacedDelete, Places, Reply, ServerListing,
+    ServerOutcome, WantedAt,
 };
-use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, line_ends};
 use causeway_wire::link::{self, LinkEnd, rest};
 use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
 
@@ -115,6 +116,8 @@ pub struct EdgeLink<E: Env> {
     sent: (u64, Instant),
     /// The body the mail client is waiting for, passed on as it arrives.
     tee: Option<BodyTee>,
+    /// Places in the `Welcome`'s listings: how the stream names messages.
+    places: Places,
 }
 
 /// The session's mirror, given to the proxy's [`Kept`] bodies when the
@@ -338,6 +341,7 @@ impl<E: Env> EdgeLink<E> {
             deletes,
             dele_not_journaled: config.broken(Broken::DeleNotJournaled),
             tee: None,
+            places: Places::new(&listings),
             quitting: false,
             sent: (0, env.now()),
         };
@@ -358,7 +362,15 @@ impl<E: Env> EdgeLink<E> {
 
     /// Sends the `Want`s the prefetch plan allows now (no answer awaited).
     async fn want_more(&mut self) -> Result<(), LineCut> {
-        for (server, bodies) in self.planner.next(&self.bodies.mirror) {
+        for (server, wanted) in self.planner.next(&self.bodies.mirror) {
+            // The planner plans only listed messages: each has a place.
+            let bodies = wanted
+                .iter()
+                .filter_map(|w| {
+                    let at = self.places.place(&server, &w.msg)?;
+                    Some(WantedAt { at, from: w.from })
+                })
+                .collect();
             let want = ClientToEdge::Want { server, bodies };
             send(&self.env, &mut self.channel, &want, self.request_timeout).await?;
         }
@@ -540,13 +552,32 @@ impl<E: Env> EdgeLink<E> {
     /// stays in the journal until the edge's `Held` comes back).
     pub async fn send_batched(&mut self) -> Result<(), LineCut> {
         for (server, msgs) in std::mem::take(&mut self.marks) {
-            let batch = ClientToEdge::Delivered { server, msgs };
+            // Only bodies of listed messages are delivered: each has a place.
+            let at = msgs
+                .iter()
+                .filter_map(|m| self.places.place(&server, m))
+                .collect();
+            let batch = ClientToEdge::Delivered { server, at };
             send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
         }
         let ops = match &mut self.deletes {
             Some(d) if d.unsent() > 0 => d.take_unsent(),
             _ => return Ok(()),
         };
+        // A delete the listing cannot place (none: the mail client names
+        // messages of this listing) stays in the journal, never `Held`, and
+        // the next `Hello` carries it by `MessageId`.
+        let ops = ops
+            .into_iter()
+            .filter_map(|op| {
+                let at = self.places.place(&op.server, &op.msg)?;
+                Some(PlacedDelete {
+                    seq: op.seq,
+                    server: op.server,
+                    at,
+                })
+            })
+            .collect();
         let batch = ClientToEdge::Deletes { ops };
         send(&self.env, &mut self.channel, &batch, self.request_timeout).await
     }
@@ -602,12 +633,19 @@ impl<E: Env> EdgeLink<E> {
         match m {
             EdgeToClient::Chunk {
                 server,
-                msg,
+                at,
                 offset,
                 total,
+                lf,
                 data,
             } => {
+                let data = if lf { line_ends::from_lf(&data) } else { data };
                 let max = self.bodies.max_body;
+                let Some(msg) = self.places.id(&server, at).cloned() else {
+                    return Err(LineCut(format!(
+                        "the edge broke the body stream: a chunk for place {at} of {server}, which the listing does not have"
+                    )));
+                };
                 let key = (server, msg);
                 let tee = self.tee.as_ref().filter(|t| t.key() == &key).cloned();
                 self.bodies

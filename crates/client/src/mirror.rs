@@ -35,13 +35,7 @@ pub(crate) fn listed(order: &[String], listings: &[ServerListing]) -> Vec<Key> {
     for name in order {
         for l in listings.iter().filter(|l| &l.name == name) {
             if let ListingState::Ready { messages } = &l.state {
-                keys.extend(messages.iter().map(|m| {
-                    let msg = MessageId {
-                        uidl: m.uidl.clone(),
-                        size: m.size,
-                    };
-                    (name.clone(), msg)
-                }));
+                keys.extend(messages.iter().map(|m| (name.clone(), m.id())));
             }
         }
     }

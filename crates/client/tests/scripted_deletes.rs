@@ -33,7 +33,14 @@ async fn bye(edge: &mut SecureChannel<Stream>) {
 /// The `Deletes` batch the proxy sends next.
 async fn deletes(edge: &mut SecureChannel<Stream>) -> Vec<DeleteOp> {
     match recv(edge).await {
-        ClientToEdge::Deletes { ops } => ops,
+        ClientToEdge::Deletes { ops } => ops
+            .into_iter()
+            .map(|op| DeleteOp {
+                msg: at_place(&op.server, op.at),
+                seq: op.seq,
+                server: op.server,
+            })
+            .collect(),
         other => panic!("expected Deletes, got {other:?}"),
     }
 }

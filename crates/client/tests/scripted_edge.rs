@@ -42,7 +42,7 @@ async fn a_session_reads_deletes_and_quits_in_order() {
         recv(&mut edge).await,
         ClientToEdge::Delivered {
             server: "HOST1".into(),
-            msgs: vec![msg("b", 20)]
+            at: vec![place(&msg("b", 20))]
         }
     );
 
@@ -120,7 +120,10 @@ async fn prefetched_bodies_are_answered_locally_and_marked_read_only_once_delive
     // Listing order, per server; "b" (20 octets) is over max_message.
     let want = |server: &str, m: MessageId| ClientToEdge::Want {
         server: server.into(),
-        bodies: vec![Wanted { msg: m, from: 0 }],
+        bodies: vec![WantedAt {
+            at: place(&m),
+            from: 0,
+        }],
     };
     assert_eq!(recv(&mut edge).await, want("HOST1", msg("a", 10)));
     assert_eq!(recv(&mut edge).await, want("HOST2", msg("c", 5)));
@@ -138,7 +141,7 @@ async fn prefetched_bodies_are_answered_locally_and_marked_read_only_once_delive
         recv(&mut edge).await,
         ClientToEdge::Delivered {
             server: "HOST1".into(),
-            msgs: vec![msg("a", 10)]
+            at: vec![place(&msg("a", 10))]
         }
     );
     let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {
@@ -160,7 +163,7 @@ async fn prefetched_bodies_are_answered_locally_and_marked_read_only_once_delive
         recv(&mut edge).await,
         ClientToEdge::Delivered {
             server: "HOST1".into(),
-            msgs: vec![msg("b", 20)]
+            at: vec![place(&msg("b", 20))]
         }
     );
     assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
@@ -177,8 +180,9 @@ async fn a_retr_of_a_body_on_its_way_waits_for_it_without_a_request() {
     assert!(matches!(recv(&mut edge).await, ClientToEdge::Want { .. }));
     let body = b"A: 1\r\n\r\nx\r\n";
     let part = |offset: usize, data: &[u8]| EdgeToClient::Chunk {
+        lf: false,
         server: "HOST1".into(),
-        msg: msg("a", 10),
+        at: place(&msg("a", 10)),
         offset: offset as u64,
         total: body.len() as u64,
         data: data.to_vec(),
@@ -196,7 +200,7 @@ async fn a_retr_of_a_body_on_its_way_waits_for_it_without_a_request() {
         recv(&mut edge).await,
         ClientToEdge::Delivered {
             server: "HOST1".into(),
-            msgs: vec![msg("a", 10)]
+            at: vec![place(&msg("a", 10))]
         }
     );
     assert_eq!(recv(&mut edge).await, ClientToEdge::Quit);
@@ -238,8 +242,9 @@ async fn a_body_that_breaks_the_stream_is_a_cut() {
     };
     // Bytes 4.. of a body whose first bytes never came; then "Streamed".
     let gap = EdgeToClient::Chunk {
+        lf: false,
         server: "HOST1".into(),
-        msg: msg("a", 10),
+        at: place(&msg("a", 10)),
         offset: 4,
         total: 10,
         data: b"xxxxxx".to_vec(),

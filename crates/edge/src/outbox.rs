@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_net::Instant;
-use causeway_proto::session::{CHUNK, EdgeToClient, MessageId};
+use causeway_proto::line_ends;
+use causeway_proto::session::{CHUNK, EdgeToClient, MessageId, Place};
 
 /// A body's identity: its server's name and the message.
 pub(crate) type Key = (String, MessageId);
@@ -42,6 +43,8 @@ const MAX_WINDOW: u64 = 8 << 20;
 
 struct Queued {
     key: Key,
+    /// Its place in the session's listing, which names it in `Chunk`.
+    at: Place,
     body: Arc<Vec<u8>>,
     /// The next byte to send.
     offset: usize,
@@ -73,6 +76,7 @@ impl Outbox {
     pub fn push(
         &mut self,
         key: Key,
+        at: Place,
         body: Arc<Vec<u8>>,
         from: u64,
         urgent: bool,
@@ -90,6 +94,7 @@ impl Outbox {
         self.unsent += body.len() - offset;
         let q = Queued {
             key,
+            at,
             body,
             offset,
             waiters,
@@ -168,17 +173,26 @@ impl Outbox {
             return None;
         }
         let q = self.queue.front_mut()?;
-        let end = (q.offset + CHUNK).min(q.body.len());
-        let data = q.body[q.offset..end].to_vec();
+        let mut end = (q.offset + CHUNK).min(q.body.len());
+        if end < q.body.len() && q.body[end - 1] == b'\r' && q.body[end] == b'\n' {
+            // Never between a CR and its LF: the LF form needs both.
+            end += 1;
+        }
+        let piece = &q.body[q.offset..end];
+        let (lf, data) = match line_ends::to_lf(piece) {
+            Some(d) => (true, d),
+            None => (false, piece.to_vec()),
+        };
         let offset = q.offset as u64;
         let total = q.body.len() as u64;
         q.offset = end;
-        let n = data.len();
+        let n = piece.len();
         let chunk = EdgeToClient::Chunk {
             server: q.key.0.clone(),
-            msg: q.key.1.clone(),
+            at: q.at,
             offset,
             total,
+            lf,
             data,
         };
         let finished = if end == q.body.len() {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use causeway_cache::ByteLru;
-use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerListing};
+use causeway_proto::session::{ListEntry, ListingState, MessageId, Place, ServerListing};
 use causeway_proto::{ErrCode, OpError};
 
 use crate::state::Ticket;
@@ -36,6 +36,8 @@ struct Entry {
     /// than one, and none of them may be touched.
     count: usize,
     deleted: bool,
+    /// Its first place in the listing (see [`Place`]).
+    place: Place,
 }
 
 /// A server's list, in server order, indexed by UIDL and size.
@@ -70,7 +72,7 @@ impl Replica {
                 let list = match opened {
                     Opened::Ready(entries) => {
                         let mut l = ServerList::default();
-                        for e in entries {
+                        for (place, e) in (0..).zip(entries) {
                             let id = MessageId {
                                 uidl: e.uidl,
                                 size: e.size,
@@ -81,6 +83,7 @@ impl Replica {
                                 .or_insert(Entry {
                                     count: 0,
                                     deleted: false,
+                                    place,
                                 })
                                 .count += 1;
                         }
@@ -134,8 +137,8 @@ impl Replica {
 
     /// Checks that `msg` is a live message of `server` that may be touched
     /// (the errors read like Dovecot's, since the mail client shows them as
-    /// the server's).
-    pub fn check(&self, server: &str, msg: &MessageId) -> Result<(), OpError> {
+    /// the server's), and gives its place in the listing.
+    pub fn check(&self, server: &str, msg: &MessageId) -> Result<Place, OpError> {
         match self.list(server)?.entries.get(msg) {
             None => Err(OpError::new(
                 None,
@@ -150,8 +153,25 @@ impl Replica {
                     msg.uidl, msg.size
                 ),
             )),
-            Some(_) => Ok(()),
+            Some(e) => Ok(e.place),
         }
+    }
+
+    /// The message at `at` in `server`'s listing, deleted or not.
+    pub fn at(&self, server: &str, at: Place) -> Result<MessageId, OpError> {
+        let list = self.list(server)?;
+        let id = usize::try_from(at).ok().and_then(|i| list.order.get(i));
+        id.cloned().ok_or_else(|| {
+            OpError::new(
+                Some(ErrCode::SysPerm),
+                format!("{server}'s listing in this session has no message {at}"),
+            )
+        })
+    }
+
+    /// Where `msg` is in `server`'s listing, deleted or not.
+    pub fn place(&self, server: &str, msg: &MessageId) -> Option<Place> {
+        Some(self.list(server).ok()?.entries.get(msg)?.place)
     }
 
     /// Marks `msg` deleted (the server follows at its QUIT).

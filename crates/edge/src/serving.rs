@@ -45,7 +45,8 @@ use std::sync::Arc;
 use causeway_net::{Env, Stream, shutdown_requested};
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
-    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_WANTED, MessageId, Op, Reply, Wanted,
+    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_WANTED, MessageId, Op, Place,
+    PlacedDelete, Reply, Wanted, WantedAt,
 };
 use causeway_proto::{ErrCode, OpError};
 use causeway_wire::SecureChannel;
@@ -73,8 +74,12 @@ const WHOLE_MESSAGE: u32 = 100_000_000;
 const FETCH_AHEAD: usize = 4 << 20;
 
 /// Most body bytes sent as one compressed unit: the chunks the window lets
-/// out at once, up to this, share one flush of the compressor.
-const BURST: usize = 64 << 10;
+/// out at once, up to this, share one flush of the compressor. An answer
+/// the mail client waits for goes out after the burst being sent: on a
+/// slow line the window (64 KiB there) bounds a burst long before this
+/// does, and on 3G 128 KiB of mail is about 0.2 s of line. W1 on 3G: 3.7 KB
+/// fewer than with 64 KiB.
+const BURST: usize = 128 << 10;
 
 /// On a slow line a burst waits until it has this many body bytes to send
 /// (while more are being fetched, for at most [`HOLD`]): one unit per
@@ -236,7 +241,9 @@ impl<'a, E: Env> Serving<'a, E> {
                     continue;
                 }
                 Ok(ClientToEdge::Want { server, bodies }) => {
-                    self.want(server, bodies);
+                    if let Err(e) = self.want(server, bodies) {
+                        return Ending::Cut(e);
+                    }
                     continue;
                 }
                 Ok(ClientToEdge::Window { received }) => {
@@ -252,13 +259,21 @@ impl<'a, E: Env> Serving<'a, E> {
                             ops.len()
                         ));
                     }
+                    let ops = match self.unplace_deletes(ops) {
+                        Ok(ops) => ops,
+                        Err(e) => return Ending::Cut(e),
+                    };
                     let seqs = self.deletes(ops).await;
                     if seqs.is_empty() {
                         continue;
                     }
                     EdgeToClient::Held { seqs }
                 }
-                Ok(ClientToEdge::Delivered { server, msgs }) => {
+                Ok(ClientToEdge::Delivered { server, at }) => {
+                    let msgs = match self.unplace(&server, at) {
+                        Ok(msgs) => msgs,
+                        Err(e) => return Ending::Cut(e),
+                    };
                     self.delivered(&server, &msgs).await;
                     continue;
                 }
@@ -322,14 +337,48 @@ impl<'a, E: Env> Serving<'a, E> {
         (!left.is_zero()).then_some(left)
     }
 
-    fn want(&mut self, server: String, bodies: Vec<Wanted>) {
+    /// Bodies wanted ahead of demand; a place outside the listing is a
+    /// broken client proxy (the session ends).
+    fn want(&mut self, server: String, bodies: Vec<WantedAt>) -> Result<(), String> {
         if self.worker(&server).is_err() {
             warn!(%server, "the client wants bodies of a server it did not open; ignored");
-            return;
+            return Ok(());
         }
-        let list = self.wanted.entry(server).or_default();
-        let room = MAX_WANTED.saturating_sub(list.len());
-        list.extend(bodies.into_iter().take(room));
+        let room = MAX_WANTED.saturating_sub(self.wanted.get(&server).map_or(0, VecDeque::len));
+        let mut more = Vec::new();
+        for w in bodies.into_iter().take(room) {
+            let msg = self.replica.at(&server, w.at).map_err(|e| e.text)?;
+            more.push(Wanted { msg, from: w.from });
+        }
+        self.wanted.entry(server).or_default().extend(more);
+        Ok(())
+    }
+
+    /// The messages at these places of `server`'s listing; a place outside
+    /// it is a broken client proxy (the session ends).
+    fn unplace(&self, server: &str, at: Vec<Place>) -> Result<Vec<MessageId>, String> {
+        if at.len() > MAX_DELETES {
+            return Err(format!(
+                "the client named {} messages in one batch; at most {MAX_DELETES} are accepted",
+                at.len()
+            ));
+        }
+        at.into_iter()
+            .map(|a| self.replica.at(server, a).map_err(|e| e.text))
+            .collect()
+    }
+
+    fn unplace_deletes(&self, ops: Vec<PlacedDelete>) -> Result<Vec<DeleteOp>, String> {
+        ops.into_iter()
+            .map(|op| {
+                let msg = self.replica.at(&op.server, op.at).map_err(|e| e.text)?;
+                Ok(DeleteOp {
+                    seq: op.seq,
+                    server: op.server,
+                    msg,
+                })
+            })
+            .collect()
     }
 
     /// Starts a prefetch fetch on every server that has none in flight,
@@ -343,15 +392,17 @@ impl<'a, E: Env> Serving<'a, E> {
                     break;
                 };
                 let key = (server.clone(), w.msg.clone());
-                if self.replica.check(&server, &w.msg).is_err()
-                    || self.sent.contains(&key)
+                let Ok(at) = self.replica.check(&server, &w.msg) else {
+                    continue;
+                };
+                if self.sent.contains(&key)
                     || self.outbox.contains(&key)
                     || self.fetching.contains_key(&key)
                 {
                     continue;
                 }
                 if let Some(body) = self.replica.body(&server, &w.msg) {
-                    self.outbox.push(key, body, w.from, false, Vec::new());
+                    self.outbox.push(key, at, body, w.from, false, Vec::new());
                     continue;
                 }
                 self.fetch_body(key, Vec::new());
@@ -417,7 +468,15 @@ impl<'a, E: Env> Serving<'a, E> {
                         let body = Arc::new(body);
                         self.replica.store_body(&key.0, &key.1, body.clone());
                         let urgent = !waiters.is_empty();
-                        self.outbox.push(key, body, 0, urgent, waiters);
+                        let Some(at) = self.replica.place(&key.0, &key.1) else {
+                            // Fetched only for listed messages: never here.
+                            for id in waiters {
+                                self.current = None;
+                                self.respond(channel, id, Err(internal())).await?;
+                            }
+                            return Ok(());
+                        };
+                        self.outbox.push(key, at, body, 0, urgent, waiters);
                         Ok(())
                     }
                     Err(e) => {
@@ -506,9 +565,10 @@ impl<'a, E: Env> Serving<'a, E> {
     async fn request(&mut self, id: u64, server: &str, op: Op) -> Option<Result<Reply, OpError>> {
         match op {
             Op::Retr { msg } => {
-                if let Err(e) = self.replica.check(server, &msg) {
-                    return Some(Err(e));
-                }
+                let at = match self.replica.check(server, &msg) {
+                    Ok(at) => at,
+                    Err(e) => return Some(Err(e)),
+                };
                 if self.config.broken(Broken::MarkReadBeforeDelivered) {
                     let _ = owe(self.config, self.workers, server, &msg, Owed::Read, false).await;
                 }
@@ -522,7 +582,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     return None;
                 }
                 if let Some(body) = self.replica.body(server, &key.1) {
-                    self.outbox.push(key, body, 0, true, vec![id]);
+                    self.outbox.push(key, at, body, 0, true, vec![id]);
                     return None;
                 }
                 self.fetch_body(key, vec![id]);

@@ -8,15 +8,15 @@
 //!                               <---  Welcome{session id, listing per server}
 //!                                     | Refused{error}
 //!                               <---  Held{seqs}   (carried deletes now durable)
-//!   Want{server, bodies}        --->  (no answer: the bodies stream, below)
-//!                               <---  Chunk{server, msg, offset, total, data}...
+//!   Want{server, bodies at}     --->  (no answer: the bodies stream, below)
+//!                               <---  Chunk{server, at, offset, total, lf, data}...
 //!   Window{received}            --->  (flow control: body bytes received)
 //!   Request{id, server, op}     --->
 //!                               <---  Response{id, result}
 //!   Deletes{ops}                --->  (deletes the client proxy acknowledged
 //!                                      from its own journal; batched)
 //!                               <---  Held{seqs}   (now durable at the edge)
-//!   Delivered{server, msgs}     --->  (those bodies reached the mail client
+//!   Delivered{server, at}       --->  (those bodies reached the mail client
 //!                                      whole: only now may the edge mark them
 //!                                      read; no answer)
 //!   Ping{n}                     --->
@@ -34,6 +34,13 @@
 //! request makes its body jump the queue, and is answered `Streamed` once its
 //! last chunk went out.
 //!
+//! **Places** (version 7). `Want`, `Chunk`, `Delivered` and `Deletes` name a
+//! message by its [`Place`] in the `Welcome`'s listing, not by its UIDL:
+//! they name one message per body, per chunk, per read mark and per delete,
+//! and on W1 the UIDLs were a third of what the client proxy sent. A
+//! chunk's data travels with CRLF as LF where that is reversible
+//! ([`crate::line_ends`]).
+//!
 //! **Deletes** cost no turn. A client proxy with a delete journal answers
 //! the mail client's DELE `+OK` once its own journal holds it durably, and
 //! sends it to the edge in a `Deletes` batch (ahead of the next request,
@@ -47,6 +54,8 @@
 //! by UIDL of a message already gone is done), so a resent op is applied
 //! once in effect. A client proxy without a journal asks with `Request{Dele}`
 //! and answers `+OK` after the edge's `Response`: one turn per DELE.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,24 +79,25 @@ pub enum ClientToEdge {
         carried: Vec<DeleteOp>,
     },
     /// Deletes acknowledged to the mail client from the client proxy's
-    /// journal (at most [`MAX_DELETES`]); answered by `Held`.
-    Deletes { ops: Vec<DeleteOp> },
+    /// journal (at most [`MAX_DELETES`]), each by its listing [`Place`];
+    /// answered by `Held`.
+    Deletes { ops: Vec<PlacedDelete> },
     /// A mail-client request for one server, by that server's name.
     Request { id: u64, server: String, op: Op },
     /// Bodies to stream ahead of demand, in the order the mail client will
     /// likely read them; each from the offset the client proxy already holds
     /// (a body half received before a cut continues where it stopped).
-    Want { server: String, bodies: Vec<Wanted> },
+    Want {
+        server: String,
+        bodies: Vec<WantedAt>,
+    },
     /// Flow control: the body bytes (`Chunk` data) received so far in this
     /// session. The edge keeps at most a window of them in flight.
     Window { received: u64 },
     /// These bodies were delivered completely to the mail client (written,
     /// flushed and followed by its next command): the edge may mark them
     /// read. Batched; a batch lost in a cut leaves the messages unread.
-    Delivered {
-        server: String,
-        msgs: Vec<MessageId>,
-    },
+    Delivered { server: String, at: Vec<Place> },
     /// Keeps an idle line observable: the edge treats a silent line as cut.
     Ping { nonce: u64 },
     /// The mail client sent QUIT: commit and end the session.
@@ -122,6 +132,25 @@ pub struct DeleteOp {
     pub msg: MessageId,
 }
 
+/// A message by its place in its server's listing in this session's
+/// `Welcome` (0 is the first). A listing never changes during a session, so
+/// within one the place names a message as surely as its [`MessageId`]
+/// does, in a byte or two where the UIDL takes twenty: the messages that
+/// name one message per body chunk, per read mark and per delete name it
+/// this way (on W1 the UIDLs were 40 KB of 71 KB that the client proxy sent
+/// up, and a third of every chunk's header). Anything that outlives the
+/// session (a journaled delete, a carried one in `Hello`) names it by
+/// `MessageId`.
+pub type Place = u32;
+
+/// [`DeleteOp`] within the session that listed its message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacedDelete {
+    pub seq: u64,
+    pub server: String,
+    pub at: Place,
+}
+
 /// The most deletes one `Deletes` or `Hello` may carry.
 pub const MAX_DELETES: usize = 100_000;
 
@@ -129,6 +158,13 @@ pub const MAX_DELETES: usize = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wanted {
     pub msg: MessageId,
+    pub from: u64,
+}
+
+/// [`Wanted`] as `Want` carries it: by the message's [`Place`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WantedAt {
+    pub at: Place,
     pub from: u64,
 }
 
@@ -168,13 +204,16 @@ pub enum EdgeToClient {
     Pong {
         nonce: u64,
     },
-    /// Part of a body, in order: bytes `offset..offset + data.len()` of a
-    /// body `total` bytes long (un-stuffed, CRLF line ends).
+    /// Part of a body, in order: bytes `offset..` of a body `total` bytes
+    /// long (un-stuffed, CRLF line ends), of the message at [`Place`] `at`
+    /// of `server`'s listing. With `lf`, `data` has each CRLF as LF
+    /// ([`crate::line_ends`]); offsets count the body's own bytes.
     Chunk {
         server: String,
-        msg: MessageId,
+        at: Place,
         offset: u64,
         total: u64,
+        lf: bool,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
@@ -215,6 +254,16 @@ pub struct ListEntry {
     pub size: u64,
 }
 
+impl ListEntry {
+    /// The name the protocol gives this message.
+    pub fn id(&self) -> MessageId {
+        MessageId {
+            uidl: self.uidl.clone(),
+            size: self.size,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// TOP: the message's head, un-stuffed, CRLF line ends.
@@ -230,6 +279,53 @@ pub enum Reply {
 pub struct ServerOutcome {
     pub name: String,
     pub result: Result<(), OpError>,
+}
+
+/// Both ways between a message's [`Place`] and its [`MessageId`], for the
+/// listings of one `Welcome`. A message a broken server lists twice (same
+/// UIDL and size) is named by its first place.
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    servers: Vec<(String, Vec<MessageId>, BTreeMap<MessageId, Place>)>,
+}
+
+impl Places {
+    pub fn new(listings: &[ServerListing]) -> Self {
+        let servers = listings
+            .iter()
+            .map(|l| {
+                let order: Vec<MessageId> = match &l.state {
+                    ListingState::Ready { messages } => {
+                        messages.iter().map(ListEntry::id).collect()
+                    }
+                    ListingState::Unavailable { .. } => Vec::new(),
+                };
+                let mut by_id = BTreeMap::new();
+                for (at, id) in (0..).zip(&order) {
+                    by_id.entry(id.clone()).or_insert(at);
+                }
+                (l.name.clone(), order, by_id)
+            })
+            .collect();
+        Self { servers }
+    }
+
+    fn server(
+        &self,
+        server: &str,
+    ) -> Option<&(String, Vec<MessageId>, BTreeMap<MessageId, Place>)> {
+        self.servers.iter().find(|(n, _, _)| n == server)
+    }
+
+    /// The message at `at` in `server`'s listing.
+    pub fn id(&self, server: &str, at: Place) -> Option<&MessageId> {
+        self.server(server)?.1.get(usize::try_from(at).ok()?)
+    }
+
+    /// Where `msg` is in `server`'s listing.
+    pub fn place(&self, server: &str, msg: &MessageId) -> Option<Place> {
+        self.server(server)?.2.get(msg).copied()
+    }
 }
 
 impl Message for ClientToEdge {

@@ -4,8 +4,8 @@
 
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
-    ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply,
-    ServerListing, ServerOutcome, Wanted,
+    ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, PlacedDelete,
+    Reply, ServerListing, ServerOutcome, WantedAt,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -94,18 +94,26 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
                     carried,
                 }
             }),
-        prop::collection::vec(delete_op(), 0..4).prop_map(|ops| ClientToEdge::Deletes { ops }),
+        prop::collection::vec(
+            (any::<u64>(), text(), any::<u32>()).prop_map(|(seq, server, at)| PlacedDelete {
+                seq,
+                server,
+                at
+            }),
+            0..4
+        )
+        .prop_map(|ops| ClientToEdge::Deletes { ops }),
         (any::<u64>(), text(), op()).prop_map(|(id, server, op)| ClientToEdge::Request {
             id,
             server,
             op
         }),
-        (text(), prop::collection::vec(msg(), 0..4))
-            .prop_map(|(server, msgs)| ClientToEdge::Delivered { server, msgs }),
+        (text(), prop::collection::vec(any::<u32>(), 0..4))
+            .prop_map(|(server, at)| ClientToEdge::Delivered { server, at }),
         (
             text(),
             prop::collection::vec(
-                (msg(), any::<u64>()).prop_map(|(msg, from)| Wanted { msg, from }),
+                (any::<u32>(), any::<u64>()).prop_map(|(at, from)| WantedAt { at, from }),
                 0..4
             )
         )
@@ -150,15 +158,24 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
             .prop_map(|(id, result)| EdgeToClient::Response { id, result }),
         any::<u64>().prop_map(|nonce| EdgeToClient::Pong { nonce }),
         prop::collection::vec(any::<u64>(), 0..4).prop_map(|seqs| EdgeToClient::Held { seqs }),
-        (text(), msg(), any::<u64>(), any::<u64>(), bytes()).prop_map(
-            |(server, msg, offset, total, data)| EdgeToClient::Chunk {
-                server,
-                msg,
-                offset,
-                total,
-                data
-            }
-        ),
+        (
+            text(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>(),
+            bytes()
+        )
+            .prop_map(
+                |(server, at, offset, total, lf, data)| EdgeToClient::Chunk {
+                    server,
+                    at,
+                    offset,
+                    total,
+                    lf,
+                    data
+                }
+            ),
         prop::collection::vec(
             (text(), prop::option::of(op_error())).prop_map(|(name, e)| ServerOutcome {
                 name,
@@ -269,7 +286,7 @@ fn only_the_credential_messages_say_so() {
     assert!(
         !ClientToEdge::Delivered {
             server: "a".into(),
-            msgs: vec![]
+            at: vec![]
         }
         .carries_credentials()
     );

@@ -12,7 +12,7 @@ pub use causeway_net::{Env, Listener, TokioEnv};
 pub use causeway_proto::Secret;
 pub use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, Reply,
-    ServerListing, ServerOutcome, Wanted,
+    ServerListing, ServerOutcome, WantedAt,
 };
 pub use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode};
 pub use causeway_wire::{ChannelConfig, Compress, Keypair, Received, SecureChannel, accept_xk};
@@ -211,6 +211,25 @@ pub async fn send(ch: &mut SecureChannel<Stream>, m: EdgeToClient) {
     ch.send(&m, Compress::Yes).await.unwrap();
 }
 
+/// Where the message is in [`welcome_as`]'s listing of its server.
+pub fn place(id: &MessageId) -> u32 {
+    match id.uidl.as_str() {
+        "a" | "c" => 0,
+        "b" => 1,
+        other => panic!("{other} is not in the scripted listing"),
+    }
+}
+
+/// The message at `at` in [`welcome_as`]'s listing of `server`.
+pub fn at_place(server: &str, at: u32) -> MessageId {
+    match (server, at) {
+        ("HOST1", 0) => msg("a", 10),
+        ("HOST1", 1) => msg("b", 20),
+        ("HOST2", 0) => msg("c", 5),
+        other => panic!("{other:?} is not in the scripted listing"),
+    }
+}
+
 /// Streams `body` of `uidl` in chunks of `piece` bytes.
 pub async fn stream(
     ch: &mut SecureChannel<Stream>,
@@ -221,12 +240,18 @@ pub async fn stream(
 ) {
     let mut offset = 0;
     for part in body.chunks(piece) {
+        // As the edge sends it: in the LF form where that is reversible.
+        let (lf, data) = match causeway_proto::line_ends::to_lf(part) {
+            Some(d) => (true, d),
+            None => (false, part.to_vec()),
+        };
         let chunk = EdgeToClient::Chunk {
             server: server.into(),
-            msg: id.clone(),
+            at: place(&id),
             offset: offset as u64,
             total: body.len() as u64,
-            data: part.to_vec(),
+            lf,
+            data,
         };
         send(ch, chunk).await;
         offset += part.len();

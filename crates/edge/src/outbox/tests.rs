@@ -20,6 +20,17 @@ fn t0() -> Instant {
     causeway_net::TokioEnv::new().now()
 }
 
+/// The names the tests use, each at its index as its place.
+const NAMES: [&str; 7] = ["a", "b", "m0", "m1", "m2", "m3", "m4"];
+
+fn at(uidl: &str) -> Place {
+    NAMES.iter().position(|n| *n == uidl).expect("a test name") as Place
+}
+
+fn name(at: Place) -> String {
+    NAMES[at as usize].to_owned()
+}
+
 fn body(n: usize, fill: u8) -> Arc<Vec<u8>> {
     Arc::new(vec![fill; n])
 }
@@ -32,12 +43,12 @@ fn drain(o: &mut Outbox, now: Instant) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Some(next) = o.next_chunk(now) {
         let EdgeToClient::Chunk {
-            msg, offset, data, ..
+            at, offset, data, ..
         } = next.chunk
         else {
             panic!("not a chunk")
         };
-        out.push((msg.uidl, offset, data, next.finished.map(|f| f.2)));
+        out.push((name(at), offset, data, next.finished.map(|f| f.2)));
         let sent = o.sent;
         o.window(sent, now).unwrap();
     }
@@ -48,8 +59,8 @@ fn drain(o: &mut Outbox, now: Instant) -> Vec<Seen> {
 fn bodies_go_out_in_chunks_in_order_and_name_their_waiters() {
     let now = t0();
     let mut o = Outbox::default();
-    o.push(key("a"), body(20_000, 1), 0, false, vec![7]);
-    o.push(key("b"), body(10, 2), 0, false, vec![]);
+    o.push(key("a"), at("a"), body(20_000, 1), 0, false, vec![7]);
+    o.push(key("b"), at("b"), body(10, 2), 0, false, vec![]);
     assert_eq!(o.unsent(), 20_010);
     let out = drain(&mut o, now);
     let sizes: Vec<(&str, u64, usize)> = out
@@ -75,8 +86,8 @@ fn bodies_go_out_in_chunks_in_order_and_name_their_waiters() {
 fn an_urgent_body_jumps_the_queue_and_the_other_continues_where_it_was() {
     let now = t0();
     let mut o = Outbox::default();
-    o.push(key("a"), body(3 * CHUNK, 1), 0, false, vec![]);
-    o.push(key("b"), body(CHUNK + 1, 2), 0, false, vec![]);
+    o.push(key("a"), at("a"), body(3 * CHUNK, 1), 0, false, vec![]);
+    o.push(key("b"), at("b"), body(CHUNK + 1, 2), 0, false, vec![]);
     let first = o.next_chunk(now).unwrap();
     assert!(matches!(first.chunk, EdgeToClient::Chunk { offset: 0, .. }));
     assert!(o.promote(&key("b"), true, vec![9]));
@@ -92,15 +103,15 @@ fn an_urgent_body_jumps_the_queue_and_the_other_continues_where_it_was() {
 fn a_body_queued_twice_goes_once_and_a_resumed_one_from_its_offset() {
     let now = t0();
     let mut o = Outbox::default();
-    o.push(key("a"), body(100, 1), 40, false, vec![1]);
-    o.push(key("a"), body(100, 1), 0, true, vec![2]);
+    o.push(key("a"), at("a"), body(100, 1), 40, false, vec![1]);
+    o.push(key("a"), at("a"), body(100, 1), 0, true, vec![2]);
     assert_eq!(o.unsent(), 60);
     let out = drain(&mut o, now);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].1, out[0].2.len()), (40, 60));
     assert_eq!(out[0].3, Some(vec![1, 2]));
     // An offset past the end starts again from the beginning.
-    o.push(key("b"), body(10, 1), 11, false, vec![]);
+    o.push(key("b"), at("b"), body(10, 1), 11, false, vec![]);
     assert_eq!(drain(&mut o, now)[0].1, 0);
 }
 
@@ -108,7 +119,7 @@ fn a_body_queued_twice_goes_once_and_a_resumed_one_from_its_offset() {
 fn the_window_stops_the_stream_until_the_client_acknowledges() {
     let now = t0();
     let mut o = Outbox::default();
-    o.push(key("a"), body(1 << 20, 1), 0, false, vec![]);
+    o.push(key("a"), at("a"), body(1 << 20, 1), 0, false, vec![]);
     let mut sent = 0;
     while let Some(n) = o.next_chunk(now) {
         let EdgeToClient::Chunk { data, .. } = n.chunk else {
@@ -132,7 +143,7 @@ fn the_window_grows_to_twice_what_a_fast_long_line_carries_per_round_trip() {
     let rtt = Duration::from_millis(500);
     let rate = 2_000_000.0;
     let mut o = Outbox::default();
-    o.push(key("a"), body(64 << 20, 1), 0, false, vec![]);
+    o.push(key("a"), at("a"), body(64 << 20, 1), 0, false, vec![]);
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
     let step = Duration::from_millis(10);
     let mut delivered_at = now;
@@ -196,9 +207,10 @@ proptest! {
                         finished: &mut BTreeMap<String, u32>, n: usize| {
             for _ in 0..n {
                 let Some(next) = o.next_chunk(now) else { break };
-                let EdgeToClient::Chunk { msg, offset, data, .. } = next.chunk else { panic!() };
-                let e = got.entry(msg.uidl.clone()).or_insert((offset, offset));
-                assert_eq!(e.1, offset, "gap or overlap in {}", msg.uidl);
+                let EdgeToClient::Chunk { at, offset, data, .. } = next.chunk else { panic!() };
+                let uidl = name(at);
+                let e = got.entry(uidl.clone()).or_insert((offset, offset));
+                assert_eq!(e.1, offset, "gap or overlap in {uidl}");
                 e.1 += data.len() as u64;
                 if let Some((k, ..)) = next.finished {
                     *finished.entry(k.1.uidl).or_default() += 1;
@@ -213,7 +225,7 @@ proptest! {
                 0 if !expected.contains_key(&uidl) => {
                     let from = (len / 3) as u64;
                     expected.insert(uidl.clone(), (from, len));
-                    o.push(key(&uidl), body(len, which as u8), from, urgent, vec![]);
+                    o.push(key(&uidl), at(&uidl), body(len, which as u8), from, urgent, vec![]);
                 }
                 1 => { o.promote(&key(&uidl), urgent, vec![]); }
                 _ => take(&mut o, &mut got, &mut finished, which + 1),
@@ -233,4 +245,45 @@ proptest! {
             prop_assert_eq!(finished.get(&uidl), Some(&1));
         }
     }
+}
+
+#[test]
+fn chunks_travel_as_lf_where_reversible_and_never_split_a_crlf() {
+    let now = t0();
+    let mut o = Outbox::default();
+    // A CRLF across the first chunk boundary, and a bare LF in the second.
+    let mut body = vec![b'x'; CHUNK - 1];
+    body.extend_from_slice(b"\r\nline\r\n");
+    body.extend_from_slice(b"bare\nLF\r\n");
+    body.extend(std::iter::repeat_n(b'y', CHUNK));
+    o.push(key("a"), at("a"), Arc::new(body.clone()), 0, false, vec![]);
+    let mut got = Vec::new();
+    let mut forms = Vec::new();
+    while let Some(next) = o.next_chunk(now) {
+        let EdgeToClient::Chunk {
+            offset, lf, data, ..
+        } = next.chunk
+        else {
+            panic!("not a chunk")
+        };
+        assert_eq!(offset, got.len() as u64, "offsets count the body's bytes");
+        let data = if lf {
+            causeway_proto::line_ends::from_lf(&data)
+        } else {
+            data
+        };
+        forms.push((lf, data.len()));
+        got.extend_from_slice(&data);
+        let sent = o.sent;
+        o.window(sent, now).unwrap();
+    }
+    assert_eq!(got, body);
+    // The first chunk took the LF of its last CR; the second has a bare LF.
+    assert_eq!(forms[0], (true, CHUNK + 1));
+    assert!(!forms[1].0);
+    assert_eq!(
+        o.sent,
+        body.len() as u64,
+        "the window counts the body's bytes"
+    );
 }
