@@ -309,6 +309,61 @@ async fn eof_from_the_edge_during_retr_is_a_cut_never_success() {
 }
 
 #[tokio::test]
+async fn a_mail_client_gone_mid_body_never_gets_its_message_marked_read() {
+    let mut rig = rig(Timeouts::default()).await;
+    let (mut pop, mut edge) = rig.logged_in().await;
+    pop.s.write_all(b"RETR 2\r\n").await.unwrap();
+    let ClientToEdge::Request { id, .. } = recv(&mut edge).await else {
+        panic!("expected a request")
+    };
+    // The body is not in the mirror: the proxy writes it on as it comes.
+    let body = b"Subject: b\r\n\r\n.hi\r\n";
+    let part = |offset: usize, data: &[u8]| EdgeToClient::Chunk {
+        server: "HOST1".into(),
+        at: place(&msg("b", 20)),
+        offset: offset as u64,
+        total: body.len() as u64,
+        lf: false,
+        data: data.to_vec(),
+    };
+    send(&mut edge, part(0, &body[..12])).await;
+    assert_eq!(pop.line().await, "+OK 20 octets");
+    send(&mut edge, part(12, &body[12..])).await;
+    let result = Ok(Reply::Streamed { total: 19 });
+    send(&mut edge, EdgeToClient::Response { id, result }).await;
+    // The mail client reads no further and says nothing for longer than
+    // the read-mark batch waits, then goes: the body was written, but
+    // nothing shows it was taken. No `Delivered`, then or after.
+    let quiet = tokio::time::sleep(std::time::Duration::from_secs(3));
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            _ = &mut quiet => break,
+            m = edge.recv::<ClientToEdge>() => match m {
+                Ok(Received::Msg(ClientToEdge::Delivered { .. })) => {
+                    panic!("a body the mail client may not have taken was reported delivered")
+                }
+                Ok(Received::Msg(_)) => {}
+                other => panic!("the session ended early: {other:?}"),
+            },
+        }
+    }
+    drop(pop);
+    loop {
+        match tokio::time::timeout(WAIT, edge.recv::<ClientToEdge>())
+            .await
+            .expect("the channel to end")
+        {
+            Ok(Received::Msg(ClientToEdge::Delivered { .. })) => {
+                panic!("a body the mail client may not have taken was reported delivered")
+            }
+            Ok(Received::Msg(_)) => {}
+            Ok(Received::Closed { .. }) | Err(_) => break,
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_mail_client_leaving_without_quit_closes_the_channel_with_a_reason() {
     let mut rig = rig(Timeouts::default()).await;
     let (pop, mut edge) = rig.logged_in().await;
