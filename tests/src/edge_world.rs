@@ -375,11 +375,7 @@ impl Client {
                     data,
                     ..
                 } => {
-                    let data = if lf {
-                        causeway_proto::line_ends::from_lf(&data)
-                    } else {
-                        data
-                    };
+                    let data = causeway_proto::line_ends::decode(lf, data);
                     let msg = self.places.id(&server, at).expect("a listed place");
                     let key = (server, msg.uidl.clone());
                     if offset == 0 {

@@ -175,11 +175,7 @@ impl Client {
                 EdgeToClient::Chunk {
                     offset, lf, data, ..
                 } => {
-                    let data = if lf {
-                        causeway_proto::line_ends::from_lf(&data)
-                    } else {
-                        data
-                    };
+                    let data = causeway_proto::line_ends::decode(lf, data);
                     if offset == 0 {
                         self.body.clear();
                     }

@@ -639,7 +639,7 @@ impl<E: Env> EdgeLink<E> {
                 lf,
                 data,
             } => {
-                let data = if lf { line_ends::from_lf(&data) } else { data };
+                let data = line_ends::decode(lf, data);
                 let max = self.bodies.max_body;
                 let Some(msg) = self.places.id(&server, at).cloned() else {
                     return Err(LineCut(format!(

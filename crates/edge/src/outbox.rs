@@ -179,10 +179,7 @@ impl Outbox {
             end += 1;
         }
         let piece = &q.body[q.offset..end];
-        let (lf, data) = match line_ends::to_lf(piece) {
-            Some(d) => (true, d),
-            None => (false, piece.to_vec()),
-        };
+        let (lf, data) = line_ends::encode(piece);
         let offset = q.offset as u64;
         let total = q.body.len() as u64;
         q.offset = end;

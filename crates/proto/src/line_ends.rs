@@ -45,6 +45,20 @@ pub fn from_lf(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A chunk's `(lf, data)` for `piece`: the LF form where it is
+/// reversible, the piece as it is otherwise.
+pub fn encode(piece: &[u8]) -> (bool, Vec<u8>) {
+    match to_lf(piece) {
+        Some(d) => (true, d),
+        None => (false, piece.to_vec()),
+    }
+}
+
+/// The body bytes a chunk's `(lf, data)` stands for.
+pub fn decode(lf: bool, data: Vec<u8>) -> Vec<u8> {
+    if lf { from_lf(&data) } else { data }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -241,10 +241,7 @@ pub async fn stream(
     let mut offset = 0;
     for part in body.chunks(piece) {
         // As the edge sends it: in the LF form where that is reversible.
-        let (lf, data) = match causeway_proto::line_ends::to_lf(part) {
-            Some(d) => (true, d),
-            None => (false, part.to_vec()),
-        };
+        let (lf, data) = causeway_proto::line_ends::encode(part);
         let chunk = EdgeToClient::Chunk {
             server: server.into(),
             at: place(&id),

@@ -267,11 +267,7 @@ fn chunks_travel_as_lf_where_reversible_and_never_split_a_crlf() {
             panic!("not a chunk")
         };
         assert_eq!(offset, got.len() as u64, "offsets count the body's bytes");
-        let data = if lf {
-            causeway_proto::line_ends::from_lf(&data)
-        } else {
-            data
-        };
+        let data = causeway_proto::line_ends::decode(lf, data);
         forms.push((lf, data.len()));
         got.extend_from_slice(&data);
         let sent = o.sent;
