@@ -50,6 +50,9 @@ pub enum Cov {
     ProxyCrashWithDeletes,
     SlowLine,
     CleanSession,
+    Resumed,
+    ResumedPartialBody,
+    CutCovered,
 }
 
 impl Cov {
@@ -95,6 +98,9 @@ impl Cov {
         Cov::ProxyCrashWithDeletes,
         Cov::SlowLine,
         Cov::CleanSession,
+        Cov::Resumed,
+        Cov::ResumedPartialBody,
+        Cov::CutCovered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -140,6 +146,9 @@ impl Cov {
             Cov::ProxyCrashWithDeletes => "proxy crash with deletes in its journal",
             Cov::SlowLine => "session that met no fault on a slow line",
             Cov::CleanSession => "session that met no fault",
+            Cov::Resumed => "session resumed after a cut",
+            Cov::ResumedPartialBody => "resume continued a body part-way",
+            Cov::CutCovered => "session judged by invariant 9 (cuts a resume covers)",
         }
     }
 }

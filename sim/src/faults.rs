@@ -50,6 +50,9 @@ pub struct Faults {
     /// When a fault was in force (or its effects could be): (from, until),
     /// simulated ms. A mail session outside all of them met no fault.
     pub windows: Vec<(u64, u64)>,
+    /// Those of [`Faults::windows`] that were a cut or hold of the bad line
+    /// alone: what a resume covers (invariant 9).
+    pub line_windows: Vec<(u64, u64)>,
     /// Between two edge crashes (simulated ms) in which a journal commit
     /// failed: a read mark the edge could not journal is made from memory
     /// only, so the crash may lose it (the message stays unread: benign).
@@ -73,6 +76,7 @@ impl Faults {
             crash_cut: BTreeSet::new(),
             restarted: BTreeSet::new(),
             stale_seen: Vec::new(),
+            line_windows: Vec::new(),
             memory_only_reads: Vec::new(),
             last_edge_crash: (0, 0),
             windows: if w.params.faults.line_flaky > 0.0 {
@@ -190,6 +194,7 @@ impl Faults {
         w.sim.partition(w.line.0, w.line.1);
         w.log_event(format!("cut the line ({why})"));
         self.schedule(w, Undo::RepairLine);
+        self.line_windows.extend(self.windows.last().copied());
     }
 
     fn crash_relay(&mut self, w: &mut World, why: &str) {
@@ -244,6 +249,7 @@ impl Faults {
             w.sim.hold(w.line.0, w.line.1);
             w.log_event("hold the line".into());
             self.schedule(w, Undo::ReleaseLine);
+            self.line_windows.extend(self.windows.last().copied());
         }
         if roll(w, f.proxy_crash) && !self.active(&Undo::BounceProxy) {
             w.coverage.insert(Cov::ProxyCrash);

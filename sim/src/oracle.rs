@@ -8,7 +8,8 @@
 //! read only if received whole, 4 acknowledged work committed (deletes and
 //! read marks), 5 no lock left and every server session QUIT, 6 no replica,
 //! session or owed work outlives its session, 7 no plaintext on our links
-//! or at rest, 8 a session that meets no fault works.
+//! or at rest, 8 a session that meets no fault works, 9 a cut a resume
+//! covers is never seen by the mail client.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,7 @@ pub fn invariant_name(n: u8) -> &'static str {
         6 => "no replica outlives its session",
         7 => "no plaintext on our links",
         8 => "a session that meets no fault works",
+        9 => "a cut a resume covers is never seen",
         _ => "?",
     }
 }
@@ -454,7 +456,11 @@ pub fn check_liveness(w: &mut World, faults: &Faults, v: &mut Verdict) {
         let overlapped = sessions
             .iter()
             .any(|o| o.client != s.client && o.start_ms <= s.end_ms && o.end_ms >= s.start_ms);
-        if faulted || overlapped || s.ended == Ended::GaveUp {
+        if overlapped || s.ended == Ended::GaveUp {
+            continue;
+        }
+        if faulted {
+            check_resumed(w, faults, &windows, s, from, v);
             continue;
         }
         w.coverage.insert(Cov::CleanSession);
@@ -593,6 +599,16 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
     if w.nodes.edges().iter().any(|e| e.superseded_sessions() > 0) {
         w.coverage.insert(Cov::LostSessionEnded);
     }
+    if w.nodes.edges().iter().any(|e| e.resumes() > 0) {
+        w.coverage.insert(Cov::Resumed);
+    }
+    if w.nodes
+        .edges()
+        .iter()
+        .any(|e| e.resumed_partial_bodies() > 0)
+    {
+        w.coverage.insert(Cov::ResumedPartialBody);
+    }
     for (i, s) in w.servers.iter().enumerate() {
         for r in s.store.sessions() {
             for f in &r.faults {
@@ -621,6 +637,72 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
                 }
             }
         }
+    }
+}
+
+/// How long after the login's `+OK`, and before QUIT is sent, a cut
+/// begins for a resume to cover it: the client proxy's first message after
+/// `Welcome` (which lets the edge keep the session) is on the line for up
+/// to the line's latency then.
+const RESUME_MARGIN_MS: u64 = 2_000;
+
+/// Invariant 9, a cut the resume covers is never seen: a session whose
+/// only faults were cuts or holds of the bad line (each shorter than the
+/// client proxy's resume time), all begun after its login was answered and
+/// before it sent QUIT, works as if there had been none. Before the login
+/// the edge session is not resumable yet (the proxy has no `Ticket`); once
+/// QUIT reached the edge it is finishing, and a cut then is the mail
+/// client's to see.
+fn check_resumed(
+    w: &mut World,
+    faults: &Faults,
+    windows: &[(u64, u64)],
+    s: &crate::workload::record::SessionLog,
+    from: u64,
+    v: &mut Verdict,
+) {
+    let Some(opened) = s.opened_ms else { return };
+    let quit = s.quit_ms.unwrap_or(u64::MAX);
+    // Other faults count from a stale lock's lifetime before the session
+    // (as for invariant 8); the line's only while the session lasts: a cut
+    // before it left nothing behind that the proxy does not end (its next
+    // `Hello` names the sessions it lost).
+    let hit = |(a, b): &(u64, u64), from: u64| *a <= s.end_ms && *b >= from;
+    let mut line_cuts = 0;
+    for win in windows.iter().filter(|x| hit(x, from)) {
+        let line = faults.line_windows.contains(win);
+        if line && !hit(win, s.start_ms) {
+            continue;
+        }
+        if !line {
+            return;
+        }
+        // Both ends must wait out the cut and the proxy's last pause
+        // between two attempts (up to 20 s).
+        let (a, b) = *win;
+        let patience = w.params.client_resume.min(w.params.resume_window);
+        let resumable = a >= opened + RESUME_MARGIN_MS
+            && a < quit
+            && b - a + RESUME_MARGIN_MS + 20_000 < patience.as_millis() as u64;
+        if !resumable {
+            return;
+        }
+        line_cuts += 1;
+    }
+    if line_cuts == 0 {
+        return;
+    }
+    w.coverage.insert(Cov::CutCovered);
+    if s.ended != Ended::Quit || !s.refused.is_empty() {
+        v.violations.push(Violation {
+            invariant: 9,
+            key: None,
+            message: format!(
+                "client {} session {} met only line cuts a resume covers ({line_cuts}), yet did not \
+                 simply work: ended {:?}, refused {:?}",
+                s.client, s.number, s.ended, s.refused
+            ),
+        });
     }
 }
 

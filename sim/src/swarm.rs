@@ -170,8 +170,30 @@ pub struct Params {
     /// survives its crashes) and answers DELE itself; without one it asks
     /// the edge for every DELE.
     pub proxy_journal: bool,
+    /// Session resume: how long the edge keeps a cut session (zero: off)
+    /// and how long the client proxy tries to resume one (zero: never).
+    pub resume_window: Duration,
+    pub client_resume: Duration,
     /// Set when a [`Focus`] turned the swarm.
     pub focus: Option<Focus>,
+}
+
+/// Session resume in most seeds (the edge's window long enough to outlast
+/// the longest outage, and short enough to end within the quiet phase);
+/// off at the edge in some, never tried by the client proxy in others.
+/// Drawn from a stream of its own, so that the other parameters of every
+/// seed stay what they were.
+fn draw_resume(seed: u64) -> (Duration, Duration) {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"resume"]));
+    let window = match rng.range(0, 8) {
+        0 => Duration::ZERO,
+        _ => Duration::from_secs(rng.range(120, 601)),
+    };
+    let client = match rng.range(0, 8) {
+        0 => Duration::ZERO,
+        _ => Duration::from_secs(rng.range(120, 301)),
+    };
+    (window, client)
 }
 
 /// Longest stale lock a server keeps after an abrupt end, in this simulation.
@@ -327,6 +349,8 @@ impl Params {
             journal_sync,
             zstd_level: [3, 1, 1, -3][rng.range(0, 4) as usize],
             proxy_journal: rng.range(0, 5) != 0,
+            resume_window: draw_resume(seed).0,
+            client_resume: draw_resume(seed).1,
             focus: None,
         }
     }
@@ -371,13 +395,15 @@ impl fmt::Display for Params {
         writeln!(f, "  mua {:?}", self.mua)?;
         write!(
             f,
-            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} zstd level {} proxy journal {} focus {:?}",
+            "  fault_phase {:?} quiet_phase {:?} completion_deadline {:?} journal sync {:?} zstd level {} proxy journal {} resume window {:?} client resume {:?} focus {:?}",
             self.fault_phase,
             self.quiet_phase,
             self.completion_deadline,
             self.journal_sync,
             self.zstd_level,
             self.proxy_journal,
+            self.resume_window,
+            self.client_resume,
             self.focus
         )
     }
@@ -405,6 +431,11 @@ pub enum Focus {
     /// fault at all: every session must simply work, however long its
     /// transfers take.
     SlowLine,
+    /// Cuts and holds of the bad line and nothing else, on a line of 20 to
+    /// 100 kB/s carrying messages of a few MB, with resume on at both
+    /// ends: invariant 9 judges most sessions (a cut the resume covers is
+    /// never seen by the mail client).
+    Resume,
 }
 
 impl Focus {
@@ -416,6 +447,7 @@ impl Focus {
         Focus::ProxyAndMua,
         Focus::BigMessages,
         Focus::SlowLine,
+        Focus::Resume,
     ];
 
     pub fn name(self) -> &'static str {
@@ -427,6 +459,7 @@ impl Focus {
             Focus::ProxyAndMua => "proxy-and-mua",
             Focus::BigMessages => "big-messages",
             Focus::SlowLine => "slow-line",
+            Focus::Resume => "resume",
         }
     }
 
@@ -503,6 +536,27 @@ impl Focus {
                     s.initial_messages = s.initial_messages.clamp(1, 3);
                     s.faults = Faults::default();
                 }
+            }
+            Focus::Resume => {
+                let down = 20_000 + (p.seed % 8) * 10_000;
+                p.line_rate = Some(LineRate { down, up: down / 2 });
+                p.big_chance = p.big_chance.max(0.3);
+                *f = FaultRates {
+                    line_cut: 0.01,
+                    line_hold: 0.005,
+                    cut_during_retr: 0.4,
+                    cut_after_dele_ack: 0.3,
+                    outage_min: f.outage_min,
+                    outage_max: f.outage_max,
+                    ..FaultRates::default()
+                };
+                for s in &mut p.servers {
+                    s.initial_messages = s.initial_messages.clamp(2, 6);
+                    s.faults = Faults::default();
+                }
+                p.mua.clients = 1;
+                p.resume_window = Duration::from_secs(600);
+                p.client_resume = Duration::from_secs(300);
             }
         }
         if f.outage_max < f.outage_min {

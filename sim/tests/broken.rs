@@ -21,21 +21,21 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 
 /// (variant, seed, the invariant it must break there)
 const PINNED: &[(&str, u64, u8)] = &[
-    ("mark-read-before-delivered", 6, 3),
+    ("mark-read-before-delivered", 71, 3),
     ("no-quit-after-cut", 2, 5),
-    ("stale-message-numbers", 96, 1),
-    ("drop-acked-delete-on-cut", 31, 4),
+    ("stale-message-numbers", 63, 1),
+    ("drop-acked-delete-on-cut", 64, 4),
     ("forget-owed-on-session-loss", 1, 6),
-    ("drop-owed-while-disconnected", 2, 6),
+    ("drop-owed-while-disconnected", 1, 6),
     ("keep-deletes-after-rset", 4, 1),
     ("no-journal-entry", 106, 4),
-    ("erase-owed-when-locked", 44, 4),
-    ("read-mark-before-write", 46, 3),
+    ("erase-owed-when-locked", 72, 4),
+    ("read-mark-before-write", 272, 3),
     ("break-after-delivery", 0, 8),
-    ("relay-commits-on-link-loss", 8, 1),
+    ("relay-commits-on-link-loss", 681, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 2, 4),
-    ("carried-undone-by-rset", 209, 6),
+    ("carried-undone-by-rset", 15, 6),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

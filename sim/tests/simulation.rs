@@ -158,6 +158,15 @@ fn slow_lines_carry_big_messages() {
     );
 }
 
+#[test]
+fn cuts_a_resume_covers_are_never_seen_by_the_mail_client() {
+    check(
+        9000..9012,
+        Some(Focus::Resume),
+        &[Cov::Resumed, Cov::ResumedPartialBody, Cov::CutCovered],
+    );
+}
+
 /// Seeds of the open swarm that once found a defect in Causeway or in the
 /// oracle: each seed outside 0..2000 (which CI sweeps anyway) that a row of
 /// docs/simulation.md's sweeps table names.

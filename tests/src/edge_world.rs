@@ -134,6 +134,10 @@ pub fn edge_config(k: &Keys) -> EdgeConfig {
         public_key: k.relay.public,
     }];
     c.replica_cache_bytes = 1 << 20;
+    // These test clients never resume: a cut ends the session at once, as
+    // it did before resume (the simulation and the interop tests resume;
+    // `edge_supersede` turns it on).
+    c.resume.window = Duration::ZERO;
     c.timeouts.client_idle = Duration::from_secs(20);
     c.timeouts.noop_interval = Duration::from_secs(10);
     c.timeouts.server.command = Duration::from_secs(5);
@@ -391,6 +395,8 @@ impl Client {
                     let received = self.received;
                     self.send(&ClientToEdge::Window { received }).await;
                 }
+                // The resume secret; these tests do not resume.
+                EdgeToClient::Ticket { .. } => {}
                 other => return Ok(other),
             }
         }
@@ -428,7 +434,16 @@ impl Client {
         servers: Vec<ServerSpec>,
         supersedes: Vec<String>,
     ) -> Result<EdgeToClient, String> {
-        self.hello_with(servers, supersedes, Vec::new()).await
+        self.hello_with(servers, supersedes, Vec::new(), false)
+            .await
+    }
+
+    /// The first Hello of a client proxy that restarted.
+    pub async fn hello_restarted(
+        &mut self,
+        servers: Vec<ServerSpec>,
+    ) -> Result<EdgeToClient, String> {
+        self.hello_with(servers, Vec::new(), Vec::new(), true).await
     }
 
     /// Hello carrying deletes acknowledged in an earlier session.
@@ -437,7 +452,7 @@ impl Client {
         servers: Vec<ServerSpec>,
         carried: Vec<DeleteOp>,
     ) -> Result<EdgeToClient, String> {
-        self.hello_with(servers, Vec::new(), carried).await
+        self.hello_with(servers, Vec::new(), carried, false).await
     }
 
     async fn hello_with(
@@ -445,6 +460,7 @@ impl Client {
         servers: Vec<ServerSpec>,
         supersedes: Vec<String>,
         carried: Vec<DeleteOp>,
+        restarted: bool,
     ) -> Result<EdgeToClient, String> {
         let user = UserInfo { servers };
         self.send(&ClientToEdge::Hello {
@@ -452,6 +468,7 @@ impl Client {
             user,
             supersedes,
             carried,
+            restarted,
         })
         .await;
         let answer = self.recv().await;

@@ -52,6 +52,7 @@ pub struct RigSpec {
     pub server_config: ServerConfig,
     pub client_timeouts: Timeouts,
     pub edge_timeouts: causeway_edge::EdgeTimeouts,
+    pub edge_resume: causeway_edge::ResumeConfig,
     /// A slow client line (rate and delay) instead of a fast one.
     pub line_pace: Option<Pace>,
 }
@@ -70,6 +71,7 @@ impl Default for RigSpec {
             },
             client_timeouts: Timeouts::default(),
             edge_timeouts: causeway_edge::EdgeTimeouts::default(),
+            edge_resume: causeway_edge::ResumeConfig::default(),
             line_pace: None,
         }
     }
@@ -138,6 +140,7 @@ impl Rig {
             local_password: LOCAL_PASSWORD.into(),
             client_timeouts: spec.client_timeouts,
             edge_timeouts: spec.edge_timeouts,
+            edge_resume: spec.edge_resume,
             journal: false,
             ..ChainSpec::default()
         };

@@ -113,3 +113,52 @@ fn without_naming_it_the_lost_session_keeps_the_mailbox_locked() {
         assert!(matches!(ends[0], Some(SessionEnd::LineCut(_))), "{ends:?}");
     });
 }
+
+/// With resume on, a session whose line died waits detached for its
+/// client proxy, holding the maildrop; a client proxy that restarted
+/// cannot resume it (it forgot the secret), so its first `Hello` says
+/// `restarted`, and the edge ends every earlier session of that key at
+/// once: the delete the old session acknowledged is committed, and the new
+/// session opens without `[IN-USE]` and without the deleted message.
+#[test]
+fn a_restarted_client_proxy_ends_its_sessions_waiting_for_a_resume() {
+    let mut w = world_with(exclusive(), |c| {
+        c.resume.window = Duration::from_secs(600);
+    });
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    let (mail, edge) = (w.mail.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let (_, listing) = open(&mut a, alice_direct(), Vec::new()).await;
+        let u = uidls(&listing);
+        a.dele("HOST1", &u[1]).await;
+        let env = a.env.clone();
+        drop(a); // the proxy dies with its line
+        env.sleep(Duration::from_secs(30)).await;
+        assert_eq!(edge.live_sessions(), 1, "the session waits for a resume");
+        assert!(
+            mail.is_present("alice", &u[1]),
+            "not committed while it waits"
+        );
+
+        let restarted_at = env.now();
+        let mut b = Client::connect(&k, &ek).await?;
+        let listing = match b.hello_restarted(vec![alice_direct()]).await {
+            Ok(EdgeToClient::Welcome { mut servers, .. }) => servers.remove(0),
+            other => panic!("expected Welcome, got {other:?}"),
+        };
+        let waited = env.now() - restarted_at;
+        assert!(waited < Duration::from_secs(30), "opened after {waited:?}");
+        assert!(!mail.is_present("alice", &u[1]), "the delete was committed");
+        let shown = uidls(&listing);
+        assert!(!shown.contains(&u[1]) && shown.contains(&u[0]), "{shown:?}");
+        b.quit().await;
+        wait_until(&env, Duration::from_secs(30), "every session ends", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        all_quit_no_locks(&mail, env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}

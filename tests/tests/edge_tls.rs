@@ -140,6 +140,8 @@ impl Client {
             .expect("the edge answers within 30 s")
             .unwrap();
         match r {
+            // The resume secret; these tests do not resume.
+            Received::Msg(EdgeToClient::Ticket { .. }) => Box::pin(self.recv()).await,
             Received::Msg(m) => m,
             Received::Closed { reason } => panic!("closed: {reason}"),
         }
@@ -151,6 +153,7 @@ impl Client {
             user: UserInfo { servers },
             supersedes: Vec::new(),
             carried: Vec::new(),
+            restarted: false,
         };
         self.ch.send(&hello, Compress::Never).await.unwrap();
         match self.recv().await {

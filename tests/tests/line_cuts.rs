@@ -4,9 +4,16 @@
 //!
 //! Servers lock exclusively with a stale period of an hour, so a server
 //! session left without QUIT would show as a held lock.
+//!
+//! Most tests here turn session resume off (`timeouts.resume = 0`): they
+//! judge what a cut that reaches the mail client does (resume off, or
+//! refused). The last one keeps it on and judges that the mail client does
+//! not see the cut at all.
 
 use std::time::Duration;
 
+use causeway_client::Timeouts;
+use causeway_edge::ResumeConfig;
 use causeway_net::Env;
 use causeway_tests::rig::{LOCAL_PASSWORD, LOCAL_USER, Rig, RigSpec, USER};
 use causeway_tests::{Dir, Py, python};
@@ -22,6 +29,22 @@ out("pass", text(p.pass_("{LOCAL_PASSWORD}")))
     )
 }
 
+/// The rig with session resume off at both ends: the cut is the mail
+/// client's to see, and the edge ends the session at once.
+fn no_resume() -> RigSpec {
+    RigSpec {
+        client_timeouts: Timeouts {
+            resume: Duration::ZERO,
+            ..Timeouts::default()
+        },
+        edge_resume: ResumeConfig {
+            window: Duration::ZERO,
+            ..ResumeConfig::default()
+        },
+        ..RigSpec::default()
+    }
+}
+
 /// Long enough for the client proxy and the edge to notice a cut
 /// connection (both see EOF at once on loopback).
 async fn let_the_cut_be_seen() {
@@ -33,7 +56,7 @@ async fn a_cut_during_a_retr_body_leaves_the_message_unread() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(RigSpec::default()).await;
+    let rig = Rig::start(no_resume()).await;
     let host = &rig.hosts[0];
     let small = host.deliver(rig.env.rng(), 1, 2000);
     let big = host.deliver_incompressible(rig.env.rng(), 400 << 10);
@@ -84,7 +107,7 @@ async fn a_cut_right_after_a_dele_was_acknowledged_still_deletes() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(RigSpec::default()).await;
+    let rig = Rig::start(no_resume()).await;
     let host = &rig.hosts[0];
     let uidls = host.deliver(rig.env.rng(), 3, 2000);
     let script = format!(
@@ -127,7 +150,7 @@ async fn a_cut_between_commands_fails_the_next_command_and_changes_nothing() {
     }
     let rig = Rig::start(RigSpec {
         servers: vec![("HOST1", false), ("HOST2", true)],
-        ..RigSpec::default()
+        ..no_resume()
     })
     .await;
     let before: Vec<_> = rig
@@ -163,5 +186,40 @@ async fn a_cut_between_commands_fails_the_next_command_and_changes_nothing() {
             );
         }
     }
+    rig.assert_no_leaks();
+}
+
+/// The same cut inside a RETR's body with resume on (the default): the
+/// client proxy reconnects, the body continues from the byte it held, and
+/// the mail client gets the whole message, its next command answered, and
+/// the message marked read once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_during_a_retr_body_is_resumed_and_the_mail_client_sees_nothing() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    host.deliver(rig.env.rng(), 1, 2000);
+    let big = host.deliver_incompressible(rig.env.rng(), 400 << 10);
+    const CUT_AT: u64 = 64 << 10;
+    rig.line.cut_after(Dir::Down, CUT_AT);
+    let script = format!(
+        "{}\nout(\"retr\", digest(p.retr(2)[1]))\nout(\"noop\", text(p.noop()))\nout(\"quit\", text(p.quit()))\n",
+        login()
+    );
+    let out = python::run(&rig.proxy, &script).await;
+    assert_eq!(out.get("retr"), host.digest(&big), "{out:?}");
+    assert!(out.get("noop").starts_with("+OK"), "{out:?}");
+    assert!(out.get("quit").starts_with("+OK"), "{out:?}");
+    assert_eq!(rig.line.connections(), 2, "one cut, one resume");
+    let size = host.store.message(USER, &big).unwrap().size as u64;
+    assert!(
+        rig.line.bytes(Dir::Down) < size + CUT_AT / 2,
+        "the body continued from its offset, not from its start: {} B down for a {size} B body",
+        rig.line.bytes(Dir::Down)
+    );
+    rig.settle().await;
+    assert!(host.store.is_seen(USER, &big), "{}", rig.report());
     rig.assert_no_leaks();
 }

@@ -94,6 +94,11 @@ pub struct Timeouts {
     /// How long a mail client may stay silent before it is disconnected
     /// (RFC 1939 asks for at least ten minutes).
     pub client_idle: Duration,
+    /// After a cut, how long the proxy keeps reconnecting to resume its
+    /// edge session while the mail client waits (zero: never; the mail
+    /// client gets the error at once). The edge keeps a session for its own
+    /// resume window (10 minutes by default).
+    pub resume: Duration,
 }
 
 impl Default for Timeouts {
@@ -105,6 +110,7 @@ impl Default for Timeouts {
             ping_interval: Duration::from_secs(30),
             quit: Duration::from_secs(120),
             client_idle: Duration::from_secs(600),
+            resume: Duration::from_secs(300),
         }
     }
 }

@@ -312,6 +312,21 @@ impl SessionDeletes {
         std::mem::take(&mut self.unsent)
     }
 
+    /// A resume: the deletes sent that the edge has not said it holds go
+    /// again (it answers `Held` at once for those it had). Carried ones
+    /// went in `Hello` and stay with it.
+    pub(crate) fn send_again(&mut self) {
+        let unsent: std::collections::BTreeSet<u64> = self.unsent.iter().map(|op| op.seq).collect();
+        let again: Vec<DeleteOp> = self
+            .owned
+            .values()
+            .filter(|op| !self.carried.contains(&op.seq) && !unsent.contains(&op.seq))
+            .cloned()
+            .collect();
+        self.unsent.extend(again);
+        self.unsent.sort_by_key(|op| op.seq);
+    }
+
     /// The edge's journal holds these. If the disk refuses the erase they
     /// stay owned: the `Bye` or the session's end deals with them.
     pub(crate) async fn held(&mut self, seqs: &[u64]) {

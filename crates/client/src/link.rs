@@ -23,12 +23,12 @@ use std::time::Duration;
 use causeway_net::{Env, Instant};
 use causeway_pop3::multiline::head;
 use causeway_proto::session::{
-    ClientToEdge, EdgeToClient, MessageId, Op, PlacedDelete, Places, Reply, ServerListing,
-    ServerOutcome, WantedAt,
+    ClientToEdge, EdgeToClient, MessageId, Op, Place, PlacedDelete, Places, Reply, SECRET_LEN,
+    ServerListing, ServerOutcome, WantedAt,
 };
-use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, line_ends};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::link::{self, LinkEnd, rest};
-use causeway_wire::{Received, SecureChannel, WireError, connect_xk};
+use causeway_wire::{SecureChannel, WireError, connect_xk};
 
 use crate::broken::Broken;
 use crate::config::ClientConfig;
@@ -41,6 +41,9 @@ use crate::prefetch::Planner;
 use crate::shared::Shared;
 use crate::state::ClientState;
 use crate::tee::BodyTee;
+
+mod receive;
+mod resume;
 
 /// The client proxy acknowledges body bytes with `Window` every this many:
 /// half the edge's smallest window, so the stream never stalls on a credit
@@ -118,6 +121,15 @@ pub struct EdgeLink<E: Env> {
     tee: Option<BodyTee>,
     /// Places in the `Welcome`'s listings: how the stream names messages.
     places: Places,
+    /// What a resume needs ([`resume`]): the settings to reach the edge
+    /// again, the session's id and latest secret (`None`: not resumable),
+    /// every read mark sent in order (the edge says how many it got), and
+    /// the request waiting for its answer (asked again with its id).
+    config: std::sync::Arc<ClientConfig>,
+    session: String,
+    secret: Option<[u8; SECRET_LEN]>,
+    marks_sent: Vec<(String, Place)>,
+    in_flight: Option<(u64, String, Op)>,
 }
 
 /// The session's mirror, given to the proxy's [`Kept`] bodies when the
@@ -178,6 +190,8 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Chunk { .. } => "Chunk",
         EdgeToClient::Held { .. } => "Held",
         EdgeToClient::Bye { .. } => "Bye",
+        EdgeToClient::Ticket { .. } => "Ticket",
+        EdgeToClient::Resumed { .. } => "Resumed",
     };
     LineCut(format!("the edge sent {kind} while we waited for {what}"))
 }
@@ -242,7 +256,7 @@ impl<E: Env> EdgeLink<E> {
         if only.is_none() {
             drop(shared.carrying.lock().await);
         }
-        let supersedes = shared.lost.take();
+        let (supersedes, restarted) = shared.lost.take();
         let mut user = config.user_info();
         if let Some(only) = only {
             user.servers.retain(|s| only.contains(&s.name));
@@ -263,10 +277,17 @@ impl<E: Env> EdgeLink<E> {
             user,
             supersedes: supersedes.clone(),
             carried,
+            restarted,
         };
         let (lost, kept) = (&shared.lost, &shared.kept);
+        let mut secret = None;
         let welcome = match send(env, &mut channel, &hello, t.request).await {
-            Ok(()) => recv(env, &mut channel, t.welcome, "the edge's Welcome").await,
+            Ok(()) => loop {
+                match recv(env, &mut channel, t.welcome, "the edge's Welcome").await {
+                    Ok(EdgeToClient::Ticket { secret: s }) => secret = s.try_into().ok(),
+                    other => break other,
+                }
+            },
             Err(e) => Err(e),
         };
         let (session, listings) = match welcome {
@@ -281,7 +302,7 @@ impl<E: Env> EdgeLink<E> {
             }
             refused_or_cut => {
                 // The edge may not have acted on them: name them again next time.
-                lost.restore(supersedes);
+                lost.restore(supersedes, restarted);
                 return Err(match refused_or_cut {
                     Ok(EdgeToClient::Refused { error }) => NotOpened::Refused(OpError::new(
                         error.code,
@@ -305,6 +326,7 @@ impl<E: Env> EdgeLink<E> {
         };
         // The handshake and Hello/Welcome: two waits.
         shared.state.waited(2);
+        let moved_by_hello = channel.counters().moved_out();
         let order: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
         let mut mirror = Mirror::default();
         for key in listed(&order, &listings) {
@@ -329,7 +351,7 @@ impl<E: Env> EdgeLink<E> {
             pongs_due: Vec::new(),
             round_trips: 1,
             state: shared.state.clone(),
-            lost: lost.guard(session),
+            lost: lost.guard(session.clone()),
             bodies: Bodies {
                 mirror,
                 kept: kept.clone(),
@@ -344,9 +366,23 @@ impl<E: Env> EdgeLink<E> {
             places: Places::new(&listings),
             quitting: false,
             sent: (0, env.now()),
+            config: std::sync::Arc::new(config.clone()),
+            session,
+            secret: secret.filter(|_| !config.timeouts.resume.is_zero()),
+            marks_sent: Vec::new(),
+            in_flight: None,
         };
         if let Err(cut) = link.want_more().await {
             return Err(NotOpened::Unreachable(cut.0));
+        }
+        if link.secret.is_some() && link.channel.counters().moved_out() == moved_by_hello {
+            // No `Want` went: a first message all the same, which tells the
+            // edge this proxy has the session's `Ticket` (it may then keep
+            // the session for a resume).
+            let first = ClientToEdge::Window { received: 0 };
+            if let Err(cut) = send(env, &mut link.channel, &first, t.request).await {
+                return Err(NotOpened::Unreachable(cut.0));
+            }
         }
         Ok((link, listings))
     }
@@ -406,13 +442,30 @@ impl<E: Env> EdgeLink<E> {
 
     /// The answer to one request: from the mirror when it holds the body
     /// (no turn on the line), else from the edge, however long it takes to
-    /// arrive while it keeps arriving.
+    /// arrive while it keeps arriving. A cut meanwhile is resumed
+    /// ([`resume`]) and the request asked again, with its id.
     pub async fn ask(&mut self, r: &Request) -> Result<Result<Reply, OpError>, LineCut> {
         if let Some(local) = self.held_answer(r) {
             return Ok(Ok(local));
         }
         if let (Op::Dele { msg }, true) = (&r.op, self.deletes.is_some()) {
             return self.delete_here(&r.server, msg).await;
+        }
+        loop {
+            match self.ask_edge(r).await {
+                Err(cut) => self.resume(cut).await?,
+                done => {
+                    self.in_flight = None;
+                    return done;
+                }
+            }
+        }
+    }
+
+    /// [`EdgeLink::ask`] over the channel as it is: a cut is returned.
+    async fn ask_edge(&mut self, r: &Request) -> Result<Result<Reply, OpError>, LineCut> {
+        if let Some(local) = self.held_answer(r) {
+            return Ok(Ok(local));
         }
         // A body already on its way is waited for, not asked for: the
         // edge streams it to its end anyway, and a request would cost a
@@ -434,8 +487,12 @@ impl<E: Env> EdgeLink<E> {
                 }
             }
         }
-        self.send_batched().await?;
-        let id = self.next_id();
+        self.send_batched_here().await?;
+        let id = match &self.in_flight {
+            Some((id, server, op)) if *server == r.server && *op == r.op => *id,
+            _ => self.next_id(),
+        };
+        self.in_flight = Some((id, r.server.clone(), r.op.clone()));
         let msg = ClientToEdge::Request {
             id,
             server: r.server.clone(),
@@ -539,7 +596,11 @@ impl<E: Env> EdgeLink<E> {
         if self.marks.values().map(Vec::len).sum::<usize>() >= MARKS_BATCH {
             self.send_batched().await?;
         }
-        self.want_more().await
+        // A `Want` a cut lost is in the resume's state: not sent again.
+        if let Err(cut) = self.want_more().await {
+            self.resume(cut).await?;
+        }
+        Ok(())
     }
 
     /// True while read marks or deletes wait to be sent.
@@ -548,15 +609,28 @@ impl<E: Env> EdgeLink<E> {
     }
 
     /// Sends the waiting read marks, then the waiting deletes (no answer
-    /// awaited: a mark lost in a cut leaves its message unread; a delete
-    /// stays in the journal until the edge's `Held` comes back).
+    /// awaited: a mark lost in a cut that is not resumed leaves its message
+    /// unread; a delete stays in the journal until the edge's `Held` comes
+    /// back). A cut meanwhile is resumed, and what it lost is sent again.
     pub async fn send_batched(&mut self) -> Result<(), LineCut> {
+        loop {
+            match self.send_batched_here().await {
+                Err(cut) => self.resume(cut).await?,
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// [`EdgeLink::send_batched`] over the channel as it is.
+    async fn send_batched_here(&mut self) -> Result<(), LineCut> {
         for (server, msgs) in std::mem::take(&mut self.marks) {
             // Only bodies of listed messages are delivered: each has a place.
-            let at = msgs
+            let at: Vec<Place> = msgs
                 .iter()
                 .filter_map(|m| self.places.place(&server, m))
                 .collect();
+            self.marks_sent
+                .extend(at.iter().map(|&a| (server.clone(), a)));
             let batch = ClientToEdge::Delivered { server, at };
             send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
         }
@@ -586,7 +660,16 @@ impl<E: Env> EdgeLink<E> {
     /// Sent after a quiet spell, so the compression frame ends first: the
     /// contexts on both ends are freed while nothing flows.
     pub async fn ping(&mut self) -> Result<(), LineCut> {
-        self.send_batched().await?;
+        loop {
+            match self.ping_here().await {
+                Err(cut) => self.resume(cut).await?,
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    async fn ping_here(&mut self) -> Result<(), LineCut> {
+        self.send_batched_here().await?;
         rest(&self.env, &mut self.channel, self.request_timeout).await?;
         let nonce = self.next_id();
         send(
@@ -605,228 +688,16 @@ impl<E: Env> EdgeLink<E> {
         }
     }
 
-    /// The next message from the edge, whatever it is: EOF or a close frame
-    /// is a cut. No timeout of its own (silence is what pings are for), and
-    /// cancel-safe, so it can race the mail client's next command; hand
-    /// what it returns to [`EdgeLink::unsolicited`].
-    pub async fn next_message(&mut self) -> Result<EdgeToClient, LineCut> {
-        match self.channel.recv::<EdgeToClient>().await {
-            Ok(Received::Msg(m)) => Ok(m),
-            Ok(Received::Closed { reason }) => Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}"))),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// A message that came while the mail client was idle: a body chunk or
-    /// a due `Pong` is taken in; anything else ends the session.
-    pub async fn unsolicited(&mut self, m: EdgeToClient) -> Result<(), LineCut> {
-        match self.absorb(m).await? {
-            None => Ok(()),
-            Some(m) => Err(out_of_turn("the mail client's next command", &m)),
-        }
-    }
-
-    /// Takes in what needs no answer: a body chunk (acknowledged with
-    /// `Window` every [`CREDIT_EVERY`] bytes) or the
-    /// `Pong` to a keepalive. Returns anything else.
-    async fn absorb(&mut self, m: EdgeToClient) -> Result<Option<EdgeToClient>, LineCut> {
-        match m {
-            EdgeToClient::Chunk {
-                server,
-                at,
-                offset,
-                total,
-                lf,
-                data,
-            } => {
-                let data = line_ends::decode(lf, data);
-                let max = self.bodies.max_body;
-                let Some(msg) = self.places.id(&server, at).cloned() else {
-                    return Err(LineCut(format!(
-                        "the edge broke the body stream: a chunk for place {at} of {server}, which the listing does not have"
-                    )));
-                };
-                let key = (server, msg);
-                let tee = self.tee.as_ref().filter(|t| t.key() == &key).cloned();
-                self.bodies
-                    .mirror
-                    .chunk(key, offset, total, &data, max)
-                    .map_err(|e| LineCut(format!("the edge broke the body stream: {e}")))?;
-                if let Some(tee) = tee {
-                    tee.offer(offset, &data);
-                }
-                let received = self.bodies.mirror.received;
-                if !self.quitting && received - self.credited >= CREDIT_EVERY {
-                    let credit = ClientToEdge::Window { received };
-                    send(&self.env, &mut self.channel, &credit, self.request_timeout).await?;
-                    self.credited = received;
-                }
-                Ok(None)
-            }
-            EdgeToClient::Pong { nonce } if self.pong_was_due(nonce) => Ok(None),
-            EdgeToClient::Held { seqs } => {
-                if let Some(d) = &mut self.deletes {
-                    d.held(&seqs).await;
-                }
-                Ok(None)
-            }
-            other => Ok(Some(other)),
-        }
-    }
-
-    /// The next message from the edge that is not the `Pong` to a
-    /// keepalive; fails once nothing at all arrived for `within`. With `keepalive`, it pings the edge every `ping_interval`
-    /// while it waits: while a body crosses a slow line the edge hears
-    /// nothing else from us, and would otherwise take the line for dead.
-    async fn next_answer(
-        &mut self,
-        what: &'static str,
-        within: Duration,
-        keepalive: bool,
-    ) -> Result<EdgeToClient, LineCut> {
-        match self.wait(what, within, keepalive, None).await? {
-            Some(m) => Ok(m),
-            None => unreachable!("no body to wait for"),
-        }
-    }
-
-    /// Waits until `key`'s body is in the mirror whole, taking in the
-    /// stream (and pinging) meanwhile; any other message is out of turn.
-    async fn wait_for_body(&mut self, key: &Key) -> Result<(), LineCut> {
-        let within = self.request_timeout;
-        match self
-            .wait("the rest of a body", within, true, Some(key))
-            .await?
-        {
-            None => Ok(()),
-            Some(m) => Err(out_of_turn("the rest of a body", &m)),
-        }
-    }
-
-    /// Takes in the stream until `key`'s body starts (or is whole), or
-    /// until no chunk came for [`STREAM_QUIET`].
-    async fn wait_for_start(&mut self, key: &Key) -> Result<(), LineCut> {
-        loop {
-            let got = self
-                .env
-                .timeout(
-                    STREAM_QUIET,
-                    "the body stream",
-                    self.channel.recv::<EdgeToClient>(),
-                )
-                .await;
-            match got {
-                Ok(Ok(Received::Msg(m))) => {
-                    if let Some(m) = self.absorb(m).await? {
-                        return Err(out_of_turn("the body stream", &m));
-                    }
-                    let m = &self.bodies.mirror;
-                    if m.arriving(key) || m.complete(key).is_some() {
-                        return Ok(());
-                    }
-                }
-                Ok(Ok(Received::Closed { reason })) => {
-                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => return Ok(()),
-            }
-        }
-    }
-
-    /// The loop of [`Self::next_answer`] and [`Self::wait_for_body`]:
-    /// returns the next message not absorbed, or `None` once `body` (if
-    /// any) is whole.
-    async fn wait(
-        &mut self,
-        what: &'static str,
-        within: Duration,
-        keepalive: bool,
-        body: Option<&Key>,
-    ) -> Result<Option<EdgeToClient>, LineCut> {
-        let counters = self.channel.counters();
-        let step = if keepalive {
-            self.ping_interval.min(within)
-        } else {
-            within
-        };
-        // Waiting for a body, progress is body bytes (of any body: another
-        // may go first); a `Pong` alone does not make a stalled stream live.
-        let progress = |link: &Self| match body {
-            Some(_) => link.bodies.mirror.received,
-            None => counters.moved_in(),
-        };
-        let mut seen = progress(self);
-        let mut silent = Duration::ZERO;
-        loop {
-            let got = self
-                .env
-                .timeout(step, what, self.channel.recv::<EdgeToClient>())
-                .await;
-            match got {
-                Ok(Ok(Received::Msg(m))) => {
-                    if let Some(m) = self.absorb(m).await? {
-                        return Ok(Some(m));
-                    }
-                    if body.is_some_and(|k| !self.bodies.mirror.arriving(k)) {
-                        return Ok(None);
-                    }
-                }
-                Ok(Ok(Received::Closed { reason })) => {
-                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => {
-                    let now = progress(self);
-                    if now == seen {
-                        silent += step;
-                        if silent >= within {
-                            return Err(LinkEnd::Silent {
-                                what,
-                                after: within,
-                            }
-                            .into());
-                        }
-                    } else {
-                        (seen, silent) = (now, Duration::ZERO);
-                    }
-                    if keepalive {
-                        let nonce = self.next;
-                        self.next += 1;
-                        let ping = ClientToEdge::Ping { nonce };
-                        send(&self.env, &mut self.channel, &ping, within).await?;
-                        self.pongs_due.push(nonce);
-                    }
-                }
-            }
-        }
-    }
-
-    fn pong_was_due(&mut self, nonce: u64) -> bool {
-        let due = self.pongs_due.contains(&nonce);
-        self.pongs_due.retain(|&n| n != nonce);
-        due
-    }
-
     /// `Quit`, then `Bye` with each server's outcome; then closes the channel.
     pub async fn quit(mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
-        self.send_batched().await?;
-        self.round_trips += 1;
-        self.state.waited(1);
-        send(
-            &self.env,
-            &mut self.channel,
-            &ClientToEdge::Quit,
-            self.request_timeout,
-        )
-        .await?;
-        // Nothing after Quit (no keepalive, no Window): the edge reads
-        // nothing more, and unread bytes would turn its close into a reset
-        // that could lose the Bye.
-        self.quitting = true;
-        let outcomes = match self.next_answer("the edge's Bye", within, false).await? {
-            EdgeToClient::Bye { servers } => servers,
-            other => return Err(out_of_turn("Bye", &other)),
+        let outcomes = loop {
+            match self.quit_here(within).await {
+                Err(cut) => {
+                    self.quitting = false;
+                    self.resume(cut).await?;
+                }
+                Ok(outcomes) => break outcomes,
+            }
         };
         self.lost.ended_with_bye();
         if let Some(d) = &mut self.deletes {
@@ -840,6 +711,27 @@ impl<E: Env> EdgeLink<E> {
         );
         self.close("session finished").await;
         Ok(outcomes)
+    }
+
+    async fn quit_here(&mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
+        self.send_batched_here().await?;
+        self.round_trips += 1;
+        self.state.waited(1);
+        send(
+            &self.env,
+            &mut self.channel,
+            &ClientToEdge::Quit,
+            self.request_timeout,
+        )
+        .await?;
+        // Nothing after Quit (no keepalive, no Window): the edge reads
+        // nothing more, and unread bytes would turn its close into a reset
+        // that could lose the Bye.
+        self.quitting = true;
+        match self.next_answer("the edge's Bye", within, false).await? {
+            EdgeToClient::Bye { servers } => Ok(servers),
+            other => Err(out_of_turn("Bye", &other)),
+        }
     }
 
     /// Ends the session without `Quit`, telling the edge why. The edge still

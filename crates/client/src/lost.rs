@@ -9,18 +9,32 @@
 //! Every session that ended without `Bye` is remembered, whatever the cause:
 //! naming one the edge already ended costs nothing. Only the latest
 //! [`MAX_LOST`] are kept; this is memory of one proxy process, and a proxy
-//! restart forgets it (the edge's idle timeout still ends those).
+//! restart forgets it. So the first `Hello` after a start says so
+//! (`restarted`), and the edge ends every earlier session of this proxy's
+//! key, including those waiting for a resume that will never come.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// As many as the edge accepts in one `Hello`.
 pub const MAX_LOST: usize = 16;
 
 /// Shared by every mail-client session of one proxy.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct LostSessions {
     ids: Arc<Mutex<VecDeque<String>>>,
+    /// No `Hello` of this process has been answered yet.
+    restarted: Arc<AtomicBool>,
+}
+
+impl Default for LostSessions {
+    fn default() -> Self {
+        Self {
+            ids: Arc::default(),
+            restarted: Arc::new(AtomicBool::new(true)),
+        }
+    }
 }
 
 impl LostSessions {
@@ -39,15 +53,20 @@ impl LostSessions {
         }
     }
 
-    /// All of them, for a `Hello`; give them back with [`Self::restore`] if
-    /// that `Hello` did not reach the edge.
-    pub(crate) fn take(&self) -> Vec<String> {
-        self.ids().drain(..).collect()
+    /// All of them, and whether this is the first `Hello` since the proxy
+    /// started; give them back with [`Self::restore`] if that `Hello` did
+    /// not reach the edge.
+    pub(crate) fn take(&self) -> (Vec<String>, bool) {
+        let ids = self.ids().drain(..).collect();
+        (ids, self.restarted.swap(false, Ordering::SeqCst))
     }
 
-    pub(crate) fn restore(&self, ids: Vec<String>) {
+    pub(crate) fn restore(&self, ids: Vec<String>, restarted: bool) {
         for id in ids {
             self.add(id);
+        }
+        if restarted {
+            self.restarted.store(true, Ordering::SeqCst);
         }
     }
 
@@ -93,8 +112,8 @@ mod tests {
         let mut g = lost.guard("b".into());
         g.ended_with_bye();
         drop(g);
-        assert_eq!(lost.take(), ["a"]);
-        assert!(lost.take().is_empty(), "taken once");
+        assert_eq!(lost.take(), (vec!["a".to_owned()], true));
+        assert_eq!(lost.take(), (vec![], false), "taken once");
     }
 
     #[test]
@@ -103,11 +122,15 @@ mod tests {
         for i in 0..MAX_LOST + 3 {
             lost.add(i.to_string());
         }
-        let ids = lost.take();
+        let (ids, restarted) = lost.take();
         assert_eq!(ids.len(), MAX_LOST);
         assert_eq!(ids[0], "3");
-        lost.restore(ids.clone());
+        lost.restore(ids.clone(), restarted);
         lost.add("3".into());
-        assert_eq!(lost.take(), ids, "no duplicates");
+        assert_eq!(
+            lost.take(),
+            (ids, true),
+            "no duplicates, and still the first Hello"
+        );
     }
 }

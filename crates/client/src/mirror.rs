@@ -122,6 +122,11 @@ impl Mirror {
         self.streamed.contains(key) && self.complete(key).is_none()
     }
 
+    /// The bodies [`Mirror::arriving`].
+    pub fn arriving_keys(&self) -> impl Iterator<Item = &Key> {
+        self.streamed.iter().filter(|k| self.complete(k).is_none())
+    }
+
     /// Bytes of `key` held (complete or not).
     pub fn held(&self, key: &Key) -> u64 {
         self.so_far(key).len() as u64

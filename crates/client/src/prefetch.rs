@@ -88,6 +88,11 @@ impl Planner {
         self.outstanding.contains_key(key)
     }
 
+    /// The bodies wanted and not delivered yet.
+    pub fn wanted(&self) -> impl Iterator<Item = &Key> {
+        self.outstanding.keys()
+    }
+
     pub fn done(&mut self, key: &Key) {
         self.outstanding.remove(key);
         self.queue.retain(|k| k != key);

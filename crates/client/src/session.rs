@@ -195,6 +195,10 @@ impl<E: Env> Session<E> {
                         (Ok(_), _) => Ok(()),
                         (Err(cut), _) => Err(cut),
                     };
+                    let taken = match (taken, &mut self.link) {
+                        (Err(cut), Link::Open(link)) => link.resume(cut).await,
+                        (taken, _) => taken,
+                    };
                     if let Err(cut) = taken {
                         tracing::warn!(reason = %cut, "line to the edge lost while the mail client was idle");
                         self.link = Link::Cut(cut);

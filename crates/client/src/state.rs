@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ClientState {
     waits: Arc<AtomicU64>,
     deletes: Arc<AtomicU64>,
+    resumes: Arc<AtomicU64>,
 }
 
 impl ClientState {
@@ -30,6 +31,16 @@ impl ClientState {
     /// (held or committed): acknowledged work only this proxy knows of.
     pub fn deletes_pending(&self) -> u64 {
         self.deletes.load(Ordering::Relaxed)
+    }
+
+    /// Edge sessions taken up again after a cut, with the mail client
+    /// none the wiser.
+    pub fn resumes(&self) -> u64 {
+        self.resumes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn resumed(&self) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn set_deletes_pending(&self, n: usize) {

@@ -6,6 +6,7 @@ use causeway_upstream::{RelayAccess, RelayRef, Routes, ServerTimeouts, ServerTls
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
 use crate::journal::JournalConfig;
+pub use crate::registry::DetachLimits;
 
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
@@ -40,9 +41,36 @@ pub struct EdgeConfig {
     /// `ServerTls::load(&TlsSettings { ca_file })?` at startup, so a bad
     /// `ca_file` or an empty store stops it with a clear error.
     pub tls: ServerTls,
+    /// How long, and for how many sessions, a cut line leaves a session
+    /// waiting for its client proxy to resume it.
+    pub resume: ResumeConfig,
     /// A deliberately broken behaviour, for the simulation's bug hunts only.
     #[cfg(feature = "broken-variants")]
     pub broken: Option<crate::broken::Broken>,
+}
+
+/// Session resume (see `docs/protocol.md`, "Resume").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumeConfig {
+    /// How long a session whose line was cut waits, detached, with its
+    /// replica and server sessions, for its client proxy to resume it;
+    /// zero turns resume off (a cut ends the session at once).
+    pub window: Duration,
+    /// Sessions that may wait detached: per client key, and in all. One
+    /// over either ends as a cut (its server sessions are not held).
+    pub limits: DetachLimits,
+}
+
+impl Default for ResumeConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(10 * 60),
+            limits: DetachLimits {
+                per_client: 4,
+                total: 1024,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +127,7 @@ impl EdgeConfig {
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),
             journal: None,
             tls: ServerTls::default(),
+            resume: ResumeConfig::default(),
             #[cfg(feature = "broken-variants")]
             broken: None,
         }

@@ -22,7 +22,9 @@
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
-//! - `supersede`: ending a session whose client came back after a cut.
+//! - `registry`: the running sessions by id, which a client proxy that saw
+//!   its line die ends (supersede) or takes up again (resume; the session's
+//!   side is `serving::resume`).
 //!
 //! Owns: client sessions, replicas, owed work and its journal, replay.
 //! Depends on net, wire, proto, pop3 and `causeway-upstream` (which reaches
@@ -37,12 +39,12 @@ mod ledger;
 mod maildrop;
 mod outbox;
 mod owed;
+mod registry;
 mod replay;
 mod replica;
 mod serving;
 mod session;
 mod state;
-mod supersede;
 mod worker;
 
 use std::io;
@@ -52,7 +54,7 @@ use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
 
 pub use causeway_upstream::RelayRef;
-pub use config::{EdgeConfig, EdgeTimeouts};
+pub use config::{DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
 pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
 
@@ -99,7 +101,7 @@ pub async fn run_edge<E: Env>(
     }
     state.replay_loaded();
     let sessions_shutdown = shutdown.clone();
-    let registry = supersede::Registry::default();
+    let registry = registry::Registry::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let session = session::Session {
             env: env.clone(),

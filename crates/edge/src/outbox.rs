@@ -204,6 +204,32 @@ impl Outbox {
         Some(Next { chunk, finished })
     }
 
+    /// The line was replaced after a cut (a resume): what went out on the
+    /// old one and did not arrive is sent again. `received` is what the
+    /// client proxy says it received in the session (the window restarts
+    /// there); `holds` gives, for each body it still wants, the bytes it
+    /// holds. A queued body it does not want is dropped; one it wants
+    /// continues from what it holds. Requests are forgotten (the client
+    /// proxy asks again). Returns how many bodies continue part-way.
+    pub fn resume(&mut self, received: u64, holds: impl Fn(&Key) -> Option<u64>) -> usize {
+        self.queue.retain(|q| holds(&q.key).is_some());
+        let mut partial = 0;
+        for q in &mut self.queue {
+            let from = holds(&q.key).unwrap_or(0);
+            q.offset = usize::try_from(from)
+                .ok()
+                .filter(|&f| f < q.body.len())
+                .unwrap_or(0);
+            partial += usize::from(q.offset > 0);
+            q.waiters.clear();
+        }
+        self.unsent = self.queue.iter().map(|q| q.body.len() - q.offset).sum();
+        (self.sent, self.acked) = (received, received);
+        self.pacer.in_flight.clear();
+        self.pacer.last_ack = None;
+        partial
+    }
+
     /// The client proxy's `Window`: it has received `received` body bytes.
     /// More than was sent, or less than it said before, is a broken peer.
     pub fn window(&mut self, received: u64, now: Instant) -> Result<(), String> {

@@ -42,13 +42,13 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use causeway_net::{Env, Stream, shutdown_requested};
+use causeway_net::{Env, shutdown_requested};
 use causeway_pop3::multiline::head;
+use causeway_proto::OpError;
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_WANTED, MessageId, Op, Place,
-    PlacedDelete, Reply, Wanted, WantedAt,
+    PlacedDelete, Reply, SECRET_LEN, Wanted, WantedAt,
 };
-use causeway_proto::{ErrCode, OpError};
 use causeway_wire::SecureChannel;
 use causeway_wire::link::{LinkEnd, flush, queue, recv, rest, send};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,12 +57,19 @@ use tracing::{debug, warn};
 use crate::broken::Broken;
 use crate::compression::Compression;
 use crate::config::EdgeConfig;
-use crate::ledger::{Owed, Target, what};
+use crate::ledger::{Owed, Target};
 use crate::outbox::{Key, Outbox};
+use crate::registry::Registration;
 use crate::replica::Replica;
 use crate::state::EdgeState;
-use crate::supersede::Registration;
 use crate::worker::{Job, WorkerHandle};
+
+mod resume;
+mod work;
+
+pub(crate) use resume::{Attach, new_secret};
+pub(crate) use work::internal;
+use work::{owe, worker};
 
 /// `TOP n` with this many lines returns the whole message without marking
 /// it read (100,000,000 lines exceeds any message under the size cap).
@@ -122,6 +129,7 @@ pub(crate) struct Serving<'a, E: Env> {
     pub config: &'a EdgeConfig,
     pub replica: Replica,
     pub workers: &'a Workers,
+    state: EdgeState,
     outbox: Outbox,
     compression: Compression,
     /// Since when a burst is held for more bytes (see [`BURST_MIN`]).
@@ -147,6 +155,36 @@ pub(crate) struct Serving<'a, E: Env> {
     ahead: BTreeSet<Key>,
     fetched_tx: mpsc::UnboundedSender<Fetched>,
     fetched_rx: mpsc::UnboundedReceiver<Fetched>,
+    /// The session's resume secret (`None`: not resumable), rotated on each
+    /// resume; and what a resume re-establishes ([`resume`]).
+    secret: Option<[u8; SECRET_LEN]>,
+    /// Read marks (places in `Delivered`) received in this session.
+    marks: u64,
+    /// A message came after `Welcome`: the client proxy has the `Ticket`
+    /// (sent before it), so it can resume. Until then a cut ends the
+    /// session: a client proxy that never got `Welcome` does not know the
+    /// session's id, and a detached session would hold the servers' locks
+    /// against its next `Hello` for the whole window.
+    heard: bool,
+    /// Batched deletes the journal holds, by sequence number: a batch sent
+    /// again after a cut is `Held` at once.
+    held: BTreeSet<u64>,
+    /// The latest `Dele` or `Rset` answered, by request id: asked again
+    /// after a resume (its answer was lost), it is answered, not done twice.
+    answered: Option<(u64, Result<Reply, OpError>)>,
+}
+
+/// The channel a session serves on.
+pub(crate) type Channel<E> = SecureChannel<<E as Env>::Stream>;
+
+/// How serving over one channel ended.
+enum Served<E: Env> {
+    /// The session is over (Quit, shutdown, superseded, a broken peer).
+    End(Ending),
+    /// The line failed: the session may wait detached for a resume.
+    Cut(String),
+    /// A resume came while this channel still looked alive.
+    Attach(Box<Attach<E::Stream>>),
 }
 
 impl<'a, E: Env> Serving<'a, E> {
@@ -156,6 +194,7 @@ impl<'a, E: Env> Serving<'a, E> {
         state: &EdgeState,
         replica: Replica,
         workers: &'a Workers,
+        secret: Option<[u8; SECRET_LEN]>,
     ) -> Self {
         let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         let now = env.now();
@@ -166,6 +205,7 @@ impl<'a, E: Env> Serving<'a, E> {
             workers,
             outbox: Outbox::default(),
             compression: Compression::new(state.clone(), now),
+            state: state.clone(),
             held_since: None,
             wanted: BTreeMap::new(),
             fetching: BTreeMap::new(),
@@ -176,56 +216,88 @@ impl<'a, E: Env> Serving<'a, E> {
             ahead: BTreeSet::new(),
             fetched_tx,
             fetched_rx,
+            secret,
+            marks: 0,
+            heard: false,
+            held: BTreeSet::new(),
+            answered: None,
         }
     }
 
     /// Serves until Quit, a cut line, shutdown or a newer session. Consumes
     /// `self` so that the replica is dropped as soon as serving ends.
-    pub async fn run<S: Stream>(
+    pub async fn run(
         mut self,
-        channel: &mut SecureChannel<S>,
+        channel: &mut Channel<E>,
         shutdown: &mut watch::Receiver<bool>,
-        registration: &mut Registration,
-        state: &EdgeState,
+        registration: &mut Registration<Attach<E::Stream>>,
     ) -> Ending {
         let ending = self.serve(channel, shutdown, registration).await;
-        state.streamed_ahead(self.ahead.len());
+        // From here a resume is refused (no session serves it any more).
+        registration.attach.close();
+        self.state.streamed_ahead(self.ahead.len());
         ending
     }
 
-    async fn serve<S: Stream>(
+    /// Serves over `channel`, and over each channel a resume brings after
+    /// it: a cut line leaves the session detached, waiting for its client
+    /// proxy, for the resume window (when the session is resumable and the
+    /// caps allow), and only then ends it.
+    async fn serve(
         &mut self,
-        channel: &mut SecureChannel<S>,
+        channel: &mut Channel<E>,
         shutdown: &mut watch::Receiver<bool>,
-        registration: &mut Registration,
+        registration: &mut Registration<Attach<E::Stream>>,
     ) -> Ending {
+        loop {
+            let reason = match self.serve_attached(channel, shutdown, registration).await {
+                Served::End(ending) => return ending,
+                Served::Attach(a) => {
+                    self.attach(channel, *a).await;
+                    continue;
+                }
+                Served::Cut(reason) => reason,
+            };
+            if let Err(ending) = self.detached(channel, reason, shutdown, registration).await {
+                return ending;
+            }
+        }
+    }
+
+    async fn serve_attached(
+        &mut self,
+        channel: &mut Channel<E>,
+        shutdown: &mut watch::Receiver<bool>,
+        registration: &mut Registration<Attach<E::Stream>>,
+    ) -> Served<E> {
         let t = self.config.timeouts;
         loop {
             self.start_fetches();
             if let Err(e) = self.start_requests(channel).await {
-                return Ending::Cut(e.to_string());
+                return Served::Cut(e.to_string());
             }
             // Notes what was sent meanwhile (and rests after a quiet spell).
             if let Err(e) = self.rest_if_quiet(channel).await {
-                return Ending::Cut(e.to_string());
+                return Served::Cut(e.to_string());
             }
             let hold = self.hold();
             let sendable = self.outbox.ready() && hold.is_none();
             let next = tokio::select! {
                 biased;
-                _ = shutdown_requested(shutdown) => return Ending::Shutdown,
-                _ = superseded(registration) => return Ending::Superseded,
+                _ = shutdown_requested(shutdown) => return Served::End(Ending::Shutdown),
+                _ = superseded(&mut registration.end) => return Served::End(Ending::Superseded),
+                Some(a) = registration.attach.recv() => return Served::Attach(Box::new(a)),
                 r = recv(&self.env, channel, t.client_idle, "the client's next message") => r,
                 Some(f) = self.fetched_rx.recv() => {
                     if let Err(e) = self.fetched(channel, f).await {
-                        return Ending::Cut(e.to_string());
+                        return Served::Cut(e.to_string());
                     }
                     continue;
                 }
                 _ = self.env.sleep(hold.unwrap_or_default()), if hold.is_some() => continue,
                 _ = std::future::ready(()), if sendable => {
                     if let Err(e) = self.send_burst(channel).await {
-                        return Ending::Cut(e.to_string());
+                        return Served::Cut(e.to_string());
                     }
                     continue;
                 }
@@ -233,8 +305,10 @@ impl<'a, E: Env> Serving<'a, E> {
             // A message after a quiet spell (typically the client proxy's
             // keepalive): the frame ends before anything is answered.
             if let Err(e) = self.rest_if_quiet(channel).await {
-                return Ending::Cut(e.to_string());
+                return Served::Cut(e.to_string());
             }
+            self.heard |= next.is_ok();
+            let broken = |e: String| Served::End(Ending::Cut(e));
             let reply = match next {
                 Ok(ClientToEdge::Request { id, server, op }) => {
                     self.queued.push_back((id, server, op));
@@ -242,26 +316,26 @@ impl<'a, E: Env> Serving<'a, E> {
                 }
                 Ok(ClientToEdge::Want { server, bodies }) => {
                     if let Err(e) = self.want(server, bodies) {
-                        return Ending::Cut(e);
+                        return broken(e);
                     }
                     continue;
                 }
                 Ok(ClientToEdge::Window { received }) => {
                     if let Err(e) = self.outbox.window(received, self.env.now()) {
-                        return Ending::Cut(e);
+                        return broken(e);
                     }
                     continue;
                 }
                 Ok(ClientToEdge::Deletes { ops }) => {
                     if ops.len() > MAX_DELETES {
-                        return Ending::Cut(format!(
+                        return broken(format!(
                             "the client sent {} deletes in one batch; at most {MAX_DELETES} are accepted",
                             ops.len()
                         ));
                     }
                     let ops = match self.unplace_deletes(ops) {
                         Ok(ops) => ops,
-                        Err(e) => return Ending::Cut(e),
+                        Err(e) => return broken(e),
                     };
                     let seqs = self.deletes(ops).await;
                     if seqs.is_empty() {
@@ -270,37 +344,36 @@ impl<'a, E: Env> Serving<'a, E> {
                     EdgeToClient::Held { seqs }
                 }
                 Ok(ClientToEdge::Delivered { server, at }) => {
+                    self.marks += at.len() as u64;
                     let msgs = match self.unplace(&server, at) {
                         Ok(msgs) => msgs,
-                        Err(e) => return Ending::Cut(e),
+                        Err(e) => return broken(e),
                     };
                     self.delivered(&server, &msgs).await;
                     continue;
                 }
                 Ok(ClientToEdge::Ping { nonce }) => EdgeToClient::Pong { nonce },
-                Ok(ClientToEdge::Quit) => return Ending::Quit,
-                Ok(ClientToEdge::Hello { .. }) => {
-                    return Ending::Cut("the client sent a second Hello".into());
+                Ok(ClientToEdge::Quit) => return Served::End(Ending::Quit),
+                Ok(ClientToEdge::Hello { .. } | ClientToEdge::Resume { .. }) => {
+                    return broken("the client sent Hello or Resume in a session".into());
                 }
+                // Closed on purpose: nothing to wait for.
                 Err(LinkEnd::Closed(reason)) => {
-                    return Ending::Cut(format!(
+                    return Served::End(Ending::Cut(format!(
                         "the client closed the channel without Quit: {reason}"
-                    ));
+                    )));
                 }
-                Err(e) => return Ending::Cut(e.to_string()),
+                Err(e) => return Served::Cut(e.to_string()),
             };
             if let Err(e) = send(&self.env, channel, &reply, t.hello).await {
-                return Ending::Cut(e.to_string());
+                return Served::Cut(e.to_string());
             }
         }
     }
 
     /// Ends the compression frame once nothing was sent for a while and no
     /// body is queued (see `compression.rs`).
-    async fn rest_if_quiet<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-    ) -> Result<(), LinkEnd> {
+    async fn rest_if_quiet(&mut self, channel: &mut Channel<E>) -> Result<(), LinkEnd> {
         // Drained: a stream of wanted bodies (not one answer after another,
         // where a new frame per body would lose the history) has ended.
         let queued = !self.outbox.is_empty();
@@ -445,17 +518,15 @@ impl<'a, E: Env> Serving<'a, E> {
     }
 
     /// A worker answered a fetch.
-    async fn fetched<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-        f: Fetched,
-    ) -> Result<(), LinkEnd> {
+    async fn fetched(&mut self, channel: &mut Channel<E>, f: Fetched) -> Result<(), LinkEnd> {
         let Fetched {
             key,
             purpose,
             result,
         } = f;
         match purpose {
+            // A resume forgot the request (it is asked again): dropped.
+            Purpose::Top { id } if self.current != Some(id) => Ok(()),
             Purpose::Top { id } => {
                 self.current = None;
                 self.respond(channel, id, result.map(Reply::Body)).await
@@ -498,10 +569,7 @@ impl<'a, E: Env> Serving<'a, E> {
     /// Sends the chunks the window lets out, up to [`BURST`] bytes, as one
     /// compressed unit at the level the line calls for; a body's last chunk
     /// answers its `Retr`s (in the same unit).
-    async fn send_burst<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-    ) -> Result<(), LinkEnd> {
+    async fn send_burst(&mut self, channel: &mut Channel<E>) -> Result<(), LinkEnd> {
         let rate = self.outbox.rate();
         self.compression
             .before_burst(&self.config.channel, rate, channel);
@@ -533,9 +601,9 @@ impl<'a, E: Env> Serving<'a, E> {
         flush(&self.env, channel, self.config.timeouts.hello).await
     }
 
-    async fn respond<S: Stream>(
+    async fn respond(
         &self,
-        channel: &mut SecureChannel<S>,
+        channel: &mut Channel<E>,
         id: u64,
         result: Result<Reply, OpError>,
     ) -> Result<(), LinkEnd> {
@@ -545,15 +613,22 @@ impl<'a, E: Env> Serving<'a, E> {
 
     /// Starts queued requests while none is in progress. Those answered at
     /// once are answered here; a `Retr` or `Top` that waits becomes current.
-    async fn start_requests<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-    ) -> Result<(), LinkEnd> {
+    async fn start_requests(&mut self, channel: &mut Channel<E>) -> Result<(), LinkEnd> {
         while self.current.is_none() {
             let Some((id, server, op)) = self.queued.pop_front() else {
                 return Ok(());
             };
+            // Asked again after a resume: its answer was lost, not its effect.
+            if let Some((_, result)) = self.answered.as_ref().filter(|(a, _)| *a == id) {
+                let result = result.clone();
+                self.respond(channel, id, result).await?;
+                continue;
+            }
+            let remember = matches!(op, Op::Dele { .. } | Op::Rset);
             if let Some(result) = self.request(id, &server, op).await {
+                if remember {
+                    self.answered = Some((id, result.clone()));
+                }
                 self.respond(channel, id, result).await?;
             }
         }
@@ -604,161 +679,14 @@ impl<'a, E: Env> Serving<'a, E> {
         }
     }
 
-    async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
-        self.replica.check(server, msg)?;
-        owe(self.config, self.workers, server, msg, Owed::Delete, true).await?;
-        self.replica.delete(server, msg)?;
-        Ok(Reply::Done)
-    }
-
-    /// Deletes the client proxy already acknowledged from its own journal:
-    /// each is owed (durably when the journal takes it); returns the
-    /// sequence numbers now durable here, which the client proxy may erase.
-    /// One the edge cannot take stays in the client proxy's journal, which
-    /// carries it into a later session.
-    async fn deletes(&mut self, ops: Vec<DeleteOp>) -> Vec<u64> {
-        let mut held = Vec::new();
-        for op in ops {
-            let (server, msg) = (&op.server, &op.msg);
-            if let Err(e) = self.replica.check(server, msg) {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "a batched delete names a message this session cannot delete; the client proxy keeps it");
-                continue;
-            }
-            match owe(self.config, self.workers, server, msg, Owed::Delete, false).await {
-                Ok(durable) => {
-                    let _ = self.replica.delete(server, msg);
-                    if durable || self.config.broken(Broken::NoJournalEntry) {
-                        held.push(op.seq);
-                    }
-                }
-                Err(e) => warn!(%server, uidl = %msg.uidl, error = %e,
-                    "a batched delete could not be taken; the client proxy keeps it"),
-            }
-        }
-        held
-    }
-
-    async fn rset(&mut self, server: &str) -> Result<Reply, OpError> {
-        let w = self.worker(server)?;
-        if self.config.broken(Broken::KeepDeletesAfterRset) {
-            self.replica.rset(server)?;
-            return Ok(Reply::Done);
-        }
-        if let Some(g) = &w.group {
-            // Erased durably first: a crash must not bring back work
-            // the client was told is undone.
-            g.erase_all().await.map_err(|e| {
-                warn!(%server, error = %e, "journal: could not record an RSET");
-                not_durable("the edge could not record the RSET durably; the deletes stand")
-            })?;
-        }
-        self.replica.rset(server)?;
-        w.jobs.send(Job::Rset).map_err(|_| internal())?;
-        Ok(Reply::Done)
-    }
-
-    /// The mail client took these bodies whole: mark them read.
-    async fn delivered(&mut self, server: &str, msgs: &[MessageId]) {
-        for msg in msgs {
-            self.ahead.remove(&(server.to_owned(), msg.clone()));
-            if let Err(e) = self.replica.check(server, msg) {
-                warn!(%server, uidl = %msg.uidl, error = %e, "a delivery names a message the session cannot mark; ignored");
-                continue;
-            }
-            // A read mark the journal cannot keep is not made: the message
-            // stays unread, which is benign.
-            if let Err(e) = owe(self.config, self.workers, server, msg, Owed::Read, false).await {
-                warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
-            }
-        }
-    }
-
     fn worker(&self, server: &str) -> Result<&'a WorkerHandle, OpError> {
         worker(self.workers, server)
     }
 }
 
 /// Resolves once a newer session of the same client asked this one to end.
-async fn superseded(registration: &mut Registration) {
-    if registration.end.wait_for(|end| *end).await.is_err() {
+async fn superseded(end: &mut watch::Receiver<bool>) {
+    if end.wait_for(|end| *end).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
-/// first (when there is one), then queued. With `durable_or_refused`, work
-/// the journal cannot record is refused (`Err`: nothing is owed); without,
-/// it is owed from memory. `Ok(true)`: the journal holds it.
-async fn owe(
-    config: &EdgeConfig,
-    workers: &Workers,
-    server: &str,
-    msg: &MessageId,
-    owed: Owed,
-    durable_or_refused: bool,
-) -> Result<bool, OpError> {
-    let w = worker(workers, server)?;
-    let target = Target::new(&msg.uidl, msg.size);
-    let journaled = w
-        .group
-        .as_ref()
-        .filter(|_| !config.broken(Broken::NoJournalEntry));
-    let entry = match journaled {
-        Some(g) => match g.record(&target, owed).await {
-            Ok(entry) => Some(entry),
-            // A delete asked for is refused rather than acknowledged without
-            // a record (the mail client will ask again).
-            Err(e) if durable_or_refused => {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
-                return Err(not_durable(
-                    "the edge could not record the delete durably; nothing was deleted",
-                ));
-            }
-            // A read mark has no reply to refuse: made anyway, from memory;
-            // only an edge crash before it is done would lose it (the
-            // message then stays unread, which is benign). A batched delete
-            // stays in the client proxy's journal meanwhile.
-            Err(e) => {
-                warn!(%server, uidl = %msg.uidl, error = %e, what = what(owed),
-                    "journal: could not record owed work; doing it from memory only (check the journal's disk)");
-                None
-            }
-        },
-        None => None,
-    };
-    let durable = entry.is_some();
-    let job = Job::Owe {
-        target,
-        owed,
-        entry: entry.clone(),
-    };
-    if w.jobs.send(job).is_err() {
-        // The worker is gone (it failed): take the record back, best effort.
-        if let Some(e) = entry {
-            let _ = crate::journal::erase(vec![e]).await;
-        }
-        return Err(internal());
-    }
-    Ok(durable)
-}
-
-fn not_durable(text: &str) -> OpError {
-    OpError::new(Some(ErrCode::SysTemp), text)
-}
-
-fn worker<'w>(workers: &'w Workers, server: &str) -> Result<&'w WorkerHandle, OpError> {
-    workers
-        .iter()
-        .find(|(n, _)| n == server)
-        .map(|(_, w)| w)
-        .ok_or_else(internal)
-}
-
-pub(crate) fn internal() -> OpError {
-    OpError::new(
-        Some(ErrCode::SysTemp),
-        "internal error in the edge (see its log); try again",
-    )
 }

@@ -3,6 +3,8 @@
 //! ```text
 //!  handshake ──refused──▶ (end: key not allowed / edge full)
 //!     │
+//!  Resume ──▶ handed to the session it names (registry), which checks it
+//!     │        and goes on over this channel; none: Refused
 //!  Hello ──bad version / invalid / server not allowed──▶ Refused{reason}
 //!     │
 //!  end the sessions Hello says this client lost; wait for them (bounded)
@@ -15,7 +17,8 @@
 //!  serve: Request / Delivered / Ping  (replica first; workers behind)
 //!     │
 //!     ├─ Quit ─────────────▶ finish workers ─▶ Bye{outcome per server} ─▶ close
-//!     └─ cut / silent / shutdown / superseded ─▶ finish workers (no Bye)
+//!     ├─ cut / silent ─▶ detached, waiting for Resume (`serving::resume`)
+//!     └─ no resume in time / shutdown / superseded ─▶ finish workers (no Bye)
 //!                                    (replica dropped before finishing)
 //! ```
 //!
@@ -25,25 +28,28 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use causeway_net::{Env, Stream};
+use causeway_net::Env;
 use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, ServerOutcome};
 use causeway_proto::user::{Route, ServerSpec, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_wire::accept_xk;
 use causeway_wire::link::{LinkEnd, close, recv, send};
-use causeway_wire::{SecureChannel, accept_xk};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Owed, Target};
 use crate::maildrop::Maildrops;
+use crate::registry::Registry;
 use crate::replica::{Opened, Replica};
-use crate::serving::{Ending, Serving, Workers, internal};
+use crate::serving::{Attach, Channel, Ending, Serving, Workers, internal, new_secret};
 use crate::state::{EdgeState, SessionEnd};
-use crate::supersede::Registry;
 use crate::worker::{Job, Shared, Worker, WorkerEnd};
+
+/// How long a session that shuts down tries to tell its client proxy.
+const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sessions one `Hello` may name as lost; a client proxy names its latest
 /// few, so more is a broken or hostile peer.
@@ -55,7 +61,7 @@ pub(crate) struct Session<E: Env> {
     pub state: EdgeState,
     pub shutdown: watch::Receiver<bool>,
     pub journal: Option<Journal>,
-    pub registry: Registry,
+    pub registry: Registry<Attach<E::Stream>>,
     pub maildrops: Maildrops,
 }
 
@@ -72,7 +78,7 @@ impl<E: Env> Session<E> {
             &cfg.channel,
         )
         .await;
-        let mut channel = match accepted {
+        let channel = match accepted {
             Ok(c) => c,
             Err(e) => {
                 causeway_wire::link::log_refused_handshake("client proxy", peer, &e);
@@ -91,27 +97,42 @@ impl<E: Env> Session<E> {
             return;
         };
         info!(session = %id, %peer, client = %channel.peer(), "client session started");
-        let (end, abandoned) = self.run(&mut channel, &id).await;
+        let (end, abandoned) = self.run(channel, &id).await;
         info!(session = %id, end = ?end, "client session ended");
         self.state.session_ended(&id, end, abandoned);
     }
 
-    async fn run<S: Stream>(
-        &mut self,
-        channel: &mut SecureChannel<S>,
-        id: &str,
-    ) -> (SessionEnd, Vec<String>) {
+    async fn run(&mut self, mut channel: Channel<E>, id: &str) -> (SessionEnd, Vec<String>) {
         let t = self.config.timeouts;
         let client = *channel.peer();
-        let hello = recv(&self.env, channel, t.hello, "the client's Hello").await;
-        let (user, lost, carried) = match hello {
+        let hello = recv(&self.env, &mut channel, t.hello, "the client's Hello").await;
+        if let Ok(ClientToEdge::Resume {
+            version,
+            session,
+            proof,
+            received,
+            wants,
+        }) = hello
+        {
+            let attach = Attach {
+                channel,
+                version,
+                proof,
+                received,
+                wants,
+            };
+            return self.hand_over(id, &session, attach).await;
+        }
+        let channel = &mut channel;
+        let (user, mut lost, carried, restarted) = match hello {
             Ok(ClientToEdge::Hello {
                 version,
                 user,
                 supersedes,
                 carried,
+                restarted,
             }) => match self.check_hello(version, &user, &supersedes, &carried) {
-                Ok(()) => (user, supersedes, carried),
+                Ok(()) => (user, supersedes, carried, restarted),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
@@ -127,6 +148,11 @@ impl<E: Env> Session<E> {
             }
             Err(e) => return (SessionEnd::LineCut(e.to_string()), Vec::new()),
         };
+        if restarted {
+            // The client proxy restarted: its earlier sessions wait for
+            // nothing (a resume would need the secret it forgot).
+            lost.extend(self.registry.sessions_of(&client));
+        }
         let mut registration = self.registry.register(id, client);
         if !lost.is_empty() {
             let ended = self
@@ -173,7 +199,17 @@ impl<E: Env> Session<E> {
             session: id.to_owned(),
             servers: replica.listing(),
         };
-        let mut greeted = send(&self.env, channel, &welcome, t.hello).await;
+        let secret = (!self.config.resume.window.is_zero()).then(|| new_secret(&self.env));
+        let mut greeted = match secret {
+            Some(s) => {
+                let ticket = EdgeToClient::Ticket { secret: s.to_vec() };
+                send(&self.env, channel, &ticket, t.hello).await
+            }
+            None => Ok(()),
+        };
+        if greeted.is_ok() {
+            greeted = send(&self.env, channel, &welcome, t.hello).await;
+        }
         if greeted.is_ok() && !held.is_empty() {
             let msg = EdgeToClient::Held { seqs: held };
             greeted = send(&self.env, channel, &msg, t.hello).await;
@@ -186,14 +222,28 @@ impl<E: Env> Session<E> {
                     &self.state,
                     replica,
                     &workers,
+                    secret,
                 );
+                // The serving phase's lines (resume, refused proofs) name
+                // the session through this span.
+                let span = tracing::info_span!("client session", session = %id);
                 serving
-                    .run(channel, &mut self.shutdown, &mut registration, &self.state)
+                    .run(channel, &mut self.shutdown, &mut registration)
+                    .instrument(span)
                     .await
             }
             Err(e) => Ending::Cut(e.to_string()),
         };
 
+        if matches!(ending, Ending::Shutdown) {
+            // Said at once, so the client proxy does not try to resume a
+            // session that is ending (best effort: it may be cut already).
+            let close = channel.close_in_place("the edge is shutting down");
+            let _ = self
+                .env
+                .timeout(CLOSE_WITHIN, "closing the channel", close)
+                .await;
+        }
         let workers = self.break_on_cut(&ending, workers).await;
         let (outcomes, abandoned) = finish(workers).await;
         let end = match ending {
@@ -212,6 +262,35 @@ impl<E: Env> Session<E> {
         // Only now, with every server finished, may a newer session open them.
         drop(registration);
         (end, abandoned)
+    }
+
+    /// Hands a resuming channel to the session it names, which checks its
+    /// proof and goes on over it; this connection's own part ends here.
+    /// No such session of this client (it ended, or the edge restarted):
+    /// `Refused`, and the client proxy opens a new session instead.
+    async fn hand_over(
+        &self,
+        id: &str,
+        session: &str,
+        attach: Attach<E::Stream>,
+    ) -> (SessionEnd, Vec<String>) {
+        let client = *attach.channel.peer();
+        match self.registry.attach(session, &client, attach) {
+            Ok(()) => {
+                info!(session = %id, resumes = %session, "handed a resuming channel to its session");
+                (SessionEnd::Resumed(session.to_owned()), Vec::new())
+            }
+            Err(a) => {
+                let reason = format!(
+                    "There is no session {session} of this client proxy to resume (it ended, \
+                     or the edge restarted); open a new one."
+                );
+                info!(session = %id, resumes = %session, "refused a resume: no such session waits");
+                let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
+                self.refuse(a.channel, error).await;
+                (SessionEnd::Refused(reason), Vec::new())
+            }
+        }
     }
 
     /// Records the deletes the client proxy carried for `spec`'s server in
@@ -336,15 +415,15 @@ impl<E: Env> Session<E> {
         Ok(())
     }
 
-    async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
+    async fn refuse(&self, mut channel: Channel<E>, error: OpError) {
         if self.refuse_in_place(&mut channel, error).await.is_ok() {
             close(&self.env, channel, "refused", self.config.timeouts.hello).await;
         }
     }
 
-    async fn refuse_in_place<S: Stream>(
+    async fn refuse_in_place(
         &self,
-        channel: &mut SecureChannel<S>,
+        channel: &mut Channel<E>,
         error: OpError,
     ) -> Result<(), LinkEnd> {
         let msg = EdgeToClient::Refused { error };

@@ -36,6 +36,8 @@ struct Inner {
     adopted: AtomicUsize,
     streamed_ahead_unread: AtomicUsize,
     superseded: AtomicUsize,
+    resumed: AtomicUsize,
+    resumed_partial: AtomicUsize,
     bulk_contexts: Count,
 }
 
@@ -64,6 +66,8 @@ pub enum SessionEnd {
     /// Its line had been cut, and the client's next session ended it (see
     /// `Hello::supersedes`).
     Superseded,
+    /// This connection resumed another session (named), which goes on.
+    Resumed(String),
 }
 
 impl EdgeState {
@@ -149,6 +153,17 @@ impl EdgeState {
     }
 
     /// The latest sessions (at most [`MAX_RECORDS`]), in start order.
+    /// Resumes taken: a session re-attached to a new channel after a cut.
+    pub fn resumes(&self) -> usize {
+        self.inner.resumed.load(Ordering::SeqCst)
+    }
+
+    /// Bodies a resume continued part-way, from the byte the client proxy
+    /// held (not from their start).
+    pub fn resumed_partial_bodies(&self) -> usize {
+        self.inner.resumed_partial.load(Ordering::SeqCst)
+    }
+
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.records().clone()
     }
@@ -186,6 +201,13 @@ impl EdgeState {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                 Some(v.saturating_sub(n))
             });
+    }
+
+    pub(crate) fn resumed(&self, partial_bodies: usize) {
+        self.inner.resumed.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .resumed_partial
+            .fetch_add(partial_bodies, Ordering::SeqCst);
     }
 
     pub(crate) fn superseded(&self, n: usize) {

@@ -145,9 +145,14 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
             },
             supersedes: Vec::new(),
             carried: Vec::new(),
+            restarted: false,
         };
         ch.send(&hello, Compress::Never).await.unwrap();
-        let size = match ch.recv().await.unwrap() {
+        let mut first = ch.recv().await.unwrap();
+        if let Received::Msg(EdgeToClient::Ticket { .. }) = first {
+            first = ch.recv().await.unwrap();
+        }
+        let size = match first {
             Received::Msg(EdgeToClient::Welcome { servers, .. }) => match &servers[0].state {
                 ListingState::Ready { messages } => {
                     messages.iter().find(|m| m.uidl == v).unwrap().size

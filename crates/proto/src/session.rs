@@ -77,6 +77,10 @@ pub enum ClientToEdge {
         /// Deletes acknowledged to a mail client in an earlier session that
         /// the edge has not said it holds (at most [`MAX_DELETES`]).
         carried: Vec<DeleteOp>,
+        /// The first session since the client proxy started: every earlier
+        /// session of its key is lost (a restart forgets their ids), and the
+        /// edge ends them all, attached or waiting for a resume.
+        restarted: bool,
     },
     /// Deletes acknowledged to the mail client from the client proxy's
     /// journal (at most [`MAX_DELETES`]), each by its listing [`Place`];
@@ -102,6 +106,28 @@ pub enum ClientToEdge {
     Ping { nonce: u64 },
     /// The mail client sent QUIT: commit and end the session.
     Quit,
+    /// First message of a channel that re-attaches to a session whose line
+    /// was cut (instead of `Hello`): `proof` is
+    /// `causeway_wire::binding::proof` of the session's latest secret over
+    /// this channel's handshake. Then the state the client proxy holds, not
+    /// a replay: the body bytes it received in the session (the edge's
+    /// window restarts there) and, per server, the bodies it still wants,
+    /// each from the byte it holds. Answered by `Resumed` or `Refused`.
+    Resume {
+        version: u16,
+        session: String,
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+        received: u64,
+        wants: Vec<ServerWants>,
+    },
+}
+
+/// The bodies a resuming client proxy still wants from one server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerWants {
+    pub server: String,
+    pub bodies: Vec<WantedAt>,
 }
 
 /// What the mail client asked of one server's mailbox. Messages are named by
@@ -228,7 +254,27 @@ pub enum EdgeToClient {
     Bye {
         servers: Vec<ServerOutcome>,
     },
+    /// The session's resume secret ([`SECRET_LEN`] bytes), sent before
+    /// `Welcome` (uncompressed, like credentials: it never shares a
+    /// compression context with mail). Without one the session is not
+    /// resumable (the edge is at its cap, or resume is off).
+    Ticket {
+        #[serde(with = "serde_bytes")]
+        secret: Vec<u8>,
+    },
+    /// Answer to `Resume`: re-attached. `secret` replaces the previous one
+    /// (uncompressed); `marks` is how many read marks (places in
+    /// `Delivered`) the edge received in this session, so the client proxy
+    /// sends again those after them, which the cut may have lost.
+    Resumed {
+        #[serde(with = "serde_bytes")]
+        secret: Vec<u8>,
+        marks: u64,
+    },
 }
+
+/// Length of a resume secret.
+pub const SECRET_LEN: usize = causeway_wire::binding::SECRET_LEN;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerListing {
@@ -330,12 +376,18 @@ impl Places {
 
 impl Message for ClientToEdge {
     fn carries_credentials(&self) -> bool {
-        matches!(self, ClientToEdge::Hello { .. })
+        matches!(
+            self,
+            ClientToEdge::Hello { .. } | ClientToEdge::Resume { .. }
+        )
     }
 }
 
 impl Message for EdgeToClient {
     fn carries_credentials(&self) -> bool {
-        false
+        matches!(
+            self,
+            EdgeToClient::Ticket { .. } | EdgeToClient::Resumed { .. }
+        )
     }
 }

@@ -92,6 +92,7 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
                     user: UserInfo { servers },
                     supersedes,
                     carried,
+                    restarted: version % 2 == 0,
                 }
             }),
         prop::collection::vec(
@@ -280,6 +281,7 @@ fn only_the_credential_messages_say_so() {
         user: UserInfo { servers: vec![] },
         supersedes: vec![],
         carried: vec![],
+        restarted: false,
     };
     assert!(hello.carries_credentials());
     assert!(!ClientToEdge::Quit.carries_credentials());

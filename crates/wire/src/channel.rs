@@ -41,6 +41,8 @@ pub struct SecureChannel<S> {
     inbound: Inbound,
     peer: PublicKey,
     counters: Counters,
+    /// The handshake hash (see [`SecureChannel::binding`]).
+    pub(crate) binding: [u8; 32],
 }
 
 impl<S: Stream> SecureChannel<S> {
@@ -57,6 +59,7 @@ impl<S: Stream> SecureChannel<S> {
             inbound: Inbound::new(opener, counters.clone()),
             peer,
             counters,
+            binding: [0; 32],
         }
     }
 
@@ -113,6 +116,12 @@ impl<S: Stream> SecureChannel<S> {
     /// Sends a close frame with `reason` (cut to 256 bytes) and shuts the
     /// stream down for writing.
     pub async fn close(mut self, reason: &str) -> Result<(), WireError> {
+        self.close_in_place(reason).await
+    }
+
+    /// [`SecureChannel::close`] for a channel the caller cannot give up
+    /// (nothing may be sent on it afterwards).
+    pub async fn close_in_place(&mut self, reason: &str) -> Result<(), WireError> {
         self.outbound.close(&mut self.stream, reason).await
     }
 
@@ -123,6 +132,14 @@ impl<S: Stream> SecureChannel<S> {
     /// The peer's static key, as proven in the handshake.
     pub fn peer(&self) -> &PublicKey {
         &self.peer
+    }
+
+    /// The Noise handshake hash of this channel: the same at both ends,
+    /// different for every handshake. A resume proves itself over it
+    /// ([`crate::binding::proof`]), so a proof seen on one channel is worth
+    /// nothing on another.
+    pub fn binding(&self) -> &[u8; 32] {
+        &self.binding
     }
 }
 

@@ -186,8 +186,11 @@ async fn establish<S: Stream>(
             hs.read(msg)?;
         }
     }
+    let binding = hs.binding();
     let (transport, peer) = hs.finish()?;
     let sealer = Sealer::new(transport.clone(), cfg, counters.clone());
     let opener = Opener::new(transport, cfg, counters.clone());
-    Ok(SecureChannel::new(stream, sealer, opener, peer, counters))
+    let mut channel = SecureChannel::new(stream, sealer, opener, peer, counters);
+    channel.binding = binding;
+    Ok(channel)
 }

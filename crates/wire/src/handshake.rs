@@ -138,6 +138,17 @@ impl Handshake {
         self.state.is_my_turn()
     }
 
+    /// The handshake hash once finished: unique to this handshake and known
+    /// only to its two ends, so a proof computed over it cannot be replayed
+    /// on another channel (see [`crate::binding`]).
+    pub(crate) fn binding(&self) -> [u8; 32] {
+        let mut b = [0; 32];
+        let h = self.state.get_handshake_hash();
+        let n = h.len().min(32);
+        b[..n].copy_from_slice(&h[..n]);
+        b
+    }
+
     fn stage(&self) -> &'static str {
         match (self.pattern, self.done) {
             (_, 0) => "message 1",

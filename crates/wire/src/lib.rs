@@ -33,6 +33,7 @@
 //! Depends only on `causeway-net`; knows nothing about mail (the catalogue
 //! is `causeway-proto`'s), so it can be fuzzed and reasoned about alone.
 
+pub mod binding;
 mod channel;
 pub mod codec;
 mod compress;

@@ -293,3 +293,32 @@ proptest! {
         });
     }
 }
+
+/// Both ends of a channel see one binding; two handshakes never share one
+/// (what a resume proof relies on: `causeway_wire::binding`).
+#[tokio::test]
+async fn both_ends_share_a_binding_that_no_other_handshake_has() {
+    let env = TokioEnv::new();
+    let mut l = env.bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let env = TokioEnv::new();
+        let k = keys();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = l.accept().await.unwrap();
+            seen.push(*open_server(&env, s, &k, Pattern::Xk).await.binding());
+        }
+        seen
+    });
+    let k = keys();
+    let mut mine = Vec::new();
+    for _ in 0..2 {
+        let s = env.connect(&addr).await.unwrap();
+        mine.push(*open_client(&env, s, &k, Pattern::Xk).await.binding());
+    }
+    let theirs = server.await.unwrap();
+    assert_eq!(mine, theirs);
+    assert_ne!(mine[0], mine[1]);
+    assert_ne!(mine[0], [0; 32]);
+}

@@ -97,6 +97,9 @@ struct Session<'a> {
     deleted_now: BTreeSet<u32>,
     refused: Vec<String>,
     commands: u32,
+    /// When the login was answered `+OK`, and when QUIT was sent.
+    opened_ms: Option<u64>,
+    quit_ms: Option<u64>,
 }
 
 impl Mua {
@@ -112,7 +115,7 @@ impl Mua {
             let started = sim_ms();
             self.log.with(|m| m.in_session += 1);
             self.log.set(Activity::InSession);
-            let (ended, refused, commands) = self.session(n, &mut seen).await;
+            let (ended, refused, commands, (opened_ms, quit_ms)) = self.session(n, &mut seen).await;
             self.log.with(|m| m.in_session -= 1);
             self.log.set(Activity::Idle);
             let what = match &ended {
@@ -133,6 +136,8 @@ impl Mua {
                     ended,
                     refused,
                     commands,
+                    opened_ms,
+                    quit_ms,
                 })
             });
             let rng = self.env.rng();
@@ -152,8 +157,13 @@ impl Mua {
         p > 0.0 && self.env.rng().chance(p)
     }
 
-    /// One session: how it ended, the commands refused, the commands sent.
-    async fn session(&self, n: u32, seen: &mut BTreeSet<String>) -> (Ended, Vec<String>, u32) {
+    /// One session: how it ended, the commands refused, the commands sent,
+    /// and when it logged in and sent QUIT.
+    async fn session(
+        &self,
+        n: u32,
+        seen: &mut BTreeSet<String>,
+    ) -> (Ended, Vec<String>, u32, (Option<u64>, Option<u64>)) {
         self.log.event(
             sim_ms(),
             format!("client {} session {n} connecting", self.client),
@@ -168,8 +178,22 @@ impl Mua {
             .await
         {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return (Ended::Broken(format!("connect: {e}")), Vec::new(), 0),
-            Err(e) => return (Ended::Broken(format!("connect: {e}")), Vec::new(), 0),
+            Ok(Err(e)) => {
+                return (
+                    Ended::Broken(format!("connect: {e}")),
+                    Vec::new(),
+                    0,
+                    (None, None),
+                );
+            }
+            Err(e) => {
+                return (
+                    Ended::Broken(format!("connect: {e}")),
+                    Vec::new(),
+                    0,
+                    (None, None),
+                );
+            }
         };
         let timeouts = Timeouts {
             greeting: Duration::from_secs(60),
@@ -177,7 +201,10 @@ impl Mua {
         };
         let c = match Pop3Client::start(self.env.clone(), stream, timeouts, 64 << 20).await {
             Ok((c, _)) => c,
-            Err(e) => return (Ended::Broken(format!("greeting: {e}")), Vec::new(), 0),
+            Err(e) => {
+                let ended = Ended::Broken(format!("greeting: {e}"));
+                return (ended, Vec::new(), 0, (None, None));
+            }
         };
         let mut s = Session {
             mua: self,
@@ -189,6 +216,8 @@ impl Mua {
             deleted_now: BTreeSet::new(),
             refused: Vec::new(),
             commands: 0,
+            opened_ms: None,
+            quit_ms: None,
         };
         let ended = match s.work(seen).await {
             Ok(()) => Ended::Quit,
@@ -205,11 +234,13 @@ impl Mua {
             reads,
             refused,
             commands,
+            opened_ms,
+            quit_ms,
             ..
         } = s;
         deletes.settle(&self.log);
         reads.settle(&self.log);
-        (ended, refused, commands)
+        (ended, refused, commands, (opened_ms, quit_ms))
     }
 
     /// The message the proxy shows as `shown` (of `size` octets), if any
@@ -384,6 +415,7 @@ impl Session<'_> {
             .login(mua.user.as_bytes(), mua.password.as_bytes())
             .await
             .map_err(|e| Stop::Broken(format!("login: {e}")))?;
+        self.opened_ms = Some(sim_ms());
         self.give_up("after login")?;
         self.ok(&Command::Stat, "STAT").await?;
         let uidls = match self.ok(&Command::Uidl(None), "UIDL").await? {
@@ -472,6 +504,7 @@ impl Session<'_> {
             self.rset().await?;
         }
         self.give_up("before QUIT")?;
+        self.quit_ms = Some(sim_ms());
         let r = self.exec(&Command::Quit).await?;
         if r.status.is_ok() {
             Ok(())

@@ -60,6 +60,10 @@ pub struct SessionLog {
     /// expected to fail.
     pub refused: Vec<String>,
     pub commands: u32,
+    /// When the login was answered `+OK` (the edge session was open), and
+    /// when QUIT was sent; simulated ms.
+    pub opened_ms: Option<u64>,
+    pub quit_ms: Option<u64>,
 }
 
 #[derive(Default)]

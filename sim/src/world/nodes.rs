@@ -12,8 +12,8 @@ use std::path::Path;
 
 use causeway::chain::{ChainSpec, Keys, MailServer, Secrets, files};
 use causeway::config::{self, Settings};
-use causeway_client::run_client;
-use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, SimDisk, run_edge};
+use causeway_client::{Timeouts as ClientTimeouts, run_client};
+use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, ResumeConfig, SimDisk, run_edge};
 use causeway_net::{Env, SimEnv};
 use causeway_proto::user::TlsMode;
 use causeway_relay::{RelayState, RelayTimeouts, run_relay};
@@ -110,6 +110,14 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
         channel: ChannelConfig {
             zstd_level: params.zstd_level,
             ..ChannelConfig::default()
+        },
+        edge_resume: ResumeConfig {
+            window: params.resume_window,
+            ..ResumeConfig::default()
+        },
+        client_timeouts: ClientTimeouts {
+            resume: params.client_resume,
+            ..ClientTimeouts::default()
         },
         // The journal is the simulated disk, set after parsing.
         journal: false,

@@ -201,6 +201,27 @@ impl Chain {
         }
     }
 
+    /// Resumes the edge took, and bodies they continued part-way: from its
+    /// counters in process, from its log lines for processes.
+    pub fn resumes(&self) -> (usize, usize) {
+        match &self.launched {
+            Launched::Procs(p) => {
+                let out = p.output();
+                let lines: Vec<&str> = out
+                    .lines()
+                    .filter(|l| l.contains("the client proxy resumed the session"))
+                    .collect();
+                let partial = lines
+                    .iter()
+                    .filter_map(|l| l.split("partial_bodies=").nth(1))
+                    .filter_map(|v| v.split_whitespace().next()?.parse::<usize>().ok())
+                    .sum();
+                (lines.len(), partial)
+            }
+            Launched::InProc(p) => (p.edge.resumes(), p.edge.resumed_partial_bodies()),
+        }
+    }
+
     /// What the nodes logged (processes), for failure reports.
     pub fn output(&self) -> String {
         match &self.launched {

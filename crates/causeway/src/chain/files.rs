@@ -139,6 +139,10 @@ pub fn edge(
     };
     let _ = writeln!(out, "journal = {journal}");
     let _ = writeln!(out, "max_sessions = {}", spec.edge_max_sessions);
+    let r = &spec.edge_resume;
+    let _ = writeln!(out, "resume_window = {}", d(r.window));
+    let _ = writeln!(out, "resume_per_client = {}", r.limits.per_client);
+    let _ = writeln!(out, "resume_max = {}", r.limits.total);
     let _ = writeln!(out, "shutdown_deadline = {}", d(spec.shutdown_deadline));
     channel(&mut out, &spec.channel, secrets)?;
     let _ = writeln!(out, "\n[timeouts]");
@@ -195,6 +199,7 @@ pub fn client(
     let _ = writeln!(out, "ping_interval = {}", d(t.ping_interval));
     let _ = writeln!(out, "quit = {}", d(t.quit));
     let _ = writeln!(out, "client_idle = {}", d(t.client_idle));
+    let _ = writeln!(out, "resume = {}", d(t.resume));
     for m in &spec.servers {
         let (host, port) = m.address.rsplit_once(':').ok_or_else(|| {
             io::Error::other(format!(
@@ -261,6 +266,9 @@ mod tests {
         spec.edge_timeouts.retry_min = Duration::from_millis(250);
         spec.client_timeouts.welcome = Duration::from_secs(7);
         spec.relay_timeouts.link_idle = Duration::from_secs(33);
+        spec.edge_resume.window = Duration::from_secs(42);
+        spec.edge_resume.limits.per_client = 3;
+        spec.client_timeouts.resume = Duration::ZERO;
         spec
     }
 
@@ -291,6 +299,7 @@ mod tests {
         assert_eq!(e.config.allowed_clients, vec![keys.client.public]);
         assert_eq!(e.config.allowed_servers, vec!["mail.example:995"]);
         assert_eq!(e.config.max_sessions, 77);
+        assert_eq!(e.config.resume, spec.edge_resume);
         assert_eq!(e.config.timeouts, spec.edge_timeouts);
         let relay = &e.config.relays[0];
         assert_eq!(
@@ -310,6 +319,7 @@ mod tests {
         assert_eq!(c.edge_key, keys.edge.public);
         assert_eq!(c.keypair.public, keys.client.public);
         assert_eq!(c.timeouts.welcome, Duration::from_secs(7));
+        assert_eq!(c.timeouts.resume, Duration::ZERO);
         assert_eq!(c.servers[0].password.expose(), b"p\"w with \\ quote");
         assert_eq!(c.servers[0].tls, TlsMode::Implicit);
         assert_eq!(c.servers[1].host, "2001:db8::1");

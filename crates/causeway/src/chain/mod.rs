@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use causeway_client::Timeouts as ClientTimeouts;
-use causeway_edge::EdgeTimeouts;
+use causeway_edge::{EdgeTimeouts, ResumeConfig};
 use causeway_net::EnvRng;
 use causeway_proto::user::TlsMode;
 use causeway_relay::RelayTimeouts;
@@ -91,6 +91,8 @@ pub struct ChainSpec {
     pub client_timeouts: ClientTimeouts,
     /// Client sessions the edge serves at once.
     pub edge_max_sessions: usize,
+    /// How long and how many sessions the edge keeps for a resume.
+    pub edge_resume: ResumeConfig,
     /// The edge keeps its crash journal in a file of the chain's directory;
     /// `false` runs it without one (`journal = "memory"`).
     pub journal: bool,
@@ -115,6 +117,7 @@ impl Default for ChainSpec {
             relay_timeouts: RelayTimeouts::default(),
             client_timeouts: ClientTimeouts::default(),
             edge_max_sessions: 1024,
+            edge_resume: ResumeConfig::default(),
             journal: true,
             client_journal: true,
             shutdown_deadline: Duration::from_secs(20),

@@ -90,6 +90,7 @@ struct ClientTimeoutsFile {
     ping_interval: Option<Spanned<String>>,
     quit: Option<Spanned<String>>,
     client_idle: Option<Spanned<String>>,
+    resume: Option<Spanned<String>>,
 }
 
 impl Cx<'_> {
@@ -164,6 +165,7 @@ impl Cx<'_> {
             ),
             quit: self.duration(&t.quit, d.quit, "timeouts.quit"),
             client_idle: self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle"),
+            resume: self.duration_or_off(&t.resume, d.resume, "timeouts.resume"),
         };
         let channel = self.channel(&f.channel);
         let prefetch = self.prefetch(&f.prefetch);

@@ -182,21 +182,31 @@ impl Cx<'_> {
         default: Duration,
         what: &str,
     ) -> Duration {
-        let Some(v) = v else { return default };
-        match parse_duration(v.get_ref()) {
-            Ok(d) if d.is_zero() => {
+        let d = self.duration_or_off(v, default, what);
+        match v {
+            Some(v) if d.is_zero() => {
                 self.at(
                     v.span(),
                     format!("{what} is zero; give a positive duration"),
                 );
                 default
             }
-            Ok(d) => d,
-            Err(e) => {
-                self.at(v.span(), format!("{what}: {e}"));
-                default
-            }
+            _ => d,
         }
+    }
+
+    /// A duration where zero is allowed and means "off".
+    pub(super) fn duration_or_off(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+        what: &str,
+    ) -> Duration {
+        let Some(v) = v else { return default };
+        parse_duration(v.get_ref()).unwrap_or_else(|e| {
+            self.at(v.span(), format!("{what}: {e}"));
+            default
+        })
     }
 
     pub(super) fn int(

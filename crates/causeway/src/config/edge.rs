@@ -49,6 +49,9 @@ pub(super) struct EdgeFile {
     replica_cache_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
+    resume_window: Option<Spanned<String>>,
+    resume_per_client: Option<Spanned<i64>>,
+    resume_max: Option<Spanned<i64>>,
     #[serde(default)]
     channel: ChannelFile,
     #[serde(default)]
@@ -133,6 +136,17 @@ impl Cx<'_> {
             1 << 40,
             "replica_cache_bytes",
         );
+        let r = config.resume;
+        config.resume.window = self.duration_or_off(&f.resume_window, r.window, "resume_window");
+        config.resume.limits.per_client = self.count(
+            &f.resume_per_client,
+            r.limits.per_client,
+            0,
+            1 << 20,
+            "resume_per_client",
+        );
+        config.resume.limits.total =
+            self.count(&f.resume_max, r.limits.total, 0, 1 << 20, "resume_max");
         config.channel = self.channel(&f.channel);
         config.max_message = self.max_message(&f.max_message, config.max_message, &config.channel);
         config.timeouts.hello = self.duration(&t.hello, d.hello, "timeouts.hello");

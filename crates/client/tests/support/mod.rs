@@ -161,6 +161,7 @@ impl Rig {
                 user,
                 supersedes,
                 carried,
+                ..
             } => {
                 assert_eq!(version, causeway_proto::PROTOCOL_VERSION);
                 self.supersedes = supersedes;

@@ -283,3 +283,30 @@ fn chunks_travel_as_lf_where_reversible_and_never_split_a_crlf() {
         "the window counts the body's bytes"
     );
 }
+
+#[test]
+fn a_resume_continues_what_the_client_holds_drops_what_it_does_not_want_and_reopens_the_window() {
+    let now = t0();
+    let mut o = Outbox::default();
+    o.push(key("a"), at("a"), body(3 * CHUNK, 1), 0, false, vec![4]);
+    o.push(key("b"), at("b"), body(CHUNK, 2), 0, false, vec![]);
+    o.push(key("m0"), at("m0"), body(10, 3), 0, false, vec![]);
+    // Two chunks of "a" go out; the line dies before any Window.
+    o.next_chunk(now).unwrap();
+    o.next_chunk(now).unwrap();
+    assert_eq!(o.sent, 2 * CHUNK as u64);
+    // The client proxy received only the first, and no longer wants "b".
+    let holds = |k: &Key| match k.1.uidl.as_str() {
+        "a" => Some(CHUNK as u64),
+        "m0" => Some(0),
+        _ => None,
+    };
+    assert_eq!(o.resume(CHUNK as u64, holds), 1);
+    assert_eq!(o.unsent(), 2 * CHUNK + 10);
+    assert_eq!((o.sent, o.acked), (CHUNK as u64, CHUNK as u64));
+    let out = drain(&mut o, now);
+    let order: Vec<(&str, u64)> = out.iter().map(|(u, off, ..)| (u.as_str(), *off)).collect();
+    assert_eq!(order, [("a", 8192), ("a", 16384), ("m0", 0)]);
+    // The request that waited on "a" was forgotten: it is asked again.
+    assert_eq!(out[1].3, Some(vec![]));
+}

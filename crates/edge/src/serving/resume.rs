@@ -1,0 +1,225 @@
+//! Taking a session up again on a new channel after its line was cut.
+//!
+//! A cut used to end the session: the mail client got an error, its
+//! replica and server sessions were dropped, and a body half across a slow
+//! line started again from its first byte in the next session. Now a cut
+//! line leaves the session *detached* for the resume window while the
+//! client proxy reconnects; the mail client only waits.
+//!
+//! ```text
+//!  attached ──line fails / silent──▶ detached ──window passes──▶ ends as a cut
+//!     ▲                                  │                     (owed work done,
+//!     └──────── Resume with a valid proof┘                      every server QUIT)
+//! ```
+//!
+//! **Proof.** The session's secret went to the client proxy in `Ticket`
+//! (uncompressed, never beside mail). `Resume` carries
+//! `causeway_wire::binding::proof` of it over the new channel's handshake
+//! hash, from the same client key (the registry checks the key; the session
+//! checks the proof). The answer `Resumed` carries a new secret: each
+//! secret opens at most one resume, and a proof seen on one channel is
+//! worth nothing on another. A `Resume` that comes while the old channel
+//! still looks alive wins (the client proxy saw the cut first): the old
+//! channel is dropped, closing its stream.
+//!
+//! **State, not replay.** Nothing the old channel carried is sent again as
+//! it was. The client proxy says what it holds: the body bytes it received
+//! in the session (the window restarts there) and the bodies it still
+//! wants, each from the byte it holds ([`Outbox::resume`]). The edge says
+//! how many read marks it received, so the client proxy sends again the
+//! ones after them; deletes the journal holds are `Held` again when a batch
+//! comes twice; requests in progress are forgotten (the client proxy asks
+//! again with the same id, and a `Dele` or `Rset` whose answer was lost is
+//! answered from [`Serving::answered`], not done twice). The new channel's
+//! compression starts empty.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use causeway_net::Env;
+use causeway_proto::session::{EdgeToClient, SECRET_LEN, ServerWants, Wanted};
+use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_wire::SecureChannel;
+use causeway_wire::binding;
+use causeway_wire::link::{close, send};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{Channel, Ending, Serving, superseded};
+use crate::compression::Compression;
+use crate::outbox::Key;
+use crate::registry::Registration;
+use causeway_net::shutdown_requested;
+
+/// A channel handed over to resume a session, with what its `Resume` said.
+pub(crate) struct Attach<S> {
+    pub channel: SecureChannel<S>,
+    pub version: u16,
+    pub proof: Vec<u8>,
+    pub received: u64,
+    pub wants: Vec<ServerWants>,
+}
+
+/// A fresh session secret.
+pub(crate) fn new_secret<E: Env>(env: &E) -> [u8; SECRET_LEN] {
+    let mut s = [0; SECRET_LEN];
+    env.rng().fill_bytes(&mut s);
+    s
+}
+
+impl<E: Env> Serving<'_, E> {
+    /// Waits, detached, for a resume: `Ok` once one re-attached the session
+    /// to `channel`; else how it ended (the window passed without one, a
+    /// newer session ended it, shutdown, or it may not wait at all).
+    pub(super) async fn detached(
+        &mut self,
+        channel: &mut Channel<E>,
+        reason: String,
+        shutdown: &mut watch::Receiver<bool>,
+        registration: &mut Registration<Attach<E::Stream>>,
+    ) -> Result<(), Ending> {
+        let window = self.config.resume.window;
+        if self.secret.is_none() || window.is_zero() || !self.heard {
+            return Err(Ending::Cut(reason));
+        }
+        let Some(_detached) = registration.detach(self.config.resume.limits) else {
+            warn!(%reason, "the line was cut and this client has as many sessions waiting \
+                for a resume as it may (resume limits): ending the session now");
+            return Err(Ending::Cut(reason));
+        };
+        info!(%reason, window_s = window.as_secs(),
+            "the line was cut; the session waits for its client proxy to resume it");
+        let until = self.env.now() + window;
+        loop {
+            let left = until.saturating_duration_since(self.env.now());
+            tokio::select! {
+                biased;
+                _ = shutdown_requested(shutdown) => return Err(Ending::Shutdown),
+                _ = superseded(&mut registration.end) => return Err(Ending::Superseded),
+                Some(a) = registration.attach.recv() => {
+                    if self.attach(channel, a).await {
+                        return Ok(());
+                    }
+                }
+                _ = self.env.sleep(left) => {
+                    return Err(Ending::Cut(format!(
+                        "{reason}; no resume within {} s", window.as_secs()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Takes up the session on `a`'s channel if its proof holds: answers
+    /// `Resumed` (with a new secret) and replaces `channel`. A proof that
+    /// fails is refused on its own channel and the session goes on as it
+    /// was. Returns whether the session moved.
+    pub(super) async fn attach(&mut self, channel: &mut Channel<E>, a: Attach<E::Stream>) -> bool {
+        let Attach {
+            channel: mut fresh,
+            version,
+            proof,
+            received,
+            wants,
+        } = a;
+        let wants = match self.check(version, &proof, fresh.binding(), wants) {
+            Ok(wants) => wants,
+            Err(reason) => {
+                warn!(%reason, "refused a resume");
+                let error = OpError::new(Some(ErrCode::SysPerm), reason);
+                let within = self.config.timeouts.hello;
+                let env = self.env.clone();
+                // Off the session's loop: a slow or hostile peer must not
+                // hold up the session it failed to take.
+                tokio::spawn(async move {
+                    let msg = EdgeToClient::Refused { error };
+                    if send(&env, &mut fresh, &msg, within).await.is_ok() {
+                        close(&env, fresh, "resume refused", within).await;
+                    }
+                });
+                return false;
+            }
+        };
+        let secret = new_secret(&self.env);
+        let resumed = EdgeToClient::Resumed {
+            secret: secret.to_vec(),
+            marks: self.marks,
+        };
+        if let Err(e) = send(&self.env, &mut fresh, &resumed, self.config.timeouts.hello).await {
+            warn!(error = %e, "a resume failed before it was answered; the client proxy tries again");
+            return false;
+        }
+        self.secret = Some(secret);
+        *channel = fresh;
+        let partial = self.take_up(received, wants);
+        self.compression = Compression::new(self.state.clone(), self.env.now());
+        self.state.resumed(partial);
+        info!(
+            received,
+            partial_bodies = partial,
+            "the client proxy resumed the session"
+        );
+        true
+    }
+
+    /// The resume's version and proof, and the bodies it wants by key; a
+    /// place outside the listing refuses it.
+    fn check(
+        &self,
+        version: u16,
+        proof: &[u8],
+        binding: &[u8; 32],
+        wants: Vec<ServerWants>,
+    ) -> Result<BTreeMap<String, Vec<Wanted>>, String> {
+        if version != PROTOCOL_VERSION {
+            return Err(format!(
+                "the client proxy resumes with protocol version {version}, this edge speaks {PROTOCOL_VERSION}"
+            ));
+        }
+        let Some(secret) = &self.secret else {
+            return Err("this session is not resumable".into());
+        };
+        if !binding::verify(secret, binding, proof) {
+            return Err("the resume's proof does not hold (an old secret, or not this session's client proxy)".into());
+        }
+        let mut by_server: BTreeMap<String, Vec<Wanted>> = BTreeMap::new();
+        let mut n = 0;
+        for w in wants {
+            n += w.bodies.len();
+            if n > causeway_proto::session::MAX_WANTED {
+                return Err("the resume wants more bodies than a session may".into());
+            }
+            let list = by_server.entry(w.server.clone()).or_default();
+            for b in w.bodies {
+                let msg = self.replica.at(&w.server, b.at).map_err(|e| e.text)?;
+                list.push(Wanted { msg, from: b.from });
+            }
+        }
+        Ok(by_server)
+    }
+
+    /// What the new channel starts from: the client proxy's bodies and
+    /// counts (see the module doc). Returns how many bodies continue
+    /// part-way.
+    fn take_up(&mut self, received: u64, wants: BTreeMap<String, Vec<Wanted>>) -> usize {
+        let holds: BTreeMap<Key, u64> = wants
+            .iter()
+            .flat_map(|(server, list)| {
+                list.iter()
+                    .map(move |w| ((server.clone(), w.msg.clone()), w.from))
+            })
+            .collect();
+        let partial = self.outbox.resume(received, |k| holds.get(k).copied());
+        self.sent.retain(|k| !holds.contains_key(k));
+        self.ahead.retain(|k| !holds.contains_key(k));
+        for waiters in self.fetching.values_mut() {
+            waiters.clear();
+        }
+        self.queued.clear();
+        self.current = None;
+        self.wanted = wants
+            .into_iter()
+            .map(|(server, list)| (server, VecDeque::from(list)))
+            .collect();
+        partial
+    }
+}
