@@ -487,6 +487,13 @@ impl Focus {
                 f.relay_crash_after_dele = f.relay_crash_after_dele.max(0.4);
                 f.relay_cut_at_rset = f.relay_cut_at_rset.max(0.7);
                 p.mua.dele_chance = p.mua.dele_chance.max(0.5);
+                // Half the seeds without resume at the edge: a cut session
+                // then finishes beside the user's next one, and its owed
+                // work is adopted by whoever holds the maildrop (with
+                // resume on, the cut session itself goes on instead).
+                if p.seed % 2 == 0 {
+                    p.resume_window = Duration::ZERO;
+                }
             }
             Focus::EdgeCrash => {
                 f.edge_crash = f.edge_crash.max(0.006);

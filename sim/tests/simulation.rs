@@ -107,7 +107,7 @@ fn line_cuts_holds_and_reactive_cuts() {
 #[test]
 fn relay_crashes_and_link_cuts() {
     check(
-        3000..3040,
+        3000..3080,
         Some(Focus::Relay),
         &[
             Cov::ViaRelay,
