@@ -52,6 +52,7 @@ pub enum Cov {
     CleanSession,
     Resumed,
     ResumedPartialBody,
+    ResumePrimed,
     CutCovered,
 }
 
@@ -100,6 +101,7 @@ impl Cov {
         Cov::CleanSession,
         Cov::Resumed,
         Cov::ResumedPartialBody,
+        Cov::ResumePrimed,
         Cov::CutCovered,
     ];
 
@@ -148,6 +150,7 @@ impl Cov {
             Cov::CleanSession => "session that met no fault",
             Cov::Resumed => "session resumed after a cut",
             Cov::ResumedPartialBody => "resume continued a body part-way",
+            Cov::ResumePrimed => "resumed stream primed with the cut one's history",
             Cov::CutCovered => "session judged by invariant 9 (cuts a resume covers)",
         }
     }

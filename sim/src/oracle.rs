@@ -609,6 +609,9 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
     {
         w.coverage.insert(Cov::ResumedPartialBody);
     }
+    if w.nodes.edges().iter().any(|e| e.resumes_primed() > 0) {
+        w.coverage.insert(Cov::ResumePrimed);
+    }
     for (i, s) in w.servers.iter().enumerate() {
         for r in s.store.sessions() {
             for f in &r.faults {

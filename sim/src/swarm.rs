@@ -133,6 +133,10 @@ pub struct MuaParams {
     pub give_up_mid_retr_chance: f64,
     /// Per session: RSET before QUIT (after its DELEs).
     pub rset_chance: f64,
+    /// How long the user thinks before each RSET (zero: not at all). Longer
+    /// than the client proxy's batch delay, the DELEs reach the server
+    /// before the RSET, which must then undo them there.
+    pub rset_pause: Duration,
     /// Per message read: a TOP, LIST n, UIDL n, NOOP or STAT too.
     pub extra_chance: f64,
     /// Per RETR or DELE: several commands in one write.
@@ -194,6 +198,16 @@ fn draw_resume(seed: u64) -> (Duration, Duration) {
         _ => Duration::from_secs(rng.range(120, 301)),
     };
     (window, client)
+}
+
+/// A pause before RSET in half the seeds, from a stream of its own (see
+/// [`draw_resume`]).
+fn draw_rset_pause(seed: u64) -> Duration {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"rset-pause"]));
+    match rng.range(0, 2) {
+        0 => Duration::ZERO,
+        _ => Duration::from_millis(rng.range(1_200, 4_001)),
+    }
 }
 
 /// Longest stale lock a server keeps after an abrupt end, in this simulation.
@@ -313,6 +327,7 @@ impl Params {
             give_up_chance: rate(rng, 0.4, 0.005, 0.1),
             give_up_mid_retr_chance: rate(rng, 0.3, 0.02, 0.2),
             rset_chance: rate(rng, 0.4, 0.1, 0.6),
+            rset_pause: draw_rset_pause(seed),
             extra_chance: rate(rng, 0.5, 0.05, 0.5),
             pipeline_chance: rate(rng, 0.4, 0.1, 0.7),
         };
@@ -327,6 +342,7 @@ impl Params {
         // its crashes): acknowledged deletes must survive edge crashes, with
         // no exemption.
         let journal_sync = ms(rng, 0, 50);
+        let (resume_window, client_resume) = draw_resume(seed);
         let mut faults = faults;
         faults.journal_fail = rate(rng, 0.25, 0.002, 0.02);
         Params {
@@ -349,8 +365,8 @@ impl Params {
             journal_sync,
             zstd_level: [3, 1, 1, -3][rng.range(0, 4) as usize],
             proxy_journal: rng.range(0, 5) != 0,
-            resume_window: draw_resume(seed).0,
-            client_resume: draw_resume(seed).1,
+            resume_window,
+            client_resume,
             focus: None,
         }
     }

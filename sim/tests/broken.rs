@@ -32,7 +32,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("erase-owed-when-locked", 72, 4),
     ("read-mark-before-write", 272, 3),
     ("break-after-delivery", 0, 8),
-    ("relay-commits-on-link-loss", 681, 1),
+    ("relay-commits-on-link-loss", 40, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 2, 4),
     ("carried-undone-by-rset", 15, 6),

@@ -163,7 +163,12 @@ fn cuts_a_resume_covers_are_never_seen_by_the_mail_client() {
     check(
         9000..9012,
         Some(Focus::Resume),
-        &[Cov::Resumed, Cov::ResumedPartialBody, Cov::CutCovered],
+        &[
+            Cov::Resumed,
+            Cov::ResumedPartialBody,
+            Cov::ResumePrimed,
+            Cov::CutCovered,
+        ],
     );
 }
 

@@ -469,6 +469,8 @@ impl Client {
             supersedes,
             carried,
             restarted,
+            // The edge's resume window decides (zero in most of these worlds).
+            resumes: true,
         })
         .await;
         let answer = self.recv().await;

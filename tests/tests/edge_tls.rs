@@ -154,6 +154,7 @@ impl Client {
             supersedes: Vec::new(),
             carried: Vec::new(),
             restarted: false,
+            resumes: false,
         };
         self.ch.send(&hello, Compress::Never).await.unwrap();
         match self.recv().await {

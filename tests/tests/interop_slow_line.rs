@@ -69,14 +69,7 @@ async fn fetchmail_takes_a_2mb_attachment_across_40kbit_once() {
         took > Duration::from_secs(120),
         "the body crossed in {took:?}: the line was not slower than fetchmail's timeout"
     );
-    settle(&dc, &chain, USER, mark, |mb| {
-        if mb.messages.is_empty() {
-            Ok(())
-        } else {
-            Err("fetchmail without keep: the message deleted expected".into())
-        }
-    })
-    .await;
+    settle(&dc, &chain, USER, mark, emptied).await;
     assert_clean_ends(&dc, mark, "fetchmail over a slow line");
     let r = fm.run(&chain.proxy, DELETE).await;
     assert_eq!(r.code, 1, "the next poll finds nothing\n{}", r.text());
@@ -113,18 +106,20 @@ async fn a_cut_mid_body_is_resumed_from_its_offset_and_fetchmail_sees_nothing() 
         "resumed once, the body from its offset\n{}",
         chain.output()
     );
-    settle(&dc, &chain, USER, mark, |mb| {
-        if mb.messages.is_empty() {
-            Ok(())
-        } else {
-            Err("fetchmail without keep: the message deleted expected".into())
-        }
-    })
-    .await;
+    settle(&dc, &chain, USER, mark, emptied).await;
     assert_clean_ends(&dc, mark, "a resumed cut on a slow line");
     eprintln!(
         "resumed mid-body: {} B down on the line in all for a {} B message",
         chain.line.bytes(Dir::Down),
         before.messages[0].size
     );
+}
+
+/// What fetchmail without `keep` leaves: an empty mailbox.
+fn emptied(mb: &Mailbox) -> Result<(), String> {
+    if mb.messages.is_empty() {
+        Ok(())
+    } else {
+        Err("fetchmail without keep: the message deleted expected".into())
+    }
 }

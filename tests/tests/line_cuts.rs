@@ -37,6 +37,8 @@ fn no_resume() -> RigSpec {
             resume: Duration::ZERO,
             ..Timeouts::default()
         },
+        // (The client proxy's `Hello` alone would now do: see
+        // `a_client_proxy_that_does_not_resume_leaves_no_session_waiting_at_the_edge`.)
         edge_resume: ResumeConfig {
             window: Duration::ZERO,
             ..ResumeConfig::default()
@@ -145,12 +147,32 @@ async fn a_cut_right_after_a_dele_was_acknowledged_still_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_between_commands_fails_the_next_command_and_changes_nothing() {
+    a_cut_between_commands_without_resume(no_resume()).await;
+}
+
+/// Resume off at the client proxy alone: its `Hello` says so, and the
+/// edge (resume window on) ends the session at the cut instead of keeping
+/// it, with both maildrops locked, for a resume that never comes (the
+/// rig's settle fails if a session is still open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_proxy_that_does_not_resume_leaves_no_session_waiting_at_the_edge() {
+    a_cut_between_commands_without_resume(RigSpec {
+        client_timeouts: Timeouts {
+            resume: Duration::ZERO,
+            ..Timeouts::default()
+        },
+        ..RigSpec::default()
+    })
+    .await;
+}
+
+async fn a_cut_between_commands_without_resume(spec: RigSpec) {
     if !python::available().await {
         return;
     }
     let rig = Rig::start(RigSpec {
         servers: vec![("HOST1", false), ("HOST2", true)],
-        ..no_resume()
+        ..spec
     })
     .await;
     let before: Vec<_> = rig
@@ -221,5 +243,41 @@ async fn a_cut_during_a_retr_body_is_resumed_and_the_mail_client_sees_nothing() 
     );
     rig.settle().await;
     assert!(host.store.is_seen(USER, &big), "{}", rig.report());
+    rig.assert_no_leaks();
+}
+
+/// A cut in the middle of a stream of ordinary (compressible) mail: the
+/// resumed stream starts primed with the plaintext the client proxy proves
+/// it holds of the cut one's compression frame, and every body still
+/// arrives byte for byte (a primer that differed at the two ends would
+/// corrupt them, not just cost bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_stream_is_primed_with_the_cut_ones_history_and_every_body_arrives_whole() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    let uidls = host.deliver(rig.env.rng(), 40, 6000);
+    // About a third of the mailbox (which compresses to about a quarter)
+    // has crossed when the line is cut.
+    rig.line.cut_after(Dir::Down, 20 << 10);
+    let mut script = login();
+    for i in 1..=uidls.len() {
+        script.push_str(&format!("out(\"retr{i}\", digest(p.retr({i})[1]))\n"));
+    }
+    script.push_str("out(\"quit\", text(p.quit()))\n");
+    let out = python::run(&rig.proxy, &script).await;
+    for (i, uidl) in uidls.iter().enumerate() {
+        assert_eq!(
+            out.get(&format!("retr{}", i + 1)),
+            host.digest(uidl),
+            "{out:?}"
+        );
+    }
+    assert!(out.get("quit").starts_with("+OK"), "{out:?}");
+    assert_eq!(rig.line.connections(), 2, "one cut, one resume");
+    assert_eq!(rig.edge.resumes_primed(), 1, "{}", rig.report());
+    rig.settle().await;
     rig.assert_no_leaks();
 }

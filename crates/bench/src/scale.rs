@@ -347,6 +347,10 @@ async fn quit(c: Client) -> Result<Option<Client>, String> {
 struct Held {
     idle_per_session: f64,
     active_per_session: f64,
+    /// The same for the load processes (mail clients, and through
+    /// Causeway their client proxy).
+    load_idle_per_session: f64,
+    load_active_per_session: f64,
     held: usize,
     errors: usize,
     open_rate: f64,
@@ -412,7 +416,9 @@ fn hold(
     }
     settle();
     std::thread::sleep(Duration::from_millis(200));
+    let load_rss = |loads: &[ChildNode]| loads.iter().map(ChildNode::rss).sum::<u64>();
     let rss0 = node.rss();
+    let load0 = load_rss(&loads);
 
     let t = Instant::now();
     let (opened, failed) = all(&mut loads, |i| format!("open {}", share(n, parts, i)))?;
@@ -420,12 +426,14 @@ fn hold(
     errors += failed;
     std::thread::sleep(Duration::from_millis(500));
     let rss1 = node.rss();
+    let load1 = load_rss(&loads);
     let held = live().min(opened);
 
     let (fetched, failed) = all(&mut loads, |i| format!("fetch {}", share(active, parts, i)))?;
     errors += failed;
     std::thread::sleep(Duration::from_millis(500));
     let rss2 = node.rss();
+    let load2 = load_rss(&loads);
 
     errors += all(&mut loads, |_| "quit".to_string())?.1;
     settle();
@@ -436,10 +444,14 @@ fn hold(
         rss1 >> 20,
         rss2 >> 20
     ));
-    let idle = rss1.saturating_sub(rss0) as f64 / opened.max(1) as f64;
+    let per = |from: u64, to: u64, n: usize| to.saturating_sub(from) as f64 / n.max(1) as f64;
+    let idle = per(rss0, rss1, opened);
+    let load_idle = per(load0, load1, opened);
     Ok(Held {
         idle_per_session: idle,
-        active_per_session: idle + rss2.saturating_sub(rss1) as f64 / fetched.max(1) as f64,
+        active_per_session: idle + per(rss1, rss2, fetched),
+        load_idle_per_session: load_idle,
+        load_active_per_session: load_idle + per(load1, load2, fetched),
         held,
         errors,
         open_rate,
@@ -522,6 +534,26 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
         .note(format!(
             "{active} sessions after RETR of {} messages of ~{} B (body cache, both zstd contexts used)",
             MAILBOX.0, MAILBOX.1
+        )),
+        Figure::new(
+            "mem_proxy_idle_session",
+            "bytes/session",
+            cw.load_idle_per_session - fw.load_idle_per_session,
+            vec![("mail_client_alone", fw.load_idle_per_session)],
+        )
+        .note(
+            "client proxy: RSS growth of the load processes per session (logged in, STAT, the \
+             mailbox prefetched into its mirror), less the same for direct mail clients"
+                .to_string(),
+        ),
+        Figure::new(
+            "mem_proxy_active_session",
+            "bytes/session",
+            cw.load_active_per_session - fw.load_active_per_session,
+            vec![("mail_client_alone", fw.load_active_per_session)],
+        )
+        .note(format!(
+            "client proxy, {active} sessions after RETR of every message (answered from the mirror), less direct mail clients"
         )),
         Figure::new(
             "sessions_held",

@@ -94,7 +94,7 @@ async fn carry_once<E: Env>(
             NotOpened::Refused(e) => e.to_string(),
         })?;
 
-    let outcomes = link.quit(config.timeouts.quit).await.map_err(|c| c.0)?;
+    let outcomes = link.quit(config.timeouts.quit).await.map_err(|c| c.why)?;
     let failed: Vec<String> = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.name)))

@@ -116,6 +116,13 @@ impl Default for Timeouts {
 }
 
 impl ClientConfig {
+    /// The channel to the edge: `channel`, keeping the recent plaintext
+    /// that primes a resumed session's stream when sessions resume (see
+    /// `causeway_wire::history`).
+    pub(crate) fn edge_channel(&self) -> ChannelConfig {
+        self.channel.for_resume(!self.timeouts.resume.is_zero())
+    }
+
     /// The user information handed to the edge in `Hello`.
     pub fn user_info(&self) -> UserInfo {
         UserInfo {

@@ -66,23 +66,60 @@ pub const MARKS_BATCH: usize = 64;
 
 /// The line to the edge is gone (or cannot be trusted any more), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineCut(pub String);
+pub struct LineCut {
+    pub kind: CutKind,
+    pub why: String,
+}
+
+/// What ended the line: what decides whether a resume may take it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutKind {
+    /// The line failed (reset, EOF, silence): worth resuming.
+    Lost,
+    /// The edge ended the session on purpose, with a close frame.
+    Closed,
+    /// The edge broke the protocol: nothing it kept can be trusted.
+    Broken,
+}
+
+impl LineCut {
+    pub fn lost(why: impl Into<String>) -> Self {
+        LineCut {
+            kind: CutKind::Lost,
+            why: why.into(),
+        }
+    }
+
+    pub fn closed(reason: &str) -> Self {
+        LineCut {
+            kind: CutKind::Closed,
+            why: format!("the edge ended the session: {reason}"),
+        }
+    }
+
+    pub fn broken(why: impl Into<String>) -> Self {
+        LineCut {
+            kind: CutKind::Broken,
+            why: why.into(),
+        }
+    }
+}
 
 impl fmt::Display for LineCut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.why)
     }
 }
 
 impl From<WireError> for LineCut {
     fn from(e: WireError) -> Self {
-        LineCut(e.to_string())
+        LineCut::lost(e.to_string())
     }
 }
 
 impl From<std::io::Error> for LineCut {
     fn from(e: std::io::Error) -> Self {
-        LineCut(e.to_string())
+        LineCut::lost(e.to_string())
     }
 }
 
@@ -123,12 +160,16 @@ pub struct EdgeLink<E: Env> {
     places: Places,
     /// What a resume needs ([`resume`]): the settings to reach the edge
     /// again, the session's id and latest secret (`None`: not resumable),
-    /// every read mark sent in order (the edge says how many it got), and
-    /// the request waiting for its answer (asked again with its id).
+    /// the read marks sent in order since the last resume (the edge says
+    /// how many it got in all; `marks_confirmed` were confirmed before), the
+    /// request waiting for its answer (asked again with its id), and what
+    /// the cut channel had received of the edge's compression frame.
     config: std::sync::Arc<ClientConfig>,
     session: String,
     secret: Option<[u8; SECRET_LEN]>,
     marks_sent: Vec<(String, Place)>,
+    marks_confirmed: u64,
+    parked: Option<causeway_wire::history::History>,
     in_flight: Option<(u64, String, Op)>,
 }
 
@@ -149,14 +190,11 @@ impl Drop for Bodies {
     }
 }
 
-/// How a [`LineCut`] from a close frame begins.
-const CLOSED_BY_EDGE: &str = "the edge ended the session: ";
-
 impl From<LinkEnd> for LineCut {
     fn from(e: LinkEnd) -> Self {
         match e {
-            LinkEnd::Closed(reason) => LineCut(format!("{CLOSED_BY_EDGE}{reason}")),
-            other => LineCut(other.to_string()),
+            LinkEnd::Closed(reason) => LineCut::closed(&reason),
+            other => LineCut::lost(other.to_string()),
         }
     }
 }
@@ -193,7 +231,7 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Ticket { .. } => "Ticket",
         EdgeToClient::Resumed { .. } => "Resumed",
     };
-    LineCut(format!("the edge sent {kind} while we waited for {what}"))
+    LineCut::broken(format!("the edge sent {kind} while we waited for {what}"))
 }
 
 /// A channel to the edge, handshake done, no session yet.
@@ -230,7 +268,7 @@ impl<E: Env> EdgeLink<E> {
             &config.keypair,
             &config.edge_key,
             config.psk.as_ref(),
-            &config.channel,
+            &config.edge_channel(),
         )
         .await
         .map_err(|e| format!("the secure handshake with the edge failed: {e}"))
@@ -278,6 +316,7 @@ impl<E: Env> EdgeLink<E> {
             supersedes: supersedes.clone(),
             carried,
             restarted,
+            resumes: !config.timeouts.resume.is_zero(),
         };
         let (lost, kept) = (&shared.lost, &shared.kept);
         let mut secret = None;
@@ -311,13 +350,14 @@ impl<E: Env> EdgeLink<E> {
                     // A close before any answer: the edge refused our key
                     // once the handshake proved it (only that closes a
                     // channel unread); the configuration must change.
-                    Err(LineCut(reason)) if reason.starts_with(CLOSED_BY_EDGE) => {
-                        NotOpened::Refused(OpError::new(
-                            Some(ErrCode::SysPerm),
-                            format!("The edge refused this client proxy: {reason}"),
-                        ))
-                    }
-                    Ok(other) => NotOpened::Unreachable(out_of_turn("Welcome", &other).0),
+                    Err(LineCut {
+                        kind: CutKind::Closed,
+                        why: reason,
+                    }) => NotOpened::Refused(OpError::new(
+                        Some(ErrCode::SysPerm),
+                        format!("The edge refused this client proxy: {reason}"),
+                    )),
+                    Ok(other) => NotOpened::Unreachable(out_of_turn("Welcome", &other).why),
                     Err(e) => {
                         NotOpened::Unreachable(format!("the edge did not open the session: {e}"))
                     }
@@ -370,10 +410,12 @@ impl<E: Env> EdgeLink<E> {
             session,
             secret: secret.filter(|_| !config.timeouts.resume.is_zero()),
             marks_sent: Vec::new(),
+            marks_confirmed: 0,
+            parked: None,
             in_flight: None,
         };
         if let Err(cut) = link.want_more().await {
-            return Err(NotOpened::Unreachable(cut.0));
+            return Err(NotOpened::Unreachable(cut.why));
         }
         if link.secret.is_some() && link.channel.counters().moved_out() == moved_by_hello {
             // No `Want` went: a first message all the same, which tells the
@@ -381,7 +423,7 @@ impl<E: Env> EdgeLink<E> {
             // the session for a resume).
             let first = ClientToEdge::Window { received: 0 };
             if let Err(cut) = send(env, &mut link.channel, &first, t.request).await {
-                return Err(NotOpened::Unreachable(cut.0));
+                return Err(NotOpened::Unreachable(cut.why));
             }
         }
         Ok((link, listings))
@@ -511,7 +553,7 @@ impl<E: Env> EdgeLink<E> {
                 let key = (r.server.clone(), msg.clone());
                 match self.bodies.mirror.complete(&key) {
                     Some(b) if b.len() as u64 == total => Ok(Ok(Reply::Body(b.to_vec()))),
-                    _ => Err(LineCut(format!(
+                    _ => Err(LineCut::broken(format!(
                         "the edge said the body of {} was sent, and it did not arrive whole",
                         msg.uidl
                     ))),

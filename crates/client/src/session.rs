@@ -130,7 +130,7 @@ pub(crate) async fn serve<E: Env>(
             Err(end) => return s.end(end).await,
         };
         if let Link::Cut(cut) = &s.link {
-            let reply = Front::line_cut(&cut.0);
+            let reply = Front::line_cut(&cut.why);
             let _ = s.write(&reply).await;
             return;
         }
@@ -244,7 +244,7 @@ impl<E: Env> Session<E> {
             if self.config.broken(Broken::BreakAfterDelivery) {
                 self.abandon("a broken proxy ends its session after each delivery")
                     .await;
-                self.link = Link::Cut(LineCut("broken variant".into()));
+                self.link = Link::Cut(LineCut::lost("broken variant"));
             }
         }
     }
@@ -262,9 +262,7 @@ impl<E: Env> Session<E> {
         match &mut self.link {
             Link::Open(link) => Ok(link),
             Link::Cut(cut) => Err(cut.clone()),
-            Link::None | Link::Reached(_) => {
-                Err(LineCut("no session with the edge is open".into()))
-            }
+            Link::None | Link::Reached(_) => Err(LineCut::lost("no session with the edge is open")),
         }
     }
 
@@ -376,7 +374,7 @@ impl<E: Env> Session<E> {
                         Link::Open(link) => link.quit(t.quit).await,
                         Link::Cut(cut) => Err(cut),
                         Link::None | Link::Reached(_) => {
-                            Err(LineCut("no session with the edge is open".into()))
+                            Err(LineCut::lost("no session with the edge is open"))
                         }
                     };
                     match quitted {
@@ -422,7 +420,7 @@ impl<E: Env> Session<E> {
     async fn cut(&mut self, cut: LineCut) -> bool {
         tracing::warn!(reason = %cut, "line to the edge lost during a command");
         self.link = Link::None;
-        let reply = Front::line_cut(&cut.0);
+        let reply = Front::line_cut(&cut.why);
         let _ = self.write(&reply).await;
         false
     }

@@ -137,6 +137,13 @@ impl EdgeConfig {
         self.relays.iter().find(|r| r.name == name)
     }
 
+    /// The channel to client proxies: `channel`, keeping the recent
+    /// plaintext that primes a resumed session's stream when sessions
+    /// resume (see `causeway_wire::history`).
+    pub(crate) fn client_channel(&self) -> ChannelConfig {
+        self.channel.for_resume(!self.resume.window.is_zero())
+    }
+
     /// How this edge reaches mail servers, directly or through its relays.
     pub(crate) fn routes(&self) -> Routes<'_> {
         let t = &self.timeouts;

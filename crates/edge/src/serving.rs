@@ -50,6 +50,7 @@ use causeway_proto::session::{
     PlacedDelete, Reply, SECRET_LEN, Wanted, WantedAt,
 };
 use causeway_wire::SecureChannel;
+use causeway_wire::history::History;
 use causeway_wire::link::{LinkEnd, flush, queue, recv, rest, send};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
@@ -158,6 +159,10 @@ pub(crate) struct Serving<'a, E: Env> {
     /// The session's resume secret (`None`: not resumable), rotated on each
     /// resume; and what a resume re-establishes ([`resume`]).
     secret: Option<[u8; SECRET_LEN]>,
+    /// What the cut channel had sent of its open compression frame, kept
+    /// while the session waits for a resume (the channel and its contexts
+    /// are freed): the new channel's stream starts primed with it.
+    parked: Option<History>,
     /// Read marks (places in `Delivered`) received in this session.
     marks: u64,
     /// A message came after `Welcome`: the client proxy has the `Ticket`
@@ -217,6 +222,7 @@ impl<'a, E: Env> Serving<'a, E> {
             fetched_tx,
             fetched_rx,
             secret,
+            parked: None,
             marks: 0,
             heard: false,
             held: BTreeSet::new(),

@@ -75,7 +75,7 @@ impl<E: Env> Session<E> {
             &cfg.keypair,
             allowed,
             cfg.psk.as_ref(),
-            &cfg.channel,
+            &cfg.client_channel(),
         )
         .await;
         let channel = match accepted {
@@ -112,6 +112,7 @@ impl<E: Env> Session<E> {
             proof,
             received,
             wants,
+            history,
         }) = hello
         {
             let attach = Attach {
@@ -120,19 +121,21 @@ impl<E: Env> Session<E> {
                 proof,
                 received,
                 wants,
+                history,
             };
             return self.hand_over(id, &session, attach).await;
         }
         let channel = &mut channel;
-        let (user, mut lost, carried, restarted) = match hello {
+        let (user, mut lost, carried, restarted, resumes) = match hello {
             Ok(ClientToEdge::Hello {
                 version,
                 user,
                 supersedes,
                 carried,
                 restarted,
+                resumes,
             }) => match self.check_hello(version, &user, &supersedes, &carried) {
-                Ok(()) => (user, supersedes, carried, restarted),
+                Ok(()) => (user, supersedes, carried, restarted, resumes),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
@@ -199,7 +202,8 @@ impl<E: Env> Session<E> {
             session: id.to_owned(),
             servers: replica.listing(),
         };
-        let secret = (!self.config.resume.window.is_zero()).then(|| new_secret(&self.env));
+        let secret =
+            (resumes && !self.config.resume.window.is_zero()).then(|| new_secret(&self.env));
         let mut greeted = match secret {
             Some(s) => {
                 let ticket = EdgeToClient::Ticket { secret: s.to_vec() };

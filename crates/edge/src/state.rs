@@ -38,6 +38,7 @@ struct Inner {
     superseded: AtomicUsize,
     resumed: AtomicUsize,
     resumed_partial: AtomicUsize,
+    resumed_primed: AtomicUsize,
     bulk_contexts: Count,
 }
 
@@ -164,6 +165,12 @@ impl EdgeState {
         self.inner.resumed_partial.load(Ordering::SeqCst)
     }
 
+    /// Resumes whose new stream started primed with the cut one's recent
+    /// plaintext (see `serving::resume`).
+    pub fn resumes_primed(&self) -> usize {
+        self.inner.resumed_primed.load(Ordering::SeqCst)
+    }
+
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.records().clone()
     }
@@ -203,8 +210,11 @@ impl EdgeState {
             });
     }
 
-    pub(crate) fn resumed(&self, partial_bodies: usize) {
+    pub(crate) fn resumed(&self, partial_bodies: usize, primed: bool) {
         self.inner.resumed.fetch_add(1, Ordering::SeqCst);
+        if primed {
+            self.inner.resumed_primed.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner
             .resumed_partial
             .fetch_add(partial_bodies, Ordering::SeqCst);

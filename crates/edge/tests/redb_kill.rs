@@ -146,6 +146,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
             supersedes: Vec::new(),
             carried: Vec::new(),
             restarted: false,
+            resumes: true,
         };
         ch.send(&hello, Compress::Never).await.unwrap();
         let mut first = ch.recv().await.unwrap();

@@ -81,6 +81,11 @@ pub enum ClientToEdge {
         /// session of its key is lost (a restart forgets their ids), and the
         /// edge ends them all, attached or waiting for a resume.
         restarted: bool,
+        /// This client proxy resumes its sessions after a cut (its
+        /// `timeouts.resume` is not zero). If not, the edge gives the session
+        /// no `Ticket` and ends it at a cut instead of keeping it detached,
+        /// holding the maildrops' locks, for a resume that never comes.
+        resumes: bool,
     },
     /// Deletes acknowledged to the mail client from the client proxy's
     /// journal (at most [`MAX_DELETES`]), each by its listing [`Place`];
@@ -112,7 +117,9 @@ pub enum ClientToEdge {
     /// this channel's handshake. Then the state the client proxy holds, not
     /// a replay: the body bytes it received in the session (the edge's
     /// window restarts there) and, per server, the bodies it still wants,
-    /// each from the byte it holds. Answered by `Resumed` or `Refused`.
+    /// each from the byte it holds, and what it holds of the edge's open
+    /// compression frame (`history`), to prime the new one with. Answered
+    /// by `Resumed` or `Refused`.
     Resume {
         version: u16,
         session: String,
@@ -120,6 +127,7 @@ pub enum ClientToEdge {
         proof: Vec<u8>,
         received: u64,
         wants: Vec<ServerWants>,
+        history: Option<causeway_wire::history::Mark>,
     },
 }
 
@@ -266,10 +274,14 @@ pub enum EdgeToClient {
     /// (uncompressed); `marks` is how many read marks (places in
     /// `Delivered`) the edge received in this session, so the client proxy
     /// sends again those after them, which the cut may have lost.
+    /// `primed`: the edge's stream on this channel starts primed with the
+    /// history the `Resume` offered (the client proxy primes its receiving
+    /// side with the same bytes before it reads on).
     Resumed {
         #[serde(with = "serde_bytes")]
         secret: Vec<u8>,
         marks: u64,
+        primed: bool,
     },
 }
 

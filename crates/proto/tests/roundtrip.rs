@@ -5,12 +5,13 @@
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, PlacedDelete,
-    Reply, ServerListing, ServerOutcome, WantedAt,
+    Reply, ServerListing, ServerOutcome, ServerWants, WantedAt,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
 use causeway_wire::Message;
 use causeway_wire::codec::{decode_message, encode};
+use causeway_wire::history::Mark;
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,6 +94,7 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
                     supersedes,
                     carried,
                     restarted: version % 2 == 0,
+                    resumes: version % 3 == 0,
                 }
             }),
         prop::collection::vec(
@@ -122,6 +124,38 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
         any::<u64>().prop_map(|received| ClientToEdge::Window { received }),
         any::<u64>().prop_map(|nonce| ClientToEdge::Ping { nonce }),
         Just(ClientToEdge::Quit),
+        (
+            (any::<u16>(), text(), bytes(), any::<u64>()),
+            prop::collection::vec(
+                (text(), prop::collection::vec(any::<(u32, u64)>(), 0..3)),
+                0..3
+            ),
+            prop::option::of(any::<(u64, u64, u32, [u8; 32])>())
+        )
+            .prop_map(|((version, session, proof, received), wants, history)| {
+                ClientToEdge::Resume {
+                    version,
+                    session,
+                    proof,
+                    received,
+                    wants: wants
+                        .into_iter()
+                        .map(|(server, bodies)| ServerWants {
+                            server,
+                            bodies: bodies
+                                .into_iter()
+                                .map(|(at, from)| WantedAt { at, from })
+                                .collect(),
+                        })
+                        .collect(),
+                    history: history.map(|(frame, fed, len, digest)| Mark {
+                        frame,
+                        fed,
+                        len,
+                        digest,
+                    }),
+                }
+            }),
     ]
 }
 
@@ -185,6 +219,14 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
             0..4
         )
         .prop_map(|servers| EdgeToClient::Bye { servers }),
+        bytes().prop_map(|secret| EdgeToClient::Ticket { secret }),
+        (bytes(), any::<u64>(), any::<bool>()).prop_map(|(secret, marks, primed)| {
+            EdgeToClient::Resumed {
+                secret,
+                marks,
+                primed,
+            }
+        }),
     ]
 }
 
@@ -282,6 +324,7 @@ fn only_the_credential_messages_say_so() {
         supersedes: vec![],
         carried: vec![],
         restarted: false,
+        resumes: true,
     };
     assert!(hello.carries_credentials());
     assert!(!ClientToEdge::Quit.carries_credentials());

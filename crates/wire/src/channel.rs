@@ -19,9 +19,17 @@ use causeway_net::Stream;
 use crate::codec;
 use crate::counters::{Counters, Dir};
 use crate::error::WireError;
+use crate::history::History;
 use crate::keys::PublicKey;
 use crate::record::RecordBuf;
 use crate::seal::{Compress, Opened, Opener, Sealer};
+
+/// A cut channel's recent plaintext, by direction ([`SecureChannel::park`]).
+#[derive(Debug, Default, Clone)]
+pub struct Parked {
+    pub sent: History,
+    pub received: History,
+}
 
 /// What `recv` got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +135,34 @@ impl<S: Stream> SecureChannel<S> {
 
     pub fn counters(&self) -> Counters {
         self.counters.clone()
+    }
+
+    /// For a channel whose line was cut: frees both compression contexts
+    /// and the send buffer, and gives back each direction's recent
+    /// plaintext (see [`crate::history`]). Nothing more can be sent or
+    /// received on it.
+    pub fn park(&mut self) -> Parked {
+        self.outbound.broken = true;
+        self.outbound.buf = Vec::new();
+        Parked {
+            sent: self.outbound.sealer.discard(),
+            received: self.inbound.opener.discard(),
+        }
+    }
+
+    /// Starts the first compression frame this channel sends primed with
+    /// `primer`, which the peer's receiving side must be primed with too
+    /// ([`SecureChannel::prime_receiving`]). Call it before anything
+    /// compressed is queued. False (and no priming) where a trained
+    /// dictionary is configured, which the frame uses instead.
+    pub fn prime_sending(&mut self, primer: Vec<u8>) -> bool {
+        self.outbound.sealer.prime(primer)
+    }
+
+    /// The receiving mirror of [`SecureChannel::prime_sending`]: call it
+    /// before the first compressed message arrives.
+    pub fn prime_receiving(&mut self, primer: Vec<u8>) -> bool {
+        self.inbound.opener.prime(primer)
     }
 
     /// The peer's static key, as proven in the handshake.

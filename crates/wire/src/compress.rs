@@ -25,6 +25,10 @@
 //! together, the size of the output leaks the secret. Keeping secrets out of
 //! the context closes that.
 //!
+//! **History.** Each side may keep the last plaintext of its open frame
+//! (`ChannelConfig::history`), so that a channel resumed after a cut starts
+//! its first frame primed with it (see `history.rs`).
+//!
 //! Decompression writes into a buffer that may not grow past a limit, and
 //! the decoder refuses windows over 8 MiB, so neither a bomb (a few bytes that
 //! expand to gigabytes) nor a hostile frame header can make us allocate more.
@@ -35,6 +39,7 @@ use zstd::stream::raw::{CParameter, DParameter, Decoder, Encoder, InBuffer, Oper
 
 use crate::config::ChannelConfig;
 use crate::error::WireError;
+use crate::history::{History, raw_content};
 
 /// Largest window (log2 bytes) the decoder accepts: what level 19 uses.
 const WINDOW_LOG_MAX: u32 = 23;
@@ -50,12 +55,48 @@ fn decompress_err(e: std::io::Error) -> WireError {
     WireError::Decompress(e.to_string())
 }
 
+/// What a frame starts from: the configured trained dictionary, or else a
+/// resume's primer (for the next frame only). Both sides keep one.
+struct Start {
+    dictionary: Option<Arc<Vec<u8>>>,
+    primer: Option<Vec<u8>>,
+}
+
+impl Start {
+    fn new(cfg: &ChannelConfig) -> Self {
+        Start {
+            dictionary: cfg.dictionary.clone(),
+            primer: None,
+        }
+    }
+
+    /// Takes `primer` for the next frame, unless a frame is open already or
+    /// a trained dictionary serves instead.
+    fn prime(&mut self, primer: Vec<u8>, frame_open: bool) -> bool {
+        if self.dictionary.is_some() || frame_open {
+            return false;
+        }
+        self.primer = Some(primer);
+        true
+    }
+
+    /// The dictionary the next frame loads.
+    fn dictionary(&self) -> Option<&[u8]> {
+        match (&self.dictionary, &self.primer) {
+            (Some(d), _) => Some(d.as_slice()),
+            (None, Some(p)) => Some(raw_content(p)),
+            (None, None) => None,
+        }
+    }
+}
+
 pub(crate) struct Compressor {
     /// The open zstd frame's context and its level; none while resting.
     open: Option<(Encoder<'static>, i32)>,
     /// The level the next frame starts with.
     level: i32,
-    dictionary: Option<Arc<Vec<u8>>>,
+    start: Start,
+    history: History,
     scratch: Box<[u8]>,
 }
 
@@ -64,9 +105,24 @@ impl Compressor {
         Self {
             open: None,
             level: cfg.zstd_level,
-            dictionary: cfg.dictionary.clone(),
+            start: Start::new(cfg),
+            history: History::new(cfg.history),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
+    }
+
+    /// Starts the next frame with `primer` loaded (it must be what the
+    /// peer's decompressor is primed with). Not with a trained dictionary,
+    /// which the frame uses instead: returns whether it will be used.
+    pub(crate) fn prime(&mut self, primer: Vec<u8>) -> bool {
+        self.start.prime(primer, self.open.is_some())
+    }
+
+    /// Frees the context without ending its frame (the line is gone, so
+    /// the end could not be sent) and gives back the frame's history.
+    pub(crate) fn discard(&mut self) -> History {
+        self.open = None;
+        self.history.take()
     }
 
     /// The level for what is compressed next; an open frame at another level
@@ -80,11 +136,13 @@ impl Compressor {
         self.open.as_ref().map(|(_, l)| *l)
     }
 
-    fn start(&self) -> Result<Encoder<'static>, WireError> {
-        let mut enc = match &self.dictionary {
+    fn start(&mut self) -> Result<Encoder<'static>, WireError> {
+        let mut enc = match self.start.dictionary() {
             Some(d) => Encoder::with_dictionary(self.level, d).map_err(compress_err)?,
             None => Encoder::new(self.level).map_err(compress_err)?,
         };
+        let primer = self.start.primer.take();
+        self.history.start(primer.as_deref().map(raw_content));
         // Checksums are pointless under an AEAD; frame sizes are unknown.
         enc.set_parameter(CParameter::ChecksumFlag(false))
             .map_err(compress_err)?;
@@ -98,10 +156,12 @@ impl Compressor {
         if self.open_level().is_some_and(|l| l != self.level) {
             self.finish_into(&mut out)?;
         }
-        let (enc, _) = match &mut self.open {
-            Some(open) => open,
-            None => self.open.insert((self.start()?, self.level)),
-        };
+        if self.open.is_none() {
+            let enc = self.start()?;
+            self.open = Some((enc, self.level));
+        }
+        let (enc, _) = self.open.as_mut().expect("a frame was just opened");
+        self.history.feed(plain);
         let mut input = InBuffer::around(plain);
         while input.pos() < plain.len() {
             let mut o = OutBuffer::around(&mut self.scratch[..]);
@@ -132,6 +192,7 @@ impl Compressor {
         let Some((mut enc, _)) = self.open.take() else {
             return Ok(());
         };
+        self.history.end();
         loop {
             let mut o = OutBuffer::around(&mut self.scratch[..]);
             let left = enc.finish(&mut o, true).map_err(compress_err)?;
@@ -147,7 +208,11 @@ impl Compressor {
 pub(crate) struct Decompressor {
     /// The context of the frame being received; none between frames.
     dec: Option<Decoder<'static>>,
-    dictionary: Option<Arc<Vec<u8>>>,
+    start: Start,
+    /// Whether the decoder is inside a frame (a unit may end one frame and
+    /// start the next: a level change).
+    in_frame: bool,
+    history: History,
     scratch: Box<[u8]>,
 }
 
@@ -155,13 +220,28 @@ impl Decompressor {
     pub(crate) fn new(cfg: &ChannelConfig) -> Self {
         Self {
             dec: None,
-            dictionary: cfg.dictionary.clone(),
+            start: Start::new(cfg),
+            in_frame: false,
+            history: History::new(cfg.history),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
     }
 
+    /// The mirror of [`Compressor::prime`].
+    pub(crate) fn prime(&mut self, primer: Vec<u8>) -> bool {
+        self.start.prime(primer, self.dec.is_some())
+    }
+
+    /// Frees the window (the rest of its frame will never come) and gives
+    /// back the frame's history.
+    pub(crate) fn discard(&mut self) -> History {
+        self.dec = None;
+        self.in_frame = false;
+        self.history.take()
+    }
+
     fn start(&self) -> Result<Decoder<'static>, WireError> {
-        let mut dec = match &self.dictionary {
+        let mut dec = match self.start.dictionary() {
             Some(d) => Decoder::with_dictionary(d).map_err(decompress_err)?,
             None => Decoder::new().map_err(decompress_err)?,
         };
@@ -183,13 +263,22 @@ impl Decompressor {
         carried: &[u8],
         limit: usize,
     ) -> Result<Vec<u8>, WireError> {
-        let dec = match &mut self.dec {
-            Some(dec) => dec,
-            None => self.dec.insert(self.start()?),
-        };
+        if self.dec.is_none() {
+            let dec = self.start()?;
+            self.dec = Some(dec);
+        }
+        let dec = self.dec.as_mut().expect("a decoder was just made");
         let mut out = Vec::new();
         let mut input = InBuffer::around(carried);
         loop {
+            if !self.in_frame {
+                // The decoder loaded the primer (sticky for its later
+                // frames, where it is harmless: a frame made without it
+                // never refers to it).
+                self.in_frame = true;
+                let primer = self.start.primer.take();
+                self.history.start(primer.as_deref().map(raw_content));
+            }
             let mut o = OutBuffer::around(&mut self.scratch[..]);
             let hint = dec.run(&mut input, &mut o).map_err(decompress_err)?;
             let n = o.pos();
@@ -197,6 +286,11 @@ impl Decompressor {
                 return Err(WireError::DecompressedTooLarge { limit });
             }
             out.extend_from_slice(&self.scratch[..n]);
+            self.history.feed(&self.scratch[..n]);
+            if hint == 0 {
+                self.in_frame = false;
+                self.history.end();
+            }
             // All input consumed and room left over: zstd has emitted
             // everything this unit's (flushed) input can produce.
             if input.pos() == carried.len() && n < self.scratch.len() {
@@ -284,6 +378,92 @@ mod tests {
             second.len()
         );
         assert_eq!(d.decompress(&third, 1 << 20).unwrap(), mail);
+    }
+
+    /// A sample of mail: similar messages, as a mailbox has.
+    fn message(i: usize) -> Vec<u8> {
+        format!(
+            "Received: from mx{}.example.org by mail.example.org with ESMTP\r\n\
+             From: \"Alice Liddell\" <alice@example.org>\r\nTo: bob@example.org\r\n\
+             Subject: the quarterly figures, revision {i}\r\n\r\nPlease find the \
+             figures for region {} below; the totals moved by {} since the last \
+             revision, as discussed at the meeting.\r\n-- \r\nAlice, Accounts\r\n",
+            i % 7,
+            i * 31 % 97,
+            i * 7919 % 1000
+        )
+        .into_bytes()
+    }
+
+    fn with_history() -> ChannelConfig {
+        ChannelConfig {
+            history: 4096,
+            ..ChannelConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_resumed_stream_primed_with_the_history_compresses_as_before_the_cut() {
+        let cfg = with_history();
+        let (mut c, mut d) = pair(&cfg);
+        for i in 0..20 {
+            let z = c.compress(&message(i)).unwrap();
+            // The receiver loses the last two units in the cut.
+            if i < 18 {
+                assert_eq!(d.decompress(&z, 1 << 20).unwrap(), message(i));
+            }
+        }
+        let (sent, received) = (c.discard(), d.discard());
+        assert_eq!(c.open_level(), None);
+        assert!(!d.is_open(), "both contexts are freed");
+        let mark = received.mark().unwrap();
+        let primer = sent
+            .primer(&mark)
+            .expect("the sender holds what was received");
+        assert_eq!(primer, received.offered().unwrap());
+
+        let (mut c2, mut d2) = pair(&cfg);
+        assert!(c2.prime(primer.clone()) && d2.prime(primer));
+        let (mut fresh, _) = pair(&cfg);
+        let next = message(20);
+        let primed = c2.compress(&next).unwrap();
+        let unprimed = fresh.compress(&next).unwrap();
+        assert_eq!(d2.decompress(&primed, 1 << 20).unwrap(), next);
+        assert!(
+            primed.len() * 2 < unprimed.len(),
+            "primed {} vs fresh {}",
+            primed.len(),
+            unprimed.len()
+        );
+        // The primed frame's history includes the primer: a second cut can
+        // prime again.
+        let again = c2.discard().primer(&d2.discard().mark().unwrap());
+        assert!(again.is_some_and(|p| p.ends_with(&next)));
+    }
+
+    #[test]
+    fn histories_agree_on_frames_when_a_unit_changes_level() {
+        let cfg = with_history();
+        let (mut c, mut d) = pair(&cfg);
+        let first = c.compress(&message(1)).unwrap();
+        c.set_level(9);
+        // One unit that ends the level-3 frame and starts a level-9 one.
+        let second = c.compress(&message(2)).unwrap();
+        d.decompress(&first, 1 << 20).unwrap();
+        d.decompress(&second, 1 << 20).unwrap();
+        let mark = d.discard().mark().unwrap();
+        assert_eq!(mark.frame, 2);
+        assert_eq!(c.discard().primer(&mark).unwrap(), message(2));
+    }
+
+    #[test]
+    fn no_priming_beside_a_trained_dictionary() {
+        let cfg = ChannelConfig {
+            dictionary: Some(std::sync::Arc::new(b"Subject: From: To: ".repeat(20))),
+            ..with_history()
+        };
+        let (mut c, mut d) = pair(&cfg);
+        assert!(!c.prime(message(1)) && !d.prime(message(1)));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - `frame` + `codec`: the wire layer's frames (`More`, `Last`, `Close`),
 //!   bincode with an explicit limit on every decode.
 //! - `compress`: one zstd streaming context per direction; frames marked
-//!   [`Compress::Never`] (credentials) never enter it.
+//!   [`Compress::Never`] (credentials) never enter it. [`history`]: the
+//!   recent plaintext that primes a resumed channel's contexts.
 //! - `seal`: one direction's cipher, chunking, size caps and compression, as
 //!   pure functions over bytes.
 //! - `channel` + `establish`: the thin async driver and the public entry
@@ -46,13 +47,16 @@ mod establish;
 mod frame;
 pub mod fuzzing;
 mod handshake;
+pub mod history;
 mod keys;
 pub mod link;
 pub mod record;
 mod seal;
 
-pub use channel::{Received, SecureChannel};
-pub use config::{ChannelConfig, DEFAULT_MAX_FRAME, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL};
+pub use channel::{Parked, Received, SecureChannel};
+pub use config::{
+    ChannelConfig, DEFAULT_MAX_FRAME, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, RESUME_HISTORY,
+};
 pub use counters::{Counters, DirectionCounts};
 pub use error::WireError;
 pub use establish::{accept_kk, accept_kk_any, accept_xk, connect_kk, connect_xk};

@@ -27,6 +27,7 @@ use crate::config::ChannelConfig;
 use crate::counters::{Counters, Dir};
 use crate::error::WireError;
 use crate::frame::{Frame, MAX_CHUNK, MAX_CLOSE_REASON, cap_reason};
+use crate::history::History;
 use crate::record::{self, HEADER_LEN, MAX_RECORD, TAG_LEN};
 
 /// The keys Noise's split produced. Shared by the two halves of a channel,
@@ -155,6 +156,18 @@ impl Sealer {
         }
         self.counters.add_frame(Dir::Sent, 0, end.len());
         self.seal_body(&end, true, out)
+    }
+
+    /// See [`Compressor::prime`].
+    pub(crate) fn prime(&mut self, primer: Vec<u8>) -> bool {
+        self.compressor.prime(primer)
+    }
+
+    /// See [`Compressor::discard`]; what was queued is dropped too.
+    pub(crate) fn discard(&mut self) -> History {
+        self.unit = Vec::new();
+        self.unit_plain = 0;
+        self.compressor.discard()
     }
 
     /// The zstd level of the next compression frame (see `compress.rs`).
@@ -380,6 +393,20 @@ impl Opener {
         let m = self.queued.pop_front()?;
         self.frames += 1;
         Some(m)
+    }
+
+    /// See [`Decompressor::prime`].
+    pub(crate) fn prime(&mut self, primer: Vec<u8>) -> bool {
+        self.decompressor.prime(primer)
+    }
+
+    /// See [`Decompressor::discard`]. Nothing more may be opened: the
+    /// peer's next unit would refer to the discarded window.
+    pub(crate) fn discard(&mut self) -> History {
+        self.failed = true;
+        self.queued.clear();
+        self.partial = Vec::new();
+        self.decompressor.discard()
     }
 
     /// True while the peer's compression frame is open (its window held).

@@ -617,6 +617,10 @@ impl Session<'_> {
 
     async fn rset(&mut self) -> Result<(), Stop> {
         let mua = self.mua;
+        let pause = mua.params.rset_pause;
+        if !pause.is_zero() {
+            mua.env.sleep(pause).await;
+        }
         // An earlier RSET whose -ERR left its work uncertain is not resolved
         // by this one's answer: this RSET covers that work too (its +OK
         // undoes it all, its -ERR leaves it all uncertain).

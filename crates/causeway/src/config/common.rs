@@ -395,6 +395,8 @@ impl Cx<'_> {
                 d.handshake_timeout,
                 "channel.handshake_timeout",
             ),
+            // Set per channel by the node (only where sessions resume).
+            history: d.history,
         }
     }
 

@@ -11,7 +11,7 @@ use causeway_proto::session::{ClientToEdge, EdgeToClient};
 use causeway_wire::Received;
 use causeway_wire::link::LinkEnd;
 
-use super::{CLOSED_BY_EDGE, CREDIT_EVERY, EdgeLink, LineCut, STREAM_QUIET, out_of_turn, send};
+use super::{CREDIT_EVERY, EdgeLink, LineCut, STREAM_QUIET, out_of_turn, send};
 use crate::mirror::Key;
 
 impl<E: Env> EdgeLink<E> {
@@ -22,7 +22,7 @@ impl<E: Env> EdgeLink<E> {
     pub async fn next_message(&mut self) -> Result<EdgeToClient, LineCut> {
         match self.channel.recv::<EdgeToClient>().await {
             Ok(Received::Msg(m)) => Ok(m),
-            Ok(Received::Closed { reason }) => Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}"))),
+            Ok(Received::Closed { reason }) => Err(LineCut::closed(&reason)),
             Err(e) => Err(e.into()),
         }
     }
@@ -55,7 +55,7 @@ impl<E: Env> EdgeLink<E> {
                 let data = line_ends::decode(lf, data);
                 let max = self.bodies.max_body;
                 let Some(msg) = self.places.id(&server, at).cloned() else {
-                    return Err(LineCut(format!(
+                    return Err(LineCut::broken(format!(
                         "the edge broke the body stream: a chunk for place {at} of {server}, which the listing does not have"
                     )));
                 };
@@ -64,7 +64,7 @@ impl<E: Env> EdgeLink<E> {
                 self.bodies
                     .mirror
                     .chunk(key, offset, total, &data, max)
-                    .map_err(|e| LineCut(format!("the edge broke the body stream: {e}")))?;
+                    .map_err(|e| LineCut::broken(format!("the edge broke the body stream: {e}")))?;
                 if let Some(tee) = tee {
                     tee.offer(offset, &data);
                 }
@@ -139,7 +139,7 @@ impl<E: Env> EdgeLink<E> {
                     }
                 }
                 Ok(Ok(Received::Closed { reason })) => {
-                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
+                    return Err(LineCut::closed(&reason));
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Ok(()),
@@ -186,7 +186,7 @@ impl<E: Env> EdgeLink<E> {
                     }
                 }
                 Ok(Ok(Received::Closed { reason })) => {
-                    return Err(LineCut(format!("{CLOSED_BY_EDGE}{reason}")));
+                    return Err(LineCut::closed(&reason));
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => {

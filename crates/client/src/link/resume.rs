@@ -19,6 +19,11 @@
 //!   proxy sends the rest again; deletes the edge has not said it holds are
 //!   sent again (it answers `Held` for those it had). The request waiting
 //!   for its answer is asked again with its id.
+//! - **Compression.** The cut channel's contexts are freed at once; what it
+//!   had received of the edge's open frame is offered in `Resume` (by
+//!   digest, `causeway_wire::history`), and when `Resumed` says the edge
+//!   primed its stream with it, the new channel's receiving side is primed
+//!   with the same bytes before anything else is read.
 //! - **What is not resumed**: a session the edge ended on purpose (a close
 //!   frame), or one whose peer broke the protocol; and nothing at all when
 //!   the edge refuses (it restarted, the window passed): the mail client
@@ -32,7 +37,7 @@ use causeway_proto::PROTOCOL_VERSION;
 use causeway_proto::session::{ClientToEdge, EdgeToClient, ServerWants, WantedAt};
 use causeway_wire::binding;
 
-use super::{CLOSED_BY_EDGE, EdgeLink, LineCut, recv, send};
+use super::{CutKind, EdgeLink, LineCut, recv, send};
 
 /// The first pause between two attempts; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
@@ -53,11 +58,16 @@ impl<E: Env> EdgeLink<E> {
         let within = self.config.timeouts.resume;
         let Some(_) = self
             .secret
-            .filter(|_| !within.is_zero() && worth_resuming(&cut))
+            .filter(|_| !within.is_zero() && cut.kind == CutKind::Lost)
         else {
             return Err(cut);
         };
         tracing::info!(reason = %cut, "line to the edge lost; resuming the session");
+        // The cut channel's contexts are freed; what it had received of the
+        // edge's frame may prime the next one.
+        if self.parked.is_none() {
+            self.parked = Some(self.channel.park().received);
+        }
         let until = self.env.now() + within;
         let mut pause = FIRST_PAUSE;
         loop {
@@ -69,7 +79,10 @@ impl<E: Env> EdgeLink<E> {
                 }
                 Err(Attempt::Refused(why)) => {
                     tracing::warn!(reason = %why, "the edge would not resume the session");
-                    return Err(LineCut(format!("{cut}; the edge would not resume: {why}")));
+                    return Err(LineCut {
+                        kind: cut.kind,
+                        why: format!("{cut}; the edge would not resume: {why}"),
+                    });
                 }
                 Err(Attempt::Failed(why)) => why,
             };
@@ -77,10 +90,10 @@ impl<E: Env> EdgeLink<E> {
             if left.is_zero() {
                 tracing::warn!(reason = %why, secs = within.as_secs(),
                     "could not resume the edge session in time; the mail client gets the error");
-                return Err(LineCut(format!(
-                    "{cut}; not resumed within {} s: {why}",
-                    within.as_secs()
-                )));
+                return Err(LineCut {
+                    kind: cut.kind,
+                    why: format!("{cut}; not resumed within {} s: {why}", within.as_secs()),
+                });
             }
             tracing::debug!(reason = %why, "resume attempt failed; trying again");
             self.env.sleep(pause.min(left)).await;
@@ -100,24 +113,39 @@ impl<E: Env> EdgeLink<E> {
             proof: binding::proof(&secret, channel.binding()).to_vec(),
             received: self.bodies.mirror.received,
             wants: self.still_wanted(),
+            history: self.parked.as_ref().and_then(|h| h.mark()),
         };
         let t = &self.config.timeouts;
         let answer = match send(&self.env, &mut channel, &resume, t.request).await {
             Ok(()) => recv(&self.env, &mut channel, t.welcome, "the edge's Resumed").await,
             Err(e) => Err(e),
         };
-        let (secret, marks) = match answer {
-            Ok(EdgeToClient::Resumed { secret, marks }) => (secret, marks),
+        let (secret, marks, primed) = match answer {
+            Ok(EdgeToClient::Resumed {
+                secret,
+                marks,
+                primed,
+            }) => (secret, marks, primed),
             Ok(EdgeToClient::Refused { error }) => return Err(Attempt::Refused(error.text)),
-            Err(LineCut(why)) if why.starts_with(CLOSED_BY_EDGE) => {
-                return Err(Attempt::Refused(why));
-            }
-            Ok(other) => return Err(Attempt::Refused(super::out_of_turn("Resumed", &other).0)),
-            Err(LineCut(why)) => return Err(Attempt::Failed(why)),
+            Err(LineCut {
+                kind: CutKind::Closed,
+                why,
+            }) => return Err(Attempt::Refused(why)),
+            Ok(other) => return Err(Attempt::Refused(super::out_of_turn("Resumed", &other).why)),
+            Err(cut) => return Err(Attempt::Failed(cut.why)),
         };
         let Ok(secret) = secret.try_into() else {
             return Err(Attempt::Refused("the edge sent a malformed secret".into()));
         };
+        if primed {
+            // Before anything compressed is read from the new channel.
+            let primer = self.parked.as_ref().and_then(|h| h.offered());
+            if !primer.is_some_and(|p| channel.prime_receiving(p)) {
+                return Err(Attempt::Refused(
+                    "the edge primed its stream with history this proxy did not offer".into(),
+                ));
+            }
+        }
         self.take_up(channel, secret, marks);
         Ok(())
     }
@@ -162,14 +190,21 @@ impl<E: Env> EdgeLink<E> {
     ) {
         self.channel = channel;
         self.secret = Some(secret);
+        self.parked = None;
         self.pongs_due.clear();
         self.sent = (0, self.env.now());
         self.credited = self.bodies.mirror.received;
-        let from = usize::try_from(marks).unwrap_or(usize::MAX);
+        // The edge got the first `marks` of the session's marks: those of
+        // `marks_sent` after them are sent again (and recorded anew), the
+        // ones before are confirmed and forgotten.
+        let from =
+            usize::try_from(marks.saturating_sub(self.marks_confirmed)).unwrap_or(usize::MAX);
         let lost: Vec<(String, causeway_proto::session::Place)> = self
             .marks_sent
             .drain(from.min(self.marks_sent.len())..)
             .collect();
+        self.marks_sent.clear();
+        self.marks_confirmed = marks;
         for (server, at) in lost {
             if let Some(msg) = self.places.id(&server, at).cloned() {
                 self.marks.entry(server).or_default().push(msg);
@@ -179,13 +214,4 @@ impl<E: Env> EdgeLink<E> {
             d.send_again();
         }
     }
-}
-
-/// A cut worth resuming: the line failed, not the edge's will or its
-/// protocol.
-fn worth_resuming(cut: &LineCut) -> bool {
-    !(cut.0.starts_with(CLOSED_BY_EDGE)
-        || cut.0.starts_with("the edge broke")
-        || cut.0.starts_with("the edge sent")
-        || cut.0.starts_with("the edge said"))
 }

@@ -30,8 +30,13 @@
 //! ones after them; deletes the journal holds are `Held` again when a batch
 //! comes twice; requests in progress are forgotten (the client proxy asks
 //! again with the same id, and a `Dele` or `Rset` whose answer was lost is
-//! answered from [`Serving::answered`], not done twice). The new channel's
-//! compression starts empty.
+//! answered from [`Serving::answered`], not done twice).
+//!
+//! **Compression.** A detached session frees its compression context and
+//! its place among the bulk-level ones, keeping only the plaintext its open
+//! frame had sent (`causeway_wire::history`). The new channel's stream
+//! starts primed with what the client proxy proves it holds of that frame
+//! (its `Resume` names it by digest), so the ratio holds across the cut.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -40,6 +45,7 @@ use causeway_proto::session::{EdgeToClient, SECRET_LEN, ServerWants, Wanted};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::SecureChannel;
 use causeway_wire::binding;
+use causeway_wire::history::Mark;
 use causeway_wire::link::{close, send};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -57,6 +63,7 @@ pub(crate) struct Attach<S> {
     pub proof: Vec<u8>,
     pub received: u64,
     pub wants: Vec<ServerWants>,
+    pub history: Option<Mark>,
 }
 
 /// A fresh session secret.
@@ -88,6 +95,10 @@ impl<E: Env> Serving<'_, E> {
         };
         info!(%reason, window_s = window.as_secs(),
             "the line was cut; the session waits for its client proxy to resume it");
+        // A detached session holds no compression context, nor a place
+        // among the bulk-level ones; only the recent plaintext it sent.
+        self.parked = Some(channel.park().sent);
+        self.compression = Compression::new(self.state.clone(), self.env.now());
         let until = self.env.now() + window;
         loop {
             let left = until.saturating_duration_since(self.env.now());
@@ -120,6 +131,7 @@ impl<E: Env> Serving<'_, E> {
             proof,
             received,
             wants,
+            history,
         } = a;
         let wants = match self.check(version, &proof, fresh.binding(), wants) {
             Ok(wants) => wants,
@@ -139,23 +151,32 @@ impl<E: Env> Serving<'_, E> {
                 return false;
             }
         };
+        // The old channel, if it still looked alive, is given up here: the
+        // client proxy has moved on from it.
+        let parked = self.parked.get_or_insert_with(|| channel.park().sent);
+        let primer = history.as_ref().and_then(|m| parked.primer(m));
+        let primed_bytes = primer.as_ref().map_or(0, Vec::len);
+        let primed = primer.is_some_and(|p| fresh.prime_sending(p));
         let secret = new_secret(&self.env);
         let resumed = EdgeToClient::Resumed {
             secret: secret.to_vec(),
             marks: self.marks,
+            primed,
         };
         if let Err(e) = send(&self.env, &mut fresh, &resumed, self.config.timeouts.hello).await {
             warn!(error = %e, "a resume failed before it was answered; the client proxy tries again");
             return false;
         }
         self.secret = Some(secret);
+        self.parked = None;
         *channel = fresh;
         let partial = self.take_up(received, wants);
         self.compression = Compression::new(self.state.clone(), self.env.now());
-        self.state.resumed(partial);
+        self.state.resumed(partial, primed);
         info!(
             received,
             partial_bodies = partial,
+            primed_bytes = if primed { primed_bytes } else { 0 },
             "the client proxy resumed the session"
         );
         true
