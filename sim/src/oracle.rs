@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aho_corasick::AhoCorasick;
-use causeway_mailserver::EndKind;
+use causeway_mailserver::{EndKind, MessageRecord};
 use causeway_net::{Env, SimEnv};
 use causeway_pop3::{Pop3Client, Timeouts};
 
@@ -331,6 +331,20 @@ pub fn check_fresh_sessions(w: &mut World, v: &mut Verdict) {
     }
 }
 
+/// True if another message of the same UIDL and size was on the server
+/// at some time after `m` was received (env unix ms): from then on no
+/// session may mark `m` (issue #15's rule for ambiguous UIDLs), so a mark
+/// that had not reached the server is rightly never made.
+fn twin_after(all: &[MessageRecord], m: &MessageRecord, received: Option<u64>) -> bool {
+    let at = received.unwrap_or(0);
+    all.iter().any(|o| {
+        o.uid != m.uid
+            && o.uidl == m.uidl
+            && o.size == m.size
+            && o.deleted_at_ms.is_none_or(|d| d > at)
+    })
+}
+
 /// True if a message received at `received` (env unix ms) may have had its
 /// read mark made from memory only and lost with an edge crash.
 fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
@@ -355,7 +369,8 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
         )
     });
     for s in &w.servers {
-        for m in s.store.messages(&s.user) {
+        let all = s.store.messages(&s.user);
+        for m in all.iter().cloned() {
             let key: MsgKey = (s.host.clone(), m.uid);
             let name = format!("{}:{} (uid {})", s.host, m.uidl, m.uid);
             if let Some(by) = m.deleted_by {
@@ -389,6 +404,7 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                 && m.seen_by.is_none()
                 && must_read.contains(&key)
                 && !read_may_be_lost(faults, received.get(&key).copied())
+                && !twin_after(&all, &m, received.get(&key).copied())
             {
                 v.violations.push(Violation {
                     invariant: 4,

@@ -186,6 +186,7 @@ const ONCE_FAILED: &[u64] = &[
     936180529, // a mail client that gave up while the proxy waited
     869921513, // adopted work counted gone against a snapshot listing
     492060826, // the oracle named a duplicate UIDL by name alone
+    496091177, // a kept body served for a UIDL a later duplicate made ambiguous
 ];
 
 #[test]

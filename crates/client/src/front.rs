@@ -403,6 +403,25 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
         Command::List(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.size()))),
         Command::Uidl(None) => listing(mailbox, String::new(), |e| e.shown.clone()),
         Command::Uidl(Some(n)) => with_message(mailbox, n, |e| ok(format!("{n} {}", e.shown))),
+        // Refused here, not by the edge: a proxy with a delete journal
+        // acknowledges DELE without asking the edge, and a body this proxy
+        // kept from a session whose listing had one message of this UIDL
+        // and size may be either of them now.
+        Command::Dele(n) | Command::Retr(n) | Command::Top { msg: n, .. }
+            if mailbox.get(n).is_ok_and(|e| mailbox.ambiguous(e)) =>
+        {
+            let e = mailbox.get(n).expect("checked above");
+            reply(StatusLine::err(
+                Some(RespCode::SysPerm),
+                format!(
+                    "Server {} lists more than one message as {} of {} octets; Causeway will \
+                     not fetch, delete or mark them until the server's UIDLs are fixed.",
+                    mailbox.server_name(e),
+                    e.id.uidl,
+                    e.size()
+                ),
+            ))
+        }
         Command::Retr(n) => ask_one(mailbox, n, |e, server| {
             (
                 Op::Retr { msg: e.id.clone() },
@@ -437,23 +456,9 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
                 )
             }
         }),
-        Command::Dele(n) => match mailbox.get(n) {
-            // Refused here: a proxy with a delete journal acknowledges DELE
-            // without asking the edge, which would refuse it.
-            Ok(e) if mailbox.ambiguous(e) => reply(StatusLine::err(
-                Some(RespCode::SysPerm),
-                format!(
-                    "Server {} lists more than one message as {} of {} octets; Causeway will \
-                     not delete them until the server's UIDLs are fixed.",
-                    mailbox.server_name(e),
-                    e.id.uidl,
-                    e.size()
-                ),
-            )),
-            _ => ask_one(mailbox, n, |e, server| {
-                (Op::Dele { msg: e.id.clone() }, Then::Dele { server, n })
-            }),
-        },
+        Command::Dele(n) => ask_one(mailbox, n, |e, server| {
+            (Op::Dele { msg: e.id.clone() }, Then::Dele { server, n })
+        }),
         Command::Rset => {
             let servers = mailbox.servers_with_deletes();
             if servers.is_empty() {

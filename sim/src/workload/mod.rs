@@ -97,6 +97,9 @@ struct Session<'a> {
     deleted_now: BTreeSet<u32>,
     refused: Vec<String>,
     commands: u32,
+    /// When the session began to connect (env `unix_millis`, the clock of
+    /// the model server's record): its listing is no older.
+    began_ms: u64,
     /// When the login was answered `+OK`, and when QUIT was sent.
     opened_ms: Option<u64>,
     quit_ms: Option<u64>,
@@ -164,6 +167,7 @@ impl Mua {
         n: u32,
         seen: &mut BTreeSet<String>,
     ) -> (Ended, Vec<String>, u32, (Option<u64>, Option<u64>)) {
+        let began_ms = self.env.unix_millis();
         self.log.event(
             sim_ms(),
             format!("client {} session {n} connecting", self.client),
@@ -216,6 +220,7 @@ impl Mua {
             deleted_now: BTreeSet::new(),
             refused: Vec::new(),
             commands: 0,
+            began_ms,
             opened_ms: None,
             quit_ms: None,
         };
@@ -243,10 +248,12 @@ impl Mua {
         (ended, refused, commands, (opened_ms, quit_ms))
     }
 
-    /// The message the proxy shows as `shown` (of `size` octets), if any
-    /// server holds it: the candidates are computed the way the proxy names
-    /// messages ([`shown_uidl`]), over every message each store ever had.
-    fn key(&self, shown: &str, size: u64) -> Option<MsgKey> {
+    /// The message the proxy shows as `shown` (of `size` octets) in a
+    /// session that began at `since_ms`, if any server holds it: the
+    /// candidates are computed the way the proxy names messages
+    /// ([`shown_uidl`]), over the maildrop as it stood while the session
+    /// could have taken its listing.
+    fn key(&self, shown: &str, size: u64, since_ms: u64) -> Option<MsgKey> {
         if let Some(h) = &self.direct {
             let s = self.stores.iter().find(|s| &s.host == h)?;
             let m = s
@@ -259,23 +266,42 @@ impl Mua {
         let (host, _) = shown.split_once(':')?;
         let s = self.stores.iter().find(|s| s.host == host)?;
         let all = s.store.messages(&s.user);
-        // The proxy names by the listing it got; the store's full history
-        // gives the same names for the messages it showed.
-        let listing: Vec<ListEntry> = all
+        // The proxy names by the listing the edge took at some moment
+        // between the session's start and now. The maildrop as it stood at
+        // each moment it changed in that span gives the names that listing
+        // could have had; a name is judged by the first that has it. (Judged
+        // by the maildrop of now, a duplicate delivered after the listing
+        // would make a name shown without its size ambiguous.)
+        let now = self.env.unix_millis();
+        let mut moments: Vec<u64> = all
             .iter()
-            .filter(|m| m.deleted_by.is_none())
-            .map(|m| ListEntry {
-                uidl: m.uidl.as_str().to_owned(),
-                size: m.size as u64,
-            })
+            .flat_map(|m| [m.delivered_at_ms, m.deleted_at_ms])
+            .flatten()
+            .filter(|t| *t > since_ms && *t <= now)
             .collect();
-        let present = all.iter().filter(|m| m.deleted_by.is_none());
-        for (key, m) in shown_keys(&listing).iter().zip(present) {
-            // The name alone is not enough: a listing taken while a
-            // duplicate was still there (or hidden as owed work) names
-            // another message of this UIDL the same way.
-            if shown_uidl(host, key) == shown && m.size as u64 == size {
-                return Some((host.to_owned(), m.uid));
+        moments.push(since_ms);
+        moments.sort_unstable();
+        moments.dedup();
+        for t in moments {
+            let present: Vec<_> = all
+                .iter()
+                .filter(|m| m.delivered_at_ms.is_none_or(|d| d <= t))
+                .filter(|m| m.deleted_at_ms.is_none_or(|d| d > t))
+                .collect();
+            let listing: Vec<ListEntry> = present
+                .iter()
+                .map(|m| ListEntry {
+                    uidl: m.uidl.as_str().to_owned(),
+                    size: m.size as u64,
+                })
+                .collect();
+            for (key, m) in shown_keys(&listing).iter().zip(&present) {
+                // The name alone is not enough: a listing taken while a
+                // duplicate was still there (or hidden as owed work) names
+                // another message of this UIDL the same way.
+                if shown_uidl(host, key) == shown && m.size as u64 == size {
+                    return Some((host.to_owned(), m.uid));
+                }
             }
         }
         // The maildrop changed since the proxy's listing (a duplicate
@@ -434,7 +460,7 @@ impl Session<'_> {
             .into_iter()
             .map(|(n, shown)| {
                 let size = sizes.get(&n).copied().unwrap_or(0);
-                let key = mua.key(&shown, size);
+                let key = mua.key(&shown, size, self.began_ms);
                 if key.is_none() {
                     mua.log.violation(
                         2,

@@ -432,7 +432,9 @@ impl World {
                 .expect("user exists");
             causeway_mailserver::Uidl::from(uidl)
         } else {
-            s.store.deliver(&s.user, &body).expect("user exists")
+            s.store
+                .deliver_at(&s.user, &body, self.unix_now())
+                .expect("user exists")
         };
         let during = self.mua.with(|m| m.in_session > 0);
         if during && self.now_ms() > 0 {

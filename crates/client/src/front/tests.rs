@@ -380,3 +380,28 @@ fn a_temporary_failure_to_open_hangs_up_a_permanent_one_says_why() {
         "-ERR [SYS/PERM] The edge refused the session: server X is not allowed\r\n"
     );
 }
+
+#[test]
+fn messages_sharing_uidl_and_size_are_refused_without_asking_the_edge() {
+    // A body kept from a session whose listing had one message "d" of 7
+    // octets may be either of these two now: no RETR, TOP or DELE of them
+    // may reach the mirror, the delete journal or the edge.
+    let mut f = front();
+    cmd(&mut f, "USER me");
+    assert_eq!(cmd(&mut f, "PASS local pw"), Action::Open);
+    let listings = vec![ready("HOST1", &[("d", 7), ("d", 7), ("d", 9)])];
+    f.opened(Ok(listings));
+    for line in ["RETR 1", "TOP 2 0", "TOP 1 99999999", "DELE 2"] {
+        let a = cmd(&mut f, line);
+        assert!(
+            text(&a).starts_with(
+                "-ERR [SYS/PERM] Server HOST1 lists more than one message as d of 7 octets"
+            ),
+            "{line}: {}",
+            text(&a)
+        );
+    }
+    // Same UIDL, another size: the size tells it apart.
+    let (requests, _) = ask(cmd(&mut f, "RETR 3"));
+    assert_eq!(requests[0].op, Op::Retr { msg: id("d", 9) });
+}
