@@ -344,6 +344,8 @@ pub struct Client {
     /// How many times each body's stream started (a chunk at offset 0).
     starts: BTreeMap<(String, String), u32>,
     received: u64,
+    /// The latest resume secret (`Ticket` or `Resumed`).
+    pub secret: Option<Vec<u8>>,
 }
 
 /// A body the test client received, to report as delivered.
@@ -363,6 +365,7 @@ impl Client {
             bodies: BTreeMap::new(),
             starts: BTreeMap::new(),
             received: 0,
+            secret: None,
         })
     }
 
@@ -395,8 +398,8 @@ impl Client {
                     let received = self.received;
                     self.send(&ClientToEdge::Window { received }).await;
                 }
-                // The resume secret; these tests do not resume.
-                EdgeToClient::Ticket { .. } => {}
+                // Kept for the tests that resume ([`Client::resume`]).
+                EdgeToClient::Ticket { secret } => self.secret = Some(secret),
                 other => return Ok(other),
             }
         }
@@ -416,12 +419,37 @@ impl Client {
     }
 
     pub async fn send(&mut self, msg: &ClientToEdge) {
-        let c = if matches!(msg, ClientToEdge::Hello { .. }) {
+        let c = if matches!(
+            msg,
+            ClientToEdge::Hello { .. } | ClientToEdge::Resume { .. }
+        ) {
             Compress::Never
         } else {
             Compress::Yes
         };
         self.ch.send(msg, c).await.unwrap();
+    }
+
+    /// Re-attaches this (new) channel to `session` with a proof of
+    /// `secret` over it, holding nothing; the edge's answer (`Resumed`,
+    /// whose secret is kept, or `Refused`).
+    pub async fn resume(&mut self, session: &str, secret: &[u8]) -> Result<EdgeToClient, String> {
+        let secret: [u8; 32] = secret.try_into().map_err(|_| "a 32-byte secret")?;
+        let proof = causeway_wire::binding::proof(&secret, self.ch.binding()).to_vec();
+        self.send(&ClientToEdge::Resume {
+            version: PROTOCOL_VERSION,
+            session: session.to_owned(),
+            proof,
+            received: 0,
+            wants: Vec::new(),
+            history: None,
+        })
+        .await;
+        let answer = self.recv().await;
+        if let Ok(EdgeToClient::Resumed { secret, .. }) = &answer {
+            self.secret = Some(secret.clone());
+        }
+        answer
     }
 
     pub async fn hello(&mut self, servers: Vec<ServerSpec>) -> Result<EdgeToClient, String> {

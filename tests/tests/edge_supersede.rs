@@ -162,3 +162,60 @@ fn a_restarted_client_proxy_ends_its_sessions_waiting_for_a_resume() {
     });
     w.sim.run().unwrap();
 }
+
+/// `Resumed` lost in a second cut: the edge rotated the session's secret
+/// when it sent it, but the client proxy only holds the one it proved. The
+/// edge takes that one again until the proxy speaks on the channel
+/// `Resumed` went out on (which shows it has the new secret); then only
+/// the new one.
+#[test]
+fn a_resume_whose_answer_was_lost_is_taken_again_with_the_secret_it_proved() {
+    let mut w = world_with(exclusive(), |c| {
+        c.resume.window = Duration::from_secs(600);
+    });
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let session = match a.hello(vec![alice_direct()]).await {
+            Ok(EdgeToClient::Welcome { session, .. }) => session,
+            other => panic!("expected Welcome, got {other:?}"),
+        };
+        a.ping(1).await; // heard after Welcome: resumable
+        let first = a.secret.clone().expect("a Ticket");
+        drop(a);
+
+        // Resumed comes, and is "lost": this channel dies unused.
+        let mut b = Client::connect(&k, &ek).await?;
+        match b.resume(&session, &first).await {
+            Ok(EdgeToClient::Resumed { .. }) => {}
+            other => panic!("expected Resumed, got {other:?}"),
+        }
+        drop(b);
+
+        let mut c = Client::connect(&k, &ek).await?;
+        match c.resume(&session, &first).await {
+            Ok(EdgeToClient::Resumed { .. }) => {}
+            other => panic!("the secret the proxy holds was refused: {other:?}"),
+        }
+        c.ping(2).await; // the proxy has the new secret now
+        let latest = c.secret.clone().expect("Resumed's secret");
+        drop(c);
+
+        let mut d = Client::connect(&k, &ek).await?;
+        assert!(
+            matches!(
+                d.resume(&session, &first).await,
+                Ok(EdgeToClient::Refused { .. })
+            ),
+            "an old secret after the proxy showed it had the new one"
+        );
+        let mut e = Client::connect(&k, &ek).await?;
+        match e.resume(&session, &latest).await {
+            Ok(EdgeToClient::Resumed { .. }) => {}
+            other => panic!("expected Resumed, got {other:?}"),
+        }
+        e.quit().await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}

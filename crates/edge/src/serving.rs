@@ -159,6 +159,10 @@ pub(crate) struct Serving<'a, E: Env> {
     /// The session's resume secret (`None`: not resumable), rotated on each
     /// resume; and what a resume re-establishes ([`resume`]).
     secret: Option<[u8; SECRET_LEN]>,
+    /// The secret `secret` replaced, until the client proxy shows it got
+    /// the new one (a message on the channel `Resumed` went out on): a cut
+    /// that lost `Resumed` leaves the proxy with this one.
+    previous: Option<[u8; SECRET_LEN]>,
     /// What the cut channel had sent of its open compression frame, kept
     /// while the session waits for a resume (the channel and its contexts
     /// are freed): the new channel's stream starts primed with it.
@@ -222,6 +226,7 @@ impl<'a, E: Env> Serving<'a, E> {
             fetched_tx,
             fetched_rx,
             secret,
+            previous: None,
             parked: None,
             marks: 0,
             heard: false,
@@ -314,6 +319,10 @@ impl<'a, E: Env> Serving<'a, E> {
                 return Served::Cut(e.to_string());
             }
             self.heard |= next.is_ok();
+            if next.is_ok() {
+                // The proxy speaks on this channel: it has `Resumed`'s secret.
+                self.previous = None;
+            }
             let broken = |e: String| Served::End(Ending::Cut(e));
             let reply = match next {
                 Ok(ClientToEdge::Request { id, server, op }) => {

@@ -66,6 +66,9 @@ pub(crate) struct Attach<S> {
     pub history: Option<Mark>,
 }
 
+/// Bodies a resume wants, by server.
+type WantedBy = BTreeMap<String, Vec<Wanted>>;
+
 /// A fresh session secret.
 pub(crate) fn new_secret<E: Env>(env: &E) -> [u8; SECRET_LEN] {
     let mut s = [0; SECRET_LEN];
@@ -133,8 +136,8 @@ impl<E: Env> Serving<'_, E> {
             wants,
             history,
         } = a;
-        let wants = match self.check(version, &proof, fresh.binding(), wants) {
-            Ok(wants) => wants,
+        let (wants, proven) = match self.check(version, &proof, fresh.binding(), wants) {
+            Ok(checked) => checked,
             Err(reason) => {
                 warn!(%reason, "refused a resume");
                 let error = OpError::new(Some(ErrCode::SysPerm), reason);
@@ -167,6 +170,9 @@ impl<E: Env> Serving<'_, E> {
             warn!(error = %e, "a resume failed before it was answered; the client proxy tries again");
             return false;
         }
+        // The proxy may not get `Resumed` (a cut just after it went out):
+        // the secret it proved stays good until it speaks on this channel.
+        self.previous = Some(proven);
         self.secret = Some(secret);
         self.parked = None;
         *channel = fresh;
@@ -190,7 +196,7 @@ impl<E: Env> Serving<'_, E> {
         proof: &[u8],
         binding: &[u8; 32],
         wants: Vec<ServerWants>,
-    ) -> Result<BTreeMap<String, Vec<Wanted>>, String> {
+    ) -> Result<(WantedBy, [u8; SECRET_LEN]), String> {
         if version != PROTOCOL_VERSION {
             return Err(format!(
                 "the client proxy resumes with protocol version {version}, this edge speaks {PROTOCOL_VERSION}"
@@ -199,9 +205,15 @@ impl<E: Env> Serving<'_, E> {
         let Some(secret) = &self.secret else {
             return Err("this session is not resumable".into());
         };
-        if !binding::verify(secret, binding, proof) {
+        // The latest secret, or the one before it while the proxy may
+        // not have the latest (see `Serving::previous`).
+        let Some(proven) = [Some(*secret), self.previous]
+            .into_iter()
+            .flatten()
+            .find(|s| binding::verify(s, binding, proof))
+        else {
             return Err("the resume's proof does not hold (an old secret, or not this session's client proxy)".into());
-        }
+        };
         let mut by_server: BTreeMap<String, Vec<Wanted>> = BTreeMap::new();
         let mut n = 0;
         for w in wants {
@@ -215,7 +227,7 @@ impl<E: Env> Serving<'_, E> {
                 list.push(Wanted { msg, from: b.from });
             }
         }
-        Ok(by_server)
+        Ok((by_server, proven))
     }
 
     /// What the new channel starts from: the client proxy's bodies and
