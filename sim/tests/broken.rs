@@ -36,6 +36,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 2, 4),
     ("carried-undone-by-rset", 15, 6),
+    ("unprimed-resume", 266, 9),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -111,4 +112,5 @@ caught! {
     marking_a_prefetched_body_read: "mark-prefetched-read",
     a_proxy_that_acknowledges_dele_without_its_journal: "dele-not-journaled",
     an_edge_whose_rset_undoes_carried_deletes: "carried-undone-by-rset",
+    a_proxy_that_ignores_a_primed_resume: "unprimed-resume",
 }

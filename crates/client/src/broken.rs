@@ -21,13 +21,19 @@ pub enum Broken {
     /// delete journal: a cut before its batch went, or a crash of the
     /// proxy, loses a delete the mail client was told of.
     DeleNotJournaled,
+    /// Take up a resumed stream the edge primed with the cut one's history
+    /// without priming the receiving side: the first compressed frame on
+    /// the new channel cannot be decoded, and the mail client sees the cut
+    /// the resume was for.
+    UnprimedResume,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 3] = [
+    pub const ALL: [Broken; 4] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
+        Broken::UnprimedResume,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +41,7 @@ impl Broken {
             Broken::ReadMarkBeforeWrite => "read-mark-before-write",
             Broken::BreakAfterDelivery => "break-after-delivery",
             Broken::DeleNotJournaled => "dele-not-journaled",
+            Broken::UnprimedResume => "unprimed-resume",
         }
     }
 }

@@ -112,8 +112,19 @@ impl fmt::Display for LineCut {
 }
 
 impl From<WireError> for LineCut {
+    /// A failed line (cut, reset, silence, a damaged record) is worth
+    /// resuming; a stream that authenticated but does not decompress or
+    /// decode is our own protocol failing, and a resume primed with the same
+    /// history would fail the same way, so it ends the session.
     fn from(e: WireError) -> Self {
-        LineCut::lost(e.to_string())
+        match e {
+            WireError::Decompress(_)
+            | WireError::DecompressedTooLarge { .. }
+            | WireError::Decode(_)
+            | WireError::Protocol(_)
+            | WireError::FrameTooLarge { .. } => LineCut::broken(e.to_string()),
+            _ => LineCut::lost(e.to_string()),
+        }
     }
 }
 

@@ -117,6 +117,18 @@ impl Compression {
         channel.set_level(cfg.zstd_level);
         true
     }
+
+    /// How long until an open frame rests if nothing more is sent: the
+    /// serving loop wakes then, so an idle session lets go of its context
+    /// without waiting for the client proxy's next message.
+    pub fn rest_due<S: Stream>(
+        &self,
+        channel: &SecureChannel<S>,
+        now: Instant,
+    ) -> Option<Duration> {
+        channel.compressing()?;
+        Some(REST_AFTER.saturating_sub(now.saturating_duration_since(self.idle.1)))
+    }
 }
 
 /// Whether the stream uses the bulk level, given the last choice and the

@@ -293,6 +293,7 @@ impl<'a, E: Env> Serving<'a, E> {
             }
             let hold = self.hold();
             let sendable = self.outbox.ready() && hold.is_none();
+            let rest_in = self.compression.rest_due(channel, self.env.now());
             let next = tokio::select! {
                 biased;
                 _ = shutdown_requested(shutdown) => return Served::End(Ending::Shutdown),
@@ -306,6 +307,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     continue;
                 }
                 _ = self.env.sleep(hold.unwrap_or_default()), if hold.is_some() => continue,
+                _ = self.env.sleep(rest_in.unwrap_or_default()), if rest_in.is_some() => continue,
                 _ = std::future::ready(()), if sendable => {
                     if let Err(e) = self.send_burst(channel).await {
                         return Served::Cut(e.to_string());

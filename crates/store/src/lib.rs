@@ -202,7 +202,11 @@ pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 /// A record read back, within [`RECORD_DECODE_LIMIT`].
 pub fn decode<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     let config = bincode::config::standard().with_limit::<RECORD_DECODE_LIMIT>();
-    bincode::serde::decode_from_slice(bytes, config)
-        .map(|(v, _)| v)
-        .map_err(|e| e.to_string())
+    match bincode::serde::decode_from_slice(bytes, config) {
+        Ok((v, n)) if n == bytes.len() => Ok(v),
+        // Bytes left over: another layout (or a damaged record) that merely
+        // begins like this one.
+        Ok((_, n)) => Err(format!("{} bytes after the record", bytes.len() - n)),
+        Err(e) => Err(e.to_string()),
+    }
 }

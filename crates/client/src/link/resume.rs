@@ -38,6 +38,7 @@ use causeway_proto::session::{ClientToEdge, EdgeToClient, ServerWants, WantedAt}
 use causeway_wire::binding;
 
 use super::{CutKind, EdgeLink, LineCut, recv, send};
+use crate::broken::Broken;
 
 /// The first pause between two attempts; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
@@ -137,7 +138,7 @@ impl<E: Env> EdgeLink<E> {
         let Ok(secret) = secret.try_into() else {
             return Err(Attempt::Refused("the edge sent a malformed secret".into()));
         };
-        if primed {
+        if primed && !self.config.broken(Broken::UnprimedResume) {
             // Before anything compressed is read from the new channel.
             let primer = self.parked.as_ref().and_then(|h| h.offered());
             if !primer.is_some_and(|p| channel.prime_receiving(p)) {

@@ -310,3 +310,49 @@ fn an_operator_lists_owed_work_and_drops_it_by_name() {
         assert_eq!(l.unreadable, 2);
     });
 }
+
+#[test]
+fn entries_of_an_unknown_version_or_kind_are_not_read_as_work() {
+    // A later Causeway's entry, or a damaged one, is never guessed at: a
+    // delete read from the wrong layout could name another message.
+    let v1 = |version, kind| {
+        encode(&OpRecordV1 {
+            version,
+            uidl: "u".into(),
+            kind,
+        })
+    };
+    let v2 = |version, kind| {
+        encode(&OpRecord {
+            version,
+            uidl: "u".into(),
+            kind,
+            size: Some(9),
+        })
+    };
+    assert_eq!(
+        decode_op(&v2(2, 1)),
+        Some((Target::new("u", 9), Owed::Delete))
+    );
+    assert_eq!(
+        decode_op(&v1(1, 0)),
+        Some((
+            Target {
+                uidl: "u".into(),
+                size: None
+            },
+            Owed::Read
+        ))
+    );
+    for plain in [
+        v2(3, 1),
+        v2(1, 1),
+        v1(2, 1),
+        v1(3, 1),
+        v1(0, 1),
+        v2(2, 2),
+        v1(1, 7),
+    ] {
+        assert_eq!(decode_op(&plain), None);
+    }
+}
