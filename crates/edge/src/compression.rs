@@ -118,14 +118,21 @@ impl Compression {
         true
     }
 
-    /// How long until an open frame rests if nothing more is sent: the
-    /// serving loop wakes then, so an idle session lets go of its context
-    /// without waiting for the client proxy's next message.
+    /// How long until an open frame rests if nothing more is sent and no
+    /// body is `queued`: the serving loop wakes then, so an idle session
+    /// lets go of its context without waiting for the client proxy's next
+    /// message. None while a body is queued: a wake that cannot rest would
+    /// only turn the loop, and each turn starts the wait for the client's
+    /// next message afresh (a dead proxy would never time out).
     pub fn rest_due<S: Stream>(
         &self,
         channel: &SecureChannel<S>,
         now: Instant,
+        queued: bool,
     ) -> Option<Duration> {
+        if queued {
+            return None;
+        }
         channel.compressing()?;
         Some(REST_AFTER.saturating_sub(now.saturating_duration_since(self.idle.1)))
     }

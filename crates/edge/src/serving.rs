@@ -293,7 +293,8 @@ impl<'a, E: Env> Serving<'a, E> {
             }
             let hold = self.hold();
             let sendable = self.outbox.ready() && hold.is_none();
-            let rest_in = self.compression.rest_due(channel, self.env.now());
+            let queued = !self.outbox.is_empty();
+            let rest_in = self.compression.rest_due(channel, self.env.now(), queued);
             let next = tokio::select! {
                 biased;
                 _ = shutdown_requested(shutdown) => return Served::End(Ending::Shutdown),
