@@ -21,7 +21,7 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 
 /// (variant, seed, the invariant it must break there)
 const PINNED: &[(&str, u64, u8)] = &[
-    ("mark-read-before-delivered", 71, 3),
+    ("mark-read-before-delivered", 96, 3),
     ("no-quit-after-cut", 2, 5),
     ("stale-message-numbers", 63, 1),
     ("drop-acked-delete-on-cut", 64, 4),
@@ -35,7 +35,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("relay-commits-on-link-loss", 40, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 2, 4),
-    ("carried-undone-by-rset", 15, 6),
+    ("carried-undone-by-rset", 90, 6),
     ("unprimed-resume", 266, 9),
 ];
 

@@ -360,6 +360,66 @@ fn unknown_client_key_is_refused() {
 }
 
 #[test]
+fn an_address_that_keeps_failing_to_authenticate_is_closed_before_its_handshake() {
+    // Three failures allowed in a row, then one more try per 10 s.
+    let mut w = world_with(ServerConfig::default(), |c| {
+        c.admission = causeway_edge::AdmissionLimits {
+            max_handshakes: 256,
+            failures_burst: 3,
+            failures_per_minute: 6,
+        };
+    });
+    let (k, ek, edge) = (w.keys.client.clone(), w.keys.edge.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        let stranger = Keypair::generate(&causeway_net::EnvRng::from_seed([42; 32]));
+        for _ in 0..3 {
+            let mut c = Client::connect(&stranger, &ek).await?;
+            assert!(c.hello(vec![alice_direct()]).await.is_err());
+        }
+        assert_eq!(edge.refused_connections(), 0);
+        // Now even an allowed key from this address is closed unheard: the
+        // edge cannot tell who is behind an address before the handshake.
+        let refused = Client::connect(&k, &ek).await;
+        let e = refused.err().expect("closed before the handshake");
+        assert!(e.is_line_failure(), "{e}");
+        assert_eq!(edge.refused_connections(), 1);
+        // A credit is back after 10 s.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let mut c = Client::connect(&k, &ek).await?;
+        let listings = c.welcome(vec![alice_direct()]).await;
+        assert_eq!(listings.len(), 1);
+        c.quit().await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn handshakes_in_progress_are_capped() {
+    let mut w = world_with(ServerConfig::default(), |c| {
+        c.admission.max_handshakes = 1;
+    });
+    let (k, ek, edge) = (w.keys.client.clone(), w.keys.edge.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        // A connection that never speaks holds the one place.
+        let env = SimEnv::new(1, "silent", 0);
+        let silent = env.connect("edge:5000").await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let e = Client::connect(&k, &ek).await.err().expect("no place left");
+        assert!(e.is_line_failure(), "{e}");
+        assert_eq!(edge.refused_connections(), 1);
+        // Its place is free once it goes.
+        drop(silent);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut c = Client::connect(&k, &ek).await?;
+        assert_eq!(c.welcome(vec![alice_direct()]).await.len(), 1);
+        c.quit().await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
 fn a_locked_server_is_unavailable_while_another_works() {
     let mut w = world(exclusive());
     let (k, ek, mail, mail2) = (

@@ -30,6 +30,12 @@ use crate::replies;
 /// After this many wrong passwords the connection is closed.
 const MAX_FAILED_LOGINS: u32 = 3;
 
+/// A wrong local password is answered only after this long (Dovecot's
+/// `auth_failure_delay`), so a program on this machine guessing the local
+/// password gets one try per delay per connection, and three per
+/// connection.
+pub const LOGIN_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What CAPA announces. PIPELINING holds because commands are read from a
 /// buffer and answered strictly in order, one at a time.
 const CAPABILITIES: &[&str] = &[
@@ -68,6 +74,9 @@ pub enum Action {
     Deliver(Vec<u8>),
     /// Send `Quit`, wait for `Bye`, then call [`Front::bye`].
     Quit,
+    /// Wait this long, then perform the action: a wrong local password is
+    /// answered after [`LOGIN_FAILURE_DELAY`].
+    Later(std::time::Duration, Box<Action>),
 }
 
 /// How to write a reply whose body arrives piece by piece.
@@ -220,11 +229,12 @@ impl Front {
             Some(RespCode::Auth),
             "Authentication failed.",
         ));
-        if self.failed_logins >= MAX_FAILED_LOGINS {
+        let answer = if self.failed_logins >= MAX_FAILED_LOGINS {
             Action::Close(refused)
         } else {
             Action::Reply(refused)
-        }
+        };
+        Action::Later(LOGIN_FAILURE_DELAY, Box::new(answer))
     }
 
     /// The edge session was opened (its listings) or not (why).

@@ -58,6 +58,7 @@ use tracing::Instrument;
 
 pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
 pub use config::{ClientConfig, Prefetch, Timeouts};
+pub use front::LOGIN_FAILURE_DELAY;
 pub use state::ClientState;
 
 /// The delete journal's key, derived from the proxy's static private key

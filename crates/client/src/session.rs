@@ -288,6 +288,10 @@ impl<E: Env> Session<E> {
                         .await;
                     return false;
                 }
+                Action::Later(after, then) => {
+                    self.env.sleep(after).await;
+                    *then
+                }
                 Action::Open => match self.open().await {
                     Ok((link, listings)) => {
                         self.link = Link::Open(Box::new(link));

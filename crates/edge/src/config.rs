@@ -5,6 +5,7 @@ use std::time::Duration;
 use causeway_upstream::{RelayAccess, RelayRef, Routes, ServerTimeouts, ServerTls};
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
+use crate::admission::AdmissionLimits;
 use crate::journal::JournalConfig;
 pub use crate::registry::DetachLimits;
 
@@ -22,6 +23,9 @@ pub struct EdgeConfig {
     pub relays: Vec<RelayRef>,
     /// Client sessions at once; more are refused.
     pub max_sessions: usize,
+    /// Handshakes in progress, and failed handshakes per address (see
+    /// `admission.rs`).
+    pub admission: AdmissionLimits,
     /// Body cache per session, in bytes (the lists are never evicted).
     pub replica_cache_bytes: usize,
     /// For both the client channel and relay links.
@@ -121,6 +125,7 @@ impl EdgeConfig {
             allowed_servers: Vec::new(),
             relays: Vec::new(),
             max_sessions: 1024,
+            admission: AdmissionLimits::default(),
             replica_cache_bytes: 32 << 20,
             channel: ChannelConfig::default(),
             timeouts: EdgeTimeouts::default(),

@@ -31,6 +31,7 @@
 //! the mail servers, directly or through a relay); never on the relay or the
 //! client proxy crates.
 
+mod admission;
 pub mod broken;
 mod compression;
 mod config;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use causeway_net::{Env, accept_until_shutdown};
 use tokio::sync::watch;
 
+pub use admission::{AdmissionLimits, Refusal};
 pub use causeway_upstream::RelayRef;
 pub use config::{DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
@@ -101,6 +103,7 @@ pub async fn run_edge<E: Env>(
     }
     state.replay_loaded();
     let sessions_shutdown = shutdown.clone();
+    let admission = Arc::new(admission::Admission::new(config.admission));
     let registry = registry::Registry::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let session = session::Session {
@@ -111,6 +114,7 @@ pub async fn run_edge<E: Env>(
             journal: journal.clone(),
             registry: registry.clone(),
             maildrops: maildrops.clone(),
+            admission: admission.clone(),
         };
         session.serve(stream, peer)
     })

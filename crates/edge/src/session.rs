@@ -37,6 +37,7 @@ use causeway_wire::link::{LinkEnd, close, recv, send};
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
 
+use crate::admission::Admission;
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::{Entry, Journal};
@@ -63,11 +64,32 @@ pub(crate) struct Session<E: Env> {
     pub journal: Option<Journal>,
     pub registry: Registry<Attach<E::Stream>>,
     pub maildrops: Maildrops,
+    pub admission: Arc<Admission>,
 }
 
 impl<E: Env> Session<E> {
     pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
         let cfg = self.config.clone();
+        let limits = self.admission.limits();
+        let Some(handshake) = self.state.handshake_ticket(limits.max_handshakes) else {
+            self.state.refused_connection();
+            warn!(%peer, max = limits.max_handshakes,
+                "closed a connection before its handshake: max_handshakes handshakes are in \
+                 progress (a flood of connections that do not finish, or more clients at once \
+                 than the limit allows: raise max_handshakes if they are yours)");
+            return;
+        };
+        if let Err(r) = self.admission.check(peer.ip(), self.env.now()) {
+            self.state.refused_connection();
+            if r.first {
+                warn!(source = %r.source, wait_ms = r.wait.as_millis() as u64,
+                    burst = limits.failures_burst, per_minute = limits.failures_per_minute,
+                    "closing connections from this address before their handshake: it failed \
+                     to authenticate too often (a key not on the allow list, a wrong psk, or \
+                     someone guessing); logged once until it may try again");
+            }
+            return;
+        }
         let allowed = |k: &causeway_wire::PublicKey| cfg.allowed_clients.contains(k);
         let accepted = accept_xk(
             &self.env,
@@ -78,9 +100,14 @@ impl<E: Env> Session<E> {
             &cfg.client_channel(),
         )
         .await;
+        drop(handshake);
         let channel = match accepted {
             Ok(c) => c,
             Err(e) => {
+                // A cut line proves nothing against the address.
+                if !e.is_line_failure() {
+                    self.admission.failed(peer.ip(), self.env.now());
+                }
                 causeway_wire::link::log_refused_handshake("client proxy", peer, &e);
                 return;
             }

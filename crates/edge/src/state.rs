@@ -40,6 +40,8 @@ struct Inner {
     resumed_partial: AtomicUsize,
     resumed_primed: AtomicUsize,
     bulk_contexts: Count,
+    handshakes: Count,
+    refused_connections: AtomicUsize,
 }
 
 /// How one client session went.
@@ -79,6 +81,23 @@ impl EdgeState {
     /// Client sessions running now (handshake done, not yet ended).
     /// A place for one session's bulk-level compression context, if fewer
     /// than `limit` are in use (see `compression.rs`).
+    /// A handshake's place, unless `max` are in progress.
+    pub(crate) fn handshake_ticket(&self, max: usize) -> Option<Ticket> {
+        self.inner.handshakes.ticket_within(max)
+    }
+
+    pub(crate) fn refused_connection(&self) {
+        self.inner
+            .refused_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed before their handshake: too many handshakes in
+    /// progress, or an address that failed too often.
+    pub fn refused_connections(&self) -> usize {
+        self.inner.refused_connections.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn bulk_context(&self, limit: usize) -> Option<Ticket> {
         self.inner.bulk_contexts.ticket_within(limit)
     }

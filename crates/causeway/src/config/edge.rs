@@ -46,6 +46,9 @@ pub(super) struct EdgeFile {
     journal: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     max_sessions: Option<Spanned<i64>>,
+    max_handshakes: Option<Spanned<i64>>,
+    handshake_failures_burst: Option<Spanned<i64>>,
+    handshake_failures_per_minute: Option<Spanned<i64>>,
     replica_cache_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
@@ -129,6 +132,28 @@ impl Cx<'_> {
             1 << 20,
             "max_sessions",
         );
+        let a = config.admission;
+        config.admission.max_handshakes = self.count(
+            &f.max_handshakes,
+            a.max_handshakes,
+            1,
+            1 << 20,
+            "max_handshakes",
+        );
+        config.admission.failures_burst = self.count(
+            &f.handshake_failures_burst,
+            a.failures_burst as usize,
+            1,
+            1 << 20,
+            "handshake_failures_burst",
+        ) as u32;
+        config.admission.failures_per_minute = self.count(
+            &f.handshake_failures_per_minute,
+            a.failures_per_minute as usize,
+            1,
+            60_000,
+            "handshake_failures_per_minute",
+        ) as u32;
         config.replica_cache_bytes = self.count(
             &f.replica_cache_bytes,
             config.replica_cache_bytes,

@@ -82,6 +82,42 @@ fn an_edge_needs_a_journal_or_says_it_runs_without() {
 }
 
 #[test]
+fn an_edge_reads_its_admission_limits_and_refuses_a_zero_rate() {
+    let edge = |limits: &str| {
+        format!(
+            "role = \"edge\"\nlisten = \"0.0.0.0:7000\"\nprivate_key = \"{KEY}\"\nallowed_clients = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\njournal = \"memory\"\n{limits}"
+        )
+    };
+    let Settings::Edge(s) = parse(&edge(""), Path::new(".")).unwrap() else {
+        panic!("not an edge")
+    };
+    assert_eq!(
+        s.config.admission,
+        causeway_edge::AdmissionLimits::default()
+    );
+    let text = edge(
+        "max_handshakes = 64\nhandshake_failures_burst = 5\nhandshake_failures_per_minute = 120\n",
+    );
+    let Settings::Edge(s) = parse(&text, Path::new(".")).unwrap() else {
+        panic!("not an edge")
+    };
+    assert_eq!(
+        s.config.admission,
+        causeway_edge::AdmissionLimits {
+            max_handshakes: 64,
+            failures_burst: 5,
+            failures_per_minute: 120,
+        }
+    );
+    let e = parse(&edge("handshake_failures_per_minute = 0\n"), Path::new(".")).unwrap_err();
+    assert_eq!(e[0].line, Some(7), "{e:#?}");
+    assert!(
+        e[0].message.contains("handshake_failures_per_minute"),
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn secrets_come_from_exactly_one_source() {
     let text = format!(
         "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nprivate_key_env = \"X\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"m:110\"]\n"

@@ -60,14 +60,22 @@ fn wrong_local_login_is_refused_and_the_third_closes() {
     assert_eq!(Front::greeting(), b"+OK Causeway ready.\r\n");
     assert_eq!(text(&cmd(&mut f, "PASS x")), "-ERR No username given.\r\n");
     assert_eq!(text(&cmd(&mut f, "STAT")), "-ERR Unknown command.\r\n");
+    // Each refusal comes after the failure delay.
+    let delayed = |a: Action| match a {
+        Action::Later(after, then) if after == LOGIN_FAILURE_DELAY => *then,
+        other => panic!("a wrong password must be answered late, got {other:?}"),
+    };
     for _ in 0..2 {
         assert_eq!(text(&cmd(&mut f, "USER me")), "+OK\r\n");
-        let a = cmd(&mut f, "PASS wrong");
+        let a = delayed(cmd(&mut f, "PASS wrong"));
         assert!(matches!(a, Action::Reply(_)));
         assert_eq!(text(&a), "-ERR [AUTH] Authentication failed.\r\n");
     }
     cmd(&mut f, "USER someone");
-    assert!(matches!(cmd(&mut f, "PASS local pw"), Action::Close(_)));
+    assert!(matches!(
+        delayed(cmd(&mut f, "PASS local pw")),
+        Action::Close(_)
+    ));
 }
 
 #[test]
