@@ -420,6 +420,52 @@ fn handshakes_in_progress_are_capped() {
 }
 
 #[test]
+fn wrong_passwords_through_the_edge_are_limited_per_account() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let wrong = spec("HOST1", "mail", "alice", "guess", Route::Direct);
+        let code = |l: &[causeway_proto::session::ServerListing]| match &l[0].state {
+            ListingState::Unavailable { error } => error.code,
+            other => panic!("{other:?}"),
+        };
+        for _ in 0..5 {
+            let mut c = Client::connect(&k, &ek).await?;
+            assert_eq!(
+                code(&c.welcome(vec![wrong.clone()]).await),
+                Some(ErrCode::Auth)
+            );
+            c.quit().await;
+        }
+        let asked = mail.sessions().len();
+        // The sixth is refused by the edge: the server hears nothing, and
+        // the mail client gets a temporary error, not a wrong password.
+        let mut c = Client::connect(&k, &ek).await?;
+        let l = c
+            .welcome(vec![
+                wrong.clone(),
+                spec("HOST2", "mail2", "bob", BOB_PW, Route::Direct),
+            ])
+            .await;
+        assert_eq!(code(&l), Some(ErrCode::LoginDelay));
+        assert!(
+            matches!(l[1].state, ListingState::Ready { .. }),
+            "another account is not held back"
+        );
+        c.quit().await;
+        assert_eq!(mail.sessions().len(), asked);
+        // A try is back after 30 s, and the right password works.
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let mut c = Client::connect(&k, &ek).await?;
+        let l = c.welcome(vec![alice_direct()]).await;
+        assert!(matches!(l[0].state, ListingState::Ready { .. }), "{l:?}");
+        c.quit().await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
 fn a_locked_server_is_unavailable_while_another_works() {
     let mut w = world(exclusive());
     let (k, ek, mail, mail2) = (

@@ -22,12 +22,12 @@
 //!
 //! Sans-IO: the caller passes the time; the edge's session task asks.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use causeway_net::Instant;
+
+use crate::failures::{Failures, Lockout};
 
 /// The limits (`[edge]` in the configuration file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +50,7 @@ impl Default for AdmissionLimits {
     }
 }
 
-/// Addresses tracked at most; past this, addresses whose bucket is full
-/// again are forgotten first, and a new address that still finds no room
-/// is not tracked (the cap on handshakes in progress still holds).
+/// Addresses tracked at most (see [`Failures`]).
 const MAX_ADDRESSES: usize = 65_536;
 
 /// Why a connection was closed before its handshake.
@@ -60,7 +58,7 @@ const MAX_ADDRESSES: usize = 65_536;
 pub struct Refusal {
     /// The address (or IPv6 /64) that failed too often.
     pub source: String,
-    /// Until a credit is back.
+    /// Until a try is back.
     pub wait: Duration,
     /// True for the first refusal since the address ran out: the one worth
     /// a log line.
@@ -69,24 +67,18 @@ pub struct Refusal {
 
 pub(crate) struct Admission {
     limits: AdmissionLimits,
-    buckets: Mutex<BTreeMap<IpAddr, Bucket>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    /// Credits at `at`, in thousandths (integer, so a replayed simulation
-    /// computes the same).
-    milli: u64,
-    at: Instant,
-    /// A refusal was logged since the bucket last had credit.
-    logged: bool,
+    failures: Failures<IpAddr>,
 }
 
 impl Admission {
     pub fn new(limits: AdmissionLimits) -> Self {
         Admission {
             limits,
-            buckets: Mutex::new(BTreeMap::new()),
+            failures: Failures::new(
+                limits.failures_burst,
+                limits.failures_per_minute,
+                MAX_ADDRESSES,
+            ),
         }
     }
 
@@ -97,63 +89,23 @@ impl Admission {
     /// May `ip` start a handshake now?
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
         let key = source(ip);
-        let mut buckets = self.lock();
-        let Some(b) = buckets.get_mut(&key) else {
-            return Ok(());
-        };
-        let milli = self.refilled(b, now);
-        if milli >= 1000 {
-            b.logged = false;
-            return Ok(());
-        }
-        let first = !b.logged;
-        b.logged = true;
-        let rate = u64::from(self.limits.failures_per_minute.max(1));
-        Err(Refusal {
-            source: shown(key),
-            wait: Duration::from_millis(((1000 - milli) * 60).div_ceil(rate)),
-            first,
-        })
+        self.failures
+            .check(&key, now)
+            .map_err(|Lockout { wait, first }| Refusal {
+                source: shown(key),
+                wait,
+                first,
+            })
     }
 
     /// A handshake from `ip` failed to authenticate.
     pub fn failed(&self, ip: IpAddr, now: Instant) {
-        let key = source(ip);
-        let full = u64::from(self.limits.failures_burst) * 1000;
-        let mut buckets = self.lock();
-        if !buckets.contains_key(&key) && buckets.len() >= MAX_ADDRESSES {
-            buckets.retain(|_, b| self.refilled(b, now) < full);
-            if buckets.len() >= MAX_ADDRESSES {
-                return;
-            }
-        }
-        let b = buckets.entry(key).or_insert(Bucket {
-            milli: full,
-            at: now,
-            logged: false,
-        });
-        b.milli = self.refilled(b, now).saturating_sub(1000);
-        b.at = now;
+        self.failures.failed(source(ip), now);
     }
 
-    /// Addresses tracked.
     #[cfg(test)]
-    pub fn tracked(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The bucket's credit at `now` (thousandths), capped at the burst.
-    fn refilled(&self, b: &Bucket, now: Instant) -> u64 {
-        let full = u64::from(self.limits.failures_burst) * 1000;
-        let ms = now.saturating_duration_since(b.at).as_millis() as u64;
-        // failures_per_minute credits per 60,000 ms: that many thousandths
-        // per 60 ms.
-        let earned = ms.saturating_mul(u64::from(self.limits.failures_per_minute)) / 60;
-        b.milli.saturating_add(earned).min(full)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<IpAddr, Bucket>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    fn tracked(&self) -> usize {
+        self.failures.tracked()
     }
 }
 

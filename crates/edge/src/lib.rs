@@ -35,8 +35,10 @@ mod admission;
 pub mod broken;
 mod compression;
 mod config;
+mod failures;
 pub mod journal;
 mod ledger;
+mod logins;
 mod maildrop;
 mod outbox;
 mod owed;
@@ -80,12 +82,14 @@ pub async fn run_edge<E: Env>(
         .as_ref()
         .map(|j| journal::Journal::new(j, env.rng().clone(), state.clone()));
     let maildrops = maildrop::Maildrops::default();
+    let logins = Arc::new(logins::Logins::default());
     let shared = worker::Shared {
         env: env.clone(),
         config: config.clone(),
         state: state.clone(),
         maildrops: maildrops.clone(),
         shutdown: shutdown.clone(),
+        logins: logins.clone(),
     };
     let mut replays = tokio::task::JoinSet::new();
     if let Some(j) = &journal {
@@ -115,6 +119,7 @@ pub async fn run_edge<E: Env>(
             registry: registry.clone(),
             maildrops: maildrops.clone(),
             admission: admission.clone(),
+            logins: logins.clone(),
         };
         session.serve(stream, peer)
     })

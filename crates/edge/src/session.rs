@@ -42,6 +42,7 @@ use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Owed, Target};
+use crate::logins::Logins;
 use crate::maildrop::Maildrops;
 use crate::registry::Registry;
 use crate::replica::{Opened, Replica};
@@ -65,6 +66,7 @@ pub(crate) struct Session<E: Env> {
     pub registry: Registry<Attach<E::Stream>>,
     pub maildrops: Maildrops,
     pub admission: Arc<Admission>,
+    pub logins: Arc<Logins>,
 }
 
 impl<E: Env> Session<E> {
@@ -204,10 +206,11 @@ impl<E: Env> Session<E> {
                 state: self.state.clone(),
                 maildrops: self.maildrops.clone(),
                 shutdown: self.shutdown.clone(),
+                logins: self.logins.clone(),
             };
             let mine: Vec<&DeleteOp> = carried.iter().filter(|d| d.server == name).collect();
             let deletes = self.carry(id, &spec, &mine, &mut held).await;
-            let mut w = Worker::new(shared, id.to_owned(), spec, group);
+            let mut w = Worker::new(shared, id.to_owned(), spec, group).for_client(client);
             w.carry(deletes);
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));

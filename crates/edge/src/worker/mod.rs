@@ -28,6 +28,7 @@ use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
 use causeway_upstream::{Numbering, Resolved, Upstream};
+use causeway_wire::PublicKey;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -36,6 +37,7 @@ use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::{Entry, Group};
 use crate::ledger::{Action, Handover, Ledger, Owed, Target, what};
+use crate::logins::Logins;
 use crate::maildrop::{Adopter, MaildropKey, Maildrops};
 use crate::replica::Opened;
 use crate::state::EdgeState;
@@ -82,6 +84,7 @@ pub(crate) struct Shared<E: Env> {
     pub state: EdgeState,
     pub maildrops: Maildrops,
     pub shutdown: watch::Receiver<bool>,
+    pub logins: Arc<Logins>,
 }
 
 pub(crate) struct Worker<E: Env> {
@@ -100,6 +103,9 @@ pub(crate) struct Worker<E: Env> {
     abandoned: Vec<String>,
     /// The first server session's numbering (a broken variant's only).
     first_listing: Option<Numbering>,
+    /// The client proxy whose session this is (none for replayed work):
+    /// its failed logins are limited (`logins.rs`).
+    client: Option<PublicKey>,
 }
 
 impl<E: Env> Worker<E> {
@@ -123,7 +129,14 @@ impl<E: Env> Worker<E> {
             adopter: None,
             abandoned: Vec::new(),
             first_listing: None,
+            client: None,
         }
+    }
+
+    /// The session is `client`'s: its logins count against it.
+    pub(crate) fn for_client(mut self, client: PublicKey) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// A worker for work found in the crash journal at start: no client,
@@ -248,7 +261,16 @@ impl<E: Env> Worker<E> {
     /// twice, or reused for another message after the first was deleted).
     async fn connect(&mut self) -> Result<(Vec<(u32, String)>, BTreeMap<u32, u64>), OpError> {
         let routes = self.config().routes();
-        self.upstream = Some(Upstream::open(&self.shared.env, &routes, &self.spec).await?);
+        let logins = &self.shared.logins;
+        let now = || self.shared.env.now();
+        if let Some(client) = &self.client {
+            logins.check(&self.session, &self.spec.name, client, &self.key, now())?;
+        }
+        let opened = Upstream::open(&self.shared.env, &routes, &self.spec).await;
+        if let (Err(e), Some(client)) = (&opened, self.client) {
+            logins.answered(client, &self.key, e, now());
+        }
+        self.upstream = Some(opened?);
         let listing = match self.exec(&Command::Uidl(None)).await? {
             Response {
                 status,
