@@ -131,6 +131,7 @@ fn shown(key: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use causeway_net::Env;
 
     fn limits(burst: u32, per_minute: u32) -> Admission {
         Admission::new(AdmissionLimits {
@@ -147,7 +148,7 @@ mod tests {
     #[test]
     fn an_address_that_keeps_failing_waits_for_its_credit_and_others_do_not() {
         let a = limits(3, 60); // a credit per second
-        let t0 = Instant::now();
+        let t0 = causeway_net::TokioEnv::new().now();
         let bad = ip("198.51.100.7");
         for _ in 0..3 {
             assert_eq!(a.check(bad, t0), Ok(()));
@@ -183,7 +184,7 @@ mod tests {
     #[test]
     fn ipv6_addresses_count_by_their_64() {
         let a = limits(1, 1);
-        let t = Instant::now();
+        let t = causeway_net::TokioEnv::new().now();
         a.failed(ip("2001:db8:1:2::1"), t);
         let r = a.check(ip("2001:db8:1:2:ffff::9"), t).unwrap_err();
         assert_eq!(r.source, "2001:db8:1:2::/64");
@@ -194,7 +195,7 @@ mod tests {
     #[test]
     fn memory_is_bounded_however_many_addresses_fail() {
         let a = limits(2, 60);
-        let t = Instant::now();
+        let t = causeway_net::TokioEnv::new().now();
         for i in 0..(MAX_ADDRESSES as u32 + 10) {
             a.failed(IpAddr::from(i.to_be_bytes()), t);
         }
