@@ -52,6 +52,8 @@ struct Args {
 }
 
 fn main() {
+    // The nodes' children run as the shipped binary does.
+    causeway_net::memory::return_freed_memory();
     if let Some(mode) = std::env::args().nth(1).filter(|a| a.starts_with("__")) {
         if let Err(e) = scale::child_main(&mode) {
             eprintln!("causeway-bench {mode}: {e}");

@@ -116,6 +116,11 @@ impl Drop for ChildNode {
     }
 }
 
+/// How long sessions sit before their memory is read: longer than the
+/// edge's 2 s rest (`REST_AFTER`), after which an idle session holds no
+/// compression context. (Until 2026-12-02 it was 0.5 s, inside the rest.)
+const IDLE_AFTER: Duration = Duration::from_secs(3);
+
 /// Entry point of the child processes (`__edge-child`, `__forward-child`,
 /// `__load-child`): reads its configuration from stdin, prints the address
 /// it listens on (or `ready`), then serves (and, for a load process, obeys
@@ -424,14 +429,14 @@ fn hold(
     let (opened, failed) = all(&mut loads, |i| format!("open {}", share(n, parts, i)))?;
     let open_rate = opened as f64 / t.elapsed().as_secs_f64();
     errors += failed;
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(IDLE_AFTER);
     let rss1 = node.rss();
     let load1 = load_rss(&loads);
     let held = live().min(opened);
 
     let (fetched, failed) = all(&mut loads, |i| format!("fetch {}", share(active, parts, i)))?;
     errors += failed;
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(IDLE_AFTER);
     let rss2 = node.rss();
     let load2 = load_rss(&loads);
 

@@ -163,6 +163,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    causeway_net::memory::return_freed_memory();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Edge { config } => service(cli.log_format, config, Role::Edge),

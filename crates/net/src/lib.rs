@@ -28,6 +28,7 @@
 
 mod broken;
 pub mod count;
+pub mod memory;
 mod rng;
 pub mod serve;
 mod sim;
