@@ -89,6 +89,7 @@ async fn chain(env: &TokioEnv, messages: usize, client_journal: bool) -> Chain {
         local_user: LOCAL_USER.into(),
         local_password: LOCAL_PASSWORD.into(),
         client_journal,
+        metrics_listen: Some("127.0.0.1:0".into()),
         ..ChainSpec::default()
     };
     spec.edge_timeouts.retry_min = Duration::from_millis(100);
@@ -208,6 +209,44 @@ async fn three_processes_carry_mail_and_log_no_secret() {
         .map(|rest| rest.split_whitespace().last().unwrap().to_owned())
         .unwrap_or_else(|| panic!("no dele +OK: {out}"));
 
+    // What an operator's Prometheus reads, from each node's endpoint.
+    let edge = scrape(&env, c.edge(), "/metrics").await;
+    assert!(
+        edge.starts_with("HTTP/1.1 200 OK\r\n") && edge.ends_with("# EOF\n"),
+        "{edge}"
+    );
+    let sample = |name: &str, labels: &str| value(&edge, &format!("causeway_edge_{name}{labels}"));
+    let out = |stage: &str| {
+        sample(
+            "client_bytes_total",
+            &format!("{{direction=\"out\",stage=\"{stage}\"}}"),
+        )
+    };
+    assert!(
+        out("plain") >= 3.0 * 3000.0,
+        "three bodies went out:\n{edge}"
+    );
+    assert!(
+        out("wire") < out("plain"),
+        "mail crossed compressed:\n{edge}"
+    );
+    assert!(
+        sample("journal_commit_seconds_count", "") >= 1.0,
+        "the DELE was journaled:\n{edge}"
+    );
+    // Owed work may still wait for the server's QUIT here: only its age is
+    // sure to be written.
+    assert!(sample("owed_oldest_seconds", "") >= 0.0);
+    let relay = scrape(&env, c.nodes.get(Role::Relay), "/metrics").await;
+    let relayed_in = "causeway_relay_edge_bytes_total{direction=\"out\",stage=\"plain\"}";
+    assert!(value(&relay, relayed_in) >= 3000.0, "{relay}");
+    assert!(
+        relay.contains("\ncauseway_relay_server_sessions "),
+        "{relay}"
+    );
+    let elsewhere = scrape(&env, c.edge(), "/").await;
+    assert!(elsewhere.starts_with("HTTP/1.1 404"), "{elsewhere}");
+
     // Stop the nodes the way an operator does.
     for role in [Role::Client, Role::Edge, Role::Relay] {
         c.nodes.get(role).signal("TERM");
@@ -296,6 +335,36 @@ async fn three_processes_carry_mail_and_log_no_secret() {
     assert!(bye.contains(&id), "the Bye line lacks session {id}: {bye}");
 }
 
+/// The whole HTTP response of `GET path` at the node's metrics endpoint
+/// (the address it logged as `metrics_address=`).
+async fn scrape(env: &TokioEnv, p: &mut Proc, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let out = p.wait_for(env, "metrics endpoint open").await;
+    let addr = out
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("metrics_address="))
+        })
+        .unwrap_or_else(|| panic!("{} logged no metrics_address:\n{out}", p.name))
+        .trim_matches('"')
+        .to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let get = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    s.write_all(get.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+/// The value of the sample named `metric` (name and labels) in `text`.
+fn value(text: &str, metric: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {metric} in:\n{text}"))
+}
+
 const DELETE_AND_WAIT: &str = r#"
 import poplib, sys
 p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=60)
@@ -378,6 +447,100 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
     );
     py.write_line("").await;
     let _ = py.exit_code(&env).await;
+}
+
+/// SIGHUP with the client proxy's key gone from `allowed_clients`: the
+/// running session ends as at shutdown (its acknowledged delete committed,
+/// every server session QUIT) and the next one is refused as a key
+/// problem; with the key back and another SIGHUP, sessions work again, all
+/// without restarting the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_a_new_allow_list_and_ends_a_removed_clients_session() {
+    if !require("python3", &["--version"], "python3") {
+        return;
+    }
+    let env = TokioEnv::new();
+    let mut c = chain(&env, 2, false).await;
+    let (mut py, uidl) = delete_and_wait(&env, &c).await;
+    let (store, id) = c.store_of(&uidl);
+    let file = c.built.dir.join("edge.toml");
+    let allowed = std::fs::read_to_string(&file).unwrap();
+    let line = allowed
+        .lines()
+        .find(|l| l.starts_with("allowed_clients"))
+        .unwrap()
+        .to_owned();
+    // Another proxy's key instead: an empty list is refused as a mistake.
+    let dir = temp_dir("sighup");
+    let (_, other) = keygen(dir.path(), "other");
+    let without = allowed.replace(&line, &format!("allowed_clients = [\"{other}\"]"));
+    std::fs::write(&file, &without).unwrap();
+    c.edge().signal("HUP");
+    c.edge()
+        .wait_for(&env, "removed from allowed_clients: ending its session")
+        .await;
+    let deadline = env.now() + Duration::from_secs(30);
+    while store.is_present(SERVER_USER, id) && env.now() < deadline {
+        env.sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !store.is_present(SERVER_USER, id),
+        "the acknowledged delete was committed:\n{}",
+        store.report()
+    );
+    for s in store.sessions().into_iter().filter(|s| s.user.is_some()) {
+        assert_eq!(s.end_kind(), Some(EndKind::Quit), "{}", store.report());
+    }
+    py.write_line("").await;
+    let _ = py.exit_code(&env).await;
+    let out = c.edge().output();
+    assert!(out.contains("removed_clients=1"), "{out}");
+
+    // Refused now, as a key problem; then allowed again after a reload.
+    let refused = login(&env, &c).await;
+    assert!(refused.contains("login failed"), "{refused}");
+    let edge = scrape(&env, c.edge(), "/metrics").await;
+    let not_allowed = "causeway_edge_handshake_failures_total{cause=\"not_allowed\"}";
+    assert!(value(&edge, not_allowed) >= 1.0, "{edge}");
+    std::fs::write(&file, &allowed).unwrap();
+    c.edge().signal("HUP");
+    let deadline = env.now() + Duration::from_secs(30);
+    while c.edge().output().matches("configuration reloaded").count() < 2 {
+        assert!(env.now() < deadline, "{}", c.edge().output());
+        env.sleep(Duration::from_millis(50)).await;
+    }
+    let again = login(&env, &c).await;
+    assert!(again.contains("login ok"), "{again}");
+    assert_eq!(
+        c.edge().output().matches("listening").count(),
+        1,
+        "the edge was not restarted"
+    );
+}
+
+/// One python login at the client proxy: `login ok` or `login failed ...`.
+async fn login(env: &TokioEnv, c: &Chain) -> String {
+    let script = r#"
+import poplib, sys
+try:
+    p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=60)
+    p.user(sys.argv[3])
+    p.pass_(sys.argv[4])
+    p.quit()
+    print("login ok", flush=True)
+except Exception as e:
+    print("login failed", e, flush=True)
+"#;
+    let (host, port) = c.proxy.rsplit_once(':').unwrap();
+    let mut py = Proc::spawn(
+        "python",
+        std::path::Path::new("python3"),
+        &["-c", script, host, port, LOCAL_USER, LOCAL_PASSWORD],
+        &[],
+    );
+    let out = py.wait_for(env, "login").await;
+    let _ = py.exit_code(env).await;
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -276,6 +276,21 @@ pub async fn figures(
         None => None,
     };
 
+    // `compression = "per-message"`: the BREACH-safe mode's price.
+    let per_message_session = if opts.wants(1) {
+        let spec = ChainSpec {
+            channel: ChannelConfig {
+                per_message: true,
+                ..ChannelConfig::default()
+            },
+            ..ChainSpec::default()
+        };
+        let chain = Chain::start(spec).await;
+        Some(causeway_session(&chain, messages).await?)
+    } else {
+        None
+    };
+
     let mail_bytes = mail::total(messages);
     let deflated = deflate(&transcript.up) + deflate(&transcript.down);
     let zstded = zstd_stream(&transcript.up) + zstd_stream(&transcript.down);
@@ -300,6 +315,23 @@ pub async fn figures(
             )),
         );
         out.push(slow_line_bytes(messages, &direct, &cw).await?);
+        if let Some(p) = &per_message_session {
+            out.push(
+                Figure::new(
+                    "line_bytes_per_message",
+                    "bytes",
+                    p.bytes() as f64,
+                    vec![
+                        ("causeway_stream", cw.bytes() as f64),
+                        ("direct", direct.bytes() as f64),
+                    ],
+                )
+                .note(
+                    "[channel] compression = \"per-message\": every message its own zstd frame at \
+                     level 3 (no window shared between messages, no priming)",
+                ),
+            );
+        }
         if let (Some(d), Some(dict)) = (&with_dict, &dictionary) {
             out.push(
                 Figure::new(

@@ -41,10 +41,28 @@ pub fn check(files: &[PathBuf]) -> i32 {
 }
 
 /// What is valid but deserves a second look: a password sent in clear text
-/// to a server that is not on this machine.
+/// to a server that is not on this machine; a metrics endpoint (which has
+/// no authentication) open beyond this machine.
 pub fn warnings(s: &Settings) -> Vec<String> {
+    let metrics = match s {
+        Settings::Edge(e) => e.metrics_listen.as_deref(),
+        Settings::Relay(r) => r.metrics_listen.as_deref(),
+        Settings::Client(_) => None,
+    };
+    let open_metrics = metrics
+        .filter(|m| {
+            !m.parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())
+        })
+        .map(|m| {
+            format!(
+                "metrics_listen {m:?} is not a loopback address: anyone who reaches it reads this \
+                 node's counts (no users, keys or mail); keep it on a management network or \
+                 firewall it to your Prometheus"
+            )
+        });
     let Settings::Client(c) = s else {
-        return Vec::new();
+        return open_metrics.into_iter().collect();
     };
     c.config
         .servers

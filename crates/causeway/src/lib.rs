@@ -17,5 +17,6 @@ pub mod corpus;
 pub mod demo;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod owed;
 pub mod run;

@@ -247,5 +247,5 @@ fn service(format: LogFormat, path: PathBuf, role: Role) -> i32 {
         tracing::error!("{msg}");
         return 1;
     }
-    causeway::run::run(settings)
+    causeway::run::run(settings, path)
 }

@@ -7,11 +7,12 @@
 //! `shutdown_deadline` (or on a second signal), logging what it abandoned.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_client::{ClientConfig, run_client};
-use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge};
+use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge_reloadable};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_relay::{RelayState, run_relay};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{ClientSettings, EdgeSettings, RelaySettings, Settings};
+use crate::metrics;
 
 /// Exit codes.
 pub const EXIT_OK: i32 = 0;
@@ -53,7 +55,7 @@ impl Signals {
 
 /// Builds the runtime and runs the configured node until it is stopped;
 /// the process exit code.
-pub fn run(settings: Settings) -> i32 {
+pub fn run(settings: Settings, file: PathBuf) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,7 +69,7 @@ pub fn run(settings: Settings) -> i32 {
     let code = rt.block_on(async move {
         let env = TokioEnv::new();
         let r = match settings {
-            Settings::Edge(s) => edge(env, s).await,
+            Settings::Edge(s) => edge(env, s, file).await,
             Settings::Relay(s) => relay(env, s).await,
             Settings::Client(s) => client(env, s).await,
         };
@@ -114,20 +116,32 @@ fn open_journal(
     Ok(Some(journal))
 }
 
-async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
+async fn edge(env: TokioEnv, s: EdgeSettings, file: PathBuf) -> io::Result<i32> {
     let signals = Signals::new()?;
     let listener = bind(&env, &s.listen).await?;
     info!(role = "edge", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
         allowed_clients = s.config.allowed_clients.len(), relays = s.config.relays.len(),
         "listening");
     let shutdown_deadline = s.shutdown_deadline;
+    let metrics_listen = s.metrics_listen.clone();
     let config = edge_config(s)?;
     let state = EdgeState::new();
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(run_edge(
+    if let Some(address) = metrics_listen {
+        let (st, e) = (state.clone(), env.clone());
+        let text = Arc::new(move || causeway_edge::metrics_text(&st, e.now()));
+        metrics::start(&env, &address, text, rx.clone()).await?;
+    }
+    let (configs, configs_rx) = watch::channel(Arc::new(config));
+    tokio::spawn(reload_on_hangup(
+        file,
+        configs,
+        signal(SignalKind::hangup())?,
+    ));
+    let task = tokio::spawn(run_edge_reloadable(
         env.clone(),
         listener,
-        Arc::new(config),
+        configs_rx,
         state.clone(),
         rx,
     ));
@@ -149,13 +163,75 @@ async fn edge(env: TokioEnv, s: EdgeSettings) -> io::Result<i32> {
     Ok(supervise(&env, signals, task, stop, shutdown_deadline, pending).await)
 }
 
+/// On each SIGHUP, reads `file` again and hands the edge its allow lists,
+/// limits and timeouts for new connections; a client whose key left
+/// `allowed_clients` has its sessions ended. What cannot change in a
+/// running process (the listener, the keypair, the journal) stays, with a
+/// warning to restart; a file with problems changes nothing.
+async fn reload_on_hangup(
+    file: PathBuf,
+    configs: watch::Sender<Arc<EdgeConfig>>,
+    mut hangups: Signal,
+) {
+    while hangups.recv().await.is_some() {
+        let old = configs.borrow().clone();
+        match crate::config::load(&file) {
+            Ok(Settings::Edge(s)) => {
+                let mut new = s.config;
+                if new.keypair.public != old.keypair.public {
+                    warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
+                }
+                new.keypair = old.keypair.clone();
+                // The journal open at start stays the journal (its file
+                // is locked by this process).
+                new.journal = old.journal.clone();
+                let removed = old
+                    .allowed_clients
+                    .iter()
+                    .filter(|k| !new.allowed_clients.contains(k))
+                    .count();
+                info!(file = %file.display(), allowed_clients = new.allowed_clients.len(),
+                    removed_clients = removed, allowed_servers = new.allowed_servers.len(),
+                    "SIGHUP: configuration reloaded (new connections use it; sessions of removed \
+                     clients end; listen, keys and journal need a restart)");
+                let _ = configs.send(Arc::new(new));
+            }
+            Ok(other) => error!(file = %file.display(), role = %other.role(),
+                "SIGHUP: the file no longer configures an edge; nothing changed"),
+            Err(problems) => error!(file = %file.display(),
+                "SIGHUP: the file has problems; nothing changed:\n{problems}"),
+        }
+    }
+}
+
+/// The relay and the client proxy read their file at start only: a SIGHUP
+/// (a habit, or `systemctl reload`) is logged, not fatal.
+fn ignore_hangups(role: &'static str) -> io::Result<()> {
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            warn!(
+                role,
+                "SIGHUP ignored: this role reads its configuration at start only; restart it to apply changes"
+            );
+        }
+    });
+    Ok(())
+}
+
 async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {
     let signals = Signals::new()?;
+    ignore_hangups("relay")?;
     let listener = bind(&env, &s.listen).await?;
     info!(role = "relay", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
         allowed_edges = s.config.allowed_edges.len(), "listening");
     let state = RelayState::new();
     let (stop, rx) = watch::channel(false);
+    if let Some(address) = &s.metrics_listen {
+        let st = state.clone();
+        let text = Arc::new(move || causeway_relay::metrics_text(&st));
+        metrics::start(&env, address, text, rx.clone()).await?;
+    }
     let task = tokio::spawn(run_relay(
         env.clone(),
         listener,
@@ -183,6 +259,7 @@ pub fn client_config(s: ClientSettings) -> io::Result<ClientConfig> {
 
 async fn client(env: TokioEnv, s: ClientSettings) -> io::Result<i32> {
     let signals = Signals::new()?;
+    ignore_hangups("client")?;
     let shutdown_deadline = s.shutdown_deadline;
     let config = client_config(s)?;
     let listener = bind(&env, &config.listen).await?;

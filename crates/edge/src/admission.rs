@@ -66,14 +66,15 @@ pub struct Refusal {
 }
 
 pub(crate) struct Admission {
-    limits: AdmissionLimits,
+    /// The latest configuration's (a reload changes them).
+    limits: std::sync::Mutex<AdmissionLimits>,
     failures: Failures<IpAddr>,
 }
 
 impl Admission {
     pub fn new(limits: AdmissionLimits) -> Self {
         Admission {
-            limits,
+            limits: std::sync::Mutex::new(limits),
             failures: Failures::new(
                 limits.failures_burst,
                 limits.failures_per_minute,
@@ -83,7 +84,17 @@ impl Admission {
     }
 
     pub fn limits(&self) -> AdmissionLimits {
-        self.limits
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the limits of a new configuration (a no-op when unchanged).
+    pub fn set_limits(&self, limits: AdmissionLimits) {
+        let mut l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        if *l != limits {
+            *l = limits;
+            self.failures
+                .set_rate(limits.failures_burst, limits.failures_per_minute);
+        }
     }
 
     /// May `ip` start a handshake now?

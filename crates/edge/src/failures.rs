@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use causeway_net::Instant;
@@ -25,8 +26,9 @@ pub(crate) struct Lockout {
 }
 
 pub(crate) struct Failures<K> {
-    burst: u32,
-    per_minute: u32,
+    /// Both may change while the edge runs (a reloaded configuration).
+    burst: AtomicU32,
+    per_minute: AtomicU32,
     /// Sources tracked at most: past this, sources whose bucket is full
     /// again are forgotten first, and a new one that still finds no room is
     /// not tracked (each user has a global bound besides).
@@ -46,11 +48,25 @@ struct Bucket {
 impl<K: Ord> Failures<K> {
     pub fn new(burst: u32, per_minute: u32, max_sources: usize) -> Self {
         Failures {
-            burst,
-            per_minute,
+            burst: AtomicU32::new(burst),
+            per_minute: AtomicU32::new(per_minute),
             max_sources,
             buckets: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// New limits, for every source from now on.
+    pub fn set_rate(&self, burst: u32, per_minute: u32) {
+        self.burst.store(burst, Ordering::Relaxed);
+        self.per_minute.store(per_minute, Ordering::Relaxed);
+    }
+
+    fn burst(&self) -> u64 {
+        u64::from(self.burst.load(Ordering::Relaxed))
+    }
+
+    fn per_minute(&self) -> u64 {
+        u64::from(self.per_minute.load(Ordering::Relaxed))
     }
 
     /// May `key` try now?
@@ -66,7 +82,7 @@ impl<K: Ord> Failures<K> {
         }
         let first = !b.reported;
         b.reported = true;
-        let rate = u64::from(self.per_minute.max(1));
+        let rate = self.per_minute().max(1);
         Err(Lockout {
             wait: Duration::from_millis(((1000 - milli) * 60).div_ceil(rate)),
             first,
@@ -75,7 +91,7 @@ impl<K: Ord> Failures<K> {
 
     /// `key` failed once more.
     pub fn failed(&self, key: K, now: Instant) {
-        let full = u64::from(self.burst) * 1000;
+        let full = self.burst() * 1000;
         let mut buckets = self.lock();
         if !buckets.contains_key(&key) && buckets.len() >= self.max_sources {
             buckets.retain(|_, b| self.refilled(b, now) < full);
@@ -99,10 +115,10 @@ impl<K: Ord> Failures<K> {
 
     /// The bucket's tries at `now` (thousandths), capped at the burst.
     fn refilled(&self, b: &Bucket, now: Instant) -> u64 {
-        let full = u64::from(self.burst) * 1000;
+        let full = self.burst() * 1000;
         let ms = now.saturating_duration_since(b.at).as_millis() as u64;
         // per_minute tries per 60,000 ms: that many thousandths per 60 ms.
-        let earned = ms.saturating_mul(u64::from(self.per_minute)) / 60;
+        let earned = ms.saturating_mul(self.per_minute()) / 60;
         b.milli.saturating_add(earned).min(full)
     }
 

@@ -40,9 +40,11 @@ pub mod journal;
 mod ledger;
 mod logins;
 mod maildrop;
+mod metrics;
 mod outbox;
 mod owed;
 mod registry;
+mod reload;
 mod replay;
 mod replica;
 mod serving;
@@ -60,6 +62,7 @@ pub use admission::{AdmissionLimits, Refusal};
 pub use causeway_upstream::RelayRef;
 pub use config::{DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
+pub use metrics::metrics_text;
 pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
 
 /// Serves client proxies on `listener` until `shutdown` turns true; then
@@ -77,10 +80,28 @@ pub async fn run_edge<E: Env>(
     state: EdgeState,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let journal = config
-        .journal
-        .as_ref()
-        .map(|j| journal::Journal::new(j, env.rng().clone(), state.clone()));
+    // The sender goes at once: this configuration never changes.
+    let (_, configs) = watch::channel(config);
+    run_edge_reloadable(env, listener, configs, state, shutdown).await
+}
+
+/// [`run_edge`] with a configuration that may change while it runs (the
+/// binary's SIGHUP): each new connection takes the latest; a client whose
+/// key leaves `allowed_clients` has its sessions ended (see `reload`).
+/// The keypair, the journal and the listener stay those of the start.
+pub async fn run_edge_reloadable<E: Env>(
+    env: E,
+    listener: E::Listener,
+    configs: watch::Receiver<Arc<EdgeConfig>>,
+    state: EdgeState,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let config = configs.borrow().clone();
+    let journal = config.journal.as_ref().map(|j| {
+        let e = env.clone();
+        let clock: journal::Clock = Arc::new(move || e.now());
+        journal::Journal::new(j, env.rng().clone(), state.clone(), clock)
+    });
     let maildrops = maildrop::Maildrops::default();
     let logins = Arc::new(logins::Logins::default());
     let shared = worker::Shared {
@@ -110,11 +131,15 @@ pub async fn run_edge<E: Env>(
     let admission = Arc::new(admission::Admission::new(config.admission));
     let registry = registry::Registry::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+        let config = configs.borrow().clone();
+        admission.set_limits(config.admission);
         let session = session::Session {
             env: env.clone(),
-            config: config.clone(),
+            config,
             state: state.clone(),
             shutdown: sessions_shutdown.clone(),
+            stop: sessions_shutdown.clone(),
+            configs: configs.clone(),
             journal: journal.clone(),
             registry: registry.clone(),
             maildrops: maildrops.clone(),

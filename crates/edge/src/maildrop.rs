@@ -194,7 +194,7 @@ mod tests {
     fn owing(st: &EdgeState, uidl: &str) -> Vec<Handover> {
         let mut l = Ledger::default();
         l.owe(Target::new(uidl, 1), Owed::Delete, None, || {
-            st.work_ticket()
+            st.work_ticket(crate::state::test_now())
         });
         l.hand_over()
     }

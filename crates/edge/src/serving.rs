@@ -49,9 +49,9 @@ use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_WANTED, MessageId, Op, Place,
     PlacedDelete, Reply, SECRET_LEN, Wanted, WantedAt,
 };
-use causeway_wire::SecureChannel;
 use causeway_wire::history::History;
 use causeway_wire::link::{LinkEnd, flush, queue, recv, rest, send};
+use causeway_wire::{Meter, SecureChannel};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
@@ -181,6 +181,8 @@ pub(crate) struct Serving<'a, E: Env> {
     /// The latest `Dele` or `Rset` answered, by request id: asked again
     /// after a resume (its answer was lost), it is answered, not done twice.
     answered: Option<(u64, Result<Reply, OpError>)>,
+    /// Carries this channel's byte counts into the edge's client-hop total.
+    meter: Meter,
 }
 
 /// The channel a session serves on.
@@ -232,6 +234,7 @@ impl<'a, E: Env> Serving<'a, E> {
             heard: false,
             held: BTreeSet::new(),
             answered: None,
+            meter: Meter::default(),
         }
     }
 
@@ -261,7 +264,12 @@ impl<'a, E: Env> Serving<'a, E> {
         registration: &mut Registration<Attach<E::Stream>>,
     ) -> Ending {
         loop {
-            let reason = match self.serve_attached(channel, shutdown, registration).await {
+            let served = self.serve_attached(channel, shutdown, registration).await;
+            // Whatever comes next serves on another channel, if any.
+            self.meter
+                .flush(&channel.counters(), self.state.client_hop());
+            self.meter = Meter::default();
+            let reason = match served {
                 Served::End(ending) => return ending,
                 Served::Attach(a) => {
                     self.attach(channel, *a).await;
@@ -283,6 +291,8 @@ impl<'a, E: Env> Serving<'a, E> {
     ) -> Served<E> {
         let t = self.config.timeouts;
         loop {
+            self.meter
+                .flush(&channel.counters(), self.state.client_hop());
             self.start_fetches();
             if let Err(e) = self.start_requests(channel).await {
                 return Served::Cut(e.to_string());

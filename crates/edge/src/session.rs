@@ -45,6 +45,7 @@ use crate::ledger::{Owed, Target};
 use crate::logins::Logins;
 use crate::maildrop::Maildrops;
 use crate::registry::Registry;
+use crate::reload::{self, Configs};
 use crate::replica::{Opened, Replica};
 use crate::serving::{Attach, Channel, Ending, Serving, Workers, internal, new_secret};
 use crate::state::{EdgeState, SessionEnd};
@@ -62,6 +63,10 @@ pub(crate) struct Session<E: Env> {
     pub config: Arc<EdgeConfig>,
     pub state: EdgeState,
     pub shutdown: watch::Receiver<bool>,
+    /// What ends serving: `shutdown`, or the client's key leaving the allow
+    /// list (see `reload`); set once the client is known.
+    pub stop: watch::Receiver<bool>,
+    pub configs: Configs,
     pub journal: Option<Journal>,
     pub registry: Registry<Attach<E::Stream>>,
     pub maildrops: Maildrops,
@@ -110,6 +115,8 @@ impl<E: Env> Session<E> {
                 if !e.is_line_failure() {
                     self.admission.failed(peer.ip(), self.env.now());
                 }
+                self.state
+                    .handshake_failed(causeway_wire::link::handshake_failure_cause(&e));
                 causeway_wire::link::log_refused_handshake("client proxy", peer, &e);
                 return;
             }
@@ -126,6 +133,9 @@ impl<E: Env> Session<E> {
             return;
         };
         info!(session = %id, %peer, client = %channel.peer(), "client session started");
+        let (stop, _watching) =
+            reload::stop_for(&self.configs, &self.shutdown, *channel.peer(), &id);
+        self.stop = stop;
         let (end, abandoned) = self.run(channel, &id).await;
         info!(session = %id, end = ?end, "client session ended");
         self.state.session_ended(&id, end, abandoned);
@@ -262,7 +272,7 @@ impl<E: Env> Session<E> {
                 // the session through this span.
                 let span = tracing::info_span!("client session", session = %id);
                 serving
-                    .run(channel, &mut self.shutdown, &mut registration)
+                    .run(channel, &mut self.stop, &mut registration)
                     .instrument(span)
                     .await
             }

@@ -6,11 +6,15 @@
 //! Counts are kept by [`Ticket`]s that decrement on drop, so a task that dies
 //! on any path (error, panic, cancellation) still gives its count back.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use causeway_net::Count;
 pub(crate) use causeway_net::Ticket;
+use causeway_net::metrics::Histogram;
+use causeway_net::{AgedCount, Count, Instant};
+use causeway_wire::Counters;
 
 /// Session records kept (the oldest ended ones are forgotten first), so a
 /// long-running edge does not grow without bound.
@@ -22,11 +26,10 @@ pub struct EdgeState {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     live_sessions: Count,
     live_replicas: Count,
-    pending_work: Count,
+    pending_work: AgedCount,
     sessions: Mutex<Vec<SessionRecord>>,
     journal_entries: AtomicUsize,
     journal_failures: AtomicUsize,
@@ -42,6 +45,56 @@ struct Inner {
     bulk_contexts: Count,
     handshakes: Count,
     refused_connections: AtomicUsize,
+    handshake_failures: Mutex<BTreeMap<&'static str, u64>>,
+    owed_lock_busy: AtomicUsize,
+    /// Every client channel's bytes, fed by each session's `Meter`.
+    client_hop: Counters,
+    /// How long each crash-journal commit (write and fsync) took.
+    journal_commit: Histogram,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            live_sessions: Count::default(),
+            live_replicas: Count::default(),
+            pending_work: AgedCount::default(),
+            sessions: Mutex::default(),
+            journal_entries: AtomicUsize::default(),
+            journal_failures: AtomicUsize::default(),
+            journal_unreadable: AtomicUsize::default(),
+            replaying: Count::default(),
+            replay_loaded: AtomicBool::default(),
+            adopted: AtomicUsize::default(),
+            streamed_ahead_unread: AtomicUsize::default(),
+            superseded: AtomicUsize::default(),
+            resumed: AtomicUsize::default(),
+            resumed_partial: AtomicUsize::default(),
+            resumed_primed: AtomicUsize::default(),
+            bulk_contexts: Count::default(),
+            handshakes: Count::default(),
+            refused_connections: AtomicUsize::default(),
+            handshake_failures: Mutex::default(),
+            owed_lock_busy: AtomicUsize::default(),
+            client_hop: Counters::default(),
+            // 0.5 ms (a page cache write) to 4 s (a disk in trouble).
+            journal_commit: Histogram::new(causeway_net::metrics::exponential_buckets(
+                0.0005, 2.0, 14,
+            )),
+        }
+    }
+}
+
+/// A time for tickets taken in unit tests.
+#[cfg(test)]
+pub(crate) fn test_now() -> Instant {
+    causeway_net::Env::now(&causeway_net::TokioEnv::new())
+}
+
+/// Records and tallies are appended or edited in one step: still
+/// consistent after a panic elsewhere.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How one client session went.
@@ -105,6 +158,55 @@ impl EdgeState {
     /// Sessions streaming at the bulk level now.
     pub fn bulk_contexts(&self) -> usize {
         self.inner.bulk_contexts.get()
+    }
+
+    /// Client handshakes in progress now.
+    pub fn handshakes(&self) -> usize {
+        self.inner.handshakes.get()
+    }
+
+    pub(crate) fn handshake_failed(&self, cause: &'static str) {
+        *lock(&self.inner.handshake_failures)
+            .entry(cause)
+            .or_default() += 1;
+    }
+
+    /// Client handshakes that failed since start, by cause (see
+    /// `causeway_wire::link::handshake_failure_cause`).
+    pub fn handshake_failures(&self) -> Vec<(&'static str, u64)> {
+        lock(&self.inner.handshake_failures)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect()
+    }
+
+    pub(crate) fn owed_lock_busy(&self) {
+        self.inner.owed_lock_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times owed work found its maildrop locked by another session (and
+    /// waited, or was handed to that session).
+    pub fn owed_lock_busy_waits(&self) -> usize {
+        self.inner.owed_lock_busy.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of every client channel so far (the client proxy hop).
+    pub fn client_hop(&self) -> &Counters {
+        &self.inner.client_hop
+    }
+
+    pub(crate) fn journal_committed(&self, took: Duration) {
+        self.inner.journal_commit.observe(took.as_secs_f64());
+    }
+
+    /// How long crash-journal commits took.
+    pub fn journal_commit_times(&self) -> &Histogram {
+        &self.inner.journal_commit
+    }
+
+    /// When the oldest owed item still waiting for its server was owed.
+    pub fn oldest_pending_work(&self) -> Option<Instant> {
+        self.inner.pending_work.oldest()
     }
 
     pub fn live_sessions(&self) -> usize {
@@ -195,12 +297,7 @@ impl EdgeState {
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, Vec<SessionRecord>> {
-        // Records are appended or edited in one step: still consistent after a
-        // panic elsewhere.
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.sessions)
     }
 
     /// A session ticket, unless `max` sessions already run.
@@ -212,8 +309,8 @@ impl EdgeState {
         self.inner.live_replicas.ticket()
     }
 
-    pub(crate) fn work_ticket(&self) -> Ticket {
-        self.inner.pending_work.ticket()
+    pub(crate) fn work_ticket(&self, now: Instant) -> Ticket {
+        self.inner.pending_work.ticket(now)
     }
 
     pub(crate) fn journal_entries_add(&self, n: usize) {

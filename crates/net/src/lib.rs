@@ -29,6 +29,7 @@
 mod broken;
 pub mod count;
 pub mod memory;
+pub mod metrics;
 mod rng;
 pub mod serve;
 mod sim;
@@ -42,7 +43,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use count::{Count, Ticket};
+pub use count::{AgedCount, Count, Ticket};
 pub use rng::{EnvRng, derive_seed};
 pub use serve::{accept_until_shutdown, shutdown_requested};
 pub use sim::SimEnv;

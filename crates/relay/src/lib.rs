@@ -17,21 +17,28 @@
 pub mod broken;
 mod config;
 mod link;
+mod metrics;
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use causeway_net::{Count, Env};
+use causeway_wire::Counters;
 use tokio::sync::watch;
 
 pub use config::{RelayConfig, RelayTimeouts};
 pub use link::status_bytes;
+pub use metrics::metrics_text;
 
 /// Live counts, for tests and operators. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct RelayState {
     links: Count,
     server_sessions: Count,
+    handshake_failures: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    /// Every edge link's bytes, fed by each link's `Meter`.
+    edge_hop: Counters,
 }
 
 impl RelayState {
@@ -47,6 +54,28 @@ impl RelayState {
     /// Server sessions logged in and not yet ended.
     pub fn live_server_sessions(&self) -> usize {
         self.server_sessions.get()
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        // Counts are bumped in one step: still consistent after a panic.
+        self.handshake_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn handshake_failed(&self, cause: &'static str) {
+        *self.tally().entry(cause).or_default() += 1;
+    }
+
+    /// Edge handshakes that failed since start, by cause (see
+    /// `causeway_wire::link::handshake_failure_cause`).
+    pub fn handshake_failures(&self) -> Vec<(&'static str, u64)> {
+        self.tally().iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Bytes of every edge link so far (the edge hop).
+    pub fn edge_hop(&self) -> &Counters {
+        &self.edge_hop
     }
 }
 
@@ -66,6 +95,7 @@ pub async fn run_relay<E: Env>(
             config: config.clone(),
             state: state.clone(),
             shutdown: links_shutdown.clone(),
+            meter: causeway_wire::Meter::default(),
         };
         link.serve(stream, peer)
     })

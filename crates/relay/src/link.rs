@@ -25,7 +25,7 @@ use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_upstream::ServerSession;
 use causeway_wire::link::{LinkEnd, close, recv, send};
-use causeway_wire::{SecureChannel, accept_kk_any};
+use causeway_wire::{Meter, SecureChannel, accept_kk_any};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -37,6 +37,8 @@ pub(crate) struct Link<E: Env> {
     pub config: Arc<RelayConfig>,
     pub state: RelayState,
     pub shutdown: watch::Receiver<bool>,
+    /// Carries this link's byte counts into the relay's edge-hop total.
+    pub meter: Meter,
 }
 
 /// What ended the command loop.
@@ -57,13 +59,23 @@ impl<E: Env> Link<E> {
             &cfg.channel,
         )
         .await;
-        let mut channel = match accepted {
+        let channel = match accepted {
             Ok(c) => c,
             Err(e) => {
+                self.state
+                    .handshake_failed(causeway_wire::link::handshake_failure_cause(&e));
                 causeway_wire::link::log_refused_handshake("edge", peer, &e);
                 return;
             }
         };
+        let counters = channel.counters();
+        self.link(channel, peer).await;
+        self.meter.flush(&counters, &self.state.edge_hop);
+    }
+
+    /// One link, from its `Open` to its end.
+    async fn link(&mut self, mut channel: SecureChannel<E::Stream>, peer: SocketAddr) {
+        let cfg = self.config.clone();
         let link = format!("{:08x}", self.env.rng().next_u32());
         let t = cfg.timeouts;
         let (version, server) = match recv(&self.env, &mut channel, t.open, "the edge's Open").await
@@ -140,6 +152,7 @@ impl<E: Env> Link<E> {
     ) {
         let t = self.config.timeouts;
         loop {
+            self.meter.flush(&channel.counters(), &self.state.edge_hop);
             let next = tokio::select! {
                 r = recv(&self.env, &mut channel, t.link_idle, "the edge's next command") => match r {
                     Ok(m) => Next::Msg(m),

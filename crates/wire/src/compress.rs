@@ -60,6 +60,9 @@ fn decompress_err(e: std::io::Error) -> WireError {
 struct Start {
     dictionary: Option<Arc<Vec<u8>>>,
     primer: Option<Vec<u8>>,
+    /// Per-message frames never start primed: a primer carries other
+    /// messages' content into the window.
+    per_message: bool,
 }
 
 impl Start {
@@ -67,13 +70,14 @@ impl Start {
         Start {
             dictionary: cfg.dictionary.clone(),
             primer: None,
+            per_message: cfg.per_message,
         }
     }
 
     /// Takes `primer` for the next frame, unless a frame is open already or
     /// a trained dictionary serves instead.
     fn prime(&mut self, primer: Vec<u8>, frame_open: bool) -> bool {
-        if self.dictionary.is_some() || frame_open {
+        if self.dictionary.is_some() || frame_open || self.per_message {
             return false;
         }
         self.primer = Some(primer);

@@ -41,6 +41,12 @@ pub struct ChannelConfig {
     /// compression frame, to prime a resumed channel with (`history.rs`);
     /// 0 keeps none. Only where sessions resume (client proxy <-> edge).
     pub history: usize,
+    /// `[channel] compression = "per-message"`: every message sent is a
+    /// compression frame of its own (a fresh window, no priming on resume),
+    /// so no message's compressed size depends on another's content. For
+    /// users who fear the BREACH class of side channel (docs/protocol.md,
+    /// "Compression side channel"), at a cost in ratio and CPU.
+    pub per_message: bool,
 }
 
 impl Default for ChannelConfig {
@@ -54,6 +60,7 @@ impl Default for ChannelConfig {
             // or radio links where three small messages may take seconds.
             handshake_timeout: Duration::from_secs(30),
             history: 0,
+            per_message: false,
         }
     }
 }

@@ -81,9 +81,93 @@ impl Counters {
         self.moved[d as usize].fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Adds a snapshot's worth of bytes to each stage (a node-wide total
+    /// fed by a [`Meter`]).
+    fn add(&self, d: Dir, c: DirectionCounts) {
+        let s = &self.inner[d as usize];
+        s.plain.fetch_add(c.plain, Ordering::Relaxed);
+        s.compressed.fetch_add(c.compressed, Ordering::Relaxed);
+        s.wire.fetch_add(c.wire, Ordering::Relaxed);
+    }
+
+    /// Writes these counts (a hop's node-wide total) as one metric family
+    /// by direction (`out`, `in`) and stage (`plain`, `compressed`, `wire`).
+    pub fn write_metric(
+        &self,
+        e: &mut causeway_net::metrics::DescriptorEncoder,
+        name: &str,
+        help: &str,
+    ) -> std::fmt::Result {
+        let (out, inn) = (self.sent(), self.received());
+        causeway_net::metrics::counters_by2(
+            e,
+            name,
+            help,
+            ("direction", "stage"),
+            &[
+                (("out", "plain"), out.plain),
+                (("out", "compressed"), out.compressed),
+                (("out", "wire"), out.wire),
+                (("in", "plain"), inn.plain),
+                (("in", "compressed"), inn.compressed),
+                (("in", "wire"), inn.wire),
+            ],
+        )
+    }
+
     pub(crate) fn add_wire(&self, d: Dir, n: usize) {
         self.inner[d as usize]
             .wire
             .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Carries what one channel counted into a node-wide total (the bytes of a
+/// hop, for operators), a little at a time: each [`Meter::flush`] adds what
+/// the channel counted since the last one. One meter per channel.
+#[derive(Debug, Default)]
+pub struct Meter {
+    sent: DirectionCounts,
+    received: DirectionCounts,
+}
+
+impl Meter {
+    pub fn flush(&mut self, channel: &Counters, total: &Counters) {
+        for (d, last) in [
+            (Dir::Sent, &mut self.sent),
+            (Dir::Received, &mut self.received),
+        ] {
+            let now = channel.snapshot(d);
+            total.add(
+                d,
+                DirectionCounts {
+                    plain: now.plain.saturating_sub(last.plain),
+                    compressed: now.compressed.saturating_sub(last.compressed),
+                    wire: now.wire.saturating_sub(last.wire),
+                },
+            );
+            *last = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_meter_adds_each_byte_to_the_total_once() {
+        let (channel, total) = (Counters::default(), Counters::default());
+        let mut m = Meter::default();
+        channel.add_frame(Dir::Sent, 100, 40);
+        channel.add_wire(Dir::Sent, 60);
+        m.flush(&channel, &total);
+        channel.add_frame(Dir::Received, 10, 10);
+        channel.add_wire(Dir::Sent, 5);
+        m.flush(&channel, &total);
+        m.flush(&channel, &total);
+        let sent = total.sent();
+        assert_eq!((sent.plain, sent.compressed, sent.wire), (100, 40, 65));
+        assert_eq!(total.received().plain, 10);
     }
 }

@@ -57,7 +57,7 @@ pub use channel::{Parked, Received, SecureChannel};
 pub use config::{
     ChannelConfig, DEFAULT_MAX_FRAME, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, RESUME_HISTORY,
 };
-pub use counters::{Counters, DirectionCounts};
+pub use counters::{Counters, DirectionCounts, Meter};
 pub use error::WireError;
 pub use establish::{accept_kk, accept_kk_any, accept_xk, connect_kk, connect_xk};
 pub use frame::{MAX_CHUNK, MAX_CLOSE_REASON};

@@ -187,17 +187,32 @@ pub async fn close<E: Env, S: Stream>(
 /// The log line for a handshake a node accepted and that did not complete,
 /// worded by what it proves: a cut line is not a key problem.
 pub fn log_refused_handshake(role: &str, peer: std::net::SocketAddr, e: &WireError) {
-    match e {
-        WireError::PeerNotAllowed { .. } => tracing::warn!(%peer, error = %e,
+    match handshake_failure_cause(e) {
+        "not_allowed" => tracing::warn!(%peer, error = %e,
             "refused a {role}: if it should be served, add its public key to the allow list"),
-        WireError::PskMismatch => tracing::warn!(%peer, error = %e,
+        "psk" => tracing::warn!(%peer, error = %e,
             "refused a {role}: its pre-shared key differs from ours"),
+        "other_key" => tracing::warn!(%peer, error = %e,
+            "refused a {role} that pinned another key for this node (or is not a key we know)"),
+        "line" => tracing::info!(%peer, error = %e,
+            "a {role}'s handshake did not complete: the line was cut or the peer gave up"),
+        _ => tracing::warn!(%peer, error = %e, "refused a {role}: its handshake was malformed"),
+    }
+}
+
+/// Why a handshake failed, as the operators' metrics label it: a key not on
+/// the allow list (`not_allowed`), a wrong pre-shared key (`psk`), a peer
+/// that pinned another key (`other_key`), a line cut or a peer that gave up
+/// (`line`, proving nothing against anyone), or bytes that were no handshake
+/// (`malformed`).
+pub fn handshake_failure_cause(e: &WireError) -> &'static str {
+    match e {
+        WireError::PeerNotAllowed { .. } => "not_allowed",
+        WireError::PskMismatch => "psk",
         WireError::NotForUs { .. }
         | WireError::KkMismatch { .. }
-        | WireError::NoPinnedPeerMatched { .. } => tracing::warn!(%peer, error = %e,
-            "refused a {role} that pinned another key for this node (or is not a key we know)"),
-        e if e.is_line_failure() => tracing::info!(%peer, error = %e,
-            "a {role}'s handshake did not complete: the line was cut or the peer gave up"),
-        e => tracing::warn!(%peer, error = %e, "refused a {role}: its handshake was malformed"),
+        | WireError::NoPinnedPeerMatched { .. } => "other_key",
+        e if e.is_line_failure() => "line",
+        _ => "malformed",
     }
 }

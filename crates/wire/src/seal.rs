@@ -56,6 +56,9 @@ pub(crate) struct Sealer {
     unit: Vec<u8>,
     /// The serialized bytes in `unit`, without the length prefixes.
     unit_plain: usize,
+    /// Each `Compress::Yes` message is a unit and a frame of its own
+    /// (`ChannelConfig::per_message`).
+    per_message: bool,
 }
 
 impl Sealer {
@@ -68,6 +71,7 @@ impl Sealer {
             counters,
             unit: Vec::new(),
             unit_plain: 0,
+            per_message: cfg.per_message,
         }
     }
 
@@ -104,12 +108,17 @@ impl Sealer {
         }
         match c {
             Compress::Yes => {
-                if self.unit.len() + MAX_PREFIX + plain.len() > unit_cap(self.max_frame) {
+                if self.per_message
+                    || self.unit.len() + MAX_PREFIX + plain.len() > unit_cap(self.max_frame)
+                {
                     self.flush(out)?;
                 }
                 put_prefix(&mut self.unit, plain.len());
                 self.unit.extend_from_slice(plain);
                 self.unit_plain += plain.len();
+                if self.per_message {
+                    self.flush(out)?;
+                }
                 Ok(())
             }
             Compress::Never => {
@@ -135,7 +144,11 @@ impl Sealer {
             self.counters.add_frame(Dir::Sent, plain, plain);
             self.seal_body(&unit[1..], false, out)
         } else {
-            let body = self.compressor.compress(&unit)?;
+            let mut body = self.compressor.compress(&unit)?;
+            if self.per_message {
+                // The unit holds one message: its frame ends with it.
+                body.extend_from_slice(&self.compressor.finish()?);
+            }
             self.counters.add_frame(Dir::Sent, plain, body.len());
             self.seal_body(&body, true, out)
         };

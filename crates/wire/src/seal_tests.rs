@@ -411,3 +411,35 @@ proptest! {
         prop_assert!(o.open_record(&bytes).is_err());
     }
 }
+
+/// `per_message`: a message's compressed size is the same whatever was
+/// sent before it (no shared window for an attacker's mail to probe), and
+/// the peer still reads every message in order; in the default stream
+/// mode, a message that repeats an earlier one costs almost nothing.
+#[test]
+fn per_message_frames_share_no_window() {
+    let secret = b"Subject: your one-time code is 493817\r\n".repeat(20);
+    let sizes = |cfg: &ChannelConfig| {
+        let (mut s, mut o) = pair_with(cfg, cfg);
+        let mut sizes = Vec::new();
+        for m in [&secret[..], &secret[..]] {
+            let before = s.counters.sent().compressed;
+            let recs = seal(&mut s, m, Compress::Yes);
+            sizes.push(s.counters.sent().compressed - before);
+            assert_eq!(open_all(&mut o, &recs).unwrap(), vec![msg(m)]);
+        }
+        sizes
+    };
+    let per = ChannelConfig {
+        per_message: true,
+        ..ChannelConfig::default()
+    };
+    let (stream, separate) = (sizes(&ChannelConfig::default()), sizes(&per));
+    assert!(
+        stream[1] * 4 < stream[0],
+        "stream mode reuses the window: {stream:?}"
+    );
+    assert_eq!(separate[0], separate[1], "per message: {separate:?}");
+    let (mut s, _) = pair_with(&per, &per);
+    assert!(!s.prime(b"history".to_vec()), "no priming per message");
+}

@@ -109,6 +109,7 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
         },
         channel: ChannelConfig {
             zstd_level: params.zstd_level,
+            bulk_level: params.bulk_level.unwrap_or(params.zstd_level),
             ..ChannelConfig::default()
         },
         edge_resume: ResumeConfig {

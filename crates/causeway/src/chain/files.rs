@@ -65,6 +65,9 @@ fn channel(out: &mut String, c: &ChannelConfig, secrets: Secrets<'_>) -> io::Res
     let _ = writeln!(out, "zstd_level = {}", c.zstd_level);
     let _ = writeln!(out, "bulk_level = {}", c.bulk_level);
     let _ = writeln!(out, "handshake_timeout = {}", d(c.handshake_timeout));
+    if c.per_message {
+        let _ = writeln!(out, "compression = \"per-message\"");
+    }
     if let Some(dict) = &c.dictionary {
         let Secrets::Files(dir) = secrets else {
             return Err(io::Error::other("a dictionary needs the chain's directory"));
@@ -84,6 +87,9 @@ pub fn relay(spec: &ChainSpec, keys: &Keys, secrets: Secrets<'_>) -> io::Result<
     let mut out = String::new();
     let _ = writeln!(out, "role = \"relay\"");
     let _ = writeln!(out, "listen = {}", s(&spec.relay_listen));
+    if let Some(m) = &spec.metrics_listen {
+        let _ = writeln!(out, "metrics_listen = {}", s(m));
+    }
     let _ = writeln!(out, "{}", private_key(secrets, "relay", &keys.relay)?);
     let _ = writeln!(
         out,
@@ -118,6 +124,9 @@ pub fn edge(
     let mut out = String::new();
     let _ = writeln!(out, "role = \"edge\"");
     let _ = writeln!(out, "listen = {}", s(&spec.edge_listen));
+    if let Some(m) = &spec.metrics_listen {
+        let _ = writeln!(out, "metrics_listen = {}", s(m));
+    }
     let _ = writeln!(out, "{}", private_key(secrets, "edge", &keys.edge)?);
     let _ = writeln!(
         out,

@@ -101,6 +101,9 @@ pub struct ChainSpec {
     /// every DELE.
     pub client_journal: bool,
     pub shutdown_deadline: Duration,
+    /// The edge's and the relay's `metrics_listen` (their files say it; the
+    /// binary serves it, an in-process chain has no endpoint).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ChainSpec {
@@ -121,6 +124,7 @@ impl Default for ChainSpec {
             journal: true,
             client_journal: true,
             shutdown_deadline: Duration::from_secs(20),
+            metrics_listen: None,
         }
     }
 }

@@ -69,6 +69,7 @@ pub(super) struct ChannelFile {
     bulk_level: Option<Spanned<i64>>,
     handshake_timeout: Option<Spanned<String>>,
     dictionary: Option<Spanned<String>>,
+    compression: Option<Spanned<String>>,
 }
 
 pub(super) struct Cx<'a> {
@@ -397,6 +398,26 @@ impl Cx<'_> {
             ),
             // Set per channel by the node (only where sessions resume).
             history: d.history,
+            per_message: self.per_message(&c.compression),
+        }
+    }
+
+    /// `compression`: `"stream"` (the default: one window across messages)
+    /// or `"per-message"` (a frame per message; docs/protocol.md,
+    /// "Compression side channel").
+    fn per_message(&mut self, v: &Option<Spanned<String>>) -> bool {
+        match v.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+            None | Some(("stream", _)) => false,
+            Some(("per-message", _)) => true,
+            Some((other, span)) => {
+                self.at(
+                    span,
+                    format!(
+                        "channel.compression {other:?}: it must be \"stream\" or \"per-message\""
+                    ),
+                );
+                false
+            }
         }
     }
 

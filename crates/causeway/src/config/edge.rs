@@ -18,6 +18,9 @@ pub struct EdgeSettings {
     /// `None` only when the file says `journal = "memory"`.
     pub journal: Option<PathBuf>,
     pub shutdown_deadline: Duration,
+    /// Where the Prometheus scrape endpoint listens (`metrics_listen`);
+    /// None: no endpoint (the default).
+    pub metrics_listen: Option<String>,
     pub config: EdgeConfig,
 }
 
@@ -31,6 +34,7 @@ pub(super) struct EdgeFile {
     #[allow(dead_code)]
     role: String,
     listen: Spanned<String>,
+    metrics_listen: Option<Spanned<String>>,
     private_key: Option<Spanned<String>>,
     private_key_file: Option<Spanned<String>>,
     private_key_env: Option<Spanned<String>>,
@@ -217,6 +221,7 @@ impl Cx<'_> {
             listen,
             journal,
             shutdown_deadline: self.shutdown_deadline(&f.shutdown_deadline),
+            metrics_listen: f.metrics_listen.as_ref().map(|m| self.listen(m)),
             config,
         })
     }

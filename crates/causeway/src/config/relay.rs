@@ -13,6 +13,8 @@ use super::common::{ChannelFile, Cx};
 pub struct RelaySettings {
     pub listen: String,
     pub shutdown_deadline: Duration,
+    /// Where the Prometheus scrape endpoint listens; None: none.
+    pub metrics_listen: Option<String>,
     pub config: RelayConfig,
 }
 
@@ -22,6 +24,7 @@ pub(super) struct RelayFile {
     #[allow(dead_code)]
     role: String,
     listen: Spanned<String>,
+    metrics_listen: Option<Spanned<String>>,
     private_key: Option<Spanned<String>>,
     private_key_file: Option<Spanned<String>>,
     private_key_env: Option<Spanned<String>>,
@@ -77,6 +80,7 @@ impl Cx<'_> {
         Some(RelaySettings {
             listen,
             shutdown_deadline: self.shutdown_deadline(&f.shutdown_deadline),
+            metrics_listen: f.metrics_listen.as_ref().map(|m| self.listen(m)),
             config,
         })
     }

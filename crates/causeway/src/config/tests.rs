@@ -247,3 +247,22 @@ proptest::proptest! {
         crate::config::fuzzing::parse(&text);
     }
 }
+
+#[test]
+fn compression_is_a_stream_unless_per_message_is_asked() {
+    let relay = |channel: &str| {
+        format!(
+            "role = \"relay\"\nlisten = \"0.0.0.0:7001\"\nprivate_key = \"{KEY}\"\nallowed_edges = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\n[channel]\n{channel}"
+        )
+    };
+    let per_message = |text: &str| match parse(text, Path::new(".")) {
+        Ok(Settings::Relay(r)) => r.config.channel.per_message,
+        other => panic!("{:?}", other.err()),
+    };
+    assert!(!per_message(&relay("")));
+    assert!(!per_message(&relay("compression = \"stream\"\n")));
+    assert!(per_message(&relay("compression = \"per-message\"\n")));
+    let e = parse(&relay("compression = \"gzip\"\n"), Path::new(".")).unwrap_err();
+    assert_eq!(e[0].line, Some(7), "{e:#?}");
+    assert!(e[0].message.contains("per-message"), "{e:#?}");
+}

@@ -56,7 +56,10 @@ pub struct OwedListing {
 
 fn reader(config: &JournalConfig) -> Journal {
     // Reading needs no randomness (only sealing does).
-    Journal::new(config, EnvRng::from_seed([0; 32]), EdgeState::new())
+    // Listing and dropping time no commit an operator would read.
+    let clock: super::Clock =
+        std::sync::Arc::new(|| causeway_net::Env::now(&causeway_net::TokioEnv::new()));
+    Journal::new(config, EnvRng::from_seed([0; 32]), EdgeState::new(), clock)
 }
 
 /// Everything the journal still owes, group by group. Reads only.

@@ -157,7 +157,12 @@ pub(crate) struct Journal {
     store: Arc<dyn JournalStore>,
     sealer: Sealer,
     state: EdgeState,
+    /// The environment's clock, to time each commit for the operators.
+    clock: Clock,
 }
+
+/// `Env::now` without the edge's `Env` type parameter.
+pub(crate) type Clock = Arc<dyn Fn() -> causeway_net::Instant + Send + Sync>;
 
 /// A group found on disk at start: the work of one (session, server) that
 /// the previous life of the edge did not finish.
@@ -222,11 +227,12 @@ pub(crate) async fn erase(entries: Vec<Entry>) -> io::Result<()> {
 }
 
 impl Journal {
-    pub(crate) fn new(config: &JournalConfig, rng: EnvRng, state: EdgeState) -> Self {
+    pub(crate) fn new(config: &JournalConfig, rng: EnvRng, state: EdgeState, clock: Clock) -> Self {
         Self {
             store: config.store.clone(),
             sealer: config.sealer(rng),
             state,
+            clock,
         }
     }
 
@@ -423,10 +429,13 @@ impl Group {
         };
         let value = j.seal(&key, &encode(&rec));
         batch.push(Write::Put { key, value });
+        let started = (j.clock)();
         if let Err(e) = j.store.commit(batch).await {
             j.state.journal_failed();
             return Err(e);
         }
+        j.state
+            .journal_committed((j.clock)().saturating_duration_since(started));
         live.next_seq = seq + 1;
         live.header_durable = true;
         live.entries.insert(seq, owed);

@@ -20,7 +20,9 @@ fn spec() -> ServerSpec {
 
 fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
-    Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone())
+    let clock: super::Clock =
+        std::sync::Arc::new(|| causeway_net::Env::now(&causeway_net::TokioEnv::new()));
+    Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone(), clock)
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {

@@ -36,7 +36,9 @@ fn a_delete_follows_its_uidl_into_a_shifted_session() {
     let st = EdgeState::new();
     let mut l = Ledger::default();
     l.new_session(listing(&["a", "b", "c"]));
-    l.owe(t("c"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("c"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     assert_eq!(
         bring_up_to_date(&mut l),
         vec![Action::Send(Command::Dele(3))]
@@ -65,9 +67,15 @@ fn redo_is_idempotent_when_the_message_is_gone() {
     let st = EdgeState::new();
     let mut l = Ledger::default();
     l.new_session(listing(&["a", "b"]));
-    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
-    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
-    l.owe(t("b"), Owed::Read, None, || st.work_ticket());
+    l.owe(t("a"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
+    l.owe(t("a"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
+    l.owe(t("b"), Owed::Read, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     assert_eq!(st.pending_work(), 2, "owing twice is owing once");
     bring_up_to_date(&mut l);
     // QUIT was committed by the server but its answer was lost: the next
@@ -86,9 +94,15 @@ fn read_before_delete_and_rset_undoes_this_sessions_work_only() {
     let st = EdgeState::new();
     let mut l = Ledger::default();
     l.new_session(listing(&["a", "b", "c"]));
-    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
-    l.owe(t("a"), Owed::Read, None, || st.work_ticket());
-    l.owe(t("b"), Owed::Read, None, || st.work_ticket());
+    l.owe(t("a"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
+    l.owe(t("a"), Owed::Read, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
+    l.owe(t("b"), Owed::Read, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     assert_eq!(
         bring_up_to_date(&mut l),
         vec![
@@ -99,7 +113,9 @@ fn read_before_delete_and_rset_undoes_this_sessions_work_only() {
     );
     // Another session's delete of "c", adopted.
     let mut other = Ledger::default();
-    other.owe(t("c"), Owed::Delete, None, || st.work_ticket());
+    other.owe(t("c"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     l.adopt(other.hand_over());
     bring_up_to_date(&mut l);
     l.rset();
@@ -117,9 +133,13 @@ fn only_what_was_sent_is_committed() {
     let st = EdgeState::new();
     let mut l = Ledger::default();
     l.new_session(listing(&["a", "b"]));
-    l.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("a"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     bring_up_to_date(&mut l);
-    l.owe(t("b"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("b"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     l.committed();
     assert_eq!(l.outstanding(), vec!["delete of b"]);
     assert_eq!(st.pending_work(), 1);
@@ -136,7 +156,9 @@ fn handed_over_work_keeps_its_count_and_is_sent_again() {
     let st = EdgeState::new();
     let mut old = Ledger::default();
     old.new_session(listing(&["a"]));
-    old.owe(t("a"), Owed::Delete, None, || st.work_ticket());
+    old.owe(t("a"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     bring_up_to_date(&mut old);
     let items = old.hand_over();
     assert!(old.is_empty());
@@ -170,9 +192,11 @@ fn an_ambiguous_message_is_never_touched() {
         ],
         &sizes,
     ));
-    l.owe(t("d"), Owed::Delete, None, || st.work_ticket());
+    l.owe(t("d"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     l.owe(Target::new("d", 50), Owed::Delete, None, || {
-        st.work_ticket()
+        st.work_ticket(crate::state::test_now())
     });
     assert_eq!(
         bring_up_to_date(&mut l),
@@ -192,7 +216,9 @@ fn adopted_work_missing_from_the_adopters_listing_waits_for_a_fresh_listing() {
     let mut adopter = Ledger::default();
     adopter.new_session(listing(&["old"]));
     let mut other = Ledger::default();
-    other.owe(t("new"), Owed::Delete, None, || st.work_ticket());
+    other.owe(t("new"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     adopter.adopt(other.hand_over());
     assert_eq!(bring_up_to_date(&mut adopter), vec![]);
     assert!(adopter.committed().is_empty());
@@ -206,7 +232,9 @@ fn adopted_work_missing_from_the_adopters_listing_waits_for_a_fresh_listing() {
     assert!(adopter.is_empty());
     // Gone from a listing taken after the adoption: gone indeed.
     let mut other = Ledger::default();
-    other.owe(t("gone"), Owed::Delete, None, || st.work_ticket());
+    other.owe(t("gone"), Owed::Delete, None, || {
+        st.work_ticket(crate::state::test_now())
+    });
     adopter.adopt(other.hand_over());
     adopter.new_session(listing(&["old"]));
     assert_eq!(bring_up_to_date(&mut adopter), vec![Action::Gone]);

@@ -54,10 +54,11 @@ impl<E: Env> Worker<E> {
                 Ok(()) => continue,
                 Err(e) => e,
             };
-            if self.config().broken(Broken::EraseOwedWhenLocked)
-                && causeway_upstream::retry::is_lock_busy(&e)
-            {
-                return self.give_up(e).await;
+            if causeway_upstream::retry::is_lock_busy(&e) {
+                self.shared.state.owed_lock_busy();
+                if self.config().broken(Broken::EraseOwedWhenLocked) {
+                    return self.give_up(e).await;
+                }
             }
             let items = self.ledger.hand_over();
             match self.shared.maildrops.hand_over(&self.key, items) {

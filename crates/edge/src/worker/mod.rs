@@ -150,10 +150,10 @@ impl<E: Env> Worker<E> {
     ) -> Self {
         let mut w = Self::new(shared, session, spec, Some(group.clone()));
         for (seq, target, owed) in ops {
-            let state = &w.shared.state;
+            let (state, now) = (&w.shared.state, w.shared.env.now());
             let entry = Some(Entry::new(&group, *seq));
             w.ledger
-                .owe(target.clone(), *owed, entry, || state.work_ticket());
+                .owe(target.clone(), *owed, entry, || state.work_ticket(now));
         }
         w
     }
@@ -164,8 +164,8 @@ impl<E: Env> Worker<E> {
     pub(crate) fn carry(&mut self, deletes: Vec<(Target, Option<Entry>)>) {
         let own = self.config().broken(Broken::CarriedUndoneByRset);
         for (target, entry) in deletes {
-            let state = &self.shared.state;
-            let ticket = || state.work_ticket();
+            let (state, now) = (&self.shared.state, self.shared.env.now());
+            let ticket = || state.work_ticket(now);
             if own {
                 self.ledger.owe(target, Owed::Delete, entry, ticket);
             } else {
@@ -363,8 +363,9 @@ impl<E: Env> Worker<E> {
                 {
                     return;
                 }
-                let state = &self.shared.state;
-                self.ledger.owe(target, owed, entry, || state.work_ticket());
+                let (state, now) = (&self.shared.state, self.shared.env.now());
+                self.ledger
+                    .owe(target, owed, entry, || state.work_ticket(now));
                 if self.upstream.is_some() {
                     let _ = self.catch_up().await;
                 }
