@@ -187,6 +187,7 @@ const ONCE_FAILED: &[u64] = &[
     869921513, // adopted work counted gone against a snapshot listing
     492060826, // the oracle named a duplicate UIDL by name alone
     496091177, // a kept body served for a UIDL a later duplicate made ambiguous
+    207891791, // a Bye lost on a one-way dead line after the session ended
 ];
 
 #[test]

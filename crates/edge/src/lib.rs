@@ -36,6 +36,7 @@ pub mod broken;
 mod compression;
 mod config;
 mod failures;
+mod farewell;
 pub mod journal;
 mod ledger;
 mod logins;
@@ -130,6 +131,7 @@ pub async fn run_edge_reloadable<E: Env>(
     let sessions_shutdown = shutdown.clone();
     let admission = Arc::new(admission::Admission::new(config.admission));
     let registry = registry::Registry::default();
+    let farewells = farewell::Farewells::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let config = configs.borrow().clone();
         admission.set_limits(config.admission);
@@ -140,6 +142,7 @@ pub async fn run_edge_reloadable<E: Env>(
             shutdown: sessions_shutdown.clone(),
             stop: sessions_shutdown.clone(),
             configs: configs.clone(),
+            farewells: farewells.clone(),
             journal: journal.clone(),
             registry: registry.clone(),
             maildrops: maildrops.clone(),

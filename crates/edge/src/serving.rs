@@ -58,6 +58,7 @@ use tracing::{debug, warn};
 use crate::broken::Broken;
 use crate::compression::Compression;
 use crate::config::EdgeConfig;
+use crate::farewell::Farewell;
 use crate::ledger::{Owed, Target};
 use crate::outbox::{Key, Outbox};
 use crate::registry::Registration;
@@ -103,7 +104,9 @@ pub(crate) type Workers = Vec<(String, WorkerHandle)>;
 
 /// How the serving phase ended.
 pub(crate) enum Ending {
-    Quit,
+    /// With what a resume would need to get the `Bye` again, when the
+    /// session is resumable (see `farewell`).
+    Quit(Option<Box<Farewell>>),
     Cut(String),
     Shutdown,
     /// A newer session of the same client ended this one (its line was cut).
@@ -381,7 +384,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     continue;
                 }
                 Ok(ClientToEdge::Ping { nonce }) => EdgeToClient::Pong { nonce },
-                Ok(ClientToEdge::Quit) => return Served::End(Ending::Quit),
+                Ok(ClientToEdge::Quit) => return Served::End(Ending::Quit(self.farewell())),
                 Ok(ClientToEdge::Hello { .. } | ClientToEdge::Resume { .. }) => {
                     return broken("the client sent Hello or Resume in a session".into());
                 }
@@ -397,6 +400,18 @@ impl<'a, E: Env> Serving<'a, E> {
                 return Served::Cut(e.to_string());
             }
         }
+    }
+
+    /// What answers a resume after `Quit` (its `Bye` filled in by the
+    /// session once the servers finished); None when not resumable.
+    fn farewell(&self) -> Option<Box<Farewell>> {
+        let secret = self.secret?;
+        Some(Box::new(Farewell {
+            secrets: std::iter::once(secret).chain(self.previous).collect(),
+            marks: self.marks,
+            held: self.held.clone(),
+            servers: Vec::new(),
+        }))
     }
 
     /// Ends the compression frame once nothing was sent for a while and no

@@ -40,6 +40,7 @@ use tracing::{Instrument, info, warn};
 use crate::admission::Admission;
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
+use crate::farewell::{self, Farewells};
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Owed, Target};
 use crate::logins::Logins;
@@ -67,6 +68,7 @@ pub(crate) struct Session<E: Env> {
     /// list (see `reload`); set once the client is known.
     pub stop: watch::Receiver<bool>,
     pub configs: Configs,
+    pub farewells: Farewells,
     pub journal: Option<Journal>,
     pub registry: Registry<Attach<E::Stream>>,
     pub maildrops: Maildrops,
@@ -291,7 +293,13 @@ impl<E: Env> Session<E> {
         let workers = self.break_on_cut(&ending, workers).await;
         let (outcomes, abandoned) = finish(workers).await;
         let end = match ending {
-            Ending::Quit => {
+            Ending::Quit(farewell) => {
+                if let Some(mut f) = farewell {
+                    f.servers = outcomes.clone();
+                    let now = self.env.now();
+                    let until = now + self.config.resume.window;
+                    self.farewells.keep(id, *channel.peer(), *f, now, until);
+                }
                 let bye = EdgeToClient::Bye { servers: outcomes };
                 if send(&self.env, channel, &bye, t.hello).await.is_ok() {
                     SessionEnd::Quit
@@ -325,6 +333,11 @@ impl<E: Env> Session<E> {
                 (SessionEnd::Resumed(session.to_owned()), Vec::new())
             }
             Err(a) => {
+                if let Some(f) = self.farewells.take(session, &client, self.env.now()) {
+                    let end =
+                        farewell::answer_again(&self.env, &self.config, id, session, a, f).await;
+                    return (end, Vec::new());
+                }
                 let reason = format!(
                     "There is no session {session} of this client proxy to resume (it ended, \
                      or the edge restarted); open a new one."
