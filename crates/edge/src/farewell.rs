@@ -16,11 +16,11 @@
 //! Read marks sent again are not made: the session's servers are gone,
 //! and a message left unread is the safe side.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use causeway_net::{Env, Instant};
-use causeway_proto::session::{ClientToEdge, EdgeToClient, SECRET_LEN, ServerOutcome};
+use causeway_proto::session::{ClientToEdge, EdgeToClient};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::PublicKey;
 use causeway_wire::binding;
@@ -28,22 +28,11 @@ use causeway_wire::link::{close, recv, send};
 use tracing::{info, warn};
 
 use crate::config::EdgeConfig;
-use crate::serving::{Attach, Channel, new_secret};
+use crate::serving::{Attach, Channel, Farewell, new_secret};
 use crate::state::SessionEnd;
 
 /// Ended sessions kept at most, edge-wide (the earliest to expire goes).
 const MAX_KEPT: usize = 4096;
-
-/// What a session that ended with `Quit` answers again.
-pub(crate) struct Farewell {
-    /// The latest secret, and the one before it while the proxy may not
-    /// have had the latest.
-    pub secrets: Vec<[u8; SECRET_LEN]>,
-    pub marks: u64,
-    /// Delete batches the journal held, by sequence number.
-    pub held: BTreeSet<u64>,
-    pub servers: Vec<ServerOutcome>,
-}
 
 struct Kept {
     client: PublicKey,
@@ -182,6 +171,8 @@ pub(crate) async fn answer_again<E: Env>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use causeway_proto::session::SECRET_LEN;
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
     fn farewell() -> Farewell {

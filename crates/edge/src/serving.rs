@@ -58,7 +58,6 @@ use tracing::{debug, warn};
 use crate::broken::Broken;
 use crate::compression::Compression;
 use crate::config::EdgeConfig;
-use crate::farewell::Farewell;
 use crate::ledger::{Owed, Target};
 use crate::outbox::{Key, Outbox};
 use crate::registry::Registration;
@@ -69,7 +68,7 @@ use crate::worker::{Job, WorkerHandle};
 mod resume;
 mod work;
 
-pub(crate) use resume::{Attach, new_secret};
+pub(crate) use resume::{Attach, Farewell, new_secret};
 pub(crate) use work::internal;
 use work::{owe, worker};
 

@@ -38,10 +38,10 @@
 //! starts primed with what the client proxy proves it holds of that frame
 //! (its `Resume` names it by digest), so the ratio holds across the cut.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use causeway_net::Env;
-use causeway_proto::session::{EdgeToClient, SECRET_LEN, ServerWants, Wanted};
+use causeway_proto::session::{EdgeToClient, SECRET_LEN, ServerOutcome, ServerWants, Wanted};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::SecureChannel;
 use causeway_wire::binding;
@@ -68,6 +68,18 @@ pub(crate) struct Attach<S> {
 
 /// Bodies a resume wants, by server.
 type WantedBy = BTreeMap<String, Vec<Wanted>>;
+
+/// What a session that ended with `Quit` answers again, should its `Bye`
+/// be lost (kept and served by `crate::farewell`).
+pub(crate) struct Farewell {
+    /// The latest secret, and the one before it while the proxy may not
+    /// have had the latest.
+    pub secrets: Vec<[u8; SECRET_LEN]>,
+    pub marks: u64,
+    /// Delete batches the journal held, by sequence number.
+    pub held: BTreeSet<u64>,
+    pub servers: Vec<ServerOutcome>,
+}
 
 /// A fresh session secret.
 pub(crate) fn new_secret<E: Env>(env: &E) -> [u8; SECRET_LEN] {
