@@ -65,16 +65,16 @@ pub struct Refusal {
     pub first: bool,
 }
 
+/// The per-address buckets, shared by every connection. The limits
+/// themselves are read from each connection's configuration; a reload
+/// passes the new rate in with [`Admission::set_rate`].
 pub(crate) struct Admission {
-    /// The latest configuration's (a reload changes them).
-    limits: std::sync::Mutex<AdmissionLimits>,
     failures: Failures<IpAddr>,
 }
 
 impl Admission {
     pub fn new(limits: AdmissionLimits) -> Self {
         Admission {
-            limits: std::sync::Mutex::new(limits),
             failures: Failures::new(
                 limits.failures_burst,
                 limits.failures_per_minute,
@@ -83,18 +83,10 @@ impl Admission {
         }
     }
 
-    pub fn limits(&self) -> AdmissionLimits {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes the limits of a new configuration (a no-op when unchanged).
-    pub fn set_limits(&self, limits: AdmissionLimits) {
-        let mut l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
-        if *l != limits {
-            *l = limits;
-            self.failures
-                .set_rate(limits.failures_burst, limits.failures_per_minute);
-        }
+    /// Takes the failure rate of a new configuration.
+    pub fn set_rate(&self, limits: &AdmissionLimits) {
+        self.failures
+            .set_rate(limits.failures_burst, limits.failures_per_minute);
     }
 
     /// May `ip` start a handshake now?

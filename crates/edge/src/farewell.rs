@@ -23,12 +23,11 @@ use causeway_net::{Env, Instant};
 use causeway_proto::session::{ClientToEdge, EdgeToClient};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_wire::PublicKey;
-use causeway_wire::binding;
 use causeway_wire::link::{close, recv, send};
 use tracing::{info, warn};
 
 use crate::config::EdgeConfig;
-use crate::serving::{Attach, Channel, Farewell, new_secret};
+use crate::serving::{Attach, Channel, Farewell, new_secret, proven};
 use crate::state::SessionEnd;
 
 /// Ended sessions kept at most, edge-wide (the earliest to expire goes).
@@ -106,9 +105,7 @@ pub(crate) async fn answer_again<E: Env>(
     let within = config.timeouts.hello;
     let mut channel: Channel<E> = a.channel;
     let proven = a.version == PROTOCOL_VERSION
-        && f.secrets
-            .iter()
-            .any(|s| binding::verify(s, channel.binding(), &a.proof));
+        && proven(f.secrets.iter().copied(), channel.binding(), &a.proof).is_some();
     if !proven {
         let reason = "the resume's proof does not hold".to_owned();
         warn!(session = %id, resumes = %session, "refused a resume of a session that ended with Quit: {reason}");

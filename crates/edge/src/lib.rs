@@ -134,13 +134,12 @@ pub async fn run_edge_reloadable<E: Env>(
     let farewells = farewell::Farewells::default();
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let config = configs.borrow().clone();
-        admission.set_limits(config.admission);
+        admission.set_rate(&config.admission);
         let session = session::Session {
             env: env.clone(),
             config,
             state: state.clone(),
             shutdown: sessions_shutdown.clone(),
-            stop: sessions_shutdown.clone(),
             configs: configs.clone(),
             farewells: farewells.clone(),
             journal: journal.clone(),

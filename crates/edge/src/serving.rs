@@ -68,7 +68,7 @@ use crate::worker::{Job, WorkerHandle};
 mod resume;
 mod work;
 
-pub(crate) use resume::{Attach, Farewell, new_secret};
+pub(crate) use resume::{Attach, Farewell, new_secret, proven};
 pub(crate) use work::internal;
 use work::{owe, worker};
 

@@ -64,9 +64,6 @@ pub(crate) struct Session<E: Env> {
     pub config: Arc<EdgeConfig>,
     pub state: EdgeState,
     pub shutdown: watch::Receiver<bool>,
-    /// What ends serving: `shutdown`, or the client's key leaving the allow
-    /// list (see `reload`); set once the client is known.
-    pub stop: watch::Receiver<bool>,
     pub configs: Configs,
     pub farewells: Farewells,
     pub journal: Option<Journal>,
@@ -79,7 +76,7 @@ pub(crate) struct Session<E: Env> {
 impl<E: Env> Session<E> {
     pub(crate) async fn serve(mut self, stream: E::Stream, peer: SocketAddr) {
         let cfg = self.config.clone();
-        let limits = self.admission.limits();
+        let limits = cfg.admission;
         let Some(handshake) = self.state.handshake_ticket(limits.max_handshakes) else {
             self.state.refused_connection();
             warn!(%peer, max = limits.max_handshakes,
@@ -135,15 +132,21 @@ impl<E: Env> Session<E> {
             return;
         };
         info!(session = %id, %peer, client = %channel.peer(), "client session started");
-        let (stop, _watching) =
+        let (mut stop, _watching) =
             reload::stop_for(&self.configs, &self.shutdown, *channel.peer(), &id);
-        self.stop = stop;
-        let (end, abandoned) = self.run(channel, &id).await;
+        let (end, abandoned) = self.run(channel, &id, &mut stop).await;
         info!(session = %id, end = ?end, "client session ended");
         self.state.session_ended(&id, end, abandoned);
     }
 
-    async fn run(&mut self, mut channel: Channel<E>, id: &str) -> (SessionEnd, Vec<String>) {
+    /// `stop` turns true when the session must end as at shutdown (the
+    /// edge's shutdown, or a reload that took the client's key away).
+    async fn run(
+        &mut self,
+        mut channel: Channel<E>,
+        id: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> (SessionEnd, Vec<String>) {
         let t = self.config.timeouts;
         let client = *channel.peer();
         let hello = recv(&self.env, &mut channel, t.hello, "the client's Hello").await;
@@ -274,7 +277,7 @@ impl<E: Env> Session<E> {
                 // the session through this span.
                 let span = tracing::info_span!("client session", session = %id);
                 serving
-                    .run(channel, &mut self.stop, &mut registration)
+                    .run(channel, stop, &mut registration)
                     .instrument(span)
                     .await
             }

@@ -81,6 +81,18 @@ pub(crate) struct Farewell {
     pub servers: Vec<ServerOutcome>,
 }
 
+/// The secret among `secrets` that `proof` proves on the channel with
+/// `binding`: the resume is this session's client proxy.
+pub(crate) fn proven(
+    secrets: impl IntoIterator<Item = [u8; SECRET_LEN]>,
+    binding: &[u8; 32],
+    proof: &[u8],
+) -> Option<[u8; SECRET_LEN]> {
+    secrets
+        .into_iter()
+        .find(|s| binding::verify(s, binding, proof))
+}
+
 /// A fresh session secret.
 pub(crate) fn new_secret<E: Env>(env: &E) -> [u8; SECRET_LEN] {
     let mut s = [0; SECRET_LEN];
@@ -219,11 +231,11 @@ impl<E: Env> Serving<'_, E> {
         };
         // The latest secret, or the one before it while the proxy may
         // not have the latest (see `Serving::previous`).
-        let Some(proven) = [Some(*secret), self.previous]
-            .into_iter()
-            .flatten()
-            .find(|s| binding::verify(s, binding, proof))
-        else {
+        let Some(proven) = proven(
+            [Some(*secret), self.previous].into_iter().flatten(),
+            binding,
+            proof,
+        ) else {
             return Err("the resume's proof does not hold (an old secret, or not this session's client proxy)".into());
         };
         let mut by_server: BTreeMap<String, Vec<Wanted>> = BTreeMap::new();
