@@ -20,7 +20,7 @@ use causeway_client::Timeouts;
 use causeway_edge::EdgeState;
 use causeway_mailserver::{EndKind, LockPolicy, MailStore, ServerConfig, generate, serve};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::RelayState;
 use tokio::task::JoinHandle;
 
@@ -132,6 +132,7 @@ impl Rig {
                     address: h.addr.clone(),
                     user: USER.into(),
                     password: PASSWORD.into(),
+                    protocol: Protocol::Pop3,
                     tls: TlsMode::None,
                     via_relay: h.via_relay,
                 })

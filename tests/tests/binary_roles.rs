@@ -8,7 +8,7 @@ use causeway::chain::{self, ChainSpec, Direct, MailServer};
 use causeway::config::Role;
 use causeway_mailserver::{EndKind, MailStore, ServerConfig, generate, serve};
 use causeway_net::{Env, Listener, TokioEnv};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_tests::interop::{require, temp_dir};
 use causeway_tests::process::{Proc, Processes, causeway_bin, keygen};
 
@@ -78,6 +78,7 @@ async fn chain(env: &TokioEnv, messages: usize, client_journal: bool) -> Chain {
         address,
         user: SERVER_USER.into(),
         password: password.into(),
+        protocol: Protocol::Pop3,
         tls: TlsMode::None,
         via_relay,
     };

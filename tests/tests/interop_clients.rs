@@ -4,7 +4,9 @@
 //!
 //! Every client runs against Dovecot maildir and Dovecot mbox with
 //! `pop3_lock_session = yes`, with the edge reaching Dovecot directly and
-//! through the relay. See docs/interop.md.
+//! through the relay; and against Dovecot's IMAP server (`protocol =
+//! "imap"`: the edge reads the INBOX over IMAP and serves it as POP3), with
+//! the same checks. See docs/interop.md.
 
 use std::collections::BTreeSet;
 
@@ -17,11 +19,21 @@ use causeway_tests::interop::{
 };
 use causeway_tests::python;
 
+/// Which of Dovecot's servers the edge (or the relay) reads: its POP3
+/// server, or its IMAP server's INBOX, served to the mail client as POP3
+/// (`protocol = "imap"`). The same mail client, the same checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Pop3,
+    Imap,
+}
+
 /// A fresh Dovecot with `n` messages for alice, the chain in front, and
 /// the mailbox as delivered. None (skip) when software is missing.
 async fn rig(
     format: Format,
     route: Route,
+    backend: Backend,
     n: usize,
     bytes: usize,
 ) -> Option<(Dovecot, Chain, Mailbox)> {
@@ -32,7 +44,15 @@ async fn rig(
     dc.deliver(USER, n, bytes).await;
     let before = dc.mailbox(USER).await;
     assert_eq!(before.messages.len(), n, "{before}");
-    let chain = Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await;
+    let chain = match backend {
+        Backend::Pop3 => {
+            Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await
+        }
+        Backend::Imap => {
+            let imap = format!("127.0.0.1:{}", dc.imap_port);
+            Chain::start_imap(Nodes::from_env(), route, &imap, USER, PASSWORD).await
+        }
+    };
     Some((dc, chain, before))
 }
 
@@ -42,9 +62,9 @@ fn login() -> String {
 
 /// python poplib: STAT, LIST, UIDL, RETR of all but the last, TOP of the
 /// last, DELE 2, QUIT.
-async fn poplib(format: Format, route: Route) {
+async fn poplib(format: Format, route: Route, backend: Backend) {
     const N: usize = 5;
-    let Some((dc, chain, before)) = rig(format, route, N, 3000).await else {
+    let Some((dc, chain, before)) = rig(format, route, backend, N, 3000).await else {
         return;
     };
     let mark = dc.log_mark();
@@ -105,17 +125,17 @@ async fn poplib(format: Format, route: Route) {
         Ok(())
     })
     .await;
-    let sessions = assert_clean_ends(&dc, mark, "poplib");
+    let sessions = assert_clean_ends(&dc, mark, "poplib").await;
     assert!(sessions >= 1);
     assert_next_login_at_once(&dc, USER, "poplib").await;
 }
 
 /// curl: LIST, UIDL, RETR 1, TOP 2 0, DELE 3, one connection each.
-async fn curl(format: Format, route: Route) {
+async fn curl(format: Format, route: Route, backend: Backend) {
     if !require("curl", &["--version"], "curl") {
         return;
     }
-    let Some((dc, chain, before)) = rig(format, route, 3, 3000).await else {
+    let Some((dc, chain, before)) = rig(format, route, backend, 3, 3000).await else {
         return;
     };
     let mark = dc.log_mark();
@@ -164,7 +184,7 @@ async fn curl(format: Format, route: Route) {
         Ok(())
     })
     .await;
-    let sessions = assert_clean_ends(&dc, mark, "curl");
+    let sessions = assert_clean_ends(&dc, mark, "curl").await;
     assert!(sessions >= 5, "one server session per curl: {sessions}");
     assert_next_login_at_once(&dc, USER, "curl").await;
 }
@@ -176,11 +196,11 @@ async fn curl(format: Format, route: Route) {
 /// With `keep`, fetchmail reads with `TOP n 99999999`, not RETR, so that
 /// the server does not mark the mail read; through the chain it stays
 /// unread on Dovecot too.
-async fn fetchmail(format: Format, route: Route) {
+async fn fetchmail(format: Format, route: Route, backend: Backend) {
     if !require("fetchmail", &["--version"], "fetchmail") {
         return;
     }
-    let Some((dc, chain, before)) = rig(format, route, 4, 5000).await else {
+    let Some((dc, chain, before)) = rig(format, route, backend, 4, 5000).await else {
         return;
     };
     let fm = Fetchmail::new();
@@ -207,7 +227,7 @@ async fn fetchmail(format: Format, route: Route) {
         Ok(())
     })
     .await;
-    assert_clean_ends(&dc, mark, "fetchmail keep");
+    assert_clean_ends(&dc, mark, "fetchmail keep").await;
 
     let r = fm.run(&chain.proxy, keep).await;
     assert_eq!(
@@ -243,7 +263,7 @@ async fn fetchmail(format: Format, route: Route) {
         }
     })
     .await;
-    assert_clean_ends(&dc, 0, "fetchmail");
+    assert_clean_ends(&dc, 0, "fetchmail").await;
     assert_next_login_at_once(&dc, USER, "fetchmail").await;
 }
 
@@ -251,11 +271,11 @@ async fn fetchmail(format: Format, route: Route) {
 /// (nothing new), then with new mail and `delete = true`: getmail then
 /// deletes the messages it had already seen too (`not retrieved (seen),
 /// deleted`), so the mailbox ends empty.
-async fn getmail(format: Format, route: Route) {
+async fn getmail(format: Format, route: Route, backend: Backend) {
     if !require("getmail", &["--version"], "getmail6") {
         return;
     }
-    let Some((dc, chain, before)) = rig(format, route, 4, 5000).await else {
+    let Some((dc, chain, before)) = rig(format, route, backend, 4, 5000).await else {
         return;
     };
     let gm = Getmail::new();
@@ -303,7 +323,7 @@ async fn getmail(format: Format, route: Route) {
         }
     })
     .await;
-    assert_clean_ends(&dc, 0, "getmail");
+    assert_clean_ends(&dc, 0, "getmail").await;
     assert_next_login_at_once(&dc, USER, "getmail").await;
 }
 
@@ -313,19 +333,27 @@ macro_rules! matrix {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn maildir_direct() {
-                super::$client(Format::Maildir, Route::Direct).await
+                super::$client(Format::Maildir, Route::Direct, Backend::Pop3).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn maildir_relay() {
-                super::$client(Format::Maildir, Route::Relay).await
+                super::$client(Format::Maildir, Route::Relay, Backend::Pop3).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mbox_locked_direct() {
-                super::$client(Format::MboxLocked, Route::Direct).await
+                super::$client(Format::MboxLocked, Route::Direct, Backend::Pop3).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mbox_locked_relay() {
-                super::$client(Format::MboxLocked, Route::Relay).await
+                super::$client(Format::MboxLocked, Route::Relay, Backend::Pop3).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn imap_maildir_direct() {
+                super::$client(Format::Maildir, Route::Direct, Backend::Imap).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn imap_maildir_relay() {
+                super::$client(Format::Maildir, Route::Relay, Backend::Imap).await
             }
         }
     };

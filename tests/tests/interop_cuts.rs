@@ -170,7 +170,7 @@ async fn point(
         check(mb).map_err(|e| format!("{what}: {e}; client: {out:?}"))
     })
     .await;
-    assert_clean_ends(dc, mark, &what);
+    assert_clean_ends(dc, mark, &what).await;
     assert_next_login_at_once(dc, USER, &what).await;
     out.0
         .last()
@@ -295,7 +295,7 @@ async fn fetchmail_cut(format: Format) {
         Ok(())
     })
     .await;
-    assert_clean_ends(&dc, mark, "fetchmail cut and resumed");
+    assert_clean_ends(&dc, mark, "fetchmail cut and resumed").await;
     assert_next_login_at_once(&dc, USER, "fetchmail cut and resumed").await;
     let second = fm.run(&chain.proxy, keep).await;
     assert_eq!(
@@ -305,7 +305,7 @@ async fn fetchmail_cut(format: Format) {
         second.text()
     );
     assert_eq!(fm.delivered().len(), 4, "no duplicate");
-    assert_clean_ends(&dc, mark, "fetchmail rerun");
+    assert_clean_ends(&dc, mark, "fetchmail rerun").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +364,7 @@ async fn reconnect_at_once(format: Format, route: Route) {
         }
     })
     .await;
-    assert_clean_ends(&dc, mark, "reconnect");
+    assert_clean_ends(&dc, mark, "reconnect").await;
     eprintln!("{format} {route:?}: reconnected session took {took:?}");
 }
 

@@ -70,7 +70,7 @@ async fn fetchmail_takes_a_2mb_attachment_across_40kbit_once() {
         "the body crossed in {took:?}: the line was not slower than fetchmail's timeout"
     );
     settle(&dc, &chain, USER, mark, emptied).await;
-    assert_clean_ends(&dc, mark, "fetchmail over a slow line");
+    assert_clean_ends(&dc, mark, "fetchmail over a slow line").await;
     let r = fm.run(&chain.proxy, DELETE).await;
     assert_eq!(r.code, 1, "the next poll finds nothing\n{}", r.text());
     assert_eq!(fm.delivered().len(), 1, "no duplicate");
@@ -107,7 +107,7 @@ async fn a_cut_mid_body_is_resumed_from_its_offset_and_fetchmail_sees_nothing() 
         chain.output()
     );
     settle(&dc, &chain, USER, mark, emptied).await;
-    assert_clean_ends(&dc, mark, "a resumed cut on a slow line");
+    assert_clean_ends(&dc, mark, "a resumed cut on a slow line").await;
     eprintln!(
         "resumed mid-body: {} B down on the line in all for a {} B message",
         chain.line.bytes(Dir::Down),

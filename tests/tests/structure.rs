@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("causeway-cache", 0),
     ("causeway-wire", 1),
     ("causeway-pop3", 1),
+    ("causeway-imap", 1),
     ("causeway-proto", 2),
     ("causeway-store", 2),
     ("causeway-mailserver", 2),

@@ -23,7 +23,7 @@ use causeway_edge::EdgeState;
 use causeway_mailserver::{MailStore, ServerConfig, serve};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::client::{Pop3Client, Timeouts as PopTimeouts};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::RelayState;
 use causeway_tests::{Forwarder, Pace};
 use causeway_wire::ChannelConfig;
@@ -154,6 +154,7 @@ pub fn mail_server(addr: &str, via_relay: bool) -> MailServer {
         address: addr.into(),
         user: USER.into(),
         password: PASSWORD.into(),
+        protocol: Protocol::Pop3,
         tls: TlsMode::None,
         via_relay,
     }

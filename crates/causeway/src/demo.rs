@@ -23,7 +23,7 @@ use std::time::Duration;
 use causeway_edge::EdgeState;
 use causeway_mailserver::{EndKind, MailStore, ServerConfig, generate, serve};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 
 use crate::chain::{ChainSpec, Hops, InProcess, MailServer, TokioSpawn};
 
@@ -130,6 +130,7 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
                 address: h.addr.clone(),
                 user: SERVER_USER.into(),
                 password: h.password.clone(),
+                protocol: Protocol::Pop3,
                 tls: TlsMode::None,
                 via_relay: h.via_relay,
             })

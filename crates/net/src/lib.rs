@@ -31,6 +31,7 @@ pub mod count;
 pub mod memory;
 pub mod metrics;
 mod rng;
+pub mod script;
 pub mod serve;
 mod sim;
 pub mod tap;

@@ -4,30 +4,10 @@
 
 use std::time::Duration;
 
+use causeway_net::script::{Step, serve_script};
 use causeway_net::{Env, Listener, SimEnv, TokioEnv};
 use causeway_pop3::client::{ClientError, Pop3Client, Timeouts};
 use causeway_pop3::{Command, RespCode, Status};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-#[derive(Clone, Debug)]
-enum Step {
-    /// Send these bytes.
-    Send(&'static [u8]),
-    /// Read one command line and check it.
-    Expect(&'static str),
-    /// Sleep (simulated).
-    Sleep(u64),
-    /// Send `n` bytes of `byte`, one write of `chunk` bytes at a time, with
-    /// `delay_ms` between writes. Stops quietly if the client goes away.
-    Stream {
-        byte: u8,
-        n: usize,
-        chunk: usize,
-        delay_ms: u64,
-    },
-    /// Close the connection.
-    Close,
-}
 
 use Step::*;
 
@@ -35,44 +15,6 @@ const TIMEOUTS: Timeouts = Timeouts {
     greeting: Duration::from_secs(5),
     command: Duration::from_secs(10),
 };
-
-async fn serve_script<S: causeway_net::Stream>(stream: S, script: &[Step]) -> std::io::Result<()> {
-    let mut stream = BufReader::new(stream);
-    for step in script {
-        match step {
-            Send(b) => stream.get_mut().write_all(b).await?,
-            Expect(want) => {
-                let mut line = Vec::new();
-                stream.read_until(b'\n', &mut line).await?;
-                assert_eq!(String::from_utf8_lossy(&line), format!("{want}\r\n"));
-            }
-            Sleep(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
-            Stream {
-                byte,
-                n,
-                chunk,
-                delay_ms,
-            } => {
-                let buf = vec![*byte; *chunk];
-                let mut left = *n;
-                while left > 0 {
-                    let k = left.min(*chunk);
-                    if stream.get_mut().write_all(&buf[..k]).await.is_err() {
-                        return Ok(());
-                    }
-                    left -= k;
-                    tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
-                }
-            }
-            Close => return Ok(()),
-        }
-    }
-    // Keep the connection open until the client leaves.
-    let mut rest = Vec::new();
-    let _ = stream.read_until(b'\n', &mut rest).await;
-    std::future::pending::<()>().await;
-    Ok(())
-}
 
 /// Runs `client` against a turmoil host that plays `script` once.
 fn sim<F, Fut>(script: Vec<Step>, max_message: usize, client: F)

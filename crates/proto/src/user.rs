@@ -33,9 +33,13 @@ pub struct ServerSpec {
     pub route: Route,
 }
 
+/// What the mail server speaks. The mail client always speaks POP3 to the
+/// client proxy; with `Imap` the edge reads the server's INBOX over IMAP and
+/// serves it as a POP3 maildrop (`causeway_upstream::as_pop3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     Pop3,
+    Imap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

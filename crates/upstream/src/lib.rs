@@ -13,15 +13,24 @@
 //! Must not depend on: any node crate (client, edge, relay). It knows nothing
 //! of client sessions, replicas or owed work; those belong to the edge.
 //!
-//! - [`pop3`]: the POP3 session and its numbering (an IMAP module will sit
-//!   beside it).
+//! - [`pop3`]: the POP3 session and its numbering.
+//! - [`imap`]: the IMAP session (TLS and login as for POP3; bodies peeked,
+//!   read marks and deletes by UID).
+//! - [`as_pop3`]: an IMAP server's INBOX served as a POP3 maildrop, so the
+//!   edge and the relay reach IMAP servers with POP3's rules unchanged.
+//! - `session`: [`ServerSession`], either protocol behind one interface.
+//! - `connect`: TCP and TLS, shared by both protocols.
 //! - [`tls`]: trust store, plain-or-TLS stream, TLS errors worded for people.
 //! - [`retry`]: which failures are worth a retry, and growing pauses.
 //! - `relayed`: the edge's end of a relay link.
 
+pub mod as_pop3;
+mod connect;
+pub mod imap;
 pub mod pop3;
 mod relayed;
 pub mod retry;
+mod session;
 pub mod tls;
 
 use causeway_net::Env;
@@ -29,9 +38,11 @@ use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::user::{Route, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 
-pub use pop3::{Numbering, Resolved, ServerSession, ServerTimeouts};
+pub use connect::ServerTimeouts;
+pub use pop3::{Numbering, Resolved};
 pub use relayed::{RelayAccess, RelayLink, RelayRef};
 pub use retry::Backoff;
+pub use session::ServerSession;
 pub use tls::{ServerTls, TlsSettings};
 
 /// Everything a node needs to reach a mail server along any route.
@@ -52,7 +63,7 @@ pub struct Routes<'a> {
 /// and the caller opens a new one.
 pub enum Upstream<E: Env> {
     Direct(ServerSession<E>),
-    Relay(RelayLink<E>),
+    Relay(Box<RelayLink<E>>),
 }
 
 impl<E: Env> Upstream<E> {
@@ -78,7 +89,7 @@ impl<E: Env> Upstream<E> {
                     })?;
                 RelayLink::open(env, &routes.relay_access, relay, spec)
                     .await
-                    .map(Upstream::Relay)
+                    .map(|r| Upstream::Relay(Box::new(r)))
             }
         }
     }

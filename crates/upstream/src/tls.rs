@@ -225,7 +225,7 @@ pub(crate) fn handshake_error(
     server: &str,
     host: &str,
     address: &str,
-    after_stls: bool,
+    after_starttls: bool,
     e: io::Error,
 ) -> OpError {
     let tls = e
@@ -242,15 +242,15 @@ pub(crate) fn handshake_error(
             "mail server {server} ({address}): certificate for {host} is not valid: {}",
             certificate_reason(c, host)
         ),
-        rustls::Error::InvalidMessage(_) if after_stls => format!(
-            "mail server {server} ({address}) sent something other than TLS after its +OK \
-             to STLS ({tls}): refused, as this may be a STARTTLS injection attack \
+        rustls::Error::InvalidMessage(_) if after_starttls => format!(
+            "mail server {server} ({address}) sent something other than TLS after agreeing \
+             to start TLS (STLS or STARTTLS) ({tls}): refused, as this may be a STARTTLS injection attack \
              (CVE-2011-0411 class); the password was not sent"
         ),
         rustls::Error::InvalidMessage(_) => format!(
             "mail server {server} ({address}) did not answer in TLS ({tls}); \
-             is this a plain-text port? tls = \"implicit\" is for POP3S (port 995), \
-             a plain port needs tls = \"starttls\""
+             is this a plain-text port? tls = \"implicit\" is for POP3S (port 995) and \
+             IMAPS (port 993), a plain port needs tls = \"starttls\""
         ),
         other => format!("TLS with mail server {server} ({address}) failed: {other}"),
     };

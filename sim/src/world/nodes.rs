@@ -15,7 +15,7 @@ use causeway::config::{self, Settings};
 use causeway_client::{Timeouts as ClientTimeouts, run_client};
 use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, ResumeConfig, SimDisk, run_edge};
 use causeway_net::{Env, SimEnv};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::{RelayState, RelayTimeouts, run_relay};
 use causeway_upstream::ServerTimeouts;
 use causeway_wire::ChannelConfig;
@@ -80,6 +80,7 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
                 address: format!("{}:110", s.host),
                 user: s.user.clone(),
                 password: s.password.clone(),
+                protocol: Protocol::Pop3,
                 tls: TlsMode::None,
                 via_relay: s.via_relay,
             })

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
 use causeway_net::{Env, TokioEnv};
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 
 use crate::forwarder::{Forwarder, Pace};
 use crate::process::Processes;
@@ -118,13 +118,38 @@ impl Chain {
         password: &str,
         pace: Option<Pace>,
     ) -> Chain {
+        Self::start_server(nodes, route, (Protocol::Pop3, pop3), user, password, pace).await
+    }
+
+    /// [`Chain::start`] for Dovecot's IMAP server at `imap`: the mail
+    /// client still speaks POP3 to the proxy; the edge (or the relay) reads
+    /// the INBOX over IMAP (`causeway_upstream::as_pop3`).
+    pub async fn start_imap(
+        nodes: Nodes,
+        route: Route,
+        imap: &str,
+        user: &str,
+        password: &str,
+    ) -> Chain {
+        Self::start_server(nodes, route, (Protocol::Imap, imap), user, password, None).await
+    }
+
+    async fn start_server(
+        nodes: Nodes,
+        route: Route,
+        (protocol, address): (Protocol, &str),
+        user: &str,
+        password: &str,
+        pace: Option<Pace>,
+    ) -> Chain {
         let env = TokioEnv::new();
         let mut spec = ChainSpec {
             servers: vec![MailServer {
                 name: SERVER_NAME.into(),
-                address: pop3.into(),
+                address: address.into(),
                 user: user.into(),
                 password: password.into(),
+                protocol,
                 tls: TlsMode::None,
                 via_relay: route == Route::Relay,
             }],

@@ -1,7 +1,7 @@
 //! A throw-away Dovecot on loopback (`tests/dovecot/start-dovecot.sh`),
 //! filled with generated messages, and read back the way only Dovecot can
 //! tell: its mailbox over a separate IMAP connection with EXAMINE (nothing
-//! changes), and its log (how each POP3 session ended).
+//! changes), and its log (how each POP3 or IMAP session ended).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -95,9 +95,11 @@ impl fmt::Display for Mailbox {
     }
 }
 
-/// One POP3 session in Dovecot's log.
+/// One POP3 or IMAP session in Dovecot's log.
 #[derive(Clone, Debug)]
-pub struct PopSession {
+pub struct MailSession {
+    /// `pop3` or `imap`.
+    pub service: &'static str,
     pub id: String,
     pub user: String,
     /// The text after `Disconnected: ` up to the counters, e.g. `Logged
@@ -280,55 +282,65 @@ impl Dovecot {
         std::fs::read_to_string(self.base().join("log/dovecot.log")).unwrap_or_default()
     }
 
-    /// Bytes in the log so far: pass to [`Dovecot::pop3_sessions`] to see
+    /// Bytes in the log so far: pass to [`Dovecot::sessions`] to see
     /// only later sessions.
     pub fn log_mark(&self) -> usize {
         self.log().len()
     }
 
-    /// The POP3 sessions that logged in after `mark`, in login order.
+    /// The POP3 and IMAP sessions that logged in after `mark`, in login
+    /// order (the judge's own IMAP sessions included: they log out).
     /// (Dovecot's log process interleaves its children's lines: a
     /// session's `Disconnected` line may come before its `Login` line.)
-    pub fn pop3_sessions(&self, mark: usize) -> Vec<PopSession> {
+    pub fn sessions(&self, mark: usize) -> Vec<MailSession> {
         let log = self.log();
         let lines: Vec<&str> = log.get(mark..).unwrap_or("").lines().collect();
-        // pop3(alice)<pid><session>: Info: Disconnected: Logged out top=...
-        let mut ends: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
-        for line in &lines {
-            if !line.contains(" pop3(") {
-                continue;
-            }
-            let Some(rest) = line.split(": Info: Disconnected: ").nth(1) else {
-                continue;
-            };
-            let id = line
-                .split(">: ")
-                .next()
-                .and_then(|h| h.rsplit('<').next())
-                .unwrap_or("");
-            ends.insert(
-                id,
-                match rest.find(" top=") {
-                    Some(p) => (&rest[..p], &rest[p + 1..]),
-                    None => (rest, ""),
-                },
-            );
-        }
         let mut sessions = Vec::new();
-        for line in &lines {
-            let Some(rest) = line.split("pop3-login: Info: Login: user=<").nth(1) else {
-                continue;
+        for service in ["pop3", "imap"] {
+            // pop3(alice)<pid><session>: Info: Disconnected: Logged out top=...
+            // imap(alice)<pid><session>: Info: Disconnected: Logged out in=...
+            let (tag, counters) = match service {
+                "pop3" => (" pop3(", " top="),
+                _ => (" imap(", " in="),
             };
-            let Some(id) = session_id(line) else {
-                continue;
-            };
-            let end = ends.get(id.as_str());
-            sessions.push(PopSession {
-                user: rest.split('>').next().unwrap_or("").to_owned(),
-                end: end.map(|e| e.0.to_owned()),
-                counters: end.map(|e| e.1.to_owned()).unwrap_or_default(),
-                id,
-            });
+            let mut ends: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+            for line in &lines {
+                if !line.contains(tag) {
+                    continue;
+                }
+                let Some(rest) = line.split(": Info: Disconnected: ").nth(1) else {
+                    continue;
+                };
+                let id = line
+                    .split(">: ")
+                    .next()
+                    .and_then(|h| h.rsplit('<').next())
+                    .unwrap_or("");
+                ends.insert(
+                    id,
+                    match rest.find(counters) {
+                        Some(p) => (&rest[..p], &rest[p + 1..]),
+                        None => (rest, ""),
+                    },
+                );
+            }
+            let login = format!("{service}-login: Info: Login: user=<");
+            for line in &lines {
+                let Some(rest) = line.split(login.as_str()).nth(1) else {
+                    continue;
+                };
+                let Some(id) = session_id(line) else {
+                    continue;
+                };
+                let end = ends.get(id.as_str());
+                sessions.push(MailSession {
+                    service,
+                    user: rest.split('>').next().unwrap_or("").to_owned(),
+                    end: end.map(|e| e.0.to_owned()),
+                    counters: end.map(|e| e.1.to_owned()).unwrap_or_default(),
+                    id,
+                });
+            }
         }
         sessions
     }

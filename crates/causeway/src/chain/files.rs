@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_wire::{ChannelConfig, Keypair};
 
 use super::{ChainSpec, Keys, RELAY_NAME, TempDir};
@@ -221,6 +221,9 @@ pub fn client(
         let _ = writeln!(out, "name = {}", s(&m.name));
         let _ = writeln!(out, "host = {}", s(host));
         let _ = writeln!(out, "port = {port}");
+        if m.protocol == Protocol::Imap {
+            let _ = writeln!(out, "protocol = \"imap\"");
+        }
         let tls = match m.tls {
             TlsMode::None => "none",
             TlsMode::Implicit => "implicit",
@@ -257,6 +260,7 @@ mod tests {
                     address: "mail.example:995".into(),
                     user: "alice".into(),
                     password: "p\"w with \\ quote".into(),
+                    protocol: Protocol::Pop3,
                     tls: TlsMode::Implicit,
                     via_relay: false,
                 },
@@ -265,6 +269,7 @@ mod tests {
                     address: "[2001:db8::1]:110".into(),
                     user: "bob".into(),
                     password: "pw2".into(),
+                    protocol: Protocol::Pop3,
                     tls: TlsMode::None,
                     via_relay: true,
                 },

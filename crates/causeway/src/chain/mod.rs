@@ -25,7 +25,7 @@ use std::time::Duration;
 use causeway_client::Timeouts as ClientTimeouts;
 use causeway_edge::{EdgeTimeouts, ResumeConfig};
 use causeway_net::EnvRng;
-use causeway_proto::user::TlsMode;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::RelayTimeouts;
 use causeway_wire::{ChannelConfig, Keypair};
 
@@ -66,6 +66,8 @@ pub struct MailServer {
     pub address: String,
     pub user: String,
     pub password: String,
+    /// What the server speaks (the mail client speaks POP3 either way).
+    pub protocol: Protocol,
     pub tls: TlsMode,
     /// Reached through the relay rather than directly from the edge.
     pub via_relay: bool,

@@ -14,9 +14,10 @@ use toml::Spanned;
 
 use super::common::{ChannelFile, Cx};
 
-/// POP3 and POP3S, the defaults when a `[[server]]` names no port.
-const POP3_PORT: u16 = 110;
-const POP3S_PORT: u16 = 995;
+/// The defaults when a `[[server]]` names no port: (plain or STARTTLS,
+/// implicit TLS) per protocol.
+const POP3_PORTS: (u16, u16) = (110, 995);
+const IMAP_PORTS: (u16, u16) = (143, 993);
 
 #[derive(Debug)]
 pub struct ClientSettings {
@@ -73,6 +74,7 @@ struct ServerEntry {
     name: Spanned<String>,
     host: Spanned<String>,
     port: Option<Spanned<i64>>,
+    protocol: Option<Spanned<String>>,
     tls: Option<Spanned<String>>,
     user: Spanned<String>,
     password: Option<Spanned<String>>,
@@ -224,9 +226,26 @@ impl Cx<'_> {
             true,
         );
         self.owner.clear();
-        // TLS unless the file says `tls = "none"`: POP3S when the port is
-        // 995 (or the mode says so), else STLS, refusing a server that does
-        // not offer it (no silent downgrade).
+        let protocol = match s.protocol.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("pop3") => Protocol::Pop3,
+            Some("imap") => Protocol::Imap,
+            Some(other) => {
+                let span = s.protocol.as_ref().unwrap().span();
+                self.at(
+                    span,
+                    format!("protocol {other:?}: it must be \"pop3\" or \"imap\""),
+                );
+                Protocol::Pop3
+            }
+        };
+        let (plain_port, tls_port) = match protocol {
+            Protocol::Pop3 => POP3_PORTS,
+            Protocol::Imap => IMAP_PORTS,
+        };
+        // TLS unless the file says `tls = "none"`: implicit TLS on the
+        // protocol's TLS port (995, 993) or when the mode says so, else
+        // STARTTLS, refusing a server that does not offer it (no silent
+        // downgrade).
         let explicit_tls = match s.tls.as_ref().map(|t| t.get_ref().as_str()) {
             None => None,
             Some("none") => Some(TlsMode::None),
@@ -242,8 +261,8 @@ impl Cx<'_> {
             }
         };
         let port = match &s.port {
-            None if explicit_tls == Some(TlsMode::Implicit) => POP3S_PORT,
-            None => POP3_PORT,
+            None if explicit_tls == Some(TlsMode::Implicit) => tls_port,
+            None => plain_port,
             Some(p) => match u16::try_from(*p.get_ref()) {
                 Ok(0) | Err(_) => {
                     self.at(
@@ -254,12 +273,12 @@ impl Cx<'_> {
                             p.get_ref()
                         ),
                     );
-                    POP3_PORT
+                    plain_port
                 }
                 Ok(p) => p,
             },
         };
-        let tls = explicit_tls.unwrap_or(if port == POP3S_PORT {
+        let tls = explicit_tls.unwrap_or(if port == tls_port {
             TlsMode::Implicit
         } else {
             TlsMode::Starttls
@@ -270,7 +289,7 @@ impl Cx<'_> {
         };
         let spec = ServerSpec {
             name: s.name.get_ref().clone(),
-            protocol: Protocol::Pop3,
+            protocol,
             host: s.host.get_ref().clone(),
             port,
             tls,

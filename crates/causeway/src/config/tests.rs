@@ -195,6 +195,23 @@ fn a_server_gets_tls_unless_the_file_says_none() {
     assert_eq!(server("tls = \"implicit\"\n"), (TlsMode::Implicit, 995));
     assert_eq!(server("port = 1110\n"), (TlsMode::Starttls, 1110));
     assert_eq!(server("tls = \"none\"\n"), (TlsMode::None, 110));
+    // IMAP: its own ports, the same TLS rule.
+    assert_eq!(server("protocol = \"imap\"\n"), (TlsMode::Starttls, 143));
+    assert_eq!(
+        server("protocol = \"imap\"\nport = 993\n"),
+        (TlsMode::Implicit, 993)
+    );
+    assert_eq!(
+        server("protocol = \"imap\"\ntls = \"implicit\"\n"),
+        (TlsMode::Implicit, 993)
+    );
+    let e = parse(&client("protocol = \"smtp\"\n"), Path::new(".")).unwrap_err();
+    assert!(
+        e.iter().any(|p| p
+            .message
+            .contains("protocol \"smtp\": it must be \"pop3\" or \"imap\"")),
+        "{e:?}"
+    );
     // Clear text to a remote host is allowed but warned about.
     let s = parse(&client("tls = \"none\"\n"), Path::new(".")).unwrap();
     let w = crate::check::warnings(&s);

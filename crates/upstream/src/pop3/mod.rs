@@ -1,8 +1,8 @@
-//! POP3 to a mail server: one logged-in session ([`ServerSession`]) and the
+//! POP3 to a mail server: one logged-in session ([`Pop3Session`]) and the
 //! numbering of its messages by UIDL ([`Numbering`]).
 
 mod numbering;
 mod session;
 
 pub use numbering::{Numbering, Resolved};
-pub use session::{ServerSession, ServerTimeouts, err_code, refusal};
+pub use session::{Pop3Session, err_code, refusal};

@@ -9,7 +9,7 @@
 //! that carries the server's RFC 2449 code, so the mail client can tell
 //! "locked, try later" from "wrong password".
 //!
-//! [`ServerSession::execute`] returns `Ok` for any reply the server gave,
+//! [`Pop3Session::execute`] returns `Ok` for any reply the server gave,
 //! `-ERR` included; `Err` means the connection itself failed and the session
 //! is over (callers reconnect).
 
@@ -21,28 +21,9 @@ use causeway_pop3::{ClientError, Command, Pop3Client, RespCode, Response, Status
 use causeway_proto::user::{ServerSpec, TlsMode};
 use causeway_proto::{ErrCode, OpError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsConnector;
 
-use crate::tls::{ServerStream, ServerTls, handshake_error, server_name};
-
-/// How long each step of talking to a mail server may take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerTimeouts {
-    /// TCP connect.
-    pub connect: Duration,
-    /// Greeting, and each command's reply: the longest silence allowed
-    /// (a body of any size may take as long as it keeps arriving).
-    pub command: Duration,
-}
-
-impl Default for ServerTimeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(20),
-            command: Duration::from_secs(60),
-        }
-    }
-}
+use crate::connect::{ServerTimeouts, connect};
+use crate::tls::{ServerStream, ServerTls};
 
 /// The RFC 2449 code of a POP3 status line, as the catalogue knows it.
 pub fn err_code(code: Option<&RespCode>) -> Option<ErrCode> {
@@ -72,13 +53,13 @@ fn failure(spec: &ServerSpec, e: ClientError) -> OpError {
     }
 }
 
-pub struct ServerSession<E: Env> {
+pub struct Pop3Session<E: Env> {
     client: Pop3Client<E, ServerStream<E::Stream>>,
     spec_name: String,
     address: String,
 }
 
-impl<E: Env> ServerSession<E> {
+impl<E: Env> Pop3Session<E> {
     /// Connects to `spec`'s server (TLS as `spec.tls` says, certificates
     /// checked with `tls`) and logs in. Returns the session and the server's
     /// greeting.
@@ -94,58 +75,13 @@ impl<E: Env> ServerSession<E> {
         max_message: usize,
     ) -> Result<(Self, StatusLine), OpError> {
         let address = spec.address();
-        // Everything that can be refused without the network comes first.
-        let tls_setup = match spec.tls {
-            TlsMode::None => None,
-            TlsMode::Implicit | TlsMode::Starttls => Some((
-                TlsConnector::from(tls.client_config()?),
-                server_name(&spec.host)?,
-            )),
-        };
-        let stream = env
-            .timeout(
-                timeouts.connect,
-                "the TCP connection to the mail server",
-                env.connect(&address),
-            )
-            .await
-            .and_then(|r| r)
-            .map_err(|e| {
-                OpError::new(
-                    Some(ErrCode::SysTemp),
-                    format!(
-                        "cannot connect to mail server {} ({address}): {e}",
-                        spec.name
-                    ),
-                )
-            })?;
+        let stream = connect(env, spec, tls, timeouts, |stream| {
+            starttls_preamble(env, spec, &address, stream, timeouts.command)
+        })
+        .await?;
         let pop3 = Timeouts {
             greeting: timeouts.command,
             command: timeouts.command,
-        };
-        let stream = match tls_setup {
-            None => ServerStream::plain(stream),
-            Some((connector, name)) => {
-                let (stream, replay) = if spec.tls == TlsMode::Starttls {
-                    starttls_preamble(env, spec, &address, stream, timeouts.command).await?
-                } else {
-                    (stream, Vec::new())
-                };
-                let tls = env
-                    .timeout(
-                        timeouts.connect,
-                        "the TLS handshake with the mail server",
-                        connector.connect(name, stream),
-                    )
-                    .await
-                    .and_then(|r| r)
-                    .map_err(|e| {
-                        let after_stls = spec.tls == TlsMode::Starttls;
-                        handshake_error(&spec.name, &spec.host, &address, after_stls, e)
-                    })?;
-                tracing::debug!(server = %spec.name, tls = ?spec.tls, "TLS established with the mail server");
-                ServerStream::tls(tls, replay)
-            }
         };
         debug_assert_eq!(stream.is_tls(), spec.tls != TlsMode::None);
         let (mut client, greeting) = Pop3Client::start(env.clone(), stream, pop3, max_message)

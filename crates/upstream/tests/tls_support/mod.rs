@@ -6,13 +6,15 @@
 //!   and server certificates for any names and validity period.
 //! - [`mail_server`]: the model mail server on a loopback port.
 //! - [`implicit_front`]: a TLS terminator (POP3S) in front of it.
-//! - [`stls_front`]: a front that does the clear-text part of STLS itself
-//!   (greeting, CAPA, STLS), upgrades, then splices to the model server
-//!   (swallowing its greeting: after STLS there is no second one). It can
-//!   refuse STLS or inject bytes after its `+OK`, and logs every clear-text
-//!   line it receives.
+//! - [`starttls_front`] ([`stls_front`] for POP3): a front that does the
+//!   clear-text part of STARTTLS itself (POP3: greeting, CAPA, STLS; IMAP:
+//!   a greeting listing STARTTLS, then `tag STARTTLS`), upgrades, then
+//!   splices to the plain server (swallowing its greeting: after STARTTLS
+//!   there is no second one). It can refuse STARTTLS or inject bytes after
+//!   its `OK`, and logs every clear-text line it receives.
 //!
-//! Shared by `crates/upstream/tests/tls.rs` and `tests/tests/edge_tls.rs`.
+//! Shared by `crates/upstream/tests/tls.rs`, `tests/tests/edge_tls.rs` and
+//! `tests/tests/imap_upstream.rs`.
 
 #![allow(dead_code)]
 
@@ -188,6 +190,72 @@ impl StlsFront {
 }
 
 pub async fn stls_front(tls: Arc<rustls::ServerConfig>, backend: u16, mode: Stls) -> StlsFront {
+    starttls_front(tls, backend, mode, Dialect::Pop3).await
+}
+
+/// Which protocol's clear-text part a STARTTLS front speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `+OK` greeting, `CAPA`, `STLS`.
+    Pop3,
+    /// `* OK [CAPABILITY ... STARTTLS]` greeting, `tag STARTTLS`.
+    Imap,
+}
+
+impl Dialect {
+    fn greeting(self) -> &'static [u8] {
+        match self {
+            Dialect::Pop3 => b"+OK STLS front ready\r\n",
+            Dialect::Imap => {
+                b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] STARTTLS front ready\r\n"
+            }
+        }
+    }
+
+    /// The answer to `line`, and whether TLS starts after it (None: the
+    /// client said goodbye).
+    fn answer(self, line: &str, mode: Stls) -> Option<(Vec<u8>, bool)> {
+        let (tag, command) = match self {
+            Dialect::Pop3 => ("", line),
+            Dialect::Imap => line.split_once(' ').unwrap_or((line, "")),
+        };
+        let command = command.to_ascii_uppercase();
+        let starttls = matches!(
+            (self, command.as_str()),
+            (Dialect::Pop3, "STLS") | (Dialect::Imap, "STARTTLS")
+        );
+        let status = |ok: bool, text: &str| match self {
+            Dialect::Pop3 => format!("{} {text}\r\n", if ok { "+OK" } else { "-ERR" }),
+            Dialect::Imap => format!("{tag} {} {text}\r\n", if ok { "OK" } else { "NO" }),
+        };
+        if starttls {
+            let mut r = match mode {
+                Stls::Refuse => status(false, "TLS not available here"),
+                Stls::Upgrade | Stls::Inject(_) => status(true, "Begin TLS negotiation"),
+            }
+            .into_bytes();
+            if let Stls::Inject(extra) = mode {
+                r.extend_from_slice(extra);
+            }
+            return Some((r, !matches!(mode, Stls::Refuse)));
+        }
+        match (self, command.as_str()) {
+            (Dialect::Pop3, "QUIT") | (Dialect::Imap, "LOGOUT") => None,
+            (Dialect::Pop3, "CAPA") => Some((b"+OK\r\nSTLS\r\nUSER\r\n.\r\n".to_vec(), false)),
+            _ => Some((status(false, "start TLS first").into_bytes(), false)),
+        }
+    }
+}
+
+/// A front that does the clear-text part of STARTTLS in `dialect` itself,
+/// upgrades, then splices to the plain server on `backend` (swallowing its
+/// greeting: after STARTTLS there is no second one).
+pub async fn starttls_front(
+    tls: Arc<rustls::ServerConfig>,
+    backend: u16,
+    mode: Stls,
+    dialect: Dialect,
+) -> StlsFront {
     let env = TokioEnv::new();
     let mut l = env.bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -199,7 +267,7 @@ pub async fn stls_front(tls: Arc<rustls::ServerConfig>, backend: u16, mode: Stls
         while let Ok((mut s, _)) = l.accept().await {
             let (acceptor, env, log, up) = (acceptor.clone(), env.clone(), log.clone(), up.clone());
             tokio::spawn(async move {
-                if s.write_all(b"+OK STLS front ready\r\n").await.is_err() {
+                if s.write_all(dialect.greeting()).await.is_err() {
                     return;
                 }
                 loop {
@@ -207,27 +275,14 @@ pub async fn stls_front(tls: Arc<rustls::ServerConfig>, backend: u16, mode: Stls
                         return;
                     };
                     log.lock().unwrap().push(line.clone());
-                    let reply: Vec<u8> = match line.to_ascii_uppercase().as_str() {
-                        "CAPA" => b"+OK\r\nSTLS\r\nUSER\r\n.\r\n".to_vec(),
-                        "QUIT" => {
-                            let _ = s.write_all(b"+OK bye\r\n").await;
-                            return;
-                        }
-                        "STLS" => match mode {
-                            Stls::Refuse => b"-ERR TLS not available here\r\n".to_vec(),
-                            Stls::Upgrade => b"+OK Begin TLS negotiation\r\n".to_vec(),
-                            Stls::Inject(extra) => {
-                                let mut r = b"+OK Begin TLS negotiation\r\n".to_vec();
-                                r.extend_from_slice(extra);
-                                r
-                            }
-                        },
-                        _ => b"-ERR say STLS first\r\n".to_vec(),
+                    let Some((reply, upgrade)) = dialect.answer(&line, mode) else {
+                        let _ = s.write_all(b"+OK bye\r\n").await;
+                        return;
                     };
                     if s.write_all(&reply).await.is_err() {
                         return;
                     }
-                    if line.eq_ignore_ascii_case("STLS") && !matches!(mode, Stls::Refuse) {
+                    if upgrade {
                         break;
                     }
                 }
@@ -236,7 +291,7 @@ pub async fn stls_front(tls: Arc<rustls::ServerConfig>, backend: u16, mode: Stls
                 };
                 up.fetch_add(1, Ordering::SeqCst);
                 let mut plain = env.connect(&format!("127.0.0.1:{backend}")).await.unwrap();
-                // The model server's greeting: the client already had ours.
+                // The server's greeting: the client already had ours.
                 if read_line(&mut plain).await.is_none() {
                     return;
                 }

@@ -1,0 +1,530 @@
+//! The async IMAP client: a thin loop around `imap_next::client::Client`.
+//!
+//! imap-next is sans-IO: it is given bytes and says what to write, when it
+//! needs more input, and which responses arrived. This loop does the I/O
+//! through [`Env`], so the same code runs on real sockets and in the
+//! turmoil simulation, and every wait is bound by silence, never by size:
+//! a read fails once nothing arrived for `command`, so a body of any size
+//! has the time it needs while it keeps flowing (its size is capped by
+//! `max_message` before it is held). End of stream before the tagged answer
+//! is an error ([`ImapError::Eof`]), never a short success.
+//!
+//! After a transport or protocol error the connection's state is unknown,
+//! so the client refuses further commands with [`ImapError::Broken`];
+//! a refusal (`NO`, `BAD`) leaves it usable.
+
+mod error;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use causeway_net::{Env, Stream};
+use imap_next::client::{Client, Event, Options};
+use imap_next::{Interrupt, Io, State};
+use imap_types::command::{Command, CommandBody};
+use imap_types::core::Tag;
+use imap_types::fetch::MessageDataItem;
+use imap_types::response::{Code, Data, GreetingKind, Status, StatusBody, StatusKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use error::ImapError;
+
+use crate::command;
+use crate::folder::Folder;
+
+/// How long to wait for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the greeting after connecting.
+    pub greeting: Duration,
+    /// For sending a command, and for each stretch of its answer: the
+    /// answer fails once nothing arrived for this long.
+    pub command: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            greeting: Duration::from_secs(30),
+            command: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Room for a response's framing beside the message it carries.
+const FRAMING: u32 = 4096;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A thin async IMAP client over any stream.
+pub struct ImapClient<E: Env, S> {
+    env: E,
+    stream: S,
+    client: Client,
+    timeouts: Timeouts,
+    max_response: u32,
+    read_buf: Box<[u8]>,
+    tags: u32,
+    /// Upper-case capability names, as the server last listed them.
+    capabilities: BTreeSet<String>,
+    /// Whether `capabilities` is the list for the current state (it may
+    /// change at login).
+    capabilities_fresh: bool,
+    selected: Option<Folder>,
+    broken: bool,
+}
+
+impl<E: Env, S> std::fmt::Debug for ImapClient<E, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapClient")
+            .field("timeouts", &self.timeouts)
+            .field("capabilities", &self.capabilities)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a command got back before its tagged `OK`.
+struct Answer {
+    data: Vec<Data<'static>>,
+}
+
+impl<E: Env, S: Stream> ImapClient<E, S> {
+    /// Reads the greeting on a fresh connection; a `BYE` greeting is
+    /// [`ImapError::Bye`]. Responses larger than `max_message` plus their
+    /// framing are refused ([`ImapError::TooLarge`]).
+    pub async fn start(
+        env: E,
+        stream: S,
+        timeouts: Timeouts,
+        max_message: usize,
+    ) -> Result<Self, ImapError> {
+        let mut client = Self::new(env, stream, timeouts, max_message, false);
+        let r = client.greeting().await;
+        client.poison_on_err(r)?;
+        Ok(client)
+    }
+
+    /// Takes up a session on `stream` after [`ImapClient::starttls`] and
+    /// the TLS handshake: no greeting comes, and the capabilities are asked
+    /// again (those sent in clear text are not to be trusted, RFC 3501
+    /// §6.2.1).
+    pub fn after_starttls(env: E, stream: S, timeouts: Timeouts, max_message: usize) -> Self {
+        Self::new(env, stream, timeouts, max_message, true)
+    }
+
+    fn new(
+        env: E,
+        stream: S,
+        timeouts: Timeouts,
+        max_message: usize,
+        discard_greeting: bool,
+    ) -> Self {
+        let max_response = u32::try_from(max_message)
+            .unwrap_or(u32::MAX)
+            .saturating_add(FRAMING);
+        let mut options = Options::default();
+        options.max_response_size = max_response;
+        options.discard_greeting = discard_greeting;
+        ImapClient {
+            env,
+            stream,
+            client: Client::new(options),
+            timeouts,
+            max_response,
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            tags: 0,
+            capabilities: BTreeSet::new(),
+            capabilities_fresh: false,
+            selected: None,
+            broken: false,
+        }
+    }
+
+    async fn greeting(&mut self) -> Result<(), ImapError> {
+        let what = "the IMAP greeting";
+        loop {
+            match self.client.next() {
+                Ok(Event::GreetingReceived { greeting }) => {
+                    if greeting.kind == GreetingKind::Bye {
+                        return Err(ImapError::Bye(greeting.text.inner().to_owned()));
+                    }
+                    if let Some(code) = &greeting.code {
+                        self.take_code(code);
+                    }
+                    return Ok(());
+                }
+                Ok(other) => {
+                    return Err(ImapError::Protocol(format!(
+                        "{other:?} before the greeting"
+                    )));
+                }
+                Err(i) => self.interrupted(i, what, self.timeouts.greeting).await?,
+            }
+        }
+    }
+
+    /// Sends `body` and reads up to its tagged answer. `Ok` only for a
+    /// tagged `OK`; `NO` and `BAD` are [`ImapError::Refused`].
+    async fn run(
+        &mut self,
+        body: CommandBody<'static>,
+        what: &'static str,
+    ) -> Result<Answer, ImapError> {
+        if self.broken {
+            return Err(ImapError::Broken);
+        }
+        let r = self.run_inner(body, what).await;
+        match r {
+            Err(ImapError::Refused { .. }) => r,
+            r => self.poison_on_err(r),
+        }
+    }
+
+    async fn run_inner(
+        &mut self,
+        body: CommandBody<'static>,
+        what: &'static str,
+    ) -> Result<Answer, ImapError> {
+        self.tags += 1;
+        let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
+        tracing::trace!(command = what, tag = %tag.inner(), "IMAP command");
+        self.client.enqueue_command(Command {
+            tag: tag.clone(),
+            body,
+        });
+        let mut answer = Answer { data: Vec::new() };
+        let mut bye: Option<String> = None;
+        loop {
+            match self.client.next() {
+                Ok(Event::CommandSent { .. }) => {}
+                Ok(Event::CommandRejected { status, .. }) => {
+                    return Err(refused(what, status_body(status)));
+                }
+                Ok(Event::DataReceived { data }) => {
+                    self.take_data(&data)?;
+                    answer.data.push(data);
+                }
+                Ok(Event::StatusReceived { status }) => match status {
+                    Status::Tagged(t) if t.tag == tag => {
+                        if let Some(code) = &t.body.code {
+                            self.take_code(code);
+                        }
+                        return match t.body.kind {
+                            StatusKind::Ok => Ok(answer),
+                            _ => Err(refused(what, t.body)),
+                        };
+                    }
+                    Status::Tagged(t) => {
+                        return Err(ImapError::Protocol(format!(
+                            "a tagged answer ({}) to a command that was not sent",
+                            t.tag.inner()
+                        )));
+                    }
+                    Status::Untagged(body) => {
+                        if let Some(code) = &body.code {
+                            self.take_code(code);
+                        }
+                    }
+                    // The server is closing: the answer may still come
+                    // (LOGOUT's), else the end of stream says why.
+                    Status::Bye(b) => bye = Some(b.text.inner().to_owned()),
+                },
+                Ok(other) => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected {other:?} while waiting for the answer to {what}"
+                    )));
+                }
+                Err(i) => match self.interrupted(i, what, self.timeouts.command).await {
+                    Err(ImapError::Eof { .. }) if bye.is_some() => {
+                        return Err(ImapError::Bye(bye.unwrap_or_default()));
+                    }
+                    r => r?,
+                },
+            }
+        }
+    }
+
+    /// Does the I/O an interrupt asks for.
+    async fn interrupted(
+        &mut self,
+        i: Interrupt<imap_next::client::Error>,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<(), ImapError> {
+        match i {
+            Interrupt::Io(Io::Output(bytes)) => {
+                let stream = &mut self.stream;
+                let timed = self
+                    .env
+                    .timeout(within, what, async move {
+                        stream.write_all(&bytes).await?;
+                        stream.flush().await
+                    })
+                    .await;
+                flatten(timed, what, within)
+            }
+            Interrupt::Io(Io::NeedMoreInput) => {
+                let stream = &mut self.stream;
+                let buf = &mut self.read_buf;
+                let n = flatten(
+                    self.env.timeout(within, what, stream.read(buf)).await,
+                    what,
+                    within,
+                )?;
+                if n == 0 {
+                    return Err(ImapError::Eof { during: what });
+                }
+                self.client.enqueue_input(&self.read_buf[..n]);
+                Ok(())
+            }
+            Interrupt::Error(imap_next::client::Error::ResponseTooLong { .. }) => {
+                Err(ImapError::TooLarge {
+                    max: self.max_response - FRAMING,
+                })
+            }
+            Interrupt::Error(e) => Err(ImapError::Protocol(format!("{e} (in {what})"))),
+        }
+    }
+
+    fn poison_on_err<T>(&mut self, r: Result<T, ImapError>) -> Result<T, ImapError> {
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    fn take_code(&mut self, code: &Code<'_>) {
+        match code {
+            Code::Capability(caps) => {
+                self.capabilities = caps
+                    .as_ref()
+                    .iter()
+                    .map(|c| c.to_string().to_ascii_uppercase())
+                    .collect();
+                self.capabilities_fresh = true;
+            }
+            other => {
+                if let Some(f) = &mut self.selected {
+                    f.apply_code(other);
+                }
+            }
+        }
+    }
+
+    fn take_data(&mut self, data: &Data<'_>) -> Result<(), ImapError> {
+        if let Data::Capability(caps) = data {
+            self.capabilities = caps
+                .as_ref()
+                .iter()
+                .map(|c| c.to_string().to_ascii_uppercase())
+                .collect();
+            self.capabilities_fresh = true;
+        }
+        if let Some(f) = &mut self.selected {
+            f.apply(data)?;
+        }
+        Ok(())
+    }
+
+    /// `LOGIN`. A refusal is [`ImapError::Refused`]; see
+    /// [`ImapError::is_authentication`].
+    pub async fn login(&mut self, user: &str, password: &[u8]) -> Result<(), ImapError> {
+        let cmd = command::login(user, password)?;
+        self.capabilities_fresh = false;
+        self.run(cmd, "LOGIN").await.map(drop)
+    }
+
+    /// The server's capabilities for the current state (asks with
+    /// `CAPABILITY` unless the last greeting or login listed them).
+    pub async fn capabilities(&mut self) -> Result<&BTreeSet<String>, ImapError> {
+        if !self.capabilities_fresh {
+            self.run(CommandBody::Capability, "CAPABILITY").await?;
+            if !self.capabilities_fresh {
+                return Err(ImapError::Protocol(
+                    "CAPABILITY answered without a capability list".into(),
+                ));
+            }
+        }
+        Ok(&self.capabilities)
+    }
+
+    /// `STARTTLS`: on `OK`, the stream, ready for the TLS handshake. A
+    /// server that does not list STARTTLS is refused before anything is
+    /// sent ([`ImapError::NoStarttls`]). The clear-text parser and whatever
+    /// it buffered are dropped here, so nothing received before TLS can be
+    /// read as an answer under TLS; a whole response that arrived after the
+    /// `OK` is refused outright ([`ImapError::Injected`], the STARTTLS
+    /// injection class of CVE-2011-0411).
+    pub async fn starttls(mut self) -> Result<S, ImapError> {
+        if !self.capabilities().await?.contains("STARTTLS") {
+            return Err(ImapError::NoStarttls);
+        }
+        match self.run(CommandBody::StartTLS, "STARTTLS").await {
+            Err(ImapError::Refused { kind, text, .. }) => {
+                return Err(ImapError::StarttlsRefused(format!("{kind} {text}")));
+            }
+            r => r?,
+        };
+        match self.client.next() {
+            Err(Interrupt::Io(Io::NeedMoreInput)) => Ok(self.stream),
+            _ => Err(ImapError::Injected),
+        }
+    }
+
+    /// `SELECT folder`, then its listing (`UID FETCH 1:* (UID RFC822.SIZE
+    /// FLAGS)`). The folder stays selected for the commands that follow.
+    pub async fn select(&mut self, folder: &str) -> Result<&Folder, ImapError> {
+        let cmd = command::select(folder)?;
+        self.selected = Some(Folder::default());
+        if let Err(e) = self.run(cmd, "SELECT").await {
+            self.selected = None;
+            return Err(e);
+        }
+        if self.selected.as_ref().is_some_and(|f| f.exists() > 0) {
+            self.run(command::listing(), "UID FETCH (the listing)")
+                .await?;
+        }
+        self.selected.as_ref().ok_or(ImapError::NotSelected)
+    }
+
+    /// The selected folder as this session numbers it.
+    pub fn folder(&self) -> Option<&Folder> {
+        self.selected.as_ref()
+    }
+
+    /// The whole message `uid` of the selected folder, fetched with
+    /// `BODY.PEEK[]` (it stays unread on the server). `None` if the server
+    /// has no such message (expunged meanwhile).
+    pub async fn fetch_body(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        let answer = self.run(command::body(uid), "UID FETCH (a body)").await?;
+        for data in answer.data {
+            let Data::Fetch { items, .. } = data else {
+                continue;
+            };
+            let items = items.into_inner();
+            if !items
+                .iter()
+                .any(|i| matches!(i, MessageDataItem::Uid(u) if *u == uid))
+            {
+                continue; // an unsolicited flag change of another message
+            }
+            for item in items {
+                if let MessageDataItem::BodyExt {
+                    section: None,
+                    origin: None,
+                    data,
+                } = item
+                {
+                    let bytes = data.into_option().ok_or_else(|| {
+                        ImapError::Protocol(format!("NIL as the body of UID {uid}"))
+                    })?;
+                    return Ok(Some(bytes.into_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Marks `uids` read (`UID STORE +FLAGS.SILENT (\Seen)`): only once the
+    /// mail client has each whole message.
+    pub async fn mark_seen(&mut self, uids: &[NonZeroU32]) -> Result<(), ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        let cmd = command::mark_seen(uids)?;
+        self.run(cmd, "UID STORE (\\Seen)").await.map(drop)
+    }
+
+    /// Deletes exactly `uids`: `UID STORE +FLAGS.SILENT (\Deleted)`, then
+    /// `UID EXPUNGE` of the same UIDs. Returns the UIDs the server reported
+    /// expunged (those of `uids` it still had). Refuses with
+    /// [`ImapError::NoUidplus`] before changing anything when the server
+    /// cannot limit an expunge to given UIDs.
+    pub async fn delete(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        if !self.capabilities().await?.contains("UIDPLUS") {
+            return Err(ImapError::NoUidplus);
+        }
+        let flag = command::flag_deleted(uids)?;
+        let expunge = command::uid_expunge(uids)?;
+        self.run(flag, "UID STORE (\\Deleted)").await?;
+        // The map is needed as it was before each EXPUNGE; `run` applies
+        // them as they come, so replay them on a copy.
+        let mut before = self.selected.clone().ok_or(ImapError::NotSelected)?;
+        let answer = self.run(expunge, "UID EXPUNGE").await?;
+        let mut gone = Vec::new();
+        for data in &answer.data {
+            if let Data::Expunge(seq) = data
+                && let Some(uid) = before.uid_at(*seq)
+            {
+                gone.push(uid);
+            }
+            before.apply(data)?;
+        }
+        Ok(gone)
+    }
+
+    /// `NOOP`: keeps the session alive and collects the server's news.
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        self.run(CommandBody::Noop, "NOOP").await.map(drop)
+    }
+
+    /// `LOGOUT`, then closes our sending side. The server commits nothing
+    /// at LOGOUT (IMAP changes take effect as each command is answered),
+    /// but it ends the session cleanly, which frees a connection slot.
+    pub async fn logout(mut self) -> Result<(), ImapError> {
+        let r = self.run(CommandBody::Logout, "LOGOUT").await;
+        let _ = self
+            .env
+            .timeout(
+                self.timeouts.command,
+                "closing the IMAP connection",
+                self.stream.shutdown(),
+            )
+            .await;
+        r.map(drop)
+    }
+}
+
+fn status_body(status: Status<'static>) -> StatusBody<'static> {
+    match status {
+        Status::Untagged(b) => b,
+        Status::Tagged(t) => t.body,
+        Status::Bye(b) => StatusBody {
+            kind: StatusKind::Bad,
+            code: b.code,
+            text: b.text,
+        },
+    }
+}
+
+fn refused(what: &'static str, body: StatusBody<'_>) -> ImapError {
+    let code = body.code.as_ref().map(|c| match c {
+        Code::Other(o) => String::from_utf8_lossy(o.inner()).to_ascii_uppercase(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    });
+    ImapError::Refused {
+        what,
+        kind: match body.kind {
+            StatusKind::No => "NO",
+            StatusKind::Bad => "BAD",
+            StatusKind::Ok => "OK",
+        },
+        code,
+        text: body.text.inner().to_owned(),
+    }
+}
+
+/// Unwraps `env.timeout(..)`'s nested result into an [`ImapError`].
+fn flatten<T>(
+    r: io::Result<io::Result<T>>,
+    what: &'static str,
+    after: Duration,
+) -> Result<T, ImapError> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ImapError::Timeout { what, after }),
+        Err(e) | Ok(Err(e)) => Err(ImapError::Io(e)),
+        Ok(Ok(v)) => Ok(v),
+    }
+}

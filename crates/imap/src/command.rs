@@ -1,0 +1,169 @@
+//! The commands the edge sends to an IMAP server, and nothing else.
+//!
+//! Why a module of its own: the read and delete rules of Causeway are
+//! decided by which IMAP commands go out, and a wrong one is silent (a
+//! `BODY[]` marks a message read on the server before anyone read it; a bare
+//! `EXPUNGE` removes messages another client flagged `\Deleted`). So every
+//! command is built here, from UIDs only (a sequence number is one
+//! session's view and is never carried across sessions), and the tests pin
+//! the bytes each one puts on the wire.
+
+use std::num::NonZeroU32;
+
+use imap_types::command::CommandBody;
+use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+use imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+/// A value that cannot be put in an IMAP command (a NUL or a line break in
+/// a user name, an empty folder name, an empty UID list).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot be sent in an IMAP command: {0}")]
+pub struct Unsendable(pub &'static str);
+
+/// `LOGIN user password` (a literal where the grammar needs one).
+pub fn login(user: &str, password: &[u8]) -> Result<CommandBody<'static>, Unsendable> {
+    CommandBody::login(user.to_owned(), password.to_vec())
+        .map_err(|_| Unsendable("a user name or password with a NUL or a line break"))
+}
+
+/// `SELECT folder` (read-write: the edge stores flags and expunges here).
+pub fn select(folder: &str) -> Result<CommandBody<'static>, Unsendable> {
+    CommandBody::select(folder.to_owned()).map_err(|_| Unsendable("this folder name"))
+}
+
+/// `UID FETCH 1:* (UID RFC822.SIZE FLAGS)`: the folder's listing.
+pub fn listing() -> CommandBody<'static> {
+    let all = SequenceSet::from(Sequence::Range(
+        SeqOrUid::Value(NonZeroU32::MIN),
+        SeqOrUid::Asterisk,
+    ));
+    CommandBody::Fetch {
+        sequence_set: all,
+        macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(vec![
+            MessageDataItemName::Uid,
+            MessageDataItemName::Rfc822Size,
+            MessageDataItemName::Flags,
+        ]),
+        uid: true,
+    }
+}
+
+/// `UID FETCH uid (UID BODY.PEEK[])`: the whole message, **without**
+/// setting `\Seen` (RFC 3501 §6.4.5). `UID` comes back with it so that the
+/// answer can be told from an unsolicited FETCH.
+pub fn body(uid: NonZeroU32) -> CommandBody<'static> {
+    CommandBody::Fetch {
+        sequence_set: SequenceSet::from(uid),
+        macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(vec![
+            MessageDataItemName::Uid,
+            MessageDataItemName::BodyExt {
+                section: None,
+                partial: None,
+                peek: true,
+            },
+        ]),
+        uid: true,
+    }
+}
+
+/// `UID STORE uids +FLAGS.SILENT (flag)`.
+fn add_flag(uids: &[NonZeroU32], flag: Flag<'static>) -> Result<CommandBody<'static>, Unsendable> {
+    let set = uid_set(uids)?;
+    Ok(CommandBody::Store {
+        sequence_set: set,
+        kind: StoreType::Add,
+        response: StoreResponse::Silent,
+        flags: vec![flag],
+        uid: true,
+    })
+}
+
+/// `UID STORE uids +FLAGS.SILENT (\Seen)`: the read mark, sent only once
+/// the mail client has the whole message.
+pub fn mark_seen(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
+    add_flag(uids, Flag::Seen)
+}
+
+/// `UID STORE uids +FLAGS.SILENT (\Deleted)`: the first half of a delete.
+pub fn flag_deleted(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
+    add_flag(uids, Flag::Deleted)
+}
+
+/// `UID EXPUNGE uids` (RFC 4315): removes those of `uids` that are flagged
+/// `\Deleted`, and nothing else.
+pub fn uid_expunge(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
+    Ok(CommandBody::ExpungeUid {
+        sequence_set: uid_set(uids)?,
+    })
+}
+
+fn uid_set(uids: &[NonZeroU32]) -> Result<SequenceSet, Unsendable> {
+    SequenceSet::try_from(uids).map_err(|_| Unsendable("an empty UID list"))
+}
+
+#[cfg(test)]
+mod tests {
+    use imap_next::imap_types::command::Command;
+    use imap_next::imap_types::core::Tag;
+    use imap_types::command::CommandBody;
+
+    use super::*;
+
+    /// The bytes a command puts on the wire, literals inline.
+    pub(crate) fn wire(body: CommandBody<'static>) -> String {
+        use imap_codec::encode::Encoder;
+        let cmd = Command {
+            tag: Tag::try_from("A1").unwrap(),
+            body,
+        };
+        let bytes: Vec<u8> = imap_codec::CommandCodec::default().encode(&cmd).dump();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn uid(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_always_peeked_and_deletes_name_their_uids() {
+        assert_eq!(wire(body(uid(7))), "A1 UID FETCH 7 (UID BODY.PEEK[])\r\n");
+        assert_eq!(
+            wire(listing()),
+            "A1 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n"
+        );
+        // Consecutive UIDs may be written as a range; a gap never is.
+        assert_eq!(
+            wire(mark_seen(&[uid(3), uid(4), uid(9)]).unwrap()),
+            "A1 UID STORE 3:4,9 +FLAGS.SILENT (\\Seen)\r\n"
+        );
+        assert_eq!(
+            wire(flag_deleted(&[uid(5)]).unwrap()),
+            "A1 UID STORE 5 +FLAGS.SILENT (\\Deleted)\r\n"
+        );
+        assert_eq!(
+            wire(uid_expunge(&[uid(5), uid(7)]).unwrap()),
+            "A1 UID EXPUNGE 5,7\r\n"
+        );
+        assert_eq!(wire(select("INBOX").unwrap()), "A1 SELECT INBOX\r\n");
+    }
+
+    #[test]
+    fn what_cannot_be_sent_is_refused_not_mangled() {
+        assert!(mark_seen(&[]).is_err());
+        assert!(uid_expunge(&[]).is_err());
+        assert!(login("alice", b"pa\0ss").is_err());
+        // A line break cannot start a command of its own: the name goes
+        // as a literal.
+        let w = wire(login("alice\r\nA2 DELETE INBOX", b"x").unwrap());
+        assert!(
+            w.starts_with("A1 LOGIN {22}\r\nalice\r\nA2 DELETE INBOX x"),
+            "{w}"
+        );
+        // A password with spaces and quotes is quoted or sent as a literal,
+        // never split.
+        let w = wire(login("alice", b"p \"w").unwrap());
+        assert!(w.starts_with("A1 LOGIN alice "), "{w}");
+        assert!(w.contains("p \\\"w") || w.contains("{4}"), "{w}");
+    }
+}

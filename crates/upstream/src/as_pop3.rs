@@ -1,0 +1,319 @@
+//! An IMAP server's INBOX served as a POP3 maildrop.
+//!
+//! Why: the edge, the relay and everything behind them (the ledger of owed
+//! work, the crash journal, resume, the simulation's rules) speak POP3 to
+//! mail servers, and their promises are stated in POP3 terms: a message is
+//! read once RETR was committed by QUIT, deleted once DELE was, and RSET
+//! undoes both. A user whose provider offers only IMAP gets the same
+//! promises if the IMAP session keeps POP3's semantics exactly, the way
+//! Dovecot's own POP3 server does on top of its IMAP storage:
+//!
+//! - The maildrop is the INBOX as SELECT found it (messages another client
+//!   already flagged `\Deleted` left out), numbered 1..n for the whole
+//!   session; another client's EXPUNGE never renumbers it (that message
+//!   answers `-ERR` from then on).
+//! - A message's UIDL is its IMAP UID and the folder's UIDVALIDITY, as
+//!   Dovecot's POP3 writes them (`%08x` of each): owed work for a folder
+//!   whose UIDVALIDITY changed names UIDLs that no longer exist, so it is
+//!   never applied to the new folder's messages.
+//! - RETR and TOP fetch with `BODY.PEEK[]`: nothing is marked on the
+//!   server. DELE and RSET only change marks held here.
+//! - QUIT commits, as POP3's UPDATE state does: `UID STORE +FLAGS.SILENT
+//!   (\Seen)` for the messages retrieved and kept, `UID STORE ... (\Deleted)`
+//!   and `UID EXPUNGE` for exactly the messages deleted (never a bare
+//!   EXPUNGE), then LOGOUT. A refusal there answers QUIT with `-ERR`,
+//!   which the edge already reads as "not committed": it redoes the work in
+//!   a new session, by UIDL (marking read again changes nothing; a message
+//!   already expunged is gone).
+//! - A session that ends without QUIT commits nothing, as in POP3; it still
+//!   ends with LOGOUT when the connection allows.
+
+use std::num::NonZeroU32;
+
+use causeway_imap::ImapError;
+use causeway_net::Env;
+use causeway_pop3::{Command, RespCode, Response, StatusLine};
+use causeway_proto::OpError;
+use causeway_proto::user::ServerSpec;
+
+use crate::connect::ServerTimeouts;
+use crate::imap::ImapSession;
+use crate::tls::ServerTls;
+
+/// The folder a POP3 maildrop is.
+const INBOX: &str = "INBOX";
+
+#[derive(Debug, Clone, Copy)]
+struct Message {
+    uid: NonZeroU32,
+    size: u32,
+    deleted: bool,
+    retrieved: bool,
+}
+
+pub struct ImapAsPop3<E: Env> {
+    session: ImapSession<E>,
+    uidvalidity: NonZeroU32,
+    /// POP3 message n is `messages[n - 1]`.
+    messages: Vec<Message>,
+}
+
+fn ok(text: impl Into<Vec<u8>>) -> Response {
+    Response {
+        status: StatusLine::ok(text),
+        body: None,
+    }
+}
+
+fn multi(text: &str, body: Vec<u8>) -> Response {
+    Response {
+        status: StatusLine::ok(text),
+        body: Some(body),
+    }
+}
+
+fn err(text: impl Into<Vec<u8>>) -> Response {
+    Response {
+        status: StatusLine::err(None, text),
+        body: None,
+    }
+}
+
+/// The header and the first `lines` lines of the body (POP3 `TOP`).
+fn top(message: &[u8], lines: u32) -> Vec<u8> {
+    let body_at = memchr_blank_line(message).unwrap_or(message.len());
+    let mut end = body_at;
+    for _ in 0..lines {
+        if end >= message.len() {
+            break;
+        }
+        end = match message[end..].iter().position(|&b| b == b'\n') {
+            Some(i) => end + i + 1,
+            None => message.len(),
+        };
+    }
+    message[..end].to_vec()
+}
+
+/// Where the body starts: after the first empty line.
+fn memchr_blank_line(message: &[u8]) -> Option<usize> {
+    if message.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+impl<E: Env> ImapAsPop3<E> {
+    /// Logs in and selects the INBOX. Returns the session and a greeting
+    /// for the relay to pass on (there is no POP3 greeting to relay).
+    pub async fn open(
+        env: &E,
+        spec: &ServerSpec,
+        tls: &ServerTls,
+        timeouts: ServerTimeouts,
+        max_message: usize,
+    ) -> Result<(Self, StatusLine), OpError> {
+        let session = ImapSession::open(env, spec, tls, timeouts, max_message, INBOX).await?;
+        let folder = session.folder();
+        let Some(uidvalidity) = folder.uidvalidity else {
+            let e = ImapError::Protocol(
+                "SELECT INBOX gave no UIDVALIDITY, so its UIDs cannot name messages across \
+                 sessions"
+                    .into(),
+            );
+            let e = session.error(&e);
+            let _ = session.logout().await;
+            return Err(e);
+        };
+        let messages = folder
+            .listed()
+            .filter(|m| !m.deleted)
+            .map(|m| Message {
+                uid: m.uid,
+                size: m.size,
+                deleted: false,
+                retrieved: false,
+            })
+            .collect();
+        let greeting = StatusLine::ok(format!(
+            "{}: the IMAP INBOX, served as a POP3 maildrop by Causeway",
+            spec.name
+        ));
+        Ok((
+            Self {
+                session,
+                uidvalidity,
+                messages,
+            },
+            greeting,
+        ))
+    }
+
+    fn uidl(&self, m: &Message) -> String {
+        format!("{:08x}{:08x}", m.uid.get(), self.uidvalidity.get())
+    }
+
+    /// Message `n`, unless it is not there or marked deleted.
+    fn live(&self, n: u32) -> Result<(usize, Message), Response> {
+        let i = (n as usize).wrapping_sub(1);
+        match self.messages.get(i) {
+            Some(m) if m.deleted => Err(err("Message is deleted.")),
+            Some(m) => Ok((i, *m)),
+            None => Err(err(format!("There's no message {n}."))),
+        }
+    }
+
+    fn lines(&self, each: impl Fn(u32, &Message) -> String) -> Vec<u8> {
+        let mut out = String::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            if !m.deleted {
+                out.push_str(&each(i as u32 + 1, m));
+                out.push_str("\r\n");
+            }
+        }
+        out.into_bytes()
+    }
+
+    /// A refusal is the server answering (`-ERR` to the command); anything
+    /// else lost the session.
+    fn answered(&self, e: ImapError) -> Result<Response, OpError> {
+        match e {
+            ImapError::Refused { .. } | ImapError::NoUidplus | ImapError::Unsendable(_) => {
+                Ok(err(self.session.error(&e).text))
+            }
+            e => Err(self.session.error(&e)),
+        }
+    }
+
+    /// Runs one POP3 command of the TRANSACTION state. `Ok` for any answer
+    /// (`-ERR` too); `Err` when the IMAP session was lost.
+    pub async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
+        let r = match *cmd {
+            Command::Stat => {
+                let live = self.messages.iter().filter(|m| !m.deleted);
+                let (n, size) = live.fold((0u32, 0u64), |(n, s), m| (n + 1, s + u64::from(m.size)));
+                ok(format!("{n} {size}"))
+            }
+            Command::List(None) => multi("", self.lines(|n, m| format!("{n} {}", m.size))),
+            Command::List(Some(n)) => match self.live(n) {
+                Ok((_, m)) => ok(format!("{n} {}", m.size)),
+                Err(r) => r,
+            },
+            Command::Uidl(None) => multi("", self.lines(|n, m| format!("{n} {}", self.uidl(m)))),
+            Command::Uidl(Some(n)) => match self.live(n) {
+                Ok((_, m)) => ok(format!("{n} {}", self.uidl(&m))),
+                Err(r) => r,
+            },
+            Command::Retr(n) => return self.fetch(n, None).await,
+            Command::Top { msg, lines } => return self.fetch(msg, Some(lines)).await,
+            Command::Dele(n) => match self.live(n) {
+                Ok((i, _)) => {
+                    self.messages[i].deleted = true;
+                    ok("Marked to be deleted.")
+                }
+                Err(r) => r,
+            },
+            Command::Rset => {
+                for m in &mut self.messages {
+                    m.deleted = false;
+                }
+                ok("")
+            }
+            Command::Noop => match self.session.noop().await {
+                Ok(()) => ok(""),
+                Err(e) => return self.answered(e),
+            },
+            Command::Capa => multi("", b"TOP\r\nUIDL\r\nRESP-CODES\r\n".to_vec()),
+            Command::User(_)
+            | Command::Pass(_)
+            | Command::Apop { .. }
+            | Command::Stls
+            | Command::Quit => err("Not in the TRANSACTION state's commands here."),
+        };
+        Ok(r)
+    }
+
+    /// `RETR n` (`lines` None) or `TOP n lines`, fetched with BODY.PEEK[].
+    async fn fetch(&mut self, n: u32, lines: Option<u32>) -> Result<Response, OpError> {
+        let (i, m) = match self.live(n) {
+            Ok(found) => found,
+            Err(r) => return Ok(r),
+        };
+        let body = match self.session.fetch_body(m.uid).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                return Ok(err(format!(
+                    "Message {n} was removed from the server by another mail client."
+                )));
+            }
+            Err(e) => return self.answered(e),
+        };
+        Ok(match lines {
+            None => {
+                self.messages[i].retrieved = true;
+                multi(&format!("{} octets", body.len()), body)
+            }
+            Some(lines) => multi("", top(&body, lines)),
+        })
+    }
+
+    /// `QUIT`: commits the read marks and deletes, then LOGOUT. `-ERR`
+    /// (with `[SYS/TEMP]`) when the server refused part of the commit.
+    pub async fn quit(mut self) -> Result<StatusLine, OpError> {
+        let seen: Vec<NonZeroU32> = self
+            .messages
+            .iter()
+            .filter(|m| m.retrieved && !m.deleted)
+            .map(|m| m.uid)
+            .collect();
+        let deleted: Vec<NonZeroU32> = self
+            .messages
+            .iter()
+            .filter(|m| m.deleted)
+            .map(|m| m.uid)
+            .collect();
+        let mut refused = None;
+        if !seen.is_empty() {
+            if let Err(e) = self.session.mark_seen(&seen).await {
+                refused = Some(self.answered(e)?);
+            }
+        }
+        if refused.is_none() && !deleted.is_empty() {
+            if let Err(e) = self.session.delete(&deleted).await {
+                refused = Some(self.answered(e)?);
+            }
+        }
+        let logout = self.session.logout().await;
+        if let Some(r) = refused {
+            return Ok(StatusLine::err(
+                Some(RespCode::SysTemp),
+                format!(
+                    "Some changes were not committed: {}",
+                    String::from_utf8_lossy(&r.status.text)
+                ),
+            ));
+        }
+        logout.map(|()| StatusLine::ok("Logging out."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top;
+
+    #[test]
+    fn top_gives_the_header_and_the_first_lines() {
+        let m = b"Subject: x\r\nFrom: y\r\n\r\none\r\ntwo\r\nthree";
+        assert_eq!(top(m, 0), b"Subject: x\r\nFrom: y\r\n\r\n");
+        assert_eq!(top(m, 2), b"Subject: x\r\nFrom: y\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top(m, 9), m);
+        assert_eq!(
+            top(b"Subject: only a header\r\n", 3),
+            b"Subject: only a header\r\n"
+        );
+        assert_eq!(top(b"\r\nbody\r\n", 0), b"\r\n");
+    }
+}

@@ -1,0 +1,163 @@
+//! One logged-in IMAP session with a mail server: connect, TLS, LOGIN,
+//! SELECT of the folder with its listing, then peeked bodies, read marks and
+//! deletes by UID, then LOGOUT.
+//!
+//! The IMAP twin of [`crate::pop3::ServerSession`], with the same policy:
+//! a bounded connect, TLS as the server's [`TlsMode`] says (implicit, or a
+//! strict STARTTLS that never falls back to clear text), and every failure
+//! turned into an [`OpError`] a mail client can classify: a refused
+//! password is `[AUTH]`, a server that is down or busy `[SYS/TEMP]`, a
+//! server that cannot do what the rules need (no STARTTLS, no UIDPLUS)
+//! `[SYS/PERM]`.
+//!
+//! What the rules need from IMAP is in [`causeway_imap::command`]: bodies
+//! are fetched with `BODY.PEEK[]`, the read mark is its own `UID STORE`,
+//! and a delete expunges exactly the UIDs it names.
+//!
+//! The operations return [`ImapError`], so that a caller can tell a refusal
+//! (the server answered; the session goes on) from a lost session;
+//! [`ImapSession::error`] words either for the mail client.
+
+use std::num::NonZeroU32;
+
+use causeway_imap::{Folder, ImapClient, ImapError, Timeouts};
+use causeway_net::Env;
+use causeway_proto::user::{ServerSpec, TlsMode};
+use causeway_proto::{ErrCode, OpError};
+
+use crate::connect::{ServerTimeouts, connect};
+use crate::tls::{ServerStream, ServerTls};
+
+/// A failure, worded with the server's name and address, and classified
+/// for the mail client.
+fn failure(spec_name: &str, address: &str, e: &ImapError) -> OpError {
+    let code = if e.is_authentication() {
+        ErrCode::Auth
+    } else if e.is_transient() {
+        ErrCode::SysTemp
+    } else {
+        ErrCode::SysPerm
+    };
+    OpError::new(
+        Some(code),
+        format!("mail server {spec_name} ({address}): {e}"),
+    )
+}
+
+pub struct ImapSession<E: Env> {
+    client: ImapClient<E, ServerStream<E::Stream>>,
+    spec_name: String,
+    address: String,
+}
+
+impl<E: Env> ImapSession<E> {
+    /// Connects to `spec`'s server (TLS as `spec.tls` says, certificates
+    /// checked with `tls`), logs in and selects `folder`, listing it.
+    ///
+    /// The password is only ever sent over TLS unless `spec.tls` is
+    /// [`TlsMode::None`].
+    pub async fn open(
+        env: &E,
+        spec: &ServerSpec,
+        tls: &ServerTls,
+        timeouts: ServerTimeouts,
+        max_message: usize,
+        folder: &str,
+    ) -> Result<Self, OpError> {
+        let address = spec.address();
+        let imap = Timeouts {
+            greeting: timeouts.command,
+            command: timeouts.command,
+        };
+        let fail = |e: ImapError| failure(&spec.name, &address, &e);
+        let stream = connect(env, spec, tls, timeouts, |stream| async {
+            let clear = ImapClient::start(env.clone(), stream, imap, max_message)
+                .await
+                .map_err(fail)?;
+            let stream = clear.starttls().await.map_err(fail)?;
+            Ok((stream, Vec::new()))
+        })
+        .await?;
+        let mut client = if spec.tls == TlsMode::Starttls {
+            ImapClient::after_starttls(env.clone(), stream, imap, max_message)
+        } else {
+            ImapClient::start(env.clone(), stream, imap, max_message)
+                .await
+                .map_err(fail)?
+        };
+        if let Err(e) = client.login(&spec.user, spec.password.expose()).await {
+            // Refused but still talking: end with LOGOUT, so the server
+            // sees a clean end rather than a dropped connection.
+            if matches!(e, ImapError::Refused { .. }) {
+                let _ = client.logout().await;
+            }
+            return Err(fail(e));
+        }
+        let mut session = Self {
+            client,
+            spec_name: spec.name.clone(),
+            address,
+        };
+        if let Err(e) = session.client.select(folder).await {
+            let refused = matches!(e, ImapError::Refused { .. });
+            let e = session.fail(e);
+            if refused {
+                let _ = session.logout().await;
+            }
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    fn fail(&self, e: ImapError) -> OpError {
+        self.error(&e)
+    }
+
+    /// `e` worded with the server's name and address, and classified for
+    /// the mail client.
+    pub fn error(&self, e: &ImapError) -> OpError {
+        failure(&self.spec_name, &self.address, e)
+    }
+
+    /// The selected folder: UIDVALIDITY and the listing, kept up to date
+    /// with what the server reported since.
+    pub fn folder(&self) -> &Folder {
+        self.client
+            .folder()
+            .expect("a session is opened with its folder selected")
+    }
+
+    /// The whole message `uid`, fetched without marking it read; `None`
+    /// when the server no longer has it.
+    pub async fn fetch_body(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+        self.client.fetch_body(uid).await
+    }
+
+    /// Marks `uids` read: only once the mail client has each whole message.
+    pub async fn mark_seen(&mut self, uids: &[NonZeroU32]) -> Result<(), ImapError> {
+        self.client.mark_seen(uids).await
+    }
+
+    /// Deletes exactly `uids`; returns those the server expunged.
+    pub async fn delete(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
+        self.client.delete(uids).await
+    }
+
+    /// `NOOP`: keeps the session alive and collects the server's news.
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        self.client.noop().await
+    }
+
+    /// `LOGOUT`: every session ends with it.
+    pub async fn logout(self) -> Result<(), OpError> {
+        let Self {
+            client,
+            spec_name,
+            address,
+        } = self;
+        client
+            .logout()
+            .await
+            .map_err(|e| failure(&spec_name, &address, &e))
+    }
+}

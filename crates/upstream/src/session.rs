@@ -1,0 +1,58 @@
+//! A logged-in server session of either protocol, behind the POP3
+//! interface every node uses (see [`crate::as_pop3`] for why an IMAP
+//! server is served as a POP3 maildrop).
+
+use causeway_net::Env;
+use causeway_pop3::{Command, Response, StatusLine};
+use causeway_proto::OpError;
+use causeway_proto::user::{Protocol, ServerSpec};
+
+use crate::as_pop3::ImapAsPop3;
+use crate::connect::ServerTimeouts;
+use crate::pop3::Pop3Session;
+use crate::tls::ServerTls;
+
+/// `execute` answers `Ok` for any reply (`-ERR` included) and `Err` when
+/// the connection failed and the session is over.
+pub enum ServerSession<E: Env> {
+    Pop3(Box<Pop3Session<E>>),
+    Imap(Box<ImapAsPop3<E>>),
+}
+
+impl<E: Env> ServerSession<E> {
+    /// Connects to `spec`'s server in its protocol, with TLS as `spec.tls`
+    /// says, and logs in. Returns the session and its greeting.
+    pub async fn open(
+        env: &E,
+        spec: &ServerSpec,
+        tls: &ServerTls,
+        timeouts: ServerTimeouts,
+        max_message: usize,
+    ) -> Result<(Self, StatusLine), OpError> {
+        match spec.protocol {
+            Protocol::Pop3 => Pop3Session::open(env, spec, tls, timeouts, max_message)
+                .await
+                .map(|(s, g)| (ServerSession::Pop3(Box::new(s)), g)),
+            Protocol::Imap => ImapAsPop3::open(env, spec, tls, timeouts, max_message)
+                .await
+                .map(|(s, g)| (ServerSession::Imap(Box::new(s)), g)),
+        }
+    }
+
+    /// Runs one command. `Ok` for any answer (`-ERR` too); `Err` when the
+    /// connection failed and this session is over.
+    pub async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
+        match self {
+            ServerSession::Pop3(s) => s.execute(cmd).await,
+            ServerSession::Imap(s) => s.execute(cmd).await,
+        }
+    }
+
+    /// `QUIT`: the server's answer (`-ERR` means it did not commit).
+    pub async fn quit(self) -> Result<StatusLine, OpError> {
+        match self {
+            ServerSession::Pop3(s) => s.quit().await,
+            ServerSession::Imap(s) => s.quit().await,
+        }
+    }
+}
