@@ -17,7 +17,7 @@ use std::time::Duration;
 use causeway_edge::{
     EdgeConfig, EdgeState, JournalConfig, JournalKey, RelayRef, SimDisk, run_edge,
 };
-use causeway_mailserver::{MailStore, ServerConfig, serve};
+use causeway_mailserver::{MailStore, ServerConfig, serve, serve_imap};
 use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
 use causeway_proto::session::{
@@ -127,7 +127,12 @@ pub fn store(label: &str, n: usize) -> MailStore {
 pub fn edge_config(k: &Keys) -> EdgeConfig {
     let mut c = EdgeConfig::new(k.edge.clone());
     c.allowed_clients = vec![k.client.public];
-    c.allowed_servers = vec!["mail:110".into(), "mail2:110".into()];
+    c.allowed_servers = vec![
+        "mail:110".into(),
+        "mail2:110".into(),
+        "mail:143".into(),
+        "mail2:143".into(),
+    ];
     c.relays = vec![RelayRef {
         name: "R1".into(),
         address: "relay:4000".into(),
@@ -152,7 +157,12 @@ pub fn relay_config(k: &Keys) -> RelayConfig {
     // The edge's key second: the relay must try every allowed key.
     let other = Keypair::generate(&EnvRng::from_seed([9; 32]));
     c.allowed_edges = vec![other.public, k.edge.public];
-    c.allowed_servers = vec!["mail:110".into(), "mail2:110".into()];
+    c.allowed_servers = vec![
+        "mail:110".into(),
+        "mail2:110".into(),
+        "mail:143".into(),
+        "mail2:143".into(),
+    ];
     c.timeouts.link_idle = Duration::from_secs(30);
     c.timeouts.server.command = Duration::from_secs(5);
     c
@@ -239,6 +249,9 @@ pub fn world_with(mail_config: ServerConfig, tweak: impl FnOnce(&mut EdgeConfig)
             let config = config.clone();
             async move {
                 let env = SimEnv::new(SEED, host, 0);
+                // The same store over IMAP, for servers with protocol Imap.
+                let imap = env.bind("0.0.0.0:143").await?;
+                tokio::spawn(serve_imap(env.clone(), imap, store.clone(), config.clone()));
                 let l = env.bind("0.0.0.0:110").await?;
                 serve(env, l, store, config).await?;
                 Ok(())
@@ -313,6 +326,16 @@ pub fn spec(name: &str, host: &str, user: &str, pw: &str, route: Route) -> Serve
         user: user.into(),
         password: Secret::new(pw.as_bytes().to_vec()),
         route,
+    }
+}
+
+/// Alice's INBOX over IMAP (the model server's IMAP side, port 143),
+/// served by the edge as a POP3 maildrop.
+pub fn alice_imap(route: Route) -> ServerSpec {
+    ServerSpec {
+        protocol: Protocol::Imap,
+        port: 143,
+        ..spec("HOST1", "mail", "alice", ALICE_PW, route)
     }
 }
 

@@ -1,4 +1,5 @@
-//! An instrumented model POP3 mail server, for simulation, tests and the demo.
+//! An instrumented model mail server (POP3, and IMAP's INBOX), for
+//! simulation, tests and the demo.
 //!
 //! Causeway's end-to-end claims ("no mail lost, none fetched twice, a dropped
 //! line never deletes anything") are about what happens on the *real* mail
@@ -13,6 +14,9 @@
 //! - [`MailStore`]: maildrops, delivery, and the instrumentation.
 //! - [`ServerConfig`]: lock policy, seen-on-drop, idle timeout, faults.
 //! - [`serve`]: the accept loop; [`SessionCore`]: one session, sans IO.
+//! - [`serve_imap`]: the same store over IMAP (INBOX only; changes take
+//!   effect when answered, `BODY[]` without `.PEEK` marks read), so the
+//!   edge's IMAP side is judged from the same record.
 //! - [`generate`]: realistic made-up mail.
 //!
 //! Owns: the model server and its record. Depends only on `causeway-net`
@@ -21,6 +25,7 @@
 
 mod config;
 pub mod generate;
+mod imap;
 mod lock;
 mod record;
 mod server;
@@ -29,10 +34,11 @@ mod store;
 mod uidl;
 
 pub use config::{Faults, LockPolicy, ServerConfig};
+pub use imap::run_imap_session;
 pub use record::{
     EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
 };
-pub use server::{run_session, serve};
+pub use server::{run_session, serve, serve_imap};
 pub use session::{Reply, SessionCore};
 pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError};
 pub use uidl::{Uidl, UidlFormat};

@@ -30,15 +30,40 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection. A failing session or `accept` never stops the loop.
 pub async fn serve<E: Env>(
     env: E,
-    mut listener: E::Listener,
+    listener: E::Listener,
     store: MailStore,
     config: ServerConfig,
 ) -> io::Result<()> {
+    accept_each(env, listener, store, config, run_session).await
+}
+
+/// [`serve`] for IMAP: each connection is a [`crate::run_imap_session`].
+pub async fn serve_imap<E: Env>(
+    env: E,
+    listener: E::Listener,
+    store: MailStore,
+    config: ServerConfig,
+) -> io::Result<()> {
+    accept_each(env, listener, store, config, crate::imap::run_imap_session).await
+}
+
+async fn accept_each<E, F, Fut>(
+    env: E,
+    mut listener: E::Listener,
+    store: MailStore,
+    config: ServerConfig,
+    session: F,
+) -> io::Result<()>
+where
+    E: Env,
+    F: Fn(E, E::Stream, SocketAddr, MailStore, Arc<ServerConfig>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let config = Arc::new(config);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(run_session(
+                tokio::spawn(session(
                     env.clone(),
                     stream,
                     peer,
@@ -54,7 +79,6 @@ pub async fn serve<E: Env>(
     }
 }
 
-/// Runs one connection to its end and records how it ended.
 pub async fn run_session<E: Env>(
     env: E,
     mut stream: E::Stream,

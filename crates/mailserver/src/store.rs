@@ -75,6 +75,8 @@ pub(crate) struct SnapMsg {
     pub(crate) uid: u32,
     pub(crate) uidl: Uidl,
     pub(crate) size: usize,
+    /// Marked seen by some session's commit (IMAP's `\Seen`).
+    pub(crate) seen: bool,
 }
 
 /// What a session's UPDATE (or abrupt end) writes to the store.
@@ -429,6 +431,7 @@ impl MailStore {
                         uid: s.record.uid,
                         uidl: s.record.uidl.clone(),
                         size: s.record.size,
+                        seen: s.record.seen_by.is_some(),
                     })
                     .collect()
             })
@@ -476,30 +479,62 @@ impl MailStore {
             return 0;
         };
         if let Some(mb) = g.mailboxes.get_mut(&user) {
-            for uid in &commit.seen {
-                if let Some(m) = mb.messages.get_mut(uid) {
-                    if m.record.seen_by.is_none() {
-                        m.record.seen_by = Some(id);
-                        m.record.seen_at_ms = Some(now_ms);
-                        sess.marked_seen.push(m.record.uidl.clone());
-                    }
-                }
-            }
-            for uid in &commit.delete {
-                if let Some(m) = mb.messages.get_mut(uid) {
-                    if m.record.deleted_by.is_none() {
-                        m.record.deleted_by = Some(id);
-                        m.record.deleted_at_ms = Some(now_ms);
-                        sess.deleted.push(m.record.uidl.clone());
-                    }
-                }
-            }
+            apply(mb, sess, &commit, now_ms);
         }
         if let Some(d) = stale_for {
             g.locks.release(&user, id, d, now_ms);
         }
         sess.deleted.len()
     }
+}
+
+impl MailStore {
+    /// Applies `commit` for live session `id` at once (IMAP: a STORE or an
+    /// EXPUNGE takes effect when it is answered, not at the session's end).
+    /// Returns the UIDs it deleted (first writer wins, as at a POP3 UPDATE).
+    pub(crate) fn commit_now(&self, id: SessionId, now_ms: u64, commit: &Commit) -> Vec<u32> {
+        let mut g = self.lock();
+        let g = &mut *g;
+        g.last_seen_ms = g.last_seen_ms.max(now_ms);
+        let Some(sess) = g.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(mb) = sess.user.as_ref().and_then(|u| g.mailboxes.get_mut(u)) else {
+            return Vec::new();
+        };
+        apply(mb, sess, commit, now_ms)
+    }
+
+    /// `user`'s UIDVALIDITY.
+    pub(crate) fn uidvalidity(&self, user: &str) -> Option<u32> {
+        self.lock().mailboxes.get(user).map(|mb| mb.uidvalidity)
+    }
+}
+
+/// Writes `commit` to `mb`, credited to `sess`: a message already seen or
+/// deleted keeps its first cause. Returns the UIDs it deleted.
+fn apply(mb: &mut Mailbox, sess: &mut SessionRecord, commit: &Commit, now_ms: u64) -> Vec<u32> {
+    for uid in &commit.seen {
+        if let Some(m) = mb.messages.get_mut(uid) {
+            if m.record.seen_by.is_none() {
+                m.record.seen_by = Some(sess.id);
+                m.record.seen_at_ms = Some(now_ms);
+                sess.marked_seen.push(m.record.uidl.clone());
+            }
+        }
+    }
+    let mut deleted = Vec::new();
+    for uid in &commit.delete {
+        if let Some(m) = mb.messages.get_mut(uid) {
+            if m.record.deleted_by.is_none() {
+                m.record.deleted_by = Some(sess.id);
+                m.record.deleted_at_ms = Some(now_ms);
+                sess.deleted.push(m.record.uidl.clone());
+                deleted.push(*uid);
+            }
+        }
+    }
+    deleted
 }
 
 impl fmt::Debug for MailStore {

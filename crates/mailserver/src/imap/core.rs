@@ -1,0 +1,422 @@
+//! One IMAP session of the model server as a sans-IO state machine: a
+//! parsed command in, the responses to send out.
+//!
+//! It serves one folder, INBOX, from the same [`MailStore`] and record as
+//! the POP3 model, with IMAP's semantics where they differ from POP3's
+//! (that difference is what the edge's IMAP side must get right):
+//!
+//! - no lock, and no snapshot beyond the session's own view: SELECT lists
+//!   the INBOX as it is, numbered by sequence; every EXPUNGE renumbers it;
+//! - a change takes effect when it is answered: `UID STORE +FLAGS (\Seen)`
+//!   marks the message read in the store at once, and so does a FETCH of
+//!   `BODY[]` without `.PEEK` (RFC 3501 §6.4.5), which is how an edge that
+//!   forgets to peek shows in the record;
+//! - `\Deleted` is this session's flag until an EXPUNGE (bare: every
+//!   message this session flagged; `UID EXPUNGE`: those of the given UIDs),
+//!   which removes the message from the store, credited to the session;
+//! - LOGOUT ends the session as QUIT does in the record ([`EndKind::Quit`]);
+//!   a session that just stops ends abruptly and commits nothing more.
+//!
+//! Commands outside what the edge sends get `BAD`.
+
+use std::num::NonZeroU32;
+
+use imap_types::command::{Command, CommandBody};
+use imap_types::core::{Literal, NString, Vec1};
+use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
+use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
+use imap_types::mailbox::Mailbox;
+use imap_types::response::{Capability, Code, CodeOther, Data, Status};
+use imap_types::sequence::{Sequence, SequenceSet};
+
+use crate::record::{EndKind, SessionId};
+use crate::store::{Commit, MailStore};
+
+/// What the model advertises.
+const CAPABILITIES: &[&str] = &["IMAP4rev1", "UIDPLUS", "LITERAL+", "AUTH=PLAIN"];
+
+/// One message in the session's view of INBOX.
+#[derive(Debug, Clone)]
+struct Viewed {
+    uid: NonZeroU32,
+    size: u32,
+    seen: bool,
+    deleted: bool,
+}
+
+/// One IMAP session's protocol state, bound to a store.
+pub(crate) struct ImapCore {
+    store: MailStore,
+    id: SessionId,
+    user: Option<String>,
+    /// The selected INBOX, by sequence number minus one.
+    view: Option<Vec<Viewed>>,
+    ended: bool,
+}
+
+/// What to send for one command, and whether to hang up after it.
+pub(crate) struct Answer {
+    pub(crate) responses: Vec<Response>,
+    pub(crate) close: bool,
+}
+
+/// How a command ended (its tagged status).
+enum Outcome {
+    Ok(&'static str),
+    OkWith(Code<'static>, &'static str),
+    No(&'static str),
+    /// `NO [AUTHENTICATIONFAILED]`.
+    AuthFailed,
+    Bad(&'static str),
+}
+
+pub(crate) enum Response {
+    Data(Data<'static>),
+    Status(Status<'static>),
+}
+
+fn capabilities() -> Vec1<Capability<'static>> {
+    let caps: Vec<Capability<'static>> = CAPABILITIES
+        .iter()
+        .map(|c| Capability::try_from(c.as_bytes().to_vec()).expect("a valid capability"))
+        .collect();
+    Vec1::try_from(caps).expect("not empty")
+}
+
+impl ImapCore {
+    pub(crate) fn new(store: MailStore, peer: std::net::SocketAddr, now_ms: u64) -> Self {
+        let id = store.begin_session(peer, now_ms);
+        ImapCore {
+            store,
+            id,
+            user: None,
+            view: None,
+            ended: false,
+        }
+    }
+
+    pub(crate) fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The greeting's capability code.
+    pub(crate) fn greeting_code() -> Code<'static> {
+        Code::Capability(capabilities())
+    }
+
+    /// Ends the session in the record (a no-op once ended).
+    pub(crate) fn end(&mut self, kind: EndKind, now_ms: u64) {
+        if !self.ended {
+            self.ended = true;
+            self.store
+                .end_session(self.id, kind, now_ms, Commit::default(), None);
+        }
+    }
+
+    pub(crate) fn handle(&mut self, command: Command<'static>, now_ms: u64) -> Answer {
+        let Command { tag, body } = command;
+        self.store.log_command(self.id, describe(&body).to_owned());
+        let mut out = Vec::new();
+        let result = match body {
+            CommandBody::Capability => {
+                out.push(Response::Data(Data::Capability(capabilities())));
+                Outcome::Ok("CAPABILITY completed.")
+            }
+            CommandBody::Noop => Outcome::Ok("NOOP completed."),
+            CommandBody::Logout => {
+                out.push(Response::Status(
+                    Status::bye(None, "Logging out").expect("valid"),
+                ));
+                out.push(Response::Status(
+                    Status::ok(Some(tag), None, "Logout completed.").expect("valid"),
+                ));
+                self.end(EndKind::Quit, now_ms);
+                return Answer {
+                    responses: out,
+                    close: true,
+                };
+            }
+            CommandBody::Login { username, password } => {
+                self.login(username.as_ref(), password.declassify().as_ref(), now_ms)
+            }
+            CommandBody::Select { mailbox, .. } => self.select(&mailbox, &mut out),
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid: true,
+                ..
+            } => self.fetch(&sequence_set, macro_or_item_names, now_ms, &mut out),
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid: true,
+                ..
+            } => self.store_flags(&sequence_set, kind, response, &flags, now_ms, &mut out),
+            CommandBody::ExpungeUid { sequence_set } => {
+                self.expunge(Some(&sequence_set), now_ms, &mut out)
+            }
+            CommandBody::Expunge => self.expunge(None, now_ms, &mut out),
+            _ => Outcome::Bad("This model server does not know that command."),
+        };
+        let status = match result {
+            Outcome::Ok(text) => Status::ok(Some(tag), None, text),
+            Outcome::OkWith(code, text) => Status::ok(Some(tag), Some(code), text),
+            Outcome::AuthFailed => {
+                let code = Code::Other(CodeOther::unvalidated(b"AUTHENTICATIONFAILED".to_vec()));
+                Status::no(Some(tag), Some(code), "Authentication failed.")
+            }
+            Outcome::No(text) => Status::no(Some(tag), None, text),
+            Outcome::Bad(text) => Status::bad(Some(tag), None, text),
+        };
+        out.push(Response::Status(status.expect("valid status text")));
+        Answer {
+            responses: out,
+            close: false,
+        }
+    }
+
+    fn login(&mut self, user: &[u8], password: &[u8], now_ms: u64) -> Outcome {
+        if self.user.is_some() {
+            return Outcome::Bad("Already logged in.");
+        }
+        let user = String::from_utf8_lossy(user).into_owned();
+        if !self.store.password_ok(&user, password) {
+            return Outcome::AuthFailed;
+        }
+        // No lock: IMAP sessions of one user run side by side.
+        let _ = self.store.login(self.id, &user, false, now_ms);
+        self.user = Some(user);
+        Outcome::Ok("Logged in")
+    }
+
+    fn select(&mut self, mailbox: &Mailbox<'_>, out: &mut Vec<Response>) -> Outcome {
+        let Some(user) = self.user.clone() else {
+            return Outcome::Bad("Log in first.");
+        };
+        if *mailbox != Mailbox::Inbox {
+            return Outcome::No("This model server has only INBOX.");
+        }
+        let snap = self
+            .store
+            .login(self.id, &user, false, self.store.last_seen_ms())
+            .unwrap_or_default();
+        let view: Vec<Viewed> = snap
+            .into_iter()
+            .filter_map(|m| {
+                Some(Viewed {
+                    uid: NonZeroU32::new(m.uid)?,
+                    size: u32::try_from(m.size).ok()?,
+                    seen: m.seen,
+                    deleted: false,
+                })
+            })
+            .collect();
+        let uidvalidity = self.store.uidvalidity(&user).and_then(NonZeroU32::new);
+        let uidnext = view
+            .last()
+            .and_then(|m| m.uid.checked_add(1))
+            .unwrap_or(NonZeroU32::MIN);
+        out.push(Response::Data(Data::Exists(view.len() as u32)));
+        if let Some(v) = uidvalidity {
+            out.push(Response::Status(
+                Status::ok(None, Some(Code::UidValidity(v)), "UIDs valid").expect("valid"),
+            ));
+        }
+        out.push(Response::Status(
+            Status::ok(None, Some(Code::UidNext(uidnext)), "Predicted next UID").expect("valid"),
+        ));
+        self.view = Some(view);
+        Outcome::OkWith(Code::ReadWrite, "Select completed.")
+    }
+
+    fn fetch(
+        &mut self,
+        set: &SequenceSet,
+        items: MacroOrMessageDataItemNames<'static>,
+        now_ms: u64,
+        out: &mut Vec<Response>,
+    ) -> Outcome {
+        let (Some(user), Some(view)) = (self.user.clone(), self.view.as_mut()) else {
+            return Outcome::Bad("Select a folder first.");
+        };
+        let MacroOrMessageDataItemNames::MessageDataItemNames(names) = items else {
+            return Outcome::Bad("This model server takes item lists only.");
+        };
+        let largest = largest_uid(view);
+        let mut marked = Vec::new();
+        for (i, m) in view.iter_mut().enumerate() {
+            if !uid_in(set, m.uid, largest) {
+                continue;
+            }
+            let mut items = Vec::new();
+            for name in &names {
+                match name {
+                    MessageDataItemName::Uid => items.push(MessageDataItem::Uid(m.uid)),
+                    MessageDataItemName::Rfc822Size => {
+                        items.push(MessageDataItem::Rfc822Size(m.size))
+                    }
+                    MessageDataItemName::Flags => items.push(MessageDataItem::Flags(flags(m))),
+                    MessageDataItemName::BodyExt {
+                        section: None,
+                        partial: None,
+                        peek,
+                    } => {
+                        let Some(body) = self.store.body_by_uid(&user, m.uid.get()) else {
+                            continue;
+                        };
+                        let Ok(literal) = Literal::try_from(body.to_vec()) else {
+                            return Outcome::No("This message cannot be sent as a literal.");
+                        };
+                        items.push(MessageDataItem::BodyExt {
+                            section: None,
+                            origin: None,
+                            data: NString(Some(literal.into())),
+                        });
+                        if !peek && !m.seen {
+                            m.seen = true;
+                            marked.push(m.uid.get());
+                        }
+                    }
+                    _ => return Outcome::Bad("This model server does not fetch that item."),
+                }
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                let seq = NonZeroU32::new(i as u32 + 1).expect("1-based");
+                out.push(Response::Data(Data::Fetch { seq, items }));
+            }
+        }
+        if !marked.is_empty() {
+            let commit = Commit {
+                delete: Vec::new(),
+                seen: marked,
+            };
+            self.store.commit_now(self.id, now_ms, &commit);
+        }
+        Outcome::Ok("Fetch completed.")
+    }
+
+    fn store_flags(
+        &mut self,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        new: &[Flag<'static>],
+        now_ms: u64,
+        out: &mut Vec<Response>,
+    ) -> Outcome {
+        let Some(view) = self.view.as_mut() else {
+            return Outcome::Bad("Select a folder first.");
+        };
+        let (seen, deleted) = (new.contains(&Flag::Seen), new.contains(&Flag::Deleted));
+        let largest = largest_uid(view);
+        let mut marked = Vec::new();
+        for (i, m) in view.iter_mut().enumerate() {
+            if !uid_in(set, m.uid, largest) {
+                continue;
+            }
+            match kind {
+                StoreType::Add => {
+                    m.deleted |= deleted;
+                    if seen && !m.seen {
+                        m.seen = true;
+                        marked.push(m.uid.get());
+                    }
+                }
+                // The store keeps no way to unmark a read message: the
+                // model refuses rather than pretend.
+                StoreType::Remove if seen => {
+                    return Outcome::No("This model server cannot unmark \\Seen.");
+                }
+                StoreType::Remove => m.deleted &= !deleted,
+                StoreType::Replace => {
+                    return Outcome::Bad("This model server takes +FLAGS and -FLAGS only.");
+                }
+            }
+            if response == StoreResponse::Answer {
+                let seq = NonZeroU32::new(i as u32 + 1).expect("1-based");
+                let items = Vec1::from(MessageDataItem::Flags(flags(m)));
+                out.push(Response::Data(Data::Fetch { seq, items }));
+            }
+        }
+        if !marked.is_empty() {
+            let commit = Commit {
+                delete: Vec::new(),
+                seen: marked,
+            };
+            self.store.commit_now(self.id, now_ms, &commit);
+        }
+        Outcome::Ok("Store completed.")
+    }
+
+    /// EXPUNGE (`set` None) or UID EXPUNGE: removes the messages of `set`
+    /// this session flagged `\Deleted`, highest sequence number first, so
+    /// that each `* n EXPUNGE` names the message as the client numbers it.
+    fn expunge(
+        &mut self,
+        set: Option<&SequenceSet>,
+        now_ms: u64,
+        out: &mut Vec<Response>,
+    ) -> Outcome {
+        let Some(view) = self.view.as_mut() else {
+            return Outcome::Bad("Select a folder first.");
+        };
+        let largest = largest_uid(view);
+        let gone: Vec<usize> = view
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.deleted && set.is_none_or(|s| uid_in(s, m.uid, largest)))
+            .map(|(i, _)| i)
+            .collect();
+        let commit = Commit {
+            delete: gone.iter().map(|&i| view[i].uid.get()).collect(),
+            seen: Vec::new(),
+        };
+        self.store.commit_now(self.id, now_ms, &commit);
+        for &i in gone.iter().rev() {
+            view.remove(i);
+            let seq = NonZeroU32::new(i as u32 + 1).expect("1-based");
+            out.push(Response::Data(Data::Expunge(seq)));
+        }
+        Outcome::Ok("Expunge completed.")
+    }
+}
+
+/// The highest UID in the view (what `*` means in a UID set).
+fn largest_uid(view: &[Viewed]) -> NonZeroU32 {
+    view.last().map_or(NonZeroU32::MIN, |m| m.uid)
+}
+
+/// Whether `uid` is in the UID set `set`, without expanding its ranges.
+fn uid_in(set: &SequenceSet, uid: NonZeroU32, largest: NonZeroU32) -> bool {
+    set.0.as_ref().iter().any(|s| match s {
+        Sequence::Single(v) => v.expand(largest) == uid,
+        Sequence::Range(a, b) => {
+            let (a, b) = (a.expand(largest), b.expand(largest));
+            a.min(b) <= uid && uid <= a.max(b)
+        }
+    })
+}
+
+/// The command as the session's command log keeps it (no credentials).
+fn describe(body: &CommandBody<'_>) -> &'static str {
+    match body {
+        CommandBody::Login { .. } => "LOGIN",
+        CommandBody::Fetch { .. } => "UID FETCH",
+        CommandBody::Store { .. } => "UID STORE",
+        CommandBody::ExpungeUid { .. } => "UID EXPUNGE",
+        other => other.name(),
+    }
+}
+
+fn flags(m: &Viewed) -> Vec<FlagFetch<'static>> {
+    let mut f = Vec::new();
+    if m.seen {
+        f.push(FlagFetch::Flag(Flag::Seen));
+    }
+    if m.deleted {
+        f.push(FlagFetch::Flag(Flag::Deleted));
+    }
+    f
+}

@@ -1,0 +1,144 @@
+//! The model server's IMAP side: the driver of [`core::ImapCore`] on
+//! imap-next's server state machine (which parses commands, literals
+//! included; nothing here reads IMAP by hand).
+//!
+//! It serves the same [`MailStore`] as the POP3 side, so a test or the
+//! simulation judges either protocol from one record. Not modelled yet: the
+//! POP3 side's injected faults, other folders, IDLE, AUTHENTICATE (refused
+//! with `NO`).
+
+mod core;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_net::Env;
+use imap_next::server::{Event, Options, Server};
+use imap_next::{Interrupt, Io, State};
+use imap_types::response::{Greeting, GreetingKind, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use self::core::{ImapCore, Response};
+use crate::record::EndKind;
+use crate::{MailStore, ServerConfig};
+
+/// How long a goodbye may take to leave.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one IMAP connection until LOGOUT, EOF or the idle timeout.
+pub async fn run_imap_session<E: Env>(
+    env: E,
+    mut stream: E::Stream,
+    peer: SocketAddr,
+    store: MailStore,
+    config: Arc<ServerConfig>,
+) {
+    let mut core = ImapCore::new(store, peer, env.unix_millis());
+    tracing::debug!(session = %core.id(), %peer, "IMAP session started");
+    let kind = drive(&env, &mut stream, &mut core, &config).await;
+    core.end(kind, env.unix_millis());
+    let _ = env
+        .timeout(
+            GOODBYE_TIMEOUT,
+            "the client to take our FIN",
+            stream.shutdown(),
+        )
+        .await;
+}
+
+async fn drive<E: Env>(
+    env: &E,
+    stream: &mut E::Stream,
+    core: &mut ImapCore,
+    config: &ServerConfig,
+) -> EndKind {
+    let greeting = Greeting::new(
+        GreetingKind::Ok,
+        Some(ImapCore::greeting_code()),
+        "Model IMAP server ready.",
+    )
+    .expect("a valid greeting");
+    let mut options = Options::default();
+    let max = u32::try_from(config.max_message).unwrap_or(u32::MAX / 2);
+    options.max_literal_size = max;
+    options.max_command_size = max.saturating_add(64 * 1024);
+    let mut server = Server::new(options, greeting);
+    let mut buf = vec![0u8; 4096];
+    let mut closing = false;
+    loop {
+        match server.next() {
+            Ok(Event::CommandReceived { command }) => {
+                let answer = core.handle(command, env.unix_millis());
+                for r in answer.responses {
+                    match r {
+                        Response::Data(d) => server.enqueue_data(d),
+                        Response::Status(s) => server.enqueue_status(s),
+                    };
+                }
+                closing |= answer.close;
+            }
+            Ok(Event::CommandAuthenticateReceived {
+                command_authenticate,
+            }) => {
+                let no = Status::no(
+                    Some(command_authenticate.tag),
+                    None,
+                    "This model server takes LOGIN only.",
+                )
+                .expect("valid");
+                let _ = server.authenticate_finish(no);
+            }
+            Ok(Event::IdleCommandReceived { tag }) => {
+                let bad = Status::bad(Some(tag), None, "No IDLE here.").expect("valid");
+                let _ = server.idle_reject(bad);
+            }
+            Ok(_) => {}
+            Err(Interrupt::Io(Io::Output(bytes))) => {
+                let sent = env
+                    .timeout(
+                        config.idle_timeout,
+                        "sending a response",
+                        stream.write_all(&bytes),
+                    )
+                    .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return EndKind::Abrupt;
+                }
+            }
+            Err(Interrupt::Io(Io::NeedMoreInput)) => {
+                if closing {
+                    return EndKind::Quit;
+                }
+                let read = env
+                    .timeout(
+                        config.idle_timeout,
+                        "the client's next command",
+                        stream.read(&mut buf),
+                    )
+                    .await;
+                match read {
+                    Ok(Ok(0)) | Ok(Err(_)) => return EndKind::Abrupt,
+                    Ok(Ok(n)) => server.enqueue_input(&buf[..n]),
+                    Err(_) => {
+                        let _ = env
+                            .timeout(
+                                GOODBYE_TIMEOUT,
+                                "the client to take our goodbye",
+                                stream.write_all(b"* BYE Disconnected for inactivity.\r\n"),
+                            )
+                            .await;
+                        return EndKind::IdleTimeout;
+                    }
+                }
+            }
+            // A malformed or oversized command: imap-next has dropped it;
+            // say so and go on, as a server does.
+            Err(Interrupt::Error(e)) => {
+                tracing::debug!(session = %core.id(), error = %e, "bad IMAP input");
+                let bad = Status::bad(None, None, "Unreadable command.").expect("valid");
+                server.enqueue_status(bad);
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The edge reading an IMAP server's INBOX as a POP3 maildrop
+//! (`protocol = "imap"`), in the turmoil world against the model server's
+//! IMAP side, judged on the model's record: the listing is the server's,
+//! a fetch never marks read (the model marks on a non-peek `BODY[]`), read
+//! marks and deletes reach the server only after `Delivered` and QUIT, an
+//! RSET undoes, an acknowledged delete survives the client vanishing
+//! (directly and through the relay), and every IMAP session ends with
+//! LOGOUT.
+
+use std::time::Duration;
+
+use causeway_mailserver::ServerConfig;
+use causeway_net::Env;
+use causeway_proto::session::{ListingState, Op, Reply};
+use causeway_proto::user::{Route, ServerSpec};
+use causeway_tests::edge_world::*;
+
+fn direct() -> ServerSpec {
+    alice_imap(Route::Direct)
+}
+
+fn via_relay() -> ServerSpec {
+    alice_imap(Route::Relay("R1".into()))
+}
+
+#[test]
+fn reads_and_deletes_reach_the_imap_server_only_after_delivery_and_quit() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let l = c.welcome(vec![direct()]).await;
+        let ListingState::Ready { messages } = &l[0].state else {
+            panic!("{l:?}")
+        };
+        let want: Vec<_> = mail
+            .messages("alice")
+            .into_iter()
+            .map(|m| (m.uidl.as_str().to_owned(), m.size as u64))
+            .collect();
+        let got: Vec<_> = messages.iter().map(|m| (m.uidl.clone(), m.size)).collect();
+        assert_eq!(got, want, "Dovecot's UIDLs and the sizes, over IMAP");
+        let u = uidls(&l[0]);
+        let (id, body) = c.retr("HOST1", &u[0]).await;
+        assert_eq!(body, mail.body("alice", &u[0]).unwrap());
+        let (_, top) = c
+            .request(
+                "HOST1",
+                Op::Top {
+                    msg: c.msg("HOST1", &u[2]),
+                    lines: 0,
+                },
+            )
+            .await;
+        assert!(matches!(top, Ok(Reply::Body(_))), "{top:?}");
+        c.dele("HOST1", &u[1]).await;
+        assert!(
+            !mail.is_seen("alice", &u[0]),
+            "marked before Delivered\n{}",
+            mail.report()
+        );
+        c.delivered(id).await;
+        assert!(mail.is_present("alice", &u[1]), "deleted before QUIT");
+        let bye = c.quit().await;
+        assert_eq!(bye[0].result, Ok(()));
+        assert!(mail.is_seen("alice", &u[0]), "{}", mail.report());
+        assert!(!mail.is_present("alice", &u[1]));
+        assert!(!mail.is_seen("alice", &u[2]) && mail.is_present("alice", &u[2]));
+        wait_until(&c.env, Duration::from_secs(10), "session end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        assert_eq!(edge.pending_work(), 0);
+        assert_eq!(edge.live_replicas(), 0);
+        // Over IMAP, as the model's own log says.
+        let commands: Vec<String> = mail
+            .sessions()
+            .into_iter()
+            .flat_map(|s| s.commands)
+            .collect();
+        for c in ["SELECT", "UID FETCH", "UID STORE", "UID EXPUNGE", "LOGOUT"] {
+            assert!(commands.iter().any(|x| x == c), "no {c} in {commands:?}");
+        }
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn rset_undoes_and_a_cut_before_delivery_leaves_the_message_unread() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![direct()]).await[0]);
+        c.dele("HOST1", &u[0]).await;
+        let (_, rset) = c.request("HOST1", Op::Rset).await;
+        assert_eq!(rset, Ok(Reply::Done));
+        let _ = c.retr("HOST1", &u[1]).await;
+        // The line goes silent: no Delivered, no Quit.
+        turmoil::partition("client", "edge");
+        wait_until(
+            &c.env,
+            Duration::from_secs(120),
+            "the edge to see the cut",
+            || edge.live_sessions() == 0 && edge.pending_work() == 0,
+        )
+        .await;
+        for m in &u {
+            assert!(mail.is_present("alice", m), "{}", mail.report());
+            assert!(!mail.is_seen("alice", m), "{}", mail.report());
+        }
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn an_acknowledged_delete_survives_the_client_vanishing() {
+    for spec in [direct as fn() -> ServerSpec, via_relay] {
+        let mut w = world(ServerConfig::default());
+        let (k, ek, mail, edge) = (
+            w.keys.client.clone(),
+            w.keys.edge.clone(),
+            w.mail.clone(),
+            w.edge.clone(),
+        );
+        w.sim.client("client", async move {
+            let mut c = Client::connect(&k, &ek).await?;
+            let u = uidls(&c.welcome(vec![spec()]).await[0]);
+            c.dele("HOST1", &u[1]).await;
+            let env = c.env.clone();
+            drop(c); // the line dies the instant the ack arrived
+            wait_until(
+                &env,
+                Duration::from_secs(120),
+                "the delete to commit",
+                || !mail.is_present("alice", &u[1]) && edge.live_sessions() == 0,
+            )
+            .await;
+            assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
+            assert_eq!(edge.pending_work(), 0);
+            all_quit_no_locks(&mail, env.unix_millis());
+            Ok(())
+        });
+        w.sim.run().unwrap();
+    }
+}
