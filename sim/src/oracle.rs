@@ -373,8 +373,17 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
         for m in all.iter().cloned() {
             let key: MsgKey = (s.host.clone(), m.uid);
             let name = format!("{}:{} (uid {})", s.host, m.uidl, m.uid);
+            // Which protocol did it, as the model's own log says.
+            let logged = |by, command: &str| {
+                s.store
+                    .session(by)
+                    .is_some_and(|r| r.commands.iter().any(|c| c == command))
+            };
             if let Some(by) = m.deleted_by {
                 w.coverage.insert(Cov::DeleteCommitted);
+                if logged(by, "UID EXPUNGE") {
+                    w.coverage.insert(Cov::ImapDeleteCommitted);
+                }
                 if !may.contains(&key) {
                     let cmds = s
                         .store
@@ -418,6 +427,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             }
             if let Some(by) = m.seen_by {
                 w.coverage.insert(Cov::SeenCommitted);
+                if logged(by, "UID STORE") {
+                    w.coverage.insert(Cov::ImapSeenCommitted);
+                }
                 let seen_at = m.seen_at_ms.unwrap_or(0);
                 match received.get(&key) {
                     None => v.violations.push(Violation {

@@ -32,6 +32,10 @@ pub struct ServerParams {
     /// with one longer than RFC 1939's 70 characters (broken migrations and
     /// odd servers exist).
     pub odd_uidls: bool,
+    /// Speaks IMAP to the edge (or the relay), which serves its INBOX to
+    /// the mail client as a POP3 maildrop; the model's POP3 faults (stalls,
+    /// drops, refused QUITs) are POP3's only.
+    pub imap: bool,
 }
 
 /// How often (per simulated second, while the fault phase lasts) each fault
@@ -253,6 +257,17 @@ fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerPar
     servers
 }
 
+/// A quarter of the servers whose UIDLs are Dovecot's (IMAP names a
+/// message by UID and UIDVALIDITY, which Dovecot's UIDL is made of) speak
+/// IMAP. From a stream of its own, like the refused QUITs.
+fn speak_imap_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"imap"]));
+    for s in &mut servers {
+        s.imap = rng.chance(0.25) && !s.odd_uidls;
+    }
+    servers
+}
+
 impl Params {
     /// Draws a world from the harness rng.
     pub fn draw(seed: u64, rng: &EnvRng) -> Params {
@@ -297,10 +312,11 @@ impl Params {
                     via_relay: rng.chance(0.4),
                     initial_messages: rng.range(0, 8) as u32,
                     odd_uidls: rng.chance(0.15),
+                    imap: false,
                 }
             })
             .collect();
-        let servers = refuse_some_quits(seed, servers);
+        let servers = speak_imap_some(seed, refuse_some_quits(seed, servers));
         let big = rng.chance(0.08);
         let outage_min = ms(rng, 200, 5_000);
         let faults = FaultRates {
@@ -402,9 +418,10 @@ impl fmt::Display for Params {
         for s in &self.servers {
             writeln!(
                 f,
-                "  {} user {} lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
+                "  {} user {} imap {} lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
                 s.host,
                 s.user,
+                s.imap,
                 s.lock,
                 s.seen_on_abrupt_close,
                 s.via_relay,

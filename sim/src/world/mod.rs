@@ -259,6 +259,7 @@ impl World {
             };
             let store = s.store.clone();
             let host = s.host.clone();
+            let imap = sp.imap;
             let inc = Arc::new(AtomicU32::new(0));
             sim.host(s.host.as_str(), move || {
                 let store = store.clone();
@@ -267,6 +268,11 @@ impl World {
                 let n = inc.fetch_add(1, Ordering::SeqCst);
                 async move {
                     let env = SimEnv::new(seed, &host, n);
+                    if imap {
+                        let l = env.bind(&format!("0.0.0.0:{}", nodes::IMAP_PORT)).await?;
+                        let (env, store, config) = (env.clone(), store.clone(), config.clone());
+                        tokio::spawn(causeway_mailserver::serve_imap(env, l, store, config));
+                    }
                     let l = env.bind("0.0.0.0:110").await?;
                     if let Err(e) = causeway_mailserver::serve(env, l, store, config).await {
                         tracing::error!(target: "sim::harness", error = %e, "mail server stopped");

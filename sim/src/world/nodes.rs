@@ -62,6 +62,9 @@ impl NodeStates {
     }
 }
 
+/// Where a mail host serves IMAP (when its server speaks it).
+pub const IMAP_PORT: u16 = 143;
+
 /// The chain of this world, as `causeway::chain` writes its files: the
 /// same configuration path as production, with the simulation's timeouts
 /// (nested so that a dead peer is noticed before the next layer gives up:
@@ -77,10 +80,16 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
             .iter()
             .map(|s| MailServer {
                 name: s.host.clone(),
-                address: format!("{}:110", s.host),
+                address: match s.imap {
+                    true => format!("{}:{IMAP_PORT}", s.host),
+                    false => format!("{}:110", s.host),
+                },
                 user: s.user.clone(),
                 password: s.password.clone(),
-                protocol: Protocol::Pop3,
+                protocol: match s.imap {
+                    true => Protocol::Imap,
+                    false => Protocol::Pop3,
+                },
                 tls: TlsMode::None,
                 via_relay: s.via_relay,
             })

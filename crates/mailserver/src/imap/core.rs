@@ -410,6 +410,15 @@ fn describe(body: &CommandBody<'_>) -> &'static str {
     }
 }
 
+/// A core dropped before its end is a session the server lost (its task
+/// dropped, its host crashed).
+impl Drop for ImapCore {
+    fn drop(&mut self) {
+        let now = self.store.last_seen_ms();
+        self.end(EndKind::ServerShutdown, now);
+    }
+}
+
 fn flags(m: &Viewed) -> Vec<FlagFetch<'static>> {
     let mut f = Vec::new();
     if m.seen {
