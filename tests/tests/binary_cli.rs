@@ -4,6 +4,7 @@ use std::path::Path;
 
 use causeway::config::{Settings, parse};
 use causeway_net::TokioEnv;
+use causeway_proto::user::{Protocol, TlsMode};
 use causeway_tests::interop::{require, temp_dir};
 use causeway_tests::process::{Proc, causeway_bin};
 
@@ -137,6 +138,7 @@ fn the_examples_parse() {
     unsafe {
         std::env::set_var("CAUSEWAY_LOCAL_PASSWORD", "local");
         std::env::set_var("CAUSEWAY_WORK_PASSWORD", "work");
+        std::env::set_var("CAUSEWAY_MOBILE_PASSWORD", "mobile");
     }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
     for (name, role) in [("edge", "edge"), ("relay", "relay"), ("client", "client")] {
@@ -147,8 +149,13 @@ fn the_examples_parse() {
         let s = parse(&text, dir.path()).unwrap_or_else(|e| panic!("{name}.toml: {e:#?}"));
         assert_eq!(s.role().to_string(), role);
         if let Settings::Client(c) = &s {
-            assert_eq!(c.config.servers.len(), 2);
+            assert_eq!(c.config.servers.len(), 3);
             assert_eq!(c.config.servers[0].password.expose(), b"secret");
+            let imap = &c.config.servers[2];
+            assert_eq!(
+                (imap.protocol, imap.port, imap.tls),
+                (Protocol::Imap, 993, TlsMode::Implicit)
+            );
         }
     }
 }
