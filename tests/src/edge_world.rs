@@ -776,3 +776,36 @@ pub fn quit_or_crash_cut_no_locks(store: &MailStore, abrupt_allowed: usize, now_
     );
     assert!(store.locks_held(now_ms).is_empty(), "{}", store.report());
 }
+
+/// A DELE is acknowledged, then the client's line dies at once: the edge
+/// still commits that delete on alice's server (reached along `spec`), and
+/// nothing else, and every server session ends with QUIT.
+pub fn delete_survives_the_client_vanishing(spec: fn() -> ServerSpec) {
+    let mut w = world(exclusive());
+    let (k, ek, mail, edge) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.edge.clone(),
+    );
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![spec()]).await[0]);
+        c.dele("HOST1", &u[1]).await;
+        let env = c.env.clone();
+        drop(c); // the line dies the instant the ack arrived
+        wait_until(
+            &env,
+            Duration::from_secs(60),
+            "the delete to commit",
+            || !mail.is_present("alice", &u[1]) && edge.live_sessions() == 0,
+        )
+        .await;
+        assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
+        assert_eq!(edge.live_replicas(), 0);
+        assert_eq!(edge.pending_work(), 0);
+        all_quit_no_locks(&mail, env.unix_millis());
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}

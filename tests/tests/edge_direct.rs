@@ -9,7 +9,7 @@ use causeway_pop3::Timeouts;
 use causeway_pop3::client::Pop3Client;
 use causeway_proto::ErrCode;
 use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply, WantedAt};
-use causeway_proto::user::{Route, ServerSpec};
+use causeway_proto::user::Route;
 use causeway_tests::edge_world::*;
 use causeway_wire::Keypair;
 
@@ -178,36 +178,6 @@ fn acknowledged_delete_survives_the_client_vanishing() {
 #[test]
 fn acknowledged_delete_via_relay_survives_the_client_vanishing() {
     delete_survives_the_client_vanishing(alice_via_relay);
-}
-
-fn delete_survives_the_client_vanishing(spec: fn() -> ServerSpec) {
-    let mut w = world(exclusive());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
-    w.sim.client("client", async move {
-        let mut c = Client::connect(&k, &ek).await?;
-        let u = uidls(&c.welcome(vec![spec()]).await[0]);
-        c.dele("HOST1", &u[1]).await;
-        let env = c.env.clone();
-        drop(c); // the line dies the instant the ack arrived
-        wait_until(
-            &env,
-            Duration::from_secs(60),
-            "the delete to commit",
-            || !mail.is_present("alice", &u[1]) && edge.live_sessions() == 0,
-        )
-        .await;
-        assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
-        assert_eq!(edge.live_replicas(), 0);
-        assert_eq!(edge.pending_work(), 0);
-        all_quit_no_locks(&mail, env.unix_millis());
-        Ok(())
-    });
-    w.sim.run().unwrap();
 }
 
 #[test]

@@ -129,32 +129,6 @@ fn rset_undoes_and_a_cut_before_delivery_leaves_the_message_unread() {
 
 #[test]
 fn an_acknowledged_delete_survives_the_client_vanishing() {
-    for spec in [direct as fn() -> ServerSpec, via_relay] {
-        let mut w = world(ServerConfig::default());
-        let (k, ek, mail, edge) = (
-            w.keys.client.clone(),
-            w.keys.edge.clone(),
-            w.mail.clone(),
-            w.edge.clone(),
-        );
-        w.sim.client("client", async move {
-            let mut c = Client::connect(&k, &ek).await?;
-            let u = uidls(&c.welcome(vec![spec()]).await[0]);
-            c.dele("HOST1", &u[1]).await;
-            let env = c.env.clone();
-            drop(c); // the line dies the instant the ack arrived
-            wait_until(
-                &env,
-                Duration::from_secs(120),
-                "the delete to commit",
-                || !mail.is_present("alice", &u[1]) && edge.live_sessions() == 0,
-            )
-            .await;
-            assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
-            assert_eq!(edge.pending_work(), 0);
-            all_quit_no_locks(&mail, env.unix_millis());
-            Ok(())
-        });
-        w.sim.run().unwrap();
-    }
+    delete_survives_the_client_vanishing(direct);
+    delete_survives_the_client_vanishing(via_relay);
 }

@@ -34,11 +34,11 @@ mod store;
 mod uidl;
 
 pub use config::{Faults, LockPolicy, ServerConfig};
-pub use imap::run_imap_session;
+pub use imap::{run_imap_session, serve_imap};
 pub use record::{
     EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
 };
-pub use server::{run_session, serve, serve_imap};
+pub use server::{run_session, serve};
 pub use session::{Reply, SessionCore};
 pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError};
 pub use uidl::{Uidl, UidlFormat};

@@ -37,17 +37,9 @@ pub async fn serve<E: Env>(
     accept_each(env, listener, store, config, run_session).await
 }
 
-/// [`serve`] for IMAP: each connection is a [`crate::run_imap_session`].
-pub async fn serve_imap<E: Env>(
-    env: E,
-    listener: E::Listener,
-    store: MailStore,
-    config: ServerConfig,
-) -> io::Result<()> {
-    accept_each(env, listener, store, config, crate::imap::run_imap_session).await
-}
-
-async fn accept_each<E, F, Fut>(
+/// Accepts connections on `listener` until the task is dropped, each
+/// served by `session` in a task of its own.
+pub(crate) async fn accept_each<E, F, Fut>(
     env: E,
     mut listener: E::Listener,
     store: MailStore,
@@ -133,32 +125,44 @@ async fn drive<E: Env>(
                 return EndKind::Quit;
             }
         }
-        let read = env
-            .timeout(
-                config.idle_timeout,
-                "the client's next command",
-                stream.read(&mut buf),
-            )
-            .await;
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return EndKind::Abrupt,
-            Ok(Ok(n)) => codec.feed(&buf[..n]),
-            Err(_) => {
-                let _ = env
-                    .timeout(
-                        GOODBYE_TIMEOUT,
-                        "the client to take our goodbye",
-                        stream.write_all(b"-ERR Disconnected for inactivity.\r\n"),
-                    )
-                    .await;
-                return EndKind::IdleTimeout;
-            }
+        let goodbye = b"-ERR Disconnected for inactivity.\r\n";
+        match next_bytes(env, stream, &mut buf, config.idle_timeout, goodbye).await {
+            Ok(n) => codec.feed(&buf[..n]),
+            Err(kind) => return kind,
         }
     }
 }
 
 /// Sends one reply, with whatever faults the config asks for. `Err` says
 /// the session is over and how.
+/// Reads what the client sends next. Its end is [`EndKind::Abrupt`]; a
+/// client silent for `idle` gets `goodbye` and [`EndKind::IdleTimeout`].
+pub(crate) async fn next_bytes<E: Env>(
+    env: &E,
+    stream: &mut E::Stream,
+    buf: &mut [u8],
+    idle: Duration,
+    goodbye: &[u8],
+) -> Result<usize, EndKind> {
+    match env
+        .timeout(idle, "the client's next command", stream.read(buf))
+        .await
+    {
+        Ok(Ok(0)) | Ok(Err(_)) => Err(EndKind::Abrupt),
+        Ok(Ok(n)) => Ok(n),
+        Err(_) => {
+            let _ = env
+                .timeout(
+                    GOODBYE_TIMEOUT,
+                    "the client to take our goodbye",
+                    stream.write_all(goodbye),
+                )
+                .await;
+            Err(EndKind::IdleTimeout)
+        }
+    }
+}
+
 async fn send<E: Env>(
     env: &E,
     stream: &mut E::Stream,

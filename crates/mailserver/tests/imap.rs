@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use causeway_mailserver::{EndKind, MailStore, ServerConfig, serve_imap};
 use causeway_net::{Env, Listener, TokioEnv};
-use common::Conn;
+use common::{Conn, settled};
 
 async fn start() -> (TokioEnv, MailStore, String) {
     let env = TokioEnv::new();
@@ -47,16 +45,6 @@ async fn run<S: causeway_net::Stream>(c: &mut Conn<S>, tag: &str, command: &str)
             return lines;
         }
     }
-}
-
-async fn settled(env: &TokioEnv, store: &MailStore) {
-    for _ in 0..200 {
-        if store.live_sessions().is_empty() {
-            return;
-        }
-        env.sleep(Duration::from_millis(10)).await;
-    }
-    panic!("sessions never ended:\n{}", store.report());
 }
 
 #[tokio::test]

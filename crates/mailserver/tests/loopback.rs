@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use causeway_mailserver::{EndKind, LockPolicy, MailStore, ServerConfig, serve};
 use causeway_net::{Env, Listener, TokioEnv};
-use common::Conn;
+use common::{Conn, settled};
 
 async fn start(config: ServerConfig) -> (TokioEnv, MailStore, String) {
     let env = TokioEnv::new();
@@ -16,17 +16,6 @@ async fn start(config: ServerConfig) -> (TokioEnv, MailStore, String) {
     let addr = l.local_addr().unwrap().to_string();
     tokio::spawn(serve(env.clone(), l, store.clone(), config));
     (env, store, addr)
-}
-
-/// Waits (bounded) until the server has recorded the end of every session.
-async fn settled(env: &TokioEnv, store: &MailStore) {
-    for _ in 0..200 {
-        if store.live_sessions().is_empty() {
-            return;
-        }
-        env.sleep(Duration::from_millis(10)).await;
-    }
-    panic!("sessions never ended:\n{}", store.report());
 }
 
 #[tokio::test]

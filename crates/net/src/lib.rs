@@ -36,6 +36,7 @@ pub mod serve;
 mod sim;
 pub mod tap;
 mod tokio_env;
+pub mod wait;
 
 use std::future::Future;
 use std::io;

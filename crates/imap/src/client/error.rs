@@ -74,6 +74,17 @@ pub enum ImapError {
     Broken,
 }
 
+impl From<causeway_net::wait::WaitError> for ImapError {
+    fn from(e: causeway_net::wait::WaitError) -> Self {
+        match e {
+            causeway_net::wait::WaitError::Timeout { what, after } => {
+                ImapError::Timeout { what, after }
+            }
+            causeway_net::wait::WaitError::Io(e) => ImapError::Io(e),
+        }
+    }
+}
+
 impl ImapError {
     /// Whether trying again later may help (the path, a timeout, a server
     /// saying it is unavailable or the mailbox in use), as opposed to a

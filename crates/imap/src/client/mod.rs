@@ -16,10 +16,10 @@
 mod error;
 
 use std::collections::BTreeSet;
-use std::io;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use causeway_net::wait::waited;
 use causeway_net::{Env, Stream};
 use imap_next::client::{Client, Event, Options};
 use imap_next::{Interrupt, Io, State};
@@ -34,24 +34,7 @@ pub use error::ImapError;
 use crate::command;
 use crate::folder::Folder;
 
-/// How long to wait for the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// For the greeting after connecting.
-    pub greeting: Duration,
-    /// For sending a command, and for each stretch of its answer: the
-    /// answer fails once nothing arrived for this long.
-    pub command: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            greeting: Duration::from_secs(30),
-            command: Duration::from_secs(60),
-        }
-    }
-}
+pub use causeway_net::wait::Timeouts;
 
 /// Room for a response's framing beside the message it carries.
 const FRAMING: u32 = 4096;
@@ -263,12 +246,12 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                         stream.flush().await
                     })
                     .await;
-                flatten(timed, what, within)
+                Ok(waited(timed, what, within)?)
             }
             Interrupt::Io(Io::NeedMoreInput) => {
                 let stream = &mut self.stream;
                 let buf = &mut self.read_buf;
-                let n = flatten(
+                let n = waited(
                     self.env.timeout(within, what, stream.read(buf)).await,
                     what,
                     within,
@@ -513,18 +496,5 @@ fn refused(what: &'static str, body: StatusBody<'_>) -> ImapError {
         },
         code,
         text: body.text.inner().to_owned(),
-    }
-}
-
-/// Unwraps `env.timeout(..)`'s nested result into an [`ImapError`].
-fn flatten<T>(
-    r: io::Result<io::Result<T>>,
-    what: &'static str,
-    after: Duration,
-) -> Result<T, ImapError> {
-    match r {
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ImapError::Timeout { what, after }),
-        Err(e) | Ok(Err(e)) => Err(ImapError::Io(e)),
-        Ok(Ok(v)) => Ok(v),
     }
 }

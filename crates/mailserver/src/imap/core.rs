@@ -287,14 +287,19 @@ impl ImapCore {
                 out.push(Response::Data(Data::Fetch { seq, items }));
             }
         }
-        if !marked.is_empty() {
+        self.seen_now(marked, now_ms);
+        Outcome::Ok("Fetch completed.")
+    }
+
+    /// Marks `uids` read in the store, as of now.
+    fn seen_now(&self, uids: Vec<u32>, now_ms: u64) {
+        if !uids.is_empty() {
             let commit = Commit {
                 delete: Vec::new(),
-                seen: marked,
+                seen: uids,
             };
             self.store.commit_now(self.id, now_ms, &commit);
         }
-        Outcome::Ok("Fetch completed.")
     }
 
     fn store_flags(
@@ -340,13 +345,7 @@ impl ImapCore {
                 out.push(Response::Data(Data::Fetch { seq, items }));
             }
         }
-        if !marked.is_empty() {
-            let commit = Commit {
-                delete: Vec::new(),
-                seen: marked,
-            };
-            self.store.commit_now(self.id, now_ms, &commit);
-        }
+        self.seen_now(marked, now_ms);
         Outcome::Ok("Store completed.")
     }
 

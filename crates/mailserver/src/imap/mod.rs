@@ -9,6 +9,7 @@
 
 mod core;
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +18,25 @@ use causeway_net::Env;
 use imap_next::server::{Event, Options, Server};
 use imap_next::{Interrupt, Io, State};
 use imap_types::response::{Greeting, GreetingKind, Status};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use self::core::{ImapCore, Response};
 use crate::record::EndKind;
+use crate::server::{accept_each, next_bytes};
 use crate::{MailStore, ServerConfig};
 
 /// How long a goodbye may take to leave.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`crate::serve`] for IMAP: each connection is a [`run_imap_session`].
+pub async fn serve_imap<E: Env>(
+    env: E,
+    listener: E::Listener,
+    store: MailStore,
+    config: ServerConfig,
+) -> io::Result<()> {
+    accept_each(env, listener, store, config, run_imap_session).await
+}
 
 /// Serves one IMAP connection until LOGOUT, EOF or the idle timeout.
 pub async fn run_imap_session<E: Env>(
@@ -110,26 +122,10 @@ async fn drive<E: Env>(
                 if closing {
                     return EndKind::Quit;
                 }
-                let read = env
-                    .timeout(
-                        config.idle_timeout,
-                        "the client's next command",
-                        stream.read(&mut buf),
-                    )
-                    .await;
-                match read {
-                    Ok(Ok(0)) | Ok(Err(_)) => return EndKind::Abrupt,
-                    Ok(Ok(n)) => server.enqueue_input(&buf[..n]),
-                    Err(_) => {
-                        let _ = env
-                            .timeout(
-                                GOODBYE_TIMEOUT,
-                                "the client to take our goodbye",
-                                stream.write_all(b"* BYE Disconnected for inactivity.\r\n"),
-                            )
-                            .await;
-                        return EndKind::IdleTimeout;
-                    }
+                let goodbye = b"* BYE Disconnected for inactivity.\r\n";
+                match next_bytes(env, stream, &mut buf, config.idle_timeout, goodbye).await {
+                    Ok(n) => server.enqueue_input(&buf[..n]),
+                    Err(kind) => return kind,
                 }
             }
             // A malformed or oversized command: imap-next has dropped it;

@@ -104,6 +104,17 @@ impl<S: Stream> Conn<S> {
     pub fn vanish(self) {}
 }
 
+/// Waits (bounded) until the server has recorded the end of every session.
+pub async fn settled<E: Env>(env: &E, store: &MailStore) {
+    for _ in 0..200 {
+        if store.live_sessions().is_empty() {
+            return;
+        }
+        env.sleep(Duration::from_millis(10)).await;
+    }
+    panic!("sessions never ended:\n{}", store.report());
+}
+
 /// A store with users alice/secret and bob/hunter2, drawing UIDVALIDITYs
 /// from `seed`.
 pub fn store(seed: u64) -> MailStore {

@@ -13,9 +13,9 @@
 //! flight), so the client refuses further commands with
 //! [`ClientError::Broken`]; callers reconnect.
 
-use std::io;
 use std::time::Duration;
 
+use causeway_net::wait::waited;
 use causeway_net::{Env, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,24 +23,7 @@ use super::{ClientCodec, ClientError, Response, listing};
 use crate::command::Command;
 use crate::response::StatusLine;
 
-/// How long to wait for the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// For the greeting after connecting.
-    pub greeting: Duration,
-    /// For sending a command, and for each stretch of its reply: the reply
-    /// fails once nothing arrived for this long.
-    pub command: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            greeting: Duration::from_secs(30),
-            command: Duration::from_secs(60),
-        }
-    }
-}
+pub use causeway_net::wait::Timeouts;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -127,7 +110,7 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
                 stream.flush().await
             })
             .await;
-        flatten(timed, what, self.timeouts.command)?;
+        waited(timed, what, self.timeouts.command)?;
         self.read_response(read_what(cmd), self.timeouts.command)
             .await
     }
@@ -159,7 +142,7 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
                 stream.flush().await
             })
             .await;
-        flatten(timed, what, self.timeouts.command)?;
+        waited(timed, what, self.timeouts.command)?;
         let mut responses = Vec::with_capacity(cmds.len());
         for cmd in cmds {
             responses.push(
@@ -190,12 +173,11 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
             }
             let stream = &mut self.stream;
             let buf = &mut self.read_buf;
-            let n = match self.env.timeout(base, what, stream.read(buf)).await {
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(ClientError::Timeout { what, after: base });
-                }
-                other => flatten(other, what, base)?,
-            };
+            let n = waited(
+                self.env.timeout(base, what, stream.read(buf)).await,
+                what,
+                base,
+            )?;
             if n == 0 {
                 return Err(ClientError::Eof { during: what });
             }
@@ -309,20 +291,6 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
     /// The underlying stream (after `STLS`, for the TLS upgrade).
     pub fn into_inner(self) -> S {
         self.stream
-    }
-}
-
-/// Unwraps `env.timeout(..)`'s nested result into a [`ClientError`].
-fn flatten<T>(
-    r: io::Result<io::Result<T>>,
-    what: &'static str,
-    after: Duration,
-) -> Result<T, ClientError> {
-    match r {
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ClientError::Timeout { what, after }),
-        Err(e) => Err(ClientError::Io(e)),
-        Ok(Err(e)) => Err(ClientError::Io(e)),
-        Ok(Ok(v)) => Ok(v),
     }
 }
 

@@ -39,6 +39,17 @@ pub enum ClientError {
     Broken,
 }
 
+impl From<causeway_net::wait::WaitError> for ClientError {
+    fn from(e: causeway_net::wait::WaitError) -> Self {
+        match e {
+            causeway_net::wait::WaitError::Timeout { what, after } => {
+                ClientError::Timeout { what, after }
+            }
+            causeway_net::wait::WaitError::Io(e) => ClientError::Io(e),
+        }
+    }
+}
+
 impl From<BodyError> for ClientError {
     fn from(e: BodyError) -> Self {
         match e {
