@@ -604,6 +604,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.gave_up_mid_retr > 0, Cov::MuaGaveUpMidRetr),
             (m.rsets_acked > 0, Cov::RsetAcked),
             (m.pipelined > 0, Cov::Pipelined),
+            (m.imap_sessions > 0, Cov::ImapFrontSession),
+            (m.imap_expunged > 0, Cov::ImapFrontExpunged),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -146,6 +146,9 @@ pub struct MuaParams {
     pub extra_chance: f64,
     /// Per RETR or DELE: several commands in one write.
     pub pipeline_chance: f64,
+    /// Per session: over IMAP at the client proxy's IMAP front (zero for
+    /// most seeds; drawn from its own stream, `imap_sessions`).
+    pub imap_share: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -249,6 +252,18 @@ fn rate(rng: &EnvRng, on: f64, lo: f64, hi: f64) -> f64 {
 /// committed), as RFC 1939 allows: an edge that took that answer for a
 /// commit would forget deletes it owes. Drawn from a stream of its own, so
 /// that the other parameters of every seed stay what they were.
+/// The share of sessions a mail user runs over IMAP at the client proxy:
+/// none in 70% of seeds, else 30% to all. From its own stream, so the
+/// other draws of a seed stay as they were before IMAP mail users existed.
+fn imap_sessions(seed: u64) -> f64 {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"imap-sessions"]));
+    if rng.chance(0.3) {
+        0.3 + 0.7 * rng.range(0, 1001) as f64 / 1000.0
+    } else {
+        0.0
+    }
+}
+
 fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
     let rng = EnvRng::from_seed(derive_seed(seed, &[b"quit refusal"]));
     for s in &mut servers {
@@ -361,6 +376,7 @@ impl Params {
             rset_pause: draw_rset_pause(seed),
             extra_chance: rate(rng, 0.5, 0.05, 0.5),
             pipeline_chance: rate(rng, 0.4, 0.1, 0.7),
+            imap_share: imap_sessions(seed),
         };
         // Long enough for the worst the servers do on their own: a stall
         // (up to 120 s) that outlasts the edge's 30 s command timeout, so the

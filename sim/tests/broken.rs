@@ -32,10 +32,10 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("erase-owed-when-locked", 45, 4),
     ("read-mark-before-write", 46, 3),
     ("break-after-delivery", 0, 8),
-    ("relay-commits-on-link-loss", 40, 1),
+    ("relay-commits-on-link-loss", 435, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 15, 4),
-    ("carried-undone-by-rset", 90, 6),
+    ("carried-undone-by-rset", 128, 6),
     ("unprimed-resume", 266, 9),
 ];
 

@@ -1,6 +1,6 @@
-//! Python's `poplib` as the mail client: an unchanged, independent POP3
-//! client, so the tests check what a real mail client sees rather than what
-//! our own codec believes.
+//! Python's `poplib` (and `imaplib`, for the IMAP front) as the mail
+//! client: an unchanged, independent client, so the tests check what a real
+//! mail client sees rather than what our own codec believes.
 //!
 //! A test passes a script body; a prelude connects to the proxy and gives
 //! it `out(key, value)` (one "key<TAB>value" line on stdout), `pause(tag)`
@@ -19,8 +19,9 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 /// How long a whole script may run, and how long to wait for one line.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
-const PRELUDE: &str = r#"
-import hashlib, poplib, sys
+/// What both preludes share: `out`, `pause`, `text`.
+const COMMON: &str = r#"
+import hashlib, sys
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 def out(key, value=""):
     print("%s\t%s" % (key, value), flush=True)
@@ -29,6 +30,10 @@ def pause(tag):
     sys.stdin.readline()
 def text(r):
     return r.decode("utf-8", "replace") if isinstance(r, bytes) else str(r)
+"#;
+
+const PRELUDE: &str = r#"
+import poplib
 def attempt(key, f, *args):
     try:
         r = f(*args)
@@ -45,6 +50,39 @@ def digest(lines):
     return "%s %d" % (hashlib.sha256(data).hexdigest(), len(data))
 p = poplib.POP3(HOST, PORT, timeout=60)
 out("welcome", text(p.getwelcome()))
+"#;
+
+/// The IMAP prelude: `attempt(key, f, *args)` prints `key` with the
+/// response type and first datum, or `key.err` for a NO/BAD, an abort or a
+/// lost connection; `body(data)` is the first literal of a FETCH response;
+/// `digest(data)` its SHA-256 and length.
+const IMAP_PRELUDE: &str = r#"
+import imaplib
+def attempt(key, f, *args):
+    try:
+        typ, data = f(*args)
+    except imaplib.IMAP4.abort as e:
+        out(key + ".err", "abort: %s" % e)
+        return None
+    except imaplib.IMAP4.error as e:
+        out(key + ".err", text(e.args[0]))
+        return None
+    except (OSError, EOFError) as e:
+        out(key + ".err", "connection: %s" % e)
+        return None
+    first = data[0] if data else b""
+    if typ not in ("OK", "BYE"):
+        out(key + ".err", "%s %s" % (typ, text(first)))
+        return None
+    out(key, "%s %s" % (typ, text(first[0] if isinstance(first, tuple) else first)))
+    return data
+def body(data):
+    return next(d[1] for d in data if isinstance(d, tuple))
+def digest(data):
+    b = body(data)
+    return "%s %d" % (hashlib.sha256(b).hexdigest(), len(b))
+p = imaplib.IMAP4(HOST, PORT, timeout=60)
+out("welcome", text(p.welcome))
 "#;
 
 /// True if `python3` with `poplib` can run. If not: panics under CI
@@ -98,11 +136,21 @@ impl PyOut {
 impl Py {
     /// Runs `script` (after the prelude) against the POP3 server at `addr`.
     pub fn start(addr: &str, script: &str) -> Py {
+        Py::start_with(PRELUDE, addr, script)
+    }
+
+    /// Runs `script` (after the IMAP prelude) against the IMAP server at
+    /// `addr`.
+    pub fn start_imap(addr: &str, script: &str) -> Py {
+        Py::start_with(IMAP_PRELUDE, addr, script)
+    }
+
+    fn start_with(prelude: &str, addr: &str, script: &str) -> Py {
         let (host, port) = addr.rsplit_once(':').expect("addr is host:port");
         let mut child = Command::new("python3")
             .arg("-u")
             .arg("-c")
-            .arg(format!("{PRELUDE}\n{script}"))
+            .arg(format!("{COMMON}\n{prelude}\n{script}"))
             .args([host, port])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -190,4 +238,9 @@ impl Py {
 /// Runs a script that needs no pauses and returns its output.
 pub async fn run(addr: &str, script: &str) -> PyOut {
     Py::start(addr, script).finish().await
+}
+
+/// [`run`] with `imaplib`.
+pub async fn run_imap(addr: &str, script: &str) -> PyOut {
+    Py::start_imap(addr, script).finish().await
 }

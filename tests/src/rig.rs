@@ -86,6 +86,8 @@ pub struct Rig {
     pub line: Forwarder,
     /// Where the mail client connects.
     pub proxy: String,
+    /// Where an IMAP mail client connects.
+    pub imap: String,
     nodes: InProcess<TokioEnv>,
     servers: Vec<JoinHandle<()>>,
     _chain: chain::Chain,
@@ -100,6 +102,24 @@ impl Hops for CuttableLine {
         let addr = f.addr();
         self.0 = Some(f);
         addr
+    }
+}
+
+impl RigSpec {
+    /// Session resume off at both ends: a cut reaches the mail client, and
+    /// the edge ends the session at once.
+    pub fn no_resume() -> RigSpec {
+        RigSpec {
+            client_timeouts: Timeouts {
+                resume: Duration::ZERO,
+                ..Timeouts::default()
+            },
+            edge_resume: causeway_edge::ResumeConfig {
+                window: Duration::ZERO,
+                ..causeway_edge::ResumeConfig::default()
+            },
+            ..RigSpec::default()
+        }
     }
 }
 
@@ -124,7 +144,13 @@ impl Rig {
                 via_relay: *via_relay,
             });
         }
+        // The proxy binds its IMAP port itself: a free one, found here.
+        let imap = {
+            let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
+            l.local_addr().unwrap().to_string()
+        };
         let chain_spec = ChainSpec {
+            client_imap_listen: Some(imap.clone()),
             servers: hosts
                 .iter()
                 .map(|h| MailServer {
@@ -158,6 +184,7 @@ impl Rig {
             relay: nodes.relay.clone(),
             line: line.0.expect("the client's line"),
             proxy: built.proxy.clone(),
+            imap,
             nodes,
             servers,
             _chain: built,

@@ -14,47 +14,10 @@ use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER, SERVER_NAME};
 use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
 use causeway_tests::interop::dovecot::{PASSWORD, USER};
 use causeway_tests::interop::{
-    Chain, Dovecot, Format, Mailbox, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
-    have_dovecot, require, settle,
+    Backend, Chain, Format, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
+    fetchmail_keeps, require, rig, settle,
 };
 use causeway_tests::python;
-
-/// Which of Dovecot's servers the edge (or the relay) reads: its POP3
-/// server, or its IMAP server's INBOX, served to the mail client as POP3
-/// (`protocol = "imap"`). The same mail client, the same checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Pop3,
-    Imap,
-}
-
-/// A fresh Dovecot with `n` messages for alice, the chain in front, and
-/// the mailbox as delivered. None (skip) when software is missing.
-async fn rig(
-    format: Format,
-    route: Route,
-    backend: Backend,
-    n: usize,
-    bytes: usize,
-) -> Option<(Dovecot, Chain, Mailbox)> {
-    if !have_dovecot() {
-        return None;
-    }
-    let dc = Dovecot::start(format).await;
-    dc.deliver(USER, n, bytes).await;
-    let before = dc.mailbox(USER).await;
-    assert_eq!(before.messages.len(), n, "{before}");
-    let chain = match backend {
-        Backend::Pop3 => {
-            Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await
-        }
-        Backend::Imap => {
-            let imap = format!("127.0.0.1:{}", dc.imap_port);
-            Chain::start_imap(Nodes::from_env(), route, &imap, USER, PASSWORD).await
-        }
-    };
-    Some((dc, chain, before))
-}
 
 fn login() -> String {
     format!("p.user(\"{LOCAL_USER}\")\nout(\"pass\", text(p.pass_(\"{LOCAL_PASSWORD}\")))\n")
@@ -208,26 +171,11 @@ async fn fetchmail(format: Format, route: Route, backend: Backend) {
         keep: true,
         uidl: true,
         fetchall: false,
+        imap: false,
     };
-    let mark = dc.log_mark();
-    let r = fm.run(&chain.proxy, keep).await;
-    assert_eq!(r.code, 0, "{}", r.text());
-    assert!(r.text().contains("POP3> TOP 1 99999999"), "{}", r.text());
-    let got: BTreeSet<String> = fm.delivered().into_iter().collect();
-    assert_eq!(
-        got,
-        before.body_digests(),
-        "fetchmail delivered every message intact"
-    );
-    let all = before.body_digests();
-    settle(&dc, &chain, USER, mark, |mb| {
-        if mb.body_digests() != all || mb.messages.iter().any(|m| m.seen()) {
-            return Err("keep: all present and unread (fetchmail used TOP) expected".into());
-        }
-        Ok(())
-    })
-    .await;
-    assert_clean_ends(&dc, mark, "fetchmail keep").await;
+    // `keep` reads with TOP: all present and unread.
+    let marker = "POP3> TOP 1 99999999";
+    fetchmail_keeps(&dc, &chain, &fm, keep, marker, false, &before).await;
 
     let r = fm.run(&chain.proxy, keep).await;
     assert_eq!(
@@ -249,6 +197,7 @@ async fn fetchmail(format: Format, route: Route, backend: Backend) {
         keep: false,
         uidl: true,
         fetchall: true,
+        imap: false,
     };
     let r = fm.run(&chain.proxy, flush).await;
     assert_eq!(r.code, 0, "{}", r.text());
@@ -389,6 +338,7 @@ async fn fetchmail_against_an_unreachable_edge_sees_a_socket_error_not_a_bad_pas
         keep: true,
         uidl: true,
         fetchall: false,
+        imap: false,
     };
     for attempt in 1..=3 {
         let r = fm.run(&chain.proxy, keep).await;

@@ -266,6 +266,7 @@ async fn fetchmail_cut(format: Format) {
         keep: true,
         uidl: true,
         fetchall: false,
+        imap: false,
     };
     let mark = dc.log_mark();
     // Handshake and listing are small; 1.5 bodies in, the second is cut.

@@ -23,6 +23,7 @@ const DELETE: FetchmailOpts = FetchmailOpts {
     keep: false,
     uidl: true,
     fetchall: false,
+    imap: false,
 };
 
 /// A Dovecot with one message of about `size` bytes, and the chain to it

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use causeway_client::Timeouts;
-use causeway_edge::ResumeConfig;
 use causeway_net::Env;
 use causeway_tests::rig::{LOCAL_PASSWORD, LOCAL_USER, Rig, RigSpec, USER};
 use causeway_tests::{Dir, Py, python};
@@ -29,24 +28,6 @@ out("pass", text(p.pass_("{LOCAL_PASSWORD}")))
     )
 }
 
-/// The rig with session resume off at both ends: the cut is the mail
-/// client's to see, and the edge ends the session at once.
-fn no_resume() -> RigSpec {
-    RigSpec {
-        client_timeouts: Timeouts {
-            resume: Duration::ZERO,
-            ..Timeouts::default()
-        },
-        // (The client proxy's `Hello` alone would now do: see
-        // `a_client_proxy_that_does_not_resume_leaves_no_session_waiting_at_the_edge`.)
-        edge_resume: ResumeConfig {
-            window: Duration::ZERO,
-            ..ResumeConfig::default()
-        },
-        ..RigSpec::default()
-    }
-}
-
 /// Long enough for the client proxy and the edge to notice a cut
 /// connection (both see EOF at once on loopback).
 async fn let_the_cut_be_seen() {
@@ -58,7 +39,7 @@ async fn a_cut_during_a_retr_body_leaves_the_message_unread() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(no_resume()).await;
+    let rig = Rig::start(RigSpec::no_resume()).await;
     let host = &rig.hosts[0];
     let small = host.deliver(rig.env.rng(), 1, 2000);
     let big = host.deliver_incompressible(rig.env.rng(), 400 << 10);
@@ -109,7 +90,7 @@ async fn a_cut_right_after_a_dele_was_acknowledged_still_deletes() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(no_resume()).await;
+    let rig = Rig::start(RigSpec::no_resume()).await;
     let host = &rig.hosts[0];
     let uidls = host.deliver(rig.env.rng(), 3, 2000);
     let script = format!(
@@ -147,7 +128,7 @@ async fn a_cut_right_after_a_dele_was_acknowledged_still_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_between_commands_fails_the_next_command_and_changes_nothing() {
-    a_cut_between_commands_without_resume(no_resume()).await;
+    a_cut_between_commands_without_resume(RigSpec::no_resume()).await;
 }
 
 /// Resume off at the client proxy alone: its `Hello` says so, and the

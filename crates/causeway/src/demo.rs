@@ -40,6 +40,8 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct DemoOptions {
     pub pop3_port: u16,
+    /// 0: no IMAP.
+    pub imap_port: u16,
     pub cut_line: bool,
     pub messages: usize,
 }
@@ -138,6 +140,7 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
         local_user: DEMO_USER.into(),
         local_password: DEMO_PASSWORD.into(),
         client_listen: format!("127.0.0.1:{}", o.pop3_port),
+        client_imap_listen: (o.imap_port != 0).then(|| format!("127.0.0.1:{}", o.imap_port)),
         journal: false,
         ..ChainSpec::default()
     };
@@ -195,6 +198,13 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
     println!("  host 127.0.0.1  port {port}  user {DEMO_USER}  password {DEMO_PASSWORD}");
     println!("It shows one mailbox of both servers. Or list it with curl:");
     println!("curl pop3://{DEMO_USER}:{DEMO_PASSWORD}@127.0.0.1:{port}/");
+    if o.imap_port != 0 {
+        println!("The same mailbox as an IMAP folder, INBOX (IMAP, no TLS):");
+        println!(
+            "curl imap://{DEMO_USER}:{DEMO_PASSWORD}@127.0.0.1:{}/",
+            o.imap_port
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     let ended_early = tokio::select! {

@@ -145,13 +145,16 @@ enum Command {
     /// with generated mail, a relay, an edge and a client proxy, fresh keys.
     #[command(
         after_help = "Examples:\n  causeway demo\n  causeway demo --pop3-port 2110 --cut-line\n\n\
-        Prints how to point a mail client at it and a line `curl pop3://USER:PASSWORD@127.0.0.1:PORT/`.\n\
+        Prints how to point a mail client at it and the lines `curl pop3://USER:PASSWORD@127.0.0.1:PORT/` and `curl imap://USER:PASSWORD@127.0.0.1:PORT/`.\n\
         Ctrl-C stops it cleanly (every mail server session ends with QUIT) and prints a summary."
     )]
     Demo {
         /// The client proxy's POP3 port on 127.0.0.1 (0: chosen by the OS).
         #[arg(long, default_value_t = 1110)]
         pop3_port: u16,
+        /// The client proxy's IMAP port on 127.0.0.1 (0: no IMAP).
+        #[arg(long, default_value_t = 1143)]
+        imap_port: u16,
         /// Put a line between client proxy and edge that is cut at random
         /// moments; prints each cut and checks at the end that no mail was lost.
         #[arg(long)]
@@ -211,12 +214,14 @@ fn main() -> ExitCode {
         },
         Command::Demo {
             pop3_port,
+            imap_port,
             cut_line,
             messages,
         } => {
             logging::init(cli.log_format, "info");
             causeway::demo::run(causeway::demo::DemoOptions {
                 pop3_port,
+                imap_port,
                 cut_line,
                 messages,
             })

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_client::{ClientConfig, run_client};
+use causeway_client::{ClientConfig, ClientState, bind_imap, run_client_counted};
 use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge_reloadable};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_relay::{RelayState, run_relay};
@@ -263,10 +263,19 @@ async fn client(env: TokioEnv, s: ClientSettings) -> io::Result<i32> {
     let shutdown_deadline = s.shutdown_deadline;
     let config = client_config(s)?;
     let listener = bind(&env, &config.listen).await?;
+    let imap = bind_imap(&env, &config).await?;
     info!(role = "client", address = %listener.local_addr()?, public_key = %config.keypair.public,
-        edge = %config.edge, "listening");
+        edge = %config.edge, imap = config.imap_listen.as_deref().unwrap_or("off"), "listening");
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(run_client(env.clone(), listener, Arc::new(config), rx));
+    let run = run_client_counted(
+        env.clone(),
+        listener,
+        imap,
+        Arc::new(config),
+        ClientState::new(),
+        rx,
+    );
+    let task = tokio::spawn(run);
     let pending = || {
         "mail client session(s) still running; their edge sessions end as on a cut line".to_owned()
     };

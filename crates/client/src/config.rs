@@ -15,6 +15,9 @@ use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 pub struct ClientConfig {
     /// Where the mail client connects: a loopback address, `127.0.0.1:1110`.
     pub listen: String,
+    /// Where IMAP mail clients connect (`127.0.0.1:1143`), if anywhere: the
+    /// same unified mailbox as one folder, `INBOX` (see `crate::imap_front`).
+    pub imap_listen: Option<String>,
     /// The user name the mail client must present (local; never sent on).
     pub user: String,
     /// The password the mail client must present (local; never sent on).
@@ -133,18 +136,23 @@ impl ClientConfig {
     /// Checks what would otherwise fail later and less clearly; the error
     /// names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        match self.listen.parse::<SocketAddr>() {
-            Ok(a) if a.ip().is_loopback() => {}
-            Ok(a) => {
-                return Err(format!(
-                    "listen address {a} is not a loopback address: other machines could use this proxy's mail servers"
-                ));
-            }
-            Err(_) => {
-                return Err(format!(
-                    "listen address {:?} is not an IP address and port",
-                    self.listen
-                ));
+        for (name, listen) in [
+            ("listen", Some(&self.listen)),
+            ("imap_listen", self.imap_listen.as_ref()),
+        ] {
+            let Some(listen) = listen else { continue };
+            match listen.parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => {}
+                Ok(a) => {
+                    return Err(format!(
+                        "{name} address {a} is not a loopback address: other machines could use this proxy's mail servers"
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{name} address {listen:?} is not an IP address and port"
+                    ));
+                }
             }
         }
         if self.user.is_empty() || self.user.bytes().any(|b| b <= b' ') {
@@ -190,6 +198,7 @@ pub(crate) mod tests {
         let rng = EnvRng::from_seed([7; 32]);
         ClientConfig {
             listen: "127.0.0.1:1110".into(),
+            imap_listen: None,
             user: "me".into(),
             password: Secret::new(b"local pw".to_vec()),
             edge: "edge.example:7000".into(),

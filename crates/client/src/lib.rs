@@ -1,5 +1,6 @@
-//! The client proxy: a POP3 server on the user's own machine that carries
-//! the mail client's session across a bad line to the edge.
+//! The client proxy: a POP3 server (and, with `imap_listen`, an IMAP one) on
+//! the user's own machine that carries the mail client's session across a
+//! bad line to the edge.
 //!
 //! The mail client (fetchmail, Thunderbird, python `poplib`) stays unchanged:
 //! it logs in to this proxy with a local user name and password, sees one
@@ -18,7 +19,8 @@
 //! - a lost line is reported as an error on the current or next command,
 //!   never as success, and nothing more is done on the mail client's behalf.
 //!
-//! Layout: `front` (the POP3 state machine), `mailbox` (the unified
+//! Layout: `front` (the POP3 state machine), `imap_front` (IMAP mail
+//! clients, served through a POP3 session of this proxy), `mailbox` (the unified
 //! mailbox), `mirror` (bodies streamed from the edge, and those kept between
 //! sessions) and `prefetch` (which bodies to want ahead of demand) are
 //! sans-IO; `session` drives one mail client's connection,
@@ -30,13 +32,14 @@
 //!
 //! Owns: the mail client's side of everything (local login, the unified
 //! mailbox, when a RETR counts as delivered, what the mail client is told).
-//! Depends on net, wire, proto and pop3; never on the edge or the relay.
+//! Depends on net, wire, proto, pop3 and imap; never on the edge or the relay.
 
 pub mod broken;
 mod carrier;
 mod config;
 mod deletes;
 mod front;
+mod imap_front;
 mod link;
 mod login;
 mod lost;
@@ -68,23 +71,40 @@ pub fn journal_key(private: &causeway_wire::PrivateKey) -> causeway_store::Journ
 }
 pub use mailbox::{MAX_SHOWN_UIDL, shown_keys, shown_uidl};
 
-/// Accepts mail clients on `listener` and serves each in its own task, until
-/// `shutdown` becomes true; then stops accepting, ends idle sessions (their
-/// edge sessions are closed with a reason) and waits for the others to
-/// finish their current command.
+/// Accepts mail clients on `listener` (POP3) and on `config.imap_listen`
+/// (IMAP, bound here) and serves each in its own task, until `shutdown`
+/// becomes true; then stops accepting, ends idle sessions (their edge
+/// sessions are closed with a reason) and waits for the others to finish
+/// their current command.
 pub async fn run_client<E: Env>(
     env: E,
     listener: E::Listener,
     config: Arc<ClientConfig>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    run_client_counted(env, listener, config, ClientState::new(), shutdown).await
+    let imap = bind_imap(&env, &config).await?;
+    run_client_counted(env, listener, imap, config, ClientState::new(), shutdown).await
 }
 
-/// [`run_client`], counting in `state`.
+/// Binds `config.imap_listen`, if set.
+pub async fn bind_imap<E: Env>(env: &E, config: &ClientConfig) -> io::Result<Option<E::Listener>> {
+    match &config.imap_listen {
+        Some(address) => env.bind(address).await.map(Some).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen for IMAP on {address}: {e}"),
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
+/// [`run_client`] with the IMAP listener bound by the caller (`None`: no
+/// IMAP), counting in `state`.
 pub async fn run_client_counted<E: Env>(
     env: E,
     listener: E::Listener,
+    imap: Option<E::Listener>,
     config: Arc<ClientConfig>,
     state: ClientState,
     shutdown: watch::Receiver<bool>,
@@ -123,8 +143,17 @@ pub async fn run_client_counted<E: Env>(
         shared.clone(),
         shutdown.clone(),
     ));
+    let imap = imap.map(|l| {
+        tokio::spawn(serve_imap(
+            env.clone(),
+            l,
+            config.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ))
+    });
     let sessions_shutdown = shutdown.clone();
-    accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+    let pop3 = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         // `session` is filled in when the edge names the session, so every
         // later line about this mail client carries the edge's session id.
         let span = tracing::info_span!("mail client", %peer, session = tracing::field::Empty);
@@ -136,6 +165,36 @@ pub async fn run_client_counted<E: Env>(
             sessions_shutdown.clone(),
         );
         serve.instrument(span)
+    })
+    .await;
+    if let Some(imap) = imap {
+        imap.await.map_err(io::Error::other)??;
+    }
+    pop3
+}
+
+/// Accepts IMAP mail clients on `listener` until `shutdown`
+/// (`crate::imap_front`), beside the POP3 ones.
+async fn serve_imap<E: Env>(
+    env: E,
+    listener: E::Listener,
+    config: Arc<ClientConfig>,
+    shared: shared::Shared,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    use causeway_net::Listener as _;
+    tracing::info!(address = %listener.local_addr()?, "client proxy accepting IMAP mail clients");
+    let sessions_shutdown = shutdown.clone();
+    accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+        let span = tracing::info_span!("IMAP mail client", %peer, session = tracing::field::Empty);
+        imap_front::serve(
+            env.clone(),
+            stream,
+            config.clone(),
+            shared.clone(),
+            sessions_shutdown.clone(),
+        )
+        .instrument(span)
     })
     .await
 }

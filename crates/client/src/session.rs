@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use causeway_net::{Env, Instant, shutdown_requested};
+use causeway_net::{Env, Instant, Stream, shutdown_requested};
 use causeway_pop3::{Command, CommandError, ServerCodec};
 use causeway_proto::session::Op;
 use causeway_proto::{ErrCode, OpError};
@@ -65,10 +65,10 @@ enum End {
     Shutdown,
 }
 
-struct Session<E: Env> {
+struct Session<E: Env, M: Stream> {
     env: E,
     config: Arc<ClientConfig>,
-    mail: E::Stream,
+    mail: M,
     codec: ServerCodec,
     front: Front,
     link: Link<E>,
@@ -85,9 +85,9 @@ struct Session<E: Env> {
 const MARKS_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one mail client until it quits, goes away, or the line is cut.
-pub(crate) async fn serve<E: Env>(
+pub(crate) async fn serve<E: Env, M: Stream>(
     env: E,
-    mail: E::Stream,
+    mail: M,
     config: Arc<ClientConfig>,
     shared: Shared,
     shutdown: watch::Receiver<bool>,
@@ -141,7 +141,7 @@ pub(crate) async fn serve<E: Env>(
     }
 }
 
-impl<E: Env> Session<E> {
+impl<E: Env, M: Stream> Session<E, M> {
     /// Writes to the mail client and flushes, a piece at a time: a mail
     /// client that stops reading for `request` is given up on, one that
     /// reads slowly is not.
@@ -501,9 +501,9 @@ impl<E: Env> Session<E> {
 
 /// Writes `bytes` to the mail client and flushes, each 64 KiB piece
 /// within `within` (a deadline on progress, not on size).
-async fn write_to<E: Env>(
+pub(crate) async fn write_to<E: Env, M: Stream>(
     env: &E,
-    mail: &mut E::Stream,
+    mail: &mut M,
     within: std::time::Duration,
     bytes: &[u8],
 ) -> std::io::Result<()> {

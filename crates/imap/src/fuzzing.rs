@@ -83,3 +83,119 @@ pub fn server_responses(data: &[u8]) -> (usize, usize) {
     }
     read
 }
+
+/// The message the `client_commands` target cuts sections from.
+const MESSAGE: &[u8] = b"From: a@example.org\r\nSubject: fuzz\r\n  folded\r\n\r\nbody\r\n";
+
+/// What a mail client may send to the client proxy's IMAP front: `data[0]`
+/// picks the size of the pieces the rest arrives in. Each command imap-next
+/// parses is answered the way the front answers it from its sans-IO parts:
+/// a FETCH resolves its set against a 50-message view and cuts its
+/// sections from a message, a SEARCH searches, a STORE stores, a LIST
+/// matches, an EXPUNGE expunges. Must not panic and stays bounded (the
+/// command cap is small). Returns the commands parsed and the bytes cut.
+pub fn client_commands(data: &[u8]) -> (usize, usize) {
+    use imap_next::server::{Event as ServerEvent, Options as ServerOptions, Server};
+    use imap_types::command::CommandBody;
+    use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+    use imap_types::mailbox::ListMailbox;
+    use imap_types::response::Greeting;
+
+    use crate::serve::view::View;
+    use crate::serve::{list_matches, sections};
+
+    let mut read = (0, 0);
+    let Some((&seed, rest)) = data.split_first() else {
+        return read;
+    };
+    let piece = usize::from(seed % 64) + 1;
+    let mut options = ServerOptions::default();
+    options.max_literal_size = 1024;
+    options.max_command_size = 2048;
+    let mut server = Server::new(options, Greeting::ok(None, "fuzz").expect("valid"));
+    let validity = std::num::NonZeroU32::MIN;
+    let mut view: View<u32> = View::numbered(validity, (1..=50).map(|k| (k, u64::from(k) * 10)));
+    let mut pieces = rest.chunks(piece);
+    for _ in 0..100_000 {
+        match server.next() {
+            Ok(ServerEvent::CommandReceived { command }) => {
+                read.0 += 1;
+                match command.body {
+                    CommandBody::Fetch {
+                        sequence_set,
+                        macro_or_item_names,
+                        uid,
+                        ..
+                    } => {
+                        let found = view.resolve(&sequence_set, uid);
+                        assert!(found.len() <= view.exists() as usize);
+                        if let MacroOrMessageDataItemNames::MessageDataItemNames(names) =
+                            macro_or_item_names
+                        {
+                            for n in names {
+                                if let MessageDataItemName::BodyExt {
+                                    section, partial, ..
+                                } = n
+                                    && let Ok(cut) = sections::cut(MESSAGE, section.as_ref())
+                                {
+                                    let part = match partial {
+                                        Some((o, l)) => sections::partial(&cut, o, l.get()),
+                                        None => &cut,
+                                    };
+                                    assert!(part.len() <= MESSAGE.len() + 2);
+                                    read.1 += part.len();
+                                }
+                            }
+                        }
+                    }
+                    CommandBody::Search { criteria, .. } => {
+                        let _ = view.search(criteria.as_ref());
+                    }
+                    CommandBody::Store {
+                        sequence_set,
+                        kind,
+                        flags,
+                        uid,
+                        ..
+                    } => {
+                        for i in view.resolve(&sequence_set, uid) {
+                            view.get_mut(i).flags.store(kind, &flags);
+                        }
+                    }
+                    CommandBody::List {
+                        mailbox_wildcard, ..
+                    } => {
+                        let pattern: &[u8] = match &mailbox_wildcard {
+                            ListMailbox::Token(t) => t.as_ref(),
+                            ListMailbox::String(s) => s.as_ref(),
+                        };
+                        let _ = list_matches(b"", pattern, "INBOX");
+                    }
+                    CommandBody::ExpungeUid { sequence_set } => {
+                        let doomed = view.resolve(&sequence_set, true);
+                        let reported = view.expunge(&doomed);
+                        assert_eq!(reported.len(), doomed.len());
+                    }
+                    _ => {}
+                }
+            }
+            Ok(ServerEvent::CommandAuthenticateReceived { .. }) => {
+                let status = imap_types::response::Status::no(None, None, "no").expect("valid");
+                let _ = server.authenticate_finish(status);
+            }
+            Ok(ServerEvent::IdleCommandReceived { tag }) => {
+                let status =
+                    imap_types::response::Status::no(Some(tag), None, "no").expect("valid");
+                let _ = server.idle_reject(status);
+            }
+            Ok(_) => {}
+            Err(Interrupt::Io(Io::Output(_))) => {}
+            Err(Interrupt::Io(Io::NeedMoreInput)) => match pieces.next() {
+                Some(p) => server.enqueue_input(p),
+                None => return read,
+            },
+            Err(Interrupt::Error(_)) => {}
+        }
+    }
+    read
+}

@@ -31,6 +31,11 @@ pub mod client;
 pub mod command;
 pub mod folder;
 pub mod fuzzing;
+pub mod serve;
+
+/// The exact IMAP crates this one is built on, for the client proxy's IMAP
+/// front and the demo's record (one place pins their versions).
+pub use {imap_codec, imap_next, imap_types};
 
 pub use client::{ImapClient, ImapError, Timeouts};
 pub use folder::{Folder, Listed};

@@ -10,6 +10,15 @@ const SESSION: &[u8] = b"* OK [CAPABILITY IMAP4rev1 UIDPLUS] ready\r\n\
 * 2 FETCH (UID 9 RFC822.SIZE 3 FLAGS ())\r\nC0 OK done\r\n\
 * 1 FETCH (UID 1 BODY[] {5}\r\nhello)\r\n* 1 EXPUNGE\r\nC1 OK done\r\n";
 
+/// `session` with `junk` spliced in at `at`, after the piece-size byte.
+fn damaged(seed: u8, session: &[u8], at: usize, junk: &[u8]) -> Vec<u8> {
+    let mut data = vec![seed];
+    data.extend_from_slice(&session[..at]);
+    data.extend_from_slice(junk);
+    data.extend_from_slice(&session[at..]);
+    data
+}
+
 proptest! {
     #[test]
     fn random_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -22,11 +31,7 @@ proptest! {
         at in 0..SESSION.len(),
         junk in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
-        let mut data = vec![seed];
-        data.extend_from_slice(&SESSION[..at]);
-        data.extend_from_slice(&junk);
-        data.extend_from_slice(&SESSION[at..]);
-        let _ = server_responses(&data);
+        let _ = server_responses(&damaged(seed, SESSION, at, &junk));
     }
 }
 
@@ -43,5 +48,44 @@ fn a_whole_session_parses() {
             "pieces of {}",
             seed % 64 + 1
         );
+    }
+}
+
+mod client_side {
+    use causeway_imap::fuzzing::client_commands;
+    use proptest::prelude::*;
+
+    /// Commands the real clients send (`../shared/notes/imap.md`).
+    const SESSION: &[u8] = b"a LOGIN me pw\r\nb SELECT INBOX\r\n\
+c FETCH 1:* (UID RFC822.SIZE FLAGS)\r\nd UID FETCH 3 (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])\r\n\
+e FETCH 2 BODY[]<0.10>\r\nf UID STORE 1:4 +FLAGS.SILENT (\\Deleted \\Seen)\r\n\
+g UID EXPUNGE 1:2\r\nh SEARCH UNSEEN NOT DELETED\r\ni LIST \"\" *\r\nj LOGOUT\r\n";
+
+    proptest! {
+        #[test]
+        fn random_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = client_commands(&data);
+        }
+
+        #[test]
+        fn real_commands_with_damage(
+            seed in any::<u8>(),
+            at in 0..SESSION.len(),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let _ = client_commands(&super::damaged(seed, SESSION, at, &junk));
+        }
+    }
+
+    /// The target really parses: however the bytes are split, all ten
+    /// commands arrive, and the two cuts give the header fields and ten
+    /// bytes.
+    #[test]
+    fn a_whole_session_parses() {
+        for seed in 0..64u8 {
+            let mut data = vec![seed];
+            data.extend_from_slice(SESSION);
+            assert_eq!(client_commands(&data), (10, 48 + 10), "seed {seed}");
+        }
     }
 }

@@ -12,12 +12,16 @@
 //! - `Browse`: a long session of hundreds of commands (TOP, LIST n, UIDL n,
 //!   NOOP, STAT) around its RETRs and DELEs, as an interactive client does.
 //!
+//! In some seeds a share of the sessions speaks IMAP to the client proxy's
+//! IMAP front instead ([`imap`]).
+//!
 //! Any mode may pipeline (RFC 2449: several commands in one write), send
 //! RSET after some DELEs, ask TOP, LIST n and UIDL n, hang up between
 //! commands, or give up while a body is arriving. Everything it is told goes
 //! to its record ([`record`]): bodies are checked at once against the
 //! server's bytes (invariant 2), and the oracle checks the rest.
 
+pub mod imap;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,7 +122,16 @@ impl Mua {
             let started = sim_ms();
             self.log.with(|m| m.in_session += 1);
             self.log.set(Activity::InSession);
-            let (ended, refused, commands, (opened_ms, quit_ms)) = self.session(n, &mut seen).await;
+            // Only seeds that have IMAP sessions draw for them, so the
+            // others run as before.
+            let imap = self.direct.is_none()
+                && self.params.imap_share > 0.0
+                && self.chance(self.params.imap_share);
+            let (ended, refused, commands, (opened_ms, quit_ms)) = if imap {
+                self.imap_session(n).await
+            } else {
+                self.session(n, &mut seen).await
+            };
             self.log.with(|m| m.in_session -= 1);
             self.log.set(Activity::Idle);
             let what = match &ended {

@@ -91,6 +91,11 @@ pub struct MuaInner {
     pub pipelined: u32,
     pub long_sessions: u32,
     pub tops: u32,
+    /// IMAP sessions at the client proxy, bodies they received whole, and
+    /// messages their `UID EXPUNGE` reported expunged.
+    pub imap_sessions: u32,
+    pub imap_bodies: u32,
+    pub imap_expunged: u32,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use causeway::chain::{ChainSpec, Keys, MailServer, Secrets, files};
 use causeway::config::{self, Settings};
-use causeway_client::{Timeouts as ClientTimeouts, run_client};
+use causeway_client::{ClientState, Timeouts as ClientTimeouts, run_client_counted};
 use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, ResumeConfig, SimDisk, run_edge};
 use causeway_net::{Env, SimEnv};
 use causeway_proto::user::{Protocol, TlsMode};
@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::swarm::Params;
 use crate::tap_env::{TappedEnv, Taps};
+use crate::workload::imap::PROXY_IMAP_PORT;
 
 /// `SimEnv::unix_millis` at simulated time zero (2026-01-01T00:00:00Z).
 pub const SIM_EPOCH_UNIX_MILLIS: u64 = 1_767_225_600_000;
@@ -268,8 +269,10 @@ pub fn add_proxy(
         async move {
             let env = TappedEnv::new(SimEnv::new(seed, "proxy", n), taps, line);
             let l = env.bind("0.0.0.0:1110").await?;
+            let imap = env.bind(&format!("0.0.0.0:{PROXY_IMAP_PORT}")).await?;
             let (_tx, rx) = watch::channel(false);
-            if let Err(e) = run_client(env, l, config, rx).await {
+            let state = ClientState::new();
+            if let Err(e) = run_client_counted(env, l, Some(imap), config, state, rx).await {
                 tracing::error!(target: "sim::harness", error = %e, "client proxy stopped");
             }
             std::future::pending::<()>().await;

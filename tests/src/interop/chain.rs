@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
-use causeway_net::{Env, TokioEnv};
+use causeway_net::{Env, Listener as _, TokioEnv};
 use causeway_proto::user::{Protocol, TlsMode};
 
 use crate::forwarder::{Forwarder, Pace};
@@ -87,6 +87,8 @@ enum Launched {
 pub struct Chain {
     /// Where the mail client connects (no TLS), as LOCAL_USER/LOCAL_PASSWORD.
     pub proxy: String,
+    /// Where an IMAP mail client connects, the same way.
+    pub imap: String,
     /// The bad line: client proxy -> edge (`Dir::Up`) and back.
     pub line: Forwarder,
     /// Edge -> relay (`Dir::Up`) and back; only on `Route::Relay`.
@@ -143,7 +145,13 @@ impl Chain {
         pace: Option<Pace>,
     ) -> Chain {
         let env = TokioEnv::new();
+        // The proxy binds its IMAP port itself: a free one, found here.
+        let imap = {
+            let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
+            l.local_addr().expect("bound").to_string()
+        };
         let mut spec = ChainSpec {
+            client_imap_listen: Some(imap.clone()),
             servers: vec![MailServer {
                 name: SERVER_NAME.into(),
                 address: address.into(),
@@ -180,6 +188,7 @@ impl Chain {
         let built = built.expect("the chain starts");
         Chain {
             proxy: built.proxy.clone(),
+            imap,
             line: lines.line.expect("the client's line"),
             relay_line: lines.relay_line,
             nodes,

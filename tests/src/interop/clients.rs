@@ -65,9 +65,18 @@ async fn run(cmd: &mut Command) -> Run {
 
 /// `curl -sS pop3://PROXY/PATH -u me:pw EXTRA...`.
 pub async fn curl(proxy: &str, path: &str, extra: &[&str]) -> Run {
+    curl_url(&format!("pop3://{proxy}/{path}"), extra).await
+}
+
+/// `curl -sS imap://PROXY/PATH -u me:pw EXTRA...`.
+pub async fn curl_imap(proxy: &str, path: &str, extra: &[&str]) -> Run {
+    curl_url(&format!("imap://{proxy}/{path}"), extra).await
+}
+
+async fn curl_url(url: &str, extra: &[&str]) -> Run {
     run(Command::new("curl")
         .args(["-sS", "--max-time", "60"])
-        .arg(format!("pop3://{proxy}/{path}"))
+        .arg(url)
         .arg("-u")
         .arg(format!("{LOCAL_USER}:{LOCAL_PASSWORD}"))
         .args(extra))
@@ -106,6 +115,8 @@ pub struct FetchmailOpts {
     pub uidl: bool,
     /// `fetchall`: fetch old (already seen) messages too.
     pub fetchall: bool,
+    /// `protocol IMAP` (else POP3).
+    pub imap: bool,
 }
 
 impl Fetchmail {
@@ -124,10 +135,11 @@ impl Fetchmail {
         let (host, port) = proxy.rsplit_once(':').unwrap();
         let rc = format!(
             "set no syslog\nset no bouncemail\n\
-             poll {host} protocol POP3 port {port} timeout 60 {uidl}\n\
+             poll {host} protocol {protocol} port {port} timeout 60 {uidl}\n\
              \x20 user \"{LOCAL_USER}\" password \"{LOCAL_PASSWORD}\" is \"{LOCAL_USER}\" here\n\
              \x20 sslproto '' {keep} {fetchall}\n\
              \x20 mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n",
+            protocol = if o.imap { "IMAP" } else { "POP3" },
             uidl = if o.uidl { "uidl" } else { "" },
             keep = if o.keep { "keep" } else { "nokeep" },
             fetchall = if o.fetchall { "fetchall" } else { "" },
@@ -192,9 +204,18 @@ impl Getmail {
 
     /// One `getmail --getmaildir DIR --rcfile getmailrc` run.
     pub async fn run(&self, proxy: &str, delete: bool) -> Run {
+        self.run_with("SimplePOP3Retriever", proxy, delete).await
+    }
+
+    /// [`Getmail::run`] over IMAP (`SimpleIMAPRetriever`, INBOX).
+    pub async fn run_imap(&self, proxy: &str, delete: bool) -> Run {
+        self.run_with("SimpleIMAPRetriever", proxy, delete).await
+    }
+
+    async fn run_with(&self, retriever: &str, proxy: &str, delete: bool) -> Run {
         let (host, port) = proxy.rsplit_once(':').unwrap();
         let rc = format!(
-            "[retriever]\ntype = SimplePOP3Retriever\nserver = {host}\nport = {port}\n\
+            "[retriever]\ntype = {retriever}\nserver = {host}\nport = {port}\n\
              username = {LOCAL_USER}\npassword = {LOCAL_PASSWORD}\ntimeout = 60\n\n\
              [destination]\ntype = Maildir\npath = {}/\n\n\
              [options]\nread_all = false\ndelete = {delete}\nverbose = 2\n",

@@ -18,6 +18,45 @@ use std::process::Stdio;
 pub use chain::{Chain, Nodes, Route};
 pub use dovecot::{Dovecot, Format, MailSession, Mailbox, Message};
 
+/// Which of Dovecot's servers the edge (or the relay) reads: its POP3
+/// server, or its IMAP server's INBOX, served as a POP3 maildrop
+/// (`protocol = "imap"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Pop3,
+    Imap,
+}
+
+/// A fresh Dovecot in `format` with `n` messages of about `bytes` octets
+/// for alice, the chain in front reading it through `backend`, and the
+/// mailbox as delivered. None (skip) when software is missing.
+pub async fn rig(
+    format: Format,
+    route: Route,
+    backend: Backend,
+    n: usize,
+    bytes: usize,
+) -> Option<(Dovecot, Chain, Mailbox)> {
+    if !have_dovecot() {
+        return None;
+    }
+    let dc = Dovecot::start(format).await;
+    dc.deliver(dovecot::USER, n, bytes).await;
+    let before = dc.mailbox(dovecot::USER).await;
+    assert_eq!(before.messages.len(), n, "{before}");
+    let (user, password) = (dovecot::USER, dovecot::PASSWORD);
+    let chain = match backend {
+        Backend::Pop3 => {
+            Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), user, password).await
+        }
+        Backend::Imap => {
+            let imap = format!("127.0.0.1:{}", dc.imap_port);
+            Chain::start_imap(Nodes::from_env(), route, &imap, user, password).await
+        }
+    };
+    Some((dc, chain, before))
+}
+
 /// What the whole interop suite needs, as Debian packages.
 pub const APT_PACKAGES: &str =
     "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 curl python3";
@@ -213,4 +252,39 @@ pub async fn assert_next_login_at_once(dc: &Dovecot, user: &str, what: &str) {
         ),
         Err(e) => panic!("{what}: the next login failed {e}"),
     }
+}
+
+/// One fetchmail run with `keep` through `chain` (at its POP3 or IMAP
+/// front, as `opts` says): its log shows `marker`, every message of `before`
+/// is delivered intact, and Dovecot ends with all of them present, each
+/// read if `read`, and every session ended cleanly.
+pub async fn fetchmail_keeps(
+    dc: &Dovecot,
+    chain: &Chain,
+    fm: &clients::Fetchmail,
+    opts: clients::FetchmailOpts,
+    marker: &str,
+    read: bool,
+    before: &Mailbox,
+) {
+    let mark = dc.log_mark();
+    let address = if opts.imap { &chain.imap } else { &chain.proxy };
+    let r = fm.run(address, opts).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains(marker), "{}", r.text());
+    let got: std::collections::BTreeSet<String> = fm.delivered().into_iter().collect();
+    assert_eq!(
+        got,
+        before.body_digests(),
+        "fetchmail delivered every message intact"
+    );
+    let all = before.body_digests();
+    settle(dc, chain, dovecot::USER, mark, |mb| {
+        if mb.body_digests() != all || mb.messages.iter().any(|m| m.seen() != read) {
+            return Err(format!("keep: all present and read = {read} expected"));
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(dc, mark, "fetchmail keep").await;
 }

@@ -185,6 +185,9 @@ pub fn client(
     let mut out = String::new();
     let _ = writeln!(out, "role = \"client\"");
     let _ = writeln!(out, "listen = {}", s(&spec.client_listen));
+    if let Some(imap) = &spec.client_imap_listen {
+        let _ = writeln!(out, "imap_listen = {}", s(imap));
+    }
     let _ = writeln!(out, "user = {}", s(&spec.local_user));
     let _ = writeln!(out, "password = {}", s(&spec.local_password));
     let _ = writeln!(out, "edge = {}", s(edge));

@@ -103,27 +103,38 @@ impl<E: Env, C: Env, S: Spawn> Drop for InProcess<E, C, S> {
 fn node<Env2, F, Fut>(
     env: Env2,
     listen: String,
+    also: Option<String>,
     bound: oneshot::Sender<io::Result<String>>,
     node: F,
 ) -> NodeTask
 where
     Env2: Env,
-    F: FnOnce(Env2, Env2::Listener) -> Fut + Send + 'static,
+    F: FnOnce(Env2, Env2::Listener, Option<Env2::Listener>) -> Fut + Send + 'static,
     Fut: Future<Output = io::Result<()>> + Send + 'static,
 {
     Box::pin(async move {
-        let listener = match env.bind(&listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = bound.send(Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {listen}: {e}"),
-                )));
-                return;
+        // Both listeners are bound before the node counts as listening.
+        let mut listeners = Vec::new();
+        for address in std::iter::once(&listen).chain(also.as_ref()) {
+            match env.bind(address).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    let _ = bound.send(Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {address}: {e}"),
+                    )));
+                    return;
+                }
             }
+        }
+        let also = if listeners.len() > 1 {
+            listeners.pop()
+        } else {
+            None
         };
+        let listener = listeners.pop().expect("bound above");
         let _ = bound.send(listener.local_addr().map(|a| a.to_string()));
-        if let Err(e) = node(env, listener).await {
+        if let Err(e) = node(env, listener, also).await {
             tracing::error!(error = %e, "node stopped");
         }
     })
@@ -145,7 +156,7 @@ impl<E: Env, C: Env, S: Spawn> Launcher for InProcess<E, C, S> {
         let task = match settings {
             Settings::Relay(s) => {
                 let (state, config) = (self.relay.clone(), Arc::new(s.config));
-                node(self.env.clone(), s.listen, bound, move |env, l| {
+                node(self.env.clone(), s.listen, None, bound, move |env, l, _| {
                     run_relay(env, l, config, state, stop)
                 })
             }
@@ -153,17 +164,21 @@ impl<E: Env, C: Env, S: Spawn> Launcher for InProcess<E, C, S> {
                 let listen = s.listen.clone();
                 let config = Arc::new(crate::run::edge_config(s)?);
                 let state = self.edge.clone();
-                node(self.env.clone(), listen, bound, move |env, l| {
+                node(self.env.clone(), listen, None, bound, move |env, l, _| {
                     run_edge(env, l, config, state, stop)
                 })
             }
             Settings::Client(s) => {
-                let listen = s.config.listen.clone();
+                let (listen, imap) = (s.config.listen.clone(), s.config.imap_listen.clone());
                 let config = Arc::new(crate::run::client_config(s)?);
                 let state = self.client.clone();
-                node(self.client_env.clone(), listen, bound, move |env, l| {
-                    run_client_counted(env, l, config, state, stop)
-                })
+                node(
+                    self.client_env.clone(),
+                    listen,
+                    imap,
+                    bound,
+                    move |env, l, imap| run_client_counted(env, l, imap, config, state, stop),
+                )
             }
         };
         self.tasks.push(self.spawn.spawn(role, task));

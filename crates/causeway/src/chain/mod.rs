@@ -83,6 +83,9 @@ pub struct ChainSpec {
     pub local_password: String,
     /// Where the client proxy listens (`127.0.0.1:0`: any free port).
     pub client_listen: String,
+    /// Where the client proxy serves IMAP, if it does (a fixed port: the
+    /// proxy binds it itself).
+    pub client_imap_listen: Option<String>,
     /// Where the edge and the relay listen.
     pub edge_listen: String,
     pub relay_listen: String,
@@ -115,6 +118,7 @@ impl Default for ChainSpec {
             local_user: "me".into(),
             local_password: "local-secret".into(),
             client_listen: "127.0.0.1:0".into(),
+            client_imap_listen: None,
             edge_listen: "127.0.0.1:0".into(),
             relay_listen: "127.0.0.1:0".into(),
             channel: ChannelConfig::default(),

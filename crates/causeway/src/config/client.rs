@@ -34,6 +34,7 @@ pub(super) struct ClientFile {
     #[allow(dead_code)]
     role: String,
     listen: Spanned<String>,
+    imap_listen: Option<Spanned<String>>,
     user: Spanned<String>,
     password: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
@@ -96,19 +97,29 @@ struct ClientTimeoutsFile {
 }
 
 impl Cx<'_> {
-    pub(super) fn client(&mut self, f: ClientFile) -> Option<ClientSettings> {
-        let listen = f.listen.get_ref().trim().to_owned();
+    /// A mail client's listener: an IP address and port on loopback.
+    fn loopback(&mut self, v: &Spanned<String>, name: &str, example: &str) -> String {
+        let listen = v.get_ref().trim().to_owned();
         match listen.parse::<SocketAddr>() {
             Ok(a) if a.ip().is_loopback() => {}
             Ok(_) => self.at(
-                f.listen.span(),
-                format!("listen {listen:?} is not a loopback address: other machines could read this user's mail through it"),
+                v.span(),
+                format!("{name} {listen:?} is not a loopback address: other machines could read this user's mail through it"),
             ),
             Err(_) => self.at(
-                f.listen.span(),
-                format!("listen {listen:?} is not an IP address and port (e.g. \"127.0.0.1:1110\")"),
+                v.span(),
+                format!("{name} {listen:?} is not an IP address and port (e.g. \"{example}\")"),
             ),
         }
+        listen
+    }
+
+    pub(super) fn client(&mut self, f: ClientFile) -> Option<ClientSettings> {
+        let listen = self.loopback(&f.listen, "listen", "127.0.0.1:1110");
+        let imap_listen = f
+            .imap_listen
+            .as_ref()
+            .map(|l| self.loopback(l, "imap_listen", "127.0.0.1:1143"));
         let user = f.user.get_ref().clone();
         if user.is_empty() || user.bytes().any(|b| b <= b' ') {
             self.at(
@@ -174,6 +185,7 @@ impl Cx<'_> {
         let shutdown_deadline = self.shutdown_deadline(&f.shutdown_deadline);
         let config = ClientConfig {
             listen,
+            imap_listen,
             user,
             password: Secret::new(password?.into_inner()),
             edge,

@@ -1,6 +1,7 @@
 //! What the mail client said and was told, recorded on the client proxy's
-//! listening side, and read back as POP3 at the end of the demo: which
-//! messages it fully received, which deletes it was told succeeded.
+//! listening side, and read back as POP3 or IMAP (by the greeting) at the
+//! end of the demo: which messages it fully received, which deletes it was
+//! told succeeded.
 //!
 //! The proxy runs over [`FrontEnv`], a [`TokioEnv`] whose accepted streams
 //! are tapped (`causeway_net::tap`); its outgoing connections (to the edge)
@@ -102,8 +103,12 @@ pub struct Outcome {
 }
 
 /// Reads one recorded conversation as POP3 (commands and replies strictly
-/// alternate; mail clients do not pipeline without CAPA's PIPELINING).
+/// alternate; mail clients do not pipeline without CAPA's PIPELINING), or
+/// as IMAP if the greeting was IMAP's.
 pub fn outcome(conv: &Conversation) -> Outcome {
+    if conv.replies.starts_with(b"* ") {
+        return imap_outcome(conv);
+    }
     let mut out = Outcome::default();
     let mut uidls: BTreeMap<String, String> = BTreeMap::new();
     let mut pending_deletes: Vec<Option<String>> = Vec::new();
@@ -168,6 +173,50 @@ pub fn outcome(conv: &Conversation) -> Outcome {
     out
 }
 
+/// An IMAP conversation, from the responses alone (parsed by imap-codec):
+/// a message is received when a complete FETCH response carried all of it
+/// (`BODY[]` or `RFC822`, uncut), a delete acknowledged with each
+/// `* n EXPUNGE`, and the session ended well if LOGOUT was answered OK.
+/// A `CLOSE` expunges without saying what, so its deletes are not counted.
+fn imap_outcome(conv: &Conversation) -> Outcome {
+    use causeway_imap::imap_codec::ResponseCodec;
+    use causeway_imap::imap_codec::decode::Decoder;
+    use causeway_imap::imap_types::core::NString;
+    use causeway_imap::imap_types::fetch::MessageDataItem;
+    use causeway_imap::imap_types::response::{Data, Response, Status};
+
+    let mut out = Outcome::default();
+    let codec = ResponseCodec::default();
+    let mut rest: &[u8] = &conv.replies;
+    while let Ok((rem, response)) = codec.decode(rest) {
+        rest = rem;
+        match response {
+            Response::Data(Data::Fetch { items, .. }) => {
+                for item in items.as_ref() {
+                    let whole = match item {
+                        MessageDataItem::Rfc822(NString(Some(s))) => Some(s),
+                        MessageDataItem::BodyExt {
+                            section: None,
+                            origin: None,
+                            data: NString(Some(s)),
+                        } => Some(s),
+                        _ => None,
+                    };
+                    if let Some(s) = whole {
+                        out.received.push(hex(&Sha256::digest(s.as_ref())));
+                    }
+                }
+            }
+            Response::Data(Data::Expunge(_)) => out.deleted.push(None),
+            Response::Status(Status::Tagged(t)) if t.body.text.as_ref() == "LOGOUT completed" => {
+                out.quit = true;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -208,6 +257,21 @@ mod tests {
         let o = outcome(&conv);
         assert_eq!(o.received, vec![hex(&Sha256::digest(b"x\r\n.y\r\n"))]);
         assert_eq!(o.deleted, vec![Some("H:b".to_owned())]);
+        assert!(o.quit);
+    }
+
+    #[test]
+    fn reads_an_imap_conversation() {
+        let conv = Conversation {
+            commands: b"a LOGIN x y\r\n".to_vec(),
+            replies: b"* OK hi\r\na OK in\r\n* 1 FETCH (BODY[] {3}\r\nx\r\n FLAGS (\\Seen))\r\n\
+                * 2 FETCH (BODY[HEADER] {2}\r\n\r\n)\r\n* 3 EXPUNGE\r\nb OK done\r\n\
+                * BYE bye\r\nc OK LOGOUT completed\r\n* 4 FETCH (RFC822 {9}\r\nhalf"
+                .to_vec(),
+        };
+        let o = outcome(&conv);
+        assert_eq!(o.received, vec![hex(&Sha256::digest(b"x\r\n"))]);
+        assert_eq!(o.deleted, vec![None]);
         assert!(o.quit);
     }
 

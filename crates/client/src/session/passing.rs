@@ -8,7 +8,7 @@
 //! taken back, so the connection is closed mid-reply: the mail client sees
 //! a truncated message, keeps it unread, and the edge marks nothing.
 
-use causeway_net::Env;
+use causeway_net::{Env, Stream};
 use causeway_pop3::multiline::BodyEncoder;
 use causeway_proto::OpError;
 use causeway_proto::session::Reply;
@@ -31,7 +31,7 @@ pub(super) enum Passed {
     BrokeOff,
 }
 
-impl<E: Env> Session<E> {
+impl<E: Env, M: Stream> Session<E, M> {
     /// Asks the edge for `r` (the body of `key`) while watching the mail
     /// client, as `ask_watching` does, and writes the status line and the
     /// body on as it arrives.

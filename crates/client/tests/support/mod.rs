@@ -78,6 +78,7 @@ pub async fn rig_journaled(
     let client_key = keypair.public;
     let config = ClientConfig {
         listen: proxy.local_addr().unwrap().to_string(),
+        imap_listen: None,
         user: "me".into(),
         password: Secret::new(b"local pw".to_vec()),
         edge: edge.local_addr().unwrap().to_string(),

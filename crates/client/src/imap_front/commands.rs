@@ -1,0 +1,636 @@
+//! The IMAP front's answers, command by command: what is answered from the
+//! folder view, and what becomes an operation on the POP3 session.
+//!
+//! Read marks follow the delivery proof: a non-peek FETCH queues a mark
+//! that becomes *due* once imap-next has put the whole response on the
+//! socket (it asks for input only then), and is sent to the POP3 session (a
+//! RETR and a NOOP) when the next command is handled, which was read after
+//! that: the client took the response whole. A command the client had
+//! pipelined, already read, proves nothing and does not send it; a client
+//! that hangs up instead leaves the message unread.
+
+use std::collections::BTreeSet;
+
+use causeway_imap::imap_next::server::Server;
+use causeway_imap::imap_types::command::{Command, CommandBody};
+use causeway_imap::imap_types::core::{IString, NString, QuotedChar, Tag, Vec1};
+use causeway_imap::imap_types::extensions::namespace::Namespace;
+use causeway_imap::imap_types::fetch::MessageDataItem;
+use causeway_imap::imap_types::flag::{
+    Flag, FlagNameAttribute, FlagPerm, StoreResponse, StoreType,
+};
+use causeway_imap::imap_types::mailbox::{ListMailbox, Mailbox};
+use causeway_imap::imap_types::response::{Code, Data, Status};
+use causeway_imap::imap_types::search::SearchKey;
+use causeway_imap::imap_types::sequence::SequenceSet;
+use causeway_imap::imap_types::status::{StatusDataItem, StatusDataItemName};
+use causeway_imap::serve::list_matches;
+use causeway_imap::serve::view::{View, seq_of};
+use causeway_net::Env;
+use causeway_pop3::ClientError;
+
+use super::fetch::Cached;
+use super::maildrop::Maildrop;
+use super::replies::{bad, capabilities, code, no, ok, refusal, text};
+use crate::config::Timeouts;
+use crate::shared::Shared;
+
+/// The one folder: the unified mailbox of every configured server.
+pub(super) const INBOX: &str = "INBOX";
+
+/// Whether the session goes on.
+pub(super) enum Flow {
+    Go,
+    Close(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    Greeted,
+    Authed,
+    Selected { read_only: bool },
+}
+
+/// Read marks on their way: see the module doc.
+#[derive(Default)]
+pub(super) struct Marks {
+    awaiting: Vec<u32>,
+    due: Vec<u32>,
+    done: BTreeSet<u32>,
+}
+
+impl Marks {
+    /// A non-peek FETCH of POP3 message `n` was answered.
+    pub fn owed(&mut self, n: u32) {
+        if !self.done.contains(&n) {
+            self.awaiting.push(n);
+        }
+    }
+
+    /// The client stored `\Seen` on message `n`.
+    fn asked(&mut self, n: u32) {
+        if !self.done.contains(&n) {
+            self.due.push(n);
+        }
+    }
+
+    /// Message `n` is gone (expunged): nothing to mark.
+    fn forget(&mut self, n: u32) {
+        for q in [&mut self.awaiting, &mut self.due] {
+            q.retain(|&m| m != n);
+        }
+    }
+}
+
+pub(super) struct Front<E: Env> {
+    pub(super) env: E,
+    pub(super) shared: Shared,
+    pub(super) maildrop: Option<Maildrop<E>>,
+    pub(super) state: State,
+    pub(super) view: Option<View<u32>>,
+    pub(super) marks: Marks,
+    pub(super) cache: Option<Cached>,
+    /// The tag of an AUTHENTICATE waiting for its data.
+    pub(super) authenticating: Option<Tag<'static>>,
+    /// How often a long fetch tells the mail client it goes on.
+    pub(super) heartbeat: std::time::Duration,
+    /// The silence allowed writing to the mail client.
+    pub(super) request: std::time::Duration,
+}
+
+impl<E: Env> Front<E> {
+    pub fn new(env: E, shared: Shared, maildrop: Maildrop<E>, timeouts: &Timeouts) -> Self {
+        Front {
+            // Half the ping interval: well inside any mail client's
+            // timeout (fetchmail's default is 300 s, imaplib has none).
+            heartbeat: timeouts.ping_interval / 2,
+            request: timeouts.request,
+            env,
+            shared,
+            maildrop: Some(maildrop),
+            state: State::Greeted,
+            view: None,
+            marks: Marks::default(),
+            cache: None,
+            authenticating: None,
+        }
+    }
+
+    pub(super) fn maildrop(&mut self) -> Result<&mut Maildrop<E>, ClientError> {
+        self.maildrop.as_mut().ok_or(ClientError::Broken)
+    }
+
+    pub(super) fn view(&mut self) -> &mut View<u32> {
+        self.view.as_mut().expect("selected states have a view")
+    }
+
+    pub(super) fn read_only(&self) -> bool {
+        matches!(self.state, State::Selected { read_only: true })
+    }
+
+    /// Everything enqueued so far is on the socket: the next command read
+    /// proves the client took it.
+    pub fn all_written(&mut self) {
+        let m = &mut self.marks;
+        m.due.append(&mut m.awaiting);
+    }
+
+    /// While the client is quiet: keeps the POP3 session alive.
+    pub async fn keep_alive(&mut self) -> Result<(), ClientError> {
+        self.maildrop()?.noop().await
+    }
+
+    pub fn untagged_bad(&mut self, server: &mut Server, why: &str) {
+        let bad = Status::bad(None, None, text(format!("{why}; command ignored"))).expect("text");
+        server.enqueue_status(bad);
+    }
+
+    pub fn bye(&mut self, server: &mut Server, why: &str) {
+        let bye = Status::bye(Some(code("UNAVAILABLE")), text(why)).expect("text");
+        server.enqueue_status(bye);
+    }
+
+    /// The session is over without LOGOUT: the POP3 session is left without
+    /// QUIT, as a vanished POP3 client leaves it (acknowledged deletes stay
+    /// owed; unproved deliveries stay unread).
+    pub async fn end(self) {
+        drop(self.maildrop);
+    }
+
+    /// Sends the read marks the client has earned.
+    async fn settle_marks(&mut self) -> Result<(), ClientError> {
+        if self.marks.due.is_empty() {
+            return Ok(());
+        }
+        let mut due = std::mem::take(&mut self.marks.due);
+        due.sort_unstable();
+        due.dedup();
+        due.retain(|n| !self.marks.done.contains(n));
+        for (n, e) in self.maildrop()?.mark_read(&due).await? {
+            tracing::warn!(message = n, error = %e, "a read mark was refused; the message stays unread on its server");
+        }
+        self.marks.done.extend(due);
+        Ok(())
+    }
+
+    pub async fn command(
+        &mut self,
+        server: &mut Server,
+        mail: &mut E::Stream,
+        cmd: Command<'static>,
+    ) -> Flow {
+        let tag = cmd.tag;
+        tracing::debug!(
+            tag = tag.as_ref(),
+            command = cmd.body.name(),
+            "IMAP command"
+        );
+        if let Err(e) = self.settle_marks().await {
+            return self.lost(server, tag, &e);
+        }
+        let authed = self.state != State::Greeted;
+        let selected = matches!(self.state, State::Selected { .. });
+        match cmd.body {
+            CommandBody::Capability => {
+                server.enqueue_data(Data::Capability(capabilities(authed)));
+                server.enqueue_status(ok(tag, None, "CAPABILITY completed"));
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                server.enqueue_status(ok(tag, None, "completed"));
+            }
+            CommandBody::Logout => return self.logout(server, tag).await,
+            CommandBody::StartTLS => {
+                server.enqueue_status(bad(tag, "STARTTLS is not offered on loopback"));
+            }
+            CommandBody::Id { .. } => {
+                let name = (
+                    IString::try_from("name").expect("atom"),
+                    NString::try_from("Causeway").expect("quoted"),
+                );
+                server.enqueue_data(Data::Id {
+                    parameters: Some(vec![name]),
+                });
+                server.enqueue_status(ok(tag, None, "ID completed"));
+            }
+            CommandBody::Login { username, password } if !authed => {
+                let status = self
+                    .login(tag, username.as_ref(), password.declassify().as_ref())
+                    .await;
+                return self.logged_in(server, status);
+            }
+            CommandBody::Login { .. } => {
+                server.enqueue_status(bad(tag, "already logged in"));
+            }
+            _ if !authed => {
+                server.enqueue_status(bad(tag, "log in first (LOGIN or AUTHENTICATE PLAIN)"));
+            }
+            CommandBody::Enable { .. } => {
+                server.enqueue_data(Data::Enabled {
+                    capabilities: vec![],
+                });
+                server.enqueue_status(ok(tag, None, "nothing to enable"));
+            }
+            CommandBody::Namespace => {
+                let personal =
+                    Namespace::new(IString::try_from("").expect("quoted"), Some(delimiter()));
+                server.enqueue_data(Data::Namespace {
+                    personal: vec![personal],
+                    other: vec![],
+                    shared: vec![],
+                });
+                server.enqueue_status(ok(tag, None, "NAMESPACE completed"));
+            }
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => self.list(server, tag, &reference, &mailbox_wildcard, false),
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => self.list(server, tag, &reference, &mailbox_wildcard, true),
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => self.status(server, tag, &mailbox, &item_names),
+            CommandBody::Select { mailbox, .. } => self.select(server, tag, &mailbox, false),
+            CommandBody::Examine { mailbox, .. } => self.select(server, tag, &mailbox, true),
+            _ if !selected => {
+                server.enqueue_status(bad(tag, "select INBOX first"));
+            }
+            CommandBody::Unselect => {
+                self.state = State::Authed;
+                server.enqueue_status(ok(tag, None, "UNSELECT completed"));
+            }
+            CommandBody::Close => {
+                let flow = if self.read_only() {
+                    server.enqueue_status(ok(tag, None, "CLOSE completed"));
+                    Flow::Go
+                } else {
+                    self.expunge(server, tag, None, false).await
+                };
+                self.state = State::Authed;
+                return flow;
+            }
+            CommandBody::Expunge => return self.expunge(server, tag, None, true).await,
+            CommandBody::ExpungeUid { sequence_set } => {
+                return self.expunge(server, tag, Some(sequence_set), true).await;
+            }
+            CommandBody::Search { criteria, uid, .. } => {
+                self.search(server, tag, criteria.as_ref(), uid)
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                ..
+            } => {
+                self.store(server, tag, &sequence_set, kind, response, &flags, uid);
+            }
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                ..
+            } => {
+                return self
+                    .fetch(server, mail, tag, &sequence_set, macro_or_item_names, uid)
+                    .await;
+            }
+            other => {
+                let what = other.name();
+                server.enqueue_status(no(
+                    tag,
+                    Some(code("CANNOT")),
+                    format!("{what} is not served by Causeway yet: it shows one folder, INBOX, to read and delete"),
+                ));
+            }
+        }
+        Flow::Go
+    }
+
+    /// The POP3 session failed: tells the client and ends.
+    pub(super) fn lost(&mut self, server: &mut Server, tag: Tag<'static>, e: &ClientError) -> Flow {
+        let (c, t, over) = refusal(e);
+        if over {
+            tracing::warn!(error = %e, "the POP3 session behind this IMAP client ended; closing it");
+            self.maildrop = None;
+            self.bye(server, &t);
+            server.enqueue_status(no(tag, c, t));
+            return Flow::Close("the POP3 session behind it ended");
+        }
+        server.enqueue_status(no(tag, c, t));
+        Flow::Go
+    }
+
+    async fn logout(&mut self, server: &mut Server, tag: Tag<'static>) -> Flow {
+        let bye = match self.maildrop.take() {
+            Some(m) => match m.quit().await {
+                Ok(s) if s.status == causeway_pop3::Status::Ok => {
+                    "Causeway logging out".to_string()
+                }
+                Ok(s) => format!(
+                    "logging out; not everything could be committed now ({}); deletes already \
+                     acknowledged are still carried out",
+                    String::from_utf8_lossy(&s.text)
+                ),
+                Err(e) => format!("logging out; the session behind ended ({e})"),
+            },
+            None => "logging out".into(),
+        };
+        server.enqueue_status(Status::bye(None, text(bye)).expect("text"));
+        server.enqueue_status(ok(tag, None, "LOGOUT completed"));
+        Flow::Close("the mail client logged out")
+    }
+
+    fn list(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        reference: &Mailbox<'_>,
+        pattern: &ListMailbox<'_>,
+        lsub: bool,
+    ) {
+        let reference = mailbox_bytes(reference);
+        let pattern: &[u8] = match pattern {
+            ListMailbox::Token(t) => t.as_ref(),
+            ListMailbox::String(s) => s.as_ref(),
+        };
+        if pattern.is_empty() && !lsub {
+            // The hierarchy delimiter and root (RFC 3501 §6.3.8).
+            server.enqueue_data(Data::List {
+                items: vec![FlagNameAttribute::Noselect],
+                delimiter: Some(delimiter()),
+                mailbox: Mailbox::try_from("").expect("empty quoted"),
+            });
+        } else if list_matches(&reference, pattern, INBOX) {
+            let items = vec![FlagNameAttribute::from(
+                causeway_imap::imap_types::core::Atom::try_from("HasNoChildren").expect("atom"),
+            )];
+            let mailbox = Mailbox::Inbox;
+            server.enqueue_data(if lsub {
+                Data::Lsub {
+                    items,
+                    delimiter: Some(delimiter()),
+                    mailbox,
+                }
+            } else {
+                Data::List {
+                    items,
+                    delimiter: Some(delimiter()),
+                    mailbox,
+                }
+            });
+        }
+        server.enqueue_status(ok(
+            tag,
+            None,
+            if lsub {
+                "LSUB completed"
+            } else {
+                "LIST completed"
+            },
+        ));
+    }
+
+    fn status(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        mailbox: &Mailbox<'_>,
+        names: &[StatusDataItemName],
+    ) {
+        if *mailbox != Mailbox::Inbox {
+            server.enqueue_status(no(
+                tag,
+                Some(code("NONEXISTENT")),
+                "only INBOX is served here",
+            ));
+            return;
+        }
+        let v = self.view();
+        let mut items = Vec::new();
+        for n in names {
+            items.push(match n {
+                StatusDataItemName::Messages => StatusDataItem::Messages(v.exists()),
+                StatusDataItemName::Recent => StatusDataItem::Recent(0),
+                StatusDataItemName::UidNext => StatusDataItem::UidNext(v.uid_next()),
+                StatusDataItemName::UidValidity => StatusDataItem::UidValidity(v.uid_validity),
+                StatusDataItemName::Unseen => StatusDataItem::Unseen(v.unseen()),
+                other => {
+                    server.enqueue_status(no(
+                        tag,
+                        Some(code("CANNOT")),
+                        format!("STATUS {other:?} is not served here"),
+                    ));
+                    return;
+                }
+            });
+        }
+        server.enqueue_data(Data::Status {
+            mailbox: Mailbox::Inbox,
+            items: items.into(),
+        });
+        server.enqueue_status(ok(tag, None, "STATUS completed"));
+    }
+
+    fn select(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        mailbox: &Mailbox<'_>,
+        read_only: bool,
+    ) {
+        if *mailbox != Mailbox::Inbox {
+            self.state = State::Authed;
+            server.enqueue_status(no(
+                tag,
+                Some(code("NONEXISTENT")),
+                "only INBOX is served here (every server's mail in one folder)",
+            ));
+            return;
+        }
+        let system = vec![
+            Flag::Seen,
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Deleted,
+            Flag::Draft,
+        ];
+        let permanent = if read_only {
+            vec![]
+        } else {
+            vec![FlagPerm::Flag(Flag::Seen)]
+        };
+        let v = self.view();
+        let (exists, first_unseen, validity, next) =
+            (v.exists(), v.first_unseen(), v.uid_validity, v.uid_next());
+        server.enqueue_data(Data::Flags(system));
+        server.enqueue_data(Data::Exists(exists));
+        server.enqueue_data(Data::Recent(0));
+        let info = |c: Code<'static>, t: &'static str| Status::ok(None, Some(c), t).expect("text");
+        // Plain texts, as Dovecot's: fetchmail takes any untagged line with
+        // the word EXPUNGE (or EXISTS, RECENT) in it for that response.
+        if let Some(n) = first_unseen {
+            server.enqueue_status(info(Code::Unseen(n), "First unseen."));
+        }
+        server.enqueue_status(info(Code::PermanentFlags(permanent), "Flags permitted."));
+        server.enqueue_status(info(Code::UidValidity(validity), "UIDs valid."));
+        server.enqueue_status(info(Code::UidNext(next), "Predicted next UID."));
+        self.state = State::Selected { read_only };
+        let c = if read_only {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
+        };
+        server.enqueue_status(ok(tag, Some(c), "INBOX selected"));
+    }
+
+    fn search(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        criteria: &[SearchKey<'_>],
+        uid: bool,
+    ) {
+        let v = self.view();
+        match v.search(criteria) {
+            Ok(found) => {
+                let numbers = found
+                    .into_iter()
+                    .map(|i| {
+                        if uid {
+                            v.get(i).uid
+                        } else {
+                            seq_of(i).expect("in range")
+                        }
+                    })
+                    .collect();
+                server.enqueue_data(Data::Search(numbers));
+                server.enqueue_status(ok(tag, None, "SEARCH completed"));
+            }
+            Err(e) => {
+                server.enqueue_status(no(tag, Some(code("CANNOT")), e.to_string()));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: &[Flag<'_>],
+        uid: bool,
+    ) {
+        if self.read_only() {
+            server.enqueue_status(no(
+                tag,
+                Some(Code::ReadOnly),
+                "INBOX was opened with EXAMINE",
+            ));
+            return;
+        }
+        let indices = self.view().resolve(set, uid);
+        for i in indices {
+            let m = self.view().get_mut(i);
+            let was_seen = m.flags.seen;
+            m.flags.store(kind, flags);
+            let (now_seen, key, uid_n, fetched) = (m.flags.seen, m.key, m.uid, m.flags.fetched());
+            if now_seen && !was_seen {
+                self.marks.asked(key);
+            }
+            if response == StoreResponse::Answer {
+                let mut items = vec![MessageDataItem::Flags(fetched)];
+                if uid {
+                    items.push(MessageDataItem::Uid(uid_n));
+                }
+                let seq = seq_of(i).expect("in range");
+                server.enqueue_data(Data::Fetch {
+                    seq,
+                    items: Vec1::try_from(items).expect("not empty"),
+                });
+            }
+        }
+        server.enqueue_status(ok(tag, None, "STORE completed"));
+    }
+
+    /// Removes the messages flagged `\Deleted` (of `uids`, if given): a
+    /// DELE each, and each reported only once the POP3 session has it
+    /// durably. A refusal stops there; what was done is reported.
+    async fn expunge(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        uids: Option<SequenceSet>,
+        report: bool,
+    ) -> Flow {
+        if self.read_only() {
+            server.enqueue_status(no(
+                tag,
+                Some(Code::ReadOnly),
+                "INBOX was opened with EXAMINE",
+            ));
+            return Flow::Go;
+        }
+        let v = self.view();
+        let chosen = match &uids {
+            Some(set) => v.resolve(set, true),
+            None => (0..v.exists() as usize).collect(),
+        };
+        let doomed: Vec<(usize, u32)> = chosen
+            .into_iter()
+            .filter(|&i| v.get(i).flags.deleted)
+            .map(|i| (i, v.get(i).key))
+            .collect();
+        let mut done = Vec::new();
+        let mut failed = None;
+        for (i, n) in doomed {
+            let r = match self.maildrop() {
+                Ok(m) => m.delete(n).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {
+                    done.push(i);
+                    self.marks.forget(n);
+                    if self.cache.as_ref().is_some_and(|c| c.message == n) {
+                        self.cache = None;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let reported = self.view().expunge(&done);
+        if report {
+            for seq in reported {
+                server.enqueue_data(Data::Expunge(seq));
+            }
+        }
+        match failed {
+            None => {
+                server.enqueue_status(ok(tag, None, "EXPUNGE completed"));
+                Flow::Go
+            }
+            Some(e) => self.lost(server, tag, &e),
+        }
+    }
+}
+
+fn delimiter() -> QuotedChar {
+    QuotedChar::try_from('/').expect("valid")
+}
+
+fn mailbox_bytes(m: &Mailbox<'_>) -> Vec<u8> {
+    match m {
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
+    }
+}

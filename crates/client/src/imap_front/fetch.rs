@@ -1,0 +1,233 @@
+//! FETCH: the items asked for, from the folder view and from the message's
+//! bytes, which come from the POP3 session with `TOP` (never `RETR`, so a
+//! fetch alone never marks a message read).
+//!
+//! A non-peek item (`BODY[…]`, `RFC822`, `RFC822.TEXT`) answers as the
+//! server would, `\Seen` in its flags. The read mark reaches the server
+//! only if the response carried the whole message (`RFC822`, or `BODY[]`
+//! uncut): a header or a part is not "all of it". That mark is queued, and
+//! the POP3 session gets it only once the delivery is proved (see
+//! `commands`).
+//! One message's bytes are kept between commands, for the client that
+//! fetches the header, then the text, then stores `\Seen`.
+
+use causeway_imap::imap_next::server::Server;
+use causeway_imap::imap_types::IntoStatic;
+use causeway_imap::imap_types::core::{IString, Literal, NString, Tag, Vec1};
+use causeway_imap::imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName,
+};
+use causeway_imap::imap_types::response::Data;
+use causeway_imap::imap_types::sequence::SequenceSet;
+use causeway_imap::serve::sections::{self, Need};
+use causeway_imap::serve::view::seq_of;
+use causeway_net::Env;
+use causeway_pop3::ClientError;
+
+use super::commands::{Flow, Front};
+use super::replies::{cannot, no, ok};
+
+/// The bytes of one message, as far as fetched.
+pub(super) struct Cached {
+    /// Its POP3 number.
+    pub message: u32,
+    pub need: Need,
+    pub bytes: Vec<u8>,
+}
+
+/// What a FETCH needs: the bytes (if any), and whether it reads.
+struct Plan {
+    need: Option<Need>,
+    reads: bool,
+}
+
+fn plan(names: &[MessageDataItemName<'_>]) -> Result<Plan, String> {
+    let mut p = Plan {
+        need: None,
+        reads: false,
+    };
+    for name in names {
+        let (need, reads) = match name {
+            MessageDataItemName::Uid
+            | MessageDataItemName::Flags
+            | MessageDataItemName::Rfc822Size => (None, false),
+            MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
+                (Some(Need::Whole), true)
+            }
+            MessageDataItemName::Rfc822Header => (Some(Need::Header), false),
+            MessageDataItemName::BodyExt { section, peek, .. } => (
+                Some(sections::need(section.as_ref()).map_err(|e| e.to_string())?),
+                !peek,
+            ),
+            other => {
+                return Err(format!(
+                    "FETCH {other:?} is not served here yet (UID, FLAGS, RFC822.SIZE, RFC822*, and \
+                     BODY[] / BODY[HEADER] / BODY[TEXT] / BODY[HEADER.FIELDS …] are)"
+                ));
+            }
+        };
+        p.need = p.need.max(need);
+        p.reads |= reads;
+    }
+    Ok(p)
+}
+
+fn nstring(bytes: &[u8]) -> NString<'static> {
+    // A literal carries any octets: mail is passed on as the server has it.
+    NString(Some(IString::Literal(Literal::unvalidated(bytes.to_vec()))))
+}
+
+impl<E: Env> Front<E> {
+    pub async fn fetch(
+        &mut self,
+        server: &mut Server,
+        mail: &mut E::Stream,
+        tag: Tag<'static>,
+        set: &SequenceSet,
+        items: MacroOrMessageDataItemNames<'static>,
+        uid: bool,
+    ) -> Flow {
+        let mut names = match items {
+            MacroOrMessageDataItemNames::Macro(m) => m
+                .expand()
+                .into_iter()
+                .map(IntoStatic::into_static)
+                .collect(),
+            MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+        };
+        if uid && !names.contains(&MessageDataItemName::Uid) {
+            names.push(MessageDataItemName::Uid);
+        }
+        let p = match plan(&names) {
+            Ok(p) => p,
+            Err(why) => {
+                server.enqueue_status(no(tag, Some(cannot()), why));
+                return Flow::Go;
+            }
+        };
+        let reads = p.reads && !self.read_only();
+        if reads && !names.contains(&MessageDataItemName::Flags) {
+            names.push(MessageDataItemName::Flags);
+        }
+        for i in self.view().resolve(set, uid) {
+            let key = self.view().get(i).key;
+            if let Some(need) = p.need {
+                if let Err(e) = self.bytes_of(mail, key, need).await {
+                    return self.lost(server, tag, &e);
+                }
+                if need == Need::Whole {
+                    let len = self.cache.as_ref().map_or(0, |c| c.bytes.len());
+                    self.view().get_mut(i).size = len as u64;
+                }
+            }
+            if reads {
+                self.view().get_mut(i).flags.seen = true;
+            }
+            let m = self.view().get(i).clone();
+            let mut whole = false;
+            let bytes: &[u8] = self.cache.as_ref().map_or(&[], |c| &c.bytes);
+            let mut items = Vec::with_capacity(names.len());
+            for name in &names {
+                items.push(match name {
+                    MessageDataItemName::Uid => MessageDataItem::Uid(m.uid),
+                    MessageDataItemName::Flags => MessageDataItem::Flags(m.flags.fetched()),
+                    MessageDataItemName::Rfc822Size => {
+                        MessageDataItem::Rfc822Size(u32::try_from(m.size).unwrap_or(u32::MAX))
+                    }
+                    MessageDataItemName::Rfc822 => {
+                        whole = true;
+                        MessageDataItem::Rfc822(nstring(bytes))
+                    }
+                    MessageDataItemName::Rfc822Header => MessageDataItem::Rfc822Header(nstring(
+                        &bytes[..sections::header_end(bytes)],
+                    )),
+                    MessageDataItemName::Rfc822Text => {
+                        MessageDataItem::Rfc822Text(nstring(&bytes[sections::header_end(bytes)..]))
+                    }
+                    MessageDataItemName::BodyExt {
+                        section,
+                        partial,
+                        peek,
+                    } => {
+                        let cut = sections::cut(bytes, section.as_ref()).expect("planned");
+                        let data = match partial {
+                            Some((origin, length)) => {
+                                sections::partial(&cut, *origin, length.get())
+                            }
+                            None => &cut,
+                        };
+                        whole |= !peek && section.is_none() && data.len() == bytes.len();
+                        MessageDataItem::BodyExt {
+                            section: section.clone(),
+                            origin: partial.map(|(o, _)| o),
+                            data: nstring(data),
+                        }
+                    }
+                    _ => unreachable!("planned"),
+                });
+            }
+            if whole && reads {
+                self.marks.owed(key);
+            }
+            let seq = seq_of(i).expect("in range");
+            server.enqueue_data(Data::Fetch {
+                seq,
+                items: Vec1::try_from(items).expect("not empty"),
+            });
+        }
+        server.enqueue_status(ok(tag, None, "FETCH completed"));
+        Flow::Go
+    }
+
+    /// Puts at least `need` of POP3 message `n` in the cache. While it
+    /// crosses the line (minutes, on a slow one), the mail client is told
+    /// every `heartbeat` that the work goes on (an untagged `OK`, which RFC
+    /// 3501 §7.1 allows at any time): mail clients time out on silence, and
+    /// this wait is on the line, not on them. Nothing of the command's own
+    /// responses has been written yet (imap-next writes them after it), so
+    /// the line goes out whole, between responses.
+    async fn bytes_of(
+        &mut self,
+        mail: &mut E::Stream,
+        n: u32,
+        need: Need,
+    ) -> Result<(), ClientError> {
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.message == n && c.need >= need)
+        {
+            return Ok(());
+        }
+        self.cache = None;
+        let (env, heartbeat, request) = (self.env.clone(), self.heartbeat, self.request);
+        let bytes = {
+            let m = self.maildrop()?;
+            let fetch = async {
+                match need {
+                    Need::Header => m.header(n).await,
+                    Need::Whole => m.whole(n).await,
+                }
+            };
+            tokio::pin!(fetch);
+            let mut alive = true;
+            loop {
+                tokio::select! {
+                    r = &mut fetch => break r?,
+                    () = env.sleep(heartbeat), if alive => {
+                        let line = b"* OK Still fetching the message from its server.\r\n";
+                        // A client that stopped reading is found out by the
+                        // response itself; until then the fetch goes on.
+                        alive = crate::session::write_to(&env, mail, request, line).await.is_ok();
+                    }
+                }
+            }
+        };
+        self.cache = Some(Cached {
+            message: n,
+            need,
+            bytes,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The IMAP front's maildrop: the proxy's own POP3 session (`crate::session`),
+//! spoken to in process over an in-memory pipe.
+//!
+//! The POP3 session is where the client proxy keeps its promises: DELE is
+//! acknowledged only once durable, a body counts as delivered (and may be
+//! marked read) only when the next command proves the last reply was taken
+//! whole, a lost line is an error and nothing more is done. The IMAP front
+//! speaks to it as a mail client would, so every one of those rules holds
+//! for IMAP without a second copy of them:
+//!
+//! - bodies are read with `TOP n 0` (the header) or `TOP n 4294967295` (all
+//!   of it, which streams like a RETR and is never marked read);
+//! - a read mark is a `RETR` followed at once by `NOOP`, sent only when the
+//!   IMAP client has earned it (it took a non-peek FETCH whole and spoke
+//!   again, or it stored `\Seen` itself);
+//! - an EXPUNGE is one `DELE` per message, each acknowledged only once the
+//!   POP3 session has it durably;
+//! - LOGOUT is `QUIT`; an IMAP client that vanishes leaves the pipe closed
+//!   without `QUIT`, exactly like a POP3 client that vanishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_net::Env;
+use causeway_net::wait::Timeouts;
+use causeway_pop3::ClientError;
+use causeway_pop3::client::Pop3Client;
+use tokio::io::DuplexStream;
+use tokio::sync::watch;
+
+use crate::config::ClientConfig;
+use crate::shared::Shared;
+
+/// The pipe's buffer: a body streams through it a piece at a time.
+const PIPE: usize = 64 << 10;
+
+/// `TOP n ALL`: a line count no message reaches, so TOP gives all of it.
+const ALL_LINES: u32 = u32::MAX;
+
+pub(super) struct Maildrop<E: Env> {
+    pop3: Pop3Client<E, DuplexStream>,
+}
+
+impl<E: Env> Maildrop<E> {
+    /// Starts the POP3 session and reads its greeting. `None` if it hung up
+    /// first (the edge is out of reach; it has logged why).
+    pub async fn open(
+        env: &E,
+        config: &Arc<ClientConfig>,
+        shared: &Shared,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Option<Self> {
+        let (ours, theirs) = tokio::io::duplex(PIPE);
+        tokio::spawn(crate::session::serve(
+            env.clone(),
+            theirs,
+            config.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ));
+        let max = usize::try_from(config.prefetch.max_body).unwrap_or(usize::MAX);
+        match Pop3Client::start(env.clone(), ours, silence(config), max).await {
+            Ok((pop3, _greeting)) => Some(Maildrop { pop3 }),
+            Err(e) => {
+                tracing::debug!(error = %e, "the POP3 session ended before its greeting");
+                None
+            }
+        }
+    }
+
+    /// `USER` and `PASS`: the local login, then the edge session.
+    pub async fn login(&mut self, user: &[u8], password: &[u8]) -> Result<(), ClientError> {
+        self.pop3.login(user, password).await
+    }
+
+    /// (POP3 message number, size) of every message.
+    pub async fn listing(&mut self) -> Result<Vec<(u32, u64)>, ClientError> {
+        self.pop3.list().await
+    }
+
+    /// The header of message `n` (with the blank line after it).
+    pub async fn header(&mut self, n: u32) -> Result<Vec<u8>, ClientError> {
+        self.pop3.top(n, 0).await
+    }
+
+    /// The whole of message `n`, not marked read.
+    pub async fn whole(&mut self, n: u32) -> Result<Vec<u8>, ClientError> {
+        self.pop3.top(n, ALL_LINES).await
+    }
+
+    /// Marks messages `ns` read: each is retrieved, and the `NOOP` after
+    /// them tells the POP3 session the replies were taken whole. Returns
+    /// the refusals (the message stays unread); a lost session is an error.
+    pub async fn mark_read(&mut self, ns: &[u32]) -> Result<Vec<(u32, ClientError)>, ClientError> {
+        let mut refused = Vec::new();
+        for &n in ns {
+            match self.pop3.retr(n).await {
+                Ok(_) => {}
+                Err(e @ ClientError::Refused(_)) => refused.push((n, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        self.pop3.noop().await?;
+        Ok(refused)
+    }
+
+    /// `DELE n`: `Ok` once the delete is durable.
+    pub async fn delete(&mut self, n: u32) -> Result<(), ClientError> {
+        self.pop3.dele(n).await
+    }
+
+    /// `NOOP`: keeps the POP3 session from timing out while the IMAP
+    /// client is quiet.
+    pub async fn noop(&mut self) -> Result<(), ClientError> {
+        self.pop3.noop().await
+    }
+
+    /// `QUIT`: the POP3 session commits (its `-ERR` means not everything
+    /// could be committed now; acknowledged deletes are still owed).
+    pub async fn quit(self) -> Result<causeway_pop3::StatusLine, ClientError> {
+        self.pop3.quit().await
+    }
+}
+
+/// How long the front waits on its own POP3 session: that session bounds
+/// every wait of its own (the edge's welcome, a resume after a cut, the
+/// quit), so this only has to outlast the longest of them and catches
+/// nothing but a bug.
+fn silence(config: &ClientConfig) -> Timeouts {
+    let t = &config.timeouts;
+    let longest = t.edge_connect
+        + config.channel.handshake_timeout
+        + t.welcome
+        + t.resume
+        + t.quit
+        + t.request;
+    Timeouts {
+        greeting: longest,
+        command: longest + Duration::from_secs(60),
+    }
+}

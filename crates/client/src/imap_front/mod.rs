@@ -1,0 +1,177 @@
+//! The IMAP front: an unchanged IMAP mail client (fetchmail, getmail,
+//! curl, python `imaplib`) reads and deletes the unified mailbox as one
+//! folder, `INBOX`, through the same session and promises as POP3.
+//!
+//! imap-next's server state machine parses and frames every command
+//! (literals, AUTHENTICATE continuations); nothing here parses IMAP by
+//! hand. `causeway_imap::serve` keeps the folder as the client sees it
+//! (sequence numbers, UIDs, flags) and cuts the sections a FETCH asks for.
+//! Behind it is the proxy's own POP3 session ([`maildrop`]), which holds
+//! the rules: so a FETCH never marks a message read, a non-peek FETCH does
+//! so only once the client took the response whole and spoke again (the
+//! same proof a RETR needs), and an EXPUNGE is answered only once each
+//! delete is durable.
+//!
+//! What one session shows: the messages of every configured server in
+//! listing order, UIDs 1..n under a UIDVALIDITY chosen per session (UIDs
+//! are not kept between sessions yet, so a client that caches by UID sees
+//! a new folder each time), the flags `\Seen \Deleted \Flagged \Answered
+//! \Draft` for the session, of which a read mark and an expunge reach the
+//! server.
+//!
+//! Every wait is on silence: the client's commands (`client_idle`, at
+//! least the 30 minutes RFC 3501 asks for; the POP3 session behind is kept
+//! alive meanwhile), each piece of a response written (`request`).
+
+mod commands;
+mod fetch;
+mod login;
+mod maildrop;
+mod replies;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_imap::imap_next::server::{Error as ServerError, Event, Options, Server};
+use causeway_imap::imap_next::{Interrupt, Io, State as _};
+use causeway_imap::imap_types::response::{Greeting, Status};
+use causeway_net::{Env, shutdown_requested};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+use crate::config::ClientConfig;
+use crate::shared::Shared;
+use commands::{Flow, Front};
+use maildrop::Maildrop;
+
+/// The longest command line or literal accepted from the mail client:
+/// nothing it may send here (APPEND is not served) comes near.
+const MAX_COMMAND: u32 = 64 << 10;
+
+/// RFC 3501 §5.4: an autologout timer of at least 30 minutes.
+const MIN_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// Serves one IMAP mail client until it logs out, goes away, or the line
+/// to the edge is lost.
+pub(crate) async fn serve<E: Env>(
+    env: E,
+    mut mail: E::Stream,
+    config: Arc<ClientConfig>,
+    shared: Shared,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(maildrop) = Maildrop::open(&env, &config, &shared, &shutdown).await else {
+        // As for POP3: no greeting, which a mail client reports as a
+        // connection failure and retries (the session said why).
+        return;
+    };
+    let mut options = Options::default();
+    options.max_literal_size = MAX_COMMAND;
+    options.max_command_size = MAX_COMMAND * 2;
+    let greeting = Greeting::ok(Some(replies::capability_code(false)), "Causeway IMAP ready")
+        .expect("valid text");
+    let mut server = Server::new(options, greeting);
+    let mut front = Front::new(env.clone(), shared.clone(), maildrop, &config.timeouts);
+    let idle = config.timeouts.client_idle.max(MIN_IDLE);
+    let keepalive = config.timeouts.client_idle / 2;
+    let mut buf = vec![0u8; 16 << 10];
+    let mut shutdown = shutdown;
+    let end = loop {
+        match server.next() {
+            Ok(Event::CommandReceived { command }) => {
+                if let Flow::Close(why) = front.command(&mut server, &mut mail, command).await {
+                    // Write what was enqueued (BYE and the tagged answer).
+                    flush(&env, &mut server, &mut mail, &config).await;
+                    break why;
+                }
+            }
+            Ok(Event::CommandAuthenticateReceived {
+                command_authenticate,
+            }) => {
+                front.authenticate(&mut server, command_authenticate).await;
+            }
+            Ok(Event::AuthenticateDataReceived { authenticate_data }) => {
+                front
+                    .authenticate_data(&mut server, authenticate_data)
+                    .await;
+            }
+            Ok(Event::IdleCommandReceived { tag }) => {
+                let no = Status::no(
+                    Some(tag),
+                    None,
+                    "IDLE is not served here yet; poll with NOOP",
+                )
+                .expect("valid text");
+                let _ = server.idle_reject(no);
+            }
+            Ok(
+                Event::IdleDoneReceived | Event::GreetingSent { .. } | Event::ResponseSent { .. },
+            ) => {}
+            Err(Interrupt::Io(Io::Output(bytes))) => {
+                if crate::session::write_to(&env, &mut mail, config.timeouts.request, &bytes)
+                    .await
+                    .is_err()
+                {
+                    break "the mail client stopped taking our responses";
+                }
+            }
+            Err(Interrupt::Io(Io::NeedMoreInput)) => {
+                front.all_written();
+                let read = loop {
+                    tokio::select! {
+                        r = env.timeout(idle, "the mail client's next command", mail.read(&mut buf)) => break r,
+                        () = env.sleep(keepalive) => {
+                            if let Err(e) = front.keep_alive().await {
+                                break Ok(Err(std::io::Error::other(e.to_string())));
+                            }
+                        }
+                        () = shutdown_requested(&mut shutdown) => {
+                            front.bye(&mut server, "the client proxy is shutting down");
+                            flush(&env, &mut server, &mut mail, &config).await;
+                            break Ok(Ok(0));
+                        }
+                    }
+                };
+                match read {
+                    Ok(Ok(0)) => break "the mail client closed the connection",
+                    Ok(Ok(n)) => server.enqueue_input(&buf[..n]),
+                    Ok(Err(_)) | Err(_) => {
+                        break "the mail client went silent or its connection failed";
+                    }
+                }
+            }
+            Err(Interrupt::Error(e)) => {
+                let why = match e {
+                    ServerError::ExpectedCrlfGotLf { .. } => "a line ended in LF, not CRLF",
+                    ServerError::MalformedMessage { .. } => "a command Causeway could not parse",
+                    ServerError::LiteralTooLong { .. } => "a literal over 64 KiB",
+                    ServerError::CommandTooLong { .. } => "a command over 128 KiB",
+                };
+                tracing::info!(why, "refused a command from the IMAP client");
+                front.untagged_bad(&mut server, why);
+            }
+        }
+    };
+    tracing::info!(why = end, "IMAP session over");
+    front.end().await;
+}
+
+/// Writes everything imap-next holds for the mail client (after the last
+/// command of a session; commands pipelined after it are not served).
+async fn flush<E: Env>(env: &E, server: &mut Server, mail: &mut E::Stream, config: &ClientConfig) {
+    loop {
+        match server.next() {
+            Err(Interrupt::Io(Io::Output(bytes))) => {
+                let within = config.timeouts.request;
+                if crate::session::write_to(env, mail, within, &bytes)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}

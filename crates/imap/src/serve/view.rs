@@ -1,0 +1,258 @@
+//! One folder as an IMAP server shows it to a client: sequence numbers,
+//! UIDs, sizes and the flags of this session, kept in step with expunges.
+//!
+//! Sans-IO and hostile-input safe: a sequence set from the client is never
+//! expanded (`1:4294967295` is one range, not four billion numbers); each
+//! message is tested against it, so the work is bounded by the folder.
+
+use std::num::NonZeroU32;
+
+use imap_types::flag::{Flag, FlagFetch, StoreType};
+use imap_types::search::SearchKey;
+use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+/// The system flags a session keeps for each message (keywords are not
+/// kept: the folder's PERMANENTFLAGS say so).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    pub seen: bool,
+    pub deleted: bool,
+    pub flagged: bool,
+    pub answered: bool,
+    pub draft: bool,
+}
+
+impl Flags {
+    /// The flags as a FETCH response lists them.
+    pub fn fetched(&self) -> Vec<FlagFetch<'static>> {
+        let mut out = Vec::new();
+        for (on, flag) in [
+            (self.seen, Flag::Seen),
+            (self.answered, Flag::Answered),
+            (self.flagged, Flag::Flagged),
+            (self.deleted, Flag::Deleted),
+            (self.draft, Flag::Draft),
+        ] {
+            if on {
+                out.push(FlagFetch::Flag(flag));
+            }
+        }
+        out
+    }
+
+    /// Applies a STORE: `flags` added, removed or put in place of the
+    /// system flags. Keywords are ignored.
+    pub fn store(&mut self, kind: StoreType, flags: &[Flag<'_>]) {
+        let mut given = Flags::default();
+        for f in flags {
+            match f {
+                Flag::Seen => given.seen = true,
+                Flag::Deleted => given.deleted = true,
+                Flag::Flagged => given.flagged = true,
+                Flag::Answered => given.answered = true,
+                Flag::Draft => given.draft = true,
+                _ => {}
+            }
+        }
+        let pairs = [
+            (&mut self.seen, given.seen),
+            (&mut self.deleted, given.deleted),
+            (&mut self.flagged, given.flagged),
+            (&mut self.answered, given.answered),
+            (&mut self.draft, given.draft),
+        ];
+        for (mine, g) in pairs {
+            match kind {
+                StoreType::Replace => *mine = g,
+                StoreType::Add => *mine |= g,
+                StoreType::Remove => *mine &= !g,
+            }
+        }
+    }
+}
+
+/// One message of the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<K> {
+    /// What the caller needs to reach the message (its number in a
+    /// maildrop, a key in a store).
+    pub key: K,
+    pub uid: NonZeroU32,
+    pub size: u64,
+    pub flags: Flags,
+}
+
+/// A search the view cannot answer from flags, sizes and numbers alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SEARCH {0} is not served here (only flags, sizes, sequence numbers and UIDs)")]
+pub struct Unsearchable(pub String);
+
+/// The folder: messages in sequence order (sequence number = index + 1).
+#[derive(Debug, Clone)]
+pub struct View<K> {
+    pub uid_validity: NonZeroU32,
+    messages: Vec<Message<K>>,
+    uid_next: NonZeroU32,
+}
+
+impl<K> View<K> {
+    /// A folder of `messages` (key and size, in order), numbered with UIDs
+    /// 1, 2, 3… under `uid_validity`.
+    pub fn numbered(
+        uid_validity: NonZeroU32,
+        messages: impl IntoIterator<Item = (K, u64)>,
+    ) -> Self {
+        let messages: Vec<Message<K>> = messages
+            .into_iter()
+            .zip(1u32..)
+            .map(|((key, size), uid)| Message {
+                key,
+                uid: NonZeroU32::new(uid).expect("counts from 1"),
+                size,
+                flags: Flags::default(),
+            })
+            .collect();
+        let next = u32::try_from(messages.len()).unwrap_or(u32::MAX - 1) + 1;
+        View {
+            uid_validity,
+            messages,
+            uid_next: NonZeroU32::new(next).expect("at least 1"),
+        }
+    }
+
+    pub fn exists(&self) -> u32 {
+        u32::try_from(self.messages.len()).unwrap_or(u32::MAX)
+    }
+
+    pub fn uid_next(&self) -> NonZeroU32 {
+        self.uid_next
+    }
+
+    pub fn unseen(&self) -> u32 {
+        u32::try_from(self.messages.iter().filter(|m| !m.flags.seen).count()).unwrap_or(u32::MAX)
+    }
+
+    /// The sequence number of the first unseen message.
+    pub fn first_unseen(&self) -> Option<NonZeroU32> {
+        let i = self.messages.iter().position(|m| !m.flags.seen)?;
+        seq_of(i)
+    }
+
+    pub fn get(&self, i: usize) -> &Message<K> {
+        &self.messages[i]
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> &mut Message<K> {
+        &mut self.messages[i]
+    }
+
+    /// The indices named by `set`: sequence numbers, or UIDs when `uid`.
+    /// `*` is the last message (or the highest UID); numbers past the end
+    /// name nothing.
+    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
+        let Some(last) = self.messages.last() else {
+            return Vec::new();
+        };
+        let largest = if uid {
+            last.uid
+        } else {
+            NonZeroU32::new(self.exists()).expect("not empty")
+        };
+        (0..self.messages.len())
+            .filter(|&i| {
+                let n = if uid {
+                    self.messages[i].uid
+                } else {
+                    seq_of(i).expect("in range")
+                };
+                contains(set, n, largest)
+            })
+            .collect()
+    }
+
+    /// The indices of the messages that match every key of `criteria`.
+    pub fn search(&self, criteria: &[SearchKey<'_>]) -> Result<Vec<usize>, Unsearchable> {
+        let mut out = Vec::new();
+        for i in 0..self.messages.len() {
+            let mut all = true;
+            for key in criteria {
+                all &= self.matches(i, key)?;
+            }
+            if all {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    fn matches(&self, i: usize, key: &SearchKey<'_>) -> Result<bool, Unsearchable> {
+        let m = &self.messages[i];
+        let f = m.flags;
+        let exists = NonZeroU32::new(self.exists()).expect("a message is being matched");
+        let last_uid = self.messages.last().expect("not empty").uid;
+        Ok(match key {
+            SearchKey::All | SearchKey::Old => true,
+            SearchKey::New | SearchKey::Recent => false,
+            SearchKey::Seen => f.seen,
+            SearchKey::Unseen => !f.seen,
+            SearchKey::Deleted => f.deleted,
+            SearchKey::Undeleted => !f.deleted,
+            SearchKey::Flagged => f.flagged,
+            SearchKey::Unflagged => !f.flagged,
+            SearchKey::Answered => f.answered,
+            SearchKey::Unanswered => !f.answered,
+            SearchKey::Draft => f.draft,
+            SearchKey::Undraft => !f.draft,
+            SearchKey::Larger(n) => m.size > u64::from(*n),
+            SearchKey::Smaller(n) => m.size < u64::from(*n),
+            SearchKey::SequenceSet(set) => contains(set, seq_of(i).expect("in range"), exists),
+            SearchKey::Uid(set) => contains(set, m.uid, last_uid),
+            SearchKey::Not(k) => !self.matches(i, k)?,
+            SearchKey::Or(a, b) => self.matches(i, a)? || self.matches(i, b)?,
+            SearchKey::And(keys) => {
+                let mut all = true;
+                for k in keys.as_ref() {
+                    all &= self.matches(i, k)?;
+                }
+                all
+            }
+            other => return Err(Unsearchable(format!("{other:?}"))),
+        })
+    }
+
+    /// Removes the messages at `indices` (ascending) and returns the
+    /// sequence number to report for each, in order: each `* n EXPUNGE`
+    /// renumbers the messages after it at once (RFC 3501 §7.4.1).
+    pub fn expunge(&mut self, indices: &[usize]) -> Vec<NonZeroU32> {
+        let mut reported = Vec::with_capacity(indices.len());
+        for (removed, &i) in indices.iter().enumerate() {
+            let now = i - removed;
+            self.messages.remove(now);
+            reported.push(seq_of(now).expect("in range"));
+        }
+        reported
+    }
+}
+
+/// The sequence number of index `i`.
+pub fn seq_of(i: usize) -> Option<NonZeroU32> {
+    u32::try_from(i + 1).ok().and_then(NonZeroU32::new)
+}
+
+/// Whether `n` is in `set`, with `*` standing for `largest`.
+pub fn contains(set: &SequenceSet, n: NonZeroU32, largest: NonZeroU32) -> bool {
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(v) => *v,
+        SeqOrUid::Asterisk => largest,
+    };
+    set.0.as_ref().iter().any(|s| match s {
+        Sequence::Single(v) => value(v) == n,
+        Sequence::Range(a, b) => {
+            let (a, b) = (value(a), value(b));
+            a.min(b) <= n && n <= a.max(b)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use std::num::NonZeroU32;
+
+use imap_types::flag::{Flag, StoreType};
+use imap_types::search::SearchKey;
+use imap_types::sequence::SequenceSet;
+use proptest::prelude::*;
+
+use super::*;
+
+fn set(s: &str) -> SequenceSet {
+    SequenceSet::try_from(s).unwrap()
+}
+
+fn view(n: u32) -> View<u32> {
+    View::numbered(
+        NonZeroU32::new(7).unwrap(),
+        (1..=n).map(|k| (k, u64::from(k) * 100)),
+    )
+}
+
+#[test]
+fn numbers_and_uids_resolve_with_star_and_reversed_ranges() {
+    let v = view(5);
+    assert_eq!(v.resolve(&set("2:3"), false), vec![1, 2]);
+    assert_eq!(v.resolve(&set("4:*"), false), vec![3, 4]);
+    assert_eq!(v.resolve(&set("*:4"), false), vec![3, 4]);
+    assert_eq!(v.resolve(&set("1,5"), true), vec![0, 4]);
+    assert_eq!(v.resolve(&set("9"), false), Vec::<usize>::new());
+    assert_eq!(v.uid_next().get(), 6);
+    assert!(view(0).resolve(&set("1:*"), true).is_empty());
+}
+
+#[test]
+fn a_huge_range_costs_no_more_than_the_folder() {
+    let v = view(3);
+    assert_eq!(v.resolve(&set("1:4294967295"), true), vec![0, 1, 2]);
+}
+
+#[test]
+fn uids_outlive_expunges_and_numbers_close_up() {
+    let mut v = view(5);
+    // Expunging 2 and 4: the second is reported as 3, since 2 went first.
+    let reported: Vec<u32> = v.expunge(&[1, 3]).iter().map(|n| n.get()).collect();
+    assert_eq!(reported, vec![2, 3]);
+    assert_eq!(v.exists(), 3);
+    assert_eq!(v.resolve(&set("2"), false), vec![1]);
+    assert_eq!(v.get(1).uid.get(), 3);
+    assert!(v.resolve(&set("2"), true).is_empty());
+    assert_eq!(v.uid_next().get(), 6, "UIDNEXT never goes back");
+}
+
+#[test]
+fn store_adds_removes_and_replaces_system_flags_only() {
+    let mut f = Flags::default();
+    f.store(
+        StoreType::Add,
+        &[
+            Flag::Seen,
+            Flag::Deleted,
+            Flag::Keyword("x".try_into().unwrap()),
+        ],
+    );
+    assert!(f.seen && f.deleted && !f.flagged);
+    f.store(StoreType::Remove, &[Flag::Seen]);
+    assert!(!f.seen && f.deleted);
+    f.store(StoreType::Replace, &[Flag::Flagged]);
+    assert_eq!(
+        f,
+        Flags {
+            flagged: true,
+            ..Flags::default()
+        }
+    );
+    assert_eq!(f.fetched(), vec![FlagFetch::Flag(Flag::Flagged)]);
+}
+
+#[test]
+fn search_on_flags_sizes_and_numbers() {
+    let mut v = view(4);
+    v.get_mut(0).flags.seen = true;
+    v.get_mut(2).flags.deleted = true;
+    assert_eq!(v.search(&[SearchKey::Unseen]).unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        v.search(&[SearchKey::Unseen, SearchKey::Undeleted])
+            .unwrap(),
+        vec![1, 3]
+    );
+    assert_eq!(v.search(&[SearchKey::Larger(250)]).unwrap(), vec![2, 3]);
+    assert_eq!(
+        v.search(&[SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Deleted)
+        )])
+        .unwrap(),
+        vec![0, 2]
+    );
+    assert_eq!(
+        v.search(&[SearchKey::Not(Box::new(SearchKey::Uid(set("2:*"))))])
+            .unwrap(),
+        vec![0]
+    );
+    assert!(
+        v.search(&[SearchKey::Subject("x".try_into().unwrap())])
+            .is_err()
+    );
+    assert_eq!(v.first_unseen().map(|n| n.get()), Some(2));
+    assert_eq!(v.unseen(), 3);
+}
+
+proptest! {
+    /// After any expunges, every message keeps its UID, sequence numbers
+    /// are 1..=n in UID order, and the reported numbers replayed one by one
+    /// on a model give the same folder.
+    #[test]
+    fn expunge_matches_a_model(n in 0u32..40, picks in proptest::collection::vec(any::<bool>(), 40)) {
+        let mut v = view(n);
+        let mut model: Vec<u32> = (1..=n).collect();
+        let doomed: Vec<usize> = (0..n as usize).filter(|&i| picks[i]).collect();
+        for seq in v.expunge(&doomed) {
+            model.remove(seq.get() as usize - 1);
+        }
+        let uids: Vec<u32> = (0..v.exists() as usize).map(|i| v.get(i).uid.get()).collect();
+        prop_assert_eq!(&uids, &model);
+        let kept: Vec<u32> = (1..=n).filter(|k| !picks[*k as usize - 1]).collect();
+        prop_assert_eq!(uids, kept);
+    }
+}

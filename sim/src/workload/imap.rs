@@ -1,0 +1,227 @@
+//! The mail user over IMAP: a session at the client proxy's IMAP front
+//! (`causeway_client::imap_front`), in the habits of getmail and mbsync:
+//! LOGIN, SELECT INBOX with its listing, `UID FETCH (BODY.PEEK[])` of some
+//! messages, `UID STORE +FLAGS.SILENT (\Seen)` of some it has whole, then
+//! `UID STORE (\Deleted)` + `UID EXPUNGE` of some it has whole, LOGOUT (or
+//! a hang-up instead).
+//!
+//! IMAP shows no UIDL, so a message is known by its bytes: a body is the
+//! message of the one server message with its SHA-256 (a body that is no
+//! server's message is a violation of invariant 2 at once; one whose bytes
+//! two messages share is read but never deleted). The record is the POP3
+//! user's: bodies received whole, and deletes sent and acknowledged (only
+//! the UIDs the `UID EXPUNGE` response reported expunged count as
+//! acknowledged). Read marks are judged for safety only: a message may end
+//! read on its server only if the user stored `\Seen` on it (recorded as
+//! received whole when the STORE is sent): a peek alone must leave it
+//! unread.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use causeway_imap::{ImapClient, Timeouts};
+use causeway_net::Env;
+use sha2::{Digest, Sha256};
+
+use super::record::{Deletes, Ended, MsgKey};
+use super::{Mua, sim_ms};
+
+/// Where the client proxy serves IMAP in the simulation.
+pub const PROXY_IMAP_PORT: u16 = 1143;
+
+/// The session's outcome, as `Mua::session` returns it.
+type Outcome = (Ended, Vec<String>, u32, (Option<u64>, Option<u64>));
+
+impl Mua {
+    /// One IMAP session.
+    pub(super) async fn imap_session(&self, n: u32) -> Outcome {
+        let host = self.proxy.rsplit_once(':').map_or("proxy", |(h, _)| h);
+        let address = format!("{host}:{PROXY_IMAP_PORT}");
+        self.log.event(
+            sim_ms(),
+            format!("client {} IMAP session {n} connecting", self.client),
+        );
+        let stream = match self
+            .env
+            .timeout(
+                Duration::from_secs(30),
+                "connect",
+                self.env.connect(&address),
+            )
+            .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) | Err(e) => return broken(format!("connect: {e}"), 0),
+        };
+        let timeouts = Timeouts {
+            greeting: Duration::from_secs(60),
+            command: Duration::from_secs(300),
+        };
+        let mut c = match ImapClient::start(self.env.clone(), stream, timeouts, 64 << 20).await {
+            Ok(c) => c,
+            Err(e) => return broken(format!("greeting: {e}"), 0),
+        };
+        let mut commands = 1;
+        if let Err(e) = c.login(&self.user, self.password.as_bytes()).await {
+            return broken(format!("LOGIN: {e}"), commands);
+        }
+        let opened = Some(sim_ms());
+        commands += 1;
+        let listed: Vec<(NonZeroU32, u32)> = match c.select("INBOX").await {
+            Ok(f) => f.listed().map(|l| (l.uid, l.size)).collect(),
+            Err(e) => return broken(format!("SELECT: {e}"), commands),
+        };
+        let mut deletes = Deletes::default();
+        let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
+        let mut ended = None;
+        for (uid, size) in listed {
+            if !self.chance(self.params.retr_chance) {
+                continue;
+            }
+            if self.chance(self.params.give_up_chance) {
+                ended = Some(Ended::GaveUp);
+                break;
+            }
+            commands += 1;
+            match c.fetch_body(uid).await {
+                Ok(Some(body)) => {
+                    if body.len() != size as usize {
+                        self.log.violation(
+                            2,
+                            None,
+                            format!(
+                                "IMAP UID {uid}: listed as {size} octets, the body has {}",
+                                body.len()
+                            ),
+                        );
+                    }
+                    whole.push((uid, self.known(&body)));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    ended = Some(Ended::Broken(format!("UID FETCH {uid}: {e}")));
+                    break;
+                }
+            }
+        }
+        let mut quit = None;
+        if ended.is_none() {
+            ended = Some(
+                self.finish(&mut c, &whole, &mut deletes, &mut commands)
+                    .await,
+            );
+        }
+        let ended = match ended.expect("set above") {
+            Ended::Quit => {
+                quit = Some(sim_ms());
+                commands += 1;
+                match c.logout().await {
+                    Ok(()) => Ended::Quit,
+                    Err(e) => Ended::Broken(format!("LOGOUT: {e}")),
+                }
+            }
+            other => other,
+        };
+        deletes.settle(&self.log);
+        self.log.with(|m| {
+            m.imap_sessions += 1;
+            m.imap_bodies += whole.len() as u32;
+        });
+        (ended, Vec::new(), commands, (opened, quit))
+    }
+
+    /// Marks and deletes some of the messages the session has whole.
+    async fn finish(
+        &self,
+        c: &mut ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>,
+        whole: &[(NonZeroU32, Option<MsgKey>)],
+        deletes: &mut Deletes,
+        commands: &mut u32,
+    ) -> Ended {
+        // (Only messages it knows: marking one of two with the same bytes
+        // would be judged as the other's.)
+        let seen: Vec<&(NonZeroU32, Option<MsgKey>)> = whole
+            .iter()
+            .filter(|(_, k)| k.is_some())
+            .filter(|_| self.chance(0.5))
+            .collect();
+        // Only these may end read on the server: a peek alone must not.
+        let now = self.env.unix_millis();
+        self.log.with(|m| {
+            for (_, k) in &seen {
+                if let Some(k) = k {
+                    m.received.entry(k.clone()).or_insert(now);
+                }
+            }
+        });
+        let seen: Vec<NonZeroU32> = seen.iter().map(|(u, _)| *u).collect();
+        if !seen.is_empty() {
+            *commands += 1;
+            if let Err(e) = c.mark_seen(&seen).await {
+                return Ended::Broken(format!("UID STORE (\\Seen): {e}"));
+            }
+        }
+        let doomed: Vec<(NonZeroU32, MsgKey)> = whole
+            .iter()
+            .filter_map(|(u, k)| Some((*u, k.clone()?)))
+            .filter(|_| self.chance(self.params.dele_chance))
+            .collect();
+        if doomed.is_empty() {
+            return Ended::Quit;
+        }
+        for (_, k) in &doomed {
+            deletes.sent(k);
+        }
+        *commands += 2;
+        let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
+        match c.delete(&uids).await {
+            Ok(gone) => {
+                for (u, k) in &doomed {
+                    if gone.contains(u) {
+                        deletes.acked(k);
+                    }
+                }
+                self.log.with(|m| m.imap_expunged += gone.len() as u32);
+                Ended::Quit
+            }
+            Err(e) => Ended::Broken(format!("UID EXPUNGE: {e}")),
+        }
+    }
+
+    /// The server message with these bytes, if exactly one has them; a
+    /// body that no server message has is a violation at once.
+    fn known(&self, body: &[u8]) -> Option<MsgKey> {
+        let sha = hex(&Sha256::digest(body));
+        let mut found: Vec<MsgKey> = Vec::new();
+        for s in &self.stores {
+            for m in s.store.messages(&s.user) {
+                if m.sha256 == sha {
+                    found.push((s.host.clone(), m.uid));
+                }
+            }
+        }
+        match found.as_slice() {
+            [] => {
+                self.log.violation(
+                    2,
+                    None,
+                    format!(
+                        "an IMAP body of {} octets is no server's message",
+                        body.len()
+                    ),
+                );
+                None
+            }
+            [k] => Some(k.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn broken(why: String, commands: u32) -> Outcome {
+    (Ended::Broken(why), Vec::new(), commands, (None, None))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,221 @@
+//! An unchanged IMAP mail client (python `imaplib`) at the client proxy's
+//! IMAP front, through the whole chain (line forwarder, edge, model POP3
+//! servers), judged on the model servers' own records: a peeked body never
+//! marks read, a whole non-peek body marks read only after the client
+//! spoke again, a header does not, an expunge reaches the server, a cut
+//! during a FETCH leaves the message unread, and an expunge acknowledged
+//! just before a cut is still carried out. Every server session QUITs.
+
+use std::time::Duration;
+
+use causeway_net::Env;
+use causeway_tests::rig::{LOCAL_PASSWORD, LOCAL_USER, Rig, RigSpec, USER};
+use causeway_tests::{Dir, Py, python};
+
+fn login() -> String {
+    format!(
+        "attempt(\"login\", p.login, \"{LOCAL_USER}\", \"{LOCAL_PASSWORD}\")\nattempt(\"select\", p.select, \"INBOX\")\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaplib_reads_marks_and_expunges_as_the_rules_say() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 5, 3000);
+    let script = format!(
+        r#"{}
+d = attempt("list", p.fetch, "1:*", "(UID RFC822.SIZE FLAGS)")
+out("sizes", " ".join(text(x).split("RFC822.SIZE ")[1].split(" ")[0] for x in d))
+out("peek.digest", digest(attempt("peek", p.uid, "FETCH", "1", "(BODY.PEEK[])")))
+out("read.digest", digest(attempt("read", p.fetch, "2", "(BODY[])")))
+attempt("header", p.fetch, "3", "(BODY[HEADER])")
+attempt("text", p.fetch, "3", "(BODY.PEEK[TEXT])")
+attempt("noop", p.noop)
+attempt("unseen", p.search, None, "UNSEEN")
+attempt("delete", p.store, "4", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+attempt("left", p.fetch, "1:*", "(UID)")
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert!(
+        out.get("welcome").starts_with("* OK [CAPABILITY IMAP4REV1"),
+        "{out:?}"
+    );
+    assert!(out.get("login").starts_with("OK"), "{out:?}");
+    assert_eq!(out.get("select"), "OK 5");
+    let sizes: Vec<String> = u
+        .iter()
+        .map(|x| host.store.message(USER, x).unwrap().size.to_string())
+        .collect();
+    assert_eq!(out.get("sizes"), sizes.join(" "), "sizes are the server's");
+    assert_eq!(out.get("peek.digest"), host.digest(&u[0]));
+    assert_eq!(out.get("read.digest"), host.digest(&u[1]));
+    // 2 was read (BODY[]) and 3's header fetched without PEEK: both are
+    // \Seen in this session, as a server would say.
+    assert_eq!(out.get("unseen"), "OK 1 4 5");
+    assert_eq!(out.get("expunge"), "OK 4");
+    assert_eq!(out.get("left"), "OK 1 (UID 1)");
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+
+    rig.settle().await;
+    let s = &host.store;
+    assert!(
+        !s.is_seen(USER, &u[0]),
+        "a peek marked read\n{}",
+        rig.report()
+    );
+    assert!(
+        s.is_seen(USER, &u[1]),
+        "a whole BODY[] proved delivered was not marked\n{}",
+        rig.report()
+    );
+    assert!(
+        !s.is_seen(USER, &u[2]),
+        "a header alone marked read\n{}",
+        rig.report()
+    );
+    assert!(
+        !s.is_present(USER, &u[3]),
+        "the expunge did not reach the server\n{}",
+        rig.report()
+    );
+    for x in [&u[0], &u[1], &u[2], &u[4]] {
+        assert!(s.is_present(USER, x), "{x} deleted\n{}", rig.report());
+    }
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_peek_fetch_the_client_never_acknowledged_is_not_marked() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 2, 3000);
+    // The client takes the body, stays two seconds (the proxy sends read
+    // marks after a second of quiet) and hangs up without another command:
+    // no proof it kept the whole response, so the message stays unread.
+    let script = format!(
+        "{}\nout(\"read.digest\", digest(attempt(\"read\", p.fetch, \"1\", \"(RFC822)\")))\nimport time\ntime.sleep(2)\np.shutdown()\n",
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert_eq!(out.get("read.digest"), host.digest(&u[0]));
+    rig.settle().await;
+    assert!(
+        !host.store.is_seen(USER, &u[0]),
+        "marked without proof\n{}",
+        rig.report()
+    );
+    assert!(host.store.is_present(USER, &u[0]));
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_during_a_fetch_leaves_the_message_unread() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::no_resume()).await;
+    let host = &rig.hosts[0];
+    let big = host.deliver_incompressible(rig.env.rng(), 400 << 10);
+    const CUT_AT: u64 = 64 << 10;
+    rig.line.cut_after(Dir::Down, CUT_AT);
+    let script = format!(
+        "{}\nattempt(\"read\", p.fetch, \"1\", \"(BODY[])\")\nattempt(\"noop\", p.noop)\n",
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    let err = out.get("read.err");
+    assert!(
+        err.contains("UNAVAILABLE") || err.starts_with("abort"),
+        "{err}"
+    );
+    assert_eq!(
+        rig.line.bytes(Dir::Down),
+        CUT_AT,
+        "the cut fell inside the body"
+    );
+    rig.settle().await;
+    assert!(host.store.is_present(USER, &big), "{}", rig.report());
+    assert!(
+        !host.store.is_seen(USER, &big),
+        "marked read though cut\n{}",
+        rig.report()
+    );
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expunge_acknowledged_just_before_a_cut_is_carried_out() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::no_resume()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 3, 2000);
+    let script = format!(
+        "{}\nattempt(\"delete\", p.store, \"2\", \"+FLAGS\", \"(\\\\Deleted)\")\nattempt(\"expunge\", p.expunge)\npause(\"expunged\")\nattempt(\"logout\", p.logout)\n",
+        login()
+    );
+    let mut py = Py::start_imap(&rig.imap, &script);
+    assert_eq!(py.expect("expunge").await, "OK 2");
+    py.expect("pause").await;
+    rig.line.cut_now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    py.resume().await;
+    let out = py.finish().await;
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+    rig.settle().await;
+    assert!(
+        !host.store.is_present(USER, &u[1]),
+        "the acknowledged expunge was lost\n{}",
+        rig.report()
+    );
+    for x in [&u[0], &u[2]] {
+        assert!(
+            host.store.is_present(USER, x) && !host.store.is_seen(USER, x),
+            "{}",
+            rig.report()
+        );
+    }
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_an_authentication_failure_and_parts_are_refused() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    rig.hosts[0].deliver(rig.env.rng(), 1, 2000);
+    let script = format!(
+        r#"attempt("bad", p.login, "{LOCAL_USER}", "wrong")
+{}
+attempt("part", p.fetch, "1", "(BODY.PEEK[1])")
+attempt("copy", p.copy, "1", "Archive")
+attempt("other", p.select, "Archive")
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert!(
+        out.get("bad.err").contains("[AUTHENTICATIONFAILED]"),
+        "{out:?}"
+    );
+    assert!(out.get("login").starts_with("OK"), "{out:?}");
+    assert!(out.get("part.err").contains("[CANNOT]"), "{out:?}");
+    assert!(out.get("other.err").contains("[NONEXISTENT]"), "{out:?}");
+    assert!(out.get("copy.err").contains("[CANNOT]"), "{out:?}");
+    rig.settle().await;
+    rig.assert_no_leaks();
+}

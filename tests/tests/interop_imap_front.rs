@@ -1,0 +1,211 @@
+//! Real IMAP mail clients at the client proxy's IMAP front, through the
+//! whole chain to a real Dovecot, judged on Dovecot itself (its mailbox
+//! over a separate IMAP connection, matched by content hash, and its log:
+//! every server session ended cleanly).
+//!
+//! Each client runs with the edge reading Dovecot's POP3 server directly,
+//! and with the edge reading Dovecot's IMAP server through the relay
+//! (`protocol = "imap"`). See docs/interop.md, "IMAP mail clients".
+
+use std::collections::BTreeSet;
+
+use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
+use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
+use causeway_tests::interop::dovecot::USER;
+use causeway_tests::interop::{
+    self, Backend, Chain, Dovecot, Format, Mailbox, Route, assert_clean_ends, fetchmail_keeps,
+    require, settle,
+};
+use causeway_tests::python;
+
+async fn rig(
+    route: Route,
+    backend: Backend,
+    n: usize,
+    bytes: usize,
+) -> Option<(Dovecot, Chain, Mailbox)> {
+    interop::rig(Format::Maildir, route, backend, n, bytes).await
+}
+
+/// python imaplib: a peek, a whole non-peek read, a header without PEEK,
+/// an expunge, LOGOUT. Only the whole read is marked read on Dovecot.
+async fn imaplib(route: Route, backend: Backend) {
+    let Some((dc, chain, before)) = rig(route, backend, 4, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let script = format!(
+        r#"attempt("login", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}")
+attempt("select", p.select, "INBOX")
+out("peek.digest", digest(attempt("peek", p.uid, "FETCH", "1", "(BODY.PEEK[])")))
+out("read.digest", digest(attempt("read", p.fetch, "2", "(BODY[])")))
+attempt("header", p.fetch, "3", "(BODY[HEADER])")
+attempt("delete", p.store, "4", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+attempt("logout", p.logout)
+"#
+    );
+    let out = python::run_imap(&chain.imap, &script).await;
+    assert_eq!(out.get("select"), "OK 4");
+    let sha = |i: usize| before.messages[i].sha256.clone();
+    assert_eq!(
+        out.get("peek.digest").split(' ').next(),
+        Some(sha(0).as_str())
+    );
+    assert_eq!(
+        out.get("read.digest").split(' ').next(),
+        Some(sha(1).as_str())
+    );
+    assert_eq!(out.get("expunge"), "OK 4");
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        let seen = |i: usize| mb.get(&msgs[i].sha256).map(|m| m.seen());
+        if seen(0) != Some(false) || seen(1) != Some(true) || seen(2) != Some(false) {
+            return Err(format!("flags: {:?}", (0..3).map(seen).collect::<Vec<_>>()));
+        }
+        if mb.get(&msgs[3].sha256).is_some() {
+            return Err("message 4 not expunged".into());
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "imaplib").await;
+}
+
+/// curl `imap://`: LIST, a UID FETCH of one message (byte for byte).
+async fn curl(route: Route, backend: Backend) {
+    if !require("curl", &["--version"], "curl") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(route, backend, 3, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let list = clients::curl_imap(&chain.imap, "", &[]).await;
+    assert_eq!(list.code, 0, "{}", list.text());
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("INBOX"),
+        "{}",
+        list.text()
+    );
+    let fetch = clients::curl_imap(&chain.imap, "INBOX;UID=2", &[]).await;
+    assert_eq!(fetch.code, 0, "{}", fetch.text());
+    assert_eq!(
+        causeway_tests::interop::sha256(&fetch.stdout),
+        before.messages[1].sha256
+    );
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        // curl fetches with BODY[] and logs out: a whole read, marked.
+        let seen: Vec<_> = msgs
+            .iter()
+            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
+            .collect();
+        if seen != [Some(false), Some(true), Some(false)] {
+            return Err(format!("flags {seen:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "curl imap").await;
+}
+
+/// fetchmail `protocol IMAP`, `keep`: it reads each message as
+/// `RFC822.HEADER` and `BODY.PEEK[TEXT]`, then stores `\Seen` itself, so
+/// every message ends read and present; then `nokeep fetchall`: it stores
+/// `\Seen \Deleted` and expunges, and the mailbox ends empty.
+async fn fetchmail(route: Route, backend: Backend) {
+    if !require("fetchmail", &["--version"], "fetchmail") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(route, backend, 4, 5000).await else {
+        return;
+    };
+    let fm = Fetchmail::new();
+    let keep = FetchmailOpts {
+        keep: true,
+        uidl: false,
+        fetchall: false,
+        imap: true,
+    };
+    // It stores \Seen itself after delivery: all present and read.
+    let marker = "BODY.PEEK[TEXT]";
+    fetchmail_keeps(&dc, &chain, &fm, keep, marker, true, &before).await;
+
+    let mark = dc.log_mark();
+    let flush = FetchmailOpts {
+        keep: false,
+        uidl: false,
+        fetchall: true,
+        imap: true,
+    };
+    let r = fm.run(&chain.imap, flush).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(
+        fm.delivered().len(),
+        8,
+        "fetchall fetched all 4 again\n{}",
+        r.text()
+    );
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.messages.is_empty() {
+            Ok(())
+        } else {
+            Err("fetchmail nokeep: everything expunged expected".into())
+        }
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "fetchmail imap").await;
+}
+
+/// getmail6 `SimpleIMAPRetriever` with `delete = true`: every message
+/// delivered intact, then expunged on Dovecot.
+async fn getmail(route: Route, backend: Backend) {
+    if !require("getmail", &["--version"], "getmail6") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(route, backend, 4, 5000).await else {
+        return;
+    };
+    let gm = Getmail::new();
+    let mark = dc.log_mark();
+    let r = gm.run_imap(&chain.imap, true).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got: BTreeSet<String> = gm.delivered().into_iter().collect();
+    assert_eq!(
+        got,
+        before.body_digests(),
+        "getmail delivered every message intact\n{}",
+        r.text()
+    );
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.messages.is_empty() {
+            Ok(())
+        } else {
+            Err("getmail delete = true: everything expunged expected".into())
+        }
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "getmail imap").await;
+}
+
+macro_rules! matrix {
+    ($client:ident) => {
+        mod $client {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pop3_direct() {
+                super::$client(Route::Direct, Backend::Pop3).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn imap_relay() {
+                super::$client(Route::Relay, Backend::Imap).await
+            }
+        }
+    };
+}
+
+matrix!(imaplib);
+matrix!(curl);
+matrix!(fetchmail);
+matrix!(getmail);
