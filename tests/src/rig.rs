@@ -144,11 +144,8 @@ impl Rig {
                 via_relay: *via_relay,
             });
         }
-        // The proxy binds its IMAP port itself: a free one, found here.
-        let imap = {
-            let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
-            l.local_addr().unwrap().to_string()
-        };
+        // The proxy binds its IMAP port itself.
+        let imap = crate::unused_address();
         let chain_spec = ChainSpec {
             client_imap_listen: Some(imap.clone()),
             servers: hosts

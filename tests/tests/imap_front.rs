@@ -219,3 +219,37 @@ attempt("logout", p.logout)
     rig.settle().await;
     rig.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_imap_client_is_kept_then_logged_out() {
+    if !python::available().await {
+        return;
+    }
+    // The POP3 session behind would give up after 3 s of silence; the IMAP
+    // front keeps it alive (a NOOP every 1.5 s) until its own bound, 6 s.
+    let rig = Rig::start(RigSpec {
+        client_timeouts: causeway_client::Timeouts {
+            client_idle: Duration::from_secs(3),
+            imap_idle: Duration::from_secs(6),
+            ..causeway_client::Timeouts::default()
+        },
+        ..RigSpec::default()
+    })
+    .await;
+    let u = rig.hosts[0].deliver(rig.env.rng(), 1, 2000);
+    let script = format!(
+        "{}import time\ntime.sleep(4.5)\nattempt(\"header\", p.fetch, \"1\", \"(BODY.PEEK[HEADER])\")\ntime.sleep(8)\nattempt(\"noop\", p.noop)\n",
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    // The header comes from the POP3 session: it was still there.
+    assert!(
+        out.get("header").starts_with("OK 1 (BODY[HEADER]"),
+        "{out:?}"
+    );
+    let err = out.get("noop.err");
+    assert!(err.contains("[UNAVAILABLE] autologout"), "{err}");
+    rig.settle().await;
+    assert!(rig.hosts[0].store.is_present(USER, &u[0]));
+    rig.assert_no_leaks();
+}

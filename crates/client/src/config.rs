@@ -97,6 +97,9 @@ pub struct Timeouts {
     /// How long a mail client may stay silent before it is disconnected
     /// (RFC 1939 asks for at least ten minutes).
     pub client_idle: Duration,
+    /// The same for an IMAP mail client (RFC 3501 asks for at least 30
+    /// minutes; the POP3 session behind it is kept alive meanwhile).
+    pub imap_idle: Duration,
     /// After a cut, how long the proxy keeps reconnecting to resume its
     /// edge session while the mail client waits (zero: never; the mail
     /// client gets the error at once). The edge keeps a session for its own
@@ -113,6 +116,7 @@ impl Default for Timeouts {
             ping_interval: Duration::from_secs(30),
             quit: Duration::from_secs(120),
             client_idle: Duration::from_secs(600),
+            imap_idle: Duration::from_secs(30 * 60),
             resume: Duration::from_secs(300),
         }
     }
@@ -176,6 +180,7 @@ impl ClientConfig {
             ("ping_interval", t.ping_interval),
             ("quit", t.quit),
             ("client_idle", t.client_idle),
+            ("imap_idle", t.imap_idle),
         ]
         .into_iter()
         .find(|(_, d)| d.is_zero());

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
-use causeway_net::{Env, Listener as _, TokioEnv};
+use causeway_net::{Env, TokioEnv};
 use causeway_proto::user::{Protocol, TlsMode};
 
 use crate::forwarder::{Forwarder, Pace};
@@ -145,11 +145,8 @@ impl Chain {
         pace: Option<Pace>,
     ) -> Chain {
         let env = TokioEnv::new();
-        // The proxy binds its IMAP port itself: a free one, found here.
-        let imap = {
-            let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
-            l.local_addr().expect("bound").to_string()
-        };
+        // The proxy binds its IMAP port itself.
+        let imap = crate::unused_address();
         let mut spec = ChainSpec {
             client_imap_listen: Some(imap.clone()),
             servers: vec![MailServer {

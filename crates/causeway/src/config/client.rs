@@ -93,6 +93,7 @@ struct ClientTimeoutsFile {
     ping_interval: Option<Spanned<String>>,
     quit: Option<Spanned<String>>,
     client_idle: Option<Spanned<String>>,
+    imap_idle: Option<Spanned<String>>,
     resume: Option<Spanned<String>>,
 }
 
@@ -178,6 +179,7 @@ impl Cx<'_> {
             ),
             quit: self.duration(&t.quit, d.quit, "timeouts.quit"),
             client_idle: self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle"),
+            imap_idle: self.duration(&t.imap_idle, d.imap_idle, "timeouts.imap_idle"),
             resume: self.duration_or_off(&t.resume, d.resume, "timeouts.resume"),
         };
         let channel = self.channel(&f.channel);

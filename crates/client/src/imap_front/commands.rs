@@ -135,8 +135,13 @@ impl<E: Env> Front<E> {
         m.due.append(&mut m.awaiting);
     }
 
-    /// While the client is quiet: keeps the POP3 session alive.
+    /// While the client is quiet: keeps the POP3 session alive once logged
+    /// in (before, its own silence bound applies: an IMAP client that never
+    /// logs in is let go after `client_idle`). A lost line shows here.
     pub async fn keep_alive(&mut self) -> Result<(), ClientError> {
+        if self.state == State::Greeted {
+            return Ok(());
+        }
         self.maildrop()?.noop().await
     }
 

@@ -19,9 +19,9 @@
 //! \Draft` for the session, of which a read mark and an expunge reach the
 //! server.
 //!
-//! Every wait is on silence: the client's commands (`client_idle`, at
-//! least the 30 minutes RFC 3501 asks for; the POP3 session behind is kept
-//! alive meanwhile), each piece of a response written (`request`).
+//! Every wait is on silence: the client's commands (`imap_idle`, 30
+//! minutes as RFC 3501 asks; the POP3 session behind is kept alive
+//! meanwhile), each piece of a response written (`request`).
 
 mod commands;
 mod fetch;
@@ -30,7 +30,6 @@ mod maildrop;
 mod replies;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use causeway_imap::imap_next::server::{Error as ServerError, Event, Options, Server};
 use causeway_imap::imap_next::{Interrupt, Io, State as _};
@@ -47,9 +46,6 @@ use maildrop::Maildrop;
 /// The longest command line or literal accepted from the mail client:
 /// nothing it may send here (APPEND is not served) comes near.
 const MAX_COMMAND: u32 = 64 << 10;
-
-/// RFC 3501 §5.4: an autologout timer of at least 30 minutes.
-const MIN_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// Serves one IMAP mail client until it logs out, goes away, or the line
 /// to the edge is lost.
@@ -72,7 +68,7 @@ pub(crate) async fn serve<E: Env>(
         .expect("valid text");
     let mut server = Server::new(options, greeting);
     let mut front = Front::new(env.clone(), shared.clone(), maildrop, &config.timeouts);
-    let idle = config.timeouts.client_idle.max(MIN_IDLE);
+    let idle = config.timeouts.imap_idle;
     let keepalive = config.timeouts.client_idle / 2;
     let mut buf = vec![0u8; 16 << 10];
     let mut shutdown = shutdown;
@@ -117,26 +113,37 @@ pub(crate) async fn serve<E: Env>(
             }
             Err(Interrupt::Io(Io::NeedMoreInput)) => {
                 front.all_written();
+                // One deadline for the client's silence, however often the
+                // POP3 session behind is kept alive meanwhile.
+                let until = env.now() + idle;
                 let read = loop {
+                    let left = until.saturating_duration_since(env.now());
                     tokio::select! {
-                        r = env.timeout(idle, "the mail client's next command", mail.read(&mut buf)) => break r,
+                        r = env.timeout(left, "the mail client's next command", mail.read(&mut buf)) => break Ok(r),
                         () = env.sleep(keepalive) => {
                             if let Err(e) = front.keep_alive().await {
-                                break Ok(Err(std::io::Error::other(e.to_string())));
+                                let (_, why, _) = replies::refusal(&e);
+                                break Err(why);
                             }
                         }
                         () = shutdown_requested(&mut shutdown) => {
-                            front.bye(&mut server, "the client proxy is shutting down");
-                            flush(&env, &mut server, &mut mail, &config).await;
-                            break Ok(Ok(0));
+                            break Err("the client proxy is shutting down".into());
                         }
                     }
                 };
                 match read {
-                    Ok(Ok(0)) => break "the mail client closed the connection",
-                    Ok(Ok(n)) => server.enqueue_input(&buf[..n]),
-                    Ok(Err(_)) | Err(_) => {
-                        break "the mail client went silent or its connection failed";
+                    Ok(Ok(Ok(0))) => break "the mail client closed the connection",
+                    Ok(Ok(Ok(n))) => server.enqueue_input(&buf[..n]),
+                    Ok(Ok(Err(_))) => break "the mail client's connection failed",
+                    Ok(Err(_)) => {
+                        front.bye(&mut server, "autologout: no command for a long time");
+                        flush(&env, &mut server, &mut mail, &config).await;
+                        break "the mail client was silent too long";
+                    }
+                    Err(why) => {
+                        front.bye(&mut server, &why);
+                        flush(&env, &mut server, &mut mail, &config).await;
+                        break "the session ended while the mail client was quiet";
                     }
                 }
             }
