@@ -37,6 +37,7 @@ pub use config::{Faults, LockPolicy, ServerConfig};
 pub use imap::{run_imap_session, serve_imap};
 pub use record::{
     EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
+    content_sha256,
 };
 pub use server::{run_session, serve};
 pub use session::{Reply, SessionCore};

@@ -24,6 +24,14 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// A message's `sha256` as its record holds it: lowercase hex SHA-256 of
+/// its bytes. Whoever knows a message by its bytes (a mail user over IMAP)
+/// names it this way, so the two always agree.
+pub fn content_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Everything known about one delivered message. Messages are never removed
 /// from the record: a deleted message keeps its record with `deleted_by` set.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use causeway_net::EnvRng;
-use sha2::{Digest, Sha256};
 
 use crate::lock::LockTable;
 use crate::record::{
     EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
+    content_sha256,
 };
 use crate::{Uidl, UidlFormat};
 
@@ -232,7 +232,7 @@ impl MailStore {
             user: user.to_owned(),
             uidl: uidl.clone(),
             uid,
-            sha256: hex::encode(Sha256::digest(&body)),
+            sha256: content_sha256(&body),
             size: body.len(),
             delivery_seq: seq,
             delivered_at_ms: at_ms,

@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use causeway_imap::{ImapClient, Timeouts};
 use causeway_net::Env;
-use sha2::{Digest, Sha256};
 
 use super::record::{Deletes, Ended, MsgKey};
 use super::{Mua, sim_ms};
@@ -191,7 +190,7 @@ impl Mua {
     /// The server message with these bytes, if exactly one has them; a
     /// body that no server message has is a violation at once.
     fn known(&self, body: &[u8]) -> Option<MsgKey> {
-        let sha = hex(&Sha256::digest(body));
+        let sha = causeway_mailserver::content_sha256(body);
         let mut found: Vec<MsgKey> = Vec::new();
         for s in &self.stores {
             for m in s.store.messages(&s.user) {
@@ -220,8 +219,4 @@ impl Mua {
 
 fn broken(why: String, commands: u32) -> Outcome {
     (Ended::Broken(why), Vec::new(), commands, (None, None))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
