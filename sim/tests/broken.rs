@@ -37,6 +37,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("dele-not-journaled", 15, 4),
     ("carried-undone-by-rset", 128, 6),
     ("unprimed-resume", 266, 9),
+    ("imap-uids-by-listing", 6, 2),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -113,4 +114,5 @@ caught! {
     a_proxy_that_acknowledges_dele_without_its_journal: "dele-not-journaled",
     an_edge_whose_rset_undoes_carried_deletes: "carried-undone-by-rset",
     a_proxy_that_ignores_a_primed_resume: "unprimed-resume",
+    a_proxy_that_numbers_imap_uids_by_the_listing: "imap-uids-by-listing",
 }

@@ -253,3 +253,82 @@ async fn a_quiet_imap_client_is_kept_then_logged_out() {
     assert!(rig.hosts[0].store.is_present(USER, &u[0]));
     rig.assert_no_leaks();
 }
+
+/// The UIDs, flags and UIDVALIDITY of each message as `imaplib` sees them
+/// after SELECT: `validity` and `flags` (`uid:flags;...`).
+fn folder_script() -> String {
+    r#"out("validity", text(p.response("UIDVALIDITY")[1][0]))
+d = attempt("fetched", p.fetch, "1:*", "(UID FLAGS)")
+import re
+out("flags", ";".join("%s:%s" % re.search(r"UID (\d+) FLAGS \(([^)]*)\)", text(x)).groups() for x in d if x))
+"#
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uids_and_flags_outlive_the_session() {
+    if !python::available().await {
+        return;
+    }
+    // Two servers: UIDs follow arrival across both, and the UIDs of a server
+    // out of reach for one session are kept for the next.
+    let rig = Rig::start(RigSpec {
+        servers: vec![("HOST1", false), ("HOST2", false)],
+        ..RigSpec::default()
+    })
+    .await;
+    let (h1, h2) = (&rig.hosts[0], &rig.hosts[1]);
+    let u1 = h1.deliver(rig.env.rng(), 3, 2000);
+    let u2 = h2.deliver(rig.env.rng(), 1, 2000);
+    // Session 1: flag one, read one whole (LOGOUT proves it arrived).
+    let first = format!(
+        r#"{}{}attempt("flag", p.store, "1", "+FLAGS", "(\\Flagged \\Answered)")
+attempt("read", p.fetch, "2", "(BODY[])")
+attempt("logout", p.logout)
+"#,
+        login(),
+        folder_script()
+    );
+    let out = python::run_imap(&rig.imap, &first).await;
+    assert_eq!(out.get("flags"), "1:;2:;3:;4:", "{out:?}");
+    let validity = out.get("validity").to_string();
+    rig.settle().await;
+    assert!(h1.store.is_seen(USER, &u1[1]), "{}", rig.report());
+
+    // Session 2, after a new message on HOST1: same UIDVALIDITY, the same
+    // UIDs, the new message above them, the flags kept. It reads a third
+    // message whole but hangs up without proof.
+    let u_new = h1.deliver(rig.env.rng(), 1, 2000);
+    let second = format!(
+        r#"{}{}attempt("unflag", p.store, "1", "-FLAGS", "(\\Answered)")
+attempt("unproved", p.fetch, "3", "(BODY[])")
+p.shutdown()
+"#,
+        login(),
+        folder_script()
+    );
+    let out = python::run_imap(&rig.imap, &second).await;
+    assert_eq!(out.get("validity"), validity, "{out:?}");
+    assert_eq!(
+        out.get("flags"),
+        "1:\\Answered \\Flagged;2:\\Seen;3:;4:;5:",
+        "{out:?}"
+    );
+    rig.settle().await;
+    assert!(!h1.store.is_seen(USER, &u1[2]), "{}", rig.report());
+
+    // Session 3 with HOST2 refusing the login, then session 4 with it back: its
+    // message keeps UID 4.
+    h2.store.add_user(USER, "changed-meanwhile");
+    let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
+    assert_eq!(out.get("flags"), "1:\\Flagged;2:\\Seen;3:;5:", "{out:?}");
+    h2.store.add_user(USER, causeway_tests::rig::PASSWORD);
+    let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
+    assert_eq!(out.get("validity"), validity, "{out:?}");
+    assert_eq!(out.get("flags"), "1:\\Flagged;2:\\Seen;3:;4:;5:", "{out:?}");
+    rig.settle().await;
+    for x in u1.iter().chain(&u2).chain(&u_new) {
+        assert!(h1.store.is_present(USER, x) || h2.store.is_present(USER, x));
+    }
+    rig.assert_no_leaks();
+}

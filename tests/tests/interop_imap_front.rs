@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
-use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
+use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail, Mbsync};
 use causeway_tests::interop::dovecot::USER;
 use causeway_tests::interop::{
     self, Backend, Chain, Dovecot, Format, Mailbox, Route, assert_clean_ends, fetchmail_keeps,
@@ -189,6 +189,75 @@ async fn getmail(route: Route, backend: Backend) {
     assert_clean_ends(&dc, mark, "getmail imap").await;
 }
 
+/// mbsync, `Sync All` and `Expunge Both`, three runs. The first copies the
+/// INBOX (peeking: nothing is read on Dovecot). Then the user reads one
+/// copy and trashes another on this machine, and a message arrives. The
+/// second run stores `\Seen` (read on Dovecot), expunges the trashed one
+/// with `CLOSE` (gone from Dovecot) and copies only the new message; the
+/// third finds nothing to do. Each run needs the folder's UIDVALIDITY and
+/// UIDs of the last (mbsync refuses to sync a folder whose UIDVALIDITY
+/// changed): the proxy keeps them (`causeway_client::uids`).
+async fn mbsync(route: Route, backend: Backend) {
+    if !require("mbsync", &["--version"], "isync") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(route, backend, 4, 3000).await else {
+        return;
+    };
+    let sync = Mbsync::new();
+    let mark = dc.log_mark();
+    let r = sync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got: Vec<String> = sync.delivered();
+    assert_eq!(got.len(), 4, "{}", r.text());
+    assert_eq!(
+        got.into_iter().collect::<BTreeSet<_>>(),
+        before.body_digests()
+    );
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        let seen: Vec<_> = msgs
+            .iter()
+            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
+            .collect();
+        if seen != [Some(false); 4] {
+            return Err(format!("after the first sync {seen:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "mbsync, first run").await;
+
+    assert!(sync.set_flags(&msgs[1].body_sha256, "S"));
+    assert!(sync.set_flags(&msgs[2].body_sha256, "ST"));
+    dc.deliver(USER, 1, 3000).await;
+    let arrived = dc.mailbox(USER).await;
+    let mut want = arrived.body_digests();
+    want.remove(&msgs[2].body_sha256);
+    let mark = dc.log_mark();
+    let r = sync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got = sync.delivered();
+    assert_eq!(got.len(), 4, "one new copy, one expunged\n{}", r.text());
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    settle(&dc, &chain, USER, mark, |mb| {
+        let seen: Vec<_> = msgs
+            .iter()
+            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
+            .collect();
+        if seen != [Some(false), Some(true), None, Some(false)] || mb.messages.len() != 4 {
+            return Err(format!("after the second sync {seen:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "mbsync, second run").await;
+
+    let r = sync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(sync.delivered().len(), 4, "{}", r.text());
+}
+
 macro_rules! matrix {
     ($client:ident) => {
         mod $client {
@@ -208,4 +277,5 @@ macro_rules! matrix {
 matrix!(imaplib);
 matrix!(curl);
 matrix!(fetchmail);
+matrix!(mbsync);
 matrix!(getmail);

@@ -26,14 +26,20 @@ pub enum Broken {
     /// the new channel cannot be decoded, and the mail client sees the cut
     /// the resume was for.
     UnprimedResume,
+    /// Number the IMAP folder by its listing, 1 to n, in every session
+    /// under the same UIDVALIDITY (the UID book's UIDs ignored): once a
+    /// message is gone, its UID names the next one, and a client that
+    /// keeps copies by UID mixes them up.
+    ImapUidsByListing,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 4] = [
+    pub const ALL: [Broken; 5] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
         Broken::UnprimedResume,
+        Broken::ImapUidsByListing,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +48,7 @@ impl Broken {
             Broken::BreakAfterDelivery => "break-after-delivery",
             Broken::DeleNotJournaled => "dele-not-journaled",
             Broken::UnprimedResume => "unprimed-resume",
+            Broken::ImapUidsByListing => "imap-uids-by-listing",
         }
     }
 }

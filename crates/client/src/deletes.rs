@@ -60,6 +60,16 @@ fn parse_key(k: &[u8]) -> Option<u64> {
     (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
 }
 
+/// Entries of a store that hold acknowledged deletes (the IMAP UID book
+/// beside them not counted), for tests and the simulation. Counts keys
+/// only: needs no key and decrypts nothing.
+pub fn owed_deletes(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    entries
+        .iter()
+        .filter(|(k, _)| parse_key(k).is_some())
+        .count()
+}
+
 /// The proxy's delete journal, shared by its sessions.
 #[derive(Clone)]
 pub(crate) struct DeleteJournal {
@@ -97,6 +107,9 @@ impl DeleteJournal {
         let sealer = config.sealer(rng);
         let mut book = Book::default();
         for (k, v) in config.store.scan().await? {
+            if k.starts_with(crate::uids::PREFIX) {
+                continue; // the IMAP UID book shares the store
+            }
             let Some(seq) = parse_key(&k) else {
                 tracing::warn!(key = %String::from_utf8_lossy(&k), "delete journal: ignoring an entry that is not ours");
                 continue;

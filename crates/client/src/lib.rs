@@ -51,6 +51,7 @@ mod session;
 mod shared;
 mod state;
 mod tee;
+mod uids;
 
 use std::io;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ use tracing::Instrument;
 
 pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
 pub use config::{ClientConfig, Prefetch, Timeouts};
+pub use deletes::owed_deletes;
 pub use front::LOGIN_FAILURE_DELAY;
 pub use state::ClientState;
 
@@ -135,7 +137,23 @@ pub async fn run_client_counted<E: Env>(
             None
         }
     };
-    let shared = shared::Shared::new(state, mirror::Kept::new(config.prefetch.keep), deletes);
+    let uids = match (&config.journal, &imap) {
+        (Some(j), Some(_)) => uids::UidBook::load(j, env.rng().clone(), env.unix_millis())
+            .await
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "cannot read the IMAP UID book ({}): {e}",
+                    j.store.describe()
+                ))
+            })?,
+        _ => uids::UidBook::in_memory(env.unix_millis()),
+    };
+    let shared = shared::Shared::new(
+        state,
+        mirror::Kept::new(config.prefetch.keep),
+        deletes,
+        uids,
+    );
     tracing::info!(edge = %config.edge, servers = config.servers.len(), "client proxy accepting mail clients");
     tokio::spawn(carrier::carry(
         env.clone(),

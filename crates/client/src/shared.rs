@@ -1,15 +1,15 @@
 //! What every session of one client proxy process shares: the edge sessions
-//! it lost, the bodies it keeps, its delete journal, how many mail clients
-//! it is serving, and what it counts (`crate::state`).
+//! it lost, the bodies it keeps, its delete journal, the IMAP folder's UIDs,
+//! how many mail clients it is serving, and what it counts (`crate::state`).
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::deletes::DeleteJournal;
 use crate::lost::LostSessions;
 use crate::mirror::Kept;
 use crate::state::ClientState;
+use crate::uids::UidBook;
 
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -21,8 +21,8 @@ pub(crate) struct Shared {
     /// Held while the proxy's own session carries deletes (`crate::carrier`).
     pub carrying: Arc<tokio::sync::Mutex<()>>,
     serving: Arc<AtomicUsize>,
-    /// The last UIDVALIDITY an IMAP session was given.
-    uid_validity: Arc<AtomicU32>,
+    /// The IMAP INBOX's UIDs and flags (`crate::uids`).
+    pub uids: UidBook,
 }
 
 /// Counts one mail client served while it lives.
@@ -35,7 +35,12 @@ impl Drop for Serving {
 }
 
 impl Shared {
-    pub(crate) fn new(state: ClientState, kept: Kept, deletes: Option<DeleteJournal>) -> Self {
+    pub(crate) fn new(
+        state: ClientState,
+        kept: Kept,
+        deletes: Option<DeleteJournal>,
+        uids: UidBook,
+    ) -> Self {
         Self {
             state,
             lost: LostSessions::default(),
@@ -43,7 +48,7 @@ impl Shared {
             deletes,
             carrying: Arc::new(tokio::sync::Mutex::new(())),
             serving: Arc::new(AtomicUsize::new(0)),
-            uid_validity: Arc::new(AtomicU32::new(0)),
+            uids,
         }
     }
 
@@ -51,20 +56,6 @@ impl Shared {
     pub(crate) fn serving(&self) -> Serving {
         self.serving.fetch_add(1, Ordering::Relaxed);
         Serving(self.serving.clone())
-    }
-
-    /// A UIDVALIDITY for a new IMAP session: the time in seconds, as
-    /// Dovecot chooses them, but never one this process gave out before
-    /// (two sessions in one second number their folders differently).
-    pub(crate) fn uid_validity(&self, unix_millis: u64) -> NonZeroU32 {
-        let now = u32::try_from(unix_millis / 1000).unwrap_or(u32::MAX).max(1);
-        let prev = self
-            .uid_validity
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(now.max(last.saturating_add(1)))
-            })
-            .expect("always Some");
-        NonZeroU32::new(now.max(prev.saturating_add(1))).expect("at least 1")
     }
 
     /// Mail clients being served now.

@@ -66,10 +66,11 @@ impl Mua {
         }
         let opened = Some(sim_ms());
         commands += 1;
-        let listed: Vec<(NonZeroU32, u32)> = match c.select("INBOX").await {
-            Ok(f) => f.listed().map(|l| (l.uid, l.size)).collect(),
-            Err(e) => return broken(format!("SELECT: {e}"), commands),
-        };
+        let (validity, listed): (Option<NonZeroU32>, Vec<(NonZeroU32, u32)>) =
+            match c.select("INBOX").await {
+                Ok(f) => (f.uidvalidity, f.listed().map(|l| (l.uid, l.size)).collect()),
+                Err(e) => return broken(format!("SELECT: {e}"), commands),
+            };
         let mut deletes = Deletes::default();
         let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
         let mut ended = None;
@@ -94,7 +95,11 @@ impl Mua {
                             ),
                         );
                     }
-                    whole.push((uid, self.known(&body)));
+                    let key = self.known(&body);
+                    if let (Some(v), Some(k)) = (validity, &key) {
+                        self.uid_names(v, uid, k, n);
+                    }
+                    whole.push((uid, key));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -127,6 +132,36 @@ impl Mua {
             m.imap_bodies += whole.len() as u32;
         });
         (ended, Vec::new(), commands, (opened, quit))
+    }
+
+    /// Checks that UID `uid` names message `key` under `validity`, as it did
+    /// in any earlier session of this user (invariant 2: a UID that names
+    /// another message makes a client that keeps copies mix them up).
+    fn uid_names(&self, validity: NonZeroU32, uid: NonZeroU32, key: &MsgKey, session: u32) {
+        let slot = (self.client, validity.get(), uid.get());
+        let clash = self.log.with(|m| match m.imap_uids.get(&slot) {
+            None => {
+                m.imap_uids.insert(slot, (key.clone(), session));
+                None
+            }
+            Some((k, _)) if k != key => Some(k.clone()),
+            Some((_, s)) => {
+                if *s != session {
+                    m.imap_uids_kept += 1;
+                }
+                None
+            }
+        });
+        if let Some(earlier) = clash {
+            self.log.violation(
+                2,
+                Some(key.clone()),
+                format!(
+                    "IMAP UID {uid} under UIDVALIDITY {validity} named {earlier:?} before and \
+                     another message now"
+                ),
+            );
+        }
     }
 
     /// Marks and deletes some of the messages the session has whole.

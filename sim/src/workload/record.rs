@@ -96,6 +96,13 @@ pub struct MuaInner {
     pub imap_sessions: u32,
     pub imap_bodies: u32,
     pub imap_expunged: u32,
+    /// What each UID named when its body was received whole: (client,
+    /// UIDVALIDITY, UID) -> (the message, the session). A UID must name one
+    /// message under one UIDVALIDITY, in every session (mbsync and
+    /// offlineimap keep copies by it).
+    pub imap_uids: BTreeMap<(u8, u32, u32), (MsgKey, u32)>,
+    /// Bodies whose UID named the same message in an earlier session.
+    pub imap_uids_kept: u32,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

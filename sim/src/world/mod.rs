@@ -497,7 +497,10 @@ impl World {
             .relays()
             .last()
             .is_none_or(|r| r.live_links() == 0 && r.live_server_sessions() == 0);
-        let proxy = self.proxy_disk.as_ref().is_none_or(|d| d.is_empty());
+        let proxy = self
+            .proxy_disk
+            .as_ref()
+            .is_none_or(|d| causeway_client::owed_deletes(&d.durable()) == 0);
         stores && edge && relay && proxy
     }
 }

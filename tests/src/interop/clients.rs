@@ -10,6 +10,9 @@
 //!   load it fails "waiting child pid N timed out" after 60 s). So as root
 //!   getmail itself runs as `nobody` (`setpriv`), with no `user` line.
 //!
+//! * `mbsync` (isync): a two-way sync of INBOX into a Maildir, its sync
+//!   state kept beside it across runs.
+//!
 //! python `poplib` is [`crate::python`].
 
 use std::os::unix::fs::PermissionsExt;
@@ -247,6 +250,87 @@ impl Getmail {
 }
 
 impl Default for Getmail {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An mbsync with its own configuration, sync state and Maildir, kept
+/// across runs: `Sync All` (new messages and flags both ways) and
+/// `Expunge Both` (it expunges with `CLOSE`), as its users run it.
+pub struct Mbsync {
+    dir: TempDir,
+}
+
+impl Mbsync {
+    pub fn new() -> Mbsync {
+        let dir = temp_dir("mbsync");
+        std::fs::create_dir_all(dir.join("local")).unwrap();
+        Mbsync { dir }
+    }
+
+    /// One `mbsync -c mbsyncrc rig` run against the proxy's IMAP port.
+    pub async fn run(&self, proxy: &str) -> Run {
+        let (host, port) = proxy.rsplit_once(':').unwrap();
+        let local = self.dir.join("local");
+        let rc = format!(
+            "IMAPAccount rig\nHost {host}\nPort {port}\nUser {LOCAL_USER}\nPass {LOCAL_PASSWORD}\n\
+             SSLType None\nAuthMechs LOGIN\nTimeout 60\n\n\
+             IMAPStore rig-remote\nAccount rig\n\n\
+             MaildirStore rig-local\nPath {}/\nInbox {}/INBOX\n\n\
+             Channel rig\nFar :rig-remote:\nNear :rig-local:\nPatterns INBOX\n\
+             Create Near\nSync All\nExpunge Both\nSyncState *\n",
+            local.display(),
+            local.display(),
+        );
+        let rc_path = self.dir.join("mbsyncrc");
+        std::fs::write(&rc_path, rc).unwrap();
+        run(Command::new("mbsync")
+            .arg("-c")
+            .arg(&rc_path)
+            .arg("rig")
+            .env("HOME", self.dir.path()))
+        .await
+    }
+
+    /// The local copies (`cur/` and `new/` of INBOX): (file, body digest).
+    fn copies(&self) -> Vec<(PathBuf, String)> {
+        let inbox = self.dir.join("local").join("INBOX");
+        let mut out = Vec::new();
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(inbox.join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                out.push((p.clone(), body_digest(&std::fs::read(&p).unwrap())));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The body digest of every local copy.
+    pub fn delivered(&self) -> Vec<String> {
+        self.copies().into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// Gives the local copy with body `digest` the Maildir flags `flags`
+    /// (`S` seen, `T` trashed, `F` flagged: in ASCII order), as a mail
+    /// reader on this machine would; false if there is no such copy.
+    pub fn set_flags(&self, digest: &str, flags: &str) -> bool {
+        let Some((path, _)) = self.copies().into_iter().find(|(_, d)| d == digest) else {
+            return false;
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let base = name.split(":2,").next().unwrap();
+        let cur = path.parent().unwrap().parent().unwrap().join("cur");
+        std::fs::rename(&path, cur.join(format!("{base}:2,{flags}"))).unwrap();
+        true
+    }
+}
+
+impl Default for Mbsync {
     fn default() -> Self {
         Self::new()
     }

@@ -9,7 +9,7 @@
 //! pipelined, already read, proves nothing and does not send it; a client
 //! that hangs up instead leaves the message unread.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::command::{Command, CommandBody};
@@ -32,7 +32,8 @@ use causeway_pop3::ClientError;
 use super::fetch::Cached;
 use super::maildrop::Maildrop;
 use super::replies::{bad, capabilities, code, no, ok, refusal, text};
-use crate::config::Timeouts;
+use crate::broken::Broken;
+use crate::config::ClientConfig;
 use crate::shared::Shared;
 
 /// The one folder: the unified mailbox of every configured server.
@@ -56,7 +57,7 @@ pub(super) enum State {
 pub(super) struct Marks {
     awaiting: Vec<u32>,
     due: Vec<u32>,
-    done: BTreeSet<u32>,
+    pub(super) done: BTreeSet<u32>,
 }
 
 impl Marks {
@@ -88,6 +89,8 @@ pub(super) struct Front<E: Env> {
     pub(super) maildrop: Option<Maildrop<E>>,
     pub(super) state: State,
     pub(super) view: Option<View<u32>>,
+    /// The UID book's key of each POP3 message number (`crate::uids`).
+    pub(super) book_keys: BTreeMap<u32, String>,
     pub(super) marks: Marks,
     pub(super) cache: Option<Cached>,
     /// The tag of an AUTHENTICATE waiting for its data.
@@ -96,11 +99,15 @@ pub(super) struct Front<E: Env> {
     pub(super) heartbeat: std::time::Duration,
     /// The silence allowed writing to the mail client.
     pub(super) request: std::time::Duration,
+    /// `Broken::ImapUidsByListing` (never in a shipped build).
+    pub(super) uids_by_listing: bool,
 }
 
 impl<E: Env> Front<E> {
-    pub fn new(env: E, shared: Shared, maildrop: Maildrop<E>, timeouts: &Timeouts) -> Self {
+    pub fn new(env: E, shared: Shared, maildrop: Maildrop<E>, config: &ClientConfig) -> Self {
+        let timeouts = &config.timeouts;
         Front {
+            uids_by_listing: config.broken(Broken::ImapUidsByListing),
             // Half the ping interval: well inside any mail client's
             // timeout (fetchmail's default is 300 s, imaplib has none).
             heartbeat: timeouts.ping_interval / 2,
@@ -110,6 +117,7 @@ impl<E: Env> Front<E> {
             maildrop: Some(maildrop),
             state: State::Greeted,
             view: None,
+            book_keys: BTreeMap::new(),
             marks: Marks::default(),
             cache: None,
             authenticating: None,
@@ -171,8 +179,17 @@ impl<E: Env> Front<E> {
         due.sort_unstable();
         due.dedup();
         due.retain(|n| !self.marks.done.contains(n));
-        for (n, e) in self.maildrop()?.mark_read(&due).await? {
+        let refused = self.maildrop()?.mark_read(&due).await?;
+        for (n, e) in &refused {
             tracing::warn!(message = n, error = %e, "a read mark was refused; the message stays unread on its server");
+        }
+        let marked: Vec<&str> = due
+            .iter()
+            .filter(|n| !refused.iter().any(|(r, _)| r == *n))
+            .filter_map(|n| self.book_keys.get(n).map(String::as_str))
+            .collect();
+        if let Err(e) = self.shared.uids.change(&marked, |f| f.seen = true).await {
+            tracing::warn!(error = %e, "the IMAP UID book could not keep \\Seen; the messages are read on their servers but show unread in the next IMAP session");
         }
         self.marks.done.extend(due);
         Ok(())
@@ -291,7 +308,8 @@ impl<E: Env> Front<E> {
                 uid,
                 ..
             } => {
-                self.store(server, tag, &sequence_set, kind, response, &flags, uid);
+                self.store(server, tag, &sequence_set, kind, response, &flags, uid)
+                    .await;
             }
             CommandBody::Fetch {
                 sequence_set,
@@ -463,10 +481,12 @@ impl<E: Env> Front<E> {
             Flag::Deleted,
             Flag::Draft,
         ];
+        // Kept across sessions by the UID book (`crate::uids`); keywords
+        // are not, so no `\*`.
         let permanent = if read_only {
             vec![]
         } else {
-            vec![FlagPerm::Flag(Flag::Seen)]
+            system.iter().cloned().map(FlagPerm::Flag).collect()
         };
         let v = self.view();
         let (exists, first_unseen, validity, next) =
@@ -521,8 +541,11 @@ impl<E: Env> Front<E> {
         }
     }
 
+    /// Changes flags: kept in the UID book first (all but an added
+    /// `\Seen`, which is kept once its read mark went to the server), then
+    /// shown.
     #[allow(clippy::too_many_arguments)]
-    fn store(
+    async fn store(
         &mut self,
         server: &mut Server,
         tag: Tag<'static>,
@@ -541,6 +564,31 @@ impl<E: Env> Front<E> {
             return;
         }
         let indices = self.view().resolve(set, uid);
+        let v = self.view.as_ref().expect("selected states have a view");
+        let keys: Vec<&str> = indices
+            .iter()
+            .filter_map(|&i| self.book_keys.get(&v.get(i).key).map(String::as_str))
+            .collect();
+        let kept = self
+            .shared
+            .uids
+            .change(&keys, |f| {
+                let was_seen = f.seen;
+                f.store(kind, flags);
+                if f.seen && !was_seen {
+                    f.seen = false;
+                }
+            })
+            .await;
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "the IMAP UID book cannot be written; STORE refused");
+            server.enqueue_status(no(
+                tag,
+                Some(code("UNAVAILABLE")),
+                "the flags cannot be kept now; nothing was changed",
+            ));
+            return;
+        }
         for i in indices {
             let m = self.view().get_mut(i);
             let was_seen = m.flags.seen;
@@ -593,6 +641,7 @@ impl<E: Env> Front<E> {
             .map(|i| (i, v.get(i).key))
             .collect();
         let mut done = Vec::new();
+        let mut gone = Vec::new();
         let mut failed = None;
         for (i, n) in doomed {
             let r = match self.maildrop() {
@@ -602,6 +651,7 @@ impl<E: Env> Front<E> {
             match r {
                 Ok(()) => {
                     done.push(i);
+                    gone.extend(self.book_keys.remove(&n));
                     self.marks.forget(n);
                     if self.cache.as_ref().is_some_and(|c| c.message == n) {
                         self.cache = None;
@@ -612,6 +662,10 @@ impl<E: Env> Front<E> {
                     break;
                 }
             }
+        }
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        if let Err(e) = self.shared.uids.forget(&gone).await {
+            tracing::warn!(error = %e, "the IMAP UID book could not forget expunged messages; a later message with the same UIDL and size would take their UIDs");
         }
         let reported = self.view().expunge(&done);
         if report {

@@ -7,8 +7,10 @@ use causeway_imap::imap_next::types::CommandAuthenticate;
 use causeway_imap::imap_types::auth::{AuthMechanism, AuthenticateData};
 use causeway_imap::imap_types::core::Tag;
 use causeway_imap::imap_types::response::{CommandContinuationRequest, Status};
-use causeway_imap::serve::view::View;
+use causeway_imap::serve::view::{Message, View};
 use causeway_net::Env;
+
+use crate::uids::book_key;
 
 use super::commands::{Flow, Front, State};
 use super::replies::{bad, capability_code, code, no, ok, refusal};
@@ -40,18 +42,55 @@ impl<E: Env> Front<E> {
             m.listing().await
         }
         .await;
-        match listed {
-            Ok(list) => {
-                let validity = self.shared.uid_validity(self.env.unix_millis());
-                self.view = Some(View::numbered(validity, list));
-                self.state = State::Authed;
-                Ok(ok(tag, Some(capability_code(true)), "logged in"))
-            }
+        let list = match listed {
+            Ok(list) => list,
             Err(e) => {
                 let (c, t, over) = refusal(&e);
-                Err((no(tag, c, t), over))
+                return Err((no(tag, c, t), over));
             }
+        };
+        let keys: Vec<String> = list
+            .iter()
+            .map(|(_, size, uidl)| book_key(uidl, *size))
+            .collect();
+        let mut numbered = match self.shared.uids.number(&keys).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "the IMAP UID book cannot be written; refusing the \
+                    IMAP login (check the journal's disk)");
+                let text = "cannot keep this folder's UIDs now; try again later";
+                return Err((no(tag, Some(code("UNAVAILABLE")), text), true));
+            }
+        };
+        if self.uids_by_listing {
+            let ones = (1u32..).filter_map(std::num::NonZeroU32::new);
+            for (k, uid) in numbered.messages.iter_mut().zip(ones) {
+                k.uid = uid;
+            }
+            numbered.next = numbered.next.max(
+                numbered
+                    .messages
+                    .last()
+                    .map_or(std::num::NonZeroU32::MIN, |k| k.uid.saturating_add(1)),
+            );
         }
+        let mut messages = Vec::with_capacity(list.len());
+        for (((n, size, _), key), kept) in list.into_iter().zip(keys).zip(numbered.messages) {
+            if kept.flags.seen {
+                // Its read mark went to the server in an earlier session.
+                self.marks.done.insert(n);
+            }
+            self.book_keys.insert(n, key);
+            messages.push(Message {
+                key: n,
+                uid: kept.uid,
+                size,
+                flags: kept.flags,
+            });
+        }
+        self.view = Some(View::with_uids(numbered.validity, numbered.next, messages));
+        self.state = State::Authed;
+        Ok(ok(tag, Some(capability_code(true)), "logged in"))
     }
 
     pub(super) fn logged_in(

@@ -18,6 +18,7 @@
 //! - LOGOUT is `QUIT`; an IMAP client that vanishes leaves the pipe closed
 //!   without `QUIT`, exactly like a POP3 client that vanishes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,9 +74,17 @@ impl<E: Env> Maildrop<E> {
         self.pop3.login(user, password).await
     }
 
-    /// (POP3 message number, size) of every message.
-    pub async fn listing(&mut self) -> Result<Vec<(u32, u64)>, ClientError> {
-        self.pop3.list().await
+    /// (POP3 message number, size, shown UIDL) of every message.
+    pub async fn listing(&mut self) -> Result<Vec<(u32, u64, String)>, ClientError> {
+        let sizes = self.pop3.list().await?;
+        let uidls: BTreeMap<u32, String> = self.pop3.uidl().await?.into_iter().collect();
+        sizes
+            .into_iter()
+            .map(|(n, size)| match uidls.get(&n) {
+                Some(u) => Ok((n, size, u.clone())),
+                None => Err(ClientError::Protocol(format!("message {n} has no UIDL"))),
+            })
+            .collect()
     }
 
     /// The header of message `n` (with the blank line after it).

@@ -67,7 +67,7 @@ pub(crate) async fn serve<E: Env>(
     let greeting = Greeting::ok(Some(replies::capability_code(false)), "Causeway IMAP ready")
         .expect("valid text");
     let mut server = Server::new(options, greeting);
-    let mut front = Front::new(env.clone(), shared.clone(), maildrop, &config.timeouts);
+    let mut front = Front::new(env.clone(), shared.clone(), maildrop, &config);
     let idle = config.timeouts.imap_idle;
     let keepalive = config.timeouts.client_idle / 2;
     let mut buf = vec![0u8; 16 << 10];

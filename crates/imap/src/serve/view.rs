@@ -23,6 +23,32 @@ pub struct Flags {
 }
 
 impl Flags {
+    /// The flags as one byte, for keeping them across sessions.
+    pub fn bits(&self) -> u8 {
+        [
+            self.seen,
+            self.deleted,
+            self.flagged,
+            self.answered,
+            self.draft,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0, |acc, (i, &on)| acc | (u8::from(on) << i))
+    }
+
+    /// The flags [`Flags::bits`] gave (unknown bits are ignored).
+    pub fn from_bits(bits: u8) -> Self {
+        let on = |i: u8| bits & (1 << i) != 0;
+        Flags {
+            seen: on(0),
+            deleted: on(1),
+            flagged: on(2),
+            answered: on(3),
+            draft: on(4),
+        }
+    }
+
     /// The flags as a FETCH response lists them.
     pub fn fetched(&self) -> Vec<FlagFetch<'static>> {
         let mut out = Vec::new();
@@ -117,6 +143,23 @@ impl<K> View<K> {
             uid_validity,
             messages,
             uid_next: NonZeroU32::new(next).expect("at least 1"),
+        }
+    }
+
+    /// A folder whose UIDs were given before (they are kept across
+    /// sessions): put in UID order, as sequence numbers must follow UIDs.
+    /// `uid_next` must be above every UID.
+    pub fn with_uids(
+        uid_validity: NonZeroU32,
+        uid_next: NonZeroU32,
+        mut messages: Vec<Message<K>>,
+    ) -> Self {
+        messages.sort_by_key(|m| m.uid);
+        debug_assert!(messages.last().is_none_or(|m| m.uid < uid_next));
+        View {
+            uid_validity,
+            messages,
+            uid_next,
         }
     }
 

@@ -50,6 +50,43 @@ fn uids_outlive_expunges_and_numbers_close_up() {
 }
 
 #[test]
+fn kept_uids_are_put_in_uid_order_with_their_flags() {
+    let nz = |n| NonZeroU32::new(n).unwrap();
+    let flagged = Flags {
+        flagged: true,
+        ..Flags::default()
+    };
+    let message = |key, uid, flags| Message {
+        key,
+        uid: nz(uid),
+        size: 10,
+        flags,
+    };
+    // Listed in the POP3 order 1, 2, 3; numbered earlier 9, 4, 12.
+    let v = View::with_uids(
+        nz(3),
+        nz(13),
+        vec![
+            message(1, 9, flagged),
+            message(2, 4, Flags::default()),
+            message(3, 12, Flags::default()),
+        ],
+    );
+    let keys: Vec<u32> = (0..3).map(|i| v.get(i).key).collect();
+    assert_eq!(keys, vec![2, 1, 3]);
+    assert_eq!(v.resolve(&set("9:*"), true), vec![1, 2]);
+    assert_eq!(v.uid_next().get(), 13);
+    assert!(v.get(1).flags.flagged);
+}
+
+proptest! {
+    #[test]
+    fn flags_survive_their_byte(bits in 0u8..32) {
+        prop_assert_eq!(Flags::from_bits(bits).bits(), bits);
+    }
+}
+
+#[test]
 fn store_adds_removes_and_replaces_system_flags_only() {
     let mut f = Flags::default();
     f.store(

@@ -1,0 +1,382 @@
+//! The IMAP INBOX's UIDs and flags, kept from one session to the next.
+//!
+//! A mail client that keeps a copy (mbsync, offlineimap, Thunderbird's
+//! offline folders) knows a message by its folder's UIDVALIDITY and its UID.
+//! Numbered afresh at every login, the INBOX would look like a new folder at
+//! every sync: mbsync refuses to go on ("UIDVALIDITY changed"), the others
+//! fetch every message again, over the slow line. POP3 has no UIDs and no
+//! flags, so the proxy keeps them itself:
+//!
+//! - a message gets its UID once, the next of the folder; UIDs rise with
+//!   arrival and are never given twice under one UIDVALIDITY, so UIDNEXT is
+//!   durable before any UID below it is shown;
+//! - a message is known by the UIDL the proxy shows (stable across
+//!   sessions, see [`crate::mailbox::shown_uidl`]) and its size
+//!   ([`book_key`]): RFC 1939 lets a server give a deleted message's UIDL
+//!   to a new one, and the size tells such a pair apart; an expunge through
+//!   the proxy also forgets the message at once;
+//! - the system flags the user stores stay with the message, and `\Seen`
+//!   once the mail client proved it took the whole body and the read mark
+//!   went to the POP3 session (never before: a body that did not arrive
+//!   whole must not look read in the next session either);
+//! - a message no longer listed is forgotten, but only if its server listed
+//!   others in the same session: a server that is out of reach for one
+//!   session lists nothing, and its messages keep their UIDs for the next.
+//!
+//! With a journal (`journal` in the configuration) the book lives in it,
+//! sealed like the delete journal's entries, and survives a restart; without
+//! one it lives as long as the process, and a restart starts a new
+//! UIDVALIDITY (clients then fetch the folder again, as RFC 3501 allows).
+//!
+//! Layout: `u/validity` holds (version, UIDVALIDITY, UIDNEXT); `u/m/<UID>`
+//! (8 hex digits) holds (version, UIDL, flags) of one message; every value
+//! is sealed under the journal key with its key as associated data, so no
+//! UIDL is readable at rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use causeway_imap::serve::view::Flags;
+use causeway_net::EnvRng;
+use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
+use serde::{Deserialize, Serialize};
+
+const VERSION: u8 = 1;
+
+/// Every key of the book starts so (the delete journal shares the store).
+pub(crate) const PREFIX: &[u8] = b"u/";
+const META: &[u8] = b"u/validity";
+const MESSAGE: &str = "u/m/";
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    version: u8,
+    validity: u32,
+    next: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u8,
+    uidl: String,
+    flags: u8,
+}
+
+/// A message's UID and kept flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub uid: NonZeroU32,
+    pub flags: Flags,
+}
+
+/// The folder as numbered for one session.
+#[derive(Debug)]
+pub(crate) struct Numbered {
+    pub validity: NonZeroU32,
+    pub next: NonZeroU32,
+    /// For each listed UIDL, in the order given.
+    pub messages: Vec<Kept>,
+}
+
+struct Book {
+    validity: NonZeroU32,
+    next: NonZeroU32,
+    known: BTreeMap<String, Kept>,
+    /// Whether the disk has this UIDVALIDITY (a new book writes it with its
+    /// first numbering, so a proxy that serves no IMAP client writes none;
+    /// always true without a disk).
+    durable: bool,
+}
+
+struct Disk {
+    store: Arc<dyn JournalStore>,
+    sealer: Sealer,
+}
+
+/// The book, shared by the proxy's IMAP sessions. Changes are made on a
+/// copy, committed, and only then kept: what a session was shown is never
+/// ahead of the disk.
+#[derive(Clone)]
+pub(crate) struct UidBook {
+    book: Arc<tokio::sync::Mutex<Book>>,
+    disk: Option<Arc<Disk>>,
+}
+
+fn message_key(uid: NonZeroU32) -> Vec<u8> {
+    format!("{MESSAGE}{:08x}", uid.get()).into_bytes()
+}
+
+fn parse_message_key(k: &[u8]) -> Option<NonZeroU32> {
+    let hex = std::str::from_utf8(k).ok()?.strip_prefix(MESSAGE)?;
+    (hex.len() == 8).then(|| u32::from_str_radix(hex, 16).ok().and_then(NonZeroU32::new))?
+}
+
+/// A UIDVALIDITY for a new book: the time in seconds, as Dovecot chooses
+/// them (a book started later has a larger one).
+fn fresh_validity(unix_millis: u64) -> NonZeroU32 {
+    let secs = u32::try_from(unix_millis / 1000).unwrap_or(u32::MAX);
+    NonZeroU32::new(secs.max(1)).expect("at least 1")
+}
+
+/// The server a book key belongs to (`NAME:...`).
+fn server_of(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(s, _)| s)
+}
+
+/// What the book knows a message by: its shown UIDL (printable, no spaces)
+/// and its size.
+pub(crate) fn book_key(shown_uidl: &str, size: u64) -> String {
+    format!("{shown_uidl} {size}")
+}
+
+impl UidBook {
+    /// A book that lives as long as the process.
+    pub(crate) fn in_memory(unix_millis: u64) -> Self {
+        UidBook {
+            book: Arc::new(tokio::sync::Mutex::new(Book {
+                validity: fresh_validity(unix_millis),
+                next: NonZeroU32::MIN,
+                known: BTreeMap::new(),
+                durable: true,
+            })),
+            disk: None,
+        }
+    }
+
+    /// Reads the book from the journal's store. An entry that cannot be
+    /// read (another key, another version) is dropped with an error line;
+    /// if the folder's own entry cannot be read, the book starts again under
+    /// a new UIDVALIDITY, so that no UID is ever given twice.
+    pub(crate) async fn load(
+        config: &JournalConfig,
+        rng: EnvRng,
+        unix_millis: u64,
+    ) -> io::Result<Self> {
+        let sealer = config.sealer(rng);
+        let mut meta = None;
+        let mut known = BTreeMap::new();
+        let mut unreadable: Vec<Vec<u8>> = Vec::new();
+        for (k, v) in config.store.scan().await? {
+            if !k.starts_with(PREFIX) {
+                continue;
+            }
+            let plain = sealer.open(&k, &v);
+            if k == META {
+                match plain.and_then(|p| decode::<Meta>(&p)) {
+                    Ok(m) => meta = Some(m),
+                    _ => unreadable.push(k),
+                }
+                continue;
+            }
+            let record = plain.and_then(|p| decode::<Record>(&p));
+            match (parse_message_key(&k), record) {
+                (Some(uid), Ok(r)) if r.version == VERSION => {
+                    let flags = Flags::from_bits(r.flags);
+                    known.insert(r.uidl, Kept { uid, flags });
+                }
+                _ => unreadable.push(k),
+            }
+        }
+        let disk = Arc::new(Disk {
+            store: config.store.clone(),
+            sealer,
+        });
+        let kept = meta.and_then(|m| {
+            (m.version == VERSION).then_some(())?;
+            Some((NonZeroU32::new(m.validity)?, NonZeroU32::new(m.next)?))
+        });
+        if !unreadable.is_empty() {
+            tracing::error!(
+                entries = unreadable.len(),
+                "IMAP UID book: CANNOT READ some entries (was the key changed?); they are \
+                 dropped, and their messages get new UIDs"
+            );
+        }
+        let mut writes: Vec<Write> = unreadable
+            .into_iter()
+            .map(|key| Write::Delete { key })
+            .collect();
+        let book = match kept {
+            Some((validity, next)) => {
+                known.retain(|_, k| k.uid < next);
+                Book {
+                    validity,
+                    next,
+                    known,
+                    durable: true,
+                }
+            }
+            None => {
+                // Without the folder's numbering no UID can be trusted:
+                // start again under a new UIDVALIDITY, so that no UID is
+                // ever given twice under one.
+                writes.extend(known.values().map(|k| Write::Delete {
+                    key: message_key(k.uid),
+                }));
+                Book {
+                    validity: fresh_validity(unix_millis),
+                    next: NonZeroU32::MIN,
+                    known: BTreeMap::new(),
+                    durable: false,
+                }
+            }
+        };
+        if !writes.is_empty() {
+            disk.store.commit(writes).await?;
+        }
+        Ok(UidBook {
+            book: Arc::new(tokio::sync::Mutex::new(book)),
+            disk: Some(disk),
+        })
+    }
+
+    /// Numbers a session's listing ([`book_key`]s, in listing order): known
+    /// messages keep their UID and flags, new ones get the next UIDs in
+    /// listing order, and messages of a listed server that are no longer
+    /// there are forgotten. `Err`: nothing was kept, nothing may be shown.
+    pub(crate) async fn number(&self, uidls: &[String]) -> io::Result<Numbered> {
+        let mut book = self.book.lock().await;
+        let mut next = book.next;
+        let mut given = BTreeMap::new();
+        let mut messages = Vec::with_capacity(uidls.len());
+        for uidl in uidls {
+            let kept = match book.known.get(uidl).or_else(|| given.get(uidl)) {
+                Some(k) => *k,
+                None => {
+                    let k = Kept {
+                        uid: next,
+                        flags: Flags::default(),
+                    };
+                    next = next
+                        .checked_add(1)
+                        .ok_or_else(|| io::Error::other("the folder ran out of UIDs"))?;
+                    given.insert(uidl.clone(), k);
+                    k
+                }
+            };
+            messages.push(kept);
+        }
+        let listed: BTreeSet<&str> = uidls.iter().map(String::as_str).collect();
+        let servers: BTreeSet<&str> = uidls.iter().map(|u| server_of(u)).collect();
+        let gone: Vec<(String, NonZeroU32)> = book
+            .known
+            .iter()
+            .filter(|(u, _)| !listed.contains(u.as_str()) && servers.contains(server_of(u)))
+            .map(|(u, k)| (u.clone(), k.uid))
+            .collect();
+        if let Some(disk) = &self.disk
+            && (!given.is_empty() || !gone.is_empty() || !book.durable)
+        {
+            let mut writes: Vec<Write> = gone
+                .iter()
+                .map(|(_, uid)| Write::Delete {
+                    key: message_key(*uid),
+                })
+                .collect();
+            writes.extend(
+                given
+                    .iter()
+                    .map(|(u, k)| message_write(&disk.sealer, u, *k)),
+            );
+            writes.push(meta_write(&disk.sealer, book.validity, next));
+            disk.store.commit(writes).await?;
+        }
+        book.durable = true;
+        book.next = next;
+        for (u, _) in gone {
+            book.known.remove(&u);
+        }
+        book.known.extend(given);
+        Ok(Numbered {
+            validity: book.validity,
+            next: book.next,
+            messages,
+        })
+    }
+
+    /// Forgets messages that were expunged (a later message with the same
+    /// key is a new one).
+    pub(crate) async fn forget(&self, keys: &[&str]) -> io::Result<()> {
+        let mut book = self.book.lock().await;
+        let gone: Vec<NonZeroU32> = keys
+            .iter()
+            .filter_map(|k| book.known.get(*k).map(|kept| kept.uid))
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        if let Some(disk) = &self.disk {
+            let writes = gone
+                .iter()
+                .map(|uid| Write::Delete {
+                    key: message_key(*uid),
+                })
+                .collect();
+            disk.store.commit(writes).await?;
+        }
+        for k in keys {
+            book.known.remove(*k);
+        }
+        Ok(())
+    }
+
+    /// Changes the kept flags of the messages `uidls` ([`book_key`]s) with
+    /// `change`; a message not in the book is left alone.
+    pub(crate) async fn change(
+        &self,
+        uidls: &[&str],
+        change: impl Fn(&mut Flags),
+    ) -> io::Result<()> {
+        let mut book = self.book.lock().await;
+        let mut changed = Vec::new();
+        for &u in uidls {
+            if let Some(k) = book.known.get(u) {
+                let mut flags = k.flags;
+                change(&mut flags);
+                if flags != k.flags {
+                    changed.push((u.to_owned(), Kept { uid: k.uid, flags }));
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if let Some(disk) = &self.disk {
+            let writes = changed
+                .iter()
+                .map(|(u, k)| message_write(&disk.sealer, u, *k))
+                .collect();
+            disk.store.commit(writes).await?;
+        }
+        book.known.extend(changed);
+        Ok(())
+    }
+}
+
+fn meta_write(sealer: &Sealer, validity: NonZeroU32, next: NonZeroU32) -> Write {
+    let meta = Meta {
+        version: VERSION,
+        validity: validity.get(),
+        next: next.get(),
+    };
+    Write::Put {
+        key: META.to_vec(),
+        value: sealer.seal(META, &encode(&meta)),
+    }
+}
+
+fn message_write(sealer: &Sealer, uidl: &str, kept: Kept) -> Write {
+    let key = message_key(kept.uid);
+    let record = Record {
+        version: VERSION,
+        uidl: uidl.to_owned(),
+        flags: kept.flags.bits(),
+    };
+    let value = sealer.seal(&key, &encode(&record));
+    Write::Put { key, value }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+use causeway_net::EnvRng;
+use causeway_store::{JournalConfig, JournalKey, SimDisk};
+
+use super::*;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn book(disk: &SimDisk, key: u8, now_ms: u64) -> UidBook {
+    let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
+    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms)
+        .await
+        .unwrap()
+}
+
+fn listing(uidls: &[&str]) -> Vec<String> {
+    uidls.iter().map(|u| (*u).to_owned()).collect()
+}
+
+fn uids(n: &Numbered) -> Vec<u32> {
+    n.messages.iter().map(|k| k.uid.get()).collect()
+}
+
+#[test]
+fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_700_000_000_000).await;
+        let first = b.number(&listing(&["A:x", "A:y", "B:z"])).await.unwrap();
+        assert_eq!(uids(&first), vec![1, 2, 3]);
+        assert_eq!((first.validity.get(), first.next.get()), (1_700_000_000, 4));
+        b.change(&["A:y"], |f| f.flagged = true).await.unwrap();
+        for (k, v) in disk.durable() {
+            for bytes in [k, v] {
+                assert!(!bytes.windows(3).any(|w| w == b"A:y"), "no UIDL at rest");
+            }
+        }
+        // A restart an hour later: same folder, same numbers, same flags;
+        // the new message gets the next UID even though it is listed first.
+        let again = book(&disk, 1, 1_700_003_600_000).await;
+        let second = again
+            .number(&listing(&["A:new", "A:x", "A:y", "B:z"]))
+            .await
+            .unwrap();
+        assert_eq!(second.validity, first.validity);
+        assert_eq!(uids(&second), vec![4, 1, 2, 3]);
+        assert!(second.messages[2].flags.flagged);
+        assert_eq!(second.next.get(), 5);
+    });
+}
+
+#[test]
+fn a_gone_message_is_forgotten_and_its_uid_never_given_again() {
+    block_on(async {
+        let b = UidBook::in_memory(5_000);
+        b.number(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
+        // B was out of reach this time: its message keeps its UID; A:2 was
+        // deleted.
+        let n = b.number(&listing(&["A:1"])).await.unwrap();
+        assert_eq!(uids(&n), vec![1]);
+        let n = b.number(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
+        assert_eq!(uids(&n), vec![1, 4, 3], "A:2 came back as a new message");
+        assert_eq!(n.validity.get(), 5);
+    });
+}
+
+#[test]
+fn a_failed_commit_shows_nothing_and_keeps_nothing() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 9_000).await;
+        b.number(&listing(&["A:1"])).await.unwrap();
+        disk.fail_next_commits(1);
+        assert!(b.number(&listing(&["A:1", "A:2"])).await.is_err());
+        disk.fail_next_commits(1);
+        assert!(b.change(&["A:1"], |f| f.answered = true).await.is_err());
+        // Neither the UID nor the flag was kept, in memory or on disk.
+        let n = b.number(&listing(&["A:1", "A:3"])).await.unwrap();
+        assert_eq!(uids(&n), vec![1, 2]);
+        assert!(!n.messages[0].flags.answered);
+        let reread = book(&disk, 1, 9_000).await;
+        let n = reread.number(&listing(&["A:1", "A:3"])).await.unwrap();
+        assert_eq!(uids(&n), vec![1, 2]);
+    });
+}
+
+#[test]
+fn a_book_under_another_key_starts_again_under_a_new_validity() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_000_000).await;
+        b.number(&listing(&["A:1", "A:2"])).await.unwrap();
+        let other = book(&disk, 2, 2_000_000).await;
+        let n = other.number(&listing(&["A:2"])).await.unwrap();
+        assert_eq!(n.validity.get(), 2_000);
+        assert_eq!(uids(&n), vec![1]);
+        // Only the new book is left on disk.
+        assert_eq!(disk.len(), 2);
+    });
+}
+
+#[test]
+fn the_delete_journals_entries_are_left_alone() {
+    block_on(async {
+        let disk = SimDisk::new();
+        disk.commit(vec![Write::Put {
+            key: b"d/0000000000000001".to_vec(),
+            value: b"sealed".to_vec(),
+        }])
+        .await
+        .unwrap();
+        let b = book(&disk, 1, 1_000).await;
+        b.number(&listing(&["A:1"])).await.unwrap();
+        assert_eq!(disk.len(), 3);
+        let n = book(&disk, 1, 1_000)
+            .await
+            .number(&listing(&["A:1"]))
+            .await
+            .unwrap();
+        assert_eq!(uids(&n), vec![1]);
+    });
+}
+
+#[test]
+fn an_expunged_message_is_forgotten_so_a_reused_uidl_is_a_new_message() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_000).await;
+        let key = book_key("A:1", 300);
+        b.number(std::slice::from_ref(&key)).await.unwrap();
+        b.change(&[&key], |f| f.deleted = true).await.unwrap();
+        b.forget(&[&key]).await.unwrap();
+        // The server gives the UIDL to a new message of the same size.
+        let n = book(&disk, 1, 1_000).await.number(&[key]).await.unwrap();
+        assert_eq!(uids(&n), vec![2]);
+        assert!(!n.messages[0].flags.deleted);
+        // One of another size is another message anyway.
+        assert_ne!(book_key("A:1", 300), book_key("A:1", 301));
+    });
+}
