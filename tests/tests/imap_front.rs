@@ -332,3 +332,42 @@ p.shutdown()
     }
     rig.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_without_logout_keeps_what_was_answered() {
+    if !python::available().await {
+        return;
+    }
+    // In IMAP a STORE or EXPUNGE answered OK is done; neomutt, for one,
+    // quits without LOGOUT. A body taken without a later command is not
+    // proof, so that one stays unread.
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 3, 2000);
+    let script = format!(
+        r#"{}attempt("seen", p.store, "1", "+FLAGS", "(\\Seen)")
+attempt("delete", p.store, "2", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+attempt("unproved", p.fetch, "2", "(BODY[])")
+p.shutdown()
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert_eq!(out.get("expunge"), "OK 2", "{out:?}");
+    rig.settle().await;
+    let s = &host.store;
+    assert!(
+        s.is_seen(USER, &u[0]),
+        "stored \\Seen lost\n{}",
+        rig.report()
+    );
+    assert!(!s.is_present(USER, &u[1]), "{}", rig.report());
+    assert!(
+        s.is_present(USER, &u[2]) && !s.is_seen(USER, &u[2]),
+        "an unproved body marked read\n{}",
+        rig.report()
+    );
+    // The POP3 session behind ended with QUIT, not a drop.
+    rig.assert_no_leaks();
+}

@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
-use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail, Mbsync};
+use causeway_tests::interop::clients::{
+    self, Fetchmail, FetchmailOpts, Getmail, Mbsync, Offlineimap, TwoWaySync,
+};
 use causeway_tests::interop::dovecot::USER;
 use causeway_tests::interop::{
     self, Backend, Chain, Dovecot, Format, Mailbox, Route, assert_clean_ends, fetchmail_keeps,
@@ -189,26 +191,23 @@ async fn getmail(route: Route, backend: Backend) {
     assert_clean_ends(&dc, mark, "getmail imap").await;
 }
 
-/// mbsync, `Sync All` and `Expunge Both`, three runs. The first copies the
-/// INBOX (peeking: nothing is read on Dovecot). Then the user reads one
-/// copy and trashes another on this machine, and a message arrives. The
-/// second run stores `\Seen` (read on Dovecot), expunges the trashed one
-/// with `CLOSE` (gone from Dovecot) and copies only the new message; the
-/// third finds nothing to do. Each run needs the folder's UIDVALIDITY and
-/// UIDs of the last (mbsync refuses to sync a folder whose UIDVALIDITY
-/// changed): the proxy keeps them (`causeway_client::uids`).
-async fn mbsync(route: Route, backend: Backend) {
-    if !require("mbsync", &["--version"], "isync") {
-        return;
-    }
+/// A two-way sync client, three runs. The first copies the INBOX (peeking:
+/// nothing is read on Dovecot). Then the user reads one copy and deletes
+/// another on this machine, and a message arrives. The second run stores
+/// `\Seen` (read on Dovecot), has the deleted one expunged (gone from
+/// Dovecot) and copies only the new message; the third finds nothing to do.
+/// Each run needs the folder's UIDVALIDITY and UIDs of the last (mbsync
+/// refuses to sync a folder whose UIDVALIDITY changed, offlineimap fetches
+/// it all again): the proxy keeps them (`causeway_client::uids`).
+async fn two_way_sync(client: impl TwoWaySync, name: &str, route: Route, backend: Backend) {
     let Some((dc, chain, before)) = rig(route, backend, 4, 3000).await else {
         return;
     };
-    let sync = Mbsync::new();
+    let inbox = client.inbox();
     let mark = dc.log_mark();
-    let r = sync.run(&chain.imap).await;
+    let r = client.run(&chain.imap).await;
     assert_eq!(r.code, 0, "{}", r.text());
-    let got: Vec<String> = sync.delivered();
+    let got: Vec<String> = inbox.delivered();
     assert_eq!(got.len(), 4, "{}", r.text());
     assert_eq!(
         got.into_iter().collect::<BTreeSet<_>>(),
@@ -226,19 +225,19 @@ async fn mbsync(route: Route, backend: Backend) {
         Ok(())
     })
     .await;
-    assert_clean_ends(&dc, mark, "mbsync, first run").await;
+    assert_clean_ends(&dc, mark, &format!("{name}, first run")).await;
 
-    assert!(sync.set_flags(&msgs[1].body_sha256, "S"));
-    assert!(sync.set_flags(&msgs[2].body_sha256, "ST"));
+    assert!(inbox.set_flags(&msgs[1].body_sha256, "S"));
+    assert!(inbox.remove(&msgs[2].body_sha256));
     dc.deliver(USER, 1, 3000).await;
     let arrived = dc.mailbox(USER).await;
     let mut want = arrived.body_digests();
     want.remove(&msgs[2].body_sha256);
     let mark = dc.log_mark();
-    let r = sync.run(&chain.imap).await;
+    let r = client.run(&chain.imap).await;
     assert_eq!(r.code, 0, "{}", r.text());
-    let got = sync.delivered();
-    assert_eq!(got.len(), 4, "one new copy, one expunged\n{}", r.text());
+    let got = inbox.delivered();
+    assert_eq!(got.len(), 4, "one new copy, one deleted\n{}", r.text());
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
     settle(&dc, &chain, USER, mark, |mb| {
         let seen: Vec<_> = msgs
@@ -251,11 +250,26 @@ async fn mbsync(route: Route, backend: Backend) {
         Ok(())
     })
     .await;
-    assert_clean_ends(&dc, mark, "mbsync, second run").await;
+    assert_clean_ends(&dc, mark, &format!("{name}, second run")).await;
 
-    let r = sync.run(&chain.imap).await;
+    let r = client.run(&chain.imap).await;
     assert_eq!(r.code, 0, "{}", r.text());
-    assert_eq!(sync.delivered().len(), 4, "{}", r.text());
+    assert_eq!(inbox.delivered().len(), 4, "{}", r.text());
+}
+
+/// mbsync, `Sync All` and `Expunge Both` (it expunges with `CLOSE`).
+async fn mbsync(route: Route, backend: Backend) {
+    if require("mbsync", &["--version"], "isync") {
+        two_way_sync(Mbsync::new(), "mbsync", route, backend).await;
+    }
+}
+
+/// offlineimap3, one-shot (it fetches `(FLAGS UID INTERNALDATE)` and
+/// expunges with `EXPUNGE`).
+async fn offlineimap(route: Route, backend: Backend) {
+    if require("offlineimap", &["--version"], "offlineimap3") {
+        two_way_sync(Offlineimap::new(), "offlineimap", route, backend).await;
+    }
 }
 
 macro_rules! matrix {
@@ -278,4 +292,5 @@ matrix!(imaplib);
 matrix!(curl);
 matrix!(fetchmail);
 matrix!(mbsync);
+matrix!(offlineimap);
 matrix!(getmail);

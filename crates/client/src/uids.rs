@@ -62,13 +62,16 @@ struct Record {
     version: u8,
     uidl: String,
     flags: u8,
+    arrived: u64,
 }
 
-/// A message's UID and kept flags.
+/// A message's UID, kept flags, and when the book first listed it (its
+/// INTERNALDATE, Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Kept {
     pub uid: NonZeroU32,
     pub flags: Flags,
+    pub arrived: u64,
 }
 
 /// The folder as numbered for one session.
@@ -173,8 +176,15 @@ impl UidBook {
             let record = plain.and_then(|p| decode::<Record>(&p));
             match (parse_message_key(&k), record) {
                 (Some(uid), Ok(r)) if r.version == VERSION => {
-                    let flags = Flags::from_bits(r.flags);
-                    known.insert(r.uidl, Kept { uid, flags });
+                    let (flags, arrived) = (Flags::from_bits(r.flags), r.arrived);
+                    known.insert(
+                        r.uidl,
+                        Kept {
+                            uid,
+                            flags,
+                            arrived,
+                        },
+                    );
                 }
                 _ => unreadable.push(k),
             }
@@ -235,8 +245,9 @@ impl UidBook {
     /// Numbers a session's listing ([`book_key`]s, in listing order): known
     /// messages keep their UID and flags, new ones get the next UIDs in
     /// listing order, and messages of a listed server that are no longer
-    /// there are forgotten. `Err`: nothing was kept, nothing may be shown.
-    pub(crate) async fn number(&self, uidls: &[String]) -> io::Result<Numbered> {
+    /// there are forgotten; a new message arrived `now` (Unix seconds).
+    /// `Err`: nothing was kept, nothing may be shown.
+    pub(crate) async fn number(&self, uidls: &[String], now: u64) -> io::Result<Numbered> {
         let mut book = self.book.lock().await;
         let mut next = book.next;
         let mut given = BTreeMap::new();
@@ -248,6 +259,7 @@ impl UidBook {
                     let k = Kept {
                         uid: next,
                         flags: Flags::default(),
+                        arrived: now,
                     };
                     next = next
                         .checked_add(1)
@@ -336,7 +348,7 @@ impl UidBook {
                 let mut flags = k.flags;
                 change(&mut flags);
                 if flags != k.flags {
-                    changed.push((u.to_owned(), Kept { uid: k.uid, flags }));
+                    changed.push((u.to_owned(), Kept { flags, ..*k }));
                 }
             }
         }
@@ -373,6 +385,7 @@ fn message_write(sealer: &Sealer, uidl: &str, kept: Kept) -> Write {
         version: VERSION,
         uidl: uidl.to_owned(),
         flags: kept.flags.bits(),
+        arrived: kept.arrived,
     };
     let value = sealer.seal(&key, &encode(&record));
     Write::Put { key, value }

@@ -10,8 +10,8 @@
 //!   load it fails "waiting child pid N timed out" after 60 s). So as root
 //!   getmail itself runs as `nobody` (`setpriv`), with no `user` line.
 //!
-//! * `mbsync` (isync): a two-way sync of INBOX into a Maildir, its sync
-//!   state kept beside it across runs.
+//! * `mbsync` (isync) and `offlineimap3`: two-way syncs of INBOX into a
+//!   Maildir, their state kept beside it across runs.
 //!
 //! python `poplib` is [`crate::python`].
 
@@ -255,6 +255,63 @@ impl Default for Getmail {
     }
 }
 
+/// A mail client's copy of INBOX in a Maildir (`cur/` and `new/`).
+pub struct LocalInbox(PathBuf);
+
+impl LocalInbox {
+    /// The local copies: (file, body digest).
+    fn copies(&self) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(self.0.join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                out.push((p.clone(), body_digest(&std::fs::read(&p).unwrap())));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The body digest of every local copy.
+    pub fn delivered(&self) -> Vec<String> {
+        self.copies().into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// Gives the local copy with body `digest` the Maildir flags `flags`
+    /// (`S` seen, `F` flagged: in ASCII order), as a mail reader on this
+    /// machine would; false if there is no such copy.
+    pub fn set_flags(&self, digest: &str, flags: &str) -> bool {
+        let Some((path, _)) = self.copies().into_iter().find(|(_, d)| d == digest) else {
+            return false;
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let base = name.split(":2,").next().unwrap();
+        std::fs::rename(&path, self.0.join("cur").join(format!("{base}:2,{flags}"))).unwrap();
+        true
+    }
+
+    /// Deletes the local copy with body `digest`, as a mail reader on this
+    /// machine would; false if there is no such copy.
+    pub fn remove(&self, digest: &str) -> bool {
+        let Some((path, _)) = self.copies().into_iter().find(|(_, d)| d == digest) else {
+            return false;
+        };
+        std::fs::remove_file(path).unwrap();
+        true
+    }
+}
+
+/// A mail client that keeps a copy of INBOX and syncs it both ways: new
+/// mail and flags down, flags and deletions up.
+pub trait TwoWaySync {
+    /// One sync against the proxy's IMAP port.
+    fn run(&self, proxy: &str) -> impl std::future::Future<Output = Run>;
+    fn inbox(&self) -> LocalInbox;
+}
+
 /// An mbsync with its own configuration, sync state and Maildir, kept
 /// across runs: `Sync All` (new messages and flags both ways) and
 /// `Expunge Both` (it expunges with `CLOSE`), as its users run it.
@@ -268,9 +325,11 @@ impl Mbsync {
         std::fs::create_dir_all(dir.join("local")).unwrap();
         Mbsync { dir }
     }
+}
 
-    /// One `mbsync -c mbsyncrc rig` run against the proxy's IMAP port.
-    pub async fn run(&self, proxy: &str) -> Run {
+impl TwoWaySync for Mbsync {
+    /// One `mbsync -c mbsyncrc rig` run.
+    async fn run(&self, proxy: &str) -> Run {
         let (host, port) = proxy.rsplit_once(':').unwrap();
         let local = self.dir.join("local");
         let rc = format!(
@@ -293,44 +352,62 @@ impl Mbsync {
         .await
     }
 
-    /// The local copies (`cur/` and `new/` of INBOX): (file, body digest).
-    fn copies(&self) -> Vec<(PathBuf, String)> {
-        let inbox = self.dir.join("local").join("INBOX");
-        let mut out = Vec::new();
-        for sub in ["cur", "new"] {
-            let Ok(entries) = std::fs::read_dir(inbox.join(sub)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                out.push((p.clone(), body_digest(&std::fs::read(&p).unwrap())));
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// The body digest of every local copy.
-    pub fn delivered(&self) -> Vec<String> {
-        self.copies().into_iter().map(|(_, d)| d).collect()
-    }
-
-    /// Gives the local copy with body `digest` the Maildir flags `flags`
-    /// (`S` seen, `T` trashed, `F` flagged: in ASCII order), as a mail
-    /// reader on this machine would; false if there is no such copy.
-    pub fn set_flags(&self, digest: &str, flags: &str) -> bool {
-        let Some((path, _)) = self.copies().into_iter().find(|(_, d)| d == digest) else {
-            return false;
-        };
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let base = name.split(":2,").next().unwrap();
-        let cur = path.parent().unwrap().parent().unwrap().join("cur");
-        std::fs::rename(&path, cur.join(format!("{base}:2,{flags}"))).unwrap();
-        true
+    fn inbox(&self) -> LocalInbox {
+        LocalInbox(self.dir.join("local").join("INBOX"))
     }
 }
 
 impl Default for Mbsync {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An offlineimap3 with its own configuration, metadata and Maildir, kept
+/// across runs: one-shot (`-o`), INBOX only, one connection.
+pub struct Offlineimap {
+    dir: TempDir,
+}
+
+impl Offlineimap {
+    pub fn new() -> Offlineimap {
+        let dir = temp_dir("offlineimap");
+        std::fs::create_dir_all(dir.join("mail")).unwrap();
+        Offlineimap { dir }
+    }
+}
+
+impl TwoWaySync for Offlineimap {
+    /// One `offlineimap -c oli.rc -o -u basic` run.
+    async fn run(&self, proxy: &str) -> Run {
+        let (host, port) = proxy.rsplit_once(':').unwrap();
+        let rc = format!(
+            "[general]\naccounts = rig\nmetadata = {}\n\n\
+             [Account rig]\nlocalrepository = local\nremoterepository = remote\n\n\
+             [Repository local]\ntype = Maildir\nlocalfolders = {}\n\n\
+             [Repository remote]\ntype = IMAP\nremotehost = {host}\nremoteport = {port}\n\
+             remoteuser = {LOCAL_USER}\nremotepass = {LOCAL_PASSWORD}\nssl = no\n\
+             starttls = no\nmaxconnections = 1\ntimeout = 60\n\
+             folderfilter = lambda f: f == 'INBOX'\n",
+            self.dir.join("meta").display(),
+            self.dir.join("mail").display(),
+        );
+        let rc_path = self.dir.join("oli.rc");
+        std::fs::write(&rc_path, rc).unwrap();
+        run(Command::new("offlineimap")
+            .arg("-c")
+            .arg(&rc_path)
+            .args(["-o", "-u", "basic"])
+            .env("HOME", self.dir.path()))
+        .await
+    }
+
+    fn inbox(&self) -> LocalInbox {
+        LocalInbox(self.dir.join("mail").join("INBOX"))
+    }
+}
+
+impl Default for Offlineimap {
     fn default() -> Self {
         Self::new()
     }

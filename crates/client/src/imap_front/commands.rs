@@ -57,6 +57,9 @@ pub(super) enum State {
 pub(super) struct Marks {
     awaiting: Vec<u32>,
     due: Vec<u32>,
+    /// Stored `\Seen` by the client: owed as soon as answered, like any
+    /// IMAP flag change, even if the client then vanishes.
+    asked: Vec<u32>,
     pub(super) done: BTreeSet<u32>,
 }
 
@@ -71,13 +74,13 @@ impl Marks {
     /// The client stored `\Seen` on message `n`.
     fn asked(&mut self, n: u32) {
         if !self.done.contains(&n) {
-            self.due.push(n);
+            self.asked.push(n);
         }
     }
 
     /// Message `n` is gone (expunged): nothing to mark.
     fn forget(&mut self, n: u32) {
-        for q in [&mut self.awaiting, &mut self.due] {
+        for q in [&mut self.awaiting, &mut self.due, &mut self.asked] {
             q.retain(|&m| m != n);
         }
     }
@@ -163,19 +166,46 @@ impl<E: Env> Front<E> {
         server.enqueue_status(bye);
     }
 
-    /// The session is over without LOGOUT: the POP3 session is left without
-    /// QUIT, as a vanished POP3 client leaves it (acknowledged deletes stay
-    /// owed; unproved deliveries stay unread).
-    pub async fn end(self) {
-        drop(self.maildrop);
+    /// The session is over without LOGOUT. In IMAP what was answered `OK`
+    /// is done (a client need not log out for its flags and expunges to
+    /// count: neomutt quits without LOGOUT), so the `\Seen` it stored is
+    /// sent and the POP3 session ends with QUIT, which commits it and the
+    /// deletes. A body it took without a later command proved nothing and
+    /// stays unread.
+    pub async fn end(mut self) {
+        if self.state == State::Greeted || self.maildrop.is_none() {
+            return;
+        }
+        let asked = std::mem::take(&mut self.marks.asked);
+        if let Err(e) = self.send_marks(asked).await {
+            tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT");
+            return;
+        }
+        if let Some(m) = self.maildrop.take() {
+            match m.quit().await {
+                Ok(s) if s.status == causeway_pop3::Status::Ok => {}
+                Ok(s) => tracing::info!(reply = %String::from_utf8_lossy(&s.text),
+                    "the POP3 session behind could not commit everything now; deletes already \
+                     acknowledged are still carried out"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT")
+                }
+            }
+        }
     }
 
     /// Sends the read marks the client has earned.
     async fn settle_marks(&mut self) -> Result<(), ClientError> {
-        if self.marks.due.is_empty() {
+        let mut due = std::mem::take(&mut self.marks.due);
+        due.append(&mut self.marks.asked);
+        self.send_marks(due).await
+    }
+
+    /// Sends read marks for POP3 messages `due` and keeps `\Seen` for them.
+    async fn send_marks(&mut self, mut due: Vec<u32>) -> Result<(), ClientError> {
+        if due.is_empty() {
             return Ok(());
         }
-        let mut due = std::mem::take(&mut self.marks.due);
         due.sort_unstable();
         due.dedup();
         due.retain(|n| !self.marks.done.contains(n));

@@ -20,7 +20,7 @@ use causeway_imap::imap_types::fetch::{
 use causeway_imap::imap_types::response::Data;
 use causeway_imap::imap_types::sequence::SequenceSet;
 use causeway_imap::serve::sections::{self, Need};
-use causeway_imap::serve::view::seq_of;
+use causeway_imap::serve::view::{internal_date, seq_of};
 use causeway_net::Env;
 use causeway_pop3::ClientError;
 
@@ -50,6 +50,7 @@ fn plan(names: &[MessageDataItemName<'_>]) -> Result<Plan, String> {
         let (need, reads) = match name {
             MessageDataItemName::Uid
             | MessageDataItemName::Flags
+            | MessageDataItemName::InternalDate
             | MessageDataItemName::Rfc822Size => (None, false),
             MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
                 (Some(Need::Whole), true)
@@ -61,8 +62,9 @@ fn plan(names: &[MessageDataItemName<'_>]) -> Result<Plan, String> {
             ),
             other => {
                 return Err(format!(
-                    "FETCH {other:?} is not served here yet (UID, FLAGS, RFC822.SIZE, RFC822*, and \
-                     BODY[] / BODY[HEADER] / BODY[TEXT] / BODY[HEADER.FIELDS …] are)"
+                    "FETCH {other:?} is not served here yet (UID, FLAGS, INTERNALDATE, \
+                     RFC822.SIZE, RFC822*, and BODY[] / BODY[HEADER] / BODY[TEXT] / \
+                     BODY[HEADER.FIELDS ...] are)"
                 ));
             }
         };
@@ -131,6 +133,9 @@ impl<E: Env> Front<E> {
                 items.push(match name {
                     MessageDataItemName::Uid => MessageDataItem::Uid(m.uid),
                     MessageDataItemName::Flags => MessageDataItem::Flags(m.flags.fetched()),
+                    MessageDataItemName::InternalDate => {
+                        MessageDataItem::InternalDate(internal_date(m.arrived))
+                    }
                     MessageDataItemName::Rfc822Size => {
                         MessageDataItem::Rfc822Size(u32::try_from(m.size).unwrap_or(u32::MAX))
                     }

@@ -53,7 +53,8 @@ impl<E: Env> Front<E> {
             .iter()
             .map(|(_, size, uidl)| book_key(uidl, *size))
             .collect();
-        let mut numbered = match self.shared.uids.number(&keys).await {
+        let now = self.env.unix_millis() / 1000;
+        let mut numbered = match self.shared.uids.number(&keys, now).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "the IMAP UID book cannot be written; refusing the \
@@ -86,6 +87,7 @@ impl<E: Env> Front<E> {
                 uid: kept.uid,
                 size,
                 flags: kept.flags,
+                arrived: kept.arrived,
             });
         }
         self.view = Some(View::with_uids(numbered.validity, numbered.next, messages));

@@ -15,8 +15,10 @@
 //!   again, or it stored `\Seen` itself);
 //! - an EXPUNGE is one `DELE` per message, each acknowledged only once the
 //!   POP3 session has it durably;
-//! - LOGOUT is `QUIT`; an IMAP client that vanishes leaves the pipe closed
-//!   without `QUIT`, exactly like a POP3 client that vanishes.
+//! - LOGOUT is `QUIT`, and so is the end of an IMAP client that hangs up
+//!   without it: in IMAP a change answered `OK` is done, logged out or not
+//!   (the `\Seen` it stored is sent first); a body it took without a later
+//!   command proved nothing and is never marked.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

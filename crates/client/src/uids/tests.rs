@@ -21,6 +21,12 @@ fn listing(uidls: &[&str]) -> Vec<String> {
     uidls.iter().map(|u| (*u).to_owned()).collect()
 }
 
+impl UidBook {
+    async fn number_at(&self, uidls: &[String]) -> io::Result<Numbered> {
+        self.number(uidls, 1_000).await
+    }
+}
+
 fn uids(n: &Numbered) -> Vec<u32> {
     n.messages.iter().map(|k| k.uid.get()).collect()
 }
@@ -30,7 +36,7 @@ fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
     block_on(async {
         let disk = SimDisk::new();
         let b = book(&disk, 1, 1_700_000_000_000).await;
-        let first = b.number(&listing(&["A:x", "A:y", "B:z"])).await.unwrap();
+        let first = b.number_at(&listing(&["A:x", "A:y", "B:z"])).await.unwrap();
         assert_eq!(uids(&first), vec![1, 2, 3]);
         assert_eq!((first.validity.get(), first.next.get()), (1_700_000_000, 4));
         b.change(&["A:y"], |f| f.flagged = true).await.unwrap();
@@ -43,9 +49,12 @@ fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
         // the new message gets the next UID even though it is listed first.
         let again = book(&disk, 1, 1_700_003_600_000).await;
         let second = again
-            .number(&listing(&["A:new", "A:x", "A:y", "B:z"]))
+            .number(&listing(&["A:new", "A:x", "A:y", "B:z"]), 5_000)
             .await
             .unwrap();
+        // Each keeps the time the book first listed it (its INTERNALDATE).
+        let arrived: Vec<u64> = second.messages.iter().map(|k| k.arrived).collect();
+        assert_eq!(arrived, vec![5_000, 1_000, 1_000, 1_000]);
         assert_eq!(second.validity, first.validity);
         assert_eq!(uids(&second), vec![4, 1, 2, 3]);
         assert!(second.messages[2].flags.flagged);
@@ -57,12 +66,12 @@ fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
 fn a_gone_message_is_forgotten_and_its_uid_never_given_again() {
     block_on(async {
         let b = UidBook::in_memory(5_000);
-        b.number(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
+        b.number_at(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
         // B was out of reach this time: its message keeps its UID; A:2 was
         // deleted.
-        let n = b.number(&listing(&["A:1"])).await.unwrap();
+        let n = b.number_at(&listing(&["A:1"])).await.unwrap();
         assert_eq!(uids(&n), vec![1]);
-        let n = b.number(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
+        let n = b.number_at(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
         assert_eq!(uids(&n), vec![1, 4, 3], "A:2 came back as a new message");
         assert_eq!(n.validity.get(), 5);
     });
@@ -73,17 +82,17 @@ fn a_failed_commit_shows_nothing_and_keeps_nothing() {
     block_on(async {
         let disk = SimDisk::new();
         let b = book(&disk, 1, 9_000).await;
-        b.number(&listing(&["A:1"])).await.unwrap();
+        b.number_at(&listing(&["A:1"])).await.unwrap();
         disk.fail_next_commits(1);
-        assert!(b.number(&listing(&["A:1", "A:2"])).await.is_err());
+        assert!(b.number_at(&listing(&["A:1", "A:2"])).await.is_err());
         disk.fail_next_commits(1);
         assert!(b.change(&["A:1"], |f| f.answered = true).await.is_err());
         // Neither the UID nor the flag was kept, in memory or on disk.
-        let n = b.number(&listing(&["A:1", "A:3"])).await.unwrap();
+        let n = b.number_at(&listing(&["A:1", "A:3"])).await.unwrap();
         assert_eq!(uids(&n), vec![1, 2]);
         assert!(!n.messages[0].flags.answered);
         let reread = book(&disk, 1, 9_000).await;
-        let n = reread.number(&listing(&["A:1", "A:3"])).await.unwrap();
+        let n = reread.number_at(&listing(&["A:1", "A:3"])).await.unwrap();
         assert_eq!(uids(&n), vec![1, 2]);
     });
 }
@@ -93,9 +102,9 @@ fn a_book_under_another_key_starts_again_under_a_new_validity() {
     block_on(async {
         let disk = SimDisk::new();
         let b = book(&disk, 1, 1_000_000).await;
-        b.number(&listing(&["A:1", "A:2"])).await.unwrap();
+        b.number_at(&listing(&["A:1", "A:2"])).await.unwrap();
         let other = book(&disk, 2, 2_000_000).await;
-        let n = other.number(&listing(&["A:2"])).await.unwrap();
+        let n = other.number_at(&listing(&["A:2"])).await.unwrap();
         assert_eq!(n.validity.get(), 2_000);
         assert_eq!(uids(&n), vec![1]);
         // Only the new book is left on disk.
@@ -114,11 +123,11 @@ fn the_delete_journals_entries_are_left_alone() {
         .await
         .unwrap();
         let b = book(&disk, 1, 1_000).await;
-        b.number(&listing(&["A:1"])).await.unwrap();
+        b.number_at(&listing(&["A:1"])).await.unwrap();
         assert_eq!(disk.len(), 3);
         let n = book(&disk, 1, 1_000)
             .await
-            .number(&listing(&["A:1"]))
+            .number_at(&listing(&["A:1"]))
             .await
             .unwrap();
         assert_eq!(uids(&n), vec![1]);
@@ -131,11 +140,11 @@ fn an_expunged_message_is_forgotten_so_a_reused_uidl_is_a_new_message() {
         let disk = SimDisk::new();
         let b = book(&disk, 1, 1_000).await;
         let key = book_key("A:1", 300);
-        b.number(std::slice::from_ref(&key)).await.unwrap();
+        b.number(std::slice::from_ref(&key), 1).await.unwrap();
         b.change(&[&key], |f| f.deleted = true).await.unwrap();
         b.forget(&[&key]).await.unwrap();
         // The server gives the UIDL to a new message of the same size.
-        let n = book(&disk, 1, 1_000).await.number(&[key]).await.unwrap();
+        let n = book(&disk, 1, 1_000).await.number(&[key], 1).await.unwrap();
         assert_eq!(uids(&n), vec![2]);
         assert!(!n.messages[0].flags.deleted);
         // One of another size is another message anyway.

@@ -23,7 +23,7 @@ pub enum Need {
 
 /// A section this module does not cut.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("body part sections (BODY[1], BODY[1.MIME], …) are not served here")]
+#[error("body part sections (BODY[1], BODY[1.MIME], ...) are not served here")]
 pub struct PartsUnsupported;
 
 /// What `section` (None: the whole message) needs of the message.

@@ -7,6 +7,7 @@
 
 use std::num::NonZeroU32;
 
+use imap_types::datetime::DateTime;
 use imap_types::flag::{Flag, FlagFetch, StoreType};
 use imap_types::search::SearchKey;
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
@@ -106,6 +107,27 @@ pub struct Message<K> {
     pub uid: NonZeroU32,
     pub size: u64,
     pub flags: Flags,
+    /// Its INTERNALDATE, in seconds since the Unix epoch (UTC): when the
+    /// folder first held it.
+    pub arrived: u64,
+}
+
+/// The last second IMAP's date form can name (9999-12-31 23:59:59 UTC).
+const LAST_SECOND: u64 = 253_402_300_799;
+
+fn utc(unix_secs: u64) -> chrono::DateTime<chrono::Utc> {
+    let secs = i64::try_from(unix_secs.min(LAST_SECOND)).expect("in range");
+    chrono::DateTime::from_timestamp(secs, 0).expect("in chrono's range")
+}
+
+/// An INTERNALDATE of `unix_secs` (UTC; the IMAP form has no finer unit).
+pub fn internal_date(unix_secs: u64) -> DateTime {
+    DateTime::try_from(utc(unix_secs).fixed_offset()).expect("years 1970 to 9999 are valid")
+}
+
+/// The day (UTC) of `unix_secs`, as SEARCH's date keys compare it.
+fn day_of(unix_secs: u64) -> chrono::NaiveDate {
+    utc(unix_secs).date_naive()
 }
 
 /// A search the view cannot answer from flags, sizes and numbers alone.
@@ -136,6 +158,7 @@ impl<K> View<K> {
                 uid: NonZeroU32::new(uid).expect("counts from 1"),
                 size,
                 flags: Flags::default(),
+                arrived: 0,
             })
             .collect();
         let next = u32::try_from(messages.len()).unwrap_or(u32::MAX - 1) + 1;
@@ -246,6 +269,9 @@ impl<K> View<K> {
             SearchKey::Unanswered => !f.answered,
             SearchKey::Draft => f.draft,
             SearchKey::Undraft => !f.draft,
+            SearchKey::Since(d) => day_of(m.arrived) >= *d.as_ref(),
+            SearchKey::Before(d) => day_of(m.arrived) < *d.as_ref(),
+            SearchKey::On(d) => day_of(m.arrived) == *d.as_ref(),
             SearchKey::Larger(n) => m.size > u64::from(*n),
             SearchKey::Smaller(n) => m.size < u64::from(*n),
             SearchKey::SequenceSet(set) => contains(set, seq_of(i).expect("in range"), exists),

@@ -61,6 +61,7 @@ fn kept_uids_are_put_in_uid_order_with_their_flags() {
         uid: nz(uid),
         size: 10,
         flags,
+        arrived: 0,
     };
     // Listed in the POP3 order 1, 2, 3; numbered earlier 9, 4, 12.
     let v = View::with_uids(
@@ -77,6 +78,31 @@ fn kept_uids_are_put_in_uid_order_with_their_flags() {
     assert_eq!(v.resolve(&set("9:*"), true), vec![1, 2]);
     assert_eq!(v.uid_next().get(), 13);
     assert!(v.get(1).flags.flagged);
+}
+
+#[test]
+fn internal_dates_and_the_date_searches() {
+    // 2026-12-02 21:33:59 UTC, and the day before.
+    let (now, yesterday) = (1_796_247_239u64, 1_796_247_239u64 - 86_400);
+    let d = internal_date(now);
+    assert_eq!(d.as_ref().to_rfc3339(), "2026-12-02T21:33:59+00:00");
+    assert_eq!(
+        internal_date(u64::MAX).as_ref().to_rfc3339(),
+        "9999-12-31T23:59:59+00:00"
+    );
+    let mut v = view(2);
+    v.get_mut(0).arrived = yesterday;
+    v.get_mut(1).arrived = now;
+    let day = |s: &str| {
+        imap_types::datetime::NaiveDate::try_from(
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap(),
+        )
+        .unwrap()
+    };
+    let search = |k| v.search(&[k]).unwrap();
+    assert_eq!(search(SearchKey::Since(day("2026-12-02"))), vec![1]);
+    assert_eq!(search(SearchKey::Before(day("2026-12-02"))), vec![0]);
+    assert_eq!(search(SearchKey::On(day("2026-12-01"))), vec![0]);
 }
 
 proptest! {
