@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
 use causeway_tests::interop::clients::{
-    self, Fetchmail, FetchmailOpts, Getmail, Mbsync, Offlineimap, TwoWaySync,
+    self, Fetchmail, FetchmailOpts, Getmail, Mbsync, Neomutt, Offlineimap, TwoWaySync,
 };
 use causeway_tests::interop::dovecot::USER;
 use causeway_tests::interop::{
@@ -272,6 +272,35 @@ async fn offlineimap(route: Route, backend: Backend) {
     }
 }
 
+/// neomutt (in tmux): it opens INBOX, shows the first message, deletes the
+/// third, syncs the folder and quits (without LOGOUT). On Dovecot the shown
+/// one is read, the deleted one gone, the others untouched.
+async fn neomutt(route: Route, backend: Backend) {
+    if !require("neomutt", &["-v"], "neomutt") || !require("tmux", &["-V"], "tmux") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(route, backend, 4, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let keys = "<display-message>q<next-entry><next-entry><delete-message><sync-mailbox><quit>";
+    let r = Neomutt::new().run(&chain.imap, keys).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let msgs = before.messages.clone();
+    settle(&dc, &chain, USER, mark, |mb| {
+        let seen: Vec<_> = msgs
+            .iter()
+            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
+            .collect();
+        if seen != [Some(true), Some(false), None, Some(false)] {
+            return Err(format!("neomutt: {seen:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "neomutt").await;
+}
+
 macro_rules! matrix {
     ($client:ident) => {
         mod $client {
@@ -293,4 +322,5 @@ matrix!(curl);
 matrix!(fetchmail);
 matrix!(mbsync);
 matrix!(offlineimap);
+matrix!(neomutt);
 matrix!(getmail);

@@ -11,7 +11,8 @@
 //!   getmail itself runs as `nobody` (`setpriv`), with no `user` line.
 //!
 //! * `mbsync` (isync) and `offlineimap3`: two-way syncs of INBOX into a
-//!   Maildir, their state kept beside it across runs.
+//!   Maildir, their state kept beside it across runs;
+//! * `neomutt` in a detached tmux session, driven by pushed keys.
 //!
 //! python `poplib` is [`crate::python`].
 
@@ -408,6 +409,101 @@ impl TwoWaySync for Offlineimap {
 }
 
 impl Default for Offlineimap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// neomutt, in a detached tmux session of its own (curses needs a
+/// terminal), driven by keys it is told to `push` at start; its own home,
+/// no header or body cache, `sort = mailbox-order` so the keys name
+/// messages in the folder's order.
+pub struct Neomutt {
+    dir: TempDir,
+}
+
+/// How long a neomutt run may take before the test calls it stuck (at a
+/// prompt nobody answers): the screen is then part of the failure.
+const NEOMUTT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Neomutt {
+    pub fn new() -> Neomutt {
+        Neomutt {
+            dir: temp_dir("neomutt"),
+        }
+    }
+
+    /// Runs neomutt on the proxy's INBOX with `keys` (key functions, as
+    /// `<display-message>`) pushed, until it quits. `code` is 0 if it
+    /// quit by itself; `stdout` is its screen when it did not.
+    pub async fn run(&self, proxy: &str, keys: &str) -> Run {
+        let rc = format!(
+            "set folder=\"imap://{proxy}/\"\nset spoolfile=\"+INBOX\"\n\
+             set imap_user=\"{LOCAL_USER}\"\nset imap_pass=\"{LOCAL_PASSWORD}\"\n\
+             set ssl_starttls=no\nset ssl_force_tls=no\nset header_cache=\"\"\n\
+             set message_cachedir=\"\"\nset delete=yes\nset quit=yes\nset move=no\n\
+             set wait_key=no\nset sort=mailbox-order\nset timeout=1\n"
+        );
+        let rc_path = self.dir.join("nm.rc");
+        std::fs::write(&rc_path, rc).unwrap();
+        let socket = self
+            .dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let tmux = |args: &[&str]| {
+            let mut c = Command::new("tmux");
+            c.arg("-L").arg(&socket).args(args);
+            c.env("HOME", self.dir.path());
+            c
+        };
+        let cmd = format!(
+            "neomutt -n -F {} -e 'push {keys}' 2>{}",
+            rc_path.display(),
+            self.dir.join("stderr").display()
+        );
+        let started = run(&mut tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "nm",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ]))
+        .await;
+        if started.code != 0 {
+            return started;
+        }
+        let began = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if run(&mut tmux(&["has-session", "-t", "nm"])).await.code != 0 {
+                let stderr = std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default();
+                return Run {
+                    code: 0,
+                    stdout: Vec::new(),
+                    stderr,
+                };
+            }
+            if began.elapsed() > NEOMUTT_TIMEOUT {
+                let screen = run(&mut tmux(&["capture-pane", "-p", "-t", "nm"])).await;
+                let _ = run(&mut tmux(&["kill-server"])).await;
+                return Run {
+                    code: -1,
+                    stdout: screen.stdout,
+                    stderr: format!("neomutt did not quit in {NEOMUTT_TIMEOUT:?}"),
+                };
+            }
+        }
+    }
+}
+
+impl Default for Neomutt {
     fn default() -> Self {
         Self::new()
     }

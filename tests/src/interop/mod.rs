@@ -58,8 +58,7 @@ pub async fn rig(
 }
 
 /// What the whole interop suite needs, as Debian packages.
-pub const APT_PACKAGES: &str =
-    "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 isync offlineimap3 curl python3";
+pub const APT_PACKAGES: &str = "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 isync offlineimap3 neomutt tmux curl python3";
 
 /// True if `program args` runs successfully. If not: panics under CI
 /// (`CI=true`); otherwise prints what to install and returns false, and
