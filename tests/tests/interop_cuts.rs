@@ -14,9 +14,14 @@
 //!   when the client's QUIT was answered `+OK`, everything it read is
 //!   `\Seen`;
 //! * no corruption: every body the client got is Dovecot's, byte for byte;
-//! * every Dovecot POP3 session ended `Disconnected: Logged out`, and the
+//! * every Dovecot session ended `Disconnected: Logged out`, and the
 //!   next login works at once (with mbox and `pop3_lock_session = yes` a
 //!   leaked session would make it wait ~10 s and fail `[IN-USE]`).
+//!
+//! The same holds for an IMAP mail client at the client proxy's IMAP front
+//! (python `imaplib` reading with `BODY[]` and expunging each message),
+//! with the edge reading Dovecot's POP3 on the bad line and Dovecot's IMAP
+//! through the relay.
 
 use std::time::Instant;
 
@@ -44,6 +49,10 @@ enum Flow {
     Retr,
     /// RETR and DELE every message (what a client without `keep` does), QUIT.
     RetrDele,
+    /// At the IMAP front: `FETCH n (BODY[])` (not a peek: it reads) of
+    /// every message, then `STORE +FLAGS (\Deleted)` and `EXPUNGE` of it,
+    /// LOGOUT.
+    ImapFetchExpunge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +64,29 @@ enum Line {
 }
 
 fn script(flow: Flow) -> String {
+    if flow == Flow::ImapFetchExpunge {
+        // The same keys as the POP3 script: `dele n` is an EXPUNGE that
+        // reported the message expunged, `quit` a LOGOUT answered.
+        return format!(
+            r#"
+if attempt("pass", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}") is None:
+    raise SystemExit(0)
+if attempt("select", p.select, "INBOX") is None:
+    raise SystemExit(0)
+for n in range(1, {N} + 1):
+    r = attempt("retr %d" % n, p.fetch, "1", "(BODY[])")
+    if r is None:
+        break
+    out("digest %d" % n, digest(r))
+    if attempt("store %d" % n, p.store, "1", "+FLAGS", "(\\Deleted)") is None:
+        break
+    if attempt("dele %d" % n, p.expunge) is None:
+        break
+else:
+    attempt("quit", p.logout)
+"#
+        );
+    }
     format!(
         r#"
 p.user("{LOCAL_USER}")
@@ -158,7 +190,11 @@ async fn point(
     if let Some((dir, more)) = at {
         fwd.cut_after(dir, more);
     }
-    let out = python::run(&chain.proxy, &script(flow)).await;
+    let out = if flow == Flow::ImapFetchExpunge {
+        python::run_imap(&chain.imap, &script(flow)).await
+    } else {
+        python::run(&chain.proxy, &script(flow)).await
+    };
     // Disarm a cut the flow did not reach (it would hit the next run).
     fwd.cut_after(Dir::Down, u64::MAX / 4);
     let what = format!("{flow:?} cut at {at:?}");
@@ -188,7 +224,13 @@ async fn sweep(format: Format, line: Line, flow: Flow) {
         Line::EdgeRelay => Route::Relay,
     };
     let dc = Dovecot::start(format).await;
-    let chain = Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await;
+    // IMAP at both ends through the relay: the edge reads Dovecot's IMAP.
+    let chain = if flow == Flow::ImapFetchExpunge && line == Line::EdgeRelay {
+        let imap = format!("127.0.0.1:{}", dc.imap_port);
+        Chain::start_imap(Nodes::from_env(), route, &imap, USER, PASSWORD).await
+    } else {
+        Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await
+    };
     let fwd = match line {
         Line::ClientEdge => &chain.line,
         Line::EdgeRelay => chain.relay_line(),
@@ -237,6 +279,8 @@ sweeps! {
     mbox_locked_client_edge_retr_dele: Format::MboxLocked, Line::ClientEdge, Flow::RetrDele;
     mbox_locked_edge_relay_retr: Format::MboxLocked, Line::EdgeRelay, Flow::Retr;
     mbox_locked_edge_relay_retr_dele: Format::MboxLocked, Line::EdgeRelay, Flow::RetrDele;
+    maildir_client_edge_imap_fetch_expunge: Format::Maildir, Line::ClientEdge, Flow::ImapFetchExpunge;
+    maildir_edge_relay_imap_fetch_expunge: Format::Maildir, Line::EdgeRelay, Flow::ImapFetchExpunge;
 }
 
 /// fetchmail (`keep`, `uidl`) has its line cut in the middle of the second
