@@ -607,6 +607,7 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_sessions > 0, Cov::ImapFrontSession),
             (m.imap_expunged > 0, Cov::ImapFrontExpunged),
             (m.imap_uids_kept > 0, Cov::ImapUidKept),
+            (m.imap_hung_up > 0, Cov::ImapHungUp),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -26,7 +26,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("stale-message-numbers", 63, 1),
     ("drop-acked-delete-on-cut", 64, 4),
     ("forget-owed-on-session-loss", 1, 6),
-    ("drop-owed-while-disconnected", 2, 6),
+    ("drop-owed-while-disconnected", 1, 6),
     ("keep-deletes-after-rset", 4, 1),
     ("no-journal-entry", 106, 4),
     ("erase-owed-when-locked", 45, 4),

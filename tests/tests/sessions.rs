@@ -192,3 +192,47 @@ attempt("pass", p.pass_, "not-{LOCAL_PASSWORD}")
         "a mail server was contacted"
     );
 }
+
+/// One of two servers refuses the edge's login: the session goes on with
+/// the other, and its QUIT is `+OK` (nothing was owed on the one left out;
+/// an `-ERR` there would tell the mail client its deletes were not done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_left_out_at_login_does_not_fail_the_quit() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec {
+        servers: vec![("HOST1", false), ("HOST2", false)],
+        ..RigSpec::default()
+    })
+    .await;
+    let all = fill(&rig);
+    rig.hosts[1]
+        .store
+        .add_user(causeway_tests::rig::USER, "changed-meanwhile");
+    let script = format!(
+        r#"
+p.user("{LOCAL_USER}")
+out("pass", text(p.pass_("{LOCAL_PASSWORD}")))
+out("stat", "%d" % p.stat()[0])
+out("dele", text(p.dele(1)))
+out("quit", text(p.quit()))
+"#
+    );
+    let out = python::run(&rig.proxy, &script).await;
+    assert_eq!(out.get("stat"), "3", "HOST1's messages only: {out:?}");
+    assert_eq!(
+        out.get("quit"),
+        "+OK Logging out, messages deleted.",
+        "{out:?}"
+    );
+    rig.settle().await;
+    let user = causeway_tests::rig::USER;
+    assert!(!rig.hosts[0].store.is_present(user, &all[0].2));
+    assert!(
+        all[3..]
+            .iter()
+            .all(|m| rig.hosts[1].store.is_present(user, &m.2))
+    );
+    rig.assert_no_leaks();
+}

@@ -2,8 +2,9 @@
 //! (`causeway_client::imap_front`), in the habits of getmail and mbsync:
 //! LOGIN, SELECT INBOX with its listing, `UID FETCH (BODY.PEEK[])` of some
 //! messages, `UID STORE +FLAGS.SILENT (\Seen)` of some it has whole, then
-//! `UID STORE (\Deleted)` + `UID EXPUNGE` of some it has whole, LOGOUT (or
-//! a hang-up instead).
+//! `UID STORE (\Deleted)` + `UID EXPUNGE` of some it has whole, LOGOUT (or,
+//! in a quarter of the sessions that got that far, a hang-up instead, as
+//! neomutt does; and a hang-up before any command).
 //!
 //! IMAP shows no UIDL, so a message is known by its bytes: a body is the
 //! message of the one server message with its SHA-256 (a body that is no
@@ -27,6 +28,9 @@ use super::{Mua, sim_ms};
 
 /// Where the client proxy serves IMAP in the simulation.
 pub const PROXY_IMAP_PORT: u16 = 1143;
+
+/// How often a session that did its work ends by hanging up, not LOGOUT.
+const HANG_UP_CHANCE: f64 = 0.25;
 
 /// The session's outcome, as `Mua::session` returns it.
 type Outcome = (Ended, Vec<String>, u32, (Option<u64>, Option<u64>));
@@ -116,6 +120,16 @@ impl Mua {
             );
         }
         let ended = match ended.expect("set above") {
+            // Some clients (neomutt) hang up without LOGOUT: what was
+            // answered must stand all the same, and no more.
+            Ended::Quit if self.chance(HANG_UP_CHANCE) => {
+                self.log.with(|m| m.imap_hung_up += 1);
+                self.log.event(
+                    sim_ms(),
+                    format!("client {} hangs up without LOGOUT", self.client),
+                );
+                Ended::GaveUp
+            }
             Ended::Quit => {
                 quit = Some(sim_ms());
                 commands += 1;

@@ -103,6 +103,8 @@ pub struct MuaInner {
     pub imap_uids: BTreeMap<(u8, u32, u32), (MsgKey, u32)>,
     /// Bodies whose UID named the same message in an earlier session.
     pub imap_uids_kept: u32,
+    /// IMAP sessions that did their work and hung up without LOGOUT.
+    pub imap_hung_up: u32,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,
