@@ -13,7 +13,7 @@ use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
 use causeway_tests::interop::clients::{
     self, Fetchmail, FetchmailOpts, Getmail, Mbsync, Neomutt, Offlineimap, TwoWaySync,
 };
-use causeway_tests::interop::dovecot::USER;
+use causeway_tests::interop::dovecot::{Message, USER};
 use causeway_tests::interop::{
     self, Backend, Chain, Dovecot, Format, Mailbox, Route, assert_clean_ends, fetchmail_keeps,
     require, settle,
@@ -27,6 +27,33 @@ async fn rig(
     bytes: usize,
 ) -> Option<(Dovecot, Chain, Mailbox)> {
     interop::rig(Format::Maildir, route, backend, n, bytes).await
+}
+
+/// Waits until Dovecot shows `want` for `msgs` (`Some(seen)` for a message
+/// still there, `None` for one gone) and `total` messages in all.
+async fn settle_flags(
+    dc: &Dovecot,
+    chain: &Chain,
+    mark: usize,
+    msgs: &[Message],
+    want: &[Option<bool>],
+    total: usize,
+    what: &str,
+) {
+    settle(dc, chain, USER, mark, |mb| {
+        let seen: Vec<Option<bool>> = msgs
+            .iter()
+            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
+            .collect();
+        if seen != want || mb.messages.len() != total {
+            return Err(format!(
+                "{what}: {seen:?} of {} messages",
+                mb.messages.len()
+            ));
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// python imaplib: a peek, a whole non-peek read, a header without PEEK,
@@ -59,18 +86,8 @@ attempt("logout", p.logout)
         Some(sha(1).as_str())
     );
     assert_eq!(out.get("expunge"), "OK 4");
-    let msgs = before.messages.clone();
-    settle(&dc, &chain, USER, mark, |mb| {
-        let seen = |i: usize| mb.get(&msgs[i].sha256).map(|m| m.seen());
-        if seen(0) != Some(false) || seen(1) != Some(true) || seen(2) != Some(false) {
-            return Err(format!("flags: {:?}", (0..3).map(seen).collect::<Vec<_>>()));
-        }
-        if mb.get(&msgs[3].sha256).is_some() {
-            return Err("message 4 not expunged".into());
-        }
-        Ok(())
-    })
-    .await;
+    let want = [Some(false), Some(true), Some(false), None];
+    settle_flags(&dc, &chain, mark, &before.messages, &want, 3, "imaplib").await;
     assert_clean_ends(&dc, mark, "imaplib").await;
 }
 
@@ -96,19 +113,9 @@ async fn curl(route: Route, backend: Backend) {
         causeway_tests::interop::sha256(&fetch.stdout),
         before.messages[1].sha256
     );
-    let msgs = before.messages.clone();
-    settle(&dc, &chain, USER, mark, |mb| {
-        // curl fetches with BODY[] and logs out: a whole read, marked.
-        let seen: Vec<_> = msgs
-            .iter()
-            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
-            .collect();
-        if seen != [Some(false), Some(true), Some(false)] {
-            return Err(format!("flags {seen:?}"));
-        }
-        Ok(())
-    })
-    .await;
+    // curl fetches with BODY[] and logs out: a whole read, marked.
+    let want = [Some(false), Some(true), Some(false)];
+    settle_flags(&dc, &chain, mark, &before.messages, &want, 3, "curl").await;
     assert_clean_ends(&dc, mark, "curl imap").await;
 }
 
@@ -214,17 +221,8 @@ async fn two_way_sync(client: impl TwoWaySync, name: &str, route: Route, backend
         before.body_digests()
     );
     let msgs = before.messages.clone();
-    settle(&dc, &chain, USER, mark, |mb| {
-        let seen: Vec<_> = msgs
-            .iter()
-            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
-            .collect();
-        if seen != [Some(false); 4] {
-            return Err(format!("after the first sync {seen:?}"));
-        }
-        Ok(())
-    })
-    .await;
+    let want = [Some(false); 4];
+    settle_flags(&dc, &chain, mark, &msgs, &want, 4, "after the first sync").await;
     assert_clean_ends(&dc, mark, &format!("{name}, first run")).await;
 
     assert!(inbox.set_flags(&msgs[1].body_sha256, "S"));
@@ -239,17 +237,8 @@ async fn two_way_sync(client: impl TwoWaySync, name: &str, route: Route, backend
     let got = inbox.delivered();
     assert_eq!(got.len(), 4, "one new copy, one deleted\n{}", r.text());
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
-    settle(&dc, &chain, USER, mark, |mb| {
-        let seen: Vec<_> = msgs
-            .iter()
-            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
-            .collect();
-        if seen != [Some(false), Some(true), None, Some(false)] || mb.messages.len() != 4 {
-            return Err(format!("after the second sync {seen:?}"));
-        }
-        Ok(())
-    })
-    .await;
+    let want = [Some(false), Some(true), None, Some(false)];
+    settle_flags(&dc, &chain, mark, &msgs, &want, 4, "after the second sync").await;
     assert_clean_ends(&dc, mark, &format!("{name}, second run")).await;
 
     let r = client.run(&chain.imap).await;
@@ -286,18 +275,8 @@ async fn neomutt(route: Route, backend: Backend) {
     let keys = "<display-message>q<next-entry><next-entry><delete-message><sync-mailbox><quit>";
     let r = Neomutt::new().run(&chain.imap, keys).await;
     assert_eq!(r.code, 0, "{}", r.text());
-    let msgs = before.messages.clone();
-    settle(&dc, &chain, USER, mark, |mb| {
-        let seen: Vec<_> = msgs
-            .iter()
-            .map(|m| mb.get(&m.sha256).map(|x| x.seen()))
-            .collect();
-        if seen != [Some(true), Some(false), None, Some(false)] {
-            return Err(format!("neomutt: {seen:?}"));
-        }
-        Ok(())
-    })
-    .await;
+    let want = [Some(true), Some(false), None, Some(false)];
+    settle_flags(&dc, &chain, mark, &before.messages, &want, 3, "neomutt").await;
     assert_clean_ends(&dc, mark, "neomutt").await;
 }
 
