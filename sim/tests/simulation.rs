@@ -188,6 +188,10 @@ const ONCE_FAILED: &[u64] = &[
     492060826, // the oracle named a duplicate UIDL by name alone
     496091177, // a kept body served for a UIDL a later duplicate made ambiguous
     207891791, // a Bye lost on a one-way dead line after the session ended
+    634,       // an IMAP UID kept for a UIDL the server gave a new message
+    868,       //
+    1419,      // a QUIT failed for a server left out at login with nothing owed
+    5358,      // a login met the lock of a hung-up IMAP client's QUIT
 ];
 
 #[test]

@@ -85,7 +85,7 @@ async fn carry_once<E: Env>(
 ) -> Result<(), String> {
     // A mail client that connects meanwhile waits for this session to end
     // (its QUIT frees the maildrop locks) before its own Hello.
-    let _carrying = shared.carrying.lock().await;
+    let _committing = shared.committing.lock().await;
     let reached = EdgeLink::reach(env, config).await?;
     let (link, _) = EdgeLink::open(env, config, shared, Some(servers), reached)
         .await

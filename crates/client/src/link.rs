@@ -298,12 +298,13 @@ impl<E: Env> EdgeLink<E> {
         mut channel: Reached<E>,
     ) -> Result<(Self, Vec<ServerListing>), NotOpened> {
         let t = &config.timeouts;
-        // A session of the proxy's own carrying deletes holds the servers'
-        // maildrop locks until its Bye: a mail client's session waits for
-        // it rather than meet `[IN-USE]` (the carrier holds this while it
-        // runs; it is short: log in, list, QUIT).
+        // A session of the proxy's own that commits with no mail client
+        // waiting (the carrier's, or a hung-up IMAP client's QUIT) holds the
+        // servers' maildrop locks until its Bye: a mail client's session
+        // waits for it rather than meet `[IN-USE]` (each is short: at most
+        // a login, a listing and a QUIT).
         if only.is_none() {
-            drop(shared.carrying.lock().await);
+            drop(shared.committing.lock().await);
         }
         let (supersedes, restarted) = shared.lost.take();
         let mut user = config.user_info();

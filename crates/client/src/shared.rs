@@ -18,8 +18,12 @@ pub(crate) struct Shared {
     pub kept: Kept,
     /// With a journal, DELE is answered by the proxy (see `crate::deletes`).
     pub deletes: Option<DeleteJournal>,
-    /// Held while the proxy's own session carries deletes (`crate::carrier`).
-    pub carrying: Arc<tokio::sync::Mutex<()>>,
+    /// Held while a session of the proxy's own commits with no mail client
+    /// waiting for it: the carrier's (`crate::carrier`), or the QUIT of an
+    /// IMAP client that hung up (`crate::imap_front`). Its server sessions
+    /// hold the maildrop locks until then, so a new session's Hello waits
+    /// for it rather than meet `[IN-USE]`.
+    pub committing: Arc<tokio::sync::Mutex<()>>,
     serving: Arc<AtomicUsize>,
     /// The IMAP INBOX's UIDs and flags (`crate::uids`).
     pub uids: UidBook,
@@ -46,7 +50,7 @@ impl Shared {
             lost: LostSessions::default(),
             kept,
             deletes,
-            carrying: Arc::new(tokio::sync::Mutex::new(())),
+            committing: Arc::new(tokio::sync::Mutex::new(())),
             serving: Arc::new(AtomicUsize::new(0)),
             uids,
         }

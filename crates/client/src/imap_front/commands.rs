@@ -176,6 +176,10 @@ impl<E: Env> Front<E> {
         if self.state == State::Greeted || self.maildrop.is_none() {
             return;
         }
+        // Its server sessions hold the maildrop locks until the QUIT is
+        // done: a mail client that logs in meanwhile waits for it.
+        let committing = self.shared.committing.clone();
+        let _committing = committing.lock().await;
         let asked = std::mem::take(&mut self.marks.asked);
         if let Err(e) = self.send_marks(asked).await {
             tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT");
