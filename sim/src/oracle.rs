@@ -420,8 +420,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     key: Some(key.clone()),
                     message: format!(
                         "{name}: the mail user received it whole and the edge answered a later \
-                         command of that session (no RSET after), but it is still unread on the \
-                         server after the quiet phase"
+                         command of that session (no RSET after), or its IMAP STORE of \\Seen \
+                         was answered OK, but it is still unread on the server after the quiet \
+                         phase"
                     ),
                 });
             }
@@ -606,6 +607,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.pipelined > 0, Cov::Pipelined),
             (m.imap_sessions > 0, Cov::ImapFrontSession),
             (m.imap_expunged > 0, Cov::ImapFrontExpunged),
+            (m.imap_seen_stored > 0, Cov::ImapFrontSeenStored),
+            (m.imap_new_listed > 0, Cov::ImapFrontNewListed),
             (m.imap_uids_kept > 0, Cov::ImapUidKept),
             (m.imap_hung_up > 0, Cov::ImapHungUp),
             (m.long_sessions > 0, Cov::LongSession),

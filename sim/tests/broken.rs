@@ -23,21 +23,22 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 const PINNED: &[(&str, u64, u8)] = &[
     ("mark-read-before-delivered", 96, 3),
     ("no-quit-after-cut", 2, 5),
-    ("stale-message-numbers", 63, 1),
+    ("stale-message-numbers", 2, 1),
     ("drop-acked-delete-on-cut", 64, 4),
     ("forget-owed-on-session-loss", 1, 6),
     ("drop-owed-while-disconnected", 1, 6),
     ("keep-deletes-after-rset", 4, 1),
-    ("no-journal-entry", 106, 4),
-    ("erase-owed-when-locked", 45, 4),
-    ("read-mark-before-write", 46, 3),
+    ("no-journal-entry", 92, 4),
+    ("erase-owed-when-locked", 96, 4),
+    ("read-mark-before-write", 293, 3),
     ("break-after-delivery", 0, 8),
     ("relay-commits-on-link-loss", 435, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 15, 4),
-    ("carried-undone-by-rset", 128, 6),
+    ("carried-undone-by-rset", 241, 6),
     ("unprimed-resume", 266, 9),
     ("imap-uids-by-listing", 6, 2),
+    ("imap-seen-unowed", 13, 4),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -115,4 +116,5 @@ caught! {
     an_edge_whose_rset_undoes_carried_deletes: "carried-undone-by-rset",
     a_proxy_that_ignores_a_primed_resume: "unprimed-resume",
     a_proxy_that_numbers_imap_uids_by_the_listing: "imap-uids-by-listing",
+    a_proxy_that_answers_a_stored_seen_before_the_edge_owes_it: "imap-seen-unowed",
 }

@@ -12,6 +12,7 @@ helper (saves a python start per check). Reads commands on stdin, answers each w
 ending in "end":
   state USER              as above
   empty USER              flag everything \\Deleted and EXPUNGE (over IMAP)
+  remove USER UID         that message only: UID STORE \\Deleted, UID EXPUNGE (another client)
   deliver USER N BYTES    deliver-messages.py's generated messages
   probe USER              POP3 login, STAT, QUIT directly to Dovecot: "ok <secs>" or "err <why>"
 """
@@ -50,6 +51,17 @@ def empty(port, user, password):
     i.logout()
 
 
+def remove(port, user, password, uid):
+    i = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    i.login(user, password)
+    i.select("INBOX")
+    typ, data = i.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK", data
+    typ, data = i.uid("EXPUNGE", uid)
+    assert typ == "OK", data
+    i.logout()
+
+
 def probe(port, user, password):
     t = time.monotonic()
     try:
@@ -76,6 +88,8 @@ def serve(base, imap_port, pop3_port, password):
                 state(imap_port, cmd[1], password, say)
             elif cmd[0] == "empty":
                 empty(imap_port, cmd[1], password)
+            elif cmd[0] == "remove":
+                remove(imap_port, cmd[1], password, cmd[2])
             elif cmd[0] == "deliver":
                 deliver.deliver(base, cmd[1], int(cmd[2]), int(cmd[3]), say)
             elif cmd[0] == "probe":

@@ -154,6 +154,26 @@ async fn a_cut_during_a_fetch_leaves_the_message_unread() {
     rig.assert_no_leaks();
 }
 
+/// Runs `ops` (imaplib calls after login), checks that the one named
+/// `last` was answered `answer`, then cuts the line for good (no resume)
+/// and lets the client log out into the cut: what was answered must still
+/// be done.
+async fn answered_then_cut(rig: &Rig, ops: &str, last: &str, answer: &str) {
+    let script = format!(
+        "{}\n{ops}pause(\"answered\")\nattempt(\"logout\", p.logout)\n",
+        login()
+    );
+    let mut py = Py::start_imap(&rig.imap, &script);
+    assert_eq!(py.expect(last).await, answer);
+    py.expect("pause").await;
+    rig.line.cut_now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    py.resume().await;
+    let out = py.finish().await;
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+    rig.settle().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expunge_acknowledged_just_before_a_cut_is_carried_out() {
     if !python::available().await {
@@ -162,19 +182,8 @@ async fn an_expunge_acknowledged_just_before_a_cut_is_carried_out() {
     let rig = Rig::start(RigSpec::no_resume()).await;
     let host = &rig.hosts[0];
     let u = host.deliver(rig.env.rng(), 3, 2000);
-    let script = format!(
-        "{}\nattempt(\"delete\", p.store, \"2\", \"+FLAGS\", \"(\\\\Deleted)\")\nattempt(\"expunge\", p.expunge)\npause(\"expunged\")\nattempt(\"logout\", p.logout)\n",
-        login()
-    );
-    let mut py = Py::start_imap(&rig.imap, &script);
-    assert_eq!(py.expect("expunge").await, "OK 2");
-    py.expect("pause").await;
-    rig.line.cut_now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    py.resume().await;
-    let out = py.finish().await;
-    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
-    rig.settle().await;
+    let ops = "attempt(\"delete\", p.store, \"2\", \"+FLAGS\", \"(\\\\Deleted)\")\nattempt(\"expunge\", p.expunge)\n";
+    answered_then_cut(&rig, ops, "expunge", "OK 2").await;
     assert!(
         !host.store.is_present(USER, &u[1]),
         "the acknowledged expunge was lost\n{}",
@@ -186,6 +195,30 @@ async fn an_expunge_acknowledged_just_before_a_cut_is_carried_out() {
             "{}",
             rig.report()
         );
+    }
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seen_stored_just_before_a_cut_is_made() {
+    if !python::available().await {
+        return;
+    }
+    // STORE answered OK is a change made: the edge owes the read mark
+    // before the answer, so a cut right after it (not resumed: the
+    // session behind it is lost) does not undo it.
+    let rig = Rig::start(RigSpec::no_resume()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 3, 2000);
+    let ops = "attempt(\"seen\", p.store, \"2\", \"+FLAGS\", \"(\\\\Seen)\")\n";
+    answered_then_cut(&rig, ops, "seen", "OK 2 (FLAGS (\\Seen))").await;
+    assert!(
+        host.store.is_seen(USER, &u[1]),
+        "the stored \\Seen was lost\n{}",
+        rig.report()
+    );
+    for x in [&u[0], &u[2]] {
+        assert!(!host.store.is_seen(USER, x), "{}", rig.report());
     }
     rig.assert_no_leaks();
 }
@@ -369,5 +402,66 @@ p.shutdown()
         rig.report()
     );
     // The POP3 session behind ended with QUIT, not a drop.
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_client_sees_new_mail_and_keeps_a_server_out_of_reach() {
+    if !python::available().await {
+        return;
+    }
+    // Listed again when the client asks (NOOP) once `imap_recheck` passed:
+    // new mail shows; the messages of a server out of reach now are not
+    // reported expunged (they are not deleted), but cannot be read, and
+    // the next SELECT no longer shows them.
+    let rig = Rig::start(RigSpec {
+        servers: vec![("HOST1", false), ("HOST2", false)],
+        client_timeouts: causeway_client::Timeouts {
+            imap_recheck: Duration::from_secs(1),
+            ..causeway_client::Timeouts::default()
+        },
+        ..RigSpec::default()
+    })
+    .await;
+    let (h1, h2) = (&rig.hosts[0], &rig.hosts[1]);
+    let u1 = h1.deliver(rig.env.rng(), 2, 2000);
+    let u2 = h2.deliver(rig.env.rng(), 1, 2000);
+    let script = format!(
+        r#"{}pause("listed")
+attempt("noop", p.noop)
+out("expunged", ",".join(text(x) for x in p.response("EXPUNGE")[1] if x))
+out("exists", text(p.response("EXISTS")[1][-1]))
+attempt("unreachable", p.fetch, "3", "(BODY.PEEK[])")
+out("new.digest", digest(attempt("new", p.fetch, "4", "(BODY.PEEK[])")))
+attempt("again", p.select, "INBOX")
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let mut py = Py::start_imap(&rig.imap, &script);
+    assert_eq!(py.expect("select").await, "OK 3");
+    py.expect("pause").await;
+    h2.store.add_user(USER, "changed-meanwhile");
+    let new = h1.deliver(rig.env.rng(), 1, 1500);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    py.resume().await;
+    let out = py.finish().await;
+    assert_eq!(out.get("noop"), "OK completed", "{out:?}");
+    assert_eq!(out.get("expunged"), "", "{out:?}");
+    assert_eq!(out.get("exists"), "4", "{out:?}");
+    assert!(out.get("unreachable.err").starts_with("NO"), "{out:?}");
+    let body = h1.store.body(USER, &new[0]).expect("delivered");
+    let digest = out.get("new.digest");
+    assert_eq!(
+        digest.split(' ').next(),
+        Some(causeway_tests::interop::sha256(&body).as_str()),
+        "{out:?}"
+    );
+    assert_eq!(out.get("again"), "OK 3", "{out:?}");
+    rig.settle().await;
+    for u in u1.iter().chain(&new) {
+        assert!(h1.store.is_present(USER, u) && !h1.store.is_seen(USER, u));
+    }
+    assert!(h2.store.is_present(USER, &u2[0]));
     rig.assert_no_leaks();
 }

@@ -280,6 +280,76 @@ async fn neomutt(route: Route, backend: Backend) {
     assert_clean_ends(&dc, mark, "neomutt").await;
 }
 
+/// python imaplib stays connected while Dovecot changes: another client
+/// removes a message and new mail arrives. A NOOP once the proxy's
+/// `imap_recheck` (2 s here) has passed reports both (`EXPUNGE`, `EXISTS`)
+/// and the new message reads byte for byte under its new UID; then IDLE
+/// hears of the next one without being asked. Nothing is read or deleted
+/// by the chain meanwhile.
+async fn news(route: Route, backend: Backend) {
+    let Some((dc, chain, before)) = rig(route, backend, 3, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let script = format!(
+        r#"import re
+attempt("login", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}")
+attempt("select", p.select, "INBOX")
+pause("changed")
+attempt("noop", p.noop)
+out("expunged", ",".join(text(x) for x in p.response("EXPUNGE")[1] if x))
+out("exists", text(p.response("EXISTS")[1][-1]))
+listed = attempt("listed", p.uid, "FETCH", "1:*", "(UID RFC822.SIZE)")
+newest = max(int(re.search(rb"UID (\d+)", x).group(1)) for x in listed if x)
+out("new.digest", digest(attempt("new", p.uid, "FETCH", str(newest), "(BODY.PEEK[])")))
+pause("more")
+tag = p._new_tag()
+p.send(tag + b" IDLE\r\n")
+out("idle", text(p.readline().strip()))
+out("pushed", text(p.readline().strip()))
+p.send(b"DONE\r\n")
+line = p.readline()
+while not line.startswith(tag):
+    line = p.readline()
+out("done", text(line.strip()))
+attempt("logout", p.logout)
+"#
+    );
+    let mut py = python::Py::start_imap(&chain.imap, &script);
+    assert_eq!(py.expect("select").await, "OK 3");
+    py.expect("pause").await;
+    dc.remove(USER, before.messages[1].uid).await;
+    dc.deliver(USER, 1, 2000).await;
+    let new = |mb: &Mailbox, known: &[Message]| {
+        mb.messages
+            .iter()
+            .find(|m| !known.iter().any(|k| k.sha256 == m.sha256))
+            .expect("a new message")
+            .clone()
+    };
+    let changed = dc.mailbox(USER).await;
+    let arrived = new(&changed, &before.messages);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    py.resume().await;
+    assert_eq!(py.expect("expunged").await, "2");
+    assert_eq!(py.expect("exists").await, "3");
+    let digest = py.expect("new.digest").await;
+    assert_eq!(digest.split(' ').next(), Some(arrived.sha256.as_str()));
+    py.expect("pause").await;
+    dc.deliver(USER, 1, 2000).await;
+    py.resume().await;
+    assert_eq!(py.expect("idle").await, "+ idling");
+    assert_eq!(py.expect("pushed").await, "* 4 EXISTS");
+    assert!(py.expect("done").await.ends_with("OK IDLE terminated"));
+    let out = py.finish().await;
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+    let mut all: Vec<Message> = changed.messages.clone();
+    all.push(new(&dc.mailbox(USER).await, &changed.messages));
+    let want = [Some(false); 4];
+    settle_flags(&dc, &chain, mark, &all, &want, 4, "news").await;
+    assert_clean_ends(&dc, mark, "news").await;
+}
+
 macro_rules! matrix {
     ($client:ident) => {
         mod $client {
@@ -303,3 +373,4 @@ matrix!(mbsync);
 matrix!(offlineimap);
 matrix!(neomutt);
 matrix!(getmail);
+matrix!(news);

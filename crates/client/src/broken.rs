@@ -31,15 +31,20 @@ pub enum Broken {
     /// message is gone, its UID names the next one, and a client that
     /// keeps copies by UID mixes them up.
     ImapUidsByListing,
+    /// Answer an IMAP STORE of `\Seen` before the edge owes the read mark
+    /// (it goes with the session's next command): a line cut right after
+    /// the `OK` loses a change the mail client was told was made.
+    ImapSeenUnowed,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 5] = [
+    pub const ALL: [Broken; 6] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
         Broken::UnprimedResume,
         Broken::ImapUidsByListing,
+        Broken::ImapSeenUnowed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +54,7 @@ impl Broken {
             Broken::DeleNotJournaled => "dele-not-journaled",
             Broken::UnprimedResume => "unprimed-resume",
             Broken::ImapUidsByListing => "imap-uids-by-listing",
+            Broken::ImapSeenUnowed => "imap-seen-unowed",
         }
     }
 }

@@ -100,6 +100,11 @@ pub struct Timeouts {
     /// The same for an IMAP mail client (RFC 3501 asks for at least 30
     /// minutes; the POP3 session behind it is kept alive meanwhile).
     pub imap_idle: Duration,
+    /// How often, at most, an IMAP client that stays connected gets the
+    /// folder listed again when it asks (NOOP, CHECK, IDLE): new mail and
+    /// mail gone elsewhere. Each time costs a new session with the edge
+    /// (a login to every server).
+    pub imap_recheck: Duration,
     /// After a cut, how long the proxy keeps reconnecting to resume its
     /// edge session while the mail client waits (zero: never; the mail
     /// client gets the error at once). The edge keeps a session for its own
@@ -117,6 +122,7 @@ impl Default for Timeouts {
             quit: Duration::from_secs(120),
             client_idle: Duration::from_secs(600),
             imap_idle: Duration::from_secs(30 * 60),
+            imap_recheck: Duration::from_secs(60),
             resume: Duration::from_secs(300),
         }
     }
@@ -181,6 +187,7 @@ impl ClientConfig {
             ("quit", t.quit),
             ("client_idle", t.client_idle),
             ("imap_idle", t.imap_idle),
+            ("imap_recheck", t.imap_recheck),
         ]
         .into_iter()
         .find(|(_, d)| d.is_zero());

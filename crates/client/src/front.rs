@@ -72,6 +72,11 @@ pub enum Action {
     /// Write this RETR reply; only if all of it was written, tell the edge
     /// `Delivered` for the request that fetched it.
     Deliver(Vec<u8>),
+    /// Make sure the edge has every read mark and delete sent so far
+    /// ([`crate::link::EdgeLink::sync`]), then write these bytes: a `NOOP`
+    /// answered `+OK` means the edge owes what came before it (the IMAP
+    /// front answers a stored `\Seen` only after one).
+    Sync(Vec<u8>),
     /// Send `Quit`, wait for `Bye`, then call [`Front::bye`].
     Quit,
     /// Wait this long, then perform the action: a wrong local password is
@@ -487,7 +492,7 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
                 then: Pending(Then::Rset { servers }),
             }
         }
-        Command::Noop => ok(""),
+        Command::Noop => Action::Sync(status(&StatusLine::ok(""))),
         Command::Quit => Action::Quit,
         other => reply(StatusLine::err(
             None,

@@ -157,6 +157,9 @@ pub struct EdgeLink<E: Env> {
     credited: u64,
     /// Read marks not yet sent, per server.
     marks: BTreeMap<String, Vec<MessageId>>,
+    /// Read marks or deletes were sent that no `Pong` has followed yet:
+    /// the edge may not have them (see [`EdgeLink::sync`]).
+    unproven: bool,
     /// With a delete journal: the session's deletes (DELE answered here).
     deletes: Option<SessionDeletes>,
     /// The broken variant `DeleNotJournaled` (never set in a shipped build).
@@ -412,6 +415,7 @@ impl<E: Env> EdgeLink<E> {
             planner,
             credited: 0,
             marks: BTreeMap::new(),
+            unproven: false,
             deletes,
             dele_not_journaled: config.broken(Broken::DeleNotJournaled),
             tee: None,
@@ -686,6 +690,7 @@ impl<E: Env> EdgeLink<E> {
             self.marks_sent
                 .extend(at.iter().map(|&a| (server.clone(), a)));
             let batch = ClientToEdge::Delivered { server, at };
+            self.unproven = true;
             send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
         }
         let ops = match &mut self.deletes {
@@ -707,7 +712,21 @@ impl<E: Env> EdgeLink<E> {
             })
             .collect();
         let batch = ClientToEdge::Deletes { ops };
+        self.unproven = true;
         send(&self.env, &mut self.channel, &batch, self.request_timeout).await
+    }
+
+    /// Returns once the edge has every read mark and delete this session
+    /// gave the link (sent if they were waiting, then a `Ping` answered:
+    /// the edge takes each in before it reads the next message, and a
+    /// delivery it has is owed to its server, journaled where the edge
+    /// keeps a journal). Costs a turn on the line only if something was
+    /// sent that no `Pong` has followed yet.
+    pub async fn sync(&mut self) -> Result<(), LineCut> {
+        if self.unproven || self.batched_pending() {
+            self.ping().await?;
+        }
+        Ok(())
     }
 
     /// One `Ping`/`Pong`: proves the line still carries traffic both ways.
@@ -737,7 +756,10 @@ impl<E: Env> EdgeLink<E> {
             .next_answer("the edge's Pong", self.request_timeout, false)
             .await?
         {
-            EdgeToClient::Pong { nonce: got } if got == nonce => Ok(()),
+            EdgeToClient::Pong { nonce: got } if got == nonce => {
+                self.unproven = false;
+                Ok(())
+            }
             other => Err(out_of_turn("Pong", &other)),
         }
     }

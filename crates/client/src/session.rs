@@ -373,6 +373,16 @@ impl<E: Env, M: Stream> Session<E, M> {
                     self.unconfirmed.extend(last_key);
                     return true;
                 }
+                Action::Sync(bytes) => {
+                    let synced = match self.link() {
+                        Ok(link) => link.sync().await,
+                        Err(cut) => Err(cut),
+                    };
+                    if let Err(cut) = synced {
+                        return self.cut(cut).await;
+                    }
+                    Action::Reply(bytes)
+                }
                 Action::Quit => {
                     let quitted = match std::mem::replace(&mut self.link, Link::None) {
                         Link::Open(link) => link.quit(t.quit).await,

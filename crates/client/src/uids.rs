@@ -124,7 +124,7 @@ fn fresh_validity(unix_millis: u64) -> NonZeroU32 {
 }
 
 /// The server a book key belongs to (`NAME:...`).
-fn server_of(key: &str) -> &str {
+pub(crate) fn server_of(key: &str) -> &str {
     key.split_once(':').map_or(key, |(s, _)| s)
 }
 

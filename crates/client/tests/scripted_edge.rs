@@ -36,8 +36,9 @@ async fn a_session_reads_deletes_and_quits_in_order() {
     .await;
     assert_eq!(pop.line().await, "+OK 20 octets");
     assert_eq!(pop.body().await, "Subject: b\r\n\r\n..hi\r\n");
-    // Delivered only once the mail client's next command shows it took it.
-    assert_eq!(pop.cmd("NOOP").await, "+OK");
+    // Delivered only once the mail client's next command shows it took it;
+    // a NOOP is answered once the edge has it (its Pong to a Ping after it).
+    pop.s.write_all(b"NOOP\r\n").await.unwrap();
     assert_eq!(
         recv(&mut edge).await,
         ClientToEdge::Delivered {
@@ -45,6 +46,13 @@ async fn a_session_reads_deletes_and_quits_in_order() {
             at: vec![place(&msg("b", 20))]
         }
     );
+    let ClientToEdge::Ping { nonce } = recv(&mut edge).await else {
+        panic!("expected a Ping after the read mark")
+    };
+    send(&mut edge, EdgeToClient::Pong { nonce }).await;
+    assert_eq!(pop.line().await, "+OK");
+    // With nothing sent since, NOOP costs the line nothing.
+    assert_eq!(pop.cmd("NOOP").await, "+OK");
 
     pop.s.write_all(b"TOP 3 0\r\n").await.unwrap();
     let ClientToEdge::Request { id, op, .. } = recv(&mut edge).await else {

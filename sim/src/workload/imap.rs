@@ -1,7 +1,10 @@
 //! The mail user over IMAP: a session at the client proxy's IMAP front
 //! (`causeway_client::imap_front`), in the habits of getmail and mbsync:
 //! LOGIN, SELECT INBOX with its listing, `UID FETCH (BODY.PEEK[])` of some
-//! messages, `UID STORE +FLAGS.SILENT (\Seen)` of some it has whole, then
+//! messages, `UID STORE +FLAGS.SILENT (\Seen)` of some it has whole
+//! (pausing after it now and then, as a person reading would, then looking
+//! for news: NOOP, SELECT again, and peeks at some of the new messages),
+//! then
 //! `UID STORE (\Deleted)` + `UID EXPUNGE` of some it has whole, LOGOUT (or,
 //! in a quarter of the sessions that got that far, a hang-up instead, as
 //! neomutt does; and a hang-up before any command).
@@ -12,10 +15,11 @@
 //! two messages share is read but never deleted). The record is the POP3
 //! user's: bodies received whole, and deletes sent and acknowledged (only
 //! the UIDs the `UID EXPUNGE` response reported expunged count as
-//! acknowledged). Read marks are judged for safety only: a message may end
-//! read on its server only if the user stored `\Seen` on it (recorded as
+//! acknowledged). Read marks are judged both ways: a message may end read
+//! on its server only if the user stored `\Seen` on it (recorded as
 //! received whole when the STORE is sent): a peek alone must leave it
-//! unread.
+//! unread; and one whose STORE was answered `OK` must end read (invariant
+//! 4), even if the session, the line or the nodes fail right after.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -31,6 +35,12 @@ pub const PROXY_IMAP_PORT: u16 = 1143;
 
 /// How often a session that did its work ends by hanging up, not LOGOUT.
 const HANG_UP_CHANCE: f64 = 0.25;
+
+/// How often the user pauses (1 to 30 s) after a STORE of `\Seen`.
+const STORE_PAUSE_CHANCE: f64 = 0.3;
+
+/// The mail user's IMAP client.
+type Client = ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>;
 
 /// The session's outcome, as `Mua::session` returns it.
 type Outcome = (Ended, Vec<String>, u32, (Option<u64>, Option<u64>));
@@ -77,45 +87,14 @@ impl Mua {
             };
         let mut deletes = Deletes::default();
         let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
-        let mut ended = None;
-        for (uid, size) in listed {
-            if !self.chance(self.params.retr_chance) {
-                continue;
-            }
-            if self.chance(self.params.give_up_chance) {
-                ended = Some(Ended::GaveUp);
-                break;
-            }
-            commands += 1;
-            match c.fetch_body(uid).await {
-                Ok(Some(body)) => {
-                    if body.len() != size as usize {
-                        self.log.violation(
-                            2,
-                            None,
-                            format!(
-                                "IMAP UID {uid}: listed as {size} octets, the body has {}",
-                                body.len()
-                            ),
-                        );
-                    }
-                    let key = self.known(&body);
-                    if let (Some(v), Some(k)) = (validity, &key) {
-                        self.uid_names(v, uid, k, n);
-                    }
-                    whole.push((uid, key));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    ended = Some(Ended::Broken(format!("UID FETCH {uid}: {e}")));
-                    break;
-                }
-            }
-        }
+        let mut ended = self
+            .fetch_some(&mut c, validity, &listed, &mut whole, n, &mut commands)
+            .await
+            .err();
         let mut quit = None;
         if ended.is_none() {
             ended = Some(
-                self.finish(&mut c, &whole, &mut deletes, &mut commands)
+                self.finish(&mut c, &listed, &mut whole, &mut deletes, n, &mut commands)
                     .await,
             );
         }
@@ -146,6 +125,80 @@ impl Mua {
             m.imap_bodies += whole.len() as u32;
         });
         (ended, Vec::new(), commands, (opened, quit))
+    }
+
+    /// Fetches some of `listed` (peeked, each body checked against the
+    /// server's) into `whole`; `Err`: how the session ended early.
+    async fn fetch_some(
+        &self,
+        c: &mut Client,
+        validity: Option<NonZeroU32>,
+        listed: &[(NonZeroU32, u32)],
+        whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
+        session: u32,
+        commands: &mut u32,
+    ) -> Result<(), Ended> {
+        for &(uid, size) in listed {
+            if !self.chance(self.params.retr_chance) {
+                continue;
+            }
+            if self.chance(self.params.give_up_chance) {
+                return Err(Ended::GaveUp);
+            }
+            *commands += 1;
+            match c.fetch_body(uid).await {
+                Ok(Some(body)) => {
+                    if body.len() != size as usize {
+                        self.log.violation(
+                            2,
+                            None,
+                            format!(
+                                "IMAP UID {uid}: listed as {size} octets, the body has {}",
+                                body.len()
+                            ),
+                        );
+                    }
+                    let key = self.known(&body);
+                    if let (Some(v), Some(k)) = (validity, &key) {
+                        self.uid_names(v, uid, k, session);
+                    }
+                    whole.push((uid, key));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Ended::Broken(format!("UID FETCH {uid}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a pause: NOOP (the folder's news arrive), SELECT again, and
+    /// some of the messages that are new since `listed` are fetched.
+    async fn look_again(
+        &self,
+        c: &mut Client,
+        listed: &[(NonZeroU32, u32)],
+        whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
+        session: u32,
+        commands: &mut u32,
+    ) -> Result<(), Ended> {
+        *commands += 2;
+        if let Err(e) = c.noop().await {
+            return Err(Ended::Broken(format!("NOOP: {e}")));
+        }
+        let (validity, relisted): (Option<NonZeroU32>, Vec<(NonZeroU32, u32)>) =
+            match c.select("INBOX").await {
+                Ok(f) => (f.uidvalidity, f.listed().map(|l| (l.uid, l.size)).collect()),
+                Err(e) => return Err(Ended::Broken(format!("SELECT again: {e}"))),
+            };
+        let new: Vec<(NonZeroU32, u32)> = relisted
+            .into_iter()
+            .filter(|(u, _)| !listed.iter().any(|(l, _)| l == u))
+            .collect();
+        if !new.is_empty() {
+            self.log.with(|m| m.imap_new_listed += new.len() as u32);
+        }
+        self.fetch_some(c, validity, &new, whole, session, commands)
+            .await
     }
 
     /// Checks that UID `uid` names message `key` under `validity`, as it did
@@ -181,9 +234,11 @@ impl Mua {
     /// Marks and deletes some of the messages the session has whole.
     async fn finish(
         &self,
-        c: &mut ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>,
-        whole: &[(NonZeroU32, Option<MsgKey>)],
+        c: &mut Client,
+        listed: &[(NonZeroU32, u32)],
+        whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
         deletes: &mut Deletes,
+        session: u32,
         commands: &mut u32,
     ) -> Ended {
         // (Only messages it knows: marking one of two with the same bytes
@@ -202,11 +257,27 @@ impl Mua {
                 }
             }
         });
+        let marked: Vec<MsgKey> = seen.iter().filter_map(|(_, k)| k.clone()).collect();
         let seen: Vec<NonZeroU32> = seen.iter().map(|(u, _)| *u).collect();
         if !seen.is_empty() {
             *commands += 1;
             if let Err(e) = c.mark_seen(&seen).await {
                 return Ended::Broken(format!("UID STORE (\\Seen): {e}"));
+            }
+            // Answered OK: a change made, whatever the line does next.
+            self.log.with(|m| {
+                m.imap_seen_stored += marked.len() as u32;
+                m.must_read.extend(marked);
+            });
+            // Sometimes the user reads on before the next command: a cut
+            // meanwhile must not undo the answered STORE. Then it looks
+            // for news.
+            if self.chance(STORE_PAUSE_CHANCE) {
+                let pause = self.env.rng().range(1_000, 30_000);
+                self.env.sleep(Duration::from_millis(pause)).await;
+                if let Err(ended) = self.look_again(c, listed, whole, session, commands).await {
+                    return ended;
+                }
             }
         }
         let doomed: Vec<(NonZeroU32, MsgKey)> = whole

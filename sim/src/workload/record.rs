@@ -96,6 +96,11 @@ pub struct MuaInner {
     pub imap_sessions: u32,
     pub imap_bodies: u32,
     pub imap_expunged: u32,
+    /// Messages whose `\Seen` an IMAP STORE stored (answered `OK`).
+    pub imap_seen_stored: u32,
+    /// Messages a second SELECT listed that the first had not (new mail
+    /// the client proxy's IMAP front listed again).
+    pub imap_new_listed: u32,
     /// What each UID named when its body was received whole: (client,
     /// UIDVALIDITY, UID) -> (the message, the session). A UID must name one
     /// message under one UIDVALIDITY, in every session (mbsync and

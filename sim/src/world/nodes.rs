@@ -129,6 +129,9 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
         },
         client_timeouts: ClientTimeouts {
             resume: params.client_resume,
+            // The IMAP mail user's pauses (1 to 30 s) mostly outlast it, so
+            // its NOOP and SELECT after one list the folder again.
+            imap_recheck: Duration::from_secs(3),
             ..ClientTimeouts::default()
         },
         // The journal is the simulated disk, set after parsing.

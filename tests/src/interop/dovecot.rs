@@ -277,6 +277,16 @@ impl Dovecot {
         self.judge.lock().await.ask(&format!("empty {user}")).await;
     }
 
+    /// Removes message `uid` as another mail client would (UID STORE
+    /// \Deleted, UID EXPUNGE over IMAP).
+    pub async fn remove(&self, user: &str, uid: u32) {
+        self.judge
+            .lock()
+            .await
+            .ask(&format!("remove {user} {uid}"))
+            .await;
+    }
+
     /// Dovecot's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.base().join("log/dovecot.log")).unwrap_or_default()

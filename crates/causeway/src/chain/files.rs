@@ -212,6 +212,7 @@ pub fn client(
     let _ = writeln!(out, "quit = {}", d(t.quit));
     let _ = writeln!(out, "client_idle = {}", d(t.client_idle));
     let _ = writeln!(out, "imap_idle = {}", d(t.imap_idle));
+    let _ = writeln!(out, "imap_recheck = {}", d(t.imap_recheck));
     let _ = writeln!(out, "resume = {}", d(t.resume));
     for m in &spec.servers {
         let (host, port) = m.address.rsplit_once(':').ok_or_else(|| {

@@ -94,6 +94,7 @@ struct ClientTimeoutsFile {
     quit: Option<Spanned<String>>,
     client_idle: Option<Spanned<String>>,
     imap_idle: Option<Spanned<String>>,
+    imap_recheck: Option<Spanned<String>>,
     resume: Option<Spanned<String>>,
 }
 
@@ -180,6 +181,7 @@ impl Cx<'_> {
             quit: self.duration(&t.quit, d.quit, "timeouts.quit"),
             client_idle: self.duration(&t.client_idle, d.client_idle, "timeouts.client_idle"),
             imap_idle: self.duration(&t.imap_idle, d.imap_idle, "timeouts.imap_idle"),
+            imap_recheck: self.duration(&t.imap_recheck, d.imap_recheck, "timeouts.imap_recheck"),
             resume: self.duration_or_off(&t.resume, d.resume, "timeouts.resume"),
         };
         let channel = self.channel(&f.channel);

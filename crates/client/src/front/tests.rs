@@ -26,7 +26,7 @@ fn cmd(f: &mut Front, line: &str) -> Action {
 
 fn text(a: &Action) -> String {
     match a {
-        Action::Reply(b) | Action::Close(b) | Action::Deliver(b) => {
+        Action::Reply(b) | Action::Close(b) | Action::Deliver(b) | Action::Sync(b) => {
             String::from_utf8_lossy(b).into_owned()
         }
         other => panic!("expected bytes, got {other:?}"),

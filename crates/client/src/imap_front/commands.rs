@@ -1,34 +1,29 @@
 //! The IMAP front's answers, command by command: what is answered from the
 //! folder view, and what becomes an operation on the POP3 session.
 //!
-//! Read marks follow the delivery proof: a non-peek FETCH queues a mark
-//! that becomes *due* once imap-next has put the whole response on the
-//! socket (it asks for input only then), and is sent to the POP3 session (a
-//! RETR and a NOOP) when the next command is handled, which was read after
-//! that: the client took the response whole. A command the client had
-//! pipelined, already read, proves nothing and does not send it; a client
-//! that hangs up instead leaves the message unread.
+//! What the client changes (flags, read marks, expunges) is in
+//! [`super::changes`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::command::{Command, CommandBody};
-use causeway_imap::imap_types::core::{IString, NString, QuotedChar, Tag, Vec1};
+use causeway_imap::imap_types::core::{IString, NString, QuotedChar, Tag};
 use causeway_imap::imap_types::extensions::namespace::Namespace;
-use causeway_imap::imap_types::fetch::MessageDataItem;
-use causeway_imap::imap_types::flag::{
-    Flag, FlagNameAttribute, FlagPerm, StoreResponse, StoreType,
-};
+use causeway_imap::imap_types::flag::{Flag, FlagNameAttribute, FlagPerm};
 use causeway_imap::imap_types::mailbox::{ListMailbox, Mailbox};
 use causeway_imap::imap_types::response::{Code, Data, Status};
 use causeway_imap::imap_types::search::SearchKey;
-use causeway_imap::imap_types::sequence::SequenceSet;
 use causeway_imap::imap_types::status::{StatusDataItem, StatusDataItemName};
 use causeway_imap::serve::list_matches;
 use causeway_imap::serve::view::{View, seq_of};
-use causeway_net::Env;
+use causeway_net::{Env, Instant};
 use causeway_pop3::ClientError;
+use tokio::sync::watch;
 
+use super::changes::Marks;
 use super::fetch::Cached;
 use super::maildrop::Maildrop;
 use super::replies::{bad, capabilities, code, no, ok, refusal, text};
@@ -52,48 +47,14 @@ pub(super) enum State {
     Selected { read_only: bool },
 }
 
-/// Read marks on their way: see the module doc.
-#[derive(Default)]
-pub(super) struct Marks {
-    awaiting: Vec<u32>,
-    due: Vec<u32>,
-    /// Stored `\Seen` by the client: owed as soon as answered, like any
-    /// IMAP flag change, even if the client then vanishes.
-    asked: Vec<u32>,
-    pub(super) done: BTreeSet<u32>,
-}
-
-impl Marks {
-    /// A non-peek FETCH of POP3 message `n` was answered.
-    pub fn owed(&mut self, n: u32) {
-        if !self.done.contains(&n) {
-            self.awaiting.push(n);
-        }
-    }
-
-    /// The client stored `\Seen` on message `n`.
-    fn asked(&mut self, n: u32) {
-        if !self.done.contains(&n) {
-            self.asked.push(n);
-        }
-    }
-
-    /// Message `n` is gone (expunged): nothing to mark.
-    fn forget(&mut self, n: u32) {
-        for q in [&mut self.awaiting, &mut self.due, &mut self.asked] {
-            q.retain(|&m| m != n);
-        }
-    }
-}
-
 pub(super) struct Front<E: Env> {
     pub(super) env: E,
     pub(super) shared: Shared,
     pub(super) maildrop: Option<Maildrop<E>>,
     pub(super) state: State,
     pub(super) view: Option<View<u32>>,
-    /// The UID book's key of each POP3 message number (`crate::uids`).
-    pub(super) book_keys: BTreeMap<u32, String>,
+    /// The UID book's key of each message shown, by UID (`crate::uids`).
+    pub(super) book_keys: BTreeMap<NonZeroU32, String>,
     pub(super) marks: Marks,
     pub(super) cache: Option<Cached>,
     /// The tag of an AUTHENTICATE waiting for its data.
@@ -102,15 +63,29 @@ pub(super) struct Front<E: Env> {
     pub(super) heartbeat: std::time::Duration,
     /// The silence allowed writing to the mail client.
     pub(super) request: std::time::Duration,
+    pub(super) config: Arc<ClientConfig>,
+    pub(super) shutdown: watch::Receiver<bool>,
+    /// When the session behind listed the folder ([`Front::recheck`]).
+    pub(super) listed_at: Instant,
     /// `Broken::ImapUidsByListing` (never in a shipped build).
     pub(super) uids_by_listing: bool,
+    /// `Broken::ImapSeenUnowed` (never in a shipped build).
+    pub(super) seen_unowed: bool,
 }
 
 impl<E: Env> Front<E> {
-    pub fn new(env: E, shared: Shared, maildrop: Maildrop<E>, config: &ClientConfig) -> Self {
+    pub fn new(
+        env: E,
+        shared: Shared,
+        maildrop: Maildrop<E>,
+        config: Arc<ClientConfig>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let timeouts = &config.timeouts;
         Front {
+            listed_at: env.now(),
             uids_by_listing: config.broken(Broken::ImapUidsByListing),
+            seen_unowed: config.broken(Broken::ImapSeenUnowed),
             // Half the ping interval: well inside any mail client's
             // timeout (fetchmail's default is 300 s, imaplib has none).
             heartbeat: timeouts.ping_interval / 2,
@@ -124,6 +99,8 @@ impl<E: Env> Front<E> {
             marks: Marks::default(),
             cache: None,
             authenticating: None,
+            config,
+            shutdown,
         }
     }
 
@@ -168,10 +145,10 @@ impl<E: Env> Front<E> {
 
     /// The session is over without LOGOUT. In IMAP what was answered `OK`
     /// is done (a client need not log out for its flags and expunges to
-    /// count: neomutt quits without LOGOUT), so the `\Seen` it stored is
-    /// sent and the POP3 session ends with QUIT, which commits it and the
-    /// deletes. A body it took without a later command proved nothing and
-    /// stays unread.
+    /// count: neomutt quits without LOGOUT): the edge owed each stored
+    /// `\Seen` before its STORE was answered, and the POP3 session ends
+    /// with QUIT, which commits them and the deletes at once. A body it
+    /// took without a later command proved nothing and stays unread.
     pub async fn end(mut self) {
         if self.state == State::Greeted || self.maildrop.is_none() {
             return;
@@ -180,11 +157,6 @@ impl<E: Env> Front<E> {
         // done: a mail client that logs in meanwhile waits for it.
         let committing = self.shared.committing.clone();
         let _committing = committing.lock().await;
-        let asked = std::mem::take(&mut self.marks.asked);
-        if let Err(e) = self.send_marks(asked).await {
-            tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT");
-            return;
-        }
         if let Some(m) = self.maildrop.take() {
             match m.quit().await {
                 Ok(s) if s.status == causeway_pop3::Status::Ok => {}
@@ -196,37 +168,6 @@ impl<E: Env> Front<E> {
                 }
             }
         }
-    }
-
-    /// Sends the read marks the client has earned.
-    async fn settle_marks(&mut self) -> Result<(), ClientError> {
-        let mut due = std::mem::take(&mut self.marks.due);
-        due.append(&mut self.marks.asked);
-        self.send_marks(due).await
-    }
-
-    /// Sends read marks for POP3 messages `due` and keeps `\Seen` for them.
-    async fn send_marks(&mut self, mut due: Vec<u32>) -> Result<(), ClientError> {
-        if due.is_empty() {
-            return Ok(());
-        }
-        due.sort_unstable();
-        due.dedup();
-        due.retain(|n| !self.marks.done.contains(n));
-        let refused = self.maildrop()?.mark_read(&due).await?;
-        for (n, e) in &refused {
-            tracing::warn!(message = n, error = %e, "a read mark was refused; the message stays unread on its server");
-        }
-        let marked: Vec<&str> = due
-            .iter()
-            .filter(|n| !refused.iter().any(|(r, _)| r == *n))
-            .filter_map(|n| self.book_keys.get(n).map(String::as_str))
-            .collect();
-        if let Err(e) = self.shared.uids.change(&marked, |f| f.seen = true).await {
-            tracing::warn!(error = %e, "the IMAP UID book could not keep \\Seen; the messages are read on their servers but show unread in the next IMAP session");
-        }
-        self.marks.done.extend(due);
-        Ok(())
     }
 
     pub async fn command(
@@ -252,6 +193,9 @@ impl<E: Env> Front<E> {
                 server.enqueue_status(ok(tag, None, "CAPABILITY completed"));
             }
             CommandBody::Noop | CommandBody::Check => {
+                if let Err(e) = self.recheck(server, selected).await {
+                    return self.lost(server, tag, &e);
+                }
                 server.enqueue_status(ok(tag, None, "completed"));
             }
             CommandBody::Logout => return self.logout(server, tag).await,
@@ -308,8 +252,12 @@ impl<E: Env> Front<E> {
                 mailbox,
                 item_names,
             } => self.status(server, tag, &mailbox, &item_names),
-            CommandBody::Select { mailbox, .. } => self.select(server, tag, &mailbox, false),
-            CommandBody::Examine { mailbox, .. } => self.select(server, tag, &mailbox, true),
+            CommandBody::Select { mailbox, .. } => {
+                return self.open_folder(server, tag, &mailbox, false).await;
+            }
+            CommandBody::Examine { mailbox, .. } => {
+                return self.open_folder(server, tag, &mailbox, true).await;
+            }
             _ if !selected => {
                 server.enqueue_status(bad(tag, "select INBOX first"));
             }
@@ -342,7 +290,8 @@ impl<E: Env> Front<E> {
                 uid,
                 ..
             } => {
-                self.store(server, tag, &sequence_set, kind, response, &flags, uid)
+                return self
+                    .store(server, tag, &sequence_set, kind, response, &flags, uid)
                     .await;
             }
             CommandBody::Fetch {
@@ -492,6 +441,23 @@ impl<E: Env> Front<E> {
         server.enqueue_status(ok(tag, None, "STATUS completed"));
     }
 
+    /// SELECT or EXAMINE: a new view for the client, listed again if due
+    /// (what changed is not reported: the client starts afresh).
+    async fn open_folder(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        mailbox: &Mailbox<'_>,
+        read_only: bool,
+    ) -> Flow {
+        if let Err(e) = self.recheck(server, false).await {
+            return self.lost(server, tag, &e);
+        }
+        self.drop_out_of_reach();
+        self.select(server, tag, mailbox, read_only);
+        Flow::Go
+    }
+
     fn select(
         &mut self,
         server: &mut Server,
@@ -572,147 +538,6 @@ impl<E: Env> Front<E> {
             Err(e) => {
                 server.enqueue_status(no(tag, Some(code("CANNOT")), e.to_string()));
             }
-        }
-    }
-
-    /// Changes flags: kept in the UID book first (all but an added
-    /// `\Seen`, which is kept once its read mark went to the server), then
-    /// shown.
-    #[allow(clippy::too_many_arguments)]
-    async fn store(
-        &mut self,
-        server: &mut Server,
-        tag: Tag<'static>,
-        set: &SequenceSet,
-        kind: StoreType,
-        response: StoreResponse,
-        flags: &[Flag<'_>],
-        uid: bool,
-    ) {
-        if self.read_only() {
-            server.enqueue_status(no(
-                tag,
-                Some(Code::ReadOnly),
-                "INBOX was opened with EXAMINE",
-            ));
-            return;
-        }
-        let indices = self.view().resolve(set, uid);
-        let v = self.view.as_ref().expect("selected states have a view");
-        let keys: Vec<&str> = indices
-            .iter()
-            .filter_map(|&i| self.book_keys.get(&v.get(i).key).map(String::as_str))
-            .collect();
-        let kept = self
-            .shared
-            .uids
-            .change(&keys, |f| {
-                let was_seen = f.seen;
-                f.store(kind, flags);
-                if f.seen && !was_seen {
-                    f.seen = false;
-                }
-            })
-            .await;
-        if let Err(e) = kept {
-            tracing::warn!(error = %e, "the IMAP UID book cannot be written; STORE refused");
-            server.enqueue_status(no(
-                tag,
-                Some(code("UNAVAILABLE")),
-                "the flags cannot be kept now; nothing was changed",
-            ));
-            return;
-        }
-        for i in indices {
-            let m = self.view().get_mut(i);
-            let was_seen = m.flags.seen;
-            m.flags.store(kind, flags);
-            let (now_seen, key, uid_n, fetched) = (m.flags.seen, m.key, m.uid, m.flags.fetched());
-            if now_seen && !was_seen {
-                self.marks.asked(key);
-            }
-            if response == StoreResponse::Answer {
-                let mut items = vec![MessageDataItem::Flags(fetched)];
-                if uid {
-                    items.push(MessageDataItem::Uid(uid_n));
-                }
-                let seq = seq_of(i).expect("in range");
-                server.enqueue_data(Data::Fetch {
-                    seq,
-                    items: Vec1::try_from(items).expect("not empty"),
-                });
-            }
-        }
-        server.enqueue_status(ok(tag, None, "STORE completed"));
-    }
-
-    /// Removes the messages flagged `\Deleted` (of `uids`, if given): a
-    /// DELE each, and each reported only once the POP3 session has it
-    /// durably. A refusal stops there; what was done is reported.
-    async fn expunge(
-        &mut self,
-        server: &mut Server,
-        tag: Tag<'static>,
-        uids: Option<SequenceSet>,
-        report: bool,
-    ) -> Flow {
-        if self.read_only() {
-            server.enqueue_status(no(
-                tag,
-                Some(Code::ReadOnly),
-                "INBOX was opened with EXAMINE",
-            ));
-            return Flow::Go;
-        }
-        let v = self.view();
-        let chosen = match &uids {
-            Some(set) => v.resolve(set, true),
-            None => (0..v.exists() as usize).collect(),
-        };
-        let doomed: Vec<(usize, u32)> = chosen
-            .into_iter()
-            .filter(|&i| v.get(i).flags.deleted)
-            .map(|i| (i, v.get(i).key))
-            .collect();
-        let mut done = Vec::new();
-        let mut gone = Vec::new();
-        let mut failed = None;
-        for (i, n) in doomed {
-            let r = match self.maildrop() {
-                Ok(m) => m.delete(n).await,
-                Err(e) => Err(e),
-            };
-            match r {
-                Ok(()) => {
-                    done.push(i);
-                    gone.extend(self.book_keys.remove(&n));
-                    self.marks.forget(n);
-                    if self.cache.as_ref().is_some_and(|c| c.message == n) {
-                        self.cache = None;
-                    }
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
-        if let Err(e) = self.shared.uids.forget(&gone).await {
-            tracing::warn!(error = %e, "the IMAP UID book could not forget expunged messages; a later message with the same UIDL and size would take their UIDs");
-        }
-        let reported = self.view().expunge(&done);
-        if report {
-            for seq in reported {
-                server.enqueue_data(Data::Expunge(seq));
-            }
-        }
-        match failed {
-            None => {
-                server.enqueue_status(ok(tag, None, "EXPUNGE completed"));
-                Flow::Go
-            }
-            Some(e) => self.lost(server, tag, &e),
         }
     }
 }

@@ -7,12 +7,10 @@ use causeway_imap::imap_next::types::CommandAuthenticate;
 use causeway_imap::imap_types::auth::{AuthMechanism, AuthenticateData};
 use causeway_imap::imap_types::core::Tag;
 use causeway_imap::imap_types::response::{CommandContinuationRequest, Status};
-use causeway_imap::serve::view::{Message, View};
 use causeway_net::Env;
 
-use crate::uids::book_key;
-
 use super::commands::{Flow, Front, State};
+use super::recheck::Unlisted;
 use super::replies::{bad, capability_code, code, no, ok, refusal};
 
 impl<E: Env> Front<E> {
@@ -36,61 +34,25 @@ impl<E: Env> Front<E> {
                 false,
             ));
         }
-        let listed = async {
-            let m = self.maildrop()?;
-            m.login(user, password).await?;
-            m.listing().await
+        let logged_in = match self.maildrop() {
+            Ok(m) => m.login(user, password).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = logged_in {
+            let (c, t, over) = refusal(&e);
+            return Err((no(tag, c, t), over));
         }
-        .await;
-        let list = match listed {
-            Ok(list) => list,
-            Err(e) => {
+        match self.list_folder().await {
+            Ok(listed) => self.show(listed),
+            Err(Unlisted::Session(e)) => {
                 let (c, t, over) = refusal(&e);
                 return Err((no(tag, c, t), over));
             }
-        };
-        let keys: Vec<String> = list
-            .iter()
-            .map(|(_, size, uidl)| book_key(uidl, *size))
-            .collect();
-        let now = self.env.unix_millis() / 1000;
-        let mut numbered = match self.shared.uids.number(&keys, now).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "the IMAP UID book cannot be written; refusing the \
-                    IMAP login (check the journal's disk)");
+            Err(Unlisted::Book) => {
                 let text = "cannot keep this folder's UIDs now; try again later";
                 return Err((no(tag, Some(code("UNAVAILABLE")), text), true));
             }
-        };
-        if self.uids_by_listing {
-            let ones = (1u32..).filter_map(std::num::NonZeroU32::new);
-            for (k, uid) in numbered.messages.iter_mut().zip(ones) {
-                k.uid = uid;
-            }
-            numbered.next = numbered.next.max(
-                numbered
-                    .messages
-                    .last()
-                    .map_or(std::num::NonZeroU32::MIN, |k| k.uid.saturating_add(1)),
-            );
         }
-        let mut messages = Vec::with_capacity(list.len());
-        for (((n, size, _), key), kept) in list.into_iter().zip(keys).zip(numbered.messages) {
-            if kept.flags.seen {
-                // Its read mark went to the server in an earlier session.
-                self.marks.done.insert(n);
-            }
-            self.book_keys.insert(n, key);
-            messages.push(Message {
-                key: n,
-                uid: kept.uid,
-                size,
-                flags: kept.flags,
-                arrived: kept.arrived,
-            });
-        }
-        self.view = Some(View::with_uids(numbered.validity, numbered.next, messages));
         self.state = State::Authed;
         Ok(ok(tag, Some(capability_code(true)), "logged in"))
     }

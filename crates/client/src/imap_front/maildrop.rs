@@ -10,15 +10,16 @@
 //!
 //! - bodies are read with `TOP n 0` (the header) or `TOP n 4294967295` (all
 //!   of it, which streams like a RETR and is never marked read);
-//! - a read mark is a `RETR` followed at once by `NOOP`, sent only when the
-//!   IMAP client has earned it (it took a non-peek FETCH whole and spoke
-//!   again, or it stored `\Seen` itself);
+//! - a read mark is a `RETR`, sent only when the IMAP client has earned it
+//!   (it took a non-peek FETCH whole and spoke again, or it stored `\Seen`
+//!   itself); for a stored `\Seen` a `NOOP` follows, answered once the
+//!   edge owes the mark, and only then is the STORE answered;
 //! - an EXPUNGE is one `DELE` per message, each acknowledged only once the
 //!   POP3 session has it durably;
 //! - LOGOUT is `QUIT`, and so is the end of an IMAP client that hangs up
-//!   without it: in IMAP a change answered `OK` is done, logged out or not
-//!   (the `\Seen` it stored is sent first); a body it took without a later
-//!   command proved nothing and is never marked.
+//!   without it: in IMAP a change answered `OK` is done, logged out or not;
+//!   a body it took without a later command proved nothing and is never
+//!   marked.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,9 +100,11 @@ impl<E: Env> Maildrop<E> {
         self.pop3.top(n, ALL_LINES).await
     }
 
-    /// Marks messages `ns` read: each is retrieved, and the `NOOP` after
-    /// them tells the POP3 session the replies were taken whole. Returns
-    /// the refusals (the message stays unread); a lost session is an error.
+    /// Marks messages `ns` read: each is retrieved, and the POP3 session
+    /// reports them delivered when its next command (the front's next
+    /// operation, keep-alive or QUIT) shows the replies were taken whole.
+    /// Returns the refusals (the message stays unread); a lost session is
+    /// an error.
     pub async fn mark_read(&mut self, ns: &[u32]) -> Result<Vec<(u32, ClientError)>, ClientError> {
         let mut refused = Vec::new();
         for &n in ns {
@@ -111,6 +114,17 @@ impl<E: Env> Maildrop<E> {
                 Err(e) => return Err(e),
             }
         }
+        Ok(refused)
+    }
+
+    /// [`Maildrop::mark_read`], then a `NOOP`, which the POP3 session
+    /// answers only once the edge has the read marks: `Ok` means they are
+    /// owed to the servers, whatever the line or this client does next.
+    pub async fn mark_read_owed(
+        &mut self,
+        ns: &[u32],
+    ) -> Result<Vec<(u32, ClientError)>, ClientError> {
+        let refused = self.mark_read(ns).await?;
         self.pop3.noop().await?;
         Ok(refused)
     }

@@ -12,28 +12,30 @@
 //! same proof a RETR needs), and an EXPUNGE is answered only once each
 //! delete is durable.
 //!
-//! What one session shows: the messages of every configured server in
-//! listing order, UIDs 1..n under a UIDVALIDITY chosen per session (UIDs
-//! are not kept between sessions yet, so a client that caches by UID sees
-//! a new folder each time), the flags `\Seen \Deleted \Flagged \Answered
-//! \Draft` for the session, of which a read mark and an expunge reach the
-//! server.
+//! What a session shows: the messages of every configured server, under
+//! the UIDs and UIDVALIDITY the UID book (`crate::uids`) keeps from
+//! session to session, with the flags `\Seen \Deleted \Flagged \Answered
+//! \Draft`, of which a read mark and an expunge reach the server. A client
+//! that stays connected sees new mail and mail gone elsewhere when it asks
+//! (NOOP, CHECK, SELECT) or idles ([`recheck`]).
 //!
 //! Every wait is on silence: the client's commands (`imap_idle`, 30
-//! minutes as RFC 3501 asks; the POP3 session behind is kept alive
-//! meanwhile), each piece of a response written (`request`).
+//! minutes as RFC 3501 asks, an IDLE included; the POP3 session behind is
+//! kept alive meanwhile), each piece of a response written (`request`).
 
+mod changes;
 mod commands;
 mod fetch;
 mod login;
 mod maildrop;
+mod recheck;
 mod replies;
 
 use std::sync::Arc;
 
 use causeway_imap::imap_next::server::{Error as ServerError, Event, Options, Server};
 use causeway_imap::imap_next::{Interrupt, Io, State as _};
-use causeway_imap::imap_types::response::{Greeting, Status};
+use causeway_imap::imap_types::response::Greeting;
 use causeway_net::{Env, shutdown_requested};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
@@ -42,6 +44,7 @@ use crate::config::ClientConfig;
 use crate::shared::Shared;
 use commands::{Flow, Front};
 use maildrop::Maildrop;
+use recheck::Idle;
 
 /// The longest command line or literal accepted from the mail client:
 /// nothing it may send here (APPEND is not served) comes near.
@@ -67,11 +70,20 @@ pub(crate) async fn serve<E: Env>(
     let greeting = Greeting::ok(Some(replies::capability_code(false)), "Causeway IMAP ready")
         .expect("valid text");
     let mut server = Server::new(options, greeting);
-    let mut front = Front::new(env.clone(), shared.clone(), maildrop, &config);
+    let mut front = Front::new(
+        env.clone(),
+        shared.clone(),
+        maildrop,
+        config.clone(),
+        shutdown.clone(),
+    );
     let idle = config.timeouts.imap_idle;
     let keepalive = config.timeouts.client_idle / 2;
     let mut buf = vec![0u8; 16 << 10];
     let mut shutdown = shutdown;
+    // The tag of an IDLE in progress, and since when the client is silent.
+    let mut idling = None;
+    let mut quiet_from = env.now();
     let end = loop {
         match server.next() {
             Ok(Event::CommandReceived { command }) => {
@@ -91,18 +103,20 @@ pub(crate) async fn serve<E: Env>(
                     .authenticate_data(&mut server, authenticate_data)
                     .await;
             }
-            Ok(Event::IdleCommandReceived { tag }) => {
-                let no = Status::no(
-                    Some(tag),
-                    None,
-                    "IDLE is not served here yet; poll with NOOP",
-                )
-                .expect("valid text");
-                let _ = server.idle_reject(no);
+            Ok(Event::IdleCommandReceived { tag }) => match front.idle(&mut server, tag).await {
+                Idle::Idling(tag) => idling = Some(tag),
+                Idle::Refused => {}
+                Idle::Over => {
+                    flush(&env, &mut server, &mut mail, &config).await;
+                    break "the POP3 session behind it ended";
+                }
+            },
+            Ok(Event::IdleDoneReceived) => {
+                if let Some(tag) = idling.take() {
+                    front.idle_done(&mut server, tag);
+                }
             }
-            Ok(
-                Event::IdleDoneReceived | Event::GreetingSent { .. } | Event::ResponseSent { .. },
-            ) => {}
+            Ok(Event::GreetingSent { .. } | Event::ResponseSent { .. }) => {}
             Err(Interrupt::Io(Io::Output(bytes))) => {
                 if crate::session::write_to(&env, &mut mail, config.timeouts.request, &bytes)
                     .await
@@ -114,17 +128,28 @@ pub(crate) async fn serve<E: Env>(
             Err(Interrupt::Io(Io::NeedMoreInput)) => {
                 front.all_written();
                 // One deadline for the client's silence, however often the
-                // POP3 session behind is kept alive meanwhile.
-                let until = env.now() + idle;
+                // POP3 session behind is kept alive or the folder listed
+                // again meanwhile.
+                let until = quiet_from + idle;
                 let read = loop {
                     let left = until.saturating_duration_since(env.now());
+                    let recheck = front.recheck_at().saturating_duration_since(env.now());
                     tokio::select! {
-                        r = env.timeout(left, "the mail client's next command", mail.read(&mut buf)) => break Ok(r),
+                        r = env.timeout(left, "the mail client's next command", mail.read(&mut buf)) => break Ok(r.map(|r| r.map(Some))),
                         () = env.sleep(keepalive) => {
                             if let Err(e) = front.keep_alive().await {
                                 let (_, why, _) = replies::refusal(&e);
                                 break Err(why);
                             }
+                        }
+                        // An idling client hears of news as it comes.
+                        () = env.sleep(recheck), if idling.is_some() => {
+                            if let Err(e) = front.recheck(&mut server, true).await {
+                                let (_, why, _) = replies::refusal(&e);
+                                break Err(why);
+                            }
+                            // What changed goes out now.
+                            break Ok(Ok(Ok(None)));
                         }
                         () = shutdown_requested(&mut shutdown) => {
                             break Err("the client proxy is shutting down".into());
@@ -132,8 +157,12 @@ pub(crate) async fn serve<E: Env>(
                     }
                 };
                 match read {
-                    Ok(Ok(Ok(0))) => break "the mail client closed the connection",
-                    Ok(Ok(Ok(n))) => server.enqueue_input(&buf[..n]),
+                    Ok(Ok(Ok(None))) => {}
+                    Ok(Ok(Ok(Some(0)))) => break "the mail client closed the connection",
+                    Ok(Ok(Ok(Some(n)))) => {
+                        quiet_from = env.now();
+                        server.enqueue_input(&buf[..n]);
+                    }
                     Ok(Ok(Err(_))) => break "the mail client's connection failed",
                     Ok(Err(_)) => {
                         front.bye(&mut server, "autologout: no command for a long time");

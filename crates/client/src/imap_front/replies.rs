@@ -84,6 +84,7 @@ pub(super) fn capabilities(authed: bool) -> Vec1<Capability<'static>> {
         Capability::Namespace,
         Capability::Unselect,
         Capability::Enable,
+        Capability::Idle,
     ]);
     Vec1::try_from(caps).expect("not empty")
 }

@@ -289,6 +289,29 @@ impl<K> View<K> {
         })
     }
 
+    /// Every message, mutably, in sequence order (their UIDs stay).
+    pub fn messages_mut(&mut self) -> impl Iterator<Item = &mut Message<K>> {
+        self.messages.iter_mut()
+    }
+
+    /// Adds a message that arrived after the folder was shown, as the last
+    /// one. UIDs only grow under one UIDVALIDITY, so one below UIDNEXT
+    /// (a client may have seen UIDNEXT pass it) is refused: `false`.
+    pub fn arrived(&mut self, m: Message<K>) -> bool {
+        if m.uid < self.uid_next {
+            return false;
+        }
+        self.uid_next = m.uid.saturating_add(1);
+        self.messages.push(m);
+        true
+    }
+
+    /// Raises UIDNEXT to `next` (UIDs given meanwhile to messages not
+    /// shown); never lowers it.
+    pub fn raise_uid_next(&mut self, next: NonZeroU32) {
+        self.uid_next = self.uid_next.max(next);
+    }
+
     /// Removes the messages at `indices` (ascending) and returns the
     /// sequence number to report for each, in order: each `* n EXPUNGE`
     /// renumbers the messages after it at once (RFC 3501 §7.4.1).

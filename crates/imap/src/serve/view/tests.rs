@@ -188,3 +188,25 @@ proptest! {
         prop_assert_eq!(uids, kept);
     }
 }
+
+#[test]
+fn mail_that_arrives_later_takes_uids_above_uidnext_only() {
+    let mut v = view(3);
+    let m = |uid: u32| Message {
+        key: 0,
+        uid: NonZeroU32::new(uid).unwrap(),
+        size: 1,
+        flags: Flags::default(),
+        arrived: 0,
+    };
+    // A UID below UIDNEXT (one the client may have seen UIDNEXT pass) is
+    // refused; one at or above it is added last and moves UIDNEXT on.
+    assert!(!v.arrived(m(2)));
+    v.raise_uid_next(NonZeroU32::new(6).unwrap());
+    assert!(!v.arrived(m(5)));
+    assert!(v.arrived(m(9)));
+    assert_eq!((v.exists(), v.uid_next().get()), (4, 10));
+    assert_eq!(v.resolve(&set("*"), true), vec![3]);
+    v.raise_uid_next(NonZeroU32::new(2).unwrap());
+    assert_eq!(v.uid_next().get(), 10);
+}

@@ -1,0 +1,264 @@
+//! What an IMAP client changes: read marks, flags and expunges, each
+//! answered only once it is owed.
+//!
+//! Read marks follow the delivery proof: a non-peek FETCH queues a mark
+//! that becomes *due* once imap-next has put the whole response on the
+//! socket (it asks for input only then), and is sent to the POP3 session (a
+//! RETR) when the next command is handled, which was read after that: the
+//! client took the response whole. A command the client had pipelined,
+//! already read, proves nothing and does not send it; a client that hangs
+//! up instead leaves the message unread.
+//!
+//! A stored `\Seen` is a change the client is told is done, so its read
+//! mark is sent before the STORE is answered, and the STORE is answered
+//! `OK` only once the edge owes the mark ([`super::maildrop::Maildrop::mark_read_owed`]):
+//! a line cut or a hang-up right after the `OK` loses nothing. An EXPUNGE
+//! is one DELE per message, each reported only once durable.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+
+use causeway_imap::imap_next::server::Server;
+use causeway_imap::imap_types::core::{Tag, Vec1};
+use causeway_imap::imap_types::fetch::MessageDataItem;
+use causeway_imap::imap_types::flag::{Flag, StoreResponse, StoreType};
+use causeway_imap::imap_types::response::{Code, Data};
+use causeway_imap::imap_types::sequence::SequenceSet;
+use causeway_imap::serve::view::seq_of;
+use causeway_net::Env;
+use causeway_pop3::ClientError;
+
+use super::commands::{Flow, Front};
+use super::replies::{code, no, ok};
+
+/// Read marks on their way: see the module doc.
+#[derive(Default)]
+pub(super) struct Marks {
+    pub(super) awaiting: Vec<u32>,
+    pub(super) due: Vec<u32>,
+    pub(super) done: BTreeSet<u32>,
+}
+
+impl Marks {
+    /// A non-peek FETCH of POP3 message `n` was answered.
+    pub fn owed(&mut self, n: u32) {
+        if !self.done.contains(&n) {
+            self.awaiting.push(n);
+        }
+    }
+
+    /// Message `n` is gone (expunged): nothing to mark.
+    pub(super) fn forget(&mut self, n: u32) {
+        for q in [&mut self.awaiting, &mut self.due] {
+            q.retain(|&m| m != n);
+        }
+    }
+}
+
+impl<E: Env> Front<E> {
+    /// Sends the read marks the client has earned by taking non-peek
+    /// FETCHes whole.
+    pub(super) async fn settle_marks(&mut self) -> Result<(), ClientError> {
+        let due = std::mem::take(&mut self.marks.due);
+        self.send_marks(due, false).await.map(drop)
+    }
+
+    /// Sends read marks for POP3 messages `due` (with `owed`, returns only
+    /// once the edge owes them) and keeps `\Seen` for them. Returns the
+    /// messages whose mark was refused: they stay unread.
+    async fn send_marks(&mut self, mut due: Vec<u32>, owed: bool) -> Result<Vec<u32>, ClientError> {
+        due.sort_unstable();
+        due.dedup();
+        due.retain(|n| !self.marks.done.contains(n));
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let maildrop = self.maildrop()?;
+        let refused = match owed {
+            true => maildrop.mark_read_owed(&due).await?,
+            false => maildrop.mark_read(&due).await?,
+        };
+        for (n, e) in &refused {
+            tracing::warn!(message = n, error = %e, "a read mark was refused; the message stays unread on its server");
+        }
+        let refused: Vec<u32> = refused.into_iter().map(|(n, _)| n).collect();
+        due.retain(|n| !refused.contains(n));
+        let v = self.view.as_ref().expect("marks are for a shown folder");
+        let marked: Vec<&str> = (0..v.exists() as usize)
+            .map(|i| v.get(i))
+            .filter(|m| due.binary_search(&m.key).is_ok())
+            .filter_map(|m| self.book_keys.get(&m.uid).map(String::as_str))
+            .collect();
+        if let Err(e) = self.shared.uids.change(&marked, |f| f.seen = true).await {
+            tracing::warn!(error = %e, "the IMAP UID book could not keep \\Seen; the messages are read on their servers but show unread in the next IMAP session");
+        }
+        self.marks.done.extend(due);
+        Ok(refused)
+    }
+
+    /// A folder opened with EXAMINE takes no change: `true` if refused.
+    fn refused_read_only(&self, server: &mut Server, tag: &Tag<'static>) -> bool {
+        if !self.read_only() {
+            return false;
+        }
+        let why = "INBOX was opened with EXAMINE";
+        server.enqueue_status(no(tag.clone(), Some(Code::ReadOnly), why));
+        true
+    }
+
+    /// Changes flags: kept in the UID book first (all but an added
+    /// `\Seen`, which is kept once its read mark went to the server), then
+    /// the read marks an added `\Seen` makes, owed by the edge before the
+    /// answer; then shown. A refused mark leaves its message unseen and the
+    /// STORE answered `NO`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn store(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: &[Flag<'_>],
+        uid: bool,
+    ) -> Flow {
+        if self.refused_read_only(server, &tag) {
+            return Flow::Go;
+        }
+        let indices = self.view().resolve(set, uid);
+        let v = self.view.as_ref().expect("selected states have a view");
+        let keys: Vec<&str> = indices
+            .iter()
+            .filter_map(|&i| self.book_keys.get(&v.get(i).uid).map(String::as_str))
+            .collect();
+        let reads: Vec<u32> = indices
+            .iter()
+            .map(|&i| v.get(i))
+            .filter(|m| {
+                let mut after = m.flags;
+                after.store(kind, flags);
+                after.seen && !m.flags.seen
+            })
+            .map(|m| m.key)
+            .collect();
+        let kept = self
+            .shared
+            .uids
+            .change(&keys, |f| {
+                let was_seen = f.seen;
+                f.store(kind, flags);
+                if f.seen && !was_seen {
+                    f.seen = false;
+                }
+            })
+            .await;
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "the IMAP UID book cannot be written; STORE refused");
+            server.enqueue_status(no(
+                tag,
+                Some(code("UNAVAILABLE")),
+                "the flags cannot be kept now; nothing was changed",
+            ));
+            return Flow::Go;
+        }
+        let refused = match self.send_marks(reads, !self.seen_unowed).await {
+            Ok(refused) => refused,
+            Err(e) => return self.lost(server, tag, &e),
+        };
+        for i in indices {
+            let m = self.view().get_mut(i);
+            m.flags.store(kind, flags);
+            if refused.contains(&m.key) {
+                m.flags.seen = false;
+            }
+            let (uid_n, fetched) = (m.uid, m.flags.fetched());
+            if response == StoreResponse::Answer || refused.contains(&m.key) {
+                let mut items = vec![MessageDataItem::Flags(fetched)];
+                if uid {
+                    items.push(MessageDataItem::Uid(uid_n));
+                }
+                let seq = seq_of(i).expect("in range");
+                server.enqueue_data(Data::Fetch {
+                    seq,
+                    items: Vec1::try_from(items).expect("not empty"),
+                });
+            }
+        }
+        if refused.is_empty() {
+            server.enqueue_status(ok(tag, None, "STORE completed"));
+        } else {
+            let n = refused.len();
+            server.enqueue_status(no(
+                tag,
+                Some(code("CANNOT")),
+                format!("{n} message(s) could not be marked read on their server and stay unseen; the other flags were stored"),
+            ));
+        }
+        Flow::Go
+    }
+
+    /// Removes the messages flagged `\Deleted` (of `uids`, if given): a
+    /// DELE each, and each reported only once the POP3 session has it
+    /// durably. A refusal stops there; what was done is reported.
+    pub(super) async fn expunge(
+        &mut self,
+        server: &mut Server,
+        tag: Tag<'static>,
+        uids: Option<SequenceSet>,
+        report: bool,
+    ) -> Flow {
+        if self.refused_read_only(server, &tag) {
+            return Flow::Go;
+        }
+        let v = self.view();
+        let chosen = match &uids {
+            Some(set) => v.resolve(set, true),
+            None => (0..v.exists() as usize).collect(),
+        };
+        let doomed: Vec<(usize, u32, NonZeroU32)> = chosen
+            .into_iter()
+            .filter(|&i| v.get(i).flags.deleted)
+            .map(|i| (i, v.get(i).key, v.get(i).uid))
+            .collect();
+        let mut done = Vec::new();
+        let mut gone = Vec::new();
+        let mut failed = None;
+        for (i, n, uid) in doomed {
+            let r = match self.maildrop() {
+                Ok(m) => m.delete(n).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {
+                    done.push(i);
+                    gone.extend(self.book_keys.remove(&uid));
+                    self.marks.forget(n);
+                    if self.cache.as_ref().is_some_and(|c| c.message == n) {
+                        self.cache = None;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        if let Err(e) = self.shared.uids.forget(&gone).await {
+            tracing::warn!(error = %e, "the IMAP UID book could not forget expunged messages; a later message with the same UIDL and size would take their UIDs");
+        }
+        let reported = self.view().expunge(&done);
+        if report {
+            for seq in reported {
+                server.enqueue_data(Data::Expunge(seq));
+            }
+        }
+        match failed {
+            None => {
+                server.enqueue_status(ok(tag, None, "EXPUNGE completed"));
+                Flow::Go
+            }
+            Some(e) => self.lost(server, tag, &e),
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The folder over time: listed at login, and listed again while a client
+//! stays connected, so new mail shows up and mail gone elsewhere goes.
+//!
+//! The POP3 session behind the front lists the maildrops once, at its
+//! start: a POP3 session is a snapshot (RFC 1939), and so is the edge's
+//! replica. IMAP clients stay connected for hours (Thunderbird, neomutt)
+//! and look for new mail with NOOP, CHECK or IDLE. So when one asks, and
+//! the folder was listed `timeouts.imap_recheck` ago or more, the front
+//! ends the session behind with QUIT (committing what it owes at once,
+//! which in IMAP was done when answered anyway) and opens another, whose
+//! listing is merged into the folder the client sees:
+//!
+//! - a message no longer listed is reported `* n EXPUNGE` (another client
+//!   deleted it, or its server did), but only if its server was listed:
+//!   the messages of a server out of reach now (or emptied) stay shown
+//!   until the next SELECT, unreachable ([`OUT_OF_REACH`]): a FETCH, STORE
+//!   or EXPUNGE of one is refused, never taken for a deletion;
+//! - a listed message the folder lacks is added under the UID the UID book
+//!   gives it (`* n EXISTS`). UIDs only grow under one UIDVALIDITY, so a
+//!   message whose UID is below the folder's UIDNEXT (one of a server that
+//!   was out of reach when the folder was listed, whose UIDs the book kept)
+//!   waits for the next SELECT;
+//! - every message keeps the flags the session gave it.
+//!
+//! Each listing costs a new session with the edge (a login to every
+//! server): `imap_recheck` (a minute by default) bounds how often.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+
+use causeway_imap::imap_next::server::Server;
+use causeway_imap::imap_types::core::Tag;
+use causeway_imap::imap_types::response::{CommandContinuationRequest, Data};
+use causeway_imap::serve::view::{Message, View};
+use causeway_net::Env;
+use causeway_pop3::ClientError;
+
+use super::commands::{Front, State};
+use super::maildrop::Maildrop;
+use super::replies::{bad, no, ok, refusal};
+use crate::uids::{book_key, server_of};
+
+/// The key of a shown message whose server is out of reach in the current
+/// session behind: POP3 numbers start at 1, so every operation on it is
+/// refused by the POP3 session.
+pub(super) const OUT_OF_REACH: u32 = 0;
+
+/// What became of an IDLE.
+pub(super) enum Idle {
+    /// Accepted: the client waits for news until it sends DONE.
+    Idling(Tag<'static>),
+    Refused,
+    /// The session behind is gone: the client was told, and the session
+    /// ends.
+    Over,
+}
+
+/// Why the folder could not be listed.
+pub(super) enum Unlisted {
+    /// The POP3 session behind refused or ended.
+    Session(ClientError),
+    /// The UID book could not keep the numbering (logged): nothing may be
+    /// shown.
+    Book,
+}
+
+/// A listing numbered by the UID book: each message with its book key.
+pub(super) struct Listed {
+    validity: NonZeroU32,
+    next: NonZeroU32,
+    messages: Vec<(Message<u32>, String)>,
+}
+
+impl<E: Env> Front<E> {
+    /// Lists the session behind and numbers it with the UID book.
+    pub(super) async fn list_folder(&mut self) -> Result<Listed, Unlisted> {
+        let list = match self.maildrop() {
+            Ok(m) => m.listing().await,
+            Err(e) => Err(e),
+        }
+        .map_err(Unlisted::Session)?;
+        self.listed_at = self.env.now();
+        let keys: Vec<String> = list
+            .iter()
+            .map(|(_, size, uidl)| book_key(uidl, *size))
+            .collect();
+        let now = self.env.unix_millis() / 1000;
+        let mut numbered = self.shared.uids.number(&keys, now).await.map_err(|e| {
+            tracing::error!(error = %e, "the IMAP UID book cannot be written; the folder \
+                cannot be shown (check the journal's disk)");
+            Unlisted::Book
+        })?;
+        if self.uids_by_listing {
+            let ones = (1u32..).filter_map(NonZeroU32::new);
+            for (k, uid) in numbered.messages.iter_mut().zip(ones) {
+                k.uid = uid;
+            }
+            numbered.next = numbered.next.max(
+                numbered
+                    .messages
+                    .last()
+                    .map_or(NonZeroU32::MIN, |k| k.uid.saturating_add(1)),
+            );
+        }
+        let messages = list
+            .into_iter()
+            .zip(keys)
+            .zip(numbered.messages)
+            .map(|(((n, size, _), key), kept)| {
+                let m = Message {
+                    key: n,
+                    uid: kept.uid,
+                    size,
+                    flags: kept.flags,
+                    arrived: kept.arrived,
+                };
+                (m, key)
+            })
+            .collect();
+        Ok(Listed {
+            validity: numbered.validity,
+            next: numbered.next,
+            messages,
+        })
+    }
+
+    /// Shows `listed` as the folder (at login).
+    pub(super) fn show(&mut self, listed: Listed) {
+        let mut messages = Vec::with_capacity(listed.messages.len());
+        for (m, key) in listed.messages {
+            self.know(&m, key);
+            messages.push(m);
+        }
+        self.view = Some(View::with_uids(listed.validity, listed.next, messages));
+    }
+
+    /// The POP3 session's message `m.key` is the book's `key`.
+    fn know(&mut self, m: &Message<u32>, key: String) {
+        if m.flags.seen {
+            // Its read mark went to the server in an earlier session.
+            self.marks.done.insert(m.key);
+        }
+        self.book_keys.insert(m.uid, key);
+    }
+
+    /// NOOP, CHECK, IDLE and SELECT: if the folder was listed
+    /// `imap_recheck` ago or more, a new session behind lists it again and
+    /// the changes are merged in (reported to a client that has the folder
+    /// selected). Read marks the client earned are sent before (the caller
+    /// settled them). `Err`: the session behind is gone.
+    pub(super) async fn recheck(
+        &mut self,
+        server: &mut Server,
+        report: bool,
+    ) -> Result<(), ClientError> {
+        if self.state == State::Greeted || self.env.now() < self.recheck_at() {
+            return Ok(());
+        }
+        self.reopen().await?;
+        let listed = match self.list_folder().await {
+            Ok(l) => l,
+            Err(Unlisted::Session(e)) => return Err(e),
+            // The folder cannot be merged, and its message numbers are the
+            // old session's: used in the new one they would name other
+            // messages (a DELE of the wrong one). The session ends, as a
+            // login would be refused now.
+            Err(Unlisted::Book) => {
+                self.maildrop = None;
+                return Err(ClientError::Broken);
+            }
+        };
+        self.merge(server, listed, report);
+        Ok(())
+    }
+
+    /// When the folder is due to be listed again.
+    pub(super) fn recheck_at(&self) -> causeway_net::Instant {
+        self.listed_at + self.config.timeouts.imap_recheck
+    }
+
+    /// IDLE (RFC 2177), served here: accepted with the folder selected
+    /// (the read marks the IDLE proves earned go first); while it lasts the
+    /// driver rechecks the folder when due and the changes go out at once.
+    pub(super) async fn idle(&mut self, server: &mut Server, tag: Tag<'static>) -> Idle {
+        if !matches!(self.state, State::Selected { .. }) {
+            let _ = server.idle_reject(bad(tag, "select INBOX first"));
+            return Idle::Refused;
+        }
+        if let Err(e) = self.settle_marks().await {
+            let (c, t, over) = refusal(&e);
+            if over {
+                self.maildrop = None;
+                self.bye(server, &t);
+            }
+            let _ = server.idle_reject(no(tag, c, t));
+            return if over { Idle::Over } else { Idle::Refused };
+        }
+        let idling = CommandContinuationRequest::basic(None, "idling").expect("valid text");
+        let _ = server.idle_accept(idling);
+        Idle::Idling(tag)
+    }
+
+    /// The client sent DONE.
+    pub(super) fn idle_done(&mut self, server: &mut Server, tag: Tag<'static>) {
+        server.enqueue_status(ok(tag, None, "IDLE terminated"));
+    }
+
+    /// A new view (SELECT) shows no message of a server out of reach, as
+    /// at login.
+    pub(super) fn drop_out_of_reach(&mut self) {
+        let Some(view) = self.view.as_mut() else {
+            return;
+        };
+        let unreachable: Vec<usize> = (0..view.exists() as usize)
+            .filter(|&i| view.get(i).key == OUT_OF_REACH)
+            .collect();
+        view.expunge(&unreachable);
+    }
+
+    /// Ends the session behind with QUIT and opens another, logged in.
+    async fn reopen(&mut self) -> Result<(), ClientError> {
+        if let Some(m) = self.maildrop.take() {
+            // As at LOGOUT: its server sessions hold the maildrop locks
+            // until the QUIT is done.
+            let committing = self.shared.committing.clone();
+            let _committing = committing.lock().await;
+            let s = m.quit().await?;
+            if s.status != causeway_pop3::Status::Ok {
+                tracing::info!(reply = %String::from_utf8_lossy(&s.text),
+                    "the POP3 session behind could not commit everything now; deletes already \
+                     acknowledged are still carried out");
+            }
+        }
+        let Some(mut m) =
+            Maildrop::open(&self.env, &self.config, &self.shared, &self.shutdown).await
+        else {
+            return Err(ClientError::Broken);
+        };
+        m.login(self.config.user.as_bytes(), self.config.password.expose())
+            .await?;
+        self.maildrop = Some(m);
+        // Numbers of the old session mean nothing in the new one.
+        self.cache = None;
+        self.marks = Default::default();
+        Ok(())
+    }
+
+    /// Merges a new listing into the folder (see the module doc).
+    fn merge(&mut self, server: &mut Server, listed: Listed, report: bool) {
+        let mut view = self.view.take().expect("logged in: a view");
+        let mut fresh: BTreeMap<NonZeroU32, (Message<u32>, String)> = listed
+            .messages
+            .into_iter()
+            .map(|(m, key)| (m.uid, (m, key)))
+            .collect();
+        let listed_servers: BTreeSet<String> = fresh
+            .values()
+            .map(|(_, key)| server_of(key).to_owned())
+            .collect();
+        let gone: Vec<usize> = (0..view.exists() as usize)
+            .filter(|&i| {
+                let uid = view.get(i).uid;
+                let server = self.book_keys.get(&uid).map(|k| server_of(k));
+                !fresh.contains_key(&uid) && server.is_some_and(|s| listed_servers.contains(s))
+            })
+            .collect();
+        for &i in &gone {
+            self.book_keys.remove(&view.get(i).uid);
+        }
+        for seq in view.expunge(&gone) {
+            if report {
+                server.enqueue_data(Data::Expunge(seq));
+            }
+        }
+        let mut unreachable = 0;
+        for m in view.messages_mut() {
+            match fresh.remove(&m.uid) {
+                Some((now, key)) => {
+                    m.key = now.key;
+                    self.know(m, key);
+                }
+                None => {
+                    m.key = OUT_OF_REACH;
+                    unreachable += 1;
+                }
+            }
+        }
+        let before = view.exists();
+        for (m, key) in fresh.into_values() {
+            let n = m.key;
+            if view.arrived(m.clone()) {
+                self.know(&m, key);
+            } else {
+                tracing::debug!(
+                    message = n,
+                    "a message listed again below UIDNEXT waits for the next SELECT"
+                );
+            }
+        }
+        view.raise_uid_next(listed.next);
+        if report && view.exists() != before {
+            server.enqueue_data(Data::Exists(view.exists()));
+            server.enqueue_data(Data::Recent(0));
+        }
+        if unreachable > 0 {
+            tracing::info!(
+                messages = unreachable,
+                "messages of servers out of reach stay shown until the next SELECT"
+            );
+        }
+        self.view = Some(view);
+    }
+}
