@@ -193,6 +193,8 @@ const ONCE_FAILED: &[u64] = &[
     1419,      // a QUIT failed for a server left out at login with nothing owed
     5358,      // a login met the lock of a hung-up IMAP client's QUIT
     1380,      // an IMAP folder kept the old session's numbers after a recheck
+    4516,      // a recheck's new session met a cut and was not tried again
+    7016,      //
 ];
 
 #[test]

@@ -44,6 +44,7 @@ use crate::tee::BodyTee;
 
 mod receive;
 mod resume;
+pub(crate) use resume::{FIRST_PAUSE, MAX_PAUSE};
 
 /// The client proxy acknowledges body bytes with `Window` every this many:
 /// half the edge's smallest window, so the stream never stalls on a credit

@@ -23,7 +23,10 @@
 //! - every message keeps the flags the session gave it.
 //!
 //! Each listing costs a new session with the edge (a login to every
-//! server): `imap_recheck` (a minute by default) bounds how often.
+//! server): `imap_recheck` (a minute by default) bounds how often. A line
+//! cut while it opens is tried again as a resume would be: the client's
+//! command waits, and only a refusal or a cut that outlasts
+//! `timeouts.resume` ends its session.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
@@ -38,6 +41,7 @@ use causeway_pop3::ClientError;
 use super::commands::{Front, State};
 use super::maildrop::Maildrop;
 use super::replies::{bad, no, ok, refusal};
+use crate::link::{FIRST_PAUSE, MAX_PAUSE};
 use crate::uids::{book_key, server_of};
 
 /// The key of a shown message whose server is out of reach in the current
@@ -231,18 +235,44 @@ impl<E: Env> Front<E> {
                      acknowledged are still carried out");
             }
         }
-        let Some(mut m) =
-            Maildrop::open(&self.env, &self.config, &self.shared, &self.shutdown).await
-        else {
-            return Err(ClientError::Broken);
-        };
-        m.login(self.config.user.as_bytes(), self.config.password.expose())
-            .await?;
-        self.maildrop = Some(m);
+        self.maildrop = Some(self.open_again().await?);
         // Numbers of the old session mean nothing in the new one.
         self.cache = None;
         self.marks = Default::default();
         Ok(())
+    }
+
+    /// Opens the new session behind, logged in. The edge out of reach (the
+    /// session hangs up before its greeting or at PASS: a line cut) is
+    /// tried again as a resume would be, with pauses from half a second
+    /// doubling to 20 s, for `timeouts.resume` after the first failure; the
+    /// client's command waits.
+    /// A refusal is not tried again.
+    async fn open_again(&mut self) -> Result<Maildrop<E>, ClientError> {
+        let mut give_up = None;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let opened = Maildrop::open(&self.env, &self.config, &self.shared, &self.shutdown);
+            let failed = match opened.await {
+                Some(mut m) => {
+                    let (user, password) = (&self.config.user, &self.config.password);
+                    match m.login(user.as_bytes(), password.expose()).await {
+                        Ok(()) => return Ok(m),
+                        Err(e) => e,
+                    }
+                }
+                None => ClientError::Broken,
+            };
+            // As a resume: counted from the first failure, however long
+            // that attempt waited on the cut line.
+            let give_up = *give_up.get_or_insert(self.env.now() + self.config.timeouts.resume);
+            if matches!(failed, ClientError::Refused(_)) || self.env.now() + pause > give_up {
+                return Err(failed);
+            }
+            tracing::info!(error = %failed, "the folder's new session behind could not be opened; trying again");
+            self.env.sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
     }
 
     /// Merges a new listing into the folder (see the module doc).

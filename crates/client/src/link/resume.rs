@@ -41,8 +41,8 @@ use super::{CutKind, EdgeLink, LineCut, recv, send};
 use crate::broken::Broken;
 
 /// The first pause between two attempts; it doubles up to [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_millis(500);
-const MAX_PAUSE: Duration = Duration::from_secs(20);
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(500);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(20);
 
 /// Why one attempt did not resume.
 enum Attempt {
