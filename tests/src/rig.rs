@@ -106,6 +106,14 @@ impl Hops for CuttableLine {
 }
 
 impl RigSpec {
+    /// Two servers, both reached directly: one unified mailbox.
+    pub fn two_servers() -> RigSpec {
+        RigSpec {
+            servers: vec![("HOST1", false), ("HOST2", false)],
+            ..RigSpec::default()
+        }
+    }
+
     /// Session resume off at both ends: a cut reaches the mail client, and
     /// the edge ends the session at once.
     pub fn no_resume() -> RigSpec {

@@ -305,11 +305,7 @@ async fn uids_and_flags_outlive_the_session() {
     }
     // Two servers: UIDs follow arrival across both, and the UIDs of a server
     // out of reach for one session are kept for the next.
-    let rig = Rig::start(RigSpec {
-        servers: vec![("HOST1", false), ("HOST2", false)],
-        ..RigSpec::default()
-    })
-    .await;
+    let rig = Rig::start(RigSpec::two_servers()).await;
     let (h1, h2) = (&rig.hosts[0], &rig.hosts[1]);
     let u1 = h1.deliver(rig.env.rng(), 3, 2000);
     let u2 = h2.deliver(rig.env.rng(), 1, 2000);
@@ -415,12 +411,11 @@ async fn a_connected_client_sees_new_mail_and_keeps_a_server_out_of_reach() {
     // reported expunged (they are not deleted), but cannot be read, and
     // the next SELECT no longer shows them.
     let rig = Rig::start(RigSpec {
-        servers: vec![("HOST1", false), ("HOST2", false)],
         client_timeouts: causeway_client::Timeouts {
             imap_recheck: Duration::from_secs(1),
             ..causeway_client::Timeouts::default()
         },
-        ..RigSpec::default()
+        ..RigSpec::two_servers()
     })
     .await;
     let (h1, h2) = (&rig.hosts[0], &rig.hosts[1]);

@@ -201,11 +201,7 @@ async fn a_server_left_out_at_login_does_not_fail_the_quit() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(RigSpec {
-        servers: vec![("HOST1", false), ("HOST2", false)],
-        ..RigSpec::default()
-    })
-    .await;
+    let rig = Rig::start(RigSpec::two_servers()).await;
     let all = fill(&rig);
     rig.hosts[1]
         .store

@@ -318,8 +318,8 @@ impl<E: Env> Front<E> {
         let before = view.exists();
         for (m, key) in fresh.into_values() {
             let n = m.key;
-            if view.arrived(m.clone()) {
-                self.know(&m, key);
+            if let Some(shown) = view.arrived(m) {
+                self.know(shown, key);
             } else {
                 tracing::debug!(
                     message = n,

@@ -296,14 +296,15 @@ impl<K> View<K> {
 
     /// Adds a message that arrived after the folder was shown, as the last
     /// one. UIDs only grow under one UIDVALIDITY, so one below UIDNEXT
-    /// (a client may have seen UIDNEXT pass it) is refused: `false`.
-    pub fn arrived(&mut self, m: Message<K>) -> bool {
+    /// (a client may have seen UIDNEXT pass it) is refused: `None`.
+    /// Otherwise the message as now shown.
+    pub fn arrived(&mut self, m: Message<K>) -> Option<&Message<K>> {
         if m.uid < self.uid_next {
-            return false;
+            return None;
         }
         self.uid_next = m.uid.saturating_add(1);
         self.messages.push(m);
-        true
+        self.messages.last()
     }
 
     /// Raises UIDNEXT to `next` (UIDs given meanwhile to messages not

@@ -201,10 +201,10 @@ fn mail_that_arrives_later_takes_uids_above_uidnext_only() {
     };
     // A UID below UIDNEXT (one the client may have seen UIDNEXT pass) is
     // refused; one at or above it is added last and moves UIDNEXT on.
-    assert!(!v.arrived(m(2)));
+    assert!(v.arrived(m(2)).is_none());
     v.raise_uid_next(NonZeroU32::new(6).unwrap());
-    assert!(!v.arrived(m(5)));
-    assert!(v.arrived(m(9)));
+    assert!(v.arrived(m(5)).is_none());
+    assert!(v.arrived(m(9)).is_some());
     assert_eq!((v.exists(), v.uid_next().get()), (4, 10));
     assert_eq!(v.resolve(&set("*"), true), vec![3]);
     v.raise_uid_next(NonZeroU32::new(2).unwrap());
