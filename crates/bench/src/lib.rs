@@ -13,11 +13,15 @@
 //! - [`scale`]: figure 5, edge memory per session and sessions held at once
 //!   (the edge runs in a child process so its memory is its own).
 //! - [`latency`]: figure 6, time added per command on loopback.
+//! - [`imap`]: figure 7, figures 1-3 for a mail client that syncs the
+//!   folder over IMAP (W1 over IMAP), against direct IMAP with and without
+//!   COMPRESS=DEFLATE.
 //!
 //! This crate never runs under simulation, so it uses OS time, threads and
 //! sockets directly (it is exempt from the seam lint).
 
 pub mod cpu;
+pub mod imap;
 pub mod latency;
 pub mod line;
 pub mod mail;
@@ -186,7 +190,7 @@ pub struct Options {
     pub active: usize,
     /// Figure 6: commands timed per kind.
     pub iterations: usize,
-    /// Which figures (1..=6) to run.
+    /// Which figures (1..=7) to run.
     pub figures: Vec<u8>,
     /// This binary, which figure 5 starts again as the edge process.
     pub exe: PathBuf,
@@ -205,7 +209,7 @@ impl Options {
             sessions: 10_000,
             active: 1_000,
             iterations: 500,
-            figures: vec![1, 2, 3, 4, 5, 6],
+            figures: vec![1, 2, 3, 4, 5, 6, 7],
             exe,
         }
     }
@@ -258,6 +262,10 @@ pub async fn run(opts: &Options) -> Result<Vec<Figure>, String> {
     if opts.wants(6) {
         progress("figure 6: latency added per command");
         out.extend(latency::figures(opts).await?);
+    }
+    if opts.wants(7) {
+        progress("figure 7: the mailbox synced over IMAP through Causeway and direct");
+        out.extend(imap::figures(&messages).await?);
     }
     Ok(out)
 }

@@ -20,7 +20,7 @@ use causeway::chain::{self, Hops, InProcess, MailServer, NodeTask, Spawn};
 use causeway::config::Role;
 use causeway_client::{ClientState, Timeouts};
 use causeway_edge::EdgeState;
-use causeway_mailserver::{MailStore, ServerConfig, serve};
+use causeway_mailserver::{MailStore, ServerConfig, serve, serve_imap};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::client::{Pop3Client, Timeouts as PopTimeouts};
 use causeway_proto::user::{Protocol, TlsMode};
@@ -127,8 +127,12 @@ pub struct Chain {
     pub line: Forwarder,
     /// The direct path, and the plain TCP forward baseline: client <-> server.
     pub forward: Forwarder,
+    /// The direct path to the server's IMAP.
+    pub imap_forward: Forwarder,
     /// Where the mail client connects to use Causeway.
     pub proxy: String,
+    /// Where an IMAP mail client connects to use Causeway.
+    pub imap_proxy: String,
     pub server_node: Node,
     pub edge_node: Node,
     pub relay_node: Node,
@@ -176,6 +180,8 @@ pub struct Server {
     pub env: TokioEnv,
     pub store: MailStore,
     pub addr: String,
+    /// The same store over IMAP (figure 7's direct path).
+    pub imap_addr: String,
     pub node: Node,
 }
 
@@ -187,19 +193,25 @@ impl Server {
         store.add_user(DIRECT_USER, PASSWORD);
         let node = Node::start("mail server");
         let (e, s) = (env.clone(), store.clone());
-        let addr = node
+        let (addr, imap_addr) = node
             .run(async move {
                 let (l, addr) = bind(&e).await;
+                let (il, imap_addr) = bind(&e).await;
+                let (ie, is) = (e.clone(), s.clone());
                 tokio::spawn(async move {
                     let _ = serve(e, l, s, ServerConfig::default()).await;
                 });
-                addr
+                tokio::spawn(async move {
+                    let _ = serve_imap(ie, il, is, ServerConfig::default()).await;
+                });
+                (addr, imap_addr)
             })
             .await;
         Server {
             env,
             store,
             addr,
+            imap_addr,
             node,
         }
     }
@@ -216,6 +228,7 @@ impl Chain {
             env,
             store,
             addr: server_addr,
+            imap_addr,
             node: server_node,
         } = server;
 
@@ -224,6 +237,10 @@ impl Chain {
         let forward = forward_node
             .run(Forwarder::start_paced(target, spec.pace))
             .await;
+        let imap_forward = forward_node
+            .run(Forwarder::start_paced(imap_addr, spec.pace))
+            .await;
+        let imap_proxy = causeway_tests::unused_address();
 
         let relay_node = Node::start("relay");
         let edge_node = Node::start("edge");
@@ -234,6 +251,7 @@ impl Chain {
             local_user: LOCAL_USER.into(),
             local_password: LOCAL_PASSWORD.into(),
             channel: spec.channel.clone(),
+            client_imap_listen: Some(imap_proxy.clone()),
             client_timeouts: client_timeouts(),
             journal: false,
             ..chain::ChainSpec::default()
@@ -269,7 +287,9 @@ impl Chain {
             relay,
             line,
             forward,
+            imap_forward,
             proxy,
+            imap_proxy,
             server_node,
             edge_node,
             relay_node,

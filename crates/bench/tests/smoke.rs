@@ -96,4 +96,25 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
         let f = get(&figures, l);
         assert!(f.causeway > 0.0 && f.alternative("direct").unwrap() > 0.0);
     }
+
+    // 7: the folder synced over IMAP (every body checked, the expunge
+    // committed on the server, or the figure is an error). Direct IMAP
+    // pipelined waits 7 times, lock-step n+7; the client proxy's IMAP front
+    // answers from its mirror, so its waits on the line do not grow with
+    // the style: the handshake, Hello/Welcome and QUIT, plus a request for
+    // a body the stream did not bring (as in 2).
+    let turns = get(&figures, "imap_round_trips");
+    assert_eq!(turns.alternative("direct"), Some(7.0), "{turns:?}");
+    assert_eq!(turns.alternative("direct_lockstep"), Some(n + 7.0));
+    for t in [
+        turns.causeway,
+        turns.alternative("causeway_lockstep").unwrap(),
+    ] {
+        assert!((3.0..=n + 3.0).contains(&t), "{turns:?}");
+    }
+    let bytes = get(&figures, "imap_line_bytes");
+    let deflated = bytes.alternative("direct+compress_deflate").unwrap();
+    assert!(bytes.causeway > 0.0 && deflated > 0.0, "{bytes:?}");
+    assert!(deflated < bytes.alternative("direct").unwrap(), "{bytes:?}");
+    assert!(get(&figures, "imap_time_gprs").causeway > 0.0);
 }

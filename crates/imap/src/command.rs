@@ -11,8 +11,10 @@
 use std::num::NonZeroU32;
 
 use imap_types::command::CommandBody;
+use imap_types::core::Vec1;
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_types::search::SearchKey;
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 /// A value that cannot be put in an IMAP command (a NUL or a line break in
@@ -69,10 +71,24 @@ pub fn body(uid: NonZeroU32) -> CommandBody<'static> {
 
 /// `UID STORE uids +FLAGS.SILENT (flag)`.
 fn add_flag(uids: &[NonZeroU32], flag: Flag<'static>) -> Result<CommandBody<'static>, Unsendable> {
+    store_flag(uids, StoreType::Add, flag)
+}
+
+/// `UID STORE uids -FLAGS.SILENT (\Deleted)`: a delete taken back (only
+/// for a server without UIDPLUS, where it cannot be limited to `uids`).
+pub fn unflag_deleted(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
+    store_flag(uids, StoreType::Remove, Flag::Deleted)
+}
+
+fn store_flag(
+    uids: &[NonZeroU32],
+    kind: StoreType,
+    flag: Flag<'static>,
+) -> Result<CommandBody<'static>, Unsendable> {
     let set = uid_set(uids)?;
     Ok(CommandBody::Store {
         sequence_set: set,
-        kind: StoreType::Add,
+        kind,
         response: StoreResponse::Silent,
         flags: vec![flag],
         uid: true,
@@ -96,6 +112,15 @@ pub fn uid_expunge(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendab
     Ok(CommandBody::ExpungeUid {
         sequence_set: uid_set(uids)?,
     })
+}
+
+/// `UID SEARCH DELETED`: the messages a bare `EXPUNGE` would remove.
+pub fn search_deleted() -> CommandBody<'static> {
+    CommandBody::Search {
+        charset: None,
+        criteria: Vec1::from(SearchKey::Deleted),
+        uid: true,
+    }
 }
 
 fn uid_set(uids: &[NonZeroU32]) -> Result<SequenceSet, Unsendable> {

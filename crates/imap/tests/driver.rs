@@ -136,31 +136,95 @@ fn a_refused_login_says_authentication_and_leaves_the_session_usable() {
     });
 }
 
-#[test]
-fn without_uidplus_nothing_is_flagged_or_expunged() {
-    let script = vec![
+/// A server without UIDPLUS, logged in and INBOX selected: UIDs 4 and 9.
+fn old_server() -> Vec<Step> {
+    vec![
         Send(b"* OK [CAPABILITY IMAP4rev1] old server\r\n"),
         Expect("C1 LOGIN alice secret"),
         Send(b"C1 OK Logged in\r\n"),
         Expect("C2 SELECT INBOX"),
-        Send(b"* 1 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\nC2 OK [READ-WRITE] done\r\n"),
+        Send(b"* 2 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\nC2 OK [READ-WRITE] done\r\n"),
         Expect("C3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
-        Send(b"* 1 FETCH (UID 4 RFC822.SIZE 10 FLAGS ())\r\nC3 OK done\r\n"),
+        Send(
+            b"* 1 FETCH (UID 4 RFC822.SIZE 10 FLAGS ())\r\n\
+              * 2 FETCH (UID 9 RFC822.SIZE 10 FLAGS ())\r\nC3 OK done\r\n",
+        ),
         // The login listed no capabilities: the client asks.
         Expect("C4 CAPABILITY"),
         Send(b"* CAPABILITY IMAP4rev1 IDLE\r\nC4 OK done\r\n"),
-        // No STORE: straight to LOGOUT.
-        Expect("C5 LOGOUT"),
-        Send(b"* BYE bye\r\nC5 OK done\r\n"),
-        Close,
-    ];
-    sim(script, 1 << 20, |c| async move {
+    ]
+}
+
+fn delete_on_old_server(script: Vec<Step>, check: fn(Result<Vec<NonZeroU32>, ImapError>)) {
+    sim(script, 1 << 20, move |c| async move {
         let mut c = c.unwrap();
         c.login("alice", b"secret").await.unwrap();
         c.select("INBOX").await.unwrap();
-        let e = c.delete(&[uid(4)]).await.unwrap_err();
-        assert!(matches!(e, ImapError::NoUidplus), "{e}");
+        check(c.delete(&[uid(4)]).await);
         c.logout().await.unwrap();
+    });
+}
+
+#[test]
+fn without_uidplus_a_bare_expunge_is_sent_when_no_other_message_is_deleted() {
+    let mut script = old_server();
+    script.extend([
+        Expect("C5 UID SEARCH DELETED"),
+        Send(b"* SEARCH\r\nC5 OK done\r\n"),
+        Expect("C6 UID STORE 4 +FLAGS.SILENT (\\Deleted)"),
+        Send(b"C6 OK done\r\n"),
+        Expect("C7 UID SEARCH DELETED"),
+        Send(b"* SEARCH 4\r\nC7 OK done\r\n"),
+        Expect("C8 EXPUNGE"),
+        Send(b"* 1 EXPUNGE\r\nC8 OK done\r\n"),
+        Expect("C9 LOGOUT"),
+        Send(b"* BYE bye\r\nC9 OK done\r\n"),
+        Close,
+    ]);
+    delete_on_old_server(script, |r| assert_eq!(r.unwrap(), [uid(4)]));
+}
+
+#[test]
+fn without_uidplus_nothing_is_flagged_while_another_message_is_deleted() {
+    let mut script = old_server();
+    script.extend([
+        Expect("C5 UID SEARCH DELETED"),
+        Send(b"* SEARCH 9\r\nC5 OK done\r\n"),
+        // No STORE: straight to LOGOUT.
+        Expect("C6 LOGOUT"),
+        Send(b"* BYE bye\r\nC6 OK done\r\n"),
+        Close,
+    ]);
+    delete_on_old_server(script, |r| {
+        let e = r.unwrap_err();
+        assert!(matches!(e, ImapError::NoUidplus { others: 1 }), "{e}");
+        assert!(e.to_string().contains("1 other message(s)"), "{e}");
+    });
+}
+
+#[test]
+fn without_uidplus_a_message_deleted_meanwhile_takes_our_flag_back() {
+    let mut script = old_server();
+    script.extend([
+        Expect("C5 UID SEARCH DELETED"),
+        Send(b"* SEARCH\r\nC5 OK done\r\n"),
+        Expect("C6 UID STORE 4 +FLAGS.SILENT (\\Deleted)"),
+        Send(b"C6 OK done\r\n"),
+        // Another client flagged UID 9 in between: no EXPUNGE, and ours is
+        // unflagged again.
+        Expect("C7 UID SEARCH DELETED"),
+        Send(b"* SEARCH 4 9\r\nC7 OK done\r\n"),
+        Expect("C8 UID STORE 4 -FLAGS.SILENT (\\Deleted)"),
+        Send(b"C8 OK done\r\n"),
+        Expect("C9 LOGOUT"),
+        Send(b"* BYE bye\r\nC9 OK done\r\n"),
+        Close,
+    ]);
+    delete_on_old_server(script, |r| {
+        assert!(
+            matches!(r, Err(ImapError::NoUidplus { others: 1 })),
+            "{r:?}"
+        );
     });
 }
 

@@ -181,7 +181,7 @@ impl<E: Env> ImapAsPop3<E> {
     /// else lost the session.
     fn answered(&self, e: ImapError) -> Result<Response, OpError> {
         match e {
-            ImapError::Refused { .. } | ImapError::NoUidplus | ImapError::Unsendable(_) => {
+            ImapError::Refused { .. } | ImapError::NoUidplus { .. } | ImapError::Unsendable(_) => {
                 Ok(err(self.session.error(&e).text))
             }
             e => Err(self.session.error(&e)),

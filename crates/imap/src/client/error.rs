@@ -40,13 +40,15 @@ pub enum ImapError {
     Unsendable(#[from] Unsendable),
     #[error(transparent)]
     Folder(#[from] FolderError),
-    /// Deletes need `UID EXPUNGE` (RFC 4315); a bare `EXPUNGE` could
-    /// remove messages someone else flagged.
+    /// Deletes need `UID EXPUNGE` (RFC 4315) unless no other message is
+    /// flagged `\Deleted`: a bare `EXPUNGE` would remove those too.
     #[error(
-        "the IMAP server does not offer UIDPLUS, so a delete cannot be limited to the messages \
-         the user deleted; nothing was expunged"
+        "the IMAP server does not offer UIDPLUS, and {others} other message(s) in the folder are \
+         flagged \\Deleted, so an EXPUNGE would remove mail the user did not delete here; \
+         nothing was expunged (it is tried again in a later session: expunge or undelete those \
+         messages with another mail client)"
     )]
-    NoUidplus,
+    NoUidplus { others: usize },
     /// With TLS by STARTTLS required, a server that does not offer it.
     #[error(
         "the IMAP server does not offer STARTTLS; Causeway never falls back to clear text, so \
