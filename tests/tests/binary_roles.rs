@@ -12,6 +12,9 @@ use causeway_proto::user::{Protocol, TlsMode};
 use causeway_tests::interop::{require, temp_dir};
 use causeway_tests::process::{Proc, Processes, causeway_bin, keygen};
 
+#[path = "binary_roles/reload.rs"]
+mod reload;
+
 const LOCAL_USER: &str = "me";
 const LOCAL_PASSWORD: &str = "Local-Pa55word-q7Zr";
 const SERVER_USER: &str = "alice";
@@ -35,6 +38,10 @@ struct Chain {
 impl Chain {
     fn edge(&mut self) -> &mut Proc {
         self.nodes.get(Role::Edge)
+    }
+
+    fn relay(&mut self) -> &mut Proc {
+        self.nodes.get(Role::Relay)
     }
 
     fn client(&mut self) -> &mut Proc {
@@ -448,100 +455,6 @@ async fn sigterm_commits_an_acknowledged_delete_and_quits() {
     );
     py.write_line("").await;
     let _ = py.exit_code(&env).await;
-}
-
-/// SIGHUP with the client proxy's key gone from `allowed_clients`: the
-/// running session ends as at shutdown (its acknowledged delete committed,
-/// every server session QUIT) and the next one is refused as a key
-/// problem; with the key back and another SIGHUP, sessions work again, all
-/// without restarting the edge.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_applies_a_new_allow_list_and_ends_a_removed_clients_session() {
-    if !require("python3", &["--version"], "python3") {
-        return;
-    }
-    let env = TokioEnv::new();
-    let mut c = chain(&env, 2, false).await;
-    let (mut py, uidl) = delete_and_wait(&env, &c).await;
-    let (store, id) = c.store_of(&uidl);
-    let file = c.built.dir.join("edge.toml");
-    let allowed = std::fs::read_to_string(&file).unwrap();
-    let line = allowed
-        .lines()
-        .find(|l| l.starts_with("allowed_clients"))
-        .unwrap()
-        .to_owned();
-    // Another proxy's key instead: an empty list is refused as a mistake.
-    let dir = temp_dir("sighup");
-    let (_, other) = keygen(dir.path(), "other");
-    let without = allowed.replace(&line, &format!("allowed_clients = [\"{other}\"]"));
-    std::fs::write(&file, &without).unwrap();
-    c.edge().signal("HUP");
-    c.edge()
-        .wait_for(&env, "removed from allowed_clients: ending its session")
-        .await;
-    let deadline = env.now() + Duration::from_secs(30);
-    while store.is_present(SERVER_USER, id) && env.now() < deadline {
-        env.sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        !store.is_present(SERVER_USER, id),
-        "the acknowledged delete was committed:\n{}",
-        store.report()
-    );
-    for s in store.sessions().into_iter().filter(|s| s.user.is_some()) {
-        assert_eq!(s.end_kind(), Some(EndKind::Quit), "{}", store.report());
-    }
-    py.write_line("").await;
-    let _ = py.exit_code(&env).await;
-    let out = c.edge().output();
-    assert!(out.contains("removed_clients=1"), "{out}");
-
-    // Refused now, as a key problem; then allowed again after a reload.
-    let refused = login(&env, &c).await;
-    assert!(refused.contains("login failed"), "{refused}");
-    let edge = scrape(&env, c.edge(), "/metrics").await;
-    let not_allowed = "causeway_edge_handshake_failures_total{cause=\"not_allowed\"}";
-    assert!(value(&edge, not_allowed) >= 1.0, "{edge}");
-    std::fs::write(&file, &allowed).unwrap();
-    c.edge().signal("HUP");
-    let deadline = env.now() + Duration::from_secs(30);
-    while c.edge().output().matches("configuration reloaded").count() < 2 {
-        assert!(env.now() < deadline, "{}", c.edge().output());
-        env.sleep(Duration::from_millis(50)).await;
-    }
-    let again = login(&env, &c).await;
-    assert!(again.contains("login ok"), "{again}");
-    assert_eq!(
-        c.edge().output().matches("listening").count(),
-        1,
-        "the edge was not restarted"
-    );
-}
-
-/// One python login at the client proxy: `login ok` or `login failed ...`.
-async fn login(env: &TokioEnv, c: &Chain) -> String {
-    let script = r#"
-import poplib, sys
-try:
-    p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=60)
-    p.user(sys.argv[3])
-    p.pass_(sys.argv[4])
-    p.quit()
-    print("login ok", flush=True)
-except Exception as e:
-    print("login failed", e, flush=True)
-"#;
-    let (host, port) = c.proxy.rsplit_once(':').unwrap();
-    let mut py = Proc::spawn(
-        "python",
-        std::path::Path::new("python3"),
-        &["-c", script, host, port, LOCAL_USER, LOCAL_PASSWORD],
-        &[],
-    );
-    let out = py.wait_for(env, "login").await;
-    let _ = py.exit_code(env).await;
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

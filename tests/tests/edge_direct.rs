@@ -391,7 +391,24 @@ fn handshakes_in_progress_are_capped() {
 
 #[test]
 fn wrong_passwords_through_the_edge_are_limited_per_account() {
-    let mut w = world(ServerConfig::default());
+    // The defaults: 5 in a row, then one back every 30 s.
+    limited_per_account(causeway_edge::LoginLimits::default(), 5, 31);
+}
+
+#[test]
+fn the_wrong_password_limits_are_the_configured_ones() {
+    let limits = causeway_edge::LoginLimits {
+        account_burst: 2,
+        account_per_minute: 12,
+        ..causeway_edge::LoginLimits::default()
+    };
+    limited_per_account(limits, 2, 6);
+}
+
+/// `tries` wrong passwords reach the server; the next is refused by the
+/// edge itself, and a try is back `back_after_s` later.
+fn limited_per_account(limits: causeway_edge::LoginLimits, tries: usize, back_after_s: u64) {
+    let mut w = world_with(ServerConfig::default(), |c| c.logins = limits);
     let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
     w.sim.client("client", async move {
         let wrong = spec("HOST1", "mail", "alice", "guess", Route::Direct);
@@ -399,7 +416,7 @@ fn wrong_passwords_through_the_edge_are_limited_per_account() {
             ListingState::Unavailable { error } => error.code,
             other => panic!("{other:?}"),
         };
-        for _ in 0..5 {
+        for _ in 0..tries {
             let mut c = Client::connect(&k, &ek).await?;
             assert_eq!(
                 code(&c.welcome(vec![wrong.clone()]).await),
@@ -408,7 +425,7 @@ fn wrong_passwords_through_the_edge_are_limited_per_account() {
             c.quit().await;
         }
         let asked = mail.sessions().len();
-        // The sixth is refused by the edge: the server hears nothing, and
+        // The next is refused by the edge: the server hears nothing, and
         // the mail client gets a temporary error, not a wrong password.
         let mut c = Client::connect(&k, &ek).await?;
         let l = c
@@ -424,8 +441,8 @@ fn wrong_passwords_through_the_edge_are_limited_per_account() {
         );
         c.quit().await;
         assert_eq!(mail.sessions().len(), asked);
-        // A try is back after 30 s, and the right password works.
-        tokio::time::sleep(Duration::from_secs(31)).await;
+        // A try is back, and the right password works.
+        tokio::time::sleep(Duration::from_secs(back_after_s)).await;
         let mut c = Client::connect(&k, &ek).await?;
         let l = c.welcome(vec![alice_direct()]).await;
         assert!(matches!(l[0].state, ListingState::Ready { .. }), "{l:?}");

@@ -14,13 +14,13 @@ use std::time::Duration;
 use causeway_client::{ClientConfig, ClientState, bind_imap, run_client_counted};
 use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge_reloadable};
 use causeway_net::{Env, Listener, TokioEnv};
-use causeway_relay::{RelayState, run_relay};
+use causeway_relay::{RelayConfig, RelayState, run_relay_reloadable};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{ClientSettings, EdgeSettings, RelaySettings, Settings};
+use crate::config::{ClientSettings, EdgeSettings, RelaySettings, Role, Settings};
 use crate::metrics;
 
 /// Exit codes.
@@ -70,7 +70,7 @@ pub fn run(settings: Settings, file: PathBuf) -> i32 {
         let env = TokioEnv::new();
         let r = match settings {
             Settings::Edge(s) => edge(env, s, file).await,
-            Settings::Relay(s) => relay(env, s).await,
+            Settings::Relay(s) => relay(env, s, file).await,
             Settings::Client(s) => client(env, s).await,
         };
         r.unwrap_or_else(|e| {
@@ -134,9 +134,10 @@ async fn edge(env: TokioEnv, s: EdgeSettings, file: PathBuf) -> io::Result<i32> 
     }
     let (configs, configs_rx) = watch::channel(Arc::new(config));
     tokio::spawn(reload_on_hangup(
-        file,
+        file.clone(),
         configs,
         signal(SignalKind::hangup())?,
+        move |settings, old: &EdgeConfig| reload_edge(&file, settings, old),
     ));
     let task = tokio::spawn(run_edge_reloadable(
         env.clone(),
@@ -163,49 +164,94 @@ async fn edge(env: TokioEnv, s: EdgeSettings, file: PathBuf) -> io::Result<i32> 
     Ok(supervise(&env, signals, task, stop, shutdown_deadline, pending).await)
 }
 
-/// On each SIGHUP, reads `file` again and hands the edge its allow lists,
-/// limits and timeouts for new connections; a client whose key left
-/// `allowed_clients` has its sessions ended. What cannot change in a
-/// running process (the listener, the keypair, the journal) stays, with a
-/// warning to restart; a file with problems changes nothing.
-async fn reload_on_hangup(
+/// On each SIGHUP, reads `file` again and hands the node the configuration
+/// `take` makes of it and of the running one (keeping what cannot change in
+/// a running process, and logging what did change). A file with problems,
+/// or one that now configures another role (`take` names it), changes
+/// nothing.
+async fn reload_on_hangup<C>(
     file: PathBuf,
-    configs: watch::Sender<Arc<EdgeConfig>>,
+    configs: watch::Sender<Arc<C>>,
     mut hangups: Signal,
+    take: impl Fn(Settings, &C) -> Result<C, Role>,
 ) {
     while hangups.recv().await.is_some() {
         let old = configs.borrow().clone();
         match crate::config::load(&file) {
-            Ok(Settings::Edge(s)) => {
-                let mut new = s.config;
-                if new.keypair.public != old.keypair.public {
-                    warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
+            Ok(settings) => match take(settings, &old) {
+                Ok(new) => {
+                    let _ = configs.send(Arc::new(new));
                 }
-                new.keypair = old.keypair.clone();
-                // The journal open at start stays the journal (its file
-                // is locked by this process).
-                new.journal = old.journal.clone();
-                let removed = old
-                    .allowed_clients
-                    .iter()
-                    .filter(|k| !new.allowed_clients.contains(k))
-                    .count();
-                info!(file = %file.display(), allowed_clients = new.allowed_clients.len(),
-                    removed_clients = removed, allowed_servers = new.allowed_servers.len(),
-                    "SIGHUP: configuration reloaded (new connections use it; sessions of removed \
-                     clients end; listen, keys and journal need a restart)");
-                let _ = configs.send(Arc::new(new));
-            }
-            Ok(other) => error!(file = %file.display(), role = %other.role(),
-                "SIGHUP: the file no longer configures an edge; nothing changed"),
+                Err(other) => error!(file = %file.display(), role = %other,
+                    "SIGHUP: the file now configures another role; nothing changed"),
+            },
             Err(problems) => error!(file = %file.display(),
                 "SIGHUP: the file has problems; nothing changed:\n{problems}"),
         }
     }
 }
 
-/// The relay and the client proxy read their file at start only: a SIGHUP
-/// (a habit, or `systemctl reload`) is logged, not fatal.
+/// The edge's part of a reload: allow lists, limits and timeouts for new
+/// connections; a client whose key left `allowed_clients` has its sessions
+/// ended. The listener, the keypair and the journal stay.
+fn reload_edge(
+    file: &std::path::Path,
+    settings: Settings,
+    old: &EdgeConfig,
+) -> Result<EdgeConfig, Role> {
+    let Settings::Edge(s) = settings else {
+        return Err(settings.role());
+    };
+    let mut new = s.config;
+    if new.keypair.public != old.keypair.public {
+        warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
+    }
+    new.keypair = old.keypair.clone();
+    // The journal open at start stays the journal (its file is locked by
+    // this process).
+    new.journal = old.journal.clone();
+    let removed = old
+        .allowed_clients
+        .iter()
+        .filter(|k| !new.allowed_clients.contains(k))
+        .count();
+    info!(file = %file.display(), allowed_clients = new.allowed_clients.len(),
+        removed_clients = removed, allowed_servers = new.allowed_servers.len(),
+        "SIGHUP: configuration reloaded (new connections use it; sessions of removed \
+         clients end; listen, keys and journal need a restart)");
+    Ok(new)
+}
+
+/// The relay's part of a reload: allow lists, limits and timeouts for new
+/// links; an edge whose key left `allowed_edges` has its links ended (each
+/// server session RSET, then QUIT). The listener and the keypair stay.
+fn reload_relay(
+    file: &std::path::Path,
+    settings: Settings,
+    old: &RelayConfig,
+) -> Result<RelayConfig, Role> {
+    let Settings::Relay(s) = settings else {
+        return Err(settings.role());
+    };
+    let mut new = s.config;
+    if new.keypair.public != old.keypair.public {
+        warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
+    }
+    new.keypair = old.keypair.clone();
+    let removed = old
+        .allowed_edges
+        .iter()
+        .filter(|k| !new.allowed_edges.contains(k))
+        .count();
+    info!(file = %file.display(), allowed_edges = new.allowed_edges.len(),
+        removed_edges = removed, allowed_servers = new.allowed_servers.len(),
+        "SIGHUP: configuration reloaded (new links use it; links of removed edges end; \
+         listen and keys need a restart)");
+    Ok(new)
+}
+
+/// The client proxy reads its file at start only: a SIGHUP (a habit, or
+/// `systemctl reload`) is logged, not fatal.
 fn ignore_hangups(role: &'static str) -> io::Result<()> {
     let mut hangups = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
@@ -219,9 +265,8 @@ fn ignore_hangups(role: &'static str) -> io::Result<()> {
     Ok(())
 }
 
-async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {
+async fn relay(env: TokioEnv, s: RelaySettings, file: PathBuf) -> io::Result<i32> {
     let signals = Signals::new()?;
-    ignore_hangups("relay")?;
     let listener = bind(&env, &s.listen).await?;
     info!(role = "relay", address = %listener.local_addr()?, public_key = %s.config.keypair.public,
         allowed_edges = s.config.allowed_edges.len(), "listening");
@@ -232,10 +277,17 @@ async fn relay(env: TokioEnv, s: RelaySettings) -> io::Result<i32> {
         let text = Arc::new(move || causeway_relay::metrics_text(&st));
         metrics::start(&env, address, text, rx.clone()).await?;
     }
-    let task = tokio::spawn(run_relay(
+    let (configs, configs_rx) = watch::channel(Arc::new(s.config));
+    tokio::spawn(reload_on_hangup(
+        file.clone(),
+        configs,
+        signal(SignalKind::hangup())?,
+        move |settings, old: &RelayConfig| reload_relay(&file, settings, old),
+    ));
+    let task = tokio::spawn(run_relay_reloadable(
         env.clone(),
         listener,
-        Arc::new(s.config),
+        configs_rx,
         state.clone(),
         rx,
     ));

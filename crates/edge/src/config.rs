@@ -7,6 +7,7 @@ use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
 use crate::admission::AdmissionLimits;
 use crate::journal::JournalConfig;
+use crate::logins::LoginLimits;
 pub use crate::registry::DetachLimits;
 
 #[derive(Clone, Debug)]
@@ -26,6 +27,9 @@ pub struct EdgeConfig {
     /// Handshakes in progress, and failed handshakes per address (see
     /// `admission.rs`).
     pub admission: AdmissionLimits,
+    /// Wrong mail-server passwords per account and per client key (see
+    /// `logins.rs`).
+    pub logins: LoginLimits,
     /// Body cache per session, in bytes (the lists are never evicted).
     pub replica_cache_bytes: usize,
     /// For both the client channel and relay links.
@@ -126,6 +130,7 @@ impl EdgeConfig {
             relays: Vec::new(),
             max_sessions: 1024,
             admission: AdmissionLimits::default(),
+            logins: LoginLimits::default(),
             replica_cache_bytes: 32 << 20,
             channel: ChannelConfig::default(),
             timeouts: EdgeTimeouts::default(),

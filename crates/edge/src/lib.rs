@@ -63,6 +63,7 @@ pub use admission::{AdmissionLimits, Refusal};
 pub use causeway_upstream::RelayRef;
 pub use config::{DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
+pub use logins::LoginLimits;
 pub use metrics::metrics_text;
 pub use state::{EdgeState, MAX_RECORDS, SessionEnd, SessionRecord};
 
@@ -104,7 +105,7 @@ pub async fn run_edge_reloadable<E: Env>(
         journal::Journal::new(j, env.rng().clone(), state.clone(), clock)
     });
     let maildrops = maildrop::Maildrops::default();
-    let logins = Arc::new(logins::Logins::default());
+    let logins = Arc::new(logins::Logins::new(config.logins));
     let shared = worker::Shared {
         env: env.clone(),
         config: config.clone(),
@@ -135,6 +136,7 @@ pub async fn run_edge_reloadable<E: Env>(
     let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let config = configs.borrow().clone();
         admission.set_rate(&config.admission);
+        logins.set_rate(&config.logins);
         let session = session::Session {
             env: env.clone(),
             config,

@@ -8,8 +8,8 @@
 //! would get the account locked by servers that count failures. So a login
 //! the server refuses as a wrong password (`[AUTH]`, or a `-ERR` without a
 //! code) counts against the account and against the client key; one that
-//! has used its tries ([`BURST`], one back every `60 / PER_MINUTE` s) is
-//! refused by the edge itself with `[LOGIN-DELAY]`, without asking the
+//! has used its tries ([`LoginLimits`]: a burst, then one back every
+//! `60 / per_minute` s) is refused by the edge itself with `[LOGIN-DELAY]`, without asking the
 //! server, and a log line names it once per lockout. A busy maildrop
 //! (`[IN-USE]`) or a server that failed (`[SYS/TEMP]`) proves nothing and
 //! counts nothing, and work replayed from the journal (no client) neither
@@ -24,15 +24,32 @@ use tracing::warn;
 use crate::failures::Failures;
 use crate::maildrop::MaildropKey;
 
-/// Wrong passwords an account may be sent in a row, and how fast a try
-/// comes back.
-const ACCOUNT_BURST: u32 = 5;
-const ACCOUNT_PER_MINUTE: u32 = 2;
-/// The same for a client key, across its accounts: more, so that one
-/// account with a wrong password (locked by the rule above, and then
-/// spending no more) leaves the key's other accounts alone.
-const CLIENT_BURST: u32 = 20;
-const CLIENT_PER_MINUTE: u32 = 6;
+/// The limits (`[edge]` in the configuration file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Wrong passwords an account may be sent in a row, and how fast a
+    /// try comes back. Below what servers that lock accounts allow (often
+    /// 5 to 10 in a row).
+    pub account_burst: u32,
+    pub account_per_minute: u32,
+    /// The same for a client key, across its accounts: more, so that one
+    /// account with a wrong password (locked by the rule above, and then
+    /// spending no more) leaves the key's other accounts alone.
+    pub client_burst: u32,
+    pub client_per_minute: u32,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            account_burst: 5,
+            account_per_minute: 2,
+            client_burst: 20,
+            client_per_minute: 6,
+        }
+    }
+}
+
 /// Accounts and client keys tracked at most.
 const MAX_TRACKED: usize = 65_536;
 
@@ -41,16 +58,21 @@ pub(crate) struct Logins {
     accounts: Failures<MaildropKey>,
 }
 
-impl Default for Logins {
-    fn default() -> Self {
+impl Logins {
+    pub fn new(l: LoginLimits) -> Self {
         Logins {
-            clients: Failures::new(CLIENT_BURST, CLIENT_PER_MINUTE, MAX_TRACKED),
-            accounts: Failures::new(ACCOUNT_BURST, ACCOUNT_PER_MINUTE, MAX_TRACKED),
+            clients: Failures::new(l.client_burst, l.client_per_minute, MAX_TRACKED),
+            accounts: Failures::new(l.account_burst, l.account_per_minute, MAX_TRACKED),
         }
     }
-}
 
-impl Logins {
+    /// New limits (a reload), for every account and key from now on.
+    pub fn set_rate(&self, l: &LoginLimits) {
+        self.clients.set_rate(l.client_burst, l.client_per_minute);
+        self.accounts
+            .set_rate(l.account_burst, l.account_per_minute);
+    }
+
     /// May `client` log in to `account` now? The refusal is the answer for
     /// the mail client.
     pub fn check(

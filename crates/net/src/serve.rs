@@ -5,14 +5,22 @@
 //! node (a signal handler, a test, the simulation). A dropped sender means
 //! "never": a node whose owner went away keeps serving rather than spinning
 //! on a closed channel.
+//!
+//! A node whose configuration can change while it runs (the edge and the
+//! relay on SIGHUP) keeps it in a `watch` channel too. Each connection takes
+//! the latest when it starts; one whose peer's key a new configuration no
+//! longer allows must not keep running (the operator removed the key because
+//! it was lost or stolen), so [`stop_unless_allowed`] gives it a stop signal
+//! that also turns true then, and the connection ends as at shutdown.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::{Env, Listener};
 
@@ -57,4 +65,55 @@ where
     drop(listener);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Aborts the watching task of [`stop_unless_allowed`] when the connection
+/// that asked for it ends.
+pub struct Watching(JoinHandle<()>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A stop signal for one connection: true on the node's `shutdown`, or
+/// once a new configuration in `configs` fails `allowed` (`removed` runs
+/// then, once, to say so in the log). With the task that watches, to hold
+/// for the connection's life. Without a sender (a node started with a fixed
+/// configuration, as in the simulation) nothing watches: `shutdown` is
+/// returned as it is.
+pub fn stop_unless_allowed<C: Send + Sync + 'static>(
+    configs: &watch::Receiver<Arc<C>>,
+    shutdown: &watch::Receiver<bool>,
+    allowed: impl Fn(&C) -> bool + Send + 'static,
+    removed: impl FnOnce() + Send + 'static,
+) -> (watch::Receiver<bool>, Option<Watching>) {
+    let mut configs = configs.clone();
+    if configs.has_changed().is_err() {
+        return (shutdown.clone(), None);
+    }
+    configs.mark_unchanged();
+    let (tx, rx) = watch::channel(*shutdown.borrow());
+    let mut shutdown = shutdown.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown_requested(&mut shutdown) => break,
+                changed = configs.changed() => {
+                    if changed.is_err() {
+                        // No more configurations: only shutdown is left.
+                        shutdown_requested(&mut shutdown).await;
+                        break;
+                    }
+                    if !allowed(&configs.borrow_and_update()) {
+                        removed();
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(true);
+    });
+    (rx, Some(Watching(task)))
 }

@@ -88,11 +88,28 @@ pub async fn run_relay<E: Env>(
     state: RelayState,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    // The sender goes at once: this configuration never changes.
+    let (_, configs) = watch::channel(config);
+    run_relay_reloadable(env, listener, configs, state, shutdown).await
+}
+
+/// [`run_relay`] with a configuration that may change while it runs (the
+/// binary's SIGHUP): each new link takes the latest; an edge whose key
+/// leaves `allowed_edges` has its links ended (each server session RSET,
+/// then QUIT). The keypair and the listener stay those of the start.
+pub async fn run_relay_reloadable<E: Env>(
+    env: E,
+    listener: E::Listener,
+    configs: watch::Receiver<Arc<RelayConfig>>,
+    state: RelayState,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
     let links_shutdown = shutdown.clone();
     causeway_net::accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let link = link::Link {
             env: env.clone(),
-            config: config.clone(),
+            config: configs.borrow().clone(),
+            configs: configs.clone(),
             state: state.clone(),
             shutdown: links_shutdown.clone(),
             meter: causeway_wire::Meter::default(),

@@ -18,6 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use causeway_net::serve::stop_unless_allowed;
 use causeway_net::{Env, Stream, shutdown_requested};
 use causeway_pop3::{Command, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
@@ -34,8 +35,14 @@ use crate::config::RelayConfig;
 
 pub(crate) struct Link<E: Env> {
     pub env: E,
+    /// The configuration as this link found it.
     pub config: Arc<RelayConfig>,
+    /// The configuration as it changes (SIGHUP): an edge whose key leaves
+    /// `allowed_edges` has its link ended.
+    pub configs: watch::Receiver<Arc<RelayConfig>>,
     pub state: RelayState,
+    /// The relay's shutdown; after the handshake, also the edge's key
+    /// being taken off the allow list.
     pub shutdown: watch::Receiver<bool>,
     /// Carries this link's byte counts into the relay's edge-hop total.
     pub meter: Meter,
@@ -68,6 +75,17 @@ impl<E: Env> Link<E> {
                 return;
             }
         };
+        let edge = *channel.peer();
+        let (stop, _watching) = stop_unless_allowed(
+            &self.configs,
+            &self.shutdown,
+            move |c: &RelayConfig| c.allowed_edges.contains(&edge),
+            move || {
+                warn!(%peer, %edge, "the edge's key was removed from allowed_edges: ending its link \
+                    (its server session gets RSET and QUIT; the edge keeps what it owes)");
+            },
+        );
+        self.shutdown = stop;
         let counters = channel.counters();
         self.link(channel, peer).await;
         self.meter.flush(&counters, &self.state.edge_hop);
@@ -205,7 +223,8 @@ impl<E: Env> Link<E> {
                     return end_uncommitted(&self.config, session, link, server).await;
                 }
                 Next::Shutdown => {
-                    close(&self.env, channel, "the relay is shutting down", t.open).await;
+                    let why = "the relay is shutting down, or no longer allows this edge";
+                    close(&self.env, channel, why, t.open).await;
                     return end_uncommitted(&self.config, session, link, server).await;
                 }
             };

@@ -53,6 +53,10 @@ pub(super) struct EdgeFile {
     max_handshakes: Option<Spanned<i64>>,
     handshake_failures_burst: Option<Spanned<i64>>,
     handshake_failures_per_minute: Option<Spanned<i64>>,
+    account_login_failures_burst: Option<Spanned<i64>>,
+    account_login_failures_per_minute: Option<Spanned<i64>>,
+    client_login_failures_burst: Option<Spanned<i64>>,
+    client_login_failures_per_minute: Option<Spanned<i64>>,
     replica_cache_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
@@ -157,6 +161,35 @@ impl Cx<'_> {
             1,
             60_000,
             "handshake_failures_per_minute",
+        ) as u32;
+        let l = config.logins;
+        config.logins.account_burst = self.count(
+            &f.account_login_failures_burst,
+            l.account_burst as usize,
+            1,
+            1 << 20,
+            "account_login_failures_burst",
+        ) as u32;
+        config.logins.account_per_minute = self.count(
+            &f.account_login_failures_per_minute,
+            l.account_per_minute as usize,
+            1,
+            60_000,
+            "account_login_failures_per_minute",
+        ) as u32;
+        config.logins.client_burst = self.count(
+            &f.client_login_failures_burst,
+            l.client_burst as usize,
+            1,
+            1 << 20,
+            "client_login_failures_burst",
+        ) as u32;
+        config.logins.client_per_minute = self.count(
+            &f.client_login_failures_per_minute,
+            l.client_per_minute as usize,
+            1,
+            60_000,
+            "client_login_failures_per_minute",
         ) as u32;
         config.replica_cache_bytes = self.count(
             &f.replica_cache_bytes,

@@ -82,7 +82,7 @@ fn an_edge_needs_a_journal_or_says_it_runs_without() {
 }
 
 #[test]
-fn an_edge_reads_its_admission_limits_and_refuses_a_zero_rate() {
+fn an_edge_reads_its_admission_and_login_limits_and_refuses_a_zero_rate() {
     let edge = |limits: &str| {
         format!(
             "role = \"edge\"\nlisten = \"0.0.0.0:7000\"\nprivate_key = \"{KEY}\"\nallowed_clients = [\"{KEY}\"]\nallowed_servers = [\"mail:110\"]\njournal = \"memory\"\n{limits}"
@@ -113,6 +113,28 @@ fn an_edge_reads_its_admission_limits_and_refuses_a_zero_rate() {
     assert_eq!(e[0].line, Some(7), "{e:#?}");
     assert!(
         e[0].message.contains("handshake_failures_per_minute"),
+        "{e:#?}"
+    );
+    assert_eq!(s.config.logins, causeway_edge::LoginLimits::default());
+    let text = edge(
+        "account_login_failures_burst = 3\naccount_login_failures_per_minute = 1\n\
+         client_login_failures_burst = 9\nclient_login_failures_per_minute = 4\n",
+    );
+    let Settings::Edge(s) = parse(&text, Path::new(".")).unwrap() else {
+        panic!("not an edge")
+    };
+    assert_eq!(
+        s.config.logins,
+        causeway_edge::LoginLimits {
+            account_burst: 3,
+            account_per_minute: 1,
+            client_burst: 9,
+            client_per_minute: 4,
+        }
+    );
+    let e = parse(&edge("client_login_failures_burst = 0\n"), Path::new(".")).unwrap_err();
+    assert!(
+        e[0].message.contains("client_login_failures_burst"),
         "{e:#?}"
     );
 }
