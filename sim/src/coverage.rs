@@ -45,6 +45,9 @@ pub enum Cov {
     ImapFrontNewListed,
     ImapUidKept,
     ImapHungUp,
+    ImapBareExpunge,
+    ImapExpungeHeldBack,
+    ImapFlaggedElsewhereKept,
     RsetAcked,
     RelayCutAfterRset,
     OwedWorkAdopted,
@@ -102,6 +105,9 @@ impl Cov {
         Cov::ImapFrontNewListed,
         Cov::ImapUidKept,
         Cov::ImapHungUp,
+        Cov::ImapBareExpunge,
+        Cov::ImapExpungeHeldBack,
+        Cov::ImapFlaggedElsewhereKept,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
@@ -159,6 +165,13 @@ impl Cov {
             Cov::ImapFrontNewListed => "new mail listed again by the IMAP front mid-session",
             Cov::ImapUidKept => "IMAP UID named the same message in a later session",
             Cov::ImapHungUp => "IMAP mail client hung up without LOGOUT after its work",
+            Cov::ImapBareExpunge => "delete committed by a bare EXPUNGE (server without UIDPLUS)",
+            Cov::ImapExpungeHeldBack => {
+                "delete held back: no UIDPLUS and another client's \\Deleted in the folder"
+            }
+            Cov::ImapFlaggedElsewhereKept => {
+                "message another client flagged \\Deleted kept through our expunges"
+            }
             Cov::RsetAcked => "RSET acknowledged",
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
             Cov::OwedWorkAdopted => "owed work adopted by another session",

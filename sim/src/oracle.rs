@@ -360,6 +360,7 @@ fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
 
 /// Invariants 1, 3 and 4, per message.
 pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
+    imap_strains_covered(w);
     let (must, may, received, must_read) = w.mua.with(|m| {
         (
             m.must_delete.clone(),
@@ -383,6 +384,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                 w.coverage.insert(Cov::DeleteCommitted);
                 if logged(by, "UID EXPUNGE") {
                     w.coverage.insert(Cov::ImapDeleteCommitted);
+                }
+                if logged(by, "EXPUNGE") {
+                    w.coverage.insert(Cov::ImapBareExpunge);
                 }
                 if !may.contains(&key) {
                     let cmds = s
@@ -455,6 +459,44 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     }
 }
 
+/// Coverage of the IMAP servers' strains, from the model's record: a
+/// delete held back (a session without UIDPLUS that searched for
+/// `\\Deleted` and never expunged), and a message another client flagged
+/// still there although a session of ours expunged in that folder while
+/// it was flagged. (That it is never deleted at all is invariant 1: the
+/// mail user never saw it, so never deleted it.)
+fn imap_strains_covered(w: &mut World) {
+    let withdrawn = w.flags_withdrawn_ms.unwrap_or(u64::MAX);
+    for (s, p) in w.servers.iter().zip(&w.params.servers) {
+        let sessions = s.store.sessions();
+        let logs =
+            |r: &causeway_mailserver::SessionRecord, c: &str| r.commands.iter().any(|x| x == c);
+        if !p.imap_uidplus
+            && sessions
+                .iter()
+                .any(|r| logs(r, "UID SEARCH") && !logs(r, "EXPUNGE"))
+        {
+            w.coverage.insert(Cov::ImapExpungeHeldBack);
+        }
+        let expunged_while_flagged = s.store.messages(&s.user).iter().any(|m| {
+            m.deleted_at_ms.is_some_and(|at| at < withdrawn)
+                && m.deleted_by
+                    .and_then(|by| s.store.session(by))
+                    .is_some_and(|r| logs(&r, "UID EXPUNGE") || logs(&r, "EXPUNGE"))
+        });
+        let kept = w.flagged_elsewhere.iter().any(|(host, uid)| {
+            *host == s.host
+                && s.store
+                    .messages(&s.user)
+                    .iter()
+                    .any(|m| m.uid == *uid && m.deleted_by.is_none())
+        });
+        if expunged_while_flagged && kept {
+            w.coverage.insert(Cov::ImapFlaggedElsewhereKept);
+        }
+    }
+}
+
 /// Liveness: a mail session that met no fault must simply work: every
 /// command `+OK`, QUIT `+OK`. A session met no fault when no fault was in
 /// force from a stale lock's lifetime before it began until it ended, no
@@ -477,6 +519,19 @@ pub fn check_liveness(w: &mut World, faults: &Faults, v: &mut Verdict) {
                 windows.push((start, end));
             }
         }
+    }
+    // A server that cannot expunge while another client's \\Deleted stands
+    // (no UIDPLUS) holds deletes back until the quiet phase: the sessions
+    // until then may end with QUIT refused, as they must.
+    if w.params
+        .servers
+        .iter()
+        .any(|p| p.flagged_elsewhere && !p.imap_uidplus)
+    {
+        let withdrawn = w.flags_withdrawn_ms.map_or(u64::MAX, |t| {
+            t.saturating_sub(crate::world::nodes::SIM_EPOCH_UNIX_MILLIS)
+        });
+        windows.push((0, withdrawn));
     }
     let margin = MAX_STALE.as_millis() as u64 + 10_000;
     for s in &sessions {

@@ -149,6 +149,9 @@ impl Harness {
             for _ in 0..w.params.servers[i].initial_messages {
                 w.deliver(i);
             }
+            if w.params.servers[i].flagged_elsewhere {
+                w.flag_elsewhere(i);
+            }
         }
         if w.params.servers.len() >= 2 {
             w.coverage.insert(Cov::TwoPlusServers);
@@ -274,6 +277,14 @@ impl Harness {
         for s in &w.servers {
             s.store.set_faults_enabled(false);
         }
+        // The user's other mail client takes its \\Deleted flags back
+        // (what the edge's log asks for when it holds a delete back).
+        for (s, p) in w.servers.iter().zip(&w.params.servers) {
+            if p.flagged_elsewhere {
+                s.store.flag_deleted_elsewhere(&s.user, None, false);
+            }
+        }
+        w.flags_withdrawn_ms = Some(w.unix_now());
         if w.params.faults.line_flaky > 0.0 {
             w.sim.set_link_fail_rate(w.line.0, w.line.1, 0.0);
             w.sim.repair(w.line.0, w.line.1);

@@ -36,6 +36,14 @@ pub struct ServerParams {
     /// the mail client as a POP3 maildrop; the model's POP3 faults (stalls,
     /// drops, refused QUITs) are POP3's only.
     pub imap: bool,
+    /// An IMAP server offers UIDPLUS (RFC 4315); without it only a bare
+    /// EXPUNGE remains.
+    pub imap_uidplus: bool,
+    /// Another mail client of the user flagged some of the first messages
+    /// `\\Deleted` on this IMAP server and has not expunged them; it takes
+    /// the flags back when the quiet phase begins. Our deletes must never
+    /// take those messages (and, without UIDPLUS, must wait).
+    pub flagged_elsewhere: bool,
 }
 
 /// How often (per simulated second, while the fault phase lasts) each fault
@@ -283,6 +291,17 @@ fn speak_imap_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParam
     servers
 }
 
+/// Of the IMAP servers, 30% lack UIDPLUS and 30% hold messages another
+/// client flagged `\\Deleted`. From a stream of its own.
+fn strain_imap_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"imap strains"]));
+    for s in servers.iter_mut().filter(|s| s.imap) {
+        s.imap_uidplus = !rng.chance(0.3);
+        s.flagged_elsewhere = rng.chance(0.3);
+    }
+    servers
+}
+
 impl Params {
     /// Draws a world from the harness rng.
     pub fn draw(seed: u64, rng: &EnvRng) -> Params {
@@ -328,10 +347,15 @@ impl Params {
                     initial_messages: rng.range(0, 8) as u32,
                     odd_uidls: rng.chance(0.15),
                     imap: false,
+                    imap_uidplus: true,
+                    flagged_elsewhere: false,
                 }
             })
             .collect();
-        let servers = speak_imap_some(seed, refuse_some_quits(seed, servers));
+        let servers = strain_imap_some(
+            seed,
+            speak_imap_some(seed, refuse_some_quits(seed, servers)),
+        );
         let big = rng.chance(0.08);
         let outage_min = ms(rng, 200, 5_000);
         let faults = FaultRates {
@@ -434,10 +458,12 @@ impl fmt::Display for Params {
         for s in &self.servers {
             writeln!(
                 f,
-                "  {} user {} imap {} lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
+                "  {} user {} imap {} (uidplus {} flagged elsewhere {}) lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
                 s.host,
                 s.user,
                 s.imap,
+                s.imap_uidplus,
+                s.flagged_elsewhere,
                 s.lock,
                 s.seen_on_abrupt_close,
                 s.via_relay,

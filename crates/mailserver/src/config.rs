@@ -68,6 +68,10 @@ pub struct ServerConfig {
     /// The largest message this server will hand out, in octets; RETR or TOP
     /// of a bigger one gets `-ERR [SYS/PERM]`.
     pub max_message: usize,
+    /// IMAP: offer UIDPLUS (RFC 4315). Without it `UID EXPUNGE` is `BAD`,
+    /// and only the bare EXPUNGE, which removes every flagged message,
+    /// remains.
+    pub imap_uidplus: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +84,7 @@ impl Default for ServerConfig {
             auth_failure_delay: Duration::ZERO,
             faults: Faults::default(),
             max_message: 64 << 20,
+            imap_uidplus: true,
         }
     }
 }

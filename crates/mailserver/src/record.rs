@@ -55,6 +55,10 @@ pub struct MessageRecord {
     /// The session whose UPDATE removed the message, and when.
     pub deleted_by: Option<SessionId>,
     pub deleted_at_ms: Option<u64>,
+    /// IMAP's `\Deleted`, set by another mail client that has not expunged
+    /// it (yet): an EXPUNGE that is not limited to UIDs removes it too. The
+    /// POP3 model ignores it.
+    pub flagged_elsewhere: bool,
 }
 
 /// How a session ended.

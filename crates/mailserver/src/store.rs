@@ -77,6 +77,8 @@ pub(crate) struct SnapMsg {
     pub(crate) size: usize,
     /// Marked seen by some session's commit (IMAP's `\Seen`).
     pub(crate) seen: bool,
+    /// Flagged `\Deleted` by another mail client (IMAP only).
+    pub(crate) flagged_elsewhere: bool,
 }
 
 /// What a session's UPDATE (or abrupt end) writes to the store.
@@ -240,6 +242,7 @@ impl MailStore {
             seen_at_ms: None,
             deleted_by: None,
             deleted_at_ms: None,
+            flagged_elsewhere: false,
         };
         mb.messages.insert(
             uid,
@@ -305,6 +308,29 @@ impl MailStore {
             .get(user)
             .map(|mb| mb.messages.values().map(|s| s.record.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Another mail client flags `user`'s message `uid` `\Deleted` (IMAP),
+    /// or (`on` false) takes its flags back from every message.
+    pub fn flag_deleted_elsewhere(&self, user: &str, uid: Option<u32>, on: bool) {
+        let mut g = self.lock();
+        let Some(mb) = g.mailboxes.get_mut(user) else {
+            return;
+        };
+        for (u, s) in mb.messages.iter_mut() {
+            if uid.is_none_or(|x| x == *u) {
+                s.record.flagged_elsewhere = on;
+            }
+        }
+    }
+
+    /// UIDs of `user`'s present messages another client flagged `\Deleted`.
+    pub(crate) fn flagged_elsewhere(&self, user: &str) -> Vec<u32> {
+        self.messages(user)
+            .into_iter()
+            .filter(|m| m.flagged_elsewhere && m.deleted_by.is_none())
+            .map(|m| m.uid)
+            .collect()
     }
 
     /// UIDLs of `user`'s messages not deleted, in UID (= delivery) order.
@@ -432,6 +458,7 @@ impl MailStore {
                         uidl: s.record.uidl.clone(),
                         size: s.record.size,
                         seen: s.record.seen_by.is_some(),
+                        flagged_elsewhere: s.record.flagged_elsewhere,
                     })
                     .collect()
             })

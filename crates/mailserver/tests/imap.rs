@@ -2,8 +2,8 @@
 //! records is what the edge's IMAP side is judged by, so each rule it
 //! models is checked here: a non-peek `BODY[]` marks read at once, a peek
 //! does not; `UID EXPUNGE` removes only the flagged messages it names, a
-//! bare EXPUNGE every one this session flagged; LOGOUT is a clean end, a
-//! vanished client an abrupt one.
+//! bare EXPUNGE every flagged one, including those another client flagged;
+//! LOGOUT is a clean end, a vanished client an abrupt one.
 
 mod common;
 
@@ -12,6 +12,10 @@ use causeway_net::{Env, Listener, TokioEnv};
 use common::{Conn, settled};
 
 async fn start() -> (TokioEnv, MailStore, String) {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(config: ServerConfig) -> (TokioEnv, MailStore, String) {
     let env = TokioEnv::new();
     let store = common::store(4);
     let rng = causeway_net::EnvRng::from_seed([9; 32]);
@@ -21,12 +25,7 @@ async fn start() -> (TokioEnv, MailStore, String) {
     }
     let l = env.bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    tokio::spawn(serve_imap(
-        env.clone(),
-        l,
-        store.clone(),
-        ServerConfig::default(),
-    ));
+    tokio::spawn(serve_imap(env.clone(), l, store.clone(), config));
     (env, store, addr)
 }
 
@@ -135,4 +134,44 @@ async fn peeks_marks_and_expunges_as_imap_does() {
     assert!(store.is_present("alice", last.as_str()));
     let ends: Vec<_> = store.sessions().iter().map(|s| s.end_kind()).collect();
     assert_eq!(ends, [Some(EndKind::Quit), Some(EndKind::Abrupt)]);
+}
+
+/// Without UIDPLUS: `UID EXPUNGE` is unknown, `UID SEARCH DELETED` finds a
+/// message another client flagged (even after SELECT), and the bare
+/// EXPUNGE removes it along with this session's.
+#[tokio::test]
+async fn without_uidplus_a_bare_expunge_takes_what_another_client_flagged() {
+    let (env, store, addr) = start_with(ServerConfig {
+        imap_uidplus: false,
+        ..ServerConfig::default()
+    })
+    .await;
+    let uids: Vec<u32> = store.messages("alice").iter().map(|m| m.uid).collect();
+    store.flag_deleted_elsewhere("alice", Some(uids[1]), true);
+    let (mut c, greeting) = Conn::open(&env, &addr).await.unwrap();
+    assert!(!greeting.contains("UIDPLUS"), "{greeting}");
+    run(&mut c, "a", "LOGIN alice secret").await;
+    run(&mut c, "b", "SELECT INBOX").await;
+    store.flag_deleted_elsewhere("alice", Some(uids[2]), true);
+    let found = run(&mut c, "c", "UID SEARCH DELETED").await;
+    assert_eq!(found[0], format!("* SEARCH {} {}", uids[1], uids[2]));
+    run(
+        &mut c,
+        "d",
+        &format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", uids[0]),
+    )
+    .await;
+    let bad = run(&mut c, "e", &format!("UID EXPUNGE {}", uids[0])).await;
+    assert!(bad.last().unwrap().starts_with("e BAD"), "{bad:?}");
+    let gone = run(&mut c, "f", "EXPUNGE").await;
+    assert_eq!(gone.len(), 4, "three EXPUNGE lines and the OK: {gone:?}");
+    run(&mut c, "g", "LOGOUT").await;
+    settled(&env, &store).await;
+    let left: Vec<u32> = store
+        .messages("alice")
+        .iter()
+        .filter(|m| m.deleted_by.is_none())
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, [uids[3]]);
 }

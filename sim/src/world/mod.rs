@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use causeway_edge::SimDisk;
 use causeway_mailserver::{MailStore, ServerConfig, generate};
-use causeway_net::{Env, EnvRng, SimEnv};
+use causeway_net::{Env, EnvRng, SimEnv, derive_seed};
 
 use crate::coverage::Cov;
 use crate::swarm::Params;
 use crate::tap_env::Taps;
 use crate::trace;
-use crate::workload::{Mua, MuaLog, StoreRef, fmt_ms};
+use crate::workload::{MsgKey, Mua, MuaLog, StoreRef, fmt_ms};
 
 /// Runs every future to its end, one after another in polling order (no
 /// extra tasks: the simulation stays one task per host).
@@ -209,6 +209,10 @@ pub struct World {
     log: Rc<RefCell<Vec<String>>>,
     pub coverage: BTreeSet<Cov>,
     delivered: u64,
+    /// Messages another mail client flagged `\\Deleted` (IMAP servers with
+    /// `flagged_elsewhere`), and when it took the flags back (unix ms).
+    pub flagged_elsewhere: Vec<MsgKey>,
+    pub flags_withdrawn_ms: Option<u64>,
 }
 
 impl World {
@@ -255,6 +259,7 @@ impl World {
                 seen_on_abrupt_close: sp.seen_on_abrupt_close,
                 idle_timeout: nodes::SERVER_IDLE,
                 faults: sp.faults.clone(),
+                imap_uidplus: sp.imap_uidplus,
                 ..ServerConfig::default()
             };
             let store = s.store.clone();
@@ -386,6 +391,8 @@ impl World {
             log: Rc::new(RefCell::new(Vec::new())),
             coverage: BTreeSet::new(),
             delivered: 0,
+            flagged_elsewhere: Vec::new(),
+            flags_withdrawn_ms: None,
         }
     }
 
@@ -404,6 +411,22 @@ impl World {
     /// The harness log so far.
     pub fn log(&self) -> Vec<String> {
         self.log.borrow().clone()
+    }
+
+    /// Another mail client flags about a third of server `i`'s messages
+    /// `\\Deleted` (at least one, if it has any). From a stream of its own.
+    pub fn flag_elsewhere(&mut self, i: usize) {
+        let rng = EnvRng::from_seed(derive_seed(self.seed, &[b"flagged elsewhere", &[i as u8]]));
+        let s = &self.servers[i];
+        let messages = s.store.messages(&s.user);
+        let mut flagged = 0;
+        for (n, m) in messages.iter().enumerate() {
+            if rng.chance(0.3) || (n + 1 == messages.len() && flagged == 0) {
+                s.store.flag_deleted_elsewhere(&s.user, Some(m.uid), true);
+                self.flagged_elsewhere.push((s.host.clone(), m.uid));
+                flagged += 1;
+            }
+        }
     }
 
     /// Delivers one new message to server `i` (drawn size and content).

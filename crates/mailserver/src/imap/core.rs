@@ -12,8 +12,13 @@
 //!   `BODY[]` without `.PEEK` (RFC 3501 §6.4.5), which is how an edge that
 //!   forgets to peek shows in the record;
 //! - `\Deleted` is this session's flag until an EXPUNGE (bare: every
-//!   message this session flagged; `UID EXPUNGE`: those of the given UIDs),
-//!   which removes the message from the store, credited to the session;
+//!   flagged message; `UID EXPUNGE`: those of the given UIDs), which
+//!   removes the message from the store, credited to the session. A flag
+//!   another mail client set ([`MailStore::flag_deleted_elsewhere`]) counts
+//!   too, at once, even after SELECT: `UID SEARCH DELETED` finds it and an
+//!   EXPUNGE removes it, which is what an edge that expunges more than its
+//!   user deleted runs into. Without UIDPLUS (`imap_uidplus` off) there is
+//!   only the bare EXPUNGE;
 //! - LOGOUT ends the session as QUIT does in the record ([`EndKind::Quit`]);
 //!   a session that just stops ends abruptly and commits nothing more.
 //!
@@ -27,12 +32,13 @@ use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDat
 use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
 use imap_types::response::{Capability, Code, CodeOther, Data, Status};
+use imap_types::search::SearchKey;
 use imap_types::sequence::{Sequence, SequenceSet};
 
 use crate::record::{EndKind, SessionId};
 use crate::store::{Commit, MailStore};
 
-/// What the model advertises.
+/// What the model advertises (UIDPLUS unless configured off).
 const CAPABILITIES: &[&str] = &["IMAP4rev1", "UIDPLUS", "LITERAL+", "AUTH=PLAIN"];
 
 /// One message in the session's view of INBOX.
@@ -52,6 +58,7 @@ pub(crate) struct ImapCore {
     /// The selected INBOX, by sequence number minus one.
     view: Option<Vec<Viewed>>,
     ended: bool,
+    uidplus: bool,
 }
 
 /// What to send for one command, and whether to hang up after it.
@@ -75,16 +82,22 @@ pub(crate) enum Response {
     Status(Status<'static>),
 }
 
-fn capabilities() -> Vec1<Capability<'static>> {
+fn capabilities(uidplus: bool) -> Vec1<Capability<'static>> {
     let caps: Vec<Capability<'static>> = CAPABILITIES
         .iter()
+        .filter(|c| uidplus || **c != "UIDPLUS")
         .map(|c| Capability::try_from(c.as_bytes().to_vec()).expect("a valid capability"))
         .collect();
     Vec1::try_from(caps).expect("not empty")
 }
 
 impl ImapCore {
-    pub(crate) fn new(store: MailStore, peer: std::net::SocketAddr, now_ms: u64) -> Self {
+    pub(crate) fn new(
+        store: MailStore,
+        peer: std::net::SocketAddr,
+        now_ms: u64,
+        uidplus: bool,
+    ) -> Self {
         let id = store.begin_session(peer, now_ms);
         ImapCore {
             store,
@@ -92,6 +105,7 @@ impl ImapCore {
             user: None,
             view: None,
             ended: false,
+            uidplus,
         }
     }
 
@@ -100,8 +114,8 @@ impl ImapCore {
     }
 
     /// The greeting's capability code.
-    pub(crate) fn greeting_code() -> Code<'static> {
-        Code::Capability(capabilities())
+    pub(crate) fn greeting_code(&self) -> Code<'static> {
+        Code::Capability(capabilities(self.uidplus))
     }
 
     /// Ends the session in the record (a no-op once ended).
@@ -119,7 +133,7 @@ impl ImapCore {
         let mut out = Vec::new();
         let result = match body {
             CommandBody::Capability => {
-                out.push(Response::Data(Data::Capability(capabilities())));
+                out.push(Response::Data(Data::Capability(capabilities(self.uidplus))));
                 Outcome::Ok("CAPABILITY completed.")
             }
             CommandBody::Noop => Outcome::Ok("NOOP completed."),
@@ -154,6 +168,14 @@ impl ImapCore {
                 uid: true,
                 ..
             } => self.store_flags(&sequence_set, kind, response, &flags, now_ms, &mut out),
+            CommandBody::ExpungeUid { .. } if !self.uidplus => {
+                Outcome::Bad("Unknown command (no UIDPLUS here).")
+            }
+            CommandBody::Search {
+                criteria,
+                uid: true,
+                ..
+            } if criteria.as_ref() == [SearchKey::Deleted] => self.search_deleted(&mut out),
             CommandBody::ExpungeUid { sequence_set } => {
                 self.expunge(Some(&sequence_set), now_ms, &mut out)
             }
@@ -209,7 +231,7 @@ impl ImapCore {
                     uid: NonZeroU32::new(m.uid)?,
                     size: u32::try_from(m.size).ok()?,
                     seen: m.seen,
-                    deleted: false,
+                    deleted: m.flagged_elsewhere,
                 })
             })
             .collect();
@@ -362,10 +384,17 @@ impl ImapCore {
             return Outcome::Bad("Select a folder first.");
         };
         let largest = largest_uid(view);
+        let elsewhere = match &self.user {
+            Some(u) => self.store.flagged_elsewhere(u),
+            None => Vec::new(),
+        };
         let gone: Vec<usize> = view
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.deleted && set.is_none_or(|s| uid_in(s, m.uid, largest)))
+            .filter(|(_, m)| {
+                (m.deleted || elsewhere.contains(&m.uid.get()))
+                    && set.is_none_or(|s| uid_in(s, m.uid, largest))
+            })
             .map(|(i, _)| i)
             .collect();
         let commit = Commit {
@@ -379,6 +408,23 @@ impl ImapCore {
             out.push(Response::Data(Data::Expunge(seq)));
         }
         Outcome::Ok("Expunge completed.")
+    }
+}
+
+impl ImapCore {
+    /// `UID SEARCH DELETED`: flagged by this session or by another client.
+    fn search_deleted(&self, out: &mut Vec<Response>) -> Outcome {
+        let (Some(user), Some(view)) = (&self.user, &self.view) else {
+            return Outcome::Bad("Select a folder first.");
+        };
+        let elsewhere = self.store.flagged_elsewhere(user);
+        let found = view
+            .iter()
+            .filter(|m| m.deleted || elsewhere.contains(&m.uid.get()))
+            .map(|m| m.uid)
+            .collect();
+        out.push(Response::Data(Data::Search(found)));
+        Outcome::Ok("Search completed.")
     }
 }
 
@@ -405,6 +451,7 @@ fn describe(body: &CommandBody<'_>) -> &'static str {
         CommandBody::Fetch { .. } => "UID FETCH",
         CommandBody::Store { .. } => "UID STORE",
         CommandBody::ExpungeUid { .. } => "UID EXPUNGE",
+        CommandBody::Search { .. } => "UID SEARCH",
         other => other.name(),
     }
 }

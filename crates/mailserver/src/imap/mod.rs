@@ -46,7 +46,7 @@ pub async fn run_imap_session<E: Env>(
     store: MailStore,
     config: Arc<ServerConfig>,
 ) {
-    let mut core = ImapCore::new(store, peer, env.unix_millis());
+    let mut core = ImapCore::new(store, peer, env.unix_millis(), config.imap_uidplus);
     tracing::debug!(session = %core.id(), %peer, "IMAP session started");
     let kind = drive(&env, &mut stream, &mut core, &config).await;
     core.end(kind, env.unix_millis());
@@ -67,7 +67,7 @@ async fn drive<E: Env>(
 ) -> EndKind {
     let greeting = Greeting::new(
         GreetingKind::Ok,
-        Some(ImapCore::greeting_code()),
+        Some(core.greeting_code()),
         "Model IMAP server ready.",
     )
     .expect("a valid greeting");
