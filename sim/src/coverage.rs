@@ -45,6 +45,8 @@ pub enum Cov {
     ImapFrontNewListed,
     ImapUidKept,
     ImapHungUp,
+    ImapFrontRead,
+    ImapFrontReadMarked,
     ImapBareExpunge,
     ImapExpungeHeldBack,
     ImapFlaggedElsewhereKept,
@@ -105,6 +107,8 @@ impl Cov {
         Cov::ImapFrontNewListed,
         Cov::ImapUidKept,
         Cov::ImapHungUp,
+        Cov::ImapFrontRead,
+        Cov::ImapFrontReadMarked,
         Cov::ImapBareExpunge,
         Cov::ImapExpungeHeldBack,
         Cov::ImapFlaggedElsewhereKept,
@@ -165,6 +169,8 @@ impl Cov {
             Cov::ImapFrontNewListed => "new mail listed again by the IMAP front mid-session",
             Cov::ImapUidKept => "IMAP UID named the same message in a later session",
             Cov::ImapHungUp => "IMAP mail client hung up without LOGOUT after its work",
+            Cov::ImapFrontRead => "body read with BODY[] (not a peek) at the IMAP front",
+            Cov::ImapFrontReadMarked => "... and marked read on its server without a STORE",
             Cov::ImapBareExpunge => "delete committed by a bare EXPUNGE (server without UIDPLUS)",
             Cov::ImapExpungeHeldBack => {
                 "delete held back: no UIDPLUS and another client's \\Deleted in the folder"

@@ -361,14 +361,18 @@ fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
 /// Invariants 1, 3 and 4, per message.
 pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     imap_strains_covered(w);
-    let (must, may, received, must_read) = w.mua.with(|m| {
+    let (must, may, received, must_read, read) = w.mua.with(|m| {
         (
             m.must_delete.clone(),
             m.may_delete.clone(),
             m.received.clone(),
             m.must_read.clone(),
+            m.imap_read.clone(),
         )
     });
+    if !read.is_empty() {
+        w.coverage.insert(Cov::ImapFrontRead);
+    }
     for s in &w.servers {
         let all = s.store.messages(&s.user);
         for m in all.iter().cloned() {
@@ -432,6 +436,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             }
             if let Some(by) = m.seen_by {
                 w.coverage.insert(Cov::SeenCommitted);
+                if read.contains(&key) && !must_read.contains(&key) {
+                    w.coverage.insert(Cov::ImapFrontReadMarked);
+                }
                 if logged(by, "UID STORE") {
                     w.coverage.insert(Cov::ImapSeenCommitted);
                 }

@@ -224,6 +224,45 @@ async fn a_seen_stored_just_before_a_cut_is_made() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_mark_lost_with_its_session_shows_unread_and_can_be_stored_again() {
+    if !python::available().await {
+        return;
+    }
+    // A non-peek FETCH shows `\Seen` at once; its mark goes to the session
+    // behind with the next command, unproved, and a cut (not resumed) loses
+    // it: the message stays unread on its server, as it may. The next
+    // session must then show it unread (the UID book keeps only proved
+    // marks), so that a STORE of `\Seen` there marks it read.
+    let rig = Rig::start(RigSpec::no_resume()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 3, 2000);
+    let ops = "attempt(\"read\", p.fetch, \"2\", \"(BODY[])\")\n\
+               attempt(\"flags\", p.fetch, \"1\", \"(FLAGS)\")\n";
+    answered_then_cut(&rig, ops, "flags", "OK 1 (FLAGS ())").await;
+    assert!(
+        !host.store.is_seen(USER, &u[1]),
+        "the premise: the unproved mark went down with its session\n{}",
+        rig.report()
+    );
+    let script = format!(
+        "{}attempt(\"shown\", p.fetch, \"2\", \"(FLAGS)\")\n\
+         attempt(\"seen\", p.store, \"2\", \"+FLAGS\", \"(\\\\Seen)\")\n\
+         attempt(\"logout\", p.logout)\n",
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert_eq!(out.get("shown"), "OK 2 (FLAGS ())", "{out:?}");
+    assert_eq!(out.get("seen"), "OK 2 (FLAGS (\\Seen))", "{out:?}");
+    rig.settle().await;
+    assert!(
+        host.store.is_seen(USER, &u[1]),
+        "the stored \\Seen was not made\n{}",
+        rig.report()
+    );
+    rig.assert_no_leaks();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_an_authentication_failure_and_parts_are_refused() {
     if !python::available().await {
         return;

@@ -55,6 +55,17 @@ pub fn listing() -> CommandBody<'static> {
 /// setting `\Seen` (RFC 3501 §6.4.5). `UID` comes back with it so that the
 /// answer can be told from an unsolicited FETCH.
 pub fn body(uid: NonZeroU32) -> CommandBody<'static> {
+    whole(uid, true)
+}
+
+/// `UID FETCH uid (UID BODY[])`: the whole message, setting `\Seen` as it
+/// is sent. What a mail client that reads sends; never the edge (its
+/// bodies stay unread until the mail client has them).
+pub fn read(uid: NonZeroU32) -> CommandBody<'static> {
+    whole(uid, false)
+}
+
+fn whole(uid: NonZeroU32, peek: bool) -> CommandBody<'static> {
     CommandBody::Fetch {
         sequence_set: SequenceSet::from(uid),
         macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(vec![
@@ -62,7 +73,7 @@ pub fn body(uid: NonZeroU32) -> CommandBody<'static> {
             MessageDataItemName::BodyExt {
                 section: None,
                 partial: None,
-                peek: true,
+                peek,
             },
         ]),
         uid: true,

@@ -1,7 +1,9 @@
 //! The mail user over IMAP: a session at the client proxy's IMAP front
 //! (`causeway_client::imap_front`), in the habits of getmail and mbsync:
 //! LOGIN, SELECT INBOX with its listing, `UID FETCH (BODY.PEEK[])` of some
-//! messages, `UID STORE +FLAGS.SILENT (\Seen)` of some it has whole
+//! messages (or, in the habit of a client that shows a message as it reads
+//! it, `BODY[]`, in a third of the sessions), `UID STORE +FLAGS.SILENT
+//! (\Seen)` of some it has whole
 //! (pausing after it now and then, as a person reading would, then looking
 //! for news: NOOP, SELECT again, and peeks at some of the new messages),
 //! then
@@ -16,10 +18,12 @@
 //! user's: bodies received whole, and deletes sent and acknowledged (only
 //! the UIDs the `UID EXPUNGE` response reported expunged count as
 //! acknowledged). Read marks are judged both ways: a message may end read
-//! on its server only if the user stored `\Seen` on it (recorded as
-//! received whole when the STORE is sent): a peek alone must leave it
-//! unread; and one whose STORE was answered `OK` must end read (invariant
-//! 4), even if the session, the line or the nodes fail right after.
+//! on its server only if the user read it with `BODY[]` (recorded as
+//! received whole when the body has arrived whole: invariant 3 then
+//! judges that the mark came after) or stored `\Seen` on it (recorded when
+//! the STORE is sent): a peek alone must leave it unread; and one whose
+//! STORE was answered `OK` must end read (invariant 4), even if the
+//! session, the line or the nodes fail right after.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -38,6 +42,9 @@ const HANG_UP_CHANCE: f64 = 0.25;
 
 /// How often the user pauses (1 to 30 s) after a STORE of `\Seen`.
 const STORE_PAUSE_CHANCE: f64 = 0.3;
+
+/// How often a session reads with `BODY[]` instead of peeking.
+const READING_CHANCE: f64 = 0.33;
 
 /// The mail user's IMAP client.
 type Client = ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>;
@@ -87,15 +94,30 @@ impl Mua {
             };
         let mut deletes = Deletes::default();
         let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
+        let reads = self.chance(READING_CHANCE);
         let mut ended = self
-            .fetch_some(&mut c, validity, &listed, &mut whole, n, &mut commands)
+            .fetch_some(
+                &mut c,
+                validity,
+                &listed,
+                &mut whole,
+                (n, reads),
+                &mut commands,
+            )
             .await
             .err();
         let mut quit = None;
         if ended.is_none() {
             ended = Some(
-                self.finish(&mut c, &listed, &mut whole, &mut deletes, n, &mut commands)
-                    .await,
+                self.finish(
+                    &mut c,
+                    &listed,
+                    &mut whole,
+                    &mut deletes,
+                    (n, reads),
+                    &mut commands,
+                )
+                .await,
             );
         }
         let ended = match ended.expect("set above") {
@@ -127,15 +149,16 @@ impl Mua {
         (ended, Vec::new(), commands, (opened, quit))
     }
 
-    /// Fetches some of `listed` (peeked, each body checked against the
-    /// server's) into `whole`; `Err`: how the session ended early.
+    /// Fetches some of `listed` (peeked, or read when `session.1`; each body
+    /// checked against the server's) into `whole`; `Err`: how the session
+    /// ended early.
     async fn fetch_some(
         &self,
         c: &mut Client,
         validity: Option<NonZeroU32>,
         listed: &[(NonZeroU32, u32)],
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
-        session: u32,
+        (session, reads): (u32, bool),
         commands: &mut u32,
     ) -> Result<(), Ended> {
         for &(uid, size) in listed {
@@ -146,7 +169,12 @@ impl Mua {
                 return Err(Ended::GaveUp);
             }
             *commands += 1;
-            match c.fetch_body(uid).await {
+            let fetched = if reads {
+                c.read_body(uid).await
+            } else {
+                c.fetch_body(uid).await
+            };
+            match fetched {
                 Ok(Some(body)) => {
                     if body.len() != size as usize {
                         self.log.violation(
@@ -161,6 +189,13 @@ impl Mua {
                     let key = self.known(&body);
                     if let (Some(v), Some(k)) = (validity, &key) {
                         self.uid_names(v, uid, k, session);
+                    }
+                    if let (true, Some(k)) = (reads, &key) {
+                        let now = self.env.unix_millis();
+                        self.log.with(|m| {
+                            m.received.entry(k.clone()).or_insert(now);
+                            m.imap_read.insert(k.clone());
+                        });
                     }
                     whole.push((uid, key));
                 }
@@ -178,7 +213,7 @@ impl Mua {
         c: &mut Client,
         listed: &[(NonZeroU32, u32)],
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
-        session: u32,
+        session: (u32, bool),
         commands: &mut u32,
     ) -> Result<(), Ended> {
         *commands += 2;
@@ -238,7 +273,7 @@ impl Mua {
         listed: &[(NonZeroU32, u32)],
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
         deletes: &mut Deletes,
-        session: u32,
+        session: (u32, bool),
         commands: &mut u32,
     ) -> Ended {
         // (Only messages it knows: marking one of two with the same bytes

@@ -98,6 +98,9 @@ pub struct MuaInner {
     pub imap_expunged: u32,
     /// Messages whose `\Seen` an IMAP STORE stored (answered `OK`).
     pub imap_seen_stored: u32,
+    /// Messages received whole by a reading FETCH (`BODY[]`, not a peek)
+    /// at the IMAP front: they may end read without a STORE.
+    pub imap_read: BTreeSet<MsgKey>,
     /// Messages a second SELECT listed that the first had not (new mail
     /// the client proxy's IMAP front listed again).
     pub imap_new_listed: u32,

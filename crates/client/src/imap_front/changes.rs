@@ -12,8 +12,18 @@
 //! A stored `\Seen` is a change the client is told is done, so its read
 //! mark is sent before the STORE is answered, and the STORE is answered
 //! `OK` only once the edge owes the mark ([`super::maildrop::Maildrop::mark_read_owed`]):
-//! a line cut or a hang-up right after the `OK` loses nothing. An EXPUNGE
-//! is one DELE per message, each reported only once durable.
+//! a line cut or a hang-up right after the `OK` loses nothing. That holds
+//! too for a message a non-peek FETCH already showed `\Seen`: its mark
+//! went without that proof, so the STORE waits for it (a `NOOP`, a turn
+//! on the line only if something was sent since the edge last answered).
+//! The UID book keeps `\Seen` across sessions only for marks so proved (or
+//! committed by the QUIT, answered `+OK`, that ends the session behind;
+//! the session answers QUIT itself when the edge is out of reach, with
+//! `-ERR`): a mark lost with
+//! its session leaves the message unread on its server, and the next
+//! session must show it unread, or a STORE of `\Seen` there would change
+//! nothing.
+//! An EXPUNGE is one DELE per message, each reported only once durable.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -36,7 +46,11 @@ use super::replies::{code, no, ok};
 pub(super) struct Marks {
     pub(super) awaiting: Vec<u32>,
     pub(super) due: Vec<u32>,
+    /// Sent (or read on the server already).
     pub(super) done: BTreeSet<u32>,
+    /// Known to be owed by the edge, or read on the server already: the
+    /// UID book keeps their `\Seen`.
+    pub(super) proved: BTreeSet<u32>,
 }
 
 impl Marks {
@@ -64,13 +78,15 @@ impl<E: Env> Front<E> {
     }
 
     /// Sends read marks for POP3 messages `due` (with `owed`, returns only
-    /// once the edge owes them) and keeps `\Seen` for them. Returns the
-    /// messages whose mark was refused: they stay unread.
+    /// once the edge owes them, those sent before included) and keeps
+    /// `\Seen` for them. Returns the messages whose mark was refused: they
+    /// stay unread.
     async fn send_marks(&mut self, mut due: Vec<u32>, owed: bool) -> Result<Vec<u32>, ClientError> {
         due.sort_unstable();
         due.dedup();
+        let sync = owed && due.iter().any(|n| !self.marks.proved.contains(n));
         due.retain(|n| !self.marks.done.contains(n));
-        if due.is_empty() {
+        if due.is_empty() && !sync {
             return Ok(Vec::new());
         }
         let maildrop = self.maildrop()?;
@@ -83,17 +99,37 @@ impl<E: Env> Front<E> {
         }
         let refused: Vec<u32> = refused.into_iter().map(|(n, _)| n).collect();
         due.retain(|n| !refused.contains(n));
+        self.marks.done.extend(due);
+        if owed {
+            // The sync proved every mark sent before it.
+            self.prove_sent().await;
+        }
+        Ok(refused)
+    }
+
+    /// Every mark sent is owed by the edge now (a sync, or a `+OK` to the
+    /// QUIT that ended the session behind): the UID book keeps their
+    /// `\Seen`.
+    pub(super) async fn prove_sent(&mut self) {
+        let new: Vec<u32> = self
+            .marks
+            .done
+            .difference(&self.marks.proved)
+            .copied()
+            .collect();
+        if new.is_empty() {
+            return;
+        }
         let v = self.view.as_ref().expect("marks are for a shown folder");
         let marked: Vec<&str> = (0..v.exists() as usize)
             .map(|i| v.get(i))
-            .filter(|m| due.binary_search(&m.key).is_ok())
+            .filter(|m| new.binary_search(&m.key).is_ok())
             .filter_map(|m| self.book_keys.get(&m.uid).map(String::as_str))
             .collect();
         if let Err(e) = self.shared.uids.change(&marked, |f| f.seen = true).await {
             tracing::warn!(error = %e, "the IMAP UID book could not keep \\Seen; the messages are read on their servers but show unread in the next IMAP session");
         }
-        self.marks.done.extend(due);
-        Ok(refused)
+        self.marks.proved.extend(new);
     }
 
     /// A folder opened with EXAMINE takes no change: `true` if refused.
@@ -131,13 +167,15 @@ impl<E: Env> Front<E> {
             .iter()
             .filter_map(|&i| self.book_keys.get(&v.get(i).uid).map(String::as_str))
             .collect();
+        // Every message the STORE leaves `\Seen` whose mark is not proved
+        // owed: not yet shown `\Seen`, or shown so by a non-peek FETCH.
         let reads: Vec<u32> = indices
             .iter()
             .map(|&i| v.get(i))
             .filter(|m| {
                 let mut after = m.flags;
                 after.store(kind, flags);
-                after.seen && !m.flags.seen
+                after.seen && !self.marks.proved.contains(&m.key)
             })
             .map(|m| m.key)
             .collect();

@@ -159,7 +159,7 @@ impl<E: Env> Front<E> {
         let _committing = committing.lock().await;
         if let Some(m) = self.maildrop.take() {
             match m.quit().await {
-                Ok(s) if s.status == causeway_pop3::Status::Ok => {}
+                Ok(s) if s.status == causeway_pop3::Status::Ok => self.prove_sent().await,
                 Ok(s) => tracing::info!(reply = %String::from_utf8_lossy(&s.text),
                     "the POP3 session behind could not commit everything now; deletes already \
                      acknowledged are still carried out"),
@@ -331,18 +331,25 @@ impl<E: Env> Front<E> {
     }
 
     async fn logout(&mut self, server: &mut Server, tag: Tag<'static>) -> Flow {
-        let bye = match self.maildrop.take() {
-            Some(m) => match m.quit().await {
-                Ok(s) if s.status == causeway_pop3::Status::Ok => {
-                    "Causeway logging out".to_string()
-                }
-                Ok(s) => format!(
-                    "logging out; not everything could be committed now ({}); deletes already \
-                     acknowledged are still carried out",
-                    String::from_utf8_lossy(&s.text)
-                ),
-                Err(e) => format!("logging out; the session behind ended ({e})"),
-            },
+        let quit = match self.maildrop.take() {
+            Some(m) => Some(m.quit().await),
+            None => None,
+        };
+        if let Some(Ok(s)) = &quit
+            && s.status == causeway_pop3::Status::Ok
+        {
+            self.prove_sent().await;
+        }
+        let bye = match quit {
+            Some(Ok(s)) if s.status == causeway_pop3::Status::Ok => {
+                "Causeway logging out".to_string()
+            }
+            Some(Ok(s)) => format!(
+                "logging out; not everything could be committed now ({}); deletes already \
+                 acknowledged are still carried out",
+                String::from_utf8_lossy(&s.text)
+            ),
+            Some(Err(e)) => format!("logging out; the session behind ended ({e})"),
             None => "logging out".into(),
         };
         server.enqueue_status(Status::bye(None, text(bye)).expect("text"));

@@ -143,6 +143,7 @@ impl<E: Env> Front<E> {
         if m.flags.seen {
             // Its read mark went to the server in an earlier session.
             self.marks.done.insert(m.key);
+            self.marks.proved.insert(m.key);
         }
         self.book_keys.insert(m.uid, key);
     }
@@ -229,7 +230,9 @@ impl<E: Env> Front<E> {
             let committing = self.shared.committing.clone();
             let _committing = committing.lock().await;
             let s = m.quit().await?;
-            if s.status != causeway_pop3::Status::Ok {
+            if s.status == causeway_pop3::Status::Ok {
+                self.prove_sent().await;
+            } else {
                 tracing::info!(reply = %String::from_utf8_lossy(&s.text),
                     "the POP3 session behind could not commit everything now; deletes already \
                      acknowledged are still carried out");
