@@ -188,6 +188,9 @@ impl Faults {
             Some(Activity::DeleAcked(_)) => {
                 w.coverage.insert(Cov::CutAfterDeleAck);
             }
+            Some(Activity::SeenStored(_)) => {
+                w.coverage.insert(Cov::CutAfterSeenStored);
+            }
             _ => {}
         }
         w.coverage.insert(Cov::LineCut);
@@ -336,6 +339,16 @@ impl Faults {
                 if f.edge_crash_after_dele > 0.0 && w.rng.chance(f.edge_crash_after_dele) {
                     self.crash_edge(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
                 }
+            }
+            // The line cut before the client's next command: the answered
+            // STORE must stand.
+            Some(Activity::SeenStored(k))
+                if f.cut_after_dele_ack > 0.0 && w.rng.chance(f.cut_after_dele_ack) =>
+            {
+                self.cut_line(
+                    w,
+                    &format!("right after STORE \\Seen of {}:{} OK", k.0, k.1),
+                );
             }
             Some(Activity::RsetSent(hosts)) => {
                 // An RSET undoing deletes on a relayed server: hold what the

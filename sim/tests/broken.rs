@@ -38,7 +38,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("carried-undone-by-rset", 241, 6),
     ("unprimed-resume", 266, 9),
     ("imap-uids-by-listing", 6, 2),
-    ("imap-seen-unowed", 13, 4),
+    ("imap-seen-unowed", 52, 4),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

@@ -31,7 +31,7 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, Timeouts};
 use causeway_net::Env;
 
-use super::record::{Deletes, Ended, MsgKey};
+use super::record::{Activity, Deletes, Ended, MsgKey};
 use super::{Mua, sim_ms};
 
 /// Where the client proxy serves IMAP in the simulation.
@@ -300,6 +300,9 @@ impl Mua {
                 return Ended::Broken(format!("UID STORE (\\Seen): {e}"));
             }
             // Answered OK: a change made, whatever the line does next.
+            if let Some(k) = marked.first() {
+                self.log.set(Activity::SeenStored(k.clone()));
+            }
             self.log.with(|m| {
                 m.imap_seen_stored += marked.len() as u32;
                 m.must_read.extend(marked);
@@ -334,6 +337,9 @@ impl Mua {
                     if gone.contains(u) {
                         deletes.acked(k);
                     }
+                }
+                if let Some((_, k)) = doomed.iter().find(|(u, _)| gone.contains(u)) {
+                    self.log.set(Activity::DeleAcked(k.clone()));
                 }
                 self.log.with(|m| m.imap_expunged += gone.len() as u32);
                 Ended::Quit

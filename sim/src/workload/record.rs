@@ -27,8 +27,10 @@ pub enum Activity {
     InSession,
     /// A RETR was sent and its body has not arrived whole.
     Retr(MsgKey),
-    /// A DELE was just answered `+OK`.
+    /// A DELE was just answered `+OK` (or an IMAP expunge reported it).
     DeleAcked(MsgKey),
+    /// An IMAP STORE of `\Seen` on it was just answered `OK`.
+    SeenStored(MsgKey),
     /// An RSET is on its way (not answered yet), undoing acknowledged
     /// deletes on these servers.
     RsetSent(Vec<String>),
