@@ -15,6 +15,7 @@ use causeway_client::{ClientConfig, ClientState, bind_imap, run_client_counted};
 use causeway_edge::{EdgeConfig, EdgeState, JournalConfig, run_edge_reloadable};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_relay::{RelayConfig, RelayState, run_relay_reloadable};
+use causeway_wire::{Keypair, PublicKey};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -203,18 +204,11 @@ fn reload_edge(
         return Err(settings.role());
     };
     let mut new = s.config;
-    if new.keypair.public != old.keypair.public {
-        warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
-    }
-    new.keypair = old.keypair.clone();
+    new.keypair = kept_keypair(file, new.keypair, &old.keypair);
     // The journal open at start stays the journal (its file is locked by
     // this process).
     new.journal = old.journal.clone();
-    let removed = old
-        .allowed_clients
-        .iter()
-        .filter(|k| !new.allowed_clients.contains(k))
-        .count();
+    let removed = removed_keys(&old.allowed_clients, &new.allowed_clients);
     info!(file = %file.display(), allowed_clients = new.allowed_clients.len(),
         removed_clients = removed, allowed_servers = new.allowed_servers.len(),
         "SIGHUP: configuration reloaded (new connections use it; sessions of removed \
@@ -234,20 +228,27 @@ fn reload_relay(
         return Err(settings.role());
     };
     let mut new = s.config;
-    if new.keypair.public != old.keypair.public {
-        warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
-    }
-    new.keypair = old.keypair.clone();
-    let removed = old
-        .allowed_edges
-        .iter()
-        .filter(|k| !new.allowed_edges.contains(k))
-        .count();
+    new.keypair = kept_keypair(file, new.keypair, &old.keypair);
+    let removed = removed_keys(&old.allowed_edges, &new.allowed_edges);
     info!(file = %file.display(), allowed_edges = new.allowed_edges.len(),
         removed_edges = removed, allowed_servers = new.allowed_servers.len(),
         "SIGHUP: configuration reloaded (new links use it; links of removed edges end; \
          listen and keys need a restart)");
     Ok(new)
+}
+
+/// A running node keeps its keypair: a new one in the file takes a
+/// restart, which the log says.
+fn kept_keypair(file: &std::path::Path, new: Keypair, old: &Keypair) -> Keypair {
+    if new.public != old.public {
+        warn!(file = %file.display(), "SIGHUP: the private key changed; it takes a restart (kept the running one)");
+    }
+    old.clone()
+}
+
+/// Keys of `old` no longer in `new`.
+fn removed_keys(old: &[PublicKey], new: &[PublicKey]) -> usize {
+    old.iter().filter(|k| !new.contains(k)).count()
 }
 
 /// The client proxy reads its file at start only: a SIGHUP (a habit, or

@@ -107,10 +107,28 @@ impl<E: Env> Front<E> {
         Ok(refused)
     }
 
+    /// Ends the session behind with QUIT (`None`: none was open). A `+OK`
+    /// committed every mark sent, so the UID book keeps their `\Seen`; an
+    /// `-ERR` is logged (deletes already acknowledged are still carried
+    /// out).
+    pub(super) async fn quit_behind(
+        &mut self,
+    ) -> Option<Result<causeway_pop3::StatusLine, ClientError>> {
+        let r = self.maildrop.take()?.quit().await;
+        match &r {
+            Ok(s) if s.status == causeway_pop3::Status::Ok => self.prove_sent().await,
+            Ok(s) => tracing::info!(reply = %String::from_utf8_lossy(&s.text),
+                "the POP3 session behind could not commit everything now; deletes already \
+                 acknowledged are still carried out"),
+            Err(_) => {}
+        }
+        Some(r)
+    }
+
     /// Every mark sent is owed by the edge now (a sync, or a `+OK` to the
     /// QUIT that ended the session behind): the UID book keeps their
     /// `\Seen`.
-    pub(super) async fn prove_sent(&mut self) {
+    async fn prove_sent(&mut self) {
         let new: Vec<u32> = self
             .marks
             .done

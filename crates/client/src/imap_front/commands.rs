@@ -157,16 +157,8 @@ impl<E: Env> Front<E> {
         // done: a mail client that logs in meanwhile waits for it.
         let committing = self.shared.committing.clone();
         let _committing = committing.lock().await;
-        if let Some(m) = self.maildrop.take() {
-            match m.quit().await {
-                Ok(s) if s.status == causeway_pop3::Status::Ok => self.prove_sent().await,
-                Ok(s) => tracing::info!(reply = %String::from_utf8_lossy(&s.text),
-                    "the POP3 session behind could not commit everything now; deletes already \
-                     acknowledged are still carried out"),
-                Err(e) => {
-                    tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT")
-                }
-            }
+        if let Some(Err(e)) = self.quit_behind().await {
+            tracing::debug!(error = %e, "the POP3 session behind ended before its QUIT")
         }
     }
 
@@ -331,16 +323,7 @@ impl<E: Env> Front<E> {
     }
 
     async fn logout(&mut self, server: &mut Server, tag: Tag<'static>) -> Flow {
-        let quit = match self.maildrop.take() {
-            Some(m) => Some(m.quit().await),
-            None => None,
-        };
-        if let Some(Ok(s)) = &quit
-            && s.status == causeway_pop3::Status::Ok
-        {
-            self.prove_sent().await;
-        }
-        let bye = match quit {
+        let bye = match self.quit_behind().await {
             Some(Ok(s)) if s.status == causeway_pop3::Status::Ok => {
                 "Causeway logging out".to_string()
             }

@@ -224,18 +224,13 @@ impl<E: Env> Front<E> {
 
     /// Ends the session behind with QUIT and opens another, logged in.
     async fn reopen(&mut self) -> Result<(), ClientError> {
-        if let Some(m) = self.maildrop.take() {
+        if self.maildrop.is_some() {
             // As at LOGOUT: its server sessions hold the maildrop locks
             // until the QUIT is done.
             let committing = self.shared.committing.clone();
             let _committing = committing.lock().await;
-            let s = m.quit().await?;
-            if s.status == causeway_pop3::Status::Ok {
-                self.prove_sent().await;
-            } else {
-                tracing::info!(reply = %String::from_utf8_lossy(&s.text),
-                    "the POP3 session behind could not commit everything now; deletes already \
-                     acknowledged are still carried out");
+            if let Some(r) = self.quit_behind().await {
+                r?;
             }
         }
         self.maildrop = Some(self.open_again().await?);
