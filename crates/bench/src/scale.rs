@@ -30,6 +30,7 @@ use causeway_client::run_client;
 use causeway_edge::{EdgeState, run_edge};
 use causeway_net::{Env, Listener, TokioEnv};
 use causeway_pop3::Pop3Client;
+use causeway_wire::Keypair;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -48,6 +49,11 @@ const PARALLEL: usize = 64;
 /// Sessions per load process (three sockets each through Causeway).
 const PER_LOAD: usize = 4000;
 
+/// A command line that runs the edge's child process, for a profiler:
+/// `CAUSEWAY_BENCH_WRAP_EDGE="heaptrack -o /tmp/edge"` itemises the edge's
+/// memory per call site (`docs/performance.md`, figure 5).
+const WRAP_EDGE: &str = "CAUSEWAY_BENCH_WRAP_EDGE";
+
 /// A node in a child process; it exits when its stdin closes.
 struct ChildNode {
     child: Child,
@@ -59,7 +65,18 @@ struct ChildNode {
 
 impl ChildNode {
     fn start(exe: &std::path::Path, mode: &str, config: &[String]) -> Result<ChildNode, String> {
-        let mut child = Command::new(exe)
+        let wrapped = (std::env::var(WRAP_EDGE).ok())
+            .filter(|w| mode == "__edge-child" && !w.trim().is_empty());
+        let mut command = match &wrapped {
+            Some(wrapper) => {
+                let mut words = wrapper.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(exe);
+                c
+            }
+            _ => Command::new(exe),
+        };
+        let mut child = command
             .arg(mode)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -73,7 +90,16 @@ impl ChildNode {
         stdin.flush().map_err(|e| e.to_string())?;
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut addr = String::new();
-        stdout.read_line(&mut addr).map_err(|e| e.to_string())?;
+        loop {
+            addr.clear();
+            stdout.read_line(&mut addr).map_err(|e| e.to_string())?;
+            // A wrapper's own lines ("heaptrack output will be written to
+            // …") come first.
+            let is_addr = addr.trim().parse::<std::net::SocketAddr>().is_ok();
+            if wrapped.is_none() || is_addr || addr.is_empty() {
+                break;
+            }
+        }
         let addr = addr.trim().to_string();
         if addr.is_empty() {
             return Err(format!("{mode} did not start"));
@@ -107,6 +133,26 @@ impl ChildNode {
     fn rss(&self) -> u64 {
         sys::rss_bytes(self.child.id()).unwrap_or(0)
     }
+
+    /// Waits (at most `QUIET_WITHIN`) until the node has used at most 1% of
+    /// a core for half a second: its sessions' work (the prefetch of every
+    /// mailbox into the client proxies' mirrors) is done, so its memory is
+    /// what resting sessions hold. On a machine where the load processes
+    /// starve the edge, the prefetch was still running 3 s after the last
+    /// login, and its bodies doubled the per-session figure (85,189 bytes
+    /// against 44,120 with the same sessions from one load process).
+    fn quiet(&self) {
+        let deadline = Instant::now() + QUIET_WITHIN;
+        let mut last = sys::pid_cpu(self.child.id());
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = sys::pid_cpu(self.child.id());
+            match (last, now) {
+                (Some(a), Some(b)) if b.saturating_sub(a) <= Duration::from_millis(5) => return,
+                _ => last = now,
+            }
+        }
+    }
 }
 
 impl Drop for ChildNode {
@@ -120,6 +166,29 @@ impl Drop for ChildNode {
 /// edge's 2 s rest (`REST_AFTER`), after which an idle session holds no
 /// compression context. (Until 2026-12-02 it was 0.5 s, inside the rest.)
 const IDLE_AFTER: Duration = Duration::from_secs(3);
+
+/// Longest wait for a node to fall quiet before its memory is read.
+const QUIET_WITHIN: Duration = Duration::from_secs(60);
+
+/// Load processes for `n` sessions.
+fn loads_for(n: usize) -> usize {
+    n.div_ceil(PER_LOAD).max(1)
+}
+
+/// The edge file `text` with `allowed_clients` set to `allowed` (a TOML
+/// list's inside).
+fn allow_clients(text: &str, allowed: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("allowed_clients = ") {
+                format!("allowed_clients = [{allowed}]")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Entry point of the child processes (`__edge-child`, `__forward-child`,
 /// `__load-child`): reads its configuration from stdin, prints the address
@@ -135,6 +204,10 @@ pub fn child_main(mode: &str) -> Result<(), String> {
     let env = TokioEnv::new();
     let addr = match mode {
         "__edge-child" => {
+            // The edge's own log, on stderr, only when asked for.
+            if std::env::var_os("RUST_LOG").is_some() {
+                causeway::logging::init(causeway::logging::LogFormat::Human, "off");
+            }
             let file = next(&mut lines)?;
             let Settings::Edge(settings) =
                 causeway::config::load(Path::new(&file)).map_err(|e| e.to_string())?
@@ -391,7 +464,7 @@ fn hold(
     node: &ChildNode,
     opts: &Options,
     causeway: bool,
-    config: &[String],
+    configs: &[Vec<String>],
 ) -> Result<Held, String> {
     let (n, active) = (opts.sessions, opts.active.min(opts.sessions));
     let user = if causeway { USER } else { DIRECT_USER };
@@ -409,9 +482,9 @@ fn hold(
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let parts = n.div_ceil(PER_LOAD).max(1);
+    let parts = loads_for(n);
     let mut loads = (0..parts)
-        .map(|_| ChildNode::start(&opts.exe, "__load-child", config))
+        .map(|i| ChildNode::start(&opts.exe, "__load-child", &configs[i % configs.len()]))
         .collect::<Result<Vec<_>, _>>()?;
 
     // Warm-up: one whole session, so one-time allocations are not counted.
@@ -430,6 +503,7 @@ fn hold(
     let open_rate = opened as f64 / t.elapsed().as_secs_f64();
     errors += failed;
     std::thread::sleep(IDLE_AFTER);
+    node.quiet();
     let rss1 = node.rss();
     let load1 = load_rss(&loads);
     let held = live().min(opened);
@@ -437,6 +511,7 @@ fn hold(
     let (fetched, failed) = all(&mut loads, |i| format!("fetch {}", share(active, parts, i)))?;
     errors += failed;
     std::thread::sleep(IDLE_AFTER);
+    node.quiet();
     let rss2 = node.rss();
     let load2 = load_rss(&loads);
 
@@ -496,17 +571,37 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
         journal: false,
         ..ChainSpec::default()
     };
+    // Each load process is a client proxy of its own, with its own key: two
+    // proxies sharing a key end each other's sessions (the first Hello after
+    // a proxy starts ends every earlier session of its key, `lost.rs`).
     let keys = Keys::generate(env.rng());
+    let proxies: Vec<Keys> = (0..loads_for(n))
+        .map(|_| Keys {
+            client: Keypair::generate(env.rng()),
+            ..keys.clone()
+        })
+        .collect();
     let dir = TempDir::new(env.rng(), "bench-scale").map_err(|e| e.to_string())?;
     let path = |p: std::path::PathBuf| p.display().to_string();
+    let allowed = proxies
+        .iter()
+        .map(|k| format!("{:?}", k.client.public.to_string()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let edge_file = files::edge(&spec, &keys, None, Secrets::Files(&dir))
+        .map(|t| allow_clients(&t, &allowed))
         .and_then(|t| dir.write("edge.toml", &t))
         .map_err(|e| e.to_string())?;
     let edge = ChildNode::start(&opts.exe, "__edge-child", &[path(edge_file)])?;
-    let client_file = files::client(&spec, &keys, &edge.addr, Secrets::Files(&dir))
-        .and_then(|t| dir.write("client.toml", &t))
-        .map_err(|e| e.to_string())?;
-    let config = ["causeway".to_string(), path(client_file)];
+    let mut configs = Vec::new();
+    for (i, k) in proxies.iter().enumerate() {
+        let proxy_dir = TempDir::new(env.rng(), "bench-scale-proxy").map_err(|e| e.to_string())?;
+        let file = files::client(&spec, k, &edge.addr, Secrets::Files(&proxy_dir))
+            .and_then(|t| dir.write(&format!("client{i}.toml"), &t))
+            .map_err(|e| e.to_string())?;
+        configs.push((vec!["causeway".to_string(), path(file)], proxy_dir));
+    }
+    let config: Vec<Vec<String>> = configs.iter().map(|(c, _)| c.clone()).collect();
     let cw = tokio::task::block_in_place(|| hold(&server, &edge, opts, true, &config))?;
     drop(edge);
 
@@ -515,7 +610,7 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
         "__forward-child",
         std::slice::from_ref(&server.addr),
     )?;
-    let config = ["direct".to_string(), fwd.addr.clone()];
+    let config = [vec!["direct".to_string(), fwd.addr.clone()]];
     let fw = tokio::task::block_in_place(|| hold(&server, &fwd, opts, false, &config))?;
     drop(fwd);
 

@@ -6,10 +6,61 @@
 //! Pure data, no I/O, no clock (use is counted in ticks), so it runs the
 //! same in simulation.
 //!
+//! Several stores may also share a [`Pool`]: a cap on the bytes they hold
+//! together (the edge's bodies across all its sessions). A store that
+//! would take the pool over its cap evicts its own bodies first, and if
+//! that is not enough does not keep the new one: a body is never needed
+//! in a cache to be served, only to be served again without the server.
+//!
 //! Owns: the eviction rule and the byte accounting. Depends on nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A cap on the bytes several stores hold together; cloned handles share
+/// it.
+#[derive(Clone, Debug, Default)]
+pub struct Pool(Arc<PoolInner>);
+
+#[derive(Debug, Default)]
+struct PoolInner {
+    cap: AtomicUsize,
+    used: AtomicUsize,
+}
+
+impl Pool {
+    pub fn new(cap: usize) -> Self {
+        let pool = Pool::default();
+        pool.set_cap(cap);
+        pool
+    }
+
+    /// A new cap (a reloaded configuration): stores above it shrink as
+    /// they next store a value.
+    pub fn set_cap(&self, cap: usize) {
+        self.0.cap.store(cap, Ordering::Relaxed);
+    }
+
+    /// Bytes held by all the stores in the pool.
+    pub fn used(&self) -> usize {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
+    fn try_reserve(&self, n: usize) -> bool {
+        let cap = self.0.cap.load(Ordering::Relaxed);
+        self.0
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(n).filter(|&total| total <= cap)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.0.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
 
 /// What a stored value weighs, in bytes.
 pub trait Weighed {
@@ -31,6 +82,8 @@ pub struct ByteLru<K, V> {
     values: BTreeMap<K, (u64, V)>,
     /// tick of last use -> key; the first is evicted first.
     by_use: BTreeMap<u64, K>,
+    /// The cap shared with other stores, if any.
+    pool: Option<Pool>,
 }
 
 impl<K: Ord + Clone, V: Weighed> ByteLru<K, V> {
@@ -41,7 +94,15 @@ impl<K: Ord + Clone, V: Weighed> ByteLru<K, V> {
             tick: 0,
             values: BTreeMap::new(),
             by_use: BTreeMap::new(),
+            pool: None,
         }
+    }
+
+    /// At most `cap` bytes, and within what `pool` has left.
+    pub fn in_pool(cap: usize, pool: Pool) -> Self {
+        let mut store = Self::new(cap);
+        store.pool = Some(pool);
+        store
     }
 
     /// Bytes held.
@@ -66,18 +127,21 @@ impl<K: Ord + Clone, V: Weighed> ByteLru<K, V> {
 
     /// Stores `value` (replacing `key`'s), evicting the least recently used
     /// until it fits. A value larger than the whole cap, or empty, is not
-    /// stored.
+    /// stored; nor is one the pool has no room for once this store's own
+    /// values are gone.
     pub fn put(&mut self, key: K, value: V) {
         self.take(&key);
         let size = value.bytes();
         if size == 0 || size > self.cap {
             return;
         }
-        while self.used + size > self.cap {
-            let Some((_, oldest)) = self.by_use.pop_first() else {
-                break;
-            };
-            self.take(&oldest);
+        while self.used + size > self.cap && self.evict_one() {}
+        if let Some(pool) = self.pool.clone() {
+            while !pool.try_reserve(size) {
+                if !self.evict_one() {
+                    return;
+                }
+            }
         }
         let tick = self.next_tick();
         self.used += size;
@@ -90,12 +154,34 @@ impl<K: Ord + Clone, V: Weighed> ByteLru<K, V> {
         let (tick, value) = self.values.remove(key)?;
         self.by_use.remove(&tick);
         self.used -= value.bytes();
+        if let Some(pool) = &self.pool {
+            pool.release(value.bytes());
+        }
         Some(value)
+    }
+
+    /// Evicts the least recently used value; false when there is none.
+    fn evict_one(&mut self) -> bool {
+        match self.by_use.pop_first() {
+            Some((_, oldest)) => {
+                self.take(&oldest);
+                true
+            }
+            None => false,
+        }
     }
 
     fn next_tick(&mut self) -> u64 {
         self.tick += 1;
         self.tick
+    }
+}
+
+impl<K, V> Drop for ByteLru<K, V> {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.release(self.used);
+        }
     }
 }
 
@@ -137,5 +223,32 @@ mod tests {
         assert_eq!(c.take(&"a").map(|b| b.len()), Some(40));
         assert!(c.take(&"a").is_none());
         assert_eq!(c.used(), 0);
+    }
+
+    #[test]
+    fn stores_in_a_pool_stay_under_its_cap_together_and_give_back_what_they_drop() {
+        let pool = Pool::new(250);
+        let mut a = ByteLru::in_pool(200, pool.clone());
+        let mut b = ByteLru::in_pool(200, pool.clone());
+        a.put("1", v(100));
+        a.put("2", v(100));
+        assert_eq!(pool.used(), 200);
+        // b has nothing of its own to evict: the pool has 50 bytes left.
+        b.put("x", v(100));
+        assert!(b.peek(&"x").is_none());
+        b.put("y", v(50));
+        assert_eq!(pool.used(), 250);
+        // b evicts its own value to make room, never a's.
+        b.put("z", v(50));
+        assert!(b.peek(&"y").is_none() && b.peek(&"z").is_some());
+        assert_eq!(a.used(), 200);
+        // A smaller cap applies at the next store.
+        pool.set_cap(120);
+        a.put("3", v(60));
+        assert_eq!((a.used(), pool.used()), (60, 110));
+        drop(a);
+        assert_eq!(pool.used(), 50);
+        drop(b);
+        assert_eq!(pool.used(), 0);
     }
 }

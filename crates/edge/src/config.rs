@@ -32,6 +32,8 @@ pub struct EdgeConfig {
     pub logins: LoginLimits,
     /// Body cache per session, in bytes (the lists are never evicted).
     pub replica_cache_bytes: usize,
+    /// Body cache of all sessions together, in bytes.
+    pub replica_cache_total_bytes: usize,
     /// For both the client channel and relay links.
     pub channel: ChannelConfig,
     pub timeouts: EdgeTimeouts,
@@ -132,6 +134,7 @@ impl EdgeConfig {
             admission: AdmissionLimits::default(),
             logins: LoginLimits::default(),
             replica_cache_bytes: 32 << 20,
+            replica_cache_total_bytes: 256 << 20,
             channel: ChannelConfig::default(),
             timeouts: EdgeTimeouts::default(),
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),

@@ -52,6 +52,12 @@ impl Collector for EdgeMetrics {
         )?;
         gauge(
             e,
+            "edge_cached_body_bytes",
+            "Bytes of message bodies the replicas keep, all sessions together (capped by replica_cache_total_bytes).",
+            s.cached_body_bytes() as f64,
+        )?;
+        gauge(
+            e,
             "edge_owed_items",
             "Acknowledged deletes and read marks a mail server has not committed yet.",
             s.pending_work() as f64,

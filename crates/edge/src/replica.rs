@@ -5,8 +5,11 @@
 //! fetched whole at session start and never evicted. Bodies come on demand and
 //! are kept only to answer a repeated RETR or a TOP without another trip to the
 //! server; they are evicted least-recently-used by bytes, so one session can
-//! never hold more than `cache_bytes` of mail. A body larger than the whole cap
-//! is served but not kept.
+//! never hold more than `replica_cache_bytes` of mail, and all sessions
+//! together not more than `replica_cache_total_bytes` (a
+//! [`causeway_cache::Pool`]: a session
+//! makes room by evicting its own bodies, never another's). A body that does
+//! not fit is served but not kept.
 //!
 //! Messages are named by UIDL and size (see
 //! `causeway_upstream::pop3::Numbering`): two messages a broken server lists
@@ -47,6 +50,9 @@ struct ServerList {
     entries: BTreeMap<MessageId, Entry>,
 }
 
+/// A session's bodies by (server, message).
+pub type Bodies = ByteLru<(String, MessageId), Arc<Vec<u8>>>;
+
 /// What a server looked like when the session opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Opened {
@@ -58,14 +64,14 @@ pub struct Replica {
     /// In the order the user information named the servers.
     servers: Vec<(String, Result<ServerList, OpError>)>,
     /// Bodies by (server, message), shared with the stream's outbox.
-    cache: ByteLru<(String, MessageId), Arc<Vec<u8>>>,
+    cache: Bodies,
     _live: Ticket,
 }
 
 impl Replica {
-    /// A replica of `servers` (name, what opening it gave), with a body cache
-    /// of at most `cache_bytes`.
-    pub fn new(servers: Vec<(String, Opened)>, cache_bytes: usize, live: Ticket) -> Self {
+    /// A replica of `servers` (name, what opening it gave), keeping bodies
+    /// in `cache`.
+    pub fn new(servers: Vec<(String, Opened)>, cache: Bodies, live: Ticket) -> Self {
         let servers = servers
             .into_iter()
             .map(|(name, opened)| {
@@ -96,7 +102,7 @@ impl Replica {
             .collect();
         Self {
             servers,
-            cache: ByteLru::new(cache_bytes),
+            cache,
             _live: live,
         }
     }
@@ -259,7 +265,7 @@ mod tests {
                     )),
                 ),
             ],
-            cap,
+            ByteLru::new(cap),
             state.replica_ticket(),
         )
     }
@@ -376,7 +382,7 @@ mod duplicate_tests {
             .collect();
         let mut r = Replica::new(
             vec![("A".into(), Opened::Ready(list))],
-            1000,
+            ByteLru::new(1000),
             st.replica_ticket(),
         );
         let id = |u: &str, size| MessageId {

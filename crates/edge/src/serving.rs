@@ -311,7 +311,7 @@ impl<'a, E: Env> Serving<'a, E> {
                 biased;
                 _ = shutdown_requested(shutdown) => return Served::End(Ending::Shutdown),
                 _ = superseded(&mut registration.end) => return Served::End(Ending::Superseded),
-                Some(a) = registration.attach.recv() => return Served::Attach(Box::new(a)),
+                Some(a) = registration.attach.recv() => return Served::Attach(a),
                 r = recv(&self.env, channel, t.client_idle, "the client's next message") => r,
                 Some(f) = self.fetched_rx.recv() => {
                     if let Err(e) = self.fetched(channel, f).await {

@@ -28,6 +28,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use causeway_cache::ByteLru;
 use causeway_net::Env;
 use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, ServerOutcome};
 use causeway_proto::user::{Route, ServerSpec, UserInfo};
@@ -238,11 +239,11 @@ impl<E: Env> Session<E> {
                 .unwrap_or_else(|_| Opened::Unavailable(internal()));
             lists.push((name, opened));
         }
-        let replica = Replica::new(
-            lists,
+        let bodies = ByteLru::in_pool(
             self.config.replica_cache_bytes,
-            self.state.replica_ticket(),
+            self.state.body_pool(self.config.replica_cache_total_bytes),
         );
+        let replica = Replica::new(lists, bodies, self.state.replica_ticket());
         let welcome = EdgeToClient::Welcome {
             session: id.to_owned(),
             servers: replica.listing(),

@@ -29,6 +29,8 @@ pub struct EdgeState {
 struct Inner {
     live_sessions: Count,
     live_replicas: Count,
+    /// The bodies all replicas keep, under one cap.
+    body_pool: causeway_cache::Pool,
     pending_work: AgedCount,
     sessions: Mutex<Vec<SessionRecord>>,
     journal_entries: AtomicUsize,
@@ -58,6 +60,7 @@ impl Default for Inner {
         Self {
             live_sessions: Count::default(),
             live_replicas: Count::default(),
+            body_pool: causeway_cache::Pool::default(),
             pending_work: AgedCount::default(),
             sessions: Mutex::default(),
             journal_entries: AtomicUsize::default(),
@@ -307,6 +310,18 @@ impl EdgeState {
 
     pub(crate) fn replica_ticket(&self) -> Ticket {
         self.inner.live_replicas.ticket()
+    }
+
+    /// The pool every replica's bodies share, capped at `cap` bytes from
+    /// now on (the configuration the newest session was opened with).
+    pub(crate) fn body_pool(&self, cap: usize) -> causeway_cache::Pool {
+        self.inner.body_pool.set_cap(cap);
+        self.inner.body_pool.clone()
+    }
+
+    /// Bytes of bodies all replicas keep.
+    pub fn cached_body_bytes(&self) -> usize {
+        self.inner.body_pool.used()
     }
 
     pub(crate) fn work_ticket(&self, now: Instant) -> Ticket {

@@ -233,8 +233,12 @@ impl Outbound {
         self.seal_and_write(w, Sealer::flush).await
     }
 
+    /// Ends the compression frame; the send buffer a transfer grew is
+    /// given back too, since a resting line may stay idle for hours.
     async fn rest<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<(), WireError> {
-        self.seal_and_write(w, Sealer::rest).await
+        self.seal_and_write(w, Sealer::rest).await?;
+        self.buf = Vec::new();
+        Ok(())
     }
 
     /// Seals what `seal` adds to the buffer, then writes it all out.

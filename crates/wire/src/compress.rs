@@ -44,8 +44,26 @@ use crate::history::{History, raw_content};
 /// Largest window (log2 bytes) the decoder accepts: what level 19 uses.
 const WINDOW_LOG_MAX: u32 = 23;
 
-/// Scratch space for one step of the (de)compressor.
-const SCRATCH: usize = 32 << 10;
+/// Most output one step of the (de)compressor writes. Steps write straight
+/// into the unit being built; no scratch buffer is kept between units, so
+/// a resting channel holds none (#18).
+const STEP: usize = 32 << 10;
+
+/// Runs one zstd step that writes at most `room` bytes at the end of `out`;
+/// returns the bytes written and the step's own result.
+fn step_into<T>(
+    out: &mut Vec<u8>,
+    room: usize,
+    step: impl FnOnce(&mut OutBuffer<'_, [u8]>) -> std::io::Result<T>,
+) -> (usize, std::io::Result<T>) {
+    let start = out.len();
+    out.resize(start + room, 0);
+    let mut o = OutBuffer::around(&mut out[start..]);
+    let r = step(&mut o);
+    let n = o.pos();
+    out.truncate(start + n);
+    (n, r)
+}
 
 fn compress_err(e: std::io::Error) -> WireError {
     WireError::Compress(e.to_string())
@@ -101,7 +119,6 @@ pub(crate) struct Compressor {
     level: i32,
     start: Start,
     history: History,
-    scratch: Box<[u8]>,
 }
 
 impl Compressor {
@@ -111,7 +128,6 @@ impl Compressor {
             level: cfg.zstd_level,
             start: Start::new(cfg),
             history: History::new(cfg.history),
-            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
     }
 
@@ -166,18 +182,17 @@ impl Compressor {
         }
         let (enc, _) = self.open.as_mut().expect("a frame was just opened");
         self.history.feed(plain);
+        let room = (plain.len() + 64).min(STEP);
         let mut input = InBuffer::around(plain);
         while input.pos() < plain.len() {
-            let mut o = OutBuffer::around(&mut self.scratch[..]);
-            enc.run(&mut input, &mut o).map_err(compress_err)?;
-            let n = o.pos();
-            out.extend_from_slice(&self.scratch[..n]);
+            step_into(&mut out, room, |o| enc.run(&mut input, o))
+                .1
+                .map_err(compress_err)?;
         }
         loop {
-            let mut o = OutBuffer::around(&mut self.scratch[..]);
-            let left = enc.flush(&mut o).map_err(compress_err)?;
-            let n = o.pos();
-            out.extend_from_slice(&self.scratch[..n]);
+            let left = step_into(&mut out, room, |o| enc.flush(o))
+                .1
+                .map_err(compress_err)?;
             if left == 0 {
                 return Ok(out);
             }
@@ -198,10 +213,9 @@ impl Compressor {
         };
         self.history.end();
         loop {
-            let mut o = OutBuffer::around(&mut self.scratch[..]);
-            let left = enc.finish(&mut o, true).map_err(compress_err)?;
-            let n = o.pos();
-            out.extend_from_slice(&self.scratch[..n]);
+            let left = step_into(out, 1024, |o| enc.finish(o, true))
+                .1
+                .map_err(compress_err)?;
             if left == 0 {
                 return Ok(());
             }
@@ -217,7 +231,6 @@ pub(crate) struct Decompressor {
     /// start the next: a level change).
     in_frame: bool,
     history: History,
-    scratch: Box<[u8]>,
 }
 
 impl Decompressor {
@@ -227,7 +240,6 @@ impl Decompressor {
             start: Start::new(cfg),
             in_frame: false,
             history: History::new(cfg.history),
-            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
         }
     }
 
@@ -283,21 +295,24 @@ impl Decompressor {
                 let primer = self.start.primer.take();
                 self.history.start(primer.as_deref().map(raw_content));
             }
-            let mut o = OutBuffer::around(&mut self.scratch[..]);
-            let hint = dec.run(&mut input, &mut o).map_err(decompress_err)?;
-            let n = o.pos();
-            if out.len() + n > limit {
+            // One byte past the limit is room enough to see it crossed.
+            let room = (carried.len().saturating_mul(8))
+                .clamp(1024, STEP)
+                .min(limit.saturating_add(1) - out.len());
+            let start = out.len();
+            let (n, hint) = step_into(&mut out, room, |o| dec.run(&mut input, o));
+            let hint = hint.map_err(decompress_err)?;
+            if out.len() > limit {
                 return Err(WireError::DecompressedTooLarge { limit });
             }
-            out.extend_from_slice(&self.scratch[..n]);
-            self.history.feed(&self.scratch[..n]);
+            self.history.feed(&out[start..]);
             if hint == 0 {
                 self.in_frame = false;
                 self.history.end();
             }
             // All input consumed and room left over: zstd has emitted
             // everything this unit's (flushed) input can produce.
-            if input.pos() == carried.len() && n < self.scratch.len() {
+            if input.pos() == carried.len() && n < room {
                 if hint == 0 {
                     // The frame ended: its window is not needed any more.
                     self.dec = None;

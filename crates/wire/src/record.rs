@@ -46,17 +46,36 @@ pub(crate) fn total_len(buf: &[u8]) -> Option<usize> {
     Some(HEADER_LEN + usize::from(u16::from_be_bytes(h)))
 }
 
+/// Records up to this size keep a buffer at most this large: what an idle
+/// session holds between pings (`fit`).
+pub(crate) const SMALL_RECORD: usize = 4 << 10;
+
+/// Makes `buf` exactly `want` bytes long, keeping its first `keep` bytes.
+/// A buffer that grew for large records is given back as soon as a small
+/// one comes, so a session that rests after a transfer does not keep 64
+/// KiB per direction (#18); during a transfer, records are all large and
+/// the buffer is reused.
+pub(crate) fn fit(buf: &mut Vec<u8>, want: usize, keep: usize) {
+    if want <= SMALL_RECORD && buf.capacity() > SMALL_RECORD {
+        let mut small = Vec::with_capacity(want.max(HEADER_LEN));
+        small.extend_from_slice(&buf[..keep]);
+        *buf = small;
+    }
+    buf.resize(want, 0);
+}
+
 /// Reassembles records from the bytes of a stream: the sans-IO half of the
-/// reader. The buffer never holds more than one record.
+/// reader. The buffer never holds more than one record, and only as much
+/// of it as the record's header declared.
 pub(crate) struct RecordBuf {
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     filled: usize,
 }
 
 impl RecordBuf {
     pub(crate) fn new() -> Self {
         Self {
-            buf: vec![0u8; HEADER_LEN + MAX_RECORD].into_boxed_slice(),
+            buf: Vec::new(),
             filled: 0,
         }
     }
@@ -65,6 +84,9 @@ impl RecordBuf {
     /// so bytes of the next one stay in the stream.
     pub(crate) fn unfilled(&mut self) -> &mut [u8] {
         let want = total_len(&self.buf[..self.filled]).unwrap_or(HEADER_LEN);
+        if self.buf.len() != want {
+            fit(&mut self.buf, want, self.filled);
+        }
         &mut self.buf[self.filled..want]
     }
 
@@ -128,9 +150,8 @@ mod tests {
 
     #[test]
     fn record_header_cannot_declare_more_than_the_cap() {
-        // The largest header a peer can send declares MAX_RECORD, which is
-        // exactly what the preallocated buffer holds: no bigger allocation
-        // can be asked for.
+        // The largest header a peer can send declares MAX_RECORD: no bigger
+        // allocation can be asked for.
         assert_eq!(total_len(&[0xff, 0xff]), Some(HEADER_LEN + MAX_RECORD));
         let mut rb = RecordBuf::new();
         rb.unfilled().copy_from_slice(&[0xff, 0xff]);

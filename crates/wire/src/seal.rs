@@ -160,9 +160,11 @@ impl Sealer {
     }
 
     /// Seals what is queued, then ends the compression frame and frees its
-    /// context (the peer frees its own when the frame's end arrives).
+    /// context (the peer frees its own when the frame's end arrives) and
+    /// the unit buffer, which a transfer grew.
     pub(crate) fn rest(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
         self.flush(out)?;
+        self.unit = Vec::new();
         let end = self.compressor.finish()?;
         if end.is_empty() {
             return Ok(());
@@ -277,7 +279,8 @@ pub(crate) struct Opener {
     partial: Vec<u8>,
     /// Messages of the last unit not yet returned, in order.
     queued: VecDeque<Vec<u8>>,
-    plaintext: Box<[u8]>,
+    /// The last record's plaintext; sized as `RecordBuf` is (`fit`).
+    plaintext: Vec<u8>,
     frames: u64,
     closed: Option<String>,
     failed: bool,
@@ -294,7 +297,7 @@ impl Opener {
             counters,
             partial: Vec::new(),
             queued: VecDeque::new(),
-            plaintext: vec![0u8; MAX_RECORD].into_boxed_slice(),
+            plaintext: Vec::new(),
             frames: 0,
             closed: None,
             failed: false,
@@ -346,6 +349,7 @@ impl Opener {
         }
         self.counters
             .add_wire(Dir::Received, HEADER_LEN + record.len());
+        record::fit(&mut self.plaintext, record.len(), 0);
         let n = self
             .transport
             .read_message(self.nonce, record, &mut self.plaintext)

@@ -58,6 +58,7 @@ pub(super) struct EdgeFile {
     client_login_failures_burst: Option<Spanned<i64>>,
     client_login_failures_per_minute: Option<Spanned<i64>>,
     replica_cache_bytes: Option<Spanned<i64>>,
+    replica_cache_total_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
     resume_window: Option<Spanned<String>>,
@@ -197,6 +198,13 @@ impl Cx<'_> {
             0,
             1 << 40,
             "replica_cache_bytes",
+        );
+        config.replica_cache_total_bytes = self.count(
+            &f.replica_cache_total_bytes,
+            config.replica_cache_total_bytes,
+            0,
+            1 << 40,
+            "replica_cache_total_bytes",
         );
         let r = config.resume;
         config.resume.window = self.duration_or_off(&f.resume_window, r.window, "resume_window");

@@ -134,7 +134,7 @@ impl<E: Env> Serving<'_, E> {
                 _ = shutdown_requested(shutdown) => return Err(Ending::Shutdown),
                 _ = superseded(&mut registration.end) => return Err(Ending::Superseded),
                 Some(a) = registration.attach.recv() => {
-                    if self.attach(channel, a).await {
+                    if self.attach(channel, *a).await {
                         return Ok(());
                     }
                 }

@@ -38,6 +38,8 @@ pub use causeway_net::wait::Timeouts;
 
 /// Room for a response's framing beside the message it carries.
 const FRAMING: u32 = 4096;
+/// Most bytes one read takes, into a buffer that lives for that read only:
+/// an idle session holds none (#18).
 const READ_CHUNK: usize = 16 * 1024;
 
 /// A thin async IMAP client over any stream.
@@ -47,7 +49,6 @@ pub struct ImapClient<E: Env, S> {
     client: Client,
     timeouts: Timeouts,
     max_response: u32,
-    read_buf: Box<[u8]>,
     tags: u32,
     /// Upper-case capability names, as the server last listed them.
     capabilities: BTreeSet<String>,
@@ -116,7 +117,6 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
             client: Client::new(options),
             timeouts,
             max_response,
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             tags: 0,
             capabilities: BTreeSet::new(),
             capabilities_fresh: false,
@@ -250,16 +250,18 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
             }
             Interrupt::Io(Io::NeedMoreInput) => {
                 let stream = &mut self.stream;
-                let buf = &mut self.read_buf;
+                let mut buf = Vec::with_capacity(READ_CHUNK);
                 let n = waited(
-                    self.env.timeout(within, what, stream.read(buf)).await,
+                    self.env
+                        .timeout(within, what, stream.read_buf(&mut buf))
+                        .await,
                     what,
                     within,
                 )?;
                 if n == 0 {
                     return Err(ImapError::Eof { during: what });
                 }
-                self.client.enqueue_input(&self.read_buf[..n]);
+                self.client.enqueue_input(&buf);
                 Ok(())
             }
             Interrupt::Error(imap_next::client::Error::ResponseTooLong { .. }) => {

@@ -25,6 +25,8 @@ use crate::response::StatusLine;
 
 pub use causeway_net::wait::Timeouts;
 
+/// Most bytes one read takes. The buffer exists only while a response is
+/// awaited: an idle session holds none (#18).
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Thin async POP3 client over any stream.
@@ -33,7 +35,7 @@ pub struct Pop3Client<E: Env, S> {
     stream: S,
     codec: ClientCodec,
     timeouts: Timeouts,
-    read_buf: Box<[u8]>,
+    read_buf: Vec<u8>,
     broken: bool,
 }
 
@@ -75,7 +77,7 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
             stream,
             codec: ClientCodec::new(max_message),
             timeouts,
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_buf: Vec::new(),
             broken: false,
         };
         client.codec.expect_greeting();
@@ -169,12 +171,15 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
     ) -> Result<Response, ClientError> {
         loop {
             if let Some(r) = self.codec.next_response() {
+                self.read_buf = Vec::new();
                 return Ok(r);
             }
             let stream = &mut self.stream;
             let buf = &mut self.read_buf;
+            buf.clear();
+            buf.reserve(READ_CHUNK);
             let n = waited(
-                self.env.timeout(base, what, stream.read(buf)).await,
+                self.env.timeout(base, what, stream.read_buf(buf)).await,
                 what,
                 base,
             )?;
