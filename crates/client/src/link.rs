@@ -310,7 +310,8 @@ impl<E: Env> EdgeLink<E> {
         if only.is_none() {
             drop(shared.committing.lock().await);
         }
-        let (supersedes, restarted) = shared.lost.take();
+        let taken = shared.lost.take().await;
+        let (supersedes, restarted) = (taken.ids.clone(), taken.restarted);
         let mut user = config.user_info();
         if let Some(only) = only {
             user.servers.retain(|s| only.contains(&s.name));
@@ -347,6 +348,7 @@ impl<E: Env> EdgeLink<E> {
         };
         let (session, listings) = match welcome {
             Ok(EdgeToClient::Welcome { session, servers }) => {
+                shared.lost.answered(taken);
                 tracing::Span::current().record("session", session.as_str());
                 tracing::info!(
                     servers = servers.len(),
@@ -357,7 +359,7 @@ impl<E: Env> EdgeLink<E> {
             }
             refused_or_cut => {
                 // The edge may not have acted on them: name them again next time.
-                lost.restore(supersedes, restarted);
+                lost.restore(taken);
                 return Err(match refused_or_cut {
                     Ok(EdgeToClient::Refused { error }) => NotOpened::Refused(OpError::new(
                         error.code,
