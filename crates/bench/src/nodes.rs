@@ -115,6 +115,9 @@ pub struct ChainSpec {
     /// line: each direction a serialising queue at this rate, with this
     /// one-way delay.
     pub pace: Option<Pace>,
+    /// The client proxy does not stream bodies ahead: each RETR waits for
+    /// the edge to fetch its body from the server.
+    pub no_prefetch: bool,
 }
 
 pub struct Chain {
@@ -254,6 +257,7 @@ impl Chain {
             client_imap_listen: Some(imap_proxy.clone()),
             client_timeouts: client_timeouts(),
             journal: false,
+            prefetch: !spec.no_prefetch,
             ..chain::ChainSpec::default()
         };
         let places = Places {

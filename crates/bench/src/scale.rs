@@ -175,21 +175,6 @@ fn loads_for(n: usize) -> usize {
     n.div_ceil(PER_LOAD).max(1)
 }
 
-/// The edge file `text` with `allowed_clients` set to `allowed` (a TOML
-/// list's inside).
-fn allow_clients(text: &str, allowed: &str) -> String {
-    text.lines()
-        .map(|l| {
-            if l.starts_with("allowed_clients = ") {
-                format!("allowed_clients = [{allowed}]")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Entry point of the child processes (`__edge-child`, `__forward-child`,
 /// `__load-child`): reads its configuration from stdin, prints the address
 /// it listens on (or `ready`), then serves (and, for a load process, obeys
@@ -583,13 +568,11 @@ pub async fn figures(opts: &Options) -> Result<Vec<Figure>, String> {
         .collect();
     let dir = TempDir::new(env.rng(), "bench-scale").map_err(|e| e.to_string())?;
     let path = |p: std::path::PathBuf| p.display().to_string();
-    let allowed = proxies
-        .iter()
-        .map(|k| format!("{:?}", k.client.public.to_string()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let spec = ChainSpec {
+        more_clients: proxies.iter().map(|k| k.client.public).collect(),
+        ..spec
+    };
     let edge_file = files::edge(&spec, &keys, None, Secrets::Files(&dir))
-        .map(|t| allow_clients(&t, &allowed))
         .and_then(|t| dir.write("edge.toml", &t))
         .map_err(|e| e.to_string())?;
     let edge = ChildNode::start(&opts.exe, "__edge-child", &[path(edge_file)])?;

@@ -87,6 +87,29 @@ pub async fn run_edge<E: Env>(
     run_edge_reloadable(env, listener, configs, state, shutdown).await
 }
 
+/// Applies each configuration's edge-wide limits as it comes (the rates of
+/// failed handshakes and logins, the cap on all replicas' bodies); sessions
+/// read the rest of it when they open. Never returns.
+async fn follow_reloads(
+    mut configs: watch::Receiver<Arc<EdgeConfig>>,
+    admission: &admission::Admission,
+    logins: &logins::Logins,
+    state: &EdgeState,
+) -> std::convert::Infallible {
+    loop {
+        {
+            let config = configs.borrow_and_update();
+            admission.set_rate(&config.admission);
+            logins.set_rate(&config.logins);
+            state.set_body_cap(config.replica_cache_total_bytes);
+        }
+        if configs.changed().await.is_err() {
+            // No reload can come any more.
+            return std::future::pending().await;
+        }
+    }
+}
+
 /// [`run_edge`] with a configuration that may change while it runs (the
 /// binary's SIGHUP): each new connection takes the latest; a client whose
 /// key leaves `allowed_clients` has its sessions ended (see `reload`).
@@ -133,10 +156,8 @@ pub async fn run_edge_reloadable<E: Env>(
     let admission = Arc::new(admission::Admission::new(config.admission));
     let registry = registry::Registry::default();
     let farewells = farewell::Farewells::default();
-    let served = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
+    let accepting = accept_until_shutdown(&env, listener, shutdown, |stream, peer| {
         let config = configs.borrow().clone();
-        admission.set_rate(&config.admission);
-        logins.set_rate(&config.logins);
         let session = session::Session {
             env: env.clone(),
             config,
@@ -151,8 +172,14 @@ pub async fn run_edge_reloadable<E: Env>(
             logins: logins.clone(),
         };
         session.serve(stream, peer)
-    })
-    .await;
+    });
+    // Biased, and reloads first: a connection accepted in the same poll as
+    // a reload meets its limits (and the order is the same in every run).
+    let served = tokio::select! {
+        biased;
+        never = follow_reloads(configs.clone(), &admission, &logins, &state) => match never {},
+        served = accepting => served,
+    };
     while replays.join_next().await.is_some() {}
     served
 }

@@ -239,10 +239,7 @@ impl<E: Env> Session<E> {
                 .unwrap_or_else(|_| Opened::Unavailable(internal()));
             lists.push((name, opened));
         }
-        let bodies = ByteLru::in_pool(
-            self.config.replica_cache_bytes,
-            self.state.body_pool(self.config.replica_cache_total_bytes),
-        );
+        let bodies = ByteLru::in_pool(self.config.replica_cache_bytes, self.state.body_pool());
         let replica = Replica::new(lists, bodies, self.state.replica_ticket());
         let welcome = EdgeToClient::Welcome {
             session: id.to_owned(),

@@ -312,11 +312,15 @@ impl EdgeState {
         self.inner.live_replicas.ticket()
     }
 
-    /// The pool every replica's bodies share, capped at `cap` bytes from
-    /// now on (the configuration the newest session was opened with).
-    pub(crate) fn body_pool(&self, cap: usize) -> causeway_cache::Pool {
-        self.inner.body_pool.set_cap(cap);
+    /// The pool every replica's bodies share.
+    pub(crate) fn body_pool(&self) -> causeway_cache::Pool {
         self.inner.body_pool.clone()
+    }
+
+    /// Caps the bodies of all replicas together at `cap` bytes from now on
+    /// (`replica_cache_total_bytes`, at the start and at each reload).
+    pub(crate) fn set_body_cap(&self, cap: usize) {
+        self.inner.body_pool.set_cap(cap);
     }
 
     /// Bytes of bodies all replicas keep.

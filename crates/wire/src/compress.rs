@@ -49,20 +49,49 @@ const WINDOW_LOG_MAX: u32 = 23;
 /// a resting channel holds none (#18).
 const STEP: usize = 32 << 10;
 
-/// Runs one zstd step that writes at most `room` bytes at the end of `out`;
-/// returns the bytes written and the step's own result.
-fn step_into<T>(
-    out: &mut Vec<u8>,
-    room: usize,
-    step: impl FnOnce(&mut OutBuffer<'_, [u8]>) -> std::io::Result<T>,
-) -> (usize, std::io::Result<T>) {
-    let start = out.len();
-    out.resize(start + room, 0);
-    let mut o = OutBuffer::around(&mut out[start..]);
-    let r = step(&mut o);
-    let n = o.pos();
-    out.truncate(start + n);
-    (n, r)
+/// What zstd writes into: `buf[..filled]` is output; the rest is room that
+/// was zeroed once and is reused by the next step, so a step does not zero
+/// its room again (zeroing is the price of writing safely into a `Vec`).
+struct Out {
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+impl Out {
+    fn with_capacity(n: usize) -> Self {
+        Out {
+            buf: Vec::with_capacity(n),
+            filled: 0,
+        }
+    }
+
+    /// The output so far.
+    fn filled(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    /// Runs one zstd step that writes at most `room` bytes after the output
+    /// so far; returns the bytes written and the step's own result.
+    fn step<T>(
+        &mut self,
+        room: usize,
+        step: impl FnOnce(&mut OutBuffer<'_, [u8]>) -> std::io::Result<T>,
+    ) -> (usize, std::io::Result<T>) {
+        let end = self.filled + room;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        let mut o = OutBuffer::around_pos(&mut self.buf[..end], self.filled);
+        let r = step(&mut o);
+        let n = o.pos() - self.filled;
+        self.filled = o.pos();
+        (n, r)
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.buf.truncate(self.filled);
+        self.buf
+    }
 }
 
 fn compress_err(e: std::io::Error) -> WireError {
@@ -172,7 +201,7 @@ impl Compressor {
     /// Compresses one unit and flushes, so the output decodes on its own
     /// given everything compressed before it.
     pub(crate) fn compress(&mut self, plain: &[u8]) -> Result<Vec<u8>, WireError> {
-        let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+        let mut out = Out::with_capacity(plain.len() / 2 + 64);
         if self.open_level().is_some_and(|l| l != self.level) {
             self.finish_into(&mut out)?;
         }
@@ -185,16 +214,14 @@ impl Compressor {
         let room = (plain.len() + 64).min(STEP);
         let mut input = InBuffer::around(plain);
         while input.pos() < plain.len() {
-            step_into(&mut out, room, |o| enc.run(&mut input, o))
+            out.step(room, |o| enc.run(&mut input, o))
                 .1
                 .map_err(compress_err)?;
         }
         loop {
-            let left = step_into(&mut out, room, |o| enc.flush(o))
-                .1
-                .map_err(compress_err)?;
+            let left = out.step(room, |o| enc.flush(o)).1.map_err(compress_err)?;
             if left == 0 {
-                return Ok(out);
+                return Ok(out.into_vec());
             }
         }
     }
@@ -202,18 +229,19 @@ impl Compressor {
     /// Ends the open frame, if any, and frees its context; returns the bytes
     /// that end it (empty when no frame was open).
     pub(crate) fn finish(&mut self) -> Result<Vec<u8>, WireError> {
-        let mut out = Vec::new();
+        let mut out = Out::with_capacity(0);
         self.finish_into(&mut out)?;
-        Ok(out)
+        Ok(out.into_vec())
     }
 
-    fn finish_into(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn finish_into(&mut self, out: &mut Out) -> Result<(), WireError> {
         let Some((mut enc, _)) = self.open.take() else {
             return Ok(());
         };
         self.history.end();
         loop {
-            let left = step_into(out, 1024, |o| enc.finish(o, true))
+            let left = out
+                .step(1024, |o| enc.finish(o, true))
                 .1
                 .map_err(compress_err)?;
             if left == 0 {
@@ -284,7 +312,7 @@ impl Decompressor {
             self.dec = Some(dec);
         }
         let dec = self.dec.as_mut().expect("a decoder was just made");
-        let mut out = Vec::new();
+        let mut out = Out::with_capacity(0);
         let mut input = InBuffer::around(carried);
         loop {
             if !self.in_frame {
@@ -298,14 +326,14 @@ impl Decompressor {
             // One byte past the limit is room enough to see it crossed.
             let room = (carried.len().saturating_mul(8))
                 .clamp(1024, STEP)
-                .min(limit.saturating_add(1) - out.len());
-            let start = out.len();
-            let (n, hint) = step_into(&mut out, room, |o| dec.run(&mut input, o));
+                .min(limit.saturating_add(1) - out.filled);
+            let start = out.filled;
+            let (n, hint) = out.step(room, |o| dec.run(&mut input, o));
             let hint = hint.map_err(decompress_err)?;
-            if out.len() > limit {
+            if out.filled > limit {
                 return Err(WireError::DecompressedTooLarge { limit });
             }
-            self.history.feed(&out[start..]);
+            self.history.feed(&out.filled()[start..]);
             if hint == 0 {
                 self.in_frame = false;
                 self.history.end();
@@ -317,7 +345,7 @@ impl Decompressor {
                     // The frame ended: its window is not needed any more.
                     self.dec = None;
                 }
-                return Ok(out);
+                return Ok(out.into_vec());
             }
         }
     }

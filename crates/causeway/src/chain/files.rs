@@ -128,10 +128,14 @@ pub fn edge(
         let _ = writeln!(out, "metrics_listen = {}", s(m));
     }
     let _ = writeln!(out, "{}", private_key(secrets, "edge", &keys.edge)?);
+    let clients: Vec<String> = std::iter::once(&keys.client.public)
+        .chain(&spec.more_clients)
+        .map(|k| k.to_string())
+        .collect();
     let _ = writeln!(
         out,
         "allowed_clients = {}",
-        list([keys.client.public.to_string().as_str()])
+        list(clients.iter().map(String::as_str))
     );
     let direct = spec.servers.iter().filter(|m| !m.via_relay);
     let _ = writeln!(
@@ -214,6 +218,7 @@ pub fn client(
     let _ = writeln!(out, "imap_idle = {}", d(t.imap_idle));
     let _ = writeln!(out, "imap_recheck = {}", d(t.imap_recheck));
     let _ = writeln!(out, "resume = {}", d(t.resume));
+    let _ = writeln!(out, "\n[prefetch]\nenabled = {}", spec.prefetch);
     for m in &spec.servers {
         let (host, port) = m.address.rsplit_once(':').ok_or_else(|| {
             io::Error::other(format!(

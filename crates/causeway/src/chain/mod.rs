@@ -27,7 +27,7 @@ use causeway_edge::{EdgeTimeouts, ResumeConfig};
 use causeway_net::EnvRng;
 use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::RelayTimeouts;
-use causeway_wire::{ChannelConfig, Keypair};
+use causeway_wire::{ChannelConfig, Keypair, PublicKey};
 
 pub use files::Secrets;
 pub use in_process::{InProcess, NodeTask, Spawn, TokioSpawn};
@@ -109,6 +109,12 @@ pub struct ChainSpec {
     /// The edge's and the relay's `metrics_listen` (their files say it; the
     /// binary serves it, an in-process chain has no endpoint).
     pub metrics_listen: Option<String>,
+    /// Client proxies the edge allows beside the chain's own (`Keys::client`):
+    /// the bench's load processes, each a proxy with a key of its own.
+    pub more_clients: Vec<PublicKey>,
+    /// The client proxy streams bodies ahead of demand (`[prefetch]
+    /// enabled`); `false`: every body crosses the line when asked for.
+    pub prefetch: bool,
 }
 
 impl Default for ChainSpec {
@@ -131,6 +137,8 @@ impl Default for ChainSpec {
             client_journal: true,
             shutdown_deadline: Duration::from_secs(20),
             metrics_listen: None,
+            more_clients: Vec::new(),
+            prefetch: true,
         }
     }
 }
