@@ -21,7 +21,7 @@
 //! [`crate::state::Ticket`], so the edge's "pending work" count is exact on
 //! every path, including a worker that is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use causeway_pop3::Command;
 use causeway_upstream::{Numbering, Resolved};
@@ -32,8 +32,6 @@ use crate::state::Ticket;
 
 /// One owed piece of work, as it moves between ledgers.
 pub struct Item {
-    /// Sent in the current server session (and answered).
-    issued: bool,
     /// Its crash-journal entries (more than one if it was owed twice).
     entries: Vec<Entry>,
     /// Taken over from another worker: this session's RSET leaves it be.
@@ -85,8 +83,15 @@ pub struct Ledger {
     numbers: Numbering,
     /// Server sessions begun so far.
     sessions: u64,
-    owed: BTreeMap<(Target, Owed), Item>,
+    owed: BTreeMap<Key, Item>,
+    /// The owed items not yet sent (and answered) in the current server
+    /// session: what [`Ledger::next_step`] looks through, so bringing a
+    /// session up to date costs the unsent items, not everything a long
+    /// session owes (a read mark per message read).
+    unsent: BTreeSet<Key>,
 }
+
+type Key = (Target, Owed);
 
 impl Ledger {
     /// A new server session began, numbered by `numbers`. Numbers from
@@ -101,9 +106,7 @@ impl Ledger {
     /// sent in it was committed.
     pub fn session_lost(&mut self) {
         self.numbers = Numbering::default();
-        for item in self.owed.values_mut() {
-            item.issued = false;
-        }
+        self.unsent = self.owed.keys().cloned().collect();
     }
 
     /// Where `target` is in the current server session.
@@ -121,8 +124,11 @@ impl Ledger {
         ticket: impl FnOnce() -> Ticket,
     ) {
         let sure_from = self.sessions;
-        let item = self.owed.entry((target, owed)).or_insert_with(|| Item {
-            issued: false,
+        let key = (target, owed);
+        if !self.owed.contains_key(&key) {
+            self.unsent.insert(key.clone());
+        }
+        let item = self.owed.entry(key).or_insert_with(|| Item {
             entries: Vec::new(),
             adopted: false,
             sure_from,
@@ -161,12 +167,11 @@ impl Ledger {
             mut item,
         } in items
         {
-            item.issued = false;
             item.adopted = true;
             item.sure_from = item.sure_from.max(sure_from);
+            self.unsent.insert((target.clone(), owed));
             match self.owed.get_mut(&(target.clone(), owed)) {
                 Some(mine) => {
-                    mine.issued = false;
                     mine.adopted = true;
                     mine.sure_from = mine.sure_from.max(sure_from);
                     mine.entries.append(&mut item.entries);
@@ -178,15 +183,19 @@ impl Ledger {
         }
     }
 
-    /// Work that was to be handed over and found no taker: back, as it was.
+    /// Work that was to be handed over and found no taker: back, to be sent
+    /// again (it is handed over when no server session could be had).
     pub fn adopt_back(&mut self, items: Vec<Handover>) {
         for h in items {
-            self.owed.insert((h.target, h.owed), h.item);
+            let key = (h.target, h.owed);
+            self.unsent.insert(key.clone());
+            self.owed.insert(key, h.item);
         }
     }
 
     /// Everything owed, to hand to another worker of the same maildrop.
     pub fn hand_over(&mut self) -> Vec<Handover> {
+        self.unsent.clear();
         std::mem::take(&mut self.owed)
             .into_iter()
             .map(|((target, owed), item)| Handover { target, owed, item })
@@ -205,9 +214,9 @@ impl Ledger {
     /// this session cannot prove gone (see `Item::sure_from`) waits for
     /// the next session: [`Ledger::committed`] keeps it.
     pub fn next_step(&self) -> Option<Step> {
-        self.owed
+        self.unsent
             .iter()
-            .filter(|(_, i)| !i.issued)
+            .filter_map(|key| Some((key, self.owed.get(key)?)))
             .find_map(|((target, owed), item)| {
                 let action = match self.resolve(target) {
                     Resolved::Number(n) => Action::Send(match owed {
@@ -229,16 +238,16 @@ impl Ledger {
     /// The server answered the step's command (either way: `-ERR` to `DELE`
     /// means it is deleted already), or there was nothing to send.
     pub fn done(&mut self, target: &Target, owed: Owed) {
-        if let Some(i) = self.owed.get_mut(&(target.clone(), owed)) {
-            i.issued = true;
-        }
+        self.unsent.remove(&(target.clone(), owed));
     }
 
     /// Work that can never be done (an ambiguous message): dropped; its
     /// journal entries, to erase.
     pub fn impossible(&mut self, target: &Target, owed: Owed) -> Vec<Entry> {
+        let key = (target.clone(), owed);
+        self.unsent.remove(&key);
         self.owed
-            .remove(&(target.clone(), owed))
+            .remove(&key)
             .map(|i| i.entries)
             .unwrap_or_default()
     }
@@ -251,20 +260,20 @@ impl Ledger {
     /// its own journal entries before answering the client.)
     pub fn rset(&mut self) {
         self.owed.retain(|_, item| item.adopted);
-        for item in self.owed.values_mut() {
-            item.issued = false;
-        }
+        self.unsent = self.owed.keys().cloned().collect();
     }
 
     /// `QUIT` answered `+OK`: everything sent in this session is committed.
     /// Returns the journal entries of what was committed, to erase.
     pub fn committed(&mut self) -> Vec<Entry> {
         let mut done = Vec::new();
-        self.owed.retain(|_, i| {
-            if i.issued {
+        let unsent = &self.unsent;
+        self.owed.retain(|key, i| {
+            let issued = !unsent.contains(key);
+            if issued {
                 done.append(&mut i.entries);
             }
-            !i.issued
+            !issued
         });
         self.numbers = Numbering::default();
         done
