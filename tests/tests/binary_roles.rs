@@ -493,6 +493,23 @@ async fn kill_9_after_an_acknowledged_delete_then_restart_commits_it() {
     let mut c = chain(&env, 2, false).await;
     let (mut py, uidl) = delete_and_wait(&env, &c).await;
     let (store, id) = c.store_of(&uidl);
+    // The client proxy answered the DELE from its own journal; the kill
+    // comes once the edge has taken the delete over (journaled, then sent
+    // in its server session), not at whatever moment the machine's load
+    // lets it get that far.
+    let deadline = env.now() + Duration::from_secs(30);
+    while !store
+        .live_sessions()
+        .iter()
+        .any(|s| s.commands.iter().any(|c| c.starts_with("DELE")))
+    {
+        assert!(
+            env.now() < deadline,
+            "the edge never sent the DELE:\n{}",
+            store.report()
+        );
+        env.sleep(Duration::from_millis(10)).await;
+    }
 
     c.edge().signal("KILL");
     let code = c.edge().exit_code(&env).await;

@@ -16,6 +16,9 @@
 //! - [`imap`]: figure 7, figures 1-3 for a mail client that syncs the
 //!   folder over IMAP (W1 over IMAP), against direct IMAP with and without
 //!   COMPRESS=DEFLATE.
+//! - [`load`]: figure 8, a thousand mail users fetching and deleting for
+//!   ten minutes, then SIGTERM to the edge: errors, lost mail and server
+//!   sessions without QUIT, from the model server's record.
 //!
 //! This crate never runs under simulation, so it uses OS time, threads and
 //! sockets directly (it is exempt from the seam lint).
@@ -24,6 +27,7 @@ pub mod cpu;
 pub mod imap;
 pub mod latency;
 pub mod line;
+pub mod load;
 pub mod mail;
 pub mod nodes;
 pub mod scale;
@@ -190,7 +194,11 @@ pub struct Options {
     pub active: usize,
     /// Figure 6: commands timed per kind.
     pub iterations: usize,
-    /// Which figures (1..=7) to run.
+    /// Figure 8: mail users (each with a client proxy), and how long they
+    /// fetch and delete before the edge gets SIGTERM.
+    pub load_sessions: usize,
+    pub load_seconds: u64,
+    /// Which figures (1..=8) to run.
     pub figures: Vec<u8>,
     /// This binary, which figure 5 starts again as the edge process.
     pub exe: PathBuf,
@@ -209,7 +217,9 @@ impl Options {
             sessions: 10_000,
             active: 1_000,
             iterations: 500,
-            figures: vec![1, 2, 3, 4, 5, 6, 7],
+            load_sessions: 1_000,
+            load_seconds: 600,
+            figures: vec![1, 2, 3, 4, 5, 6, 7, 8],
             exe,
         }
     }
@@ -266,6 +276,10 @@ pub async fn run(opts: &Options) -> Result<Vec<Figure>, String> {
     if opts.wants(7) {
         progress("figure 7: the mailbox synced over IMAP through Causeway and direct");
         out.extend(imap::figures(&messages).await?);
+    }
+    if opts.wants(8) {
+        progress("figure 8: a load run, then SIGTERM to the edge");
+        out.extend(load::figures(opts).await?);
     }
     Ok(out)
 }

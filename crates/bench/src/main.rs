@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use causeway_bench::{Options, run, scale, table};
+use causeway_bench::{Options, load, run, scale, table};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,12 @@ struct Args {
     /// Figure 6: commands timed per kind.
     #[arg(long, default_value_t = 500)]
     iterations: usize,
+    /// Figure 8: mail users, each with a client proxy, fetching and deleting.
+    #[arg(long, default_value_t = 1_000)]
+    load_sessions: usize,
+    /// Figure 8: how long they go on before the edge gets SIGTERM.
+    #[arg(long, default_value_t = 600)]
+    load_seconds: u64,
     /// Figures to run, e.g. `1,2,3` [default: all].
     #[arg(long, value_delimiter = ',')]
     figures: Vec<u8>,
@@ -55,7 +61,11 @@ fn main() {
     // The nodes' children run as the shipped binary does.
     causeway_net::memory::return_freed_memory();
     if let Some(mode) = std::env::args().nth(1).filter(|a| a.starts_with("__")) {
-        if let Err(e) = scale::child_main(&mode) {
+        let ran = match mode.as_str() {
+            "__load-run" => load::child_main(),
+            _ => scale::child_main(&mode),
+        };
+        if let Err(e) = ran {
             eprintln!("causeway-bench {mode}: {e}");
             std::process::exit(1);
         }
@@ -74,6 +84,8 @@ fn main() {
     opts.sessions = a.sessions;
     opts.active = a.active;
     opts.iterations = a.iterations;
+    opts.load_sessions = a.load_sessions;
+    opts.load_seconds = a.load_seconds;
     if !a.figures.is_empty() {
         opts.figures = a.figures;
     }

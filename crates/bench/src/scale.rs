@@ -55,16 +55,20 @@ const PER_LOAD: usize = 4000;
 const WRAP_EDGE: &str = "CAUSEWAY_BENCH_WRAP_EDGE";
 
 /// A node in a child process; it exits when its stdin closes.
-struct ChildNode {
+pub(crate) struct ChildNode {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     /// The first line it printed: the address it listens on.
-    addr: String,
+    pub addr: String,
 }
 
 impl ChildNode {
-    fn start(exe: &std::path::Path, mode: &str, config: &[String]) -> Result<ChildNode, String> {
+    pub fn start(
+        exe: &std::path::Path,
+        mode: &str,
+        config: &[String],
+    ) -> Result<ChildNode, String> {
         let wrapped = (std::env::var(WRAP_EDGE).ok())
             .filter(|w| mode == "__edge-child" && !w.trim().is_empty());
         let mut command = match &wrapped {
@@ -112,7 +116,7 @@ impl ChildNode {
         })
     }
 
-    fn send(&mut self, command: &str) -> Result<(), String> {
+    pub fn send(&mut self, command: &str) -> Result<(), String> {
         writeln!(self.stdin, "{command}").map_err(|e| e.to_string())?;
         self.stdin.flush().map_err(|e| e.to_string())
     }
@@ -130,7 +134,38 @@ impl ChildNode {
         }
     }
 
-    fn rss(&self) -> u64 {
+    /// The next line it prints.
+    pub fn line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err("the child process ended".into()),
+            Ok(_) => Ok(line.trim().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Waits until something accepts connections at its address (a node
+    /// that binds after it printed it).
+    pub fn wait_listening(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("nothing listens on {} after {within:?}", self.addr));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends it SIGTERM and waits for it to exit; its exit code.
+    pub fn terminate(&mut self) -> Result<i32, String> {
+        let pid = self.child.id();
+        sys::terminate(pid).map_err(|e| format!("SIGTERM to {pid}: {e}"))?;
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        Ok(status.code().unwrap_or(-1))
+    }
+
+    pub fn rss(&self) -> u64 {
         sys::rss_bytes(self.child.id()).unwrap_or(0)
     }
 
@@ -176,8 +211,9 @@ fn loads_for(n: usize) -> usize {
 }
 
 /// Entry point of the child processes (`__edge-child`, `__forward-child`,
-/// `__load-child`): reads its configuration from stdin, prints the address
-/// it listens on (or `ready`), then serves (and, for a load process, obeys
+/// `__load-child`, and figure 8's `__edge-run`, the shipped edge that ends
+/// on SIGTERM): reads its configuration from stdin, prints the address it
+/// listens on (or `ready`), then serves (and, for a load process, obeys
 /// commands on stdin) until stdin closes.
 pub fn child_main(mode: &str) -> Result<(), String> {
     let stdin = std::io::stdin();
@@ -234,6 +270,21 @@ pub fn child_main(mode: &str) -> Result<(), String> {
             })?
         }
         "__load-child" => return load_main(&rt, env, &mut lines),
+        "__edge-run" => {
+            // The shipped edge, signals and all: its address first, as the
+            // other children print theirs (it binds it a moment later).
+            let file = next(&mut lines)?;
+            let settings = causeway::config::load(Path::new(&file)).map_err(|e| e.to_string())?;
+            let Settings::Edge(edge) = &settings else {
+                return Err(format!("{file} does not configure an edge"));
+            };
+            println!("{}", edge.listen);
+            std::io::stdout().flush().map_err(|e| e.to_string())?;
+            drop(rt);
+            // Its errors on stderr (RUST_LOG for more).
+            causeway::logging::init(causeway::logging::LogFormat::Human, "error");
+            std::process::exit(causeway::run::run(settings, file.into()));
+        }
         other => return Err(format!("unknown child mode {other}")),
     };
     println!("{addr}");
@@ -244,11 +295,39 @@ pub fn child_main(mode: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn next(lines: &mut Lines<StdinLock<'_>>) -> Result<String, String> {
+pub(crate) fn next(lines: &mut Lines<StdinLock<'_>>) -> Result<String, String> {
     lines
         .next()
         .ok_or("stdin ended")?
         .map_err(|e| e.to_string())
+}
+
+/// Starts the client proxy of configuration file `file` on `rt`; where it
+/// listens.
+pub(crate) fn start_proxy(
+    rt: &tokio::runtime::Runtime,
+    env: &TokioEnv,
+    file: &str,
+) -> Result<String, String> {
+    let Settings::Client(settings) =
+        causeway::config::load(Path::new(file)).map_err(|e| e.to_string())?
+    else {
+        return Err(format!("{file} does not configure a client proxy"));
+    };
+    let e = env.clone();
+    rt.block_on(async move {
+        let l = e
+            .bind(&settings.config.listen)
+            .await
+            .map_err(|e| e.to_string())?;
+        let listen = l.local_addr().unwrap().to_string();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _keep = stop;
+            let _ = run_client(e, l, Arc::new(settings.config), rx).await;
+        });
+        Ok::<_, String>(listen)
+    })
 }
 
 /// A load process: mail clients, and through Causeway their client proxy.
@@ -262,26 +341,7 @@ fn load_main(
 ) -> Result<(), String> {
     let causeway = next(lines)? == "causeway";
     let addr = if causeway {
-        let file = next(lines)?;
-        let Settings::Client(settings) =
-            causeway::config::load(Path::new(&file)).map_err(|e| e.to_string())?
-        else {
-            return Err(format!("{file} does not configure a client proxy"));
-        };
-        let e = env.clone();
-        rt.block_on(async move {
-            let l = e
-                .bind(&settings.config.listen)
-                .await
-                .map_err(|e| e.to_string())?;
-            let listen = l.local_addr().unwrap().to_string();
-            let (stop, rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                let _keep = stop;
-                let _ = run_client(e, l, Arc::new(settings.config), rx).await;
-            });
-            Ok::<_, String>(listen)
-        })?
+        start_proxy(rt, &env, &next(lines)?)?
     } else {
         next(lines)?
     };

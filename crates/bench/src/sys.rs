@@ -48,6 +48,15 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 /// Raises this process's open-file limit to at least `want` (as far as the
 /// kernel allows: root may raise the hard limit up to `fs.nr_open`). Returns
 /// the soft limit now in force.
+/// Sends SIGTERM to process `pid`.
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    match unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 pub fn raise_fd_limit(want: u64) -> u64 {
     // SAFETY: getrlimit/setrlimit read and write only the struct given.
     unsafe {

@@ -26,6 +26,8 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
     opts.sessions = SESSIONS;
     opts.active = 5;
     opts.iterations = 20;
+    opts.load_sessions = 4;
+    opts.load_seconds = 3;
     let figures = run(&opts).await.expect("the benchmark runs");
 
     for f in &figures {
@@ -117,4 +119,20 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
     assert!(bytes.causeway > 0.0 && deflated > 0.0, "{bytes:?}");
     assert!(deflated < bytes.alternative("direct").unwrap(), "{bytes:?}");
     assert!(get(&figures, "imap_time_gprs").causeway > 0.0);
+
+    // 8: the load run: sessions done, no error before the SIGTERM, nothing
+    // lost, every acknowledged delete done, every server session QUIT, and
+    // the edge shut down cleanly (judged from the model server's record).
+    assert!(get(&figures, "load_sessions").causeway > 0.0);
+    for zero in [
+        "load_errors",
+        "load_lost",
+        "load_deletes_not_done",
+        "load_server_sessions_without_quit",
+    ] {
+        let f = get(&figures, zero);
+        assert_eq!(f.causeway, 0.0, "{f:?}");
+    }
+    let shutdown = get(&figures, "load_shutdown");
+    assert_eq!(shutdown.alternative("exit_code"), Some(0.0), "{shutdown:?}");
 }

@@ -249,6 +249,10 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
     LineCut::broken(format!("the edge sent {kind} while we waited for {what}"))
 }
 
+/// The first pause before trying a busy edge again, and the longest.
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+const BUSY_PAUSE_MAX: Duration = Duration::from_secs(2);
+
 /// A channel to the edge, handshake done, no session yet.
 pub type Reached<E> = SecureChannel<<E as Env>::Stream>;
 
@@ -266,27 +270,49 @@ impl<E: Env> EdgeLink<E> {
     /// Connects and runs the handshake; nothing is said yet. The client
     /// proxy does this before it greets the mail client, so that an edge out
     /// of reach shows as a connection failure, never as a refused password.
+    ///
+    /// A handshake the line ends (a FIN or a reset) is tried again after a
+    /// pause that doubles from [`BUSY_PAUSE`], with jitter, while
+    /// `edge_connect` has not passed since the first try: a busy edge closes
+    /// connections before their handshake (its `max_handshakes` are in
+    /// progress, as when every proxy comes back at once after it
+    /// restarted), and a line may drop one connection and carry the next.
+    /// A refusal of our key is not a line failure, and is not retried.
     pub async fn reach(env: &E, config: &ClientConfig) -> Result<Reached<E>, String> {
         let t = &config.timeouts;
-        let stream = env
-            .timeout(
-                t.edge_connect,
-                "the connection to the edge",
-                env.connect(&config.edge),
+        let give_up = env.now() + t.edge_connect;
+        let mut pause = BUSY_PAUSE;
+        loop {
+            let stream = env
+                .timeout(
+                    t.edge_connect,
+                    "the connection to the edge",
+                    env.connect(&config.edge),
+                )
+                .await
+                .and_then(|r| r)
+                .map_err(|e| format!("could not reach the edge at {}: {e}", config.edge))?;
+            let reached = connect_xk(
+                env,
+                stream,
+                &config.keypair,
+                &config.edge_key,
+                config.psk.as_ref(),
+                &config.edge_channel(),
             )
-            .await
-            .and_then(|r| r)
-            .map_err(|e| format!("could not reach the edge at {}: {e}", config.edge))?;
-        connect_xk(
-            env,
-            stream,
-            &config.keypair,
-            &config.edge_key,
-            config.psk.as_ref(),
-            &config.edge_channel(),
-        )
-        .await
-        .map_err(|e| format!("the secure handshake with the edge failed: {e}"))
+            .await;
+            let wait = pause + pause.mul_f64(env.rng().range(0, 1000) as f64 / 1000.0);
+            match reached {
+                Ok(channel) => return Ok(channel),
+                Err(e) if e.is_line_failure() && env.now() + wait < give_up => {
+                    tracing::debug!(error = %e, pause_ms = wait.as_millis() as u64,
+                        "the handshake with the edge did not finish; trying again");
+                    env.sleep(wait).await;
+                    pause = (pause * 2).min(BUSY_PAUSE_MAX);
+                }
+                Err(e) => return Err(format!("the secure handshake with the edge failed: {e}")),
+            }
+        }
     }
 
     /// Hands over the user information on a reached channel and waits for

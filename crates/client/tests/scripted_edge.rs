@@ -536,3 +536,34 @@ async fn the_next_session_names_the_ones_a_cut_took_and_not_one_that_quit() {
     let _edge = rig.accept().await;
     assert!(rig.supersedes.is_empty(), "{:?}", rig.supersedes);
 }
+
+#[tokio::test]
+async fn a_handshake_the_edge_drops_is_tried_again_before_the_greeting() {
+    let mut rig = rig(Timeouts::default()).await;
+    let (env, proxy) = (rig.env.clone(), rig.proxy.clone());
+    let connect = async move {
+        let s = env.connect(&proxy).await.unwrap();
+        Pop { s, buf: Vec::new() }
+    };
+    // A busy edge (max_handshakes in progress) closes the first two
+    // connections unheard; the third is handshaken.
+    let edge = async {
+        for _ in 0..2 {
+            let (dropped, _) = rig
+                .env
+                .timeout(WAIT, "a connection", rig.edge.accept())
+                .await
+                .unwrap()
+                .unwrap();
+            drop(dropped);
+        }
+        rig.handshake().await
+    };
+    let (mut pop, ch) = tokio::join!(connect, edge);
+    assert_eq!(pop.line().await, "+OK Causeway ready.");
+    rig.pending = Some(ch);
+    pop.login().await;
+    let mut edge = rig.accept().await;
+    welcome(&mut edge).await;
+    assert_eq!(pop.line().await, "+OK Logged in.");
+}

@@ -183,3 +183,39 @@ pub async fn run_edge_reloadable<E: Env>(
     while replays.join_next().await.is_some() {}
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use causeway_cache::ByteLru;
+
+    /// Whether a store in the edge's body pool keeps a body of `n` bytes.
+    fn kept(state: &EdgeState, n: usize) -> bool {
+        let mut bodies = ByteLru::in_pool(usize::MAX, state.body_pool());
+        bodies.put(0u8, Arc::new(vec![0u8; n]));
+        bodies.peek(&0).is_some()
+    }
+
+    #[tokio::test]
+    async fn each_configuration_sets_the_edge_wide_limits_as_it_comes() {
+        let rng = causeway_net::EnvRng::from_seed([1; 32]);
+        let mut config = EdgeConfig::new(causeway_wire::Keypair::generate(&rng));
+        config.replica_cache_total_bytes = 100;
+        let (configs, rx) = watch::channel(Arc::new(config.clone()));
+        let state = EdgeState::new();
+        let admission = admission::Admission::new(config.admission);
+        let logins = logins::Logins::new(config.logins);
+        let follow = follow_reloads(rx, &admission, &logins, &state);
+        tokio::pin!(follow);
+        let turn = std::time::Duration::from_millis(10);
+        assert!(tokio::time::timeout(turn, follow.as_mut()).await.is_err());
+        assert!(!kept(&state, 1000), "the first configuration's cap");
+        config.replica_cache_total_bytes = 10_000;
+        configs.send(Arc::new(config)).unwrap();
+        assert!(tokio::time::timeout(turn, follow.as_mut()).await.is_err());
+        assert!(
+            kept(&state, 1000),
+            "a reload's cap, before any session opens"
+        );
+    }
+}
