@@ -31,12 +31,13 @@ use causeway::chain::{ChainSpec, Keys, MailServer, Secrets, TempDir, files};
 use causeway_mailserver::EndKind;
 use causeway_net::{Env, EnvRng, TokioEnv};
 use causeway_wire::Keypair;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use crate::nodes::{
     LOCAL_PASSWORD, LOCAL_USER, PASSWORD, Server, client_timeouts, mail_client, mail_server,
 };
+use causeway_tests::interop::sha256;
+
 use crate::scale::{ChildNode, next, start_proxy};
 use crate::{Figure, Options, progress, sys};
 
@@ -50,15 +51,6 @@ const PAUSE: Duration = Duration::from_millis(500);
 
 fn user(i: usize) -> String {
     format!("load{i}")
-}
-
-fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// What the mail clients saw, kept as they saw it.
@@ -87,7 +79,7 @@ async fn session(
         seen.lock()
             .unwrap()
             .received
-            .push((i, uidl.to_string(), sha(&body)));
+            .push((i, uidl.to_string(), sha256(&body)));
         c.dele(*n).await.map_err(e)?;
         seen.lock().unwrap().deleted.push((i, uidl.to_string()));
     }
@@ -253,7 +245,7 @@ fn deliver(
         .store
         .deliver(&user(i), &m)
         .map_err(|e| e.to_string())?;
-    delivered.insert((i, uidl.to_string()), sha(&m));
+    delivered.insert((i, uidl.to_string()), sha256(&m));
     Ok(())
 }
 
