@@ -15,6 +15,8 @@ use causeway_wire::ChannelConfig;
 
 use crate::mail::{self, Messages};
 use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client};
+use crate::ssh::{SshTunnel, TunnelCpu};
+use crate::tls::TlsForward;
 use crate::{Figure, Options, sys};
 
 async fn passes(
@@ -125,6 +127,26 @@ pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>,
     let fw_wall = t.elapsed().as_secs_f64();
     let c2 = cpu(&chain).await;
     let (cw, fw) = (since(&c0, &c1), since(&c1, &c2));
+    let ssh = if crate::ssh::available() {
+        let tunnel = SshTunnel::start(&chain.server_addr, None).await?;
+        let t = Instant::now();
+        passes(&chain.env, &tunnel.local, false, n, count).await?;
+        let wall = t.elapsed().as_secs_f64();
+        chain.settle().await?;
+        Some((tunnel.stop().await?, wall))
+    } else {
+        None
+    };
+    let tls = TlsForward::start(&chain.server_addr, None).await?;
+    let (client0, server0) = (tls.client_end.cpu().await, tls.server_end.cpu().await);
+    let t = Instant::now();
+    passes(&chain.env, &tls.local, false, n, count).await?;
+    let tls_wall = t.elapsed().as_secs_f64();
+    chain.settle().await?;
+    let tls_cpu = TunnelCpu {
+        client: tls.client_end.cpu().await - client0,
+        server: tls.server_end.cpu().await - server0,
+    };
 
     drop(chain);
     let per = |d: Duration| mb / d.as_secs_f64().max(1e-6);
@@ -155,12 +177,27 @@ pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>,
             "cpu_edge",
             "MB/CPU-s",
             per(cw.edge),
-            vec![("plain_forward", per(fw.forward))],
+            [("plain_forward", per(fw.forward))]
+                .into_iter()
+                .chain(ssh.map(|(c, _)| ("sshd", per(c.server))))
+                .chain([("tls_forward_server_end", per(tls_cpu.server))])
+                .collect(),
         )
         .note(format!(
-            "{base}; edge {:.2} CPU-s, plain forward {:.3} CPU-s",
+            "{base}; edge {:.2} CPU-s, plain forward {:.3} CPU-s{}",
             cw.edge.as_secs_f64(),
-            fw.forward.as_secs_f64()
+            fw.forward.as_secs_f64(),
+            ssh.map(|(c, _)| format!(
+                "; ssh -C -L (tunnel set up once; chacha20-poly1305, zlib): sshd {:.2} CPU-s, ssh {:.2} CPU-s",
+                c.server.as_secs_f64(),
+                c.client.as_secs_f64()
+            ))
+            .unwrap_or_default()
+                + &format!(
+                    "; TLS forward (a TLS 1.3 connection per download, rustls): server end {:.2} CPU-s, client end {:.2} CPU-s",
+                    tls_cpu.server.as_secs_f64(),
+                    tls_cpu.client.as_secs_f64()
+                )
         )),
         Figure::new(
             "cpu_relay",
@@ -173,7 +210,11 @@ pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>,
             "cpu_proxy",
             "MB/CPU-s",
             per(cw.proxy),
-            vec![("plain_forward", per(fw.forward))],
+            [("plain_forward", per(fw.forward))]
+                .into_iter()
+                .chain(ssh.map(|(c, _)| ("ssh_client", per(c.client))))
+                .chain([("tls_forward_client_end", per(tls_cpu.client))])
+                .collect(),
         )
         .note(format!(
             "client proxy {:.2} CPU-s (the user's machine)",
@@ -197,7 +238,11 @@ pub async fn figures(opts: &Options, messages: &Messages) -> Result<Vec<Figure>,
             "throughput_wall",
             "MB/s",
             mb / cw_wall,
-            vec![("direct_via_forward", mb / fw_wall)],
+            [("direct_via_forward", mb / fw_wall)]
+                .into_iter()
+                .chain(ssh.map(|(_, wall)| ("ssh_c", mb / wall)))
+                .chain([("tls_forward", mb / tls_wall)])
+                .collect(),
         )
         .note("one mail client at a time, loopback, 2 shared cores"),
     ])

@@ -31,7 +31,9 @@ pub mod load;
 pub mod mail;
 pub mod nodes;
 pub mod scale;
+pub mod ssh;
 pub mod sys;
+pub mod tls;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

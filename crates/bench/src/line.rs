@@ -19,8 +19,11 @@ use tokio::net::TcpStream;
 
 use crate::mail::{self, Messages};
 use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client, mail_client_on};
+use crate::ssh::SshTunnel;
+use crate::tls::TlsForward;
 use crate::{Figure, Options, progress};
 use causeway_net::tap::{TapLog, Tapped};
+use causeway_tests::Pace;
 
 /// What one session cost on its line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -179,6 +182,70 @@ pub async fn direct_session(
     Ok((cost, transcript))
 }
 
+/// The same download through an `ssh -C -L` tunnel to the server, opened
+/// for it (over the line emulator when `pace` says so): bytes and turns on
+/// the ssh connection, handshake and login included, and the time from
+/// starting ssh to QUIT's answer. `None` without OpenSSH.
+pub async fn ssh_session(
+    chain: &Chain,
+    messages: &Messages,
+    pace: Option<Pace>,
+) -> Result<Option<(LineCost, SshTunnel)>, String> {
+    if !crate::ssh::available() {
+        return Ok(None);
+    }
+    let tunnel = SshTunnel::start(&chain.server_addr, pace).await?;
+    let cost = tunnel_session(chain, messages, &tunnel.local, &tunnel.line).await?;
+    let cost = LineCost {
+        seconds: cost.seconds + tunnel.setup_seconds,
+        ..cost
+    };
+    Ok(Some((cost, tunnel)))
+}
+
+/// The same download through a stunnel-style TLS forward to the server
+/// (its TLS handshake is the mail client's connection's).
+pub async fn tls_session(
+    chain: &Chain,
+    messages: &Messages,
+    pace: Option<Pace>,
+) -> Result<LineCost, String> {
+    let forward = TlsForward::start(&chain.server_addr, pace).await?;
+    tunnel_session(chain, messages, &forward.local, &forward.line).await
+}
+
+/// A direct session through a tunnel whose line `line` counts from its
+/// start (its own handshake included), listening at `local`.
+async fn tunnel_session(
+    chain: &Chain,
+    messages: &Messages,
+    local: &str,
+    line: &causeway_tests::Forwarder,
+) -> Result<LineCost, String> {
+    for m in messages {
+        chain
+            .store
+            .deliver(DIRECT_USER, m)
+            .map_err(|e| e.to_string())?;
+    }
+    let started = Instant::now();
+    let c = mail_client(&chain.env, local, false).await?;
+    download(c, messages).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    chain.settle().await?;
+    if !chain.store.present_uidls(DIRECT_USER).is_empty() {
+        return Err("the deletes through the tunnel were not committed".into());
+    }
+    let turns = line.round_trips();
+    Ok(LineCost {
+        up: line.bytes(causeway_tests::Dir::Up),
+        down: line.bytes(causeway_tests::Dir::Down),
+        turns,
+        direction_changes: turns,
+        seconds,
+    })
+}
+
 /// STAT, UIDL, RETR all, DELE all, QUIT; every body checked.
 async fn download<S: causeway_net::Stream>(
     mut c: causeway_pop3::Pop3Client<TokioEnv, S>,
@@ -260,6 +327,21 @@ pub async fn figures(
     let chain = Chain::start(ChainSpec::default()).await;
     let cw = causeway_session(&chain, messages).await?;
     let (direct, transcript) = direct_session(&chain, messages).await?;
+    let ssh = match ssh_session(&chain, messages, None).await? {
+        Some((cost, tunnel)) => {
+            let cpu = tunnel.stop().await?;
+            progress(&format!(
+                "ssh -C: {} bytes, {} turns; CPU ssh {:.3} s, sshd {:.3} s",
+                cost.bytes(),
+                cost.turns,
+                cpu.client.as_secs_f64(),
+                cpu.server.as_secs_f64()
+            ));
+            Some(cost)
+        }
+        None => None,
+    };
+    let tls = tls_session(&chain, messages, None).await?;
     drop(chain);
     let with_dict = match &dictionary {
         Some(d) => {
@@ -303,15 +385,25 @@ pub async fn figures(
                 "line_bytes",
                 "bytes",
                 cw.bytes() as f64,
-                vec![
+                [
                     ("direct", direct.bytes() as f64),
                     ("direct+deflate", deflated as f64),
                     ("direct+zstd3", zstded as f64),
-                ],
+                ]
+                .into_iter()
+                .chain(ssh.map(|s| ("ssh_c", s.bytes() as f64)))
+                .chain([("tls_forward", tls.bytes() as f64)])
+                .collect(),
             )
             .note(format!(
-                "{n} messages, {mail_bytes} mail bytes, on loopback (the line keeps up: level 3); causeway up {} down {}; direct up {} down {}",
-                cw.up, cw.down, direct.up, direct.down
+                "{n} messages, {mail_bytes} mail bytes, on loopback (the line keeps up: level 3); causeway up {} down {}; direct up {} down {}{}",
+                cw.up,
+                cw.down,
+                direct.up,
+                direct.down,
+                ssh.map(|s| format!("; ssh -C (tunnel opened for the download, handshake and login included) up {} down {}", s.up, s.down))
+                    .unwrap_or_default()
+                    + &format!("; TLS forward (TLS 1.3, no compression) up {} down {}", tls.up, tls.down)
             )),
         );
         out.push(slow_line_bytes(messages, &direct, &cw).await?);
@@ -402,6 +494,10 @@ pub async fn figures(
         if let Some(d) = &with_dict {
             alts.push(("causeway_dict", d.turns as f64));
         }
+        if let Some(s) = &ssh {
+            alts.push(("ssh_c", s.turns as f64));
+        }
+        alts.push(("tls_forward", tls.turns as f64));
         out.push(
             Figure::new("round_trips", "turns", cw.turns as f64, alts).note(format!(
                 "{n} messages; direct = 2n+6 (greeting, USER, PASS, STAT, UIDL, n RETR, n DELE, QUIT); causeway = waits of the client proxy: Noise XK, Hello/Welcome, QUIT, plus a request for each body the stream did not bring (DELE goes in batches from the proxy's journal); its traffic changed direction {} times (window credits, batches: no wait); TCP handshake not counted",
@@ -419,6 +515,10 @@ pub async fn figures(
             if let Some(d) = &with_dict {
                 alts.push(("causeway_dict", t(d.bytes(), d.turns)));
             }
+            if let Some(s) = &ssh {
+                alts.push(("ssh_c", t(s.bytes(), s.turns)));
+            }
+            alts.push(("tls_forward", t(tls.bytes(), tls.turns)));
             out.push(
                 Figure::new(
                     &format!("time_{name}"),
@@ -510,19 +610,34 @@ async fn measured(messages: &Messages) -> Result<Figure, String> {
     .await;
     let cw = causeway_session(&chain, &slice).await?;
     let (direct, _) = direct_session(&chain, &slice).await?;
+    let ssh = match ssh_session(&chain, &slice, Some(measured_pace())).await? {
+        Some((cost, tunnel)) => {
+            tunnel.stop().await?;
+            Some(cost)
+        }
+        None => None,
+    };
+    let tls = tls_session(&chain, &slice, Some(measured_pace())).await?;
     let (bps, rtt) = (rate as f64 * 8.0, 2.0 * delay_ms as f64 / 1e3);
-    Ok(Figure::new(
-        &format!("time_measured_{name}"),
-        "s",
-        cw.seconds,
-        vec![
-            ("direct", direct.seconds),
-            ("causeway_model", model_seconds(cw.bytes(), cw.turns, bps, rtt)),
-            ("direct_model", model_seconds(direct.bytes(), direct.turns, bps, rtt)),
-        ],
-    )
+    let mut alts = vec![
+        ("direct", direct.seconds),
+        (
+            "causeway_model",
+            model_seconds(cw.bytes(), cw.turns, bps, rtt),
+        ),
+        (
+            "direct_model",
+            model_seconds(direct.bytes(), direct.turns, bps, rtt),
+        ),
+    ];
+    if let Some(s) = &ssh {
+        alts.push(("ssh_c", s.seconds));
+        alts.push(("ssh_c_model", model_seconds(s.bytes(), s.turns, bps, rtt)));
+    }
+    alts.push(("tls_forward", tls.seconds));
+    Ok(Figure::new(&format!("time_measured_{name}"), "s", cw.seconds, alts)
     .note(format!(
-        "{} messages ({} bytes) through a line emulator: {} kbit/s each way, {} ms round trip, a serialising queue; wall time from connect to QUIT's answer; causeway {} bytes {} waits, direct {} bytes {} turns",
+        "{} messages ({} bytes) through a line emulator: {} kbit/s each way, {} ms round trip, a serialising queue; wall time from connect to QUIT's answer (ssh -C: from starting ssh); causeway {} bytes {} waits, direct {} bytes {} turns{}, TLS forward {} bytes {} turns",
         slice.len(),
         mail::total(&slice),
         bps / 1e3,
@@ -530,6 +645,10 @@ async fn measured(messages: &Messages) -> Result<Figure, String> {
         cw.bytes(),
         cw.turns,
         direct.bytes(),
-        direct.turns
+        direct.turns,
+        ssh.map(|s| format!(", ssh -C {} bytes {} turns", s.bytes(), s.turns))
+            .unwrap_or_default(),
+        tls.bytes(),
+        tls.turns
     )))
 }

@@ -10,6 +10,11 @@ fn rusage(who: libc::c_int) -> Duration {
     if rc != 0 {
         return Duration::ZERO;
     }
+    timevals(&u)
+}
+
+/// User + system time of a `rusage`.
+fn timevals(u: &libc::rusage) -> Duration {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(u.ru_utime) + tv(u.ru_stime)
 }
@@ -45,9 +50,6 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Raises this process's open-file limit to at least `want` (as far as the
-/// kernel allows: root may raise the hard limit up to `fs.nr_open`). Returns
-/// the soft limit now in force.
 /// Sends SIGTERM to process `pid`.
 pub fn terminate(pid: u32) -> std::io::Result<()> {
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.
@@ -57,6 +59,54 @@ pub fn terminate(pid: u32) -> std::io::Result<()> {
     }
 }
 
+/// Sends SIGKILL to process `pid`.
+pub fn kill(pid: u32) {
+    // SAFETY: as in `terminate`.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+/// If child `pid` has ended: reaps it and returns the CPU time it and the
+/// descendants it reaped used (`wait4`). `None` while it runs.
+pub fn try_wait_cpu(pid: u32) -> std::io::Result<Option<Duration>> {
+    // SAFETY: wait4 writes only the status and the struct we hand it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    match unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut u) } {
+        0 => Ok(None),
+        -1 => Err(std::io::Error::last_os_error()),
+        _ => Ok(Some(timevals(&u))),
+    }
+}
+
+/// True if a TCP socket listens on `port` (IPv4, any address), from
+/// `/proc/net/tcp`.
+pub fn listening(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let want = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // local_address is field 1 (ADDR:PORT in hex), the state field 3;
+        // 0A is LISTEN.
+        f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"
+    })
+}
+
+/// True if this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// This process's user name (`id -un`).
+pub fn user_name() -> Option<String> {
+    let out = std::process::Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
+}
+
+/// Raises this process's open-file limit to at least `want` (as far as the
+/// kernel allows: root may raise the hard limit up to `fs.nr_open`). Returns
+/// the soft limit now in force.
 pub fn raise_fd_limit(want: u64) -> u64 {
     // SAFETY: getrlimit/setrlimit read and write only the struct given.
     unsafe {

@@ -85,6 +85,39 @@ async fn every_figure_runs_on_a_tiny_mailbox() {
         assert!(f.causeway > 0.0 && f.alternatives[0].1 > 0.0, "{f:?}");
     }
 
+    // 1-4 beside `ssh -C -L` (OpenSSH on loopback; under CI=true it must
+    // be installed): the tunnel carried the same download and was measured.
+    let alt = |figure: &str, name: &str| {
+        let f = get(&figures, figure);
+        let v = f
+            .alternative(name)
+            .unwrap_or_else(|| panic!("no {name} in {f:?}"));
+        assert!(v > 0.0, "{f:?}");
+        v
+    };
+    if causeway_bench::ssh::available() {
+        let ssh = |figure: &str| alt(figure, "ssh_c");
+        ssh("line_bytes");
+        // POP3 through a tunnel is as lock-step as direct POP3, plus the
+        // ssh handshake and login.
+        assert!(ssh("round_trips") >= 2.0 * n + 6.0);
+        ssh("time_measured_3g");
+        ssh("time_gprs");
+        ssh("throughput_wall");
+        alt("cpu_edge", "sshd");
+        alt("cpu_proxy", "ssh_client");
+    }
+
+    // ... and beside a stunnel-style TLS forward (in process, always): TLS
+    // adds bytes to direct POP3 and one round trip (TLS 1.3).
+    let tls = |figure: &str| alt(figure, "tls_forward");
+    assert!(tls("line_bytes") > alt("line_bytes", "direct"));
+    assert!(tls("round_trips") >= 2.0 * n + 7.0);
+    tls("time_measured_3g");
+    tls("throughput_wall");
+    alt("cpu_edge", "tls_forward_server_end");
+    alt("cpu_proxy", "tls_forward_client_end");
+
     // 5: every session held, none failed, on both paths.
     let held = get(&figures, "sessions_held");
     assert_eq!(held.causeway, SESSIONS as f64, "{held:?}");

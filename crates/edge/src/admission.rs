@@ -8,7 +8,10 @@
 //!
 //! - **Handshakes in progress**, edge-wide: at most
 //!   [`AdmissionLimits::max_handshakes`]; one more is closed at once. This
-//!   bounds what a flood of silent connections can hold.
+//!   bounds what a flood of silent connections can hold. Such closes are
+//!   logged at most once every [`BUSY_LOG_EVERY`], with how many there were:
+//!   a flood, or every client proxy coming back after a restart, would
+//!   otherwise write a line per connection.
 //! - **Failed handshakes per address**: each failed authentication (a key
 //!   not on the allow list, a wrong pre-shared key, a damaged or hostile
 //!   handshake) takes one credit from the address's bucket, which holds
@@ -23,6 +26,7 @@
 //! Sans-IO: the caller passes the time; the edge's session task asks.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use causeway_net::Instant;
@@ -68,8 +72,14 @@ pub struct Refusal {
 /// The per-address buckets, shared by every connection. The limits
 /// themselves are read from each connection's configuration; a reload
 /// passes the new rate in with [`Admission::set_rate`].
+/// At most one log line this often about connections closed because
+/// `max_handshakes` were in progress.
+pub(crate) const BUSY_LOG_EVERY: Duration = Duration::from_secs(10);
+
 pub(crate) struct Admission {
     failures: Failures<IpAddr>,
+    /// When the last busy line was logged, and closes since not told of.
+    busy: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Admission {
@@ -80,7 +90,26 @@ impl Admission {
                 limits.failures_per_minute,
                 MAX_ADDRESSES,
             ),
+            busy: Mutex::default(),
         }
+    }
+
+    /// A connection was closed because `max_handshakes` were in progress:
+    /// `Some(closes)` when a log line is due (the first such close, then at
+    /// most one per [`BUSY_LOG_EVERY`]), counting every close since the
+    /// last line, this one included.
+    pub fn closed_busy(&self, now: Instant) -> Option<u64> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.1 += 1;
+        let due = busy
+            .0
+            .is_none_or(|at| now.saturating_duration_since(at) >= BUSY_LOG_EVERY);
+        if !due {
+            return None;
+        }
+        let closes = busy.1;
+        *busy = (Some(now), 0);
+        Some(closes)
     }
 
     /// Takes the failure rate of a new configuration.
@@ -182,6 +211,21 @@ mod tests {
             a.failed(bad, later);
         }
         assert!(a.check(bad, later).is_err());
+    }
+
+    #[test]
+    fn closes_of_a_busy_edge_are_logged_once_per_interval_with_their_count() {
+        let a = limits(3, 60);
+        let t0 = causeway_net::TokioEnv::new().now();
+        assert_eq!(a.closed_busy(t0), Some(1));
+        for i in 1..=500 {
+            let t = t0 + Duration::from_millis(i * 10);
+            assert_eq!(a.closed_busy(t), None, "close {i}");
+        }
+        // The 501 closes after the first line are told of in the next one.
+        assert_eq!(a.closed_busy(t0 + BUSY_LOG_EVERY), Some(501));
+        assert_eq!(a.closed_busy(t0 + BUSY_LOG_EVERY), None);
+        assert_eq!(a.closed_busy(t0 + 3 * BUSY_LOG_EVERY), Some(2));
     }
 
     #[test]

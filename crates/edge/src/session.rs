@@ -80,10 +80,13 @@ impl<E: Env> Session<E> {
         let limits = cfg.admission;
         let Some(handshake) = self.state.handshake_ticket(limits.max_handshakes) else {
             self.state.refused_connection();
-            warn!(%peer, max = limits.max_handshakes,
-                "closed a connection before its handshake: max_handshakes handshakes are in \
-                 progress (a flood of connections that do not finish, or more clients at once \
-                 than the limit allows: raise max_handshakes if they are yours)");
+            if let Some(closed) = self.admission.closed_busy(self.env.now()) {
+                warn!(%peer, max = limits.max_handshakes, closed,
+                    "closed connections before their handshake: max_handshakes handshakes are \
+                     in progress (a flood of connections that do not finish, or more clients at \
+                     once than the limit allows: raise max_handshakes if they are yours); \
+                     `closed` counts them since the last such line (at most one every 10 s)");
+            }
             return;
         };
         if let Err(r) = self.admission.check(peer.ip(), self.env.now()) {

@@ -134,9 +134,6 @@ impl EdgeState {
         Self::default()
     }
 
-    /// Client sessions running now (handshake done, not yet ended).
-    /// A place for one session's bulk-level compression context, if fewer
-    /// than `limit` are in use (see `compression.rs`).
     /// A handshake's place, unless `max` are in progress.
     pub(crate) fn handshake_ticket(&self, max: usize) -> Option<Ticket> {
         self.inner.handshakes.ticket_within(max)
@@ -154,6 +151,8 @@ impl EdgeState {
         self.inner.refused_connections.load(Ordering::Relaxed)
     }
 
+    /// A place for one session's bulk-level compression context, if fewer
+    /// than `limit` are in use (see `compression.rs`).
     pub(crate) fn bulk_context(&self, limit: usize) -> Option<Ticket> {
         self.inner.bulk_contexts.ticket_within(limit)
     }
@@ -212,6 +211,7 @@ impl EdgeState {
         self.inner.pending_work.oldest()
     }
 
+    /// Client sessions running now (handshake done, not yet ended).
     pub fn live_sessions(&self) -> usize {
         self.inner.live_sessions.get()
     }

@@ -58,7 +58,7 @@ pub async fn rig(
 }
 
 /// What the whole interop suite needs, as Debian packages.
-pub const APT_PACKAGES: &str = "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 isync offlineimap3 neomutt tmux curl python3";
+pub const APT_PACKAGES: &str = "dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 isync offlineimap3 neomutt tmux curl python3 openssh-client openssh-server";
 
 /// True if `program args` runs successfully. If not: panics under CI
 /// (`CI=true`); otherwise prints what to install and returns false, and
@@ -73,7 +73,7 @@ pub fn require(program: &str, args: &[&str], package: &str) -> bool {
         .is_ok_and(|s| s.success());
     if !ok {
         let msg = format!(
-            "the interop tests need `{program}`: install it with \
+            "the interop tests and the bench need `{program}`: install it with \
              `apt-get install -y {package}` (all of them: `apt-get install -y {APT_PACKAGES}`)"
         );
         if std::env::var("CI").is_ok_and(|v| v == "true") {
