@@ -35,7 +35,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("relay-commits-on-link-loss", 435, 1),
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 15, 4),
-    ("carried-undone-by-rset", 241, 6),
+    ("carried-undone-by-rset", 276, 6),
     ("unprimed-resume", 266, 9),
     ("imap-uids-by-listing", 6, 2),
     ("imap-seen-unowed", 52, 4),

@@ -10,9 +10,16 @@ use causeway_net::Env;
 use causeway_proto::session::{ClientToEdge, Op, Reply, WantedAt};
 use causeway_tests::edge_world::*;
 
+/// These tests are about the streaming frame: the edge sends even its
+/// first units into it (in production they are whole frames of their own,
+/// `ChannelConfig::first_whole`).
+fn streaming_from_the_start() -> World {
+    world_with(ServerConfig::default(), |c| c.channel.first_whole = 0)
+}
+
 #[test]
 fn contexts_are_held_only_while_data_flows() {
-    let mut w = world(ServerConfig::default());
+    let mut w = streaming_from_the_start();
     let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
@@ -62,7 +69,7 @@ fn contexts_are_held_only_while_data_flows() {
 
 #[test]
 fn bodies_sent_only_as_answers_keep_their_frame() {
-    let mut w = world(ServerConfig::default());
+    let mut w = streaming_from_the_start();
     let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;

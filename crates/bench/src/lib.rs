@@ -19,6 +19,9 @@
 //! - [`load`]: figure 8, a thousand mail users fetching and deleting for
 //!   ten minutes, then SIGTERM to the edge: errors, lost mail and server
 //!   sessions without QUIT, from the model server's record.
+//! - [`ssh`] and [`tls`]: what operators use today, beside Causeway in
+//!   figures 1-4: `ssh -C -L` (OpenSSH on loopback) and a stunnel-style TLS
+//!   forward.
 //!
 //! This crate never runs under simulation, so it uses OS time, threads and
 //! sockets directly (it is exempt from the seam lint).

@@ -19,6 +19,10 @@
 //! session holds large contexts only while a stream flows, and a level
 //! change costs the history once.
 //!
+//! **First units.** A channel's first 16 KiB go as whole frames sized for
+//! each unit, so that opening a session (a `Hello`, a `Welcome`) and an
+//! idle session never open a streaming context (see [`Compressor::compress`]).
+//!
 //! Frames sent `Compress::Never` (credentials) bypass the context entirely, on
 //! both sides. A shared compression context is what CRIME/BREACH-style attacks
 //! exploit: if a secret and attacker-influenced content (mail) are compressed
@@ -144,6 +148,9 @@ impl Start {
 pub(crate) struct Compressor {
     /// The open zstd frame's context and its level; none while resting.
     open: Option<(Encoder<'static>, i32)>,
+    /// Of `ChannelConfig::first_whole`, what is left; zero once a frame
+    /// was opened.
+    whole_left: usize,
     /// The level the next frame starts with.
     level: i32,
     start: Start,
@@ -154,6 +161,7 @@ impl Compressor {
     pub(crate) fn new(cfg: &ChannelConfig) -> Self {
         Self {
             open: None,
+            whole_left: cfg.first_whole,
             level: cfg.zstd_level,
             start: Start::new(cfg),
             history: History::new(cfg.history),
@@ -200,7 +208,30 @@ impl Compressor {
 
     /// Compresses one unit and flushes, so the output decodes on its own
     /// given everything compressed before it.
+    ///
+    /// A channel's first units (up to `ChannelConfig::first_whole` bytes,
+    /// `FIRST_WHOLE` unless set, before any
+    /// frame is open) are each a whole frame of their own whose size zstd
+    /// is told, so it sizes its tables and window for the unit: a
+    /// `Welcome`, a `Hello`, an idle session's first messages. A streaming
+    /// frame's context at level 3 is a few megabytes that zstd zeroes
+    /// before the first byte, so opening one for a `Welcome` was about 45%
+    /// of the edge's CPU while sessions opened (`perf` of bench figure 5);
+    /// an idle session now never opens one, and the peer never allocates
+    /// its window. What it costs: the first units do not share history
+    /// with each other or with what follows.
     pub(crate) fn compress(&mut self, plain: &[u8]) -> Result<Vec<u8>, WireError> {
+        if self.open.is_none()
+            && plain.len() <= self.whole_left
+            && self.start.dictionary().is_none()
+        {
+            self.whole_left -= plain.len();
+            self.history.start(None);
+            self.history.feed(plain);
+            self.history.end();
+            return zstd::bulk::compress(plain, self.level).map_err(compress_err);
+        }
+        self.whole_left = 0;
         let mut out = Out::with_capacity(plain.len() / 2 + 64);
         if self.open_level().is_some_and(|l| l != self.level) {
             self.finish_into(&mut out)?;
@@ -354,9 +385,45 @@ impl Decompressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FIRST_WHOLE;
 
+    /// A channel past its first units: every unit goes into the streaming
+    /// frame (what most tests here are about).
     fn pair(cfg: &ChannelConfig) -> (Compressor, Decompressor) {
-        (Compressor::new(cfg), Decompressor::new(cfg))
+        let mut c = Compressor::new(cfg);
+        c.whole_left = 0;
+        (c, Decompressor::new(cfg))
+    }
+
+    #[test]
+    fn a_channels_first_units_are_whole_frames_sized_for_them() {
+        let cfg = ChannelConfig::default();
+        let (mut c, mut d) = (Compressor::new(&cfg), Decompressor::new(&cfg));
+        // A Welcome, then a few small messages: each a frame of its own; no
+        // context stays open on either side.
+        let mut sent = 0;
+        for i in 0.. {
+            let unit = message(i).repeat(8);
+            if sent + unit.len() > FIRST_WHOLE {
+                break;
+            }
+            sent += unit.len();
+            let z = c.compress(&unit).unwrap();
+            assert!(z.len() * 3 < unit.len(), "still compressed: {}", z.len());
+            assert_eq!(c.open_level(), None, "unit {i}");
+            assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+            assert!(!d.is_open(), "unit {i}: the frame ended with the unit");
+        }
+        // Past FIRST_WHOLE, the stream opens its frame, and later units
+        // refer back to earlier ones.
+        let big = message(100).repeat(FIRST_WHOLE / 100);
+        let first = c.compress(&big).unwrap();
+        assert_eq!(c.open_level(), Some(3));
+        let second = c.compress(&message(100)).unwrap();
+        assert!(second.len() * 10 < message(100).len(), "{}", second.len());
+        assert_eq!(d.decompress(&first, 1 << 20).unwrap(), big);
+        assert_eq!(d.decompress(&second, 1 << 20).unwrap(), message(100));
+        assert!(d.is_open());
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub const MAX_FRAME_CEILING: usize = 256 << 20;
 /// our decoder accepts (see `compress.rs`).
 pub const MAX_ZSTD_LEVEL: i32 = 19;
 
+/// What a sender sends first as whole zstd frames, one per unit, each sized
+/// for its unit (`ChannelConfig::first_whole`, docs/protocol.md).
+pub const FIRST_WHOLE: usize = 16 << 10;
+
 /// The history a resumable channel keeps per direction (see `history.rs`):
 /// the shared notes measured most of a primer's gain at 512 KB.
 pub const RESUME_HISTORY: usize = 512 << 10;
@@ -47,6 +51,11 @@ pub struct ChannelConfig {
     /// users who fear the BREACH class of side channel (docs/protocol.md,
     /// "Compression side channel"), at a cost in ratio and CPU.
     pub per_message: bool,
+    /// A sender's first units, up to this many bytes in all, each go as a
+    /// whole zstd frame sized for it ([`FIRST_WHOLE`]; docs/protocol.md):
+    /// opening a session never opens a streaming context. 0: every unit
+    /// goes into the streaming frame. Sender-side only.
+    pub first_whole: usize,
 }
 
 impl Default for ChannelConfig {
@@ -61,6 +70,7 @@ impl Default for ChannelConfig {
             handshake_timeout: Duration::from_secs(30),
             history: 0,
             per_message: false,
+            first_whole: FIRST_WHOLE,
         }
     }
 }

@@ -55,7 +55,8 @@ mod seal;
 
 pub use channel::{Parked, Received, SecureChannel};
 pub use config::{
-    ChannelConfig, DEFAULT_MAX_FRAME, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL, RESUME_HISTORY,
+    ChannelConfig, DEFAULT_MAX_FRAME, FIRST_WHOLE, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL,
+    RESUME_HISTORY,
 };
 pub use counters::{Counters, DirectionCounts, Meter};
 pub use error::WireError;

@@ -398,6 +398,7 @@ impl Cx<'_> {
             ),
             // Set per channel by the node (only where sessions resume).
             history: d.history,
+            first_whole: d.first_whole,
             per_message: self.per_message(&c.compression),
         }
     }

@@ -29,7 +29,7 @@
 
 pub mod inspect;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -256,10 +256,14 @@ impl Journal {
 
     /// Reads the journal left by the previous life of the edge. Entries that
     /// do not open with the key are left alone (and reported); a header with
-    /// no work, or work with no header, is erased.
+    /// no work, or work with no header, is erased. Work whose header is there
+    /// but cannot be read (another key, a later Causeway's version, damage)
+    /// is left in place with it: it is acknowledged work an operator can
+    /// still have done (`causeway owed`), not debris.
     pub(crate) async fn load(&self) -> io::Result<Vec<Restored>> {
         let entries = self.store.scan().await?;
         let mut headers: BTreeMap<u64, Header> = BTreeMap::new();
+        let mut unread_headers = BTreeSet::new();
         let mut ops: BTreeMap<u64, Vec<(u64, Target, Owed)>> = BTreeMap::new();
         let mut junk = Vec::new();
         for (k, v) in entries {
@@ -270,6 +274,9 @@ impl Journal {
             let plain = match self.open(&k, &v) {
                 Ok(p) => p,
                 Err(e) => {
+                    if let EntryKey::Header(g) = parsed {
+                        unread_headers.insert(g);
+                    }
                     error!(key = %String::from_utf8_lossy(&k), error = %e,
                         "journal: CANNOT READ an entry; it is left in place. If the journal key \
                          was changed, put the old one back, start the edge once so it finishes \
@@ -287,13 +294,16 @@ impl Journal {
                         error!(
                             group = g,
                             version = h.version,
-                            "journal: header of an unknown version; left in place"
+                            "journal: header of an unknown version; left in place with its work \
+                             (an edge of that version can do it)"
                         );
                         self.state.journal_unreadable();
+                        unread_headers.insert(g);
                     }
                     Err(e) => {
-                        error!(group = g, error = %e, "journal: header does not decode; left in place");
+                        error!(group = g, error = %e, "journal: header does not decode; left in place with its work");
                         self.state.journal_unreadable();
+                        unread_headers.insert(g);
                     }
                 },
                 EntryKey::Op(g, seq) => match decode_op(&plain) {
@@ -325,6 +335,9 @@ impl Journal {
             }
         }
         for (g, items) in ops {
+            if unread_headers.contains(&g) {
+                continue;
+            }
             warn!(
                 group = g,
                 entries = items.len(),

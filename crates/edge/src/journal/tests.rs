@@ -358,3 +358,44 @@ fn entries_of_an_unknown_version_or_kind_are_not_read_as_work() {
         assert_eq!(decode_op(&plain), None);
     }
 }
+
+#[test]
+fn work_under_a_header_that_cannot_be_read_is_left_in_place() {
+    // A later Causeway's header (or a damaged one) is not guessed at, and
+    // the acknowledged work under it is not taken for debris either.
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1, &EdgeState::new());
+        j.group("s1", &spec())
+            .record(&Target::new("u", 1), Owed::Delete)
+            .await
+            .unwrap();
+        let header = disk
+            .durable()
+            .into_iter()
+            .map(|(k, _)| k)
+            .find(|k| k.starts_with(b"g/"))
+            .unwrap();
+        for plain in [
+            encode(&Header {
+                version: VERSION + 1,
+                session: "s1".into(),
+                spec: spec(),
+            }),
+            b"not a header".to_vec(),
+        ] {
+            let value = j.seal(&header, &plain);
+            disk.commit(vec![Write::Put {
+                key: header.clone(),
+                value,
+            }])
+            .await
+            .unwrap();
+            let st = EdgeState::new();
+            let r = journal(&disk, 1, &st).load().await.unwrap();
+            assert!(r.is_empty(), "nothing is read as work");
+            assert_eq!(st.journal_unreadable_entries(), 1);
+            assert_eq!(disk.len(), 2, "the header and its work stay");
+        }
+    });
+}
