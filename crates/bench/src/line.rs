@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use crate::mail::{self, Messages};
 use crate::nodes::{Chain, ChainSpec, DIRECT_USER, USER, mail_client, mail_client_on};
-use crate::ssh::SshTunnel;
+use crate::ssh::{SshTunnel, TunnelCpu};
 use crate::tls::TlsForward;
 use crate::{Figure, Options, progress};
 use causeway_net::tap::{TapLog, Tapped};
@@ -139,68 +139,38 @@ pub async fn direct_session(
     chain: &Chain,
     messages: &Messages,
 ) -> Result<(LineCost, Transcript), String> {
-    for m in messages {
-        chain
-            .store
-            .deliver(DIRECT_USER, m)
-            .map_err(|e| e.to_string())?;
-    }
-    let (u0, d0, t0) = (
-        chain.forward.bytes(causeway_tests::Dir::Up),
-        chain.forward.bytes(causeway_tests::Dir::Down),
-        chain.forward.round_trips(),
-    );
-    let started = Instant::now();
-    let stream = TcpStream::connect(chain.forward.addr())
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let log = TapLog::new();
-    let stream = Tapped::new(stream, log.clone());
-    let c = mail_client_on(&chain.env, stream, false).await?;
-    download(c, messages).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    // The forwarder counts a turn when traffic turns from client->server to
-    // server->client; the greeting, which the client waits for after
-    // connecting, has nothing before it. It costs a round trip all the same.
-    let turns = chain.forward.round_trips() - t0 + 1;
-    chain.settle().await?;
-    if !chain.store.present_uidls(DIRECT_USER).is_empty() {
-        return Err("the direct deletes were not committed".into());
-    }
-    let cost = LineCost {
-        up: chain.forward.bytes(causeway_tests::Dir::Up) - u0,
-        down: chain.forward.bytes(causeway_tests::Dir::Down) - d0,
-        turns,
-        direction_changes: turns,
-        seconds,
-    };
-    let transcript = Transcript {
-        up: log.written_bytes(),
-        down: log.read_bytes(),
-    };
+    // The forward lives as long as the chain: count from now. It counts a
+    // turn when traffic turns from client->server to server->client; the
+    // greeting, which the client waits for after connecting, has nothing
+    // before it. It costs a round trip all the same.
+    let from = Counts::of(&chain.forward);
+    let (mut cost, transcript) =
+        counted_session(chain, messages, &chain.forward.addr(), &chain.forward, from).await?;
+    cost.turns += 1;
+    cost.direction_changes = cost.turns;
     Ok((cost, transcript))
 }
 
-/// The same download through an `ssh -C -L` tunnel to the server, opened
-/// for it (over the line emulator when `pace` says so): bytes and turns on
-/// the ssh connection, handshake and login included, and the time from
-/// starting ssh to QUIT's answer. `None` without OpenSSH.
+/// The same download through `ssh -C -L` (OpenSSH, sshd on loopback started
+/// for it); its bytes and turns include ssh's own handshake and login, its
+/// time the tunnel's setup. Then the tunnel ends, and the CPU each of its
+/// ends used is returned too. `None` where OpenSSH is not installed.
 pub async fn ssh_session(
     chain: &Chain,
     messages: &Messages,
     pace: Option<Pace>,
-) -> Result<Option<(LineCost, SshTunnel)>, String> {
+) -> Result<Option<(LineCost, TunnelCpu)>, String> {
     if !crate::ssh::available() {
         return Ok(None);
     }
     let tunnel = SshTunnel::start(&chain.server_addr, pace).await?;
-    let cost = tunnel_session(chain, messages, &tunnel.local, &tunnel.line).await?;
+    let (cost, _) =
+        counted_session(chain, messages, &tunnel.local, &tunnel.line, Counts::ZERO).await?;
     let cost = LineCost {
         seconds: cost.seconds + tunnel.setup_seconds,
         ..cost
     };
-    Ok(Some((cost, tunnel)))
+    Ok(Some((cost, tunnel.stop().await?)))
 }
 
 /// The same download through a stunnel-style TLS forward to the server
@@ -211,17 +181,46 @@ pub async fn tls_session(
     pace: Option<Pace>,
 ) -> Result<LineCost, String> {
     let forward = TlsForward::start(&chain.server_addr, pace).await?;
-    tunnel_session(chain, messages, &forward.local, &forward.line).await
+    let (cost, _) =
+        counted_session(chain, messages, &forward.local, &forward.line, Counts::ZERO).await?;
+    Ok(cost)
 }
 
-/// A direct session through a tunnel whose line `line` counts from its
-/// start (its own handshake included), listening at `local`.
-async fn tunnel_session(
+/// What a counting line had carried at an instant.
+#[derive(Clone, Copy)]
+struct Counts {
+    up: u64,
+    down: u64,
+    turns: u64,
+}
+
+impl Counts {
+    /// A line that began with the session's tunnel: everything it carried.
+    const ZERO: Counts = Counts {
+        up: 0,
+        down: 0,
+        turns: 0,
+    };
+
+    fn of(line: &causeway_tests::Forwarder) -> Counts {
+        Counts {
+            up: line.bytes(causeway_tests::Dir::Up),
+            down: line.bytes(causeway_tests::Dir::Down),
+            turns: line.round_trips(),
+        }
+    }
+}
+
+/// A plain POP3 download of `messages` through whatever listens at `addr`
+/// (the plain forward or a tunnel), costed by what `line` carried since
+/// `from`; every body checked, the deletes checked committed.
+async fn counted_session(
     chain: &Chain,
     messages: &Messages,
-    local: &str,
+    addr: &str,
     line: &causeway_tests::Forwarder,
-) -> Result<LineCost, String> {
+    from: Counts,
+) -> Result<(LineCost, Transcript), String> {
     for m in messages {
         chain
             .store
@@ -229,21 +228,31 @@ async fn tunnel_session(
             .map_err(|e| e.to_string())?;
     }
     let started = Instant::now();
-    let c = mail_client(&chain.env, local, false).await?;
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let log = TapLog::new();
+    let c = mail_client_on(&chain.env, Tapped::new(stream, log.clone()), false).await?;
     download(c, messages).await?;
     let seconds = started.elapsed().as_secs_f64();
+    // After the settling, so that a tunnel's closing of its channel counts.
     chain.settle().await?;
+    let now = Counts::of(line);
     if !chain.store.present_uidls(DIRECT_USER).is_empty() {
-        return Err("the deletes through the tunnel were not committed".into());
+        return Err(format!("the deletes through {addr} were not committed"));
     }
-    let turns = line.round_trips();
-    Ok(LineCost {
-        up: line.bytes(causeway_tests::Dir::Up),
-        down: line.bytes(causeway_tests::Dir::Down),
+    let turns = now.turns - from.turns;
+    let cost = LineCost {
+        up: now.up - from.up,
+        down: now.down - from.down,
         turns,
         direction_changes: turns,
         seconds,
-    })
+    };
+    let transcript = Transcript {
+        up: log.written_bytes(),
+        down: log.read_bytes(),
+    };
+    Ok((cost, transcript))
 }
 
 /// STAT, UIDL, RETR all, DELE all, QUIT; every body checked.
@@ -328,8 +337,7 @@ pub async fn figures(
     let cw = causeway_session(&chain, messages).await?;
     let (direct, transcript) = direct_session(&chain, messages).await?;
     let ssh = match ssh_session(&chain, messages, None).await? {
-        Some((cost, tunnel)) => {
-            let cpu = tunnel.stop().await?;
+        Some((cost, cpu)) => {
             progress(&format!(
                 "ssh -C: {} bytes, {} turns; CPU ssh {:.3} s, sshd {:.3} s",
                 cost.bytes(),
@@ -610,13 +618,9 @@ async fn measured(messages: &Messages) -> Result<Figure, String> {
     .await;
     let cw = causeway_session(&chain, &slice).await?;
     let (direct, _) = direct_session(&chain, &slice).await?;
-    let ssh = match ssh_session(&chain, &slice, Some(measured_pace())).await? {
-        Some((cost, tunnel)) => {
-            tunnel.stop().await?;
-            Some(cost)
-        }
-        None => None,
-    };
+    let ssh = ssh_session(&chain, &slice, Some(measured_pace()))
+        .await?
+        .map(|(cost, _)| cost);
     let tls = tls_session(&chain, &slice, Some(measured_pace())).await?;
     let (bps, rtt) = (rate as f64 * 8.0, 2.0 * delay_ms as f64 / 1e3);
     let mut alts = vec![

@@ -9,6 +9,7 @@
 //! so its handshake costs one round trip after TCP's. The same counting
 //! [`Forwarder`] that measures Causeway's line sits between the ends.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use causeway_tests::{Forwarder, Pace};
@@ -63,6 +64,27 @@ async fn bind() -> Result<(TcpListener, String), String> {
     Ok((l, addr))
 }
 
+/// Accepts on `l` until the runtime ends, handing each connection (with
+/// Nagle off, as the mail client's own) to `each` in a task of its own.
+fn serve<F, Fut>(l: TcpListener, each: F)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(each(s));
+        }
+    });
+}
+
+async fn connect(addr: &str) -> Option<TcpStream> {
+    let s = TcpStream::connect(addr).await.ok()?;
+    let _ = s.set_nodelay(true);
+    Some(s)
+}
+
 impl TlsForward {
     pub async fn start(target: &str, pace: Option<Pace>) -> Result<TlsForward, String> {
         let (server_tls, client_tls) = configs()?;
@@ -72,20 +94,16 @@ impl TlsForward {
             .run(async move {
                 let (l, addr) = bind().await?;
                 let acceptor = TlsAcceptor::from(server_tls);
-                tokio::spawn(async move {
-                    while let Ok((s, _)) = l.accept().await {
-                        let (acceptor, target) = (acceptor.clone(), target.clone());
-                        tokio::spawn(async move {
-                            let _ = s.set_nodelay(true);
-                            let Ok(mut tls) = acceptor.accept(s).await else {
-                                return;
-                            };
-                            let Ok(mut plain) = TcpStream::connect(&target).await else {
-                                return;
-                            };
-                            let _ = plain.set_nodelay(true);
-                            let _ = copy_bidirectional(&mut tls, &mut plain).await;
-                        });
+                serve(l, move |s| {
+                    let (acceptor, target) = (acceptor.clone(), target.clone());
+                    async move {
+                        let Ok(mut tls) = acceptor.accept(s).await else {
+                            return;
+                        };
+                        let Some(mut plain) = connect(&target).await else {
+                            return;
+                        };
+                        let _ = copy_bidirectional(&mut tls, &mut plain).await;
                     }
                 });
                 Ok::<_, String>(addr)
@@ -102,21 +120,17 @@ impl TlsForward {
                 let (l, addr) = bind().await?;
                 let connector = TlsConnector::from(client_tls);
                 let name = ServerName::try_from(NAME).map_err(|e| e.to_string())?;
-                tokio::spawn(async move {
-                    while let Ok((mut plain, _)) = l.accept().await {
-                        let (connector, name, across) =
-                            (connector.clone(), name.clone(), across.clone());
-                        tokio::spawn(async move {
-                            let _ = plain.set_nodelay(true);
-                            let Ok(s) = TcpStream::connect(&across).await else {
-                                return;
-                            };
-                            let _ = s.set_nodelay(true);
-                            let Ok(mut tls) = connector.connect(name, s).await else {
-                                return;
-                            };
-                            let _ = copy_bidirectional(&mut plain, &mut tls).await;
-                        });
+                serve(l, move |mut plain| {
+                    let (connector, name, across) =
+                        (connector.clone(), name.clone(), across.clone());
+                    async move {
+                        let Some(s) = connect(&across).await else {
+                            return;
+                        };
+                        let Ok(mut tls) = connector.connect(name, s).await else {
+                            return;
+                        };
+                        let _ = copy_bidirectional(&mut plain, &mut tls).await;
                     }
                 });
                 Ok::<_, String>(addr)
