@@ -62,6 +62,7 @@ pub enum Cov {
     TopAsked,
     StreamedAheadUnread,
     ProxyCrashWithDeletes,
+    JournalPartErased,
     SlowLine,
     CleanSession,
     Resumed,
@@ -125,6 +126,7 @@ impl Cov {
         Cov::TopAsked,
         Cov::StreamedAheadUnread,
         Cov::ProxyCrashWithDeletes,
+        Cov::JournalPartErased,
         Cov::SlowLine,
         Cov::CleanSession,
         Cov::Resumed,
@@ -132,6 +134,15 @@ impl Cov {
         Cov::ResumePrimed,
         Cov::CutCovered,
     ];
+
+    /// Whether a large plain sweep fails when no seed reached this
+    /// ([`crate::sweep::COVERAGE_GATE_SEEDS`]). Not gated: situations the
+    /// real system reaches too seldom for a zero to mean anything (a
+    /// journal group erased in part: about 1 seed in 1,000, only when work
+    /// turned out impossible or was adopted part-way).
+    pub fn gated(self) -> bool {
+        !matches!(self, Cov::JournalPartErased)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -192,6 +203,7 @@ impl Cov {
             Cov::TopAsked => "TOP asked",
             Cov::StreamedAheadUnread => "body streamed ahead, never delivered",
             Cov::ProxyCrashWithDeletes => "proxy crash with deletes in its journal",
+            Cov::JournalPartErased => "edge journal erased part of a group's work",
             Cov::SlowLine => "session that met no fault on a slow line",
             Cov::CleanSession => "session that met no fault",
             Cov::Resumed => "session resumed after a cut",

@@ -9,7 +9,9 @@
 
 use std::process::ExitCode;
 
-use causeway_sim::sweep::{SweepOptions, run_checked, sweep, work};
+use causeway_sim::sweep::{
+    COVERAGE_GATE_SEEDS, SweepOptions, coverage_gate, run_checked, sweep, work,
+};
 use causeway_sim::{Focus, RunOptions, TraceMode, Variant, run_seed};
 
 const USAGE: &str = "usage: causeway-sim (--seeds N | --seeds A..B | --seed S) [--trace] [--check-determinism] [--jobs J] [--quiet]
@@ -172,6 +174,15 @@ fn main() -> ExitCode {
         result.simulated_ms as f64 / 3_600_000.0,
         if det { " (each seed run twice)" } else { "" }
     );
+    let ungated = coverage_gate(&opts, &result);
+    if !ungated.is_empty() {
+        let names: Vec<&str> = ungated.iter().map(|c| c.name()).collect();
+        println!(
+            "coverage gate: a plain sweep of {COVERAGE_GATE_SEEDS}+ seeds must reach every gated \
+             situation; none reached: {}",
+            names.join(", ")
+        );
+    }
     for f in &result.failures {
         println!(
             "failed seed {}: {}\n  replay: {}",
@@ -183,7 +194,7 @@ fn main() -> ExitCode {
         result.seeds,
         result.failures.len()
     );
-    if result.failures.is_empty() {
+    if result.failures.is_empty() && ungated.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

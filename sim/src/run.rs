@@ -182,9 +182,11 @@ impl Harness {
         let mut quiet_from: Option<u64> = None;
         let mut settled_since: Option<u64> = None;
         let mut ok = true;
+        let mut journal = oracle::JournalWatch::default();
         while ok {
             ok = self.step();
             let now = self.world.now_ms();
+            journal.after_step(&mut self.world, &mut self.verdict);
             self.faults.undo_due(&mut self.world, now);
             if now < fault_end {
                 self.faults.fault_phase_tick(&mut self.world, now);

@@ -13,6 +13,28 @@ use crate::run::run_seed;
 use crate::swarm::Focus;
 use crate::world::Variant;
 
+/// A plain sweep (the real system, no focus) of this many seeds or more
+/// fails when a gated coverage counter stayed at zero ([`Cov::gated`]): a
+/// check no seed exercised proves nothing. At 1,000 seeds the rarest gated
+/// counter is expected about 14 times (28 in 2,000), so a zero means the
+/// situation stopped happening, not bad luck.
+pub const COVERAGE_GATE_SEEDS: u64 = 1000;
+
+/// Whether a sweep's coverage fails it: the situations it should have
+/// reached and did not (empty when the sweep is not gated).
+pub fn coverage_gate(opts: &SweepOptions, result: &SweepResult) -> Vec<Cov> {
+    let plain = opts.variant == Variant::Causeway && opts.focus.is_none();
+    if !plain || result.seeds < COVERAGE_GATE_SEEDS {
+        return Vec::new();
+    }
+    result
+        .coverage
+        .missing()
+        .into_iter()
+        .filter(|c| c.gated())
+        .collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
     pub first: u64,
@@ -269,4 +291,55 @@ pub fn sweep(opts: &SweepOptions) -> SweepResult {
     result.failures.sort_by_key(|f| f.seed);
     result.wall_secs = started.elapsed().as_secs_f64();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(variant: Variant, focus: Option<Focus>) -> SweepOptions {
+        SweepOptions {
+            first: 0,
+            end: COVERAGE_GATE_SEEDS,
+            jobs: 1,
+            check_determinism: false,
+            progress: false,
+            print_failures: false,
+            variant,
+            focus,
+        }
+    }
+
+    fn result(seeds: u64, reached: &[Cov]) -> SweepResult {
+        let mut coverage = CoverageCounts::default();
+        coverage.add(reached);
+        SweepResult {
+            seeds,
+            coverage,
+            ..SweepResult::default()
+        }
+    }
+
+    #[test]
+    fn a_large_plain_sweep_fails_on_a_gated_situation_never_reached() {
+        let all_but_one: Vec<Cov> = Cov::ALL
+            .iter()
+            .copied()
+            .filter(|c| *c != Cov::EdgeCrash)
+            .collect();
+        let plain = options(Variant::Causeway, None);
+        assert_eq!(
+            coverage_gate(&plain, &result(COVERAGE_GATE_SEEDS, &all_but_one)),
+            vec![Cov::EdgeCrash]
+        );
+        // Too few seeds, a focused sweep, the baseline: shown, not gated.
+        assert!(coverage_gate(&plain, &result(COVERAGE_GATE_SEEDS - 1, &all_but_one)).is_empty());
+        let focused = options(Variant::Causeway, Some(Focus::Relay));
+        assert!(coverage_gate(&focused, &result(COVERAGE_GATE_SEEDS, &all_but_one)).is_empty());
+        let baseline = options(Variant::DirectPop3, None);
+        assert!(coverage_gate(&baseline, &result(COVERAGE_GATE_SEEDS, &all_but_one)).is_empty());
+        // A situation too rare to gate on.
+        let all_but_rare: Vec<Cov> = Cov::ALL.iter().copied().filter(|c| c.gated()).collect();
+        assert!(coverage_gate(&plain, &result(COVERAGE_GATE_SEEDS, &all_but_rare)).is_empty());
+    }
 }

@@ -39,6 +39,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("unprimed-resume", 266, 9),
     ("imap-uids-by-listing", 6, 2),
     ("imap-seen-unowed", 52, 4),
+    ("journal-header-erased-early", 494, 4),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -117,4 +118,5 @@ caught! {
     a_proxy_that_ignores_a_primed_resume: "unprimed-resume",
     a_proxy_that_numbers_imap_uids_by_the_listing: "imap-uids-by-listing",
     a_proxy_that_answers_a_stored_seen_before_the_edge_owes_it: "imap-seen-unowed",
+    an_edge_journal_that_erases_a_header_early: "journal-header-erased-early",
 }

@@ -42,10 +42,16 @@ pub enum Broken {
     /// Owe the deletes a client proxy carried from an earlier session as
     /// this session's own, so that this session's RSET undoes them too.
     CarriedUndoneByRset,
+    /// Erase a group's journal header with the first of its entries
+    /// erased, not the last: the entries left cannot be replayed (the
+    /// header holds where to log in), so a crash then drops them. A
+    /// mutant of the journal no seed caught until invariant 4 checked the
+    /// disk after each commit.
+    JournalHeaderErasedEarly,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 11] = [
+    pub const ALL: [Broken; 12] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -57,6 +63,7 @@ impl Broken {
         Broken::EraseOwedWhenLocked,
         Broken::MarkPrefetchedRead,
         Broken::CarriedUndoneByRset,
+        Broken::JournalHeaderErasedEarly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +79,7 @@ impl Broken {
             Broken::EraseOwedWhenLocked => "erase-owed-when-locked",
             Broken::MarkPrefetchedRead => "mark-prefetched-read",
             Broken::CarriedUndoneByRset => "carried-undone-by-rset",
+            Broken::JournalHeaderErasedEarly => "journal-header-erased-early",
         }
     }
 }

@@ -126,6 +126,7 @@ pub async fn run_edge_reloadable<E: Env>(
         let e = env.clone();
         let clock: journal::Clock = Arc::new(move || e.now());
         journal::Journal::new(j, env.rng().clone(), state.clone(), clock)
+            .erasing_headers_early(config.broken(broken::Broken::JournalHeaderErasedEarly))
     });
     let maildrops = maildrop::Maildrops::default();
     let logins = Arc::new(logins::Logins::new(config.logins));

@@ -160,6 +160,12 @@ impl SimDisk {
             .collect()
     }
 
+    /// Every durable key, in order (cheaper than [`SimDisk::durable`] for a
+    /// check made after each commit).
+    pub fn durable_keys(&self) -> Vec<Vec<u8>> {
+        self.lock().durable.keys().cloned().collect()
+    }
+
     /// Whether `needle` occurs anywhere on the disk, synced or not, keys and
     /// values alike (for "no password in the clear").
     pub fn contains(&self, needle: &[u8]) -> bool {

@@ -62,6 +62,27 @@ pub fn owed_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
         .count()
 }
 
+/// Entries of a store that hold acknowledged work with no header beside
+/// them, by key: work the next start cannot do (the header holds where
+/// and how to log in) and erases as orphaned. The journal commits a
+/// group's header with its first entry and erases it with its last, so
+/// this is empty at every instant; the simulation checks that after each
+/// commit. Reads keys only.
+pub fn headless_entries<'a>(keys: impl IntoIterator<Item = &'a [u8]> + Clone) -> Vec<String> {
+    let headers: BTreeSet<u64> = keys
+        .clone()
+        .into_iter()
+        .filter_map(|k| match parse_key(k) {
+            Some(EntryKey::Header(g)) => Some(g),
+            _ => None,
+        })
+        .collect();
+    keys.into_iter()
+        .filter(|k| matches!(parse_key(k), Some(EntryKey::Op(g, _)) if !headers.contains(&g)))
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Records and keys.
 
@@ -159,6 +180,9 @@ pub(crate) struct Journal {
     state: EdgeState,
     /// The environment's clock, to time each commit for the operators.
     clock: Clock,
+    /// [`crate::broken::Broken::JournalHeaderErasedEarly`] (always false
+    /// outside the simulation's bug hunts).
+    header_erased_early: bool,
 }
 
 /// `Env::now` without the edge's `Env` type parameter.
@@ -233,7 +257,15 @@ impl Journal {
             sealer: config.sealer(rng),
             state,
             clock,
+            header_erased_early: false,
         }
+    }
+
+    /// The simulation's broken variant: headers erased with their group's
+    /// first erased entries.
+    pub(crate) fn erasing_headers_early(mut self, yes: bool) -> Self {
+        self.header_erased_early = yes;
+        self
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -487,7 +519,7 @@ impl Group {
                 key: op_key(g.id, *s),
             })
             .collect();
-        if last && live.header_durable {
+        if (last || g.journal.header_erased_early) && live.header_durable {
             batch.push(Write::Delete {
                 key: header_key(g.id),
             });
