@@ -51,6 +51,7 @@ pub enum Cov {
     ImapBareExpunge,
     ImapExpungeHeldBack,
     ImapFlaggedElsewhereKept,
+    ImapPlainOnlyLogin,
     RsetAcked,
     RelayCutAfterRset,
     OwedWorkAdopted,
@@ -115,6 +116,7 @@ impl Cov {
         Cov::ImapBareExpunge,
         Cov::ImapExpungeHeldBack,
         Cov::ImapFlaggedElsewhereKept,
+        Cov::ImapPlainOnlyLogin,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
@@ -192,6 +194,7 @@ impl Cov {
             Cov::ImapFlaggedElsewhereKept => {
                 "message another client flagged \\Deleted kept through our expunges"
             }
+            Cov::ImapPlainOnlyLogin => "logged in with AUTHENTICATE PLAIN where LOGIN is disabled",
             Cov::RsetAcked => "RSET acknowledged",
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
             Cov::OwedWorkAdopted => "owed work adopted by another session",

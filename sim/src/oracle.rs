@@ -554,6 +554,14 @@ fn imap_strains_covered(w: &mut World) {
         {
             w.coverage.insert(Cov::ImapExpungeHeldBack);
         }
+        // Logged in (it selected) where only AUTHENTICATE PLAIN works.
+        if p.imap_logins == causeway_mailserver::ImapLogins::PlainOnly
+            && sessions
+                .iter()
+                .any(|r| logs(r, "AUTHENTICATE PLAIN") && logs(r, "SELECT"))
+        {
+            w.coverage.insert(Cov::ImapPlainOnlyLogin);
+        }
         let expunged_while_flagged = s.store.messages(&s.user).iter().any(|m| {
             m.deleted_at_ms.is_some_and(|at| at < withdrawn)
                 && m.deleted_by

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use causeway_mailserver::{Faults, LockPolicy};
+use causeway_mailserver::{Faults, ImapLogins, LockPolicy};
 use causeway_net::{EnvRng, derive_seed};
 use causeway_wire::ChannelConfig;
 
@@ -44,6 +44,9 @@ pub struct ServerParams {
     /// the flags back when the quiet phase begins. Our deletes must never
     /// take those messages (and, without UIDPLUS, must wait).
     pub flagged_elsewhere: bool,
+    /// How an IMAP server lets the edge log in: `LOGIN` and `AUTHENTICATE
+    /// PLAIN`, `LOGIN` only, or `AUTHENTICATE PLAIN` only (`LOGINDISABLED`).
+    pub imap_logins: ImapLogins,
 }
 
 /// How often (per simulated second, while the fault phase lasts) each fault
@@ -302,6 +305,21 @@ fn strain_imap_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerPara
     servers
 }
 
+/// Of the IMAP servers, half take both logins (as Dovecot), a quarter
+/// `LOGIN` only, a quarter `AUTHENTICATE PLAIN` only. From a stream of its
+/// own, so that no earlier draw moves.
+fn log_in_variously(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"imap logins"]));
+    for s in servers.iter_mut().filter(|s| s.imap) {
+        s.imap_logins = match rng.range(0, 4) {
+            0 => ImapLogins::LoginOnly,
+            1 => ImapLogins::PlainOnly,
+            _ => ImapLogins::Both,
+        };
+    }
+    servers
+}
+
 impl Params {
     /// Draws a world from the harness rng.
     pub fn draw(seed: u64, rng: &EnvRng) -> Params {
@@ -349,12 +367,16 @@ impl Params {
                     imap: false,
                     imap_uidplus: true,
                     flagged_elsewhere: false,
+                    imap_logins: ImapLogins::Both,
                 }
             })
             .collect();
-        let servers = strain_imap_some(
+        let servers = log_in_variously(
             seed,
-            speak_imap_some(seed, refuse_some_quits(seed, servers)),
+            strain_imap_some(
+                seed,
+                speak_imap_some(seed, refuse_some_quits(seed, servers)),
+            ),
         );
         let big = rng.chance(0.08);
         let outage_min = ms(rng, 200, 5_000);
@@ -458,12 +480,13 @@ impl fmt::Display for Params {
         for s in &self.servers {
             writeln!(
                 f,
-                "  {} user {} imap {} (uidplus {} flagged elsewhere {}) lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
+                "  {} user {} imap {} (uidplus {} flagged elsewhere {} logins {:?}) lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
                 s.host,
                 s.user,
                 s.imap,
                 s.imap_uidplus,
                 s.flagged_elsewhere,
+                s.imap_logins,
                 s.lock,
                 s.seen_on_abrupt_close,
                 s.via_relay,

@@ -132,3 +132,61 @@ fn an_acknowledged_delete_survives_the_client_vanishing() {
     delete_survives_the_client_vanishing(direct);
     delete_survives_the_client_vanishing(via_relay);
 }
+
+/// The edge logs in as each kind of server lets it: `AUTHENTICATE PLAIN`
+/// (with SASL-IR where offered, after a continuation request where not)
+/// or `LOGIN`; a server with `LOGINDISABLED` and no `AUTH=PLAIN` gets no
+/// password at all. Judged on the model server's command log. A refused
+/// password is `[AUTH]` (the mail client's "wrong password"), whichever
+/// way it went.
+#[test]
+fn logs_in_as_each_server_lets_it() {
+    use causeway_mailserver::ImapLogins;
+    use causeway_proto::ErrCode;
+    for (logins, want) in [
+        (ImapLogins::Both, "AUTHENTICATE PLAIN"),
+        (ImapLogins::LoginOnly, "LOGIN"),
+        (ImapLogins::PlainOnly, "AUTHENTICATE PLAIN"),
+    ] {
+        let mut w = world(ServerConfig {
+            imap_logins: logins,
+            ..ServerConfig::default()
+        });
+        let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+        w.sim.client("client", async move {
+            let mut c = Client::connect(&k, &ek).await?;
+            let l = c.welcome(vec![direct()]).await;
+            assert!(
+                matches!(l[0].state, ListingState::Ready { .. }),
+                "{logins:?}: {l:?}"
+            );
+            assert_eq!(c.quit().await[0].result, Ok(()));
+            let wrong = ServerSpec {
+                password: causeway_proto::Secret::new("not the password"),
+                ..direct()
+            };
+            let mut c = Client::connect(&k, &ek).await?;
+            let l = c.welcome(vec![wrong]).await;
+            let ListingState::Unavailable { error } = &l[0].state else {
+                panic!("{logins:?}: a wrong password logged in: {l:?}")
+            };
+            assert_eq!(error.code, Some(ErrCode::Auth), "{logins:?}: {error:?}");
+            let _ = c.quit().await;
+            let logins_sent: Vec<String> = mail
+                .sessions()
+                .iter()
+                .flat_map(|s| s.commands.iter())
+                .filter(|c| c.starts_with("LOGIN") || c.starts_with("AUTHENTICATE"))
+                .cloned()
+                .collect();
+            assert_eq!(logins_sent, vec![want; 2], "{logins:?}\n{}", mail.report());
+            wait_until(&c.env, Duration::from_secs(10), "sessions end", || {
+                mail.sessions().iter().all(|s| !s.is_live())
+            })
+            .await;
+            all_quit_no_locks(&mail, c.env.unix_millis());
+            Ok(())
+        });
+        w.sim.run().unwrap();
+    }
+}

@@ -59,14 +59,26 @@ async fn peek_mark_and_uid_expunge_change_exactly_what_they_name() {
     assert_eq!(before.messages.len(), 5);
     let uid = |i: usize| NonZeroU32::new(before.messages[i].uid).unwrap();
 
-    // A wrong password is an authentication failure, not a passing one.
+    // A wrong password is an authentication failure, not a passing one,
+    // by LOGIN and by AUTHENTICATE PLAIN (which Dovecot offers with
+    // SASL-IR, so that is what the edge sends it).
     let mut c = connect(&dc).await;
     let e = c.login(USER, b"wrong").await.unwrap_err();
     assert!(e.is_authentication() && !e.is_transient(), "{e}");
     c.logout().await.unwrap();
+    let mut c = connect(&dc).await;
+    assert_eq!(
+        causeway_imap::command::Login::choose(c.capabilities().await.unwrap()),
+        causeway_imap::command::Login::Plain {
+            initial_response: true
+        }
+    );
+    let e = c.log_in(USER, b"wrong").await.unwrap_err();
+    assert!(e.is_authentication() && !e.is_transient(), "{e}");
+    c.logout().await.unwrap();
 
     let mut c = connect(&dc).await;
-    c.login(USER, PASSWORD.as_bytes()).await.unwrap();
+    c.log_in(USER, PASSWORD.as_bytes()).await.unwrap();
     assert!(c.capabilities().await.unwrap().contains("UIDPLUS"));
     let folder = c.select("INBOX").await.unwrap();
     assert_eq!(

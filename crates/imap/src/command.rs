@@ -8,6 +8,7 @@
 //! session's view and is never carried across sessions), and the tests pin
 //! the bytes each one puts on the wire.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use imap_types::command::CommandBody;
@@ -27,6 +28,52 @@ pub struct Unsendable(pub &'static str);
 pub fn login(user: &str, password: &[u8]) -> Result<CommandBody<'static>, Unsendable> {
     CommandBody::login(user.to_owned(), password.to_vec())
         .map_err(|_| Unsendable("a user name or password with a NUL or a line break"))
+}
+
+/// How to log in to a server, from its capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// `AUTHENTICATE PLAIN`, its response with the command if the server
+    /// lists `SASL-IR`.
+    Plain { initial_response: bool },
+    /// `LOGIN`.
+    Login,
+    /// Neither: `LOGINDISABLED` without `AUTH=PLAIN`.
+    None,
+}
+
+impl Login {
+    /// `AUTH=PLAIN` first (it carries any octets of a password, where
+    /// LOGIN's strings are 7-bit unless sent as literals, and it is what
+    /// a server that disables LOGIN still takes), then `LOGIN` unless the
+    /// server lists `LOGINDISABLED`. `capabilities` are upper case.
+    pub fn choose(capabilities: &BTreeSet<String>) -> Login {
+        if capabilities.contains("AUTH=PLAIN") {
+            Login::Plain {
+                initial_response: capabilities.contains("SASL-IR"),
+            }
+        } else if capabilities.contains("LOGINDISABLED") {
+            Login::None
+        } else {
+            Login::Login
+        }
+    }
+}
+
+/// The PLAIN response (RFC 4616): no authorisation identity, the user,
+/// the password, separated by NUL (which neither may hold).
+pub fn plain_response(user: &str, password: &[u8]) -> Result<Vec<u8>, Unsendable> {
+    if user.is_empty() || user.contains('\0') || password.contains(&0) {
+        return Err(Unsendable(
+            "an empty user name, or a user name or password with a NUL",
+        ));
+    }
+    let mut r = Vec::with_capacity(user.len() + password.len() + 2);
+    r.push(0);
+    r.extend_from_slice(user.as_bytes());
+    r.push(0);
+    r.extend_from_slice(password);
+    Ok(r)
 }
 
 /// `SELECT folder` (read-write: the edge stores flags and expunges here).
@@ -201,5 +248,41 @@ mod tests {
         let w = wire(login("alice", b"p \"w").unwrap());
         assert!(w.starts_with("A1 LOGIN alice "), "{w}");
         assert!(w.contains("p \\\"w") || w.contains("{4}"), "{w}");
+    }
+
+    #[test]
+    fn the_login_is_chosen_from_the_capabilities() {
+        let caps = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            Login::choose(&caps(&["IMAP4REV1", "AUTH=PLAIN", "SASL-IR"])),
+            Login::Plain {
+                initial_response: true
+            }
+        );
+        assert_eq!(
+            Login::choose(&caps(&["IMAP4REV1", "AUTH=PLAIN", "LOGINDISABLED"])),
+            Login::Plain {
+                initial_response: false
+            }
+        );
+        assert_eq!(
+            Login::choose(&caps(&["IMAP4REV1", "AUTH=CRAM-MD5"])),
+            Login::Login
+        );
+        assert_eq!(
+            Login::choose(&caps(&["IMAP4REV1", "LOGINDISABLED", "STARTTLS"])),
+            Login::None
+        );
+    }
+
+    #[test]
+    fn the_plain_response_is_the_user_and_password_after_an_empty_identity() {
+        assert_eq!(
+            plain_response("alice", "pässword".as_bytes()).unwrap(),
+            b"\0alice\0p\xc3\xa4ssword".to_vec()
+        );
+        assert!(plain_response("alice", b"pa\0ss").is_err());
+        assert!(plain_response("al\0ice", b"x").is_err());
+        assert!(plain_response("", b"x").is_err());
     }
 }

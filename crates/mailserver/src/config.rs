@@ -72,6 +72,22 @@ pub struct ServerConfig {
     /// and only the bare EXPUNGE, which removes every flagged message,
     /// remains.
     pub imap_uidplus: bool,
+    /// IMAP: which logins the server takes.
+    pub imap_logins: ImapLogins,
+}
+
+/// The ways an IMAP server lets a client log in, as real ones differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImapLogins {
+    /// `LOGIN`, and `AUTHENTICATE PLAIN` with its response on the command
+    /// line (`SASL-IR`), as Dovecot.
+    #[default]
+    Both,
+    /// `LOGIN` only (no `AUTH=` listed).
+    LoginOnly,
+    /// `AUTHENTICATE PLAIN` only, without `SASL-IR` (the response follows
+    /// a continuation request); `LOGINDISABLED` listed and LOGIN refused.
+    PlainOnly,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +101,7 @@ impl Default for ServerConfig {
             faults: Faults::default(),
             max_message: 64 << 20,
             imap_uidplus: true,
+            imap_logins: ImapLogins::Both,
         }
     }
 }

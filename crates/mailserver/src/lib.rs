@@ -33,7 +33,7 @@ mod session;
 mod store;
 mod uidl;
 
-pub use config::{Faults, LockPolicy, ServerConfig};
+pub use config::{Faults, ImapLogins, LockPolicy, ServerConfig};
 pub use imap::{run_imap_session, serve_imap};
 pub use record::{
     EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,

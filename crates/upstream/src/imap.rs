@@ -85,10 +85,10 @@ impl<E: Env> ImapSession<E> {
                 .await
                 .map_err(fail)?
         };
-        if let Err(e) = client.login(&spec.user, spec.password.expose()).await {
+        if let Err(e) = client.log_in(&spec.user, spec.password.expose()).await {
             // Refused but still talking: end with LOGOUT, so the server
             // sees a clean end rather than a dropped connection.
-            if matches!(e, ImapError::Refused { .. }) {
+            if matches!(e, ImapError::Refused { .. } | ImapError::NoLogin) {
                 let _ = client.logout().await;
             }
             return Err(fail(e));

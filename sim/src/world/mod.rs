@@ -260,6 +260,7 @@ impl World {
                 idle_timeout: nodes::SERVER_IDLE,
                 faults: sp.faults.clone(),
                 imap_uidplus: sp.imap_uidplus,
+                imap_logins: sp.imap_logins,
                 ..ServerConfig::default()
             };
             let store = s.store.clone();

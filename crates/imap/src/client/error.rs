@@ -69,6 +69,13 @@ pub enum ImapError {
          into the TLS session; the password was not sent"
     )]
     Injected,
+    /// The server lists `LOGINDISABLED` and no mechanism Causeway speaks.
+    #[error(
+        "the IMAP server takes no LOGIN (LOGINDISABLED) and does not offer AUTHENTICATE PLAIN; \
+         the password was not sent (servers that disable LOGIN in clear text usually take it \
+         over TLS: check the server's tls setting)"
+    )]
+    NoLogin,
     #[error("no folder is selected")]
     NotSelected,
     /// An earlier error left the connection in an unknown state.
@@ -107,14 +114,15 @@ impl ImapError {
     }
 
     /// Whether the server refused the credentials (RFC 5530's
-    /// `AUTHENTICATIONFAILED`, or a `NO` to LOGIN without a code).
+    /// `AUTHENTICATIONFAILED`, or a `NO` to LOGIN or AUTHENTICATE without
+    /// a code).
     pub fn is_authentication(&self) -> bool {
         match self {
             ImapError::Refused { what, code, .. } => {
                 matches!(
                     code.as_deref(),
                     Some("AUTHENTICATIONFAILED" | "AUTHORIZATIONFAILED" | "EXPIRED")
-                ) || (*what == "LOGIN" && code.is_none())
+                ) || (matches!(*what, "LOGIN" | "AUTHENTICATE") && code.is_none())
             }
             _ => false,
         }

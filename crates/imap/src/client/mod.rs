@@ -321,6 +321,117 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.run(cmd, "LOGIN").await.map(drop)
     }
 
+    /// Logs in the way the server offers ([`command::Login::choose`]):
+    /// `AUTHENTICATE PLAIN` where it lists `AUTH=PLAIN` (SASL-IR: one round
+    /// trip, as LOGIN; else two), `LOGIN` otherwise, and
+    /// [`ImapError::NoLogin`] when it lists `LOGINDISABLED` without
+    /// `AUTH=PLAIN` (nothing is sent then). Asks `CAPABILITY` first unless
+    /// the greeting listed them.
+    pub async fn log_in(&mut self, user: &str, password: &[u8]) -> Result<(), ImapError> {
+        match command::Login::choose(self.capabilities().await?) {
+            command::Login::Plain { initial_response } => {
+                self.authenticate_plain(user, password, initial_response)
+                    .await
+            }
+            command::Login::Login => self.login(user, password).await,
+            command::Login::None => Err(ImapError::NoLogin),
+        }
+    }
+
+    /// `AUTHENTICATE PLAIN` (RFC 4616): the response is the empty
+    /// authorisation identity, the user and the password, sent with the
+    /// command (`initial_response`, RFC 4959) or after the server's
+    /// continuation request.
+    async fn authenticate_plain(
+        &mut self,
+        user: &str,
+        password: &[u8],
+        initial_response: bool,
+    ) -> Result<(), ImapError> {
+        if self.broken {
+            return Err(ImapError::Broken);
+        }
+        let response = command::plain_response(user, password)?;
+        self.capabilities_fresh = false;
+        let r = self.authenticate_inner(response, initial_response).await;
+        match r {
+            Err(ImapError::Refused { .. }) => r,
+            r => self.poison_on_err(r),
+        }
+    }
+
+    async fn authenticate_inner(
+        &mut self,
+        response: Vec<u8>,
+        initial_response: bool,
+    ) -> Result<(), ImapError> {
+        use imap_types::auth::{AuthMechanism, AuthenticateData};
+        use imap_types::secret::Secret;
+        const WHAT: &str = "AUTHENTICATE";
+        self.tags += 1;
+        let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
+        let secret = |r: &[u8]| Secret::new(std::borrow::Cow::Owned(r.to_vec()));
+        self.client.enqueue_command(Command {
+            tag,
+            body: CommandBody::Authenticate {
+                mechanism: AuthMechanism::Plain,
+                initial_response: initial_response.then(|| secret(&response)),
+            },
+        });
+        let mut sent = initial_response;
+        loop {
+            match self.client.next() {
+                Ok(Event::AuthenticateStarted { .. }) => {}
+                Ok(Event::AuthenticateContinuationRequestReceived { .. }) => {
+                    // Once only: a second request means the server did not
+                    // take the response; cancelling gets its tagged answer.
+                    let data = if sent {
+                        AuthenticateData::Cancel
+                    } else {
+                        AuthenticateData::Continue(secret(&response))
+                    };
+                    sent = true;
+                    if self.client.set_authenticate_data(data).is_err() {
+                        return Err(ImapError::Protocol(
+                            "a continuation request outside AUTHENTICATE".into(),
+                        ));
+                    }
+                }
+                Ok(Event::AuthenticateStatusReceived { status, .. }) => {
+                    let body = status_body(status);
+                    if let Some(code) = &body.code {
+                        self.take_code(code);
+                    }
+                    return match body.kind {
+                        StatusKind::Ok => Ok(()),
+                        _ => Err(refused(WHAT, body)),
+                    };
+                }
+                Ok(Event::DataReceived { data }) => self.take_data(&data)?,
+                Ok(Event::StatusReceived { status }) => match status {
+                    Status::Untagged(body) => {
+                        if let Some(code) = &body.code {
+                            self.take_code(code);
+                        }
+                    }
+                    Status::Bye(b) => return Err(ImapError::Bye(b.text.inner().to_owned())),
+                    Status::Tagged(t) => {
+                        return Err(ImapError::Protocol(format!(
+                            "a tagged answer ({}) to a command that was not sent",
+                            t.tag.inner()
+                        )));
+                    }
+                },
+                Ok(other) => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected {other:?} while authenticating"
+                    )));
+                }
+                Err(i) => self.interrupted(i, WHAT, self.timeouts.command).await?,
+            }
+        }
+    }
+
     /// The server's capabilities for the current state (asks with
     /// `CAPABILITY` unless the last greeting or login listed them).
     pub async fn capabilities(&mut self) -> Result<&BTreeSet<String>, ImapError> {

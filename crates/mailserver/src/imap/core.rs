@@ -27,7 +27,7 @@
 use std::num::NonZeroU32;
 
 use imap_types::command::{Command, CommandBody};
-use imap_types::core::{Literal, NString, Vec1};
+use imap_types::core::{Literal, NString, Tag, Vec1};
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
 use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
@@ -35,11 +35,25 @@ use imap_types::response::{Capability, Code, CodeOther, Data, Status};
 use imap_types::search::SearchKey;
 use imap_types::sequence::{Sequence, SequenceSet};
 
+use crate::ImapLogins;
 use crate::record::{EndKind, SessionId};
 use crate::store::{Commit, MailStore};
 
-/// What the model advertises (UIDPLUS unless configured off).
-const CAPABILITIES: &[&str] = &["IMAP4rev1", "UIDPLUS", "LITERAL+", "AUTH=PLAIN"];
+/// What the model advertises: UIDPLUS unless configured off, and the
+/// logins of its [`ImapLogins`].
+fn capability_names(uidplus: bool, logins: ImapLogins) -> Vec<&'static str> {
+    let mut caps = vec!["IMAP4rev1"];
+    if uidplus {
+        caps.push("UIDPLUS");
+    }
+    caps.push("LITERAL+");
+    match logins {
+        ImapLogins::Both => caps.extend(["AUTH=PLAIN", "SASL-IR"]),
+        ImapLogins::LoginOnly => {}
+        ImapLogins::PlainOnly => caps.extend(["AUTH=PLAIN", "LOGINDISABLED"]),
+    }
+    caps
+}
 
 /// One message in the session's view of INBOX.
 #[derive(Debug, Clone)]
@@ -59,6 +73,7 @@ pub(crate) struct ImapCore {
     view: Option<Vec<Viewed>>,
     ended: bool,
     uidplus: bool,
+    logins: ImapLogins,
 }
 
 /// What to send for one command, and whether to hang up after it.
@@ -72,6 +87,7 @@ enum Outcome {
     Ok(&'static str),
     OkWith(Code<'static>, &'static str),
     No(&'static str),
+    NoWith(Code<'static>, &'static str),
     /// `NO [AUTHENTICATIONFAILED]`.
     AuthFailed,
     Bad(&'static str),
@@ -82,10 +98,9 @@ pub(crate) enum Response {
     Status(Status<'static>),
 }
 
-fn capabilities(uidplus: bool) -> Vec1<Capability<'static>> {
-    let caps: Vec<Capability<'static>> = CAPABILITIES
-        .iter()
-        .filter(|c| uidplus || **c != "UIDPLUS")
+fn capabilities(uidplus: bool, logins: ImapLogins) -> Vec1<Capability<'static>> {
+    let caps: Vec<Capability<'static>> = capability_names(uidplus, logins)
+        .into_iter()
         .map(|c| Capability::try_from(c.as_bytes().to_vec()).expect("a valid capability"))
         .collect();
     Vec1::try_from(caps).expect("not empty")
@@ -97,6 +112,7 @@ impl ImapCore {
         peer: std::net::SocketAddr,
         now_ms: u64,
         uidplus: bool,
+        logins: ImapLogins,
     ) -> Self {
         let id = store.begin_session(peer, now_ms);
         ImapCore {
@@ -106,6 +122,7 @@ impl ImapCore {
             view: None,
             ended: false,
             uidplus,
+            logins,
         }
     }
 
@@ -115,7 +132,40 @@ impl ImapCore {
 
     /// The greeting's capability code.
     pub(crate) fn greeting_code(&self) -> Code<'static> {
-        Code::Capability(capabilities(self.uidplus))
+        Code::Capability(capabilities(self.uidplus, self.logins))
+    }
+
+    /// Whether AUTHENTICATE PLAIN is taken, and its response may come with
+    /// the command (SASL-IR).
+    pub(crate) fn plain(&self) -> (bool, bool) {
+        match self.logins {
+            ImapLogins::Both => (true, true),
+            ImapLogins::LoginOnly => (false, false),
+            ImapLogins::PlainOnly => (true, false),
+        }
+    }
+
+    /// The tagged answer to `AUTHENTICATE PLAIN` with `response` (RFC
+    /// 4616: authorisation identity, user, password; the first empty or
+    /// the user's own), logged like a command.
+    pub(crate) fn authenticate_plain(
+        &mut self,
+        tag: Tag<'static>,
+        response: &[u8],
+        now_ms: u64,
+    ) -> Status<'static> {
+        self.store
+            .log_command(self.id, "AUTHENTICATE PLAIN".to_owned());
+        let mut parts = response.split(|b| *b == 0);
+        let outcome = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(authz), Some(user), Some(password), None)
+                if authz.is_empty() || authz == user =>
+            {
+                self.login(user, password, now_ms)
+            }
+            _ => Outcome::Bad("Invalid PLAIN response."),
+        };
+        status(tag, outcome)
     }
 
     /// Ends the session in the record (a no-op once ended).
@@ -133,7 +183,10 @@ impl ImapCore {
         let mut out = Vec::new();
         let result = match body {
             CommandBody::Capability => {
-                out.push(Response::Data(Data::Capability(capabilities(self.uidplus))));
+                out.push(Response::Data(Data::Capability(capabilities(
+                    self.uidplus,
+                    self.logins,
+                ))));
                 Outcome::Ok("CAPABILITY completed.")
             }
             CommandBody::Noop => Outcome::Ok("NOOP completed."),
@@ -150,6 +203,11 @@ impl ImapCore {
                     close: true,
                 };
             }
+            // Dovecot's answer when it disables plaintext LOGIN.
+            CommandBody::Login { .. } if self.logins == ImapLogins::PlainOnly => Outcome::NoWith(
+                Code::Other(CodeOther::unvalidated(b"PRIVACYREQUIRED".to_vec())),
+                "LOGIN is disabled here (LOGINDISABLED).",
+            ),
             CommandBody::Login { username, password } => {
                 self.login(username.as_ref(), password.declassify().as_ref(), now_ms)
             }
@@ -182,17 +240,7 @@ impl ImapCore {
             CommandBody::Expunge => self.expunge(None, now_ms, &mut out),
             _ => Outcome::Bad("This model server does not know that command."),
         };
-        let status = match result {
-            Outcome::Ok(text) => Status::ok(Some(tag), None, text),
-            Outcome::OkWith(code, text) => Status::ok(Some(tag), Some(code), text),
-            Outcome::AuthFailed => {
-                let code = Code::Other(CodeOther::unvalidated(b"AUTHENTICATIONFAILED".to_vec()));
-                Status::no(Some(tag), Some(code), "Authentication failed.")
-            }
-            Outcome::No(text) => Status::no(Some(tag), None, text),
-            Outcome::Bad(text) => Status::bad(Some(tag), None, text),
-        };
-        out.push(Response::Status(status.expect("valid status text")));
+        out.push(Response::Status(status(tag, result)));
         Answer {
             responses: out,
             close: false,
@@ -442,6 +490,22 @@ fn uid_in(set: &SequenceSet, uid: NonZeroU32, largest: NonZeroU32) -> bool {
             a.min(b) <= uid && uid <= a.max(b)
         }
     })
+}
+
+/// The tagged status that ends a command.
+fn status(tag: Tag<'static>, outcome: Outcome) -> Status<'static> {
+    let status = match outcome {
+        Outcome::Ok(text) => Status::ok(Some(tag), None, text),
+        Outcome::OkWith(code, text) => Status::ok(Some(tag), Some(code), text),
+        Outcome::AuthFailed => {
+            let code = Code::Other(CodeOther::unvalidated(b"AUTHENTICATIONFAILED".to_vec()));
+            Status::no(Some(tag), Some(code), "Authentication failed.")
+        }
+        Outcome::No(text) => Status::no(Some(tag), None, text),
+        Outcome::NoWith(code, text) => Status::no(Some(tag), Some(code), text),
+        Outcome::Bad(text) => Status::bad(Some(tag), None, text),
+    };
+    status.expect("valid status text")
 }
 
 /// The command as the session's command log keeps it (no credentials).

@@ -4,8 +4,8 @@
 //!
 //! It serves the same [`MailStore`] as the POP3 side, so a test or the
 //! simulation judges either protocol from one record. Not modelled yet: the
-//! POP3 side's injected faults, other folders, IDLE, AUTHENTICATE (refused
-//! with `NO`).
+//! POP3 side's injected faults, other folders, IDLE. AUTHENTICATE takes
+//! PLAIN only, as [`crate::ImapLogins`] says.
 
 mod core;
 
@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use causeway_net::Env;
 use imap_next::server::{Event, Options, Server};
+use imap_next::types::CommandAuthenticate;
 use imap_next::{Interrupt, Io, State};
-use imap_types::response::{Greeting, GreetingKind, Status};
+use imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_types::response::{CommandContinuationRequest, Greeting, GreetingKind, Status};
 use tokio::io::AsyncWriteExt;
 
 use self::core::{ImapCore, Response};
@@ -46,7 +48,13 @@ pub async fn run_imap_session<E: Env>(
     store: MailStore,
     config: Arc<ServerConfig>,
 ) {
-    let mut core = ImapCore::new(store, peer, env.unix_millis(), config.imap_uidplus);
+    let mut core = ImapCore::new(
+        store,
+        peer,
+        env.unix_millis(),
+        config.imap_uidplus,
+        config.imap_logins,
+    );
     tracing::debug!(session = %core.id(), %peer, "IMAP session started");
     let kind = drive(&env, &mut stream, &mut core, &config).await;
     core.end(kind, env.unix_millis());
@@ -78,6 +86,8 @@ async fn drive<E: Env>(
     let mut server = Server::new(options, greeting);
     let mut buf = vec![0u8; 4096];
     let mut closing = false;
+    // The tag of an AUTHENTICATE waiting for its response.
+    let mut authenticating = None;
     loop {
         match server.next() {
             Ok(Event::CommandReceived { command }) => {
@@ -93,13 +103,46 @@ async fn drive<E: Env>(
             Ok(Event::CommandAuthenticateReceived {
                 command_authenticate,
             }) => {
-                let no = Status::no(
-                    Some(command_authenticate.tag),
-                    None,
-                    "This model server takes LOGIN only.",
-                )
-                .expect("valid");
-                let _ = server.authenticate_finish(no);
+                let CommandAuthenticate {
+                    tag,
+                    mechanism,
+                    initial_response,
+                } = command_authenticate;
+                let (plain, sasl_ir) = core.plain();
+                let refusal = if !plain || mechanism != AuthMechanism::Plain {
+                    Some("Unsupported authentication mechanism.")
+                } else if initial_response.is_some() && !sasl_ir {
+                    Some("No SASL-IR here.")
+                } else {
+                    None
+                };
+                let finish = match (refusal, initial_response) {
+                    (Some(why), _) => Status::no(Some(tag), None, why).expect("valid"),
+                    (None, Some(r)) => {
+                        core.authenticate_plain(tag, r.declassify(), env.unix_millis())
+                    }
+                    (None, None) => {
+                        let go_on = CommandContinuationRequest::basic(None, " ").expect("valid");
+                        let _ = server.authenticate_continue(go_on);
+                        authenticating = Some(tag);
+                        continue;
+                    }
+                };
+                let _ = server.authenticate_finish(finish);
+            }
+            Ok(Event::AuthenticateDataReceived { authenticate_data }) => {
+                let Some(tag) = authenticating.take() else {
+                    continue;
+                };
+                let finish = match authenticate_data {
+                    AuthenticateData::Continue(r) => {
+                        core.authenticate_plain(tag, r.declassify(), env.unix_millis())
+                    }
+                    AuthenticateData::Cancel => {
+                        Status::bad(Some(tag), None, "Authentication cancelled.").expect("valid")
+                    }
+                };
+                let _ = server.authenticate_finish(finish);
             }
             Ok(Event::IdleCommandReceived { tag }) => {
                 let bad = Status::bad(Some(tag), None, "No IDLE here.").expect("valid");
