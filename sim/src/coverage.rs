@@ -52,6 +52,8 @@ pub enum Cov {
     ImapExpungeHeldBack,
     ImapFlaggedElsewhereKept,
     ImapPlainOnlyLogin,
+    ImapPipelined,
+    ImapPipelinedLeft,
     RsetAcked,
     RelayCutAfterRset,
     OwedWorkAdopted,
@@ -117,6 +119,8 @@ impl Cov {
         Cov::ImapExpungeHeldBack,
         Cov::ImapFlaggedElsewhereKept,
         Cov::ImapPlainOnlyLogin,
+        Cov::ImapPipelined,
+        Cov::ImapPipelinedLeft,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
@@ -195,6 +199,8 @@ impl Cov {
                 "message another client flagged \\Deleted kept through our expunges"
             }
             Cov::ImapPlainOnlyLogin => "logged in with AUTHENTICATE PLAIN where LOGIN is disabled",
+            Cov::ImapPipelined => "IMAP fetches pipelined (several in one write)",
+            Cov::ImapPipelinedLeft => "IMAP client hung up with pipelined fetches in flight",
             Cov::RsetAcked => "RSET acknowledged",
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
             Cov::OwedWorkAdopted => "owed work adopted by another session",

@@ -750,6 +750,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_new_listed > 0, Cov::ImapFrontNewListed),
             (m.imap_uids_kept > 0, Cov::ImapUidKept),
             (m.imap_hung_up > 0, Cov::ImapHungUp),
+            (m.imap_pipelined > 0, Cov::ImapPipelined),
+            (m.imap_pipelined_left > 0, Cov::ImapPipelinedLeft),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -160,6 +160,9 @@ pub struct MuaParams {
     /// Per session: over IMAP at the client proxy's IMAP front (zero for
     /// most seeds; drawn from its own stream, `imap_sessions`).
     pub imap_share: f64,
+    /// Over IMAP, the `UID FETCH`es of a session go in one write, as
+    /// mbsync's do (drawn from its own stream, `pipelines_imap`).
+    pub imap_pipelined: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -273,6 +276,12 @@ fn imap_sessions(seed: u64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Whether the mail user pipelines its IMAP fetches: in 40% of seeds. From
+/// a stream of its own, like `imap_sessions`.
+fn pipelines_imap(seed: u64) -> bool {
+    EnvRng::from_seed(derive_seed(seed, &[b"imap pipelining"])).chance(0.4)
 }
 
 fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
@@ -423,6 +432,7 @@ impl Params {
             extra_chance: rate(rng, 0.5, 0.05, 0.5),
             pipeline_chance: rate(rng, 0.4, 0.1, 0.7),
             imap_share: imap_sessions(seed),
+            imap_pipelined: pipelines_imap(seed),
         };
         // Long enough for the worst the servers do on their own: a stall
         // (up to 120 s) that outlasts the edge's 30 s command timeout, so the

@@ -24,11 +24,11 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("mark-read-before-delivered", 96, 3),
     ("no-quit-after-cut", 2, 5),
     ("stale-message-numbers", 2, 1),
-    ("drop-acked-delete-on-cut", 64, 4),
+    ("drop-acked-delete-on-cut", 52, 4),
     ("forget-owed-on-session-loss", 1, 6),
-    ("drop-owed-while-disconnected", 1, 6),
+    ("drop-owed-while-disconnected", 5, 6),
     ("keep-deletes-after-rset", 4, 1),
-    ("no-journal-entry", 92, 4),
+    ("no-journal-entry", 15, 4),
     ("erase-owed-when-locked", 96, 4),
     ("read-mark-before-write", 293, 3),
     ("break-after-delivery", 0, 8),
@@ -36,10 +36,10 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("mark-prefetched-read", 2, 3),
     ("dele-not-journaled", 15, 4),
     ("carried-undone-by-rset", 276, 6),
-    ("unprimed-resume", 266, 9),
+    ("unprimed-resume", 345, 9),
     ("imap-uids-by-listing", 6, 2),
     ("imap-seen-unowed", 52, 4),
-    ("journal-header-erased-early", 494, 4),
+    ("journal-header-erased-early", 521, 4),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

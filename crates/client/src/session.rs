@@ -17,6 +17,9 @@
 //! only once it was written and flushed *and* the mail client sent its next
 //! command after that: proof that it took the whole reply. A mail client
 //! that hangs up instead leaves the message unread, the safe direction.
+//! "After" is after the reply's last byte left ([`write_proved`]): input
+//! already waiting then was sent before the client could have all of it
+//! (a pipelining client's next commands) and proves nothing.
 //!
 //! Every wait has a timeout, and each is on silence, never on size: writes
 //! to the mail client (a piece at a time), the mail client's silence
@@ -153,6 +156,16 @@ impl<E: Env, M: Stream> Session<E, M> {
             bytes,
         )
         .await
+    }
+
+    /// Writes a RETR's reply ([`write_proved`]): what the mail client sent
+    /// before it could have all of it goes to the codec, proving nothing.
+    async fn write_reply(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut early = Vec::new();
+        let within = self.config.timeouts.request;
+        let written = write_proved(&self.env, &mut self.mail, within, bytes, &mut early).await;
+        self.codec.feed(&early);
+        written
     }
 
     /// The next command line; meanwhile takes in the body stream, pings the
@@ -361,7 +374,7 @@ impl<E: Env, M: Stream> Session<E, M> {
                             let _ = link.send_batched().await;
                         }
                     }
-                    if let Err(e) = self.write(&bytes).await {
+                    if let Err(e) = self.write_reply(&bytes).await {
                         return self
                             .gone(&format!(
                                 "the mail client did not take the whole message: {e}"
@@ -523,6 +536,50 @@ pub(crate) async fn write_to<E: Env, M: Stream>(
         env.timeout(within, what, mail.write_all(piece)).await??;
     }
     env.timeout(within, what, mail.flush()).await?
+}
+
+/// Most input [`write_proved`] takes in while it holds a reply's last byte.
+const EARLY_MAX: usize = 64 << 10;
+
+/// Writes a reply whose arrival the mail client's next command is to
+/// prove, as [`write_to`] does, but holds its last byte back until the
+/// input already waiting has been read into `early`: what the mail client
+/// sent before it could have the whole reply (a pipelining client's next
+/// commands, in the socket while the reply was on its way) proves nothing
+/// about that reply, and a client that then hangs up never took it (the
+/// simulation's IMAP user that pipelines its fetches found this). What
+/// arrives after the last byte went out may prove it. At most
+/// [`EARLY_MAX`] bytes are taken in.
+pub(crate) async fn write_proved<E: Env, M: Stream>(
+    env: &E,
+    mail: &mut M,
+    within: std::time::Duration,
+    bytes: &[u8],
+    early: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let Some((last, head)) = bytes.split_last() else {
+        return Ok(());
+    };
+    write_to(env, mail, within, head).await?;
+    let mut buf = [0u8; 4096];
+    while early.len() < EARLY_MAX {
+        // A zero timeout polls the read once: what is already there.
+        let ready = env
+            .timeout(
+                std::time::Duration::ZERO,
+                "input already waiting",
+                mail.read(&mut buf),
+            )
+            .await;
+        match ready {
+            Ok(Ok(n)) if n > 0 => early.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => return Err(e),
+            // Nothing waiting; or the end of the stream, which the next
+            // read sees again.
+            _ => break,
+        }
+    }
+    write_to(env, mail, within, std::slice::from_ref(last)).await
 }
 
 /// The next message from the edge (never resolves if no session is open).

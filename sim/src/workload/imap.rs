@@ -150,8 +150,10 @@ impl Mua {
     }
 
     /// Fetches some of `listed` (peeked, or read when `session.1`; each body
-    /// checked against the server's) into `whole`; `Err`: how the session
-    /// ended early.
+    /// checked against the server's) into `whole`, one `UID FETCH` at a
+    /// time, or all in one write where the user pipelines
+    /// ([`MuaParams::imap_pipelined`](crate::swarm::MuaParams)); `Err`: how
+    /// the session ended early.
     async fn fetch_some(
         &self,
         c: &mut Client,
@@ -161,14 +163,22 @@ impl Mua {
         (session, reads): (u32, bool),
         commands: &mut u32,
     ) -> Result<(), Ended> {
+        let pipelined = self.params.imap_pipelined;
+        let mut batch = Vec::new();
+        let mut gave_up = false;
         for &(uid, size) in listed {
             if !self.chance(self.params.retr_chance) {
                 continue;
             }
             if self.chance(self.params.give_up_chance) {
-                return Err(Ended::GaveUp);
+                gave_up = true;
+                break;
             }
             *commands += 1;
+            if pipelined {
+                batch.push(uid);
+                continue;
+            }
             let fetched = if reads {
                 c.read_body(uid).await
             } else {
@@ -176,34 +186,83 @@ impl Mua {
             };
             match fetched {
                 Ok(Some(body)) => {
-                    if body.len() != size as usize {
-                        self.log.violation(
-                            2,
-                            None,
-                            format!(
-                                "IMAP UID {uid}: listed as {size} octets, the body has {}",
-                                body.len()
-                            ),
-                        );
-                    }
-                    let key = self.known(&body);
-                    if let (Some(v), Some(k)) = (validity, &key) {
-                        self.uid_names(v, uid, k, session);
-                    }
-                    if let (true, Some(k)) = (reads, &key) {
-                        let now = self.env.unix_millis();
-                        self.log.with(|m| {
-                            m.received.entry(k.clone()).or_insert(now);
-                            m.imap_read.insert(k.clone());
-                        });
-                    }
-                    whole.push((uid, key));
+                    let at = self.env.unix_millis();
+                    self.took((uid, size), &body, at, validity, (session, reads), whole);
                 }
                 Ok(None) => {}
                 Err(e) => return Err(Ended::Broken(format!("UID FETCH {uid}: {e}"))),
             }
         }
+        if batch.len() > 1 {
+            self.log.with(|m| m.imap_pipelined += 1);
+        }
+        // Giving up with the fetches in flight: none of those bodies was
+        // received, so none may end read on its server.
+        if gave_up && !batch.is_empty() && self.chance(0.5) {
+            self.log.with(|m| m.imap_pipelined_left += 1);
+            self.log.event(
+                sim_ms(),
+                format!(
+                    "client {} hangs up with {} fetches in flight",
+                    self.client,
+                    batch.len()
+                ),
+            );
+            let _ = c.fetch_and_hang_up(&batch, reads).await;
+            return Err(Ended::GaveUp);
+        }
+        match c.fetch_bodies(&batch, reads).await {
+            Ok(bodies) => {
+                for (uid, body, at) in bodies {
+                    let size = listed.iter().find(|(u, _)| *u == uid).map_or(0, |l| l.1);
+                    self.took((uid, size), &body, at, validity, (session, reads), whole);
+                }
+            }
+            Err(e) => {
+                return Err(Ended::Broken(format!(
+                    "UID FETCH of {} bodies, pipelined: {e}",
+                    batch.len()
+                )));
+            }
+        }
+        if gave_up {
+            return Err(Ended::GaveUp);
+        }
         Ok(())
+    }
+
+    /// Records body `body` of UID `uid` (listed as `size` octets), which
+    /// arrived whole at `at` (the user's clock).
+    fn took(
+        &self,
+        (uid, size): (NonZeroU32, u32),
+        body: &[u8],
+        at: u64,
+        validity: Option<NonZeroU32>,
+        (session, reads): (u32, bool),
+        whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
+    ) {
+        if body.len() != size as usize {
+            self.log.violation(
+                2,
+                None,
+                format!(
+                    "IMAP UID {uid}: listed as {size} octets, the body has {}",
+                    body.len()
+                ),
+            );
+        }
+        let key = self.known(body);
+        if let (Some(v), Some(k)) = (validity, &key) {
+            self.uid_names(v, uid, k, session);
+        }
+        if let (true, Some(k)) = (reads, &key) {
+            self.log.with(|m| {
+                m.received.entry(k.clone()).or_insert(at);
+                m.imap_read.insert(k.clone());
+            });
+        }
+        whole.push((uid, key));
     }
 
     /// After a pause: NOOP (the folder's news arrive), SELECT again, and

@@ -115,6 +115,10 @@ pub struct MuaInner {
     pub imap_uids_kept: u32,
     /// IMAP sessions that did their work and hung up without LOGOUT.
     pub imap_hung_up: u32,
+    /// IMAP sessions that sent two or more `UID FETCH`es in one write.
+    pub imap_pipelined: u32,
+    /// ... and that hung up with those fetches in flight.
+    pub imap_pipelined_left: u32,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

@@ -6,8 +6,11 @@
 //! socket (it asks for input only then), and is sent to the POP3 session (a
 //! RETR) when the next command is handled, which was read after that: the
 //! client took the response whole. A command the client had pipelined,
-//! already read, proves nothing and does not send it; a client that hangs
-//! up instead leaves the message unread.
+//! already read, proves nothing and does not send it, and neither does one
+//! that was waiting when the response's last byte went out (it was sent
+//! before the client could have the whole response:
+//! `crate::session::write_proved` reads those in first); a client that
+//! hangs up instead leaves the message unread.
 //!
 //! A stored `\Seen` is a change the client is told is done, so its read
 //! mark is sent before the STORE is answered, and the STORE is answered

@@ -118,10 +118,16 @@ pub(crate) async fn serve<E: Env>(
             }
             Ok(Event::GreetingSent { .. } | Event::ResponseSent { .. }) => {}
             Err(Interrupt::Io(Io::Output(bytes))) => {
-                if crate::session::write_to(&env, &mut mail, config.timeouts.request, &bytes)
-                    .await
-                    .is_err()
-                {
+                // Commands the client sent before it could have all of
+                // this are read now, so that they are handled before the
+                // next request for input, the moment after which a
+                // command proves a response taken (`Front::all_written`).
+                let mut early = Vec::new();
+                let within = config.timeouts.request;
+                let written =
+                    crate::session::write_proved(&env, &mut mail, within, &bytes, &mut early).await;
+                server.enqueue_input(&early);
+                if written.is_err() {
                     break "the mail client stopped taking our responses";
                 }
             }

@@ -115,7 +115,7 @@ impl<E: Env, M: Stream> Session<E, M> {
         let mut out = Vec::new();
         encoder.feed(&body[fed..], &mut out);
         encoder.finish(&mut out);
-        if let Err(e) = self.write(&out).await {
+        if let Err(e) = self.write_reply(&out).await {
             tracing::info!(error = %e, "the mail client did not take the whole message");
             return Err(Gone);
         }

@@ -69,9 +69,12 @@ impl<E: Env, S> std::fmt::Debug for ImapClient<E, S> {
     }
 }
 
-/// What a command got back before its tagged `OK`.
+/// What a command got back before its tagged `OK`: each response, and
+/// when it arrived (`Env::unix_millis`).
+#[derive(Default)]
 struct Answer {
     data: Vec<Data<'static>>,
+    arrived: Vec<u64>,
 }
 
 impl<E: Env, S: Stream> ImapClient<E, S> {
@@ -158,26 +161,46 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         if self.broken {
             return Err(ImapError::Broken);
         }
-        let r = self.run_inner(body, what).await;
+        let r = self.run_inner(vec![body], what).await;
         match r {
             Err(ImapError::Refused { .. }) => r,
             r => self.poison_on_err(r),
         }
     }
 
-    async fn run_inner(
+    /// Sends `bodies` in one write, as a pipelining client (mbsync) does,
+    /// and reads up to the last one's tagged answer. Any error, a refusal
+    /// included (the later commands' answers are still on their way),
+    /// leaves the connection unusable.
+    async fn run_pipelined(
         &mut self,
-        body: CommandBody<'static>,
+        bodies: Vec<CommandBody<'static>>,
         what: &'static str,
     ) -> Result<Answer, ImapError> {
-        self.tags += 1;
-        let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
-        tracing::trace!(command = what, tag = %tag.inner(), "IMAP command");
-        self.client.enqueue_command(Command {
-            tag: tag.clone(),
-            body,
-        });
-        let mut answer = Answer { data: Vec::new() };
+        if self.broken {
+            return Err(ImapError::Broken);
+        }
+        let r = self.run_inner(bodies, what).await;
+        self.poison_on_err(r)
+    }
+
+    async fn run_inner(
+        &mut self,
+        bodies: Vec<CommandBody<'static>>,
+        what: &'static str,
+    ) -> Result<Answer, ImapError> {
+        let mut tags = std::collections::VecDeque::with_capacity(bodies.len());
+        for body in bodies {
+            self.tags += 1;
+            let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
+            tracing::trace!(command = what, tag = %tag.inner(), "IMAP command");
+            self.client.enqueue_command(Command {
+                tag: tag.clone(),
+                body,
+            });
+            tags.push_back(tag);
+        }
+        let mut answer = Answer::default();
         let mut bye: Option<String> = None;
         loop {
             match self.client.next() {
@@ -188,16 +211,19 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                 Ok(Event::DataReceived { data }) => {
                     self.take_data(&data)?;
                     answer.data.push(data);
+                    answer.arrived.push(self.env.unix_millis());
                 }
                 Ok(Event::StatusReceived { status }) => match status {
-                    Status::Tagged(t) if t.tag == tag => {
+                    Status::Tagged(t) if tags.front() == Some(&t.tag) => {
+                        tags.pop_front();
                         if let Some(code) = &t.body.code {
                             self.take_code(code);
                         }
-                        return match t.body.kind {
-                            StatusKind::Ok => Ok(answer),
-                            _ => Err(refused(what, t.body)),
-                        };
+                        match t.body.kind {
+                            StatusKind::Ok if tags.is_empty() => return Ok(answer),
+                            StatusKind::Ok => {}
+                            _ => return Err(refused(what, t.body)),
+                        }
                     }
                     Status::Tagged(t) => {
                         return Err(ImapError::Protocol(format!(
@@ -512,31 +538,95 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
         let answer = self.run(fetch, "UID FETCH (a body)").await?;
         for data in answer.data {
-            let Data::Fetch { items, .. } = data else {
-                continue;
-            };
-            let items = items.into_inner();
-            if !items
-                .iter()
-                .any(|i| matches!(i, MessageDataItem::Uid(u) if *u == uid))
-            {
-                continue; // an unsolicited flag change of another message
-            }
-            for item in items {
-                if let MessageDataItem::BodyExt {
-                    section: None,
-                    origin: None,
-                    data,
-                } = item
-                {
-                    let bytes = data.into_option().ok_or_else(|| {
-                        ImapError::Protocol(format!("NIL as the body of UID {uid}"))
-                    })?;
-                    return Ok(Some(bytes.into_owned()));
-                }
+            if let Some(body) = body_of(data, uid)? {
+                return Ok(Some(body));
             }
         }
         Ok(None)
+    }
+
+    /// The whole messages `uids`, their `UID FETCH`es sent in one write
+    /// (pipelined, as mbsync does), peeked or read (`BODY[]`, as
+    /// [`ImapClient::read_body`]); each with when it arrived
+    /// (`Env::unix_millis`), in the order they came. A UID the server no
+    /// longer has is left out.
+    pub async fn fetch_bodies(
+        &mut self,
+        uids: &[NonZeroU32],
+        read: bool,
+    ) -> Result<Vec<(NonZeroU32, Vec<u8>, u64)>, ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetches = uids
+            .iter()
+            .map(|&u| {
+                if read {
+                    command::read(u)
+                } else {
+                    command::body(u)
+                }
+            })
+            .collect();
+        let answer = self
+            .run_pipelined(fetches, "UID FETCH (bodies, pipelined)")
+            .await?;
+        let mut out = Vec::new();
+        for (data, at) in answer.data.into_iter().zip(answer.arrived) {
+            let Data::Fetch { items, .. } = &data else {
+                continue;
+            };
+            let uid = items.as_ref().iter().find_map(|i| match i {
+                MessageDataItem::Uid(u) if uids.contains(u) => Some(*u),
+                _ => None,
+            });
+            if let Some(uid) = uid {
+                if let Some(body) = body_of(data, uid)? {
+                    out.push((uid, body, at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends the `UID FETCH`es of `uids` in one write, as
+    /// [`ImapClient::fetch_bodies`] does, and hangs up without reading a
+    /// response: a mail client that gives up with its commands in flight.
+    /// The connection is unusable afterwards. For the simulation's mail
+    /// user (a command read before its predecessor's response was written
+    /// proves nothing about that response).
+    pub async fn fetch_and_hang_up(
+        &mut self,
+        uids: &[NonZeroU32],
+        read: bool,
+    ) -> Result<(), ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        self.broken = true;
+        for &u in uids {
+            self.tags += 1;
+            let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
+            let body = if read {
+                command::read(u)
+            } else {
+                command::body(u)
+            };
+            self.client.enqueue_command(Command { tag, body });
+        }
+        let mut sent = 0;
+        while sent < uids.len() {
+            match self.client.next() {
+                Ok(Event::CommandSent { .. }) => sent += 1,
+                Ok(_) => {}
+                Err(Interrupt::Io(Io::NeedMoreInput)) => break,
+                Err(i) => {
+                    self.interrupted(i, "UID FETCH (then hanging up)", self.timeouts.command)
+                        .await?
+                }
+            }
+        }
+        let _ = self.stream.shutdown().await;
+        Ok(())
     }
 
     /// Marks `uids` read (`UID STORE +FLAGS.SILENT (\Seen)`): only once the
@@ -637,6 +727,35 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
             .await;
         r.map(drop)
     }
+}
+
+/// The whole body in `data`, if it is the FETCH response of `uid` (not
+/// an unsolicited flag change of another message).
+fn body_of(data: Data<'static>, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+    let Data::Fetch { items, .. } = data else {
+        return Ok(None);
+    };
+    let items = items.into_inner();
+    if !items
+        .iter()
+        .any(|i| matches!(i, MessageDataItem::Uid(u) if *u == uid))
+    {
+        return Ok(None);
+    }
+    for item in items {
+        if let MessageDataItem::BodyExt {
+            section: None,
+            origin: None,
+            data,
+        } = item
+        {
+            let bytes = data
+                .into_option()
+                .ok_or_else(|| ImapError::Protocol(format!("NIL as the body of UID {uid}")))?;
+            return Ok(Some(bytes.into_owned()));
+        }
+    }
+    Ok(None)
 }
 
 fn status_body(status: Status<'static>) -> StatusBody<'static> {
