@@ -15,7 +15,7 @@
 //! - [`world`]: building the world: hosts, nodes, servers, keys, the line.
 //! - [`faults`]: the fault schedule as the run goes, and what it cut.
 //! - [`oracle`]: the invariants, judged from the servers' and the user's
-//!   records.
+//!   records; [`journal_watch`]: the edge journal's disk after each commit.
 //! - [`report`]: a run's outcome, its failure report and replay command.
 //! - [`run`]: the run loop (fault phase, quiet phase, verdict).
 //! - [`sweep`]: many seeds over worker processes.
@@ -24,6 +24,7 @@
 
 pub mod coverage;
 pub mod faults;
+pub mod journal_watch;
 pub mod line;
 pub mod oracle;
 pub mod report;

@@ -11,7 +11,7 @@
 //! or at rest, 8 a session that meets no fault works, 9 a cut a resume
 //! covers is never seen by the mail client.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -238,62 +238,6 @@ pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
                     "relay incarnation {inc}: {} links and {} server sessions alive after the quiet phase",
                     st.live_links(),
                     st.live_server_sessions()
-                ),
-            });
-        }
-    }
-}
-
-/// Invariant 4, as the run goes: after each commit to the edge's journal,
-/// every owed entry on disk has its group's header beside it. An entry
-/// without one is erased as orphaned at the next start, so a crash at that
-/// instant would drop acknowledged work; the sweep crashes the edge too
-/// seldom at exactly such an instant to see it the other way (the mutation
-/// pass found the journal erasing a header early and no seed failing).
-/// Reports the first instant only.
-#[derive(Default)]
-pub struct JournalWatch {
-    commits: u64,
-    /// Owed entries per group after the last commit.
-    ops: BTreeMap<Vec<u8>, usize>,
-    failed: bool,
-}
-
-impl JournalWatch {
-    pub fn after_step(&mut self, w: &mut World, v: &mut Verdict) {
-        let commits = w.disk.counts().0;
-        if commits == self.commits {
-            return;
-        }
-        self.commits = commits;
-        let keys = w.disk.durable_keys();
-        let mut ops: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-        for k in &keys {
-            if let Some(rest) = k.strip_prefix(b"o/") {
-                let group = rest.split(|b| *b == b'/').next().unwrap_or_default();
-                *ops.entry(group.to_vec()).or_default() += 1;
-            }
-        }
-        if ops
-            .iter()
-            .any(|(g, n)| self.ops.get(g).is_some_and(|before| before > n))
-        {
-            w.coverage.insert(Cov::JournalPartErased);
-        }
-        self.ops = ops;
-        if self.failed {
-            return;
-        }
-        let headless = causeway_edge::journal::headless_entries(keys.iter().map(Vec::as_slice));
-        if let Some(first) = headless.first() {
-            self.failed = true;
-            v.violations.push(Violation {
-                invariant: 4,
-                key: None,
-                message: format!(
-                    "the edge journal holds owed entries without their header ({} of them, \
-                     first {first}): a crash now would drop that work",
-                    headless.len()
                 ),
             });
         }

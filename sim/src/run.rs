@@ -17,6 +17,7 @@ use causeway_net::{EnvRng, derive_seed};
 
 use crate::coverage::Cov;
 use crate::faults::Faults;
+use crate::journal_watch::JournalWatch;
 use crate::oracle::{self, Verdict, Violation};
 use crate::report::{Outcome, RunOptions, TraceMode};
 use crate::swarm::{Focus, Params};
@@ -182,7 +183,7 @@ impl Harness {
         let mut quiet_from: Option<u64> = None;
         let mut settled_since: Option<u64> = None;
         let mut ok = true;
-        let mut journal = oracle::JournalWatch::default();
+        let mut journal = JournalWatch::default();
         while ok {
             ok = self.step();
             let now = self.world.now_ms();
