@@ -22,7 +22,7 @@ use crate::world::World;
 pub struct JournalWatch {
     commits: u64,
     /// Owed entries per group after the last commit.
-    ops: BTreeMap<Vec<u8>, usize>,
+    ops: BTreeMap<u64, usize>,
     failed: bool,
 }
 
@@ -34,13 +34,9 @@ impl JournalWatch {
         }
         self.commits = commits;
         let keys = w.disk.durable_keys();
-        let mut ops: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-        for k in &keys {
-            if let Some(rest) = k.strip_prefix(b"o/") {
-                let group = rest.split(|b| *b == b'/').next().unwrap_or_default();
-                *ops.entry(group.to_vec()).or_default() += 1;
-            }
-        }
+        let census = causeway_edge::journal::census(keys.iter().map(Vec::as_slice));
+        let headless = census.headless();
+        let ops = census.entries;
         if ops
             .iter()
             .any(|(g, n)| self.ops.get(g).is_some_and(|before| before > n))
@@ -51,15 +47,14 @@ impl JournalWatch {
         if self.failed {
             return;
         }
-        let headless = causeway_edge::journal::headless_entries(keys.iter().map(Vec::as_slice));
         if let Some(first) = headless.first() {
             self.failed = true;
             v.violations.push(Violation {
                 invariant: 4,
                 key: None,
                 message: format!(
-                    "the edge journal holds owed entries without their header ({} of them, \
-                     first {first}): a crash now would drop that work",
+                    "the edge journal holds owed entries without their header ({} groups, \
+                     first {first:016x}): a crash now would drop that work",
                     headless.len()
                 ),
             });

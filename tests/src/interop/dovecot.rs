@@ -301,9 +301,13 @@ impl Dovecot {
     /// The POP3 and IMAP sessions that logged in after `mark`, in login
     /// order (the judge's own IMAP sessions included: they log out).
     /// (Dovecot's log process interleaves its children's lines: a
-    /// session's `Disconnected` line may come before its `Login` line.)
+    /// session's `Disconnected` line may come before its `Login` line, even
+    /// before `mark` when its `Login` line comes after; so ends are looked
+    /// up in the whole log. CI saw a judge's session that had logged out
+    /// reported open that way.)
     pub fn sessions(&self, mark: usize) -> Vec<MailSession> {
         let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
         let lines: Vec<&str> = log.get(mark..).unwrap_or("").lines().collect();
         let mut sessions = Vec::new();
         for service in ["pop3", "imap"] {
@@ -314,7 +318,7 @@ impl Dovecot {
                 _ => (" imap(", " in="),
             };
             let mut ends: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
-            for line in &lines {
+            for line in &all {
                 if !line.contains(tag) {
                     continue;
                 }

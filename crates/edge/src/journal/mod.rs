@@ -56,31 +56,50 @@ pub fn edge_key(private: &causeway_wire::PrivateKey) -> JournalKey {
 /// mark, headers not counted), for tests and the simulation. Counts keys
 /// only: needs no key and decrypts nothing.
 pub fn owed_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> usize {
-    entries
-        .iter()
-        .filter(|(k, _)| matches!(parse_key(k), Some(EntryKey::Op(..))))
-        .count()
+    census(entries.iter().map(|(k, _)| k.as_slice()))
+        .entries
+        .values()
+        .sum()
 }
 
-/// Entries of a store that hold acknowledged work with no header beside
-/// them, by key: work the next start cannot do (the header holds where
-/// and how to log in) and erases as orphaned. The journal commits a
-/// group's header with its first entry and erases it with its last, so
-/// this is empty at every instant; the simulation checks that after each
-/// commit. Reads keys only.
-pub fn headless_entries<'a>(keys: impl IntoIterator<Item = &'a [u8]> + Clone) -> Vec<String> {
-    let headers: BTreeSet<u64> = keys
-        .clone()
-        .into_iter()
-        .filter_map(|k| match parse_key(k) {
-            Some(EntryKey::Header(g)) => Some(g),
-            _ => None,
-        })
-        .collect();
-    keys.into_iter()
-        .filter(|k| matches!(parse_key(k), Some(EntryKey::Op(g, _)) if !headers.contains(&g)))
-        .map(|k| String::from_utf8_lossy(k).into_owned())
-        .collect()
+/// A journal's groups by key, for the simulation's check after each
+/// commit: owed entries with no header beside them ([`Census::headless`])
+/// are work the next start cannot do (the header holds where and how to
+/// log in) and erases as orphaned. The journal commits a group's header
+/// with its first entry and erases it with its last, so there are none at
+/// any instant. Reads keys only.
+pub fn census<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Census {
+    let mut census = Census::default();
+    for k in keys {
+        match parse_key(k) {
+            Some(EntryKey::Header(g)) => {
+                census.headers.insert(g);
+            }
+            Some(EntryKey::Op(g, _)) => *census.entries.entry(g).or_default() += 1,
+            None => {}
+        }
+    }
+    census
+}
+
+/// What a journal's keys say ([`census`]): its groups' headers and how
+/// many owed entries each group has.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    pub headers: BTreeSet<u64>,
+    /// Owed entries per group.
+    pub entries: BTreeMap<u64, usize>,
+}
+
+impl Census {
+    /// The groups with owed entries and no header.
+    pub fn headless(&self) -> Vec<u64> {
+        self.entries
+            .keys()
+            .filter(|g| !self.headers.contains(g))
+            .copied()
+            .collect()
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 //! a refusal (`NO`, `BAD`) leaves it usable.
 
 mod error;
+mod login;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -71,6 +72,14 @@ impl<E: Env, S> std::fmt::Debug for ImapClient<E, S> {
 
 /// What a command got back before its tagged `OK`: each response, and
 /// when it arrived (`Env::unix_millis`).
+/// What a status response said to the commands in flight
+/// ([`ImapClient::status`]).
+enum Said {
+    Answer(StatusBody<'static>),
+    Untagged,
+    Bye(String),
+}
+
 #[derive(Default)]
 struct Answer {
     data: Vec<Data<'static>>,
@@ -189,17 +198,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         bodies: Vec<CommandBody<'static>>,
         what: &'static str,
     ) -> Result<Answer, ImapError> {
-        let mut tags = std::collections::VecDeque::with_capacity(bodies.len());
-        for body in bodies {
-            self.tags += 1;
-            let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
-            tracing::trace!(command = what, tag = %tag.inner(), "IMAP command");
-            self.client.enqueue_command(Command {
-                tag: tag.clone(),
-                body,
-            });
-            tags.push_back(tag);
-        }
+        let mut tags = self.enqueue(bodies, what);
         let mut answer = Answer::default();
         let mut bye: Option<String> = None;
         loop {
@@ -213,32 +212,19 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                     answer.data.push(data);
                     answer.arrived.push(self.env.unix_millis());
                 }
-                Ok(Event::StatusReceived { status }) => match status {
-                    Status::Tagged(t) if tags.front() == Some(&t.tag) => {
+                Ok(Event::StatusReceived { status }) => match self.status(status, &tags)? {
+                    Said::Answer(body) => {
                         tags.pop_front();
-                        if let Some(code) = &t.body.code {
-                            self.take_code(code);
-                        }
-                        match t.body.kind {
+                        match body.kind {
                             StatusKind::Ok if tags.is_empty() => return Ok(answer),
                             StatusKind::Ok => {}
-                            _ => return Err(refused(what, t.body)),
+                            _ => return Err(refused(what, body)),
                         }
                     }
-                    Status::Tagged(t) => {
-                        return Err(ImapError::Protocol(format!(
-                            "a tagged answer ({}) to a command that was not sent",
-                            t.tag.inner()
-                        )));
-                    }
-                    Status::Untagged(body) => {
-                        if let Some(code) = &body.code {
-                            self.take_code(code);
-                        }
-                    }
+                    Said::Untagged => {}
                     // The server is closing: the answer may still come
                     // (LOGOUT's), else the end of stream says why.
-                    Status::Bye(b) => bye = Some(b.text.inner().to_owned()),
+                    Said::Bye(text) => bye = Some(text),
                 },
                 Ok(other) => {
                     return Err(ImapError::Protocol(format!(
@@ -252,6 +238,57 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                     r => r?,
                 },
             }
+        }
+    }
+
+    /// Gives each of `bodies` the next tag and queues it for sending;
+    /// returns the tags in order.
+    fn enqueue(
+        &mut self,
+        bodies: Vec<CommandBody<'static>>,
+        what: &'static str,
+    ) -> std::collections::VecDeque<Tag<'static>> {
+        let mut tags = std::collections::VecDeque::with_capacity(bodies.len());
+        for body in bodies {
+            self.tags += 1;
+            let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
+            tracing::trace!(command = what, tag = %tag.inner(), "IMAP command");
+            self.client.enqueue_command(Command {
+                tag: tag.clone(),
+                body,
+            });
+            tags.push_back(tag);
+        }
+        tags
+    }
+
+    /// A status response while commands tagged `waiting` are in flight:
+    /// its code taken in; the tagged answer to the first of them, an
+    /// untagged status, or `BYE` with its text. A tagged answer to any
+    /// other tag is a protocol error.
+    fn status(
+        &mut self,
+        status: Status<'static>,
+        waiting: &std::collections::VecDeque<Tag<'static>>,
+    ) -> Result<Said, ImapError> {
+        match status {
+            Status::Tagged(t) if waiting.front() == Some(&t.tag) => {
+                if let Some(code) = &t.body.code {
+                    self.take_code(code);
+                }
+                Ok(Said::Answer(t.body))
+            }
+            Status::Tagged(t) => Err(ImapError::Protocol(format!(
+                "a tagged answer ({}) to a command that was not sent",
+                t.tag.inner()
+            ))),
+            Status::Untagged(body) => {
+                if let Some(code) = &body.code {
+                    self.take_code(code);
+                }
+                Ok(Said::Untagged)
+            }
+            Status::Bye(b) => Ok(Said::Bye(b.text.inner().to_owned())),
         }
     }
 
@@ -337,125 +374,6 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
             f.apply(data)?;
         }
         Ok(())
-    }
-
-    /// `LOGIN`. A refusal is [`ImapError::Refused`]; see
-    /// [`ImapError::is_authentication`].
-    pub async fn login(&mut self, user: &str, password: &[u8]) -> Result<(), ImapError> {
-        let cmd = command::login(user, password)?;
-        self.capabilities_fresh = false;
-        self.run(cmd, "LOGIN").await.map(drop)
-    }
-
-    /// Logs in the way the server offers ([`command::Login::choose`]):
-    /// `AUTHENTICATE PLAIN` where it lists `AUTH=PLAIN` (SASL-IR: one round
-    /// trip, as LOGIN; else two), `LOGIN` otherwise, and
-    /// [`ImapError::NoLogin`] when it lists `LOGINDISABLED` without
-    /// `AUTH=PLAIN` (nothing is sent then). Asks `CAPABILITY` first unless
-    /// the greeting listed them.
-    pub async fn log_in(&mut self, user: &str, password: &[u8]) -> Result<(), ImapError> {
-        match command::Login::choose(self.capabilities().await?) {
-            command::Login::Plain { initial_response } => {
-                self.authenticate_plain(user, password, initial_response)
-                    .await
-            }
-            command::Login::Login => self.login(user, password).await,
-            command::Login::None => Err(ImapError::NoLogin),
-        }
-    }
-
-    /// `AUTHENTICATE PLAIN` (RFC 4616): the response is the empty
-    /// authorisation identity, the user and the password, sent with the
-    /// command (`initial_response`, RFC 4959) or after the server's
-    /// continuation request.
-    async fn authenticate_plain(
-        &mut self,
-        user: &str,
-        password: &[u8],
-        initial_response: bool,
-    ) -> Result<(), ImapError> {
-        if self.broken {
-            return Err(ImapError::Broken);
-        }
-        let response = command::plain_response(user, password)?;
-        self.capabilities_fresh = false;
-        let r = self.authenticate_inner(response, initial_response).await;
-        match r {
-            Err(ImapError::Refused { .. }) => r,
-            r => self.poison_on_err(r),
-        }
-    }
-
-    async fn authenticate_inner(
-        &mut self,
-        response: Vec<u8>,
-        initial_response: bool,
-    ) -> Result<(), ImapError> {
-        use imap_types::auth::{AuthMechanism, AuthenticateData};
-        use imap_types::secret::Secret;
-        const WHAT: &str = "AUTHENTICATE";
-        self.tags += 1;
-        let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
-        let secret = |r: &[u8]| Secret::new(std::borrow::Cow::Owned(r.to_vec()));
-        self.client.enqueue_command(Command {
-            tag,
-            body: CommandBody::Authenticate {
-                mechanism: AuthMechanism::Plain,
-                initial_response: initial_response.then(|| secret(&response)),
-            },
-        });
-        let mut sent = initial_response;
-        loop {
-            match self.client.next() {
-                Ok(Event::AuthenticateStarted { .. }) => {}
-                Ok(Event::AuthenticateContinuationRequestReceived { .. }) => {
-                    // Once only: a second request means the server did not
-                    // take the response; cancelling gets its tagged answer.
-                    let data = if sent {
-                        AuthenticateData::Cancel
-                    } else {
-                        AuthenticateData::Continue(secret(&response))
-                    };
-                    sent = true;
-                    if self.client.set_authenticate_data(data).is_err() {
-                        return Err(ImapError::Protocol(
-                            "a continuation request outside AUTHENTICATE".into(),
-                        ));
-                    }
-                }
-                Ok(Event::AuthenticateStatusReceived { status, .. }) => {
-                    let body = status_body(status);
-                    if let Some(code) = &body.code {
-                        self.take_code(code);
-                    }
-                    return match body.kind {
-                        StatusKind::Ok => Ok(()),
-                        _ => Err(refused(WHAT, body)),
-                    };
-                }
-                Ok(Event::DataReceived { data }) => self.take_data(&data)?,
-                Ok(Event::StatusReceived { status }) => match status {
-                    Status::Untagged(body) => {
-                        if let Some(code) = &body.code {
-                            self.take_code(code);
-                        }
-                    }
-                    Status::Bye(b) => return Err(ImapError::Bye(b.text.inner().to_owned())),
-                    Status::Tagged(t) => {
-                        return Err(ImapError::Protocol(format!(
-                            "a tagged answer ({}) to a command that was not sent",
-                            t.tag.inner()
-                        )));
-                    }
-                },
-                Ok(other) => {
-                    return Err(ImapError::Protocol(format!(
-                        "unexpected {other:?} while authenticating"
-                    )));
-                }
-                Err(i) => self.interrupted(i, WHAT, self.timeouts.command).await?,
-            }
-        }
     }
 
     /// The server's capabilities for the current state (asks with
@@ -559,18 +477,8 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let fetches = uids
-            .iter()
-            .map(|&u| {
-                if read {
-                    command::read(u)
-                } else {
-                    command::body(u)
-                }
-            })
-            .collect();
         let answer = self
-            .run_pipelined(fetches, "UID FETCH (bodies, pipelined)")
+            .run_pipelined(fetches(uids, read), "UID FETCH (bodies, pipelined)")
             .await?;
         let mut out = Vec::new();
         for (data, at) in answer.data.into_iter().zip(answer.arrived) {
@@ -601,28 +509,17 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         uids: &[NonZeroU32],
         read: bool,
     ) -> Result<(), ImapError> {
+        const WHAT: &str = "UID FETCH (then hanging up)";
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
         self.broken = true;
-        for &u in uids {
-            self.tags += 1;
-            let tag = Tag::try_from(format!("C{}", self.tags)).expect("a valid tag");
-            let body = if read {
-                command::read(u)
-            } else {
-                command::body(u)
-            };
-            self.client.enqueue_command(Command { tag, body });
-        }
+        self.enqueue(fetches(uids, read), WHAT);
         let mut sent = 0;
         while sent < uids.len() {
             match self.client.next() {
                 Ok(Event::CommandSent { .. }) => sent += 1,
                 Ok(_) => {}
                 Err(Interrupt::Io(Io::NeedMoreInput)) => break,
-                Err(i) => {
-                    self.interrupted(i, "UID FETCH (then hanging up)", self.timeouts.command)
-                        .await?
-                }
+                Err(i) => self.interrupted(i, WHAT, self.timeouts.command).await?,
             }
         }
         let _ = self.stream.shutdown().await;
@@ -731,6 +628,19 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
 
 /// The whole body in `data`, if it is the FETCH response of `uid` (not
 /// an unsolicited flag change of another message).
+/// The `UID FETCH`es of whole messages `uids`: read (`BODY[]`) or peeked.
+fn fetches(uids: &[NonZeroU32], read: bool) -> Vec<CommandBody<'static>> {
+    uids.iter()
+        .map(|&u| {
+            if read {
+                command::read(u)
+            } else {
+                command::body(u)
+            }
+        })
+        .collect()
+}
+
 fn body_of(data: Data<'static>, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
     let Data::Fetch { items, .. } = data else {
         return Ok(None);
