@@ -112,6 +112,27 @@ pub fn read(uid: NonZeroU32) -> CommandBody<'static> {
     whole(uid, false)
 }
 
+/// `UID FETCH uid (UID BODYSTRUCTURE BODY[1])`: a message's structure,
+/// then its first part, not peeked, as Thunderbird reads a large message
+/// a part at a time. The server sets `\Seen`; the client proxy marks it
+/// read on the mail server only for a whole message.
+pub fn read_first_part(uid: NonZeroU32) -> CommandBody<'static> {
+    let one = imap_types::fetch::Part(imap_types::core::Vec1::from(NonZeroU32::MIN));
+    CommandBody::Fetch {
+        sequence_set: SequenceSet::from(uid),
+        macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(vec![
+            MessageDataItemName::Uid,
+            MessageDataItemName::BodyStructure,
+            MessageDataItemName::BodyExt {
+                section: Some(imap_types::fetch::Section::Part(one)),
+                partial: None,
+                peek: false,
+            },
+        ]),
+        uid: true,
+    }
+}
+
 fn whole(uid: NonZeroU32, peek: bool) -> CommandBody<'static> {
     CommandBody::Fetch {
         sequence_set: SequenceSet::from(uid),

@@ -1,6 +1,6 @@
 //! Fuzz target bodies, as plain functions: `fuzz/fuzz_targets/imap_*.rs`
-//! call them, and `tests/fuzz_bodies.rs` runs them under proptest, so they
-//! compile and run in every `cargo test`.
+//! and `mime_message.rs` call them, and `tests/fuzz_bodies.rs` runs them
+//! under proptest, so they compile and run in every `cargo test`.
 
 use imap_next::client::{Client, Error, Event, Options};
 use imap_next::{Interrupt, Io, State};
@@ -136,8 +136,8 @@ pub fn client_commands(data: &[u8]) -> (usize, usize) {
                                 if let MessageDataItemName::BodyExt {
                                     section, partial, ..
                                 } = n
-                                    && let Ok(cut) = sections::cut(MESSAGE, section.as_ref())
                                 {
+                                    let cut = sections::cut(MESSAGE, section.as_ref());
                                     let part = match partial {
                                         Some((o, l)) => sections::partial(&cut, o, l.get()),
                                         None => &cut,
@@ -198,4 +198,65 @@ pub fn client_commands(data: &[u8]) -> (usize, usize) {
         }
     }
     read
+}
+
+/// A message from a mail server, as the IMAP front reads its structure:
+/// must not panic; every part's header and body lie in order inside the
+/// message; `BODYSTRUCTURE`, `BODY` and `ENVELOPE` encode to IMAP that
+/// parses back to the same; every section cut is no longer than the
+/// message. Returns how many parts the tree has.
+pub fn mime_message(data: &[u8]) -> usize {
+    use imap_codec::ResponseCodec;
+    use imap_codec::decode::Decoder;
+    use imap_codec::encode::Encoder;
+    use imap_types::core::Vec1;
+    use imap_types::fetch::{Part as PartPath, Section};
+    use imap_types::response::Response;
+    use std::num::NonZeroU32;
+
+    use crate::serve::mime::{self, Kind, Part};
+    use crate::serve::{envelope, sections, structure};
+
+    fn check(p: &Part, len: usize) -> usize {
+        assert!(p.header.start <= p.header.end && p.header.end <= p.body.start);
+        assert!(p.body.start <= p.body.end && p.body.end <= len, "{p:?}");
+        1 + match &p.kind {
+            Kind::Single => 0,
+            Kind::Multi(parts) => parts.iter().map(|c| check(c, len)).sum(),
+            Kind::Message(inner) => check(inner, len),
+        }
+    }
+    let tree = mime::parse(data);
+    let parts = check(&tree, data.len());
+    assert!(parts <= mime::MAX_PARTS);
+    let header = &data[..sections::header_end(data)];
+    let items = vec![
+        MessageDataItem::BodyStructure(structure::structure(data, &tree, true)),
+        MessageDataItem::Body(structure::structure(data, &tree, false)),
+        MessageDataItem::Envelope(envelope::envelope(header)),
+    ];
+    let response = Response::Data(Data::Fetch {
+        seq: NonZeroU32::MIN,
+        items: Vec1::try_from(items).expect("not empty"),
+    });
+    let codec = ResponseCodec::default();
+    let bytes = codec.encode(&response).dump();
+    let (rest, back) = codec.decode(&bytes).expect("our answer parses");
+    assert!(rest.is_empty());
+    assert_eq!(back, response);
+    let n = |k: u32| NonZeroU32::new(k).expect("not zero");
+    for path in [vec![1], vec![2], vec![1, 1], vec![2, 1], vec![1, 2, 1]] {
+        let path = PartPath(
+            Vec1::try_from(path.into_iter().map(n).collect::<Vec<_>>()).expect("not empty"),
+        );
+        for section in [
+            Section::Part(path.clone()),
+            Section::Mime(path.clone()),
+            Section::Header(Some(path.clone())),
+            Section::Text(Some(path)),
+        ] {
+            assert!(sections::cut(data, Some(&section)).len() <= data.len());
+        }
+    }
+    parts
 }

@@ -89,3 +89,42 @@ g UID EXPUNGE 1:2\r\nh SEARCH UNSEEN NOT DELETED\r\ni LIST \"\" *\r\nj LOGOUT\r\
         }
     }
 }
+
+mod mime_side {
+    use causeway_imap::fuzzing::mime_message;
+    use proptest::prelude::*;
+
+    /// A message with every kind of part.
+    const MESSAGE: &[u8] = b"From: \"A, B\" <a@b.example>, c@d (C)\r\nTo: g: x@y;\r\n\
+Subject: s\r\n t\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+--o\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--o\r\n\
+Content-Type: message/rfc822\r\n\r\nSubject: in\r\nContent-Type: multipart/alternative; b\
+oundary=i\r\n\r\n--i\r\n\r\nx\r\n--i--\r\n--o\r\nContent-Type: application/pdf; name*0=a; na\
+me*1=b\r\nContent-Disposition: attachment\r\n\r\nJVBE\r\n--o--\r\n";
+
+    proptest! {
+        #[test]
+        fn random_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = mime_message(&data);
+        }
+
+        #[test]
+        fn a_real_message_with_damage(
+            at in 0..MESSAGE.len(),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut data = MESSAGE[..at].to_vec();
+            data.extend_from_slice(&junk);
+            data.extend_from_slice(&MESSAGE[at..]);
+            let _ = mime_message(&data);
+        }
+    }
+
+    /// The target really parses: the whole message has its six parts
+    /// (the message, its three parts, the message inside the second, that
+    /// one's single part).
+    #[test]
+    fn a_whole_message_parses() {
+        assert_eq!(mime_message(MESSAGE), 6);
+    }
+}

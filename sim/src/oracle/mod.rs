@@ -608,6 +608,7 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_hung_up > 0, Cov::ImapHungUp),
             (m.imap_pipelined > 0, Cov::ImapPipelined),
             (m.imap_pipelined_left > 0, Cov::ImapPipelinedLeft),
+            (m.imap_parts_read > 0, Cov::ImapPartRead),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

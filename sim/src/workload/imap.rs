@@ -2,7 +2,9 @@
 //! (`causeway_client::imap_front`), in the habits of getmail and mbsync:
 //! LOGIN, SELECT INBOX with its listing, `UID FETCH (BODY.PEEK[])` of some
 //! messages (or, in the habit of a client that shows a message as it reads
-//! it, `BODY[]`, in a third of the sessions), `UID STORE +FLAGS.SILENT
+//! it, `BODY[]`, in a third of the sessions; there, now and then,
+//! Thunderbird's `BODYSTRUCTURE` and `BODY[1]` instead, which is not the
+//! whole message and so must leave it unread), `UID STORE +FLAGS.SILENT
 //! (\Seen)` of some it has whole
 //! (pausing after it now and then, as a person reading would, then looking
 //! for news: NOOP, SELECT again, and peeks at some of the new messages),
@@ -39,6 +41,10 @@ pub const PROXY_IMAP_PORT: u16 = 1143;
 
 /// How often a session that did its work ends by hanging up, not LOGOUT.
 const HANG_UP_CHANCE: f64 = 0.25;
+
+/// How often a read of a message is Thunderbird's: its `BODYSTRUCTURE` and
+/// part 1, not the whole message (which must then stay unread).
+const PART_CHANCE: f64 = 0.15;
 
 /// How often the user pauses (1 to 30 s) after a STORE of `\Seen`.
 const STORE_PAUSE_CHANCE: f64 = 0.3;
@@ -177,6 +183,16 @@ impl Mua {
             *commands += 1;
             if pipelined {
                 batch.push(uid);
+                continue;
+            }
+            if reads && self.chance(PART_CHANCE) {
+                match c.read_first_part(uid).await {
+                    Ok(Some(part)) => self.saw_part(uid, &part),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(Ended::Broken(format!("UID FETCH {uid} (part 1): {e}")));
+                    }
+                }
                 continue;
             }
             let fetched = if reads {
@@ -409,6 +425,37 @@ impl Mua {
 
     /// The server message with these bytes, if exactly one has them; a
     /// body that no server message has is a violation at once.
+    /// Part 1 of UID `uid`, read (`BODY[1]`): bytes that one of the
+    /// servers' messages holds (its text, or its first MIME part: checked
+    /// as a slice, independently of the proxy's MIME parser), or a
+    /// violation of invariant 2. Not the whole message, so nothing is
+    /// recorded as received: the message must not end read for it.
+    fn saw_part(&self, uid: NonZeroU32, part: &[u8]) {
+        self.log.with(|m| m.imap_parts_read += 1);
+        let Ok(finder) = aho_corasick::AhoCorasick::new([part]) else {
+            return;
+        };
+        let found = part.is_empty()
+            || self.stores.iter().any(|s| {
+                s.store.messages(&s.user).iter().any(|m| {
+                    // By UID: a UIDL may be a duplicate's.
+                    s.store
+                        .body_by_uid_copy(&s.user, m.uid)
+                        .is_some_and(|b| finder.is_match(&b))
+                })
+            });
+        if !found {
+            self.log.violation(
+                2,
+                None,
+                format!(
+                    "IMAP UID {uid}: BODY[1] of {} octets is in no server message",
+                    part.len()
+                ),
+            );
+        }
+    }
+
     fn known(&self, body: &[u8]) -> Option<MsgKey> {
         let sha = causeway_mailserver::content_sha256(body);
         let mut found: Vec<MsgKey> = Vec::new();

@@ -119,6 +119,8 @@ pub struct MuaInner {
     pub imap_pipelined: u32,
     /// ... and that hung up with those fetches in flight.
     pub imap_pipelined_left: u32,
+    /// `BODYSTRUCTURE` and `BODY[1]` read (not the whole message).
+    pub imap_parts_read: u32,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

@@ -1,6 +1,8 @@
 //! FETCH: the items asked for, from the folder view and from the message's
 //! bytes, which come from the POP3 session with `TOP` (never `RETR`, so a
-//! fetch alone never marks a message read).
+//! fetch alone never marks a message read). `ENVELOPE`, `BODYSTRUCTURE`
+//! and MIME part sections are computed from those bytes
+//! (`causeway_imap::serve`) as the server would give them.
 //!
 //! A non-peek item (`BODY[…]`, `RFC822`, `RFC822.TEXT`) answers as the
 //! server would, `\Seen` in its flags. The read mark reaches the server
@@ -19,7 +21,10 @@ use causeway_imap::imap_types::fetch::{
 };
 use causeway_imap::imap_types::response::Data;
 use causeway_imap::imap_types::sequence::SequenceSet;
+use causeway_imap::serve::envelope::envelope;
+use causeway_imap::serve::mime;
 use causeway_imap::serve::sections::{self, Need};
+use causeway_imap::serve::structure::structure;
 use causeway_imap::serve::view::{internal_date, seq_of};
 use causeway_net::Env;
 use causeway_pop3::ClientError;
@@ -55,16 +60,20 @@ fn plan(names: &[MessageDataItemName<'_>]) -> Result<Plan, String> {
             MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
                 (Some(Need::Whole), true)
             }
-            MessageDataItemName::Rfc822Header => (Some(Need::Header), false),
-            MessageDataItemName::BodyExt { section, peek, .. } => (
-                Some(sections::need(section.as_ref()).map_err(|e| e.to_string())?),
-                !peek,
-            ),
+            MessageDataItemName::Rfc822Header | MessageDataItemName::Envelope => {
+                (Some(Need::Header), false)
+            }
+            MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
+                (Some(Need::Whole), false)
+            }
+            MessageDataItemName::BodyExt { section, peek, .. } => {
+                (Some(sections::need(section.as_ref())), !peek)
+            }
             other => {
                 return Err(format!(
-                    "FETCH {other:?} is not served here yet (UID, FLAGS, INTERNALDATE, \
-                     RFC822.SIZE, RFC822*, and BODY[] / BODY[HEADER] / BODY[TEXT] / \
-                     BODY[HEADER.FIELDS ...] are)"
+                    "FETCH {other:?} is not served here (UID, FLAGS, INTERNALDATE, \
+                     RFC822.SIZE, RFC822*, ENVELOPE, BODY, BODYSTRUCTURE and BODY[...] \
+                     sections are)"
                 ));
             }
         };
@@ -128,6 +137,16 @@ impl<E: Env> Front<E> {
             let m = self.view().get(i).clone();
             let mut whole = false;
             let bytes: &[u8] = self.cache.as_ref().map_or(&[], |c| &c.bytes);
+            // BODY and BODYSTRUCTURE read the MIME tree: found once.
+            let tree = names
+                .iter()
+                .any(|n| {
+                    matches!(
+                        n,
+                        MessageDataItemName::Body | MessageDataItemName::BodyStructure
+                    )
+                })
+                .then(|| mime::parse(bytes));
             let mut items = Vec::with_capacity(names.len());
             for name in &names {
                 items.push(match name {
@@ -149,12 +168,23 @@ impl<E: Env> Front<E> {
                     MessageDataItemName::Rfc822Text => {
                         MessageDataItem::Rfc822Text(nstring(&bytes[sections::header_end(bytes)..]))
                     }
+                    MessageDataItemName::Envelope => {
+                        MessageDataItem::Envelope(envelope(&bytes[..sections::header_end(bytes)]))
+                    }
+                    MessageDataItemName::Body => MessageDataItem::Body(structure(
+                        bytes,
+                        tree.as_ref().expect("parsed"),
+                        false,
+                    )),
+                    MessageDataItemName::BodyStructure => MessageDataItem::BodyStructure(
+                        structure(bytes, tree.as_ref().expect("parsed"), true),
+                    ),
                     MessageDataItemName::BodyExt {
                         section,
                         partial,
                         peek,
                     } => {
-                        let cut = sections::cut(bytes, section.as_ref()).expect("planned");
+                        let cut = sections::cut(bytes, section.as_ref());
                         let data = match partial {
                             Some((origin, length)) => {
                                 sections::partial(&cut, *origin, length.get())

@@ -463,6 +463,55 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         Ok(None)
     }
 
+    /// The `BODYSTRUCTURE` of message `uid` and its part 1, read (not
+    /// peeked), as Thunderbird shows a large message
+    /// ([`command::read_first_part`]). `None` if the server no longer has
+    /// it; a response without the structure is a protocol error.
+    pub async fn read_first_part(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        let answer = self
+            .run(
+                command::read_first_part(uid),
+                "UID FETCH (structure, part 1)",
+            )
+            .await?;
+        for data in answer.data {
+            let Data::Fetch { items, .. } = data else {
+                continue;
+            };
+            let items = items.into_inner();
+            if !items
+                .iter()
+                .any(|i| matches!(i, MessageDataItem::Uid(u) if *u == uid))
+            {
+                continue;
+            }
+            if !items
+                .iter()
+                .any(|i| matches!(i, MessageDataItem::BodyStructure(_)))
+            {
+                return Err(ImapError::Protocol(format!(
+                    "no BODYSTRUCTURE for UID {uid}"
+                )));
+            }
+            for item in items {
+                if let MessageDataItem::BodyExt {
+                    section: Some(_),
+                    data,
+                    ..
+                } = item
+                {
+                    return Ok(Some(
+                        data.into_option()
+                            .map(|d| d.into_owned())
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The whole messages `uids`, their `UID FETCH`es sent in one write
     /// (pipelined, as mbsync does), peeked or read (`BODY[]`, as
     /// [`ImapClient::read_body`]); each with when it arrived

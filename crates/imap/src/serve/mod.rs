@@ -1,12 +1,19 @@
 //! The server side of IMAP, as far as a proxy serving one folder needs it:
 //! the folder as the client sees it ([`view`]), the parts of a message a
-//! FETCH asks for ([`sections`]), and LIST's wildcards ([`list_matches`]).
+//! FETCH asks for ([`sections`]), found in its MIME tree ([`mime`]), its
+//! `BODYSTRUCTURE` ([`structure`]) and `ENVELOPE` ([`envelope`]), and
+//! LIST's wildcards ([`list_matches`]).
 //!
 //! Sans-IO, like the rest of this crate: the client proxy's IMAP front
 //! (`causeway-client`) drives imap-next's server state machine and asks
 //! these modules what to answer.
 
+pub mod envelope;
+mod lex;
+pub mod mime;
 pub mod sections;
+mod strings;
+pub mod structure;
 pub mod view;
 
 /// Whether the mailbox `name` matches LIST's `reference` and `pattern`

@@ -1,16 +1,18 @@
 //! The parts of a message a FETCH can ask for (RFC 3501 §6.4.5), cut from
 //! the message's bytes exactly as they are: the header (with the blank line
-//! that ends it), the text after it, a subset of header fields, and a
-//! partial range of any of those.
-//!
-//! Nothing is parsed beyond the header's field boundaries: MIME parts
-//! (`BODY[1]`, `BODY[1.MIME]`) need the message's structure and are
-//! refused, so no answer is ever a guess.
+//! that ends it), the text after it, a subset of header fields, a MIME
+//! part (`BODY[1.2]`), its MIME header (`BODY[1.2.MIME]`), the header and
+//! text of a message inside one (`BODY[2.HEADER]`), and a partial range of
+//! any of those. Parts are found by [`super::mime`]'s tree; a part number
+//! the message does not have gives nothing, as Dovecot answers.
 
 use std::borrow::Cow;
+use std::num::NonZeroU32;
 
 use imap_types::core::AString;
-use imap_types::fetch::Section;
+use imap_types::fetch::{Part as PartPath, Section};
+
+use super::mime::{self, Kind, Part};
 
 /// How much of a message a section needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,18 +23,12 @@ pub enum Need {
     Whole,
 }
 
-/// A section this module does not cut.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("body part sections (BODY[1], BODY[1.MIME], ...) are not served here")]
-pub struct PartsUnsupported;
-
 /// What `section` (None: the whole message) needs of the message.
-pub fn need(section: Option<&Section<'_>>) -> Result<Need, PartsUnsupported> {
+pub fn need(section: Option<&Section<'_>>) -> Need {
     match section {
-        None | Some(Section::Text(None)) => Ok(Need::Whole),
         Some(Section::Header(None) | Section::HeaderFields(None, _))
-        | Some(Section::HeaderFieldsNot(None, _)) => Ok(Need::Header),
-        Some(_) => Err(PartsUnsupported),
+        | Some(Section::HeaderFieldsNot(None, _)) => Need::Header,
+        _ => Need::Whole,
     }
 }
 
@@ -45,24 +41,80 @@ pub fn header_end(message: &[u8]) -> usize {
         .map_or(message.len(), |p| p + 4)
 }
 
-/// The bytes of `section` of `message`. For header sections, `message`
-/// may be the header alone.
-pub fn cut<'m>(
-    message: &'m [u8],
-    section: Option<&Section<'_>>,
-) -> Result<Cow<'m, [u8]>, PartsUnsupported> {
-    Ok(match section {
-        None => Cow::Borrowed(message),
-        Some(Section::Header(None)) => Cow::Borrowed(&message[..header_end(message)]),
-        Some(Section::Text(None)) => Cow::Borrowed(&message[header_end(message)..]),
-        Some(Section::HeaderFields(None, names)) => {
-            Cow::Owned(fields(message, names.as_ref(), true))
+/// The bytes of `section` of `message`. For header sections without a
+/// part number, `message` may be the header alone.
+pub fn cut<'m>(message: &'m [u8], section: Option<&Section<'_>>) -> Cow<'m, [u8]> {
+    let Some(section) = section else {
+        return Cow::Borrowed(message);
+    };
+    match section {
+        Section::Header(None) => Cow::Borrowed(&message[..header_end(message)]),
+        Section::Text(None) => Cow::Borrowed(&message[header_end(message)..]),
+        Section::HeaderFields(None, names) => Cow::Owned(fields(message, names.as_ref(), true)),
+        Section::HeaderFieldsNot(None, names) => Cow::Owned(fields(message, names.as_ref(), false)),
+        Section::Part(path) => {
+            let tree = mime::parse(message);
+            let body = resolve(&tree, path).map_or(0..0, |p| p.body.clone());
+            Cow::Borrowed(&message[body])
         }
-        Some(Section::HeaderFieldsNot(None, names)) => {
-            Cow::Owned(fields(message, names.as_ref(), false))
+        Section::Mime(path) => {
+            let tree = mime::parse(message);
+            let header = resolve(&tree, path).map_or(0..0, |p| p.header.clone());
+            Cow::Borrowed(&message[header])
         }
-        Some(_) => return Err(PartsUnsupported),
-    })
+        Section::Header(Some(path))
+        | Section::Text(Some(path))
+        | Section::HeaderFields(Some(path), _)
+        | Section::HeaderFieldsNot(Some(path), _) => {
+            let tree = mime::parse(message);
+            // These name the message inside a message/rfc822 part.
+            let Some(inner) = resolve(&tree, path).and_then(|p| match &p.kind {
+                Kind::Message(inner) => Some(&**inner),
+                _ => None,
+            }) else {
+                return Cow::Borrowed(&[]);
+            };
+            let header = &message[inner.header.clone()];
+            match section {
+                Section::Text(_) => Cow::Borrowed(&message[inner.body.clone()]),
+                Section::HeaderFields(_, names) => Cow::Owned(fields(header, names.as_ref(), true)),
+                Section::HeaderFieldsNot(_, names) => {
+                    Cow::Owned(fields(header, names.as_ref(), false))
+                }
+                _ => Cow::Borrowed(header),
+            }
+        }
+    }
+}
+
+/// The part `path` names (RFC 3501 §6.4.5), as Dovecot finds it: a
+/// multipart's parts count from 1; a part that is not multipart is its own
+/// part 1 when that number ends the path (so a plain message's `BODY[1]`
+/// is its text, and an attachment's `BODY[2.1]` the attachment); a
+/// `message/rfc822` part with more numbers after it is entered, and they
+/// count the parts of the message it holds.
+fn resolve<'t>(tree: &'t Part, path: &PartPath) -> Option<&'t Part> {
+    let numbers = path.0.as_ref();
+    let mut p = tree;
+    for (i, n) in numbers.iter().enumerate() {
+        let last = i + 1 == numbers.len();
+        p = match &p.kind {
+            Kind::Multi(children) => children.get(index(*n))?,
+            Kind::Message(_) if n.get() == 1 => p,
+            _ if n.get() == 1 && last => p,
+            _ => return None,
+        };
+        if !last {
+            if let Kind::Message(inner) = &p.kind {
+                p = inner;
+            }
+        }
+    }
+    Some(p)
+}
+
+fn index(n: NonZeroU32) -> usize {
+    usize::try_from(n.get() - 1).unwrap_or(usize::MAX)
 }
 
 /// The header fields whose names are (`keep`) or are not in `names`, each
@@ -126,12 +178,12 @@ mod tests {
 
     #[test]
     fn header_and_text_split_at_the_blank_line() {
-        let h = cut(MSG, Some(&Section::Header(None))).unwrap();
-        let t = cut(MSG, Some(&Section::Text(None))).unwrap();
+        let h = cut(MSG, Some(&Section::Header(None)));
+        let t = cut(MSG, Some(&Section::Text(None)));
         assert!(h.ends_with(b"\r\n\r\n"));
         assert_eq!([h.as_ref(), t.as_ref()].concat(), MSG);
         assert_eq!(t.as_ref(), b"body line\r\n");
-        assert_eq!(cut(MSG, None).unwrap().as_ref(), MSG);
+        assert_eq!(cut(MSG, None).as_ref(), MSG);
     }
 
     #[test]
@@ -139,8 +191,7 @@ mod tests {
         let f = cut(
             MSG,
             Some(&Section::HeaderFields(None, names(&["SUBJECT", "to"]))),
-        )
-        .unwrap();
+        );
         assert_eq!(
             f.as_ref(),
             b"Subject: hello\r\n  world\r\nTo: b@example.org\r\n\r\n"
@@ -148,8 +199,7 @@ mod tests {
         let n = cut(
             MSG,
             Some(&Section::HeaderFieldsNot(None, names(&["subject"]))),
-        )
-        .unwrap();
+        );
         assert_eq!(
             n.as_ref(),
             b"From: a@example.org\r\nTo: b@example.org\r\n\r\n"
@@ -157,9 +207,7 @@ mod tests {
         // A header alone (what `TOP n 0` gives) cuts the same.
         let header = &MSG[..header_end(MSG)];
         assert_eq!(
-            cut(header, Some(&Section::HeaderFields(None, names(&["from"]))))
-                .unwrap()
-                .as_ref(),
+            cut(header, Some(&Section::HeaderFields(None, names(&["from"])))).as_ref(),
             b"From: a@example.org\r\n\r\n"
         );
     }
@@ -168,7 +216,7 @@ mod tests {
     fn a_message_without_a_blank_line_is_all_header() {
         let m = b"Subject: x\r\n";
         assert_eq!(header_end(m), m.len());
-        assert_eq!(cut(m, Some(&Section::Text(None))).unwrap().as_ref(), b"");
+        assert_eq!(cut(m, Some(&Section::Text(None))).as_ref(), b"");
     }
 
     #[test]
@@ -180,14 +228,12 @@ mod tests {
     }
 
     #[test]
-    fn parts_are_refused_not_guessed() {
+    fn what_each_section_needs() {
         let one = imap_types::fetch::Part(Vec1::from(std::num::NonZeroU32::new(1).unwrap()));
-        assert_eq!(
-            need(Some(&Section::Part(one.clone()))),
-            Err(PartsUnsupported)
-        );
-        assert!(cut(MSG, Some(&Section::Mime(one))).is_err());
-        assert_eq!(need(Some(&Section::Header(None))), Ok(Need::Header));
-        assert_eq!(need(None), Ok(Need::Whole));
+        assert_eq!(need(Some(&Section::Part(one.clone()))), Need::Whole);
+        assert_eq!(need(Some(&Section::Mime(one.clone()))), Need::Whole);
+        assert_eq!(need(Some(&Section::Header(Some(one)))), Need::Whole);
+        assert_eq!(need(Some(&Section::Header(None))), Need::Header);
+        assert_eq!(need(None), Need::Whole);
     }
 }
