@@ -137,16 +137,9 @@ impl<E: Env> Front<E> {
             let m = self.view().get(i).clone();
             let mut whole = false;
             let bytes: &[u8] = self.cache.as_ref().map_or(&[], |c| &c.bytes);
-            // BODY and BODYSTRUCTURE read the MIME tree: found once.
-            let tree = names
-                .iter()
-                .any(|n| {
-                    matches!(
-                        n,
-                        MessageDataItemName::Body | MessageDataItemName::BodyStructure
-                    )
-                })
-                .then(|| mime::parse(bytes));
+            // BODY, BODYSTRUCTURE and part sections read the MIME tree:
+            // found once per message, when the first of them asks.
+            let mut tree = None;
             let mut items = Vec::with_capacity(names.len());
             for name in &names {
                 items.push(match name {
@@ -173,18 +166,18 @@ impl<E: Env> Front<E> {
                     }
                     MessageDataItemName::Body => MessageDataItem::Body(structure(
                         bytes,
-                        tree.as_ref().expect("parsed"),
+                        tree.get_or_insert_with(|| mime::parse(bytes)),
                         false,
                     )),
                     MessageDataItemName::BodyStructure => MessageDataItem::BodyStructure(
-                        structure(bytes, tree.as_ref().expect("parsed"), true),
+                        structure(bytes, tree.get_or_insert_with(|| mime::parse(bytes)), true),
                     ),
                     MessageDataItemName::BodyExt {
                         section,
                         partial,
                         peek,
                     } => {
-                        let cut = sections::cut(bytes, section.as_ref());
+                        let cut = sections::cut_in(bytes, section.as_ref(), &mut tree);
                         let data = match partial {
                             Some((origin, length)) => {
                                 sections::partial(&cut, *origin, length.get())

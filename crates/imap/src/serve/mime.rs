@@ -70,7 +70,7 @@ pub struct Content {
 }
 
 impl Content {
-    /// The media type, lower-cased, with the default applied.
+    /// Whether the media type is `kind/subtype` (in any case).
     pub fn is(&self, kind: &str, subtype: &str) -> bool {
         self.media
             .as_ref()

@@ -44,6 +44,17 @@ pub fn header_end(message: &[u8]) -> usize {
 /// The bytes of `section` of `message`. For header sections without a
 /// part number, `message` may be the header alone.
 pub fn cut<'m>(message: &'m [u8], section: Option<&Section<'_>>) -> Cow<'m, [u8]> {
+    cut_in(message, section, &mut None)
+}
+
+/// [`cut`], with the message's MIME tree kept in `tree`: found the first
+/// time a part section needs it, then reused (a FETCH of several parts,
+/// or of parts and `BODYSTRUCTURE`, parses the message once).
+pub fn cut_in<'m>(
+    message: &'m [u8],
+    section: Option<&Section<'_>>,
+    tree: &mut Option<Part>,
+) -> Cow<'m, [u8]> {
     let Some(section) = section else {
         return Cow::Borrowed(message);
     };
@@ -53,22 +64,22 @@ pub fn cut<'m>(message: &'m [u8], section: Option<&Section<'_>>) -> Cow<'m, [u8]
         Section::HeaderFields(None, names) => Cow::Owned(fields(message, names.as_ref(), true)),
         Section::HeaderFieldsNot(None, names) => Cow::Owned(fields(message, names.as_ref(), false)),
         Section::Part(path) => {
-            let tree = mime::parse(message);
-            let body = resolve(&tree, path).map_or(0..0, |p| p.body.clone());
+            let tree = tree.get_or_insert_with(|| mime::parse(message));
+            let body = resolve(tree, path).map_or(0..0, |p| p.body.clone());
             Cow::Borrowed(&message[body])
         }
         Section::Mime(path) => {
-            let tree = mime::parse(message);
-            let header = resolve(&tree, path).map_or(0..0, |p| p.header.clone());
+            let tree = tree.get_or_insert_with(|| mime::parse(message));
+            let header = resolve(tree, path).map_or(0..0, |p| p.header.clone());
             Cow::Borrowed(&message[header])
         }
         Section::Header(Some(path))
         | Section::Text(Some(path))
         | Section::HeaderFields(Some(path), _)
         | Section::HeaderFieldsNot(Some(path), _) => {
-            let tree = mime::parse(message);
+            let tree = tree.get_or_insert_with(|| mime::parse(message));
             // These name the message inside a message/rfc822 part.
-            let Some(inner) = resolve(&tree, path).and_then(|p| match &p.kind {
+            let Some(inner) = resolve(tree, path).and_then(|p| match &p.kind {
                 Kind::Message(inner) => Some(&**inner),
                 _ => None,
             }) else {
