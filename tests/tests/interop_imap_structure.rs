@@ -5,7 +5,8 @@
 //! receives it. The messages are MIME's awkward cases: no MIME-Version,
 //! nested multiparts, a forwarded message with parts of its own, a digest,
 //! RFC 2231 parameter continuations, address groups and comments, 8-bit
-//! headers, a multipart without its closing boundary and one with no parts.
+//! headers, a multipart without its closing boundary and one with no parts,
+//! a message without a header.
 //! See docs/interop.md, "IMAP mail clients".
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
@@ -24,6 +25,8 @@ const MESSAGES: &[&str] = &[
     "From: digest@example.org\nSubject: digest\nMIME-Version: 1.0\nContent-Type: multipart/digest; boundary=d\n\n--d\n\nFrom: one@example.org\nSubject: first\n\nfirst body\n--d\n\nFrom: two@example.org\nSubject: second\n\nsecond body\n",
     // 4: a multipart whose boundary never comes, and an 8-bit subject.
     "From: x@example.org\nSubject: \u{e9}t\u{e9}\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=never\n\nno parts here\n",
+    // 5: no header at all (it opens with the blank line).
+    "\nno header at all\n\nsecond paragraph\n",
 ];
 
 /// One FETCH item per command, so the order of items in a response is not
@@ -32,6 +35,8 @@ const ITEMS: &[&str] = &[
     "BODYSTRUCTURE",
     "BODY",
     "ENVELOPE",
+    "BODY.PEEK[HEADER]",
+    "BODY.PEEK[TEXT]",
     "BODY.PEEK[1]",
     "BODY.PEEK[1.MIME]",
     "BODY.PEEK[1.1]",

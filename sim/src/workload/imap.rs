@@ -432,7 +432,10 @@ impl Mua {
     /// recorded as received: the message must not end read for it.
     fn saw_part(&self, uid: NonZeroU32, part: &[u8]) {
         self.log.with(|m| m.imap_parts_read += 1);
-        let Ok(finder) = aho_corasick::AhoCorasick::new([part]) else {
+        let Ok(finder) = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+            .build([part])
+        else {
             return;
         };
         let found = part.is_empty()

@@ -453,14 +453,8 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         fetch: CommandBody<'static>,
         uid: NonZeroU32,
     ) -> Result<Option<Vec<u8>>, ImapError> {
-        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
-        let answer = self.run(fetch, "UID FETCH (a body)").await?;
-        for data in answer.data {
-            if let Some(body) = body_of(data, uid)? {
-                return Ok(Some(body));
-            }
-        }
-        Ok(None)
+        self.fetch_one(fetch, uid, Cut::Whole, "UID FETCH (a body)")
+            .await
     }
 
     /// The `BODYSTRUCTURE` of message `uid` and its part 1, read (not
@@ -468,45 +462,27 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     /// ([`command::read_first_part`]). `None` if the server no longer has
     /// it; a response without the structure is a protocol error.
     pub async fn read_first_part(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+        self.fetch_one(
+            command::read_first_part(uid),
+            uid,
+            Cut::FirstPart,
+            "UID FETCH (structure, part 1)",
+        )
+        .await
+    }
+
+    async fn fetch_one(
+        &mut self,
+        fetch: CommandBody<'static>,
+        uid: NonZeroU32,
+        cut: Cut,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, ImapError> {
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
-        let answer = self
-            .run(
-                command::read_first_part(uid),
-                "UID FETCH (structure, part 1)",
-            )
-            .await?;
+        let answer = self.run(fetch, what).await?;
         for data in answer.data {
-            let Data::Fetch { items, .. } = data else {
-                continue;
-            };
-            let items = items.into_inner();
-            if !items
-                .iter()
-                .any(|i| matches!(i, MessageDataItem::Uid(u) if *u == uid))
-            {
-                continue;
-            }
-            if !items
-                .iter()
-                .any(|i| matches!(i, MessageDataItem::BodyStructure(_)))
-            {
-                return Err(ImapError::Protocol(format!(
-                    "no BODYSTRUCTURE for UID {uid}"
-                )));
-            }
-            for item in items {
-                if let MessageDataItem::BodyExt {
-                    section: Some(_),
-                    data,
-                    ..
-                } = item
-                {
-                    return Ok(Some(
-                        data.into_option()
-                            .map(|d| d.into_owned())
-                            .unwrap_or_default(),
-                    ));
-                }
+            if let Some(bytes) = fetched(data, uid, cut)? {
+                return Ok(Some(bytes));
             }
         }
         Ok(None)
@@ -539,7 +515,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                 _ => None,
             });
             if let Some(uid) = uid {
-                if let Some(body) = body_of(data, uid)? {
+                if let Some(body) = fetched(data, uid, Cut::Whole)? {
                     out.push((uid, body, at));
                 }
             }
@@ -690,7 +666,19 @@ fn fetches(uids: &[NonZeroU32], read: bool) -> Vec<CommandBody<'static>> {
         .collect()
 }
 
-fn body_of(data: Data<'static>, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
+/// What a `UID FETCH` asked for: the whole message or its first part.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// `BODY[]`: NIL is a protocol error.
+    Whole,
+    /// `BODY[1]`, with `BODYSTRUCTURE` beside it (a response without it
+    /// is a protocol error); NIL is an empty part.
+    FirstPart,
+}
+
+/// The bytes `data` carries for `uid` as `cut` asked; None if `data` is
+/// not the FETCH of `uid` (an unsolicited one, another message's).
+fn fetched(data: Data<'static>, uid: NonZeroU32, cut: Cut) -> Result<Option<Vec<u8>>, ImapError> {
     let Data::Fetch { items, .. } = data else {
         return Ok(None);
     };
@@ -701,17 +689,29 @@ fn body_of(data: Data<'static>, uid: NonZeroU32) -> Result<Option<Vec<u8>>, Imap
     {
         return Ok(None);
     }
+    let part = cut == Cut::FirstPart;
+    if part
+        && !items
+            .iter()
+            .any(|i| matches!(i, MessageDataItem::BodyStructure(_)))
+    {
+        return Err(ImapError::Protocol(format!(
+            "no BODYSTRUCTURE for UID {uid}"
+        )));
+    }
     for item in items {
         if let MessageDataItem::BodyExt {
-            section: None,
+            section,
             origin: None,
             data,
         } = item
+            && section.is_some() == part
         {
-            let bytes = data
-                .into_option()
-                .ok_or_else(|| ImapError::Protocol(format!("NIL as the body of UID {uid}")))?;
-            return Ok(Some(bytes.into_owned()));
+            return match data.into_option() {
+                Some(bytes) => Ok(Some(bytes.into_owned())),
+                None if part => Ok(Some(Vec::new())),
+                None => Err(ImapError::Protocol(format!("NIL as the body of UID {uid}"))),
+            };
         }
     }
     Ok(None)

@@ -184,7 +184,7 @@ fn extend(part: &mut Part, end: usize) {
 /// Where the header in `range` ends: after its blank line; at the end of
 /// `range` if it has none. A part that opens with a blank line has an
 /// empty header but that line.
-fn header_end(msg: &[u8], range: Range<usize>) -> usize {
+pub(crate) fn header_end(msg: &[u8], range: Range<usize>) -> usize {
     let mut at = range.start;
     while at < range.end {
         let end = line_end(msg, at, range.end);

@@ -32,13 +32,12 @@ pub fn need(section: Option<&Section<'_>>) -> Need {
     }
 }
 
-/// Where the header ends: just after the blank line, or the whole message
-/// if it has none.
+/// Where the message's header ends: just after its blank line, or the
+/// whole message if it has none. The MIME parser's rule, so that
+/// `BODY[HEADER]` and `BODYSTRUCTURE` agree: a message that opens with a
+/// blank line has an empty header but that line.
 pub fn header_end(message: &[u8]) -> usize {
-    message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(message.len(), |p| p + 4)
+    mime::header_end(message, 0..message.len())
 }
 
 /// The bytes of `section` of `message`. For header sections without a
@@ -220,6 +219,16 @@ mod tests {
         assert_eq!(
             cut(header, Some(&Section::HeaderFields(None, names(&["from"])))).as_ref(),
             b"From: a@example.org\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_message_that_opens_with_a_blank_line_has_an_empty_header() {
+        let m = b"\r\nno header\r\n\r\nat all\r\n";
+        assert_eq!(cut(m, Some(&Section::Header(None))).as_ref(), b"\r\n");
+        assert_eq!(
+            cut(m, Some(&Section::Text(None))).as_ref(),
+            b"no header\r\n\r\nat all\r\n"
         );
     }
 
