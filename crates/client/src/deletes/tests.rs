@@ -166,3 +166,19 @@ fn an_erase_the_disk_refuses_keeps_the_entry_owned_or_leaves_it_for_carrying() {
         assert_eq!(j.take_carried(&servers()).len(), 1);
     });
 }
+
+/// The simulation's quiet-phase check and its "settled" test count what
+/// the journal still owes with this: delete entries, never the UID book's
+/// keys beside them (the mutation pass found the count unchecked).
+#[test]
+fn owed_deletes_counts_delete_entries_and_not_the_uid_book() {
+    let entries = vec![
+        (entry_key(1), vec![1]),
+        (entry_key(7), vec![2]),
+        (b"u/validity".to_vec(), vec![3]),
+        (b"u/m/00000001".to_vec(), vec![4]),
+    ];
+    assert_eq!(owed_deletes(&entries), 2);
+    assert_eq!(owed_deletes(&entries[2..]), 0);
+    assert_eq!(owed_deletes(&entries[1..]), 1);
+}
