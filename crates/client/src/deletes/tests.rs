@@ -91,10 +91,47 @@ fn rset_undoes_the_sessions_own_deletes_but_not_carried_ones() {
             .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
             .collect();
         assert_eq!(left.len(), 2, "the carried delete and B's stay: {left:?}");
-        assert_eq!(s.take_unsent().len(), 1, "only B's is still to send");
+        let unsent = s.take_unsent();
+        assert_eq!(
+            unsent
+                .iter()
+                .map(|op| (op.server.as_str(), op.msg.uidl.as_str()))
+                .collect::<Vec<_>>(),
+            [("B", "other")],
+            "only B's is still to send: an undone delete sent after the RSET would be done"
+        );
         s.committed("A").await;
         s.committed("B").await;
         assert_eq!(disk.len(), 0);
+    });
+}
+
+/// An RSET the journal cannot record: the session's deletes on that server
+/// stand and go to the edge again; the other server's wait as they were,
+/// each once (the mutation pass found this path unchecked).
+#[test]
+fn an_rset_the_disk_refuses_leaves_every_delete_standing_and_sent_once() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("a1")).await.unwrap();
+        let sent = s.take_unsent();
+        s.record("B", &msg("b1")).await.unwrap();
+        disk.fail_next_commits(1);
+        assert!(s.undone("A").await.is_err());
+        assert_eq!(disk.len(), 2, "both deletes stay journaled");
+        let mut unsent: Vec<(String, String)> = s
+            .take_unsent()
+            .into_iter()
+            .map(|op| (op.server, op.msg.uidl))
+            .collect();
+        unsent.sort();
+        assert_eq!(
+            unsent,
+            [("A".into(), "a1".into()), ("B".into(), "b1".into())],
+            "A's sent again, B's still to send, each once (A's was sent: {sent:?})"
+        );
     });
 }
 
