@@ -423,8 +423,6 @@ impl Mua {
         }
     }
 
-    /// The server message with these bytes, if exactly one has them; a
-    /// body that no server message has is a violation at once.
     /// Part 1 of UID `uid`, read (`BODY[1]`): bytes that one of the
     /// servers' messages holds (its text, or its first MIME part: checked
     /// as a slice, independently of the proxy's MIME parser), or a
@@ -432,19 +430,14 @@ impl Mua {
     /// recorded as received: the message must not end read for it.
     fn saw_part(&self, uid: NonZeroU32, part: &[u8]) {
         self.log.with(|m| m.imap_parts_read += 1);
-        let Ok(finder) = aho_corasick::AhoCorasick::builder()
-            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-            .build([part])
-        else {
-            return;
-        };
+        let finder = memchr::memmem::Finder::new(part);
         let found = part.is_empty()
             || self.stores.iter().any(|s| {
                 s.store.messages(&s.user).iter().any(|m| {
                     // By UID: a UIDL may be a duplicate's.
                     s.store
                         .body_by_uid_copy(&s.user, m.uid)
-                        .is_some_and(|b| finder.is_match(&b))
+                        .is_some_and(|b| finder.find(&b).is_some())
                 })
             });
         if !found {
@@ -459,6 +452,8 @@ impl Mua {
         }
     }
 
+    /// The server message with these bytes, if exactly one has them; a
+    /// body that no server message has is a violation at once.
     fn known(&self, body: &[u8]) -> Option<MsgKey> {
         let sha = causeway_mailserver::content_sha256(body);
         let mut found: Vec<MsgKey> = Vec::new();

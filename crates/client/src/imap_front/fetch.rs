@@ -140,6 +140,9 @@ impl<E: Env> Front<E> {
             // BODY, BODYSTRUCTURE and part sections read the MIME tree:
             // found once per message, when the first of them asks.
             let mut tree = None;
+            // The header's end, for the RFC822 header and text and the
+            // envelope: found once per message, also when the first asks.
+            let mut head = None;
             let mut items = Vec::with_capacity(names.len());
             for name in &names {
                 items.push(match name {
@@ -155,14 +158,17 @@ impl<E: Env> Front<E> {
                         whole = true;
                         MessageDataItem::Rfc822(nstring(bytes))
                     }
-                    MessageDataItemName::Rfc822Header => MessageDataItem::Rfc822Header(nstring(
-                        &bytes[..sections::header_end(bytes)],
-                    )),
+                    MessageDataItemName::Rfc822Header => {
+                        let end = *head.get_or_insert_with(|| sections::header_end(bytes));
+                        MessageDataItem::Rfc822Header(nstring(&bytes[..end]))
+                    }
                     MessageDataItemName::Rfc822Text => {
-                        MessageDataItem::Rfc822Text(nstring(&bytes[sections::header_end(bytes)..]))
+                        let end = *head.get_or_insert_with(|| sections::header_end(bytes));
+                        MessageDataItem::Rfc822Text(nstring(&bytes[end..]))
                     }
                     MessageDataItemName::Envelope => {
-                        MessageDataItem::Envelope(envelope(&bytes[..sections::header_end(bytes)]))
+                        let end = *head.get_or_insert_with(|| sections::header_end(bytes));
+                        MessageDataItem::Envelope(envelope(&bytes[..end]))
                     }
                     MessageDataItemName::Body => MessageDataItem::Body(structure(
                         bytes,

@@ -438,22 +438,15 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     /// `BODY.PEEK[]` (it stays unread on the server). `None` if the server
     /// has no such message (expunged meanwhile).
     pub async fn fetch_body(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
-        self.whole(command::body(uid), uid).await
+        self.fetch_one(command::body(uid), uid, Cut::Whole, "UID FETCH (a body)")
+            .await
     }
 
     /// The whole message `uid`, fetched with `BODY[]`: the server marks it
     /// `\Seen` as it sends it. For a mail client that reads (the
     /// simulation's mail user); the edge never reads this way.
     pub async fn read_body(&mut self, uid: NonZeroU32) -> Result<Option<Vec<u8>>, ImapError> {
-        self.whole(command::read(uid), uid).await
-    }
-
-    async fn whole(
-        &mut self,
-        fetch: CommandBody<'static>,
-        uid: NonZeroU32,
-    ) -> Result<Option<Vec<u8>>, ImapError> {
-        self.fetch_one(fetch, uid, Cut::Whole, "UID FETCH (a body)")
+        self.fetch_one(command::read(uid), uid, Cut::Whole, "UID FETCH (a body)")
             .await
     }
 
