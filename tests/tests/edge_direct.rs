@@ -135,6 +135,54 @@ fn retr_then_delivered_marks_seen_only_that_message() {
 }
 
 #[test]
+fn a_fetch_the_client_waits_on_goes_before_read_marks() {
+    // The read mark of message 1 (a RETR of the whole message) and the
+    // request for message 2 reach the edge together, as when a mail client
+    // reads one message after another: the body the client waits on is
+    // fetched first, the mark follows, and both happen. The server is 40 ms
+    // away (a relay across a WAN would be): a mark first costs the waiting
+    // client a server round trip, and the whole previous message again.
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let (first, _) = c.retr("HOST1", &u[0]).await;
+        c.delivered(first).await;
+        let t = c.env.now();
+        let (second, body) = c.retr("HOST1", &u[1]).await;
+        // One server round trip (80 ms) and the line's (10 ms), in the
+        // simulation's clock: not two server round trips.
+        let took = c.env.now().saturating_duration_since(t);
+        assert!(took < Duration::from_millis(160), "{took:?}");
+        assert_eq!(body, mail.body("alice", &u[1]).unwrap());
+        c.delivered(second).await;
+        let bye = c.quit().await;
+        assert_eq!(bye[0].result, Ok(()));
+        let sessions = mail.sessions();
+        let commands = &sessions[0].commands;
+        let at = |what: &str| {
+            commands
+                .iter()
+                .position(|c| c.starts_with(what))
+                .unwrap_or_else(|| panic!("the server never saw {what}: {commands:?}"))
+        };
+        assert!(
+            at("TOP 2 ") < at("RETR 1"),
+            "the fetch of message 2 waited behind message 1's read mark: {commands:?}"
+        );
+        assert!(mail.is_seen("alice", &u[0]) && mail.is_seen("alice", &u[1]));
+        all_quit_no_locks(&mail, c.env.unix_millis());
+        Ok(())
+    });
+    w.sim
+        .set_link_latency("edge", "mail", Duration::from_millis(40));
+    w.sim
+        .set_link_latency("edge", "client", Duration::from_millis(5));
+    w.sim.run().unwrap();
+}
+
+#[test]
 fn retr_without_delivered_then_cut_leaves_it_unread() {
     let mut w = world(exclusive());
     let (k, ek, mail, edge) = (

@@ -11,6 +11,10 @@
 //! holds the maildrop (`crate::maildrop`), or is retried, or waits in the
 //! journal.
 //!
+//! Owed work goes to the server once no job waits: a fetch the mail client
+//! waits on is not queued behind read marks (each a RETR of a whole
+//! message) or deletes, which only the QUIT commits anyway.
+//!
 //! While the session runs the worker keeps an idle server session alive
 //! with NOOP, adopts work other workers hand over for the same maildrop, and
 //! retries a lost server session at the same pace when work is owed.
@@ -322,7 +326,16 @@ impl<E: Env> Worker<E> {
                 true = handed => Next::Handed,
             };
             match next {
-                Next::Job(job) => self.handle(job).await,
+                Next::Job(job) => {
+                    self.handle(job).await;
+                    // Owed work waits while jobs are queued: a fetch the
+                    // mail client waits on does not queue behind read marks
+                    // (each a RETR of a whole message) or deletes, which
+                    // only a QUIT commits anyway.
+                    if jobs.is_empty() && self.upstream.is_some() {
+                        let _ = self.catch_up().await;
+                    }
+                }
                 Next::Ended => return,
                 Next::Idle => self.keep_alive().await,
                 Next::Handed => {
@@ -370,14 +383,11 @@ impl<E: Env> Worker<E> {
                 let (state, now) = (&self.shared.state, self.shared.env.now());
                 self.ledger
                     .owe(target, owed, entry, || state.work_ticket(now));
-                if self.upstream.is_some() {
-                    let _ = self.catch_up().await;
-                }
             }
             Job::Rset => {
                 self.ledger.rset();
-                if self.upstream.is_some() && self.exec(&Command::Rset).await.is_ok() {
-                    let _ = self.catch_up().await;
+                if self.upstream.is_some() {
+                    let _ = self.exec(&Command::Rset).await;
                 }
             }
         }
@@ -404,7 +414,6 @@ impl<E: Env> Worker<E> {
         if self.upstream.is_none() {
             self.connect().await?;
         }
-        self.catch_up().await?;
         let n = match self.ledger.resolve(target) {
             Resolved::Number(n) => n,
             Resolved::Gone => {
