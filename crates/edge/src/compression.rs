@@ -7,8 +7,10 @@
 //! saved is time saved, so the stream uses `bulk_level` (9: about 55 MB of
 //! mail per CPU-second, a 4 MiB window); on a line that keeps up (a LAN,
 //! loopback) it stays at `zstd_level` (3, about 200 MB per CPU-second). The
-//! rate is the outbox's own measurement from `Window` acknowledgements, so
-//! the choice is the same in simulation. Single-threaded zstd changes level
+//! rate is the outbox's own measurement from `Window` acknowledgements
+//! (with each acknowledged chunk's own round trip, so that a mail client
+//! reading one message at a time on a LAN is seen as fast), so the choice is
+//! the same in simulation. Single-threaded zstd changes level
 //! only at a new frame, which loses the history once, so the choice has
 //! hysteresis: down to the fast level only above twice the threshold.
 //!

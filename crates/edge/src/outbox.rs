@@ -200,7 +200,7 @@ impl Outbox {
         };
         self.unsent -= n;
         self.sent += n as u64;
-        self.pacer.sent(self.sent, now);
+        self.pacer.sent(self.sent - n as u64, self.sent, now);
         Some(Next { chunk, finished })
     }
 
@@ -254,10 +254,20 @@ const RATE_SAMPLES: usize = 8;
 /// trip seen, between [`MIN_WINDOW`] and [`MAX_WINDOW`]. Both are measured
 /// from `Window` acknowledgements, in the session's clock (so it runs the
 /// same in simulation).
+///
+/// Two kinds of rate sample, both lower bounds of what the line carries:
+/// the bytes acknowledged between two acknowledgements over the time
+/// between them, and the newest acknowledged chunk over its own round trip
+/// (sent to acknowledged). The first understates a line whose mail client
+/// reads in lock step (one message, then a pause for its next command: the
+/// proxy acknowledges every 32 KiB, so the pauses are in the sample); the
+/// second does not see those pauses, and lets a fast line be seen as one
+/// when nothing streams ahead (`compression.rs` picks the level from it).
 #[derive(Default)]
 pub(crate) struct Pacer {
-    /// (byte count at the end of a chunk, when it was sent), oldest first.
-    in_flight: VecDeque<(u64, Instant)>,
+    /// (byte counts at the start and end of a chunk, when it was sent),
+    /// oldest first.
+    in_flight: VecDeque<(u64, u64, Instant)>,
     min_rtt: Option<Duration>,
     last_ack: Option<(u64, Instant)>,
     /// Delivery rates, body bytes per second, newest last.
@@ -278,22 +288,27 @@ impl Pacer {
         (w as u64).clamp(MIN_WINDOW, MAX_WINDOW)
     }
 
-    fn sent(&mut self, end: u64, now: Instant) {
-        self.in_flight.push_back((end, now));
+    fn sent(&mut self, start: u64, end: u64, now: Instant) {
+        self.in_flight.push_back((start, end, now));
     }
 
     fn acked(&mut self, received: u64, now: Instant) {
         let mut newest = None;
-        while let Some(&(end, at)) = self.in_flight.front() {
+        while let Some(&(start, end, at)) = self.in_flight.front() {
             if end > received {
                 break;
             }
-            newest = Some(at);
+            newest = Some((end - start, at));
             self.in_flight.pop_front();
         }
-        if let Some(at) = newest {
+        // The newest acknowledged chunk over its own round trip.
+        let mut chunk_rate = 0.0;
+        if let Some((bytes, at)) = newest {
             let rtt = now.saturating_duration_since(at);
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            if !rtt.is_zero() {
+                chunk_rate = bytes as f64 / rtt.as_secs_f64();
+            }
         }
         // A rate sample spans at least half a round trip: acknowledgements
         // arrive in bursts, and one burst measured alone says nothing.
@@ -303,8 +318,9 @@ impl Pacer {
             Some((bytes, at)) => {
                 let dt = now.saturating_duration_since(at);
                 if dt > span && !dt.is_zero() {
-                    let rate = (received - bytes) as f64 / dt.as_secs_f64();
-                    self.rates.push_back(rate);
+                    // Both are lower bounds: the higher is the sample.
+                    let between = (received - bytes) as f64 / dt.as_secs_f64();
+                    self.rates.push_back(between.max(chunk_rate));
                     if self.rates.len() > RATE_SAMPLES {
                         self.rates.pop_front();
                     }

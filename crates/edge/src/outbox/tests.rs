@@ -182,12 +182,51 @@ fn a_slow_line_keeps_the_smallest_window() {
     let mut bytes = 0;
     for _ in 0..50 {
         bytes += CHUNK as u64;
-        p.sent(bytes, now);
+        p.sent(bytes - CHUNK as u64, bytes, now);
         now += Duration::from_millis(600);
         p.acked(bytes, now);
         now += Duration::from_secs_f64(CHUNK as f64 / 20_000.0);
     }
     assert_eq!(p.window(), MIN_WINDOW);
+}
+
+/// A mail client reading 4 KiB messages in lock step (each RETR waits for
+/// the last; a pause for its next command), the proxy acknowledging every
+/// 32 KiB as it does: what the outbox says the line carries, after 64
+/// messages, with each chunk acknowledged `rtt` after it was sent.
+fn lock_step_rate(rtt: Duration, pause: Duration) -> f64 {
+    let mut now = t0();
+    let mut o = Outbox::default();
+    let mut unacked = 0;
+    for i in 0..64u8 {
+        o.push(key("m0"), at("m0"), body(4096, i), 0, true, vec![1]);
+        while o.next_chunk(now).is_some() {}
+        unacked += 4096;
+        now += rtt;
+        if unacked >= 32 << 10 {
+            let sent = o.sent;
+            o.window(sent, now).unwrap();
+            unacked = 0;
+        }
+        now += pause;
+    }
+    o.rate().expect("measured")
+}
+
+#[test]
+fn a_lock_step_reader_on_a_fast_line_is_seen_fast() {
+    use crate::compression::BULK_BELOW;
+    // Loopback or a LAN: 150 us from a chunk out to its acknowledgement,
+    // 500 us of the client's own between messages. Measured between
+    // acknowledgements alone, that was 6 MB/s: a slow line.
+    let fast = lock_step_rate(Duration::from_micros(150), Duration::from_micros(500));
+    assert!(fast > 2.0 * BULK_BELOW, "{fast}");
+    // A 3G line (100 ms) and a 40 kbit/s one (a 4 KiB chunk takes 800 ms)
+    // stay slow, however short the client's pauses.
+    for rtt in [100, 800] {
+        let slow = lock_step_rate(Duration::from_millis(rtt), Duration::from_micros(500));
+        assert!(slow < BULK_BELOW, "{rtt} ms: {slow}");
+    }
 }
 
 proptest! {
