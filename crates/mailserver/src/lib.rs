@@ -40,6 +40,6 @@ pub use record::{
     content_sha256,
 };
 pub use server::{run_session, serve};
-pub use session::{Reply, SessionCore};
+pub use session::{Reply, SessionCore, top};
 pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError};
 pub use uidl::{Uidl, UidlFormat};

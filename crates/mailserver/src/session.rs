@@ -409,21 +409,30 @@ fn fetch(
         .ok_or_else(|| StatusLine::err(Some(RespCode::SysTemp), "Message vanished from the store."))
 }
 
-/// The header, the blank line, and the first `lines` lines of the body.
-/// A message without a blank line is all header.
-fn top(msg: &[u8], lines: u32) -> Vec<u8> {
-    let Some(h) = msg.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return msg.to_vec();
-    };
-    let mut end = h + 4;
-    for _ in 0..lines {
-        match msg[end..].windows(2).position(|w| w == b"\r\n") {
-            Some(p) => end += p + 2,
-            None => {
-                end = msg.len();
-                break;
-            }
+/// What `TOP n lines` answers, as Dovecot does: the header, the blank line
+/// that ends it, and the first `lines` lines of the body. The header ends at
+/// the first empty line, so a message that opens with one has an empty
+/// header (its first paragraph is body); a message without one is all
+/// header. Lines end with CRLF. The simulation judges every TOP the mail
+/// client gets against this.
+pub fn top(msg: &[u8], lines: u32) -> Vec<u8> {
+    let mut end = 0;
+    let mut in_body = false;
+    let mut body_lines = 0;
+    while end < msg.len() {
+        if in_body && body_lines == lines {
+            break;
         }
+        let line_end = msg[end..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(msg.len(), |p| end + p + 2);
+        if in_body {
+            body_lines += 1;
+        } else if line_end - end == 2 {
+            in_body = true;
+        }
+        end = line_end;
     }
     msg[..end].to_vec()
 }

@@ -335,9 +335,11 @@ impl Mua {
         }
     }
 
-    /// Invariant 2, at once: the bytes match the server's (whole, or the
-    /// head TOP asked for).
-    fn check_body(&self, key: &MsgKey, shown: &str, body: &[u8], whole: bool) {
+    /// Invariant 2, at once: the bytes match the server's: the whole
+    /// message, or (`top: Some(lines)`) exactly what the model server
+    /// answers `TOP n lines` with (header, blank line, `lines` lines).
+    fn check_body(&self, key: &MsgKey, shown: &str, body: &[u8], top: Option<u32>) {
+        let whole = top.is_none();
         let s = self
             .stores
             .iter()
@@ -346,8 +348,10 @@ impl Mua {
         let held = s.store.body_by_uid_copy(&s.user, key.1);
         let ok = match &held {
             None => false,
-            Some(h) if whole => h == body,
-            Some(h) => h.starts_with(body),
+            Some(h) => match top {
+                None => h == body,
+                Some(lines) => causeway_mailserver::top(h, lines) == body,
+            },
         };
         if whole {
             let now = self.env.unix_millis();
@@ -592,7 +596,7 @@ impl Session<'_> {
             let key = l.key.clone().expect("wanted messages have keys");
             match (r.status.is_ok(), r.body) {
                 (true, Some(body)) => {
-                    mua.check_body(&key, &l.shown, &body, true);
+                    mua.check_body(&key, &l.shown, &body, None);
                     self.reads.received(key);
                     done.push(l.clone());
                 }
@@ -706,7 +710,7 @@ impl Session<'_> {
                     if let Some(r) = self.ok(&Command::Top { msg: l.n, lines }, "TOP").await? {
                         mua.log.with(|m| m.tops += 1);
                         let key = l.key.clone().expect("checked");
-                        mua.check_body(&key, &l.shown, &r.body.unwrap_or_default(), false);
+                        mua.check_body(&key, &l.shown, &r.body.unwrap_or_default(), Some(lines));
                     }
                 }
                 (1, Some(l)) => {

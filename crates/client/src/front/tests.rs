@@ -86,6 +86,16 @@ fn capa_and_quit_before_login() {
         assert!(capa.contains(&format!("\r\n{c}\r\n")), "{capa}");
     }
     assert!(capa.ends_with("\r\n.\r\n"));
+    // What this proxy does not offer is refused with what to do instead
+    // (the mutation pass found the two texts unchecked).
+    assert_eq!(
+        text(&cmd(&mut f, "APOP me 0123456789abcdef0123456789abcdef")),
+        "-ERR APOP is not supported; use USER and PASS.\r\n"
+    );
+    assert!(
+        text(&cmd(&mut f, "STLS")).starts_with("-ERR STLS is not supported"),
+        "a plain Unknown command says nothing of why"
+    );
     assert_eq!(
         cmd(&mut f, "QUIT"),
         Action::Close(b"+OK Logging out.\r\n".to_vec())
@@ -412,4 +422,21 @@ fn messages_sharing_uidl_and_size_are_refused_without_asking_the_edge() {
     // Same UIDL, another size: the size tells it apart.
     let (requests, _) = ask(cmd(&mut f, "RETR 3"));
     assert_eq!(requests[0].op, Op::Retr { msg: id("d", 9) });
+}
+
+#[test]
+fn a_lost_line_is_a_temporary_error_that_says_deletes_stand() {
+    // The mail client's software must see a temporary failure (not a
+    // closed connection without a word, not an authentication failure),
+    // and its user that acknowledged deletes will still be done.
+    let reply = String::from_utf8(Front::line_cut("the edge stopped answering")).unwrap();
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP] Line to the edge was lost"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("deletes you were told succeeded will still be done"),
+        "{reply}"
+    );
+    assert!(reply.ends_with("the edge stopped answering\r\n"), "{reply}");
 }

@@ -110,6 +110,24 @@ fn listings_retr_and_top() {
 }
 
 #[test]
+fn top_ends_the_header_at_its_first_empty_line() {
+    let m = b"Subject: a\r\n\r\none\r\n\r\ntwo\r\nthree";
+    assert_eq!(top(m, 0), b"Subject: a\r\n\r\n");
+    assert_eq!(top(m, 2), b"Subject: a\r\n\r\none\r\n\r\n");
+    // The last line has no CRLF: it is a line all the same.
+    assert_eq!(top(m, 4), m);
+    assert_eq!(top(m, 99), m);
+    // No header at all: the message opens with its blank line, and its
+    // first paragraph is body (the first CRLF CRLF is not the header's end).
+    let headerless = b"\r\nbody one\r\nbody two\r\n\r\nmore\r\n";
+    assert_eq!(top(headerless, 0), b"\r\n");
+    assert_eq!(top(headerless, 1), b"\r\nbody one\r\n");
+    // No blank line: all header.
+    assert_eq!(top(b"A: b\r\nC: d\r\n", 0), b"A: b\r\nC: d\r\n");
+    assert_eq!(top(b"", 3), b"");
+}
+
+#[test]
 fn retr_marks_seen_top_does_not_and_only_quit_commits() {
     let s = store();
     let u1 = s.deliver("alice", "a\r\n").unwrap();
