@@ -48,7 +48,8 @@ pub(crate) struct Compression {
     state: EdgeState,
     /// This session's place among the bulk contexts, while it holds one.
     place: Option<Ticket>,
-    bulk: bool,
+    /// The level's choice; None until the line's rate is first measured.
+    bulk: Option<bool>,
     /// Bytes moved out at the last look, and since when they have not grown.
     idle: (u64, Instant),
 }
@@ -61,14 +62,14 @@ impl Compression {
             // Until the line is measured it is taken to be slow: that is
             // what Causeway is for, and a fast line pays only some CPU for
             // its first few hundred kilobytes.
-            bulk: true,
+            bulk: None,
             idle: (0, now),
         }
     }
 
     /// True while the body stream uses the bulk level (a slow line).
     pub fn bulk(&self) -> bool {
-        self.bulk
+        self.bulk.unwrap_or(true)
     }
 
     /// Before a burst of body chunks: sets the level the line's measured
@@ -80,7 +81,7 @@ impl Compression {
         channel: &mut SecureChannel<S>,
     ) {
         self.bulk = bulk_after(self.bulk, rate);
-        if !self.bulk {
+        if !self.bulk() {
             self.place = None;
         } else if self.place.is_none() {
             self.place = self.state.bulk_context(MAX_BULK_CONTEXTS);
@@ -142,13 +143,21 @@ impl Compression {
 
 /// Whether the stream uses the bulk level, given the last choice and the
 /// measured rate: below [`BULK_BELOW`] yes, above twice it no, in between
-/// (or unmeasured) as before.
-fn bulk_after(bulk: bool, rate: Option<f64>) -> bool {
-    match rate {
-        Some(r) if r < BULK_BELOW => true,
-        Some(r) if r > 2.0 * BULK_BELOW => false,
-        _ => bulk,
-    }
+/// (or unmeasured) as before. The first measurement decides at
+/// [`BULK_BELOW`] alone: the hysteresis keeps a measured choice from
+/// flapping, and the guess made before any measurement is not one (a LAN
+/// whose lock-step reader shows 10 MB/s would otherwise stay at the bulk
+/// level for good).
+fn bulk_after(last: Option<bool>, rate: Option<f64>) -> Option<bool> {
+    let Some(r) = rate else {
+        return last;
+    };
+    Some(match last {
+        None => r < BULK_BELOW,
+        Some(_) if r < BULK_BELOW => true,
+        Some(_) if r > 2.0 * BULK_BELOW => false,
+        Some(bulk) => bulk,
+    })
 }
 
 #[cfg(test)]
@@ -157,15 +166,22 @@ mod tests {
 
     #[test]
     fn the_level_follows_the_line_with_hysteresis() {
-        // GPRS, 3G, satellite: bulk.
+        // GPRS, 3G, satellite: bulk, whatever came before.
         for rate in [20e3, 600e3, 5e6] {
-            assert!(bulk_after(false, Some(rate)), "{rate}");
+            for last in [None, Some(true), Some(false)] {
+                assert_eq!(bulk_after(last, Some(rate)), Some(true), "{rate}");
+            }
         }
         // A LAN or loopback: fast.
-        assert!(!bulk_after(true, Some(100e6)));
+        assert_eq!(bulk_after(Some(true), Some(100e6)), Some(false));
         // Between the thresholds, or before a measurement, it stays.
-        assert!(bulk_after(true, Some(12e6)));
-        assert!(!bulk_after(false, Some(12e6)));
-        assert!(bulk_after(true, None) && !bulk_after(false, None));
+        assert_eq!(bulk_after(Some(true), Some(12e6)), Some(true));
+        assert_eq!(bulk_after(Some(false), Some(12e6)), Some(false));
+        for last in [None, Some(true), Some(false)] {
+            assert_eq!(bulk_after(last, None), last);
+        }
+        // The first measurement is not held to the guess before it.
+        assert_eq!(bulk_after(None, Some(12e6)), Some(false));
+        assert_eq!(bulk_after(None, Some(7e6)), Some(true));
     }
 }
