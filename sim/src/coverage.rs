@@ -40,6 +40,7 @@ pub enum Cov {
     SeenCommitted,
     ImapDeleteCommitted,
     ImapSeenCommitted,
+    ImapFolderChanged,
     ImapFrontSession,
     ImapFrontExpunged,
     ImapFrontSeenStored,
@@ -108,6 +109,7 @@ impl Cov {
         Cov::SeenCommitted,
         Cov::ImapDeleteCommitted,
         Cov::ImapSeenCommitted,
+        Cov::ImapFolderChanged,
         Cov::ImapFrontSession,
         Cov::ImapFrontExpunged,
         Cov::ImapFrontSeenStored,
@@ -185,6 +187,9 @@ impl Cov {
             Cov::SeenCommitted => "read mark committed",
             Cov::ImapDeleteCommitted => "delete committed over IMAP (UID EXPUNGE)",
             Cov::ImapSeenCommitted => "read mark committed over IMAP (UID STORE)",
+            Cov::ImapFolderChanged => {
+                "a delete or read mark committed in an IMAP folder other than INBOX"
+            }
             Cov::ImapFrontSession => "IMAP mail client session at the client proxy",
             Cov::ImapFrontExpunged => "expunge acknowledged at the client proxy's IMAP front",
             Cov::ImapFrontSeenStored => "\\Seen stored at the client proxy's IMAP front",

@@ -47,6 +47,9 @@ pub struct ServerParams {
     /// How an IMAP server lets the edge log in: `LOGIN` and `AUTHENTICATE
     /// PLAIN`, `LOGIN` only, or `AUTHENTICATE PLAIN` only (`LOGINDISABLED`).
     pub imap_logins: ImapLogins,
+    /// The IMAP folder the server's entry reads, when not INBOX; INBOX
+    /// then holds mail of its own that nothing may touch.
+    pub folder: Option<String>,
 }
 
 /// How often (per simulated second, while the fault phase lasts) each fault
@@ -314,6 +317,16 @@ fn strain_imap_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerPara
     servers
 }
 
+/// Of the IMAP servers, 30% are read in a folder other than INBOX. From a
+/// stream of its own.
+fn read_a_folder_some(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
+    let rng = EnvRng::from_seed(derive_seed(seed, &[b"imap folder"]));
+    for s in servers.iter_mut().filter(|s| s.imap) {
+        s.folder = rng.chance(0.3).then(|| "Archive".to_owned());
+    }
+    servers
+}
+
 /// Of the IMAP servers, half take both logins (as Dovecot), a quarter
 /// `LOGIN` only, a quarter `AUTHENTICATE PLAIN` only. From a stream of its
 /// own, so that no earlier draw moves.
@@ -377,14 +390,18 @@ impl Params {
                     imap_uidplus: true,
                     flagged_elsewhere: false,
                     imap_logins: ImapLogins::Both,
+                    folder: None,
                 }
             })
             .collect();
-        let servers = log_in_variously(
+        let servers = read_a_folder_some(
             seed,
-            strain_imap_some(
+            log_in_variously(
                 seed,
-                speak_imap_some(seed, refuse_some_quits(seed, servers)),
+                strain_imap_some(
+                    seed,
+                    speak_imap_some(seed, refuse_some_quits(seed, servers)),
+                ),
             ),
         );
         let big = rng.chance(0.08);
@@ -490,13 +507,14 @@ impl fmt::Display for Params {
         for s in &self.servers {
             writeln!(
                 f,
-                "  {} user {} imap {} (uidplus {} flagged elsewhere {} logins {:?}) lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
+                "  {} user {} imap {} (uidplus {} flagged elsewhere {} logins {:?} folder {:?}) lock {:?} seen_on_abrupt_close {} via_relay {} initial {} odd_uidls {} faults {:?}",
                 s.host,
                 s.user,
                 s.imap,
                 s.imap_uidplus,
                 s.flagged_elsewhere,
                 s.imap_logins,
+                s.folder,
                 s.lock,
                 s.seen_on_abrupt_close,
                 s.via_relay,

@@ -10,7 +10,8 @@ still matches a copy a client delivered with headers added or line ends changed.
 imap-state.py --serve BASE_DIR IMAP_PORT POP3_PORT PASSWORD: the test harness's long-running
 helper (saves a python start per check). Reads commands on stdin, answers each with lines
 ending in "end":
-  state USER              as above
+  state USER [FOLDER]     as above (of FOLDER, INBOX if not given)
+  file USER FOLDER N      moves INBOX's first N messages into FOLDER, made if missing
   empty USER              flag everything \\Deleted and EXPUNGE (over IMAP)
   remove USER UID         that message only: UID STORE \\Deleted, UID EXPUNGE (another client)
   deliver USER N BYTES    deliver-messages.py's generated messages
@@ -19,10 +20,10 @@ ending in "end":
 import hashlib, imaplib, importlib.util, os, poplib, re, sys, time
 
 
-def state(port, user, password, say=print):
+def state(port, user, password, say=print, folder="INBOX"):
     i = imaplib.IMAP4("127.0.0.1", port, timeout=30)
     i.login(user, password)
-    typ, data = i.select("INBOX", readonly=True)  # sends EXAMINE
+    typ, data = i.select(folder, readonly=True)  # sends EXAMINE
     assert typ == "OK", data
     say("uidvalidity", i.untagged_responses.get("UIDVALIDITY", [b"0"])[0].decode())
     if int(data[0]):
@@ -48,6 +49,21 @@ def empty(port, user, password):
     if int(data[0]):
         i.store("1:*", "+FLAGS", "\\Deleted")
         i.expunge()
+    i.logout()
+
+
+def file(port, user, password, folder, n):
+    i = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    i.login(user, password)
+    i.create(folder)  # NO if it exists: fine
+    typ, data = i.select("INBOX")
+    assert typ == "OK" and int(data[0]) >= n, data
+    typ, data = i.copy("1:%d" % n, folder)
+    assert typ == "OK", data
+    typ, data = i.store("1:%d" % n, "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK", data
+    typ, data = i.expunge()
+    assert typ == "OK", data
     i.logout()
 
 
@@ -85,7 +101,9 @@ def serve(base, imap_port, pop3_port, password):
         cmd = line.split()
         try:
             if cmd[0] == "state":
-                state(imap_port, cmd[1], password, say)
+                state(imap_port, cmd[1], password, say, *cmd[2:3])
+            elif cmd[0] == "file":
+                file(imap_port, cmd[1], password, cmd[2], int(cmd[3]))
             elif cmd[0] == "empty":
                 empty(imap_port, cmd[1], password)
             elif cmd[0] == "remove":

@@ -326,6 +326,7 @@ pub fn spec(name: &str, host: &str, user: &str, pw: &str, route: Route) -> Serve
         user: user.into(),
         password: Secret::new(pw.as_bytes().to_vec()),
         route,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 
@@ -681,6 +682,16 @@ pub async fn wait_until(env: &SimEnv, max: Duration, what: &str, cond: impl Fn()
         assert!(env.now() - start < max, "waited {max:?} for {what}");
         env.sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits (10 s at most) until no server session in `store` is live, then
+/// [`all_quit_no_locks`].
+pub async fn sessions_end_with_quit(env: &SimEnv, store: &MailStore) {
+    wait_until(env, Duration::from_secs(10), "sessions end", || {
+        store.sessions().iter().all(|s| !s.is_live())
+    })
+    .await;
+    all_quit_no_locks(store, env.unix_millis());
 }
 
 /// Every server session in `store` ended with QUIT, and no lock is held.

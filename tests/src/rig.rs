@@ -166,6 +166,7 @@ impl Rig {
                     protocol: Protocol::Pop3,
                     tls: TlsMode::None,
                     via_relay: h.via_relay,
+                    folder: causeway_proto::user::INBOX.into(),
                 })
                 .collect(),
             local_user: LOCAL_USER.into(),

@@ -149,13 +149,14 @@ fn the_examples_parse() {
         let s = parse(&text, dir.path()).unwrap_or_else(|e| panic!("{name}.toml: {e:#?}"));
         assert_eq!(s.role().to_string(), role);
         if let Settings::Client(c) = &s {
-            assert_eq!(c.config.servers.len(), 3);
+            assert_eq!(c.config.servers.len(), 4);
             assert_eq!(c.config.servers[0].password.expose(), b"secret");
             let imap = &c.config.servers[2];
             assert_eq!(
-                (imap.protocol, imap.port, imap.tls),
-                (Protocol::Imap, 993, TlsMode::Implicit)
+                (imap.protocol, imap.port, imap.tls, imap.folder.as_str()),
+                (Protocol::Imap, 993, TlsMode::Implicit, "INBOX")
             );
+            assert_eq!(c.config.servers[3].folder, "Lists");
         }
     }
 }

@@ -88,6 +88,7 @@ async fn chain(env: &TokioEnv, messages: usize, client_journal: bool) -> Chain {
         protocol: Protocol::Pop3,
         tls: TlsMode::None,
         via_relay,
+        folder: causeway_proto::user::INBOX.into(),
     };
     let mut spec = ChainSpec {
         servers: vec![

@@ -133,6 +133,65 @@ fn an_acknowledged_delete_survives_the_client_vanishing() {
     delete_survives_the_client_vanishing(via_relay);
 }
 
+/// Two entries of one session read two folders of one account: INBOX
+/// and `Archive`. Each lists its own folder's messages, a read mark and a
+/// delete change exactly the folder's message named, and INBOX ends as it
+/// began. An entry naming a folder the server does not have is a
+/// permanent error that says so, and its session still ends with LOGOUT.
+#[test]
+fn an_entry_reads_the_folder_it_names_and_nothing_else() {
+    use causeway_proto::ErrCode;
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    let archive = mail.add_folder("alice", "Archive");
+    for i in 0..2 {
+        mail.deliver(&archive, format!("Subject: filed {i}\r\n\r\nkept\r\n"))
+            .unwrap();
+    }
+    let folder = |name: &str, folder: &str| ServerSpec {
+        name: name.into(),
+        folder: folder.into(),
+        ..direct()
+    };
+    w.sim.client("client", async move {
+        let inbox_before = mail.messages("alice");
+        let mut c = Client::connect(&k, &ek).await?;
+        let l = c
+            .welcome(vec![
+                direct(),
+                folder("ARCH", "Archive"),
+                folder("NOPE", "Nope"),
+            ])
+            .await;
+        let listed = |i: usize| -> Vec<String> { uidls(&l[i]) };
+        let held = |maildrop: &str| -> Vec<String> {
+            mail.messages(maildrop)
+                .into_iter()
+                .map(|m| m.uidl.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(listed(0), held("alice"));
+        assert_eq!(listed(1), held(&archive));
+        let ListingState::Unavailable { error } = &l[2].state else {
+            panic!("a folder that does not exist listed: {l:?}")
+        };
+        assert_eq!(error.code, Some(ErrCode::SysPerm), "{error:?}");
+        assert!(error.text.contains("NONEXISTENT"), "{error:?}");
+        let u = listed(1);
+        let (id, body) = c.retr("ARCH", &u[0]).await;
+        assert_eq!(body, mail.body(&archive, &u[0]).unwrap());
+        c.dele("ARCH", &u[1]).await;
+        c.delivered(id).await;
+        let _ = c.quit().await;
+        assert!(mail.is_seen(&archive, &u[0]), "{}", mail.report());
+        assert!(!mail.is_present(&archive, &u[1]), "{}", mail.report());
+        assert_eq!(mail.messages("alice"), inbox_before, "INBOX untouched");
+        sessions_end_with_quit(&c.env, &mail).await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
 /// The edge logs in as each kind of server lets it: `AUTHENTICATE PLAIN`
 /// (with SASL-IR where offered, after a continuation request where not)
 /// or `LOGIN`; a server with `LOGINDISABLED` and no `AUTH=PLAIN` gets no
@@ -180,11 +239,7 @@ fn logs_in_as_each_server_lets_it() {
                 .cloned()
                 .collect();
             assert_eq!(logins_sent, vec![want; 2], "{logins:?}\n{}", mail.report());
-            wait_until(&c.env, Duration::from_secs(10), "sessions end", || {
-                mail.sessions().iter().all(|s| !s.is_live())
-            })
-            .await;
-            all_quit_no_locks(&mail, c.env.unix_millis());
+            sessions_end_with_quit(&c.env, &mail).await;
             Ok(())
         });
         w.sim.run().unwrap();

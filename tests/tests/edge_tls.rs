@@ -47,6 +47,7 @@ fn spec(name: &str, port: u16, tls: TlsMode, route: Route) -> ServerSpec {
         user: USER.into(),
         password: Secret::new(PASSWORD.as_bytes().to_vec()),
         route,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 

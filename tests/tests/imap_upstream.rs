@@ -197,6 +197,7 @@ fn spec(port: u16, tls: TlsMode, password: &str) -> ServerSpec {
         user: USER.into(),
         password: Secret::new(password.as_bytes().to_vec()),
         route: Route::Direct,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 
@@ -208,7 +209,7 @@ async fn session(
         connect: Duration::from_secs(10),
         command: Duration::from_secs(30),
     };
-    ImapSession::open(&TokioEnv::new(), spec, tls, timeouts, 16 << 20, "INBOX").await
+    ImapSession::open(&TokioEnv::new(), spec, tls, timeouts, 16 << 20).await
 }
 
 /// Fetches every message and checks it against Dovecot; logs out.

@@ -14,10 +14,18 @@ use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER, SERVER_NAME};
 use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
 use causeway_tests::interop::dovecot::{PASSWORD, USER};
 use causeway_tests::interop::{
-    Backend, Chain, Format, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
-    fetchmail_keeps, require, rig, settle,
+    Backend, Chain, Dovecot, Format, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
+    fetchmail_keeps, have_dovecot, require, rig, settle,
 };
 use causeway_tests::python;
+
+/// fetchmail fetching everything and deleting it (no `keep`).
+const FLUSH: FetchmailOpts = FetchmailOpts {
+    keep: false,
+    uidl: true,
+    fetchall: true,
+    imap: false,
+};
 
 fn login() -> String {
     format!("p.user(\"{LOCAL_USER}\")\nout(\"pass\", text(p.pass_(\"{LOCAL_PASSWORD}\")))\n")
@@ -193,12 +201,7 @@ async fn fetchmail(format: Format, route: Route, backend: Backend) {
     assert_eq!(fm.delivered().len(), 6, "only the 2 new ones\n{}", r.text());
 
     let mark = dc.log_mark();
-    let flush = FetchmailOpts {
-        keep: false,
-        uidl: true,
-        fetchall: true,
-        imap: false,
-    };
+    let flush = FLUSH;
     let r = fm.run(&chain.proxy, flush).await;
     assert_eq!(r.code, 0, "{}", r.text());
     let got: BTreeSet<String> = fm.delivered().into_iter().collect();
@@ -312,6 +315,54 @@ matrix!(poplib);
 matrix!(curl);
 matrix!(fetchmail);
 matrix!(getmail);
+
+/// fetchmail (deleting what it fetched) through the relay to an account
+/// whose entry names an IMAP folder (`folder = "Archive"`): it gets exactly
+/// the folder's messages, the folder ends empty, and INBOX, which holds
+/// other mail, ends as it began (none deleted, none marked read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetchmail_reads_and_deletes_the_imap_folder_its_entry_names() {
+    if !have_dovecot() || !require("fetchmail", &["--version"], "fetchmail") {
+        return;
+    }
+    let dc = Dovecot::start(Format::Maildir).await;
+    dc.deliver(USER, 5, 4000).await;
+    dc.file(USER, "Archive", 3).await;
+    let (inbox, archive) = (dc.mailbox(USER).await, dc.folder(USER, "Archive").await);
+    assert_eq!((inbox.messages.len(), archive.messages.len()), (2, 3));
+    let imap = format!("127.0.0.1:{}", dc.imap_port);
+    let chain = Chain::start_imap(
+        Nodes::from_env(),
+        Route::Relay,
+        (&imap, "Archive"),
+        USER,
+        PASSWORD,
+    )
+    .await;
+    let fm = Fetchmail::new();
+    let mark = dc.log_mark();
+    let flush = FLUSH;
+    let r = fm.run(&chain.proxy, flush).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let got: BTreeSet<String> = fm.delivered().into_iter().collect();
+    assert_eq!(
+        got,
+        archive.body_digests(),
+        "the folder's mail, not INBOX's"
+    );
+    assert_eq!(fm.delivered().len(), 3);
+    settle(&dc, &chain, USER, mark, |mb| {
+        if mb.messages == inbox.messages {
+            Ok(())
+        } else {
+            Err(format!("INBOX changed; it was:\n{inbox}"))
+        }
+    })
+    .await;
+    let after = dc.folder(USER, "Archive").await;
+    assert!(after.messages.is_empty(), "fetchmail deleted all: {after}");
+    assert_clean_ends(&dc, mark, "fetchmail, folder Archive").await;
+}
 
 /// fetchmail against a client proxy whose edge is out of reach: a connection
 /// failure (status 2, SOCKET) every time, never an authentication failure

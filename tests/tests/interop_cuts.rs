@@ -227,7 +227,7 @@ async fn sweep(format: Format, line: Line, flow: Flow) {
     // IMAP at both ends through the relay: the edge reads Dovecot's IMAP.
     let chain = if flow == Flow::ImapFetchExpunge && line == Line::EdgeRelay {
         let imap = format!("127.0.0.1:{}", dc.imap_port);
-        Chain::start_imap(Nodes::from_env(), route, &imap, USER, PASSWORD).await
+        Chain::start_imap(Nodes::from_env(), route, (&imap, "INBOX"), USER, PASSWORD).await
     } else {
         Chain::start(Nodes::from_env(), route, &dc.pop3_addr(), USER, PASSWORD).await
     };

@@ -164,6 +164,7 @@ pub fn mail_server(addr: &str, via_relay: bool) -> MailServer {
         protocol: Protocol::Pop3,
         tls: TlsMode::None,
         via_relay,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 

@@ -135,6 +135,7 @@ async fn demo(o: DemoOptions) -> io::Result<i32> {
                 protocol: Protocol::Pop3,
                 tls: TlsMode::None,
                 via_relay: h.via_relay,
+                folder: causeway_proto::user::INBOX.into(),
             })
             .collect(),
         local_user: DEMO_USER.into(),

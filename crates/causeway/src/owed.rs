@@ -11,6 +11,7 @@ use std::path::Path;
 
 use causeway_edge::JournalConfig;
 use causeway_edge::journal::inspect::{self, OwedListing};
+use causeway_proto::user::INBOX;
 
 use crate::config::{self, Settings};
 
@@ -86,8 +87,13 @@ pub fn render(l: &OwedListing) -> String {
         out.push_str("nothing owed: the journal holds no acknowledged work\n");
     }
     for g in &l.groups {
+        let folder = if g.folder == INBOX || g.folder.is_empty() {
+            String::new()
+        } else {
+            format!(", folder {}", g.folder)
+        };
         out.push_str(&format!(
-            "{}  server {} ({}, user {}), acknowledged in session {}\n",
+            "{}  server {} ({}, user {}{folder}), acknowledged in session {}\n",
             g.id, g.server, g.address, g.user, g.session
         ));
         for i in &g.items {

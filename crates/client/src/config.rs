@@ -226,6 +226,7 @@ pub(crate) mod tests {
                 user: "alice".into(),
                 password: Secret::new(b"server pw".to_vec()),
                 route: Route::Direct,
+                folder: causeway_proto::user::INBOX.into(),
             }],
             channel: ChannelConfig::default(),
             timeouts: Timeouts::default(),

@@ -22,7 +22,7 @@ use causeway_wire::PublicKey;
 use tracing::warn;
 
 use crate::failures::Failures;
-use crate::maildrop::MaildropKey;
+use crate::maildrop::Account;
 
 /// The limits (`[edge]` in the configuration file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ const MAX_TRACKED: usize = 65_536;
 
 pub(crate) struct Logins {
     clients: Failures<PublicKey>,
-    accounts: Failures<MaildropKey>,
+    accounts: Failures<Account>,
 }
 
 impl Logins {
@@ -80,7 +80,7 @@ impl Logins {
         session: &str,
         server: &str,
         client: &PublicKey,
-        account: &MaildropKey,
+        account: &Account,
         now: Instant,
     ) -> Result<(), OpError> {
         let (lockout, whose) = match self.accounts.check(account, now) {
@@ -107,7 +107,7 @@ impl Logins {
     }
 
     /// The server answered a login of `client` to `account` with `e`.
-    pub fn answered(&self, client: PublicKey, account: &MaildropKey, e: &OpError, now: Instant) {
+    pub fn answered(&self, client: PublicKey, account: &Account, e: &OpError, now: Instant) {
         if matches!(e.code, None | Some(ErrCode::Auth)) {
             self.accounts.failed(account.clone(), now);
             self.clients.failed(client, now);

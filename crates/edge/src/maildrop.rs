@@ -21,9 +21,10 @@
 //!   parked in the backlog: the next session for the maildrop adopts it, and
 //!   it stays in the journal across restarts until then.
 //!
-//! A maildrop is the account: server address and user name. The route and
-//! the password may differ between sessions (the password may even have been
-//! corrected in between).
+//! A maildrop is the account (server address and user name) and, for
+//! IMAP, the folder: work owed to one folder is done in a session that
+//! selected it. The route and the password may differ between sessions
+//! (the password may even have been corrected in between).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,18 +34,28 @@ use tokio::sync::watch;
 
 use crate::ledger::Handover;
 
-/// The account a maildrop belongs to.
+/// A mail server account: what a password is for.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct MaildropKey {
+pub(crate) struct Account {
     address: String,
     user: String,
+}
+
+/// One maildrop: an account's folder (POP3's one maildrop is INBOX).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MaildropKey {
+    pub(crate) account: Account,
+    folder: String,
 }
 
 impl MaildropKey {
     pub(crate) fn of(spec: &ServerSpec) -> Self {
         Self {
-            address: spec.address().to_ascii_lowercase(),
-            user: spec.user.clone(),
+            account: Account {
+                address: spec.address().to_ascii_lowercase(),
+                user: spec.user.clone(),
+            },
+            folder: spec.folder.clone(),
         }
     }
 }
@@ -186,8 +197,11 @@ mod tests {
 
     fn key() -> MaildropKey {
         MaildropKey {
-            address: "mail:110".into(),
-            user: "alice".into(),
+            account: Account {
+                address: "mail:110".into(),
+                user: "alice".into(),
+            },
+            folder: "INBOX".into(),
         }
     }
 

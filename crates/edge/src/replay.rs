@@ -106,6 +106,7 @@ mod tests {
             user: "user".into(),
             password: Secret::new("pw"),
             route,
+            folder: causeway_proto::user::INBOX.into(),
         }
     }
 

@@ -125,6 +125,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
         user: "alice".into(),
         password: Secret::new(PW.as_bytes().to_vec()),
         route: Route::Direct,
+        folder: causeway_proto::user::INBOX.into(),
     };
     let victim = store.present_uidls("alice")[1].as_str().to_owned();
 

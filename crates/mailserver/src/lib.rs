@@ -41,5 +41,5 @@ pub use record::{
 };
 pub use server::{run_session, serve};
 pub use session::{Reply, SessionCore, top};
-pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError};
+pub use store::{COMMAND_LOG_LIMIT, MailStore, StoreError, folder_maildrop};
 pub use uidl::{Uidl, UidlFormat};

@@ -35,6 +35,17 @@ pub enum StoreError {
     UnknownUser(String),
 }
 
+/// The maildrop that holds `user`'s IMAP folder `folder`: the user's own
+/// (the one POP3 serves) for INBOX, `user/folder` for any other. Only IMAP
+/// reaches another folder; the record names its sessions' maildrops so.
+pub fn folder_maildrop(user: &str, folder: &str) -> String {
+    if folder.eq_ignore_ascii_case("INBOX") {
+        user.to_owned()
+    } else {
+        format!("{user}/{folder}")
+    }
+}
+
 /// A cheap, cloneable handle on the shared maildrops and their history.
 #[derive(Clone)]
 pub struct MailStore {
@@ -171,6 +182,25 @@ impl MailStore {
                 messages: BTreeMap::new(),
             },
         );
+    }
+
+    /// Adds `user`'s IMAP folder `folder` (empty, with its own UIDVALIDITY)
+    /// and returns the name of its maildrop ([`folder_maildrop`]), to
+    /// deliver to and look into. `user` must exist.
+    pub fn add_folder(&self, user: &str, folder: &str) -> String {
+        let name = folder_maildrop(user, folder);
+        let password = self
+            .lock()
+            .mailboxes
+            .get(user)
+            .map(|mb| mb.password.clone());
+        self.add_user(&name, &password.expect("the folder's user exists"));
+        name
+    }
+
+    /// Whether a maildrop of this name exists (a user's, or a folder's).
+    pub(crate) fn has_maildrop(&self, name: &str) -> bool {
+        self.lock().mailboxes.contains_key(name)
     }
 
     /// Delivers a message into `user`'s maildrop, at once, even while sessions

@@ -31,11 +31,20 @@ pub struct ServerSpec {
     pub user: String,
     pub password: Secret,
     pub route: Route,
+    /// The IMAP folder this entry reads, [`INBOX`] unless the configuration
+    /// names another; POP3 has only its one maildrop, so [`INBOX`] there.
+    /// Last, so that a journal header written before it existed reads as
+    /// one with [`INBOX`] appended (see the edge's journal).
+    pub folder: String,
 }
 
+/// The folder every account has (RFC 3501 §5.1), and the only one POP3 has.
+pub const INBOX: &str = "INBOX";
+
 /// What the mail server speaks. The mail client always speaks POP3 to the
-/// client proxy; with `Imap` the edge reads the server's INBOX over IMAP and
-/// serves it as a POP3 maildrop (`causeway_upstream::as_pop3`).
+/// client proxy; with `Imap` the edge reads the server's folder (INBOX
+/// unless the entry names another) over IMAP and serves it as a POP3
+/// maildrop (`causeway_upstream::as_pop3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     Pop3,
@@ -120,6 +129,19 @@ impl ServerSpec {
                 "server {n}: the password must be 1 to 255 bytes without CR, LF or NUL"
             ));
         }
+        if self.protocol == Protocol::Pop3 && self.folder != INBOX {
+            return Err(format!(
+                "server {n}: a POP3 server has one maildrop; folder {:?} needs protocol \"imap\"",
+                self.folder
+            ));
+        }
+        // On the IMAP command line it is a quoted string or a literal, so
+        // any bytes but these are safe; real folder names are short.
+        if !line_safe(self.folder.as_bytes()) {
+            return Err(format!(
+                "server {n}: the folder name must be 1 to 255 bytes without CR, LF or NUL"
+            ));
+        }
         if let Route::Relay(r) = &self.route {
             if r.is_empty() || r.len() > 64 {
                 return Err(format!("server {n}: relay name {r:?} is empty or too long"));
@@ -152,6 +174,7 @@ pub(crate) mod tests {
             user: "alice".into(),
             password: Secret::new(b"secret".to_vec()),
             route: Route::Direct,
+            folder: INBOX.into(),
         }
     }
 
@@ -187,6 +210,17 @@ pub(crate) mod tests {
         s = spec("H");
         s.port = 0;
         assert!(s.validate().unwrap_err().contains("port"));
+        s = spec("H");
+        s.folder = "Sent".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .contains("needs protocol \"imap\"")
+        );
+        s.protocol = Protocol::Imap;
+        assert_eq!(s.validate(), Ok(()));
+        s.folder = "Sent\r\nA9 DELETE INBOX".into();
+        assert!(s.validate().unwrap_err().contains("folder name"));
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn server_spec() -> impl Strategy<Value = ServerSpec> {
             user,
             password: Secret::new(pw),
             route: relay.map_or(Route::Direct, Route::Relay),
+            folder: causeway_proto::user::INBOX.into(),
         })
 }
 
@@ -346,6 +347,7 @@ fn only_the_credential_messages_say_so() {
             user: "u".into(),
             password: Secret::new(b"p".to_vec()),
             route: Route::Direct,
+            folder: causeway_proto::user::INBOX.into(),
         },
     };
     assert!(open.carries_credentials());

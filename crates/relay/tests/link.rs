@@ -84,6 +84,7 @@ fn spec(host: &str) -> ServerSpec {
         user: "alice".into(),
         password: Secret::new(b"pw".to_vec()),
         route: Route::Relay("R".into()),
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! An IMAP server's INBOX served as a POP3 maildrop.
+//! An IMAP server's folder (INBOX unless the server's entry names another)
+//! served as a POP3 maildrop.
 //!
 //! Why: the edge, the relay and everything behind them (the ledger of owed
 //! work, the crash journal, resume, the simulation's rules) speak POP3 to
@@ -8,7 +9,7 @@
 //! promises if the IMAP session keeps POP3's semantics exactly, the way
 //! Dovecot's own POP3 server does on top of its IMAP storage:
 //!
-//! - The maildrop is the INBOX as SELECT found it (messages another client
+//! - The maildrop is the folder as SELECT found it (messages another client
 //!   already flagged `\Deleted` left out), numbered 1..n for the whole
 //!   session; another client's EXPUNGE never renumbers it (that message
 //!   answers `-ERR` from then on).
@@ -39,9 +40,6 @@ use causeway_proto::user::ServerSpec;
 use crate::connect::ServerTimeouts;
 use crate::imap::ImapSession;
 use crate::tls::ServerTls;
-
-/// The folder a POP3 maildrop is.
-const INBOX: &str = "INBOX";
 
 #[derive(Debug, Clone, Copy)]
 struct Message {
@@ -107,7 +105,7 @@ fn memchr_blank_line(message: &[u8]) -> Option<usize> {
 }
 
 impl<E: Env> ImapAsPop3<E> {
-    /// Logs in and selects the INBOX. Returns the session and a greeting
+    /// Logs in and selects the entry's folder. Returns the session and a greeting
     /// for the relay to pass on (there is no POP3 greeting to relay).
     pub async fn open(
         env: &E,
@@ -116,14 +114,13 @@ impl<E: Env> ImapAsPop3<E> {
         timeouts: ServerTimeouts,
         max_message: usize,
     ) -> Result<(Self, StatusLine), OpError> {
-        let session = ImapSession::open(env, spec, tls, timeouts, max_message, INBOX).await?;
+        let session = ImapSession::open(env, spec, tls, timeouts, max_message).await?;
         let folder = session.folder();
         let Some(uidvalidity) = folder.uidvalidity else {
-            let e = ImapError::Protocol(
-                "SELECT INBOX gave no UIDVALIDITY, so its UIDs cannot name messages across \
-                 sessions"
-                    .into(),
-            );
+            let e = ImapError::Protocol(format!(
+                "SELECT {} gave no UIDVALIDITY, so its UIDs cannot name messages across sessions",
+                spec.folder
+            ));
             let e = session.error(&e);
             let _ = session.logout().await;
             return Err(e);
@@ -139,8 +136,8 @@ impl<E: Env> ImapAsPop3<E> {
             })
             .collect();
         let greeting = StatusLine::ok(format!(
-            "{}: the IMAP INBOX, served as a POP3 maildrop by Causeway",
-            spec.name
+            "{}: the IMAP folder {}, served as a POP3 maildrop by Causeway",
+            spec.name, spec.folder
         ));
         Ok((
             Self {

@@ -52,7 +52,7 @@ pub struct ImapSession<E: Env> {
 
 impl<E: Env> ImapSession<E> {
     /// Connects to `spec`'s server (TLS as `spec.tls` says, certificates
-    /// checked with `tls`), logs in and selects `folder`, listing it.
+    /// checked with `tls`), logs in and selects `spec.folder`, listing it.
     ///
     /// The password is only ever sent over TLS unless `spec.tls` is
     /// [`TlsMode::None`].
@@ -62,7 +62,6 @@ impl<E: Env> ImapSession<E> {
         tls: &ServerTls,
         timeouts: ServerTimeouts,
         max_message: usize,
-        folder: &str,
     ) -> Result<Self, OpError> {
         let address = spec.address();
         let imap = Timeouts {
@@ -98,7 +97,7 @@ impl<E: Env> ImapSession<E> {
             spec_name: spec.name.clone(),
             address,
         };
-        if let Err(e) = session.client.select(folder).await {
+        if let Err(e) = session.client.select(&spec.folder).await {
             let refused = matches!(e, ImapError::Refused { .. });
             let e = session.fail(e);
             if refused {

@@ -31,6 +31,7 @@ fn spec(host: &str, port: u16, tls: TlsMode) -> ServerSpec {
         user: USER.into(),
         password: Secret::new(PASSWORD.as_bytes().to_vec()),
         route: Route::Direct,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 

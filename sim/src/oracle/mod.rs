@@ -388,6 +388,30 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
         w.coverage.insert(Cov::ImapFrontRead);
     }
     for s in &w.servers {
+        if let Some(inbox) = &s.untouched_inbox {
+            for m in s.store.messages(inbox) {
+                if m.deleted_by.is_some() || m.seen_by.is_some() {
+                    v.violations.push(Violation {
+                        invariant: 1,
+                        key: None,
+                        message: format!(
+                            "{}: INBOX message {} (uid {}) was {} by session {:?}, but the entry \
+                             reads folder {}: no one asked for INBOX",
+                            s.host,
+                            m.uidl,
+                            m.uid,
+                            if m.deleted_by.is_some() {
+                                "deleted"
+                            } else {
+                                "marked read"
+                            },
+                            m.deleted_by.or(m.seen_by),
+                            s.user
+                        ),
+                    });
+                }
+            }
+        }
         let all = s.store.messages(&s.user);
         for m in all.iter().cloned() {
             let key: MsgKey = (s.host.clone(), m.uid);
@@ -398,6 +422,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     .session(by)
                     .is_some_and(|r| r.commands.iter().any(|c| c == command))
             };
+            if s.untouched_inbox.is_some() && (m.deleted_by.is_some() || m.seen_by.is_some()) {
+                w.coverage.insert(Cov::ImapFolderChanged);
+            }
             if let Some(by) = m.deleted_by {
                 w.coverage.insert(Cov::DeleteCommitted);
                 if logged(by, "UID EXPUNGE") {

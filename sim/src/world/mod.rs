@@ -177,10 +177,19 @@ impl Variant {
 /// One model mail server and its account.
 pub struct Server {
     pub host: String,
+    /// The maildrop the server's entry reads: the user's (INBOX), or the
+    /// folder's ([`causeway_mailserver::folder_maildrop`]), under which the
+    /// model's POP3 side also serves it (for the fresh-session check).
     pub user: String,
     pub password: String,
     pub store: MailStore,
+    /// When the entry reads a folder: the user's INBOX, which holds mail
+    /// no one asked for; it must end as it began.
+    pub untouched_inbox: Option<String>,
 }
+
+/// Messages in the INBOX of a user whose entry reads another folder.
+const INBOX_MESSAGES: usize = 3;
 
 pub struct World {
     pub seed: u64,
@@ -238,11 +247,23 @@ impl World {
             .map(|sp| {
                 let store = MailStore::with_rng(&rng);
                 store.add_user(&sp.user, &sp.password);
+                let maildrop = match &sp.folder {
+                    Some(folder) => {
+                        for i in 0..INBOX_MESSAGES {
+                            let body =
+                                format!("Subject: in INBOX {i}\r\n\r\nNot in the folder read.\r\n");
+                            store.deliver(&sp.user, body).expect("user exists");
+                        }
+                        store.add_folder(&sp.user, folder)
+                    }
+                    None => sp.user.clone(),
+                };
                 Server {
                     host: sp.host.clone(),
-                    user: sp.user.clone(),
+                    user: maildrop,
                     password: sp.password.clone(),
                     store,
+                    untouched_inbox: sp.folder.as_ref().map(|_| sp.user.clone()),
                 }
             })
             .collect();

@@ -15,7 +15,7 @@ use causeway::config::{self, Settings};
 use causeway_client::{ClientState, Timeouts as ClientTimeouts, run_client_counted};
 use causeway_edge::{EdgeState, EdgeTimeouts, JournalConfig, ResumeConfig, SimDisk, run_edge};
 use causeway_net::{Env, SimEnv};
-use causeway_proto::user::{Protocol, TlsMode};
+use causeway_proto::user::{INBOX, Protocol, TlsMode};
 use causeway_relay::{RelayState, RelayTimeouts, run_relay};
 use causeway_upstream::ServerTimeouts;
 use causeway_wire::ChannelConfig;
@@ -93,6 +93,7 @@ pub fn chain_spec(params: &Params, local_user: &str, local_password: &str) -> Ch
                 },
                 tls: TlsMode::None,
                 via_relay: s.via_relay,
+                folder: s.folder.clone().unwrap_or_else(|| INBOX.to_owned()),
             })
             .collect(),
         local_user: local_user.to_owned(),

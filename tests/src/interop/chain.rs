@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
 use causeway_net::{Env, TokioEnv};
-use causeway_proto::user::{Protocol, TlsMode};
+use causeway_proto::user::{INBOX, Protocol, TlsMode};
 
 use crate::forwarder::{Forwarder, Pace};
 use crate::process::Processes;
@@ -120,26 +120,28 @@ impl Chain {
         password: &str,
         pace: Option<Pace>,
     ) -> Chain {
-        Self::start_server(nodes, route, (Protocol::Pop3, pop3), user, password, pace).await
+        let server = (Protocol::Pop3, pop3, INBOX);
+        Self::start_server(nodes, route, server, user, password, pace).await
     }
 
     /// [`Chain::start`] for Dovecot's IMAP server at `imap`: the mail
     /// client still speaks POP3 to the proxy; the edge (or the relay) reads
-    /// the INBOX over IMAP (`causeway_upstream::as_pop3`).
+    /// `folder` over IMAP (`causeway_upstream::as_pop3`).
     pub async fn start_imap(
         nodes: Nodes,
         route: Route,
-        imap: &str,
+        (imap, folder): (&str, &str),
         user: &str,
         password: &str,
     ) -> Chain {
-        Self::start_server(nodes, route, (Protocol::Imap, imap), user, password, None).await
+        let server = (Protocol::Imap, imap, folder);
+        Self::start_server(nodes, route, server, user, password, None).await
     }
 
     async fn start_server(
         nodes: Nodes,
         route: Route,
-        (protocol, address): (Protocol, &str),
+        (protocol, address, folder): (Protocol, &str, &str),
         user: &str,
         password: &str,
         pace: Option<Pace>,
@@ -157,6 +159,7 @@ impl Chain {
                 protocol,
                 tls: TlsMode::None,
                 via_relay: route == Route::Relay,
+                folder: folder.into(),
             }],
             local_user: LOCAL_USER.into(),
             local_password: LOCAL_PASSWORD.into(),

@@ -250,7 +250,17 @@ impl Dovecot {
 
     /// The user's INBOX, read over IMAP with EXAMINE.
     pub async fn mailbox(&self, user: &str) -> Mailbox {
-        let out = self.judge.lock().await.ask(&format!("state {user}")).await;
+        self.folder(user, "INBOX").await
+    }
+
+    /// The user's IMAP folder `folder` (one word), read with EXAMINE.
+    pub async fn folder(&self, user: &str, folder: &str) -> Mailbox {
+        let out = self
+            .judge
+            .lock()
+            .await
+            .ask(&format!("state {user} {folder}"))
+            .await;
         let mut mb = Mailbox {
             uidvalidity: 0,
             messages: Vec::new(),
@@ -270,6 +280,16 @@ impl Dovecot {
             }
         }
         mb
+    }
+
+    /// Moves the first `n` messages of the user's INBOX into `folder` (one
+    /// word), made if missing.
+    pub async fn file(&self, user: &str, folder: &str, n: usize) {
+        self.judge
+            .lock()
+            .await
+            .ask(&format!("file {user} {folder} {n}"))
+            .await;
     }
 
     /// Empties the user's INBOX (over IMAP: flag everything deleted, expunge).

@@ -51,7 +51,7 @@ pub async fn rig(
         }
         Backend::Imap => {
             let imap = format!("127.0.0.1:{}", dc.imap_port);
-            Chain::start_imap(Nodes::from_env(), route, &imap, user, password).await
+            Chain::start_imap(Nodes::from_env(), route, (&imap, "INBOX"), user, password).await
         }
     };
     Some((dc, chain, before))

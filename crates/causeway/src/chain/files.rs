@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use causeway_proto::user::{Protocol, TlsMode};
+use causeway_proto::user::{INBOX, Protocol, TlsMode};
 use causeway_wire::{ChannelConfig, Keypair};
 
 use super::{ChainSpec, Keys, RELAY_NAME, TempDir};
@@ -245,6 +245,9 @@ pub fn client(
         if m.via_relay {
             let _ = writeln!(out, "relay = {}", s(RELAY_NAME));
         }
+        if m.folder != INBOX {
+            let _ = writeln!(out, "folder = {}", s(&m.folder));
+        }
     }
     Ok(out)
 }
@@ -273,15 +276,17 @@ mod tests {
                     protocol: Protocol::Pop3,
                     tls: TlsMode::Implicit,
                     via_relay: false,
+                    folder: INBOX.into(),
                 },
                 MailServer {
                     name: "BEHIND".into(),
                     address: "[2001:db8::1]:110".into(),
                     user: "bob".into(),
                     password: "pw2".into(),
-                    protocol: Protocol::Pop3,
+                    protocol: Protocol::Imap,
                     tls: TlsMode::None,
                     via_relay: true,
+                    folder: "Archive/2024 \"old\"".into(),
                 },
             ],
             edge_max_sessions: 77,
@@ -348,6 +353,8 @@ mod tests {
         assert_eq!(c.servers[0].tls, TlsMode::Implicit);
         assert_eq!(c.servers[1].host, "2001:db8::1");
         assert_eq!(c.servers[1].route, Route::Relay(RELAY_NAME.into()));
+        assert_eq!(c.servers[0].folder, INBOX);
+        assert_eq!(c.servers[1].folder, "Archive/2024 \"old\"");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct MailServer {
     pub tls: TlsMode,
     /// Reached through the relay rather than directly from the edge.
     pub via_relay: bool,
+    /// The IMAP folder read (`causeway_proto::user::INBOX` for POP3).
+    pub folder: String,
 }
 
 /// What chain to build.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use causeway_client::{ClientConfig, Prefetch, Timeouts};
 use causeway_proto::Secret;
-use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
+use causeway_proto::user::{INBOX, Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -82,6 +82,7 @@ struct ServerEntry {
     password_file: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     relay: Option<Spanned<String>>,
+    folder: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -312,6 +313,10 @@ impl Cx<'_> {
             user: s.user.get_ref().clone(),
             password: Secret::new(password?.into_inner()),
             route,
+            folder: s
+                .folder
+                .as_ref()
+                .map_or_else(|| INBOX.to_owned(), |f| f.get_ref().clone()),
         };
         if let Err(e) = spec.validate() {
             // Point at the field the message is about, where we can tell.
@@ -329,6 +334,8 @@ impl Cx<'_> {
                     .map_or(s.name.span(), |p| p.span())
             } else if e.contains("port") {
                 s.port.as_ref().map_or(s.name.span(), |p| p.span())
+            } else if e.contains("folder") {
+                s.folder.as_ref().map_or(s.name.span(), |f| f.span())
             } else {
                 s.name.span()
             };

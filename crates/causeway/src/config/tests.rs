@@ -246,6 +246,26 @@ fn a_server_gets_tls_unless_the_file_says_none() {
 }
 
 #[test]
+fn an_imap_entry_names_its_folder_and_a_pop3_one_cannot() {
+    let folder = |extra: &str| match parse(&client(extra), Path::new(".")).unwrap() {
+        Settings::Client(c) => c.config.servers[0].folder.clone(),
+        _ => panic!("not a client"),
+    };
+    assert_eq!(folder("protocol = \"imap\"\n"), "INBOX");
+    assert_eq!(folder(""), "INBOX");
+    assert_eq!(
+        folder("protocol = \"imap\"\nfolder = \"Lists/rust\"\n"),
+        "Lists/rust"
+    );
+    let e = parse(&client("folder = \"Sent\"\n"), Path::new(".")).unwrap_err();
+    assert!(
+        e.iter()
+            .any(|p| p.line == Some(13) && p.message.contains("needs protocol \"imap\"")),
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn prefetch_has_defaults_and_can_be_turned_off() {
     let prefetch = |extra: &str| match parse(&client(extra), Path::new(".")).unwrap() {
         Settings::Client(c) => c.config.prefetch,

@@ -48,6 +48,7 @@ pub fn spec(name: &str) -> ServerSpec {
         user: "alice".into(),
         password: Secret::new(b"server pw".to_vec()),
         route: Route::Direct,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 

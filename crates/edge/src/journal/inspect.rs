@@ -14,7 +14,7 @@ use std::io;
 use causeway_net::EnvRng;
 
 use super::{
-    EntryKey, Header, Journal, JournalConfig, Write, decode, decode_op, header_key, op_key,
+    EntryKey, Header, Journal, JournalConfig, Write, decode_header, decode_op, header_key, op_key,
     parse_key,
 };
 use crate::owed::what;
@@ -31,6 +31,8 @@ pub struct OwedGroup {
     pub server: String,
     pub address: String,
     pub user: String,
+    /// The IMAP folder (INBOX for POP3).
+    pub folder: String,
     pub items: Vec<OwedItem>,
 }
 
@@ -77,7 +79,7 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
             continue;
         };
         match parsed {
-            EntryKey::Header(g) => match decode::<Header>(&plain) {
+            EntryKey::Header(g) => match decode_header(&plain) {
                 Ok(h) => {
                     headers.insert(g, h);
                 }
@@ -96,12 +98,13 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
     }
     let mut groups = Vec::new();
     for (g, list) in items {
-        let (session, server, address, user) = match headers.get(&g) {
+        let (session, server, address, user, folder) = match headers.get(&g) {
             Some(h) => (
                 h.session.clone(),
                 h.spec.name.clone(),
                 format!("{}:{}", h.spec.host, h.spec.port),
                 h.spec.user.clone(),
+                h.spec.folder.clone(),
             ),
             None => Default::default(),
         };
@@ -111,6 +114,7 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
             server,
             address,
             user,
+            folder,
             items: list,
         });
     }

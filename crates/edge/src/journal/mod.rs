@@ -35,7 +35,7 @@ use std::io;
 use std::sync::Arc;
 
 use causeway_net::EnvRng;
-use causeway_proto::user::ServerSpec;
+use causeway_proto::user::{INBOX, ServerSpec};
 pub use causeway_store::{
     CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk, StoreFuture, Write,
 };
@@ -105,8 +105,9 @@ impl Census {
 // ---------------------------------------------------------------------------
 // Records and keys.
 
-/// Headers are at version 1; entries at 2 (1 had no size: still read).
-const VERSION: u8 = 1;
+/// Headers are at version 2 (1 had no folder: still read, see
+/// [`decode_header`]); entries at 2 (1 had no size: still read).
+const VERSION: u8 = 2;
 const OP_VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +135,26 @@ struct OpRecordV1 {
     version: u8,
     uidl: String,
     kind: u8,
+}
+
+/// A group's header, whichever version wrote it. Version 1 is version 2
+/// without the spec's folder; as the folder is the spec's last field and
+/// the spec the header's last, bincode wrote a version 1 header as
+/// exactly the bytes of a version 2 one whose folder is INBOX, minus that
+/// folder at the end: the only folder there was.
+fn decode_header(plain: &[u8]) -> Result<Header, String> {
+    match decode::<Header>(plain) {
+        Err(_) if plain.first() == Some(&1) => {
+            let mut whole = plain.to_vec();
+            whole.extend(encode(&INBOX));
+            let h: Header = decode(&whole)?;
+            Ok(Header {
+                version: VERSION,
+                ..h
+            })
+        }
+        other => other,
+    }
 }
 
 /// An entry's content, whichever version wrote it.
@@ -337,7 +358,7 @@ impl Journal {
                 }
             };
             match parsed {
-                EntryKey::Header(g) => match decode::<Header>(&plain) {
+                EntryKey::Header(g) => match decode_header(&plain) {
                     Ok(h) if h.version == VERSION => {
                         headers.insert(g, h);
                     }

@@ -15,6 +15,7 @@ fn spec() -> ServerSpec {
         user: "alice".into(),
         password: Secret::new(b"pw-in-the-journal".to_vec()),
         route: Route::Direct,
+        folder: causeway_proto::user::INBOX.into(),
     }
 }
 
@@ -224,6 +225,84 @@ fn entries_of_the_first_version_still_read_without_a_size() {
     });
 }
 
+/// A journal on `disk` with one delete owed, and its group's header key.
+async fn one_owed_delete(disk: &SimDisk) -> (Journal, Vec<u8>) {
+    let j = journal(disk, 1, &EdgeState::new());
+    j.group("s1", &spec())
+        .record(&Target::new("u", 1), Owed::Delete)
+        .await
+        .unwrap();
+    let header = disk
+        .durable()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.starts_with(b"g/"))
+        .unwrap();
+    (j, header)
+}
+
+/// The journal on `disk` loaded by a new edge after the header at `key`
+/// was replaced by `plain` (sealed).
+async fn with_header(
+    disk: &SimDisk,
+    j: &Journal,
+    key: &[u8],
+    plain: &[u8],
+) -> (EdgeState, Vec<Restored>) {
+    let value = j.seal(key, plain);
+    disk.commit(vec![Write::Put {
+        key: key.to_vec(),
+        value,
+    }])
+    .await
+    .unwrap();
+    let st = EdgeState::new();
+    let r = journal(disk, 1, &st).load().await.unwrap();
+    (st, r)
+}
+
+#[test]
+fn headers_of_the_first_version_still_read_as_inbox() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let (j, header) = one_owed_delete(&disk).await;
+        // The header as version 1 wrote it: the spec had no folder. A
+        // tuple is encoded field by field, as a struct is.
+        let s = spec();
+        let v1 = (
+            1u8,
+            "s1",
+            (
+                &s.name,
+                s.protocol,
+                &s.host,
+                s.port,
+                s.tls,
+                &s.user,
+                &s.password,
+                &s.route,
+            ),
+        );
+        let (st, r) = with_header(&disk, &j, &header, &encode(&v1)).await;
+        assert_eq!(st.journal_unreadable_entries(), 0);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].spec, spec(), "read with the only folder there was");
+        assert_eq!(r[0].spec.folder, "INBOX");
+        // A folder survives the journal.
+        let archive = ServerSpec {
+            protocol: causeway_proto::user::Protocol::Imap,
+            folder: "Archive".into(),
+            ..spec()
+        };
+        j.group("s2", &archive)
+            .record(&Target::new("v", 1), Owed::Delete)
+            .await
+            .unwrap();
+        let r = journal(&disk, 1, &st).load().await.unwrap();
+        assert!(r.iter().any(|g| g.spec == archive), "{:?}", r.len());
+    });
+}
+
 #[test]
 fn erase_takes_entries_of_several_groups() {
     block_on(async {
@@ -365,17 +444,7 @@ fn work_under_a_header_that_cannot_be_read_is_left_in_place() {
     // the acknowledged work under it is not taken for debris either.
     block_on(async {
         let disk = SimDisk::new();
-        let j = journal(&disk, 1, &EdgeState::new());
-        j.group("s1", &spec())
-            .record(&Target::new("u", 1), Owed::Delete)
-            .await
-            .unwrap();
-        let header = disk
-            .durable()
-            .into_iter()
-            .map(|(k, _)| k)
-            .find(|k| k.starts_with(b"g/"))
-            .unwrap();
+        let (j, header) = one_owed_delete(&disk).await;
         for plain in [
             encode(&Header {
                 version: VERSION + 1,
@@ -384,15 +453,7 @@ fn work_under_a_header_that_cannot_be_read_is_left_in_place() {
             }),
             b"not a header".to_vec(),
         ] {
-            let value = j.seal(&header, &plain);
-            disk.commit(vec![Write::Put {
-                key: header.clone(),
-                value,
-            }])
-            .await
-            .unwrap();
-            let st = EdgeState::new();
-            let r = journal(&disk, 1, &st).load().await.unwrap();
+            let (st, r) = with_header(&disk, &j, &header, &plain).await;
             assert!(r.is_empty(), "nothing is read as work");
             assert_eq!(st.journal_unreadable_entries(), 1);
             assert_eq!(disk.len(), 2, "the header and its work stay");

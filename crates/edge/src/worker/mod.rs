@@ -272,11 +272,17 @@ impl<E: Env> Worker<E> {
         let logins = &self.shared.logins;
         let now = || self.shared.env.now();
         if let Some(client) = &self.client {
-            logins.check(&self.session, &self.spec.name, client, &self.key, now())?;
+            logins.check(
+                &self.session,
+                &self.spec.name,
+                client,
+                &self.key.account,
+                now(),
+            )?;
         }
         let opened = Upstream::open(&self.shared.env, &routes, &self.spec).await;
         if let (Err(e), Some(client)) = (&opened, self.client) {
-            logins.answered(client, &self.key, e, now());
+            logins.answered(client, &self.key.account, e, now());
         }
         self.upstream = Some(opened?);
         let listing = match self.exec(&Command::Uidl(None)).await? {

@@ -1,9 +1,11 @@
 //! One IMAP session of the model server as a sans-IO state machine: a
 //! parsed command in, the responses to send out.
 //!
-//! It serves one folder, INBOX, from the same [`MailStore`] and record as
-//! the POP3 model, with IMAP's semantics where they differ from POP3's
-//! (that difference is what the edge's IMAP side must get right):
+//! It serves a user's folders from the same [`MailStore`] and record as the
+//! POP3 model (INBOX is the user's maildrop, any other folder the maildrop
+//! [`crate::folder_maildrop`] names; SELECT of one that does not exist is
+//! `NO [NONEXISTENT]`), with IMAP's semantics where they differ from
+//! POP3's (that difference is what the edge's IMAP side must get right):
 //!
 //! - no lock, and no snapshot beyond the session's own view: SELECT lists
 //!   the INBOX as it is, numbered by sequence; every EXPUNGE renumbers it;
@@ -35,9 +37,9 @@ use imap_types::response::{Capability, Code, CodeOther, Data, Status};
 use imap_types::search::SearchKey;
 use imap_types::sequence::{Sequence, SequenceSet};
 
-use crate::ImapLogins;
 use crate::record::{EndKind, SessionId};
 use crate::store::{Commit, MailStore};
+use crate::{ImapLogins, folder_maildrop};
 
 /// What the model advertises: UIDPLUS unless configured off, and the
 /// logins of its [`ImapLogins`].
@@ -69,7 +71,9 @@ pub(crate) struct ImapCore {
     store: MailStore,
     id: SessionId,
     user: Option<String>,
-    /// The selected INBOX, by sequence number minus one.
+    /// The selected folder's maildrop in the store.
+    maildrop: Option<String>,
+    /// The selected folder, by sequence number minus one.
     view: Option<Vec<Viewed>>,
     ended: bool,
     uidplus: bool,
@@ -119,6 +123,7 @@ impl ImapCore {
             store,
             id,
             user: None,
+            maildrop: None,
             view: None,
             ended: false,
             uidplus,
@@ -265,12 +270,23 @@ impl ImapCore {
         let Some(user) = self.user.clone() else {
             return Outcome::Bad("Log in first.");
         };
-        if *mailbox != Mailbox::Inbox {
-            return Outcome::No("This model server has only INBOX.");
+        let maildrop = match mailbox {
+            Mailbox::Inbox => user.clone(),
+            Mailbox::Other(other) => {
+                folder_maildrop(&user, &String::from_utf8_lossy(other.as_ref()))
+            }
+        };
+        if !self.store.has_maildrop(&maildrop) {
+            self.view = None;
+            self.maildrop = None;
+            return Outcome::NoWith(
+                Code::Other(CodeOther::unvalidated(b"NONEXISTENT".to_vec())),
+                "Mailbox doesn't exist.",
+            );
         }
         let snap = self
             .store
-            .login(self.id, &user, false, self.store.last_seen_ms())
+            .login(self.id, &maildrop, false, self.store.last_seen_ms())
             .unwrap_or_default();
         let view: Vec<Viewed> = snap
             .into_iter()
@@ -283,7 +299,7 @@ impl ImapCore {
                 })
             })
             .collect();
-        let uidvalidity = self.store.uidvalidity(&user).and_then(NonZeroU32::new);
+        let uidvalidity = self.store.uidvalidity(&maildrop).and_then(NonZeroU32::new);
         let uidnext = view
             .last()
             .and_then(|m| m.uid.checked_add(1))
@@ -298,6 +314,7 @@ impl ImapCore {
             Status::ok(None, Some(Code::UidNext(uidnext)), "Predicted next UID").expect("valid"),
         ));
         self.view = Some(view);
+        self.maildrop = Some(maildrop);
         Outcome::OkWith(Code::ReadWrite, "Select completed.")
     }
 
@@ -308,7 +325,7 @@ impl ImapCore {
         now_ms: u64,
         out: &mut Vec<Response>,
     ) -> Outcome {
-        let (Some(user), Some(view)) = (self.user.clone(), self.view.as_mut()) else {
+        let (Some(user), Some(view)) = (self.maildrop.clone(), self.view.as_mut()) else {
             return Outcome::Bad("Select a folder first.");
         };
         let MacroOrMessageDataItemNames::MessageDataItemNames(names) = items else {
@@ -432,7 +449,7 @@ impl ImapCore {
             return Outcome::Bad("Select a folder first.");
         };
         let largest = largest_uid(view);
-        let elsewhere = match &self.user {
+        let elsewhere = match &self.maildrop {
             Some(u) => self.store.flagged_elsewhere(u),
             None => Vec::new(),
         };
@@ -462,7 +479,7 @@ impl ImapCore {
 impl ImapCore {
     /// `UID SEARCH DELETED`: flagged by this session or by another client.
     fn search_deleted(&self, out: &mut Vec<Response>) -> Outcome {
-        let (Some(user), Some(view)) = (&self.user, &self.view) else {
+        let (Some(user), Some(view)) = (&self.maildrop, &self.view) else {
             return Outcome::Bad("Select a folder first.");
         };
         let elsewhere = self.store.flagged_elsewhere(user);
