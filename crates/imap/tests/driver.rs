@@ -313,6 +313,32 @@ fn an_oversized_literal_is_an_error_and_is_not_held() {
     });
 }
 
+/// Each response is capped, but a server could send them without end: an
+/// answer holds the bodies its commands asked for and no more. Here a NOOP
+/// (no body asked for) gets unsolicited FETCHes of 40 KiB bodies, each
+/// under the 64 KiB cap: the second is refused, before the server is done.
+#[test]
+fn bodies_nobody_asked_for_are_refused_before_they_are_held() {
+    let body = format!(
+        "* 2 FETCH (UID 11 BODY[] {{40960}}\r\n{})\r\n",
+        "x".repeat(40960)
+    );
+    let body: &'static [u8] = Box::leak(body.into_bytes().into_boxed_slice());
+    let mut script = opened();
+    script.extend([Expect("C4 NOOP"), Send(body), Send(body)]);
+    script.extend(std::iter::repeat_n(Send(body), 100));
+    script.push(Send(b"C4 OK NOOP completed.\r\n"));
+    sim(script, 64 * 1024, |c| async move {
+        let mut c = open(c).await;
+        let e = c.noop().await.unwrap_err();
+        assert!(
+            matches!(&e, ImapError::Protocol(m) if m.contains("81920 octets of message bodies")),
+            "{e}"
+        );
+        assert!(matches!(c.noop().await, Err(ImapError::Broken)));
+    });
+}
+
 #[test]
 fn a_bye_greeting_is_a_refusal_and_silence_a_timeout() {
     sim(

@@ -25,7 +25,7 @@ use causeway_net::{Env, Stream};
 use imap_next::client::{Client, Event, Options};
 use imap_next::{Interrupt, Io, State};
 use imap_types::command::{Command, CommandBody};
-use imap_types::core::Tag;
+use imap_types::core::{NString, NString8, Tag};
 use imap_types::fetch::MessageDataItem;
 use imap_types::response::{Code, Data, GreetingKind, Status, StatusBody, StatusKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub use error::ImapError;
 
 use crate::command;
-use crate::folder::Folder;
+use crate::folder::{Folder, MAX_MESSAGES};
 
 pub use causeway_net::wait::Timeouts;
 
@@ -70,8 +70,6 @@ impl<E: Env, S> std::fmt::Debug for ImapClient<E, S> {
     }
 }
 
-/// What a command got back before its tagged `OK`: each response, and
-/// when it arrived (`Env::unix_millis`).
 /// What a status response said to the commands in flight
 /// ([`ImapClient::status`]).
 enum Said {
@@ -80,10 +78,71 @@ enum Said {
     Bye(String),
 }
 
+/// Responses one command's answer may hold: the listing of the largest
+/// folder allowed, and room for the server's news beside it.
+const MAX_ANSWER_RESPONSES: usize = MAX_MESSAGES as usize + 1024;
+
+/// What a command got back before its tagged `OK`: each response, and
+/// when it arrived (`Env::unix_millis`).
+///
+/// Bounded, because the server decides how much comes: imap-next caps each
+/// response, not how many arrive, and a server that keeps sending
+/// responses nobody asked for (unsolicited FETCHes with bodies, endless
+/// flag updates) keeps the wait on silence from ever ending. So an answer
+/// holds at most [`MAX_ANSWER_RESPONSES`] responses and, in bodies, the
+/// size cap once per command sent: what the commands asked for, and no
+/// more (see [`Answer::take`]).
 #[derive(Default)]
 struct Answer {
     data: Vec<Data<'static>>,
     arrived: Vec<u64>,
+    body_bytes: u64,
+}
+
+impl Answer {
+    /// Keeps `data`, or refuses it if that would hold more than the
+    /// answer's bounds (`body_budget`: body bytes in all).
+    fn take(&mut self, data: Data<'static>, at: u64, body_budget: u64) -> Result<(), ImapError> {
+        self.body_bytes = self.body_bytes.saturating_add(body_bytes(&data));
+        if self.body_bytes > body_budget {
+            return Err(ImapError::Protocol(format!(
+                "the server sent {} octets of message bodies for one command, more than the \
+                 {body_budget} asked for",
+                self.body_bytes
+            )));
+        }
+        if self.data.len() >= MAX_ANSWER_RESPONSES {
+            return Err(ImapError::Protocol(format!(
+                "the server sent more than {MAX_ANSWER_RESPONSES} responses to one command"
+            )));
+        }
+        self.data.push(data);
+        self.arrived.push(at);
+        Ok(())
+    }
+}
+
+/// The octets of message content `data` carries (a FETCH's body sections).
+fn body_bytes(data: &Data<'_>) -> u64 {
+    let Data::Fetch { items, .. } = data else {
+        return 0;
+    };
+    let nstring = |n: &NString<'_>| n.0.as_ref().map_or(0, |s| s.as_ref().len() as u64);
+    items
+        .as_ref()
+        .iter()
+        .map(|i| match i {
+            MessageDataItem::BodyExt { data, .. }
+            | MessageDataItem::Rfc822(data)
+            | MessageDataItem::Rfc822Header(data)
+            | MessageDataItem::Rfc822Text(data) => nstring(data),
+            MessageDataItem::Binary { value, .. } => match value {
+                NString8::NString(n) => nstring(n),
+                NString8::Literal8(l) => l.data.len() as u64,
+            },
+            _ => 0,
+        })
+        .sum()
 }
 
 impl<E: Env, S: Stream> ImapClient<E, S> {
@@ -198,6 +257,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         bodies: Vec<CommandBody<'static>>,
         what: &'static str,
     ) -> Result<Answer, ImapError> {
+        let body_budget = u64::from(self.max_response) * bodies.len() as u64;
         let mut tags = self.enqueue(bodies, what);
         let mut answer = Answer::default();
         let mut bye: Option<String> = None;
@@ -209,8 +269,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                 }
                 Ok(Event::DataReceived { data }) => {
                     self.take_data(&data)?;
-                    answer.data.push(data);
-                    answer.arrived.push(self.env.unix_millis());
+                    answer.take(data, self.env.unix_millis(), body_budget)?;
                 }
                 Ok(Event::StatusReceived { status }) => match self.status(status, &tags)? {
                     Said::Answer(body) => {
