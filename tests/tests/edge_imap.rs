@@ -137,7 +137,8 @@ fn an_acknowledged_delete_survives_the_client_vanishing() {
 /// and `Archive`. Each lists its own folder's messages, a read mark and a
 /// delete change exactly the folder's message named, and INBOX ends as it
 /// began. An entry naming a folder the server does not have is a
-/// permanent error that says so, and its session still ends with LOGOUT.
+/// permanent error that says so and names the folders there are, and its
+/// session still ends with LOGOUT.
 #[test]
 fn an_entry_reads_the_folder_it_names_and_nothing_else() {
     use causeway_proto::ErrCode;
@@ -177,6 +178,12 @@ fn an_entry_reads_the_folder_it_names_and_nothing_else() {
         };
         assert_eq!(error.code, Some(ErrCode::SysPerm), "{error:?}");
         assert!(error.text.contains("NONEXISTENT"), "{error:?}");
+        assert!(
+            error
+                .text
+                .ends_with("the server's folders: \"Archive\", \"INBOX\" (the entry's `folder` must be one of them)"),
+            "the folders there are: {error:?}"
+        );
         let u = listed(1);
         let (id, body) = c.retr("ARCH", &u[0]).await;
         assert_eq!(body, mail.body(&archive, &u[0]).unwrap());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::{Env, TokioEnv};
 use causeway_tests::interop::dovecot::{Dovecot, Format, PASSWORD, USER};
-use causeway_tests::interop::{have_dovecot, sha256};
+use causeway_tests::interop::{assert_clean_ends, have_dovecot, sha256};
 
 const TIMEOUTS: Timeouts = Timeouts {
     greeting: Duration::from_secs(10),
@@ -226,6 +226,41 @@ async fn round_trip(dc: &Dovecot, mut s: ImapSession<TokioEnv>) {
         dc.mailbox(USER).await.messages.iter().all(|m| !m.seen()),
         "a fetch marked a message read"
     );
+}
+
+/// An entry's folder that Dovecot lacks (a typo): `[SYS/PERM]` with
+/// Dovecot's own words and the folders it has, and the session ends with
+/// LOGOUT; the right name opens that folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_the_server_lacks_is_refused_with_the_folders_it_has() {
+    if !have_dovecot() {
+        return;
+    }
+    let dc = Dovecot::start(Format::Maildir).await;
+    dc.deliver(USER, 3, 1_000).await;
+    dc.file(USER, "Archive", 1).await;
+    let mark = dc.log_mark();
+    let in_folder = |folder: &str| ServerSpec {
+        folder: folder.into(),
+        ..spec(dc.imap_port, TlsMode::None, PASSWORD)
+    };
+    let tls = Pki::new("imap").client();
+    let Err(e) = session(&in_folder("Archiv"), &tls).await else {
+        panic!("a folder Dovecot lacks was selected")
+    };
+    assert_eq!(e.code, Some(ErrCode::SysPerm), "{e:?}");
+    for said in [
+        "Mailbox doesn't exist: Archiv",
+        "the server's folders: ",
+        "\"Archive\"",
+        "\"INBOX\"",
+    ] {
+        assert!(e.text.contains(said), "{said} in {}", e.text);
+    }
+    let s = session(&in_folder("Archive"), &tls).await.unwrap();
+    assert_eq!(s.folder().listed().count(), 1);
+    s.logout().await.unwrap();
+    assert_clean_ends(&dc, mark, "a folder Dovecot lacks, then one it has").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

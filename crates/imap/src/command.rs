@@ -81,6 +81,11 @@ pub fn select(folder: &str) -> Result<CommandBody<'static>, Unsendable> {
     CommandBody::select(folder.to_owned()).map_err(|_| Unsendable("this folder name"))
 }
 
+/// `LIST "" "*"`: every folder of the account.
+pub fn list_all() -> CommandBody<'static> {
+    CommandBody::list("", "*").expect("a valid LIST")
+}
+
 /// `UID FETCH 1:* (UID RFC822.SIZE FLAGS)`: the folder's listing.
 pub fn listing() -> CommandBody<'static> {
     let all = SequenceSet::from(Sequence::Range(
@@ -250,6 +255,7 @@ mod tests {
             "A1 UID EXPUNGE 5,7\r\n"
         );
         assert_eq!(wire(select("INBOX").unwrap()), "A1 SELECT INBOX\r\n");
+        assert_eq!(wire(list_all()), "A1 LIST \"\" *\r\n");
     }
 
     #[test]

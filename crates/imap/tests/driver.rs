@@ -313,6 +313,26 @@ fn an_oversized_literal_is_an_error_and_is_not_held() {
     });
 }
 
+/// `LIST "" "*"` names the folders that can be selected: not a `\Noselect`
+/// parent, not a `\NonExistent` one; quoted names come back unquoted.
+#[test]
+fn the_folders_are_those_that_can_be_selected() {
+    let mut script = opened();
+    script.extend([
+        Expect("C4 LIST \"\" *"),
+        Send(b"* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\Noselect \\HasChildren) \"/\" Lists\r\n"),
+        Send(b"* LIST (\\HasNoChildren) \"/\" Lists/rust\r\n* LIST (\\NonExistent) \"/\" Gone\r\n"),
+        Send(b"* LIST () \"/\" \"Sent Items\"\r\nC4 OK List completed.\r\n"),
+    ]);
+    sim(script, 1 << 20, |c| async move {
+        let mut c = open(c).await;
+        assert_eq!(
+            c.folders().await.unwrap(),
+            ["INBOX", "Lists/rust", "Sent Items"]
+        );
+    });
+}
+
 /// Each response is capped, but a server could send them without end: an
 /// answer holds the bodies its commands asked for and no more. Here a NOOP
 /// (no body asked for) gets unsolicited FETCHes of 40 KiB bodies, each

@@ -198,6 +198,17 @@ impl MailStore {
         name
     }
 
+    /// The names of `user`'s folders other than INBOX, sorted.
+    pub(crate) fn folders_of(&self, user: &str) -> Vec<String> {
+        // `user/`: every folder's maildrop name starts so.
+        let prefix = folder_maildrop(user, "");
+        self.lock()
+            .mailboxes
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+
     /// Whether a maildrop of this name exists (a user's, or a folder's).
     pub(crate) fn has_maildrop(&self, name: &str) -> bool {
         self.lock().mailboxes.contains_key(name)

@@ -44,6 +44,29 @@ fn failure(spec_name: &str, address: &str, e: &ImapError) -> OpError {
     )
 }
 
+/// Folders named at most in [`folders_hint`].
+const HINT_FOLDERS: usize = 20;
+
+/// "; the server's folders: ..." for an error about a folder, the first
+/// [`HINT_FOLDERS`] names (each cut to 64 characters) and how many more.
+fn folders_hint(names: &[String]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(HINT_FOLDERS)
+        .map(|n| format!("{:?}", n.chars().take(64).collect::<String>()))
+        .collect();
+    let more = names.len().saturating_sub(HINT_FOLDERS);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "; the server's folders: {}{more} (the entry's `folder` must be one of them)",
+        shown.join(", ")
+    )
+}
+
 pub struct ImapSession<E: Env> {
     client: ImapClient<E, ServerStream<E::Stream>>,
     spec_name: String,
@@ -99,8 +122,13 @@ impl<E: Env> ImapSession<E> {
         };
         if let Err(e) = session.client.select(&spec.folder).await {
             let refused = matches!(e, ImapError::Refused { .. });
-            let e = session.fail(e);
+            let mut e = session.fail(e);
             if refused {
+                // Most often a folder name misspelt in the configuration:
+                // say which ones there are.
+                if let Ok(names) = session.client.folders().await {
+                    e.text.push_str(&folders_hint(&names));
+                }
                 let _ = session.logout().await;
             }
             return Err(e);
@@ -158,5 +186,26 @@ impl<E: Env> ImapSession<E> {
             .logout()
             .await
             .map_err(|e| failure(&spec_name, &address, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folders_hint_names_a_few_and_counts_the_rest() {
+        let names: Vec<String> = ["Archive", "INBOX", "Sent"].map(String::from).to_vec();
+        assert_eq!(
+            folders_hint(&names),
+            "; the server's folders: \"Archive\", \"INBOX\", \"Sent\" (the entry's `folder` \
+             must be one of them)"
+        );
+        let many: Vec<String> = (0..25).map(|i| format!("F{i}")).collect();
+        let hint = folders_hint(&many);
+        assert!(hint.contains("\"F19\" and 5 more"), "{hint}");
+        assert!(!hint.contains("F20"), "{hint}");
+        let long = vec!["x".repeat(1000)];
+        assert!(folders_hint(&long).len() < 200);
     }
 }

@@ -27,6 +27,8 @@ use imap_next::{Interrupt, Io, State};
 use imap_types::command::{Command, CommandBody};
 use imap_types::core::{NString, NString8, Tag};
 use imap_types::fetch::MessageDataItem;
+use imap_types::flag::FlagNameAttribute;
+use imap_types::mailbox::Mailbox;
 use imap_types::response::{Code, Data, GreetingKind, Status, StatusBody, StatusKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -681,6 +683,29 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         Ok(flagged)
     }
 
+    /// The names of the account's folders that can be selected (`LIST ""
+    /// "*"`, without those marked `\Noselect` or `\NonExistent`), sorted;
+    /// a name that is not UTF-8 as the server sent it is shown lossily.
+    pub async fn folders(&mut self) -> Result<Vec<String>, ImapError> {
+        let answer = self.run(command::list_all(), "LIST").await?;
+        let mut names: Vec<String> = answer
+            .data
+            .iter()
+            .filter_map(|d| match d {
+                Data::List { items, mailbox, .. } if items.iter().all(selectable) => {
+                    Some(match mailbox {
+                        Mailbox::Inbox => "INBOX".to_owned(),
+                        Mailbox::Other(other) => String::from_utf8_lossy(other.as_ref()).into(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// `NOOP`: keeps the session alive and collects the server's news.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
         self.run(CommandBody::Noop, "NOOP").await.map(drop)
@@ -716,6 +741,12 @@ fn fetches(uids: &[NonZeroU32], read: bool) -> Vec<CommandBody<'static>> {
             }
         })
         .collect()
+}
+
+/// Whether a LIST attribute leaves the name selectable.
+fn selectable(attribute: &FlagNameAttribute<'_>) -> bool {
+    !matches!(attribute, FlagNameAttribute::Noselect)
+        && !attribute.to_string().eq_ignore_ascii_case("\\NonExistent")
 }
 
 /// What a `UID FETCH` asked for: the whole message or its first part.

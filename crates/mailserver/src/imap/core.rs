@@ -24,12 +24,13 @@
 //! - LOGOUT ends the session as QUIT does in the record ([`EndKind::Quit`]);
 //!   a session that just stops ends abruptly and commits nothing more.
 //!
-//! Commands outside what the edge sends get `BAD`.
+//! `LIST` names INBOX and every other folder of the user, whatever the
+//! pattern. Commands outside what the edge sends get `BAD`.
 
 use std::num::NonZeroU32;
 
 use imap_types::command::{Command, CommandBody};
-use imap_types::core::{Literal, NString, Tag, Vec1};
+use imap_types::core::{Literal, NString, QuotedChar, Tag, Vec1};
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
 use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
@@ -217,6 +218,8 @@ impl ImapCore {
                 self.login(username.as_ref(), password.declassify().as_ref(), now_ms)
             }
             CommandBody::Select { mailbox, .. } => self.select(&mailbox, &mut out),
+            // Every folder, whatever the pattern: the edge asks for `*`.
+            CommandBody::List { .. } => self.list(&mut out),
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
@@ -264,6 +267,26 @@ impl ImapCore {
         let _ = self.store.login(self.id, &user, false, now_ms);
         self.user = Some(user);
         Outcome::Ok("Logged in")
+    }
+
+    fn list(&self, out: &mut Vec<Response>) -> Outcome {
+        let Some(user) = &self.user else {
+            return Outcome::Bad("Log in first.");
+        };
+        let folders = self.store.folders_of(user);
+        let names = std::iter::once(Mailbox::Inbox).chain(
+            folders
+                .into_iter()
+                .filter_map(|f| Mailbox::try_from(f).ok()),
+        );
+        for mailbox in names {
+            out.push(Response::Data(Data::List {
+                items: Vec::new(),
+                delimiter: Some(QuotedChar::try_from('/').expect("a valid delimiter")),
+                mailbox,
+            }));
+        }
+        Outcome::Ok("List completed.")
     }
 
     fn select(&mut self, mailbox: &Mailbox<'_>, out: &mut Vec<Response>) -> Outcome {
