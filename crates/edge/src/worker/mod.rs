@@ -334,10 +334,7 @@ impl<E: Env> Worker<E> {
             match next {
                 Next::Job(job) => {
                     self.handle(job).await;
-                    // Owed work waits while jobs are queued: a fetch the
-                    // mail client waits on does not queue behind read marks
-                    // (each a RETR of a whole message) or deletes, which
-                    // only a QUIT commits anyway.
+                    // Owed work once no job waits (see the module doc).
                     if jobs.is_empty() && self.upstream.is_some() {
                         let _ = self.catch_up().await;
                     }
