@@ -325,10 +325,13 @@ impl Dovecot {
     /// before `mark` when its `Login` line comes after; so ends are looked
     /// up in the whole log. CI saw a judge's session that had logged out
     /// reported open that way.)
+    ///
+    /// Only whole lines count: a line Dovecot is still writing (CI once
+    /// read a judge's session as ended `Logged `) is read next time.
     pub fn sessions(&self, mark: usize) -> Vec<MailSession> {
         let log = self.log();
-        let all: Vec<&str> = log.lines().collect();
-        let lines: Vec<&str> = log.get(mark..).unwrap_or("").lines().collect();
+        let all = whole_lines(&log);
+        let lines = whole_lines(log.get(mark..).unwrap_or(""));
         let mut sessions = Vec::new();
         for service in ["pop3", "imap"] {
             // pop3(alice)<pid><session>: Info: Disconnected: Logged out top=...
@@ -407,4 +410,12 @@ impl Drop for Dovecot {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// The lines of `text` that end in a line break (without it).
+fn whole_lines(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
 }
