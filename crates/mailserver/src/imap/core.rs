@@ -348,7 +348,7 @@ impl ImapCore {
         now_ms: u64,
         out: &mut Vec<Response>,
     ) -> Outcome {
-        let (Some(user), Some(view)) = (self.maildrop.clone(), self.view.as_mut()) else {
+        let (Some(maildrop), Some(view)) = (self.maildrop.clone(), self.view.as_mut()) else {
             return Outcome::Bad("Select a folder first.");
         };
         let MacroOrMessageDataItemNames::MessageDataItemNames(names) = items else {
@@ -373,7 +373,7 @@ impl ImapCore {
                         partial: None,
                         peek,
                     } => {
-                        let Some(body) = self.store.body_by_uid(&user, m.uid.get()) else {
+                        let Some(body) = self.store.body_by_uid(&maildrop, m.uid.get()) else {
                             continue;
                         };
                         let Ok(literal) = Literal::try_from(body.to_vec()) else {
@@ -502,10 +502,10 @@ impl ImapCore {
 impl ImapCore {
     /// `UID SEARCH DELETED`: flagged by this session or by another client.
     fn search_deleted(&self, out: &mut Vec<Response>) -> Outcome {
-        let (Some(user), Some(view)) = (&self.maildrop, &self.view) else {
+        let (Some(maildrop), Some(view)) = (&self.maildrop, &self.view) else {
             return Outcome::Bad("Select a folder first.");
         };
-        let elsewhere = self.store.flagged_elsewhere(user);
+        let elsewhere = self.store.flagged_elsewhere(maildrop);
         let found = view
             .iter()
             .filter(|m| m.deleted || elsewhere.contains(&m.uid.get()))
