@@ -21,7 +21,7 @@ use std::fmt;
 use std::time::Duration;
 
 use causeway_net::{Env, Instant};
-use causeway_pop3::multiline::head;
+use causeway_pop3::multiline::{head, head_of_prefix};
 use causeway_proto::session::{
     ClientToEdge, EdgeToClient, MessageId, Op, Place, PlacedDelete, Places, Reply, SECRET_LEN,
     ServerListing, ServerOutcome, WantedAt,
@@ -556,8 +556,9 @@ impl<E: Env> EdgeLink<E> {
         }
         // A body already on its way is waited for, not asked for: the
         // edge streams it to its end anyway, and a request would cost a
-        // turn on the line. So is a RETR's body the stream will bring,
-        // while the stream flows (a TOP does not wait for a whole body).
+        // turn on the line; a TOP only until its first lines are in. So
+        // is a RETR's body the stream will bring, while the stream flows
+        // (a TOP does not wait for a body to start).
         if let Op::Retr { msg } | Op::Top { msg, .. } = &r.op {
             let key = (r.server.clone(), msg.clone());
             let retr = matches!(r.op, Op::Retr { .. });
@@ -568,7 +569,11 @@ impl<E: Env> EdgeLink<E> {
                 }
             }
             if self.bodies.mirror.arriving(&key) {
-                self.wait_for_body(&key).await?;
+                let top = match r.op {
+                    Op::Top { lines, .. } => Some(lines),
+                    _ => None,
+                };
+                self.wait_for_body(&key, top).await?;
                 if let Some(local) = self.held_answer(r) {
                     return Ok(Ok(local));
                 }
@@ -646,8 +651,9 @@ impl<E: Env> EdgeLink<E> {
         Ok(Ok(Reply::Done))
     }
 
-    /// A RETR or TOP answered from a body held whole: in the mirror, or
-    /// kept since it was delivered.
+    /// A RETR or TOP answered from a body held whole (in the mirror, or
+    /// kept since it was delivered), or a TOP from the first bytes of one
+    /// still arriving, once they hold its answer.
     fn held_answer(&self, r: &Request) -> Option<Reply> {
         let (msg, lines) = match &r.op {
             Op::Retr { msg } => (msg, None),
@@ -658,10 +664,16 @@ impl<E: Env> EdgeLink<E> {
         let kept;
         let body = match self.bodies.mirror.complete(&key) {
             Some(b) => b,
-            None => {
-                kept = self.bodies.kept.complete(&key)?;
-                &kept
-            }
+            None => match (self.bodies.kept.complete(&key), lines) {
+                (Some(b), _) => {
+                    kept = b;
+                    &kept
+                }
+                (None, Some(n)) => {
+                    return head_of_prefix(self.bodies.mirror.so_far(&key), n).map(Reply::Body);
+                }
+                (None, None) => return None,
+            },
         };
         Some(Reply::Body(match lines {
             None => body.to_vec(),

@@ -314,6 +314,32 @@ pub fn head(message: &[u8], lines: u32) -> Vec<u8> {
     out
 }
 
+/// [`head`] from the first bytes of a message still arriving, once they
+/// hold all of it: the header, the blank line and `lines` whole body
+/// lines. `None` while more bytes may still belong to the answer. A
+/// `TOP n 5` of a message of megabytes is answered as soon as its first
+/// kilobytes are in, not when its last byte is.
+pub fn head_of_prefix(prefix: &[u8], lines: u32) -> Option<Vec<u8>> {
+    let mut in_body = false;
+    let mut body_lines = 0u32;
+    let mut end = 0;
+    for line in prefix.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") {
+            return None;
+        }
+        if in_body {
+            body_lines += 1;
+        } else if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+        end += line.len();
+        if in_body && body_lines >= lines {
+            return Some(prefix[..end].to_vec());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +369,20 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever prefix it is given, an answer is the whole message's
+        /// own `head`.
+        #[test]
+        fn a_head_from_a_prefix_is_the_whole_messages_head(
+            message in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a')], 0..200),
+            cut in 0usize..200,
+            lines in 0u32..6,
+        ) {
+            let prefix = &message[..cut.min(message.len())];
+            if let Some(h) = head_of_prefix(prefix, lines) {
+                prop_assert_eq!(h, head(&message, lines));
+            }
+        }
+
         #[test]
         fn encode_matches_the_bytewise_definition(
             body in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300)
@@ -393,6 +433,24 @@ mod tests {
         assert_eq!(head(b"X: y\r\n", 3), b"X: y\r\n");
         // A body that starts with the blank line has no headers.
         assert_eq!(head(b"\r\nbody\r\nmore\r\n", 1), b"\r\nbody\r\n");
+    }
+
+    #[test]
+    fn top_from_the_first_bytes_of_a_message() {
+        let m = b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        // The header alone, then with a line cut short: not yet.
+        assert_eq!(head_of_prefix(&m[..20], 0), None);
+        assert_eq!(head_of_prefix(&m[..26], 1), None);
+        assert_eq!(
+            head_of_prefix(&m[..23], 0).as_deref(),
+            Some(&b"From: a\r\nSubject: s\r\n\r\n"[..])
+        );
+        assert_eq!(
+            head_of_prefix(&m[..31], 2).as_deref(),
+            Some(&b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\n"[..])
+        );
+        // More lines asked than held: the rest may still come.
+        assert_eq!(head_of_prefix(m, 5), None);
     }
 
     #[test]

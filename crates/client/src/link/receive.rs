@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use causeway_net::Env;
+use causeway_pop3::multiline::head_of_prefix;
 use causeway_proto::line_ends;
 use causeway_proto::session::{ClientToEdge, EdgeToClient};
 use causeway_wire::Received;
@@ -103,12 +104,18 @@ impl<E: Env> EdgeLink<E> {
         }
     }
 
-    /// Waits until `key`'s body is in the mirror whole, taking in the
-    /// stream (and pinging) meanwhile; any other message is out of turn.
-    pub(super) async fn wait_for_body(&mut self, key: &Key) -> Result<(), LineCut> {
+    /// Waits until `key`'s body is in the mirror whole, or with `top`,
+    /// until it holds the answer to `TOP n top` (see
+    /// [`causeway_pop3::multiline::head_of_prefix`]), taking in the stream
+    /// (and pinging) meanwhile; any other message is out of turn.
+    pub(super) async fn wait_for_body(
+        &mut self,
+        key: &Key,
+        top: Option<u32>,
+    ) -> Result<(), LineCut> {
         let within = self.request_timeout;
         match self
-            .wait("the rest of a body", within, true, Some(key))
+            .wait("the rest of a body", within, true, Some((key, top)))
             .await?
         {
             None => Ok(()),
@@ -155,7 +162,7 @@ impl<E: Env> EdgeLink<E> {
         what: &'static str,
         within: Duration,
         keepalive: bool,
-        body: Option<&Key>,
+        body: Option<(&Key, Option<u32>)>,
     ) -> Result<Option<EdgeToClient>, LineCut> {
         let counters = self.channel.counters();
         let step = if keepalive {
@@ -181,7 +188,11 @@ impl<E: Env> EdgeLink<E> {
                     if let Some(m) = self.absorb(m).await? {
                         return Ok(Some(m));
                     }
-                    if body.is_some_and(|k| !self.bodies.mirror.arriving(k)) {
+                    if body.is_some_and(|(k, top)| {
+                        let m = &self.bodies.mirror;
+                        !m.arriving(k)
+                            || top.is_some_and(|n| head_of_prefix(m.so_far(k), n).is_some())
+                    }) {
                         return Ok(None);
                     }
                 }
