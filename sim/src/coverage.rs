@@ -10,6 +10,7 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Cov {
     CutDuringRetr,
+    CutMidStream,
     CutAfterDeleAck,
     CutAfterRsetAck,
     CutAfterSeenStored,
@@ -79,6 +80,7 @@ pub enum Cov {
 impl Cov {
     pub const ALL: &'static [Cov] = &[
         Cov::CutDuringRetr,
+        Cov::CutMidStream,
         Cov::CutAfterDeleAck,
         Cov::CutAfterRsetAck,
         Cov::CutAfterSeenStored,
@@ -157,6 +159,7 @@ impl Cov {
     pub fn name(self) -> &'static str {
         match self {
             Cov::CutDuringRetr => "cut during RETR",
+            Cov::CutMidStream => "cut while the edge streamed to the proxy",
             Cov::CutAfterDeleAck => "cut right after a DELE ack",
             Cov::CutAfterRsetAck => "cut right after an RSET ack",
             Cov::CutAfterSeenStored => "cut right after an IMAP STORE of \\Seen was answered",

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use causeway_mailserver::SessionId;
+use causeway_net::{EnvRng, derive_seed};
 
 use crate::coverage::Cov;
 use crate::workload::Activity;
@@ -26,6 +27,19 @@ enum Undo {
     BounceEdge,
     BounceServer(usize),
 }
+
+/// The client proxy's reads from the line, as [`Faults::cut_mid_stream`]
+/// follows them.
+#[derive(Default)]
+struct LineRead {
+    bytes: u64,
+    grew_ms: u64,
+    since_ms: u64,
+}
+
+/// A pause in the line's bytes longer than this ends a stream: on the
+/// slowest line a packet comes every 300 ms.
+const GAP_MS: u64 = 1_000;
 
 /// A stale lock the harness saw: (server index, holder, first seen, until).
 pub struct StaleSeen {
@@ -59,6 +73,13 @@ pub struct Faults {
     pub memory_only_reads: Vec<(u64, u64)>,
     /// The last edge crash: (simulated ms, journal commits failed by then).
     last_edge_crash: (u64, u64),
+    /// The bytes the client proxy had read from the line by the last tick,
+    /// when they last grew and since when they have kept growing (no gap
+    /// of a second), simulated ms (see [`Faults::cut_mid_stream`]).
+    line_read: LineRead,
+    /// Draws for those cuts, apart from the harness's stream so that they
+    /// move no other draw of the seed.
+    mid_stream_rng: EnvRng,
 }
 
 impl Faults {
@@ -79,6 +100,8 @@ impl Faults {
             line_windows: Vec::new(),
             memory_only_reads: Vec::new(),
             last_edge_crash: (0, 0),
+            line_read: LineRead::default(),
+            mid_stream_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"mid-stream cut"])),
             windows: if w.params.faults.line_flaky > 0.0 {
                 // Random losses on the line, the whole fault phase.
                 vec![(0, fault_ms)]
@@ -108,6 +131,7 @@ impl Faults {
     /// that is due, and once a second roll every fault class.
     pub fn fault_phase_tick(&mut self, w: &mut World, now: u64) {
         self.react(w);
+        self.cut_mid_stream(w);
         while self.deliveries.first().is_some_and(|t| *t <= now) {
             self.deliveries.remove(0);
             let i = w.rng.range(0, w.servers.len() as u64) as usize;
@@ -308,6 +332,42 @@ impl Faults {
                 w.log_event(format!("crash {h}"));
                 self.schedule(w, Undo::BounceServer(i));
             }
+        }
+    }
+
+    /// Cuts the line while the edge is streaming to the client proxy (its
+    /// bytes have come in for the last few ticks), in the seeds that cut
+    /// during RETRs. A cut at a RETR itself mostly lands before the edge
+    /// sent a byte of the body, or after the body came ahead of the RETR;
+    /// one in the middle of a stream leaves the edge's compression frame
+    /// open, so the resume primes the new stream with the cut one's
+    /// history (and a body continues part-way). At the highest rate, one
+    /// stream of 4 s in three is cut.
+    fn cut_mid_stream(&mut self, w: &mut World) {
+        let f = w.params.faults.cut_during_retr;
+        if f <= 0.0 {
+            return;
+        }
+        let read: u64 = w
+            .line_taps
+            .entries()
+            .iter()
+            .filter(|e| !e.accepted)
+            .map(|e| e.log.read_total())
+            .sum();
+        let now = w.now_ms();
+        let r = &mut self.line_read;
+        if read > r.bytes {
+            if now - r.grew_ms > GAP_MS {
+                r.since_ms = now;
+            }
+            r.bytes = read;
+            r.grew_ms = now;
+        }
+        let streaming = now - r.grew_ms <= GAP_MS && now - r.since_ms >= GAP_MS;
+        if streaming && !self.line_faulted() && self.mid_stream_rng.chance(f / 40.0) {
+            w.coverage.insert(Cov::CutMidStream);
+            self.cut_line(w, "while the edge streams to the proxy");
         }
     }
 

@@ -95,7 +95,7 @@ fn run_catching(seed: u64, (variant, focus): (Variant, Option<Focus>)) -> Outcom
     trace::set_now_ms(0);
     let hrng = EnvRng::from_seed(derive_seed(seed, &[b"harness"]));
     let mut params = Params::draw(seed, &hrng);
-    if let Some(f) = focus {
+    if let Some(f) = focus.or_else(|| Focus::drawn(seed)) {
         f.apply(&mut params);
     }
     let p2 = params.clone();

@@ -23,6 +23,8 @@ struct TapInner {
     read: Vec<u8>,
     written: Vec<u8>,
     dropped: u64,
+    /// Every byte read, kept or not.
+    read_total: u64,
 }
 
 /// Keep at most this many bytes per direction.
@@ -35,6 +37,9 @@ impl TapLog {
 
     fn push(&self, written: bool, bytes: &[u8]) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !written {
+            g.read_total += bytes.len() as u64;
+        }
         let buf = if written { &mut g.written } else { &mut g.read };
         let room = TAP_CAP.saturating_sub(buf.len());
         let keep = bytes.len().min(room);
@@ -49,6 +54,15 @@ impl TapLog {
             .unwrap_or_else(|e| e.into_inner())
             .read
             .clone()
+    }
+
+    /// How many bytes were read from the tapped stream so far (past the
+    /// cap too): a cheap look at whether it is carrying data now.
+    pub fn read_total(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .read_total
     }
 
     /// Bytes written to the tapped stream so far.
