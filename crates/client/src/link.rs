@@ -579,7 +579,7 @@ impl<E: Env> EdgeLink<E> {
                 }
             }
         }
-        self.send_batched_here().await?;
+        self.queue_batched()?;
         let id = match &self.in_flight {
             Some((id, server, op)) if *server == r.server && *op == r.op => *id,
             _ => self.next_id(),
@@ -722,6 +722,16 @@ impl<E: Env> EdgeLink<E> {
 
     /// [`EdgeLink::send_batched`] over the channel as it is.
     async fn send_batched_here(&mut self) -> Result<(), LineCut> {
+        self.queue_batched()?;
+        Ok(link::flush(&self.env, &mut self.channel, self.request_timeout).await?)
+    }
+
+    /// Queues the waiting read marks and deletes for the channel's next
+    /// flush, so that they cross the line in one write with the message
+    /// that follows them (a mail client reading one message after another
+    /// sends the last one's read mark with its next `RETR`: one write, one
+    /// wake-up of the edge, not two).
+    fn queue_batched(&mut self) -> Result<(), LineCut> {
         for (server, msgs) in std::mem::take(&mut self.marks) {
             // Only bodies of listed messages are delivered: each has a place.
             let at: Vec<Place> = msgs
@@ -732,7 +742,7 @@ impl<E: Env> EdgeLink<E> {
                 .extend(at.iter().map(|&a| (server.clone(), a)));
             let batch = ClientToEdge::Delivered { server, at };
             self.unproven = true;
-            send(&self.env, &mut self.channel, &batch, self.request_timeout).await?;
+            link::queue(&mut self.channel, &batch)?;
         }
         let ops = match &mut self.deletes {
             Some(d) if d.unsent() > 0 => d.take_unsent(),
@@ -754,7 +764,7 @@ impl<E: Env> EdgeLink<E> {
             .collect();
         let batch = ClientToEdge::Deletes { ops };
         self.unproven = true;
-        send(&self.env, &mut self.channel, &batch, self.request_timeout).await
+        Ok(link::queue(&mut self.channel, &batch)?)
     }
 
     /// Returns once the edge has every read mark and delete this session
@@ -783,7 +793,7 @@ impl<E: Env> EdgeLink<E> {
     }
 
     async fn ping_here(&mut self) -> Result<(), LineCut> {
-        self.send_batched_here().await?;
+        self.queue_batched()?;
         rest(&self.env, &mut self.channel, self.request_timeout).await?;
         let nonce = self.next_id();
         send(
@@ -831,7 +841,7 @@ impl<E: Env> EdgeLink<E> {
     }
 
     async fn quit_here(&mut self, within: Duration) -> Result<Vec<ServerOutcome>, LineCut> {
-        self.send_batched_here().await?;
+        self.queue_batched()?;
         self.round_trips += 1;
         self.state.waited(1);
         send(
