@@ -200,6 +200,7 @@ const ONCE_FAILED: &[u64] = &[
     1651,      //
     1767,      //
     3208,      // a TOP of a megabyte message waited for its last byte (focus drawn: resume)
+    4968,      // the oracle: cuts that together outlast the mail client's patience
 ];
 
 #[test]

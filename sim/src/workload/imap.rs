@@ -81,7 +81,7 @@ impl Mua {
         };
         let timeouts = Timeouts {
             greeting: Duration::from_secs(60),
-            command: Duration::from_secs(300),
+            command: super::COMMAND_SILENCE,
         };
         let mut c = match ImapClient::start(self.env.clone(), stream, timeouts, 64 << 20).await {
             Ok(c) => c,

@@ -21,6 +21,12 @@
 //! to its record ([`record`]): bodies are checked at once against the
 //! server's bytes (invariant 2), and the oracle checks the rest.
 
+/// How long the mail users wait for a server that sends nothing (reset by
+/// every byte that comes): fetchmail's 300 s. A line cut often enough
+/// starves one command that long whatever the proxy does, and invariant 9
+/// allows for it.
+pub const COMMAND_SILENCE: Duration = Duration::from_secs(300);
+
 pub mod imap;
 pub mod record;
 
@@ -214,7 +220,7 @@ impl Mua {
         };
         let timeouts = Timeouts {
             greeting: Duration::from_secs(60),
-            command: Duration::from_secs(300),
+            command: COMMAND_SILENCE,
         };
         let c = match Pop3Client::start(self.env.clone(), stream, timeouts, 64 << 20).await {
             Ok((c, _)) => c,
