@@ -48,6 +48,8 @@ pub enum Cov {
     ImapFrontNewListed,
     ImapUidKept,
     ImapHungUp,
+    ImapFrontOtherFolder,
+    ImapFrontSwitchedFolder,
     ImapFrontRead,
     ImapFrontReadMarked,
     ImapBareExpunge,
@@ -118,6 +120,8 @@ impl Cov {
         Cov::ImapFrontNewListed,
         Cov::ImapUidKept,
         Cov::ImapHungUp,
+        Cov::ImapFrontOtherFolder,
+        Cov::ImapFrontSwitchedFolder,
         Cov::ImapFrontRead,
         Cov::ImapFrontReadMarked,
         Cov::ImapBareExpunge,
@@ -199,6 +203,12 @@ impl Cov {
             Cov::ImapFrontNewListed => "new mail listed again by the IMAP front mid-session",
             Cov::ImapUidKept => "IMAP UID named the same message in a later session",
             Cov::ImapHungUp => "IMAP mail client hung up without LOGOUT after its work",
+            Cov::ImapFrontOtherFolder => {
+                "IMAP front expunge acknowledged in an entry's own folder (not INBOX)"
+            }
+            Cov::ImapFrontSwitchedFolder => {
+                "IMAP front session selected another folder mid-session"
+            }
             Cov::ImapFrontRead => "body read with BODY[] (not a peek) at the IMAP front",
             Cov::ImapFrontReadMarked => "... and marked read on its server without a STORE",
             Cov::ImapBareExpunge => "delete committed by a bare EXPUNGE (server without UIDPLUS)",

@@ -348,13 +348,7 @@ impl Faults {
         if f <= 0.0 {
             return;
         }
-        let read: u64 = w
-            .line_taps
-            .entries()
-            .iter()
-            .filter(|e| !e.accepted)
-            .map(|e| e.log.read_total())
-            .sum();
+        let read = w.line_taps.read_by_connections();
         let now = w.now_ms();
         let r = &mut self.line_read;
         if read > r.bytes {

@@ -54,6 +54,18 @@ impl Taps {
     pub fn entries(&self) -> Vec<TapEntry> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Bytes read so far on the streams this side connected (not those
+    /// it accepted), without copying the list: asked every tick.
+    pub fn read_by_connections(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|e| !e.accepted)
+            .map(|e| e.log.read_total())
+            .sum()
+    }
 }
 
 /// `E`, its streams tapped; those it connects go through a line of `line`'s

@@ -37,7 +37,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("dele-not-journaled", 10, 4),
     ("carried-undone-by-rset", 15, 4),
     ("unprimed-resume", 25, 9),
-    ("imap-uids-by-listing", 2, 2),
+    ("imap-uids-by-listing", 6, 2),
     ("imap-seen-unowed", 52, 4),
     ("journal-header-erased-early", 3892, 4),
 ];

@@ -18,7 +18,9 @@ use std::time::Duration;
 use causeway::chain::{self, ChainSpec, Hops, InProcess, MailServer};
 use causeway_client::Timeouts;
 use causeway_edge::EdgeState;
-use causeway_mailserver::{EndKind, LockPolicy, MailStore, ServerConfig, generate, serve};
+use causeway_mailserver::{
+    EndKind, LockPolicy, MailStore, ServerConfig, generate, serve, serve_imap,
+};
 use causeway_net::{Env, EnvRng, Listener, TokioEnv};
 use causeway_proto::user::{Protocol, TlsMode};
 use causeway_relay::RelayState;
@@ -41,6 +43,9 @@ pub struct MailHost {
     /// The server's name in the user information (the UIDL prefix).
     pub name: String,
     pub store: MailStore,
+    /// The maildrop the entry reads: [`USER`]'s INBOX, or one of its IMAP
+    /// folders ([`RigSpec::folders`]).
+    pub maildrop: String,
     pub addr: String,
     pub via_relay: bool,
 }
@@ -49,6 +54,9 @@ pub struct MailHost {
 pub struct RigSpec {
     /// (name, through the relay?) per server, in configuration order.
     pub servers: Vec<(&'static str, bool)>,
+    /// (name, folder) per model IMAP server whose entry reads a folder
+    /// other than INBOX, reached directly, after `servers`.
+    pub folders: Vec<(&'static str, &'static str)>,
     pub server_config: ServerConfig,
     pub client_timeouts: Timeouts,
     pub edge_timeouts: causeway_edge::EdgeTimeouts,
@@ -61,6 +69,7 @@ impl Default for RigSpec {
     fn default() -> Self {
         RigSpec {
             servers: vec![("HOST1", false)],
+            folders: Vec::new(),
             // One session per maildrop, and a stale lock that outlives the
             // test: a session left without QUIT would show as a held lock.
             server_config: ServerConfig {
@@ -136,20 +145,30 @@ impl Rig {
         let env = TokioEnv::new();
         let mut servers = Vec::new();
         let mut hosts = Vec::new();
-        for (name, via_relay) in &spec.servers {
+        let pop3 = spec.servers.iter().map(|&(n, relay)| (n, relay, None));
+        let imap = spec.folders.iter().map(|&(n, f)| (n, false, Some(f)));
+        for (name, via_relay, folder) in pop3.chain(imap) {
             let store = MailStore::with_rng(env.rng());
             store.add_user(USER, PASSWORD);
+            let maildrop = match folder {
+                Some(f) => store.add_folder(USER, f),
+                None => USER.to_owned(),
+            };
             let l = env.bind("127.0.0.1:0").await.expect("bind a loopback port");
             let addr = l.local_addr().unwrap().to_string();
             let (e, c, s) = (env.clone(), spec.server_config.clone(), store.clone());
             servers.push(tokio::spawn(async move {
-                let _ = serve(e, l, s, c).await;
+                let _ = match folder {
+                    Some(_) => serve_imap(e, l, s, c).await,
+                    None => serve(e, l, s, c).await,
+                };
             }));
             hosts.push(MailHost {
                 name: name.to_string(),
                 store,
+                maildrop,
                 addr,
-                via_relay: *via_relay,
+                via_relay,
             });
         }
         // The proxy binds its IMAP port itself.
@@ -158,15 +177,18 @@ impl Rig {
             client_imap_listen: Some(imap.clone()),
             servers: hosts
                 .iter()
-                .map(|h| MailServer {
-                    name: h.name.clone(),
-                    address: h.addr.clone(),
-                    user: USER.into(),
-                    password: PASSWORD.into(),
-                    protocol: Protocol::Pop3,
-                    tls: TlsMode::None,
-                    via_relay: h.via_relay,
-                    folder: causeway_proto::user::INBOX.into(),
+                .map(|h| {
+                    let folder = h.maildrop.strip_prefix(&format!("{USER}/"));
+                    MailServer {
+                        name: h.name.clone(),
+                        address: h.addr.clone(),
+                        user: USER.into(),
+                        password: PASSWORD.into(),
+                        protocol: folder.map_or(Protocol::Pop3, |_| Protocol::Imap),
+                        tls: TlsMode::None,
+                        via_relay: h.via_relay,
+                        folder: folder.unwrap_or(causeway_proto::user::INBOX).into(),
+                    }
                 })
                 .collect(),
             local_user: LOCAL_USER.into(),
@@ -311,7 +333,10 @@ impl MailHost {
         (0..n)
             .map(|i| {
                 let body = generate::message(rng, i as u64, size);
-                self.store.deliver(USER, body).expect("deliver").to_string()
+                self.store
+                    .deliver(&self.maildrop, body)
+                    .expect("deliver")
+                    .to_string()
             })
             .collect()
     }
@@ -326,13 +351,19 @@ impl MailHost {
             body.extend_from_slice(base64(chunk).as_bytes());
             body.extend_from_slice(b"\r\n");
         }
-        self.store.deliver(USER, body).expect("deliver").to_string()
+        self.store
+            .deliver(&self.maildrop, body)
+            .expect("deliver")
+            .to_string()
     }
 
     /// The sha256 and length of a stored message, as the python prelude's
     /// `digest` prints them.
     pub fn digest(&self, uidl: &str) -> String {
-        let m = self.store.message(USER, uidl).expect("a delivered message");
+        let m = self
+            .store
+            .message(&self.maildrop, uidl)
+            .expect("a delivered message");
         format!("{} {}", m.sha256, m.size)
     }
 }

@@ -513,3 +513,80 @@ attempt("logout", p.logout)
     assert!(h2.store.is_present(USER, &u2[0]));
     rig.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_reads_a_folder_is_a_folder_of_its_own() {
+    if !python::available().await {
+        return;
+    }
+    // HOST1 (POP3) is the INBOX; ARCH reads the folder Archive of an IMAP
+    // server, and is shown as the folder ARCH, numbered by a UID book of
+    // its own.
+    let rig = Rig::start(RigSpec {
+        folders: vec![("ARCH", "Archive")],
+        ..RigSpec::default()
+    })
+    .await;
+    let (inbox, arch) = (rig.host("HOST1"), rig.host("ARCH"));
+    let u = inbox.deliver(rig.env.rng(), 2, 2000);
+    let a = arch.deliver(rig.env.rng(), 3, 2000);
+    // Mail in the IMAP account's own INBOX, which no entry reads.
+    let untouched = arch
+        .store
+        .deliver(
+            USER,
+            "Subject: not read here\r\n\r\nno entry reads this INBOX\r\n",
+        )
+        .unwrap()
+        .to_string();
+    let script = format!(
+        r#"{}out("folders", " ".join(text(x).split(" ")[-1] for x in p.list()[1]))
+out("status", text(p.status("ARCH", "(MESSAGES UIDNEXT UNSEEN)")[1][0]))
+attempt("arch", p.select, "ARCH")
+out("validity", text(p.response("UIDVALIDITY")[1][0]))
+attempt("uids", p.fetch, "1:*", "(UID)")
+out("read.digest", digest(attempt("read", p.fetch, "1", "(BODY[])")))
+attempt("delete", p.store, "2", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+attempt("inbox", p.select, "inbox")
+out("peek.digest", digest(attempt("peek", p.fetch, "2", "(BODY.PEEK[])")))
+attempt("nope", p.select, "Archive")
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert_eq!(out.get("select"), "OK 2", "{out:?}");
+    assert_eq!(out.get("folders"), "INBOX ARCH", "{out:?}");
+    assert_eq!(out.get("status"), "ARCH (MESSAGES 3 UIDNEXT 4 UNSEEN 3)");
+    assert_eq!(out.get("arch"), "OK 3", "{out:?}");
+    assert_eq!(out.get("uids"), "OK 1 (UID 1)", "{out:?}");
+    assert_eq!(out.get("read.digest"), arch.digest(&a[0]));
+    assert_eq!(out.get("expunge"), "OK 2", "{out:?}");
+    assert_eq!(out.get("inbox"), "OK 2", "{out:?}");
+    assert_eq!(out.get("peek.digest"), inbox.digest(&u[1]));
+    // A folder is named as its entry, not as the server names it.
+    assert!(out.get("nope.err").contains("NONEXISTENT"), "{out:?}");
+    rig.settle().await;
+    let s = &arch.store;
+    assert!(s.is_seen(&arch.maildrop, &a[0]), "{}", rig.report());
+    assert!(!s.is_present(&arch.maildrop, &a[1]), "{}", rig.report());
+    assert!(!s.is_seen(&arch.maildrop, &a[2]), "{}", rig.report());
+    assert!(s.is_present(USER, &untouched) && !s.is_seen(USER, &untouched));
+    for x in &u {
+        assert!(inbox.store.is_present(USER, x) && !inbox.store.is_seen(USER, x));
+    }
+
+    // The next session: the same UIDVALIDITY, the UIDs and the \Seen kept.
+    let again = format!(
+        r#"{}attempt("arch", p.select, "ARCH")
+{}"#,
+        login(),
+        folder_script()
+    );
+    let second = python::run_imap(&rig.imap, &again).await;
+    assert_eq!(second.get("validity"), out.get("validity"), "{second:?}");
+    assert_eq!(second.get("flags"), "1:\\Seen;3:", "{second:?}");
+    rig.settle().await;
+    rig.assert_no_leaks();
+}

@@ -15,7 +15,7 @@ use causeway_tests::interop::clients::{self, Fetchmail, FetchmailOpts, Getmail};
 use causeway_tests::interop::dovecot::{PASSWORD, USER};
 use causeway_tests::interop::{
     Backend, Chain, Dovecot, Format, Nodes, Route, assert_clean_ends, assert_next_login_at_once,
-    fetchmail_keeps, have_dovecot, require, rig, settle,
+    fetchmail_keeps, have_dovecot, require, rig, settle, settle_unchanged,
 };
 use causeway_tests::python;
 
@@ -351,14 +351,7 @@ async fn fetchmail_reads_and_deletes_the_imap_folder_its_entry_names() {
         "the folder's mail, not INBOX's"
     );
     assert_eq!(fm.delivered().len(), 3);
-    settle(&dc, &chain, USER, mark, |mb| {
-        if mb.messages == inbox.messages {
-            Ok(())
-        } else {
-            Err(format!("INBOX changed; it was:\n{inbox}"))
-        }
-    })
-    .await;
+    settle_unchanged(&dc, &chain, mark, &inbox).await;
     let after = dc.folder(USER, "Archive").await;
     assert!(after.messages.is_empty(), "fetchmail deleted all: {after}");
     assert_clean_ends(&dc, mark, "fetchmail, folder Archive").await;

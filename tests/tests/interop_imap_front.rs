@@ -16,7 +16,7 @@ use causeway_tests::interop::clients::{
 use causeway_tests::interop::dovecot::{Message, USER};
 use causeway_tests::interop::{
     self, Backend, Chain, Dovecot, Format, Mailbox, Route, assert_clean_ends, fetchmail_keeps,
-    require, settle,
+    require, settle, settle_unchanged,
 };
 use causeway_tests::python;
 
@@ -348,6 +348,68 @@ attempt("logout", p.logout)
     let want = [Some(false); 4];
     settle_flags(&dc, &chain, mark, &all, &want, 4, "news").await;
     assert_clean_ends(&dc, mark, "news").await;
+}
+
+/// mbsync syncing every folder (`Patterns *`) of a chain with two entries
+/// for one Dovecot account, its INBOX and its folder Archive (entry
+/// `archive`): the IMAP front shows INBOX and a folder `archive`, each
+/// with UIDs of its own. A copy read and a copy deleted in the local
+/// `archive` become `\Seen` and an expunge in Dovecot's Archive, and
+/// nothing else changes there or in INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mbsync_syncs_each_entrys_folder() {
+    if !interop::have_dovecot() || !require("mbsync", &["--version"], "isync") {
+        return;
+    }
+    let dc = Dovecot::start(Format::Maildir).await;
+    dc.deliver(USER, 5, 3000).await;
+    dc.file(USER, "Archive", 3).await;
+    let (inbox, archive) = (dc.mailbox(USER).await, dc.folder(USER, "Archive").await);
+    let imap = format!("127.0.0.1:{}", dc.imap_port);
+    let entries = [("DOVECOT", "INBOX"), ("archive", "Archive")];
+    let chain = Chain::start_imap_folders(
+        interop::Nodes::from_env(),
+        Route::Direct,
+        &imap,
+        &entries,
+        USER,
+        causeway_tests::interop::dovecot::PASSWORD,
+    )
+    .await;
+    let mbsync = Mbsync::with_patterns("*");
+    let mark = dc.log_mark();
+    let r = mbsync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let local = mbsync.folder("archive");
+    let copies = |l: &clients::LocalInbox| l.delivered().into_iter().collect::<BTreeSet<_>>();
+    assert_eq!(
+        copies(&mbsync.inbox()),
+        inbox.body_digests(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(copies(&local), archive.body_digests(), "{}", r.text());
+    assert_clean_ends(&dc, mark, "mbsync, every folder, first run").await;
+
+    let filed = &archive.messages;
+    assert!(local.set_flags(&filed[0].body_sha256, "S"));
+    assert!(local.remove(&filed[1].body_sha256));
+    let mark = dc.log_mark();
+    let r = mbsync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    settle_unchanged(&dc, &chain, mark, &inbox).await;
+    let after = dc.folder(USER, "Archive").await;
+    let state: Vec<Option<bool>> = filed
+        .iter()
+        .map(|m| after.get(&m.sha256).map(|x| x.seen()))
+        .collect();
+    assert_eq!(
+        state,
+        [Some(true), None, Some(false)],
+        "{after}\n{}",
+        r.text()
+    );
+    assert_clean_ends(&dc, mark, "mbsync, every folder, second run").await;
 }
 
 macro_rules! matrix {

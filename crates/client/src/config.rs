@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use causeway_proto::Secret;
-use causeway_proto::user::{ServerSpec, UserInfo};
+use causeway_proto::user::{INBOX, ServerSpec, UserInfo};
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
 #[derive(Clone, Debug)]
@@ -16,7 +16,8 @@ pub struct ClientConfig {
     /// Where the mail client connects: a loopback address, `127.0.0.1:1110`.
     pub listen: String,
     /// Where IMAP mail clients connect (`127.0.0.1:1143`), if anywhere: the
-    /// same unified mailbox as one folder, `INBOX` (see `crate::imap_front`).
+    /// unified mailbox as `INBOX`, and a folder per entry that reads another
+    /// folder ([`ClientConfig::imap_folders`], `crate::imap_front`).
     pub imap_listen: Option<String>,
     /// The user name the mail client must present (local; never sent on).
     pub user: String,
@@ -178,6 +179,18 @@ impl ClientConfig {
             return Err("the edge address is empty".into());
         }
         self.user_info().validate()?;
+        if let Some(s) = self
+            .servers
+            .iter()
+            .find(|s| !s.folder.eq_ignore_ascii_case(INBOX) && s.name.eq_ignore_ascii_case(INBOX))
+        {
+            return Err(format!(
+                "server {}: an entry that reads the folder {:?} is shown to IMAP mail clients \
+                 as a folder of its name, and INBOX is the folder of every entry that reads an \
+                 INBOX: give it another name",
+                s.name, s.folder
+            ));
+        }
         let t = &self.timeouts;
         let zero = [
             ("edge_connect", t.edge_connect),
@@ -195,6 +208,36 @@ impl ClientConfig {
             return Err(format!("timeout {name} is zero"));
         }
         Ok(())
+    }
+}
+
+impl ClientConfig {
+    /// The folders the IMAP front shows: `INBOX`, the unified mailbox of
+    /// every entry that reads an INBOX (every POP3 entry among them), then
+    /// one folder per entry that reads another folder, named as the entry
+    /// (its `name`: `[A-Za-z0-9_-]`, so it needs no quoting and holds no
+    /// hierarchy delimiter).
+    pub fn imap_folders(&self) -> Vec<&str> {
+        let mut folders = vec![INBOX];
+        folders.extend(
+            self.servers
+                .iter()
+                .filter(|s| !s.folder.eq_ignore_ascii_case(INBOX))
+                .map(|s| s.name.as_str()),
+        );
+        folders
+    }
+
+    /// The IMAP front's folder that shows the messages of the entry named
+    /// `server` ([`ClientConfig::imap_folders`]); `None` for a name no entry
+    /// has.
+    pub fn imap_folder_of(&self, server: &str) -> Option<&str> {
+        let s = self.servers.iter().find(|s| s.name == server)?;
+        Some(if s.folder.eq_ignore_ascii_case(INBOX) {
+            INBOX
+        } else {
+            s.name.as_str()
+        })
     }
 }
 
@@ -252,6 +295,37 @@ pub(crate) mod tests {
         let mut c = config();
         c.timeouts.ping_interval = Duration::ZERO;
         assert!(c.validate().unwrap_err().contains("ping_interval"));
+    }
+
+    #[test]
+    fn each_entry_that_reads_another_folder_is_an_imap_folder_of_its_name() {
+        let mut c = config();
+        let first = c.servers[0].clone();
+        let entry = |name: &str, folder: &str| ServerSpec {
+            name: name.into(),
+            protocol: Protocol::Imap,
+            folder: folder.into(),
+            ..first.clone()
+        };
+        let (archive, lists) = (
+            entry("work-archive", "Archive"),
+            entry("rust", "Lists/rust"),
+        );
+        c.servers.extend([entry("HOST2", "inbox"), archive, lists]);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.imap_folders(), ["INBOX", "work-archive", "rust"]);
+        let of = |s| c.imap_folder_of(s);
+        assert_eq!(
+            [of("HOST1"), of("HOST2"), of("rust"), of("none")],
+            [Some("INBOX"), Some("INBOX"), Some("rust"), None]
+        );
+        // A folder named INBOX would be two folders at once.
+        c.servers.push(entry("Inbox", "Archive"));
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("server Inbox") && e.contains("another name"),
+            "{e}"
+        );
     }
 
     #[test]

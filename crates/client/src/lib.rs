@@ -137,8 +137,9 @@ pub async fn run_client_counted<E: Env>(
             None
         }
     };
+    let folders = config.imap_folders();
     let uids = match (&config.journal, &imap) {
-        (Some(j), Some(_)) => uids::UidBook::load(j, env.rng().clone(), env.unix_millis())
+        (Some(j), Some(_)) => uids::UidBooks::load(j, env.rng(), env.unix_millis(), folders)
             .await
             .map_err(|e| {
                 io::Error::other(format!(
@@ -146,7 +147,7 @@ pub async fn run_client_counted<E: Env>(
                     j.store.describe()
                 ))
             })?,
-        _ => uids::UidBook::in_memory(env.unix_millis()),
+        _ => uids::UidBooks::in_memory(folders, env.unix_millis()),
     };
     let shared = shared::Shared::new(
         state,

@@ -670,7 +670,8 @@ impl<E: Env> EdgeLink<E> {
                     &kept
                 }
                 (None, Some(n)) => {
-                    return head_of_prefix(self.bodies.mirror.so_far(&key), n).map(Reply::Body);
+                    return head_of_prefix(self.bodies.mirror.so_far(&key), n)
+                        .map(|h| Reply::Body(h.to_vec()));
                 }
                 (None, None) => return None,
             },

@@ -1,5 +1,5 @@
 //! What every session of one client proxy process shares: the edge sessions
-//! it lost, the bodies it keeps, its delete journal, the IMAP folder's UIDs,
+//! it lost, the bodies it keeps, its delete journal, the IMAP folders' UIDs,
 //! how many mail clients it is serving, and what it counts (`crate::state`).
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use crate::deletes::DeleteJournal;
 use crate::lost::LostSessions;
 use crate::mirror::Kept;
 use crate::state::ClientState;
-use crate::uids::UidBook;
+use crate::uids::UidBooks;
 
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -25,8 +25,8 @@ pub(crate) struct Shared {
     /// for it rather than meet `[IN-USE]`.
     pub committing: Arc<tokio::sync::Mutex<()>>,
     serving: Arc<AtomicUsize>,
-    /// The IMAP INBOX's UIDs and flags (`crate::uids`).
-    pub uids: UidBook,
+    /// The IMAP folders' UIDs and flags (`crate::uids`).
+    pub uids: UidBooks,
 }
 
 /// Counts one mail client served while it lives.
@@ -43,7 +43,7 @@ impl Shared {
         state: ClientState,
         kept: Kept,
         deletes: Option<DeleteJournal>,
-        uids: UidBook,
+        uids: UidBooks,
     ) -> Self {
         Self {
             state,

@@ -1,4 +1,4 @@
-//! The IMAP INBOX's UIDs and flags, kept from one session to the next.
+//! The IMAP folders' UIDs and flags, kept from one session to the next.
 //!
 //! A mail client that keeps a copy (mbsync, offlineimap, Thunderbird's
 //! offline folders) knows a message by its folder's UIDVALIDITY and its UID.
@@ -28,10 +28,16 @@
 //! one it lives as long as the process, and a restart starts a new
 //! UIDVALIDITY (clients then fetch the folder again, as RFC 3501 allows).
 //!
-//! Layout: `u/validity` holds (version, UIDVALIDITY, UIDNEXT); `u/m/<UID>`
-//! (8 hex digits) holds (version, UIDL, flags) of one message; every value
-//! is sealed under the journal key with its key as associated data, so no
-//! UIDL is readable at rest.
+//! Each folder the front shows has a book of its own ([`UidBooks`]), with
+//! its own UIDVALIDITY and UIDNEXT: RFC 3501 lets a folder's UIDNEXT change
+//! only when mail arrives in that folder.
+//!
+//! Layout: the INBOX's `u/validity` holds (version, UIDVALIDITY, UIDNEXT);
+//! `u/m/<UID>` (8 hex digits) holds (version, UIDL, flags) of one message;
+//! another folder's keys are the same under `u/f/<folder>/` (a folder's
+//! name is its entry's, `[A-Za-z0-9_-]`, so no name is a prefix of
+//! another's keys). Every value is sealed under the journal key with its
+//! key as associated data, so no UIDL is readable at rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -45,10 +51,13 @@ use serde::{Deserialize, Serialize};
 
 const VERSION: u8 = 1;
 
-/// Every key of the book starts so (the delete journal shares the store).
+/// Every key of the books starts so (the delete journal shares the store).
 pub(crate) const PREFIX: &[u8] = b"u/";
-const META: &[u8] = b"u/validity";
-const MESSAGE: &str = "u/m/";
+/// Where a folder's keys are, after its own prefix.
+const META: &str = "validity";
+const MESSAGE: &str = "m/";
+/// Folders other than INBOX: `u/f/<folder>/`.
+const FOLDERS: &str = "u/f/";
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -98,21 +107,80 @@ struct Disk {
     sealer: Sealer,
 }
 
-/// The book, shared by the proxy's IMAP sessions. Changes are made on a
-/// copy, committed, and only then kept: what a session was shown is never
-/// ahead of the disk.
+/// One folder's book, shared by the proxy's IMAP sessions. Changes are made
+/// on a copy, committed, and only then kept: what a session was shown is
+/// never ahead of the disk.
 #[derive(Clone)]
 pub(crate) struct UidBook {
     book: Arc<tokio::sync::Mutex<Book>>,
     disk: Option<Arc<Disk>>,
+    /// Where its keys are: `u/`, or `u/f/<folder>/`.
+    prefix: String,
 }
 
-fn message_key(uid: NonZeroU32) -> Vec<u8> {
-    format!("{MESSAGE}{:08x}", uid.get()).into_bytes()
+/// Every folder's book, by the folder's name as the front shows it.
+#[derive(Clone)]
+pub(crate) struct UidBooks(BTreeMap<String, UidBook>);
+
+impl UidBooks {
+    /// Books that live as long as the process.
+    pub(crate) fn in_memory<'a>(
+        folders: impl IntoIterator<Item = &'a str>,
+        unix_millis: u64,
+    ) -> Self {
+        UidBooks(
+            folders
+                .into_iter()
+                .map(|f| (f.to_owned(), UidBook::in_memory(f, unix_millis)))
+                .collect(),
+        )
+    }
+
+    /// Reads each folder's book from the journal's store
+    /// ([`UidBook::load`]).
+    pub(crate) async fn load<'a>(
+        config: &JournalConfig,
+        rng: &EnvRng,
+        unix_millis: u64,
+        folders: impl IntoIterator<Item = &'a str>,
+    ) -> io::Result<Self> {
+        let mut books = BTreeMap::new();
+        for f in folders {
+            let book = UidBook::load(config, rng.clone(), unix_millis, f).await?;
+            books.insert(f.to_owned(), book);
+        }
+        Ok(UidBooks(books))
+    }
+
+    /// The book of `folder` (a name the configuration gives the front).
+    pub(crate) fn folder(&self, folder: &str) -> &UidBook {
+        self.0
+            .get(folder)
+            .expect("a book for every folder the configuration names")
+    }
 }
 
-fn parse_message_key(k: &[u8]) -> Option<NonZeroU32> {
-    let hex = std::str::from_utf8(k).ok()?.strip_prefix(MESSAGE)?;
+/// Where the keys of `folder`'s book are.
+fn prefix_of(folder: &str) -> String {
+    if folder == causeway_proto::user::INBOX {
+        String::from_utf8(PREFIX.to_vec()).expect("ASCII")
+    } else {
+        format!("{FOLDERS}{folder}/")
+    }
+}
+
+impl UidBook {
+    fn meta_key(&self) -> Vec<u8> {
+        format!("{}{META}", self.prefix).into_bytes()
+    }
+
+    fn message_key(&self, uid: NonZeroU32) -> Vec<u8> {
+        format!("{}{MESSAGE}{:08x}", self.prefix, uid.get()).into_bytes()
+    }
+}
+
+fn parse_message_key(rest: &str) -> Option<NonZeroU32> {
+    let hex = rest.strip_prefix(MESSAGE)?;
     (hex.len() == 8).then(|| u32::from_str_radix(hex, 16).ok().and_then(NonZeroU32::new))?
 }
 
@@ -136,8 +204,9 @@ pub(crate) fn book_key(shown_uidl: &str, size: u64) -> String {
 
 impl UidBook {
     /// A book that lives as long as the process.
-    pub(crate) fn in_memory(unix_millis: u64) -> Self {
+    pub(crate) fn in_memory(folder: &str, unix_millis: u64) -> Self {
         UidBook {
+            prefix: prefix_of(folder),
             book: Arc::new(tokio::sync::Mutex::new(Book {
                 validity: fresh_validity(unix_millis),
                 next: NonZeroU32::MIN,
@@ -148,25 +217,32 @@ impl UidBook {
         }
     }
 
-    /// Reads the book from the journal's store. An entry that cannot be
-    /// read (another key, another version) is dropped with an error line;
+    /// Reads `folder`'s book from the journal's store. An entry that cannot
+    /// be read (another key, another version) is dropped with an error line;
     /// if the folder's own entry cannot be read, the book starts again under
     /// a new UIDVALIDITY, so that no UID is ever given twice.
-    pub(crate) async fn load(
+    async fn load(
         config: &JournalConfig,
         rng: EnvRng,
         unix_millis: u64,
+        folder: &str,
     ) -> io::Result<Self> {
+        let prefix = prefix_of(folder);
         let sealer = config.sealer(rng);
         let mut meta = None;
         let mut known = BTreeMap::new();
         let mut unreadable: Vec<Vec<u8>> = Vec::new();
         for (k, v) in config.store.scan().await? {
-            if !k.starts_with(PREFIX) {
+            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
+                continue;
+            };
+            // The INBOX's keys hold the other folders' (`u/f/...`).
+            if k.starts_with(FOLDERS.as_bytes()) && folder == causeway_proto::user::INBOX {
                 continue;
             }
+            let rest = std::str::from_utf8(rest).unwrap_or("");
             let plain = sealer.open(&k, &v);
-            if k == META {
+            if rest == META {
                 match plain.and_then(|p| decode::<Meta>(&p)) {
                     Ok(m) => meta = Some(m),
                     _ => unreadable.push(k),
@@ -174,7 +250,7 @@ impl UidBook {
                 continue;
             }
             let record = plain.and_then(|p| decode::<Record>(&p));
-            match (parse_message_key(&k), record) {
+            match (parse_message_key(rest), record) {
                 (Some(uid), Ok(r)) if r.version == VERSION => {
                     let (flags, arrived) = (Flags::from_bits(r.flags), r.arrived);
                     known.insert(
@@ -199,6 +275,7 @@ impl UidBook {
         });
         if !unreadable.is_empty() {
             tracing::error!(
+                folder,
                 entries = unreadable.len(),
                 "IMAP UID book: CANNOT READ some entries (was the key changed?); they are \
                  dropped, and their messages get new UIDs"
@@ -208,6 +285,16 @@ impl UidBook {
             .into_iter()
             .map(|key| Write::Delete { key })
             .collect();
+        let mut this = UidBook {
+            book: Arc::new(tokio::sync::Mutex::new(Book {
+                validity: fresh_validity(unix_millis),
+                next: NonZeroU32::MIN,
+                known: BTreeMap::new(),
+                durable: false,
+            })),
+            disk: Some(disk),
+            prefix,
+        };
         let book = match kept {
             Some((validity, next)) => {
                 known.retain(|_, k| k.uid < next);
@@ -223,7 +310,7 @@ impl UidBook {
                 // start again under a new UIDVALIDITY, so that no UID is
                 // ever given twice under one.
                 writes.extend(known.values().map(|k| Write::Delete {
-                    key: message_key(k.uid),
+                    key: this.message_key(k.uid),
                 }));
                 Book {
                     validity: fresh_validity(unix_millis),
@@ -234,12 +321,10 @@ impl UidBook {
             }
         };
         if !writes.is_empty() {
-            disk.store.commit(writes).await?;
+            config.store.commit(writes).await?;
         }
-        Ok(UidBook {
-            book: Arc::new(tokio::sync::Mutex::new(book)),
-            disk: Some(disk),
-        })
+        this.book = Arc::new(tokio::sync::Mutex::new(book));
+        Ok(this)
     }
 
     /// Numbers a session's listing ([`book_key`]s, in listing order): known
@@ -284,15 +369,11 @@ impl UidBook {
             let mut writes: Vec<Write> = gone
                 .iter()
                 .map(|(_, uid)| Write::Delete {
-                    key: message_key(*uid),
+                    key: self.message_key(*uid),
                 })
                 .collect();
-            writes.extend(
-                given
-                    .iter()
-                    .map(|(u, k)| message_write(&disk.sealer, u, *k)),
-            );
-            writes.push(meta_write(&disk.sealer, book.validity, next));
+            writes.extend(given.iter().map(|(u, k)| self.message_write(disk, u, *k)));
+            writes.push(self.meta_write(disk, book.validity, next));
             disk.store.commit(writes).await?;
         }
         book.durable = true;
@@ -323,7 +404,7 @@ impl UidBook {
             let writes = gone
                 .iter()
                 .map(|uid| Write::Delete {
-                    key: message_key(*uid),
+                    key: self.message_key(*uid),
                 })
                 .collect();
             disk.store.commit(writes).await?;
@@ -358,7 +439,7 @@ impl UidBook {
         if let Some(disk) = &self.disk {
             let writes = changed
                 .iter()
-                .map(|(u, k)| message_write(&disk.sealer, u, *k))
+                .map(|(u, k)| self.message_write(disk, u, *k))
                 .collect();
             disk.store.commit(writes).await?;
         }
@@ -367,28 +448,29 @@ impl UidBook {
     }
 }
 
-fn meta_write(sealer: &Sealer, validity: NonZeroU32, next: NonZeroU32) -> Write {
-    let meta = Meta {
-        version: VERSION,
-        validity: validity.get(),
-        next: next.get(),
-    };
-    Write::Put {
-        key: META.to_vec(),
-        value: sealer.seal(META, &encode(&meta)),
+impl UidBook {
+    fn meta_write(&self, disk: &Disk, validity: NonZeroU32, next: NonZeroU32) -> Write {
+        let meta = Meta {
+            version: VERSION,
+            validity: validity.get(),
+            next: next.get(),
+        };
+        let key = self.meta_key();
+        let value = disk.sealer.seal(&key, &encode(&meta));
+        Write::Put { key, value }
     }
-}
 
-fn message_write(sealer: &Sealer, uidl: &str, kept: Kept) -> Write {
-    let key = message_key(kept.uid);
-    let record = Record {
-        version: VERSION,
-        uidl: uidl.to_owned(),
-        flags: kept.flags.bits(),
-        arrived: kept.arrived,
-    };
-    let value = sealer.seal(&key, &encode(&record));
-    Write::Put { key, value }
+    fn message_write(&self, disk: &Disk, uidl: &str, kept: Kept) -> Write {
+        let key = self.message_key(kept.uid);
+        let record = Record {
+            version: VERSION,
+            uidl: uidl.to_owned(),
+            flags: kept.flags.bits(),
+            arrived: kept.arrived,
+        };
+        let value = disk.sealer.seal(&key, &encode(&record));
+        Write::Put { key, value }
+    }
 }
 
 #[cfg(test)]

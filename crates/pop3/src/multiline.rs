@@ -297,21 +297,8 @@ impl BodyDecoder {
 /// The headers, the blank line, and the first `lines` body lines of `message`
 /// (CRLF line ends), as a server answers `TOP n lines`.
 pub fn head(message: &[u8], lines: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut in_body = false;
-    let mut body_lines = 0u32;
-    for line in message.split_inclusive(|&b| b == b'\n') {
-        if in_body {
-            if body_lines >= lines {
-                break;
-            }
-            body_lines += 1;
-        } else if line == b"\r\n" || line == b"\n" {
-            in_body = true;
-        }
-        out.extend_from_slice(line);
-    }
-    out
+    let end = head_len(message, lines, true).expect("a whole message has a head");
+    message[..end].to_vec()
 }
 
 /// [`head`] from the first bytes of a message still arriving, once they
@@ -319,12 +306,23 @@ pub fn head(message: &[u8], lines: u32) -> Vec<u8> {
 /// lines. `None` while more bytes may still belong to the answer. A
 /// `TOP n 5` of a message of megabytes is answered as soon as its first
 /// kilobytes are in, not when its last byte is.
-pub fn head_of_prefix(prefix: &[u8], lines: u32) -> Option<Vec<u8>> {
+pub fn head_of_prefix(prefix: &[u8], lines: u32) -> Option<&[u8]> {
+    head_len(prefix, lines, false).map(|end| &prefix[..end])
+}
+
+/// How many of `bytes` make the header, the blank line and the first
+/// `lines` body lines: for a `whole` message at most all of it; for the
+/// first bytes of one, `None` until they hold all of those (a line not
+/// yet ended may be longer, and more lines may follow).
+fn head_len(bytes: &[u8], lines: u32, whole: bool) -> Option<usize> {
     let mut in_body = false;
     let mut body_lines = 0u32;
     let mut end = 0;
-    for line in prefix.split_inclusive(|&b| b == b'\n') {
-        if !line.ends_with(b"\n") {
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if in_body && body_lines >= lines {
+            return Some(end);
+        }
+        if !whole && !line.ends_with(b"\n") {
             return None;
         }
         if in_body {
@@ -333,11 +331,8 @@ pub fn head_of_prefix(prefix: &[u8], lines: u32) -> Option<Vec<u8>> {
             in_body = true;
         }
         end += line.len();
-        if in_body && body_lines >= lines {
-            return Some(prefix[..end].to_vec());
-        }
     }
-    None
+    (whole || (in_body && body_lines >= lines)).then_some(end)
 }
 
 #[cfg(test)]
@@ -379,7 +374,7 @@ mod tests {
         ) {
             let prefix = &message[..cut.min(message.len())];
             if let Some(h) = head_of_prefix(prefix, lines) {
-                prop_assert_eq!(h, head(&message, lines));
+                prop_assert_eq!(h, &head(&message, lines)[..]);
             }
         }
 
@@ -442,11 +437,11 @@ mod tests {
         assert_eq!(head_of_prefix(&m[..20], 0), None);
         assert_eq!(head_of_prefix(&m[..26], 1), None);
         assert_eq!(
-            head_of_prefix(&m[..23], 0).as_deref(),
+            head_of_prefix(&m[..23], 0),
             Some(&b"From: a\r\nSubject: s\r\n\r\n"[..])
         );
         assert_eq!(
-            head_of_prefix(&m[..31], 2).as_deref(),
+            head_of_prefix(&m[..31], 2),
             Some(&b"From: a\r\nSubject: s\r\n\r\nl1\r\nl2\r\n"[..])
         );
         // More lines asked than held: the rest may still come.

@@ -630,6 +630,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.pipelined > 0, Cov::Pipelined),
             (m.imap_sessions > 0, Cov::ImapFrontSession),
             (m.imap_expunged > 0, Cov::ImapFrontExpunged),
+            (m.imap_other_folder_expunged > 0, Cov::ImapFrontOtherFolder),
+            (m.imap_switched_folder > 0, Cov::ImapFrontSwitchedFolder),
             (m.imap_seen_stored > 0, Cov::ImapFrontSeenStored),
             (m.imap_new_listed > 0, Cov::ImapFrontNewListed),
             (m.imap_uids_kept > 0, Cov::ImapUidKept),

@@ -52,6 +52,23 @@ const STORE_PAUSE_CHANCE: f64 = 0.3;
 /// How often a session reads with `BODY[]` instead of peeking.
 const READING_CHANCE: f64 = 0.33;
 
+/// Where some servers' entries read a folder other than INBOX, how often a
+/// session works in one of those folders (each shown as a folder named as
+/// its entry) instead of INBOX.
+const OTHER_FOLDER_CHANCE: f64 = 0.5;
+
+/// Where the user may work in another folder, how often a look for news
+/// selects another folder than the one it worked in (its read marks must
+/// still reach their server; its UIDs are not the new folder's).
+const SWITCH_FOLDER_CHANCE: f64 = 0.3;
+
+/// The folder a session selected: its name at the client proxy and its
+/// UIDVALIDITY there.
+struct Folder {
+    name: String,
+    validity: Option<NonZeroU32>,
+}
+
 /// The mail user's IMAP client.
 type Client = ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>;
 
@@ -93,18 +110,17 @@ impl Mua {
         }
         let opened = Some(sim_ms());
         commands += 1;
-        let (validity, listed): (Option<NonZeroU32>, Vec<(NonZeroU32, u32)>) =
-            match c.select("INBOX").await {
-                Ok(f) => (f.uidvalidity, f.listed().map(|l| (l.uid, l.size)).collect()),
-                Err(e) => return broken(format!("SELECT: {e}"), commands),
-            };
+        let (folder, listed) = match select(&mut c, self.folder_to_work_in()).await {
+            Ok(selected) => selected,
+            Err(e) => return broken(e, commands),
+        };
         let mut deletes = Deletes::default();
         let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
         let reads = self.chance(READING_CHANCE);
         let mut ended = self
             .fetch_some(
                 &mut c,
-                validity,
+                &folder,
                 &listed,
                 &mut whole,
                 (n, reads),
@@ -117,7 +133,7 @@ impl Mua {
             ended = Some(
                 self.finish(
                     &mut c,
-                    &listed,
+                    (&folder, &listed),
                     &mut whole,
                     &mut deletes,
                     (n, reads),
@@ -163,7 +179,7 @@ impl Mua {
     async fn fetch_some(
         &self,
         c: &mut Client,
-        validity: Option<NonZeroU32>,
+        folder: &Folder,
         listed: &[(NonZeroU32, u32)],
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
         (session, reads): (u32, bool),
@@ -203,7 +219,7 @@ impl Mua {
             match fetched {
                 Ok(Some(body)) => {
                     let at = self.env.unix_millis();
-                    self.took((uid, size), &body, at, validity, (session, reads), whole);
+                    self.took((uid, size), &body, at, folder, (session, reads), whole);
                 }
                 Ok(None) => {}
                 Err(e) => return Err(Ended::Broken(format!("UID FETCH {uid}: {e}"))),
@@ -231,7 +247,7 @@ impl Mua {
             Ok(bodies) => {
                 for (uid, body, at) in bodies {
                     let size = listed.iter().find(|(u, _)| *u == uid).map_or(0, |l| l.1);
-                    self.took((uid, size), &body, at, validity, (session, reads), whole);
+                    self.took((uid, size), &body, at, folder, (session, reads), whole);
                 }
             }
             Err(e) => {
@@ -254,7 +270,7 @@ impl Mua {
         (uid, size): (NonZeroU32, u32),
         body: &[u8],
         at: u64,
-        validity: Option<NonZeroU32>,
+        folder: &Folder,
         (session, reads): (u32, bool),
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
     ) {
@@ -269,8 +285,21 @@ impl Mua {
             );
         }
         let key = self.known(body);
-        if let (Some(v), Some(k)) = (validity, &key) {
-            self.uid_names(v, uid, k, session);
+        if let Some((host, _)) = &key
+            && self.folder_of(host) != folder.name
+        {
+            self.log.violation(
+                2,
+                key.clone(),
+                format!(
+                    "IMAP UID {uid} of folder {} is a message of {host}, whose folder is {}",
+                    folder.name,
+                    self.folder_of(host)
+                ),
+            );
+        }
+        if let (Some(v), Some(k)) = (folder.validity, &key) {
+            self.uid_names((&folder.name, v), uid, k, session);
         }
         if let (true, Some(k)) = (reads, &key) {
             self.log.with(|m| {
@@ -282,24 +311,33 @@ impl Mua {
     }
 
     /// After a pause: NOOP (the folder's news arrive), SELECT again, and
-    /// some of the messages that are new since `listed` are fetched.
+    /// some of the messages that are new since `listed` are fetched. Now
+    /// and then the SELECT is of another folder ([`SWITCH_FOLDER_CHANCE`]):
+    /// then `whole` is emptied (its UIDs are the other folder's), some of
+    /// the new folder's messages are fetched, and the folder is returned.
     async fn look_again(
         &self,
         c: &mut Client,
+        folder: &Folder,
         listed: &[(NonZeroU32, u32)],
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
         session: (u32, bool),
         commands: &mut u32,
-    ) -> Result<(), Ended> {
+    ) -> Result<Option<Folder>, Ended> {
         *commands += 2;
         if let Err(e) = c.noop().await {
             return Err(Ended::Broken(format!("NOOP: {e}")));
         }
-        let (validity, relisted): (Option<NonZeroU32>, Vec<(NonZeroU32, u32)>) =
-            match c.select("INBOX").await {
-                Ok(f) => (f.uidvalidity, f.listed().map(|l| (l.uid, l.size)).collect()),
-                Err(e) => return Err(Ended::Broken(format!("SELECT again: {e}"))),
-            };
+        let (again, relisted) = select(c, self.another_folder(&folder.name))
+            .await
+            .map_err(|e| Ended::Broken(format!("{e} (again)")))?;
+        if again.name != folder.name {
+            self.log.with(|m| m.imap_switched_folder += 1);
+            whole.clear();
+            self.fetch_some(c, &again, &relisted, whole, session, commands)
+                .await?;
+            return Ok(Some(again));
+        }
         let new: Vec<(NonZeroU32, u32)> = relisted
             .into_iter()
             .filter(|(u, _)| !listed.iter().any(|(l, _)| l == u))
@@ -307,15 +345,36 @@ impl Mua {
         if !new.is_empty() {
             self.log.with(|m| m.imap_new_listed += new.len() as u32);
         }
-        self.fetch_some(c, validity, &new, whole, session, commands)
-            .await
+        self.fetch_some(c, &again, &new, whole, session, commands)
+            .await?;
+        Ok(None)
     }
 
-    /// Checks that UID `uid` names message `key` under `validity`, as it did
-    /// in any earlier session of this user (invariant 2: a UID that names
-    /// another message makes a client that keeps copies mix them up).
-    fn uid_names(&self, validity: NonZeroU32, uid: NonZeroU32, key: &MsgKey, session: u32) {
-        let slot = (self.client, validity.get(), uid.get());
+    /// `current`, or now and then another folder the user may work in (no
+    /// draw where there is none).
+    fn another_folder(&self, current: &str) -> String {
+        let mut folders = self.entry_folders();
+        if folders.is_empty() || !self.chance(SWITCH_FOLDER_CHANCE) {
+            return current.to_owned();
+        }
+        folders.push("INBOX");
+        folders.retain(|f| *f != current);
+        let i = self.env.rng().range(0, folders.len() as u64) as usize;
+        folders[i].to_owned()
+    }
+
+    /// Checks that UID `uid` names message `key` in `folder` under
+    /// `validity`, as it did in any earlier session of this user (invariant
+    /// 2: a UID that names another message makes a client that keeps copies
+    /// mix them up).
+    fn uid_names(
+        &self,
+        (folder, validity): (&str, NonZeroU32),
+        uid: NonZeroU32,
+        key: &MsgKey,
+        session: u32,
+    ) {
+        let slot = (self.client, folder.to_owned(), validity.get(), uid.get());
         let clash = self.log.with(|m| match m.imap_uids.get(&slot) {
             None => {
                 m.imap_uids.insert(slot, (key.clone(), session));
@@ -334,18 +393,50 @@ impl Mua {
                 2,
                 Some(key.clone()),
                 format!(
-                    "IMAP UID {uid} under UIDVALIDITY {validity} named {earlier:?} before and \
-                     another message now"
+                    "IMAP UID {uid} of {folder} under UIDVALIDITY {validity} named {earlier:?} \
+                     before and another message now"
                 ),
             );
         }
+    }
+
+    /// The folders of the entries that read a folder other than INBOX, as
+    /// the client proxy names them (after their entries).
+    fn entry_folders(&self) -> Vec<&str> {
+        self.stores
+            .iter()
+            .filter(|s| s.user.contains('/'))
+            .map(|s| s.host.as_str())
+            .collect()
+    }
+
+    /// The folder the client proxy shows `host`'s messages in: its own
+    /// where its entry reads a folder other than INBOX, else INBOX.
+    fn folder_of(&self, host: &str) -> &str {
+        match self.stores.iter().find(|s| s.host == host) {
+            Some(s) if s.user.contains('/') => &s.host,
+            _ => "INBOX",
+        }
+    }
+
+    /// INBOX, or, where some entries read another folder, now and then one
+    /// of those (the client proxy shows each as a folder named as its
+    /// entry). No draw where there is no such folder, so that those seeds
+    /// run as before.
+    fn folder_to_work_in(&self) -> String {
+        let folders = self.entry_folders();
+        if folders.is_empty() || !self.chance(OTHER_FOLDER_CHANCE) {
+            return "INBOX".into();
+        }
+        let i = self.env.rng().range(0, folders.len() as u64) as usize;
+        folders[i].to_owned()
     }
 
     /// Marks and deletes some of the messages the session has whole.
     async fn finish(
         &self,
         c: &mut Client,
-        listed: &[(NonZeroU32, u32)],
+        (folder, listed): (&Folder, &[(NonZeroU32, u32)]),
         whole: &mut Vec<(NonZeroU32, Option<MsgKey>)>,
         deletes: &mut Deletes,
         session: (u32, bool),
@@ -369,6 +460,7 @@ impl Mua {
         });
         let marked: Vec<MsgKey> = seen.iter().filter_map(|(_, k)| k.clone()).collect();
         let seen: Vec<NonZeroU32> = seen.iter().map(|(u, _)| *u).collect();
+        let mut switched = None;
         if !seen.is_empty() {
             *commands += 1;
             if let Err(e) = c.mark_seen(&seen).await {
@@ -388,11 +480,16 @@ impl Mua {
             if self.chance(STORE_PAUSE_CHANCE) {
                 let pause = self.env.rng().range(1_000, 30_000);
                 self.env.sleep(Duration::from_millis(pause)).await;
-                if let Err(ended) = self.look_again(c, listed, whole, session, commands).await {
-                    return ended;
+                match self
+                    .look_again(c, folder, listed, whole, session, commands)
+                    .await
+                {
+                    Ok(again) => switched = again,
+                    Err(ended) => return ended,
                 }
             }
         }
+        let folder = switched.as_ref().unwrap_or(folder);
         let doomed: Vec<(NonZeroU32, MsgKey)> = whole
             .iter()
             .filter_map(|(u, k)| Some((*u, k.clone()?)))
@@ -416,7 +513,13 @@ impl Mua {
                 if let Some((_, k)) = doomed.iter().find(|(u, _)| gone.contains(u)) {
                     self.log.set(Activity::DeleAcked(k.clone()));
                 }
-                self.log.with(|m| m.imap_expunged += gone.len() as u32);
+                let elsewhere = folder.name != "INBOX";
+                self.log.with(|m| {
+                    m.imap_expunged += gone.len() as u32;
+                    if elsewhere {
+                        m.imap_other_folder_expunged += gone.len() as u32;
+                    }
+                });
                 Ended::Quit
             }
             Err(e) => Ended::Broken(format!("UID EXPUNGE: {e}")),
@@ -479,6 +582,19 @@ impl Mua {
             [k] => Some(k.clone()),
             _ => None,
         }
+    }
+}
+
+/// SELECT of `name`: the folder and its listing (UID, size), or what went
+/// wrong.
+async fn select(c: &mut Client, name: String) -> Result<(Folder, Vec<(NonZeroU32, u32)>), String> {
+    match c.select(&name).await {
+        Ok(f) => {
+            let listed = f.listed().map(|l| (l.uid, l.size)).collect();
+            let validity = f.uidvalidity;
+            Ok((Folder { name, validity }, listed))
+        }
+        Err(e) => Err(format!("SELECT {name}: {e}")),
     }
 }
 

@@ -98,6 +98,10 @@ pub struct MuaInner {
     pub imap_sessions: u32,
     pub imap_bodies: u32,
     pub imap_expunged: u32,
+    /// ... of them, in a folder other than INBOX (an entry's own folder).
+    pub imap_other_folder_expunged: u32,
+    /// IMAP sessions that selected another folder after working in one.
+    pub imap_switched_folder: u32,
     /// Messages whose `\Seen` an IMAP STORE stored (answered `OK`).
     pub imap_seen_stored: u32,
     /// Messages received whole by a reading FETCH (`BODY[]`, not a peek)
@@ -110,7 +114,7 @@ pub struct MuaInner {
     /// UIDVALIDITY, UID) -> (the message, the session). A UID must name one
     /// message under one UIDVALIDITY, in every session (mbsync and
     /// offlineimap keep copies by it).
-    pub imap_uids: BTreeMap<(u8, u32, u32), (MsgKey, u32)>,
+    pub imap_uids: BTreeMap<(u8, String, u32, u32), (MsgKey, u32)>,
     /// Bodies whose UID named the same message in an earlier session.
     pub imap_uids_kept: u32,
     /// IMAP sessions that did their work and hung up without LOGOUT.

@@ -120,8 +120,8 @@ impl Chain {
         password: &str,
         pace: Option<Pace>,
     ) -> Chain {
-        let server = (Protocol::Pop3, pop3, INBOX);
-        Self::start_server(nodes, route, server, user, password, pace).await
+        let server = [(SERVER_NAME, Protocol::Pop3, pop3, INBOX)];
+        Self::start_server(nodes, route, &server, (user, password), pace).await
     }
 
     /// [`Chain::start`] for Dovecot's IMAP server at `imap`: the mail
@@ -134,16 +134,32 @@ impl Chain {
         user: &str,
         password: &str,
     ) -> Chain {
-        let server = (Protocol::Imap, imap, folder);
-        Self::start_server(nodes, route, server, user, password, None).await
+        let server = [(SERVER_NAME, Protocol::Imap, imap, folder)];
+        Self::start_server(nodes, route, &server, (user, password), None).await
+    }
+
+    /// [`Chain::start_imap`] with an entry per (name, folder) of one
+    /// account: the IMAP front shows INBOX and a folder per other entry.
+    pub async fn start_imap_folders(
+        nodes: Nodes,
+        route: Route,
+        imap: &str,
+        entries: &[(&str, &str)],
+        user: &str,
+        password: &str,
+    ) -> Chain {
+        let servers: Vec<_> = entries
+            .iter()
+            .map(|&(name, folder)| (name, Protocol::Imap, imap, folder))
+            .collect();
+        Self::start_server(nodes, route, &servers, (user, password), None).await
     }
 
     async fn start_server(
         nodes: Nodes,
         route: Route,
-        (protocol, address, folder): (Protocol, &str, &str),
-        user: &str,
-        password: &str,
+        servers: &[(&str, Protocol, &str, &str)],
+        (user, password): (&str, &str),
         pace: Option<Pace>,
     ) -> Chain {
         let env = TokioEnv::new();
@@ -151,16 +167,19 @@ impl Chain {
         let imap = crate::unused_address();
         let mut spec = ChainSpec {
             client_imap_listen: Some(imap.clone()),
-            servers: vec![MailServer {
-                name: SERVER_NAME.into(),
-                address: address.into(),
-                user: user.into(),
-                password: password.into(),
-                protocol,
-                tls: TlsMode::None,
-                via_relay: route == Route::Relay,
-                folder: folder.into(),
-            }],
+            servers: servers
+                .iter()
+                .map(|&(name, protocol, address, folder)| MailServer {
+                    name: name.into(),
+                    address: address.into(),
+                    user: user.into(),
+                    password: password.into(),
+                    protocol,
+                    tls: TlsMode::None,
+                    via_relay: route == Route::Relay,
+                    folder: folder.into(),
+                })
+                .collect(),
             local_user: LOCAL_USER.into(),
             local_password: LOCAL_PASSWORD.into(),
             shutdown_deadline: Duration::from_secs(10),

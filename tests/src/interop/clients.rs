@@ -318,13 +318,27 @@ pub trait TwoWaySync {
 /// `Expunge Both` (it expunges with `CLOSE`), as its users run it.
 pub struct Mbsync {
     dir: TempDir,
+    /// Which far folders it syncs (`Patterns`).
+    patterns: &'static str,
 }
 
 impl Mbsync {
+    /// Syncs INBOX alone.
     pub fn new() -> Mbsync {
+        Self::with_patterns("INBOX")
+    }
+
+    /// Syncs the far folders `patterns` names (`*`: every one), each into
+    /// a Maildir of its name beside INBOX.
+    pub fn with_patterns(patterns: &'static str) -> Mbsync {
         let dir = temp_dir("mbsync");
         std::fs::create_dir_all(dir.join("local")).unwrap();
-        Mbsync { dir }
+        Mbsync { dir, patterns }
+    }
+
+    /// The local copy of folder `name`.
+    pub fn folder(&self, name: &str) -> LocalInbox {
+        LocalInbox(self.dir.join("local").join(name))
     }
 }
 
@@ -338,10 +352,11 @@ impl TwoWaySync for Mbsync {
              SSLType None\nAuthMechs LOGIN\nTimeout 60\n\n\
              IMAPStore rig-remote\nAccount rig\n\n\
              MaildirStore rig-local\nPath {}/\nInbox {}/INBOX\n\n\
-             Channel rig\nFar :rig-remote:\nNear :rig-local:\nPatterns INBOX\n\
+             Channel rig\nFar :rig-remote:\nNear :rig-local:\nPatterns {}\n\
              Create Near\nSync All\nExpunge Both\nSyncState *\n",
             local.display(),
             local.display(),
+            self.patterns,
         );
         let rc_path = self.dir.join("mbsyncrc");
         std::fs::write(&rc_path, rc).unwrap();
@@ -354,7 +369,7 @@ impl TwoWaySync for Mbsync {
     }
 
     fn inbox(&self) -> LocalInbox {
-        LocalInbox(self.dir.join("local").join("INBOX"))
+        self.folder("INBOX")
     }
 }
 

@@ -162,6 +162,19 @@ pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 /// the user's mailbox as Dovecot holds it; then checks once more a moment
 /// later (nothing may change after that). Returns the mailbox; panics with
 /// the last complaint, the sessions and the nodes' output after [`SETTLE`].
+/// [`settle`] until INBOX holds `before`'s messages, unchanged: for a
+/// test whose work was in another folder.
+pub async fn settle_unchanged(dc: &Dovecot, chain: &Chain, mark: usize, before: &Mailbox) {
+    settle(dc, chain, dovecot::USER, mark, |mb| {
+        if mb.messages == before.messages {
+            Ok(())
+        } else {
+            Err(format!("INBOX changed; it was:\n{before}"))
+        }
+    })
+    .await;
+}
+
 pub async fn settle(
     dc: &Dovecot,
     chain: &Chain,

@@ -128,6 +128,19 @@ impl<E: Env> Front<E> {
         Some(r)
     }
 
+    /// Makes every read mark sent owed by the edge (a `NOOP`, which the
+    /// POP3 session answers once the edge has them) and keeps their `\Seen`
+    /// in the UID book, before the shown folder changes. Nothing to prove,
+    /// nothing sent.
+    pub(super) async fn prove_marks(&mut self) -> Result<(), ClientError> {
+        if self.marks.done.is_subset(&self.marks.proved) {
+            return Ok(());
+        }
+        self.maildrop()?.noop().await?;
+        self.prove_sent().await;
+        Ok(())
+    }
+
     /// Every mark sent is owed by the edge now (a sync, or a `+OK` to the
     /// QUIT that ended the session behind): the UID book keeps their
     /// `\Seen`.
@@ -147,7 +160,13 @@ impl<E: Env> Front<E> {
             .filter(|m| new.binary_search(&m.key).is_ok())
             .filter_map(|m| self.book_keys.get(&m.uid).map(String::as_str))
             .collect();
-        if let Err(e) = self.shared.uids.change(&marked, |f| f.seen = true).await {
+        if let Err(e) = self
+            .shared
+            .uids
+            .folder(&self.folder)
+            .change(&marked, |f| f.seen = true)
+            .await
+        {
             tracing::warn!(error = %e, "the IMAP UID book could not keep \\Seen; the messages are read on their servers but show unread in the next IMAP session");
         }
         self.marks.proved.extend(new);
@@ -158,7 +177,7 @@ impl<E: Env> Front<E> {
         if !self.read_only() {
             return false;
         }
-        let why = "INBOX was opened with EXAMINE";
+        let why = format!("{} was opened with EXAMINE", self.folder);
         server.enqueue_status(no(tag.clone(), Some(Code::ReadOnly), why));
         true
     }
@@ -203,6 +222,7 @@ impl<E: Env> Front<E> {
         let kept = self
             .shared
             .uids
+            .folder(&self.folder)
             .change(&keys, |f| {
                 let was_seen = f.seen;
                 f.store(kind, flags);
@@ -303,7 +323,7 @@ impl<E: Env> Front<E> {
             }
         }
         let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
-        if let Err(e) = self.shared.uids.forget(&gone).await {
+        if let Err(e) = self.shared.uids.folder(&self.folder).forget(&gone).await {
             tracing::warn!(error = %e, "the IMAP UID book could not forget expunged messages; a later message with the same UIDL and size would take their UIDs");
         }
         let reported = self.view().expunge(&done);

@@ -26,13 +26,15 @@ use tokio::sync::watch;
 use super::changes::Marks;
 use super::fetch::Cached;
 use super::maildrop::Maildrop;
+use super::recheck::Unlisted;
 use super::replies::{bad, capabilities, code, no, ok, refusal, text};
 use crate::broken::Broken;
 use crate::config::ClientConfig;
 use crate::shared::Shared;
 
-/// The one folder: the unified mailbox of every configured server.
-pub(super) const INBOX: &str = "INBOX";
+/// The unified mailbox of every entry that reads an INBOX; the other
+/// folders are named as their entries (`ClientConfig::imap_folders`).
+pub(super) const INBOX: &str = causeway_proto::user::INBOX;
 
 /// Whether the session goes on.
 pub(super) enum Flow {
@@ -52,6 +54,11 @@ pub(super) struct Front<E: Env> {
     pub(super) shared: Shared,
     pub(super) maildrop: Option<Maildrop<E>>,
     pub(super) state: State,
+    /// The folder [`Front::view`] shows: `INBOX` until another is selected.
+    pub(super) folder: String,
+    /// The session behind's listing: (POP3 number, size, shown UIDL) of the
+    /// messages of every folder.
+    pub(super) listing: Vec<(u32, u64, String)>,
     pub(super) view: Option<View<u32>>,
     /// The UID book's key of each message shown, by UID (`crate::uids`).
     pub(super) book_keys: BTreeMap<NonZeroU32, String>,
@@ -94,6 +101,8 @@ impl<E: Env> Front<E> {
             shared,
             maildrop: Some(maildrop),
             state: State::Greeted,
+            folder: INBOX.to_owned(),
+            listing: Vec::new(),
             view: None,
             book_keys: BTreeMap::new(),
             marks: Marks::default(),
@@ -243,7 +252,7 @@ impl<E: Env> Front<E> {
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => self.status(server, tag, &mailbox, &item_names),
+            } => return self.status(server, tag, &mailbox, &item_names).await,
             CommandBody::Select { mailbox, .. } => {
                 return self.open_folder(server, tag, &mailbox, false).await;
             }
@@ -251,7 +260,7 @@ impl<E: Env> Front<E> {
                 return self.open_folder(server, tag, &mailbox, true).await;
             }
             _ if !selected => {
-                server.enqueue_status(bad(tag, "select INBOX first"));
+                server.enqueue_status(bad(tag, "select a folder first"));
             }
             CommandBody::Unselect => {
                 self.state = State::Authed;
@@ -301,7 +310,10 @@ impl<E: Env> Front<E> {
                 server.enqueue_status(no(
                     tag,
                     Some(code("CANNOT")),
-                    format!("{what} is not served by Causeway yet: it shows one folder, INBOX, to read and delete"),
+                    format!(
+                        "{what} is not served by Causeway yet: it shows the configured \
+                         folders to read and delete"
+                    ),
                 ));
             }
         }
@@ -360,24 +372,30 @@ impl<E: Env> Front<E> {
                 delimiter: Some(delimiter()),
                 mailbox: Mailbox::try_from("").expect("empty quoted"),
             });
-        } else if list_matches(&reference, pattern, INBOX) {
-            let items = vec![FlagNameAttribute::from(
-                causeway_imap::imap_types::core::Atom::try_from("HasNoChildren").expect("atom"),
-            )];
-            let mailbox = Mailbox::Inbox;
-            server.enqueue_data(if lsub {
-                Data::Lsub {
-                    items,
-                    delimiter: Some(delimiter()),
-                    mailbox,
+        } else {
+            for folder in self.config.imap_folders() {
+                if !list_matches(&reference, pattern, folder) {
+                    continue;
                 }
-            } else {
-                Data::List {
-                    items,
-                    delimiter: Some(delimiter()),
-                    mailbox,
-                }
-            });
+                let items = vec![FlagNameAttribute::from(
+                    causeway_imap::imap_types::core::Atom::try_from("HasNoChildren").expect("atom"),
+                )];
+                let mailbox =
+                    Mailbox::try_from(folder.to_owned()).expect("an entry's name is an atom");
+                server.enqueue_data(if lsub {
+                    Data::Lsub {
+                        items,
+                        delimiter: Some(delimiter()),
+                        mailbox,
+                    }
+                } else {
+                    Data::List {
+                        items,
+                        delimiter: Some(delimiter()),
+                        mailbox,
+                    }
+                });
+            }
         }
         server.enqueue_status(ok(
             tag,
@@ -390,22 +408,31 @@ impl<E: Env> Front<E> {
         ));
     }
 
-    fn status(
+    /// STATUS: the shown folder's from its view, another's from the
+    /// session behind's listing, numbered by its UID book.
+    async fn status(
         &mut self,
         server: &mut Server,
         tag: Tag<'static>,
-        mailbox: &Mailbox<'_>,
+        mailbox: &Mailbox<'static>,
         names: &[StatusDataItemName],
-    ) {
-        if *mailbox != Mailbox::Inbox {
-            server.enqueue_status(no(
-                tag,
-                Some(code("NONEXISTENT")),
-                "only INBOX is served here",
-            ));
-            return;
-        }
-        let v = self.view();
+    ) -> Flow {
+        let Some(folder) = self.folder_named(mailbox) else {
+            server.enqueue_status(nonexistent(tag));
+            return Flow::Go;
+        };
+        let other;
+        let v = if folder == self.folder {
+            self.view()
+        } else {
+            match self.number_folder(&folder).await {
+                Ok(listed) => {
+                    other = listed.into_view();
+                    &other
+                }
+                Err(e) => return self.unlisted(server, tag, e),
+            }
+        };
         let mut items = Vec::new();
         for n in names {
             items.push(match n {
@@ -420,15 +447,40 @@ impl<E: Env> Front<E> {
                         Some(code("CANNOT")),
                         format!("STATUS {other:?} is not served here"),
                     ));
-                    return;
+                    return Flow::Go;
                 }
             });
         }
         server.enqueue_data(Data::Status {
-            mailbox: Mailbox::Inbox,
+            mailbox: mailbox.clone(),
             items: items.into(),
         });
         server.enqueue_status(ok(tag, None, "STATUS completed"));
+        Flow::Go
+    }
+
+    /// The folder `mailbox` names, if the configuration has it: `INBOX` in
+    /// any case (RFC 3501 §5.1), another as its entry spells it.
+    fn folder_named(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+        let name = mailbox_bytes(mailbox);
+        self.config
+            .imap_folders()
+            .into_iter()
+            .find(|f| f.as_bytes() == name.as_slice())
+            .map(str::to_owned)
+    }
+
+    /// The folder could not be numbered: a session that lost the edge ends
+    /// as any other; a UID book that cannot be written ends it too, since
+    /// nothing may be shown.
+    fn unlisted(&mut self, server: &mut Server, tag: Tag<'static>, e: Unlisted) -> Flow {
+        match e {
+            Unlisted::Session(e) => self.lost(server, tag, &e),
+            Unlisted::Book => {
+                self.maildrop = None;
+                self.lost(server, tag, &ClientError::Broken)
+            }
+        }
     }
 
     /// SELECT or EXAMINE: a new view for the client, listed again if due
@@ -440,30 +492,35 @@ impl<E: Env> Front<E> {
         mailbox: &Mailbox<'_>,
         read_only: bool,
     ) -> Flow {
+        let Some(folder) = self.folder_named(mailbox) else {
+            // RFC 3501 §6.3.1: a failed SELECT leaves no folder selected.
+            self.state = State::Authed;
+            server.enqueue_status(nonexistent(tag));
+            return Flow::Go;
+        };
         if let Err(e) = self.recheck(server, false).await {
             return self.lost(server, tag, &e);
         }
+        if folder != self.folder {
+            // The shown folder's proved read marks go into its UID book
+            // before its view goes.
+            if let Err(e) = self.prove_marks().await {
+                return self.lost(server, tag, &e);
+            }
+            match self.number_folder(&folder).await {
+                Ok(listed) => {
+                    self.show(listed);
+                    self.folder = folder;
+                }
+                Err(e) => return self.unlisted(server, tag, e),
+            }
+        }
         self.drop_out_of_reach();
-        self.select(server, tag, mailbox, read_only);
+        self.select(server, tag, read_only);
         Flow::Go
     }
 
-    fn select(
-        &mut self,
-        server: &mut Server,
-        tag: Tag<'static>,
-        mailbox: &Mailbox<'_>,
-        read_only: bool,
-    ) {
-        if *mailbox != Mailbox::Inbox {
-            self.state = State::Authed;
-            server.enqueue_status(no(
-                tag,
-                Some(code("NONEXISTENT")),
-                "only INBOX is served here (every server's mail in one folder)",
-            ));
-            return;
-        }
+    fn select(&mut self, server: &mut Server, tag: Tag<'static>, read_only: bool) {
         let system = vec![
             Flag::Seen,
             Flag::Answered,
@@ -499,7 +556,8 @@ impl<E: Env> Front<E> {
         } else {
             Code::ReadWrite
         };
-        server.enqueue_status(ok(tag, Some(c), "INBOX selected"));
+        let selected = format!("{} selected", self.folder);
+        server.enqueue_status(ok(tag, Some(c), selected));
     }
 
     fn search(
@@ -530,6 +588,16 @@ impl<E: Env> Front<E> {
             }
         }
     }
+}
+
+fn nonexistent(tag: Tag<'static>) -> Status<'static> {
+    no(
+        tag,
+        Some(code("NONEXISTENT")),
+        "no such folder here: INBOX holds the mail of every server entry that reads an \
+         INBOX, and each entry that reads another folder is a folder of its name (LIST \
+         shows them)",
+    )
 }
 
 fn delimiter() -> QuotedChar {

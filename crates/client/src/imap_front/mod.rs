@@ -1,6 +1,8 @@
 //! The IMAP front: an unchanged IMAP mail client (fetchmail, getmail,
-//! curl, python `imaplib`) reads and deletes the unified mailbox as one
-//! folder, `INBOX`, through the same session and promises as POP3.
+//! curl, python `imaplib`, mbsync, neomutt) reads and deletes the unified
+//! mailbox, `INBOX`, and the folder of each entry that reads a folder
+//! other than an INBOX (named as the entry), through the same session and
+//! promises as POP3.
 //!
 //! imap-next's server state machine parses and frames every command
 //! (literals, AUTHENTICATE continuations); nothing here parses IMAP by
@@ -12,9 +14,11 @@
 //! same proof a RETR needs), and an EXPUNGE is answered only once each
 //! delete is durable.
 //!
-//! What a session shows: the messages of every configured server, under
-//! the UIDs and UIDVALIDITY the UID book (`crate::uids`) keeps from
-//! session to session, with the flags `\Seen \Deleted \Flagged \Answered
+//! What a session shows: in `INBOX` the messages of every entry that reads
+//! an INBOX (every POP3 entry among them), in each other folder its
+//! entry's (`ClientConfig::imap_folders`), under the UIDs and UIDVALIDITY
+//! each folder's UID book (`crate::uids`) keeps from session to session,
+//! with the flags `\Seen \Deleted \Flagged \Answered
 //! \Draft`, of which a read mark and an expunge reach the server. A client
 //! that stays connected sees new mail and mail gone elsewhere when it asks
 //! (NOOP, CHECK, SELECT) or idles ([`recheck`]).

@@ -75,8 +75,18 @@ pub(super) struct Listed {
     messages: Vec<(Message<u32>, String)>,
 }
 
+impl Listed {
+    /// The folder as a view, for a STATUS of a folder not shown.
+    pub(super) fn into_view(self) -> View<u32> {
+        let messages = self.messages.into_iter().map(|(m, _)| m).collect();
+        View::with_uids(self.validity, self.next, messages)
+    }
+}
+
 impl<E: Env> Front<E> {
-    /// Lists the session behind and numbers it with the UID book.
+    /// Lists the session behind (every folder's messages, kept for a
+    /// SELECT of another folder) and numbers the shown folder's with its
+    /// UID book.
     pub(super) async fn list_folder(&mut self) -> Result<Listed, Unlisted> {
         let list = match self.maildrop() {
             Ok(m) => m.listing().await,
@@ -84,14 +94,29 @@ impl<E: Env> Front<E> {
         }
         .map_err(Unlisted::Session)?;
         self.listed_at = self.env.now();
+        self.listing = list;
+        let folder = self.folder.clone();
+        self.number_folder(&folder).await
+    }
+
+    /// The messages of `folder` in the session behind's listing, numbered
+    /// with the folder's UID book.
+    pub(super) async fn number_folder(&mut self, folder: &str) -> Result<Listed, Unlisted> {
+        let list: Vec<(u32, u64, String)> = self
+            .listing
+            .iter()
+            .filter(|(_, _, uidl)| self.config.imap_folder_of(server_of(uidl)) == Some(folder))
+            .cloned()
+            .collect();
         let keys: Vec<String> = list
             .iter()
             .map(|(_, size, uidl)| book_key(uidl, *size))
             .collect();
         let now = self.env.unix_millis() / 1000;
-        let mut numbered = self.shared.uids.number(&keys, now).await.map_err(|e| {
-            tracing::error!(error = %e, "the IMAP UID book cannot be written; the folder \
-                cannot be shown (check the journal's disk)");
+        let book = self.shared.uids.folder(folder);
+        let mut numbered = book.number(&keys, now).await.map_err(|e| {
+            tracing::error!(folder, error = %e, "the IMAP UID book cannot be written; the \
+                folder cannot be shown (check the journal's disk)");
             Unlisted::Book
         })?;
         if self.uids_by_listing {
@@ -128,8 +153,10 @@ impl<E: Env> Front<E> {
         })
     }
 
-    /// Shows `listed` as the folder (at login).
+    /// Shows `listed` as the folder (at login, and at a SELECT of another
+    /// folder).
     pub(super) fn show(&mut self, listed: Listed) {
+        self.book_keys.clear();
         let mut messages = Vec::with_capacity(listed.messages.len());
         for (m, key) in listed.messages {
             self.know(&m, key);
@@ -188,7 +215,7 @@ impl<E: Env> Front<E> {
     /// driver rechecks the folder when due and the changes go out at once.
     pub(super) async fn idle(&mut self, server: &mut Server, tag: Tag<'static>) -> Idle {
         if !matches!(self.state, State::Selected { .. }) {
-            let _ = server.idle_reject(bad(tag, "select INBOX first"));
+            let _ = server.idle_reject(bad(tag, "select a folder first"));
             return Idle::Refused;
         }
         if let Err(e) = self.settle_marks().await {

@@ -11,8 +11,12 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 async fn book(disk: &SimDisk, key: u8, now_ms: u64) -> UidBook {
+    folder_book(disk, key, now_ms, "INBOX").await
+}
+
+async fn folder_book(disk: &SimDisk, key: u8, now_ms: u64, folder: &str) -> UidBook {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
-    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms)
+    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms, folder)
         .await
         .unwrap()
 }
@@ -65,7 +69,7 @@ fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
 #[test]
 fn a_gone_message_is_forgotten_and_its_uid_never_given_again() {
     block_on(async {
-        let b = UidBook::in_memory(5_000);
+        let b = UidBook::in_memory("INBOX", 5_000);
         b.number_at(&listing(&["A:1", "A:2", "B:1"])).await.unwrap();
         // B was out of reach this time: its message keeps its UID; A:2 was
         // deleted.
@@ -149,5 +153,49 @@ fn an_expunged_message_is_forgotten_so_a_reused_uidl_is_a_new_message() {
         assert!(!n.messages[0].flags.deleted);
         // One of another size is another message anyway.
         assert_ne!(book_key("A:1", 300), book_key("A:1", 301));
+    });
+}
+
+#[test]
+fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let inbox = folder_book(&disk, 1, 1_000_000, "INBOX").await;
+        let archive = folder_book(&disk, 1, 2_000_000, "work-archive").await;
+        inbox.number_at(&listing(&["A:1", "A:2"])).await.unwrap();
+        let a = archive.number_at(&listing(&["W:1"])).await.unwrap();
+        // Its own UIDs from 1 and its own UIDVALIDITY; the INBOX's UIDNEXT
+        // does not move when mail arrives in another folder (RFC 3501
+        // §2.3.1.1).
+        assert_eq!(
+            (uids(&a), a.validity.get(), a.next.get()),
+            (vec![1], 2_000, 2)
+        );
+        archive.number_at(&listing(&["W:1", "W:2"])).await.unwrap();
+        archive.change(&["W:1"], |f| f.seen = true).await.unwrap();
+        // Restarted: each folder reads its own entries and none of the
+        // other's (the INBOX's keys hold the others' under `u/f/`); nothing
+        // was taken for unreadable and dropped.
+        let entries = disk.len();
+        let inbox = folder_book(&disk, 1, 9_000_000, "INBOX").await;
+        let archive = folder_book(&disk, 1, 9_000_000, "work-archive").await;
+        assert_eq!(disk.len(), entries);
+        let i = inbox
+            .number_at(&listing(&["A:1", "A:2", "A:3"]))
+            .await
+            .unwrap();
+        assert_eq!((uids(&i), i.validity.get()), (vec![1, 2, 3], 1_000));
+        let a = archive.number_at(&listing(&["W:1", "W:2"])).await.unwrap();
+        assert_eq!(
+            (uids(&a), a.validity.get(), a.next.get()),
+            (vec![1, 2], 2_000, 3)
+        );
+        assert!(a.messages[0].flags.seen && !i.messages[0].flags.seen);
+        // A folder whose name begins another's reads none of its keys.
+        let entries = disk.len();
+        let work = folder_book(&disk, 1, 9_000_000, "work").await;
+        assert_eq!(disk.len(), entries);
+        let w = work.number_at(&listing(&["W:1"])).await.unwrap();
+        assert_eq!((uids(&w), w.validity.get()), (vec![1], 9_000));
     });
 }
