@@ -232,11 +232,29 @@ async fn a_cut_during_a_retr_body_is_resumed_and_the_mail_client_sees_nothing() 
 /// it holds of the cut one's compression frame, and every body still
 /// arrives byte for byte (a primer that differed at the two ends would
 /// corrupt them, not just cost bytes).
+///
+/// Whether the edge's frame is still open at the cut is a matter of
+/// timing on real sockets: on a loaded machine the edge may have streamed
+/// every body ahead into the kernel's buffers, and ended its frame, before
+/// the forwarder passed 20 KiB (then the resume is rightly not primed). So
+/// the conversation is run again, up to five times, until a resume is
+/// primed; every run must deliver every body whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_stream_is_primed_with_the_cut_ones_history_and_every_body_arrives_whole() {
     if !python::available().await {
         return;
     }
+    for attempt in 1..=5 {
+        if cut_in_a_stream_of_ordinary_mail().await {
+            return;
+        }
+        eprintln!("run {attempt}: the edge's frame had ended before the cut; again");
+    }
+    panic!("no resume was primed in five runs");
+}
+
+/// One run of the test above: whether the resume was primed.
+async fn cut_in_a_stream_of_ordinary_mail() -> bool {
     let rig = Rig::start(RigSpec::default()).await;
     let host = &rig.hosts[0];
     let uidls = host.deliver(rig.env.rng(), 40, 6000);
@@ -258,7 +276,7 @@ async fn a_resumed_stream_is_primed_with_the_cut_ones_history_and_every_body_arr
     }
     assert!(out.get("quit").starts_with("+OK"), "{out:?}");
     assert_eq!(rig.line.connections(), 2, "one cut, one resume");
-    assert_eq!(rig.edge.resumes_primed(), 1, "{}", rig.report());
     rig.settle().await;
     rig.assert_no_leaks();
+    rig.edge.resumes_primed() == 1
 }
