@@ -137,9 +137,8 @@ pub async fn run_client_counted<E: Env>(
             None
         }
     };
-    let folders = config.imap_folders();
     let uids = match (&config.journal, &imap) {
-        (Some(j), Some(_)) => uids::UidBooks::load(j, env.rng(), env.unix_millis(), folders)
+        (Some(j), Some(_)) => uids::UidBooks::load(j, env.rng(), env.unix_millis(), &config)
             .await
             .map_err(|e| {
                 io::Error::other(format!(
@@ -147,7 +146,7 @@ pub async fn run_client_counted<E: Env>(
                     j.store.describe()
                 ))
             })?,
-        _ => uids::UidBooks::in_memory(folders, env.unix_millis()),
+        _ => uids::UidBooks::in_memory(config.imap_folders(), env.unix_millis()),
     };
     let shared = shared::Shared::new(
         state,

@@ -21,7 +21,9 @@
 //!   whole must not look read in the next session either);
 //! - a message no longer listed is forgotten, but only if its server listed
 //!   others in the same session: a server that is out of reach for one
-//!   session lists nothing, and its messages keep their UIDs for the next.
+//!   session lists nothing, and its messages keep their UIDs for the next;
+//!   at a start, the messages of a server the folder no longer shows (the
+//!   configuration changed) are forgotten.
 //!
 //! With a journal (`journal` in the configuration) the book lives in it,
 //! sealed like the delete journal's entries, and survives a restart; without
@@ -47,6 +49,8 @@ use std::sync::Arc;
 use causeway_imap::serve::view::Flags;
 use causeway_net::EnvRng;
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
+
+use crate::config::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 const VERSION: u8 = 1;
@@ -136,17 +140,23 @@ impl UidBooks {
         )
     }
 
-    /// Reads each folder's book from the journal's store
+    /// Reads the book of each folder `proxy` shows from the journal's store
     /// ([`UidBook::load`]).
-    pub(crate) async fn load<'a>(
+    pub(crate) async fn load(
         config: &JournalConfig,
         rng: &EnvRng,
         unix_millis: u64,
-        folders: impl IntoIterator<Item = &'a str>,
+        proxy: &ClientConfig,
     ) -> io::Result<Self> {
         let mut books = BTreeMap::new();
-        for f in folders {
-            let book = UidBook::load(config, rng.clone(), unix_millis, f).await?;
+        for f in proxy.imap_folders() {
+            let servers: Vec<&str> = proxy
+                .servers
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|s| proxy.imap_folder_of(s) == Some(f))
+                .collect();
+            let book = UidBook::load(config, rng.clone(), unix_millis, (f, &servers)).await?;
             books.insert(f.to_owned(), book);
         }
         Ok(UidBooks(books))
@@ -220,12 +230,15 @@ impl UidBook {
     /// Reads `folder`'s book from the journal's store. An entry that cannot
     /// be read (another key, another version) is dropped with an error line;
     /// if the folder's own entry cannot be read, the book starts again under
-    /// a new UIDVALIDITY, so that no UID is ever given twice.
+    /// a new UIDVALIDITY, so that no UID is ever given twice. The messages
+    /// of a server the folder no longer shows (its entry gone from the
+    /// configuration, or moved to a folder of its own) are forgotten: the
+    /// configuration changes only at a start.
     async fn load(
         config: &JournalConfig,
         rng: EnvRng,
         unix_millis: u64,
-        folder: &str,
+        (folder, servers): (&str, &[&str]),
     ) -> io::Result<Self> {
         let prefix = prefix_of(folder);
         let sealer = config.sealer(rng);
@@ -298,6 +311,24 @@ impl UidBook {
         let book = match kept {
             Some((validity, next)) => {
                 known.retain(|_, k| k.uid < next);
+                let before = known.len();
+                known.retain(|uidl, k| {
+                    let shown = servers.contains(&server_of(uidl));
+                    if !shown {
+                        writes.push(Write::Delete {
+                            key: this.message_key(k.uid),
+                        });
+                    }
+                    shown
+                });
+                if known.len() < before {
+                    tracing::info!(
+                        folder,
+                        messages = before - known.len(),
+                        "IMAP UID book: forgot the messages of servers this folder no \
+                         longer shows (the configuration changed)"
+                    );
+                }
                 Book {
                     validity,
                     next,

@@ -15,8 +15,19 @@ async fn book(disk: &SimDisk, key: u8, now_ms: u64) -> UidBook {
 }
 
 async fn folder_book(disk: &SimDisk, key: u8, now_ms: u64, folder: &str) -> UidBook {
+    shown_book(disk, key, now_ms, folder, &["A", "B", "W"]).await
+}
+
+/// `folder`'s book, showing the messages of `servers`.
+async fn shown_book(
+    disk: &SimDisk,
+    key: u8,
+    now_ms: u64,
+    folder: &str,
+    servers: &[&str],
+) -> UidBook {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
-    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms, folder)
+    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms, (folder, servers))
         .await
         .unwrap()
 }
@@ -197,5 +208,23 @@ fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
         assert_eq!(disk.len(), entries);
         let w = work.number_at(&listing(&["W:1"])).await.unwrap();
         assert_eq!((uids(&w), w.validity.get()), (vec![1], 9_000));
+    });
+}
+
+#[test]
+fn a_server_the_folder_no_longer_shows_is_forgotten_at_the_start() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = shown_book(&disk, 1, 1_000_000, "INBOX", &["A", "B"]).await;
+        b.number_at(&listing(&["A:1", "B:1", "B:2"])).await.unwrap();
+        // Restarted with B's entry moved to a folder of its own: the INBOX
+        // forgets B's messages, on disk as well (meta and A:1 are left).
+        shown_book(&disk, 1, 2_000_000, "INBOX", &["A"]).await;
+        assert_eq!(disk.len(), 2);
+        // B back in INBOX later: its messages are new to it, under the next
+        // UIDs (never the old ones).
+        let again = shown_book(&disk, 1, 3_000_000, "INBOX", &["A", "B"]).await;
+        let n = again.number_at(&listing(&["A:1", "B:1"])).await.unwrap();
+        assert_eq!((uids(&n), n.validity.get()), (vec![1, 4], 1_000));
     });
 }
