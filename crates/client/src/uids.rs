@@ -141,23 +141,75 @@ impl UidBooks {
     }
 
     /// Reads the book of each folder `proxy` shows from the journal's store
-    /// ([`UidBook::load`]).
+    /// ([`read_book`]), in one scan of the store and one commit.
     pub(crate) async fn load(
         config: &JournalConfig,
         rng: &EnvRng,
         unix_millis: u64,
         proxy: &ClientConfig,
     ) -> io::Result<Self> {
+        let folders: Vec<(&str, Vec<&str>)> = proxy
+            .imap_folders()
+            .into_iter()
+            .map(|f| {
+                let servers = proxy
+                    .servers
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .filter(|s| proxy.imap_folder_of(s) == Some(f))
+                    .collect();
+                (f, servers)
+            })
+            .collect();
+        Self::load_folders(config, rng, unix_millis, &folders).await
+    }
+
+    /// Reads the books of `folders` (each with the servers it shows). The
+    /// keys of a folder the configuration no longer shows are erased, with
+    /// a log line: no book would ever read them again.
+    async fn load_folders(
+        config: &JournalConfig,
+        rng: &EnvRng,
+        unix_millis: u64,
+        folders: &[(&str, Vec<&str>)],
+    ) -> io::Result<Self> {
+        let disk = Arc::new(Disk {
+            store: config.store.clone(),
+            sealer: config.sealer(rng.clone()),
+        });
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = config
+            .store
+            .scan()
+            .await?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(PREFIX))
+            .collect();
+        let mut writes = Vec::new();
         let mut books = BTreeMap::new();
-        for f in proxy.imap_folders() {
-            let servers: Vec<&str> = proxy
-                .servers
-                .iter()
-                .map(|s| s.name.as_str())
-                .filter(|s| proxy.imap_folder_of(s) == Some(f))
-                .collect();
-            let book = UidBook::load(config, rng.clone(), unix_millis, (f, &servers)).await?;
-            books.insert(f.to_owned(), book);
+        for (folder, servers) in folders {
+            let prefix = prefix_of(folder);
+            let (mine, rest) = entries
+                .into_iter()
+                .partition(|(k, _)| in_folder(k, &prefix));
+            entries = rest;
+            let book = read_book(&disk.sealer, (folder, servers), &prefix, mine, unix_millis);
+            writes.extend(book.1);
+            let book = UidBook {
+                book: Arc::new(tokio::sync::Mutex::new(book.0)),
+                disk: Some(disk.clone()),
+                prefix,
+            };
+            books.insert((*folder).to_owned(), book);
+        }
+        if !entries.is_empty() {
+            tracing::info!(
+                entries = entries.len(),
+                "IMAP UID books: forgot the books of folders the configuration no longer shows"
+            );
+            writes.extend(entries.into_iter().map(|(key, _)| Write::Delete { key }));
+        }
+        if !writes.is_empty() {
+            config.store.commit(writes).await?;
         }
         Ok(UidBooks(books))
     }
@@ -179,19 +231,129 @@ fn prefix_of(folder: &str) -> String {
     }
 }
 
-impl UidBook {
-    fn meta_key(&self) -> Vec<u8> {
-        format!("{}{META}", self.prefix).into_bytes()
-    }
+/// Whether `key` is one of the book whose keys are under `prefix` (the
+/// INBOX's `u/` holds the other folders' `u/f/...`).
+fn in_folder(key: &[u8], prefix: &str) -> bool {
+    key.starts_with(prefix.as_bytes())
+        && (prefix.as_bytes() != PREFIX || !key.starts_with(FOLDERS.as_bytes()))
+}
 
-    fn message_key(&self, uid: NonZeroU32) -> Vec<u8> {
-        format!("{}{MESSAGE}{:08x}", self.prefix, uid.get()).into_bytes()
-    }
+fn meta_key(prefix: &str) -> Vec<u8> {
+    format!("{prefix}{META}").into_bytes()
+}
+
+fn message_key(prefix: &str, uid: NonZeroU32) -> Vec<u8> {
+    format!("{prefix}{MESSAGE}{:08x}", uid.get()).into_bytes()
 }
 
 fn parse_message_key(rest: &str) -> Option<NonZeroU32> {
     let hex = rest.strip_prefix(MESSAGE)?;
     (hex.len() == 8).then(|| u32::from_str_radix(hex, 16).ok().and_then(NonZeroU32::new))?
+}
+
+/// Reads `folder`'s book from its entries in the store, and gives the
+/// writes that tidy them. An entry that cannot be read (another key,
+/// another version) is dropped with an error line; if the folder's own
+/// entry cannot be read, the book starts again under a new UIDVALIDITY, so
+/// that no UID is ever given twice. The messages of a server the folder no
+/// longer shows (its entry gone from the configuration, or moved to a folder
+/// of its own) are forgotten: the configuration changes only at a start.
+fn read_book(
+    sealer: &Sealer,
+    (folder, servers): (&str, &[&str]),
+    prefix: &str,
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    unix_millis: u64,
+) -> (Book, Vec<Write>) {
+    let mut meta = None;
+    let mut known = BTreeMap::new();
+    let mut unreadable: Vec<Vec<u8>> = Vec::new();
+    for (k, v) in entries {
+        let rest = std::str::from_utf8(&k[prefix.len()..]).unwrap_or("");
+        let plain = sealer.open(&k, &v);
+        if rest == META {
+            match plain.and_then(|p| decode::<Meta>(&p)) {
+                Ok(m) => meta = Some(m),
+                _ => unreadable.push(k),
+            }
+            continue;
+        }
+        let record = plain.and_then(|p| decode::<Record>(&p));
+        match (parse_message_key(rest), record) {
+            (Some(uid), Ok(r)) if r.version == VERSION => {
+                let (flags, arrived) = (Flags::from_bits(r.flags), r.arrived);
+                known.insert(
+                    r.uidl,
+                    Kept {
+                        uid,
+                        flags,
+                        arrived,
+                    },
+                );
+            }
+            _ => unreadable.push(k),
+        }
+    }
+    let kept = meta.and_then(|m| {
+        (m.version == VERSION).then_some(())?;
+        Some((NonZeroU32::new(m.validity)?, NonZeroU32::new(m.next)?))
+    });
+    if !unreadable.is_empty() {
+        tracing::error!(
+            folder,
+            entries = unreadable.len(),
+            "IMAP UID book: CANNOT READ some entries (was the key changed?); they are \
+             dropped, and their messages get new UIDs"
+        );
+    }
+    let mut writes: Vec<Write> = unreadable
+        .into_iter()
+        .map(|key| Write::Delete { key })
+        .collect();
+    let book = match kept {
+        Some((validity, next)) => {
+            known.retain(|_, k| k.uid < next);
+            let before = known.len();
+            known.retain(|uidl, k| {
+                let shown = servers.contains(&server_of(uidl));
+                if !shown {
+                    writes.push(Write::Delete {
+                        key: message_key(prefix, k.uid),
+                    });
+                }
+                shown
+            });
+            if known.len() < before {
+                tracing::info!(
+                    folder,
+                    messages = before - known.len(),
+                    "IMAP UID book: forgot the messages of servers this folder no \
+                     longer shows (the configuration changed)"
+                );
+            }
+            Book {
+                validity,
+                next,
+                known,
+                durable: true,
+            }
+        }
+        None => {
+            // Without the folder's numbering no UID can be trusted: start
+            // again under a new UIDVALIDITY, so that no UID is ever given
+            // twice under one.
+            writes.extend(known.values().map(|k| Write::Delete {
+                key: message_key(prefix, k.uid),
+            }));
+            Book {
+                validity: fresh_validity(unix_millis),
+                next: NonZeroU32::MIN,
+                known: BTreeMap::new(),
+                durable: false,
+            }
+        }
+    };
+    (book, writes)
 }
 
 /// A UIDVALIDITY for a new book: the time in seconds, as Dovecot chooses
@@ -225,137 +387,6 @@ impl UidBook {
             })),
             disk: None,
         }
-    }
-
-    /// Reads `folder`'s book from the journal's store. An entry that cannot
-    /// be read (another key, another version) is dropped with an error line;
-    /// if the folder's own entry cannot be read, the book starts again under
-    /// a new UIDVALIDITY, so that no UID is ever given twice. The messages
-    /// of a server the folder no longer shows (its entry gone from the
-    /// configuration, or moved to a folder of its own) are forgotten: the
-    /// configuration changes only at a start.
-    async fn load(
-        config: &JournalConfig,
-        rng: EnvRng,
-        unix_millis: u64,
-        (folder, servers): (&str, &[&str]),
-    ) -> io::Result<Self> {
-        let prefix = prefix_of(folder);
-        let sealer = config.sealer(rng);
-        let mut meta = None;
-        let mut known = BTreeMap::new();
-        let mut unreadable: Vec<Vec<u8>> = Vec::new();
-        for (k, v) in config.store.scan().await? {
-            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
-                continue;
-            };
-            // The INBOX's keys hold the other folders' (`u/f/...`).
-            if k.starts_with(FOLDERS.as_bytes()) && folder == causeway_proto::user::INBOX {
-                continue;
-            }
-            let rest = std::str::from_utf8(rest).unwrap_or("");
-            let plain = sealer.open(&k, &v);
-            if rest == META {
-                match plain.and_then(|p| decode::<Meta>(&p)) {
-                    Ok(m) => meta = Some(m),
-                    _ => unreadable.push(k),
-                }
-                continue;
-            }
-            let record = plain.and_then(|p| decode::<Record>(&p));
-            match (parse_message_key(rest), record) {
-                (Some(uid), Ok(r)) if r.version == VERSION => {
-                    let (flags, arrived) = (Flags::from_bits(r.flags), r.arrived);
-                    known.insert(
-                        r.uidl,
-                        Kept {
-                            uid,
-                            flags,
-                            arrived,
-                        },
-                    );
-                }
-                _ => unreadable.push(k),
-            }
-        }
-        let disk = Arc::new(Disk {
-            store: config.store.clone(),
-            sealer,
-        });
-        let kept = meta.and_then(|m| {
-            (m.version == VERSION).then_some(())?;
-            Some((NonZeroU32::new(m.validity)?, NonZeroU32::new(m.next)?))
-        });
-        if !unreadable.is_empty() {
-            tracing::error!(
-                folder,
-                entries = unreadable.len(),
-                "IMAP UID book: CANNOT READ some entries (was the key changed?); they are \
-                 dropped, and their messages get new UIDs"
-            );
-        }
-        let mut writes: Vec<Write> = unreadable
-            .into_iter()
-            .map(|key| Write::Delete { key })
-            .collect();
-        let mut this = UidBook {
-            book: Arc::new(tokio::sync::Mutex::new(Book {
-                validity: fresh_validity(unix_millis),
-                next: NonZeroU32::MIN,
-                known: BTreeMap::new(),
-                durable: false,
-            })),
-            disk: Some(disk),
-            prefix,
-        };
-        let book = match kept {
-            Some((validity, next)) => {
-                known.retain(|_, k| k.uid < next);
-                let before = known.len();
-                known.retain(|uidl, k| {
-                    let shown = servers.contains(&server_of(uidl));
-                    if !shown {
-                        writes.push(Write::Delete {
-                            key: this.message_key(k.uid),
-                        });
-                    }
-                    shown
-                });
-                if known.len() < before {
-                    tracing::info!(
-                        folder,
-                        messages = before - known.len(),
-                        "IMAP UID book: forgot the messages of servers this folder no \
-                         longer shows (the configuration changed)"
-                    );
-                }
-                Book {
-                    validity,
-                    next,
-                    known,
-                    durable: true,
-                }
-            }
-            None => {
-                // Without the folder's numbering no UID can be trusted:
-                // start again under a new UIDVALIDITY, so that no UID is
-                // ever given twice under one.
-                writes.extend(known.values().map(|k| Write::Delete {
-                    key: this.message_key(k.uid),
-                }));
-                Book {
-                    validity: fresh_validity(unix_millis),
-                    next: NonZeroU32::MIN,
-                    known: BTreeMap::new(),
-                    durable: false,
-                }
-            }
-        };
-        if !writes.is_empty() {
-            config.store.commit(writes).await?;
-        }
-        this.book = Arc::new(tokio::sync::Mutex::new(book));
-        Ok(this)
     }
 
     /// Numbers a session's listing ([`book_key`]s, in listing order): known
@@ -400,7 +431,7 @@ impl UidBook {
             let mut writes: Vec<Write> = gone
                 .iter()
                 .map(|(_, uid)| Write::Delete {
-                    key: self.message_key(*uid),
+                    key: message_key(&self.prefix, *uid),
                 })
                 .collect();
             writes.extend(given.iter().map(|(u, k)| self.message_write(disk, u, *k)));
@@ -435,7 +466,7 @@ impl UidBook {
             let writes = gone
                 .iter()
                 .map(|uid| Write::Delete {
-                    key: self.message_key(*uid),
+                    key: message_key(&self.prefix, *uid),
                 })
                 .collect();
             disk.store.commit(writes).await?;
@@ -486,13 +517,13 @@ impl UidBook {
             validity: validity.get(),
             next: next.get(),
         };
-        let key = self.meta_key();
+        let key = meta_key(&self.prefix);
         let value = disk.sealer.seal(&key, &encode(&meta));
         Write::Put { key, value }
     }
 
     fn message_write(&self, disk: &Disk, uidl: &str, kept: Kept) -> Write {
-        let key = self.message_key(kept.uid);
+        let key = message_key(&self.prefix, kept.uid);
         let record = Record {
             version: VERSION,
             uidl: uidl.to_owned(),

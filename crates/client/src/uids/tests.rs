@@ -26,11 +26,22 @@ async fn shown_book(
     folder: &str,
     servers: &[&str],
 ) -> UidBook {
+    books(disk, key, now_ms, &[(folder, servers)])
+        .await
+        .folder(folder)
+        .clone()
+}
+
+/// The books of `folders`, each showing the messages of its servers.
+async fn books(disk: &SimDisk, key: u8, now_ms: u64, folders: &[(&str, &[&str])]) -> UidBooks {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
-    UidBook::load(&cfg, EnvRng::from_seed([2; 32]), now_ms, (folder, servers))
+    let folders: Vec<(&str, Vec<&str>)> = folders.iter().map(|(f, s)| (*f, s.to_vec())).collect();
+    UidBooks::load_folders(&cfg, &EnvRng::from_seed([2; 32]), now_ms, &folders)
         .await
         .unwrap()
 }
+
+const SERVERS: &[&str] = &["A", "B", "W"];
 
 fn listing(uidls: &[&str]) -> Vec<String> {
     uidls.iter().map(|u| (*u).to_owned()).collect()
@@ -172,7 +183,9 @@ fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
     block_on(async {
         let disk = SimDisk::new();
         let inbox = folder_book(&disk, 1, 1_000_000, "INBOX").await;
-        let archive = folder_book(&disk, 1, 2_000_000, "work-archive").await;
+        let two = [("INBOX", SERVERS), ("work-archive", SERVERS)];
+        let archive = books(&disk, 1, 2_000_000, &two).await;
+        let archive = archive.folder("work-archive");
         inbox.number_at(&listing(&["A:1", "A:2"])).await.unwrap();
         let a = archive.number_at(&listing(&["W:1"])).await.unwrap();
         // Its own UIDs from 1 and its own UIDVALIDITY; the INBOX's UIDNEXT
@@ -188,8 +201,8 @@ fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
         // other's (the INBOX's keys hold the others' under `u/f/`); nothing
         // was taken for unreadable and dropped.
         let entries = disk.len();
-        let inbox = folder_book(&disk, 1, 9_000_000, "INBOX").await;
-        let archive = folder_book(&disk, 1, 9_000_000, "work-archive").await;
+        let restarted = books(&disk, 1, 9_000_000, &two).await;
+        let (inbox, archive) = (restarted.folder("INBOX"), restarted.folder("work-archive"));
         assert_eq!(disk.len(), entries);
         let i = inbox
             .number_at(&listing(&["A:1", "A:2", "A:3"]))
@@ -204,10 +217,49 @@ fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
         assert!(a.messages[0].flags.seen && !i.messages[0].flags.seen);
         // A folder whose name begins another's reads none of its keys.
         let entries = disk.len();
-        let work = folder_book(&disk, 1, 9_000_000, "work").await;
+        let three = [two[0], two[1], ("work", SERVERS)];
+        let restarted = books(&disk, 1, 9_000_000, &three).await;
         assert_eq!(disk.len(), entries);
-        let w = work.number_at(&listing(&["W:1"])).await.unwrap();
+        let w = restarted
+            .folder("work")
+            .number_at(&listing(&["W:1"]))
+            .await
+            .unwrap();
         assert_eq!((uids(&w), w.validity.get()), (vec![1], 9_000));
+    });
+}
+
+#[test]
+fn the_book_of_a_folder_no_longer_shown_is_erased_at_the_start() {
+    block_on(async {
+        let disk = SimDisk::new();
+        disk.commit(vec![Write::Put {
+            key: b"d/0000000000000001".to_vec(),
+            value: b"sealed".to_vec(),
+        }])
+        .await
+        .unwrap();
+        let two = [("INBOX", SERVERS), ("work-archive", SERVERS)];
+        let both = books(&disk, 1, 1_000_000, &two).await;
+        both.folder("INBOX")
+            .number_at(&listing(&["A:1"]))
+            .await
+            .unwrap();
+        both.folder("work-archive")
+            .number_at(&listing(&["W:1", "W:2"]))
+            .await
+            .unwrap();
+        assert_eq!(disk.len(), 1 + 2 + 3);
+        // Restarted without the folder: its three keys are erased, and
+        // nothing else (the INBOX's two, the delete journal's one).
+        let inbox = books(&disk, 1, 2_000_000, &two[..1]).await;
+        assert_eq!(disk.len(), 1 + 2);
+        let n = inbox
+            .folder("INBOX")
+            .number_at(&listing(&["A:1"]))
+            .await
+            .unwrap();
+        assert_eq!((uids(&n), n.validity.get()), (vec![1], 1_000));
     });
 }
 

@@ -460,3 +460,28 @@ fn work_under_a_header_that_cannot_be_read_is_left_in_place() {
         }
     });
 }
+
+#[test]
+fn a_header_of_this_version_cut_short_by_its_folder_is_not_read_as_inbox() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let (j, header) = one_owed_delete(&disk).await;
+        // A version 2 header for Archive without its folder's bytes is a
+        // version 1 header's bytes but for the version: read as INBOX, its
+        // deletes would go to another folder's messages.
+        let archive = ServerSpec {
+            protocol: causeway_proto::user::Protocol::Imap,
+            folder: "Archive".into(),
+            ..spec()
+        };
+        let whole = encode(&Header {
+            version: VERSION,
+            session: "s1".into(),
+            spec: archive,
+        });
+        let cut = &whole[..whole.len() - encode(&"Archive").len()];
+        let (st, r) = with_header(&disk, &j, &header, cut).await;
+        assert_eq!(st.journal_unreadable_entries(), 1);
+        assert!(r.is_empty(), "{} groups restored", r.len());
+    });
+}
