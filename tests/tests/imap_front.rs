@@ -590,3 +590,76 @@ attempt("logout", p.logout)
     rig.settle().await;
     rig.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keywords_are_kept_by_the_proxy_and_never_reach_the_server() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let h = rig.host("HOST1");
+    let u = h.deliver(rig.env.rng(), 3, 2000);
+    // Thunderbird's junk mark and a tag; a STORE that would define a 33rd
+    // keyword is refused whole; one that fills the table takes `\*` away.
+    let first = format!(
+        r#"{}out("flags0", text(p.response("FLAGS")[1][0]))
+out("perm0", text(p.response("PERMANENTFLAGS")[1][0]))
+attempt("tag", p.store, "1", "+FLAGS", "($Junk work)")
+out("flags1", text(p.response("FLAGS")[1][0]))
+attempt("tag2", p.store, "2", "+FLAGS", "(WORK)")
+out("junk", text(p.search(None, "KEYWORD", "$junk")[1][0]))
+out("notwork", text(p.search(None, "UNKEYWORD", "work")[1][0]))
+attempt("untag", p.store, "1", "-FLAGS", "(work)")
+attempt("many", p.store, "3", "+FLAGS", "(" + " ".join("k%d" % i for i in range(31)) + ")")
+attempt("full", p.store, "3", "+FLAGS", "(" + " ".join("k%d" % i for i in range(30)) + ")")
+out("perm1", text(p.response("PERMANENTFLAGS")[1][-1]))
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &first).await;
+    assert_eq!(
+        out.get("flags0"),
+        "(\\Seen \\Answered \\Flagged \\Deleted \\Draft)",
+        "{out:?}"
+    );
+    assert_eq!(
+        out.get("perm0"),
+        "(\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)"
+    );
+    assert_eq!(
+        out.get("tag"),
+        "OK 1 (FLAGS ($Junk work))",
+        "the answer names the keywords: {out:?}"
+    );
+    assert_eq!(
+        out.get("flags1"),
+        "(\\Seen \\Answered \\Flagged \\Deleted \\Draft $Junk work)"
+    );
+    assert_eq!(out.get("tag2"), "OK 2 (FLAGS (work))", "{out:?}");
+    assert_eq!(out.get("junk"), "1");
+    assert_eq!(out.get("notwork"), "3");
+    assert!(out.get("many.err").contains("LIMIT"), "{out:?}");
+    assert_eq!(
+        out.get("full"),
+        "OK 3 (FLAGS (k0 k1 k2 k3 k4 k5 k6 k7 k8 k9 k10 k11 k12 k13 k14 k15 k16 k17 k18 k19 k20 k21 k22 k23 k24 k25 k26 k27 k28 k29))",
+        "{out:?}"
+    );
+    assert!(!out.get("perm1").contains("\\*"), "{out:?}");
+    rig.settle().await;
+
+    // The next session shows them again; the server saw nothing of them.
+    let again = format!("{}{}", login(), folder_script());
+    let second = python::run_imap(&rig.imap, &again).await;
+    let ks: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    assert_eq!(
+        second.get("flags"),
+        format!("1:$Junk;2:work;3:{}", ks.join(" ")),
+        "{second:?}"
+    );
+    rig.settle().await;
+    for x in &u {
+        assert!(h.store.is_present(USER, x) && !h.store.is_seen(USER, x));
+    }
+    rig.assert_no_leaks();
+}

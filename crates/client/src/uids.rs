@@ -15,7 +15,9 @@
 //!   ([`book_key`]): RFC 1939 lets a server give a deleted message's UIDL
 //!   to a new one, and the size tells such a pair apart; an expunge through
 //!   the proxy also forgets the message at once;
-//! - the system flags the user stores stay with the message, and `\Seen`
+//! - the flags the user stores stay with the message (keywords too, as bits
+//!   into the folder's keyword table, `causeway_imap::serve::keywords`),
+//!   and `\Seen`
 //!   once the mail client proved it took the whole body and the read mark
 //!   went to the POP3 session (never before: a body that did not arrive
 //!   whole must not look read in the next session either);
@@ -34,8 +36,10 @@
 //! its own UIDVALIDITY and UIDNEXT: RFC 3501 lets a folder's UIDNEXT change
 //! only when mail arrives in that folder.
 //!
-//! Layout: the INBOX's `u/validity` holds (version, UIDVALIDITY, UIDNEXT);
-//! `u/m/<UID>` (8 hex digits) holds (version, UIDL, flags) of one message;
+//! Layout: the INBOX's `u/validity` holds (version, UIDVALIDITY, UIDNEXT,
+//! keyword table); `u/m/<UID>` (8 hex digits) holds (version, UIDL, system
+//! flags, arrival, keyword bits) of one message (version 1 had neither
+//! keywords field, and is read with none);
 //! another folder's keys are the same under `u/f/<folder>/` (a folder's
 //! name is its entry's, `[A-Za-z0-9_-]`, so no name is a prefix of
 //! another's keys). Every value is sealed under the journal key with its
@@ -46,6 +50,8 @@ use std::io;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use causeway_imap::imap_types::flag::Flag;
+use causeway_imap::serve::keywords::{Keywords, Unkept};
 use causeway_imap::serve::view::Flags;
 use causeway_net::EnvRng;
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
@@ -53,7 +59,7 @@ use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode}
 use crate::config::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Every key of the books starts so (the delete journal shares the store).
 pub(crate) const PREFIX: &[u8] = b"u/";
@@ -68,6 +74,15 @@ struct Meta {
     version: u8,
     validity: u32,
     next: u32,
+    keywords: Vec<Option<String>>,
+}
+
+/// [`Meta`] as version 1 wrote it.
+#[derive(Deserialize)]
+struct MetaV1 {
+    version: u8,
+    validity: u32,
+    next: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,6 +91,40 @@ struct Record {
     uidl: String,
     flags: u8,
     arrived: u64,
+    keywords: u32,
+}
+
+/// [`Record`] as version 1 wrote it.
+#[derive(Deserialize)]
+struct RecordV1 {
+    version: u8,
+    uidl: String,
+    flags: u8,
+    arrived: u64,
+}
+
+/// A folder's numbering, whichever version wrote it.
+fn decode_meta(plain: &[u8]) -> Option<(u32, u32, Vec<Option<String>>)> {
+    match decode::<Meta>(plain) {
+        Ok(m) if m.version == VERSION => Some((m.validity, m.next, m.keywords)),
+        _ => match decode::<MetaV1>(plain) {
+            Ok(m) if m.version == 1 => Some((m.validity, m.next, Vec::new())),
+            _ => None,
+        },
+    }
+}
+
+/// A message's record, whichever version wrote it.
+fn decode_record(plain: &[u8]) -> Option<(String, Flags, u64)> {
+    match decode::<Record>(plain) {
+        Ok(r) if r.version == VERSION => {
+            Some((r.uidl, Flags::from_bits(r.flags, r.keywords), r.arrived))
+        }
+        _ => match decode::<RecordV1>(plain) {
+            Ok(r) if r.version == 1 => Some((r.uidl, Flags::from_bits(r.flags, 0), r.arrived)),
+            _ => None,
+        },
+    }
 }
 
 /// A message's UID, kept flags, and when the book first listed it (its
@@ -92,6 +141,8 @@ pub(crate) struct Kept {
 pub(crate) struct Numbered {
     pub validity: NonZeroU32,
     pub next: NonZeroU32,
+    /// The keyword table, naming every keyword bit of `messages`.
+    pub keywords: Keywords,
     /// For each listed UIDL, in the order given.
     pub messages: Vec<Kept>,
 }
@@ -99,6 +150,7 @@ pub(crate) struct Numbered {
 struct Book {
     validity: NonZeroU32,
     next: NonZeroU32,
+    keywords: Keywords,
     known: BTreeMap<String, Kept>,
     /// Whether the disk has this UIDVALIDITY (a new book writes it with its
     /// first numbering, so a proxy that serves no IMAP client writes none;
@@ -271,19 +323,19 @@ fn read_book(
     for (k, v) in entries {
         let rest = std::str::from_utf8(&k[prefix.len()..]).unwrap_or("");
         let plain = sealer.open(&k, &v);
+        let plain = plain.ok();
         if rest == META {
-            match plain.and_then(|p| decode::<Meta>(&p)) {
-                Ok(m) => meta = Some(m),
-                _ => unreadable.push(k),
+            match plain.as_deref().and_then(decode_meta) {
+                Some(m) => meta = Some(m),
+                None => unreadable.push(k),
             }
             continue;
         }
-        let record = plain.and_then(|p| decode::<Record>(&p));
+        let record = plain.as_deref().and_then(decode_record);
         match (parse_message_key(rest), record) {
-            (Some(uid), Ok(r)) if r.version == VERSION => {
-                let (flags, arrived) = (Flags::from_bits(r.flags), r.arrived);
+            (Some(uid), Some((uidl, flags, arrived))) => {
                 known.insert(
-                    r.uidl,
+                    uidl,
                     Kept {
                         uid,
                         flags,
@@ -294,9 +346,12 @@ fn read_book(
             _ => unreadable.push(k),
         }
     }
-    let kept = meta.and_then(|m| {
-        (m.version == VERSION).then_some(())?;
-        Some((NonZeroU32::new(m.validity)?, NonZeroU32::new(m.next)?))
+    let kept = meta.and_then(|(validity, next, keywords)| {
+        Some((
+            NonZeroU32::new(validity)?,
+            NonZeroU32::new(next)?,
+            Keywords::from_slots(keywords),
+        ))
     });
     if !unreadable.is_empty() {
         tracing::error!(
@@ -311,7 +366,7 @@ fn read_book(
         .map(|key| Write::Delete { key })
         .collect();
     let book = match kept {
-        Some((validity, next)) => {
+        Some((validity, next, mut keywords)) => {
             known.retain(|_, k| k.uid < next);
             let before = known.len();
             known.retain(|uidl, k| {
@@ -331,9 +386,24 @@ fn read_book(
                      longer shows (the configuration changed)"
                 );
             }
+            // Bits the table does not name are no keywords; the slots of
+            // keywords no message carries any more are free again.
+            let named = keywords
+                .slots()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_some())
+                .fold(0u32, |acc, (i, _)| acc | (1 << i));
+            let mut used = 0;
+            for k in known.values_mut() {
+                k.flags.keywords &= named;
+                used |= k.flags.keywords;
+            }
+            keywords.keep_only(used);
             Book {
                 validity,
                 next,
+                keywords,
                 known,
                 durable: true,
             }
@@ -348,6 +418,7 @@ fn read_book(
             Book {
                 validity: fresh_validity(unix_millis),
                 next: NonZeroU32::MIN,
+                keywords: Keywords::default(),
                 known: BTreeMap::new(),
                 durable: false,
             }
@@ -382,6 +453,7 @@ impl UidBook {
             book: Arc::new(tokio::sync::Mutex::new(Book {
                 validity: fresh_validity(unix_millis),
                 next: NonZeroU32::MIN,
+                keywords: Keywords::default(),
                 known: BTreeMap::new(),
                 durable: true,
             })),
@@ -435,7 +507,7 @@ impl UidBook {
                 })
                 .collect();
             writes.extend(given.iter().map(|(u, k)| self.message_write(disk, u, *k)));
-            writes.push(self.meta_write(disk, book.validity, next));
+            writes.push(self.meta_write(disk, (book.validity, next), &book.keywords));
             disk.store.commit(writes).await?;
         }
         book.durable = true;
@@ -447,8 +519,37 @@ impl UidBook {
         Ok(Numbered {
             validity: book.validity,
             next: book.next,
+            keywords: book.keywords.clone(),
             messages,
         })
+    }
+
+    /// The folder's keyword table as it now is; with `define`, first
+    /// given a slot for each keyword among `flags` it lacks, durably before
+    /// any message carries one. `Ok(Err)`: a keyword cannot be kept, and
+    /// nothing changed.
+    pub(crate) async fn admit(
+        &self,
+        flags: &[Flag<'_>],
+        define: bool,
+    ) -> io::Result<Result<Keywords, Unkept>> {
+        let mut book = self.book.lock().await;
+        let mut table = book.keywords.clone();
+        if !define {
+            return Ok(Ok(table));
+        }
+        match table.admit(flags) {
+            Err(why) => return Ok(Err(why)),
+            Ok(false) => return Ok(Ok(table)),
+            Ok(true) => {}
+        }
+        if let Some(disk) = &self.disk {
+            let write = self.meta_write(disk, (book.validity, book.next), &table);
+            disk.store.commit(vec![write]).await?;
+        }
+        book.durable = true;
+        book.keywords = table.clone();
+        Ok(Ok(table))
     }
 
     /// Forgets messages that were expunged (a later message with the same
@@ -511,11 +612,17 @@ impl UidBook {
 }
 
 impl UidBook {
-    fn meta_write(&self, disk: &Disk, validity: NonZeroU32, next: NonZeroU32) -> Write {
+    fn meta_write(
+        &self,
+        disk: &Disk,
+        (validity, next): (NonZeroU32, NonZeroU32),
+        keywords: &Keywords,
+    ) -> Write {
         let meta = Meta {
             version: VERSION,
             validity: validity.get(),
             next: next.get(),
+            keywords: keywords.slots().to_vec(),
         };
         let key = meta_key(&self.prefix);
         let value = disk.sealer.seal(&key, &encode(&meta));
@@ -529,6 +636,7 @@ impl UidBook {
             uidl: uidl.to_owned(),
             flags: kept.flags.bits(),
             arrived: kept.arrived,
+            keywords: kept.flags.keywords,
         };
         let value = disk.sealer.seal(&key, &encode(&record));
         Write::Put { key, value }

@@ -98,9 +98,11 @@ pub fn client_commands(data: &[u8]) -> (usize, usize) {
     use imap_next::server::{Event as ServerEvent, Options as ServerOptions, Server};
     use imap_types::command::CommandBody;
     use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+    use imap_types::flag::StoreType;
     use imap_types::mailbox::ListMailbox;
     use imap_types::response::Greeting;
 
+    use crate::serve::keywords::MAX_KEYWORDS;
     use crate::serve::view::View;
     use crate::serve::{list_matches, sections};
 
@@ -151,15 +153,20 @@ pub fn client_commands(data: &[u8]) -> (usize, usize) {
                     CommandBody::Search { criteria, .. } => {
                         let _ = view.search(criteria.as_ref());
                     }
+                    // A hostile STORE's keywords: kept within the table's
+                    // bounds, or refused whole.
                     CommandBody::Store {
                         sequence_set,
                         kind,
                         flags,
                         uid,
                         ..
-                    } => {
+                    } if kind == StoreType::Remove || view.keywords.admit(&flags).is_ok() => {
+                        let mask = view.keywords.mask(&flags);
                         for i in view.resolve(&sequence_set, uid) {
-                            view.get_mut(i).flags.store(kind, &flags);
+                            view.get_mut(i).flags.store(kind, &flags, mask);
+                            let f = view.get(i).flags;
+                            assert!(f.fetched(&view.keywords).len() <= 5 + MAX_KEYWORDS);
                         }
                     }
                     CommandBody::List {

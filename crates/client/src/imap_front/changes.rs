@@ -201,6 +201,9 @@ impl<E: Env> Front<E> {
         if self.refused_read_only(server, &tag) {
             return Flow::Go;
         }
+        let Some(keywords) = self.keywords_for(server, &tag, kind, flags).await else {
+            return Flow::Go;
+        };
         let indices = self.view().resolve(set, uid);
         let v = self.view.as_ref().expect("selected states have a view");
         let keys: Vec<&str> = indices
@@ -214,7 +217,7 @@ impl<E: Env> Front<E> {
             .map(|&i| v.get(i))
             .filter(|m| {
                 let mut after = m.flags;
-                after.store(kind, flags);
+                after.store(kind, flags, keywords);
                 after.seen && !self.marks.proved.contains(&m.key)
             })
             .map(|m| m.key)
@@ -225,7 +228,7 @@ impl<E: Env> Front<E> {
             .folder(&self.folder)
             .change(&keys, |f| {
                 let was_seen = f.seen;
-                f.store(kind, flags);
+                f.store(kind, flags, keywords);
                 if f.seen && !was_seen {
                     f.seen = false;
                 }
@@ -246,12 +249,13 @@ impl<E: Env> Front<E> {
         };
         for i in indices {
             let m = self.view().get_mut(i);
-            m.flags.store(kind, flags);
+            m.flags.store(kind, flags, keywords);
             if refused.contains(&m.key) {
                 m.flags.seen = false;
             }
-            let (uid_n, fetched) = (m.uid, m.flags.fetched());
-            if response == StoreResponse::Answer || refused.contains(&m.key) {
+            let (uid_n, flags, key) = (m.uid, m.flags, m.key);
+            let fetched = flags.fetched(self.keywords());
+            if response == StoreResponse::Answer || refused.contains(&key) {
                 let mut items = vec![MessageDataItem::Flags(fetched)];
                 if uid {
                     items.push(MessageDataItem::Uid(uid_n));
@@ -274,6 +278,44 @@ impl<E: Env> Front<E> {
             ));
         }
         Flow::Go
+    }
+
+    /// The bits of a STORE's keywords in the folder's table, from the UID
+    /// book (which another session may have given more); an added keyword
+    /// the table lacks gets a slot first, and the client is told the
+    /// folder's new FLAGS. `None`: refused, and the client was told why.
+    async fn keywords_for(
+        &mut self,
+        server: &mut Server,
+        tag: &Tag<'static>,
+        kind: StoreType,
+        flags: &[Flag<'_>],
+    ) -> Option<u32> {
+        let book = self.shared.uids.folder(&self.folder).clone();
+        let table = match book.admit(flags, kind != StoreType::Remove).await {
+            Ok(Ok(table)) => table,
+            Ok(Err(why)) => {
+                tracing::info!(folder = %self.folder, %why, "a STORE's keyword was refused");
+                server.enqueue_status(no(tag.clone(), Some(code("LIMIT")), why.to_string()));
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the IMAP UID book cannot be written; STORE refused");
+                server.enqueue_status(no(
+                    tag.clone(),
+                    Some(code("UNAVAILABLE")),
+                    "the flags cannot be kept now; nothing was changed",
+                ));
+                return None;
+            }
+        };
+        let mask = table.mask(flags);
+        let view = self.view.as_mut().expect("selected states have a view");
+        if view.keywords != table {
+            view.keywords = table;
+            self.announce_flags(server, false);
+        }
+        Some(mask)
     }
 
     /// Removes the messages flagged `\Deleted` (of `uids`, if given): a

@@ -17,6 +17,7 @@ use causeway_imap::imap_types::mailbox::{ListMailbox, Mailbox};
 use causeway_imap::imap_types::response::{Code, Data, Status};
 use causeway_imap::imap_types::search::SearchKey;
 use causeway_imap::imap_types::status::{StatusDataItem, StatusDataItemName};
+use causeway_imap::serve::keywords::Keywords;
 use causeway_imap::serve::list_matches;
 use causeway_imap::serve::view::{View, seq_of};
 use causeway_net::{Env, Instant};
@@ -119,6 +120,15 @@ impl<E: Env> Front<E> {
 
     pub(super) fn view(&mut self) -> &mut View<u32> {
         self.view.as_mut().expect("selected states have a view")
+    }
+
+    /// The shown folder's keyword table.
+    pub(super) fn keywords(&self) -> &Keywords {
+        &self
+            .view
+            .as_ref()
+            .expect("selected states have a view")
+            .keywords
     }
 
     pub(super) fn read_only(&self) -> bool {
@@ -520,25 +530,43 @@ impl<E: Env> Front<E> {
         Flow::Go
     }
 
-    fn select(&mut self, server: &mut Server, tag: Tag<'static>, read_only: bool) {
-        let system = vec![
+    /// The folder's FLAGS and PERMANENTFLAGS: the system flags and its
+    /// keywords, all kept across sessions by the UID book (`crate::uids`),
+    /// and `\*` while its keyword table has room. At SELECT, and when a
+    /// STORE defined a keyword.
+    pub(super) fn announce_flags(&self, server: &mut Server, read_only: bool) {
+        let keywords = self.keywords();
+        let mut flags = vec![
             Flag::Seen,
             Flag::Answered,
             Flag::Flagged,
             Flag::Deleted,
             Flag::Draft,
         ];
-        // Kept across sessions by the UID book (`crate::uids`); keywords
-        // are not, so no `\*`.
+        flags.extend(keywords.all());
         let permanent = if read_only {
             vec![]
         } else {
-            system.iter().cloned().map(FlagPerm::Flag).collect()
+            let mut p: Vec<FlagPerm> = flags.iter().cloned().map(FlagPerm::Flag).collect();
+            if keywords.has_room() {
+                p.push(FlagPerm::Asterisk);
+            }
+            p
         };
+        server.enqueue_data(Data::Flags(flags));
+        let permitted = Status::ok(
+            None,
+            Some(Code::PermanentFlags(permanent)),
+            "Flags permitted.",
+        );
+        server.enqueue_status(permitted.expect("text"));
+    }
+
+    fn select(&mut self, server: &mut Server, tag: Tag<'static>, read_only: bool) {
         let v = self.view();
         let (exists, first_unseen, validity, next) =
             (v.exists(), v.first_unseen(), v.uid_validity, v.uid_next());
-        server.enqueue_data(Data::Flags(system));
+        self.announce_flags(server, read_only);
         server.enqueue_data(Data::Exists(exists));
         server.enqueue_data(Data::Recent(0));
         let info = |c: Code<'static>, t: &'static str| Status::ok(None, Some(c), t).expect("text");
@@ -547,7 +575,6 @@ impl<E: Env> Front<E> {
         if let Some(n) = first_unseen {
             server.enqueue_status(info(Code::Unseen(n), "First unseen."));
         }
-        server.enqueue_status(info(Code::PermanentFlags(permanent), "Flags permitted."));
         server.enqueue_status(info(Code::UidValidity(validity), "UIDs valid."));
         server.enqueue_status(info(Code::UidNext(next), "Predicted next UID."));
         self.state = State::Selected { read_only };

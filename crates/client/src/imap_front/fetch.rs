@@ -147,7 +147,9 @@ impl<E: Env> Front<E> {
             for name in &names {
                 items.push(match name {
                     MessageDataItemName::Uid => MessageDataItem::Uid(m.uid),
-                    MessageDataItemName::Flags => MessageDataItem::Flags(m.flags.fetched()),
+                    MessageDataItemName::Flags => {
+                        MessageDataItem::Flags(m.flags.fetched(self.keywords()))
+                    }
                     MessageDataItemName::InternalDate => {
                         MessageDataItem::InternalDate(internal_date(m.arrived))
                     }

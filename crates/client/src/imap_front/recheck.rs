@@ -34,6 +34,7 @@ use std::num::NonZeroU32;
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::core::Tag;
 use causeway_imap::imap_types::response::{CommandContinuationRequest, Data};
+use causeway_imap::serve::keywords::Keywords;
 use causeway_imap::serve::view::{Message, View};
 use causeway_net::Env;
 use causeway_pop3::ClientError;
@@ -72,6 +73,7 @@ pub(super) enum Unlisted {
 pub(super) struct Listed {
     validity: NonZeroU32,
     next: NonZeroU32,
+    keywords: Keywords,
     messages: Vec<(Message<u32>, String)>,
 }
 
@@ -79,7 +81,7 @@ impl Listed {
     /// The folder as a view, for a STATUS of a folder not shown.
     pub(super) fn into_view(self) -> View<u32> {
         let messages = self.messages.into_iter().map(|(m, _)| m).collect();
-        View::with_uids(self.validity, self.next, messages)
+        View::with_uids((self.validity, self.next), self.keywords, messages)
     }
 }
 
@@ -149,6 +151,7 @@ impl<E: Env> Front<E> {
         Ok(Listed {
             validity: numbered.validity,
             next: numbered.next,
+            keywords: numbered.keywords,
             messages,
         })
     }
@@ -162,7 +165,8 @@ impl<E: Env> Front<E> {
             self.know(&m, key);
             messages.push(m);
         }
-        self.view = Some(View::with_uids(listed.validity, listed.next, messages));
+        let numbering = (listed.validity, listed.next);
+        self.view = Some(View::with_uids(numbering, listed.keywords, messages));
     }
 
     /// The POP3 session's message `m.key` is the book's `key`.
@@ -353,6 +357,9 @@ impl<E: Env> Front<E> {
             }
         }
         view.raise_uid_next(listed.next);
+        // The book's table names at least what this session's did: slots
+        // are freed only at a start.
+        view.keywords = listed.keywords;
         if report && view.exists() != before {
             server.enqueue_data(Data::Exists(view.exists()));
             server.enqueue_data(Data::Recent(0));

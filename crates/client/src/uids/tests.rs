@@ -280,3 +280,88 @@ fn a_server_the_folder_no_longer_shows_is_forgotten_at_the_start() {
         assert_eq!((uids(&n), n.validity.get()), (vec![1, 4], 1_000));
     });
 }
+
+fn keywords(names: &[&str]) -> Vec<Flag<'static>> {
+    names
+        .iter()
+        .map(|n| Flag::Keyword((*n).to_owned().try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn keywords_outlive_restarts_and_free_their_slots_when_unused() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_000_000).await;
+        b.number_at(&listing(&["A:1", "A:2"])).await.unwrap();
+        let junk = keywords(&["$Junk", "work"]);
+        let table = b.admit(&junk, true).await.unwrap().unwrap();
+        let mask = table.mask(&junk);
+        b.change(&["A:1"], |f| f.keywords |= mask).await.unwrap();
+        b.change(&["A:2"], |f| f.keywords |= table.mask(&junk[1..]))
+            .await
+            .unwrap();
+        // Asking without defining changes nothing.
+        let other = keywords(&["other"]);
+        assert_eq!(b.admit(&other, false).await.unwrap().unwrap(), table);
+        // Restarted: the table and each message's keywords are read back.
+        let again = book(&disk, 1, 2_000_000).await;
+        let n = again.number_at(&listing(&["A:1", "A:2"])).await.unwrap();
+        let named = |bits| {
+            n.keywords
+                .flags(bits)
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(named(n.messages[0].flags.keywords), vec!["$Junk", "work"]);
+        assert_eq!(named(n.messages[1].flags.keywords), vec!["work"]);
+        // `$Junk` taken off its only message: its slot is free at the next
+        // start, and the next keyword takes it.
+        again
+            .change(&["A:1"], |f| f.keywords &= !n.keywords.mask(&junk[..1]))
+            .await
+            .unwrap();
+        let third = book(&disk, 1, 3_000_000).await;
+        let t = third.admit(&other, true).await.unwrap().unwrap();
+        assert_eq!(t.mask(&other), n.keywords.mask(&junk[..1]));
+        assert_eq!(t.mask(&junk[1..]), n.keywords.mask(&junk[1..]));
+    });
+}
+
+#[test]
+fn a_book_of_the_first_version_is_read_without_keywords() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]));
+        let sealer = cfg.sealer(EnvRng::from_seed([9; 32]));
+        // Version 1: (version, validity, next) and (version, UIDL, flags,
+        // arrival); a tuple is encoded field by field, as a struct is.
+        let seen = Flags {
+            seen: true,
+            ..Flags::default()
+        };
+        let writes = vec![
+            (meta_key("u/"), encode(&(1u8, 77u32, 3u32))),
+            (
+                message_key("u/", NonZeroU32::new(2).unwrap()),
+                encode(&(1u8, "A:1", seen.bits(), 5u64)),
+            ),
+        ];
+        let writes = writes
+            .into_iter()
+            .map(|(key, plain)| Write::Put {
+                value: sealer.seal(&key, &plain),
+                key,
+            })
+            .collect();
+        disk.commit(writes).await.unwrap();
+        let n = book(&disk, 1, 9_000_000)
+            .await
+            .number_at(&listing(&["A:1", "A:2"]))
+            .await
+            .unwrap();
+        assert_eq!((n.validity.get(), uids(&n)), (77, vec![2, 3]));
+        assert_eq!(n.messages[0].flags, seen);
+        assert_eq!(n.keywords, Keywords::default());
+    });
+}

@@ -1,5 +1,5 @@
 //! The server side of IMAP, as far as a proxy serving one folder needs it:
-//! the folder as the client sees it ([`view`]), the parts of a message a
+//! the folder as the client sees it ([`view`]) and its [`keywords`], the parts of a message a
 //! FETCH asks for ([`sections`]), found in its MIME tree ([`mime`]), its
 //! `BODYSTRUCTURE` ([`structure`]) and `ENVELOPE` ([`envelope`]), and
 //! LIST's wildcards ([`list_matches`]).
@@ -9,6 +9,7 @@
 //! these modules what to answer.
 
 pub mod envelope;
+pub mod keywords;
 mod lex;
 pub mod mime;
 pub mod sections;

@@ -12,8 +12,10 @@ use imap_types::flag::{Flag, FlagFetch, StoreType};
 use imap_types::search::SearchKey;
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
-/// The system flags a session keeps for each message (keywords are not
-/// kept: the folder's PERMANENTFLAGS say so).
+use super::keywords::Keywords;
+
+/// The flags a session keeps for each message: the system flags, and its
+/// keywords as bits into the folder's [`Keywords`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Flags {
     pub seen: bool,
@@ -21,10 +23,11 @@ pub struct Flags {
     pub flagged: bool,
     pub answered: bool,
     pub draft: bool,
+    pub keywords: u32,
 }
 
 impl Flags {
-    /// The flags as one byte, for keeping them across sessions.
+    /// The system flags as one byte, for keeping them across sessions.
     pub fn bits(&self) -> u8 {
         [
             self.seen,
@@ -38,8 +41,9 @@ impl Flags {
         .fold(0, |acc, (i, &on)| acc | (u8::from(on) << i))
     }
 
-    /// The flags [`Flags::bits`] gave (unknown bits are ignored).
-    pub fn from_bits(bits: u8) -> Self {
+    /// The system flags [`Flags::bits`] gave (unknown bits are ignored),
+    /// with `keywords`.
+    pub fn from_bits(bits: u8, keywords: u32) -> Self {
         let on = |i: u8| bits & (1 << i) != 0;
         Flags {
             seen: on(0),
@@ -47,11 +51,12 @@ impl Flags {
             flagged: on(2),
             answered: on(3),
             draft: on(4),
+            keywords,
         }
     }
 
-    /// The flags as a FETCH response lists them.
-    pub fn fetched(&self) -> Vec<FlagFetch<'static>> {
+    /// The flags as a FETCH response lists them, keywords named by `table`.
+    pub fn fetched(&self, table: &Keywords) -> Vec<FlagFetch<'static>> {
         let mut out = Vec::new();
         for (on, flag) in [
             (self.seen, Flag::Seen),
@@ -64,12 +69,14 @@ impl Flags {
                 out.push(FlagFetch::Flag(flag));
             }
         }
+        out.extend(table.flags(self.keywords).map(FlagFetch::Flag));
         out
     }
 
     /// Applies a STORE: `flags` added, removed or put in place of the
-    /// system flags. Keywords are ignored.
-    pub fn store(&mut self, kind: StoreType, flags: &[Flag<'_>]) {
+    /// flags; `keywords` are the bits of its keywords in the folder's table
+    /// ([`Keywords::mask`]).
+    pub fn store(&mut self, kind: StoreType, flags: &[Flag<'_>], keywords: u32) {
         let mut given = Flags::default();
         for f in flags {
             match f {
@@ -94,6 +101,11 @@ impl Flags {
                 StoreType::Add => *mine |= g,
                 StoreType::Remove => *mine &= !g,
             }
+        }
+        match kind {
+            StoreType::Replace => self.keywords = keywords,
+            StoreType::Add => self.keywords |= keywords,
+            StoreType::Remove => self.keywords &= !keywords,
         }
     }
 }
@@ -139,6 +151,9 @@ pub struct Unsearchable(pub String);
 #[derive(Debug, Clone)]
 pub struct View<K> {
     pub uid_validity: NonZeroU32,
+    /// The folder's keyword table, as far as this session knows it: every
+    /// bit its messages carry is named there.
+    pub keywords: Keywords,
     messages: Vec<Message<K>>,
     uid_next: NonZeroU32,
 }
@@ -164,6 +179,7 @@ impl<K> View<K> {
         let next = u32::try_from(messages.len()).unwrap_or(u32::MAX - 1) + 1;
         View {
             uid_validity,
+            keywords: Keywords::default(),
             messages,
             uid_next: NonZeroU32::new(next).expect("at least 1"),
         }
@@ -171,16 +187,18 @@ impl<K> View<K> {
 
     /// A folder whose UIDs were given before (they are kept across
     /// sessions): put in UID order, as sequence numbers must follow UIDs.
-    /// `uid_next` must be above every UID.
+    /// `uid_next` must be above every UID; `keywords` names every keyword
+    /// bit of the messages.
     pub fn with_uids(
-        uid_validity: NonZeroU32,
-        uid_next: NonZeroU32,
+        (uid_validity, uid_next): (NonZeroU32, NonZeroU32),
+        keywords: Keywords,
         mut messages: Vec<Message<K>>,
     ) -> Self {
         messages.sort_by_key(|m| m.uid);
         debug_assert!(messages.last().is_none_or(|m| m.uid < uid_next));
         View {
             uid_validity,
+            keywords,
             messages,
             uid_next,
         }
@@ -269,6 +287,8 @@ impl<K> View<K> {
             SearchKey::Unanswered => !f.answered,
             SearchKey::Draft => f.draft,
             SearchKey::Undraft => !f.draft,
+            SearchKey::Keyword(k) => self.keywords.bit(k.as_ref()) & f.keywords != 0,
+            SearchKey::Unkeyword(k) => self.keywords.bit(k.as_ref()) & f.keywords == 0,
             SearchKey::Since(d) => day_of(m.arrived) >= *d.as_ref(),
             SearchKey::Before(d) => day_of(m.arrived) < *d.as_ref(),
             SearchKey::On(d) => day_of(m.arrived) == *d.as_ref(),

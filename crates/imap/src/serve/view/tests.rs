@@ -65,8 +65,8 @@ fn kept_uids_are_put_in_uid_order_with_their_flags() {
     };
     // Listed in the POP3 order 1, 2, 3; numbered earlier 9, 4, 12.
     let v = View::with_uids(
-        nz(3),
-        nz(13),
+        (nz(3), nz(13)),
+        Keywords::default(),
         vec![
             message(1, 9, flagged),
             message(2, 4, Flags::default()),
@@ -108,25 +108,32 @@ fn internal_dates_and_the_date_searches() {
 proptest! {
     #[test]
     fn flags_survive_their_byte(bits in 0u8..32) {
-        prop_assert_eq!(Flags::from_bits(bits).bits(), bits);
+        prop_assert_eq!(Flags::from_bits(bits, 7).bits(), bits);
     }
 }
 
 #[test]
-fn store_adds_removes_and_replaces_system_flags_only() {
+fn store_adds_removes_and_replaces_flags_and_keywords() {
+    let mut table = Keywords::default();
+    let x = Flag::Keyword("x".try_into().unwrap());
+    let y = Flag::Keyword("$Junk".try_into().unwrap());
+    let added = [Flag::Seen, Flag::Deleted, x.clone(), y.clone()];
+    table.admit(&added).unwrap();
     let mut f = Flags::default();
-    f.store(
-        StoreType::Add,
-        &[
-            Flag::Seen,
-            Flag::Deleted,
-            Flag::Keyword("x".try_into().unwrap()),
-        ],
-    );
+    f.store(StoreType::Add, &added, table.mask(&added));
     assert!(f.seen && f.deleted && !f.flagged);
-    f.store(StoreType::Remove, &[Flag::Seen]);
+    assert_eq!(f.keywords, 0b11);
+    f.store(
+        StoreType::Remove,
+        &[Flag::Seen, x.clone()],
+        table.mask(&[x]),
+    );
     assert!(!f.seen && f.deleted);
-    f.store(StoreType::Replace, &[Flag::Flagged]);
+    assert_eq!(
+        f.fetched(&table),
+        vec![FlagFetch::Flag(Flag::Deleted), FlagFetch::Flag(y)]
+    );
+    f.store(StoreType::Replace, &[Flag::Flagged], 0);
     assert_eq!(
         f,
         Flags {
@@ -134,7 +141,32 @@ fn store_adds_removes_and_replaces_system_flags_only() {
             ..Flags::default()
         }
     );
-    assert_eq!(f.fetched(), vec![FlagFetch::Flag(Flag::Flagged)]);
+    assert_eq!(f.fetched(&table), vec![FlagFetch::Flag(Flag::Flagged)]);
+}
+
+#[test]
+fn search_on_keywords() {
+    let mut v = view(3);
+    let junk = [Flag::Keyword("$Junk".try_into().unwrap())];
+    v.keywords.admit(&junk).unwrap();
+    v.get_mut(1).flags.keywords = v.keywords.mask(&junk);
+    let search = |k| v.search(&[k]).unwrap();
+    assert_eq!(
+        search(SearchKey::Keyword("$junk".try_into().unwrap())),
+        vec![1]
+    );
+    assert_eq!(
+        search(SearchKey::Unkeyword("$Junk".try_into().unwrap())),
+        vec![0, 2]
+    );
+    assert_eq!(
+        search(SearchKey::Keyword("other".try_into().unwrap())),
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        search(SearchKey::Unkeyword("other".try_into().unwrap())),
+        vec![0, 1, 2]
+    );
 }
 
 #[test]
