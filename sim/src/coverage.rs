@@ -51,6 +51,7 @@ pub enum Cov {
     ImapFrontOtherFolder,
     ImapFrontSwitchedFolder,
     ImapFrontRead,
+    ImapFrontReadOwed,
     ImapFrontReadMarked,
     ImapBareExpunge,
     ImapExpungeHeldBack,
@@ -123,6 +124,7 @@ impl Cov {
         Cov::ImapFrontOtherFolder,
         Cov::ImapFrontSwitchedFolder,
         Cov::ImapFrontRead,
+        Cov::ImapFrontReadOwed,
         Cov::ImapFrontReadMarked,
         Cov::ImapBareExpunge,
         Cov::ImapExpungeHeldBack,
@@ -210,6 +212,9 @@ impl Cov {
                 "IMAP front session selected another folder mid-session"
             }
             Cov::ImapFrontRead => "body read with BODY[] (not a peek) at the IMAP front",
+            Cov::ImapFrontReadOwed => {
+                "... and owed a read mark: the session's LOGOUT said every mark was made"
+            }
             Cov::ImapFrontReadMarked => "... and marked read on its server without a STORE",
             Cov::ImapBareExpunge => "delete committed by a bare EXPUNGE (server without UIDPLUS)",
             Cov::ImapExpungeHeldBack => {

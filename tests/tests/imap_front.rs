@@ -663,3 +663,47 @@ attempt("logout", p.logout)
     }
     rig.assert_no_leaks();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_opened_with_examine_takes_no_change() {
+    if !python::available().await {
+        return;
+    }
+    // getmail opens the folder with EXAMINE when it keeps the mail: a read
+    // there marks nothing, and no STORE or EXPUNGE is taken.
+    let rig = Rig::start(RigSpec::default()).await;
+    let h = rig.host("HOST1");
+    let u = h.deliver(rig.env.rng(), 3, 2000);
+    let script = format!(
+        r#"attempt("login", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}")
+attempt("examine", p.select, "INBOX", True)
+out("perm", text(p.response("PERMANENTFLAGS")[1][0]))
+out("read.digest", digest(attempt("read", p.fetch, "1", "(BODY[])")))
+attempt("flags", p.fetch, "1", "(FLAGS)")
+attempt("seen", p.store, "2", "+FLAGS", "(\\Seen)")
+attempt("delete", p.store, "3", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+attempt("logout", p.logout)
+"#
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    assert_eq!(out.get("examine"), "OK 3", "{out:?}");
+    assert_eq!(out.get("perm"), "()", "{out:?}");
+    assert_eq!(out.get("read.digest"), h.digest(&u[0]));
+    assert_eq!(out.get("flags"), "OK 1 (FLAGS ())", "{out:?}");
+    for refused in ["seen", "delete", "expunge"] {
+        assert!(
+            out.get(&format!("{refused}.err")).contains("EXAMINE"),
+            "{refused}: {out:?}"
+        );
+    }
+    rig.settle().await;
+    for x in &u {
+        assert!(
+            h.store.is_present(USER, x) && !h.store.is_seen(USER, x),
+            "{}",
+            rig.report()
+        );
+    }
+    rig.assert_no_leaks();
+}

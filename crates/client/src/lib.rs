@@ -64,6 +64,7 @@ pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
 pub use config::{ClientConfig, Prefetch, Timeouts};
 pub use deletes::owed_deletes;
 pub use front::LOGIN_FAILURE_DELAY;
+pub use imap_front::LOGGED_OUT;
 pub use state::ClientState;
 
 /// The delete journal's key, derived from the proxy's static private key

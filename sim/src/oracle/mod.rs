@@ -471,8 +471,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     message: format!(
                         "{name}: the mail user received it whole and the edge answered a later \
                          command of that session (no RSET after), or its IMAP STORE of \\Seen \
-                         was answered OK, but it is still unread on the server after the quiet \
-                         phase"
+                         was answered OK, or its IMAP session read it with BODY[] and LOGOUT \
+                         said every read mark was made, but it is still unread on the server \
+                         after the quiet phase"
                     ),
                 });
             }
@@ -633,6 +634,7 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_other_folder_expunged > 0, Cov::ImapFrontOtherFolder),
             (m.imap_switched_folder > 0, Cov::ImapFrontSwitchedFolder),
             (m.imap_seen_stored > 0, Cov::ImapFrontSeenStored),
+            (m.imap_reads_owed > 0, Cov::ImapFrontReadOwed),
             (m.imap_new_listed > 0, Cov::ImapFrontNewListed),
             (m.imap_uids_kept > 0, Cov::ImapUidKept),
             (m.imap_hung_up > 0, Cov::ImapHungUp),

@@ -156,13 +156,29 @@ impl Mua {
             Ended::Quit => {
                 quit = Some(sim_ms());
                 commands += 1;
-                match c.logout().await {
-                    Ok(()) => Ended::Quit,
+                match c.logout_saying().await {
+                    Ok(bye) => {
+                        // Every read mark the session earned was made: its
+                        // reading FETCHes' messages must end read (each was
+                        // proved taken whole by the command after it).
+                        if bye == causeway_client::LOGGED_OUT {
+                            self.log.with(|m| {
+                                let owed = m
+                                    .imap_reads_of
+                                    .remove(&(self.client, n))
+                                    .unwrap_or_default();
+                                m.imap_reads_owed += owed.len() as u32;
+                                m.must_read.extend(owed);
+                            });
+                        }
+                        Ended::Quit
+                    }
                     Err(e) => Ended::Broken(format!("LOGOUT: {e}")),
                 }
             }
             other => other,
         };
+        self.log.with(|m| m.imap_reads_of.remove(&(self.client, n)));
         deletes.settle(&self.log);
         self.log.with(|m| {
             m.imap_sessions += 1;
@@ -305,6 +321,10 @@ impl Mua {
             self.log.with(|m| {
                 m.received.entry(k.clone()).or_insert(at);
                 m.imap_read.insert(k.clone());
+                m.imap_reads_of
+                    .entry((self.client, session))
+                    .or_default()
+                    .push(k.clone());
             });
         }
         whole.push((uid, key));

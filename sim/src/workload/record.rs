@@ -107,6 +107,12 @@ pub struct MuaInner {
     /// Messages received whole by a reading FETCH (`BODY[]`, not a peek)
     /// at the IMAP front: they may end read without a STORE.
     pub imap_read: BTreeSet<MsgKey>,
+    /// Per IMAP session (mail client, its session): its reading FETCHes'
+    /// messages, owed a read mark once its LOGOUT says every mark was made
+    /// ([`causeway_client::LOGGED_OUT`]).
+    pub imap_reads_of: BTreeMap<(u8, u32), Vec<MsgKey>>,
+    /// Messages so owed.
+    pub imap_reads_owed: u32,
     /// Messages a second SELECT listed that the first had not (new mail
     /// the client proxy's IMAP front listed again).
     pub imap_new_listed: u32,

@@ -101,6 +101,7 @@ impl<E: Env> Front<E> {
             tracing::warn!(message = n, error = %e, "a read mark was refused; the message stays unread on its server");
         }
         let refused: Vec<u32> = refused.into_iter().map(|(n, _)| n).collect();
+        self.uncommitted |= !refused.is_empty();
         due.retain(|n| !refused.contains(n));
         self.marks.done.extend(due);
         if owed {
@@ -120,10 +121,13 @@ impl<E: Env> Front<E> {
         let r = self.maildrop.take()?.quit().await;
         match &r {
             Ok(s) if s.status == causeway_pop3::Status::Ok => self.prove_sent().await,
-            Ok(s) => tracing::info!(reply = %String::from_utf8_lossy(&s.text),
+            Ok(s) => {
+                self.uncommitted = true;
+                tracing::info!(reply = %String::from_utf8_lossy(&s.text),
                 "the POP3 session behind could not commit everything now; deletes already \
-                 acknowledged are still carried out"),
-            Err(_) => {}
+                 acknowledged are still carried out")
+            }
+            Err(_) => self.uncommitted = true,
         }
         Some(r)
     }

@@ -37,6 +37,10 @@ use crate::shared::Shared;
 /// folders are named as their entries (`ClientConfig::imap_folders`).
 pub(super) const INBOX: &str = causeway_proto::user::INBOX;
 
+/// LOGOUT's `BYE` when every read mark the session earned was made and
+/// every session behind committed its work.
+pub const LOGGED_OUT: &str = "Causeway logging out";
+
 /// Whether the session goes on.
 pub(super) enum Flow {
     Go,
@@ -64,6 +68,9 @@ pub(super) struct Front<E: Env> {
     /// The UID book's key of each message shown, by UID (`crate::uids`).
     pub(super) book_keys: BTreeMap<NonZeroU32, String>,
     pub(super) marks: Marks,
+    /// A read mark was refused, or a session behind ended without
+    /// committing everything: LOGOUT does not say [`LOGGED_OUT`].
+    pub(super) uncommitted: bool,
     pub(super) cache: Option<Cached>,
     /// The tag of an AUTHENTICATE waiting for its data.
     pub(super) authenticating: Option<Tag<'static>>,
@@ -94,6 +101,7 @@ impl<E: Env> Front<E> {
             listed_at: env.now(),
             uids_by_listing: config.broken(Broken::ImapUidsByListing),
             seen_unowed: config.broken(Broken::ImapSeenUnowed),
+            uncommitted: false,
             // Half the ping interval: well inside any mail client's
             // timeout (fetchmail's default is 300 s, imaplib has none).
             heartbeat: timeouts.ping_interval / 2,
@@ -344,10 +352,19 @@ impl<E: Env> Front<E> {
         Flow::Go
     }
 
+    /// LOGOUT: the session behind ends with QUIT, and the `BYE` says
+    /// whether everything this session earned was committed: every read
+    /// mark made, on this session behind and on the ones rechecks ended
+    /// ([`LOGGED_OUT`]), or not.
     async fn logout(&mut self, server: &mut Server, tag: Tag<'static>) -> Flow {
         let bye = match self.quit_behind().await {
+            Some(Ok(s)) if s.status == causeway_pop3::Status::Ok && !self.uncommitted => {
+                LOGGED_OUT.to_string()
+            }
             Some(Ok(s)) if s.status == causeway_pop3::Status::Ok => {
-                "Causeway logging out".to_string()
+                "logging out; some read marks could not be made (the proxy's log says which); \
+                 deletes already acknowledged are carried out"
+                    .to_string()
             }
             Some(Ok(s)) => format!(
                 "logging out; not everything could be committed now ({}); deletes already \

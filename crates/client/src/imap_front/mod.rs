@@ -35,6 +35,8 @@ mod maildrop;
 mod recheck;
 mod replies;
 
+pub use commands::LOGGED_OUT;
+
 use std::sync::Arc;
 
 use causeway_imap::imap_next::server::{Error as ServerError, Event, Options, Server};

@@ -99,6 +99,8 @@ struct Answer {
     data: Vec<Data<'static>>,
     arrived: Vec<u64>,
     body_bytes: u64,
+    /// The text of a `BYE` before the tagged answer (LOGOUT's).
+    bye: Option<String>,
 }
 
 impl Answer {
@@ -285,7 +287,10 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                     Said::Untagged => {}
                     // The server is closing: the answer may still come
                     // (LOGOUT's), else the end of stream says why.
-                    Said::Bye(text) => bye = Some(text),
+                    Said::Bye(text) => {
+                        answer.bye = Some(text.clone());
+                        bye = Some(text);
+                    }
                 },
                 Ok(other) => {
                     return Err(ImapError::Protocol(format!(
@@ -714,7 +719,13 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     /// `LOGOUT`, then closes our sending side. The server commits nothing
     /// at LOGOUT (IMAP changes take effect as each command is answered),
     /// but it ends the session cleanly, which frees a connection slot.
-    pub async fn logout(mut self) -> Result<(), ImapError> {
+    pub async fn logout(self) -> Result<(), ImapError> {
+        self.logout_saying().await.map(drop)
+    }
+
+    /// [`ImapClient::logout`], giving the text of the server's `BYE` (empty
+    /// if it sent none before its `OK`).
+    pub async fn logout_saying(mut self) -> Result<String, ImapError> {
         let r = self.run(CommandBody::Logout, "LOGOUT").await;
         let _ = self
             .env
@@ -724,7 +735,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                 self.stream.shutdown(),
             )
             .await;
-        r.map(drop)
+        r.map(|a| a.bye.unwrap_or_default())
     }
 }
 
