@@ -383,6 +383,7 @@ attempt("logout", p.logout)
     let u_new = h1.deliver(rig.env.rng(), 1, 2000);
     let second = format!(
         r#"{}{}attempt("unflag", p.store, "1", "-FLAGS", "(\\Answered)")
+attempt("flag2", p.store, "2", "+FLAGS", "(\\Flagged)")
 attempt("unproved", p.fetch, "3", "(BODY[])")
 p.shutdown()
 "#,
@@ -403,11 +404,20 @@ p.shutdown()
     // message keeps UID 4.
     h2.store.add_user(USER, "changed-meanwhile");
     let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
-    assert_eq!(out.get("flags"), "1:\\Flagged;2:\\Seen;3:;5:", "{out:?}");
+    // A flag stored on a read message keeps its \Seen.
+    assert_eq!(
+        out.get("flags"),
+        "1:\\Flagged;2:\\Seen \\Flagged;3:;5:",
+        "{out:?}"
+    );
     h2.store.add_user(USER, causeway_tests::rig::PASSWORD);
     let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
     assert_eq!(out.get("validity"), validity, "{out:?}");
-    assert_eq!(out.get("flags"), "1:\\Flagged;2:\\Seen;3:;4:;5:", "{out:?}");
+    assert_eq!(
+        out.get("flags"),
+        "1:\\Flagged;2:\\Seen \\Flagged;3:;4:;5:",
+        "{out:?}"
+    );
     rig.settle().await;
     for x in u1.iter().chain(&u2).chain(&u_new) {
         assert!(h1.store.is_present(USER, x) || h2.store.is_present(USER, x));

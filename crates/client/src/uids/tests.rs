@@ -43,6 +43,18 @@ async fn books(disk: &SimDisk, key: u8, now_ms: u64, folders: &[(&str, &[&str])]
 
 const SERVERS: &[&str] = &["A", "B", "W"];
 
+/// A disk the delete journal shares: one entry of its own.
+async fn disk_with_a_delete() -> SimDisk {
+    let disk = SimDisk::new();
+    disk.commit(vec![Write::Put {
+        key: b"d/0000000000000001".to_vec(),
+        value: b"sealed".to_vec(),
+    }])
+    .await
+    .unwrap();
+    disk
+}
+
 fn listing(uidls: &[&str]) -> Vec<String> {
     uidls.iter().map(|u| (*u).to_owned()).collect()
 }
@@ -141,13 +153,7 @@ fn a_book_under_another_key_starts_again_under_a_new_validity() {
 #[test]
 fn the_delete_journals_entries_are_left_alone() {
     block_on(async {
-        let disk = SimDisk::new();
-        disk.commit(vec![Write::Put {
-            key: b"d/0000000000000001".to_vec(),
-            value: b"sealed".to_vec(),
-        }])
-        .await
-        .unwrap();
+        let disk = disk_with_a_delete().await;
         let b = book(&disk, 1, 1_000).await;
         b.number_at(&listing(&["A:1"])).await.unwrap();
         assert_eq!(disk.len(), 3);
@@ -232,13 +238,7 @@ fn each_folder_numbers_its_own_messages_and_survives_a_restart_apart() {
 #[test]
 fn the_book_of_a_folder_no_longer_shown_is_erased_at_the_start() {
     block_on(async {
-        let disk = SimDisk::new();
-        disk.commit(vec![Write::Put {
-            key: b"d/0000000000000001".to_vec(),
-            value: b"sealed".to_vec(),
-        }])
-        .await
-        .unwrap();
+        let disk = disk_with_a_delete().await;
         let two = [("INBOX", SERVERS), ("work-archive", SERVERS)];
         let both = books(&disk, 1, 1_000_000, &two).await;
         both.folder("INBOX")
