@@ -201,6 +201,7 @@ const ONCE_FAILED: &[u64] = &[
     1767,      //
     3208,      // a TOP of a megabyte message waited for its last byte (focus drawn: resume)
     4968,      // the oracle: cuts that together outlast the mail client's patience
+    829810200, // a batched delete taken from memory, sent again after a resume, done after its RSET
 ];
 
 #[test]

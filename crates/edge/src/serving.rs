@@ -180,6 +180,10 @@ pub(crate) struct Serving<'a, E: Env> {
     /// Batched deletes the journal holds, by sequence number: a batch sent
     /// again after a cut is `Held` at once.
     held: BTreeSet<u64>,
+    /// Batched deletes taken in this session, durable or from memory only
+    /// (a journal that failed): one sent again after a cut is not taken a
+    /// second time, for an RSET may have undone it meanwhile.
+    taken: BTreeSet<u64>,
     /// The latest `Dele` or `Rset` answered, by request id: asked again
     /// after a resume (its answer was lost), it is answered, not done twice.
     answered: Option<(u64, Result<Reply, OpError>)>,
@@ -235,6 +239,7 @@ impl<'a, E: Env> Serving<'a, E> {
             marks: 0,
             heard: false,
             held: BTreeSet::new(),
+            taken: BTreeSet::new(),
             answered: None,
             meter: Meter::default(),
         }

@@ -35,6 +35,13 @@ impl<E: Env> Serving<'_, E> {
                 held.push(op.seq);
                 continue;
             }
+            if self.taken.contains(&op.seq) {
+                // Sent again after a cut, taken from memory only: owed
+                // already, or undone by an RSET since (seed 829810200: a
+                // delete done again after the RSET that undid it). The
+                // client proxy keeps its entry and carries it if need be.
+                continue;
+            }
             let (server, msg) = (&op.server, &op.msg);
             if let Err(e) = self.replica.check(server, msg) {
                 warn!(%server, uidl = %msg.uidl, error = %e,
@@ -43,6 +50,7 @@ impl<E: Env> Serving<'_, E> {
             }
             match owe(self.config, self.workers, server, msg, Owed::Delete, false).await {
                 Ok(durable) => {
+                    self.taken.insert(op.seq);
                     let _ = self.replica.delete(server, msg);
                     if durable || self.config.broken(Broken::NoJournalEntry) {
                         self.held.insert(op.seq);
