@@ -388,12 +388,7 @@ fn read_book(
             }
             // Bits the table does not name are no keywords; the slots of
             // keywords no message carries any more are free again.
-            let named = keywords
-                .slots()
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.is_some())
-                .fold(0u32, |acc, (i, _)| acc | (1 << i));
+            let named = keywords.named();
             let mut used = 0;
             for k in known.values_mut() {
                 k.flags.keywords &= named;

@@ -50,10 +50,12 @@
 //! that the edge could not record, is carried in the next `Hello` and owed
 //! from the start of that session (RSET there does not undo it: it was
 //! acknowledged in an earlier one). Every op has a sequence number unique
-//! in the client proxy's journal; applying one twice is harmless (a delete
-//! by UIDL of a message already gone is done), so a resent op is applied
-//! once in effect. A client proxy without a journal asks with `Request{Dele}`
-//! and answers `+OK` after the edge's `Response`: one turn per DELE.
+//! in the client proxy's journal, and the edge takes each sequence number
+//! once per session: a batch sent again after a resume is never taken a
+//! second time, for an RSET may have undone its deletes meanwhile (taken
+//! again, they would be owed once more). A client proxy without a journal
+//! asks with `Request{Dele}` and answers `+OK` after the edge's
+//! `Response`: one turn per DELE.
 
 use std::collections::BTreeMap;
 

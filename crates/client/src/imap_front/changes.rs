@@ -295,6 +295,9 @@ impl<E: Env> Front<E> {
         kind: StoreType,
         flags: &[Flag<'_>],
     ) -> Option<u32> {
+        if !flags.iter().any(|f| matches!(f, Flag::Keyword(_))) {
+            return Some(0);
+        }
         let book = self.shared.uids.folder(&self.folder).clone();
         let table = match book.admit(flags, kind != StoreType::Remove).await {
             Ok(Ok(table)) => table,

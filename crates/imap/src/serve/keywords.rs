@@ -67,30 +67,35 @@ impl Keywords {
         self.slots.len() < MAX_KEYWORDS || self.slots.iter().any(Option::is_none)
     }
 
-    fn bit_of(&self, name: &str) -> Option<u32> {
-        let i = self
-            .slots
+    /// The bit of keyword `name`; 0 if the table does not know it, as no
+    /// message carries it then (SEARCH KEYWORD).
+    pub fn bit(&self, name: &str) -> u32 {
+        self.slots
             .iter()
-            .position(|s| s.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))?;
-        Some(1 << i)
+            .position(|s| s.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .map_or(0, |i| 1 << i)
     }
 
-    /// The bits of the keywords among `flags` the table knows (others are
-    /// none of any message's).
+    /// The bits of the keywords among `flags` (those the table does not
+    /// know are none of any message's).
     pub fn mask(&self, flags: &[Flag<'_>]) -> u32 {
         flags
             .iter()
-            .filter_map(|f| match f {
-                Flag::Keyword(a) => self.bit_of(a.as_ref()),
-                _ => None,
+            .map(|f| match f {
+                Flag::Keyword(a) => self.bit(a.as_ref()),
+                _ => 0,
             })
             .fold(0, |acc, b| acc | b)
     }
 
-    /// The bit of keyword `name`; 0 if the table does not know it, as no
-    /// message carries it then (SEARCH KEYWORD).
-    pub fn bit(&self, name: &str) -> u32 {
-        self.bit_of(name).unwrap_or(0)
+    /// The bits of every slot that names a keyword: a message's other bits
+    /// are none.
+    pub fn named(&self) -> u32 {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .fold(0, |acc, (i, _)| acc | (1 << i))
     }
 
     /// Gives a slot to each keyword among `flags` the table does not know;
@@ -100,7 +105,7 @@ impl Keywords {
         for f in flags {
             let Flag::Keyword(a) = f else { continue };
             let name = a.as_ref();
-            if table.bit_of(name).is_some() {
+            if table.bit(name) != 0 {
                 continue;
             }
             if name.len() > MAX_KEYWORD_LEN {
