@@ -64,6 +64,7 @@ pub enum Cov {
     RelayCutAfterRset,
     OwedWorkAdopted,
     DuplicateUidl,
+    TwinAfterDelete,
     LongUidl,
     Pipelined,
     LongSession,
@@ -137,6 +138,7 @@ impl Cov {
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
         Cov::DuplicateUidl,
+        Cov::TwinAfterDelete,
         Cov::LongUidl,
         Cov::Pipelined,
         Cov::LongSession,
@@ -152,15 +154,6 @@ impl Cov {
         Cov::ResumePrimed,
         Cov::CutCovered,
     ];
-
-    /// Whether a large plain sweep fails when no seed reached this
-    /// ([`crate::sweep::COVERAGE_GATE_SEEDS`]). Not gated: situations the
-    /// real system reaches too seldom for a zero to mean anything (a
-    /// journal group erased in part: about 1 seed in 1,000, only when work
-    /// turned out impossible or was adopted part-way).
-    pub fn gated(self) -> bool {
-        !matches!(self, Cov::JournalPartErased)
-    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -231,6 +224,7 @@ impl Cov {
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
             Cov::OwedWorkAdopted => "owed work adopted by another session",
             Cov::DuplicateUidl => "duplicate UIDL on a server",
+            Cov::TwinAfterDelete => "an exact copy of a message delivered right after its DELE +OK",
             Cov::LongUidl => "UIDL over 70 characters",
             Cov::Pipelined => "pipelined commands",
             Cov::LongSession => "long browsing session",

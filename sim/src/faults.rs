@@ -12,7 +12,7 @@ use causeway_mailserver::SessionId;
 use causeway_net::{EnvRng, derive_seed};
 
 use crate::coverage::Cov;
-use crate::workload::Activity;
+use crate::workload::{Activity, MsgKey};
 use crate::world::World;
 
 /// A fault in force, and what undoes it.
@@ -80,6 +80,8 @@ pub struct Faults {
     /// Draws for those cuts, apart from the harness's stream so that they
     /// move no other draw of the seed.
     mid_stream_rng: EnvRng,
+    /// Draws for twins ([`Faults::twin_after_delete`]), apart likewise.
+    twin_rng: EnvRng,
 }
 
 impl Faults {
@@ -102,6 +104,7 @@ impl Faults {
             last_edge_crash: (0, 0),
             line_read: LineRead::default(),
             mid_stream_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"mid-stream cut"])),
+            twin_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"twin after delete"])),
             windows: if w.params.faults.line_flaky > 0.0 {
                 // Random losses on the line, the whole fault phase.
                 vec![(0, fault_ms)]
@@ -187,6 +190,36 @@ impl Faults {
             }
         }
         w.log_event(format!("undo {u:?}"));
+    }
+
+    /// On a server with odd UIDLs, now and then: an exact copy of a message
+    /// whose DELE was just acknowledged arrives (a broken migration), and
+    /// half the time the edge crashes with it, so that the delete is owed
+    /// in a server session whose listing holds both. The edge must then
+    /// leave both alone and drop that one delete with a log line, erasing
+    /// part of a group's journal work while the rest of it stays owed: the
+    /// rare state `journal-header-erased-early` needs. Twins stay, so the
+    /// rest of the fault phase is a fault window (the front refuses to
+    /// serve or delete either).
+    fn twin_after_delete(&mut self, w: &mut World, k: &MsgKey) {
+        let Some(i) = w.servers.iter().position(|s| s.host == k.0) else {
+            return;
+        };
+        // Not where the mail user reads over IMAP too: the front's book
+        // would show a twin under a name the oracle cannot yet tell from
+        // the original's.
+        if !w.params.servers[i].odd_uidls
+            || w.params.mua.imap_share > 0.0
+            || !self.twin_rng.chance(0.3)
+        {
+            return;
+        }
+        w.deliver_twin(i, k.1);
+        self.windows
+            .push((w.now_ms(), w.params.fault_phase.as_millis() as u64));
+        if self.twin_rng.chance(0.5) {
+            self.crash_edge(w, &format!("right after a twin of {}:{} arrived", k.0, k.1));
+        }
     }
 
     /// Marks the live server sessions of `host`'s node as cut by its crash.
@@ -393,6 +426,7 @@ impl Faults {
                 if f.edge_crash_after_dele > 0.0 && w.rng.chance(f.edge_crash_after_dele) {
                     self.crash_edge(w, &format!("right after DELE {}:{} +OK", k.0, k.1));
                 }
+                self.twin_after_delete(w, &k);
             }
             // The line cut before the client's next command: the answered
             // STORE must stand.

@@ -376,10 +376,11 @@ fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
 /// Invariants 1, 3 and 4, per message.
 pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     imap_strains_covered(w);
-    let (must, may, received, must_read, read) = w.mua.with(|m| {
+    let (must, may, asked, received, must_read, read) = w.mua.with(|m| {
         (
             m.must_delete.clone(),
             m.may_delete.clone(),
+            m.deletes_asked.clone(),
             m.received.clone(),
             m.must_read.clone(),
             m.imap_read.clone(),
@@ -414,6 +415,25 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             }
         }
         let all = s.store.messages(&s.user);
+        // The exact copies of `m` the harness delivered
+        // (`World::deliver_twin`): the same mail to the user and to the
+        // edge (same UIDL, same bytes), so having one whole is having the
+        // other, and deleting one may delete the other.
+        let twins_of = |m: &MessageRecord| -> Vec<MsgKey> {
+            if w.twinned.is_empty() {
+                return Vec::new();
+            }
+            let body = s.store.body_by_uid_copy(&s.user, m.uid);
+            all.iter()
+                .filter(|o| {
+                    o.uid != m.uid
+                        && o.uidl == m.uidl
+                        && o.size == m.size
+                        && s.store.body_by_uid_copy(&s.user, o.uid) == body
+                })
+                .map(|o| (s.host.clone(), o.uid))
+                .collect()
+        };
         for m in all.iter().cloned() {
             let key: MsgKey = (s.host.clone(), m.uid);
             let name = format!("{}:{} (uid {})", s.host, m.uidl, m.uid);
@@ -434,7 +454,21 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                 if logged(by, "EXPUNGE") {
                     w.coverage.insert(Cov::ImapBareExpunge);
                 }
-                if !may.contains(&key) {
+                // Of exact copies, as many may go as the user deleted.
+                let twins = twins_of(&m);
+                let copies_deleted = all
+                    .iter()
+                    .filter(|o| {
+                        o.deleted_by.is_some()
+                            && (o.uid == m.uid || twins.contains(&(s.host.clone(), o.uid)))
+                    })
+                    .count() as u32;
+                let copies_asked: u32 = twins
+                    .iter()
+                    .chain([&key])
+                    .filter_map(|k| asked.get(k))
+                    .sum();
+                if !may.contains(&key) && (twins.is_empty() || copies_deleted > copies_asked) {
                     let cmds = s
                         .store
                         .session(by)
@@ -449,7 +483,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                         ),
                     });
                 }
-            } else if must.contains(&key) {
+            } else if must.contains(&key) && !w.twinned.contains(&key) {
+                // (A twin that came after the DELE's +OK makes the delete
+                // one the edge must drop: `World::deliver_twin`.)
                 v.violations.push(Violation {
                     invariant: 4,
                     key: Some(key.clone()),
@@ -486,7 +522,11 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     w.coverage.insert(Cov::ImapSeenCommitted);
                 }
                 let seen_at = m.seen_at_ms.unwrap_or(0);
-                match received.get(&key) {
+                let received_whole = std::iter::once(key.clone())
+                    .chain(twins_of(&m))
+                    .filter_map(|k| received.get(&k).copied())
+                    .min();
+                match received_whole {
                     None => v.violations.push(Violation {
                         invariant: 3,
                         key: Some(key.clone()),
@@ -494,7 +534,7 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                             "{name} marked read by session {by}, but the mail user never received it whole"
                         ),
                     }),
-                    Some(at) if *at > seen_at => v.violations.push(Violation {
+                    Some(at) if at > seen_at => v.violations.push(Violation {
                         invariant: 3,
                         key: Some(key.clone()),
                         message: format!(

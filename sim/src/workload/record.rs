@@ -82,6 +82,9 @@ pub struct MuaInner {
     pub received: BTreeMap<MsgKey, u64>,
     pub must_delete: BTreeSet<MsgKey>,
     pub may_delete: BTreeSet<MsgKey>,
+    /// How many settled deletes (acknowledged, or maybe done) named each
+    /// message: twins (`World::deliver_twin`) are judged by count.
+    pub deletes_asked: BTreeMap<MsgKey, u32>,
     /// Messages received whole whose delivery the edge must have heard of
     /// (see [`Reads`]) and whose read mark no RSET undid.
     pub must_read: BTreeSet<MsgKey>,
@@ -229,10 +232,12 @@ impl Deletes {
                 if acked {
                     m.must_delete.insert(k.clone());
                 }
+                *m.deletes_asked.entry(k.clone()).or_default() += 1;
                 m.may_delete.insert(k);
             }
             // An RSET whose answer never came: either outcome is right.
             for (k, _) in self.undoing {
+                *m.deletes_asked.entry(k.clone()).or_default() += 1;
                 m.may_delete.insert(k);
             }
         });

@@ -222,6 +222,9 @@ pub struct World {
     /// `flagged_elsewhere`), and when it took the flags back (unix ms).
     pub flagged_elsewhere: Vec<MsgKey>,
     pub flags_withdrawn_ms: Option<u64>,
+    /// Messages whose exact copy (same UIDL, same bytes) the harness
+    /// delivered after their delete was acknowledged ([`World::deliver_twin`]).
+    pub twinned: BTreeSet<MsgKey>,
 }
 
 impl World {
@@ -414,6 +417,7 @@ impl World {
             coverage: BTreeSet::new(),
             delivered: 0,
             flagged_elsewhere: Vec::new(),
+            twinned: BTreeSet::new(),
             flags_withdrawn_ms: None,
         }
     }
@@ -449,6 +453,36 @@ impl World {
                 flagged += 1;
             }
         }
+    }
+
+    /// Delivers an exact copy of server `i`'s message `uid` (same UIDL,
+    /// same bytes), as a broken migration does: from then on the two
+    /// cannot be told apart, so the edge must neither delete nor mark
+    /// either (issue #15's rule for ambiguous UIDLs), even for a delete
+    /// acknowledged before the copy came.
+    pub fn deliver_twin(&mut self, i: usize, uid: u32) {
+        let s = &self.servers[i];
+        let (Some(m), Some(body)) = (
+            s.store.message_by_uid(&s.user, uid),
+            s.store.body_by_uid_copy(&s.user, uid),
+        ) else {
+            return;
+        };
+        if m.deleted_at_ms.is_some() {
+            return;
+        }
+        let at = Some(self.unix_now());
+        s.store
+            .deliver_with_uidl(&s.user, &body, m.uidl.as_str(), at)
+            .expect("user exists");
+        self.twinned.insert((s.host.clone(), uid));
+        self.coverage.insert(Cov::TwinAfterDelete);
+        self.log_event(format!(
+            "delivered a twin of {}:{} (uid {uid}, {} octets)",
+            s.host,
+            m.uidl,
+            body.len()
+        ));
     }
 
     /// Delivers one new message to server `i` (drawn size and content).
