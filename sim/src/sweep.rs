@@ -28,7 +28,7 @@ pub fn coverage_gate(opts: &SweepOptions, result: &SweepResult) -> Vec<Cov> {
         return Vec::new();
     }
     // Every situation is gated (a journal group erased in part, the last
-    // one shown only, is reached by about 22 seeds in 1,000 since twins
+    // one shown only, is reached by about 17 seeds in 1,000 since twins
     // arrive after deletes: `Faults::twin_after_delete`).
     result.coverage.missing()
 }

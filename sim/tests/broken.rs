@@ -34,7 +34,7 @@ const PINNED: &[(&str, u64, u8)] = &[
     ("break-after-delivery", 0, 8),
     ("relay-commits-on-link-loss", 136, 1),
     ("mark-prefetched-read", 2, 3),
-    ("dele-not-journaled", 10, 4),
+    ("dele-not-journaled", 15, 4),
     ("carried-undone-by-rset", 15, 4),
     ("unprimed-resume", 25, 9),
     ("imap-uids-by-listing", 6, 2),

@@ -202,6 +202,11 @@ const ONCE_FAILED: &[u64] = &[
     3208,      // a TOP of a megabyte message waited for its last byte (focus drawn: resume)
     4968,      // the oracle: cuts that together outlast the mail client's patience
     829810200, // a batched delete taken from memory, sent again after a resume, done after its RSET
+    6502, // a committed delete the proxy's journal would not erase, carried again: a twin deleted
+    4491, //
+    8825, //
+    7385, // the same after a proxy restart: twins now only where the proxy never crashes
+    4599, // a read, unproved \Seen moved to Trash with the message: its read mark taken for made
 ];
 
 #[test]

@@ -507,6 +507,17 @@ impl Client {
         self.hello_with(servers, Vec::new(), carried, false).await
     }
 
+    /// Hello after a cut: naming the lost sessions, carrying the deletes
+    /// whose `Held` the cut lost.
+    pub async fn hello_after_cut(
+        &mut self,
+        servers: Vec<ServerSpec>,
+        supersedes: Vec<String>,
+        carried: Vec<DeleteOp>,
+    ) -> Result<EdgeToClient, String> {
+        self.hello_with(servers, supersedes, carried, false).await
+    }
+
     async fn hello_with(
         &mut self,
         servers: Vec<ServerSpec>,

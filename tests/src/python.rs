@@ -85,6 +85,27 @@ p = imaplib.IMAP4(HOST, PORT, timeout=60)
 out("welcome", text(p.welcome))
 "#;
 
+/// IMAP script lines: log in as the rig's local user and select `folder`
+/// (`login` and `select` printed).
+pub fn imap_login_select(folder: &str) -> String {
+    use crate::rig::{LOCAL_PASSWORD, LOCAL_USER};
+    format!(
+        "attempt(\"login\", p.login, \"{LOCAL_USER}\", \"{LOCAL_PASSWORD}\")\nattempt(\"select\", p.select, \"{folder}\")\n"
+    )
+}
+
+/// IMAP script lines printing the UIDs, flags and UIDVALIDITY of each
+/// message as `imaplib` sees them after SELECT: `validity` and `flags`
+/// (`uid:flags;...`).
+pub fn imap_folder_script() -> String {
+    r#"out("validity", text(p.response("UIDVALIDITY")[1][0]))
+d = attempt("fetched", p.fetch, "1:*", "(UID FLAGS)")
+import re
+out("flags", ";".join("%s:%s" % re.search(r"UID (\d+) FLAGS \(([^)]*)\)", text(x)).groups() for x in d if x))
+"#
+    .into()
+}
+
 /// True if `python3` with `poplib` can run. If not: panics under CI
 /// (`CI=true`), otherwise says what to install and returns false (skip).
 pub async fn available() -> bool {

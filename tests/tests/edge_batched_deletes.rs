@@ -6,6 +6,7 @@
 
 use causeway_edge::SimDisk;
 use causeway_mailserver::ServerConfig;
+use causeway_net::Env;
 use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, ListingState, Op, Reply};
 use causeway_tests::edge_world::*;
 
@@ -125,6 +126,61 @@ fn a_hello_carrying_a_delete_for_a_server_it_does_not_name_is_refused() {
             panic!("{answer:?}")
         };
         assert!(error.text.contains("ELSEWHERE"), "{error}");
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// A batch the edge held, whose `Held` a cut lost: the client proxy
+/// carries it in the Hello that supersedes the lost session, and the edge
+/// answers `Held` without taking it again. Taken twice, the delete would
+/// hit the exact copy of the message a broken migration delivered
+/// meanwhile (same UIDL, same size), once the lost session's QUIT removed
+/// the original.
+#[test]
+fn a_carried_delete_the_superseded_session_held_is_not_taken_again() {
+    let disk = SimDisk::new();
+    let mut w = world_journaled(exclusive(), &disk, |_| {});
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let Ok(EdgeToClient::Welcome { session, servers }) = a.hello(vec![alice_direct()]).await
+        else {
+            panic!("expected Welcome")
+        };
+        let u = uidls(&servers[0]);
+        let deleted = op(&a, 7, &u[0]);
+        let ops = a.placed(vec![deleted.clone()]);
+        a.send(&ClientToEdge::Deletes { ops }).await;
+        assert_eq!(a.recv().await?, EdgeToClient::Held { seqs: vec![7] });
+        // The cut: the client proxy never heard that Held.
+        turmoil::partition("client", "edge");
+        a.env.sleep(std::time::Duration::from_secs(5)).await;
+        turmoil::repair("client", "edge");
+        let body = mail.body("alice", &u[0]).expect("delivered");
+        mail.deliver_with_uidl("alice", &body, &u[0], None)?;
+
+        let mut b = Client::connect(&k, &ek).await?;
+        let answer = b
+            .hello_after_cut(vec![alice_direct()], vec![session], vec![deleted])
+            .await;
+        assert!(
+            matches!(answer, Ok(EdgeToClient::Welcome { .. })),
+            "{answer:?}"
+        );
+        assert_eq!(b.recv().await?, EdgeToClient::Held { seqs: vec![7] });
+        assert!(b.quit().await.iter().all(|o| o.result.is_ok()));
+        let copies = mail
+            .messages("alice")
+            .into_iter()
+            .filter(|m| m.uidl.as_str() == u[0] && m.deleted_at_ms.is_none())
+            .count();
+        assert_eq!(
+            copies,
+            1,
+            "the original went, its copy stays: {}",
+            mail.report()
+        );
         Ok(())
     });
     w.sim.run().unwrap();

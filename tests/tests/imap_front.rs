@@ -13,9 +13,7 @@ use causeway_tests::rig::{LOCAL_PASSWORD, LOCAL_USER, Rig, RigSpec, USER};
 use causeway_tests::{Dir, Py, python};
 
 fn login() -> String {
-    format!(
-        "attempt(\"login\", p.login, \"{LOCAL_USER}\", \"{LOCAL_PASSWORD}\")\nattempt(\"select\", p.select, \"INBOX\")\n"
-    )
+    python::imap_login_select("INBOX")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,17 +338,6 @@ async fn a_quiet_imap_client_is_kept_then_logged_out() {
     rig.assert_no_leaks();
 }
 
-/// The UIDs, flags and UIDVALIDITY of each message as `imaplib` sees them
-/// after SELECT: `validity` and `flags` (`uid:flags;...`).
-fn folder_script() -> String {
-    r#"out("validity", text(p.response("UIDVALIDITY")[1][0]))
-d = attempt("fetched", p.fetch, "1:*", "(UID FLAGS)")
-import re
-out("flags", ";".join("%s:%s" % re.search(r"UID (\d+) FLAGS \(([^)]*)\)", text(x)).groups() for x in d if x))
-"#
-    .into()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uids_and_flags_outlive_the_session() {
     if !python::available().await {
@@ -369,7 +356,7 @@ attempt("read", p.fetch, "2", "(BODY[])")
 attempt("logout", p.logout)
 "#,
         login(),
-        folder_script()
+        python::imap_folder_script()
     );
     let out = python::run_imap(&rig.imap, &first).await;
     assert_eq!(out.get("flags"), "1:;2:;3:;4:", "{out:?}");
@@ -388,7 +375,7 @@ attempt("unproved", p.fetch, "3", "(BODY[])")
 p.shutdown()
 "#,
         login(),
-        folder_script()
+        python::imap_folder_script()
     );
     let out = python::run_imap(&rig.imap, &second).await;
     assert_eq!(out.get("validity"), validity, "{out:?}");
@@ -403,7 +390,11 @@ p.shutdown()
     // Session 3 with HOST2 refusing the login, then session 4 with it back: its
     // message keeps UID 4.
     h2.store.add_user(USER, "changed-meanwhile");
-    let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
+    let out = python::run_imap(
+        &rig.imap,
+        &format!("{}{}", login(), python::imap_folder_script()),
+    )
+    .await;
     // A flag stored on a read message keeps its \Seen.
     assert_eq!(
         out.get("flags"),
@@ -411,7 +402,11 @@ p.shutdown()
         "{out:?}"
     );
     h2.store.add_user(USER, causeway_tests::rig::PASSWORD);
-    let out = python::run_imap(&rig.imap, &format!("{}{}", login(), folder_script())).await;
+    let out = python::run_imap(
+        &rig.imap,
+        &format!("{}{}", login(), python::imap_folder_script()),
+    )
+    .await;
     assert_eq!(out.get("validity"), validity, "{out:?}");
     assert_eq!(
         out.get("flags"),
@@ -567,7 +562,7 @@ attempt("logout", p.logout)
     );
     let out = python::run_imap(&rig.imap, &script).await;
     assert_eq!(out.get("select"), "OK 2", "{out:?}");
-    assert_eq!(out.get("folders"), "INBOX ARCH", "{out:?}");
+    assert_eq!(out.get("folders"), "INBOX ARCH Trash", "{out:?}");
     assert_eq!(out.get("status"), "ARCH (MESSAGES 3 UIDNEXT 4 UNSEEN 3)");
     assert_eq!(out.get("arch"), "OK 3", "{out:?}");
     assert_eq!(out.get("uids"), "OK 1 (UID 1)", "{out:?}");
@@ -592,7 +587,7 @@ attempt("logout", p.logout)
         r#"{}attempt("arch", p.select, "ARCH")
 {}"#,
         login(),
-        folder_script()
+        python::imap_folder_script()
     );
     let second = python::run_imap(&rig.imap, &again).await;
     assert_eq!(second.get("validity"), out.get("validity"), "{second:?}");
@@ -659,7 +654,7 @@ attempt("logout", p.logout)
     rig.settle().await;
 
     // The next session shows them again; the server saw nothing of them.
-    let again = format!("{}{}", login(), folder_script());
+    let again = format!("{}{}", login(), python::imap_folder_script());
     let second = python::run_imap(&rig.imap, &again).await;
     let ks: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
     assert_eq!(

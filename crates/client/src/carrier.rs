@@ -42,7 +42,7 @@ pub(crate) async fn carry<E: Env>(
     };
     let mut pause = CARRY_PAUSE;
     loop {
-        if journal.carriable_servers().is_empty() {
+        if journal.carriable_servers().is_empty() && !journal.has_settled() {
             tokio::select! {
                 _ = journal.entries_left() => {}
                 _ = shutdown_requested(&mut shutdown) => return,
@@ -53,6 +53,11 @@ pub(crate) async fn carry<E: Env>(
         tokio::select! {
             _ = env.sleep(pause) => {}
             _ = shutdown_requested(&mut shutdown) => return,
+        }
+        // Done entries the disk would not erase: tried again (a local
+        // write, cheap: no longer pause), never sent.
+        if journal.has_settled() && !journal.erase_settled().await {
+            continue;
         }
         let servers = journal.carriable_servers();
         if servers.is_empty() || shared.mail_clients() > 0 {

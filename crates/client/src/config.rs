@@ -11,6 +11,11 @@ use causeway_proto::Secret;
 use causeway_proto::user::{INBOX, ServerSpec, UserInfo};
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
+/// The IMAP front's own folder for messages moved out of the others
+/// (`imap_front::trash`): Thunderbird, Apple Mail and Outlook delete by
+/// moving there, and find it by this name or its `\Trash` attribute.
+pub const TRASH: &str = "Trash";
+
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Where the mail client connects: a loopback address, `127.0.0.1:1110`.
@@ -191,6 +196,18 @@ impl ClientConfig {
                 s.name, s.folder
             ));
         }
+        if let Some(s) = self
+            .servers
+            .iter()
+            .find(|s| !s.folder.eq_ignore_ascii_case(INBOX) && s.name.eq_ignore_ascii_case(TRASH))
+        {
+            return Err(format!(
+                "server {}: an entry that reads the folder {:?} is shown to IMAP mail clients \
+                 as a folder of its name, and {TRASH} is the client proxy's own folder for \
+                 messages moved there: give it another name",
+                s.name, s.folder
+            ));
+        }
         let t = &self.timeouts;
         let zero = [
             ("edge_connect", t.edge_connect),
@@ -217,6 +234,10 @@ impl ClientConfig {
     /// one folder per entry that reads another folder, named as the entry
     /// (its `name`: `[A-Za-z0-9_-]`, so it needs no quoting and holds no
     /// hierarchy delimiter).
+    ///
+    /// Last, [`TRASH`]: the proxy's own folder for messages the client
+    /// moves there (`imap_front::trash`), which stay on their servers until
+    /// expunged from it.
     pub fn imap_folders(&self) -> Vec<&str> {
         let mut folders = vec![INBOX];
         folders.extend(
@@ -225,6 +246,7 @@ impl ClientConfig {
                 .filter(|s| !s.folder.eq_ignore_ascii_case(INBOX))
                 .map(|s| s.name.as_str()),
         );
+        folders.push(TRASH);
         folders
     }
 
@@ -313,19 +335,30 @@ pub(crate) mod tests {
         );
         c.servers.extend([entry("HOST2", "inbox"), archive, lists]);
         assert_eq!(c.validate(), Ok(()));
-        assert_eq!(c.imap_folders(), ["INBOX", "work-archive", "rust"]);
+        assert_eq!(c.imap_folders(), ["INBOX", "work-archive", "rust", "Trash"]);
         let of = |s| c.imap_folder_of(s);
         assert_eq!(
             [of("HOST1"), of("HOST2"), of("rust"), of("none")],
             [Some("INBOX"), Some("INBOX"), Some("rust"), None]
         );
-        // A folder named INBOX would be two folders at once.
+        // A folder named INBOX, or Trash, would be two folders at once.
         c.servers.push(entry("Inbox", "Archive"));
         let e = c.validate().unwrap_err();
         assert!(
             e.contains("server Inbox") && e.contains("another name"),
             "{e}"
         );
+        c.servers.pop();
+        c.servers.push(entry("trash", "Archive"));
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("server trash") && e.contains("another name"),
+            "{e}"
+        );
+        // An entry of that name that reads an INBOX shows no folder.
+        c.servers.pop();
+        c.servers.push(entry("Trash", "INBOX"));
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

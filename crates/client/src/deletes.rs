@@ -21,9 +21,16 @@
 //!
 //! Sessions mark the entries they own as live, so two mail clients at once
 //! never carry the same entry, and an entry is carried again only after the
-//! session that had it is gone. Applying a delete twice is harmless (by
-//! UIDL and size; a message already gone needs nothing), so an entry whose
-//! `Held` a cut lost is simply sent again.
+//! session that had it is gone. An entry whose `Held` a cut lost is sent
+//! again (the edge takes a sequence number once per session, and a newer
+//! session does not take what the session it supersedes held). An entry
+//! that is done (held by the edge, or committed by its server) but that the
+//! disk would not erase is never carried again: applied twice, a delete by
+//! UIDL and size would hit a later message that came with the same UIDL
+//! and size (a server may reuse a UIDL once its message is gone). It is
+//! *settled*: erased with the next erase that works, or by the carrier
+//! ([`DeleteJournal::erase_settled`]). (A restart forgets which entries
+//! were settled; those are carried again.)
 //!
 //! Layout: one key per entry, `d/<seq>` (16 hex digits); the value (server
 //! name, UIDL, size) sealed under the journal key with the key as
@@ -92,6 +99,8 @@ struct Book {
     entries: BTreeMap<u64, DeleteOp>,
     /// Entries a live session owns.
     live: BTreeSet<u64>,
+    /// Entries done that the disk would not erase: never carried.
+    settled: BTreeSet<u64>,
 }
 
 impl DeleteJournal {
@@ -202,8 +211,11 @@ impl DeleteJournal {
     /// Erases entries the edge holds or the server committed (or the user
     /// undid); `false` if the disk refused (they are still there, and still
     /// owned by the caller).
+    /// Settled entries go with them.
     pub(crate) async fn erase(&self, seqs: &[u64]) -> bool {
-        let batch: Vec<Write> = seqs
+        let settled: Vec<u64> = self.book().settled.iter().copied().collect();
+        let all: BTreeSet<u64> = seqs.iter().copied().chain(settled).collect();
+        let batch: Vec<Write> = all
             .iter()
             .map(|s| Write::Delete { key: entry_key(*s) })
             .collect();
@@ -211,26 +223,58 @@ impl DeleteJournal {
             return true;
         }
         if let Err(e) = self.inner.store.commit(batch).await {
-            tracing::warn!(error = %e, entries = seqs.len(), "delete journal: could not erase entries");
+            tracing::warn!(error = %e, entries = all.len(), "delete journal: could not erase entries");
             return false;
         }
         let mut book = self.book();
-        for s in seqs {
+        for s in &all {
             book.entries.remove(s);
             book.live.remove(s);
+            book.settled.remove(s);
         }
         self.inner.state.set_deletes_pending(book.entries.len());
         true
+    }
+
+    /// Done entries the disk would not erase: no session owns them any
+    /// more, and none carries them ([`Book::settled`]).
+    fn settle(&self, seqs: &[u64]) {
+        let mut book = self.book();
+        for s in seqs {
+            book.live.remove(s);
+            book.settled.insert(*s);
+        }
+        drop(book);
+        self.inner.left.notify_one();
+    }
+
+    /// Whether settled entries wait to be erased.
+    pub(crate) fn has_settled(&self) -> bool {
+        !self.book().settled.is_empty()
+    }
+
+    /// Tries again to erase the settled entries.
+    pub(crate) async fn erase_settled(&self) -> bool {
+        self.erase(&[]).await
     }
 
     /// Entries no live session owns, for `servers`; the caller's session
     /// owns them from now on.
     pub(crate) fn take_carried(&self, servers: &[String]) -> Vec<DeleteOp> {
         let mut book = self.book();
-        let Book { entries, live, .. } = &mut *book;
+        let Book {
+            entries,
+            live,
+            settled,
+            ..
+        } = &mut *book;
         let carried: Vec<DeleteOp> = entries
             .values()
-            .filter(|op| !live.contains(&op.seq) && servers.contains(&op.server))
+            .filter(|op| {
+                !live.contains(&op.seq)
+                    && !settled.contains(&op.seq)
+                    && servers.contains(&op.server)
+            })
             .cloned()
             .collect();
         live.extend(carried.iter().map(|op| op.seq));
@@ -258,7 +302,7 @@ impl DeleteJournal {
         let servers: BTreeSet<&String> = book
             .entries
             .values()
-            .filter(|op| !book.live.contains(&op.seq))
+            .filter(|op| !book.live.contains(&op.seq) && !book.settled.contains(&op.seq))
             .map(|op| &op.server)
             .collect();
         servers.into_iter().cloned().collect()
@@ -340,18 +384,24 @@ impl SessionDeletes {
         self.unsent.sort_by_key(|op| op.seq);
     }
 
-    /// The edge's journal holds these. If the disk refuses the erase they
-    /// stay owned: the `Bye` or the session's end deals with them.
+    /// The edge's journal holds these: done here. If the disk refuses the
+    /// erase they are settled (never carried again).
     pub(crate) async fn held(&mut self, seqs: &[u64]) {
         let mine: Vec<u64> = seqs
             .iter()
             .copied()
             .filter(|s| self.owned.contains_key(s))
             .collect();
-        if self.journal.erase(&mine).await {
-            for s in &mine {
-                self.owned.remove(s);
-            }
+        self.done(&mine).await;
+    }
+
+    /// `seqs` (owned) are done: erased, or else settled.
+    async fn done(&mut self, seqs: &[u64]) {
+        for s in seqs {
+            self.owned.remove(s);
+        }
+        if !self.journal.erase(seqs).await {
+            self.journal.settle(seqs);
         }
     }
 
@@ -377,16 +427,10 @@ impl SessionDeletes {
     }
 
     /// `server` committed the session's work (its `Bye` outcome was `+OK`).
-    /// Entries the disk would not erase are left for carrying (applying
-    /// them again is harmless).
+    /// Entries the disk would not erase are settled, never carried again.
     pub(crate) async fn committed(&mut self, server: &str) {
         let seqs = self.which(|op, _| op.server == server);
-        for s in &seqs {
-            self.owned.remove(s);
-        }
-        if !self.journal.erase(&seqs).await {
-            self.journal.release(seqs);
-        }
+        self.done(&seqs).await;
     }
 
     /// Owned entries matching `f(op, carried)`.

@@ -61,7 +61,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 pub use carrier::{CARRY_PAUSE, CARRY_PAUSE_MAX};
-pub use config::{ClientConfig, Prefetch, Timeouts};
+pub use config::{ClientConfig, Prefetch, TRASH, Timeouts};
 pub use deletes::owed_deletes;
 pub use front::LOGIN_FAILURE_DELAY;
 pub use imap_front::LOGGED_OUT;

@@ -56,7 +56,7 @@ use causeway_imap::serve::view::Flags;
 use causeway_net::EnvRng;
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, TRASH};
 use serde::{Deserialize, Serialize};
 
 const VERSION: u8 = 2;
@@ -204,11 +204,12 @@ impl UidBooks {
             .imap_folders()
             .into_iter()
             .map(|f| {
+                // Trash holds messages of every entry.
                 let servers = proxy
                     .servers
                     .iter()
                     .map(|s| s.name.as_str())
-                    .filter(|s| proxy.imap_folder_of(s) == Some(f))
+                    .filter(|s| f == TRASH || proxy.imap_folder_of(s) == Some(f))
                     .collect();
                 (f, servers)
             })
@@ -545,6 +546,61 @@ impl UidBook {
         book.durable = true;
         book.keywords = table.clone();
         Ok(Ok(table))
+    }
+
+    /// The folder's UIDVALIDITY.
+    pub(crate) async fn validity(&self) -> NonZeroU32 {
+        self.book.lock().await.validity
+    }
+
+    /// The keys of every message the book holds (Trash's are the messages
+    /// moved there).
+    pub(crate) async fn keys(&self) -> BTreeSet<String> {
+        self.book.lock().await.known.keys().cloned().collect()
+    }
+
+    /// Takes in messages moved here ([`book_key`]s, with their flags),
+    /// durably: each new one gets the next UID, in the order given; one
+    /// the book holds already keeps its UID. Returns their UIDs.
+    pub(crate) async fn take_in(
+        &self,
+        moved: &[(&str, Flags)],
+        now: u64,
+    ) -> io::Result<Vec<NonZeroU32>> {
+        let mut book = self.book.lock().await;
+        let mut next = book.next;
+        let mut given: BTreeMap<String, Kept> = BTreeMap::new();
+        let mut uids = Vec::with_capacity(moved.len());
+        for &(key, flags) in moved {
+            if let Some(k) = book.known.get(key).or_else(|| given.get(key)) {
+                uids.push(k.uid);
+                continue;
+            }
+            let kept = Kept {
+                uid: next,
+                flags,
+                arrived: now,
+            };
+            next = next
+                .checked_add(1)
+                .ok_or_else(|| io::Error::other("the folder ran out of UIDs"))?;
+            given.insert(key.to_owned(), kept);
+            uids.push(kept.uid);
+        }
+        if given.is_empty() {
+            return Ok(uids);
+        }
+        if let Some(disk) = &self.disk {
+            let mut writes: Vec<Write> = given
+                .iter()
+                .map(|(u, k)| self.message_write(disk, u, *k))
+                .collect();
+            writes.push(self.meta_write(disk, (book.validity, next), &book.keywords));
+            disk.store.commit(writes).await?;
+        }
+        book.next = next;
+        book.known.extend(given);
+        Ok(uids)
     }
 
     /// Forgets messages that were expunged (a later message with the same

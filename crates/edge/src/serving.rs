@@ -60,7 +60,7 @@ use crate::compression::Compression;
 use crate::config::EdgeConfig;
 use crate::ledger::{Owed, Target};
 use crate::outbox::{Key, Outbox};
-use crate::registry::Registration;
+use crate::registry::{HeldSeqs, Registration};
 use crate::replica::Replica;
 use crate::state::EdgeState;
 use crate::worker::{Job, WorkerHandle};
@@ -178,8 +178,9 @@ pub(crate) struct Serving<'a, E: Env> {
     /// against its next `Hello` for the whole window.
     heard: bool,
     /// Batched deletes the journal holds, by sequence number: a batch sent
-    /// again after a cut is `Held` at once.
-    held: BTreeSet<u64>,
+    /// again after a cut is `Held` at once, and a newer session that
+    /// supersedes this one does not take them again (`HeldSeqs`).
+    held: HeldSeqs,
     /// Batched deletes taken in this session, durable or from memory only
     /// (a journal that failed): one sent again after a cut is not taken a
     /// second time, for an RSET may have undone it meanwhile.
@@ -212,6 +213,7 @@ impl<'a, E: Env> Serving<'a, E> {
         replica: Replica,
         workers: &'a Workers,
         secret: Option<[u8; SECRET_LEN]>,
+        held: HeldSeqs,
     ) -> Self {
         let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         let now = env.now();
@@ -238,7 +240,7 @@ impl<'a, E: Env> Serving<'a, E> {
             parked: None,
             marks: 0,
             heard: false,
-            held: BTreeSet::new(),
+            held,
             taken: BTreeSet::new(),
             answered: None,
             meter: Meter::default(),
@@ -413,7 +415,7 @@ impl<'a, E: Env> Serving<'a, E> {
         Some(Box::new(Farewell {
             secrets: std::iter::once(secret).chain(self.previous).collect(),
             marks: self.marks,
-            held: self.held.clone(),
+            held: self.held.snapshot(),
             servers: Vec::new(),
         }))
     }

@@ -25,6 +25,7 @@
 //! The serving phase, with its rules for requests, prefetch and durable
 //! deletes, is [`crate::serving`].
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -205,12 +206,14 @@ impl<E: Env> Session<E> {
             lost.extend(self.registry.sessions_of(&client));
         }
         let mut registration = self.registry.register(id, client);
+        let mut held_elsewhere = BTreeSet::new();
         if !lost.is_empty() {
-            let ended = self
+            let (ended, held) = self
                 .registry
                 .supersede(&self.env, id, &client, &lost, t.hello)
                 .await;
             self.state.superseded(ended);
+            held_elsewhere = held;
         }
 
         let mut workers: Workers = Vec::new();
@@ -227,13 +230,24 @@ impl<E: Env> Session<E> {
                 shutdown: self.shutdown.clone(),
                 logins: self.logins.clone(),
             };
-            let mine: Vec<&DeleteOp> = carried.iter().filter(|d| d.server == name).collect();
+            let (mine, theirs): (Vec<&DeleteOp>, Vec<&DeleteOp>) = carried
+                .iter()
+                .filter(|d| d.server == name)
+                .partition(|d| !held_elsewhere.contains(&d.seq));
+            if !theirs.is_empty() {
+                info!(session = %id, server = %name, deletes = theirs.len(),
+                    "carried deletes a superseded session held already; not taken twice");
+                held.extend(theirs.iter().map(|d| d.seq));
+            }
             let deletes = self.carry(id, &spec, &mine, &mut held).await;
             let mut w = Worker::new(shared, id.to_owned(), spec, group).for_client(client);
             w.carry(deletes);
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));
             workers.push((name, handle));
+        }
+        for seq in &held {
+            registration.held.insert(*seq);
         }
         let mut lists = Vec::new();
         for (name, opened) in opening {
@@ -273,6 +287,7 @@ impl<E: Env> Session<E> {
                     replica,
                     &workers,
                     secret,
+                    registration.held.clone(),
                 );
                 // The serving phase's lines (resume, refused proofs) name
                 // the session through this span.

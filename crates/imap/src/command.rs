@@ -15,6 +15,7 @@ use imap_types::command::CommandBody;
 use imap_types::core::Vec1;
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_types::mailbox::Mailbox;
 use imap_types::search::SearchKey;
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
@@ -195,6 +196,16 @@ pub fn flag_deleted(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsenda
 pub fn uid_expunge(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
     Ok(CommandBody::ExpungeUid {
         sequence_set: uid_set(uids)?,
+    })
+}
+
+/// `UID MOVE uids folder` (RFC 6851).
+pub fn uid_move(uids: &[NonZeroU32], folder: &str) -> Result<CommandBody<'static>, Unsendable> {
+    Ok(CommandBody::Move {
+        sequence_set: uid_set(uids)?,
+        mailbox: Mailbox::try_from(folder.to_owned())
+            .map_err(|_| Unsendable("this folder name"))?,
+        uid: true,
     })
 }
 

@@ -53,7 +53,11 @@
 //! in the client proxy's journal, and the edge takes each sequence number
 //! once per session: a batch sent again after a resume is never taken a
 //! second time, for an RSET may have undone its deletes meanwhile (taken
-//! again, they would be owed once more). A client proxy without a journal
+//! again, they would be owed once more); nor does a session take a carried
+//! delete that a session its `Hello` supersedes held, and the client proxy
+//! never carries one it knows done. (A delete done twice by UIDL and size
+//! would hit a later message that came with the same UIDL and size.) A
+//! client proxy without a journal
 //! asks with `Request{Dele}` and answers `+OK` after the edge's
 //! `Response`: one turn per DELE.
 

@@ -376,7 +376,7 @@ fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
 /// Invariants 1, 3 and 4, per message.
 pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     imap_strains_covered(w);
-    let (must, may, asked, received, must_read, read) = w.mua.with(|m| {
+    let (must, may, asked, received, must_read, read, emptied) = w.mua.with(|m| {
         (
             m.must_delete.clone(),
             m.may_delete.clone(),
@@ -384,6 +384,7 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             m.received.clone(),
             m.must_read.clone(),
             m.imap_read.clone(),
+            m.imap_trash_expunged.clone(),
         )
     });
     if !read.is_empty() {
@@ -448,6 +449,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             }
             if let Some(by) = m.deleted_by {
                 w.coverage.insert(Cov::DeleteCommitted);
+                if emptied.contains(&key) {
+                    w.coverage.insert(Cov::ImapTrashEmptied);
+                }
                 if logged(by, "UID EXPUNGE") {
                     w.coverage.insert(Cov::ImapDeleteCommitted);
                 }
@@ -681,6 +685,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_pipelined > 0, Cov::ImapPipelined),
             (m.imap_pipelined_left > 0, Cov::ImapPipelinedLeft),
             (m.imap_parts_read > 0, Cov::ImapPartRead),
+            (m.imap_moved_to_trash > 0, Cov::ImapMovedToTrash),
+            (m.imap_put_back > 0, Cov::ImapPutBack),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -62,6 +62,18 @@ const OTHER_FOLDER_CHANCE: f64 = 0.5;
 /// still reach their server; its UIDs are not the new folder's).
 const SWITCH_FOLDER_CHANCE: f64 = 0.3;
 
+/// The client proxy's own Trash (`causeway_client::TRASH`).
+const TRASH: &str = causeway_client::TRASH;
+
+/// How often the messages a session would delete go to Trash instead
+/// (`UID MOVE`, as Thunderbird deletes).
+const TRASH_CHANCE: f64 = 0.3;
+
+/// Once the user moved mail to Trash, how often a session works there: it
+/// reads some, then deletes them (emptying the Trash) or, half the time,
+/// moves them back to their folder.
+const TRASH_SESSION_CHANCE: f64 = 0.3;
+
 /// The folder a session selected: its name at the client proxy and its
 /// UIDVALIDITY there.
 struct Folder {
@@ -301,7 +313,17 @@ impl Mua {
             );
         }
         let key = self.known(body);
-        if let Some((host, _)) = &key
+        if folder.name == TRASH {
+            if let Some(k) = &key
+                && !self.log.with(|m| m.imap_trashed.contains(k))
+            {
+                self.log.violation(
+                    2,
+                    key.clone(),
+                    format!("IMAP UID {uid} of {TRASH} is a message the user never moved there"),
+                );
+            }
+        } else if let Some((host, _)) = &key
             && self.folder_of(host) != folder.name
         {
             self.log.violation(
@@ -444,6 +466,10 @@ impl Mua {
     /// entry). No draw where there is no such folder, so that those seeds
     /// run as before.
     fn folder_to_work_in(&self) -> String {
+        let trashed = self.log.with(|m| !m.imap_trashed.is_empty());
+        if trashed && self.chance(TRASH_SESSION_CHANCE) {
+            return TRASH.into();
+        }
         let folders = self.entry_folders();
         if folders.is_empty() || !self.chance(OTHER_FOLDER_CHANCE) {
             return "INBOX".into();
@@ -518,6 +544,13 @@ impl Mua {
         if doomed.is_empty() {
             return Ended::Quit;
         }
+        let in_trash = folder.name == TRASH;
+        if !in_trash && self.chance(TRASH_CHANCE) {
+            return self.move_to_trash(c, &doomed, commands).await;
+        }
+        if in_trash && self.chance(0.5) {
+            return self.put_back(c, &doomed, commands).await;
+        }
         for (_, k) in &doomed {
             deletes.sent(k);
         }
@@ -535,6 +568,11 @@ impl Mua {
                 }
                 let elsewhere = folder.name != "INBOX";
                 self.log.with(|m| {
+                    if in_trash {
+                        let emptied = doomed.iter().filter(|(u, _)| gone.contains(u));
+                        m.imap_trash_expunged
+                            .extend(emptied.map(|(_, k)| k.clone()));
+                    }
                     m.imap_expunged += gone.len() as u32;
                     if elsewhere {
                         m.imap_other_folder_expunged += gone.len() as u32;
@@ -543,6 +581,54 @@ impl Mua {
                 Ended::Quit
             }
             Err(e) => Ended::Broken(format!("UID EXPUNGE: {e}")),
+        }
+    }
+
+    /// Deletes as Thunderbird does: `UID MOVE` to Trash. The messages stay
+    /// on their servers (invariant 1: no delete was asked), and Trash may
+    /// show them from the moment the move is sent.
+    async fn move_to_trash(
+        &self,
+        c: &mut Client,
+        doomed: &[(NonZeroU32, MsgKey)],
+        commands: &mut u32,
+    ) -> Ended {
+        self.log
+            .with(|m| m.imap_trashed.extend(doomed.iter().map(|(_, k)| k.clone())));
+        *commands += 1;
+        let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
+        match c.move_to(&uids, TRASH).await {
+            Ok(gone) => {
+                self.log
+                    .with(|m| m.imap_moved_to_trash += gone.len() as u32);
+                Ended::Quit
+            }
+            Err(e) => Ended::Broken(format!("UID MOVE to {TRASH}: {e}")),
+        }
+    }
+
+    /// Moves some of `doomed` (in Trash) back: those whose folder is the
+    /// first one's. (They stay in `imap_trashed`: another session of the
+    /// user may still show them in Trash until it lists it again.)
+    async fn put_back(
+        &self,
+        c: &mut Client,
+        doomed: &[(NonZeroU32, MsgKey)],
+        commands: &mut u32,
+    ) -> Ended {
+        let home = self.folder_of(&doomed[0].1.0).to_owned();
+        let uids: Vec<NonZeroU32> = doomed
+            .iter()
+            .filter(|(_, k)| self.folder_of(&k.0) == home)
+            .map(|(u, _)| *u)
+            .collect();
+        *commands += 1;
+        match c.move_to(&uids, &home).await {
+            Ok(gone) => {
+                self.log.with(|m| m.imap_put_back += gone.len() as u32);
+                Ended::Quit
+            }
+            Err(e) => Ended::Broken(format!("UID MOVE back to {home}: {e}")),
         }
     }
 

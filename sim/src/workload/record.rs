@@ -134,6 +134,14 @@ pub struct MuaInner {
     pub imap_pipelined_left: u32,
     /// `BODYSTRUCTURE` and `BODY[1]` read (not the whole message).
     pub imap_parts_read: u32,
+    /// Messages a `UID MOVE` to the client proxy's Trash was sent for (and
+    /// not yet moved back or expunged there): the only ones Trash may show.
+    pub imap_trashed: BTreeSet<MsgKey>,
+    /// Messages moved to Trash (answered `OK`), and moved back from it.
+    pub imap_moved_to_trash: u32,
+    pub imap_put_back: u32,
+    /// Messages whose expunge in Trash was answered.
+    pub imap_trash_expunged: BTreeSet<MsgKey>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

@@ -180,27 +180,36 @@ fn entries_that_do_not_open_or_name_an_unknown_server_stay_on_disk_uncarried() {
 }
 
 #[test]
-fn an_erase_the_disk_refuses_keeps_the_entry_owned_or_leaves_it_for_carrying() {
+fn a_done_entry_the_disk_will_not_erase_is_never_carried_again() {
     block_on(async {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
         s.record("A", &msg("u1")).await.unwrap();
+        s.record("A", &msg("u2")).await.unwrap();
+        s.record("A", &msg("u3")).await.unwrap();
         let sent = s.take_unsent();
-        // Held, but the erase fails: still this session's, never carried
-        // while it lives (its RSET must still be able to undo it).
+        // Held, but the erase fails: done all the same (the edge has it),
+        // so never carried, even once the session is gone: taken again by
+        // another session, it would be applied twice.
         disk.fail_next_commits(1);
         s.held(&[sent[0].seq]).await;
-        assert!(j.take_carried(&servers()).is_empty());
-        // An RSET whose erase fails: the delete stands and goes again.
+        assert_eq!((disk.len(), j.has_settled()), (3, true));
+        // An RSET whose erase fails: the session's own delete stands and
+        // goes again (the settled one is the edge's to undo).
         disk.fail_next_commits(1);
         assert!(s.undone("A").await.is_err());
-        assert_eq!(s.take_unsent().len(), 1);
-        // A commit whose erase fails leaves it for carrying.
+        assert_eq!(s.take_unsent().len(), 2);
+        // A commit whose erase fails settles the rest.
         disk.fail_next_commits(1);
         s.committed("A").await;
-        assert_eq!(disk.len(), 1);
-        assert_eq!(j.take_carried(&servers()).len(), 1);
+        drop(s);
+        assert_eq!(disk.len(), 3);
+        assert!(j.take_carried(&servers()).is_empty());
+        assert!(j.carriable_servers().is_empty());
+        // The next erase that works takes them all.
+        assert!(j.erase_settled().await);
+        assert_eq!((disk.len(), j.has_settled()), (0, false));
     });
 }
 

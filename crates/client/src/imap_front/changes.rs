@@ -177,7 +177,7 @@ impl<E: Env> Front<E> {
     }
 
     /// A folder opened with EXAMINE takes no change: `true` if refused.
-    fn refused_read_only(&self, server: &mut Server, tag: &Tag<'static>) -> bool {
+    pub(super) fn refused_read_only(&self, server: &mut Server, tag: &Tag<'static>) -> bool {
         if !self.read_only() {
             return false;
         }

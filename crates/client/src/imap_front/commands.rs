@@ -30,7 +30,7 @@ use super::maildrop::Maildrop;
 use super::recheck::Unlisted;
 use super::replies::{bad, capabilities, code, no, ok, refusal, text};
 use crate::broken::Broken;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, TRASH};
 use crate::shared::Shared;
 
 /// The unified mailbox of every entry that reads an INBOX; the other
@@ -313,6 +313,15 @@ impl<E: Env> Front<E> {
                     .store(server, tag, &sequence_set, kind, response, &flags, uid)
                     .await;
             }
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                return self
+                    .move_messages(server, tag, &sequence_set, &mailbox, uid)
+                    .await;
+            }
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
@@ -322,6 +331,14 @@ impl<E: Env> Front<E> {
                 return self
                     .fetch(server, mail, tag, &sequence_set, macro_or_item_names, uid)
                     .await;
+            }
+            CommandBody::Copy { .. } => {
+                server.enqueue_status(no(
+                    tag,
+                    Some(code("CANNOT")),
+                    "Causeway cannot copy mail: the servers behind it have nowhere to keep a \
+                     copy. To delete a message, move it to Trash (MOVE)",
+                ));
             }
             other => {
                 let what = other.name();
@@ -404,9 +421,16 @@ impl<E: Env> Front<E> {
                 if !list_matches(&reference, pattern, folder) {
                     continue;
                 }
-                let items = vec![FlagNameAttribute::from(
-                    causeway_imap::imap_types::core::Atom::try_from("HasNoChildren").expect("atom"),
-                )];
+                let attribute = |a: &'static str| {
+                    FlagNameAttribute::from(
+                        causeway_imap::imap_types::core::Atom::try_from(a).expect("atom"),
+                    )
+                };
+                let mut items = vec![attribute("HasNoChildren")];
+                if folder == TRASH {
+                    // RFC 6154: how clients find it under any name.
+                    items.push(attribute("Trash"));
+                }
                 let mailbox =
                     Mailbox::try_from(folder.to_owned()).expect("an entry's name is an atom");
                 server.enqueue_data(if lsub {
@@ -488,7 +512,7 @@ impl<E: Env> Front<E> {
 
     /// The folder `mailbox` names, if the configuration has it: `INBOX` in
     /// any case (RFC 3501 §5.1), another as its entry spells it.
-    fn folder_named(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+    pub(super) fn folder_named(&self, mailbox: &Mailbox<'_>) -> Option<String> {
         let name = mailbox_bytes(mailbox);
         self.config
             .imap_folders()

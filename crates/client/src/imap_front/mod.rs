@@ -1,8 +1,9 @@
 //! The IMAP front: an unchanged IMAP mail client (fetchmail, getmail,
-//! curl, python `imaplib`, mbsync, neomutt) reads and deletes the unified
-//! mailbox, `INBOX`, and the folder of each entry that reads a folder
-//! other than an INBOX (named as the entry), through the same session and
-//! promises as POP3.
+//! curl, python `imaplib`, mbsync, neomutt, Thunderbird) reads and deletes
+//! the unified mailbox, `INBOX`, and the folder of each entry that reads a
+//! folder other than an INBOX (named as the entry), through the same
+//! session and promises as POP3; and moves mail to the proxy's own
+//! `Trash` and back ([`trash`]).
 //!
 //! imap-next's server state machine parses and frames every command
 //! (literals, AUTHENTICATE continuations); nothing here parses IMAP by
@@ -34,6 +35,7 @@ mod login;
 mod maildrop;
 mod recheck;
 mod replies;
+mod trash;
 
 pub use commands::LOGGED_OUT;
 

@@ -42,6 +42,7 @@ use causeway_pop3::ClientError;
 use super::commands::{Front, State};
 use super::maildrop::Maildrop;
 use super::replies::{bad, no, ok, refusal};
+use crate::config::TRASH;
 use crate::link::{FIRST_PAUSE, MAX_PAUSE};
 use crate::uids::{book_key, server_of};
 
@@ -103,17 +104,23 @@ impl<E: Env> Front<E> {
 
     /// The messages of `folder` in the session behind's listing, numbered
     /// with the folder's UID book.
+    /// A message moved to Trash is Trash's alone (`super::trash`).
     pub(super) async fn number_folder(&mut self, folder: &str) -> Result<Listed, Unlisted> {
-        let list: Vec<(u32, u64, String)> = self
+        let trashed = self.shared.uids.folder(TRASH).keys().await;
+        let (list, keys): (Vec<(u32, u64, String)>, Vec<String>) = self
             .listing
             .iter()
-            .filter(|(_, _, uidl)| self.config.imap_folder_of(server_of(uidl)) == Some(folder))
-            .cloned()
-            .collect();
-        let keys: Vec<String> = list
-            .iter()
-            .map(|(_, size, uidl)| book_key(uidl, *size))
-            .collect();
+            .map(|m| (m, book_key(&m.2, m.1)))
+            .filter(|((_, _, uidl), key)| {
+                if folder == TRASH {
+                    trashed.contains(key)
+                } else {
+                    !trashed.contains(key)
+                        && self.config.imap_folder_of(server_of(uidl)) == Some(folder)
+                }
+            })
+            .map(|(m, key)| (m.clone(), key))
+            .unzip();
         let now = self.env.unix_millis() / 1000;
         let book = self.shared.uids.folder(folder);
         let mut numbered = book.number(&keys, now).await.map_err(|e| {

@@ -85,6 +85,7 @@ pub(super) fn capabilities(authed: bool) -> Vec1<Capability<'static>> {
         Capability::Unselect,
         Capability::Enable,
         Capability::Idle,
+        Capability::Move,
     ]);
     Vec1::try_from(caps).expect("not empty")
 }

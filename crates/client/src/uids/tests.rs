@@ -365,3 +365,72 @@ fn a_book_of_the_first_version_is_read_without_keywords() {
         assert_eq!(n.keywords, Keywords::default());
     });
 }
+
+#[test]
+fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let trash = shown_book(&disk, 1, 1_700_000_000_000, TRASH, SERVERS).await;
+        let seen = Flags {
+            seen: true,
+            ..Flags::default()
+        };
+        let given = trash
+            .take_in(&[("A:x 10", seen), ("B:z 30", Flags::default())], 5)
+            .await
+            .unwrap();
+        assert_eq!(given.iter().map(|u| u.get()).collect::<Vec<_>>(), [1, 2]);
+        // Taken in again (a move retried): the same UID, no new one.
+        let again = trash.take_in(&[("A:x 10", seen)], 6).await.unwrap();
+        assert_eq!(again[0].get(), 1);
+        // Restarted: Trash shows every server's messages, so nothing of it
+        // is forgotten; the next UID follows.
+        let trash = shown_book(&disk, 1, 1_800_000_000_000, TRASH, SERVERS).await;
+        assert_eq!(
+            trash.keys().await.into_iter().collect::<Vec<_>>(),
+            ["A:x 10", "B:z 30"]
+        );
+        let n = trash
+            .number_at(&listing(&["A:x 10", "B:z 30"]))
+            .await
+            .unwrap();
+        assert_eq!(uids(&n), [1, 2]);
+        assert_eq!(n.next.get(), 3);
+        assert!(n.messages[0].flags.seen && !n.messages[1].flags.seen);
+        let more = trash.take_in(&[("W:q 5", Flags::default())], 7).await;
+        assert_eq!(more.unwrap()[0].get(), 3);
+    });
+}
+
+#[test]
+fn the_trash_of_a_configured_proxy_keeps_every_entrys_messages_across_a_restart() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([3; 32]));
+        let mut proxy = crate::config::tests::config();
+        let mut archive = proxy.servers[0].clone();
+        archive.name = "work-archive".into();
+        archive.folder = "Archive".into();
+        proxy.servers.push(archive);
+        let rng = EnvRng::from_seed([2; 32]);
+        let load = || UidBooks::load(&cfg, &rng, 1_700_000_000_000, &proxy);
+        let books = load().await.unwrap();
+        let first = proxy.servers[0].name.clone();
+        let keys = [format!("{first}:x 10"), "work-archive:y 20".to_owned()];
+        let moved: Vec<(&str, Flags)> = keys
+            .iter()
+            .map(|k| (k.as_str(), Flags::default()))
+            .collect();
+        books.folder(TRASH).take_in(&moved, 5).await.unwrap();
+        let books = load().await.unwrap();
+        assert_eq!(
+            books
+                .folder(TRASH)
+                .keys()
+                .await
+                .into_iter()
+                .collect::<Vec<_>>(),
+            keys
+        );
+    });
+}

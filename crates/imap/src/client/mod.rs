@@ -15,6 +15,7 @@
 
 mod error;
 mod login;
+mod removal;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -616,76 +617,6 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
         let cmd = command::mark_seen(uids)?;
         self.run(cmd, "UID STORE (\\Seen)").await.map(drop)
-    }
-
-    /// Deletes exactly `uids`: `UID STORE +FLAGS.SILENT (\Deleted)`, then
-    /// `UID EXPUNGE` of the same UIDs. Returns the UIDs the server reported
-    /// expunged (those of `uids` it still had).
-    ///
-    /// A server without UIDPLUS has only the bare `EXPUNGE`, which removes
-    /// every message flagged `\Deleted`, whoever flagged it. It is used only
-    /// when `UID SEARCH DELETED` finds none but `uids`, before the STORE
-    /// and again after it; otherwise [`ImapError::NoUidplus`], and the
-    /// flags this call added are taken back. (Another client flagging a
-    /// message in the one round trip between the second search and the
-    /// EXPUNGE is not excluded; RFC 4315 exists for that.)
-    pub async fn delete(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
-        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
-        let uidplus = self.capabilities().await?.contains("UIDPLUS");
-        let flag = command::flag_deleted(uids)?;
-        let expunge = if uidplus {
-            self.run(flag, "UID STORE (\\Deleted)").await?;
-            command::uid_expunge(uids)?
-        } else {
-            let already = self.flagged_deleted(uids).await?;
-            self.run(flag, "UID STORE (\\Deleted)").await?;
-            if let Err(e) = self.flagged_deleted(uids).await {
-                let ours: Vec<NonZeroU32> = uids
-                    .iter()
-                    .copied()
-                    .filter(|u| !already.contains(u))
-                    .collect();
-                if !ours.is_empty() {
-                    let undo = command::unflag_deleted(&ours)?;
-                    self.run(undo, "UID STORE -FLAGS (\\Deleted)").await?;
-                }
-                return Err(e);
-            }
-            CommandBody::Expunge
-        };
-        // The map is needed as it was before each EXPUNGE; `run` applies
-        // them as they come, so replay them on a copy.
-        let mut before = self.selected.clone().ok_or(ImapError::NotSelected)?;
-        let answer = self.run(expunge, "UID EXPUNGE").await?;
-        let mut gone = Vec::new();
-        for data in &answer.data {
-            if let Data::Expunge(seq) = data
-                && let Some(uid) = before.uid_at(*seq)
-            {
-                gone.push(uid);
-            }
-            before.apply(data)?;
-        }
-        Ok(gone)
-    }
-
-    /// Those of `uids` flagged `\Deleted` now, or [`ImapError::NoUidplus`]
-    /// if any other message is.
-    async fn flagged_deleted(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
-        let answer = self
-            .run(command::search_deleted(), "UID SEARCH DELETED")
-            .await?;
-        let mut flagged = Vec::new();
-        for data in answer.data {
-            if let Data::Search(found, ..) = data {
-                flagged.extend(found);
-            }
-        }
-        let others = flagged.iter().filter(|u| !uids.contains(u)).count();
-        if others > 0 {
-            return Err(ImapError::NoUidplus { others });
-        }
-        Ok(flagged)
     }
 
     /// The names of the account's folders that can be selected (`LIST ""
