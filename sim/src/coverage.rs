@@ -161,6 +161,16 @@ impl Cov {
         Cov::CutCovered,
     ];
 
+    /// Whether a large plain sweep fails when no seed reached this
+    /// ([`crate::sweep::COVERAGE_GATE_SEEDS`]). Not gated: what only
+    /// `--focus twins` brings about (a copy after a delete), and a journal
+    /// group erased in part, which the standard swarm reaches about once in
+    /// 1,000 seeds (work that proved impossible or was adopted part-way)
+    /// and the twins focus often.
+    pub fn gated(self) -> bool {
+        !matches!(self, Cov::TwinAfterDelete | Cov::JournalPartErased)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cov::CutDuringRetr => "cut during RETR",

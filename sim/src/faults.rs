@@ -12,6 +12,7 @@ use causeway_mailserver::SessionId;
 use causeway_net::{EnvRng, derive_seed};
 
 use crate::coverage::Cov;
+use crate::swarm::Focus;
 use crate::workload::{Activity, MsgKey};
 use crate::world::World;
 
@@ -192,30 +193,23 @@ impl Faults {
         w.log_event(format!("undo {u:?}"));
     }
 
-    /// On a server with odd UIDLs, now and then: an exact copy of a message
-    /// whose DELE was just acknowledged arrives (a broken migration), and
-    /// half the time the edge crashes with it, so that the delete is owed
-    /// in a server session whose listing holds both. The edge must then
-    /// leave both alone and drop that one delete with a log line, erasing
-    /// part of a group's journal work while the rest of it stays owed: the
-    /// rare state `journal-header-erased-early` needs. Twins stay, so the
-    /// rest of the fault phase is a fault window (the front refuses to
-    /// serve or delete either).
+    /// With `--focus twins`, on a server with odd UIDLs, now and then: an
+    /// exact copy of a message whose DELE was just acknowledged arrives (a
+    /// broken migration), and half the time the edge crashes with it, so
+    /// that the delete is owed in a server session whose listing holds
+    /// both. The edge must then leave both alone and drop that one delete
+    /// with a log line, erasing part of a group's journal work while the
+    /// rest of it stays owed: the rare state `journal-header-erased-early`
+    /// needs. Twins stay, so the rest of the fault phase is a fault window
+    /// (the front refuses to serve or delete either).
     fn twin_after_delete(&mut self, w: &mut World, k: &MsgKey) {
+        if w.params.focus != Some(Focus::Twins) {
+            return;
+        }
         let Some(i) = w.servers.iter().position(|s| s.host == k.0) else {
             return;
         };
-        // Not where the mail user reads over IMAP too: the front's book
-        // would show a twin under a name the oracle cannot yet tell from
-        // the original's. Not where the client proxy may crash: a restart
-        // forgets which of its journal's deletes were done, and carries
-        // them again, which a copy that came meanwhile would not survive
-        // (a known limit: `causeway_client` `deletes`; seed 7385).
-        if !w.params.servers[i].odd_uidls
-            || w.params.mua.imap_share > 0.0
-            || w.params.faults.proxy_crash > 0.0
-            || !self.twin_rng.chance(0.3)
-        {
+        if !w.params.servers[i].odd_uidls || !self.twin_rng.chance(0.3) {
             return;
         }
         w.deliver_twin(i, k.1);

@@ -579,6 +579,13 @@ pub enum Focus {
     /// ends: invariant 9 judges most sessions (a cut the resume covers is
     /// never seen by the mail client).
     Resume,
+    /// Servers with odd UIDLs where exact copies of a message arrive right
+    /// after its DELE `+OK` (a broken migration), half with an edge crash
+    /// (`Faults::twin_after_delete`): the edge must drop a delete it can no
+    /// longer aim, erasing part of a journal group. Not drawn by standard
+    /// seeds: copies expose deletes done twice that are still open
+    /// (docs/simulation.md).
+    Twins,
 }
 
 /// One standard seed in this many takes a focus ([`Focus::drawn`]).
@@ -594,6 +601,7 @@ impl Focus {
         Focus::BigMessages,
         Focus::SlowLine,
         Focus::Resume,
+        Focus::Twins,
     ];
 
     /// The foci a standard seed may draw: not those of multi-megabyte
@@ -618,6 +626,7 @@ impl Focus {
             Focus::BigMessages => "big-messages",
             Focus::SlowLine => "slow-line",
             Focus::Resume => "resume",
+            Focus::Twins => "twins",
         }
     }
 
@@ -717,6 +726,18 @@ impl Focus {
                     s.initial_messages = s.initial_messages.clamp(1, 3);
                     s.faults = Faults::default();
                 }
+            }
+            Focus::Twins => {
+                // (IMAP servers keep their UIDs: odd UIDLs are POP3's.)
+                for s in p.servers.iter_mut().filter(|s| !s.imap) {
+                    s.odd_uidls = true;
+                }
+                // A restart of the proxy forgets which deletes were done
+                // and carries them again; IMAP reads would name a copy by
+                // a name the oracle cannot yet tell from the original's.
+                f.proxy_crash = 0.0;
+                p.mua.imap_share = 0.0;
+                p.mua.dele_chance = p.mua.dele_chance.max(0.5);
             }
             Focus::Resume => {
                 let down = 20_000 + (p.seed % 8) * 10_000;
