@@ -207,6 +207,8 @@ const ONCE_FAILED: &[u64] = &[
     8825, //
     7385, // the same after a proxy restart: twins now only where the proxy never crashes
     4599, // a read, unproved \Seen moved to Trash with the message: its read mark taken for made
+    197780385, // a superseded session stuck writing to a proxy that left it: [IN-USE] for the next
+    197780698, // a RETR behind megabytes streamed ahead, on a line cut every minute (focus drawn: resume)
 ];
 
 #[test]

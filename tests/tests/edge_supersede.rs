@@ -8,9 +8,15 @@ use std::time::Duration;
 use causeway_edge::SessionEnd;
 use causeway_net::Env;
 use causeway_proto::ErrCode;
-use causeway_proto::session::{EdgeToClient, ListingState, ServerListing};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, ServerListing};
 use causeway_proto::user::ServerSpec;
 use causeway_tests::edge_world::*;
+
+/// A world whose edge keeps a session whose line died for ten minutes,
+/// waiting for its client proxy to resume it.
+fn resumable() -> World {
+    world_with(exclusive(), |c| c.resume.window = Duration::from_secs(600))
+}
 
 async fn open(c: &mut Client, spec: ServerSpec, lost: Vec<String>) -> (String, ServerListing) {
     match c.hello_superseding(vec![spec], lost).await {
@@ -122,9 +128,7 @@ fn without_naming_it_the_lost_session_keeps_the_mailbox_locked() {
 /// session opens without `[IN-USE]` and without the deleted message.
 #[test]
 fn a_restarted_client_proxy_ends_its_sessions_waiting_for_a_resume() {
-    let mut w = world_with(exclusive(), |c| {
-        c.resume.window = Duration::from_secs(600);
-    });
+    let mut w = resumable();
     let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
     let (mail, edge) = (w.mail.clone(), w.edge.clone());
     w.sim.client("client", async move {
@@ -170,9 +174,7 @@ fn a_restarted_client_proxy_ends_its_sessions_waiting_for_a_resume() {
 /// the new one.
 #[test]
 fn a_resume_whose_answer_was_lost_is_taken_again_with_the_secret_it_proved() {
-    let mut w = world_with(exclusive(), |c| {
-        c.resume.window = Duration::from_secs(600);
-    });
+    let mut w = resumable();
     let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
     w.sim.client("client", async move {
         let mut a = Client::connect(&k, &ek).await?;
@@ -218,4 +220,50 @@ fn a_resume_whose_answer_was_lost_is_taken_again_with_the_secret_it_proved() {
         Ok(())
     });
     w.sim.run().unwrap();
+}
+
+/// A session stuck writing to a client proxy that stopped reading it (the
+/// proxy moved on to a new session and left the old connection open) ends
+/// the moment the new session names it: it QUITs its servers at once, not
+/// when its write's progress deadline runs out, so the new session does not
+/// meet `[IN-USE]` (seed 197780385: a clean session refused for 30 s).
+/// Here the old session's answers to `Ping`s fill the socket, as a body's
+/// chunks did there.
+#[test]
+fn a_superseded_session_stuck_writing_lets_its_servers_go_at_once() {
+    let mut w = resumable();
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    let (mail, edge) = (w.mail.clone(), w.edge.clone());
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let (lost, _) = open(&mut a, alice_direct(), Vec::new()).await;
+        // `a` asks, reads no answer, and stays open: the edge's `Pong`s
+        // fill the socket and its next write waits.
+        for nonce in 0..90 {
+            a.send(&ClientToEdge::Ping { nonce }).await;
+        }
+        let env = a.env.clone();
+        env.sleep(Duration::from_secs(5)).await;
+
+        let asked_at = env.now();
+        let mut b = Client::connect(&k, &ek).await?;
+        let (_, listing) = open(&mut b, alice_direct(), vec![lost]).await;
+        let waited = env.now() - asked_at;
+        assert!(
+            matches!(listing.state, ListingState::Ready { .. }),
+            "{listing:?}"
+        );
+        assert!(waited < Duration::from_secs(5), "opened after {waited:?}");
+        b.quit().await;
+        wait_until(&env, Duration::from_secs(60), "sessions to end", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        all_quit_no_locks(&mail, env.unix_millis());
+        drop(a);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+    let ends: Vec<_> = w.edge.sessions().into_iter().map(|r| r.end).collect();
+    assert_eq!(ends, [Some(SessionEnd::Superseded), Some(SessionEnd::Quit)]);
 }

@@ -12,7 +12,7 @@
 //! yet delivered is bounded by `budget`: each delivery frees its share, and
 //! the plan goes on. Sans-IO: the session sends what [`Planner::next`] says.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use causeway_proto::session::{ServerListing, Wanted};
 
@@ -22,8 +22,11 @@ use crate::mirror::{Kept, Key, Mirror, listed};
 pub(crate) struct Planner {
     queue: VecDeque<Key>,
     budget: u64,
-    /// Bytes wanted and not yet delivered (by listing size).
-    outstanding: BTreeMap<Key, u64>,
+    /// Bodies wanted and not yet delivered: the order they were wanted in
+    /// (the plan's) and their bytes (by listing size).
+    outstanding: BTreeMap<Key, (u64, u64)>,
+    /// The order the next wanted body gets.
+    wanted_so_far: u64,
 }
 
 impl Planner {
@@ -52,6 +55,7 @@ impl Planner {
             queue,
             budget: policy.budget,
             outstanding: BTreeMap::new(),
+            wanted_so_far: 0,
         }
     }
 
@@ -59,7 +63,7 @@ impl Planner {
     /// body, within the budget.
     pub fn next(&mut self, mirror: &Mirror) -> Vec<(String, Vec<Wanted>)> {
         let mut out: Vec<(String, Vec<Wanted>)> = Vec::new();
-        let mut used: u64 = self.outstanding.values().sum();
+        let mut used: u64 = self.outstanding.values().map(|&(_, cost)| cost).sum();
         while let Some(key) = self.queue.front() {
             let from = mirror.held(key);
             let cost = key.1.size.saturating_sub(from);
@@ -68,7 +72,9 @@ impl Planner {
             }
             let key = self.queue.pop_front().expect("front exists");
             used += cost;
-            self.outstanding.insert(key.clone(), cost);
+            self.outstanding
+                .insert(key.clone(), (self.wanted_so_far, cost));
+            self.wanted_so_far += 1;
             let wanted = Wanted {
                 msg: key.1.clone(),
                 from,
@@ -91,6 +97,26 @@ impl Planner {
     /// The bodies wanted and not delivered yet.
     pub fn wanted(&self) -> impl Iterator<Item = &Key> {
         self.outstanding.keys()
+    }
+
+    /// Bytes the stream may bring before `key`'s body starts: what is still
+    /// to come of the bodies arriving now and of those wanted before it.
+    pub fn bytes_ahead(&self, key: &Key, mirror: &Mirror) -> u64 {
+        let before = self.outstanding.get(key).map_or(0, |&(order, _)| order);
+        let wanted_before = self
+            .outstanding
+            .iter()
+            .filter(|(_, (order, _))| *order < before)
+            .map(|(k, _)| k);
+        let ahead: BTreeSet<&Key> = mirror
+            .arriving_keys()
+            .chain(wanted_before)
+            .filter(|k| *k != key)
+            .collect();
+        ahead
+            .into_iter()
+            .map(|k| k.1.size.saturating_sub(mirror.held(k)))
+            .sum()
     }
 
     pub fn done(&mut self, key: &Key) {
@@ -189,6 +215,45 @@ mod tests {
             .map(|w| (w.msg.uidl.clone(), w.from))
             .collect();
         assert_eq!(wanted, [("half".to_owned(), 3), ("new".to_owned(), 0)]);
+    }
+
+    /// What comes before a wanted body: the rest of those wanted before it
+    /// and of any arriving now, whatever their place in the plan.
+    #[test]
+    fn bytes_ahead_of_a_body_are_those_wanted_before_it_and_those_arriving() {
+        let order = ["A".to_owned(), "B".to_owned()];
+        let lists = [
+            listing("A", &[("a1", 100), ("a2", 10)]),
+            listing("B", &[("b1", 1000)]),
+        ];
+        let mut mirror = Mirror::default();
+        let mut p = Planner::new(
+            &policy(10_000, 10_000),
+            &order,
+            &lists,
+            &Kept::new(0),
+            &mirror,
+        );
+        p.next(&mirror);
+        let (a1, a2, b1) = (
+            key("A", "a1", 100),
+            key("A", "a2", 10),
+            key("B", "b1", 1000),
+        );
+        assert_eq!(p.bytes_ahead(&a1, &mirror), 0, "first in the plan");
+        assert_eq!(p.bytes_ahead(&a2, &mirror), 100, "a1 comes first");
+        mirror
+            .chunk(a1.clone(), 0, 100, &[b'x'; 40], 10_000)
+            .unwrap();
+        assert_eq!(p.bytes_ahead(&a2, &mirror), 60, "the rest of a1");
+        // b1 is wanted after a2, but the stream brings it now.
+        mirror
+            .chunk(b1.clone(), 0, 1000, &[b'y'; 100], 10_000)
+            .unwrap();
+        assert_eq!(p.bytes_ahead(&a2, &mirror), 60 + 900);
+        assert_eq!(p.bytes_ahead(&b1, &mirror), 60 + 10);
+        p.done(&a1);
+        assert_eq!(p.bytes_ahead(&a2, &mirror), 60 + 900, "a1 still arrives");
     }
 
     #[test]

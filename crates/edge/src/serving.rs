@@ -307,8 +307,9 @@ impl<'a, E: Env> Serving<'a, E> {
                 return Served::Cut(e.to_string());
             }
             // Notes what was sent meanwhile (and rests after a quiet spell).
-            if let Err(e) = self.rest_if_quiet(channel).await {
-                return Served::Cut(e.to_string());
+            let end = &mut registration.end;
+            if let Some(served) = or_ended(shutdown, end, self.rest_if_quiet(channel)).await {
+                return served;
             }
             let hold = self.hold();
             let sendable = self.outbox.ready() && hold.is_none();
@@ -321,24 +322,27 @@ impl<'a, E: Env> Serving<'a, E> {
                 Some(a) = registration.attach.recv() => return Served::Attach(a),
                 r = recv(&self.env, channel, t.client_idle, "the client's next message") => r,
                 Some(f) = self.fetched_rx.recv() => {
-                    if let Err(e) = self.fetched(channel, f).await {
-                        return Served::Cut(e.to_string());
+                    let end = &mut registration.end;
+                    if let Some(served) = or_ended(shutdown, end, self.fetched(channel, f)).await {
+                        return served;
                     }
                     continue;
                 }
                 _ = self.env.sleep(hold.unwrap_or_default()), if hold.is_some() => continue,
                 _ = self.env.sleep(rest_in.unwrap_or_default()), if rest_in.is_some() => continue,
                 _ = std::future::ready(()), if sendable => {
-                    if let Err(e) = self.send_burst(channel).await {
-                        return Served::Cut(e.to_string());
+                    let end = &mut registration.end;
+                    if let Some(served) = or_ended(shutdown, end, self.send_burst(channel)).await {
+                        return served;
                     }
                     continue;
                 }
             };
             // A message after a quiet spell (typically the client proxy's
             // keepalive): the frame ends before anything is answered.
-            if let Err(e) = self.rest_if_quiet(channel).await {
-                return Served::Cut(e.to_string());
+            let end = &mut registration.end;
+            if let Some(served) = or_ended(shutdown, end, self.rest_if_quiet(channel)).await {
+                return served;
             }
             self.heard |= next.is_ok();
             if next.is_ok() {
@@ -402,8 +406,10 @@ impl<'a, E: Env> Serving<'a, E> {
                 }
                 Err(e) => return Served::Cut(e.to_string()),
             };
-            if let Err(e) = send(&self.env, channel, &reply, t.hello).await {
-                return Served::Cut(e.to_string());
+            let end = &mut registration.end;
+            let sent = send(&self.env, channel, &reply, t.hello);
+            if let Some(served) = or_ended(shutdown, end, sent).await {
+                return served;
             }
         }
     }
@@ -730,6 +736,25 @@ impl<'a, E: Env> Serving<'a, E> {
 
     fn worker(&self, server: &str) -> Result<&'a WorkerHandle, OpError> {
         worker(self.workers, server)
+    }
+}
+
+/// A write to the channel, abandoned with the channel once the session is
+/// asked to end. A client proxy that moved on to a newer session no longer
+/// reads this one, and the write's progress deadline (`timeouts.hello`)
+/// would keep the servers' locks from the newer session meanwhile, which
+/// then meets `[IN-USE]`. Only writes are raced: a journal commit or a
+/// worker's errand is never cut in half.
+async fn or_ended<E: Env>(
+    shutdown: &mut watch::Receiver<bool>,
+    end: &mut watch::Receiver<bool>,
+    write: impl Future<Output = Result<(), LinkEnd>>,
+) -> Option<Served<E>> {
+    tokio::select! {
+        biased;
+        _ = shutdown_requested(shutdown) => Some(Served::End(Ending::Shutdown)),
+        _ = superseded(end) => Some(Served::End(Ending::Superseded)),
+        written = write => written.err().map(|e| Served::Cut(e.to_string())),
     }
 }
 

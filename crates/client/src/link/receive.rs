@@ -12,7 +12,7 @@ use causeway_proto::session::{ClientToEdge, EdgeToClient};
 use causeway_wire::Received;
 use causeway_wire::link::LinkEnd;
 
-use super::{CREDIT_EVERY, EdgeLink, LineCut, STREAM_QUIET, out_of_turn, send};
+use super::{CREDIT_EVERY, EdgeLink, JUMP_AFTER, LineCut, STREAM_QUIET, out_of_turn, send};
 use crate::mirror::Key;
 
 impl<E: Env> EdgeLink<E> {
@@ -123,8 +123,9 @@ impl<E: Env> EdgeLink<E> {
         }
     }
 
-    /// Takes in the stream until `key`'s body starts (or is whole), or
-    /// until no chunk came for [`STREAM_QUIET`].
+    /// Takes in the stream until `key`'s body starts (or is whole), until
+    /// no chunk came for [`STREAM_QUIET`], or until more than [`JUMP_AFTER`]
+    /// bytes are ahead of it (another body started).
     pub(super) async fn wait_for_start(&mut self, key: &Key) -> Result<(), LineCut> {
         loop {
             let got = self
@@ -142,6 +143,9 @@ impl<E: Env> EdgeLink<E> {
                     }
                     let m = &self.bodies.mirror;
                     if m.arriving(key) || m.complete(key).is_some() {
+                        return Ok(());
+                    }
+                    if self.planner.bytes_ahead(key, &self.bodies.mirror) > JUMP_AFTER {
                         return Ok(());
                     }
                 }
