@@ -158,6 +158,40 @@ struct Book {
     durable: bool,
 }
 
+impl Book {
+    /// What `keys` are kept as, in order: the entry a key has, or a new
+    /// one (with its flags) under the next free UID. Returns them, the new
+    /// ones by key, and the next free UID after them; nothing is kept yet.
+    fn assign<'k>(
+        &self,
+        keys: impl Iterator<Item = (&'k str, Flags)>,
+        now: u64,
+    ) -> io::Result<(Vec<Kept>, BTreeMap<String, Kept>, NonZeroU32)> {
+        let mut next = self.next;
+        let mut given: BTreeMap<String, Kept> = BTreeMap::new();
+        let mut kept = Vec::with_capacity(keys.size_hint().0);
+        for (key, flags) in keys {
+            let k = match self.known.get(key).or_else(|| given.get(key)) {
+                Some(k) => *k,
+                None => {
+                    let k = Kept {
+                        uid: next,
+                        flags,
+                        arrived: now,
+                    };
+                    next = next
+                        .checked_add(1)
+                        .ok_or_else(|| io::Error::other("the folder ran out of UIDs"))?;
+                    given.insert(key.to_owned(), k);
+                    k
+                }
+            };
+            kept.push(k);
+        }
+        Ok((kept, given, next))
+    }
+}
+
 struct Disk {
     store: Arc<dyn JournalStore>,
     sealer: Sealer,
@@ -464,27 +498,8 @@ impl UidBook {
     /// `Err`: nothing was kept, nothing may be shown.
     pub(crate) async fn number(&self, uidls: &[String], now: u64) -> io::Result<Numbered> {
         let mut book = self.book.lock().await;
-        let mut next = book.next;
-        let mut given = BTreeMap::new();
-        let mut messages = Vec::with_capacity(uidls.len());
-        for uidl in uidls {
-            let kept = match book.known.get(uidl).or_else(|| given.get(uidl)) {
-                Some(k) => *k,
-                None => {
-                    let k = Kept {
-                        uid: next,
-                        flags: Flags::default(),
-                        arrived: now,
-                    };
-                    next = next
-                        .checked_add(1)
-                        .ok_or_else(|| io::Error::other("the folder ran out of UIDs"))?;
-                    given.insert(uidl.clone(), k);
-                    k
-                }
-            };
-            messages.push(kept);
-        }
+        let fresh = uidls.iter().map(|u| (u.as_str(), Flags::default()));
+        let (messages, given, next) = book.assign(fresh, now)?;
         let listed: BTreeSet<&str> = uidls.iter().map(String::as_str).collect();
         let servers: BTreeSet<&str> = uidls.iter().map(|u| server_of(u)).collect();
         let gone: Vec<(String, NonZeroU32)> = book
@@ -553,10 +568,16 @@ impl UidBook {
         self.book.lock().await.validity
     }
 
-    /// The keys of every message the book holds (Trash's are the messages
-    /// moved there).
-    pub(crate) async fn keys(&self) -> BTreeSet<String> {
-        self.book.lock().await.known.keys().cloned().collect()
+    /// Which of `keys` the book holds (Trash holds the messages moved
+    /// there).
+    pub(crate) async fn holds<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> BTreeSet<&'k str> {
+        let book = self.book.lock().await;
+        keys.into_iter()
+            .filter(|k| book.known.contains_key(*k))
+            .collect()
     }
 
     /// Takes in messages moved here ([`book_key`]s, with their flags),
@@ -568,25 +589,8 @@ impl UidBook {
         now: u64,
     ) -> io::Result<Vec<NonZeroU32>> {
         let mut book = self.book.lock().await;
-        let mut next = book.next;
-        let mut given: BTreeMap<String, Kept> = BTreeMap::new();
-        let mut uids = Vec::with_capacity(moved.len());
-        for &(key, flags) in moved {
-            if let Some(k) = book.known.get(key).or_else(|| given.get(key)) {
-                uids.push(k.uid);
-                continue;
-            }
-            let kept = Kept {
-                uid: next,
-                flags,
-                arrived: now,
-            };
-            next = next
-                .checked_add(1)
-                .ok_or_else(|| io::Error::other("the folder ran out of UIDs"))?;
-            given.insert(key.to_owned(), kept);
-            uids.push(kept.uid);
-        }
+        let (kept, given, next) = book.assign(moved.iter().copied(), now)?;
+        let uids = kept.iter().map(|k| k.uid).collect();
         if given.is_empty() {
             return Ok(uids);
         }

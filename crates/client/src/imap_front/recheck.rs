@@ -106,20 +106,22 @@ impl<E: Env> Front<E> {
     /// with the folder's UID book.
     /// A message moved to Trash is Trash's alone (`super::trash`).
     pub(super) async fn number_folder(&mut self, folder: &str) -> Result<Listed, Unlisted> {
-        let trashed = self.shared.uids.folder(TRASH).keys().await;
+        let all: Vec<String> = self.listing.iter().map(|m| book_key(&m.2, m.1)).collect();
+        let trash = self.shared.uids.folder(TRASH);
+        let trashed = trash.holds(all.iter().map(String::as_str)).await;
         let (list, keys): (Vec<(u32, u64, String)>, Vec<String>) = self
             .listing
             .iter()
-            .map(|m| (m, book_key(&m.2, m.1)))
+            .zip(&all)
             .filter(|((_, _, uidl), key)| {
                 if folder == TRASH {
-                    trashed.contains(key)
+                    trashed.contains(key.as_str())
                 } else {
-                    !trashed.contains(key)
+                    !trashed.contains(key.as_str())
                         && self.config.imap_folder_of(server_of(uidl)) == Some(folder)
                 }
             })
-            .map(|(m, key)| (m.clone(), key))
+            .map(|(m, key)| (m.clone(), key.clone()))
             .unzip();
         let now = self.env.unix_millis() / 1000;
         let book = self.shared.uids.folder(folder);

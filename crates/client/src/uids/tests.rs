@@ -387,7 +387,11 @@ fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
         // is forgotten; the next UID follows.
         let trash = shown_book(&disk, 1, 1_800_000_000_000, TRASH, SERVERS).await;
         assert_eq!(
-            trash.keys().await.into_iter().collect::<Vec<_>>(),
+            trash
+                .holds(["A:x 10", "A:y 20", "B:z 30"])
+                .await
+                .into_iter()
+                .collect::<Vec<_>>(),
             ["A:x 10", "B:z 30"]
         );
         let n = trash
@@ -426,11 +430,10 @@ fn the_trash_of_a_configured_proxy_keeps_every_entrys_messages_across_a_restart(
         assert_eq!(
             books
                 .folder(TRASH)
-                .keys()
+                .holds(keys.iter().map(String::as_str))
                 .await
-                .into_iter()
-                .collect::<Vec<_>>(),
-            keys
+                .len(),
+            keys.len()
         );
     });
 }

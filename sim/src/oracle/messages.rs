@@ -1,0 +1,220 @@
+//! Invariants 1, 3 and 4, judged per message from the servers' records
+//! against what the mail user asked and received: nothing lost, nothing
+//! deleted or read that was not asked, everything acknowledged committed.
+//! Twins (an exact copy delivered right after its DELE `+OK`, `--focus
+//! twins`) are told apart here: a delete may hit one copy, never both.
+
+use causeway_mailserver::MessageRecord;
+
+use super::{Verdict, Violation, imap_strains_covered};
+use crate::coverage::Cov;
+use crate::faults::Faults;
+use crate::workload::MsgKey;
+use crate::world::World;
+
+/// True if another message of the same UIDL and size was on the server
+/// at some time after `m` was received (env unix ms): from then on no
+/// session may mark `m` (issue #15's rule for ambiguous UIDLs), so a mark
+/// that had not reached the server is rightly never made.
+fn twin_after(all: &[MessageRecord], m: &MessageRecord, received: Option<u64>) -> bool {
+    let at = received.unwrap_or(0);
+    all.iter().any(|o| {
+        o.uid != m.uid
+            && o.uidl == m.uidl
+            && o.size == m.size
+            && o.deleted_at_ms.is_none_or(|d| d > at)
+    })
+}
+
+/// True if a message received at `received` (env unix ms) may have had its
+/// read mark made from memory only and lost with an edge crash.
+fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
+    let Some(at) = received else { return false };
+    let at = at.saturating_sub(crate::world::nodes::SIM_EPOCH_UNIX_MILLIS);
+    faults
+        .memory_only_reads
+        .iter()
+        // Read marks travel batched since protocol 4: one received before
+        // the window may reach the edge's journal inside it.
+        .any(|(_, until)| at <= *until)
+}
+
+/// Invariants 1, 3 and 4, per message.
+pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
+    imap_strains_covered(w);
+    let (must, may, asked, received, must_read, read, emptied) = w.mua.with(|m| {
+        (
+            m.must_delete.clone(),
+            m.may_delete.clone(),
+            m.deletes_asked.clone(),
+            m.received.clone(),
+            m.must_read.clone(),
+            m.imap_read.clone(),
+            m.imap_trash_expunged.clone(),
+        )
+    });
+    if !read.is_empty() {
+        w.coverage.insert(Cov::ImapFrontRead);
+    }
+    for s in &w.servers {
+        if let Some(inbox) = &s.untouched_inbox {
+            for m in s.store.messages(inbox) {
+                if m.deleted_by.is_some() || m.seen_by.is_some() {
+                    v.violations.push(Violation {
+                        invariant: 1,
+                        key: None,
+                        message: format!(
+                            "{}: INBOX message {} (uid {}) was {} by session {:?}, but the entry \
+                             reads folder {}: no one asked for INBOX",
+                            s.host,
+                            m.uidl,
+                            m.uid,
+                            if m.deleted_by.is_some() {
+                                "deleted"
+                            } else {
+                                "marked read"
+                            },
+                            m.deleted_by.or(m.seen_by),
+                            s.user
+                        ),
+                    });
+                }
+            }
+        }
+        let all = s.store.messages(&s.user);
+        // The exact copies of `m` the harness delivered
+        // (`World::deliver_twin`): the same mail to the user and to the
+        // edge (same UIDL, same bytes), so having one whole is having the
+        // other, and deleting one may delete the other.
+        let twins_of = |m: &MessageRecord| -> Vec<MsgKey> {
+            if w.twinned.is_empty() {
+                return Vec::new();
+            }
+            let body = s.store.body_by_uid_copy(&s.user, m.uid);
+            all.iter()
+                .filter(|o| {
+                    o.uid != m.uid
+                        && o.uidl == m.uidl
+                        && o.size == m.size
+                        && s.store.body_by_uid_copy(&s.user, o.uid) == body
+                })
+                .map(|o| (s.host.clone(), o.uid))
+                .collect()
+        };
+        for m in all.iter().cloned() {
+            let key: MsgKey = (s.host.clone(), m.uid);
+            let name = format!("{}:{} (uid {})", s.host, m.uidl, m.uid);
+            // Which protocol did it, as the model's own log says.
+            let logged = |by, command: &str| {
+                s.store
+                    .session(by)
+                    .is_some_and(|r| r.commands.iter().any(|c| c == command))
+            };
+            if s.untouched_inbox.is_some() && (m.deleted_by.is_some() || m.seen_by.is_some()) {
+                w.coverage.insert(Cov::ImapFolderChanged);
+            }
+            if let Some(by) = m.deleted_by {
+                w.coverage.insert(Cov::DeleteCommitted);
+                if emptied.contains(&key) {
+                    w.coverage.insert(Cov::ImapTrashEmptied);
+                }
+                if logged(by, "UID EXPUNGE") {
+                    w.coverage.insert(Cov::ImapDeleteCommitted);
+                }
+                if logged(by, "EXPUNGE") {
+                    w.coverage.insert(Cov::ImapBareExpunge);
+                }
+                // Of exact copies, as many may go as the user deleted.
+                let twins = twins_of(&m);
+                let copies_deleted = all
+                    .iter()
+                    .filter(|o| {
+                        o.deleted_by.is_some()
+                            && (o.uid == m.uid || twins.contains(&(s.host.clone(), o.uid)))
+                    })
+                    .count() as u32;
+                let copies_asked: u32 = twins
+                    .iter()
+                    .chain([&key])
+                    .filter_map(|k| asked.get(k))
+                    .sum();
+                if !may.contains(&key) && (twins.is_empty() || copies_deleted > copies_asked) {
+                    let cmds = s
+                        .store
+                        .session(by)
+                        .map(|r| r.commands.join("; "))
+                        .unwrap_or_default();
+                    v.violations.push(Violation {
+                        invariant: 1,
+                        key: Some(key.clone()),
+                        message: format!(
+                            "{name} deleted by session {by}, but the mail user never deleted it (or \
+                             undid the delete with an acknowledged RSET); that session's commands: {cmds}"
+                        ),
+                    });
+                }
+            } else if must.contains(&key) && !w.twinned.contains(&key) {
+                // (A twin that came after the DELE's +OK makes the delete
+                // one the edge must drop: `World::deliver_twin`.)
+                v.violations.push(Violation {
+                    invariant: 4,
+                    key: Some(key.clone()),
+                    message: format!(
+                        "{name}: DELE was answered +OK to the mail user (and not undone) but the \
+                         message is still on the server after the quiet phase"
+                    ),
+                });
+            }
+            if m.deleted_by.is_none()
+                && m.seen_by.is_none()
+                && must_read.contains(&key)
+                && !read_may_be_lost(faults, received.get(&key).copied())
+                && !twin_after(&all, &m, received.get(&key).copied())
+            {
+                v.violations.push(Violation {
+                    invariant: 4,
+                    key: Some(key.clone()),
+                    message: format!(
+                        "{name}: the mail user received it whole and the edge answered a later \
+                         command of that session (no RSET after), or its IMAP STORE of \\Seen \
+                         was answered OK, or its IMAP session read it with BODY[] and LOGOUT \
+                         said every read mark was made, but it is still unread on the server \
+                         after the quiet phase"
+                    ),
+                });
+            }
+            if let Some(by) = m.seen_by {
+                w.coverage.insert(Cov::SeenCommitted);
+                if read.contains(&key) && !must_read.contains(&key) {
+                    w.coverage.insert(Cov::ImapFrontReadMarked);
+                }
+                if logged(by, "UID STORE") {
+                    w.coverage.insert(Cov::ImapSeenCommitted);
+                }
+                let seen_at = m.seen_at_ms.unwrap_or(0);
+                let received_whole = std::iter::once(key.clone())
+                    .chain(twins_of(&m))
+                    .filter_map(|k| received.get(&k).copied())
+                    .min();
+                match received_whole {
+                    None => v.violations.push(Violation {
+                        invariant: 3,
+                        key: Some(key.clone()),
+                        message: format!(
+                            "{name} marked read by session {by}, but the mail user never received it whole"
+                        ),
+                    }),
+                    Some(at) if at > seen_at => v.violations.push(Violation {
+                        invariant: 3,
+                        key: Some(key.clone()),
+                        message: format!(
+                            "{name} marked read by session {by} at {seen_at}, before the mail user \
+                             had all of it (at {at})"
+                        ),
+                    }),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
