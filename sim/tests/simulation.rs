@@ -160,8 +160,10 @@ fn slow_lines_carry_big_messages() {
 
 #[test]
 fn cuts_a_resume_covers_are_never_seen_by_the_mail_client() {
+    // 305 once failed: a QUIT lost in a cut waited 120 s for its `Bye`
+    // (an IMAP recheck's, so the mail client was still waiting on a NOOP).
     check(
-        9000..9012,
+        (9000..9012).chain([305]),
         Some(Focus::Resume),
         &[
             Cov::Resumed,
@@ -209,6 +211,7 @@ const ONCE_FAILED: &[u64] = &[
     4599, // a read, unproved \Seen moved to Trash with the message: its read mark taken for made
     197780385, // a superseded session stuck writing to a proxy that left it: [IN-USE] for the next
     197780698, // a RETR behind megabytes streamed ahead, on a line cut every minute (focus drawn: resume)
+    758300096, // a read mark lost with the session behind an IMAP recheck, its \Seen taken for made
 ];
 
 #[test]

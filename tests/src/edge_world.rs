@@ -672,9 +672,12 @@ impl Client {
 
     pub async fn quit(&mut self) -> Vec<ServerOutcome> {
         self.send(&ClientToEdge::Quit).await;
-        match self.recv().await {
-            Ok(EdgeToClient::Bye { servers }) => servers,
-            other => panic!("expected Bye, got {other:?}"),
+        loop {
+            match self.recv().await {
+                Ok(EdgeToClient::Finishing) => continue,
+                Ok(EdgeToClient::Bye { servers }) => return servers,
+                other => panic!("expected Bye, got {other:?}"),
+            }
         }
     }
 }

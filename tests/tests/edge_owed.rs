@@ -2,14 +2,15 @@
 //! and the server's lock make it hard: a delete undone by RSET stays undone
 //! when the relay link dies before the RSET reaches the server; a delete
 //! whose session lost its server is carried out by the session that holds
-//! the maildrop's lock meanwhile, never erased for a busy lock.
+//! the maildrop's lock meanwhile, never erased for a busy lock; a commit
+//! that takes long is told to the client proxy while it lasts.
 
 use std::time::Duration;
 
 use causeway_edge::SimDisk;
-use causeway_mailserver::{LockPolicy, ServerConfig};
+use causeway_mailserver::{Faults, LockPolicy, ServerConfig};
 use causeway_net::Env;
-use causeway_proto::session::{Op, Reply};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, Op, Reply};
 use causeway_tests::edge_world::*;
 
 /// The server saw `command` (e.g. "DELE 2") in some session.
@@ -147,6 +148,53 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
             0,
             "the journal still holds the work"
         );
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_slow_commit_after_quit_is_told_finishing_until_its_bye() {
+    // Every reply of the server takes 22 s, so the QUIT that commits the
+    // delete does too. The client proxy waits for `Bye` on silence (a
+    // minute), so the edge must say it is still finishing meanwhile.
+    let slow = Duration::from_secs(22);
+    let config = ServerConfig {
+        faults: Faults {
+            reply_delay_min: slow,
+            reply_delay_max: slow,
+            ..Faults::default()
+        },
+        ..exclusive()
+    };
+    let mut w = world_with(config, |c| {
+        c.timeouts.server.command = slow * 2;
+        c.timeouts.client_idle = slow * 4;
+    });
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let env = c.env.clone();
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        c.dele("HOST1", &u[0]).await;
+        c.send(&ClientToEdge::Quit).await;
+        let mut last = env.now();
+        let mut told = 0;
+        let servers = loop {
+            let got = c.recv().await;
+            let silence = env.now().duration_since(last);
+            assert!(silence <= Duration::from_secs(11), "silent for {silence:?}");
+            last = env.now();
+            match got {
+                Ok(EdgeToClient::Finishing) => told += 1,
+                Ok(EdgeToClient::Bye { servers }) => break servers,
+                other => panic!("expected Finishing or Bye, got {other:?}"),
+            }
+        };
+        assert!(told >= 2, "told {told} times over a 22 s commit");
+        assert!(servers.iter().all(|s| s.result.is_ok()), "{servers:?}");
+        assert!(!mail.is_present("alice", &u[0]), "{}", mail.report());
+        all_quit_no_locks(&mail, env.unix_millis());
         Ok(())
     });
     w.sim.run().unwrap();

@@ -460,66 +460,6 @@ p.shutdown()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connected_client_sees_new_mail_and_keeps_a_server_out_of_reach() {
-    if !python::available().await {
-        return;
-    }
-    // Listed again when the client asks (NOOP) once `imap_recheck` passed:
-    // new mail shows; the messages of a server out of reach now are not
-    // reported expunged (they are not deleted), but cannot be read, and
-    // the next SELECT no longer shows them.
-    let rig = Rig::start(RigSpec {
-        client_timeouts: causeway_client::Timeouts {
-            imap_recheck: Duration::from_secs(1),
-            ..causeway_client::Timeouts::default()
-        },
-        ..RigSpec::two_servers()
-    })
-    .await;
-    let (h1, h2) = (&rig.hosts[0], &rig.hosts[1]);
-    let u1 = h1.deliver(rig.env.rng(), 2, 2000);
-    let u2 = h2.deliver(rig.env.rng(), 1, 2000);
-    let script = format!(
-        r#"{}pause("listed")
-attempt("noop", p.noop)
-out("expunged", ",".join(text(x) for x in p.response("EXPUNGE")[1] if x))
-out("exists", text(p.response("EXISTS")[1][-1]))
-attempt("unreachable", p.fetch, "3", "(BODY.PEEK[])")
-out("new.digest", digest(attempt("new", p.fetch, "4", "(BODY.PEEK[])")))
-attempt("again", p.select, "INBOX")
-attempt("logout", p.logout)
-"#,
-        login()
-    );
-    let mut py = Py::start_imap(&rig.imap, &script);
-    assert_eq!(py.expect("select").await, "OK 3");
-    py.expect("pause").await;
-    h2.store.add_user(USER, "changed-meanwhile");
-    let new = h1.deliver(rig.env.rng(), 1, 1500);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    py.resume().await;
-    let out = py.finish().await;
-    assert_eq!(out.get("noop"), "OK completed", "{out:?}");
-    assert_eq!(out.get("expunged"), "", "{out:?}");
-    assert_eq!(out.get("exists"), "4", "{out:?}");
-    assert!(out.get("unreachable.err").starts_with("NO"), "{out:?}");
-    let body = h1.store.body(USER, &new[0]).expect("delivered");
-    let digest = out.get("new.digest");
-    assert_eq!(
-        digest.split(' ').next(),
-        Some(causeway_tests::interop::sha256(&body).as_str()),
-        "{out:?}"
-    );
-    assert_eq!(out.get("again"), "OK 3", "{out:?}");
-    rig.settle().await;
-    for u in u1.iter().chain(&new) {
-        assert!(h1.store.is_present(USER, u) && !h1.store.is_seen(USER, u));
-    }
-    assert!(h2.store.is_present(USER, &u2[0]));
-    rig.assert_no_leaks();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_that_reads_a_folder_is_a_folder_of_its_own() {
     if !python::available().await {
         return;

@@ -98,7 +98,8 @@ pub struct Timeouts {
     pub request: Duration,
     /// How often to ping the edge while the mail client is idle.
     pub ping_interval: Duration,
-    /// From `Quit` to `Bye`: the edge commits every server's work first.
+    /// From `Quit` to `Bye` at most: the edge commits every server's work
+    /// first, saying `Finishing` meanwhile; a silence is cut at `request`.
     pub quit: Duration,
     /// How long a mail client may stay silent before it is disconnected
     /// (RFC 1939 asks for at least ten minutes).

@@ -254,6 +254,7 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Bye { .. } => "Bye",
         EdgeToClient::Ticket { .. } => "Ticket",
         EdgeToClient::Resumed { .. } => "Resumed",
+        EdgeToClient::Finishing => "Finishing",
     };
     LineCut::broken(format!("the edge sent {kind} while we waited for {what}"))
 }
@@ -869,9 +870,20 @@ impl<E: Env> EdgeLink<E> {
         // nothing more, and unread bytes would turn its close into a reset
         // that could lose the Bye.
         self.quitting = true;
-        match self.next_answer("the edge's Bye", within, false).await? {
-            EdgeToClient::Bye { servers } => Ok(servers),
-            other => Err(out_of_turn("Bye", &other)),
+        // On silence, as any answer (the edge says `Finishing` while its
+        // servers commit), and `within` in all.
+        let env = self.env.clone();
+        let what = "the edge's Bye";
+        let bye = self.next_answer(what, self.request_timeout, false);
+        match env.timeout(within, what, bye).await {
+            Ok(Ok(EdgeToClient::Bye { servers })) => Ok(servers),
+            Ok(Ok(other)) => Err(out_of_turn("Bye", &other)),
+            Ok(Err(cut)) => Err(cut),
+            Err(_) => Err(LinkEnd::Silent {
+                what,
+                after: within,
+            }
+            .into()),
         }
     }
 

@@ -57,6 +57,10 @@ use crate::worker::{Job, Shared, Worker, WorkerEnd};
 /// How long a session that shuts down tries to tell its client proxy.
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often a session that has `Quit` tells its client proxy, while its
+/// servers commit, that the `Bye` is coming (`EdgeToClient::Finishing`).
+const FINISHING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Sessions one `Hello` may name as lost; a client proxy names its latest
 /// few, so more is a broken or hostile peer.
 pub(crate) const MAX_SUPERSEDES: usize = 16;
@@ -310,7 +314,10 @@ impl<E: Env> Session<E> {
                 .await;
         }
         let workers = self.break_on_cut(&ending, workers).await;
-        let (outcomes, abandoned) = finish(workers).await;
+        let (outcomes, abandoned) = match ending {
+            Ending::Quit(_) => self.finish_telling(channel, finish(workers)).await,
+            _ => finish(workers).await,
+        };
         let end = match ending {
             Ending::Quit(farewell) => {
                 if let Some(mut f) = farewell {
@@ -333,6 +340,36 @@ impl<E: Env> Session<E> {
         // Only now, with every server finished, may a newer session open them.
         drop(registration);
         (end, abandoned)
+    }
+
+    /// Waits for `finishing` (the servers committing after `Quit`), telling
+    /// the client proxy every [`FINISHING_EVERY`] that its `Bye` is still
+    /// coming: it waits for the `Bye` on silence, as for any answer, so a
+    /// `Quit` the line lost is found in its request timeout, however long
+    /// committing may take. A line that takes no more stops the telling;
+    /// the servers still finish.
+    async fn finish_telling<T>(
+        &self,
+        channel: &mut Channel<E>,
+        finishing: impl Future<Output = T>,
+    ) -> T {
+        tokio::pin!(finishing);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut finishing => return done,
+                () = self.env.sleep(FINISHING_EVERY) => {}
+            }
+            let told = send(
+                &self.env,
+                channel,
+                &EdgeToClient::Finishing,
+                self.config.timeouts.hello,
+            );
+            if told.await.is_err() {
+                return finishing.await;
+            }
+        }
     }
 
     /// Hands a resuming channel to the session it names, which checks its

@@ -289,6 +289,11 @@ pub enum EdgeToClient {
         marks: u64,
         primed: bool,
     },
+    /// After `Quit`, every 10 s until `Bye`: the servers are still
+    /// committing. The client proxy waits for `Bye` on silence, as for any
+    /// answer, so a `Quit` a cut lost is found in its request timeout, and
+    /// a commit that takes long (a slow server) is not taken for a cut.
+    Finishing,
 }
 
 /// Length of a resume secret.

@@ -228,6 +228,7 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
                 primed,
             }
         }),
+        Just(EdgeToClient::Finishing),
     ]
 }
 

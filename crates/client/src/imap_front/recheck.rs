@@ -20,7 +20,9 @@
 //!   message whose UID is below the folder's UIDNEXT (one of a server that
 //!   was out of reach when the folder was listed, whose UIDs the book kept)
 //!   waits for the next SELECT;
-//! - every message keeps the flags the session gave it.
+//! - every message keeps the flags the session gave it; a read mark the
+//!   old session behind took down with it unproved (its QUIT was not
+//!   answered `+OK`) is sent again in the new one.
 //!
 //! Each listing costs a new session with the edge (a login to every
 //! server): `imap_recheck` (a minute by default) bounds how often. A line
@@ -171,17 +173,18 @@ impl<E: Env> Front<E> {
         self.book_keys.clear();
         let mut messages = Vec::with_capacity(listed.messages.len());
         for (m, key) in listed.messages {
-            self.know(&m, key);
+            self.know(&m, m.flags.seen, key);
             messages.push(m);
         }
         let numbering = (listed.validity, listed.next);
         self.view = Some(View::with_uids(numbering, listed.keywords, messages));
     }
 
-    /// The POP3 session's message `m.key` is the book's `key`.
-    fn know(&mut self, m: &Message<u32>, key: String) {
-        if m.flags.seen {
-            // Its read mark went to the server in an earlier session.
+    /// The POP3 session's message `m.key` is the book's `key`; `read` if
+    /// the book keeps its `\Seen` (its read mark went to the server in an
+    /// earlier session).
+    fn know(&mut self, m: &Message<u32>, read: bool, key: String) {
+        if read {
             self.marks.done.insert(m.key);
             self.marks.proved.insert(m.key);
         }
@@ -201,7 +204,7 @@ impl<E: Env> Front<E> {
         if self.state == State::Greeted || self.env.now() < self.recheck_at() {
             return Ok(());
         }
-        self.reopen().await?;
+        let lost = self.reopen().await?;
         let listed = match self.list_folder().await {
             Ok(l) => l,
             Err(Unlisted::Session(e)) => return Err(e),
@@ -215,7 +218,39 @@ impl<E: Env> Front<E> {
             }
         };
         self.merge(server, listed, report);
+        self.send_again(&lost);
         Ok(())
+    }
+
+    /// The shown messages whose read marks were sent in the session behind
+    /// and not yet proved owed: a session behind that ends without a `+OK`
+    /// to its QUIT may have taken them down.
+    fn unproved(&self) -> Vec<NonZeroU32> {
+        let Some(v) = self.view.as_ref() else {
+            return Vec::new();
+        };
+        (0..v.exists() as usize)
+            .map(|i| v.get(i))
+            .filter(|m| self.marks.done.contains(&m.key) && !self.marks.proved.contains(&m.key))
+            .map(|m| m.uid)
+            .collect()
+    }
+
+    /// Read marks `lost` with the old session behind (by UID) go again in
+    /// the new one, with the client's next command: each was earned (a
+    /// whole non-peek FETCH the client spoke after) and is still shown
+    /// `\Seen`. One the book has (proved meanwhile) or whose message is
+    /// gone or out of reach is not sent.
+    fn send_again(&mut self, lost: &[NonZeroU32]) {
+        let Some(v) = self.view.as_ref() else {
+            return;
+        };
+        for i in 0..v.exists() as usize {
+            let m = v.get(i);
+            if lost.contains(&m.uid) && m.key != OUT_OF_REACH && !self.marks.done.contains(&m.key) {
+                self.marks.due.push(m.key);
+            }
+        }
     }
 
     /// When the folder is due to be listed again.
@@ -263,7 +298,9 @@ impl<E: Env> Front<E> {
     }
 
     /// Ends the session behind with QUIT and opens another, logged in.
-    async fn reopen(&mut self) -> Result<(), ClientError> {
+    /// Returns the shown messages (by UID) whose read marks the old session
+    /// may have taken down unmade ([`Front::unproved`]).
+    async fn reopen(&mut self) -> Result<Vec<NonZeroU32>, ClientError> {
         if self.maildrop.is_some() {
             // As at LOGOUT: its server sessions hold the maildrop locks
             // until the QUIT is done.
@@ -273,11 +310,12 @@ impl<E: Env> Front<E> {
                 r?;
             }
         }
+        let lost = self.unproved();
         self.maildrop = Some(self.open_again().await?);
         // Numbers of the old session mean nothing in the new one.
         self.cache = None;
         self.marks = Default::default();
-        Ok(())
+        Ok(lost)
     }
 
     /// Opens the new session behind, logged in. The edge out of reach (the
@@ -345,7 +383,9 @@ impl<E: Env> Front<E> {
             match fresh.remove(&m.uid) {
                 Some((now, key)) => {
                     m.key = now.key;
-                    self.know(m, key);
+                    // The book's `\Seen`, not the view's: a part or a lost
+                    // mark shows `\Seen` too, and neither is on the server.
+                    self.know(m, now.flags.seen, key);
                 }
                 None => {
                     m.key = OUT_OF_REACH;
@@ -357,7 +397,7 @@ impl<E: Env> Front<E> {
         for (m, key) in fresh.into_values() {
             let n = m.key;
             if let Some(shown) = view.arrived(m) {
-                self.know(shown, key);
+                self.know(shown, shown.flags.seen, key);
             } else {
                 tracing::debug!(
                     message = n,

@@ -78,6 +78,8 @@ impl<E: Env> EdgeLink<E> {
                 Ok(None)
             }
             EdgeToClient::Pong { nonce } if self.pong_was_due(nonce) => Ok(None),
+            // The servers are still committing: the line is alive.
+            EdgeToClient::Finishing if self.quitting => Ok(None),
             EdgeToClient::Held { seqs } => {
                 if let Some(d) = &mut self.deletes {
                     d.held(&seqs).await;
