@@ -83,6 +83,9 @@ pub struct Faults {
     mid_stream_rng: EnvRng,
     /// Draws for twins ([`Faults::twin_after_delete`]), apart likewise.
     twin_rng: EnvRng,
+    /// Draws for cuts at an IMAP recheck ([`Activity::ImapRecheck`]),
+    /// apart likewise.
+    recheck_rng: EnvRng,
 }
 
 impl Faults {
@@ -106,6 +109,7 @@ impl Faults {
             line_read: LineRead::default(),
             mid_stream_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"mid-stream cut"])),
             twin_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"twin after delete"])),
+            recheck_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"cut at an IMAP recheck"])),
             windows: if w.params.faults.line_flaky > 0.0 {
                 // Random losses on the line, the whole fault phase.
                 vec![(0, fault_ms)]
@@ -193,17 +197,28 @@ impl Faults {
         w.log_event(format!("undo {u:?}"));
     }
 
-    /// With `--focus twins`, on a server with odd UIDLs, now and then: an
-    /// exact copy of a message whose DELE was just acknowledged arrives (a
-    /// broken migration), and half the time the edge crashes with it, so
+    /// On a server with odd UIDLs, now and then: an exact copy of a message
+    /// whose DELE was just acknowledged arrives (a broken migration), and
+    /// half the time the edge crashes with it, so
     /// that the delete is owed in a server session whose listing holds
     /// both. The edge must then leave both alone and drop that one delete
     /// with a log line, erasing part of a group's journal work while the
     /// rest of it stays owed: the rare state `journal-header-erased-early`
     /// needs. Twins stay, so the rest of the fault phase is a fault window
     /// (the front refuses to serve or delete either).
+    ///
+    /// Drawn by `--focus twins` and by standard seeds whose client proxy
+    /// never crashes and whose mail user speaks POP3 only: a restarted
+    /// proxy forgets which deletes were done and carries them again, and
+    /// the oracle cannot yet tell an IMAP read of a copy from one of the
+    /// original (docs/simulation.md).
     fn twin_after_delete(&mut self, w: &mut World, k: &MsgKey) {
-        if w.params.focus != Some(Focus::Twins) {
+        let p = &w.params;
+        let drawn = match p.focus {
+            Some(f) => f == Focus::Twins,
+            None => p.faults.proxy_crash == 0.0 && p.mua.imap_share == 0.0,
+        };
+        if !drawn {
             return;
         }
         let Some(i) = w.servers.iter().position(|s| s.host == k.0) else {
@@ -245,6 +260,9 @@ impl Faults {
             }
             Some(Activity::SeenStored(_)) => {
                 w.coverage.insert(Cov::CutAfterSeenStored);
+            }
+            Some(Activity::ImapRecheck) => {
+                w.coverage.insert(Cov::CutAtImapRecheck);
             }
             _ => {}
         }
@@ -435,6 +453,14 @@ impl Faults {
                     w,
                     &format!("right after STORE \\Seen of {}:{} OK", k.0, k.1),
                 );
+            }
+            // The read marks the session earned went to the session behind
+            // unproved; the NOOP may end it with a QUIT the cut loses, and
+            // those marks must be sent again in the next one.
+            Some(Activity::ImapRecheck)
+                if f.cut_after_dele_ack > 0.0 && self.recheck_rng.chance(f.cut_after_dele_ack) =>
+            {
+                self.cut_line(w, "as an IMAP NOOP went out after BODY[] reads");
             }
             Some(Activity::RsetSent(hosts)) => {
                 // An RSET undoing deletes on a relayed server: hold what the

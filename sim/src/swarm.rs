@@ -582,9 +582,9 @@ pub enum Focus {
     /// Servers with odd UIDLs where exact copies of a message arrive right
     /// after its DELE `+OK` (a broken migration), half with an edge crash
     /// (`Faults::twin_after_delete`): the edge must drop a delete it can no
-    /// longer aim, erasing part of a journal group. Not drawn by standard
-    /// seeds: copies expose deletes done twice that are still open
-    /// (docs/simulation.md).
+    /// longer aim, erasing part of a journal group. Standard seeds draw
+    /// copies too, less often (only where the proxy never crashes and the
+    /// mail user speaks POP3 only).
     Twins,
 }
 

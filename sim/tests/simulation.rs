@@ -207,7 +207,7 @@ const ONCE_FAILED: &[u64] = &[
     6502, // a committed delete the proxy's journal would not erase, carried again: a twin deleted
     4491, //
     8825, //
-    7385, // the same after a proxy restart: twins now only where the proxy never crashes
+    7385, // the same after a proxy restart: twins only where the proxy never crashes
     4599, // a read, unproved \Seen moved to Trash with the message: its read mark taken for made
     197780385, // a superseded session stuck writing to a proxy that left it: [IN-USE] for the next
     197780698, // a RETR behind megabytes streamed ahead, on a line cut every minute (focus drawn: resume)
@@ -217,6 +217,19 @@ const ONCE_FAILED: &[u64] = &[
 #[test]
 fn seeds_that_once_failed() {
     check(ONCE_FAILED.iter().copied(), None, &[]);
+}
+
+/// Copies of a message delivered right after its DELE `+OK`: a QUIT
+/// that lost its answer, then the copy taken for the message owed (187,
+/// 197780980); a carried delete left out of the listing that renamed the
+/// other message of its UIDL (453).
+#[test]
+fn twins_that_once_failed() {
+    check(
+        [187, 453, 197780980],
+        Some(Focus::Twins),
+        &[Cov::TwinAfterDelete],
+    );
 }
 
 #[test]

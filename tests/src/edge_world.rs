@@ -370,6 +370,10 @@ pub struct Client {
     received: u64,
     /// The latest resume secret (`Ticket` or `Resumed`).
     pub secret: Option<Vec<u8>>,
+    /// The longest silence of the edge between `Hello` and `Welcome`
+    /// (it says `Opening` while it logs in to the servers), and how often
+    /// it said so.
+    pub opening: (Duration, u32),
 }
 
 /// A body the test client received, to report as delivered.
@@ -390,6 +394,7 @@ impl Client {
             starts: BTreeMap::new(),
             received: 0,
             secret: None,
+            opening: (Duration::ZERO, 0),
         })
     }
 
@@ -424,6 +429,8 @@ impl Client {
                 }
                 // Kept for the tests that resume ([`Client::resume`]).
                 EdgeToClient::Ticket { secret } => self.secret = Some(secret),
+                // The edge is still logging in to the servers.
+                EdgeToClient::Opening => {}
                 other => return Ok(other),
             }
         }
@@ -536,7 +543,19 @@ impl Client {
             resumes: true,
         })
         .await;
-        let answer = self.recv().await;
+        let mut last = self.env.now();
+        self.opening = (Duration::ZERO, 0);
+        let answer = loop {
+            let got = self.recv_any().await;
+            let now = self.env.now();
+            self.opening.0 = self.opening.0.max(now.duration_since(last));
+            last = now;
+            match got {
+                Ok(EdgeToClient::Opening) => self.opening.1 += 1,
+                Ok(EdgeToClient::Ticket { secret }) => self.secret = Some(secret),
+                other => break other,
+            }
+        };
         if let Ok(EdgeToClient::Welcome { servers, .. }) = &answer {
             self.places = Places::new(servers);
             for l in servers {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use causeway_edge::SimDisk;
 use causeway_mailserver::{Faults, LockPolicy, ServerConfig};
 use causeway_net::Env;
-use causeway_proto::session::{ClientToEdge, EdgeToClient, Op, Reply};
+use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply};
 use causeway_tests::edge_world::*;
 
 /// The server saw `command` (e.g. "DELE 2") in some session.
@@ -153,11 +153,9 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
     w.sim.run().unwrap();
 }
 
-#[test]
-fn a_slow_commit_after_quit_is_told_finishing_until_its_bye() {
-    // Every reply of the server takes 22 s, so the QUIT that commits the
-    // delete does too. The client proxy waits for `Bye` on silence (a
-    // minute), so the edge must say it is still finishing meanwhile.
+/// A world whose server takes 22 s (returned) to answer anything, the
+/// edge's timeouts set to wait for it.
+fn slow_server() -> (World, Duration) {
     let slow = Duration::from_secs(22);
     let config = ServerConfig {
         faults: Faults {
@@ -167,10 +165,46 @@ fn a_slow_commit_after_quit_is_told_finishing_until_its_bye() {
         },
         ..exclusive()
     };
-    let mut w = world_with(config, |c| {
+    let w = world_with(config, |c| {
         c.timeouts.server.command = slow * 2;
+        c.timeouts.server.connect = slow * 2;
         c.timeouts.client_idle = slow * 4;
     });
+    (w, slow)
+}
+
+#[test]
+fn a_slow_login_is_told_opening_until_its_welcome() {
+    // Every reply of the server takes 22 s, so logging in and listing take
+    // about two minutes. The client proxy waits for `Welcome` on silence
+    // (a minute), so the edge must say it is still opening meanwhile.
+    let (mut w, slow) = slow_server();
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let started = c.env.now();
+        let listings = c.welcome(vec![alice_direct()]).await;
+        let took = c.env.now().duration_since(started);
+        assert!(took >= slow * 4, "opened in {took:?}");
+        assert!(
+            matches!(listings[0].state, ListingState::Ready { .. }),
+            "{listings:?}"
+        );
+        let (silence, told) = c.opening;
+        assert!(silence <= Duration::from_secs(11), "silent for {silence:?}");
+        assert!(told >= 8, "told {told} times over {took:?}");
+        c.quit().await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+#[test]
+fn a_slow_commit_after_quit_is_told_finishing_until_its_bye() {
+    // Every reply of the server takes 22 s, so the QUIT that commits the
+    // delete does too. The client proxy waits for `Bye` on silence (a
+    // minute), so the edge must say it is still finishing meanwhile.
+    let (mut w, _) = slow_server();
     let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;

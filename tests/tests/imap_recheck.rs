@@ -116,6 +116,12 @@ async fn a_read_mark_lost_with_the_session_behind_is_sent_again_after_a_recheck(
     assert_eq!(out.get("noop"), "OK completed", "{out:?}");
     assert_eq!(out.get("shown"), "OK 2 (FLAGS (\\Seen))", "{out:?}");
     assert_eq!(out.get("seen"), "OK 2 (FLAGS (\\Seen))", "{out:?}");
+    // The lost mark went again and was made: the BYE says so.
+    assert_eq!(
+        out.get("logout"),
+        format!("BYE {}", causeway_client::LOGGED_OUT),
+        "{out:?}"
+    );
     rig.settle().await;
     assert!(
         host.store.is_seen(USER, &u[1]),

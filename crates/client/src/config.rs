@@ -89,8 +89,9 @@ impl Default for Prefetch {
 pub struct Timeouts {
     /// Opening the TCP connection to the edge.
     pub edge_connect: Duration,
-    /// From `Hello` to `Welcome`: the edge logs in to every server and lists
-    /// it first.
+    /// From `Hello` to `Welcome` at most: the edge logs in to every server
+    /// and lists it first, saying `Opening` meanwhile; a silence is cut at
+    /// `request`.
     pub welcome: Duration,
     /// The longest silence while waiting for an answer from the edge (a
     /// body of any size may take as long as it keeps arriving), and for

@@ -255,6 +255,7 @@ fn out_of_turn(what: &str, got: &EdgeToClient) -> LineCut {
         EdgeToClient::Ticket { .. } => "Ticket",
         EdgeToClient::Resumed { .. } => "Resumed",
         EdgeToClient::Finishing => "Finishing",
+        EdgeToClient::Opening => "Opening",
     };
     LineCut::broken(format!("the edge sent {kind} while we waited for {what}"))
 }
@@ -373,13 +374,30 @@ impl<E: Env> EdgeLink<E> {
         };
         let (lost, kept) = (&shared.lost, &shared.kept);
         let mut secret = None;
+        // On silence, as any answer (the edge says `Opening` while it logs
+        // in to the servers), and `timeouts.welcome` in all.
+        let what = "the edge's Welcome";
         let welcome = match send(env, &mut channel, &hello, t.request).await {
-            Ok(()) => loop {
-                match recv(env, &mut channel, t.welcome, "the edge's Welcome").await {
-                    Ok(EdgeToClient::Ticket { secret: s }) => secret = s.try_into().ok(),
-                    other => break other,
+            Ok(()) => {
+                let silence = t.request.min(t.welcome);
+                let answer = async {
+                    loop {
+                        match recv(env, &mut channel, silence, what).await {
+                            Ok(EdgeToClient::Ticket { secret: s }) => secret = s.try_into().ok(),
+                            Ok(EdgeToClient::Opening) => {}
+                            other => break other,
+                        }
+                    }
+                };
+                match env.timeout(t.welcome, what, answer).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(LinkEnd::Silent {
+                        what,
+                        after: t.welcome,
+                    }
+                    .into()),
                 }
-            },
+            }
             Err(e) => Err(e),
         };
         let (session, listings) = match welcome {

@@ -12,6 +12,16 @@
 //! (deleted is deleted; a read mark on a vanished message is moot), which
 //! makes the redo idempotent.
 //!
+//! A unique UIDL and size can still name a newcomer: an exact copy
+//! delivered after the original was deleted, by a `QUIT` whose answer was
+//! lost, say. So each owed item remembers a witness, a message listed after
+//! its own in the last session that listed both. Servers list mail in the
+//! order it arrived, so when a later session lists the item's UIDL and size
+//! *after* its witness, that message came later than the witness: it is not
+//! the message the work was for, which is gone ([`Action::Gone`]). Without
+//! a witness (work from the journal, or a message listed last) the listing
+//! is trusted as before.
+//!
 //! Work can change hands: a worker that cannot reach the server while
 //! another worker of the same maildrop holds it hands its items over
 //! (`crate::maildrop`), and the adopter keeps them apart from its own
@@ -41,6 +51,9 @@ pub struct Item {
     /// name a message that arrived after this session's listing was taken
     /// (a server session is a snapshot), so only a later session can tell.
     sure_from: u64,
+    /// A message listed after this one (UIDL, size) in the last server
+    /// session that listed both: where this one must still come before.
+    witness: Option<Target>,
     _ticket: Ticket,
 }
 
@@ -89,6 +102,9 @@ pub struct Ledger {
     /// session up to date costs the unsent items, not everything a long
     /// session owes (a read mark per message read).
     unsent: BTreeSet<Key>,
+    /// Owed items the current session lists after their witness: a later
+    /// copy, not the message the work was for (see the module doc).
+    newcomers: BTreeSet<Key>,
 }
 
 type Key = (Target, Owed);
@@ -100,13 +116,62 @@ impl Ledger {
         self.session_lost();
         self.numbers = numbers;
         self.sessions += 1;
+        let numbers = &self.numbers;
+        let number = |t: &Target| match numbers.resolve(&t.uidl, t.size) {
+            Resolved::Number(n) => Some(n),
+            _ => None,
+        };
+        self.newcomers = self
+            .owed
+            .iter()
+            .filter(|(key, item)| {
+                let witness = item.witness.as_ref().and_then(number);
+                matches!((number(&key.0), witness), (Some(n), Some(w)) if w < n)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
     }
 
     /// The server session is gone: numbers mean nothing any more, and nothing
     /// sent in it was committed.
     pub fn session_lost(&mut self) {
+        self.remember_order();
         self.numbers = Numbering::default();
         self.unsent = self.owed.keys().cloned().collect();
+    }
+
+    /// Before the current numbering is forgotten: each owed item that it
+    /// lists (and that is not a newcomer) takes as its witness the first
+    /// message listed after it that is named safely and not owed a delete.
+    fn remember_order(&mut self) {
+        let order = self.numbers.in_order();
+        if order.is_empty() {
+            return;
+        }
+        let deleted: BTreeSet<&Target> = self.deletes().collect();
+        let mut witnesses = BTreeMap::new();
+        for (key, _) in self.owed.iter() {
+            if self.newcomers.contains(key) {
+                continue;
+            }
+            let Resolved::Number(n) = self.resolve(&key.0) else {
+                continue;
+            };
+            let after = order.iter().skip_while(|(m, _, _)| *m <= n);
+            let witness = after
+                .map(|(_, uidl, size)| Target {
+                    uidl: (*uidl).to_owned(),
+                    size: *size,
+                })
+                .find(|t| !deleted.contains(t) && matches!(self.resolve(t), Resolved::Number(_)));
+            witnesses.insert(key.clone(), witness);
+        }
+        for (key, witness) in witnesses {
+            if let Some(item) = self.owed.get_mut(&key) {
+                item.witness = witness;
+            }
+        }
+        self.newcomers.clear();
     }
 
     /// Where `target` is in the current server session.
@@ -132,6 +197,7 @@ impl Ledger {
             entries: Vec::new(),
             adopted: false,
             sure_from,
+            witness: None,
             _ticket: ticket(),
         });
         item.entries.extend(entry);
@@ -217,7 +283,15 @@ impl Ledger {
         self.unsent
             .iter()
             .filter_map(|key| Some((key, self.owed.get(key)?)))
-            .find_map(|((target, owed), item)| {
+            .find_map(|(key, item)| {
+                let (target, owed) = key;
+                if self.newcomers.contains(key) {
+                    return Some(Step {
+                        target: target.clone(),
+                        owed: *owed,
+                        action: Action::Gone,
+                    });
+                }
                 let action = match self.resolve(target) {
                     Resolved::Number(n) => Action::Send(match owed {
                         Owed::Read => Command::Retr(n),
@@ -275,6 +349,7 @@ impl Ledger {
             }
             !issued
         });
+        self.remember_order();
         self.numbers = Numbering::default();
         done
     }

@@ -57,9 +57,11 @@ use crate::worker::{Job, Shared, Worker, WorkerEnd};
 /// How long a session that shuts down tries to tell its client proxy.
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How often a session that has `Quit` tells its client proxy, while its
-/// servers commit, that the `Bye` is coming (`EdgeToClient::Finishing`).
-const FINISHING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a session tells its client proxy, while it waits on its
+/// servers, that the answer is coming: logging in before `Welcome`
+/// (`EdgeToClient::Opening`), committing before `Bye`
+/// (`EdgeToClient::Finishing`).
+const TELL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Sessions one `Hello` may name as lost; a client proxy names its latest
 /// few, so more is a broken or hostile peer.
@@ -253,13 +255,19 @@ impl<E: Env> Session<E> {
         for seq in &held {
             registration.held.insert(*seq);
         }
-        let mut lists = Vec::new();
-        for (name, opened) in opening {
-            let opened = opened
-                .await
-                .unwrap_or_else(|_| Opened::Unavailable(internal()));
-            lists.push((name, opened));
-        }
+        let opened_all = async {
+            let mut lists = Vec::new();
+            for (name, opened) in opening {
+                let opened = opened
+                    .await
+                    .unwrap_or_else(|_| Opened::Unavailable(internal()));
+                lists.push((name, opened));
+            }
+            lists
+        };
+        let lists = self
+            .telling(channel, opened_all, EdgeToClient::Opening)
+            .await;
         let bodies = ByteLru::in_pool(self.config.replica_cache_bytes, self.state.body_pool());
         let replica = Replica::new(lists, bodies, self.state.replica_ticket());
         let welcome = EdgeToClient::Welcome {
@@ -315,7 +323,10 @@ impl<E: Env> Session<E> {
         }
         let workers = self.break_on_cut(&ending, workers).await;
         let (outcomes, abandoned) = match ending {
-            Ending::Quit(_) => self.finish_telling(channel, finish(workers)).await,
+            Ending::Quit(_) => {
+                self.telling(channel, finish(workers), EdgeToClient::Finishing)
+                    .await
+            }
             _ => finish(workers).await,
         };
         let end = match ending {
@@ -342,32 +353,29 @@ impl<E: Env> Session<E> {
         (end, abandoned)
     }
 
-    /// Waits for `finishing` (the servers committing after `Quit`), telling
-    /// the client proxy every [`FINISHING_EVERY`] that its `Bye` is still
-    /// coming: it waits for the `Bye` on silence, as for any answer, so a
-    /// `Quit` the line lost is found in its request timeout, however long
-    /// committing may take. A line that takes no more stops the telling;
-    /// the servers still finish.
-    async fn finish_telling<T>(
+    /// Waits for `working` (the servers logging in before `Welcome`, or
+    /// committing after `Quit`), telling the client proxy every
+    /// [`TELL_EVERY`] with `word` (`Opening`, `Finishing`) that its answer
+    /// is still coming: it waits on silence, as for any answer, so a
+    /// `Hello` or `Quit` the line lost is found in its request timeout,
+    /// however long the servers take. A line that takes no more stops the
+    /// telling; the servers still finish.
+    async fn telling<T>(
         &self,
         channel: &mut Channel<E>,
-        finishing: impl Future<Output = T>,
+        working: impl Future<Output = T>,
+        word: EdgeToClient,
     ) -> T {
-        tokio::pin!(finishing);
+        tokio::pin!(working);
         loop {
             tokio::select! {
                 biased;
-                done = &mut finishing => return done,
-                () = self.env.sleep(FINISHING_EVERY) => {}
+                done = &mut working => return done,
+                () = self.env.sleep(TELL_EVERY) => {}
             }
-            let told = send(
-                &self.env,
-                channel,
-                &EdgeToClient::Finishing,
-                self.config.timeouts.hello,
-            );
+            let told = send(&self.env, channel, &word, self.config.timeouts.hello);
             if told.await.is_err() {
-                return finishing.await;
+                return working.await;
             }
         }
     }

@@ -294,6 +294,11 @@ pub enum EdgeToClient {
     /// answer, so a `Quit` a cut lost is found in its request timeout, and
     /// a commit that takes long (a slow server) is not taken for a cut.
     Finishing,
+    /// After `Hello`, every 10 s until `Welcome`: the edge is still
+    /// logging in to the servers and listing them. The client proxy waits
+    /// for `Welcome` on silence too, so a `Hello` a cut lost is found in
+    /// its request timeout, and a slow login is not taken for a cut.
+    Opening,
 }
 
 /// Length of a resume secret.

@@ -229,6 +229,7 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
             }
         }),
         Just(EdgeToClient::Finishing),
+        Just(EdgeToClient::Opening),
     ]
 }
 

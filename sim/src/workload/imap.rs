@@ -367,6 +367,9 @@ impl Mua {
         commands: &mut u32,
     ) -> Result<Option<Folder>, Ended> {
         *commands += 2;
+        if session.1 {
+            self.log.set(Activity::ImapRecheck);
+        }
         if let Err(e) = c.noop().await {
             return Err(Ended::Broken(format!("NOOP: {e}")));
         }

@@ -31,6 +31,10 @@ pub enum Activity {
     DeleAcked(MsgKey),
     /// An IMAP STORE of `\Seen` on it was just answered `OK`.
     SeenStored(MsgKey),
+    /// An IMAP NOOP is on its way in a session that read with `BODY[]`:
+    /// the client proxy may list the folder again in a new session
+    /// behind, and end the old one, with read marks unproved, by QUIT.
+    ImapRecheck,
     /// An RSET is on its way (not answered yet), undoing acknowledged
     /// deletes on these servers.
     RsetSent(Vec<String>),

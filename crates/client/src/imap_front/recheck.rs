@@ -240,17 +240,25 @@ impl<E: Env> Front<E> {
     /// the new one, with the client's next command: each was earned (a
     /// whole non-peek FETCH the client spoke after) and is still shown
     /// `\Seen`. One the book has (proved meanwhile) or whose message is
-    /// gone or out of reach is not sent.
+    /// gone or out of reach is not sent, and the `BYE` will say that some
+    /// read marks could not be made.
     fn send_again(&mut self, lost: &[NonZeroU32]) {
         let Some(v) = self.view.as_ref() else {
+            self.uncommitted |= !lost.is_empty();
             return;
         };
+        let mut sent = 0;
         for i in 0..v.exists() as usize {
             let m = v.get(i);
-            if lost.contains(&m.uid) && m.key != OUT_OF_REACH && !self.marks.done.contains(&m.key) {
+            if !lost.contains(&m.uid) || m.key == OUT_OF_REACH {
+                continue;
+            }
+            sent += 1;
+            if !self.marks.done.contains(&m.key) {
                 self.marks.due.push(m.key);
             }
         }
+        self.uncommitted |= sent < lost.len();
     }
 
     /// When the folder is due to be listed again.
@@ -306,7 +314,13 @@ impl<E: Env> Front<E> {
             // until the QUIT is done.
             let committing = self.shared.committing.clone();
             let _committing = committing.lock().await;
+            let whole = !self.uncommitted;
             if let Some(r) = self.quit_behind().await {
+                // A QUIT without `+OK` may take unproved read marks down
+                // with it; they go again in the next session behind
+                // (`send_again`), which tells the `BYE` of any it cannot
+                // send. Proved marks and deletes the edge owes already.
+                self.uncommitted = !whole;
                 r?;
             }
         }

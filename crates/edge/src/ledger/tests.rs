@@ -239,3 +239,54 @@ fn adopted_work_missing_from_the_adopters_listing_waits_for_a_fresh_listing() {
     adopter.new_session(listing(&["old"]));
     assert_eq!(bring_up_to_date(&mut adopter), vec![Action::Gone]);
 }
+
+#[test]
+fn a_copy_listed_after_the_witness_is_not_the_message_owed() {
+    // The session deletes "x" (listed before "y") and its QUIT loses the
+    // answer: the server may have committed. The next session lists "x"
+    // once, but after "y": a copy delivered since, not the message the
+    // user deleted, which is gone. No DELE for it; "z", listed before its
+    // witness as ever, is still owed.
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["x", "y", "z", "w"]));
+    let ticket = || st.work_ticket(crate::state::test_now());
+    l.owe(t("x"), Owed::Delete, None, ticket);
+    l.owe(t("z"), Owed::Read, None, ticket);
+    bring_up_to_date(&mut l);
+    l.session_lost();
+    l.new_session(listing(&["y", "z", "w", "x"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Retr(2))],
+        "x is listed after its witness y: a newcomer"
+    );
+    // Listed where it was, it is the same message and still owed.
+    let mut l = Ledger::default();
+    l.new_session(listing(&["x", "y"]));
+    l.owe(t("x"), Owed::Delete, None, ticket);
+    bring_up_to_date(&mut l);
+    l.session_lost();
+    l.new_session(listing(&["new", "x", "y", "later"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(2))]
+    );
+}
+
+#[test]
+fn a_witness_is_never_a_message_owed_a_delete_nor_one_named_twice() {
+    // "y" is deleted in the same batch and "d" is listed twice, so the
+    // witness of "x" is "w". The batch's QUIT is lost and committed: "y"
+    // is gone, and a copy of "x" arrives after "w".
+    let st = EdgeState::new();
+    let mut l = Ledger::default();
+    l.new_session(listing(&["x", "y", "d", "d", "w"]));
+    let ticket = || st.work_ticket(crate::state::test_now());
+    l.owe(t("x"), Owed::Delete, None, ticket);
+    l.owe(t("y"), Owed::Delete, None, ticket);
+    bring_up_to_date(&mut l);
+    l.session_lost();
+    l.new_session(listing(&["d", "d", "w", "x"]));
+    assert_eq!(bring_up_to_date(&mut l), vec![Action::Gone, Action::Gone]);
+}

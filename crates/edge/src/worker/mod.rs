@@ -21,7 +21,7 @@
 
 mod finish;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use causeway_net::{Env, Instant};
@@ -234,20 +234,34 @@ impl<E: Env> Worker<E> {
 
     /// Opens the first server session, takes the maildrop's backlog, and
     /// lists it (UIDL + LIST), leaving out what the backlog deletes.
+    ///
+    /// Only a message whose UIDL the server lists once is left out: the
+    /// client proxy names a UIDL listed twice by UIDL and size, so leaving
+    /// out one of two would rename the other (`HOST:uidl/size` one session,
+    /// `HOST:uidl` the next), and a mail client that keeps UIDLs could take
+    /// the name for another message's. A deleted message still shown may be
+    /// deleted again (owing it twice is owing it once).
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
         let (uidls, sizes) = self.connect().await?;
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
         self.adopt(backlog);
-        let hidden: Vec<Target> = self.ledger.deletes().cloned().collect();
-        Ok(uidls
-            .into_iter()
+        let hidden: BTreeSet<Target> = self.ledger.deletes().cloned().collect();
+        let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, uidl) in &uidls {
+            *listed.entry(uidl.as_str()).or_default() += 1;
+        }
+        let shown = |e: &ListEntry| {
+            listed[e.uidl.as_str()] > 1 || !hidden.contains(&Target::new(&e.uidl, e.size))
+        };
+        let entries: Vec<ListEntry> = uidls
+            .iter()
             .map(|(n, uidl)| ListEntry {
-                size: sizes.get(&n).copied().unwrap_or(0),
-                uidl,
+                size: sizes.get(n).copied().unwrap_or(0),
+                uidl: uidl.clone(),
             })
-            .filter(|e| !hidden.contains(&Target::new(&e.uidl, e.size)))
-            .collect())
+            .collect();
+        Ok(entries.into_iter().filter(|e| shown(e)).collect())
     }
 
     /// `LIST`: every message's size, by number.

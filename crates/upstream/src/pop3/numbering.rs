@@ -15,6 +15,13 @@
 //! never deleted); when even the size does not tell two messages apart, the
 //! message is [`Resolved::Ambiguous`] and nothing is ever done to it (no
 //! fetch, no delete, no read mark).
+//!
+//! **A copy that comes later.** Even a unique UIDL and size can name a
+//! newcomer: a copy delivered after the original was deleted (or while the
+//! `QUIT` that deleted it lost its reply). Servers list a maildrop in the
+//! order mail arrived, so [`Numbering::in_order`] lets work that outlives a
+//! session remember a message listed after its own; when a later session
+//! lists the UIDL *after* that witness, it is not the same message.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +74,18 @@ impl Numbering {
             (Some((n, _)), None) => Resolved::Number(*n),
             (Some(_), Some(_)) => Resolved::Ambiguous,
         }
+    }
+
+    /// Every message as the server listed it, by number: `(number, UIDL,
+    /// size)`.
+    pub fn in_order(&self) -> Vec<(u32, &str, Option<u64>)> {
+        let mut all: Vec<_> = self
+            .by_uidl
+            .iter()
+            .flat_map(|(u, ns)| ns.iter().map(move |(n, s)| (*n, u.as_str(), *s)))
+            .collect();
+        all.sort_unstable_by_key(|(n, _, _)| *n);
+        all
     }
 }
 
