@@ -267,6 +267,22 @@ impl Mua {
         (ended, refused, commands, (opened_ms, quit_ms))
     }
 
+    /// True if another message its server holds shares `key`'s UIDL and
+    /// size: no command may name it (issue #15's rule), so a refusal is
+    /// the right answer, not a failure of a session that met no fault.
+    fn shared(&self, key: &MsgKey) -> bool {
+        let Some(s) = self.stores.iter().find(|s| s.host == key.0) else {
+            return false;
+        };
+        let all = s.store.messages(&s.user);
+        let Some(m) = all.iter().find(|m| m.uid == key.1) else {
+            return false;
+        };
+        all.iter().any(|o| {
+            o.uid != m.uid && o.uidl == m.uidl && o.size == m.size && o.deleted_at_ms.is_none()
+        })
+    }
+
     /// The message the proxy shows as `shown` (of `size` octets) in a
     /// session that began at `since_ms`, if any server holds it: the
     /// candidates are computed the way the proxy names messages
@@ -609,7 +625,9 @@ impl Session<'_> {
                 _ => {
                     mua.log
                         .event(sim_ms(), format!("RETR {} refused: {}", l.shown, r.status));
-                    self.refused.push(format!("RETR {}: {}", l.shown, r.status));
+                    if !mua.shared(&key) {
+                        self.refused.push(format!("RETR {}: {}", l.shown, r.status));
+                    }
                 }
             }
         }
@@ -653,7 +671,9 @@ impl Session<'_> {
                 } else {
                     mua.log
                         .event(sim_ms(), format!("DELE {} refused: {}", l.shown, r.status));
-                    self.refused.push(format!("DELE {}: {}", l.shown, r.status));
+                    if !mua.shared(&key) {
+                        self.refused.push(format!("DELE {}: {}", l.shown, r.status));
+                    }
                 }
             }
             // A user who thinks better of it at once.
