@@ -18,9 +18,12 @@
 //! its own in the last session that listed both. Servers list mail in the
 //! order it arrived, so when a later session lists the item's UIDL and size
 //! *after* its witness, that message came later than the witness: it is not
-//! the message the work was for, which is gone ([`Action::Gone`]). Without
-//! a witness (work from the journal, or a message listed last) the listing
-//! is trusted as before.
+//! the message the work was for, which is gone ([`Action::Gone`]). The
+//! crash journal keeps with each entry the witness the client's session
+//! saw when it acknowledged the work (`crate::replica::Replica::witness`),
+//! so work replayed after a crash keeps one too. Without a witness (a
+//! message listed last, work the client proxy carried) the listing is
+//! trusted as before.
 //!
 //! Work can change hands: a worker that cannot reach the server while
 //! another worker of the same maildrop holds it hands its items over
@@ -148,7 +151,18 @@ impl Ledger {
         if order.is_empty() {
             return;
         }
-        let deleted: BTreeSet<&Target> = self.deletes().collect();
+        let deleted: BTreeSet<(&str, Option<u64>)> =
+            self.deletes().map(|t| (t.uidl.as_str(), t.size)).collect();
+        // From the end of the listing back: the place of the first message
+        // at or after each place that can be a witness (`order.len()` for
+        // none). One pass, so a session owing work for thousands of messages
+        // pays listing + items × log(listing), not items × listing.
+        let mut next_witness = vec![order.len(); order.len() + 1];
+        for (i, &(_, uidl, size)) in order.iter().enumerate().rev() {
+            let fits = !deleted.contains(&(uidl, size))
+                && matches!(self.numbers.resolve(uidl, size), Resolved::Number(_));
+            next_witness[i] = if fits { i } else { next_witness[i + 1] };
+        }
         let mut witnesses = BTreeMap::new();
         for (key, _) in self.owed.iter() {
             if self.newcomers.contains(key) {
@@ -157,13 +171,13 @@ impl Ledger {
             let Resolved::Number(n) = self.resolve(&key.0) else {
                 continue;
             };
-            let after = order.iter().skip_while(|(m, _, _)| *m <= n);
-            let witness = after
+            let after = order.partition_point(|(m, _, _)| *m <= n);
+            let witness = order
+                .get(next_witness[after])
                 .map(|(_, uidl, size)| Target {
                     uidl: (*uidl).to_owned(),
                     size: *size,
-                })
-                .find(|t| !deleted.contains(t) && matches!(self.resolve(t), Resolved::Number(_)));
+                });
             witnesses.insert(key.clone(), witness);
         }
         for (key, witness) in witnesses {
@@ -201,6 +215,15 @@ impl Ledger {
             _ticket: ticket(),
         });
         item.entries.extend(entry);
+    }
+
+    /// The witness the crash journal kept with an item (the message listed
+    /// after it when the work was acknowledged), for work replayed after a
+    /// crash: a later session's order replaces it.
+    pub fn witnessed(&mut self, target: &Target, owed: Owed, witness: Target) {
+        if let Some(item) = self.owed.get_mut(&(target.clone(), owed)) {
+            item.witness.get_or_insert(witness);
+        }
     }
 
     /// Records work acknowledged in an earlier session (a delete the client

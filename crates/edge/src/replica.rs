@@ -60,6 +60,9 @@ pub enum Opened {
     Unavailable(OpError),
 }
 
+/// How far [`Replica::witness`] looks past the message for a witness.
+pub const WITNESS_REACH: usize = 64;
+
 pub struct Replica {
     /// In the order the user information named the servers.
     servers: Vec<(String, Result<ServerList, OpError>)>,
@@ -178,6 +181,26 @@ impl Replica {
     /// Where `msg` is in `server`'s listing, deleted or not.
     pub fn place(&self, server: &str, msg: &MessageId) -> Option<Place> {
         Some(self.list(server).ok()?.entries.get(msg)?.place)
+    }
+
+    /// A message `server` listed after `msg` that is neither deleted in
+    /// this session nor listed twice: the witness the crash journal keeps
+    /// with work on `msg` (see `crate::ledger`). Looks at most
+    /// [`WITNESS_REACH`] places on, so a session deleting thousands of
+    /// messages from the end does not pay for each one the whole listing.
+    pub fn witness(&self, server: &str, msg: &MessageId) -> Option<MessageId> {
+        let list = self.list(server).ok()?;
+        let at = usize::try_from(list.entries.get(msg)?.place).ok()?;
+        let after = list.order.get(at + 1..)?;
+        after
+            .iter()
+            .take(WITNESS_REACH)
+            .find(|id| {
+                list.entries
+                    .get(*id)
+                    .is_some_and(|e| e.count == 1 && !e.deleted)
+            })
+            .cloned()
     }
 
     /// Marks `msg` deleted (the server follows at its QUIT).
@@ -362,6 +385,46 @@ mod tests {
         assert_eq!(st.live_replicas(), 1);
         drop(r2);
         assert_eq!(st.live_replicas(), 0);
+    }
+
+    #[test]
+    fn a_witness_is_listed_after_and_neither_deleted_nor_listed_twice() {
+        let st = EdgeState::new();
+        let mut list = entries(4);
+        // u3 twice: neither copy can be named by UIDL and size alone.
+        list.insert(3, list[2].clone());
+        let mut r = Replica::new(
+            vec![("A".into(), Opened::Ready(list))],
+            ByteLru::new(0),
+            st.replica_ticket(),
+        );
+        assert_eq!(r.witness("A", &m("u1")), Some(m("u2")));
+        r.delete("A", &m("u2")).unwrap();
+        assert_eq!(
+            r.witness("A", &m("u1")),
+            Some(m("u4")),
+            "u2 deleted, u3 twice"
+        );
+        assert_eq!(r.witness("A", &m("u4")), None, "listed last");
+        assert_eq!(r.witness("B", &m("u1")), None, "no such server");
+        r.rset("A").unwrap();
+        assert_eq!(r.witness("A", &m("u1")), Some(m("u2")));
+    }
+
+    #[test]
+    fn a_witness_is_looked_for_only_so_far() {
+        let st = EdgeState::new();
+        let n = WITNESS_REACH + 2;
+        let mut r = Replica::new(
+            vec![("A".into(), Opened::Ready(entries(n)))],
+            ByteLru::new(0),
+            st.replica_ticket(),
+        );
+        for i in 2..=WITNESS_REACH + 1 {
+            r.delete("A", &m(&format!("u{i}"))).unwrap();
+        }
+        assert_eq!(r.witness("A", &m("u1")), None);
+        assert_eq!(r.witness("A", &m("u2")), Some(m(&format!("u{n}"))));
     }
 }
 

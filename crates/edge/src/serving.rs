@@ -643,7 +643,16 @@ impl<'a, E: Env> Serving<'a, E> {
             self.sent.insert(key.clone());
             if waiters.is_empty() {
                 if self.config.broken(Broken::MarkPrefetchedRead) {
-                    let _ = owe(self.config, self.workers, &key.0, &key.1, Owed::Read, false).await;
+                    let _ = owe(
+                        self.config,
+                        self.workers,
+                        &self.replica,
+                        &key.0,
+                        &key.1,
+                        Owed::Read,
+                        false,
+                    )
+                    .await;
                 }
                 self.ahead.insert(key);
             }
@@ -700,7 +709,16 @@ impl<'a, E: Env> Serving<'a, E> {
                     Err(e) => return Some(Err(e)),
                 };
                 if self.config.broken(Broken::MarkReadBeforeDelivered) {
-                    let _ = owe(self.config, self.workers, server, &msg, Owed::Read, false).await;
+                    let _ = owe(
+                        self.config,
+                        self.workers,
+                        &self.replica,
+                        server,
+                        &msg,
+                        Owed::Read,
+                        false,
+                    )
+                    .await;
                 }
                 self.current = Some(id);
                 let key = (server.to_owned(), msg);

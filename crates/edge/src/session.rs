@@ -438,7 +438,7 @@ impl<E: Env> Session<E> {
         for d in carried {
             let target = Target::new(&d.msg.uidl, d.msg.size);
             let entry = match &group {
-                Some(g) => match g.record(&target, Owed::Delete).await {
+                Some(g) => match g.record(&target, Owed::Delete, None).await {
                     Ok(entry) => Some(entry),
                     Err(e) => {
                         warn!(session = %id, server = %spec.name, error = %e,

@@ -86,11 +86,11 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
                 Err(_) => unreadable += 1,
             },
             EntryKey::Op(g, seq) => match decode_op(&plain) {
-                Some((target, owed)) => items.entry(g).or_default().push(OwedItem {
+                Some(r) => items.entry(g).or_default().push(OwedItem {
                     id: format!("{g:016x}/{seq:016x}"),
-                    what: what(owed),
-                    uidl: target.uidl,
-                    size: target.size,
+                    what: what(r.owed),
+                    uidl: r.target.uidl,
+                    size: r.target.size,
                 }),
                 None => unreadable += 1,
             },

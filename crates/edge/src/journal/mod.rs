@@ -106,9 +106,10 @@ impl Census {
 // Records and keys.
 
 /// Headers are at version 2 (1 had no folder: still read, see
-/// [`decode_header`]); entries at 2 (1 had no size: still read).
+/// [`decode_header`]); entries at 3 (2 had no witness, 1 no size: both
+/// still read).
 const VERSION: u8 = 2;
-const OP_VERSION: u8 = 2;
+const OP_VERSION: u8 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -125,7 +126,19 @@ struct OpRecord {
     uidl: String,
     /// 0: read mark, 1: delete.
     kind: u8,
-    /// The message's size (version 2 on), its second key.
+    /// The message's size, its second key.
+    size: Option<u64>,
+    /// A message the session listed after this one (see
+    /// `crate::ledger`'s witness): UIDL and size.
+    witness: Option<(String, Option<u64>)>,
+}
+
+/// Version 2 of [`OpRecord`], before witnesses were recorded.
+#[derive(Serialize, Deserialize)]
+struct OpRecordV2 {
+    version: u8,
+    uidl: String,
+    kind: u8,
     size: Option<u64>,
 }
 
@@ -157,16 +170,33 @@ fn decode_header(plain: &[u8]) -> Result<Header, String> {
     }
 }
 
+/// One owed item as the journal keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub target: Target,
+    pub owed: Owed,
+    /// The message listed after it when the work was acknowledged, if the
+    /// session knew one (entries of version 2 and 1 have none).
+    pub witness: Option<Target>,
+}
+
 /// An entry's content, whichever version wrote it.
-fn decode_op(plain: &[u8]) -> Option<(Target, Owed)> {
-    let (uidl, kind, size) = match decode::<OpRecord>(plain) {
-        Ok(r) if r.version == OP_VERSION => (r.uidl, r.kind, r.size),
-        _ => match decode::<OpRecordV1>(plain) {
-            Ok(r) if r.version == 1 => (r.uidl, r.kind, None),
-            _ => return None,
+fn decode_op(plain: &[u8]) -> Option<Recorded> {
+    let (uidl, kind, size, witness) = match decode::<OpRecord>(plain) {
+        Ok(r) if r.version == OP_VERSION => (r.uidl, r.kind, r.size, r.witness),
+        _ => match decode::<OpRecordV2>(plain) {
+            Ok(r) if r.version == 2 => (r.uidl, r.kind, r.size, None),
+            _ => match decode::<OpRecordV1>(plain) {
+                Ok(r) if r.version == 1 => (r.uidl, r.kind, None, None),
+                _ => return None,
+            },
         },
     };
-    Some((Target { uidl, size }, owed_of(kind)?))
+    Some(Recorded {
+        target: Target { uidl, size },
+        owed: owed_of(kind)?,
+        witness: witness.map(|(uidl, size)| Target { uidl, size }),
+    })
 }
 
 fn kind_of(owed: Owed) -> u8 {
@@ -234,7 +264,7 @@ pub(crate) struct Restored {
     pub group: Group,
     pub session: String,
     pub spec: ServerSpec,
-    pub ops: Vec<(u64, Target, Owed)>,
+    pub ops: Vec<(u64, Recorded)>,
 }
 
 /// One journal entry: its group (whose header holds the credentials) and
@@ -336,7 +366,7 @@ impl Journal {
         let entries = self.store.scan().await?;
         let mut headers: BTreeMap<u64, Header> = BTreeMap::new();
         let mut unread_headers = BTreeSet::new();
-        let mut ops: BTreeMap<u64, Vec<(u64, Target, Owed)>> = BTreeMap::new();
+        let mut ops: BTreeMap<u64, Vec<(u64, Recorded)>> = BTreeMap::new();
         let mut junk = Vec::new();
         for (k, v) in entries {
             let Some(parsed) = parse_key(&k) else {
@@ -379,7 +409,7 @@ impl Journal {
                     }
                 },
                 EntryKey::Op(g, seq) => match decode_op(&plain) {
-                    Some((target, owed)) => ops.entry(g).or_default().push((seq, target, owed)),
+                    Some(r) => ops.entry(g).or_default().push((seq, r)),
                     None => {
                         error!(
                             group = g,
@@ -415,7 +445,7 @@ impl Journal {
                 entries = items.len(),
                 "journal: work without its server header (cannot be done); erasing it"
             );
-            for (seq, _, _) in items {
+            for (seq, _) in items {
                 junk.push(Write::Delete {
                     key: op_key(g, seq),
                 });
@@ -474,22 +504,28 @@ impl Group {
     }
 
     /// Entries found on disk at start.
-    fn adopt(&self, items: &[(u64, Target, Owed)]) {
+    fn adopt(&self, items: &[(u64, Recorded)]) {
         let mut live = self
             .inner
             .live
             .try_lock()
             .expect("a restored group is not shared yet");
-        for (seq, _, owed) in items {
-            live.entries.insert(*seq, *owed);
+        for (seq, r) in items {
+            live.entries.insert(*seq, r.owed);
             live.next_seq = live.next_seq.max(seq + 1);
         }
         self.inner.journal.state.journal_entries_add(items.len());
     }
 
     /// Records `owed` on `target` durably (with the header, the first
-    /// time); returns the entry, to erase once the work is committed.
-    pub(crate) async fn record(&self, target: &Target, owed: Owed) -> io::Result<Entry> {
+    /// time), with the message listed after it if the session knows one;
+    /// returns the entry, to erase once the work is committed.
+    pub(crate) async fn record(
+        &self,
+        target: &Target,
+        owed: Owed,
+        witness: Option<&Target>,
+    ) -> io::Result<Entry> {
         let g = &self.inner;
         let j = &g.journal;
         let mut live = g.live.lock().await;
@@ -511,6 +547,7 @@ impl Group {
             uidl: target.uidl.clone(),
             kind: kind_of(owed),
             size: target.size,
+            witness: witness.map(|w| (w.uidl.clone(), w.size)),
         };
         let value = j.seal(&key, &encode(&rec));
         batch.push(Write::Put { key, value });

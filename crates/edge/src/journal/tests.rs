@@ -50,8 +50,8 @@ fn record_load_erase() {
         let j = journal(&disk, 1, &st);
         let g = j.group("s1", &spec());
         let (ta, tb) = (Target::new("uidl-a", 10), Target::new("uidl-b", 20));
-        let a = g.record(&ta, Owed::Delete).await.unwrap();
-        let b = g.record(&tb, Owed::Read).await.unwrap();
+        let a = g.record(&ta, Owed::Delete, Some(&tb)).await.unwrap();
+        let b = g.record(&tb, Owed::Read, None).await.unwrap();
         assert_eq!(disk.len(), 3, "header + two entries");
         assert_eq!(owed_entries(&disk.durable()), 2);
         assert_eq!(st.journal_entries(), 2);
@@ -68,9 +68,24 @@ fn record_load_erase() {
         assert_eq!(
             r[0].ops,
             vec![
-                (a.seq, ta.clone(), Owed::Delete),
-                (b.seq, tb.clone(), Owed::Read)
-            ]
+                (
+                    a.seq,
+                    Recorded {
+                        target: ta.clone(),
+                        owed: Owed::Delete,
+                        witness: Some(tb.clone()),
+                    }
+                ),
+                (
+                    b.seq,
+                    Recorded {
+                        target: tb.clone(),
+                        owed: Owed::Read,
+                        witness: None,
+                    }
+                )
+            ],
+            "each entry with the witness it was recorded with"
         );
         assert_eq!(st2.journal_entries(), 2);
 
@@ -80,7 +95,7 @@ fn record_load_erase() {
         assert_eq!(disk.len(), 0, "the header goes with the last entry");
         assert_eq!(st.journal_entries(), 0);
         // Recording again writes the header again.
-        g.record(&Target::new("uidl-c", 1), Owed::Delete)
+        g.record(&Target::new("uidl-c", 1), Owed::Delete, None)
             .await
             .unwrap();
         assert_eq!(disk.len(), 2);
@@ -97,11 +112,17 @@ fn a_failed_commit_records_nothing() {
         let j = journal(&disk, 1, &st);
         let g = j.group("s1", &spec());
         disk.fail_next_commits(1);
-        assert!(g.record(&Target::new("u", 1), Owed::Delete).await.is_err());
+        assert!(
+            g.record(&Target::new("u", 1), Owed::Delete, None)
+                .await
+                .is_err()
+        );
         assert_eq!(disk.len(), 0);
         assert_eq!((st.journal_entries(), st.journal_failures()), (0, 1));
         // The header is still owed to the next record.
-        g.record(&Target::new("u", 1), Owed::Delete).await.unwrap();
+        g.record(&Target::new("u", 1), Owed::Delete, None)
+            .await
+            .unwrap();
         assert_eq!(disk.len(), 2);
     });
 }
@@ -113,7 +134,7 @@ fn a_wrong_key_or_a_moved_value_does_not_open() {
         let st = EdgeState::new();
         journal(&disk, 1, &st)
             .group("s1", &spec())
-            .record(&Target::new("u", 1), Owed::Delete)
+            .record(&Target::new("u", 1), Owed::Delete, None)
             .await
             .unwrap();
         let st2 = EdgeState::new();
@@ -149,7 +170,9 @@ fn leftovers_are_cleaned_up() {
         let st = EdgeState::new();
         let j = journal(&disk, 1, &st);
         let g = j.group("s1", &spec());
-        g.record(&Target::new("u", 1), Owed::Delete).await.unwrap();
+        g.record(&Target::new("u", 1), Owed::Delete, None)
+            .await
+            .unwrap();
         // Lose the entry but keep the header, and add an orphan entry.
         let d = disk.durable();
         let (hk, ok) = (d[0].0.clone(), d[1].0.clone());
@@ -165,6 +188,7 @@ fn leftovers_are_cleaned_up() {
                         uidl: "x".into(),
                         kind: 1,
                         size: Some(1),
+                        witness: None,
                     }),
                 ),
             },
@@ -194,7 +218,9 @@ fn entries_of_the_first_version_still_read_without_a_size() {
         let j = journal(&disk, 1, &st);
         let g = j.group("s1", &spec());
         // A header, and an entry as version 1 wrote it.
-        g.record(&Target::new("new", 5), Owed::Read).await.unwrap();
+        g.record(&Target::new("new", 5), Owed::Read, None)
+            .await
+            .unwrap();
         let key = op_key(g.id(), 7);
         let old = OpRecordV1 {
             version: 1,
@@ -208,7 +234,11 @@ fn entries_of_the_first_version_still_read_without_a_size() {
         .await
         .unwrap();
         let r = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
-        let ops: Vec<_> = r[0].ops.iter().map(|(_, t, o)| (t.clone(), *o)).collect();
+        let ops: Vec<_> = r[0]
+            .ops
+            .iter()
+            .map(|(_, r)| (r.target.clone(), r.owed))
+            .collect();
         assert_eq!(
             ops,
             vec![
@@ -229,7 +259,7 @@ fn entries_of_the_first_version_still_read_without_a_size() {
 async fn one_owed_delete(disk: &SimDisk) -> (Journal, Vec<u8>) {
     let j = journal(disk, 1, &EdgeState::new());
     j.group("s1", &spec())
-        .record(&Target::new("u", 1), Owed::Delete)
+        .record(&Target::new("u", 1), Owed::Delete, None)
         .await
         .unwrap();
     let header = disk
@@ -295,7 +325,7 @@ fn headers_of_the_first_version_still_read_as_inbox() {
             ..spec()
         };
         j.group("s2", &archive)
-            .record(&Target::new("v", 1), Owed::Delete)
+            .record(&Target::new("v", 1), Owed::Delete, None)
             .await
             .unwrap();
         let r = journal(&disk, 1, &st).load().await.unwrap();
@@ -310,8 +340,14 @@ fn erase_takes_entries_of_several_groups() {
         let st = EdgeState::new();
         let j = journal(&disk, 1, &st);
         let (g1, g2) = (j.group("s1", &spec()), j.group("s2", &spec()));
-        let a = g1.record(&Target::new("a", 1), Owed::Delete).await.unwrap();
-        let b = g2.record(&Target::new("b", 1), Owed::Delete).await.unwrap();
+        let a = g1
+            .record(&Target::new("a", 1), Owed::Delete, None)
+            .await
+            .unwrap();
+        let b = g2
+            .record(&Target::new("b", 1), Owed::Delete, None)
+            .await
+            .unwrap();
         assert_eq!(disk.len(), 4);
         erase(vec![a, b]).await.unwrap();
         assert_eq!(disk.len(), 0, "entries and both headers");
@@ -325,14 +361,14 @@ fn an_operator_lists_owed_work_and_drops_it_by_name() {
         let st = EdgeState::new();
         let j = journal(&disk, 1, &st);
         let g1 = j.group("s1", &spec());
-        g1.record(&Target::new("uidl-a", 10), Owed::Delete)
+        g1.record(&Target::new("uidl-a", 10), Owed::Delete, None)
             .await
             .unwrap();
-        g1.record(&Target::new("uidl-b", 20), Owed::Read)
+        g1.record(&Target::new("uidl-b", 20), Owed::Read, None)
             .await
             .unwrap();
         let g2 = j.group("s2", &spec());
-        g2.record(&Target::new("uidl-c", 30), Owed::Delete)
+        g2.record(&Target::new("uidl-c", 30), Owed::Delete, None)
             .await
             .unwrap();
         let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]));
@@ -404,28 +440,46 @@ fn entries_of_an_unknown_version_or_kind_are_not_read_as_work() {
         })
     };
     let v2 = |version, kind| {
-        encode(&OpRecord {
+        encode(&OpRecordV2 {
             version,
             uidl: "u".into(),
             kind,
             size: Some(9),
         })
     };
+    let v3 = |version, kind| {
+        encode(&OpRecord {
+            version,
+            uidl: "u".into(),
+            kind,
+            size: Some(9),
+            witness: Some(("w".into(), Some(4))),
+        })
+    };
+    let read = |target, owed, witness| {
+        Some(Recorded {
+            target,
+            owed,
+            witness,
+        })
+    };
+    assert_eq!(
+        decode_op(&v3(3, 1)),
+        read(Target::new("u", 9), Owed::Delete, Some(Target::new("w", 4)))
+    );
     assert_eq!(
         decode_op(&v2(2, 1)),
-        Some((Target::new("u", 9), Owed::Delete))
+        read(Target::new("u", 9), Owed::Delete, None)
     );
-    assert_eq!(
-        decode_op(&v1(1, 0)),
-        Some((
-            Target {
-                uidl: "u".into(),
-                size: None
-            },
-            Owed::Read
-        ))
-    );
+    let sizeless = Target {
+        uidl: "u".into(),
+        size: None,
+    };
+    assert_eq!(decode_op(&v1(1, 0)), read(sizeless, Owed::Read, None));
     for plain in [
+        v3(2, 1),
+        v3(4, 1),
+        v3(3, 2),
         v2(3, 1),
         v2(1, 1),
         v1(2, 1),

@@ -11,13 +11,23 @@ use super::{Serving, Workers};
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::ledger::{Owed, Target, what};
+use crate::replica::Replica;
 use crate::worker::{Job, WorkerHandle};
 use causeway_net::Env;
 
 impl<E: Env> Serving<'_, E> {
     pub(super) async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
         self.replica.check(server, msg)?;
-        owe(self.config, self.workers, server, msg, Owed::Delete, true).await?;
+        owe(
+            self.config,
+            self.workers,
+            &self.replica,
+            server,
+            msg,
+            Owed::Delete,
+            true,
+        )
+        .await?;
         self.replica.delete(server, msg)?;
         Ok(Reply::Done)
     }
@@ -48,7 +58,17 @@ impl<E: Env> Serving<'_, E> {
                     "a batched delete names a message this session cannot delete; the client proxy keeps it");
                 continue;
             }
-            match owe(self.config, self.workers, server, msg, Owed::Delete, false).await {
+            match owe(
+                self.config,
+                self.workers,
+                &self.replica,
+                server,
+                msg,
+                Owed::Delete,
+                false,
+            )
+            .await
+            {
                 Ok(durable) => {
                     self.taken.insert(op.seq);
                     let _ = self.replica.delete(server, msg);
@@ -93,7 +113,17 @@ impl<E: Env> Serving<'_, E> {
             }
             // A read mark the journal cannot keep is not made: the message
             // stays unread, which is benign.
-            if let Err(e) = owe(self.config, self.workers, server, msg, Owed::Read, false).await {
+            if let Err(e) = owe(
+                self.config,
+                self.workers,
+                &self.replica,
+                server,
+                msg,
+                Owed::Read,
+                false,
+            )
+            .await
+            {
                 warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
             }
         }
@@ -107,6 +137,7 @@ impl<E: Env> Serving<'_, E> {
 pub(super) async fn owe(
     config: &EdgeConfig,
     workers: &Workers,
+    replica: &Replica,
     server: &str,
     msg: &MessageId,
     owed: Owed,
@@ -114,12 +145,15 @@ pub(super) async fn owe(
 ) -> Result<bool, OpError> {
     let w = worker(workers, server)?;
     let target = Target::new(&msg.uidl, msg.size);
+    let witness = replica
+        .witness(server, msg)
+        .map(|w| Target::new(&w.uidl, w.size));
     let journaled = w
         .group
         .as_ref()
         .filter(|_| !config.broken(Broken::NoJournalEntry));
     let entry = match journaled {
-        Some(g) => match g.record(&target, owed).await {
+        Some(g) => match g.record(&target, owed, witness.as_ref()).await {
             Ok(entry) => Some(entry),
             // A delete asked for is refused rather than acknowledged without
             // a record (the mail client will ask again).

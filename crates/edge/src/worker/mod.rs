@@ -39,7 +39,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
-use crate::journal::{Entry, Group};
+use crate::journal::{Entry, Group, Recorded};
 use crate::ledger::{Action, Handover, Ledger, Owed, Target, what};
 use crate::logins::Logins;
 use crate::maildrop::{Adopter, MaildropKey, Maildrops};
@@ -150,14 +150,17 @@ impl<E: Env> Worker<E> {
         session: String,
         spec: ServerSpec,
         group: Group,
-        ops: &[(u64, Target, Owed)],
+        ops: &[(u64, Recorded)],
     ) -> Self {
         let mut w = Self::new(shared, session, spec, Some(group.clone()));
-        for (seq, target, owed) in ops {
+        for (seq, r) in ops {
             let (state, now) = (&w.shared.state, w.shared.env.now());
             let entry = Some(Entry::new(&group, *seq));
             w.ledger
-                .owe(target.clone(), *owed, entry, || state.work_ticket(now));
+                .owe(r.target.clone(), r.owed, entry, || state.work_ticket(now));
+            if let Some(witness) = &r.witness {
+                w.ledger.witnessed(&r.target, r.owed, witness.clone());
+            }
         }
         w
     }
@@ -251,17 +254,17 @@ impl<E: Env> Worker<E> {
         for (_, uidl) in &uidls {
             *listed.entry(uidl.as_str()).or_default() += 1;
         }
-        let shown = |e: &ListEntry| {
-            listed[e.uidl.as_str()] > 1 || !hidden.contains(&Target::new(&e.uidl, e.size))
-        };
-        let entries: Vec<ListEntry> = uidls
+        let entries = uidls
             .iter()
-            .map(|(n, uidl)| ListEntry {
-                size: sizes.get(n).copied().unwrap_or(0),
-                uidl: uidl.clone(),
+            .map(|(n, uidl)| (uidl, sizes.get(n).copied().unwrap_or(0)))
+            .filter(|&(uidl, size)| {
+                listed[uidl.as_str()] > 1 || !hidden.contains(&Target::new(uidl, size))
             })
-            .collect();
-        Ok(entries.into_iter().filter(|e| shown(e)).collect())
+            .map(|(uidl, size)| ListEntry {
+                size,
+                uidl: uidl.clone(),
+            });
+        Ok(entries.collect())
     }
 
     /// `LIST`: every message's size, by number.
