@@ -207,16 +207,17 @@ impl Faults {
     /// needs. Twins stay, so the rest of the fault phase is a fault window
     /// (the front refuses to serve or delete either).
     ///
-    /// Drawn by `--focus twins` and by standard seeds whose client proxy
-    /// never crashes and whose mail user speaks POP3 only: a restarted
-    /// proxy forgets which deletes were done and carries them again, and
-    /// the oracle cannot yet tell an IMAP read of a copy from one of the
-    /// original (docs/simulation.md).
+    /// Drawn by `--focus twins` and by standard seeds whose mail user
+    /// speaks POP3 only: the oracle cannot yet tell an IMAP read of a copy
+    /// from one of the original (docs/simulation.md). Seeds whose client
+    /// proxy crashes draw them too since protocol 12: a restarted proxy
+    /// forgets which deletes were done and carries them again, with the
+    /// witness its journal kept.
     fn twin_after_delete(&mut self, w: &mut World, k: &MsgKey) {
         let p = &w.params;
         let drawn = match p.focus {
             Some(f) => f == Focus::Twins,
-            None => p.faults.proxy_crash == 0.0 && p.mua.imap_share == 0.0,
+            None => p.mua.imap_share == 0.0,
         };
         if !drawn {
             return;

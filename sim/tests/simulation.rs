@@ -207,7 +207,7 @@ const ONCE_FAILED: &[u64] = &[
     6502, // a committed delete the proxy's journal would not erase, carried again: a twin deleted
     4491, //
     8825, //
-    7385, // the same after a proxy restart: twins only where the proxy never crashes
+    7385, // the same after a proxy restart (now: the carried delete keeps its witness)
     4599, // a read, unproved \Seen moved to Trash with the message: its read mark taken for made
     197780385, // a superseded session stuck writing to a proxy that left it: [IN-USE] for the next
     197780698, // a RETR behind megabytes streamed ahead, on a line cut every minute (focus drawn: resume)

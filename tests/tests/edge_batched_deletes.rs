@@ -18,6 +18,7 @@ fn op(c: &Client, seq: u64, uidl: &str) -> DeleteOp {
         seq,
         server: "HOST1".into(),
         msg: c.msg("HOST1", uidl),
+        witness: None,
     }
 }
 
@@ -135,6 +136,7 @@ fn a_hello_carrying_a_delete_for_a_server_it_does_not_name_is_refused() {
             seq: 1,
             server: "ELSEWHERE".into(),
             msg: c.msg("ELSEWHERE", "x"),
+            witness: None,
         };
         let answer = c.hello_carrying(vec![alice_direct()], vec![stray]).await;
         let Ok(EdgeToClient::Refused { error }) = answer else {
@@ -237,6 +239,48 @@ fn a_carried_delete_sharing_its_uidl_stays_listed_and_is_still_done() {
             "the carried delete done, the other kept: {}",
             mail.report()
         );
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// A client proxy that restarted forgets which of its deletes were done
+/// (a settled entry its disk would not erase) and carries one again, after
+/// an exact copy of the message arrived (same UIDL, same size): the copy
+/// is listed after the witness the proxy's journal kept, so it is not the
+/// message deleted, and it stays.
+#[test]
+fn a_delete_carried_again_with_its_witness_leaves_a_later_copy_alone() {
+    let disk = SimDisk::new();
+    let mut w = world_journaled(ServerConfig::default(), &disk, |_| {});
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut first = Client::connect(&k, &ek).await?;
+        let u = uidls(&first.welcome(vec![alice_direct()]).await[0]);
+        let body = mail.body("alice", &u[0]).expect("delivered");
+        let msg = first.msg("HOST1", &u[0]);
+        let (_, r) = first.request("HOST1", Op::Dele { msg }).await;
+        assert_eq!(r, Ok(Reply::Done));
+        assert!(first.quit().await.iter().all(|o| o.result.is_ok()));
+        mail.deliver_with_uidl("alice", &body, &u[0], None)?;
+        let carried = DeleteOp {
+            witness: Some(first.msg("HOST1", &u[1])),
+            ..op(&first, 3, &u[0])
+        };
+        let mut c = Client::connect(&k, &ek).await?;
+        let answer = c.hello_carrying(vec![alice_direct()], vec![carried]).await;
+        assert!(
+            matches!(answer, Ok(EdgeToClient::Welcome { .. })),
+            "{answer:?}"
+        );
+        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![3] });
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        let copies = mail
+            .messages("alice")
+            .into_iter()
+            .filter(|m| m.uidl.as_str() == u[0] && m.deleted_at_ms.is_none())
+            .count();
+        assert_eq!(copies, 1, "the copy stays: {}", mail.report());
         Ok(())
     });
     w.sim.run().unwrap();

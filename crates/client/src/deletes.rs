@@ -32,8 +32,14 @@
 //! ([`DeleteJournal::erase_settled`]). (A restart forgets which entries
 //! were settled; those are carried again.)
 //!
+//! Each entry keeps the delete's *witness* too (a message the session
+//! listed after it, [`causeway_proto::session::witness`]), and a carried
+//! delete takes it to the edge: after a restart, an entry carried again
+//! must not hit an exact copy that came after the delete was committed.
+//!
 //! Layout: one key per entry, `d/<seq>` (16 hex digits); the value (server
-//! name, UIDL, size) sealed under the journal key with the key as
+//! name, UIDL, size, witness; version 1 had no witness and is still read)
+//! sealed under the journal key with the key as
 //! associated data ([`causeway_store::Sealer`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,14 +47,14 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use causeway_net::EnvRng;
-use causeway_proto::session::{DeleteOp, MessageId};
+use causeway_proto::session::{DeleteOp, MessageId, Places};
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::state::ClientState;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Record {
@@ -56,6 +62,36 @@ struct Record {
     server: String,
     uidl: String,
     size: u64,
+    witness: Option<(String, u64)>,
+}
+
+/// Version 1 of [`Record`], before witnesses were kept.
+#[derive(Serialize, Deserialize)]
+struct RecordV1 {
+    version: u8,
+    server: String,
+    uidl: String,
+    size: u64,
+}
+
+/// An entry's content, whichever version wrote it (`Err`: its version).
+fn decode_record(plain: &[u8]) -> Result<Result<Record, u8>, String> {
+    match decode::<Record>(plain) {
+        Ok(r) if r.version == VERSION => Ok(Ok(r)),
+        _ => {
+            let r: RecordV1 = decode(plain)?;
+            if r.version != 1 {
+                return Ok(Err(r.version));
+            }
+            Ok(Ok(Record {
+                version: VERSION,
+                server: r.server,
+                uidl: r.uidl,
+                size: r.size,
+                witness: None,
+            }))
+        }
+    }
 }
 
 fn entry_key(seq: u64) -> Vec<u8> {
@@ -124,11 +160,9 @@ impl DeleteJournal {
                 continue;
             };
             book.next_seq = book.next_seq.max(seq + 1);
-            let record = sealer
-                .open(&k, &v)
-                .and_then(|plain| decode::<Record>(&plain));
+            let record = sealer.open(&k, &v).and_then(|plain| decode_record(&plain));
             match record {
-                Ok(r) if r.version == VERSION && servers.contains(&r.server) => {
+                Ok(Ok(r)) if servers.contains(&r.server) => {
                     let msg = MessageId {
                         uidl: r.uidl,
                         size: r.size,
@@ -137,15 +171,16 @@ impl DeleteJournal {
                         seq,
                         server: r.server,
                         msg,
+                        witness: r.witness.map(|(uidl, size)| MessageId { uidl, size }),
                     };
                     book.entries.insert(seq, op);
                 }
-                Ok(r) if r.version == VERSION => tracing::error!(seq, server = %r.server,
+                Ok(Ok(r)) => tracing::error!(seq, server = %r.server,
                     "delete journal: an acknowledged delete for a server no longer configured; \
                      left on disk. Put the server back in the configuration to carry it out"),
-                Ok(r) => tracing::error!(
+                Ok(Err(version)) => tracing::error!(
                     seq,
-                    version = r.version,
+                    version,
                     "delete journal: an entry of an unknown version; left on disk"
                 ),
                 Err(e) => tracing::error!(seq, error = %e,
@@ -175,9 +210,14 @@ impl DeleteJournal {
         self.inner.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a delete durably, owned by the calling session; `Err`: it
-    /// was not recorded, and must not be acknowledged.
-    pub(crate) async fn record(&self, server: &str, msg: &MessageId) -> io::Result<DeleteOp> {
+    /// Records a delete durably, with its witness, owned by the calling
+    /// session; `Err`: it was not recorded, and must not be acknowledged.
+    pub(crate) async fn record(
+        &self,
+        server: &str,
+        msg: &MessageId,
+        witness: Option<MessageId>,
+    ) -> io::Result<DeleteOp> {
         let seq = {
             let mut book = self.book();
             let seq = book.next_seq;
@@ -190,6 +230,7 @@ impl DeleteJournal {
             server: server.to_owned(),
             uidl: msg.uidl.clone(),
             size: msg.size,
+            witness: witness.as_ref().map(|w| (w.uidl.clone(), w.size)),
         };
         let value = self.inner.sealer.seal(&key, &encode(&record));
         self.inner
@@ -200,6 +241,7 @@ impl DeleteJournal {
             seq,
             server: server.to_owned(),
             msg: msg.clone(),
+            witness,
         };
         let mut book = self.book();
         book.entries.insert(seq, op.clone());
@@ -335,9 +377,22 @@ impl SessionDeletes {
         }
     }
 
-    /// Records a delete the mail client asked for; `Err`: not acknowledged.
-    pub(crate) async fn record(&mut self, server: &str, msg: &MessageId) -> io::Result<()> {
-        let op = self.journal.record(server, msg).await?;
+    /// Records a delete the mail client asked for, with its witness in
+    /// `places` (the session's listing; not one this session deleted);
+    /// `Err`: not acknowledged.
+    pub(crate) async fn record(
+        &mut self,
+        server: &str,
+        msg: &MessageId,
+        places: &Places,
+    ) -> io::Result<()> {
+        let deleted = |id: &MessageId| {
+            self.owned
+                .values()
+                .any(|op| op.server == server && op.msg == *id)
+        };
+        let witness = places.witness(server, msg, deleted);
+        let op = self.journal.record(server, msg, witness).await?;
         self.owned.insert(op.seq, op.clone());
         self.unsent.push(op);
         Ok(())
@@ -355,6 +410,7 @@ impl SessionDeletes {
             seq,
             server: server.to_owned(),
             msg: msg.clone(),
+            witness: None,
         };
         self.owned.insert(seq, op.clone());
         self.unsent.push(op);

@@ -669,7 +669,7 @@ impl<E: Env> EdgeLink<E> {
         };
         if self.dele_not_journaled {
             deletes.record_in_memory(server, msg);
-        } else if let Err(e) = deletes.record(server, msg).await {
+        } else if let Err(e) = deletes.record(server, msg, &self.places).await {
             tracing::warn!(%server, error = %e,
                 "delete journal: could not record a delete; refusing it (check the proxy's disk)");
             return Ok(Err(OpError::new(

@@ -39,6 +39,7 @@ async fn deletes(edge: &mut SecureChannel<Stream>) -> Vec<DeleteOp> {
                 msg: at_place(&op.server, op.at),
                 seq: op.seq,
                 server: op.server,
+                witness: None,
             })
             .collect(),
         other => panic!("expected Deletes, got {other:?}"),

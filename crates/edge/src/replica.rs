@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use causeway_cache::ByteLru;
-use causeway_proto::session::{ListEntry, ListingState, MessageId, Place, ServerListing};
+use causeway_proto::session::{ListEntry, ListingState, MessageId, Place, ServerListing, witness};
 use causeway_proto::{ErrCode, OpError};
 
 use crate::state::Ticket;
@@ -59,9 +59,6 @@ pub enum Opened {
     Ready(Vec<ListEntry>),
     Unavailable(OpError),
 }
-
-/// How far [`Replica::witness`] looks past the message for a witness.
-pub const WITNESS_REACH: usize = 64;
 
 pub struct Replica {
     /// In the order the user information named the servers.
@@ -183,24 +180,18 @@ impl Replica {
         Some(self.list(server).ok()?.entries.get(msg)?.place)
     }
 
-    /// A message `server` listed after `msg` that is neither deleted in
-    /// this session nor listed twice: the witness the crash journal keeps
-    /// with work on `msg` (see `crate::ledger`). Looks at most
-    /// [`WITNESS_REACH`] places on, so a session deleting thousands of
-    /// messages from the end does not pay for each one the whole listing.
+    /// The witness the crash journal keeps with work on `msg`
+    /// ([`causeway_proto::session::witness`]): a message `server` listed
+    /// after it that is neither deleted in this session nor listed twice.
     pub fn witness(&self, server: &str, msg: &MessageId) -> Option<MessageId> {
         let list = self.list(server).ok()?;
         let at = usize::try_from(list.entries.get(msg)?.place).ok()?;
-        let after = list.order.get(at + 1..)?;
-        after
-            .iter()
-            .take(WITNESS_REACH)
-            .find(|id| {
-                list.entries
-                    .get(*id)
-                    .is_some_and(|e| e.count == 1 && !e.deleted)
-            })
-            .cloned()
+        let usable = |id: &MessageId| {
+            list.entries
+                .get(id)
+                .is_some_and(|e| e.count == 1 && !e.deleted)
+        };
+        witness(&list.order, at, usable).cloned()
     }
 
     /// Marks `msg` deleted (the server follows at its QUIT).
@@ -257,6 +248,7 @@ fn usable<L>(server: &str, slot: Option<Result<L, &OpError>>) -> Result<L, OpErr
 mod tests {
     use super::*;
     use crate::state::EdgeState;
+    use causeway_proto::session::WITNESS_REACH;
 
     /// The id of `u<i>` in [`entries`].
     fn m(uidl: &str) -> MessageId {

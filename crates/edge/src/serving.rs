@@ -70,7 +70,7 @@ mod work;
 
 pub(crate) use resume::{Attach, Farewell, new_secret, proven};
 pub(crate) use work::internal;
-use work::{owe, worker};
+use work::worker;
 
 /// `TOP n` with this many lines returns the whole message without marking
 /// it read (100,000,000 lines exceeds any message under the size cap).
@@ -500,10 +500,12 @@ impl<'a, E: Env> Serving<'a, E> {
         ops.into_iter()
             .map(|op| {
                 let msg = self.replica.at(&op.server, op.at).map_err(|e| e.text)?;
+                // The edge's own replica gives the witness (`work::owe`).
                 Ok(DeleteOp {
                     seq: op.seq,
                     server: op.server,
                     msg,
+                    witness: None,
                 })
             })
             .collect()
@@ -643,16 +645,7 @@ impl<'a, E: Env> Serving<'a, E> {
             self.sent.insert(key.clone());
             if waiters.is_empty() {
                 if self.config.broken(Broken::MarkPrefetchedRead) {
-                    let _ = owe(
-                        self.config,
-                        self.workers,
-                        &self.replica,
-                        &key.0,
-                        &key.1,
-                        Owed::Read,
-                        false,
-                    )
-                    .await;
+                    let _ = self.owe(&key.0, &key.1, Owed::Read, false).await;
                 }
                 self.ahead.insert(key);
             }
@@ -709,16 +702,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     Err(e) => return Some(Err(e)),
                 };
                 if self.config.broken(Broken::MarkReadBeforeDelivered) {
-                    let _ = owe(
-                        self.config,
-                        self.workers,
-                        &self.replica,
-                        server,
-                        &msg,
-                        Owed::Read,
-                        false,
-                    )
-                    .await;
+                    let _ = self.owe(server, &msg, Owed::Read, false).await;
                 }
                 self.current = Some(id);
                 let key = (server.to_owned(), msg);

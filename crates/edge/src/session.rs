@@ -43,7 +43,7 @@ use crate::admission::Admission;
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::farewell::{self, Farewells};
-use crate::journal::{Entry, Journal};
+use crate::journal::Journal;
 use crate::ledger::{Owed, Target};
 use crate::logins::Logins;
 use crate::maildrop::Maildrops;
@@ -52,7 +52,7 @@ use crate::reload::{self, Configs};
 use crate::replica::{Opened, Replica};
 use crate::serving::{Attach, Channel, Ending, Serving, Workers, internal, new_secret};
 use crate::state::{EdgeState, SessionEnd};
-use crate::worker::{Job, Shared, Worker, WorkerEnd};
+use crate::worker::{Carried, Job, Shared, Worker, WorkerEnd};
 
 /// How long a session that shuts down tries to tell its client proxy.
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -423,7 +423,7 @@ impl<E: Env> Session<E> {
         spec: &ServerSpec,
         carried: &[&DeleteOp],
         held: &mut Vec<u64>,
-    ) -> Vec<(Target, Option<Entry>)> {
+    ) -> Vec<Carried> {
         if carried.is_empty() {
             return Vec::new();
         }
@@ -437,8 +437,9 @@ impl<E: Env> Session<E> {
         let mut deletes = Vec::new();
         for d in carried {
             let target = Target::new(&d.msg.uidl, d.msg.size);
+            let witness = d.witness.as_ref().map(|w| Target::new(&w.uidl, w.size));
             let entry = match &group {
-                Some(g) => match g.record(&target, Owed::Delete, None).await {
+                Some(g) => match g.record(&target, Owed::Delete, witness.as_ref()).await {
                     Ok(entry) => Some(entry),
                     Err(e) => {
                         warn!(session = %id, server = %spec.name, error = %e,
@@ -451,7 +452,11 @@ impl<E: Env> Session<E> {
             if entry.is_some() || self.config.broken(Broken::NoJournalEntry) {
                 held.push(d.seq);
             }
-            deletes.push((target, entry));
+            deletes.push(Carried {
+                target,
+                entry,
+                witness,
+            });
         }
         deletes
     }

@@ -61,7 +61,7 @@
 //! asks with `Request{Dele}` and answers `+OK` after the edge's
 //! `Response`: one turn per DELE.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,12 @@ pub struct DeleteOp {
     pub seq: u64,
     pub server: String,
     pub msg: MessageId,
+    /// A message the session that acknowledged the delete listed after
+    /// `msg` (not deleted by it, and the only one of its UIDL and size),
+    /// if it knew one: a later session that lists `msg` after it lists an
+    /// exact copy that came later, not the message deleted (the edge's
+    /// ledger explains; version 12).
+    pub witness: Option<MessageId>,
 }
 
 /// A message by its place in its server's listing in this session's
@@ -360,7 +366,16 @@ pub struct ServerOutcome {
 /// UIDL and size) is named by its first place.
 #[derive(Clone, Debug, Default)]
 pub struct Places {
-    servers: Vec<(String, Vec<MessageId>, BTreeMap<MessageId, Place>)>,
+    servers: Vec<ServerPlaces>,
+}
+
+#[derive(Clone, Debug)]
+struct ServerPlaces {
+    name: String,
+    order: Vec<MessageId>,
+    by_id: BTreeMap<MessageId, Place>,
+    /// Messages listed more than once.
+    twice: BTreeSet<MessageId>,
 }
 
 impl Places {
@@ -375,31 +390,74 @@ impl Places {
                     ListingState::Unavailable { .. } => Vec::new(),
                 };
                 let mut by_id = BTreeMap::new();
+                let mut twice = BTreeSet::new();
                 for (at, id) in (0..).zip(&order) {
-                    by_id.entry(id.clone()).or_insert(at);
+                    if by_id.contains_key(id) {
+                        twice.insert(id.clone());
+                    } else {
+                        by_id.insert(id.clone(), at);
+                    }
                 }
-                (l.name.clone(), order, by_id)
+                ServerPlaces {
+                    name: l.name.clone(),
+                    order,
+                    by_id,
+                    twice,
+                }
             })
             .collect();
         Self { servers }
     }
 
-    fn server(
-        &self,
-        server: &str,
-    ) -> Option<&(String, Vec<MessageId>, BTreeMap<MessageId, Place>)> {
-        self.servers.iter().find(|(n, _, _)| n == server)
+    fn server(&self, server: &str) -> Option<&ServerPlaces> {
+        self.servers.iter().find(|s| s.name == server)
     }
 
     /// The message at `at` in `server`'s listing.
     pub fn id(&self, server: &str, at: Place) -> Option<&MessageId> {
-        self.server(server)?.1.get(usize::try_from(at).ok()?)
+        self.server(server)?.order.get(usize::try_from(at).ok()?)
     }
 
     /// Where `msg` is in `server`'s listing.
     pub fn place(&self, server: &str, msg: &MessageId) -> Option<Place> {
-        self.server(server)?.2.get(msg).copied()
+        self.server(server)?.by_id.get(msg).copied()
     }
+
+    /// The witness of `msg` in `server`'s listing ([`witness`]): a message
+    /// listed after it, listed once, and not `deleted`.
+    pub fn witness(
+        &self,
+        server: &str,
+        msg: &MessageId,
+        deleted: impl Fn(&MessageId) -> bool,
+    ) -> Option<MessageId> {
+        let s = self.server(server)?;
+        let at = usize::try_from(*s.by_id.get(msg)?).ok()?;
+        witness(&s.order, at, |id| !s.twice.contains(id) && !deleted(id)).cloned()
+    }
+}
+
+/// How far past a message [`witness`] looks.
+pub const WITNESS_REACH: usize = 64;
+
+/// The witness of the message at `at` in `order` (a server's listing, in
+/// the server's order): the first message after it that `usable` takes
+/// (one not deleted, and named by its UIDL and size alone), at most
+/// [`WITNESS_REACH`] places on, so a session deleting thousands of messages
+/// from the end does not pay the whole listing for each. Servers list mail
+/// in the order it arrived, so a later session that lists the message
+/// *after* its witness lists an exact copy that came later, not the
+/// message itself: the edge's ledger then counts work on it done.
+pub fn witness(
+    order: &[MessageId],
+    at: usize,
+    usable: impl Fn(&MessageId) -> bool,
+) -> Option<&MessageId> {
+    order
+        .get(at + 1..)?
+        .iter()
+        .take(WITNESS_REACH)
+        .find(|id| usable(id))
 }
 
 impl Message for ClientToEdge {

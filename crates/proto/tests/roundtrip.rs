@@ -161,7 +161,14 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
 }
 
 fn delete_op() -> impl Strategy<Value = DeleteOp> {
-    (any::<u64>(), text(), msg()).prop_map(|(seq, server, msg)| DeleteOp { seq, server, msg })
+    (any::<u64>(), text(), msg(), prop::option::of(msg())).prop_map(
+        |(seq, server, msg, witness)| DeleteOp {
+            seq,
+            server,
+            msg,
+            witness,
+        },
+    )
 }
 
 fn listing() -> impl Strategy<Value = ServerListing> {

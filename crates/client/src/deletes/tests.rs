@@ -19,6 +19,11 @@ fn msg(uidl: &str) -> MessageId {
     }
 }
 
+/// A session that knows no listing: no witness.
+fn no_listing() -> Places {
+    Places::default()
+}
+
 fn servers() -> Vec<String> {
     vec!["A".into(), "B".into()]
 }
@@ -41,8 +46,8 @@ fn an_entry_lives_until_held_and_survives_a_restart_sealed() {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
-        s.record("A", &msg("u1")).await.unwrap();
-        s.record("B", &msg("u2")).await.unwrap();
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
+        s.record("B", &msg("u2"), &no_listing()).await.unwrap();
         assert_eq!(disk.len(), 2);
         for (_, v) in disk.durable() {
             assert!(!v.windows(2).any(|w| w == b"u1" || w == b"u2"), "sealed");
@@ -66,7 +71,7 @@ fn an_entry_lives_until_held_and_survives_a_restart_sealed() {
         assert!(j2.take_carried(&servers()).is_empty());
         // New entries never reuse a number.
         let mut s2 = SessionDeletes::new(j2.clone(), &carried);
-        s2.record("A", &msg("u3")).await.unwrap();
+        s2.record("A", &msg("u3"), &no_listing()).await.unwrap();
         assert!(s2.take_unsent()[0].seq > carried[0].seq);
     });
 }
@@ -78,12 +83,15 @@ fn rset_undoes_the_sessions_own_deletes_but_not_carried_ones() {
         let j = journal(&disk, 1).await;
         {
             let mut earlier = SessionDeletes::new(j.clone(), &[]);
-            earlier.record("A", &msg("old")).await.unwrap();
+            earlier
+                .record("A", &msg("old"), &no_listing())
+                .await
+                .unwrap();
         }
         let carried = j.take_carried(&servers());
         let mut s = SessionDeletes::new(j.clone(), &carried);
-        s.record("A", &msg("new")).await.unwrap();
-        s.record("B", &msg("other")).await.unwrap();
+        s.record("A", &msg("new"), &no_listing()).await.unwrap();
+        s.record("B", &msg("other"), &no_listing()).await.unwrap();
         s.undone("A").await.unwrap();
         let left: Vec<String> = disk
             .durable()
@@ -115,9 +123,9 @@ fn an_rset_the_disk_refuses_leaves_every_delete_standing_and_sent_once() {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
-        s.record("A", &msg("a1")).await.unwrap();
+        s.record("A", &msg("a1"), &no_listing()).await.unwrap();
         let sent = s.take_unsent();
-        s.record("B", &msg("b1")).await.unwrap();
+        s.record("B", &msg("b1"), &no_listing()).await.unwrap();
         disk.fail_next_commits(1);
         assert!(s.undone("A").await.is_err());
         assert_eq!(disk.len(), 2, "both deletes stay journaled");
@@ -142,9 +150,9 @@ fn a_delete_the_disk_refuses_is_not_recorded_and_a_session_that_ends_leaves_its_
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
         disk.fail_next_commits(1);
-        assert!(s.record("A", &msg("u1")).await.is_err());
+        assert!(s.record("A", &msg("u1"), &no_listing()).await.is_err());
         assert_eq!((disk.len(), s.unsent()), (0, 0));
-        s.record("A", &msg("u2")).await.unwrap();
+        s.record("A", &msg("u2"), &no_listing()).await.unwrap();
         assert_eq!(j.carriable_servers(), Vec::<String>::new());
         drop(s);
         assert_eq!(j.carriable_servers(), vec!["A".to_string()]);
@@ -161,7 +169,7 @@ fn entries_that_do_not_open_or_name_an_unknown_server_stay_on_disk_uncarried() {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
-        s.record("A", &msg("u1")).await.unwrap();
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
         drop(s);
         let other_key = journal(&disk, 2).await;
         assert!(other_key.take_carried(&servers()).is_empty());
@@ -185,9 +193,9 @@ fn a_done_entry_the_disk_will_not_erase_is_never_carried_again() {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
         let mut s = SessionDeletes::new(j.clone(), &[]);
-        s.record("A", &msg("u1")).await.unwrap();
-        s.record("A", &msg("u2")).await.unwrap();
-        s.record("A", &msg("u3")).await.unwrap();
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
+        s.record("A", &msg("u2"), &no_listing()).await.unwrap();
+        s.record("A", &msg("u3"), &no_listing()).await.unwrap();
         let sent = s.take_unsent();
         // Held, but the erase fails: done all the same (the edge has it),
         // so never carried, even once the session is gone: taken again by
@@ -227,4 +235,68 @@ fn owed_deletes_counts_delete_entries_and_not_the_uid_book() {
     assert_eq!(owed_deletes(&entries), 2);
     assert_eq!(owed_deletes(&entries[2..]), 0);
     assert_eq!(owed_deletes(&entries[1..]), 1);
+}
+
+#[test]
+fn a_delete_keeps_its_witness_across_a_restart_and_first_version_entries_still_read() {
+    use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let listed = |uidls: &[&str]| ServerListing {
+            name: "A".into(),
+            state: ListingState::Ready {
+                messages: uidls
+                    .iter()
+                    .map(|u| ListEntry {
+                        uidl: (*u).into(),
+                        size: 10,
+                    })
+                    .collect(),
+            },
+        };
+        // u3 twice: neither copy is a witness.
+        let places = Places::new(&[listed(&["u1", "u2", "u3", "u3", "u4", "u5"])]);
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u2"), &places).await.unwrap();
+        s.record("A", &msg("u1"), &places).await.unwrap();
+        s.record("A", &msg("u5"), &places).await.unwrap();
+        let witnesses: Vec<_> = s.take_unsent().into_iter().map(|op| op.witness).collect();
+        assert_eq!(
+            witnesses,
+            vec![Some(msg("u4")), Some(msg("u4")), None],
+            "past u3 listed twice; past u2 deleted; nothing after the last"
+        );
+        // An entry the first version wrote, without a witness.
+        let key = entry_key(99);
+        let old = RecordV1 {
+            version: 1,
+            server: "A".into(),
+            uidl: "old".into(),
+            size: 10,
+        };
+        let sealer = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]))
+            .sealer(EnvRng::from_seed([2; 32]));
+        disk.commit(vec![Write::Put {
+            value: sealer.seal(&key, &encode(&old)),
+            key,
+        }])
+        .await
+        .unwrap();
+        drop(s);
+        let carried = journal(&disk, 1).await.take_carried(&servers());
+        let read: Vec<_> = carried
+            .iter()
+            .map(|op| (op.msg.uidl.as_str(), op.witness.clone()))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                ("u2", Some(msg("u4"))),
+                ("u1", Some(msg("u4"))),
+                ("u5", None),
+                ("old", None)
+            ]
+        );
+    });
 }

@@ -9,25 +9,76 @@ use tracing::warn;
 
 use super::{Serving, Workers};
 use crate::broken::Broken;
-use crate::config::EdgeConfig;
 use crate::ledger::{Owed, Target, what};
-use crate::replica::Replica;
 use crate::worker::{Job, WorkerHandle};
 use causeway_net::Env;
 
 impl<E: Env> Serving<'_, E> {
+    /// Makes `owed` on `msg` owed to `server`'s worker: durable in the
+    /// journal first (when there is one, with the witness this session's
+    /// replica gives), then queued. With `durable_or_refused`, work the
+    /// journal cannot record is refused (`Err`: nothing is owed); without,
+    /// it is owed from memory. `Ok(true)`: the journal holds it.
+    pub(super) async fn owe(
+        &self,
+        server: &str,
+        msg: &MessageId,
+        owed: Owed,
+        durable_or_refused: bool,
+    ) -> Result<bool, OpError> {
+        let w = worker(self.workers, server)?;
+        let target = Target::new(&msg.uidl, msg.size);
+        let witness = self
+            .replica
+            .witness(server, msg)
+            .map(|w| Target::new(&w.uidl, w.size));
+        let journaled = w
+            .group
+            .as_ref()
+            .filter(|_| !self.config.broken(Broken::NoJournalEntry));
+        let entry = match journaled {
+            Some(g) => match g.record(&target, owed, witness.as_ref()).await {
+                Ok(entry) => Some(entry),
+                // A delete asked for is refused rather than acknowledged without
+                // a record (the mail client will ask again).
+                Err(e) if durable_or_refused => {
+                    warn!(%server, uidl = %msg.uidl, error = %e,
+                        "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
+                    return Err(not_durable(
+                        "the edge could not record the delete durably; nothing was deleted",
+                    ));
+                }
+                // A read mark has no reply to refuse: made anyway, from memory;
+                // only an edge crash before it is done would lose it (the
+                // message then stays unread, which is benign). A batched delete
+                // stays in the client proxy's journal meanwhile.
+                Err(e) => {
+                    warn!(%server, uidl = %msg.uidl, error = %e, what = what(owed),
+                        "journal: could not record owed work; doing it from memory only (check the journal's disk)");
+                    None
+                }
+            },
+            None => None,
+        };
+        let durable = entry.is_some();
+        let job = Job::Owe {
+            target,
+            owed,
+            entry: entry.clone(),
+        };
+        if w.jobs.send(job).is_err() {
+            // The worker is gone (it failed): take the record back, best effort.
+            if let Some(e) = entry {
+                let _ = crate::journal::erase(vec![e]).await;
+            }
+            return Err(internal());
+        }
+        Ok(durable)
+    }
+
     pub(super) async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
         self.replica.check(server, msg)?;
-        owe(
-            self.config,
-            self.workers,
-            &self.replica,
-            server,
-            msg,
-            Owed::Delete,
-            true,
-        )
-        .await?;
+        self.owe(server, msg, Owed::Delete, true).await?;
         self.replica.delete(server, msg)?;
         Ok(Reply::Done)
     }
@@ -58,17 +109,7 @@ impl<E: Env> Serving<'_, E> {
                     "a batched delete names a message this session cannot delete; the client proxy keeps it");
                 continue;
             }
-            match owe(
-                self.config,
-                self.workers,
-                &self.replica,
-                server,
-                msg,
-                Owed::Delete,
-                false,
-            )
-            .await
-            {
+            match self.owe(server, msg, Owed::Delete, false).await {
                 Ok(durable) => {
                     self.taken.insert(op.seq);
                     let _ = self.replica.delete(server, msg);
@@ -113,83 +154,11 @@ impl<E: Env> Serving<'_, E> {
             }
             // A read mark the journal cannot keep is not made: the message
             // stays unread, which is benign.
-            if let Err(e) = owe(
-                self.config,
-                self.workers,
-                &self.replica,
-                server,
-                msg,
-                Owed::Read,
-                false,
-            )
-            .await
-            {
+            if let Err(e) = self.owe(server, msg, Owed::Read, false).await {
                 warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
             }
         }
     }
-}
-
-/// Makes `owed` on `msg` owed to `server`'s worker: durable in the journal
-/// first (when there is one), then queued. With `durable_or_refused`, work
-/// the journal cannot record is refused (`Err`: nothing is owed); without,
-/// it is owed from memory. `Ok(true)`: the journal holds it.
-pub(super) async fn owe(
-    config: &EdgeConfig,
-    workers: &Workers,
-    replica: &Replica,
-    server: &str,
-    msg: &MessageId,
-    owed: Owed,
-    durable_or_refused: bool,
-) -> Result<bool, OpError> {
-    let w = worker(workers, server)?;
-    let target = Target::new(&msg.uidl, msg.size);
-    let witness = replica
-        .witness(server, msg)
-        .map(|w| Target::new(&w.uidl, w.size));
-    let journaled = w
-        .group
-        .as_ref()
-        .filter(|_| !config.broken(Broken::NoJournalEntry));
-    let entry = match journaled {
-        Some(g) => match g.record(&target, owed, witness.as_ref()).await {
-            Ok(entry) => Some(entry),
-            // A delete asked for is refused rather than acknowledged without
-            // a record (the mail client will ask again).
-            Err(e) if durable_or_refused => {
-                warn!(%server, uidl = %msg.uidl, error = %e,
-                    "journal: could not record an acknowledged delete; refusing it (check the journal's disk)");
-                return Err(not_durable(
-                    "the edge could not record the delete durably; nothing was deleted",
-                ));
-            }
-            // A read mark has no reply to refuse: made anyway, from memory;
-            // only an edge crash before it is done would lose it (the
-            // message then stays unread, which is benign). A batched delete
-            // stays in the client proxy's journal meanwhile.
-            Err(e) => {
-                warn!(%server, uidl = %msg.uidl, error = %e, what = what(owed),
-                    "journal: could not record owed work; doing it from memory only (check the journal's disk)");
-                None
-            }
-        },
-        None => None,
-    };
-    let durable = entry.is_some();
-    let job = Job::Owe {
-        target,
-        owed,
-        entry: entry.clone(),
-    };
-    if w.jobs.send(job).is_err() {
-        // The worker is gone (it failed): take the record back, best effort.
-        if let Some(e) = entry {
-            let _ = crate::journal::erase(vec![e]).await;
-        }
-        return Err(internal());
-    }
-    Ok(durable)
 }
 
 fn not_durable(text: &str) -> OpError {

@@ -66,6 +66,15 @@ pub(crate) enum Job {
     Rset,
 }
 
+/// A delete the client proxy carried from an earlier session: its target,
+/// its journal entry here if the journal took it, and the witness the
+/// proxy's journal kept with it.
+pub(crate) struct Carried {
+    pub target: Target,
+    pub entry: Option<Entry>,
+    pub witness: Option<Target>,
+}
+
 /// How a worker ended: whether its work was committed (or handed to
 /// another worker), and what could never be done ("delete of <uidl>").
 pub(crate) struct WorkerEnd {
@@ -168,15 +177,24 @@ impl<E: Env> Worker<E> {
     /// Deletes acknowledged to the mail client in an earlier session, which
     /// the client proxy carried into this one: owed from the start (and
     /// left out of the listing), never undone by this session's RSET.
-    pub(crate) fn carry(&mut self, deletes: Vec<(Target, Option<Entry>)>) {
+    pub(crate) fn carry(&mut self, deletes: Vec<Carried>) {
         let own = self.config().broken(Broken::CarriedUndoneByRset);
-        for (target, entry) in deletes {
+        for Carried {
+            target,
+            entry,
+            witness,
+        } in deletes
+        {
             let (state, now) = (&self.shared.state, self.shared.env.now());
             let ticket = || state.work_ticket(now);
             if own {
-                self.ledger.owe(target, Owed::Delete, entry, ticket);
+                self.ledger.owe(target.clone(), Owed::Delete, entry, ticket);
             } else {
-                self.ledger.owe_earlier(target, Owed::Delete, entry, ticket);
+                self.ledger
+                    .owe_earlier(target.clone(), Owed::Delete, entry, ticket);
+            }
+            if let Some(w) = witness {
+                self.ledger.witnessed(&target, Owed::Delete, w);
             }
         }
     }
