@@ -364,16 +364,49 @@ pub(crate) struct SessionDeletes {
     unsent: Vec<DeleteOp>,
     owned: BTreeMap<u64, DeleteOp>,
     carried: BTreeSet<u64>,
+    /// The messages of the carried entries, and those this session
+    /// deleted (held by the edge or not; an RSET forgets a server's):
+    /// what no witness may be, as in the edge's replica.
+    carried_msgs: ByServer,
+    deleted_msgs: ByServer,
+}
+
+/// Messages by server, looked up without building a key.
+#[derive(Default)]
+struct ByServer(BTreeMap<String, BTreeSet<MessageId>>);
+
+impl ByServer {
+    fn insert(&mut self, server: &str, msg: &MessageId) {
+        match self.0.get_mut(server) {
+            Some(set) => {
+                set.insert(msg.clone());
+            }
+            None => {
+                self.0
+                    .insert(server.to_owned(), BTreeSet::from([msg.clone()]));
+            }
+        }
+    }
+
+    fn contains(&self, server: &str, msg: &MessageId) -> bool {
+        self.0.get(server).is_some_and(|s| s.contains(msg))
+    }
 }
 
 impl SessionDeletes {
     /// A session's share, owning `carried` (from [`DeleteJournal::take_carried`]).
     pub(crate) fn new(journal: DeleteJournal, carried: &[DeleteOp]) -> Self {
+        let mut carried_msgs = ByServer::default();
+        for op in carried {
+            carried_msgs.insert(&op.server, &op.msg);
+        }
         Self {
             journal,
             unsent: Vec::new(),
             owned: carried.iter().map(|op| (op.seq, op.clone())).collect(),
             carried: carried.iter().map(|op| op.seq).collect(),
+            carried_msgs,
+            deleted_msgs: ByServer::default(),
         }
     }
 
@@ -386,13 +419,11 @@ impl SessionDeletes {
         msg: &MessageId,
         places: &Places,
     ) -> io::Result<()> {
-        let deleted = |id: &MessageId| {
-            self.owned
-                .values()
-                .any(|op| op.server == server && op.msg == *id)
-        };
-        let witness = places.witness(server, msg, deleted);
+        let witness = places.witness(server, msg, |id| {
+            self.deleted_msgs.contains(server, id) || self.carried_msgs.contains(server, id)
+        });
         let op = self.journal.record(server, msg, witness).await?;
+        self.deleted_msgs.insert(server, msg);
         self.owned.insert(op.seq, op.clone());
         self.unsent.push(op);
         Ok(())
@@ -412,6 +443,7 @@ impl SessionDeletes {
             msg: msg.clone(),
             witness: None,
         };
+        self.deleted_msgs.insert(server, msg);
         self.owned.insert(seq, op.clone());
         self.unsent.push(op);
     }
@@ -473,6 +505,7 @@ impl SessionDeletes {
                 self.owned.remove(s);
             }
             self.unsent.retain(|op| !seqs.contains(&op.seq));
+            self.deleted_msgs.0.remove(server);
             return Ok(());
         }
         tracing::warn!(%server, "delete journal: could not record an RSET; the deletes stand");

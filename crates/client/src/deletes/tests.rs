@@ -237,24 +237,27 @@ fn owed_deletes_counts_delete_entries_and_not_the_uid_book() {
     assert_eq!(owed_deletes(&entries[1..]), 1);
 }
 
+fn listed(uidls: &[&str]) -> causeway_proto::session::ServerListing {
+    use causeway_proto::session::{ListEntry, ListingState, ServerListing};
+    ServerListing {
+        name: "A".into(),
+        state: ListingState::Ready {
+            messages: uidls
+                .iter()
+                .map(|u| ListEntry {
+                    uidl: (*u).into(),
+                    size: 10,
+                })
+                .collect(),
+        },
+    }
+}
+
 #[test]
 fn a_delete_keeps_its_witness_across_a_restart_and_first_version_entries_still_read() {
-    use causeway_proto::session::{ListEntry, ListingState, ServerListing};
     block_on(async {
         let disk = SimDisk::new();
         let j = journal(&disk, 1).await;
-        let listed = |uidls: &[&str]| ServerListing {
-            name: "A".into(),
-            state: ListingState::Ready {
-                messages: uidls
-                    .iter()
-                    .map(|u| ListEntry {
-                        uidl: (*u).into(),
-                        size: 10,
-                    })
-                    .collect(),
-            },
-        };
         // u3 twice: neither copy is a witness.
         let places = Places::new(&[listed(&["u1", "u2", "u3", "u3", "u4", "u5"])]);
         let mut s = SessionDeletes::new(j.clone(), &[]);
@@ -299,4 +302,45 @@ fn a_delete_keeps_its_witness_across_a_restart_and_first_version_entries_still_r
             ]
         );
     });
+}
+
+#[test]
+fn no_witness_is_a_message_deleted_here_held_or_carried_until_an_rset_frees_the_sessions_own() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let places = Places::new(&[listed(&["u1", "u2", "u3", "u4", "u5", "u6"])]);
+        // An earlier session's delete of u3, carried by this one.
+        let mut earlier = SessionDeletes::new(j.clone(), &[]);
+        earlier
+            .record("A", &msg("u3"), &no_listing())
+            .await
+            .unwrap();
+        drop(earlier);
+        let carried = j.take_carried(&servers());
+        let mut s = SessionDeletes::new(j.clone(), &carried);
+        s.record("A", &msg("u4"), &places).await.unwrap();
+        let sent = s.take_unsent();
+        assert_eq!(sent[0].witness, Some(msg("u5")));
+        s.held(&[sent[0].seq]).await;
+        s.record("A", &msg("u2"), &places).await.unwrap();
+        assert_eq!(
+            s.take_unsent()[0].witness,
+            Some(msg("u5")),
+            "past u3 (carried) and u4 (deleted here; the edge holds it)"
+        );
+        s.undone("A").await.unwrap();
+        s.record("A", &msg("u1"), &places).await.unwrap();
+        assert_eq!(
+            s.take_unsent()[0].witness,
+            Some(msg("u2")),
+            "the RSET undid u2 and u4"
+        );
+        s.record("A", &msg("u2"), &places).await.unwrap();
+        assert_eq!(
+            s.take_unsent()[0].witness,
+            Some(msg("u4")),
+            "u3's carried delete stands after the RSET"
+        );
+    })
 }
