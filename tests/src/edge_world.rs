@@ -22,7 +22,7 @@ use causeway_net::tap::{TapLog, Tapped};
 use causeway_net::{Env, EnvRng, Instant, Listener, SimEnv, derive_seed};
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListingState, MessageId, Op, PlacedDelete, Places, Reply,
-    ServerListing, ServerOutcome,
+    ServerListing, ServerOutcome, ServerWants, WantedAt,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{OpError, PROTOCOL_VERSION, Secret};
@@ -411,21 +411,7 @@ impl Client {
                     data,
                     ..
                 } => {
-                    let data = causeway_proto::line_ends::decode(lf, data);
-                    let msg = self.places.id(&server, at).expect("a listed place");
-                    let key = (server, msg.uidl.clone());
-                    if offset == 0 {
-                        *self.starts.entry(key.clone()).or_default() += 1;
-                    }
-                    let body = self.bodies.entry(key).or_default();
-                    if offset == 0 {
-                        body.clear();
-                    }
-                    assert_eq!(body.len() as u64, offset, "chunks arrive in order");
-                    body.extend_from_slice(&data);
-                    self.received += data.len() as u64;
-                    let received = self.received;
-                    self.send(&ClientToEdge::Window { received }).await;
+                    self.take_chunk(server, at, offset, lf, data).await;
                 }
                 // Kept for the tests that resume ([`Client::resume`]).
                 EdgeToClient::Ticket { secret } => self.secret = Some(secret),
@@ -434,6 +420,134 @@ impl Client {
                 other => return Ok(other),
             }
         }
+    }
+
+    /// Keeps a body chunk (chunks of a body must come in order) and
+    /// acknowledges it with `Window`; returns its body's UIDL.
+    async fn take_chunk(
+        &mut self,
+        server: String,
+        at: causeway_proto::session::Place,
+        offset: u64,
+        lf: bool,
+        data: Vec<u8>,
+    ) -> String {
+        let data = causeway_proto::line_ends::decode(lf, data);
+        let msg = self.places.id(&server, at).expect("a listed place");
+        let key = (server, msg.uidl.clone());
+        if offset == 0 {
+            *self.starts.entry(key.clone()).or_default() += 1;
+        }
+        let body = self.bodies.entry(key.clone()).or_default();
+        if offset == 0 {
+            body.clear();
+        }
+        assert_eq!(body.len() as u64, offset, "chunks arrive in order");
+        body.extend_from_slice(&data);
+        self.received += data.len() as u64;
+        let received = self.received;
+        self.send(&ClientToEdge::Window { received }).await;
+        key.1
+    }
+
+    /// The next body chunk, kept and acknowledged: its body's UIDL and
+    /// offset. Anything else but a `Pong` or `Ticket` is a failure.
+    pub async fn next_chunk(&mut self) -> (String, u64) {
+        loop {
+            match self.recv_any().await {
+                Ok(EdgeToClient::Chunk {
+                    server,
+                    at,
+                    offset,
+                    lf,
+                    data,
+                    ..
+                }) => return (self.take_chunk(server, at, offset, lf, data).await, offset),
+                Ok(EdgeToClient::Ticket { secret }) => self.secret = Some(secret),
+                Ok(EdgeToClient::Pong { .. }) => {}
+                other => panic!("expected a body chunk, got {other:?}"),
+            }
+        }
+    }
+
+    /// The bytes of `server`'s `uidl` received so far.
+    pub fn held(&self, server: &str, uidl: &str) -> u64 {
+        let key = (server.to_owned(), uidl.to_owned());
+        self.bodies.get(&key).map_or(0, |b| b.len() as u64)
+    }
+
+    /// Asks for `uidls` of `server` ahead of demand, each from the byte
+    /// this client holds (`Want`).
+    pub async fn want(&mut self, server: &str, uidls: &[&str]) {
+        let bodies = self.wanted_at(server, uidls);
+        self.send(&ClientToEdge::Want {
+            server: server.into(),
+            bodies,
+        })
+        .await;
+    }
+
+    fn wanted_at(&self, server: &str, uidls: &[&str]) -> Vec<WantedAt> {
+        uidls
+            .iter()
+            .map(|u| WantedAt {
+                at: self
+                    .places
+                    .place(server, &self.msg(server, u))
+                    .expect("a listed message"),
+                from: self.held(server, u),
+            })
+            .collect()
+    }
+
+    /// A new channel in place of this one (the old is dropped: a cut),
+    /// keeping what this client received.
+    pub async fn reconnect(&mut self, key: &Keypair, edge: &Keypair) -> Result<(), WireError> {
+        let s = self.env.connect("edge:5000").await?;
+        self.ch = connect_xk(
+            &self.env,
+            s,
+            key,
+            &edge.public,
+            None,
+            &ChannelConfig::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// [`Client::resume`] holding what this client received: its body
+    /// byte count, and `uidls` of `server` each from the bytes held.
+    pub async fn resume_holding(
+        &mut self,
+        session: &str,
+        server: &str,
+        uidls: &[&str],
+    ) -> Result<EdgeToClient, String> {
+        let secret: [u8; 32] = self
+            .secret
+            .clone()
+            .and_then(|s| s.try_into().ok())
+            .ok_or("a 32-byte secret")?;
+        let proof = causeway_wire::binding::proof(&secret, self.ch.binding()).to_vec();
+        let bodies = self.wanted_at(server, uidls);
+        self.send(&ClientToEdge::Resume {
+            version: PROTOCOL_VERSION,
+            session: session.to_owned(),
+            proof,
+            received: self.received,
+            wants: vec![ServerWants {
+                server: server.into(),
+                bodies,
+            }],
+            history: None,
+        })
+        .await;
+        let answer = self.recv().await;
+        if let Ok(EdgeToClient::Resumed { secret, .. }) = &answer {
+            self.secret = Some(secret.clone());
+        }
+        answer
     }
 
     async fn recv_any(&mut self) -> Result<EdgeToClient, String> {

@@ -23,7 +23,13 @@
 //! saw when it acknowledged the work (`crate::replica::Replica::witness`),
 //! so work replayed after a crash keeps one too. Without a witness (a
 //! message listed last, work the client proxy carried) the listing is
-//! trusted as before.
+//! trusted as before, with one more piece of evidence: the work of a
+//! session whose `QUIT` went unanswered is one batch, which a POP3 server
+//! commits whole or not at all, so one of its deletes gone from the next
+//! listing says every item of the batch was done
+//! ([`Ledger::quit_unanswered`]). That covers the common case a witness
+//! cannot: a mail client that deletes everything it fetched leaves no
+//! message after the last deletes to be their witness.
 //!
 //! Work can change hands: a worker that cannot reach the server while
 //! another worker of the same maildrop holds it hands its items over
@@ -57,6 +63,10 @@ pub struct Item {
     /// A message listed after this one (UIDL, size) in the last server
     /// session that listed both: where this one must still come before.
     witness: Option<Target>,
+    /// Sent in a server session whose `QUIT` went unanswered (the
+    /// server may have committed it): that session's mark, shared by the
+    /// work it sent ([`Ledger::quit_unanswered`]).
+    in_doubt: Option<u64>,
     _ticket: Ticket,
 }
 
@@ -108,6 +118,11 @@ pub struct Ledger {
     /// Owed items the current session lists after their witness: a later
     /// copy, not the message the work was for (see the module doc).
     newcomers: BTreeSet<Key>,
+    /// Marks given to sessions whose `QUIT` went unanswered.
+    doubts: u64,
+    /// The marks of those that a later listing showed committed: their
+    /// work is done in every session from then on, until a `QUIT` erases it.
+    committed_doubts: BTreeSet<u64>,
 }
 
 type Key = (Target, Owed);
@@ -133,6 +148,62 @@ impl Ledger {
             })
             .map(|(key, _)| key.clone())
             .collect();
+        self.settle_doubts();
+    }
+
+    /// The server session's `QUIT` got no answer: the server may have
+    /// committed what was sent in it, or not. The work stays owed, marked
+    /// as one batch; the next session's listing decides
+    /// ([`Ledger::settle_doubts`]).
+    pub fn quit_unanswered(&mut self) {
+        self.doubts += 1;
+        let mark = self.doubts;
+        for (key, item) in self.owed.iter_mut() {
+            if !self.unsent.contains(key) {
+                item.in_doubt = Some(mark);
+            }
+        }
+        self.session_lost();
+    }
+
+    /// Work whose `QUIT` went unanswered, against a fresh listing. A POP3
+    /// server commits a session's deletes together, so one of them gone
+    /// says the batch was committed: all of its work is done, and a message
+    /// listed now by the UIDL and size of one of its deletes is an exact
+    /// copy that came later (a broken migration), which no witness may
+    /// catch when every message after it was deleted too. None gone: nothing
+    /// was committed, and the batch is owed as before. (A message someone
+    /// else deleted meanwhile reads as a commit: the rest of the batch is
+    /// then left undone, with a log line, rather than a copy deleted.)
+    fn settle_doubts(&mut self) {
+        let sessions = self.sessions;
+        let numbers = &self.numbers;
+        let gone = |t: &Target| numbers.resolve(&t.uidl, t.size) == Resolved::Gone;
+        self.committed_doubts.extend(
+            self.owed
+                .iter()
+                .filter(|((target, owed), item)| {
+                    *owed == Owed::Delete && sessions >= item.sure_from && gone(target)
+                })
+                .filter_map(|(_, item)| item.in_doubt),
+        );
+        for (key, item) in self.owed.iter_mut() {
+            let Some(mark) = item.in_doubt else { continue };
+            if sessions < item.sure_from {
+                continue;
+            }
+            if !self.committed_doubts.contains(&mark) {
+                item.in_doubt = None;
+                continue;
+            }
+            if key.1 == Owed::Delete && !gone(&key.0) {
+                tracing::info!(uidl = %key.0.uidl,
+                    "the server committed a session whose QUIT went unanswered (another of its \
+                     deletes is gone), so the message listed now by this UIDL and size is a \
+                     later copy, or someone else deleted the other: no DELE for it");
+            }
+            self.newcomers.insert(key.clone());
+        }
     }
 
     /// The server session is gone: numbers mean nothing any more, and nothing
@@ -212,6 +283,7 @@ impl Ledger {
             adopted: false,
             sure_from,
             witness: None,
+            in_doubt: None,
             _ticket: ticket(),
         });
         item.entries.extend(entry);
@@ -250,12 +322,20 @@ impl Ledger {
     /// gone.
     pub fn adopt(&mut self, items: Vec<Handover>) {
         let sure_from = self.sessions + 1;
+        // Another worker's doubt marks, renumbered into this ledger's.
+        let mut marks = BTreeMap::new();
         for Handover {
             target,
             owed,
             mut item,
         } in items
         {
+            if let Some(theirs) = item.in_doubt {
+                item.in_doubt = Some(*marks.entry(theirs).or_insert_with(|| {
+                    self.doubts += 1;
+                    self.doubts
+                }));
+            }
             item.adopted = true;
             item.sure_from = item.sure_from.max(sure_from);
             self.unsent.insert((target.clone(), owed));
@@ -264,6 +344,7 @@ impl Ledger {
                     mine.adopted = true;
                     mine.sure_from = mine.sure_from.max(sure_from);
                     mine.entries.append(&mut item.entries);
+                    mine.in_doubt = mine.in_doubt.or(item.in_doubt);
                 }
                 None => {
                     self.owed.insert((target, owed), item);
@@ -314,6 +395,12 @@ impl Ledger {
                         owed: *owed,
                         action: Action::Gone,
                     });
+                }
+                // Adopted mid-session from a session whose QUIT went
+                // unanswered: only a fresh listing can tell whether it
+                // was committed (`settle_doubts`).
+                if item.in_doubt.is_some() {
+                    return None;
                 }
                 let action = match self.resolve(target) {
                     Resolved::Number(n) => Action::Send(match owed {

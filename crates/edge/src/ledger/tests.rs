@@ -290,3 +290,107 @@ fn a_witness_is_never_a_message_owed_a_delete_nor_one_named_twice() {
     l.new_session(listing(&["d", "d", "w", "x"]));
     assert_eq!(bring_up_to_date(&mut l), vec![Action::Gone, Action::Gone]);
 }
+
+#[test]
+fn a_batch_whose_quit_went_unanswered_and_was_committed_leaves_a_later_copy_alone() {
+    // Seed 273611101: the session deletes a, b, d and e (every message
+    // after d: no witness), its QUIT is committed and the answer lost, and
+    // an exact copy of d arrived before the commit. The next listing shows
+    // c and the copy: a, b and e gone say the batch was committed, so the
+    // copy is left alone and its read mark not made again either.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b", "c", "d", "e"]));
+    for u in ["a", "b", "d", "e"] {
+        l.owe(t(u), Owed::Read, None, ticket);
+        l.owe(t(u), Owed::Delete, None, ticket);
+    }
+    bring_up_to_date(&mut l);
+    l.quit_unanswered();
+    l.new_session(listing(&["c", "d"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        (0..8).map(|_| Action::Gone).collect::<Vec<_>>(),
+        "committed: nothing is sent for the copy of d"
+    );
+    // Nothing gone: nothing was committed, and all is sent again.
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b", "c"]));
+    l.owe(t("a"), Owed::Delete, None, ticket);
+    l.owe(t("c"), Owed::Delete, None, ticket);
+    bring_up_to_date(&mut l);
+    l.quit_unanswered();
+    l.new_session(listing(&["a", "b", "c", "new"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![
+            Action::Send(Command::Dele(1)),
+            Action::Send(Command::Dele(3))
+        ]
+    );
+    // A later doubt is judged by its own batch: a QUIT answered +OK
+    // after all settles nothing it did not send.
+    l.committed();
+    assert!(l.is_empty());
+}
+
+#[test]
+fn a_batch_in_doubt_handed_over_mid_session_waits_for_the_adopters_fresh_listing() {
+    // Seed 273612574: the batch in doubt is adopted by the session that
+    // holds the maildrop, whose listing was taken before the commit and
+    // still shows every message of the batch: it must not send the deletes
+    // there (the server may have committed them, and the copy is listed
+    // the same), but judge them by its next listing.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut old = Ledger::default();
+    old.new_session(listing(&["a", "b"]));
+    old.owe(t("a"), Owed::Delete, None, ticket);
+    old.owe(t("b"), Owed::Delete, None, ticket);
+    bring_up_to_date(&mut old);
+    old.quit_unanswered();
+    let mut adopter = Ledger::default();
+    adopter.new_session(listing(&["a", "b", "c"]));
+    adopter.adopt(old.hand_over());
+    assert_eq!(bring_up_to_date(&mut adopter), vec![]);
+    assert!(adopter.committed().is_empty());
+    adopter.new_session(listing(&["a", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![Action::Gone, Action::Gone],
+        "b is gone: committed, and a is a later copy"
+    );
+    adopter.committed();
+    assert!(adopter.is_empty());
+    assert_eq!(st.pending_work(), 0);
+}
+
+#[test]
+fn a_batch_judged_committed_stays_done_when_the_next_quit_is_refused() {
+    // Seed 273611101 again: the session that found the batch committed had
+    // its own QUIT refused; the session after it must not take the copy
+    // for the message owed.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "d", "e"]));
+    for u in ["a", "d", "e"] {
+        l.owe(t(u), Owed::Delete, None, ticket);
+    }
+    bring_up_to_date(&mut l);
+    l.quit_unanswered();
+    l.new_session(listing(&["d"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        (0..3).map(|_| Action::Gone).collect::<Vec<_>>()
+    );
+    l.session_lost();
+    l.new_session(listing(&["d", "new"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        (0..3).map(|_| Action::Gone).collect::<Vec<_>>()
+    );
+    assert_eq!(l.committed().len(), 0);
+    assert!(l.is_empty());
+}

@@ -25,7 +25,9 @@
 //! **State, not replay.** Nothing the old channel carried is sent again as
 //! it was. The client proxy says what it holds: the body bytes it received
 //! in the session (the window restarts there) and the bodies it still
-//! wants, each from the byte it holds ([`Outbox::resume`]). The edge says
+//! wants, each from the byte it holds ([`Outbox::resume`]); a body the old
+//! channel carried to its end and the cut lost part of goes first, as it
+//! did before everything still queued. The edge says
 //! how many read marks it received, so the client proxy sends again the
 //! ones after them; deletes the journal holds are `Held` again when a batch
 //! comes twice; requests in progress are forgotten (the client proxy asks
@@ -265,7 +267,28 @@ impl<E: Env> Serving<'_, E> {
                     .map(move |w| ((server.clone(), w.msg.clone()), w.from))
             })
             .collect();
-        let partial = self.outbox.resume(received, |k| holds.get(k).copied());
+        let mut partial = self.outbox.resume(received, |k| holds.get(k).copied());
+        // Bodies sent whole before the cut and lost with it, which the
+        // client proxy holds part of: they came before everything still
+        // queued, so they go first again, from the byte it holds. Left to
+        // the prefetch they would wait behind megabytes queued ahead (its
+        // bound), while the mail client reading one hears nothing (seed
+        // 273611434: 300 s).
+        let lost: Vec<(Key, u64)> = holds
+            .iter()
+            .filter(|(k, from)| **from > 0 && !self.outbox.contains(k))
+            .map(|(k, from)| (k.clone(), *from))
+            .collect();
+        for (key, from) in lost.into_iter().rev() {
+            let (Ok(at), Some(body)) = (
+                self.replica.check(&key.0, &key.1),
+                self.replica.body(&key.0, &key.1),
+            ) else {
+                continue;
+            };
+            self.outbox.push(key, at, body, from, true, Vec::new());
+            partial += 1;
+        }
         self.sent.retain(|k| !holds.contains_key(k));
         self.ahead.retain(|k| !holds.contains_key(k));
         for waiters in self.fetching.values_mut() {

@@ -117,7 +117,8 @@ impl<E: Env> Worker<E> {
                 Err(causeway_upstream::pop3::refusal(&s))
             }
             Err(e) => {
-                self.ledger.session_lost();
+                // The server may have committed before the answer was lost.
+                self.ledger.quit_unanswered();
                 Err(e)
             }
         }
