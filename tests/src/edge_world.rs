@@ -524,30 +524,13 @@ impl Client {
         server: &str,
         uidls: &[&str],
     ) -> Result<EdgeToClient, String> {
-        let secret: [u8; 32] = self
-            .secret
-            .clone()
-            .and_then(|s| s.try_into().ok())
-            .ok_or("a 32-byte secret")?;
-        let proof = causeway_wire::binding::proof(&secret, self.ch.binding()).to_vec();
-        let bodies = self.wanted_at(server, uidls);
-        self.send(&ClientToEdge::Resume {
-            version: PROTOCOL_VERSION,
-            session: session.to_owned(),
-            proof,
-            received: self.received,
-            wants: vec![ServerWants {
-                server: server.into(),
-                bodies,
-            }],
-            history: None,
-        })
-        .await;
-        let answer = self.recv().await;
-        if let Ok(EdgeToClient::Resumed { secret, .. }) = &answer {
-            self.secret = Some(secret.clone());
-        }
-        answer
+        let secret = self.secret.clone().ok_or("a secret")?;
+        let wants = vec![ServerWants {
+            server: server.into(),
+            bodies: self.wanted_at(server, uidls),
+        }];
+        self.resume_with(session, &secret, self.received, wants)
+            .await
     }
 
     async fn recv_any(&mut self) -> Result<EdgeToClient, String> {
@@ -579,14 +562,24 @@ impl Client {
     /// `secret` over it, holding nothing; the edge's answer (`Resumed`,
     /// whose secret is kept, or `Refused`).
     pub async fn resume(&mut self, session: &str, secret: &[u8]) -> Result<EdgeToClient, String> {
+        self.resume_with(session, secret, 0, Vec::new()).await
+    }
+
+    async fn resume_with(
+        &mut self,
+        session: &str,
+        secret: &[u8],
+        received: u64,
+        wants: Vec<ServerWants>,
+    ) -> Result<EdgeToClient, String> {
         let secret: [u8; 32] = secret.try_into().map_err(|_| "a 32-byte secret")?;
         let proof = causeway_wire::binding::proof(&secret, self.ch.binding()).to_vec();
         self.send(&ClientToEdge::Resume {
             version: PROTOCOL_VERSION,
             session: session.to_owned(),
             proof,
-            received: 0,
-            wants: Vec::new(),
+            received,
+            wants,
             history: None,
         })
         .await;
