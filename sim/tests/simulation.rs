@@ -215,6 +215,9 @@ const ONCE_FAILED: &[u64] = &[
     273611101, // a QUIT committed, its answer lost, no witness: the copy taken for the message owed
     273612574, // the same, the batch adopted by the session holding the maildrop
     273611434, // a body sent whole and lost in a cut, queued again behind megabytes (focus drawn: resume)
+    9689, // a QUIT unanswered, one of its deletes expunged by our other session: the rest left undone
+    12948, // an IMAP FETCH refused whole for one message listed twice by UIDL and size
+    14495, // the oracle: an exact copy no listing could tell from the original it owed
 ];
 
 #[test]

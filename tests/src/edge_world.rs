@@ -184,6 +184,19 @@ pub struct World {
     pub edge_config: Arc<Mutex<Arc<EdgeConfig>>>,
 }
 
+impl World {
+    /// What a test's client host takes into its task: the client proxy's
+    /// and the edge's keys, the first mail server's store, the edge's state.
+    pub fn handles(&self) -> (Keypair, Keypair, MailStore, EdgeState) {
+        (
+            self.keys.client.clone(),
+            self.keys.edge.clone(),
+            self.mail.clone(),
+            self.edge.clone(),
+        )
+    }
+}
+
 /// One session per maildrop, as most POP3 servers do; a session that ends
 /// without QUIT keeps its lock for 10 minutes, so a leaked one shows.
 pub fn exclusive() -> ServerConfig {
@@ -933,12 +946,7 @@ pub fn quit_or_crash_cut_no_locks(store: &MailStore, abrupt_allowed: usize, now_
 /// nothing else, and every server session ends with QUIT.
 pub fn delete_survives_the_client_vanishing(spec: fn() -> ServerSpec) {
     let mut w = world(exclusive());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![spec()]).await[0]);

@@ -353,12 +353,7 @@ fn crash_leaves_no_plaintext_and_new_clients_are_served_during_replay() {
 fn a_delete_or_rset_the_journal_cannot_record_is_refused() {
     let disk = SimDisk::new();
     let mut w = world_journaled(locking(), &disk, |_| {});
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     let d = disk.clone();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;

@@ -79,12 +79,7 @@ fn a_body_sent_once_is_not_streamed_again_when_its_want_comes_up() {
 #[test]
 fn retr_then_delivered_marks_seen_only_that_message() {
     let mut w = world(ServerConfig::default());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
@@ -185,12 +180,7 @@ fn a_fetch_the_client_waits_on_goes_before_read_marks() {
 #[test]
 fn retr_without_delivered_then_cut_leaves_it_unread() {
     let mut w = world(exclusive());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
@@ -570,12 +560,7 @@ fn a_locked_server_is_unavailable_while_another_works() {
 #[test]
 fn shutdown_finishes_acknowledged_work() {
     let mut w = world(exclusive());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     let stop = w.shutdown_edge.clone();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
@@ -639,12 +624,7 @@ fn unreachable_server_is_retried_past_the_deadline_until_it_commits() {
     let mut w = world_with(ServerConfig::default(), |c| {
         c.timeouts.completion_deadline = Duration::from_secs(60);
     });
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
@@ -680,12 +660,7 @@ fn unreachable_server_is_retried_past_the_deadline_until_it_commits() {
 #[test]
 fn a_place_outside_the_listing_ends_the_session_and_its_server_sessions() {
     let mut w = world(ServerConfig::default());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);

@@ -26,12 +26,7 @@ fn via_relay() -> ServerSpec {
 #[test]
 fn reads_and_deletes_reach_the_imap_server_only_after_delivery_and_quit() {
     let mut w = world(ServerConfig::default());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let l = c.welcome(vec![direct()]).await;
@@ -95,12 +90,7 @@ fn reads_and_deletes_reach_the_imap_server_only_after_delivery_and_quit() {
 #[test]
 fn rset_undoes_and_a_cut_before_delivery_leaves_the_message_unread() {
     let mut w = world(ServerConfig::default());
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![direct()]).await[0]);

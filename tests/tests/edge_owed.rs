@@ -3,15 +3,20 @@
 //! when the relay link dies before the RSET reaches the server; a delete
 //! whose session lost its server is carried out by the session that holds
 //! the maildrop's lock meanwhile, never erased for a busy lock; a commit
-//! that takes long is told to the client proxy while it lasts.
+//! that takes long is told to the client proxy while it lasts; a session
+//! whose QUIT went unanswered does not take our other session's delete for
+//! its own commit.
 
 use std::time::Duration;
 
 use causeway_edge::SimDisk;
 use causeway_mailserver::{Faults, LockPolicy, ServerConfig};
 use causeway_net::Env;
+use causeway_pop3::Command;
 use causeway_proto::session::{ClientToEdge, EdgeToClient, ListingState, Op, Reply};
+use causeway_proto::user::{Route, ServerSpec};
 use causeway_tests::edge_world::*;
+use causeway_upstream::{ServerSession, ServerTimeouts, ServerTls};
 
 /// The server saw `command` (e.g. "DELE 2") in some session.
 fn server_ran(store: &causeway_mailserver::MailStore, command: &str) -> bool {
@@ -86,12 +91,7 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
     let mut w = world_journaled(config, &disk, |c| {
         c.timeouts.noop_interval = Duration::from_secs(2);
     });
-    let (k, ek, mail, edge) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        w.edge.clone(),
-    );
+    let (k, ek, mail, edge) = w.handles();
     let d = disk.clone();
     w.sim.client("client", async move {
         let mut a = Client::connect(&k, &ek).await?;
@@ -232,4 +232,99 @@ fn a_slow_commit_after_quit_is_told_finishing_until_its_bye() {
         Ok(())
     });
     w.sim.run().unwrap();
+}
+
+/// Seed 9689 (over IMAP, where it failed) and its POP3 twin on a server
+/// that lets sessions share a maildrop, as Dovecot does by default: a
+/// delete our own other session committed while the first session's QUIT
+/// went unanswered is no sign that the first session's batch was committed.
+#[test]
+fn our_own_other_sessions_delete_is_no_sign_that_a_batch_in_doubt_was_committed() {
+    let relayed = || alice_imap(Route::Relay("R1".into()));
+    another_delete_is_no_sign_of_a_commit(alice_direct, Some(alice_via_relay));
+    another_delete_is_no_sign_of_a_commit(|| alice_imap(Route::Direct), Some(relayed));
+}
+
+/// An IMAP server's UIDL names one message for ever (no copy can be listed
+/// by it), so a batch whose QUIT went unanswered is judged item by item
+/// there: a message another program expunged meanwhile is no sign either.
+#[test]
+fn over_imap_another_programs_expunge_is_no_sign_that_a_batch_in_doubt_was_committed() {
+    another_delete_is_no_sign_of_a_commit(|| alice_imap(Route::Direct), None);
+}
+
+/// Alice's session deletes all three messages of her server (reached by
+/// `first`); its QUIT goes out and the answer is lost. Meanwhile the
+/// second message is deleted and committed by another session: ours,
+/// reached by `ours` (the user's other mail client), or else another
+/// program's (one that speaks to the server directly). The first
+/// session's other deletes, still listed, are still owed, and done.
+fn another_delete_is_no_sign_of_a_commit(
+    first: fn() -> ServerSpec,
+    ours: Option<fn() -> ServerSpec>,
+) {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = w.handles();
+    w.sim.client("client", async move {
+        let mut other = match ours {
+            Some(spec) => {
+                let mut b = Client::connect(&k, &ek).await?;
+                let u = uidls(&b.welcome(vec![spec()]).await[0]);
+                b.dele("HOST1", &u[1]).await;
+                Some(b)
+            }
+            None => None,
+        };
+        let mut a = Client::connect(&k, &ek).await?;
+        let u = uidls(&a.welcome(vec![first()]).await[0]);
+        for m in &u {
+            a.dele("HOST1", m).await;
+        }
+        // Every DELE reaches the server session (over POP3; over IMAP
+        // they wait for QUIT), then its commit goes out and the answer
+        // never comes.
+        let env = a.env.clone();
+        env.sleep(Duration::from_secs(1)).await;
+        turmoil::partition("edge", "mail");
+        a.send(&ClientToEdge::Quit).await;
+        match &mut other {
+            Some(b) => assert_eq!(b.quit().await[0].result, Ok(())),
+            None => delete_elsewhere(&env, first(), 2).await,
+        }
+        assert!(!mail.is_present("alice", &u[1]), "{}", mail.report());
+        env.sleep(Duration::from_secs(20)).await;
+        assert!(
+            mail.is_present("alice", &u[0]),
+            "nothing of the first session committed yet"
+        );
+        turmoil::repair("edge", "mail");
+        wait_until(&env, Duration::from_secs(120), "the owed deletes", || {
+            edge.pending_work() == 0 && edge.live_sessions() == 0
+        })
+        .await;
+        for m in &u {
+            assert!(
+                !mail.is_present("alice", m),
+                "{m} left undone\n{}",
+                mail.report()
+            );
+        }
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// Another program deletes message `n` of `spec`'s maildrop and commits.
+async fn delete_elsewhere(env: &causeway_net::SimEnv, spec: ServerSpec, n: u32) {
+    let (mut s, _) = ServerSession::open(
+        env,
+        &spec,
+        &ServerTls::default(),
+        ServerTimeouts::default(),
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    assert!(s.execute(&Command::Dele(n)).await.unwrap().status.is_ok());
+    assert!(s.quit().await.unwrap().is_ok());
 }

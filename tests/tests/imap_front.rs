@@ -90,6 +90,47 @@ attempt("logout", p.logout)
     rig.assert_no_leaks();
 }
 
+/// Seed 12948: a server lists two messages by one UIDL and size (a broken
+/// migration), which no one can fetch safely. A FETCH of a range serves
+/// every other message of it and answers NO saying why, as Dovecot does
+/// for a message it cannot read; one bad message must not hide the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_of_a_range_serves_every_message_but_one_listed_twice() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    let host = &rig.hosts[0];
+    let u = host.deliver(rig.env.rng(), 3, 3000);
+    let copy = host.store.body(USER, &u[1]).unwrap();
+    host.store
+        .deliver_with_uidl(USER, &copy, &u[1], None)
+        .unwrap();
+    let script = format!(
+        r#"{}
+attempt("all", p.fetch, "1:*", "(BODY.PEEK[])")
+served = [x for x in p.untagged_responses.pop("FETCH", []) if isinstance(x, tuple)]
+out("served", " ".join(text(x[0]).split(" ")[0] for x in served))
+out("first.digest", digest(served))
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    let no = out.get("all.err");
+    assert!(
+        no.starts_with("NO some messages could not be fetched: ") && no.contains(&u[1]),
+        "{out:?}"
+    );
+    assert_eq!(out.get("served"), "1 3", "{out:?}");
+    assert_eq!(out.get("first.digest"), host.digest(&u[0]));
+    rig.settle().await;
+    for x in &u {
+        assert!(host.store.is_present(USER, x) && !host.store.is_seen(USER, x));
+    }
+    rig.assert_no_leaks();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_peek_fetch_the_client_never_acknowledged_is_not_marked() {
     if !python::available().await {

@@ -29,7 +29,9 @@
 //! listing says every item of the batch was done
 //! ([`Ledger::quit_unanswered`]). That covers the common case a witness
 //! cannot: a mail client that deletes everything it fetched leaves no
-//! message after the last deletes to be their witness.
+//! message after the last deletes to be their witness. A delete one of our
+//! own sessions committed after the batch's listing is no such sign
+//! (`crate::commits`): the user's other mail client deleted it too.
 //!
 //! Work can change hands: a worker that cannot reach the server while
 //! another worker of the same maildrop holds it hands its items over
@@ -45,9 +47,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use causeway_pop3::Command;
 use causeway_upstream::{Numbering, Resolved};
 
+use crate::commits::OurCommits;
 use crate::journal::Entry;
 pub use crate::owed::{Owed, Target, what};
 use crate::state::Ticket;
+
+/// The batch an item in doubt belongs to.
+#[derive(Clone, Copy)]
+struct Doubt {
+    /// Shared by the batch's items.
+    mark: u64,
+    /// The commit clock (`crate::commits`) when the batch's session began
+    /// listing: a delete of ours after it is no evidence about the batch.
+    since: u64,
+}
 
 /// One owed piece of work, as it moves between ledgers.
 pub struct Item {
@@ -66,7 +79,7 @@ pub struct Item {
     /// Sent in a server session whose `QUIT` went unanswered (the
     /// server may have committed it): that session's mark, shared by the
     /// work it sent ([`Ledger::quit_unanswered`]).
-    in_doubt: Option<u64>,
+    in_doubt: Option<Doubt>,
     _ticket: Ticket,
 }
 
@@ -123,11 +136,32 @@ pub struct Ledger {
     /// The marks of those that a later listing showed committed: their
     /// work is done in every session from then on, until a `QUIT` erases it.
     committed_doubts: BTreeSet<u64>,
+    /// The deletes our sessions committed on this maildrop (none known in
+    /// a ledger made with `default`).
+    ours: Option<OurCommits>,
+    /// Their clock when the current server session began listing.
+    listed_at: u64,
 }
 
 type Key = (Target, Owed);
 
 impl Ledger {
+    /// A ledger for a maildrop on which `ours` records what our sessions
+    /// commit: its deletes go there, and a batch in doubt is not judged by
+    /// them.
+    pub fn watching(ours: OurCommits) -> Self {
+        Self {
+            ours: Some(ours),
+            ..Self::default()
+        }
+    }
+
+    /// A server session is about to list the maildrop: a delete our
+    /// sessions commit from now on may have come after its listing.
+    pub fn listing(&mut self) {
+        self.listed_at = self.ours.as_ref().map_or(0, OurCommits::now);
+    }
+
     /// A new server session began, numbered by `numbers`. Numbers from
     /// earlier sessions are forgotten and every owed item must be sent again.
     pub fn new_session(&mut self, numbers: Numbering) {
@@ -157,10 +191,13 @@ impl Ledger {
     /// ([`Ledger::settle_doubts`]).
     pub fn quit_unanswered(&mut self) {
         self.doubts += 1;
-        let mark = self.doubts;
+        let doubt = Doubt {
+            mark: self.doubts,
+            since: self.listed_at,
+        };
         for (key, item) in self.owed.iter_mut() {
             if !self.unsent.contains(key) {
-                item.in_doubt = Some(mark);
+                item.in_doubt = Some(doubt);
             }
         }
         self.session_lost();
@@ -172,12 +209,15 @@ impl Ledger {
     /// listed now by the UIDL and size of one of its deletes is an exact
     /// copy that came later (a broken migration), which no witness may
     /// catch when every message after it was deleted too. None gone: nothing
-    /// was committed, and the batch is owed as before. (A message someone
-    /// else deleted meanwhile reads as a commit: the rest of the batch is
-    /// then left undone, with a log line, rather than a copy deleted.)
+    /// was committed, and the batch is owed as before. A delete one of our
+    /// own sessions committed since the batch was listed is no evidence
+    /// either way. (A message another program deleted meanwhile reads as a
+    /// commit: the rest of the batch is then left undone, with a log line,
+    /// rather than a copy deleted.)
     fn settle_doubts(&mut self) {
         let sessions = self.sessions;
         let numbers = &self.numbers;
+        let ours = self.ours.as_ref();
         let gone = |t: &Target| numbers.resolve(&t.uidl, t.size) == Resolved::Gone;
         self.committed_doubts.extend(
             self.owed
@@ -185,10 +225,16 @@ impl Ledger {
                 .filter(|((target, owed), item)| {
                     *owed == Owed::Delete && sessions >= item.sure_from && gone(target)
                 })
-                .filter_map(|(_, item)| item.in_doubt),
+                .filter_map(|((target, _), item)| {
+                    let doubt = item.in_doubt?;
+                    let by_us = ours.is_some_and(|o| o.deleted_since(target, doubt.since));
+                    (!by_us).then_some(doubt.mark)
+                }),
         );
         for (key, item) in self.owed.iter_mut() {
-            let Some(mark) = item.in_doubt else { continue };
+            let Some(Doubt { mark, .. }) = item.in_doubt else {
+                continue;
+            };
             if sessions < item.sure_from {
                 continue;
             }
@@ -330,11 +376,11 @@ impl Ledger {
             mut item,
         } in items
         {
-            if let Some(theirs) = item.in_doubt {
-                item.in_doubt = Some(*marks.entry(theirs).or_insert_with(|| {
+            if let Some(theirs) = &mut item.in_doubt {
+                theirs.mark = *marks.entry(theirs.mark).or_insert_with(|| {
                     self.doubts += 1;
                     self.doubts
-                }));
+                });
             }
             item.adopted = true;
             item.sure_from = item.sure_from.max(sure_from);
@@ -450,6 +496,21 @@ impl Ledger {
     /// `QUIT` answered `+OK`: everything sent in this session is committed.
     /// Returns the journal entries of what was committed, to erase.
     pub fn committed(&mut self) -> Vec<Entry> {
+        if let Some(ours) = &self.ours {
+            // The deletes whose DELE this session sent: listed, not a copy.
+            let deleted = self
+                .owed
+                .keys()
+                .filter(|key| {
+                    key.1 == Owed::Delete
+                        && !self.unsent.contains(*key)
+                        && !self.newcomers.contains(*key)
+                        && matches!(self.resolve(&key.0), Resolved::Number(_))
+                })
+                .map(|(target, _)| target.clone())
+                .collect();
+            ours.record(deleted);
+        }
         let mut done = Vec::new();
         let unsent = &self.unsent;
         self.owed.retain(|key, i| {

@@ -17,8 +17,11 @@
 //! - `ledger`: work owed to one server, by UIDL (sans-IO).
 //! - `worker`: the task that owns one server connection (opened, direct or
 //!   through a relay, by `causeway_upstream`), and its `finish`.
+//! - `account`: which maildrop work is for (account and folder).
 //! - `maildrop`: owed work follows the maildrop: a worker locked out hands it
 //!   to the one that holds the lock.
+//! - `commits`: the deletes our own sessions committed, which are no
+//!   evidence that another session's unanswered `QUIT` was committed.
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
@@ -31,8 +34,10 @@
 //! the mail servers, directly or through a relay); never on the relay or the
 //! client proxy crates.
 
+mod account;
 mod admission;
 pub mod broken;
+mod commits;
 mod compression;
 mod config;
 mod failures;

@@ -29,41 +29,18 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use causeway_proto::user::ServerSpec;
 use tokio::sync::watch;
 
+pub(crate) use crate::account::{Account, MaildropKey};
+use crate::commits::Commits;
 use crate::ledger::Handover;
-
-/// A mail server account: what a password is for.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Account {
-    address: String,
-    user: String,
-}
-
-/// One maildrop: an account's folder (POP3's one maildrop is INBOX).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct MaildropKey {
-    pub(crate) account: Account,
-    folder: String,
-}
-
-impl MaildropKey {
-    pub(crate) fn of(spec: &ServerSpec) -> Self {
-        Self {
-            account: Account {
-                address: spec.address().to_ascii_lowercase(),
-                user: spec.user.clone(),
-            },
-            folder: spec.folder.clone(),
-        }
-    }
-}
 
 /// Every maildrop some worker of this edge has owed work for or holds.
 #[derive(Clone, Default)]
 pub(crate) struct Maildrops {
     slots: Arc<Mutex<BTreeMap<MaildropKey, Slot>>>,
+    /// The deletes our sessions committed, by maildrop.
+    pub(crate) commits: Commits,
 }
 
 struct Slot {
@@ -196,13 +173,7 @@ mod tests {
     use crate::state::EdgeState;
 
     fn key() -> MaildropKey {
-        MaildropKey {
-            account: Account {
-                address: "mail:110".into(),
-                user: "alice".into(),
-            },
-            folder: "INBOX".into(),
-        }
+        MaildropKey::for_test("alice")
     }
 
     fn owing(st: &EdgeState, uidl: &str) -> Vec<Handover> {

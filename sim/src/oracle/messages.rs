@@ -4,7 +4,7 @@
 //! Twins (an exact copy delivered right after its DELE `+OK`, `--focus
 //! twins`) are told apart here: a delete may hit one copy, never both.
 
-use causeway_mailserver::MessageRecord;
+use causeway_mailserver::{InjectedFault, MessageRecord};
 
 use super::{Verdict, Violation, imap_strains_covered};
 use crate::coverage::Cov;
@@ -24,6 +24,61 @@ fn twin_after(all: &[MessageRecord], m: &MessageRecord, received: Option<u64>) -
             && o.size == m.size
             && o.deleted_at_ms.is_none_or(|d| d > at)
     })
+}
+
+/// Whether deleting `extra`, an exact copy of a message `original` the
+/// user deleted, is a call no edge could have made otherwise: the session
+/// that committed the original's delete may have had its `QUIT` answer
+/// lost (the server sat on or dropped a reply, or a fault was in force as
+/// it ended), and nothing in the listings tells the two copies apart:
+/// every message that session deleted has a copy (none is gone, so none
+/// says the batch was committed: `crate::ledger`'s batch rule), and no
+/// message listed after the original, before the copy, was still there to
+/// be its witness. POP3 shows an exact copy as the same UIDL and size at
+/// the same place; an edge that deletes it, taking it for the original
+/// whose delete it still owes, did what the listing said (the other
+/// choice, never redoing a delete whose answer was lost, would leave
+/// acknowledged deletes undone far more often). Seed 14495.
+fn copy_indistinguishable(
+    s: &crate::world::Server,
+    all: &[MessageRecord],
+    (original, extra): (&MessageRecord, &MessageRecord),
+    faults: &Faults,
+    twins_of: &dyn Fn(&MessageRecord) -> Vec<MsgKey>,
+) -> bool {
+    let (Some(by), Some(extra_by)) = (original.deleted_by, extra.deleted_by) else {
+        return false;
+    };
+    let (Some(committer), Some(deleter)) = (s.store.session(by), s.store.session(extra_by)) else {
+        return false;
+    };
+    let Some(end) = committer.end else {
+        return false;
+    };
+    let ended = end
+        .at_ms
+        .saturating_sub(crate::world::nodes::SIM_EPOCH_UNIX_MILLIS);
+    let answer_lost = committer.faults.iter().any(|f| {
+        matches!(
+            f,
+            InjectedFault::Stall(_) | InjectedFault::DropMidResponse { .. }
+        )
+    }) || faults
+        .windows
+        .iter()
+        .any(|(a, b)| *a <= ended + 5_000 && *b >= ended);
+    let batch_all_copied = all
+        .iter()
+        .filter(|m| m.deleted_by == Some(by))
+        .all(|m| !twins_of(m).is_empty());
+    let witness = all.iter().any(|m| {
+        m.uid > original.uid
+            && m.uid < extra.uid
+            && m.deleted_by != Some(by)
+            && m.delivered_at_ms.is_none_or(|d| d <= committer.started_ms)
+            && m.deleted_at_ms.is_none_or(|d| d > deleter.started_ms)
+    });
+    answer_lost && batch_all_copied && !witness
 }
 
 /// True if a message received at `received` (env unix ms) may have had its
@@ -138,7 +193,28 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     .chain([&key])
                     .filter_map(|k| asked.get(k))
                     .sum();
-                if !may.contains(&key) && (twins.is_empty() || copies_deleted > copies_asked) {
+                let indistinguishable = || {
+                    twins.iter().any(|(_, uid)| {
+                        all.iter().find(|o| o.uid == *uid).is_some_and(|o| {
+                            o.uid < m.uid
+                                && asked.contains_key(&(s.host.clone(), o.uid))
+                                && copy_indistinguishable(s, &all, (o, &m), faults, &twins_of)
+                        })
+                    })
+                };
+                if !may.contains(&key)
+                    && copies_deleted > copies_asked
+                    && !twins.is_empty()
+                    && indistinguishable()
+                {
+                    w.coverage.insert(Cov::CopyIndistinguishable);
+                    v.notes.push(format!(
+                        "{name}: an exact copy of a message the user deleted, deleted where no \
+                         listing could tell the two apart (exempt: the original's commit \
+                         unanswered, no witness, no other delete of its batch gone)"
+                    ));
+                } else if !may.contains(&key) && (twins.is_empty() || copies_deleted > copies_asked)
+                {
                     let cmds = s
                         .store
                         .session(by)

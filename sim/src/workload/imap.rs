@@ -30,7 +30,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use causeway_imap::{ImapClient, Timeouts};
+use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 
 use super::record::{Activity, Deletes, Ended, MsgKey};
@@ -250,6 +250,7 @@ impl Mua {
                     self.took((uid, size), &body, at, folder, (session, reads), whole);
                 }
                 Ok(None) => {}
+                Err(ImapError::Refused { .. }) if self.ambiguous(&folder.name, size) => {}
                 Err(e) => return Err(Ended::Broken(format!("UID FETCH {uid}: {e}"))),
             }
         }
@@ -272,10 +273,32 @@ impl Mua {
             return Err(Ended::GaveUp);
         }
         match c.fetch_bodies(&batch, reads).await {
-            Ok(bodies) => {
+            Ok((bodies, refused)) => {
+                // Refused: only a message its server lists twice by the
+                // same UIDL and size, which no one can fetch safely.
+                let left_out = |uid: &NonZeroU32| bodies.iter().all(|(u, _, _)| u != uid);
+                let size_of =
+                    |uid: NonZeroU32| listed.iter().find(|(u, _)| *u == uid).map_or(0, |l| l.1);
+                if let Some(e) = refused.first()
+                    && !batch
+                        .iter()
+                        .filter(|u| left_out(u))
+                        .all(|u| self.ambiguous(&folder.name, size_of(*u)))
+                {
+                    return Err(Ended::Broken(format!(
+                        "UID FETCH of {} bodies, pipelined: {e}",
+                        batch.len()
+                    )));
+                }
                 for (uid, body, at) in bodies {
-                    let size = listed.iter().find(|(u, _)| *u == uid).map_or(0, |l| l.1);
-                    self.took((uid, size), &body, at, folder, (session, reads), whole);
+                    self.took(
+                        (uid, size_of(uid)),
+                        &body,
+                        at,
+                        folder,
+                        (session, reads),
+                        whole,
+                    );
                 }
             }
             Err(e) => {
@@ -457,6 +480,27 @@ impl Mua {
 
     /// The folder the client proxy shows `host`'s messages in: its own
     /// where its entry reads a folder other than INBOX, else INBOX.
+    /// Whether a server shown in `folder` lists two messages by one UIDL
+    /// and of `size` octets: the proxy refuses to fetch either (nothing
+    /// could name the one meant), as it refuses a POP3 `RETR` of them.
+    fn ambiguous(&self, folder: &str, size: u32) -> bool {
+        self.stores
+            .iter()
+            .filter(|s| self.folder_of(&s.host) == folder)
+            .any(|s| {
+                let present: Vec<_> = s
+                    .store
+                    .messages(&s.user)
+                    .into_iter()
+                    .filter(|m| m.deleted_at_ms.is_none() && m.size == size as usize)
+                    .collect();
+                present
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| present[i + 1..].iter().any(|o| o.uidl == m.uidl))
+            })
+    }
+
     fn folder_of(&self, host: &str) -> &str {
         match self.stores.iter().find(|s| s.host == host) {
             Some(s) if s.user.contains('/') => &s.host,

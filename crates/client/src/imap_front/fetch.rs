@@ -30,7 +30,7 @@ use causeway_net::Env;
 use causeway_pop3::ClientError;
 
 use super::commands::{Flow, Front};
-use super::replies::{cannot, no, ok};
+use super::replies::{cannot, no, ok, refusal};
 
 /// The bytes of one message, as far as fetched.
 pub(super) struct Cached {
@@ -120,11 +120,20 @@ impl<E: Env> Front<E> {
         if reads && !names.contains(&MessageDataItemName::Flags) {
             names.push(MessageDataItemName::Flags);
         }
+        // A message its server refuses (one whose UIDL and size another
+        // shares, say) is left out and the rest served, as Dovecot does:
+        // one bad message must not hide every later one from a client
+        // that fetches `1:*`. The tagged NO then says why.
+        let mut refused = None;
         for i in self.view().resolve(set, uid) {
             let key = self.view().get(i).key;
             if let Some(need) = p.need {
                 if let Err(e) = self.bytes_of(mail, key, need).await {
-                    return self.lost(server, tag, &e);
+                    if refusal(&e).2 {
+                        return self.lost(server, tag, &e);
+                    }
+                    refused.get_or_insert(e);
+                    continue;
                 }
                 if need == Need::Whole {
                     let len = self.cache.as_ref().map_or(0, |c| c.bytes.len());
@@ -210,6 +219,12 @@ impl<E: Env> Front<E> {
                 seq,
                 items: Vec1::try_from(items).expect("not empty"),
             });
+        }
+        if let Some(e) = refused {
+            let (code, text, _) = refusal(&e);
+            let text = format!("some messages could not be fetched: {text}");
+            server.enqueue_status(no(tag, code, text));
+            return Flow::Go;
         }
         server.enqueue_status(ok(tag, None, "FETCH completed"));
         Flow::Go

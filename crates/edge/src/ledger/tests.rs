@@ -394,3 +394,52 @@ fn a_batch_judged_committed_stays_done_when_the_next_quit_is_refused() {
     assert_eq!(l.committed().len(), 0);
     assert!(l.is_empty());
 }
+
+#[test]
+fn a_delete_our_other_session_committed_is_no_sign_that_a_batch_in_doubt_was() {
+    // Seed 9689: two mail clients of one user both delete b; the first
+    // session's QUIT goes unanswered (nothing committed), the second's
+    // commits b. b gone from the next listing was our second session's
+    // doing, so the first session's a and c are still owed.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let commits = crate::commits::Commits::default();
+    let key = crate::account::MaildropKey::for_test("alice");
+    let mut first = Ledger::watching(commits.of(&key));
+    let mut second = Ledger::watching(commits.of(&key));
+    for l in [&mut first, &mut second] {
+        l.listing();
+        l.new_session(listing(&["a", "b", "c"]));
+    }
+    for u in ["a", "b", "c"] {
+        first.owe(t(u), Owed::Delete, None, ticket);
+    }
+    second.owe(t("b"), Owed::Delete, None, ticket);
+    bring_up_to_date(&mut first);
+    bring_up_to_date(&mut second);
+    first.quit_unanswered();
+    second.committed();
+    first.listing();
+    first.new_session(listing(&["a", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut first),
+        vec![
+            Action::Send(Command::Dele(1)),
+            Action::Gone,
+            Action::Send(Command::Dele(2))
+        ]
+    );
+    // Without the second session's record, b gone reads as the commit.
+    let mut blind = Ledger::default();
+    blind.new_session(listing(&["a", "b", "c"]));
+    for u in ["a", "b", "c"] {
+        blind.owe(t(u), Owed::Delete, None, ticket);
+    }
+    bring_up_to_date(&mut blind);
+    blind.quit_unanswered();
+    blind.new_session(listing(&["a", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut blind),
+        (0..3).map(|_| Action::Gone).collect::<Vec<_>>()
+    );
+}

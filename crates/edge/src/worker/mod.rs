@@ -130,13 +130,14 @@ impl<E: Env> Worker<E> {
     ) -> Self {
         let last_used = shared.env.now();
         let key = MaildropKey::of(&spec);
+        let ledger = Ledger::watching(shared.maildrops.commits.of(&key));
         Self {
             shared,
             session,
             spec,
             key,
             upstream: None,
-            ledger: Ledger::default(),
+            ledger,
             last_used,
             group,
             adopter: None,
@@ -320,6 +321,7 @@ impl<E: Env> Worker<E> {
             logins.answered(client, &self.key.account, e, now());
         }
         self.upstream = Some(opened?);
+        self.ledger.listing();
         let listing = match self.exec(&Command::Uidl(None)).await? {
             Response {
                 status,

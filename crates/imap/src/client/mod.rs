@@ -102,6 +102,9 @@ struct Answer {
     body_bytes: u64,
     /// The text of a `BYE` before the tagged answer (LOGOUT's).
     bye: Option<String>,
+    /// Commands of a pipeline answered `NO`, where the caller takes each
+    /// command's refusal on its own ([`ImapClient::fetch_bodies`]).
+    refused: Vec<ImapError>,
 }
 
 impl Answer {
@@ -234,7 +237,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         if self.broken {
             return Err(ImapError::Broken);
         }
-        let r = self.run_inner(vec![body], what).await;
+        let r = self.run_inner(vec![body], what, false).await;
         match r {
             Err(ImapError::Refused { .. }) => r,
             r => self.poison_on_err(r),
@@ -242,9 +245,10 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     }
 
     /// Sends `bodies` in one write, as a pipelining client (mbsync) does,
-    /// and reads up to the last one's tagged answer. Any error, a refusal
-    /// included (the later commands' answers are still on their way),
-    /// leaves the connection unusable.
+    /// and reads up to the last one's tagged answer. A command answered
+    /// `NO` is in [`Answer::refused`] and the others' answers are read on;
+    /// any other error (`BAD` included: the later commands' answers are
+    /// still on their way) leaves the connection unusable.
     async fn run_pipelined(
         &mut self,
         bodies: Vec<CommandBody<'static>>,
@@ -253,14 +257,16 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         if self.broken {
             return Err(ImapError::Broken);
         }
-        let r = self.run_inner(bodies, what).await;
+        let r = self.run_inner(bodies, what, true).await;
         self.poison_on_err(r)
     }
 
+    /// `each_no`: a `NO` answers one command of the pipeline, not all.
     async fn run_inner(
         &mut self,
         bodies: Vec<CommandBody<'static>>,
         what: &'static str,
+        each_no: bool,
     ) -> Result<Answer, ImapError> {
         let body_budget = u64::from(self.max_response) * bodies.len() as u64;
         let mut tags = self.enqueue(bodies, what);
@@ -280,9 +286,12 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                     Said::Answer(body) => {
                         tags.pop_front();
                         match body.kind {
-                            StatusKind::Ok if tags.is_empty() => return Ok(answer),
+                            StatusKind::No if each_no => answer.refused.push(refused(what, body)),
                             StatusKind::Ok => {}
                             _ => return Err(refused(what, body)),
+                        }
+                        if tags.is_empty() {
+                            return Ok(answer);
                         }
                     }
                     Said::Untagged => {}
@@ -552,15 +561,16 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     /// (pipelined, as mbsync does), peeked or read (`BODY[]`, as
     /// [`ImapClient::read_body`]); each with when it arrived
     /// (`Env::unix_millis`), in the order they came. A UID the server no
-    /// longer has is left out.
+    /// longer has is left out; so is one whose `UID FETCH` was answered
+    /// `NO`, and the refusals come second.
     pub async fn fetch_bodies(
         &mut self,
         uids: &[NonZeroU32],
         read: bool,
-    ) -> Result<Vec<(NonZeroU32, Vec<u8>, u64)>, ImapError> {
+    ) -> Result<(Vec<(NonZeroU32, Vec<u8>, u64)>, Vec<ImapError>), ImapError> {
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
         if uids.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let answer = self
             .run_pipelined(fetches(uids, read), "UID FETCH (bodies, pipelined)")
@@ -580,7 +590,7 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                 }
             }
         }
-        Ok(out)
+        Ok((out, answer.refused))
     }
 
     /// Sends the `UID FETCH`es of `uids` in one write, as
