@@ -127,7 +127,7 @@ fn edge_crashes() {
 #[test]
 fn server_locks_restarts_stalls_drops() {
     check(
-        5000..5060,
+        5180..5240,
         Some(Focus::Servers),
         &[
             Cov::ServerRestart,

@@ -27,7 +27,7 @@ use causeway_imap::serve::sections::{self, Need};
 use causeway_imap::serve::structure::structure;
 use causeway_imap::serve::view::{internal_date, seq_of};
 use causeway_net::Env;
-use causeway_pop3::ClientError;
+use causeway_pop3::{ClientError, RespCode};
 
 use super::commands::{Flow, Front};
 use super::replies::{cannot, no, ok, refusal};
@@ -120,16 +120,18 @@ impl<E: Env> Front<E> {
         if reads && !names.contains(&MessageDataItemName::Flags) {
             names.push(MessageDataItemName::Flags);
         }
-        // A message its server refuses (one whose UIDL and size another
-        // shares, say) is left out and the rest served, as Dovecot does:
-        // one bad message must not hide every later one from a client
-        // that fetches `1:*`. The tagged NO then says why.
+        // A message refused for good (one whose UIDL and size another
+        // shares, one too big: `[SYS/PERM]`) is left out and the rest
+        // served, as Dovecot does: one bad message must not hide every
+        // later one from a client that fetches `1:*`. The tagged NO then
+        // says why. Any other failure (the line to the edge lost, a server
+        // out of reach) would fail the rest too: the command ends there.
         let mut refused = None;
         for i in self.view().resolve(set, uid) {
             let key = self.view().get(i).key;
             if let Some(need) = p.need {
                 if let Err(e) = self.bytes_of(mail, key, need).await {
-                    if refusal(&e).2 {
+                    if !matches!(&e, ClientError::Refused(s) if s.code == Some(RespCode::SysPerm)) {
                         return self.lost(server, tag, &e);
                     }
                     refused.get_or_insert(e);
