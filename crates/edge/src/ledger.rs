@@ -141,6 +141,10 @@ pub struct Ledger {
     ours: Option<OurCommits>,
     /// Their clock when the current server session began listing.
     listed_at: u64,
+    /// The server's UIDLs name one message for ever (IMAP: UIDVALIDITY
+    /// and UID), so no later copy can be listed by one, and work whose
+    /// `QUIT` went unanswered is judged item by item, not as a batch.
+    uidls_unique: bool,
 }
 
 type Key = (Target, Owed);
@@ -148,10 +152,12 @@ type Key = (Target, Owed);
 impl Ledger {
     /// A ledger for a maildrop on which `ours` records what our sessions
     /// commit: its deletes go there, and a batch in doubt is not judged by
-    /// them.
-    pub fn watching(ours: OurCommits) -> Self {
+    /// them. `uidls_unique`: the server never lists a UIDL for a second
+    /// message (IMAP).
+    pub fn watching(ours: OurCommits, uidls_unique: bool) -> Self {
         Self {
             ours: Some(ours),
+            uidls_unique,
             ..Self::default()
         }
     }
@@ -188,8 +194,15 @@ impl Ledger {
     /// The server session's `QUIT` got no answer: the server may have
     /// committed what was sent in it, or not. The work stays owed, marked
     /// as one batch; the next session's listing decides
-    /// ([`Ledger::settle_doubts`]).
+    /// ([`Ledger::settle_doubts`]). Where UIDLs are unique the listing
+    /// judges each item alone, as after any lost session: the batch rule
+    /// is for POP3's exact copies, and on IMAP other sessions (the user's
+    /// other devices, or ours) expunge concurrently, which would read as
+    /// the batch's commit.
     pub fn quit_unanswered(&mut self) {
+        if self.uidls_unique {
+            return self.session_lost();
+        }
         self.doubts += 1;
         let doubt = Doubt {
             mark: self.doubts,

@@ -21,8 +21,8 @@ use causeway_proto::{ErrCode, OpError};
 use causeway_wire::PublicKey;
 use tracing::warn;
 
+use crate::account::Account;
 use crate::failures::Failures;
-use crate::maildrop::Account;
 
 /// The limits (`[edge]` in the configuration file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-pub(crate) use crate::account::{Account, MaildropKey};
+use crate::account::MaildropKey;
 use crate::commits::Commits;
 use crate::ledger::Handover;
 

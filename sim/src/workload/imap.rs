@@ -478,8 +478,6 @@ impl Mua {
             .collect()
     }
 
-    /// The folder the client proxy shows `host`'s messages in: its own
-    /// where its entry reads a folder other than INBOX, else INBOX.
     /// Whether a server shown in `folder` lists two messages by one UIDL
     /// and of `size` octets: the proxy refuses to fetch either (nothing
     /// could name the one meant), as it refuses a POP3 `RETR` of them.
@@ -488,19 +486,16 @@ impl Mua {
             .iter()
             .filter(|s| self.folder_of(&s.host) == folder)
             .any(|s| {
-                let present: Vec<_> = s
-                    .store
-                    .messages(&s.user)
-                    .into_iter()
-                    .filter(|m| m.deleted_at_ms.is_none() && m.size == size as usize)
-                    .collect();
-                present
-                    .iter()
-                    .enumerate()
-                    .any(|(i, m)| present[i + 1..].iter().any(|o| o.uidl == m.uidl))
+                s.store.messages(&s.user).iter().any(|m| {
+                    m.deleted_at_ms.is_none()
+                        && m.size == size as usize
+                        && self.shared(&(s.host.clone(), m.uid))
+                })
             })
     }
 
+    /// The folder the client proxy shows `host`'s messages in: its own
+    /// where its entry reads a folder other than INBOX, else INBOX.
     fn folder_of(&self, host: &str) -> &str {
         match self.stores.iter().find(|s| s.host == host) {
             Some(s) if s.user.contains('/') => &s.host,

@@ -405,8 +405,8 @@ fn a_delete_our_other_session_committed_is_no_sign_that_a_batch_in_doubt_was() {
     let ticket = || st.work_ticket(crate::state::test_now());
     let commits = crate::commits::Commits::default();
     let key = crate::account::MaildropKey::for_test("alice");
-    let mut first = Ledger::watching(commits.of(&key));
-    let mut second = Ledger::watching(commits.of(&key));
+    let mut first = Ledger::watching(commits.of(&key), false);
+    let mut second = Ledger::watching(commits.of(&key), false);
     for l in [&mut first, &mut second] {
         l.listing();
         l.new_session(listing(&["a", "b", "c"]));

@@ -18,7 +18,6 @@
 
 use causeway_net::Env;
 use causeway_proto::OpError;
-use causeway_proto::user::Protocol;
 use causeway_upstream::retry::{Backoff, is_permanent};
 use tracing::{error, info, warn};
 
@@ -119,18 +118,7 @@ impl<E: Env> Worker<E> {
             }
             Err(e) => {
                 // The server may have committed before the answer was lost.
-                // An IMAP server's UIDLs (UIDVALIDITY and UID) name one
-                // message for ever, so its next listing judges each item
-                // alone; only a POP3 server may list a later exact copy by
-                // a deleted message's UIDL, and the batch rule is for that.
-                // Applied to IMAP it would be wrong: other sessions there
-                // (the user's other devices, or ours) expunge concurrently,
-                // and their expunges would read as our batch's commit.
-                if self.spec.protocol == Protocol::Imap {
-                    self.ledger.session_lost();
-                } else {
-                    self.ledger.quit_unanswered();
-                }
+                self.ledger.quit_unanswered();
                 Err(e)
             }
         }

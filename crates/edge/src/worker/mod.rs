@@ -28,7 +28,7 @@ use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
 use causeway_pop3::{Command, Response};
 use causeway_proto::session::ListEntry;
-use causeway_proto::user::ServerSpec;
+use causeway_proto::user::{Protocol, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
 use causeway_upstream::{Numbering, Resolved, Upstream};
@@ -37,12 +37,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use crate::account::MaildropKey;
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::journal::{Entry, Group, Recorded};
 use crate::ledger::{Action, Handover, Ledger, Owed, Target, what};
 use crate::logins::Logins;
-use crate::maildrop::{Adopter, MaildropKey, Maildrops};
+use crate::maildrop::{Adopter, Maildrops};
 use crate::replica::Opened;
 use crate::state::EdgeState;
 
@@ -130,7 +131,9 @@ impl<E: Env> Worker<E> {
     ) -> Self {
         let last_used = shared.env.now();
         let key = MaildropKey::of(&spec);
-        let ledger = Ledger::watching(shared.maildrops.commits.of(&key));
+        // An IMAP server's UIDL is its folder's UIDVALIDITY and the UID.
+        let uidls_unique = spec.protocol == Protocol::Imap;
+        let ledger = Ledger::watching(shared.maildrops.commits.of(&key), uidls_unique);
         Self {
             shared,
             session,
