@@ -25,7 +25,7 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("mark-read-before-delivered", 22, 3, None),
     ("no-quit-after-cut", 2, 5, None),
-    ("stale-message-numbers", 156, 3, None),
+    ("stale-message-numbers", 175, 3, None),
     ("drop-acked-delete-on-cut", 103, 6, None),
     ("forget-owed-on-session-loss", 1, 6, None),
     ("drop-owed-while-disconnected", 5, 6, None),
@@ -34,7 +34,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("erase-owed-when-locked", 45, 4, None),
     ("read-mark-before-write", 24, 3, None),
     ("break-after-delivery", 0, 8, None),
-    ("relay-commits-on-link-loss", 136, 1, None),
+    ("relay-commits-on-link-loss", 177, 1, None),
     ("mark-prefetched-read", 2, 3, None),
     ("dele-not-journaled", 15, 4, None),
     ("carried-undone-by-rset", 15, 4, None),

@@ -645,17 +645,26 @@ impl Client {
         self.hello_with(servers, supersedes, carried, false).await
     }
 
-    async fn hello_with(
+    /// Sends a Hello and reads nothing: as a client proxy whose line a cut
+    /// took right after. Returns the Hello's nonce, the only name that
+    /// client proxy has for the session the edge may have opened.
+    pub async fn hello_unanswered(&mut self, servers: Vec<ServerSpec>) -> String {
+        self.send_hello(servers, Vec::new(), Vec::new(), false)
+            .await
+    }
+
+    async fn send_hello(
         &mut self,
         servers: Vec<ServerSpec>,
         supersedes: Vec<String>,
         carried: Vec<DeleteOp>,
         restarted: bool,
-    ) -> Result<EdgeToClient, String> {
-        let user = UserInfo { servers };
+    ) -> String {
+        let nonce = format!("{:032x}", self.env.rng().next_u64());
         self.send(&ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
-            user,
+            nonce: nonce.clone(),
+            user: UserInfo { servers },
             supersedes,
             carried,
             restarted,
@@ -663,6 +672,18 @@ impl Client {
             resumes: true,
         })
         .await;
+        nonce
+    }
+
+    async fn hello_with(
+        &mut self,
+        servers: Vec<ServerSpec>,
+        supersedes: Vec<String>,
+        carried: Vec<DeleteOp>,
+        restarted: bool,
+    ) -> Result<EdgeToClient, String> {
+        self.send_hello(servers, supersedes, carried, restarted)
+            .await;
         let mut last = self.env.now();
         self.opening = (Duration::ZERO, 0);
         let answer = loop {

@@ -120,6 +120,68 @@ fn without_naming_it_the_lost_session_keeps_the_mailbox_locked() {
     });
 }
 
+/// A cut took the `Welcome` (seeds 23222, 24770 and 25563): the client
+/// proxy never learnt the session's id, yet the edge opened it, and it
+/// holds the maildrop until the edge gives up on its silent line. Named by
+/// its `Hello`'s nonce, it is ended like any lost session, and the next
+/// session opens at once; unnamed, the next one meets `[IN-USE]`.
+fn a_welcome_lost_in_a_cut(name_it: bool) -> ListingState {
+    let mut w = resumable();
+    let (k, ek) = (w.keys.client.clone(), w.keys.edge.clone());
+    let (mail, edge) = (w.mail.clone(), w.edge.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let nonce = a.hello_unanswered(vec![alice_direct()]).await;
+        let env = a.env.clone();
+        wait_until(&env, Duration::from_secs(30), "the session opens", || {
+            edge.live_sessions() == 1
+        })
+        .await;
+        turmoil::partition("client", "edge");
+        drop(a);
+        env.sleep(Duration::from_secs(5)).await;
+        turmoil::repair("client", "edge");
+
+        let back_at = env.now();
+        let mut b = Client::connect(&k, &ek).await?;
+        let named = if name_it { vec![nonce] } else { Vec::new() };
+        let (_, listing) = open(&mut b, alice_direct(), named).await;
+        let waited = env.now() - back_at;
+        assert!(waited < Duration::from_secs(30), "opened after {waited:?}");
+        if matches!(listing.state, ListingState::Ready { .. }) {
+            b.quit().await;
+        }
+        wait_until(&env, Duration::from_secs(900), "every session ends", || {
+            edge.live_sessions() == 0
+        })
+        .await;
+        all_quit_no_locks(&mail, env.unix_millis());
+        assert_eq!(edge.superseded_sessions(), usize::from(name_it));
+        tx.send(listing.state).unwrap();
+        Ok(())
+    });
+    w.sim.run().unwrap();
+    rx.recv().unwrap()
+}
+
+#[test]
+fn a_session_whose_welcome_a_cut_took_is_named_by_its_hellos_nonce() {
+    let state = a_welcome_lost_in_a_cut(true);
+    assert!(matches!(state, ListingState::Ready { .. }), "{state:?}");
+}
+
+/// What naming it is for.
+#[test]
+fn unnamed_the_session_whose_welcome_a_cut_took_keeps_the_mailbox_locked() {
+    match a_welcome_lost_in_a_cut(false) {
+        ListingState::Unavailable { error } => {
+            assert_eq!(error.code, Some(ErrCode::InUse), "{error}")
+        }
+        s => panic!("{s:?}"),
+    }
+}
+
 /// With resume on, a session whose line died waits detached for its
 /// client proxy, holding the maildrop; a client proxy that restarted
 /// cannot resume it (it forgot the secret), so its first `Hello` says

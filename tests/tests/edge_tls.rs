@@ -151,6 +151,7 @@ impl Client {
     async fn welcome(&mut self, servers: Vec<ServerSpec>) -> Vec<ServerListing> {
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
+            nonce: String::new(),
             user: UserInfo { servers },
             supersedes: Vec::new(),
             carried: Vec::new(),

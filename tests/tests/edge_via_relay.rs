@@ -184,3 +184,82 @@ fn partitioned_relay_link_keeps_a_pending_delete() {
     });
     w.sim.run().unwrap();
 }
+
+/// One user session through the relay after another: the second and third
+/// take the link the first left (the relay waits on a link whose server
+/// session ended with `Quit`), so the edge and the relay handshake once;
+/// each server session still ends with QUIT, and a new password goes in
+/// each `Open`, uncompressed, never beside mail.
+#[test]
+fn sessions_one_after_another_share_one_relay_link() {
+    let mut w = world(exclusive());
+    let (k, ek, mail, relay, tap) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.relay.clone(),
+        w.relay_tap.clone(),
+    );
+    w.sim.client("client", async move {
+        for round in 0..3 {
+            let mut c = Client::connect(&k, &ek).await?;
+            let u = uidls(&c.welcome(vec![alice_via_relay()]).await[0]);
+            c.dele("HOST1", &u[0]).await;
+            let bye = c.quit().await;
+            assert_eq!(bye[0].result, Ok(()), "round {round}");
+            assert!(!mail.is_present("alice", &u[0]), "round {round}");
+            c.env.sleep(Duration::from_secs(5)).await;
+        }
+        assert_eq!(relay.handshakes(), 1, "one link carried all three");
+        assert_eq!(mail.sessions().len(), 3, "{}", mail.report());
+        all_quit_no_locks(&mail, u64::MAX / 2);
+        assert!(!tap.contains(ALICE_PW.as_bytes()), "password in the clear");
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// The relay restarted while the edge kept a link to it: the next session's
+/// `Open` on that link fails at once, and the edge opens a new link rather
+/// than fail the user's session.
+#[test]
+fn a_kept_link_the_relay_dropped_is_replaced_at_once() {
+    let mut w = world(exclusive());
+    let (k, ek, mail, relay) = (
+        w.keys.client.clone(),
+        w.keys.edge.clone(),
+        w.mail.clone(),
+        w.relay.clone(),
+    );
+    let restart = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let asked = restart.clone();
+    w.sim.client("client", async move {
+        let (k, ek) = (&k, &ek);
+        let use_it = |round: usize| async move {
+            let mut c = Client::connect(k, ek).await?;
+            let u = uidls(&c.welcome(vec![alice_via_relay()]).await[0]);
+            assert_eq!(u.len(), 3 - round, "round {round}");
+            c.dele("HOST1", &u[0]).await;
+            let bye = c.quit().await;
+            assert_eq!(bye[0].result, Ok(()), "round {round}");
+            Ok::<_, Box<dyn std::error::Error>>(c.env)
+        };
+        let env = use_it(0).await?;
+        asked.store(1, std::sync::atomic::Ordering::SeqCst);
+        env.sleep(Duration::from_secs(2)).await;
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let t0 = env.now();
+        use_it(1).await?;
+        let took = env.now() - t0;
+        assert!(took < Duration::from_secs(5), "the session took {took:?}");
+        assert_eq!(relay.handshakes(), 2, "a new link after the restart");
+        all_quit_no_locks(&mail, env.unix_millis());
+        Ok(())
+    });
+    while !w.sim.step().unwrap() {
+        if restart.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+            w.sim.bounce("relay");
+            restart.store(2, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}

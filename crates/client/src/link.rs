@@ -364,8 +364,14 @@ impl<E: Env> EdgeLink<E> {
             .deletes
             .clone()
             .map(|j| SessionDeletes::new(j, &carried));
+        // The session's name until its Welcome comes (see below).
+        let nonce = {
+            let rng = env.rng();
+            format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+        };
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
+            nonce: nonce.clone(),
             user,
             supersedes: supersedes.clone(),
             carried,
@@ -414,6 +420,13 @@ impl<E: Env> EdgeLink<E> {
             refused_or_cut => {
                 // The edge may not have acted on them: name them again next time.
                 lost.restore(taken);
+                // Nor do we know whether it opened this one: a cut may have
+                // taken its Welcome, and then the session holds the
+                // servers' maildrop locks, waiting for a line that will
+                // never come back. The next Hello names it by its nonce.
+                if !matches!(refused_or_cut, Ok(EdgeToClient::Refused { .. })) {
+                    lost.add(nonce);
+                }
                 return Err(match refused_or_cut {
                     Ok(EdgeToClient::Refused { error }) => NotOpened::Refused(OpError::new(
                         error.code,

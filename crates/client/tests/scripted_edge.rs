@@ -537,6 +537,35 @@ async fn the_next_session_names_the_ones_a_cut_took_and_not_one_that_quit() {
     assert!(rig.supersedes.is_empty(), "{:?}", rig.supersedes);
 }
 
+/// A cut took the `Welcome`: the edge may have opened the session, and the
+/// proxy knows it only by its `Hello`'s nonce, which the next `Hello`
+/// names; one the edge refused opened nothing, and is not named.
+#[tokio::test]
+async fn the_next_session_names_by_its_nonce_one_whose_welcome_did_not_come() {
+    let mut rig = rig(Timeouts::default()).await;
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let edge = rig.accept().await;
+    let lost = rig.nonce.clone();
+    assert_eq!(lost.len(), 32, "{lost:?}");
+    drop(edge);
+    // The proxy reaches the edge again for the same mail client.
+    let mut edge = rig.handshake().await;
+    rig.hello(&mut edge).await;
+    assert_eq!(rig.supersedes, std::slice::from_ref(&lost));
+    assert_ne!(rig.nonce, lost, "a fresh nonce for every Hello");
+    let error = causeway_proto::OpError::new(Some(causeway_proto::ErrCode::SysTemp), "full");
+    send(&mut edge, EdgeToClient::Refused { error }).await;
+    // Temporary: closed, never a -ERR to PASS (a "wrong password").
+    pop.closed().await;
+    drop(edge);
+
+    let mut pop = rig.mail_client().await;
+    pop.login().await;
+    let _edge = rig.accept().await;
+    assert_eq!(rig.supersedes, [lost], "the refused Hello is not named");
+}
+
 #[tokio::test]
 async fn a_handshake_the_edge_drops_is_tried_again_before_the_greeting() {
     let mut rig = rig(Timeouts::default()).await;

@@ -142,6 +142,7 @@ pub async fn run_edge_reloadable<E: Env>(
         maildrops: maildrops.clone(),
         shutdown: shutdown.clone(),
         logins: logins.clone(),
+        relay_links: causeway_upstream::RelayPool::default(),
     };
     let mut replays = tokio::task::JoinSet::new();
     if let Some(j) = &journal {
@@ -176,6 +177,7 @@ pub async fn run_edge_reloadable<E: Env>(
             maildrops: maildrops.clone(),
             admission: admission.clone(),
             logins: logins.clone(),
+            relay_links: shared.relay_links.clone(),
         };
         session.serve(stream, peer)
     });

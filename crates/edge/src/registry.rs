@@ -52,6 +52,7 @@ impl<A> Default for Registry<A> {
         Self {
             running: Arc::new(Mutex::new(Running {
                 sessions: BTreeMap::new(),
+                by_nonce: BTreeMap::new(),
                 detached: BTreeMap::new(),
             })),
         }
@@ -60,6 +61,9 @@ impl<A> Default for Registry<A> {
 
 struct Running<A> {
     sessions: BTreeMap<String, Entry<A>>,
+    /// Each running session's id by the nonce of the `Hello` that opened
+    /// it: a client proxy whose `Welcome` a cut lost knows no other name.
+    by_nonce: BTreeMap<String, String>,
     /// Detached sessions per client key (absent: none).
     detached: BTreeMap<PublicKey, usize>,
 }
@@ -139,6 +143,7 @@ struct Entry<A> {
 pub(crate) struct Registration<A> {
     registry: Registry<A>,
     id: String,
+    nonce: String,
     client: PublicKey,
     /// Becomes true when a newer session of the same client ends this one.
     pub end: watch::Receiver<bool>,
@@ -174,12 +179,23 @@ impl<A> Registry<A> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn register(&self, id: &str, client: PublicKey) -> Registration<A> {
+    /// Session `id`, opened by a `Hello` with `nonce`, of `client`.
+    pub(crate) fn register(&self, id: &str, nonce: &str, client: PublicKey) -> Registration<A> {
         let (end_tx, end_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(());
         let (attach_tx, attach_rx) = mpsc::channel(ATTACH_QUEUE);
         let held = HeldSeqs::default();
-        self.running().sessions.insert(
+        let mut running = self.running();
+        // A nonce is fresh for every Hello; one seen before (a broken or
+        // hostile peer) names the first session only.
+        let nonce = match running.by_nonce.contains_key(nonce) || nonce.is_empty() {
+            true => String::new(),
+            false => {
+                running.by_nonce.insert(nonce.to_owned(), id.to_owned());
+                nonce.to_owned()
+            }
+        };
+        running.sessions.insert(
             id.to_owned(),
             Entry {
                 client,
@@ -189,9 +205,11 @@ impl<A> Registry<A> {
                 finished: finished_rx,
             },
         );
+        drop(running);
         Registration {
             registry: self.clone(),
             id: id.to_owned(),
+            nonce,
             client,
             end: end_rx,
             attach: attach_rx,
@@ -224,7 +242,8 @@ impl<A> Registry<A> {
             .collect()
     }
 
-    /// Asks each of `old` that belongs to `client` to end, then waits (at most
+    /// Asks each of `old` (by id, or by the nonce of its `Hello`) that
+    /// belongs to `client` to end, then waits (at most
     /// `within` in all) until they have finished. Returns how many were
     /// ended, and the deletes they held ([`HeldSeqs`]).
     /// Ids that are unknown (already finished) or belong to another client
@@ -241,7 +260,8 @@ impl<A> Registry<A> {
         let mut helds = Vec::new();
         {
             let running = self.running();
-            for id in old {
+            for name in old {
+                let id = running.by_nonce.get(name).unwrap_or(name);
                 match running.sessions.get(id) {
                     Some(e) if e.client == *client && id != session => {
                         e.end.send_replace(true);
@@ -276,7 +296,11 @@ impl<A> Registry<A> {
 
 impl<A> Drop for Registration<A> {
     fn drop(&mut self) {
-        self.registry.running().sessions.remove(&self.id);
+        let mut running = self.registry.running();
+        running.sessions.remove(&self.id);
+        if !self.nonce.is_empty() {
+            running.by_nonce.remove(&self.nonce);
+        }
     }
 }
 
@@ -293,7 +317,7 @@ mod tests {
     async fn ends_the_same_clients_session_and_waits_for_it() {
         let env = TokioEnv::new();
         let reg = Registry::<()>::default();
-        let mut old = reg.register("a", key(1));
+        let mut old = reg.register("a", "", key(1));
         old.held.insert(7);
         let finisher = tokio::spawn(async move {
             old.end.wait_for(|e| *e).await.unwrap();
@@ -318,9 +342,9 @@ mod tests {
     async fn another_clients_session_and_unknown_ids_are_left_alone() {
         let env = TokioEnv::new();
         let reg = Registry::<()>::default();
-        let other = reg.register("a", key(2));
+        let other = reg.register("a", "", key(2));
         other.held.insert(3);
-        let me = reg.register("b", key(1));
+        let me = reg.register("b", "", key(1));
         let (n, held) = reg
             .supersede(
                 &env,
@@ -339,11 +363,35 @@ mod tests {
         assert!(!*me.end.borrow(), "a session does not end itself");
     }
 
+    /// A cut took the `Welcome`: the client proxy knows the session only
+    /// by its `Hello`'s nonce, and that name ends it too, once.
+    #[tokio::test(start_paused = true)]
+    async fn a_session_named_by_its_hellos_nonce_is_ended() {
+        let env = TokioEnv::new();
+        let reg = Registry::<()>::default();
+        let old = reg.register("a", "n1", key(1));
+        let twin = reg.register("c", "n1", key(1));
+        let other = reg.register("d", "n2", key(2));
+        let finisher = tokio::spawn(async move {
+            let mut old = old;
+            old.end.wait_for(|e| *e).await.unwrap();
+        });
+        let names = ["n1".into(), "n2".into()];
+        let (n, _) = reg
+            .supersede(&env, "b", &key(1), &names, Duration::from_secs(30))
+            .await;
+        assert_eq!(n, 1, "another client's nonce names nothing of ours");
+        finisher.await.unwrap();
+        assert!(!*twin.end.borrow(), "a nonce seen before names the first");
+        assert!(!*other.end.borrow());
+        assert_eq!(reg.running().by_nonce.len(), 1, "gone with its session");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_session_that_does_not_finish_is_waited_for_only_so_long() {
         let env = TokioEnv::new();
         let reg = Registry::<()>::default();
-        let old = reg.register("a", key(1));
+        let old = reg.register("a", "", key(1));
         let t0 = env.now();
         let (n, _) = reg
             .supersede(&env, "b", &key(1), &["a".into()], Duration::from_secs(30))
@@ -356,7 +404,7 @@ mod tests {
     #[test]
     fn a_resume_reaches_only_a_running_session_of_the_same_client() {
         let reg = Registry::<u32>::default();
-        let mut me = reg.register("a", key(1));
+        let mut me = reg.register("a", "", key(1));
         assert_eq!(reg.attach("a", &key(2), 7), Err(7), "another client's key");
         assert_eq!(reg.attach("b", &key(1), 8), Err(8), "no such session");
         assert_eq!(reg.attach("a", &key(1), 9), Ok(()));
@@ -376,10 +424,10 @@ mod tests {
             total: 3,
         };
         let a: Vec<_> = (0..3)
-            .map(|i| reg.register(&format!("a{i}"), key(1)))
+            .map(|i| reg.register(&format!("a{i}"), "", key(1)))
             .collect();
         let b: Vec<_> = (0..2)
-            .map(|i| reg.register(&format!("b{i}"), key(2)))
+            .map(|i| reg.register(&format!("b{i}"), "", key(2)))
             .collect();
         let a0 = a[0].detach(limits).expect("first of a");
         let _a1 = a[1].detach(limits).expect("second of a");

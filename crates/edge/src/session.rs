@@ -31,9 +31,12 @@ use std::sync::Arc;
 
 use causeway_cache::ByteLru;
 use causeway_net::Env;
-use causeway_proto::session::{ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, ServerOutcome};
+use causeway_proto::session::{
+    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_NONCE, ServerOutcome,
+};
 use causeway_proto::user::{Route, ServerSpec, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
+use causeway_upstream::RelayPool;
 use causeway_wire::accept_xk;
 use causeway_wire::link::{LinkEnd, close, recv, send};
 use tokio::sync::watch;
@@ -79,6 +82,7 @@ pub(crate) struct Session<E: Env> {
     pub maildrops: Maildrops,
     pub admission: Arc<Admission>,
     pub logins: Arc<Logins>,
+    pub relay_links: RelayPool<E>,
 }
 
 impl<E: Env> Session<E> {
@@ -181,16 +185,17 @@ impl<E: Env> Session<E> {
             return self.hand_over(id, &session, attach).await;
         }
         let channel = &mut channel;
-        let (user, mut lost, carried, restarted, resumes) = match hello {
+        let (nonce, user, mut lost, carried, restarted, resumes) = match hello {
             Ok(ClientToEdge::Hello {
                 version,
+                nonce,
                 user,
                 supersedes,
                 carried,
                 restarted,
                 resumes,
-            }) => match self.check_hello(version, &user, &supersedes, &carried) {
-                Ok(()) => (user, supersedes, carried, restarted, resumes),
+            }) => match self.check_hello(version, &nonce, &user, &supersedes, &carried) {
+                Ok(()) => (nonce, user, supersedes, carried, restarted, resumes),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
@@ -211,7 +216,7 @@ impl<E: Env> Session<E> {
             // nothing (a resume would need the secret it forgot).
             lost.extend(self.registry.sessions_of(&client));
         }
-        let mut registration = self.registry.register(id, client);
+        let mut registration = self.registry.register(id, &nonce, client);
         let mut held_elsewhere = BTreeSet::new();
         if !lost.is_empty() {
             let (ended, held) = self
@@ -235,6 +240,7 @@ impl<E: Env> Session<E> {
                 maildrops: self.maildrops.clone(),
                 shutdown: self.shutdown.clone(),
                 logins: self.logins.clone(),
+                relay_links: self.relay_links.clone(),
             };
             let (mine, theirs): (Vec<&DeleteOp>, Vec<&DeleteOp>) = carried
                 .iter()
@@ -488,6 +494,7 @@ impl<E: Env> Session<E> {
     fn check_hello(
         &self,
         version: u16,
+        nonce: &str,
         user: &UserInfo,
         supersedes: &[String],
         carried: &[DeleteOp],
@@ -496,6 +503,12 @@ impl<E: Env> Session<E> {
             return Err(format!(
                 "The client proxy speaks protocol version {version}, this edge {PROTOCOL_VERSION}; \
                  upgrade the older one."
+            ));
+        }
+        if nonce.len() > MAX_NONCE {
+            return Err(format!(
+                "Hello's nonce is {} bytes long; at most {MAX_NONCE} are accepted.",
+                nonce.len()
             ));
         }
         if supersedes.len() > MAX_SUPERSEDES {

@@ -141,6 +141,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
             .unwrap();
         let hello = ClientToEdge::Hello {
             version: PROTOCOL_VERSION,
+            nonce: "n".into(),
             user: UserInfo {
                 servers: vec![spec],
             },

@@ -1,9 +1,10 @@
 //! Edge <-> relay.
 //!
 //! The relay sits beside the mail server and is a remote POP3 client for the
-//! edge: it opens exactly one server session per link, runs the POP3 commands
-//! the edge sends, and returns the replies over the encrypted, compressed
-//! channel. It keeps no mailbox state: the replica and every decision about
+//! edge: it opens one server session per `Open`, one at a time on a link (a
+//! link whose session ended with `Quit` may carry the next; version 13),
+//! runs the POP3 commands the edge sends, and returns the replies over the
+//! encrypted, compressed channel. It keeps no mailbox state: the replica and every decision about
 //! read marks and deletes stay with the edge. Only the edge's `Quit` commits:
 //! if the link ends any other way, the relay sends the server RSET, then QUIT,
 //! so the server commits nothing (as when a direct connection drops), its
@@ -19,6 +20,8 @@
 //!                                <---  Reply{id, status line, body}
 //!   Quit                         --->
 //!                                <---  QuitDone{result}
+//!   [Ping{n}]  Open{...}         --->  (the next session on a kept link)
+//!                                <---  Pong{n}  Opened{greeting} | ...
 //! ```
 
 use serde::{Deserialize, Serialize};

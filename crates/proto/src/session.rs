@@ -75,9 +75,15 @@ pub enum ClientToEdge {
     /// First message of a session. `supersedes` names earlier sessions of
     /// this client proxy whose line was lost: the edge ends them (committing
     /// what they owe, QUITting their servers) before it opens the servers
-    /// again, so their maildrop locks do not turn this session away.
+    /// again, so their maildrop locks do not turn this session away. Each
+    /// by the id its `Welcome` gave or, when no `Welcome` came (a cut took
+    /// it, or the `Hello`), by the `nonce` its `Hello` carried: the edge
+    /// may have opened that session all the same (version 13).
     Hello {
         version: u16,
+        /// Chosen by the client proxy, at most [`MAX_NONCE`] bytes, fresh
+        /// for every `Hello`: the session's name until `Welcome` tells its id.
+        nonce: String,
         user: UserInfo,
         supersedes: Vec<String>,
         /// Deletes acknowledged to a mail client in an earlier session that
@@ -218,6 +224,9 @@ pub struct WantedAt {
 /// mail client waits for, or a `Pong`, is never queued behind more than
 /// about 1.6 s of a 40 kbit/s line.
 pub const CHUNK: usize = 8 << 10;
+
+/// The longest `Hello::nonce` an edge accepts.
+pub const MAX_NONCE: usize = 64;
 
 /// The most bodies one `Want` may name.
 pub const MAX_WANTED: usize = 100_000;

@@ -86,11 +86,13 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
             any::<u16>(),
             prop::collection::vec(server_spec(), 0..4),
             prop::collection::vec(text(), 0..3),
-            prop::collection::vec(delete_op(), 0..3)
+            prop::collection::vec(delete_op(), 0..3),
+            text(),
         )
-            .prop_map(|(version, servers, supersedes, carried)| {
+            .prop_map(|(version, servers, supersedes, carried, nonce)| {
                 ClientToEdge::Hello {
                     version,
+                    nonce,
                     user: UserInfo { servers },
                     supersedes,
                     carried,
@@ -330,6 +332,7 @@ fn a_hostile_length_prefix_cannot_allocate_past_the_limit() {
 fn only_the_credential_messages_say_so() {
     let hello = ClientToEdge::Hello {
         version: PROTOCOL_VERSION,
+        nonce: String::new(),
         user: UserInfo { servers: vec![] },
         supersedes: vec![],
         carried: vec![],

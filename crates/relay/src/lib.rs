@@ -1,8 +1,10 @@
 //! The relay: a remote POP3 client that sits beside a mail server, for edges
 //! that may not (or cannot) reach the server directly.
 //!
-//! Each edge link (Noise KK, both keys pinned) opens exactly one server
-//! session, on the relay's allow list only, and runs the transaction commands
+//! Each edge link (Noise KK, both keys pinned) carries one server session at
+//! a time (the next may follow on the same link once the edge ended the
+//! last with `Quit`), on the relay's allow list only, and runs the
+//! transaction commands
 //! the edge sends. The relay keeps no mailbox state: the replica and every
 //! decision about read marks and deletes stay with the edge. However a link
 //! ends, the server session ends with QUIT (see [`causeway_proto::relay`]
@@ -36,6 +38,9 @@ pub use metrics::metrics_text;
 pub struct RelayState {
     links: Count,
     server_sessions: Count,
+    /// Edge handshakes completed since start: fewer than server sessions
+    /// when the edge keeps links for its next session.
+    handshakes: Arc<std::sync::atomic::AtomicU64>,
     handshake_failures: Arc<Mutex<BTreeMap<&'static str, u64>>>,
     /// Every edge link's bytes, fed by each link's `Meter`.
     edge_hop: Counters,
@@ -46,9 +51,15 @@ impl RelayState {
         Self::default()
     }
 
-    /// Edge links past `Open` and not yet ended.
+    /// Edge links carrying a server session (past `Open`, before its end);
+    /// a link the edge keeps between sessions is not counted.
     pub fn live_links(&self) -> usize {
         self.links.get()
+    }
+
+    /// Edge handshakes completed since start.
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Server sessions logged in and not yet ended.

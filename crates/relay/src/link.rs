@@ -1,4 +1,5 @@
-//! One edge link: handshake, `Open`, one server session, commands, QUIT.
+//! One edge link: handshake, then per `Open` one server session, commands,
+//! QUIT; a link whose session the edge ended with `Quit` may carry another.
 //!
 //! The relay holds no mailbox state, so its only duty beyond forwarding is
 //! ending the server session with QUIT however the link ends (leaving it to
@@ -17,6 +18,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use causeway_net::serve::stop_unless_allowed;
 use causeway_net::{Env, Stream, shutdown_requested};
@@ -75,6 +77,9 @@ impl<E: Env> Link<E> {
                 return;
             }
         };
+        self.state
+            .handshakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let edge = *channel.peer();
         let (stop, _watching) = stop_unless_allowed(
             &self.configs,
@@ -91,24 +96,73 @@ impl<E: Env> Link<E> {
         self.meter.flush(&counters, &self.state.edge_hop);
     }
 
-    /// One link, from its `Open` to its end.
+    /// One link: a server session for each `Open`, one at a time, until
+    /// the link ends. After a session the edge ended with `Quit` the link is
+    /// clean, and the edge may keep it for its next session through us
+    /// (`causeway_upstream::relayed::pool`): it waits [`KEPT_LINK_WAIT`] for
+    /// another `Open`.
     async fn link(&mut self, mut channel: SecureChannel<E::Stream>, peer: SocketAddr) {
-        let cfg = self.config.clone();
         let link = format!("{:08x}", self.env.rng().next_u32());
+        let mut wait = self.config.timeouts.open;
+        loop {
+            let Some(open) = self.next_open(&mut channel, wait, &link, peer).await else {
+                return;
+            };
+            match self.session(channel, open, &link, peer).await {
+                Some(kept) => channel = kept,
+                None => return,
+            }
+            wait = KEPT_LINK_WAIT;
+        }
+    }
+
+    /// The edge's next `Open`, answering its `Ping`s meanwhile; `None` when
+    /// the link ends first (the edge closing a kept link is its normal end).
+    async fn next_open(
+        &mut self,
+        channel: &mut SecureChannel<E::Stream>,
+        wait: Duration,
+        link: &str,
+        peer: SocketAddr,
+    ) -> Option<(u16, ServerSpec)> {
+        let t = self.config.timeouts;
+        loop {
+            let next = tokio::select! {
+                r = recv(&self.env, channel, wait, "the edge's Open") => r,
+                _ = shutdown_requested(&mut self.shutdown) => return None,
+            };
+            match next {
+                Ok(EdgeToRelay::Open { version, server }) => return Some((version, server)),
+                Ok(EdgeToRelay::Ping { nonce }) => {
+                    let pong = RelayToEdge::Pong { nonce };
+                    send(&self.env, channel, &pong, t.open).await.ok()?;
+                }
+                Ok(_) => {
+                    warn!(%link, %peer, "the edge sent a command with no server session open; closing the link");
+                    let why = "a server session starts with Open";
+                    let closing = channel.close_in_place(why);
+                    let _ = self.env.timeout(t.open, "closing the link", closing).await;
+                    return None;
+                }
+                Err(e) => {
+                    info!(%link, %peer, error = %e, "edge link ended with no server session open");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// One server session on the link; the link back when the edge ended
+    /// it with `Quit` and `QuitDone` went out (the link may carry another).
+    async fn session(
+        &mut self,
+        mut channel: SecureChannel<E::Stream>,
+        (version, server): (u16, ServerSpec),
+        link: &str,
+        peer: SocketAddr,
+    ) -> Option<SecureChannel<E::Stream>> {
+        let cfg = self.config.clone();
         let t = cfg.timeouts;
-        let (version, server) = match recv(&self.env, &mut channel, t.open, "the edge's Open").await
-        {
-            Ok(EdgeToRelay::Open { version, server }) => (version, server),
-            Ok(_) => {
-                warn!(%link, %peer, "the edge sent a command before Open; closing the link");
-                close(&self.env, channel, "a link starts with Open", t.open).await;
-                return;
-            }
-            Err(e) => {
-                info!(%link, %peer, error = %e, "edge link ended before Open");
-                return;
-            }
-        };
         let Some(_link_ticket) = self.state.links.ticket_within(cfg.max_links) else {
             let error = OpError::new(
                 Some(ErrCode::SysTemp),
@@ -118,11 +172,13 @@ impl<E: Env> Link<E> {
                 ),
             );
             warn!(%link, %peer, "refused a link: max_links reached; raise it if this happens often");
-            return self.refuse(channel, error).await;
+            self.refuse(channel, error).await;
+            return None;
         };
         if let Err(error) = check_open(&cfg, version, &server) {
             warn!(%link, %peer, server = %server.name, error = %error, "refused an Open");
-            return self.refuse(channel, error).await;
+            self.refuse(channel, error).await;
+            return None;
         }
         let (session, greeting) = match ServerSession::open(
             &self.env,
@@ -136,7 +192,8 @@ impl<E: Env> Link<E> {
             Ok(s) => s,
             Err(error) => {
                 info!(%link, server = %server.name, error = %error, "mail server refused the session");
-                return self.refuse(channel, error).await;
+                self.refuse(channel, error).await;
+                return None;
             }
         };
         let _server_ticket = self.state.server_sessions.ticket();
@@ -145,10 +202,11 @@ impl<E: Env> Link<E> {
         };
         if let Err(e) = send(&self.env, &mut channel, &opened, t.open).await {
             info!(%link, server = %server.name, error = %e, "edge link lost right after Open; ending the server session (RSET, QUIT)");
-            return end_uncommitted(&self.config, session, &link, &server.name).await;
+            end_uncommitted(&self.config, session, link, &server.name).await;
+            return None;
         }
         info!(%link, %peer, server = %server.name, "server session open for the edge");
-        self.commands(channel, session, &link, &server.name).await;
+        self.commands(channel, session, link, &server.name).await
     }
 
     async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
@@ -161,13 +219,16 @@ impl<E: Env> Link<E> {
         }
     }
 
+    /// The edge's commands until its `Quit` (the link back, clean, once
+    /// `QuitDone` went out) or the link's end (`None`; the server session
+    /// ended uncommitted).
     async fn commands<S: Stream>(
         &mut self,
         mut channel: SecureChannel<S>,
         mut session: ServerSession<E>,
         link: &str,
         server: &str,
-    ) {
+    ) -> Option<SecureChannel<S>> {
         let t = self.config.timeouts;
         loop {
             self.meter.flush(&channel.counters(), &self.state.edge_hop);
@@ -197,7 +258,7 @@ impl<E: Env> Link<E> {
                             if send(&self.env, &mut channel, &failed, t.open).await.is_ok() {
                                 close(&self.env, channel, "server connection lost", t.open).await;
                             }
-                            return;
+                            return None;
                         }
                     },
                 },
@@ -205,37 +266,47 @@ impl<E: Env> Link<E> {
                 Next::Msg(EdgeToRelay::Quit) => {
                     let result = session.quit().await.map(|s| status_bytes(&s));
                     let done = RelayToEdge::QuitDone { result };
-                    if send(&self.env, &mut channel, &done, t.open).await.is_ok() {
-                        close(&self.env, channel, "done", t.open).await;
-                    }
                     info!(%link, %server, "edge ended the server session");
-                    return;
+                    return match send(&self.env, &mut channel, &done, t.open).await {
+                        Ok(()) => Some(channel),
+                        Err(_) => None,
+                    };
                 }
                 Next::Msg(EdgeToRelay::Open { .. }) => {
-                    warn!(%link, %server, "the edge sent a second Open; ending the link");
-                    close(&self.env, channel, "one Open per link", t.open).await;
-                    return end_uncommitted(&self.config, session, link, server).await;
+                    warn!(%link, %server, "the edge sent Open while a server session was open; ending the link");
+                    close(&self.env, channel, "one server session at a time", t.open).await;
+                    end_uncommitted(&self.config, session, link, server).await;
+                    return None;
                 }
                 Next::Lost(e) => {
                     info!(%link, %server, error = %e,
                         "edge link lost; ending the server session uncommitted (RSET, QUIT): the \
                          edge redoes what it owes");
-                    return end_uncommitted(&self.config, session, link, server).await;
+                    end_uncommitted(&self.config, session, link, server).await;
+                    return None;
                 }
                 Next::Shutdown => {
                     let why = "the relay is shutting down, or no longer allows this edge";
                     close(&self.env, channel, why, t.open).await;
-                    return end_uncommitted(&self.config, session, link, server).await;
+                    end_uncommitted(&self.config, session, link, server).await;
+                    return None;
                 }
             };
             if let Err(e) = send(&self.env, &mut channel, &reply, t.open).await {
                 info!(%link, %server, error = %e,
                     "edge link lost while answering; ending the server session uncommitted (RSET, QUIT)");
-                return end_uncommitted(&self.config, session, link, server).await;
+                end_uncommitted(&self.config, session, link, server).await;
+                return None;
             }
         }
     }
 }
+
+/// How long a link whose server session ended with the edge's `Quit` waits
+/// for the next `Open`: longer than the edge keeps it
+/// (`causeway_upstream::relayed::pool::KEEP_FOR`), so that the edge rarely
+/// picks a link the relay is just closing.
+pub const KEPT_LINK_WAIT: Duration = Duration::from_secs(60);
 
 /// What must hold before the relay opens a server session for an edge.
 fn check_open(cfg: &RelayConfig, version: u16, server: &ServerSpec) -> Result<(), OpError> {

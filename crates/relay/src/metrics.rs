@@ -1,7 +1,7 @@
 //! What the relay shows an operator's Prometheus, read from [`RelayState`]
 //! at scrape time (see `causeway_net::metrics` and `docs/operations.md`).
 
-use causeway_net::metrics::{Collector, DescriptorEncoder, counters_by, gauge, render};
+use causeway_net::metrics::{Collector, DescriptorEncoder, counter, counters_by, gauge, render};
 
 use crate::RelayState;
 
@@ -19,8 +19,14 @@ impl Collector for RelayMetrics {
         gauge(
             e,
             "relay_links",
-            "Edge links past Open and not ended.",
+            "Edge links carrying a server session now (links the edge keeps between sessions not counted).",
             s.live_links() as f64,
+        )?;
+        counter(
+            e,
+            "relay_edge_handshakes",
+            "Edge handshakes completed; fewer than server sessions opened when the edge reuses links.",
+            s.handshakes(),
         )?;
         gauge(
             e,
@@ -56,6 +62,7 @@ mod tests {
         for line in [
             "causeway_relay_links 1.0",
             "causeway_relay_server_sessions 0.0",
+            "causeway_relay_edge_handshakes_total 0",
             "causeway_relay_handshake_failures_total{cause=\"line\"} 1",
             "causeway_relay_edge_bytes_total{direction=\"in\",stage=\"plain\"} 0",
         ] {

@@ -22,7 +22,8 @@
 //! - `connect`: TCP and TLS, shared by both protocols.
 //! - [`tls`]: trust store, plain-or-TLS stream, TLS errors worded for people.
 //! - [`retry`]: which failures are worth a retry, and growing pauses.
-//! - `relayed`: the edge's end of a relay link.
+//! - `relayed`: the edge's end of a relay link, and the links it keeps
+//!   between server sessions (`relayed::pool`).
 
 pub mod as_pop3;
 mod connect;
@@ -40,7 +41,7 @@ use causeway_proto::{ErrCode, OpError};
 
 pub use connect::ServerTimeouts;
 pub use pop3::{Numbering, Resolved};
-pub use relayed::{RelayAccess, RelayLink, RelayRef};
+pub use relayed::{RelayAccess, RelayLink, RelayPool, RelayRef};
 pub use retry::Backoff;
 pub use session::ServerSession;
 pub use tls::{ServerTls, TlsSettings};
@@ -67,8 +68,14 @@ pub enum Upstream<E: Env> {
 }
 
 impl<E: Env> Upstream<E> {
-    /// Opens a logged-in server session along `spec`'s route.
-    pub async fn open(env: &E, routes: &Routes<'_>, spec: &ServerSpec) -> Result<Self, OpError> {
+    /// Opens a logged-in server session along `spec`'s route; through a
+    /// relay, on a link `pool` kept if it has one.
+    pub async fn open(
+        env: &E,
+        routes: &Routes<'_>,
+        spec: &ServerSpec,
+        pool: &RelayPool<E>,
+    ) -> Result<Self, OpError> {
         match &spec.route {
             Route::Direct => {
                 let (s, _greeting) =
@@ -87,7 +94,7 @@ impl<E: Env> Upstream<E> {
                             format!("this node knows no relay named {name:?}"),
                         )
                     })?;
-                RelayLink::open(env, &routes.relay_access, relay, spec)
+                RelayLink::open(env, &routes.relay_access, relay, spec, pool)
                     .await
                     .map(|r| Upstream::Relay(Box::new(r)))
             }

@@ -5,7 +5,8 @@
 //! commands, so this side only ever sends what the caller asked; replies come
 //! back as the server's status line and un-stuffed body. A link that fails
 //! (cut, silent past its deadline, or a message out of turn) ends the server
-//! session: the caller opens a new one.
+//! session: the caller opens a new one. A link whose session ended with
+//! QUIT is kept for the next one (`pool`).
 
 use std::time::Duration;
 
@@ -14,8 +15,12 @@ use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
-use causeway_wire::link::{LinkEnd, close, recv, send};
+use causeway_wire::link::{LinkEnd, recv, send};
 use causeway_wire::{ChannelConfig, Keypair, PublicKey, SecureChannel, WireError, connect_kk};
+
+mod pool;
+
+pub use pool::RelayPool;
 
 /// A relay this node may route servers through, by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,15 +53,108 @@ pub struct RelayLink<E: Env> {
     open: Duration,
     reply: Duration,
     next_id: u64,
+    /// Where the link goes back once its session ended with QUIT.
+    keep: (RelayPool<E>, RelayRef),
+}
+
+/// Why a server session could not start on a link.
+enum NotStarted {
+    /// The relay answered: a real refusal, whatever link it came on.
+    Refused(OpError),
+    /// The link failed first: on a kept link, one that died while kept.
+    Lost(OpError),
 }
 
 impl<E: Env> RelayLink<E> {
+    /// Opens a server session for `spec` through `relay`, on a link kept in
+    /// `pool` if one is, else on a new one; the link goes back to `pool`
+    /// when the session ends with QUIT.
     pub(crate) async fn open(
         env: &E,
         access: &RelayAccess<'_>,
         relay: &RelayRef,
         spec: &ServerSpec,
+        pool: &RelayPool<E>,
     ) -> Result<Self, OpError> {
+        if let Some(channel) = pool.take(relay, env.now()) {
+            let link = Self::on(env, access, relay, channel, pool);
+            // A kept link must show it is alive as soon as a new one could
+            // connect: a Ping ahead of the Open, answered at once.
+            match link.start(spec, Some(access.connect)).await {
+                Ok(link) => return Ok(link),
+                Err(NotStarted::Refused(e)) => return Err(e),
+                Err(NotStarted::Lost(e)) => tracing::debug!(relay = %relay.name, error = %e,
+                    "a kept link to the relay was gone; opening a new one"),
+            }
+        }
+        let channel = Self::dial(env, access, relay).await?;
+        let link = Self::on(env, access, relay, channel, pool);
+        match link.start(spec, None).await {
+            Ok(link) => Ok(link),
+            Err(NotStarted::Refused(e) | NotStarted::Lost(e)) => Err(e),
+        }
+    }
+
+    fn on(
+        env: &E,
+        access: &RelayAccess<'_>,
+        relay: &RelayRef,
+        channel: SecureChannel<E::Stream>,
+        pool: &RelayPool<E>,
+    ) -> Self {
+        Self {
+            env: env.clone(),
+            channel,
+            relay: relay.name.clone(),
+            open: access.open,
+            reply: access.reply,
+            next_id: 1,
+            keep: (pool.clone(), relay.clone()),
+        }
+    }
+
+    /// Sends `Open` and waits for the relay's answer; with `probe`, a
+    /// `Ping` goes first and its `Pong` must come within `probe`.
+    async fn start(
+        mut self,
+        spec: &ServerSpec,
+        probe: Option<Duration>,
+    ) -> Result<Self, NotStarted> {
+        if probe.is_some() {
+            let ping = EdgeToRelay::Ping { nonce: 0 };
+            send(&self.env, &mut self.channel, &ping, self.open)
+                .await
+                .map_err(|e| NotStarted::Lost(self.lost(e)))?;
+        }
+        let open = EdgeToRelay::Open {
+            version: PROTOCOL_VERSION,
+            server: spec.clone(),
+        };
+        send(&self.env, &mut self.channel, &open, self.open)
+            .await
+            .map_err(|e| NotStarted::Lost(self.lost(e)))?;
+        if let Some(within) = probe {
+            let pong = recv(&self.env, &mut self.channel, within, "the relay's Pong");
+            match pong.await {
+                Ok(RelayToEdge::Pong { .. }) => {}
+                Ok(other) => return Err(NotStarted::Lost(self.confused(&other))),
+                Err(e) => return Err(NotStarted::Lost(self.lost(e))),
+            }
+        }
+        match self.recv().await {
+            Ok(RelayToEdge::Opened { .. }) => Ok(self),
+            Ok(RelayToEdge::Refused { error }) => Err(NotStarted::Refused(error)),
+            Ok(other) => Err(NotStarted::Lost(self.confused(&other))),
+            Err(e) => Err(NotStarted::Lost(e)),
+        }
+    }
+
+    /// A new link: TCP, then the KK handshake.
+    async fn dial(
+        env: &E,
+        access: &RelayAccess<'_>,
+        relay: &RelayRef,
+    ) -> Result<SecureChannel<E::Stream>, OpError> {
         let name = &relay.name;
         let temp = |text: String| OpError::new(Some(ErrCode::SysTemp), text);
         let stream = env
@@ -73,7 +171,7 @@ impl<E: Env> RelayLink<E> {
                     relay.address
                 ))
             })?;
-        let channel = connect_kk(
+        connect_kk(
             env,
             stream,
             access.keypair,
@@ -81,27 +179,7 @@ impl<E: Env> RelayLink<E> {
             access.channel,
         )
         .await
-        .map_err(|e| handshake_error(name, e))?;
-        let mut link = Self {
-            env: env.clone(),
-            channel,
-            relay: name.clone(),
-            open: access.open,
-            reply: access.reply,
-            next_id: 1,
-        };
-        let open = EdgeToRelay::Open {
-            version: PROTOCOL_VERSION,
-            server: spec.clone(),
-        };
-        send(&link.env, &mut link.channel, &open, link.open)
-            .await
-            .map_err(|e| link.lost(e))?;
-        match link.recv().await? {
-            RelayToEdge::Opened { .. } => Ok(link),
-            RelayToEdge::Refused { error } => Err(error),
-            other => Err(link.confused(&other)),
-        }
+        .map_err(|e| handshake_error(name, e))
     }
 
     async fn recv(&mut self) -> Result<RelayToEdge, OpError> {
@@ -160,7 +238,9 @@ impl<E: Env> RelayLink<E> {
             RelayToEdge::QuitDone { result } => result,
             other => return Err(self.confused(&other)),
         };
-        close(&self.env, self.channel, "done", self.open).await;
+        // Clean: the relay waits on it for another Open.
+        let (pool, relay) = self.keep;
+        pool.put(&relay, self.channel, self.env.now());
         let status = result?;
         StatusLine::parse(&status).map_err(|e| {
             OpError::new(

@@ -28,8 +28,9 @@ pub struct Rig {
     pub edge: <TokioEnv as Env>::Listener,
     pub edge_keys: Keypair,
     pub client_key: causeway_wire::PublicKey,
-    /// What the latest `Hello` named as lost sessions.
+    /// What the latest `Hello` named as lost sessions, and its nonce.
     pub supersedes: Vec<String>,
+    pub nonce: String,
     /// What the latest `Hello` carried, and the servers it named.
     pub carried: Vec<DeleteOp>,
     pub servers: Vec<String>,
@@ -104,6 +105,7 @@ pub async fn rig_journaled(
         edge_keys,
         client_key,
         supersedes: Vec::new(),
+        nonce: String::new(),
         carried: Vec::new(),
         servers: Vec::new(),
         pending: None,
@@ -160,6 +162,7 @@ impl Rig {
         match recv(ch).await {
             ClientToEdge::Hello {
                 version,
+                nonce,
                 user,
                 supersedes,
                 carried,
@@ -167,6 +170,7 @@ impl Rig {
             } => {
                 assert_eq!(version, causeway_proto::PROTOCOL_VERSION);
                 self.supersedes = supersedes;
+                self.nonce = nonce;
                 self.carried = carried;
                 self.servers = user.servers.iter().map(|s| s.name.clone()).collect();
             }

@@ -31,7 +31,7 @@ use causeway_proto::session::ListEntry;
 use causeway_proto::user::{Protocol, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
-use causeway_upstream::{Numbering, Resolved, Upstream};
+use causeway_upstream::{Numbering, RelayPool, Resolved, Upstream};
 use causeway_wire::PublicKey;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -99,6 +99,8 @@ pub(crate) struct Shared<E: Env> {
     pub maildrops: Maildrops,
     pub shutdown: watch::Receiver<bool>,
     pub logins: Arc<Logins>,
+    /// Links to relays kept between server sessions.
+    pub relay_links: RelayPool<E>,
 }
 
 pub(crate) struct Worker<E: Env> {
@@ -319,7 +321,8 @@ impl<E: Env> Worker<E> {
                 now(),
             )?;
         }
-        let opened = Upstream::open(&self.shared.env, &routes, &self.spec).await;
+        let pool = &self.shared.relay_links;
+        let opened = Upstream::open(&self.shared.env, &routes, &self.spec, pool).await;
         if let (Err(e), Some(client)) = (&opened, self.client) {
             logins.answered(client, &self.key.account, e, now());
         }
