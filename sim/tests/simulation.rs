@@ -126,8 +126,10 @@ fn edge_crashes() {
 
 #[test]
 fn server_locks_restarts_stalls_drops() {
+    // 305 once failed: the quiet phase left the client proxy's disk
+    // failing the commits queued for it.
     check(
-        5180..5240,
+        (5180..5240).chain([305]),
         Some(Focus::Servers),
         &[
             Cov::ServerRestart,
@@ -142,8 +144,10 @@ fn server_locks_restarts_stalls_drops() {
 
 #[test]
 fn proxy_crashes_and_a_mail_client_that_gives_up() {
+    // 625 once failed: an IMAP client that hung up with fetches pipelined
+    // kept the maildrops locked until they had all crossed the line.
     check(
-        6000..6030,
+        (6000..6030).chain([625]),
         Some(Focus::ProxyAndMua),
         &[Cov::ProxyCrash, Cov::MuaGaveUp, Cov::MuaGaveUpMidRetr],
     );

@@ -539,7 +539,7 @@ pub(crate) async fn write_to<E: Env, M: Stream>(
 }
 
 /// Most input [`write_proved`] takes in while it holds a reply's last byte.
-const EARLY_MAX: usize = 64 << 10;
+pub(crate) const EARLY_MAX: usize = 64 << 10;
 
 /// Writes a reply whose arrival the mail client's next command is to
 /// prove, as [`write_to`] does, but holds its last byte back until the

@@ -13,6 +13,7 @@
 //! One message's bytes are kept between commands, for the client that
 //! fetches the header, then the text, then stores `\Seen`.
 
+use causeway_imap::imap_next::State;
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::IntoStatic;
 use causeway_imap::imap_types::core::{IString, Literal, NString, Tag, Vec1};
@@ -28,9 +29,28 @@ use causeway_imap::serve::structure::structure;
 use causeway_imap::serve::view::{internal_date, seq_of};
 use causeway_net::Env;
 use causeway_pop3::{ClientError, RespCode};
+use tokio::io::AsyncReadExt;
 
 use super::commands::{Flow, Front};
 use super::replies::{cannot, no, ok, refusal};
+
+/// Why a FETCH ends, when the mail client hung up while its message was
+/// on its way.
+const CLIENT_GONE: &str = "the mail client closed the connection during a fetch";
+
+/// Why a message's bytes are not in the cache.
+enum NotFetched {
+    /// The POP3 session behind refused or failed.
+    Failed(ClientError),
+    /// The mail client hung up meanwhile.
+    ClientGone,
+}
+
+impl From<ClientError> for NotFetched {
+    fn from(e: ClientError) -> Self {
+        NotFetched::Failed(e)
+    }
+}
 
 /// The bytes of one message, as far as fetched.
 pub(super) struct Cached {
@@ -130,7 +150,11 @@ impl<E: Env> Front<E> {
         for i in self.view().resolve(set, uid) {
             let key = self.view().get(i).key;
             if let Some(need) = p.need {
-                if let Err(e) = self.bytes_of(mail, key, need).await {
+                if let Err(e) = self.bytes_of(server, mail, key, need).await {
+                    let e = match e {
+                        NotFetched::ClientGone => return Flow::Close(CLIENT_GONE),
+                        NotFetched::Failed(e) => e,
+                    };
                     if !matches!(&e, ClientError::Refused(s) if s.code == Some(RespCode::SysPerm)) {
                         return self.lost(server, tag, &e);
                     }
@@ -239,12 +263,21 @@ impl<E: Env> Front<E> {
     /// this wait is on the line, not on them. Nothing of the command's own
     /// responses has been written yet (imap-next writes them after it), so
     /// the line goes out whole, between responses.
+    ///
+    /// Meanwhile the mail client's socket is read too: commands it
+    /// pipelines go to `server` in order, and a client that hangs up (the
+    /// end of its stream, or a reset) ends the wait at once. Its session
+    /// then ends as after a failed write, and lets go of the maildrops
+    /// behind it; otherwise they stayed locked until every fetch it had
+    /// pipelined before hanging up had crossed the line (seed 625 `--focus
+    /// proxy-and-mua`: the user's next login met `[INUSE]`).
     async fn bytes_of(
         &mut self,
+        server: &mut Server,
         mail: &mut E::Stream,
         n: u32,
         need: Need,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), NotFetched> {
         if self
             .cache
             .as_ref()
@@ -264,6 +297,7 @@ impl<E: Env> Front<E> {
             };
             tokio::pin!(fetch);
             let mut alive = true;
+            let (mut scratch, mut taken) = ([0u8; 4096], 0);
             loop {
                 tokio::select! {
                     r = &mut fetch => break r?,
@@ -273,6 +307,14 @@ impl<E: Env> Front<E> {
                         // response itself; until then the fetch goes on.
                         alive = crate::session::write_to(&env, mail, request, line).await.is_ok();
                     }
+                    // Past that much pipelined, the rest waits in the socket.
+                    r = mail.read(&mut scratch), if taken < crate::session::EARLY_MAX => match r {
+                        Ok(got) if got > 0 => {
+                            taken += got;
+                            server.enqueue_input(&scratch[..got]);
+                        }
+                        _ => return Err(NotFetched::ClientGone),
+                    },
                 }
             }
         };

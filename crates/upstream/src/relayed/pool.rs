@@ -108,8 +108,13 @@ impl<T> Shelf<T> {
     }
 
     fn put(&mut self, relay: &RelayRef, link: T, now: Instant) {
+        // Stale links to every relay go, not only to this one: a relay a
+        // reload took away is never asked for again.
+        for kept in self.by_relay.values_mut() {
+            kept.retain(|k| now.duration_since(k.since) < KEEP_FOR);
+        }
+        self.by_relay.retain(|_, kept| !kept.is_empty());
         let kept = self.by_relay.entry(relay.name.clone()).or_default();
-        kept.retain(|k| now.duration_since(k.since) < KEEP_FOR);
         if kept.len() == MAX_IDLE_PER_RELAY {
             kept.remove(0);
         }
@@ -169,6 +174,9 @@ mod tests {
         assert_eq!(s.take(&relay("R1", "moved:4000", 1), t0), None, "moved");
         s.put(&r1, 3, t0);
         assert_eq!(s.take(&relay("R1", "r1:4000", 9), t0), None, "re-keyed");
+        s.put(&relay("gone", "g:4000", 3), 4, t0);
+        s.put(&r1, 5, t0 + KEEP_FOR);
+        assert!(!s.by_relay.contains_key("gone"), "stale everywhere dropped");
     }
 
     #[test]
