@@ -188,12 +188,11 @@ impl<A> Registry<A> {
         let mut running = self.running();
         // A nonce is fresh for every Hello; one seen before (a broken or
         // hostile peer) names the first session only.
-        let nonce = match running.by_nonce.contains_key(nonce) || nonce.is_empty() {
-            true => String::new(),
-            false => {
-                running.by_nonce.insert(nonce.to_owned(), id.to_owned());
-                nonce.to_owned()
-            }
+        let nonce = if nonce.is_empty() || running.by_nonce.contains_key(nonce) {
+            String::new()
+        } else {
+            running.by_nonce.insert(nonce.to_owned(), id.to_owned());
+            nonce.to_owned()
         };
         running.sessions.insert(
             id.to_owned(),

@@ -49,12 +49,12 @@ pub struct RelayAccess<'a> {
 pub struct RelayLink<E: Env> {
     env: E,
     channel: SecureChannel<E::Stream>,
-    relay: String,
+    relay: RelayRef,
     open: Duration,
     reply: Duration,
     next_id: u64,
     /// Where the link goes back once its session ended with QUIT.
-    keep: (RelayPool<E>, RelayRef),
+    pool: RelayPool<E>,
 }
 
 /// Why a server session could not start on a link.
@@ -105,11 +105,11 @@ impl<E: Env> RelayLink<E> {
         Self {
             env: env.clone(),
             channel,
-            relay: relay.name.clone(),
+            relay: relay.clone(),
             open: access.open,
             reply: access.reply,
             next_id: 1,
-            keep: (pool.clone(), relay.clone()),
+            pool: pool.clone(),
         }
     }
 
@@ -213,7 +213,7 @@ impl<E: Env> RelayLink<E> {
                     let status = StatusLine::parse(&status).map_err(|e| {
                         OpError::new(
                             Some(ErrCode::SysTemp),
-                            format!("relay {} sent a bad status line: {e}", self.relay),
+                            format!("relay {} sent a bad status line: {e}", self.relay.name),
                         )
                     })?;
                     return Ok(Response { status, body });
@@ -221,7 +221,7 @@ impl<E: Env> RelayLink<E> {
                 RelayToEdge::Failed { id: got, error } if got == id => {
                     return Err(OpError::new(
                         error.code,
-                        format!("via relay {}: {}", self.relay, error.text),
+                        format!("via relay {}: {}", self.relay.name, error.text),
                     ));
                 }
                 RelayToEdge::Pong { .. } => {}
@@ -239,13 +239,12 @@ impl<E: Env> RelayLink<E> {
             other => return Err(self.confused(&other)),
         };
         // Clean: the relay waits on it for another Open.
-        let (pool, relay) = self.keep;
-        pool.put(&relay, self.channel, self.env.now());
+        self.pool.put(&self.relay, self.channel, self.env.now());
         let status = result?;
         StatusLine::parse(&status).map_err(|e| {
             OpError::new(
                 Some(ErrCode::SysTemp),
-                format!("relay {} sent a bad QUIT status: {e}", self.relay),
+                format!("relay {} sent a bad QUIT status: {e}", self.relay.name),
             )
         })
     }
@@ -253,7 +252,7 @@ impl<E: Env> RelayLink<E> {
     fn lost(&self, e: LinkEnd) -> OpError {
         OpError::new(
             Some(ErrCode::SysTemp),
-            format!("lost the link to relay {}: {e}", self.relay),
+            format!("lost the link to relay {}: {e}", self.relay.name),
         )
     }
 
@@ -270,7 +269,7 @@ impl<E: Env> RelayLink<E> {
             Some(ErrCode::SysTemp),
             format!(
                 "relay {} sent {what} out of turn; the link is dropped",
-                self.relay
+                self.relay.name
             ),
         )
     }
