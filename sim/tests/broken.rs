@@ -41,6 +41,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("unprimed-resume", 25, 9, None),
     ("imap-uids-by-listing", 6, 2, None),
     ("imap-seen-unowed", 52, 4, None),
+    ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 6, 4, Some(Focus::Twins)),
 ];
 
@@ -127,5 +128,6 @@ caught! {
     a_proxy_that_ignores_a_primed_resume: "unprimed-resume",
     a_proxy_that_numbers_imap_uids_by_the_listing: "imap-uids-by-listing",
     a_proxy_that_answers_a_stored_seen_before_the_edge_owes_it: "imap-seen-unowed",
+    a_proxy_that_takes_a_pipelined_command_for_proof_of_delivery: "imap-pipelined-proves-read",
     an_edge_journal_that_erases_a_header_early: "journal-header-erased-early",
 }

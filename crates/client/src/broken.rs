@@ -35,16 +35,23 @@ pub enum Broken {
     /// (it goes with the session's next command): a line cut right after
     /// the `OK` loses a change the mail client was told was made.
     ImapSeenUnowed,
+    /// Take any next command as proof that the IMAP client took the last
+    /// non-peek FETCH's response whole, one it had pipelined before the
+    /// response was written too: a client that pipelines its fetches and
+    /// hangs up (or loses the line) mid-response leaves a message it
+    /// never got marked read.
+    ImapPipelinedProvesRead,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 6] = [
+    pub const ALL: [Broken; 7] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
         Broken::UnprimedResume,
         Broken::ImapUidsByListing,
         Broken::ImapSeenUnowed,
+        Broken::ImapPipelinedProvesRead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +62,7 @@ impl Broken {
             Broken::UnprimedResume => "unprimed-resume",
             Broken::ImapUidsByListing => "imap-uids-by-listing",
             Broken::ImapSeenUnowed => "imap-seen-unowed",
+            Broken::ImapPipelinedProvesRead => "imap-pipelined-proves-read",
         }
     }
 }

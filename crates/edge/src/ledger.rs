@@ -208,8 +208,18 @@ impl Ledger {
             mark: self.doubts,
             since: self.listed_at,
         };
+        // Only what this session sent: work it found gone at its listing
+        // (done by an earlier session, or by the user's other mail
+        // client) is not part of its batch, and the message being absent
+        // next time says nothing about whether this QUIT was committed.
         for (key, item) in self.owed.iter_mut() {
-            if !self.unsent.contains(key) {
+            let sent = !self.unsent.contains(key)
+                && !self.newcomers.contains(key)
+                && matches!(
+                    self.numbers.resolve(&key.0.uidl, key.0.size),
+                    Resolved::Number(_)
+                );
+            if sent {
                 item.in_doubt = Some(doubt);
             }
         }

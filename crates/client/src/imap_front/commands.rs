@@ -86,6 +86,8 @@ pub(super) struct Front<E: Env> {
     pub(super) uids_by_listing: bool,
     /// `Broken::ImapSeenUnowed` (never in a shipped build).
     pub(super) seen_unowed: bool,
+    /// `Broken::ImapPipelinedProvesRead` (never in a shipped build).
+    pipelined_proves_read: bool,
 }
 
 impl<E: Env> Front<E> {
@@ -101,6 +103,7 @@ impl<E: Env> Front<E> {
             listed_at: env.now(),
             uids_by_listing: config.broken(Broken::ImapUidsByListing),
             seen_unowed: config.broken(Broken::ImapSeenUnowed),
+            pipelined_proves_read: config.broken(Broken::ImapPipelinedProvesRead),
             uncommitted: false,
             // Half the ping interval: well inside any mail client's
             // timeout (fetchmail's default is 300 s, imaplib has none).
@@ -201,6 +204,9 @@ impl<E: Env> Front<E> {
             command = cmd.body.name(),
             "IMAP command"
         );
+        if self.pipelined_proves_read {
+            self.all_written();
+        }
         if let Err(e) = self.settle_marks().await {
             return self.lost(server, tag, &e);
         }

@@ -336,6 +336,51 @@ fn a_batch_whose_quit_went_unanswered_and_was_committed_leaves_a_later_copy_alon
 }
 
 #[test]
+fn work_a_session_found_gone_is_no_part_of_its_batch_in_doubt() {
+    // Seed 41076: a and b are owed; the user's other mail client deleted a
+    // before this session listed the maildrop, so the session sends DELE
+    // for b alone, and the server refuses its QUIT, the answer lost to a
+    // cut. a being gone from the next listing says nothing about this
+    // QUIT: b must be deleted again, not taken for a later copy.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut l = Ledger::default();
+    l.owe(t("a"), Owed::Delete, None, ticket);
+    l.owe(t("b"), Owed::Delete, None, ticket);
+    l.new_session(listing(&["b", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Dele(1))]
+    );
+    l.quit_unanswered();
+    l.new_session(listing(&["b", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Dele(1))],
+        "b was not committed: a went before this batch was sent"
+    );
+    // Nor is a later copy the session left alone: someone deleting it
+    // says nothing about this QUIT either.
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "w", "b"]));
+    l.owe(t("a"), Owed::Delete, None, ticket);
+    l.owe(t("b"), Owed::Delete, None, ticket);
+    l.session_lost();
+    l.new_session(listing(&["w", "a", "b"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Dele(3))],
+        "a listed after its witness is a later copy"
+    );
+    l.quit_unanswered();
+    l.new_session(listing(&["w", "b"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Dele(2))]
+    );
+}
+
+#[test]
 fn a_batch_in_doubt_handed_over_mid_session_waits_for_the_adopters_fresh_listing() {
     // Seed 273612574: the batch in doubt is adopted by the session that
     // holds the maildrop, whose listing was taken before the commit and
