@@ -91,8 +91,11 @@ fn swarm_b() {
 
 #[test]
 fn line_cuts_holds_and_reactive_cuts() {
+    // 2568 once failed: a resume that came while the session committed
+    // after its Quit was refused. 2840: a delete the session had sent
+    // itself, adopted from a batch in doubt, read as that batch's commit.
     check(
-        2000..2040,
+        (2000..2040).chain([2568, 2840]),
         Some(Focus::Line),
         &[
             Cov::LineCut,

@@ -14,7 +14,10 @@
 //! must keep those deletes in its journal for its next session, so the
 //! channel is closed without `Bye`); the `Quit` sent again gets the `Bye`.
 //! Read marks sent again are not made: the session's servers are gone,
-//! and a message left unread is the safe side.
+//! and a message left unread is the safe side. A resume that comes while
+//! the session still commits on its servers (its line held past the
+//! proxy's patience for `Bye`, then released) waits for it to finish, up
+//! to `timeouts.hello`, and is answered from the farewell then.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -388,7 +388,11 @@ impl Ledger {
     /// this server session (nothing another session sent counts here); a
     /// message this session's listing lacks may be newer than the listing,
     /// so it is looked for again in the next session before it counts as
-    /// gone.
+    /// gone. Work this session already sent for itself stays sent: its
+    /// commit does the adopted work too, and counts as our own delete
+    /// (seed 2840 `--focus line`: sent again, it was left out of the
+    /// deletes this session committed, so the message gone from the next
+    /// listing read as the adopted batch's commit).
     pub fn adopt(&mut self, items: Vec<Handover>) {
         let sure_from = self.sessions + 1;
         // Another worker's doubt marks, renumbered into this ledger's.
@@ -407,7 +411,10 @@ impl Ledger {
             }
             item.adopted = true;
             item.sure_from = item.sure_from.max(sure_from);
-            self.unsent.insert((target.clone(), owed));
+            let key = (target.clone(), owed);
+            if !self.owed.contains_key(&key) || self.unsent.contains(&key) {
+                self.unsent.insert(key);
+            }
             match self.owed.get_mut(&(target.clone(), owed)) {
                 Some(mine) => {
                     mine.adopted = true;

@@ -230,6 +230,18 @@ impl<A> Registry<A> {
         }
     }
 
+    /// While session `id` of `client` still runs (it may be finishing its
+    /// servers after `Quit`, taking no resume any more): a watch that
+    /// reports a change once it has finished.
+    pub(crate) fn running_of(&self, id: &str, client: &PublicKey) -> Option<watch::Receiver<()>> {
+        let running = self.running();
+        running
+            .sessions
+            .get(id)
+            .filter(|e| e.client == *client)
+            .map(|e| e.finished.clone())
+    }
+
     /// The ids of `client`'s running sessions.
     pub(crate) fn sessions_of(&self, client: &PublicKey) -> Vec<String> {
         let running = self.running();
@@ -310,6 +322,18 @@ mod tests {
 
     fn key(b: u8) -> PublicKey {
         PublicKey::from_bytes([b; causeway_wire::KEY_LEN])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_session_is_watched_only_by_its_own_client() {
+        let reg = Registry::<()>::default();
+        let session = reg.register("a", "", key(1));
+        assert!(reg.running_of("a", &key(2)).is_none(), "another client's");
+        assert!(reg.running_of("b", &key(1)).is_none(), "no such session");
+        let mut finished = reg.running_of("a", &key(1)).expect("running");
+        drop(session);
+        assert!(finished.changed().await.is_err(), "finished");
+        assert!(reg.running_of("a", &key(1)).is_none());
     }
 
     #[tokio::test(start_paused = true)]

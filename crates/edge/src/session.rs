@@ -296,7 +296,7 @@ impl<E: Env> Session<E> {
             let msg = EdgeToClient::Held { seqs: held };
             greeted = send(&self.env, channel, &msg, t.hello).await;
         }
-        let ending = match greeted {
+        let mut ending = match greeted {
             Ok(()) => {
                 let serving = Serving::new(
                     self.env.clone(),
@@ -335,14 +335,20 @@ impl<E: Env> Session<E> {
             }
             _ => finish(workers).await,
         };
+        if let Ending::Quit(farewell) = &mut ending
+            && let Some(mut f) = farewell.take()
+        {
+            f.servers = outcomes.clone();
+            let now = self.env.now();
+            let until = now + self.config.resume.window;
+            self.farewells.keep(id, *channel.peer(), *f, now, until);
+        }
+        // Only now, with every server finished, may a newer session open
+        // them; and a resume that finds this session gone finds its
+        // farewell (`hand_over`).
+        drop(registration);
         let end = match ending {
-            Ending::Quit(farewell) => {
-                if let Some(mut f) = farewell {
-                    f.servers = outcomes.clone();
-                    let now = self.env.now();
-                    let until = now + self.config.resume.window;
-                    self.farewells.keep(id, *channel.peer(), *f, now, until);
-                }
+            Ending::Quit(_) => {
                 let bye = EdgeToClient::Bye { servers: outcomes };
                 if send(&self.env, channel, &bye, t.hello).await.is_ok() {
                     SessionEnd::Quit
@@ -354,8 +360,6 @@ impl<E: Env> Session<E> {
             Ending::Shutdown => SessionEnd::Shutdown,
             Ending::Superseded => SessionEnd::Superseded,
         };
-        // Only now, with every server finished, may a newer session open them.
-        drop(registration);
         (end, abandoned)
     }
 
@@ -403,6 +407,20 @@ impl<E: Env> Session<E> {
                 (SessionEnd::Resumed(session.to_owned()), Vec::new())
             }
             Err(a) => {
+                // A session that took its `Quit` takes no resume, but while
+                // it commits on its servers its `Bye` is still to come: the
+                // farewell answers once it has finished (seed 2568 `--focus
+                // line`: a line held past the proxy's patience for `Bye`,
+                // released while the servers committed; the proxy's resume
+                // was refused and the mail client told its QUIT failed).
+                if let Some(mut finished) = self.registry.running_of(session, &client) {
+                    let wait = finished.changed();
+                    let within = self.config.timeouts.hello;
+                    let _ = self
+                        .env
+                        .timeout(within, "a resumed session to finish", wait)
+                        .await;
+                }
                 if let Some(f) = self.farewells.take(session, &client, self.env.now()) {
                     let end =
                         farewell::answer_again(&self.env, &self.config, id, session, a, f).await;

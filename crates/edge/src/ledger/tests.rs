@@ -412,6 +412,52 @@ fn a_batch_in_doubt_handed_over_mid_session_waits_for_the_adopters_fresh_listing
 }
 
 #[test]
+fn adopted_work_this_session_already_sent_counts_as_its_own_commit() {
+    // Seed 2840 --focus line: the first session sent DELE for c and d and
+    // lost its QUIT's answer to a server crash (nothing committed). The
+    // user's next session deleted d itself, then adopted the first's
+    // batch. Its QUIT commits d: our own delete, no sign that the batch
+    // was committed, so c is still owed.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let commits = crate::commits::Commits::default();
+    let key = crate::account::MaildropKey::for_test("alice");
+    let mut first = Ledger::watching(commits.of(&key), false);
+    first.listing();
+    first.new_session(listing(&["a", "b", "c", "d"]));
+    for u in ["c", "d"] {
+        first.owe(t(u), Owed::Delete, None, ticket);
+    }
+    bring_up_to_date(&mut first);
+    first.quit_unanswered();
+    let mut adopter = Ledger::watching(commits.of(&key), false);
+    adopter.listing();
+    adopter.new_session(listing(&["a", "b", "c", "d", "new"]));
+    adopter.owe(t("d"), Owed::Delete, None, ticket);
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![Action::Send(Command::Dele(4))]
+    );
+    adopter.adopt(first.hand_over());
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![],
+        "d was sent; c waits for a fresh listing"
+    );
+    adopter.committed();
+    adopter.listing();
+    adopter.new_session(listing(&["a", "b", "c", "new"]));
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![Action::Send(Command::Dele(3))],
+        "d gone is our own doing: c was not committed"
+    );
+    adopter.committed();
+    assert!(adopter.is_empty());
+    assert_eq!(st.pending_work(), 0);
+}
+
+#[test]
 fn a_batch_judged_committed_stays_done_when_the_next_quit_is_refused() {
     // Seed 273611101 again: the session that found the batch committed had
     // its own QUIT refused; the session after it must not take the copy
