@@ -37,6 +37,15 @@
 //! delete takes it to the edge: after a restart, an entry carried again
 //! must not hit an exact copy that came after the delete was committed.
 //!
+//! Sequence numbers are never used twice, across restarts too: an edge
+//! session of the proxy's earlier life may still be finishing, holding the
+//! numbers it took, and a newer session does not take a carried delete
+//! whose number it held (seed 305270335: a restarted proxy numbered a new
+//! delete from what its disk held, a number an earlier life had used, and
+//! the delete was dropped as held elsewhere). Each life numbers from the
+//! time it started (milliseconds since 1970, times 2^20) or past the disk's
+//! highest, whichever is higher.
+//!
 //! Layout: one key per entry, `d/<seq>` (16 hex digits); the value (server
 //! name, UIDL, size, witness; version 1 had no witness and is still read)
 //! sealed under the journal key with the key as
@@ -143,14 +152,20 @@ impl DeleteJournal {
     /// Reads what an earlier life of the proxy left. Entries for servers no
     /// longer configured cannot be carried (the edge would not know where
     /// to log in): they stay on disk, with an error line naming them.
+    /// `started_ms`: this life's start, in milliseconds since 1970 (see the
+    /// module doc on sequence numbers).
     pub(crate) async fn load(
         config: &JournalConfig,
         rng: EnvRng,
         servers: &[String],
         state: ClientState,
+        started_ms: u64,
     ) -> io::Result<Self> {
         let sealer = config.sealer(rng);
-        let mut book = Book::default();
+        let mut book = Book {
+            next_seq: started_ms.saturating_mul(1 << 20),
+            ..Book::default()
+        };
         for (k, v) in config.store.scan().await? {
             if k.starts_with(crate::uids::PREFIX) {
                 continue; // the IMAP UID book shares the store

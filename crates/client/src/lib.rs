@@ -121,14 +121,16 @@ pub async fn run_client_counted<E: Env>(
     let deletes = match &config.journal {
         Some(j) => {
             let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
-            let journal = deletes::DeleteJournal::load(j, env.rng().clone(), &names, state.clone())
-                .await
-                .map_err(|e| {
-                    io::Error::other(format!(
-                        "cannot read the delete journal ({}): {e}",
-                        j.store.describe()
-                    ))
-                })?;
+            let started = env.unix_millis();
+            let journal =
+                deletes::DeleteJournal::load(j, env.rng().clone(), &names, state.clone(), started)
+                    .await
+                    .map_err(|e| {
+                        io::Error::other(format!(
+                            "cannot read the delete journal ({}): {e}",
+                            j.store.describe()
+                        ))
+                    })?;
             Some(journal)
         }
         None => {

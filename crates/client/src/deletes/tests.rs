@@ -29,12 +29,18 @@ fn servers() -> Vec<String> {
 }
 
 async fn journal(disk: &SimDisk, key: u8) -> DeleteJournal {
+    journal_started(disk, key, 1_000).await
+}
+
+/// The journal of a proxy life that started `ms` after 1970.
+async fn journal_started(disk: &SimDisk, key: u8, ms: u64) -> DeleteJournal {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
     DeleteJournal::load(
         &cfg,
         EnvRng::from_seed([1; 32]),
         &servers(),
         ClientState::new(),
+        ms,
     )
     .await
     .unwrap()
@@ -73,6 +79,26 @@ fn an_entry_lives_until_held_and_survives_a_restart_sealed() {
         let mut s2 = SessionDeletes::new(j2.clone(), &carried);
         s2.record("A", &msg("u3"), &no_listing()).await.unwrap();
         assert!(s2.take_unsent()[0].seq > carried[0].seq);
+    });
+}
+
+#[test]
+fn a_number_erased_before_a_restart_is_not_used_again() {
+    // Seed 305270335: an edge session of the proxy's earlier life, still
+    // finishing, held the number; the new life's delete under it was taken
+    // for one that session held, and dropped.
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal_started(&disk, 1, 1_000).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
+        let first = s.take_unsent()[0].seq;
+        assert!(j.erase(&[first]).await, "held by the edge");
+        drop(s);
+        let j2 = journal_started(&disk, 1, 9_000).await;
+        let mut s2 = SessionDeletes::new(j2.clone(), &[]);
+        s2.record("A", &msg("u2"), &no_listing()).await.unwrap();
+        assert!(s2.take_unsent()[0].seq > first);
     });
 }
 
@@ -179,6 +205,7 @@ fn entries_that_do_not_open_or_name_an_unknown_server_stay_on_disk_uncarried() {
             EnvRng::from_seed([1; 32]),
             &["B".into()],
             ClientState::new(),
+            1_000,
         )
         .await
         .unwrap();
@@ -295,10 +322,12 @@ fn a_delete_keeps_its_witness_across_a_restart_and_first_version_entries_still_r
         assert_eq!(
             read,
             vec![
+                // In the order of their numbers: 99 is older than this
+                // life's, which start from the time it started.
+                ("old", None),
                 ("u2", Some(msg("u4"))),
                 ("u1", Some(msg("u4"))),
                 ("u5", None),
-                ("old", None)
             ]
         );
     });
