@@ -293,15 +293,20 @@ impl DeleteJournal {
         true
     }
 
-    /// Done entries the disk would not erase: no session owns them any
-    /// more, and none carries them ([`Book::settled`]).
+    /// Done entries, to be erased: no session owns them any more, and
+    /// none carries them ([`Book::settled`]). Those left after an erase
+    /// (the disk would not) are the carrier's to try again
+    /// ([`DeleteJournal::wake_carrier`]).
     fn settle(&self, seqs: &[u64]) {
         let mut book = self.book();
         for s in seqs {
             book.live.remove(s);
             book.settled.insert(*s);
         }
-        drop(book);
+    }
+
+    /// Wakes the carrier: entries wait for it.
+    fn wake_carrier(&self) {
         self.inner.left.notify_one();
     }
 
@@ -498,13 +503,19 @@ impl SessionDeletes {
         self.done(&mine).await;
     }
 
-    /// `seqs` (owned) are done: erased, or else settled.
+    /// `seqs` (owned) are done: erased, or else settled. Settled before the
+    /// erase is tried: a session dropped while the disk erases (its mail
+    /// client hung up) owns them no more and must not leave them live,
+    /// never carried and never erased (seed 898010586: an entry the edge
+    /// held stayed on the proxy's disk for good); settled, the next erase
+    /// or the carrier takes them.
     async fn done(&mut self, seqs: &[u64]) {
         for s in seqs {
             self.owned.remove(s);
         }
+        self.journal.settle(seqs);
         if !self.journal.erase(seqs).await {
-            self.journal.settle(seqs);
+            self.journal.wake_carrier();
         }
     }
 

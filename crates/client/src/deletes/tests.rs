@@ -83,6 +83,31 @@ fn an_entry_lives_until_held_and_survives_a_restart_sealed() {
 }
 
 #[test]
+fn an_entry_whose_erase_a_hang_up_cut_short_is_erased_later() {
+    // Seed 898010586: the edge said Held, and the mail client hung up while
+    // the disk erased the entry; the session was dropped mid-erase.
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
+        let seq = s.take_unsent()[0].seq;
+        disk.inject(causeway_store::CommitFault::StallBeforeSync);
+        let seqs = [seq];
+        {
+            let held = std::pin::pin!(s.held(&seqs));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(held.poll(&mut cx).is_pending(), "the disk never answers");
+        }
+        drop(s);
+        assert!(j.take_carried(&servers()).is_empty(), "done: never carried");
+        assert!(j.has_settled(), "left for the next erase");
+        assert!(j.erase_settled().await);
+        assert_eq!(disk.len(), 0);
+    });
+}
+
+#[test]
 fn a_number_erased_before_a_restart_is_not_used_again() {
     // Seed 305270335: an edge session of the proxy's earlier life, still
     // finishing, held the number; the new life's delete under it was taken
