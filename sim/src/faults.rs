@@ -86,6 +86,12 @@ pub struct Faults {
     /// Draws for cuts at an IMAP recheck ([`Activity::ImapRecheck`]),
     /// apart likewise.
     recheck_rng: EnvRng,
+    /// POP3 QUITs seen, and draws for crashing the client proxy behind
+    /// one ([`Faults::crash_proxy_after_quit`]), apart likewise.
+    quits_seen: u64,
+    quit_rng: EnvRng,
+    /// When the client proxy crashes, drawn at a QUIT.
+    proxy_crash_due: Option<u64>,
 }
 
 impl Faults {
@@ -110,6 +116,9 @@ impl Faults {
             mid_stream_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"mid-stream cut"])),
             twin_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"twin after delete"])),
             recheck_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"cut at an IMAP recheck"])),
+            quits_seen: 0,
+            quit_rng: EnvRng::from_seed(derive_seed(w.seed, &[b"proxy crash after QUIT"])),
+            proxy_crash_due: None,
             windows: if w.params.faults.line_flaky > 0.0 {
                 // Random losses on the line, the whole fault phase.
                 vec![(0, fault_ms)]
@@ -140,6 +149,7 @@ impl Faults {
     pub fn fault_phase_tick(&mut self, w: &mut World, now: u64) {
         self.react(w);
         self.cut_mid_stream(w);
+        self.crash_proxy_after_quit(w, now);
         while self.deliveries.first().is_some_and(|t| *t <= now) {
             self.deliveries.remove(0);
             let i = w.rng.range(0, w.servers.len() as u64) as usize;
@@ -328,21 +338,8 @@ impl Faults {
             self.schedule(w, Undo::ReleaseLine);
             self.line_windows.extend(self.windows.last().copied());
         }
-        if roll(w, f.proxy_crash) && !self.active(&Undo::BounceProxy) {
-            w.coverage.insert(Cov::ProxyCrash);
-            if let Some(d) = &w.proxy_disk {
-                let lost = d.crash();
-                if !d.is_empty() {
-                    w.coverage.insert(Cov::ProxyCrashWithDeletes);
-                }
-                w.log_event(format!(
-                    "proxy delete journal: {} entries, {lost} unsynced commits lost",
-                    d.len()
-                ));
-            }
-            w.sim.crash("proxy");
-            w.log_event("crash proxy".into());
-            self.schedule(w, Undo::BounceProxy);
+        if roll(w, f.proxy_crash) {
+            self.crash_proxy(w, "scheduled");
         }
         if roll(w, f.relay_link_cut)
             && w.params.via_relay()
@@ -382,6 +379,53 @@ impl Faults {
                 w.log_event(format!("crash {h}"));
                 self.schedule(w, Undo::BounceServer(i));
             }
+        }
+    }
+
+    /// Crashes the client proxy (unless it is down already).
+    fn crash_proxy(&mut self, w: &mut World, why: &str) {
+        if self.active(&Undo::BounceProxy) {
+            return;
+        }
+        w.coverage.insert(Cov::ProxyCrash);
+        if let Some(d) = &w.proxy_disk {
+            let lost = d.crash();
+            if !d.is_empty() {
+                w.coverage.insert(Cov::ProxyCrashWithDeletes);
+            }
+            w.log_event(format!(
+                "proxy delete journal: {} entries, {lost} unsynced commits lost",
+                d.len()
+            ));
+        }
+        w.sim.crash("proxy");
+        w.log_event(format!("crash proxy ({why})"));
+        self.schedule(w, Undo::BounceProxy);
+    }
+
+    /// In seeds whose client proxy crashes and keeps a delete journal, a
+    /// POP3 QUIT may be followed by a crash of the proxy within two of the
+    /// line's longest delays: often after its last batch of deletes and its
+    /// `Quit` reached the edge and before `Held` and `Bye` came back, so
+    /// the restarted proxy carries deletes the edge has done (seed 72540,
+    /// which the scheduled crashes reached once in 70,000 seeds).
+    fn crash_proxy_after_quit(&mut self, w: &mut World, now: u64) {
+        let quits = w.mua.with(|m| m.quits_sent);
+        if quits != self.quits_seen {
+            self.quits_seen = quits;
+            let f = &w.params.faults;
+            if f.proxy_crash > 0.0
+                && w.proxy_disk.is_some()
+                && self.proxy_crash_due.is_none()
+                && self.quit_rng.chance(0.3)
+            {
+                let within = 2 * w.params.line_latency_max.as_millis() as u64;
+                self.proxy_crash_due = Some(now + self.quit_rng.range(0, within.max(1)));
+            }
+        }
+        if self.proxy_crash_due.is_some_and(|at| at <= now) {
+            self.proxy_crash_due = None;
+            self.crash_proxy(w, "behind a QUIT");
         }
     }
 

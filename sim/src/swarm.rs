@@ -732,10 +732,12 @@ impl Focus {
                 for s in p.servers.iter_mut().filter(|s| !s.imap) {
                     s.odd_uidls = true;
                 }
-                // A restart of the proxy forgets which deletes were done
-                // and carries them again; IMAP reads would name a copy by
-                // a name the oracle cannot yet tell from the original's.
-                f.proxy_crash = 0.0;
+                // A restarted proxy carries again the deletes whose `Held`
+                // its crash lost, often right behind a QUIT (seed 72540):
+                // the edge must not do them twice. IMAP reads would name a
+                // copy by a name the oracle cannot yet tell from the
+                // original's.
+                f.proxy_crash = f.proxy_crash.max(0.003);
                 p.mua.imap_share = 0.0;
                 p.mua.dele_chance = p.mua.dele_chance.max(0.5);
             }

@@ -36,13 +36,14 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("break-after-delivery", 0, 8, None),
     ("relay-commits-on-link-loss", 177, 1, None),
     ("mark-prefetched-read", 2, 3, None),
-    ("dele-not-journaled", 15, 4, None),
-    ("carried-undone-by-rset", 15, 4, None),
+    ("dele-not-journaled", 17, 4, None),
+    ("carried-undone-by-rset", 180, 6, None),
     ("unprimed-resume", 25, 9, None),
     ("imap-uids-by-listing", 6, 2, None),
     ("imap-seen-unowed", 52, 4, None),
     ("imap-pipelined-proves-read", 173, 3, None),
-    ("journal-header-erased-early", 6, 4, Some(Focus::Twins)),
+    ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
+    ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -130,4 +131,5 @@ caught! {
     a_proxy_that_answers_a_stored_seen_before_the_edge_owes_it: "imap-seen-unowed",
     a_proxy_that_takes_a_pipelined_command_for_proof_of_delivery: "imap-pipelined-proves-read",
     an_edge_journal_that_erases_a_header_early: "journal-header-erased-early",
+    an_edge_that_takes_a_carried_delete_it_took_before_again: "carried-taken-twice",
 }

@@ -231,6 +231,7 @@ const ONCE_FAILED: &[u64] = &[
     41076, // a QUIT unanswered: a delete found gone at its listing taken for its batch's commit
     305270335, // a restarted proxy numbered a delete as its earlier life had: dropped as held elsewhere
     898010586, // an entry the edge held, its erase cut short by a hang-up: left on the proxy's disk for good
+    72540, // a proxy crash took Held after the commit: carried again, the delete hit a later copy
 ];
 
 #[test]
@@ -245,7 +246,9 @@ fn seeds_that_once_failed() {
 #[test]
 fn twins_that_once_failed() {
     check(
-        [187, 453, 197780980],
+        // 1032: work adopted mid-session took a copy's neighbour for its
+        // witness, and the copy was deleted.
+        [187, 453, 197780980, 1032],
         Some(Focus::Twins),
         &[Cov::TwinAfterDelete],
     );

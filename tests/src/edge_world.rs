@@ -667,6 +667,7 @@ impl Client {
             user: UserInfo { servers },
             supersedes,
             carried,
+            oldest: 0,
             restarted,
             // The edge's resume window decides (zero in most of these worlds).
             resumes: true,

@@ -5,7 +5,7 @@
 //! of the listing, and not undone by the new session's RSET.
 
 use causeway_edge::SimDisk;
-use causeway_mailserver::ServerConfig;
+use causeway_mailserver::{MailStore, ServerConfig};
 use causeway_net::Env;
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, Op, Reply,
@@ -20,6 +20,23 @@ fn op(c: &Client, seq: u64, uidl: &str) -> DeleteOp {
         msg: c.msg("HOST1", uidl),
         witness: None,
     }
+}
+
+/// A world whose edge keeps a journal on a simulated disk: the world,
+/// the client's and the edge's keys, the mail store and the disk.
+fn journaled() -> (World, Keypair, Keypair, MailStore, SimDisk) {
+    let disk = SimDisk::new();
+    let w = world_journaled(ServerConfig::default(), &disk, |_| {});
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    (w, k, ek, mail, disk)
+}
+
+/// The messages of alice's maildrop listed by `uidl`, not deleted.
+fn live_copies(mail: &MailStore, uidl: &str) -> usize {
+    mail.messages("alice")
+        .into_iter()
+        .filter(|m| m.uidl.as_str() == uidl && m.deleted_at_ms.is_none())
+        .count()
 }
 
 /// A first session lists the maildrop and ends; `between` runs with the
@@ -49,14 +66,7 @@ async fn carrying_the_first(
 
 #[test]
 fn a_batch_is_held_once_journaled_and_done_at_quit() {
-    let disk = SimDisk::new();
-    let mut w = world_journaled(ServerConfig::default(), &disk, |_| {});
-    let (k, ek, mail, d) = (
-        w.keys.client.clone(),
-        w.keys.edge.clone(),
-        w.mail.clone(),
-        disk.clone(),
-    );
+    let (mut w, k, ek, mail, d) = journaled();
     w.sim.client("client", async move {
         let mut c = Client::connect(&k, &ek).await?;
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
@@ -275,12 +285,59 @@ fn a_delete_carried_again_with_its_witness_leaves_a_later_copy_alone() {
         );
         assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![3] });
         assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
-        let copies = mail
-            .messages("alice")
-            .into_iter()
-            .filter(|m| m.uidl.as_str() == u[0] && m.deleted_at_ms.is_none())
-            .count();
-        assert_eq!(copies, 1, "the copy stays: {}", mail.report());
+        assert_eq!(
+            live_copies(&mail, &u[0]),
+            1,
+            "the copy stays: {}",
+            mail.report()
+        );
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// Seed 72540: the client proxy crashed after its batch and `Quit` went
+/// out but before `Held` came back; the session committed the delete and
+/// ended. A later copy of the message came (same UIDL and size), and the
+/// restarted proxy carried the delete again, with no witness (the message
+/// was listed last). The edge remembers the number it took: it answers
+/// `Held` and leaves the copy alone.
+#[test]
+fn a_delete_carried_again_after_its_session_committed_it_is_held_not_done_twice() {
+    let (mut w, k, ek, mail, d) = journaled();
+    w.sim.client("client", async move {
+        let mut first = Client::connect(&k, &ek).await?;
+        let u = uidls(&first.welcome(vec![alice_direct()]).await[0]);
+        let last = u.last().expect("listed").clone();
+        let body = mail.body("alice", &last).expect("delivered");
+        let batch = first.placed(vec![op(&first, 9, &last)]);
+        first.send(&ClientToEdge::Deletes { ops: batch }).await;
+        assert_eq!(first.recv().await?, EdgeToClient::Held { seqs: vec![9] });
+        assert!(first.quit().await.iter().all(|o| o.result.is_ok()));
+        assert!(!mail.is_present("alice", &last), "committed");
+        mail.deliver_with_uidl("alice", &body, &last, None)?;
+        let mut c = Client::connect(&k, &ek).await?;
+        let carried = vec![op(&first, 9, &last)];
+        let answer = c.hello_carrying(vec![alice_direct()], carried).await;
+        let Ok(EdgeToClient::Welcome { servers, .. }) = answer else {
+            panic!("{answer:?}")
+        };
+        let ListingState::Ready { messages } = &servers[0].state else {
+            panic!("{servers:?}")
+        };
+        assert!(
+            messages.iter().any(|m| m.uidl == last),
+            "the copy is listed"
+        );
+        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![9] });
+        assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
+        assert_eq!(
+            live_copies(&mail, &last),
+            1,
+            "the copy stays: {}",
+            mail.report()
+        );
+        assert_eq!(causeway_edge::journal::owed_entries(&d.durable()), 0);
         Ok(())
     });
     w.sim.run().unwrap();

@@ -155,6 +155,7 @@ impl Client {
             user: UserInfo { servers },
             supersedes: Vec::new(),
             carried: Vec::new(),
+            oldest: 0,
             restarted: false,
             resumes: false,
         };

@@ -320,6 +320,14 @@ impl DeleteJournal {
         self.erase(&[]).await
     }
 
+    /// The lowest sequence number this proxy may still carry: its
+    /// journal's lowest, or the next it will give. Sent in `Hello`, so the
+    /// edge forgets the deletes of ours it took below it.
+    pub(crate) fn oldest(&self) -> u64 {
+        let book = self.book();
+        book.entries.keys().next().copied().unwrap_or(book.next_seq)
+    }
+
     /// Entries no live session owns, for `servers`; the caller's session
     /// owns them from now on.
     pub(crate) fn take_carried(&self, servers: &[String]) -> Vec<DeleteOp> {

@@ -375,6 +375,9 @@ impl<E: Env> EdgeLink<E> {
             user,
             supersedes: supersedes.clone(),
             carried,
+            // Without a journal nothing is carried; 0 lets the edge forget
+            // nothing (a proxy with a journal may share the key).
+            oldest: shared.deletes.as_ref().map_or(0, |j| j.oldest()),
             restarted,
             resumes: !config.timeouts.resume.is_zero(),
         };

@@ -48,10 +48,14 @@ pub enum Broken {
     /// mutant of the journal no seed caught until invariant 4 checked the
     /// disk after each commit.
     JournalHeaderErasedEarly,
+    /// Take a delete a client proxy carried again though this edge took
+    /// it before (the proxy lost its `Held`): done twice by UIDL and size,
+    /// it deletes a later copy the user never deleted.
+    CarriedTakenTwice,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 12] = [
+    pub const ALL: [Broken; 13] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -64,6 +68,7 @@ impl Broken {
         Broken::MarkPrefetchedRead,
         Broken::CarriedUndoneByRset,
         Broken::JournalHeaderErasedEarly,
+        Broken::CarriedTakenTwice,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +85,7 @@ impl Broken {
             Broken::MarkPrefetchedRead => "mark-prefetched-read",
             Broken::CarriedUndoneByRset => "carried-undone-by-rset",
             Broken::JournalHeaderErasedEarly => "journal-header-erased-early",
+            Broken::CarriedTakenTwice => "carried-taken-twice",
         }
     }
 }

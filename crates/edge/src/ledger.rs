@@ -90,6 +90,17 @@ impl Item {
     }
 }
 
+/// Whether `numbers` lists `target` after `item`'s witness: the message
+/// listed is a later copy, not the one the work was for (module doc).
+fn after_its_witness(numbers: &Numbering, target: &Target, item: &Item) -> bool {
+    let number = |t: &Target| match numbers.resolve(&t.uidl, t.size) {
+        Resolved::Number(n) => Some(n),
+        _ => None,
+    };
+    let witness = item.witness.as_ref().and_then(number);
+    matches!((number(target), witness), (Some(n), Some(w)) if w < n)
+}
+
 /// Work handed from one worker to another of the same maildrop.
 pub struct Handover {
     pub target: Target,
@@ -175,17 +186,10 @@ impl Ledger {
         self.numbers = numbers;
         self.sessions += 1;
         let numbers = &self.numbers;
-        let number = |t: &Target| match numbers.resolve(&t.uidl, t.size) {
-            Resolved::Number(n) => Some(n),
-            _ => None,
-        };
         self.newcomers = self
             .owed
             .iter()
-            .filter(|(key, item)| {
-                let witness = item.witness.as_ref().and_then(number);
-                matches!((number(&key.0), witness), (Some(n), Some(w)) if w < n)
-            })
+            .filter(|(key, item)| after_its_witness(numbers, &key.0, item))
             .map(|(key, _)| key.clone())
             .collect();
         self.settle_doubts();
@@ -413,7 +417,14 @@ impl Ledger {
             item.sure_from = item.sure_from.max(sure_from);
             let key = (target.clone(), owed);
             if !self.owed.contains_key(&key) || self.unsent.contains(&key) {
-                self.unsent.insert(key);
+                self.unsent.insert(key.clone());
+            }
+            // Listed by this session after its witness: a later copy, as
+            // in a new session. Else, at this session's end, the message
+            // after the copy would become its witness (seed 1032 `--focus
+            // twins`: the copy was deleted by the session after).
+            if after_its_witness(&self.numbers, &target, &item) {
+                self.newcomers.insert(key);
             }
             match self.owed.get_mut(&(target.clone(), owed)) {
                 Some(mine) => {

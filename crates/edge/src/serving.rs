@@ -645,7 +645,7 @@ impl<'a, E: Env> Serving<'a, E> {
             self.sent.insert(key.clone());
             if waiters.is_empty() {
                 if self.config.broken(Broken::MarkPrefetchedRead) {
-                    let _ = self.owe(&key.0, &key.1, Owed::Read, false).await;
+                    let _ = self.owe(&key.0, &key.1, Owed::Read, false, None).await;
                 }
                 self.ahead.insert(key);
             }
@@ -702,7 +702,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     Err(e) => return Some(Err(e)),
                 };
                 if self.config.broken(Broken::MarkReadBeforeDelivered) {
-                    let _ = self.owe(server, &msg, Owed::Read, false).await;
+                    let _ = self.owe(server, &msg, Owed::Read, false, None).await;
                 }
                 self.current = Some(id);
                 let key = (server.to_owned(), msg);

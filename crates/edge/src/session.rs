@@ -37,8 +37,8 @@ use causeway_proto::session::{
 use causeway_proto::user::{Route, ServerSpec, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
 use causeway_upstream::RelayPool;
-use causeway_wire::accept_xk;
 use causeway_wire::link::{LinkEnd, close, recv, send};
+use causeway_wire::{PublicKey, accept_xk};
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
 
@@ -185,17 +185,18 @@ impl<E: Env> Session<E> {
             return self.hand_over(id, &session, attach).await;
         }
         let channel = &mut channel;
-        let (nonce, user, mut lost, carried, restarted, resumes) = match hello {
+        let (nonce, user, mut lost, carried, oldest, restarted, resumes) = match hello {
             Ok(ClientToEdge::Hello {
                 version,
                 nonce,
                 user,
                 supersedes,
                 carried,
+                oldest,
                 restarted,
                 resumes,
             }) => match self.check_hello(version, &nonce, &user, &supersedes, &carried) {
-                Ok(()) => (nonce, user, supersedes, carried, restarted, resumes),
+                Ok(()) => (nonce, user, supersedes, carried, oldest, restarted, resumes),
                 Err(reason) => {
                     info!(session = %id, %reason, "refused the session");
                     let error = OpError::new(Some(ErrCode::SysPerm), reason.clone());
@@ -232,7 +233,10 @@ impl<E: Env> Session<E> {
         let mut held = Vec::new();
         for spec in user.servers {
             let name = spec.name.clone();
-            let group = self.journal.as_ref().map(|j| j.group(id, &spec));
+            let group = self
+                .journal
+                .as_ref()
+                .map(|j| j.group_of(id, &spec, &client));
             let shared = Shared {
                 env: self.env.clone(),
                 config: self.config.clone(),
@@ -251,7 +255,7 @@ impl<E: Env> Session<E> {
                     "carried deletes a superseded session held already; not taken twice");
                 held.extend(theirs.iter().map(|d| d.seq));
             }
-            let deletes = self.carry(id, &spec, &mine, &mut held).await;
+            let deletes = self.carry(id, &spec, &client, &mine, &mut held).await;
             let mut w = Worker::new(shared, id.to_owned(), spec, group).for_client(client);
             w.carry(deletes);
             let (opened, handle) = w.spawn();
@@ -260,6 +264,9 @@ impl<E: Env> Session<E> {
         }
         for seq in &held {
             registration.held.insert(*seq);
+        }
+        if let Some(j) = &self.journal {
+            j.forget_taken_below(&client, oldest).await;
         }
         let opened_all = async {
             let mut lists = Vec::new();
@@ -440,14 +447,29 @@ impl<E: Env> Session<E> {
 
     /// Records the deletes the client proxy carried for `spec`'s server in
     /// a journal group of their own (this session's RSET erases only its
-    /// own group), adding to `held` the ones now durable here.
+    /// own group), adding to `held` the ones now durable here. One this
+    /// edge took before (its `Held` was lost after the work was done, or
+    /// while it is owed) is held again, not taken twice.
     async fn carry(
         &self,
         id: &str,
         spec: &ServerSpec,
+        client: &PublicKey,
         carried: &[&DeleteOp],
         held: &mut Vec<u64>,
     ) -> Vec<Carried> {
+        let (again, carried): (Vec<&DeleteOp>, Vec<&DeleteOp>) = carried.iter().partition(|d| {
+            let target = Target::new(&d.msg.uidl, d.msg.size);
+            self.journal.as_ref().is_some_and(|j| {
+                !self.config.broken(Broken::CarriedTakenTwice)
+                    && j.took(client, d.seq, &spec.name, &target)
+            })
+        });
+        if !again.is_empty() {
+            info!(session = %id, server = %spec.name, deletes = again.len(),
+                "carried deletes this edge took before (their Held was lost); held again, not taken twice");
+            held.extend(again.iter().map(|d| d.seq));
+        }
         if carried.is_empty() {
             return Vec::new();
         }
@@ -457,13 +479,16 @@ impl<E: Env> Session<E> {
             .journal
             .as_ref()
             .filter(|_| !self.config.broken(Broken::NoJournalEntry))
-            .map(|j| j.group(id, spec));
+            .map(|j| j.group_of(id, spec, client));
         let mut deletes = Vec::new();
         for d in carried {
             let target = Target::new(&d.msg.uidl, d.msg.size);
             let witness = d.witness.as_ref().map(|w| Target::new(&w.uidl, w.size));
             let entry = match &group {
-                Some(g) => match g.record(&target, Owed::Delete, witness.as_ref()).await {
+                Some(g) => match g
+                    .record_numbered(&target, Owed::Delete, witness.as_ref(), Some(d.seq))
+                    .await
+                {
                     Ok(entry) => Some(entry),
                     Err(e) => {
                         warn!(session = %id, server = %spec.name, error = %e,

@@ -147,6 +147,7 @@ fn an_acknowledged_delete_survives_kill_and_restart_on_the_same_redb_file() {
             },
             supersedes: Vec::new(),
             carried: Vec::new(),
+            oldest: 0,
             restarted: false,
             resumes: true,
         };

@@ -57,8 +57,12 @@
 //! delete that a session its `Hello` supersedes held, and the client proxy
 //! never carries one it knows done. (A delete done twice by UIDL and size
 //! would hit a later message that came with the same UIDL and size.) A
-//! client proxy without a journal
-//! asks with `Request{Dele}` and answers `+OK` after the edge's
+//! delete whose `Held` a crash or cut took after the session that held it
+//! had committed it is carried all the same: the edge remembers each
+//! delete it took, by the proxy's key and number, durably and past its
+//! commit, and answers `Held` for one carried again without taking it
+//! twice, until the proxy's `Hello` says (`oldest`) it can carry it no
+//! more (version 14). A client proxy without a journal asks with `Request{Dele}` and answers `+OK` after the edge's
 //! `Response`: one turn per DELE.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,6 +93,12 @@ pub enum ClientToEdge {
         /// Deletes acknowledged to a mail client in an earlier session that
         /// the edge has not said it holds (at most [`MAX_DELETES`]).
         carried: Vec<DeleteOp>,
+        /// Every delete this client proxy may still carry, now or later,
+        /// has a sequence number at least this (the lowest in its journal,
+        /// or the next it will give when the journal is empty): the edge
+        /// forgets the deletes of this client it took below it (version 14;
+        /// the edge's `journal::taken` explains why it remembers them).
+        oldest: u64,
         /// The first session since the client proxy started: every earlier
         /// session of its key is lost (a restart forgets their ids), and the
         /// edge ends them all, attached or waiting for a resume.

@@ -95,6 +95,7 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
                     nonce,
                     user: UserInfo { servers },
                     supersedes,
+                    oldest: u64::from(version) << 40,
                     carried,
                     restarted: version % 2 == 0,
                     resumes: version % 3 == 0,
@@ -336,6 +337,7 @@ fn only_the_credential_messages_say_so() {
         user: UserInfo { servers: vec![] },
         supersedes: vec![],
         carried: vec![],
+        oldest: 0,
         restarted: false,
         resumes: true,
     };

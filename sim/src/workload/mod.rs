@@ -570,6 +570,7 @@ impl Session<'_> {
         }
         self.give_up("before QUIT")?;
         self.quit_ms = Some(sim_ms());
+        mua.log.quit_sent();
         let r = self.exec(&Command::Quit).await?;
         if r.status.is_ok() {
             Ok(())

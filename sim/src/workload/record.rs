@@ -77,6 +77,9 @@ pub struct MuaInner {
     pub activity: Option<Activity>,
     /// Bumped on every activity change, so the harness reacts once per change.
     pub activity_seq: u64,
+    /// POP3 QUITs sent so far (apart from `activity`, so that a QUIT right
+    /// after a DELE's `+OK` does not hide that `+OK` from the harness).
+    pub quits_sent: u64,
     /// Mail clients in a session now.
     pub in_session: u32,
     /// Mail clients that are done.
@@ -171,6 +174,11 @@ impl MuaLog {
             m.activity = Some(a);
             m.activity_seq += 1;
         });
+    }
+
+    /// A POP3 mail client sent QUIT.
+    pub fn quit_sent(&self) {
+        self.with(|m| m.quits_sent += 1);
     }
 
     pub fn event(&self, at_ms: u64, text: String) {

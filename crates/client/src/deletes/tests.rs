@@ -398,3 +398,27 @@ fn no_witness_is_a_message_deleted_here_held_or_carried_until_an_rset_frees_the_
         );
     })
 }
+
+/// `Hello`'s `oldest`: no number the proxy may still carry is below it,
+/// across a restart too, so the edge may forget what it took below.
+#[test]
+fn the_oldest_number_said_is_never_above_one_the_proxy_may_still_carry() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal_started(&disk, 1, 1_000).await;
+        let empty = j.oldest();
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1"), &no_listing()).await.unwrap();
+        s.record("A", &msg("u2"), &no_listing()).await.unwrap();
+        let sent = s.take_unsent();
+        assert_eq!(sent[0].seq, empty, "the next number, when empty");
+        assert_eq!(j.oldest(), sent[0].seq);
+        s.held(&[sent[0].seq]).await;
+        assert_eq!(j.oldest(), sent[1].seq, "the lowest left");
+        drop(s);
+        let j2 = journal_started(&disk, 1, 9_000).await;
+        assert_eq!(j2.oldest(), sent[1].seq, "an earlier life's entry");
+        assert!(j2.erase(&[sent[1].seq]).await);
+        assert!(j2.oldest() > sent[1].seq);
+    });
+}

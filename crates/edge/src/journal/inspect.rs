@@ -94,6 +94,8 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
                 }),
                 None => unreadable += 1,
             },
+            // A delete taken and remembered: no work.
+            EntryKey::Taken(_) => {}
         }
     }
     let mut groups = Vec::new();

@@ -28,6 +28,7 @@
 //! production, [`SimDisk`] in simulation and tests.
 
 pub mod inspect;
+mod taken;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -40,6 +41,7 @@ pub use causeway_store::{
     CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk, StoreFuture, Write,
 };
 use causeway_store::{Sealer, decode, encode};
+use causeway_wire::PublicKey;
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
@@ -76,7 +78,7 @@ pub fn census<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Census {
                 census.headers.insert(g);
             }
             Some(EntryKey::Op(g, _)) => *census.entries.entry(g).or_default() += 1,
-            None => {}
+            Some(EntryKey::Taken(_)) | None => {}
         }
     }
     census
@@ -218,6 +220,8 @@ fn owed_of(kind: u8) -> Option<Owed> {
 enum EntryKey {
     Header(u64),
     Op(u64, u64),
+    /// A delete taken from a client proxy, remembered ([`taken`]).
+    Taken(u64),
 }
 
 fn header_key(group: u64) -> Vec<u8> {
@@ -234,6 +238,9 @@ fn parse_key(k: &[u8]) -> Option<EntryKey> {
     if let Some(g) = s.strip_prefix("g/") {
         return hex(g).map(EntryKey::Header);
     }
+    if let Some(id) = s.strip_prefix("t/") {
+        return hex(id).map(EntryKey::Taken);
+    }
     let rest = s.strip_prefix("o/")?;
     let (g, seq) = rest.split_once('/')?;
     Some(EntryKey::Op(hex(g)?, hex(seq)?))
@@ -248,6 +255,8 @@ pub(crate) struct Journal {
     store: Arc<dyn JournalStore>,
     sealer: Sealer,
     state: EdgeState,
+    /// The deletes taken from client proxies, by their numbers ([`taken`]).
+    taken: taken::Taken,
     /// The environment's clock, to time each commit for the operators.
     clock: Clock,
     /// [`crate::broken::Broken::JournalHeaderErasedEarly`] (always false
@@ -326,6 +335,7 @@ impl Journal {
             store: config.store.clone(),
             sealer: config.sealer(rng),
             state,
+            taken: taken::Taken::default(),
             clock,
             header_erased_early: false,
         }
@@ -352,8 +362,17 @@ impl Journal {
 
     /// A new, empty group for the work a session will owe `spec`'s server.
     /// Nothing is written until the first item is recorded.
+    #[cfg(test)]
     pub(crate) fn group(&self, session: &str, spec: &ServerSpec) -> Group {
-        Group::new(self.clone(), self.sealer.next_u64(), session, spec, false)
+        Group::new(self.clone(), self.sealer.next_u64(), session, spec, None)
+    }
+
+    /// [`Journal::group`] of a session of `client`: the deletes it takes
+    /// by the client proxy's numbers are remembered past their commit
+    /// ([`taken`]).
+    pub(crate) fn group_of(&self, session: &str, spec: &ServerSpec, client: &PublicKey) -> Group {
+        let id = self.sealer.next_u64();
+        Group::new(self.clone(), id, session, spec, Some(*client.as_bytes()))
     }
 
     /// Reads the journal left by the previous life of the edge. Entries that
@@ -418,13 +437,22 @@ impl Journal {
                         self.state.journal_unreadable();
                     }
                 },
+                EntryKey::Taken(id) => {
+                    if !self.taken_found(id, &plain) {
+                        // No work: a later Causeway's record, or damage.
+                        warn!(
+                            record = id,
+                            "journal: the record of a taken delete does not decode; left in place"
+                        );
+                    }
+                }
             }
         }
         let mut restored = Vec::new();
         for (g, h) in headers {
             match ops.remove(&g) {
                 Some(items) => {
-                    let group = Group::new(self.clone(), g, &h.session, &h.spec, true);
+                    let group = Group::new(self.clone(), g, &h.session, &h.spec, None);
                     group.adopt(&items);
                     restored.push(Restored {
                         group,
@@ -469,6 +497,9 @@ pub(crate) struct Group {
 struct GroupInner {
     journal: Journal,
     id: u64,
+    /// The key of the client proxy whose session records here (`None`: a
+    /// group restored at start, which records nothing new).
+    client: Option<[u8; 32]>,
     session: String,
     spec: ServerSpec,
     /// Held across each store commit, so the header is written and erased in
@@ -484,17 +515,21 @@ struct Live {
 }
 
 impl Group {
-    fn new(journal: Journal, id: u64, session: &str, spec: &ServerSpec, durable: bool) -> Self {
+    fn new(
+        journal: Journal,
+        id: u64,
+        session: &str,
+        spec: &ServerSpec,
+        client: Option<[u8; 32]>,
+    ) -> Self {
         Self {
             inner: Arc::new(GroupInner {
                 journal,
                 id,
+                client,
                 session: session.to_owned(),
                 spec: spec.clone(),
-                live: tokio::sync::Mutex::new(Live {
-                    header_durable: durable,
-                    ..Live::default()
-                }),
+                live: tokio::sync::Mutex::new(Live::default()),
             }),
         }
     }
@@ -510,6 +545,7 @@ impl Group {
             .live
             .try_lock()
             .expect("a restored group is not shared yet");
+        live.header_durable = true;
         for (seq, r) in items {
             live.entries.insert(*seq, r.owed);
             live.next_seq = live.next_seq.max(seq + 1);
@@ -520,11 +556,25 @@ impl Group {
     /// Records `owed` on `target` durably (with the header, the first
     /// time), with the message listed after it if the session knows one;
     /// returns the entry, to erase once the work is committed.
+    #[cfg(test)]
     pub(crate) async fn record(
         &self,
         target: &Target,
         owed: Owed,
         witness: Option<&Target>,
+    ) -> io::Result<Entry> {
+        self.record_numbered(target, owed, witness, None).await
+    }
+
+    /// [`Group::record`] of work the client proxy numbered (`number`: a
+    /// batched or carried delete's sequence number): in the same commit, the record that it
+    /// was taken, which outlives the entry ([`taken`]).
+    pub(crate) async fn record_numbered(
+        &self,
+        target: &Target,
+        owed: Owed,
+        witness: Option<&Target>,
+        number: Option<u64>,
     ) -> io::Result<Entry> {
         let g = &self.inner;
         let j = &g.journal;
@@ -551,10 +601,21 @@ impl Group {
         };
         let value = j.seal(&key, &encode(&rec));
         batch.push(Write::Put { key, value });
+        let taken = match (g.client, number) {
+            (Some(client), Some(n)) => {
+                let (pending, write) = j.taken_record((client, n), &g.spec.name, target);
+                batch.push(write);
+                Some(pending)
+            }
+            _ => None,
+        };
         let started = (j.clock)();
         if let Err(e) = j.store.commit(batch).await {
             j.state.journal_failed();
             return Err(e);
+        }
+        if let Some(t) = taken {
+            t.committed(j);
         }
         j.state
             .journal_committed((j.clock)().saturating_duration_since(started));

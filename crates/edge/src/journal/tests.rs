@@ -539,3 +539,53 @@ fn a_header_of_this_version_cut_short_by_its_folder_is_not_read_as_inbox() {
         assert!(r.is_empty(), "{} groups restored", r.len());
     });
 }
+
+/// A delete taken by the client proxy's number is remembered in the
+/// same commit as its entry, past the entry's erasure and across a
+/// restart, only for the same delete and client, and forgotten once the
+/// proxy says it can carry it no more (`journal::taken`).
+#[test]
+fn a_taken_delete_outlives_its_entry_and_a_restart_until_the_proxy_is_past_it() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let (alice, bob) = (
+            causeway_wire::PublicKey::from_bytes([1; 32]),
+            causeway_wire::PublicKey::from_bytes([2; 32]),
+        );
+        let g = j.group_of("s1", &spec(), &alice);
+        let t = Target::new("uidl-a", 10);
+        let e = g
+            .record_numbered(&t, Owed::Delete, None, Some(7))
+            .await
+            .unwrap();
+        g.record_numbered(&Target::new("uidl-b", 5), Owed::Delete, None, Some(9))
+            .await
+            .unwrap();
+        assert_eq!(disk.len(), 5, "header, two entries, two records");
+        assert_eq!(owed_entries(&disk.durable()), 2, "records are no work");
+        assert!(!disk.contains(b"uidl-a"), "sealed");
+        erase(vec![e]).await.unwrap();
+        assert!(j.took(&alice, 7, "HOST1", &t), "past its entry");
+        assert!(!j.took(&bob, 7, "HOST1", &t), "another client");
+        assert!(!j.took(&alice, 7, "HOST2", &t), "another server");
+        assert!(
+            !j.took(&alice, 7, "HOST1", &Target::new("uidl-a", 11)),
+            "a reused number naming another delete"
+        );
+        assert!(!j.took(&alice, 8, "HOST1", &t));
+
+        let again = journal(&disk, 1, &st);
+        let restored = again.load().await.unwrap();
+        assert_eq!(restored.len(), 1, "the group still owes uidl-b");
+        assert!(again.took(&alice, 7, "HOST1", &t), "across a restart");
+        again.forget_taken_below(&alice, 8).await;
+        assert!(!again.took(&alice, 7, "HOST1", &t));
+        assert!(again.took(&alice, 9, "HOST1", &Target::new("uidl-b", 5)));
+        assert_eq!(disk.len(), 3, "header, entry, one record");
+        let later = journal(&disk, 1, &st);
+        later.load().await.unwrap();
+        assert!(!later.took(&alice, 7, "HOST1", &t), "erased on disk too");
+    });
+}

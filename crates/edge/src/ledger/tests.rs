@@ -534,3 +534,36 @@ fn a_delete_our_other_session_committed_is_no_sign_that_a_batch_in_doubt_was() {
         (0..3).map(|_| Action::Gone).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn work_adopted_mid_session_listed_after_its_witness_is_a_later_copy() {
+    // Seed 1032 --focus twins: a session sent DELE for x and z and lost its
+    // QUIT's answer; the server had committed both, and exact copies of x
+    // and z came after. The next session of the maildrop listed the copies,
+    // then adopted the batch; at its end the message after x's copy became
+    // x's witness, and the session after that deleted the copy.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut first = Ledger::default();
+    first.new_session(listing(&["x", "w", "z"]));
+    for u in ["x", "z"] {
+        first.owe(t(u), Owed::Delete, None, ticket);
+    }
+    bring_up_to_date(&mut first);
+    first.quit_unanswered();
+    let mut adopter = Ledger::default();
+    adopter.new_session(listing(&["w", "x", "z", "new"]));
+    adopter.adopt(first.hand_over());
+    assert_eq!(
+        bring_up_to_date(&mut adopter),
+        vec![Action::Gone],
+        "x's copy is listed after x's witness; z waits for a fresh listing"
+    );
+    adopter.committed();
+    adopter.new_session(listing(&["w", "x", "z", "new"]));
+    let sent = bring_up_to_date(&mut adopter);
+    assert!(
+        !sent.contains(&Action::Send(Command::Dele(2))),
+        "x's copy is left alone: {sent:?}"
+    );
+}

@@ -18,13 +18,15 @@ impl<E: Env> Serving<'_, E> {
     /// journal first (when there is one, with the witness this session's
     /// replica gives), then queued. With `durable_or_refused`, work the
     /// journal cannot record is refused (`Err`: nothing is owed); without,
-    /// it is owed from memory. `Ok(true)`: the journal holds it.
+    /// it is owed from memory. `Ok(true)`: the journal holds it. `seq`:
+    /// the client proxy's number for a batched delete, remembered with it.
     pub(super) async fn owe(
         &self,
         server: &str,
         msg: &MessageId,
         owed: Owed,
         durable_or_refused: bool,
+        seq: Option<u64>,
     ) -> Result<bool, OpError> {
         let w = worker(self.workers, server)?;
         let target = Target::new(&msg.uidl, msg.size);
@@ -37,7 +39,10 @@ impl<E: Env> Serving<'_, E> {
             .as_ref()
             .filter(|_| !self.config.broken(Broken::NoJournalEntry));
         let entry = match journaled {
-            Some(g) => match g.record(&target, owed, witness.as_ref()).await {
+            Some(g) => match g
+                .record_numbered(&target, owed, witness.as_ref(), seq)
+                .await
+            {
                 Ok(entry) => Some(entry),
                 // A delete asked for is refused rather than acknowledged without
                 // a record (the mail client will ask again).
@@ -78,7 +83,7 @@ impl<E: Env> Serving<'_, E> {
 
     pub(super) async fn dele(&mut self, server: &str, msg: &MessageId) -> Result<Reply, OpError> {
         self.replica.check(server, msg)?;
-        self.owe(server, msg, Owed::Delete, true).await?;
+        self.owe(server, msg, Owed::Delete, true, None).await?;
         self.replica.delete(server, msg)?;
         Ok(Reply::Done)
     }
@@ -109,7 +114,10 @@ impl<E: Env> Serving<'_, E> {
                     "a batched delete names a message this session cannot delete; the client proxy keeps it");
                 continue;
             }
-            match self.owe(server, msg, Owed::Delete, false).await {
+            match self
+                .owe(server, msg, Owed::Delete, false, Some(op.seq))
+                .await
+            {
                 Ok(durable) => {
                     self.taken.insert(op.seq);
                     let _ = self.replica.delete(server, msg);
@@ -154,7 +162,7 @@ impl<E: Env> Serving<'_, E> {
             }
             // A read mark the journal cannot keep is not made: the message
             // stays unread, which is benign.
-            if let Err(e) = self.owe(server, msg, Owed::Read, false).await {
+            if let Err(e) = self.owe(server, msg, Owed::Read, false, None).await {
                 warn!(%server, uidl = %msg.uidl, error = %e, "read mark not made");
             }
         }
