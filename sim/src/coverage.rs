@@ -77,6 +77,7 @@ pub enum Cov {
     TopAsked,
     StreamedAheadUnread,
     ProxyCrashWithDeletes,
+    CarriedTakenBefore,
     JournalPartErased,
     SlowLine,
     CleanSession,
@@ -156,6 +157,7 @@ impl Cov {
         Cov::TopAsked,
         Cov::StreamedAheadUnread,
         Cov::ProxyCrashWithDeletes,
+        Cov::CarriedTakenBefore,
         Cov::JournalPartErased,
         Cov::SlowLine,
         Cov::CleanSession,
@@ -260,6 +262,9 @@ impl Cov {
             Cov::TopAsked => "TOP asked",
             Cov::StreamedAheadUnread => "body streamed ahead, never delivered",
             Cov::ProxyCrashWithDeletes => "proxy crash with deletes in its journal",
+            Cov::CarriedTakenBefore => {
+                "a delete carried again that the edge had taken (its Held lost)"
+            }
             Cov::JournalPartErased => "edge journal erased part of a group's work",
             Cov::SlowLine => "session that met no fault on a slow line",
             Cov::CleanSession => "session that met no fault",

@@ -39,6 +39,7 @@ struct Inner {
     replaying: Count,
     replay_loaded: AtomicBool,
     adopted: AtomicUsize,
+    carried_taken_before: AtomicUsize,
     streamed_ahead_unread: AtomicUsize,
     superseded: AtomicUsize,
     resumed: AtomicUsize,
@@ -69,6 +70,7 @@ impl Default for Inner {
             replaying: Count::default(),
             replay_loaded: AtomicBool::default(),
             adopted: AtomicUsize::default(),
+            carried_taken_before: AtomicUsize::default(),
             streamed_ahead_unread: AtomicUsize::default(),
             superseded: AtomicUsize::default(),
             resumed: AtomicUsize::default(),
@@ -264,6 +266,12 @@ impl EdgeState {
         self.inner.adopted.load(Ordering::SeqCst)
     }
 
+    /// Deletes a client proxy carried that this edge had taken before (the
+    /// proxy lost its `Held`), not taken twice, since this edge started.
+    pub fn carried_taken_before(&self) -> usize {
+        self.inner.carried_taken_before.load(Ordering::SeqCst)
+    }
+
     /// Bodies streamed to a client proxy ahead of demand that its session
     /// ended without reporting delivered (so never marked read), since this
     /// edge started.
@@ -377,6 +385,12 @@ impl EdgeState {
 
     pub(crate) fn adopted(&self, n: usize) {
         self.inner.adopted.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn carried_again(&self, n: usize) {
+        self.inner
+            .carried_taken_before
+            .fetch_add(n, Ordering::SeqCst);
     }
 
     pub(crate) fn streamed_ahead(&self, unread: usize) {

@@ -498,6 +498,9 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             w.coverage.insert(c);
         }
     }
+    if w.nodes.edges().iter().any(|e| e.carried_taken_before() > 0) {
+        w.coverage.insert(Cov::CarriedTakenBefore);
+    }
     if w.nodes.edges().iter().any(|e| e.adopted_items() > 0) {
         w.coverage.insert(Cov::OwedWorkAdopted);
     }
