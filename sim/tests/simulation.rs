@@ -232,6 +232,8 @@ const ONCE_FAILED: &[u64] = &[
     305270335, // a restarted proxy numbered a delete as its earlier life had: dropped as held elsewhere
     898010586, // an entry the edge held, its erase cut short by a hang-up: left on the proxy's disk for good
     72540, // a proxy crash took Held after the commit: carried again, the delete hit a later copy
+    503473307, // oracle: a rightful refusal of part 1 of a message sharing its UIDL and size
+    503471123, // oracle: cuts whose joined silence outlasted the proxy's resume, not the client's
 ];
 
 #[test]

@@ -304,34 +304,15 @@ fn a_delete_carried_again_with_its_witness_leaves_a_later_copy_alone() {
 /// `Held` and leaves the copy alone.
 #[test]
 fn a_delete_carried_again_after_its_session_committed_it_is_held_not_done_twice() {
-    carried_again_after_its_commit(false);
-}
-
-/// The same with the edge's journal failing the batch's commit: the delete
-/// is taken from memory (no `Held`, so the proxy keeps its entry) and done
-/// at `Quit`. Carried again, it is neither held (the edge cannot say its
-/// journal has it) nor taken twice, and the copy stays.
-#[test]
-fn a_delete_taken_from_memory_and_done_is_not_taken_again_when_carried() {
-    carried_again_after_its_commit(true);
-}
-
-/// A batch of one delete of the last message, committed at `Quit`; an
-/// exact copy delivered; the delete carried again by a new session. With
-/// `journal_fails`, the edge's journal fails the batch's commit.
-fn carried_again_after_its_commit(journal_fails: bool) {
     let (mut w, k, ek, mail, d) = journaled();
     w.sim.client("client", async move {
         let mut first = Client::connect(&k, &ek).await?;
         let u = uidls(&first.welcome(vec![alice_direct()]).await[0]);
         let last = u.last().expect("listed").clone();
         let body = mail.body("alice", &last).expect("delivered");
-        if journal_fails {
-            d.fail_next_commits(1);
-        }
         let batch = first.placed(vec![op(&first, 9, &last)]);
         first.send(&ClientToEdge::Deletes { ops: batch }).await;
-        held_or_not(&mut first, journal_fails, 5).await?;
+        assert_eq!(first.recv().await?, EdgeToClient::Held { seqs: vec![9] });
         assert!(first.quit().await.iter().all(|o| o.result.is_ok()));
         assert!(!mail.is_present("alice", &last), "committed");
         mail.deliver_with_uidl("alice", &body, &last, None)?;
@@ -348,7 +329,7 @@ fn carried_again_after_its_commit(journal_fails: bool) {
             messages.iter().any(|m| m.uidl == last),
             "the copy is listed"
         );
-        held_or_not(&mut c, journal_fails, 6).await?;
+        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![9] });
         assert!(c.quit().await.iter().all(|o| o.result.is_ok()));
         assert_eq!(
             live_copies(&mail, &last),
@@ -360,19 +341,4 @@ fn carried_again_after_its_commit(journal_fails: bool) {
         Ok(())
     });
     w.sim.run().unwrap();
-}
-
-/// The edge's next word: `Held` for delete 9, or (`not`) nothing before
-/// the answer to a ping.
-async fn held_or_not(
-    c: &mut Client,
-    not: bool,
-    nonce: u64,
-) -> Result<(), Box<dyn std::error::Error>> {
-    if not {
-        c.ping(nonce).await;
-    } else {
-        assert_eq!(c.recv().await?, EdgeToClient::Held { seqs: vec![9] });
-    }
-    Ok(())
 }

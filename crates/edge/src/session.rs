@@ -46,7 +46,7 @@ use crate::admission::Admission;
 use crate::broken::Broken;
 use crate::config::EdgeConfig;
 use crate::farewell::{self, Farewells};
-use crate::journal::{Journal, TookBefore};
+use crate::journal::Journal;
 use crate::ledger::{Owed, Target};
 use crate::logins::Logins;
 use crate::maildrop::Maildrops;
@@ -458,32 +458,19 @@ impl<E: Env> Session<E> {
         carried: &[&DeleteOp],
         held: &mut Vec<u64>,
     ) -> Vec<Carried> {
-        let took = |d: &DeleteOp| {
+        let (again, carried): (Vec<&DeleteOp>, Vec<&DeleteOp>) = carried.iter().partition(|d| {
             let target = Target::new(&d.msg.uidl, d.msg.size);
-            let j = self.journal.as_ref()?;
-            let broken = self.config.broken(Broken::CarriedTakenTwice);
-            (!broken).then(|| j.took(client, d.seq, &spec.name, &target))?
-        };
-        let (mut again, mut in_memory, mut fresh) = (Vec::new(), 0, Vec::new());
-        for d in carried {
-            match took(d) {
-                Some(TookBefore::Durably) => again.push(d.seq),
-                Some(TookBefore::InMemory) => in_memory += 1,
-                None => fresh.push(*d),
-            }
-        }
-        self.state.carried_again(again.len() + in_memory);
+            self.journal.as_ref().is_some_and(|j| {
+                !self.config.broken(Broken::CarriedTakenTwice)
+                    && j.took(client, d.seq, &spec.name, &target)
+            })
+        });
+        self.state.carried_again(again.len());
         if !again.is_empty() {
             info!(session = %id, server = %spec.name, deletes = again.len(),
                 "carried deletes this edge took before (their Held was lost); held again, not taken twice");
-            held.extend(again);
+            held.extend(again.iter().map(|d| d.seq));
         }
-        if in_memory > 0 {
-            info!(session = %id, server = %spec.name, deletes = in_memory,
-                "carried deletes this edge took before from memory only (its journal failed); \
-                 not taken twice: the client proxy keeps them until the server commits");
-        }
-        let carried = fresh;
         if carried.is_empty() {
             return Vec::new();
         }

@@ -607,7 +607,9 @@ fn check_resumed(
         }
         line_cuts.push(*win);
     }
-    if line_cuts.is_empty() || silence::cuts_outlast_patience(&line_cuts) {
+    let resume = w.params.client_resume.min(w.params.resume_window);
+    if line_cuts.is_empty() || silence::cuts_outlast_patience(&line_cuts, resume.as_millis() as u64)
+    {
         return;
     }
     w.coverage.insert(Cov::CutCovered);

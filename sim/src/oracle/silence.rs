@@ -9,12 +9,17 @@ const RESUME_PAUSE_MS: u64 = 20_000;
 
 /// True if cuts `cuts` (simulated ms) follow each other so closely that the
 /// mail client may hear nothing for its whole patience
-/// ([`crate::workload::COMMAND_SILENCE`]): each cut silences the line from
-/// its start until the proxy found it dead and resumed, `max(start + 60 s,
-/// end + 20 s)`, and silences that overlap add up. No resume covers that:
-/// the mail client rightly gives up, as fetchmail would on that line.
-pub(super) fn cuts_outlast_patience(cuts: &[(u64, u64)]) -> bool {
-    let patience = crate::workload::COMMAND_SILENCE.as_millis() as u64;
+/// ([`crate::workload::COMMAND_SILENCE`]), or the client proxy try to
+/// resume for longer than it may (`resume_ms`, its `timeouts.resume` or
+/// the edge's window, whichever is shorter): each cut silences the line
+/// from its start until the proxy found it dead and resumed, `max(start +
+/// 60 s, end + 20 s)`, and silences that overlap add up. No resume covers
+/// that: the mail client rightly gives up, as fetchmail would on that
+/// line. (Seed 503471123: three cuts, each shorter than the proxy's 137 s,
+/// with 5 s and 1 s of line between them, which its pauses between
+/// attempts missed: one silence of 240 s.)
+pub(super) fn cuts_outlast_patience(cuts: &[(u64, u64)], resume_ms: u64) -> bool {
+    let patience = (crate::workload::COMMAND_SILENCE.as_millis() as u64).min(resume_ms);
     let mut silences: Vec<(u64, u64)> = cuts
         .iter()
         .map(|&(a, b)| {
@@ -53,7 +58,7 @@ mod tests {
             (176_400, 190_500),
             (273_200, 302_100),
         ];
-        assert!(!cuts_outlast_patience(&sparse));
+        assert!(!cuts_outlast_patience(&sparse, u64::MAX));
         // Cuts of 50-66 s with 10-45 s between them: each found dead only
         // after 60 s, so the silences join into one of 345 s.
         let dense = [
@@ -64,7 +69,16 @@ mod tests {
             (341_000, 398_500),
             (408_500, 468_300),
         ];
-        assert!(cuts_outlast_patience(&dense));
-        assert!(!cuts_outlast_patience(&[]));
+        assert!(cuts_outlast_patience(&dense, u64::MAX));
+        assert!(!cuts_outlast_patience(&[], u64::MAX));
+    }
+
+    /// Seed 503471123's cuts: one silence of 240 s, within the mail
+    /// client's 300 s but past a client proxy that resumes for 137 s.
+    #[test]
+    fn cuts_that_outlast_the_proxys_resume_are_told_apart() {
+        let cuts = [(50_500, 136_900), (142_000, 185_900), (187_000, 268_700)];
+        assert!(cuts_outlast_patience(&cuts, 137_000));
+        assert!(!cuts_outlast_patience(&cuts, 600_000));
     }
 }

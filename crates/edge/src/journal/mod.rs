@@ -30,8 +30,6 @@
 pub mod inspect;
 mod taken;
 
-pub(crate) use taken::TookBefore;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
@@ -614,10 +612,6 @@ impl Group {
         let started = (j.clock)();
         if let Err(e) = j.store.commit(batch).await {
             j.state.journal_failed();
-            // The caller owes the work from memory: so it is remembered.
-            if let Some(t) = taken {
-                t.in_memory(j);
-            }
             return Err(e);
         }
         if let Some(t) = taken {

@@ -24,14 +24,6 @@
 //! proxy whose clock went back reuses numbers) is no match: that delete is
 //! taken.
 //!
-//! A delete taken while the journal failed its commit is owed from memory
-//! (the client proxy gets no `Held` and keeps it); it is remembered here
-//! in memory only. Carried again while this edge lives, it is neither held
-//! nor taken twice: the session that took it owes it or did it, and the
-//! proxy keeps its entry until a `Bye` says the server committed. (After
-//! a restart of the edge nothing remembers it, and the work was lost with
-//! the edge's memory: taken again, it is done.)
-//!
 //! Keys are `t/<16 hex digits>`, random; the value, sealed like every
 //! journal value, holds the client's key, the number and the delete.
 //! `census` and `causeway owed` do not count them: they are no work.
@@ -68,23 +60,12 @@ struct Record {
 /// A client proxy's number for a delete: its key and the sequence number.
 pub(crate) type Numbered = ([u8; 32], u64);
 
-/// What a record says was taken, and where it is kept (`None`: in memory
-/// only, the journal having failed).
+/// What a record says was taken, and where it is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Took {
-    id: Option<u64>,
+    id: u64,
     server: String,
     target: Target,
-}
-
-/// How this edge took a delete a client proxy carries again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TookBefore {
-    /// Its journal holds the record: the delete is held (owed, or done).
-    Durably,
-    /// From memory only (the journal failed): owed by the session that
-    /// took it, or done; the proxy was never told `Held`.
-    InMemory,
 }
 
 /// The records in memory, by client and number; shared by every clone of
@@ -110,16 +91,6 @@ impl Pending {
     pub(super) fn committed(self, journal: &Journal) {
         journal.taken.map().insert(self.numbered, self.took);
     }
-
-    /// Remembers the delete in memory only: the commit failed, and the
-    /// delete is owed from memory.
-    pub(super) fn in_memory(self, journal: &Journal) {
-        let took = Took {
-            id: None,
-            ..self.took
-        };
-        journal.taken.map().insert(self.numbered, took);
-    }
 }
 
 impl Journal {
@@ -144,7 +115,7 @@ impl Journal {
         let value = self.seal(&key, &encode(&record));
         let write = Write::Put { key, value };
         let took = Took {
-            id: Some(id),
+            id,
             server: server.to_owned(),
             target: target.clone(),
         };
@@ -156,7 +127,7 @@ impl Journal {
         match decode::<Record>(plain) {
             Ok(r) if r.version == VERSION => {
                 let took = Took {
-                    id: Some(id),
+                    id,
                     server: r.server,
                     target: Target {
                         uidl: r.uidl,
@@ -170,21 +141,13 @@ impl Journal {
         }
     }
 
-    /// Whether, and how, this edge took `seq` of `client` as a delete of
-    /// `server`'s `target`.
-    pub(crate) fn took(
-        &self,
-        client: &PublicKey,
-        seq: u64,
-        server: &str,
-        target: &Target,
-    ) -> Option<TookBefore> {
-        let map = self.taken.map();
-        let took = map.get(&(*client.as_bytes(), seq))?;
-        (took.server == server && took.target == *target).then_some(match took.id {
-            Some(_) => TookBefore::Durably,
-            None => TookBefore::InMemory,
-        })
+    /// Whether this edge took `seq` of `client` as a delete of `server`'s
+    /// `target` (and so holds it, done or owed).
+    pub(crate) fn took(&self, client: &PublicKey, seq: u64, server: &str, target: &Target) -> bool {
+        self.taken
+            .map()
+            .get(&(*client.as_bytes(), seq))
+            .is_some_and(|t| t.server == server && t.target == *target)
     }
 
     /// Erases the records of `client`'s deletes numbered below `oldest`:
@@ -192,33 +155,28 @@ impl Journal {
     /// store would not erase stays, and is erased at a later `Hello`.
     pub(crate) async fn forget_taken_below(&self, client: &PublicKey, oldest: u64) {
         let c = *client.as_bytes();
-        let ids: Vec<(u64, Option<u64>)> = self
+        let ids: Vec<(u64, u64)> = self
             .taken
             .map()
             .range((c, 0)..(c, oldest))
             .map(|(&(_, seq), t)| (seq, t.id))
             .collect();
-        let batch: Vec<Write> = ids
+        if ids.is_empty() {
+            return;
+        }
+        let batch = ids
             .iter()
-            .filter_map(|&(_, id)| {
-                Some(Write::Delete {
-                    key: taken_key(id?),
-                })
-            })
+            .map(|&(_, id)| Write::Delete { key: taken_key(id) })
             .collect();
-        let on_disk = !batch.is_empty();
-        let erased = !on_disk || self.store.commit(batch).await.is_ok();
-        if !erased {
-            warn!(
-                records = ids.len(),
+        if let Err(e) = self.store.commit(batch).await {
+            warn!(records = ids.len(), error = %e,
                 "journal: could not erase the records of deletes a client proxy can no longer carry; \
-                 they are erased at its next session (check the journal's disk)"
-            );
+                 they are erased at its next session (check the journal's disk)");
+            return;
         }
         let mut map = self.taken.map();
         for (seq, id) in ids {
-            // Those in memory go at once; those on disk once erased there.
-            if (erased || id.is_none()) && map.get(&(c, seq)).is_some_and(|t| t.id == id) {
+            if map.get(&(c, seq)).is_some_and(|t| t.id == id) {
                 map.remove(&(c, seq));
             }
         }
