@@ -582,14 +582,22 @@ pub enum Focus {
     /// Servers with odd UIDLs where exact copies of a message arrive right
     /// after its DELE `+OK` (a broken migration), half with an edge crash
     /// (`Faults::twin_after_delete`): the edge must drop a delete it can no
-    /// longer aim, erasing part of a journal group. Standard seeds draw
-    /// copies too, less often (only where the proxy never crashes and the
-    /// mail user speaks POP3 only).
+    /// longer aim, erasing part of a journal group; the client proxy
+    /// crashes behind most QUITs, so that it carries again deletes the edge
+    /// took. Standard seeds draw copies too, less often (where the mail user
+    /// speaks POP3 only), and some take this focus ([`TWINS_SHARE`]).
     Twins,
 }
 
 /// One standard seed in this many takes a focus ([`Focus::drawn`]).
 pub const FOCUSED_ONE_IN: u64 = 8;
+
+/// The share of the other standard seeds that take `--focus twins`, from
+/// a stream of their own so that no seed's other focus moved when it was
+/// added (stop 52): a delete carried again by a crashed proxy meets an
+/// exact copy that came after the edge took it (seed 72540) only where
+/// every POP3 server lists odd UIDLs and the proxy crashes behind QUITs.
+pub const TWINS_SHARE: f64 = 0.08;
 
 impl Focus {
     pub const ALL: &'static [Focus] = &[
@@ -641,11 +649,13 @@ impl Focus {
     /// invariant 9 to judge it), which the mixed swarm almost never draws
     /// together; a focused seed draws them often, so the standard sweep
     /// reaches them too. Drawn from a stream of its own: the other seeds
-    /// keep every parameter.
+    /// keep every parameter. Of the seeds left, [`TWINS_SHARE`] take
+    /// [`Focus::Twins`].
     pub fn drawn(seed: u64) -> Option<Focus> {
         let rng = EnvRng::from_seed(derive_seed(seed, &[b"swarm focus"]));
         if rng.range(0, FOCUSED_ONE_IN) != 0 {
-            return None;
+            let twins = EnvRng::from_seed(derive_seed(seed, &[b"swarm twins"]));
+            return twins.chance(TWINS_SHARE).then_some(Focus::Twins);
         }
         Some(Focus::DRAWN[rng.range(0, Focus::DRAWN.len() as u64) as usize])
     }
@@ -738,6 +748,7 @@ impl Focus {
                 // copy by a name the oracle cannot yet tell from the
                 // original's.
                 f.proxy_crash = f.proxy_crash.max(0.003);
+                p.proxy_journal = true;
                 p.mua.imap_share = 0.0;
                 p.mua.dele_chance = p.mua.dele_chance.max(0.5);
             }

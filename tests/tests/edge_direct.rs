@@ -76,6 +76,36 @@ fn a_body_sent_once_is_not_streamed_again_when_its_want_comes_up() {
     w.sim.run().unwrap();
 }
 
+/// The client proxy's mirror holds a body once its `Window` acknowledged
+/// the body's last byte: the edge keeps no second copy of it (#18: a whole
+/// prefetched mailbox per idle session), and fetches it again if asked.
+#[test]
+fn a_body_the_client_acknowledged_whole_is_not_kept_at_the_edge() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail, edge) = w.handles();
+    w.sim.client("client", async move {
+        let mut c = Client::connect(&k, &ek).await?;
+        let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
+        let (_, body) = c.retr("HOST1", &u[0]).await;
+        c.ping(1).await;
+        assert_eq!(edge.cached_body_bytes(), 0, "acknowledged whole: let go");
+        let fetches = |mail: &causeway_mailserver::MailStore| {
+            mail.sessions()
+                .iter()
+                .flat_map(|s| s.commands.clone())
+                .filter(|c| c.starts_with("TOP 1 ") || c == "RETR 1")
+                .count()
+        };
+        assert_eq!(fetches(&mail), 1);
+        assert_eq!(c.retr("HOST1", &u[0]).await.1, body, "fetched again, whole");
+        assert_eq!(fetches(&mail), 2, "from the server");
+        assert!(!mail.is_seen("alice", &u[0]), "fetching never marks");
+        assert_eq!(c.quit().await.len(), 1);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
 #[test]
 fn retr_then_delivered_marks_seen_only_that_message() {
     let mut w = world(ServerConfig::default());
@@ -85,9 +115,10 @@ fn retr_then_delivered_marks_seen_only_that_message() {
         let u = uidls(&c.welcome(vec![alice_direct()]).await[0]);
         let (id, body) = c.retr("HOST1", &u[0]).await;
         assert_eq!(body, mail.body("alice", &u[0]).unwrap());
-        // A second RETR is served from the replica, identical.
+        // A second RETR (the edge let go of the body once the client's
+        // `Window` said it arrived whole) is fetched again, identical.
         assert_eq!(c.retr("HOST1", &u[0]).await.1, body);
-        // TOP from the cached body: headers, blank line, one body line.
+        // TOP: headers, blank line, one body line.
         let (_, top) = c
             .request(
                 "HOST1",

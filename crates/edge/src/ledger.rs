@@ -42,6 +42,7 @@
 //! [`crate::state::Ticket`], so the edge's "pending work" count is exact on
 //! every path, including a worker that is dropped.
 
+use std::collections::btree_map::Entry as Slot;
 use std::collections::{BTreeMap, BTreeSet};
 
 use causeway_pop3::Command;
@@ -415,7 +416,7 @@ impl Ledger {
             }
             item.adopted = true;
             item.sure_from = item.sure_from.max(sure_from);
-            let key = (target.clone(), owed);
+            let key = (target, owed);
             if !self.owed.contains_key(&key) || self.unsent.contains(&key) {
                 self.unsent.insert(key.clone());
             }
@@ -423,18 +424,19 @@ impl Ledger {
             // in a new session. Else, at this session's end, the message
             // after the copy would become its witness (seed 1032 `--focus
             // twins`: the copy was deleted by the session after).
-            if after_its_witness(&self.numbers, &target, &item) {
-                self.newcomers.insert(key);
+            if after_its_witness(&self.numbers, &key.0, &item) {
+                self.newcomers.insert(key.clone());
             }
-            match self.owed.get_mut(&(target.clone(), owed)) {
-                Some(mine) => {
+            match self.owed.entry(key) {
+                Slot::Occupied(mut mine) => {
+                    let mine = mine.get_mut();
                     mine.adopted = true;
                     mine.sure_from = mine.sure_from.max(sure_from);
                     mine.entries.append(&mut item.entries);
                     mine.in_doubt = mine.in_doubt.or(item.in_doubt);
                 }
-                None => {
-                    self.owed.insert((target, owed), item);
+                Slot::Vacant(v) => {
+                    v.insert(item);
                 }
             }
         }

@@ -79,6 +79,12 @@ impl Collector for EdgeMetrics {
         )?;
         gauge(
             e,
+            "edge_taken_delete_records",
+            "Records of deletes taken from client proxies, kept so that one carried again is not done twice; each goes at its proxy's next session.",
+            s.taken_records() as f64,
+        )?;
+        gauge(
+            e,
             "edge_journal_unreadable_entries",
             "Journal entries found at start that could not be read (wrong key or damage).",
             s.journal_unreadable_entries() as f64,

@@ -66,6 +66,10 @@ pub(crate) struct Outbox {
     /// Body bytes sent in this session, and acknowledged by `Window`.
     sent: u64,
     acked: u64,
+    /// Bodies whose last byte went out, with the session's body byte count
+    /// at their end, oldest first: a `Window` past it says the client
+    /// proxy holds that body whole ([`Outbox::window`]).
+    whole: VecDeque<(u64, Key)>,
     pacer: Pacer,
 }
 
@@ -192,14 +196,15 @@ impl Outbox {
             lf,
             data,
         };
+        self.unsent -= n;
+        self.sent += n as u64;
         let finished = if end == q.body.len() {
             let q = self.queue.pop_front().expect("front exists");
+            self.whole.push_back((self.sent, q.key.clone()));
             Some((q.key, total, q.waiters))
         } else {
             None
         };
-        self.unsent -= n;
-        self.sent += n as u64;
         self.pacer.sent(self.sent - n as u64, self.sent, now);
         Some(Next { chunk, finished })
     }
@@ -224,6 +229,8 @@ impl Outbox {
             q.waiters.clear();
         }
         self.unsent = self.queue.iter().map(|q| q.body.len() - q.offset).sum();
+        // Counts restart at `received`: the ends noted are of the old count.
+        self.whole.clear();
         (self.sent, self.acked) = (received, received);
         self.pacer.in_flight.clear();
         self.pacer.last_ack = None;
@@ -232,7 +239,8 @@ impl Outbox {
 
     /// The client proxy's `Window`: it has received `received` body bytes.
     /// More than was sent, or less than it said before, is a broken peer.
-    pub fn window(&mut self, received: u64, now: Instant) -> Result<(), String> {
+    /// Returns the bodies it now holds whole, which the edge need not keep.
+    pub fn window(&mut self, received: u64, now: Instant) -> Result<Vec<Key>, String> {
         if received > self.sent || received < self.acked {
             return Err(format!(
                 "the client acknowledged {received} body bytes; {} were sent, {} acknowledged before",
@@ -241,7 +249,11 @@ impl Outbox {
         }
         self.acked = received;
         self.pacer.acked(received, now);
-        Ok(())
+        let mut held = Vec::new();
+        while self.whole.front().is_some_and(|(end, _)| *end <= received) {
+            held.extend(self.whole.pop_front().map(|(_, key)| key));
+        }
+        Ok(held)
     }
 }
 

@@ -24,7 +24,7 @@
 //! Only the same client key may end or attach to a session, so a guessed
 //! session id is worth nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,36 +97,8 @@ impl<A> Drop for Detached<A> {
 /// a time, so more are a broken or hostile peer (refused).
 const ATTACH_QUEUE: usize = 2;
 
-/// The batched deletes a session holds durably, by the client proxy's
-/// sequence numbers. Shared with the registry: a newer session of the same
-/// client that supersedes this one takes none of them again when the
-/// client proxy carries them (it never heard they were held), for a delete
-/// taken twice is done twice, and the second may hit a later message that
-/// came with the same UIDL and size.
-#[derive(Clone, Default)]
-pub(crate) struct HeldSeqs(Arc<Mutex<BTreeSet<u64>>>);
-
-impl HeldSeqs {
-    fn seqs(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn contains(&self, seq: u64) -> bool {
-        self.seqs().contains(&seq)
-    }
-
-    pub(crate) fn insert(&self, seq: u64) {
-        self.seqs().insert(seq);
-    }
-
-    pub(crate) fn snapshot(&self) -> BTreeSet<u64> {
-        self.seqs().clone()
-    }
-}
-
 struct Entry<A> {
     client: PublicKey,
-    held: HeldSeqs,
     /// Channels that would resume the session. Boxed: the channel's first
     /// block holds 32 slots from the start, which for a whole connection
     /// was 28 KB of every idle session (#18).
@@ -149,8 +121,6 @@ pub(crate) struct Registration<A> {
     pub end: watch::Receiver<bool>,
     /// Channels handed over to resume this session.
     pub attach: mpsc::Receiver<Box<A>>,
-    /// The deletes it holds (see [`HeldSeqs`]).
-    pub held: HeldSeqs,
     _finished: watch::Sender<()>,
 }
 
@@ -184,7 +154,6 @@ impl<A> Registry<A> {
         let (end_tx, end_rx) = watch::channel(false);
         let (finished_tx, finished_rx) = watch::channel(());
         let (attach_tx, attach_rx) = mpsc::channel(ATTACH_QUEUE);
-        let held = HeldSeqs::default();
         let mut running = self.running();
         // A nonce is fresh for every Hello; one seen before (a broken or
         // hostile peer) names the first session only.
@@ -198,7 +167,6 @@ impl<A> Registry<A> {
             id.to_owned(),
             Entry {
                 client,
-                held: held.clone(),
                 attach: attach_tx,
                 end: end_tx,
                 finished: finished_rx,
@@ -212,7 +180,6 @@ impl<A> Registry<A> {
             client,
             end: end_rx,
             attach: attach_rx,
-            held,
             _finished: finished_tx,
         }
     }
@@ -256,7 +223,7 @@ impl<A> Registry<A> {
     /// Asks each of `old` (by id, or by the nonce of its `Hello`) that
     /// belongs to `client` to end, then waits (at most
     /// `within` in all) until they have finished. Returns how many were
-    /// ended, and the deletes they held ([`HeldSeqs`]).
+    /// ended.
     /// Ids that are unknown (already finished) or belong to another client
     /// are passed over.
     pub(crate) async fn supersede<E: Env>(
@@ -266,9 +233,8 @@ impl<A> Registry<A> {
         client: &PublicKey,
         old: &[String],
         within: Duration,
-    ) -> (usize, BTreeSet<u64>) {
+    ) -> usize {
         let mut waits = Vec::new();
-        let mut helds = Vec::new();
         {
             let running = self.running();
             for name in old {
@@ -277,7 +243,6 @@ impl<A> Registry<A> {
                     Some(e) if e.client == *client && id != session => {
                         e.end.send_replace(true);
                         waits.push((id.clone(), e.finished.clone()));
-                        helds.push(e.held.clone());
                     }
                     Some(_) => warn!(
                         session, old = %id,
@@ -299,9 +264,7 @@ impl<A> Registry<A> {
                 );
             }
         }
-        // Read once they finished: nothing is held after that.
-        let held = helds.iter().flat_map(HeldSeqs::snapshot).collect();
-        (ended, held)
+        ended
     }
 }
 
@@ -341,20 +304,16 @@ mod tests {
         let env = TokioEnv::new();
         let reg = Registry::<()>::default();
         let mut old = reg.register("a", "", key(1));
-        old.held.insert(7);
         let finisher = tokio::spawn(async move {
             old.end.wait_for(|e| *e).await.unwrap();
             tokio::time::sleep(Duration::from_secs(2)).await;
-            // Taken while it finished: the newer session sees it too.
-            old.held.insert(9);
             drop(old);
         });
         let t0 = env.now();
-        let (n, held) = reg
+        let n = reg
             .supersede(&env, "b", &key(1), &["a".into()], Duration::from_secs(30))
             .await;
         assert_eq!(n, 1);
-        assert_eq!(held, BTreeSet::from([7, 9]), "the deletes it held");
         let waited = env.now() - t0;
         assert_eq!(waited, Duration::from_secs(2), "waited for it to finish");
         finisher.await.unwrap();
@@ -366,9 +325,8 @@ mod tests {
         let env = TokioEnv::new();
         let reg = Registry::<()>::default();
         let other = reg.register("a", "", key(2));
-        other.held.insert(3);
         let me = reg.register("b", "", key(1));
-        let (n, held) = reg
+        let n = reg
             .supersede(
                 &env,
                 "b",
@@ -378,7 +336,6 @@ mod tests {
             )
             .await;
         assert_eq!(n, 0);
-        assert!(held.is_empty(), "another client's deletes are its own");
         assert!(
             !*other.end.borrow(),
             "another client's session is not ended"
@@ -400,7 +357,7 @@ mod tests {
             old.end.wait_for(|e| *e).await.unwrap();
         });
         let names = ["n1".into(), "n2".into()];
-        let (n, _) = reg
+        let n = reg
             .supersede(&env, "b", &key(1), &names, Duration::from_secs(30))
             .await;
         assert_eq!(n, 1, "another client's nonce names nothing of ours");
@@ -416,7 +373,7 @@ mod tests {
         let reg = Registry::<()>::default();
         let old = reg.register("a", "", key(1));
         let t0 = env.now();
-        let (n, _) = reg
+        let n = reg
             .supersede(&env, "b", &key(1), &["a".into()], Duration::from_secs(30))
             .await;
         assert_eq!(n, 1);

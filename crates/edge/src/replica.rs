@@ -4,7 +4,9 @@
 //! The list is what the client proxy answers STAT, LIST and UIDL from, so it is
 //! fetched whole at session start and never evicted. Bodies come on demand and
 //! are kept only to answer a repeated RETR or a TOP without another trip to the
-//! server; they are evicted least-recently-used by bytes, so one session can
+//! server, and to send again what a cut lost, until the client proxy's
+//! `Window` says it holds them whole (its mirror is the copy then); they are
+//! evicted least-recently-used by bytes, so one session can
 //! never hold more than `replica_cache_bytes` of mail, and all sessions
 //! together not more than `replica_cache_total_bytes` (a
 //! [`causeway_cache::Pool`]: a session
@@ -220,6 +222,14 @@ impl Replica {
     /// Keeps a fetched body (if it fits the cap at all).
     pub fn store_body(&mut self, server: &str, msg: &MessageId, body: Arc<Vec<u8>>) {
         self.cache.put((server.to_owned(), msg.clone()), body);
+    }
+
+    /// Lets go of a body the client proxy holds whole: its mirror is the
+    /// copy now (an idle session kept its whole prefetched mailbox here
+    /// too, about 40 KB a session: #18). Should the proxy ask for it again
+    /// (its mirror evicted it), the server is asked again.
+    pub fn forget_body(&mut self, server: &str, msg: &MessageId) {
+        self.cache.take(&(server.to_owned(), msg.clone()));
     }
 
     /// Bytes of body currently cached.

@@ -60,7 +60,7 @@ use crate::compression::Compression;
 use crate::config::EdgeConfig;
 use crate::ledger::{Owed, Target};
 use crate::outbox::{Key, Outbox};
-use crate::registry::{HeldSeqs, Registration};
+use crate::registry::Registration;
 use crate::replica::Replica;
 use crate::state::EdgeState;
 use crate::worker::{Job, WorkerHandle};
@@ -178,9 +178,10 @@ pub(crate) struct Serving<'a, E: Env> {
     /// against its next `Hello` for the whole window.
     heard: bool,
     /// Batched deletes the journal holds, by sequence number: a batch sent
-    /// again after a cut is `Held` at once, and a newer session that
-    /// supersedes this one does not take them again (`HeldSeqs`).
-    held: HeldSeqs,
+    /// again after a cut is `Held` at once. (A newer session the client
+    /// proxy carries them to finds them in the journal's records of taken
+    /// deletes: `Journal::took`.)
+    held: BTreeSet<u64>,
     /// Batched deletes taken in this session, durable or from memory only
     /// (a journal that failed): one sent again after a cut is not taken a
     /// second time, for an RSET may have undone it meanwhile.
@@ -213,7 +214,7 @@ impl<'a, E: Env> Serving<'a, E> {
         replica: Replica,
         workers: &'a Workers,
         secret: Option<[u8; SECRET_LEN]>,
-        held: HeldSeqs,
+        held: BTreeSet<u64>,
     ) -> Self {
         let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         let now = env.now();
@@ -362,8 +363,13 @@ impl<'a, E: Env> Serving<'a, E> {
                     continue;
                 }
                 Ok(ClientToEdge::Window { received }) => {
-                    if let Err(e) = self.outbox.window(received, self.env.now()) {
-                        return broken(e);
+                    match self.outbox.window(received, self.env.now()) {
+                        Ok(held) => {
+                            for (server, msg) in held {
+                                self.replica.forget_body(&server, &msg);
+                            }
+                        }
+                        Err(e) => return broken(e),
                     }
                     continue;
                 }
@@ -421,7 +427,7 @@ impl<'a, E: Env> Serving<'a, E> {
         Some(Box::new(Farewell {
             secrets: std::iter::once(secret).chain(self.previous).collect(),
             marks: self.marks,
-            held: self.held.snapshot(),
+            held: self.held.clone(),
             servers: Vec::new(),
         }))
     }

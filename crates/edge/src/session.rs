@@ -25,7 +25,6 @@
 //! The serving phase, with its rules for requests, prefetch and durable
 //! deletes, is [`crate::serving`].
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -218,14 +217,12 @@ impl<E: Env> Session<E> {
             lost.extend(self.registry.sessions_of(&client));
         }
         let mut registration = self.registry.register(id, &nonce, client);
-        let mut held_elsewhere = BTreeSet::new();
         if !lost.is_empty() {
-            let (ended, held) = self
+            let ended = self
                 .registry
                 .supersede(&self.env, id, &client, &lost, t.hello)
                 .await;
             self.state.superseded(ended);
-            held_elsewhere = held;
         }
 
         let mut workers: Workers = Vec::new();
@@ -246,24 +243,13 @@ impl<E: Env> Session<E> {
                 logins: self.logins.clone(),
                 relay_links: self.relay_links.clone(),
             };
-            let (mine, theirs): (Vec<&DeleteOp>, Vec<&DeleteOp>) = carried
-                .iter()
-                .filter(|d| d.server == name)
-                .partition(|d| !held_elsewhere.contains(&d.seq));
-            if !theirs.is_empty() {
-                info!(session = %id, server = %name, deletes = theirs.len(),
-                    "carried deletes a superseded session held already; not taken twice");
-                held.extend(theirs.iter().map(|d| d.seq));
-            }
+            let mine: Vec<&DeleteOp> = carried.iter().filter(|d| d.server == name).collect();
             let deletes = self.carry(id, &spec, &client, &mine, &mut held).await;
             let mut w = Worker::new(shared, id.to_owned(), spec, group).for_client(client);
             w.carry(deletes);
             let (opened, handle) = w.spawn();
             opening.push((name.clone(), opened));
             workers.push((name, handle));
-        }
-        for seq in &held {
-            registration.held.insert(*seq);
         }
         if let Some(j) = &self.journal {
             j.forget_taken_below(&client, oldest).await;
@@ -299,6 +285,7 @@ impl<E: Env> Session<E> {
         if greeted.is_ok() {
             greeted = send(&self.env, channel, &welcome, t.hello).await;
         }
+        let held_now = held.iter().copied().collect();
         if greeted.is_ok() && !held.is_empty() {
             let msg = EdgeToClient::Held { seqs: held };
             greeted = send(&self.env, channel, &msg, t.hello).await;
@@ -312,7 +299,7 @@ impl<E: Env> Session<E> {
                     replica,
                     &workers,
                     secret,
-                    registration.held.clone(),
+                    held_now,
                 );
                 // The serving phase's lines (resume, refused proofs) name
                 // the session through this span.

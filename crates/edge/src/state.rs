@@ -34,6 +34,7 @@ struct Inner {
     pending_work: AgedCount,
     sessions: Mutex<Vec<SessionRecord>>,
     journal_entries: AtomicUsize,
+    taken_records: AtomicUsize,
     journal_failures: AtomicUsize,
     journal_unreadable: AtomicUsize,
     replaying: Count,
@@ -65,6 +66,7 @@ impl Default for Inner {
             pending_work: AgedCount::default(),
             sessions: Mutex::default(),
             journal_entries: AtomicUsize::default(),
+            taken_records: AtomicUsize::default(),
             journal_failures: AtomicUsize::default(),
             journal_unreadable: AtomicUsize::default(),
             replaying: Count::default(),
@@ -236,6 +238,13 @@ impl EdgeState {
         self.inner.journal_entries.load(Ordering::SeqCst)
     }
 
+    /// Records of deletes taken from client proxies that the journal keeps
+    /// (`journal::taken`): each goes at its proxy's next `Hello`, so a
+    /// count that only grows is proxies that never came back.
+    pub fn taken_records(&self) -> usize {
+        self.inner.taken_records.load(Ordering::SeqCst)
+    }
+
     /// Journal commits that failed (each refused an acknowledgement, or left
     /// an entry that the next start will redo).
     pub fn journal_failures(&self) -> usize {
@@ -342,6 +351,10 @@ impl EdgeState {
 
     pub(crate) fn journal_entries_add(&self, n: usize) {
         self.inner.journal_entries.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_taken_records(&self, n: usize) {
+        self.inner.taken_records.store(n, Ordering::SeqCst);
     }
 
     pub(crate) fn journal_entries_sub(&self, n: usize) {

@@ -38,6 +38,7 @@ use tracing::warn;
 
 use super::Journal;
 use crate::owed::Target;
+use crate::state::EdgeState;
 
 const VERSION: u8 = 1;
 
@@ -58,7 +59,7 @@ struct Record {
 }
 
 /// A client proxy's number for a delete: its key and the sequence number.
-pub(crate) type Numbered = ([u8; 32], u64);
+type Numbered = ([u8; 32], u64);
 
 /// What a record says was taken, and where it is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +79,13 @@ impl Taken {
         // Each change is one insert or remove.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Keeps a record, and the count the metrics show.
+    fn insert(&self, numbered: Numbered, took: Took, state: &EdgeState) {
+        let mut map = self.map();
+        map.insert(numbered, took);
+        state.set_taken_records(map.len());
+    }
 }
 
 /// A record to write with the journal entry of the delete it names.
@@ -89,7 +97,9 @@ pub(super) struct Pending {
 impl Pending {
     /// Remembers the record once its commit is durable.
     pub(super) fn committed(self, journal: &Journal) {
-        journal.taken.map().insert(self.numbered, self.took);
+        journal
+            .taken
+            .insert(self.numbered, self.took, &journal.state);
     }
 }
 
@@ -134,7 +144,7 @@ impl Journal {
                         size: r.size,
                     },
                 };
-                self.taken.map().insert((r.client, r.seq), took);
+                self.taken.insert((r.client, r.seq), took, &self.state);
                 true
             }
             _ => false,
@@ -180,5 +190,6 @@ impl Journal {
                 map.remove(&(c, seq));
             }
         }
+        self.state.set_taken_records(map.len());
     }
 }

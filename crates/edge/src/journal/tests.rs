@@ -565,6 +565,7 @@ fn a_taken_delete_outlives_its_entry_and_a_restart_until_the_proxy_is_past_it() 
             .unwrap();
         assert_eq!(disk.len(), 5, "header, two entries, two records");
         assert_eq!(owed_entries(&disk.durable()), 2, "records are no work");
+        assert_eq!(st.taken_records(), 2, "the metric counts them");
         assert!(!disk.contains(b"uidl-a"), "sealed");
         erase(vec![e]).await.unwrap();
         assert!(j.took(&alice, 7, "HOST1", &t), "past its entry");
@@ -584,6 +585,7 @@ fn a_taken_delete_outlives_its_entry_and_a_restart_until_the_proxy_is_past_it() 
         assert!(!again.took(&alice, 7, "HOST1", &t));
         assert!(again.took(&alice, 9, "HOST1", &Target::new("uidl-b", 5)));
         assert_eq!(disk.len(), 3, "header, entry, one record");
+        assert_eq!(st.taken_records(), 1);
         let later = journal(&disk, 1, &st);
         later.load().await.unwrap();
         assert!(!later.took(&alice, 7, "HOST1", &t), "erased on disk too");

@@ -349,3 +349,27 @@ fn a_resume_continues_what_the_client_holds_drops_what_it_does_not_want_and_reop
     // The request that waited on "a" was forgotten: it is asked again.
     assert_eq!(out[1].3, Some(vec![]));
 }
+
+#[test]
+fn a_body_is_held_by_the_client_once_a_window_passes_its_last_byte() {
+    let now = t0();
+    let mut o = Outbox::default();
+    o.push(key("a"), at("a"), body(CHUNK + 10, 1), 0, false, vec![]);
+    o.push(key("b"), at("b"), body(20, 2), 0, false, vec![]);
+    o.push(key("m0"), at("m0"), body(30, 3), 0, false, vec![]);
+    while o.next_chunk(now).is_some() {}
+    let a_end = CHUNK as u64 + 10;
+    assert_eq!(o.window(CHUNK as u64, now).unwrap(), [], "a's tail not yet");
+    assert_eq!(
+        o.window(a_end + 19, now).unwrap(),
+        [key("a")],
+        "b short by one"
+    );
+    assert_eq!(o.window(a_end + 20, now).unwrap(), [key("b")]);
+    // A cut: the counts restart where the client proxy says, and what went
+    // out before it is not counted again (m0 is sent anew if still wanted).
+    assert_eq!(o.resume(a_end + 20, |_| None), 0);
+    o.push(key("m0"), at("m0"), body(30, 3), 0, false, vec![]);
+    o.next_chunk(now).unwrap();
+    assert_eq!(o.window(a_end + 50, now).unwrap(), [key("m0")]);
+}

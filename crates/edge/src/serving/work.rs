@@ -96,7 +96,7 @@ impl<E: Env> Serving<'_, E> {
     pub(super) async fn deletes(&mut self, ops: Vec<DeleteOp>) -> Vec<u64> {
         let mut held = Vec::new();
         for op in ops {
-            if self.held.contains(op.seq) {
+            if self.held.contains(&op.seq) {
                 // Sent again after a cut: already durable here.
                 held.push(op.seq);
                 continue;
