@@ -22,8 +22,8 @@
 //! Sessions mark the entries they own as live, so two mail clients at once
 //! never carry the same entry, and an entry is carried again only after the
 //! session that had it is gone. An entry whose `Held` a cut lost is sent
-//! again (the edge takes a sequence number once per session, and a newer
-//! session does not take what the session it supersedes held). An entry
+//! again (the edge takes a sequence number once: it keeps a record of each
+//! delete it took, and answers `Held` for one carried again). An entry
 //! that is done (held by the edge, or committed by its server) but that the
 //! disk would not erase is never carried again: applied twice, a delete by
 //! UIDL and size would hit a later message that came with the same UIDL
@@ -37,14 +37,19 @@
 //! delete takes it to the edge: after a restart, an entry carried again
 //! must not hit an exact copy that came after the delete was committed.
 //!
-//! Sequence numbers are never used twice, across restarts too: an edge
-//! session of the proxy's earlier life may still be finishing, holding the
-//! numbers it took, and a newer session does not take a carried delete
-//! whose number it held (seed 305270335: a restarted proxy numbered a new
-//! delete from what its disk held, a number an earlier life had used, and
-//! the delete was dropped as held elsewhere). Each life numbers from the
+//! Sequence numbers are never used twice, across restarts too: the edge
+//! knows the deletes it took by their numbers (seed 305270335: a restarted
+//! proxy numbered a new delete from what its disk held, a number an earlier
+//! life had used, and the delete was dropped as held elsewhere). Each life
+//! numbers from the
 //! time it started (milliseconds since 1970, times 2^20) or past the disk's
 //! highest, whichever is higher.
+//!
+//! Recording is safe to cancel: the commit runs in a task of its own, for
+//! a real disk finishes a write its caller stopped waiting for (redb's runs
+//! on a blocking thread). A session dropped meanwhile (its mail client hung
+//! up while the disk synced: `Session::ask_watching`) never said `+OK`, so
+//! the entry it leaves is erased, never carried ([`Recording`]).
 //!
 //! Layout: one key per entry, `d/<seq>` (16 hex digits); the value (server
 //! name, UIDL, size, witness; version 1 had no witness and is still read)
@@ -146,6 +151,8 @@ struct Book {
     live: BTreeSet<u64>,
     /// Entries done that the disk would not erase: never carried.
     settled: BTreeSet<u64>,
+    /// Entries being written for a caller still waiting ([`Recording`]).
+    recording: BTreeSet<u64>,
 }
 
 impl DeleteJournal {
@@ -237,31 +244,69 @@ impl DeleteJournal {
             let mut book = self.book();
             let seq = book.next_seq;
             book.next_seq += 1;
+            book.recording.insert(seq);
             seq
         };
-        let key = entry_key(seq);
-        let record = Record {
-            version: VERSION,
-            server: server.to_owned(),
-            uidl: msg.uidl.clone(),
-            size: msg.size,
-            witness: witness.as_ref().map(|w| (w.uidl.clone(), w.size)),
+        let mut waiting = Recording {
+            journal: self.clone(),
+            seq,
+            answered: false,
         };
-        let value = self.inner.sealer.seal(&key, &encode(&record));
-        self.inner
-            .store
-            .commit(vec![Write::Put { key, value }])
-            .await?;
         let op = DeleteOp {
             seq,
             server: server.to_owned(),
             msg: msg.clone(),
             witness,
         };
-        let mut book = self.book();
-        book.entries.insert(seq, op.clone());
-        book.live.insert(seq);
-        self.inner.state.set_deletes_pending(book.entries.len());
+        let journal = self.clone();
+        let written = tokio::spawn(async move { journal.write(op).await })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(format!("delete journal task failed: {e}"))));
+        waiting.answered = true;
+        written
+    }
+
+    /// The durable half of [`DeleteJournal::record`], run to its end
+    /// whether or not its caller still waits: an entry written for a caller
+    /// gone is erased (it was never acknowledged).
+    async fn write(&self, op: DeleteOp) -> io::Result<DeleteOp> {
+        let key = entry_key(op.seq);
+        let record = Record {
+            version: VERSION,
+            server: op.server.clone(),
+            uidl: op.msg.uidl.clone(),
+            size: op.msg.size,
+            witness: op.witness.as_ref().map(|w| (w.uidl.clone(), w.size)),
+        };
+        let value = self.inner.sealer.seal(&key, &encode(&record));
+        let written = self
+            .inner
+            .store
+            .commit(vec![Write::Put { key, value }])
+            .await;
+        let waited = {
+            let mut book = self.book();
+            let waited = book.recording.remove(&op.seq);
+            written?;
+            book.entries.insert(op.seq, op.clone());
+            if waited {
+                book.live.insert(op.seq);
+            } else {
+                book.settled.insert(op.seq);
+            }
+            self.inner.state.set_deletes_pending(book.entries.len());
+            waited
+        };
+        if !waited {
+            tracing::info!(
+                seq = op.seq,
+                "delete journal: the session went away before its delete was written, so it was \
+                 never acknowledged; erasing it"
+            );
+            if !self.erase(&[]).await {
+                self.wake_carrier();
+            }
+        }
         Ok(op)
     }
 
@@ -305,7 +350,7 @@ impl DeleteJournal {
         }
     }
 
-    /// Wakes the carrier: entries wait for it.
+    /// Wakes the carrier: entries wait for it (settled ones, to erase).
     fn wake_carrier(&self) {
         self.inner.left.notify_one();
     }
@@ -381,6 +426,33 @@ impl DeleteJournal {
     /// Resolves when a session leaves entries for carrying.
     pub(crate) async fn entries_left(&self) {
         self.inner.left.notified().await;
+    }
+}
+
+/// A caller waiting in [`DeleteJournal::record`]. Dropped unanswered (the
+/// session went away while the disk wrote), it tells the write so; if the
+/// write already finished, the entry it made live for this caller is
+/// settled instead: never carried, erased by the carrier.
+struct Recording {
+    journal: DeleteJournal,
+    seq: u64,
+    answered: bool,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let mut book = self.journal.book();
+        if book.recording.remove(&self.seq) {
+            return; // the write, still running, erases what it wrote
+        }
+        if book.live.remove(&self.seq) {
+            book.settled.insert(self.seq);
+            drop(book);
+            self.journal.wake_carrier();
+        }
     }
 }
 

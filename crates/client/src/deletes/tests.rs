@@ -422,3 +422,69 @@ fn the_oldest_number_said_is_never_above_one_the_proxy_may_still_carry() {
         assert!(j2.oldest() > sent[1].seq);
     });
 }
+
+/// A disk like redb's: each commit runs on a task of its own, so one whose
+/// caller stopped waiting still lands.
+struct FinishesDropped(SimDisk);
+
+impl causeway_store::JournalStore for FinishesDropped {
+    fn commit(&self, batch: Vec<causeway_store::Write>) -> causeway_store::StoreFuture<()> {
+        let disk = self.0.clone();
+        Box::pin(async move {
+            tokio::spawn(async move { disk.commit(batch).await })
+                .await
+                .map_err(std::io::Error::other)?
+        })
+    }
+
+    fn scan(&self) -> causeway_store::StoreFuture<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.0.scan()
+    }
+
+    fn describe(&self) -> String {
+        "a disk that finishes dropped commits".into()
+    }
+}
+
+/// A mail client that hangs up while the proxy's disk writes its DELE
+/// (`Session::ask_watching` drops the session's request) was never told
+/// `+OK`: the entry the disk still writes is erased, and neither this
+/// life nor the next carries it.
+#[test]
+fn a_delete_whose_session_went_away_while_the_disk_wrote_it_is_erased_not_carried() {
+    block_on(async {
+        let disk = SimDisk::new();
+        disk.set_sync_latency(std::time::Duration::from_millis(50));
+        let cfg = JournalConfig::new(
+            FinishesDropped(disk.clone()),
+            JournalKey::from_bytes([1; 32]),
+        );
+        let names = servers();
+        let load = || {
+            DeleteJournal::load(
+                &cfg,
+                EnvRng::from_seed([1; 32]),
+                &names,
+                ClientState::new(),
+                1_000,
+            )
+        };
+        let j = load().await.unwrap();
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        let (u1, listing) = (msg("u1"), no_listing());
+        let asked = s.record("A", &u1, &listing);
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(10), asked).await;
+        assert!(gave_up.is_err(), "the disk was still writing");
+        drop(s);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(disk.is_empty(), "written, then erased: {disk:?}");
+        assert!(j.carriable_servers().is_empty(), "not carried");
+        assert!(!j.has_settled());
+        let next_life = load().await.unwrap();
+        assert!(next_life.take_carried(&servers()).is_empty());
+        // A caller that waits is answered, and owns its entry.
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u2"), &no_listing()).await.unwrap();
+        assert_eq!(disk.len(), 1);
+    });
+}
