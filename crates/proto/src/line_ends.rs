@@ -15,33 +15,35 @@
 //! only a chunk's `data` is in this form.
 
 /// `piece` with every CRLF as LF, if that is reversible (no bare LF).
+/// Line by line (memchr finds each LF), copying whole lines: this runs for
+/// every body byte the edge streams.
 pub fn to_lf(piece: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(piece.len());
-    let mut prev = None;
-    for &b in piece {
-        if b == b'\n' {
-            if prev != Some(b'\r') {
-                return None;
-            }
-            out.pop();
+    // The next byte to copy: an LF's CR is left out, the LF itself kept.
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\n', piece) {
+        if at == 0 || piece[at - 1] != b'\r' {
+            return None;
         }
-        out.push(b);
-        prev = Some(b);
+        out.extend_from_slice(&piece[from..at - 1]);
+        from = at;
     }
+    out.extend_from_slice(&piece[from..]);
     Some(out)
 }
 
 /// The bytes [`to_lf`] was given: every LF back to CRLF. At most twice
-/// `data`'s length.
+/// `data`'s length; runs for every body byte the client proxy receives.
 pub fn from_lf(data: &[u8]) -> Vec<u8> {
-    let lfs = data.iter().filter(|&&b| b == b'\n').count();
+    let lfs = memchr::memchr_iter(b'\n', data).count();
     let mut out = Vec::with_capacity(data.len() + lfs);
-    for &b in data {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\n', data) {
+        out.extend_from_slice(&data[from..at]);
+        out.push(b'\r');
+        from = at;
     }
+    out.extend_from_slice(&data[from..]);
     out
 }
 
@@ -79,7 +81,36 @@ mod tests {
         assert_eq!(to_lf(b"\nc"), None);
     }
 
+    /// The definition, a byte at a time: what the memchr forms must equal.
+    fn to_lf_bytewise(piece: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(piece.len());
+        let mut prev = None;
+        for &b in piece {
+            if b == b'\n' {
+                if prev != Some(b'\r') {
+                    return None;
+                }
+                out.pop();
+            }
+            out.push(b);
+            prev = Some(b);
+        }
+        Some(out)
+    }
+
     proptest! {
+        /// The line-by-line forms agree with the definition on any bytes.
+        #[test]
+        fn line_by_line_is_the_definition(
+            piece in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300)
+        ) {
+            prop_assert_eq!(to_lf(&piece), to_lf_bytewise(&piece));
+            let back: Vec<u8> = piece.iter().flat_map(|&b| {
+                if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }
+            }).collect();
+            prop_assert_eq!(from_lf(&piece), back);
+        }
+
         /// Whatever the bytes (CR and LF made common), a piece that may go
         /// as LF comes back byte for byte.
         #[test]
