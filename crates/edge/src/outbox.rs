@@ -141,6 +141,11 @@ impl Outbox {
         self.unsent
     }
 
+    /// Body bytes sent in this session.
+    pub fn streamed(&self) -> u64 {
+        self.sent
+    }
+
     /// Body bytes that could go out now: queued and within the window.
     pub fn sendable(&self) -> u64 {
         let room = self.pacer.window().saturating_sub(self.sent - self.acked);

@@ -133,6 +133,15 @@ impl Replica {
             .collect()
     }
 
+    /// The octets of every message listed, on every server that opened.
+    pub fn mailbox_bytes(&self) -> u64 {
+        self.servers
+            .iter()
+            .filter_map(|(_, l)| l.as_ref().ok())
+            .flat_map(|l| l.order.iter().map(|id| id.size))
+            .sum()
+    }
+
     fn list(&self, server: &str) -> Result<&ServerList, OpError> {
         let slot = self.servers.iter().find(|(n, _)| n == server);
         usable(server, slot.map(|(_, l)| l.as_ref()))

@@ -134,6 +134,8 @@ pub(crate) struct Serving<'a, E: Env> {
     pub workers: &'a Workers,
     state: EdgeState,
     outbox: Outbox,
+    /// The octets of the session's listing (see [`Serving::send_burst`]).
+    mailbox_bytes: u64,
     compression: Compression,
     /// Since when a burst is held for more bytes (see [`BURST_MIN`]).
     held_since: Option<causeway_net::Instant>,
@@ -221,6 +223,7 @@ impl<'a, E: Env> Serving<'a, E> {
         Self {
             env,
             config,
+            mailbox_bytes: replica.mailbox_bytes(),
             replica,
             workers,
             outbox: Outbox::default(),
@@ -636,6 +639,13 @@ impl<'a, E: Env> Serving<'a, E> {
         let rate = self.outbox.rate();
         self.compression
             .before_burst(&self.config.channel, rate, channel);
+        // A frame this burst opens is sized for what the session may still
+        // stream: the mailbox's bytes not streamed yet (a session streams
+        // each body once unless asked again), or what is queued if more.
+        // A session opening on a 40 KB mailbox then sets up a context for
+        // 64 KiB, not the level's 3.7 MB (level 3) or 15 MB (level 9).
+        let rest = self.mailbox_bytes.saturating_sub(self.outbox.streamed());
+        channel.expect(rest.max(self.outbox.unsent() as u64));
         let mut bytes = 0;
         while bytes < BURST {
             let Some(next) = self.outbox.next_chunk(self.env.now()) else {

@@ -106,6 +106,13 @@ impl<S: Stream> SecureChannel<S> {
         self.outbound.sealer.set_level(level);
     }
 
+    /// About `bytes` of plaintext are to follow: if the next unit queued
+    /// opens a compression frame, its context is sized for that, not for
+    /// the level's largest input (a few megabytes zeroed per frame).
+    pub fn expect(&mut self, bytes: u64) {
+        self.outbound.sealer.expect(bytes);
+    }
+
     /// The level of the open compression frame, or `None` while resting.
     pub fn compressing(&self) -> Option<i32> {
         self.outbound.sealer.compressing()

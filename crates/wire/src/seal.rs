@@ -190,6 +190,11 @@ impl Sealer {
         self.compressor.set_level(level);
     }
 
+    /// See [`Compressor::expect`].
+    pub(crate) fn expect(&mut self, bytes: u64) {
+        self.compressor.expect(bytes);
+    }
+
     /// The level of the open compression frame, if one is open.
     pub(crate) fn compressing(&self) -> Option<i32> {
         self.compressor.open_level()
