@@ -440,40 +440,36 @@ mod tests {
         Some(base + base / 8 * u64::from(w & 7))
     }
 
+    /// Compresses `unit`, checks that it decodes, and gives the window
+    /// the frame it opened declares.
+    fn opened_window(c: &mut Compressor, d: &mut Decompressor, unit: &[u8]) -> u64 {
+        assert_eq!(c.open_level(), None, "the unit opens a frame");
+        let z = c.compress(unit).unwrap();
+        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+        declared_window(&z).expect("a streaming frame declares its window")
+    }
+
     #[test]
     fn a_frame_opened_after_expect_is_sized_for_what_is_expected() {
         let cfg = ChannelConfig::default();
         let unit = message(1).repeat(40);
         // Told nothing: the level's own window (level 3: 2 MiB).
         let (mut c, mut d) = pair(&cfg);
-        let z = c.compress(&unit).unwrap();
-        assert!(
-            declared_window(&z).unwrap() >= 2 << 20,
-            "{:?}",
-            declared_window(&z)
-        );
-        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+        assert!(opened_window(&mut c, &mut d, &unit) >= 2 << 20);
         // Told 40 KB follow: a window for 64 KiB (MIN_EXPECT), and the
         // stream still decodes, also past what was expected.
         let (mut c, mut d) = pair(&cfg);
         c.expect(40_000);
-        let z = c.compress(&unit).unwrap();
-        assert!(
-            declared_window(&z).unwrap() <= 2 * MIN_EXPECT,
-            "{:?}",
-            declared_window(&z)
-        );
-        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+        assert!(opened_window(&mut c, &mut d, &unit) <= 2 * MIN_EXPECT);
         for i in 0..100 {
             let more = message(i).repeat(30);
             let z = c.compress(&more).unwrap();
             assert_eq!(d.decompress(&z, 1 << 20).unwrap(), more);
         }
         // Told a lot: the level's own window again.
-        let (mut c, _) = pair(&cfg);
+        let (mut c, mut d) = pair(&cfg);
         c.expect(64 << 20);
-        let z = c.compress(&unit).unwrap();
-        assert!(declared_window(&z).unwrap() >= 2 << 20);
+        assert!(opened_window(&mut c, &mut d, &unit) >= 2 << 20);
     }
 
     #[test]
@@ -481,21 +477,14 @@ mod tests {
         let cfg = ChannelConfig::default();
         let unit = message(2).repeat(40);
         let (mut c, mut d) = pair(&cfg);
-        let z = c.compress(&unit).unwrap();
-        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+        opened_window(&mut c, &mut d, &unit);
         c.expect(1_000);
         let z = c.compress(&unit).unwrap();
         assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
         let end = c.finish().unwrap();
         assert_eq!(d.decompress(&end, 1 << 20).unwrap(), b"");
         // The next frame was told nothing: the level's own window.
-        let z = c.compress(&unit).unwrap();
-        assert!(
-            declared_window(&z).unwrap() >= 2 << 20,
-            "{:?}",
-            declared_window(&z)
-        );
-        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), unit);
+        assert!(opened_window(&mut c, &mut d, &unit) >= 2 << 20);
     }
 
     #[test]
