@@ -41,9 +41,8 @@
 //! knows the deletes it took by their numbers (seed 305270335: a restarted
 //! proxy numbered a new delete from what its disk held, a number an earlier
 //! life had used, and the delete was dropped as held elsewhere). Each life
-//! numbers from the
-//! time it started (milliseconds since 1970, times 2^20) or past the disk's
-//! highest, whichever is higher.
+//! numbers from the time it started (milliseconds since 1970, times 2^20)
+//! or past the disk's highest, whichever is higher.
 //!
 //! Recording is safe to cancel: the commit runs in a task of its own, for
 //! a real disk finishes a write its caller stopped waiting for (redb's runs

@@ -17,9 +17,10 @@
 //! A context at level 9 is about 15 MB (level 3: 3.7 MB), so it is held only
 //! while it is used:
 //! - a bulk-level frame ends (`rest`) as soon as the stream of wanted
-//!   bodies drained (nothing queued, fetched or wanted), which frees the
-//!   context here and the window at the client proxy; the next burst opens
-//!   a new one (bodies sent one by one as answers keep their frame: a new
+//!   bodies drained (nothing queued, fetched or wanted), which lets go of
+//!   the context here (back to the edge's pool of at most 16,
+//!   `causeway_wire::ContextPool`) and frees the window at the client
+//!   proxy; the next burst opens a new one (bodies sent one by one as answers keep their frame: a new
 //!   one per body would lose the history between them);
 //! - any frame ends once the session sent nothing for [`REST_AFTER`];
 //! - at most [`MAX_BULK_CONTEXTS`] sessions of the edge stream at the bulk

@@ -11,6 +11,9 @@
 //! read 3 s after they opened: 924,447 bytes per idle session with the
 //! adaptive threshold, 168,612 with it pinned (200 active sessions:
 //! 3,429,724 and 200,376). Pinning the threshold turns the adaptation off.
+//! (Since then a node keeps up to 16 contexts whose frames ended for the
+//! next frames to take, `causeway_wire::ContextPool`: a bounded few
+//! megabytes, instead of a mapping made, faulted in and unmapped per frame.)
 //!
 //! Called once by each binary before it starts its runtime; nothing in a
 //! simulation calls it.

@@ -14,10 +14,11 @@
 //! the start of a zstd frame, so a level is chosen per frame: the sender
 //! ends the open frame when asked for another level ([`Compressor::set_level`])
 //! or to rest ([`Compressor::finish`]), and starts the next frame with the
-//! level asked for. A rest also frees the context (a level-9 context is
-//! about 15 MB); the receiver frees its window when a frame ends. So a
-//! session holds large contexts only while a stream flows, and a level
-//! change costs the history once.
+//! level asked for. A rest also lets go of the context (a level-9 context
+//! is about 15 MB): back to the node's pool for another channel's next
+//! frame (`contexts.rs`); the receiver frees its window when a frame ends.
+//! So a session holds large contexts only while a stream flows, and a
+//! level change costs the history once.
 //!
 //! **First units.** A channel's first 16 KiB go as whole frames sized for
 //! each unit, so that opening a session (a `Hello`, a `Welcome`) and an
@@ -44,9 +45,11 @@
 
 use std::sync::Arc;
 
-use zstd::stream::raw::{CParameter, DParameter, Decoder, Encoder, InBuffer, Operation, OutBuffer};
+use zstd::stream::raw::{CParameter, DParameter, Decoder, InBuffer, Operation, OutBuffer};
+use zstd::zstd_safe::{self, CCtx};
 
 use crate::config::ChannelConfig;
+use crate::contexts::{ContextPool, Shape};
 use crate::error::WireError;
 use crate::history::{History, raw_content};
 
@@ -86,11 +89,11 @@ impl Out {
 
     /// Runs one zstd step that writes at most `room` bytes after the output
     /// so far; returns the bytes written and the step's own result.
-    fn step<T>(
+    fn step<T, E>(
         &mut self,
         room: usize,
-        step: impl FnOnce(&mut OutBuffer<'_, [u8]>) -> std::io::Result<T>,
-    ) -> (usize, std::io::Result<T>) {
+        step: impl FnOnce(&mut OutBuffer<'_, [u8]>) -> Result<T, E>,
+    ) -> (usize, Result<T, E>) {
         let end = self.filled + room;
         if self.buf.len() < end {
             self.buf.resize(end, 0);
@@ -108,8 +111,9 @@ impl Out {
     }
 }
 
-fn compress_err(e: std::io::Error) -> WireError {
-    WireError::Compress(e.to_string())
+/// A zstd error code from a context used directly.
+fn zstd_err(code: usize) -> WireError {
+    WireError::Compress(zstd_safe::get_error_name(code).to_owned())
 }
 
 fn decompress_err(e: std::io::Error) -> WireError {
@@ -156,8 +160,11 @@ impl Start {
 }
 
 pub(crate) struct Compressor {
-    /// The open zstd frame's context and its level; none while resting.
-    open: Option<(Encoder<'static>, i32)>,
+    /// The open zstd frame's context and what it was set up for (its
+    /// level); none while resting.
+    open: Option<(CCtx<'static>, Shape)>,
+    /// Where a frame's context comes from and goes back to.
+    pool: ContextPool,
     /// The bytes the sender expects the next frame to carry, if it said
     /// (see [`Compressor::expect`]); only for a frame the next unit opens.
     expect: Option<u64>,
@@ -174,6 +181,7 @@ impl Compressor {
     pub(crate) fn new(cfg: &ChannelConfig) -> Self {
         Self {
             open: None,
+            pool: cfg.contexts.clone(),
             expect: None,
             whole_left: cfg.first_whole,
             level: cfg.zstd_level,
@@ -192,7 +200,9 @@ impl Compressor {
     /// Frees the context without ending its frame (the line is gone, so
     /// the end could not be sent) and gives back the frame's history.
     pub(crate) fn discard(&mut self) -> History {
-        self.open = None;
+        if let Some((cctx, shape)) = self.open.take() {
+            self.pool.give_back(shape, cctx);
+        }
         self.history.take()
     }
 
@@ -215,25 +225,51 @@ impl Compressor {
 
     /// The open frame's level, if a frame is open.
     pub(crate) fn open_level(&self) -> Option<i32> {
-        self.open.as_ref().map(|(_, l)| *l)
+        self.open.as_ref().map(|(_, shape)| shape.level)
     }
 
-    fn start(&mut self) -> Result<Encoder<'static>, WireError> {
-        let mut enc = match self.start.dictionary() {
-            Some(d) => Encoder::with_dictionary(self.level, d).map_err(compress_err)?,
-            None => Encoder::new(self.level).map_err(compress_err)?,
-        };
+    /// A context for the next streaming frame, from the pool, set up for
+    /// it.
+    fn start(&mut self) -> Result<(CCtx<'static>, Shape), WireError> {
+        let hint = (self.expect.take()).map(|b| b.clamp(MIN_EXPECT, u64::from(u32::MAX)));
+        let shape = Shape::streaming(self.level, hint);
+        let mut cctx = self.pool.take(shape);
+        if let Err(e) = self.set_up(&mut cctx, hint) {
+            self.pool.give_back(shape, cctx);
+            return Err(e);
+        }
         let primer = self.start.primer.take();
         self.history.start(primer.as_deref().map(raw_content));
-        // Checksums are pointless under an AEAD; frame sizes are unknown.
-        enc.set_parameter(CParameter::ChecksumFlag(false))
-            .map_err(compress_err)?;
-        if let Some(bytes) = self.expect.take() {
-            let hint = bytes.clamp(MIN_EXPECT, u64::from(u32::MAX));
-            enc.set_parameter(CParameter::SrcSizeHint(hint as u32))
-                .map_err(compress_err)?;
+        Ok((cctx, shape))
+    }
+
+    fn set_up(&self, cctx: &mut CCtx<'static>, hint: Option<u64>) -> Result<(), WireError> {
+        cctx.set_parameter(CParameter::CompressionLevel(self.level))
+            .map_err(zstd_err)?;
+        if let Some(d) = self.start.dictionary() {
+            cctx.load_dictionary(d).map_err(zstd_err)?;
         }
-        Ok(enc)
+        // Checksums are pointless under an AEAD; frame sizes are unknown.
+        cctx.set_parameter(CParameter::ChecksumFlag(false))
+            .map_err(zstd_err)?;
+        if let Some(hint) = hint {
+            cctx.set_parameter(CParameter::SrcSizeHint(hint as u32))
+                .map_err(zstd_err)?;
+        }
+        Ok(())
+    }
+
+    /// `plain` as a whole frame that says its size, on a pooled context.
+    fn whole_frame(&self, plain: &[u8]) -> Result<Vec<u8>, WireError> {
+        let shape = Shape::whole(self.level);
+        let mut cctx = self.pool.take(shape);
+        let mut out = Vec::with_capacity(zstd_safe::compress_bound(plain.len()));
+        let done = cctx
+            .set_parameter(CParameter::CompressionLevel(self.level))
+            .and_then(|_| cctx.compress2(&mut out, plain))
+            .map_err(zstd_err);
+        self.pool.give_back(shape, cctx);
+        done.map(|_| out)
     }
 
     /// Compresses one unit and flushes, so the output decodes on its own
@@ -256,10 +292,12 @@ impl Compressor {
             && self.start.dictionary().is_none()
         {
             self.whole_left -= plain.len();
+            // A hint is for a frame the next unit opens; this one is whole.
+            self.expect = None;
             self.history.start(None);
             self.history.feed(plain);
             self.history.end();
-            return zstd::bulk::compress(plain, self.level).map_err(compress_err);
+            return self.whole_frame(plain);
         }
         self.whole_left = 0;
         let mut out = Out::with_capacity(plain.len() / 2 + 64);
@@ -267,30 +305,32 @@ impl Compressor {
             self.finish_into(&mut out)?;
         }
         if self.open.is_none() {
-            let enc = self.start()?;
-            self.open = Some((enc, self.level));
+            self.open = Some(self.start()?);
         }
         // A hint is for a frame this very unit opens.
         self.expect = None;
-        let (enc, _) = self.open.as_mut().expect("a frame was just opened");
+        let (cctx, _) = self.open.as_mut().expect("a frame was just opened");
         self.history.feed(plain);
         let room = (plain.len() + 64).min(STEP);
         let mut input = InBuffer::around(plain);
         while input.pos() < plain.len() {
-            out.step(room, |o| enc.run(&mut input, o))
+            out.step(room, |o| cctx.compress_stream(o, &mut input))
                 .1
-                .map_err(compress_err)?;
+                .map_err(zstd_err)?;
         }
         loop {
-            let left = out.step(room, |o| enc.flush(o)).1.map_err(compress_err)?;
+            let left = out
+                .step(room, |o| cctx.flush_stream(o))
+                .1
+                .map_err(zstd_err)?;
             if left == 0 {
                 return Ok(out.into_vec());
             }
         }
     }
 
-    /// Ends the open frame, if any, and frees its context; returns the bytes
-    /// that end it (empty when no frame was open).
+    /// Ends the open frame, if any, and gives its context back to the pool;
+    /// returns the bytes that end it (empty when no frame was open).
     pub(crate) fn finish(&mut self) -> Result<Vec<u8>, WireError> {
         let mut out = Out::with_capacity(0);
         self.finish_into(&mut out)?;
@@ -298,18 +338,27 @@ impl Compressor {
     }
 
     fn finish_into(&mut self, out: &mut Out) -> Result<(), WireError> {
-        let Some((mut enc, _)) = self.open.take() else {
+        let Some((mut cctx, shape)) = self.open.take() else {
             return Ok(());
         };
         self.history.end();
-        loop {
-            let left = out
-                .step(1024, |o| enc.finish(o, true))
-                .1
-                .map_err(compress_err)?;
-            if left == 0 {
-                return Ok(());
+        let ended = loop {
+            match out.step(1024, |o| cctx.end_stream(o)).1 {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(code) => break Err(zstd_err(code)),
             }
+        };
+        self.pool.give_back(shape, cctx);
+        ended
+    }
+}
+
+impl Drop for Compressor {
+    /// A channel closed with a frame open gives its context back too.
+    fn drop(&mut self) {
+        if let Some((cctx, shape)) = self.open.take() {
+            self.pool.give_back(shape, cctx);
         }
     }
 }
@@ -484,6 +533,21 @@ mod tests {
         let end = c.finish().unwrap();
         assert_eq!(d.decompress(&end, 1 << 20).unwrap(), b"");
         // The next frame was told nothing: the level's own window.
+        assert!(opened_window(&mut c, &mut d, &unit) >= 2 << 20);
+    }
+
+    #[test]
+    fn an_expectation_given_before_a_whole_frame_unit_does_not_reach_a_later_frame() {
+        let cfg = ChannelConfig::default();
+        let (mut c, mut d) = (Compressor::new(&cfg), Decompressor::new(&cfg));
+        c.expect(1_000);
+        let small = message(3);
+        let z = c.compress(&small).unwrap();
+        assert_eq!(d.decompress(&z, 1 << 20).unwrap(), small);
+        assert_eq!(c.open_level(), None, "a channel's first unit is whole");
+        c.whole_left = 0;
+        // The streaming frame after it was told nothing.
+        let unit = message(4).repeat(40);
         assert!(opened_window(&mut c, &mut d, &unit) >= 2 << 20);
     }
 

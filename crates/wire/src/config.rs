@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::contexts::ContextPool;
 use crate::error::WireError;
 
 /// Default cap on one application message (serialized, before compression).
@@ -56,6 +57,10 @@ pub struct ChannelConfig {
     /// opening a session never opens a streaming context. 0: every unit
     /// goes into the streaming frame. Sender-side only.
     pub first_whole: usize,
+    /// Compression contexts kept between frames for the next one
+    /// (`contexts.rs`); clones of this configuration share them, so a
+    /// node's channels do.
+    pub contexts: ContextPool,
 }
 
 impl Default for ChannelConfig {
@@ -71,6 +76,7 @@ impl Default for ChannelConfig {
             history: 0,
             per_message: false,
             first_whole: FIRST_WHOLE,
+            contexts: ContextPool::default(),
         }
     }
 }

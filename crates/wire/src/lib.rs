@@ -15,6 +15,8 @@
 //! - `compress`: one zstd streaming context per direction; frames marked
 //!   [`Compress::Never`] (credentials) never enter it. [`history`]: the
 //!   recent plaintext that primes a resumed channel's contexts.
+//!   `contexts`: the contexts a node's channels hand on from a frame that
+//!   ended to the next one opened ([`ContextPool`]).
 //! - `seal`: one direction's cipher, chunking, size caps and compression, as
 //!   pure functions over bytes.
 //! - `channel` + `establish`: the thin async driver and the public entry
@@ -39,6 +41,7 @@ mod channel;
 pub mod codec;
 mod compress;
 mod config;
+mod contexts;
 mod counters;
 pub mod dictionary;
 mod entropy;
@@ -58,6 +61,7 @@ pub use config::{
     ChannelConfig, DEFAULT_MAX_FRAME, FIRST_WHOLE, MAX_FRAME_CEILING, MAX_ZSTD_LEVEL,
     RESUME_HISTORY,
 };
+pub use contexts::ContextPool;
 pub use counters::{Counters, DirectionCounts, Meter};
 pub use error::WireError;
 pub use establish::{accept_kk, accept_kk_any, accept_xk, connect_kk, connect_xk};

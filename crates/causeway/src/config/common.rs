@@ -400,6 +400,9 @@ impl Cx<'_> {
             history: d.history,
             first_whole: d.first_whole,
             per_message: self.per_message(&c.compression),
+            // The node's own: every channel made from this configuration
+            // shares it.
+            contexts: d.contexts,
         }
     }
 
