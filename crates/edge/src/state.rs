@@ -294,7 +294,6 @@ impl EdgeState {
         self.inner.superseded.load(Ordering::SeqCst)
     }
 
-    /// The latest sessions (at most [`MAX_RECORDS`]), in start order.
     /// Resumes taken: a session re-attached to a new channel after a cut.
     pub fn resumes(&self) -> usize {
         self.inner.resumed.load(Ordering::SeqCst)
@@ -312,6 +311,8 @@ impl EdgeState {
         self.inner.resumed_primed.load(Ordering::SeqCst)
     }
 
+    /// The latest sessions (at most [`MAX_RECORDS`] unless more run), in
+    /// start order.
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.records().clone()
     }

@@ -197,8 +197,9 @@ impl Compressor {
         self.start.prime(primer, self.open.is_some())
     }
 
-    /// Frees the context without ending its frame (the line is gone, so
-    /// the end could not be sent) and gives back the frame's history.
+    /// Lets go of the context without ending its frame (the line is gone,
+    /// so the end could not be sent): back to the pool, reset; gives back
+    /// the frame's history.
     pub(crate) fn discard(&mut self) -> History {
         if let Some((cctx, shape)) = self.open.take() {
             self.pool.give_back(shape, cctx);

@@ -91,11 +91,13 @@ impl ContextPool {
     /// A context with zstd's default parameters and no dictionary, for a
     /// frame of `shape`: the newest kept one of that shape, else a new one.
     pub(crate) fn take(&self, shape: Shape) -> CCtx<'static> {
-        let mut kept = self.kept();
-        match kept.iter().rposition(|(s, _)| *s == shape) {
-            Some(i) => kept.remove(i).1,
-            None => CCtx::create(),
-        }
+        let found = {
+            let mut kept = self.kept();
+            let i = kept.iter().rposition(|(s, _)| *s == shape);
+            i.map(|i| kept.remove(i).1)
+        };
+        // Made (and below, freed) outside the lock.
+        found.unwrap_or_else(CCtx::create)
     }
 
     /// Takes `cctx` back for a later frame of `shape` (its frame ended, or
@@ -108,10 +110,10 @@ impl ContextPool {
             return;
         }
         let mut kept = self.kept();
-        if kept.len() == MAX_KEPT {
-            kept.remove(0);
-        }
+        let oldest = (kept.len() == MAX_KEPT).then(|| kept.remove(0));
         kept.push((shape, cctx));
+        drop(kept);
+        drop(oldest);
     }
 
     /// How many contexts are kept now.
