@@ -49,6 +49,7 @@ mod maildrop;
 mod metrics;
 mod outbox;
 mod owed;
+mod records;
 mod registry;
 mod reload;
 mod replay;

@@ -16,9 +16,8 @@ use causeway_net::metrics::Histogram;
 use causeway_net::{AgedCount, Count, Instant};
 use causeway_wire::Counters;
 
-/// Session records kept (the oldest ended ones are forgotten first), so a
-/// long-running edge does not grow without bound.
-pub const MAX_RECORDS: usize = 1024;
+use crate::records::Records;
+pub use crate::records::{MAX_RECORDS, SessionEnd, SessionRecord};
 
 /// Shared, cheap to clone; created by the caller of [`crate::run_edge`].
 #[derive(Clone, Default)]
@@ -32,7 +31,7 @@ struct Inner {
     /// The bodies all replicas keep, under one cap.
     body_pool: causeway_cache::Pool,
     pending_work: AgedCount,
-    sessions: Mutex<Vec<SessionRecord>>,
+    sessions: Mutex<Records>,
     journal_entries: AtomicUsize,
     taken_records: AtomicUsize,
     journal_failures: AtomicUsize,
@@ -102,35 +101,6 @@ pub(crate) fn test_now() -> Instant {
 /// consistent after a panic elsewhere.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// How one client session went.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub id: String,
-    /// `None` while the session runs.
-    pub end: Option<SessionEnd>,
-    /// Acknowledged work that could never be done (server name, UIDL,
-    /// what): a message that a duplicate UIDL made impossible to name.
-    pub abandoned: Vec<String>,
-}
-
-/// Why a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The client said `Quit` and got `Bye`.
-    Quit,
-    /// The line was cut (error, EOF without close, or silence); the reason.
-    LineCut(String),
-    /// The edge was shut down.
-    Shutdown,
-    /// The session was refused before `Welcome`; the reason sent.
-    Refused(String),
-    /// Its line had been cut, and the client's next session ended it (see
-    /// `Hello::supersedes`).
-    Superseded,
-    /// This connection resumed another session (named), which goes on.
-    Resumed(String),
 }
 
 impl EdgeState {
@@ -314,10 +284,10 @@ impl EdgeState {
     /// The latest sessions (at most [`MAX_RECORDS`] unless more run), in
     /// start order.
     pub fn sessions(&self) -> Vec<SessionRecord> {
-        self.records().clone()
+        self.records().all()
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, Vec<SessionRecord>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
         lock(&self.inner.sessions)
     }
 
@@ -414,24 +384,10 @@ impl EdgeState {
     }
 
     pub(crate) fn session_started(&self, id: &str) {
-        let mut records = self.records();
-        if records.len() >= MAX_RECORDS {
-            // Forget the oldest ended session; running ones are always kept.
-            if let Some(i) = records.iter().position(|r| r.end.is_some()) {
-                records.remove(i);
-            }
-        }
-        records.push(SessionRecord {
-            id: id.to_owned(),
-            end: None,
-            abandoned: Vec::new(),
-        });
+        self.records().started(id);
     }
 
     pub(crate) fn session_ended(&self, id: &str, end: SessionEnd, abandoned: Vec<String>) {
-        if let Some(r) = self.records().iter_mut().rev().find(|r| r.id == id) {
-            r.end = Some(end);
-            r.abandoned = abandoned;
-        }
+        self.records().ended(id, end, abandoned);
     }
 }
