@@ -350,6 +350,76 @@ attempt("logout", p.logout)
     assert_clean_ends(&dc, mark, "news").await;
 }
 
+/// python imaplib idles while the line is cut, twice: at once after the
+/// IDLE is accepted, and again a second later, while new mail has arrived
+/// and the proxy may be listing the folder again (`imap_recheck` is 2 s
+/// here). The client keeps idling, hears of the new mail, reads it byte for
+/// byte, and logs out; the session behind was resumed, not logged in
+/// again; nothing is read or deleted on Dovecot and every server session
+/// ended with LOGOUT or QUIT.
+async fn idle_through_cuts(route: Route, backend: Backend) {
+    let Some((dc, chain, before)) = rig(route, backend, 3, 3000).await else {
+        return;
+    };
+    let mark = dc.log_mark();
+    let script = format!(
+        r#"attempt("login", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}")
+attempt("select", p.select, "INBOX")
+tag = p._new_tag()
+p.send(tag + b" IDLE\r\n")
+out("idle", text(p.readline().strip()))
+pause("idling")
+line = p.readline()
+while b"EXISTS" not in line:
+    out("meanwhile", text(line.strip()))
+    line = p.readline()
+out("pushed", text(line.strip()))
+p.send(b"DONE\r\n")
+line = p.readline()
+while not line.startswith(tag):
+    line = p.readline()
+out("done", text(line.strip()))
+out("new.digest", digest(attempt("new", p.fetch, "4", "(BODY.PEEK[])")))
+attempt("logout", p.logout)
+"#
+    );
+    let mut py = python::Py::start_imap(&chain.imap, &script);
+    assert_eq!(py.expect("select").await, "OK 3");
+    assert_eq!(py.expect("idle").await, "+ idling");
+    py.expect("pause").await;
+    let links = chain.line.connections();
+    chain.line.cut_now();
+    dc.deliver(USER, 1, 2000).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    chain.line.cut_now();
+    py.resume().await;
+    assert_eq!(py.expect("pushed").await, "* 4 EXISTS");
+    assert!(py.expect("done").await.ends_with("OK IDLE terminated"));
+    let after = dc.mailbox(USER).await;
+    let arrived = after
+        .messages
+        .iter()
+        .find(|m| !before.messages.iter().any(|k| k.sha256 == m.sha256))
+        .expect("a new message")
+        .clone();
+    let digest = py.expect("new.digest").await;
+    assert_eq!(digest.split(' ').next(), Some(arrived.sha256.as_str()));
+    let out = py.finish().await;
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+    // The cuts were real, and the session behind lived through them: the
+    // proxy reached the edge again over new links and resumed it.
+    assert!(
+        chain.line.connections() > links,
+        "no new link after the cuts"
+    );
+    assert!(chain.resumes().0 >= 1, "{}", chain.output());
+    let mut all = before.messages.clone();
+    all.push(arrived);
+    let want = [Some(false); 4];
+    settle_flags(&dc, &chain, mark, &all, &want, 4, "idle through cuts").await;
+    assert_clean_ends(&dc, mark, "idle through cuts").await;
+}
+
 /// mbsync syncing every folder (`Patterns *`) of a chain with two entries
 /// for one Dovecot account, its INBOX and its folder Archive (entry
 /// `archive`): the IMAP front shows INBOX and a folder `archive`, each
@@ -436,3 +506,4 @@ matrix!(offlineimap);
 matrix!(neomutt);
 matrix!(getmail);
 matrix!(news);
+matrix!(idle_through_cuts);
