@@ -309,6 +309,10 @@ impl Faults {
         if pending > 0 {
             w.coverage.insert(Cov::EdgeCrashPendingWork);
         }
+        // The disk first: the host's tasks, dropped next, would otherwise
+        // see their commits through (`SimDisk`: a commit nobody waits for
+        // still completes, unless the machine is gone).
+        let lost = w.disk.crash();
         w.sim.crash("edge");
         let (_, failed, _) = w.disk.counts();
         let (since, failed_before) = self.last_edge_crash;
@@ -317,7 +321,6 @@ impl Faults {
         }
         self.last_edge_crash = (w.now_ms(), failed);
         w.coverage.insert(Cov::EdgeCrashWithJournal);
-        let lost = w.disk.crash();
         w.log_event(format!(
             "crash edge ({why}; pending work {pending}, journal lost {lost} unsynced commits)"
         ));

@@ -915,8 +915,10 @@ pub fn run_with_crash_then(
         );
     }
     let at = w.sim.elapsed();
-    w.sim.crash("edge");
+    // The disk first: the host's tasks, dropped next, would otherwise see
+    // their commits through (a commit nobody waits for still completes).
     let lost = disk.crash();
+    w.sim.crash("edge");
     println!("edge crashed at {at:?}; {lost} unsynced commit(s) lost");
     while w.sim.elapsed() < at + down {
         assert!(

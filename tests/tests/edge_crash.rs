@@ -502,8 +502,8 @@ fn a_crash_during_replay_is_replayed_again() {
         }
         assert!(!w.sim.step().unwrap());
     }
-    w.sim.crash("edge");
     disk.crash();
+    w.sim.crash("edge");
     for _ in 0..100 {
         w.sim.step().unwrap();
     }

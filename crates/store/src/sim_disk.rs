@@ -5,11 +5,18 @@
 //! incarnation of the edge: like a disk, it outlives the process. A commit
 //! first lands in a volatile area and becomes durable only when its (simulated)
 //! sync completes. What was not synced when the edge crashed is lost:
+//! [`SimDisk::crash`] drops everything still volatile, and a harness that
+//! crashes a host calls it first, then drops the host's tasks.
 //!
-//! - a pending commit whose future is dropped (the host's tasks are dropped
-//!   when turmoil crashes it) takes its writes with it;
-//! - [`SimDisk::crash`] drops everything still volatile; a harness that
-//!   crashes the edge host calls it at the same moment, to be explicit.
+//! A commit whose future is dropped while the host lives (a task
+//! cancelled, a `select!` that chose another branch) still completes, as a
+//! real store's does: redb's commit runs to its end on a blocking thread
+//! whether or not anyone still waits for it (`RedbStore`). Until 2026-12-06
+//! such a commit was lost, so the simulation never met the state real
+//! edges and proxies can reach: a journal entry its writer gave up on. The
+//! writes become durable when the future is dropped, a little before a
+//! real sync would have ended; a commit stalled before its sync (a hung
+//! disk) stays volatile, for a later crash to lose.
 //!
 //! Faults: [`SimDisk::fail_next_commits`] makes commits fail (the edge must
 //! then refuse the acknowledgement), [`SimDisk::inject`] stalls a commit
@@ -68,7 +75,9 @@ impl std::fmt::Debug for SimDisk {
     }
 }
 
-/// Drops the writes of a commit that never synced (its future was dropped).
+/// A commit between its writes and its sync. Dropped before the sync
+/// ended (its future dropped), it completes at once, unless it is stalled
+/// before its sync (see the module docs).
 struct Pending {
     disk: SimDisk,
     id: u64,
@@ -77,8 +86,15 @@ struct Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         let mut d = self.disk.lock();
-        d.volatile.remove(&self.id);
-        d.stalled.remove(&self.id);
+        if d.stalled.remove(&self.id) {
+            // Stalled before its sync: volatile until a crash. Stalled
+            // after it: already durable.
+            return;
+        }
+        if let Some(batch) = d.volatile.remove(&self.id) {
+            apply(&mut d.durable, batch);
+            d.commits += 1;
+        }
     }
 }
 
@@ -292,15 +308,40 @@ mod tests {
     }
 
     #[test]
-    fn a_stalled_commit_is_lost_by_a_crash_or_a_dropped_future() {
+    fn a_commit_whose_caller_stops_waiting_still_completes() {
+        rt().block_on(async {
+            let d = SimDisk::new();
+            d.set_sync_latency(Duration::from_millis(50));
+            let f = d.commit(vec![put("a")]);
+            let r = tokio::time::timeout(Duration::from_millis(10), f).await;
+            assert!(r.is_err(), "still syncing");
+            assert_eq!(d.durable_keys(), [b"a".to_vec()]);
+            assert_eq!(d.counts(), (1, 0, 0));
+            // A crash first loses it, as a crash during the sync would.
+            let d2 = d.clone();
+            let task = tokio::spawn(async move { d2.commit(vec![put("b")]).await });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert_eq!(d.crash(), 1);
+            task.abort();
+            let _ = task.await;
+            assert!(!d.contains(b"b"));
+            assert_eq!(d.counts(), (1, 0, 1));
+        });
+    }
+
+    #[test]
+    fn a_stalled_commit_is_lost_by_a_crash_and_kept_volatile_by_a_dropped_future() {
         rt().block_on(async {
             let d = SimDisk::new();
             d.inject(CommitFault::StallBeforeSync);
             let f = d.commit(vec![put("a")]);
             let r = tokio::time::timeout(Duration::from_millis(10), f).await;
             assert!(r.is_err(), "stalled");
-            // The future was dropped by the timeout: the write is gone.
-            assert!(d.is_empty() && !d.contains(b"a"));
+            // The future was dropped by the timeout: a hung disk, the write
+            // volatile until a crash.
+            assert!(d.is_empty() && d.contains(b"a"));
+            assert_eq!(d.crash(), 1);
+            assert!(!d.contains(b"a"));
 
             d.inject(CommitFault::StallBeforeSync);
             let d2 = d.clone();

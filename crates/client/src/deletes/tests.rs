@@ -423,29 +423,6 @@ fn the_oldest_number_said_is_never_above_one_the_proxy_may_still_carry() {
     });
 }
 
-/// A disk like redb's: each commit runs on a task of its own, so one whose
-/// caller stopped waiting still lands.
-struct FinishesDropped(SimDisk);
-
-impl causeway_store::JournalStore for FinishesDropped {
-    fn commit(&self, batch: Vec<causeway_store::Write>) -> causeway_store::StoreFuture<()> {
-        let disk = self.0.clone();
-        Box::pin(async move {
-            tokio::spawn(async move { disk.commit(batch).await })
-                .await
-                .map_err(std::io::Error::other)?
-        })
-    }
-
-    fn scan(&self) -> causeway_store::StoreFuture<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.0.scan()
-    }
-
-    fn describe(&self) -> String {
-        "a disk that finishes dropped commits".into()
-    }
-}
-
 /// A mail client that hangs up while the proxy's disk writes its DELE
 /// (`Session::ask_watching` drops the session's request) was never told
 /// `+OK`: the entry the disk still writes is erased, and neither this
@@ -455,10 +432,9 @@ fn a_delete_whose_session_went_away_while_the_disk_wrote_it_is_erased_not_carrie
     block_on(async {
         let disk = SimDisk::new();
         disk.set_sync_latency(std::time::Duration::from_millis(50));
-        let cfg = JournalConfig::new(
-            FinishesDropped(disk.clone()),
-            JournalKey::from_bytes([1; 32]),
-        );
+        // `SimDisk` finishes a commit whose caller stopped waiting, as
+        // redb does on its blocking thread.
+        let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([1; 32]));
         let names = servers();
         let load = || {
             DeleteJournal::load(
