@@ -20,8 +20,9 @@
 //!   bodies drained (nothing queued, fetched or wanted), which lets go of
 //!   the context here (back to the edge's pool of at most 16,
 //!   `causeway_wire::ContextPool`) and frees the window at the client
-//!   proxy; the next burst opens a new one (bodies sent one by one as answers keep their frame: a new
-//!   one per body would lose the history between them);
+//!   proxy; the next burst opens a new one (bodies sent one by one as
+//!   answers keep their frame: a new one per body would lose the history
+//!   between them);
 //! - any frame ends once the session sent nothing for [`REST_AFTER`];
 //! - at most [`MAX_BULK_CONTEXTS`] sessions of the edge stream at the bulk
 //!   level at once (about 1 GB); the others stream at the fast level until

@@ -201,10 +201,15 @@ impl Compressor {
     /// so the end could not be sent): back to the pool, reset; gives back
     /// the frame's history.
     pub(crate) fn discard(&mut self) -> History {
+        self.let_go();
+        self.history.take()
+    }
+
+    /// Gives the open frame's context, if any, back to the pool unended.
+    fn let_go(&mut self) {
         if let Some((cctx, shape)) = self.open.take() {
             self.pool.give_back(shape, cctx);
         }
-        self.history.take()
     }
 
     /// The level for what is compressed next; an open frame at another level
@@ -358,9 +363,7 @@ impl Compressor {
 impl Drop for Compressor {
     /// A channel closed with a frame open gives its context back too.
     fn drop(&mut self) {
-        if let Some((cctx, shape)) = self.open.take() {
-            self.pool.give_back(shape, cctx);
-        }
+        self.let_go();
     }
 }
 
