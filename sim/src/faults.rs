@@ -16,6 +16,11 @@ use crate::swarm::Focus;
 use crate::workload::{Activity, MsgKey};
 use crate::world::World;
 
+/// Where the line is cut during RETRs, how often an APPEND meets a cut
+/// too: APPENDs are few (an IMAP session that can store mail), and each
+/// must be judged through cuts (invariant 10).
+const APPEND_CUT_CHANCE: f64 = 0.5;
+
 /// A fault in force, and what undoes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Undo {
@@ -275,6 +280,9 @@ impl Faults {
             Some(Activity::ImapRecheck) => {
                 w.coverage.insert(Cov::CutAtImapRecheck);
             }
+            Some(Activity::Appending) => {
+                w.coverage.insert(Cov::CutDuringAppend);
+            }
             _ => {}
         }
         w.coverage.insert(Cov::LineCut);
@@ -507,6 +515,16 @@ impl Faults {
                 if f.cut_during_retr > 0.0 && w.rng.chance(f.cut_during_retr) =>
             {
                 self.cut_line(w, &format!("during RETR of {}:{}", k.0, k.1));
+            }
+            // Mid-upload, or while the answer comes back: the edge must
+            // store the message once, and an edge that dies meanwhile
+            // leaves the outcome unknown (at most once).
+            Some(Activity::Appending) => {
+                if f.cut_during_retr > 0.0 && w.rng.chance(APPEND_CUT_CHANCE) {
+                    self.cut_line(w, "during an APPEND");
+                } else if f.edge_crash_after_dele > 0.0 && w.rng.chance(f.edge_crash_after_dele) {
+                    self.crash_edge(w, "during an APPEND");
+                }
             }
             Some(Activity::DeleAcked(k)) => {
                 if f.cut_after_dele_ack > 0.0 && w.rng.chance(f.cut_after_dele_ack) {

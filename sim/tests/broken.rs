@@ -24,7 +24,7 @@ use causeway_sim::{RunOptions, Variant, run_seed};
 /// sweep: the standard one unless named)
 const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("mark-read-before-delivered", 22, 3, None),
-    ("no-quit-after-cut", 2, 5, None),
+    ("no-quit-after-cut", 1, 5, None),
     ("stale-message-numbers", 175, 3, None),
     ("drop-acked-delete-on-cut", 103, 6, None),
     ("forget-owed-on-session-loss", 1, 6, None),
@@ -44,6 +44,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
+    ("append-again-on-resume", 137, 10, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -132,4 +133,5 @@ caught! {
     a_proxy_that_takes_a_pipelined_command_for_proof_of_delivery: "imap-pipelined-proves-read",
     an_edge_journal_that_erases_a_header_early: "journal-header-erased-early",
     an_edge_that_takes_a_carried_delete_it_took_before_again: "carried-taken-twice",
+    an_edge_that_stores_an_append_asked_again_twice: "append-again-on-resume",
 }

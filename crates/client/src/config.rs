@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use causeway_proto::Secret;
-use causeway_proto::user::{INBOX, ServerSpec, UserInfo};
+use causeway_proto::user::{INBOX, Protocol, ServerSpec, UserInfo};
 use causeway_wire::{ChannelConfig, Keypair, Psk, PublicKey};
 
 /// The IMAP front's own folder for messages moved out of the others
@@ -252,6 +252,54 @@ impl ClientConfig {
         folders
     }
 
+    /// The entry whose server keeps what an IMAP client APPENDs to the
+    /// front's `folder`: the entry that folder shows, or for `INBOX` the one
+    /// IMAP entry that reads an INBOX. `Err`: why there is none, fit to
+    /// show the user (`Trash` is the proxy's own; POP3 cannot store; the
+    /// unified INBOX of several IMAP entries names no one server).
+    pub fn imap_append_target(&self, folder: &str) -> Result<&ServerSpec, String> {
+        if folder == TRASH {
+            return Err(format!(
+                "{TRASH} is the client proxy's own folder, on no server: it cannot keep a new \
+                 message"
+            ));
+        }
+        if folder == INBOX {
+            let reading: Vec<&ServerSpec> = self
+                .servers
+                .iter()
+                .filter(|s| s.folder.eq_ignore_ascii_case(INBOX))
+                .collect();
+            let imap: Vec<&ServerSpec> = reading
+                .iter()
+                .copied()
+                .filter(|s| s.protocol == Protocol::Imap)
+                .collect();
+            return match imap[..] {
+                [one] => Ok(one),
+                [] => Err(
+                    "no server behind INBOX speaks IMAP, and POP3 cannot store a message".into(),
+                ),
+                _ => Err(format!(
+                    "INBOX shows {} IMAP servers; store the message in the folder of one \
+                     (an entry with its own folder, such as folder = \"Sent\")",
+                    imap.len()
+                )),
+            };
+        }
+        let s = self
+            .servers
+            .iter()
+            .find(|s| s.name == folder && !s.folder.eq_ignore_ascii_case(INBOX))
+            .ok_or_else(|| {
+                format!(
+                    "there is no folder {folder:?}: to keep this mail on a server, give the \
+                     client proxy an entry named {folder:?} that reads the server's folder"
+                )
+            })?;
+        Ok(s)
+    }
+
     /// The IMAP front's folder that shows the messages of the entry named
     /// `server` ([`ClientConfig::imap_folders`]); `None` for a name no entry
     /// has.
@@ -319,6 +367,41 @@ pub(crate) mod tests {
         let mut c = config();
         c.timeouts.ping_interval = Duration::ZERO;
         assert!(c.validate().unwrap_err().contains("ping_interval"));
+    }
+
+    #[test]
+    fn an_append_goes_to_the_entry_a_folder_shows_or_the_one_imap_inbox() {
+        let entry = |name: &str, protocol, folder: &str| ServerSpec {
+            name: name.into(),
+            protocol,
+            folder: folder.into(),
+            ..config().servers[0].clone()
+        };
+        let mut c = config();
+        c.servers = vec![
+            entry("HOST1", Protocol::Pop3, INBOX),
+            entry("Sent", Protocol::Imap, "Sent"),
+        ];
+        assert_eq!(c.imap_append_target("Sent").unwrap().name, "Sent");
+        assert!(c.imap_append_target(INBOX).unwrap_err().contains("POP3"));
+        assert!(
+            c.imap_append_target(TRASH)
+                .unwrap_err()
+                .contains("own folder")
+        );
+        assert!(
+            c.imap_append_target("HOST1")
+                .unwrap_err()
+                .contains("no folder")
+        );
+        c.servers.push(entry("work", Protocol::Imap, INBOX));
+        assert_eq!(c.imap_append_target(INBOX).unwrap().name, "work");
+        c.servers.push(entry("home", Protocol::Imap, "inbox"));
+        assert!(
+            c.imap_append_target(INBOX)
+                .unwrap_err()
+                .contains("2 IMAP servers")
+        );
     }
 
     #[test]

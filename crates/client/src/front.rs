@@ -21,7 +21,7 @@ use causeway_pop3::multiline::encode_body;
 use causeway_pop3::server::{write_listing, write_multiline, write_status};
 use causeway_pop3::{Command, CommandError, RespCode, StatusLine};
 use causeway_proto::OpError;
-use causeway_proto::session::{Op, Reply, ServerListing, ServerOutcome};
+use causeway_proto::session::{MAX_APPEND, Op, Reply, ServerListing, ServerOutcome};
 
 use crate::login::LocalLogin;
 use crate::mailbox::{Entry, Mailbox, Missing};
@@ -82,6 +82,15 @@ pub enum Action {
     /// Wait this long, then perform the action: a wrong local password is
     /// answered after [`LOGIN_FAILURE_DELAY`].
     Later(std::time::Duration, Box<Action>),
+    /// `XAPPEND` (the IMAP front's APPEND, see `crate::imap_front`): say go
+    /// ahead, read `octets` octets of message, store them in `server`'s
+    /// folder with `flags` (`crate::link::EdgeLink::start_append`), and
+    /// answer with the outcome.
+    Append {
+        server: String,
+        octets: u32,
+        flags: Vec<String>,
+    },
 }
 
 /// How to write a reply whose body arrives piece by piece.
@@ -139,6 +148,8 @@ pub struct Front {
     names: Vec<String>,
     state: State,
     failed_logins: u32,
+    /// `XAPPEND` is served: the session is the IMAP front's, in process.
+    xappend: bool,
 }
 
 fn reply(s: StatusLine) -> Action {
@@ -167,7 +178,15 @@ impl Front {
             names,
             state: State::Authorization { user: None },
             failed_logins: 0,
+            xappend: false,
         }
+    }
+
+    /// Serves `XAPPEND` too: for the IMAP front's own session only, never
+    /// for a POP3 mail client (POP3 has no APPEND).
+    pub fn serving_imap(mut self) -> Self {
+        self.xappend = true;
+        self
     }
 
     /// The greeting, sent when the mail client connects.
@@ -192,6 +211,18 @@ impl Front {
             write_listing(&mut out, &StatusLine::ok("Capability list follows"), &caps);
             return Action::Reply(out);
         }
+        if let (
+            Command::Xappend {
+                server,
+                octets,
+                flags,
+            },
+            true,
+            State::Transaction(_),
+        ) = (&cmd, self.xappend, &self.state)
+        {
+            return self.append(server, *octets, flags);
+        }
         match &mut self.state {
             State::Authorization { user } => match cmd {
                 Command::User(name) => {
@@ -214,6 +245,31 @@ impl Front {
                 _ => reply(StatusLine::err(None, "Unknown command.")),
             },
             State::Transaction(mailbox) => transaction(mailbox, cmd),
+        }
+    }
+
+    /// `XAPPEND`, checked: a configured server, a size within
+    /// [`MAX_APPEND`], flags in UTF-8.
+    fn append(&self, server: &[u8], octets: u32, flags: &[Vec<u8>]) -> Action {
+        let Some(server) = self.names.iter().find(|n| n.as_bytes() == server) else {
+            return reply(StatusLine::err(
+                Some(RespCode::SysPerm),
+                "No server of that name.",
+            ));
+        };
+        if octets as usize > MAX_APPEND {
+            return reply(StatusLine::err(
+                Some(RespCode::SysPerm),
+                format!("A message over {MAX_APPEND} octets is not stored."),
+            ));
+        }
+        let Ok(flags) = flags.iter().map(|f| String::from_utf8(f.clone())).collect() else {
+            return reply(StatusLine::err(None, "A flag that is not UTF-8."));
+        };
+        Action::Append {
+            server: server.clone(),
+            octets,
+            flags,
         }
     }
 

@@ -184,6 +184,7 @@ pub async fn run_client_counted<E: Env>(
             config.clone(),
             shared.clone(),
             sessions_shutdown.clone(),
+            session::Serves::Pop3Client,
         );
         serve.instrument(span)
     })

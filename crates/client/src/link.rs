@@ -44,7 +44,10 @@ use crate::tee::BodyTee;
 
 mod receive;
 mod resume;
+mod upload;
+
 pub(crate) use resume::{FIRST_PAUSE, MAX_PAUSE};
+pub use upload::AppendStep;
 
 /// The client proxy acknowledges body bytes with `Window` every this many:
 /// half the edge's smallest window, so the stream never stalls on a credit
@@ -195,6 +198,8 @@ pub struct EdgeLink<E: Env> {
     marks_confirmed: u64,
     parked: Option<causeway_wire::history::History>,
     in_flight: Option<(u64, String, Op)>,
+    /// A message going up for an APPEND ([`upload`]).
+    upload: Option<upload::Upload>,
 }
 
 /// The session's mirror, given to the proxy's [`Kept`] bodies when the
@@ -502,6 +507,7 @@ impl<E: Env> EdgeLink<E> {
             marks_confirmed: 0,
             parked: None,
             in_flight: None,
+            upload: None,
         };
         if let Err(cut) = link.want_more().await {
             return Err(NotOpened::Unreachable(cut.why));
@@ -706,7 +712,7 @@ impl<E: Env> EdgeLink<E> {
         let (msg, lines) = match &r.op {
             Op::Retr { msg } => (msg, None),
             Op::Top { msg, lines } => (msg, Some(*lines)),
-            Op::Dele { .. } | Op::Rset => return None,
+            Op::Dele { .. } | Op::Rset | Op::Append { .. } => return None,
         };
         let key = (r.server.clone(), msg.clone());
         let kept;

@@ -43,6 +43,7 @@ use crate::login::LocalLogin;
 use crate::mirror::Key;
 use crate::shared::{Serving, Shared};
 
+mod append;
 mod passing;
 use passing::Passed;
 
@@ -87,6 +88,15 @@ struct Session<E: Env, M: Stream> {
 /// while the mail client is quiet.
 const MARKS_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Whom a session serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serves {
+    /// A POP3 mail client.
+    Pop3Client,
+    /// The IMAP front, in process: `XAPPEND` is served too.
+    ImapFront,
+}
+
 /// Serves one mail client until it quits, goes away, or the line is cut.
 pub(crate) async fn serve<E: Env, M: Stream>(
     env: E,
@@ -94,6 +104,7 @@ pub(crate) async fn serve<E: Env, M: Stream>(
     config: Arc<ClientConfig>,
     shared: Shared,
     shutdown: watch::Receiver<bool>,
+    serves: Serves,
 ) {
     let serving = shared.serving();
     let login = LocalLogin {
@@ -115,7 +126,10 @@ pub(crate) async fn serve<E: Env, M: Stream>(
         config,
         mail,
         codec: ServerCodec::new(),
-        front: Front::new(login, names),
+        front: match serves {
+            Serves::Pop3Client => Front::new(login, names),
+            Serves::ImapFront => Front::new(login, names).serving_imap(),
+        },
         link: Link::Reached(Box::new(reached)),
         shared,
         _serving: serving,
@@ -396,6 +410,11 @@ impl<E: Env, M: Stream> Session<E, M> {
                     }
                     Action::Reply(bytes)
                 }
+                Action::Append {
+                    server,
+                    octets,
+                    flags,
+                } => return self.append(server, octets, flags).await,
                 Action::Quit => {
                     let quitted = match std::mem::replace(&mut self.link, Link::None) {
                         Link::Open(link) => link.quit(t.quit).await,

@@ -52,10 +52,14 @@ pub enum Broken {
     /// it before (the proxy lost its `Held`): done twice by UIDL and size,
     /// it deletes a later copy the user never deleted.
     CarriedTakenTwice,
+    /// Store an `Append` asked again after a resume as if it were new (its
+    /// first answer was lost, not its effect): the message is on the
+    /// server twice.
+    AppendAgainOnResume,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 13] = [
+    pub const ALL: [Broken; 14] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -69,6 +73,7 @@ impl Broken {
         Broken::CarriedUndoneByRset,
         Broken::JournalHeaderErasedEarly,
         Broken::CarriedTakenTwice,
+        Broken::AppendAgainOnResume,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +91,7 @@ impl Broken {
             Broken::CarriedUndoneByRset => "carried-undone-by-rset",
             Broken::JournalHeaderErasedEarly => "journal-header-erased-early",
             Broken::CarriedTakenTwice => "carried-taken-twice",
+            Broken::AppendAgainOnResume => "append-again-on-resume",
         }
     }
 }

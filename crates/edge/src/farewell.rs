@@ -127,6 +127,7 @@ pub(crate) async fn answer_again<E: Env>(
         secret: new_secret(env).to_vec(),
         marks: f.marks,
         primed: false,
+        uploaded: None,
     };
     if let Err(e) = send(env, &mut channel, &resumed, within).await {
         return SessionEnd::LineCut(e.to_string());

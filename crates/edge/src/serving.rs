@@ -3,8 +3,8 @@
 //! at once.
 //!
 //! ```text
-//!            ┌──────── recv: Request / Want / Window / Deletes / Delivered / Ping / Quit
-//!  select ───┼──────── a worker fetched a body (or a head)
+//!            ┌──────── recv: Request / Want / Window / Upload / Deletes / Delivered / Ping / Quit
+//!  select ───┼──────── a worker fetched a body (or a head), or stored an APPEND
 //!            └──────── the outbox may send a burst (window open)
 //! ```
 //!
@@ -40,7 +40,6 @@
 //! proxy keeps it until the session's `Bye` says its server committed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use causeway_net::{Env, shutdown_requested};
 use causeway_pop3::multiline::head;
@@ -52,22 +51,25 @@ use causeway_proto::session::{
 use causeway_wire::history::History;
 use causeway_wire::link::{LinkEnd, flush, queue, recv, rest, send};
 use causeway_wire::{Meter, SecureChannel};
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::warn;
 
 use crate::broken::Broken;
 use crate::compression::Compression;
 use crate::config::EdgeConfig;
-use crate::ledger::{Owed, Target};
+use crate::ledger::Owed;
 use crate::outbox::{Key, Outbox};
 use crate::registry::Registration;
 use crate::replica::Replica;
 use crate::state::EdgeState;
 use crate::worker::{Job, WorkerHandle};
 
+mod append;
+mod fetch;
 mod resume;
 mod work;
 
+use fetch::Purpose;
 pub(crate) use resume::{Attach, Farewell, new_secret, proven};
 pub(crate) use work::internal;
 use work::worker;
@@ -112,19 +114,10 @@ pub(crate) enum Ending {
     Superseded,
 }
 
-/// Why a body or head was fetched.
-enum Purpose {
-    /// A whole body, for the stream (prefetch or a `Retr` waiting on it).
-    Body,
-    /// A `Top` request's head.
-    Top { id: u64 },
-}
-
-/// A worker's answer to a fetch, tagged with what asked for it.
-struct Fetched {
-    key: Key,
-    purpose: Purpose,
-    result: Result<Vec<u8>, OpError>,
+/// A worker's answer, back in the serving loop.
+enum Done {
+    Fetched(fetch::Fetched),
+    Appended(append::Appended),
 }
 
 pub(crate) struct Serving<'a, E: Env> {
@@ -158,8 +151,13 @@ pub(crate) struct Serving<'a, E: Env> {
     /// Bodies streamed whole without a request, not (yet) reported
     /// delivered: counted at the end (they stay unread).
     ahead: BTreeSet<Key>,
-    fetched_tx: mpsc::UnboundedSender<Fetched>,
-    fetched_rx: mpsc::UnboundedReceiver<Fetched>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    /// The `Append` request (by id) whose message its worker is storing:
+    /// asked again after a resume, it is waited for, never sent twice.
+    appending: Option<u64>,
+    /// The message of an `Append` on its way up (see `append`).
+    uploads: append::Uploads,
     /// The session's resume secret (`None`: not resumable), rotated on each
     /// resume; and what a resume re-establishes ([`resume`]).
     secret: Option<[u8; SECRET_LEN]>,
@@ -188,8 +186,9 @@ pub(crate) struct Serving<'a, E: Env> {
     /// (a journal that failed): one sent again after a cut is not taken a
     /// second time, for an RSET may have undone it meanwhile.
     taken: BTreeSet<u64>,
-    /// The latest `Dele` or `Rset` answered, by request id: asked again
-    /// after a resume (its answer was lost), it is answered, not done twice.
+    /// The latest `Dele`, `Rset` or `Append` answered, by request id: asked
+    /// again after a resume (its answer was lost), it is answered, not done
+    /// twice.
     answered: Option<(u64, Result<Reply, OpError>)>,
     /// Carries this channel's byte counts into the edge's client-hop total.
     meter: Meter,
@@ -218,7 +217,7 @@ impl<'a, E: Env> Serving<'a, E> {
         secret: Option<[u8; SECRET_LEN]>,
         held: BTreeSet<u64>,
     ) -> Self {
-        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = env.now();
         Self {
             env,
@@ -237,8 +236,10 @@ impl<'a, E: Env> Serving<'a, E> {
             current: None,
             sent: BTreeSet::new(),
             ahead: BTreeSet::new(),
-            fetched_tx,
-            fetched_rx,
+            done_tx,
+            done_rx,
+            appending: None,
+            uploads: append::Uploads::default(),
             secret,
             previous: None,
             parked: None,
@@ -325,9 +326,13 @@ impl<'a, E: Env> Serving<'a, E> {
                 _ = superseded(&mut registration.end) => return Served::End(Ending::Superseded),
                 Some(a) = registration.attach.recv() => return Served::Attach(a),
                 r = recv(&self.env, channel, t.client_idle, "the client's next message") => r,
-                Some(f) = self.fetched_rx.recv() => {
+                Some(done) = self.done_rx.recv() => {
                     let end = &mut registration.end;
-                    if let Some(served) = or_ended(shutdown, end, self.fetched(channel, f)).await {
+                    let served = match done {
+                        Done::Fetched(f) => or_ended(shutdown, end, self.fetched(channel, f)).await,
+                        Done::Appended(a) => or_ended(shutdown, end, self.appended(channel, a)).await,
+                    };
+                    if let Some(served) = served {
                         return served;
                     }
                     continue;
@@ -361,6 +366,12 @@ impl<'a, E: Env> Serving<'a, E> {
                 }
                 Ok(ClientToEdge::Want { server, bodies }) => {
                     if let Err(e) = self.want(server, bodies) {
+                        return broken(e);
+                    }
+                    continue;
+                }
+                Ok(ClientToEdge::Upload { id, offset, data }) => {
+                    if let Err(e) = self.uploads.piece(id, offset, &data) {
                         return broken(e);
                     }
                     continue;
@@ -549,89 +560,6 @@ impl<'a, E: Env> Serving<'a, E> {
         }
     }
 
-    fn fetch_body(&mut self, key: Key, waiters: Vec<u64>) {
-        self.busy.insert(key.0.clone());
-        self.fetching.insert(key.clone(), waiters);
-        self.spawn_fetch(key, WHOLE_MESSAGE, Purpose::Body);
-    }
-
-    /// Asks the worker for `lines` of `key` (the whole body with
-    /// [`WHOLE_MESSAGE`]); the answer comes back through `fetched_rx`.
-    fn spawn_fetch(&self, key: Key, lines: u32, purpose: Purpose) {
-        let (reply, answer) = oneshot::channel();
-        let target = Target::new(&key.1.uidl, key.1.size);
-        let sent = self.worker(&key.0).and_then(|w| {
-            w.jobs
-                .send(Job::Fetch {
-                    target,
-                    lines,
-                    reply,
-                })
-                .map_err(|_| internal())
-        });
-        let back = self.fetched_tx.clone();
-        tokio::spawn(async move {
-            let result = match sent {
-                Ok(()) => answer.await.unwrap_or_else(|_| Err(internal())),
-                Err(e) => Err(e),
-            };
-            let _ = back.send(Fetched {
-                key,
-                purpose,
-                result,
-            });
-        });
-    }
-
-    /// A worker answered a fetch.
-    async fn fetched(&mut self, channel: &mut Channel<E>, f: Fetched) -> Result<(), LinkEnd> {
-        let Fetched {
-            key,
-            purpose,
-            result,
-        } = f;
-        match purpose {
-            // A resume forgot the request (it is asked again): dropped.
-            Purpose::Top { id } if self.current != Some(id) => Ok(()),
-            Purpose::Top { id } => {
-                self.current = None;
-                self.respond(channel, id, result.map(Reply::Body)).await
-            }
-            Purpose::Body => {
-                self.busy.remove(&key.0);
-                let waiters = self.fetching.remove(&key).unwrap_or_default();
-                match result {
-                    Ok(body) => {
-                        let body = Arc::new(body);
-                        self.replica.store_body(&key.0, &key.1, body.clone());
-                        let urgent = !waiters.is_empty();
-                        let Some(at) = self.replica.place(&key.0, &key.1) else {
-                            // Fetched only for listed messages: never here.
-                            for id in waiters {
-                                self.current = None;
-                                self.respond(channel, id, Err(internal())).await?;
-                            }
-                            return Ok(());
-                        };
-                        self.outbox.push(key, at, body, 0, urgent, waiters);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        if waiters.is_empty() {
-                            debug!(server = %key.0, uidl = %key.1.uidl, error = %e,
-                                "a body wanted ahead of demand could not be fetched; it waits for a request");
-                        }
-                        for id in waiters {
-                            self.current = None;
-                            self.respond(channel, id, Err(e.clone())).await?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
-        }
-    }
-
     /// Sends the chunks the window lets out, up to [`BURST`] bytes, as one
     /// compressed unit at the level the line calls for; a body's last chunk
     /// answers its `Retr`s (in the same unit).
@@ -691,10 +619,18 @@ impl<'a, E: Env> Serving<'a, E> {
             let Some((id, server, op)) = self.queued.pop_front() else {
                 return Ok(());
             };
+            let again =
+                matches!(op, Op::Append { .. }) && self.config.broken(Broken::AppendAgainOnResume);
             // Asked again after a resume: its answer was lost, not its effect.
-            if let Some((_, result)) = self.answered.as_ref().filter(|(a, _)| *a == id) {
+            if let Some((_, result)) = self.answered.as_ref().filter(|(a, _)| *a == id && !again) {
                 let result = result.clone();
                 self.respond(channel, id, result).await?;
+                continue;
+            }
+            // Asked again while its worker still stores it: its answer
+            // comes when the server's does.
+            if self.appending == Some(id) && !again {
+                self.current = Some(id);
                 continue;
             }
             let remember = matches!(op, Op::Dele { .. } | Op::Rset);
@@ -749,11 +685,17 @@ impl<'a, E: Env> Serving<'a, E> {
             }
             Op::Dele { msg } => Some(self.dele(server, &msg).await),
             Op::Rset => Some(self.rset(server).await),
+            Op::Append { flags, size } => self.append(id, server, flags, size),
         }
     }
 
     fn worker(&self, server: &str) -> Result<&'a WorkerHandle, OpError> {
         worker(self.workers, server)
+    }
+
+    /// Hands `job` to `server`'s worker.
+    fn errand(&self, server: &str, job: Job) -> Result<(), OpError> {
+        self.worker(server)?.jobs.send(job).map_err(|_| internal())
     }
 }
 

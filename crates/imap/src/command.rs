@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
+use imap_types::IntoStatic;
 use imap_types::command::CommandBody;
 use imap_types::core::Vec1;
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
@@ -209,6 +210,32 @@ pub fn uid_move(uids: &[NonZeroU32], folder: &str) -> Result<CommandBody<'static
     })
 }
 
+/// `APPEND folder (flags) {n}` with `message` as a synchronising literal
+/// (every server takes one; the client waits for its go-ahead, so a server
+/// that refuses the size says so before the bytes go). `flags` by their
+/// IMAP names (`\Seen`, `\Draft`, keywords); `\Recent` is the server's
+/// alone (RFC 3501 §2.3.2). A NUL in the message cannot be sent as a
+/// literal (RFC 3501 §4.3).
+pub fn append(
+    folder: &str,
+    flags: &[String],
+    message: &[u8],
+) -> Result<CommandBody<'static>, Unsendable> {
+    let flags = flags
+        .iter()
+        .map(|f| match Flag::try_from(f.as_str()) {
+            Ok(Flag::Extension(_)) | Err(_) => Err(Unsendable("a flag that APPEND cannot set")),
+            Ok(flag) => Ok(flag.into_static()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    CommandBody::append(folder.to_owned(), flags, None, message.to_vec()).map_err(|e| match e {
+        imap_types::command::error::AppendError::Mailbox(_) => Unsendable("this folder name"),
+        imap_types::command::error::AppendError::Data(_) => {
+            Unsendable("a message with a NUL octet")
+        }
+    })
+}
+
 /// `UID SEARCH DELETED`: the messages a bare `EXPUNGE` would remove.
 pub fn search_deleted() -> CommandBody<'static> {
     CommandBody::Search {
@@ -267,6 +294,18 @@ mod tests {
         );
         assert_eq!(wire(select("INBOX").unwrap()), "A1 SELECT INBOX\r\n");
         assert_eq!(wire(list_all()), "A1 LIST \"\" *\r\n");
+    }
+
+    #[test]
+    fn an_append_is_a_synchronising_literal_with_its_flags() {
+        let flags = ["\\Seen".to_string(), "$Sent".to_string()];
+        assert_eq!(
+            wire(append("Sent", &flags, b"Subject: x\r\n\r\nhi\r\n").unwrap()),
+            "A1 APPEND Sent (\\Seen $Sent) {18}\r\nSubject: x\r\n\r\nhi\r\n\r\n"
+        );
+        // \Recent is the server's; a NUL cannot go in a literal.
+        assert!(append("Sent", &["\\Recent".into()], b"x").is_err());
+        assert!(append("Sent", &[], b"a\0b").is_err());
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct MessageRecord {
     /// it (yet): an EXPUNGE that is not limited to UIDs removes it too. The
     /// POP3 model ignores it.
     pub flagged_elsewhere: bool,
+    /// The IMAP session whose APPEND stored the message (none for mail
+    /// delivered from outside).
+    pub appended_by: Option<SessionId>,
 }
 
 /// How a session ended.

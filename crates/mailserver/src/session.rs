@@ -376,7 +376,11 @@ fn transaction(
             };
             (ok(text.into()), Body::None)
         }
-        Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Stls => {
+        Command::User(_)
+        | Command::Pass(_)
+        | Command::Apop { .. }
+        | Command::Stls
+        | Command::Xappend { .. } => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

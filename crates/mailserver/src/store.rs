@@ -284,6 +284,7 @@ impl MailStore {
             deleted_by: None,
             deleted_at_ms: None,
             flagged_elsewhere: false,
+            appended_by: None,
         };
         mb.messages.insert(
             uid,
@@ -293,6 +294,36 @@ impl MailStore {
             },
         );
         Ok(uidl)
+    }
+
+    /// An IMAP APPEND by session `by` into `maildrop` (a user's, or a
+    /// folder's: [`folder_maildrop`]), with `\Seen` and `\Deleted` as the
+    /// command set them. Returns the folder's UIDVALIDITY and the new UID.
+    pub(crate) fn append(
+        &self,
+        by: SessionId,
+        maildrop: &str,
+        body: &[u8],
+        (seen, deleted): (bool, bool),
+        now_ms: u64,
+    ) -> Result<(u32, u32), StoreError> {
+        self.deliver_inner(maildrop, body, Some(now_ms), None)?;
+        let mut g = self.lock();
+        let mb = g.mailboxes.get_mut(maildrop).expect("delivered just now");
+        let uid = mb.next_uid - 1;
+        let uidvalidity = mb.uidvalidity;
+        let r = &mut mb
+            .messages
+            .get_mut(&uid)
+            .expect("delivered just now")
+            .record;
+        r.appended_by = Some(by);
+        r.flagged_elsewhere = deleted;
+        if seen {
+            r.seen_by = Some(by);
+            r.seen_at_ms = Some(now_ms);
+        }
+        Ok((uidvalidity, uid))
     }
 
     fn find<'a>(g: &'a Inner, user: &str, uidl: &str) -> Option<&'a Stored> {

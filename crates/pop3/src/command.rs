@@ -49,7 +49,26 @@ pub enum Command {
     Capa,
     /// `STLS` (RFC 2595)
     Stls,
+    /// `XAPPEND server octets [flag ...]`: Causeway's own extension, by
+    /// which the client proxy's IMAP front hands an IMAP APPEND to the
+    /// proxy's POP3 session in process; never sent to a mail server. The
+    /// server answers `+ ` (a go-ahead, as for an IMAP literal), then reads
+    /// exactly `octets` octets of message, then answers `+OK` once stored.
+    Xappend {
+        server: Vec<u8>,
+        octets: u32,
+        /// IMAP flag names (`\Seen`, `\Draft`, keywords), at most
+        /// [`MAX_XAPPEND_FLAGS`].
+        flags: Vec<Vec<u8>>,
+    },
 }
+
+/// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
+/// sent total`: one per piece of the message that crossed the line.
+pub const XPROGRESS: &str = "XPROGRESS";
+
+/// The most flags one `XAPPEND` names.
+pub const MAX_XAPPEND_FLAGS: usize = 64;
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +96,16 @@ impl fmt::Debug for Command {
             Command::Quit => f.write_str("Quit"),
             Command::Capa => f.write_str("Capa"),
             Command::Stls => f.write_str("Stls"),
+            Command::Xappend {
+                server,
+                octets,
+                flags,
+            } => f
+                .debug_struct("Xappend")
+                .field("server", &s(server))
+                .field("octets", octets)
+                .field("flags", &flags.iter().map(|f| s(f)).collect::<Vec<_>>())
+                .finish(),
         }
     }
 }
@@ -128,8 +157,8 @@ impl Command {
         if rest.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
             return Err(CommandError::BadCharacter);
         }
-        let mut upper = [0u8; 4];
-        if keyword.len() > 4 {
+        let mut upper = [0u8; 7];
+        if keyword.len() > upper.len() {
             return Err(CommandError::Unknown(quote(keyword)));
         }
         for (u, k) in upper.iter_mut().zip(keyword) {
@@ -172,6 +201,21 @@ impl Command {
                 }
                 Command::Top { msg, lines }
             }
+            b"XAPPEND" => {
+                let server = args
+                    .next()
+                    .ok_or(CommandError::MissingArgument { what: "server" })?;
+                let octets = number(args.next(), "size in octets")?;
+                let flags: Vec<Vec<u8>> = args.map(<[u8]>::to_vec).collect();
+                if flags.len() > MAX_XAPPEND_FLAGS {
+                    return Err(CommandError::Noise { after: "the flags" });
+                }
+                Command::Xappend {
+                    server: server.to_vec(),
+                    octets,
+                    flags,
+                }
+            }
             _ => return Err(CommandError::Unknown(quote(keyword))),
         };
         Ok(cmd)
@@ -201,6 +245,19 @@ impl Command {
             Command::Top { msg, lines } => {
                 num(out, *msg);
                 num(out, *lines);
+            }
+            Command::Xappend {
+                server,
+                octets,
+                flags,
+            } => {
+                out.push(b' ');
+                push_no_eol(out, server);
+                num(out, *octets);
+                for f in flags {
+                    out.push(b' ');
+                    push_no_eol(out, f);
+                }
             }
             Command::Stat
             | Command::List(None)
@@ -245,6 +302,7 @@ impl Command {
             Command::Quit => "QUIT",
             Command::Capa => "CAPA",
             Command::Stls => "STLS",
+            Command::Xappend { .. } => "XAPPEND",
         }
     }
 }
@@ -340,6 +398,14 @@ mod tests {
             (b"QUIT\r", Command::Quit),
             (b"CAPA", Command::Capa),
             (b"stls", Command::Stls),
+            (
+                b"XAPPEND Sent 120 \\Seen $Label1",
+                Command::Xappend {
+                    server: b"Sent".to_vec(),
+                    octets: 120,
+                    flags: vec![b"\\Seen".to_vec(), b"$Label1".to_vec()],
+                },
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(
@@ -349,6 +415,27 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn xappend_round_trips_and_caps_its_flags() {
+        let cmd = Command::Xappend {
+            server: b"Sent".to_vec(),
+            octets: 7,
+            flags: vec![b"\\Draft".to_vec()],
+        };
+        let mut line = Vec::new();
+        cmd.encode(&mut line);
+        assert_eq!(line, b"XAPPEND Sent 7 \\Draft\r\n");
+        assert_eq!(Command::parse(&line[..line.len() - 2]).unwrap(), cmd);
+        assert!(!cmd.expects_multiline(), "its go-ahead is one line");
+        let many = format!("XAPPEND s 1{}", " f".repeat(MAX_XAPPEND_FLAGS + 1));
+        assert!(Command::parse(many.as_bytes()).is_err());
+        assert!(Command::parse(b"XAPPEND s").is_err());
+        assert!(
+            Command::parse(b"XAPPENDS s 1").is_err(),
+            "longer keywords are unknown"
+        );
     }
 
     #[test]

@@ -44,6 +44,15 @@ pub enum EdgeToRelay {
         #[serde(with = "serde_bytes")]
         line: Vec<u8>,
     },
+    /// An IMAP server's `APPEND` of `message` to the entry's folder, with
+    /// these flags (version 15); answered by `Reply` (the server's `OK` as
+    /// `+OK`, its `NO` as `-ERR`) or `Failed`. Refused for a POP3 server.
+    Append {
+        id: u64,
+        flags: Vec<String>,
+        #[serde(with = "serde_bytes")]
+        message: Vec<u8>,
+    },
     Ping {
         nonce: u64,
     },

@@ -125,6 +125,17 @@ pub enum ClientToEdge {
     /// Flow control: the body bytes (`Chunk` data) received so far in this
     /// session. The edge keeps at most a window of them in flight.
     Window { received: u64 },
+    /// Bytes `offset..` of the message that the `Append` request `id` will
+    /// store, at most [`UPLOAD_PIECE`] of them (version 15). Sent in
+    /// order before the request; after a resume, from the byte `Resumed`
+    /// says the edge holds. The edge holds one upload at a time: a new id
+    /// (from offset 0) replaces it.
+    Upload {
+        id: u64,
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// These bodies were delivered completely to the mail client (written,
     /// flushed and followed by its next command): the edge may mark them
     /// read. Batched; a batch lost in a cut leaves the messages unread.
@@ -177,7 +188,30 @@ pub enum Op {
     },
     /// Undo this session's deletes (and read marks) on this server.
     Rset,
+    /// Store the message `Upload`ed for this request's id, `size` octets
+    /// (at most [`MAX_APPEND`]), in the server's folder that this entry
+    /// reads (IMAP `APPEND`, version 15), with these flags (IMAP flag
+    /// names: `\Seen`, `\Draft`, keywords). Answered `Done` once the
+    /// server answered `OK`. Asked again after a resume (same id), it is
+    /// answered, never stored twice; the message is in the server's
+    /// listing from the next session on.
+    Append {
+        flags: Vec<String>,
+        size: u64,
+    },
 }
+
+/// The largest message an `Append` carries (advertised to IMAP clients as
+/// `APPENDLIMIT`): well inside a frame ([`causeway_wire::DEFAULT_MAX_FRAME`])
+/// and the edge's default `max_message`.
+pub const MAX_APPEND: usize = 32 << 20;
+
+/// The most flags one `Append` names.
+pub const MAX_APPEND_FLAGS: usize = 64;
+
+/// The most message bytes one `Upload` carries: a piece is one turn of
+/// the client proxy's loop, about 3 s of a 40 kbit/s line.
+pub const UPLOAD_PIECE: usize = 16 << 10;
 
 /// One delete the client proxy acknowledged: its number in the client
 /// proxy's journal, and which message of which server.
@@ -307,12 +341,15 @@ pub enum EdgeToClient {
     /// sends again those after them, which the cut may have lost.
     /// `primed`: the edge's stream on this channel starts primed with the
     /// history the `Resume` offered (the client proxy primes its receiving
-    /// side with the same bytes before it reads on).
+    /// side with the same bytes before it reads on). `uploaded`: the
+    /// upload the edge holds (request id, octets; version 15): the client
+    /// proxy sends on from there.
     Resumed {
         #[serde(with = "serde_bytes")]
         secret: Vec<u8>,
         marks: u64,
         primed: bool,
+        uploaded: Option<(u64, u64)>,
     },
     /// After `Quit`, every 10 s until `Bye`: the servers are still
     /// committing. The client proxy waits for `Bye` on silence, as for any
@@ -370,7 +407,8 @@ pub enum Reply {
     /// RETR: the body went out in `Chunk`s, the last one before this answer;
     /// it is `total` bytes long.
     Streamed { total: u64 },
-    /// DELE / RSET: done (in the replica; the server follows).
+    /// DELE / RSET: done (in the replica; the server follows). APPEND:
+    /// the server answered `OK`.
     Done,
 }
 

@@ -77,6 +77,8 @@ fn op() -> impl Strategy<Value = Op> {
         (msg(), any::<u32>()).prop_map(|(msg, lines)| Op::Top { msg, lines }),
         msg().prop_map(|msg| Op::Dele { msg }),
         Just(Op::Rset),
+        (prop::collection::vec(text(), 0..3), any::<u64>())
+            .prop_map(|(flags, size)| Op::Append { flags, size }),
     ]
 }
 
@@ -126,6 +128,11 @@ fn client_to_edge() -> impl Strategy<Value = ClientToEdge> {
         )
             .prop_map(|(server, bodies)| ClientToEdge::Want { server, bodies }),
         any::<u64>().prop_map(|received| ClientToEdge::Window { received }),
+        (any::<u64>(), any::<u64>(), bytes()).prop_map(|(id, offset, data)| ClientToEdge::Upload {
+            id,
+            offset,
+            data
+        }),
         any::<u64>().prop_map(|nonce| ClientToEdge::Ping { nonce }),
         Just(ClientToEdge::Quit),
         (
@@ -231,13 +238,20 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
         )
         .prop_map(|servers| EdgeToClient::Bye { servers }),
         bytes().prop_map(|secret| EdgeToClient::Ticket { secret }),
-        (bytes(), any::<u64>(), any::<bool>()).prop_map(|(secret, marks, primed)| {
-            EdgeToClient::Resumed {
-                secret,
-                marks,
-                primed,
-            }
-        }),
+        (
+            bytes(),
+            any::<u64>(),
+            any::<bool>(),
+            prop::option::of(any::<(u64, u64)>())
+        )
+            .prop_map(|(secret, marks, primed, uploaded)| {
+                EdgeToClient::Resumed {
+                    secret,
+                    marks,
+                    primed,
+                    uploaded,
+                }
+            }),
         Just(EdgeToClient::Finishing),
         Just(EdgeToClient::Opening),
     ]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use causeway_net::serve::stop_unless_allowed;
 use causeway_net::{Env, Stream, shutdown_requested};
-use causeway_pop3::{Command, StatusLine};
+use causeway_pop3::{Command, Response, StatusLine};
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::user::ServerSpec;
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
@@ -209,6 +209,25 @@ impl<E: Env> Link<E> {
         self.commands(channel, session, link, &server.name).await
     }
 
+    /// The mail server was lost during command `id`: the edge is told
+    /// (it reconnects) and the link ends.
+    async fn server_lost<S: Stream>(
+        &self,
+        mut channel: SecureChannel<S>,
+        id: u64,
+        error: OpError,
+        link: &str,
+        server: &str,
+    ) -> Option<SecureChannel<S>> {
+        let t = self.config.timeouts;
+        warn!(%link, %server, error = %error, "lost the mail server; telling the edge, which will reconnect");
+        let failed = RelayToEdge::Failed { id, error };
+        if send(&self.env, &mut channel, &failed, t.open).await.is_ok() {
+            close(&self.env, channel, "server connection lost", t.open).await;
+        }
+        None
+    }
+
     async fn refuse<S: Stream>(&self, mut channel: SecureChannel<S>, error: OpError) {
         let t = self.config.timeouts.open;
         if send(&self.env, &mut channel, &RelayToEdge::Refused { error }, t)
@@ -240,28 +259,26 @@ impl<E: Env> Link<E> {
                 _ = shutdown_requested(&mut self.shutdown) => Next::Shutdown,
             };
             let reply = match next {
-                Next::Msg(EdgeToRelay::Command { id, line }) => match transaction_command(&line) {
-                    Err(status) => RelayToEdge::Reply {
-                        id,
-                        status,
-                        body: None,
-                    },
-                    Ok(cmd) => match session.execute(&cmd).await {
-                        Ok(r) => RelayToEdge::Reply {
-                            id,
-                            status: status_bytes(&r.status),
-                            body: r.body,
-                        },
+                Next::Msg(EdgeToRelay::Command { id, line }) => {
+                    let done = match transaction_command(&line) {
+                        Err(status) => Ok(Response { status, body: None }),
+                        Ok(cmd) => session.execute(&cmd).await,
+                    };
+                    match done {
+                        Ok(r) => reply(id, r),
                         Err(error) => {
-                            warn!(%link, %server, error = %error, "lost the mail server; telling the edge, which will reconnect");
-                            let failed = RelayToEdge::Failed { id, error };
-                            if send(&self.env, &mut channel, &failed, t.open).await.is_ok() {
-                                close(&self.env, channel, "server connection lost", t.open).await;
-                            }
-                            return None;
+                            return self.server_lost(channel, id, error, link, server).await;
                         }
-                    },
-                },
+                    }
+                }
+                Next::Msg(EdgeToRelay::Append { id, flags, message }) => {
+                    match session.append(&flags, &message).await {
+                        Ok(r) => reply(id, r),
+                        Err(error) => {
+                            return self.server_lost(channel, id, error, link, server).await;
+                        }
+                    }
+                }
                 Next::Msg(EdgeToRelay::Ping { nonce }) => RelayToEdge::Pong { nonce },
                 Next::Msg(EdgeToRelay::Quit) => {
                     let result = session.quit().await.map(|s| status_bytes(&s));
@@ -329,8 +346,8 @@ fn check_open(cfg: &RelayConfig, version: u16, server: &ServerSpec) -> Result<()
 
 /// The command on `line`, if it is one the relay runs; else the `-ERR` status
 /// to answer with.
-fn transaction_command(line: &[u8]) -> Result<Command, Vec<u8>> {
-    let refused = |text: String| status_bytes(&StatusLine::err(None, text));
+fn transaction_command(line: &[u8]) -> Result<Command, StatusLine> {
+    let refused = |text: String| StatusLine::err(None, text);
     match Command::parse(line) {
         Ok(
             c @ (Command::Stat
@@ -347,6 +364,15 @@ fn transaction_command(line: &[u8]) -> Result<Command, Vec<u8>> {
             c.keyword()
         ))),
         Err(e) => Err(refused(e.to_string())),
+    }
+}
+
+/// The server's answer to command `id`, for the edge.
+fn reply(id: u64, r: Response) -> RelayToEdge {
+    RelayToEdge::Reply {
+        id,
+        status: status_bytes(&r.status),
+        body: r.body,
     }
 }
 
@@ -410,12 +436,21 @@ mod tests {
         ] {
             assert!(transaction_command(ok.as_bytes()).is_ok(), "{ok}");
         }
-        for bad in ["USER x", "PASS y", "APOP a b", "STLS", "QUIT", "CAPA"] {
+        // XAPPEND's message comes apart from its line: only `Append` carries one.
+        for bad in [
+            "USER x",
+            "PASS y",
+            "APOP a b",
+            "STLS",
+            "QUIT",
+            "CAPA",
+            "XAPPEND s 3",
+        ] {
             let status = transaction_command(bad.as_bytes()).unwrap_err();
-            let s = String::from_utf8(status).unwrap();
+            let s = String::from_utf8(status_bytes(&status)).unwrap();
             assert!(s.starts_with("-ERR ") && s.contains("not allowed"), "{s}");
         }
         let s = transaction_command(b"RETR x").unwrap_err();
-        assert_eq!(s, b"-ERR Invalid message number: x");
+        assert_eq!(status_bytes(&s), b"-ERR Invalid message number: x");
     }
 }

@@ -51,6 +51,8 @@ struct Message {
 
 pub struct ImapAsPop3<E: Env> {
     session: ImapSession<E>,
+    /// The folder selected, as the server's `LIST` names it.
+    folder: String,
     uidvalidity: NonZeroU32,
     /// POP3 message n is `messages[n - 1]`.
     messages: Vec<Message>,
@@ -142,6 +144,7 @@ impl<E: Env> ImapAsPop3<E> {
         Ok((
             Self {
                 session,
+                folder: spec.folder.clone(),
                 uidvalidity,
                 messages,
             },
@@ -228,9 +231,20 @@ impl<E: Env> ImapAsPop3<E> {
             | Command::Pass(_)
             | Command::Apop { .. }
             | Command::Stls
+            | Command::Xappend { .. }
             | Command::Quit => err("Not in the TRANSACTION state's commands here."),
         };
         Ok(r)
+    }
+
+    /// `APPEND` to the folder this maildrop serves. The message is not in
+    /// this session's maildrop (a POP3 maildrop does not change while it is
+    /// open); the next session lists it.
+    pub async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<Response, OpError> {
+        match self.session.append(&self.folder, flags, message).await {
+            Ok(()) => Ok(ok("Stored.")),
+            Err(e) => self.answered(e),
+        }
     }
 
     /// `RETR n` (`lines` None) or `TOP n lines`, fetched with BODY.PEEK[].

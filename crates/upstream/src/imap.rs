@@ -170,6 +170,16 @@ impl<E: Env> ImapSession<E> {
         self.client.delete(uids).await
     }
 
+    /// `APPEND` of `message` to `folder` (see `ImapClient::append`).
+    pub async fn append(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        message: &[u8],
+    ) -> Result<(), ImapError> {
+        self.client.append(folder, flags, message).await
+    }
+
     /// `NOOP`: keeps the session alive and collects the server's news.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
         self.client.noop().await

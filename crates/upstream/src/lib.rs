@@ -109,6 +109,17 @@ impl<E: Env> Upstream<E> {
     }
 
     /// `QUIT`; the server's answer (`-ERR`: it did not commit).
+    /// Stores `message` in the entry's folder (IMAP `APPEND`), directly or
+    /// through the relay: `Ok` for the server's answer (`-ERR` for its
+    /// `NO`, and for a POP3 server, which has no APPEND), `Err` when the
+    /// session was lost, after which the message may or may not be stored.
+    pub async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<Response, OpError> {
+        match self {
+            Upstream::Direct(s) => s.append(flags, message).await,
+            Upstream::Relay(r) => r.append(flags, message).await,
+        }
+    }
+
     pub async fn quit(self) -> Result<StatusLine, OpError> {
         match self {
             Upstream::Direct(s) => s.quit().await,

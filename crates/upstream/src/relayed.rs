@@ -194,12 +194,32 @@ impl<E: Env> RelayLink<E> {
     }
 
     pub(crate) async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
-        let id = self.next_id;
-        self.next_id += 1;
         let mut line = Vec::new();
         cmd.encode(&mut line);
         line.truncate(line.len().saturating_sub(2));
-        let msg = EdgeToRelay::Command { id, line };
+        self.ask(|id| EdgeToRelay::Command { id, line }).await
+    }
+
+    /// An IMAP server's APPEND, run by the relay (`ServerSession::append`).
+    pub(crate) async fn append(
+        &mut self,
+        flags: &[String],
+        message: &[u8],
+    ) -> Result<Response, OpError> {
+        self.ask(|id| EdgeToRelay::Append {
+            id,
+            flags: flags.to_vec(),
+            message: message.to_vec(),
+        })
+        .await
+    }
+
+    /// Sends the message `make` builds with the next id, and reads the
+    /// relay's answer to it (its server's reply, or why it has none).
+    async fn ask(&mut self, make: impl FnOnce(u64) -> EdgeToRelay) -> Result<Response, OpError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = make(id);
         send(&self.env, &mut self.channel, &msg, self.open)
             .await
             .map_err(|e| self.lost(e))?;

@@ -48,6 +48,21 @@ impl<E: Env> ServerSession<E> {
         }
     }
 
+    /// `APPEND` to the entry's folder (see [`crate::Upstream::append`]).
+    pub async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<Response, OpError> {
+        match self {
+            ServerSession::Pop3(_) => Ok(Response {
+                status: StatusLine::err(
+                    Some(causeway_pop3::RespCode::SysPerm),
+                    "this server speaks POP3, which cannot store a message (APPEND needs \
+                     protocol = \"imap\")",
+                ),
+                body: None,
+            }),
+            ServerSession::Imap(s) => s.append(flags, message).await,
+        }
+    }
+
     /// `QUIT`: the server's answer (`-ERR` means it did not commit).
     pub async fn quit(self) -> Result<StatusLine, OpError> {
         match self {

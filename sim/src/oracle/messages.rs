@@ -259,7 +259,8 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     ),
                 });
             }
-            if let Some(by) = m.seen_by {
+            // Stored read by its own APPEND (sent mail): no one's read mark.
+            if let Some(by) = m.seen_by.filter(|by| m.appended_by != Some(*by)) {
                 w.coverage.insert(Cov::SeenCommitted);
                 if read.contains(&key) && !must_read.contains(&key) {
                     w.coverage.insert(Cov::ImapFrontReadMarked);
@@ -291,6 +292,47 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                     Some(_) => {}
                 }
             }
+        }
+    }
+}
+
+/// Invariant 10: a message the mail user APPENDed and was answered `OK`
+/// for is on its entry's server exactly once; one whose answer it never
+/// heard, at most once. Counted over every copy the server ever stored by
+/// APPEND (the user may have deleted it since).
+pub fn check_appends(w: &mut World, v: &mut Verdict) {
+    let appends = w.mua.with(|m| m.imap_appends.clone());
+    for a in appends {
+        let Some(s) = w.servers.iter().find(|s| s.host == a.host) else {
+            continue;
+        };
+        let copies = s
+            .store
+            .messages(&s.user)
+            .iter()
+            .filter(|m| m.appended_by.is_some() && m.sha256 == a.sha256)
+            .count();
+        let short = &a.sha256[..12];
+        match (a.stored, copies) {
+            (true, 1) => {
+                w.coverage.insert(Cov::ImapAppendStored);
+            }
+            (false, 0 | 1) => {
+                w.coverage.insert(Cov::ImapAppendUnanswered);
+            }
+            (stored, n) => v.violations.push(Violation {
+                invariant: 10,
+                key: None,
+                message: format!(
+                    "{}: a message APPENDed ({short}) {} is on the server {n} times",
+                    s.host,
+                    if stored {
+                        "and answered OK"
+                    } else {
+                        "with no answer heard"
+                    },
+                ),
+            }),
         }
     }
 }

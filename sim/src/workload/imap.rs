@@ -82,7 +82,7 @@ struct Folder {
 }
 
 /// The mail user's IMAP client.
-type Client = ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>;
+pub(super) type Client = ImapClient<causeway_net::SimEnv, <causeway_net::SimEnv as Env>::Stream>;
 
 /// The session's outcome, as `Mua::session` returns it.
 type Outcome = (Ended, Vec<String>, u32, (Option<u64>, Option<u64>));
@@ -126,6 +126,9 @@ impl Mua {
             Ok(selected) => selected,
             Err(e) => return broken(e, commands),
         };
+        if let Err(ended) = self.maybe_append(&mut c, n, &mut commands).await {
+            return (ended, Vec::new(), commands, (opened, None));
+        }
         let mut deletes = Deletes::default();
         let mut whole: Vec<(NonZeroU32, Option<MsgKey>)> = Vec::new();
         let reads = self.chance(READING_CHANCE);
@@ -473,7 +476,7 @@ impl Mua {
 
     /// The folders of the entries that read a folder other than INBOX, as
     /// the client proxy names them (after their entries).
-    fn entry_folders(&self) -> Vec<&str> {
+    pub(super) fn entry_folders(&self) -> Vec<&str> {
         self.stores
             .iter()
             .filter(|s| s.user.contains('/'))

@@ -27,6 +27,7 @@
 /// allows for it.
 pub const COMMAND_SILENCE: Duration = Duration::from_secs(300);
 
+mod append;
 pub mod imap;
 pub mod record;
 

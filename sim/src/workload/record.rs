@@ -40,6 +40,9 @@ pub enum Activity {
     RsetSent(Vec<String>),
     /// An RSET was just answered `+OK`.
     RsetAcked,
+    /// An IMAP APPEND is on its way (its message going up, or its answer
+    /// coming back).
+    Appending,
 }
 
 /// How a session ended, as the mail user saw it.
@@ -149,9 +152,23 @@ pub struct MuaInner {
     pub imap_put_back: u32,
     /// Messages whose expunge in Trash was answered.
     pub imap_trash_expunged: BTreeSet<MsgKey>,
+    /// Messages APPENDed at the IMAP front, in order (invariant 10).
+    pub imap_appends: Vec<Appended>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,
+}
+
+/// A message the mail user APPENDed to an entry's folder.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    /// The entry's server (its folder at the client proxy).
+    pub host: String,
+    /// SHA-256 of the message, as the model server records it.
+    pub sha256: String,
+    /// The APPEND was answered `OK` (else its answer never came, or said
+    /// the outcome is unknown).
+    pub stored: bool,
 }
 
 impl MuaInner {

@@ -440,3 +440,32 @@ fn a_lost_line_is_a_temporary_error_that_says_deletes_stand() {
     );
     assert!(reply.ends_with("the edge stopped answering\r\n"), "{reply}");
 }
+
+#[test]
+fn xappend_is_the_imap_fronts_alone_and_is_checked_before_the_message() {
+    // A POP3 mail client has no APPEND.
+    let mut pop3 = logged_in();
+    assert_eq!(
+        text(&cmd(&mut pop3, "XAPPEND HOST1 10")),
+        "-ERR Unknown command: XAPPEND\r\n"
+    );
+    let mut f = logged_in();
+    f.xappend = true;
+    assert_eq!(
+        cmd(&mut f, "XAPPEND HOST2 10 \\Seen $Sent"),
+        Action::Append {
+            server: "HOST2".into(),
+            octets: 10,
+            flags: vec!["\\Seen".into(), "$Sent".into()],
+        }
+    );
+    assert!(text(&cmd(&mut f, "XAPPEND NOPE 10")).starts_with("-ERR [SYS/PERM] No server"));
+    let big = format!("XAPPEND HOST1 {}", MAX_APPEND + 1);
+    assert!(text(&cmd(&mut f, &big)).starts_with("-ERR [SYS/PERM] A message over"));
+    // Before the login it is no command at all.
+    let mut early = front().serving_imap();
+    assert_eq!(
+        text(&cmd(&mut early, "XAPPEND HOST1 10")),
+        "-ERR Unknown command.\r\n"
+    );
+}

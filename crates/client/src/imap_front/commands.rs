@@ -277,6 +277,16 @@ impl<E: Env> Front<E> {
                 mailbox,
                 item_names,
             } => return self.status(server, tag, &mailbox, &item_names).await,
+            CommandBody::Append {
+                mailbox,
+                flags,
+                message,
+                ..
+            } => {
+                return self
+                    .append(server, mail, tag, &mailbox, &flags, &message)
+                    .await;
+            }
             CommandBody::Select { mailbox, .. } => {
                 return self.open_folder(server, tag, &mailbox, false).await;
             }
@@ -678,7 +688,7 @@ fn delimiter() -> QuotedChar {
     QuotedChar::try_from('/').expect("valid")
 }
 
-fn mailbox_bytes(m: &Mailbox<'_>) -> Vec<u8> {
+pub(super) fn mailbox_bytes(m: &Mailbox<'_>) -> Vec<u8> {
     match m {
         Mailbox::Inbox => b"INBOX".to_vec(),
         Mailbox::Other(o) => o.inner().as_ref().to_vec(),

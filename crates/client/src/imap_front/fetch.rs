@@ -13,7 +13,6 @@
 //! One message's bytes are kept between commands, for the client that
 //! fetches the header, then the text, then stores `\Seen`.
 
-use causeway_imap::imap_next::State;
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::IntoStatic;
 use causeway_imap::imap_types::core::{IString, Literal, NString, Tag, Vec1};
@@ -29,9 +28,9 @@ use causeway_imap::serve::structure::structure;
 use causeway_imap::serve::view::{internal_date, seq_of};
 use causeway_net::Env;
 use causeway_pop3::{ClientError, RespCode};
-use tokio::io::AsyncReadExt;
 
 use super::commands::{Flow, Front};
+use super::heartbeat::ClientGone;
 use super::replies::{cannot, no, ok, refusal};
 
 /// Why a FETCH ends, when the mail client hung up while its message was
@@ -256,21 +255,8 @@ impl<E: Env> Front<E> {
         Flow::Go
     }
 
-    /// Puts at least `need` of POP3 message `n` in the cache. While it
-    /// crosses the line (minutes, on a slow one), the mail client is told
-    /// every `heartbeat` that the work goes on (an untagged `OK`, which RFC
-    /// 3501 §7.1 allows at any time): mail clients time out on silence, and
-    /// this wait is on the line, not on them. Nothing of the command's own
-    /// responses has been written yet (imap-next writes them after it), so
-    /// the line goes out whole, between responses.
-    ///
-    /// Meanwhile the mail client's socket is read too: commands it
-    /// pipelines go to `server` in order, and a client that hangs up (the
-    /// end of its stream, or a reset) ends the wait at once. Its session
-    /// then ends as after a failed write, and lets go of the maildrops
-    /// behind it; otherwise they stayed locked until every fetch it had
-    /// pipelined before hanging up had crossed the line (seed 625 `--focus
-    /// proxy-and-mua`: the user's next login met `[INUSE]`).
+    /// Puts at least `need` of POP3 message `n` in the cache, keeping the
+    /// mail client patient while it crosses the line ([`Heartbeat`]).
     async fn bytes_of(
         &mut self,
         server: &mut Server,
@@ -286,38 +272,19 @@ impl<E: Env> Front<E> {
             return Ok(());
         }
         self.cache = None;
-        let (env, heartbeat, request) = (self.env.clone(), self.heartbeat, self.request);
-        let bytes = {
-            let m = self.maildrop()?;
-            let fetch = async {
-                match need {
-                    Need::Header => m.header(n).await,
-                    Need::Whole => m.whole(n).await,
-                }
-            };
-            tokio::pin!(fetch);
-            let mut alive = true;
-            let (mut scratch, mut taken) = ([0u8; 4096], 0);
-            loop {
-                tokio::select! {
-                    r = &mut fetch => break r?,
-                    () = env.sleep(heartbeat), if alive => {
-                        let line = b"* OK Still fetching the message from its server.\r\n";
-                        // A client that stopped reading is found out by the
-                        // response itself; until then the fetch goes on.
-                        alive = crate::session::write_to(&env, mail, request, line).await.is_ok();
-                    }
-                    // Past that much pipelined, the rest waits in the socket.
-                    r = mail.read(&mut scratch), if taken < crate::session::EARLY_MAX => match r {
-                        Ok(got) if got > 0 => {
-                            taken += got;
-                            server.enqueue_input(&scratch[..got]);
-                        }
-                        _ => return Err(NotFetched::ClientGone),
-                    },
-                }
+        let beat = self.heartbeat(mail, server);
+        let m = self.maildrop()?;
+        let fetch = async {
+            match need {
+                Need::Header => m.header(n).await,
+                Need::Whole => m.whole(n).await,
             }
         };
+        let line = b"* OK Still fetching the message from its server.\r\n";
+        let bytes = beat
+            .around(line, fetch)
+            .await
+            .map_err(|ClientGone| NotFetched::ClientGone)??;
         self.cache = Some(Cached {
             message: n,
             need,

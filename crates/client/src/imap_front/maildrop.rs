@@ -61,6 +61,7 @@ impl<E: Env> Maildrop<E> {
             config.clone(),
             shared.clone(),
             shutdown.clone(),
+            crate::session::Serves::ImapFront,
         ));
         let max = usize::try_from(config.prefetch.max_body).unwrap_or(usize::MAX);
         match Pop3Client::start(env.clone(), ours, silence(config), max).await {
@@ -132,6 +133,17 @@ impl<E: Env> Maildrop<E> {
     /// `DELE n`: `Ok` once the delete is durable.
     pub async fn delete(&mut self, n: u32) -> Result<(), ClientError> {
         self.pop3.dele(n).await
+    }
+
+    /// `XAPPEND`: stores `message` in `server`'s folder; `Ok` once the
+    /// server said `OK` (see `crate::session`'s `append`).
+    pub async fn append(
+        &mut self,
+        server: &str,
+        flags: &[Vec<u8>],
+        message: &[u8],
+    ) -> Result<(), ClientError> {
+        self.pop3.xappend(server.as_bytes(), flags, message).await
     }
 
     /// `NOOP`: keeps the POP3 session from timing out while the IMAP

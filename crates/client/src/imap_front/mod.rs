@@ -2,8 +2,9 @@
 //! curl, python `imaplib`, mbsync, neomutt, Thunderbird) reads and deletes
 //! the unified mailbox, `INBOX`, and the folder of each entry that reads a
 //! folder other than an INBOX (named as the entry), through the same
-//! session and promises as POP3; and moves mail to the proxy's own
-//! `Trash` and back ([`trash`]).
+//! session and promises as POP3; moves mail to the proxy's own `Trash`
+//! and back ([`trash`]); and stores the mail it sends with APPEND on the
+//! server of the folder it names ([`append`]).
 //!
 //! imap-next's server state machine parses and frames every command
 //! (literals, AUTHENTICATE continuations); nothing here parses IMAP by
@@ -28,9 +29,11 @@
 //! minutes as RFC 3501 asks, an IDLE included; the POP3 session behind is
 //! kept alive meanwhile), each piece of a response written (`request`).
 
+mod append;
 mod changes;
 mod commands;
 mod fetch;
+mod heartbeat;
 mod login;
 mod maildrop;
 mod recheck;
@@ -54,9 +57,13 @@ use commands::{Flow, Front};
 use maildrop::Maildrop;
 use recheck::Idle;
 
-/// The longest command line or literal accepted from the mail client:
-/// nothing it may send here (APPEND is not served) comes near.
+/// The longest command line accepted from the mail client, literals
+/// other than APPEND's message included.
 const MAX_COMMAND: u32 = 64 << 10;
+
+/// The longest literal: an APPEND's message (`APPENDLIMIT`), held whole
+/// while it goes up the line.
+const MAX_LITERAL: u32 = causeway_proto::session::MAX_APPEND as u32;
 
 /// Serves one IMAP mail client until it logs out, goes away, or the line
 /// to the edge is lost.
@@ -73,8 +80,8 @@ pub(crate) async fn serve<E: Env>(
         return;
     };
     let mut options = Options::default();
-    options.max_literal_size = MAX_COMMAND;
-    options.max_command_size = MAX_COMMAND * 2;
+    options.max_literal_size = MAX_LITERAL;
+    options.max_command_size = MAX_LITERAL + MAX_COMMAND;
     let greeting = Greeting::ok(Some(replies::capability_code(false)), "Causeway IMAP ready")
         .expect("valid text");
     let mut server = Server::new(options, greeting);
@@ -194,8 +201,8 @@ pub(crate) async fn serve<E: Env>(
                 let why = match e {
                     ServerError::ExpectedCrlfGotLf { .. } => "a line ended in LF, not CRLF",
                     ServerError::MalformedMessage { .. } => "a command Causeway could not parse",
-                    ServerError::LiteralTooLong { .. } => "a literal over 64 KiB",
-                    ServerError::CommandTooLong { .. } => "a command over 128 KiB",
+                    ServerError::LiteralTooLong { .. } => "a literal over 32 MiB (APPENDLIMIT)",
+                    ServerError::CommandTooLong { .. } => "a command over 32 MiB and 64 KiB",
                 };
                 tracing::info!(why, "refused a command from the IMAP client");
                 front.untagged_bad(&mut server, why);

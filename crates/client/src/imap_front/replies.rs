@@ -87,6 +87,11 @@ pub(super) fn capabilities(authed: bool) -> Vec1<Capability<'static>> {
         Capability::Idle,
         Capability::Move,
     ]);
+    if authed {
+        // RFC 7889: the largest message APPEND stores.
+        let limit = format!("APPENDLIMIT={}", causeway_proto::session::MAX_APPEND);
+        caps.push(Capability::try_from(limit.into_bytes()).expect("a valid capability"));
+    }
     Vec1::try_from(caps).expect("not empty")
 }
 

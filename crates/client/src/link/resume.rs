@@ -121,12 +121,13 @@ impl<E: Env> EdgeLink<E> {
             Ok(()) => recv(&self.env, &mut channel, t.welcome, "the edge's Resumed").await,
             Err(e) => Err(e),
         };
-        let (secret, marks, primed) = match answer {
+        let (secret, marks, primed, uploaded) = match answer {
             Ok(EdgeToClient::Resumed {
                 secret,
                 marks,
                 primed,
-            }) => (secret, marks, primed),
+                uploaded,
+            }) => (secret, marks, primed, uploaded),
             Ok(EdgeToClient::Refused { error }) => return Err(Attempt::Refused(error.text)),
             Err(LineCut {
                 kind: CutKind::Closed,
@@ -148,6 +149,7 @@ impl<E: Env> EdgeLink<E> {
             }
         }
         self.take_up(channel, secret, marks);
+        self.upload_resumed(uploaded);
         Ok(())
     }
 

@@ -191,6 +191,7 @@ impl<E: Env> Serving<'_, E> {
             secret: secret.to_vec(),
             marks: self.marks,
             primed,
+            uploaded: self.uploads.held(),
         };
         if let Err(e) = send(&self.env, &mut fresh, &resumed, self.config.timeouts.hello).await {
             warn!(error = %e, "a resume failed before it was answered; the client proxy tries again");

@@ -65,6 +65,12 @@ pub(crate) enum Job {
     /// The client undid its work on this server (its journal entries are
     /// already erased).
     Rset,
+    /// Store a message in the entry's folder (IMAP `APPEND`).
+    Append {
+        flags: Vec<String>,
+        message: Vec<u8>,
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
 }
 
 /// A delete the client proxy carried from an earlier session: its target,
@@ -436,6 +442,64 @@ impl<E: Env> Worker<E> {
                     let _ = self.exec(&Command::Rset).await;
                 }
             }
+            Job::Append {
+                flags,
+                message,
+                reply,
+            } => {
+                let r = self.append(&flags, &message).await;
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// One APPEND, in the server session the worker holds (opened if
+    /// none). Never sent twice: a session lost once the command went out
+    /// may have stored the message, and a second APPEND would store it
+    /// again; the client proxy's mail client is told the outcome is
+    /// unknown, as it would be on a lost connection of its own.
+    async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<(), OpError> {
+        if self.spec.protocol != Protocol::Imap {
+            return Err(OpError::new(
+                Some(ErrCode::SysPerm),
+                format!(
+                    "server {} speaks POP3, which cannot store a message (APPEND needs \
+                     protocol = \"imap\")",
+                    self.spec.name
+                ),
+            ));
+        }
+        if self.upstream.is_none() {
+            self.connect().await?;
+        }
+        let Some(up) = self.upstream.as_mut() else {
+            return Err(OpError::new(
+                Some(ErrCode::SysTemp),
+                format!("no session with server {}", self.spec.name),
+            ));
+        };
+        self.last_used = self.shared.env.now();
+        match up.append(flags, message).await {
+            Ok(r) if r.status.is_ok() => {
+                info!(session = %self.session, server = %self.spec.name, octets = message.len(),
+                    "stored a message for the mail client (APPEND)");
+                Ok(())
+            }
+            Ok(r) => Err(refusal(&r.status)),
+            Err(e) => {
+                self.lost_upstream(&e);
+                warn!(session = %self.session, server = %self.spec.name, error = %e,
+                    "the server session was lost during an APPEND: the message may or may not \
+                     be stored (it is not sent again; the mail client is told so)");
+                Err(OpError::new(
+                    Some(ErrCode::SysTemp),
+                    format!(
+                        "the connection to server {} was lost while it stored the message; it \
+                         may or may not be there (look before you send it again)",
+                        self.spec.name
+                    ),
+                ))
+            }
         }
     }
 
@@ -540,16 +604,22 @@ impl<E: Env> Worker<E> {
         self.last_used = self.shared.env.now();
         let r = up.execute(cmd).await;
         if let Err(e) = &r {
-            self.upstream = None;
-            if !self.config().broken(Broken::ForgetOwedOnSessionLoss) {
-                self.ledger.session_lost();
-            } else {
-                self.ledger = Ledger::default();
-            }
-            warn!(session = %self.session, server = %self.spec.name, error = %e,
-                "lost the server session; owed work will be redone in a new one");
+            self.lost_upstream(e);
         }
         r
+    }
+
+    /// The server session failed: it is gone, and the work it had seen is
+    /// owed again in the next.
+    fn lost_upstream(&mut self, e: &OpError) {
+        self.upstream = None;
+        if !self.config().broken(Broken::ForgetOwedOnSessionLoss) {
+            self.ledger.session_lost();
+        } else {
+            self.ledger = Ledger::default();
+        }
+        warn!(session = %self.session, server = %self.spec.name, error = %e,
+            "lost the server session; owed work will be redone in a new one");
     }
 
     /// Ends the server session with QUIT, or notes that it is already gone.

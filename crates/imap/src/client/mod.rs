@@ -46,6 +46,9 @@ const FRAMING: u32 = 4096;
 /// an idle session holds none (#18).
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Most bytes one write hands the stream before its deadline starts again.
+const WRITE_PIECE: usize = 64 * 1024;
+
 /// A thin async IMAP client over any stream.
 pub struct ImapClient<E: Env, S> {
     env: E,
@@ -376,16 +379,21 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         within: Duration,
     ) -> Result<(), ImapError> {
         match i {
+            // A piece at a time, each within `within`: an APPEND's
+            // literal of any size has the time it needs while it moves.
             Interrupt::Io(Io::Output(bytes)) => {
-                let stream = &mut self.stream;
-                let timed = self
-                    .env
-                    .timeout(within, what, async move {
-                        stream.write_all(&bytes).await?;
-                        stream.flush().await
-                    })
-                    .await;
-                Ok(waited(timed, what, within)?)
+                for piece in bytes.chunks(WRITE_PIECE) {
+                    let stream = &mut self.stream;
+                    let timed = self
+                        .env
+                        .timeout(within, what, async move {
+                            stream.write_all(piece).await?;
+                            stream.flush().await
+                        })
+                        .await;
+                    waited(timed, what, within)?;
+                }
+                Ok(())
             }
             Interrupt::Io(Io::NeedMoreInput) => {
                 let stream = &mut self.stream;
@@ -627,6 +635,21 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.selected.as_ref().ok_or(ImapError::NotSelected)?;
         let cmd = command::mark_seen(uids)?;
         self.run(cmd, "UID STORE (\\Seen)").await.map(drop)
+    }
+
+    /// `APPEND folder (flags) {n}`: stores `message` in `folder`, answered
+    /// once the server said `OK` (a `NO`, over quota or too big, is
+    /// [`ImapError::Refused`] and leaves the session usable). Not retried
+    /// here: a session lost after the literal went out may or may not have
+    /// stored it, and only the caller knows whether to ask again.
+    pub async fn append(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        message: &[u8],
+    ) -> Result<(), ImapError> {
+        let cmd = command::append(folder, flags, message)?;
+        self.run(cmd, "APPEND").await.map(drop)
     }
 
     /// The names of the account's folders that can be selected (`LIST ""

@@ -31,6 +31,7 @@ use std::num::NonZeroU32;
 
 use imap_types::command::{Command, CommandBody};
 use imap_types::core::{Literal, NString, QuotedChar, Tag, Vec1};
+use imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
 use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
@@ -246,6 +247,18 @@ impl ImapCore {
                 self.expunge(Some(&sequence_set), now_ms, &mut out)
             }
             CommandBody::Expunge => self.expunge(None, now_ms, &mut out),
+            CommandBody::Append {
+                mailbox,
+                flags,
+                message,
+                ..
+            } => {
+                let message = match &message {
+                    LiteralOrLiteral8::Literal(l) => l.data(),
+                    LiteralOrLiteral8::Literal8(l) => l.data.as_ref(),
+                };
+                self.append(&mailbox, &flags, message, now_ms)
+            }
             _ => Outcome::Bad("This model server does not know that command."),
         };
         out.push(Response::Status(status(tag, result)));
@@ -339,6 +352,43 @@ impl ImapCore {
         self.view = Some(view);
         self.maildrop = Some(maildrop);
         Outcome::OkWith(Code::ReadWrite, "Select completed.")
+    }
+
+    /// Stores the message in the folder named (not the one selected), with
+    /// `\Seen` and `\Deleted` as given; the other flags are not modelled.
+    /// The message is in the next SELECT's listing, as a new arrival.
+    fn append(
+        &mut self,
+        mailbox: &Mailbox<'_>,
+        flags: &[Flag<'_>],
+        message: &[u8],
+        now_ms: u64,
+    ) -> Outcome {
+        let Some(user) = &self.user else {
+            return Outcome::Bad("Log in first.");
+        };
+        let maildrop = match mailbox {
+            Mailbox::Inbox => user.clone(),
+            Mailbox::Other(other) => {
+                folder_maildrop(user, &String::from_utf8_lossy(other.as_ref()))
+            }
+        };
+        if !self.store.has_maildrop(&maildrop) {
+            return Outcome::NoWith(Code::TryCreate, "Mailbox doesn't exist.");
+        }
+        let marks = (flags.contains(&Flag::Seen), flags.contains(&Flag::Deleted));
+        match self
+            .store
+            .append(self.id, &maildrop, message, marks, now_ms)
+        {
+            Ok((v, uid)) => match (NonZeroU32::new(v), NonZeroU32::new(uid), self.uidplus) {
+                (Some(uid_validity), Some(uid), true) => {
+                    Outcome::OkWith(Code::AppendUid { uid_validity, uid }, "Append completed.")
+                }
+                _ => Outcome::Ok("Append completed."),
+            },
+            Err(_) => Outcome::No("Mailbox doesn't exist."),
+        }
     }
 
     fn fetch(

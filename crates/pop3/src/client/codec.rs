@@ -16,9 +16,9 @@
 use std::collections::VecDeque;
 
 use super::ClientError;
-use crate::command::Command;
+use crate::command::{Command, XPROGRESS};
 use crate::multiline::BodyDecoder;
-use crate::response::StatusLine;
+use crate::response::{RespCode, StatusLine};
 use crate::text::{find_lf, quote, strip_eol};
 
 /// Longest status line the client accepts, in octets including CRLF.
@@ -44,6 +44,8 @@ enum Expect {
     Greeting,
     Single,
     Multi,
+    /// `XAPPEND`'s outcome, after its progress lines.
+    Outcome,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,13 @@ impl ClientCodec {
         } else {
             Expect::Single
         });
+    }
+
+    /// Queues the expectation of `XAPPEND`'s outcome: a single line, before
+    /// which any number of `+OK [XPROGRESS]` lines may come (each is a
+    /// response of its own, and the outcome is still awaited after it).
+    pub fn expect_outcome(&mut self) {
+        self.expected.push_back(Expect::Outcome);
     }
 
     /// Number of replies still awaited (including one being received).
@@ -211,7 +220,11 @@ impl ClientCodec {
                             decoder: BodyDecoder::new(self.max_message),
                         };
                     } else {
-                        self.expected.pop_front();
+                        let progress = matches!(&status.code,
+                            Some(RespCode::Other(c)) if c == XPROGRESS);
+                        if !(expect == Expect::Outcome && progress && status.is_ok()) {
+                            self.expected.pop_front();
+                        }
                         self.ready.push_back(Response { status, body: None });
                     }
                 }
@@ -224,6 +237,21 @@ impl ClientCodec {
 mod tests {
     use super::*;
     use crate::response::RespCode;
+
+    #[test]
+    fn an_xappend_outcome_comes_after_any_number_of_progress_lines() {
+        let mut c = ClientCodec::new(1000);
+        c.expect_outcome();
+        // All in one read: the progress lines must not use the outcome up.
+        c.feed(b"+OK [XPROGRESS] 1 3\r\n+OK [XPROGRESS] 3 3\r\n-ERR [SYS/TEMP] lost\r\n")
+            .unwrap();
+        let r: Vec<Response> = std::iter::from_fn(|| c.next_response()).collect();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[2].status.code, Some(RespCode::SysTemp));
+        assert_eq!(c.outstanding(), 0);
+        // Nothing more is awaited: a fourth line is out of turn.
+        assert!(c.feed(b"+OK [XPROGRESS] 3 3\r\n").is_err());
+    }
 
     #[test]
     fn greeting_then_pipelined_replies() {

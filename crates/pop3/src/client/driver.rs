@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ClientCodec, ClientError, Response, listing};
 use crate::command::Command;
-use crate::response::StatusLine;
+use crate::command::XPROGRESS;
+use crate::response::{RespCode, StatusLine};
 
 pub use causeway_net::wait::Timeouts;
 
@@ -278,6 +279,54 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         Ok(())
     }
 
+    /// `XAPPEND server octets flags` (Causeway's own, see
+    /// [`Command::Xappend`]): on the go-ahead, the message, a piece at a
+    /// time; then the outcome, each `+OK [XPROGRESS]` line before it
+    /// (the message moving on) starting the wait on silence again. A
+    /// `-ERR` to either is [`ClientError::Refused`].
+    pub async fn xappend(
+        &mut self,
+        server: &[u8],
+        flags: &[Vec<u8>],
+        message: &[u8],
+    ) -> Result<(), ClientError> {
+        let octets = u32::try_from(message.len())
+            .map_err(|_| ClientError::Protocol("a message over 4 GiB".into()))?;
+        self.ok(&Command::Xappend {
+            server: server.to_vec(),
+            octets,
+            flags: flags.to_vec(),
+        })
+        .await?;
+        let r = self.xappend_rest(message).await;
+        refused_unless_ok(self.poison_on_err(r)?).map(drop)
+    }
+
+    async fn xappend_rest(&mut self, message: &[u8]) -> Result<Response, ClientError> {
+        let what = "sending the message of XAPPEND";
+        for piece in message.chunks(READ_CHUNK) {
+            let stream = &mut self.stream;
+            let timed = self
+                .env
+                .timeout(self.timeouts.command, what, async move {
+                    stream.write_all(piece).await?;
+                    stream.flush().await
+                })
+                .await;
+            waited(timed, what, self.timeouts.command)?;
+        }
+        self.codec.expect_outcome();
+        loop {
+            let r = self
+                .read_response("the outcome of XAPPEND", self.timeouts.command)
+                .await?;
+            let progress = matches!(&r.status.code, Some(RespCode::Other(c)) if c == XPROGRESS);
+            if !(progress && r.status.is_ok()) {
+                return Ok(r);
+            }
+        }
+    }
+
     /// `QUIT`: returns the server's parting status (`-ERR` here means the
     /// deletions were *not* committed). Shuts down our sending side.
     pub async fn quit(mut self) -> Result<StatusLine, ClientError> {
@@ -315,6 +364,7 @@ fn write_what(cmd: &Command) -> &'static str {
         Command::Quit => "sending QUIT",
         Command::Capa => "sending CAPA",
         Command::Stls => "sending STLS",
+        Command::Xappend { .. } => "sending XAPPEND",
     }
 }
 
@@ -334,5 +384,6 @@ fn read_what(cmd: &Command) -> &'static str {
         Command::Quit => "the reply to QUIT",
         Command::Capa => "the reply to CAPA",
         Command::Stls => "the reply to STLS",
+        Command::Xappend { .. } => "the go-ahead to XAPPEND",
     }
 }
