@@ -234,6 +234,7 @@ const ONCE_FAILED: &[u64] = &[
     72540, // a proxy crash took Held after the commit: carried again, the delete hit a later copy
     503473307, // oracle: a rightful refusal of part 1 of a message sharing its UIDL and size
     503471123, // oracle: cuts whose joined silence outlasted the proxy's resume, not the client's
+    85213067, // oracle: a cut 0.1 s after an IMAP recheck's Welcome, judged as if resumable
 ];
 
 #[test]

@@ -565,6 +565,11 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
 /// to the line's latency then.
 const RESUME_MARGIN_MS: u64 = 2_000;
 
+/// How long before the answer to a NOOP or SELECT that listed the folder
+/// again its new edge session's `Welcome` may have come (the front lists
+/// it in process, then answers).
+const RELISTED_BEFORE_MS: u64 = 1_000;
+
 /// Invariant 9, a cut the resume covers is never seen: a session whose
 /// only faults were cuts or holds of the bad line (each shorter than the
 /// client proxy's resume time), all begun after its login was answered and
@@ -582,6 +587,12 @@ fn check_resumed(
 ) {
     let Some(opened) = s.opened_ms else { return };
     let quit = s.quit_ms.unwrap_or(u64::MAX);
+    let relisted = w.mua.with(|m| {
+        m.imap_relisted
+            .get(&(s.client, s.number))
+            .cloned()
+            .unwrap_or_default()
+    });
     // Other faults count from a stale lock's lifetime before the session
     // (as for invariant 8); the line's only while the session lasts: a cut
     // before it left nothing behind that the proxy does not end (its next
@@ -600,7 +611,15 @@ fn check_resumed(
         // between two attempts (up to 20 s).
         let (a, b) = *win;
         let patience = w.params.client_resume.min(w.params.resume_window);
+        // A NOOP or SELECT answered may have opened a new edge session
+        // behind the IMAP front, as a login does: a cut right then (from
+        // just before its answer, when its `Welcome` came) is not one a
+        // resume covers (seed 85213067: 0.1 s after).
+        let relisted = relisted
+            .iter()
+            .any(|&r| a + RELISTED_BEFORE_MS >= r && a < r + RESUME_MARGIN_MS);
         let resumable = a >= opened + RESUME_MARGIN_MS
+            && !relisted
             && a < quit
             && b - a + RESUME_MARGIN_MS + 20_000 < patience.as_millis() as u64;
         if !resumable {

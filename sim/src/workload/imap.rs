@@ -202,6 +202,20 @@ impl Mua {
         (ended, Vec::new(), commands, (opened, quit))
     }
 
+    /// A NOOP or SELECT was just answered: the client proxy may have
+    /// listed the folder again behind it, in a new edge session that the
+    /// edge has not yet heard from the proxy on (invariant 9 allows for a
+    /// cut right then, as right after a login).
+    fn may_have_relisted(&self, session: u32) {
+        let at = sim_ms();
+        self.log.with(|m| {
+            m.imap_relisted
+                .entry((self.client, session))
+                .or_default()
+                .push(at)
+        });
+    }
+
     /// Fetches some of `listed` (peeked, or read when `session.1`; each body
     /// checked against the server's) into `whole`, one `UID FETCH` at a
     /// time, or all in one write where the user pipelines
@@ -402,9 +416,11 @@ impl Mua {
         if let Err(e) = c.noop().await {
             return Err(Ended::Broken(format!("NOOP: {e}")));
         }
+        self.may_have_relisted(session.0);
         let (again, relisted) = select(c, self.another_folder(&folder.name))
             .await
             .map_err(|e| Ended::Broken(format!("{e} (again)")))?;
+        self.may_have_relisted(session.0);
         if again.name != folder.name {
             self.log.with(|m| m.imap_switched_folder += 1);
             whole.clear();

@@ -154,6 +154,10 @@ pub struct MuaInner {
     pub imap_trash_expunged: BTreeSet<MsgKey>,
     /// Messages APPENDed at the IMAP front, in order (invariant 10).
     pub imap_appends: Vec<Appended>,
+    /// Per IMAP session (mail client, its session): when each NOOP or
+    /// SELECT that may have listed the folder again (in a new edge
+    /// session behind) was answered (invariant 9).
+    pub imap_relisted: BTreeMap<(u8, u32), Vec<u64>>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,
