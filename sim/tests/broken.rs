@@ -45,6 +45,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
     ("append-again-on-resume", 137, 10, None),
+    ("imap-append-uid-unkept", 98, 2, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -134,4 +135,5 @@ caught! {
     an_edge_journal_that_erases_a_header_early: "journal-header-erased-early",
     an_edge_that_takes_a_carried_delete_it_took_before_again: "carried-taken-twice",
     an_edge_that_stores_an_append_asked_again_twice: "append-again-on-resume",
+    a_proxy_that_answers_appenduid_without_keeping_the_uid: "imap-append-uid-unkept",
 }

@@ -70,7 +70,16 @@ attempt("logout", p.logout)
     );
     let out = python::run_imap(&rig.imap, &script).await;
     assert!(out.get("caps").contains("APPENDLIMIT=33554432"), "{out:?}");
-    assert!(out.get("sent").starts_with("OK"), "{out:?}");
+    // `OK [APPENDUID validity uid]`: where the message will be (RFC 4315).
+    let sent = out.get("sent");
+    let given: Vec<&str> = sent
+        .strip_prefix("OK [APPENDUID ")
+        .and_then(|s| s.split(']').next())
+        .map(|s| s.split(' ').collect())
+        .unwrap_or_default();
+    let [validity, uid] = given[..] else {
+        panic!("no APPENDUID: {out:?}");
+    };
     // POP3 cannot keep it, Trash is the proxy's own: the folder exists but
     // cannot; a folder that does not exist says so, as RFC 3501 asks.
     assert!(out.get("inbox.err").contains("[CANNOT]"), "{out:?}");
@@ -82,15 +91,20 @@ attempt("logout", p.logout)
     assert_eq!(copies(&rig, maildrop, digest), [true], "{}", rig.report());
     assert!(rig.host("HOST1").store.messages(USER).is_empty());
 
-    // The next session lists it in the folder, byte for byte.
+    // The next session lists it in the folder at that UID, byte for byte,
+    // `\Seen` as it was stored.
     let again = format!(
-        r#"{}out("read.digest", digest(attempt("read", p.fetch, "1", "(BODY.PEEK[])")))
+        r#"{}out("validity", text(p.response("UIDVALIDITY")[1][0]))
+attempt("flags", p.uid, "FETCH", "{uid}", "(FLAGS)")
+out("read.digest", digest(attempt("read", p.uid, "FETCH", "{uid}", "(BODY.PEEK[])")))
 attempt("logout", p.logout)
 "#,
         python::imap_login_select("Sent"),
     );
     let second = python::run_imap(&rig.imap, &again).await;
     assert_eq!(second.get("select"), "OK 1", "{second:?}");
+    assert_eq!(second.get("validity"), validity, "{second:?}");
+    assert!(second.get("flags").contains("\\Seen"), "{second:?}");
     assert_eq!(second.get("read.digest"), digest, "{second:?}");
     rig.settle().await;
     rig.assert_no_leaks();

@@ -482,6 +482,53 @@ async fn mbsync_syncs_each_entrys_folder() {
     assert_clean_ends(&dc, mark, "mbsync, every folder, second run").await;
 }
 
+/// mbsync pushes a message written on this machine (`Sync All`): the IMAP
+/// front stores it in Dovecot's INBOX through the relay and answers
+/// `APPENDUID` with the UID it shows the message at from the next listing,
+/// so mbsync keeps track of it. Dovecot has it once; the next run copies
+/// nothing back (without APPENDUID mbsync warned "lost track of 1 pushed
+/// message(s)" and its next run made a second local copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mbsync_pushes_new_local_mail_once() {
+    if !require("mbsync", &["--version"], "isync") {
+        return;
+    }
+    let Some((dc, chain, before)) = rig(Route::Relay, Backend::Imap, 2, 3000).await else {
+        return;
+    };
+    let mbsync = Mbsync::new();
+    let inbox = mbsync.inbox();
+    let r = mbsync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(inbox.delivered().len(), 2, "{}", r.text());
+
+    let sent = b"From: alice@causeway.test\nTo: bob@causeway.test\nSubject: written here\n\n\
+                 Pushed once, kept track of.\n";
+    inbox.add("pushed", sent);
+    let mut want = before.body_digests();
+    want.insert(interop::body_digest(sent));
+    let mark = dc.log_mark();
+    let r = mbsync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(!r.text().contains("lost track"), "{}", r.text());
+    settle(&dc, &chain, USER, mark, |mb| {
+        let have: BTreeSet<String> = mb.messages.iter().map(|m| m.body_sha256.clone()).collect();
+        match (have == want, mb.messages.len()) {
+            (true, 3) => Ok(()),
+            (_, n) => Err(format!("{n} messages in Dovecot's INBOX")),
+        }
+    })
+    .await;
+    assert_clean_ends(&dc, mark, "mbsync, pushing").await;
+
+    let r = mbsync.run(&chain.imap).await;
+    assert_eq!(r.code, 0, "{}", r.text());
+    let copies = inbox.delivered();
+    assert_eq!(copies.len(), 3, "no second local copy\n{}", r.text());
+    assert_eq!(copies.into_iter().collect::<BTreeSet<_>>(), want);
+    assert_eq!(dc.mailbox(USER).await.messages.len(), 3);
+}
+
 macro_rules! matrix {
     ($client:ident) => {
         mod $client {

@@ -41,10 +41,15 @@ pub enum Broken {
     /// hangs up (or loses the line) mid-response leaves a message it
     /// never got marked read.
     ImapPipelinedProvesRead,
+    /// Answer an IMAP APPEND with `APPENDUID` and the UID the folder's book
+    /// gives the message, without keeping it there: the next listing
+    /// numbers the message anew, and a client that pushed it (mbsync) takes
+    /// it for new mail and copies it back.
+    ImapAppendUidUnkept,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 7] = [
+    pub const ALL: [Broken; 8] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -52,6 +57,7 @@ impl Broken {
         Broken::ImapUidsByListing,
         Broken::ImapSeenUnowed,
         Broken::ImapPipelinedProvesRead,
+        Broken::ImapAppendUidUnkept,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +69,7 @@ impl Broken {
             Broken::ImapUidsByListing => "imap-uids-by-listing",
             Broken::ImapSeenUnowed => "imap-seen-unowed",
             Broken::ImapPipelinedProvesRead => "imap-pipelined-proves-read",
+            Broken::ImapAppendUidUnkept => "imap-append-uid-unkept",
         }
     }
 }

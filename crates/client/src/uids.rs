@@ -156,6 +156,11 @@ struct Book {
     /// first numbering, so a proxy that serves no IMAP client writes none;
     /// always true without a disk).
     durable: bool,
+    /// Messages taken in ([`UidBook::take_in`]: stored by APPEND, moved
+    /// here) and when (Unix milliseconds), until a listing shows them: a
+    /// listing taken before cannot show them, and must not forget them.
+    /// Not on disk: after a restart, the next listing is a new one.
+    taken_in: BTreeMap<String, u64>,
 }
 
 impl Book {
@@ -436,6 +441,7 @@ fn read_book(
                 keywords,
                 known,
                 durable: true,
+                taken_in: BTreeMap::new(),
             }
         }
         None => {
@@ -451,6 +457,7 @@ fn read_book(
                 keywords: Keywords::default(),
                 known: BTreeMap::new(),
                 durable: false,
+                taken_in: BTreeMap::new(),
             }
         }
     };
@@ -486,26 +493,36 @@ impl UidBook {
                 keywords: Keywords::default(),
                 known: BTreeMap::new(),
                 durable: true,
+                taken_in: BTreeMap::new(),
             })),
             disk: None,
         }
     }
 
-    /// Numbers a session's listing ([`book_key`]s, in listing order): known
-    /// messages keep their UID and flags, new ones get the next UIDs in
-    /// listing order, and messages of a listed server that are no longer
-    /// there are forgotten; a new message arrived `now` (Unix seconds).
-    /// `Err`: nothing was kept, nothing may be shown.
-    pub(crate) async fn number(&self, uidls: &[String], now: u64) -> io::Result<Numbered> {
+    /// Numbers a session's listing ([`book_key`]s, in listing order), taken
+    /// at `listed_ms` (Unix milliseconds): known messages keep their UID
+    /// and flags, new ones get the next UIDs in listing order, and messages
+    /// of a listed server that are no longer there are forgotten, except
+    /// those taken in since the listing was taken; a new message arrived
+    /// `now` (Unix seconds). `Err`: nothing was kept, nothing may be shown.
+    pub(crate) async fn number(
+        &self,
+        uidls: &[String],
+        listed_ms: u64,
+        now: u64,
+    ) -> io::Result<Numbered> {
         let mut book = self.book.lock().await;
         let fresh = uidls.iter().map(|u| (u.as_str(), Flags::default()));
         let (messages, given, next) = book.assign(fresh, now)?;
         let listed: BTreeSet<&str> = uidls.iter().map(String::as_str).collect();
         let servers: BTreeSet<&str> = uidls.iter().map(|u| server_of(u)).collect();
+        let after = |u: &str| book.taken_in.get(u).is_some_and(|&t| t > listed_ms);
         let gone: Vec<(String, NonZeroU32)> = book
             .known
             .iter()
-            .filter(|(u, _)| !listed.contains(u.as_str()) && servers.contains(server_of(u)))
+            .filter(|(u, _)| {
+                !listed.contains(u.as_str()) && servers.contains(server_of(u)) && !after(u)
+            })
             .map(|(u, k)| (u.clone(), k.uid))
             .collect();
         if let Some(disk) = &self.disk
@@ -524,7 +541,11 @@ impl UidBook {
         book.durable = true;
         book.next = next;
         for (u, _) in gone {
+            book.taken_in.remove(&u);
             book.known.remove(&u);
+        }
+        for u in &listed {
+            book.taken_in.remove(*u);
         }
         book.known.extend(given);
         Ok(Numbered {
@@ -580,16 +601,20 @@ impl UidBook {
             .collect()
     }
 
-    /// Takes in messages moved here ([`book_key`]s, with their flags),
-    /// durably: each new one gets the next UID, in the order given; one
-    /// the book holds already keeps its UID. Returns their UIDs.
+    /// Takes in messages moved or stored here ([`book_key`]s, with their
+    /// flags), durably: each new one gets the next UID, in the order given;
+    /// one the book holds already keeps its UID. Returns their UIDs. `now`
+    /// in Unix milliseconds: a listing taken before does not forget them.
     pub(crate) async fn take_in(
         &self,
         moved: &[(&str, Flags)],
-        now: u64,
+        now_ms: u64,
     ) -> io::Result<Vec<NonZeroU32>> {
         let mut book = self.book.lock().await;
-        let (kept, given, next) = book.assign(moved.iter().copied(), now)?;
+        let (kept, given, next) = book.assign(moved.iter().copied(), now_ms / 1000)?;
+        for (key, _) in moved {
+            book.taken_in.insert((*key).to_owned(), now_ms);
+        }
         let uids = kept.iter().map(|k| k.uid).collect();
         if given.is_empty() {
             return Ok(uids);

@@ -37,5 +37,5 @@ pub mod serve;
 /// front and the demo's record (one place pins their versions).
 pub use {imap_codec, imap_next, imap_types};
 
-pub use client::{ImapClient, ImapError, Timeouts};
+pub use client::{Appended, ImapClient, ImapError, Timeouts};
 pub use folder::{Folder, Listed};

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use crate::response::{RespCode, Status, StatusLine};
 use crate::text::{push_no_eol, quote};
 
 /// A POP3 command.
@@ -66,6 +67,37 @@ pub enum Command {
 /// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
 /// sent total`: one per piece of the message that crossed the line.
 pub const XPROGRESS: &str = "XPROGRESS";
+
+/// The response code of a stored `XAPPEND`'s outcome when the server said
+/// where it stored the message: `+OK [XUIDL] uidl Stored.`, where `uidl`
+/// is the UIDL the message will be listed by (RFC 1939: 1 to 70 printable
+/// characters), so that the IMAP front can number it at once (APPENDUID).
+pub const XUIDL: &str = "XUIDL";
+
+/// The `+OK` outcome of a stored `XAPPEND`, with the UIDL the message will
+/// be listed by when it is known (see [`XUIDL`]).
+pub fn stored(uidl: Option<&str>) -> StatusLine {
+    match uidl {
+        Some(u) if valid_uidl(u.as_bytes()) => StatusLine {
+            status: Status::Ok,
+            code: Some(RespCode::Other(XUIDL.to_owned())),
+            text: format!("{u} Stored.").into_bytes(),
+        },
+        _ => StatusLine::ok("Stored."),
+    }
+}
+
+/// The UIDL a stored `XAPPEND`'s outcome names (see [`stored`]), if any.
+pub fn stored_uidl(line: &StatusLine) -> Option<String> {
+    let named = matches!(&line.code, Some(RespCode::Other(c)) if c == XUIDL);
+    let uidl = line.text.split(|&b| b == b' ').next()?;
+    (line.is_ok() && named && valid_uidl(uidl)).then(|| String::from_utf8_lossy(uidl).into_owned())
+}
+
+/// RFC 1939: a UIDL is 1 to 70 characters in the range 0x21 to 0x7E.
+fn valid_uidl(u: &[u8]) -> bool {
+    (1..=70).contains(&u.len()) && u.iter().all(|b| (0x21..=0x7e).contains(b))
+}
 
 /// The most flags one `XAPPEND` names.
 pub const MAX_XAPPEND_FLAGS: usize = 64;
@@ -415,6 +447,28 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn a_stored_outcome_names_its_uidl_only_when_it_is_a_uidl() {
+        let line = |l: &StatusLine| {
+            let mut out = Vec::new();
+            l.encode(&mut out);
+            StatusLine::parse(&out[..out.len() - 2]).unwrap()
+        };
+        let named = line(&stored(Some("0000000603e42aa5")));
+        assert_eq!(named.text, b"0000000603e42aa5 Stored.");
+        assert_eq!(stored_uidl(&named).as_deref(), Some("0000000603e42aa5"));
+        // No UIDL, or one RFC 1939 does not allow: a plain `+OK`.
+        for bad in [None, Some(""), Some("two words"), Some(&*"x".repeat(71))] {
+            let plain = line(&stored(bad));
+            assert_eq!(plain, StatusLine::ok("Stored."), "{bad:?}");
+            assert_eq!(stored_uidl(&plain), None);
+        }
+        // Only an `+OK` with the code names one.
+        let refused = StatusLine::err(Some(RespCode::Other(XUIDL.into())), "abc no");
+        assert_eq!(stored_uidl(&refused), None);
+        assert_eq!(stored_uidl(&StatusLine::ok("abc Stored.")), None);
     }
 
     #[test]

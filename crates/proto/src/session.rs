@@ -407,9 +407,12 @@ pub enum Reply {
     /// RETR: the body went out in `Chunk`s, the last one before this answer;
     /// it is `total` bytes long.
     Streamed { total: u64 },
-    /// DELE / RSET: done (in the replica; the server follows). APPEND:
-    /// the server answered `OK`.
+    /// DELE / RSET: done (in the replica; the server follows).
     Done,
+    /// APPEND: the server answered `OK`; `uidl` is the UIDL the message
+    /// will be listed by, when the server said where it stored it (an IMAP
+    /// server with UIDPLUS), so that the IMAP front can number it at once.
+    Stored { uidl: Option<String> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -198,7 +198,8 @@ fn edge_to_client() -> impl Strategy<Value = EdgeToClient> {
     let reply = prop_oneof![
         bytes().prop_map(Reply::Body),
         any::<u64>().prop_map(|total| Reply::Streamed { total }),
-        Just(Reply::Done)
+        Just(Reply::Done),
+        prop::option::of(text()).prop_map(|uidl| Reply::Stored { uidl })
     ];
     prop_oneof![
         (text(), prop::collection::vec(listing(), 0..4))

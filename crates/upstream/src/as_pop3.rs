@@ -33,6 +33,7 @@ use std::num::NonZeroU32;
 
 use causeway_imap::ImapError;
 use causeway_net::Env;
+use causeway_pop3::command::stored;
 use causeway_pop3::{Command, RespCode, Response, StatusLine};
 use causeway_proto::OpError;
 use causeway_proto::user::ServerSpec;
@@ -56,6 +57,13 @@ pub struct ImapAsPop3<E: Env> {
     uidvalidity: NonZeroU32,
     /// POP3 message n is `messages[n - 1]`.
     messages: Vec<Message>,
+}
+
+/// The UIDL a message is listed by: its UID and the folder's UIDVALIDITY,
+/// so that a UIDL is never given to another message, even across a
+/// UIDVALIDITY change.
+fn uidl(uid: NonZeroU32, uidvalidity: NonZeroU32) -> String {
+    format!("{:08x}{:08x}", uid.get(), uidvalidity.get())
 }
 
 fn ok(text: impl Into<Vec<u8>>) -> Response {
@@ -153,7 +161,7 @@ impl<E: Env> ImapAsPop3<E> {
     }
 
     fn uidl(&self, m: &Message) -> String {
-        format!("{:08x}{:08x}", m.uid.get(), self.uidvalidity.get())
+        uidl(m.uid, self.uidvalidity)
     }
 
     /// Message `n`, unless it is not there or marked deleted.
@@ -239,10 +247,20 @@ impl<E: Env> ImapAsPop3<E> {
 
     /// `APPEND` to the folder this maildrop serves. The message is not in
     /// this session's maildrop (a POP3 maildrop does not change while it is
-    /// open); the next session lists it.
+    /// open); the next session lists it, by the UIDL the outcome names when
+    /// the server said where it stored it (`APPENDUID` in the folder's
+    /// UIDVALIDITY; see `causeway_pop3::command::XUIDL`).
     pub async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<Response, OpError> {
         match self.session.append(&self.folder, flags, message).await {
-            Ok(()) => Ok(ok("Stored.")),
+            Ok(at) => {
+                let uidl = at
+                    .filter(|a| a.validity == self.uidvalidity)
+                    .map(|a| uidl(a.uid, self.uidvalidity));
+                Ok(Response {
+                    status: stored(uidl.as_deref()),
+                    body: None,
+                })
+            }
             Err(e) => self.answered(e),
         }
     }

@@ -20,7 +20,7 @@
 
 use std::num::NonZeroU32;
 
-use causeway_imap::{Folder, ImapClient, ImapError, Timeouts};
+use causeway_imap::{Appended, Folder, ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 use causeway_proto::user::{ServerSpec, TlsMode};
 use causeway_proto::{ErrCode, OpError};
@@ -176,7 +176,7 @@ impl<E: Env> ImapSession<E> {
         folder: &str,
         flags: &[String],
         message: &[u8],
-    ) -> Result<(), ImapError> {
+    ) -> Result<Option<Appended>, ImapError> {
         self.client.append(folder, flags, message).await
     }
 

@@ -489,6 +489,8 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_parts_read > 0, Cov::ImapPartRead),
             (m.imap_moved_to_trash > 0, Cov::ImapMovedToTrash),
             (m.imap_put_back > 0, Cov::ImapPutBack),
+            (m.imap_append_uid_given > 0, Cov::ImapAppendUidGiven),
+            (m.imap_append_uid_kept > 0, Cov::ImapAppendUidKept),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -9,11 +9,19 @@
 //! each upload once, whatever the line does meanwhile. Most messages are a
 //! few kilobytes; some are long enough to go up in many pieces, so that
 //! cuts fall inside an upload.
+//!
+//! An `OK [APPENDUID validity uid]` is recorded as that UID of the folder
+//! naming the stored message (invariant 2, as for a body received whole):
+//! received later in that folder under that UIDVALIDITY, the message must
+//! be at that UID and no other, or a client that pushed it (mbsync) takes
+//! it for new mail.
+
+use std::num::NonZeroU32;
 
 use causeway_net::Env;
 
 use super::imap::Client;
-use super::record::{Activity, Appended, Ended};
+use super::record::{Activity, Appended, Ended, MsgKey};
 use super::{Mua, sim_ms};
 
 /// How often an IMAP session that can store mail does.
@@ -76,14 +84,78 @@ impl Mua {
         let stored = c.append(&host, &flags, &message).await;
         self.log.set(Activity::InSession);
         match stored {
-            Ok(()) => {
+            Ok(given) => {
                 self.log.with(|m| m.imap_appends[at].stored = true);
+                if let Some(a) = given {
+                    self.appended_at(&host, &message, a, session);
+                }
                 Ok(())
             }
             // Refused (`NO`: the proxy lost the line or the edge for good,
             // and cannot say whether the server stored it) or the session
             // lost: over, as for any failure.
             Err(e) => Err(Ended::Broken(format!("APPEND to {host}: {e}"))),
+        }
+    }
+
+    /// The APPEND was answered `APPENDUID` `a`: from now on, that UID of
+    /// `host`'s folder names the stored message (the server's record says
+    /// which it is), and the message is at no other UID there.
+    fn appended_at(&self, host: &str, message: &[u8], a: causeway_imap::Appended, session: u32) {
+        let sha256 = causeway_mailserver::content_sha256(message);
+        let Some(key) = self.stores.iter().filter(|s| s.host == host).find_map(|s| {
+            let m = s.store.messages(&s.user);
+            let m = m.iter().find(|m| m.sha256 == sha256)?;
+            Some((s.host.clone(), m.uid))
+        }) else {
+            // Gone again already (another mail client): nothing to judge.
+            return;
+        };
+        self.log.event(
+            sim_ms(),
+            format!(
+                "client {} APPENDUID {} {} for {key:?}",
+                self.client, a.validity, a.uid
+            ),
+        );
+        self.log.with(|m| {
+            m.imap_append_uid_given += 1;
+            m.imap_append_uids.insert(
+                (self.client, key.clone()),
+                (host.to_owned(), a.validity.get(), a.uid.get()),
+            );
+        });
+        self.uid_names((host, a.validity), a.uid, &key, session);
+    }
+
+    /// Checks that a message an `APPENDUID` placed in `folder` under
+    /// `validity` is shown at that UID, not at another (invariant 2: mbsync
+    /// would take it for new mail, and copy it back).
+    pub(super) fn at_append_uid(
+        &self,
+        (folder, validity): (&str, NonZeroU32),
+        uid: NonZeroU32,
+        key: &MsgKey,
+    ) {
+        let given = self.log.with(|m| {
+            let (f, v, u) = m.imap_append_uids.get(&(self.client, key.clone()))?;
+            if f != folder || *v != validity.get() {
+                return None;
+            }
+            if *u == uid.get() {
+                m.imap_append_uid_kept += 1;
+            }
+            Some(*u)
+        });
+        if let Some(given) = given.filter(|g| *g != uid.get()) {
+            self.log.violation(
+                2,
+                Some(key.clone()),
+                format!(
+                    "IMAP UID {uid} of {folder} under UIDVALIDITY {validity} is a message \
+                     whose APPEND was answered APPENDUID {validity} {given}"
+                ),
+            );
         }
     }
 }

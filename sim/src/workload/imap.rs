@@ -381,6 +381,7 @@ impl Mua {
         }
         if let (Some(v), Some(k)) = (folder.validity, &key) {
             self.uid_names((&folder.name, v), uid, k, session);
+            self.at_append_uid((&folder.name, v), uid, k);
         }
         if let (true, Some(k)) = (reads, &key) {
             self.log.with(|m| {
@@ -457,7 +458,7 @@ impl Mua {
     /// `validity`, as it did in any earlier session of this user (invariant
     /// 2: a UID that names another message makes a client that keeps copies
     /// mix them up).
-    fn uid_names(
+    pub(super) fn uid_names(
         &self,
         (folder, validity): (&str, NonZeroU32),
         uid: NonZeroU32,
@@ -657,8 +658,13 @@ impl Mua {
         doomed: &[(NonZeroU32, MsgKey)],
         commands: &mut u32,
     ) -> Ended {
-        self.log
-            .with(|m| m.imap_trashed.extend(doomed.iter().map(|(_, k)| k.clone())));
+        self.log.with(|m| {
+            for (_, k) in doomed {
+                // Moved back, it is a new message of its folder.
+                m.imap_append_uids.remove(&(self.client, k.clone()));
+                m.imap_trashed.insert(k.clone());
+            }
+        });
         *commands += 1;
         let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
         match c.move_to(&uids, TRASH).await {

@@ -154,6 +154,15 @@ pub struct MuaInner {
     pub imap_trash_expunged: BTreeSet<MsgKey>,
     /// Messages APPENDed at the IMAP front, in order (invariant 10).
     pub imap_appends: Vec<Appended>,
+    /// Where an `APPENDUID` said each appended message is: (client, the
+    /// message) -> (folder, UIDVALIDITY, UID). Shown in that folder under
+    /// that UIDVALIDITY, it must be at that UID (invariant 2: a client that
+    /// pushes mail, mbsync, keeps its copy by it), until the user moves it.
+    pub imap_append_uids: BTreeMap<(u8, MsgKey), (String, u32, u32)>,
+    /// APPENDs answered with `APPENDUID`, and bodies later received at
+    /// the UID it gave.
+    pub imap_append_uid_given: u32,
+    pub imap_append_uid_kept: u32,
     /// Per IMAP session (mail client, its session): when each NOOP or
     /// SELECT that may have listed the folder again (in a new edge
     /// session behind) was answered (invariant 9).

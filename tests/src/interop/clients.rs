@@ -294,6 +294,18 @@ impl LocalInbox {
         true
     }
 
+    /// Puts new mail in the local copy (`new/`), as a mail reader on this
+    /// machine saving a sent message would; `name` makes the file's name.
+    pub fn add(&self, name: &str, message: &[u8]) {
+        let dir = self.0.join("new");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("1700000000.{name}.causeway-test")),
+            message,
+        )
+        .unwrap();
+    }
+
     /// Deletes the local copy with body `digest`, as a mail reader on this
     /// machine would; false if there is no such copy.
     pub fn remove(&self, digest: &str) -> bool {

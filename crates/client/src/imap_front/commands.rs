@@ -82,6 +82,10 @@ pub(super) struct Front<E: Env> {
     pub(super) shutdown: watch::Receiver<bool>,
     /// When the session behind listed the folder ([`Front::recheck`]).
     pub(super) listed_at: Instant,
+    /// When the session behind that listed it started, in Unix
+    /// milliseconds: a message stored since may be missing from the
+    /// listing, and the UID book does not forget it for that.
+    pub(super) listed_ms: u64,
     /// `Broken::ImapUidsByListing` (never in a shipped build).
     pub(super) uids_by_listing: bool,
     /// `Broken::ImapSeenUnowed` (never in a shipped build).
@@ -101,6 +105,7 @@ impl<E: Env> Front<E> {
         let timeouts = &config.timeouts;
         Front {
             listed_at: env.now(),
+            listed_ms: env.unix_millis(),
             uids_by_listing: config.broken(Broken::ImapUidsByListing),
             seen_unowed: config.broken(Broken::ImapSeenUnowed),
             pipelined_proves_read: config.broken(Broken::ImapPipelinedProvesRead),

@@ -43,6 +43,11 @@ const ALL_LINES: u32 = u32::MAX;
 
 pub(super) struct Maildrop<E: Env> {
     pop3: Pop3Client<E, DuplexStream>,
+    /// When the session started (Unix milliseconds). Its listing is the
+    /// edge's, taken later, when the edge logged in to the servers, and
+    /// kept for the whole session: a message stored after this may be
+    /// missing from it.
+    opened_ms: u64,
 }
 
 impl<E: Env> Maildrop<E> {
@@ -54,6 +59,7 @@ impl<E: Env> Maildrop<E> {
         shared: &Shared,
         shutdown: &watch::Receiver<bool>,
     ) -> Option<Self> {
+        let opened_ms = env.unix_millis();
         let (ours, theirs) = tokio::io::duplex(PIPE);
         tokio::spawn(crate::session::serve(
             env.clone(),
@@ -65,12 +71,18 @@ impl<E: Env> Maildrop<E> {
         ));
         let max = usize::try_from(config.prefetch.max_body).unwrap_or(usize::MAX);
         match Pop3Client::start(env.clone(), ours, silence(config), max).await {
-            Ok((pop3, _greeting)) => Some(Maildrop { pop3 }),
+            Ok((pop3, _greeting)) => Some(Maildrop { pop3, opened_ms }),
             Err(e) => {
                 tracing::debug!(error = %e, "the POP3 session ended before its greeting");
                 None
             }
         }
+    }
+
+    /// When the session started: a message stored since may be missing
+    /// from its listing (`crate::uids::UidBook::number`).
+    pub fn opened_ms(&self) -> u64 {
+        self.opened_ms
     }
 
     /// `USER` and `PASS`: the local login, then the edge session.
@@ -136,13 +148,14 @@ impl<E: Env> Maildrop<E> {
     }
 
     /// `XAPPEND`: stores `message` in `server`'s folder; `Ok` once the
-    /// server said `OK` (see `crate::session`'s `append`).
+    /// server said `OK` (see `crate::session`'s `append`), with the UIDL
+    /// the edge will list it by when the server said where it stored it.
     pub async fn append(
         &mut self,
         server: &str,
         flags: &[Vec<u8>],
         message: &[u8],
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<String>, ClientError> {
         self.pop3.xappend(server.as_bytes(), flags, message).await
     }
 

@@ -93,12 +93,13 @@ impl<E: Env> Front<E> {
     /// SELECT of another folder) and numbers the shown folder's with its
     /// UID book.
     pub(super) async fn list_folder(&mut self) -> Result<Listed, Unlisted> {
-        let list = match self.maildrop() {
-            Ok(m) => m.listing().await,
-            Err(e) => Err(e),
-        }
-        .map_err(Unlisted::Session)?;
+        let (list, opened_ms) = match self.maildrop() {
+            Ok(m) => (m.listing().await, m.opened_ms()),
+            Err(e) => (Err(e), 0),
+        };
+        let list = list.map_err(Unlisted::Session)?;
         self.listed_at = self.env.now();
+        self.listed_ms = opened_ms;
         self.listing = list;
         let folder = self.folder.clone();
         self.number_folder(&folder).await
@@ -127,7 +128,7 @@ impl<E: Env> Front<E> {
             .unzip();
         let now = self.env.unix_millis() / 1000;
         let book = self.shared.uids.folder(folder);
-        let mut numbered = book.number(&keys, now).await.map_err(|e| {
+        let mut numbered = book.number(&keys, self.listed_ms, now).await.map_err(|e| {
             tracing::error!(folder, error = %e, "the IMAP UID book cannot be written; the \
                 folder cannot be shown (check the journal's disk)");
             Unlisted::Book

@@ -87,10 +87,10 @@ impl<E: Env> Front<E> {
             return Flow::Go;
         }
         let keys: Vec<(&str, Flags)> = moved.iter().map(|(_, _, k, f)| (k.as_str(), *f)).collect();
-        let now = self.env.unix_millis() / 1000;
+        let now_ms = self.env.unix_millis();
         let to = self.shared.uids.folder(&target).clone();
         let from = self.shared.uids.folder(&self.folder).clone();
-        let given = match to.take_in(&keys, now).await {
+        let given = match to.take_in(&keys, now_ms).await {
             Ok(uids) => uids,
             Err(e) => {
                 tracing::warn!(error = %e, folder = %target, "the IMAP UID book cannot be written; MOVE refused");

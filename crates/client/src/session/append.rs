@@ -10,7 +10,7 @@
 //! only once the server said `OK`.
 
 use causeway_net::{Env, Stream};
-use causeway_pop3::command::XPROGRESS;
+use causeway_pop3::command::{XPROGRESS, stored};
 use causeway_pop3::server::write_status;
 use causeway_pop3::{RespCode, Status, StatusLine};
 use causeway_proto::session::Reply;
@@ -62,7 +62,7 @@ impl<E: Env, M: Stream> Session<E, M> {
             }
         };
         let line = match outcome {
-            Ok(Reply::Done) => StatusLine::ok("Stored."),
+            Ok(Reply::Stored { uidl }) => stored(uidl.as_deref()),
             Ok(_) => replies::err(
                 Some(RespCode::SysTemp),
                 "Causeway internal error: the edge answered APPEND with the wrong kind of reply",

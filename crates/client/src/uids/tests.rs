@@ -61,7 +61,7 @@ fn listing(uidls: &[&str]) -> Vec<String> {
 
 impl UidBook {
     async fn number_at(&self, uidls: &[String]) -> io::Result<Numbered> {
-        self.number(uidls, 1_000).await
+        self.number(uidls, 1_000_000, 1_000).await
     }
 }
 
@@ -87,7 +87,7 @@ fn uids_and_flags_outlive_sessions_and_restarts_sealed() {
         // the new message gets the next UID even though it is listed first.
         let again = book(&disk, 1, 1_700_003_600_000).await;
         let second = again
-            .number(&listing(&["A:new", "A:x", "A:y", "B:z"]), 5_000)
+            .number(&listing(&["A:new", "A:x", "A:y", "B:z"]), 5_000_000, 5_000)
             .await
             .unwrap();
         // Each keeps the time the book first listed it (its INTERNALDATE).
@@ -172,11 +172,17 @@ fn an_expunged_message_is_forgotten_so_a_reused_uidl_is_a_new_message() {
         let disk = SimDisk::new();
         let b = book(&disk, 1, 1_000).await;
         let key = book_key("A:1", 300);
-        b.number(std::slice::from_ref(&key), 1).await.unwrap();
+        b.number(std::slice::from_ref(&key), 1_000, 1)
+            .await
+            .unwrap();
         b.change(&[&key], |f| f.deleted = true).await.unwrap();
         b.forget(&[&key]).await.unwrap();
         // The server gives the UIDL to a new message of the same size.
-        let n = book(&disk, 1, 1_000).await.number(&[key], 1).await.unwrap();
+        let n = book(&disk, 1, 1_000)
+            .await
+            .number(&[key], 1_000, 1)
+            .await
+            .unwrap();
         assert_eq!(uids(&n), vec![2]);
         assert!(!n.messages[0].flags.deleted);
         // One of another size is another message anyway.
@@ -376,12 +382,12 @@ fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
             ..Flags::default()
         };
         let given = trash
-            .take_in(&[("A:x 10", seen), ("B:z 30", Flags::default())], 5)
+            .take_in(&[("A:x 10", seen), ("B:z 30", Flags::default())], 5_000)
             .await
             .unwrap();
         assert_eq!(given.iter().map(|u| u.get()).collect::<Vec<_>>(), [1, 2]);
         // Taken in again (a move retried): the same UID, no new one.
-        let again = trash.take_in(&[("A:x 10", seen)], 6).await.unwrap();
+        let again = trash.take_in(&[("A:x 10", seen)], 6_000).await.unwrap();
         assert_eq!(again[0].get(), 1);
         // Restarted: Trash shows every server's messages, so nothing of it
         // is forgotten; the next UID follows.
@@ -401,7 +407,7 @@ fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
         assert_eq!(uids(&n), [1, 2]);
         assert_eq!(n.next.get(), 3);
         assert!(n.messages[0].flags.seen && !n.messages[1].flags.seen);
-        let more = trash.take_in(&[("W:q 5", Flags::default())], 7).await;
+        let more = trash.take_in(&[("W:q 5", Flags::default())], 7_000).await;
         assert_eq!(more.unwrap()[0].get(), 3);
     });
 }
@@ -425,7 +431,7 @@ fn the_trash_of_a_configured_proxy_keeps_every_entrys_messages_across_a_restart(
             .iter()
             .map(|k| (k.as_str(), Flags::default()))
             .collect();
-        books.folder(TRASH).take_in(&moved, 5).await.unwrap();
+        books.folder(TRASH).take_in(&moved, 5_000).await.unwrap();
         let books = load().await.unwrap();
         assert_eq!(
             books
@@ -435,5 +441,55 @@ fn the_trash_of_a_configured_proxy_keeps_every_entrys_messages_across_a_restart(
                 .len(),
             keys.len()
         );
+    });
+}
+
+#[test]
+fn a_message_taken_in_after_a_listing_began_survives_that_listing() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_000).await;
+        let listing_began = 2_000_000;
+        b.number(&listing(&["A:x 10"]), listing_began, 2_000)
+            .await
+            .unwrap();
+        // Stored by APPEND (APPENDUID 2) after the session behind began:
+        // its listing, numbered again, cannot show it, and must not forget
+        // it.
+        let appended = book_key("A:new", 30);
+        let given = b
+            .take_in(&[(&appended, Flags::default())], listing_began + 500)
+            .await
+            .unwrap();
+        assert_eq!(given[0].get(), 2);
+        let stale = b
+            .number(&listing(&["A:x 10"]), listing_began, 2_001)
+            .await
+            .unwrap();
+        assert_eq!(uids(&stale), [1]);
+        // A listing that began later shows it at the UID APPENDUID gave.
+        let fresh = b
+            .number(
+                &listing(&["A:x 10", &appended]),
+                listing_began + 1_000,
+                2_002,
+            )
+            .await
+            .unwrap();
+        assert_eq!(uids(&fresh), [1, 2]);
+        // One that began later and does not show it (the server lists it
+        // by another size, or it was expunged meanwhile) forgets it.
+        let gone = book_key("A:lost", 40);
+        b.take_in(&[(&gone, Flags::default())], listing_began + 1_500)
+            .await
+            .unwrap();
+        b.number(
+            &listing(&["A:x 10", &appended]),
+            listing_began + 2_000,
+            2_003,
+        )
+        .await
+        .unwrap();
+        assert!(b.holds([gone.as_str()]).await.is_empty());
     });
 }

@@ -116,7 +116,8 @@ impl Uploads {
 /// A worker's answer to an `Append`.
 pub(super) struct Appended {
     id: u64,
-    result: Result<(), OpError>,
+    /// The UIDL the stored message will be listed by, if known.
+    result: Result<Option<String>, OpError>,
 }
 
 impl<E: Env> Serving<'_, E> {
@@ -178,7 +179,7 @@ impl<E: Env> Serving<'_, E> {
     ) -> Result<(), LinkEnd> {
         let Appended { id, result } = a;
         self.appending = None;
-        let result = result.map(|()| Reply::Done);
+        let result = result.map(|uidl| Reply::Stored { uidl });
         self.answered = Some((id, result.clone()));
         if self.current != Some(id) {
             return Ok(());

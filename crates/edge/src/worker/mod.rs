@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
+use causeway_pop3::command::stored_uidl;
 use causeway_pop3::{Command, Response};
 use causeway_proto::session::ListEntry;
 use causeway_proto::user::{Protocol, ServerSpec};
@@ -69,7 +70,8 @@ pub(crate) enum Job {
     Append {
         flags: Vec<String>,
         message: Vec<u8>,
-        reply: oneshot::Sender<Result<(), OpError>>,
+        /// The UIDL the stored message will be listed by, if known.
+        reply: oneshot::Sender<Result<Option<String>, OpError>>,
     },
 }
 
@@ -458,17 +460,11 @@ impl<E: Env> Worker<E> {
     /// may have stored the message, and a second APPEND would store it
     /// again; the client proxy's mail client is told the outcome is
     /// unknown, as it would be on a lost connection of its own.
-    async fn append(&mut self, flags: &[String], message: &[u8]) -> Result<(), OpError> {
-        if self.spec.protocol != Protocol::Imap {
-            return Err(OpError::new(
-                Some(ErrCode::SysPerm),
-                format!(
-                    "server {} speaks POP3, which cannot store a message (APPEND needs \
-                     protocol = \"imap\")",
-                    self.spec.name
-                ),
-            ));
-        }
+    async fn append(
+        &mut self,
+        flags: &[String],
+        message: &[u8],
+    ) -> Result<Option<String>, OpError> {
         if self.upstream.is_none() {
             self.connect().await?;
         }
@@ -481,9 +477,11 @@ impl<E: Env> Worker<E> {
         self.last_used = self.shared.env.now();
         match up.append(flags, message).await {
             Ok(r) if r.status.is_ok() => {
+                let uidl = stored_uidl(&r.status);
                 info!(session = %self.session, server = %self.spec.name, octets = message.len(),
+                    uidl = uidl.as_deref().unwrap_or("-"),
                     "stored a message for the mail client (APPEND)");
-                Ok(())
+                Ok(uidl)
             }
             Ok(r) => Err(refusal(&r.status)),
             Err(e) => {

@@ -13,6 +13,7 @@
 //! so the client refuses further commands with [`ImapError::Broken`];
 //! a refusal (`NO`, `BAD`) leaves it usable.
 
+mod answer;
 mod error;
 mod login;
 mod removal;
@@ -26,7 +27,7 @@ use causeway_net::{Env, Stream};
 use imap_next::client::{Client, Event, Options};
 use imap_next::{Interrupt, Io, State};
 use imap_types::command::{Command, CommandBody};
-use imap_types::core::{NString, NString8, Tag};
+use imap_types::core::Tag;
 use imap_types::fetch::MessageDataItem;
 use imap_types::flag::FlagNameAttribute;
 use imap_types::mailbox::Mailbox;
@@ -36,7 +37,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub use error::ImapError;
 
 use crate::command;
-use crate::folder::{Folder, MAX_MESSAGES};
+use crate::folder::Folder;
+use answer::Answer;
+pub use answer::Appended;
 
 pub use causeway_net::wait::Timeouts;
 
@@ -82,78 +85,6 @@ enum Said {
     Answer(StatusBody<'static>),
     Untagged,
     Bye(String),
-}
-
-/// Responses one command's answer may hold: the listing of the largest
-/// folder allowed, and room for the server's news beside it.
-const MAX_ANSWER_RESPONSES: usize = MAX_MESSAGES as usize + 1024;
-
-/// What a command got back before its tagged `OK`: each response, and
-/// when it arrived (`Env::unix_millis`).
-///
-/// Bounded, because the server decides how much comes: imap-next caps each
-/// response, not how many arrive, and a server that keeps sending
-/// responses nobody asked for (unsolicited FETCHes with bodies, endless
-/// flag updates) keeps the wait on silence from ever ending. So an answer
-/// holds at most [`MAX_ANSWER_RESPONSES`] responses and, in bodies, the
-/// size cap once per command sent: what the commands asked for, and no
-/// more (see [`Answer::take`]).
-#[derive(Default)]
-struct Answer {
-    data: Vec<Data<'static>>,
-    arrived: Vec<u64>,
-    body_bytes: u64,
-    /// The text of a `BYE` before the tagged answer (LOGOUT's).
-    bye: Option<String>,
-    /// Commands of a pipeline answered `NO`, where the caller takes each
-    /// command's refusal on its own ([`ImapClient::fetch_bodies`]).
-    refused: Vec<ImapError>,
-}
-
-impl Answer {
-    /// Keeps `data`, or refuses it if that would hold more than the
-    /// answer's bounds (`body_budget`: body bytes in all).
-    fn take(&mut self, data: Data<'static>, at: u64, body_budget: u64) -> Result<(), ImapError> {
-        self.body_bytes = self.body_bytes.saturating_add(body_bytes(&data));
-        if self.body_bytes > body_budget {
-            return Err(ImapError::Protocol(format!(
-                "the server sent {} octets of message bodies for one command, more than the \
-                 {body_budget} asked for",
-                self.body_bytes
-            )));
-        }
-        if self.data.len() >= MAX_ANSWER_RESPONSES {
-            return Err(ImapError::Protocol(format!(
-                "the server sent more than {MAX_ANSWER_RESPONSES} responses to one command"
-            )));
-        }
-        self.data.push(data);
-        self.arrived.push(at);
-        Ok(())
-    }
-}
-
-/// The octets of message content `data` carries (a FETCH's body sections).
-fn body_bytes(data: &Data<'_>) -> u64 {
-    let Data::Fetch { items, .. } = data else {
-        return 0;
-    };
-    let nstring = |n: &NString<'_>| n.0.as_ref().map_or(0, |s| s.as_ref().len() as u64);
-    items
-        .as_ref()
-        .iter()
-        .map(|i| match i {
-            MessageDataItem::BodyExt { data, .. }
-            | MessageDataItem::Rfc822(data)
-            | MessageDataItem::Rfc822Header(data)
-            | MessageDataItem::Rfc822Text(data) => nstring(data),
-            MessageDataItem::Binary { value, .. } => match value {
-                NString8::NString(n) => nstring(n),
-                NString8::Literal8(l) => l.data.len() as u64,
-            },
-            _ => 0,
-        })
-        .sum()
 }
 
 impl<E: Env, S: Stream> ImapClient<E, S> {
@@ -290,7 +221,14 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
                         tags.pop_front();
                         match body.kind {
                             StatusKind::No if each_no => answer.refused.push(refused(what, body)),
-                            StatusKind::Ok => {}
+                            StatusKind::Ok => {
+                                if let Some(Code::AppendUid { uid_validity, uid }) = body.code {
+                                    answer.appended = Some(Appended {
+                                        validity: uid_validity,
+                                        uid,
+                                    });
+                                }
+                            }
                             _ => return Err(refused(what, body)),
                         }
                         if tags.is_empty() {
@@ -638,7 +576,8 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
     }
 
     /// `APPEND folder (flags) {n}`: stores `message` in `folder`, answered
-    /// once the server said `OK` (a `NO`, over quota or too big, is
+    /// once the server said `OK`, with where it stored it when the server
+    /// has UIDPLUS (a `NO`, over quota or too big, is
     /// [`ImapError::Refused`] and leaves the session usable). Not retried
     /// here: a session lost after the literal went out may or may not have
     /// stored it, and only the caller knows whether to ask again.
@@ -647,9 +586,9 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         folder: &str,
         flags: &[String],
         message: &[u8],
-    ) -> Result<(), ImapError> {
+    ) -> Result<Option<Appended>, ImapError> {
         let cmd = command::append(folder, flags, message)?;
-        self.run(cmd, "APPEND").await.map(drop)
+        self.run(cmd, "APPEND").await.map(|a| a.appended)
     }
 
     /// The names of the account's folders that can be selected (`LIST ""

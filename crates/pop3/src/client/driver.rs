@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ClientCodec, ClientError, Response, listing};
 use crate::command::Command;
-use crate::command::XPROGRESS;
+use crate::command::{XPROGRESS, stored_uidl};
 use crate::response::{RespCode, StatusLine};
 
 pub use causeway_net::wait::Timeouts;
@@ -283,13 +283,15 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
     /// [`Command::Xappend`]): on the go-ahead, the message, a piece at a
     /// time; then the outcome, each `+OK [XPROGRESS]` line before it
     /// (the message moving on) starting the wait on silence again. A
-    /// `-ERR` to either is [`ClientError::Refused`].
+    /// `-ERR` to either is [`ClientError::Refused`]; `Ok` holds the UIDL
+    /// the message will be listed by, when the server said
+    /// ([`crate::command::XUIDL`]).
     pub async fn xappend(
         &mut self,
         server: &[u8],
         flags: &[Vec<u8>],
         message: &[u8],
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<String>, ClientError> {
         let octets = u32::try_from(message.len())
             .map_err(|_| ClientError::Protocol("a message over 4 GiB".into()))?;
         self.ok(&Command::Xappend {
@@ -299,7 +301,7 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         })
         .await?;
         let r = self.xappend_rest(message).await;
-        refused_unless_ok(self.poison_on_err(r)?).map(drop)
+        refused_unless_ok(self.poison_on_err(r)?).map(|r| stored_uidl(&r.status))
     }
 
     async fn xappend_rest(&mut self, message: &[u8]) -> Result<Response, ClientError> {
