@@ -14,7 +14,8 @@
 //! naming the stored message (invariant 2, as for a body received whole):
 //! received later in that folder under that UIDVALIDITY, the message must
 //! be at that UID and no other, or a client that pushed it (mbsync) takes
-//! it for new mail.
+//! it for new mail; until any mail client moves it to Trash or sends its
+//! delete.
 
 use std::num::NonZeroU32;
 

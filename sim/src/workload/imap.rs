@@ -618,6 +618,7 @@ impl Mua {
         }
         for (_, k) in &doomed {
             deletes.sent(k);
+            self.log.delete_sent(k);
         }
         *commands += 2;
         let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
@@ -658,13 +659,12 @@ impl Mua {
         doomed: &[(NonZeroU32, MsgKey)],
         commands: &mut u32,
     ) -> Ended {
-        self.log.with(|m| {
-            for (_, k) in doomed {
-                // Moved back, it is a new message of its folder.
-                m.imap_append_uids.remove(&(self.client, k.clone()));
-                m.imap_trashed.insert(k.clone());
-            }
-        });
+        for (_, k) in doomed {
+            // Moved back, it is a new message of its folder.
+            self.log.delete_sent(k);
+        }
+        self.log
+            .with(|m| m.imap_trashed.extend(doomed.iter().map(|(_, k)| k.clone())));
         *commands += 1;
         let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
         match c.move_to(&uids, TRASH).await {

@@ -655,7 +655,9 @@ impl Session<'_> {
             let chunk = &chosen[i..(i + batch).min(chosen.len())];
             i += chunk.len();
             for l in chunk {
-                self.deletes.sent(l.key.as_ref().expect("listed"));
+                let key = l.key.as_ref().expect("listed");
+                self.deletes.sent(key);
+                mua.log.delete_sent(key);
             }
             let responses = if chunk.len() > 1 {
                 let cmds: Vec<Command> = chunk.iter().map(|l| Command::Dele(l.n)).collect();

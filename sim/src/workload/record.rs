@@ -206,6 +206,14 @@ impl MuaLog {
         });
     }
 
+    /// A mail client sent a delete of `key`, or moved it to Trash: until
+    /// the delete is done, any client's next listing may show the message
+    /// again, and moved back it is a new message of its folder, under a new
+    /// UID either way, so no APPENDUID holds it any more.
+    pub fn delete_sent(&self, key: &MsgKey) {
+        self.with(|m| m.imap_append_uids.retain(|(_, k), _| k != key));
+    }
+
     /// A POP3 mail client sent QUIT.
     pub fn quit_sent(&self) {
         self.with(|m| m.quits_sent += 1);
