@@ -63,6 +63,8 @@ pub struct RigSpec {
     pub edge_resume: causeway_edge::ResumeConfig,
     /// A slow client line (rate and delay) instead of a fast one.
     pub line_pace: Option<Pace>,
+    /// The edge's `upload_total_bytes`.
+    pub edge_upload_total_bytes: usize,
 }
 
 impl Default for RigSpec {
@@ -82,6 +84,7 @@ impl Default for RigSpec {
             edge_timeouts: causeway_edge::EdgeTimeouts::default(),
             edge_resume: causeway_edge::ResumeConfig::default(),
             line_pace: None,
+            edge_upload_total_bytes: causeway_edge::DEFAULT_UPLOAD_TOTAL_BYTES,
         }
     }
 }
@@ -196,6 +199,7 @@ impl Rig {
             client_timeouts: spec.client_timeouts,
             edge_timeouts: spec.edge_timeouts,
             edge_resume: spec.edge_resume,
+            edge_upload_total_bytes: spec.edge_upload_total_bytes,
             journal: false,
             ..ChainSpec::default()
         };

@@ -144,3 +144,44 @@ attempt("logout", p.logout)
     );
     rig.assert_no_leaks();
 }
+
+/// The edge's upload budget (`upload_total_bytes`, 64 KiB here) cannot
+/// hold a 300 KiB message: the mail client hears a temporary refusal that
+/// says to try again (`NO [UNAVAILABLE]`), nothing is stored, the edge
+/// gives the budget back, and the next message, which fits, is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_edges_upload_budget_is_refused_for_now() {
+    if !python::available().await {
+        return;
+    }
+    let spec = RigSpec {
+        folders: vec![("Sent", "Sent")],
+        edge_upload_total_bytes: 64 << 10,
+        ..RigSpec::default()
+    };
+    let rig = Rig::start(spec).await;
+    // Two messages: `big`, then `msg` (the small one).
+    let mut script = python::imap_login_select("INBOX");
+    script.push_str(&message_script(300_000));
+    script.push_str("big = msg\n");
+    script.push_str(&message_script(20_000));
+    script.push_str(
+        r#"out("small.digest", "%s %d" % (hashlib.sha256(msg).hexdigest(), len(msg)))
+attempt("big", p.append, "Sent", None, None, big)
+attempt("small", p.append, "Sent", None, None, msg)
+attempt("logout", p.logout)
+"#,
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    let refused = out.get("big.err");
+    assert!(refused.contains("[UNAVAILABLE]"), "{out:?}");
+    assert!(refused.contains("try again"), "{out:?}");
+    assert!(out.get("small").starts_with("OK"), "{out:?}");
+    rig.settle().await;
+    let maildrop = &rig.host("Sent").maildrop;
+    let big = out.get("msg.digest");
+    assert!(copies(&rig, maildrop, big).is_empty(), "{}", rig.report());
+    assert_eq!(copies(&rig, maildrop, out.get("small.digest")), [false]);
+    assert_eq!(rig.edge.upload_bytes(), 0, "the budget is given back");
+    rig.assert_no_leaks();
+}

@@ -60,6 +60,46 @@ impl Pool {
     fn release(&self, n: usize) {
         self.0.used.fetch_sub(n, Ordering::Relaxed);
     }
+
+    /// A claim on this pool's cap by something that is not a store (the
+    /// edge's messages on their way up), holding nothing yet.
+    pub fn hold(&self) -> Held {
+        Held {
+            pool: self.clone(),
+            bytes: 0,
+        }
+    }
+}
+
+/// Bytes held against a [`Pool`]'s cap outside a store; given back when
+/// dropped.
+#[derive(Debug)]
+pub struct Held {
+    pool: Pool,
+    bytes: usize,
+}
+
+impl Held {
+    /// Holds `n` bytes more if the pool's cap allows it; false (nothing
+    /// more held) if not.
+    pub fn grow(&mut self, n: usize) -> bool {
+        let ok = self.pool.try_reserve(n);
+        if ok {
+            self.bytes += n;
+        }
+        ok
+    }
+
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.pool.release(self.bytes);
+    }
 }
 
 /// What a stored value weighs, in bytes.
@@ -250,5 +290,22 @@ mod tests {
         assert_eq!(pool.used(), 50);
         drop(b);
         assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
+    fn a_hold_counts_against_the_pool_until_it_is_dropped() {
+        let pool = Pool::new(100);
+        let mut store = ByteLru::in_pool(100, pool.clone());
+        let mut up = pool.hold();
+        assert!(up.grow(60) && up.grow(20));
+        assert!(!up.grow(21), "over the cap: nothing more held");
+        assert_eq!((up.bytes(), pool.used()), (80, 80));
+        // A store cannot take what a hold has.
+        store.put("x", v(30));
+        assert!(store.peek(&"x").is_none());
+        drop(up);
+        assert_eq!(pool.used(), 0);
+        store.put("x", v(30));
+        assert_eq!(pool.used(), 30);
     }
 }

@@ -10,6 +10,10 @@ use crate::journal::JournalConfig;
 use crate::logins::LoginLimits;
 pub use crate::registry::DetachLimits;
 
+/// `upload_total_bytes` unless configured: eight messages of the largest
+/// size APPEND takes (`MAX_APPEND`, 32 MiB) at once.
+pub const DEFAULT_UPLOAD_TOTAL_BYTES: usize = 256 << 20;
+
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
     pub keypair: Keypair,
@@ -34,6 +38,9 @@ pub struct EdgeConfig {
     pub replica_cache_bytes: usize,
     /// Body cache of all sessions together, in bytes.
     pub replica_cache_total_bytes: usize,
+    /// Messages on their way up to their servers (IMAP APPEND), all
+    /// sessions together, in bytes; one over it is refused, not queued.
+    pub upload_total_bytes: usize,
     /// For both the client channel and relay links.
     pub channel: ChannelConfig,
     pub timeouts: EdgeTimeouts,
@@ -135,6 +142,7 @@ impl EdgeConfig {
             logins: LoginLimits::default(),
             replica_cache_bytes: 32 << 20,
             replica_cache_total_bytes: 256 << 20,
+            upload_total_bytes: DEFAULT_UPLOAD_TOTAL_BYTES,
             channel: ChannelConfig::default(),
             timeouts: EdgeTimeouts::default(),
             max_message: causeway_wire::DEFAULT_MAX_FRAME - (1 << 20),

@@ -67,7 +67,9 @@ use tokio::sync::watch;
 
 pub use admission::{AdmissionLimits, Refusal};
 pub use causeway_upstream::RelayRef;
-pub use config::{DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig};
+pub use config::{
+    DEFAULT_UPLOAD_TOTAL_BYTES, DetachLimits, EdgeConfig, EdgeTimeouts, ResumeConfig,
+};
 pub use journal::{CommitFault, JournalConfig, JournalKey, JournalStore, RedbStore, SimDisk};
 pub use logins::LoginLimits;
 pub use metrics::metrics_text;
@@ -108,6 +110,7 @@ async fn follow_reloads(
             admission.set_rate(&config.admission);
             logins.set_rate(&config.logins);
             state.set_body_cap(config.replica_cache_total_bytes);
+            state.upload_pool().set_cap(config.upload_total_bytes);
         }
         if configs.changed().await.is_err() {
             // No reload can come any more.

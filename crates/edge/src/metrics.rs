@@ -58,6 +58,12 @@ impl Collector for EdgeMetrics {
         )?;
         gauge(
             e,
+            "edge_upload_bytes",
+            "Bytes of messages held on their way up to their servers (IMAP APPEND), all sessions together (capped by upload_total_bytes).",
+            s.upload_bytes() as f64,
+        )?;
+        gauge(
+            e,
             "edge_owed_items",
             "Acknowledged deletes and read marks a mail server has not committed yet.",
             s.pending_work() as f64,

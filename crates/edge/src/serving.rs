@@ -239,7 +239,7 @@ impl<'a, E: Env> Serving<'a, E> {
             done_tx,
             done_rx,
             appending: None,
-            uploads: append::Uploads::default(),
+            uploads: append::Uploads::new(state.upload_pool()),
             secret,
             previous: None,
             parked: None,

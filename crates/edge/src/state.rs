@@ -30,6 +30,8 @@ struct Inner {
     live_replicas: Count,
     /// The bodies all replicas keep, under one cap.
     body_pool: causeway_cache::Pool,
+    /// The messages all sessions hold on their way up, under one cap.
+    upload_pool: causeway_cache::Pool,
     pending_work: AgedCount,
     sessions: Mutex<Records>,
     journal_entries: AtomicUsize,
@@ -62,6 +64,8 @@ impl Default for Inner {
             live_sessions: Count::default(),
             live_replicas: Count::default(),
             body_pool: causeway_cache::Pool::default(),
+            // Capped by the configuration as the edge starts (`run`).
+            upload_pool: causeway_cache::Pool::new(usize::MAX),
             pending_work: AgedCount::default(),
             sessions: Mutex::default(),
             journal_entries: AtomicUsize::default(),
@@ -314,6 +318,17 @@ impl EdgeState {
     /// Bytes of bodies all replicas keep.
     pub fn cached_body_bytes(&self) -> usize {
         self.inner.body_pool.used()
+    }
+
+    /// The budget every session's uploads share (`upload_total_bytes`,
+    /// set at the start and at each reload).
+    pub(crate) fn upload_pool(&self) -> causeway_cache::Pool {
+        self.inner.upload_pool.clone()
+    }
+
+    /// Bytes of messages all sessions hold on their way up.
+    pub fn upload_bytes(&self) -> usize {
+        self.inner.upload_pool.used()
     }
 
     pub(crate) fn work_ticket(&self, now: Instant) -> Ticket {

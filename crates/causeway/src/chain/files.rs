@@ -152,6 +152,7 @@ pub fn edge(
     };
     let _ = writeln!(out, "journal = {journal}");
     let _ = writeln!(out, "max_sessions = {}", spec.edge_max_sessions);
+    let _ = writeln!(out, "upload_total_bytes = {}", spec.edge_upload_total_bytes);
     let r = &spec.edge_resume;
     let _ = writeln!(out, "resume_window = {}", d(r.window));
     let _ = writeln!(out, "resume_per_client = {}", r.limits.per_client);
@@ -290,6 +291,7 @@ mod tests {
                 },
             ],
             edge_max_sessions: 77,
+            edge_upload_total_bytes: 12_345,
             ..ChainSpec::default()
         };
         spec.edge_timeouts.retry_min = Duration::from_millis(250);
@@ -328,6 +330,7 @@ mod tests {
         assert_eq!(e.config.allowed_clients, vec![keys.client.public]);
         assert_eq!(e.config.allowed_servers, vec!["mail.example:995"]);
         assert_eq!(e.config.max_sessions, 77);
+        assert_eq!(e.config.upload_total_bytes, 12_345);
         assert_eq!(e.config.resume, spec.edge_resume);
         assert_eq!(e.config.timeouts, spec.edge_timeouts);
         let relay = &e.config.relays[0];

@@ -100,6 +100,8 @@ pub struct ChainSpec {
     pub edge_max_sessions: usize,
     /// How long and how many sessions the edge keeps for a resume.
     pub edge_resume: ResumeConfig,
+    /// Messages the edge holds on their way up, all sessions together.
+    pub edge_upload_total_bytes: usize,
     /// The edge keeps its crash journal in a file of the chain's directory;
     /// `false` runs it without one (`journal = "memory"`).
     pub journal: bool,
@@ -135,6 +137,7 @@ impl Default for ChainSpec {
             client_timeouts: ClientTimeouts::default(),
             edge_max_sessions: 1024,
             edge_resume: ResumeConfig::default(),
+            edge_upload_total_bytes: causeway_edge::DEFAULT_UPLOAD_TOTAL_BYTES,
             journal: true,
             client_journal: true,
             shutdown_deadline: Duration::from_secs(20),

@@ -59,6 +59,7 @@ pub(super) struct EdgeFile {
     client_login_failures_per_minute: Option<Spanned<i64>>,
     replica_cache_bytes: Option<Spanned<i64>>,
     replica_cache_total_bytes: Option<Spanned<i64>>,
+    upload_total_bytes: Option<Spanned<i64>>,
     max_message: Option<Spanned<i64>>,
     shutdown_deadline: Option<Spanned<String>>,
     resume_window: Option<Spanned<String>>,
@@ -205,6 +206,13 @@ impl Cx<'_> {
             0,
             1 << 40,
             "replica_cache_total_bytes",
+        );
+        config.upload_total_bytes = self.count(
+            &f.upload_total_bytes,
+            config.upload_total_bytes,
+            0,
+            1 << 40,
+            "upload_total_bytes",
         );
         let r = config.resume;
         config.resume.window = self.duration_or_off(&f.resume_window, r.window, "resume_window");

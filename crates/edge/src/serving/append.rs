@@ -8,7 +8,12 @@
 //! - The message arrives in pieces, in order, into one [`Upload`] per
 //!   session ([`Uploads`]); a resume tells the client proxy how much of it
 //!   is here, and it sends on from there. Memory: at most
-//!   [`MAX_APPEND`] per session, freed once the worker has the message.
+//!   [`MAX_APPEND`] per session, freed once the worker has stored the
+//!   message, and all sessions' uploads together within the edge's upload
+//!   budget (`upload_total_bytes`): an upload that does not fit is counted,
+//!   not kept, and refused for now (a mail client tries again later), so
+//!   that many sessions storing big attachments at once cannot exhaust the
+//!   edge's memory.
 //! - It is done at most once per request id. A resume forgets the request
 //!   in progress (the client proxy asks again with the same id), not its
 //!   effect: asked again while the worker still stores it, it waits for
@@ -21,20 +26,26 @@
 //!   so the mail client hears that the outcome is unknown, as it would on a
 //!   lost connection of its own.
 
+use causeway_cache::{Held, Pool};
 use causeway_net::Env;
 use causeway_proto::session::{MAX_APPEND, MAX_APPEND_FLAGS, Reply, UPLOAD_PIECE};
 use causeway_proto::{ErrCode, OpError};
 use causeway_wire::link::LinkEnd;
 use tokio::sync::oneshot;
+use tracing::warn;
 
 use super::{Channel, Done, Serving, internal};
 use crate::broken::Broken;
 use crate::worker::Job;
 
 /// The message of an `Append` on its way up: one per session, in order,
-/// at most [`MAX_APPEND`] bytes.
-#[derive(Default)]
-pub(crate) struct Uploads(Option<Upload>);
+/// at most [`MAX_APPEND`] bytes, and all sessions' together at most what
+/// the edge's upload budget allows (`upload_total_bytes`).
+pub(crate) struct Uploads {
+    /// The upload budget every session's uploads share.
+    budget: Pool,
+    upload: Option<Upload>,
+}
 
 struct Upload {
     id: u64,
@@ -42,9 +53,32 @@ struct Upload {
     /// worker, whose length then stays known for a resume.
     bytes: Vec<u8>,
     taken: Option<u64>,
+    /// `bytes` against the budget, held until the worker is done with the
+    /// message ([`Uploads::done`]), the upload is replaced, or its session
+    /// ends.
+    held: Held,
+    /// The budget was full: what arrived is counted, not kept, and the
+    /// request is refused.
+    over: Option<u64>,
+}
+
+/// Why request `id`'s message cannot be handed over.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum NotHere {
+    /// Only this many of its bytes arrived.
+    Partial(u64),
+    /// The upload budget could not hold it.
+    OverBudget,
 }
 
 impl Uploads {
+    pub fn new(budget: Pool) -> Self {
+        Uploads {
+            budget,
+            upload: None,
+        }
+    }
+
     /// Takes piece `offset..` of request `id`'s message. A new id starts
     /// from 0 (the client proxy gave up the one before); a piece that
     /// repeats bytes held (sent again after a cut) adds only what is new.
@@ -56,49 +90,82 @@ impl Uploads {
                 data.len()
             ));
         }
-        let u = match &mut self.0 {
+        let u = match &mut self.upload {
             Some(u) if u.id == id => u,
-            _ if offset == 0 => self.0.insert(Upload {
-                id,
-                bytes: Vec::new(),
-                taken: None,
-            }),
+            _ if offset == 0 => {
+                // The one before gives its bytes back first.
+                self.upload = None;
+                self.upload.insert(Upload {
+                    id,
+                    bytes: Vec::new(),
+                    taken: None,
+                    held: self.budget.hold(),
+                    over: None,
+                })
+            }
             _ => return Err(format!("an upload of request {id} that starts at {offset}")),
         };
         if u.taken.is_some() {
             return Ok(());
         }
-        let held = u.bytes.len() as u64;
-        if offset > held {
+        let arrived = u.over.unwrap_or(u.bytes.len() as u64);
+        if offset > arrived {
             return Err(format!(
-                "an upload piece at {offset} where {held} bytes arrived"
+                "an upload piece at {offset} where {arrived} bytes arrived"
             ));
         }
-        let skip = usize::try_from(held - offset).map_or(data.len(), |n| n.min(data.len()));
+        let skip = usize::try_from(arrived - offset).map_or(data.len(), |n| n.min(data.len()));
         let new = &data[skip..];
-        if u.bytes.len() + new.len() > MAX_APPEND {
+        if arrived as usize + new.len() > MAX_APPEND {
             return Err(format!("an upload over {MAX_APPEND} bytes"));
         }
-        u.bytes.extend_from_slice(new);
+        if let Some(n) = &mut u.over {
+            *n += new.len() as u64;
+        } else if u.held.grow(new.len()) {
+            u.bytes.extend_from_slice(new);
+        } else {
+            warn!(
+                request = id,
+                held = u.bytes.len(),
+                budget_used = self.budget.used(),
+                "the upload budget (upload_total_bytes) is full: a message the mail \
+                 client stores is refused (it may try again later); raise \
+                 upload_total_bytes if this recurs"
+            );
+            u.over = Some(arrived + new.len() as u64);
+            u.bytes = Vec::new();
+            u.held = self.budget.hold();
+        }
         Ok(())
     }
 
-    /// The upload here, for `Resumed`: its request and the bytes held.
+    /// The upload here, for `Resumed`: its request and the bytes that
+    /// arrived (kept or, over the budget, counted).
     pub fn held(&self) -> Option<(u64, u64)> {
-        self.0
-            .as_ref()
-            .map(|u| (u.id, u.taken.unwrap_or(u.bytes.len() as u64)))
+        self.upload.as_ref().map(|u| {
+            let arrived = u.over.unwrap_or(u.bytes.len() as u64);
+            (u.id, u.taken.unwrap_or(arrived))
+        })
+    }
+
+    /// The worker answered request `id`: the message it held is freed, and
+    /// the budget it took is given back.
+    pub fn done(&mut self, id: u64) {
+        if let Some(u) = self.upload.as_mut().filter(|u| u.id == id) {
+            u.held = self.budget.hold();
+        }
     }
 
     /// Request `id`'s message, `size` bytes, handed over once (`keep`: a
     /// copy is kept, as only the broken variant `AppendAgainOnResume`
-    /// does). `Err`: the bytes of it held, when it is not all here.
-    pub fn take(&mut self, id: u64, size: u64, keep: bool) -> Result<Vec<u8>, u64> {
+    /// does).
+    pub fn take(&mut self, id: u64, size: u64, keep: bool) -> Result<Vec<u8>, NotHere> {
         if size == 0 {
             // Nothing went up for it (the server judges an empty message).
             return Ok(Vec::new());
         }
-        match self.0.as_mut() {
+        match self.upload.as_mut() {
+            Some(u) if u.id == id && u.over == Some(size) => Err(NotHere::OverBudget),
             Some(u)
                 if u.id == id && u.bytes.len() as u64 == size && (keep || u.taken.is_none()) =>
             {
@@ -108,7 +175,9 @@ impl Uploads {
                     false => std::mem::take(&mut u.bytes),
                 })
             }
-            _ => Err(self.held().filter(|(u, _)| *u == id).map_or(0, |(_, n)| n)),
+            _ => Err(NotHere::Partial(
+                self.held().filter(|(u, _)| *u == id).map_or(0, |(_, n)| n),
+            )),
         }
     }
 }
@@ -143,10 +212,17 @@ impl<E: Env> Serving<'_, E> {
         let keep = self.config.broken(Broken::AppendAgainOnResume);
         let message = match self.uploads.take(id, size, keep) {
             Ok(message) => message,
-            Err(held) => {
+            Err(NotHere::Partial(held)) => {
                 return Some(Err(OpError::new(
                     Some(ErrCode::SysTemp),
                     format!("the message did not arrive whole ({held} of {size} octets)"),
+                )));
+            }
+            Err(NotHere::OverBudget) => {
+                return Some(Err(OpError::new(
+                    Some(ErrCode::SysTemp),
+                    "the edge holds as many messages on their way to their servers as its \
+                     memory for them allows; nothing was stored: try again in a few minutes",
                 )));
             }
         };
@@ -179,6 +255,7 @@ impl<E: Env> Serving<'_, E> {
     ) -> Result<(), LinkEnd> {
         let Appended { id, result } = a;
         self.appending = None;
+        self.uploads.done(id);
         let result = result.map(|uidl| Reply::Stored { uidl });
         self.answered = Some((id, result.clone()));
         if self.current != Some(id) {
@@ -194,6 +271,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn unbounded() -> Uploads {
+        Uploads::new(Pool::new(usize::MAX))
+    }
+
     proptest! {
         /// A message sent in pieces, each cut going back to any byte
         /// already sent (what a resume may do, resending what was in
@@ -203,7 +284,7 @@ mod tests {
             message in proptest::collection::vec(any::<u8>(), 0..3 * UPLOAD_PIECE),
             backs in proptest::collection::vec((any::<bool>(), any::<u16>()), 0..12),
         ) {
-            let mut u = Uploads::default();
+            let mut u = unbounded();
             let (mut at, mut backs) = (0usize, backs.into_iter());
             while at < message.len() {
                 let end = message.len().min(at + UPLOAD_PIECE);
@@ -219,17 +300,21 @@ mod tests {
 
     #[test]
     fn pieces_go_in_order_and_a_repeat_adds_only_what_is_new() {
-        let mut u = Uploads::default();
+        let mut u = unbounded();
         u.piece(7, 0, b"hello ").unwrap();
         // Sent again after a cut, with more: only " world" is new.
         u.piece(7, 3, b"lo world").unwrap();
         assert_eq!(u.held(), Some((7, 11)));
         assert!(u.piece(7, 12, b"gap").unwrap_err().contains("at 12"));
-        assert_eq!(u.take(7, 10, false), Err(11), "not the size asked");
+        assert_eq!(
+            u.take(7, 10, false),
+            Err(NotHere::Partial(11)),
+            "not the size asked"
+        );
         assert_eq!(u.take(7, 11, false).unwrap(), b"hello world");
         // Handed over once; its length stays known for a resume.
         assert_eq!(u.held(), Some((7, 11)));
-        assert_eq!(u.take(7, 11, false), Err(11));
+        assert_eq!(u.take(7, 11, false), Err(NotHere::Partial(11)));
         u.piece(7, 0, b"late").unwrap();
         assert_eq!(u.held(), Some((7, 11)), "a late piece changes nothing");
         assert_eq!(
@@ -241,12 +326,16 @@ mod tests {
 
     #[test]
     fn a_new_request_starts_from_zero_and_nothing_passes_the_caps() {
-        let mut u = Uploads::default();
+        let mut u = unbounded();
         assert!(u.piece(1, 5, b"x").is_err(), "no upload starts mid-way");
         u.piece(1, 0, b"first").unwrap();
         u.piece(2, 0, b"second").unwrap();
         assert_eq!(u.held(), Some((2, 6)));
-        assert_eq!(u.take(1, 5, false), Err(0), "the first was given up");
+        assert_eq!(
+            u.take(1, 5, false),
+            Err(NotHere::Partial(0)),
+            "the first was given up"
+        );
         let big = vec![b'x'; UPLOAD_PIECE + 1];
         assert!(u.piece(2, 6, &big).unwrap_err().contains("at most"));
         let piece = vec![b'x'; UPLOAD_PIECE];
@@ -259,5 +348,31 @@ mod tests {
         };
         assert!(err.contains("over"), "{err}");
         assert!(u.held().unwrap().1 as usize <= MAX_APPEND);
+    }
+
+    #[test]
+    fn an_upload_over_the_budget_is_counted_not_kept_and_refused() {
+        let budget = Pool::new(10);
+        let (mut a, mut b) = (Uploads::new(budget.clone()), Uploads::new(budget.clone()));
+        a.piece(1, 0, b"sixsix").unwrap();
+        b.piece(2, 0, b"four").unwrap();
+        assert_eq!(budget.used(), 10);
+        // b's next piece does not fit: it is counted (a resume goes on
+        // from there), not kept, and what b held is given back.
+        b.piece(2, 4, b"more").unwrap();
+        assert_eq!((b.held(), budget.used()), (Some((2, 8)), 6));
+        b.piece(2, 8, b"!!").unwrap();
+        assert_eq!(b.take(2, 7, false), Err(NotHere::Partial(10)));
+        assert_eq!(b.take(2, 10, false), Err(NotHere::OverBudget));
+        // a is whole and stays so until its worker is done with it; a new
+        // request of b starts afresh.
+        assert_eq!(a.take(1, 6, false).unwrap(), b"sixsix");
+        assert_eq!(budget.used(), 6);
+        a.done(1);
+        assert_eq!((budget.used(), a.held()), (0, Some((1, 6))));
+        b.piece(3, 0, b"ok").unwrap();
+        assert_eq!(b.take(3, 2, false).unwrap(), b"ok");
+        drop((a, b));
+        assert_eq!(budget.used(), 0);
     }
 }
