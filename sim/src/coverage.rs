@@ -69,6 +69,8 @@ pub enum Cov {
     CutDuringAppend,
     ImapAppendUidGiven,
     ImapAppendUidKept,
+    ImapFlagStored,
+    ImapFlagTakenAway,
     RsetAcked,
     RelayCutAfterRset,
     OwedWorkAdopted,
@@ -154,6 +156,8 @@ impl Cov {
         Cov::CutDuringAppend,
         Cov::ImapAppendUidGiven,
         Cov::ImapAppendUidKept,
+        Cov::ImapFlagStored,
+        Cov::ImapFlagTakenAway,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
@@ -262,6 +266,10 @@ impl Cov {
             Cov::CutDuringAppend => "cut during an IMAP APPEND",
             Cov::ImapAppendUidGiven => "an IMAP APPEND answered APPENDUID",
             Cov::ImapAppendUidKept => "an appended message received at the UID its APPENDUID gave",
+            Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
+            Cov::ImapFlagTakenAway => {
+                "\\Flagged taken away at the IMAP front, gone from its server"
+            }
             Cov::RsetAcked => "RSET acknowledged",
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",
             Cov::OwedWorkAdopted => "owed work adopted by another session",

@@ -40,12 +40,13 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("carried-undone-by-rset", 180, 6, None),
     ("unprimed-resume", 25, 9, None),
     ("imap-uids-by-listing", 6, 2, None),
-    ("imap-seen-unowed", 52, 4, None),
+    ("imap-seen-unowed", 134, 4, None),
     ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
     ("append-again-on-resume", 137, 10, None),
     ("imap-append-uid-unkept", 98, 2, None),
+    ("imap-flags-unsent", 27, 11, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -136,4 +137,5 @@ caught! {
     an_edge_that_takes_a_carried_delete_it_took_before_again: "carried-taken-twice",
     an_edge_that_stores_an_append_asked_again_twice: "append-again-on-resume",
     a_proxy_that_answers_appenduid_without_keeping_the_uid: "imap-append-uid-unkept",
+    a_proxy_that_answers_a_stored_flag_without_sending_it_on: "imap-flags-unsent",
 }

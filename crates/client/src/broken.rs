@@ -46,10 +46,14 @@ pub enum Broken {
     /// numbers the message anew, and a client that pushed it (mbsync) takes
     /// it for new mail and copies it back.
     ImapAppendUidUnkept,
+    /// The IMAP front answers a STORE of `\Flagged` (or any flag its IMAP
+    /// server keeps) without sending it on: the star is seen on this
+    /// machine only, and never on the server.
+    ImapFlagsUnsent,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 8] = [
+    pub const ALL: [Broken; 9] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -58,6 +62,7 @@ impl Broken {
         Broken::ImapSeenUnowed,
         Broken::ImapPipelinedProvesRead,
         Broken::ImapAppendUidUnkept,
+        Broken::ImapFlagsUnsent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +75,7 @@ impl Broken {
             Broken::ImapSeenUnowed => "imap-seen-unowed",
             Broken::ImapPipelinedProvesRead => "imap-pipelined-proves-read",
             Broken::ImapAppendUidUnkept => "imap-append-uid-unkept",
+            Broken::ImapFlagsUnsent => "imap-flags-unsent",
         }
     }
 }

@@ -311,6 +311,16 @@ impl ClientConfig {
             s.name.as_str()
         })
     }
+
+    /// Whether the entry named `server` keeps flags on its server (IMAP),
+    /// where the IMAP front's stored `\Flagged`, `\Answered`, `\Draft`
+    /// and keywords go; a POP3 server has none, and they stay in the
+    /// front's UID book.
+    pub fn keeps_flags(&self, server: &str) -> bool {
+        self.servers
+            .iter()
+            .any(|s| s.name == server && s.protocol == Protocol::Imap)
+    }
 }
 
 causeway_net::broken_switch!(ClientConfig, crate::broken::Broken);

@@ -135,6 +135,9 @@ enum Then {
     Rset {
         servers: Vec<String>,
     },
+    Store {
+        server: String,
+    },
 }
 
 enum State {
@@ -222,6 +225,11 @@ impl Front {
         ) = (&cmd, self.xappend, &self.state)
         {
             return self.append(server, *octets, flags);
+        }
+        if let (Command::Xstore { msg, add, flags }, true, State::Transaction(mailbox)) =
+            (&cmd, self.xappend, &self.state)
+        {
+            return store(mailbox, *msg, *add, flags);
         }
         match &mut self.state {
             State::Authorization { user } => match cmd {
@@ -380,6 +388,10 @@ impl Front {
                     Action::Reply(out)
                 }
                 Err(e) => reply(e),
+            },
+            Then::Store { server } => match answers.next() {
+                Some(Ok(Reply::Done)) => ok("Flags stored."),
+                other => reply(replies::server_err(&server, &failure(other, "XSTORE"))),
             },
             Then::Dele { server, n } => match answers.next() {
                 Some(Ok(Reply::Done)) => {
@@ -555,6 +567,21 @@ fn transaction(mailbox: &Mailbox, cmd: Command) -> Action {
             format!("Unknown command: {}", other.keyword()),
         )),
     }
+}
+
+/// `XSTORE`: the IMAP front's flags for message `n`, stored on its server.
+fn store(mailbox: &Mailbox, n: u32, add: bool, flags: &[Vec<u8>]) -> Action {
+    let Ok(flags) = flags
+        .iter()
+        .map(|f| String::from_utf8(f.clone()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return reply(StatusLine::err(None, "A flag that is not UTF-8."));
+    };
+    ask_one(mailbox, n, |e, server| {
+        let msg = e.id.clone();
+        (Op::Store { msg, add, flags }, Then::Store { server })
+    })
 }
 
 /// `f(message n)`, or the Dovecot-like error for a number that names none.

@@ -712,7 +712,7 @@ impl<E: Env> EdgeLink<E> {
         let (msg, lines) = match &r.op {
             Op::Retr { msg } => (msg, None),
             Op::Top { msg, lines } => (msg, Some(*lines)),
-            Op::Dele { .. } | Op::Rset | Op::Append { .. } => return None,
+            Op::Dele { .. } | Op::Rset | Op::Append { .. } | Op::Store { .. } => return None,
         };
         let key = (r.server.clone(), msg.clone());
         let kept;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!            ┌──────── recv: Request / Want / Window / Upload / Deletes / Delivered / Ping / Quit
-//!  select ───┼──────── a worker fetched a body (or a head), or stored an APPEND
+//!  select ───┼──────── a worker fetched a body (or a head), stored an APPEND or flags
 //!            └──────── the outbox may send a burst (window open)
 //! ```
 //!
@@ -32,6 +32,8 @@
 //! queued to its worker *before* `Done` goes out, so from the moment the
 //! client can know of it the delete is owed, even across a crash of the
 //! edge. A delete the journal could not record is refused, not acknowledged.
+//! An `Append` (`append`) and a `Store` of flags (`flags`) go to their
+//! worker off the loop and are answered when the server was.
 //!
 //! **Batched deletes** (`Deletes`) were acknowledged by the client proxy
 //! from its own journal; each is owed here the same way, and `Held` names
@@ -51,7 +53,7 @@ use causeway_proto::session::{
 use causeway_wire::history::History;
 use causeway_wire::link::{LinkEnd, flush, queue, recv, rest, send};
 use causeway_wire::{Meter, SecureChannel};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
 use crate::broken::Broken;
@@ -66,6 +68,7 @@ use crate::worker::{Job, WorkerHandle};
 
 mod append;
 mod fetch;
+mod flags;
 mod resume;
 mod work;
 
@@ -118,6 +121,7 @@ pub(crate) enum Ending {
 enum Done {
     Fetched(fetch::Fetched),
     Appended(append::Appended),
+    FlagsStored(flags::Stored),
 }
 
 pub(crate) struct Serving<'a, E: Env> {
@@ -331,6 +335,7 @@ impl<'a, E: Env> Serving<'a, E> {
                     let served = match done {
                         Done::Fetched(f) => or_ended(shutdown, end, self.fetched(channel, f)).await,
                         Done::Appended(a) => or_ended(shutdown, end, self.appended(channel, a)).await,
+                        Done::FlagsStored(s) => or_ended(shutdown, end, self.flags_stored(channel, s)).await,
                     };
                     if let Some(served) = served {
                         return served;
@@ -686,6 +691,7 @@ impl<'a, E: Env> Serving<'a, E> {
             Op::Dele { msg } => Some(self.dele(server, &msg).await),
             Op::Rset => Some(self.rset(server).await),
             Op::Append { flags, size } => self.append(id, server, flags, size),
+            Op::Store { msg, add, flags } => self.store_flags(id, server, msg, add, flags),
         }
     }
 
@@ -696,6 +702,25 @@ impl<'a, E: Env> Serving<'a, E> {
     /// Hands `job` to `server`'s worker.
     fn errand(&self, server: &str, job: Job) -> Result<(), OpError> {
         self.worker(server)?.jobs.send(job).map_err(|_| internal())
+    }
+
+    /// Hands the job `make` builds to `server`'s worker, off the loop: its
+    /// answer comes back through `done_rx`, as `done` makes it (a worker
+    /// that ended without answering, as an internal error).
+    fn errand_answered<T: Send + 'static>(
+        &self,
+        server: &str,
+        make: impl FnOnce(oneshot::Sender<Result<T, OpError>>) -> Job,
+        done: impl FnOnce(Result<T, OpError>) -> Done + Send + 'static,
+    ) -> Result<(), OpError> {
+        let (reply, answer) = oneshot::channel();
+        self.errand(server, make(reply))?;
+        let back = self.done_tx.clone();
+        tokio::spawn(async move {
+            let result = answer.await.unwrap_or_else(|_| Err(internal()));
+            let _ = back.send(done(result));
+        });
+        Ok(())
     }
 }
 

@@ -181,6 +181,41 @@ fn store_flag(
     })
 }
 
+/// `UID STORE uids +FLAGS.SILENT (flags)` (`add`) or `-FLAGS.SILENT`: flags
+/// the mail client stored itself (`\Flagged`, `\Answered`, `\Draft`,
+/// keywords). Never `\Seen` or `\Deleted`: a read mark waits for the
+/// delivery of the whole message and a delete for its owed work's rules
+/// (see [`mark_seen`], [`flag_deleted`]); nor `\Recent`, the server's alone.
+pub fn store_flags(
+    uids: &[NonZeroU32],
+    add: bool,
+    flags: &[String],
+) -> Result<CommandBody<'static>, Unsendable> {
+    let flags = flags
+        .iter()
+        .map(|f| match Flag::try_from(f.as_str()) {
+            Ok(Flag::Seen | Flag::Deleted | Flag::Extension(_)) | Err(_) => {
+                Err(Unsendable("a flag that STORE may not change here"))
+            }
+            Ok(flag) => Ok(flag.into_static()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if flags.is_empty() {
+        return Err(Unsendable("no flag"));
+    }
+    Ok(CommandBody::Store {
+        sequence_set: uid_set(uids)?,
+        kind: if add {
+            StoreType::Add
+        } else {
+            StoreType::Remove
+        },
+        response: StoreResponse::Silent,
+        flags,
+        uid: true,
+    })
+}
+
 /// `UID STORE uids +FLAGS.SILENT (\Seen)`: the read mark, sent only once
 /// the mail client has the whole message.
 pub fn mark_seen(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
@@ -306,6 +341,33 @@ mod tests {
         // \Recent is the server's; a NUL cannot go in a literal.
         assert!(append("Sent", &["\\Recent".into()], b"x").is_err());
         assert!(append("Sent", &[], b"a\0b").is_err());
+    }
+
+    #[test]
+    fn stored_flags_go_as_asked_but_never_seen_or_deleted() {
+        let f = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            wire(store_flags(&[uid(5)], true, &f(&["\\Flagged", "$Label1"])).unwrap()),
+            "A1 UID STORE 5 +FLAGS.SILENT (\\Flagged $Label1)\r\n"
+        );
+        assert_eq!(
+            wire(store_flags(&[uid(5)], false, &f(&["\\Answered"])).unwrap()),
+            "A1 UID STORE 5 -FLAGS.SILENT (\\Answered)\r\n"
+        );
+        // Read marks and deletes have their own rules; \Recent is the
+        // server's; a flag that is no flag cannot smuggle a command in.
+        for bad in [
+            "\\Seen",
+            "\\Deleted",
+            "\\Recent",
+            "a b",
+            "x)\r\nA2 EXPUNGE",
+            "",
+        ] {
+            assert!(store_flags(&[uid(5)], true, &f(&[bad])).is_err(), "{bad:?}");
+        }
+        assert!(store_flags(&[uid(5)], true, &[]).is_err());
+        assert!(store_flags(&[], true, &f(&["\\Flagged"])).is_err());
     }
 
     #[test]

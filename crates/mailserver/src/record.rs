@@ -7,6 +7,7 @@
 //! caused a change. Records are snapshots (cloned out of the store), so a test
 //! can compare before and after without holding the store's lock.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -62,6 +63,10 @@ pub struct MessageRecord {
     /// The IMAP session whose APPEND stored the message (none for mail
     /// delivered from outside).
     pub appended_by: Option<SessionId>,
+    /// IMAP flags other than `\Seen` and `\Deleted` (`\Flagged`,
+    /// `\Answered`, `\Draft`, keywords), as `STORE`s left them, each set or
+    /// taken away at once (not at a commit).
+    pub flags: BTreeSet<String>,
 }
 
 /// How a session ended.

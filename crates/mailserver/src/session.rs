@@ -380,7 +380,8 @@ fn transaction(
         | Command::Pass(_)
         | Command::Apop { .. }
         | Command::Stls
-        | Command::Xappend { .. } => {
+        | Command::Xappend { .. }
+        | Command::Xstore { .. } => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

@@ -10,7 +10,7 @@
 //! their env (`Env::unix_millis`), the time a lock file's mtime would be
 //! compared against.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -285,6 +285,7 @@ impl MailStore {
             deleted_at_ms: None,
             flagged_elsewhere: false,
             appended_by: None,
+            flags: BTreeSet::new(),
         };
         mb.messages.insert(
             uid,
@@ -380,6 +381,28 @@ impl MailStore {
             .get(user)
             .map(|mb| mb.messages.values().map(|s| s.record.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// An IMAP `STORE` adds (`add`) or takes away `flags`
+    /// (other than `\Seen` and `\Deleted`) of `maildrop`'s message `uid`,
+    /// at once; a message no longer there is left alone.
+    pub(crate) fn store_flags(&self, maildrop: &str, uid: u32, add: bool, flags: &[String]) {
+        let mut g = self.lock();
+        let Some(s) = g
+            .mailboxes
+            .get_mut(maildrop)
+            .and_then(|mb| mb.messages.get_mut(&uid))
+            .filter(|s| s.record.deleted_by.is_none())
+        else {
+            return;
+        };
+        for f in flags {
+            if add {
+                s.record.flags.insert(f.clone());
+            } else {
+                s.record.flags.remove(f);
+            }
+        }
     }
 
     /// Another mail client flags `user`'s message `uid` `\Deleted` (IMAP),

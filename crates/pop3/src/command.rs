@@ -62,6 +62,20 @@ pub enum Command {
         /// [`MAX_XAPPEND_FLAGS`].
         flags: Vec<Vec<u8>>,
     },
+    /// `XSTORE msg +|- flag [flag ...]`: Causeway's own extension, by which
+    /// the IMAP front has flags other than `\Seen` and `\Deleted` (those
+    /// are read marks and deletes, with rules of their own) added to or
+    /// taken from a message on its IMAP server, and by which the edge asks
+    /// a relay the same. Answered `+OK` once the server stored them; a POP3
+    /// server has no flags and is never sent one.
+    Xstore {
+        msg: u32,
+        /// `+` (true) or `-`.
+        add: bool,
+        /// IMAP flag names (`\Flagged`, `\Answered`, keywords), 1 to
+        /// [`MAX_XAPPEND_FLAGS`].
+        flags: Vec<Vec<u8>>,
+    },
 }
 
 /// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
@@ -99,7 +113,7 @@ fn valid_uidl(u: &[u8]) -> bool {
     (1..=70).contains(&u.len()) && u.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
-/// The most flags one `XAPPEND` names.
+/// The most flags one `XAPPEND` or `XSTORE` names.
 pub const MAX_XAPPEND_FLAGS: usize = 64;
 
 impl fmt::Debug for Command {
@@ -136,6 +150,12 @@ impl fmt::Debug for Command {
                 .debug_struct("Xappend")
                 .field("server", &s(server))
                 .field("octets", octets)
+                .field("flags", &flags.iter().map(|f| s(f)).collect::<Vec<_>>())
+                .finish(),
+            Command::Xstore { msg, add, flags } => f
+                .debug_struct("Xstore")
+                .field("msg", msg)
+                .field("add", add)
                 .field("flags", &flags.iter().map(|f| s(f)).collect::<Vec<_>>())
                 .finish(),
         }
@@ -248,6 +268,22 @@ impl Command {
                     flags,
                 }
             }
+            b"XSTORE" => {
+                let msg = number(args.next(), MESSAGE_NUMBER)?;
+                let add = match args.next() {
+                    Some(b"+") => true,
+                    Some(b"-") => false,
+                    _ => return Err(CommandError::MissingArgument { what: "+ or -" }),
+                };
+                let flags: Vec<Vec<u8>> = args.map(<[u8]>::to_vec).collect();
+                if flags.is_empty() {
+                    return Err(CommandError::MissingArgument { what: "flag" });
+                }
+                if flags.len() > MAX_XAPPEND_FLAGS {
+                    return Err(CommandError::Noise { after: "the flags" });
+                }
+                Command::Xstore { msg, add, flags }
+            }
             _ => return Err(CommandError::Unknown(quote(keyword))),
         };
         Ok(cmd)
@@ -286,6 +322,14 @@ impl Command {
                 out.push(b' ');
                 push_no_eol(out, server);
                 num(out, *octets);
+                for f in flags {
+                    out.push(b' ');
+                    push_no_eol(out, f);
+                }
+            }
+            Command::Xstore { msg, add, flags } => {
+                num(out, *msg);
+                out.extend_from_slice(if *add { b" +" } else { b" -" });
                 for f in flags {
                     out.push(b' ');
                     push_no_eol(out, f);
@@ -335,6 +379,7 @@ impl Command {
             Command::Capa => "CAPA",
             Command::Stls => "STLS",
             Command::Xappend { .. } => "XAPPEND",
+            Command::Xstore { .. } => "XSTORE",
         }
     }
 }
@@ -490,6 +535,36 @@ mod tests {
             Command::parse(b"XAPPENDS s 1").is_err(),
             "longer keywords are unknown"
         );
+    }
+
+    #[test]
+    fn xstore_round_trips_and_needs_a_sign_and_a_flag() {
+        for add in [true, false] {
+            let cmd = Command::Xstore {
+                msg: 3,
+                add,
+                flags: vec![b"\\Flagged".to_vec(), b"$Label1".to_vec()],
+            };
+            let mut line = Vec::new();
+            cmd.encode(&mut line);
+            let sign = if add { '+' } else { '-' };
+            assert_eq!(
+                line,
+                format!("XSTORE 3 {sign} \\Flagged $Label1\r\n").as_bytes()
+            );
+            assert_eq!(Command::parse(&line[..line.len() - 2]).unwrap(), cmd);
+            assert!(!cmd.expects_multiline());
+        }
+        for bad in [
+            "XSTORE 3 +",
+            "XSTORE 3 \\Flagged",
+            "XSTORE 3 * \\Flagged",
+            "XSTORE + f",
+        ] {
+            assert!(Command::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let many = format!("XSTORE 1 +{}", " f".repeat(MAX_XAPPEND_FLAGS + 1));
+        assert!(Command::parse(many.as_bytes()).is_err());
     }
 
     #[test]

@@ -199,6 +199,17 @@ pub enum Op {
         flags: Vec<String>,
         size: u64,
     },
+    /// Add (`add`) or take away these flags of `msg` on its IMAP server
+    /// (version 17): flags the mail client stored itself, other than
+    /// `\Seen` and `\Deleted` (read marks and deletes have rules of their
+    /// own), at most [`MAX_APPEND_FLAGS`]. Done at once, not at QUIT, and
+    /// answered `Done` once the server said `OK`; asked again after a
+    /// resume, it is stored again, which changes nothing.
+    Store {
+        msg: MessageId,
+        add: bool,
+        flags: Vec<String>,
+    },
 }
 
 /// The largest message an `Append` carries (advertised to IMAP clients as
@@ -206,7 +217,7 @@ pub enum Op {
 /// and the edge's default `max_message`.
 pub const MAX_APPEND: usize = 32 << 20;
 
-/// The most flags one `Append` names.
+/// The most flags one `Append` or `Store` names.
 pub const MAX_APPEND_FLAGS: usize = 64;
 
 /// The most message bytes one `Upload` carries: a piece is one turn of

@@ -79,6 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::Rset),
         (prop::collection::vec(text(), 0..3), any::<u64>())
             .prop_map(|(flags, size)| Op::Append { flags, size }),
+        (msg(), any::<bool>(), prop::collection::vec(text(), 0..3))
+            .prop_map(|(msg, add, flags)| Op::Store { msg, add, flags }),
     ]
 }
 

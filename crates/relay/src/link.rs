@@ -13,8 +13,9 @@
 //! back.
 //!
 //! Only transaction-state commands pass (STAT LIST UIDL RETR TOP DELE NOOP
-//! RSET), parsed and re-encoded, never forwarded as raw bytes: an edge cannot
-//! smuggle USER/PASS/STLS/QUIT through us.
+//! RSET, and XSTORE for an IMAP server's flags), parsed and re-encoded,
+//! never forwarded as raw bytes: an edge cannot smuggle USER/PASS/STLS/QUIT
+//! through us.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -357,7 +358,8 @@ fn transaction_command(line: &[u8]) -> Result<Command, StatusLine> {
             | Command::Top { .. }
             | Command::Dele(_)
             | Command::Noop
-            | Command::Rset),
+            | Command::Rset
+            | Command::Xstore { .. }),
         ) => Ok(c),
         Ok(c) => Err(refused(format!(
             "{} is not allowed through the relay",

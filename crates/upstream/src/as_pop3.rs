@@ -235,6 +235,11 @@ impl<E: Env> ImapAsPop3<E> {
                 Err(e) => return self.answered(e),
             },
             Command::Capa => multi("", b"TOP\r\nUIDL\r\nRESP-CODES\r\n".to_vec()),
+            Command::Xstore {
+                msg,
+                add,
+                ref flags,
+            } => return self.store_flags(msg, add, flags).await,
             Command::User(_)
             | Command::Pass(_)
             | Command::Apop { .. }
@@ -261,6 +266,34 @@ impl<E: Env> ImapAsPop3<E> {
                     body: None,
                 })
             }
+            Err(e) => self.answered(e),
+        }
+    }
+
+    /// `XSTORE n ±flags`: flags the mail client stored on message `n`, set
+    /// on the server now. Unlike a read mark or a delete this is not held
+    /// for QUIT: a flag such as `\Flagged` promises nothing about delivery,
+    /// storing it twice changes nothing, and the mail client was told it is
+    /// stored only once the server said `OK`.
+    async fn store_flags(
+        &mut self,
+        n: u32,
+        add: bool,
+        flags: &[Vec<u8>],
+    ) -> Result<Response, OpError> {
+        let m = match self.live(n) {
+            Ok((_, m)) => m,
+            Err(r) => return Ok(r),
+        };
+        let Ok(flags) = flags
+            .iter()
+            .map(|f| String::from_utf8(f.clone()))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(err("A flag name is not ASCII."));
+        };
+        match self.session.store_flags(&[m.uid], add, &flags).await {
+            Ok(()) => Ok(ok("Flags stored.")),
             Err(e) => self.answered(e),
         }
     }

@@ -165,6 +165,17 @@ impl<E: Env> ImapSession<E> {
         self.client.mark_seen(uids).await
     }
 
+    /// Adds or takes away flags the mail client stored (see
+    /// `ImapClient::store_flags`).
+    pub async fn store_flags(
+        &mut self,
+        uids: &[NonZeroU32],
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), ImapError> {
+        self.client.store_flags(uids, add, flags).await
+    }
+
     /// Deletes exactly `uids`; returns those the server expunged.
     pub async fn delete(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
         self.client.delete(uids).await

@@ -9,7 +9,7 @@ use causeway_mailserver::{InjectedFault, MessageRecord};
 use super::{Verdict, Violation, imap_strains_covered};
 use crate::coverage::Cov;
 use crate::faults::Faults;
-use crate::workload::MsgKey;
+use crate::workload::{MsgKey, fmt_ms};
 use crate::world::World;
 
 /// True if another message of the same UIDL and size was on the server
@@ -333,6 +333,71 @@ pub fn check_appends(w: &mut World, v: &mut Verdict) {
                     },
                 ),
             }),
+        }
+    }
+}
+
+/// Invariant 11: `\Flagged` on an IMAP server's message is there only if
+/// the mail user asked for it, and, once every STORE of it was answered
+/// `OK` one after the other, ends as the last one left it: the flags a
+/// user stores are on the server, where every other device sees them. A
+/// POP3 server has no flags (the client proxy's UID book keeps them); a
+/// message deleted since, or one whose STOREs overlapped or went
+/// unanswered (the server may have them in either order, or not at all),
+/// is judged for the first half only.
+pub fn check_flags(w: &mut World, v: &mut Verdict) {
+    let stores = w.mua.with(|m| m.imap_flag_stores.clone());
+    for (key, stores) in stores {
+        let Some(i) = w.servers.iter().position(|s| s.host == key.0) else {
+            continue;
+        };
+        if !w.params.servers[i].imap {
+            continue;
+        }
+        let s = &w.servers[i];
+        let Some(m) = s.store.message_by_uid(&s.user, key.1) else {
+            continue;
+        };
+        let flagged = m.flags.contains("\\Flagged");
+        let name = format!("{}:{}", s.host, m.uidl);
+        if flagged && !stores.iter().any(|s| s.add) {
+            v.violations.push(Violation {
+                invariant: 11,
+                key: Some(key.clone()),
+                message: format!("{name} is \\Flagged on its server; the mail user never asked"),
+            });
+            continue;
+        }
+        let Some(last) = stores.iter().max_by_key(|s| s.sent_ms) else {
+            continue;
+        };
+        let in_turn = stores.iter().all(|s| {
+            s.answered_ms
+                .is_some_and(|a| std::ptr::eq(s, last) || a <= last.sent_ms)
+        });
+        if !in_turn || m.deleted_by.is_some() {
+            continue;
+        }
+        if flagged != last.add {
+            let (now, asked) = match flagged {
+                true => ("is", "-FLAGS"),
+                false => ("is not", "+FLAGS"),
+            };
+            v.violations.push(Violation {
+                invariant: 11,
+                key: Some(key.clone()),
+                message: format!(
+                    "{name} {now} \\Flagged on its server, though the mail user's last STORE \
+                     ({asked}, sent at {}, {} STOREs in all) was answered OK",
+                    fmt_ms(last.sent_ms),
+                    stores.len()
+                ),
+            });
+        } else {
+            w.coverage.insert(match last.add {
+                true => Cov::ImapFlagStored,
+                false => Cov::ImapFlagTakenAway,
+            });
         }
     }
 }

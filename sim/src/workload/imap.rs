@@ -33,7 +33,7 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 
-use super::record::{Activity, Deletes, Ended, MsgKey};
+use super::record::{Activity, Deletes, Ended, FlagStore, MsgKey};
 use super::{Mua, sim_ms};
 
 /// Where the client proxy serves IMAP in the simulation.
@@ -41,6 +41,9 @@ pub const PROXY_IMAP_PORT: u16 = 1143;
 
 /// How often a session that did its work ends by hanging up, not LOGOUT.
 const HANG_UP_CHANCE: f64 = 0.25;
+
+/// How often a session stars or unstars (`\Flagged`) some messages.
+const FLAG_CHANCE: f64 = 0.3;
 
 /// How often a read of a message is Thunderbird's: its `BODYSTRUCTURE` and
 /// part 1, not the whole message (which must then stay unread).
@@ -571,6 +574,11 @@ impl Mua {
         });
         let marked: Vec<MsgKey> = seen.iter().filter_map(|(_, k)| k.clone()).collect();
         let seen: Vec<NonZeroU32> = seen.iter().map(|(u, _)| *u).collect();
+        if self.flag_rng.chance(FLAG_CHANCE) {
+            if let Err(ended) = self.flag_some(c, whole, commands).await {
+                return ended;
+            }
+        }
         let mut switched = None;
         if !seen.is_empty() {
             *commands += 1;
@@ -648,6 +656,55 @@ impl Mua {
             }
             Err(e) => Ended::Broken(format!("UID EXPUNGE: {e}")),
         }
+    }
+
+    /// Stars or unstars (`\Flagged`) one or two of the messages it has
+    /// whole, as a person does: invariant 11 holds the server's flag to
+    /// the last STORE answered `OK`.
+    async fn flag_some(
+        &self,
+        c: &mut Client,
+        whole: &[(NonZeroU32, Option<MsgKey>)],
+        commands: &mut u32,
+    ) -> Result<(), Ended> {
+        let picked: Vec<(NonZeroU32, MsgKey)> = whole
+            .iter()
+            .filter_map(|(u, k)| Some((*u, k.clone()?)))
+            .filter(|_| self.flag_rng.chance(0.3))
+            .take(2)
+            .collect();
+        if picked.is_empty() {
+            return Ok(());
+        }
+        let (add, sent_ms) = (self.flag_rng.chance(0.6), sim_ms());
+        self.log.with(|m| {
+            for (_, k) in &picked {
+                let stores = m.imap_flag_stores.entry(k.clone()).or_default();
+                stores.push(FlagStore {
+                    add,
+                    sent_ms,
+                    answered_ms: None,
+                });
+            }
+        });
+        *commands += 1;
+        let uids: Vec<NonZeroU32> = picked.iter().map(|(u, _)| *u).collect();
+        if let Err(e) = c.store_flags(&uids, add, &["\\Flagged".to_owned()]).await {
+            return Err(Ended::Broken(format!("UID STORE (\\Flagged): {e}")));
+        }
+        let now = sim_ms();
+        self.log.with(|m| {
+            for (_, k) in &picked {
+                let ours = m
+                    .imap_flag_stores
+                    .get_mut(k)
+                    .and_then(|v| v.iter_mut().rev().find(|s| s.sent_ms == sent_ms));
+                if let Some(s) = ours {
+                    s.answered_ms = Some(now);
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Deletes as Thunderbird does: `UID MOVE` to Trash. The messages stay

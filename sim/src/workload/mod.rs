@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use causeway_client::{shown_keys, shown_uidl};
 use causeway_mailserver::MailStore;
-use causeway_net::{Env, SimEnv};
+use causeway_net::{Env, EnvRng, SimEnv};
 use causeway_pop3::{Command, Pop3Client, Response, Timeouts};
 use causeway_proto::session::ListEntry;
 
@@ -54,6 +54,10 @@ pub struct StoreRef {
 /// One mail client.
 pub struct Mua {
     pub env: SimEnv,
+    /// What the IMAP mail user stars, and when: a stream of its own, so
+    /// that every other choice of every seed stays what it was before the
+    /// user stored flags.
+    pub flag_rng: EnvRng,
     pub client: u8,
     pub params: MuaParams,
     pub user: String,

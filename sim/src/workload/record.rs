@@ -167,9 +167,23 @@ pub struct MuaInner {
     /// SELECT that may have listed the folder again (in a new edge
     /// session behind) was answered (invariant 9).
     pub imap_relisted: BTreeMap<(u8, u32), Vec<u64>>,
+    /// `\Flagged` STOREs the IMAP mail user sent, per message, in the
+    /// order sent (invariant 11).
+    pub imap_flag_stores: BTreeMap<MsgKey, Vec<FlagStore>>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,
+}
+
+/// A `UID STORE ±FLAGS (\Flagged)` the IMAP mail user sent for a message.
+#[derive(Clone, Debug)]
+pub struct FlagStore {
+    /// `+FLAGS` (else `-FLAGS`).
+    pub add: bool,
+    /// Simulated ms when it was sent, and when it was answered `OK` (never,
+    /// if its answer never came or said otherwise).
+    pub sent_ms: u64,
+    pub answered_ms: Option<u64>,
 }
 
 /// A message the mail user APPENDed to an entry's folder.

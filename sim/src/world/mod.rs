@@ -360,6 +360,7 @@ impl World {
         let muas: Vec<Mua> = (0..clients)
             .map(|i| Mua {
                 env: SimEnv::new(seed, "mua", i),
+                flag_rng: EnvRng::from_seed(derive_seed(seed, &[b"mua flags", &[i as u8]])),
                 client: i as u8,
                 params: params.mua.clone(),
                 user: user.clone(),

@@ -469,3 +469,38 @@ fn xappend_is_the_imap_fronts_alone_and_is_checked_before_the_message() {
         "-ERR Unknown command.\r\n"
     );
 }
+
+#[test]
+fn xstore_is_the_imap_fronts_alone_and_asks_the_messages_server() {
+    // A POP3 mail client has no flags.
+    let mut pop3 = logged_in();
+    assert_eq!(
+        text(&cmd(&mut pop3, "XSTORE 3 + \\Flagged")),
+        "-ERR Unknown command: XSTORE\r\n"
+    );
+    let mut f = logged_in();
+    f.xappend = true;
+    let (requests, then) = ask(cmd(&mut f, "XSTORE 3 - \\Flagged $Label1"));
+    assert_eq!(
+        requests,
+        [Request {
+            server: "HOST2".into(),
+            op: Op::Store {
+                msg: id("c", 5),
+                add: false,
+                flags: vec!["\\Flagged".into(), "$Label1".into()],
+            },
+            expect: 5
+        }]
+    );
+    assert_eq!(
+        text(&f.answered(then, vec![Ok(Reply::Done)])),
+        "+OK Flags stored.\r\n"
+    );
+    // The server's refusal names it, with its code.
+    let (_, then) = ask(cmd(&mut f, "XSTORE 1 + \\Answered"));
+    let refused = OpError::new(Some(ErrCode::SysTemp), "lost the connection");
+    let reply = text(&f.answered(then, vec![Err(refused)]));
+    assert!(reply.starts_with("-ERR [SYS/TEMP]"), "{reply}");
+    assert!(text(&cmd(&mut f, "XSTORE 9 + \\Flagged")).starts_with("-ERR There's no message 9"));
+}

@@ -208,7 +208,14 @@ impl<E: Env> Front<E> {
         let Some(keywords) = self.keywords_for(server, &tag, kind, flags).await else {
             return Flow::Go;
         };
-        let indices = self.view().resolve(set, uid);
+        let mut indices = self.view().resolve(set, uid);
+        // Flags kept on IMAP servers go there first; a message whose server
+        // refused keeps the flags it had, and the STORE says so.
+        let unstored = match self.store_on_servers(&indices, kind, flags).await {
+            Ok(unstored) => unstored,
+            Err(e) => return self.lost(server, tag, &e),
+        };
+        indices.retain(|i| !unstored.contains(i));
         let v = self.view.as_ref().expect("selected states have a view");
         let keys: Vec<&str> = indices
             .iter()
@@ -271,7 +278,14 @@ impl<E: Env> Front<E> {
                 });
             }
         }
-        if refused.is_empty() {
+        if !unstored.is_empty() {
+            let n = unstored.len();
+            server.enqueue_status(no(
+                tag,
+                Some(code("UNAVAILABLE")),
+                format!("the server of {n} message(s) did not store their flags; nothing changed for them"),
+            ));
+        } else if refused.is_empty() {
             server.enqueue_status(ok(tag, None, "STORE completed"));
         } else {
             let n = refused.len();

@@ -159,6 +159,18 @@ impl<E: Env> Maildrop<E> {
         self.pop3.xappend(server.as_bytes(), flags, message).await
     }
 
+    /// `XSTORE`: adds `flags` to message `n` on its IMAP server (`add`) or
+    /// takes them away; `Ok` once the server said `OK`.
+    pub async fn store_flags(
+        &mut self,
+        n: u32,
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), ClientError> {
+        let flags = flags.iter().map(|f| f.as_bytes().to_vec()).collect();
+        self.pop3.xstore(n, add, flags).await
+    }
+
     /// `NOOP`: keeps the POP3 session from timing out while the IMAP
     /// client is quiet.
     pub async fn noop(&mut self) -> Result<(), ClientError> {

@@ -38,6 +38,7 @@ mod login;
 mod maildrop;
 mod recheck;
 mod replies;
+mod server_flags;
 mod trash;
 
 pub use commands::LOGGED_OUT;

@@ -31,10 +31,9 @@ use causeway_net::Env;
 use causeway_proto::session::{MAX_APPEND, MAX_APPEND_FLAGS, Reply, UPLOAD_PIECE};
 use causeway_proto::{ErrCode, OpError};
 use causeway_wire::link::LinkEnd;
-use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::{Channel, Done, Serving, internal};
+use super::{Channel, Done, Serving};
 use crate::broken::Broken;
 use crate::worker::Job;
 
@@ -226,22 +225,17 @@ impl<E: Env> Serving<'_, E> {
                 )));
             }
         };
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Append {
+        let job = |reply| Job::Append {
             flags,
             message,
             reply,
         };
-        if let Err(e) = self.errand(server, job) {
+        let done = move |result| Done::Appended(Appended { id, result });
+        if let Err(e) = self.errand_answered(server, job, done) {
             return Some(Err(e));
         }
         self.current = Some(id);
         self.appending = Some(id);
-        let back = self.done_tx.clone();
-        tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| Err(internal()));
-            let _ = back.send(Done::Appended(Appended { id, result }));
-        });
         None
     }
 

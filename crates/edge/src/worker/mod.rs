@@ -73,6 +73,13 @@ pub(crate) enum Job {
         /// The UIDL the stored message will be listed by, if known.
         reply: oneshot::Sender<Result<Option<String>, OpError>>,
     },
+    /// Add or take away flags the mail client stored (IMAP servers only).
+    Store {
+        target: Target,
+        add: bool,
+        flags: Vec<String>,
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
 }
 
 /// A delete the client proxy carried from an earlier session: its target,
@@ -452,6 +459,56 @@ impl<E: Env> Worker<E> {
                 let r = self.append(&flags, &message).await;
                 let _ = reply.send(r);
             }
+            Job::Store {
+                target,
+                add,
+                flags,
+                reply,
+            } => {
+                let r = self.store_flags(&target, add, flags).await;
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Flags the mail client stored, set on the server now (`XSTORE`), in
+    /// a session opened again once if the one held was lost: storing a
+    /// flag twice changes nothing.
+    async fn store_flags(
+        &mut self,
+        target: &Target,
+        add: bool,
+        flags: Vec<String>,
+    ) -> Result<(), OpError> {
+        if self.spec.protocol == Protocol::Pop3 {
+            return Err(OpError::new(
+                Some(ErrCode::SysPerm),
+                format!(
+                    "server {} speaks POP3, which keeps no flags; they are kept by the client \
+                     proxy only",
+                    self.spec.name
+                ),
+            ));
+        }
+        let flags: Vec<Vec<u8>> = flags.into_iter().map(String::into_bytes).collect();
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            if self.upstream.is_none() {
+                self.connect().await?;
+            }
+            let cmd = Command::Xstore {
+                msg: self.number(target)?,
+                add,
+                flags: flags.clone(),
+            };
+            self.last_used = self.shared.env.now();
+            match self.exec(&cmd).await {
+                Ok(r) if r.status.is_ok() => return Ok(()),
+                Ok(r) => return Err(refusal(&r.status)),
+                Err(e) if tries == 0 => return Err(e),
+                Err(_) => {}
+            }
         }
     }
 
@@ -522,25 +579,28 @@ impl<E: Env> Worker<E> {
         if self.upstream.is_none() {
             self.connect().await?;
         }
-        let n = match self.ledger.resolve(target) {
-            Resolved::Number(n) => n,
-            Resolved::Gone => {
-                return Err(OpError::new(
-                    None,
-                    format!(
-                        "Message {} is no longer on server {}.",
-                        target.uidl, self.spec.name
-                    ),
-                ));
-            }
-            Resolved::Ambiguous => return Err(self.ambiguous(target)),
-        };
+        let n = self.number(target)?;
         match self.exec(&Command::Top { msg: n, lines }).await? {
             Response {
                 status,
                 body: Some(body),
             } if status.is_ok() => Ok(body),
             r => Err(refusal(&r.status)),
+        }
+    }
+
+    /// `target`'s number in the server session held.
+    fn number(&self, target: &Target) -> Result<u32, OpError> {
+        match self.ledger.resolve(target) {
+            Resolved::Number(n) => Ok(n),
+            Resolved::Gone => Err(OpError::new(
+                None,
+                format!(
+                    "Message {} is no longer on server {}.",
+                    target.uidl, self.spec.name
+                ),
+            )),
+            Resolved::Ambiguous => Err(self.ambiguous(target)),
         }
     }
 

@@ -575,6 +575,20 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.run(cmd, "UID STORE (\\Seen)").await.map(drop)
     }
 
+    /// Adds `flags` to `uids` (`add`) or takes them away, as the mail client
+    /// asked (`UID STORE ±FLAGS.SILENT`; see [`command::store_flags`] for
+    /// the flags it refuses). A `NO` is [`ImapError::Refused`].
+    pub async fn store_flags(
+        &mut self,
+        uids: &[NonZeroU32],
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        let cmd = command::store_flags(uids, add, flags)?;
+        self.run(cmd, "UID STORE (flags)").await.map(drop)
+    }
+
     /// `APPEND folder (flags) {n}`: stores `message` in `folder`, answered
     /// once the server said `OK`, with where it stored it when the server
     /// has UIDPLUS (a `NO`, over quota or too big, is

@@ -475,11 +475,22 @@ impl ImapCore {
             return Outcome::Bad("Select a folder first.");
         };
         let (seen, deleted) = (new.contains(&Flag::Seen), new.contains(&Flag::Deleted));
+        // The other flags go to the store at once, as a server keeps them.
+        let others: Vec<String> = new
+            .iter()
+            .filter(|f| !matches!(f, Flag::Seen | Flag::Deleted))
+            .map(ToString::to_string)
+            .collect();
         let largest = largest_uid(view);
         let mut marked = Vec::new();
         for (i, m) in view.iter_mut().enumerate() {
             if !uid_in(set, m.uid, largest) {
                 continue;
+            }
+            if !others.is_empty() && kind != StoreType::Replace {
+                let maildrop = self.maildrop.as_deref().expect("a view has its maildrop");
+                let add = kind == StoreType::Add;
+                self.store.store_flags(maildrop, m.uid.get(), add, &others);
             }
             match kind {
                 StoreType::Add => {

@@ -255,6 +255,18 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         self.ok(&Command::Dele(n)).await.map(drop)
     }
 
+    /// `XSTORE n ±flags` (Causeway's own, see [`Command::Xstore`]).
+    pub async fn xstore(
+        &mut self,
+        n: u32,
+        add: bool,
+        flags: Vec<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        self.ok(&Command::Xstore { msg: n, add, flags })
+            .await
+            .map(drop)
+    }
+
     /// `RSET`.
     pub async fn rset(&mut self) -> Result<(), ClientError> {
         self.ok(&Command::Rset).await.map(drop)
@@ -367,6 +379,7 @@ fn write_what(cmd: &Command) -> &'static str {
         Command::Capa => "sending CAPA",
         Command::Stls => "sending STLS",
         Command::Xappend { .. } => "sending XAPPEND",
+        Command::Xstore { .. } => "sending XSTORE",
     }
 }
 
@@ -387,5 +400,6 @@ fn read_what(cmd: &Command) -> &'static str {
         Command::Capa => "the reply to CAPA",
         Command::Stls => "the reply to STLS",
         Command::Xappend { .. } => "the go-ahead to XAPPEND",
+        Command::Xstore { .. } => "the reply to XSTORE",
     }
 }

@@ -1,0 +1,104 @@
+//! Flags an IMAP client stores (`\Flagged`, `\Answered`, keywords) through
+//! the whole chain (python `imaplib` at the client proxy's IMAP front, the
+//! line forwarder, the edge, model servers), judged on the model IMAP
+//! server's own record: on a message of an IMAP server they are set there
+//! before the STORE is answered, taken away as asked (`-FLAGS`, and what a
+//! `FLAGS` replace drops), and never `\Seen` by that route; on a POP3
+//! server, which has none, the proxy's UID book alone keeps them. Every
+//! server session QUITs.
+
+use std::collections::BTreeSet;
+
+use causeway_net::Env;
+use causeway_tests::python;
+use causeway_tests::rig::{Rig, RigSpec, USER};
+
+/// The model server's flags (other than `\Seen`, `\Deleted`) of each of
+/// the entry's messages, in UID order.
+fn server_flags(rig: &Rig, entry: &str) -> Vec<BTreeSet<String>> {
+    let h = rig.host(entry);
+    h.store
+        .messages(&h.maildrop)
+        .into_iter()
+        .map(|m| m.flags)
+        .collect()
+}
+
+fn set(flags: &[&str]) -> BTreeSet<String> {
+    flags.iter().map(|f| (*f).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_flags_reach_the_imap_server_and_stay_in_the_book_for_pop3() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec {
+        folders: vec![("Archive", "Archive")],
+        ..RigSpec::default()
+    })
+    .await;
+    rig.host("Archive").deliver(rig.env.rng(), 3, 2000);
+    rig.host("HOST1").deliver(rig.env.rng(), 1, 2000);
+
+    let first = format!(
+        r#"{}attempt("star", p.uid, "STORE", "1", "+FLAGS", "(\\Flagged $Label1)")
+attempt("answer", p.uid, "STORE", "2:3", "+FLAGS.SILENT", "(\\Answered)")
+attempt("unanswer", p.uid, "STORE", "3", "-FLAGS", "(\\Answered)")
+attempt("replace", p.uid, "STORE", "2", "FLAGS", "(\\Flagged)")
+attempt("inbox", p.select, "INBOX")
+attempt("pop3", p.uid, "STORE", "1", "+FLAGS", "(\\Flagged)")
+attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+    );
+    let out = python::run_imap(&rig.imap, &first).await;
+    for step in ["star", "answer", "unanswer", "replace", "pop3"] {
+        assert!(out.get(step).starts_with("OK"), "{step}: {out:?}");
+    }
+    // Set on the server before the OK: no settling needed.
+    assert_eq!(
+        server_flags(&rig, "Archive"),
+        [
+            set(&["\\Flagged", "$Label1"]),
+            set(&["\\Flagged"]),
+            set(&[]),
+        ],
+        "{}",
+        rig.report()
+    );
+    rig.settle().await;
+    // Not one of them read: `\Seen` never goes by this route.
+    let h = rig.host("Archive");
+    assert!(
+        h.store
+            .messages(&h.maildrop)
+            .iter()
+            .all(|m| m.seen_by.is_none()),
+        "{}",
+        rig.report()
+    );
+    // POP3 has no flags; the book keeps the star, and the next session
+    // shows both folders as they were stored.
+    assert!(rig.host("HOST1").store.messages(USER)[0].flags.is_empty());
+    let again = format!(
+        r#"{}{}attempt("inbox", p.select, "INBOX")
+out("inbox.flags", text(attempt("f", p.uid, "FETCH", "1", "(FLAGS)")[0]))
+attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+        python::imap_folder_script(),
+    );
+    let second = python::run_imap(&rig.imap, &again).await;
+    assert_eq!(
+        second.get("flags"),
+        "1:\\Flagged $Label1;2:\\Flagged;3:",
+        "{second:?}"
+    );
+    assert!(
+        second.get("inbox.flags").contains("\\Flagged"),
+        "{second:?}"
+    );
+    rig.settle().await;
+    rig.assert_no_leaks();
+}
