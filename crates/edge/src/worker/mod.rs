@@ -227,7 +227,6 @@ impl<E: Env> Worker<E> {
                 self.ledger.witnessed(&target, Owed::Delete, w);
             }
         }
-        self.publish();
     }
 
     fn config(&self) -> &EdgeConfig {
