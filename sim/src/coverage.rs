@@ -71,6 +71,7 @@ pub enum Cov {
     ImapAppendUidKept,
     ImapFlagStored,
     ImapFlagTakenAway,
+    LoginWhileExpungeOwed,
     RsetAcked,
     RelayCutAfterRset,
     OwedWorkAdopted,
@@ -158,6 +159,7 @@ impl Cov {
         Cov::ImapAppendUidKept,
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
+        Cov::LoginWhileExpungeOwed,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
         Cov::OwedWorkAdopted,
@@ -269,6 +271,9 @@ impl Cov {
             Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
             Cov::ImapFlagTakenAway => {
                 "\\Flagged taken away at the IMAP front, gone from its server"
+            }
+            Cov::LoginWhileExpungeOwed => {
+                "an IMAP LOGIN sent while an answered expunge was not done yet"
             }
             Cov::RsetAcked => "RSET acknowledged",
             Cov::RelayCutAfterRset => "relay cut/crash right after RSET +OK",

@@ -240,6 +240,7 @@ impl Harness {
         oracle::check_messages(w, &self.faults, v);
         oracle::check_appends(w, v);
         oracle::check_flags(w, v);
+        oracle::check_expunges_final(w, v);
         oracle::check_liveness(w, &self.faults, v);
         oracle::check_taps(w, v);
         oracle::finish_coverage(w, &self.faults);

@@ -47,6 +47,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("append-again-on-resume", 137, 10, None),
     ("imap-append-uid-unkept", 98, 2, None),
     ("imap-flags-unsent", 27, 11, None),
+    ("pending-deletes-shown", 290, 12, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -138,4 +139,5 @@ caught! {
     an_edge_that_stores_an_append_asked_again_twice: "append-again-on-resume",
     a_proxy_that_answers_appenduid_without_keeping_the_uid: "imap-append-uid-unkept",
     a_proxy_that_answers_a_stored_flag_without_sending_it_on: "imap-flags-unsent",
+    a_proxy_that_shows_a_message_whose_delete_it_holds: "pending-deletes-shown",
 }

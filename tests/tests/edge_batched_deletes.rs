@@ -10,6 +10,7 @@ use causeway_net::Env;
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, Op, Reply,
 };
+use causeway_proto::user::Route;
 use causeway_tests::edge_world::*;
 use causeway_wire::Keypair;
 
@@ -338,6 +339,35 @@ fn a_delete_carried_again_after_its_session_committed_it_is_held_not_done_twice(
             mail.report()
         );
         assert_eq!(causeway_edge::journal::owed_entries(&d.durable()), 0);
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// A delete one session owes is left out of the listing of another
+/// session of the same maildrop until it is committed (two mail clients,
+/// or Thunderbird's two connections, on a server that does not lock):
+/// else the second would be shown the message again, as if never deleted.
+#[test]
+fn a_delete_one_session_owes_is_left_out_of_another_sessions_listing() {
+    let mut w = world(ServerConfig::default());
+    let (k, ek, mail) = (w.keys.client.clone(), w.keys.edge.clone(), w.mail.clone());
+    w.sim.client("client", async move {
+        let mut first = Client::connect(&k, &ek).await?;
+        let u = uidls(&first.welcome(vec![alice_imap(Route::Direct)]).await[0]);
+        first.dele("HOST1", &u[0]).await;
+        let mut second = Client::connect(&k, &ek).await?;
+        let listed = uidls(&second.welcome(vec![alice_imap(Route::Direct)]).await[0]);
+        assert_eq!(listed, u[1..], "owed by the first session: left out");
+        assert!(mail.is_present("alice", &u[0]), "not committed yet");
+        assert!(first.quit().await.iter().all(|o| o.result.is_ok()));
+        assert!(!mail.is_present("alice", &u[0]));
+        assert!(second.quit().await.iter().all(|o| o.result.is_ok()));
+        // Committed and withdrawn: a third session lists what is there.
+        let mut third = Client::connect(&k, &ek).await?;
+        let listed = uidls(&third.welcome(vec![alice_imap(Route::Direct)]).await[0]);
+        assert_eq!(listed, u[1..]);
+        third.quit().await;
         Ok(())
     });
     w.sim.run().unwrap();

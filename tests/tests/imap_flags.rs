@@ -24,6 +24,18 @@ fn server_flags(rig: &Rig, entry: &str) -> Vec<BTreeSet<String>> {
         .collect()
 }
 
+/// HOST1 (POP3) is the INBOX; the entry `Archive` reads the folder
+/// Archive of an IMAP server, which holds 3 messages.
+async fn archive() -> Rig {
+    let rig = Rig::start(RigSpec {
+        folders: vec![("Archive", "Archive")],
+        ..RigSpec::default()
+    })
+    .await;
+    rig.host("Archive").deliver(rig.env.rng(), 3, 2000);
+    rig
+}
+
 fn set(flags: &[&str]) -> BTreeSet<String> {
     flags.iter().map(|f| (*f).to_owned()).collect()
 }
@@ -33,12 +45,7 @@ async fn stored_flags_reach_the_imap_server_and_stay_in_the_book_for_pop3() {
     if !python::available().await {
         return;
     }
-    let rig = Rig::start(RigSpec {
-        folders: vec![("Archive", "Archive")],
-        ..RigSpec::default()
-    })
-    .await;
-    rig.host("Archive").deliver(rig.env.rng(), 3, 2000);
+    let rig = archive().await;
     rig.host("HOST1").deliver(rig.env.rng(), 1, 2000);
 
     let first = format!(
@@ -100,5 +107,62 @@ attempt("logout", p.logout)
         "{second:?}"
     );
     rig.settle().await;
+    rig.assert_no_leaks();
+}
+
+/// Two IMAP clients on one folder of a server that does not lock (as
+/// Thunderbird's two connections are): a message the first expunged is
+/// not listed to the second while the first's delete is still owed (its
+/// session behind has not ended, so the delete is not committed yet),
+/// neither while the delete waits in the client proxy's journal nor once
+/// the edge holds it.
+/// Before, the second listed it again, as if the expunge had never been
+/// made, and a client that keeps copies fetched it anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_expunged_in_one_session_is_not_listed_to_another_meanwhile() {
+    if !python::available().await {
+        return;
+    }
+    let rig = archive().await;
+    let first = format!(
+        r#"{}attempt("delete", p.store, "1", "+FLAGS", "(\\Deleted)")
+attempt("expunge", p.expunge)
+pause("expunged")
+attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+    );
+    let mut a = python::Py::start_imap(&rig.imap, &first);
+    a.expect("pause").await;
+    let second = format!(
+        r#"{}attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+    );
+    // At once (the delete may still be in the client proxy's batch), and
+    // once the edge holds it.
+    let b = python::run_imap(&rig.imap, &second).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let c = python::run_imap(&rig.imap, &second).await;
+    // Still there on the server: the first session has not committed.
+    let h = rig.host("Archive");
+    assert_eq!(
+        h.store.present_uidls(&h.maildrop).len(),
+        3,
+        "{}",
+        rig.report()
+    );
+    assert_eq!(b.get("select"), "OK 2", "{b:?}");
+    assert_eq!(c.get("select"), "OK 2", "{c:?}");
+    a.resume().await;
+    let out = a.finish().await;
+    assert!(out.get("expunge").starts_with("OK"), "{out:?}");
+    rig.settle().await;
+    assert_eq!(
+        h.store.present_uidls(&h.maildrop).len(),
+        2,
+        "{}",
+        rig.report()
+    );
     rig.assert_no_leaks();
 }

@@ -50,10 +50,14 @@ pub enum Broken {
     /// server keeps) without sending it on: the star is seen on this
     /// machine only, and never on the server.
     ImapFlagsUnsent,
+    /// A new session's mail client is shown the messages whose deletes the
+    /// delete journal holds (acknowledged in another session, not done
+    /// yet): an expunged message shows again to the user's other client.
+    PendingDeletesShown,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 9] = [
+    pub const ALL: [Broken; 10] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -63,6 +67,7 @@ impl Broken {
         Broken::ImapPipelinedProvesRead,
         Broken::ImapAppendUidUnkept,
         Broken::ImapFlagsUnsent,
+        Broken::PendingDeletesShown,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +81,7 @@ impl Broken {
             Broken::ImapPipelinedProvesRead => "imap-pipelined-proves-read",
             Broken::ImapAppendUidUnkept => "imap-append-uid-unkept",
             Broken::ImapFlagsUnsent => "imap-flags-unsent",
+            Broken::PendingDeletesShown => "pending-deletes-shown",
         }
     }
 }

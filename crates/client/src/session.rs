@@ -320,8 +320,12 @@ impl<E: Env, M: Stream> Session<E, M> {
                     *then
                 }
                 Action::Open => match self.open().await {
-                    Ok((link, listings)) => {
+                    Ok((link, mut listings)) => {
                         self.link = Link::Open(Box::new(link));
+                        let shown = self.config.broken(Broken::PendingDeletesShown);
+                        if let Some(journal) = self.shared.deletes.as_ref().filter(|_| !shown) {
+                            journal.hide_pending(&mut listings);
+                        }
                         self.front.opened(Ok(listings))
                     }
                     Err(e) => {

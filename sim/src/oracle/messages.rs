@@ -401,3 +401,57 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
         }
     }
 }
+
+/// Invariant 12: an expunge answered at the IMAP front is final in every
+/// session: a session that sent its LOGIN after it was answered must not
+/// be shown the message again (its listing is taken after that), even
+/// while the delete is still owed (another session of the user's, or the
+/// client proxy's batch, holds it). Judged for messages the delete then
+/// removed; one it never removed is invariant 4's to judge.
+pub fn check_expunges_final(w: &mut World, v: &mut Verdict) {
+    let (shown, acked, logins) = w.mua.with(|m| {
+        let logins: Vec<u64> = m.imap_logged_in.values().copied().collect();
+        (
+            m.imap_shown_again.clone(),
+            m.imap_expunge_acked.clone(),
+            logins,
+        )
+    });
+    // Had it something to judge: a LOGIN sent while an answered expunge
+    // was not done yet on its server.
+    let judged = acked.iter().any(|(key, &at)| {
+        let done = w
+            .servers
+            .iter()
+            .find(|s| s.host == key.0)
+            .and_then(|s| s.store.message_by_uid(&s.user, key.1))
+            .and_then(|m| m.deleted_at_ms);
+        logins.iter().any(|&l| l > at && done.is_none_or(|d| l < d))
+    });
+    if judged {
+        w.coverage.insert(Cov::LoginWhileExpungeOwed);
+    }
+    for (key, acked, login, client) in shown {
+        let Some(s) = w.servers.iter().find(|s| s.host == key.0) else {
+            continue;
+        };
+        let Some(m) = s.store.message_by_uid(&s.user, key.1) else {
+            continue;
+        };
+        if m.deleted_by.is_none() {
+            continue;
+        }
+        v.violations.push(Violation {
+            invariant: 12,
+            key: Some(key.clone()),
+            message: format!(
+                "{}:{} was shown to mail client {client}'s IMAP session that sent its LOGIN \
+                 at {}, though its expunge was answered at {}",
+                s.host,
+                m.uidl,
+                fmt_ms(login),
+                fmt_ms(acked)
+            ),
+        });
+    }
+}

@@ -33,7 +33,8 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 
-use super::record::{Activity, Deletes, Ended, FlagStore, MsgKey};
+use super::flags::FLAG_CHANCE;
+use super::record::{Activity, Deletes, Ended, MsgKey};
 use super::{Mua, sim_ms};
 
 /// Where the client proxy serves IMAP in the simulation.
@@ -42,8 +43,9 @@ pub const PROXY_IMAP_PORT: u16 = 1143;
 /// How often a session that did its work ends by hanging up, not LOGOUT.
 const HANG_UP_CHANCE: f64 = 0.25;
 
-/// How often a session stars or unstars (`\Flagged`) some messages.
-const FLAG_CHANCE: f64 = 0.3;
+/// How often the user pauses (1 to 20 s) after an expunge before it logs
+/// out (drawn from the same stream as the stars).
+const EXPUNGE_PAUSE_CHANCE: f64 = 0.3;
 
 /// How often a read of a message is Thunderbird's: its `BODYSTRUCTURE` and
 /// part 1, not the whole message (which must then stay unread).
@@ -120,6 +122,10 @@ impl Mua {
             Err(e) => return broken(format!("greeting: {e}"), 0),
         };
         let mut commands = 1;
+        // Its listing behind is taken after the LOGIN is sent.
+        let login_sent = self.env.unix_millis();
+        self.log
+            .with(|m| m.imap_logged_in.insert((self.client, n), login_sent));
         if let Err(e) = c.login(&self.user, self.password.as_bytes()).await {
             return broken(format!("LOGIN: {e}"), commands);
         }
@@ -382,6 +388,18 @@ impl Mua {
                 ),
             );
         }
+        if let Some(k) = &key {
+            self.log.with(|m| {
+                let login = m.imap_logged_in.get(&(self.client, session)).copied();
+                let acked = m.imap_expunge_acked.get(k).copied();
+                if let (Some(login), Some(acked)) = (login, acked)
+                    && acked < login
+                {
+                    m.imap_shown_again
+                        .push((k.clone(), acked, login, self.client));
+                }
+            });
+        }
         if let (Some(v), Some(k)) = (folder.validity, &key) {
             self.uid_names((&folder.name, v), uid, k, session);
             self.at_append_uid((&folder.name, v), uid, k);
@@ -632,9 +650,13 @@ impl Mua {
         let uids: Vec<NonZeroU32> = doomed.iter().map(|(u, _)| *u).collect();
         match c.delete(&uids).await {
             Ok(gone) => {
+                let now = self.env.unix_millis();
                 for (u, k) in &doomed {
                     if gone.contains(u) {
                         deletes.acked(k);
+                        self.log.with(|m| {
+                            m.imap_expunge_acked.entry(k.clone()).or_insert(now);
+                        });
                     }
                 }
                 if let Some((_, k)) = doomed.iter().find(|(u, _)| gone.contains(u)) {
@@ -652,59 +674,17 @@ impl Mua {
                         m.imap_other_folder_expunged += gone.len() as u32;
                     }
                 });
+                // Sometimes the user reads on before logging out, and the
+                // delete stays owed meanwhile: another client's session
+                // must not show the message again (invariant 12).
+                if !gone.is_empty() && self.flag_rng.chance(EXPUNGE_PAUSE_CHANCE) {
+                    let pause = self.flag_rng.range(1_000, 20_000);
+                    self.env.sleep(Duration::from_millis(pause)).await;
+                }
                 Ended::Quit
             }
             Err(e) => Ended::Broken(format!("UID EXPUNGE: {e}")),
         }
-    }
-
-    /// Stars or unstars (`\Flagged`) one or two of the messages it has
-    /// whole, as a person does: invariant 11 holds the server's flag to
-    /// the last STORE answered `OK`.
-    async fn flag_some(
-        &self,
-        c: &mut Client,
-        whole: &[(NonZeroU32, Option<MsgKey>)],
-        commands: &mut u32,
-    ) -> Result<(), Ended> {
-        let picked: Vec<(NonZeroU32, MsgKey)> = whole
-            .iter()
-            .filter_map(|(u, k)| Some((*u, k.clone()?)))
-            .filter(|_| self.flag_rng.chance(0.3))
-            .take(2)
-            .collect();
-        if picked.is_empty() {
-            return Ok(());
-        }
-        let (add, sent_ms) = (self.flag_rng.chance(0.6), sim_ms());
-        self.log.with(|m| {
-            for (_, k) in &picked {
-                let stores = m.imap_flag_stores.entry(k.clone()).or_default();
-                stores.push(FlagStore {
-                    add,
-                    sent_ms,
-                    answered_ms: None,
-                });
-            }
-        });
-        *commands += 1;
-        let uids: Vec<NonZeroU32> = picked.iter().map(|(u, _)| *u).collect();
-        if let Err(e) = c.store_flags(&uids, add, &["\\Flagged".to_owned()]).await {
-            return Err(Ended::Broken(format!("UID STORE (\\Flagged): {e}")));
-        }
-        let now = sim_ms();
-        self.log.with(|m| {
-            for (_, k) in &picked {
-                let ours = m
-                    .imap_flag_stores
-                    .get_mut(k)
-                    .and_then(|v| v.iter_mut().rev().find(|s| s.sent_ms == sent_ms));
-                if let Some(s) = ours {
-                    s.answered_ms = Some(now);
-                }
-            }
-        });
-        Ok(())
     }
 
     /// Deletes as Thunderbird does: `UID MOVE` to Trash. The messages stay

@@ -28,6 +28,7 @@
 pub const COMMAND_SILENCE: Duration = Duration::from_secs(300);
 
 mod append;
+mod flags;
 pub mod imap;
 pub mod record;
 

@@ -170,6 +170,15 @@ pub struct MuaInner {
     /// `\Flagged` STOREs the IMAP mail user sent, per message, in the
     /// order sent (invariant 11).
     pub imap_flag_stores: BTreeMap<MsgKey, Vec<FlagStore>>,
+    /// When each IMAP session (mail client, its session) sent its LOGIN
+    /// (env unix ms, as the model servers' records).
+    pub imap_logged_in: BTreeMap<(u8, u32), u64>,
+    /// When an IMAP expunge of each message was first answered (env unix
+    /// ms), and the bodies an IMAP session that sent its LOGIN after it
+    /// received all the same: (message, answered, LOGIN sent, client)
+    /// (invariant 12).
+    pub imap_expunge_acked: BTreeMap<MsgKey, u64>,
+    pub imap_shown_again: Vec<(MsgKey, u64, u64, u8)>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,

@@ -66,6 +66,9 @@ impl<E: Env> Serving<'_, E> {
             None => None,
         };
         let durable = entry.is_some();
+        if owed == Owed::Delete {
+            w.published.one(target.clone());
+        }
         let job = Job::Owe {
             target,
             owed,

@@ -34,6 +34,7 @@ impl<E: Env> Worker<E> {
         if let Some(adopter) = self.adopter.take() {
             let left = adopter.retire();
             self.adopt(left);
+            self.publish();
         }
         if self.ledger.is_empty() {
             self.close_upstream().await;

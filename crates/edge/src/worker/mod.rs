@@ -21,7 +21,7 @@
 
 mod finish;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use causeway_net::{Env, Instant};
@@ -44,7 +44,7 @@ use crate::config::EdgeConfig;
 use crate::journal::{Entry, Group, Recorded};
 use crate::ledger::{Action, Handover, Ledger, Owed, Target, what};
 use crate::logins::Logins;
-use crate::maildrop::{Adopter, Maildrops};
+use crate::maildrop::{Adopter, Maildrops, Published};
 use crate::replica::Opened;
 use crate::state::EdgeState;
 
@@ -101,6 +101,10 @@ pub(crate) struct WorkerEnd {
 pub(crate) struct WorkerHandle {
     pub jobs: mpsc::UnboundedSender<Job>,
     pub task: JoinHandle<WorkerEnd>,
+    /// The worker's deletes as other sessions see them: the session adds
+    /// one as it queues it, so that a worker busy with a long fetch does
+    /// not leave it out of the other sessions' view meanwhile.
+    pub published: Arc<Published>,
     /// Where the session records what it acknowledges (with a journal).
     pub group: Option<Group>,
 }
@@ -130,6 +134,8 @@ pub(crate) struct Worker<E: Env> {
     group: Option<Group>,
     /// Held while this worker takes work for its maildrop.
     adopter: Option<Adopter>,
+    /// What it owes, as the maildrop's other sessions see it.
+    published: Arc<Published>,
     /// What could never be done ("delete of <uidl>"), for the session record.
     abandoned: Vec<String>,
     /// The first server session's numbering (a broken variant's only).
@@ -151,6 +157,7 @@ impl<E: Env> Worker<E> {
         // An IMAP server's UIDL is its folder's UIDVALIDITY and the UID.
         let uidls_unique = spec.protocol == Protocol::Imap;
         let ledger = Ledger::watching(shared.maildrops.commits.of(&key), uidls_unique);
+        let published = Arc::new(shared.maildrops.publisher(&key));
         Self {
             shared,
             session,
@@ -161,6 +168,7 @@ impl<E: Env> Worker<E> {
             last_used,
             group,
             adopter: None,
+            published,
             abandoned: Vec::new(),
             first_listing: None,
             client: None,
@@ -192,6 +200,7 @@ impl<E: Env> Worker<E> {
                 w.ledger.witnessed(&r.target, r.owed, witness.clone());
             }
         }
+        w.publish();
         w
     }
 
@@ -231,8 +240,15 @@ impl<E: Env> Worker<E> {
         let (opened_tx, opened_rx) = oneshot::channel();
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
         let group = self.group.clone();
+        let published = self.published.clone();
         let task = tokio::spawn(self.run(opened_tx, jobs_rx));
-        (opened_rx, WorkerHandle { jobs, task, group })
+        let handle = WorkerHandle {
+            jobs,
+            task,
+            group,
+            published,
+        };
+        (opened_rx, handle)
     }
 
     async fn run(
@@ -288,7 +304,14 @@ impl<E: Env> Worker<E> {
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
         self.adopt(backlog);
-        let hidden: BTreeSet<Target> = self.ledger.deletes().cloned().collect();
+        self.publish();
+        // Left out: what this session owes, and what another session of
+        // the maildrop owes and has not committed yet (see `Published`).
+        let mut hidden = self
+            .shared
+            .maildrops
+            .owed_elsewhere(&self.key, &self.published);
+        hidden.extend(self.ledger.deletes().cloned());
         let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, uidl) in &uidls {
             *listed.entry(uidl.as_str()).or_default() += 1;
@@ -402,6 +425,7 @@ impl<E: Env> Worker<E> {
                 Next::Handed => {
                     let items = self.adopter.as_ref().map(Adopter::take).unwrap_or_default();
                     self.adopt(items);
+                    self.publish();
                     if self.upstream.is_some() {
                         let _ = self.catch_up().await;
                     }
@@ -441,12 +465,18 @@ impl<E: Env> Worker<E> {
                 {
                     return;
                 }
+                // Published already by the session as it queued the job;
+                // again, in case a full publish since left it out.
+                if owed == Owed::Delete {
+                    self.published.one(target.clone());
+                }
                 let (state, now) = (&self.shared.state, self.shared.env.now());
                 self.ledger
                     .owe(target, owed, entry, || state.work_ticket(now));
             }
             Job::Rset => {
                 self.ledger.rset();
+                self.publish();
                 if self.upstream.is_some() {
                     let _ = self.exec(&Command::Rset).await;
                 }
@@ -589,6 +619,11 @@ impl<E: Env> Worker<E> {
         }
     }
 
+    /// Tells the maildrop's other sessions every delete this one owes.
+    fn publish(&self) {
+        self.published.all(self.ledger.deletes().cloned().collect());
+    }
+
     /// `target`'s number in the server session held.
     fn number(&self, target: &Target) -> Result<u32, OpError> {
         match self.ledger.resolve(target) {
@@ -641,6 +676,7 @@ impl<E: Env> Worker<E> {
                     self.abandoned
                         .push(format!("{} of {}", what(step.owed), step.target.uidl));
                     let entries = self.ledger.impossible(&step.target, step.owed);
+                    self.publish();
                     self.erase(entries).await;
                     continue;
                 }
