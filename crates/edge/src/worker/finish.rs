@@ -34,8 +34,10 @@ impl<E: Env> Worker<E> {
         if let Some(adopter) = self.adopter.take() {
             let left = adopter.retire();
             self.adopt(left);
-            self.publish();
         }
+        // (A worker whose server never opened has not published its carried
+        // deletes yet.)
+        self.publish();
         if self.ledger.is_empty() {
             self.close_upstream().await;
             return self.ended(Ok(()));

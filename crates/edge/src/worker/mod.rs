@@ -227,6 +227,7 @@ impl<E: Env> Worker<E> {
                 self.ledger.witnessed(&target, Owed::Delete, w);
             }
         }
+        self.publish();
     }
 
     fn config(&self) -> &EdgeConfig {
