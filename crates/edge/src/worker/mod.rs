@@ -301,6 +301,10 @@ impl<E: Env> Worker<E> {
     /// the name for another message's. A deleted message still shown may be
     /// deleted again (owing it twice is owing it once).
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
+        // Owed elsewhere before the server session began, as well as
+        // after: a delete another session commits while this one logs in
+        // may still be in this session's view of the folder.
+        let before = (self.shared.maildrops).owed_elsewhere(&self.key, &self.published);
         let (uidls, sizes) = self.connect().await?;
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
@@ -312,6 +316,7 @@ impl<E: Env> Worker<E> {
             .shared
             .maildrops
             .owed_elsewhere(&self.key, &self.published);
+        hidden.extend(before);
         hidden.extend(self.ledger.deletes().cloned());
         let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, uidl) in &uidls {
