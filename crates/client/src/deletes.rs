@@ -60,14 +60,14 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use causeway_net::EnvRng;
-use causeway_proto::session::{
-    DeleteOp, ListEntry, ListingState, MessageId, Places, ServerListing,
-};
+use causeway_proto::session::{DeleteOp, MessageId, Places};
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::state::ClientState;
+
+mod hiding;
 
 const VERSION: u8 = 2;
 
@@ -154,6 +154,8 @@ struct Book {
     settled: BTreeSet<u64>,
     /// Entries being written for a caller still waiting ([`Recording`]).
     recording: BTreeSet<u64>,
+    /// Deletes done while new sessions were being opened ([`hiding`]).
+    done: hiding::DoneLog,
 }
 
 impl DeleteJournal {
@@ -345,9 +347,19 @@ impl DeleteJournal {
     /// ([`DeleteJournal::wake_carrier`]).
     fn settle(&self, seqs: &[u64]) {
         let mut book = self.book();
+        let Book {
+            entries,
+            live,
+            settled,
+            done,
+            ..
+        } = &mut *book;
         for s in seqs {
-            book.live.remove(s);
-            book.settled.insert(*s);
+            live.remove(s);
+            settled.insert(*s);
+            if let Some(op) = entries.get(s) {
+                done.push(op);
+            }
         }
     }
 
@@ -409,43 +421,6 @@ impl DeleteJournal {
         };
         if left {
             self.inner.left.notify_one();
-        }
-    }
-
-    /// Leaves out of a new session's `listings` the messages whose deletes
-    /// this journal holds: acknowledged to a mail client (in another
-    /// session, or in a batch still on its way to the edge), they would
-    /// show again to this session's client as if never deleted. Once the
-    /// edge holds a delete, the edge leaves it out itself (its
-    /// `maildrop::Published`). Only a message whose UIDL its server lists
-    /// once, as the edge does: leaving out one of two would rename the
-    /// other. For what the mail client is shown only: the session's places
-    /// keep the edge's listing.
-    pub(crate) fn hide_pending(&self, listings: &mut [ServerListing]) {
-        let pending = {
-            let book = self.book();
-            let mut pending = ByServer::default();
-            for op in book.entries.values() {
-                if !book.settled.contains(&op.seq) {
-                    pending.insert(&op.server, &op.msg);
-                }
-            }
-            pending
-        };
-        for l in listings {
-            let ListingState::Ready { messages } = &mut l.state else {
-                continue;
-            };
-            let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
-            for m in messages.iter() {
-                *listed.entry(m.uidl.as_str()).or_default() += 1;
-            }
-            let hidden: BTreeSet<MessageId> = messages
-                .iter()
-                .map(ListEntry::id)
-                .filter(|id| listed[id.uidl.as_str()] == 1 && pending.contains(&l.name, id))
-                .collect();
-            messages.retain(|m| !hidden.contains(&m.id()));
         }
     }
 

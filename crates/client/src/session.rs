@@ -37,6 +37,7 @@ use tokio::sync::watch;
 
 use crate::broken::Broken;
 use crate::config::ClientConfig;
+use crate::deletes::DeleteJournal;
 use crate::front::{Action, Front};
 use crate::link::{EdgeLink, LineCut, NotOpened, Reached};
 use crate::login::LocalLogin;
@@ -319,20 +320,24 @@ impl<E: Env, M: Stream> Session<E, M> {
                     self.env.sleep(after).await;
                     *then
                 }
-                Action::Open => match self.open().await {
-                    Ok((link, mut listings)) => {
-                        self.link = Link::Open(Box::new(link));
-                        let shown = self.config.broken(Broken::PendingDeletesShown);
-                        if let Some(journal) = self.shared.deletes.as_ref().filter(|_| !shown) {
-                            journal.hide_pending(&mut listings);
+                Action::Open => {
+                    let shown = self.config.broken(Broken::PendingDeletesShown);
+                    let journal = self.shared.deletes.clone().filter(|_| !shown);
+                    let mark = journal.as_ref().map(DeleteJournal::mark);
+                    match self.open().await {
+                        Ok((link, mut listings)) => {
+                            self.link = Link::Open(Box::new(link));
+                            if let (Some(journal), Some(mark)) = (&journal, &mark) {
+                                journal.hide_pending(&mut listings, mark);
+                            }
+                            self.front.opened(Ok(listings))
                         }
-                        self.front.opened(Ok(listings))
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not open a session with the edge");
+                            self.front.opened(Err(e))
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not open a session with the edge");
-                        self.front.opened(Err(e))
-                    }
-                },
+                }
                 Action::Hangup(why) => {
                     tracing::warn!(reason = %why,
                         "hanging up on the mail client without a reply: it reports a connection \

@@ -26,15 +26,18 @@
 //! selected it. The route and the password may differ between sessions
 //! (the password may even have been corrected in between).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 use crate::account::MaildropKey;
 use crate::commits::Commits;
-use crate::ledger::{Handover, Target};
+use crate::ledger::Handover;
+
+mod published;
+pub(crate) use published::Published;
 
 /// Every maildrop some worker of this edge has owed work for or holds.
 #[derive(Clone, Default)]
@@ -44,30 +47,8 @@ pub(crate) struct Maildrops {
     pub(crate) commits: Commits,
     /// The deletes each live worker owes, by maildrop and worker, as it
     /// published them ([`Published`]).
-    owing: Arc<Mutex<Owing>>,
+    owing: Arc<Mutex<published::Owing>>,
     next_worker: Arc<AtomicU64>,
-}
-
-/// The deletes each worker (by its number) owes, per maildrop.
-type Owing = BTreeMap<MaildropKey, BTreeMap<u64, BTreeSet<Target>>>;
-
-/// A worker's deletes, as the other sessions of its maildrop see them.
-///
-/// Why: a delete acknowledged in one session is owed until that session's
-/// QUIT commits it, which may be minutes away (the mail client stays
-/// connected, or the server is out of reach and the worker keeps trying).
-/// Meanwhile another session of the same maildrop (the user's second mail
-/// client, or Thunderbird's second connection, on a server that does not
-/// lock) would list the message again, as if the delete had never been
-/// made, and a client that keeps copies would fetch it anew. So each
-/// worker publishes what it owes, and a listing leaves out what any worker
-/// of the maildrop owes (`Worker::open_listing`). Leaving out a message
-/// whose delete is later undone only hides it until the next session; it
-/// never deletes anything. Withdrawn when the worker ends, however it ends.
-pub(crate) struct Published {
-    maildrops: Maildrops,
-    key: MaildropKey,
-    id: u64,
 }
 
 struct Slot {
@@ -148,63 +129,6 @@ impl Maildrops {
         let slot = slots.entry(key.clone()).or_default();
         slot.backlog.extend(items);
         slot.handed.send_modify(|n| *n += 1);
-    }
-}
-
-impl Maildrops {
-    fn owing_lock(&self) -> MutexGuard<'_, Owing> {
-        self.owing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A new worker's place among those publishing deletes for `key`.
-    pub(crate) fn publisher(&self, key: &MaildropKey) -> Published {
-        Published {
-            maildrops: self.clone(),
-            key: key.clone(),
-            id: self.next_worker.fetch_add(1, Ordering::Relaxed),
-        }
-    }
-
-    /// Every delete a worker of `key` other than `me` owes.
-    pub(crate) fn owed_elsewhere(&self, key: &MaildropKey, me: &Published) -> BTreeSet<Target> {
-        let owing = self.owing_lock();
-        let Some(workers) = owing.get(key) else {
-            return BTreeSet::new();
-        };
-        workers
-            .iter()
-            .filter(|(id, _)| **id != me.id)
-            .flat_map(|(_, deletes)| deletes.iter().cloned())
-            .collect()
-    }
-}
-
-impl Published {
-    /// The worker owes these deletes now (all of them).
-    pub(crate) fn all(&self, deletes: BTreeSet<Target>) {
-        let mut owing = self.maildrops.owing_lock();
-        let workers = owing.entry(self.key.clone()).or_default();
-        if deletes.is_empty() {
-            workers.remove(&self.id);
-        } else {
-            workers.insert(self.id, deletes);
-        }
-        if workers.is_empty() {
-            owing.remove(&self.key);
-        }
-    }
-
-    /// The worker owes this delete too.
-    pub(crate) fn one(&self, delete: Target) {
-        let mut owing = self.maildrops.owing_lock();
-        let workers = owing.entry(self.key.clone()).or_default();
-        workers.entry(self.id).or_default().insert(delete);
-    }
-}
-
-impl Drop for Published {
-    fn drop(&mut self) {
-        self.all(BTreeSet::new());
     }
 }
 
@@ -299,27 +223,5 @@ mod tests {
         assert_eq!(backlog.len(), 1);
         drop(adopter);
         assert_eq!(m.slots()[&key()].adopters, 0);
-    }
-
-    #[test]
-    fn what_a_worker_owes_is_left_out_for_the_others_until_it_ends() {
-        let m = Maildrops::default();
-        let (a, b) = (m.publisher(&key()), m.publisher(&key()));
-        let t = |u: &str| Target::new(u, 1);
-        a.one(t("x"));
-        a.one(t("y"));
-        b.all(BTreeSet::from([t("z")]));
-        assert_eq!(
-            m.owed_elsewhere(&key(), &b),
-            BTreeSet::from([t("x"), t("y")])
-        );
-        assert_eq!(m.owed_elsewhere(&key(), &a), BTreeSet::from([t("z")]));
-        // An RSET (everything again), then the end of the worker.
-        a.all(BTreeSet::from([t("y")]));
-        assert_eq!(m.owed_elsewhere(&key(), &b), BTreeSet::from([t("y")]));
-        drop(a);
-        assert!(m.owed_elsewhere(&key(), &b).is_empty());
-        drop(b);
-        assert!(m.owing_lock().is_empty(), "nothing left behind");
     }
 }

@@ -54,7 +54,7 @@ use crate::reload::{self, Configs};
 use crate::replica::{Opened, Replica};
 use crate::serving::{Attach, Channel, Ending, Serving, Workers, internal, new_secret};
 use crate::state::{EdgeState, SessionEnd};
-use crate::worker::{Carried, Job, Shared, Worker, WorkerEnd};
+use crate::worker::{Carried, Job, Shared, Worker, WorkerEnd, leave_out};
 
 /// How long a session that shuts down tries to tell its client proxy.
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -264,9 +264,10 @@ impl<E: Env> Session<E> {
             }
             lists
         };
-        let lists = self
+        let mut lists = self
             .telling(channel, opened_all, EdgeToClient::Opening)
             .await;
+        leave_out_late(&mut lists, &workers);
         let bodies = ByteLru::in_pool(self.config.replica_cache_bytes, self.state.body_pool());
         let replica = Replica::new(lists, bodies, self.state.replica_ticket());
         let welcome = EdgeToClient::Welcome {
@@ -622,4 +623,19 @@ async fn finish(workers: Workers) -> (Vec<ServerOutcome>, Vec<String>) {
         });
     }
     (outcomes, abandoned)
+}
+
+/// As the `Welcome` is built: leaves out of each server's listing what
+/// another session of its maildrop published while the listing was in
+/// progress (it may have reached the edge after the worker listed, and
+/// left the client proxy's journal since), and ends the listings
+/// (`maildrop::Published`).
+fn leave_out_late(lists: &mut [(String, Opened)], workers: &Workers) {
+    for ((name, opened), (worker, handle)) in lists.iter_mut().zip(workers) {
+        debug_assert_eq!(name, worker);
+        if let Opened::Ready(entries) = opened {
+            leave_out(entries, &handle.published.left_out());
+        }
+        handle.published.end_listing();
+    }
 }

@@ -368,13 +368,11 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
             });
             continue;
         }
-        let Some(last) = stores.iter().max_by_key(|s| s.sent_ms) else {
+        let Some((at, last)) = stores.iter().enumerate().max_by_key(|(_, s)| s.sent_ms) else {
             continue;
         };
-        let in_turn = stores.iter().all(|s| {
-            s.answered_ms
-                .is_some_and(|a| std::ptr::eq(s, last) || a <= last.sent_ms)
-        });
+        let in_turn = (stores.iter().enumerate())
+            .all(|(i, s)| s.answered_ms.is_some_and(|a| i == at || a <= last.sent_ms));
         if !in_turn || m.deleted_by.is_some() {
             continue;
         }

@@ -475,9 +475,38 @@ fn a_new_session_is_not_shown_what_the_journal_deletes_unless_its_uidl_is_twice(
         s.record("A", &msg("u1"), &places).await.unwrap();
         s.record("A", &msg("u3"), &places).await.unwrap();
         let mut listings = vec![listed(&["u1", "u2", "u3", "u3"])];
-        j.hide_pending(&mut listings);
+        j.hide_pending(&mut listings, &j.mark());
         // u1 is left out; u3 is listed twice, and leaving out one copy
         // would rename the other.
         assert_eq!(listings, [listed(&["u2", "u3", "u3"])]);
+    });
+}
+
+#[test]
+fn a_delete_handed_to_the_edge_while_a_session_opened_is_not_shown_to_it() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let j = journal(&disk, 1).await;
+        let places = Places::new(&[listed(&["u1", "u2", "u3"])]);
+        let mut s = SessionDeletes::new(j.clone(), &[]);
+        s.record("A", &msg("u1"), &places).await.unwrap();
+        let early = s.take_unsent();
+        s.held(&[early[0].seq]).await;
+        // A session begins opening: u1 was held by the edge before, so
+        // the edge's listing leaves it out itself.
+        let mark = j.mark();
+        s.record("A", &msg("u2"), &places).await.unwrap();
+        let late = s.take_unsent();
+        s.held(&[late[0].seq]).await;
+        assert!(disk.is_empty(), "both erased from the journal");
+        let mut listings = vec![listed(&["u1", "u2", "u3"])];
+        j.hide_pending(&mut listings, &mark);
+        assert_eq!(listings, [listed(&["u1", "u3"])]);
+        // Once no session is being opened, the log keeps nothing.
+        drop(mark);
+        let mut listings = vec![listed(&["u1", "u2", "u3"])];
+        j.hide_pending(&mut listings, &j.mark());
+        assert_eq!(listings, [listed(&["u1", "u2", "u3"])]);
+        assert!(j.book().done.is_empty());
     });
 }

@@ -21,7 +21,7 @@
 
 mod finish;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use causeway_net::{Env, Instant};
@@ -292,47 +292,30 @@ impl<E: Env> Worker<E> {
     }
 
     /// Opens the first server session, takes the maildrop's backlog, and
-    /// lists it (UIDL + LIST), leaving out what the backlog deletes.
-    ///
-    /// Only a message whose UIDL the server lists once is left out: the
-    /// client proxy names a UIDL listed twice by UIDL and size, so leaving
-    /// out one of two would rename the other (`HOST:uidl/size` one session,
-    /// `HOST:uidl` the next), and a mail client that keeps UIDLs could take
-    /// the name for another message's. A deleted message still shown may be
-    /// deleted again (owing it twice is owing it once).
+    /// lists it (UIDL + LIST), leaving out what the backlog deletes and
+    /// what other sessions owe ([`leave_out`]).
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
-        // Owed elsewhere before the server session began, as well as
-        // after: a delete another session commits while this one logs in
-        // may still be in this session's view of the folder.
-        let before = (self.shared.maildrops).owed_elsewhere(&self.key, &self.published);
+        self.published.begin_listing();
         let (uidls, sizes) = self.connect().await?;
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
         self.adopt(backlog);
         self.publish();
         // Left out: what this session owes, and what another session of
-        // the maildrop owes and has not committed yet (see `Published`).
-        let mut hidden = self
-            .shared
-            .maildrops
-            .owed_elsewhere(&self.key, &self.published);
-        hidden.extend(before);
+        // the maildrop owes or owed since this listing began (see
+        // `Published`; the session leaves out again what was published
+        // by the time it sends its `Welcome`).
+        let mut hidden = self.published.left_out();
         hidden.extend(self.ledger.deletes().cloned());
-        let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, uidl) in &uidls {
-            *listed.entry(uidl.as_str()).or_default() += 1;
-        }
-        let entries = uidls
+        let mut entries = uidls
             .iter()
-            .map(|(n, uidl)| (uidl, sizes.get(n).copied().unwrap_or(0)))
-            .filter(|&(uidl, size)| {
-                listed[uidl.as_str()] > 1 || !hidden.contains(&Target::new(uidl, size))
-            })
-            .map(|(uidl, size)| ListEntry {
-                size,
+            .map(|(n, uidl)| ListEntry {
+                size: sizes.get(n).copied().unwrap_or(0),
                 uidl: uidl.clone(),
-            });
-        Ok(entries.collect())
+            })
+            .collect();
+        leave_out(&mut entries, &hidden);
+        Ok(entries)
     }
 
     /// `LIST`: every message's size, by number.
@@ -748,4 +731,19 @@ impl<E: Env> Worker<E> {
             ),
         )
     }
+}
+
+/// Leaves `hidden` out of `entries`, but only a message whose UIDL is
+/// listed once: the client proxy names a UIDL listed twice by UIDL and
+/// size, so leaving out one of two would rename the other
+/// (`HOST:uidl/size` one session, `HOST:uidl` the next), and a mail client
+/// that keeps UIDLs could take the name for another message's. A deleted
+/// message still shown may be deleted again (owing it twice is owing it
+/// once).
+pub(crate) fn leave_out(entries: &mut Vec<ListEntry>, hidden: &BTreeSet<Target>) {
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    for e in entries.iter() {
+        *listed.entry(e.uidl.clone()).or_default() += 1;
+    }
+    entries.retain(|e| listed[&e.uidl] > 1 || !hidden.contains(&Target::new(&e.uidl, e.size)));
 }
