@@ -54,14 +54,10 @@ pub enum Broken {
     /// delete journal holds (acknowledged in another session, not done
     /// yet): an expunged message shows again to the user's other client.
     PendingDeletesShown,
-    /// An IMAP folder's listing forgets a message moved or appended into
-    /// the folder after the listing was taken (it could not show it): the
-    /// message loses its UID, and shows again under a new one.
-    ImapTakenInForgotten,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 11] = [
+    pub const ALL: [Broken; 10] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -72,7 +68,6 @@ impl Broken {
         Broken::ImapAppendUidUnkept,
         Broken::ImapFlagsUnsent,
         Broken::PendingDeletesShown,
-        Broken::ImapTakenInForgotten,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,7 +82,6 @@ impl Broken {
             Broken::ImapAppendUidUnkept => "imap-append-uid-unkept",
             Broken::ImapFlagsUnsent => "imap-flags-unsent",
             Broken::PendingDeletesShown => "pending-deletes-shown",
-            Broken::ImapTakenInForgotten => "imap-taken-in-forgotten",
         }
     }
 }

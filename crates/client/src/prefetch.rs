@@ -140,7 +140,6 @@ mod tests {
                     .map(|(u, s)| ListEntry {
                         uidl: (*u).into(),
                         size: *s,
-                        flags: None,
                     })
                     .collect(),
             },

@@ -381,8 +381,7 @@ fn transaction(
         | Command::Apop { .. }
         | Command::Stls
         | Command::Xappend { .. }
-        | Command::Xstore { .. }
-        | Command::Xflags => {
+        | Command::Xstore { .. } => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

@@ -90,8 +90,6 @@ pub(crate) struct SnapMsg {
     pub(crate) seen: bool,
     /// Flagged `\Deleted` by another mail client (IMAP only).
     pub(crate) flagged_elsewhere: bool,
-    /// IMAP's other flags, as `STORE`s left them (see `MessageRecord`).
-    pub(crate) flags: BTreeSet<String>,
 }
 
 /// What a session's UPDATE (or abrupt end) writes to the store.
@@ -387,9 +385,8 @@ impl MailStore {
 
     /// An IMAP `STORE` adds (`add`) or takes away `flags`
     /// (other than `\Seen` and `\Deleted`) of `maildrop`'s message `uid`,
-    /// at once; a message no longer there is left alone. Tests call it for
-    /// another device of the user too.
-    pub fn store_flags(&self, maildrop: &str, uid: u32, add: bool, flags: &[String]) {
+    /// at once; a message no longer there is left alone.
+    pub(crate) fn store_flags(&self, maildrop: &str, uid: u32, add: bool, flags: &[String]) {
         let mut g = self.lock();
         let Some(s) = g
             .mailboxes
@@ -405,20 +402,6 @@ impl MailStore {
             } else {
                 s.record.flags.remove(f);
             }
-        }
-    }
-
-    /// Another device of the user (not a session of this server's record)
-    /// reads message `uid`: `\Seen`, by `by`, at `now_ms`.
-    pub fn read_elsewhere(&self, maildrop: &str, uid: u32, by: SessionId, now_ms: u64) {
-        let mut g = self.lock();
-        let m = g
-            .mailboxes
-            .get_mut(maildrop)
-            .and_then(|mb| mb.messages.get_mut(&uid));
-        if let Some(r) = m.map(|s| &mut s.record).filter(|r| r.seen_by.is_none()) {
-            r.seen_by = Some(by);
-            r.seen_at_ms = Some(now_ms);
         }
     }
 
@@ -571,7 +554,6 @@ impl MailStore {
                         size: s.record.size,
                         seen: s.record.seen_by.is_some(),
                         flagged_elsewhere: s.record.flagged_elsewhere,
-                        flags: s.record.flags.clone(),
                     })
                     .collect()
             })

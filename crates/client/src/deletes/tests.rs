@@ -299,7 +299,6 @@ fn listed(uidls: &[&str]) -> causeway_proto::session::ServerListing {
                 .map(|u| ListEntry {
                     uidl: (*u).into(),
                     size: 10,
-                    flags: None,
                 })
                 .collect(),
         },

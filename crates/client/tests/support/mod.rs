@@ -275,7 +275,6 @@ pub async fn welcome_as(ch: &mut SecureChannel<Stream>, session: &str) {
                 .map(|(u, s)| ListEntry {
                     uidl: (*u).into(),
                     size: *s,
-                    flags: None,
                 })
                 .collect(),
         },

@@ -66,8 +66,6 @@ struct Viewed {
     size: u32,
     seen: bool,
     deleted: bool,
-    /// `\Answered`, `\Flagged`, `\Draft` as SELECT found them.
-    marks: [bool; 3],
 }
 
 /// One IMAP session's protocol state, bound to a store.
@@ -334,7 +332,6 @@ impl ImapCore {
                     size: u32::try_from(m.size).ok()?,
                     seen: m.seen,
                     deleted: m.flagged_elsewhere,
-                    marks: MARKS.map(|f| m.flags.contains(&f.to_string())),
                 })
             })
             .collect();
@@ -633,18 +630,10 @@ impl Drop for ImapCore {
     }
 }
 
-/// The flags other than `\Seen` and `\Deleted` a FETCH reports.
-const MARKS: [Flag<'static>; 3] = [Flag::Answered, Flag::Flagged, Flag::Draft];
-
 fn flags(m: &Viewed) -> Vec<FlagFetch<'static>> {
     let mut f = Vec::new();
     if m.seen {
         f.push(FlagFetch::Flag(Flag::Seen));
-    }
-    for (on, flag) in m.marks.iter().zip(MARKS) {
-        if *on {
-            f.push(FlagFetch::Flag(flag));
-        }
     }
     if m.deleted {
         f.push(FlagFetch::Flag(Flag::Deleted));
