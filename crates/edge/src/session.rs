@@ -31,7 +31,7 @@ use std::sync::Arc;
 use causeway_cache::ByteLru;
 use causeway_net::Env;
 use causeway_proto::session::{
-    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_NONCE, ServerOutcome,
+    ClientToEdge, DeleteOp, EdgeToClient, MAX_DELETES, MAX_NONCE, ServerOutcome, leave_out,
 };
 use causeway_proto::user::{Route, ServerSpec, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION};
@@ -54,7 +54,7 @@ use crate::reload::{self, Configs};
 use crate::replica::{Opened, Replica};
 use crate::serving::{Attach, Channel, Ending, Serving, Workers, internal, new_secret};
 use crate::state::{EdgeState, SessionEnd};
-use crate::worker::{Carried, Job, Shared, Worker, WorkerEnd, leave_out};
+use crate::worker::{Carried, Job, Shared, Worker, WorkerEnd};
 
 /// How long a session that shuts down tries to tell its client proxy.
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -626,15 +626,16 @@ async fn finish(workers: Workers) -> (Vec<ServerOutcome>, Vec<String>) {
 }
 
 /// As the `Welcome` is built: leaves out of each server's listing what
-/// another session of its maildrop published while the listing was in
-/// progress (it may have reached the edge after the worker listed, and
-/// left the client proxy's journal since), and ends the listings
-/// (`maildrop::Published`).
+/// another session of its maildrop owed when the listing began or
+/// published since (one may have reached the edge after the worker
+/// listed, and left the client proxy's journal since), and ends the
+/// listings (`maildrop::Published`).
 fn leave_out_late(lists: &mut [(String, Opened)], workers: &Workers) {
     for ((name, opened), (worker, handle)) in lists.iter_mut().zip(workers) {
         debug_assert_eq!(name, worker);
-        if let Opened::Ready(entries) = opened {
-            leave_out(entries, &handle.published.left_out());
+        let hidden = handle.published.left_out();
+        if let (Opened::Ready(entries), false) = (opened, hidden.is_empty()) {
+            leave_out(entries, |e| hidden.contains(&Target::new(&e.uidl, e.size)));
         }
         handle.published.end_listing();
     }

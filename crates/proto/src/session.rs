@@ -401,6 +401,25 @@ pub struct ListEntry {
     pub size: u64,
 }
 
+/// Leaves out of `messages` those `hidden` names (deletes another session
+/// owes, or this one), but only a message whose UIDL is listed once: the
+/// client proxy names a UIDL listed twice by UIDL and size, so leaving out
+/// one of two would rename the other (`HOST:uidl/size` one session,
+/// `HOST:uidl` the next), and a mail client that keeps UIDLs could take the
+/// name for another message's. Used by the edge for the listings it sends
+/// and by the client proxy for what its mail client is shown.
+pub fn leave_out(messages: &mut Vec<ListEntry>, hidden: impl Fn(&ListEntry) -> bool) {
+    let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in messages.iter() {
+        *listed.entry(m.uidl.as_str()).or_default() += 1;
+    }
+    let keep: Vec<bool> = (messages.iter())
+        .map(|m| listed[m.uidl.as_str()] > 1 || !hidden(m))
+        .collect();
+    let mut keep = keep.into_iter();
+    messages.retain(|_| keep.next().unwrap_or(true));
+}
+
 impl ListEntry {
     /// The name the protocol gives this message.
     pub fn id(&self) -> MessageId {

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use causeway_proto::session::{DeleteOp, ListEntry, ListingState, MessageId, ServerListing};
+use causeway_proto::session::{DeleteOp, ListingState, MessageId, ServerListing, leave_out};
 
 use super::{ByServer, DeleteJournal};
 
@@ -115,19 +115,9 @@ impl DeleteJournal {
             pending
         };
         for l in listings {
-            let ListingState::Ready { messages } = &mut l.state else {
-                continue;
-            };
-            let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
-            for m in messages.iter() {
-                *listed.entry(m.uidl.as_str()).or_default() += 1;
+            if let ListingState::Ready { messages } = &mut l.state {
+                leave_out(messages, |m| pending.contains(&l.name, &m.id()));
             }
-            let hidden: std::collections::BTreeSet<MessageId> = messages
-                .iter()
-                .map(ListEntry::id)
-                .filter(|id| listed[id.uidl.as_str()] == 1 && pending.contains(&l.name, id))
-                .collect();
-            messages.retain(|m| !hidden.contains(&m.id()));
         }
     }
 }

@@ -28,7 +28,7 @@ use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
 use causeway_pop3::command::stored_uidl;
 use causeway_pop3::{Command, Response};
-use causeway_proto::session::ListEntry;
+use causeway_proto::session::{ListEntry, leave_out};
 use causeway_proto::user::{Protocol, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
@@ -292,8 +292,8 @@ impl<E: Env> Worker<E> {
     }
 
     /// Opens the first server session, takes the maildrop's backlog, and
-    /// lists it (UIDL + LIST), leaving out what the backlog deletes and
-    /// what other sessions owe ([`leave_out`]).
+    /// lists it (UIDL + LIST), leaving out what the backlog deletes
+    /// ([`leave_out`]).
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
         self.published.begin_listing();
         let (uidls, sizes) = self.connect().await?;
@@ -301,12 +301,10 @@ impl<E: Env> Worker<E> {
         self.adopter = Some(adopter);
         self.adopt(backlog);
         self.publish();
-        // Left out: what this session owes, and what another session of
-        // the maildrop owes or owed since this listing began (see
-        // `Published`; the session leaves out again what was published
-        // by the time it sends its `Welcome`).
-        let mut hidden = self.published.left_out();
-        hidden.extend(self.ledger.deletes().cloned());
+        // Left out: what this session owes. What other sessions of the
+        // maildrop owe, or owed since this listing began, the session
+        // leaves out as it builds its `Welcome` (`Published::left_out`).
+        let owed: BTreeSet<&Target> = self.ledger.deletes().collect();
         let mut entries = uidls
             .iter()
             .map(|(n, uidl)| ListEntry {
@@ -314,7 +312,11 @@ impl<E: Env> Worker<E> {
                 uidl: uidl.clone(),
             })
             .collect();
-        leave_out(&mut entries, &hidden);
+        if !owed.is_empty() {
+            leave_out(&mut entries, |e| {
+                owed.contains(&Target::new(&e.uidl, e.size))
+            });
+        }
         Ok(entries)
     }
 
@@ -731,19 +733,4 @@ impl<E: Env> Worker<E> {
             ),
         )
     }
-}
-
-/// Leaves `hidden` out of `entries`, but only a message whose UIDL is
-/// listed once: the client proxy names a UIDL listed twice by UIDL and
-/// size, so leaving out one of two would rename the other
-/// (`HOST:uidl/size` one session, `HOST:uidl` the next), and a mail client
-/// that keeps UIDLs could take the name for another message's. A deleted
-/// message still shown may be deleted again (owing it twice is owing it
-/// once).
-pub(crate) fn leave_out(entries: &mut Vec<ListEntry>, hidden: &BTreeSet<Target>) {
-    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
-    for e in entries.iter() {
-        *listed.entry(e.uidl.clone()).or_default() += 1;
-    }
-    entries.retain(|e| listed[&e.uidl] > 1 || !hidden.contains(&Target::new(&e.uidl, e.size)));
 }
