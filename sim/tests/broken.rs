@@ -37,7 +37,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("relay-commits-on-link-loss", 177, 1, None),
     ("mark-prefetched-read", 2, 3, None),
     ("dele-not-journaled", 17, 4, None),
-    ("carried-undone-by-rset", 180, 6, None),
+    ("carried-undone-by-rset", 249, 6, None),
     ("unprimed-resume", 25, 9, None),
     ("imap-uids-by-listing", 6, 2, None),
     ("imap-seen-unowed", 134, 4, None),

@@ -585,18 +585,30 @@ impl<E: Env> EdgeLink<E> {
         if let Some(local) = self.held_answer(r) {
             return Ok(Ok(local));
         }
-        if let (Op::Dele { msg }, true) = (&r.op, self.deletes.is_some()) {
-            return self.delete_here(&r.server, msg).await;
-        }
-        loop {
-            match self.ask_edge(r).await {
-                Err(cut) => self.resume(cut).await?,
-                done => {
-                    self.in_flight = None;
-                    return done;
+        let answer = match (&r.op, self.deletes.is_some()) {
+            (Op::Dele { msg }, true) => self.delete_here(&r.server, msg).await,
+            _ => loop {
+                match self.ask_edge(r).await {
+                    Err(cut) => self.resume(cut).await?,
+                    done => {
+                        self.in_flight = None;
+                        break done;
+                    }
                 }
-            }
+            },
+        };
+        if let (Op::Dele { msg }, Ok(Ok(_))) = (&r.op, &answer) {
+            self.forget_body(&r.server, msg);
         }
+        answer
+    }
+
+    /// A deleted message's body is neither kept nor answered from again
+    /// ([`Kept::forget`]).
+    fn forget_body(&mut self, server: &str, msg: &MessageId) {
+        let key = (server.to_owned(), msg.clone());
+        self.bodies.mirror.take(&key);
+        self.bodies.kept.forget(&key);
     }
 
     /// [`EdgeLink::ask`] over the channel as it is: a cut is returned.

@@ -210,6 +210,20 @@ impl Kept {
         self.lock().delivered.contains(key)
     }
 
+    /// Forgets `key`'s body and that it was delivered: its message was
+    /// deleted, and a server may give a later message the same UIDL and
+    /// size (RFC 1939 lets it reuse a UIDL once its message is gone), which
+    /// must be fetched as what it is, not answered with this body (seed
+    /// 319450407: the user was shown the deleted message again under the
+    /// new one's UID, deleted it, and so deleted the new one unseen).
+    pub fn forget(&self, key: &Key) {
+        let mut k = self.lock();
+        k.bodies.take(key);
+        if k.delivered.remove(key) {
+            k.delivered_order.retain(|d| d != key);
+        }
+    }
+
     pub fn delivered(&self, key: &Key) {
         let mut k = self.lock();
         if k.delivered.insert(key.clone()) {
@@ -302,5 +316,18 @@ mod tests {
         k.delivered(&key("a"));
         assert!(k.was_delivered(&key("a")));
         assert_eq!(k.lock().delivered_order.len(), 1);
+    }
+
+    #[test]
+    fn a_deleted_messages_body_is_forgotten_for_a_later_one_of_the_same_name() {
+        let kept = Kept::new(1000);
+        let mut m = Mirror::default();
+        m.chunk(key("a"), 0, 3, b"old", 100).unwrap();
+        kept.put(key("a"), m.take(&key("a")).unwrap());
+        kept.delivered(&key("a"));
+        assert_eq!(kept.complete(&key("a")), Some(b"old".to_vec()));
+        kept.forget(&key("a"));
+        assert_eq!(kept.complete(&key("a")), None);
+        assert!(!kept.was_delivered(&key("a")));
     }
 }
