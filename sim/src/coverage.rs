@@ -71,6 +71,7 @@ pub enum Cov {
     ImapAppendUidKept,
     ImapFlagStored,
     ImapFlagTakenAway,
+    ImapPhoneStarShown,
     LoginWhileExpungeOwed,
     RsetAcked,
     RelayCutAfterRset,
@@ -159,6 +160,7 @@ impl Cov {
         Cov::ImapAppendUidKept,
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
+        Cov::ImapPhoneStarShown,
         Cov::LoginWhileExpungeOwed,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
@@ -271,6 +273,9 @@ impl Cov {
             Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
             Cov::ImapFlagTakenAway => {
                 "\\Flagged taken away at the IMAP front, gone from its server"
+            }
+            Cov::ImapPhoneStarShown => {
+                "a star another device set or took away on the server shown at the IMAP front"
             }
             Cov::LoginWhileExpungeOwed => {
                 "an IMAP LOGIN sent while an answered expunge was not done yet"

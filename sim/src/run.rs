@@ -191,6 +191,7 @@ impl Harness {
             self.faults.undo_due(&mut self.world, now);
             if now < fault_end {
                 self.faults.fault_phase_tick(&mut self.world, now);
+                self.world.phone_tick(now);
             }
             if now % 1000 == 0 {
                 self.faults.observe(&self.world);
@@ -240,6 +241,7 @@ impl Harness {
         oracle::check_messages(w, &self.faults, v);
         oracle::check_appends(w, v);
         oracle::check_flags(w, v);
+        oracle::check_stars_shown(w, v);
         oracle::check_expunges_final(w, v);
         oracle::check_liveness(w, &self.faults, v);
         oracle::check_taps(w, v);

@@ -31,8 +31,8 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("drop-owed-while-disconnected", 5, 6, None),
     ("keep-deletes-after-rset", 4, 1, None),
     ("no-journal-entry", 116, 4, None),
-    ("erase-owed-when-locked", 45, 4, None),
-    ("read-mark-before-write", 24, 3, None),
+    ("erase-owed-when-locked", 41, 4, None),
+    ("read-mark-before-write", 355, 3, None),
     ("break-after-delivery", 0, 8, None),
     ("relay-commits-on-link-loss", 177, 1, None),
     ("mark-prefetched-read", 2, 3, None),
@@ -44,10 +44,12 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
-    ("append-again-on-resume", 137, 10, None),
+    ("append-again-on-resume", 5772, 10, None),
     ("imap-append-uid-unkept", 98, 2, None),
-    ("imap-flags-unsent", 27, 11, None),
+    ("imap-flags-unsent", 56, 11, None),
     ("pending-deletes-shown", 290, 12, None),
+    ("imap-taken-in-forgotten", 437, 2, Some(Focus::ProxyAndMua)),
+    ("imap-server-flags-ignored", 27, 13, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -140,4 +142,6 @@ caught! {
     a_proxy_that_answers_appenduid_without_keeping_the_uid: "imap-append-uid-unkept",
     a_proxy_that_answers_a_stored_flag_without_sending_it_on: "imap-flags-unsent",
     a_proxy_that_shows_a_message_whose_delete_it_holds: "pending-deletes-shown",
+    a_proxy_whose_listing_forgets_what_was_taken_in_after_it: "imap-taken-in-forgotten",
+    a_proxy_that_ignores_the_flags_its_servers_list: "imap-server-flags-ignored",
 }

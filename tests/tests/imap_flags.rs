@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use causeway_mailserver::SessionId;
 use causeway_net::Env;
 use causeway_tests::python;
 use causeway_tests::rig::{Rig, RigSpec, USER};
@@ -105,6 +106,61 @@ attempt("logout", p.logout)
     assert!(
         second.get("inbox.flags").contains("\\Flagged"),
         "{second:?}"
+    );
+    rig.settle().await;
+    rig.assert_no_leaks();
+}
+
+/// Flags another device of the user set on the IMAP server (the phone
+/// read one message, starred and answered another, unstarred a third)
+/// show at the client proxy's IMAP front from its next listing, over what
+/// its UID book kept. Before, the front showed only what it had seen
+/// itself: read on the phone, still unread here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_set_on_the_server_elsewhere_show_at_the_front() {
+    if !python::available().await {
+        return;
+    }
+    let rig = archive().await;
+    let first = format!(
+        r#"{}attempt("star", p.uid, "STORE", "3", "+FLAGS.SILENT", "(\\Flagged)")
+{}attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+        python::imap_folder_script(),
+    );
+    let out = python::run_imap(&rig.imap, &first).await;
+    assert_eq!(out.get("flags"), "1:;2:;3:\\Flagged", "{out:?}");
+    rig.settle().await;
+    // Elsewhere, between two sessions.
+    let h = rig.host("Archive");
+    let uids: Vec<u32> = (h.store.messages(&h.maildrop).iter())
+        .map(|m| m.uid)
+        .collect();
+    let flags = |fs: &[&str]| fs.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
+    let now = rig.env.unix_millis();
+    h.store
+        .read_elsewhere(&h.maildrop, uids[0], SessionId(u64::MAX), now);
+    h.store.store_flags(
+        &h.maildrop,
+        uids[1],
+        true,
+        &flags(&["\\Flagged", "\\Answered"]),
+        now,
+    );
+    h.store
+        .store_flags(&h.maildrop, uids[2], false, &flags(&["\\Flagged"]), now);
+    let again = format!(
+        "{}{}attempt(\"logout\", p.logout)\n",
+        python::imap_login_select("Archive"),
+        python::imap_folder_script(),
+    );
+    let second = python::run_imap(&rig.imap, &again).await;
+    assert_eq!(
+        second.get("flags"),
+        "1:\\Seen;2:\\Answered \\Flagged;3:",
+        "{second:?}\n{}",
+        rig.report()
     );
     rig.settle().await;
     rig.assert_no_leaks();

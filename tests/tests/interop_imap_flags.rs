@@ -4,7 +4,9 @@
 //! when a user stars, replies and unstars. Judged on Dovecot: each flag
 //! there as the client left it, once each STORE was answered; nothing
 //! read, nothing removed; every server session ended with LOGOUT. Direct
-//! and through the relay (which carries the edge's `XSTORE`). See
+//! and through the relay (which carries the edge's `XSTORE`). Then the
+//! other way: flags another device set straight on Dovecot (read, starred)
+//! show through Causeway from its next listing (the edge's `XFLAGS`). See
 //! docs/interop.md, "IMAP mail clients".
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
@@ -60,6 +62,33 @@ attempt("logout", p.logout)
     };
     assert_eq!(shas(&after), shas(&before), "{after}");
     assert_clean_ends(&dc, mark, "flags stored").await;
+
+    // The phone, straight to Dovecot: reads message 3, stars message 2.
+    let phone = format!(
+        r#"attempt("login", p.login, "{USER}", "{PASSWORD}")
+attempt("select", p.select, "INBOX")
+attempt("read", p.store, "3", "+FLAGS.SILENT", "(\\Seen)")
+attempt("star", p.store, "2", "+FLAGS.SILENT", "(\\Flagged)")
+attempt("logout", p.logout)
+"#
+    );
+    let out = python::run_imap(&imap, &phone).await;
+    assert!(out.get("star").starts_with("OK"), "{out:?}");
+    let mark = dc.log_mark();
+    let shown = format!(
+        "attempt(\"login\", p.login, \"{LOCAL_USER}\", \"{LOCAL_PASSWORD}\")\n\
+         attempt(\"select\", p.select, \"INBOX\")\n{}attempt(\"logout\", p.logout)\n",
+        python::imap_folder_script()
+    );
+    let out = python::run_imap(&chain.imap, &shown).await;
+    // Through Causeway, as on the phone (UIDs are the proxy's own, 1-3).
+    assert_eq!(
+        out.get("flags"),
+        "1:$Label1;2:\\Answered \\Flagged;3:\\Seen",
+        "{out:?}"
+    );
+    settle(&dc, &chain, USER, mark, |_| Ok(())).await;
+    assert_clean_ends(&dc, mark, "flags shown").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,10 +54,17 @@ pub enum Broken {
     /// delete journal holds (acknowledged in another session, not done
     /// yet): an expunged message shows again to the user's other client.
     PendingDeletesShown,
+    /// An IMAP folder's listing forgets a message moved or appended into
+    /// the folder after the listing was taken (it could not show it): the
+    /// message loses its UID, and shows again under a new one.
+    ImapTakenInForgotten,
+    /// The IMAP front ignores the flags its IMAP servers list: a star or a
+    /// read mark set on the phone never shows on this machine.
+    ImapServerFlagsIgnored,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 10] = [
+    pub const ALL: [Broken; 12] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -68,6 +75,8 @@ impl Broken {
         Broken::ImapAppendUidUnkept,
         Broken::ImapFlagsUnsent,
         Broken::PendingDeletesShown,
+        Broken::ImapTakenInForgotten,
+        Broken::ImapServerFlagsIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +91,8 @@ impl Broken {
             Broken::ImapAppendUidUnkept => "imap-append-uid-unkept",
             Broken::ImapFlagsUnsent => "imap-flags-unsent",
             Broken::PendingDeletesShown => "pending-deletes-shown",
+            Broken::ImapTakenInForgotten => "imap-taken-in-forgotten",
+            Broken::ImapServerFlagsIgnored => "imap-server-flags-ignored",
         }
     }
 }

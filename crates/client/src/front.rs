@@ -231,6 +231,17 @@ impl Front {
         {
             return store(mailbox, *msg, *add, flags);
         }
+        if let (Command::Xflags, true, State::Transaction(mailbox)) =
+            (&cmd, self.xappend, &self.state)
+        {
+            // Only the messages whose server said: the IMAP front keeps
+            // its own flags for the others.
+            let lines = (mailbox.live())
+                .filter_map(|(n, e)| Some(format!("{n} {}", e.flags?.0).into_bytes()));
+            let mut out = Vec::new();
+            write_listing(&mut out, &StatusLine::ok(""), &lines.collect::<Vec<_>>());
+            return Action::Reply(out);
+        }
         match &mut self.state {
             State::Authorization { user } => match cmd {
                 Command::User(name) => {

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use causeway_proto::OpError;
-use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerListing};
+use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerFlags, ServerListing};
 use sha2::{Digest, Sha256};
 
 /// The longest UIDL a mail client is shown (RFC 1939 §7: 1 to 70
@@ -36,6 +36,9 @@ pub struct Entry {
     /// The UIDL the mail client is shown.
     pub shown: String,
     pub deleted: bool,
+    /// The system flags its IMAP server kept for it (`None`: a POP3
+    /// server, or not known), for the IMAP front (`XFLAGS`).
+    pub flags: Option<ServerFlags>,
 }
 
 impl Entry {
@@ -157,6 +160,7 @@ impl Mailbox {
                 },
                 shown: shown_uidl(name, &key),
                 deleted: false,
+                flags: m.flags,
             }));
     }
 
@@ -252,6 +256,7 @@ pub(crate) mod tests {
                     .map(|(u, s)| ListEntry {
                         uidl: (*u).into(),
                         size: *s,
+                        flags: None,
                     })
                     .collect(),
             },

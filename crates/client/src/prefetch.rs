@@ -140,6 +140,7 @@ mod tests {
                     .map(|(u, s)| ListEntry {
                         uidl: (*u).into(),
                         size: *s,
+                        flags: None,
                     })
                     .collect(),
             },

@@ -54,6 +54,7 @@ use causeway_imap::imap_types::flag::Flag;
 use causeway_imap::serve::keywords::{Keywords, Unkept};
 use causeway_imap::serve::view::Flags;
 use causeway_net::EnvRng;
+use causeway_proto::session::ServerFlags;
 use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
 
 use crate::config::{ClientConfig, TRASH};
@@ -114,17 +115,22 @@ fn decode_meta(plain: &[u8]) -> Option<(u32, u32, Vec<Option<String>>)> {
     }
 }
 
-/// A message's record, whichever version wrote it.
-fn decode_record(plain: &[u8]) -> Option<(String, Flags, u64)> {
-    match decode::<Record>(plain) {
-        Ok(r) if r.version == VERSION => {
-            Some((r.uidl, Flags::from_bits(r.flags, r.keywords), r.arrived))
-        }
+/// The bit of [`Record::flags`] that keeps [`Kept::seen_there`] (above
+/// those of [`Flags::bits`], which ignores it).
+const SEEN_THERE: u8 = 1 << 7;
+
+/// A message's record, whichever version wrote it: its UIDL, its flags and
+/// whether its server had it `\Seen`, and its arrival.
+fn decode_record(plain: &[u8]) -> Option<(String, (Flags, bool), u64)> {
+    let (uidl, bits, keywords, arrived) = match decode::<Record>(plain) {
+        Ok(r) if r.version == VERSION => (r.uidl, r.flags, r.keywords, r.arrived),
         _ => match decode::<RecordV1>(plain) {
-            Ok(r) if r.version == 1 => Some((r.uidl, Flags::from_bits(r.flags, 0), r.arrived)),
-            _ => None,
+            Ok(r) if r.version == 1 => (r.uidl, r.flags, 0, r.arrived),
+            _ => return None,
         },
-    }
+    };
+    let flags = Flags::from_bits(bits, keywords);
+    Some((uidl, (flags, bits & SEEN_THERE != 0), arrived))
 }
 
 /// A message's UID, kept flags, and when the book first listed it (its
@@ -134,6 +140,9 @@ pub(crate) struct Kept {
     pub uid: NonZeroU32,
     pub flags: Flags,
     pub arrived: u64,
+    /// Whether its IMAP server had it `\Seen` at the last listing that
+    /// said ([`UidBook::take_server_flags`]).
+    pub seen_there: bool,
 }
 
 /// The folder as numbered for one session.
@@ -183,6 +192,7 @@ impl Book {
                         uid: next,
                         flags,
                         arrived: now,
+                        seen_there: false,
                     };
                     next = next
                         .checked_add(1)
@@ -373,13 +383,14 @@ fn read_book(
         }
         let record = plain.as_deref().and_then(decode_record);
         match (parse_message_key(rest), record) {
-            (Some(uid), Some((uidl, flags, arrived))) => {
+            (Some(uid), Some((uidl, (flags, seen_there), arrived))) => {
                 known.insert(
                     uidl,
                     Kept {
                         uid,
                         flags,
                         arrived,
+                        seen_there,
                     },
                 );
             }
@@ -584,11 +595,6 @@ impl UidBook {
         Ok(Ok(table))
     }
 
-    /// The folder's UIDVALIDITY.
-    pub(crate) async fn validity(&self) -> NonZeroU32 {
-        self.book.lock().await.validity
-    }
-
     /// Which of `keys` the book holds (Trash holds the messages moved
     /// there).
     pub(crate) async fn holds<'k>(
@@ -603,19 +609,20 @@ impl UidBook {
 
     /// Takes in messages moved or stored here ([`book_key`]s, with their
     /// flags), durably: each new one gets the next UID, in the order given;
-    /// one the book holds already keeps its UID. Returns their UIDs. `now`
+    /// one the book holds already keeps its UID. Returns the folder's
+    /// UIDVALIDITY and their UIDs (for `COPYUID` and `APPENDUID`). `now`
     /// in Unix milliseconds: a listing taken before does not forget them.
     pub(crate) async fn take_in(
         &self,
         moved: &[(&str, Flags)],
         now_ms: u64,
-    ) -> io::Result<Vec<NonZeroU32>> {
+    ) -> io::Result<(NonZeroU32, Vec<NonZeroU32>)> {
         let mut book = self.book.lock().await;
         let (kept, given, next) = book.assign(moved.iter().copied(), now_ms / 1000)?;
         for (key, _) in moved {
             book.taken_in.insert((*key).to_owned(), now_ms);
         }
-        let uids = kept.iter().map(|k| k.uid).collect();
+        let uids = (book.validity, kept.iter().map(|k| k.uid).collect());
         if given.is_empty() {
             return Ok(uids);
         }
@@ -665,19 +672,48 @@ impl UidBook {
         uidls: &[&str],
         change: impl Fn(&mut Flags),
     ) -> io::Result<()> {
+        let change = |_: usize, k: Kept| {
+            let mut flags = k.flags;
+            change(&mut flags);
+            Kept { flags, ..k }
+        };
+        self.change_each(uidls, change).await.map(drop)
+    }
+
+    /// Takes what the IMAP server of each of `listed` ([`book_key`]s) said
+    /// it keeps (`XFLAGS`, at the listing just numbered) into the book,
+    /// durably ([`merged`]); returns the flags now kept of those that
+    /// changed, by key. A message not in the book is left alone.
+    pub(crate) async fn take_server_flags(
+        &self,
+        listed: &[(&str, ServerFlags)],
+    ) -> io::Result<BTreeMap<String, Flags>> {
+        let keys: Vec<&str> = listed.iter().map(|(k, _)| *k).collect();
+        let changed = self
+            .change_each(&keys, |i, k| merged(k, listed[i].1))
+            .await?;
+        Ok(changed.into_iter().map(|(u, k)| (u, k.flags)).collect())
+    }
+
+    /// Changes what the book keeps of `uidls` with `change(index, kept)`,
+    /// durably; returns what changed.
+    async fn change_each(
+        &self,
+        uidls: &[&str],
+        change: impl Fn(usize, Kept) -> Kept,
+    ) -> io::Result<Vec<(String, Kept)>> {
         let mut book = self.book.lock().await;
         let mut changed = Vec::new();
-        for &u in uidls {
+        for (i, &u) in uidls.iter().enumerate() {
             if let Some(k) = book.known.get(u) {
-                let mut flags = k.flags;
-                change(&mut flags);
-                if flags != k.flags {
-                    changed.push((u.to_owned(), Kept { flags, ..*k }));
+                let now = change(i, *k);
+                if now != *k {
+                    changed.push((u.to_owned(), now));
                 }
             }
         }
         if changed.is_empty() {
-            return Ok(());
+            return Ok(changed);
         }
         if let Some(disk) = &self.disk {
             let writes = changed
@@ -686,8 +722,42 @@ impl UidBook {
                 .collect();
             disk.store.commit(writes).await?;
         }
-        book.known.extend(changed);
-        Ok(())
+        book.known.extend(changed.iter().cloned());
+        Ok(changed)
+    }
+}
+
+/// `flags` with `\\Answered`, `\\Flagged` and `\\Draft` as the server has
+/// them (see [`merged`]).
+pub(crate) fn with_server_marks(mut flags: Flags, server: ServerFlags) -> Flags {
+    flags.answered = server.has(ServerFlags::ANSWERED);
+    flags.flagged = server.has(ServerFlags::FLAGGED);
+    flags.draft = server.has(ServerFlags::DRAFT);
+    flags
+}
+
+/// A message's kept flags after a listing in which its IMAP server said
+/// which system flags it has there (another device may have changed them):
+///
+/// - `\Answered`, `\Flagged` and `\Draft` as the server has them: the
+///   front sets them there before it answers a STORE, so a difference is
+///   another client's change;
+/// - `\Seen` once the server has it and did not at the last listing (read
+///   elsewhere). A `\Seen` the server lacks is kept (this proxy's read mark
+///   may not be committed yet), and so is one the user took away here
+///   ("mark as unread" does not reach the server) until the server's
+///   changes again;
+/// - `\Deleted` and keywords are this proxy's (not carried).
+fn merged(k: Kept, server: ServerFlags) -> Kept {
+    let mut flags = with_server_marks(k.flags, server);
+    let seen_there = server.has(ServerFlags::SEEN);
+    if seen_there && !k.seen_there {
+        flags.seen = true;
+    }
+    Kept {
+        flags,
+        seen_there,
+        ..k
     }
 }
 
@@ -714,7 +784,7 @@ impl UidBook {
         let record = Record {
             version: VERSION,
             uidl: uidl.to_owned(),
-            flags: kept.flags.bits(),
+            flags: kept.flags.bits() | if kept.seen_there { SEEN_THERE } else { 0 },
             arrived: kept.arrived,
             keywords: kept.flags.keywords,
         };

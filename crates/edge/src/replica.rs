@@ -29,7 +29,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use causeway_cache::ByteLru;
-use causeway_proto::session::{ListEntry, ListingState, MessageId, Place, ServerListing, witness};
+use causeway_proto::session::{
+    ListEntry, ListingState, MessageId, Place, ServerFlags, ServerListing, witness,
+};
 use causeway_proto::{ErrCode, OpError};
 
 use crate::state::Ticket;
@@ -49,6 +51,8 @@ struct Entry {
 #[derive(Debug, Default)]
 struct ServerList {
     order: Vec<MessageId>,
+    /// The server's flags of each message in `order`, for `Welcome`.
+    flags: Vec<Option<ServerFlags>>,
     entries: BTreeMap<MessageId, Entry>,
 }
 
@@ -86,6 +90,7 @@ impl Replica {
                                 size: e.size,
                             };
                             l.order.push(id.clone());
+                            l.flags.push(e.flags);
                             l.entries
                                 .entry(id)
                                 .or_insert(Entry {
@@ -118,12 +123,11 @@ impl Replica {
                 name: name.clone(),
                 state: match list {
                     Ok(l) => ListingState::Ready {
-                        messages: l
-                            .order
-                            .iter()
-                            .map(|id| ListEntry {
+                        messages: (l.order.iter().zip(&l.flags))
+                            .map(|(id, flags)| ListEntry {
                                 uidl: id.uidl.clone(),
                                 size: id.size,
+                                flags: *flags,
                             })
                             .collect(),
                     },
@@ -283,6 +287,7 @@ mod tests {
             .map(|i| ListEntry {
                 uidl: format!("u{i}"),
                 size: 100 * i as u64,
+                flags: None,
             })
             .collect()
     }
@@ -452,6 +457,7 @@ mod duplicate_tests {
             .map(|(u, s)| ListEntry {
                 uidl: (*u).into(),
                 size: *s,
+                flags: None,
             })
             .collect();
         let mut r = Replica::new(

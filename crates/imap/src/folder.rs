@@ -28,6 +28,8 @@ pub struct Listed {
     pub size: u32,
     pub seen: bool,
     pub deleted: bool,
+    /// `\Answered`, `\Flagged`, `\Draft`, in that order.
+    pub marks: [bool; 3],
 }
 
 /// What the session knows of the message at one sequence number.
@@ -37,6 +39,7 @@ struct Slot {
     size: Option<u32>,
     seen: bool,
     deleted: bool,
+    marks: [bool; 3],
 }
 
 /// The server broke the folder's numbering.
@@ -98,6 +101,9 @@ impl Folder {
                         MessageDataItem::Flags(flags) => {
                             slot.seen = flags.contains(&FlagFetch::Flag(Flag::Seen));
                             slot.deleted = flags.contains(&FlagFetch::Flag(Flag::Deleted));
+                            let has = |f: Flag<'static>| flags.contains(&FlagFetch::Flag(f));
+                            slot.marks =
+                                [has(Flag::Answered), has(Flag::Flagged), has(Flag::Draft)];
                         }
                         _ => {}
                     }
@@ -163,6 +169,7 @@ impl Folder {
                 size: s.size?,
                 seen: s.seen,
                 deleted: s.deleted,
+                marks: s.marks,
             })
         })
     }
@@ -285,5 +292,25 @@ mod tests {
                 prop_assert_eq!(f.seq_of(nz(*u)), Some(nz(i as u32 + 1)));
             }
         }
+    }
+
+    #[test]
+    fn a_fetch_of_flags_sets_the_marks_it_names_and_clears_the_others() {
+        let mut f = listed(1);
+        let flags = |fs: Vec<Flag<'static>>| Data::Fetch {
+            seq: nz(1),
+            items: Vec1::from(MessageDataItem::Flags(
+                fs.into_iter().map(FlagFetch::Flag).collect(),
+            )),
+        };
+        f.apply(&flags(vec![Flag::Flagged, Flag::Seen, Flag::Draft]))
+            .unwrap();
+        let m = f.listed().next().unwrap();
+        assert!(m.seen && !m.deleted);
+        assert_eq!(m.marks, [false, true, true]);
+        f.apply(&flags(vec![Flag::Answered])).unwrap();
+        let m = f.listed().next().unwrap();
+        assert!(!m.seen);
+        assert_eq!(m.marks, [true, false, false]);
     }
 }

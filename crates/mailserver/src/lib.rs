@@ -36,8 +36,8 @@ mod uidl;
 pub use config::{Faults, ImapLogins, LockPolicy, ServerConfig};
 pub use imap::{run_imap_session, serve_imap};
 pub use record::{
-    EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
-    content_sha256,
+    EndKind, FlagStored, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId,
+    SessionRecord, content_sha256,
 };
 pub use server::{run_session, serve};
 pub use session::{Reply, SessionCore, top};

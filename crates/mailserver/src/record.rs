@@ -67,6 +67,48 @@ pub struct MessageRecord {
     /// `\Answered`, `\Draft`, keywords), as `STORE`s left them, each set or
     /// taken away at once (not at a commit).
     pub flags: BTreeSet<String>,
+    /// Every `STORE` of those flags, in the order the store took them: what
+    /// a message showed at a past moment (the simulation's oracle asks).
+    pub flag_stores: Vec<FlagStored>,
+}
+
+/// One `STORE` of some of a message's [`MessageRecord::flags`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlagStored {
+    /// Env `unix_millis`.
+    pub at_ms: u64,
+    pub add: bool,
+    pub flags: Vec<String>,
+}
+
+impl MessageRecord {
+    /// Whether the message had `flag` just after the store took everything
+    /// stored up to `at_ms`, inclusive.
+    pub fn had_flag_at(&self, flag: &str, at_ms: u64) -> bool {
+        let mut had = false;
+        for s in self.flag_stores.iter().take_while(|s| s.at_ms <= at_ms) {
+            if s.flags.iter().any(|f| f == flag) {
+                had = s.add;
+            }
+        }
+        had
+    }
+
+    /// Whether the message had `flag` at some moment from `from_ms` to
+    /// `to_ms` (both included) and whether it lacked it at some moment.
+    pub fn flag_between(&self, flag: &str, from_ms: u64, to_ms: u64) -> (bool, bool) {
+        let at_start = self.had_flag_at(flag, from_ms);
+        let (mut with, mut without) = (at_start, !at_start);
+        let later = self
+            .flag_stores
+            .iter()
+            .filter(|s| s.at_ms > from_ms && s.at_ms <= to_ms);
+        for s in later.filter(|s| s.flags.iter().any(|f| f == flag)) {
+            with |= s.add;
+            without |= !s.add;
+        }
+        (with, without)
+    }
 }
 
 /// How a session ended.
@@ -158,5 +200,36 @@ pub struct LockInfo {
 impl LockInfo {
     pub fn is_stale(&self) -> bool {
         self.stale_until_ms.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::MailStore;
+
+    #[test]
+    fn a_flag_is_had_from_its_store_until_one_takes_it_away() {
+        let s = MailStore::new();
+        s.add_user("alice", "pw");
+        let u = s.deliver("alice", "1").unwrap();
+        let uid = s.message("alice", u.as_str()).unwrap().uid;
+        let flags = |fs: &[&str]| fs.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
+        s.store_flags("alice", uid, true, &flags(&["\\Flagged", "\\Answered"]), 10);
+        s.store_flags("alice", uid, false, &flags(&["\\Answered"]), 20);
+        s.store_flags("alice", uid, false, &flags(&["\\Flagged"]), 30);
+        let r = s.message("alice", u.as_str()).unwrap();
+        assert_eq!(r.flag_stores.len(), 3);
+        assert!(!r.had_flag_at("\\Flagged", 9));
+        assert!(r.had_flag_at("\\Flagged", 10));
+        assert!(r.had_flag_at("\\Flagged", 29));
+        assert!(!r.had_flag_at("\\Flagged", 30));
+        assert!(!r.had_flag_at("\\Answered", 25));
+        // Between: what it had at the start, and what any store within set.
+        assert_eq!(r.flag_between("\\Flagged", 0, 9), (false, true));
+        assert_eq!(r.flag_between("\\Flagged", 0, 10), (true, true));
+        assert_eq!(r.flag_between("\\Flagged", 11, 29), (true, false));
+        assert_eq!(r.flag_between("\\Flagged", 25, 40), (true, true));
+        assert_eq!(r.flag_between("\\Flagged", 30, 40), (false, true));
+        assert_eq!(r.flag_between("\\Draft", 0, 40), (false, true));
     }
 }

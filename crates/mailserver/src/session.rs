@@ -381,7 +381,8 @@ fn transaction(
         | Command::Apop { .. }
         | Command::Stls
         | Command::Xappend { .. }
-        | Command::Xstore { .. } => {
+        | Command::Xstore { .. }
+        | Command::Xflags => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

@@ -20,8 +20,8 @@ use causeway_net::EnvRng;
 
 use crate::lock::LockTable;
 use crate::record::{
-    EndKind, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId, SessionRecord,
-    content_sha256,
+    EndKind, FlagStored, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId,
+    SessionRecord, content_sha256,
 };
 use crate::{Uidl, UidlFormat};
 
@@ -90,6 +90,8 @@ pub(crate) struct SnapMsg {
     pub(crate) seen: bool,
     /// Flagged `\Deleted` by another mail client (IMAP only).
     pub(crate) flagged_elsewhere: bool,
+    /// IMAP's other flags, as `STORE`s left them (see `MessageRecord`).
+    pub(crate) flags: BTreeSet<String>,
 }
 
 /// What a session's UPDATE (or abrupt end) writes to the store.
@@ -286,6 +288,7 @@ impl MailStore {
             flagged_elsewhere: false,
             appended_by: None,
             flags: BTreeSet::new(),
+            flag_stores: Vec::new(),
         };
         mb.messages.insert(
             uid,
@@ -385,8 +388,9 @@ impl MailStore {
 
     /// An IMAP `STORE` adds (`add`) or takes away `flags`
     /// (other than `\Seen` and `\Deleted`) of `maildrop`'s message `uid`,
-    /// at once; a message no longer there is left alone.
-    pub(crate) fn store_flags(&self, maildrop: &str, uid: u32, add: bool, flags: &[String]) {
+    /// at `now_ms`; a message no longer there is left alone. Tests call it
+    /// for another device of the user too.
+    pub fn store_flags(&self, maildrop: &str, uid: u32, add: bool, flags: &[String], now_ms: u64) {
         let mut g = self.lock();
         let Some(s) = g
             .mailboxes
@@ -402,6 +406,25 @@ impl MailStore {
             } else {
                 s.record.flags.remove(f);
             }
+        }
+        s.record.flag_stores.push(FlagStored {
+            at_ms: now_ms,
+            add,
+            flags: flags.to_vec(),
+        });
+    }
+
+    /// Another device of the user (not a session of this server's record)
+    /// reads message `uid`: `\Seen`, by `by`, at `now_ms`.
+    pub fn read_elsewhere(&self, maildrop: &str, uid: u32, by: SessionId, now_ms: u64) {
+        let mut g = self.lock();
+        let m = g
+            .mailboxes
+            .get_mut(maildrop)
+            .and_then(|mb| mb.messages.get_mut(&uid));
+        if let Some(r) = m.map(|s| &mut s.record).filter(|r| r.seen_by.is_none()) {
+            r.seen_by = Some(by);
+            r.seen_at_ms = Some(now_ms);
         }
     }
 
@@ -554,6 +577,7 @@ impl MailStore {
                         size: s.record.size,
                         seen: s.record.seen_by.is_some(),
                         flagged_elsewhere: s.record.flagged_elsewhere,
+                        flags: s.record.flags.clone(),
                     })
                     .collect()
             })

@@ -76,6 +76,14 @@ pub enum Command {
         /// [`MAX_XAPPEND_FLAGS`].
         flags: Vec<Vec<u8>>,
     },
+    /// `XFLAGS`: Causeway's own extension, by which the edge asks a relay,
+    /// and the IMAP front its POP3 session, which of the system flags the
+    /// IMAP server keeps each message has, set there by any client: a
+    /// multi-line answer of `n mask` lines, as LIST's (`mask` is
+    /// `causeway_proto::session::ServerFlags`: 1 `\Seen`, 2 `\Answered`, 4
+    /// `\Flagged`, 8 `\Draft`). A POP3 server keeps none and is never
+    /// asked.
+    Xflags,
 }
 
 /// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
@@ -141,6 +149,7 @@ impl fmt::Debug for Command {
             Command::Rset => f.write_str("Rset"),
             Command::Quit => f.write_str("Quit"),
             Command::Capa => f.write_str("Capa"),
+            Command::Xflags => f.write_str("Xflags"),
             Command::Stls => f.write_str("Stls"),
             Command::Xappend {
                 server,
@@ -240,6 +249,7 @@ impl Command {
             b"RSET" => no_args(args, Command::Rset)?,
             b"QUIT" => no_args(args, Command::Quit)?,
             b"CAPA" => no_args(args, Command::Capa)?,
+            b"XFLAGS" => no_args(args, Command::Xflags)?,
             b"STLS" => no_args(args, Command::Stls)?,
             b"LIST" => Command::List(optional_number(&mut args)?),
             b"UIDL" => Command::Uidl(optional_number(&mut args)?),
@@ -342,14 +352,15 @@ impl Command {
             | Command::Rset
             | Command::Quit
             | Command::Capa
+            | Command::Xflags
             | Command::Stls => {}
         }
         out.extend_from_slice(b"\r\n");
     }
 
     /// Whether a `+OK` reply to this command is multi-line (ends with a "."
-    /// line): `LIST` and `UIDL` without argument, `RETR`, `TOP`, `CAPA`.
-    /// A `-ERR` reply is always a single line.
+    /// line): `LIST` and `UIDL` without argument, `RETR`, `TOP`, `CAPA`,
+    /// `XFLAGS`. A `-ERR` reply is always a single line.
     pub fn expects_multiline(&self) -> bool {
         matches!(
             self,
@@ -358,6 +369,7 @@ impl Command {
                 | Command::Retr(_)
                 | Command::Top { .. }
                 | Command::Capa
+                | Command::Xflags
         )
     }
 
@@ -380,6 +392,7 @@ impl Command {
             Command::Stls => "STLS",
             Command::Xappend { .. } => "XAPPEND",
             Command::Xstore { .. } => "XSTORE",
+            Command::Xflags => "XFLAGS",
         }
     }
 }
@@ -474,6 +487,7 @@ mod tests {
             (b"RSET", Command::Rset),
             (b"QUIT\r", Command::Quit),
             (b"CAPA", Command::Capa),
+            (b"XFLAGS", Command::Xflags),
             (b"stls", Command::Stls),
             (
                 b"XAPPEND Sent 120 \\Seen $Label1",

@@ -102,6 +102,7 @@ pub fn client_codec(data: &[u8]) {
     let mut out = Vec::new();
     for cmd in [
         Command::Capa,
+        Command::Xflags,
         Command::Stat,
         Command::Retr(1),
         Command::List(None),

@@ -399,6 +399,28 @@ pub struct ListEntry {
     pub uidl: String,
     /// Octets as the server reports them in LIST.
     pub size: u64,
+    /// The system flags its IMAP server kept for it when the listing was
+    /// taken; `None` from a POP3 server, or when they could not be had.
+    pub flags: Option<ServerFlags>,
+}
+
+/// Which system flags an IMAP server keeps for a message, whichever client
+/// set them: a user who reads, stars or answers a message on the phone
+/// expects to see it so everywhere. A bit mask, as `XFLAGS` carries it
+/// (`causeway_pop3::Command::Xflags`); other bits are ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFlags(pub u8);
+
+impl ServerFlags {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DRAFT: u8 = 8;
+
+    /// Whether `bit` (one of the constants) is set.
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 /// Leaves out of `messages` those `hidden` names (deletes another session

@@ -5,7 +5,7 @@
 use causeway_proto::relay::{EdgeToRelay, RelayToEdge};
 use causeway_proto::session::{
     ClientToEdge, DeleteOp, EdgeToClient, ListEntry, ListingState, MessageId, Op, PlacedDelete,
-    Reply, ServerListing, ServerOutcome, ServerWants, WantedAt,
+    Reply, ServerFlags, ServerListing, ServerOutcome, ServerWants, WantedAt,
 };
 use causeway_proto::user::{Protocol, Route, ServerSpec, TlsMode, UserInfo};
 use causeway_proto::{ErrCode, OpError, PROTOCOL_VERSION, Secret};
@@ -185,11 +185,17 @@ fn delete_op() -> impl Strategy<Value = DeleteOp> {
 
 fn listing() -> impl Strategy<Value = ServerListing> {
     let state = prop_oneof![
-        prop::collection::vec((text(), any::<u64>()), 0..8).prop_map(|m| ListingState::Ready {
-            messages: m
-                .into_iter()
-                .map(|(uidl, size)| ListEntry { uidl, size })
-                .collect()
+        prop::collection::vec((text(), any::<u64>(), any::<Option<u8>>()), 0..8).prop_map(|m| {
+            ListingState::Ready {
+                messages: m
+                    .into_iter()
+                    .map(|(uidl, size, flags)| ListEntry {
+                        uidl,
+                        size,
+                        flags: flags.map(ServerFlags),
+                    })
+                    .collect(),
+            }
         }),
         op_error().prop_map(|error| ListingState::Unavailable { error }),
     ];

@@ -13,7 +13,7 @@
 //! back.
 //!
 //! Only transaction-state commands pass (STAT LIST UIDL RETR TOP DELE NOOP
-//! RSET, and XSTORE for an IMAP server's flags), parsed and re-encoded,
+//! RSET, and XSTORE and XFLAGS for an IMAP server's flags), parsed and re-encoded,
 //! never forwarded as raw bytes: an edge cannot smuggle USER/PASS/STLS/QUIT
 //! through us.
 
@@ -359,7 +359,8 @@ fn transaction_command(line: &[u8]) -> Result<Command, StatusLine> {
             | Command::Dele(_)
             | Command::Noop
             | Command::Rset
-            | Command::Xstore { .. }),
+            | Command::Xstore { .. }
+            | Command::Xflags),
         ) => Ok(c),
         Ok(c) => Err(refused(format!(
             "{} is not allowed through the relay",

@@ -32,10 +32,12 @@
 use std::num::NonZeroU32;
 
 use causeway_imap::ImapError;
+use causeway_imap::folder::Listed;
 use causeway_net::Env;
 use causeway_pop3::command::stored;
 use causeway_pop3::{Command, RespCode, Response, StatusLine};
 use causeway_proto::OpError;
+use causeway_proto::session::ServerFlags;
 use causeway_proto::user::ServerSpec;
 
 use crate::connect::ServerTimeouts;
@@ -46,6 +48,8 @@ use crate::tls::ServerTls;
 struct Message {
     uid: NonZeroU32,
     size: u32,
+    /// The system flags the server kept for it at SELECT.
+    flags: ServerFlags,
     deleted: bool,
     retrieved: bool,
 }
@@ -64,6 +68,18 @@ pub struct ImapAsPop3<E: Env> {
 /// UIDVALIDITY change.
 fn uidl(uid: NonZeroU32, uidvalidity: NonZeroU32) -> String {
     format!("{:08x}{:08x}", uid.get(), uidvalidity.get())
+}
+
+/// What `XFLAGS` says of a message: the system flags as SELECT found them.
+fn server_flags(m: &Listed) -> ServerFlags {
+    let [answered, flagged, draft] = m.marks;
+    let bits = [
+        (m.seen, ServerFlags::SEEN),
+        (answered, ServerFlags::ANSWERED),
+        (flagged, ServerFlags::FLAGGED),
+        (draft, ServerFlags::DRAFT),
+    ];
+    ServerFlags(bits.iter().filter(|(on, _)| *on).fold(0, |a, (_, b)| a | b))
 }
 
 fn ok(text: impl Into<Vec<u8>>) -> Response {
@@ -141,6 +157,7 @@ impl<E: Env> ImapAsPop3<E> {
             .map(|m| Message {
                 uid: m.uid,
                 size: m.size,
+                flags: server_flags(&m),
                 deleted: false,
                 retrieved: false,
             })
@@ -235,6 +252,7 @@ impl<E: Env> ImapAsPop3<E> {
                 Err(e) => return self.answered(e),
             },
             Command::Capa => multi("", b"TOP\r\nUIDL\r\nRESP-CODES\r\n".to_vec()),
+            Command::Xflags => multi("", self.lines(|n, m| format!("{n} {}", m.flags.0))),
             Command::Xstore {
                 msg,
                 add,

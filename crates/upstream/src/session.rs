@@ -43,14 +43,16 @@ impl<E: Env> ServerSession<E> {
     /// connection failed and this session is over.
     pub async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
         match self {
-            ServerSession::Pop3(_) if matches!(cmd, Command::Xstore { .. }) => Ok(Response {
-                status: StatusLine::err(
-                    Some(causeway_pop3::RespCode::SysPerm),
-                    "this server speaks POP3, which keeps no flags (stored flags need \
+            ServerSession::Pop3(_) if matches!(cmd, Command::Xstore { .. } | Command::Xflags) => {
+                Ok(Response {
+                    status: StatusLine::err(
+                        Some(causeway_pop3::RespCode::SysPerm),
+                        "this server speaks POP3, which keeps no flags (stored flags need \
                      protocol = \"imap\")",
-                ),
-                body: None,
-            }),
+                    ),
+                    body: None,
+                })
+            }
             ServerSession::Pop3(s) => s.execute(cmd).await,
             ServerSession::Imap(s) => s.execute(cmd).await,
         }

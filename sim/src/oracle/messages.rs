@@ -1,8 +1,10 @@
-//! Invariants 1, 3 and 4, judged per message from the servers' records
+//! Invariants 1, 3 and 4 (and the IMAP ones, 10 to 13), judged per message from the servers' records
 //! against what the mail user asked and received: nothing lost, nothing
 //! deleted or read that was not asked, everything acknowledged committed.
 //! Twins (an exact copy delivered right after its DELE `+OK`, `--focus
 //! twins`) are told apart here: a delete may hit one copy, never both.
+
+use std::collections::BTreeSet;
 
 use causeway_mailserver::{InjectedFault, MessageRecord};
 
@@ -81,11 +83,16 @@ fn copy_indistinguishable(
     answer_lost && batch_all_copied && !witness
 }
 
+/// Env unix ms as simulated time.
+fn since_epoch(unix_ms: u64) -> u64 {
+    unix_ms.saturating_sub(crate::world::nodes::SIM_EPOCH_UNIX_MILLIS)
+}
+
 /// True if a message received at `received` (env unix ms) may have had its
 /// read mark made from memory only and lost with an edge crash.
 fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
     let Some(at) = received else { return false };
-    let at = at.saturating_sub(crate::world::nodes::SIM_EPOCH_UNIX_MILLIS);
+    let at = since_epoch(at);
     faults
         .memory_only_reads
         .iter()
@@ -355,6 +362,10 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
             continue;
         }
         let s = &w.servers[i];
+        // What the phone stored is invariant 13's to judge.
+        if w.phone_touched(&key) {
+            continue;
+        }
         let Some(m) = s.store.message_by_uid(&s.user, key.1) else {
             continue;
         };
@@ -397,6 +408,61 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
                 false => Cov::ImapFlagTakenAway,
             });
         }
+    }
+}
+
+/// Invariant 13: a listing at the IMAP front shows a message's `\\Flagged`
+/// as its IMAP server had it at some moment from the session's LOGIN until
+/// the listing was answered: as the user's own STOREs and its phone's left
+/// it. (The front takes the server's flags at each listing; between
+/// listings it shows what the user stored, which its server has too.)
+/// Judged from the model server's record of every STORE, for messages the
+/// user knew by the listing's UID and the server still had at the LOGIN.
+pub fn check_stars_shown(w: &mut World, v: &mut Verdict) {
+    let (shown, stored) = w.mua.with(|m| {
+        let stored: BTreeSet<MsgKey> = m.imap_flag_stores.keys().cloned().collect();
+        (m.imap_flags_shown.clone(), stored)
+    });
+    for seen in shown {
+        let Some(i) = w.servers.iter().position(|s| s.host == seen.key.0) else {
+            continue;
+        };
+        let s = &w.servers[i];
+        let m = s.store.message_by_uid(&s.user, seen.key.1);
+        let Some(m) = m.filter(|m| m.deleted_at_ms.is_none_or(|d| d > seen.login_ms)) else {
+            continue;
+        };
+        if !w.params.servers[i].imap {
+            continue;
+        }
+        let (with, without) = m.flag_between("\\Flagged", seen.login_ms, seen.at_ms);
+        if (seen.flagged && with) || (!seen.flagged && without) {
+            let phone = w
+                .phone_stars
+                .iter()
+                .any(|(k, _, at)| *k == seen.key && *at < seen.login_ms);
+            if phone && !stored.contains(&seen.key) {
+                w.coverage.insert(Cov::ImapPhoneStarShown);
+            }
+            continue;
+        }
+        let (shown, had) = match seen.flagged {
+            true => ("starred", "never had"),
+            false => ("unstarred", "had"),
+        };
+        v.violations.push(Violation {
+            invariant: 13,
+            key: Some(seen.key.clone()),
+            message: format!(
+                "{}:{} was shown {shown} to client {} at {}, but its server {had} \\Flagged \
+                 from that session's LOGIN ({}) until then",
+                s.host,
+                m.uidl,
+                seen.client,
+                fmt_ms(since_epoch(seen.at_ms)),
+                fmt_ms(since_epoch(seen.login_ms)),
+            ),
+        });
     }
 }
 

@@ -28,7 +28,9 @@ use crate::world::World;
 mod messages;
 mod silence;
 mod taps;
-pub use messages::{check_appends, check_expunges_final, check_flags, check_messages};
+pub use messages::{
+    check_appends, check_expunges_final, check_flags, check_messages, check_stars_shown,
+};
 pub use taps::check_taps;
 
 /// A broken invariant.
@@ -72,6 +74,7 @@ pub fn invariant_name(n: u8) -> &'static str {
         10 => "an APPEND answered OK is stored once, one unanswered at most once",
         11 => "stored flags on the IMAP server as the user left them",
         12 => "an IMAP expunge is final in every later session",
+        13 => "a listing at the IMAP front shows the server's flags",
         _ => "?",
     }
 }

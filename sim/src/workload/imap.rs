@@ -132,7 +132,10 @@ impl Mua {
         let opened = Some(sim_ms());
         commands += 1;
         let (folder, listed) = match select(&mut c, self.folder_to_work_in()).await {
-            Ok(selected) => selected,
+            Ok((folder, listed, starred)) => {
+                self.saw_stars((&folder.name, folder.validity), n, &starred);
+                (folder, listed)
+            }
             Err(e) => return broken(e, commands),
         };
         if let Err(ended) = self.maybe_append(&mut c, n, &mut commands).await {
@@ -439,9 +442,10 @@ impl Mua {
             return Err(Ended::Broken(format!("NOOP: {e}")));
         }
         self.may_have_relisted(session.0);
-        let (again, relisted) = select(c, self.another_folder(&folder.name))
+        let (again, relisted, starred) = select(c, self.another_folder(&folder.name))
             .await
             .map_err(|e| Ended::Broken(format!("{e} (again)")))?;
+        self.saw_stars((&again.name, again.validity), session.0, &starred);
         self.may_have_relisted(session.0);
         if again.name != folder.name {
             self.log.with(|m| m.imap_switched_folder += 1);
@@ -798,14 +802,18 @@ impl Mua {
     }
 }
 
-/// SELECT of `name`: the folder and its listing (UID, size), or what went
-/// wrong.
-async fn select(c: &mut Client, name: String) -> Result<(Folder, Vec<(NonZeroU32, u32)>), String> {
+/// A folder selected: its listing (UID, size), and which UIDs it shows
+/// `\\Flagged`.
+type Selected = (Folder, Vec<(NonZeroU32, u32)>, Vec<(NonZeroU32, bool)>);
+
+/// SELECT of `name`: the folder and its listing, or what went wrong.
+async fn select(c: &mut Client, name: String) -> Result<Selected, String> {
     match c.select(&name).await {
         Ok(f) => {
             let listed = f.listed().map(|l| (l.uid, l.size)).collect();
+            let starred = f.listed().map(|l| (l.uid, l.marks[1])).collect();
             let validity = f.uidvalidity;
-            Ok((Folder { name, validity }, listed))
+            Ok((Folder { name, validity }, listed, starred))
         }
         Err(e) => Err(format!("SELECT {name}: {e}")),
     }

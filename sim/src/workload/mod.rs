@@ -334,6 +334,7 @@ impl Mua {
                 .map(|m| ListEntry {
                     uidl: m.uidl.as_str().to_owned(),
                     size: m.size as u64,
+                    flags: None,
                 })
                 .collect();
             for (key, m) in shown_keys(&listing).iter().zip(&present) {

@@ -179,6 +179,9 @@ pub struct MuaInner {
     /// (invariant 12).
     pub imap_expunge_acked: BTreeMap<MsgKey, u64>,
     pub imap_shown_again: Vec<(MsgKey, u64, u64, u8)>,
+    /// Each message's `\\Flagged` as a listing at the IMAP front showed
+    /// it, for messages the user knew by then (invariant 13).
+    pub imap_flags_shown: Vec<FlagShown>,
     /// Problems seen as they happened: (invariant, message, text).
     pub violations: Vec<(u8, Option<MsgKey>, String)>,
     pub events: Vec<String>,
@@ -193,6 +196,19 @@ pub struct FlagStore {
     /// if its answer never came or said otherwise).
     pub sent_ms: u64,
     pub answered_ms: Option<u64>,
+}
+
+/// A message's `\\Flagged` as a SELECT's listing at the IMAP front showed
+/// it.
+#[derive(Clone, Debug)]
+pub struct FlagShown {
+    pub key: MsgKey,
+    pub flagged: bool,
+    /// The session's mail client, when it sent its LOGIN and when the
+    /// listing was answered (env unix ms, as the model servers' records).
+    pub client: u8,
+    pub login_ms: u64,
+    pub at_ms: u64,
 }
 
 /// A message the mail user APPENDed to an entry's folder.

@@ -7,6 +7,7 @@
 //! clients `mua` (the workload) and, at the very end, `checker`.
 
 pub mod nodes;
+mod phone;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,7 @@ async fn futures_join_all<F: std::future::Future>(
 }
 use causeway::chain::Keys;
 use nodes::NodeStates;
+use phone::{Phone, PhoneStar};
 
 /// turmoil's tick: the resolution of simulated time.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -225,6 +227,9 @@ pub struct World {
     /// Messages whose exact copy (same UIDL, same bytes) the harness
     /// delivered after their delete was acknowledged ([`World::deliver_twin`]).
     pub twinned: BTreeSet<MsgKey>,
+    /// The user's other device, and every star it set or took away.
+    phone: Phone,
+    pub phone_stars: Vec<PhoneStar>,
 }
 
 impl World {
@@ -243,6 +248,8 @@ impl World {
             .max_message_latency(params.latency_max)
             .build();
         let keys = Keys::generate(&rng);
+        let imap: Vec<bool> = params.servers.iter().map(|p| p.imap).collect();
+        let phone = Phone::new(seed, &imap);
         let msg_rng = rng.fork();
         let servers: Vec<Server> = params
             .servers
@@ -420,6 +427,8 @@ impl World {
             flagged_elsewhere: Vec::new(),
             twinned: BTreeSet::new(),
             flags_withdrawn_ms: None,
+            phone,
+            phone_stars: Vec::new(),
         }
     }
 

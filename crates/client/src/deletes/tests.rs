@@ -299,6 +299,7 @@ fn listed(uidls: &[&str]) -> causeway_proto::session::ServerListing {
                 .map(|u| ListEntry {
                     uidl: (*u).into(),
                     size: 10,
+                    flags: None,
                 })
                 .collect(),
         },

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::mailbox::tests::ready;
-use causeway_proto::session::{ListingState, MessageId};
+use causeway_proto::session::{ListingState, MessageId, ServerFlags};
 use causeway_proto::{ErrCode, Secret};
 
 fn front() -> Front {
@@ -503,4 +503,23 @@ fn xstore_is_the_imap_fronts_alone_and_asks_the_messages_server() {
     let reply = text(&f.answered(then, vec![Err(refused)]));
     assert!(reply.starts_with("-ERR [SYS/TEMP]"), "{reply}");
     assert!(text(&cmd(&mut f, "XSTORE 9 + \\Flagged")).starts_with("-ERR There's no message 9"));
+}
+
+#[test]
+fn xflags_lists_what_the_imap_servers_said_and_nothing_of_the_others() {
+    let mut f = front();
+    f.xappend = true;
+    cmd(&mut f, "USER me");
+    assert_eq!(cmd(&mut f, "PASS local pw"), Action::Open);
+    let mut imap = ready("HOST2", &[("c", 5), ("d", 6)]);
+    if let ListingState::Ready { messages } = &mut imap.state {
+        messages[0].flags = Some(ServerFlags(ServerFlags::SEEN | ServerFlags::FLAGGED));
+        messages[1].flags = Some(ServerFlags(0));
+    }
+    let listings = vec![ready("HOST1", &[("a", 10)]), imap];
+    assert_eq!(text(&f.opened(Ok(listings))), "+OK Logged in.\r\n");
+    assert_eq!(text(&cmd(&mut f, "XFLAGS")), "+OK\r\n2 5\r\n3 0\r\n.\r\n");
+    // A POP3 mail client has no flags.
+    let mut pop3 = logged_in();
+    assert!(text(&cmd(&mut pop3, "XFLAGS")).starts_with("-ERR"));
 }

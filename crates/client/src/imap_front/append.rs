@@ -129,17 +129,17 @@ impl<E: Env> Front<E> {
         let mut kept = Flags::default();
         kept.store(StoreType::Add, flags, keywords);
         let key = book_key(&shown_uidl(entry, uidl), listed_size(message));
-        let uid = match book
+        let (validity, uid) = match book
             .take_in(&[(key.as_str(), kept)], self.env.unix_millis())
             .await
         {
-            Ok(uids) => *uids.first()?,
+            Ok((validity, uids)) => (validity, *uids.first()?),
             Err(e) => return unnumbered(folder, &e),
         };
         if self.config.broken(Broken::ImapAppendUidUnkept) {
             let _ = book.forget(&[key.as_str()]).await;
         }
-        Some((book.validity().await, uid))
+        Some((validity, uid))
     }
 }
 

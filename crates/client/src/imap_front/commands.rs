@@ -22,6 +22,7 @@ use causeway_imap::serve::list_matches;
 use causeway_imap::serve::view::{View, seq_of};
 use causeway_net::{Env, Instant};
 use causeway_pop3::ClientError;
+use causeway_proto::session::ServerFlags;
 use tokio::sync::watch;
 
 use super::changes::Marks;
@@ -64,6 +65,9 @@ pub(super) struct Front<E: Env> {
     /// The session behind's listing: (POP3 number, size, shown UIDL) of the
     /// messages of every folder.
     pub(super) listing: Vec<(u32, u64, String)>,
+    /// What the IMAP servers said of the listing's flags, by POP3 number
+    /// (`super::recheck`).
+    pub(super) server_flags: BTreeMap<u32, ServerFlags>,
     pub(super) view: Option<View<u32>>,
     /// The UID book's key of each message shown, by UID (`crate::uids`).
     pub(super) book_keys: BTreeMap<NonZeroU32, String>,
@@ -120,6 +124,7 @@ impl<E: Env> Front<E> {
             state: State::Greeted,
             folder: INBOX.to_owned(),
             listing: Vec::new(),
+            server_flags: BTreeMap::new(),
             view: None,
             book_keys: BTreeMap::new(),
             marks: Marks::default(),

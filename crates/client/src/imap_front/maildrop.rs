@@ -29,6 +29,7 @@ use causeway_net::Env;
 use causeway_net::wait::Timeouts;
 use causeway_pop3::ClientError;
 use causeway_pop3::client::Pop3Client;
+use causeway_proto::session::ServerFlags;
 use tokio::io::DuplexStream;
 use tokio::sync::watch;
 
@@ -101,6 +102,13 @@ impl<E: Env> Maildrop<E> {
                 None => Err(ClientError::Protocol(format!("message {n} has no UIDL"))),
             })
             .collect()
+    }
+
+    /// What the IMAP servers keep of each message's system flags, by
+    /// number (`XFLAGS`; messages of a POP3 server are not named).
+    pub async fn server_flags(&mut self) -> Result<BTreeMap<u32, ServerFlags>, ClientError> {
+        let masks = self.pop3.xflags().await?.into_iter();
+        Ok(masks.map(|(n, m)| (n, ServerFlags(m as u8))).collect())
     }
 
     /// The header of message `n` (with the blank line after it).

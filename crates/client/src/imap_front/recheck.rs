@@ -40,13 +40,15 @@ use causeway_imap::serve::keywords::Keywords;
 use causeway_imap::serve::view::{Message, View};
 use causeway_net::Env;
 use causeway_pop3::ClientError;
+use causeway_proto::session::ServerFlags;
 
 use super::commands::{Front, State};
 use super::maildrop::Maildrop;
 use super::replies::{bad, no, ok, refusal};
+use crate::broken::Broken;
 use crate::config::TRASH;
 use crate::link::{FIRST_PAUSE, MAX_PAUSE};
-use crate::uids::{book_key, server_of};
+use crate::uids::{Kept, book_key, server_of, with_server_marks};
 
 /// The key of a shown message whose server is out of reach in the current
 /// session behind: POP3 numbers start at 1, so every operation on it is
@@ -94,13 +96,18 @@ impl<E: Env> Front<E> {
     /// UID book.
     pub(super) async fn list_folder(&mut self) -> Result<Listed, Unlisted> {
         let (list, opened_ms) = match self.maildrop() {
-            Ok(m) => (m.listing().await, m.opened_ms()),
+            Ok(m) => {
+                let list = m.listing().await;
+                let flags = m.server_flags().await;
+                (list.and_then(|l| Ok((l, flags?))), m.opened_ms())
+            }
             Err(e) => (Err(e), 0),
         };
-        let list = list.map_err(Unlisted::Session)?;
+        let (list, flags) = list.map_err(Unlisted::Session)?;
         self.listed_at = self.env.now();
         self.listed_ms = opened_ms;
         self.listing = list;
+        self.server_flags = flags;
         let folder = self.folder.clone();
         self.number_folder(&folder).await
     }
@@ -128,11 +135,19 @@ impl<E: Env> Front<E> {
             .unzip();
         let now = self.env.unix_millis() / 1000;
         let book = self.shared.uids.folder(folder);
-        let mut numbered = book.number(&keys, self.listed_ms, now).await.map_err(|e| {
+        // Broken on purpose: as if every message taken in (moved or
+        // appended here) came before the listing.
+        let listed_ms = match self.config.broken(Broken::ImapTakenInForgotten) {
+            true => u64::MAX,
+            false => self.listed_ms,
+        };
+        let mut numbered = book.number(&keys, listed_ms, now).await.map_err(|e| {
             tracing::error!(folder, error = %e, "the IMAP UID book cannot be written; the \
                 folder cannot be shown (check the journal's disk)");
             Unlisted::Book
         })?;
+        self.take_server_flags(folder, &list, &keys, &mut numbered.messages)
+            .await;
         if self.uids_by_listing {
             let ones = (1u32..).filter_map(NonZeroU32::new);
             for (k, uid) in numbered.messages.iter_mut().zip(ones) {
@@ -166,6 +181,48 @@ impl<E: Env> Front<E> {
             keywords: numbered.keywords,
             messages,
         })
+    }
+
+    /// Takes what the IMAP servers of `list` said of its flags into the
+    /// folder's book (`UidBook::take_server_flags`), and into `kept`. A book
+    /// that cannot be written shows what it kept.
+    async fn take_server_flags(
+        &self,
+        folder: &str,
+        list: &[(u32, u64, String)],
+        keys: &[String],
+        kept: &mut [Kept],
+    ) {
+        let said: Vec<(&str, ServerFlags)> = (list.iter().zip(keys))
+            .filter(|((_, _, uidl), _)| self.config.keeps_flags(server_of(uidl)))
+            .filter_map(|((n, _, _), key)| Some((key.as_str(), *self.server_flags.get(n)?)))
+            .collect();
+        if said.is_empty() || self.config.broken(Broken::ImapServerFlagsIgnored) {
+            return;
+        }
+        let book = self.shared.uids.folder(folder);
+        match book.take_server_flags(&said).await {
+            Ok(changed) => {
+                for (k, key) in kept.iter_mut().zip(keys) {
+                    if let Some(flags) = changed.get(key) {
+                        k.flags = *flags;
+                    }
+                }
+            }
+            Err(e) => {
+                // Shown all the same (the server has them), but not kept:
+                // a `\\Seen` set elsewhere shows from a later listing.
+                tracing::warn!(folder, error = %e, "the IMAP UID book cannot be written; \
+                    the flags set on the server elsewhere are shown but not kept (check the \
+                    journal's disk)");
+                let said: BTreeMap<&str, ServerFlags> = said.into_iter().collect();
+                for (k, key) in kept.iter_mut().zip(keys) {
+                    if let Some(&server) = said.get(key.as_str()) {
+                        k.flags = with_server_marks(k.flags, server);
+                    }
+                }
+            }
+        }
     }
 
     /// Shows `listed` as the folder (at login, and at a SELECT of another

@@ -90,8 +90,8 @@ impl<E: Env> Front<E> {
         let now_ms = self.env.unix_millis();
         let to = self.shared.uids.folder(&target).clone();
         let from = self.shared.uids.folder(&self.folder).clone();
-        let given = match to.take_in(&keys, now_ms).await {
-            Ok(uids) => uids,
+        let (validity, given) = match to.take_in(&keys, now_ms).await {
+            Ok(taken) => taken,
             Err(e) => {
                 tracing::warn!(error = %e, folder = %target, "the IMAP UID book cannot be written; MOVE refused");
                 server.enqueue_status(no(
@@ -108,7 +108,6 @@ impl<E: Env> Front<E> {
             tracing::warn!(error = %e, folder = %self.folder, "the IMAP UID book could not forget moved messages");
         }
         tracing::info!(from = %self.folder, to = %target, messages = moved.len(), "IMAP MOVE");
-        let validity = to.validity().await;
         let source: Vec<NonZeroU32> = moved.iter().map(|(_, u, _, _)| *u).collect();
         server.enqueue_status(
             Status::ok(

@@ -384,10 +384,11 @@ fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
         let given = trash
             .take_in(&[("A:x 10", seen), ("B:z 30", Flags::default())], 5_000)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         assert_eq!(given.iter().map(|u| u.get()).collect::<Vec<_>>(), [1, 2]);
         // Taken in again (a move retried): the same UID, no new one.
-        let again = trash.take_in(&[("A:x 10", seen)], 6_000).await.unwrap();
+        let again = trash.take_in(&[("A:x 10", seen)], 6_000).await.unwrap().1;
         assert_eq!(again[0].get(), 1);
         // Restarted: Trash shows every server's messages, so nothing of it
         // is forgotten; the next UID follows.
@@ -408,7 +409,7 @@ fn messages_taken_into_trash_keep_their_uids_and_flags_across_restarts() {
         assert_eq!(n.next.get(), 3);
         assert!(n.messages[0].flags.seen && !n.messages[1].flags.seen);
         let more = trash.take_in(&[("W:q 5", Flags::default())], 7_000).await;
-        assert_eq!(more.unwrap()[0].get(), 3);
+        assert_eq!(more.unwrap().1[0].get(), 3);
     });
 }
 
@@ -460,7 +461,8 @@ fn a_message_taken_in_after_a_listing_began_survives_that_listing() {
         let given = b
             .take_in(&[(&appended, Flags::default())], listing_began + 500)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         assert_eq!(given[0].get(), 2);
         let stale = b
             .number(&listing(&["A:x 10"]), listing_began, 2_001)
@@ -491,5 +493,48 @@ fn a_message_taken_in_after_a_listing_began_survives_that_listing() {
         .await
         .unwrap();
         assert!(b.holds([gone.as_str()]).await.is_empty());
+    });
+}
+
+#[test]
+fn the_servers_flags_are_taken_in_and_a_local_unread_stands_until_the_server_changes() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_700_000_000_000).await;
+        b.number_at(&listing(&["A:x", "A:y"])).await.unwrap();
+        b.change(&["A:x"], |f| f.flagged = true).await.unwrap();
+        let server = |bits: u8| ServerFlags(bits);
+        // Elsewhere: x unstarred and read, y answered.
+        let changed = b
+            .take_server_flags(&[
+                ("A:x", server(ServerFlags::SEEN)),
+                ("A:y", server(ServerFlags::ANSWERED)),
+            ])
+            .await
+            .unwrap();
+        assert!(changed["A:x"].seen && !changed["A:x"].flagged);
+        assert!(changed["A:y"].answered && !changed["A:y"].seen);
+        // The user marks x unread here; the server still has it read, as
+        // at the last listing: it stays unread, across a restart too.
+        b.change(&["A:x"], |f| f.seen = false).await.unwrap();
+        let again = book(&disk, 1, 1_700_003_600_000).await;
+        again.number_at(&listing(&["A:x", "A:y"])).await.unwrap();
+        let same = [("A:x", server(ServerFlags::SEEN)), ("A:y", server(0))];
+        let changed = again.take_server_flags(&same).await.unwrap();
+        assert_eq!(
+            changed.keys().collect::<Vec<_>>(),
+            ["A:y"],
+            "x stays unread"
+        );
+        // Unread on the server, then read again there: read here too.
+        again
+            .take_server_flags(&[("A:x", server(0))])
+            .await
+            .unwrap();
+        let changed = again.take_server_flags(&same[..1]).await.unwrap();
+        assert!(changed["A:x"].seen);
+        // A message the book does not hold is left alone.
+        let none = again.take_server_flags(&[("A:nope", server(15))]).await;
+        assert!(none.unwrap().is_empty());
     });
 }

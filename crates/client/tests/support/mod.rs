@@ -275,6 +275,7 @@ pub async fn welcome_as(ch: &mut SecureChannel<Stream>, session: &str) {
                 .map(|(u, s)| ListEntry {
                     uidl: (*u).into(),
                     size: *s,
+                    flags: None,
                 })
                 .collect(),
         },

@@ -28,7 +28,7 @@ use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
 use causeway_pop3::command::stored_uidl;
 use causeway_pop3::{Command, Response};
-use causeway_proto::session::{ListEntry, leave_out};
+use causeway_proto::session::{ListEntry, ServerFlags, leave_out};
 use causeway_proto::user::{Protocol, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
@@ -304,12 +304,16 @@ impl<E: Env> Worker<E> {
         // Left out: what this session owes. What other sessions of the
         // maildrop owe, or owed since this listing began, the session
         // leaves out as it builds its `Welcome` (`Published::left_out`).
+        let flags = self.server_flags().await;
         let owed: BTreeSet<&Target> = self.ledger.deletes().collect();
         let mut entries = uidls
             .iter()
             .map(|(n, uidl)| ListEntry {
                 size: sizes.get(n).copied().unwrap_or(0),
                 uidl: uidl.clone(),
+                flags: flags
+                    .as_ref()
+                    .map(|f| f.get(n).copied().unwrap_or_default()),
             })
             .collect();
         if !owed.is_empty() {
@@ -318,6 +322,29 @@ impl<E: Env> Worker<E> {
             });
         }
         Ok(entries)
+    }
+
+    /// `XFLAGS`, from an IMAP server: the system flags each message has
+    /// there, by number. `None` from a POP3 server, or when they could
+    /// not be had (a relay of an older version refuses `XFLAGS`): the
+    /// listing then says nothing of flags, rather than that none are set.
+    async fn server_flags(&mut self) -> Option<BTreeMap<u32, ServerFlags>> {
+        if self.spec.protocol != Protocol::Imap {
+            return None;
+        }
+        let flags = match self.exec(&Command::Xflags).await {
+            Ok(Response {
+                status,
+                body: Some(body),
+            }) if status.is_ok() => parse_scan_listing(&body).ok(),
+            _ => None,
+        };
+        if flags.is_none() {
+            info!(session = %self.session, server = %self.spec.name,
+                "the server's flags could not be listed; the client proxy shows its own");
+        }
+        let masks = flags?.into_iter().map(|(n, m)| (n, ServerFlags(m as u8)));
+        Some(masks.collect())
     }
 
     /// `LIST`: every message's size, by number.

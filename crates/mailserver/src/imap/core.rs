@@ -66,6 +66,8 @@ struct Viewed {
     size: u32,
     seen: bool,
     deleted: bool,
+    /// `\Answered`, `\Flagged`, `\Draft` as SELECT found them.
+    marks: [bool; 3],
 }
 
 /// One IMAP session's protocol state, bound to a store.
@@ -332,6 +334,7 @@ impl ImapCore {
                     size: u32::try_from(m.size).ok()?,
                     seen: m.seen,
                     deleted: m.flagged_elsewhere,
+                    marks: MARKS.map(|f| m.flags.contains(&f.to_string())),
                 })
             })
             .collect();
@@ -490,7 +493,8 @@ impl ImapCore {
             if !others.is_empty() && kind != StoreType::Replace {
                 let maildrop = self.maildrop.as_deref().expect("a view has its maildrop");
                 let add = kind == StoreType::Add;
-                self.store.store_flags(maildrop, m.uid.get(), add, &others);
+                self.store
+                    .store_flags(maildrop, m.uid.get(), add, &others, now_ms);
             }
             match kind {
                 StoreType::Add => {
@@ -630,10 +634,18 @@ impl Drop for ImapCore {
     }
 }
 
+/// The flags other than `\Seen` and `\Deleted` a FETCH reports.
+const MARKS: [Flag<'static>; 3] = [Flag::Answered, Flag::Flagged, Flag::Draft];
+
 fn flags(m: &Viewed) -> Vec<FlagFetch<'static>> {
     let mut f = Vec::new();
     if m.seen {
         f.push(FlagFetch::Flag(Flag::Seen));
+    }
+    for (on, flag) in m.marks.iter().zip(MARKS) {
+        if *on {
+            f.push(FlagFetch::Flag(flag));
+        }
     }
     if m.deleted {
         f.push(FlagFetch::Flag(Flag::Deleted));

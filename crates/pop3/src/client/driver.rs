@@ -222,6 +222,12 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         listing::parse_scan_listing(&body)
     }
 
+    /// `XFLAGS` (Causeway's own, see [`Command::Xflags`]): (n, mask).
+    pub async fn xflags(&mut self) -> Result<Vec<(u32, u64)>, ClientError> {
+        let body = body_of(self.execute(&Command::Xflags).await?)?;
+        listing::parse_scan_listing(&body)
+    }
+
     /// `LIST n`: (n, size).
     pub async fn list_one(&mut self, n: u32) -> Result<(u32, u64), ClientError> {
         let r = self.ok(&Command::List(Some(n))).await?;
@@ -380,6 +386,7 @@ fn write_what(cmd: &Command) -> &'static str {
         Command::Stls => "sending STLS",
         Command::Xappend { .. } => "sending XAPPEND",
         Command::Xstore { .. } => "sending XSTORE",
+        Command::Xflags => "sending XFLAGS",
     }
 }
 
@@ -401,5 +408,6 @@ fn read_what(cmd: &Command) -> &'static str {
         Command::Stls => "the reply to STLS",
         Command::Xappend { .. } => "the go-ahead to XAPPEND",
         Command::Xstore { .. } => "the reply to XSTORE",
+        Command::Xflags => "the reply to XFLAGS",
     }
 }
