@@ -72,6 +72,7 @@ pub enum Cov {
     ImapFlagStored,
     ImapFlagTakenAway,
     ImapPhoneStarShown,
+    ImapPhoneReadShown,
     LoginWhileExpungeOwed,
     RsetAcked,
     RelayCutAfterRset,
@@ -161,6 +162,7 @@ impl Cov {
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
         Cov::ImapPhoneStarShown,
+        Cov::ImapPhoneReadShown,
         Cov::LoginWhileExpungeOwed,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
@@ -276,6 +278,9 @@ impl Cov {
             }
             Cov::ImapPhoneStarShown => {
                 "a star another device set or took away on the server shown at the IMAP front"
+            }
+            Cov::ImapPhoneReadShown => {
+                "a message read on the phone shown read at the IMAP front, never read there"
             }
             Cov::LoginWhileExpungeOwed => {
                 "an IMAP LOGIN sent while an answered expunge was not done yet"

@@ -32,7 +32,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("keep-deletes-after-rset", 4, 1, None),
     ("no-journal-entry", 116, 4, None),
     ("erase-owed-when-locked", 41, 4, None),
-    ("read-mark-before-write", 355, 3, None),
+    ("read-mark-before-write", 446, 3, None),
     ("break-after-delivery", 0, 8, None),
     ("relay-commits-on-link-loss", 177, 1, None),
     ("mark-prefetched-read", 2, 3, None),

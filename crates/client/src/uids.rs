@@ -677,31 +677,33 @@ impl UidBook {
             change(&mut flags);
             Kept { flags, ..k }
         };
-        self.change_each(uidls, change).await.map(drop)
+        self.change_each(uidls, change).await.1
     }
 
     /// Takes what the IMAP server of each of `listed` ([`book_key`]s) said
     /// it keeps (`XFLAGS`, at the listing just numbered) into the book,
-    /// durably ([`merged`]); returns the flags now kept of those that
-    /// changed, by key. A message not in the book is left alone.
+    /// durably ([`merged`]); returns the flags to show of those that
+    /// changed, by key, and whether the book kept them. Shown even when
+    /// it could not (the server has them); the next listing then merges
+    /// them again. A message not in the book is left alone.
     pub(crate) async fn take_server_flags(
         &self,
         listed: &[(&str, ServerFlags)],
-    ) -> io::Result<BTreeMap<String, Flags>> {
+    ) -> (BTreeMap<String, Flags>, io::Result<()>) {
         let keys: Vec<&str> = listed.iter().map(|(k, _)| *k).collect();
-        let changed = self
-            .change_each(&keys, |i, k| merged(k, listed[i].1))
-            .await?;
-        Ok(changed.into_iter().map(|(u, k)| (u, k.flags)).collect())
+        let (changed, kept) = self.change_each(&keys, |i, k| merged(k, listed[i].1)).await;
+        let flags = changed.into_iter().map(|(u, k)| (u, k.flags)).collect();
+        (flags, kept)
     }
 
     /// Changes what the book keeps of `uidls` with `change(index, kept)`,
-    /// durably; returns what changed.
+    /// durably; returns what changed, and whether the book kept it (if
+    /// not, it keeps what it had).
     async fn change_each(
         &self,
         uidls: &[&str],
         change: impl Fn(usize, Kept) -> Kept,
-    ) -> io::Result<Vec<(String, Kept)>> {
+    ) -> (Vec<(String, Kept)>, io::Result<()>) {
         let mut book = self.book.lock().await;
         let mut changed = Vec::new();
         for (i, &u) in uidls.iter().enumerate() {
@@ -713,27 +715,20 @@ impl UidBook {
             }
         }
         if changed.is_empty() {
-            return Ok(changed);
+            return (changed, Ok(()));
         }
         if let Some(disk) = &self.disk {
             let writes = changed
                 .iter()
                 .map(|(u, k)| self.message_write(disk, u, *k))
                 .collect();
-            disk.store.commit(writes).await?;
+            if let Err(e) = disk.store.commit(writes).await {
+                return (changed, Err(e));
+            }
         }
         book.known.extend(changed.iter().cloned());
-        Ok(changed)
+        (changed, Ok(()))
     }
-}
-
-/// `flags` with `\\Answered`, `\\Flagged` and `\\Draft` as the server has
-/// them (see [`merged`]).
-pub(crate) fn with_server_marks(mut flags: Flags, server: ServerFlags) -> Flags {
-    flags.answered = server.has(ServerFlags::ANSWERED);
-    flags.flagged = server.has(ServerFlags::FLAGGED);
-    flags.draft = server.has(ServerFlags::DRAFT);
-    flags
 }
 
 /// A message's kept flags after a listing in which its IMAP server said
@@ -749,7 +744,10 @@ pub(crate) fn with_server_marks(mut flags: Flags, server: ServerFlags) -> Flags 
 ///   changes again;
 /// - `\Deleted` and keywords are this proxy's (not carried).
 fn merged(k: Kept, server: ServerFlags) -> Kept {
-    let mut flags = with_server_marks(k.flags, server);
+    let mut flags = k.flags;
+    flags.answered = server.has(ServerFlags::ANSWERED);
+    flags.flagged = server.has(ServerFlags::FLAGGED);
+    flags.draft = server.has(ServerFlags::DRAFT);
     let seen_there = server.has(ServerFlags::SEEN);
     if seen_there && !k.seen_there {
         flags.seen = true;

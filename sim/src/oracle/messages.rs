@@ -6,13 +6,13 @@
 
 use std::collections::BTreeSet;
 
-use causeway_mailserver::{InjectedFault, MessageRecord};
+use causeway_mailserver::{InjectedFault, MessageRecord, SessionId};
 
 use super::{Verdict, Violation, imap_strains_covered};
 use crate::coverage::Cov;
 use crate::faults::Faults;
 use crate::workload::{MsgKey, fmt_ms};
-use crate::world::World;
+use crate::world::{PHONE, World};
 
 /// True if another message of the same UIDL and size was on the server
 /// at some time after `m` was received (env unix ms): from then on no
@@ -267,7 +267,9 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
                 });
             }
             // Stored read by its own APPEND (sent mail): no one's read mark.
-            if let Some(by) = m.seen_by.filter(|by| m.appended_by != Some(*by)) {
+            // Nor is the user's phone's read (`world::phone`).
+            let ours = |by: &SessionId| m.appended_by != Some(*by) && *by != PHONE;
+            if let Some(by) = m.seen_by.filter(ours) {
                 w.coverage.insert(Cov::SeenCommitted);
                 if read.contains(&key) && !must_read.contains(&key) {
                     w.coverage.insert(Cov::ImapFrontReadMarked);
@@ -415,13 +417,15 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
 /// as its IMAP server had it at some moment from the session's LOGIN until
 /// the listing was answered: as the user's own STOREs and its phone's left
 /// it. (The front takes the server's flags at each listing; between
-/// listings it shows what the user stored, which its server has too.)
+/// listings it shows what the user stored, which its server has too.) And
+/// it shows `\\Seen` a message its server had read before the LOGIN (by
+/// the phone, or by a read mark of ours; the user never marks one unread).
 /// Judged from the model server's record of every STORE, for messages the
 /// user knew by the listing's UID and the server still had at the LOGIN.
 pub fn check_stars_shown(w: &mut World, v: &mut Verdict) {
-    let (shown, stored) = w.mua.with(|m| {
+    let (shown, stored, read) = w.mua.with(|m| {
         let stored: BTreeSet<MsgKey> = m.imap_flag_stores.keys().cloned().collect();
-        (m.imap_flags_shown.clone(), stored)
+        (m.imap_flags_shown.clone(), stored, m.imap_read.clone())
     });
     for seen in shown {
         let Some(i) = w.servers.iter().position(|s| s.host == seen.key.0) else {
@@ -434,6 +438,24 @@ pub fn check_stars_shown(w: &mut World, v: &mut Verdict) {
         };
         if !w.params.servers[i].imap {
             continue;
+        }
+        if !seen.seen && m.seen_at_ms.is_some_and(|at| at < seen.login_ms) {
+            v.violations.push(Violation {
+                invariant: 13,
+                key: Some(seen.key.clone()),
+                message: format!(
+                    "{}:{} was shown unread to client {} at {}, but its server had it \\Seen \
+                     since {}, before that session's LOGIN ({})",
+                    s.host,
+                    m.uidl,
+                    seen.client,
+                    fmt_ms(since_epoch(seen.at_ms)),
+                    fmt_ms(since_epoch(m.seen_at_ms.unwrap_or(0))),
+                    fmt_ms(since_epoch(seen.login_ms)),
+                ),
+            });
+        } else if seen.seen && m.seen_by == Some(PHONE) && !read.contains(&seen.key) {
+            w.coverage.insert(Cov::ImapPhoneReadShown);
         }
         let (with, without) = m.flag_between("\\Flagged", seen.login_ms, seen.at_ms);
         if (seen.flagged && with) || (!seen.flagged && without) {

@@ -5,8 +5,9 @@
 //! Its choices come from a stream of their own (`Mua::flag_rng`), so that
 //! every other choice of each seed stays what it was before.
 //!
-//! It also records the star each listing shows on the messages it knows,
-//! for invariant 13 (what the server had, its phone's stars included).
+//! It also records the star and read mark each listing shows on the
+//! messages it knows, for invariant 13 (what the server had, its phone's
+//! included).
 
 use std::num::NonZeroU32;
 
@@ -15,6 +16,9 @@ use super::record::{Ended, FlagShown, FlagStore, MsgKey};
 use super::{Mua, sim_ms};
 use causeway_client::TRASH;
 use causeway_net::Env;
+
+/// A UID as a listing showed it: (UID, `\\Flagged`, `\\Seen`).
+pub(super) type Shown = (NonZeroU32, bool, bool);
 
 /// How often a session stars or unstars (`\\Flagged`) some messages.
 pub(super) const FLAG_CHANCE: f64 = 0.3;
@@ -70,14 +74,14 @@ impl Mua {
     }
 
     /// A SELECT of `folder` (under UIDVALIDITY `validity`) in session
-    /// `session` showed `starred` (UID, `\\Flagged`): recorded for the
+    /// `session` showed `starred` ([`Shown`]): recorded for the
     /// messages the user knows by those UIDs. Not for its Trash, whose
     /// messages the client proxy keeps itself.
     pub(super) fn saw_stars(
         &self,
         (folder, validity): (&str, Option<NonZeroU32>),
         session: u32,
-        starred: &[(NonZeroU32, bool)],
+        starred: &[Shown],
     ) {
         let Some(validity) = validity.filter(|_| folder != TRASH) else {
             return;
@@ -87,12 +91,13 @@ impl Mua {
             let Some(&login_ms) = m.imap_logged_in.get(&(self.client, session)) else {
                 return;
             };
-            for &(uid, flagged) in starred {
+            for &(uid, flagged, seen) in starred {
                 let slot = (self.client, folder.to_owned(), validity.get(), uid.get());
                 if let Some((key, _)) = m.imap_uids.get(&slot) {
                     m.imap_flags_shown.push(FlagShown {
                         key: key.clone(),
                         flagged,
+                        seen,
                         client: self.client,
                         login_ms,
                         at_ms,

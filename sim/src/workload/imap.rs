@@ -33,7 +33,7 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 
-use super::flags::FLAG_CHANCE;
+use super::flags::{FLAG_CHANCE, Shown};
 use super::record::{Activity, Deletes, Ended, MsgKey};
 use super::{Mua, sim_ms};
 
@@ -802,16 +802,16 @@ impl Mua {
     }
 }
 
-/// A folder selected: its listing (UID, size), and which UIDs it shows
-/// `\\Flagged`.
-type Selected = (Folder, Vec<(NonZeroU32, u32)>, Vec<(NonZeroU32, bool)>);
+/// A folder selected: its listing (UID, size), and each UID's flags as
+/// shown.
+type Selected = (Folder, Vec<(NonZeroU32, u32)>, Vec<Shown>);
 
 /// SELECT of `name`: the folder and its listing, or what went wrong.
 async fn select(c: &mut Client, name: String) -> Result<Selected, String> {
     match c.select(&name).await {
         Ok(f) => {
             let listed = f.listed().map(|l| (l.uid, l.size)).collect();
-            let starred = f.listed().map(|l| (l.uid, l.marks[1])).collect();
+            let starred = f.listed().map(|l| (l.uid, l.marks[1], l.seen)).collect();
             let validity = f.uidvalidity;
             Ok((Folder { name, validity }, listed, starred))
         }

@@ -198,12 +198,13 @@ pub struct FlagStore {
     pub answered_ms: Option<u64>,
 }
 
-/// A message's `\\Flagged` as a SELECT's listing at the IMAP front showed
-/// it.
+/// A message's `\\Flagged` and `\\Seen` as a SELECT's listing at the IMAP
+/// front showed them.
 #[derive(Clone, Debug)]
 pub struct FlagShown {
     pub key: MsgKey,
     pub flagged: bool,
+    pub seen: bool,
     /// The session's mail client, when it sent its LOGIN and when the
     /// listing was answered (env unix ms, as the model servers' records).
     pub client: u8,

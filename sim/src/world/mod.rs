@@ -57,6 +57,7 @@ async fn futures_join_all<F: std::future::Future>(
 }
 use causeway::chain::Keys;
 use nodes::NodeStates;
+pub use phone::PHONE;
 use phone::{Phone, PhoneStar};
 
 /// turmoil's tick: the resolution of simulated time.

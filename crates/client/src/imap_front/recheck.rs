@@ -48,7 +48,7 @@ use super::replies::{bad, no, ok, refusal};
 use crate::broken::Broken;
 use crate::config::TRASH;
 use crate::link::{FIRST_PAUSE, MAX_PAUSE};
-use crate::uids::{Kept, book_key, server_of, with_server_marks};
+use crate::uids::{Kept, book_key, server_of};
 
 /// The key of a shown message whose server is out of reach in the current
 /// session behind: POP3 numbers start at 1, so every operation on it is
@@ -184,8 +184,8 @@ impl<E: Env> Front<E> {
     }
 
     /// Takes what the IMAP servers of `list` said of its flags into the
-    /// folder's book (`UidBook::take_server_flags`), and into `kept`. A book
-    /// that cannot be written shows what it kept.
+    /// folder's book (`UidBook::take_server_flags`), and into `kept`: shown
+    /// even when the book cannot be written.
     async fn take_server_flags(
         &self,
         folder: &str,
@@ -201,27 +201,16 @@ impl<E: Env> Front<E> {
             return;
         }
         let book = self.shared.uids.folder(folder);
-        match book.take_server_flags(&said).await {
-            Ok(changed) => {
-                for (k, key) in kept.iter_mut().zip(keys) {
-                    if let Some(flags) = changed.get(key) {
-                        k.flags = *flags;
-                    }
-                }
+        let (changed, kept_them) = book.take_server_flags(&said).await;
+        for (k, key) in kept.iter_mut().zip(keys) {
+            if let Some(flags) = changed.get(key) {
+                k.flags = *flags;
             }
-            Err(e) => {
-                // Shown all the same (the server has them), but not kept:
-                // a `\\Seen` set elsewhere shows from a later listing.
-                tracing::warn!(folder, error = %e, "the IMAP UID book cannot be written; \
-                    the flags set on the server elsewhere are shown but not kept (check the \
-                    journal's disk)");
-                let said: BTreeMap<&str, ServerFlags> = said.into_iter().collect();
-                for (k, key) in kept.iter_mut().zip(keys) {
-                    if let Some(&server) = said.get(key.as_str()) {
-                        k.flags = with_server_marks(k.flags, server);
-                    }
-                }
-            }
+        }
+        if let Err(e) = kept_them {
+            tracing::warn!(folder, error = %e, "the IMAP UID book cannot be written; the flags \
+                set on the server elsewhere are shown, not kept, and are taken again at the next \
+                listing (check the journal's disk)");
         }
     }
 

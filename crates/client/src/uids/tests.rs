@@ -505,13 +505,13 @@ fn the_servers_flags_are_taken_in_and_a_local_unread_stands_until_the_server_cha
         b.change(&["A:x"], |f| f.flagged = true).await.unwrap();
         let server = |bits: u8| ServerFlags(bits);
         // Elsewhere: x unstarred and read, y answered.
-        let changed = b
+        let (changed, kept) = b
             .take_server_flags(&[
                 ("A:x", server(ServerFlags::SEEN)),
                 ("A:y", server(ServerFlags::ANSWERED)),
             ])
-            .await
-            .unwrap();
+            .await;
+        kept.unwrap();
         assert!(changed["A:x"].seen && !changed["A:x"].flagged);
         assert!(changed["A:y"].answered && !changed["A:y"].seen);
         // The user marks x unread here; the server still has it read, as
@@ -520,7 +520,7 @@ fn the_servers_flags_are_taken_in_and_a_local_unread_stands_until_the_server_cha
         let again = book(&disk, 1, 1_700_003_600_000).await;
         again.number_at(&listing(&["A:x", "A:y"])).await.unwrap();
         let same = [("A:x", server(ServerFlags::SEEN)), ("A:y", server(0))];
-        let changed = again.take_server_flags(&same).await.unwrap();
+        let changed = again.take_server_flags(&same).await.0;
         assert_eq!(
             changed.keys().collect::<Vec<_>>(),
             ["A:y"],
@@ -530,11 +530,36 @@ fn the_servers_flags_are_taken_in_and_a_local_unread_stands_until_the_server_cha
         again
             .take_server_flags(&[("A:x", server(0))])
             .await
+            .1
             .unwrap();
-        let changed = again.take_server_flags(&same[..1]).await.unwrap();
+        let changed = again.take_server_flags(&same[..1]).await.0;
         assert!(changed["A:x"].seen);
         // A message the book does not hold is left alone.
         let none = again.take_server_flags(&[("A:nope", server(15))]).await;
-        assert!(none.unwrap().is_empty());
+        assert!(none.0.is_empty());
+    });
+}
+
+#[test]
+fn the_servers_flags_are_shown_when_the_book_cannot_keep_them_and_taken_again_later() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let b = book(&disk, 1, 1_700_000_000_000).await;
+        b.number_at(&listing(&["A:x"])).await.unwrap();
+        let read_and_starred = ServerFlags(ServerFlags::SEEN | ServerFlags::FLAGGED);
+        disk.fail_next_commits(1);
+        let (changed, kept) = b.take_server_flags(&[("A:x", read_and_starred)]).await;
+        assert!(kept.is_err());
+        assert!(
+            changed["A:x"].seen && changed["A:x"].flagged,
+            "shown all the same"
+        );
+        // Not kept: the next listing takes them again, and keeps them.
+        let (changed, kept) = b.take_server_flags(&[("A:x", read_and_starred)]).await;
+        kept.unwrap();
+        assert!(changed["A:x"].seen && changed["A:x"].flagged);
+        let reread = book(&disk, 1, 1_700_000_000_000).await;
+        let n = reread.number_at(&listing(&["A:x"])).await.unwrap();
+        assert!(n.messages[0].flags.seen && n.messages[0].flags.flagged);
     });
 }
