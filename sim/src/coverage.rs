@@ -73,6 +73,8 @@ pub enum Cov {
     ImapFlagTakenAway,
     ImapPhoneStarShown,
     ImapPhoneReadShown,
+    ImapUnreadStored,
+    ImapUnreadOwedReadDropped,
     LoginWhileExpungeOwed,
     RsetAcked,
     RelayCutAfterRset,
@@ -163,6 +165,8 @@ impl Cov {
         Cov::ImapFlagTakenAway,
         Cov::ImapPhoneStarShown,
         Cov::ImapPhoneReadShown,
+        Cov::ImapUnreadStored,
+        Cov::ImapUnreadOwedReadDropped,
         Cov::LoginWhileExpungeOwed,
         Cov::RsetAcked,
         Cov::RelayCutAfterRset,
@@ -281,6 +285,12 @@ impl Cov {
             }
             Cov::ImapPhoneReadShown => {
                 "a message read on the phone shown read at the IMAP front, never read there"
+            }
+            Cov::ImapUnreadStored => {
+                "a message read on its IMAP server, marked unread at the IMAP front, stays unread"
+            }
+            Cov::ImapUnreadOwedReadDropped => {
+                "... one read in the same session (its read mark owed), stays unread"
             }
             Cov::LoginWhileExpungeOwed => {
                 "an IMAP LOGIN sent while an answered expunge was not done yet"

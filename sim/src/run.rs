@@ -242,6 +242,7 @@ impl Harness {
         oracle::check_appends(w, v);
         oracle::check_flags(w, v);
         oracle::check_stars_shown(w, v);
+        oracle::check_unreads(w, v);
         oracle::check_expunges_final(w, v);
         oracle::check_liveness(w, &self.faults, v);
         oracle::check_taps(w, v);

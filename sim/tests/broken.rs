@@ -40,16 +40,17 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("carried-undone-by-rset", 249, 6, None),
     ("unprimed-resume", 25, 9, None),
     ("imap-uids-by-listing", 6, 2, None),
-    ("imap-seen-unowed", 134, 4, None),
+    ("imap-seen-unowed", 228, 4, None),
     ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
     ("append-again-on-resume", 5772, 10, None),
     ("imap-append-uid-unkept", 98, 2, None),
-    ("imap-flags-unsent", 56, 11, None),
-    ("pending-deletes-shown", 290, 12, None),
+    ("imap-flags-unsent", 225, 11, None),
+    ("pending-deletes-shown", 1242, 12, None),
     ("imap-taken-in-forgotten", 437, 2, Some(Focus::ProxyAndMua)),
     ("imap-server-flags-ignored", 27, 13, None),
+    ("unread-keeps-owed-read", 575, 14, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -144,4 +145,5 @@ caught! {
     a_proxy_that_shows_a_message_whose_delete_it_holds: "pending-deletes-shown",
     a_proxy_whose_listing_forgets_what_was_taken_in_after_it: "imap-taken-in-forgotten",
     a_proxy_that_ignores_the_flags_its_servers_list: "imap-server-flags-ignored",
+    an_edge_that_keeps_a_read_mark_the_user_took_back: "unread-keeps-owed-read",
 }

@@ -166,6 +166,61 @@ async fn flags_set_on_the_server_elsewhere_show_at_the_front() {
     rig.assert_no_leaks();
 }
 
+/// "Mark as unread" reaches the IMAP server: a message read in this
+/// session, whose read mark the edge still owes (it is committed at the
+/// session's end), stays unread, for the edge drops the mark; one read
+/// and committed in an earlier session is unread on the server before
+/// the STORE is answered. Each later listing shows both unread. Before,
+/// the front kept "unread" in its UID book alone, and the first message
+/// ended read on the server all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marked_unread_a_message_is_unread_on_its_server_though_its_read_mark_was_owed() {
+    if !python::available().await {
+        return;
+    }
+    let rig = archive().await;
+    let h = rig.host("Archive");
+    let seen = || -> Vec<bool> {
+        let all = h.store.messages(&h.maildrop);
+        all.iter().map(|m| m.seen_by.is_some()).collect()
+    };
+    let first = format!(
+        r#"{}attempt("read1", p.uid, "FETCH", "1", "(BODY[])")
+attempt("read2", p.uid, "FETCH", "2", "(BODY[])")
+attempt("noop", p.noop)
+attempt("unread", p.uid, "STORE", "2", "-FLAGS", "(\Seen)")
+{}attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+        python::imap_folder_script(),
+    );
+    let out = python::run_imap(&rig.imap, &first).await;
+    assert!(out.get("unread").starts_with("OK"), "{out:?}");
+    assert_eq!(out.get("flags"), "1:\\Seen;2:;3:", "{out:?}");
+    rig.settle().await;
+    assert_eq!(seen(), [true, false, false], "{}", rig.report());
+
+    let second = format!(
+        r#"{}attempt("unread", p.uid, "STORE", "1", "-FLAGS.SILENT", "(\Seen)")
+attempt("logout", p.logout)
+"#,
+        python::imap_login_select("Archive"),
+    );
+    let out = python::run_imap(&rig.imap, &second).await;
+    assert!(out.get("unread").starts_with("OK"), "{out:?}");
+    rig.settle().await;
+    assert_eq!(seen(), [false, false, false], "{}", rig.report());
+    let third = format!(
+        "{}{}attempt(\"logout\", p.logout)\n",
+        python::imap_login_select("Archive"),
+        python::imap_folder_script(),
+    );
+    let out = python::run_imap(&rig.imap, &third).await;
+    assert_eq!(out.get("flags"), "1:;2:;3:", "{out:?}");
+    rig.settle().await;
+    rig.assert_no_leaks();
+}
+
 /// Two IMAP clients on one folder of a server that does not lock (as
 /// Thunderbird's two connections are): a message the first expunged is
 /// not listed to the second while the first's delete is still owed (its

@@ -6,8 +6,10 @@
 //! read, nothing removed; every server session ended with LOGOUT. Direct
 //! and through the relay (which carries the edge's `XSTORE`). Then the
 //! other way: flags another device set straight on Dovecot (read, starred)
-//! show through Causeway from its next listing (the edge's `XFLAGS`). See
-//! docs/interop.md, "IMAP mail clients".
+//! show through Causeway from its next listing (the edge's `XFLAGS`). And
+//! "mark as unread" reaches Dovecot, for a message read through Causeway
+//! in that session (its read mark still owed) as for one read on the
+//! phone. See docs/interop.md, "IMAP mail clients".
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
 use causeway_tests::interop::dovecot::{PASSWORD, USER};
@@ -89,6 +91,31 @@ attempt("logout", p.logout)
     );
     settle(&dc, &chain, USER, mark, |_| Ok(())).await;
     assert_clean_ends(&dc, mark, "flags shown").await;
+
+    // Mark as unread: message 1 read now (its read mark still owed by the
+    // edge), message 3 read on the phone. Both end unread on Dovecot.
+    let mark = dc.log_mark();
+    let unread = format!(
+        r#"attempt("login", p.login, "{LOCAL_USER}", "{LOCAL_PASSWORD}")
+attempt("select", p.select, "INBOX")
+attempt("read", p.fetch, "1", "(BODY[])")
+attempt("noop", p.noop)
+attempt("unread", p.store, "1,3", "-FLAGS", "(\\Seen)")
+attempt("logout", p.logout)
+"#
+    );
+    let out = python::run_imap(&chain.imap, &unread).await;
+    assert!(out.get("unread").starts_with("OK"), "{out:?}");
+    settle(&dc, &chain, USER, mark, |_| Ok(())).await;
+    let after = dc.mailbox(USER).await;
+    assert!(
+        after
+            .messages
+            .iter()
+            .all(|m| !m.flags.iter().any(|f| f == "\\Seen")),
+        "{after}"
+    );
+    assert_clean_ends(&dc, mark, "marked unread").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

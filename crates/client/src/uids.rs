@@ -682,18 +682,39 @@ impl UidBook {
 
     /// Takes what the IMAP server of each of `listed` ([`book_key`]s) said
     /// it keeps (`XFLAGS`, at the listing just numbered) into the book,
-    /// durably ([`merged`]); returns the flags to show of those that
-    /// changed, by key, and whether the book kept them. Shown even when
-    /// it could not (the server has them); the next listing then merges
-    /// them again. A message not in the book is left alone.
+    /// durably ([`merged`]); returns the flags to show of each, by key, and
+    /// whether the book kept what changed. Every one listed, not only
+    /// those this call changed: another session may have taken the same
+    /// change between this session's numbering and now (two mail clients
+    /// log in at once), and its numbering still shows the old flags.
+    /// Shown even when the book could not keep them (the server has them);
+    /// the next listing then merges them again. A message not in the book
+    /// is left alone.
     pub(crate) async fn take_server_flags(
         &self,
         listed: &[(&str, ServerFlags)],
     ) -> (BTreeMap<String, Flags>, io::Result<()>) {
         let keys: Vec<&str> = listed.iter().map(|(k, _)| *k).collect();
         let (changed, kept) = self.change_each(&keys, |i, k| merged(k, listed[i].1)).await;
-        let flags = changed.into_iter().map(|(u, k)| (u, k.flags)).collect();
+        let mut flags: BTreeMap<String, Flags> = {
+            let book = self.book.lock().await;
+            (keys.iter())
+                .filter_map(|k| Some(((*k).to_owned(), book.known.get(*k)?.flags)))
+                .collect()
+        };
+        flags.extend(changed.into_iter().map(|(u, k)| (u, k.flags)));
         (flags, kept)
+    }
+
+    /// The messages `uidls` were marked unread on their IMAP server (the
+    /// user's "mark as unread"): a `\Seen` a later listing shows there is
+    /// another device's read, to be shown ([`merged`]).
+    pub(crate) async fn unread_there(&self, uidls: &[&str]) -> io::Result<()> {
+        let unread = |_: usize, k: Kept| Kept {
+            seen_there: false,
+            ..k
+        };
+        self.change_each(uidls, unread).await.1
     }
 
     /// Changes what the book keeps of `uidls` with `change(index, kept)`,
@@ -737,11 +758,10 @@ impl UidBook {
 /// - `\Answered`, `\Flagged` and `\Draft` as the server has them: the
 ///   front sets them there before it answers a STORE, so a difference is
 ///   another client's change;
-/// - `\Seen` once the server has it and did not at the last listing (read
-///   elsewhere). A `\Seen` the server lacks is kept (this proxy's read mark
-///   may not be committed yet), and so is one the user took away here
-///   ("mark as unread" does not reach the server) until the server's
-///   changes again;
+/// - `\Seen` once the server has it and did not at the last listing, or
+///   since the user marked it unread here, which reached the server
+///   ([`UidBook::unread_there`]): read elsewhere. A `\Seen` the server
+///   lacks is kept (this proxy's read mark may not be committed yet);
 /// - `\Deleted` and keywords are this proxy's (not carried).
 fn merged(k: Kept, server: ServerFlags) -> Kept {
     let mut flags = k.flags;

@@ -56,10 +56,14 @@ pub enum Broken {
     /// first answer was lost, not its effect): the message is on the
     /// server twice.
     AppendAgainOnResume,
+    /// Take `\Seen` away on the server when the mail client marks a
+    /// message unread, but keep the read mark still owed on it: the
+    /// session's QUIT marks it read again.
+    UnreadKeepsOwedRead,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 14] = [
+    pub const ALL: [Broken; 15] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -74,6 +78,7 @@ impl Broken {
         Broken::JournalHeaderErasedEarly,
         Broken::CarriedTakenTwice,
         Broken::AppendAgainOnResume,
+        Broken::UnreadKeepsOwedRead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +97,7 @@ impl Broken {
             Broken::JournalHeaderErasedEarly => "journal-header-erased-early",
             Broken::CarriedTakenTwice => "carried-taken-twice",
             Broken::AppendAgainOnResume => "append-again-on-resume",
+            Broken::UnreadKeepsOwedRead => "unread-keeps-owed-read",
         }
     }
 }

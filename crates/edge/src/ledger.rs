@@ -525,6 +525,28 @@ impl Ledger {
             .unwrap_or_default()
     }
 
+    /// The journal entries of the read mark owed on `target`, if one is:
+    /// to erase before [`Ledger::unread`], so that a crash after the
+    /// mail client was told "unread" cannot bring the mark back.
+    pub fn read_entries(&self, target: &Target) -> Vec<Entry> {
+        let key = (target.clone(), Owed::Read);
+        self.owed
+            .get(&key)
+            .map(|i| i.entries.clone())
+            .unwrap_or_default()
+    }
+
+    /// The mail client marked `target` unread: the read mark owed on it,
+    /// adopted or this session's, sent in this server session or not, is
+    /// dropped (the server's `\Seen` is taken away after this, and a
+    /// mark committed later would undo that). True if one was owed.
+    pub fn unread(&mut self, target: &Target) -> bool {
+        let key = (target.clone(), Owed::Read);
+        self.unsent.remove(&key);
+        self.newcomers.remove(&key);
+        self.owed.remove(&key).is_some()
+    }
+
     /// The mail client undid this session's work on this server: its
     /// deletes, and its read marks too (a server's RSET undoes both, so the
     /// server ends as it would had the mail client spoken to it directly).

@@ -222,6 +222,13 @@ pub fn mark_seen(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable
     add_flag(uids, Flag::Seen)
 }
 
+/// `UID STORE uids -FLAGS.SILENT (\Seen)`: the mail client marked them
+/// unread, which undoes a read mark only as the last word (the edge drops
+/// a read mark it still owes first).
+pub fn unmark_seen(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
+    store_flag(uids, StoreType::Remove, Flag::Seen)
+}
+
 /// `UID STORE uids +FLAGS.SILENT (\Deleted)`: the first half of a delete.
 pub fn flag_deleted(uids: &[NonZeroU32]) -> Result<CommandBody<'static>, Unsendable> {
     add_flag(uids, Flag::Deleted)

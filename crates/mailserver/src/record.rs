@@ -49,8 +49,11 @@ pub struct MessageRecord {
     pub delivery_seq: u64,
     /// Wall-clock delivery time (env `unix_millis`), if the deliverer gave one.
     pub delivered_at_ms: Option<u64>,
-    /// The session whose UPDATE (or abrupt close, if so configured) set the
-    /// seen flag, and when (env `unix_millis`).
+    /// The session whose UPDATE (or abrupt close, if so configured, or an
+    /// IMAP FETCH or STORE, or another device) set the seen flag, and when
+    /// (env `unix_millis`); `None` while the message is unread. An IMAP
+    /// client may take `\Seen` away again ([`MessageRecord::unset_seen`]):
+    /// the flag then goes, and a later read sets it anew.
     pub seen_by: Option<SessionId>,
     pub seen_at_ms: Option<u64>,
     /// The session whose UPDATE removed the message, and when.
@@ -67,8 +70,9 @@ pub struct MessageRecord {
     /// `\Answered`, `\Draft`, keywords), as `STORE`s left them, each set or
     /// taken away at once (not at a commit).
     pub flags: BTreeSet<String>,
-    /// Every `STORE` of those flags, in the order the store took them: what
-    /// a message showed at a past moment (the simulation's oracle asks).
+    /// Every `STORE` of those flags, and every change of `\Seen`, in the
+    /// order the store took them: what a message showed at a past moment
+    /// (the simulation's oracle asks).
     pub flag_stores: Vec<FlagStored>,
 }
 
@@ -81,7 +85,41 @@ pub struct FlagStored {
     pub flags: Vec<String>,
 }
 
+/// `\Seen` as [`FlagStored`] names it.
+const SEEN: &str = "\\Seen";
+
 impl MessageRecord {
+    /// `by` reads the message at `now_ms` (nothing if it is read already:
+    /// the first cause stays). True if that changed it.
+    pub(crate) fn set_seen(&mut self, by: SessionId, now_ms: u64) -> bool {
+        if self.seen_by.is_some() {
+            return false;
+        }
+        self.seen_by = Some(by);
+        self.seen_at_ms = Some(now_ms);
+        self.seen_changed(true, now_ms);
+        true
+    }
+
+    /// An IMAP `STORE -FLAGS (\Seen)` at `now_ms`: the message is unread
+    /// again. True if that changed it.
+    pub(crate) fn unset_seen(&mut self, now_ms: u64) -> bool {
+        if self.seen_by.take().is_none() {
+            return false;
+        }
+        self.seen_at_ms = None;
+        self.seen_changed(false, now_ms);
+        true
+    }
+
+    fn seen_changed(&mut self, add: bool, at_ms: u64) {
+        self.flag_stores.push(FlagStored {
+            at_ms,
+            add,
+            flags: vec![SEEN.to_owned()],
+        });
+    }
+
     /// Whether the message had `flag` just after the store took everything
     /// stored up to `at_ms`, inclusive.
     pub fn had_flag_at(&self, flag: &str, at_ms: u64) -> bool {
@@ -205,7 +243,7 @@ impl LockInfo {
 
 #[cfg(test)]
 mod tests {
-    use crate::MailStore;
+    use crate::{MailStore, SessionId};
 
     #[test]
     fn a_flag_is_had_from_its_store_until_one_takes_it_away() {
@@ -231,5 +269,25 @@ mod tests {
         assert_eq!(r.flag_between("\\Flagged", 25, 40), (true, true));
         assert_eq!(r.flag_between("\\Flagged", 30, 40), (false, true));
         assert_eq!(r.flag_between("\\Draft", 0, 40), (false, true));
+    }
+
+    #[test]
+    fn seen_is_had_from_a_read_until_it_is_taken_away_and_a_new_read_is_its_own() {
+        let s = MailStore::new();
+        s.add_user("alice", "pw");
+        let u = s.deliver("alice", "1").unwrap();
+        let uid = s.message("alice", u.as_str()).unwrap().uid;
+        s.read_elsewhere("alice", uid, SessionId(7), 10);
+        s.read_elsewhere("alice", uid, SessionId(8), 15);
+        let mut r = s.message("alice", u.as_str()).unwrap();
+        assert_eq!((r.seen_by, r.seen_at_ms), (Some(SessionId(7)), Some(10)));
+        assert!(r.unset_seen(20) && !r.unset_seen(25));
+        assert_eq!((r.seen_by, r.seen_at_ms), (None, None));
+        assert!(r.set_seen(SessionId(9), 30));
+        assert_eq!((r.seen_by, r.seen_at_ms), (Some(SessionId(9)), Some(30)));
+        assert_eq!(r.flag_between("\\Seen", 0, 9), (false, true));
+        assert_eq!(r.flag_between("\\Seen", 11, 19), (true, false));
+        assert_eq!(r.flag_between("\\Seen", 21, 29), (false, true));
+        assert_eq!(r.flag_between("\\Seen", 15, 30), (true, true));
     }
 }

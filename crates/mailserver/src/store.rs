@@ -324,8 +324,7 @@ impl MailStore {
         r.appended_by = Some(by);
         r.flagged_elsewhere = deleted;
         if seen {
-            r.seen_by = Some(by);
-            r.seen_at_ms = Some(now_ms);
+            r.set_seen(by, now_ms);
         }
         Ok((uidvalidity, uid))
     }
@@ -422,9 +421,8 @@ impl MailStore {
             .mailboxes
             .get_mut(maildrop)
             .and_then(|mb| mb.messages.get_mut(&uid));
-        if let Some(r) = m.map(|s| &mut s.record).filter(|r| r.seen_by.is_none()) {
-            r.seen_by = Some(by);
-            r.seen_at_ms = Some(now_ms);
+        if let Some(s) = m {
+            s.record.set_seen(by, now_ms);
         }
     }
 
@@ -651,6 +649,30 @@ impl MailStore {
         apply(mb, sess, commit, now_ms)
     }
 
+    /// An IMAP `STORE -FLAGS (\\Seen)` by session `id` on its maildrop's
+    /// messages `uids`, at `now_ms`: unread again (an expunged one is left
+    /// alone).
+    pub(crate) fn unseen_now(&self, id: SessionId, now_ms: u64, uids: &[u32]) {
+        let mut g = self.lock();
+        let g = &mut *g;
+        g.last_seen_ms = g.last_seen_ms.max(now_ms);
+        let Some(user) = g.sessions.get(&id).and_then(|s| s.user.as_ref()) else {
+            return;
+        };
+        let Some(mb) = g.mailboxes.get_mut(user) else {
+            return;
+        };
+        for uid in uids {
+            if let Some(m) = mb
+                .messages
+                .get_mut(uid)
+                .filter(|m| m.record.deleted_by.is_none())
+            {
+                m.record.unset_seen(now_ms);
+            }
+        }
+    }
+
     /// `user`'s UIDVALIDITY.
     pub(crate) fn uidvalidity(&self, user: &str) -> Option<u32> {
         self.lock().mailboxes.get(user).map(|mb| mb.uidvalidity)
@@ -662,9 +684,7 @@ impl MailStore {
 fn apply(mb: &mut Mailbox, sess: &mut SessionRecord, commit: &Commit, now_ms: u64) -> Vec<u32> {
     for uid in &commit.seen {
         if let Some(m) = mb.messages.get_mut(uid) {
-            if m.record.seen_by.is_none() {
-                m.record.seen_by = Some(sess.id);
-                m.record.seen_at_ms = Some(now_ms);
+            if m.record.set_seen(sess.id, now_ms) {
                 sess.marked_seen.push(m.record.uidl.clone());
             }
         }

@@ -93,6 +93,16 @@ async fn peeks_marks_and_expunges_as_imap_does() {
     )
     .await;
     assert!(store.is_seen("alice", &uidls[2]));
+    // Taken away again, it is unread, and the record says when.
+    run(
+        &mut c,
+        "f2",
+        &format!("UID STORE {u1} -FLAGS.SILENT (\\Seen)"),
+    )
+    .await;
+    assert!(!store.is_seen("alice", &uidls[1]));
+    let r = store.message("alice", &uidls[1]).unwrap();
+    assert_eq!(r.flag_between("\\Seen", 0, u64::MAX), (true, true));
 
     // Flag three; UID EXPUNGE of one removes that one only.
     run(

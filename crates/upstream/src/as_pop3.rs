@@ -26,6 +26,9 @@
 //!   which the edge already reads as "not committed": it redoes the work in
 //!   a new session, by UIDL (marking read again changes nothing; a message
 //!   already expunged is gone).
+//! - `XSTORE n - \Seen` (the mail client marked the message unread) takes
+//!   `\Seen` away on the server at once, and this session's own read mark
+//!   with it: a RETR before it is not marked at QUIT.
 //! - A session that ends without QUIT commits nothing, as in POP3; it still
 //!   ends with LOGOUT when the connection allows.
 
@@ -292,24 +295,40 @@ impl<E: Env> ImapAsPop3<E> {
     /// on the server now. Unlike a read mark or a delete this is not held
     /// for QUIT: a flag such as `\Flagged` promises nothing about delivery,
     /// storing it twice changes nothing, and the mail client was told it is
-    /// stored only once the server said `OK`.
+    /// stored only once the server said `OK`. A `\Seen` taken away (the
+    /// mail client marked the message unread) also takes back this
+    /// session's read mark, which QUIT would otherwise set again.
     async fn store_flags(
         &mut self,
         n: u32,
         add: bool,
         flags: &[Vec<u8>],
     ) -> Result<Response, OpError> {
-        let m = match self.live(n) {
-            Ok((_, m)) => m,
+        let (i, m) = match self.live(n) {
+            Ok(found) => found,
             Err(r) => return Ok(r),
         };
-        let Ok(flags) = flags
+        let Ok(mut flags) = flags
             .iter()
             .map(|f| String::from_utf8(f.clone()))
             .collect::<Result<Vec<_>, _>>()
         else {
             return Ok(err("A flag name is not ASCII."));
         };
+        let before = flags.len();
+        flags.retain(|f| !f.eq_ignore_ascii_case("\\Seen"));
+        if flags.len() < before {
+            if add {
+                return Ok(err("A read mark is made by delivery, not by XSTORE."));
+            }
+            self.messages[i].retrieved = false;
+            if let Err(e) = self.session.unmark_seen(&[m.uid]).await {
+                return self.answered(e);
+            }
+        }
+        if flags.is_empty() {
+            return Ok(ok("Flags stored."));
+        }
         match self.session.store_flags(&[m.uid], add, &flags).await {
             Ok(()) => Ok(ok("Flags stored.")),
             Err(e) => self.answered(e),

@@ -165,6 +165,11 @@ impl<E: Env> ImapSession<E> {
         self.client.mark_seen(uids).await
     }
 
+    /// Marks `uids` unread, as the mail client asked.
+    pub async fn unmark_seen(&mut self, uids: &[NonZeroU32]) -> Result<(), ImapError> {
+        self.client.unmark_seen(uids).await
+    }
+
     /// Adds or takes away flags the mail client stored (see
     /// `ImapClient::store_flags`).
     pub async fn store_flags(

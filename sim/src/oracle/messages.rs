@@ -1,4 +1,4 @@
-//! Invariants 1, 3 and 4 (and the IMAP ones, 10 to 13), judged per message from the servers' records
+//! Invariants 1, 3 and 4 (and the IMAP ones, 10 to 14), judged per message from the servers' records
 //! against what the mail user asked and received: nothing lost, nothing
 //! deleted or read that was not asked, everything acknowledged committed.
 //! Twins (an exact copy delivered right after its DELE `+OK`, `--focus
@@ -104,7 +104,7 @@ fn read_may_be_lost(faults: &Faults, received: Option<u64>) -> bool {
 /// Invariants 1, 3 and 4, per message.
 pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     imap_strains_covered(w);
-    let (must, may, asked, received, must_read, read, emptied) = w.mua.with(|m| {
+    let (must, may, asked, received, mut must_read, read, emptied) = w.mua.with(|m| {
         (
             m.must_delete.clone(),
             m.may_delete.clone(),
@@ -115,6 +115,10 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
             m.imap_trash_expunged.clone(),
         )
     });
+    // A message the user marked unread is invariant 14's: whether a read
+    // still ends it read depends on which came last.
+    w.mua
+        .with(|m| must_read.retain(|k| !m.imap_unreads.contains_key(k)));
     if !read.is_empty() {
         w.coverage.insert(Cov::ImapFrontRead);
     }
@@ -305,6 +309,13 @@ pub fn check_messages(w: &mut World, faults: &Faults, v: &mut Verdict) {
     }
 }
 
+/// The server of message `key`, if its entry speaks IMAP to it (a POP3
+/// server keeps no flags).
+fn imap_server_of<'w>(w: &'w World, key: &MsgKey) -> Option<&'w crate::world::Server> {
+    let i = w.servers.iter().position(|s| s.host == key.0)?;
+    w.params.servers[i].imap.then(|| &w.servers[i])
+}
+
 /// Invariant 10: a message the mail user APPENDed and was answered `OK`
 /// for is on its entry's server exactly once; one whose answer it never
 /// heard, at most once. Counted over every copy the server ever stored by
@@ -357,13 +368,9 @@ pub fn check_appends(w: &mut World, v: &mut Verdict) {
 pub fn check_flags(w: &mut World, v: &mut Verdict) {
     let stores = w.mua.with(|m| m.imap_flag_stores.clone());
     for (key, stores) in stores {
-        let Some(i) = w.servers.iter().position(|s| s.host == key.0) else {
+        let Some(s) = imap_server_of(w, &key) else {
             continue;
         };
-        if !w.params.servers[i].imap {
-            continue;
-        }
-        let s = &w.servers[i];
         // What the phone stored is invariant 13's to judge.
         if w.phone_touched(&key) {
             continue;
@@ -418,8 +425,9 @@ pub fn check_flags(w: &mut World, v: &mut Verdict) {
 /// the listing was answered: as the user's own STOREs and its phone's left
 /// it. (The front takes the server's flags at each listing; between
 /// listings it shows what the user stored, which its server has too.) And
-/// it shows `\\Seen` a message its server had read before the LOGIN (by
-/// the phone, or by a read mark of ours; the user never marks one unread).
+/// it shows `\\Seen` a message its server had read from the LOGIN on (by
+/// the phone, or by a read mark of ours), unless the server had it unread
+/// at some moment since (the user marked it unread: invariant 14).
 /// Judged from the model server's record of every STORE, for messages the
 /// user knew by the listing's UID and the server still had at the LOGIN.
 pub fn check_stars_shown(w: &mut World, v: &mut Verdict) {
@@ -439,18 +447,18 @@ pub fn check_stars_shown(w: &mut World, v: &mut Verdict) {
         if !w.params.servers[i].imap {
             continue;
         }
-        if !seen.seen && m.seen_at_ms.is_some_and(|at| at < seen.login_ms) {
+        let (_, unread) = m.flag_between("\\Seen", seen.login_ms, seen.at_ms);
+        if !seen.seen && !unread {
             v.violations.push(Violation {
                 invariant: 13,
                 key: Some(seen.key.clone()),
                 message: format!(
                     "{}:{} was shown unread to client {} at {}, but its server had it \\Seen \
-                     since {}, before that session's LOGIN ({})",
+                     from that session's LOGIN ({}) until then",
                     s.host,
                     m.uidl,
                     seen.client,
                     fmt_ms(since_epoch(seen.at_ms)),
-                    fmt_ms(since_epoch(m.seen_at_ms.unwrap_or(0))),
                     fmt_ms(since_epoch(seen.login_ms)),
                 ),
             });
@@ -549,5 +557,86 @@ pub fn check_expunges_final(w: &mut World, v: &mut Verdict) {
                 fmt_ms(acked)
             ),
         });
+    }
+}
+
+/// Invariant 14: a message the IMAP user marked unread (`UID STORE -FLAGS
+/// (\\Seen)` answered `OK`) is unread on its IMAP server from that answer
+/// until someone reads it again (or deletes it): no read mark made before
+/// it (the session's own above all, which the edge still owed: a
+/// session's marks are committed as it ends) is committed after it.
+/// Judged for the last of the message's unreads when every one was
+/// answered in turn, up to the next read by that mail client or the
+/// phone; not for a message another mail client read (its read mark may
+/// rightly be committed later).
+pub fn check_unreads(w: &mut World, v: &mut Verdict) {
+    let (unreads, reads_by) = w.mua.with(|m| (m.imap_unreads.clone(), m.reads_by.clone()));
+    for (key, unreads) in unreads {
+        let Some(s) = imap_server_of(w, &key) else {
+            continue;
+        };
+        let Some(m) = s.store.message_by_uid(&s.user, key.1) else {
+            continue;
+        };
+        let Some(last) = unreads.iter().max_by_key(|u| u.sent_ms) else {
+            continue;
+        };
+        let in_turn = unreads.iter().all(|u| {
+            u.answered_ms
+                .is_some_and(|a| u.sent_ms == last.sent_ms || a <= last.sent_ms)
+        });
+        let Some(answered) = last.answered_ms.filter(|_| in_turn) else {
+            continue;
+        };
+        let reads = reads_by.get(&key).map_or(&[][..], Vec::as_slice);
+        if reads.iter().any(|&(c, _)| c != last.client) {
+            continue;
+        }
+        let read_again = (reads.iter().map(|&(_, at)| at))
+            .chain(
+                w.phone_reads
+                    .iter()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, at)| *at),
+            )
+            .filter(|&at| at > last.sent_ms);
+        let until = read_again.chain(m.deleted_at_ms).min().unwrap_or(u64::MAX);
+        if until <= answered {
+            continue;
+        }
+        let (seen, _) = m.flag_between("\\Seen", answered, until - 1);
+        if seen {
+            let when = m
+                .seen_at_ms
+                .map_or("-".to_owned(), |t| fmt_ms(since_epoch(t)));
+            v.violations.push(Violation {
+                invariant: 14,
+                key: Some(key.clone()),
+                message: format!(
+                    "{}:{} was \\Seen on its server (since {when}, by session {:?}), though client \
+                     {} marked it unread (-FLAGS, sent at {}, answered OK at {}) and no one read \
+                     it after, until {}",
+                    s.host,
+                    m.uidl,
+                    m.seen_by,
+                    last.client,
+                    fmt_ms(since_epoch(last.sent_ms)),
+                    fmt_ms(since_epoch(answered)),
+                    match until {
+                        u64::MAX => "the end".to_owned(),
+                        t => fmt_ms(since_epoch(t)),
+                    },
+                ),
+            });
+            continue;
+        }
+        if m.had_flag_at("\\Seen", last.sent_ms) {
+            w.coverage.insert(Cov::ImapUnreadStored);
+        }
+        // Its session's read mark would have been committed as the
+        // session ended, within the span judged.
+        if last.read_here && last.session_ended_ms.is_some_and(|e| e < until) {
+            w.coverage.insert(Cov::ImapUnreadOwedReadDropped);
+        }
     }
 }

@@ -30,6 +30,7 @@ mod silence;
 mod taps;
 pub use messages::{
     check_appends, check_expunges_final, check_flags, check_messages, check_stars_shown,
+    check_unreads,
 };
 pub use taps::check_taps;
 
@@ -75,6 +76,7 @@ pub fn invariant_name(n: u8) -> &'static str {
         11 => "stored flags on the IMAP server as the user left them",
         12 => "an IMAP expunge is final in every later session",
         13 => "a listing at the IMAP front shows the server's flags",
+        14 => "a message marked unread stays unread on its server until read again",
         _ => "?",
     }
 }

@@ -5,6 +5,11 @@
 //! Its choices come from a stream of their own (`Mua::flag_rng`), so that
 //! every other choice of each seed stays what it was before.
 //!
+//! In some sessions it also marks one of them unread (`UID STORE -FLAGS
+//! (\\Seen)`), often one it read in that very session, whose read mark
+//! the edge still owes: invariant 14 holds the server to "unread" from
+//! the answer on, until someone reads it again.
+//!
 //! It also records the star and read mark each listing shows on the
 //! messages it knows, for invariant 13 (what the server had, its phone's
 //! included).
@@ -12,7 +17,7 @@
 use std::num::NonZeroU32;
 
 use super::imap::Client;
-use super::record::{Ended, FlagShown, FlagStore, MsgKey};
+use super::record::{Ended, FlagShown, FlagStore, MsgKey, Unread};
 use super::{Mua, sim_ms};
 use causeway_client::TRASH;
 use causeway_net::Env;
@@ -22,6 +27,9 @@ pub(super) type Shown = (NonZeroU32, bool, bool);
 
 /// How often a session stars or unstars (`\\Flagged`) some messages.
 pub(super) const FLAG_CHANCE: f64 = 0.3;
+
+/// How often a session marks a message it has whole unread.
+pub(super) const UNREAD_CHANCE: f64 = 0.4;
 
 impl Mua {
     /// Stars or unstars (`\Flagged`) one or two of the messages it has
@@ -71,6 +79,64 @@ impl Mua {
             }
         });
         Ok(())
+    }
+
+    /// Marks one of the messages it has whole unread, as a person does
+    /// ("mark as unread") to come back to it: invariant 14 holds its
+    /// server to that once the STORE is answered `OK`. Returns its UID.
+    pub(super) async fn unread_one(
+        &self,
+        c: &mut Client,
+        whole: &[(NonZeroU32, Option<MsgKey>)],
+        session: u32,
+        commands: &mut u32,
+    ) -> Result<Option<NonZeroU32>, Ended> {
+        // One the folder still shows (another client may have moved or
+        // expunged it since: a STORE of it changes nothing), of an IMAP
+        // server when it can: a POP3 server keeps no flags.
+        let shown = |u: NonZeroU32| c.folder().is_some_and(|f| f.seq_of(u).is_some());
+        let known: Vec<(NonZeroU32, &MsgKey)> = whole
+            .iter()
+            .filter(|(u, _)| shown(*u))
+            .filter_map(|(u, k)| Some((*u, k.as_ref()?)))
+            .collect();
+        let on_imap: Vec<(NonZeroU32, &MsgKey)> = (known.iter().copied())
+            .filter(|(_, k)| self.stores.iter().any(|s| s.host == k.0 && s.imap))
+            .collect();
+        let known = if on_imap.is_empty() { known } else { on_imap };
+        if known.is_empty() {
+            return Ok(None);
+        }
+        let (uid, key) = known[self.flag_rng.range(0, known.len() as u64) as usize];
+        let sent_ms = self.env.unix_millis();
+        self.log.with(|m| {
+            let login = m.imap_logged_in.get(&(self.client, session)).copied();
+            let read_here = (m.reads_by.get(key).into_iter().flatten())
+                .any(|&(c, at)| c == self.client && login.is_some_and(|l| at >= l));
+            m.imap_unreads.entry(key.clone()).or_default().push(Unread {
+                client: self.client,
+                session,
+                session_ended_ms: None,
+                sent_ms,
+                answered_ms: None,
+                read_here,
+            });
+        });
+        *commands += 1;
+        if let Err(e) = c.unmark_seen(&[uid]).await {
+            return Err(Ended::Broken(format!("UID STORE (-\\Seen): {e}")));
+        }
+        let now = self.env.unix_millis();
+        self.log.with(|m| {
+            let ours = m
+                .imap_unreads
+                .get_mut(key)
+                .and_then(|v| v.iter_mut().rev().find(|u| u.sent_ms == sent_ms));
+            if let Some(u) = ours {
+                u.answered_ms = Some(now);
+            }
+        });
+        Ok(Some(uid))
     }
 
     /// A SELECT of `folder` (under UIDVALIDITY `validity`) in session

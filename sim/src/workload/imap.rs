@@ -33,7 +33,7 @@ use std::time::Duration;
 use causeway_imap::{ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 
-use super::flags::{FLAG_CHANCE, Shown};
+use super::flags::{FLAG_CHANCE, Shown, UNREAD_CHANCE};
 use super::record::{Activity, Deletes, Ended, MsgKey};
 use super::{Mua, sim_ms};
 
@@ -205,7 +205,15 @@ impl Mua {
             }
             other => other,
         };
-        self.log.with(|m| m.imap_reads_of.remove(&(self.client, n)));
+        let now = self.env.unix_millis();
+        self.log.with(|m| {
+            m.imap_reads_of.remove(&(self.client, n));
+            let ours = (m.imap_unreads.values_mut().flatten())
+                .filter(|u| (u.client, u.session) == (self.client, n));
+            for u in ours {
+                u.session_ended_ms = Some(now);
+            }
+        });
         deletes.settle(&self.log);
         self.log.with(|m| {
             m.imap_sessions += 1;
@@ -409,7 +417,7 @@ impl Mua {
         }
         if let (true, Some(k)) = (reads, &key) {
             self.log.with(|m| {
-                m.received.entry(k.clone()).or_insert(at);
+                m.read_whole(k, self.client, at);
                 m.imap_read.insert(k.clone());
                 m.imap_reads_of
                     .entry((self.client, session))
@@ -590,7 +598,7 @@ impl Mua {
         self.log.with(|m| {
             for (_, k) in &seen {
                 if let Some(k) = k {
-                    m.received.entry(k.clone()).or_insert(now);
+                    m.read_whole(k, self.client, now);
                 }
             }
         });
@@ -630,9 +638,18 @@ impl Mua {
                 }
             }
         }
+        let mut unread = None;
+        if self.flag_rng.chance(UNREAD_CHANCE) {
+            match self.unread_one(c, whole, session.0, commands).await {
+                Ok(uid) => unread = uid,
+                Err(ended) => return ended,
+            }
+        }
         let folder = switched.as_ref().unwrap_or(folder);
+        // (Not the message it marked unread to come back to.)
         let doomed: Vec<(NonZeroU32, MsgKey)> = whole
             .iter()
+            .filter(|(u, _)| Some(*u) != unread)
             .filter_map(|(u, k)| Some((*u, k.clone()?)))
             .filter(|_| self.chance(self.params.dele_chance))
             .collect();

@@ -50,6 +50,8 @@ pub struct StoreRef {
     pub host: String,
     pub user: String,
     pub store: MailStore,
+    /// Its entry speaks IMAP to it (else POP3).
+    pub imap: bool,
 }
 
 /// One mail client.
@@ -384,9 +386,7 @@ impl Mua {
         };
         if whole {
             let now = self.env.unix_millis();
-            self.log.with(|m| {
-                m.received.entry(key.clone()).or_insert(now);
-            });
+            self.log.with(|m| m.read_whole(key, self.client, now));
         }
         if !ok {
             let msg = match held {

@@ -90,6 +90,9 @@ pub struct MuaInner {
     pub clients: u32,
     /// When each message was first received whole (env unix ms).
     pub received: BTreeMap<MsgKey, u64>,
+    /// Every read of each message by the user's mail clients: (client, env
+    /// unix ms it was received whole, or its IMAP STORE of `\\Seen` sent).
+    pub reads_by: BTreeMap<MsgKey, Vec<(u8, u64)>>,
     pub must_delete: BTreeSet<MsgKey>,
     pub may_delete: BTreeSet<MsgKey>,
     /// How many settled deletes (acknowledged, or maybe done) named each
@@ -170,6 +173,9 @@ pub struct MuaInner {
     /// `\Flagged` STOREs the IMAP mail user sent, per message, in the
     /// order sent (invariant 11).
     pub imap_flag_stores: BTreeMap<MsgKey, Vec<FlagStore>>,
+    /// `UID STORE -FLAGS (\\Seen)`s the IMAP mail user sent, per
+    /// message, in the order sent (invariant 14).
+    pub imap_unreads: BTreeMap<MsgKey, Vec<Unread>>,
     /// When each IMAP session (mail client, its session) sent its LOGIN
     /// (env unix ms, as the model servers' records).
     pub imap_logged_in: BTreeMap<(u8, u32), u64>,
@@ -196,6 +202,25 @@ pub struct FlagStore {
     /// if its answer never came or said otherwise).
     pub sent_ms: u64,
     pub answered_ms: Option<u64>,
+}
+
+/// A `UID STORE -FLAGS (\\Seen)` ("mark as unread") the IMAP mail user
+/// sent for a message.
+#[derive(Clone, Debug)]
+pub struct Unread {
+    pub client: u8,
+    /// The client's IMAP session that sent it, and when that session ended
+    /// (env unix ms; never, if it is still open).
+    pub session: u32,
+    pub session_ended_ms: Option<u64>,
+    /// Env unix ms (as the model servers' records) when it was sent, and
+    /// when it was answered `OK` (never, if its answer never came or said
+    /// otherwise).
+    pub sent_ms: u64,
+    pub answered_ms: Option<u64>,
+    /// The same session had read the message before: its read mark was
+    /// still owed (a session's marks are committed as it ends).
+    pub read_here: bool,
 }
 
 /// A message's `\\Flagged` and `\\Seen` as a SELECT's listing at the IMAP
@@ -227,6 +252,16 @@ pub struct Appended {
 impl MuaInner {
     pub fn all_done(&self) -> bool {
         self.clients > 0 && self.finished == self.clients
+    }
+
+    /// Mail client `client` read `key` at `at` (env unix ms): received
+    /// whole, or its `\\Seen` stored.
+    pub fn read_whole(&mut self, key: &MsgKey, client: u8, at: u64) {
+        self.received.entry(key.clone()).or_insert(at);
+        self.reads_by
+            .entry(key.clone())
+            .or_default()
+            .push((client, at));
     }
 }
 

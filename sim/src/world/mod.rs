@@ -58,7 +58,7 @@ async fn futures_join_all<F: std::future::Future>(
 use causeway::chain::Keys;
 use nodes::NodeStates;
 pub use phone::PHONE;
-use phone::{Phone, PhoneStar};
+use phone::{Phone, PhoneRead, PhoneStar};
 
 /// turmoil's tick: the resolution of simulated time.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -228,9 +228,11 @@ pub struct World {
     /// Messages whose exact copy (same UIDL, same bytes) the harness
     /// delivered after their delete was acknowledged ([`World::deliver_twin`]).
     pub twinned: BTreeSet<MsgKey>,
-    /// The user's other device, and every star it set or took away.
+    /// The user's other device, every star it set or took away, and
+    /// every message it read.
     phone: Phone,
     pub phone_stars: Vec<PhoneStar>,
+    pub phone_reads: Vec<PhoneRead>,
 }
 
 impl World {
@@ -355,12 +357,12 @@ impl World {
                 None,
             ),
         };
-        let stores: Vec<StoreRef> = servers
-            .iter()
-            .map(|s| StoreRef {
+        let stores: Vec<StoreRef> = (servers.iter().zip(&params.servers))
+            .map(|(s, p)| StoreRef {
                 host: s.host.clone(),
                 user: s.user.clone(),
                 store: s.store.clone(),
+                imap: p.imap,
             })
             .collect();
         let clients = params.mua.clients;
@@ -430,6 +432,7 @@ impl World {
             flags_withdrawn_ms: None,
             phone,
             phone_stars: Vec::new(),
+            phone_reads: Vec::new(),
         }
     }
 

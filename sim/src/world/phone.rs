@@ -40,6 +40,9 @@ pub struct Phone {
 /// One star set or taken away by the phone: (message, set, env unix ms).
 pub type PhoneStar = (MsgKey, bool, u64);
 
+/// One message the phone read: (message, env unix ms).
+pub type PhoneRead = (MsgKey, u64);
+
 impl Phone {
     /// The phone of seed `seed` for servers whose entry is IMAP
     /// (`imap[i]`): in use in about 70% of the seeds that have one.
@@ -81,6 +84,7 @@ impl World {
             let m = unread[self.phone.rng.range(0, unread.len() as u64) as usize];
             s.store.read_elsewhere(&s.user, m.uid, PHONE, at);
             self.log_event(format!("the phone reads {}:{}", s.host, m.uidl));
+            self.phone_reads.push(((s.host.clone(), m.uid), at));
             return;
         }
         let m = &live[self.phone.rng.range(0, live.len() as u64) as usize];

@@ -26,6 +26,10 @@
 //! its session leaves the message unread on its server, and the next
 //! session must show it unread, or a STORE of `\Seen` there would change
 //! nothing.
+//! A `\Seen` taken away ("mark as unread") undoes the marks: the message's
+//! mark is forgotten here, whether sent or not, so a later read marks it
+//! again, and on an IMAP entry the server is told
+//! (`super::server_flags`), after the edge dropped the mark it owes.
 //! An EXPUNGE is one DELE per message, each reported only once durable.
 
 use std::collections::BTreeSet;
@@ -69,6 +73,14 @@ impl Marks {
         for q in [&mut self.awaiting, &mut self.due] {
             q.retain(|&m| m != n);
         }
+    }
+
+    /// Message `n` was marked unread: nothing to mark, and a later read
+    /// (a non-peek FETCH, a stored `\Seen`) marks it anew.
+    pub(super) fn unread(&mut self, n: u32) {
+        self.forget(n);
+        self.done.remove(&n);
+        self.proved.remove(&n);
     }
 }
 
@@ -211,11 +223,22 @@ impl<E: Env> Front<E> {
         let mut indices = self.view().resolve(set, uid);
         // Flags kept on IMAP servers go there first; a message whose server
         // refused keeps the flags it had, and the STORE says so.
-        let unstored = match self.store_on_servers(&indices, kind, flags).await {
-            Ok(unstored) => unstored,
+        let (unstored, unread_there) = match self.store_on_servers(&indices, kind, flags).await {
+            Ok(stored) => stored,
             Err(e) => return self.lost(server, tag, &e),
         };
         indices.retain(|i| !unstored.contains(i));
+        let unread = match kind {
+            StoreType::Add => false,
+            StoreType::Remove => flags.contains(&Flag::Seen),
+            StoreType::Replace => !flags.contains(&Flag::Seen),
+        };
+        if unread {
+            for &i in &indices {
+                let n = self.view().get(i).key;
+                self.marks.unread(n);
+            }
+        }
         let v = self.view.as_ref().expect("selected states have a view");
         let keys: Vec<&str> = indices
             .iter()
@@ -245,6 +268,11 @@ impl<E: Env> Front<E> {
                 }
             })
             .await;
+        let book = self.shared.uids.folder(&self.folder);
+        let unread_there: Vec<&str> = unread_there.iter().map(String::as_str).collect();
+        if let Err(e) = book.unread_there(&unread_there).await {
+            tracing::warn!(error = %e, "the IMAP UID book could not keep that messages were marked unread on their servers; one read elsewhere later may show unread here");
+        }
         if let Err(e) = kept {
             tracing::warn!(error = %e, "the IMAP UID book cannot be written; STORE refused");
             server.enqueue_status(no(

@@ -12,7 +12,11 @@
 //! `NO` for that message and stores it again.
 //!
 //! `\Seen` and `\Deleted` are not among them: they are read marks and
-//! deletes, with their own rules (`super::changes`). Nor is anything
+//! deletes, with their own rules (`super::changes`). But a `\Seen` taken
+//! away is: the user marked the message unread ("mark as unread" in every
+//! mail client), and every device should show it so. The edge drops the
+//! read mark it still owes on the message before it takes `\Seen` away,
+//! so a mark committed later cannot undo the user's last word. Nor is anything
 //! stored for an entry whose server speaks POP3, which has no flags: there
 //! the book alone keeps them, as before. A `STORE FLAGS` (replace) takes
 //! away on the server what the message showed and no longer has; a flag
@@ -34,23 +38,33 @@ fn kept_on_server(f: &Flag<'_>) -> bool {
     )
 }
 
+/// Whether a flag taken away goes to the message's IMAP server: those it
+/// keeps, and `\Seen` (marked unread).
+fn taken_away_on_server(f: &Flag<'_>) -> bool {
+    kept_on_server(f) || *f == Flag::Seen
+}
+
 impl<E: Env> Front<E> {
     /// Stores on their servers what a STORE (`kind`, `flags`) changes of the
     /// server-kept flags of the shown messages `indices` on IMAP entries.
     /// Returns those whose server refused (their flags are to stay as they
-    /// were); `Err` when the session behind was lost.
+    /// were), and the book keys of those marked unread there; `Err` when
+    /// the session behind was lost.
     pub(super) async fn store_on_servers(
         &mut self,
         indices: &[usize],
         kind: StoreType,
         flags: &[Flag<'_>],
-    ) -> Result<Vec<usize>, ClientError> {
-        let asked: Vec<String> = flags
-            .iter()
-            .filter(|f| kept_on_server(f))
-            .map(ToString::to_string)
-            .collect();
-        let mut refused = Vec::new();
+    ) -> Result<(Vec<usize>, Vec<String>), ClientError> {
+        let names = |keep: fn(&Flag<'_>) -> bool| -> Vec<String> {
+            flags
+                .iter()
+                .filter(|f| keep(f))
+                .map(ToString::to_string)
+                .collect()
+        };
+        let (added, taken) = (names(kept_on_server), names(taken_away_on_server));
+        let (mut refused, mut unread) = (Vec::new(), Vec::new());
         for &i in indices {
             let v = self.view.as_ref().expect("selected states have a view");
             let m = v.get(i);
@@ -62,27 +76,30 @@ impl<E: Env> Front<E> {
                 continue;
             }
             let (add, remove) = match kind {
-                StoreType::Add => (asked.clone(), Vec::new()),
-                StoreType::Remove => (Vec::new(), asked.clone()),
+                StoreType::Add => (added.clone(), Vec::new()),
+                StoreType::Remove => (Vec::new(), taken.clone()),
                 StoreType::Replace => {
                     let shown = m.flags.fetched(&v.keywords);
                     let gone = shown
                         .iter()
                         .filter_map(|f| match f {
-                            FlagFetch::Flag(f) if kept_on_server(f) => Some(f.to_string()),
+                            FlagFetch::Flag(f) if taken_away_on_server(f) => Some(f.to_string()),
                             _ => None,
                         })
-                        .filter(|f| !asked.contains(f))
+                        .filter(|f| !taken.contains(f))
                         .collect();
-                    (asked.clone(), gone)
+                    (added.clone(), gone)
                 }
             };
-            let n = m.key;
+            let (n, uid) = (m.key, m.uid);
             for (plus, set) in [(true, add), (false, remove)] {
                 if set.is_empty() {
                     continue;
                 }
                 match self.maildrop()?.store_flags(n, plus, &set).await {
+                    Ok(()) if !plus && set.iter().any(|f| f == "\\Seen") => {
+                        unread.extend(self.book_keys.get(&uid).cloned());
+                    }
                     Ok(()) => {}
                     Err(e @ ClientError::Refused(_)) => {
                         tracing::warn!(message = n, error = %e,
@@ -94,6 +111,6 @@ impl<E: Env> Front<E> {
                 }
             }
         }
-        Ok(refused)
+        Ok((refused, unread))
     }
 }

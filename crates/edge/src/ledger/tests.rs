@@ -567,3 +567,28 @@ fn work_adopted_mid_session_listed_after_its_witness_is_a_later_copy() {
         "x's copy is left alone: {sent:?}"
     );
 }
+
+#[test]
+fn marked_unread_a_read_mark_is_dropped_sent_or_not_and_a_delete_stays() {
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let mut l = Ledger::default();
+    l.new_session(listing(&["a", "b", "c"]));
+    l.owe(t("a"), Owed::Read, None, ticket);
+    l.owe(t("b"), Owed::Read, None, ticket);
+    l.owe(t("b"), Owed::Delete, None, ticket);
+    // "a" is sent in this server session; "b"'s mark is not yet.
+    let first = l.next_step().expect("owed");
+    assert_eq!(first.action, Action::Send(Command::Retr(1)));
+    l.done(&first.target, first.owed);
+    assert!(l.unread(&t("a")));
+    assert!(l.unread(&t("b")));
+    assert!(!l.unread(&t("c")), "nothing was owed on c");
+    assert!(l.read_entries(&t("b")).is_empty());
+    assert_eq!(st.pending_work(), 1, "b's delete is still owed");
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Dele(2))]
+    );
+    assert_eq!(l.outstanding(), vec!["delete of b".to_owned()]);
+}

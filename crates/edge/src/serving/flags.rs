@@ -8,6 +8,10 @@
 //! ask again after the resume (or its mail client to store again), which is
 //! harmless. It runs off the loop, as a fetch does: a worker busy with a
 //! large body never holds up the line.
+//!
+//! `\Seen` may only be taken away (the mail client marked a message
+//! unread; the worker drops the read mark it owes first): a read mark is
+//! made by delivery. `\Deleted` is never stored: a delete is owed work.
 
 use causeway_net::Env;
 use causeway_proto::session::{MAX_APPEND_FLAGS, MessageId, Reply};
@@ -42,6 +46,9 @@ impl<E: Env> Serving<'_, E> {
                 format!("{} flags: 1 to {MAX_APPEND_FLAGS} are stored", flags.len()),
             )));
         }
+        if let Some(why) = not_stored(add, &flags) {
+            return Some(Err(OpError::new(Some(ErrCode::SysPerm), why)));
+        }
         if let Err(e) = self.replica.check(server, &msg) {
             return Some(Err(e));
         }
@@ -73,5 +80,32 @@ impl<E: Env> Serving<'_, E> {
         self.current = None;
         self.respond(channel, s.id, s.result.map(|()| Reply::Done))
             .await
+    }
+}
+
+/// Why a `Store` of `flags` is refused, if it is: a read mark comes from a
+/// delivery, a delete is owed work (`Dele`).
+fn not_stored(add: bool, flags: &[String]) -> Option<&'static str> {
+    let is = |name: &str| flags.iter().any(|f| f.eq_ignore_ascii_case(name));
+    if is("\\Deleted") {
+        return Some("\\Deleted is not stored: a delete is made with DELE");
+    }
+    if add && is("\\Seen") {
+        return Some("\\Seen is not stored: a message is marked read once delivered");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_stored;
+
+    #[test]
+    fn seen_is_only_taken_away_and_deleted_never_stored() {
+        let f = |fs: &[&str]| fs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(not_stored(false, &f(&["\\Seen", "\\Flagged"])), None);
+        assert_eq!(not_stored(true, &f(&["\\Flagged", "$Label1"])), None);
+        assert!(not_stored(true, &f(&["\\seen"])).is_some());
+        assert!(not_stored(false, &f(&["\\Deleted"])).is_some());
     }
 }

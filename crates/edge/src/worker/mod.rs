@@ -521,7 +521,10 @@ impl<E: Env> Worker<E> {
 
     /// Flags the mail client stored, set on the server now (`XSTORE`), in
     /// a session opened again once if the one held was lost: storing a
-    /// flag twice changes nothing.
+    /// flag twice changes nothing. A `\Seen` taken away (the mail client
+    /// marked the message unread) first drops the read mark owed on it,
+    /// durably: once the server's `\Seen` is gone, a mark committed later
+    /// would undo what the mail client was told is done.
     async fn store_flags(
         &mut self,
         target: &Target,
@@ -537,6 +540,10 @@ impl<E: Env> Worker<E> {
                     self.spec.name
                 ),
             ));
+        }
+        let unread = !add && flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"));
+        if unread && !self.config().broken(Broken::UnreadKeepsOwedRead) {
+            self.drop_read_mark(target).await?;
         }
         let flags: Vec<Vec<u8>> = flags.into_iter().map(String::into_bytes).collect();
         let mut tries = 2;
@@ -558,6 +565,30 @@ impl<E: Env> Worker<E> {
                 Err(_) => {}
             }
         }
+    }
+
+    /// The mail client marked `target` unread: the read mark owed on it is
+    /// erased from the journal, then dropped. `Err` (nothing changed) when
+    /// the journal cannot erase it: a crash would bring it back.
+    async fn drop_read_mark(&mut self, target: &Target) -> Result<(), OpError> {
+        let entries = self.ledger.read_entries(target);
+        if !entries.is_empty() {
+            if let Err(e) = crate::journal::erase(entries).await {
+                warn!(session = %self.session, server = %self.spec.name, uidl = %target.uidl,
+                    error = %e, "journal: could not erase a read mark the mail client took back \
+                    (check the journal's disk); the message is not marked unread");
+                return Err(OpError::new(
+                    Some(ErrCode::SysTemp),
+                    "the edge could not record durably that the message is unread; nothing \
+                     was changed",
+                ));
+            }
+        }
+        if self.ledger.unread(target) {
+            debug!(session = %self.session, server = %self.spec.name, uidl = %target.uidl,
+                "a read mark owed was dropped: the mail client marked the message unread");
+        }
+        Ok(())
     }
 
     /// One APPEND, in the server session the worker holds (opened if

@@ -575,6 +575,14 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         self.run(cmd, "UID STORE (\\Seen)").await.map(drop)
     }
 
+    /// Marks `uids` unread (`UID STORE -FLAGS.SILENT (\Seen)`), as the mail
+    /// client asked.
+    pub async fn unmark_seen(&mut self, uids: &[NonZeroU32]) -> Result<(), ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        let cmd = command::unmark_seen(uids)?;
+        self.run(cmd, "UID STORE (-\\Seen)").await.map(drop)
+    }
+
     /// Adds `flags` to `uids` (`add`) or takes them away, as the mail client
     /// asked (`UID STORE ±FLAGS.SILENT`; see [`command::store_flags`] for
     /// the flags it refuses). A `NO` is [`ImapError::Refused`].

@@ -485,7 +485,7 @@ impl ImapCore {
             .map(ToString::to_string)
             .collect();
         let largest = largest_uid(view);
-        let mut marked = Vec::new();
+        let (mut marked, mut unmarked) = (Vec::new(), Vec::new());
         for (i, m) in view.iter_mut().enumerate() {
             if !uid_in(set, m.uid, largest) {
                 continue;
@@ -504,12 +504,15 @@ impl ImapCore {
                         marked.push(m.uid.get());
                     }
                 }
-                // The store keeps no way to unmark a read message: the
-                // model refuses rather than pretend.
-                StoreType::Remove if seen => {
-                    return Outcome::No("This model server cannot unmark \\Seen.");
+                StoreType::Remove => {
+                    m.deleted &= !deleted;
+                    // Read on the server since this session's SELECT (by
+                    // another device) or not: unread now, as a server does.
+                    if seen {
+                        m.seen = false;
+                        unmarked.push(m.uid.get());
+                    }
                 }
-                StoreType::Remove => m.deleted &= !deleted,
                 StoreType::Replace => {
                     return Outcome::Bad("This model server takes +FLAGS and -FLAGS only.");
                 }
@@ -521,6 +524,9 @@ impl ImapCore {
             }
         }
         self.seen_now(marked, now_ms);
+        if !unmarked.is_empty() {
+            self.store.unseen_now(self.id, now_ms, &unmarked);
+        }
         Outcome::Ok("Store completed.")
     }
 
