@@ -51,6 +51,8 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("imap-taken-in-forgotten", 437, 2, Some(Focus::ProxyAndMua)),
     ("imap-server-flags-ignored", 27, 13, None),
     ("unread-keeps-owed-read", 575, 14, None),
+    ("unread-spares-other-sessions", 11245, 14, None),
+    ("handover-reported-committed", 233925731, 4, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -146,4 +148,6 @@ caught! {
     a_proxy_whose_listing_forgets_what_was_taken_in_after_it: "imap-taken-in-forgotten",
     a_proxy_that_ignores_the_flags_its_servers_list: "imap-server-flags-ignored",
     an_edge_that_keeps_a_read_mark_the_user_took_back: "unread-keeps-owed-read",
+    an_edge_whose_unread_spares_an_earlier_sessions_read_mark: "unread-spares-other-sessions",
+    an_edge_that_reports_handed_over_work_committed: "handover-reported-committed",
 }

@@ -130,17 +130,7 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
                 >= 2
         })
         .await;
-        assert_eq!(b.quit().await[0].result, Ok(()));
-        let (m, e) = (mail.clone(), edge.clone());
-        wait_until(&env, Duration::from_secs(60), "everything to end", || {
-            m.live_sessions().is_empty() && e.live_sessions() == 0 && e.pending_work() == 0
-        })
-        .await;
-        assert!(
-            !mail.is_present("alice", &u[1]),
-            "the acknowledged delete was never carried out\n{}",
-            mail.report()
-        );
+        quit_and_see_deleted(&mut b, &mail, &edge, &u[1]).await;
         assert!(mail.is_present("alice", &u[0]) && mail.is_present("alice", &u[2]));
         assert!(listed.contains(&u[0]));
         assert_eq!(
@@ -151,6 +141,64 @@ fn an_owed_delete_is_carried_out_by_the_session_holding_the_lock() {
         Ok(())
     });
     w.sim.run().unwrap();
+}
+
+#[test]
+fn work_handed_to_the_session_holding_the_maildrop_is_not_reported_committed() {
+    // Two sessions of one maildrop at once (a server that does not lock);
+    // the server refuses to commit at QUIT until told otherwise.
+    let config = ServerConfig {
+        faults: Faults {
+            quit_refusal_probability: 1.0,
+            ..Faults::default()
+        },
+        ..ServerConfig::default()
+    };
+    let mut w = world(config);
+    let (k, ek, mail, edge) = w.handles();
+    w.sim.client("client", async move {
+        let mut a = Client::connect(&k, &ek).await?;
+        let u = uidls(&a.welcome(vec![alice_direct()]).await[0]);
+        let mut b = Client::connect(&k, &ek).await?;
+        b.welcome(vec![alice_direct()]).await;
+        a.dele("HOST1", &u[1]).await;
+        // A's QUIT is refused; B holds the maildrop, so A's worker hands
+        // its delete over. Its Bye must not say committed: the client
+        // proxy would erase a delete its journal keeps until then.
+        let outcome = a.quit().await.remove(0);
+        let refused = outcome.result.expect_err("reported committed");
+        assert!(
+            refused.text.contains("not committed yet"),
+            "{}",
+            refused.text
+        );
+        assert!(edge.adopted_items() > 0, "the work was not handed over");
+        mail.set_faults_enabled(false);
+        quit_and_see_deleted(&mut b, &mail, &edge, &u[1]).await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+}
+
+/// The session holding the maildrop QUITs, committing the work it
+/// adopted; everything ends, and `uidl` is deleted on the server.
+async fn quit_and_see_deleted(
+    b: &mut Client,
+    mail: &causeway_mailserver::MailStore,
+    edge: &causeway_edge::EdgeState,
+    uidl: &str,
+) {
+    assert_eq!(b.quit().await[0].result, Ok(()));
+    let (m, e) = (mail.clone(), edge.clone());
+    wait_until(&b.env, Duration::from_secs(60), "everything to end", || {
+        m.live_sessions().is_empty() && e.live_sessions() == 0 && e.pending_work() == 0
+    })
+    .await;
+    assert!(
+        !mail.is_present("alice", uidl),
+        "the acknowledged delete was never carried out\n{}",
+        mail.report()
+    );
 }
 
 /// A world whose server takes 22 s (returned) to answer anything, the

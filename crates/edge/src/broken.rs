@@ -60,10 +60,18 @@ pub enum Broken {
     /// message unread, but keep the read mark still owed on it: the
     /// session's QUIT marks it read again.
     UnreadKeepsOwedRead,
+    /// Take back only this session's read mark when the mail client marks
+    /// a message unread: an earlier session's worker, still finishing,
+    /// commits its own mark on it afterwards.
+    UnreadSparesOtherSessions,
+    /// Report work handed to another worker of the maildrop as committed
+    /// in the session's `Bye`: the client proxy erases deletes the edge's
+    /// journal does not hold.
+    HandoverReportedCommitted,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 15] = [
+    pub const ALL: [Broken; 17] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -79,6 +87,8 @@ impl Broken {
         Broken::CarriedTakenTwice,
         Broken::AppendAgainOnResume,
         Broken::UnreadKeepsOwedRead,
+        Broken::UnreadSparesOtherSessions,
+        Broken::HandoverReportedCommitted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -98,6 +108,8 @@ impl Broken {
             Broken::CarriedTakenTwice => "carried-taken-twice",
             Broken::AppendAgainOnResume => "append-again-on-resume",
             Broken::UnreadKeepsOwedRead => "unread-keeps-owed-read",
+            Broken::UnreadSparesOtherSessions => "unread-spares-other-sessions",
+            Broken::HandoverReportedCommitted => "handover-reported-committed",
         }
     }
 }

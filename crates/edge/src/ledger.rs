@@ -51,6 +51,7 @@ use causeway_upstream::{Numbering, Resolved};
 use crate::commits::OurCommits;
 use crate::journal::Entry;
 pub use crate::owed::{Owed, Target, what};
+use crate::read_marks::{Claim, MaildropReads};
 use crate::state::Ticket;
 
 /// The batch an item in doubt belongs to.
@@ -81,6 +82,9 @@ pub struct Item {
     /// server may have committed it): that session's mark, shared by the
     /// work it sent ([`Ledger::quit_unanswered`]).
     in_doubt: Option<Doubt>,
+    /// A read mark's place among every worker's (`crate::read_marks`),
+    /// where an unread takes it back.
+    claim: Option<Claim>,
     _ticket: Ticket,
 }
 
@@ -107,6 +111,17 @@ pub struct Handover {
     pub target: Target,
     pub owed: Owed,
     pub item: Item,
+}
+
+/// A read mark an unread took back ([`Ledger::taken_back`]).
+pub struct TakenBack {
+    pub target: Target,
+    /// Its journal entries, to erase (the unread erased them already,
+    /// unless the mark was owed again since).
+    pub entries: Vec<Entry>,
+    /// Its number in this server session if its `RETR` was sent in it:
+    /// the session's `QUIT` would mark the message read.
+    pub sent: Option<u32>,
 }
 
 /// One step of bringing a fresh server session up to date.
@@ -151,6 +166,9 @@ pub struct Ledger {
     /// The deletes our sessions committed on this maildrop (none known in
     /// a ledger made with `default`).
     ours: Option<OurCommits>,
+    /// Where its read marks are registered for unreads (none in a ledger
+    /// made with `default`).
+    reads: Option<MaildropReads>,
     /// Their clock when the current server session began listing.
     listed_at: u64,
     /// The server's UIDLs name one message for ever (IMAP: UIDVALIDITY
@@ -164,11 +182,12 @@ type Key = (Target, Owed);
 impl Ledger {
     /// A ledger for a maildrop on which `ours` records what our sessions
     /// commit: its deletes go there, and a batch in doubt is not judged by
-    /// them. `uidls_unique`: the server never lists a UIDL for a second
-    /// message (IMAP).
-    pub fn watching(ours: OurCommits, uidls_unique: bool) -> Self {
+    /// them. Its read marks are registered in `reads`. `uidls_unique`: the
+    /// server never lists a UIDL for a second message (IMAP).
+    pub fn watching(ours: OurCommits, reads: MaildropReads, uidls_unique: bool) -> Self {
         Self {
             ours: Some(ours),
+            reads: Some(reads),
             uidls_unique,
             ..Self::default()
         }
@@ -217,14 +236,12 @@ impl Ledger {
         // (done by an earlier session, or by the user's other mail
         // client) is not part of its batch, and the message being absent
         // next time says nothing about whether this QUIT was committed.
-        for (key, item) in self.owed.iter_mut() {
-            let sent = !self.unsent.contains(key)
-                && !self.newcomers.contains(key)
-                && matches!(
-                    self.numbers.resolve(&key.0.uidl, key.0.size),
-                    Resolved::Number(_)
-                );
-            if sent {
+        let sent: Vec<Key> = (self.owed.keys())
+            .filter(|key| self.sent_number(key).is_some())
+            .cloned()
+            .collect();
+        for key in sent {
+            if let Some(item) = self.owed.get_mut(&key) {
                 item.in_doubt = Some(doubt);
             }
         }
@@ -352,14 +369,21 @@ impl Ledger {
         if !self.owed.contains_key(&key) {
             self.unsent.insert(key.clone());
         }
-        let item = self.owed.entry(key).or_insert_with(|| Item {
+        let reads = (owed == Owed::Read)
+            .then_some(self.reads.as_ref())
+            .flatten();
+        let item = self.owed.entry(key).or_insert_with_key(|(target, _)| Item {
             entries: Vec::new(),
             adopted: false,
             sure_from,
             witness: None,
             in_doubt: None,
+            claim: reads.map(|r| r.claim(target, &[])),
             _ticket: ticket(),
         });
+        if let (Some(claim), Some(e)) = (&item.claim, &entry) {
+            claim.add(std::slice::from_ref(e));
+        }
         item.entries.extend(entry);
     }
 
@@ -430,6 +454,9 @@ impl Ledger {
             match self.owed.entry(key) {
                 Slot::Occupied(mut mine) => {
                     let mine = mine.get_mut();
+                    if let Some(claim) = &mine.claim {
+                        claim.add(&item.entries);
+                    }
                     mine.adopted = true;
                     mine.sure_from = mine.sure_from.max(sure_from);
                     mine.entries.append(&mut item.entries);
@@ -525,17 +552,6 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    /// The journal entries of the read mark owed on `target`, if one is:
-    /// to erase before [`Ledger::unread`], so that a crash after the
-    /// mail client was told "unread" cannot bring the mark back.
-    pub fn read_entries(&self, target: &Target) -> Vec<Entry> {
-        let key = (target.clone(), Owed::Read);
-        self.owed
-            .get(&key)
-            .map(|i| i.entries.clone())
-            .unwrap_or_default()
-    }
-
     /// The mail client marked `target` unread: the read mark owed on it,
     /// adopted or this session's, sent in this server session or not, is
     /// dropped (the server's `\Seen` is taken away after this, and a
@@ -545,6 +561,41 @@ impl Ledger {
         self.unsent.remove(&key);
         self.newcomers.remove(&key);
         self.owed.remove(&key).is_some()
+    }
+
+    /// The read marks an unread took back, in any session
+    /// (`crate::read_marks`): dropped, sent in this server session or not.
+    pub fn taken_back(&mut self) -> Vec<TakenBack> {
+        let back: Vec<Key> = (self.owed.iter())
+            .filter(|(_, item)| item.claim.as_ref().is_some_and(Claim::taken_back))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut taken = Vec::with_capacity(back.len());
+        for key in back {
+            let sent = self.sent_number(&key);
+            self.unsent.remove(&key);
+            self.newcomers.remove(&key);
+            if let Some(item) = self.owed.remove(&key) {
+                taken.push(TakenBack {
+                    target: key.0,
+                    entries: item.entries,
+                    sent,
+                });
+            }
+        }
+        taken
+    }
+
+    /// The item's number in this server session if its command was sent
+    /// in it (to the message listed by it, not a later copy).
+    fn sent_number(&self, key: &Key) -> Option<u32> {
+        if self.unsent.contains(key) || self.newcomers.contains(key) {
+            return None;
+        }
+        match self.resolve(&key.0) {
+            Resolved::Number(n) => Some(n),
+            _ => None,
+        }
     }
 
     /// The mail client undid this session's work on this server: its
@@ -566,12 +617,7 @@ impl Ledger {
             let deleted = self
                 .owed
                 .keys()
-                .filter(|key| {
-                    key.1 == Owed::Delete
-                        && !self.unsent.contains(*key)
-                        && !self.newcomers.contains(*key)
-                        && matches!(self.resolve(&key.0), Resolved::Number(_))
-                })
+                .filter(|key| key.1 == Owed::Delete && self.sent_number(key).is_some())
                 .map(|(target, _)| target.clone())
                 .collect();
             ours.record(deleted);

@@ -22,6 +22,8 @@
 //!   to the one that holds the lock.
 //! - `commits`: the deletes our own sessions committed, which are no
 //!   evidence that another session's unanswered `QUIT` was committed.
+//! - `read_marks`: the read marks every worker of a maildrop owes, which
+//!   marking a message unread takes back.
 //! - [`journal`]: the crash journal and its storage seam ([`JournalStore`]:
 //!   [`RedbStore`] in production, [`SimDisk`] in simulation).
 //! - `replay`: finishing journaled work on start.
@@ -49,6 +51,7 @@ mod maildrop;
 mod metrics;
 mod outbox;
 mod owed;
+mod read_marks;
 mod records;
 mod registry;
 mod reload;

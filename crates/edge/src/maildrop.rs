@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use crate::account::MaildropKey;
 use crate::commits::Commits;
 use crate::ledger::Handover;
+use crate::read_marks::ReadMarks;
 
 mod published;
 pub(crate) use published::Published;
@@ -45,6 +46,8 @@ pub(crate) struct Maildrops {
     slots: Arc<Mutex<BTreeMap<MaildropKey, Slot>>>,
     /// The deletes our sessions committed, by maildrop.
     pub(crate) commits: Commits,
+    /// The read marks every worker owes, by maildrop.
+    pub(crate) reads: ReadMarks,
     /// The deletes each live worker owes, by maildrop and worker, as it
     /// published them ([`Published`]).
     owing: Arc<Mutex<published::Owing>>,

@@ -58,6 +58,8 @@ pub(crate) fn start<E: Env>(shared: &Shared<E>, groups: Vec<Restored>, tasks: &m
                 Ok(()) => {
                     info!(%session, %server, "journal: replayed work committed on the server")
                 }
+                // Its entries went with it.
+                Err(_) if end.handed_over => {}
                 Err(e) => {
                     error!(%session, %server, error = %e,
                         "journal: replayed work not committed; it stays in the journal");

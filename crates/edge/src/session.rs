@@ -614,6 +614,7 @@ async fn finish(workers: Workers) -> (Vec<ServerOutcome>, Vec<String>) {
     for (name, task) in tasks {
         let end = task.await.unwrap_or_else(|_| WorkerEnd {
             result: Err(internal()),
+            handed_over: false,
             abandoned: vec![format!("{name}: unknown (the worker failed)")],
         });
         abandoned.extend(end.abandoned);

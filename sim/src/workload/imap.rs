@@ -272,7 +272,7 @@ impl Mua {
                     Ok(None) => {}
                     // Refused rightly: the proxy fetches no message whose
                     // UIDL and size another shares (seed 503473307).
-                    Err(ImapError::Refused { .. }) if self.ambiguous(&folder.name, size) => {}
+                    Err(ImapError::Refused { .. }) if self.may_be_refused(&folder.name, size) => {}
                     Err(e) => {
                         return Err(Ended::Broken(format!("UID FETCH {uid} (part 1): {e}")));
                     }
@@ -290,7 +290,7 @@ impl Mua {
                     self.took((uid, size), &body, at, folder, (session, reads), whole);
                 }
                 Ok(None) => {}
-                Err(ImapError::Refused { .. }) if self.ambiguous(&folder.name, size) => {}
+                Err(ImapError::Refused { .. }) if self.may_be_refused(&folder.name, size) => {}
                 Err(e) => return Err(Ended::Broken(format!("UID FETCH {uid}: {e}"))),
             }
         }
@@ -323,7 +323,7 @@ impl Mua {
                     && !batch
                         .iter()
                         .filter(|u| left_out(u))
-                        .all(|u| self.ambiguous(&folder.name, size_of(*u)))
+                        .all(|u| self.may_be_refused(&folder.name, size_of(*u)))
                 {
                     return Err(Ended::Broken(format!(
                         "UID FETCH of {} bodies, pipelined: {e}",
@@ -534,18 +534,25 @@ impl Mua {
             .collect()
     }
 
-    /// Whether a server shown in `folder` lists two messages by one UIDL
-    /// and of `size` octets: the proxy refuses to fetch either (nothing
-    /// could name the one meant), as it refuses a POP3 `RETR` of them.
-    fn ambiguous(&self, folder: &str, size: u32) -> bool {
+    /// Whether a fetch of a message of `size` octets shown in `folder` may
+    /// rightly be refused: a server lists two messages by one UIDL and
+    /// that size (the proxy refuses to fetch either: nothing could name
+    /// the one meant, as for a POP3 `RETR`), or the user deleted one of
+    /// that size (seed 125923352: a listing leaves out no message whose
+    /// UIDL its server lists twice, so one whose delete an earlier
+    /// session acknowledged is shown, and its server, which has the
+    /// delete by then, refuses it).
+    fn may_be_refused(&self, folder: &str, size: u32) -> bool {
+        let deleted = self.log.with(|m| m.must_delete.clone());
         self.stores
             .iter()
             .filter(|s| self.folder_of(&s.host) == folder)
             .any(|s| {
                 s.store.messages(&s.user).iter().any(|m| {
-                    m.deleted_at_ms.is_none()
-                        && m.size == size as usize
-                        && self.shared(&(s.host.clone(), m.uid))
+                    let key = (s.host.clone(), m.uid);
+                    m.size == size as usize
+                        && (deleted.contains(&key)
+                            || m.deleted_at_ms.is_none() && self.shared(&key))
                 })
             })
     }

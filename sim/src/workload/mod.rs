@@ -633,7 +633,10 @@ impl Session<'_> {
                 _ => {
                     mua.log
                         .event(sim_ms(), format!("RETR {} refused: {}", l.shown, r.status));
-                    if !mua.shared(&key) {
+                    // As at the IMAP front (`may_be_refused`): one the
+                    // user deleted, shown because its UIDL is listed twice.
+                    let deleted = mua.log.with(|m| m.must_delete.contains(&key));
+                    if !mua.shared(&key) && !deleted {
                         self.refused.push(format!("RETR {}: {}", l.shown, r.status));
                     }
                 }

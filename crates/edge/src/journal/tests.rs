@@ -5,7 +5,7 @@ use super::*;
 use causeway_proto::Secret;
 use causeway_proto::user::{Protocol, Route, TlsMode};
 
-fn spec() -> ServerSpec {
+pub(crate) fn spec() -> ServerSpec {
     ServerSpec {
         name: "HOST1".into(),
         protocol: Protocol::Pop3,
@@ -19,14 +19,14 @@ fn spec() -> ServerSpec {
     }
 }
 
-fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
+pub(crate) fn journal(disk: &SimDisk, key: u8, state: &EdgeState) -> Journal {
     let cfg = JournalConfig::new(disk.clone(), JournalKey::from_bytes([key; 32]));
     let clock: super::Clock =
         std::sync::Arc::new(|| causeway_net::Env::now(&causeway_net::TokioEnv::new()));
     Journal::new(&cfg, EnvRng::from_seed([3; 32]), state.clone(), clock)
 }
 
-fn block_on<F: Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

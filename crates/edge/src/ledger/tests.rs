@@ -421,8 +421,9 @@ fn adopted_work_this_session_already_sent_counts_as_its_own_commit() {
     let st = EdgeState::new();
     let ticket = || st.work_ticket(crate::state::test_now());
     let commits = crate::commits::Commits::default();
+    let reads = crate::read_marks::ReadMarks::default();
     let key = crate::account::MaildropKey::for_test("alice");
-    let mut first = Ledger::watching(commits.of(&key), false);
+    let mut first = Ledger::watching(commits.of(&key), reads.of(&key), false);
     first.listing();
     first.new_session(listing(&["a", "b", "c", "d"]));
     for u in ["c", "d"] {
@@ -430,7 +431,7 @@ fn adopted_work_this_session_already_sent_counts_as_its_own_commit() {
     }
     bring_up_to_date(&mut first);
     first.quit_unanswered();
-    let mut adopter = Ledger::watching(commits.of(&key), false);
+    let mut adopter = Ledger::watching(commits.of(&key), reads.of(&key), false);
     adopter.listing();
     adopter.new_session(listing(&["a", "b", "c", "d", "new"]));
     adopter.owe(t("d"), Owed::Delete, None, ticket);
@@ -495,9 +496,10 @@ fn a_delete_our_other_session_committed_is_no_sign_that_a_batch_in_doubt_was() {
     let st = EdgeState::new();
     let ticket = || st.work_ticket(crate::state::test_now());
     let commits = crate::commits::Commits::default();
+    let reads = crate::read_marks::ReadMarks::default();
     let key = crate::account::MaildropKey::for_test("alice");
-    let mut first = Ledger::watching(commits.of(&key), false);
-    let mut second = Ledger::watching(commits.of(&key), false);
+    let mut first = Ledger::watching(commits.of(&key), reads.of(&key), false);
+    let mut second = Ledger::watching(commits.of(&key), reads.of(&key), false);
     for l in [&mut first, &mut second] {
         l.listing();
         l.new_session(listing(&["a", "b", "c"]));
@@ -584,11 +586,80 @@ fn marked_unread_a_read_mark_is_dropped_sent_or_not_and_a_delete_stays() {
     assert!(l.unread(&t("a")));
     assert!(l.unread(&t("b")));
     assert!(!l.unread(&t("c")), "nothing was owed on c");
-    assert!(l.read_entries(&t("b")).is_empty());
     assert_eq!(st.pending_work(), 1, "b's delete is still owed");
     assert_eq!(
         bring_up_to_date(&mut l),
         vec![Action::Send(Command::Dele(2))]
     );
     assert_eq!(l.outstanding(), vec!["delete of b".to_owned()]);
+}
+
+/// A ledger of an IMAP maildrop, and where its read marks are registered.
+fn imap_ledger() -> (crate::read_marks::MaildropReads, Ledger) {
+    let key = crate::account::MaildropKey::for_test("alice");
+    let reads = crate::read_marks::ReadMarks::default().of(&key);
+    (reads.clone(), imap_ledger_beside(&reads))
+}
+
+/// Another ledger of the same maildrop.
+fn imap_ledger_beside(reads: &crate::read_marks::MaildropReads) -> Ledger {
+    let key = crate::account::MaildropKey::for_test("alice");
+    let commits = crate::commits::Commits::default().of(&key);
+    Ledger::watching(commits, reads.clone(), true)
+}
+
+#[test]
+fn a_read_mark_taken_back_in_another_session_is_dropped_wherever_its_item_went() {
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let (reads, mut older) = imap_ledger();
+    let mut other = imap_ledger_beside(&reads);
+    older.new_session(listing(&["a", "b", "c"]));
+    older.owe(t("a"), Owed::Read, None, ticket);
+    older.owe(t("b"), Owed::Read, None, ticket);
+    older.owe(t("c"), Owed::Read, None, ticket);
+    older.owe(t("c"), Owed::Delete, None, ticket);
+    // "a" is sent in the older session's server session; "b" is handed to
+    // another worker, which has not sent it.
+    let first = older.next_step().expect("owed");
+    assert_eq!(first.action, Action::Send(Command::Retr(1)));
+    older.done(&first.target, first.owed);
+    let (b, rest): (Vec<_>, Vec<_>) =
+        (older.hand_over().into_iter()).partition(|h| h.target == t("b"));
+    older.adopt_back(rest);
+    other.adopt(b);
+    assert!(older.taken_back().is_empty(), "nothing taken back yet");
+    // The user marks a, b and c unread in a later session.
+    for m in ["a", "b", "c"] {
+        reads.take_back(&t(m));
+    }
+    let back = other.taken_back();
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0].target.clone(), back[0].sent), (t("b"), None));
+    assert!(other.is_empty());
+    // adopt_back made everything unsent again: none counts as sent.
+    let back: Vec<_> = older.taken_back().into_iter().map(|b| b.target).collect();
+    assert_eq!(back, vec![t("a"), t("c")]);
+    assert_eq!(older.outstanding(), vec!["delete of c".to_owned()]);
+    assert_eq!(st.pending_work(), 1, "c's delete is still owed");
+    // A mark owed after the unread is a new read: not taken back.
+    older.owe(t("a"), Owed::Read, None, ticket);
+    assert!(older.taken_back().is_empty());
+}
+
+#[test]
+fn a_read_mark_taken_back_after_its_retr_was_sent_names_its_number() {
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let (reads, mut l) = imap_ledger();
+    l.new_session(listing(&["a", "b"]));
+    l.owe(t("b"), Owed::Read, None, ticket);
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Send(Command::Retr(2))]
+    );
+    reads.take_back(&t("b"));
+    let back = l.taken_back();
+    assert_eq!((back[0].target.clone(), back[0].sent), (t("b"), Some(2)));
+    assert!(l.committed().is_empty(), "nothing left to commit");
 }

@@ -17,7 +17,7 @@
 //!   it leaves the work in the journal, which the next start replays.
 
 use causeway_net::Env;
-use causeway_proto::OpError;
+use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::retry::{Backoff, is_permanent};
 use tracing::{error, info, warn};
 
@@ -68,7 +68,10 @@ impl<E: Env> Worker<E> {
                 Ok(()) => {
                     info!(session = %self.session, server = %self.spec.name, error = %e,
                         "owed work handed to the session that holds this maildrop");
-                    return self.ended(Ok(()));
+                    if self.config().broken(Broken::HandoverReportedCommitted) {
+                        return self.ended(Ok(()));
+                    }
+                    return self.handed_over(e);
                 }
                 Err(items) => self.ledger.adopt_back(items),
             }
@@ -103,13 +106,20 @@ impl<E: Env> Worker<E> {
             self.connect().await?;
         }
         self.catch_up().await?;
+        // Held until the QUIT is answered (`crate::read_marks`).
+        let (turn, taken_back) = self.drop_taken_back().await?;
         let Some(up) = self.upstream.take() else {
+            drop(turn);
+            self.erase(taken_back).await;
             return Err(OpError::new(
                 Some(causeway_proto::ErrCode::SysTemp),
                 "server session lost",
             ));
         };
-        match up.quit().await {
+        let quit = up.quit().await;
+        drop(turn);
+        self.erase(taken_back).await;
+        match quit {
             Ok(s) if s.is_ok() => {
                 let done = self.ledger.committed();
                 self.erase(done).await;
@@ -193,6 +203,25 @@ impl<E: Env> Worker<E> {
     fn ended(self, result: Result<(), OpError>) -> WorkerEnd {
         WorkerEnd {
             result,
+            handed_over: false,
+            abandoned: self.abandoned,
+        }
+    }
+
+    /// The work went to another worker of the maildrop: not committed, so
+    /// the session's `Bye` says so, and the client proxy keeps the deletes
+    /// the edge's journal does not hold (seed 233925731: told they were
+    /// committed, it erased two whose journal entries had failed, and an
+    /// edge crash then lost them with the adopter's memory).
+    fn handed_over(self, e: OpError) -> WorkerEnd {
+        let why = format!(
+            "not committed yet: another session of this mailbox holds server {} and commits it \
+             ({e})",
+            self.spec.name
+        );
+        WorkerEnd {
+            result: Err(OpError::new(Some(ErrCode::SysTemp), why)),
+            handed_over: true,
             abandoned: self.abandoned,
         }
     }

@@ -20,6 +20,7 @@
 //! retries a lost server session at the same pace when work is owed.
 
 mod finish;
+mod flags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -94,7 +95,10 @@ pub(crate) struct Carried {
 /// How a worker ended: whether its work was committed (or handed to
 /// another worker), and what could never be done ("delete of <uidl>").
 pub(crate) struct WorkerEnd {
+    /// `Ok`: everything owed was committed (or nothing was owed).
     pub result: Result<(), OpError>,
+    /// The work went to another worker of the maildrop, which commits it.
+    pub handed_over: bool,
     pub abandoned: Vec<String>,
 }
 
@@ -156,7 +160,8 @@ impl<E: Env> Worker<E> {
         let key = MaildropKey::of(&spec);
         // An IMAP server's UIDL is its folder's UIDVALIDITY and the UID.
         let uidls_unique = spec.protocol == Protocol::Imap;
-        let ledger = Ledger::watching(shared.maildrops.commits.of(&key), uidls_unique);
+        let (commits, reads) = (&shared.maildrops.commits, &shared.maildrops.reads);
+        let ledger = Ledger::watching(commits.of(&key), reads.of(&key), uidls_unique);
         let published = Arc::new(shared.maildrops.publisher(&key));
         Self {
             shared,
@@ -273,6 +278,7 @@ impl<E: Env> Worker<E> {
                     // were not done, and there were none).
                     return WorkerEnd {
                         result: Ok(()),
+                        handed_over: false,
                         abandoned: Vec::new(),
                     };
                 }
@@ -281,7 +287,7 @@ impl<E: Env> Worker<E> {
                 let end = self.finish().await;
                 return WorkerEnd {
                     result: Err(e),
-                    abandoned: end.abandoned,
+                    ..end
                 };
             }
         }
@@ -296,15 +302,27 @@ impl<E: Env> Worker<E> {
     /// ([`leave_out`]).
     async fn open_listing(&mut self) -> Result<Vec<ListEntry>, OpError> {
         self.published.begin_listing();
-        let (uidls, sizes) = self.connect().await?;
+        let (mut uidls, mut sizes) = self.connect().await?;
         let (adopter, backlog) = self.shared.maildrops.adopter(&self.key);
         self.adopter = Some(adopter);
         self.adopt(backlog);
         self.publish();
+        let mut flags = self.server_flags().await;
+        // The server session was lost while its flags were listed (not
+        // refused): a new one lists both again, once, or the mail client
+        // is shown its own flags for messages read or starred elsewhere
+        // (seed 240681918: a relay link cut during `XFLAGS` showed unread
+        // a message the phone had read). If no new one opens, the first
+        // listing stands, without flags, as before.
+        if flags.is_none() && self.upstream.is_none() && self.spec.protocol == Protocol::Imap {
+            if let Ok(again) = self.connect().await {
+                (uidls, sizes) = again;
+                flags = self.server_flags().await;
+            }
+        }
         // Left out: what this session owes. What other sessions of the
         // maildrop owe, or owed since this listing began, the session
         // leaves out as it builds its `Welcome` (`Published::left_out`).
-        let flags = self.server_flags().await;
         let owed: BTreeSet<&Target> = self.ledger.deletes().collect();
         let mut entries = uidls
             .iter()
@@ -517,78 +535,6 @@ impl<E: Env> Worker<E> {
                 let _ = reply.send(r);
             }
         }
-    }
-
-    /// Flags the mail client stored, set on the server now (`XSTORE`), in
-    /// a session opened again once if the one held was lost: storing a
-    /// flag twice changes nothing. A `\Seen` taken away (the mail client
-    /// marked the message unread) first drops the read mark owed on it,
-    /// durably: once the server's `\Seen` is gone, a mark committed later
-    /// would undo what the mail client was told is done.
-    async fn store_flags(
-        &mut self,
-        target: &Target,
-        add: bool,
-        flags: Vec<String>,
-    ) -> Result<(), OpError> {
-        if self.spec.protocol == Protocol::Pop3 {
-            return Err(OpError::new(
-                Some(ErrCode::SysPerm),
-                format!(
-                    "server {} speaks POP3, which keeps no flags; they are kept by the client \
-                     proxy only",
-                    self.spec.name
-                ),
-            ));
-        }
-        let unread = !add && flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"));
-        if unread && !self.config().broken(Broken::UnreadKeepsOwedRead) {
-            self.drop_read_mark(target).await?;
-        }
-        let flags: Vec<Vec<u8>> = flags.into_iter().map(String::into_bytes).collect();
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            if self.upstream.is_none() {
-                self.connect().await?;
-            }
-            let cmd = Command::Xstore {
-                msg: self.number(target)?,
-                add,
-                flags: flags.clone(),
-            };
-            self.last_used = self.shared.env.now();
-            match self.exec(&cmd).await {
-                Ok(r) if r.status.is_ok() => return Ok(()),
-                Ok(r) => return Err(refusal(&r.status)),
-                Err(e) if tries == 0 => return Err(e),
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// The mail client marked `target` unread: the read mark owed on it is
-    /// erased from the journal, then dropped. `Err` (nothing changed) when
-    /// the journal cannot erase it: a crash would bring it back.
-    async fn drop_read_mark(&mut self, target: &Target) -> Result<(), OpError> {
-        let entries = self.ledger.read_entries(target);
-        if !entries.is_empty() {
-            if let Err(e) = crate::journal::erase(entries).await {
-                warn!(session = %self.session, server = %self.spec.name, uidl = %target.uidl,
-                    error = %e, "journal: could not erase a read mark the mail client took back \
-                    (check the journal's disk); the message is not marked unread");
-                return Err(OpError::new(
-                    Some(ErrCode::SysTemp),
-                    "the edge could not record durably that the message is unread; nothing \
-                     was changed",
-                ));
-            }
-        }
-        if self.ledger.unread(target) {
-            debug!(session = %self.session, server = %self.spec.name, uidl = %target.uidl,
-                "a read mark owed was dropped: the mail client marked the message unread");
-        }
-        Ok(())
     }
 
     /// One APPEND, in the server session the worker holds (opened if
