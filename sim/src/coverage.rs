@@ -69,6 +69,7 @@ pub enum Cov {
     CutDuringAppend,
     ImapAppendUidGiven,
     ImapAppendUidKept,
+    ImapTextSearched,
     ImapFlagStored,
     ImapFlagTakenAway,
     ImapPhoneStarShown,
@@ -161,6 +162,7 @@ impl Cov {
         Cov::CutDuringAppend,
         Cov::ImapAppendUidGiven,
         Cov::ImapAppendUidKept,
+        Cov::ImapTextSearched,
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
         Cov::ImapPhoneStarShown,
@@ -276,6 +278,9 @@ impl Cov {
             Cov::CutDuringAppend => "cut during an IMAP APPEND",
             Cov::ImapAppendUidGiven => "an IMAP APPEND answered APPENDUID",
             Cov::ImapAppendUidKept => "an appended message received at the UID its APPENDUID gave",
+            Cov::ImapTextSearched => {
+                "an IMAP text search answered and judged by the servers' own judgment"
+            }
             Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
             Cov::ImapFlagTakenAway => {
                 "\\Flagged taken away at the IMAP front, gone from its server"

@@ -166,6 +166,9 @@ pub struct MuaParams {
     /// Over IMAP, the `UID FETCH`es of a session go in one write, as
     /// mbsync's do (drawn from its own stream, `pipelines_imap`).
     pub imap_pipelined: bool,
+    /// Per IMAP session that has messages whole: a text search (drawn
+    /// from its own stream, `searches_imap`).
+    pub text_search: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -285,6 +288,17 @@ fn imap_sessions(seed: u64) -> f64 {
 /// a stream of its own, like `imap_sessions`.
 fn pipelines_imap(seed: u64) -> bool {
     EnvRng::from_seed(derive_seed(seed, &[b"imap pipelining"])).chance(0.4)
+}
+
+/// How often an IMAP session searches the text of its mail: in half the
+/// sessions of a third of the seeds, none in the others. From a stream of
+/// its own, like `imap_sessions`, so the seeds without searches run as
+/// they did before the mail users searched.
+fn searches_imap(seed: u64) -> f64 {
+    match EnvRng::from_seed(derive_seed(seed, &[b"imap text search"])).chance(1.0 / 3.0) {
+        true => 0.5,
+        false => 0.0,
+    }
 }
 
 fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
@@ -450,6 +464,7 @@ impl Params {
             pipeline_chance: rate(rng, 0.4, 0.1, 0.7),
             imap_share: imap_sessions(seed),
             imap_pipelined: pipelines_imap(seed),
+            text_search: searches_imap(seed),
         };
         // Long enough for the worst the servers do on their own: a stall
         // (up to 120 s) that outlasts the edge's 30 s command timeout, so the

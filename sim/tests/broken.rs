@@ -44,7 +44,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("imap-pipelined-proves-read", 173, 3, None),
     ("journal-header-erased-early", 8, 4, Some(Focus::Twins)),
     ("carried-taken-twice", 46, 1, Some(Focus::Twins)),
-    ("append-again-on-resume", 5772, 10, None),
+    ("append-again-on-resume", 5816, 10, None),
     ("imap-append-uid-unkept", 98, 2, None),
     ("imap-flags-unsent", 225, 11, None),
     ("pending-deletes-shown", 1242, 12, None),
@@ -53,6 +53,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("unread-keeps-owed-read", 575, 14, None),
     ("unread-spares-other-sessions", 11245, 14, None),
     ("handover-reported-committed", 233925731, 4, None),
+    ("imap-search-unasked", 225, 15, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

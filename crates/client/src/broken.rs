@@ -61,10 +61,13 @@ pub enum Broken {
     /// The IMAP front ignores the flags its IMAP servers list: a star or a
     /// read mark set on the phone never shows on this machine.
     ImapServerFlagsIgnored,
+    /// The IMAP front answers a text search without asking the servers,
+    /// as if no message's text matched.
+    ImapSearchUnasked,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 12] = [
+    pub const ALL: [Broken; 13] = [
         Broken::ReadMarkBeforeWrite,
         Broken::BreakAfterDelivery,
         Broken::DeleNotJournaled,
@@ -77,6 +80,7 @@ impl Broken {
         Broken::PendingDeletesShown,
         Broken::ImapTakenInForgotten,
         Broken::ImapServerFlagsIgnored,
+        Broken::ImapSearchUnasked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +97,7 @@ impl Broken {
             Broken::PendingDeletesShown => "pending-deletes-shown",
             Broken::ImapTakenInForgotten => "imap-taken-in-forgotten",
             Broken::ImapServerFlagsIgnored => "imap-server-flags-ignored",
+            Broken::ImapSearchUnasked => "imap-search-unasked",
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   delivered (it does not mark a message read on a POP3 server either).
 
 use causeway_pop3::multiline::encode_body;
+use causeway_pop3::search::TextKey;
 use causeway_pop3::server::{write_listing, write_multiline, write_status};
 use causeway_pop3::{Command, CommandError, RespCode, StatusLine};
 use causeway_proto::OpError;
@@ -138,6 +139,9 @@ enum Then {
     Store {
         server: String,
     },
+    Search {
+        servers: Vec<String>,
+    },
 }
 
 enum State {
@@ -230,6 +234,11 @@ impl Front {
             (&cmd, self.xappend, &self.state)
         {
             return store(mailbox, *msg, *add, flags);
+        }
+        if let (Command::Xsearch(key), true, State::Transaction(mailbox)) =
+            (&cmd, self.xappend, &self.state)
+        {
+            return search(mailbox, key);
         }
         if let (Command::Xflags, true, State::Transaction(mailbox)) =
             (&cmd, self.xappend, &self.state)
@@ -400,6 +409,7 @@ impl Front {
                 }
                 Err(e) => reply(e),
             },
+            Then::Search { servers } => found(mailbox, servers, answers),
             Then::Store { server } => match answers.next() {
                 Some(Ok(Reply::Done)) => ok("Flags stored."),
                 other => reply(replies::server_err(&server, &failure(other, "XSTORE"))),
@@ -593,6 +603,49 @@ fn store(mailbox: &Mailbox, n: u32, add: bool, flags: &[Vec<u8>]) -> Action {
         let msg = e.id.clone();
         (Op::Store { msg, add, flags }, Then::Store { server })
     })
+}
+
+/// `XSEARCH`: the IMAP front's text criterion, asked of every server of
+/// the mailbox (a POP3 server's edge worker refuses at once, without a
+/// turn to the server).
+fn search(mailbox: &Mailbox, key: &TextKey) -> Action {
+    let servers = mailbox.servers().to_vec();
+    let requests = (servers.iter())
+        .map(|s| Request {
+            server: s.clone(),
+            op: Op::Search { key: key.clone() },
+            expect: 0,
+        })
+        .collect();
+    Action::Ask {
+        requests,
+        then: Pending(Then::Search { servers }),
+    }
+}
+
+/// The numbers of the messages the servers found, or the first failure of
+/// a server that has messages to search. A server that cannot search at
+/// all (`[SYS/PERM]`: it speaks POP3) names none of its messages; the IMAP
+/// front asks no text of a folder that shows one of them.
+fn found(
+    mailbox: &Mailbox,
+    servers: Vec<String>,
+    mut answers: impl Iterator<Item = Result<Reply, OpError>>,
+) -> Action {
+    let mut numbers = Vec::new();
+    for server in servers {
+        match answers.next() {
+            Some(Ok(Reply::Found { msgs })) => numbers.extend(mailbox.numbers_of(&server, &msgs)),
+            Some(Err(e)) if e.code == Some(causeway_proto::ErrCode::SysPerm) => {}
+            _ if !mailbox.has_live(&server) => {}
+            other => return reply(replies::server_err(&server, &failure(other, "XSEARCH"))),
+        }
+    }
+    numbers.sort_unstable();
+    let lines: Vec<Vec<u8>> = numbers.iter().map(|n| n.to_string().into_bytes()).collect();
+    let mut out = Vec::new();
+    write_listing(&mut out, &StatusLine::ok(""), &lines);
+    Action::Reply(out)
 }
 
 /// `f(message n)`, or the Dovecot-like error for a number that names none.

@@ -724,7 +724,11 @@ impl<E: Env> EdgeLink<E> {
         let (msg, lines) = match &r.op {
             Op::Retr { msg } => (msg, None),
             Op::Top { msg, lines } => (msg, Some(*lines)),
-            Op::Dele { .. } | Op::Rset | Op::Append { .. } | Op::Store { .. } => return None,
+            Op::Dele { .. }
+            | Op::Rset
+            | Op::Append { .. }
+            | Op::Store { .. }
+            | Op::Search { .. } => return None,
         };
         let key = (r.server.clone(), msg.clone());
         let kept;

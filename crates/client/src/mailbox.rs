@@ -15,7 +15,7 @@
 //!
 //! Pure data, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use causeway_proto::OpError;
 use causeway_proto::session::{ListEntry, ListingState, MessageId, ServerFlags, ServerListing};
@@ -162,6 +162,26 @@ impl Mailbox {
                 deleted: false,
                 flags: m.flags,
             }));
+    }
+
+    /// The servers in the mailbox, in order.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// Whether `server` has a message not deleted.
+    pub fn has_live(&self, server: &str) -> bool {
+        self.live().any(|(_, e)| self.servers[e.server] == server)
+    }
+
+    /// The numbers of `server`'s messages not deleted that are among
+    /// `msgs`.
+    pub fn numbers_of(&self, server: &str, msgs: &[MessageId]) -> Vec<u32> {
+        let msgs: BTreeSet<&MessageId> = msgs.iter().collect();
+        self.live()
+            .filter(|(_, e)| self.servers[e.server] == server && msgs.contains(&e.id))
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// True if no server made it into the mailbox.

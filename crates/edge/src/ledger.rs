@@ -167,7 +167,8 @@ pub struct Ledger {
     /// a ledger made with `default`).
     ours: Option<OurCommits>,
     /// Where its read marks are registered for unreads (none in a ledger
-    /// made with `default`).
+    /// made with `default`, nor for a POP3 server: only an IMAP client can
+    /// mark a message unread, and a mark need not take the edge-wide lock).
     reads: Option<MaildropReads>,
     /// Their clock when the current server session began listing.
     listed_at: u64,
@@ -182,12 +183,12 @@ type Key = (Target, Owed);
 impl Ledger {
     /// A ledger for a maildrop on which `ours` records what our sessions
     /// commit: its deletes go there, and a batch in doubt is not judged by
-    /// them. Its read marks are registered in `reads`. `uidls_unique`: the
-    /// server never lists a UIDL for a second message (IMAP).
+    /// them. `uidls_unique`: the server never lists a UIDL for a second
+    /// message (IMAP); then its read marks are registered in `reads`.
     pub fn watching(ours: OurCommits, reads: MaildropReads, uidls_unique: bool) -> Self {
         Self {
             ours: Some(ours),
-            reads: Some(reads),
+            reads: uidls_unique.then_some(reads),
             uidls_unique,
             ..Self::default()
         }
@@ -348,6 +349,11 @@ impl Ledger {
             }
         }
         self.newcomers.clear();
+    }
+
+    /// How the current server session numbers the messages.
+    pub fn numbers(&self) -> &Numbering {
+        &self.numbers
     }
 
     /// Where `target` is in the current server session.

@@ -70,6 +70,7 @@ mod append;
 mod fetch;
 mod flags;
 mod resume;
+mod search;
 mod work;
 
 use fetch::Purpose;
@@ -122,6 +123,7 @@ enum Done {
     Fetched(fetch::Fetched),
     Appended(append::Appended),
     FlagsStored(flags::Stored),
+    Found(search::Found),
 }
 
 pub(crate) struct Serving<'a, E: Env> {
@@ -336,6 +338,7 @@ impl<'a, E: Env> Serving<'a, E> {
                         Done::Fetched(f) => or_ended(shutdown, end, self.fetched(channel, f)).await,
                         Done::Appended(a) => or_ended(shutdown, end, self.appended(channel, a)).await,
                         Done::FlagsStored(s) => or_ended(shutdown, end, self.flags_stored(channel, s)).await,
+                        Done::Found(f) => or_ended(shutdown, end, self.found(channel, f)).await,
                     };
                     if let Some(served) = served {
                         return served;
@@ -607,6 +610,22 @@ impl<'a, E: Env> Serving<'a, E> {
         flush(&self.env, channel, self.config.timeouts.hello).await
     }
 
+    /// Answers request `id` if it is still current (a worker's answer to
+    /// a request asked again after a resume comes twice: the first serves
+    /// it, the other is dropped here).
+    async fn respond_current(
+        &mut self,
+        channel: &mut Channel<E>,
+        id: u64,
+        result: Result<Reply, OpError>,
+    ) -> Result<(), LinkEnd> {
+        if self.current != Some(id) {
+            return Ok(());
+        }
+        self.current = None;
+        self.respond(channel, id, result).await
+    }
+
     async fn respond(
         &self,
         channel: &mut Channel<E>,
@@ -692,6 +711,7 @@ impl<'a, E: Env> Serving<'a, E> {
             Op::Rset => Some(self.rset(server).await),
             Op::Append { flags, size } => self.append(id, server, flags, size),
             Op::Store { msg, add, flags } => self.store_flags(id, server, msg, add, flags),
+            Op::Search { key } => self.search(id, server, key),
         }
     }
 

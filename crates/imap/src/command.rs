@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 
 use imap_types::IntoStatic;
 use imap_types::command::CommandBody;
-use imap_types::core::Vec1;
+use imap_types::core::{Charset, Vec1};
 use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
@@ -278,6 +278,17 @@ pub fn append(
     })
 }
 
+/// `UID SEARCH CHARSET UTF-8 key`: the messages one criterion matches.
+/// The charset is always named: a text criterion may be any UTF-8, and
+/// every server must take UTF-8 (RFC 3501 §6.4.4).
+pub fn uid_search(key: SearchKey<'static>) -> CommandBody<'static> {
+    CommandBody::Search {
+        charset: Some(Charset::try_from("UTF-8").expect("an atom")),
+        criteria: Vec1::from(key),
+        uid: true,
+    }
+}
+
 /// `UID SEARCH DELETED`: the messages a bare `EXPUNGE` would remove.
 pub fn search_deleted() -> CommandBody<'static> {
     CommandBody::Search {
@@ -336,6 +347,24 @@ mod tests {
         );
         assert_eq!(wire(select("INBOX").unwrap()), "A1 SELECT INBOX\r\n");
         assert_eq!(wire(list_all()), "A1 LIST \"\" *\r\n");
+    }
+
+    #[test]
+    fn a_search_names_its_charset_and_sends_any_text() {
+        use imap_types::core::AString;
+        let text = |s: &str| AString::try_from(s.to_owned()).unwrap();
+        assert_eq!(
+            wire(uid_search(SearchKey::Subject(text("two words")))),
+            "A1 UID SEARCH CHARSET UTF-8 SUBJECT \"two words\"\r\n"
+        );
+        assert_eq!(
+            wire(uid_search(SearchKey::Header(text("X-Tag"), text("")))),
+            "A1 UID SEARCH CHARSET UTF-8 HEADER X-Tag \"\"\r\n"
+        );
+        assert_eq!(
+            wire(uid_search(SearchKey::Body(text("Grüße\r\nA2 LOGOUT")))),
+            "A1 UID SEARCH CHARSET UTF-8 BODY {18}\r\nGrüße\r\nA2 LOGOUT\r\n"
+        );
     }
 
     #[test]

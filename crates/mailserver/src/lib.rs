@@ -34,7 +34,7 @@ mod store;
 mod uidl;
 
 pub use config::{Faults, ImapLogins, LockPolicy, ServerConfig};
-pub use imap::{run_imap_session, serve_imap};
+pub use imap::{run_imap_session, serve_imap, text_matches};
 pub use record::{
     EndKind, FlagStored, InjectedFault, LockInfo, MessageRecord, SessionEnd, SessionId,
     SessionRecord, content_sha256,

@@ -382,7 +382,8 @@ fn transaction(
         | Command::Stls
         | Command::Xappend { .. }
         | Command::Xstore { .. }
-        | Command::Xflags => {
+        | Command::Xflags
+        | Command::Xsearch(_) => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

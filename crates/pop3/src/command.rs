@@ -14,6 +14,7 @@
 use std::fmt;
 
 use crate::response::{RespCode, Status, StatusLine};
+use crate::search::{BadCriterion, TextKey};
 use crate::text::{push_no_eol, quote};
 
 /// A POP3 command.
@@ -84,6 +85,12 @@ pub enum Command {
     /// `\Flagged`, 8 `\Draft`). A POP3 server keeps none and is never
     /// asked.
     Xflags,
+    /// `XSEARCH field =hex...`: Causeway's own extension, by which the
+    /// IMAP front asks the IMAP servers, through the edge, which messages
+    /// one text criterion of a `SEARCH` matches (`crate::search`): a
+    /// multi-line answer of message numbers, one per line. A POP3 server
+    /// cannot search and is never asked.
+    Xsearch(TextKey),
 }
 
 /// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
@@ -150,6 +157,7 @@ impl fmt::Debug for Command {
             Command::Quit => f.write_str("Quit"),
             Command::Capa => f.write_str("Capa"),
             Command::Xflags => f.write_str("Xflags"),
+            Command::Xsearch(key) => f.debug_tuple("Xsearch").field(key).finish(),
             Command::Stls => f.write_str("Stls"),
             Command::Xappend {
                 server,
@@ -294,6 +302,7 @@ impl Command {
                 }
                 Command::Xstore { msg, add, flags }
             }
+            b"XSEARCH" => Command::Xsearch(TextKey::parse(args).map_err(bad_criterion)?),
             _ => return Err(CommandError::Unknown(quote(keyword))),
         };
         Ok(cmd)
@@ -345,6 +354,7 @@ impl Command {
                     push_no_eol(out, f);
                 }
             }
+            Command::Xsearch(key) => key.encode(out),
             Command::Stat
             | Command::List(None)
             | Command::Uidl(None)
@@ -360,7 +370,7 @@ impl Command {
 
     /// Whether a `+OK` reply to this command is multi-line (ends with a "."
     /// line): `LIST` and `UIDL` without argument, `RETR`, `TOP`, `CAPA`,
-    /// `XFLAGS`. A `-ERR` reply is always a single line.
+    /// `XFLAGS`, `XSEARCH`. A `-ERR` reply is always a single line.
     pub fn expects_multiline(&self) -> bool {
         matches!(
             self,
@@ -370,6 +380,7 @@ impl Command {
                 | Command::Top { .. }
                 | Command::Capa
                 | Command::Xflags
+                | Command::Xsearch(_)
         )
     }
 
@@ -393,7 +404,19 @@ impl Command {
             Command::Xappend { .. } => "XAPPEND",
             Command::Xstore { .. } => "XSTORE",
             Command::Xflags => "XFLAGS",
+            Command::Xsearch(_) => "XSEARCH",
         }
+    }
+}
+
+fn bad_criterion(e: BadCriterion) -> CommandError {
+    match e {
+        BadCriterion::Missing(what) => CommandError::MissingArgument { what },
+        BadCriterion::Invalid { what, got } => CommandError::InvalidNumber { what, got },
+        BadCriterion::Noise => CommandError::Noise {
+            after: "search text",
+        },
+        BadCriterion::TooLong => CommandError::LineTooLong,
     }
 }
 

@@ -32,6 +32,7 @@ pub mod fuzzing;
 pub mod line;
 pub mod multiline;
 pub mod response;
+pub mod search;
 pub mod server;
 mod text;
 

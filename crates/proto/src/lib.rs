@@ -18,8 +18,9 @@
 //! line cut without changing the shape of these messages.
 //!
 //! Owns: the messages and the user information, with their validation.
-//! Depends on `causeway-wire` only for the [`causeway_wire::Message`] trait;
-//! never on a node.
+//! Depends on `causeway-wire` only for the [`causeway_wire::Message`] trait,
+//! and on `causeway-pop3` only for the text criterion of a search; never on
+//! a node.
 //!
 //! **The credential rule.** Messages that carry passwords say so through
 //! [`causeway_wire::Message::carries_credentials`]; `causeway_wire::link::send`
@@ -38,7 +39,7 @@ pub use secret::Secret;
 
 /// Bumped on any incompatible change of these messages; sent in the first
 /// message of each link and checked by the receiver.
-pub const PROTOCOL_VERSION: u16 = 19;
+pub const PROTOCOL_VERSION: u16 = 20;
 
 /// An error a mail server (or our own node on its behalf) reported, with the
 /// RFC 2449 response code when there was one, so the mail client can tell

@@ -70,6 +70,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::user::UserInfo;
+use causeway_pop3::search::TextKey;
 use causeway_wire::Message;
 
 use crate::OpError;
@@ -209,6 +210,13 @@ pub enum Op {
         msg: MessageId,
         add: bool,
         flags: Vec<String>,
+    },
+    /// The messages of this server's listing that one text criterion of an
+    /// IMAP `SEARCH` matches (version 20), searched by its IMAP server
+    /// (`UID SEARCH`): answered `Found`. The client proxy combines the
+    /// answers with what it judges itself (flags, sizes, `NOT`, `OR`).
+    Search {
+        key: TextKey,
     },
 }
 
@@ -465,6 +473,12 @@ pub enum Reply {
     /// will be listed by, when the server said where it stored it (an IMAP
     /// server with UIDPLUS), so that the IMAP front can number it at once.
     Stored { uidl: Option<String> },
+    /// SEARCH: the messages of the `Welcome`'s listing of the request's
+    /// server that the criterion matched, in listing order; a message not
+    /// in that listing is not named. By `MessageId`, not by `Place`: the
+    /// client proxy shows a listing less the messages whose deletes it
+    /// still carries, and maps what was found by name.
+    Found { msgs: Vec<MessageId> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -360,7 +360,8 @@ fn transaction_command(line: &[u8]) -> Result<Command, StatusLine> {
             | Command::Noop
             | Command::Rset
             | Command::Xstore { .. }
-            | Command::Xflags),
+            | Command::Xflags
+            | Command::Xsearch(_)),
         ) => Ok(c),
         Ok(c) => Err(refused(format!(
             "{} is not allowed through the relay",

@@ -29,15 +29,23 @@
 //! - `XSTORE n - \Seen` (the mail client marked the message unread) takes
 //!   `\Seen` away on the server at once, and this session's own read mark
 //!   with it: a RETR before it is not marked at QUIT.
+//! - `XSEARCH field =text` (a text criterion of the mail client's SEARCH)
+//!   runs `UID SEARCH CHARSET UTF-8` at once and answers the numbers of
+//!   the maildrop's messages found (not one this session deleted).
 //! - A session that ends without QUIT commits nothing, as in POP3; it still
 //!   ends with LOGOUT when the connection allows.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use causeway_imap::ImapError;
+use causeway_imap::command::Unsendable;
 use causeway_imap::folder::Listed;
+use causeway_imap::imap_types::core::AString;
+use causeway_imap::imap_types::search::SearchKey;
 use causeway_net::Env;
 use causeway_pop3::command::stored;
+use causeway_pop3::search::{TextField, TextKey};
 use causeway_pop3::{Command, RespCode, Response, StatusLine};
 use causeway_proto::OpError;
 use causeway_proto::session::ServerFlags;
@@ -261,6 +269,7 @@ impl<E: Env> ImapAsPop3<E> {
                 add,
                 ref flags,
             } => return self.store_flags(msg, add, flags).await,
+            Command::Xsearch(ref key) => return self.search(key).await,
             Command::User(_)
             | Command::Pass(_)
             | Command::Apop { .. }
@@ -335,6 +344,28 @@ impl<E: Env> ImapAsPop3<E> {
         }
     }
 
+    /// `XSEARCH`: the messages of this maildrop that one text criterion
+    /// matches, as the server searched them (`UID SEARCH`). A message the
+    /// session deleted, or one that came after SELECT, is not named: it is
+    /// not in the maildrop.
+    async fn search(&mut self, key: &TextKey) -> Result<Response, OpError> {
+        let key = match search_key(key) {
+            Ok(key) => key,
+            Err(e) => return Ok(err(e.to_string())),
+        };
+        let found: BTreeSet<NonZeroU32> = match self.session.search(key).await {
+            Ok(uids) => uids.into_iter().collect(),
+            Err(e) => return self.answered(e),
+        };
+        let mut numbers = String::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            if !m.deleted && found.contains(&m.uid) {
+                numbers.push_str(&format!("{}\r\n", i + 1));
+            }
+        }
+        Ok(multi("", numbers.into_bytes()))
+    }
+
     /// `RETR n` (`lines` None) or `TOP n lines`, fetched with BODY.PEEK[].
     async fn fetch(&mut self, n: u32, lines: Option<u32>) -> Result<Response, OpError> {
         let (i, m) = match self.live(n) {
@@ -397,6 +428,24 @@ impl<E: Env> ImapAsPop3<E> {
         }
         logout.map(|()| StatusLine::ok("Logging out."))
     }
+}
+
+/// The IMAP criterion of an `XSEARCH`.
+fn search_key(key: &TextKey) -> Result<SearchKey<'static>, Unsendable> {
+    let text = |s: &str| {
+        AString::try_from(s.to_owned()).map_err(|_| Unsendable("a search text with a NUL"))
+    };
+    let value = text(&key.value)?;
+    Ok(match &key.field {
+        TextField::From => SearchKey::From(value),
+        TextField::To => SearchKey::To(value),
+        TextField::Cc => SearchKey::Cc(value),
+        TextField::Bcc => SearchKey::Bcc(value),
+        TextField::Subject => SearchKey::Subject(value),
+        TextField::Body => SearchKey::Body(value),
+        TextField::Text => SearchKey::Text(value),
+        TextField::Header(name) => SearchKey::Header(text(name)?, value),
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 
 use std::num::NonZeroU32;
 
+use causeway_imap::imap_types::search::SearchKey;
 use causeway_imap::{Appended, Folder, ImapClient, ImapError, Timeouts};
 use causeway_net::Env;
 use causeway_proto::user::{ServerSpec, TlsMode};
@@ -179,6 +180,12 @@ impl<E: Env> ImapSession<E> {
         flags: &[String],
     ) -> Result<(), ImapError> {
         self.client.store_flags(uids, add, flags).await
+    }
+
+    /// The UIDs of the messages one text criterion matches (see
+    /// `ImapClient::search`).
+    pub async fn search(&mut self, key: SearchKey<'static>) -> Result<Vec<NonZeroU32>, ImapError> {
+        self.client.search(key).await
     }
 
     /// Deletes exactly `uids`; returns those the server expunged.

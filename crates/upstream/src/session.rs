@@ -43,17 +43,13 @@ impl<E: Env> ServerSession<E> {
     /// connection failed and this session is over.
     pub async fn execute(&mut self, cmd: &Command) -> Result<Response, OpError> {
         match self {
-            ServerSession::Pop3(_) if matches!(cmd, Command::Xstore { .. } | Command::Xflags) => {
-                Ok(Response {
-                    status: StatusLine::err(
-                        Some(causeway_pop3::RespCode::SysPerm),
-                        "this server speaks POP3, which keeps no flags (stored flags need \
-                     protocol = \"imap\")",
-                    ),
+            ServerSession::Pop3(s) => match imap_only(cmd) {
+                Some(why) => Ok(Response {
+                    status: StatusLine::err(Some(causeway_pop3::RespCode::SysPerm), why),
                     body: None,
-                })
-            }
-            ServerSession::Pop3(s) => s.execute(cmd).await,
+                }),
+                None => s.execute(cmd).await,
+            },
             ServerSession::Imap(s) => s.execute(cmd).await,
         }
     }
@@ -79,5 +75,19 @@ impl<E: Env> ServerSession<E> {
             ServerSession::Pop3(s) => s.quit().await,
             ServerSession::Imap(s) => s.quit().await,
         }
+    }
+}
+
+/// Why a POP3 server is never sent `cmd`, if it is one of Causeway's own
+/// commands that need IMAP.
+fn imap_only(cmd: &Command) -> Option<&'static str> {
+    match cmd {
+        Command::Xstore { .. } | Command::Xflags => Some(
+            "this server speaks POP3, which keeps no flags (stored flags need protocol = \"imap\")",
+        ),
+        Command::Xsearch(_) => Some(
+            "this server speaks POP3, which cannot search (a text search needs protocol = \"imap\")",
+        ),
+        _ => None,
     }
 }

@@ -77,6 +77,7 @@ pub fn invariant_name(n: u8) -> &'static str {
         12 => "an IMAP expunge is final in every later session",
         13 => "a listing at the IMAP front shows the server's flags",
         14 => "a message marked unread stays unread on its server until read again",
+        15 => "a text search finds the messages whose text matches, and no other",
         _ => "?",
     }
 }
@@ -498,6 +499,7 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_put_back > 0, Cov::ImapPutBack),
             (m.imap_append_uid_given > 0, Cov::ImapAppendUidGiven),
             (m.imap_append_uid_kept > 0, Cov::ImapAppendUidKept),
+            (m.imap_searched > 0, Cov::ImapTextSearched),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

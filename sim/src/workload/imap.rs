@@ -155,6 +155,10 @@ impl Mua {
             )
             .await
             .err();
+        if ended.is_none() {
+            let searched = self.maybe_search(&mut c, &folder.name, &whole, &mut commands);
+            ended = searched.await.err();
+        }
         let mut quit = None;
         if ended.is_none() {
             ended = Some(
@@ -270,8 +274,9 @@ impl Mua {
                 match c.read_first_part(uid).await {
                     Ok(Some(part)) => self.saw_part(uid, &part),
                     Ok(None) => {}
-                    // Refused rightly: the proxy fetches no message whose
-                    // UIDL and size another shares (seed 503473307).
+                    // Refused rightly (`may_be_refused`): a message whose
+                    // UIDL and size another shares (seed 503473307), or one
+                    // the user deleted (seed 125923352).
                     Err(ImapError::Refused { .. }) if self.may_be_refused(&folder.name, size) => {}
                     Err(e) => {
                         return Err(Ended::Broken(format!("UID FETCH {uid} (part 1): {e}")));
@@ -543,7 +548,7 @@ impl Mua {
     /// session acknowledged is shown, and its server, which has the
     /// delete by then, refuses it).
     fn may_be_refused(&self, folder: &str, size: u32) -> bool {
-        let deleted = self.log.with(|m| m.must_delete.clone());
+        let deleted = |key: &MsgKey| self.log.with(|m| m.must_delete.contains(key));
         self.stores
             .iter()
             .filter(|s| self.folder_of(&s.host) == folder)
@@ -551,15 +556,14 @@ impl Mua {
                 s.store.messages(&s.user).iter().any(|m| {
                     let key = (s.host.clone(), m.uid);
                     m.size == size as usize
-                        && (deleted.contains(&key)
-                            || m.deleted_at_ms.is_none() && self.shared(&key))
+                        && (deleted(&key) || m.deleted_at_ms.is_none() && self.shared(&key))
                 })
             })
     }
 
     /// The folder the client proxy shows `host`'s messages in: its own
     /// where its entry reads a folder other than INBOX, else INBOX.
-    fn folder_of(&self, host: &str) -> &str {
+    pub(super) fn folder_of(&self, host: &str) -> &str {
         match self.stores.iter().find(|s| s.host == host) {
             Some(s) if s.user.contains('/') => &s.host,
             _ => "INBOX",

@@ -31,6 +31,7 @@ mod append;
 mod flags;
 pub mod imap;
 pub mod record;
+mod search;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

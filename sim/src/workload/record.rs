@@ -166,6 +166,10 @@ pub struct MuaInner {
     /// the UID it gave.
     pub imap_append_uid_given: u32,
     pub imap_append_uid_kept: u32,
+    /// Text searches answered and judged (invariant 15), and refused for
+    /// a folder that shows a POP3 entry's messages.
+    pub imap_searched: u32,
+    pub imap_search_refused: u32,
     /// Per IMAP session (mail client, its session): when each NOOP or
     /// SELECT that may have listed the folder again (in a new edge
     /// session behind) was answered (invariant 9).

@@ -15,11 +15,10 @@ use causeway_imap::imap_types::extensions::namespace::Namespace;
 use causeway_imap::imap_types::flag::{Flag, FlagNameAttribute, FlagPerm};
 use causeway_imap::imap_types::mailbox::{ListMailbox, Mailbox};
 use causeway_imap::imap_types::response::{Code, Data, Status};
-use causeway_imap::imap_types::search::SearchKey;
 use causeway_imap::imap_types::status::{StatusDataItem, StatusDataItemName};
 use causeway_imap::serve::keywords::Keywords;
 use causeway_imap::serve::list_matches;
-use causeway_imap::serve::view::{View, seq_of};
+use causeway_imap::serve::view::View;
 use causeway_net::{Env, Instant};
 use causeway_pop3::ClientError;
 use causeway_proto::session::ServerFlags;
@@ -324,8 +323,14 @@ impl<E: Env> Front<E> {
             CommandBody::ExpungeUid { sequence_set } => {
                 return self.expunge(server, tag, Some(sequence_set), true).await;
             }
-            CommandBody::Search { criteria, uid, .. } => {
-                self.search(server, tag, criteria.as_ref(), uid)
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => {
+                return self
+                    .search(server, tag, charset.as_ref(), criteria.as_ref(), uid)
+                    .await;
             }
             CommandBody::Store {
                 sequence_set,
@@ -652,35 +657,6 @@ impl<E: Env> Front<E> {
         };
         let selected = format!("{} selected", self.folder);
         server.enqueue_status(ok(tag, Some(c), selected));
-    }
-
-    fn search(
-        &mut self,
-        server: &mut Server,
-        tag: Tag<'static>,
-        criteria: &[SearchKey<'_>],
-        uid: bool,
-    ) {
-        let v = self.view();
-        match v.search(criteria) {
-            Ok(found) => {
-                let numbers = found
-                    .into_iter()
-                    .map(|i| {
-                        if uid {
-                            v.get(i).uid
-                        } else {
-                            seq_of(i).expect("in range")
-                        }
-                    })
-                    .collect();
-                server.enqueue_data(Data::Search(numbers));
-                server.enqueue_status(ok(tag, None, "SEARCH completed"));
-            }
-            Err(e) => {
-                server.enqueue_status(no(tag, Some(code("CANNOT")), e.to_string()));
-            }
-        }
     }
 }
 

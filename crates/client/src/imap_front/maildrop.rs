@@ -29,6 +29,7 @@ use causeway_net::Env;
 use causeway_net::wait::Timeouts;
 use causeway_pop3::ClientError;
 use causeway_pop3::client::Pop3Client;
+use causeway_pop3::search::TextKey;
 use causeway_proto::session::ServerFlags;
 use tokio::io::DuplexStream;
 use tokio::sync::watch;
@@ -177,6 +178,12 @@ impl<E: Env> Maildrop<E> {
     ) -> Result<(), ClientError> {
         let flags = flags.iter().map(|f| f.as_bytes().to_vec()).collect();
         self.pop3.xstore(n, add, flags).await
+    }
+
+    /// `XSEARCH`: the numbers of the messages one text criterion matches,
+    /// as their IMAP servers searched them (`causeway_pop3::search`).
+    pub async fn search(&mut self, key: TextKey) -> Result<Vec<u32>, ClientError> {
+        self.pop3.xsearch(key).await
     }
 
     /// `NOOP`: keeps the POP3 session from timing out while the IMAP

@@ -38,6 +38,7 @@ mod login;
 mod maildrop;
 mod recheck;
 mod replies;
+mod search;
 mod server_flags;
 mod trash;
 

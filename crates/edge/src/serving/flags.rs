@@ -67,19 +67,13 @@ impl<E: Env> Serving<'_, E> {
     }
 
     /// The worker answered a `Store`: sent if the request is still current.
-    /// One a resume made the client proxy ask again has a second job; the
-    /// first answer serves it, the other is dropped here.
     pub(super) async fn flags_stored(
         &mut self,
         channel: &mut Channel<E>,
         s: Stored,
     ) -> Result<(), LinkEnd> {
-        if self.current != Some(s.id) {
-            return Ok(());
-        }
-        self.current = None;
-        self.respond(channel, s.id, s.result.map(|()| Reply::Done))
-            .await
+        let result = s.result.map(|()| Reply::Done);
+        self.respond_current(channel, s.id, result).await
     }
 }
 

@@ -108,17 +108,18 @@ impl<E: Env> Worker<E> {
         self.catch_up().await?;
         // Held until the QUIT is answered (`crate::read_marks`).
         let (turn, taken_back) = self.drop_taken_back().await?;
-        let Some(up) = self.upstream.take() else {
-            drop(turn);
-            self.erase(taken_back).await;
+        let quit = match self.upstream.take() {
+            Some(up) => Some(up.quit().await),
+            None => None,
+        };
+        drop(turn);
+        self.erase(taken_back).await;
+        let Some(quit) = quit else {
             return Err(OpError::new(
                 Some(causeway_proto::ErrCode::SysTemp),
                 "server session lost",
             ));
         };
-        let quit = up.quit().await;
-        drop(turn);
-        self.erase(taken_back).await;
         match quit {
             Ok(s) if s.is_ok() => {
                 let done = self.ledger.committed();

@@ -11,7 +11,6 @@ use causeway_net::Env;
 use causeway_pop3::Command;
 use causeway_proto::user::Protocol;
 use causeway_proto::{ErrCode, OpError};
-use causeway_upstream::pop3::refusal;
 use tracing::{debug, info, warn};
 
 use super::Worker;
@@ -51,25 +50,15 @@ impl<E: Env> Worker<E> {
             false => None,
         };
         let flags: Vec<Vec<u8>> = flags.into_iter().map(String::into_bytes).collect();
-        let mut tries = 2;
-        loop {
-            tries -= 1;
-            if self.upstream.is_none() {
-                self.connect().await?;
-            }
-            let cmd = Command::Xstore {
-                msg: self.number(target)?,
+        self.asked_twice(|w| {
+            Ok(Command::Xstore {
+                msg: w.number(target)?,
                 add,
                 flags: flags.clone(),
-            };
-            self.last_used = self.shared.env.now();
-            match self.exec(&cmd).await {
-                Ok(r) if r.status.is_ok() => return Ok(()),
-                Ok(r) => return Err(refusal(&r.status)),
-                Err(e) if tries == 0 => return Err(e),
-                Err(_) => {}
-            }
-        }
+            })
+        })
+        .await
+        .map(drop)
     }
 
     /// The mail client marked `target` unread: every read mark owed on

@@ -21,6 +21,7 @@
 
 mod finish;
 mod flags;
+mod search;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,8 +29,9 @@ use std::sync::Arc;
 use causeway_net::{Env, Instant};
 use causeway_pop3::client::{parse_scan_listing, parse_uidl_listing};
 use causeway_pop3::command::stored_uidl;
+use causeway_pop3::search::TextKey;
 use causeway_pop3::{Command, Response};
-use causeway_proto::session::{ListEntry, ServerFlags, leave_out};
+use causeway_proto::session::{ListEntry, MessageId, ServerFlags, leave_out};
 use causeway_proto::user::{Protocol, ServerSpec};
 use causeway_proto::{ErrCode, OpError};
 use causeway_upstream::pop3::refusal;
@@ -80,6 +82,11 @@ pub(crate) enum Job {
         add: bool,
         flags: Vec<String>,
         reply: oneshot::Sender<Result<(), OpError>>,
+    },
+    /// The messages one text criterion matches (`Op::Search`).
+    Search {
+        key: TextKey,
+        reply: oneshot::Sender<Result<Vec<MessageId>, OpError>>,
     },
 }
 
@@ -534,6 +541,9 @@ impl<E: Env> Worker<E> {
                 let r = self.store_flags(&target, add, flags).await;
                 let _ = reply.send(r);
             }
+            Job::Search { key, reply } => {
+                let _ = reply.send(self.search(key).await);
+            }
         }
     }
 
@@ -683,6 +693,30 @@ impl<E: Env> Worker<E> {
 
     /// Runs `cmd`; a failed connection ends the server session (its numbers
     /// and uncommitted commands with it).
+    /// Runs the command `make` builds (numbered for the session held) and
+    /// returns its `+OK` answer, in a session opened again once if the one
+    /// held was lost: for commands that change nothing when run twice
+    /// (flags stored, searches). A `-ERR` is the server's refusal.
+    async fn asked_twice(
+        &mut self,
+        make: impl Fn(&Self) -> Result<Command, OpError>,
+    ) -> Result<Response, OpError> {
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            if self.upstream.is_none() {
+                self.connect().await?;
+            }
+            let cmd = make(self)?;
+            match self.exec(&cmd).await {
+                Ok(r) if r.status.is_ok() => return Ok(r),
+                Ok(r) => return Err(refusal(&r.status)),
+                Err(e) if tries == 0 => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+
     async fn exec(&mut self, cmd: &Command) -> Result<Response, OpError> {
         let Some(up) = self.upstream.as_mut() else {
             return Err(OpError::new(

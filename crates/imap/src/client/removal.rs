@@ -1,11 +1,13 @@
 //! Taking messages out of the selected folder: a delete (`UID STORE
 //! \Deleted` and `UID EXPUNGE`, or a bare `EXPUNGE` only where it is
-//! safe) and a move, each answered with the UIDs the server reported gone.
+//! safe) and a move, each answered with the UIDs the server reported gone;
+//! and the searches, one of which decides whether a bare `EXPUNGE` is safe.
 
 use std::num::NonZeroU32;
 
 use imap_types::command::CommandBody;
 use imap_types::response::Data;
+use imap_types::search::SearchKey;
 
 use super::{ImapClient, ImapError};
 use crate::command;
@@ -86,18 +88,36 @@ impl<E: Env, S: Stream> ImapClient<E, S> {
         Ok(gone)
     }
 
+    /// The messages a text criterion matches (`UID SEARCH CHARSET UTF-8
+    /// key`; the key is built by the caller), by UID. A `NO` (a criterion
+    /// the server cannot search) is [`ImapError::Refused`].
+    pub async fn search(&mut self, key: SearchKey<'static>) -> Result<Vec<NonZeroU32>, ImapError> {
+        self.selected.as_ref().ok_or(ImapError::NotSelected)?;
+        self.searched(command::uid_search(key), "UID SEARCH").await
+    }
+
+    /// Runs a `UID SEARCH` and returns the UIDs it found.
+    async fn searched(
+        &mut self,
+        body: CommandBody<'static>,
+        what: &'static str,
+    ) -> Result<Vec<NonZeroU32>, ImapError> {
+        let answer = self.run(body, what).await?;
+        let mut found = Vec::new();
+        for data in answer.data {
+            if let Data::Search(uids, ..) = data {
+                found.extend(uids);
+            }
+        }
+        Ok(found)
+    }
+
     /// Those of `uids` flagged `\Deleted` now, or [`ImapError::NoUidplus`]
     /// if any other message is.
     async fn flagged_deleted(&mut self, uids: &[NonZeroU32]) -> Result<Vec<NonZeroU32>, ImapError> {
-        let answer = self
-            .run(command::search_deleted(), "UID SEARCH DELETED")
+        let flagged = self
+            .searched(command::search_deleted(), "UID SEARCH DELETED")
             .await?;
-        let mut flagged = Vec::new();
-        for data in answer.data {
-            if let Data::Search(found, ..) = data {
-                flagged.extend(found);
-            }
-        }
         let others = flagged.iter().filter(|u| !uids.contains(u)).count();
         if others > 0 {
             return Err(ImapError::NoUidplus { others });

@@ -255,12 +255,18 @@ impl<K> View<K> {
     }
 
     /// The indices of the messages that match every key of `criteria`.
-    pub fn search(&self, criteria: &[SearchKey<'_>]) -> Result<Vec<usize>, Unsearchable> {
+    /// A key the view cannot judge (the mail's text) is asked of `text`,
+    /// which answers for the message, or `None` if it cannot either.
+    pub fn search(
+        &self,
+        criteria: &[SearchKey<'_>],
+        text: &dyn Fn(&Message<K>, &SearchKey<'_>) -> Option<bool>,
+    ) -> Result<Vec<usize>, Unsearchable> {
         let mut out = Vec::new();
         for i in 0..self.messages.len() {
             let mut all = true;
             for key in criteria {
-                all &= self.matches(i, key)?;
+                all &= self.matches(i, key, text)?;
             }
             if all {
                 out.push(i);
@@ -269,7 +275,12 @@ impl<K> View<K> {
         Ok(out)
     }
 
-    fn matches(&self, i: usize, key: &SearchKey<'_>) -> Result<bool, Unsearchable> {
+    fn matches(
+        &self,
+        i: usize,
+        key: &SearchKey<'_>,
+        text: &dyn Fn(&Message<K>, &SearchKey<'_>) -> Option<bool>,
+    ) -> Result<bool, Unsearchable> {
         let m = &self.messages[i];
         let f = m.flags;
         let exists = NonZeroU32::new(self.exists()).expect("a message is being matched");
@@ -296,16 +307,19 @@ impl<K> View<K> {
             SearchKey::Smaller(n) => m.size < u64::from(*n),
             SearchKey::SequenceSet(set) => contains(set, seq_of(i).expect("in range"), exists),
             SearchKey::Uid(set) => contains(set, m.uid, last_uid),
-            SearchKey::Not(k) => !self.matches(i, k)?,
-            SearchKey::Or(a, b) => self.matches(i, a)? || self.matches(i, b)?,
+            SearchKey::Not(k) => !self.matches(i, k, text)?,
+            SearchKey::Or(a, b) => self.matches(i, a, text)? || self.matches(i, b, text)?,
             SearchKey::And(keys) => {
                 let mut all = true;
                 for k in keys.as_ref() {
-                    all &= self.matches(i, k)?;
+                    all &= self.matches(i, k, text)?;
                 }
                 all
             }
-            other => return Err(Unsearchable(format!("{other:?}"))),
+            other => match text(m, other) {
+                Some(found) => found,
+                None => return Err(Unsearchable(format!("{other:?}"))),
+            },
         })
     }
 

@@ -37,6 +37,8 @@ use imap_types::flag::{Flag, FlagFetch, StoreResponse, StoreType};
 use imap_types::mailbox::Mailbox;
 use imap_types::response::{Capability, Code, CodeOther, Data, Status};
 use imap_types::search::SearchKey;
+
+use super::search::Text;
 use imap_types::sequence::{Sequence, SequenceSet};
 
 use crate::record::{EndKind, SessionId};
@@ -245,6 +247,14 @@ impl ImapCore {
                 uid: true,
                 ..
             } if criteria.as_ref() == [SearchKey::Deleted] => self.search_deleted(&mut out),
+            CommandBody::Search {
+                criteria,
+                uid: true,
+                ..
+            } if criteria.as_ref().len() == 1 => match Text::of(&criteria.as_ref()[0]) {
+                Some(text) => self.search_text(&text, &mut out),
+                None => Outcome::Bad("This model server searches DELETED or one text criterion."),
+            },
             CommandBody::ExpungeUid { sequence_set } => {
                 self.expunge(Some(&sequence_set), now_ms, &mut out)
             }
@@ -580,6 +590,23 @@ impl ImapCore {
         let found = view
             .iter()
             .filter(|m| m.deleted || elsewhere.contains(&m.uid.get()))
+            .map(|m| m.uid)
+            .collect();
+        out.push(Response::Data(Data::Search(found)));
+        Outcome::Ok("Search completed.")
+    }
+}
+
+impl ImapCore {
+    /// `UID SEARCH` of one text criterion, over the session's view.
+    fn search_text(&self, text: &Text, out: &mut Vec<Response>) -> Outcome {
+        let (Some(maildrop), Some(view)) = (&self.maildrop, &self.view) else {
+            return Outcome::Bad("Select a folder first.");
+        };
+        let found = (view.iter())
+            .filter(|m| {
+                (self.store.body_by_uid(maildrop, m.uid.get())).is_some_and(|b| text.matches(&b))
+            })
             .map(|m| m.uid)
             .collect();
         out.push(Response::Data(Data::Search(found)));

@@ -8,6 +8,9 @@
 //! PLAIN only, as [`crate::ImapLogins`] says.
 
 mod core;
+mod search;
+
+pub use search::text_matches;
 
 use std::io;
 use std::net::SocketAddr;

@@ -228,6 +228,13 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
         listing::parse_scan_listing(&body)
     }
 
+    /// `XSEARCH`: the numbers of the messages one text criterion matches
+    /// (see [`crate::search`]).
+    pub async fn xsearch(&mut self, key: crate::search::TextKey) -> Result<Vec<u32>, ClientError> {
+        let body = body_of(self.execute(&Command::Xsearch(key)).await?)?;
+        listing::parse_number_listing(&body)
+    }
+
     /// `LIST n`: (n, size).
     pub async fn list_one(&mut self, n: u32) -> Result<(u32, u64), ClientError> {
         let r = self.ok(&Command::List(Some(n))).await?;
@@ -387,6 +394,7 @@ fn write_what(cmd: &Command) -> &'static str {
         Command::Xappend { .. } => "sending XAPPEND",
         Command::Xstore { .. } => "sending XSTORE",
         Command::Xflags => "sending XFLAGS",
+        Command::Xsearch(_) => "sending XSEARCH",
     }
 }
 
@@ -409,5 +417,6 @@ fn read_what(cmd: &Command) -> &'static str {
         Command::Xappend { .. } => "the go-ahead to XAPPEND",
         Command::Xstore { .. } => "the reply to XSTORE",
         Command::Xflags => "the reply to XFLAGS",
+        Command::Xsearch(_) => "the reply to XSEARCH",
     }
 }

@@ -76,6 +76,13 @@ pub fn parse_scan_listing(body: &[u8]) -> Result<Vec<(u32, u64)>, ClientError> {
     lines(body).map(parse_scan_line).collect()
 }
 
+/// An `XSEARCH` body: one message number per line.
+pub fn parse_number_listing(body: &[u8]) -> Result<Vec<u32>, ClientError> {
+    lines(body)
+        .map(|line| num(fields(line).next(), "message number", line))
+        .collect()
+}
+
 /// A `UIDL` body: one "n uid" per line.
 pub fn parse_uidl_listing(body: &[u8]) -> Result<Vec<(u32, String)>, ClientError> {
     lines(body).map(parse_uidl_line).collect()

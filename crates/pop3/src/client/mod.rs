@@ -18,6 +18,6 @@ pub use codec::{CLIENT_MAX_RESPONSE_LINE, ClientCodec, Response};
 pub use driver::{Pop3Client, Timeouts};
 pub use error::ClientError;
 pub use listing::{
-    MAX_SERVER_UIDL, parse_capabilities, parse_scan_line, parse_scan_listing, parse_stat,
-    parse_uidl_line, parse_uidl_listing,
+    MAX_SERVER_UIDL, parse_capabilities, parse_number_listing, parse_scan_line, parse_scan_listing,
+    parse_stat, parse_uidl_line, parse_uidl_listing,
 };

@@ -99,7 +99,7 @@ fn internal_dates_and_the_date_searches() {
         )
         .unwrap()
     };
-    let search = |k| v.search(&[k]).unwrap();
+    let search = |k| v.search(&[k], &|_, _| None).unwrap();
     assert_eq!(search(SearchKey::Since(day("2026-12-02"))), vec![1]);
     assert_eq!(search(SearchKey::Before(day("2026-12-02"))), vec![0]);
     assert_eq!(search(SearchKey::On(day("2026-12-01"))), vec![0]);
@@ -150,7 +150,7 @@ fn search_on_keywords() {
     let junk = [Flag::Keyword("$Junk".try_into().unwrap())];
     v.keywords.admit(&junk).unwrap();
     v.get_mut(1).flags.keywords = v.keywords.mask(&junk);
-    let search = |k| v.search(&[k]).unwrap();
+    let search = |k| v.search(&[k], &|_, _| None).unwrap();
     assert_eq!(
         search(SearchKey::Keyword("$junk".try_into().unwrap())),
         vec![1]
@@ -174,15 +174,15 @@ fn search_on_flags_sizes_and_numbers() {
     let mut v = view(4);
     v.get_mut(0).flags.seen = true;
     v.get_mut(2).flags.deleted = true;
-    assert_eq!(v.search(&[SearchKey::Unseen]).unwrap(), vec![1, 2, 3]);
+    let search = |keys: &[SearchKey<'_>]| v.search(keys, &|_, _| None);
+    assert_eq!(search(&[SearchKey::Unseen]).unwrap(), vec![1, 2, 3]);
     assert_eq!(
-        v.search(&[SearchKey::Unseen, SearchKey::Undeleted])
-            .unwrap(),
+        search(&[SearchKey::Unseen, SearchKey::Undeleted]).unwrap(),
         vec![1, 3]
     );
-    assert_eq!(v.search(&[SearchKey::Larger(250)]).unwrap(), vec![2, 3]);
+    assert_eq!(search(&[SearchKey::Larger(250)]).unwrap(), vec![2, 3]);
     assert_eq!(
-        v.search(&[SearchKey::Or(
+        search(&[SearchKey::Or(
             Box::new(SearchKey::Seen),
             Box::new(SearchKey::Deleted)
         )])
@@ -190,13 +190,20 @@ fn search_on_flags_sizes_and_numbers() {
         vec![0, 2]
     );
     assert_eq!(
-        v.search(&[SearchKey::Not(Box::new(SearchKey::Uid(set("2:*"))))])
-            .unwrap(),
+        search(&[SearchKey::Not(Box::new(SearchKey::Uid(set("2:*"))))]).unwrap(),
         vec![0]
     );
-    assert!(
-        v.search(&[SearchKey::Subject("x".try_into().unwrap())])
-            .is_err()
+    let subject = || SearchKey::Subject("x".try_into().unwrap());
+    assert!(search(&[subject()]).is_err());
+    // A text criterion is asked of the caller, and combines as any other.
+    let text = |m: &Message<u32>, k: &SearchKey<'_>| {
+        matches!(k, SearchKey::Subject(_)).then_some(m.key % 2 == 1)
+    };
+    let not = SearchKey::Not(Box::new(subject()));
+    assert_eq!(v.search(&[subject()], &text).unwrap(), vec![0, 2]);
+    assert_eq!(
+        v.search(&[not, SearchKey::Unseen], &text).unwrap(),
+        vec![1, 3]
     );
     assert_eq!(v.first_unseen().map(|n| n.get()), Some(2));
     assert_eq!(v.unseen(), 3);
