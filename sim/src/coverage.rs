@@ -70,6 +70,7 @@ pub enum Cov {
     ImapAppendUidGiven,
     ImapAppendUidKept,
     ImapTextSearched,
+    Pop3TextSearched,
     ImapFlagStored,
     ImapFlagTakenAway,
     ImapPhoneStarShown,
@@ -163,6 +164,7 @@ impl Cov {
         Cov::ImapAppendUidGiven,
         Cov::ImapAppendUidKept,
         Cov::ImapTextSearched,
+        Cov::Pop3TextSearched,
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
         Cov::ImapPhoneStarShown,
@@ -280,6 +282,9 @@ impl Cov {
             Cov::ImapAppendUidKept => "an appended message received at the UID its APPENDUID gave",
             Cov::ImapTextSearched => {
                 "an IMAP text search answered and judged by the servers' own judgment"
+            }
+            Cov::Pop3TextSearched => {
+                "a POP3 entry's message found by an IMAP text search (the edge read it whole)"
             }
             Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
             Cov::ImapFlagTakenAway => {

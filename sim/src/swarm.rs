@@ -268,10 +268,6 @@ fn rate(rng: &EnvRng, on: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
-/// A fifth of the servers fail some QUITs' UPDATE state (`-ERR`, nothing
-/// committed), as RFC 1939 allows: an edge that took that answer for a
-/// commit would forget deletes it owes. Drawn from a stream of its own, so
-/// that the other parameters of every seed stay what they were.
 /// The share of sessions a mail user runs over IMAP at the client proxy:
 /// none in 70% of seeds, else 30% to all. From its own stream, so the
 /// other draws of a seed stay as they were before IMAP mail users existed.
@@ -301,6 +297,10 @@ fn searches_imap(seed: u64) -> f64 {
     }
 }
 
+/// A fifth of the servers fail some QUITs' UPDATE state (`-ERR`, nothing
+/// committed), as RFC 1939 allows: an edge that took that answer for a
+/// commit would forget deletes it owes. Drawn from a stream of its own, so
+/// that the other parameters of every seed stay what they were.
 fn refuse_some_quits(seed: u64, mut servers: Vec<ServerParams>) -> Vec<ServerParams> {
     let rng = EnvRng::from_seed(derive_seed(seed, &[b"quit refusal"]));
     for s in &mut servers {

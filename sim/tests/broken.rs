@@ -54,6 +54,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("unread-spares-other-sessions", 11245, 14, None),
     ("handover-reported-committed", 233925731, 4, None),
     ("imap-search-unasked", 225, 15, None),
+    ("search-reads-headers", 13, 15, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is
@@ -151,4 +152,6 @@ caught! {
     an_edge_that_keeps_a_read_mark_the_user_took_back: "unread-keeps-owed-read",
     an_edge_whose_unread_spares_an_earlier_sessions_read_mark: "unread-spares-other-sessions",
     an_edge_that_reports_handed_over_work_committed: "handover-reported-committed",
+    a_proxy_that_answers_a_text_search_without_asking_the_servers: "imap-search-unasked",
+    an_edge_that_searches_a_pop3_servers_mail_by_its_headers: "search-reads-headers",
 }

@@ -6,7 +6,11 @@
 //! same messages (sequence numbers are the same on both sides), and
 //! against what the messages say. Nothing is read or removed; every
 //! server session ends with LOGOUT. Direct and through the relay (which
-//! carries the edge's `XSEARCH`). See docs/interop.md, "IMAP mail clients".
+//! carries the edge's `XSEARCH`), and with the edge reading Dovecot's POP3
+//! instead: POP3 cannot search, so the edge reads each message whole
+//! (`TOP`, never marked read) and judges it itself, and must still find
+//! what Dovecot's own IMAP search finds. See docs/interop.md, "IMAP mail
+//! clients".
 
 use causeway_tests::interop::chain::{LOCAL_PASSWORD, LOCAL_USER};
 use causeway_tests::interop::dovecot::{PASSWORD, USER};
@@ -55,7 +59,13 @@ fn script(user: &str, password: &str) -> String {
     s
 }
 
-async fn searched_as_dovecot_searches(route: Route) {
+/// How the edge reads Dovecot's INBOX.
+enum Reads {
+    Imap,
+    Pop3,
+}
+
+async fn searched_as_dovecot_searches(route: Route, reads: Reads) {
     if !interop::have_dovecot() {
         return;
     }
@@ -63,15 +73,17 @@ async fn searched_as_dovecot_searches(route: Route) {
     dc.deliver(USER, 5, 2000).await;
     let before = dc.mailbox(USER).await;
     let imap = format!("127.0.0.1:{}", dc.imap_port);
-    let chain = Chain::start_imap_folders(
-        interop::Nodes::from_env(),
-        route,
-        &imap,
-        &[("DOVECOT", "INBOX")],
-        USER,
-        PASSWORD,
-    )
-    .await;
+    let nodes = interop::Nodes::from_env();
+    let chain = match reads {
+        Reads::Imap => {
+            let entries = [("DOVECOT", "INBOX")];
+            Chain::start_imap_folders(nodes, route, &imap, &entries, USER, PASSWORD).await
+        }
+        Reads::Pop3 => {
+            let pop3 = format!("127.0.0.1:{}", dc.pop3_port);
+            Chain::start(nodes, route, &pop3, USER, PASSWORD).await
+        }
+    };
     let direct = python::run_imap(&imap, &script(USER, PASSWORD)).await;
     let mark = dc.log_mark();
     let through = python::run_imap(&chain.imap, &script(LOCAL_USER, LOCAL_PASSWORD)).await;
@@ -95,10 +107,20 @@ async fn searched_as_dovecot_searches(route: Route) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_search_finds_what_dovecot_finds_direct() {
-    searched_as_dovecot_searches(Route::Direct).await
+    searched_as_dovecot_searches(Route::Direct, Reads::Imap).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_search_finds_what_dovecot_finds_via_relay() {
-    searched_as_dovecot_searches(Route::Relay).await
+    searched_as_dovecot_searches(Route::Relay, Reads::Imap).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_search_of_dovecots_pop3_finds_what_its_imap_finds_direct() {
+    searched_as_dovecot_searches(Route::Direct, Reads::Pop3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_search_of_dovecots_pop3_finds_what_its_imap_finds_via_relay() {
+    searched_as_dovecot_searches(Route::Relay, Reads::Pop3).await
 }

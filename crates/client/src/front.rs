@@ -235,10 +235,10 @@ impl Front {
         {
             return store(mailbox, *msg, *add, flags);
         }
-        if let (Command::Xsearch(key), true, State::Transaction(mailbox)) =
+        if let (Command::Xsearch { key, servers }, true, State::Transaction(mailbox)) =
             (&cmd, self.xappend, &self.state)
         {
-            return search(mailbox, key);
+            return search(mailbox, key, servers);
         }
         if let (Command::Xflags, true, State::Transaction(mailbox)) =
             (&cmd, self.xappend, &self.state)
@@ -605,11 +605,14 @@ fn store(mailbox: &Mailbox, n: u32, add: bool, flags: &[Vec<u8>]) -> Action {
     })
 }
 
-/// `XSEARCH`: the IMAP front's text criterion, asked of every server of
-/// the mailbox (a POP3 server's edge worker refuses at once, without a
-/// turn to the server).
-fn search(mailbox: &Mailbox, key: &TextKey) -> Action {
-    let servers = mailbox.servers().to_vec();
+/// `XSEARCH`: the IMAP front's text criterion, asked of the servers it
+/// names (every server if none) that have a message here to find.
+fn search(mailbox: &Mailbox, key: &TextKey, named: &[String]) -> Action {
+    let servers: Vec<String> = (mailbox.servers().iter())
+        .filter(|s| named.is_empty() || named.contains(s))
+        .filter(|s| mailbox.has_live(s))
+        .cloned()
+        .collect();
     let requests = (servers.iter())
         .map(|s| Request {
             server: s.clone(),
@@ -623,10 +626,8 @@ fn search(mailbox: &Mailbox, key: &TextKey) -> Action {
     }
 }
 
-/// The numbers of the messages the servers found, or the first failure of
-/// a server that has messages to search. A server that cannot search at
-/// all (`[SYS/PERM]`: it speaks POP3) names none of its messages; the IMAP
-/// front asks no text of a folder that shows one of them.
+/// The numbers of the messages the servers found, or the first server's
+/// failure.
 fn found(
     mailbox: &Mailbox,
     servers: Vec<String>,
@@ -636,8 +637,6 @@ fn found(
     for server in servers {
         match answers.next() {
             Some(Ok(Reply::Found { msgs })) => numbers.extend(mailbox.numbers_of(&server, &msgs)),
-            Some(Err(e)) if e.code == Some(causeway_proto::ErrCode::SysPerm) => {}
-            _ if !mailbox.has_live(&server) => {}
             other => return reply(replies::server_err(&server, &failure(other, "XSEARCH"))),
         }
     }

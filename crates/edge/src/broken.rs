@@ -68,10 +68,13 @@ pub enum Broken {
     /// in the session's `Bye`: the client proxy erases deletes the edge's
     /// journal does not hold.
     HandoverReportedCommitted,
+    /// Search a POP3 server's mail by its headers alone (`TOP n 0`, to
+    /// spare the server's hop): a word of a body is never found.
+    SearchReadsHeaders,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 17] = [
+    pub const ALL: [Broken; 18] = [
         Broken::MarkReadBeforeDelivered,
         Broken::NoQuitAfterCut,
         Broken::StaleMessageNumbers,
@@ -89,6 +92,7 @@ impl Broken {
         Broken::UnreadKeepsOwedRead,
         Broken::UnreadSparesOtherSessions,
         Broken::HandoverReportedCommitted,
+        Broken::SearchReadsHeaders,
     ];
 
     pub fn name(self) -> &'static str {
@@ -110,6 +114,7 @@ impl Broken {
             Broken::UnreadKeepsOwedRead => "unread-keeps-owed-read",
             Broken::UnreadSparesOtherSessions => "unread-spares-other-sessions",
             Broken::HandoverReportedCommitted => "handover-reported-committed",
+            Broken::SearchReadsHeaders => "search-reads-headers",
         }
     }
 }

@@ -78,9 +78,7 @@ pub(crate) use resume::{Attach, Farewell, new_secret, proven};
 pub(crate) use work::internal;
 use work::worker;
 
-/// `TOP n` with this many lines returns the whole message without marking
-/// it read (100,000,000 lines exceeds any message under the size cap).
-const WHOLE_MESSAGE: u32 = 100_000_000;
+use crate::worker::WHOLE_MESSAGE;
 
 /// Prefetch starts another server fetch only while the outbox holds fewer
 /// unsent body bytes than this: enough to keep a fast line busy while the

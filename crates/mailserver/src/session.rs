@@ -383,7 +383,7 @@ fn transaction(
         | Command::Xappend { .. }
         | Command::Xstore { .. }
         | Command::Xflags
-        | Command::Xsearch(_) => {
+        | Command::Xsearch { .. } => {
             return Err(StatusLine::err(
                 None,
                 format!("Unknown command: {}", cmd.keyword()),

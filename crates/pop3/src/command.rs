@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::response::{RespCode, Status, StatusLine};
-use crate::search::{BadCriterion, TextKey};
+use crate::search::{self, BadCriterion, TextKey};
 use crate::text::{push_no_eol, quote};
 
 /// A POP3 command.
@@ -85,12 +85,14 @@ pub enum Command {
     /// `\Flagged`, 8 `\Draft`). A POP3 server keeps none and is never
     /// asked.
     Xflags,
-    /// `XSEARCH field =hex...`: Causeway's own extension, by which the
-    /// IMAP front asks the IMAP servers, through the edge, which messages
-    /// one text criterion of a `SEARCH` matches (`crate::search`): a
-    /// multi-line answer of message numbers, one per line. A POP3 server
-    /// cannot search and is never asked.
-    Xsearch(TextKey),
+    /// `XSEARCH field =hex... [IN name,name]`: Causeway's own extension,
+    /// by which the IMAP front asks the servers, through the edge, which
+    /// messages one text criterion of a `SEARCH` matches
+    /// (`crate::search`): a multi-line answer of message numbers, one per
+    /// line. `servers`: the ones to ask; empty, every server (and always
+    /// empty where one server's session is asked). The edge searches a
+    /// POP3 server itself; only an IMAP server is sent the command.
+    Xsearch { key: TextKey, servers: Vec<String> },
 }
 
 /// The response code of an `XAPPEND`'s progress lines, `+OK [XPROGRESS]
@@ -157,7 +159,10 @@ impl fmt::Debug for Command {
             Command::Quit => f.write_str("Quit"),
             Command::Capa => f.write_str("Capa"),
             Command::Xflags => f.write_str("Xflags"),
-            Command::Xsearch(key) => f.debug_tuple("Xsearch").field(key).finish(),
+            Command::Xsearch { key, servers } => (f.debug_struct("Xsearch"))
+                .field("key", key)
+                .field("servers", servers)
+                .finish(),
             Command::Stls => f.write_str("Stls"),
             Command::Xappend {
                 server,
@@ -302,7 +307,11 @@ impl Command {
                 }
                 Command::Xstore { msg, add, flags }
             }
-            b"XSEARCH" => Command::Xsearch(TextKey::parse(args).map_err(bad_criterion)?),
+            b"XSEARCH" => {
+                let (key, rest) = TextKey::parse(args).map_err(bad_criterion)?;
+                let servers = search::parse_servers(rest).map_err(bad_criterion)?;
+                Command::Xsearch { key, servers }
+            }
             _ => return Err(CommandError::Unknown(quote(keyword))),
         };
         Ok(cmd)
@@ -354,7 +363,10 @@ impl Command {
                     push_no_eol(out, f);
                 }
             }
-            Command::Xsearch(key) => key.encode(out),
+            Command::Xsearch { key, servers } => {
+                key.encode(out);
+                search::push_servers(out, servers);
+            }
             Command::Stat
             | Command::List(None)
             | Command::Uidl(None)
@@ -380,7 +392,7 @@ impl Command {
                 | Command::Top { .. }
                 | Command::Capa
                 | Command::Xflags
-                | Command::Xsearch(_)
+                | Command::Xsearch { .. }
         )
     }
 
@@ -404,7 +416,7 @@ impl Command {
             Command::Xappend { .. } => "XAPPEND",
             Command::Xstore { .. } => "XSTORE",
             Command::Xflags => "XFLAGS",
-            Command::Xsearch(_) => "XSEARCH",
+            Command::Xsearch { .. } => "XSEARCH",
         }
     }
 }

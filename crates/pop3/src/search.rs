@@ -15,8 +15,12 @@
 //! On the POP3 line a criterion is `XSEARCH FIELD =hex` (`HEADER =hex
 //! =hex`, name then value): the text is UTF-8 of any kind, spaces and
 //! quotes included, and in hex it can neither end the line nor read as a
-//! second argument. The answer is a multi-line listing of the numbers of
-//! the messages that match, one per line.
+//! second argument. The IMAP front may add `IN name,name`: the servers
+//! whose messages the folder shows, the only ones worth asking (a POP3
+//! server is searched by the edge, which reads every message of it; see
+//! [`TextKey::matches`]). Without it every server of the maildrop is
+//! asked. The answer is a multi-line listing of the numbers of the
+//! messages that match, one per line.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +69,73 @@ pub enum BadCriterion {
     TooLong,
 }
 
+/// The most servers an `IN` names: as many as a user may have
+/// (`causeway_proto::user::MAX_SERVERS`).
+const MAX_SERVERS_NAMED: usize = 16;
+
+/// The servers an `XSEARCH` line can name: all of `servers`, or none
+/// (every server is asked) when their names would not fit on the line
+/// beside `key` or are not server names. Asking more servers than needed
+/// costs time, never a wrong answer: the front keeps only the messages it
+/// shows.
+pub fn narrowed(key: &TextKey, servers: Vec<String>) -> Vec<String> {
+    let mut line = b"XSEARCH".to_vec();
+    key.encode(&mut line);
+    push_servers(&mut line, &servers);
+    let named = servers.len() <= MAX_SERVERS_NAMED && servers.iter().all(|s| server_name(s));
+    match named && line.len() + 2 <= crate::MAX_COMMAND_LINE {
+        true => servers,
+        false => Vec::new(),
+    }
+}
+
+/// ` IN a,b` for a non-empty list.
+pub(crate) fn push_servers(out: &mut Vec<u8>, servers: &[String]) {
+    if !servers.is_empty() {
+        out.extend_from_slice(b" IN ");
+        out.extend_from_slice(servers.join(",").as_bytes());
+    }
+}
+
+/// A server's name as a user's configuration may spell it: 1 to 32 of
+/// A-Z, a-z, 0-9, '-' and '_' (`causeway_proto::user::ServerSpec`).
+fn server_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && (s.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The servers an `XSEARCH` line's `IN name,name` names (none without it).
+pub(crate) fn parse_servers<'a>(
+    mut args: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<String>, BadCriterion> {
+    let Some(word) = args.next() else {
+        return Ok(Vec::new());
+    };
+    if !word.eq_ignore_ascii_case(b"IN") {
+        return Err(BadCriterion::Noise);
+    }
+    let list = args.next().ok_or(BadCriterion::Missing("server names"))?;
+    let bad = || BadCriterion::Invalid {
+        what: "server names",
+        got: crate::text::quote(list),
+    };
+    let names = (list.split(|&b| b == b','))
+        .map(|n| {
+            String::from_utf8(n.to_vec())
+                .ok()
+                .filter(|n| server_name(n))
+        })
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(bad)?;
+    if names.len() > MAX_SERVERS_NAMED {
+        return Err(bad());
+    }
+    if args.next().is_some() {
+        return Err(BadCriterion::Noise);
+    }
+    Ok(names)
+}
+
 impl TextKey {
     /// The criterion, if its text is short enough to be asked.
     pub fn new(field: TextField, value: String) -> Result<Self, TooLong> {
@@ -79,10 +150,11 @@ impl TextKey {
         Ok(Self { field, value })
     }
 
-    /// The criterion an `XSEARCH` line's arguments name.
-    pub(crate) fn parse<'a>(
-        mut args: impl Iterator<Item = &'a [u8]>,
-    ) -> Result<Self, BadCriterion> {
+    /// The criterion an `XSEARCH` line's arguments name, and the
+    /// arguments after it.
+    pub(crate) fn parse<'a, I: Iterator<Item = &'a [u8]>>(
+        mut args: I,
+    ) -> Result<(Self, I), BadCriterion> {
         let field = (args.next()).ok_or(BadCriterion::Missing("search field"))?;
         let mut text = |what| text(args.next(), what);
         let field = match field.to_ascii_uppercase().as_slice() {
@@ -102,10 +174,8 @@ impl TextKey {
             }
         };
         let value = text("search text")?;
-        if args.next().is_some() {
-            return Err(BadCriterion::Noise);
-        }
-        Self::new(field, value).map_err(|_| BadCriterion::TooLong)
+        let key = Self::new(field, value).map_err(|_| BadCriterion::TooLong)?;
+        Ok((key, args))
     }
 
     /// The arguments of its `XSEARCH` line, each after a space.
@@ -127,6 +197,69 @@ impl TextKey {
         }
         push_hex(out, &self.value);
     }
+}
+
+impl TextKey {
+    /// Whether `message` (its header, a blank line, its body) matches, as
+    /// RFC 3501 §6.4.4 says a server judges it: the text anywhere in the
+    /// field's unfolded value (`HEADER` with an empty text: the field is
+    /// there), in the body, or in either, ignoring case. The edge judges
+    /// a POP3 server's messages so, which cannot search its own; it reads
+    /// the octets as they are, so unlike Dovecot it does not decode an
+    /// encoded word (`=?UTF-8?Q?...?=`) or a base64 body first.
+    pub fn matches(&self, message: &[u8]) -> bool {
+        let (head, body) = split_message(message);
+        let needle = self.value.to_lowercase();
+        let lower = |b: &[u8]| String::from_utf8_lossy(b).to_lowercase();
+        let name = match &self.field {
+            TextField::Body => return lower(body).contains(&needle),
+            TextField::Text => {
+                return lower(head).contains(&needle) || lower(body).contains(&needle);
+            }
+            TextField::From => "from",
+            TextField::To => "to",
+            TextField::Cc => "cc",
+            TextField::Bcc => "bcc",
+            TextField::Subject => "subject",
+            TextField::Header(name) => name.as_str(),
+        };
+        header_fields(head)
+            .filter(|(n, _)| n.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+            .any(|(_, v)| lower(&v).contains(&needle))
+    }
+}
+
+/// The header (each line with its line end) and the body, split at the
+/// first empty line; a message without one is all header.
+fn split_message(message: &[u8]) -> (&[u8], &[u8]) {
+    let mut start = 0;
+    while start < message.len() {
+        let end = (message[start..].iter().position(|&b| b == b'\n'))
+            .map_or(message.len(), |i| start + i + 1);
+        if matches!(&message[start..end], b"\r\n" | b"\n") {
+            return (&message[..start], &message[end..]);
+        }
+        start = end;
+    }
+    (message, &[])
+}
+
+/// The header's fields, each its name and its value unfolded (the line
+/// ends inside it taken out).
+fn header_fields(head: &[u8]) -> impl Iterator<Item = (&[u8], Vec<u8>)> {
+    let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match (line.first(), fields.last_mut()) {
+            (Some(b' ' | b'\t'), Some((_, value))) => value.extend_from_slice(line),
+            _ => {
+                if let Some(colon) = line.iter().position(|&b| b == b':') {
+                    fields.push((&line[..colon], line[colon + 1..].to_vec()));
+                }
+            }
+        }
+    }
+    fields.into_iter()
 }
 
 fn push_hex(out: &mut Vec<u8>, s: &str) {
@@ -170,8 +303,15 @@ mod tests {
     }
 
     fn parse(line: &[u8]) -> Result<TextKey, BadCriterion> {
+        let (key, servers) = parse_in(line)?;
+        assert_eq!(servers, Vec::<String>::new());
+        Ok(key)
+    }
+
+    fn parse_in(line: &[u8]) -> Result<(TextKey, Vec<String>), BadCriterion> {
         let args = line.strip_prefix(b"XSEARCH").unwrap_or(line);
-        TextKey::parse(args.split(|&b| b == b' ').filter(|a| !a.is_empty()))
+        let (key, rest) = TextKey::parse(args.split(|&b| b == b' ').filter(|a| !a.is_empty()))?;
+        Ok((key, parse_servers(rest)?))
     }
 
     fn round_trip(key: TextKey) {
@@ -229,5 +369,74 @@ mod tests {
             parse(b"XSEARCH subject =4869"),
             Ok(TextKey::new(TextField::Subject, "Hi".to_owned()).unwrap())
         );
+    }
+
+    #[test]
+    fn the_servers_named_cross_the_line_or_every_server_is_asked() {
+        let key = TextKey::new(TextField::Subject, "Hi".to_owned()).unwrap();
+        let servers = vec!["home".to_owned(), "work-2".to_owned()];
+        assert_eq!(narrowed(&key, servers.clone()), servers);
+        let mut line = line(&key);
+        push_servers(&mut line, &servers);
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            "XSEARCH SUBJECT =4869 IN home,work-2"
+        );
+        assert_eq!(parse_in(&line), Ok((key.clone(), servers)));
+        // Twelve of the longest names beside the longest text do not fit:
+        // every server is asked instead.
+        let long = TextKey::new(TextField::Body, "x".repeat(MAX_SEARCH_TEXT)).unwrap();
+        let many: Vec<String> = (0..12).map(|i| format!("{i:0>32}")).collect();
+        assert_eq!(narrowed(&long, many.clone()), Vec::<String>::new());
+        assert_eq!(narrowed(&key, many.clone()), many);
+        let mut line = b"XSEARCH".to_vec();
+        key.encode(&mut line);
+        push_servers(&mut line, &many);
+        assert!(line.len() + 2 <= crate::MAX_COMMAND_LINE);
+        assert_eq!(parse_in(&line), Ok((key.clone(), many)));
+        assert_eq!(narrowed(&key, vec!["a b".to_owned()]), Vec::<String>::new());
+        for bad in [
+            &b"XSEARCH SUBJECT =68 IN"[..],
+            b"XSEARCH SUBJECT =68 IN a,,b",
+            b"XSEARCH SUBJECT =68 IN a,b c",
+            b"XSEARCH SUBJECT =68 IN a/b",
+            b"XSEARCH SUBJECT =68 AT a",
+        ] {
+            assert!(parse_in(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let seventeen = (0..17).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        assert!(parse_in(format!("XSEARCH TEXT =68 IN {seventeen}").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_message_is_judged_as_rfc_3501_says() {
+        let message =
+            b"From: Ann <ann@example.org>\r\nSubject: Quarterly\r\n  Report \xc3\x9cBER\r\n\
+                        X-Tag:\r\nTo: bob@example.org\r\n\r\nThe body: GR\xc3\x9cSSE from Ann.\r\n";
+        let k = |field: TextField, v: &str| TextKey::new(field, v.to_owned()).unwrap();
+        let header = |name: &str| TextField::Header(name.to_owned());
+        for (key, expected) in [
+            (k(TextField::Subject, "quarterly"), true),
+            (k(TextField::Subject, "report über"), true),
+            (k(TextField::Subject, "Quarterly Report"), false),
+            (k(TextField::Subject, "body"), false),
+            (k(TextField::From, "ANN@EXAMPLE"), true),
+            (k(TextField::To, "ann"), false),
+            (k(TextField::Cc, ""), false),
+            (k(header("x-tag"), ""), true),
+            (k(header("X-Other"), ""), false),
+            (k(header("subject"), "report"), true),
+            (k(TextField::Body, "grüsse"), true),
+            (k(TextField::Body, "quarterly"), false),
+            (k(TextField::Text, "quarterly"), true),
+            (k(TextField::Text, "grüsse from"), true),
+            (k(TextField::Bcc, "bob"), false),
+        ] {
+            assert_eq!(key.matches(message), expected, "{key:?}");
+        }
+        // A message with no blank line is all header; bare LFs split too.
+        assert!(!k(TextField::Body, "x").matches(b"Subject: x\r\n"));
+        assert!(k(TextField::Body, "x").matches(b"Subject: y\n\nx\n"));
+        assert!(!k(TextField::Subject, "x").matches(b"Subject: y\n\nSubject: x\n"));
     }
 }

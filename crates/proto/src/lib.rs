@@ -39,7 +39,7 @@ pub use secret::Secret;
 
 /// Bumped on any incompatible change of these messages; sent in the first
 /// message of each link and checked by the receiver.
-pub const PROTOCOL_VERSION: u16 = 20;
+pub const PROTOCOL_VERSION: u16 = 21;
 
 /// An error a mail server (or our own node on its behalf) reported, with the
 /// RFC 2449 response code when there was one, so the mail client can tell

@@ -213,7 +213,8 @@ pub enum Op {
     },
     /// The messages of this server's listing that one text criterion of an
     /// IMAP `SEARCH` matches (version 20), searched by its IMAP server
-    /// (`UID SEARCH`): answered `Found`. The client proxy combines the
+    /// (`UID SEARCH`), or (version 21) read whole from a POP3 server and
+    /// judged by the edge: answered `Found`. The client proxy combines the
     /// answers with what it judges itself (flags, sizes, `NOT`, `OR`).
     Search {
         key: TextKey,

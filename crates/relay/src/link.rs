@@ -361,7 +361,7 @@ fn transaction_command(line: &[u8]) -> Result<Command, StatusLine> {
             | Command::Rset
             | Command::Xstore { .. }
             | Command::Xflags
-            | Command::Xsearch(_)),
+            | Command::Xsearch { .. }),
         ) => Ok(c),
         Ok(c) => Err(refused(format!(
             "{} is not allowed through the relay",

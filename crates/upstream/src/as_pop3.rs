@@ -269,7 +269,7 @@ impl<E: Env> ImapAsPop3<E> {
                 add,
                 ref flags,
             } => return self.store_flags(msg, add, flags).await,
-            Command::Xsearch(ref key) => return self.search(key).await,
+            Command::Xsearch { ref key, .. } => return self.search(key).await,
             Command::User(_)
             | Command::Pass(_)
             | Command::Apop { .. }

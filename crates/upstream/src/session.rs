@@ -85,8 +85,8 @@ fn imap_only(cmd: &Command) -> Option<&'static str> {
         Command::Xstore { .. } | Command::Xflags => Some(
             "this server speaks POP3, which keeps no flags (stored flags need protocol = \"imap\")",
         ),
-        Command::Xsearch(_) => Some(
-            "this server speaks POP3, which cannot search (a text search needs protocol = \"imap\")",
+        Command::Xsearch { .. } => Some(
+            "this server speaks POP3, which cannot search (the edge reads its messages instead)",
         ),
         _ => None,
     }

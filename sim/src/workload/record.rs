@@ -166,10 +166,10 @@ pub struct MuaInner {
     /// the UID it gave.
     pub imap_append_uid_given: u32,
     pub imap_append_uid_kept: u32,
-    /// Text searches answered and judged (invariant 15), and refused for
-    /// a folder that shows a POP3 entry's messages.
+    /// Text searches answered and judged (invariant 15), and messages of
+    /// a POP3 entry found by one (the edge read them whole).
     pub imap_searched: u32,
-    pub imap_search_refused: u32,
+    pub imap_searched_pop3: u32,
     /// Per IMAP session (mail client, its session): when each NOOP or
     /// SELECT that may have listed the folder again (in a new edge
     /// session behind) was answered (invariant 9).

@@ -1,21 +1,22 @@
-//! The IMAP mail user searches the text of its mail (`UID SEARCH SUBJECT`,
-//! `UID SEARCH TEXT`), as mutt's `=s` and Thunderbird's "search on server"
-//! do, and judges the answer (invariant 15).
+//! The IMAP mail user searches the text of its mail (`UID SEARCH SUBJECT`
+//! for a message's subject, `UID SEARCH TEXT` for a word of its body), as
+//! mutt's `=s` and `=b` and Thunderbird's "search on server" do, and judges
+//! the answer (invariant 15).
 //!
 //! The client proxy holds few bodies, so it asks each text criterion of the
-//! IMAP servers behind the folder (through the line, the edge and perhaps a
-//! relay) and maps what they found back to its own UIDs. The user judges
-//! that against the servers' own judgment of each message it has whole in
-//! the session ([`causeway_mailserver::text_matches`] on the stored body):
-//! a UID found must match, and a message that matches must be found unless
-//! it was deleted (on its server, by the phone's or another client's
-//! expunge, or by this user, whose delete the edge may already have sent).
-//! A folder that shows messages of a POP3 entry may rightly answer `NO`:
-//! POP3 cannot search.
+//! servers behind the folder (through the line, the edge and perhaps a
+//! relay): an IMAP server searches its own mail, and the edge reads a POP3
+//! server's whole and judges it there. The proxy maps what they found back
+//! to its own UIDs. The user judges that against the model's own judgment
+//! of each message it has whole in the session
+//! ([`causeway_mailserver::text_matches`] on the stored body): a UID found
+//! must match, and a message that matches must be found unless it was
+//! deleted (on its server, by the phone's or another client's expunge, or
+//! by this user, whose delete the edge may already have sent). Every folder
+//! can be searched, whatever its entries speak: a refusal is a failure.
 
 use std::num::NonZeroU32;
 
-use causeway_imap::ImapError;
 use causeway_imap::imap_types::core::AString;
 use causeway_imap::imap_types::search::SearchKey;
 use causeway_mailserver::text_matches;
@@ -42,25 +43,24 @@ impl Mua {
             return Ok(());
         }
         let pick = &known[self.env.rng().range(0, known.len() as u64) as usize].1;
-        let Some(subject) = self.body(pick).as_deref().and_then(subject) else {
+        let Some(body) = self.body(pick) else {
             return Ok(());
         };
-        let Ok(needle) = AString::try_from(subject.clone()) else {
+        let (by_subject, subject, word) = (self.chance(0.5), subject(&body), first_word(&body));
+        let Some(Ok(needle)) = (match by_subject {
+            true => subject,
+            false => word,
+        })
+        .map(AString::try_from) else {
             return Ok(());
         };
-        let key = match self.chance(0.5) {
+        let key = match by_subject {
             true => SearchKey::Subject(needle),
             false => SearchKey::Text(needle),
         };
         *commands += 1;
-        let found = match c.search(key.clone()).await {
-            Ok(found) => found,
-            Err(ImapError::Refused { .. }) if self.pop3_in(folder) => {
-                self.log.with(|m| m.imap_search_refused += 1);
-                return Ok(());
-            }
-            Err(e) => return Err(Ended::Broken(format!("UID SEARCH {subject:?}: {e}"))),
-        };
+        let found = (c.search(key.clone()).await)
+            .map_err(|e| Ended::Broken(format!("UID SEARCH {key:?} in {folder}: {e}")))?;
         for (uid, msg) in &known {
             let Some(body) = self.body(msg) else { continue };
             let matches = text_matches(&key, &body).expect("a text criterion");
@@ -71,6 +71,9 @@ impl Mua {
                     Some(msg.clone()),
                     format!("UID SEARCH {key:?} found UID {uid}, whose text does not match"),
                 );
+            }
+            if matches && was_found && self.pop3(msg) {
+                self.log.with(|m| m.imap_searched_pop3 += 1);
             }
             if matches && !was_found && !self.deleted(msg) {
                 self.log.violation(
@@ -90,6 +93,11 @@ impl Mua {
         s.store.body_by_uid_copy(&s.user, *uid)
     }
 
+    /// Whether its server speaks POP3 (the edge searched it itself).
+    fn pop3(&self, (host, _): &MsgKey) -> bool {
+        (self.stores.iter()).any(|s| &s.host == host && !s.imap)
+    }
+
     /// Deleted on its server, or by this user (the edge may have sent its
     /// delete already, and the server's search no longer sees it).
     fn deleted(&self, key: &MsgKey) -> bool {
@@ -99,14 +107,15 @@ impl Mua {
             .any(|m| m.uid == key.1 && m.deleted_at_ms.is_some());
         on_server || self.log.with(|m| m.must_delete.contains(key))
     }
+}
 
-    /// Whether an entry speaking POP3 shows its messages in `folder` (its
-    /// own, or the client proxy's Trash, which holds every entry's).
-    fn pop3_in(&self, folder: &str) -> bool {
-        (self.stores.iter()).any(|s| {
-            !s.imap && (folder == causeway_client::TRASH || self.folder_of(&s.host) == folder)
-        })
-    }
+/// The first word of a message's body of three letters or more, if any.
+fn first_word(message: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(message).ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    (body.split_ascii_whitespace())
+        .find(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
 }
 
 /// The value of a message's `Subject:` field, if it has a simple one.

@@ -523,3 +523,41 @@ fn xflags_lists_what_the_imap_servers_said_and_nothing_of_the_others() {
     let mut pop3 = logged_in();
     assert!(text(&cmd(&mut pop3, "XFLAGS")).starts_with("-ERR"));
 }
+
+#[test]
+fn xsearch_asks_the_servers_named_that_have_mail_and_fails_on_any_failure() {
+    let mut f = logged_in();
+    f.xappend = true;
+    // Every server, without IN; the one named, with it.
+    let (requests, then) = ask(cmd(&mut f, "XSEARCH BODY =6869"));
+    let asked: Vec<&str> = requests.iter().map(|r| r.server.as_str()).collect();
+    assert_eq!(asked, ["HOST1", "HOST2"]);
+    let found = vec![
+        Ok(Reply::Found {
+            msgs: vec![id("b", 20), id("gone", 1)],
+        }),
+        Ok(Reply::Found {
+            msgs: vec![id("c", 5)],
+        }),
+    ];
+    assert_eq!(text(&f.answered(then, found)), "+OK\r\n2\r\n3\r\n.\r\n");
+    let (requests, then) = ask(cmd(&mut f, "XSEARCH BODY =6869 IN HOST2,HOST9"));
+    let asked: Vec<&str> = requests.iter().map(|r| r.server.as_str()).collect();
+    assert_eq!(asked, ["HOST2"]);
+    // A refusal is a failure like any other (the edge searches a POP3
+    // server itself, so none is expected of one).
+    let refused = OpError::new(Some(ErrCode::SysPerm), "cannot search");
+    let reply = text(&f.answered(then, vec![Err(refused)]));
+    assert!(reply.starts_with("-ERR [SYS/PERM]"), "{reply}");
+    // A server with nothing to find is not asked; nothing to ask, nothing
+    // found.
+    let mut f = front();
+    f.xappend = true;
+    cmd(&mut f, "USER me");
+    cmd(&mut f, "PASS local pw");
+    let listings = vec![ready("HOST1", &[("a", 10)]), ready("HOST2", &[])];
+    f.opened(Ok(listings));
+    let (requests, then) = ask(cmd(&mut f, "XSEARCH TEXT =6869 IN HOST2"));
+    assert!(requests.is_empty());
+    assert_eq!(text(&f.answered(then, vec![])), "+OK\r\n.\r\n");
+}

@@ -180,10 +180,15 @@ impl<E: Env> Maildrop<E> {
         self.pop3.xstore(n, add, flags).await
     }
 
-    /// `XSEARCH`: the numbers of the messages one text criterion matches,
-    /// as their IMAP servers searched them (`causeway_pop3::search`).
-    pub async fn search(&mut self, key: TextKey) -> Result<Vec<u32>, ClientError> {
-        self.pop3.xsearch(key).await
+    /// `XSEARCH`: the numbers of the messages of `servers` one text
+    /// criterion matches, as their servers (or, for POP3, the edge) judged
+    /// them (`causeway_pop3::search`).
+    pub async fn search(
+        &mut self,
+        key: TextKey,
+        servers: Vec<String>,
+    ) -> Result<Vec<u32>, ClientError> {
+        self.pop3.xsearch(key, servers).await
     }
 
     /// `NOOP`: keeps the POP3 session from timing out while the IMAP

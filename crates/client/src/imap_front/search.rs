@@ -4,15 +4,17 @@
 //! Flags, sizes, dates of arrival, numbers and UIDs are in the view, so
 //! those criteria cost nothing. A criterion on the text (`FROM`, `SUBJECT`,
 //! `BODY`, `TEXT`, `HEADER`...) needs every message whole, which the proxy
-//! does not hold: each distinct one is asked of the IMAP servers behind
+//! does not hold: each distinct one is asked of the servers behind
 //! the folder (`XSEARCH`, one short turn of the line each), which search
 //! where the mail lies. The answers then combine with the rest (`NOT`,
 //! `OR`, flags) here, so a criterion the servers could not judge together
 //! with our flags (a `\Deleted` only the proxy knows of) is still right.
 //!
-//! A message of a POP3 entry cannot be searched for text: a folder that
-//! holds one answers `NO [CANNOT]` to a text criterion, as it does to the
-//! criteria no one here can judge (`SENTBEFORE`, `MODSEQ`...).
+//! Only the servers whose messages the folder shows are asked (`XSEARCH
+//! ... IN`). A POP3 server cannot search: the edge reads its messages whole
+//! and judges them itself, which costs the server's hop, never the line.
+//! The criteria no one here can judge (`SENTBEFORE`, `MODSEQ`...) are
+//! answered `NO [CANNOT]`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,16 +54,11 @@ impl<E: Env> Front<E> {
         }
         let mut leaves = Vec::new();
         text_leaves(criteria, &mut leaves);
-        if let Some(entry) = leaves.first().and_then(|_| self.pop3_entry_shown()) {
-            let why = format!(
-                "this folder holds messages of {entry}, which speaks POP3 and cannot search \
-                 their text (flags, sizes and dates can be searched)"
-            );
-            server.enqueue_status(no(tag, Some(cannot()), why));
-            return Flow::Go;
-        }
-        let mut found: BTreeMap<TextKey, BTreeSet<u32>> = BTreeMap::new();
-        for leaf in leaves {
+        let servers = self.servers_shown();
+        // Each distinct criterion is asked once; each leaf finds its answer.
+        let mut asked: BTreeMap<TextKey, BTreeSet<u32>> = BTreeMap::new();
+        let mut keys = Vec::with_capacity(leaves.len());
+        for leaf in &leaves {
             let key = match text_key(leaf) {
                 Ok(key) => key,
                 Err(why) => {
@@ -69,23 +66,24 @@ impl<E: Env> Front<E> {
                     return Flow::Go;
                 }
             };
-            if found.contains_key(&key) {
-                continue;
+            if !asked.contains_key(&key) {
+                let unasked = self.config.broken(Broken::ImapSearchUnasked);
+                let numbers = match self.maildrop() {
+                    _ if unasked => Ok(Vec::new()),
+                    Ok(m) => m.search(key.clone(), servers.clone()).await,
+                    Err(e) => Err(e),
+                };
+                match numbers {
+                    Ok(ns) => asked.insert(key.clone(), ns.into_iter().collect()),
+                    Err(e) => return self.lost(server, tag, &e),
+                };
             }
-            let unasked = self.config.broken(Broken::ImapSearchUnasked);
-            let numbers = match self.maildrop() {
-                _ if unasked => Ok(Vec::new()),
-                Ok(m) => m.search(key.clone()).await,
-                Err(e) => Err(e),
-            };
-            match numbers {
-                Ok(ns) => found.insert(key, ns.into_iter().collect()),
-                Err(e) => return self.lost(server, tag, &e),
-            };
+            keys.push(key);
         }
+        let found: Vec<&BTreeSet<u32>> = keys.iter().map(|k| &asked[k]).collect();
         let text = |m: &Message<u32>, k: &SearchKey<'_>| {
-            let key = text_key(k).ok()?;
-            Some(found.get(&key)?.contains(&m.key))
+            let leaf = leaves.iter().position(|l| std::ptr::eq(*l, k))?;
+            Some(found[leaf].contains(&m.key))
         };
         let v = self.view();
         match v.search(criteria, &text) {
@@ -108,14 +106,15 @@ impl<E: Env> Front<E> {
 }
 
 impl<E: Env> Front<E> {
-    /// An entry speaking POP3 that has a message in the folder shown.
-    fn pop3_entry_shown(&self) -> Option<String> {
+    /// The servers whose messages the folder shown holds: the only ones
+    /// with something to find.
+    fn servers_shown(&self) -> Vec<String> {
         let v = self.view.as_ref().expect("selected states have a view");
-        (0..v.exists() as usize)
+        let shown: BTreeSet<&str> = (0..v.exists() as usize)
             .filter_map(|i| self.book_keys.get(&v.get(i).uid))
             .map(|k| server_of(k))
-            .find(|s| !self.config.keeps_flags(s))
-            .map(str::to_owned)
+            .collect();
+        shown.into_iter().map(str::to_owned).collect()
     }
 }
 

@@ -51,6 +51,10 @@ use crate::maildrop::{Adopter, Maildrops, Published};
 use crate::replica::Opened;
 use crate::state::EdgeState;
 
+/// `TOP n` with this many lines returns the whole message without marking
+/// it read (100,000,000 lines exceeds any message under the size cap).
+pub(crate) const WHOLE_MESSAGE: u32 = 100_000_000;
+
 /// What the session asks of a worker.
 pub(crate) enum Job {
     /// `TOP n lines` (the whole message with a huge `lines`): never marks read.

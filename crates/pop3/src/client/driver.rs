@@ -229,9 +229,15 @@ impl<E: Env, S: Stream> Pop3Client<E, S> {
     }
 
     /// `XSEARCH`: the numbers of the messages one text criterion matches
-    /// (see [`crate::search`]).
-    pub async fn xsearch(&mut self, key: crate::search::TextKey) -> Result<Vec<u32>, ClientError> {
-        let body = body_of(self.execute(&Command::Xsearch(key)).await?)?;
+    /// on `servers` (every server of the maildrop if empty; see
+    /// [`crate::search`]).
+    pub async fn xsearch(
+        &mut self,
+        key: crate::search::TextKey,
+        servers: Vec<String>,
+    ) -> Result<Vec<u32>, ClientError> {
+        let servers = crate::search::narrowed(&key, servers);
+        let body = body_of(self.execute(&Command::Xsearch { key, servers }).await?)?;
         listing::parse_number_listing(&body)
     }
 
@@ -394,7 +400,7 @@ fn write_what(cmd: &Command) -> &'static str {
         Command::Xappend { .. } => "sending XAPPEND",
         Command::Xstore { .. } => "sending XSTORE",
         Command::Xflags => "sending XFLAGS",
-        Command::Xsearch(_) => "sending XSEARCH",
+        Command::Xsearch { .. } => "sending XSEARCH",
     }
 }
 
@@ -417,6 +423,6 @@ fn read_what(cmd: &Command) -> &'static str {
         Command::Xappend { .. } => "the go-ahead to XAPPEND",
         Command::Xstore { .. } => "the reply to XSTORE",
         Command::Xflags => "the reply to XFLAGS",
-        Command::Xsearch(_) => "the reply to XSEARCH",
+        Command::Xsearch { .. } => "the reply to XSEARCH",
     }
 }
