@@ -71,6 +71,7 @@ pub enum Cov {
     ImapAppendUidKept,
     ImapTextSearched,
     Pop3TextSearched,
+    ImapDaySearched,
     ImapFlagStored,
     ImapFlagTakenAway,
     ImapPhoneStarShown,
@@ -165,6 +166,7 @@ impl Cov {
         Cov::ImapAppendUidKept,
         Cov::ImapTextSearched,
         Cov::Pop3TextSearched,
+        Cov::ImapDaySearched,
         Cov::ImapFlagStored,
         Cov::ImapFlagTakenAway,
         Cov::ImapPhoneStarShown,
@@ -285,6 +287,9 @@ impl Cov {
             }
             Cov::Pop3TextSearched => {
                 "a POP3 entry's message found by an IMAP text search (the edge read it whole)"
+            }
+            Cov::ImapDaySearched => {
+                "an IMAP search by the day sent (SENTON, SENTBEFORE, SENTSINCE)"
             }
             Cov::ImapFlagStored => "\\Flagged stored at the IMAP front, on its IMAP server",
             Cov::ImapFlagTakenAway => {

@@ -54,7 +54,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("unread-spares-other-sessions", 11245, 14, None),
     ("handover-reported-committed", 233925731, 4, None),
     ("imap-search-unasked", 225, 15, None),
-    ("search-reads-headers", 13, 15, None),
+    ("search-reads-headers", 159, 15, None),
 ];
 
 /// One simulation at a time in this process: tokio's task counter is

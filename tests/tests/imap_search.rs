@@ -2,7 +2,9 @@
 //! whole chain (python `imaplib` at the client proxy's IMAP front, the
 //! line, the edge, a model IMAP server): each criterion is searched by the
 //! server, and combined at the front with what the front judges itself
-//! (`NOT`, `OR`, flags). Judged against the messages' own text. A POP3
+//! (`NOT`, `OR`, flags), and so is the day a message was sent (`SENTON`,
+//! `SENTBEFORE`, `SENTSINCE`: the day its `Date:` names, as written).
+//! Judged against the messages' own text. A POP3
 //! entry's messages are read whole by the edge and judged there (POP3
 //! cannot search); an unknown charset is `NO [BADCHARSET]`. Nothing is read
 //! by a search, and every server session ends.
@@ -22,13 +24,15 @@ async fn rig() -> Rig {
     .await;
     let pop3 = rig.host("HOST1");
     pop3.deliver(rig.env.rng(), 1, 2000);
-    let ferry = "From: Carol <carol@example.org>\r\nSubject: Ferry\r\n\r\nThe Zebra-crossing.\r\n";
+    let ferry = "From: Carol <carol@example.org>\r\nSubject: Ferry\r\nDate: Tue, 5 May 2026 \
+                 10:00:00 +0000\r\n\r\nThe Zebra-crossing.\r\n";
     pop3.store.deliver(&pop3.maildrop, ferry).expect("deliver");
     let h = rig.host("Archive");
     for m in [
-        "From: Ann <ann@example.org>\r\nSubject: Quarterly report\r\n\r\nThe numbers.\r\n",
-        "From: bob@example.org\r\nSubject: Lunch\r\nX-Tag: blue\r\n\r\nAfter the quarterly \
-         figures?\r\n",
+        "From: Ann <ann@example.org>\r\nSubject: Quarterly report\r\nDate: Mon, 02 Mar 2026 \
+         23:00:00 -0500\r\n\r\nThe numbers.\r\n",
+        "From: bob@example.org\r\nSubject: Lunch\r\nX-Tag: blue\r\nDate: 3 Mar 2026 08:00 \
+         +0100\r\n\r\nAfter the quarterly figures?\r\n",
         "From: ann@example.org\r\nSubject: =?utf-8?q?x?= Gr\u{fc}\u{df}e\r\n\r\nHallo.\r\n",
     ] {
         h.store.deliver(&h.maildrop, m).expect("deliver");
@@ -51,6 +55,9 @@ attempt("or", p.search, None, "OR", "FROM", "bob", "SUBJECT", "nothing-like-it")
 attempt("not", p.search, None, "NOT", "FROM", "ann", "UNSEEN")
 attempt("header", p.search, None, "HEADER", "X-Tag", '""')
 attempt("none", p.search, None, "SUBJECT", "absent")
+attempt("senton", p.search, None, "SENTON", "2-Mar-2026")
+attempt("sentsince", p.search, None, "SENTSINCE", "3-Mar-2026")
+attempt("sentbefore", p.search, None, "SENTBEFORE", "1-Jan-2030", "NOT", "FROM", "bob")
 p.literal = "grüße".encode("utf-8")
 attempt("utf8", p.search, "UTF-8", "SUBJECT")
 attempt("koi8", p.search, "KOI8-R", "SUBJECT", "x")
@@ -59,6 +66,7 @@ attempt("pop3-from", p.search, None, "FROM", "CAROL")
 attempt("pop3-body", p.search, None, "BODY", "zebra-crossing")
 attempt("pop3-not", p.search, None, "NOT", "TEXT", "zebra")
 attempt("pop3-none", p.search, None, "SUBJECT", "zebra")
+attempt("pop3-sent", p.search, None, "SENTSINCE", "1-May-2026")
 attempt("flags", p.search, None, "UNSEEN")
 attempt("logout", p.logout)
 "#,
@@ -78,11 +86,15 @@ attempt("logout", p.logout)
         ("not", "2".to_owned()),
         ("header", "2".to_owned()),
         ("none", String::new()),
+        ("senton", "1".to_owned()),
+        ("sentsince", "2".to_owned()),
+        ("sentbefore", "1".to_owned()),
         ("utf8", "3".to_owned()),
         ("pop3-from", "2".to_owned()),
         ("pop3-body", "2".to_owned()),
         ("pop3-not", "1".to_owned()),
         ("pop3-none", String::new()),
+        ("pop3-sent", "2".to_owned()),
         ("flags", "1 2".to_owned()),
     ] {
         assert_eq!(out.get(step), format!("OK {found}"), "{step}: {out:?}");

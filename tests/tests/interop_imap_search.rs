@@ -41,6 +41,10 @@ const SEARCHES: &[(&str, &[&str], &str)] = &[
         "2 3 4 5",
     ),
     ("none", &["SUBJECT", "no-such-subject"], ""),
+    // Their `Date:` is the day of delivery.
+    ("sentsince", &["SENTSINCE", "1-Jan-2000"], "1 2 3 4 5"),
+    ("sentbefore", &["SENTBEFORE", "1-Jan-2000"], ""),
+    ("senton", &["NOT", "SENTON", "1-Jan-2000"], "1 2 3 4 5"),
 ];
 
 fn script(user: &str, password: &str) -> String {

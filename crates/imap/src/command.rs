@@ -289,6 +289,13 @@ pub fn uid_search(key: SearchKey<'static>) -> CommandBody<'static> {
     }
 }
 
+/// The day a `SENTBEFORE`, `SENTON` or `SENTSINCE` criterion names, if
+/// the calendar has it (IMAP's years are 0 to 9999).
+pub fn search_day(year: u16, month: u8, day: u8) -> Option<imap_types::datetime::NaiveDate> {
+    let d = chrono::NaiveDate::from_ymd_opt(year.into(), month.into(), day.into())?;
+    imap_types::datetime::NaiveDate::try_from(d).ok()
+}
+
 /// `UID SEARCH DELETED`: the messages a bare `EXPUNGE` would remove.
 pub fn search_deleted() -> CommandBody<'static> {
     CommandBody::Search {

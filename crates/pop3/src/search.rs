@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SEARCH_TEXT: usize = 200;
 
 /// Where a criterion looks (RFC 3501 §6.4.4): a header field, the body,
-/// or the whole message.
+/// the whole message, or the day it was sent.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TextField {
     From,
@@ -44,7 +44,92 @@ pub enum TextField {
     Text,
     /// The header field of this name.
     Header(String),
+    /// The day of its `Date:` field (time and zone disregarded, as RFC
+    /// 3501 says) against the criterion's day, `YYYY-MM-DD`
+    /// (`SENTBEFORE`, `SENTON`, `SENTSINCE`).
+    Sent(Sent),
 }
+
+/// How a message's day of sending compares with the criterion's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Sent {
+    Before,
+    On,
+    Since,
+}
+
+/// A day of the calendar, as a `SENT*` criterion names it and a `Date:`
+/// field gives it (no time, no zone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Day {
+    /// The day, if the numbers name one between the years 1 and 9999
+    /// (a 31st of any month passes: a criterion's day only compares).
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Day> {
+        ((1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day))
+            .then_some(Day { year, month, day })
+    }
+
+    /// `YYYY-MM-DD`, the form a criterion carries.
+    pub fn parse(s: &str) -> Option<Day> {
+        let b = s.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        Day::new(
+            s[..4].parse().ok()?,
+            s[5..7].parse().ok()?,
+            s[8..].parse().ok()?,
+        )
+    }
+
+    /// The day of an RFC 5322 date (`[Thu, ]1 Jan 2026 12:00:00 +0100`,
+    /// comments and the obsolete two- and three-digit years too).
+    fn of_date_field(value: &[u8]) -> Option<Day> {
+        let text = std::str::from_utf8(value).ok()?;
+        let mut clean = String::with_capacity(text.len());
+        let mut depth = 0u32;
+        for c in text.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => clean.push(' '),
+                c if depth == 0 => clean.push(c),
+                _ => {}
+            }
+        }
+        let mut words = clean.split_ascii_whitespace().peekable();
+        if words.peek()?.bytes().all(|b| b.is_ascii_alphabetic()) {
+            words.next();
+        }
+        let day: u8 = words.next()?.parse().ok()?;
+        let month = words.next()?;
+        let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u8 + 1;
+        let year = words.next()?;
+        let year: u16 = match (year.len(), year.parse::<u16>().ok()?) {
+            (2, y) if y < 50 => 2000 + y,
+            (2 | 3, y) => 1900 + y,
+            (4, y) => y,
+            _ => return None,
+        };
+        Day::new(year, month, day)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// One text criterion: the messages whose `field` contains `value`, as the
 /// server judges it (case-insensitively, by RFC 3501).
@@ -54,10 +139,14 @@ pub struct TextKey {
     pub value: String,
 }
 
-/// A criterion longer than [`MAX_SEARCH_TEXT`].
+/// A criterion that cannot be asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a search text of {0} octets; at most {MAX_SEARCH_TEXT} are searched for")]
-pub struct TooLong(pub usize);
+pub enum Unaskable {
+    #[error("a search text of {0} octets; at most {MAX_SEARCH_TEXT} are searched for")]
+    TooLong(usize),
+    #[error("{0:?} is not a day (YYYY-MM-DD)")]
+    NotADay(String),
+}
 
 /// Why an `XSEARCH` line's arguments name no criterion (the command
 /// parser words it for the client).
@@ -137,15 +226,19 @@ pub(crate) fn parse_servers<'a>(
 }
 
 impl TextKey {
-    /// The criterion, if its text is short enough to be asked.
-    pub fn new(field: TextField, value: String) -> Result<Self, TooLong> {
+    /// The criterion, if its text is short enough to be asked (and, for
+    /// a day, names one).
+    pub fn new(field: TextField, value: String) -> Result<Self, Unaskable> {
         let len = value.len()
             + match &field {
                 TextField::Header(name) => name.len(),
                 _ => 0,
             };
         if len > MAX_SEARCH_TEXT {
-            return Err(TooLong(len));
+            return Err(Unaskable::TooLong(len));
+        }
+        if matches!(field, TextField::Sent(_)) && Day::parse(&value).is_none() {
+            return Err(Unaskable::NotADay(value));
         }
         Ok(Self { field, value })
     }
@@ -166,6 +259,9 @@ impl TextKey {
             b"BODY" => TextField::Body,
             b"TEXT" => TextField::Text,
             b"HEADER" => TextField::Header(text("header name")?),
+            b"SENTBEFORE" => TextField::Sent(Sent::Before),
+            b"SENTON" => TextField::Sent(Sent::On),
+            b"SENTSINCE" => TextField::Sent(Sent::Since),
             _ => {
                 return Err(BadCriterion::Invalid {
                     what: "search field",
@@ -174,7 +270,10 @@ impl TextKey {
             }
         };
         let value = text("search text")?;
-        let key = Self::new(field, value).map_err(|_| BadCriterion::TooLong)?;
+        let key = Self::new(field, value).map_err(|e| match e {
+            Unaskable::TooLong(_) => BadCriterion::TooLong,
+            Unaskable::NotADay(got) => BadCriterion::Invalid { what: "day", got },
+        })?;
         Ok((key, args))
     }
 
@@ -189,6 +288,9 @@ impl TextKey {
             TextField::Body => "BODY",
             TextField::Text => "TEXT",
             TextField::Header(_) => "HEADER",
+            TextField::Sent(Sent::Before) => "SENTBEFORE",
+            TextField::Sent(Sent::On) => "SENTON",
+            TextField::Sent(Sent::Since) => "SENTSINCE",
         };
         out.push(b' ');
         out.extend_from_slice(name.as_bytes());
@@ -203,7 +305,9 @@ impl TextKey {
     /// Whether `message` (its header, a blank line, its body) matches, as
     /// RFC 3501 §6.4.4 says a server judges it: the text anywhere in the
     /// field's unfolded value (`HEADER` with an empty text: the field is
-    /// there), in the body, or in either, ignoring case. The edge judges
+    /// there), in the body, or in either, ignoring case; the day of its
+    /// first `Date:` field before, on or since the day named (a message
+    /// without a date it can read matches none). The edge judges
     /// a POP3 server's messages so, which cannot search its own; it reads
     /// the octets as they are, so unlike Dovecot it does not decode an
     /// encoded word (`=?UTF-8?Q?...?=`) or a base64 body first.
@@ -212,6 +316,7 @@ impl TextKey {
         let needle = self.value.to_lowercase();
         let lower = |b: &[u8]| String::from_utf8_lossy(b).to_lowercase();
         let name = match &self.field {
+            TextField::Sent(order) => return sent(head, *order, &self.value),
             TextField::Body => return lower(body).contains(&needle),
             TextField::Text => {
                 return lower(head).contains(&needle) || lower(body).contains(&needle);
@@ -226,6 +331,23 @@ impl TextKey {
         header_fields(head)
             .filter(|(n, _)| n.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
             .any(|(_, v)| lower(&v).contains(&needle))
+    }
+}
+
+/// Whether the day of the header's `Date:` compares as `order` says with
+/// `day` (`YYYY-MM-DD`).
+fn sent(head: &[u8], order: Sent, day: &str) -> bool {
+    let date = header_fields(head).find(|(n, _)| n.trim_ascii().eq_ignore_ascii_case(b"date"));
+    let (Some(sent), Some(day)) = (
+        date.and_then(|(_, v)| Day::of_date_field(&v)),
+        Day::parse(day),
+    ) else {
+        return false;
+    };
+    match order {
+        Sent::Before => sent < day,
+        Sent::On => sent == day,
+        Sent::Since => sent >= day,
     }
 }
 
@@ -347,7 +469,7 @@ mod tests {
         let long = "x".repeat(MAX_SEARCH_TEXT - 3);
         assert_eq!(
             TextKey::new(TextField::Header("Subj".to_owned()), long.clone()),
-            Err(TooLong(MAX_SEARCH_TEXT + 1))
+            Err(Unaskable::TooLong(MAX_SEARCH_TEXT + 1))
         );
         assert!(TextKey::new(TextField::Subject, long).is_ok());
         for bad in [
@@ -438,5 +560,47 @@ mod tests {
         assert!(!k(TextField::Body, "x").matches(b"Subject: x\r\n"));
         assert!(k(TextField::Body, "x").matches(b"Subject: y\n\nx\n"));
         assert!(!k(TextField::Subject, "x").matches(b"Subject: y\n\nSubject: x\n"));
+    }
+
+    #[test]
+    fn a_day_of_sending_is_compared_without_time_or_zone() {
+        let on = |date: &str, order, day: &str| {
+            let key = TextKey::new(TextField::Sent(order), day.to_owned()).unwrap();
+            key.matches(format!("Subject: x\r\nDate: {date}\r\n\r\nhi\r\n").as_bytes())
+        };
+        let late = "Thu, 01 Jan 2026 23:30:00 -0800";
+        assert!(on(late, Sent::On, "2026-01-01"));
+        assert!(!on(late, Sent::Before, "2026-01-01"));
+        assert!(on(late, Sent::Before, "2026-01-02"));
+        assert!(on(late, Sent::Since, "2026-01-01"));
+        assert!(!on(late, Sent::Since, "2026-01-02"));
+        assert!(on("1 jan 26 00:00 GMT", Sent::On, "2026-01-01"));
+        assert!(on("(sent) 3 Feb 99 00:00 +0000", Sent::On, "1999-02-03"));
+        assert!(on(
+            "Mon (a comment), 2 Mar 2026 10:00:00 +0000",
+            Sent::On,
+            "2026-03-02"
+        ));
+        assert!(on(
+            "  Mon,\r\n 2 Mar 2026 10:00 +0000",
+            Sent::On,
+            "2026-03-02"
+        ));
+        // No date it can read: no day matches.
+        for bad in ["yesterday", "32 Jan 2026", "1 Foo 2026", ""] {
+            for order in [Sent::Before, Sent::On, Sent::Since] {
+                assert!(!on(bad, order, "2026-01-01"), "{bad}");
+            }
+        }
+        let undated = TextKey::new(TextField::Sent(Sent::Before), "9999-12-31".to_owned()).unwrap();
+        assert!(!undated.matches(b"Subject: x\r\n\r\nhi\r\n"));
+        // The criterion must name a day, on the line too.
+        for bad in ["2026-1-01", "2026-13-01", "0000-01-01", "yesterday"] {
+            let e = TextKey::new(TextField::Sent(Sent::On), bad.to_owned());
+            assert_eq!(e, Err(Unaskable::NotADay(bad.to_owned())));
+        }
+        let key = TextKey::new(TextField::Sent(Sent::Since), "2026-02-28".to_owned()).unwrap();
+        round_trip(key);
+        assert!(parse(b"XSEARCH SENTON =3230323620").is_err());
     }
 }

@@ -45,7 +45,7 @@ use causeway_imap::imap_types::core::AString;
 use causeway_imap::imap_types::search::SearchKey;
 use causeway_net::Env;
 use causeway_pop3::command::stored;
-use causeway_pop3::search::{TextField, TextKey};
+use causeway_pop3::search::{Day, Sent, TextField, TextKey};
 use causeway_pop3::{Command, RespCode, Response, StatusLine};
 use causeway_proto::OpError;
 use causeway_proto::session::ServerFlags;
@@ -435,16 +435,24 @@ fn search_key(key: &TextKey) -> Result<SearchKey<'static>, Unsendable> {
     let text = |s: &str| {
         AString::try_from(s.to_owned()).map_err(|_| Unsendable("a search text with a NUL"))
     };
-    let value = text(&key.value)?;
+    let value = || text(&key.value);
+    let day = || {
+        (Day::parse(&key.value))
+            .and_then(|d| causeway_imap::command::search_day(d.year, d.month, d.day))
+            .ok_or(Unsendable("a search day the calendar does not have"))
+    };
     Ok(match &key.field {
-        TextField::From => SearchKey::From(value),
-        TextField::To => SearchKey::To(value),
-        TextField::Cc => SearchKey::Cc(value),
-        TextField::Bcc => SearchKey::Bcc(value),
-        TextField::Subject => SearchKey::Subject(value),
-        TextField::Body => SearchKey::Body(value),
-        TextField::Text => SearchKey::Text(value),
-        TextField::Header(name) => SearchKey::Header(text(name)?, value),
+        TextField::From => SearchKey::From(value()?),
+        TextField::To => SearchKey::To(value()?),
+        TextField::Cc => SearchKey::Cc(value()?),
+        TextField::Bcc => SearchKey::Bcc(value()?),
+        TextField::Subject => SearchKey::Subject(value()?),
+        TextField::Body => SearchKey::Body(value()?),
+        TextField::Text => SearchKey::Text(value()?),
+        TextField::Header(name) => SearchKey::Header(text(name)?, value()?),
+        TextField::Sent(Sent::Before) => SearchKey::SentBefore(day()?),
+        TextField::Sent(Sent::On) => SearchKey::SentOn(day()?),
+        TextField::Sent(Sent::Since) => SearchKey::SentSince(day()?),
     })
 }
 

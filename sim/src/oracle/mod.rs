@@ -501,6 +501,7 @@ pub fn finish_coverage(w: &mut World, faults: &Faults) {
             (m.imap_append_uid_kept > 0, Cov::ImapAppendUidKept),
             (m.imap_searched > 0, Cov::ImapTextSearched),
             (m.imap_searched_pop3 > 0, Cov::Pop3TextSearched),
+            (m.imap_searched_by_day > 0, Cov::ImapDaySearched),
             (m.long_sessions > 0, Cov::LongSession),
             (m.clients > 1, Cov::TwoClients),
             (m.tops > 0, Cov::TopAsked),

@@ -166,9 +166,11 @@ pub struct MuaInner {
     /// the UID it gave.
     pub imap_append_uid_given: u32,
     pub imap_append_uid_kept: u32,
-    /// Text searches answered and judged (invariant 15), and messages of
-    /// a POP3 entry found by one (the edge read them whole).
+    /// Text searches answered and judged (invariant 15), those by the day
+    /// sent, and messages of a POP3 entry found by one (the edge read them
+    /// whole).
     pub imap_searched: u32,
+    pub imap_searched_by_day: u32,
     pub imap_searched_pop3: u32,
     /// Per IMAP session (mail client, its session): when each NOOP or
     /// SELECT that may have listed the folder again (in a new edge

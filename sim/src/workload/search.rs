@@ -1,7 +1,8 @@
 //! The IMAP mail user searches the text of its mail (`UID SEARCH SUBJECT`
-//! for a message's subject, `UID SEARCH TEXT` for a word of its body), as
-//! mutt's `=s` and `=b` and Thunderbird's "search on server" do, and judges
-//! the answer (invariant 15).
+//! for a message's subject, `UID SEARCH TEXT` for a word of its body) and
+//! the day it was sent (`SENTON`, `SENTBEFORE`, `SENTSINCE` its `Date:`),
+//! as mutt's `=s` and `=b` and Thunderbird's "search on server" do, and
+//! judges the answer (invariant 15).
 //!
 //! The client proxy holds few bodies, so it asks each text criterion of the
 //! servers behind the folder (through the line, the edge and perhaps a
@@ -18,6 +19,7 @@
 use std::num::NonZeroU32;
 
 use causeway_imap::imap_types::core::AString;
+use causeway_imap::imap_types::datetime::NaiveDate;
 use causeway_imap::imap_types::search::SearchKey;
 use causeway_mailserver::text_matches;
 use causeway_net::Env;
@@ -46,17 +48,20 @@ impl Mua {
         let Some(body) = self.body(pick) else {
             return Ok(());
         };
-        let (by_subject, subject, word) = (self.chance(0.5), subject(&body), first_word(&body));
-        let Some(Ok(needle)) = (match by_subject {
-            true => subject,
-            false => word,
-        })
-        .map(AString::try_from) else {
-            return Ok(());
+        // One draw, as the choice between two took before days were asked.
+        let how = self.env.rng().range(0, 6);
+        let text = |t: Option<String>| t.and_then(|t| AString::try_from(t).ok());
+        let key = match how {
+            0..=2 => text(subject(&body)).map(SearchKey::Subject),
+            3 => text(first_word(&body)).map(SearchKey::Text),
+            _ => sent_day(&body).map(|day| match (how, pick.1 % 2) {
+                (4, _) => SearchKey::SentOn(day),
+                (_, 0) => SearchKey::SentBefore(day),
+                _ => SearchKey::SentSince(day),
+            }),
         };
-        let key = match by_subject {
-            true => SearchKey::Subject(needle),
-            false => SearchKey::Text(needle),
+        let Some(key) = key else {
+            return Ok(());
         };
         *commands += 1;
         let found = (c.search(key.clone()).await)
@@ -83,7 +88,14 @@ impl Mua {
                 );
             }
         }
-        self.log.with(|m| m.imap_searched += 1);
+        let by_day = matches!(
+            key,
+            SearchKey::SentOn(_) | SearchKey::SentBefore(_) | SearchKey::SentSince(_)
+        );
+        self.log.with(|m| {
+            m.imap_searched += 1;
+            m.imap_searched_by_day += u32::from(by_day);
+        });
         Ok(())
     }
 
@@ -107,6 +119,23 @@ impl Mua {
             .any(|m| m.uid == key.1 && m.deleted_at_ms.is_some());
         on_server || self.log.with(|m| m.must_delete.contains(key))
     }
+}
+
+/// The day of a message's `Date:` field as the model server writes it
+/// (`Thu, 01 Jan 2026 00:00:00 +0000`), if it has one.
+fn sent_day(message: &[u8]) -> Option<NaiveDate> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let text = std::str::from_utf8(message).ok()?;
+    let (head, _) = text.split_once("\r\n\r\n")?;
+    let date = head.split("\r\n").find_map(|l| l.strip_prefix("Date: "))?;
+    let words: Vec<&str> = date.split_ascii_whitespace().collect();
+    let [_, day, month, year, ..] = words.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)? as u8 + 1;
+    causeway_imap::command::search_day(year.parse().ok()?, month, day.parse().ok()?)
 }
 
 /// The first word of a message's body of three letters or more, if any.

@@ -1,9 +1,10 @@
-//! SEARCH: what the view holds is judged here; the mail's text is asked of
-//! the servers.
+//! SEARCH: what the view holds is judged here; the mail's text (and the
+//! day it was sent) is asked of the servers.
 //!
 //! Flags, sizes, dates of arrival, numbers and UIDs are in the view, so
 //! those criteria cost nothing. A criterion on the text (`FROM`, `SUBJECT`,
-//! `BODY`, `TEXT`, `HEADER`...) needs every message whole, which the proxy
+//! `BODY`, `TEXT`, `HEADER`...) or on the day its `Date:` names
+//! (`SENTBEFORE`, `SENTON`, `SENTSINCE`) needs every message whole, which the proxy
 //! does not hold: each distinct one is asked of the servers behind
 //! the folder (`XSEARCH`, one short turn of the line each), which search
 //! where the mail lies. The answers then combine with the rest (`NOT`,
@@ -13,18 +14,19 @@
 //! Only the servers whose messages the folder shows are asked (`XSEARCH
 //! ... IN`). A POP3 server cannot search: the edge reads its messages whole
 //! and judges them itself, which costs the server's hop, never the line.
-//! The criteria no one here can judge (`SENTBEFORE`, `MODSEQ`...) are
+//! The criteria no one here can judge (`MODSEQ`, `FUZZY`...) are
 //! answered `NO [CANNOT]`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use causeway_imap::imap_next::server::Server;
 use causeway_imap::imap_types::core::{AString, Charset, Tag};
+use causeway_imap::imap_types::datetime::NaiveDate;
 use causeway_imap::imap_types::response::{Code, Data};
 use causeway_imap::imap_types::search::SearchKey;
-use causeway_imap::serve::view::{Message, seq_of};
+use causeway_imap::serve::view::{Message, seq_of, ymd};
 use causeway_net::Env;
-use causeway_pop3::search::{TextField, TextKey};
+use causeway_pop3::search::{Day, Sent, TextField, TextKey};
 
 use super::commands::{Flow, Front};
 use super::replies::{cannot, no, ok};
@@ -58,8 +60,8 @@ impl<E: Env> Front<E> {
         // Each distinct criterion is asked once; each leaf finds its answer.
         let mut asked: BTreeMap<TextKey, BTreeSet<u32>> = BTreeMap::new();
         let mut keys = Vec::with_capacity(leaves.len());
-        for leaf in &leaves {
-            let key = match text_key(leaf) {
+        for (_, how) in &leaves {
+            let key = match how.clone() {
                 Ok(key) => key,
                 Err(why) => {
                     server.enqueue_status(no(tag, Some(cannot()), why));
@@ -82,7 +84,7 @@ impl<E: Env> Front<E> {
         }
         let found: Vec<&BTreeSet<u32>> = keys.iter().map(|k| &asked[k]).collect();
         let text = |m: &Message<u32>, k: &SearchKey<'_>| {
-            let leaf = leaves.iter().position(|l| std::ptr::eq(*l, k))?;
+            let leaf = leaves.iter().position(|(l, _)| std::ptr::eq(*l, k))?;
             Some(found[leaf].contains(&m.key))
         };
         let v = self.view();
@@ -130,8 +132,13 @@ fn known(c: &Charset<'_>) -> bool {
     CHARSETS.iter().any(|k| k.eq_ignore_ascii_case(&name(c)))
 }
 
-/// The criteria on the mail's text, wherever they are in `keys`.
-fn text_leaves<'k, 'a>(keys: &'k [SearchKey<'a>], out: &mut Vec<&'k SearchKey<'a>>) {
+/// A criterion the servers judge, and how they are asked it (or why it
+/// cannot be).
+type Leaf<'k, 'a> = (&'k SearchKey<'a>, Result<TextKey, String>);
+
+/// The criteria the servers judge (on the mail's text, or the day it was
+/// sent), wherever they are in `keys`.
+fn text_leaves<'k, 'a>(keys: &'k [SearchKey<'a>], out: &mut Vec<Leaf<'k, 'a>>) {
     for key in keys {
         match key {
             SearchKey::Not(k) => text_leaves(std::slice::from_ref(k.as_ref()), out),
@@ -140,31 +147,38 @@ fn text_leaves<'k, 'a>(keys: &'k [SearchKey<'a>], out: &mut Vec<&'k SearchKey<'a
                 text_leaves(std::slice::from_ref(b.as_ref()), out);
             }
             SearchKey::And(ks) => text_leaves(ks.as_ref(), out),
-            k if field(k).is_some() => out.push(k),
-            _ => {}
+            k => out.extend(text_key(k).map(|asked| (k, asked))),
         }
     }
 }
 
-/// Where a text criterion looks and what for; `None` for any other.
-fn field<'k>(key: &'k SearchKey<'_>) -> Option<(TextField, &'k AString<'k>)> {
-    Some(match key {
-        SearchKey::From(v) => (TextField::From, v),
-        SearchKey::To(v) => (TextField::To, v),
-        SearchKey::Cc(v) => (TextField::Cc, v),
-        SearchKey::Bcc(v) => (TextField::Bcc, v),
-        SearchKey::Subject(v) => (TextField::Subject, v),
-        SearchKey::Body(v) => (TextField::Body, v),
-        SearchKey::Text(v) => (TextField::Text, v),
-        SearchKey::Header(h, v) => (TextField::Header(utf8(h).ok()?), v),
-        _ => return None,
-    })
-}
-
-/// The criterion as the servers are asked it, or why it cannot be.
-fn text_key(key: &SearchKey<'_>) -> Result<TextKey, String> {
-    let (field, value) = field(key).ok_or("not a criterion on the mail's text")?;
-    TextKey::new(field, utf8(value)?).map_err(|e| e.to_string())
+/// The criterion as the servers are asked it, or why it cannot be; `None`
+/// for a criterion the view judges.
+fn text_key(key: &SearchKey<'_>) -> Option<Result<TextKey, String>> {
+    let text = |field, v: &AString<'_>| Some(utf8(v).map(|v| (field, v)));
+    let day = |order, d: &NaiveDate| {
+        let (year, month, day) = ymd(d);
+        let day = Day { year, month, day };
+        Some(Ok((TextField::Sent(order), day.to_string())))
+    };
+    let asked = match key {
+        SearchKey::From(v) => text(TextField::From, v),
+        SearchKey::To(v) => text(TextField::To, v),
+        SearchKey::Cc(v) => text(TextField::Cc, v),
+        SearchKey::Bcc(v) => text(TextField::Bcc, v),
+        SearchKey::Subject(v) => text(TextField::Subject, v),
+        SearchKey::Body(v) => text(TextField::Body, v),
+        SearchKey::Text(v) => text(TextField::Text, v),
+        SearchKey::Header(h, v) => match utf8(h) {
+            Ok(h) => text(TextField::Header(h), v),
+            Err(e) => Some(Err(e)),
+        },
+        SearchKey::SentBefore(d) => day(Sent::Before, d),
+        SearchKey::SentOn(d) => day(Sent::On, d),
+        SearchKey::SentSince(d) => day(Sent::Since, d),
+        _ => None,
+    }?;
+    Some(asked.and_then(|(field, value)| TextKey::new(field, value).map_err(|e| e.to_string())))
 }
 
 fn utf8(s: &AString<'_>) -> Result<String, String> {

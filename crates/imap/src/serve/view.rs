@@ -138,6 +138,15 @@ pub fn internal_date(unix_secs: u64) -> DateTime {
 }
 
 /// The day (UTC) of `unix_secs`, as SEARCH's date keys compare it.
+/// A search criterion's day as numbers: year, month, day.
+pub fn ymd(d: &imap_types::datetime::NaiveDate) -> (u16, u8, u8) {
+    use chrono::Datelike;
+    let d = d.as_ref();
+    let small = |n: u32| u8::try_from(n).expect("a month or a day");
+    let year = u16::try_from(d.year()).expect("IMAP's years are 0 to 9999");
+    (year, small(d.month()), small(d.day()))
+}
+
 fn day_of(unix_secs: u64) -> chrono::NaiveDate {
     utc(unix_secs).date_naive()
 }

@@ -1,11 +1,17 @@
 //! `UID SEARCH` of the mail's text in the model server: `FROM`, `TO`, `CC`,
-//! `BCC`, `SUBJECT`, `HEADER`, `BODY` and `TEXT`, one criterion at a time
-//! (what the edge sends for a mail client's text search).
+//! `BCC`, `SUBJECT`, `HEADER`, `BODY` and `TEXT`, and the day it was sent
+//! (`SENTBEFORE`, `SENTON`, `SENTSINCE`), one criterion at a time (what
+//! the edge sends for a mail client's search).
 //!
 //! As RFC 3501 §6.4.4 asks and Dovecot does: a match is a substring,
 //! without regard to case; a header criterion looks in the unfolded value
 //! of every field of that name, and `HEADER name ""` matches every message
-//! that has the field.
+//! that has the field. A day of sending is the day of the `Date:` field as
+//! written, time and zone disregarded (read by chrono's RFC 2822 parser,
+//! not the edge's own, so that the oracle does not share its mistakes); a
+//! message without a readable date matches no day.
+
+use std::cmp::Ordering;
 
 use imap_types::core::AString;
 use imap_types::search::SearchKey;
@@ -27,6 +33,9 @@ enum Field {
     Header(String),
     Body,
     Whole,
+    /// The day sent, compared with this one: `Ordering::is_lt` for
+    /// `SENTBEFORE`, `is_eq` for `SENTON`, `is_ge` for `SENTSINCE`.
+    Sent(fn(Ordering) -> bool, chrono::NaiveDate),
 }
 
 impl Text {
@@ -42,6 +51,9 @@ impl Text {
             SearchKey::Header(name, v) => header(&lower(name), v),
             SearchKey::Body(v) => (Field::Body, lower(v)),
             SearchKey::Text(v) => (Field::Whole, lower(v)),
+            SearchKey::SentBefore(d) => (Field::Sent(Ordering::is_lt, *d.as_ref()), String::new()),
+            SearchKey::SentOn(d) => (Field::Sent(Ordering::is_eq, *d.as_ref()), String::new()),
+            SearchKey::SentSince(d) => (Field::Sent(Ordering::is_ge, *d.as_ref()), String::new()),
             _ => return None,
         };
         Some(Text { field, needle })
@@ -54,7 +66,13 @@ impl Text {
             Some(i) => (&text[..i + 2], &text[i + 4..]),
             None => (text.as_str(), ""),
         };
+        let sent = || {
+            let (_, date) = fields(head).find(|(n, _)| n.trim().eq_ignore_ascii_case("date"))?;
+            let date = chrono::DateTime::parse_from_rfc2822(date.trim()).ok()?;
+            Some(date.naive_local().date())
+        };
         match &self.field {
+            Field::Sent(wanted, day) => sent().is_some_and(|d| wanted(d.cmp(day))),
             Field::Whole => text.contains(&self.needle),
             Field::Body => body.contains(&self.needle),
             Field::Header(name) => {
@@ -113,5 +131,23 @@ mod tests {
         assert!(key("x-tag", "BLUE").matches(m));
         assert!(!key("X-Other", "").matches(m));
         assert!(Text::of(&SearchKey::Deleted).is_none());
+    }
+
+    #[test]
+    fn a_day_of_sending_is_the_date_fields_as_written() {
+        let day = |s: &str| {
+            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+            imap_types::datetime::NaiveDate::try_from(d).unwrap()
+        };
+        let m = b"Date: Thu, 01 Jan 2026 23:30:00 -0800\r\nSubject: x\r\n\r\nhi\r\n";
+        let judged = |k: SearchKey<'_>| text_matches(&k, m).unwrap();
+        assert!(judged(SearchKey::SentOn(day("2026-01-01"))));
+        assert!(!judged(SearchKey::SentOn(day("2026-01-02"))));
+        assert!(judged(SearchKey::SentBefore(day("2026-01-02"))));
+        assert!(!judged(SearchKey::SentBefore(day("2026-01-01"))));
+        assert!(judged(SearchKey::SentSince(day("2026-01-01"))));
+        assert!(!judged(SearchKey::SentSince(day("2026-01-02"))));
+        let undated = b"Subject: x\r\n\r\nhi\r\n";
+        assert!(!text_matches(&SearchKey::SentBefore(day("9999-12-31")), undated).unwrap());
     }
 }
