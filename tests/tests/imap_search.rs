@@ -13,7 +13,8 @@ use causeway_net::Env;
 use causeway_tests::python;
 use causeway_tests::rig::{Rig, RigSpec};
 
-/// HOST1 (POP3, a generated message and the one below) is the INBOX; the
+/// HOST1 (POP3, a generated message and the one below, whose sender,
+/// words and day no generated message has) is the INBOX; the
 /// entry `Archive` reads the folder Archive of an IMAP server, which holds
 /// the three messages below.
 async fn rig() -> Rig {
@@ -24,7 +25,7 @@ async fn rig() -> Rig {
     .await;
     let pop3 = rig.host("HOST1");
     pop3.deliver(rig.env.rng(), 1, 2000);
-    let ferry = "From: Carol <carol@example.org>\r\nSubject: Ferry\r\nDate: Tue, 5 May 2026 \
+    let ferry = "From: Zelda Quist <zq@example.org>\r\nSubject: Ferry\r\nDate: Tue, 5 May 2026 \
                  10:00:00 +0000\r\n\r\nThe Zebra-crossing.\r\n";
     pop3.store.deliver(&pop3.maildrop, ferry).expect("deliver");
     let h = rig.host("Archive");
@@ -62,7 +63,7 @@ p.literal = "grüße".encode("utf-8")
 attempt("utf8", p.search, "UTF-8", "SUBJECT")
 attempt("koi8", p.search, "KOI8-R", "SUBJECT", "x")
 attempt("inbox", p.select, "INBOX")
-attempt("pop3-from", p.search, None, "FROM", "CAROL")
+attempt("pop3-from", p.search, None, "FROM", "ZELDA")
 attempt("pop3-body", p.search, None, "BODY", "zebra-crossing")
 attempt("pop3-not", p.search, None, "NOT", "TEXT", "zebra")
 attempt("pop3-none", p.search, None, "SUBJECT", "zebra")
