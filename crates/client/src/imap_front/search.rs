@@ -82,10 +82,9 @@ impl<E: Env> Front<E> {
             }
             keys.push(key);
         }
-        let found: Vec<&BTreeSet<u32>> = keys.iter().map(|k| &asked[k]).collect();
         let text = |m: &Message<u32>, k: &SearchKey<'_>| {
             let leaf = leaves.iter().position(|(l, _)| std::ptr::eq(*l, k))?;
-            Some(found[leaf].contains(&m.key))
+            Some(asked.get(&keys[leaf])?.contains(&m.key))
         };
         let v = self.view();
         match v.search(criteria, &text) {
