@@ -693,3 +693,52 @@ attempt("logout", p.logout)
     }
     rig.assert_no_leaks();
 }
+
+/// A command the front cannot parse is answered `BAD` under its own tag,
+/// which the client waits for (`* BAD` alone left imaplib waiting until
+/// its timeout); only a line with no tag first gets `* BAD`. The session
+/// goes on after each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_cannot_be_parsed_is_answered_under_its_tag() {
+    if !python::available().await {
+        return;
+    }
+    let rig = Rig::start(RigSpec::default()).await;
+    rig.hosts[0].deliver(rig.env.rng(), 1, 2000);
+    let script = format!(
+        r#"{}attempt("search", p.search, None, "FROM", "ZELDA QUIST")
+def raw(key, line):
+    p.send(line)
+    out(key, text(p.readline().strip()))
+raw("unknown", b"t1 FROB 1\r\n")
+raw("lf", b"t2 NOOP\n")
+raw("untagged", b"(x) NOOP\r\n")
+raw("nonsync", b"t3 APPEND INBOX {{40000000+}}\r\n" + b"x" * 40000000 + b"\r\n")
+attempt("after", p.search, None, "ALL")
+attempt("logout", p.logout)
+"#,
+        login()
+    );
+    let out = python::run_imap(&rig.imap, &script).await;
+    let err = out.get("search.err");
+    assert!(
+        err.contains("BAD") && err.contains("could not parse"),
+        "{out:?}"
+    );
+    for (step, tag, why) in [
+        ("unknown", "t1", "could not parse"),
+        ("lf", "t2", "LF, not CRLF"),
+        ("untagged", "*", "could not parse"),
+        ("nonsync", "t3", "over 32 MiB"),
+    ] {
+        let answer = out.get(step);
+        assert!(
+            answer.starts_with(&format!("{tag} BAD ")) && answer.contains(why),
+            "{step}: {out:?}"
+        );
+    }
+    assert_eq!(out.get("after"), "OK 1", "{out:?}");
+    assert!(out.get("logout").starts_with("BYE"), "{out:?}");
+    rig.settle().await;
+    rig.assert_no_leaks();
+}

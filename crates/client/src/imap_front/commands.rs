@@ -172,8 +172,16 @@ impl<E: Env> Front<E> {
         self.maildrop()?.noop().await
     }
 
-    pub fn untagged_bad(&mut self, server: &mut Server, why: &str) {
-        let bad = Status::bad(None, None, text(format!("{why}; command ignored"))).expect("text");
+    /// Answers a command imap-next could not take: `tag BAD` when its
+    /// first word is a tag, so the client that waits for that tag is told
+    /// (an untagged `* BAD` alone leaves it waiting for ever); `* BAD` when
+    /// nothing readable as a tag came first.
+    pub fn refuse_unparsed(&mut self, server: &mut Server, discarded: &[u8], why: &str) {
+        let tag = discarded
+            .split(|b| *b == b' ')
+            .next()
+            .and_then(|first| Tag::try_from(first.to_vec()).ok());
+        let bad = Status::bad(tag, None, text(format!("{why}; command ignored"))).expect("text");
         server.enqueue_status(bad);
     }
 

@@ -199,20 +199,37 @@ pub(crate) async fn serve<E: Env>(
                     }
                 }
             }
-            Err(Interrupt::Error(e)) => {
-                let why = match e {
-                    ServerError::ExpectedCrlfGotLf { .. } => "a line ended in LF, not CRLF",
-                    ServerError::MalformedMessage { .. } => "a command Causeway could not parse",
-                    ServerError::LiteralTooLong { .. } => "a literal over 32 MiB (APPENDLIMIT)",
-                    ServerError::CommandTooLong { .. } => "a command over 32 MiB and 64 KiB",
-                };
-                tracing::info!(why, "refused a command from the IMAP client");
-                front.untagged_bad(&mut server, why);
-            }
+            Err(Interrupt::Error(e)) => match unparsed(&e) {
+                Some((why, discarded)) => {
+                    tracing::info!(why, "refused a command from the IMAP client");
+                    front.refuse_unparsed(&mut server, discarded, why);
+                }
+                None => tracing::info!("refused a literal over 32 MiB (APPENDLIMIT)"),
+            },
         }
     };
     tracing::info!(why = end, "IMAP session over");
     front.end().await;
+}
+
+/// Why a command was refused and the bytes of it imap-next discarded,
+/// for an answer; `None` for a synchronizing literal over the limit, which
+/// imap-next has answered `tag BAD` itself (a non-synchronizing one is
+/// read to its end and comes as malformed).
+fn unparsed(e: &ServerError) -> Option<(&'static str, &[u8])> {
+    let (why, discarded) = match e {
+        ServerError::LiteralTooLong { .. } => return None,
+        ServerError::ExpectedCrlfGotLf { discarded_bytes } => {
+            ("a line ended in LF, not CRLF", discarded_bytes)
+        }
+        ServerError::MalformedMessage { discarded_bytes } => {
+            ("a command Causeway could not parse", discarded_bytes)
+        }
+        ServerError::CommandTooLong { discarded_bytes } => {
+            ("a command over 32 MiB and 64 KiB", discarded_bytes)
+        }
+    };
+    Some((why, discarded.declassify()))
 }
 
 /// Writes everything imap-next holds for the mail client (after the last
