@@ -19,6 +19,7 @@ pub enum Cov {
     EdgeCrash,
     EdgeCrashWithJournal,
     EdgeCrashPendingWork,
+    EdgeCrashQuitInDoubt,
     JournalCommitFailed,
     RelayCrash,
     ProxyCrash,
@@ -114,6 +115,7 @@ impl Cov {
         Cov::EdgeCrash,
         Cov::EdgeCrashWithJournal,
         Cov::EdgeCrashPendingWork,
+        Cov::EdgeCrashQuitInDoubt,
         Cov::JournalCommitFailed,
         Cov::RelayCrash,
         Cov::ProxyCrash,
@@ -203,9 +205,15 @@ impl Cov {
     /// seeds, unevenly (work that proved impossible or was adopted
     /// part-way), and the twins focus often; and an exact copy deleted
     /// where no listing could tell it from the original, an exemption the
-    /// oracle makes (about once in 10,000 seeds), not a path to cover.
+    /// oracle makes (about once in 10,000 seeds), not a path to cover; and
+    /// an edge crash while the record of a `QUIT` sent is on disk, about 7
+    /// in 1,500 standard seeds (too few to gate at 1,000), which
+    /// `twins_that_once_failed` requires of seed 693863997.
     pub fn gated(self) -> bool {
-        !matches!(self, Cov::JournalPartErased | Cov::CopyIndistinguishable)
+        !matches!(
+            self,
+            Cov::JournalPartErased | Cov::CopyIndistinguishable | Cov::EdgeCrashQuitInDoubt
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -220,6 +228,9 @@ impl Cov {
             Cov::EdgeCrash => "edge crash",
             Cov::EdgeCrashWithJournal => "edge crash with a journal",
             Cov::EdgeCrashPendingWork => "edge crash with pending work",
+            Cov::EdgeCrashQuitInDoubt => {
+                "edge crash with a QUIT sent and its batch recorded (not seen answered)"
+            }
             Cov::JournalCommitFailed => "journal commit failed",
             Cov::RelayCrash => "relay crash",
             Cov::ProxyCrash => "client proxy crash",

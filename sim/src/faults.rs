@@ -321,6 +321,11 @@ impl Faults {
         // see their commits through (`SimDisk`: a commit nobody waits for
         // still completes, unless the machine is gone).
         let lost = w.disk.crash();
+        let keys = w.disk.durable_keys();
+        let census = causeway_edge::journal::census(keys.iter().map(Vec::as_slice));
+        if !census.quits_sent.is_empty() {
+            w.coverage.insert(Cov::EdgeCrashQuitInDoubt);
+        }
         w.sim.crash("edge");
         let (_, failed, _) = w.disk.counts();
         let (since, failed_before) = self.last_edge_crash;

@@ -128,7 +128,9 @@ fn crash_with_copy(point: Point, via_relay: bool, copy: bool) {
                 turmoil::repair("edge", next_hop);
             }
             Point::AfterQuit => {
-                // The erase after QUIT +OK will never sync.
+                // The record of what the QUIT is for syncs; the erase
+                // after QUIT +OK never does.
+                d.inject(CommitFault::Pass);
                 d.inject(CommitFault::StallBeforeSync);
                 c.send(&ClientToEdge::Quit).await;
                 let bye = c.recv().await;

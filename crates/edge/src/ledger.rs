@@ -27,7 +27,9 @@
 //! session whose `QUIT` went unanswered is one batch, which a POP3 server
 //! commits whole or not at all, so one of its deletes gone from the next
 //! listing says every item of the batch was done
-//! ([`Ledger::quit_unanswered`]). That covers the common case a witness
+//! ([`Ledger::quit_unanswered`]; across a crash of the edge, by the
+//! journal's record of what each `QUIT` was sent for:
+//! [`Ledger::quit_sent_before_crash`]). That covers the common case a witness
 //! cannot: a mail client that deletes everything it fetched leaves no
 //! message after the last deletes to be their witness. A delete one of our
 //! own sessions committed after the batch's listing is no such sign
@@ -163,6 +165,8 @@ pub struct Ledger {
     /// The marks of those that a later listing showed committed: their
     /// work is done in every session from then on, until a `QUIT` erases it.
     committed_doubts: BTreeSet<u64>,
+    /// What the last listing settled, for the journal ([`Ledger::take_settled`]).
+    settled: Settled,
     /// The deletes our sessions committed on this maildrop (none known in
     /// a ledger made with `default`).
     ours: Option<OurCommits>,
@@ -179,6 +183,17 @@ pub struct Ledger {
 }
 
 type Key = (Target, Owed);
+
+/// Batches in doubt a listing settled ([`Ledger::take_settled`]).
+#[derive(Default)]
+pub struct Settled {
+    /// The journal entries of work a committed batch did: to erase now,
+    /// for a crash must not replay them against the later copy.
+    pub done: Vec<Entry>,
+    /// The journal entries of work a batch did not commit: owed as any
+    /// other from now on, so the journal's record of its `QUIT` goes.
+    pub not_done: Vec<Entry>,
+}
 
 impl Ledger {
     /// A ledger for a maildrop on which `ours` records what our sessions
@@ -249,6 +264,44 @@ impl Ledger {
         self.session_lost();
     }
 
+    /// The journal entries of the work sent in this server session, which
+    /// its `QUIT` will commit or not, as one batch: the journal records
+    /// them before the `QUIT` is sent (`crate::journal::quit_sent`), so a
+    /// crash before its answer loses no doubt. None where UIDLs are unique.
+    pub fn sent_entries(&self) -> Vec<Entry> {
+        if self.uidls_unique {
+            return Vec::new();
+        }
+        (self.owed.iter())
+            .filter(|(key, _)| self.sent_number(key).is_some())
+            .flat_map(|(_, item)| item.entries.iter().cloned())
+            .collect()
+    }
+
+    /// Work replayed from the journal whose `QUIT` had been sent when the
+    /// edge stopped: one batch in doubt, as if that `QUIT` had gone
+    /// unanswered here. No delete of ours in this life is evidence.
+    pub fn quit_sent_before_crash(&mut self, keys: &[(Target, Owed)]) {
+        if self.uidls_unique || keys.is_empty() {
+            return;
+        }
+        self.doubts += 1;
+        let doubt = Doubt {
+            mark: self.doubts,
+            since: 0,
+        };
+        for key in keys {
+            if let Some(item) = self.owed.get_mut(key) {
+                item.in_doubt = Some(doubt);
+            }
+        }
+    }
+
+    /// What the listings since the last call settled, for the journal.
+    pub fn take_settled(&mut self) -> Settled {
+        std::mem::take(&mut self.settled)
+    }
+
     /// Work whose `QUIT` went unanswered, against a fresh listing. A POP3
     /// server commits a session's deletes together, so one of them gone
     /// says the batch was committed: all of its work is done, and a message
@@ -286,8 +339,10 @@ impl Ledger {
             }
             if !self.committed_doubts.contains(&mark) {
                 item.in_doubt = None;
+                (self.settled.not_done).extend(item.entries.iter().cloned());
                 continue;
             }
+            self.settled.done.append(&mut item.entries);
             if key.1 == Owed::Delete && !gone(&key.0) {
                 tracing::info!(uidl = %key.0.uidl,
                     "the server committed a session whose QUIT went unanswered (another of its \

@@ -33,6 +33,9 @@ use crate::{JournalStore, StoreFuture, Write};
 /// How the next commits misbehave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitFault {
+    /// No fault: this commit goes through, so that the fault queued after
+    /// it strikes the commit after it.
+    Pass,
     /// The commit fails with an I/O error; nothing is written.
     Fail,
     /// The writes reach the volatile area, and the sync never completes: a

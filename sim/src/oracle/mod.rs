@@ -211,9 +211,21 @@ pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
     // says it can no longer carry them; they hold no credentials:
     // `causeway_edge::journal::taken`.)
     let durable = d.durable();
-    let left = causeway_edge::journal::census(durable.iter().map(|(k, _)| k.as_slice()))
-        .headers
-        .len();
+    let census = causeway_edge::journal::census(durable.iter().map(|(k, _)| k.as_slice()));
+    // A record of the work a QUIT was sent for goes with its group's
+    // header, or once a listing settled the batch; one left would make
+    // the next start doubt work that is done.
+    if !census.quits_sent.is_empty() && census.entries.is_empty() {
+        v.violations.push(Violation {
+            invariant: 6,
+            key: None,
+            message: format!(
+                "the edge journal still holds {} records of a QUIT sent after the quiet phase,                  and no owed work ({d:?})",
+                census.quits_sent.len()
+            ),
+        });
+    }
+    let left = census.headers.len();
     if left != 0 && causeway_edge::journal::owed_entries(&durable) == 0 {
         v.violations.push(Violation {
             invariant: 6,

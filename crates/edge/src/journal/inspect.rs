@@ -94,8 +94,9 @@ pub async fn list(config: &JournalConfig) -> io::Result<OwedListing> {
                 }),
                 None => unreadable += 1,
             },
-            // A delete taken and remembered: no work.
-            EntryKey::Taken(_) => {}
+            // A delete taken and remembered, or which work a QUIT was
+            // sent for: no work of its own.
+            EntryKey::Taken(_) | EntryKey::QuitSent(_) => {}
         }
     }
     let mut groups = Vec::new();
@@ -166,6 +167,9 @@ pub async fn drop_work(config: &JournalConfig, names: &[String]) -> io::Result<V
         if left == 0 {
             batch.push(Write::Delete {
                 key: header_key(id),
+            });
+            batch.push(Write::Delete {
+                key: super::quit_sent::quit_key(id),
             });
         }
     }

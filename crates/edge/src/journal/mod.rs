@@ -9,7 +9,10 @@
 //! - a **read mark** after a delivered body: recorded before the worker is
 //!   told (if that fails the mark is simply not made: the message stays
 //!   unread, which is benign);
-//! - an **RSET** erases the session's delete records before `Done`.
+//! - an **RSET** erases the session's delete records before `Done`;
+//! - before a POP3 server session that sent work is sent **QUIT**, which of
+//!   the group's entries it is sent for ([`quit_sent`]): one batch, should
+//!   the edge stop before the answer.
 //!
 //! Entries are erased once the server confirmed the work *and* its session
 //! answered `QUIT` with `+OK` (or when the edge gives up on the work, loudly).
@@ -28,6 +31,7 @@
 //! production, [`SimDisk`] in simulation and tests.
 
 pub mod inspect;
+pub(crate) mod quit_sent;
 mod taken;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +82,9 @@ pub fn census<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Census {
                 census.headers.insert(g);
             }
             Some(EntryKey::Op(g, _)) => *census.entries.entry(g).or_default() += 1,
+            Some(EntryKey::QuitSent(g)) => {
+                census.quits_sent.insert(g);
+            }
             Some(EntryKey::Taken(_)) | None => {}
         }
     }
@@ -91,6 +98,9 @@ pub struct Census {
     pub headers: BTreeSet<u64>,
     /// Owed entries per group.
     pub entries: BTreeMap<u64, usize>,
+    /// The groups with a record of the work a `QUIT` was sent for
+    /// ([`quit_sent`]).
+    pub quits_sent: BTreeSet<u64>,
 }
 
 impl Census {
@@ -180,6 +190,9 @@ pub(crate) struct Recorded {
     /// The message listed after it when the work was acknowledged, if the
     /// session knew one (entries of version 2 and 1 have none).
     pub witness: Option<Target>,
+    /// A `QUIT` was sent for it before the edge stopped, and not seen
+    /// answered: it is one of a batch in doubt ([`quit_sent`]).
+    pub quit_sent: bool,
 }
 
 /// An entry's content, whichever version wrote it.
@@ -198,6 +211,7 @@ fn decode_op(plain: &[u8]) -> Option<Recorded> {
         target: Target { uidl, size },
         owed: owed_of(kind)?,
         witness: witness.map(|(uidl, size)| Target { uidl, size }),
+        quit_sent: false,
     })
 }
 
@@ -222,6 +236,8 @@ enum EntryKey {
     Op(u64, u64),
     /// A delete taken from a client proxy, remembered ([`taken`]).
     Taken(u64),
+    /// The entries of a group a `QUIT` was sent for ([`quit_sent`]).
+    QuitSent(u64),
 }
 
 fn header_key(group: u64) -> Vec<u8> {
@@ -240,6 +256,9 @@ fn parse_key(k: &[u8]) -> Option<EntryKey> {
     }
     if let Some(id) = s.strip_prefix("t/") {
         return hex(id).map(EntryKey::Taken);
+    }
+    if let Some(g) = s.strip_prefix("q/") {
+        return hex(g).map(EntryKey::QuitSent);
     }
     let rest = s.strip_prefix("o/")?;
     let (g, seq) = rest.split_once('/')?;
@@ -360,6 +379,17 @@ impl Journal {
         self.sealer.open(key, sealed)
     }
 
+    /// Commits `batch`, timed for the operators; a failure is counted.
+    async fn commit_timed(&self, batch: Vec<Write>) -> io::Result<()> {
+        let started = (self.clock)();
+        if let Err(e) = self.store.commit(batch).await {
+            self.state.journal_failed();
+            return Err(e);
+        }
+        (self.state).journal_committed((self.clock)().saturating_duration_since(started));
+        Ok(())
+    }
+
     /// A new, empty group for the work a session will owe `spec`'s server.
     /// Nothing is written until the first item is recorded.
     #[cfg(test)]
@@ -386,6 +416,7 @@ impl Journal {
         let mut headers: BTreeMap<u64, Header> = BTreeMap::new();
         let mut unread_headers = BTreeSet::new();
         let mut ops: BTreeMap<u64, Vec<(u64, Recorded)>> = BTreeMap::new();
+        let mut quits: BTreeMap<u64, quit_sent::QuitSent> = BTreeMap::new();
         let mut junk = Vec::new();
         for (k, v) in entries {
             let Some(parsed) = parse_key(&k) else {
@@ -437,6 +468,17 @@ impl Journal {
                         self.state.journal_unreadable();
                     }
                 },
+                EntryKey::QuitSent(g) => match quit_sent::decode_quit_sent(&plain) {
+                    Some(q) => {
+                        quits.insert(g, q);
+                    }
+                    // Without it the batch is replayed item by item, as
+                    // before the records were kept.
+                    None => warn!(
+                        group = g,
+                        "journal: the record of a QUIT sent does not decode; left in place"
+                    ),
+                },
                 EntryKey::Taken(id) => {
                     if !self.taken_found(id, &plain) {
                         // No work: a later Causeway's record, or damage.
@@ -450,8 +492,12 @@ impl Journal {
         }
         let mut restored = Vec::new();
         for (g, h) in headers {
+            let quit = quits.remove(&g);
             match ops.remove(&g) {
-                Some(items) => {
+                Some(mut items) => {
+                    for (seq, r) in &mut items {
+                        r.quit_sent = quit.as_ref().is_some_and(|q| q.contains(*seq));
+                    }
                     let group = Group::new(self.clone(), g, &h.session, &h.spec, None);
                     group.adopt(&items);
                     restored.push(Restored {
@@ -461,8 +507,19 @@ impl Journal {
                         ops: items,
                     });
                 }
-                None => junk.push(Write::Delete { key: header_key(g) }),
+                None => {
+                    junk.push(Write::Delete { key: header_key(g) });
+                    junk.push(Write::Delete {
+                        key: quit_sent::quit_key(g),
+                    });
+                }
             }
+        }
+        // A record whose group's header is gone names no work.
+        for g in quits.keys().filter(|g| !unread_headers.contains(g)) {
+            junk.push(Write::Delete {
+                key: quit_sent::quit_key(*g),
+            });
         }
         for (g, items) in ops {
             if unread_headers.contains(&g) {
@@ -609,16 +666,10 @@ impl Group {
             }
             _ => None,
         };
-        let started = (j.clock)();
-        if let Err(e) = j.store.commit(batch).await {
-            j.state.journal_failed();
-            return Err(e);
-        }
+        j.commit_timed(batch).await?;
         if let Some(t) = taken {
             t.committed(j);
         }
-        j.state
-            .journal_committed((j.clock)().saturating_duration_since(started));
         live.next_seq = seq + 1;
         live.header_durable = true;
         live.entries.insert(seq, owed);
@@ -660,6 +711,11 @@ impl Group {
         if (last || g.journal.header_erased_early) && live.header_durable {
             batch.push(Write::Delete {
                 key: header_key(g.id),
+            });
+        }
+        if last {
+            batch.push(Write::Delete {
+                key: quit_sent::quit_key(g.id),
             });
         }
         if let Err(e) = g.journal.store.commit(batch).await {

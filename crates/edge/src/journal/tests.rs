@@ -74,6 +74,7 @@ fn record_load_erase() {
                         target: ta.clone(),
                         owed: Owed::Delete,
                         witness: Some(tb.clone()),
+                        quit_sent: false,
                     }
                 ),
                 (
@@ -82,6 +83,7 @@ fn record_load_erase() {
                         target: tb.clone(),
                         owed: Owed::Read,
                         witness: None,
+                        quit_sent: false,
                     }
                 )
             ],
@@ -461,6 +463,7 @@ fn entries_of_an_unknown_version_or_kind_are_not_read_as_work() {
             target,
             owed,
             witness,
+            quit_sent: false,
         })
     };
     assert_eq!(
@@ -589,5 +592,87 @@ fn a_taken_delete_outlives_its_entry_and_a_restart_until_the_proxy_is_past_it() 
         let later = journal(&disk, 1, &st);
         later.load().await.unwrap();
         assert!(!later.took(&alice, 7, "HOST1", &t), "erased on disk too");
+    });
+}
+
+/// The record of a `QUIT` sent: read back as a batch on the entries it
+/// names (and only those still there), gone with the group's last entry
+/// or once forgotten, and never left behind a group that is gone.
+#[test]
+fn a_quit_sent_is_recorded_until_its_group_or_its_doubt_is_gone() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        let mut entries = Vec::new();
+        for u in ["a", "b", "c"] {
+            let t = Target::new(u, 10);
+            entries.push(g.record(&t, Owed::Delete, None).await.unwrap());
+        }
+        // The QUIT is sent for a and b; b is then erased (done).
+        quit_sent::record(&entries[..2]).await.unwrap();
+        assert_eq!(
+            census(disk.durable_keys().iter().map(Vec::as_slice))
+                .quits_sent
+                .len(),
+            1
+        );
+        g.erase(&[entries[1].seq]).await.unwrap();
+        let restored = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
+        let sent: Vec<(&str, bool)> = (restored[0].ops.iter())
+            .map(|(_, r)| (r.target.uidl.as_str(), r.quit_sent))
+            .collect();
+        assert_eq!(sent, vec![("a", true), ("c", false)]);
+
+        // Forgotten: the batch was settled.
+        quit_sent::forget(&entries[..1]).await.unwrap();
+        let restored = journal(&disk, 1, &EdgeState::new()).load().await.unwrap();
+        assert!(restored[0].ops.iter().all(|(_, r)| !r.quit_sent));
+
+        // Recorded again, then the group's last entries go: so does it.
+        quit_sent::record(&entries).await.unwrap();
+        g.erase(&[entries[0].seq, entries[2].seq]).await.unwrap();
+        assert_eq!(disk.len(), 0, "header, entries and the record all gone");
+        // A group with nothing left gets no record.
+        quit_sent::record(&entries).await.unwrap();
+        assert_eq!(disk.len(), 0);
+    });
+}
+
+/// A record whose group has no header (left by damage, or by an older
+/// edge's crash) names no work: the next start erases it.
+#[test]
+fn a_quit_record_without_its_group_is_erased_at_start() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let st = EdgeState::new();
+        let j = journal(&disk, 1, &st);
+        let g = j.group("s1", &spec());
+        let e = g
+            .record(&Target::new("a", 1), Owed::Delete, None)
+            .await
+            .unwrap();
+        quit_sent::record(std::slice::from_ref(&e)).await.unwrap();
+        // Only the record survives.
+        disk.commit(vec![
+            Write::Delete {
+                key: header_key(g.id()),
+            },
+            Write::Delete {
+                key: op_key(g.id(), e.seq),
+            },
+        ])
+        .await
+        .unwrap();
+        assert_eq!(disk.len(), 1);
+        assert!(
+            journal(&disk, 1, &EdgeState::new())
+                .load()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(disk.len(), 0);
     });
 }

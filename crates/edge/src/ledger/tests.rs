@@ -663,3 +663,55 @@ fn a_read_mark_taken_back_after_its_retr_was_sent_names_its_number() {
     assert_eq!((back[0].target.clone(), back[0].sent), (t("b"), Some(2)));
     assert!(l.committed().is_empty(), "nothing left to commit");
 }
+
+#[test]
+fn work_whose_quit_was_sent_before_a_crash_is_one_batch_in_doubt() {
+    // Seed 693863997: the edge sent QUIT for deletes of a and b (b listed
+    // last), the server committed them, and the edge crashed before the
+    // answer. An exact copy of b came meanwhile. Replayed with the
+    // journal's record of that QUIT, a gone says the batch was committed:
+    // the copy is left alone, and both entries leave the journal at once.
+    let st = EdgeState::new();
+    let ticket = || st.work_ticket(crate::state::test_now());
+    let disk = crate::journal::SimDisk::new();
+    let group =
+        crate::journal::tests::journal(&disk, 1, &st).group("s1", &crate::journal::tests::spec());
+    let replayed = |in_doubt: bool| {
+        let mut l = Ledger::default();
+        for (seq, u) in ["a", "b"].into_iter().enumerate() {
+            let entry = Some(Entry::new(&group, seq as u64));
+            l.owe(t(u), Owed::Delete, entry, ticket);
+        }
+        if in_doubt {
+            l.quit_sent_before_crash(&[(t("a"), Owed::Delete), (t("b"), Owed::Delete)]);
+        }
+        l
+    };
+    let mut l = replayed(true);
+    l.new_session(listing(&["c", "b"]));
+    assert_eq!(bring_up_to_date(&mut l), vec![Action::Gone, Action::Gone]);
+    let settled = l.take_settled();
+    assert_eq!((settled.done.len(), settled.not_done.len()), (2, 0));
+    assert!(l.take_settled().done.is_empty(), "settled once");
+    // Without the record, the copy is taken for b.
+    let mut l = replayed(false);
+    l.new_session(listing(&["c", "b"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![Action::Gone, Action::Send(Command::Dele(2))]
+    );
+    // Nothing gone: the QUIT was not committed, and all is owed as before.
+    let mut l = replayed(true);
+    l.new_session(listing(&["a", "b", "c"]));
+    assert_eq!(
+        bring_up_to_date(&mut l),
+        vec![
+            Action::Send(Command::Dele(1)),
+            Action::Send(Command::Dele(2))
+        ]
+    );
+    let settled = l.take_settled();
+    assert_eq!((settled.done.len(), settled.not_done.len()), (0, 2));
+    // Before QUIT, the entries of what was sent, for the journal.
+    assert_eq!(l.sent_entries().len(), 2);
+}

@@ -108,6 +108,7 @@ impl<E: Env> Worker<E> {
         self.catch_up().await?;
         // Held until the QUIT is answered (`crate::read_marks`).
         let (turn, taken_back) = self.drop_taken_back().await?;
+        self.record_quit_sent().await;
         let quit = match self.upstream.take() {
             Some(up) => Some(up.quit().await),
             None => None,
@@ -136,6 +137,40 @@ impl<E: Env> Worker<E> {
                 Err(e)
             }
         }
+    }
+
+    /// Before `QUIT`: the journal records which work it is sent for, so a
+    /// crash before its answer leaves that work one batch in doubt
+    /// (`crate::journal::quit_sent`). If the journal refuses, the `QUIT`
+    /// goes anyway: the server session must end, and while the edge runs
+    /// the ledger holds the same knowledge.
+    async fn record_quit_sent(&mut self) {
+        let sent = self.ledger.sent_entries();
+        if sent.is_empty() {
+            return;
+        }
+        if let Err(e) = journal::quit_sent::record(&sent).await {
+            warn!(session = %self.session, server = %self.spec.name, error = %e,
+                "could not record in the journal which work a QUIT is sent for; should the edge                  stop before the answer, its next start judges that work item by item (check                  the journal's disk)");
+        }
+    }
+
+    /// After a listing: work of a batch in doubt that it showed committed
+    /// leaves the journal now, and the record of the batch's `QUIT` goes.
+    pub(super) async fn doubts_settled(&mut self) {
+        let settled = self.ledger.take_settled();
+        let named: Vec<Entry> = (settled.done.iter())
+            .chain(&settled.not_done)
+            .cloned()
+            .collect();
+        if named.is_empty() {
+            return;
+        }
+        if let Err(e) = journal::quit_sent::forget(&named).await {
+            warn!(session = %self.session, server = %self.spec.name, error = %e,
+                "could not erase the journal's record of a QUIT whose answer was lost; it is                  erased with the work's last entry");
+        }
+        self.erase(settled.done).await;
     }
 
     /// Erases committed (or impossible) work from the crash journal, trying

@@ -216,6 +216,11 @@ impl<E: Env> Worker<E> {
                 w.ledger.witnessed(&r.target, r.owed, witness.clone());
             }
         }
+        let in_doubt: Vec<_> = (ops.iter())
+            .filter(|(_, r)| r.quit_sent)
+            .map(|(_, r)| (r.target.clone(), r.owed))
+            .collect();
+        w.ledger.quit_sent_before_crash(&in_doubt);
         w.publish();
         w
     }
@@ -433,6 +438,7 @@ impl<E: Env> Worker<E> {
             numbering = self.first_listing.get_or_insert(numbering).clone();
         }
         self.ledger.new_session(numbering);
+        self.doubts_settled().await;
         Ok((listing, sizes))
     }
 
