@@ -55,83 +55,16 @@ use causeway_imap::serve::keywords::{Keywords, Unkept};
 use causeway_imap::serve::view::Flags;
 use causeway_net::EnvRng;
 use causeway_proto::session::ServerFlags;
-use causeway_store::{JournalConfig, JournalStore, Sealer, Write, decode, encode};
+use causeway_store::{JournalConfig, JournalStore, Sealer, Write};
 
 use crate::config::{ClientConfig, TRASH};
-use serde::{Deserialize, Serialize};
 
-const VERSION: u8 = 2;
-
-/// Every key of the books starts so (the delete journal shares the store).
-pub(crate) const PREFIX: &[u8] = b"u/";
-/// Where a folder's keys are, after its own prefix.
-const META: &str = "validity";
-const MESSAGE: &str = "m/";
-/// Folders other than INBOX: `u/f/<folder>/`.
-const FOLDERS: &str = "u/f/";
-
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    version: u8,
-    validity: u32,
-    next: u32,
-    keywords: Vec<Option<String>>,
-}
-
-/// [`Meta`] as version 1 wrote it.
-#[derive(Deserialize)]
-struct MetaV1 {
-    version: u8,
-    validity: u32,
-    next: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Record {
-    version: u8,
-    uidl: String,
-    flags: u8,
-    arrived: u64,
-    keywords: u32,
-}
-
-/// [`Record`] as version 1 wrote it.
-#[derive(Deserialize)]
-struct RecordV1 {
-    version: u8,
-    uidl: String,
-    flags: u8,
-    arrived: u64,
-}
-
-/// A folder's numbering, whichever version wrote it.
-fn decode_meta(plain: &[u8]) -> Option<(u32, u32, Vec<Option<String>>)> {
-    match decode::<Meta>(plain) {
-        Ok(m) if m.version == VERSION => Some((m.validity, m.next, m.keywords)),
-        _ => match decode::<MetaV1>(plain) {
-            Ok(m) if m.version == 1 => Some((m.validity, m.next, Vec::new())),
-            _ => None,
-        },
-    }
-}
-
-/// The bit of [`Record::flags`] that keeps [`Kept::seen_there`] (above
-/// those of [`Flags::bits`], which ignores it).
-const SEEN_THERE: u8 = 1 << 7;
-
-/// A message's record, whichever version wrote it: its UIDL, its flags and
-/// whether its server had it `\Seen`, and its arrival.
-fn decode_record(plain: &[u8]) -> Option<(String, (Flags, bool), u64)> {
-    let (uidl, bits, keywords, arrived) = match decode::<Record>(plain) {
-        Ok(r) if r.version == VERSION => (r.uidl, r.flags, r.keywords, r.arrived),
-        _ => match decode::<RecordV1>(plain) {
-            Ok(r) if r.version == 1 => (r.uidl, r.flags, 0, r.arrived),
-            _ => return None,
-        },
-    };
-    let flags = Flags::from_bits(bits, keywords);
-    Some((uidl, (flags, bits & SEEN_THERE != 0), arrived))
-}
+mod records;
+pub(crate) use records::PREFIX;
+use records::{
+    META, decode_meta, decode_record, in_folder, message_key, message_record, meta_key,
+    meta_record, parse_message_key, prefix_of,
+};
 
 /// A message's UID, kept flags, and when the book first listed it (its
 /// INTERNALDATE, Unix seconds).
@@ -322,35 +255,6 @@ impl UidBooks {
             .get(folder)
             .expect("a book for every folder the configuration names")
     }
-}
-
-/// Where the keys of `folder`'s book are.
-fn prefix_of(folder: &str) -> String {
-    if folder == causeway_proto::user::INBOX {
-        String::from_utf8(PREFIX.to_vec()).expect("ASCII")
-    } else {
-        format!("{FOLDERS}{folder}/")
-    }
-}
-
-/// Whether `key` is one of the book whose keys are under `prefix` (the
-/// INBOX's `u/` holds the other folders' `u/f/...`).
-fn in_folder(key: &[u8], prefix: &str) -> bool {
-    key.starts_with(prefix.as_bytes())
-        && (prefix.as_bytes() != PREFIX || !key.starts_with(FOLDERS.as_bytes()))
-}
-
-fn meta_key(prefix: &str) -> Vec<u8> {
-    format!("{prefix}{META}").into_bytes()
-}
-
-fn message_key(prefix: &str, uid: NonZeroU32) -> Vec<u8> {
-    format!("{prefix}{MESSAGE}{:08x}", uid.get()).into_bytes()
-}
-
-fn parse_message_key(rest: &str) -> Option<NonZeroU32> {
-    let hex = rest.strip_prefix(MESSAGE)?;
-    (hex.len() == 8).then(|| u32::from_str_radix(hex, 16).ok().and_then(NonZeroU32::new))?
 }
 
 /// Reads `folder`'s book from its entries in the store, and gives the
@@ -786,27 +690,16 @@ impl UidBook {
         (validity, next): (NonZeroU32, NonZeroU32),
         keywords: &Keywords,
     ) -> Write {
-        let meta = Meta {
-            version: VERSION,
-            validity: validity.get(),
-            next: next.get(),
-            keywords: keywords.slots().to_vec(),
-        };
         let key = meta_key(&self.prefix);
-        let value = disk.sealer.seal(&key, &encode(&meta));
+        let value = disk
+            .sealer
+            .seal(&key, &meta_record(validity, next, keywords));
         Write::Put { key, value }
     }
 
     fn message_write(&self, disk: &Disk, uidl: &str, kept: Kept) -> Write {
         let key = message_key(&self.prefix, kept.uid);
-        let record = Record {
-            version: VERSION,
-            uidl: uidl.to_owned(),
-            flags: kept.flags.bits() | if kept.seen_there { SEEN_THERE } else { 0 },
-            arrived: kept.arrived,
-            keywords: kept.flags.keywords,
-        };
-        let value = disk.sealer.seal(&key, &encode(&record));
+        let value = disk.sealer.seal(&key, &message_record(uidl, kept));
         Write::Put { key, value }
     }
 }

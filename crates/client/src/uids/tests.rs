@@ -1,5 +1,5 @@
 use causeway_net::EnvRng;
-use causeway_store::{JournalConfig, JournalKey, SimDisk};
+use causeway_store::{JournalConfig, JournalKey, SimDisk, encode};
 
 use super::*;
 
