@@ -220,7 +220,8 @@ pub fn check_settled(w: &World, faults: &Faults, v: &mut Verdict) {
             invariant: 6,
             key: None,
             message: format!(
-                "the edge journal still holds {} records of a QUIT sent after the quiet phase,                  and no owed work ({d:?})",
+                "the edge journal still holds {} records of a QUIT sent after the quiet phase, \
+                 and no owed work ({d:?})",
                 census.quits_sent.len()
             ),
         });

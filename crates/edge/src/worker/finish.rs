@@ -151,12 +151,18 @@ impl<E: Env> Worker<E> {
         }
         if let Err(e) = journal::quit_sent::record(&sent).await {
             warn!(session = %self.session, server = %self.spec.name, error = %e,
-                "could not record in the journal which work a QUIT is sent for; should the edge                  stop before the answer, its next start judges that work item by item (check                  the journal's disk)");
+                "could not record in the journal which work a QUIT is sent for; should the edge \
+                 stop before the answer, its next start judges that work item by item (check \
+                 the journal's disk)");
         }
     }
 
     /// After a listing: work of a batch in doubt that it showed committed
-    /// leaves the journal now, and the record of the batch's `QUIT` goes.
+    /// leaves the journal now, and then the record of the batch's `QUIT`
+    /// goes. In that order: work left in the journal without its record
+    /// would be replayed item by item, against the copy the batch rule
+    /// spared. (At shutdown the erase may not be done, and the record
+    /// stays with the work: the next start judges the batch again.)
     pub(super) async fn doubts_settled(&mut self) {
         let settled = self.ledger.take_settled();
         let named: Vec<Entry> = (settled.done.iter())
@@ -166,11 +172,15 @@ impl<E: Env> Worker<E> {
         if named.is_empty() {
             return;
         }
+        self.erase(settled.done).await;
+        if *self.shared.shutdown.borrow() {
+            return;
+        }
         if let Err(e) = journal::quit_sent::forget(&named).await {
             warn!(session = %self.session, server = %self.spec.name, error = %e,
-                "could not erase the journal's record of a QUIT whose answer was lost; it is                  erased with the work's last entry");
+                "could not erase the journal's record of a QUIT whose answer was lost; it is \
+                 erased with the work's last entry");
         }
-        self.erase(settled.done).await;
     }
 
     /// Erases committed (or impossible) work from the crash journal, trying
