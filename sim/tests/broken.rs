@@ -51,7 +51,7 @@ const PINNED: &[(&str, u64, u8, Option<Focus>)] = &[
     ("imap-taken-in-forgotten", 437, 2, Some(Focus::ProxyAndMua)),
     ("imap-server-flags-ignored", 27, 13, None),
     ("unread-keeps-owed-read", 575, 14, None),
-    ("unread-spares-other-sessions", 11245, 14, None),
+    ("unread-spares-other-sessions", 233922264, 14, None),
     ("handover-reported-committed", 233925731, 4, None),
     ("imap-search-unasked", 225, 15, None),
     ("search-reads-headers", 159, 15, None),
