@@ -243,11 +243,6 @@ impl Ledger {
         if self.uidls_unique {
             return self.session_lost();
         }
-        self.doubts += 1;
-        let doubt = Doubt {
-            mark: self.doubts,
-            since: self.listed_at,
-        };
         // Only what this session sent: work it found gone at its listing
         // (done by an earlier session, or by the user's other mail
         // client) is not part of its batch, and the message being absent
@@ -256,12 +251,23 @@ impl Ledger {
             .filter(|key| self.sent_number(key).is_some())
             .cloned()
             .collect();
-        for key in sent {
-            if let Some(item) = self.owed.get_mut(&key) {
+        self.one_batch_in_doubt(&sent, self.listed_at);
+        self.session_lost();
+    }
+
+    /// Marks `keys` as one batch in doubt, judged by our deletes since
+    /// `since` (`crate::commits`' clock) as no evidence.
+    fn one_batch_in_doubt(&mut self, keys: &[Key], since: u64) {
+        self.doubts += 1;
+        let doubt = Doubt {
+            mark: self.doubts,
+            since,
+        };
+        for key in keys {
+            if let Some(item) = self.owed.get_mut(key) {
                 item.in_doubt = Some(doubt);
             }
         }
-        self.session_lost();
     }
 
     /// The journal entries of the work sent in this server session, which
@@ -285,16 +291,7 @@ impl Ledger {
         if self.uidls_unique || keys.is_empty() {
             return;
         }
-        self.doubts += 1;
-        let doubt = Doubt {
-            mark: self.doubts,
-            since: 0,
-        };
-        for key in keys {
-            if let Some(item) = self.owed.get_mut(key) {
-                item.in_doubt = Some(doubt);
-            }
-        }
+        self.one_batch_in_doubt(keys, 0);
     }
 
     /// What the listings since the last call settled, for the journal.
